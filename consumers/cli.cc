@@ -1,0 +1,247 @@
+// gongji: the command line of EVENTS.md ("Command line (the embedded default)").
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "events/event_log.h"
+#include "projections/store.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace gongji {
+namespace {
+
+struct Paths {
+  std::string data;
+  std::string log() const { return data + "/log"; }
+  std::string state() const { return data + "/state"; }
+  std::string dead() const { return data + "/dead-letters.jsonl"; }
+};
+
+void require_existing(const Paths& p) {
+  if (!fs::exists(p.log())) throw std::runtime_error("no gongji data in " + p.data + " (run `gongji ingest` first)");
+}
+
+int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
+  std::istream* in = &std::cin;
+  std::ifstream f;
+  if (file != "-") {
+    f.open(file);
+    if (!f) throw std::runtime_error("cannot read " + file);
+    in = &f;
+  }
+  fs::create_directories(paths.data);
+  auto log = open_segment_log(paths.log(), partitions);
+  std::ofstream dead(paths.dead(), std::ios::app);
+  uint64_t appended = 0, duplicate = 0, refused = 0, lineno = 0;
+  std::string line;
+  auto refuse = [&](const std::string& field, const std::string& code, const std::string& reason) {
+    ++refused;
+    std::cerr << (file == "-" ? "stdin" : file) << ":" << lineno << ": " << code << ": " << reason << "\n";
+    dead << json({{"source", file}, {"line", lineno}, {"code", code}, {"field", field}, {"reason", reason},
+                  {"raw", line}})
+                .dump(-1, ' ', false, json::error_handler_t::replace)
+         << "\n";
+  };
+  while (std::getline(*in, line)) {
+    ++lineno;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    Event e;
+    try {
+      e = parse_event(line);
+    } catch (const EventError& err) {
+      refuse(err.field, "INVALID", err.what());
+      continue;
+    }
+    switch (log->append(e)) {
+      case AppendResult::appended: ++appended; break;
+      case AppendResult::duplicate: ++duplicate; break;
+      case AppendResult::conflict:
+        refuse("id", "ID_CONFLICT", "event id " + e.id + " is already in the log with other content");
+        break;
+    }
+  }
+  log->sync();
+  dead.flush();
+  std::cout << "appended " << appended << ", duplicate " << duplicate << ", refused " << refused << "\n";
+  return refused ? 3 : 0;
+}
+
+Policy policy_from(const std::string& file) { return file.empty() ? default_policy() : load_policy_file(file); }
+
+int cmd_fold(const Paths& paths, const std::string& policy_file, size_t batch, size_t crash_before) {
+  require_existing(paths);
+  auto log = open_segment_log(paths.log());
+  Store store(paths.state());
+  Policy policy = policy_from(policy_file);
+  FoldOptions opt;
+  opt.batch_events = batch;
+  if (crash_before) opt.crash_before_batch = crash_before;
+  FoldStats s = store.fold(*log, policy, opt);
+  std::cout << "folded " << s.events << " events, " << s.outputs << " output records, " << s.dead_letters
+            << " dead letters\n";
+  return 0;
+}
+
+int cmd_settlements(const Paths& paths, const std::string& person, const std::string& claim, const std::string& kind) {
+  require_existing(paths);
+  Store store(paths.state());
+  store.outputs([&](const json& r) {
+    if (!person.empty() && r.value("person", "") != person) return true;
+    if (!claim.empty() && r.value("claim", "") != claim) return true;
+    if (!kind.empty() && r.value("kind", "") != kind) return true;
+    std::cout << r.dump() << "\n";
+    return true;
+  });
+  return 0;
+}
+
+int cmd_person(const Paths& paths, const std::string& id, const std::string& as_of_s, const std::string& policy_file) {
+  require_existing(paths);
+  Store store(paths.state());
+  auto p = store.person(id);
+  if (!p) {
+    std::cerr << "gongji person: no person " << id << "\n";
+    return 4;
+  }
+  Date as_of = latest_date(*p);
+  if (!as_of_s.empty()) {
+    auto d = parse_date(as_of_s);
+    if (!d) throw std::runtime_error("--as-of: expected a date YYYY-MM-DD, got '" + as_of_s + "'");
+    as_of = *d;
+  }
+  Policy policy = policy_from(policy_file);
+  std::cout << person_view(*p, as_of, policy, [](const std::string&) { return nullptr; }).dump() << "\n";
+  return 0;
+}
+
+int cmd_explain(const Paths& paths, const std::string& claim, const std::string& event, bool as_json) {
+  require_existing(paths);
+  Store store(paths.state());
+  std::optional<json> rec;
+  if (!claim.empty()) rec = store.settlement(claim);
+  else
+    store.outputs([&](const json& r) {
+      if (r.value("event", "") == event) rec = r;
+      return !rec;
+    });
+  if (!rec) {
+    std::cerr << "gongji explain: no settlement or output record for " << (claim.empty() ? "event " + event : "claim " + claim) << "\n";
+    return 4;
+  }
+  if (as_json) {
+    std::cout << rec->dump(2) << "\n";
+    return 0;
+  }
+  const json& r = *rec;
+  if (r["kind"] != "settlement") {
+    std::cout << r.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "claim " << r["claim"].get<std::string>() << " of " << r["person"].get<std::string>() << ", "
+            << r["benefit"].get<std::string>() << " on " << r["date"].get<std::string>() << ": "
+            << r["status"].get<std::string>();
+  if (!r["reasons"].empty()) {
+    std::cout << " (";
+    for (size_t i = 0; i < r["reasons"].size(); ++i) std::cout << (i ? ", " : "") << r["reasons"][i].get<std::string>();
+    std::cout << ")";
+  }
+  std::cout << "\npolicy " << r["policy_version"].get<std::string>() << "\n\n";
+  int n = 0;
+  for (const auto& s : r["trace"])
+    std::printf("%2d. %-10s %-22s %s\n", ++n, s["rule"].get<std::string>().c_str(),
+                ("[" + s["article"].get<std::string>() + "]").c_str(), s["detail"].get<std::string>().c_str());
+  std::printf("\n  total %12s\n  eligible %9s\n  self-first %7s\n  deductible %7s\n  covered %10s\n  ratio %12s\n"
+              "  fund pays %8s\n  patient pays %5s\n",
+              r["total"].get<std::string>().c_str(), r["eligible"].get<std::string>().c_str(),
+              r["self_first"].get<std::string>().c_str(), r["deductible"].get<std::string>().c_str(),
+              r["covered"].get<std::string>().c_str(), r["ratio"].get<std::string>().c_str(),
+              r["fund"].get<std::string>().c_str(), r["patient"].get<std::string>().c_str());
+  return 0;
+}
+
+int cmd_digest(const Paths& paths) {
+  require_existing(paths);
+  Store store(paths.state());
+  std::cout << store.digest() << "\n";
+  return 0;
+}
+
+}  // namespace
+}  // namespace gongji
+
+int main(int argc, char** argv) {
+  using namespace gongji;
+  CLI::App app{"gongji: an event-sourced benefit ledger for Weihai's outpatient mutual aid (门诊共济).\n"
+               "Events in (JSON Lines, EVENTS.md), settlements and state out. Data lives under --data-dir."};
+  app.require_subcommand(1);
+  Paths paths;
+  auto data_opt = [&](CLI::App* c) {
+    c->add_option("--data-dir", paths.data, "directory holding the log (log/), projections (state/) and dead letters")
+        ->required();
+  };
+
+  std::string file, policy_file, person, claim, kind, as_of, event;
+  int partitions = 8;
+  size_t batch = 2000, crash_before = 0;
+  bool as_json = false;
+
+  auto* ingest = app.add_subcommand("ingest", "validate events (JSON Lines) and append them to the log.\n"
+                                              "Prints counts appended / duplicate / refused; refusals go to stderr and to "
+                                              "DATA/dead-letters.jsonl. Exit 0 if nothing was refused, 3 if some were.");
+  data_opt(ingest);
+  ingest->add_option("file", file, "events file, - for stdin")->required();
+  ingest->add_option("--partitions", partitions, "partition count when the log is created (default 8)");
+
+  auto* fold = app.add_subcommand("fold", "fold every event not yet folded into the projections, settling claims");
+  data_opt(fold);
+  fold->add_option("--policy", policy_file, "policy parameters file (default: the built-in Weihai policy)");
+  fold->add_option("--batch", batch, "events per committed batch (default 2000)");
+  fold->add_option("--crash-before-batch", crash_before, "fault injection: exit 137 before committing batch N")
+      ->group("");
+
+  auto* sets = app.add_subcommand("settlements", "output records (settlement, reversal, refusal, ...) as JSON Lines, "
+                                                 "in log order");
+  data_opt(sets);
+  sets->add_option("--person", person, "only this person's records");
+  sets->add_option("--claim", claim, "only this claim's records");
+  sets->add_option("--kind", kind, "only records of this kind (settlement, reversal, refusal, ...)");
+
+  auto* pers = app.add_subcommand("person", "one person's state as JSON, as of a business date (TIME-ASOF)");
+  data_opt(pers);
+  pers->add_option("--person", person, "person id")->required();
+  pers->add_option("--as-of", as_of, "business date YYYY-MM-DD (default: the person's latest date in the log)");
+  pers->add_option("--policy", policy_file, "policy parameters file (default: built-in)");
+
+  auto* expl = app.add_subcommand("explain", "a settlement (or another output record) step by step, each step with "
+                                             "its rule ID and article");
+  data_opt(expl);
+  auto* claim_opt = expl->add_option("--claim", claim, "claim id");
+  auto* event_opt = expl->add_option("--event", event, "event id (account movements, refusals)");
+  claim_opt->excludes(event_opt);
+  expl->add_flag("--json", as_json, "print the record as JSON");
+
+  auto* dig = app.add_subcommand("digest", "the determinism digest: a hash over every key and value of the projections");
+  data_opt(dig);
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*ingest) return cmd_ingest(paths, file, partitions);
+    if (*fold) return cmd_fold(paths, policy_file, batch, crash_before);
+    if (*sets) return cmd_settlements(paths, person, claim, kind);
+    if (*pers) return cmd_person(paths, person, as_of, policy_file);
+    if (*expl) {
+      if (claim.empty() && event.empty()) throw std::runtime_error("give --claim or --event");
+      return cmd_explain(paths, claim, event, as_json);
+    }
+    if (*dig) return cmd_digest(paths);
+  } catch (const std::exception& e) {
+    std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": " << e.what() << "\n";
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,84 @@
+#include "events/date.h"
+
+#include <cstdio>
+
+namespace gongji {
+
+// Days-from-civil and civil-from-days, after H. Hinnant's public-domain algorithms.
+Date date_from_ymd(int y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int>(doe) - 719468;
+}
+
+Ymd ymd_of(Date z0) {
+  int z = z0 + 719468;
+  const int era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int y = static_cast<int>(yoe) + era * 400;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  return {y + (m <= 2), m, d};
+}
+
+static bool digits(std::string_view s, size_t from, size_t n, int& out) {
+  out = 0;
+  for (size_t i = from; i < from + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    out = out * 10 + (s[i] - '0');
+  }
+  return true;
+}
+
+static bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+static unsigned days_in_month(int y, unsigned m) {
+  static const unsigned dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m == 2 && leap(y) ? 29 : dm[m - 1];
+}
+
+std::optional<Date> parse_date(std::string_view s) {
+  int y, m, d;
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
+  if (!digits(s, 0, 4, y) || !digits(s, 5, 2, m) || !digits(s, 8, 2, d)) return std::nullopt;
+  if (y < 1900 || m < 1 || m > 12 || d < 1 || static_cast<unsigned>(d) > days_in_month(y, m)) return std::nullopt;
+  return date_from_ymd(y, m, d);
+}
+
+std::optional<Month> parse_month(std::string_view s) {
+  int y, m;
+  if (s.size() != 7 || s[4] != '-') return std::nullopt;
+  if (!digits(s, 0, 4, y) || !digits(s, 5, 2, m)) return std::nullopt;
+  if (y < 1900 || m < 1 || m > 12) return std::nullopt;
+  return make_month(y, m);
+}
+
+std::string format_date(Date d) {
+  Ymd v = ymd_of(d);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", v.y, v.m, v.d);
+  return buf;
+}
+
+std::string format_month(Month m) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u", year_of_month(m), month_number(m));
+  return buf;
+}
+
+int age_on(Date birth, Date on) {
+  Ymd b = ymd_of(birth), o = ymd_of(on);
+  int age = o.y - b.y;
+  unsigned bm = b.m, bd = b.d;
+  if (bm == 2 && bd == 29 && !leap(o.y)) bm = 3, bd = 1;
+  if (o.m < bm || (o.m == bm && o.d < bd)) --age;
+  return age;
+}
+
+}  // namespace gongji

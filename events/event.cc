@@ -1,0 +1,464 @@
+#include "events/event.h"
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <set>
+#include <variant>
+
+namespace gongji {
+
+using nlohmann::json;
+
+namespace {
+
+const std::array<const char*, kEventTypeCount> kTypeNames = {
+    "facility_registered",  "facility_updated",      "person_enrolled",
+    "scheme_changed",       "retirement_confirmed",  "enrollment_suspended",
+    "enrollment_resumed",   "family_linked",         "contribution_paid",
+    "contribution_interrupted", "account_payment",   "period_closed",
+    "outpatient_designated", "chronic_facility_designated", "chronic_disease_approved",
+    "chronic_disease_revoked", "inpatient_admitted", "inpatient_discharged",
+    "inpatient_settled",    "claim",                 "claim_reversed",
+};
+
+using Codes = std::set<std::string, std::less<>>;
+
+Codes disease_codes() {
+  Codes c;
+  for (int i = 1; i <= 78; ++i) {
+    char b[8];
+    std::snprintf(b, sizeof b, "C%02d", i);
+    c.insert(b);
+  }
+  for (const char* x : {"X-CEREBRAL-PALSY", "X-LIMB", "X-AUTISM", "X-INTELLECT", "X-VISION", "X-HEARING", "X-SPEECH",
+                        "X-DIALYSIS", "X-TRANSPLANT", "X-CATARACT"})
+    c.insert(x);
+  return c;
+}
+
+Codes therapy_codes() {
+  Codes c{"T-IR", "T-EA"};
+  for (int i = 1; i <= 21; ++i) {
+    char b[8];
+    std::snprintf(b, sizeof b, "T%02d", i);
+    c.insert(b);
+  }
+  return c;
+}
+
+// The code lists of EVENTS.md, per field name.
+const std::map<std::string, Codes, std::less<>>& code_lists() {
+  static const std::map<std::string, Codes, std::less<>> lists = {
+      {"kind", {"hospital", "township_health_center", "community_health_center", "community_health_station",
+                "village_clinic", "pharmacy", "clinic"}},
+      {"specialty", {"mental", "infectious"}},
+      {"scheme", {"employee", "resident"}},
+      {"status", {"in_service", "retired", "flexible", "old_urban"}},
+      {"relation", {"spouse", "parent", "child"}},
+      {"purpose", {"medical_out_of_pocket", "drug_purchase", "device_purchase", "ltc_premium", "resident_premium",
+                   "weinibao", "public_health", "fitness", "wellness", "consumable_purchase"}},
+      {"bucket", {"ordinary", "specific"}},
+      {"variant", {"castration"}},
+      {"disease", disease_codes()},
+      {"benefit", {"ordinary", "chronic", "emergency", "prenatal"}},
+      {"outcome", {"treated", "admitted", "died"}},
+      {"diagnosis", {"headache", "elbow_strain", "sprain", "cough", "vertigo", "dementia", "consumptive",
+                     "hypochondriac_pain", "abdominal_pain", "psoriasis", "metrorrhagia", "menopausal",
+                     "breast_hyperplasia", "uterine_prolapse", "fever", "cold", "anorexia", "constipation",
+                     "diarrhea", "night_crying", "sweating", "enuresis", "amblyopia", "torticollis", "adenoid"}},
+      {"mode", {"long_term", "temporary"}},
+      {"category", {"drug", "general_consultation", "acupuncture", "tcm_other", "pediatric_massage", "exam", "lab",
+                    "treatment", "device", "nucleic_acid"}},
+      {"therapy", therapy_codes()},
+  };
+  return lists;
+}
+
+// One member per field name: the same name means the same thing in every event type.
+// Date and Month are int32 like int: the Kind tells them apart.
+using Member = std::variant<std::optional<std::string> Event::*, std::optional<int> Event::*,
+                            std::optional<bool> Event::*, std::optional<Money> Event::*>;
+
+enum class Kind { text, code, integer, boolean, date, month, money };
+
+struct Field {
+  Kind kind;
+  Member member;
+};
+
+const std::map<std::string, Field, std::less<>>& fields() {
+  static const std::map<std::string, Field, std::less<>> f = {
+      {"person", {Kind::text, &Event::person}},
+      {"facility", {Kind::text, &Event::facility}},
+      {"name", {Kind::text, &Event::name}},
+      {"kind", {Kind::code, &Event::kind}},
+      {"parent", {Kind::text, &Event::parent}},
+      {"specialty", {Kind::code, &Event::specialty}},
+      {"scheme", {Kind::code, &Event::scheme}},
+      {"status", {Kind::code, &Event::status}},
+      {"relative", {Kind::text, &Event::relative}},
+      {"relation", {Kind::code, &Event::relation}},
+      {"beneficiary", {Kind::text, &Event::beneficiary}},
+      {"purpose", {Kind::code, &Event::purpose}},
+      {"specialty_facility", {Kind::text, &Event::specialty_facility}},
+      {"bucket", {Kind::code, &Event::bucket}},
+      {"disease", {Kind::code, &Event::disease}},
+      {"variant", {Kind::code, &Event::variant}},
+      {"claim", {Kind::text, &Event::claim}},
+      {"benefit", {Kind::code, &Event::benefit}},
+      {"diagnosis", {Kind::code, &Event::diagnosis}},
+      {"outcome", {Kind::code, &Event::outcome}},
+      {"level", {Kind::integer, &Event::level}},
+      {"tier", {Kind::integer, &Event::tier}},
+      {"tcm", {Kind::boolean, &Event::tcm}},
+      {"ordinary_outpatient", {Kind::boolean, &Event::ordinary_outpatient}},
+      {"student", {Kind::boolean, &Event::student}},
+      {"old_urban", {Kind::boolean, &Event::old_urban}},
+      {"birth_date", {Kind::date, &Event::birth_date}},
+      {"retired_on", {Kind::date, &Event::retired_on}},
+      {"applied", {Kind::date, &Event::applied}},
+      {"course_start", {Kind::date, &Event::course_start}},
+      {"month", {Kind::month, &Event::month}},
+      {"base", {Kind::money, &Event::base}},
+      {"amount", {Kind::money, &Event::amount}},
+      {"covered", {Kind::money, &Event::covered}},
+  };
+  return f;
+}
+
+struct Shape {
+  std::vector<std::string> required;  // besides type and id
+  std::vector<std::string> optional;
+};
+
+// What each event type carries (EVENTS.md). "at" is the business date; a claim has "date" instead.
+const Shape& shape(EventType t) {
+  static const std::array<Shape, kEventTypeCount> shapes = {{
+      {{"at", "facility", "level", "kind"}, {"name", "tcm", "parent", "ordinary_outpatient", "specialty"}},
+      {{"at", "facility"}, {"name", "level", "tcm", "kind", "parent", "ordinary_outpatient", "specialty"}},
+      {{"at", "person", "birth_date", "scheme"}, {"status", "tier", "student", "retired_on", "old_urban"}},
+      {{"at", "person", "scheme"}, {"status", "tier", "student", "old_urban"}},
+      {{"at", "person"}, {}},
+      {{"at", "person"}, {}},
+      {{"at", "person"}, {}},
+      {{"at", "person", "relative", "relation"}, {}},
+      {{"at", "person", "month", "base"}, {"amount"}},
+      {{"at", "person"}, {}},
+      {{"at", "person", "beneficiary", "purpose", "amount"}, {}},
+      {{"at", "month"}, {}},
+      {{"at", "person", "facility"}, {}},
+      {{"at", "person"}, {"facility", "specialty_facility", "bucket"}},
+      {{"at", "person", "disease"}, {"bucket", "variant", "applied"}},
+      {{"at", "person", "disease"}, {}},
+      {{"at", "person", "facility"}, {}},
+      {{"at", "person"}, {}},
+      {{"at", "person", "covered"}, {}},
+      {{"claim", "person", "date", "benefit", "items"},
+       {"facility", "away", "diagnosis", "disease", "outcome", "course_start"}},
+      {{"at", "person", "claim"}, {}},
+  }};
+  return shapes[static_cast<size_t>(t)];
+}
+
+bool is_raw_number(const json& v) { return v.is_string() && !v.get_ref<const std::string&>().empty() &&
+                                           v.get_ref<const std::string&>()[0] == kRawNumberMark; }
+
+std::string describe(const json& v) {
+  if (is_raw_number(v)) return v.get<std::string>().substr(1);
+  std::string s = v.dump();
+  return s.size() > 40 ? s.substr(0, 40) + "..." : s;
+}
+
+std::string text_of(const json& v, const std::string& name) {
+  if (!v.is_string() || is_raw_number(v)) throw EventError(name, "expected a string, got " + describe(v));
+  const std::string& s = v.get_ref<const std::string&>();
+  if (s.empty()) throw EventError(name, "must not be empty");
+  return s;
+}
+
+Money money_of(const json& v, const std::string& name) {
+  std::string text;
+  if (v.is_number_unsigned()) return checked_add(0, static_cast<Money>(v.get<uint64_t>()) * 100);
+  if (v.is_number_integer()) throw EventError(name, "negative amount " + v.dump());
+  if (is_raw_number(v)) text = v.get<std::string>().substr(1);
+  else if (v.is_string()) text = v.get<std::string>();
+  else throw EventError(name, "expected an amount in yuan, got " + describe(v));
+  if (!text.empty() && text[0] == '-') throw EventError(name, "negative amount " + text);
+  auto m = parse_yuan(text);
+  if (!m) throw EventError(name, "not an amount in yuan with at most 2 decimals: \"" + text + "\"");
+  return *m;
+}
+
+Date date_of(const json& v, const std::string& name) {
+  auto d = v.is_string() ? parse_date(v.get<std::string>()) : std::nullopt;
+  if (!d) throw EventError(name, "expected a date YYYY-MM-DD, got " + describe(v));
+  return *d;
+}
+
+void check_code(const std::string& name, const std::string& value) {
+  auto& lists = code_lists();
+  auto it = lists.find(name);
+  if (it != lists.end() && !it->second.count(value)) throw EventError(name, "unknown code \"" + value + "\"");
+}
+
+void set_field(Event& e, const std::string& name, const json& v) {
+  const Field& f = fields().at(name);
+  std::visit(
+      [&](auto member) {
+        using T = typename std::remove_reference_t<decltype(e.*member)>::value_type;
+        if constexpr (std::is_same_v<T, std::string>) {
+          std::string s = text_of(v, name);
+          if (f.kind == Kind::code) check_code(name, s);
+          e.*member = s;
+        } else if constexpr (std::is_same_v<T, int>) {
+          if (f.kind == Kind::month) {
+            auto m = v.is_string() ? parse_month(v.get<std::string>()) : std::nullopt;
+            if (!m) throw EventError(name, "expected a month YYYY-MM, got " + describe(v));
+            e.*member = *m;
+          } else if (f.kind == Kind::date) {
+            e.*member = date_of(v, name);
+          } else {
+            if (!v.is_number_integer()) throw EventError(name, "expected an integer, got " + describe(v));
+            e.*member = v.get<int>();
+          }
+        } else if constexpr (std::is_same_v<T, bool>) {
+          if (!v.is_boolean()) throw EventError(name, "expected true or false, got " + describe(v));
+          e.*member = v.get<bool>();
+        } else {
+          e.*member = money_of(v, name);
+        }
+      },
+      f.member);
+}
+
+json field_json(const Event& e, const std::string& name) {
+  const Field& f = fields().at(name);
+  json out;
+  std::visit(
+      [&](auto member) {
+        using T = typename std::remove_reference_t<decltype(e.*member)>::value_type;
+        const auto& opt = e.*member;
+        if (!opt) return;
+        if constexpr (std::is_same_v<T, Money>) out = format_money(*opt);
+        else if constexpr (std::is_same_v<T, int>)
+          out = f.kind == Kind::month ? json(format_month(*opt)) : f.kind == Kind::date ? json(format_date(*opt)) : json(*opt);
+        else out = *opt;
+      },
+      f.member);
+  return out;
+}
+
+std::vector<Item> items_of(const json& v) {
+  if (!v.is_array() || v.empty()) throw EventError("items", "expected a non-empty array of items");
+  std::vector<Item> items;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const json& o = v[i];
+    std::string at = "items[" + std::to_string(i) + "]";
+    if (!o.is_object()) throw EventError(at, "expected an object");
+    for (auto& [k, _] : o.items())
+      if (k != "category" && k != "amount" && k != "eligible" && k != "therapy")
+        throw EventError(at + "." + k, "unknown field");
+    if (!o.contains("category")) throw EventError(at + ".category", "missing");
+    if (!o.contains("amount")) throw EventError(at + ".amount", "missing");
+    Item it;
+    it.category = text_of(o["category"], at + ".category");
+    if (!code_lists().at("category").count(it.category))
+      throw EventError(at + ".category", "unknown code \"" + it.category + "\"");
+    it.amount = money_of(o["amount"], at + ".amount");
+    if (o.contains("eligible")) {
+      it.eligible = money_of(o["eligible"], at + ".eligible");
+      if (*it.eligible > it.amount)
+        throw EventError(at + ".eligible", "eligible " + format_money(*it.eligible) + " is above amount " +
+                                               format_money(it.amount));
+    }
+    if (o.contains("therapy")) {
+      it.therapy = text_of(o["therapy"], at + ".therapy");
+      if (!code_lists().at("therapy").count(*it.therapy))
+        throw EventError(at + ".therapy", "unknown code \"" + *it.therapy + "\"");
+      if (it.category != "acupuncture" && it.category != "tcm_other")
+        throw EventError(at + ".therapy", "only acupuncture and tcm_other items carry a therapy");
+    }
+    items.push_back(std::move(it));
+  }
+  return items;
+}
+
+Away away_of(const json& v) {
+  if (!v.is_object()) throw EventError("away", "expected an object {mode, level}");
+  for (auto& [k, _] : v.items())
+    if (k != "mode" && k != "level") throw EventError("away." + k, "unknown field");
+  if (!v.contains("mode")) throw EventError("away.mode", "missing");
+  if (!v.contains("level")) throw EventError("away.level", "missing");
+  Away a;
+  a.mode = text_of(v["mode"], "away.mode");
+  if (a.mode != "long_term" && a.mode != "temporary") throw EventError("away.mode", "unknown code \"" + a.mode + "\"");
+  if (!v["level"].is_number_integer()) throw EventError("away.level", "expected an integer");
+  a.level = v["level"].get<int>();
+  if (a.level < 0 || a.level > 3) throw EventError("away.level", "must be 0, 1, 2 or 3");
+  return a;
+}
+
+// Rules that tie fields together (EVENTS.md).
+void check_consistency(const Event& e) {
+  auto forbid = [](bool present, const char* f, const char* why) {
+    if (present) throw EventError(f, why);
+  };
+  switch (e.type) {
+    case EventType::facility_registered:
+    case EventType::facility_updated:
+      if (e.level && (*e.level < 0 || *e.level > 3)) throw EventError("level", "must be 0, 1, 2 or 3");
+      if (e.parent && *e.parent == *e.facility) throw EventError("parent", "a facility cannot be its own parent");
+      break;
+    case EventType::person_enrolled:
+    case EventType::scheme_changed:
+      if (*e.scheme == "employee") {
+        if (!e.status) throw EventError("status", "missing (an employee carries a status)");
+        forbid(e.tier.has_value(), "tier", "only a resident has a tier");
+        forbid(e.student.has_value(), "student", "only a resident can be a student");
+        forbid(e.retired_on && *e.status != "retired", "retired_on", "only with status retired");
+        forbid(e.old_urban && *e.status != "retired", "old_urban", "only with status retired");
+      } else {
+        if (!e.tier) throw EventError("tier", "missing (a resident carries a tier)");
+        if (*e.tier != 1 && *e.tier != 2) throw EventError("tier", "must be 1 or 2");
+        forbid(e.status.has_value(), "status", "only an employee has a status");
+        forbid(e.retired_on.has_value(), "retired_on", "only an employee can be retired");
+        forbid(e.old_urban.has_value(), "old_urban", "only an employee can be old-urban");
+      }
+      if (e.birth_date && *e.birth_date > e.at) throw EventError("birth_date", "after the enrolment date");
+      break;
+    case EventType::family_linked:
+      if (*e.relative == *e.person) throw EventError("relative", "a person cannot be linked to themself");
+      break;
+    case EventType::chronic_facility_designated:
+      if (!e.facility && !e.specialty_facility)
+        throw EventError("facility", "missing (give facility, specialty_facility or both)");
+      break;
+    case EventType::claim:
+      if (e.facility.has_value() == e.away.has_value())
+        throw EventError("facility", "give exactly one of facility and away");
+      if ((*e.benefit == "emergency") != e.outcome.has_value())
+        throw EventError("outcome", *e.benefit == "emergency" ? "missing (an emergency carries its outcome)"
+                                                              : "only an emergency carries an outcome");
+      if (*e.benefit == "chronic" && !e.disease) throw EventError("disease", "missing (a chronic claim names it)");
+      if (*e.benefit != "chronic" && e.disease) throw EventError("disease", "only a chronic claim names a disease");
+      if (e.course_start && *e.course_start > e.at)
+        throw EventError("course_start", "course_start " + format_date(*e.course_start) + " is after the claim date");
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace
+
+const char* type_name(EventType t) { return kTypeNames[static_cast<size_t>(t)]; }
+
+std::optional<EventType> type_from_name(std::string_view s) {
+  for (size_t i = 0; i < kTypeNames.size(); ++i)
+    if (s == kTypeNames[i]) return static_cast<EventType>(i);
+  return std::nullopt;
+}
+
+namespace {
+// A DOM builder that stores non-integer numbers as their text (see kRawNumberMark).
+struct ExactSax : nlohmann::detail::json_sax_dom_parser<json> {
+  using base = nlohmann::detail::json_sax_dom_parser<json>;
+  using base::base;
+  bool number_float(double, const std::string& raw) {
+    std::string s = std::string(1, kRawNumberMark) + raw;
+    return base::string(s);
+  }
+  bool key(std::string& k) {
+    if (!keys_.empty() && !keys_.back().insert(k).second) throw EventError(k, "field given twice");
+    return base::key(k);
+  }
+  bool start_object(std::size_t n) {
+    keys_.emplace_back();
+    return base::start_object(n);
+  }
+  bool end_object() {
+    keys_.pop_back();
+    return base::end_object();
+  }
+  std::vector<std::set<std::string>> keys_;
+};
+}  // namespace
+
+json parse_json_exact(std::string_view text) {
+  json j;
+  ExactSax sax(j, true);
+  try {
+    json::sax_parse(text.begin(), text.end(), &sax);
+  } catch (const json::exception& ex) {
+    std::string what = ex.what();
+    auto p = what.find("] ");
+    throw EventError("", "not valid JSON: " + (p == std::string::npos ? what : what.substr(p + 2)));
+  }
+  return j;
+}
+
+Event event_from_json(const json& j) {
+  if (!j.is_object()) throw EventError("", "expected a JSON object");
+  if (!j.contains("type")) throw EventError("type", "missing");
+  if (!j["type"].is_string()) throw EventError("type", "expected a string");
+  auto type = type_from_name(j["type"].get<std::string>());
+  if (!type) throw EventError("type", "unknown event type \"" + j["type"].get<std::string>() + "\"");
+  Event e;
+  e.type = *type;
+  if (!j.contains("id")) throw EventError("id", "missing");
+  e.id = text_of(j["id"], "id");
+  const Shape& sh = shape(*type);
+  auto allowed = [&](const std::string& k) {
+    return k == "type" || k == "id" || std::find(sh.required.begin(), sh.required.end(), k) != sh.required.end() ||
+           std::find(sh.optional.begin(), sh.optional.end(), k) != sh.optional.end();
+  };
+  for (auto& [k, _] : j.items())
+    if (!allowed(k)) throw EventError(k, std::string("unknown field for ") + type_name(*type));
+  for (const auto& k : sh.required)
+    if (!j.contains(k)) throw EventError(k, "missing");
+  for (auto& [k, v] : j.items()) {
+    if (k == "type" || k == "id") continue;
+    if (k == "at" || k == "date") e.at = date_of(v, k);
+    else if (k == "items") e.items = items_of(v);
+    else if (k == "away") e.away = away_of(v);
+    else set_field(e, k, v);
+  }
+  check_consistency(e);
+  return e;
+}
+
+Event parse_event(std::string_view line) { return event_from_json(parse_json_exact(line)); }
+
+json event_to_json(const Event& e) {
+  json j = json::object();
+  j["type"] = type_name(e.type);
+  j["id"] = e.id;
+  const Shape& sh = shape(e.type);
+  auto emit = [&](const std::string& k) {
+    if (k == "at" || k == "date") {
+      j[k] = format_date(e.at);
+    } else if (k == "items") {
+      json arr = json::array();
+      for (const Item& it : e.items) {
+        json o = {{"category", it.category}, {"amount", format_money(it.amount)}};
+        if (it.eligible) o["eligible"] = format_money(*it.eligible);
+        if (it.therapy) o["therapy"] = *it.therapy;
+        arr.push_back(std::move(o));
+      }
+      j[k] = std::move(arr);
+    } else if (k == "away") {
+      if (e.away) j[k] = {{"mode", e.away->mode}, {"level", e.away->level}};
+    } else {
+      json v = field_json(e, k);
+      if (!v.is_null()) j[k] = std::move(v);
+    }
+  };
+  for (const auto& k : sh.required) emit(k);
+  for (const auto& k : sh.optional) emit(k);
+  return j;
+}
+
+std::string canonical_json(const Event& e) { return event_to_json(e).dump(); }
+
+}  // namespace gongji

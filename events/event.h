@@ -1,0 +1,103 @@
+// The events of EVENTS.md as one C++ value type, their validation and their canonical JSON form.
+//
+// Contract: parse_event() accepts exactly the JSON forms of EVENTS.md and refuses anything else with an
+// EventError naming the field and the reason; canonical_json() gives the canonical form (compact, keys sorted,
+// money as 2-decimal strings, absent optionals omitted); parse_event(canonical_json(e)) == e.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "events/date.h"
+#include "events/money.h"
+
+namespace gongji {
+
+enum class EventType : uint8_t {
+  facility_registered,
+  facility_updated,
+  person_enrolled,
+  scheme_changed,
+  retirement_confirmed,
+  enrollment_suspended,
+  enrollment_resumed,
+  family_linked,
+  contribution_paid,
+  contribution_interrupted,
+  account_payment,
+  period_closed,
+  outpatient_designated,
+  chronic_facility_designated,
+  chronic_disease_approved,
+  chronic_disease_revoked,
+  inpatient_admitted,
+  inpatient_discharged,
+  inpatient_settled,
+  claim,
+  claim_reversed,
+};
+inline constexpr int kEventTypeCount = 21;
+
+const char* type_name(EventType t);
+std::optional<EventType> type_from_name(std::string_view s);
+
+struct Item {
+  std::string category;
+  Money amount = 0;
+  std::optional<Money> eligible;  // default = amount (never more)
+  std::optional<std::string> therapy;
+  Money eligible_or_amount() const { return eligible ? *eligible : amount; }
+  bool operator==(const Item&) const = default;
+};
+
+struct Away {
+  std::string mode;  // long_term | temporary
+  int level = 1;
+  bool operator==(const Away&) const = default;
+};
+
+struct Event {
+  EventType type{};
+  std::string id;
+  Date at = 0;  // business date; for a claim, its service `date`
+  std::optional<std::string> person, facility, name, kind, parent, specialty, scheme, status, relative, relation,
+      beneficiary, purpose, specialty_facility, bucket, disease, variant, claim, benefit, diagnosis, outcome;
+  std::optional<int> level, tier;
+  std::optional<bool> tcm, ordinary_outpatient, student, old_urban;
+  std::optional<Date> birth_date, retired_on, applied, course_start;
+  std::optional<Month> month;
+  std::optional<Money> base, amount, covered;
+  std::vector<Item> items;
+  std::optional<Away> away;
+
+  bool operator==(const Event&) const = default;
+  // Global events go to every partition (POLICY.md TIME-LOG).
+  bool is_global() const {
+    return type == EventType::facility_registered || type == EventType::facility_updated ||
+           type == EventType::period_closed;
+  }
+};
+
+struct EventError : std::runtime_error {
+  std::string field;  // "" when the whole line is at fault
+  EventError(std::string f, const std::string& reason)
+      : std::runtime_error(f.empty() ? reason : "field '" + f + "': " + reason), field(std::move(f)) {}
+};
+
+// Parses one JSON line (money numbers are read exactly from their text). Throws EventError.
+Event parse_event(std::string_view line);
+Event event_from_json(const nlohmann::json& j);
+nlohmann::json event_to_json(const Event& e);
+std::string canonical_json(const Event& e);
+
+// JSON parsing that keeps the text of non-integer numbers (as a string prefixed with kRawNumberMark), so that
+// money given as a JSON number is never routed through a binary float.
+inline constexpr char kRawNumberMark = '\x01';
+nlohmann::json parse_json_exact(std::string_view text);
+
+}  // namespace gongji

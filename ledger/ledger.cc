@@ -1,0 +1,281 @@
+// apply_event: the non-claim events (standing, designations, stays, reversals, period close) and dispatch.
+#include "ledger/ledger.h"
+
+#include <algorithm>
+
+#include "ledger/rules.h"
+
+namespace gongji {
+
+using nlohmann::json;
+
+json refusal(const Event& e, const std::string& reason, const std::string& detail) {
+  json j = {{"kind", "refusal"}, {"event", e.id}, {"type", type_name(e.type)}, {"reason", reason},
+            {"detail", detail}, {"at", format_date(e.at)}};
+  if (e.person) j["person"] = *e.person;
+  return j;
+}
+
+namespace {
+
+Standing standing_of(const Event& e) {
+  Standing s;
+  s.from = e.at;
+  s.scheme = *e.scheme;
+  if (s.scheme == "employee") {
+    s.status = *e.status;
+    s.old_urban = e.old_urban.value_or(false) || s.status == "old_urban";
+  } else {
+    s.tier = *e.tier;
+    s.student = e.student.value_or(false);
+  }
+  return s;
+}
+
+void apply_facility(const Event& e, StateAccess& state, const FoldContext& ctx, std::vector<json>& out) {
+  FacilityState* f = state.facility(*e.facility);
+  FacilityVersion v;
+  if (e.type == EventType::facility_updated) {
+    const FacilityVersion* cur = f ? facility_at(*f, e.at) : nullptr;
+    if (!cur) {
+      if (ctx.reports_global) out.push_back(refusal(e, "UNKNOWN_FACILITY", "facility " + *e.facility + " is not registered on " + format_date(e.at)));
+      return;
+    }
+    v = *cur;
+  } else if (!f) {
+    f = &state.create_facility(*e.facility);
+  }
+  v.from = e.at;
+  if (e.name) v.name = *e.name;
+  if (e.kind) v.kind = *e.kind;
+  if (e.level) v.level = *e.level;
+  if (e.tcm) v.tcm = *e.tcm;
+  if (e.parent) v.parent = *e.parent;
+  if (e.ordinary_outpatient) v.ordinary_outpatient = *e.ordinary_outpatient;
+  if (e.specialty) v.specialty = *e.specialty;
+  auto it = f->versions.begin();
+  while (it != f->versions.end() && it->from <= e.at) ++it;
+  f->versions.insert(it, v);
+  state.touch_facility(f->id);
+}
+
+void designate(const Event& e, PersonState& p, StateAccess& state, const FoldContext& ctx, std::vector<json>& out) {
+  FacilityState* f = state.facility(*e.facility);
+  const FacilityVersion* fv = f ? facility_at(*f, e.at) : nullptr;
+  if (!fv) {
+    out.push_back(refusal(e, "UNKNOWN_FACILITY", "facility " + *e.facility + " is not registered on " + format_date(e.at)));
+    return;
+  }
+  const Standing* st = standing_at(p, e.at);
+  if (!st) {
+    out.push_back(refusal(e, "NOT_ELIGIBLE", "not enrolled on " + format_date(e.at)));
+    return;
+  }
+  if (!designatable(*fv, st->scheme)) {
+    out.push_back(refusal(e, "FACILITY_NOT_DESIGNATABLE",
+                          *e.facility + " cannot be designated by a person of the " + st->scheme + " scheme"));
+    return;
+  }
+  std::string cur = designation_on(p, e.at);
+  if (cur == *e.facility) return;  // re-designating the current facility is not a change
+  if (!cur.empty()) {
+    const int year = year_of(e.at);
+    const auto changes = std::count_if(p.designation_changes.begin(), p.designation_changes.end(),
+                                       [&](Date d) { return year_of(d) == year; });
+    const int allowed = ctx.policy->at(std::clamp(e.at, ctx.policy->window_from(), ctx.policy->window_to()))
+                            .designation_changes_per_year;
+    if (changes >= allowed) {
+      out.push_back(refusal(e, "DESIGNATION_CHANGES_EXHAUSTED",
+                            std::to_string(changes) + " changes already in " + std::to_string(year)));
+      return;
+    }
+    p.designation_changes.push_back(e.at);
+    std::sort(p.designation_changes.begin(), p.designation_changes.end());
+  }
+  insert_dated(p.designation, e.at, *e.facility);
+  state.touch_person(p.id);
+}
+
+// P-CHANGE: a change of scheme ends a designation the new scheme may not hold.
+void end_undesignatable(PersonState& p, Date d, const std::string& scheme, StateAccess& state) {
+  std::string cur = designation_on(p, d);
+  if (cur.empty()) return;
+  FacilityState* f = state.facility(cur);
+  const FacilityVersion* fv = f ? facility_at(*f, d) : nullptr;
+  if (!fv || !designatable(*fv, scheme)) insert_dated(p.designation, d, std::string());
+}
+
+void reverse(const Event& e, PersonState& p, std::vector<json>& out) {
+  auto it = p.claims.find(*e.claim);
+  if (it == p.claims.end() || it->second.status != "settled" || it->second.reversed) {
+    std::string why = it == p.claims.end()              ? "no claim " + *e.claim + " of " + p.id
+                      : it->second.reversed              ? "claim " + *e.claim + " is already reversed"
+                                                         : "claim " + *e.claim + " was " + it->second.status;
+    out.push_back(refusal(e, "REVERSAL_NOT_APPLICABLE", why));
+    return;
+  }
+  ClaimRecord& c = it->second;
+  c.reversed = true;
+  Effect back = c.effect;  // restores into the claim's own year and scheme period
+  back.date = e.at;
+  back.deductible = -back.deductible;
+  back.limit_used = -back.limit_used;
+  back.inpatient_used = -back.inpatient_used;
+  back.fund = -back.fund;
+  back.eligible = -back.eligible;
+  p.effects.push_back(back);
+  std::erase_if(p.therapy_uses, [&](const TherapyUse& u) { return u.claim == *e.claim; });
+  out.push_back({{"kind", "reversal"},
+                 {"event", e.id},
+                 {"claim", *e.claim},
+                 {"person", p.id},
+                 {"at", format_date(e.at)},
+                 {"date", format_date(c.date)},
+                 {"fund", format_money(back.fund)},
+                 {"deductible", format_money(back.deductible)},
+                 {"limit_used", format_money(back.limit_used)},
+                 {"eligible", format_money(back.eligible)},
+                 {"inpatient_used", format_money(back.inpatient_used)}});
+}
+
+}  // namespace
+
+std::vector<json> apply_event(const Event& e, StateAccess& state, const FoldContext& ctx) {
+  std::vector<json> out;
+  switch (e.type) {
+    case EventType::facility_registered:
+    case EventType::facility_updated:
+      apply_facility(e, state, ctx, out);
+      return out;
+    case EventType::period_closed: {
+      PartitionMeta& m = state.meta();
+      if (m.last_closed && *e.month <= *m.last_closed) return out;  // already closed: no-op
+      if (m.last_closed && *e.month != *m.last_closed + 1) {
+        if (ctx.reports_global)
+          out.push_back(refusal(e, "PERIOD_SKIPPED", "closing " + format_month(*e.month) + " but the last closed month is " +
+                                                         format_month(*m.last_closed)));
+        return out;
+      }
+      m.last_closed = *e.month;
+      state.touch_meta();
+      return out;
+    }
+    case EventType::claim:
+      out.push_back(settle_claim(e, state, ctx));
+      return out;
+    default:
+      break;
+  }
+
+  PersonState* p = state.person(*e.person);
+  if (e.type == EventType::person_enrolled) {
+    if (p && p->enrolled != kNever) {
+      out.push_back(refusal(e, "ALREADY_ENROLLED", "person " + *e.person + " is already enrolled"));
+      return out;
+    }
+    PersonState& n = p ? *p : state.create_person(*e.person);
+    n.birth = *e.birth_date;
+    n.enrolled = e.at;
+    Standing s = standing_of(e);
+    if (s.status == "retired") s.from = std::min(e.at, e.retired_on.value_or(e.at));
+    insert_dated(n.standing, e.at, s);
+    state.touch_person(n.id);
+    return out;
+  }
+  if (!p) {
+    out.push_back(refusal(e, "UNKNOWN_PERSON", "person " + *e.person + " is not known"));
+    return out;
+  }
+  switch (e.type) {
+    case EventType::scheme_changed: {
+      const Standing* cur = standing_at(*p, e.at);
+      Standing s = standing_of(e);
+      if (cur && cur->old_urban) s.old_urban = true;  // old-urban membership stays with the person
+      if (cur && cur->scheme != s.scheme) end_undesignatable(*p, e.at, s.scheme, state);
+      insert_dated(p->standing, e.at, s);
+      break;
+    }
+    case EventType::retirement_confirmed: {
+      const Standing* cur = standing_at(*p, e.at);
+      if (!cur || cur->scheme != "employee") {
+        out.push_back(refusal(e, "NOT_ELIGIBLE", "only an enrolled employee can retire"));
+        return out;
+      }
+      Standing s = *cur;
+      s.from = e.at;
+      s.status = "retired";
+      insert_dated(p->standing, e.at, s);
+      break;
+    }
+    case EventType::enrollment_suspended: insert_dated(p->suspended, e.at, true); break;
+    case EventType::enrollment_resumed: insert_dated(p->suspended, e.at, false); break;
+    case EventType::outpatient_designated: designate(e, *p, state, ctx, out); return out;
+    case EventType::inpatient_admitted: p->stays.push_back({e.at, kNever}); break;
+    case EventType::inpatient_discharged: {
+      Stay* open = nullptr;
+      for (Stay& s : p->stays)
+        if (s.discharged == kNever && s.admitted <= e.at) open = &s;
+      if (open) open->discharged = e.at;
+      break;
+    }
+    case EventType::claim_reversed: reverse(e, *p, out); break;
+    case EventType::family_linked: {
+      p->family.emplace_back(*e.relative, *e.relation);
+      if (PersonState* q = state.person(*e.relative)) {
+        q->family.emplace_back(*e.person, *e.relation);
+        state.touch_person(q->id);
+      }
+      break;
+    }
+    default:
+      // contribution_paid, contribution_interrupted, account_payment, chronic_*, inpatient_settled:
+      // kept in the log; their rules (POLICY.md §2, §3, ORD-INC) are not folded by this version.
+      return out;
+  }
+  state.touch_person(p->id);
+  return out;
+}
+
+Date latest_date(const PersonState& p) {
+  Date d = p.enrolled == kNever ? 0 : p.enrolled;
+  for (const auto& s : p.standing) d = std::max(d, s.from);
+  for (const auto& s : p.designation) d = std::max(d, s.from);
+  for (const auto& e : p.effects) d = std::max(d, e.date);
+  for (const auto& [_, c] : p.claims) d = std::max(d, c.date);
+  return d;
+}
+
+json person_view(const PersonState& p, Date as_of, const Policy& policy,
+                 const std::function<const FacilityState*(const std::string&)>& facilities) {
+  json j;
+  j["person"] = p.id;
+  j["as_of"] = format_date(as_of);
+  const Standing* st = standing_at(p, as_of);
+  j["scheme"] = st ? json(st->scheme) : json();
+  j["status"] = st && st->scheme == "employee" ? json(st->status) : json();
+  j["tier"] = st && st->scheme == "resident" ? json(st->tier) : json();
+  j["enrolled"] = p.enrolled <= as_of;
+  j["eligible"] = eligible_on(p, as_of);
+  j["birth_date"] = format_date(p.birth);
+  const int year = year_of(as_of);
+  const Date period = period_start(p, as_of);
+  Sums ord = sum_effects(p, year, period, "ordinary", as_of);
+  std::string des = designation_on(p, as_of);
+  json ordinary = {{"deductible_paid", format_money(ord.deductible)},
+                   {"limit_used", format_money(ord.limit_used)},
+                   {"fund_paid", format_money(ord.fund)},
+                   {"designated_facility", des.empty() ? json() : json(des)},
+                   {"changes_this_year", std::count_if(p.designation_changes.begin(), p.designation_changes.end(),
+                                                       [&](Date d) { return year_of(d) == year && d <= as_of; })}};
+  bool in_window = as_of >= policy.window_from() && as_of <= policy.window_to();
+  ordinary["limit"] = st && in_window ? json(format_money(ordinary_limit(p, *st, as_of, policy.at(as_of)))) : json();
+  j["ordinary"] = ordinary;
+  j["incentive"] = {{"bonus_points", format_points(bonus_on(p, as_of))}};
+  j["chronic"] = json::object();
+  j["inpatient_limit_used"] = format_money(0);
+  j["account"] = {{"balance", format_money(0)}};
+  (void)facilities;
+  return j;
+}
+
+}  // namespace gongji

@@ -1,0 +1,48 @@
+// The fold step, pure (DESIGN.md "The one idea"): (state, event, policy) -> (new state, output records).
+// No I/O, no clock, no randomness: the same events in the same order under the same policy give the same state
+// and the same output records, byte for byte.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "events/event.h"
+#include "ledger/policy.h"
+#include "ledger/state.h"
+
+namespace gongji {
+
+// How the fold reaches state. The projection store implements it over RocksDB with a cache; tests over maps.
+class StateAccess {
+ public:
+  virtual ~StateAccess() = default;
+  virtual PersonState* person(const std::string& id) = 0;  // nullptr when unknown
+  virtual PersonState& create_person(const std::string& id) = 0;
+  virtual FacilityState* facility(const std::string& id) = 0;
+  virtual FacilityState& create_facility(const std::string& id) = 0;
+  virtual PartitionMeta& meta() = 0;
+  // Marks a person / facility / the meta as changed (to be written back).
+  virtual void touch_person(const std::string& id) = 0;
+  virtual void touch_facility(const std::string& id) = 0;
+  virtual void touch_meta() = 0;
+};
+
+struct FoldContext {
+  const Policy* policy = nullptr;
+  int partition = 0;
+  // Global events reach every partition; only the first partition reports their refusals, once.
+  bool reports_global = true;
+};
+
+// Applies one event; returns the output records it produces (EVENTS.md "Outputs"), in order.
+std::vector<nlohmann::json> apply_event(const Event& e, StateAccess& state, const FoldContext& ctx);
+
+// The person as of a business date (POLICY.md TIME-ASOF), as the JSON of EVENTS.md `person`.
+nlohmann::json person_view(const PersonState& p, Date as_of, const Policy& policy,
+                           const std::function<const FacilityState*(const std::string&)>& facilities);
+
+// The latest business date a person's state mentions (the default --as-of).
+Date latest_date(const PersonState& p);
+
+}  // namespace gongji

@@ -1,0 +1,309 @@
+#include "ledger/policy.h"
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include <xxhash.h>
+#include <yaml-cpp/yaml.h>
+
+namespace gongji {
+
+std::optional<Rate> parse_rate(std::string_view s) {
+  size_t i = 0;
+  int64_t whole = 0, frac = 0;
+  size_t nd = 0, fd = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') whole = whole * 10 + (s[i++] - '0'), ++nd;
+  if (nd == 0 || nd > 3) return std::nullopt;
+  if (i < s.size()) {
+    if (s[i++] != '.') return std::nullopt;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') frac = frac * 10 + (s[i++] - '0'), ++fd;
+    if (fd == 0 || fd > 4 || i != s.size()) return std::nullopt;
+  }
+  for (; fd < 4; ++fd) frac *= 10;
+  return static_cast<Rate>(whole * 10000 + frac);
+}
+
+namespace {
+
+using Setter = std::function<void(Params&, const YAML::Node&)>;
+
+[[noreturn]] void bad(const std::string& what) { throw PolicyError(what); }
+
+std::string str(const YAML::Node& n, const std::string& ctx) {
+  if (!n || !n.IsScalar()) bad(ctx + ": expected a value");
+  return n.Scalar();
+}
+Money money(const YAML::Node& n, const std::string& ctx) {
+  auto m = parse_yuan(str(n, ctx));
+  if (!m) bad(ctx + ": expected an amount in yuan, got '" + n.Scalar() + "'");
+  return *m;
+}
+Rate rate(const YAML::Node& n, const std::string& ctx) {
+  auto r = parse_rate(str(n, ctx));
+  if (!r) bad(ctx + ": expected a decimal ratio with at most 4 decimals, got '" + n.Scalar() + "'");
+  return *r;
+}
+int integer(const YAML::Node& n, const std::string& ctx) {
+  try {
+    return n.as<int>();
+  } catch (const YAML::Exception&) {
+    bad(ctx + ": expected an integer");
+  }
+}
+bool boolean(const YAML::Node& n, const std::string& ctx) {
+  try {
+    return n.as<bool>();
+  } catch (const YAML::Exception&) {
+    bad(ctx + ": expected true or false");
+  }
+}
+template <typename T, typename F>
+std::array<T, 3> three(const YAML::Node& n, const std::string& ctx, F f) {
+  if (!n.IsSequence() || n.size() != 3) bad(ctx + ": expected 3 values (levels 1, 2, 3)");
+  return {f(n[0], ctx + "[0]"), f(n[1], ctx + "[1]"), f(n[2], ctx + "[2]")};
+}
+std::set<std::string, std::less<>> names(const YAML::Node& n, const std::string& ctx) {
+  if (!n.IsSequence()) bad(ctx + ": expected a list");
+  std::set<std::string, std::less<>> s;
+  for (const auto& x : n) s.insert(str(x, ctx));
+  return s;
+}
+
+// Every parameter the ledger reads, and where it goes. A file must give exactly these.
+const std::map<std::string, Setter>& setters() {
+  static const std::map<std::string, Setter> s = {
+      {"ordinary.in_force", [](Params& p, const YAML::Node& v) { p.ordinary_in_force = boolean(v, "ordinary.in_force"); }},
+      {"chronic.in_force", [](Params& p, const YAML::Node& v) { p.chronic_in_force = boolean(v, "chronic.in_force"); }},
+      {"minor.age_below", [](Params& p, const YAML::Node& v) { p.minor_age_below = integer(v, "minor.age_below"); }},
+      {"ordinary.deductible.employee", [](Params& p, const YAML::Node& v) { p.ded_employee = three<Money>(v, "ordinary.deductible.employee", money); }},
+      {"ordinary.deductible.resident", [](Params& p, const YAML::Node& v) { p.ded_resident = three<Money>(v, "ordinary.deductible.resident", money); }},
+      {"ordinary.limit.employee", [](Params& p, const YAML::Node& v) { p.limit_employee = money(v, "ordinary.limit.employee"); }},
+      {"ordinary.limit.resident_tier1", [](Params& p, const YAML::Node& v) { p.limit_resident_tier1 = money(v, "ordinary.limit.resident_tier1"); }},
+      {"ordinary.limit.resident_tier2", [](Params& p, const YAML::Node& v) { p.limit_resident_tier2 = money(v, "ordinary.limit.resident_tier2"); }},
+      {"ordinary.ratio.in_service", [](Params& p, const YAML::Node& v) { p.ratio_in_service = three<Rate>(v, "ordinary.ratio.in_service", rate); }},
+      {"ordinary.ratio.retired", [](Params& p, const YAML::Node& v) { p.ratio_retired = three<Rate>(v, "ordinary.ratio.retired", rate); }},
+      {"ordinary.ratio.resident", [](Params& p, const YAML::Node& v) { p.ratio_resident = three<Rate>(v, "ordinary.ratio.resident", rate); }},
+      {"tcm.resident_extra_ratio", [](Params& p, const YAML::Node& v) { p.tcm_resident_extra = rate(v, "tcm.resident_extra_ratio"); }},
+      {"designation.changes_per_year", [](Params& p, const YAML::Node& v) { p.designation_changes_per_year = integer(v, "designation.changes_per_year"); }},
+      {"away.temporary_self_share", [](Params& p, const YAML::Node& v) { p.away_temporary_self_share = rate(v, "away.temporary_self_share"); }},
+      {"acupuncture.diagnoses", [](Params& p, const YAML::Node& v) {
+         for (const auto& kv : v) {
+           std::string ctx = "acupuncture.diagnoses." + kv.first.Scalar();
+           p.acu_diagnoses[kv.first.Scalar()] = {integer(kv.second["course_days"], ctx + ".course_days"),
+                                                 integer(kv.second["daily_items"], ctx + ".daily_items")};
+         }
+       }},
+      {"acupuncture.therapies", [](Params& p, const YAML::Node& v) {
+         for (const auto& kv : v) {
+           std::string ctx = "acupuncture.therapies." + kv.first.Scalar();
+           std::string per = str(kv.second["per"], ctx + ".per");
+           TherapyRule r;
+           if (per == "day") r.per = TherapyRule::Per::day;
+           else if (per == "week") r.per = TherapyRule::Per::week;
+           else if (per == "alternate") r.per = TherapyRule::Per::alternate;
+           else if (per == "adjunct") r.per = TherapyRule::Per::adjunct;
+           else bad(ctx + ".per: expected day, week, alternate or adjunct");
+           if (r.per != TherapyRule::Per::adjunct) r.times = integer(kv.second["times"], ctx + ".times");
+           p.therapies[kv.first.Scalar()] = r;
+         }
+       }},
+      {"pediatric.max_age", [](Params& p, const YAML::Node& v) { p.ped_max_age = integer(v, "pediatric.max_age"); }},
+      {"pediatric.course_days", [](Params& p, const YAML::Node& v) { p.ped_course_days = integer(v, "pediatric.course_days"); }},
+      {"pediatric.conditions", [](Params& p, const YAML::Node& v) {
+         for (const auto& kv : v) {
+           std::string c = str(kv.second, "pediatric.conditions." + kv.first.Scalar());
+           if (c != "limited" && c != "unlimited") bad("pediatric.conditions." + kv.first.Scalar() + ": limited or unlimited");
+           p.ped_conditions[kv.first.Scalar()] = c == "unlimited";
+         }
+       }},
+      {"incentive.assessed", [](Params& p, const YAML::Node& v) { p.incentive_assessed = boolean(v, "incentive.assessed"); }},
+      {"incentive.points", [](Params& p, const YAML::Node& v) {
+         p.incentive_unused = rate(v["unused"], "incentive.points.unused");
+         p.incentive_at_most_half = rate(v["at_most_half"], "incentive.points.at_most_half");
+         p.incentive_half_share = rate(v["half_share"], "incentive.points.half_share");
+         p.incentive_cap = rate(v["cap"], "incentive.points.cap");
+       }},
+      {"chronic.deductible", [](Params& p, const YAML::Node& v) {
+         p.chronic_ded_employee = money(v["employee"], "chronic.deductible.employee");
+         p.chronic_ded_ordinary = money(v["ordinary"], "chronic.deductible.ordinary");
+         p.chronic_ded_specific = money(v["specific"], "chronic.deductible.specific");
+       }},
+      {"chronic.ratio.resident_ordinary", [](Params& p, const YAML::Node& v) { p.chronic_ratio_resident_ordinary = rate(v, "chronic.ratio.resident_ordinary"); }},
+      {"chronic.limit.resident_ordinary", [](Params& p, const YAML::Node& v) {
+         p.chronic_limit_ordinary_tier1 = money(v["tier1"], "chronic.limit.resident_ordinary.tier1");
+         p.chronic_limit_ordinary_tier2 = money(v["tier2"], "chronic.limit.resident_ordinary.tier2");
+       }},
+      {"chronic.position_weights", [](Params& p, const YAML::Node& v) { p.chronic_position_weights = three<Rate>(v, "chronic.position_weights", rate); }},
+      {"chronic.art17_refer", [](Params& p, const YAML::Node& v) {
+         p.art17_refer = boolean(v["refer"], "chronic.art17_refer.refer");
+         p.art17_diseases = names(v["diseases"], "chronic.art17_refer.diseases");
+       }},
+      {"chronic.specialty_diseases", [](Params& p, const YAML::Node& v) { p.specialty_diseases = names(v, "chronic.specialty_diseases"); }},
+      {"chronic.excluded", [](Params& p, const YAML::Node& v) { p.excluded_diseases = names(v, "chronic.excluded"); }},
+      {"chronic.standards", [](Params& p, const YAML::Node& v) {
+         for (const auto& kv : v) {
+           std::string ctx = "chronic.standards." + kv.first.Scalar();
+           ChronicStandard cs;
+           if (kv.second["inpatient"]) cs.inpatient = boolean(kv.second["inpatient"], ctx + ".inpatient");
+           if (!cs.inpatient) cs.standard = money(kv.second["standard"], ctx + ".standard");
+           cs.castration = kv.second["castration"] ? money(kv.second["castration"], ctx + ".castration") : cs.standard;
+           p.chronic_standards[kv.first.Scalar()] = cs;
+         }
+         if (p.chronic_standards.size() != 78) bad("chronic.standards: expected the 78 rows of Annex 2 (C01-C78)");
+       }},
+      {"inpatient.ratio.in_service", [](Params& p, const YAML::Node& v) { p.inpatient_ratio_in_service = three<Rate>(v, "inpatient.ratio.in_service", rate); }},
+      {"inpatient.ratio.retired", [](Params& p, const YAML::Node& v) { p.inpatient_ratio_retired = three<Rate>(v, "inpatient.ratio.retired", rate); }},
+      {"inpatient.ratio.resident", [](Params& p, const YAML::Node& v) { p.inpatient_ratio_resident = three<Rate>(v, "inpatient.ratio.resident", rate); }},
+      {"inpatient.limit", [](Params& p, const YAML::Node& v) {
+         p.inpatient_limit_employee = money(v["employee"], "inpatient.limit.employee");
+         p.inpatient_limit_resident = money(v["resident"], "inpatient.limit.resident");
+       }},
+      {"account.in_service.personal_rate", [](Params& p, const YAML::Node& v) { p.account_personal_rate = rate(v, "account.in_service.personal_rate"); }},
+      {"account.in_service.employer_rate", [](Params& p, const YAML::Node& v) {
+         p.account_employer_under_46 = rate(v["under_46"], "account.in_service.employer_rate.under_46");
+         p.account_employer_from_46 = rate(v["from_46"], "account.in_service.employer_rate.from_46");
+       }},
+      {"account.retiree", [](Params& p, const YAML::Node& v) {
+         p.retiree_credited = boolean(v["credited"], "account.retiree.credited");
+         if (p.retiree_credited) {
+           p.retiree_pension_base = money(v["pension_base"], "account.retiree.pension_base");
+           p.retiree_under_70 = rate(v["under_70"], "account.retiree.under_70");
+           p.retiree_from_70 = rate(v["from_70"], "account.retiree.from_70");
+         }
+       }},
+      {"account.flexible_rate", [](Params& p, const YAML::Node& v) {
+         p.flex_checked = boolean(v["checked"], "account.flexible_rate.checked");
+         if (p.flex_checked) {
+           p.flex_under_46 = rate(v["flexible_under_46"], "account.flexible_rate.flexible_under_46");
+           p.flex_from_46 = rate(v["flexible_from_46"], "account.flexible_rate.flexible_from_46");
+           p.old_urban_rate = rate(v["old_urban"], "account.flexible_rate.old_urban");
+         }
+       }},
+      {"account.purposes", [](Params& p, const YAML::Node& v) {
+         p.purposes_allowed = names(v["allowed"], "account.purposes.allowed");
+         p.purposes_forbidden = names(v["forbidden"], "account.purposes.forbidden");
+       }},
+  };
+  return s;
+}
+
+struct Span {
+  Date from, to;
+  YAML::Node value;
+};
+
+Date yaml_date(const YAML::Node& n, const std::string& ctx) {
+  auto d = n && n.IsScalar() ? parse_date(n.Scalar()) : std::nullopt;
+  if (!d) bad(ctx + ": expected a date YYYY-MM-DD");
+  return *d;
+}
+
+}  // namespace
+
+Policy load_policy_text(const std::string& text, const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    bad(origin + ": not valid YAML: " + e.what());
+  }
+  Policy pol;
+  pol.text_ = text;
+  XXH128_hash_t h = XXH3_128bits(text.data(), text.size());
+  char hex[48];
+  std::snprintf(hex, sizeof hex, "xxh128:%016llx%016llx", static_cast<unsigned long long>(h.high64),
+                static_cast<unsigned long long>(h.low64));
+  pol.version_ = hex;
+  pol.from_ = yaml_date(root["window"]["from"], origin + ": window.from");
+  pol.to_ = yaml_date(root["window"]["to"], origin + ": window.to");
+  if (pol.to_ < pol.from_) bad(origin + ": window.to is before window.from");
+  const YAML::Node params = root["parameters"];
+  if (!params || !params.IsMap()) bad(origin + ": no parameters map");
+
+  std::map<std::string, std::vector<Span>> spans;
+  for (const auto& kv : params) {
+    std::string name = kv.first.Scalar();
+    if (!setters().count(name)) bad(origin + ": unknown parameter '" + name + "'");
+    const YAML::Node& p = kv.second;
+    ParamInfo info;
+    if (!p["article"]) bad(origin + ": parameter '" + name + "' cites no article");
+    info.article = p["article"].Scalar();
+    info.rule = p["rule"] ? p["rule"].Scalar() : "";
+    info.assumption = p["assumption"] && p["assumption"].as<bool>();
+    pol.info_[name] = info;
+    const YAML::Node& vals = p["values"];
+    if (!vals || !vals.IsSequence() || vals.size() == 0) bad(origin + ": parameter '" + name + "' has no values");
+    std::vector<Span> list;
+    for (size_t i = 0; i < vals.size(); ++i) {
+      std::string ctx = origin + ": parameter '" + name + "' value " + std::to_string(i + 1);
+      Span s;
+      s.from = yaml_date(vals[i]["from"], ctx + " from");
+      s.to = vals[i]["to"] ? yaml_date(vals[i]["to"], ctx + " to") : pol.to_;
+      if (!vals[i]["value"]) bad(ctx + ": no value");
+      s.value = vals[i]["value"];
+      if (s.to < s.from) bad(ctx + ": 'to' is before 'from'");
+      list.push_back(s);
+    }
+    std::sort(list.begin(), list.end(), [](const Span& a, const Span& b) { return a.from < b.from; });
+    Date expect = pol.from_;
+    for (const Span& s : list) {
+      if (s.from > expect)
+        bad(origin + ": parameter '" + name + "' has no value from " + format_date(expect) + " to " +
+            format_date(s.from - 1));
+      if (s.from < expect)
+        bad(origin + ": parameter '" + name + "' has two values on " + format_date(s.from));
+      expect = s.to + 1;
+    }
+    if (expect <= pol.to_)
+      bad(origin + ": parameter '" + name + "' has no value from " + format_date(expect) + " to " +
+          format_date(pol.to_));
+    spans[name] = std::move(list);
+  }
+  for (const auto& [name, _] : setters())
+    if (!spans.count(name)) bad(origin + ": missing parameter '" + name + "'");
+
+  std::set<Date> starts;
+  for (const auto& [_, list] : spans)
+    for (const Span& s : list) starts.insert(s.from);
+  for (Date d : starts) {
+    Params p;
+    for (const auto& [name, list] : spans)
+      for (const Span& s : list)
+        if (s.from <= d && d <= s.to) setters().at(name)(p, s.value);
+    pol.starts_.push_back(d);
+    pol.spans_.push_back(std::move(p));
+  }
+  return pol;
+}
+
+const Params& Policy::at(Date d) const {
+  if (d < from_ || d > to_)
+    throw PolicyError("no policy for " + format_date(d) + ": the policy covers " + format_date(from_) + " to " +
+                      format_date(to_));
+  auto it = std::upper_bound(starts_.begin(), starts_.end(), d);
+  return spans_[static_cast<size_t>(it - starts_.begin() - 1)];
+}
+
+Policy load_policy_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw PolicyError("cannot read policy file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return load_policy_text(ss.str(), path);
+}
+
+extern const char* const kDefaultPolicyYaml;
+
+const std::string& default_policy_text() {
+  static const std::string text = kDefaultPolicyYaml;
+  return text;
+}
+
+const Policy& default_policy() {
+  static const Policy p = load_policy_text(default_policy_text(), "built-in policy (ledger/policy/weihai.yaml)");
+  return p;
+}
+
+}  // namespace gongji

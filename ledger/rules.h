@@ -1,0 +1,34 @@
+// Shared rule helpers of ledger/ (internal to the ledger).
+#pragma once
+#include <string>
+
+#include "ledger/ledger.h"
+#include "ledger/settlement.h"
+
+namespace gongji {
+
+struct Sums {
+  Money deductible = 0, limit_used = 0, inpatient_used = 0, fund = 0, eligible = 0;
+};
+
+// Sum of the effects of one service year and scheme period in one bucket; with as_of, only effects dated on or
+// before it (TIME-ASOF), otherwise all of them (TIME-ORDER: what the log has consumed so far).
+Sums sum_effects(const PersonState& p, int year, Date period, const std::string& bucket,
+                 std::optional<Date> as_of = std::nullopt);
+
+// ORD-LIM with P-MINOR: the ordinary-outpatient limit in force for the person on day d.
+Money ordinary_limit(const PersonState& p, const Standing& s, Date d, const Params& params);
+
+// ORD-DESIG: may a person of `scheme` designate this unit?
+bool designatable(const FacilityVersion& f, const std::string& scheme);
+
+// The designated facility in effect on d ("" when none).
+std::string designation_on(const PersonState& p, Date d);
+
+// ORD-INC: bonus points (rate units) in force on d.
+Rate bonus_on(const PersonState& p, Date d);
+
+nlohmann::json settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx);
+nlohmann::json refusal(const Event& e, const std::string& reason, const std::string& detail);
+
+}  // namespace gongji

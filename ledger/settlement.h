@@ -1,0 +1,38 @@
+// A settlement (POLICY.md §4) and its trace: every step names the rule ID of POLICY.md and its article.
+#pragma once
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "events/event.h"
+
+namespace gongji {
+
+// The article each rule ID of POLICY.md rests on.
+const char* article_of(const std::string& rule);
+
+struct TraceStep {
+  std::string rule, detail;
+};
+
+struct Settlement {
+  std::string claim, person, event, benefit, status = "settled", facility;
+  Date date = 0;
+  int level = 0;
+  std::set<std::string> reasons;
+  Money total = 0, eligible = 0, self_first = 0, deductible = 0, covered = 0, fund = 0;
+  Rate ratio = 0;
+  std::vector<TraceStep> trace;
+  nlohmann::json after = nlohmann::json::object();  // accumulators after this settlement
+
+  void step(const std::string& rule, const std::string& detail) { trace.push_back({rule, detail}); }
+  // rejected / referred: patient = total, zero everywhere else (POLICY.md §4).
+  void refuse(const std::string& status_, const std::string& reason, const std::string& rule,
+              const std::string& detail);
+  Money patient() const { return total - fund; }
+  nlohmann::json to_json(const std::string& policy_version) const;
+};
+
+}  // namespace gongji

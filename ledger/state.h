@@ -1,0 +1,141 @@
+// The state the fold keeps: per person, per facility and per partition. Standing is kept as dated timelines
+// (POLICY.md TIME-DATED) and amounts as a list of recorded effects (TIME-ORDER, TIME-ASOF), so that both the live
+// accumulators (every effect, in log order) and an as-of view (the effects dated on or before a day) come from
+// one source. Serialized as canonical JSON (to_json / from_json), so equal states give equal bytes.
+#pragma once
+#include <climits>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "events/date.h"
+#include "events/money.h"
+
+namespace gongji {
+
+inline constexpr Date kNever = INT32_MAX;
+
+// P-SCHEME / P-CHANGE: what the person is from `from` on.
+struct Standing {
+  Date from = 0;
+  std::string scheme;  // employee | resident
+  std::string status;  // employee: in_service | retired | flexible | old_urban; resident: ""
+  int tier = 0;        // resident: 1 | 2
+  bool student = false;
+  bool old_urban = false;
+  bool operator==(const Standing&) const = default;
+};
+
+// A dated value of a timeline; the entry in effect on day D is the last one with from <= D (ties: log order).
+template <typename T>
+struct Dated {
+  Date from = 0;
+  T value{};
+  bool operator==(const Dated&) const = default;
+};
+
+// One recorded effect on the accumulators of a service year and scheme period (TIME-ORDER). A settlement's
+// effect is dated by its service date; a reversal's by the reversal's `at` (TIME-ASOF).
+struct Effect {
+  Date date = 0;
+  int year = 0;
+  Date period = 0;       // first day of the scheme period the claim belongs to
+  std::string bucket;    // "ordinary"
+  std::string claim;
+  Money deductible = 0, limit_used = 0, inpatient_used = 0, fund = 0, eligible = 0;
+  bool operator==(const Effect&) const = default;
+};
+
+struct ClaimRecord {
+  Date date = 0;
+  std::string status;   // settled | rejected | referred
+  bool reversed = false;
+  Effect effect;        // what it consumed (zero unless settled)
+  bool operator==(const ClaimRecord&) const = default;
+};
+
+struct TherapyUse {
+  Date date = 0;
+  std::string code;     // "" for a TCM item without a code
+  std::string claim;
+  bool operator==(const TherapyUse&) const = default;
+};
+
+struct Stay {
+  Date admitted = 0, discharged = kNever;
+  bool operator==(const Stay&) const = default;
+};
+
+struct PersonState {
+  std::string id;
+  Date birth = 0;
+  Date enrolled = kNever;
+  std::vector<Dated<Standing>> standing;
+  std::vector<Dated<bool>> suspended;             // P-ELIG
+  std::vector<Dated<std::string>> designation;    // ORD-DESIG; "" = no designation
+  std::vector<Date> designation_changes;          // dates of changes (not first choices)
+  std::vector<Stay> stays;                        // ORD-INPT
+  std::vector<Effect> effects;
+  std::map<std::string, ClaimRecord> claims;
+  std::vector<TherapyUse> therapy_uses;           // ORD-ACU frequency and daily counts
+  std::map<std::string, Date> courses;            // "acu:<diagnosis>" / "ped:<condition>" -> course start
+  std::vector<Dated<Rate>> bonus;                 // ORD-INC bonus points in rate units
+  std::vector<std::pair<std::string, std::string>> family;  // (relative, relation)
+  bool operator==(const PersonState&) const = default;
+};
+
+struct FacilityVersion {
+  Date from = 0;
+  std::string name, kind, parent, specialty;
+  int level = 0;
+  bool tcm = false;
+  bool ordinary_outpatient = false;
+  bool operator==(const FacilityVersion&) const = default;
+};
+
+struct FacilityState {
+  std::string id;
+  std::vector<FacilityVersion> versions;  // sorted by from
+  bool operator==(const FacilityState&) const = default;
+};
+
+// What one partition knows besides persons and facilities.
+struct PartitionMeta {
+  std::optional<Month> last_closed;  // period close sequence
+  bool operator==(const PartitionMeta&) const = default;
+};
+
+void to_json(nlohmann::json& j, const PersonState& s);
+void from_json(const nlohmann::json& j, PersonState& s);
+void to_json(nlohmann::json& j, const FacilityState& s);
+void from_json(const nlohmann::json& j, FacilityState& s);
+void to_json(nlohmann::json& j, const PartitionMeta& s);
+void from_json(const nlohmann::json& j, PartitionMeta& s);
+
+// Timeline helpers (TIME-DATED).
+template <typename T>
+const T* value_at(const std::vector<Dated<T>>& line, Date d) {
+  const T* found = nullptr;
+  for (const auto& x : line) {
+    if (x.from > d) break;
+    found = &x.value;
+  }
+  return found;
+}
+// Inserts keeping the timeline sorted by date; an entry dated like existing ones goes after them (log order).
+template <typename T>
+void insert_dated(std::vector<Dated<T>>& line, Date from, T value) {
+  auto it = line.begin();
+  while (it != line.end() && it->from <= from) ++it;
+  line.insert(it, Dated<T>{from, std::move(value)});
+}
+
+const Standing* standing_at(const PersonState& p, Date d);
+bool eligible_on(const PersonState& p, Date d);          // P-ELIG
+Date period_start(const PersonState& p, Date d);         // ORD-TYPE: first day of the scheme period in force on d
+const FacilityVersion* facility_at(const FacilityState& f, Date d);
+
+}  // namespace gongji

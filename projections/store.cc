@@ -1,0 +1,247 @@
+#include "projections/store.h"
+
+#include <cstdlib>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+#include <xxhash.h>
+
+#include "events/fb_codec.h"
+
+namespace gongji {
+
+using nlohmann::json;
+
+std::string hex4(int v) {
+  char b[8];
+  std::snprintf(b, sizeof b, "%04x", v);
+  return b;
+}
+std::string hex16(uint64_t v) {
+  char b[24];
+  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+namespace {
+
+void check(const rocksdb::Status& s, const std::string& what) {
+  if (!s.ok()) throw StoreError(what + ": " + s.ToString());
+}
+
+// StateAccess over RocksDB for one partition: reads through a cache, collects what changed.
+class PartitionState final : public StateAccess {
+ public:
+  PartitionState(rocksdb::DB* db, int partition) : db_(db), partition_(partition) {
+    std::string v;
+    auto s = db_->Get(rocksdb::ReadOptions(), "m/" + hex4(partition_), &v);
+    if (s.ok()) meta_ = json::parse(v).get<PartitionMeta>();
+  }
+
+  PersonState* person(const std::string& id) override {
+    auto it = persons_.find(id);
+    if (it != persons_.end()) return it->second ? &*it->second : nullptr;
+    std::string v;
+    auto s = db_->Get(rocksdb::ReadOptions(), "p/" + id, &v);
+    if (s.IsNotFound()) {
+      persons_[id] = std::nullopt;
+      return nullptr;
+    }
+    check(s, "read person " + id);
+    return &*(persons_[id] = json::parse(v).get<PersonState>());
+  }
+  PersonState& create_person(const std::string& id) override {
+    auto& slot = persons_[id];
+    slot = PersonState{};
+    slot->id = id;
+    dirty_persons_.insert(id);
+    return *slot;
+  }
+  FacilityState* facility(const std::string& id) override {
+    auto it = facilities_.find(id);
+    if (it != facilities_.end()) return it->second ? &*it->second : nullptr;
+    std::string v;
+    auto s = db_->Get(rocksdb::ReadOptions(), "f/" + hex4(partition_) + "/" + id, &v);
+    if (s.IsNotFound()) {
+      facilities_[id] = std::nullopt;
+      return nullptr;
+    }
+    check(s, "read facility " + id);
+    return &*(facilities_[id] = json::parse(v).get<FacilityState>());
+  }
+  FacilityState& create_facility(const std::string& id) override {
+    auto& slot = facilities_[id];
+    slot = FacilityState{};
+    slot->id = id;
+    dirty_facilities_.insert(id);
+    return *slot;
+  }
+  PartitionMeta& meta() override { return meta_; }
+  void touch_person(const std::string& id) override { dirty_persons_.insert(id); }
+  void touch_facility(const std::string& id) override { dirty_facilities_.insert(id); }
+  void touch_meta() override { meta_dirty_ = true; }
+
+  // Moves what changed into the batch; the cache stays warm.
+  void flush_into(rocksdb::WriteBatch& b) {
+    for (const auto& id : dirty_persons_) b.Put("p/" + id, json(*persons_.at(id)).dump());
+    for (const auto& id : dirty_facilities_) b.Put("f/" + hex4(partition_) + "/" + id, json(*facilities_.at(id)).dump());
+    if (meta_dirty_) b.Put("m/" + hex4(partition_), json(meta_).dump());
+    dirty_persons_.clear();
+    dirty_facilities_.clear();
+    meta_dirty_ = false;
+  }
+  // Bounds memory: forgets clean cached persons once there are many.
+  void trim(size_t max_persons) {
+    if (persons_.size() > max_persons && dirty_persons_.empty()) persons_.clear();
+  }
+
+ private:
+  rocksdb::DB* db_;
+  int partition_;
+  std::unordered_map<std::string, std::optional<PersonState>> persons_;
+  std::unordered_map<std::string, std::optional<FacilityState>> facilities_;
+  std::unordered_set<std::string> dirty_persons_, dirty_facilities_;
+  PartitionMeta meta_;
+  bool meta_dirty_ = false;
+};
+
+}  // namespace
+
+Store::Store(const std::string& dir) {
+  rocksdb::Options opt;
+  opt.create_if_missing = true;
+  opt.IncreaseParallelism(2);
+  rocksdb::DB* db = nullptr;
+  check(rocksdb::DB::Open(opt, dir, &db), "open projections at " + dir);
+  db_.reset(db);
+}
+
+Store::~Store() = default;
+
+uint64_t Store::folded_offset(int partition) const {
+  std::string v;
+  auto s = db_->Get(rocksdb::ReadOptions(), "x/" + hex4(partition), &v);
+  if (s.IsNotFound()) return 0;
+  check(s, "read fold position");
+  return std::stoull(v);
+}
+
+FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& opt) {
+  FoldStats stats;
+  size_t batches = 0;
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  {
+    std::string have;
+    if (!db_->Get(rocksdb::ReadOptions(), "v/" + policy.version(), &have).ok())
+      check(db_->Put(wo, "v/" + policy.version(), policy.text()), "record policy version");
+  }
+  for (int p = 0; p < log.partitions(); ++p) {
+    const uint64_t from = folded_offset(p);
+    if (from >= log.end_offset(p)) continue;
+    PartitionState state(db_.get(), p);
+    FoldContext ctx{&policy, p, p == 0};
+    rocksdb::WriteBatch batch;
+    size_t in_batch = 0;
+    uint64_t next = from;
+    auto commit = [&] {
+      ++batches;
+      if (opt.crash_before_batch && batches == *opt.crash_before_batch) std::_Exit(137);
+      state.flush_into(batch);
+      batch.Put("x/" + hex4(p), std::to_string(next));
+      check(db_->Write(wo, &batch), "commit fold batch");
+      batch.Clear();
+      in_batch = 0;
+      state.trim(200000);
+    };
+    log.read(p, from, [&](const LogRecord& r) {
+      const std::string at = hex4(p) + "/" + hex16(r.offset);
+      std::vector<json> outs;
+      try {
+        Event e = decode_event(r.payload);
+        outs = apply_event(e, state, ctx);
+      } catch (const EventError& err) {
+        // TIME-LOG: a record that does not decode or validate has no effect and goes to the dead letters.
+        batch.Put("d/" + at, json({{"partition", p}, {"offset", r.offset}, {"reason", err.what()}}).dump());
+        ++stats.dead_letters;
+      }
+      for (size_t n = 0; n < outs.size(); ++n) {
+        std::string key = "o/" + at + "/" + hex4(static_cast<int>(n));
+        std::string value = outs[n].dump();
+        batch.Put(key, value);
+        if (outs[n]["kind"] == "settlement") batch.Put("c/" + outs[n]["claim"].get<std::string>() + "/" + at + "/" + hex4(static_cast<int>(n)), key);
+      }
+      stats.outputs += outs.size();
+      ++stats.events;
+      next = r.offset + 1;
+      if (++in_batch >= opt.batch_events) commit();
+      return true;
+    });
+    if (in_batch > 0 || next != from) commit();
+  }
+  return stats;
+}
+
+std::optional<PersonState> Store::person(const std::string& id) const {
+  std::string v;
+  auto s = db_->Get(rocksdb::ReadOptions(), "p/" + id, &v);
+  if (s.IsNotFound()) return std::nullopt;
+  check(s, "read person");
+  return json::parse(v).get<PersonState>();
+}
+
+std::optional<FacilityState> Store::facility(int partition, const std::string& id) const {
+  std::string v;
+  auto s = db_->Get(rocksdb::ReadOptions(), "f/" + hex4(partition) + "/" + id, &v);
+  if (s.IsNotFound()) return std::nullopt;
+  check(s, "read facility");
+  return json::parse(v).get<FacilityState>();
+}
+
+void Store::outputs(const std::function<bool(const json&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next())
+    if (!fn(json::parse(it->value().ToStringView()))) return;
+}
+
+std::optional<json> Store::settlement(const std::string& claim) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  std::string prefix = "c/" + claim + "/";
+  it->Seek(prefix);
+  if (!it->Valid() || !it->key().starts_with(prefix)) return std::nullopt;
+  std::string v;
+  check(db_->Get(rocksdb::ReadOptions(), it->value(), &v), "read settlement");
+  return json::parse(v);
+}
+
+void Store::dead_letters(const std::function<void(const std::string&, const std::string&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek("d/"); it->Valid() && it->key().starts_with("d/"); it->Next())
+    fn(it->key().ToString(), it->value().ToString());
+}
+
+std::optional<std::string> Store::policy_text(const std::string& version) const {
+  std::string v;
+  if (!db_->Get(rocksdb::ReadOptions(), "v/" + version, &v).ok()) return std::nullopt;
+  return v;
+}
+
+std::string Store::digest() const {
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    uint64_t kl = it->key().size(), vl = it->value().size();
+    XXH3_64bits_update(st, &kl, 8);
+    XXH3_64bits_update(st, it->key().data(), kl);
+    XXH3_64bits_update(st, &vl, 8);
+    XXH3_64bits_update(st, it->value().data(), vl);
+  }
+  uint64_t h = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  return hex16(h);
+}
+
+}  // namespace gongji

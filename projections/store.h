@@ -1,0 +1,79 @@
+// The RocksDB projections and the fold driver.
+//
+// Key layout (one column family; every key below is part of the determinism digest):
+//   p/<person>                              PersonState (JSON)
+//   f/<partition>/<facility>                FacilityState as that partition knows it (TIME-LOG)
+//   m/<partition>                           PartitionMeta
+//   x/<partition>                           next log offset to fold
+//   o/<partition>/<offset>/<n>              output record n of the event at that offset (JSON Lines form)
+//   c/<claim>/<partition>/<offset>/<n>      claim index -> the output key of its settlement
+//   d/<partition>/<offset>                  a log record the fold could not decode, with the reason
+//   v/<policy_version>                      the text of every policy version the fold has used
+// <partition> is 4 hex digits, <offset> 16 and <n> 4, so lexicographic order is log order.
+//
+// Contract: fold() commits each batch's state changes, outputs and log position in one WriteBatch; a crash at
+// any point leaves a store equal to one that folded a prefix of the log, and the next fold() continues from
+// there with nothing lost or applied twice.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "events/event_log.h"
+#include "ledger/ledger.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace gongji {
+
+struct StoreError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct FoldOptions {
+  size_t batch_events = 2000;      // events per committed WriteBatch
+  // Fault-injection probe for crash tests: exit(137) right before committing batch number N (1-based).
+  std::optional<size_t> crash_before_batch;
+};
+
+struct FoldStats {
+  uint64_t events = 0, outputs = 0, dead_letters = 0;
+};
+
+class Store {
+ public:
+  explicit Store(const std::string& dir);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  FoldStats fold(EventLog& log, const Policy& policy, const FoldOptions& opt = {});
+  uint64_t folded_offset(int partition) const;
+
+  std::optional<PersonState> person(const std::string& id) const;
+  std::optional<FacilityState> facility(int partition, const std::string& id) const;
+  // Output records in log order (partition, then offset); stops when fn returns false.
+  void outputs(const std::function<bool(const nlohmann::json&)>& fn) const;
+  std::optional<nlohmann::json> settlement(const std::string& claim) const;
+  void dead_letters(const std::function<void(const std::string& key, const std::string& value)>& fn) const;
+  std::optional<std::string> policy_text(const std::string& version) const;
+
+  // xxh3-64 over every key and value, in key order: equal logical content <=> equal digest.
+  std::string digest() const;
+  // Low-level access for tests that tamper with the store.
+  rocksdb::DB* db() { return db_.get(); }
+
+ private:
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+std::string hex4(int v);
+std::string hex16(uint64_t v);
+
+}  // namespace gongji
