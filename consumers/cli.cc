@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "events/event_log.h"
+#include "consumers/views.h"
 #include "projections/store.h"
 
 namespace fs = std::filesystem;
@@ -137,30 +138,14 @@ int cmd_explain(const Paths& paths, const std::string& claim, const std::string&
     std::cout << rec->dump(2) << "\n";
     return 0;
   }
-  const json& r = *rec;
-  if (r["kind"] != "settlement") {
-    std::cout << r.dump(2) << "\n";
-    return 0;
-  }
-  std::cout << "claim " << r["claim"].get<std::string>() << " of " << r["person"].get<std::string>() << ", "
-            << r["benefit"].get<std::string>() << " on " << r["date"].get<std::string>() << ": "
-            << r["status"].get<std::string>();
-  if (!r["reasons"].empty()) {
-    std::cout << " (";
-    for (size_t i = 0; i < r["reasons"].size(); ++i) std::cout << (i ? ", " : "") << r["reasons"][i].get<std::string>();
-    std::cout << ")";
-  }
-  std::cout << "\npolicy " << r["policy_version"].get<std::string>() << "\n\n";
-  int n = 0;
-  for (const auto& s : r["trace"])
-    std::printf("%2d. %-10s %-22s %s\n", ++n, s["rule"].get<std::string>().c_str(),
-                ("[" + s["article"].get<std::string>() + "]").c_str(), s["detail"].get<std::string>().c_str());
-  std::printf("\n  total %12s\n  eligible %9s\n  self-first %7s\n  deductible %7s\n  covered %10s\n  ratio %12s\n"
-              "  fund pays %8s\n  patient pays %5s\n",
-              r["total"].get<std::string>().c_str(), r["eligible"].get<std::string>().c_str(),
-              r["self_first"].get<std::string>().c_str(), r["deductible"].get<std::string>().c_str(),
-              r["covered"].get<std::string>().c_str(), r["ratio"].get<std::string>().c_str(),
-              r["fund"].get<std::string>().c_str(), r["patient"].get<std::string>().c_str());
+  print_explanation(*rec, std::cout);
+  return 0;
+}
+
+int cmd_report(const Paths& paths, int explained) {
+  require_existing(paths);
+  Store store(paths.state());
+  print_report(store, std::cout, explained);
   return 0;
 }
 
@@ -225,6 +210,12 @@ int main(int argc, char** argv) {
   claim_opt->excludes(event_opt);
   expl->add_flag("--json", as_json, "print the record as JSON");
 
+  int explained = 5;
+  auto* rep = app.add_subcommand("report", "a readable summary: claims by status and reason, fund paid by scheme, "
+                                           "level, benefit and month, and a few settlements explained");
+  data_opt(rep);
+  rep->add_option("--explained", explained, "how many settlements to explain (default 5)");
+
   auto* dig = app.add_subcommand("digest", "the determinism digest: a hash over every key and value of the projections");
   data_opt(dig);
 
@@ -239,6 +230,7 @@ int main(int argc, char** argv) {
       return cmd_explain(paths, claim, event, as_json);
     }
     if (*dig) return cmd_digest(paths);
+    if (*rep) return cmd_report(paths, explained);
   } catch (const std::exception& e) {
     std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": " << e.what() << "\n";
     return 2;

@@ -48,6 +48,14 @@ std::string seg_name(uint64_t base) {
 void put_u32(std::string& s, uint32_t v) { s.append(reinterpret_cast<const char*>(&v), 4); }
 void put_i64(std::string& s, int64_t v) { s.append(reinterpret_cast<const char*>(&v), 8); }
 
+#pragma pack(push, 1)
+struct IdEntry {
+  uint64_t hash;       // xxh3-64 of the canonical JSON
+  uint32_t partition;  // where the event's first copy lives
+  uint64_t offset;
+};
+#pragma pack(pop)
+
 struct Partition {
   fs::path dir;
   std::vector<uint64_t> bases;  // segment base offsets, ascending
@@ -115,11 +123,12 @@ class SegmentLog final : public EventLog {
     std::string canon = canonical_json(e);
     uint64_t h = XXH3_64bits(canon.data(), canon.size());
     auto known = lookup(e.id);
-    if (known) return *known == h ? AppendResult::duplicate : AppendResult::conflict;
-    pending_ids_[e.id] = h;
+    if (known) return known->hash == h ? AppendResult::duplicate : AppendResult::conflict;
     std::string payload = encode_event(e);
     int64_t ts = now_ms();
-    for (int p : partitions_for(e, partitions_)) frame(p, ts, payload);
+    auto parts = partitions_for(e, partitions_);
+    pending_ids_[e.id] = {h, static_cast<uint32_t>(parts[0]), parts_[parts[0]].end};
+    for (int p : parts) frame(p, ts, payload);
     return AppendResult::appended;
   }
 
@@ -138,7 +147,8 @@ class SegmentLog final : public EventLog {
         any = true;
       }
     }
-    for (auto& [id, h] : pending_ids_) batch.Put("id/" + id, std::string_view(reinterpret_cast<char*>(&h), 8));
+    for (auto& [id, where] : pending_ids_)
+      batch.Put("id/" + id, std::string_view(reinterpret_cast<const char*>(&where), sizeof where));
     if (any || !pending_ids_.empty()) {
       rocksdb::WriteOptions wo;
       wo.sync = true;
@@ -250,16 +260,17 @@ class SegmentLog final : public EventLog {
     part.dirty = true;
   }
 
-  std::optional<uint64_t> lookup(const std::string& id) {
+  std::optional<IdEntry> lookup(const std::string& id) {
     auto it = pending_ids_.find(id);
     if (it != pending_ids_.end()) return it->second;
     std::string v;
     auto st = index_->Get(rocksdb::ReadOptions(), "id/" + id, &v);
     if (st.IsNotFound()) return std::nullopt;
-    if (!st.ok() || v.size() != 8) throw LogError("embedded log: id index read failed: " + st.ToString());
-    uint64_t h;
-    std::memcpy(&h, v.data(), 8);
-    return h;
+    if (!st.ok() || v.size() != sizeof(IdEntry)) throw LogError("embedded log: id index read failed: " + st.ToString());
+    IdEntry e;
+    std::memcpy(&e, v.data(), sizeof e);
+    if (e.partition >= parts_.size() || e.offset >= parts_[e.partition].end) return std::nullopt;  // lost tail
+    return e;
   }
 
   // Records appended but not indexed before a crash are indexed now, so idempotence survives a crash.
@@ -274,7 +285,7 @@ class SegmentLog final : public EventLog {
         try {
           Event e = decode_event(r.payload);
           std::string canon = canonical_json(e);
-          pending_ids_[e.id] = XXH3_64bits(canon.data(), canon.size());
+          pending_ids_[e.id] = {XXH3_64bits(canon.data(), canon.size()), static_cast<uint32_t>(p), r.offset};
         } catch (const std::exception&) {
           // an undecodable record has no id to index; the fold dead-letters it
         }
@@ -289,7 +300,7 @@ class SegmentLog final : public EventLog {
   int partitions_ = 0;
   std::vector<Partition> parts_;
   std::unique_ptr<rocksdb::DB> index_;
-  std::unordered_map<std::string, uint64_t> pending_ids_;
+  std::unordered_map<std::string, IdEntry> pending_ids_;
 };
 
 }  // namespace

@@ -348,6 +348,7 @@ nlohmann::json settle_claim(const Event& e, StateAccess& state, const FoldContex
     return finish();
   }
   const Standing& st = *standing_at(*p, e.at);
+  s.scheme = st.scheme;
   s.step("P-ELIG", "enrolled: " + st.scheme + (st.scheme == "employee" ? " " + st.status : " tier " + std::to_string(st.tier)));
   // P-STUDENT
   if (st.scheme == "resident" && st.student) {

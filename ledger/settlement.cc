@@ -58,6 +58,7 @@ nlohmann::json Settlement::to_json(const std::string& policy_version) const {
                       {"trace", trace_j},
                       {"after", after}};
   if (!facility.empty()) j["facility"] = facility;
+  if (!scheme.empty()) j["scheme"] = scheme;
   if (level) j["level"] = level;
   return j;
 }

@@ -18,7 +18,7 @@ struct TraceStep {
 };
 
 struct Settlement {
-  std::string claim, person, event, benefit, status = "settled", facility;
+  std::string claim, person, event, benefit, status = "settled", facility, scheme;
   Date date = 0;
   int level = 0;
   std::set<std::string> reasons;

@@ -1,0 +1,18 @@
+// Human-readable views over the projections: an explained settlement and the year's report.
+#pragma once
+#include <ostream>
+
+#include <nlohmann/json.hpp>
+
+#include "projections/store.h"
+
+namespace gongji {
+
+// A settlement step by step (rule ID, article, what it found), then its amounts; other records as JSON.
+void print_explanation(const nlohmann::json& record, std::ostream& out);
+
+// Claims by status and reason, fund paid by scheme, level, benefit and month, and `explained` settlements chosen
+// to show the rules at work (a limit reached, out of area, a TCM hospital, acupuncture, an automatic designation).
+void print_report(const Store& store, std::ostream& out, int explained);
+
+}  // namespace gongji

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs the system dependencies (ops/install-deps.sh) and builds gongji into build/ (Release with debug info).
+# Incremental: re-running rebuilds only what changed; ccache keeps compiled objects between clean clones.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./ops/install-deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j2

@@ -1,0 +1,116 @@
+// The command line of EVENTS.md, driven as a user would: the worked examples, bad input, duplicates.
+#include "tests/fixtures.h"
+
+namespace gongji::test {
+namespace {
+
+using nlohmann::json;
+const std::string kScenarios = std::string(GONGJI_SOURCE_DIR) + "/tests/scenarios/";
+
+std::vector<json> json_lines(const std::string& text) {
+  std::vector<json> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) out.push_back(json::parse(l));
+  return out;
+}
+
+// Compares what the example lists (the fields POLICY.md determines) with what gongji prints.
+void check_example(const std::string& name) {
+  TempDir d;
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + kScenarios + "examples/" + name + ".jsonl > /dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " > /dev/null")), 0);
+  std::string out;
+  run(gongji("settlements --data-dir " + d / "data"), &out);
+  auto got = json_lines(out);
+  auto expected = json_lines(read_file(kScenarios + "examples/" + name + ".expected.jsonl"));
+  size_t i = 0;
+  for (const json& exp : expected) {
+    if (exp["kind"] == "person_state") {
+      std::string p;
+      run(gongji("person --data-dir " + d / "data" + " --person " + exp["person"].get<std::string>() + " --as-of " +
+                 exp["as_of"].get<std::string>()),
+          &p);
+      json state = json::parse(p);
+      for (const char* k : {"scheme", "status", "tier", "inpatient_limit_used"})
+        EXPECT_EQ(state[k], exp[k]) << name << " " << exp["as_of"] << " " << k;
+      for (auto& [k, v] : exp["ordinary"].items()) EXPECT_EQ(state["ordinary"][k], v) << name << " ordinary." << k;
+      EXPECT_EQ(state["incentive"], exp["incentive"]) << name;
+      EXPECT_EQ(state["account"], exp["account"]) << name;
+      for (auto& [bucket, fields] : exp["chronic"].items())
+        for (auto& [k, v] : fields.items()) EXPECT_EQ(state["chronic"][bucket][k], v) << name << " chronic." << bucket << "." << k;
+      continue;
+    }
+    ASSERT_LT(i, got.size()) << name << ": fewer output records than expected";
+    const json& g = got[i++];
+    for (auto& [k, v] : exp.items()) EXPECT_EQ(g[k], v) << name << " record " << i << " field " << k;
+  }
+  EXPECT_EQ(i, got.size()) << name << ": more output records than expected";
+}
+
+TEST(Examples, EmployeeYear) { check_example("employee_year"); }
+TEST(Examples, ResidentAcupuncture) { check_example("resident_acupuncture"); }
+TEST(Examples, AwayAndEmergency) { check_example("away_and_emergency"); }
+
+// EVENTS.md: each malformed line is refused naming the line, field and reason, goes to the dead letters, and the
+// valid lines of the same batch are kept; exit 3. An id reused with other content is ID_CONFLICT.
+TEST(Cli, MalformedInputIsRefusedAndNothingElseLost) {
+  TempDir d;
+  std::string out;
+  int rc = run(gongji("ingest --data-dir " + d / "data" + " " + kScenarios + "malformed.jsonl 2>" + d / "err"), &out);
+  EXPECT_EQ(rc, 3);
+  EXPECT_EQ(out, "appended 2, duplicate 0, refused 11\n");
+  std::string err = read_file(d / "err");
+  EXPECT_NE(err.find("malformed.jsonl:3: INVALID: field 'birth_date': missing"), std::string::npos) << err;
+  EXPECT_NE(err.find("malformed.jsonl:9: ID_CONFLICT: event id ok1 is already in the log with other content"),
+            std::string::npos);
+  auto dead = json_lines(read_file(d / "data/dead-letters.jsonl"));
+  ASSERT_EQ(dead.size(), 11u);
+  EXPECT_EQ(dead[0]["line"], 2);
+  EXPECT_EQ(dead[3]["field"], "items[0].category");
+  EXPECT_EQ(dead[3]["raw"].get<std::string>().find("\"massage\"") != std::string::npos, true);
+  // Re-ingesting the same file: the valid lines are duplicates (no-op), the rest refused again.
+  run(gongji("ingest --data-dir " + d / "data" + " " + kScenarios + "malformed.jsonl 2>/dev/null"), &out);
+  EXPECT_EQ(out, "appended 0, duplicate 2, refused 11\n");
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " > /dev/null")), 0);
+  std::string person;
+  EXPECT_EQ(run(gongji("person --data-dir " + d / "data" + " --person P4 --as-of 2023-01-01"), &person), 0);
+  EXPECT_EQ(json::parse(person)["tier"], 1);
+}
+
+// A reused claim id settles as DUPLICATE_CLAIM, by the fold, consuming nothing.
+TEST(Cli, ReusedClaimIdSettlesAsDuplicate) {
+  TempDir d;
+  std::string events = read_file(kScenarios + "examples/employee_year.jsonl") +
+                       R"({"type":"claim","id":"dup-1","claim":"E1-1","person":"E1","facility":"H2T","date":"2023-06-01","benefit":"ordinary","items":[{"category":"drug","amount":"100.00"}]})" "\n";
+  std::ofstream(d / "e.jsonl") << events;
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + d / "e.jsonl > /dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " > /dev/null")), 0);
+  std::string out;
+  run(gongji("settlements --data-dir " + d / "data" + " --claim E1-1 --kind settlement"), &out);
+  auto recs = json_lines(out);
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs[0]["status"], "settled");
+  EXPECT_EQ(recs[1]["status"], "rejected");
+  EXPECT_EQ(recs[1]["reasons"], json::array({"DUPLICATE_CLAIM"}));
+  std::string person;
+  run(gongji("person --data-dir " + d / "data" + " --person E1 --as-of 2023-12-31"), &person);
+  EXPECT_EQ(json::parse(person)["ordinary"]["limit_used"], "1600.00");
+}
+
+TEST(Cli, ExplainShowsRulesAndArticles) {
+  TempDir d;
+  run(gongji("ingest --data-dir " + d / "data" + " " + kScenarios + "examples/employee_year.jsonl > /dev/null"));
+  run(gongji("fold --data-dir " + d / "data" + " > /dev/null"));
+  std::string out;
+  ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim E1-4"), &out), 0);
+  EXPECT_NE(out.find("F-TCM"), std::string::npos);
+  EXPECT_NE(out.find("[Art.18]"), std::string::npos);
+  EXPECT_NE(out.find("fund pays 280.00"), std::string::npos);
+  EXPECT_NE(run(gongji("explain --data-dir " + d / "data" + " --claim NOPE 2>/dev/null")), 0);
+  EXPECT_NE(run(gongji("person --data-dir " + d / "data" + " --person E1 --as-of 2023-13-01 2>/dev/null")), 0);
+  EXPECT_NE(run(gongji("fold --data-dir " + d / "nothing-here 2>/dev/null")), 0);
+}
+
+}  // namespace
+}  // namespace gongji::test

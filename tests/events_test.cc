@@ -1,0 +1,139 @@
+// events/: validation, canonical JSON, the FlatBuffers codec, dates and money, the partitioner.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "events/event.h"
+#include "events/fb_codec.h"
+#include "events/partition.h"
+
+namespace gongji {
+namespace {
+
+std::vector<std::string> lines(const std::string& file) {
+  std::ifstream in(std::string(GONGJI_SOURCE_DIR) + "/tests/scenarios/" + file);
+  std::vector<std::string> out;
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) out.push_back(l);
+  return out;
+}
+
+std::string error_of(const std::string& line) {
+  try {
+    parse_event(line);
+  } catch (const EventError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Every event type of EVENTS.md: JSON -> FlatBuffers -> JSON gives the canonical form, which round-trips.
+TEST(Codec, EveryTypeRoundTripsLosslessly) {
+  auto all = lines("every_type.jsonl");
+  std::set<EventType> seen;
+  for (const auto& l : all) {
+    Event e = parse_event(l);
+    seen.insert(e.type);
+    std::string canon = canonical_json(e);
+    std::string bytes = encode_event(e);
+    Event back = decode_event(bytes);
+    EXPECT_EQ(back, e) << l;
+    EXPECT_EQ(canonical_json(back), canon) << l;
+    EXPECT_EQ(canonical_json(parse_event(canon)), canon);  // the canonical form round-trips byte for byte
+    EXPECT_EQ(encode_event(back), bytes);
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kEventTypeCount)) << "the corpus must hold every event type";
+}
+
+TEST(Codec, CanonicalFormIsSortedCompactWithTwoDecimals) {
+  Event e = parse_event(R"({"type":"claim","person":"P1","id":"x","claim":"K","date":"2023-03-01","benefit":"ordinary",
+    "facility":"F","items":[{"amount":12.5,"category":"drug"},{"category":"exam","amount":"3","eligible":1}]})");
+  EXPECT_EQ(canonical_json(e),
+            R"({"benefit":"ordinary","claim":"K","date":"2023-03-01","facility":"F","id":"x","items":[{"amount":"12.50","category":"drug"},{"amount":"3.00","category":"exam","eligible":"1.00"}],"person":"P1","type":"claim"})");
+}
+
+TEST(Codec, GarbageBytesAreRefused) {
+  EXPECT_THROW(decode_event("not a flatbuffer at all"), EventError);
+  std::string bytes = encode_event(parse_event(lines("every_type.jsonl")[0]));
+  bytes.resize(bytes.size() / 2);
+  EXPECT_THROW(decode_event(bytes), EventError);
+}
+
+// EVENTS.md: bad input is refused with a message naming the field and the reason.
+TEST(Validation, MalformedCorpusNamesFieldAndReason) {
+  auto all = lines("malformed.jsonl");
+  EXPECT_EQ(error_of(all[0]), "");
+  EXPECT_NE(error_of(all[1]).find("not valid JSON"), std::string::npos);
+  EXPECT_EQ(error_of(all[2]), "field 'birth_date': missing");
+  EXPECT_EQ(error_of(all[3]), "field 'colour': unknown field for person_enrolled");
+  EXPECT_EQ(error_of(all[4]), "field 'items[0].category': unknown code \"massage\"");
+  EXPECT_EQ(error_of(all[5]), "field 'items[0].amount': negative amount -10.00");
+  EXPECT_NE(error_of(all[6]).find("at most 2 decimals"), std::string::npos);
+  EXPECT_EQ(error_of(all[7]), "field 'items[0].eligible': eligible 10.01 is above amount 10.00");
+  EXPECT_EQ(error_of(all[9]), "field 'type': unknown event type \"wedding\"");
+  EXPECT_NE(error_of(all[10]).find("field 'date'"), std::string::npos);
+  EXPECT_EQ(error_of(all[11]), "field 'course_start': course_start 2023-03-02 is after the claim date");
+}
+
+TEST(Validation, ConsistencyRules) {
+  auto err = [](const char* s) { return error_of(s); };
+  EXPECT_NE(err(R"({"type":"person_enrolled","id":"a","at":"2022-01-01","person":"P","birth_date":"1970-01-01","scheme":"resident","tier":3})"), "");
+  EXPECT_NE(err(R"({"type":"person_enrolled","id":"a","at":"2022-01-01","person":"P","birth_date":"1970-01-01","scheme":"resident"})"), "");
+  EXPECT_NE(err(R"({"type":"claim","id":"a","claim":"K","person":"P","date":"2023-01-01","benefit":"emergency","facility":"F","items":[{"category":"drug","amount":"1"}]})"), "");
+  EXPECT_NE(err(R"({"type":"claim","id":"a","claim":"K","person":"P","date":"2023-01-01","benefit":"ordinary","items":[{"category":"drug","amount":"1"}]})"), "");
+  EXPECT_NE(err(R"({"type":"claim","id":"a","claim":"K","person":"P","date":"2023-01-01","benefit":"chronic","facility":"F","items":[{"category":"drug","amount":"1"}]})"), "");
+  EXPECT_NE(err(R"({"type":"claim","id":"a","claim":"K","person":"P","date":"2023-01-01","benefit":"ordinary","facility":"F","items":[]})"), "");
+  EXPECT_NE(err(R"({"type":"period_closed","id":"a","at":"2023-01-01","month":"2023-13"})"), "");
+  EXPECT_NE(err(R"({"type":"period_closed","id":"a","at":"2023-01-01","month":"2023-12","month":"2023-11"})"), "");
+  EXPECT_NE(err(R"({"type":"period_closed","id":"","at":"2023-01-01","month":"2023-12"})"), "");
+}
+
+// Money is parsed exactly, never through a binary float (EVENTS.md conventions).
+TEST(Money, ExactParsingAndOneRoundingPoint) {
+  Event e = parse_event(R"({"type":"inpatient_settled","id":"a","at":"2023-01-01","person":"P","covered":0.29})");
+  EXPECT_EQ(*e.covered, 29);
+  EXPECT_EQ(parse_yuan("1234.5"), 123450);
+  EXPECT_EQ(parse_yuan("0.07"), 7);
+  EXPECT_FALSE(parse_yuan("1.234"));
+  EXPECT_FALSE(parse_yuan("1e3"));
+  EXPECT_FALSE(parse_yuan(".5"));
+  // RND: half up once, on the exact product.
+  EXPECT_EQ(mul_rate(61110, 6500), 39722);  // 611.10 x 65% = 397.215 -> 397.22
+  EXPECT_EQ(mul_rate(56544, 5500), 31099);  // 565.44 x 55% = 310.992 -> 310.99
+  EXPECT_EQ(mul_rate(1, 5000), 1);          // 0.005 -> 0.01
+  EXPECT_EQ(mul_frac(600000, 8, 12), 400000);
+  EXPECT_EQ(format_money(-46667), "-466.67");
+  EXPECT_THROW(checked_add(INT64_MAX, 1), MoneyOverflow);
+}
+
+TEST(Dates, CalendarAndAges) {
+  EXPECT_EQ(format_date(*parse_date("2024-02-29")), "2024-02-29");
+  EXPECT_FALSE(parse_date("2023-02-29"));
+  EXPECT_FALSE(parse_date("2023-1-01"));
+  EXPECT_EQ(*parse_date("2023-03-01") - *parse_date("2023-02-28"), 1);
+  // P-MINOR: completed years; a 29 February birthday counts on 1 March in common years.
+  EXPECT_EQ(age_on(*parse_date("2016-02-29"), *parse_date("2023-02-28")), 6);
+  EXPECT_EQ(age_on(*parse_date("2016-02-29"), *parse_date("2023-03-01")), 7);
+  EXPECT_EQ(age_on(*parse_date("2016-02-29"), *parse_date("2024-02-29")), 8);
+  EXPECT_EQ(format_month(*parse_month("2023-12")), "2023-12");
+}
+
+// TIME-LOG: Kafka's murmur2 partitioner (values from Kafka's own Utils.murmur2 test vectors).
+TEST(Partition, KafkaMurmur2) {
+  EXPECT_EQ(static_cast<int32_t>(kafka_murmur2("21")), -973932308);
+  EXPECT_EQ(static_cast<int32_t>(kafka_murmur2("foobar")), -790332482);
+  EXPECT_EQ(static_cast<int32_t>(kafka_murmur2("a-little-bit-long-string")), -985981536);
+  EXPECT_EQ(static_cast<int32_t>(kafka_murmur2("a-little-bit-longer-string")), -1486304829);
+  EXPECT_EQ(static_cast<int32_t>(kafka_murmur2("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8")), -58897971);
+  EXPECT_EQ(static_cast<int32_t>(kafka_murmur2("abc")), 479470107);
+  Event fac = parse_event(R"({"type":"period_closed","id":"a","at":"2023-01-01","month":"2022-12"})");
+  EXPECT_EQ(partitions_for(fac, 4), (std::vector<int>{0, 1, 2, 3}));
+  Event link = parse_event(R"({"type":"family_linked","id":"a","at":"2023-01-01","person":"P1","relative":"P2","relation":"child"})");
+  std::vector<int> want = {partition_of("P1", 8), partition_of("P2", 8)};
+  std::sort(want.begin(), want.end());
+  want.erase(std::unique(want.begin(), want.end()), want.end());
+  EXPECT_EQ(partitions_for(link, 8), want);
+}
+
+}  // namespace
+}  // namespace gongji

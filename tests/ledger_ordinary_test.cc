@@ -1,0 +1,558 @@
+// Ordinary-outpatient rules (POLICY.md §0, §1, §4, §6), each test citing the rule IDs it checks.
+// Expected amounts are worked out by hand from POLICY.md, in the comments.
+#include "tests/harness.h"
+
+namespace gongji::test {
+namespace {
+
+using nlohmann::json;
+
+// ORD-DED: one running deductible a year across levels. 300 at level 1, then a level-3 visit owes 400, then nothing.
+TEST(OrdDed, AccumulatesAcrossLevels) {
+  Ledger l;
+  l.employee("P");
+  l.designate("P", "T1", "2023-01-02");
+  auto a = l.claim("P", "T1", "2023-01-10", items({item("drug", "300.00")}));
+  EXPECT_EQ(a["deductible"], "300.00");  // exactly at the level-1 deductible: nothing covered
+  EXPECT_EQ(a["covered"], "0.00");
+  EXPECT_EQ(a["fund"], "0.00");
+  l.designate("P", "H3", "2023-02-01");
+  auto b = l.claim("P", "H3", "2023-02-10", items({item("drug", "1000.00")}));
+  EXPECT_EQ(b["deductible"], "400.00");  // 700 - 300
+  EXPECT_EQ(b["covered"], "600.00");
+  EXPECT_EQ(b["fund"], "300.00");  // 600 x 50%
+  auto c = l.claim("P", "H3", "2023-03-10", items({item("drug", "100.00")}));
+  EXPECT_EQ(c["deductible"], "0.00");  // the level-3 figure is reached: none for the rest of the year
+  EXPECT_EQ(c["fund"], "50.00");
+}
+
+// ORD-DED: the deductible owed is at most the eligible amount; one fen over it is covered.
+TEST(OrdDed, OneFenAboveTheDeductible) {
+  Ledger l;
+  l.resident("R", 2);
+  auto a = l.claim("R", "T1", "2023-03-01", items({item("drug", "100.01")}));
+  EXPECT_EQ(a["deductible"], "100.00");
+  EXPECT_EQ(a["covered"], "0.01");
+  EXPECT_EQ(a["fund"], "0.01");  // RND: 0.01 x 50% = 0.005 -> half up 0.01
+}
+
+// ORD-LIM: the limit counts eligible cost above the deductible; reached mid-claim it cuts `covered`.
+TEST(OrdLim, ReachedMidClaimAndExactlyAtTheLimit) {
+  Ledger l;
+  l.employee("P");
+  l.designate("P", "T1", "2023-01-02");
+  auto a = l.claim("P", "T1", "2023-01-10", items({item("drug", "1900.00")}));  // 300 ded + 1600 = exactly the limit
+  EXPECT_EQ(a["covered"], "1600.00");
+  EXPECT_FALSE(has_reason(a, "LIMIT_REACHED"));
+  EXPECT_EQ(a["fund"], "1120.00");
+  EXPECT_EQ(a["after"]["limit_used"], "1600.00");
+  auto b = l.claim("P", "T1", "2023-01-11", items({item("drug", "50.00")}));
+  EXPECT_EQ(b["covered"], "0.00");
+  EXPECT_TRUE(has_reason(b, "LIMIT_REACHED"));
+  EXPECT_EQ(b["patient"], "50.00");
+}
+
+TEST(OrdLim, CutMidClaim) {
+  Ledger l;
+  l.employee("P");
+  l.designate("P", "T1", "2023-01-02");
+  l.claim("P", "T1", "2023-01-10", items({item("drug", "1800.00")}));  // 300 + 1500 used
+  auto b = l.claim("P", "T1", "2023-01-11", items({item("drug", "250.00")}));
+  EXPECT_EQ(b["covered"], "100.00");
+  EXPECT_TRUE(has_reason(b, "LIMIT_REACHED"));
+  EXPECT_EQ(b["fund"], "70.00");
+}
+
+// ORD-LIM: 2022's limits (employee 800, resident 100 / 200), and T-START: nothing before 2022-12-01.
+TEST(OrdLim, LimitsOf2022AndTStart) {
+  Ledger l;
+  l.employee("P");
+  l.resident("R", 2);
+  l.designate("P", "T1", "2022-11-01");
+  auto before = l.claim("P", "T1", "2022-11-30", items({item("drug", "500.00")}));
+  EXPECT_EQ(before["status"], "rejected");
+  EXPECT_EQ(reasons(before), std::vector<std::string>{"POLICY_NOT_IN_FORCE"});
+  EXPECT_EQ(before["patient"], "500.00");
+  auto dec = l.claim("P", "T1", "2022-12-01", items({item("drug", "2000.00")}));
+  EXPECT_EQ(dec["status"], "settled");
+  EXPECT_EQ(dec["covered"], "800.00");  // 2000 - 300, cut at 800
+  EXPECT_EQ(dec["after"]["limit"], "800.00");
+  auto r = l.claim("R", "T1", "2022-12-05", items({item("drug", "500.00")}));
+  EXPECT_EQ(r["covered"], "200.00");  // tier 2 in 2022: 200
+  // A new year: the deductible and limit restart, with 2023's figures.
+  auto jan = l.claim("P", "T1", "2023-01-01", items({item("drug", "2000.00")}));
+  EXPECT_EQ(jan["deductible"], "300.00");
+  EXPECT_EQ(jan["covered"], "1600.00");
+}
+
+// ORD-RATIO, P-SCHEME: in service 70/60/50, retired 75/65/55, residents 50/40/30.
+TEST(OrdRatio, ByStatusAndLevel) {
+  Ledger l;
+  l.employee("A");
+  l.employee("B", "1955-01-01", "retired");
+  l.resident("C", 2);
+  l.employee("F", "1985-01-01", "flexible");
+  for (const char* p : {"A", "B", "F"}) l.designate(p, "H2", "2023-01-01");
+  l.designate("C", "C1", "2023-01-01");
+  EXPECT_EQ(l.claim("A", "H2", "2023-02-01", items({item("drug", "600.00")}))["fund"], "60.00");   // 100 x 60%
+  EXPECT_EQ(l.claim("B", "H2", "2023-02-01", items({item("drug", "600.00")}))["fund"], "65.00");   // 100 x 65%
+  EXPECT_EQ(l.claim("F", "H2", "2023-02-01", items({item("drug", "600.00")}))["ratio"], "0.6000");  // flexible: in-service
+  auto c = l.claim("C", "C1", "2023-02-01", items({item("drug", "200.00")}));
+  EXPECT_EQ(c["ratio"], "0.5000");
+  EXPECT_EQ(c["fund"], "50.00");  // (200 - 100) x 50%
+}
+
+// F-TCM: employees take the deductible and ratio one level down; residents the deductible one level down and
+// their own level's ratio + 5 points; a level-1 TCM hospital uses level-1 values.
+TEST(FTcm, EmployeeOneLevelDownResidentPlusFivePoints) {
+  Ledger l;
+  l.employee("E");
+  l.designate("E", "H2T", "2023-01-01");
+  auto e = l.claim("E", "H2T", "2023-02-01", items({item("drug", "1300.00")}));
+  EXPECT_EQ(e["deductible"], "300.00");  // level-1 deductible
+  EXPECT_EQ(e["ratio"], "0.7000");        // level-1 ratio
+  EXPECT_EQ(e["fund"], "700.00");
+  EXPECT_EQ(e["level"], 2);
+
+  Ledger r;
+  r.resident("R", 2, "1960-01-01");
+  r.fac("CT", 2, "community_health_center", true);  // a level-2 TCM unit a resident may designate
+  r.designate("R", "CT", "2023-01-01");
+  auto s = r.claim("R", "CT", "2023-02-01", items({item("drug", "300.00")}));
+  EXPECT_EQ(s["deductible"], "100.00");  // level-1 deductible
+  EXPECT_EQ(s["ratio"], "0.4500");        // 40% + 5 points
+  EXPECT_EQ(s["fund"], "90.00");          // 200 x 45%
+
+  Ledger one;
+  one.employee("E");
+  one.designate("E", "H1T", "2023-01-01");
+  auto o = one.claim("E", "H1T", "2023-02-01", items({item("drug", "400.00")}));
+  EXPECT_EQ(o["deductible"], "300.00");
+  EXPECT_EQ(o["ratio"], "0.7000");
+}
+
+// ORD-SCOPE: a resident's exam / lab / treatment costs are ineligible; employees keep every eligible item;
+// `eligible` below `amount` counts only the eligible part; nucleic-acid tests are never eligible here.
+TEST(OrdScope, ResidentScopeAndPolicyScopePart) {
+  Ledger l;
+  l.resident("R", 2);
+  l.employee("E");
+  l.designate("R", "T1", "2023-01-01");
+  l.designate("E", "T1", "2023-01-01");
+  auto r = l.claim("R", "T1", "2023-02-01",
+                   items({item("drug", "150.00"), item("exam", "80.00"), item("lab", "20.00"),
+                          item("general_consultation", "10.00")}));
+  EXPECT_EQ(r["eligible"], "160.00");
+  EXPECT_EQ(reasons(r), std::vector<std::string>{"RESIDENT_SCOPE"});
+  EXPECT_EQ(r["total"], "260.00");
+  auto e = l.claim("E", "T1", "2023-02-01",
+                   items({item("drug", "150.00"), {{"category", "exam"}, {"amount", "80.00"}, {"eligible", "60.00"}},
+                          item("nucleic_acid", "40.00")}));
+  EXPECT_EQ(e["eligible"], "210.00");
+  EXPECT_EQ(reasons(e), std::vector<std::string>{"NUCLEIC_ACID_INPATIENT_POLICY"});
+  EXPECT_EQ(e["patient"], "270.00");  // total 270, nothing above the 300 deductible
+}
+
+// ORD-ACU: acupuncture-led means acupuncture strictly above other TCM therapies; equal is not led.
+TEST(OrdAcu, LedAndNotLed) {
+  Ledger l;
+  l.resident("R", 1);
+  l.designate("R", "T1", "2023-01-01");
+  auto led = l.claim("R", "T1", "2023-03-01",
+                     items({tcm("acupuncture", "50.01", "T01"), tcm("tcm_other", "50.00", "T17")}),
+                     {{"diagnosis", "headache"}});
+  EXPECT_EQ(led["eligible"], "100.01");
+  auto not_led = l.claim("R", "T1", "2023-04-01",
+                         items({tcm("acupuncture", "50.00", "T01"), tcm("tcm_other", "50.00", "T17")}),
+                         {{"diagnosis", "headache"}});
+  EXPECT_EQ(not_led["eligible"], "0.00");
+  EXPECT_EQ(reasons(not_led), std::vector<std::string>{"ACU_NOT_LED"});
+  auto unlisted = l.claim("R", "T1", "2023-05-01", items({tcm("acupuncture", "50.00", "T01")}),
+                          {{"diagnosis", "fever"}});
+  EXPECT_EQ(reasons(unlisted), std::vector<std::string>{"ACU_DIAGNOSIS_NOT_LISTED"});
+}
+
+// ORD-ACU frequency: T01 twice a day, T09 once in any 7 days, T08 never on consecutive days; adjuncts free.
+TEST(OrdAcu, FrequencyLimits) {
+  Ledger l;
+  l.resident("R", 2);
+  l.designate("R", "T1", "2023-01-01");
+  auto d1 = l.claim("R", "T1", "2023-03-01",
+                    items({tcm("acupuncture", "30.00", "T01"), tcm("acupuncture", "30.00", "T01"),
+                           tcm("acupuncture", "30.00", "T01"), tcm("acupuncture", "10.00", "T-IR"),
+                           tcm("acupuncture", "10.00", "T-IR")}),
+                    {{"diagnosis", "sprain"}});
+  EXPECT_EQ(d1["eligible"], "80.00");  // third T01 refused; adjuncts are not limited
+  EXPECT_TRUE(has_reason(d1, "ACU_FREQUENCY_EXCEEDED"));
+  auto w1 = l.claim("R", "T1", "2023-03-02", items({tcm("acupuncture", "30.00", "T09")}), {{"diagnosis", "sprain"}});
+  EXPECT_EQ(w1["eligible"], "30.00");
+  auto w2 = l.claim("R", "T1", "2023-03-08", items({tcm("acupuncture", "30.00", "T09")}), {{"diagnosis", "sprain"}});
+  EXPECT_EQ(w2["eligible"], "0.00");  // 03-02..03-08 is 7 consecutive days
+  auto w3 = l.claim("R", "T1", "2023-03-09", items({tcm("acupuncture", "30.00", "T09")}), {{"diagnosis", "sprain"}});
+  EXPECT_EQ(w3["eligible"], "30.00");
+  auto a1 = l.claim("R", "T1", "2023-03-10", items({tcm("acupuncture", "30.00", "T08")}), {{"diagnosis", "sprain"}});
+  auto a2 = l.claim("R", "T1", "2023-03-11", items({tcm("acupuncture", "30.00", "T08")}), {{"diagnosis", "sprain"}});
+  auto a3 = l.claim("R", "T1", "2023-03-12", items({tcm("acupuncture", "30.00", "T08")}), {{"diagnosis", "sprain"}});
+  EXPECT_EQ(a1["eligible"], "30.00");
+  EXPECT_EQ(a2["eligible"], "0.00");
+  EXPECT_EQ(a3["eligible"], "30.00");
+}
+
+// ORD-ACU per day: at most K distinct therapy codes a day over the person's accepted items; repeats add nothing.
+TEST(OrdAcu, DailyDistinctItems) {
+  Ledger l;
+  l.resident("R", 2);
+  l.designate("R", "T1", "2023-01-01");
+  json list = json::array();
+  for (const char* c : {"T01", "T02", "T03", "T04", "T05", "T06"}) list.push_back(tcm("acupuncture", "10.00", c));
+  list.push_back(tcm("acupuncture", "10.00", "T01"));  // second T01: not a new code
+  auto a = l.claim("R", "T1", "2023-03-01", list, {{"diagnosis", "headache"}});
+  EXPECT_EQ(a["eligible"], "70.00");
+  auto b = l.claim("R", "T1", "2023-03-01", items({tcm("acupuncture", "10.00", "T07")}), {{"diagnosis", "headache"}});
+  EXPECT_EQ(b["eligible"], "0.00");  // a 7th code the same day (K = 6 for headache)
+  EXPECT_EQ(reasons(b), std::vector<std::string>{"ACU_DAILY_ITEMS_EXCEEDED"});
+}
+
+// ORD-ACU course: with course_start, items after course_start + N - 1 are refused; the last day is allowed.
+TEST(OrdAcu, CourseLimit) {
+  Ledger l;
+  l.resident("R", 2);
+  l.designate("R", "T1", "2023-01-01");
+  auto last = l.claim("R", "T1", "2023-03-14", items({tcm("acupuncture", "30.00", "T01")}),
+                      {{"diagnosis", "sprain"}, {"course_start", "2023-03-01"}});
+  EXPECT_EQ(last["eligible"], "30.00");  // day 14 of a 14-day course
+  auto over = l.claim("R", "T1", "2023-03-15", items({tcm("acupuncture", "30.00", "T01")}),
+                      {{"diagnosis", "sprain"}, {"course_start", "2023-03-01"}});
+  EXPECT_EQ(over["eligible"], "0.00");
+  EXPECT_EQ(reasons(over), std::vector<std::string>{"ACU_COURSE_EXCEEDED"});
+}
+
+// ORD-PED: paediatric massage for residents aged 8 or under on the service date; 10-day course; amblyopia unlimited.
+TEST(OrdPed, AgeEightAndNine) {
+  Ledger l;
+  l.resident("K", 2, "2015-03-10");
+  l.designate("K", "T1", "2023-01-01");
+  auto at8 = l.claim("K", "T1", "2024-03-09", items({item("pediatric_massage", "40.00")}), {{"diagnosis", "cough"}});
+  EXPECT_EQ(at8["eligible"], "40.00");  // the day before the 9th birthday
+  auto at9 = l.claim("K", "T1", "2024-03-10", items({item("pediatric_massage", "40.00")}), {{"diagnosis", "cough"}});
+  EXPECT_EQ(at9["eligible"], "0.00");
+  EXPECT_EQ(reasons(at9), std::vector<std::string>{"PED_NOT_COVERED"});
+}
+
+TEST(OrdPed, CourseAndAmblyopia) {
+  Ledger l;
+  l.resident("K", 2, "2020-01-01");
+  l.designate("K", "T1", "2023-01-01");
+  auto in = l.claim("K", "T1", "2023-03-10", items({item("pediatric_massage", "40.00")}),
+                    {{"diagnosis", "fever"}, {"course_start", "2023-03-01"}});
+  EXPECT_EQ(in["eligible"], "40.00");
+  auto out = l.claim("K", "T1", "2023-03-11", items({item("pediatric_massage", "40.00")}),
+                     {{"diagnosis", "fever"}, {"course_start", "2023-03-01"}});
+  EXPECT_EQ(reasons(out), std::vector<std::string>{"PED_COURSE_EXCEEDED"});
+  auto amb = l.claim("K", "T1", "2023-06-30", items({item("pediatric_massage", "40.00")}),
+                     {{"diagnosis", "amblyopia"}, {"course_start", "2023-01-01"}});
+  EXPECT_EQ(amb["eligible"], "40.00");
+  // ORD-SCOPE by item: acupuncture items of the same child's claim run ORD-ACU on their own.
+  auto mixed = l.claim("K", "T1", "2023-07-01",
+                       items({item("pediatric_massage", "40.00"), tcm("acupuncture", "30.00", "T01"),
+                              item("exam", "25.00")}),
+                       {{"diagnosis", "cough"}});
+  EXPECT_EQ(mixed["eligible"], "70.00");
+  EXPECT_EQ(reasons(mixed), std::vector<std::string>{"RESIDENT_SCOPE"});
+}
+
+// ORD-DESIG: benefits only at the designated facility or its extension units.
+TEST(OrdDesig, NotDesignatedAndExtensionUnit) {
+  Ledger l;
+  l.employee("E");
+  l.designate("E", "T1", "2023-01-01");
+  auto ext = l.claim("E", "T1V", "2023-02-01", items({item("drug", "400.00")}));
+  EXPECT_EQ(ext["status"], "settled");
+  auto other = l.claim("E", "H2", "2023-02-02", items({item("drug", "400.00")}));
+  EXPECT_EQ(other["status"], "rejected");
+  EXPECT_EQ(reasons(other), std::vector<std::string>{"NOT_DESIGNATED"});
+  EXPECT_EQ(other["fund"], "0.00");
+  EXPECT_EQ(other["patient"], "400.00");
+}
+
+// ORD-DESIG: the first claim designates its unit (or the parent of an extension unit); reversing keeps it.
+TEST(OrdDesig, AutomaticFirstDesignation) {
+  Ledger l;
+  l.resident("R", 2);
+  auto a = l.claim("R", "T1V", "2023-02-01", items({item("drug", "120.00")}));
+  EXPECT_TRUE(has_reason(a, "AUTO_DESIGNATED"));
+  EXPECT_EQ(l.person("R", "2023-02-01")["ordinary"]["designated_facility"], "T1");
+  EXPECT_EQ(l.person("R", "2023-01-31")["ordinary"]["designated_facility"], nullptr);
+  EXPECT_EQ(l.person("R", "2023-02-01")["ordinary"]["changes_this_year"], 0);  // a first choice is not a change
+  l.apply({{"type", "claim_reversed"}, {"id", l.next_id()}, {"at", "2023-02-03"}, {"person", "R"},
+           {"claim", a["claim"]}});
+  EXPECT_EQ(l.person("R", "2023-03-01")["ordinary"]["designated_facility"], "T1");
+  // A resident cannot designate a hospital: a first claim there designates nothing.
+  Ledger m;
+  m.resident("S", 2);
+  auto h = m.claim("S", "H2", "2023-02-01", items({item("drug", "120.00")}));
+  EXPECT_EQ(reasons(h), std::vector<std::string>{"NOT_DESIGNATED"});
+  EXPECT_EQ(m.person("S", "2023-02-02")["ordinary"]["designated_facility"], nullptr);
+}
+
+// ORD-DESIG: at most 3 changes a calendar year; re-designating the current facility is not a change.
+TEST(OrdDesig, FourthChangeRefused) {
+  Ledger l;
+  l.employee("E");
+  EXPECT_TRUE(l.designate("E", "T1", "2023-01-01").empty());   // first choice
+  EXPECT_TRUE(l.designate("E", "H2", "2023-02-01").empty());   // change 1
+  EXPECT_TRUE(l.designate("E", "H2", "2023-02-15").empty());   // same facility: not a change
+  EXPECT_TRUE(l.designate("E", "H3", "2023-03-01").empty());   // change 2
+  EXPECT_TRUE(l.designate("E", "C1", "2023-04-01").empty());   // change 3
+  auto fourth = l.designate("E", "T1", "2023-05-01");
+  ASSERT_EQ(fourth.size(), 1u);
+  EXPECT_EQ(fourth[0]["kind"], "refusal");
+  EXPECT_EQ(fourth[0]["reason"], "DESIGNATION_CHANGES_EXHAUSTED");
+  EXPECT_EQ(l.person("E", "2023-06-01")["ordinary"]["designated_facility"], "C1");
+  EXPECT_EQ(l.person("E", "2023-06-01")["ordinary"]["changes_this_year"], 3);
+  EXPECT_TRUE(l.designate("E", "T1", "2024-01-02").empty());   // a new year: changes count again
+  EXPECT_EQ(l.person("E", "2024-01-02")["ordinary"]["changes_this_year"], 1);
+  // A resident may not designate a hospital or an extension unit.
+  l.resident("R", 1);
+  auto r = l.designate("R", "H2", "2023-01-01");
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0]["reason"], "FACILITY_NOT_DESIGNATABLE");
+  auto v = l.designate("R", "T1V", "2023-01-01");
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0]["reason"], "FACILITY_NOT_DESIGNATABLE");
+}
+
+// ORD-AWAY: temporary out-of-area care: 10% first, counted into the limit; long-term as the same level here.
+TEST(OrdAway, TemporaryTenPercentCountsIntoTheLimit) {
+  Ledger l;
+  l.employee("E");
+  auto t = l.claim("E", "", "2023-03-01", items({item("treatment", "1000.00")}),
+                   {{"away", {{"mode", "temporary"}, {"level", 1}}}});
+  EXPECT_EQ(t["self_first"], "100.00");
+  EXPECT_EQ(t["deductible"], "300.00");
+  EXPECT_EQ(t["covered"], "600.00");
+  EXPECT_EQ(t["fund"], "420.00");
+  EXPECT_EQ(t["after"]["limit_used"], "700.00");  // 100 self-first + 600 covered
+  EXPECT_FALSE(has_reason(t, "AUTO_DESIGNATED"));  // out-of-area claims never designate
+  // The self-first share is counted only as far as the limit has room.
+  auto u = l.claim("E", "", "2023-03-02", items({item("treatment", "9500.00")}),
+                   {{"away", {{"mode", "temporary"}, {"level", 1}}}});
+  EXPECT_EQ(u["self_first"], "950.00");
+  EXPECT_EQ(u["covered"], "0.00");  // 900 room taken by the 950 self-first share
+  EXPECT_EQ(u["after"]["limit_used"], "1600.00");
+  EXPECT_TRUE(has_reason(u, "LIMIT_REACHED"));
+}
+
+// ORD-INPT: no ordinary benefit during a stay, admission and discharge days included.
+TEST(OrdInpt, InpatientStayBothDaysInclusive) {
+  Ledger l;
+  l.employee("E");
+  l.designate("E", "T1", "2023-01-01");
+  l.apply({{"type", "inpatient_admitted"}, {"id", l.next_id()}, {"at", "2023-04-02"}, {"person", "E"},
+           {"facility", "H2"}});
+  l.simple("inpatient_discharged", "E", "2023-04-09");
+  EXPECT_EQ(l.claim("E", "T1", "2023-04-01", items({item("drug", "10.00")}))["status"], "settled");
+  EXPECT_EQ(reasons(l.claim("E", "T1", "2023-04-02", items({item("drug", "10.00")}))),
+            std::vector<std::string>{"INPATIENT_STAY"});
+  EXPECT_EQ(reasons(l.claim("E", "T1", "2023-04-09", items({item("drug", "10.00")}))),
+            std::vector<std::string>{"INPATIENT_STAY"});
+  EXPECT_EQ(l.claim("E", "T1", "2023-04-10", items({item("drug", "10.00")}))["status"], "settled");
+}
+
+// ORD-INPT: emergencies: treated -> ordinary rules without a designation; admitted / died -> referred.
+TEST(OrdInpt, EmergencyOutcomes) {
+  Ledger l;
+  l.employee("E");
+  l.designate("E", "T1", "2023-01-01");
+  auto treated = l.claim("E", "H3", "2023-05-01", items({item("treatment", "800.00")}),
+                         {{"benefit", "emergency"}, {"outcome", "treated"}});
+  EXPECT_EQ(treated["status"], "settled");
+  EXPECT_EQ(treated["fund"], "50.00");  // (800 - 700) x 50%
+  auto admitted = l.claim("E", "H3", "2023-05-02", items({item("treatment", "800.00")}),
+                          {{"benefit", "emergency"}, {"outcome", "admitted"}});
+  EXPECT_EQ(admitted["status"], "referred");
+  EXPECT_EQ(reasons(admitted), std::vector<std::string>{"EMERGENCY_ADMITTED"});
+  auto died = l.claim("E", "H3", "2023-05-03", items({item("treatment", "800.00")}),
+                      {{"benefit", "emergency"}, {"outcome", "died"}});
+  EXPECT_EQ(reasons(died), std::vector<std::string>{"EMERGENCY_DEATH"});
+  EXPECT_EQ(died["patient"], "800.00");
+  EXPECT_EQ(l.person("E", "2023-05-03")["ordinary"]["designated_facility"], "T1");  // emergencies never designate
+}
+
+// ORD-TYPE, P-CHANGE: a change of scheme restarts deductible and limit; a change of tier does not.
+TEST(OrdType, SchemeChangeRestartsTierChangeDoesNot) {
+  Ledger l;
+  l.resident("R", 1, "1990-01-01");
+  l.designate("R", "T1", "2023-01-01");
+  auto a = l.claim("R", "T1", "2023-02-01", items({item("drug", "250.00")}));  // 100 ded + 150 used of 200
+  EXPECT_EQ(a["after"]["limit_used"], "150.00");
+  l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-03-01"}, {"person", "R"},
+           {"scheme", "resident"}, {"tier", 2}});
+  auto b = l.claim("R", "T1", "2023-03-05", items({item("drug", "300.00")}));
+  EXPECT_EQ(b["deductible"], "0.00");     // the tier change kept the deductible paid
+  EXPECT_EQ(b["covered"], "250.00");      // tier 2 limit 400 from the change date, 150 used
+  EXPECT_EQ(b["after"]["limit"], "400.00");
+  l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-07-01"}, {"person", "R"},
+           {"scheme", "employee"}, {"status", "flexible"}});
+  auto c = l.claim("R", "T1", "2023-07-05", items({item("drug", "500.00")}));
+  EXPECT_EQ(c["deductible"], "300.00");   // a new scheme period: the employee deductible from zero
+  EXPECT_EQ(c["covered"], "200.00");
+  EXPECT_EQ(c["after"]["limit_used"], "200.00");
+  EXPECT_EQ(l.person("R", "2023-06-30")["ordinary"]["limit_used"], "400.00");
+  EXPECT_EQ(l.person("R", "2023-07-05")["ordinary"]["limit_used"], "200.00");
+  EXPECT_EQ(l.person("R", "2023-07-05")["scheme"], "employee");
+}
+
+// P-CHANGE: a change to the resident scheme ends a designation residents may not hold.
+TEST(PChange, DesignationEndsWhenTheNewSchemeCannotHoldIt) {
+  Ledger l;
+  l.employee("E");
+  l.designate("E", "H2", "2023-01-01");
+  l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-06-01"}, {"person", "E"},
+           {"scheme", "resident"}, {"tier", 2}});
+  EXPECT_EQ(l.person("E", "2023-05-31")["ordinary"]["designated_facility"], "H2");
+  EXPECT_EQ(l.person("E", "2023-06-01")["ordinary"]["designated_facility"], nullptr);
+}
+
+// P-MINOR: a resident under 18 gets tier-1 ordinary standards whatever tier was paid; 18 on the day: own tier.
+TEST(PMinor, UnderEighteenTierOneLimit) {
+  Ledger l;
+  l.resident("M", 2, "2005-06-01");
+  l.designate("M", "T1", "2023-01-01");
+  auto minor = l.claim("M", "T1", "2023-05-31", items({item("drug", "100.00")}));
+  EXPECT_EQ(minor["after"]["limit"], "200.00");  // 17: tier-1 limit
+  auto adult = l.claim("M", "T1", "2023-06-01", items({item("drug", "100.00")}));
+  EXPECT_EQ(adult["after"]["limit"], "400.00");  // 18 on the day
+}
+
+// P-STUDENT, P-ELIG
+TEST(PElig, StudentsSuspensionAndUnknowns) {
+  Ledger l;
+  l.resident("S", 2, "2003-01-01", "2022-01-01", true);
+  auto s = l.claim("S", "T1", "2023-03-01", items({item("drug", "100.00")}));
+  EXPECT_EQ(s["status"], "referred");
+  EXPECT_EQ(reasons(s), std::vector<std::string>{"STUDENT_EXISTING_POLICY"});
+  l.employee("E");
+  l.designate("E", "T1", "2023-01-01");
+  l.simple("enrollment_suspended", "E", "2023-05-01");
+  l.simple("enrollment_resumed", "E", "2023-06-01");
+  EXPECT_EQ(l.claim("E", "T1", "2023-04-30", items({item("drug", "10.00")}))["status"], "settled");
+  EXPECT_EQ(reasons(l.claim("E", "T1", "2023-05-01", items({item("drug", "10.00")}))),
+            std::vector<std::string>{"NOT_ELIGIBLE"});
+  EXPECT_EQ(reasons(l.claim("E", "T1", "2023-05-31", items({item("drug", "10.00")}))),
+            std::vector<std::string>{"NOT_ELIGIBLE"});
+  EXPECT_EQ(l.claim("E", "T1", "2023-06-01", items({item("drug", "10.00")}))["status"], "settled");
+  l.employee("Late", "1980-01-01", "in_service", "2023-03-01");
+  EXPECT_EQ(reasons(l.claim("Late", "T1", "2023-02-28", items({item("drug", "10.00")}))),
+            std::vector<std::string>{"NOT_ELIGIBLE"});
+  EXPECT_EQ(reasons(l.claim("Nobody", "T1", "2023-02-28", items({item("drug", "10.00")}))),
+            std::vector<std::string>{"UNKNOWN_PERSON"});
+  EXPECT_EQ(reasons(l.claim("E", "NOPE", "2023-02-28", items({item("drug", "10.00")}))),
+            std::vector<std::string>{"UNKNOWN_FACILITY"});
+}
+
+// §4 DUPLICATE_CLAIM: a reused claim id is rejected and consumes nothing, whatever the first one's outcome.
+TEST(Settle, DuplicateClaimConsumesNothing) {
+  Ledger l;
+  l.employee("E");
+  l.designate("E", "T1", "2023-01-01");
+  json c = {{"type", "claim"}, {"id", "x1"}, {"claim", "SAME"}, {"person", "E"}, {"facility", "T1"},
+            {"date", "2023-02-01"}, {"benefit", "ordinary"}, {"items", items({item("drug", "500.00")})}};
+  auto first = l.apply(c)[0];
+  c["id"] = "x2";
+  auto second = l.apply(c)[0];
+  EXPECT_EQ(first["status"], "settled");
+  EXPECT_EQ(second["status"], "rejected");
+  EXPECT_EQ(reasons(second), std::vector<std::string>{"DUPLICATE_CLAIM"});
+  EXPECT_EQ(l.person("E", "2023-12-31")["ordinary"]["deductible_paid"], "300.00");
+  EXPECT_EQ(l.person("E", "2023-12-31")["ordinary"]["limit_used"], "200.00");
+}
+
+// §4 reversal: restores exactly what the settlement consumed; refused when not applicable.
+TEST(Settle, ReversalRestoresExactly) {
+  Ledger l;
+  l.employee("E");
+  l.designate("E", "H3", "2023-01-01");
+  auto a = l.claim("E", "H3", "2023-02-01", items({item("drug", "1333.33")}));
+  EXPECT_EQ(a["fund"], "316.67");  // (1333.33 - 700) x 50% = 316.665 -> 316.67
+  auto rev = l.apply({{"type", "claim_reversed"}, {"id", l.next_id()}, {"at", "2023-02-10"}, {"person", "E"},
+                      {"claim", a["claim"]}});
+  ASSERT_EQ(rev.size(), 1u);
+  EXPECT_EQ(rev[0]["kind"], "reversal");
+  EXPECT_EQ(rev[0]["fund"], "-316.67");
+  EXPECT_EQ(rev[0]["deductible"], "-700.00");
+  EXPECT_EQ(rev[0]["limit_used"], "-633.33");
+  EXPECT_EQ(l.person("E", "2023-02-09")["ordinary"]["deductible_paid"], "700.00");
+  EXPECT_EQ(l.person("E", "2023-02-10")["ordinary"]["deductible_paid"], "0.00");
+  EXPECT_EQ(l.person("E", "2023-02-10")["ordinary"]["limit_used"], "0.00");
+  auto b = l.claim("E", "H3", "2023-03-01", items({item("drug", "1333.33")}));
+  EXPECT_EQ(b["fund"], a["fund"]);  // the same claim again settles the same way
+  auto twice = l.apply({{"type", "claim_reversed"}, {"id", l.next_id()}, {"at", "2023-02-11"}, {"person", "E"},
+                        {"claim", a["claim"]}});
+  EXPECT_EQ(twice[0]["reason"], "REVERSAL_NOT_APPLICABLE");
+  auto unknown = l.apply({{"type", "claim_reversed"}, {"id", l.next_id()}, {"at", "2023-02-11"}, {"person", "E"},
+                          {"claim", "NOPE"}});
+  EXPECT_EQ(unknown[0]["reason"], "REVERSAL_NOT_APPLICABLE");
+  l.employee("Other");
+  auto others = l.apply({{"type", "claim_reversed"}, {"id", l.next_id()}, {"at", "2023-03-11"}, {"person", "Other"},
+                         {"claim", b["claim"]}});
+  EXPECT_EQ(others[0]["reason"], "REVERSAL_NOT_APPLICABLE");
+  auto rejected = l.claim("E", "H2", "2023-03-02", items({item("drug", "10.00")}));  // NOT_DESIGNATED
+  auto rr = l.apply({{"type", "claim_reversed"}, {"id", l.next_id()}, {"at", "2023-03-11"}, {"person", "E"},
+                     {"claim", rejected["claim"]}});
+  EXPECT_EQ(rr[0]["reason"], "REVERSAL_NOT_APPLICABLE");
+}
+
+// TIME-DATED: a claim logged after later-dated changes is judged by what is in effect on its service date.
+TEST(TimeDated, LaterDatedChangesDoNotReachEarlierServiceDates) {
+  Ledger l;
+  l.employee("E", "1962-01-01");
+  l.designate("E", "T1", "2023-01-01");
+  l.apply({{"type", "facility_updated"}, {"id", l.next_id()}, {"at", "2024-01-01"}, {"facility", "T1"}, {"level", 2}});
+  l.simple("retirement_confirmed", "E", "2023-10-01");
+  auto before = l.claim("E", "T1", "2023-09-30", items({item("drug", "400.00")}));
+  EXPECT_EQ(before["level"], 1);
+  EXPECT_EQ(before["ratio"], "0.7000");  // in service on 09-30
+  auto after = l.claim("E", "T1", "2023-10-01", items({item("drug", "100.00")}));
+  EXPECT_EQ(after["ratio"], "0.7500");  // retired from the confirmation date
+  auto next_year = l.claim("E", "T1", "2024-01-02", items({item("drug", "600.00")}));
+  EXPECT_EQ(next_year["level"], 2);
+  EXPECT_EQ(next_year["deductible"], "500.00");
+  EXPECT_EQ(next_year["ratio"], "0.6500");
+}
+
+// TIME-ORDER, TIME-ASOF: a late claim (early service date, logged last) consumes in log order; the as-of view
+// shows it by its service date.
+TEST(TimeOrder, LateClaimConsumesInLogOrder) {
+  Ledger l;
+  l.employee("E");
+  l.designate("E", "T1", "2023-01-01");
+  auto march = l.claim("E", "T1", "2023-03-01", items({item("drug", "500.00")}));
+  EXPECT_EQ(march["deductible"], "300.00");
+  auto late = l.claim("E", "T1", "2023-02-01", items({item("drug", "500.00")}));
+  EXPECT_EQ(late["deductible"], "0.00");  // the March claim already took the deductible
+  EXPECT_EQ(late["covered"], "500.00");
+  EXPECT_EQ(l.person("E", "2023-01-31")["ordinary"]["limit_used"], "0.00");
+  EXPECT_EQ(l.person("E", "2023-02-01")["ordinary"]["limit_used"], "500.00");
+  EXPECT_EQ(l.person("E", "2023-02-01")["ordinary"]["deductible_paid"], "0.00");
+  EXPECT_EQ(l.person("E", "2023-03-01")["ordinary"]["limit_used"], "700.00");
+  EXPECT_EQ(l.person("E", "2023-03-01")["ordinary"]["deductible_paid"], "300.00");
+}
+
+// Non-claim events for unknown people / facilities are refused; a second enrolment too.
+TEST(Refusals, UnknownsAndAlreadyEnrolled) {
+  Ledger l;
+  auto r = l.designate("Nobody", "T1", "2023-01-01");
+  EXPECT_EQ(r[0]["reason"], "UNKNOWN_PERSON");
+  l.employee("E");
+  EXPECT_EQ(l.designate("E", "NOPE", "2023-01-01")[0]["reason"], "UNKNOWN_FACILITY");
+  auto again = l.apply({{"type", "person_enrolled"}, {"id", l.next_id()}, {"at", "2023-01-01"}, {"person", "E"},
+                        {"birth_date", "1980-01-01"}, {"scheme", "employee"}, {"status", "in_service"}});
+  EXPECT_EQ(again[0]["reason"], "ALREADY_ENROLLED");
+  auto upd = l.apply({{"type", "facility_updated"}, {"id", l.next_id()}, {"at", "2023-01-01"}, {"facility", "NOPE"},
+                      {"level", 2}});
+  EXPECT_EQ(upd[0]["reason"], "UNKNOWN_FACILITY");
+}
+
+}  // namespace
+}  // namespace gongji::test
