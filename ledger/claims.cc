@@ -1,6 +1,7 @@
 // Claim settlement: the claim checks in the order of POLICY.md §6, then scope and amounts (§1).
 #include <algorithm>
 
+#include "ledger/chronic.h"
 #include "ledger/rules.h"
 
 namespace gongji {
@@ -285,6 +286,7 @@ void settle_ordinary(const Event& e, PersonState& p, const Standing& st, const F
   eff.limit_used = limit_counted;
   eff.fund = s.fund;
   eff.eligible = s.eligible;
+  eff.bonus = bonus;
   p.effects.push_back(eff);
   p.claims[*e.claim].effect = eff;
   s.after = {{"deductible_paid", format_money(before.deductible + s.deductible)},
@@ -356,8 +358,7 @@ nlohmann::json settle_claim(const Event& e, StateAccess& state, const FoldContex
     return finish();
   }
   if (chronic) {
-    // Chronic benefits (POLICY.md §2) are not settled by this version of the ledger: referred, never paid.
-    s.refuse("referred", "CHRONIC_EXISTING_POLICY", "CHR-ART17", "chronic settlement is not implemented yet");
+    settle_chronic(e, *p, st, fac, pol.at(e.at), s);
     return finish();
   }
   // ORD-INPT: emergency outcome, then an inpatient stay

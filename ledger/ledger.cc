@@ -3,11 +3,18 @@
 
 #include <algorithm>
 
+#include "events/partition.h"
+#include "ledger/accounts.h"
+#include "ledger/chronic.h"
 #include "ledger/rules.h"
 
 namespace gongji {
 
 using nlohmann::json;
+
+bool FoldContext::owns(const std::string& person) const {
+  return partitions <= 1 || partition_of(person, partitions) == partition;
+}
 
 json refusal(const Event& e, const std::string& reason, const std::string& detail) {
   json j = {{"kind", "refusal"}, {"event", e.id}, {"type", type_name(e.type)}, {"reason", reason},
@@ -158,6 +165,9 @@ std::vector<json> apply_event(const Event& e, StateAccess& state, const FoldCont
       }
       m.last_closed = *e.month;
       state.touch_meta();
+      state.for_each_person([&](PersonState& p) {
+        if (close_month_for(e, *e.month, p, ctx, out)) state.touch_person(p.id);
+      });
       return out;
     }
     case EventType::claim:
@@ -167,6 +177,23 @@ std::vector<json> apply_event(const Event& e, StateAccess& state, const FoldCont
       break;
   }
 
+  if (e.type == EventType::family_linked) {
+    // It reaches both people's partitions; each side records the link of the person it holds.
+    bool any = false;
+    for (auto [who, other] : {std::pair{*e.person, *e.relative}, std::pair{*e.relative, *e.person}}) {
+      if (!ctx.owns(who)) continue;
+      PersonState* q = state.person(who);
+      if (!q) {
+        if (who == *e.person) out.push_back(refusal(e, "UNKNOWN_PERSON", "person " + who + " is not known"));
+        continue;
+      }
+      q->family.push_back({other, *e.relation, e.at});
+      state.touch_person(who);
+      any = true;
+    }
+    (void)any;
+    return out;
+  }
   PersonState* p = state.person(*e.person);
   if (e.type == EventType::person_enrolled) {
     if (p && p->enrolled != kNever) {
@@ -177,7 +204,7 @@ std::vector<json> apply_event(const Event& e, StateAccess& state, const FoldCont
     n.birth = *e.birth_date;
     n.enrolled = e.at;
     Standing s = standing_of(e);
-    if (s.status == "retired") s.from = std::min(e.at, e.retired_on.value_or(e.at));
+    if (s.status == "retired") n.retired_on = e.retired_on.value_or(e.at);
     insert_dated(n.standing, e.at, s);
     state.touch_person(n.id);
     return out;
@@ -191,7 +218,11 @@ std::vector<json> apply_event(const Event& e, StateAccess& state, const FoldCont
       const Standing* cur = standing_at(*p, e.at);
       Standing s = standing_of(e);
       if (cur && cur->old_urban) s.old_urban = true;  // old-urban membership stays with the person
-      if (cur && cur->scheme != s.scheme) end_undesignatable(*p, e.at, s.scheme, state);
+      if (cur && cur->scheme != s.scheme) {
+        end_undesignatable(*p, e.at, s.scheme, state);  // P-CHANGE
+        end_chronic_on_scheme_change(*p, e.at);          // CHR-CHANGE
+      }
+      if (s.status == "retired" && !(cur && cur->status == "retired")) p->retired_on = e.at;
       insert_dated(p->standing, e.at, s);
       break;
     }
@@ -204,6 +235,7 @@ std::vector<json> apply_event(const Event& e, StateAccess& state, const FoldCont
       Standing s = *cur;
       s.from = e.at;
       s.status = "retired";
+      if (cur->status != "retired") p->retired_on = e.at;
       insert_dated(p->standing, e.at, s);
       break;
     }
@@ -219,18 +251,14 @@ std::vector<json> apply_event(const Event& e, StateAccess& state, const FoldCont
       break;
     }
     case EventType::claim_reversed: reverse(e, *p, out); break;
-    case EventType::family_linked: {
-      p->family.emplace_back(*e.relative, *e.relation);
-      if (PersonState* q = state.person(*e.relative)) {
-        q->family.emplace_back(*e.person, *e.relation);
-        state.touch_person(q->id);
-      }
-      break;
-    }
-    default:
-      // contribution_paid, contribution_interrupted, account_payment, chronic_*, inpatient_settled:
-      // kept in the log; their rules (POLICY.md §2, §3, ORD-INC) are not folded by this version.
-      return out;
+    case EventType::contribution_paid: contribution_paid(e, *p, ctx, out); break;
+    case EventType::contribution_interrupted: contribution_interrupted(e, *p); break;
+    case EventType::account_payment: account_payment(e, *p, ctx, out); break;
+    case EventType::chronic_disease_approved: approve_disease(e, *p, ctx, out); break;
+    case EventType::chronic_disease_revoked: revoke_disease(e, *p, out); break;
+    case EventType::chronic_facility_designated: designate_chronic_facility(e, *p, state, out); break;
+    case EventType::inpatient_settled: record_inpatient_settled(e, *p); break;
+    default: return out;
   }
   state.touch_person(p->id);
   return out;
@@ -242,6 +270,8 @@ Date latest_date(const PersonState& p) {
   for (const auto& s : p.designation) d = std::max(d, s.from);
   for (const auto& e : p.effects) d = std::max(d, e.date);
   for (const auto& [_, c] : p.claims) d = std::max(d, c.date);
+  for (const auto& a : p.account) d = std::max(d, a.date);
+  for (const auto& r : p.registrations) d = std::max(d, r.approved);
   return d;
 }
 
@@ -271,9 +301,9 @@ json person_view(const PersonState& p, Date as_of, const Policy& policy,
   ordinary["limit"] = st && in_window ? json(format_money(ordinary_limit(p, *st, as_of, policy.at(as_of)))) : json();
   j["ordinary"] = ordinary;
   j["incentive"] = {{"bonus_points", format_points(bonus_on(p, as_of))}};
-  j["chronic"] = json::object();
-  j["inpatient_limit_used"] = format_money(0);
-  j["account"] = {{"balance", format_money(0)}};
+  j["chronic"] = chronic_view(p, as_of, in_window ? &policy.at(as_of) : nullptr);
+  j["inpatient_limit_used"] = format_money(inpatient_used(p, year, period, as_of));
+  j["account"] = {{"balance", format_money(account_balance(p, as_of))}};
   (void)facilities;
   return j;
 }

@@ -2,6 +2,7 @@
 // No I/O, no clock, no randomness: the same events in the same order under the same policy give the same state
 // and the same output records, byte for byte.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,8 @@ class StateAccess {
   virtual FacilityState* facility(const std::string& id) = 0;
   virtual FacilityState& create_facility(const std::string& id) = 0;
   virtual PartitionMeta& meta() = 0;
+  // Every person of this partition, in id order (the period close visits them all).
+  virtual void for_each_person(const std::function<void(PersonState&)>& fn) = 0;
   // Marks a person / facility / the meta as changed (to be written back).
   virtual void touch_person(const std::string& id) = 0;
   virtual void touch_facility(const std::string& id) = 0;
@@ -31,8 +34,11 @@ class StateAccess {
 struct FoldContext {
   const Policy* policy = nullptr;
   int partition = 0;
+  int partitions = 1;
   // Global events reach every partition; only the first partition reports their refusals, once.
   bool reports_global = true;
+  // Does this partition hold the person's history (POLICY.md TIME-LOG)?
+  bool owns(const std::string& person) const;
 };
 
 // Applies one event; returns the output records it produces (EVENTS.md "Outputs"), in order.

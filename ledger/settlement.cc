@@ -15,7 +15,11 @@ const char* article_of(const std::string& rule) {
       {"ORD-INC", "Art.12"},           {"RND", "POLICY.md RND"},      {"SETTLE", "POLICY.md §4"},
       {"TIME-DATED", "POLICY.md §6"},  {"TIME-ORDER", "POLICY.md §6"},
       {"CHR-EXCL", "N§3(一); Annex 2"}, {"CHR-UNREG", "N§3(三)"},     {"CHR-FAC", "N§3(二)"},
-      {"CHR-ART17", "Art.17"},
+      {"CHR-ART17", "Art.17"},         {"CHR-REG", "N§3(三)"},        {"CHR-LIM", "N§3(一); Annex 2; Art.16"},
+      {"CHR-DED", "Art.14"},           {"CHR-RATIO", "Art.14; Art.18"}, {"CHR-INPT", "Art.16"},
+      {"CHR-PRORATE", "N§3(一)"},       {"CHR-SUSP", "N§3(三)"},        {"CHR-SEP", "Art.16"},
+      {"ACC-INSVC", "Art.23"},         {"ACC-RET", "Art.24"},          {"ACC-FLEX", "Art.25"},
+      {"ACC-USE", "Art.26"},
   };
   auto it = articles.find(rule);
   return it == articles.end() ? "" : it->second;

@@ -28,7 +28,7 @@ void from_json(const json& j, Dated<T>& d) {
 void to_json(json& j, const Effect& e) {
   j = {{"date", e.date}, {"year", e.year}, {"period", e.period}, {"bucket", e.bucket}, {"claim", e.claim},
        {"ded", e.deductible}, {"lim", e.limit_used}, {"inp", e.inpatient_used}, {"fund", e.fund},
-       {"elig", e.eligible}};
+       {"elig", e.eligible}, {"bonus", e.bonus}};
 }
 void from_json(const json& j, Effect& e) {
   j.at("date").get_to(e.date);
@@ -41,6 +41,38 @@ void from_json(const json& j, Effect& e) {
   j.at("inp").get_to(e.inpatient_used);
   j.at("fund").get_to(e.fund);
   j.at("elig").get_to(e.eligible);
+  j.at("bonus").get_to(e.bonus);
+}
+void to_json(json& j, const Registration& r) {
+  j = {{"disease", r.disease}, {"bucket", r.bucket}, {"variant", r.variant}, {"approved", r.approved},
+       {"effective", r.effective}, {"applied", r.applied}, {"ended", r.ended}, {"end_reason", r.end_reason}};
+}
+void from_json(const json& j, Registration& r) {
+  j.at("disease").get_to(r.disease);
+  j.at("bucket").get_to(r.bucket);
+  j.at("variant").get_to(r.variant);
+  j.at("approved").get_to(r.approved);
+  j.at("effective").get_to(r.effective);
+  j.at("applied").get_to(r.applied);
+  j.at("ended").get_to(r.ended);
+  j.at("end_reason").get_to(r.end_reason);
+}
+void to_json(json& j, const ChronicFacilities& c) { j = {{"main", c.main}, {"specialty", c.specialty}}; }
+void from_json(const json& j, ChronicFacilities& c) {
+  j.at("main").get_to(c.main);
+  j.at("specialty").get_to(c.specialty);
+}
+void to_json(json& j, const AccountEntry& a) { j = json::array({a.date, a.amount, a.cause}); }
+void from_json(const json& j, AccountEntry& a) {
+  j.at(0).get_to(a.date);
+  j.at(1).get_to(a.amount);
+  j.at(2).get_to(a.cause);
+}
+void to_json(json& j, const FamilyLink& f) { j = json::array({f.relative, f.relation, f.from}); }
+void from_json(const json& j, FamilyLink& f) {
+  j.at(0).get_to(f.relative);
+  j.at(1).get_to(f.relation);
+  j.at(2).get_to(f.from);
 }
 void to_json(json& j, const ClaimRecord& c) {
   j = {{"date", c.date}, {"status", c.status}, {"reversed", c.reversed}, {"effect", c.effect}};
@@ -77,7 +109,11 @@ void to_json(json& j, const PersonState& s) {
        {"therapy_uses", s.therapy_uses},
        {"courses", s.courses},
        {"bonus", s.bonus},
-       {"family", s.family}};
+       {"family", s.family},
+       {"retired_on", s.retired_on ? json(*s.retired_on) : json()},
+       {"registrations", s.registrations},
+       {"chronic_facilities", s.chronic_facilities},
+       {"account", s.account}};
 }
 void from_json(const json& j, PersonState& s) {
   j.at("id").get_to(s.id);
@@ -94,6 +130,10 @@ void from_json(const json& j, PersonState& s) {
   j.at("courses").get_to(s.courses);
   j.at("bonus").get_to(s.bonus);
   j.at("family").get_to(s.family);
+  if (!j.at("retired_on").is_null()) s.retired_on = j.at("retired_on").get<Date>();
+  j.at("registrations").get_to(s.registrations);
+  j.at("chronic_facilities").get_to(s.chronic_facilities);
+  j.at("account").get_to(s.account);
 }
 
 void to_json(json& j, const FacilityVersion& v) {

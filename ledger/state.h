@@ -43,10 +43,40 @@ struct Effect {
   Date date = 0;
   int year = 0;
   Date period = 0;       // first day of the scheme period the claim belongs to
-  std::string bucket;    // "ordinary"
-  std::string claim;
+  std::string bucket;    // "ordinary"; chronic "employee" | "resident_ordinary" | "resident_specific"; "inpatient"
+  std::string claim;     // the claim, or the inpatient_settled event
   Money deductible = 0, limit_used = 0, inpatient_used = 0, fund = 0, eligible = 0;
+  Rate bonus = 0;        // ORD-INC bonus the settlement used
   bool operator==(const Effect&) const = default;
+};
+
+// CHR-REG: one registration of a disease. A new approval after a suspension or revocation is a new registration.
+struct Registration {
+  std::string disease, bucket, variant;
+  Date approved = 0, effective = 0, applied = 0;
+  Date ended = kNever;   // no benefit from this day: revoked, suspended (CHR-SUSP) or the scheme changed
+  std::string end_reason;
+  bool operator==(const Registration&) const = default;
+};
+
+// CHR-FAC: the chronic facility and the specialised facility of one bucket, as timelines ("" = empty).
+struct ChronicFacilities {
+  std::vector<Dated<std::string>> main, specialty;
+  bool operator==(const ChronicFacilities&) const = default;
+};
+
+// ACC-*: one account movement, dated for TIME-ASOF.
+struct AccountEntry {
+  Date date = 0;
+  Money amount = 0;      // credits positive, debits negative
+  std::string cause;     // event id
+  bool operator==(const AccountEntry&) const = default;
+};
+
+struct FamilyLink {
+  std::string relative, relation;
+  Date from = 0;
+  bool operator==(const FamilyLink&) const = default;
 };
 
 struct ClaimRecord {
@@ -83,7 +113,11 @@ struct PersonState {
   std::vector<TherapyUse> therapy_uses;           // ORD-ACU frequency and daily counts
   std::map<std::string, Date> courses;            // "acu:<diagnosis>" / "ped:<condition>" -> course start
   std::vector<Dated<Rate>> bonus;                 // ORD-INC bonus points in rate units
-  std::vector<std::pair<std::string, std::string>> family;  // (relative, relation)
+  std::vector<FamilyLink> family;                 // ACC-USE
+  std::optional<Date> retired_on;                 // ACC-RET: the retirement confirmation date
+  std::vector<Registration> registrations;        // CHR-REG
+  std::map<std::string, ChronicFacilities> chronic_facilities;  // CHR-FAC, by bucket
+  std::vector<AccountEntry> account;              // ACC-*
   bool operator==(const PersonState&) const = default;
 };
 

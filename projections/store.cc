@@ -1,6 +1,7 @@
 #include "projections/store.h"
 
 #include <cstdlib>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -9,6 +10,7 @@
 #include <xxhash.h>
 
 #include "events/fb_codec.h"
+#include "events/partition.h"
 
 namespace gongji {
 
@@ -17,6 +19,11 @@ using nlohmann::json;
 std::string hex4(int v) {
   char b[8];
   std::snprintf(b, sizeof b, "%04x", v);
+  return b;
+}
+std::string hex8(uint64_t v) {
+  char b[16];
+  std::snprintf(b, sizeof b, "%08llx", static_cast<unsigned long long>(v));
   return b;
 }
 std::string hex16(uint64_t v) {
@@ -44,13 +51,23 @@ class PartitionState final : public StateAccess {
     auto it = persons_.find(id);
     if (it != persons_.end()) return it->second ? &*it->second : nullptr;
     std::string v;
-    auto s = db_->Get(rocksdb::ReadOptions(), "p/" + id, &v);
+    auto s = db_->Get(rocksdb::ReadOptions(), person_key(id), &v);
     if (s.IsNotFound()) {
       persons_[id] = std::nullopt;
       return nullptr;
     }
     check(s, "read person " + id);
     return &*(persons_[id] = json::parse(v).get<PersonState>());
+  }
+  void for_each_person(const std::function<void(PersonState&)>& fn) override {
+    std::set<std::string> ids;
+    const std::string prefix = "p/" + hex4(partition_) + "/";
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+      ids.insert(it->key().ToString().substr(prefix.size()));
+    for (const auto& [id, p] : persons_)
+      if (p) ids.insert(id);
+    for (const auto& id : ids) fn(*person(id));
   }
   PersonState& create_person(const std::string& id) override {
     auto& slot = persons_[id];
@@ -85,7 +102,7 @@ class PartitionState final : public StateAccess {
 
   // Moves what changed into the batch; the cache stays warm.
   void flush_into(rocksdb::WriteBatch& b) {
-    for (const auto& id : dirty_persons_) b.Put("p/" + id, json(*persons_.at(id)).dump());
+    for (const auto& id : dirty_persons_) b.Put(person_key(id), json(*persons_.at(id)).dump());
     for (const auto& id : dirty_facilities_) b.Put("f/" + hex4(partition_) + "/" + id, json(*facilities_.at(id)).dump());
     if (meta_dirty_) b.Put("m/" + hex4(partition_), json(meta_).dump());
     dirty_persons_.clear();
@@ -98,6 +115,8 @@ class PartitionState final : public StateAccess {
   }
 
  private:
+  std::string person_key(const std::string& id) const { return "p/" + hex4(partition_) + "/" + id; }
+
   rocksdb::DB* db_;
   int partition_;
   std::unordered_map<std::string, std::optional<PersonState>> persons_;
@@ -137,12 +156,14 @@ FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& op
     std::string have;
     if (!db_->Get(rocksdb::ReadOptions(), "v/" + policy.version(), &have).ok())
       check(db_->Put(wo, "v/" + policy.version(), policy.text()), "record policy version");
+    if (!db_->Get(rocksdb::ReadOptions(), "n/partitions", &have).ok())
+      check(db_->Put(wo, "n/partitions", std::to_string(log.partitions())), "record partition count");
   }
   for (int p = 0; p < log.partitions(); ++p) {
     const uint64_t from = folded_offset(p);
     if (from >= log.end_offset(p)) continue;
     PartitionState state(db_.get(), p);
-    FoldContext ctx{&policy, p, p == 0};
+    FoldContext ctx{&policy, p, log.partitions(), p == 0};
     rocksdb::WriteBatch batch;
     size_t in_batch = 0;
     uint64_t next = from;
@@ -151,6 +172,9 @@ FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& op
       if (opt.crash_before_batch && batches == *opt.crash_before_batch) std::_Exit(137);
       state.flush_into(batch);
       batch.Put("x/" + hex4(p), std::to_string(next));
+      stats.puts += batch.Count();
+      stats.put_bytes += batch.GetDataSize();
+      ++stats.commits;
       check(db_->Write(wo, &batch), "commit fold batch");
       batch.Clear();
       in_batch = 0;
@@ -168,10 +192,10 @@ FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& op
         ++stats.dead_letters;
       }
       for (size_t n = 0; n < outs.size(); ++n) {
-        std::string key = "o/" + at + "/" + hex4(static_cast<int>(n));
+        std::string key = "o/" + at + "/" + hex8(n);
         std::string value = outs[n].dump();
         batch.Put(key, value);
-        if (outs[n]["kind"] == "settlement") batch.Put("c/" + outs[n]["claim"].get<std::string>() + "/" + at + "/" + hex4(static_cast<int>(n)), key);
+        if (outs[n]["kind"] == "settlement") batch.Put("c/" + outs[n]["claim"].get<std::string>() + "/" + at + "/" + hex8(n), key);
       }
       stats.outputs += outs.size();
       ++stats.events;
@@ -184,9 +208,17 @@ FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& op
   return stats;
 }
 
-std::optional<PersonState> Store::person(const std::string& id) const {
+int Store::partitions() const {
   std::string v;
-  auto s = db_->Get(rocksdb::ReadOptions(), "p/" + id, &v);
+  if (!db_->Get(rocksdb::ReadOptions(), "n/partitions", &v).ok()) return 0;
+  return std::stoi(v);
+}
+
+std::optional<PersonState> Store::person(const std::string& id) const {
+  int n = partitions();
+  if (n == 0) return std::nullopt;
+  std::string v;
+  auto s = db_->Get(rocksdb::ReadOptions(), "p/" + hex4(partition_of(id, n)) + "/" + id, &v);
   if (s.IsNotFound()) return std::nullopt;
   check(s, "read person");
   return json::parse(v).get<PersonState>();

@@ -1,15 +1,16 @@
 // The RocksDB projections and the fold driver.
 //
 // Key layout (one column family; every key below is part of the determinism digest):
-//   p/<person>                              PersonState (JSON)
+//   p/<partition>/<person>                  PersonState (JSON)
 //   f/<partition>/<facility>                FacilityState as that partition knows it (TIME-LOG)
 //   m/<partition>                           PartitionMeta
 //   x/<partition>                           next log offset to fold
+//   n/partitions                            the log's partition count
 //   o/<partition>/<offset>/<n>              output record n of the event at that offset (JSON Lines form)
 //   c/<claim>/<partition>/<offset>/<n>      claim index -> the output key of its settlement
 //   d/<partition>/<offset>                  a log record the fold could not decode, with the reason
 //   v/<policy_version>                      the text of every policy version the fold has used
-// <partition> is 4 hex digits, <offset> 16 and <n> 4, so lexicographic order is log order.
+// <partition> is 4 hex digits, <offset> 16 and <n> 8, so lexicographic order is log order.
 //
 // Contract: fold() commits each batch's state changes, outputs and log position in one WriteBatch; a crash at
 // any point leaves a store equal to one that folded a prefix of the log, and the next fold() continues from
@@ -44,6 +45,7 @@ struct FoldOptions {
 
 struct FoldStats {
   uint64_t events = 0, outputs = 0, dead_letters = 0;
+  uint64_t puts = 0, put_bytes = 0, commits = 0;  // what the fold wrote (keys + values), for the benchmark
 };
 
 class Store {
@@ -57,6 +59,7 @@ class Store {
   uint64_t folded_offset(int partition) const;
 
   std::optional<PersonState> person(const std::string& id) const;
+  int partitions() const;  // 0 before the first fold
   std::optional<FacilityState> facility(int partition, const std::string& id) const;
   // Output records in log order (partition, then offset); stops when fn returns false.
   void outputs(const std::function<bool(const nlohmann::json&)>& fn) const;
@@ -74,6 +77,7 @@ class Store {
 };
 
 std::string hex4(int v);
+std::string hex8(uint64_t v);
 std::string hex16(uint64_t v);
 
 }  // namespace gongji

@@ -51,6 +51,8 @@ void check_example(const std::string& name) {
 TEST(Examples, EmployeeYear) { check_example("employee_year"); }
 TEST(Examples, ResidentAcupuncture) { check_example("resident_acupuncture"); }
 TEST(Examples, AwayAndEmergency) { check_example("away_and_emergency"); }
+TEST(Examples, ChronicEmployee) { check_example("chronic_employee"); }
+TEST(Examples, IncentiveAndAccount) { check_example("incentive_and_account"); }
 
 // EVENTS.md: each malformed line is refused naming the line, field and reason, goes to the dead letters, and the
 // valid lines of the same batch are kept; exit 3. An id reused with other content is ID_CONFLICT.

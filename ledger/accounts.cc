@@ -1,0 +1,160 @@
+#include "ledger/accounts.h"
+
+#include <algorithm>
+
+#include "ledger/chronic.h"
+
+namespace gongji {
+
+using nlohmann::json;
+
+Money account_balance(const PersonState& p, std::optional<Date> as_of) {
+  Money b = 0;
+  for (const auto& a : p.account)
+    if (!as_of || a.date <= *as_of) b += a.amount;
+  return b;
+}
+
+namespace {
+
+const Params& params_on(const FoldContext& ctx, Date d) {
+  return ctx.policy->at(std::clamp(d, ctx.policy->window_from(), ctx.policy->window_to()));
+}
+
+bool in_credit_window(Month m) { return m >= make_month(2022, 7) && m <= make_month(2027, 6); }  // Art.40
+
+json movement(const Event& e, const PersonState& p, const char* kind, Money amount, const std::string& rule,
+              const std::string& detail) {
+  json j = {{"kind", kind},  {"person", p.id},   {"event", e.id},
+            {"at", format_date(e.at)}, {"amount", format_money(amount < 0 ? -amount : amount)},
+            {"balance", format_money(account_balance(p))}, {"rule", rule}, {"detail", detail}};
+  return j;
+}
+
+}  // namespace
+
+void contribution_paid(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<json>& out) {
+  const Month m = *e.month;
+  const Date first = first_day(m);
+  const Standing* st = standing_at(p, first);
+  if (!st) st = standing_at(p, e.at);
+  if (!st || st->scheme != "employee") return;  // residents have no account
+  const int age = age_on(p.birth, first);
+  if (st->status == "flexible" || st->status == "old_urban") {
+    // ACC-FLEX: the amount paid is checked against the rate; no crediting is stated.
+    const Params& params = params_on(ctx, first);
+    if (!params.flex_checked || !e.amount) return;
+    Rate rate = st->status == "old_urban" ? params.old_urban_rate : age < 46 ? params.flex_under_46 : params.flex_from_46;
+    Money expected = mul_rate(*e.base, rate);
+    if (expected != *e.amount)
+      out.push_back({{"kind", "contribution_mismatch"}, {"person", p.id}, {"event", e.id}, {"month", format_month(m)},
+                     {"base", format_money(*e.base)}, {"amount", format_money(*e.amount)},
+                     {"expected", format_money(expected)}, {"rate", format_rate(rate)}, {"rule", "ACC-FLEX"}});
+    return;
+  }
+  if (st->status != "in_service" || !in_credit_window(m)) return;  // retired on the month's first day: nothing
+  const Params& params = params_on(ctx, first);
+  Rate employer = age < 46 ? params.account_employer_under_46 : params.account_employer_from_46;
+  Rate rate = params.account_personal_rate + employer;
+  Money credit = mul_rate(*e.base, rate);  // ACC-INSVC, one rounding
+  if (credit == 0) return;
+  p.account.push_back({e.at, credit, e.id});
+  json j = movement(e, p, "account_credit", credit, "ACC-INSVC",
+                    "round(" + format_money(*e.base) + " x (" + format_rate(params.account_personal_rate) + " + " +
+                        format_rate(employer) + ")), age " + std::to_string(age) + " on " + format_date(first));
+  j["month"] = format_month(m);
+  out.push_back(j);
+}
+
+void account_payment(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<json>& out) {
+  const Params& params = params_on(ctx, e.at);
+  const std::string& purpose = *e.purpose;
+  if (!params.purposes_allowed.count(purpose)) {
+    out.push_back(refusal(e, "ACCOUNT_PURPOSE_FORBIDDEN", "the account cannot pay for " + purpose));
+    return;
+  }
+  if (*e.beneficiary != p.id) {
+    bool family = std::any_of(p.family.begin(), p.family.end(), [&](const FamilyLink& f) {
+      return f.relative == *e.beneficiary && f.from <= e.at;
+    });
+    if (!family) {
+      out.push_back(refusal(e, "ACCOUNT_NOT_FAMILY", *e.beneficiary + " is not linked to " + p.id + " as family"));
+      return;
+    }
+  }
+  const Money balance = account_balance(p);
+  if (*e.amount > balance) {
+    out.push_back(refusal(e, "ACCOUNT_INSUFFICIENT", "balance " + format_money(balance) + " is below " +
+                                                         format_money(*e.amount)));
+    return;
+  }
+  p.account.push_back({e.at, -*e.amount, e.id});
+  json j = movement(e, p, "account_debit", *e.amount, "ACC-USE", purpose + " for " + *e.beneficiary);
+  j["beneficiary"] = *e.beneficiary;
+  j["purpose"] = purpose;
+  out.push_back(j);
+}
+
+bool enjoyed_bonus(const PersonState& p, int year) {
+  for (const auto& [claim, c] : p.claims)
+    if (c.status == "settled" && !c.reversed && c.effect.bucket == "ordinary" && c.effect.year == year &&
+        c.effect.bonus > 0 && c.effect.fund > 0)
+      return true;
+  return false;
+}
+
+void contribution_interrupted(const Event& e, PersonState& p) {
+  if (enjoyed_bonus(p, year_of(e.at)) || bonus_on(p, e.at) == 0) return;
+  insert_dated(p.bonus, e.at, Rate{0});
+}
+
+bool close_month_for(const Event& e, Month m, PersonState& p, const FoldContext& ctx, std::vector<json>& out) {
+  bool changed = false;
+  const Date first = first_day(m);
+  // ACC-RET: retirees credited for each closed month from the month after confirmation.
+  const Params& pm = params_on(ctx, first);
+  const Standing* st = standing_at(p, first);
+  if (pm.retiree_credited && in_credit_window(m) && st && st->scheme == "employee" && st->status == "retired" &&
+      p.retired_on && *p.retired_on < first && eligible_on(p, first) &&
+      (!st->old_urban || *p.retired_on >= *parse_date("2024-01-01"))) {
+    const int age = age_on(p.birth, first);
+    Rate rate = age < 70 ? pm.retiree_under_70 : pm.retiree_from_70;
+    Money credit = mul_rate(pm.retiree_pension_base, rate);
+    p.account.push_back({e.at, credit, e.id});
+    json j = movement(e, p, "account_credit", credit, "ACC-RET",
+                      "round(" + format_money(pm.retiree_pension_base) + " x " + format_rate(rate) + "), age " +
+                          std::to_string(age) + " on " + format_date(first));
+    j["month"] = format_month(m);
+    out.push_back(j);
+    changed = true;
+  }
+  if (month_number(m) != 12) return changed;
+  const int year = year_of_month(m);
+  const Date last = dec31(year);
+  const Params& py = params_on(ctx, last);
+  // ORD-INC: the year's assessment, in force from 1 January.
+  if (py.incentive_assessed && p.enrolled <= last) {
+    Rate earned = 0;
+    if (eligible_on(p, last)) {
+      Money fund = 0, eligible = 0;
+      for (const Effect& x : p.effects)
+        if (x.bucket == "ordinary" && x.year == year) fund += x.fund, eligible += x.eligible;
+      const Standing* sd = standing_at(p, last);
+      Money limit = sd ? ordinary_limit(p, *sd, last, py) : 0;
+      if (fund == 0) earned = py.incentive_unused;
+      else if (eligible <= mul_rate(limit, py.incentive_half_share)) earned = py.incentive_at_most_half;
+    }
+    Rate held = bonus_on(p, last);
+    Rate next = enjoyed_bonus(p, year) ? earned : held + earned;
+    next = std::min(next, py.incentive_cap);
+    if (next != bonus_on(p, jan1(year + 1))) {
+      insert_dated(p.bonus, jan1(year + 1), next);
+      changed = true;
+    }
+  }
+  // CHR-SUSP from 2023 on.
+  if (year >= 2023 && suspend_chronic(p, year, py)) changed = true;
+  return changed;
+}
+
+}  // namespace gongji

@@ -1,0 +1,393 @@
+#include "ledger/chronic.h"
+
+#include <algorithm>
+
+namespace gongji {
+
+using nlohmann::json;
+
+std::string chronic_bucket(const Standing& st, const std::optional<std::string>& bucket_field) {
+  if (st.scheme == "employee") return kChronicEmployee;
+  if (!bucket_field) return "";
+  return *bucket_field == "specific" ? kChronicSpecific : kChronicOrdinary;
+}
+
+static bool in_effect(const Registration& r, Date d) { return r.effective <= d && d < r.ended; }
+
+const Registration* registration_on(const PersonState& p, const std::string& disease, Date d) {
+  for (const auto& r : p.registrations)
+    if (r.disease == disease && in_effect(r, d)) return &r;
+  return nullptr;
+}
+
+Money inpatient_limit(const Standing& st, const Params& params) {
+  return st.scheme == "employee" ? params.inpatient_limit_employee : params.inpatient_limit_resident;
+}
+
+Money inpatient_used(const PersonState& p, int year, Date period, std::optional<Date> as_of) {
+  Money used = 0;
+  for (const Effect& e : p.effects)
+    if (e.year == year && e.period == period && (!as_of || e.date <= *as_of)) used += e.inpatient_used;
+  return used;
+}
+
+namespace {
+
+Money standard_of(const Registration& r, const Params& params) {
+  auto it = params.chronic_standards.find(r.disease);
+  if (it == params.chronic_standards.end()) return 0;
+  return r.variant == "castration" ? it->second.castration : it->second.standard;
+}
+
+// Diseases that take a position in the limit formula (CHR-EXCL: not the old-policy or inpatient-only ones).
+bool takes_position(const Registration& r, const Params& params) {
+  auto it = params.chronic_standards.find(r.disease);
+  return it != params.chronic_standards.end() && !it->second.inpatient;
+}
+
+}  // namespace
+
+Money chronic_limit(const PersonState& p, const Standing& st, const std::string& bucket, Date d, const Params& params) {
+  if (bucket == kChronicOrdinary)  // CHR-LIM: resident ordinary, by tier, never pro-rated
+    return st.tier == 1 ? params.chronic_limit_ordinary_tier1 : params.chronic_limit_ordinary_tier2;
+  const int year = year_of(d);
+  const Date jan = jan1(year);
+  struct Counted {
+    const Registration* r;
+    Money standard;
+    size_t order;
+  };
+  std::vector<Counted> at_jan1, later;
+  std::set<std::string> seen;
+  for (size_t i = 0; i < p.registrations.size(); ++i) {
+    const Registration& r = p.registrations[i];
+    if (r.bucket != bucket || !takes_position(r, params) || r.effective > d) continue;
+    // In effect on d; or revoked this year: the current year's limit keeps its part (CHR-REG).
+    bool counts = r.ended > d || (r.end_reason == "revoked" && year_of(r.ended) == year && r.effective < r.ended);
+    if (!counts || !seen.insert(r.disease).second) continue;
+    (r.effective <= jan ? at_jan1 : later).push_back({&r, standard_of(r, params), i});
+  }
+  std::stable_sort(at_jan1.begin(), at_jan1.end(), [](const Counted& a, const Counted& b) { return a.standard > b.standard; });
+  std::stable_sort(later.begin(), later.end(), [](const Counted& a, const Counted& b) {
+    if (a.r->applied != b.r->applied) return a.r->applied < b.r->applied;
+    if (a.r->approved != b.r->approved) return a.r->approved < b.r->approved;
+    if (a.standard != b.standard) return a.standard > b.standard;
+    return a.order < b.order;
+  });
+  at_jan1.insert(at_jan1.end(), later.begin(), later.end());
+  // Exact sum of standard x weight x months, rounded once (RND, CHR-PRORATE).
+  __int128 num = 0;
+  for (size_t i = 0; i < at_jan1.size() && i < 3; ++i) {
+    const Registration& r = *at_jan1[i].r;
+    int months = r.effective <= jan ? 12 : 12 - static_cast<int>(ymd_of(r.effective).m) + 1;
+    num += static_cast<__int128>(at_jan1[i].standard) * params.chronic_position_weights[i] * months;
+  }
+  __int128 den = 10000 * 12;
+  return static_cast<Money>((num + den / 2) / den);
+}
+
+void approve_disease(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<json>& out) {
+  const Standing* st = standing_at(p, e.at);
+  if (!st) {
+    out.push_back(refusal(e, "NOT_ELIGIBLE", "not enrolled on " + format_date(e.at)));
+    return;
+  }
+  std::string bucket = chronic_bucket(*st, e.bucket);
+  if (bucket.empty()) {
+    out.push_back(refusal(e, "DISEASE_NOT_IN_BUCKET", "a resident registration names its bucket (ordinary or specific)"));
+    return;
+  }
+  const Params& params = ctx.policy->at(std::clamp(e.at, ctx.policy->window_from(), ctx.policy->window_to()));
+  auto std_it = params.chronic_standards.find(*e.disease);
+  if (bucket == kChronicOrdinary && std_it != params.chronic_standards.end() && std_it->second.inpatient) {
+    out.push_back(refusal(e, "DISEASE_NOT_IN_BUCKET", *e.disease + " is registered in the employee or specific bucket only"));
+    return;
+  }
+  const Date effective = e.at + 1;  // CHR-REG: the day after approval
+  for (const Registration& r : p.registrations) {
+    if (r.disease != *e.disease || r.ended != kNever) continue;
+    if (r.bucket != bucket) {
+      out.push_back(refusal(e, "DISEASE_ALREADY_REGISTERED", *e.disease + " is registered in the " +
+                                                                 r.bucket.substr(8) + " bucket"));
+      return;
+    }
+    return;  // already registered and neither suspended nor revoked: nothing changes
+  }
+  Registration r;
+  r.disease = *e.disease;
+  r.bucket = bucket;
+  r.variant = e.variant.value_or("");
+  r.approved = e.at;
+  r.effective = effective;
+  r.applied = e.applied.value_or(e.at);
+  p.registrations.push_back(r);
+}
+
+void revoke_disease(const Event& e, PersonState& p, std::vector<json>& out) {
+  for (Registration& r : p.registrations)
+    if (r.disease == *e.disease && r.ended == kNever) {
+      r.ended = e.at;  // claims rejected from the revocation date
+      r.end_reason = "revoked";
+      return;
+    }
+  out.push_back(refusal(e, "DISEASE_NOT_REGISTERED", *e.disease + " is not registered"));
+}
+
+void end_chronic_on_scheme_change(PersonState& p, Date d) {
+  for (Registration& r : p.registrations)
+    if (r.ended > d) {
+      r.ended = d;
+      r.end_reason = "scheme_changed";
+    }
+  for (auto& [_, f] : p.chronic_facilities) {
+    insert_dated(f.main, d, std::string());
+    insert_dated(f.specialty, d, std::string());
+  }
+}
+
+void designate_chronic_facility(const Event& e, PersonState& p, StateAccess& state, std::vector<json>& out) {
+  const Standing* st = standing_at(p, e.at);
+  if (!st) {
+    out.push_back(refusal(e, "NOT_ELIGIBLE", "not enrolled on " + format_date(e.at)));
+    return;
+  }
+  std::string bucket = chronic_bucket(*st, e.bucket);
+  if (bucket.empty()) {
+    out.push_back(refusal(e, "DISEASE_NOT_IN_BUCKET", "a resident's chronic facility names its bucket (ordinary or specific)"));
+    return;
+  }
+  for (const auto* f : {&e.facility, &e.specialty_facility}) {
+    if (!*f) continue;
+    FacilityState* fs = state.facility(**f);
+    if (!fs || !facility_at(*fs, e.at)) {
+      out.push_back(refusal(e, "UNKNOWN_FACILITY", "facility " + **f + " is not registered on " + format_date(e.at)));
+      return;
+    }
+  }
+  ChronicFacilities& slots = p.chronic_facilities[bucket];
+  // Each slot: the first choice takes effect on its date; a different choice only when filed in December,
+  // from 1 January (CHR-FAC). Check both before changing either.
+  struct Change {
+    std::vector<Dated<std::string>>* line;
+    Date from;
+    std::string value;
+  };
+  std::vector<Change> changes;
+  for (auto [field, line] : {std::pair{&e.facility, &slots.main}, std::pair{&e.specialty_facility, &slots.specialty}}) {
+    if (!*field) continue;
+    const std::string* cur = value_at(*line, e.at);
+    if (!cur || cur->empty()) {
+      changes.push_back({line, e.at, **field});
+    } else if (*cur != **field) {
+      if (ymd_of(e.at).m != 12) {
+        out.push_back(refusal(e, "CHRONIC_FACILITY_LOCKED", "the chronic facility " + *cur +
+                                                                " can change only by a December filing, from 1 January"));
+        return;
+      }
+      changes.push_back({line, jan1(year_of(e.at) + 1), **field});
+    }
+  }
+  for (auto& c : changes) insert_dated(*c.line, c.from, c.value);
+}
+
+void record_inpatient_settled(const Event& e, PersonState& p) {
+  Effect eff;
+  eff.date = e.at;
+  eff.year = year_of(e.at);
+  eff.period = period_start(p, e.at);
+  eff.bucket = "inpatient";
+  eff.claim = e.id;
+  eff.inpatient_used = *e.covered;
+  p.effects.push_back(eff);
+}
+
+void settle_chronic(const Event& e, PersonState& p, const Standing& st, const FacilityVersion* fac, const Params& params,
+                    Settlement& s) {
+  const std::string& disease = *e.disease;
+  // CHR-EXCL: the old-policy diseases keep their old policy.
+  if (params.excluded_diseases.count(disease)) {
+    s.refuse("referred", "CHRONIC_EXISTING_POLICY", "CHR-EXCL", disease + " keeps its old policy (Annex 2 remark 2)");
+    return;
+  }
+  // CHR-UNREG
+  const Registration* reg = registration_on(p, disease, e.at);
+  if (!reg) {
+    s.refuse("rejected", "DISEASE_NOT_REGISTERED", "CHR-UNREG",
+             disease + " is not registered, not yet in effect, revoked or suspended on " + format_date(e.at));
+    return;
+  }
+  const std::string bucket = reg->bucket;
+  s.step("CHR-REG", disease + " in the " + bucket.substr(8) + " bucket since " + format_date(reg->effective));
+  // CHR-FAC (not out of area)
+  if (!e.away) {
+    auto it = p.chronic_facilities.find(bucket);
+    const std::string* main = it == p.chronic_facilities.end() ? nullptr : value_at(it->second.main, e.at);
+    const std::string* spec = it == p.chronic_facilities.end() ? nullptr : value_at(it->second.specialty, e.at);
+    bool at_main = main && *main == *e.facility;
+    bool at_spec = spec && *spec == *e.facility && params.specialty_diseases.count(disease);
+    if (!at_main && !at_spec) {
+      s.refuse("rejected", "NOT_DESIGNATED", "CHR-FAC",
+               *e.facility + " is not the chronic facility" + (main && !main->empty() ? " (" + *main + ")" : " (none)"));
+      return;
+    }
+    s.step("CHR-FAC", at_main ? "at the chronic facility" : "at the specialised facility");
+  }
+  // CHR-ART17
+  if (params.art17_refer && params.art17_diseases.count(disease)) {
+    s.refuse("referred", "CHRONIC_EXISTING_POLICY", "CHR-ART17", disease + ": Art.17 keeps the current policy");
+    return;
+  }
+
+  const bool employee = st.scheme == "employee";
+  const bool away = e.away.has_value();
+  int level = std::max(1, away ? e.away->level : fac->level);
+  bool tcm = !away && fac->tcm;
+  s.level = level;
+  s.step("F-LEVEL", "level " + std::to_string(level) + (away ? " (out of area, " + e.away->mode + ")" : ""));
+  for (size_t i = 0; i < e.items.size(); ++i) {
+    if (e.items[i].category == "nucleic_acid") {
+      s.reasons.insert("NUCLEIC_ACID_INPATIENT_POLICY");
+      s.step("ORD-SCOPE", "item " + std::to_string(i + 1) + ": nucleic-acid test follows the inpatient policy");
+      continue;
+    }
+    s.eligible += e.items[i].eligible_or_amount();
+  }
+
+  const int year = year_of(e.at);
+  const Date period = period_start(p, e.at);
+  Sums before = sum_effects(p, year, period, bucket);
+  const bool inpatient_only = params.chronic_standards.count(disease) && params.chronic_standards.at(disease).inpatient;
+  const bool counts_inpatient = bucket != kChronicOrdinary;  // CHR-INPT
+  const Money limit = chronic_limit(p, st, bucket, e.at, params);
+  constexpr Money kUnbounded = INT64_MAX / 4;
+  Money room = inpatient_only ? kUnbounded : std::max<Money>(0, limit - before.limit_used);
+  const Money inp_used = inpatient_used(p, year, period);
+  const Money inp_limit = inpatient_limit(st, params);
+  Money inp_room = counts_inpatient ? std::max<Money>(0, inp_limit - inp_used) : kUnbounded;
+  if (inpatient_only)
+    s.step("CHR-EXCL", disease + ": covered within the inpatient limit (" + format_money(inp_limit) + ", used " +
+                           format_money(inp_used) + ")");
+  else
+    s.step("CHR-LIM", "bucket limit " + format_money(limit) + ", used " + format_money(before.limit_used));
+  if (counts_inpatient && !inpatient_only)
+    s.step("CHR-INPT", "inpatient limit " + format_money(inp_limit) + ", used " + format_money(inp_used));
+
+  Money counted_limit = 0, counted_inp = 0;
+  if (away && e.away->mode == "temporary") {  // ORD-AWAY applies to chronic claims alike
+    s.self_first = mul_rate(s.eligible, params.away_temporary_self_share);
+    Money c = std::min({s.self_first, room, inp_room});
+    if (!inpatient_only) counted_limit += c, room -= c;
+    if (counts_inpatient) counted_inp += c, inp_room -= c;
+    s.step("ORD-AWAY", "temporary out of area: self-first " + format_money(s.self_first) + ", " + format_money(c) +
+                           " counted into the limit");
+  }
+  const Money rest = s.eligible - s.self_first;
+  const Money ded = bucket == kChronicEmployee ? params.chronic_ded_employee
+                    : bucket == kChronicOrdinary ? params.chronic_ded_ordinary
+                                                 : params.chronic_ded_specific;
+  s.deductible = std::min(std::max<Money>(0, ded - before.deductible), rest);
+  s.step("CHR-DED", "bucket deductible " + format_money(ded) + ", paid before " + format_money(before.deductible) +
+                        ", owed " + format_money(s.deductible));
+  const Money above = rest - s.deductible;
+  s.covered = std::min({above, room, inp_room});
+  if (s.covered < above) {
+    bool bucket_cut = room <= inp_room;
+    s.reasons.insert(bucket_cut ? "LIMIT_REACHED" : "INPATIENT_LIMIT_REACHED");
+    s.step(bucket_cut ? "CHR-LIM" : "CHR-INPT", std::string(bucket_cut ? "bucket" : "inpatient") + " limit reached: " +
+                                                    format_money(above) + " above the deductible");
+  }
+  if (!inpatient_only) counted_limit += s.covered;
+  if (counts_inpatient) counted_inp += s.covered;
+
+  // CHR-RATIO (+ F-TCM)
+  int ratio_level = tcm && employee ? std::max(1, level - 1) : level;
+  Rate ratio;
+  std::string what;
+  if (bucket == kChronicOrdinary) {
+    ratio = params.chronic_ratio_resident_ordinary;
+    what = "resident ordinary chronic ratio";
+  } else {
+    const RatesByLevel& t = !employee ? params.inpatient_ratio_resident
+                            : st.status == "retired" ? params.inpatient_ratio_retired
+                                                     : params.inpatient_ratio_in_service;
+    ratio = t[ratio_level - 1];
+    what = "inpatient ratio at level " + std::to_string(ratio_level);
+  }
+  if (tcm && !employee) ratio += params.tcm_resident_extra;
+  if (tcm) s.step("F-TCM", employee ? "TCM hospital: ratio one level down" : "TCM hospital: +5 points");
+  s.ratio = ratio;
+  s.step("CHR-RATIO", what + " " + format_rate(ratio));
+  s.fund = mul_rate(s.covered, s.ratio);
+  s.step("RND", "fund = round(" + format_money(s.covered) + " x " + format_rate(s.ratio) + ") = " + format_money(s.fund));
+
+  Effect eff;
+  eff.date = e.at;
+  eff.year = year;
+  eff.period = period;
+  eff.bucket = bucket;
+  eff.claim = *e.claim;
+  eff.deductible = s.deductible;
+  eff.limit_used = counted_limit;
+  eff.inpatient_used = counted_inp;
+  eff.fund = s.fund;
+  eff.eligible = s.eligible;
+  p.effects.push_back(eff);
+  p.claims[*e.claim].effect = eff;
+  s.after = {{"deductible_paid", format_money(before.deductible + s.deductible)},
+             {"limit_used", format_money(before.limit_used + counted_limit)},
+             {"limit", inpatient_only ? json() : json(format_money(limit))},
+             {"inpatient_limit_used", format_money(inp_used + counted_inp)}};
+}
+
+bool suspend_chronic(PersonState& p, int year, const Params& params) {
+  bool changed = false;
+  const Date jan = jan1(year), next = jan1(year + 1);
+  for (const std::string& bucket : {kChronicEmployee, kChronicOrdinary, kChronicSpecific}) {
+    bool assessed = false;
+    for (const auto& r : p.registrations)
+      if (r.bucket == bucket && in_effect(r, jan)) assessed = true;
+    if (!assessed) continue;
+    Money eligible = 0;
+    for (const Effect& e : p.effects)
+      if (e.bucket == bucket && e.year == year) eligible += e.eligible;
+    const Money ded = bucket == kChronicEmployee ? params.chronic_ded_employee
+                      : bucket == kChronicOrdinary ? params.chronic_ded_ordinary
+                                                   : params.chronic_ded_specific;
+    if (eligible >= ded) continue;
+    for (auto& r : p.registrations)
+      if (r.bucket == bucket && r.ended > next && r.effective < next) {
+        r.ended = next;
+        r.end_reason = "suspended";
+        changed = true;
+      }
+  }
+  return changed;
+}
+
+json chronic_view(const PersonState& p, Date as_of, const Params* params) {
+  json out = json::object();
+  const Standing* st = standing_at(p, as_of);
+  json diseases = json::array();
+  for (const auto& r : p.registrations) {
+    if (r.approved > as_of) continue;
+    std::string state = as_of < r.effective ? "approved" : as_of < r.ended ? "in_effect" : r.end_reason;
+    json d = {{"disease", r.disease}, {"bucket", r.bucket.substr(8)}, {"effective", format_date(r.effective)},
+              {"state", state}};
+    if (!r.variant.empty()) d["variant"] = r.variant;
+    diseases.push_back(d);
+    if (!st || !params) continue;
+    const std::string name = r.bucket.substr(8);
+    if (out.contains(name)) continue;
+    const int year = year_of(as_of);
+    const Date period = period_start(p, as_of);
+    Sums s = sum_effects(p, year, period, r.bucket, as_of);
+    out[name] = {{"limit", format_money(chronic_limit(p, *st, r.bucket, as_of, *params))},
+                 {"limit_used", format_money(s.limit_used)},
+                 {"deductible_paid", format_money(s.deductible)},
+                 {"fund_paid", format_money(s.fund)}};
+  }
+  out["diseases"] = diseases;
+  return out;
+}
+
+}  // namespace gongji

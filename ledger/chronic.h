@@ -1,0 +1,45 @@
+// Chronic and special diseases (POLICY.md §2): registrations, chronic facilities, limits, settlement, suspension.
+#pragma once
+#include <vector>
+
+#include "ledger/rules.h"
+
+namespace gongji {
+
+// Internal effect bucket names; `person` shows them without the prefix.
+inline const std::string kChronicEmployee = "chronic:employee";
+inline const std::string kChronicOrdinary = "chronic:ordinary";
+inline const std::string kChronicSpecific = "chronic:specific";
+
+// The chronic bucket of a person of standing `st` for an event's `bucket` field ("" when a resident named none).
+std::string chronic_bucket(const Standing& st, const std::optional<std::string>& bucket_field);
+
+// CHR-REG: the registration of `disease` in effect on d, if any.
+const Registration* registration_on(const PersonState& p, const std::string& disease, Date d);
+
+// CHR-LIM (+ CHR-PRORATE): the bucket's limit for a claim on d; nullopt for the inpatient-only diseases' "limit".
+Money chronic_limit(const PersonState& p, const Standing& st, const std::string& bucket, Date d, const Params& params);
+
+// The annual inpatient limit of CHR-INPT for the person's scheme, and what is used of it (TIME-ORDER / TIME-ASOF).
+Money inpatient_limit(const Standing& st, const Params& params);
+Money inpatient_used(const PersonState& p, int year, Date period, std::optional<Date> as_of = std::nullopt);
+
+void approve_disease(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<nlohmann::json>& out);
+void revoke_disease(const Event& e, PersonState& p, std::vector<nlohmann::json>& out);
+void designate_chronic_facility(const Event& e, PersonState& p, StateAccess& state, std::vector<nlohmann::json>& out);
+void record_inpatient_settled(const Event& e, PersonState& p);
+// CHR-CHANGE: a change of scheme ends registrations and empties the chronic facility slots.
+void end_chronic_on_scheme_change(PersonState& p, Date d);
+
+// The chronic checks after P-STUDENT (CHR-EXCL, CHR-UNREG, CHR-FAC, CHR-ART17) and the amounts. Returns false when
+// the settlement was refused (s carries the reason).
+void settle_chronic(const Event& e, PersonState& p, const Standing& st, const FacilityVersion* fac, const Params& params,
+                    Settlement& s);
+
+// CHR-SUSP at the close of December of `year`.
+// Returns whether anything was suspended.
+bool suspend_chronic(PersonState& p, int year, const Params& params);
+
+nlohmann::json chronic_view(const PersonState& p, Date as_of, const Params* params);
+
+}  // namespace gongji
