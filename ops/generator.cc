@@ -42,6 +42,8 @@ struct Person {
   bool student = false;
   std::string designated;  // planned designation ("" = chosen by the first claim)
   std::string home;        // the unit they usually visit
+  std::string chronic_facility, chronic_bucket;
+  std::vector<std::string> diseases;
 };
 
 struct Timed {
@@ -131,6 +133,29 @@ void generate_population(const GeneratorOptions& opt, const std::function<void(c
     if (p.student) e["student"] = true;
     add(std::max(reg, enrolled), 1, e);
     if (enrolled > start - 30) p.designated.clear();
+    if (age >= 45 && rng.chance(age >= 60 ? 0.25 : 0.1)) {  // a chronic disease or two, from December filings
+      static const char* common[] = {"C17", "C20", "C13", "C15", "C35", "C49", "C50", "C73", "C31", "C30", "C08"};
+      const Fac* cf = hosp[rng.below(static_cast<int>(hosp.size()))];
+      p.chronic_facility = cf->id;
+      json f = {{"type", "chronic_facility_designated"}, {"at", "2022-12-05"}, {"person", p.id}, {"facility", cf->id}};
+      if (p.scheme == "resident") f["bucket"] = p.tier == 2 && rng.chance(0.5) ? "specific" : "ordinary";
+      p.chronic_bucket = p.scheme == "resident" ? f["bucket"].get<std::string>() : "";
+      add(*parse_date("2022-12-05"), 1, f);
+      int n = 1 + rng.below(3);
+      for (int k = 0; k < n; ++k) {
+        std::string dis = common[rng.below(p.scheme == "resident" && p.chronic_bucket == "ordinary" ? 10 : 11)];
+        if (std::find(p.diseases.begin(), p.diseases.end(), dis) != p.diseases.end()) continue;
+        Date at = k == 0 ? *parse_date("2022-12-10") : date_from_ymd(opt.first_year, 2 + rng.below(9), 1 + rng.below(28));
+        json a = {{"type", "chronic_disease_approved"}, {"at", format_date(at)}, {"person", p.id}, {"disease", dis}};
+        if (!p.chronic_bucket.empty()) a["bucket"] = p.chronic_bucket;
+        add(at, 1, a);
+        p.diseases.push_back(dis);
+      }
+    }
+    if (i > 0 && rng.chance(0.08)) {  // family: a link to the previous person
+      add(*parse_date("2023-01-02"), 1, {{"type", "family_linked"}, {"at", "2023-01-02"}, {"person", p.id},
+                                         {"relative", people.back().id}, {"relation", rng.chance(0.5) ? "spouse" : "child"}});
+    }
     if (!p.designated.empty()) {
       Date d = start - 30 + rng.below(60);
       add(d, 1, {{"type", "outpatient_designated"}, {"at", format_date(d)}, {"person", p.id}, {"facility", p.designated}});
@@ -203,6 +228,24 @@ void generate_population(const GeneratorOptions& opt, const std::function<void(c
           add(r, 2, {{"type", "claim_reversed"}, {"at", format_date(r)}, {"person", p.id}, {"claim", c["claim"]}});
         }
       }
+      if (!p.diseases.empty() && m >= make_month(2023, 1) && rng.chance(0.6)) {  // a chronic visit
+        Date d = first + rng.below(days);
+        json c = {{"type", "claim"}, {"claim", "CL" + std::to_string(++claim_seq)}, {"person", p.id},
+                  {"date", format_date(d)}, {"benefit", "chronic"}, {"disease", p.diseases[rng.below(static_cast<int>(p.diseases.size()))]},
+                  {"facility", p.chronic_facility},
+                  {"items", json::array({{{"category", "drug"}, {"amount", money(10000 + rng.below(120000))}}})}};
+        add(d, 2, c);
+      }
+      if (p.scheme == "employee" && rng.chance(0.02)) {  // the personal account pays for something
+        Date d = first + rng.below(days);
+        static const char* purposes[] = {"medical_out_of_pocket", "drug_purchase", "fitness", "device_purchase"};
+        add(d, 2, {{"type", "account_payment"}, {"at", format_date(d)}, {"person", p.id}, {"beneficiary", p.id},
+                   {"purpose", purposes[rng.below(4)]}, {"amount", money(2000 + rng.below(30000))}});
+      }
+      if (p.scheme == "employee" && p.status == "in_service" && rng.chance(0.001)) {
+        Date d = first + rng.below(days);
+        add(d, 1, {{"type", "contribution_interrupted"}, {"at", format_date(d)}, {"person", p.id}});
+      }
       if (opt.contributions && p.scheme == "employee" && p.status == "in_service" && m >= make_month(2023, 1)) {
         Date d = first + 9;
         add(d, 1, {{"type", "contribution_paid"}, {"at", format_date(d)}, {"person", p.id},
@@ -219,6 +262,8 @@ void generate_population(const GeneratorOptions& opt, const std::function<void(c
                    {"facility", hosp[rng.below(static_cast<int>(hosp.size()))]->id}});
         Date out = d + 2 + rng.below(10);
         add(out, 1, {{"type", "inpatient_discharged"}, {"at", format_date(out)}, {"person", p.id}});
+        add(out, 1, {{"type", "inpatient_settled"}, {"at", format_date(out)}, {"person", p.id},
+                     {"covered", money(300000 + rng.below(2000000))}});
       } else if (rng.chance(0.002)) {
         Date d = first + rng.below(days);
         const Fac* u = units[rng.below(static_cast<int>(units.size()))];

@@ -45,6 +45,19 @@ class MemState final : public StateAccess {
   PartitionMeta meta_;
 };
 
+inline nlohmann::json item(const std::string& category, const std::string& amount) {
+  return {{"category", category}, {"amount", amount}};
+}
+inline nlohmann::json tcm(const std::string& category, const std::string& amount, const std::string& therapy) {
+  return {{"category", category}, {"amount", amount}, {"therapy", therapy}};
+}
+inline nlohmann::json items(std::initializer_list<nlohmann::json> l) { return nlohmann::json(l); }
+inline std::vector<std::string> reasons(const nlohmann::json& s) { return s["reasons"].get<std::vector<std::string>>(); }
+inline bool has_reason(const nlohmann::json& s, const std::string& r) {
+  auto v = reasons(s);
+  return std::find(v.begin(), v.end(), r) != v.end();
+}
+
 // A ledger in memory with a few standard facilities:
 //   T1  township health centre, level 1      T1V village clinic, extension of T1
 //   C1  community health centre, level 1     H2  hospital level 2     H3 hospital level 3
@@ -64,7 +77,7 @@ class Ledger {
 
   std::vector<nlohmann::json> apply(const nlohmann::json& j) {
     Event e = event_from_json(j);
-    FoldContext ctx{&policy_, 0, true};
+    FoldContext ctx{&policy_, 0, 1, true};
     auto out = apply_event(e, state, ctx);
     for (auto& o : out) outputs.push_back(o);
     return out;
@@ -107,6 +120,34 @@ class Ledger {
     EXPECT_EQ(out.size(), 1u);
     return out.empty() ? nlohmann::json() : out[0];
   }
+  // Closes every month from `from` through `to` ("YYYY-MM"), each on the first day of the next month.
+  std::vector<nlohmann::json> close(const std::string& from, const std::string& to) {
+    std::vector<nlohmann::json> all;
+    for (Month m = *parse_month(from); m <= *parse_month(to); ++m) {
+      auto out = apply({{"type", "period_closed"}, {"id", next_id()}, {"at", format_date(first_day(m + 1))},
+                        {"month", format_month(m)}});
+      all.insert(all.end(), out.begin(), out.end());
+    }
+    return all;
+  }
+  std::vector<nlohmann::json> approve(const std::string& p, const std::string& disease, const std::string& at,
+                                      nlohmann::json extra = nlohmann::json::object()) {
+    nlohmann::json j = {{"type", "chronic_disease_approved"}, {"id", next_id()}, {"at", at}, {"person", p},
+                        {"disease", disease}};
+    for (auto& [k, v] : extra.items()) j[k] = v;
+    return apply(j);
+  }
+  std::vector<nlohmann::json> chronic_facility(const std::string& p, const std::string& f, const std::string& at,
+                                               nlohmann::json extra = nlohmann::json::object()) {
+    nlohmann::json j = {{"type", "chronic_facility_designated"}, {"id", next_id()}, {"at", at}, {"person", p}};
+    if (!f.empty()) j["facility"] = f;
+    for (auto& [k, v] : extra.items()) j[k] = v;
+    return apply(j);
+  }
+  nlohmann::json chronic_claim(const std::string& p, const std::string& f, const std::string& date,
+                               const std::string& disease, const std::string& amount) {
+    return claim(p, f, date, items({item("drug", amount)}), {{"benefit", "chronic"}, {"disease", disease}});
+  }
   nlohmann::json person(const std::string& p, const std::string& as_of) {
     return person_view(state.persons.at(p), *parse_date(as_of), policy_, [](const std::string&) { return nullptr; });
   }
@@ -118,18 +159,5 @@ class Ledger {
   const Policy& policy_;
   int seq_ = 0, claims_ = 0;
 };
-
-inline nlohmann::json item(const std::string& category, const std::string& amount) {
-  return {{"category", category}, {"amount", amount}};
-}
-inline nlohmann::json tcm(const std::string& category, const std::string& amount, const std::string& therapy) {
-  return {{"category", category}, {"amount", amount}, {"therapy", therapy}};
-}
-inline nlohmann::json items(std::initializer_list<nlohmann::json> l) { return nlohmann::json(l); }
-inline std::vector<std::string> reasons(const nlohmann::json& s) { return s["reasons"].get<std::vector<std::string>>(); }
-inline bool has_reason(const nlohmann::json& s, const std::string& r) {
-  auto v = reasons(s);
-  return std::find(v.begin(), v.end(), r) != v.end();
-}
 
 }  // namespace gongji::test

@@ -1,0 +1,220 @@
+// The incentive (ORD-INC), the period close (§6) and personal accounts (§3), each test citing its rule IDs.
+#include "tests/harness.h"
+
+namespace gongji::test {
+namespace {
+
+using nlohmann::json;
+
+std::string bonus(Ledger& l, const std::string& p, const std::string& as_of) {
+  return l.person(p, as_of)["incentive"]["bonus_points"].get<std::string>();
+}
+std::string balance(Ledger& l, const std::string& p, const std::string& as_of) {
+  return l.person(p, as_of)["account"]["balance"].get<std::string>();
+}
+
+// ORD-INC over every assessed year 2022-2026: +1.0 unused, +0.5 at or under half the limit, reset after enjoying.
+TEST(OrdInc, EveryAssessedYear) {
+  Ledger l;
+  l.employee("A");
+  l.designate("A", "T1", "2022-11-01");
+  l.close("2022-07", "2022-12");
+  EXPECT_EQ(bonus(l, "A", "2022-12-31"), "0.0");
+  EXPECT_EQ(bonus(l, "A", "2023-01-01"), "1.0");  // 2022: nothing paid -> +1.0
+  auto c23 = l.claim("A", "T1", "2023-03-01", items({item("drug", "500.00")}));
+  EXPECT_EQ(c23["ratio"], "0.7100");
+  EXPECT_EQ(c23["fund"], "142.00");  // 200 x 71%: the bonus is enjoyed
+  l.close("2023-01", "2023-12");
+  EXPECT_EQ(bonus(l, "A", "2024-01-01"), "0.5");  // enjoyed in 2023: 2023's earning alone (500 <= 800: +0.5)
+  l.close("2024-01", "2024-12");
+  EXPECT_EQ(bonus(l, "A", "2025-01-01"), "1.5");  // 2024 unused: 0.5 held + 1.0
+  auto c25 = l.claim("A", "T1", "2025-05-01", items({item("drug", "1000.00")}));
+  EXPECT_EQ(c25["ratio"], "0.7150");
+  EXPECT_EQ(c25["fund"], "500.50");  // 700 x 71.5%
+  l.close("2025-01", "2025-12");
+  EXPECT_EQ(bonus(l, "A", "2026-01-01"), "0.0");  // enjoyed; 1000 > 800 earns nothing
+  l.close("2026-01", "2026-12");
+  EXPECT_EQ(bonus(l, "A", "2027-01-01"), "1.0");  // 2026, the last assessed year
+  l.close("2027-01", "2027-05");
+  EXPECT_EQ(bonus(l, "A", "2027-05-31"), "1.0");
+}
+
+// ORD-INC: a contribution interruption before the bonus is enjoyed sets it to 0 from its date; the year-end
+// assessment still applies. Not eligible on 31 December: nothing earned.
+TEST(OrdInc, InterruptionAndIneligibility) {
+  Ledger l;
+  l.employee("B");
+  l.employee("S");
+  l.close("2022-12", "2022-12");
+  EXPECT_EQ(bonus(l, "B", "2023-03-31"), "1.0");
+  l.simple("contribution_interrupted", "B", "2023-04-01");
+  EXPECT_EQ(bonus(l, "B", "2023-03-31"), "1.0");
+  EXPECT_EQ(bonus(l, "B", "2023-04-01"), "0.0");
+  l.simple("enrollment_suspended", "S", "2023-12-01");
+  l.close("2023-01", "2023-12");
+  EXPECT_EQ(bonus(l, "B", "2024-01-01"), "1.0");  // 0 held + 1.0 for 2023
+  EXPECT_EQ(bonus(l, "S", "2024-01-01"), "1.0");  // 1.0 held, nothing earned while suspended on 31 December
+}
+
+// ORD-INC: the bonus transfers with a change of scheme and applies to the new scheme's ordinary ratio.
+TEST(OrdInc, TransfersOnSchemeChange) {
+  Ledger l;
+  l.resident("C", 2, "1985-01-01");
+  l.close("2022-12", "2022-12");
+  l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-05-01"}, {"person", "C"},
+           {"scheme", "employee"}, {"status", "flexible"}});
+  EXPECT_EQ(bonus(l, "C", "2023-06-01"), "1.0");
+  l.designate("C", "T1", "2023-05-02");
+  auto c = l.claim("C", "T1", "2023-06-01", items({item("drug", "400.00")}));
+  EXPECT_EQ(c["ratio"], "0.7100");
+}
+
+// ORD-INC: a claim logged before the close that sets its year's bonus uses the bonus known when it is settled;
+// the close does not re-settle it.
+TEST(OrdInc, ClaimSettledBeforeTheClose) {
+  Ledger l;
+  l.employee("D");
+  l.designate("D", "T1", "2022-11-01");
+  l.close("2022-07", "2022-12");
+  l.close("2023-01", "2023-11");
+  auto early = l.claim("D", "T1", "2024-01-15", items({item("drug", "400.00")}));
+  EXPECT_EQ(early["ratio"], "0.7100");  // as known then: 1.0
+  l.close("2023-12", "2023-12");
+  EXPECT_EQ(bonus(l, "D", "2024-01-15"), "2.0");
+  auto later = l.claim("D", "T1", "2024-02-15", items({item("drug", "100.00")}));
+  EXPECT_EQ(later["ratio"], "0.7200");
+  std::vector<json> settlements;
+  for (auto& o : l.outputs)
+    if (o["kind"] == "settlement") settlements.push_back(o);
+  EXPECT_EQ(settlements[0]["ratio"], "0.7100");  // unchanged
+}
+
+// ORD-INC: never above 5 points, shown with a policy whose assessment window is longer.
+TEST(OrdInc, CapAtFivePoints) {
+  std::string text = default_policy_text();
+  text.replace(text.find("to: 2027-06-30}"), 15, "to: 2031-12-31}");
+  text.replace(text.find("{from: 2022-07-01, to: 2026-12-31, value: true}"), 47, "{from: 2022-07-01, to: 2030-12-31, value: true}");
+  text.replace(text.find("{from: 2027-01-01, value: false}"), 32, "{from: 2031-01-01, value: false}");
+  Policy pol = load_policy_text(text, "long-window");
+  Ledger l(pol);
+  l.employee("L");
+  l.close("2022-12", "2022-12");
+  const char* expect[] = {"1.0", "2.0", "3.0", "4.0", "5.0", "5.0", "5.0"};
+  for (int y = 2023; y <= 2029; ++y) {
+    EXPECT_EQ(bonus(l, "L", std::to_string(y) + "-06-30"), expect[y - 2023]) << y;
+    l.close(std::to_string(y) + "-01", std::to_string(y) + "-12");
+  }
+}
+
+// §6 period close: a month already closed is a no-op; a skipped month is refused.
+TEST(PeriodClose, SequenceNoOpAndSkip) {
+  Ledger l;
+  l.close("2023-01", "2023-03");
+  EXPECT_TRUE(l.apply({{"type", "period_closed"}, {"id", l.next_id()}, {"at", "2023-04-02"}, {"month", "2023-02"}}).empty());
+  auto skip = l.apply({{"type", "period_closed"}, {"id", l.next_id()}, {"at", "2023-06-01"}, {"month", "2023-05"}});
+  ASSERT_EQ(skip.size(), 1u);
+  EXPECT_EQ(skip[0]["reason"], "PERIOD_SKIPPED");
+  EXPECT_TRUE(l.apply({{"type", "period_closed"}, {"id", l.next_id()}, {"at", "2023-05-01"}, {"month", "2023-04"}}).empty());
+}
+
+json contribution(Ledger& l, const std::string& p, const std::string& month, const std::string& base,
+                  const std::string& amount = "") {
+  json j = {{"type", "contribution_paid"}, {"id", l.next_id()}, {"at", month + "-10"}, {"person", p},
+            {"month", month}, {"base", base}};
+  if (!amount.empty()) j["amount"] = amount;
+  auto out = l.apply(j);
+  return out.empty() ? json() : out[0];
+}
+
+// ACC-INSVC over 2022-2025: 2% + employer part by age on the month's first day (2023: 0.75% / 1% at 46), nothing
+// from the employer from 2024; ACC-RET from the month after a March 2024 retirement.
+TEST(Accounts, InServiceThenRetired) {
+  Ledger l;
+  l.employee("A", "1977-06-15");
+  EXPECT_EQ(contribution(l, "A", "2022-12", "6000.00")["amount"], "120.00");  // employer part before 2023: 0 (assumption)
+  EXPECT_EQ(contribution(l, "A", "2023-06", "6000.00")["amount"], "165.00");  // 45 on 06-01: 2.75%
+  auto jul = contribution(l, "A", "2023-07", "6000.00");
+  EXPECT_EQ(jul["amount"], "180.00");  // 46 on 07-01: 3%
+  EXPECT_EQ(jul["balance"], "465.00");
+  EXPECT_EQ(contribution(l, "A", "2024-01", "6000.00")["amount"], "120.00");  // 2024: employer crediting stops
+  contribution(l, "A", "2024-02", "6000.00");
+  contribution(l, "A", "2024-03", "6000.00");
+  l.simple("retirement_confirmed", "A", "2024-03-10");
+  EXPECT_TRUE(contribution(l, "A", "2024-04", "6000.00").is_null());  // retired on 04-01: nothing
+  auto closes = l.close("2023-12", "2025-01");
+  int credits = 0;
+  for (auto& c : closes)
+    if (c["kind"] == "account_credit") {
+      ++credits;
+      EXPECT_EQ(c["amount"], "60.00");  // 3000 x 2%, under 70
+      EXPECT_GE(c["month"].get<std::string>(), "2024-04");
+    }
+  EXPECT_EQ(credits, 10);  // 2024-04 .. 2025-01
+  EXPECT_EQ(balance(l, "A", "2025-02-01"), "1425.00");  // 120 + 165 + 180 + 3 x 120 + 10 x 60
+  EXPECT_EQ(balance(l, "A", "2023-06-30"), "285.00");   // as of: only movements dated by then
+}
+
+// ACC-RET: 2% of the average pension under 70 on the month's first day, 2.5% from 70; none before 2024.
+TEST(Accounts, RetireeTurningSeventy) {
+  Ledger l;
+  l.apply({{"type", "person_enrolled"}, {"id", l.next_id()}, {"at", "2022-01-01"}, {"person", "R"},
+           {"birth_date", "1954-05-20"}, {"scheme", "employee"}, {"status", "retired"}, {"retired_on", "2014-06-01"}});
+  auto out = l.close("2023-12", "2024-06");
+  std::vector<std::string> amounts;
+  for (auto& c : out) amounts.push_back(c["amount"]);
+  EXPECT_EQ(amounts, (std::vector<std::string>{"60.00", "60.00", "60.00", "60.00", "60.00", "75.00"}));
+  EXPECT_EQ(balance(l, "R", "2024-07-01"), "375.00");
+  // Old-urban members: retiree crediting only for a retirement confirmed from 2024-01-01 (Art.25).
+  l.apply({{"type", "person_enrolled"}, {"id", l.next_id()}, {"at", "2022-01-01"}, {"person", "O1"},
+           {"birth_date", "1960-01-01"}, {"scheme", "employee"}, {"status", "retired"}, {"old_urban", true},
+           {"retired_on", "2020-01-01"}});
+  l.apply({{"type", "person_enrolled"}, {"id", l.next_id()}, {"at", "2022-01-01"}, {"person", "O2"},
+           {"birth_date", "1964-01-01"}, {"scheme", "employee"}, {"status", "old_urban"}});
+  l.simple("retirement_confirmed", "O2", "2024-06-15");
+  l.close("2024-07", "2024-08");
+  EXPECT_EQ(balance(l, "O1", "2024-09-01"), "0.00");
+  EXPECT_EQ(balance(l, "O2", "2024-09-01"), "120.00");
+}
+
+// ACC-USE: family only, allowed purposes only, never below zero; refusals in order, each changing nothing.
+TEST(Accounts, PaymentsAndRefusals) {
+  Ledger l;
+  l.employee("A", "1980-01-01");
+  l.resident("K", 2, "2015-01-01");
+  l.resident("S", 2, "1990-01-01");
+  contribution(l, "A", "2023-01", "10000.00");  // 275.00
+  l.apply({{"type", "family_linked"}, {"id", l.next_id()}, {"at", "2023-01-15"}, {"person", "A"}, {"relative", "K"},
+           {"relation", "child"}});
+  auto pay = [&](const std::string& who, const std::string& purpose, const std::string& amount, const std::string& at) {
+    return l.apply({{"type", "account_payment"}, {"id", l.next_id()}, {"at", at}, {"person", "A"},
+                    {"beneficiary", who}, {"purpose", purpose}, {"amount", amount}})[0];
+  };
+  EXPECT_EQ(pay("K", "medical_out_of_pocket", "85.20", "2023-01-14")["reason"], "ACCOUNT_NOT_FAMILY");  // link not yet
+  auto child = pay("K", "medical_out_of_pocket", "85.20", "2023-02-01");
+  EXPECT_EQ(child["kind"], "account_debit");
+  EXPECT_EQ(child["balance"], "189.80");
+  EXPECT_EQ(pay("S", "drug_purchase", "10.00", "2023-02-02")["reason"], "ACCOUNT_NOT_FAMILY");
+  EXPECT_EQ(pay("S", "fitness", "10.00", "2023-02-02")["reason"], "ACCOUNT_PURPOSE_FORBIDDEN");  // checked first
+  EXPECT_EQ(pay("A", "wellness", "10.00", "2023-02-02")["reason"], "ACCOUNT_PURPOSE_FORBIDDEN");
+  EXPECT_EQ(pay("A", "device_purchase", "189.81", "2023-02-03")["reason"], "ACCOUNT_INSUFFICIENT");
+  EXPECT_EQ(pay("A", "device_purchase", "189.80", "2023-02-03")["balance"], "0.00");
+  EXPECT_EQ(balance(l, "A", "2023-02-01"), "189.80");
+  EXPECT_EQ(balance(l, "A", "2023-02-03"), "0.00");
+}
+
+// ACC-FLEX: flexible and old-urban contributions checked against the rate; a mismatch is flagged, no credit.
+TEST(Accounts, FlexibleContributionCheck) {
+  Ledger l;
+  l.employee("F", "1983-01-01", "flexible");
+  EXPECT_TRUE(contribution(l, "F", "2023-02", "4000.00", "310.00").is_null());  // 7.75% under 46: right
+  auto bad = contribution(l, "F", "2023-03", "4000.00", "300.00");
+  EXPECT_EQ(bad["kind"], "contribution_mismatch");
+  EXPECT_EQ(bad["expected"], "310.00");
+  l.employee("U", "1970-01-01", "old_urban");
+  EXPECT_EQ(contribution(l, "U", "2023-02", "4000.00", "300.00")["expected"], "270.00");  // 6.75%
+  EXPECT_TRUE(contribution(l, "F", "2022-11", "4000.00", "1.00").is_null());  // before 2023: not checked
+  EXPECT_EQ(balance(l, "F", "2023-12-31"), "0.00");
+}
+
+}  // namespace
+}  // namespace gongji::test

@@ -1,0 +1,250 @@
+// Chronic and special diseases (POLICY.md §2), each test citing the rule IDs it checks.
+#include "tests/harness.h"
+
+namespace gongji::test {
+namespace {
+
+using nlohmann::json;
+
+// Employee E registered with a chronic facility H2 (level 2, in-service inpatient ratio 90%).
+Ledger employee_with_facility(const std::string& birth = "1970-01-01") {
+  Ledger l;
+  l.employee("E", birth);
+  l.chronic_facility("E", "H2", "2022-12-01");
+  return l;
+}
+
+json chronic_state(Ledger& l, const std::string& as_of, const std::string& bucket = "employee") {
+  return l.person("E", as_of)["chronic"][bucket];
+}
+
+// CHR-LIM: positions 100% / 50% / 40% by standard, at most three; CHR-EXCL diseases take no position.
+TEST(ChrLim, ThreeDiseasesFourthAndExcludedAddNothing) {
+  Ledger l = employee_with_facility();
+  l.approve("E", "C18", "2022-12-10");  // rheumatoid 6000
+  l.approve("E", "C13", "2022-12-10");  // coronary 4000
+  l.approve("E", "C17", "2022-12-10");  // hypertension 3000
+  EXPECT_EQ(chronic_state(l, "2023-01-01")["limit"], "9200.00");  // 6000 + 4000x50% + 3000x40%
+  l.approve("E", "C35", "2022-12-11");  // a 4th: chronic bronchitis 1500 — does not count
+  EXPECT_EQ(chronic_state(l, "2023-01-01")["limit"], "9200.00");
+  l.approve("E", "X-CATARACT", "2022-12-11");  // old policy: no position
+  l.approve("E", "C08", "2022-12-11");         // haemophilia: within the inpatient limit, no position
+  EXPECT_EQ(chronic_state(l, "2023-01-01")["limit"], "9200.00");
+  auto x = l.chronic_claim("E", "H2", "2023-02-01", "X-CATARACT", "500.00");
+  EXPECT_EQ(x["status"], "referred");
+  EXPECT_EQ(reasons(x), std::vector<std::string>{"CHRONIC_EXISTING_POLICY"});
+}
+
+// CHR-LIM: malignant tumour 5000, or 15000 with variant castration.
+TEST(ChrLim, CancerByVariant) {
+  Ledger l;
+  l.resident("R", 2);
+  l.chronic_facility("R", "H2", "2022-12-01", {{"bucket", "specific"}});
+  l.approve("R", "C01", "2022-12-10", {{"bucket", "specific"}, {"variant", "castration"}});
+  EXPECT_EQ(l.person("R", "2023-03-01")["chronic"]["specific"]["limit"], "15000.00");
+  Ledger m;
+  m.employee("E");
+  m.approve("E", "C01", "2022-12-10");
+  EXPECT_EQ(m.person("E", "2023-03-01")["chronic"]["employee"]["limit"], "5000.00");
+}
+
+// CHR-PRORATE: a person joining mid-year: (months from the month of effect through December) / 12.
+TEST(ChrProrate, MidYearJoinerForEveryMonth) {
+  for (int month = 1; month <= 12; ++month) {
+    Ledger l;
+    l.employee("E");
+    // Approved on the 1st, in effect on the 2nd of the month (CHR-REG: the day after).
+    char at[16];
+    std::snprintf(at, sizeof at, "2023-%02d-01", month);
+    l.approve("E", "C31", at);  // 6000
+    const int months = 12 - month + 1;
+    Money expect = (yuan(6000) * months + 6) / 12;  // half up
+    EXPECT_EQ(l.person("E", "2023-12-31")["chronic"]["employee"]["limit"], format_money(expect)) << "month " << month;
+  }
+  // Approved on 31 December: in effect on 1 January, a full year.
+  Ledger l;
+  l.employee("E");
+  l.approve("E", "C31", "2022-12-31");
+  EXPECT_EQ(l.person("E", "2023-06-30")["chronic"]["employee"]["limit"], "6000.00");
+}
+
+// CHR-PRORATE: a second disease added in October takes the next position for 3 months, in order of application.
+TEST(ChrProrate, SecondDiseaseInOctober) {
+  Ledger l = employee_with_facility();
+  l.approve("E", "C17", "2022-12-10");  // 3000, in effect on 1 January: position 1
+  l.approve("E", "C31", "2023-10-10", {{"applied", "2023-09-20"}});  // 6000, from October: position 2, 3 months
+  EXPECT_EQ(chronic_state(l, "2023-09-30")["limit"], "3000.00");
+  EXPECT_EQ(chronic_state(l, "2023-10-11")["limit"], "3750.00");  // 3000 + 6000 x 50% x 3/12
+  // Next year both count from 1 January, by standard.
+  EXPECT_EQ(chronic_state(l, "2024-01-01")["limit"], "7500.00");  // 6000 + 3000 x 50%
+}
+
+// CHR-DED: one deductible per bucket (900 for employees), shared by its diseases; CHR-RATIO: inpatient ratio.
+TEST(ChrDed, SharedByTwoDiseases) {
+  Ledger l = employee_with_facility();
+  l.approve("E", "C17", "2022-12-10");
+  l.approve("E", "C20", "2022-12-10");
+  auto a = l.chronic_claim("E", "H2", "2023-02-01", "C17", "600.00");
+  EXPECT_EQ(a["deductible"], "600.00");
+  EXPECT_EQ(a["fund"], "0.00");
+  auto b = l.chronic_claim("E", "H2", "2023-03-01", "C20", "1000.00");
+  EXPECT_EQ(b["deductible"], "300.00");  // 900 - 600
+  EXPECT_EQ(b["covered"], "700.00");
+  EXPECT_EQ(b["ratio"], "0.9000");       // in-service inpatient ratio at level 2 (assumption, POLICY.md §5)
+  EXPECT_EQ(b["fund"], "630.00");
+  // CHR-SEP: the ordinary-outpatient deductible is untouched.
+  EXPECT_EQ(l.person("E", "2023-03-01")["ordinary"]["deductible_paid"], "0.00");
+}
+
+// CHR-RATIO, F-TCM: resident ordinary chronic at 60%, at a TCM hospital 65%; its limit by tier, never pro-rated.
+TEST(ChrRatio, ResidentOrdinaryAndTcm) {
+  Ledger l;
+  l.resident("R", 1);
+  l.chronic_facility("R", "H2", "2022-12-01", {{"bucket", "ordinary"}});
+  l.approve("R", "C17", "2023-06-10", {{"bucket", "ordinary"}});
+  auto a = l.claim("R", "H2", "2023-07-01", items({item("drug", "300.00")}), {{"benefit", "chronic"}, {"disease", "C17"}});
+  EXPECT_EQ(a["deductible"], "100.00");
+  EXPECT_EQ(a["ratio"], "0.6000");
+  EXPECT_EQ(a["fund"], "120.00");
+  EXPECT_EQ(l.person("R", "2023-07-01")["chronic"]["ordinary"]["limit"], "500.00");  // tier 1, not pro-rated
+  EXPECT_EQ(l.person("R", "2023-07-01")["inpatient_limit_used"], "0.00");          // CHR-INPT: not this bucket
+
+  Ledger t;
+  t.resident("R", 2);
+  t.chronic_facility("R", "H2T", "2022-12-01", {{"bucket", "ordinary"}});
+  t.approve("R", "C17", "2022-12-10", {{"bucket", "ordinary"}});
+  auto b = t.claim("R", "H2T", "2023-07-01", items({item("drug", "300.00")}), {{"benefit", "chronic"}, {"disease", "C17"}});
+  EXPECT_EQ(b["ratio"], "0.6500");
+  EXPECT_EQ(b["fund"], "130.00");
+  EXPECT_EQ(t.person("R", "2023-07-01")["chronic"]["ordinary"]["limit"], "1000.00");  // tier 2
+}
+
+// CHR-INPT: chronic spending counts into the inpatient limit and is covered only as far as it has room;
+// inpatient_settled events feed the same counter.
+TEST(ChrInpt, ChronicSpendingReducesTheInpatientRoom) {
+  Ledger l = employee_with_facility();
+  l.approve("E", "C12", "2022-12-10");  // BH4 deficiency 30000
+  l.apply({{"type", "inpatient_settled"}, {"id", l.next_id()}, {"at", "2023-02-01"}, {"person", "E"},
+           {"covered", "290000.00"}});
+  auto a = l.chronic_claim("E", "H2", "2023-03-01", "C12", "20900.00");
+  EXPECT_EQ(a["deductible"], "900.00");
+  EXPECT_EQ(a["covered"], "10000.00");  // 20000 above the deductible, inpatient room 300000 - 290000
+  EXPECT_EQ(reasons(a), std::vector<std::string>{"INPATIENT_LIMIT_REACHED"});
+  EXPECT_EQ(l.person("E", "2023-03-01")["inpatient_limit_used"], "300000.00");
+  EXPECT_EQ(l.person("E", "2023-02-28")["inpatient_limit_used"], "290000.00");
+}
+
+// CHR-EXCL: haemophilia is covered within the remaining inpatient limit, not the bucket limit.
+TEST(ChrExcl, HaemophiliaWithinTheInpatientLimit) {
+  Ledger l = employee_with_facility();
+  l.approve("E", "C08", "2022-12-10");
+  auto a = l.chronic_claim("E", "H2", "2023-03-01", "C08", "50900.00");
+  EXPECT_EQ(a["status"], "settled");
+  EXPECT_EQ(a["covered"], "50000.00");  // no bucket limit applies
+  EXPECT_EQ(a["fund"], "45000.00");
+  EXPECT_EQ(l.person("E", "2023-03-01")["inpatient_limit_used"], "50000.00");
+  EXPECT_EQ(l.person("E", "2023-03-01")["chronic"]["employee"]["limit_used"], "0.00");
+}
+
+// CHR-FAC: a chronic claim at another facility is NOT_DESIGNATED; a specialised facility serves its diseases only;
+// a change is accepted only when filed in December, from 1 January.
+TEST(ChrFac, WrongFacilityAndDecemberFilings) {
+  Ledger l = employee_with_facility();
+  l.approve("E", "C17", "2022-12-10");
+  l.approve("E", "C30", "2022-12-10");
+  auto wrong = l.chronic_claim("E", "H3", "2023-02-01", "C17", "1000.00");
+  EXPECT_EQ(reasons(wrong), std::vector<std::string>{"NOT_DESIGNATED"});
+  EXPECT_TRUE(l.chronic_facility("E", "", "2023-02-01", {{"specialty_facility", "H3"}}).empty());  // first choice
+  EXPECT_EQ(l.chronic_claim("E", "H3", "2023-02-02", "C30", "1000.00")["status"], "settled");  // mental: C30
+  EXPECT_EQ(reasons(l.chronic_claim("E", "H3", "2023-02-03", "C17", "1000.00")),
+            std::vector<std::string>{"NOT_DESIGNATED"});
+  auto june = l.chronic_facility("E", "H3", "2023-06-15");
+  ASSERT_EQ(june.size(), 1u);
+  EXPECT_EQ(june[0]["reason"], "CHRONIC_FACILITY_LOCKED");
+  EXPECT_TRUE(l.chronic_facility("E", "H3", "2023-12-05").empty());
+  EXPECT_EQ(reasons(l.chronic_claim("E", "H3", "2023-12-31", "C17", "100.00")), std::vector<std::string>{"NOT_DESIGNATED"});
+  EXPECT_EQ(l.chronic_claim("E", "H3", "2024-01-01", "C17", "100.00")["status"], "settled");
+}
+
+// CHR-REG, CHR-UNREG: effective the day after approval; revoked from the revocation date; unregistered rejected.
+TEST(ChrReg, EffectiveTheDayAfterAndRevocation) {
+  Ledger l = employee_with_facility();
+  l.approve("E", "C17", "2023-03-14");
+  EXPECT_EQ(reasons(l.chronic_claim("E", "H2", "2023-03-14", "C17", "100.00")),
+            std::vector<std::string>{"DISEASE_NOT_REGISTERED"});
+  EXPECT_EQ(l.chronic_claim("E", "H2", "2023-03-15", "C17", "100.00")["status"], "settled");
+  EXPECT_EQ(reasons(l.chronic_claim("E", "H2", "2023-03-15", "C20", "100.00")),
+            std::vector<std::string>{"DISEASE_NOT_REGISTERED"});
+  l.apply({{"type", "chronic_disease_revoked"}, {"id", l.next_id()}, {"at", "2023-09-01"}, {"person", "E"},
+           {"disease", "C17"}});
+  EXPECT_EQ(reasons(l.chronic_claim("E", "H2", "2023-09-01", "C17", "100.00")),
+            std::vector<std::string>{"DISEASE_NOT_REGISTERED"});
+  EXPECT_EQ(chronic_state(l, "2023-10-01")["limit"], "2500.00");  // the year keeps its part: 3000 x 10/12
+  EXPECT_EQ(l.person("E", "2024-02-01")["chronic"].contains("employee"), true);
+  EXPECT_EQ(chronic_state(l, "2024-02-01")["limit"], "0.00");  // later years do not count it
+  // T-START: chronic benefits start 2023-01-01.
+  Ledger m = employee_with_facility();
+  m.approve("E", "C17", "2022-12-01");
+  EXPECT_EQ(reasons(m.chronic_claim("E", "H2", "2022-12-31", "C17", "100.00")),
+            std::vector<std::string>{"POLICY_NOT_IN_FORCE"});
+}
+
+// Resident buckets: one bucket per disease; haemophilia not in the ordinary bucket.
+TEST(ChrReg, ResidentBuckets) {
+  Ledger l;
+  l.resident("R", 2);
+  EXPECT_TRUE(l.approve("R", "C17", "2023-01-10", {{"bucket", "ordinary"}}).empty());
+  EXPECT_EQ(l.approve("R", "C17", "2023-01-11", {{"bucket", "specific"}})[0]["reason"], "DISEASE_ALREADY_REGISTERED");
+  EXPECT_EQ(l.approve("R", "C08", "2023-01-11", {{"bucket", "ordinary"}})[0]["reason"], "DISEASE_NOT_IN_BUCKET");
+  EXPECT_EQ(l.approve("R", "C20", "2023-01-11")[0]["reason"], "DISEASE_NOT_IN_BUCKET");  // no bucket named
+  EXPECT_TRUE(l.approve("R", "C17", "2023-02-01", {{"bucket", "ordinary"}}).empty());  // already registered: no change
+}
+
+// CHR-SUSP: a bucket whose year's eligible chronic cost stays below its deductible is suspended from 1 January.
+TEST(ChrSusp, SuspendedAfterAYearBelowTheDeductible) {
+  Ledger l = employee_with_facility();
+  l.approve("E", "C17", "2022-12-10");
+  l.employee("F");
+  l.chronic_facility("F", "H2", "2022-12-01");
+  l.approve("F", "C17", "2022-12-10");
+  l.chronic_claim("E", "H2", "2023-05-01", "C17", "899.99");
+  l.chronic_claim("F", "H2", "2023-05-01", "C17", "900.00");
+  l.close("2023-01", "2023-12");
+  EXPECT_EQ(reasons(l.chronic_claim("E", "H2", "2024-01-02", "C17", "100.00")),
+            std::vector<std::string>{"DISEASE_NOT_REGISTERED"});
+  EXPECT_EQ(l.chronic_claim("F", "H2", "2024-01-02", "C17", "100.00")["status"], "settled");  // at the deductible
+  l.approve("E", "C17", "2024-02-01");  // approved again: a new registration, pro-rated
+  EXPECT_EQ(l.chronic_claim("E", "H2", "2024-02-02", "C17", "100.00")["status"], "settled");
+  EXPECT_EQ(chronic_state(l, "2024-02-02")["limit"], "2750.00");  // 3000 x 11/12
+}
+
+// CHR-CHANGE: a change of scheme ends registrations and empties the chronic facility slots.
+TEST(ChrChange, SchemeChangeEndsRegistrations) {
+  Ledger l = employee_with_facility();
+  l.approve("E", "C17", "2022-12-10");
+  l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-07-01"}, {"person", "E"},
+           {"scheme", "resident"}, {"tier", 2}});
+  EXPECT_EQ(reasons(l.chronic_claim("E", "H2", "2023-07-02", "C17", "100.00")),
+            std::vector<std::string>{"DISEASE_NOT_REGISTERED"});
+  l.approve("E", "C17", "2023-07-05", {{"bucket", "specific"}});
+  EXPECT_EQ(reasons(l.chronic_claim("E", "H2", "2023-07-06", "C17", "100.00")), std::vector<std::string>{"NOT_DESIGNATED"});
+  EXPECT_EQ(l.person("E", "2023-07-06")["chronic"]["specific"]["limit"], "1500.00");  // 3000 x 6/12
+}
+
+// CHR-ART17: the switch refers the Art.17 diseases once the current policy is encoded.
+TEST(ChrArt17, SwitchRefers) {
+  std::string text = default_policy_text();
+  text.replace(text.find("{refer: false"), 13, "{refer: true");
+  Policy pol = load_policy_text(text, "art17-on");
+  Ledger l(pol);
+  l.employee("E");
+  l.chronic_facility("E", "H2", "2022-12-01");
+  l.approve("E", "C17", "2022-12-10");
+  l.approve("E", "C13", "2022-12-10");
+  EXPECT_EQ(reasons(l.chronic_claim("E", "H2", "2023-02-01", "C17", "1000.00")),
+            std::vector<std::string>{"CHRONIC_EXISTING_POLICY"});
+  EXPECT_EQ(l.chronic_claim("E", "H2", "2023-02-01", "C13", "1000.00")["status"], "settled");
+}
+
+}  // namespace
+}  // namespace gongji::test
