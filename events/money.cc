@@ -40,9 +40,15 @@ std::optional<Money> parse_yuan(std::string_view s) {
 
 std::string format_money(Money m) {
   char buf[32];
+  char* p = buf + sizeof buf;
   unsigned long long a = m < 0 ? -static_cast<unsigned long long>(m) : static_cast<unsigned long long>(m);
-  std::snprintf(buf, sizeof buf, "%s%llu.%02llu", m < 0 ? "-" : "", a / 100, a % 100);
-  return buf;
+  *--p = static_cast<char>('0' + a % 10);
+  *--p = static_cast<char>('0' + a / 10 % 10);
+  *--p = '.';
+  a /= 100;
+  do *--p = static_cast<char>('0' + a % 10); while (a /= 10);
+  if (m < 0) *--p = '-';
+  return std::string(p, buf + sizeof buf);
 }
 
 std::string format_rate(Rate r) {

@@ -334,9 +334,9 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
   p.effects.push_back(eff);
   p.claims[*e.claim].effect = eff;
   s.after = {{"deductible_paid", format_money(before.deductible + s.deductible)},
-             {"limit_used", format_money(before.limit_used + counted_limit)},
-             {"limit", inpatient_only ? json() : json(format_money(limit))},
-             {"inpatient_limit_used", format_money(inp_used + counted_inp)}};
+             {"inpatient_limit_used", format_money(inp_used + counted_inp)},
+             {"limit", inpatient_only ? std::nullopt : std::optional<std::string>(format_money(limit))},
+             {"limit_used", format_money(before.limit_used + counted_limit)}};
 }
 
 bool suspend_chronic(PersonState& p, int year, const Params& params) {

@@ -290,13 +290,13 @@ void settle_ordinary(const Event& e, PersonState& p, const Standing& st, const F
   p.effects.push_back(eff);
   p.claims[*e.claim].effect = eff;
   s.after = {{"deductible_paid", format_money(before.deductible + s.deductible)},
-             {"limit_used", format_money(used + limit_counted)},
-             {"limit", format_money(limit)}};
+             {"limit", format_money(limit)},
+             {"limit_used", format_money(used + limit_counted)}};
 }
 
 }  // namespace
 
-nlohmann::json settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx) {
+Output settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx) {
   Settlement s;
   s.claim = *e.claim;
   s.person = *e.person;
@@ -305,7 +305,7 @@ nlohmann::json settle_claim(const Event& e, StateAccess& state, const FoldContex
   s.date = e.at;
   s.facility = e.facility.value_or("");
   for (const Item& it : e.items) s.total = checked_add(s.total, it.amount);
-  auto done = [&] { return s.to_json(ctx.policy->version()); };
+  auto done = [&] { return Output{"settlement", s.claim, s.to_line(ctx.policy->version())}; };
 
   PersonState* p = state.person(*e.person);
   if (!p) {

@@ -147,7 +147,19 @@ void reverse(const Event& e, PersonState& p, std::vector<json>& out) {
 
 }  // namespace
 
-std::vector<json> apply_event(const Event& e, StateAccess& state, const FoldContext& ctx) {
+namespace {
+std::vector<json> apply_non_claim(const Event& e, StateAccess& state, const FoldContext& ctx);
+}
+
+std::vector<Output> apply_event(const Event& e, StateAccess& state, const FoldContext& ctx) {
+  if (e.type == EventType::claim) return {settle_claim(e, state, ctx)};
+  std::vector<Output> outs;
+  for (const json& j : apply_non_claim(e, state, ctx)) outs.push_back({j["kind"].get<std::string>(), "", j.dump()});
+  return outs;
+}
+
+namespace {
+std::vector<json> apply_non_claim(const Event& e, StateAccess& state, const FoldContext& ctx) {
   std::vector<json> out;
   switch (e.type) {
     case EventType::facility_registered:
@@ -170,9 +182,6 @@ std::vector<json> apply_event(const Event& e, StateAccess& state, const FoldCont
       });
       return out;
     }
-    case EventType::claim:
-      out.push_back(settle_claim(e, state, ctx));
-      return out;
     default:
       break;
   }
@@ -263,6 +272,7 @@ std::vector<json> apply_event(const Event& e, StateAccess& state, const FoldCont
   state.touch_person(p->id);
   return out;
 }
+}  // namespace
 
 Date latest_date(const PersonState& p) {
   Date d = p.enrolled == kNever ? 0 : p.enrolled;

@@ -41,8 +41,14 @@ struct FoldContext {
   bool owns(const std::string& person) const;
 };
 
+// One output record (EVENTS.md "Outputs"): its kind, the claim of a settlement, and its JSON line.
+struct Output {
+  std::string kind, claim, line;
+  nlohmann::json json() const { return nlohmann::json::parse(line); }
+};
+
 // Applies one event; returns the output records it produces (EVENTS.md "Outputs"), in order.
-std::vector<nlohmann::json> apply_event(const Event& e, StateAccess& state, const FoldContext& ctx);
+std::vector<Output> apply_event(const Event& e, StateAccess& state, const FoldContext& ctx);
 
 // The person as of a business date (POLICY.md TIME-ASOF), as the JSON of EVENTS.md `person`.
 nlohmann::json person_view(const PersonState& p, Date as_of, const Policy& policy,

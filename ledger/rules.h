@@ -28,7 +28,7 @@ std::string designation_on(const PersonState& p, Date d);
 // ORD-INC: bonus points (rate units) in force on d.
 Rate bonus_on(const PersonState& p, Date d);
 
-nlohmann::json settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx);
+Output settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx);
 nlohmann::json refusal(const Event& e, const std::string& reason, const std::string& detail);
 
 }  // namespace gongji

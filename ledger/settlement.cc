@@ -34,37 +34,111 @@ void Settlement::refuse(const std::string& status_, const std::string& reason, c
   step(rule, detail);
 }
 
-nlohmann::json Settlement::to_json(const std::string& policy_version) const {
-  nlohmann::json trace_j = nlohmann::json::array(), rules = nlohmann::json::array();
-  std::set<std::string> seen;
-  for (const auto& s : trace) {
-    trace_j.push_back({{"rule", s.rule}, {"article", article_of(s.rule)}, {"detail", s.detail}});
-    if (seen.insert(s.rule).second) rules.push_back(s.rule);
+namespace {
+
+void put_string(std::string& o, std::string_view v) {
+  o.push_back('"');
+  for (char c : v) {
+    switch (c) {
+      case '"': o += "\\\""; break;
+      case '\\': o += "\\\\"; break;
+      case '\n': o += "\\n"; break;
+      case '\t': o += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char b[8];
+          std::snprintf(b, sizeof b, "\\u%04x", c);
+          o += b;
+        } else {
+          o.push_back(c);
+        }
+    }
   }
-  nlohmann::json j = {{"kind", "settlement"},
-                      {"claim", claim},
-                      {"person", person},
-                      {"event", event},
-                      {"date", format_date(date)},
-                      {"benefit", benefit},
-                      {"status", status},
-                      {"reasons", std::vector<std::string>(reasons.begin(), reasons.end())},
-                      {"total", format_money(total)},
-                      {"eligible", format_money(eligible)},
-                      {"self_first", format_money(self_first)},
-                      {"deductible", format_money(deductible)},
-                      {"covered", format_money(covered)},
-                      {"ratio", format_rate(ratio)},
-                      {"fund", format_money(fund)},
-                      {"patient", format_money(patient())},
-                      {"policy_version", policy_version},
-                      {"rules", rules},
-                      {"trace", trace_j},
-                      {"after", after}};
-  if (!facility.empty()) j["facility"] = facility;
-  if (!scheme.empty()) j["scheme"] = scheme;
-  if (level) j["level"] = level;
-  return j;
+  o.push_back('"');
+}
+
+void put_key(std::string& o, const char* k) {
+  if (o.size() > 1) o.push_back(',');
+  o.push_back('"');
+  o += k;
+  o += "\":";
+}
+
+void put_field(std::string& o, const char* k, std::string_view v) {
+  put_key(o, k);
+  put_string(o, v);
+}
+
+}  // namespace
+
+std::string Settlement::to_line(const std::string& policy_version) const {
+  std::string o;
+  o.reserve(1024);
+  o.push_back('{');
+  put_key(o, "after");
+  o.push_back('{');
+  for (size_t i = 0; i < after.size(); ++i) {
+    if (i) o.push_back(',');
+    put_string(o, after[i].first);
+    o.push_back(':');
+    if (after[i].second) put_string(o, *after[i].second);
+    else o += "null";
+  }
+  o.push_back('}');
+  put_field(o, "benefit", benefit);
+  put_field(o, "claim", claim);
+  put_field(o, "covered", format_money(covered));
+  put_field(o, "date", format_date(date));
+  put_field(o, "deductible", format_money(deductible));
+  put_field(o, "eligible", format_money(eligible));
+  put_field(o, "event", event);
+  if (!facility.empty()) put_field(o, "facility", facility);
+  put_field(o, "fund", format_money(fund));
+  put_field(o, "kind", "settlement");
+  if (level) {
+    put_key(o, "level");
+    o += std::to_string(level);
+  }
+  put_field(o, "patient", format_money(patient()));
+  put_field(o, "person", person);
+  put_field(o, "policy_version", policy_version);
+  put_field(o, "ratio", format_rate(ratio));
+  put_key(o, "reasons");
+  o.push_back('[');
+  bool first = true;
+  for (const auto& r : reasons) {
+    if (!first) o.push_back(',');
+    first = false;
+    put_string(o, r);
+  }
+  o.push_back(']');
+  put_key(o, "rules");
+  o.push_back('[');
+  std::set<std::string_view> seen;
+  for (const auto& st : trace) {
+    if (!seen.insert(st.rule).second) continue;
+    if (seen.size() > 1) o.push_back(',');
+    put_string(o, st.rule);
+  }
+  o.push_back(']');
+  if (!scheme.empty()) put_field(o, "scheme", scheme);
+  put_field(o, "self_first", format_money(self_first));
+  put_field(o, "status", status);
+  put_field(o, "total", format_money(total));
+  put_key(o, "trace");
+  o.push_back('[');
+  for (size_t i = 0; i < trace.size(); ++i) {
+    if (i) o.push_back(',');
+    o += "{\"article\":";
+    put_string(o, article_of(trace[i].rule));
+    o += ",\"detail\":";
+    put_string(o, trace[i].detail);
+    o += ",\"rule\":";
+    put_string(o, trace[i].rule);
+    o.push_back('}');
+  }
+  o += "]}";
+  return o;
 }
 
 }  // namespace gongji

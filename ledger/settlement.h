@@ -1,5 +1,6 @@
 // A settlement (POLICY.md §4) and its trace: every step names the rule ID of POLICY.md and its article.
 #pragma once
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -25,14 +26,16 @@ struct Settlement {
   Money total = 0, eligible = 0, self_first = 0, deductible = 0, covered = 0, fund = 0;
   Rate ratio = 0;
   std::vector<TraceStep> trace;
-  nlohmann::json after = nlohmann::json::object();  // accumulators after this settlement
+  // Accumulators after this settlement, in key order (nullopt prints as null).
+  std::vector<std::pair<std::string, std::optional<std::string>>> after;
 
   void step(const std::string& rule, const std::string& detail) { trace.push_back({rule, detail}); }
   // rejected / referred: patient = total, zero everywhere else (POLICY.md §4).
   void refuse(const std::string& status_, const std::string& reason, const std::string& rule,
               const std::string& detail);
   Money patient() const { return total - fund; }
-  nlohmann::json to_json(const std::string& policy_version) const;
+  // The settlement's output line: compact JSON, keys in lexicographic order, written without a DOM (hot path).
+  std::string to_line(const std::string& policy_version) const;
 };
 
 }  // namespace gongji

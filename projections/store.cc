@@ -11,6 +11,7 @@
 
 #include "events/fb_codec.h"
 #include "events/partition.h"
+#include "ledger/state_codec.h"
 
 namespace gongji {
 
@@ -57,7 +58,7 @@ class PartitionState final : public StateAccess {
       return nullptr;
     }
     check(s, "read person " + id);
-    return &*(persons_[id] = json::parse(v).get<PersonState>());
+    return &*(persons_[id] = decode_person(v));
   }
   void for_each_person(const std::function<void(PersonState&)>& fn) override {
     std::set<std::string> ids;
@@ -86,7 +87,7 @@ class PartitionState final : public StateAccess {
       return nullptr;
     }
     check(s, "read facility " + id);
-    return &*(facilities_[id] = json::parse(v).get<FacilityState>());
+    return &*(facilities_[id] = decode_facility(v));
   }
   FacilityState& create_facility(const std::string& id) override {
     auto& slot = facilities_[id];
@@ -102,8 +103,8 @@ class PartitionState final : public StateAccess {
 
   // Moves what changed into the batch; the cache stays warm.
   void flush_into(rocksdb::WriteBatch& b) {
-    for (const auto& id : dirty_persons_) b.Put(person_key(id), json(*persons_.at(id)).dump());
-    for (const auto& id : dirty_facilities_) b.Put("f/" + hex4(partition_) + "/" + id, json(*facilities_.at(id)).dump());
+    for (const auto& id : dirty_persons_) b.Put(person_key(id), encode_person(*persons_.at(id)));
+    for (const auto& id : dirty_facilities_) b.Put("f/" + hex4(partition_) + "/" + id, encode_facility(*facilities_.at(id)));
     if (meta_dirty_) b.Put("m/" + hex4(partition_), json(meta_).dump());
     dirty_persons_.clear();
     dirty_facilities_.clear();
@@ -182,7 +183,7 @@ FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& op
     };
     log.read(p, from, [&](const LogRecord& r) {
       const std::string at = hex4(p) + "/" + hex16(r.offset);
-      std::vector<json> outs;
+      std::vector<Output> outs;
       try {
         Event e = decode_event(r.payload);
         outs = apply_event(e, state, ctx);
@@ -193,9 +194,8 @@ FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& op
       }
       for (size_t n = 0; n < outs.size(); ++n) {
         std::string key = "o/" + at + "/" + hex8(n);
-        std::string value = outs[n].dump();
-        batch.Put(key, value);
-        if (outs[n]["kind"] == "settlement") batch.Put("c/" + outs[n]["claim"].get<std::string>() + "/" + at + "/" + hex8(n), key);
+        batch.Put(key, outs[n].line);
+        if (outs[n].kind == "settlement") batch.Put("c/" + outs[n].claim + "/" + at + "/" + hex8(n), key);
       }
       stats.outputs += outs.size();
       ++stats.events;
@@ -221,7 +221,7 @@ std::optional<PersonState> Store::person(const std::string& id) const {
   auto s = db_->Get(rocksdb::ReadOptions(), "p/" + hex4(partition_of(id, n)) + "/" + id, &v);
   if (s.IsNotFound()) return std::nullopt;
   check(s, "read person");
-  return json::parse(v).get<PersonState>();
+  return decode_person(v);
 }
 
 std::optional<FacilityState> Store::facility(int partition, const std::string& id) const {
@@ -229,7 +229,7 @@ std::optional<FacilityState> Store::facility(int partition, const std::string& i
   auto s = db_->Get(rocksdb::ReadOptions(), "f/" + hex4(partition) + "/" + id, &v);
   if (s.IsNotFound()) return std::nullopt;
   check(s, "read facility");
-  return json::parse(v).get<FacilityState>();
+  return decode_facility(v);
 }
 
 void Store::outputs(const std::function<bool(const json&)>& fn) const {

@@ -1,8 +1,8 @@
 // The RocksDB projections and the fold driver.
 //
 // Key layout (one column family; every key below is part of the determinism digest):
-//   p/<partition>/<person>                  PersonState (JSON)
-//   f/<partition>/<facility>                FacilityState as that partition knows it (TIME-LOG)
+//   p/<partition>/<person>                  PersonState (ledger/state_codec.h)
+//   f/<partition>/<facility>                FacilityState as that partition knows it (TIME-LOG; state_codec.h)
 //   m/<partition>                           PartitionMeta
 //   x/<partition>                           next log offset to fold
 //   n/partitions                            the log's partition count

@@ -78,7 +78,8 @@ class Ledger {
   std::vector<nlohmann::json> apply(const nlohmann::json& j) {
     Event e = event_from_json(j);
     FoldContext ctx{&policy_, 0, 1, true};
-    auto out = apply_event(e, state, ctx);
+    std::vector<nlohmann::json> out;
+    for (const Output& o : apply_event(e, state, ctx)) out.push_back(o.json());
     for (auto& o : out) outputs.push_back(o);
     return out;
   }

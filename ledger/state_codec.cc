@@ -1,0 +1,202 @@
+#include "ledger/state_codec.h"
+
+namespace gongji {
+namespace {
+
+constexpr uint8_t kPersonFormat = 1, kFacilityFormat = 1;
+
+struct Out {
+  std::string s;
+  void u(uint64_t v) {
+    while (v >= 0x80) s.push_back(static_cast<char>(v | 0x80)), v >>= 7;
+    s.push_back(static_cast<char>(v));
+  }
+  void i(int64_t v) { u((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63)); }  // zigzag
+  void b(bool v) { s.push_back(v ? 1 : 0); }
+  void str(const std::string& v) {
+    u(v.size());
+    s += v;
+  }
+};
+
+struct In {
+  std::string_view s;
+  size_t pos = 0;
+  const char* what = "";
+  [[noreturn]] void fail() { throw StateCodecError(std::string("stored state is unreadable at ") + what); }
+  uint64_t u() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (pos >= s.size()) fail();
+      uint8_t c = static_cast<uint8_t>(s[pos++]);
+      v |= static_cast<uint64_t>(c & 0x7f) << shift;
+      if (!(c & 0x80)) return v;
+    }
+    fail();
+  }
+  int64_t i() {
+    uint64_t v = u();
+    return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
+  }
+  bool b() {
+    if (pos >= s.size()) fail();
+    return s[pos++] != 0;
+  }
+  std::string str() {
+    uint64_t n = u();
+    if (n > s.size() - pos) fail();
+    std::string v(s.substr(pos, n));
+    pos += n;
+    return v;
+  }
+};
+
+// One pair of functions per type; vectors and maps are length-prefixed.
+void put(Out& o, const Standing& x) {
+  o.i(x.from), o.str(x.scheme), o.str(x.status), o.i(x.tier), o.b(x.student), o.b(x.old_urban);
+}
+void get(In& in, Standing& x) {
+  x.from = static_cast<Date>(in.i()), x.scheme = in.str(), x.status = in.str(), x.tier = static_cast<int>(in.i());
+  x.student = in.b(), x.old_urban = in.b();
+}
+void put(Out& o, const std::string& x) { o.str(x); }
+void get(In& in, std::string& x) { x = in.str(); }
+void put(Out& o, bool x) { o.b(x); }
+void get(In& in, bool& x) { x = in.b(); }
+void put(Out& o, int32_t x) { o.i(x); }
+void get(In& in, int32_t& x) { x = static_cast<int32_t>(in.i()); }
+void put(Out& o, int64_t x) { o.i(x); }
+void get(In& in, int64_t& x) { x = in.i(); }
+template <typename T>
+void put(Out& o, const Dated<T>& x) {
+  o.i(x.from);
+  put(o, x.value);
+}
+template <typename T>
+void get(In& in, Dated<T>& x) {
+  x.from = static_cast<Date>(in.i());
+  get(in, x.value);
+}
+void put(Out& o, const Effect& x) {
+  o.i(x.date), o.i(x.year), o.i(x.period), o.str(x.bucket), o.str(x.claim), o.i(x.deductible), o.i(x.limit_used);
+  o.i(x.inpatient_used), o.i(x.fund), o.i(x.eligible), o.i(x.bonus);
+}
+void get(In& in, Effect& x) {
+  x.date = static_cast<Date>(in.i()), x.year = static_cast<int>(in.i()), x.period = static_cast<Date>(in.i());
+  x.bucket = in.str(), x.claim = in.str(), x.deductible = in.i(), x.limit_used = in.i(), x.inpatient_used = in.i();
+  x.fund = in.i(), x.eligible = in.i(), x.bonus = static_cast<Rate>(in.i());
+}
+void put(Out& o, const ClaimRecord& x) {
+  o.i(x.date), o.str(x.status), o.b(x.reversed);
+  put(o, x.effect);
+}
+void get(In& in, ClaimRecord& x) {
+  x.date = static_cast<Date>(in.i()), x.status = in.str(), x.reversed = in.b();
+  get(in, x.effect);
+}
+void put(Out& o, const TherapyUse& x) { o.i(x.date), o.str(x.code), o.str(x.claim); }
+void get(In& in, TherapyUse& x) { x.date = static_cast<Date>(in.i()), x.code = in.str(), x.claim = in.str(); }
+void put(Out& o, const Stay& x) { o.i(x.admitted), o.i(x.discharged); }
+void get(In& in, Stay& x) { x.admitted = static_cast<Date>(in.i()), x.discharged = static_cast<Date>(in.i()); }
+void put(Out& o, const FamilyLink& x) { o.str(x.relative), o.str(x.relation), o.i(x.from); }
+void get(In& in, FamilyLink& x) { x.relative = in.str(), x.relation = in.str(), x.from = static_cast<Date>(in.i()); }
+void put(Out& o, const Registration& x) {
+  o.str(x.disease), o.str(x.bucket), o.str(x.variant), o.i(x.approved), o.i(x.effective), o.i(x.applied);
+  o.i(x.ended), o.str(x.end_reason);
+}
+void get(In& in, Registration& x) {
+  x.disease = in.str(), x.bucket = in.str(), x.variant = in.str(), x.approved = static_cast<Date>(in.i());
+  x.effective = static_cast<Date>(in.i()), x.applied = static_cast<Date>(in.i()), x.ended = static_cast<Date>(in.i());
+  x.end_reason = in.str();
+}
+void put(Out& o, const AccountEntry& x) { o.i(x.date), o.i(x.amount), o.str(x.cause); }
+void get(In& in, AccountEntry& x) { x.date = static_cast<Date>(in.i()), x.amount = in.i(), x.cause = in.str(); }
+void put(Out& o, const FacilityVersion& x) {
+  o.i(x.from), o.str(x.name), o.str(x.kind), o.str(x.parent), o.str(x.specialty), o.i(x.level), o.b(x.tcm);
+  o.b(x.ordinary_outpatient);
+}
+void get(In& in, FacilityVersion& x) {
+  x.from = static_cast<Date>(in.i()), x.name = in.str(), x.kind = in.str(), x.parent = in.str();
+  x.specialty = in.str(), x.level = static_cast<int>(in.i()), x.tcm = in.b(), x.ordinary_outpatient = in.b();
+}
+template <typename T>
+void put(Out& o, const std::vector<T>& v) {
+  o.u(v.size());
+  for (const auto& x : v) put(o, x);
+}
+template <typename T>
+void get(In& in, std::vector<T>& v) {
+  uint64_t n = in.u();
+  if (n > in.s.size()) in.fail();
+  v.resize(n);
+  for (auto& x : v) get(in, x);
+}
+template <typename V>
+void put(Out& o, const std::map<std::string, V>& m) {
+  o.u(m.size());
+  for (const auto& [k, v] : m) o.str(k), put(o, v);
+}
+template <typename V>
+void get(In& in, std::map<std::string, V>& m) {
+  uint64_t n = in.u();
+  if (n > in.s.size()) in.fail();
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string k = in.str();
+    get(in, m[k]);
+  }
+}
+void put(Out& o, const ChronicFacilities& x) { put(o, x.main), put(o, x.specialty); }
+void get(In& in, ChronicFacilities& x) { get(in, x.main), get(in, x.specialty); }
+
+}  // namespace
+
+std::string encode_person(const PersonState& p) {
+  Out o;
+  o.s.reserve(256);
+  o.s.push_back(static_cast<char>(kPersonFormat));
+  o.str(p.id), o.i(p.birth), o.i(p.enrolled);
+  put(o, p.standing), put(o, p.suspended), put(o, p.designation), put(o, p.designation_changes), put(o, p.stays);
+  put(o, p.effects), put(o, p.claims), put(o, p.therapy_uses), put(o, p.courses), put(o, p.bonus), put(o, p.family);
+  o.b(p.retired_on.has_value());
+  if (p.retired_on) o.i(*p.retired_on);
+  put(o, p.registrations), put(o, p.chronic_facilities), put(o, p.account);
+  return std::move(o.s);
+}
+
+PersonState decode_person(std::string_view bytes) {
+  In in{bytes};
+  in.what = "person format";
+  if (bytes.empty() || static_cast<uint8_t>(bytes[0]) != kPersonFormat) in.fail();
+  in.pos = 1;
+  PersonState p;
+  in.what = "person";
+  p.id = in.str(), p.birth = static_cast<Date>(in.i()), p.enrolled = static_cast<Date>(in.i());
+  get(in, p.standing), get(in, p.suspended), get(in, p.designation), get(in, p.designation_changes), get(in, p.stays);
+  get(in, p.effects), get(in, p.claims), get(in, p.therapy_uses), get(in, p.courses), get(in, p.bonus), get(in, p.family);
+  if (in.b()) p.retired_on = static_cast<Date>(in.i());
+  get(in, p.registrations), get(in, p.chronic_facilities), get(in, p.account);
+  if (in.pos != bytes.size()) in.fail();
+  return p;
+}
+
+std::string encode_facility(const FacilityState& f) {
+  Out o;
+  o.s.push_back(static_cast<char>(kFacilityFormat));
+  o.str(f.id);
+  put(o, f.versions);
+  return std::move(o.s);
+}
+
+FacilityState decode_facility(std::string_view bytes) {
+  In in{bytes};
+  in.what = "facility";
+  if (bytes.empty() || static_cast<uint8_t>(bytes[0]) != kFacilityFormat) in.fail();
+  in.pos = 1;
+  FacilityState f;
+  f.id = in.str();
+  get(in, f.versions);
+  if (in.pos != bytes.size()) in.fail();
+  return f;
+}
+
+}  // namespace gongji
