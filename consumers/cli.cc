@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "events/event_log.h"
+#include "events/kafka_log.h"
 #include "consumers/views.h"
 #include "projections/store.h"
 
@@ -18,13 +19,22 @@ namespace {
 
 struct Paths {
   std::string data;
+  std::string brokers;  // when set, the log is Kafka's events topic
+  std::unique_ptr<EventLog> open_log(int partitions = 8) const {
+    if (!brokers.empty()) {
+      KafkaOptions k;
+      k.brokers = brokers;
+      return open_kafka_log(k);
+    }
+    return open_segment_log(log(), partitions);
+  }
   std::string log() const { return data + "/log"; }
   std::string state() const { return data + "/state"; }
   std::string dead() const { return data + "/dead-letters.jsonl"; }
 };
 
 void require_existing(const Paths& p) {
-  if (!fs::exists(p.log())) throw std::runtime_error("no gongji data in " + p.data + " (run `gongji ingest` first)");
+  if (!fs::exists(p.log()) && !fs::exists(p.state())) throw std::runtime_error("no gongji data in " + p.data + " (run `gongji ingest` first)");
 }
 
 int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
@@ -36,7 +46,7 @@ int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
     in = &f;
   }
   fs::create_directories(paths.data);
-  auto log = open_segment_log(paths.log(), partitions);
+  auto log = paths.open_log(partitions);
   std::ofstream dead(paths.dead(), std::ios::app);
   uint64_t appended = 0, duplicate = 0, refused = 0, lineno = 0;
   std::string line;
@@ -75,8 +85,8 @@ int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
 Policy policy_from(const std::string& file) { return file.empty() ? default_policy() : load_policy_file(file); }
 
 int cmd_fold(const Paths& paths, const std::string& policy_file, size_t batch, size_t crash_before) {
-  require_existing(paths);
-  auto log = open_segment_log(paths.log());
+  if (paths.brokers.empty()) require_existing(paths);
+  auto log = paths.open_log();
   Store store(paths.state());
   Policy policy = policy_from(policy_file);
   FoldOptions opt;
@@ -181,11 +191,14 @@ int main(int argc, char** argv) {
   data_opt(ingest);
   ingest->add_option("file", file, "events file, - for stdin")->required();
   ingest->add_option("--partitions", partitions, "partition count when the log is created (default 8)");
+  ingest->add_option("--brokers", paths.brokers, "append to Kafka's gongji.events topic instead of the embedded log "
+                                                 "(duplicates are then decided by the fold)");
 
   auto* fold = app.add_subcommand("fold", "fold every event not yet folded into the projections, settling claims");
   data_opt(fold);
   fold->add_option("--policy", policy_file, "policy parameters file (default: the built-in Weihai policy)");
   fold->add_option("--batch", batch, "events per committed batch (default 2000)");
+  fold->add_option("--brokers", paths.brokers, "fold from Kafka's gongji.events topic instead of the embedded log");
   fold->add_option("--crash-before-batch", crash_before, "fault injection: exit 137 before committing batch N")
       ->group("");
 

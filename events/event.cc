@@ -6,6 +6,8 @@
 #include <set>
 #include <variant>
 
+#include <xxhash.h>
+
 namespace gongji {
 
 using nlohmann::json;
@@ -460,5 +462,49 @@ json event_to_json(const Event& e) {
 }
 
 std::string canonical_json(const Event& e) { return event_to_json(e).dump(); }
+
+uint64_t event_digest(const Event& e) {
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  auto feed = [&](const void* p, size_t n) { XXH3_64bits_update(st, p, n); };
+  auto feed_str = [&](const std::string& s) {
+    uint64_t n = s.size();
+    feed(&n, 8);
+    feed(s.data(), s.size());
+  };
+  uint8_t t = static_cast<uint8_t>(e.type);
+  feed(&t, 1);
+  feed_str(e.id);
+  feed(&e.at, sizeof e.at);
+  for (const auto& [name, f] : fields()) {  // every member, in name order; absent ones marked absent
+    std::visit(
+        [&](auto member) {
+          const auto& opt = e.*member;
+          uint8_t has = opt.has_value();
+          feed(&has, 1);
+          if (!opt) return;
+          using T = typename std::remove_reference_t<decltype(opt)>::value_type;
+          if constexpr (std::is_same_v<T, std::string>) feed_str(*opt);
+          else feed(&*opt, sizeof(T));
+        },
+        f.member);
+  }
+  uint64_t n = e.items.size();
+  feed(&n, 8);
+  for (const Item& it : e.items) {
+    feed_str(it.category);
+    feed(&it.amount, 8);
+    Money el = it.eligible ? *it.eligible : -1;
+    feed(&el, 8);
+    feed_str(it.therapy.value_or(std::string("\0", 2)));
+  }
+  if (e.away) {
+    feed_str(e.away->mode);
+    feed(&e.away->level, sizeof e.away->level);
+  }
+  uint64_t h = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  return h;
+}
 
 }  // namespace gongji

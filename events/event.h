@@ -94,6 +94,8 @@ Event parse_event(std::string_view line);
 Event event_from_json(const nlohmann::json& j);
 nlohmann::json event_to_json(const Event& e);
 std::string canonical_json(const Event& e);
+// A 64-bit digest of the event's content: equal events (whatever their encoding) give equal digests.
+uint64_t event_digest(const Event& e);
 
 // JSON parsing that keeps the text of non-integer numbers (as a string prefixed with kRawNumberMark), so that
 // money given as a JSON number is never routed through a binary float.

@@ -5,7 +5,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <xxhash.h>
 
@@ -133,6 +136,13 @@ Store::Store(const std::string& dir) {
   rocksdb::Options opt;
   opt.create_if_missing = true;
   opt.IncreaseParallelism(2);
+  // Most fold lookups miss (a new event id, a person's first event): Bloom filters answer those from memory.
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.block_cache = rocksdb::NewLRUCache(256 << 20);
+  opt.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  opt.memtable_whole_key_filtering = true;
+  opt.memtable_prefix_bloom_size_ratio = 0.05;
   rocksdb::DB* db = nullptr;
   check(rocksdb::DB::Open(opt, dir, &db), "open projections at " + dir);
   db_.reset(db);
@@ -166,6 +176,7 @@ FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& op
     PartitionState state(db_.get(), p);
     FoldContext ctx{&policy, p, log.partitions(), p == 0};
     rocksdb::WriteBatch batch;
+    std::unordered_map<std::string, uint64_t> batch_ids;  // ids put in this batch (a WriteBatch is not readable)
     size_t in_batch = 0;
     uint64_t next = from;
     auto commit = [&] {
@@ -178,6 +189,7 @@ FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& op
       ++stats.commits;
       check(db_->Write(wo, &batch), "commit fold batch");
       batch.Clear();
+      batch_ids.clear();
       in_batch = 0;
       state.trim(200000);
     };
@@ -186,7 +198,20 @@ FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& op
       std::vector<Output> outs;
       try {
         Event e = decode_event(r.payload);
-        outs = apply_event(e, state, ctx);
+        // EVENTS.md: an id already folded is a no-op with the same content and ID_CONFLICT with other content,
+        // decided here so that every path into the log (ingest, a producer writing to Kafka) agrees.
+        std::string idkey = "e/" + hex4(p) + "/" + e.id;
+        uint64_t h = event_digest(e);
+        std::optional<uint64_t> seen;
+        if (auto it = batch_ids.find(idkey); it != batch_ids.end()) seen = it->second;
+        else if (std::string v; db_->Get(rocksdb::ReadOptions(), idkey, &v).ok() && v.size() == 8)
+          seen = *reinterpret_cast<const uint64_t*>(v.data());
+        if (seen && *seen != h) throw EventError("id", "ID_CONFLICT: event id " + e.id + " was folded with other content");
+        if (!seen) {
+          batch_ids[idkey] = h;
+          batch.Put(idkey, std::string_view(reinterpret_cast<const char*>(&h), 8));
+          outs = apply_event(e, state, ctx);
+        }
       } catch (const EventError& err) {
         // TIME-LOG: a record that does not decode or validate has no effect and goes to the dead letters.
         batch.Put("d/" + at, json({{"partition", p}, {"offset", r.offset}, {"reason", err.what()}}).dump());

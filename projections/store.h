@@ -9,6 +9,7 @@
 //   o/<partition>/<offset>/<n>              output record n of the event at that offset (JSON Lines form)
 //   c/<claim>/<partition>/<offset>/<n>      claim index -> the output key of its settlement
 //   d/<partition>/<offset>                  a log record the fold could not decode, with the reason
+//   e/<partition>/<event id>                xxh3 of the event's encoding: duplicates are no-ops, others ID_CONFLICT
 //   v/<policy_version>                      the text of every policy version the fold has used
 // <partition> is 4 hex digits, <offset> 16 and <n> 8, so lexicographic order is log order.
 //

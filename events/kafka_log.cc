@@ -1,0 +1,147 @@
+#include "events/kafka_log.h"
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include <atomic>
+#include <chrono>
+
+#include "events/fb_codec.h"
+#include "events/partition.h"
+
+namespace gongji {
+namespace {
+
+std::unique_ptr<RdKafka::Conf> conf_for(const KafkaOptions& opt) {
+  std::unique_ptr<RdKafka::Conf> c(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  std::string err;
+  if (c->set("bootstrap.servers", opt.brokers, err) != RdKafka::Conf::CONF_OK) throw LogError("kafka: " + err);
+  c->set("client.id", "gongji", err);
+  return c;
+}
+
+class DeliveryReport : public RdKafka::DeliveryReportCb {
+ public:
+  void dr_cb(RdKafka::Message& m) override {
+    if (m.err() != RdKafka::ERR_NO_ERROR && first_error_.empty()) first_error_ = m.errstr();
+    --in_flight;
+  }
+  std::atomic<long> in_flight{0};
+  std::string first_error_;
+};
+
+class KafkaLog final : public EventLog {
+ public:
+  explicit KafkaLog(const KafkaOptions& opt) : opt_(opt) {
+    auto c = conf_for(opt);
+    std::string err;
+    for (auto [k, v] : {std::pair{"enable.idempotence", "true"}, std::pair{"acks", "all"},
+                        std::pair{"linger.ms", "5"}, std::pair{"message.timeout.ms", "60000"}})
+      if (c->set(k, v, err) != RdKafka::Conf::CONF_OK) throw LogError("kafka: " + err);
+    c->set("dr_cb", &dr_, err);
+    producer_.reset(RdKafka::Producer::create(c.get(), err));
+    if (!producer_) throw LogError("kafka: cannot create producer: " + err);
+    std::unique_ptr<RdKafka::Metadata> md;
+    RdKafka::Metadata* raw = nullptr;
+    std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(producer_.get(), opt.topic, nullptr, err));
+    auto rc = producer_->metadata(false, t.get(), &raw, opt.timeout_ms);
+    md.reset(raw);
+    if (rc != RdKafka::ERR_NO_ERROR) throw LogError("kafka: no metadata for " + opt.topic + ": " + RdKafka::err2str(rc));
+    for (const auto* tm : *md->topics())
+      if (tm->topic() == opt.topic) {
+        if (tm->err() != RdKafka::ERR_NO_ERROR)
+          throw LogError("kafka: topic " + opt.topic + ": " + RdKafka::err2str(tm->err()) +
+                         " (create it with ops/kafka/kafka.sh topics)");
+        partitions_ = static_cast<int>(tm->partitions()->size());
+      }
+    if (partitions_ < 1) throw LogError("kafka: topic " + opt.topic + " not found");
+  }
+
+  ~KafkaLog() override {
+    if (producer_) producer_->flush(opt_.timeout_ms);
+  }
+
+  int partitions() const override { return partitions_; }
+
+  AppendResult append(const Event& e) override {
+    std::string payload = encode_event(e);
+    const std::string key = e.person ? *e.person : e.facility ? *e.facility : e.id;
+    for (int p : partitions_for(e, partitions_)) produce(p, key, payload);
+    return AppendResult::appended;
+  }
+
+  void append_raw(int partition, std::string_view payload) override { produce(partition, "raw", payload); }
+
+  void sync() override {
+    producer_->flush(opt_.timeout_ms);
+    if (dr_.in_flight > 0) throw LogError("kafka: " + std::to_string(dr_.in_flight) + " events not acknowledged in time");
+    if (!dr_.first_error_.empty()) throw LogError("kafka: delivery failed: " + dr_.first_error_);
+  }
+
+  uint64_t end_offset(int partition) override {
+    int64_t lo = 0, hi = 0;
+    auto rc = producer_->query_watermark_offsets(opt_.topic, partition, &lo, &hi, opt_.timeout_ms);
+    if (rc != RdKafka::ERR_NO_ERROR) throw LogError("kafka: watermarks: " + RdKafka::err2str(rc));
+    return static_cast<uint64_t>(hi);
+  }
+
+  void read(int partition, uint64_t from, const std::function<bool(const LogRecord&)>& fn) override {
+    const uint64_t end = end_offset(partition);
+    if (from >= end) return;
+    auto c = conf_for(opt_);
+    std::string err;
+    c->set("group.id", "gongji-reader", err);
+    c->set("enable.auto.commit", "false", err);
+    c->set("isolation.level", "read_committed", err);
+    std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(c.get(), err));
+    if (!consumer) throw LogError("kafka: cannot create consumer: " + err);
+    std::vector<RdKafka::TopicPartition*> tps = {
+        RdKafka::TopicPartition::create(opt_.topic, partition, static_cast<int64_t>(from))};
+    consumer->assign(tps);
+    RdKafka::TopicPartition::destroy(tps);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt_.timeout_ms);
+    uint64_t next = from;
+    while (next < end) {
+      std::unique_ptr<RdKafka::Message> m(consumer->consume(200));
+      if (m->err() == RdKafka::ERR__TIMED_OUT || m->err() == RdKafka::ERR__PARTITION_EOF) {
+        if (std::chrono::steady_clock::now() > deadline) throw LogError("kafka: reading partition timed out");
+        continue;
+      }
+      if (m->err() != RdKafka::ERR_NO_ERROR) throw LogError("kafka: consume: " + m->errstr());
+      deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt_.timeout_ms);
+      LogRecord r;
+      r.partition = partition;
+      r.offset = static_cast<uint64_t>(m->offset());
+      r.ingested_ms = m->timestamp().timestamp;
+      r.payload = std::string_view(static_cast<const char*>(m->payload()), m->len());
+      next = r.offset + 1;
+      if (!fn(r)) break;
+    }
+    consumer->close();
+  }
+
+ private:
+  void produce(int partition, const std::string& key, std::string_view payload) {
+    for (;;) {
+      ++dr_.in_flight;
+      auto rc = producer_->produce(opt_.topic, partition, RdKafka::Producer::RK_MSG_COPY,
+                                   const_cast<char*>(payload.data()), payload.size(), key.data(), key.size(), 0,
+                                   nullptr);
+      if (rc == RdKafka::ERR_NO_ERROR) break;
+      --dr_.in_flight;
+      if (rc != RdKafka::ERR__QUEUE_FULL) throw LogError("kafka: produce: " + RdKafka::err2str(rc));
+      producer_->poll(100);
+    }
+    producer_->poll(0);
+  }
+
+  KafkaOptions opt_;
+  DeliveryReport dr_;
+  std::unique_ptr<RdKafka::Producer> producer_;
+  int partitions_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<EventLog> open_kafka_log(const KafkaOptions& opt) { return std::make_unique<KafkaLog>(opt); }
+
+}  // namespace gongji

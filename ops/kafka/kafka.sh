@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# A real Apache Kafka on 127.0.0.1 for gongji's tests and benchmarks: KRaft mode (no ZooKeeper), from the
+# Apache Kafka jars on Maven Central (version pinned in ops/kafka/pom.xml, cached under ~/.cache/gongji).
+#
+#   ops/kafka/kafka.sh fetch                      copy the jars into the cache (idempotent)
+#   ops/kafka/kafka.sh start DIR [BROKERS]        format and start 1 (default) or 3 brokers; waits until served;
+#                                                 prints the bootstrap list. Ports: 1 broker 39092 (controller
+#                                                 39093); 3 brokers 39192/39193/39194 (controllers 39292-39294)
+#   ops/kafka/kafka.sh stop DIR                   stop every broker started under DIR (SIGTERM, then SIGKILL)
+#   ops/kafka/kafka.sh kill DIR NODE / restart DIR NODE    SIGKILL / restart one node (fault tests)
+#   ops/kafka/kafka.sh topics BOOTSTRAP [PARTITIONS] [REPLICAS]   create gongji's topics (idempotent)
+#   ops/kafka/kafka.sh tool CLASS ARGS...         run a Kafka tool class with the broker's classpath
+#
+# Why Kafka 4.3.1: the newest release whose broker *and* tools jars (kafka-tools, for kafka-consumer-perf-test)
+# Maven Central serves here; Debian's librdkafka 2.0.2 negotiates API versions with it (KIP-896 removed only
+# versions older than librdkafka 1.x uses) — tests/kafka_smoke_test.cc proves produce, transactions and consumer
+# groups against it.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
+cache="${GONGJI_CACHE:-$HOME/.cache/gongji}/kafka-$version"
+libs="$cache/libs"
+
+fetch() {
+  if [ -f "$libs/.complete" ]; then return; fi
+  command -v mvn >/dev/null || { echo "kafka.sh: Maven (mvn) is needed to fetch the Kafka jars" >&2; exit 1; }
+  command -v java >/dev/null || { echo "kafka.sh: Java 17 is needed to run the broker" >&2; exit 1; }
+  mkdir -p "$libs"
+  mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies -DoutputDirectory="$libs" >&2
+  touch "$libs/.complete"
+}
+
+java_run() { java -Dslf4j.provider=org.apache.logging.slf4j.SLF4JServiceProvider -Xms128m -Xmx${KAFKA_HEAP:-512m} -XX:+UseG1GC -Dlog4j2.configurationFile="$here/log4j2.properties" \
+  -cp "$libs/*" "$@"; }
+
+node_props() {  # DIR NODE COUNT
+  local dir=$1 node=$2 count=$3 base port cport voters="" i
+  if [ "$count" = 1 ]; then base=39092; else base=39191; fi
+  port=$((base + (count == 1 ? 0 : node))); cport=$((port + (count == 1 ? 1 : 100)))
+  for i in $(seq 1 "$count"); do
+    local vp=$(( count == 1 ? base + 1 : base + i + 100 ))
+    voters="${voters:+$voters,}$i@127.0.0.1:$vp"
+  done
+  local rf=$(( count >= 3 ? 3 : 1 )) isr=$(( count >= 3 ? 2 : 1 ))
+  cat <<PROPS
+process.roles=broker,controller
+node.id=$node
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/node$node/data
+num.partitions=8
+default.replication.factor=$rf
+min.insync.replicas=$isr
+offsets.topic.replication.factor=$rf
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
+transaction.state.log.num.partitions=8
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+log.retention.hours=-1
+unclean.leader.election.enable=false
+PROPS
+}
+
+bootstrap_of() {  # COUNT
+  if [ "$1" = 1 ]; then echo 127.0.0.1:39092; else echo 127.0.0.1:39192,127.0.0.1:39193,127.0.0.1:39194; fi
+}
+
+start_node() {  # DIR NODE
+  local dir=$1 node=$2
+  nohup java -Xms128m -Xmx${KAFKA_HEAP:-512m} -XX:+UseG1GC -Dlog4j2.configurationFile="$here/log4j2.properties" \
+    -Dkafka.logs.dir="$dir/node$node" -cp "$libs/*" kafka.Kafka "$dir/node$node/server.properties" \
+    > "$dir/node$node/broker.log" 2>&1 &
+  echo $! > "$dir/node$node/pid"
+}
+
+wait_port() {  # HOST:PORT SECONDS
+  local hp=$1 deadline=$((SECONDS + $2))
+  while ! (exec 3<>"/dev/tcp/${hp%:*}/${hp#*:}") 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.3
+  done
+}
+
+start() {
+  local dir=$1 count=${2:-1}
+  fetch
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  echo "$count" > "$dir/count"
+  local id
+  id=$(java_run kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
+  for n in $(seq 1 "$count"); do
+    mkdir -p "$dir/node$n"
+    node_props "$dir" "$n" "$count" > "$dir/node$n/server.properties"
+    if [ ! -f "$dir/node$n/data/meta.properties" ]; then
+      java_run kafka.tools.StorageTool format -t "$id" -c "$dir/node$n/server.properties" > "$dir/node$n/format.log" 2>&1 \
+        || { cat "$dir/node$n/format.log" >&2; exit 1; }
+    fi
+    start_node "$dir" "$n"
+  done
+  local b
+  for b in $(bootstrap_of "$count" | tr ',' ' '); do
+    wait_port "$b" 90 || { echo "kafka.sh: broker $b did not start; see $dir/node*/broker.log" >&2; tail -20 "$dir"/node*/broker.log >&2; exit 1; }
+  done
+  # Served means the metadata quorum answers: list topics through the admin API.
+  local deadline=$((SECONDS + 90))
+  until java_run org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap_of "$count")" --list >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || { echo "kafka.sh: brokers do not answer" >&2; exit 1; }
+    sleep 1
+  done
+  bootstrap_of "$count"
+}
+
+stop() {
+  local dir=$1 f pid
+  for f in "$dir"/node*/pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    kill "$pid" 2>/dev/null || true
+  done
+  for f in "$dir"/node*/pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$f"
+  done
+}
+
+topics() {  # BOOTSTRAP PARTITIONS REPLICAS
+  local b=$1 parts=${2:-8} rf=${3:-1} t
+  for t in "gongji.events:$parts:retention.ms=-1" "gongji.settlements:$parts:retention.ms=-1" \
+           "gongji.dead-letters:1:retention.ms=-1" "gongji.facilities:1:cleanup.policy=compact"; do
+    IFS=: read -r name p cfg <<<"$t"
+    java_run org.apache.kafka.tools.TopicCommand --bootstrap-server "$b" --create --if-not-exists --topic "$name" \
+      --partitions "$p" --replication-factor "$rf" --config "$cfg" >/dev/null
+  done
+}
+
+cmd=${1:-}; shift || true
+case "$cmd" in
+  fetch) fetch ;;
+  start) start "$@" ;;
+  stop) stop "$@" ;;
+  kill) kill -9 "$(cat "$1/node$2/pid")" ;;
+  restart) start_node "$1" "$2"; wait_port "$(bootstrap_of "$(cat "$1/count")" | cut -d, -f"$2")" 90 ;;
+  topics) topics "$@" ;;
+  tool) fetch; java_run "$@" ;;
+  *) sed -n '2,20p' "$0"; exit 2 ;;
+esac
