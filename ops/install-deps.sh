@@ -12,6 +12,11 @@ PACKAGES=(
   python3
 )
 
+# The Kafka broker for the tests runs on Java 17 and its jars come through Maven; a machine that already has
+# both (any JDK >= 17) keeps its own.
+command -v java >/dev/null || PACKAGES+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || PACKAGES+=(maven)
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

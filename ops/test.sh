@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
-# Installs, builds and runs the whole test suite (CTest over GoogleTest), then checks the worked examples.
+# Installs, builds and runs the whole test suite (CTest over GoogleTest), including the tests against a real
+# Apache Kafka broker that this script starts on 127.0.0.1 (ops/kafka/kafka.sh) and stops when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./ops/build.sh
+root="$PWD"
+kdir="$root/build/kafka-test"
+./ops/kafka/kafka.sh stop "$kdir" 2>/dev/null || true
+rm -rf "$kdir"
+trap '"$root/ops/kafka/kafka.sh" stop "$kdir" || true' EXIT
+echo "== starting Kafka for the tests"
+GONGJI_BROKERS=$(./ops/kafka/kafka.sh start "$kdir" 1 | tail -1)
+export GONGJI_BROKERS
+./ops/kafka/kafka.sh topics "$GONGJI_BROKERS" 8 1
+echo "== Kafka at $GONGJI_BROKERS"
 cd build
 ctest --output-on-failure -j2 --timeout 900

@@ -1,6 +1,7 @@
 #include "projections/store.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -133,6 +134,7 @@ class PartitionState final : public StateAccess {
 }  // namespace
 
 Store::Store(const std::string& dir) {
+  std::filesystem::create_directories(dir);
   rocksdb::Options opt;
   opt.create_if_missing = true;
   opt.IncreaseParallelism(2);
