@@ -160,79 +160,128 @@ uint64_t Store::folded_offset(int partition) const {
   return std::stoull(v);
 }
 
+void Store::record_run(const Policy& policy, int partitions) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  std::string have;
+  if (!db_->Get(rocksdb::ReadOptions(), "v/" + policy.version(), &have).ok())
+    check(db_->Put(wo, "v/" + policy.version(), policy.text()), "record policy version");
+  if (!db_->Get(rocksdb::ReadOptions(), "n/partitions", &have).ok())
+    check(db_->Put(wo, "n/partitions", std::to_string(partitions)), "record partition count");
+}
+
+struct PartitionFolder::Impl {
+  Store& store;
+  rocksdb::DB* db;
+  int partition;
+  PartitionState state;
+  FoldContext ctx;
+  rocksdb::WriteBatch batch;
+  std::unordered_map<std::string, uint64_t> batch_ids;  // ids put in this batch (a WriteBatch is not readable)
+  uint64_t next;
+  size_t pending = 0;
+  Impl(Store& s, rocksdb::DB* d, int p, int partitions, const Policy& policy)
+      : store(s), db(d), partition(p), state(d, p), ctx{&policy, p, partitions, p == 0}, next(s.folded_offset(p)) {}
+};
+
+PartitionFolder::PartitionFolder(Store& store, int partition, int partitions, const Policy& policy)
+    : impl_(std::make_unique<Impl>(store, store.db_.get(), partition, partitions, policy)) {}
+PartitionFolder::~PartitionFolder() = default;
+uint64_t PartitionFolder::next_offset() const { return impl_->next; }
+size_t PartitionFolder::pending() const { return impl_->pending; }
+
+std::vector<Output> PartitionFolder::apply(const LogRecord& r, FoldStats& stats) {
+  Impl& m = *impl_;
+  const int p = m.partition;
+  const std::string at = hex4(p) + "/" + hex16(r.offset);
+  std::vector<Output> outs;
+  try {
+    Event e = decode_event(r.payload);
+    // EVENTS.md: an id already folded is a no-op with the same content and ID_CONFLICT with other content,
+    // decided here so that every path into the log (ingest, a producer writing to Kafka) agrees.
+    std::string idkey = "e/" + hex4(p) + "/" + e.id;
+    uint64_t h = event_digest(e);
+    std::optional<uint64_t> seen;
+    if (auto it = m.batch_ids.find(idkey); it != m.batch_ids.end()) seen = it->second;
+    else if (std::string v; m.db->Get(rocksdb::ReadOptions(), idkey, &v).ok() && v.size() == 8)
+      seen = *reinterpret_cast<const uint64_t*>(v.data());
+    if (seen && *seen != h) throw EventError("id", "ID_CONFLICT: event id " + e.id + " was folded with other content");
+    if (!seen) {
+      m.batch_ids[idkey] = h;
+      m.batch.Put(idkey, std::string_view(reinterpret_cast<const char*>(&h), 8));
+      outs = apply_event(e, m.state, m.ctx);
+    }
+  } catch (const EventError& err) {
+    // TIME-LOG: a record that does not decode or validate has no effect and goes to the dead letters.
+    std::string line = json({{"kind", "dead_letter"}, {"partition", p}, {"offset", r.offset}, {"reason", err.what()}}).dump();
+    m.batch.Put("d/" + at, line);
+    ++stats.dead_letters;
+    outs.clear();
+    outs.push_back({"dead_letter", "", line});
+    m.next = r.offset + 1;
+    ++m.pending;
+    ++stats.events;
+    return outs;  // not stored as an output record: dead letters have their own keys
+  }
+  for (size_t n = 0; n < outs.size(); ++n) {
+    std::string key = "o/" + at + "/" + hex8(n);
+    m.batch.Put(key, outs[n].line);
+    if (outs[n].kind == "settlement") m.batch.Put("c/" + outs[n].claim + "/" + at + "/" + hex8(n), key);
+  }
+  stats.outputs += outs.size();
+  ++stats.events;
+  m.next = r.offset + 1;
+  ++m.pending;
+  return outs;
+}
+
+void PartitionFolder::commit(FoldStats& stats) {
+  Impl& m = *impl_;
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  m.state.flush_into(m.batch);
+  m.batch.Put("x/" + hex4(m.partition), std::to_string(m.next));
+  stats.puts += m.batch.Count();
+  stats.put_bytes += m.batch.GetDataSize();
+  ++stats.commits;
+  check(m.db->Write(wo, &m.batch), "commit fold batch");
+  m.batch.Clear();
+  m.batch_ids.clear();
+  m.pending = 0;
+  m.state.trim(200000);
+}
+
 FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& opt) {
   FoldStats stats;
   size_t batches = 0;
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  {
-    std::string have;
-    if (!db_->Get(rocksdb::ReadOptions(), "v/" + policy.version(), &have).ok())
-      check(db_->Put(wo, "v/" + policy.version(), policy.text()), "record policy version");
-    if (!db_->Get(rocksdb::ReadOptions(), "n/partitions", &have).ok())
-      check(db_->Put(wo, "n/partitions", std::to_string(log.partitions())), "record partition count");
-  }
+  record_run(policy, log.partitions());
   for (int p = 0; p < log.partitions(); ++p) {
     const uint64_t from = folded_offset(p);
     if (from >= log.end_offset(p)) continue;
-    PartitionState state(db_.get(), p);
-    FoldContext ctx{&policy, p, log.partitions(), p == 0};
-    rocksdb::WriteBatch batch;
-    std::unordered_map<std::string, uint64_t> batch_ids;  // ids put in this batch (a WriteBatch is not readable)
-    size_t in_batch = 0;
-    uint64_t next = from;
+    PartitionFolder folder(*this, p, log.partitions(), policy);
     auto commit = [&] {
-      ++batches;
-      if (opt.crash_before_batch && batches == *opt.crash_before_batch) std::_Exit(137);
-      state.flush_into(batch);
-      batch.Put("x/" + hex4(p), std::to_string(next));
-      stats.puts += batch.Count();
-      stats.put_bytes += batch.GetDataSize();
-      ++stats.commits;
-      check(db_->Write(wo, &batch), "commit fold batch");
-      batch.Clear();
-      batch_ids.clear();
-      in_batch = 0;
-      state.trim(200000);
+      if (opt.crash_before_batch && ++batches == *opt.crash_before_batch) std::_Exit(137);
+      folder.commit(stats);
     };
     log.read(p, from, [&](const LogRecord& r) {
-      const std::string at = hex4(p) + "/" + hex16(r.offset);
-      std::vector<Output> outs;
-      try {
-        Event e = decode_event(r.payload);
-        // EVENTS.md: an id already folded is a no-op with the same content and ID_CONFLICT with other content,
-        // decided here so that every path into the log (ingest, a producer writing to Kafka) agrees.
-        std::string idkey = "e/" + hex4(p) + "/" + e.id;
-        uint64_t h = event_digest(e);
-        std::optional<uint64_t> seen;
-        if (auto it = batch_ids.find(idkey); it != batch_ids.end()) seen = it->second;
-        else if (std::string v; db_->Get(rocksdb::ReadOptions(), idkey, &v).ok() && v.size() == 8)
-          seen = *reinterpret_cast<const uint64_t*>(v.data());
-        if (seen && *seen != h) throw EventError("id", "ID_CONFLICT: event id " + e.id + " was folded with other content");
-        if (!seen) {
-          batch_ids[idkey] = h;
-          batch.Put(idkey, std::string_view(reinterpret_cast<const char*>(&h), 8));
-          outs = apply_event(e, state, ctx);
-        }
-      } catch (const EventError& err) {
-        // TIME-LOG: a record that does not decode or validate has no effect and goes to the dead letters.
-        batch.Put("d/" + at, json({{"partition", p}, {"offset", r.offset}, {"reason", err.what()}}).dump());
-        ++stats.dead_letters;
-      }
-      for (size_t n = 0; n < outs.size(); ++n) {
-        std::string key = "o/" + at + "/" + hex8(n);
-        batch.Put(key, outs[n].line);
-        if (outs[n].kind == "settlement") batch.Put("c/" + outs[n].claim + "/" + at + "/" + hex8(n), key);
-      }
-      stats.outputs += outs.size();
-      ++stats.events;
-      next = r.offset + 1;
-      if (++in_batch >= opt.batch_events) commit();
+      folder.apply(r, stats);
+      if (folder.pending() >= opt.batch_events) commit();
       return true;
     });
-    if (in_batch > 0 || next != from) commit();
+    if (folder.pending() > 0) commit();
   }
   return stats;
+}
+
+void Store::outbox(int partition, uint64_t from, uint64_t to,
+                   const std::function<void(uint64_t offset, const std::string& line)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  const std::string prefix = "o/" + hex4(partition) + "/";
+  for (it->Seek(prefix + hex16(from)); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    uint64_t off = std::stoull(it->key().ToString().substr(prefix.size(), 16), nullptr, 16);
+    if (off >= to) break;
+    fn(off, it->value().ToString());
+  }
 }
 
 int Store::partitions() const {

@@ -49,6 +49,8 @@ struct FoldStats {
   uint64_t puts = 0, put_bytes = 0, commits = 0;  // what the fold wrote (keys + values), for the benchmark
 };
 
+class PartitionFolder;
+
 class Store {
  public:
   explicit Store(const std::string& dir);
@@ -56,7 +58,13 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
+  // Folds every partition of the log from its folded offset to its end.
   FoldStats fold(EventLog& log, const Policy& policy, const FoldOptions& opt = {});
+  // Records the policy version used and the partition count (once); fold() and `serve` call it first.
+  void record_run(const Policy& policy, int partitions);
+  // The outbox: output lines of `partition` for log offsets in [from, to), in order.
+  void outbox(int partition, uint64_t from, uint64_t to,
+              const std::function<void(uint64_t offset, const std::string& line)>& fn) const;
   uint64_t folded_offset(int partition) const;
 
   std::optional<PersonState> person(const std::string& id) const;
@@ -74,7 +82,26 @@ class Store {
   rocksdb::DB* db() { return db_.get(); }
 
  private:
+  friend class PartitionFolder;
   std::unique_ptr<rocksdb::DB> db_;
+};
+
+// Folds one partition's records one at a time; commit() writes the state changes, outputs and the position in
+// one WriteBatch. Used by Store::fold and by `gongji serve` (which publishes the returned outputs).
+class PartitionFolder {
+ public:
+  PartitionFolder(Store& store, int partition, int partitions, const Policy& policy);
+  ~PartitionFolder();
+  // Applies the record at `r.offset` (which must be next_offset() or later); returns its output records (a record
+  // the fold cannot use yields one "dead_letter" output, stored under d/ rather than o/).
+  std::vector<Output> apply(const LogRecord& r, FoldStats& stats);
+  void commit(FoldStats& stats);
+  uint64_t next_offset() const;  // the offset after the last applied record
+  size_t pending() const;        // records applied since the last commit
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 std::string hex4(int v);
