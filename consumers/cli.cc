@@ -8,6 +8,7 @@
 
 #include "events/event_log.h"
 #include "events/kafka_log.h"
+#include "consumers/serve.h"
 #include "consumers/views.h"
 #include "projections/store.h"
 
@@ -232,7 +233,22 @@ int main(int argc, char** argv) {
   auto* dig = app.add_subcommand("digest", "the determinism digest: a hash over every key and value of the projections");
   data_opt(dig);
 
+  ServeOptions sopt;
+  auto* srv = app.add_subcommand("serve", "a consumer-group member: folds its partitions of gongji.events into "
+                                          "DATA/state and publishes output records exactly once (Kafka transactions "
+                                          "with an outbox) to gongji.settlements, dead letters to gongji.dead-letters");
+  srv->add_option("--data-dir", sopt.data_dir, "this member's store")->required();
+  srv->add_option("--brokers", sopt.brokers, "Kafka bootstrap servers")->required();
+  srv->add_option("--group", sopt.group, "consumer group (default gongji)");
+  srv->add_option("--policy", sopt.policy_file, "policy parameters file (default: built-in)");
+  srv->add_option("--events-topic", sopt.events_topic, "default gongji.events");
+  srv->add_option("--settlements-topic", sopt.settlements_topic, "default gongji.settlements");
+  srv->add_option("--dead-letter-topic", sopt.dead_letter_topic, "default gongji.dead-letters");
+  srv->add_option("--batch", sopt.batch_events, "events per transaction at most (default 2000)");
+  srv->add_option("--idle-exit", sopt.idle_exit_seconds, "exit after this many seconds with nothing to fold (default: run until SIGTERM)");
+
   CLI11_PARSE(app, argc, argv);
+  if (*srv) return serve(sopt);
   try {
     if (*ingest) return cmd_ingest(paths, file, partitions);
     if (*fold) return cmd_fold(paths, policy_file, batch, crash_before);

@@ -9,7 +9,7 @@ PACKAGES=(
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   librdkafka-dev
-  python3
+  python3 python3-confluent-kafka python3-flatbuffers
 )
 
 # The Kafka broker for the tests runs on Java 17 and its jars come through Maven; a machine that already has

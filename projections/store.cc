@@ -330,6 +330,17 @@ void Store::dead_letters(const std::function<void(const std::string&, const std:
     fn(it->key().ToString(), it->value().ToString());
 }
 
+void Store::dead_letters_between(int partition, uint64_t from, uint64_t to,
+                                 const std::function<void(uint64_t, const std::string&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  const std::string prefix = "d/" + hex4(partition) + "/";
+  for (it->Seek(prefix + hex16(from)); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    uint64_t off = std::stoull(it->key().ToString().substr(prefix.size(), 16), nullptr, 16);
+    if (off >= to) break;
+    fn(off, it->value().ToString());
+  }
+}
+
 std::optional<std::string> Store::policy_text(const std::string& version) const {
   std::string v;
   if (!db_->Get(rocksdb::ReadOptions(), "v/" + version, &v).ok()) return std::nullopt;

@@ -74,6 +74,9 @@ class Store {
   void outputs(const std::function<bool(const nlohmann::json&)>& fn) const;
   std::optional<nlohmann::json> settlement(const std::string& claim) const;
   void dead_letters(const std::function<void(const std::string& key, const std::string& value)>& fn) const;
+  // Dead letters of one partition for log offsets in [from, to).
+  void dead_letters_between(int partition, uint64_t from, uint64_t to,
+                            const std::function<void(uint64_t offset, const std::string& value)>& fn) const;
   std::optional<std::string> policy_text(const std::string& version) const;
 
   // xxh3-64 over every key and value, in key order: equal logical content <=> equal digest.

@@ -5,6 +5,11 @@
 #include "events/kafka_log.h"
 #include "tests/fixtures.h"
 
+#include <signal.h>
+
+#include <random>
+#include <thread>
+
 namespace gongji::test {
 namespace {
 
@@ -140,6 +145,97 @@ TEST(KafkaLog, StraightToTheTopicBadRecordsAndDuplicates) {
   ASSERT_EQ(settlements.size(), 2u);
   EXPECT_EQ(settlements[0]["fund"], "70.00");
   EXPECT_EQ(settlements[1]["reasons"], nlohmann::json::array({"DUPLICATE_CLAIM"}));
+}
+
+std::string serve_cmd(const std::string& dir, const std::string& topics, int idle = 10) {
+  return std::string(GONGJI_BIN) + " serve --brokers " + brokers() + " --data-dir " + dir + topics +
+         " --batch 400 --idle-exit " + std::to_string(idle);
+}
+
+pid_t spawn(const std::string& cmd) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >/dev/null 2>&1").c_str(), nullptr);
+    _exit(127);
+  }
+  return pid;
+}
+
+nlohmann::json downstream(const std::string& topic) {
+  std::string out;
+  int rc = run("/usr/bin/python3 " + std::string(GONGJI_SOURCE_DIR) + "/consumers/downstream/settlements_client.py --brokers " +
+               brokers() + " --topic " + topic + " --generated " + std::string(GONGJI_BUILD_DIR) +
+               "/generated/python --idle 6 --check-once", &out);
+  EXPECT_EQ(rc, 0) << out;
+  auto start = out.rfind("\n{");  // the summary is the last line; librdkafka may log before it
+  return nlohmann::json::parse(start == std::string::npos ? out : out.substr(start + 1));
+}
+
+struct Expected {
+  uint64_t records = 0;
+  Money fund = 0;
+};
+
+Expected expected_from(const Store& s) {
+  Expected e;
+  s.outputs([&](const nlohmann::json& r) {
+    ++e.records;
+    if (r["kind"] == "settlement" || r["kind"] == "reversal") {
+      std::string f = r["fund"];
+      bool neg = f[0] == '-';
+      Money m = *parse_yuan(neg ? f.substr(1) : f);
+      e.fund += neg ? -m : m;
+    }
+    return true;
+  });
+  return e;
+}
+
+// Kill test (issue 4): serve folds >= 100,000 events and is SIGKILLed at random moments, at least 10 times,
+// restarted each time; the end state equals a clean fold's, and a read_committed downstream client sees each
+// output record exactly once with the same totals.
+TEST(Serve, SigkillTenTimesExactlyOnce) {
+  REQUIRE_BROKER();
+  TempDir d;
+  KafkaOptions k;
+  k.brokers = brokers();
+  k.topic = fresh_topic("killev");
+  std::string settlements = fresh_topic("killset"), dlq = fresh_topic("killdlq", 1);
+  {
+    auto log = open_kafka_log(k);
+    ingest_lines(*log, generated(8000, 31));
+  }
+  std::string clean_digest;
+  Expected want;
+  {
+    auto log = open_kafka_log(k);
+    Store s(d / "clean/state");
+    FoldStats st = s.fold(*log, default_policy());
+    EXPECT_GE(st.events, 100000u);
+    clean_digest = s.digest();
+    want = expected_from(s);
+  }
+  std::string topics = " --events-topic " + k.topic + " --settlements-topic " + settlements + " --dead-letter-topic " +
+                       dlq + " --group g-" + k.topic;
+  std::mt19937 rng(99);
+  int kills = 0;
+  for (int i = 0; i < 10; ++i) {
+    pid_t pid = spawn(serve_cmd(d / "serve", topics));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500 + rng() % 2500));
+    kill(pid, SIGKILL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    if (WIFSIGNALED(st)) ++kills;
+  }
+  EXPECT_GE(kills, 10) << "serve finished before it could be killed 10 times";
+  ASSERT_EQ(run(serve_cmd(d / "serve", topics, 8) + " >/dev/null"), 0);
+  Store s(d / "serve/state");
+  EXPECT_EQ(s.digest(), clean_digest);
+  auto got = downstream(settlements);
+  EXPECT_EQ(got["repeats"], 0);
+  EXPECT_EQ(got["records"], want.records);
+  EXPECT_EQ(got["fund_fen"], want.fund);
+  EXPECT_EQ(got["claims_settled_more_than_once"], 0);
 }
 
 }  // namespace

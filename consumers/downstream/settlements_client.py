@@ -1,0 +1,73 @@
+#!/usr/bin/python3
+"""A downstream client of gongji's settlements topic, as fund accounting would write one: reads every output
+record with isolation.level=read_committed, decodes it with the code flatc generates from events/outputs.fbs, and
+totals what the fund pays. Prints a JSON summary; --check-once exits 1 if any record arrived twice.
+
+usage: settlements_client.py --brokers HOST:PORT --topic gongji.settlements --generated DIR [--idle SECONDS]
+DIR holds the Python package flatc --python generated (build/generated/python)."""
+import argparse
+import json
+import sys
+import time
+import uuid
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--brokers", required=True)
+    ap.add_argument("--topic", default="gongji.settlements")
+    ap.add_argument("--generated", required=True, help="directory of the flatc --python output")
+    ap.add_argument("--idle", type=float, default=5.0, help="stop after this many seconds without a record")
+    ap.add_argument("--check-once", action="store_true", help="exit 1 if any record identity repeats")
+    args = ap.parse_args()
+    sys.path.insert(0, args.generated)
+    from confluent_kafka import Consumer
+    from gongji.fb.OutputRecord import OutputRecord
+
+    consumer = Consumer({
+        "bootstrap.servers": args.brokers,
+        "group.id": "downstream-" + uuid.uuid4().hex,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "isolation.level": "read_committed",
+    })
+    consumer.subscribe([args.topic])
+    seen, repeats = set(), 0
+    kinds, fund, settlements_by_claim = {}, 0, {}
+    last = time.time()
+    while time.time() - last < args.idle:
+        msg = consumer.poll(0.5)
+        if msg is None:
+            continue
+        if msg.error():
+            print("settlements_client: " + str(msg.error()), file=sys.stderr)
+            continue
+        last = time.time()
+        rec = OutputRecord.GetRootAs(msg.value(), 0)
+        identity = (rec.Partition(), rec.Offset(), rec.Index())
+        if identity in seen:
+            repeats += 1
+            continue
+        seen.add(identity)
+        kind = rec.Kind().decode()
+        kinds[kind] = kinds.get(kind, 0) + 1
+        if kind in ("settlement", "reversal"):
+            fund += rec.Fund()
+        if kind == "settlement":
+            claim = rec.Claim().decode()
+            settlements_by_claim[claim] = settlements_by_claim.get(claim, 0) + 1
+    consumer.close()
+    summary = {
+        "records": len(seen),
+        "repeats": repeats,
+        "kinds": kinds,
+        "fund_fen": fund,
+        "claims": len(settlements_by_claim),
+        "claims_settled_more_than_once": sum(1 for n in settlements_by_claim.values() if n > 1),
+    }
+    print(json.dumps(summary, sort_keys=True))
+    sys.exit(1 if args.check_once and repeats else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+#include "consumers/serve.h"
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+#include <xxhash.h>
+
+#include "events/outputs_generated.h"
+#include "projections/store.h"
+
+namespace gongji {
+namespace {
+
+using nlohmann::json;
+std::atomic<bool> g_stop{false};
+
+struct Fatal : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void setc(RdKafka::Conf* c, const std::string& k, const std::string& v) {
+  std::string err;
+  if (c->set(k, v, err) != RdKafka::Conf::CONF_OK) throw Fatal("kafka config " + k + ": " + err);
+}
+
+void check(RdKafka::Error* e, const char* what) {
+  std::unique_ptr<RdKafka::Error> err(e);
+  if (err) throw Fatal(std::string(what) + ": " + err->str());
+}
+
+Money money_of(const json& j, const char* k) {
+  if (!j.contains(k) || !j[k].is_string()) return 0;
+  std::string v = j[k];
+  bool neg = !v.empty() && v[0] == '-';
+  Money m = parse_yuan(neg ? v.substr(1) : v).value_or(0);
+  return neg ? -m : m;
+}
+
+// The wire form of one output record (events/outputs.fbs).
+std::string wire(const std::string& line, int partition, uint64_t offset, int index) {
+  json j = json::parse(line);
+  flatbuffers::FlatBufferBuilder b(512);
+  auto s = [&](const char* k) { return j.contains(k) && j[k].is_string() ? b.CreateString(j[k].get<std::string>()) : 0; };
+  auto kind = b.CreateString(j.value("kind", ""));
+  auto person = s("person");
+  auto claim = s("claim");
+  auto status = s("status");
+  auto l = b.CreateString(line);
+  fb::OutputRecordBuilder r(b);
+  r.add_kind(kind);
+  r.add_partition(partition);
+  r.add_offset(static_cast<int64_t>(offset));
+  r.add_index(index);
+  if (!person.IsNull()) r.add_person(person);
+  if (!claim.IsNull()) r.add_claim(claim);
+  if (!status.IsNull()) r.add_status(status);
+  r.add_fund(money_of(j, "fund"));
+  r.add_amount(money_of(j, "amount"));
+  r.add_line(l);
+  fb::FinishOutputRecordBuffer(b, r.Finish());
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+class Server : public RdKafka::RebalanceCb {
+ public:
+  explicit Server(const ServeOptions& opt)
+      : opt_(opt),
+        policy_(opt.policy_file.empty() ? default_policy() : load_policy_file(opt.policy_file)),
+        store_(opt.data_dir + "/state") {
+    std::string err;
+    std::string abs = std::filesystem::absolute(opt.data_dir).string();
+    char txid[64];
+    std::snprintf(txid, sizeof txid, "gongji-serve-%016llx",
+                  static_cast<unsigned long long>(XXH3_64bits(abs.data(), abs.size())));
+    std::unique_ptr<RdKafka::Conf> pc(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    setc(pc.get(), "bootstrap.servers", opt.brokers);
+    setc(pc.get(), "transactional.id", txid);  // stable per store: a restart fences and aborts its previous self
+    setc(pc.get(), "transaction.timeout.ms", "60000");
+    setc(pc.get(), "linger.ms", "5");
+    producer_.reset(RdKafka::Producer::create(pc.get(), err));
+    if (!producer_) throw Fatal("producer: " + err);
+    check(producer_->init_transactions(60000), "init_transactions");
+
+    std::unique_ptr<RdKafka::Conf> cc(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    setc(cc.get(), "bootstrap.servers", opt.brokers);
+    setc(cc.get(), "group.id", opt.group);
+    setc(cc.get(), "enable.auto.commit", "false");
+    setc(cc.get(), "isolation.level", "read_committed");
+    setc(cc.get(), "auto.offset.reset", "earliest");
+    setc(cc.get(), "session.timeout.ms", "10000");
+    setc(cc.get(), "group.instance.id", txid);  // static membership: a restarted member takes its partitions back
+    setc(cc.get(), "heartbeat.interval.ms", "1000");
+    if (cc->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), err) != RdKafka::Conf::CONF_OK) throw Fatal(err);
+    consumer_.reset(RdKafka::KafkaConsumer::create(cc.get(), err));
+    if (!consumer_) throw Fatal("consumer: " + err);
+
+    RdKafka::Metadata* md = nullptr;
+    std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(consumer_.get(), opt.events_topic, nullptr, err));
+    if (consumer_->metadata(false, t.get(), &md, 30000) != RdKafka::ERR_NO_ERROR) throw Fatal("no metadata");
+    std::unique_ptr<RdKafka::Metadata> mdp(md);
+    for (const auto* tm : *md->topics())
+      if (tm->topic() == opt.events_topic) partitions_ = static_cast<int>(tm->partitions()->size());
+    if (partitions_ < 1) throw Fatal("topic " + opt.events_topic + " not found");
+    store_.record_run(policy_, partitions_);
+  }
+
+  int run() {
+    RdKafka::ErrorCode rc = consumer_->subscribe({opt_.events_topic});
+    if (rc != RdKafka::ERR_NO_ERROR) throw Fatal("subscribe: " + RdKafka::err2str(rc));
+    auto last_work = std::chrono::steady_clock::now();
+    auto last_flush = last_work;
+    while (!g_stop) {
+      std::unique_ptr<RdKafka::Message> m(consumer_->consume(100));
+      auto now = std::chrono::steady_clock::now();
+      if (m->err() == RdKafka::ERR_NO_ERROR) {
+        last_work = now;
+        auto it = folders_.find(m->partition());
+        if (it != folders_.end() && static_cast<uint64_t>(m->offset()) >= it->second->next_offset()) {
+          LogRecord r;
+          r.partition = m->partition();
+          r.offset = static_cast<uint64_t>(m->offset());
+          r.ingested_ms = m->timestamp().timestamp;
+          r.payload = std::string_view(static_cast<const char*>(m->payload()), m->len());
+          auto outs = it->second->apply(r, stats_);
+          if (r.offset >= published_[r.partition])
+            for (size_t n = 0; n < outs.size(); ++n) queue_.push_back({r.partition, r.offset, static_cast<int>(n), outs[n]});
+          touched_.insert(r.partition);
+          ++in_batch_;
+        }
+      } else if (m->err() != RdKafka::ERR__TIMED_OUT && m->err() != RdKafka::ERR__PARTITION_EOF) {
+        std::cerr << "gongji serve: consume: " << m->errstr() << "\n";
+      }
+      if (in_batch_ >= opt_.batch_events || (in_batch_ > 0 && now - last_flush > std::chrono::milliseconds(500))) {
+        flush();
+        last_flush = now;
+      }
+      if (opt_.idle_exit_seconds > 0 && in_batch_ == 0 && !folders_.empty() &&
+          now - last_work > std::chrono::seconds(opt_.idle_exit_seconds))
+        break;
+    }
+    flush();
+    consumer_->close();
+    std::cout << "serve: folded " << stats_.events << " events, published " << published_records_ << " output records\n";
+    return 0;
+  }
+
+  // Partition assignment and revocation (eager protocol).
+  void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err, std::vector<RdKafka::TopicPartition*>& parts) override {
+    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      c->committed(parts, 30000);
+      for (auto* tp : parts) {
+        int p = tp->partition();
+        auto folder = std::make_unique<PartitionFolder>(store_, p, partitions_, policy_);
+        uint64_t local = folder->next_offset();
+        uint64_t committed = tp->offset() >= 0 ? static_cast<uint64_t>(tp->offset()) : 0;
+        folders_[p] = std::move(folder);
+        published_[p] = committed;
+        if (local > committed) republish(p, committed, local);  // the outbox: folded here, never published
+        tp->set_offset(static_cast<int64_t>(local));
+      }
+      c->assign(parts);
+    } else {
+      flush();
+      for (auto* tp : parts) {
+        folders_.erase(tp->partition());
+        published_.erase(tp->partition());
+      }
+      c->unassign();
+    }
+  }
+
+ private:
+  struct Pending {
+    int partition;
+    uint64_t offset;
+    int index;
+    Output out;
+  };
+
+  void produce(const Pending& q) {
+    const std::string& topic = q.out.kind == "dead_letter" ? opt_.dead_letter_topic : opt_.settlements_topic;
+    std::string value = wire(q.out.line, q.partition, q.offset, q.index);
+    // Settlements keep the events partition: one person's records stay in order.
+    int32_t part = q.out.kind == "dead_letter" ? RdKafka::Topic::PARTITION_UA : q.partition;
+    for (;;) {
+      auto rc = producer_->produce(topic, part, RdKafka::Producer::RK_MSG_COPY, value.data(), value.size(), nullptr, 0, 0,
+                                   nullptr);
+      if (rc == RdKafka::ERR_NO_ERROR) break;
+      if (rc != RdKafka::ERR__QUEUE_FULL) throw Fatal("produce: " + RdKafka::err2str(rc));
+      producer_->poll(50);
+    }
+    ++published_records_;
+  }
+
+  void transact(const std::vector<Pending>& items, const std::map<int, uint64_t>& positions) {
+    check(producer_->begin_transaction(), "begin_transaction");
+    for (const auto& q : items) produce(q);
+    std::vector<RdKafka::TopicPartition*> offs;
+    for (auto [p, next] : positions)
+      offs.push_back(RdKafka::TopicPartition::create(opt_.events_topic, p, static_cast<int64_t>(next)));
+    std::unique_ptr<RdKafka::ConsumerGroupMetadata> gm(consumer_->groupMetadata());
+    RdKafka::Error* e = producer_->send_offsets_to_transaction(offs, gm.get(), 30000);
+    RdKafka::TopicPartition::destroy(offs);
+    check(e, "send_offsets_to_transaction");
+    check(producer_->commit_transaction(60000), "commit_transaction");
+    for (auto [p, next] : positions) published_[p] = next;
+  }
+
+  void republish(int p, uint64_t from, uint64_t to) {
+    std::vector<Pending> items;
+    int index = 0;
+    uint64_t last = UINT64_MAX;
+    store_.outbox(p, from, to, [&](uint64_t off, const std::string& line) {
+      index = off == last ? index + 1 : 0;
+      last = off;
+      items.push_back({p, off, index, Output{json::parse(line).value("kind", ""), "", line}});
+    });
+    store_.dead_letters_between(p, from, to, [&](uint64_t off, const std::string& line) {
+      items.push_back({p, off, 0, Output{"dead_letter", "", line}});
+    });
+    transact(items, {{p, to}});
+  }
+
+  // RocksDB first (the outbox), then the Kafka transaction.
+  void flush() {
+    if (in_batch_ == 0) return;
+    std::map<int, uint64_t> positions;
+    for (int p : touched_) {
+      auto it = folders_.find(p);
+      if (it == folders_.end()) continue;
+      it->second->commit(stats_);
+      positions[p] = it->second->next_offset();
+    }
+    transact(queue_, positions);
+    queue_.clear();
+    touched_.clear();
+    in_batch_ = 0;
+  }
+
+  ServeOptions opt_;
+  Policy policy_;
+  Store store_;
+  std::unique_ptr<RdKafka::Producer> producer_;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  int partitions_ = 0;
+  std::map<int, std::unique_ptr<PartitionFolder>> folders_;
+  std::map<int, uint64_t> published_;
+  std::vector<Pending> queue_;
+  std::set<int> touched_;
+  size_t in_batch_ = 0;
+  uint64_t published_records_ = 0;
+  FoldStats stats_;
+};
+
+}  // namespace
+
+int serve(const ServeOptions& opt) {
+  std::signal(SIGTERM, [](int) { g_stop = true; });
+  std::signal(SIGINT, [](int) { g_stop = true; });
+  try {
+    Server s(opt);
+    return s.run();
+  } catch (const Fatal& e) {
+    std::cerr << "gongji serve: " << e.what() << " (stopping; a restart recovers from the outbox)\n";
+    return 1;
+  }
+}
+
+}  // namespace gongji

@@ -1,0 +1,29 @@
+// `gongji serve`: one member of the consumer group that folds gongji.events (DESIGN.md "Settlements leave through
+// an outbox").
+//
+// Contract:
+// - Each assigned partition is folded into this process's RocksDB store, state and position committed together
+//   (PartitionFolder). A partition gained from another member is caught up from this store's own position: the
+//   events before the group's committed offset are folded but not published again.
+// - Output records leave through an outbox: they are committed to RocksDB first, then produced to the settlements
+//   topic (dead letters to the dead-letter topic) in one Kafka transaction that also commits the group's offsets.
+//   A restart republishes from the outbox whatever lies between the group's committed offset and the store's
+//   position, so a read_committed consumer sees every output record exactly once, whenever the process dies.
+// - A transaction that fails ends the process (exit 1): the next start recovers from the outbox.
+#pragma once
+#include <string>
+
+namespace gongji {
+
+struct ServeOptions {
+  std::string brokers, data_dir, policy_file;
+  std::string group = "gongji";
+  std::string events_topic = "gongji.events", settlements_topic = "gongji.settlements",
+              dead_letter_topic = "gongji.dead-letters";
+  size_t batch_events = 2000;
+  int idle_exit_seconds = 0;  // exit after this long with nothing to do (0: run until SIGTERM / SIGINT)
+};
+
+int serve(const ServeOptions& opt);
+
+}  // namespace gongji
