@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <thread>
 
 #include <xxhash.h>
 
@@ -140,8 +141,7 @@ class Server : public RdKafka::RebalanceCb {
         flush();
         last_flush = now;
       }
-      if (opt_.idle_exit_seconds > 0 && in_batch_ == 0 && !folders_.empty() &&
-          now - last_work > std::chrono::seconds(opt_.idle_exit_seconds))
+      if (opt_.idle_exit_seconds > 0 && in_batch_ == 0 && now - last_work > std::chrono::seconds(opt_.idle_exit_seconds))
         break;
     }
     flush();
@@ -153,7 +153,22 @@ class Server : public RdKafka::RebalanceCb {
   // Partition assignment and revocation (eager protocol).
   void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err, std::vector<RdKafka::TopicPartition*>& parts) override {
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
-      c->committed(parts, 30000);
+      // What the group has published must be known before anything is published: a failed fetch would read
+      // as "nothing yet" and publish again. Retry; if it still fails, stop (safe: the outbox recovers).
+      RdKafka::ErrorCode rc = RdKafka::ERR_NO_ERROR;
+      for (int attempt = 0; attempt < 10; ++attempt) {
+        rc = c->committed(parts, 30000);
+        bool all = rc == RdKafka::ERR_NO_ERROR;
+        for (auto* tp : parts) all = all && tp->err() == RdKafka::ERR_NO_ERROR;
+        if (all) break;
+        if (rc == RdKafka::ERR_NO_ERROR) rc = RdKafka::ERR__FAIL;
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+      if (rc != RdKafka::ERR_NO_ERROR) {
+        std::cerr << "gongji serve: cannot read the group's committed offsets: " << RdKafka::err2str(rc)
+                  << " (stopping; a restart recovers from the outbox)\n";
+        std::_Exit(1);
+      }
       for (auto* tp : parts) {
         int p = tp->partition();
         auto folder = std::make_unique<PartitionFolder>(store_, p, partitions_, policy_);
@@ -235,7 +250,9 @@ class Server : public RdKafka::RebalanceCb {
       auto it = folders_.find(p);
       if (it == folders_.end()) continue;
       it->second->commit(stats_);
-      positions[p] = it->second->next_offset();
+      // While catching up a gained partition the fold is behind what the group has published: the committed
+      // offset must never move back, or the range between would be published again by its next owner.
+      positions[p] = std::max(it->second->next_offset(), published_[p]);
     }
     transact(queue_, positions);
     queue_.clear();

@@ -81,6 +81,8 @@ class Store {
 
   // xxh3-64 over every key and value, in key order: equal logical content <=> equal digest.
   std::string digest() const;
+  // The same over the keys of one partition (persons, facilities, meta, position, outputs, dead letters, ids).
+  std::string partition_digest(int partition) const;
   // Low-level access for tests that tamper with the store.
   rocksdb::DB* db() { return db_.get(); }
 
