@@ -1,7 +1,7 @@
 // The state the fold keeps: per person, per facility and per partition. Standing is kept as dated timelines
 // (POLICY.md TIME-DATED) and amounts as a list of recorded effects (TIME-ORDER, TIME-ASOF), so that both the live
 // accumulators (every effect, in log order) and an as-of view (the effects dated on or before a day) come from
-// one source. Serialized as canonical JSON (to_json / from_json), so equal states give equal bytes.
+// one source. Stored in the binary form of state_codec.h, so equal states give equal bytes.
 #pragma once
 #include <climits>
 #include <map>
@@ -142,10 +142,6 @@ struct PartitionMeta {
   bool operator==(const PartitionMeta&) const = default;
 };
 
-void to_json(nlohmann::json& j, const PersonState& s);
-void from_json(const nlohmann::json& j, PersonState& s);
-void to_json(nlohmann::json& j, const FacilityState& s);
-void from_json(const nlohmann::json& j, FacilityState& s);
 void to_json(nlohmann::json& j, const PartitionMeta& s);
 void from_json(const nlohmann::json& j, PartitionMeta& s);
 
