@@ -49,15 +49,17 @@ int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
   fs::create_directories(paths.data);
   auto log = paths.open_log(partitions);
   std::ofstream dead(paths.dead(), std::ios::app);
+  std::vector<std::string> dead_lines;  // with --brokers, also to the dead-letter topic
   uint64_t appended = 0, duplicate = 0, refused = 0, lineno = 0;
   std::string line;
   auto refuse = [&](const std::string& field, const std::string& code, const std::string& reason) {
     ++refused;
     std::cerr << (file == "-" ? "stdin" : file) << ":" << lineno << ": " << code << ": " << reason << "\n";
-    dead << json({{"source", file}, {"line", lineno}, {"code", code}, {"field", field}, {"reason", reason},
-                  {"raw", line}})
-                .dump(-1, ' ', false, json::error_handler_t::replace)
-         << "\n";
+    std::string d = json({{"source", file}, {"line", lineno}, {"code", code}, {"field", field}, {"reason", reason},
+                          {"raw", line}})
+                        .dump(-1, ' ', false, json::error_handler_t::replace);
+    dead << d << "\n";
+    if (!paths.brokers.empty()) dead_lines.push_back(d);
   };
   while (std::getline(*in, line)) {
     ++lineno;
@@ -79,6 +81,7 @@ int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
   }
   log->sync();
   dead.flush();
+  if (!paths.brokers.empty()) publish_dead_letters(paths.brokers, "gongji.dead-letters", dead_lines);
   std::cout << "appended " << appended << ", duplicate " << duplicate << ", refused " << refused << "\n";
   return refused ? 3 : 0;
 }

@@ -144,4 +144,25 @@ class KafkaLog final : public EventLog {
 
 std::unique_ptr<EventLog> open_kafka_log(const KafkaOptions& opt) { return std::make_unique<KafkaLog>(opt); }
 
+void publish_dead_letters(const std::string& brokers, const std::string& topic, const std::vector<std::string>& lines) {
+  if (lines.empty()) return;
+  KafkaOptions opt;
+  opt.brokers = brokers;
+  auto c = conf_for(opt);
+  std::string err;
+  c->set("acks", "all", err);
+  DeliveryReport dr;
+  c->set("dr_cb", &dr, err);
+  std::unique_ptr<RdKafka::Producer> p(RdKafka::Producer::create(c.get(), err));
+  if (!p) throw LogError("kafka: cannot create producer: " + err);
+  for (const auto& l : lines) {
+    ++dr.in_flight;
+    auto rc = p->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(l.data()),
+                         l.size(), nullptr, 0, 0, nullptr);
+    if (rc != RdKafka::ERR_NO_ERROR) throw LogError("kafka: dead letter: " + RdKafka::err2str(rc));
+  }
+  p->flush(30000);
+  if (dr.in_flight > 0 || !dr.first_error_.empty()) throw LogError("kafka: dead letters not delivered: " + dr.first_error_);
+}
+
 }  // namespace gongji

@@ -22,4 +22,8 @@ struct KafkaOptions {
 
 std::unique_ptr<EventLog> open_kafka_log(const KafkaOptions& opt);
 
+// Produces refused input lines (their JSON dead-letter form) to a dead-letter topic, acks=all; throws LogError
+// if any is not acknowledged.
+void publish_dead_letters(const std::string& brokers, const std::string& topic, const std::vector<std::string>& lines);
+
 }  // namespace gongji

@@ -31,6 +31,8 @@ std::string fresh_topic(const std::string& name, int partitions = 8) {
   return topic;
 }
 
+nlohmann::json downstream(const std::string& topic);  // below: the Python client's summary of a topic
+
 // Smoke test of the chosen Kafka version with Debian's librdkafka: idempotent produce, a transaction committed
 // and one aborted seen correctly by a read_committed consumer in a consumer group.
 TEST(KafkaSmoke, IdempotentProduceTransactionsAndGroups) {
@@ -145,6 +147,31 @@ TEST(KafkaLog, StraightToTheTopicBadRecordsAndDuplicates) {
   ASSERT_EQ(settlements.size(), 2u);
   EXPECT_EQ(settlements[0]["fund"], "70.00");
   EXPECT_EQ(settlements[1]["reasons"], nlohmann::json::array({"DUPLICATE_CLAIM"}));
+  // serve over the same topic: the two dead letters land in the dead-letter topic, the consumer keeps going.
+  std::string settle_topic = fresh_topic("badset", 1), dlq = fresh_topic("baddlq", 1);
+  ASSERT_EQ(run(std::string(GONGJI_BIN) + " serve --brokers " + brokers() + " --data-dir " + d / "serve" +
+                " --events-topic " + k.topic + " --settlements-topic " + settle_topic + " --dead-letter-topic " + dlq +
+                " --group g-" + k.topic + " --idle-exit 4 >/dev/null 2>&1"), 0);
+  auto dead = downstream(dlq);
+  EXPECT_EQ(dead["kinds"], nlohmann::json({{"dead_letter", 2}}));
+  EXPECT_EQ(downstream(settle_topic)["kinds"]["settlement"], 2);
+}
+
+// ingest --brokers refuses bad lines as the embedded ingest does, and sends them to the dead-letter topic.
+TEST(KafkaLog, IngestRefusalsGoToTheDeadLetterTopic) {
+  REQUIRE_BROKER();
+  TempDir d;
+  KafkaOptions k;
+  k.brokers = brokers();
+  k.topic = "gongji.dead-letters";
+  const uint64_t before = open_kafka_log(k)->end_offset(0);
+  std::string out;
+  int rc = run(std::string(GONGJI_BIN) + " ingest --brokers " + brokers() + " --data-dir " + d / "data" + " " +
+                   GONGJI_SOURCE_DIR + "/tests/scenarios/malformed.jsonl 2>/dev/null",
+               &out);
+  EXPECT_EQ(rc, 3);
+  EXPECT_EQ(out, "appended 3, duplicate 0, refused 10\n");  // Kafka ingest cannot see earlier ids: the fold decides
+  EXPECT_EQ(open_kafka_log(k)->end_offset(0) - before, 10u);
 }
 
 std::string serve_cmd(const std::string& dir, const std::string& topics, int idle = 10) {
