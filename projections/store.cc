@@ -347,13 +347,14 @@ std::optional<std::string> Store::policy_text(const std::string& version) const 
   return v;
 }
 
-std::string Store::partition_digest(int partition) const {
+namespace {
+// xxh3-64 over (key length, key, value length, value) of every key under the given prefixes, in key order.
+std::string digest_of(rocksdb::DB* db, const std::vector<std::string>& prefixes) {
   XXH3_state_t* st = XXH3_createState();
   XXH3_64bits_reset(st);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  for (const char* kind : {"d/", "e/", "f/", "m/", "o/", "p/", "x/"}) {
-    const std::string prefix = kind + hex4(partition);
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (const std::string& prefix : prefixes) {
+    for (prefix.empty() ? it->SeekToFirst() : it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       uint64_t kl = it->key().size(), vl = it->value().size();
       XXH3_64bits_update(st, &kl, 8);
       XXH3_64bits_update(st, it->key().data(), kl);
@@ -365,21 +366,14 @@ std::string Store::partition_digest(int partition) const {
   XXH3_freeState(st);
   return hex16(h);
 }
+}  // namespace
 
-std::string Store::digest() const {
-  XXH3_state_t* st = XXH3_createState();
-  XXH3_64bits_reset(st);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    uint64_t kl = it->key().size(), vl = it->value().size();
-    XXH3_64bits_update(st, &kl, 8);
-    XXH3_64bits_update(st, it->key().data(), kl);
-    XXH3_64bits_update(st, &vl, 8);
-    XXH3_64bits_update(st, it->value().data(), vl);
-  }
-  uint64_t h = XXH3_64bits_digest(st);
-  XXH3_freeState(st);
-  return hex16(h);
+std::string Store::partition_digest(int partition) const {
+  std::vector<std::string> prefixes;
+  for (const char* kind : {"d/", "e/", "f/", "m/", "o/", "p/", "x/"}) prefixes.push_back(kind + hex4(partition));
+  return digest_of(db_.get(), prefixes);
 }
+
+std::string Store::digest() const { return digest_of(db_.get(), {""}); }
 
 }  // namespace gongji

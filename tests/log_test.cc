@@ -7,20 +7,14 @@
 #include "events/event_log.h"
 #include "events/fb_codec.h"
 #include "events/partition.h"
+#include "tests/fixtures.h"
 
 namespace fs = std::filesystem;
 
 namespace gongji {
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/gongji-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using test::TempDir;
 
 Event enrol(const std::string& id, const std::string& person, const std::string& status = "in_service") {
   return parse_event(R"({"type":"person_enrolled","id":")" + id + R"(","at":"2022-01-01","person":")" + person +
