@@ -11,6 +11,7 @@
 #include "consumers/serve.h"
 #include "consumers/views.h"
 #include "projections/store.h"
+#include "replay/reconstruct.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -21,13 +22,13 @@ namespace {
 struct Paths {
   std::string data;
   std::string brokers;  // when set, the log is Kafka's events topic
-  std::unique_ptr<EventLog> open_log(int partitions = 8) const {
+  std::unique_ptr<EventLog> open_log(int partitions = 8, bool read_only = false) const {
     if (!brokers.empty()) {
       KafkaOptions k;
       k.brokers = brokers;
       return open_kafka_log(k);
     }
-    return open_segment_log(log(), partitions);
+    return open_segment_log(log(), partitions, read_only);
   }
   std::string log() const { return data + "/log"; }
   std::string state() const { return data + "/state"; }
@@ -104,7 +105,7 @@ int cmd_fold(const Paths& paths, const std::string& policy_file, size_t batch, s
 
 int cmd_settlements(const Paths& paths, const std::string& person, const std::string& claim, const std::string& kind) {
   require_existing(paths);
-  Store store(paths.state());
+  Store store(paths.state(), true);
   store.outputs([&](const json& r) {
     if (!person.empty() && r.value("person", "") != person) return true;
     if (!claim.empty() && r.value("claim", "") != claim) return true;
@@ -115,10 +116,23 @@ int cmd_settlements(const Paths& paths, const std::string& person, const std::st
   return 0;
 }
 
-int cmd_person(const Paths& paths, const std::string& id, const std::string& as_of_s, const std::string& policy_file) {
+int cmd_person(const Paths& paths, const std::string& id, const std::string& as_of_s, const std::string& policy_file,
+               const std::string& known_at) {
   require_existing(paths);
-  Store store(paths.state());
-  auto p = store.person(id);
+  Store store(paths.state(), true);
+  std::optional<PersonState> p;
+  std::optional<Policy> recorded = policy_file.empty() ? recorded_policy(store) : std::nullopt;
+  if (!known_at.empty()) {
+    // TIME-REPLAY: what the ledger held, as known at T: the person's history folded again up to T.
+    if (policy_file.empty() && !recorded)
+      throw std::runtime_error("the store used several policy versions: name one with --policy");
+    auto log = paths.open_log(8, true);
+    Reconstruction r = reconstruct_person(store, *log, id, policy_file.empty() ? *recorded : load_policy_file(policy_file),
+                                          parse_known_at(known_at));
+    if (PersonState* ps = r.state.person(id)) p = *ps;
+  } else {
+    p = store.person(id);
+  }
   if (!p) {
     std::cerr << "gongji person: no person " << id << "\n";
     return 4;
@@ -129,14 +143,14 @@ int cmd_person(const Paths& paths, const std::string& id, const std::string& as_
     if (!d) throw std::runtime_error("--as-of: expected a date YYYY-MM-DD, got '" + as_of_s + "'");
     as_of = *d;
   }
-  Policy policy = policy_from(policy_file);
+  Policy policy = !policy_file.empty() ? load_policy_file(policy_file) : recorded ? *recorded : default_policy();
   std::cout << person_view(*p, as_of, policy, [](const std::string&) { return nullptr; }).dump() << "\n";
   return 0;
 }
 
 int cmd_explain(const Paths& paths, const std::string& claim, const std::string& event, bool as_json) {
   require_existing(paths);
-  Store store(paths.state());
+  Store store(paths.state(), true);
   std::optional<json> rec;
   if (!claim.empty()) rec = store.settlement(claim);
   else
@@ -158,14 +172,14 @@ int cmd_explain(const Paths& paths, const std::string& claim, const std::string&
 
 int cmd_report(const Paths& paths, int explained) {
   require_existing(paths);
-  Store store(paths.state());
+  Store store(paths.state(), true);
   print_report(store, std::cout, explained);
   return 0;
 }
 
 int cmd_digest(const Paths& paths) {
   require_existing(paths);
-  Store store(paths.state());
+  Store store(paths.state(), true);
   std::cout << store.digest() << "\n";
   return 0;
 }
@@ -217,7 +231,10 @@ int main(int argc, char** argv) {
   data_opt(pers);
   pers->add_option("--person", person, "person id")->required();
   pers->add_option("--as-of", as_of, "business date YYYY-MM-DD (default: the person's latest date in the log)");
-  pers->add_option("--policy", policy_file, "policy parameters file (default: built-in)");
+  pers->add_option("--policy", policy_file, "policy parameters file (default: the one the fold used)");
+  std::string known_at;
+  pers->add_option("--known-at", known_at, "knowledge time: only events ingested by then (YYYY-MM-DDTHH:MM:SSZ, ms "
+                                           "since the epoch, or P:OFFSET,...); the person is folded again from the log");
 
   auto* expl = app.add_subcommand("explain", "a settlement (or another output record) step by step, each step with "
                                              "its rule ID and article");
@@ -256,7 +273,7 @@ int main(int argc, char** argv) {
     if (*ingest) return cmd_ingest(paths, file, partitions);
     if (*fold) return cmd_fold(paths, policy_file, batch, crash_before);
     if (*sets) return cmd_settlements(paths, person, claim, kind);
-    if (*pers) return cmd_person(paths, person, as_of, policy_file);
+    if (*pers) return cmd_person(paths, person, as_of, policy_file, known_at);
     if (*expl) {
       if (claim.empty() && event.empty()) throw std::runtime_error("give --claim or --event");
       return cmd_explain(paths, claim, event, as_json);

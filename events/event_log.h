@@ -23,6 +23,7 @@ struct LogRecord {
   uint64_t offset = 0;
   int64_t ingested_ms = 0;  // wall-clock time of the append (knowledge time, POLICY.md TIME-ASOF)
   std::string_view payload;  // the FlatBuffers encoding of the event (fb_codec.h); valid during the callback
+  uint64_t locator = 0;      // where the record lives, for read_at (the embedded log: segment and byte position)
 };
 
 enum class AppendResult { appended, duplicate, conflict };
@@ -43,11 +44,15 @@ class EventLog {
   virtual uint64_t end_offset(int partition) = 0;
   // Calls fn for each record of `partition` from offset `from` until fn returns false or the end is reached.
   virtual void read(int partition, uint64_t from, const std::function<bool(const LogRecord&)>& fn) = 0;
+  // Reads the one record at `offset` (its `locator` as read() gave it) without scanning; throws LogError.
+  virtual void read_at(int partition, uint64_t offset, uint64_t locator,
+                       const std::function<void(const LogRecord&)>& fn) = 0;
 };
 
 // Opens (creating when absent) the embedded log under `dir`. `partitions` is used when the log is created
 // (8 by default, POLICY.md TIME-LOG); an existing log keeps its own count. A torn or corrupt tail of a
 // partition is truncated on open. Throws LogError.
-std::unique_ptr<EventLog> open_segment_log(const std::string& dir, int partitions = 8);
+// read_only: for readers beside a writer (no tail repair, no appends, the id index opened read-only).
+std::unique_ptr<EventLog> open_segment_log(const std::string& dir, int partitions = 8, bool read_only = false);
 
 }  // namespace gongji

@@ -71,6 +71,13 @@ class KafkaLog final : public EventLog {
 
   void append_raw(int partition, std::string_view payload) override { produce(partition, "raw", payload); }
 
+  void read_at(int partition, uint64_t offset, uint64_t, const std::function<void(const LogRecord&)>& fn) override {
+    read(partition, offset, [&](const LogRecord& r) {
+      fn(r);
+      return false;
+    });
+  }
+
   void sync() override {
     producer_->flush(opt_.timeout_ms);
     if (dr_.in_flight > 0) throw LogError("kafka: " + std::to_string(dr_.in_flight) + " events not acknowledged in time");

@@ -33,6 +33,7 @@ namespace {
 constexpr uint64_t kSegmentBytes = 128ull << 20;
 constexpr size_t kHeader = 8;
 constexpr uint32_t kMaxRecord = 64u << 20;
+constexpr int kPosBits = 28;  // a segment stays below 128 MiB + one record < 2^28 bytes
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -86,7 +87,7 @@ std::pair<uint64_t, uint64_t> scan_valid(const fs::path& file) {
 
 class SegmentLog final : public EventLog {
  public:
-  SegmentLog(const std::string& dir, int partitions) : dir_(dir) {
+  SegmentLog(const std::string& dir, int partitions, bool read_only) : dir_(dir), read_only_(read_only) {
     fs::create_directories(dir_);
     fs::path meta = dir_ / "meta";
     if (fs::exists(meta)) {
@@ -98,19 +99,20 @@ class SegmentLog final : public EventLog {
       std::ofstream(meta) << partitions_ << "\n";
     }
     parts_.resize(partitions_);
-    for (int p = 0; p < partitions_; ++p) open_partition(p);
+    for (int p = 0; p < partitions_; ++p) open_partition(p);  // (read_only_ is set before this)
     rocksdb::Options opt;
     opt.create_if_missing = true;
     rocksdb::DB* db = nullptr;
-    auto st = rocksdb::DB::Open(opt, (dir_ / "index").string(), &db);
+    auto st = read_only ? rocksdb::DB::OpenForReadOnly(opt, (dir_ / "index").string(), &db)
+                        : rocksdb::DB::Open(opt, (dir_ / "index").string(), &db);
     if (!st.ok()) throw LogError("embedded log: cannot open id index: " + st.ToString());
     index_.reset(db);
-    reindex_tails();
+    if (!read_only) reindex_tails();
   }
 
   ~SegmentLog() override {
     try {
-      sync();
+      if (!read_only_) sync();
     } catch (...) {
     }
     for (auto& p : parts_)
@@ -120,6 +122,7 @@ class SegmentLog final : public EventLog {
   int partitions() const override { return partitions_; }
 
   AppendResult append(const Event& e) override {
+    if (read_only_) throw LogError("embedded log: opened read-only");
     std::string canon = canonical_json(e);
     uint64_t h = XXH3_64bits(canon.data(), canon.size());
     auto known = lookup(e.id);
@@ -133,6 +136,30 @@ class SegmentLog final : public EventLog {
   }
 
   void append_raw(int partition, std::string_view payload) override { frame(partition, now_ms(), payload); }
+
+  void read_at(int partition, uint64_t offset, uint64_t locator,
+               const std::function<void(const LogRecord&)>& fn) override {
+    Partition& part = parts_.at(partition);
+    if (offset >= part.end) throw LogError("embedded log: offset " + std::to_string(offset) + " is past the end");
+    if (!part.pending.empty()) write_pending(part);
+    fs::path file = part.dir / seg_name(locator >> kPosBits);
+    std::ifstream in(file, std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(locator & ((1ull << kPosBits) - 1)));
+    uint32_t hdr[2];
+    std::string body;
+    if (!in.read(reinterpret_cast<char*>(hdr), kHeader) || hdr[0] < 8 || hdr[0] > kMaxRecord)
+      throw LogError("embedded log: no record at " + file.string() + " for offset " + std::to_string(offset));
+    body.resize(hdr[0]);
+    if (!in.read(body.data(), hdr[0]) || crc32c(body.data(), body.size()) != hdr[1])
+      throw LogError("embedded log: checksum mismatch in " + file.string() + " for offset " + std::to_string(offset));
+    LogRecord rec;
+    rec.partition = partition;
+    rec.offset = offset;
+    std::memcpy(&rec.ingested_ms, body.data(), 8);
+    rec.payload = std::string_view(body).substr(8);
+    rec.locator = locator;
+    fn(rec);
+  }
 
   void sync() override {
     rocksdb::WriteBatch batch;
@@ -171,6 +198,7 @@ class SegmentLog final : public EventLog {
       std::ifstream in(file, std::ios::binary);
       uint64_t off = part.bases[seg];
       uint64_t limit = seg + 1 < part.bases.size() ? part.bases[seg + 1] : part.end;
+      uint64_t pos = 0;
       while (off < limit) {
         uint32_t hdr[2];
         if (!in.read(reinterpret_cast<char*>(hdr), kHeader) || hdr[0] < 8 || hdr[0] > kMaxRecord)
@@ -179,6 +207,7 @@ class SegmentLog final : public EventLog {
         if (off < from) {
           in.seekg(hdr[0], std::ios::cur);
           ++off;
+          pos += kHeader + hdr[0];
           continue;
         }
         body.resize(hdr[0]);
@@ -189,6 +218,8 @@ class SegmentLog final : public EventLog {
         rec.offset = off;
         std::memcpy(&rec.ingested_ms, body.data(), 8);
         rec.payload = std::string_view(body).substr(8);
+        rec.locator = (part.bases[seg] << kPosBits) | pos;
+        pos += kHeader + hdr[0];
         if (!fn(rec)) return;
         ++off;
       }
@@ -211,10 +242,10 @@ class SegmentLog final : public EventLog {
     fs::path last = part.dir / seg_name(part.bases.back());
     if (!fs::exists(last)) std::ofstream(last, std::ios::binary);
     auto [count, bytes] = scan_valid(last);
-    if (fs::file_size(last) != bytes) fs::resize_file(last, bytes);  // a torn or corrupt tail
+    if (!read_only_ && fs::file_size(last) != bytes) fs::resize_file(last, bytes);  // a torn or corrupt tail
     part.end = part.bases.back() + count;
     part.tail_bytes = bytes;
-    part.fd = ::open(last.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    part.fd = ::open(last.c_str(), (read_only_ ? O_RDONLY : O_WRONLY | O_APPEND) | O_CLOEXEC);
     if (part.fd < 0) throw LogError("embedded log: cannot open " + last.string());
   }
 
@@ -297,6 +328,7 @@ class SegmentLog final : public EventLog {
   }
 
   fs::path dir_;
+  bool read_only_ = false;
   int partitions_ = 0;
   std::vector<Partition> parts_;
   std::unique_ptr<rocksdb::DB> index_;
@@ -305,8 +337,8 @@ class SegmentLog final : public EventLog {
 
 }  // namespace
 
-std::unique_ptr<EventLog> open_segment_log(const std::string& dir, int partitions) {
-  return std::make_unique<SegmentLog>(dir, partitions);
+std::unique_ptr<EventLog> open_segment_log(const std::string& dir, int partitions, bool read_only) {
+  return std::make_unique<SegmentLog>(dir, partitions, read_only);
 }
 
 }  // namespace gongji

@@ -133,8 +133,8 @@ class PartitionState final : public StateAccess {
 
 }  // namespace
 
-Store::Store(const std::string& dir) {
-  std::filesystem::create_directories(dir);
+Store::Store(const std::string& dir, bool read_only) {
+  if (!read_only) std::filesystem::create_directories(dir);
   rocksdb::Options opt;
   opt.create_if_missing = true;
   opt.IncreaseParallelism(2);
@@ -146,7 +146,8 @@ Store::Store(const std::string& dir) {
   opt.memtable_whole_key_filtering = true;
   opt.memtable_prefix_bloom_size_ratio = 0.05;
   rocksdb::DB* db = nullptr;
-  check(rocksdb::DB::Open(opt, dir, &db), "open projections at " + dir);
+  if (read_only) check(rocksdb::DB::OpenForReadOnly(opt, dir, &db), "open projections at " + dir);
+  else check(rocksdb::DB::Open(opt, dir, &db), "open projections at " + dir);
   db_.reset(db);
 }
 
@@ -210,6 +211,16 @@ std::vector<Output> PartitionFolder::apply(const LogRecord& r, FoldStats& stats)
       m.batch_ids[idkey] = h;
       m.batch.Put(idkey, std::string_view(reinterpret_cast<const char*>(&h), 8));
       outs = apply_event(e, m.state, m.ctx);
+      // The per-person index of log positions (and the partition's shared events), for point-in-time
+      // reconstruction without scanning the log (POLICY.md TIME-REPLAY).
+      uint64_t where[2] = {r.locator, static_cast<uint64_t>(r.ingested_ms)};
+      std::string_view loc(reinterpret_cast<const char*>(where), sizeof where);
+      if (e.is_global()) {
+        m.batch.Put("g/" + at, loc);
+      } else {
+        m.batch.Put("i/" + *e.person + "/" + at, loc);
+        if (e.type == EventType::family_linked && m.ctx.owns(*e.relative)) m.batch.Put("i/" + *e.relative + "/" + at, loc);
+      }
     }
   } catch (const EventError& err) {
     // TIME-LOG: a record that does not decode or validate has no effect and goes to the dead letters.
@@ -368,9 +379,16 @@ std::string digest_of(rocksdb::DB* db, const std::vector<std::string>& prefixes)
 }
 }  // namespace
 
+void Store::scan(const std::string& prefix,
+                 const std::function<void(const std::string&, std::string_view)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+    fn(it->key().ToString(), it->value().ToStringView());
+}
+
 std::string Store::partition_digest(int partition) const {
   std::vector<std::string> prefixes;
-  for (const char* kind : {"d/", "e/", "f/", "m/", "o/", "p/", "x/"}) prefixes.push_back(kind + hex4(partition));
+  for (const char* kind : {"d/", "e/", "f/", "g/", "m/", "o/", "p/", "x/"}) prefixes.push_back(kind + hex4(partition));
   return digest_of(db_.get(), prefixes);
 }
 

@@ -9,6 +9,8 @@
 //   o/<partition>/<offset>/<n>              output record n of the event at that offset (JSON Lines form)
 //   c/<claim>/<partition>/<offset>/<n>      claim index -> the output key of its settlement
 //   d/<partition>/<offset>                  a log record the fold could not decode, with the reason
+//   i/<person>/<partition>/<offset>          the person's events: locator + ingestion time (16 bytes)
+//   g/<partition>/<offset>                   the partition's shared events (facilities, period_closed), likewise
 //   e/<partition>/<event id>                xxh3 of the event's encoding: duplicates are no-ops, others ID_CONFLICT
 //   v/<policy_version>                      the text of every policy version the fold has used
 // <partition> is 4 hex digits, <offset> 16 and <n> 8, so lexicographic order is log order.
@@ -53,7 +55,8 @@ class PartitionFolder;
 
 class Store {
  public:
-  explicit Store(const std::string& dir);
+  // read_only: for queries while another process folds (no lock taken; sees what was committed at open).
+  explicit Store(const std::string& dir, bool read_only = false);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -79,6 +82,8 @@ class Store {
                             const std::function<void(uint64_t offset, const std::string& value)>& fn) const;
   std::optional<std::string> policy_text(const std::string& version) const;
 
+  // Every key under a prefix, in key order.
+  void scan(const std::string& prefix, const std::function<void(const std::string& key, std::string_view value)>& fn) const;
   // xxh3-64 over every key and value, in key order: equal logical content <=> equal digest.
   std::string digest() const;
   // The same over the keys of one partition (persons, facilities, meta, position, outputs, dead letters, ids).

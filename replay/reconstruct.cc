@@ -1,0 +1,89 @@
+#include "replay/reconstruct.h"
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+
+#include "events/fb_codec.h"
+#include "events/partition.h"
+
+namespace gongji {
+
+bool KnownAt::admits(int partition, uint64_t offset, int64_t ingested_ms) const {
+  if (ms && ingested_ms > *ms) return false;
+  auto it = offsets.find(partition);
+  return it == offsets.end() || offset < it->second;
+}
+
+KnownAt parse_known_at(const std::string& text) {
+  KnownAt k;
+  if (text.find(':') != std::string::npos && text.find('T') == std::string::npos) {
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t comma = text.find(',', pos);
+      std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      size_t colon = item.find(':');
+      if (colon == std::string::npos) throw std::runtime_error("--known-at: expected P:OFFSET, got '" + item + "'");
+      k.offsets[std::stoi(item.substr(0, colon))] = std::stoull(item.substr(colon + 1));
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+    return k;
+  }
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
+    k.ms = std::stoll(text);
+    return k;
+  }
+  std::tm tm{};
+  if (text.size() != 20 || !strptime(text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm))
+    throw std::runtime_error("--known-at: expected YYYY-MM-DDTHH:MM:SSZ, ms since the epoch, or P:OFFSET,...; got '" +
+                             text + "'");
+  k.ms = static_cast<int64_t>(timegm(&tm)) * 1000 + 999;
+  return k;
+}
+
+Reconstruction reconstruct_person(const Store& store, EventLog& log, const std::string& person, const Policy& policy,
+                                  const KnownAt& known, std::optional<uint64_t> before) {
+  const int n = store.partitions();
+  if (n == 0) throw StoreError("the store has not folded anything yet");
+  Reconstruction rec;
+  rec.partition = partition_of(person, n);
+  struct Entry {
+    uint64_t offset, locator;
+    int64_t ms;
+  };
+  std::vector<Entry> entries;
+  auto collect = [&](const std::string& prefix) {
+    store.scan(prefix, [&](const std::string& key, std::string_view v) {
+      uint64_t where[2];
+      if (v.size() != sizeof where) return;
+      std::memcpy(where, v.data(), sizeof where);
+      uint64_t off = std::stoull(key.substr(key.size() - 16), nullptr, 16);
+      entries.push_back({off, where[0], static_cast<int64_t>(where[1])});
+    });
+  };
+  const std::string part = hex4(rec.partition);
+  collect("i/" + person + "/" + part + "/");
+  if (entries.empty()) throw StoreError("no indexed events for person " + person);
+  collect("g/" + part + "/");
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.offset < b.offset; });
+  FoldContext ctx{&policy, rec.partition, n, true};
+  for (const Entry& en : entries) {
+    if (before && en.offset >= *before) break;
+    if (!known.admits(rec.partition, en.offset, en.ms)) continue;
+    log.read_at(rec.partition, en.offset, en.locator, [&](const LogRecord& r) {
+      apply_event(decode_event(r.payload), rec.state, ctx);
+    });
+    rec.offsets.push_back(en.offset);
+  }
+  return rec;
+}
+
+std::optional<Policy> recorded_policy(const Store& store) {
+  std::vector<std::string> texts;
+  store.scan("v/", [&](const std::string&, std::string_view v) { texts.emplace_back(v); });
+  if (texts.size() != 1) return std::nullopt;
+  return load_policy_text(texts[0], "the store's recorded policy");
+}
+
+}  // namespace gongji

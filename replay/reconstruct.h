@@ -1,0 +1,40 @@
+// Point-in-time reconstruction of one person (POLICY.md TIME-ASOF, TIME-REPLAY): fold only the person's own
+// events and the shared events of their partition, found through the per-person index the fold keeps
+// (projections/store.h `i/` and `g/` keys), never scanning the log.
+#pragma once
+#include <map>
+#include <optional>
+#include <string>
+
+#include "events/event_log.h"
+#include "ledger/mem_state.h"
+#include "projections/store.h"
+
+namespace gongji {
+
+// Knowledge time: only records ingested by then count. Either an ingestion time (ms since the epoch, inclusive)
+// or per-partition offsets (records before each offset); a partition not named is not limited.
+struct KnownAt {
+  std::optional<int64_t> ms;
+  std::map<int, uint64_t> offsets;
+  bool admits(int partition, uint64_t offset, int64_t ingested_ms) const;
+};
+
+// Parses "2024-03-01T12:00:00Z" (UTC), a number of ms since the epoch, or "P:OFFSET[,P:OFFSET...]".
+KnownAt parse_known_at(const std::string& text);
+
+struct Reconstruction {
+  int partition = 0;
+  MemState state;
+  std::vector<uint64_t> offsets;  // the log offsets folded, in order
+};
+
+// Folds the person's history as known at `known`, stopping before `before` (an offset in their partition) if
+// given. Throws StoreError if the store has no index for the person.
+Reconstruction reconstruct_person(const Store& store, EventLog& log, const std::string& person, const Policy& policy,
+                                  const KnownAt& known = {}, std::optional<uint64_t> before = std::nullopt);
+
+// The policy the store's fold used, when it used exactly one (nullopt otherwise).
+std::optional<Policy> recorded_policy(const Store& store);
+
+}  // namespace gongji
