@@ -11,6 +11,7 @@
 #include "consumers/serve.h"
 #include "consumers/views.h"
 #include "projections/store.h"
+#include "replay/explain.h"
 #include "replay/reconstruct.h"
 
 namespace fs = std::filesystem;
@@ -148,26 +149,53 @@ int cmd_person(const Paths& paths, const std::string& id, const std::string& as_
   return 0;
 }
 
-int cmd_explain(const Paths& paths, const std::string& claim, const std::string& event, bool as_json) {
+int cmd_explain(const Paths& paths, const std::string& claim, const std::string& event, bool as_json,
+                const std::string& policy_file) {
   require_existing(paths);
   Store store(paths.state(), true);
-  std::optional<json> rec;
-  if (!claim.empty()) rec = store.settlement(claim);
-  else
+  if (claim.empty()) {  // an account movement or another record: shown as recorded
+    std::optional<json> rec;
     store.outputs([&](const json& r) {
       if (r.value("event", "") == event) rec = r;
       return !rec;
     });
-  if (!rec) {
-    std::cerr << "gongji explain: no settlement or output record for " << (claim.empty() ? "event " + event : "claim " + claim) << "\n";
-    return 4;
-  }
-  if (as_json) {
-    std::cout << rec->dump(2) << "\n";
+    if (!rec) {
+      std::cerr << "gongji explain: no output record for event " << event << "\n";
+      return 4;
+    }
+    print_explanation(*rec, std::cout);
     return 0;
   }
-  print_explanation(*rec, std::cout);
-  return 0;
+  auto log = paths.open_log(8, true);
+  std::optional<Policy> other;
+  if (!policy_file.empty()) other = load_policy_file(policy_file);
+  Rederivation r = rederive_claim(store, *log, claim, other ? &*other : nullptr);
+  if (as_json) {
+    json j = {{"claim", claim}, {"recorded", r.recorded}, {"recomputed", r.recomputed}, {"equal", r.equal},
+              {"policy_version", r.policy_version}};
+    if (!r.equal) j["differences"] = settlement_differences(r.recorded, r.recomputed);
+    if (other) j["what_if"] = true;
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::cout << (other ? "what-if: claim re-derived under " + policy_file + " (" + r.policy_version + ")\n"
+                        : "claim re-derived from the log under its recorded policy (" + r.policy_version + ")\n");
+    print_explanation(r.recomputed, std::cout);
+    if (other) {
+      auto diffs = settlement_differences(r.recorded, r.recomputed);
+      if (diffs.empty()) std::cout << "\nno difference from the recorded settlement\n";
+      for (const auto& f : diffs)
+        std::cout << "\n  " << f << ": recorded " << r.recorded.value(f, json()).dump() << ", what-if "
+                  << r.recomputed.value(f, json()).dump();
+      if (!diffs.empty()) std::cout << "\n";
+    } else if (r.equal) {
+      std::cout << "\nthe recomputation equals the recorded settlement\n";
+    } else {
+      std::cout << "\n*** MISMATCH: the recomputation differs from the recorded settlement; first differing field '"
+                << r.first_difference << "': recorded " << r.recorded.value(r.first_difference, json()).dump()
+                << ", recomputed " << r.recomputed.value(r.first_difference, json()).dump() << " ***\n";
+    }
+  }
+  return other || r.equal ? 0 : 5;
 }
 
 int cmd_report(const Paths& paths, int explained) {
@@ -236,13 +264,15 @@ int main(int argc, char** argv) {
   pers->add_option("--known-at", known_at, "knowledge time: only events ingested by then (YYYY-MM-DDTHH:MM:SSZ, ms "
                                            "since the epoch, or P:OFFSET,...); the person is folded again from the log");
 
-  auto* expl = app.add_subcommand("explain", "a settlement (or another output record) step by step, each step with "
-                                             "its rule ID and article");
+  auto* expl = app.add_subcommand("explain", "a settlement re-derived step by step from the log under its recorded "
+                                             "policy (each step with its rule ID and article) and checked against the "
+                                             "record; exit 5 on a mismatch. --event shows another output record");
   data_opt(expl);
   auto* claim_opt = expl->add_option("--claim", claim, "claim id");
   auto* event_opt = expl->add_option("--event", event, "event id (account movements, refusals)");
   claim_opt->excludes(event_opt);
-  expl->add_flag("--json", as_json, "print the record as JSON");
+  expl->add_flag("--json", as_json, "print the re-derivation as JSON");
+  expl->add_option("--policy", policy_file, "what-if: re-derive under this policy file and report the differences");
 
   int explained = 5;
   auto* rep = app.add_subcommand("report", "a readable summary: claims by status and reason, fund paid by scheme, "
@@ -276,7 +306,7 @@ int main(int argc, char** argv) {
     if (*pers) return cmd_person(paths, person, as_of, policy_file, known_at);
     if (*expl) {
       if (claim.empty() && event.empty()) throw std::runtime_error("give --claim or --event");
-      return cmd_explain(paths, claim, event, as_json);
+      return cmd_explain(paths, claim, event, as_json, policy_file);
     }
     if (*dig) return cmd_digest(paths);
     if (*rep) return cmd_report(paths, explained);

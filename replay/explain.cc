@@ -1,0 +1,77 @@
+#include "replay/explain.h"
+
+#include <cstring>
+
+#include "events/fb_codec.h"
+#include "replay/reconstruct.h"
+
+namespace gongji {
+
+using nlohmann::json;
+
+std::vector<std::string> settlement_differences(const json& a, const json& b) {
+  std::vector<std::string> out;
+  std::set<std::string> keys;
+  for (auto& [k, _] : a.items()) keys.insert(k);
+  for (auto& [k, _] : b.items()) keys.insert(k);
+  for (const auto& k : keys) {
+    if (k == "policy_version" || k == "trace") continue;
+    if (!a.contains(k) || !b.contains(k) || a[k] != b[k]) out.push_back(k);
+  }
+  return out;
+}
+
+Rederivation rederive_claim(const Store& store, EventLog& log, const std::string& claim, const Policy* other) {
+  // The claim index names the settlement's partition and offset: c/<claim>/<partition>/<offset>/<n>.
+  std::string index_key, record_key;
+  store.scan("c/" + claim + "/", [&](const std::string& k, std::string_view v) {
+    if (index_key.empty()) index_key = k, record_key = std::string(v);
+  });
+  if (index_key.empty()) throw StoreError("no settlement for claim " + claim);
+  const std::string tail = index_key.substr(2 + claim.size() + 1);  // <partition>/<offset>/<n>
+  const int partition = std::stoi(tail.substr(0, 4), nullptr, 16);
+  const uint64_t offset = std::stoull(tail.substr(5, 16), nullptr, 16);
+  Rederivation r;
+  store.scan(record_key, [&](const std::string& k, std::string_view v) {
+    if (k == record_key) r.recorded = json::parse(v);
+  });
+  const std::string person = r.recorded.at("person");
+  std::optional<Policy> recorded_policy;
+  if (!other) {
+    std::string version = r.recorded.at("policy_version");
+    std::string text;
+    store.scan("v/" + version, [&](const std::string& k, std::string_view v) {
+      if (k == "v/" + version) text = std::string(v);
+    });
+    if (text.empty()) throw StoreError("the store does not hold policy version " + version);
+    recorded_policy = load_policy_text(text, "policy " + version);
+  }
+  const Policy& policy = other ? *other : *recorded_policy;
+  r.policy_version = policy.version();
+  Reconstruction before = reconstruct_person(store, log, person, policy, {}, offset);
+  // The claim event itself, through the person's index.
+  uint64_t locator = 0;
+  bool found = false;
+  store.scan("i/" + person + "/" + hex4(partition) + "/" + hex16(offset), [&](const std::string&, std::string_view v) {
+    uint64_t where[2];
+    std::memcpy(where, v.data(), sizeof where);
+    locator = where[0];
+    found = true;
+  });
+  if (!found) throw StoreError("claim " + claim + " is not in " + person + "'s index");
+  FoldContext ctx{&policy, partition, store.partitions(), true};
+  log.read_at(partition, offset, locator, [&](const LogRecord& rec) {
+    auto outs = apply_event(decode_event(rec.payload), before.state, ctx);
+    for (const Output& o : outs)
+      if (o.kind == "settlement") r.recomputed = o.json();
+  });
+  auto diffs = settlement_differences(r.recorded, r.recomputed);
+  if (!other && r.recorded.value("policy_version", "") != r.recomputed.value("policy_version", ""))
+    diffs.insert(diffs.begin(), "policy_version");
+  if (!other && r.recorded.value("trace", json()) != r.recomputed.value("trace", json())) diffs.push_back("trace");
+  r.equal = diffs.empty();
+  r.first_difference = diffs.empty() ? "" : diffs.front();
+  return r;
+}
+
+}  // namespace gongji

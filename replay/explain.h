@@ -1,0 +1,29 @@
+// Re-deriving a recorded settlement (issue 5 `explain`): the person's state just before the claim is rebuilt from
+// the log (replay/reconstruct.h) under the policy version the settlement recorded, the claim is settled again, and
+// the result is compared with the record field by field. With another policy it is a what-if.
+#pragma once
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "events/event_log.h"
+#include "projections/store.h"
+
+namespace gongji {
+
+struct Rederivation {
+  nlohmann::json recorded, recomputed;
+  bool equal = false;
+  std::string first_difference;  // "" when equal: the first field (in key order) that differs
+  std::string policy_version;    // of the recomputation
+};
+
+// Throws StoreError when the claim or its policy version is unknown to the store. `other`: a what-if policy.
+Rederivation rederive_claim(const Store& store, EventLog& log, const std::string& claim,
+                            const Policy* other = nullptr);
+
+// Fields of two settlement records that differ, ignoring the policy version and the trace's wording.
+std::vector<std::string> settlement_differences(const nlohmann::json& a, const nlohmann::json& b);
+
+}  // namespace gongji
