@@ -11,6 +11,7 @@
 #include "consumers/serve.h"
 #include "consumers/views.h"
 #include "projections/store.h"
+#include "replay/audit.h"
 #include "replay/explain.h"
 #include "replay/reconstruct.h"
 
@@ -198,6 +199,23 @@ int cmd_explain(const Paths& paths, const std::string& claim, const std::string&
   return other || r.equal ? 0 : 5;
 }
 
+int cmd_audit(const Paths& paths, const std::string& policy_file) {
+  require_existing(paths);
+  Store store(paths.state(), true);
+  std::optional<Policy> pol = policy_file.empty() ? recorded_policy(store) : std::optional<Policy>(load_policy_file(policy_file));
+  if (!pol) throw std::runtime_error("the store used several policy versions: name one with --policy");
+  auto log = paths.open_log(8, true);
+  char tmpl[] = "/tmp/gongji-audit-XXXXXX";
+  std::string scratch = mkdtemp(tmpl);
+  AuditReport rep = audit(store, *log, *pol, scratch + "/state");
+  std::cout << "audit of " << paths.data << " (replayed into " << scratch << ")\n";
+  for (const auto& c : rep.checked) std::cout << "  ok: " << c << "\n";
+  for (const auto& f : rep.findings) std::cout << "  FINDING: " << f << "\n";
+  std::cout << (rep.findings.empty() ? "the books hold\n" : std::to_string(rep.findings.size()) + " findings\n");
+  fs::remove_all(scratch);
+  return rep.findings.empty() ? 0 : 6;
+}
+
 int cmd_report(const Paths& paths, int explained) {
   require_existing(paths);
   Store store(paths.state(), true);
@@ -280,6 +298,12 @@ int main(int argc, char** argv) {
   data_opt(rep);
   rep->add_option("--explained", explained, "how many settlements to explain (default 5)");
 
+  auto* aud = app.add_subcommand("audit", "replay the log from zero and check the books: projections equal the replay "
+                                           "(per partition and person on a mismatch), one settlement per claim, fund "
+                                           "totals, account balances, limits; exit 6 on any finding");
+  data_opt(aud);
+  aud->add_option("--policy", policy_file, "policy file (default: the one the fold used)");
+
   auto* dig = app.add_subcommand("digest", "the determinism digest: a hash over every key and value of the projections");
   data_opt(dig);
 
@@ -310,6 +334,7 @@ int main(int argc, char** argv) {
     }
     if (*dig) return cmd_digest(paths);
     if (*rep) return cmd_report(paths, explained);
+    if (*aud) return cmd_audit(paths, policy_file);
   } catch (const std::exception& e) {
     std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": " << e.what() << "\n";
     return 2;

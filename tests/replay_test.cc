@@ -1,6 +1,8 @@
 // replay/: point-in-time reconstruction against the live store (POLICY.md TIME-ASOF, TIME-REPLAY).
 #include <random>
 
+#include "ledger/state_codec.h"
+#include "replay/audit.h"
 #include "replay/explain.h"
 #include "replay/reconstruct.h"
 
@@ -125,6 +127,43 @@ TEST(Replay, ExplainRederivesEveryClaim) {
   Rederivation t = rederive_claim(store, *log, claims[0]);
   EXPECT_FALSE(t.equal);
   EXPECT_EQ(t.first_difference, "fund");
+}
+
+// audit passes on a generated year and fails, naming the partition and the person, when a projection value is
+// altered by hand; an altered account balance is named too.
+TEST(Replay, AuditPassesAndCatchesATamperedProjection) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 8);
+  ingest_lines(*log, generated(800, 81));
+  Store store(d / "state");
+  store.fold(*log, default_policy());
+  AuditReport ok = audit(store, *log, default_policy(), d / "scratch1");
+  EXPECT_TRUE(ok.findings.empty()) << ok.findings.front();
+  EXPECT_GE(ok.checked.size(), 5u);
+  // Tamper: give someone with an account 100 yuan more.
+  std::string key, value;
+  store.scan("p/", [&](const std::string& k, std::string_view v) {
+    if (!key.empty()) return;
+    PersonState p = decode_person(v);
+    if (p.account.empty()) return;
+    p.account.back().amount += 10000;
+    key = k;
+    value = encode_person(p);
+  });
+  ASSERT_FALSE(key.empty());
+  ASSERT_TRUE(store.db()->Put(rocksdb::WriteOptions(), key, value).ok());
+  AuditReport bad = audit(store, *log, default_policy(), d / "scratch2");
+  ASSERT_FALSE(bad.findings.empty());
+  const std::string person = key.substr(7);
+  std::string all;
+  for (const auto& f : bad.findings) all += f + "\n";
+  EXPECT_NE(all.find("partition " + std::to_string(std::stoi(key.substr(2, 4), nullptr, 16))), std::string::npos) << all;
+  EXPECT_NE(all.find("person " + person + " differs from the replay"), std::string::npos) << all;
+  EXPECT_NE(all.find("person " + person + ": account balance"), std::string::npos) << all;
+  // The command line exits non-zero with the finding.
+  std::string out;
+  EXPECT_EQ(run(gongji("audit --data-dir " + d.path.string()), &out), 6) << out;
+  EXPECT_NE(out.find("FINDING:   person " + person + " differs from the replay"), std::string::npos) << out;
 }
 
 }  // namespace
