@@ -14,6 +14,7 @@
 #include "replay/audit.h"
 #include "replay/explain.h"
 #include "replay/reconstruct.h"
+#include "replay/whatif.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -216,6 +217,49 @@ int cmd_audit(const Paths& paths, const std::string& policy_file) {
   return rep.findings.empty() ? 0 : 6;
 }
 
+int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json, size_t show) {
+  require_existing(paths);
+  Store store(paths.state(), true);
+  Policy other = load_policy_file(policy_file);
+  auto log = paths.open_log(8, true);
+  char tmpl[] = "/tmp/gongji-whatif-XXXXXX";
+  std::string scratch = mkdtemp(tmpl);
+  WhatIfReport rep = what_if(store, *log, other, scratch + "/state");
+  fs::remove_all(scratch);
+  if (as_json) {
+    json j = {{"policy", policy_file}, {"policy_version", other.version()}, {"claims_compared", rep.claims_compared},
+              {"recorded_fund", format_money(rep.recorded_total)}, {"what_if_fund", format_money(rep.what_if_total)}};
+    json claims = json::array();
+    for (const auto& c : rep.claims)
+      claims.push_back({{"claim", c.claim}, {"person", c.person}, {"event", c.event},
+                        {"recorded_fund", format_money(c.recorded)}, {"what_if_fund", format_money(c.what_if)},
+                        {"difference", format_money(c.what_if - c.recorded)}});
+    j["claims"] = claims;
+    for (auto& [dim, rows] : rep.totals)
+      for (auto& [k, v] : rows)
+        j["totals"][dim][k] = {{"recorded", format_money(v.first)}, {"what_if", format_money(v.second)},
+                               {"difference", format_money(v.second - v.first)}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "what-if under " << policy_file << " (" << other.version() << "): " << rep.claims_compared
+            << " claims compared, " << rep.claims.size() << " would be paid differently\n";
+  std::cout << "  fund paid: recorded " << format_money(rep.recorded_total) << ", what-if "
+            << format_money(rep.what_if_total) << ", difference " << format_money(rep.what_if_total - rep.recorded_total) << "\n";
+  for (auto& [dim, rows] : rep.totals) {
+    std::cout << "\n  by " << dim << ":\n";
+    for (auto& [k, v] : rows)
+      if (v.first != v.second)
+        std::cout << "    " << k << ": " << format_money(v.first) << " -> " << format_money(v.second) << " ("
+                  << format_money(v.second - v.first) << ")\n";
+  }
+  std::cout << "\n  claims (first " << std::min(show, rep.claims.size()) << "):\n";
+  for (size_t i = 0; i < rep.claims.size() && i < show; ++i)
+    std::cout << "    " << rep.claims[i].claim << " (" << rep.claims[i].person << "): " << format_money(rep.claims[i].recorded)
+              << " -> " << format_money(rep.claims[i].what_if) << "\n";
+  return 0;
+}
+
 int cmd_report(const Paths& paths, int explained) {
   require_existing(paths);
   Store store(paths.state(), true);
@@ -304,6 +348,16 @@ int main(int argc, char** argv) {
   data_opt(aud);
   aud->add_option("--policy", policy_file, "policy file (default: the one the fold used)");
 
+  std::string whatif_policy;
+  size_t show = 20;
+  auto* wif = app.add_subcommand("what-if", "replay the log under another policy file (never touching the live store) "
+                                            "and report how fund payments would differ, per claim and in totals by "
+                                            "scheme, level, benefit and month");
+  data_opt(wif);
+  wif->add_option("--policy", whatif_policy, "the other policy parameters file")->required();
+  wif->add_flag("--json", as_json, "the whole report as JSON");
+  wif->add_option("--show", show, "claims to list in the text report (default 20)");
+
   auto* dig = app.add_subcommand("digest", "the determinism digest: a hash over every key and value of the projections");
   data_opt(dig);
 
@@ -335,6 +389,7 @@ int main(int argc, char** argv) {
     if (*dig) return cmd_digest(paths);
     if (*rep) return cmd_report(paths, explained);
     if (*aud) return cmd_audit(paths, policy_file);
+    if (*wif) return cmd_what_if(paths, whatif_policy, as_json, show);
   } catch (const std::exception& e) {
     std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": " << e.what() << "\n";
     return 2;

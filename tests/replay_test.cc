@@ -5,6 +5,7 @@
 #include "replay/audit.h"
 #include "replay/explain.h"
 #include "replay/reconstruct.h"
+#include "replay/whatif.h"
 
 #include <rocksdb/db.h>
 #include "tests/fixtures.h"
@@ -164,6 +165,53 @@ TEST(Replay, AuditPassesAndCatchesATamperedProjection) {
   std::string out;
   EXPECT_EQ(run(gongji("audit --data-dir " + d.path.string()), &out), 6) << out;
   EXPECT_NE(out.find("FINDING:   person " + person + " differs from the replay"), std::string::npos) << out;
+}
+
+// what-if with the 2023 employee limit raised to 2000: per-claim differences, totals equal to a full replay under
+// that policy into a new directory, and every claim of a person who never reached the old limit (and so has no
+// later claim it could change) unchanged.
+TEST(Replay, WhatIfRaisedEmployeeLimit) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 8);
+  ingest_lines(*log, generated(800, 91));
+  Store store(d / "state");
+  store.fold(*log, default_policy());
+  const std::string live_digest = store.digest();
+  std::string text = default_policy_text();
+  text.replace(text.find("- {from: 2023-01-01, value: \"1600.00\"}"), 38, "- {from: 2023-01-01, value: \"2000.00\"}");
+  Policy raised = load_policy_text(text, "raised");
+  WhatIfReport rep = what_if(store, *log, raised, d / "scratch");
+  EXPECT_EQ(store.digest(), live_digest) << "what-if must not touch the live store";
+  ASSERT_FALSE(rep.claims.empty());
+  EXPECT_GT(rep.what_if_total, rep.recorded_total);
+  for (const auto& c : rep.claims) EXPECT_GT(c.what_if, c.recorded) << c.claim;  // a higher limit only pays more
+  // Totals equal those of a full replay under that policy.
+  Store full(d / "full");
+  full.fold(*log, raised);
+  Money full_total = 0;
+  full.outputs([&](const json& r) {
+    if ((r["kind"] == "settlement" && r["status"] == "settled") || r["kind"] == "reversal") {
+      std::string f = r["fund"];
+      Money m = *parse_yuan(f[0] == '-' ? f.substr(1) : f);
+      full_total += f[0] == '-' ? -m : m;
+    }
+    return true;
+  });
+  EXPECT_EQ(rep.what_if_total, full_total);
+  Money by_scheme = 0;
+  for (auto& [_, v] : rep.totals["scheme"]) by_scheme += v.second;
+  EXPECT_EQ(by_scheme, full_total);
+  // Persons who never reached the old limit: none of their claims changes.
+  std::set<std::string> reached, changed;
+  store.outputs([&](const json& r) {
+    if (r["kind"] == "settlement" && r["status"] == "settled" && r["scheme"] == "employee" && r["benefit"] != "chronic" &&
+        r["after"].contains("limit") && r["after"]["limit_used"] == r["after"]["limit"])
+      reached.insert(r["person"]);
+    return true;
+  });
+  for (const auto& c : rep.claims) changed.insert(c.person);
+  ASSERT_FALSE(reached.empty());
+  for (const auto& p : changed) EXPECT_TRUE(reached.count(p)) << p << " changed without reaching the old limit";
 }
 
 }  // namespace

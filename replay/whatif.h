@@ -1,0 +1,28 @@
+// `gongji what-if --policy OTHER.yaml`: replays the whole log under another parameters file into a scratch store
+// (never the live one) and reports, per claim and in totals, how the fund payments would differ.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "events/event_log.h"
+#include "projections/store.h"
+
+namespace gongji {
+
+struct ClaimDifference {
+  std::string claim, person, event;
+  Money recorded = 0, what_if = 0;
+};
+
+struct WhatIfReport {
+  std::vector<ClaimDifference> claims;  // claims whose fund payment differs, in log order
+  size_t claims_compared = 0;
+  // Totals of fund paid (settlements net of reversals), recorded vs what-if, by "scheme", "level", "benefit", "month".
+  std::map<std::string, std::map<std::string, std::pair<Money, Money>>> totals;
+  Money recorded_total = 0, what_if_total = 0;
+};
+
+WhatIfReport what_if(const Store& live, EventLog& log, const Policy& other, const std::string& scratch);
+
+}  // namespace gongji
