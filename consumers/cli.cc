@@ -14,6 +14,7 @@
 #include "replay/audit.h"
 #include "replay/explain.h"
 #include "replay/reconstruct.h"
+#include "replay/replay.h"
 #include "replay/whatif.h"
 
 namespace fs = std::filesystem;
@@ -92,7 +93,8 @@ int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
 
 Policy policy_from(const std::string& file) { return file.empty() ? default_policy() : load_policy_file(file); }
 
-int cmd_fold(const Paths& paths, const std::string& policy_file, size_t batch, size_t crash_before) {
+int cmd_fold(const Paths& paths, const std::string& policy_file, size_t batch, size_t crash_before,
+             size_t checkpoint_every) {
   if (paths.brokers.empty()) require_existing(paths);
   auto log = paths.open_log();
   Store store(paths.state());
@@ -100,6 +102,8 @@ int cmd_fold(const Paths& paths, const std::string& policy_file, size_t batch, s
   FoldOptions opt;
   opt.batch_events = batch;
   if (crash_before) opt.crash_before_batch = crash_before;
+  opt.checkpoint_dir = paths.data + "/checkpoints";
+  opt.checkpoint_every = checkpoint_every;
   FoldStats s = store.fold(*log, policy, opt);
   std::cout << "folded " << s.events << " events, " << s.outputs << " output records, " << s.dead_letters
             << " dead letters\n";
@@ -260,6 +264,25 @@ int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json
   return 0;
 }
 
+int cmd_replay(const Paths& paths, const std::string& known_at, const std::string& out, const std::string& policy_file) {
+  require_existing(paths);
+  std::optional<Policy> pol;
+  {
+    Store store(paths.state(), true);
+    pol = policy_file.empty() ? recorded_policy(store) : std::optional<Policy>(load_policy_file(policy_file));
+  }
+  if (!pol) throw std::runtime_error("the store used several policy versions: name one with --policy");
+  auto log = paths.open_log(8, true);
+  auto target = positions_at(*log, parse_known_at(known_at));
+  ReplayResult r = replay_to(*log, *pol, target, paths.data + "/checkpoints", out,
+                             [](uint64_t n) { std::cerr << "replay: " << n << " events folded\n"; });
+  std::cout << "replayed into " << out << (r.from_checkpoint.empty() ? " from zero" : " from checkpoint " + r.from_checkpoint)
+            << ": " << r.stats.events << " events folded; positions";
+  for (auto [p, off] : target) std::cout << " " << p << ":" << off;
+  std::cout << "; digest " << r.digest << "\n";
+  return 0;
+}
+
 int cmd_report(const Paths& paths, int explained) {
   require_existing(paths);
   Store store(paths.state(), true);
@@ -307,6 +330,9 @@ int main(int argc, char** argv) {
   fold->add_option("--policy", policy_file, "policy parameters file (default: the built-in Weihai policy)");
   fold->add_option("--batch", batch, "events per committed batch (default 2000)");
   fold->add_option("--brokers", paths.brokers, "fold from Kafka's gongji.events topic instead of the embedded log");
+  size_t checkpoint_every = 200000;
+  fold->add_option("--checkpoint-every", checkpoint_every, "keep a RocksDB checkpoint in DATA/checkpoints every N events "
+                                                           "(replays start from the nearest; default 200000, 0: none)");
   fold->add_option("--crash-before-batch", crash_before, "fault injection: exit 137 before committing batch N")
       ->group("");
 
@@ -358,6 +384,14 @@ int main(int argc, char** argv) {
   wif->add_flag("--json", as_json, "the whole report as JSON");
   wif->add_option("--show", show, "claims to list in the text report (default 20)");
 
+  std::string replay_out;
+  auto* rpl = app.add_subcommand("replay", "rebuild, into a new directory, the store as it stood when everything "
+                                           "ingested up to --known-at had been folded, from the nearest checkpoint");
+  data_opt(rpl);
+  rpl->add_option("--known-at", known_at, "YYYY-MM-DDTHH:MM:SSZ, ms since the epoch, or P:OFFSET,...")->required();
+  rpl->add_option("--out", replay_out, "a new directory for the rebuilt store")->required();
+  rpl->add_option("--policy", policy_file, "policy file (default: the one the fold used)");
+
   auto* dig = app.add_subcommand("digest", "the determinism digest: a hash over every key and value of the projections");
   data_opt(dig);
 
@@ -379,7 +413,7 @@ int main(int argc, char** argv) {
   if (*srv) return serve(sopt);
   try {
     if (*ingest) return cmd_ingest(paths, file, partitions);
-    if (*fold) return cmd_fold(paths, policy_file, batch, crash_before);
+    if (*fold) return cmd_fold(paths, policy_file, batch, crash_before, checkpoint_every);
     if (*sets) return cmd_settlements(paths, person, claim, kind);
     if (*pers) return cmd_person(paths, person, as_of, policy_file, known_at);
     if (*expl) {
@@ -390,6 +424,7 @@ int main(int argc, char** argv) {
     if (*rep) return cmd_report(paths, explained);
     if (*aud) return cmd_audit(paths, policy_file);
     if (*wif) return cmd_what_if(paths, whatif_policy, as_json, show);
+    if (*rpl) return cmd_replay(paths, known_at, replay_out, policy_file);
   } catch (const std::exception& e) {
     std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": " << e.what() << "\n";
     return 2;

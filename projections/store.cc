@@ -1,12 +1,15 @@
 #include "projections/store.h"
 
+#include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <filesystem>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
 
 #include <rocksdb/cache.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
@@ -265,23 +268,51 @@ void PartitionFolder::commit(FoldStats& stats) {
 FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& opt) {
   FoldStats stats;
   size_t batches = 0;
+  uint64_t since_checkpoint = 0, since_progress = 0;
   record_run(policy, log.partitions());
   for (int p = 0; p < log.partitions(); ++p) {
     const uint64_t from = folded_offset(p);
-    if (from >= log.end_offset(p)) continue;
+    uint64_t end = log.end_offset(p);
+    if (auto u = opt.until.find(p); u != opt.until.end()) end = std::min(end, u->second);
+    if (from >= end) continue;
     PartitionFolder folder(*this, p, log.partitions(), policy);
     auto commit = [&] {
       if (opt.crash_before_batch && ++batches == *opt.crash_before_batch) std::_Exit(137);
       folder.commit(stats);
+      if (opt.checkpoint_every && since_checkpoint >= opt.checkpoint_every) {
+        checkpoint(opt.checkpoint_dir + "/" + hex16(stats.events) + "-" + hex16(static_cast<uint64_t>(
+                                                  std::chrono::steady_clock::now().time_since_epoch().count())));
+        since_checkpoint = 0;
+      }
     };
     log.read(p, from, [&](const LogRecord& r) {
+      if (r.offset >= end) return false;
       folder.apply(r, stats);
+      ++since_checkpoint;
+      if (opt.progress && ++since_progress >= 100000) opt.progress(stats.events), since_progress = 0;
       if (folder.pending() >= opt.batch_events) commit();
       return true;
     });
     if (folder.pending() > 0) commit();
   }
   return stats;
+}
+
+std::map<int, uint64_t> Store::positions() const {
+  std::map<int, uint64_t> out;
+  scan("x/", [&](const std::string& k, std::string_view v) { out[std::stoi(k.substr(2), nullptr, 16)] = std::stoull(std::string(v)); });
+  return out;
+}
+
+void Store::checkpoint(const std::string& dir) const {
+  std::filesystem::create_directories(dir);
+  rocksdb::Checkpoint* cp = nullptr;
+  check(rocksdb::Checkpoint::Create(db_.get(), &cp), "checkpoint");
+  std::unique_ptr<rocksdb::Checkpoint> owned(cp);
+  check(cp->CreateCheckpoint(dir + "/db"), "checkpoint into " + dir);
+  json pos = json::object();
+  for (auto [p, off] : positions()) pos[std::to_string(p)] = off;
+  std::ofstream(dir + "/positions.json") << json({{"positions", pos}, {"digest", digest()}}).dump() << "\n";
 }
 
 void Store::outbox(int partition, uint64_t from, uint64_t to,

@@ -21,6 +21,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,6 +45,14 @@ struct FoldOptions {
   size_t batch_events = 2000;      // events per committed WriteBatch
   // Fault-injection probe for crash tests: exit(137) right before committing batch number N (1-based).
   std::optional<size_t> crash_before_batch;
+  // Stop each partition before these offsets (a partition not named: its end). For replays to a known-at point.
+  std::map<int, uint64_t> until;
+  // Keep a RocksDB checkpoint under this directory every `checkpoint_every` folded events ("" or 0: none), so
+  // that a replay to a late point starts from the nearest one (replay/replay.h).
+  std::string checkpoint_dir;
+  size_t checkpoint_every = 0;
+  // Called now and then with the events folded so far (progress on long runs).
+  std::function<void(uint64_t events)> progress;
 };
 
 struct FoldStats {
@@ -88,6 +97,10 @@ class Store {
   std::string digest() const;
   // The same over the keys of one partition (persons, facilities, meta, position, outputs, dead letters, ids).
   std::string partition_digest(int partition) const;
+  // The fold's position per partition (x/ keys).
+  std::map<int, uint64_t> positions() const;
+  // A RocksDB checkpoint of the store (hard links) into `dir`, with positions.json naming its positions and digest.
+  void checkpoint(const std::string& dir) const;
   // Low-level access for tests that tamper with the store.
   rocksdb::DB* db() { return db_.get(); }
 

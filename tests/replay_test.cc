@@ -5,6 +5,7 @@
 #include "replay/audit.h"
 #include "replay/explain.h"
 #include "replay/reconstruct.h"
+#include "replay/replay.h"
 #include "replay/whatif.h"
 
 #include <rocksdb/db.h>
@@ -212,6 +213,51 @@ TEST(Replay, WhatIfRaisedEmployeeLimit) {
   for (const auto& c : rep.claims) changed.insert(c.person);
   ASSERT_FALSE(reached.empty());
   for (const auto& p : changed) EXPECT_TRUE(reached.count(p)) << p << " changed without reaching the old limit";
+}
+
+// replay --known-at: for 12 points spread over the log, a replay to that point (from the nearest checkpoint)
+// gives the digest the live fold had there and answers person queries as the live store did then.
+TEST(Replay, TwelvePointsReplayToTheLiveDigest) {
+  TempDir d;
+  std::string events = generated(900, 101);
+  std::vector<std::string> lines;
+  {
+    std::istringstream in(events);
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+  }
+  auto log = open_segment_log(d / "log", 8);
+  Store live(d / "state");
+  FoldOptions opt;
+  opt.checkpoint_dir = d / "checkpoints";
+  opt.checkpoint_every = 400;
+  struct Point {
+    std::map<int, uint64_t> positions;
+    std::string digest;
+    std::map<std::string, json> people;
+  };
+  std::vector<Point> points;
+  const std::vector<std::string> probe = {"P0000001", "P0000100", "P0000500"};
+  auto nofac = [](const std::string&) -> const FacilityState* { return nullptr; };
+  for (int k = 0; k < 12; ++k) {
+    std::string chunk;
+    for (size_t i = lines.size() * k / 12; i < lines.size() * (k + 1) / 12; ++i) chunk += lines[i] + "\n";
+    ingest_lines(*log, chunk);
+    live.fold(*log, default_policy(), opt);
+    Point pt{live.positions(), live.digest(), {}};
+    for (const auto& id : probe)
+      if (auto p = live.person(id)) pt.people[id] = person_view(*p, *parse_date("2023-12-31"), default_policy(), nofac);
+    points.push_back(pt);
+  }
+  int from_checkpoints = 0;
+  for (size_t k = 0; k < points.size(); ++k) {
+    ReplayResult r = replay_to(*log, default_policy(), points[k].positions, d / "checkpoints", d / ("replay" + std::to_string(k)));
+    EXPECT_EQ(r.digest, points[k].digest) << "point " << k;
+    if (!r.from_checkpoint.empty()) ++from_checkpoints;
+    Store rebuilt(d / ("replay" + std::to_string(k)), true);
+    for (auto& [id, view] : points[k].people)
+      EXPECT_EQ(person_view(*rebuilt.person(id), *parse_date("2023-12-31"), default_policy(), nofac), view) << id << " at " << k;
+  }
+  EXPECT_GE(from_checkpoints, 8) << "late points should start from a checkpoint";
 }
 
 }  // namespace

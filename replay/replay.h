@@ -1,0 +1,28 @@
+// `gongji replay --known-at T --out DIR` (POLICY.md TIME-REPLAY): the store exactly as it stood when everything
+// ingested up to T had been folded, rebuilt from the nearest checkpoint the fold kept at or before T's positions.
+#pragma once
+#include <map>
+#include <string>
+
+#include "events/event_log.h"
+#include "projections/store.h"
+#include "replay/reconstruct.h"
+
+namespace gongji {
+
+// The per-partition positions a knowledge time stands for (records admitted by `known`, counted from the start of
+// each partition; ingestion times grow along a partition).
+std::map<int, uint64_t> positions_at(EventLog& log, const KnownAt& known);
+
+struct ReplayResult {
+  std::string from_checkpoint;  // "" when replayed from zero
+  FoldStats stats;
+  std::string digest;
+};
+
+// Rebuilds into `out` (must not exist). `checkpoints`: the live fold's checkpoint directory ("" for none).
+ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, uint64_t>& target,
+                       const std::string& checkpoints, const std::string& out,
+                       const std::function<void(uint64_t)>& progress = {});
+
+}  // namespace gongji
