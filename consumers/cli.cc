@@ -15,6 +15,7 @@
 #include "replay/explain.h"
 #include "replay/reconstruct.h"
 #include "replay/replay.h"
+#include "replay/statement.h"
 #include "replay/whatif.h"
 
 namespace fs = std::filesystem;
@@ -283,6 +284,18 @@ int cmd_replay(const Paths& paths, const std::string& known_at, const std::strin
   return 0;
 }
 
+int cmd_statement(const Paths& paths, const std::string& person, int year, const std::string& format,
+                  const std::string& out, const std::string& policy_file) {
+  require_existing(paths);
+  Store store(paths.state(), true);
+  std::optional<Policy> pol = policy_file.empty() ? recorded_policy(store) : std::optional<Policy>(load_policy_file(policy_file));
+  json s = statement(store, pol ? *pol : default_policy(), person, year);
+  std::string text = format == "json" ? s.dump(2) + "\n" : format == "html" ? statement_html(s) : statement_text(s);
+  if (out.empty() || out == "-") std::cout << text;
+  else std::ofstream(out) << text;
+  return 0;
+}
+
 int cmd_report(const Paths& paths, int explained) {
   require_existing(paths);
   Store store(paths.state(), true);
@@ -392,6 +405,17 @@ int main(int argc, char** argv) {
   rpl->add_option("--out", replay_out, "a new directory for the rebuilt store")->required();
   rpl->add_option("--policy", policy_file, "policy file (default: the one the fold used)");
 
+  int year = 2023;
+  std::string format = "text", out_file;
+  auto* stm = app.add_subcommand("statement", "a person's year: every claim, settlement and account movement with the "
+                                              "running deductible, limit and balance, as text, JSON or an HTML page "
+                                              "with a chart");
+  data_opt(stm);
+  stm->add_option("--person", person, "person id")->required();
+  stm->add_option("--year", year, "calendar year (default 2023)");
+  stm->add_option("--format", format, "text, json or html (default text)")->check(CLI::IsMember({"text", "json", "html"}));
+  stm->add_option("--out", out_file, "write to this file instead of stdout");
+
   auto* dig = app.add_subcommand("digest", "the determinism digest: a hash over every key and value of the projections");
   data_opt(dig);
 
@@ -425,6 +449,7 @@ int main(int argc, char** argv) {
     if (*aud) return cmd_audit(paths, policy_file);
     if (*wif) return cmd_what_if(paths, whatif_policy, as_json, show);
     if (*rpl) return cmd_replay(paths, known_at, replay_out, policy_file);
+    if (*stm) return cmd_statement(paths, person, year, format, out_file, policy_file);
   } catch (const std::exception& e) {
     std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": " << e.what() << "\n";
     return 2;

@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   librdkafka-dev
   python3 python3-confluent-kafka python3-flatbuffers
+  chromium fonts-noto-cjk
 )
 
 # The Kafka broker for the tests runs on Java 17 and its jars come through Maven; a machine that already has

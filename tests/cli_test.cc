@@ -114,5 +114,44 @@ TEST(Cli, ExplainShowsRulesAndArticles) {
   EXPECT_NE(run(gongji("fold --data-dir " + d / "nothing-here 2>/dev/null")), 0);
 }
 
+// statement: the year's entries with running values as of each entry's date (TIME-ASOF), as text, JSON and an
+// HTML page that renders in headless Chromium.
+TEST(Cli, StatementTextJsonAndHtmlInChromium) {
+  TempDir d;
+  run(gongji("ingest --data-dir " + d / "data" + " " + kScenarios + "examples/employee_year.jsonl > /dev/null"));
+  run(gongji("fold --data-dir " + d / "data" + " > /dev/null"));
+  std::string out;
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person E1 --year 2023 --format json"), &out), 0);
+  json s = json::parse(out);
+  std::vector<std::string> kinds;
+  for (auto& e : s["entries"]) kinds.push_back(e["kind"].get<std::string>() + ":" + e.value("claim", ""));
+  EXPECT_EQ(kinds, (std::vector<std::string>{"settlement:E1-1", "settlement:E1-2", "settlement:E1-3", "reversal:E1-3",
+                                             "settlement:E1-4", "settlement:E1-5"}));
+  EXPECT_EQ(s["entries"][2]["limit_used"], "1578.83");   // as of 03-08, the reversal of 03-10 not yet
+  EXPECT_EQ(s["entries"][3]["limit_used"], "645.50");    // as of 03-10
+  EXPECT_EQ(s["entries"][5]["limit_used"], "1600.00");
+  EXPECT_EQ(s["totals"]["fund_paid"], "1120.00");        // 0 + 451.85 + 466.67 - 466.67 + 280 + 388.15
+  EXPECT_EQ(s["daily"].size(), 365u);
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person E1 --year 2023"), &out), 0);
+  EXPECT_NE(out.find("E1-5"), std::string::npos);
+  EXPECT_NE(out.find("fund paid 1120.00"), std::string::npos);
+  // The page, rendered by a real browser.
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person E1 --year 2023 --format html --out " + d / "s.html")), 0);
+  const std::string chromium = "timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+                               "--disable-background-networking --disable-component-update --disable-sync "
+                               "--user-data-dir=" + d / "profile" + " --window-size=900,900 ";
+  ASSERT_EQ(run(chromium + "--screenshot=" + d / "s.png" + " file://" + d / "s.html" + " >/dev/null 2>&1"), 0)
+      << "headless Chromium failed (ops/install-deps.sh installs it)";
+  std::string png = read_file(d / "s.png");
+  ASSERT_GT(png.size(), 20000u) << "the screenshot looks empty";
+  EXPECT_EQ(png.substr(1, 3), "PNG");
+  std::string dom;
+  ASSERT_EQ(run(chromium + "--dump-dom file://" + d / "s.html" + " 2>/dev/null", &dom), 0);
+  EXPECT_NE(dom.find("年度结算单"), std::string::npos);
+  EXPECT_NE(dom.find("E1-5"), std::string::npos);
+  EXPECT_NE(dom.find("<svg id=\"chart\""), std::string::npos);
+  EXPECT_NE(dom.find("1120.00"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace gongji::test

@@ -1,0 +1,160 @@
+#include "replay/statement.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+#include "ledger/ledger.h"
+
+namespace gongji {
+
+using nlohmann::json;
+
+namespace {
+
+Money signed_money(const json& j, const char* k) {
+  if (!j.contains(k) || !j[k].is_string()) return 0;
+  std::string v = j[k];
+  bool neg = !v.empty() && v[0] == '-';
+  Money m = parse_yuan(neg ? v.substr(1) : v).value_or(0);
+  return neg ? -m : m;
+}
+
+std::string esc(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '<') o += "&lt;";
+    else if (c == '>') o += "&gt;";
+    else if (c == '&') o += "&amp;";
+    else if (c == '"') o += "&quot;";
+    else o += c;
+  }
+  return o;
+}
+
+}  // namespace
+
+json statement(const Store& store, const Policy& policy, const std::string& person, int year) {
+  auto p = store.person(person);
+  if (!p) throw StoreError("no person " + person);
+  // The person's output records, through their index of log positions.
+  std::vector<json> records;
+  std::set<std::string> keys;
+  store.scan("i/" + person + "/", [&](const std::string& k, std::string_view) { keys.insert("o/" + k.substr(3 + person.size())); });
+  for (const auto& prefix : keys)
+    store.scan(prefix + "/", [&](const std::string&, std::string_view v) {
+      json r = json::parse(v);
+      if (r.value("person", person) == person) records.push_back(r);
+    });
+  auto nofac = [](const std::string&) -> const FacilityState* { return nullptr; };
+  json entries = json::array();
+  Money fund = 0, credits = 0, debits = 0;
+  for (json& r : records) {
+    std::string kind = r.value("kind", "");
+    std::string date = kind == "settlement" ? r.value("date", "") : r.value("at", "");
+    if (date.size() < 4 || std::stoi(date.substr(0, 4)) != year) continue;
+    json view = person_view(*p, *parse_date(date), policy, nofac);
+    json e = {{"date", date}, {"kind", kind}, {"deductible_paid", view["ordinary"]["deductible_paid"]},
+              {"limit_used", view["ordinary"]["limit_used"]}, {"limit", view["ordinary"]["limit"]},
+              {"balance", view["account"]["balance"]}};
+    for (const char* k : {"claim", "status", "benefit", "facility", "fund", "total", "patient", "amount", "purpose",
+                          "reason", "month", "event"})
+      if (r.contains(k)) e[k] = r[k];
+    if (r.contains("reasons")) e["reasons"] = r["reasons"];
+    if (kind == "settlement" && r["status"] == "settled") fund += signed_money(r, "fund");
+    if (kind == "reversal") fund += signed_money(r, "fund");
+    if (kind == "account_credit") credits += signed_money(r, "amount");
+    if (kind == "account_debit") debits += signed_money(r, "amount");
+    entries.push_back(e);
+  }
+  std::stable_sort(entries.begin(), entries.end(), [](const json& a, const json& b) { return a["date"] < b["date"]; });
+  json daily = json::array();
+  for (Date d = jan1(year); d <= dec31(year); ++d) {
+    json v = person_view(*p, d, policy, nofac);
+    daily.push_back({{"date", format_date(d)}, {"limit_used", v["ordinary"]["limit_used"]},
+                     {"limit", v["ordinary"]["limit"]}, {"balance", v["account"]["balance"]}});
+  }
+  json end = person_view(*p, dec31(year), policy, nofac);
+  return {{"person", person},
+          {"year", year},
+          {"scheme", end["scheme"]},
+          {"entries", entries},
+          {"daily", daily},
+          {"totals", {{"fund_paid", format_money(fund)}, {"account_credits", format_money(credits)},
+                      {"account_debits", format_money(debits)}, {"year_end", end}}}};
+}
+
+std::string statement_text(const json& s) {
+  std::ostringstream o;
+  o << "Statement for " << s["person"].get<std::string>() << ", " << s["year"] << " (" << s["scheme"].dump() << ")\n";
+  char line[512];
+  std::snprintf(line, sizeof line, "%-10s  %-15s %-14s %-9s %10s %10s  %10s %10s %10s\n", "date", "kind", "claim",
+                "status", "fund", "amount", "deductible", "limit used", "balance");
+  o << line;
+  for (const auto& e : s["entries"]) {
+    std::snprintf(line, sizeof line, "%-10s  %-15s %-14s %-9s %10s %10s  %10s %10s %10s\n",
+                  e["date"].get<std::string>().c_str(), e["kind"].get<std::string>().c_str(),
+                  e.value("claim", "").c_str(), e.value("status", "").c_str(), e.value("fund", "").c_str(),
+                  e.value("amount", "").c_str(), e["deductible_paid"].get<std::string>().c_str(),
+                  e["limit_used"].get<std::string>().c_str(), e["balance"].get<std::string>().c_str());
+    o << line;
+  }
+  o << "fund paid " << s["totals"]["fund_paid"].get<std::string>() << "; account credits "
+    << s["totals"]["account_credits"].get<std::string>() << ", debits " << s["totals"]["account_debits"].get<std::string>()
+    << "\n";
+  return o.str();
+}
+
+std::string statement_html(const json& s) {
+  // One self-contained page: a chart of the ordinary limit used and the account balance over the year (inline
+  // SVG, no scripts), then the entries.
+  const json& daily = s["daily"];
+  double max_y = 1;
+  for (const auto& d : daily)
+    max_y = std::max({max_y, static_cast<double>(signed_money(d, "limit_used")), static_cast<double>(signed_money(d, "balance")),
+                      static_cast<double>(d["limit"].is_string() ? signed_money(d, "limit") : 0)});
+  const double W = 720, H = 240, L = 60, B = 30;
+  auto x = [&](size_t i) { return L + (W - L - 10) * static_cast<double>(i) / static_cast<double>(std::max<size_t>(1, daily.size() - 1)); };
+  auto y = [&](Money m) { return H - B - (H - B - 10) * static_cast<double>(m) / max_y; };
+  auto path = [&](const char* field) {
+    std::ostringstream p;
+    for (size_t i = 0; i < daily.size(); ++i) p << (i ? " L" : "M") << x(i) << "," << y(signed_money(daily[i], field));
+    return p.str();
+  };
+  std::ostringstream o;
+  o << "<!doctype html><html lang=\"zh\"><head><meta charset=\"utf-8\"><title>gongji statement " << esc(s["person"])
+    << " " << s["year"] << "</title><style>body{font-family:'Noto Sans CJK SC',sans-serif;margin:24px;color:#222}"
+    << "table{border-collapse:collapse;font-size:13px}td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:right}"
+    << "td:nth-child(-n+4),th:nth-child(-n+4){text-align:left}.settled{color:#165}.rejected,.referred{color:#a33}"
+    << ".legend span{display:inline-block;width:14px;height:3px;margin:0 6px 3px 12px}</style></head><body>"
+    << "<h1>Statement 年度结算单 — " << esc(s["person"]) << ", " << s["year"] << "</h1>"
+    << "<p>Scheme: " << esc(s["scheme"].is_string() ? s["scheme"].get<std::string>() : "") << ". Fund paid this year: <b>"
+    << esc(s["totals"]["fund_paid"]) << "</b> yuan. Account: credits " << esc(s["totals"]["account_credits"])
+    << ", debits " << esc(s["totals"]["account_debits"]) << ", balance on 31 December <b>"
+    << esc(s["totals"]["year_end"]["account"]["balance"]) << "</b>.</p>"
+    << "<svg id=\"chart\" width=\"" << W << "\" height=\"" << H << "\" role=\"img\" aria-label=\"limit used and balance\">"
+    << "<rect x=\"" << L << "\" y=\"10\" width=\"" << W - L - 10 << "\" height=\"" << H - B - 10
+    << "\" fill=\"#fafafa\" stroke=\"#ccc\"/>";
+  for (int m = 0; m < 12; ++m) {
+    size_t i = static_cast<size_t>(first_day(make_month(s["year"].get<int>(), m + 1)) - jan1(s["year"].get<int>()));
+    o << "<text x=\"" << x(i) + 2 << "\" y=\"" << H - 10 << "\" font-size=\"11\">" << m + 1 << "月</text>";
+  }
+  o << "<text x=\"4\" y=\"" << y(static_cast<Money>(max_y)) + 4 << "\" font-size=\"11\">" << format_money(static_cast<Money>(max_y))
+    << "</text><text x=\"4\" y=\"" << y(0) << "\" font-size=\"11\">0</text>"
+    << "<path d=\"" << path("limit_used") << "\" fill=\"none\" stroke=\"#d2691e\" stroke-width=\"2\"/>"
+    << "<path d=\"" << path("balance") << "\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\"/></svg>"
+    << "<p class=\"legend\"><span style=\"background:#d2691e\"></span>ordinary limit used 普通门诊已用限额"
+    << "<span style=\"background:#1f77b4\"></span>personal account balance 个人账户余额</p>"
+    << "<table><tr><th>date</th><th>kind</th><th>claim</th><th>status</th><th>fund</th><th>amount</th>"
+    << "<th>deductible paid</th><th>limit used</th><th>balance</th></tr>";
+  for (const auto& e : s["entries"])
+    o << "<tr><td>" << esc(e["date"]) << "</td><td>" << esc(e["kind"]) << "</td><td>" << esc(e.value("claim", ""))
+      << "</td><td class=\"" << esc(e.value("status", "")) << "\">" << esc(e.value("status", "")) << "</td><td>"
+      << esc(e.value("fund", "")) << "</td><td>" << esc(e.value("amount", "")) << "</td><td>" << esc(e["deductible_paid"])
+      << "</td><td>" << esc(e["limit_used"]) << " / " << esc(e["limit"].is_string() ? e["limit"].get<std::string>() : "")
+      << "</td><td>" << esc(e["balance"]) << "</td></tr>";
+  o << "</table></body></html>\n";
+  return o.str();
+}
+
+}  // namespace gongji
