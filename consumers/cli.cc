@@ -358,6 +358,7 @@ int main(int argc, char** argv) {
 
   auto* pers = app.add_subcommand("person", "one person's state as JSON, as of a business date (TIME-ASOF)");
   data_opt(pers);
+  pers->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)");
   pers->add_option("--person", person, "person id")->required();
   pers->add_option("--as-of", as_of, "business date YYYY-MM-DD (default: the person's latest date in the log)");
   pers->add_option("--policy", policy_file, "policy parameters file (default: the one the fold used)");
@@ -369,6 +370,7 @@ int main(int argc, char** argv) {
                                              "policy (each step with its rule ID and article) and checked against the "
                                              "record; exit 5 on a mismatch. --event shows another output record");
   data_opt(expl);
+  expl->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)");
   auto* claim_opt = expl->add_option("--claim", claim, "claim id");
   auto* event_opt = expl->add_option("--event", event, "event id (account movements, refusals)");
   claim_opt->excludes(event_opt);
@@ -385,6 +387,7 @@ int main(int argc, char** argv) {
                                            "(per partition and person on a mismatch), one settlement per claim, fund "
                                            "totals, account balances, limits; exit 6 on any finding");
   data_opt(aud);
+  aud->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)");
   aud->add_option("--policy", policy_file, "policy file (default: the one the fold used)");
 
   std::string whatif_policy;
@@ -393,6 +396,7 @@ int main(int argc, char** argv) {
                                             "and report how fund payments would differ, per claim and in totals by "
                                             "scheme, level, benefit and month");
   data_opt(wif);
+  wif->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)");
   wif->add_option("--policy", whatif_policy, "the other policy parameters file")->required();
   wif->add_flag("--json", as_json, "the whole report as JSON");
   wif->add_option("--show", show, "claims to list in the text report (default 20)");
@@ -401,6 +405,7 @@ int main(int argc, char** argv) {
   auto* rpl = app.add_subcommand("replay", "rebuild, into a new directory, the store as it stood when everything "
                                            "ingested up to --known-at had been folded, from the nearest checkpoint");
   data_opt(rpl);
+  rpl->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)");
   rpl->add_option("--known-at", known_at, "YYYY-MM-DDTHH:MM:SSZ, ms since the epoch, or P:OFFSET,...")->required();
   rpl->add_option("--out", replay_out, "a new directory for the rebuilt store")->required();
   rpl->add_option("--policy", policy_file, "policy file (default: the one the fold used)");
