@@ -13,6 +13,7 @@
 #include <xxhash.h>
 
 #include "events/outputs_generated.h"
+#include "ledger/settlement.h"
 #include "projections/store.h"
 
 namespace gongji {
@@ -35,14 +36,6 @@ void check(RdKafka::Error* e, const char* what) {
   if (err) throw Fatal(std::string(what) + ": " + err->str());
 }
 
-Money money_of(const json& j, const char* k) {
-  if (!j.contains(k) || !j[k].is_string()) return 0;
-  std::string v = j[k];
-  bool neg = !v.empty() && v[0] == '-';
-  Money m = parse_yuan(neg ? v.substr(1) : v).value_or(0);
-  return neg ? -m : m;
-}
-
 // The wire form of one output record (events/outputs.fbs).
 std::string wire(const std::string& line, int partition, uint64_t offset, int index) {
   json j = json::parse(line);
@@ -61,8 +54,8 @@ std::string wire(const std::string& line, int partition, uint64_t offset, int in
   if (!person.IsNull()) r.add_person(person);
   if (!claim.IsNull()) r.add_claim(claim);
   if (!status.IsNull()) r.add_status(status);
-  r.add_fund(money_of(j, "fund"));
-  r.add_amount(money_of(j, "amount"));
+  r.add_fund(record_money(j, "fund"));
+  r.add_amount(record_money(j, "amount"));
   r.add_line(l);
   fb::FinishOutputRecordBuffer(b, r.Finish());
   return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());

@@ -1,5 +1,7 @@
 #include "consumers/views.h"
 
+#include "ledger/settlement.h"
+
 #include <cstdio>
 #include <map>
 
@@ -14,12 +16,7 @@ std::string fmt(const char* f, auto... args) {
   return buf;
 }
 std::string s(const json& j, const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : ""; }
-Money m(const json& j, const char* k) {
-  std::string v = s(j, k);
-  bool neg = !v.empty() && v[0] == '-';
-  Money x = parse_yuan(neg ? v.substr(1) : v).value_or(0);
-  return neg ? -x : x;
-}
+Money m(const json& j, const char* k) { return record_money(j, k); }
 }  // namespace
 
 void print_explanation(const json& r, std::ostream& out) {

@@ -4,6 +4,14 @@
 
 namespace gongji {
 
+Money record_money(const nlohmann::json& record, const char* field) {
+  if (!record.contains(field) || !record[field].is_string()) return 0;
+  const std::string& v = record[field].get_ref<const std::string&>();
+  const bool neg = !v.empty() && v[0] == '-';
+  const Money m = parse_yuan(neg ? std::string_view(v).substr(1) : std::string_view(v)).value_or(0);
+  return neg ? -m : m;
+}
+
 const char* article_of(const std::string& rule) {
   static const std::map<std::string, const char*> articles = {
       {"T-START", "N§1; Art.40"},      {"P-SCHEME", "N§1"},          {"P-CHANGE", "Art.11"},

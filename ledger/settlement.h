@@ -11,6 +11,9 @@
 
 namespace gongji {
 
+// A money field of an output record ("-466.67" allowed); 0 when absent or not money.
+Money record_money(const nlohmann::json& record, const char* field);
+
 // The article each rule ID of POLICY.md rests on.
 const char* article_of(const std::string& rule);
 

@@ -5,19 +5,13 @@
 #include "ledger/accounts.h"
 #include "ledger/state_codec.h"
 
+#include "ledger/settlement.h"
+
 namespace gongji {
 
 using nlohmann::json;
 
 namespace {
-
-Money signed_money(const json& j, const char* k) {
-  if (!j.contains(k) || !j[k].is_string()) return 0;
-  std::string v = j[k];
-  bool neg = !v.empty() && v[0] == '-';
-  Money m = parse_yuan(neg ? v.substr(1) : v).value_or(0);
-  return neg ? -m : m;
-}
 
 }  // namespace
 
@@ -58,25 +52,25 @@ AuditReport audit(const Store& live, EventLog& log, const Policy& policy, const 
     if (kind == "settlement") {
       ++live_settlements[r.value("event", "")];
       if (r["status"] == "settled") {
-        Money f = signed_money(r, "fund");
+        Money f = record_money(r, "fund");
         fund_total += f;
         fund_by_group[r.value("scheme", "?") + "/level " + std::to_string(r.value("level", 0)) + "/" +
                       r["date"].get<std::string>().substr(0, 7)] += f;
         // 5. No settlement covered more than its limit had room for.
         const json& after = r["after"];
         if (after.contains("limit") && after["limit"].is_string() &&
-            signed_money(after, "limit_used") > signed_money(after, "limit")) {
+            record_money(after, "limit_used") > record_money(after, "limit")) {
           ++over_limit;
           rep.findings.push_back("claim " + r["claim"].get<std::string>() + ": limit used " +
                                  after["limit_used"].get<std::string>() + " above the limit " + after["limit"].get<std::string>());
         }
       }
     } else if (kind == "reversal") {
-      fund_total += signed_money(r, "fund");
+      fund_total += record_money(r, "fund");
     } else if (kind == "account_credit") {
-      balance_by_person[r["person"]] += signed_money(r, "amount");
+      balance_by_person[r["person"]] += record_money(r, "amount");
     } else if (kind == "account_debit") {
-      balance_by_person[r["person"]] -= signed_money(r, "amount");
+      balance_by_person[r["person"]] -= record_money(r, "amount");
     }
     return true;
   });

@@ -6,19 +6,13 @@
 
 #include "ledger/ledger.h"
 
+#include "ledger/settlement.h"
+
 namespace gongji {
 
 using nlohmann::json;
 
 namespace {
-
-Money signed_money(const json& j, const char* k) {
-  if (!j.contains(k) || !j[k].is_string()) return 0;
-  std::string v = j[k];
-  bool neg = !v.empty() && v[0] == '-';
-  Money m = parse_yuan(neg ? v.substr(1) : v).value_or(0);
-  return neg ? -m : m;
-}
 
 std::string esc(const std::string& s) {
   std::string o;
@@ -61,10 +55,10 @@ json statement(const Store& store, const Policy& policy, const std::string& pers
                           "reason", "month", "event"})
       if (r.contains(k)) e[k] = r[k];
     if (r.contains("reasons")) e["reasons"] = r["reasons"];
-    if (kind == "settlement" && r["status"] == "settled") fund += signed_money(r, "fund");
-    if (kind == "reversal") fund += signed_money(r, "fund");
-    if (kind == "account_credit") credits += signed_money(r, "amount");
-    if (kind == "account_debit") debits += signed_money(r, "amount");
+    if (kind == "settlement" && r["status"] == "settled") fund += record_money(r, "fund");
+    if (kind == "reversal") fund += record_money(r, "fund");
+    if (kind == "account_credit") credits += record_money(r, "amount");
+    if (kind == "account_debit") debits += record_money(r, "amount");
     entries.push_back(e);
   }
   std::stable_sort(entries.begin(), entries.end(), [](const json& a, const json& b) { return a["date"] < b["date"]; });
@@ -111,14 +105,14 @@ std::string statement_html(const json& s) {
   const json& daily = s["daily"];
   double max_y = 1;
   for (const auto& d : daily)
-    max_y = std::max({max_y, static_cast<double>(signed_money(d, "limit_used")), static_cast<double>(signed_money(d, "balance")),
-                      static_cast<double>(d["limit"].is_string() ? signed_money(d, "limit") : 0)});
+    max_y = std::max({max_y, static_cast<double>(record_money(d, "limit_used")), static_cast<double>(record_money(d, "balance")),
+                      static_cast<double>(d["limit"].is_string() ? record_money(d, "limit") : 0)});
   const double W = 720, H = 240, L = 60, B = 30;
   auto x = [&](size_t i) { return L + (W - L - 10) * static_cast<double>(i) / static_cast<double>(std::max<size_t>(1, daily.size() - 1)); };
   auto y = [&](Money m) { return H - B - (H - B - 10) * static_cast<double>(m) / max_y; };
   auto path = [&](const char* field) {
     std::ostringstream p;
-    for (size_t i = 0; i < daily.size(); ++i) p << (i ? " L" : "M") << x(i) << "," << y(signed_money(daily[i], field));
+    for (size_t i = 0; i < daily.size(); ++i) p << (i ? " L" : "M") << x(i) << "," << y(record_money(daily[i], field));
     return p.str();
   };
   std::ostringstream o;

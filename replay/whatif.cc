@@ -1,18 +1,12 @@
 #include "replay/whatif.h"
 
+#include "ledger/settlement.h"
+
 namespace gongji {
 
 using nlohmann::json;
 
 namespace {
-
-Money signed_money(const json& j, const char* k) {
-  if (!j.contains(k) || !j[k].is_string()) return 0;
-  std::string v = j[k];
-  bool neg = !v.empty() && v[0] == '-';
-  Money m = parse_yuan(neg ? v.substr(1) : v).value_or(0);
-  return neg ? -m : m;
-}
 
 struct Paid {
   json settlement;
@@ -26,12 +20,12 @@ std::map<std::string, Paid> paid_by_claim_event(const Store& s, std::vector<std:
     std::string kind = r.value("kind", "");
     if (kind == "settlement") {
       std::string ev = r["event"];
-      out[ev] = {r, r["status"] == "settled" ? signed_money(r, "fund") : 0};
+      out[ev] = {r, r["status"] == "settled" ? record_money(r, "fund") : 0};
       if (order) order->push_back(ev);
       if (r["status"] == "settled") event_of_claim[r["person"].get<std::string>() + "/" + r["claim"].get<std::string>()] = ev;
     } else if (kind == "reversal") {
       auto it = event_of_claim.find(r["person"].get<std::string>() + "/" + r["claim"].get<std::string>());
-      if (it != event_of_claim.end()) out[it->second].fund += signed_money(r, "fund");
+      if (it != event_of_claim.end()) out[it->second].fund += record_money(r, "fund");
     }
     return true;
   });

@@ -139,7 +139,7 @@ topics() {  # BOOTSTRAP PARTITIONS REPLICAS
            "gongji.dead-letters:1:retention.ms=-1" "gongji.facilities:1:cleanup.policy=compact"; do
     IFS=: read -r name p cfg <<<"$t"
     java_run org.apache.kafka.tools.TopicCommand --bootstrap-server "$b" --create --if-not-exists --topic "$name" \
-      --partitions "$p" --replication-factor "$rf" --config "$cfg" >/dev/null
+      --partitions "$p" --replication-factor "$rf" --config "$cfg" >/dev/null 2> >(grep -v '^SLF4J' >&2)
   done
 }
 
