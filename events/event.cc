@@ -432,6 +432,77 @@ Event event_from_json(const json& j) {
 
 Event parse_event(std::string_view line) { return event_from_json(parse_json_exact(line)); }
 
+bool set_event_field(Event& e, std::string_view name, std::variant<std::string, int32_t, bool, int64_t> value) {
+  auto f = fields().find(name);
+  if (f == fields().end()) return false;
+  bool ok = true;
+  std::visit(
+      [&](auto member) {
+        using T = typename std::remove_reference_t<decltype(e.*member)>::value_type;
+        if constexpr (std::is_same_v<T, std::string>) {
+          if (auto* v = std::get_if<std::string>(&value)) e.*member = std::move(*v); else ok = false;
+        } else if constexpr (std::is_same_v<T, int>) {
+          if (auto* v = std::get_if<int32_t>(&value)) e.*member = *v; else ok = false;
+        } else if constexpr (std::is_same_v<T, bool>) {
+          if (auto* v = std::get_if<bool>(&value)) e.*member = *v; else ok = false;
+        } else {
+          if (auto* v = std::get_if<int64_t>(&value)) e.*member = *v; else ok = false;
+        }
+      },
+      f->second.member);
+  if (!ok) throw EventError(std::string(name), "stored with the wrong type");
+  return true;
+}
+
+void validate_event(const Event& e, bool has_at) {
+  if (e.id.empty()) throw EventError("id", "must not be empty");
+  const Shape& sh = shape(e.type);
+  auto present = [&](const std::string& k) -> bool {
+    if (k == "at" || k == "date") return has_at;
+    if (k == "items") return !e.items.empty();
+    if (k == "away") return e.away.has_value();
+    bool has = false;
+    std::visit([&](auto member) { has = (e.*member).has_value(); }, fields().at(k).member);
+    return has;
+  };
+  for (const auto& k : sh.required)
+    if (!present(k)) throw EventError(k, "missing");
+  for (const auto& [name, f] : fields()) {
+    std::visit(
+        [&](auto member) {
+          const auto& opt = e.*member;
+          if (!opt) return;
+          using T = typename std::remove_reference_t<decltype(opt)>::value_type;
+          if constexpr (std::is_same_v<T, std::string>) {
+            if (opt->empty()) throw EventError(name, "must not be empty");
+            if (f.kind == Kind::code) check_code(name, *opt);
+          } else if constexpr (std::is_same_v<T, Money>) {
+            if (*opt < 0) throw EventError(name, "negative amount " + format_money(*opt));
+          }
+        },
+        f.member);
+  }
+  for (size_t i = 0; i < e.items.size(); ++i) {
+    const Item& it = e.items[i];
+    std::string at = "items[" + std::to_string(i) + "]";
+    if (!code_lists().at("category").count(it.category)) throw EventError(at + ".category", "unknown code \"" + it.category + "\"");
+    if (it.amount < 0) throw EventError(at + ".amount", "negative amount " + format_money(it.amount));
+    if (it.eligible && (*it.eligible < 0 || *it.eligible > it.amount))
+      throw EventError(at + ".eligible", "eligible " + format_money(*it.eligible) + " is not within 0 and the amount " +
+                                             format_money(it.amount));
+    if (it.therapy) {
+      if (!code_lists().at("therapy").count(*it.therapy)) throw EventError(at + ".therapy", "unknown code \"" + *it.therapy + "\"");
+      if (it.category != "acupuncture" && it.category != "tcm_other")
+        throw EventError(at + ".therapy", "only acupuncture and tcm_other items carry a therapy");
+    }
+  }
+  if (e.away) {
+    if (e.away->mode != "long_term" && e.away->mode != "temporary") throw EventError("away.mode", "unknown code \"" + e.away->mode + "\"");
+    if (e.away->level < 0 || e.away->level > 3) throw EventError("away.level", "must be 0, 1, 2 or 3");
+  }
+  check_consistency(e);
+}
+
 json event_to_json(const Event& e) {
   json j = json::object();
   j["type"] = type_name(e.type);

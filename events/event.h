@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <variant>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -96,6 +97,12 @@ nlohmann::json event_to_json(const Event& e);
 std::string canonical_json(const Event& e);
 // A 64-bit digest of the event's content: equal events (whatever their encoding) give equal digests.
 uint64_t event_digest(const Event& e);
+
+// For binary codecs (fb_codec.cc): sets a field by its JSON name in its stored form (dates and months as their
+// integers, money in fen); false for a name no event carries. validate_event then checks the event exactly as
+// parse_event checks JSON (`has_at`: whether the business date was present). Throws EventError.
+bool set_event_field(Event& e, std::string_view name, std::variant<std::string, int32_t, bool, int64_t> value);
+void validate_event(const Event& e, bool has_at);
 
 // JSON parsing that keeps the text of non-integer numbers (as a string prefixed with kRawNumberMark), so that
 // money given as a JSON number is never routed through a binary float.

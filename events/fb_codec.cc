@@ -5,6 +5,7 @@
 
 #include <flatbuffers/minireflect.h>
 
+#include <cstring>
 #include <set>
 
 #include "events/events_generated.h"
@@ -89,50 +90,49 @@ Event decode_event(std::string_view bytes) {
   const fb::Event* ev = fb::GetEvent(bytes.data());
   int tag = static_cast<int>(ev->body_type());
   if (tag < 1 || tag > kEventTypeCount || !ev->body()) throw EventError("type", "record has no known event body");
-  auto type = static_cast<EventType>(tag - 1);
+  Event e;
+  e.type = static_cast<EventType>(tag - 1);
+  e.id = ev->id()->str();
   const auto* table = static_cast<const flatbuffers::Table*>(ev->body());
-  const flatbuffers::TypeTable* tt = body_table(type);
-  json j = json::object();
-  j["type"] = type_name(type);
-  j["id"] = ev->id()->str();
+  const flatbuffers::TypeTable* tt = body_table(e.type);
+  bool has_at = false;
+  // Straight into the Event, no JSON in between (the fold's hot path); validate_event checks it as parse_event would.
   for (size_t i = 0; i < tt->num_elems; ++i) {
-    std::string name = tt->names[i];
+    const char* name = tt->names[i];
     auto vo = flatbuffers::FieldIndexToOffset(static_cast<flatbuffers::voffset_t>(i));
     if (!table->CheckField(vo)) continue;
     switch (tt->type_codes[i].base_type) {
-      case flatbuffers::ET_BOOL: j[name] = table->GetField<uint8_t>(vo, 0) != 0; break;
+      case flatbuffers::ET_BOOL: set_event_field(e, name, table->GetField<uint8_t>(vo, 0) != 0); break;
       case flatbuffers::ET_INT: {
         int32_t x = table->GetField<int32_t>(vo, 0);
-        if (name == "month") j[name] = format_month(x);
-        else if (kDateFields.count(name)) j[name] = format_date(x);
-        else j[name] = x;
+        if (std::strcmp(name, "at") == 0 || std::strcmp(name, "date") == 0) e.at = x, has_at = true;
+        else set_event_field(e, name, x);
         break;
       }
-      case flatbuffers::ET_LONG: {
-        int64_t x = table->GetField<int64_t>(vo, 0);
-        j[name] = x < 0 ? "-" : format_money(x);  // a negative amount fails validation below
+      case flatbuffers::ET_LONG: set_event_field(e, name, static_cast<int64_t>(table->GetField<int64_t>(vo, 0))); break;
+      case flatbuffers::ET_STRING:
+        set_event_field(e, name, table->GetPointer<const flatbuffers::String*>(vo)->str());
         break;
-      }
-      case flatbuffers::ET_STRING: j[name] = table->GetPointer<const flatbuffers::String*>(vo)->str(); break;
       case flatbuffers::ET_SEQUENCE:
-        if (name == "items") {
-          json arr = json::array();
+        if (std::strcmp(name, "items") == 0) {
           for (const fb::Item* it : *table->GetPointer<const flatbuffers::Vector<flatbuffers::Offset<fb::Item>>*>(vo)) {
-            json o = {{"category", it->category()->str()}, {"amount", format_money(it->amount())}};
-            if (it->eligible()) o["eligible"] = format_money(*it->eligible());
-            if (it->therapy()) o["therapy"] = it->therapy()->str();
-            arr.push_back(std::move(o));
+            Item item;
+            item.category = it->category()->str();
+            item.amount = it->amount();
+            if (it->eligible()) item.eligible = *it->eligible();
+            if (it->therapy()) item.therapy = it->therapy()->str();
+            e.items.push_back(std::move(item));
           }
-          j[name] = std::move(arr);
-        } else if (name == "away") {
+        } else if (std::strcmp(name, "away") == 0) {
           const auto* a = table->GetPointer<const fb::Away*>(vo);
-          j[name] = {{"mode", a->mode()->str()}, {"level", a->level()}};
+          e.away = Away{a->mode()->str(), a->level()};
         }
         break;
       default: break;
     }
   }
-  return event_from_json(j);
+  validate_event(e, has_at);
+  return e;
 }
 
 }  // namespace gongji
