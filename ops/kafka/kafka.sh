@@ -18,7 +18,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
-cache="${GONGJI_CACHE:-$HOME/.cache/gongji}/kafka-$version"
+cache="${GONGJI_CACHE:-${HOME:-/root}/.cache/gongji}/kafka-$version"
 libs="$cache/libs"
 
 fetch() {
