@@ -86,17 +86,25 @@ Money chronic_limit(const PersonState& p, const Standing& st, const std::string&
   return static_cast<Money>((num + den / 2) / den);
 }
 
-void approve_disease(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<json>& out) {
+namespace {
+// The bucket a registration or chronic-facility event concerns, or "" after recording its refusal.
+std::string bucket_of_event(const Event& e, const PersonState& p, std::vector<json>& out) {
   const Standing* st = standing_at(p, e.at);
   if (!st) {
     out.push_back(refusal(e, "NOT_ELIGIBLE", "not enrolled on " + format_date(e.at)));
-    return;
+    return "";
   }
   std::string bucket = chronic_bucket(*st, e.bucket);
-  if (bucket.empty()) {
-    out.push_back(refusal(e, "DISEASE_NOT_IN_BUCKET", "a resident registration names its bucket (ordinary or specific)"));
-    return;
-  }
+  if (bucket.empty())
+    out.push_back(refusal(e, "DISEASE_NOT_IN_BUCKET", "a resident's registration or chronic facility names its bucket "
+                                                      "(ordinary or specific)"));
+  return bucket;
+}
+}  // namespace
+
+void approve_disease(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<json>& out) {
+  const std::string bucket = bucket_of_event(e, p, out);
+  if (bucket.empty()) return;
   const Params& params = ctx.policy->at(std::clamp(e.at, ctx.policy->window_from(), ctx.policy->window_to()));
   auto std_it = params.chronic_standards.find(*e.disease);
   if (bucket == kChronicOrdinary && std_it != params.chronic_standards.end() && std_it->second.inpatient) {
@@ -146,16 +154,8 @@ void end_chronic_on_scheme_change(PersonState& p, Date d) {
 }
 
 void designate_chronic_facility(const Event& e, PersonState& p, StateAccess& state, std::vector<json>& out) {
-  const Standing* st = standing_at(p, e.at);
-  if (!st) {
-    out.push_back(refusal(e, "NOT_ELIGIBLE", "not enrolled on " + format_date(e.at)));
-    return;
-  }
-  std::string bucket = chronic_bucket(*st, e.bucket);
-  if (bucket.empty()) {
-    out.push_back(refusal(e, "DISEASE_NOT_IN_BUCKET", "a resident's chronic facility names its bucket (ordinary or specific)"));
-    return;
-  }
+  const std::string bucket = bucket_of_event(e, p, out);
+  if (bucket.empty()) return;
   for (const auto* f : {&e.facility, &e.specialty_facility}) {
     if (!*f) continue;
     FacilityState* fs = state.facility(**f);
@@ -320,19 +320,7 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
   s.fund = mul_rate(s.covered, s.ratio);
   s.step("RND", "fund = round(" + format_money(s.covered) + " x " + format_rate(s.ratio) + ") = " + format_money(s.fund));
 
-  Effect eff;
-  eff.date = e.at;
-  eff.year = year;
-  eff.period = period;
-  eff.bucket = bucket;
-  eff.claim = *e.claim;
-  eff.deductible = s.deductible;
-  eff.limit_used = counted_limit;
-  eff.inpatient_used = counted_inp;
-  eff.fund = s.fund;
-  eff.eligible = s.eligible;
-  p.effects.push_back(eff);
-  p.claims[*e.claim].effect = eff;
+  record_settlement(p, e, s, period, bucket, counted_limit, counted_inp, 0);
   s.after = {{"deductible_paid", format_money(before.deductible + s.deductible)},
              {"inpatient_limit_used", format_money(inp_used + counted_inp)},
              {"limit", inpatient_only ? std::nullopt : std::optional<std::string>(format_money(limit))},

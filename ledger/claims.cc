@@ -20,6 +20,24 @@ Sums sum_effects(const PersonState& p, int year, Date period, const std::string&
   return s;
 }
 
+void record_settlement(PersonState& p, const Event& claim, const Settlement& s, Date period, const std::string& bucket,
+                       Money limit_used, Money inpatient_used, Rate bonus) {
+  Effect eff;
+  eff.date = claim.at;
+  eff.year = year_of(claim.at);
+  eff.period = period;
+  eff.bucket = bucket;
+  eff.claim = *claim.claim;
+  eff.deductible = s.deductible;
+  eff.limit_used = limit_used;
+  eff.inpatient_used = inpatient_used;
+  eff.fund = s.fund;
+  eff.eligible = s.eligible;
+  eff.bonus = bonus;
+  p.effects.push_back(eff);
+  p.claims[*claim.claim].effect = eff;
+}
+
 Money ordinary_limit(const PersonState& p, const Standing& s, Date d, const Params& params) {
   if (s.scheme == "employee") return params.limit_employee;
   bool minor = age_on(p.birth, d) < params.minor_age_below;  // P-MINOR: tier-1 standards
@@ -276,19 +294,7 @@ void settle_ordinary(const Event& e, PersonState& p, const Standing& st, const F
   s.fund = mul_rate(s.covered, s.ratio);
   s.step("RND", "fund = round(" + format_money(s.covered) + " x " + format_rate(s.ratio) + ") = " + format_money(s.fund));
 
-  Effect eff;
-  eff.date = e.at;
-  eff.year = year;
-  eff.period = period;
-  eff.bucket = "ordinary";
-  eff.claim = *e.claim;
-  eff.deductible = s.deductible;
-  eff.limit_used = limit_counted;
-  eff.fund = s.fund;
-  eff.eligible = s.eligible;
-  eff.bonus = bonus;
-  p.effects.push_back(eff);
-  p.claims[*e.claim].effect = eff;
+  record_settlement(p, e, s, period, "ordinary", limit_counted, 0, bonus);
   s.after = {{"deductible_paid", format_money(before.deductible + s.deductible)},
              {"limit", format_money(limit)},
              {"limit_used", format_money(used + limit_counted)}};

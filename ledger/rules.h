@@ -28,6 +28,11 @@ std::string designation_on(const PersonState& p, Date d);
 // ORD-INC: bonus points (rate units) in force on d.
 Rate bonus_on(const PersonState& p, Date d);
 
+// TIME-ORDER / §4: records what a settled claim consumed, in its service year and scheme period, as an effect on
+// the person (for the accumulators, the as-of view and a later reversal).
+void record_settlement(PersonState& p, const Event& claim, const Settlement& s, Date period, const std::string& bucket,
+                       Money limit_used, Money inpatient_used, Rate bonus);
+
 Output settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx);
 nlohmann::json refusal(const Event& e, const std::string& reason, const std::string& detail);
 
