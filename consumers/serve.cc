@@ -75,7 +75,9 @@ class Server : public RdKafka::RebalanceCb {
     std::unique_ptr<RdKafka::Conf> pc(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     setc(pc.get(), "bootstrap.servers", opt.brokers);
     setc(pc.get(), "transactional.id", txid);  // stable per store: a restart fences and aborts its previous self
-    setc(pc.get(), "transaction.timeout.ms", "60000");
+    // A member that dies mid-transaction leaves it open; until the broker aborts it, read_committed consumers
+    // wait at it. Transactions here are small (one batch), so abort abandoned ones within 15 s.
+    setc(pc.get(), "transaction.timeout.ms", "15000");
     setc(pc.get(), "linger.ms", "5");
     producer_.reset(RdKafka::Producer::create(pc.get(), err));
     if (!producer_) throw Fatal("producer: " + err);
