@@ -1,0 +1,22 @@
+// The exit statuses of the `gongji` program, in one place (listed in `gongji --help` and the README).
+#pragma once
+
+namespace gongji::exit_code {
+
+inline constexpr int kOk = 0;
+// The command could not do its work: an I/O error ("no space left on device: <path>"), a damaged log or store
+// that it refuses to touch (the message names the file and byte offset), a broker that cannot be reached.
+inline constexpr int kFailure = 1;
+// A command-line mistake: an unknown subcommand or option, a value that does not parse, a date or year out of
+// range, a path of the wrong kind. The message names the option. Nothing was changed.
+inline constexpr int kUsage = 2;
+// `ingest`: some lines were refused (the rest were appended); see stderr and the dead letters.
+inline constexpr int kRefused = 3;
+// The person, claim or record asked for does not exist.
+inline constexpr int kNotFound = 4;
+// `explain`: the re-derivation differs from the recorded settlement.
+inline constexpr int kMismatch = 5;
+// `audit` or `log verify`: at least one finding.
+inline constexpr int kFindings = 6;
+
+}  // namespace gongji::exit_code

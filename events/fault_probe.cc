@@ -1,0 +1,81 @@
+#include "events/fault_probe.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+
+namespace gongji::probe {
+namespace {
+
+struct Armed {
+  std::string point;
+  unsigned long nth = 1;
+  Action action = Action::none;
+  unsigned long hits = 0;
+};
+
+std::mutex g_mu;
+Armed g_armed;
+bool g_loaded = false;
+
+Armed parse(const std::string& spec) {
+  Armed a;
+  if (spec.empty()) return a;
+  std::string s = spec, act = "crash";
+  if (auto c = s.find(':'); c != std::string::npos) act = s.substr(c + 1), s.resize(c);
+  if (auto at = s.find('@'); at != std::string::npos) {
+    std::string n = s.substr(at + 1);
+    char* end = nullptr;
+    a.nth = std::strtoul(n.c_str(), &end, 10);
+    if (n.empty() || *end || a.nth == 0) throw std::invalid_argument("fault probe: bad hit count '" + n + "'");
+    s.resize(at);
+  }
+  bool known = false;
+  for (const char* p : kProbePoints) known = known || s == p;
+  if (!known) throw std::invalid_argument("fault probe: unknown point '" + s + "'");
+  a.point = s;
+  if (act == "crash") a.action = Action::crash;
+  else if (act == "enospc") a.action = Action::enospc;
+  else if (act == "eio") a.action = Action::eio;
+  else if (act == "torn") a.action = Action::torn;
+  else throw std::invalid_argument("fault probe: unknown action '" + act + "' (crash, enospc, eio, torn)");
+  return a;
+}
+
+void load_locked() {
+  if (g_loaded) return;
+  g_loaded = true;
+  if (const char* env = std::getenv("GONGJI_FAULT")) g_armed = parse(env);
+}
+
+}  // namespace
+
+void arm(const std::string& spec) {
+  Armed a = parse(spec);
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_loaded = true;
+  g_armed = a;
+}
+
+Action hit(std::string_view point) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  load_locked();
+  if (g_armed.action == Action::none || g_armed.point != point) return Action::none;
+  if (++g_armed.hits != g_armed.nth) return Action::none;
+  if (g_armed.action == Action::crash) crash_now();
+  return g_armed.action;
+}
+
+int fail_errno(std::string_view point) {
+  switch (hit(point)) {
+    case Action::enospc: return ENOSPC;
+    case Action::eio: return EIO;
+    case Action::torn: return -1;
+    default: return 0;
+  }
+}
+
+void crash_now() { std::_Exit(137); }
+
+}  // namespace gongji::probe

@@ -1,0 +1,65 @@
+// Named failure probes (in the spirit of Redpanda's failure_probes and RocksDB's FaultInjectionTestFS): points in
+// the log, the fold, checkpoints and `serve` where a test can make the process crash, or make a write or an fsync
+// fail, on purpose. Production runs never arm a probe; an unarmed probe costs one load and one compare.
+//
+// Contract:
+// - A probe is armed by the environment variable GONGJI_FAULT=<point>[@<n>][:<action>] (read once, at the first
+//   probe), or in process by arm(). <point> is one of kProbePoints; <n> (default 1) is which hit of that point fires;
+//   <action> is crash (default), enospc, eio or torn.
+// - crash: the process ends at once with exit status 137 (std::_Exit: no destructors, no flush), as a SIGKILL would.
+// - enospc / eio: fail_errno() returns ENOSPC / EIO at that hit; the caller treats it exactly like the same errno
+//   from the operating system.
+// - torn: the caller writes about half of what it was asked to write, then the process crashes (exit 137).
+// - Every point a test can name is listed once, in kProbePoints, so that a test can walk them all.
+#pragma once
+#include <array>
+#include <string>
+#include <string_view>
+
+namespace gongji::probe {
+
+inline constexpr std::array<const char*, 20> kProbePoints = {
+    // events/segment_log.cc
+    "log.before_write",          // before framed records are written to a segment
+    "log.after_write",           // after the write, before its fdatasync
+    "log.before_fsync",          // before a segment's fdatasync
+    "log.after_fsync",           // after it, before the id index records the new end
+    "log.before_segment_create", // before a new segment file is created (a roll)
+    "log.after_segment_create",  // after it is created, before the directory is fsynced
+    "log.before_index_commit",   // before the id index's batch is written
+    "log.after_index_commit",    // after it
+    // projections/store.cc
+    "fold.before_commit",        // before a fold batch is written to RocksDB
+    "fold.after_commit",         // after it is written and synced
+    "fold.before_apply",         // before an event is applied (mid-batch)
+    "checkpoint.before_create",  // before a RocksDB checkpoint is made
+    "checkpoint.after_create",   // after the checkpoint's files exist, before positions.json
+    "checkpoint.before_rename",  // before the finished checkpoint is renamed into place
+    "deadletter.before_write",   // before a dead letter is written (ingest's file)
+    // consumers/serve.cc
+    "serve.before_outbox_commit",  // before the fold batch (the outbox) is committed
+    "serve.after_outbox_commit",   // after it, before the Kafka transaction begins
+    "serve.before_txn_commit",     // after producing, before commit_transaction
+    "serve.after_txn_commit",      // after commit_transaction returns
+    "ingest.mid_file",             // between two lines of an ingest (after the first append of a line)
+};
+
+enum class Action { none, crash, enospc, eio, torn };
+
+// Arms one probe in process (spec as in GONGJI_FAULT); "" disarms. Throws std::invalid_argument on a bad spec
+// (an unknown point names the point).
+void arm(const std::string& spec);
+
+// Counts a hit of `point`; returns the action due now (Action::none almost always). A crash action never returns.
+Action hit(std::string_view point);
+
+// For crash-only points: hit(point); any non-crash action armed there is ignored.
+inline void crash_point(std::string_view point) { (void)hit(point); }
+
+// For write and fsync paths: 0, or the errno (ENOSPC, EIO) the armed probe injects at this hit. A torn action
+// returns -1: the caller writes part of its buffer and then calls crash_now().
+int fail_errno(std::string_view point);
+
+[[noreturn]] void crash_now();
+
+}  // namespace gongji::probe
