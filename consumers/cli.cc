@@ -216,6 +216,7 @@ int cmd_audit(const Paths& paths, const std::string& policy_file) {
   AuditReport rep = audit(store, *log, *pol, scratch + "/state");
   std::cout << "audit of " << paths.data << " (replayed into " << scratch << ")\n";
   for (const auto& c : rep.checked) std::cout << "  ok: " << c << "\n";
+  for (const auto& c : rep.failed) std::cout << "  FAILED: " << c << "\n";
   for (const auto& f : rep.findings) std::cout << "  FINDING: " << f << "\n";
   std::cout << (rep.findings.empty() ? "the books hold\n" : std::to_string(rep.findings.size()) + " findings\n");
   fs::remove_all(scratch);

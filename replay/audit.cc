@@ -1,11 +1,13 @@
 #include "replay/audit.h"
 
 #include <map>
+#include <set>
 
+#include "events/fb_codec.h"
+#include "events/partition.h"
 #include "ledger/accounts.h"
-#include "ledger/state_codec.h"
-
 #include "ledger/settlement.h"
+#include "ledger/state_codec.h"
 
 namespace gongji {
 
@@ -13,102 +15,201 @@ using nlohmann::json;
 
 namespace {
 
+using Findings = std::vector<std::string>;
+
+// One check's outcome into the report: "ok" only when it found nothing.
+void record(AuditReport& rep, const std::string& name, const std::string& covered, Findings findings) {
+  if (findings.empty()) {
+    rep.checked.push_back(name + ": " + covered);
+    return;
+  }
+  rep.failed.push_back(name);
+  for (auto& f : findings) rep.findings.push_back(std::move(f));
+}
+
+std::string join(const std::set<int>& parts) {
+  std::string s;
+  for (int p : parts) s += (s.empty() ? "" : ",") + std::to_string(p);
+  return s;
+}
+
+// replay: the live projections equal a replay from zero; on a mismatch, per partition, person and record kind.
+Findings compare_with_replay(const Store& live, const Store& replay, int partitions) {
+  Findings out;
+  if (replay.digest() == live.digest()) return out;
+  for (int p = 0; p < partitions; ++p) {
+    if (replay.partition_digest(p) == live.partition_digest(p)) continue;
+    out.push_back("partition " + std::to_string(p) + ": live digest " + live.partition_digest(p) + ", replay " +
+                  replay.partition_digest(p));
+    std::map<std::string, std::string> a, b;
+    live.scan("p/" + hex4(p) + "/", [&](const std::string& k, std::string_view v) { a[k] = std::string(v); });
+    replay.scan("p/" + hex4(p) + "/", [&](const std::string& k, std::string_view v) { b[k] = std::string(v); });
+    for (auto& [k, v] : b)
+      if (!a.count(k) || a[k] != v) out.push_back("  person " + k.substr(7) + " differs from the replay");
+    for (auto& [k, _] : a)
+      if (!b.count(k)) out.push_back("  person " + k.substr(7) + " is not in the replay");
+    for (const char* kind : {"o/", "x/", "m/", "f/", "d/", "e/"}) {
+      std::map<std::string, std::string> la, lb;
+      live.scan(kind + hex4(p), [&](const std::string& k, std::string_view v) { la[k] = std::string(v); });
+      replay.scan(kind + hex4(p), [&](const std::string& k, std::string_view v) { lb[k] = std::string(v); });
+      for (auto& [k, v] : la)
+        if (!lb.count(k) || lb[k] != v) out.push_back("  " + k + " differs from the replay");
+      for (auto& [k, _] : lb)
+        if (!la.count(k)) out.push_back("  " + k + " is missing from the live store");
+    }
+  }
+  if (out.empty()) out.push_back("live digest " + live.digest() + " differs from the replay's " + replay.digest());
+  return out;
+}
+
+// What the output records say, gathered in one pass.
+struct Books {
+  std::map<std::string, int> settlements;                        // claim event -> settlement records
+  std::map<std::pair<std::string, std::string>, Money> fund;     // (person, claim) -> settled fund net of reversals
+  std::map<std::string, Money> groups;                           // scheme/level/month -> fund
+  std::map<std::string, Money> balance;                          // person -> credits - debits
+  Findings over_limit;
+};
+
+Books read_books(const Store& s) {
+  Books b;
+  s.outputs([&](const json& r) {
+    const std::string kind = r.value("kind", "");
+    if (kind == "settlement") {
+      ++b.settlements[r.value("event", "")];
+      if (r.value("status", "") != "settled") return true;
+      Money f = record_money(r, "fund");
+      b.fund[{r.value("person", ""), r.value("claim", "")}] += f;
+      b.groups[r.value("scheme", "?") + "/level " + std::to_string(r.value("level", 0)) + "/" +
+               r.value("date", "").substr(0, 7)] += f;
+      const json& after = r.contains("after") ? r["after"] : json::object();
+      if (after.contains("limit") && after["limit"].is_string() &&
+          record_money(after, "limit_used") > record_money(after, "limit"))
+        b.over_limit.push_back("claim " + r.value("claim", "") + " of " + r.value("person", "") + ": limit used " +
+                               after["limit_used"].get<std::string>() + " above the limit " +
+                               after["limit"].get<std::string>());
+    } else if (kind == "reversal") {
+      b.fund[{r.value("person", ""), r.value("claim", "")}] += record_money(r, "fund");
+    } else if (kind == "account_credit") {
+      b.balance[r.value("person", "")] += record_money(r, "amount");
+    } else if (kind == "account_debit") {
+      b.balance[r.value("person", "")] -= record_money(r, "amount");
+    }
+    return true;
+  });
+  return b;
+}
+
+// settlements: exactly one per claim event, and the same claim events as the replay's.
+Findings check_settlements(const Books& live, const Books& replay) {
+  Findings out;
+  for (auto& [ev, n] : live.settlements) {
+    if (n != 1) out.push_back("claim event " + ev + " has " + std::to_string(n) + " settlements in the live store");
+    else if (!replay.settlements.count(ev)) out.push_back("claim event " + ev + " is settled live but not in the replay");
+  }
+  for (auto& [ev, n] : replay.settlements)
+    if (!live.settlements.count(ev)) out.push_back("claim event " + ev + " has no settlement in the live store");
+  return out;
+}
+
+// fund: per claim, the records' fund equals the fund the person's state recorded for it; the groups add up.
+Findings check_fund(const Store& live, const Books& books) {
+  Findings out;
+  std::map<std::pair<std::string, std::string>, Money> in_state;
+  live.scan("p/", [&](const std::string&, std::string_view v) {
+    PersonState p = decode_person(v);
+    for (const Effect& e : p.effects)
+      if (e.bucket != "inpatient" && (e.fund != 0 || books.fund.count({p.id, e.claim}))) in_state[{p.id, e.claim}] += e.fund;
+  });
+  for (auto& [key, f] : books.fund) {
+    auto it = in_state.find(key);
+    Money s = it == in_state.end() ? 0 : it->second;
+    if (s != f)
+      out.push_back("claim " + key.second + " of " + key.first + ": fund " + format_money(f) +
+                    " in its records but " + format_money(s) + " in the person's state");
+  }
+  for (auto& [key, s] : in_state)
+    if (!books.fund.count(key) && s != 0)
+      out.push_back("claim " + key.second + " of " + key.first + ": fund " + format_money(s) +
+                    " in the person's state but no settlement record");
+  return out;
+}
+
+// balances: every account balance equals its credits minus its debits.
+Findings check_balances(const Store& live, const Books& books) {
+  Findings out;
+  std::set<std::string> seen;
+  live.scan("p/", [&](const std::string&, std::string_view v) {
+    PersonState p = decode_person(v);
+    Money b = account_balance(p);
+    auto it = books.balance.find(p.id);
+    Money flows = it == books.balance.end() ? 0 : it->second;
+    seen.insert(p.id);
+    if (b != flows)
+      out.push_back("person " + p.id + ": account balance " + format_money(b) + " but credits minus debits " +
+                    format_money(flows));
+  });
+  for (auto& [person, flows] : books.balance)
+    if (!seen.count(person) && flows != 0)
+      out.push_back("person " + person + ": account movements of " + format_money(flows) + " but no person state");
+  return out;
+}
+
 }  // namespace
+
+std::vector<std::string> missing_shared_copies(EventLog& log) {
+  const int n = log.partitions();
+  struct Copies {
+    std::string type;
+    std::set<int> expected, present;
+  };
+  std::map<std::string, Copies> shared;  // event id -> where it must be and where it is
+  for (int p = 0; p < n; ++p) {
+    log.read(p, 0, [&](const LogRecord& r) {
+      try {
+        Event e = decode_event(r.payload);
+        if (!e.is_global() && e.type != EventType::family_linked) return true;
+        Copies& c = shared[e.id];
+        c.type = type_name(e.type);
+        for (int q : partitions_for(e, n)) c.expected.insert(q);
+        c.present.insert(p);
+      } catch (const EventError&) {
+        // an undecodable record is the fold's dead letter, not a shared event
+      }
+      return true;
+    });
+  }
+  Findings out;
+  for (auto& [id, c] : shared) {
+    std::set<int> missing;
+    for (int q : c.expected)
+      if (!c.present.count(q)) missing.insert(q);
+    if (!missing.empty())
+      out.push_back("partition " + join(missing) + " lacks shared event " + id + " (" + c.type +
+                    ") that partition " + join(c.present) + " holds");
+  }
+  return out;
+}
 
 AuditReport audit(const Store& live, EventLog& log, const Policy& policy, const std::string& scratch) {
   AuditReport rep;
-  // 1. Every projection equals a replay from zero.
+  record(rep, "shared-copies", "every shared event reaches every partition it concerns (TIME-LOG)",
+         missing_shared_copies(log));
   Store replay(scratch);
   replay.fold(log, policy);
-  if (replay.digest() == live.digest()) {
-    rep.checked.push_back("projections equal a replay from zero (digest " + live.digest() + ")");
-  } else {
-    for (int p = 0; p < log.partitions(); ++p) {
-      if (replay.partition_digest(p) == live.partition_digest(p)) continue;
-      rep.findings.push_back("partition " + std::to_string(p) + ": live digest " + live.partition_digest(p) +
-                             ", replay " + replay.partition_digest(p));
-      std::map<std::string, std::string> a, b;
-      live.scan("p/" + hex4(p) + "/", [&](const std::string& k, std::string_view v) { a[k] = std::string(v); });
-      replay.scan("p/" + hex4(p) + "/", [&](const std::string& k, std::string_view v) { b[k] = std::string(v); });
-      for (auto& [k, v] : b)
-        if (!a.count(k) || a[k] != v) rep.findings.push_back("  person " + k.substr(7) + " differs from the replay");
-      for (auto& [k, _] : a)
-        if (!b.count(k)) rep.findings.push_back("  person " + k.substr(7) + " is not in the replay");
-      for (const char* kind : {"o/", "x/", "m/", "f/"}) {
-        std::map<std::string, std::string> la, lb;
-        live.scan(kind + hex4(p), [&](const std::string& k, std::string_view v) { la[k] = std::string(v); });
-        replay.scan(kind + hex4(p), [&](const std::string& k, std::string_view v) { lb[k] = std::string(v); });
-        if (la != lb) rep.findings.push_back(std::string("  ") + kind + " records of partition " + std::to_string(p) + " differ");
-      }
-    }
-  }
-  // 2. Every claim event has exactly one settlement (the same set as the replay's).
-  std::map<std::string, int> live_settlements, replay_settlements;
-  std::map<std::string, Money> fund_by_group, balance_by_person;
-  Money fund_total = 0;
-  long over_limit = 0;
-  live.outputs([&](const json& r) {
-    std::string kind = r.value("kind", "");
-    if (kind == "settlement") {
-      ++live_settlements[r.value("event", "")];
-      if (r["status"] == "settled") {
-        Money f = record_money(r, "fund");
-        fund_total += f;
-        fund_by_group[r.value("scheme", "?") + "/level " + std::to_string(r.value("level", 0)) + "/" +
-                      r["date"].get<std::string>().substr(0, 7)] += f;
-        // 5. No settlement covered more than its limit had room for.
-        const json& after = r["after"];
-        if (after.contains("limit") && after["limit"].is_string() &&
-            record_money(after, "limit_used") > record_money(after, "limit")) {
-          ++over_limit;
-          rep.findings.push_back("claim " + r["claim"].get<std::string>() + ": limit used " +
-                                 after["limit_used"].get<std::string>() + " above the limit " + after["limit"].get<std::string>());
-        }
-      }
-    } else if (kind == "reversal") {
-      fund_total += record_money(r, "fund");
-    } else if (kind == "account_credit") {
-      balance_by_person[r["person"]] += record_money(r, "amount");
-    } else if (kind == "account_debit") {
-      balance_by_person[r["person"]] -= record_money(r, "amount");
-    }
-    return true;
-  });
-  replay.outputs([&](const json& r) {
-    if (r.value("kind", "") == "settlement") ++replay_settlements[r.value("event", "")];
-    return true;
-  });
-  long claims_bad = 0;
-  for (auto& [ev, n] : live_settlements)
-    if (n != 1 || !replay_settlements.count(ev)) ++claims_bad, rep.findings.push_back("claim event " + ev + " has " + std::to_string(n) + " settlements in the live store");
-  for (auto& [ev, n] : replay_settlements)
-    if (!live_settlements.count(ev)) ++claims_bad, rep.findings.push_back("claim event " + ev + " has no settlement in the live store");
-  rep.checked.push_back(std::to_string(live_settlements.size()) + " claim events, each with exactly one settlement");
-  // 3. Fund totals: the groups add up, and the records agree with the fund effects kept in person state.
-  Money groups = 0;
-  for (auto& [_, f] : fund_by_group) groups += f;
-  Money in_state = 0;
-  std::map<std::string, Money> state_balance;
-  live.scan("p/", [&](const std::string& k, std::string_view v) {
-    PersonState p = decode_person(v);
-    for (const Effect& e : p.effects) in_state += e.fund;
-    Money b = account_balance(p);
-    if (b != 0 || balance_by_person.count(p.id)) state_balance[p.id] = b;
-  });
-  Money reversed = fund_total;
-  for (auto& [_, f] : fund_by_group) reversed -= f;
-  if (groups + reversed != in_state)
-    rep.findings.push_back("fund paid by the records (" + format_money(groups + reversed) + ") differs from the fund in person state (" +
-                           format_money(in_state) + ")");
-  rep.checked.push_back("fund paid " + format_money(fund_total) + " (" + std::to_string(fund_by_group.size()) +
-                        " scheme/level/month groups) equals the fund recorded in person state");
-  // 4. Account balances equal credits minus debits.
-  for (auto& [person, b] : state_balance)
-    if (balance_by_person[person] != b)
-      rep.findings.push_back("person " + person + ": account balance " + format_money(b) + " but credits minus debits " +
-                             format_money(balance_by_person[person]));
-  rep.checked.push_back(std::to_string(state_balance.size()) + " account balances equal credits minus debits");
-  rep.checked.push_back("no settlement covered more than its limit had room for");
+  record(rep, "replay", "projections equal a replay from zero (digest " + live.digest() + ")",
+         compare_with_replay(live, replay, log.partitions()));
+  Books books = read_books(live), replayed = read_books(replay);
+  record(rep, "settlements", std::to_string(books.settlements.size()) + " claim events, each with exactly one settlement",
+         check_settlements(books, replayed));
+  Money total = 0;
+  for (auto& [_, f] : books.fund) total += f;
+  record(rep, "fund", "fund paid " + format_money(total) + " (" + std::to_string(books.groups.size()) +
+                          " scheme/level/month groups) equals the fund recorded in person state, claim by claim",
+         check_fund(live, books));
+  record(rep, "balances", std::to_string(books.balance.size()) + " account balances equal credits minus debits",
+         check_balances(live, books));
+  record(rep, "limits", "no settlement covered more than its limit had room for", books.over_limit);
   return rep;
 }
 

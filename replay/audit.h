@@ -1,4 +1,17 @@
-// `gongji audit`: replays the log from zero into a scratch store and checks the live books (issue 5).
+// `gongji audit`: checks the live books against the log and against themselves (issue 5, issue 8 item 9).
+//
+// Contract: every check can fail. A check is reported as held ("ok") only when it found nothing; otherwise it is
+// named in `failed` and each of its findings names what differs (partition, person, claim, event). The checks:
+//   shared-copies  every shared event of the log (TIME-LOG: facility events and period_closed in every partition,
+//                  family_linked in both people's partitions) has a copy in each partition it must reach
+//   replay         the projections equal a replay of the log from zero (digest; per partition and person on a
+//                  mismatch)
+//   settlements    every claim event has exactly one settlement, and the same claim events as the replay
+//   fund           per claim, the fund of its settlement and reversal records equals the fund recorded in the
+//                  person's state
+//   balances       every account balance equals its credits minus its debits
+//   limits         no settlement's limit used exceeds its limit
+// Tampering with one of these in the store makes that check fail; the replay check usually fails too.
 #pragma once
 #include <string>
 #include <vector>
@@ -10,10 +23,14 @@ namespace gongji {
 
 struct AuditReport {
   std::vector<std::string> findings;  // empty: the books hold
-  std::vector<std::string> checked;   // what was checked, for the report
+  std::vector<std::string> checked;   // the checks that held, with what they covered
+  std::vector<std::string> failed;    // the names of the checks that found something
 };
 
 // `scratch` is a directory for the replay (created, then left for inspection).
 AuditReport audit(const Store& live, EventLog& log, const Policy& policy, const std::string& scratch);
+
+// The shared-copies check alone: findings for every partition that lacks a copy of a shared event.
+std::vector<std::string> missing_shared_copies(EventLog& log);
 
 }  // namespace gongji
