@@ -1,12 +1,18 @@
 // gongji: the command line of EVENTS.md ("Command line (the embedded default)").
 #include <CLI/CLI.hpp>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
+#include "consumers/exit_codes.h"
 #include "events/event_log.h"
+#include "events/fault_probe.h"
 #include "events/kafka_log.h"
 #include "consumers/serve.h"
 #include "consumers/views.h"
@@ -24,13 +30,90 @@ using nlohmann::json;
 namespace gongji {
 namespace {
 
+// A command-line mistake (issue 8 item 8): exits exit_code::kUsage with a message naming the option. Every other
+// exception is a runtime failure and exits exit_code::kFailure (main()).
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// CLI11 validators; a failure is a CLI::ValidationError "<option>: <reason>", which main() exits with kUsage.
+const CLI::Validator kDateArg(
+    [](std::string& s) { return parse_date(s) ? std::string() : "expected a date YYYY-MM-DD, got '" + s + "'"; },
+    "YYYY-MM-DD");
+// A file to read ("-": stdin, where `dash` allows it): it must exist and not be a directory.
+CLI::Validator input_file(bool dash) {
+  return CLI::Validator(
+      [dash](std::string& s) -> std::string {
+        if (dash && s == "-") return "";
+        if (s.empty()) return "expected a file name, got ''";
+        if (fs::is_directory(s)) return "'" + s + "' is a directory, expected a file";
+        if (!fs::exists(s)) return "no such file '" + s + "'";
+        return "";
+      },
+      "FILE");
+}
+const CLI::Validator kOutputFile(
+    [](std::string& s) -> std::string {
+      if (s.empty()) return "expected a file name, got ''";
+      return fs::is_directory(s) ? "'" + s + "' is a directory, expected a file" : "";
+    },
+    "FILE");
+// EVENTS.md: the kinds of output record.
+const std::vector<std::string> kOutputKinds = {"settlement",     "reversal", "account_credit",       "account_debit",
+                                               "refusal",        "contribution_mismatch", "dead_letter"};
+
+// --known-at must parse (an empty value too is a mistake, never "not given"); its partitions are checked later.
+const CLI::Validator kKnownAtArg(
+    [](std::string& s) -> std::string {
+      try {
+        parse_known_at(s);
+      } catch (const std::exception& e) {
+        std::string why = e.what();
+        return why.starts_with("--known-at: ") ? why.substr(12) : why;
+      }
+      return "";
+    },
+    "WHEN");
+
+// The word on the command line that names no subcommand where one is expected, or "" (CLI11 itself only says
+// "A subcommand is required"; the usage message must name what was given).
+std::string unknown_subcommand(CLI::App& app, int argc, char** argv) {
+  CLI::App* at = &app;
+  for (int i = 1; i < argc; ++i) {
+    std::string word = argv[i];
+    auto subs = at->get_subcommands({});
+    if (word.starts_with("-") || subs.empty()) return "";
+    auto named = at->get_subcommands([&](CLI::App* s) { return s->check_name(word); });
+    if (named.empty()) return word;
+    at = named.front();
+  }
+  return "";
+}
+
+// --known-at parsed, every partition it names checked against the log's.
+KnownAt known_at_option(const std::string& text, const EventLog& log) {
+  KnownAt k;
+  try {
+    k = parse_known_at(text);
+  } catch (const std::exception& e) {
+    throw UsageError(e.what());
+  }
+  for (const auto& [p, off] : k.offsets)
+    if (p < 0 || p >= log.partitions())
+      throw UsageError("--known-at: partition " + std::to_string(p) + " does not exist (the log has partitions 0 to " +
+                       std::to_string(log.partitions() - 1) + ")");
+  return k;
+}
+
 struct Paths {
   std::string data;
   std::string brokers;  // when set, the log is Kafka's events topic
+  std::string events_topic = "gongji.events";
   std::unique_ptr<EventLog> open_log(int partitions = 8, bool read_only = false) const {
     if (!brokers.empty()) {
       KafkaOptions k;
       k.brokers = brokers;
+      k.topic = events_topic;
       return open_kafka_log(k);
     }
     return open_segment_log(log(), partitions, read_only);
@@ -40,9 +123,48 @@ struct Paths {
   std::string dead() const { return data + "/dead-letters.jsonl"; }
 };
 
+// Read commands (issue 8 item 6): the store must exist; they never create anything. The error exits
+// exit_code::kFailure, as every runtime failure does.
 void require_existing(const Paths& p) {
-  if (!fs::exists(p.log()) && !fs::exists(p.state())) throw std::runtime_error("no gongji data in " + p.data + " (run `gongji ingest` first)");
+  if (!fs::exists(p.state() + "/CURRENT"))
+    throw std::runtime_error("no store in " + p.state() + " (run `gongji ingest` and `gongji fold` first)");
 }
+
+// DATA/dead-letters.jsonl, every write checked (issue 8 item 3): a dead letter that cannot be written is an error
+// ("no space left on device: <path>", exit kFailure), never dropped; sync() makes the written ones durable.
+struct DeadLetterFile {
+  std::string path;
+  int fd = -1;
+  explicit DeadLetterFile(std::string p) : path(std::move(p)) {
+    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) fail(errno);
+  }
+  ~DeadLetterFile() {
+    if (fd >= 0) ::close(fd);
+  }
+  void write(std::string line) {
+    line += "\n";
+    int err = probe::fail_errno("deadletter.before_write");
+    if (err < 0) {  // torn: about half the line, then the process dies
+      (void)!::write(fd, line.data(), line.size() / 2);
+      probe::crash_now();
+    }
+    if (err) fail(err);
+    for (size_t done = 0; done < line.size();) {
+      ssize_t n = ::write(fd, line.data() + done, line.size() - done);
+      if (n < 0 && errno != EINTR) fail(errno);
+      if (n > 0) done += static_cast<size_t>(n);
+    }
+  }
+  void sync() {
+    if (::fsync(fd) != 0) fail(errno);
+  }
+  [[noreturn]] void fail(int err) {
+    std::string e = strerror(err);
+    if (!e.empty()) e[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(e[0])));
+    throw LogError(e + ": " + path);
+  }
+};
 
 int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
   std::istream* in = &std::cin;
@@ -54,7 +176,7 @@ int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
   }
   fs::create_directories(paths.data);
   auto log = paths.open_log(partitions);
-  std::ofstream dead(paths.dead(), std::ios::app);
+  DeadLetterFile dead(paths.dead());
   std::vector<std::string> dead_lines;  // with --brokers, also to the dead-letter topic
   uint64_t appended = 0, duplicate = 0, refused = 0, lineno = 0;
   std::string line;
@@ -64,7 +186,7 @@ int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
     std::string d = json({{"source", file}, {"line", lineno}, {"code", code}, {"field", field}, {"reason", reason},
                           {"raw", line}})
                         .dump(-1, ' ', false, json::error_handler_t::replace);
-    dead << d << "\n";
+    dead.write(d);
     if (!paths.brokers.empty()) dead_lines.push_back(d);
   };
   while (std::getline(*in, line)) {
@@ -77,16 +199,24 @@ int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
       refuse(err.field, "INVALID", err.what());
       continue;
     }
-    switch (log->append(e)) {
+    AppendResult r;
+    try {
+      r = log->append(e);
+    } catch (const RecordTooLarge& err) {
+      refuse("", "TOO_LARGE", err.what());
+      continue;
+    }
+    switch (r) {
       case AppendResult::appended: ++appended; break;
       case AppendResult::duplicate: ++duplicate; break;
       case AppendResult::conflict:
         refuse("id", "ID_CONFLICT", "event id " + e.id + " is already in the log with other content");
         break;
     }
+    probe::crash_point("ingest.mid_file");
   }
   log->sync();
-  dead.flush();
+  dead.sync();
   if (!paths.brokers.empty()) publish_dead_letters(paths.brokers, "gongji.dead-letters", dead_lines);
   std::cout << "appended " << appended << ", duplicate " << duplicate << ", refused " << refused << "\n";
   return refused ? 3 : 0;
@@ -96,9 +226,10 @@ Policy policy_from(const std::string& file) { return file.empty() ? default_poli
 
 int cmd_fold(const Paths& paths, const std::string& policy_file, size_t batch, size_t crash_before,
              size_t checkpoint_every) {
-  if (paths.brokers.empty()) require_existing(paths);
+  if (paths.brokers.empty() && !fs::exists(paths.log()))
+    throw std::runtime_error("no log in " + paths.log() + " (run `gongji ingest` first)");
   auto log = paths.open_log();
-  Store store(paths.state());
+  Store store(paths.state());  // creates the store only where there is none (Store::Store, item 6)
   Policy policy = policy_from(policy_file);
   FoldOptions opt;
   opt.batch_events = batch;
@@ -133,10 +264,10 @@ int cmd_person(const Paths& paths, const std::string& id, const std::string& as_
   if (!known_at.empty()) {
     // TIME-REPLAY: what the ledger held, as known at T: the person's history folded again up to T.
     if (policy_file.empty() && !recorded)
-      throw std::runtime_error("the store used several policy versions: name one with --policy");
+      throw UsageError("the store used several policy versions: name one with --policy");
     auto log = paths.open_log(8, true);
     Reconstruction r = reconstruct_person(store, *log, id, policy_file.empty() ? *recorded : load_policy_file(policy_file),
-                                          parse_known_at(known_at));
+                                          known_at_option(known_at, *log));
     if (PersonState* ps = r.state.person(id)) p = *ps;
   } else {
     p = store.person(id);
@@ -148,7 +279,7 @@ int cmd_person(const Paths& paths, const std::string& id, const std::string& as_
   Date as_of = latest_date(*p);
   if (!as_of_s.empty()) {
     auto d = parse_date(as_of_s);
-    if (!d) throw std::runtime_error("--as-of: expected a date YYYY-MM-DD, got '" + as_of_s + "'");
+    if (!d) throw UsageError("--as-of: expected a date YYYY-MM-DD, got '" + as_of_s + "'");
     as_of = *d;
   }
   Policy policy = !policy_file.empty() ? load_policy_file(policy_file) : recorded ? *recorded : default_policy();
@@ -209,11 +340,11 @@ int cmd_audit(const Paths& paths, const std::string& policy_file) {
   require_existing(paths);
   Store store(paths.state(), true);
   std::optional<Policy> pol = policy_file.empty() ? recorded_policy(store) : std::optional<Policy>(load_policy_file(policy_file));
-  if (!pol) throw std::runtime_error("the store used several policy versions: name one with --policy");
+  if (!pol) throw UsageError("the store used several policy versions: name one with --policy");
   auto log = paths.open_log(8, true);
   char tmpl[] = "/tmp/gongji-audit-XXXXXX";
   std::string scratch = mkdtemp(tmpl);
-  AuditReport rep = audit(store, *log, *pol, scratch + "/state");
+  AuditReport rep = audit(store, *log, *pol, scratch + "/state", paths.brokers.empty() ? paths.log() : "");
   std::cout << "audit of " << paths.data << " (replayed into " << scratch << ")\n";
   for (const auto& c : rep.checked) std::cout << "  ok: " << c << "\n";
   for (const auto& c : rep.failed) std::cout << "  FAILED: " << c << "\n";
@@ -273,9 +404,9 @@ int cmd_replay(const Paths& paths, const std::string& known_at, const std::strin
     Store store(paths.state(), true);
     pol = policy_file.empty() ? recorded_policy(store) : std::optional<Policy>(load_policy_file(policy_file));
   }
-  if (!pol) throw std::runtime_error("the store used several policy versions: name one with --policy");
+  if (!pol) throw UsageError("the store used several policy versions: name one with --policy");
   auto log = paths.open_log(8, true);
-  auto target = positions_at(*log, parse_known_at(known_at));
+  auto target = positions_at(*log, known_at_option(known_at, *log));
   ReplayResult r = replay_to(*log, *pol, target, paths.data + "/checkpoints", out,
                              [](uint64_t n) { std::cerr << "replay: " << n << " events folded\n"; });
   std::cout << "replayed into " << out << (r.from_checkpoint.empty() ? " from zero" : " from checkpoint " + r.from_checkpoint)
@@ -290,7 +421,11 @@ int cmd_statement(const Paths& paths, const std::string& person, int year, const
   require_existing(paths);
   Store store(paths.state(), true);
   std::optional<Policy> pol = policy_file.empty() ? recorded_policy(store) : std::optional<Policy>(load_policy_file(policy_file));
-  json s = statement(store, pol ? *pol : default_policy(), person, year);
+  const Policy& used = pol ? *pol : default_policy();
+  if (year < year_of(used.window_from()) || year > year_of(used.window_to()))
+    throw UsageError("--year: " + std::to_string(year) + " is outside the policy window " +
+                     format_date(used.window_from()) + " to " + format_date(used.window_to()));
+  json s = statement(store, used, person, year);
   std::string text = format == "json" ? s.dump(2) + "\n" : format == "html" ? statement_html(s) : statement_text(s);
   if (out.empty() || out == "-") std::cout << text;
   else std::ofstream(out) << text;
@@ -304,11 +439,43 @@ int cmd_report(const Paths& paths, int explained) {
   return 0;
 }
 
+// Issue 8 item 4: the records the fold could not apply, in log order (the same lines `settlements --kind
+// dead_letter` prints, with --json).
+int cmd_dead_letters(const Paths& paths, bool as_json) {
+  require_existing(paths);
+  Store store(paths.state(), true);
+  store.dead_letters([&](const std::string&, const std::string& line) {
+    std::cout << (as_json ? line : describe_dead_letter(json::parse(line))) << "\n";
+  });
+  return 0;
+}
+
 int cmd_digest(const Paths& paths) {
   require_existing(paths);
   Store store(paths.state(), true);
   std::cout << store.digest() << "\n";
   return 0;
+}
+
+// `gongji log verify`: every record of every partition of the embedded log checked; findings name file and byte.
+int cmd_log_verify(const Paths& paths) {
+  auto findings = verify_segment_log(paths.log());
+  for (const auto& f : findings) std::cout << "FINDING: " << f.message() << "\n";
+  std::cout << (findings.empty() ? "the log is sound\n" : std::to_string(findings.size()) + " findings\n");
+  return findings.empty() ? exit_code::kOk : exit_code::kFindings;
+}
+
+// `gongji log truncate`: the explicit repair. Says what it drops; changes nothing without --yes.
+int cmd_log_truncate(const Paths& paths, int partition, uint64_t offset, bool yes) {
+  TruncatePlan plan = plan_segment_log_truncate(paths.log(), partition, offset);
+  std::cout << plan.describe() << "\n";
+  if (!yes) {
+    std::cout << "nothing changed; run again with --yes to truncate\n";
+    return exit_code::kUsage;
+  }
+  truncate_segment_log(paths.log(), plan);
+  std::cout << "truncated\n";
+  return exit_code::kOk;
 }
 
 }  // namespace
@@ -319,6 +486,9 @@ int main(int argc, char** argv) {
   CLI::App app{"gongji: an event-sourced benefit ledger for Weihai's outpatient mutual aid (门诊共济).\n"
                "Events in (JSON Lines, EVENTS.md), settlements and state out. Data lives under --data-dir."};
   app.require_subcommand(1);
+  app.footer("Exit status: 0 ok; 1 failure (I/O error, damaged log or store: the message names the file); 2 usage "
+             "(a command-line mistake: the message names the option); 3 ingest refused some lines; 4 not found; "
+             "5 explain: mismatch; 6 audit or log verify: findings.");
   Paths paths;
   auto data_opt = [&](CLI::App* c) {
     c->add_option("--data-dir", paths.data, "directory holding the log (log/), projections (state/) and dead letters")
@@ -334,14 +504,17 @@ int main(int argc, char** argv) {
                                               "Prints counts appended / duplicate / refused; refusals go to stderr and to "
                                               "DATA/dead-letters.jsonl. Exit 0 if nothing was refused, 3 if some were.");
   data_opt(ingest);
-  ingest->add_option("file", file, "events file, - for stdin")->required();
-  ingest->add_option("--partitions", partitions, "partition count when the log is created (default 8)");
+  ingest->add_option("file", file, "events file, - for stdin")->required()->check(input_file(true));
+  ingest->add_option("--partitions", partitions, "partition count when the log is created (default 8)")
+      ->check(CLI::Range(1, 1024));
   ingest->add_option("--brokers", paths.brokers, "append to Kafka's gongji.events topic instead of the embedded log "
                                                  "(duplicates are then decided by the fold)");
+  ingest->add_option("--events-topic", paths.events_topic, "with --brokers: the events topic (default gongji.events)");
 
   auto* fold = app.add_subcommand("fold", "fold every event not yet folded into the projections, settling claims");
   data_opt(fold);
-  fold->add_option("--policy", policy_file, "policy parameters file (default: the built-in Weihai policy)");
+  fold->add_option("--policy", policy_file, "policy parameters file (default: the built-in Weihai policy)")
+      ->check(input_file(false));
   fold->add_option("--batch", batch, "events per committed batch (default 2000)");
   fold->add_option("--brokers", paths.brokers, "fold from Kafka's gongji.events topic instead of the embedded log");
   size_t checkpoint_every = 200000;
@@ -355,17 +528,21 @@ int main(int argc, char** argv) {
   data_opt(sets);
   sets->add_option("--person", person, "only this person's records");
   sets->add_option("--claim", claim, "only this claim's records");
-  sets->add_option("--kind", kind, "only records of this kind (settlement, reversal, refusal, ...)");
+  sets->add_option("--kind", kind, "only records of this kind (settlement, reversal, refusal, ...)")
+      ->check(CLI::IsMember(kOutputKinds));
 
   auto* pers = app.add_subcommand("person", "one person's state as JSON, as of a business date (TIME-ASOF)");
   data_opt(pers);
   pers->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)");
   pers->add_option("--person", person, "person id")->required();
-  pers->add_option("--as-of", as_of, "business date YYYY-MM-DD (default: the person's latest date in the log)");
-  pers->add_option("--policy", policy_file, "policy parameters file (default: the one the fold used)");
+  pers->add_option("--as-of", as_of, "business date YYYY-MM-DD (default: the person's latest date in the log)")
+      ->check(kDateArg);
+  pers->add_option("--policy", policy_file, "policy parameters file (default: the one the fold used)")
+      ->check(input_file(false));
   std::string known_at;
   pers->add_option("--known-at", known_at, "knowledge time: only events ingested by then (YYYY-MM-DDTHH:MM:SSZ, ms "
-                                           "since the epoch, or P:OFFSET,...); the person is folded again from the log");
+                                           "since the epoch, or P:OFFSET,...); the person is folded again from the log")
+      ->check(kKnownAtArg);
 
   auto* expl = app.add_subcommand("explain", "a settlement re-derived step by step from the log under its recorded "
                                              "policy (each step with its rule ID and article) and checked against the "
@@ -376,7 +553,8 @@ int main(int argc, char** argv) {
   auto* event_opt = expl->add_option("--event", event, "event id (account movements, refusals)");
   claim_opt->excludes(event_opt);
   expl->add_flag("--json", as_json, "print the re-derivation as JSON");
-  expl->add_option("--policy", policy_file, "what-if: re-derive under this policy file and report the differences");
+  expl->add_option("--policy", policy_file, "what-if: re-derive under this policy file and report the differences")
+      ->check(input_file(false));
 
   int explained = 5;
   auto* rep = app.add_subcommand("report", "a readable summary: claims by status and reason, fund paid by scheme, "
@@ -389,7 +567,7 @@ int main(int argc, char** argv) {
                                            "totals, account balances, limits; exit 6 on any finding");
   data_opt(aud);
   aud->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)");
-  aud->add_option("--policy", policy_file, "policy file (default: the one the fold used)");
+  aud->add_option("--policy", policy_file, "policy file (default: the one the fold used)")->check(input_file(false));
 
   std::string whatif_policy;
   size_t show = 20;
@@ -398,7 +576,7 @@ int main(int argc, char** argv) {
                                             "scheme, level, benefit and month");
   data_opt(wif);
   wif->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)");
-  wif->add_option("--policy", whatif_policy, "the other policy parameters file")->required();
+  wif->add_option("--policy", whatif_policy, "the other policy parameters file")->required()->check(input_file(false));
   wif->add_flag("--json", as_json, "the whole report as JSON");
   wif->add_option("--show", show, "claims to list in the text report (default 20)");
 
@@ -407,9 +585,10 @@ int main(int argc, char** argv) {
                                            "ingested up to --known-at had been folded, from the nearest checkpoint");
   data_opt(rpl);
   rpl->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)");
-  rpl->add_option("--known-at", known_at, "YYYY-MM-DDTHH:MM:SSZ, ms since the epoch, or P:OFFSET,...")->required();
+  rpl->add_option("--known-at", known_at, "YYYY-MM-DDTHH:MM:SSZ, ms since the epoch, or P:OFFSET,...")->required()
+      ->check(kKnownAtArg);
   rpl->add_option("--out", replay_out, "a new directory for the rebuilt store")->required();
-  rpl->add_option("--policy", policy_file, "policy file (default: the one the fold used)");
+  rpl->add_option("--policy", policy_file, "policy file (default: the one the fold used)")->check(input_file(false));
 
   int year = 2023;
   std::string format = "text", out_file;
@@ -420,10 +599,30 @@ int main(int argc, char** argv) {
   stm->add_option("--person", person, "person id")->required();
   stm->add_option("--year", year, "calendar year (default 2023)");
   stm->add_option("--format", format, "text, json or html (default text)")->check(CLI::IsMember({"text", "json", "html"}));
-  stm->add_option("--out", out_file, "write to this file instead of stdout");
+  stm->add_option("--out", out_file, "write to this file instead of stdout")->check(kOutputFile);
 
   auto* dig = app.add_subcommand("digest", "the determinism digest: a hash over every key and value of the projections");
   data_opt(dig);
+
+  auto* dls = app.add_subcommand("dead-letters", "the records the fold could not apply (poison records), in log "
+                                                 "order: partition, offset, event, person, claim and the reason");
+  data_opt(dls);
+  dls->add_flag("--json", as_json, "JSON Lines (the dead_letter output records)");
+
+  auto* logc = app.add_subcommand("log", "the embedded log's operator commands: verify, truncate");
+  logc->require_subcommand(1);
+  auto* lver = logc->add_subcommand("verify", "check every record of every partition of DATA/log and report each "
+                                              "problem with file and byte offset; exit 6 on any finding");
+  data_opt(lver);
+  int log_partition = -1;
+  uint64_t log_offset = 0;
+  bool yes = false;
+  auto* ltr = logc->add_subcommand("truncate", "the explicit repair: drop a partition's records from --offset (a log "
+                                               "offset) on; prints what it drops, changes nothing without --yes");
+  data_opt(ltr);
+  ltr->add_option("--partition", log_partition, "partition")->required();
+  ltr->add_option("--offset", log_offset, "first log offset to drop")->required();
+  ltr->add_flag("--yes", yes, "really truncate");
 
   ServeOptions sopt;
   auto* srv = app.add_subcommand("serve", "a consumer-group member: folds its partitions of gongji.events into "
@@ -432,14 +631,22 @@ int main(int argc, char** argv) {
   srv->add_option("--data-dir", sopt.data_dir, "this member's store")->required();
   srv->add_option("--brokers", sopt.brokers, "Kafka bootstrap servers")->required();
   srv->add_option("--group", sopt.group, "consumer group (default gongji)");
-  srv->add_option("--policy", sopt.policy_file, "policy parameters file (default: built-in)");
+  srv->add_option("--policy", sopt.policy_file, "policy parameters file (default: built-in)")->check(input_file(false));
   srv->add_option("--events-topic", sopt.events_topic, "default gongji.events");
   srv->add_option("--settlements-topic", sopt.settlements_topic, "default gongji.settlements");
   srv->add_option("--dead-letter-topic", sopt.dead_letter_topic, "default gongji.dead-letters");
   srv->add_option("--batch", sopt.batch_events, "events per transaction at most (default 2000)");
   srv->add_option("--idle-exit", sopt.idle_exit_seconds, "exit after this many seconds with nothing to fold (default: run until SIGTERM)");
 
-  CLI11_PARSE(app, argc, argv);
+  try {  // CLI11's own parse errors are usage errors too; --help is a "success" (CLI11 exit code 0)
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (std::string word = unknown_subcommand(app, argc, argv); !word.empty()) {
+      std::cerr << "gongji: unknown subcommand '" << word << "'\nRun with --help for more information.\n";
+      return exit_code::kUsage;
+    }
+    return app.exit(e) == 0 ? exit_code::kOk : exit_code::kUsage;
+  }
   if (*srv) return serve(sopt);
   try {
     if (*ingest) return cmd_ingest(paths, file, partitions);
@@ -447,18 +654,27 @@ int main(int argc, char** argv) {
     if (*sets) return cmd_settlements(paths, person, claim, kind);
     if (*pers) return cmd_person(paths, person, as_of, policy_file, known_at);
     if (*expl) {
-      if (claim.empty() && event.empty()) throw std::runtime_error("give --claim or --event");
+      if (claim.empty() && event.empty()) throw UsageError("give --claim or --event");
       return cmd_explain(paths, claim, event, as_json, policy_file);
     }
     if (*dig) return cmd_digest(paths);
+    if (*dls) return cmd_dead_letters(paths, as_json);
+    if (*lver) return cmd_log_verify(paths);
+    if (*ltr) return cmd_log_truncate(paths, log_partition, log_offset, yes);
     if (*rep) return cmd_report(paths, explained);
     if (*aud) return cmd_audit(paths, policy_file);
     if (*wif) return cmd_what_if(paths, whatif_policy, as_json, show);
     if (*rpl) return cmd_replay(paths, known_at, replay_out, policy_file);
     if (*stm) return cmd_statement(paths, person, year, format, out_file, policy_file);
-  } catch (const std::exception& e) {
+  } catch (const LogError& e) {  // an I/O error or a damaged log, named by the message
     std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": " << e.what() << "\n";
-    return 2;
+    return exit_code::kFailure;
+  } catch (const UsageError& e) {
+    std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": " << e.what() << "\n";
+    return exit_code::kUsage;
+  } catch (const std::exception& e) {  // a runtime failure (issue 8 item 8: never kUsage)
+    std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": " << e.what() << "\n";
+    return exit_code::kFailure;
   }
   return 0;
 }

@@ -5,7 +5,8 @@ namespace gongji::exit_code {
 
 inline constexpr int kOk = 0;
 // The command could not do its work: an I/O error ("no space left on device: <path>"), a damaged log or store
-// that it refuses to touch (the message names the file and byte offset), a broker that cannot be reached.
+// that it refuses to touch (the message names the file and byte offset), a broker that cannot be reached, a read
+// command on a data directory that does not exist or holds no store ("no store in <dir>/state").
 inline constexpr int kFailure = 1;
 // A command-line mistake: an unknown subcommand or option, a value that does not parse, a date or year out of
 // range, a path of the wrong kind. The message names the option. Nothing was changed.

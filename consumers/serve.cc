@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -12,6 +13,8 @@
 
 #include <xxhash.h>
 
+#include "consumers/exit_codes.h"
+#include "events/fault_probe.h"
 #include "events/outputs_generated.h"
 #include "ledger/settlement.h"
 #include "projections/store.h"
@@ -26,14 +29,36 @@ struct Fatal : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A transaction that librdkafka says must be aborted and redone (txn_requires_abort), or whose producer is
+// unusable and must be recreated (is_fatal). Both are redone from the outbox; anything else is Fatal.
+struct Redo : std::runtime_error {
+  Redo(const std::string& what, bool fatal) : std::runtime_error(what), producer_fatal(fatal) {}
+  bool producer_fatal;
+};
+
+// Bounds on retrying what librdkafka marks retriable (issue 8 item 10): a fresh broker answers "Coordinator load in
+// progress" for a few seconds; a broker that stays away that long is a failure (the outbox recovers on restart).
+constexpr int kMaxAttempts = 20;
+constexpr std::chrono::milliseconds kRetryPause{500};
+
 void setc(RdKafka::Conf* c, const std::string& k, const std::string& v) {
   std::string err;
   if (c->set(k, v, err) != RdKafka::Conf::CONF_OK) throw Fatal("kafka config " + k + ": " + err);
 }
 
-void check(RdKafka::Error* e, const char* what) {
-  std::unique_ptr<RdKafka::Error> err(e);
-  if (err) throw Fatal(std::string(what) + ": " + err->str());
+// Runs one transactional call, calling it again while librdkafka marks its error retriable (bounded). Throws Redo
+// when the transaction must be aborted or the producer recreated, Fatal for anything else.
+void txn_call(const std::function<RdKafka::Error*()>& call, const char* what) {
+  for (int attempt = 1;; ++attempt) {
+    std::unique_ptr<RdKafka::Error> err(call());
+    if (!err) return;
+    std::string msg = std::string(what) + ": " + err->str();
+    if (err->is_fatal()) throw Redo(msg, true);
+    if (err->txn_requires_abort()) throw Redo(msg, false);
+    if (!err->is_retriable() || attempt >= kMaxAttempts) throw Fatal(msg);
+    std::cerr << "gongji serve: " << msg << " (retriable; retrying)\n";
+    std::this_thread::sleep_for(kRetryPause);
+  }
 }
 
 // The wire form of one output record (events/outputs.fbs).
@@ -72,16 +97,8 @@ class Server : public RdKafka::RebalanceCb {
     char txid[64];
     std::snprintf(txid, sizeof txid, "gongji-serve-%016llx",
                   static_cast<unsigned long long>(XXH3_64bits(abs.data(), abs.size())));
-    std::unique_ptr<RdKafka::Conf> pc(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-    setc(pc.get(), "bootstrap.servers", opt.brokers);
-    setc(pc.get(), "transactional.id", txid);  // stable per store: a restart fences and aborts its previous self
-    // A member that dies mid-transaction leaves it open; until the broker aborts it, read_committed consumers
-    // wait at it. Transactions here are small (one batch), so abort abandoned ones within 15 s.
-    setc(pc.get(), "transaction.timeout.ms", "15000");
-    setc(pc.get(), "linger.ms", "5");
-    producer_.reset(RdKafka::Producer::create(pc.get(), err));
-    if (!producer_) throw Fatal("producer: " + err);
-    check(producer_->init_transactions(60000), "init_transactions");
+    txid_ = txid;
+    make_producer();
 
     std::unique_ptr<RdKafka::Conf> cc(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     setc(cc.get(), "bootstrap.servers", opt.brokers);
@@ -104,6 +121,31 @@ class Server : public RdKafka::RebalanceCb {
       if (tm->topic() == opt.events_topic) partitions_ = static_cast<int>(tm->partitions()->size());
     if (partitions_ < 1) throw Fatal("topic " + opt.events_topic + " not found");
     store_.record_run(policy_, partitions_);
+  }
+
+  // (Re)creates the transactional producer; init_transactions fences and aborts whatever an earlier producer with
+  // this transactional id left open. A fatal error on a fresh producer is retried with another fresh one.
+  void make_producer() {
+    for (int attempt = 1;; ++attempt) {
+      std::string err;
+      std::unique_ptr<RdKafka::Conf> pc(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+      setc(pc.get(), "bootstrap.servers", opt_.brokers);
+      setc(pc.get(), "transactional.id", txid_);  // stable per store: a restart fences and aborts its previous self
+      // A member that dies mid-transaction leaves it open; until the broker aborts it, read_committed consumers
+      // wait at it. Transactions here are small (one batch), so abort abandoned ones within 15 s.
+      setc(pc.get(), "transaction.timeout.ms", "15000");
+      setc(pc.get(), "linger.ms", "5");
+      producer_.reset();
+      producer_.reset(RdKafka::Producer::create(pc.get(), err));
+      if (!producer_) throw Fatal("producer: " + err);
+      try {
+        txn_call([&] { return producer_->init_transactions(60000); }, "init_transactions");
+        return;
+      } catch (const Redo& r) {
+        if (attempt >= kMaxAttempts) throw Fatal(r.what());
+        std::cerr << "gongji serve: " << r.what() << " (recreating the producer)\n";
+      }
+    }
   }
 
   int run() {
@@ -145,8 +187,27 @@ class Server : public RdKafka::RebalanceCb {
     return 0;
   }
 
-  // Partition assignment and revocation (eager protocol).
+  // Partition assignment and revocation (eager protocol). Runs inside librdkafka's consume(): no exception may
+  // cross it, so a failure here reports and ends the process at once (safe: the outbox recovers on restart).
   void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err, std::vector<RdKafka::TopicPartition*>& parts) override {
+    try {
+      rebalance(c, err, parts);
+    } catch (const std::exception& e) {
+      std::cerr << stop_message(e) << "\n";
+      std::_Exit(exit_code::kFailure);
+    }
+  }
+
+  // What serve says when it stops on an error (its last line on stderr).
+  static std::string stop_message(const std::exception& e) {
+    if (dynamic_cast<const StoreError*>(&e))
+      return std::string("gongji serve: the store cannot be written: ") + e.what() +
+             " (stopped taking records; nothing uncommitted was published; restart once it can be written)";
+    return std::string("gongji serve: ") + e.what() + " (stopping; a restart recovers from the outbox)";
+  }
+
+ private:
+  void rebalance(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err, std::vector<RdKafka::TopicPartition*>& parts) {
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
       // What the group has published must be known before anything is published: a failed fetch would read
       // as "nothing yet" and publish again. Retry; if it still fails, stop (safe: the outbox recovers).
@@ -162,7 +223,7 @@ class Server : public RdKafka::RebalanceCb {
       if (rc != RdKafka::ERR_NO_ERROR) {
         std::cerr << "gongji serve: cannot read the group's committed offsets: " << RdKafka::err2str(rc)
                   << " (stopping; a restart recovers from the outbox)\n";
-        std::_Exit(1);
+        std::_Exit(exit_code::kFailure);
       }
       for (auto* tp : parts) {
         int p = tp->partition();
@@ -185,7 +246,6 @@ class Server : public RdKafka::RebalanceCb {
     }
   }
 
- private:
   struct Pending {
     int partition;
     uint64_t offset;
@@ -193,35 +253,73 @@ class Server : public RdKafka::RebalanceCb {
     Output out;
   };
 
-  void produce(const Pending& q) {
-    const std::string& topic = q.out.kind == "dead_letter" ? opt_.dead_letter_topic : opt_.settlements_topic;
-    std::string value = wire(q.out.line, q.partition, q.offset, q.index);
-    // Settlements keep the events partition: one person's records stay in order.
-    int32_t part = q.out.kind == "dead_letter" ? RdKafka::Topic::PARTITION_UA : q.partition;
+  void produce_to(const std::string& topic, int32_t part, const std::string& value) {
     for (;;) {
-      auto rc = producer_->produce(topic, part, RdKafka::Producer::RK_MSG_COPY, value.data(), value.size(), nullptr, 0, 0,
-                                   nullptr);
-      if (rc == RdKafka::ERR_NO_ERROR) break;
+      auto rc = producer_->produce(topic, part, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
+                                   value.size(), nullptr, 0, 0, nullptr);
+      if (rc == RdKafka::ERR_NO_ERROR) return;
+      if (rc == RdKafka::ERR__FATAL) throw Redo("produce: " + RdKafka::err2str(rc), true);
+      if (rc == RdKafka::ERR__STATE) throw Redo("produce: " + RdKafka::err2str(rc), false);
       if (rc != RdKafka::ERR__QUEUE_FULL) throw Fatal("produce: " + RdKafka::err2str(rc));
       producer_->poll(50);
     }
-    ++published_records_;
   }
 
-  void transact(const std::vector<Pending>& items, const std::map<int, uint64_t>& positions) {
-    check(producer_->begin_transaction(), "begin_transaction");
+  // Settlements keep the events partition: one person's records stay in order. A dead letter goes there too, in
+  // its place (kind dead_letter: a subscriber can tell a record that was not settled from one not yet seen), and
+  // also to the dead-letter topic (DOWNSTREAM.md).
+  void produce(const Pending& q) {
+    std::string value = wire(q.out.line, q.partition, q.offset, q.index);
+    produce_to(opt_.settlements_topic, q.partition, value);
+    if (q.out.kind == "dead_letter") produce_to(opt_.dead_letter_topic, RdKafka::Topic::PARTITION_UA, value);
+  }
+
+  // One attempt at the transaction: the items, then the group's offsets, then the commit.
+  void transact_once(const std::vector<Pending>& items, const std::map<int, uint64_t>& positions) {
+    txn_call([&] { return producer_->begin_transaction(); }, "begin_transaction");
     for (const auto& q : items) produce(q);
-    std::vector<RdKafka::TopicPartition*> offs;
-    for (auto [p, next] : positions)
-      offs.push_back(RdKafka::TopicPartition::create(opt_.events_topic, p, static_cast<int64_t>(next)));
     std::unique_ptr<RdKafka::ConsumerGroupMetadata> gm(consumer_->groupMetadata());
-    RdKafka::Error* e = producer_->send_offsets_to_transaction(offs, gm.get(), 30000);
-    RdKafka::TopicPartition::destroy(offs);
-    check(e, "send_offsets_to_transaction");
-    check(producer_->commit_transaction(60000), "commit_transaction");
+    txn_call([&] {
+      std::vector<RdKafka::TopicPartition*> offs;
+      for (auto [p, next] : positions)
+        offs.push_back(RdKafka::TopicPartition::create(opt_.events_topic, p, static_cast<int64_t>(next)));
+      RdKafka::Error* e = producer_->send_offsets_to_transaction(offs, gm.get(), 30000);
+      RdKafka::TopicPartition::destroy(offs);
+      return e;
+    }, "send_offsets_to_transaction");
+    probe::crash_point("serve.before_txn_commit");
+    txn_call([&] { return producer_->commit_transaction(60000); }, "commit_transaction");
+    probe::crash_point("serve.after_txn_commit");
+  }
+
+  // The items are already committed to RocksDB (the outbox), so a transaction that must be aborted, or whose
+  // producer failed fatally, is redone with the same items and offsets: nothing is lost, and a read_committed
+  // consumer never sees the aborted attempt. Bounded; then Fatal (a restart recovers from the outbox).
+  void transact(const std::vector<Pending>& items, const std::map<int, uint64_t>& positions) {
+    for (int attempt = 1;; ++attempt) {
+      try {
+        transact_once(items, positions);
+        break;
+      } catch (const Redo& r) {
+        if (attempt >= kMaxAttempts) throw Fatal(r.what());
+        std::cerr << "gongji serve: " << r.what()
+                  << (r.producer_fatal ? " (recreating the producer" : " (aborting") << "; redoing the transaction)\n";
+        if (!r.producer_fatal) {
+          std::unique_ptr<RdKafka::Error> e(producer_->abort_transaction(60000));
+          if (e && !e->is_fatal()) throw Fatal("abort_transaction: " + e->str());
+          if (e) make_producer();
+        } else {
+          make_producer();
+        }
+        std::this_thread::sleep_for(kRetryPause);
+      }
+    }
+    published_records_ += items.size();
     for (auto [p, next] : positions) published_[p] = next;
   }
 
+  // The outbox of one partition in log order, dead letters included (a dead letter is the only output record of
+  // its offset, stored in the outbox like the others), published exactly as the live path publishes them.
   void republish(int p, uint64_t from, uint64_t to) {
     std::vector<Pending> items;
     int index = 0;
@@ -231,24 +329,41 @@ class Server : public RdKafka::RebalanceCb {
       last = off;
       items.push_back({p, off, index, Output{json::parse(line).value("kind", ""), "", line}});
     });
-    store_.dead_letters_between(p, from, to, [&](uint64_t off, const std::string& line) {
-      items.push_back({p, off, 0, Output{"dead_letter", "", line}});
-    });
     transact(items, {{p, to}});
   }
 
-  // RocksDB first (the outbox), then the Kafka transaction.
+  // RocksDB first (the outbox), then the Kafka transaction. A store that cannot be written (StoreError: ENOSPC,
+  // EIO) propagates: serve stops before publishing anything it has not committed (issue 8 item 3).
+  // After a failed flush nothing more is committed or published (not even when librdkafka revokes the partitions
+  // as the process ends): the store's batch is suspect, and the restart folds and publishes it again.
   void flush() {
-    if (in_batch_ == 0) return;
+    if (in_batch_ == 0 || failed_) return;
+    try {
+      commit_and_publish();
+    } catch (...) {
+      failed_ = true;
+      throw;
+    }
+  }
+
+  void commit_and_publish() {
     std::map<int, uint64_t> positions;
+    probe::crash_point("serve.before_outbox_commit");
     for (int p : touched_) {
       auto it = folders_.find(p);
       if (it == folders_.end()) continue;
+      // The fold's commit probe (events/fault_probe.h), hit here as Store::fold hits it: an injected ENOSPC / EIO
+      // fails this commit as the operating system's would.
+      if (int e = probe::fail_errno("fold.before_commit")) {
+        if (e < 0) probe::crash_now();
+        throw StoreError(std::string(std::strerror(e)) + ": " + opt_.data_dir + "/state");
+      }
       it->second->commit(stats_);
       // While catching up a gained partition the fold is behind what the group has published: the committed
       // offset must never move back, or the range between would be published again by its next owner.
       positions[p] = std::max(it->second->next_offset(), published_[p]);
     }
+    probe::crash_point("serve.after_outbox_commit");
     transact(queue_, positions);
     queue_.clear();
     touched_.clear();
@@ -256,6 +371,7 @@ class Server : public RdKafka::RebalanceCb {
   }
 
   ServeOptions opt_;
+  std::string txid_;
   Policy policy_;
   Store store_;
   std::unique_ptr<RdKafka::Producer> producer_;
@@ -266,6 +382,7 @@ class Server : public RdKafka::RebalanceCb {
   std::vector<Pending> queue_;
   std::set<int> touched_;
   size_t in_batch_ = 0;
+  bool failed_ = false;
   uint64_t published_records_ = 0;
   FoldStats stats_;
 };
@@ -278,9 +395,9 @@ int serve(const ServeOptions& opt) {
   try {
     Server s(opt);
     return s.run();
-  } catch (const Fatal& e) {
-    std::cerr << "gongji serve: " << e.what() << " (stopping; a restart recovers from the outbox)\n";
-    return 1;
+  } catch (const std::exception& e) {  // Fatal, StoreError (ENOSPC, EIO), a policy or config error
+    std::cerr << Server::stop_message(e) << "\n";
+    return exit_code::kFailure;
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <map>
+#include <vector>
 
 namespace gongji {
 
@@ -17,6 +18,7 @@ std::string fmt(const char* f, auto... args) {
 }
 std::string s(const json& j, const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : ""; }
 Money m(const json& j, const char* k) { return record_money(j, k); }
+constexpr long kShownDeadLetters = 5;  // dead letters the report shows
 }  // namespace
 
 void print_explanation(const json& r, std::ostream& out) {
@@ -44,14 +46,29 @@ void print_explanation(const json& r, std::ostream& out) {
              s(r, "covered").c_str(), s(r, "ratio").c_str(), s(r, "fund").c_str(), s(r, "patient").c_str());
 }
 
+std::string describe_dead_letter(const json& r) {
+  std::string where = "partition " + std::to_string(r.value("partition", 0)) + " offset " +
+                      std::to_string(r.value("offset", uint64_t{0}));
+  std::string what;
+  if (r.contains("event")) what += " event " + s(r, "event") + " (" + s(r, "type") + ")";
+  if (r.contains("person")) what += " person " + s(r, "person");
+  if (r.contains("claim")) what += " claim " + s(r, "claim");
+  return where + ":" + what + (what.empty() ? " " : ": ") + s(r, "reason");
+}
+
 void print_report(const Store& store, std::ostream& out, int explained) {
   std::map<std::string, long> by_status, by_reason;
   std::map<std::string, Money> fund_by_scheme_level, fund_by_benefit, fund_by_month, total_by_scheme;
   std::map<std::string, json> picks;
   Money fund = 0, total = 0, reversed = 0;
-  long claims = 0, reversals = 0, refusals = 0;
+  long claims = 0, reversals = 0, refusals = 0, dead = 0;
+  std::vector<std::string> first_dead;
   store.outputs([&](const json& r) {
     std::string kind = s(r, "kind");
+    if (kind == "dead_letter") {
+      if (dead++ < kShownDeadLetters) first_dead.push_back(describe_dead_letter(r));
+      return true;
+    }
     if (kind == "reversal") {
       ++reversals;
       reversed += m(r, "fund");
@@ -97,6 +114,10 @@ void print_report(const Store& store, std::ostream& out, int explained) {
   for (auto& [k, v] : fund_by_month) out << fmt("  %-22s %14s\n", k.c_str(), format_money(v).c_str());
   out << "\n== reason codes (claims and refused events) ==\n";
   for (auto& [k, v] : by_reason) out << fmt("  %-32s %8ld\n", k.c_str(), v);
+  out << "\n== dead letters (records the fold could not apply; `gongji dead-letters` lists them all): " << dead
+      << " ==\n";
+  for (const auto& line : first_dead) out << "  " << line << "\n";
+  if (dead > kShownDeadLetters) out << "  ... and " << dead - kShownDeadLetters << " more\n";
   int n = 0;
   for (auto& [why, r] : picks) {
     if (n++ >= explained) break;

@@ -1,6 +1,7 @@
 // Human-readable views over the projections: an explained settlement and the year's report.
 #pragma once
 #include <ostream>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -12,7 +13,12 @@ namespace gongji {
 void print_explanation(const nlohmann::json& record, std::ostream& out);
 
 // Claims by status and reason, fund paid by scheme, level, benefit and month, and `explained` settlements chosen
-// to show the rules at work (a limit reached, out of area, a TCM hospital, acupuncture, an automatic designation).
+// to show the rules at work (a limit reached, out of area, a TCM hospital, acupuncture, an automatic designation),
+// and the fold's dead letters: their count and the first few.
 void print_report(const Store& store, std::ostream& out, int explained);
+
+// One dead letter (a record the fold could not apply, issue 8 item 4) on one line: where it is in the log, what it
+// was where known (event, type, person, claim) and why it was not applied.
+std::string describe_dead_letter(const nlohmann::json& record);
 
 }  // namespace gongji

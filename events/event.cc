@@ -179,14 +179,29 @@ std::string text_of(const json& v, const std::string& name) {
   return s;
 }
 
+// An integer JSON value that fits an int (a larger one is refused, never wrapped into range).
+int int_of(const json& v, const std::string& name) {
+  if (!v.is_number_integer()) throw EventError(name, "expected an integer, got " + describe(v));
+  bool fits = v.is_number_unsigned() ? v.get<uint64_t>() <= INT32_MAX
+                                     : v.get<int64_t>() >= INT32_MIN && v.get<int64_t>() <= INT32_MAX;
+  if (!fits) throw EventError(name, "integer " + v.dump() + " is out of range");
+  return v.get<int>();
+}
+
 Money money_of(const json& v, const std::string& name) {
   std::string text;
-  if (v.is_number_unsigned()) return checked_add(0, static_cast<Money>(v.get<uint64_t>()) * 100);
+  // More than 15 whole digits cannot be held in fen without overflow; far beyond every bound anyway.
+  auto too_large = [&](const std::string& t) { return EventError(name, "amount " + t + " is out of range"); };
+  if (v.is_number_unsigned()) {
+    if (v.get<uint64_t>() > 999999999999999ULL) throw too_large(v.dump());
+    return static_cast<Money>(v.get<uint64_t>()) * 100;
+  }
   if (v.is_number_integer()) throw EventError(name, "negative amount " + v.dump());
   if (is_raw_number(v)) text = v.get<std::string>().substr(1);
   else if (v.is_string()) text = v.get<std::string>();
   else throw EventError(name, "expected an amount in yuan, got " + describe(v));
   if (!text.empty() && text[0] == '-') throw EventError(name, "negative amount " + text);
+  if (text.find_first_not_of("0123456789") > 15 && text.size() > 15) throw too_large(text.substr(0, 40));
   auto m = parse_yuan(text);
   if (!m) throw EventError(name, "not an amount in yuan with at most 2 decimals: \"" + text + "\"");
   return *m;
@@ -221,8 +236,7 @@ void set_field(Event& e, const std::string& name, const json& v) {
           } else if (f.kind == Kind::date) {
             e.*member = date_of(v, name);
           } else {
-            if (!v.is_number_integer()) throw EventError(name, "expected an integer, got " + describe(v));
-            e.*member = v.get<int>();
+            e.*member = int_of(v, name);
           }
         } else if constexpr (std::is_same_v<T, bool>) {
           if (!v.is_boolean()) throw EventError(name, "expected true or false, got " + describe(v));
@@ -295,8 +309,7 @@ Away away_of(const json& v) {
   Away a;
   a.mode = text_of(v["mode"], "away.mode");
   if (a.mode != "long_term" && a.mode != "temporary") throw EventError("away.mode", "unknown code \"" + a.mode + "\"");
-  if (!v["level"].is_number_integer()) throw EventError("away.level", "expected an integer");
-  a.level = v["level"].get<int>();
+  a.level = int_of(v["level"], "away.level");
   if (a.level < 0 || a.level > 3) throw EventError("away.level", "must be 0, 1, 2 or 3");
   return a;
 }
@@ -355,6 +368,11 @@ void check_consistency(const Event& e) {
 }  // namespace
 
 const char* type_name(EventType t) { return kTypeNames[static_cast<size_t>(t)]; }
+
+bool is_known_code(std::string_view field, std::string_view value) {
+  auto it = code_lists().find(field);
+  return it != code_lists().end() && it->second.count(value) > 0;
+}
 
 std::optional<EventType> type_from_name(std::string_view s) {
   for (size_t i = 0; i < kTypeNames.size(); ++i)
@@ -426,11 +444,16 @@ Event event_from_json(const json& j) {
     else if (k == "away") e.away = away_of(v);
     else set_field(e, k, v);
   }
-  check_consistency(e);
+  validate_event(e, true);  // the one validation entry point, shared with decode_event (bounds included)
   return e;
 }
 
-Event parse_event(std::string_view line) { return event_from_json(parse_json_exact(line)); }
+Event parse_event(std::string_view line) {
+  if (line.size() > kMaxLineBytes)
+    throw EventError("", "line of " + std::to_string(line.size()) + " bytes is longer than the limit of " +
+                             std::to_string(kMaxLineBytes) + " bytes");
+  return event_from_json(parse_json_exact(line));
+}
 
 bool set_event_field(Event& e, std::string_view name, std::variant<std::string, int32_t, bool, int64_t> value) {
   auto f = fields().find(name);
@@ -454,8 +477,115 @@ bool set_event_field(Event& e, std::string_view name, std::variant<std::string, 
   return true;
 }
 
+namespace {
+
+// Why `s` is not acceptable text, or "" (README "Validation bounds"): strict UTF-8 (no overlong forms, no
+// surrogates, nothing above U+10FFFF); when `identifier`, also no control character (C0, DEL, C1).
+std::string text_problem(std::string_view s, bool identifier) {
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    std::string bad_utf8 = "is not valid UTF-8 (byte " + std::to_string(i) + ")";
+    if (n == 0 || i + n > s.size()) return bad_utf8;
+    uint32_t cp = n == 1 ? c : c & (0x7F >> n);
+    for (size_t k = 1; k < n; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return bad_utf8;
+      cp = cp << 6 | (cc & 0x3F);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+      return bad_utf8;
+    if (identifier && (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)))
+      return "contains a control character (byte " + std::to_string(i) + ")";
+    i += n;
+  }
+  return "";
+}
+
+// Every text field: not empty, at most kMaxTextBytes, valid UTF-8; ids and codes (all but `name`) no control chars.
+void check_text(const std::string& field, const std::string& s, bool identifier) {
+  if (s.empty()) throw EventError(field, "must not be empty");
+  if (s.size() > kMaxTextBytes)
+    throw EventError(field, "is " + std::to_string(s.size()) + " bytes long, above the maximum of " +
+                                std::to_string(kMaxTextBytes));
+  if (std::string why = text_problem(s, identifier); !why.empty()) throw EventError(field, why);
+}
+
+void check_money(const std::string& field, Money m, Money max, const char* per) {
+  if (m < 0) throw EventError(field, "negative amount " + format_money(m));
+  if (m > max)
+    throw EventError(field, "amount " + format_money(m) + " is above the maximum of " + format_money(max) + per);
+}
+
+const Date kMinDate = date_from_ymd(1900, 1, 1), kMaxDate = date_from_ymd(2199, 12, 31);
+
+void check_integer(const std::string& field, Kind kind, int v) {
+  if (kind == Kind::date && (v < kMinDate || v > kMaxDate))
+    throw EventError(field, "date is outside 1900-01-01..2199-12-31 (day number " + std::to_string(v) + ")");
+  if (kind == Kind::month && (v < make_month(1900, 1) || v > make_month(2199, 12)))
+    throw EventError(field, "month is outside 1900-01..2199-12 (month number " + std::to_string(v) + ")");
+  if (field == "level" && (v < 0 || v > 3)) throw EventError(field, "must be 0, 1, 2 or 3, got " + std::to_string(v));
+  if (field == "tier" && v != 1 && v != 2) throw EventError(field, "must be 1 or 2, got " + std::to_string(v));
+}
+
+void check_code_text(const std::string& field, const std::string& list, const std::string& v) {
+  check_text(field, v, true);
+  if (!code_lists().at(list).count(v)) throw EventError(field, "unknown code \"" + v + "\"");
+}
+
+// Items: 1..kMaxItems; each amount and eligible within 0..kMaxItemMoney; their sum (checked) within kMaxClaimMoney.
+void check_items(const std::vector<Item>& items) {
+  if (items.size() > kMaxItems)
+    throw EventError("items", std::to_string(items.size()) + " items, above the maximum of " +
+                                  std::to_string(kMaxItems));
+  Money total = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const Item& it = items[i];
+    std::string at = "items[" + std::to_string(i) + "]";
+    check_code_text(at + ".category", "category", it.category);
+    check_money(at + ".amount", it.amount, kMaxItemMoney, " per item");
+    if (it.eligible) {
+      check_money(at + ".eligible", *it.eligible, kMaxItemMoney, " per item");
+      if (*it.eligible > it.amount)
+        throw EventError(at + ".eligible", "eligible " + format_money(*it.eligible) + " is above amount " +
+                                               format_money(it.amount));
+    }
+    if (it.therapy) {
+      check_code_text(at + ".therapy", "therapy", *it.therapy);
+      if (it.category != "acupuncture" && it.category != "tcm_other")
+        throw EventError(at + ".therapy", "only acupuncture and tcm_other items carry a therapy");
+    }
+    if (__builtin_add_overflow(total, it.amount, &total)) throw EventError("items", "the item amounts overflow");
+  }
+  if (total > kMaxClaimMoney)
+    throw EventError("items", "the item amounts sum to " + format_money(total) + ", above the maximum of " +
+                                  format_money(kMaxClaimMoney) + " per claim");
+}
+
+void check_fields(const Event& e) {
+  for (const auto& [name, f] : fields()) {
+    std::visit(
+        [&](auto member) {
+          const auto& opt = e.*member;
+          if (!opt) return;
+          using T = typename std::remove_reference_t<decltype(opt)>::value_type;
+          if constexpr (std::is_same_v<T, std::string>) {
+            check_text(name, *opt, name != "name");
+            if (f.kind == Kind::code) check_code(name, *opt);
+          } else if constexpr (std::is_same_v<T, int>) {
+            check_integer(name, f.kind, *opt);
+          } else if constexpr (std::is_same_v<T, Money>) {
+            check_money(name, *opt, kMaxFieldMoney, "");
+          }
+        },
+        f.member);
+  }
+}
+
+}  // namespace
+
 void validate_event(const Event& e, bool has_at) {
-  if (e.id.empty()) throw EventError("id", "must not be empty");
+  check_text("id", e.id, true);
   const Shape& sh = shape(e.type);
   auto present = [&](const std::string& k) -> bool {
     if (k == "at" || k == "date") return has_at;
@@ -467,38 +597,15 @@ void validate_event(const Event& e, bool has_at) {
   };
   for (const auto& k : sh.required)
     if (!present(k)) throw EventError(k, "missing");
-  for (const auto& [name, f] : fields()) {
-    std::visit(
-        [&](auto member) {
-          const auto& opt = e.*member;
-          if (!opt) return;
-          using T = typename std::remove_reference_t<decltype(opt)>::value_type;
-          if constexpr (std::is_same_v<T, std::string>) {
-            if (opt->empty()) throw EventError(name, "must not be empty");
-            if (f.kind == Kind::code) check_code(name, *opt);
-          } else if constexpr (std::is_same_v<T, Money>) {
-            if (*opt < 0) throw EventError(name, "negative amount " + format_money(*opt));
-          }
-        },
-        f.member);
-  }
-  for (size_t i = 0; i < e.items.size(); ++i) {
-    const Item& it = e.items[i];
-    std::string at = "items[" + std::to_string(i) + "]";
-    if (!code_lists().at("category").count(it.category)) throw EventError(at + ".category", "unknown code \"" + it.category + "\"");
-    if (it.amount < 0) throw EventError(at + ".amount", "negative amount " + format_money(it.amount));
-    if (it.eligible && (*it.eligible < 0 || *it.eligible > it.amount))
-      throw EventError(at + ".eligible", "eligible " + format_money(*it.eligible) + " is not within 0 and the amount " +
-                                             format_money(it.amount));
-    if (it.therapy) {
-      if (!code_lists().at("therapy").count(*it.therapy)) throw EventError(at + ".therapy", "unknown code \"" + *it.therapy + "\"");
-      if (it.category != "acupuncture" && it.category != "tcm_other")
-        throw EventError(at + ".therapy", "only acupuncture and tcm_other items carry a therapy");
-    }
-  }
+  if (has_at) check_integer(e.type == EventType::claim ? "date" : "at", Kind::date, e.at);
+  check_fields(e);
+  check_items(e.items);
   if (e.away) {
-    if (e.away->mode != "long_term" && e.away->mode != "temporary") throw EventError("away.mode", "unknown code \"" + e.away->mode + "\"");
-    if (e.away->level < 0 || e.away->level > 3) throw EventError("away.level", "must be 0, 1, 2 or 3");
+    check_text("away.mode", e.away->mode, true);
+    if (e.away->mode != "long_term" && e.away->mode != "temporary")
+      throw EventError("away.mode", "unknown code \"" + e.away->mode + "\"");
+    if (e.away->level < 0 || e.away->level > 3)
+      throw EventError("away.level", "must be 0, 1, 2 or 3, got " + std::to_string(e.away->level));
   }
   check_consistency(e);
 }

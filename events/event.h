@@ -90,7 +90,22 @@ struct EventError : std::runtime_error {
       : std::runtime_error(f.empty() ? reason : "field '" + f + "': " + reason), field(std::move(f)) {}
 };
 
+// Validation bounds (issue 8 item 5; README "Validation bounds"). One entry point applies them: validate_event, which
+// both parse_event / event_from_json (ingest) and decode_event (the log and the Kafka path) end in. Each bound lies
+// far beyond anything a real outpatient claim reaches; a value beyond it is refused with the field named.
+inline constexpr Money kMaxItemMoney = yuan(200000);     // items[i].amount and items[i].eligible, per item
+inline constexpr Money kMaxClaimMoney = yuan(500000);    // the sum of a claim's item amounts (checked arithmetic)
+inline constexpr Money kMaxFieldMoney = yuan(1000000);   // base, amount, covered
+inline constexpr size_t kMaxItems = 500;                 // items per claim (at least 1)
+inline constexpr size_t kMaxTextBytes = 256;             // any text field (ids, codes, name), in bytes of UTF-8
+inline constexpr size_t kMaxLineBytes = 64 * 1024;       // one JSON line: refused before it is parsed
+inline constexpr size_t kMaxRecordBytes = 128 * 1024;    // one encoded (FlatBuffers) record: refused before decoding
+// Integers: level and away.level 0..3, tier 1..2. Dates (at, date, birth_date, ...) 1900-01-01..2199-12-31, month
+// 1900-01..2199-12. Text: valid UTF-8 (no overlong forms, no surrogates); ids and codes (every text field except
+// `name`) contain no control character (U+0000-U+001F, U+007F-U+009F).
+
 // Parses one JSON line (money numbers are read exactly from their text). Throws EventError.
+// A line longer than kMaxLineBytes is refused before parsing.
 Event parse_event(std::string_view line);
 Event event_from_json(const nlohmann::json& j);
 nlohmann::json event_to_json(const Event& e);
@@ -100,9 +115,14 @@ uint64_t event_digest(const Event& e);
 
 // For binary codecs (fb_codec.cc): sets a field by its JSON name in its stored form (dates and months as their
 // integers, money in fen); false for a name no event carries. validate_event then checks the event exactly as
-// parse_event checks JSON (`has_at`: whether the business date was present). Throws EventError.
+// parse_event checks JSON (`has_at`: whether the business date was present), bounds included: it is the one
+// validation entry point. Throws EventError naming the field.
 bool set_event_field(Event& e, std::string_view name, std::variant<std::string, int32_t, bool, int64_t> value);
 void validate_event(const Event& e, bool has_at);
+
+// Whether `value` is in the code list of EVENTS.md for the JSON field `field` ("disease", "therapy", "diagnosis",
+// "purpose", ...); false for a field that has no code list. The policy loader checks its codes with it.
+bool is_known_code(std::string_view field, std::string_view value);
 
 // JSON parsing that keeps the text of non-integer numbers (as a string prefixed with kRawNumberMark), so that
 // money given as a JSON number is never routed through a binary float.

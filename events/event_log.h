@@ -3,9 +3,13 @@
 //
 // Contract:
 // - Events are partitioned by person (partition.h); an event goes to every partition partitions_for() names.
-// - append() is idempotent by event id: an id already in the log with the same canonical content is a duplicate
-//   (nothing appended); with different content it is a conflict (ID_CONFLICT, nothing appended).
-// - Appended events are durable once sync() returns.
+// - append() is idempotent per partition copy (issue 8 item 1): an event whose id is in the log with the same
+//   canonical content has its missing copies appended (a crash may have left a shared event in some partitions only)
+//   and is a duplicate when every copy exists; with different content it is a conflict (ID_CONFLICT, nothing
+//   appended, whichever partition holds the other content).
+// - Appended events are durable once sync() returns; an I/O error (ENOSPC, EIO, a failed fdatasync) throws LogError
+//   "<strerror in lower case>: <path>" and leaves the log unusable for writes until it is opened again (what was
+//   partly written is then a torn tail).
 // - read() delivers a partition's records in offset order; offsets are 0, 1, 2, ... per partition.
 #pragma once
 #include <cstdint>
@@ -13,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "events/event.h"
 
@@ -32,6 +37,15 @@ struct LogError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// An event whose encoding is larger than kMaxEventBytes: refused by append() before anything is written (never
+// written and later cut away as a torn tail).
+struct RecordTooLarge : LogError {
+  using LogError::LogError;
+};
+// The one record limit (event.h kMaxRecordBytes, which the decoder enforces too): a record the log accepts is one
+// the fold can read.
+inline constexpr size_t kMaxEventBytes = kMaxRecordBytes;
+
 class EventLog {
  public:
   virtual ~EventLog() = default;
@@ -50,9 +64,43 @@ class EventLog {
 };
 
 // Opens (creating when absent) the embedded log under `dir`. `partitions` is used when the log is created
-// (8 by default, POLICY.md TIME-LOG); an existing log keeps its own count. A torn or corrupt tail of a
-// partition is truncated on open. Throws LogError.
-// read_only: for readers beside a writer (no tail repair, no appends, the id index opened read-only).
+// (8 by default, POLICY.md TIME-LOG); an existing log keeps its own count. Throws LogError.
+// Only a torn tail (an incomplete or failing record at the very end of a partition's last segment, nothing valid
+// after it, no record the id index recorded as synced in it) is truncated on open, reported on stderr with the file
+// and byte offset. Anything else (a failing record elsewhere, a missing, empty or misnumbered segment, a file the
+// log does not own, a missing or extra partition folder, a bad meta, a synced record lost) throws LogError naming
+// the file and byte offset, changing nothing.
+// read_only: for readers beside a writer (creates, truncates and writes nothing; a torn tail is just not read).
+// The environment variable GONGJI_LOG_SEGMENT_BYTES (tests only) lowers the segment roll size from 128 MiB.
 std::unique_ptr<EventLog> open_segment_log(const std::string& dir, int partitions = 8, bool read_only = false);
+
+// The operator's view of an embedded log (`gongji log verify`): every record of every partition checked.
+struct LogFinding {
+  std::string file;
+  uint64_t byte = 0;  // byte offset in `file`
+  std::string what;
+  std::string message() const;  // "<file> at byte <byte>: <what>"
+};
+// Reads every file of the log under `dir` and reports every problem found (empty when the log is sound). Writes
+// nothing; a torn tail is reported too (an open would truncate it).
+std::vector<LogFinding> verify_segment_log(const std::string& dir);
+
+// The explicit repair (`gongji log truncate`): drop the records of `partition` from log offset `offset` on.
+struct TruncatePlan {
+  int partition = 0;
+  uint64_t offset = 0;
+  std::string file;         // the segment cut at `byte`
+  uint64_t byte = 0;
+  uint64_t records = 0;     // records dropped that could be read (a damaged region counts as bytes only)
+  uint64_t bytes = 0;       // bytes dropped in all
+  std::vector<std::string> removed;  // later segments deleted whole
+  std::string describe() const;
+};
+// What truncating would drop; changes nothing. Throws LogError (no such partition, offset past the end, a damaged
+// record before `offset`).
+TruncatePlan plan_segment_log_truncate(const std::string& dir, int partition, uint64_t offset);
+// Carries out a plan: cuts the segment, deletes the later ones (fsynced), lowers the id index's synced end and
+// forgets index entries for dropped records. Run with no other process using the log.
+void truncate_segment_log(const std::string& dir, const TruncatePlan& plan);
 
 }  // namespace gongji

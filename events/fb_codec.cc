@@ -1,5 +1,6 @@
 // Generic over the schema: each body table's fields are read off its mini-reflection type table (field i at
-// vtable offset 4 + 2i), converted to and from the event's JSON form by name, and validated by event_from_json.
+// vtable offset 4 + 2i), converted to and from the event's JSON form by name, and validated by validate_event
+// (event.h, bounds included).
 // One conversion per field kind keeps schema and codec from drifting apart.
 #include "events/fb_codec.h"
 
@@ -84,6 +85,12 @@ std::string encode_event(const Event& e) {
 }
 
 Event decode_event(std::string_view bytes) {
+  if (bytes.size() > kMaxRecordBytes)  // event.h: a bound of the one validation entry point, checked before decoding
+    throw EventError("", "record of " + std::to_string(bytes.size()) + " bytes is larger than the limit of " +
+                             std::to_string(kMaxRecordBytes) + " bytes");
+  // The identifier check below reads bytes 4..7: a shorter record (an empty Kafka message) is refused first.
+  if (bytes.size() < sizeof(flatbuffers::uoffset_t) + flatbuffers::kFileIdentifierLength)
+    throw EventError("", "record of " + std::to_string(bytes.size()) + " bytes is shorter than a FlatBuffers header");
   flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
   if (!fb::EventBufferHasIdentifier(bytes.data()) || !fb::VerifyEventBuffer(verifier))
     throw EventError("", "not a valid FlatBuffers event record");

@@ -35,7 +35,10 @@ std::optional<Money> parse_yuan(std::string_view s) {
     if (fd == 0 || fd > 2 || i != s.size()) return std::nullopt;
     if (fd == 1) frac *= 10;
   }
-  return whole * 100 + frac;
+  // 18 whole digits fit in int64_t but not in fen: beyond Money's range is not an amount (found by fuzzing).
+  Money fen = 0;
+  if (__builtin_mul_overflow(whole, int64_t{100}, &fen) || __builtin_add_overflow(fen, frac, &fen)) return std::nullopt;
+  return fen;
 }
 
 std::string format_money(Money m) {

@@ -1,18 +1,24 @@
 // The embedded log: per partition a folder of segment files, each record framed as
 //   u32 length | u32 crc32c(body) | body = i64 ingested_ms | payload
 // little-endian. Segment files are named by the offset of their first record. An id index (RocksDB under
-// index/) maps each event id to a hash of its canonical JSON and records up to which offset each partition is
-// indexed; on open, records past that point (appended before a crash, not yet indexed) are indexed again.
+// index/) holds, per event id, a hash of its canonical JSON and where its first copy lives ("id/<id>"), where each
+// further copy lives ("c/<partition>/<id>"), up to which offset each partition is synced ("end/<p>") and, for each
+// sealed segment, its record count and byte length ("seg/<p>/<base>", checked on open with a stat). On open,
+// records past the synced end (appended before a crash, not yet indexed) are indexed again.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
+#include <optional>
+#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -22,18 +28,41 @@
 
 #include "events/crc32c.h"
 #include "events/event_log.h"
+#include "events/fault_probe.h"
+#include "events/rocksdb_info_log.h"
 #include "events/fb_codec.h"
 #include "events/partition.h"
 
 namespace fs = std::filesystem;
 
 namespace gongji {
+
+std::string LogFinding::message() const { return file + " at byte " + std::to_string(byte) + ": " + what; }
+
+std::string TruncatePlan::describe() const {
+  std::string s = "truncating partition " + std::to_string(partition) + " at offset " + std::to_string(offset) +
+                  " drops " + std::to_string(records) + " readable records and " + std::to_string(bytes) +
+                  " bytes: " + file + " is cut at byte " + std::to_string(byte);
+  for (const auto& r : removed) s += "; " + r + " is deleted";
+  return s;
+}
+
 namespace {
 
 constexpr uint64_t kSegmentBytes = 128ull << 20;
 constexpr size_t kHeader = 8;
-constexpr uint32_t kMaxRecord = 64u << 20;
+constexpr uint32_t kMaxBody = 8 + kMaxEventBytes;  // a frame body: ingested_ms and the payload
 constexpr int kPosBits = 28;  // a segment stays below 128 MiB + one record < 2^28 bytes
+constexpr uint64_t kNoCopy = ~0ull;  // an index entry whose record a truncation dropped
+
+uint64_t segment_bytes() {
+  if (const char* env = std::getenv("GONGJI_LOG_SEGMENT_BYTES")) {
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(env, &end, 10);
+    if (*env && !*end && v >= 64 && v <= kSegmentBytes) return v;
+  }
+  return kSegmentBytes;
+}
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -46,6 +75,52 @@ std::string seg_name(uint64_t base) {
   return b;
 }
 
+std::string part_name(int p) {
+  char b[16];
+  std::snprintf(b, sizeof b, "p%04d", p);
+  return b;
+}
+
+// THE list of the files the log owns (issue 8 item 2): anything else in the log folder is refused.
+//   <dir>/meta            the partition count
+//   <dir>/index/          the id index (RocksDB; its own files)
+//   <dir>/pNNNN/          one folder per partition, 0 <= NNNN < partitions
+//   <dir>/pNNNN/<20 digits>.seg   segments, named by the offset of their first record
+bool owned_top(const std::string& name, int partitions) {
+  if (name == "meta" || name == "index") return true;
+  if (name.size() != 5 || name[0] != 'p' || !std::all_of(name.begin() + 1, name.end(), ::isdigit)) return false;
+  return std::stoi(name.substr(1)) < partitions;
+}
+bool owned_in_partition(const std::string& name) {
+  return name.size() == 24 && name.ends_with(".seg") && std::all_of(name.begin(), name.begin() + 20, ::isdigit);
+}
+
+// "no space left on device: <path>" (strerror in lower case, then the path).
+[[noreturn]] void io_fail(int err, const fs::path& path) {
+  std::string e = strerror(err);
+  if (!e.empty()) e[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(e[0])));
+  throw LogError(e + ": " + path.string());
+}
+
+// The errno a probe injects at `point` (0: none); a torn action crashes at once (nothing half done here).
+int injected(const char* point) {
+  int e = probe::fail_errno(point);
+  if (e < 0) probe::crash_now();
+  return e;
+}
+
+// fsync of a file or a folder; `point` (or nullptr) names the probe that may fail it.
+void fsync_path(const fs::path& p, const char* point = nullptr) {
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) io_fail(errno, p);
+  int err = point ? injected(point) : 0;
+  if (!err && ::fsync(fd) != 0) err = errno;
+  ::close(fd);
+  if (err) io_fail(err, p);
+}
+
+[[noreturn]] void refuse(const LogFinding& f) { throw LogError("embedded log: " + f.message()); }
+
 void put_u32(std::string& s, uint32_t v) { s.append(reinterpret_cast<const char*>(&v), 4); }
 void put_i64(std::string& s, int64_t v) { s.append(reinterpret_cast<const char*>(&v), 8); }
 
@@ -53,9 +128,200 @@ void put_i64(std::string& s, int64_t v) { s.append(reinterpret_cast<const char*>
 struct IdEntry {
   uint64_t hash;       // xxh3-64 of the canonical JSON
   uint32_t partition;  // where the event's first copy lives
-  uint64_t offset;
+  uint64_t offset;     // kNoCopy when a truncation dropped it
 };
 #pragma pack(pop)
+
+// The length of the valid frame at `pos` of `data` (0: none).
+size_t frame_at(const std::string& data, size_t pos) {
+  if (pos + kHeader > data.size()) return 0;
+  uint32_t hdr[2];
+  std::memcpy(hdr, data.data() + pos, kHeader);
+  if (hdr[0] < 8 || hdr[0] > kMaxBody || pos + kHeader + hdr[0] > data.size()) return 0;
+  if (crc32c(data.data() + pos + kHeader, hdr[0]) != hdr[1]) return 0;
+  return kHeader + hdr[0];
+}
+
+struct Scan {
+  uint64_t count = 0, valid = 0, size = 0;  // whole valid records from the start, the bytes they span, file size
+  bool later_valid = false;                 // a valid record starts somewhere after the first failing one
+};
+
+Scan scan_segment(const fs::path& file, uint64_t max_records = ~0ull) {
+  std::ifstream in(file, std::ios::binary);
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Scan s;
+  s.size = data.size();
+  while (s.count < max_records) {
+    size_t n = frame_at(data, s.valid);
+    if (!n) break;
+    ++s.count;
+    s.valid += n;
+  }
+  if (s.count == max_records) return s;
+  for (size_t q = s.valid + 1; q + kHeader < data.size() && !s.later_valid; ++q) s.later_valid = frame_at(data, q);
+  return s;
+}
+
+// What the id index says about the partitions' files.
+struct IndexView {
+  std::map<int, uint64_t> synced;                                    // end/<p>
+  std::map<std::pair<int, uint64_t>, std::pair<uint64_t, uint64_t>> sealed;  // seg/<p>/<base> -> count, bytes
+};
+
+IndexView load_index_view(rocksdb::DB& db) {
+  IndexView v;
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek("end/"); it->Valid() && it->key().starts_with("end/"); it->Next())
+    v.synced[std::stoi(it->key().ToString().substr(4))] = std::stoull(it->value().ToString());
+  for (it->Seek("seg/"); it->Valid() && it->key().starts_with("seg/"); it->Next()) {
+    std::string k = it->key().ToString().substr(4), val = it->value().ToString();
+    auto slash = k.find('/'), sp = val.find(' ');
+    v.sealed[{std::stoi(k.substr(0, slash)), std::stoull(k.substr(slash + 1))}] = {
+        std::stoull(val.substr(0, sp)), std::stoull(val.substr(sp + 1))};
+  }
+  return v;
+}
+
+std::string sealed_key(int p, uint64_t base) { return "seg/" + std::to_string(p) + "/" + std::to_string(base); }
+
+// The state of one partition's folder, checked against the index. `full`: scan every segment (verify); otherwise
+// sealed segments the index recorded are checked with a stat.
+struct PartCheck {
+  std::vector<uint64_t> bases;
+  std::vector<std::pair<uint64_t, uint64_t>> unrecorded;  // sealed segments the index lacks: base, count
+  std::vector<uint64_t> sealed_bytes;                     // per sealed segment
+  uint64_t end = 0, tail_bytes = 0;
+  std::optional<LogFinding> torn;  // a torn tail: cut the last segment at torn->byte
+  std::vector<LogFinding> findings;
+};
+
+std::vector<uint64_t> list_bases(const fs::path& pdir) {
+  std::vector<uint64_t> bases;
+  for (auto& entry : fs::directory_iterator(pdir)) {
+    auto fn = entry.path().filename().string();
+    if (owned_in_partition(fn)) bases.push_back(std::stoull(fn.substr(0, 20)));
+  }
+  std::sort(bases.begin(), bases.end());
+  return bases;
+}
+
+// Checks the sealed segment i (not the last); returns its record count.
+uint64_t check_sealed(const fs::path& pdir, int p, size_t i, const IndexView& idx, bool full, PartCheck& c) {
+  uint64_t base = c.bases[i];
+  fs::path file = pdir / seg_name(base);
+  uint64_t size = fs::file_size(file);
+  c.sealed_bytes.push_back(size);
+  auto rec = idx.sealed.find({p, base});
+  if (size == 0) {
+    c.findings.push_back({file.string(), 0, "zero-length segment in the middle of the partition"});
+    return rec == idx.sealed.end() ? 0 : rec->second.first;
+  }
+  if (rec != idx.sealed.end() && size != rec->second.second)
+    c.findings.push_back({file.string(), std::min(size, rec->second.second),
+                          "sealed segment is " + std::to_string(size) + " bytes, the index recorded " +
+                              std::to_string(rec->second.second) + " when it was sealed"});
+  if (!full && rec != idx.sealed.end()) return rec->second.first;
+  Scan s = scan_segment(file);
+  if (s.valid < s.size)
+    c.findings.push_back({file.string(), s.valid, "record at offset " + std::to_string(base + s.count) +
+                                                      " fails its length or checksum (not at the partition's tail)"});
+  else if (rec != idx.sealed.end() && s.count != rec->second.first)
+    c.findings.push_back({file.string(), 0, "sealed segment holds " + std::to_string(s.count) +
+                                                " records, the index recorded " + std::to_string(rec->second.first)});
+  if (rec == idx.sealed.end()) c.unrecorded.push_back({base, s.count});
+  return rec != idx.sealed.end() ? rec->second.first : s.count;
+}
+
+void check_last(const fs::path& pdir, int p, const IndexView& idx, PartCheck& c) {
+  uint64_t base = c.bases.back();
+  fs::path file = pdir / seg_name(base);
+  if (auto rec = idx.sealed.find({p, base}); rec != idx.sealed.end())
+    c.findings.push_back({(pdir / seg_name(base + rec->second.first)).string(), 0,
+                          "segment missing: " + seg_name(base) + " was sealed and nothing follows it"});
+  Scan s = scan_segment(file);
+  c.end = base + s.count;
+  c.tail_bytes = s.valid;
+  if (s.valid < s.size) {
+    if (s.later_valid)
+      c.findings.push_back({file.string(), s.valid, "record at offset " + std::to_string(c.end) +
+                                                        " fails its length or checksum and valid records follow it"});
+    else
+      c.torn = LogFinding{file.string(), s.valid, "torn tail of " + std::to_string(s.size - s.valid) + " bytes"};
+  }
+  auto synced = idx.synced.find(p);
+  if (synced != idx.synced.end() && synced->second > c.end)
+    c.findings.push_back({file.string(), s.valid, "the index records " + std::to_string(synced->second) +
+                                                      " records synced, the partition holds " +
+                                                      std::to_string(c.end) + ": a synced record is lost"});
+}
+
+PartCheck check_partition(const fs::path& pdir, int p, const IndexView& idx, bool full) {
+  PartCheck c;
+  c.bases = list_bases(pdir);
+  if (c.bases.empty()) {
+    auto synced = idx.synced.find(p);
+    if (synced != idx.synced.end() && synced->second > 0)
+      c.findings.push_back({pdir.string(), 0, "no segments, the index records " + std::to_string(synced->second) +
+                                                  " records synced"});
+    return c;
+  }
+  if (c.bases[0] != 0)
+    c.findings.push_back({(pdir / seg_name(0)).string(), 0, "first segment missing (the partition starts at offset " +
+                                                                std::to_string(c.bases[0]) + ")"});
+  for (size_t i = 0; i + 1 < c.bases.size(); ++i) {
+    size_t before = c.findings.size();
+    uint64_t count = check_sealed(pdir, p, i, idx, full, c);
+    if (c.findings.size() == before && c.bases[i] + count != c.bases[i + 1])
+      c.findings.push_back({(pdir / seg_name(c.bases[i + 1])).string(), 0,
+                            "segment does not follow its predecessor, which ends at offset " +
+                                std::to_string(c.bases[i] + count)});
+  }
+  check_last(pdir, p, idx, c);
+  return c;
+}
+
+// The partition count from `dir`/meta; a finding when it is missing or unreadable.
+std::optional<int> read_meta(const fs::path& dir, std::vector<LogFinding>& findings) {
+  std::ifstream in(dir / "meta");
+  int n = 0;
+  std::string rest;
+  if (!in || !(in >> n) || n < 1 || n > 4096 || (in >> rest)) {
+    findings.push_back({(dir / "meta").string(), 0, "missing or unreadable meta (expected the partition count)"});
+    return std::nullopt;
+  }
+  return n;
+}
+
+void check_layout(const fs::path& dir, int partitions, std::vector<LogFinding>& findings) {
+  for (auto& e : fs::directory_iterator(dir))
+    if (!owned_top(e.path().filename().string(), partitions))
+      findings.push_back({e.path().string(), 0, "not a file of the log"});
+  for (int p = 0; p < partitions; ++p) {
+    fs::path pdir = dir / part_name(p);
+    if (!fs::is_directory(pdir)) {
+      findings.push_back({pdir.string(), 0, "partition folder missing"});
+      continue;
+    }
+    for (auto& e : fs::directory_iterator(pdir))
+      if (!owned_in_partition(e.path().filename().string()) || !e.is_regular_file())
+        findings.push_back({e.path().string(), 0, "not a file of the log"});
+  }
+}
+
+std::unique_ptr<rocksdb::DB> open_index(const fs::path& dir, bool read_only) {
+  rocksdb::Options opt;
+  opt.create_if_missing = !read_only;
+  if (!read_only) {  // RocksDB's own LOG writer aborts on a full disk (events/rocksdb_info_log.h)
+    fs::create_directories(dir / "index");
+    opt.info_log = std::make_shared<TolerantInfoLog>((dir / "index").string());
+  }
+  rocksdb::DB* db = nullptr;
+  auto st = read_only ? rocksdb::DB::OpenForReadOnly(opt, (dir / "index").string(), &db)
+                      : rocksdb::DB::Open(opt, (dir / "index").string(), &db);
+  if (!st.ok()) throw LogError("embedded log: cannot open id index " + (dir / "index").string() + ": " + st.ToString());
+  return std::unique_ptr<rocksdb::DB>(db);
+}
 
 struct Partition {
   fs::path dir;
@@ -67,52 +333,35 @@ struct Partition {
   bool dirty = false;
 };
 
-// Scans a segment file; returns the number of whole valid records and the byte length they span.
-std::pair<uint64_t, uint64_t> scan_valid(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  uint64_t count = 0, pos = 0;
-  std::string body;
-  for (;;) {
-    uint32_t hdr[2];
-    if (!in.read(reinterpret_cast<char*>(hdr), kHeader)) break;
-    if (hdr[0] < 8 || hdr[0] > kMaxRecord) break;
-    body.resize(hdr[0]);
-    if (!in.read(body.data(), hdr[0])) break;
-    if (crc32c(body.data(), body.size()) != hdr[1]) break;
-    ++count;
-    pos += kHeader + hdr[0];
-  }
-  return {count, pos};
-}
-
 class SegmentLog final : public EventLog {
  public:
-  SegmentLog(const std::string& dir, int partitions, bool read_only) : dir_(dir), read_only_(read_only) {
-    fs::create_directories(dir_);
-    fs::path meta = dir_ / "meta";
-    if (fs::exists(meta)) {
-      std::ifstream in(meta);
-      if (!(in >> partitions_) || partitions_ < 1) throw LogError("embedded log: unreadable " + meta.string());
-    } else {
-      if (partitions < 1 || partitions > 4096) throw LogError("embedded log: partitions must be 1..4096");
-      partitions_ = partitions;
-      std::ofstream(meta) << partitions_ << "\n";
+  SegmentLog(const std::string& dir, int partitions, bool read_only)
+      : dir_(dir), read_only_(read_only), roll_bytes_(segment_bytes()) {
+    if (!fs::exists(dir_ / "meta")) {
+      if (read_only_) throw LogError("embedded log: no log in " + dir_.string() + " (no meta)");
+      create(partitions);
+    }
+    std::vector<LogFinding> findings;
+    auto n = read_meta(dir_, findings);
+    if (!n) refuse(findings.front());
+    partitions_ = *n;
+    check_layout(dir_, partitions_, findings);
+    if (!findings.empty()) refuse(findings.front());
+    index_ = open_index(dir_, read_only_);
+    IndexView idx = load_index_view(*index_);
+    std::vector<PartCheck> checks;
+    for (int p = 0; p < partitions_; ++p) {
+      checks.push_back(check_partition(dir_ / part_name(p), p, idx, false));
+      if (!checks.back().findings.empty()) refuse(checks.back().findings.front());
     }
     parts_.resize(partitions_);
-    for (int p = 0; p < partitions_; ++p) open_partition(p);  // (read_only_ is set before this)
-    rocksdb::Options opt;
-    opt.create_if_missing = true;
-    rocksdb::DB* db = nullptr;
-    auto st = read_only ? rocksdb::DB::OpenForReadOnly(opt, (dir_ / "index").string(), &db)
-                        : rocksdb::DB::Open(opt, (dir_ / "index").string(), &db);
-    if (!st.ok()) throw LogError("embedded log: cannot open id index: " + st.ToString());
-    index_.reset(db);
-    if (!read_only) reindex_tails();
+    for (int p = 0; p < partitions_; ++p) open_partition(p, checks[p]);
+    if (!read_only_) reindex_tails(idx);
   }
 
   ~SegmentLog() override {
     try {
-      if (!read_only_) sync();
+      if (!read_only_ && !failed_) sync();
     } catch (...) {
     }
     for (auto& p : parts_)
@@ -122,20 +371,38 @@ class SegmentLog final : public EventLog {
   int partitions() const override { return partitions_; }
 
   AppendResult append(const Event& e) override {
-    if (read_only_) throw LogError("embedded log: opened read-only");
+    writable();
     std::string canon = canonical_json(e);
     uint64_t h = XXH3_64bits(canon.data(), canon.size());
     auto known = lookup(e.id);
-    if (known) return known->hash == h ? AppendResult::duplicate : AppendResult::conflict;
+    if (known && known->hash != h) return AppendResult::conflict;
+    std::vector<int> missing;
+    for (int p : partitions_for(e, partitions_))
+      if (!known || !has_copy(*known, p, e.id)) missing.push_back(p);
+    if (missing.empty()) return AppendResult::duplicate;
     std::string payload = encode_event(e);
+    if (payload.size() > kMaxEventBytes)
+      throw RecordTooLarge("embedded log: event " + e.id + " encodes to " + std::to_string(payload.size()) +
+                           " bytes, more than the limit of " + std::to_string(kMaxEventBytes));
     int64_t ts = now_ms();
-    auto parts = partitions_for(e, partitions_);
-    pending_ids_[e.id] = {h, static_cast<uint32_t>(parts[0]), parts_[parts[0]].end};
-    for (int p : parts) frame(p, ts, payload);
+    for (int p : missing) {
+      uint64_t off = parts_[p].end;
+      if (!known || known->partition == static_cast<uint32_t>(p) || known->offset == kNoCopy) {
+        known = IdEntry{h, static_cast<uint32_t>(p), off};
+        pending_ids_[e.id] = *known;
+      } else {
+        pending_copies_[copy_key(p, e.id)] = off;
+      }
+      frame(p, ts, payload);
+    }
     return AppendResult::appended;
   }
 
-  void append_raw(int partition, std::string_view payload) override { frame(partition, now_ms(), payload); }
+  void append_raw(int partition, std::string_view payload) override {
+    writable();
+    if (payload.size() > kMaxEventBytes) throw RecordTooLarge("embedded log: raw record too large");
+    frame(partition, now_ms(), payload);
+  }
 
   void read_at(int partition, uint64_t offset, uint64_t locator,
                const std::function<void(const LogRecord&)>& fn) override {
@@ -143,15 +410,16 @@ class SegmentLog final : public EventLog {
     if (offset >= part.end) throw LogError("embedded log: offset " + std::to_string(offset) + " is past the end");
     if (!part.pending.empty()) write_pending(part);
     fs::path file = part.dir / seg_name(locator >> kPosBits);
+    uint64_t byte = locator & ((1ull << kPosBits) - 1);
     std::ifstream in(file, std::ios::binary);
-    in.seekg(static_cast<std::streamoff>(locator & ((1ull << kPosBits) - 1)));
+    in.seekg(static_cast<std::streamoff>(byte));
     uint32_t hdr[2];
     std::string body;
-    if (!in.read(reinterpret_cast<char*>(hdr), kHeader) || hdr[0] < 8 || hdr[0] > kMaxRecord)
-      throw LogError("embedded log: no record at " + file.string() + " for offset " + std::to_string(offset));
+    if (!in.read(reinterpret_cast<char*>(hdr), kHeader) || hdr[0] < 8 || hdr[0] > kMaxBody)
+      refuse({file.string(), byte, "no record for offset " + std::to_string(offset)});
     body.resize(hdr[0]);
     if (!in.read(body.data(), hdr[0]) || crc32c(body.data(), body.size()) != hdr[1])
-      throw LogError("embedded log: checksum mismatch in " + file.string() + " for offset " + std::to_string(offset));
+      refuse({file.string(), byte, "checksum mismatch for offset " + std::to_string(offset)});
     LogRecord rec;
     rec.partition = partition;
     rec.offset = offset;
@@ -161,28 +429,33 @@ class SegmentLog final : public EventLog {
     fn(rec);
   }
 
+  // Writes and fdatasyncs every partition, then (only then) records the new ends and ids in the index: the index
+  // never claims a record that is not durable.
   void sync() override {
+    if (read_only_) return;
+    writable();
     rocksdb::WriteBatch batch;
-    bool any = false;
+    bool synced = false;
     for (int p = 0; p < partitions_; ++p) {
       Partition& part = parts_[p];
       if (!part.pending.empty()) write_pending(part);
       if (part.dirty) {
-        if (::fdatasync(part.fd) != 0) throw LogError("embedded log: fdatasync failed: " + std::string(strerror(errno)));
-        part.dirty = false;
+        datasync(part);
         batch.Put("end/" + std::to_string(p), std::to_string(part.end));
-        any = true;
+        synced = true;
       }
     }
+    if (synced) probe::crash_point("log.after_fsync");
+    if (!synced && pending_ids_.empty() && pending_copies_.empty() && pending_sealed_.empty()) return;
     for (auto& [id, where] : pending_ids_)
       batch.Put("id/" + id, std::string_view(reinterpret_cast<const char*>(&where), sizeof where));
-    if (any || !pending_ids_.empty()) {
-      rocksdb::WriteOptions wo;
-      wo.sync = true;
-      auto st = index_->Write(wo, &batch);
-      if (!st.ok()) throw LogError("embedded log: id index write failed: " + st.ToString());
-    }
+    for (auto& [key, off] : pending_copies_)
+      batch.Put(key, std::string_view(reinterpret_cast<const char*>(&off), sizeof off));
+    for (auto& [key, val] : pending_sealed_) batch.Put(key, val);
+    commit(batch);
     pending_ids_.clear();
+    pending_copies_.clear();
+    pending_sealed_.clear();
   }
 
   uint64_t end_offset(int partition) override { return parts_.at(partition).end; }
@@ -201,9 +474,8 @@ class SegmentLog final : public EventLog {
       uint64_t pos = 0;
       while (off < limit) {
         uint32_t hdr[2];
-        if (!in.read(reinterpret_cast<char*>(hdr), kHeader) || hdr[0] < 8 || hdr[0] > kMaxRecord)
-          throw LogError("embedded log: corrupt record header in " + file.string() + " at offset " +
-                         std::to_string(off));
+        if (!in.read(reinterpret_cast<char*>(hdr), kHeader) || hdr[0] < 8 || hdr[0] > kMaxBody)
+          refuse({file.string(), pos, "corrupt record header at offset " + std::to_string(off)});
         if (off < from) {
           in.seekg(hdr[0], std::ios::cur);
           ++off;
@@ -212,7 +484,7 @@ class SegmentLog final : public EventLog {
         }
         body.resize(hdr[0]);
         if (!in.read(body.data(), hdr[0]) || crc32c(body.data(), body.size()) != hdr[1])
-          throw LogError("embedded log: checksum mismatch in " + file.string() + " at offset " + std::to_string(off));
+          refuse({file.string(), pos, "checksum mismatch at offset " + std::to_string(off)});
         LogRecord rec;
         rec.partition = partition;
         rec.offset = off;
@@ -227,26 +499,58 @@ class SegmentLog final : public EventLog {
   }
 
  private:
-  void open_partition(int p) {
-    Partition& part = parts_[p];
-    char name[16];
-    std::snprintf(name, sizeof name, "p%04d", p);
-    part.dir = dir_ / name;
-    fs::create_directories(part.dir);
-    for (auto& entry : fs::directory_iterator(part.dir)) {
-      auto fn = entry.path().filename().string();
-      if (fn.size() == 24 && fn.ends_with(".seg")) part.bases.push_back(std::stoull(fn.substr(0, 20)));
+  void writable() {
+    if (read_only_) throw LogError("embedded log: opened read-only");
+    if (failed_) throw LogError("embedded log: an earlier write failed; open the log again");
+  }
+
+  // A new log: partition folders and the index first, the meta last (atomically), each fsynced. A folder without
+  // meta that holds any record is refused (it is not a new log).
+  void create(int partitions) {
+    if (partitions < 1 || partitions > 4096) throw LogError("embedded log: partitions must be 1..4096");
+    if (fs::exists(dir_))
+      for (auto& e : fs::recursive_directory_iterator(dir_))
+        if (e.is_regular_file() && e.path().extension() == ".seg" && e.file_size() > 0)
+          refuse({(dir_ / "meta").string(), 0, "missing, but " + e.path().string() + " holds records"});
+    fs::create_directories(dir_);
+    for (int p = 0; p < partitions; ++p) fs::create_directories(dir_ / part_name(p));
+    fs::path tmp = dir_ / "meta.tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << partitions << "\n";
+      if (!out.flush()) io_fail(errno ? errno : EIO, tmp);
     }
-    std::sort(part.bases.begin(), part.bases.end());
+    fsync_path(tmp);
+    fs::rename(tmp, dir_ / "meta");
+    fsync_path(dir_);
+  }
+
+  void open_partition(int p, const PartCheck& c) {
+    Partition& part = parts_[p];
+    part.dir = dir_ / part_name(p);
+    part.bases = c.bases;
     if (part.bases.empty()) part.bases.push_back(0);
     fs::path last = part.dir / seg_name(part.bases.back());
-    if (!fs::exists(last)) std::ofstream(last, std::ios::binary);
-    auto [count, bytes] = scan_valid(last);
-    if (!read_only_ && fs::file_size(last) != bytes) fs::resize_file(last, bytes);  // a torn or corrupt tail
-    part.end = part.bases.back() + count;
-    part.tail_bytes = bytes;
+    if (c.torn && !read_only_) {
+      std::cerr << "embedded log: truncating a torn tail: " << c.torn->message() << "\n";
+      fs::resize_file(last, c.torn->byte);
+      fsync_path(last);
+    }
+    if (!read_only_ && c.bases.empty()) {
+      int fd = ::open(last.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd < 0) io_fail(errno, last);
+      ::close(fd);
+      fsync_path(part.dir);
+    }
+    part.end = c.end;
+    part.tail_bytes = c.tail_bytes;
+    for (auto [base, count] : c.unrecorded) {
+      size_t i = std::find(c.bases.begin(), c.bases.end(), base) - c.bases.begin();
+      pending_sealed_[sealed_key(p, base)] = std::to_string(count) + " " + std::to_string(c.sealed_bytes[i]);
+    }
+    if (read_only_ && c.bases.empty()) return;
     part.fd = ::open(last.c_str(), (read_only_ ? O_RDONLY : O_WRONLY | O_APPEND) | O_CLOEXEC);
-    if (part.fd < 0) throw LogError("embedded log: cannot open " + last.string());
+    if (part.fd < 0) io_fail(errno, last);
   }
 
   void frame(int p, int64_t ts, std::string_view payload) {
@@ -254,7 +558,7 @@ class SegmentLog final : public EventLog {
     std::string body;
     put_i64(body, ts);
     body.append(payload);
-    if (part.tail_bytes + part.pending.size() >= kSegmentBytes) roll(part);
+    if (part.tail_bytes + part.pending.size() >= roll_bytes_) roll(p);
     put_u32(part.pending, static_cast<uint32_t>(body.size()));
     put_u32(part.pending, crc32c(body.data(), body.size()));
     part.pending.append(body);
@@ -262,34 +566,88 @@ class SegmentLog final : public EventLog {
     if (part.pending.size() > (1u << 20)) write_pending(part);
   }
 
-  void roll(Partition& part) {
+  // Seals the last segment (written, fdatasynced, its count and length recorded at the next sync) and starts the
+  // next; the new file and its folder are fsynced before anything is appended to it.
+  void roll(int p) {
+    Partition& part = parts_[p];
     write_pending(part);
-    if (part.dirty && ::fdatasync(part.fd) != 0) throw LogError("embedded log: fdatasync failed");
-    ::close(part.fd);
-    part.bases.push_back(part.end);
+    if (part.dirty) datasync(part);
+    uint64_t base = part.bases.back();
+    pending_sealed_[sealed_key(p, base)] = std::to_string(part.end - base) + " " + std::to_string(part.tail_bytes);
     fs::path next = part.dir / seg_name(part.end);
-    part.fd = ::open(next.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (part.fd < 0) throw LogError("embedded log: cannot create " + next.string());
+    if (int err = injected("log.before_segment_create")) fail(err, next);
+    int fd = ::open(next.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) fail(errno, next);
+    if (int err = injected("log.after_segment_create")) fail(err, part.dir);
+    if (::fsync(fd) != 0) fail(errno, next);
+    try {
+      fsync_path(part.dir);
+    } catch (const LogError&) {
+      failed_ = true;
+      throw;
+    }
+    ::close(part.fd);
+    part.fd = fd;
+    part.bases.push_back(part.end);
     part.tail_bytes = 0;
     part.dirty = true;
   }
 
+  [[noreturn]] void fail(int err, const fs::path& path) {
+    failed_ = true;
+    io_fail(err, path);
+  }
+
+  fs::path tail_file(const Partition& part) const { return part.dir / seg_name(part.bases.back()); }
+
+  void datasync(Partition& part) {
+    int err = injected("log.before_fsync");
+    if (!err && ::fdatasync(part.fd) != 0) err = errno;
+    if (err) fail(err, tail_file(part));
+    part.dirty = false;
+  }
+
   void write_pending(Partition& part) {
+    if (failed_) throw LogError("embedded log: an earlier write failed; open the log again");
     const char* p = part.pending.data();
     size_t left = part.pending.size();
+    int err = probe::fail_errno("log.before_write");
+    if (err < 0) {  // torn: about half is written, then the process dies
+      ssize_t n = ::write(part.fd, p, left / 2);
+      (void)n;
+      probe::crash_now();
+    }
+    if (err) fail(err, tail_file(part));
     while (left > 0) {
       ssize_t n = ::write(part.fd, p, left);
       if (n < 0) {
         if (errno == EINTR) continue;
-        throw LogError("embedded log: write failed: " + std::string(strerror(errno)));
+        fail(errno, tail_file(part));
       }
       p += n;
       left -= static_cast<size_t>(n);
     }
+    probe::crash_point("log.after_write");
     part.tail_bytes += part.pending.size();
     part.pending.clear();
     part.dirty = true;
   }
+
+  void commit(rocksdb::WriteBatch& batch) {
+    fs::path where = dir_ / "index";
+    if (int err = injected("log.before_index_commit")) fail(err, where);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    auto st = index_->Write(wo, &batch);
+    if (!st.ok()) {
+      failed_ = true;
+      if (st.IsNoSpace()) io_fail(ENOSPC, where);
+      throw LogError("embedded log: id index write failed: " + where.string() + ": " + st.ToString());
+    }
+    probe::crash_point("log.after_index_commit");
+  }
+
+  static std::string copy_key(int p, const std::string& id) { return "c/" + std::to_string(p) + "/" + id; }
 
   std::optional<IdEntry> lookup(const std::string& id) {
     auto it = pending_ids_.find(id);
@@ -300,23 +658,38 @@ class SegmentLog final : public EventLog {
     if (!st.ok() || v.size() != sizeof(IdEntry)) throw LogError("embedded log: id index read failed: " + st.ToString());
     IdEntry e;
     std::memcpy(&e, v.data(), sizeof e);
-    if (e.partition >= parts_.size() || e.offset >= parts_[e.partition].end) return std::nullopt;  // lost tail
     return e;
   }
 
+  // Whether partition p holds a copy of the event `known` describes (an entry past the end was dropped).
+  bool has_copy(const IdEntry& known, int p, const std::string& id) {
+    if (known.partition == static_cast<uint32_t>(p)) return known.offset < parts_[p].end;
+    std::string key = copy_key(p, id);
+    if (auto it = pending_copies_.find(key); it != pending_copies_.end()) return it->second < parts_[p].end;
+    std::string v;
+    auto st = index_->Get(rocksdb::ReadOptions(), key, &v);
+    if (st.IsNotFound()) return false;
+    uint64_t off = 0;
+    if (!st.ok() || v.size() != sizeof off) throw LogError("embedded log: id index read failed: " + st.ToString());
+    std::memcpy(&off, v.data(), sizeof off);
+    return off < parts_[p].end;
+  }
+
   // Records appended but not indexed before a crash are indexed now, so idempotence survives a crash.
-  void reindex_tails() {
+  void reindex_tails(const IndexView& idx) {
     for (int p = 0; p < partitions_; ++p) {
-      std::string v;
-      uint64_t indexed = 0;
-      if (index_->Get(rocksdb::ReadOptions(), "end/" + std::to_string(p), &v).ok()) indexed = std::stoull(v);
-      if (indexed > parts_[p].end) indexed = parts_[p].end;  // the tail was torn after indexing
+      auto s = idx.synced.find(p);
+      uint64_t indexed = s == idx.synced.end() ? 0 : s->second;
       if (indexed == parts_[p].end) continue;
       read(p, indexed, [&](const LogRecord& r) {
         try {
           Event e = decode_event(r.payload);
           std::string canon = canonical_json(e);
-          pending_ids_[e.id] = {XXH3_64bits(canon.data(), canon.size()), static_cast<uint32_t>(p), r.offset};
+          auto known = lookup(e.id);
+          if (!known || known->offset == kNoCopy)
+            pending_ids_[e.id] = {XXH3_64bits(canon.data(), canon.size()), static_cast<uint32_t>(p), r.offset};
+          else if (known->partition != static_cast<uint32_t>(p))
+            pending_copies_[copy_key(p, e.id)] = r.offset;
         } catch (const std::exception&) {
           // an undecodable record has no id to index; the fold dead-letters it
         }
@@ -329,16 +702,123 @@ class SegmentLog final : public EventLog {
 
   fs::path dir_;
   bool read_only_ = false;
+  bool failed_ = false;  // a write failed: what is in the files is no longer what this object believes
+  uint64_t roll_bytes_;
   int partitions_ = 0;
   std::vector<Partition> parts_;
   std::unique_ptr<rocksdb::DB> index_;
   std::unordered_map<std::string, IdEntry> pending_ids_;
+  std::unordered_map<std::string, uint64_t> pending_copies_;  // c/<p>/<id> -> offset
+  std::map<std::string, std::string> pending_sealed_;         // seg/<p>/<base> -> "count bytes"
 };
 
 }  // namespace
 
 std::unique_ptr<EventLog> open_segment_log(const std::string& dir, int partitions, bool read_only) {
   return std::make_unique<SegmentLog>(dir, partitions, read_only);
+}
+
+std::vector<LogFinding> verify_segment_log(const std::string& dir) {
+  std::vector<LogFinding> f;
+  fs::path d(dir);
+  if (!fs::is_directory(d)) return {{dir, 0, "no log folder"}};
+  auto n = read_meta(d, f);
+  if (!n) return f;
+  check_layout(d, *n, f);
+  std::unique_ptr<rocksdb::DB> db;
+  try {
+    db = open_index(d, true);
+  } catch (const LogError& e) {
+    f.push_back({(d / "index").string(), 0, e.what()});
+    return f;
+  }
+  IndexView idx = load_index_view(*db);
+  for (int p = 0; p < *n; ++p) {
+    fs::path pdir = d / part_name(p);
+    if (!fs::is_directory(pdir)) continue;  // reported by check_layout
+    PartCheck c = check_partition(pdir, p, idx, true);
+    f.insert(f.end(), c.findings.begin(), c.findings.end());
+    if (c.torn) f.push_back({c.torn->file, c.torn->byte, c.torn->what + " (an open for writing truncates it)"});
+  }
+  return f;
+}
+
+TruncatePlan plan_segment_log_truncate(const std::string& dir, int partition, uint64_t offset) {
+  std::vector<LogFinding> f;
+  fs::path d(dir);
+  auto n = read_meta(d, f);
+  if (!n) refuse(f.front());
+  if (partition < 0 || partition >= *n)
+    throw LogError("embedded log: no partition " + std::to_string(partition) + " (the log has " +
+                   std::to_string(*n) + ")");
+  fs::path pdir = d / part_name(partition);
+  auto bases = fs::is_directory(pdir) ? list_bases(pdir) : std::vector<uint64_t>{};
+  auto it = std::upper_bound(bases.begin(), bases.end(), offset);
+  if (it == bases.begin()) throw LogError("embedded log: no segment of partition " + std::to_string(partition) +
+                                          " holds offset " + std::to_string(offset));
+  size_t i = static_cast<size_t>(it - bases.begin() - 1);
+  TruncatePlan plan;
+  plan.partition = partition;
+  plan.offset = offset;
+  plan.file = (pdir / seg_name(bases[i])).string();
+  Scan kept = scan_segment(plan.file, offset - bases[i]);
+  if (kept.count < offset - bases[i])
+    refuse({plan.file, kept.valid, "record at offset " + std::to_string(bases[i] + kept.count) +
+                                       " is damaged, before offset " + std::to_string(offset) +
+                                       ": truncate at that offset or earlier"});
+  Scan whole = scan_segment(plan.file);
+  plan.byte = kept.valid;
+  plan.records = whole.count - std::min(whole.count, kept.count);
+  plan.bytes = whole.size - kept.valid;
+  for (size_t j = i + 1; j < bases.size(); ++j) {
+    fs::path later = pdir / seg_name(bases[j]);
+    Scan s = scan_segment(later);
+    plan.records += s.count;
+    plan.bytes += s.size;
+    plan.removed.push_back(later.string());
+  }
+  if (plan.bytes == 0)
+    throw LogError("embedded log: nothing to drop: partition " + std::to_string(partition) + " ends at offset " +
+                   std::to_string(offset) + " or before");
+  return plan;
+}
+
+// The index first (a lower synced end, entries of dropped records forgotten), then the files: a crash between the
+// two leaves records the index does not claim, which the next open indexes again; the truncation can be re-run.
+void truncate_segment_log(const std::string& dir, const TruncatePlan& plan) {
+  fs::path d(dir), pdir = d / part_name(plan.partition);
+  {
+    auto db = open_index(d, false);
+    rocksdb::WriteBatch batch;
+    std::string p = std::to_string(plan.partition);
+    batch.Put("end/" + p, std::to_string(plan.offset));
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+    uint64_t cut_base = std::stoull(fs::path(plan.file).filename().string().substr(0, 20));
+    for (it->Seek("seg/" + p + "/"); it->Valid() && it->key().starts_with("seg/" + p + "/"); it->Next())
+      if (std::stoull(it->key().ToString().substr(5 + p.size())) >= cut_base) batch.Delete(it->key());
+    for (it->Seek("c/" + p + "/"); it->Valid() && it->key().starts_with("c/" + p + "/"); it->Next()) {
+      uint64_t off = 0;
+      if (it->value().size() == sizeof off) std::memcpy(&off, it->value().data(), sizeof off);
+      if (off >= plan.offset) batch.Delete(it->key());
+    }
+    for (it->Seek("id/"); it->Valid() && it->key().starts_with("id/"); it->Next()) {
+      IdEntry e;
+      if (it->value().size() != sizeof e) continue;
+      std::memcpy(&e, it->value().data(), sizeof e);
+      if (e.partition != static_cast<uint32_t>(plan.partition) || e.offset < plan.offset) continue;
+      e.offset = kNoCopy;  // the hash stays, so a conflicting re-ingest is still refused
+      batch.Put(it->key(), std::string_view(reinterpret_cast<const char*>(&e), sizeof e));
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    auto st = db->Write(wo, &batch);
+    if (!st.ok())
+      throw LogError("embedded log: id index write failed: " + (d / "index").string() + ": " + st.ToString());
+  }
+  fs::resize_file(plan.file, plan.byte);
+  fsync_path(plan.file);
+  for (const auto& r : plan.removed) fs::remove(r);
+  fsync_path(pdir);
 }
 
 }  // namespace gongji

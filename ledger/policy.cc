@@ -8,18 +8,27 @@
 #include <xxhash.h>
 #include <yaml-cpp/yaml.h>
 
+#include "events/event.h"
+
 namespace gongji {
 
 std::optional<Rate> parse_rate(std::string_view s) {
   size_t i = 0;
   int64_t whole = 0, frac = 0;
   size_t nd = 0, fd = 0;
-  while (i < s.size() && s[i] >= '0' && s[i] <= '9') whole = whole * 10 + (s[i++] - '0'), ++nd;
-  if (nd == 0 || nd > 3) return std::nullopt;
+  // Digits are counted before the arithmetic, so a long run of digits never overflows (a fuzz finding).
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+    if (++nd > 3) return std::nullopt;
+    whole = whole * 10 + (s[i++] - '0');
+  }
+  if (nd == 0) return std::nullopt;
   if (i < s.size()) {
     if (s[i++] != '.') return std::nullopt;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') frac = frac * 10 + (s[i++] - '0'), ++fd;
-    if (fd == 0 || fd > 4 || i != s.size()) return std::nullopt;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+      if (++fd > 4) return std::nullopt;
+      frac = frac * 10 + (s[i++] - '0');
+    }
+    if (fd == 0 || i != s.size()) return std::nullopt;
   }
   for (; fd < 4; ++fd) frac *= 10;
   return static_cast<Rate>(whole * 10000 + frac);
@@ -35,22 +44,37 @@ std::string str(const YAML::Node& n, const std::string& ctx) {
   if (!n || !n.IsScalar()) bad(ctx + ": expected a value");
   return n.Scalar();
 }
+// Issue 8 item 7: impossible values are refused naming the parameter (ctx) and the value.
 Money money(const YAML::Node& n, const std::string& ctx) {
+  if (str(n, ctx).starts_with("-")) bad(ctx + ": negative amount '" + n.Scalar() + "'");
   auto m = parse_yuan(str(n, ctx));
   if (!m) bad(ctx + ": expected an amount in yuan, got '" + n.Scalar() + "'");
   return *m;
 }
+// Every rate of the policy (ratios, shares, weights, incentive points) is a fraction in [0, 1].
 Rate rate(const YAML::Node& n, const std::string& ctx) {
-  auto r = parse_rate(str(n, ctx));
+  const std::string& text = str(n, ctx);
+  if (text.starts_with("-")) bad(ctx + ": rate '" + text + "' is outside [0, 1]");
+  auto r = parse_rate(text);
   if (!r) bad(ctx + ": expected a decimal ratio with at most 4 decimals, got '" + n.Scalar() + "'");
+  if (*r > 10000) bad(ctx + ": rate '" + text + "' is outside [0, 1]");
   return *r;
 }
+// Every integer of the policy is an age, a count or a number of days: never negative.
 int integer(const YAML::Node& n, const std::string& ctx) {
+  int v = 0;
   try {
-    return n.as<int>();
+    v = n.as<int>();
   } catch (const YAML::Exception&) {
     bad(ctx + ": expected an integer");
   }
+  if (v < 0) bad(ctx + ": negative count '" + n.Scalar() + "'");
+  return v;
+}
+// A code the policy names must be one EVENTS.md knows (`list`: "disease", "therapy", "diagnosis", "purpose").
+const std::string& code(const std::string& value, const char* list, const std::string& ctx) {
+  if (!is_known_code(list, value)) bad(ctx + ": unknown " + list + " code '" + value + "'");
+  return value;
 }
 bool boolean(const YAML::Node& n, const std::string& ctx) {
   try {
@@ -64,10 +88,10 @@ std::array<T, 3> three(const YAML::Node& n, const std::string& ctx, F f) {
   if (!n.IsSequence() || n.size() != 3) bad(ctx + ": expected 3 values (levels 1, 2, 3)");
   return {f(n[0], ctx + "[0]"), f(n[1], ctx + "[1]"), f(n[2], ctx + "[2]")};
 }
-std::set<std::string, std::less<>> names(const YAML::Node& n, const std::string& ctx) {
+std::set<std::string, std::less<>> names(const YAML::Node& n, const std::string& ctx, const char* list) {
   if (!n.IsSequence()) bad(ctx + ": expected a list");
   std::set<std::string, std::less<>> s;
-  for (const auto& x : n) s.insert(str(x, ctx));
+  for (const auto& x : n) s.insert(code(str(x, ctx), list, ctx));
   return s;
 }
 
@@ -90,14 +114,16 @@ const std::map<std::string, Setter>& setters() {
       {"away.temporary_self_share", [](Params& p, const YAML::Node& v) { p.away_temporary_self_share = rate(v, "away.temporary_self_share"); }},
       {"acupuncture.diagnoses", [](Params& p, const YAML::Node& v) {
          for (const auto& kv : v) {
-           std::string ctx = "acupuncture.diagnoses." + kv.first.Scalar();
+           std::string ctx =
+               "acupuncture.diagnoses." + code(kv.first.Scalar(), "diagnosis", "acupuncture.diagnoses");
            p.acu_diagnoses[kv.first.Scalar()] = {integer(kv.second["course_days"], ctx + ".course_days"),
                                                  integer(kv.second["daily_items"], ctx + ".daily_items")};
          }
        }},
       {"acupuncture.therapies", [](Params& p, const YAML::Node& v) {
          for (const auto& kv : v) {
-           std::string ctx = "acupuncture.therapies." + kv.first.Scalar();
+           std::string ctx =
+               "acupuncture.therapies." + code(kv.first.Scalar(), "therapy", "acupuncture.therapies");
            std::string per = str(kv.second["per"], ctx + ".per");
            TherapyRule r;
            if (per == "day") r.per = TherapyRule::Per::day;
@@ -113,6 +139,7 @@ const std::map<std::string, Setter>& setters() {
       {"pediatric.course_days", [](Params& p, const YAML::Node& v) { p.ped_course_days = integer(v, "pediatric.course_days"); }},
       {"pediatric.conditions", [](Params& p, const YAML::Node& v) {
          for (const auto& kv : v) {
+           code(kv.first.Scalar(), "diagnosis", "pediatric.conditions");
            std::string c = str(kv.second, "pediatric.conditions." + kv.first.Scalar());
            if (c != "limited" && c != "unlimited") bad("pediatric.conditions." + kv.first.Scalar() + ": limited or unlimited");
            p.ped_conditions[kv.first.Scalar()] = c == "unlimited";
@@ -138,13 +165,17 @@ const std::map<std::string, Setter>& setters() {
       {"chronic.position_weights", [](Params& p, const YAML::Node& v) { p.chronic_position_weights = three<Rate>(v, "chronic.position_weights", rate); }},
       {"chronic.art17_refer", [](Params& p, const YAML::Node& v) {
          p.art17_refer = boolean(v["refer"], "chronic.art17_refer.refer");
-         p.art17_diseases = names(v["diseases"], "chronic.art17_refer.diseases");
+         p.art17_diseases = names(v["diseases"], "chronic.art17_refer.diseases", "disease");
        }},
-      {"chronic.specialty_diseases", [](Params& p, const YAML::Node& v) { p.specialty_diseases = names(v, "chronic.specialty_diseases"); }},
-      {"chronic.excluded", [](Params& p, const YAML::Node& v) { p.excluded_diseases = names(v, "chronic.excluded"); }},
+      {"chronic.specialty_diseases", [](Params& p, const YAML::Node& v) {
+         p.specialty_diseases = names(v, "chronic.specialty_diseases", "disease");
+       }},
+      {"chronic.excluded", [](Params& p, const YAML::Node& v) {
+         p.excluded_diseases = names(v, "chronic.excluded", "disease");
+       }},
       {"chronic.standards", [](Params& p, const YAML::Node& v) {
          for (const auto& kv : v) {
-           std::string ctx = "chronic.standards." + kv.first.Scalar();
+           std::string ctx = "chronic.standards." + code(kv.first.Scalar(), "disease", "chronic.standards");
            ChronicStandard cs;
            if (kv.second["inpatient"]) cs.inpatient = boolean(kv.second["inpatient"], ctx + ".inpatient");
            if (!cs.inpatient) cs.standard = money(kv.second["standard"], ctx + ".standard");
@@ -182,8 +213,8 @@ const std::map<std::string, Setter>& setters() {
          }
        }},
       {"account.purposes", [](Params& p, const YAML::Node& v) {
-         p.purposes_allowed = names(v["allowed"], "account.purposes.allowed");
-         p.purposes_forbidden = names(v["forbidden"], "account.purposes.forbidden");
+         p.purposes_allowed = names(v["allowed"], "account.purposes.allowed", "purpose");
+         p.purposes_forbidden = names(v["forbidden"], "account.purposes.forbidden", "purpose");
        }},
   };
   return s;
@@ -194,6 +225,28 @@ struct Span {
   YAML::Node value;
 };
 
+// A ratio adjustment must not take a rate out of [0, 1] (issue 8 item 7): the TCM extra points (F-TCM) and the
+// incentive cap (ORD-INC) are added to the ratios they raise; checked on every span of days the policy compiles to.
+void check_adjusted_rates(const Params& p, Date from, const std::string& origin) {
+  auto check = [&](const RatesByLevel& r, const char* name, const std::vector<std::pair<Rate, const char*>>& adds) {
+    const bool by_level = name != std::string("chronic.ratio.resident_ordinary");  // one value, not three levels
+    for (size_t i = 0; i < (by_level ? r.size() : 1); ++i) {
+      Rate total = r[i];
+      std::string what = name + (by_level ? "[" + std::to_string(i) + "] " : std::string(" ")) + format_rate(r[i]);
+      for (auto [add, by] : adds) total += add, what += std::string(" + ") + by + " " + format_rate(add);
+      if (total > 10000)
+        bad(origin + ": on " + format_date(from) + ": " + what + " = " + format_rate(total) + ", outside [0, 1]");
+    }
+  };
+  const std::pair<Rate, const char*> tcm{p.tcm_resident_extra, "tcm.resident_extra_ratio"};
+  const std::pair<Rate, const char*> inc{p.incentive_cap, "incentive.points.cap"};
+  check(p.ratio_in_service, "ordinary.ratio.in_service", {inc});
+  check(p.ratio_retired, "ordinary.ratio.retired", {inc});
+  check(p.ratio_resident, "ordinary.ratio.resident", {tcm, inc});
+  check(p.inpatient_ratio_resident, "inpatient.ratio.resident", {tcm});
+  check({p.chronic_ratio_resident_ordinary, 0, 0}, "chronic.ratio.resident_ordinary", {tcm});
+}
+
 Date yaml_date(const YAML::Node& n, const std::string& ctx) {
   auto d = n && n.IsScalar() ? parse_date(n.Scalar()) : std::nullopt;
   if (!d) bad(ctx + ": expected a date YYYY-MM-DD");
@@ -202,7 +255,9 @@ Date yaml_date(const YAML::Node& n, const std::string& ctx) {
 
 }  // namespace
 
-Policy load_policy_text(const std::string& text, const std::string& origin) {
+// A function-try-block: YAML of the wrong shape (a scalar where a map is expected, a value that does not convert)
+// is refused as PolicyError naming the origin, never escapes as a yaml-cpp exception (ledger/policy.h contract).
+Policy load_policy_text(const std::string& text, const std::string& origin) try {
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -272,10 +327,13 @@ Policy load_policy_text(const std::string& text, const std::string& origin) {
     for (const auto& [name, list] : spans)
       for (const Span& s : list)
         if (s.from <= d && d <= s.to) setters().at(name)(p, s.value);
+    check_adjusted_rates(p, d, origin);
     pol.starts_.push_back(d);
     pol.spans_.push_back(std::move(p));
   }
   return pol;
+} catch (const YAML::Exception& e) {
+  bad(origin + ": the file does not have the shape of a policy: " + e.what());
 }
 
 const Params& Policy::at(Date d) const {

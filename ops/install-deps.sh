@@ -11,6 +11,9 @@ PACKAGES=(
   librdkafka-dev
   python3 python3-confluent-kafka python3-flatbuffers
   chromium fonts-noto-cjk
+  # The fuzz tree (ops/fuzz.sh): clang and its runtime (libFuzzer, ASan, UBSan); 19, not bookworm's default 14,
+  # because the code captures structured bindings in lambdas (C++20, clang >= 16).
+  clang-19 libclang-rt-19-dev
 )
 
 # The Kafka broker for the tests runs on Java 17 and its jars come through Maven; a machine that already has

@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./ops/build.sh
 root="$PWD"
+# The fuzz targets (issue 8): a clang tree beside the gcc one; ctest runs each for 30 s, alone (RUN_SERIAL).
+./ops/fuzz.sh build "$root/build/fuzz"
+cmake -S . -B build -DGONGJI_FUZZ_BIN_DIR="$root/build/fuzz" >/dev/null
 kdir="$root/build/kafka-test"
 ./ops/kafka/kafka.sh stop "$kdir" 2>/dev/null || true
 rm -rf "$kdir"

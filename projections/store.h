@@ -6,9 +6,10 @@
 //   m/<partition>                           PartitionMeta
 //   x/<partition>                           next log offset to fold
 //   n/partitions                            the log's partition count
-//   o/<partition>/<offset>/<n>              output record n of the event at that offset (JSON Lines form)
+//   o/<partition>/<offset>/<n>              output record n of the event at that offset (JSON Lines form); a
+//                                           dead letter is the only one of its offset (PartitionFolder below)
 //   c/<claim>/<partition>/<offset>/<n>      claim index -> the output key of its settlement
-//   d/<partition>/<offset>                  a log record the fold could not decode, with the reason
+//   d/<partition>/<offset>                  index of dead letters: the o/ key of the record's dead_letter output
 //   i/<person>/<partition>/<offset>          the person's events: locator + ingestion time (16 bytes)
 //   g/<partition>/<offset>                   the partition's shared events (facilities, period_closed), likewise
 //   e/<partition>/<event id>                xxh3 of the event's encoding: duplicates are no-ops, others ID_CONFLICT
@@ -33,6 +34,8 @@
 
 namespace rocksdb {
 class DB;
+class Env;
+class FileSystem;
 }
 
 namespace gongji {
@@ -62,17 +65,39 @@ struct FoldStats {
 
 class PartitionFolder;
 
+// How a Store is opened (issue 8 item 6: the store is never replaced or emptied by accident).
+struct StoreOptions {
+  // For queries while another process folds (no lock taken; sees what was committed at open).
+  bool read_only = false;
+  // May create a new, empty store, and only where `dir` does not exist or is an empty directory. The new store
+  // is built in "<dir>.creating" and renamed into place once RocksDB has written it, so that a crash leaves either
+  // no store or a whole one. A directory holding files but no CURRENT is never opened nor created over: StoreError.
+  bool create = true;
+  // The file system RocksDB writes through (null: the default). Tests pass a rocksdb::FileSystemWrapper that
+  // fails writes or syncs on demand.
+  std::shared_ptr<rocksdb::FileSystem> file_system;
+};
+
 class Store {
  public:
-  // read_only: for queries while another process folds (no lock taken; sees what was committed at open).
+  // Store(dir): opens, or creates where there is no store yet (fold, replay). Store(dir, true): opens read-only and
+  // refuses a missing store ("no store in <dir>"). Damaged or missing RocksDB files (a listed SST or the MANIFEST
+  // gone): StoreError naming the directory and RocksDB's status, which names the file; nothing is created.
   explicit Store(const std::string& dir, bool read_only = false);
+  Store(const std::string& dir, const StoreOptions& options);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Folds every partition of the log from its folded offset to its end.
+  // Folds every partition of the log from its folded offset to its end. Refuses (StoreError naming the store,
+  // the partition and both positions) before writing anything when the log has another partition count than the
+  // store (n/partitions) or a partition ends before the store's folded position (x/). An I/O failure (ENOSPC,
+  // EIO, a failed sync) is a StoreError with the OS or RocksDB text and the path; the store then holds its last
+  // committed batch and a later fold continues from there. Probes: fold.before_apply, fold.before_commit,
+  // fold.after_commit (events/fault_probe.h); checkpoints as in checkpoint().
   FoldStats fold(EventLog& log, const Policy& policy, const FoldOptions& opt = {});
-  // Records the policy version used and the partition count (once); fold() and `serve` call it first.
+  // Records the policy version used and the partition count (once); fold() and `serve` call it first. A partition
+  // count other than the recorded one: StoreError naming both.
   void record_run(const Policy& policy, int partitions);
   // The outbox: output lines of `partition` for log offsets in [from, to), in order.
   void outbox(int partition, uint64_t from, uint64_t to,
@@ -85,10 +110,9 @@ class Store {
   // Output records in log order (partition, then offset); stops when fn returns false.
   void outputs(const std::function<bool(const nlohmann::json&)>& fn) const;
   std::optional<nlohmann::json> settlement(const std::string& claim) const;
+  // Every dead letter (d/ key, its dead_letter output line), in log order. The lines are output records too:
+  // outputs() and outbox() include them.
   void dead_letters(const std::function<void(const std::string& key, const std::string& value)>& fn) const;
-  // Dead letters of one partition for log offsets in [from, to).
-  void dead_letters_between(int partition, uint64_t from, uint64_t to,
-                            const std::function<void(uint64_t offset, const std::string& value)>& fn) const;
   std::optional<std::string> policy_text(const std::string& version) const;
 
   // Every key under a prefix, in key order.
@@ -102,24 +126,47 @@ class Store {
   // The fold's position per partition (x/ keys).
   std::map<int, uint64_t> positions() const;
   // A RocksDB checkpoint of the store (hard links) into `dir`, with positions.json naming its positions and digest.
+  // Built in "<dir>.partial" (db/ and a synced positions.json) and renamed to `dir` only when complete; a failed
+  // one is removed and throws StoreError. Readers (replay/replay.cc) ignore "*.partial" and any directory without
+  // db/CURRENT and a readable positions.json. Probes: checkpoint.before_create (enospc/eio/crash),
+  // checkpoint.after_create, checkpoint.before_rename.
   void checkpoint(const std::string& dir) const;
+  // Removes "*.partial" leftovers of checkpoints a crash interrupted (fold() does it first).
+  static void remove_partial_checkpoints(const std::string& checkpoint_dir);
+  const std::string& dir() const { return dir_; }
   // Low-level access for tests that tamper with the store.
   rocksdb::DB* db() { return db_.get(); }
 
  private:
   friend class PartitionFolder;
+  void check_partition_count(int partitions) const;
+  std::string dir_;
+  std::unique_ptr<rocksdb::Env> env_;  // declared before db_: outlives it
   std::unique_ptr<rocksdb::DB> db_;
 };
 
 // Folds one partition's records one at a time; commit() writes the state changes, outputs and the position in
 // one WriteBatch. Used by Store::fold and by `gongji serve` (which publishes the returned outputs).
+//
+// Poison records (issue 8 item 4, TIME-LOG): a record that throws anything while it is decoded, checked or applied
+// (EventError, MoneyOverflow, a JSON type_error, std::out_of_range, ...) becomes a dead letter: its one output
+// record, kind "dead_letter" (partition, offset, event id and type, person and claim where known, reason), stored
+// under o/<partition>/<offset>/00000000 like any output and indexed under d/. It leaves no other trace: the batch
+// and the state cache are rolled back to exactly before it (both are dropped and the batch's earlier records,
+// kept in a journal of their bytes, are applied again; dead letters among them are re-put as they were), so its
+// event id is not recorded and its claim id stays free for a corrected claim. The happy path only copies each
+// record's bytes into the journal. Not poison, and propagated with the batch left uncommitted: StoreError (I/O,
+// RocksDB), StateCodecError (stored state that does not decode) and std::bad_alloc.
 class PartitionFolder {
  public:
   PartitionFolder(Store& store, int partition, int partitions, const Policy& policy);
   ~PartitionFolder();
-  // Applies the record at `r.offset` (which must be next_offset() or later); returns its output records (a record
-  // the fold cannot use yields one "dead_letter" output, stored under d/ rather than o/).
+  // Applies the record at `r.offset` (which must be next_offset() or later); returns its output records (a poison
+  // record: its one "dead_letter" output). Throws only what is not poison (above).
   std::vector<Output> apply(const LogRecord& r, FoldStats& stats);
+  // Test hook: called after each event's apply_event, before its index and outputs are put (a test throws from it
+  // to poison a record after the state was changed). Also called when earlier records are applied again.
+  void set_apply_hook(std::function<void(const Event&)> hook);
   void commit(FoldStats& stats);
   uint64_t next_offset() const;  // the offset after the last applied record
   size_t pending() const;        // records applied since the last commit

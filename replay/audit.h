@@ -2,6 +2,8 @@
 //
 // Contract: every check can fail. A check is reported as held ("ok") only when it found nothing; otherwise it is
 // named in `failed` and each of its findings names what differs (partition, person, claim, event). The checks:
+//   log            (embedded log only) every record of every partition is whole and passes its checksum, every
+//                  segment follows its predecessor, and the folder holds only the log's files (verify_segment_log)
 //   shared-copies  every shared event of the log (TIME-LOG: facility events and period_closed in every partition,
 //                  family_linked in both people's partitions) has a copy in each partition it must reach
 //   replay         the projections equal a replay of the log from zero (digest; per partition and person on a
@@ -28,7 +30,9 @@ struct AuditReport {
 };
 
 // `scratch` is a directory for the replay (created, then left for inspection).
-AuditReport audit(const Store& live, EventLog& log, const Policy& policy, const std::string& scratch);
+// `log_dir`: the embedded log's folder, for the log check ("" with Kafka: the broker keeps its own checksums).
+AuditReport audit(const Store& live, EventLog& log, const Policy& policy, const std::string& scratch,
+                  const std::string& log_dir = "");
 
 // The shared-copies check alone: findings for every partition that lacks a copy of a shared event.
 std::vector<std::string> missing_shared_copies(EventLog& log);

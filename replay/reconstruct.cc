@@ -1,6 +1,7 @@
 #include "replay/reconstruct.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <ctime>
 
@@ -15,6 +16,19 @@ bool KnownAt::admits(int partition, uint64_t offset, int64_t ingested_ms) const 
   return it == offsets.end() || offset < it->second;
 }
 
+namespace {
+// A whole decimal number, or a usage message naming --known-at (never a bare "stoll"; issue 8 item 8).
+template <typename T>
+T known_at_number(const std::string& s, const char* what, const std::string& text) {
+  T v{};
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size())
+    throw std::runtime_error(std::string("--known-at: ") + what + " '" + s + "' is not a whole number in '" + text +
+                             "'");
+  return v;
+}
+}  // namespace
+
 KnownAt parse_known_at(const std::string& text) {
   KnownAt k;
   if (text.find(':') != std::string::npos && text.find('T') == std::string::npos) {
@@ -24,14 +38,15 @@ KnownAt parse_known_at(const std::string& text) {
       std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
       size_t colon = item.find(':');
       if (colon == std::string::npos) throw std::runtime_error("--known-at: expected P:OFFSET, got '" + item + "'");
-      k.offsets[std::stoi(item.substr(0, colon))] = std::stoull(item.substr(colon + 1));
+      k.offsets[known_at_number<int>(item.substr(0, colon), "partition", text)] =
+          known_at_number<uint64_t>(item.substr(colon + 1), "offset", text);
       if (comma == std::string::npos) break;
       pos = comma + 1;
     }
     return k;
   }
   if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
-    k.ms = std::stoll(text);
+    k.ms = known_at_number<int64_t>(text, "milliseconds", text);
     return k;
   }
   std::tm tm{};

@@ -32,13 +32,21 @@ ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, 
   uint64_t best = 0;
   if (!checkpoints.empty() && fs::exists(checkpoints)) {
     for (const auto& entry : fs::directory_iterator(checkpoints)) {
+      // Store::checkpoint: only a complete checkpoint (renamed from "*.partial" after db/ and positions.json were
+      // written and synced) is used; anything else in the directory is ignored.
+      if (entry.path().filename().string().ends_with(".partial")) continue;
+      if (!fs::exists(entry.path() / "db" / "CURRENT")) continue;
       std::ifstream in(entry.path() / "positions.json");
       if (!in) continue;
       json j = json::parse(in, nullptr, false);
-      if (j.is_discarded()) continue;
+      if (j.is_discarded() || !j.contains("positions") || !j["positions"].is_object()) continue;
       uint64_t total = 0;
       bool fits = true;
       for (auto& [p, off] : j["positions"].items()) {
+        if (!off.is_number_unsigned() || p.empty() || p.find_first_not_of("0123456789") != std::string::npos) {
+          fits = false;
+          break;
+        }
         auto t = target.find(std::stoi(p));
         uint64_t limit = t == target.end() ? UINT64_MAX : t->second;
         if (off.get<uint64_t>() > limit) fits = false;

@@ -60,17 +60,24 @@ TEST(SegmentLog, KeepsItsPartitionCount) {
   EXPECT_EQ(open_segment_log(d.path.string(), 8)->partitions(), 3);
 }
 
+// Appends the first `n` bytes of the segment's own first record to its end: what a crash in the middle of writing
+// a record that was never synced leaves behind (`flip`: and one of its body bytes flipped).
+void append_partial_record(const fs::path& seg, size_t n, bool flip = false) {
+  std::string head = test::read_file(seg.string()).substr(0, n);
+  if (flip) head[head.size() - 3] ^= 0x7f;
+  std::ofstream(seg, std::ios::binary | std::ios::app) << head;
+}
+
 // A record cut mid-way (a crash during a write) is detected and truncated on open; what came before is kept.
 TEST(SegmentLog, TornTailIsTruncatedOnOpen) {
   TempDir d;
   {
     auto log = open_segment_log(d.path.string(), 1);
-    for (int i = 0; i < 5; ++i) log->append(enrol("e" + std::to_string(i), "P" + std::to_string(i)));
+    for (int i = 0; i < 4; ++i) log->append(enrol("e" + std::to_string(i), "P" + std::to_string(i)));
     log->sync();
   }
   fs::path seg = d.path / "p0000" / "00000000000000000000.seg";
-  auto size = fs::file_size(seg);
-  fs::resize_file(seg, size - 7);  // cut into the last record
+  append_partial_record(seg, 30);  // cut into an unsynced fifth record
   {
     auto log = open_segment_log(d.path.string(), 1);
     EXPECT_EQ(log->end_offset(0), 4u);
@@ -86,17 +93,36 @@ TEST(SegmentLog, CorruptTailChecksumIsTruncated) {
   TempDir d;
   {
     auto log = open_segment_log(d.path.string(), 1);
+    for (int i = 0; i < 2; ++i) log->append(enrol("e" + std::to_string(i), "P"));
+    log->sync();
+  }
+  fs::path seg = d.path / "p0000" / "00000000000000000000.seg";
+  append_partial_record(seg, fs::file_size(seg) / 2, true);  // a whole (unsynced) record, its checksum failing
+  auto log = open_segment_log(d.path.string(), 1);
+  EXPECT_EQ(log->end_offset(0), 2u);
+}
+
+// Cutting into a record the index recorded as synced is not a torn tail: the open refuses, naming file and byte.
+TEST(SegmentLog, LostSyncedRecordIsRefused) {
+  TempDir d;
+  {
+    auto log = open_segment_log(d.path.string(), 1);
     for (int i = 0; i < 3; ++i) log->append(enrol("e" + std::to_string(i), "P"));
     log->sync();
   }
   fs::path seg = d.path / "p0000" / "00000000000000000000.seg";
-  {
-    std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>(fs::file_size(seg) - 3));
-    f.put('\x7f');
+  auto size = fs::file_size(seg);
+  fs::resize_file(seg, size - 3);
+  try {
+    open_segment_log(d.path.string(), 1);
+    ADD_FAILURE() << "a lost synced record was accepted";
+  } catch (const LogError& e) {
+    EXPECT_NE(std::string(e.what()).find(seg.string() + " at byte " + std::to_string(size / 3 * 2)),
+              std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("the index records 3 records synced, the partition holds 2"),
+              std::string::npos) << e.what();
   }
-  auto log = open_segment_log(d.path.string(), 1);
-  EXPECT_EQ(log->end_offset(0), 2u);
+  EXPECT_EQ(fs::file_size(seg), size - 3);  // nothing changed
 }
 
 TEST(SegmentLog, ReadsFromAnOffset) {

@@ -81,5 +81,74 @@ TEST(Policy, VersionIsTheHashOfTheBytes) {
   EXPECT_NE(a.version(), b.version());
 }
 
+// Issue 8 item 7: the embedded policy with one value altered is refused, naming the parameter and the value.
+TEST(PolicyBounds, RatesOutsideZeroToOneAreRefused) {
+  const std::string& t = default_policy_text();
+  EXPECT_EQ(load_policy_text(replace(t, "value: \"0.10\"}]", "value: \"1\"}]"), "t").at(*parse_date("2023-01-01"))
+                .away_temporary_self_share, 10000);  // 1 itself is a rate
+  EXPECT_EQ(load_error(replace(t, "value: \"0.60\"}]", "value: \"0.96\"}]")),
+            "test: on 2022-07-01: chronic.ratio.resident_ordinary 0.9600 + tcm.resident_extra_ratio 0.0500 = 1.0100, "
+            "outside [0, 1]");
+  EXPECT_EQ(load_error(replace(t, "value: [\"0.70\", \"0.60\", \"0.50\"]", "value: [\"0.70\", \"1.20\", \"0.50\"]")),
+            "ordinary.ratio.in_service[1]: rate '1.20' is outside [0, 1]");
+  EXPECT_EQ(load_error(replace(t, "value: \"0.10\"}]", "value: \"-0.10\"}]")),
+            "away.temporary_self_share: rate '-0.10' is outside [0, 1]");
+  EXPECT_EQ(load_error(replace(t, "value: \"0.60\"}]", "value: \"1.0001\"}]")),
+            "chronic.ratio.resident_ordinary: rate '1.0001' is outside [0, 1]");
+  EXPECT_EQ(load_error(replace(t, "cap: \"0.050\"", "cap: \"2\"")), "incentive.points.cap: rate '2' is outside [0, 1]");
+}
+
+TEST(PolicyBounds, NegativeAmountsAndCountsAreRefused) {
+  const std::string& t = default_policy_text();
+  EXPECT_EQ(load_error(replace(t, "value: \"1600.00\"}", "value: \"-1600.00\"}")),
+            "ordinary.limit.employee: negative amount '-1600.00'");
+  EXPECT_EQ(load_error(replace(t, "C17: {standard: \"3000.00\"", "C17: {standard: \"-3000.00\"")),
+            "chronic.standards.C17.standard: negative amount '-3000.00'");
+  EXPECT_EQ(load_error(replace(t, "values: [{from: 2022-07-01, value: 3}]", "values: [{from: 2022-07-01, value: -3}]")),
+            "designation.changes_per_year: negative count '-3'");
+  EXPECT_EQ(load_error(replace(t, "per: day, times: 2}", "per: day, times: -2}")),
+            "acupuncture.therapies.T01.times: negative count '-2'");
+  EXPECT_EQ(load_error(replace(t, "headache: {course_days: 14,", "headache: {course_days: -14,")),
+            "acupuncture.diagnoses.headache.course_days: negative count '-14'");
+}
+
+// A ratio adjustment (F-TCM extra points, the ORD-INC cap) that takes a rate above 1 names every term and the date.
+TEST(PolicyBounds, AdjustmentTakingARateOutOfRangeIsRefused) {
+  const std::string& t = default_policy_text();
+  auto tcm = [&](const std::string& v) {
+    return replace(t, "values: [{from: 2022-07-01, value: \"0.05\"}]",
+                   "values: [{from: 2022-07-01, value: \"" + v + "\"}]");
+  };
+  EXPECT_EQ(load_error(tcm("0.12")), "");  // 0.88 + 0.12 = 1 exactly
+  EXPECT_EQ(load_error(tcm("0.1201")), "test: on 2022-07-01: inpatient.ratio.resident[0] 0.8800 + "
+                                       "tcm.resident_extra_ratio 0.1201 = 1.0001, outside [0, 1]");
+  EXPECT_EQ(load_error(replace(t, "value: [\"0.88\", \"0.78\", \"0.68\"]", "value: [\"0.96\", \"0.78\", \"0.68\"]")),
+            "test: on 2022-07-01: inpatient.ratio.resident[0] 0.9600 + tcm.resident_extra_ratio 0.0500 = 1.0100, "
+            "outside [0, 1]");
+  EXPECT_EQ(load_error(replace(t, "value: [\"0.88\", \"0.78\", \"0.68\"]", "value: [\"0.95\", \"0.78\", \"0.68\"]")),
+            "");
+  EXPECT_EQ(load_error(replace(t, "value: [\"0.75\", \"0.65\", \"0.55\"]", "value: [\"0.96\", \"0.65\", \"0.55\"]")),
+            "test: on 2022-07-01: ordinary.ratio.retired[0] 0.9600 + incentive.points.cap 0.0500 = 1.0100, "
+            "outside [0, 1]");
+}
+
+TEST(PolicyBounds, UnknownDiseaseOrTherapyCodeIsRefused) {
+  const std::string& t = default_policy_text();
+  EXPECT_EQ(load_error(replace(t, "[C30, C77, C78, C02,", "[C30, C77, C79, C02,")),
+            "chronic.specialty_diseases: unknown disease code 'C79'");
+  EXPECT_EQ(load_error(replace(t, "diseases: [C01, C02,", "diseases: [C01, X02,")),
+            "chronic.art17_refer.diseases: unknown disease code 'X02'");
+  EXPECT_EQ(load_error(replace(t, "X-DIALYSIS, X-TRANSPLANT", "X-DIALYSIS, X-TRANSPLANTS")),
+            "chronic.excluded: unknown disease code 'X-TRANSPLANTS'");
+  EXPECT_EQ(load_error(replace(t, "C78: {standard:", "C80: {standard:")),
+            "chronic.standards: unknown disease code 'C80'");
+  EXPECT_EQ(load_error(replace(t, "T21: {name: 刮痧治疗", "T22: {name: 刮痧治疗")),
+            "acupuncture.therapies: unknown therapy code 'T22'");
+  EXPECT_EQ(load_error(replace(t, "headache: {course_days", "migraine: {course_days")),
+            "acupuncture.diagnoses: unknown diagnosis code 'migraine'");
+  EXPECT_EQ(load_error(replace(t, "allowed: [medical_out_of_pocket,", "allowed: [groceries,")),
+            "account.purposes.allowed: unknown purpose code 'groceries'");
+}
+
 }  // namespace
 }  // namespace gongji

@@ -2,6 +2,8 @@
 """A downstream client of gongji's settlements topic, as fund accounting would write one: reads every output
 record with isolation.level=read_committed, decodes it with the code flatc generates from events/outputs.fbs, and
 totals what the fund pays. Prints a JSON summary; --check-once exits 1 if any record arrived twice.
+Dead letters arrive on the same topic, in their place (kind "dead_letter": a record gongji could not apply, so
+nothing was settled for it); the summary counts them ("dead_letters") and lists where they came from.
 
 usage: settlements_client.py --brokers HOST:PORT --topic gongji.settlements --generated DIR [--idle SECONDS]
 DIR holds the Python package flatc --python generated (build/generated/python)."""
@@ -33,7 +35,7 @@ def main():
     })
     consumer.subscribe([args.topic])
     seen, repeats = set(), 0
-    kinds, fund, settlements_by_claim = {}, 0, {}
+    kinds, fund, settlements_by_claim, dead = {}, 0, {}, []
     last = time.time()
     while time.time() - last < args.idle:
         msg = consumer.poll(0.5)
@@ -53,6 +55,8 @@ def main():
         kinds[kind] = kinds.get(kind, 0) + 1
         if kind in ("settlement", "reversal"):
             fund += rec.Fund()
+        if kind == "dead_letter":
+            dead.append([rec.Partition(), rec.Offset()])
         if kind == "settlement":
             claim = rec.Claim().decode()
             settlements_by_claim[claim] = settlements_by_claim.get(claim, 0) + 1
@@ -64,6 +68,8 @@ def main():
         "fund_fen": fund,
         "claims": len(settlements_by_claim),
         "claims_settled_more_than_once": sum(1 for n in settlements_by_claim.values() if n > 1),
+        "dead_letters": len(dead),
+        "dead_letter_positions": sorted(dead),
     }
     print(json.dumps(summary, sort_keys=True))
     sys.exit(1 if args.check_once and repeats else 0)

@@ -3,9 +3,14 @@
 # Apache Kafka jars on Maven Central (version pinned in ops/kafka/pom.xml, cached under ~/.cache/gongji).
 #
 #   ops/kafka/kafka.sh fetch                      copy the jars into the cache (idempotent)
-#   ops/kafka/kafka.sh start DIR [BROKERS]        format and start 1 (default) or 3 brokers; waits until served;
+#   ops/kafka/kafka.sh start DIR [BROKERS]        format and start 1 (default) or 3 brokers; waits until served
+#                                                 (metadata, the transaction coordinator and the group coordinator
+#                                                 answer a real transactional produce and a group commit);
 #                                                 prints the bootstrap list. Ports: 1 broker 39092 (controller
-#                                                 39093); 3 brokers 39192/39193/39194 (controllers 39292-39294)
+#                                                 39093); 3 brokers 39192/39193/39194 (controllers 39292-39294).
+#                                                 GONGJI_KAFKA_PORT=N moves node 1's port to N (the others follow:
+#                                                 N+1, N+2; controllers N+1, or N+100...), so that several brokers
+#                                                 can run on one machine; DIR remembers it for restart.
 #   ops/kafka/kafka.sh stop DIR                   stop every broker started under DIR (SIGTERM, then SIGKILL)
 #   ops/kafka/kafka.sh kill DIR NODE / restart DIR NODE    SIGKILL / restart one node (fault tests)
 #   ops/kafka/kafka.sh topics BOOTSTRAP [PARTITIONS] [REPLICAS]   create gongji's topics (idempotent)
@@ -13,7 +18,7 @@
 #
 # Why Kafka 4.3.1: the newest release whose broker *and* tools jars (kafka-tools, for kafka-consumer-perf-test)
 # Maven Central serves here; Debian's librdkafka 2.0.2 negotiates API versions with it (KIP-896 removed only
-# versions older than librdkafka 1.x uses) — tests/kafka_smoke_test.cc proves produce, transactions and consumer
+# versions older than librdkafka 1.x uses) — KafkaSmoke in tests/kafka_test.cc proves produce, transactions and consumer
 # groups against it.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -33,9 +38,16 @@ fetch() {
 java_run() { java -Dslf4j.provider=org.apache.logging.slf4j.SLF4JServiceProvider -Xms128m -Xmx${KAFKA_HEAP:-512m} -XX:+UseG1GC -Dlog4j2.configurationFile="$here/log4j2.properties" \
   -cp "$libs/*" "$@"; }
 
+first_port() {  # COUNT [DIR]: node 1's broker port (GONGJI_KAFKA_PORT, else what DIR recorded, else the default)
+  if [ -n "${2:-}" ] && [ -f "$2/port" ]; then cat "$2/port"; return; fi
+  if [ -n "${GONGJI_KAFKA_PORT:-}" ]; then echo "$GONGJI_KAFKA_PORT"; return; fi
+  if [ "$1" = 1 ]; then echo 39092; else echo 39192; fi
+}
+
 node_props() {  # DIR NODE COUNT
   local dir=$1 node=$2 count=$3 base port cport voters="" i
-  if [ "$count" = 1 ]; then base=39092; else base=39191; fi
+  base=$(first_port "$count" "$dir")
+  if [ "$count" != 1 ]; then base=$((base - 1)); fi
   port=$((base + (count == 1 ? 0 : node))); cport=$((port + (count == 1 ? 1 : 100)))
   for i in $(seq 1 "$count"); do
     local vp=$(( count == 1 ? base + 1 : base + i + 100 ))
@@ -67,8 +79,51 @@ unclean.leader.election.enable=false
 PROPS
 }
 
-bootstrap_of() {  # COUNT
-  if [ "$1" = 1 ]; then echo 127.0.0.1:39092; else echo 127.0.0.1:39192,127.0.0.1:39193,127.0.0.1:39194; fi
+bootstrap_of() {  # COUNT [DIR]
+  local p i out=""
+  p=$(first_port "$1" "${2:-}")
+  for i in $(seq 0 $(($1 - 1))); do out="${out:+$out,}127.0.0.1:$((p + i))"; done
+  echo "$out"
+}
+
+# Ready means what gongji uses answers, not only the metadata quorum: right after a fresh start the broker answers
+# "Coordinator load in progress" / COORDINATOR_NOT_AVAILABLE until __transaction_state and __consumer_offsets are
+# created and loaded, and a client that starts then fails (issue 8 item 10). So: commit one real transaction and
+# commit one consumer-group offset (librdkafka, as gongji does, through Python's confluent_kafka), retried until
+# both succeed, within a bound.
+wait_coordinators() {  # BOOTSTRAP SECONDS
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import sys, time, uuid
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+brokers, deadline = sys.argv[1], time.time() + float(sys.argv[2])
+topic, last = "gongji.ready", None
+while time.time() < deadline:
+    try:
+        admin = AdminClient({"bootstrap.servers": brokers})
+        if topic not in admin.list_topics(timeout=10).topics:
+            for f in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+                try:
+                    f.result(30)
+                except KafkaException as e:
+                    if "TOPIC_ALREADY_EXISTS" not in str(e):
+                        raise
+        p = Producer({"bootstrap.servers": brokers, "transactional.id": "gongji-ready-" + uuid.uuid4().hex})
+        p.init_transactions(30)
+        p.begin_transaction()
+        p.produce(topic, b"ready", partition=0)
+        p.commit_transaction(30)
+        c = Consumer({"bootstrap.servers": brokers, "group.id": "gongji-ready", "enable.auto.commit": False,
+                      "isolation.level": "read_committed"})
+        c.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)
+        c.close()
+        sys.exit(0)
+    except Exception as e:  # every failure here is "not ready yet" until the deadline
+        last = e
+        time.sleep(1)
+print("kafka.sh: the transaction or group coordinator is not ready: %s" % last, file=sys.stderr)
+sys.exit(1)
+PY
 }
 
 start_node() {  # DIR NODE
@@ -93,6 +148,7 @@ start() {
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   echo "$count" > "$dir/count"
+  first_port "$count" "$dir" > "$dir/port.tmp" && mv "$dir/port.tmp" "$dir/port"
   local id
   id=$(java_run kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
   for n in $(seq 1 "$count"); do
@@ -105,16 +161,19 @@ start() {
     start_node "$dir" "$n"
   done
   local b
-  for b in $(bootstrap_of "$count" | tr ',' ' '); do
+  for b in $(bootstrap_of "$count" "$dir" | tr ',' ' '); do
     wait_port "$b" 90 || { echo "kafka.sh: broker $b did not start; see $dir/node*/broker.log" >&2; tail -20 "$dir"/node*/broker.log >&2; exit 1; }
   done
   # Served means the metadata quorum answers: list topics through the admin API.
   local deadline=$((SECONDS + 90))
-  until java_run org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap_of "$count")" --list >/dev/null 2>&1; do
+  local servers
+  servers=$(bootstrap_of "$count" "$dir")
+  until java_run org.apache.kafka.tools.TopicCommand --bootstrap-server "$servers" --list >/dev/null 2>&1; do
     [ $SECONDS -lt $deadline ] || { echo "kafka.sh: brokers do not answer" >&2; exit 1; }
     sleep 1
   done
-  bootstrap_of "$count"
+  wait_coordinators "$servers" 120 || exit 1
+  echo "$servers"
 }
 
 stop() {
@@ -149,7 +208,7 @@ case "$cmd" in
   start) start "$@" ;;
   stop) stop "$@" ;;
   kill) kill -9 "$(cat "$1/node$2/pid")" ;;
-  restart) start_node "$1" "$2"; wait_port "$(bootstrap_of "$(cat "$1/count")" | cut -d, -f"$2")" 90 ;;
+  restart) start_node "$1" "$2"; wait_port "$(bootstrap_of "$(cat "$1/count")" "$1" | cut -d, -f"$2")" 90 ;;
   topics) topics "$@" ;;
   tool) fetch; java_run "$@" ;;
   *) sed -n '2,20p' "$0"; exit 2 ;;

@@ -1,0 +1,126 @@
+// Issue 8 item 8: every command-line mistake is a usage error (exit_code::kUsage) with a message naming the option,
+// CLI11's own parse errors included; runtime failures exit kFailure; --help exits 0 and lists the exit statuses.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "consumers/exit_codes.h"
+#include "tests/fixtures.h"
+
+namespace gongji {
+namespace {
+
+using test::TempDir;
+
+// One small folded data directory for the whole suite (the mistakes below must not depend on an empty store).
+class CliUsage : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir;
+    std::ofstream(*dir_ / "events.jsonl") << test::generated(20);
+    data_ = *dir_ / "data";
+    ASSERT_EQ(test::run(test::gongji("ingest --data-dir " + data_ + " " + (*dir_ / "events.jsonl") + " >/dev/null")),
+              exit_code::kOk);
+    ASSERT_EQ(test::run(test::gongji("fold --data-dir " + data_ + " >/dev/null")), exit_code::kOk);
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  // Runs gongji with `args`; returns the exit status, stderr in `err` (stdout in `out` when given).
+  static int gongji(const std::string& args, std::string* err, std::string* out = nullptr) {
+    std::string o;
+    int rc = test::run(test::gongji(args) + " 2>" + (*dir_ / "stderr"), &o);
+    *err = test::read_file(*dir_ / "stderr");
+    if (out) *out = o;
+    return rc;
+  }
+  static TempDir* dir_;
+  static std::string data_;
+};
+TempDir* CliUsage::dir_ = nullptr;
+std::string CliUsage::data_;
+
+#define EXPECT_USAGE(args, named)                                                        \
+  do {                                                                                   \
+    std::string err_;                                                                    \
+    EXPECT_EQ(gongji(args, &err_), exit_code::kUsage) << (args) << "\n" << err_;         \
+    EXPECT_NE(err_.find(named), std::string::npos) << (args) << ": stderr was\n" << err_; \
+    EXPECT_EQ(err_.find("stoll"), std::string::npos) << err_;                            \
+    EXPECT_EQ(err_.find("stoi"), std::string::npos) << err_;                             \
+  } while (0)
+
+TEST_F(CliUsage, HelpExitsZeroAndListsTheExitStatuses) {
+  std::string err, out;
+  EXPECT_EQ(gongji("--help", &err, &out), exit_code::kOk);
+  EXPECT_NE(out.find("Exit status: 0 ok; 1 failure"), std::string::npos) << out;
+  EXPECT_NE(out.find("2 usage"), std::string::npos) << out;
+  EXPECT_NE(out.find("6 audit or log verify: findings"), std::string::npos) << out;
+  EXPECT_EQ(gongji("statement --help", &err, &out), exit_code::kOk);
+}
+
+TEST_F(CliUsage, UnknownSubcommandOrOption) {
+  EXPECT_USAGE("frobnicate --data-dir " + data_, "unknown subcommand 'frobnicate'");
+  EXPECT_USAGE("log frobnicate --data-dir " + data_, "unknown subcommand 'frobnicate'");
+  EXPECT_USAGE("", "subcommand");  // none at all
+  EXPECT_USAGE("digest --data-dir " + data_ + " --colour", "--colour");
+  EXPECT_USAGE("person --data-dir " + data_, "--person");  // a required option missing
+}
+
+TEST_F(CliUsage, NumberThatDoesNotParse) {
+  EXPECT_USAGE("statement --data-dir " + data_ + " --person P1 --year twenty", "--year");
+  EXPECT_USAGE("fold --data-dir " + data_ + " --batch 2k", "--batch");
+  EXPECT_USAGE("report --data-dir " + data_ + " --explained five", "--explained");
+  EXPECT_USAGE("ingest --data-dir " + data_ + " --partitions 0 " + (*dir_ / "events.jsonl"), "--partitions");
+  EXPECT_USAGE("ingest --data-dir " + data_ + " --partitions eight " + (*dir_ / "events.jsonl"), "--partitions");
+}
+
+TEST_F(CliUsage, YearOutsideThePolicyWindow) {
+  EXPECT_USAGE("statement --data-dir " + data_ + " --person P1 --year 2031",
+               "--year: 2031 is outside the policy window 2022-07-01 to 2027-06-30");
+  EXPECT_USAGE("statement --data-dir " + data_ + " --person P1 --year 2021", "--year: 2021");
+}
+
+TEST_F(CliUsage, EmptyOrMalformedDate) {
+  EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --as-of ''", "--as-of");
+  EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --as-of 2023-02-30", "--as-of");
+  EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --as-of 2023/03/01", "--as-of");
+  EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --known-at 2023-13-01T00:00:00Z", "--known-at");
+  EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --known-at ''", "--known-at");
+}
+
+TEST_F(CliUsage, KnownAtNamingAPartitionThatDoesNotExist) {
+  EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --known-at 8:0",
+               "--known-at: partition 8 does not exist (the log has partitions 0 to 7)");
+  EXPECT_USAGE("replay --data-dir " + data_ + " --known-at 0:5,99:1 --out " + (*dir_ / "replayed"),
+               "--known-at: partition 99 does not exist");
+  EXPECT_FALSE(std::filesystem::exists(*dir_ / "replayed")) << "a usage error changes nothing";
+  EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --known-at 0:abc", "--known-at: offset 'abc'");
+  EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --known-at x:1", "--known-at: partition 'x'");
+}
+
+TEST_F(CliUsage, UnknownKind) {
+  EXPECT_USAGE("settlements --data-dir " + data_ + " --kind payout", "--kind");
+  std::string err, out;
+  EXPECT_EQ(gongji("settlements --data-dir " + data_ + " --kind dead_letter", &err, &out), exit_code::kOk) << err;
+}
+
+TEST_F(CliUsage, DirectoryWhereAFileIsExpected) {
+  const std::string d = dir_->path.string();
+  EXPECT_USAGE("ingest --data-dir " + (*dir_ / "other") + " " + d, "is a directory, expected a file");
+  EXPECT_USAGE("ingest --data-dir " + (*dir_ / "other") + " " + (*dir_ / "missing.jsonl"), "no such file");
+  EXPECT_FALSE(std::filesystem::exists(*dir_ / "other")) << "a usage error creates nothing";
+  EXPECT_USAGE("fold --data-dir " + data_ + " --policy " + d, "--policy");
+  EXPECT_USAGE("what-if --data-dir " + data_ + " --policy " + d, "--policy");
+  EXPECT_USAGE("statement --data-dir " + data_ + " --person P1 --out " + d, "--out");
+}
+
+// A runtime failure is not a usage error: a data directory without a store exits kFailure.
+TEST_F(CliUsage, RuntimeFailureExitsFailureNotUsage) {
+  std::string err;
+  EXPECT_EQ(gongji("digest --data-dir " + (*dir_ / "nothing-here"), &err), exit_code::kFailure) << err;
+  EXPECT_NE(err.find("nothing-here"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace gongji

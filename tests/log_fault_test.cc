@@ -1,0 +1,439 @@
+// The embedded segment log under crashes, corruption and failing writes (issue 8 items 1-4, the log's side;
+// item 5's ingest probes). Faults are injected on purpose: named probes (events/fault_probe.h) through
+// GONGJI_FAULT in a child `gongji ingest`, and bytes flipped, files deleted, emptied or added by the test.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "consumers/exit_codes.h"
+#include "events/event_log.h"
+#include "events/fault_probe.h"
+#include "events/fb_codec.h"
+#include "events/partition.h"
+#include "tests/fixtures.h"
+
+namespace fs = std::filesystem;
+
+namespace gongji::test {
+namespace {
+
+constexpr const char* kSmallSegments = "GONGJI_LOG_SEGMENT_BYTES=65536";
+
+// Per partition, the payloads of its records in order (ingestion times left out): equal for two logs exactly when
+// a fold of either gives the same result.
+std::vector<std::vector<std::string>> contents(const std::string& dir) {
+  auto log = open_segment_log(dir, 8, true);
+  std::vector<std::vector<std::string>> out(log->partitions());
+  for (int p = 0; p < log->partitions(); ++p)
+    log->read(p, 0, [&](const LogRecord& r) {
+      out[p].emplace_back(r.payload);
+      return true;
+    });
+  return out;
+}
+
+// A generated population (with shared facility, period_closed and family_linked events) and its clean run.
+class LogCrash : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir;
+    std::string events = generated(600, 11);
+    lines_ = static_cast<int>(std::count(events.begin(), events.end(), '\n'));
+    std::ofstream(*dir_ / "events.jsonl") << events;
+    ASSERT_EQ(ingest("clean", ""), 0);
+    clean_ = new std::vector<std::vector<std::string>>(contents(*dir_ / "clean/log"));
+  }
+  static void TearDownTestSuite() {
+    delete clean_;
+    delete dir_;
+  }
+  static int ingest(const std::string& name, const std::string& fault) {
+    std::string env = std::string(kSmallSegments) + (fault.empty() ? "" : " GONGJI_FAULT=" + fault);
+    return run(env + " " + gongji("ingest " + *dir_ / "events.jsonl" + " --partitions 3 --data-dir " +
+                                  *dir_ / name + " >/dev/null 2>>" + *dir_ / name + ".stderr"));
+  }
+  // Runs the armed ingest (which must stop: `expect_rc`), then the same ingest unarmed; the log must equal the
+  // clean run's, partition by partition and record by record.
+  static void crash_and_reingest(const std::string& fault, int expect_rc) {
+    std::string name = "case-" + std::to_string(++cases_);
+    EXPECT_EQ(ingest(name, fault), expect_rc) << fault << ": the probe did not stop the ingest as expected";
+    EXPECT_EQ(ingest(name, ""), 0) << fault << ": " << read_file(*dir_ / name + ".stderr");
+    EXPECT_TRUE(contents(*dir_ / name + "/log") == *clean_) << fault << ": the log differs from the clean run";
+  }
+  static std::string fold_outcome(const std::string& name) {
+    std::string data = *dir_ / name, digest, outputs;
+    EXPECT_EQ(run(gongji("fold --data-dir " + data) + " >/dev/null"), 0);
+    run(gongji("digest --data-dir " + data), &digest);
+    run(gongji("settlements --data-dir " + data), &outputs);
+    return digest + outputs;
+  }
+  static inline TempDir* dir_ = nullptr;
+  static inline std::vector<std::vector<std::string>>* clean_ = nullptr;
+  static inline int lines_ = 0, cases_ = 0;
+};
+
+TEST_F(LogCrash, CleanRunRollsSegmentsAndHoldsSharedEventsInEveryPartition) {
+  ASSERT_EQ(clean_->size(), 3u);
+  EXPECT_GT(std::distance(fs::directory_iterator(*dir_ / "clean/log/p0000"), fs::directory_iterator()), 5);
+  std::map<std::string, int> copies;
+  for (const auto& part : *clean_)
+    for (const auto& payload : part) {
+      Event e = decode_event(payload);
+      if (e.is_global()) ++copies[e.id];
+    }
+  ASSERT_GT(copies.size(), 10u);
+  for (auto& [id, n] : copies) EXPECT_EQ(n, 3) << id;
+}
+
+// Item 1: a crash at every log probe and in the middle of the file, at an early, a middle and a late hit; the same
+// ingest again completes the missing copies only, giving the clean run's log.
+TEST_F(LogCrash, CrashAtEveryLogPointThenTheSameIngestEqualsTheCleanRun) {
+  const std::map<std::string, std::vector<int>> hits = {
+      {"log.before_write", {1, 9, 20}},         {"log.after_write", {1, 9, 20}},
+      {"log.before_fsync", {1, 9, 20}},         {"log.after_fsync", {1}},
+      {"log.before_segment_create", {1, 12}},   {"log.after_segment_create", {1, 12}},
+      {"log.before_index_commit", {1}},         {"log.after_index_commit", {1}},
+      {"ingest.mid_file", {1, lines_ / 2, lines_ - 1}}};
+  for (const auto& [point, ns] : hits)
+    for (int n : ns) crash_and_reingest(point + "@" + std::to_string(n) + ":crash", 137);
+}
+
+// A torn write (half a buffer, then death) at an early and a middle write: a torn tail, truncated on the next
+// open with a message naming the file and byte; the re-ingest restores the records.
+TEST_F(LogCrash, TornWritesAreTruncatedAndRestored) {
+  for (int n : {1, 9}) {
+    crash_and_reingest("log.before_write@" + std::to_string(n) + ":torn", 137);
+    std::string err = read_file(*dir_ / ("case-" + std::to_string(cases_)) + ".stderr");
+    EXPECT_NE(err.find("embedded log: truncating a torn tail: " + *dir_ / ("case-" + std::to_string(cases_))),
+              std::string::npos) << err;
+    EXPECT_NE(err.find(".seg at byte "), std::string::npos) << err;
+  }
+}
+
+// Item 3: ENOSPC and EIO at every failing write point: exit kFailure with "<strerror>: <path>" (no abort), then
+// the same ingest once "space returns" gives the clean run's log.
+TEST_F(LogCrash, WriteErrorsFailCleanlyAndTheRerunEqualsTheCleanRun) {
+  for (const char* point : {"log.before_write", "log.before_fsync", "log.before_segment_create",
+                            "log.after_segment_create", "log.before_index_commit"})
+    for (const char* action : {"enospc", "eio"}) {
+      std::string fault = std::string(point) + "@" + (std::string(point) == "log.before_index_commit" ? "1" : "5") +
+                          ":" + action;
+      crash_and_reingest(fault, exit_code::kFailure);
+      std::string err = read_file(*dir_ / ("case-" + std::to_string(cases_)) + ".stderr");
+      std::string want = std::string(action) == "enospc" ? "no space left on device: " : "input/output error: ";
+      EXPECT_NE(err.find(want + *dir_ / ("case-" + std::to_string(cases_) + "/log/")), std::string::npos)
+          << fault << ": " << err;
+      EXPECT_EQ(err.find("ssertion"), std::string::npos) << err;
+    }
+}
+
+// The fold over a log recovered from a mid-file crash (shared events re-completed) gives the clean digest and
+// settlements.
+TEST_F(LogCrash, FoldAfterRecoveredCrashesEqualsTheCleanFold) {
+  std::string clean = fold_outcome("clean");
+  for (const std::string& fault : {std::string("log.before_write@9:crash"),
+                                   "ingest.mid_file@" + std::to_string(lines_ / 2),
+                                  std::string("log.after_segment_create@12:crash")}) {
+    crash_and_reingest(fault, 137);
+    EXPECT_EQ(fold_outcome("case-" + std::to_string(cases_)), clean) << fault;
+  }
+}
+
+// The 1 MiB pending buffer is written mid-file, before any sync: a crash at that first write and after it.
+TEST(LogFlush, CrashAtTheFirstPendingFlushThenReingestEqualsCleanRun) {
+  TempDir d;
+  std::ofstream(d / "events.jsonl") << generated(1200, 5);
+  auto ingest = [&](const std::string& name, const std::string& fault) {
+    return run((fault.empty() ? "" : "GONGJI_FAULT=" + fault + " ") +
+               gongji("ingest " + d / "events.jsonl" + " --partitions 2 --data-dir " + d / name + " >/dev/null 2>&1"));
+  };
+  ASSERT_EQ(ingest("clean", ""), 0);
+  auto clean = contents(d / "clean/log");
+  ASSERT_GT(fs::file_size(d / "clean/log/p0000/00000000000000000000.seg"), (1u << 20) + 4096);
+  int n = 0;
+  for (const char* fault : {"log.before_write@1:crash", "log.after_write@1:crash", "log.before_write@1:torn"}) {
+    std::string name = "case-" + std::to_string(++n);
+    EXPECT_EQ(ingest(name, fault), 137) << fault;
+    EXPECT_EQ(ingest(name, ""), 0) << fault;
+    EXPECT_TRUE(contents(d / name + "/log") == clean) << fault;
+  }
+}
+
+Event facility(const std::string& id) {
+  return parse_event(R"({"type":"facility_registered","id":")" + id +
+                     R"(","at":"2022-01-01","facility":"F1","level":1,"kind":"hospital"})");
+}
+
+int copies_of(EventLog& log, int p, const std::string& id) {
+  int n = 0;
+  log.read(p, 0, [&](const LogRecord& r) {
+    n += decode_event(r.payload).id == id;
+    return true;
+  });
+  return n;
+}
+
+// Item 1, in process: a shared event whose copy reached partition 0 only (not indexed: the index commit failed)
+// gets its missing copies on the next append, and is a duplicate only once every copy exists.
+TEST(LogCopies, MissingCopiesOfASharedEventAreCompletedOnly) {
+  TempDir d;
+  Event f = facility("fac-1");
+  {
+    auto log = open_segment_log(d.path.string(), 3);
+    log->append_raw(0, encode_event(f));
+    probe::arm("log.before_index_commit:eio");  // written and fdatasynced, never indexed
+    EXPECT_THROW(log->sync(), LogError);
+    probe::arm("");
+  }
+  auto log = open_segment_log(d.path.string(), 3);
+  EXPECT_EQ(log->append(f), AppendResult::appended);
+  for (int p = 0; p < 3; ++p) EXPECT_EQ(copies_of(*log, p, "fac-1"), 1) << p;
+  EXPECT_EQ(log->append(f), AppendResult::duplicate);
+  Event other = f;
+  other.level = 2;
+  EXPECT_EQ(log->append(other), AppendResult::conflict);
+  log->sync();
+  log.reset();
+  log = open_segment_log(d.path.string(), 3);
+  EXPECT_EQ(log->append(f), AppendResult::duplicate);
+  EXPECT_EQ(log->append(other), AppendResult::conflict);
+  for (int p = 0; p < 3; ++p) EXPECT_EQ(log->end_offset(p), 1u) << p;
+}
+
+// Item 4: a record over kMaxEventBytes is refused before anything is written.
+TEST(LogLimits, OversizedRecordIsRefusedBeforeAnythingIsWritten) {
+  TempDir d;
+  auto log = open_segment_log(d.path.string(), 1);
+  Event big = facility("big");
+  big.name = std::string(kMaxEventBytes + 1, 'x');
+  try {
+    log->append(big);
+    ADD_FAILURE() << "an oversized record was accepted";
+  } catch (const RecordTooLarge& e) {
+    EXPECT_NE(std::string(e.what()).find("event big encodes to "), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("more than the limit of " + std::to_string(kMaxRecordBytes)),
+              std::string::npos) << e.what();
+  }
+  log->sync();
+  EXPECT_EQ(log->end_offset(0), 0u);
+  EXPECT_EQ(fs::file_size(d.path / "p0000/00000000000000000000.seg"), 0u);
+  EXPECT_EQ(log->append(facility("small")), AppendResult::appended);  // the log goes on
+}
+
+// Item 5: a dead letter that cannot be written fails the ingest naming the file; a run with space back writes it.
+TEST(IngestDeadLetters, UnwritableDeadLetterIsAnErrorNotDropped) {
+  TempDir d;
+  std::ofstream(d / "in.jsonl") << "not json\n";
+  std::string err;
+  int rc = run("GONGJI_FAULT=deadletter.before_write:enospc " +
+                   gongji("ingest " + d / "in.jsonl" + " --data-dir " + d / "data 2>&1 >/dev/null"),
+               &err);
+  EXPECT_EQ(rc, exit_code::kFailure) << err;
+  EXPECT_NE(err.find("no space left on device: " + d / "data/dead-letters.jsonl"), std::string::npos) << err;
+  EXPECT_EQ(read_file(d / "data/dead-letters.jsonl"), "");
+  EXPECT_EQ(run(gongji("ingest " + d / "in.jsonl" + " --data-dir " + d / "data >/dev/null 2>&1")),
+            exit_code::kRefused);
+  EXPECT_NE(read_file(d / "data/dead-letters.jsonl").find("\"line\":1"), std::string::npos);
+}
+
+
+// ---- Item 2: corruption is refused naming file and byte, or (a torn tail only) truncated and logged. ----
+
+// Where each record of a segment starts, read by the test itself (u32 length, u32 crc, body).
+std::vector<uint64_t> record_starts(const fs::path& seg) {
+  std::string data = read_file(seg.string());
+  std::vector<uint64_t> out;
+  for (uint64_t pos = 0; pos + 8 <= data.size();) {
+    out.push_back(pos);
+    uint32_t len;
+    std::memcpy(&len, data.data() + pos, 4);
+    pos += 8 + len;
+  }
+  return out;
+}
+
+std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  for (auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file() && e.path().string().find("/index/") == std::string::npos)
+      out[e.path().string()] = read_file(e.path().string());
+  return out;
+}
+
+class LogCorruption : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir;
+    events_ = new std::string(generated(30, 3));
+    setenv("GONGJI_LOG_SEGMENT_BYTES", "4096", 1);
+    {
+      auto log = open_segment_log(*dir_ / "pristine", 2);
+      ingest_lines(*log, *events_);
+    }
+    unsetenv("GONGJI_LOG_SEGMENT_BYTES");
+    for (auto& e : fs::directory_iterator(*dir_ / "pristine/p0000")) segs_.push_back(e.path().filename().string());
+    std::sort(segs_.begin(), segs_.end());
+  }
+  static void TearDownTestSuite() { delete dir_; }
+
+  // A fresh copy of the pristine log; returns its folder.
+  fs::path copy(const std::string& name) {
+    fs::path to = dir_->path / name;
+    fs::remove_all(to);
+    fs::copy(dir_->path / "pristine", to, fs::copy_options::recursive);
+    return to;
+  }
+  static std::string seg(const fs::path& log, size_t i) { return (log / "p0000" / segs_[i]).string(); }
+  static uint64_t base(size_t i) { return std::stoull(segs_[i].substr(0, 20)); }
+
+  // Opening (and reading everything) must fail with `want` in the message, change no file, and `log verify` must
+  // report the same file and byte.
+  void expect_refused(const fs::path& log, const std::string& file, uint64_t byte, const std::string& what) {
+    auto before = snapshot(log);
+    std::string msg;
+    try {
+      auto l = open_segment_log(log.string(), 8);
+      for (int p = 0; p < l->partitions(); ++p) l->read(p, 0, [](const LogRecord&) { return true; });
+    } catch (const LogError& e) {
+      msg = e.what();
+    }
+    std::string want = file + " at byte " + std::to_string(byte) + ": " + what;
+    EXPECT_NE(msg.find(want), std::string::npos) << "want: " << want << "\ngot: " << msg;
+    EXPECT_TRUE(snapshot(log) == before) << want << ": a refused open changed files";
+    bool found = false;
+    for (const auto& f : verify_segment_log(log.string())) found = found || (f.file == file && f.byte == byte);
+    EXPECT_TRUE(found) << "log verify did not report " << want;
+  }
+
+  static inline TempDir* dir_ = nullptr;
+  static inline std::string* events_ = nullptr;
+  static inline std::vector<std::string> segs_;
+};
+
+TEST_F(LogCorruption, PristineLogVerifiesClean) {
+  ASSERT_GE(segs_.size(), 4u);
+  EXPECT_TRUE(verify_segment_log(*dir_ / "pristine").empty());
+}
+
+// Every synced record is protected: a flipped byte at the head, in the body and at the tail of each segment,
+// sealed or last, is refused naming the segment and the start of the damaged record.
+TEST_F(LogCorruption, FlippedBytesAreRefusedNamingFileAndRecord) {
+  int n = 0;
+  for (size_t i = 0; i < segs_.size(); ++i) {
+    uint64_t size = fs::file_size(dir_->path / "pristine/p0000" / segs_[i]);
+    for (uint64_t pos : {uint64_t{0}, uint64_t{9}, size / 2, size - 1}) {
+      fs::path log = copy("flip" + std::to_string(++n));
+      auto starts = record_starts(seg(log, i));
+      uint64_t rec = *std::prev(std::upper_bound(starts.begin(), starts.end(), pos));
+      {
+        std::fstream f(seg(log, i), std::ios::in | std::ios::out | std::ios::binary);
+        f.seekg(static_cast<std::streamoff>(pos));
+        char c = static_cast<char>(f.get());
+        f.seekp(static_cast<std::streamoff>(pos));
+        f.put(static_cast<char>(c ^ 0x5a));
+      }
+      SCOPED_TRACE("segment " + segs_[i] + " byte " + std::to_string(pos));
+      expect_refused(log, seg(log, i), rec, "");
+    }
+  }
+}
+
+TEST_F(LogCorruption, MissingEmptiedAndMisnumberedSegmentsAreRefused) {
+  size_t last = segs_.size() - 1;
+  fs::path log = copy("del-middle");
+  fs::remove(seg(log, 1));
+  expect_refused(log, seg(log, 2), 0, "segment does not follow its predecessor, which ends at offset " +
+                                          std::to_string(base(1)));
+  log = copy("empty-middle");
+  fs::resize_file(seg(log, 1), 0);
+  expect_refused(log, seg(log, 1), 0, "zero-length segment in the middle of the partition");
+  log = copy("del-first");
+  fs::remove(seg(log, 0));
+  expect_refused(log, seg(log, 0), 0, "first segment missing");
+  log = copy("del-last");
+  fs::remove(seg(log, last));
+  expect_refused(log, seg(log, last), 0, "segment missing: " + segs_[last - 1] + " was sealed");
+  log = copy("empty-last");
+  uint64_t end = base(last) + record_starts(seg(log, last)).size();
+  fs::resize_file(seg(log, last), 0);
+  expect_refused(log, seg(log, last), 0, "the index records " + std::to_string(end) +
+                                             " records synced, the partition holds " + std::to_string(base(last)));
+}
+
+TEST_F(LogCorruption, StrayFilesMissingPartitionsAndABadMetaAreRefused) {
+  fs::path log = copy("stray-top");
+  std::ofstream(log / "notes.txt") << "x";
+  expect_refused(log, (log / "notes.txt").string(), 0, "not a file of the log");
+  log = copy("stray-part");
+  std::ofstream(log / "p0001/00000000000000000000.seg.bak") << "x";
+  expect_refused(log, (log / "p0001/00000000000000000000.seg.bak").string(), 0, "not a file of the log");
+  log = copy("extra-part");
+  fs::create_directories(log / "p0002");
+  expect_refused(log, (log / "p0002").string(), 0, "not a file of the log");
+  log = copy("missing-part");
+  fs::remove_all(log / "p0001");
+  expect_refused(log, (log / "p0001").string(), 0, "partition folder missing");
+  log = copy("bad-meta");
+  std::ofstream(log / "meta") << "two\n";
+  expect_refused(log, (log / "meta").string(), 0, "missing or unreadable meta");
+}
+
+// The explicit repair: a damaged record in a sealed segment is cut away at its offset; the plan says what it
+// drops; the re-ingest of the same events restores the pristine log.
+TEST_F(LogCorruption, TruncateAtADamagedRecordThenReingestRestores) {
+  fs::path log = copy("repair");
+  auto starts = record_starts(seg(log, 2));
+  uint64_t offset = base(2) + 1, byte = starts[1];
+  {
+    std::fstream f(seg(log, 2), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(byte + 12));
+    f.put('\x01');
+  }
+  TruncatePlan plan = plan_segment_log_truncate(log.string(), 0, offset);
+  EXPECT_EQ(plan.file, seg(log, 2));
+  EXPECT_EQ(plan.byte, byte);
+  EXPECT_EQ(plan.removed.size(), segs_.size() - 3);
+  EXPECT_NE(plan.describe().find("truncating partition 0 at offset " + std::to_string(offset) + " drops "),
+            std::string::npos) << plan.describe();
+  truncate_segment_log(log.string(), plan);
+  EXPECT_TRUE(verify_segment_log(log.string()).empty());
+  {
+    auto l = open_segment_log(log.string(), 8);
+    EXPECT_EQ(l->end_offset(0), offset);
+    ingest_lines(*l, *events_);
+  }
+  EXPECT_TRUE(contents(log.string()) == contents(*dir_ / "pristine"));
+}
+
+TEST_F(LogCorruption, CliVerifyAndTruncate) {
+  fs::path data = dir_->path / "cli";
+  fs::remove_all(data);
+  fs::create_directories(data);
+  fs::copy(dir_->path / "pristine", data / "log", fs::copy_options::recursive);
+  std::string out;
+  EXPECT_EQ(run(gongji("log verify --data-dir " + data.string()), &out), exit_code::kOk);
+  EXPECT_EQ(out, "the log is sound\n");
+  std::ofstream(data / "log/stray") << "x";
+  EXPECT_EQ(run(gongji("log verify --data-dir " + data.string()), &out), exit_code::kFindings);
+  EXPECT_NE(out.find("FINDING: " + (data / "log/stray").string() + " at byte 0: not a file of the log"),
+            std::string::npos) << out;
+  fs::remove(data / "log/stray");
+  auto before = snapshot(data / "log");
+  EXPECT_EQ(run(gongji("log truncate --partition 0 --offset 3 --data-dir " + data.string()), &out),
+            exit_code::kUsage);
+  EXPECT_NE(out.find("nothing changed; run again with --yes"), std::string::npos) << out;
+  EXPECT_TRUE(snapshot(data / "log") == before);
+  EXPECT_EQ(run(gongji("log truncate --partition 0 --offset 3 --yes --data-dir " + data.string()), &out),
+            exit_code::kOk) << out;
+  auto l = open_segment_log((data / "log").string(), 8, true);
+  EXPECT_EQ(l->end_offset(0), 3u);
+}
+
+}  // namespace
+}  // namespace gongji::test

@@ -1,0 +1,242 @@
+// Issue 8 item 4: no poison record stops a partition. A record that throws anything while it is decoded or applied
+// becomes a dead letter (an output record of kind dead_letter, indexed under d/), the fold goes on with the next,
+// and the record leaves no partial change: the result equals a clean fold of the log without it.
+#include <climits>
+
+#include "events/fb_codec.h"
+#include "ledger/state_codec.h"
+#include "tests/fixtures.h"
+
+namespace gongji::test {
+namespace {
+
+using nlohmann::json;
+
+const char* kSetup =
+    R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1","level":1,"kind":"township_health_center","ordinary_outpatient":true}
+{"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01","scheme":"employee","status":"in_service"}
+)";
+
+std::string claim_line(const std::string& id, const std::string& claim, const std::string& date) {
+  return R"({"type":"claim","id":")" + id + R"(","claim":")" + claim + R"(","person":"P","facility":"T1","date":")" +
+         date + R"(","benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})" + "\n";
+}
+
+// The log around a poison record, one partition, all in one batch: two good claims of P before it (K1, and the
+// period close of January in between), one after (K3), then the correction of the poison's claim (new event id,
+// claim id K2). `poison` appends the poison record; the clean log leaves it out.
+void write_log(EventLog& log, const std::function<void(EventLog&)>& poison) {
+  ingest_lines(log, kSetup + claim_line("c1", "K1", "2023-01-10") +
+                        R"({"type":"period_closed","id":"close-01","at":"2023-02-01","month":"2023-01"})" + "\n");
+  if (poison) poison(log);
+  ingest_lines(log, claim_line("c3", "K3", "2023-02-10") + claim_line("c2-fixed", "K2", "2023-02-11"));
+}
+
+struct Folded {
+  std::map<std::string, std::string> state;  // every key of person, facility, meta and event-id state
+  std::vector<std::string> outputs;          // output lines in log order, dead letters left out
+  std::vector<json> dead;                    // dead_letter output records, in log order
+  std::vector<json> all;                     // every output record, in log order
+  std::vector<std::pair<std::string, json>> indexed;  // Store::dead_letters: d/ key and record
+  FoldStats stats;
+};
+
+// Folds partition 0 of `log` in ONE batch through PartitionFolder (as Store::fold and serve do), with a hook.
+Folded fold_once(const std::string& dir, EventLog& log, const std::function<void(const Event&)>& hook = {}) {
+  static const Policy& policy = default_policy();
+  Folded f;
+  Store s(dir);
+  s.record_run(policy, log.partitions());
+  {
+    PartitionFolder folder(s, 0, log.partitions(), policy);
+    if (hook) folder.set_apply_hook(hook);
+    log.read(0, 0, [&](const LogRecord& r) {
+      folder.apply(r, f.stats);
+      return true;
+    });
+    EXPECT_EQ(folder.pending(), f.stats.events) << "everything must be in one batch";
+    folder.commit(f.stats);
+  }
+  for (const char* prefix : {"p/", "f/", "m/", "e/"})
+    s.scan(prefix, [&](const std::string& k, std::string_view v) { f.state[k] = std::string(v); });
+  s.outputs([&](const json& r) {
+    f.all.push_back(r);
+    if (r["kind"] == "dead_letter") f.dead.push_back(r);
+    else f.outputs.push_back(r.dump());
+    return true;
+  });
+  s.dead_letters([&](const std::string& k, const std::string& v) { f.indexed.emplace_back(k, json::parse(v)); });
+  return f;
+}
+
+Folded clean_fold(const TempDir& d) {
+  auto log = open_segment_log(d / "clean-log", 1);
+  write_log(*log, {});
+  return fold_once(d / "clean-state", *log);
+}
+
+json settlement_of(const Folded& f, const std::string& claim) {
+  for (const auto& r : f.all)
+    if (r["kind"] == "settlement" && r["claim"] == claim) return r;
+  ADD_FAILURE() << "no settlement for " << claim;
+  return json();
+}
+
+// What every poison case must show: one dead letter at offset 4 (facility 0, person 1, c1 2, close 3), written as
+// an output record in its place and indexed under d/; the following records settled exactly as in the clean fold;
+// the person, facility, meta and event-id state equal to the clean fold's.
+void expect_only_the_dead_letter(const Folded& poisoned, const Folded& clean) {
+  ASSERT_EQ(poisoned.dead.size(), 1u);
+  const json& dl = poisoned.dead[0];
+  EXPECT_EQ(dl["partition"], 0);
+  EXPECT_EQ(dl["offset"], 4);
+  ASSERT_EQ(poisoned.indexed.size(), 1u);
+  EXPECT_EQ(poisoned.indexed[0].first, "d/0000/0000000000000004");
+  EXPECT_EQ(poisoned.indexed[0].second, dl);
+  EXPECT_EQ(poisoned.stats.dead_letters, 1u);
+  // In log order: the records of offsets 0..3 (same as the clean fold's), the dead letter, then K3's settlement.
+  size_t at = 0;
+  while (at < poisoned.all.size() && poisoned.all[at]["kind"] != "dead_letter") ++at;
+  ASSERT_LT(at + 1, poisoned.all.size());
+  EXPECT_EQ(poisoned.all[at + 1]["claim"], "K3");
+  EXPECT_EQ(poisoned.outputs, clean.outputs);
+  EXPECT_EQ(poisoned.state, clean.state);
+  // K3 and the corrected K2 are settled (hand-computed: the 300.00 deductible is met by K1, so 70% of 400.00 at a
+  // level-1 facility); K2 is not DUPLICATE_CLAIM: the dead-lettered claim consumed nothing.
+  for (const char* claim : {"K3", "K2"}) {
+    json s = settlement_of(poisoned, claim);
+    EXPECT_EQ(s["status"], "settled") << s.dump();
+    EXPECT_EQ(s["fund"], "280.00") << s.dump();
+    EXPECT_EQ(s["reasons"].dump().find("DUPLICATE_CLAIM"), std::string::npos) << s.dump();
+  }
+}
+
+// A claim whose item amounts overflow int64 when summed, written straight into the log (append_raw of
+// encode_event), bypassing ingest's validation.
+TEST(Poison, OverflowingClaimIsDeadLetteredAlone) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 1);
+  write_log(*log, [](EventLog& l) {
+    Event e = parse_event(claim_line("c2", "K2", "2023-02-05"));
+    e.items[0].amount = INT64_MAX / 2 + 1;
+    e.items.push_back(e.items[0]);
+    l.append_raw(0, encode_event(e));
+  });
+  Folded poisoned = fold_once(d / "state", *log);
+  expect_only_the_dead_letter(poisoned, clean_fold(d));
+  ASSERT_EQ(poisoned.dead.size(), 1u);
+  EXPECT_NE(poisoned.dead[0]["reason"].get<std::string>().find("amount"), std::string::npos) << poisoned.dead[0];
+}
+
+// A claim whose person id is not valid UTF-8: the dead letter is still valid JSON.
+TEST(Poison, PersonIdNotUtf8IsDeadLetteredAlone) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 1);
+  write_log(*log, [](EventLog& l) {
+    Event e = parse_event(claim_line("c2", "K2", "2023-02-05"));
+    e.person = std::string("P\xC3", 2);  // a lead byte with no continuation
+    l.append_raw(0, encode_event(e));
+  });
+  Folded poisoned = fold_once(d / "state", *log);
+  expect_only_the_dead_letter(poisoned, clean_fold(d));
+  ASSERT_EQ(poisoned.dead.size(), 1u);
+  EXPECT_NE(poisoned.dead[0]["reason"].get<std::string>().find("UTF-8"), std::string::npos) << poisoned.dead[0];
+}
+
+// An exception thrown after apply_event changed P (the claim K2 recorded, deductible and limit counted): the
+// rollback leaves no trace of it, so the correction with the same claim id settles. The exception is a real
+// nlohmann::json type_error (dumping text that is not UTF-8), not an EventError.
+TEST(Poison, ExceptionAfterStateChangedRollsBackExactly) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 1);
+  write_log(*log, [](EventLog& l) { ingest_lines(l, claim_line("c2", "K2", "2023-02-05")); });
+  int hook_calls = 0;
+  Folded poisoned = fold_once(d / "state", *log, [&](const Event& e) {
+    ++hook_calls;
+    if (e.id == "c2") (void)json(std::string("\xff", 1)).dump();
+  });
+  expect_only_the_dead_letter(poisoned, clean_fold(d));
+  ASSERT_EQ(poisoned.dead.size(), 1u);
+  const json& dl = poisoned.dead[0];
+  EXPECT_EQ(dl["event"], "c2");
+  EXPECT_EQ(dl["type"], "claim");
+  EXPECT_EQ(dl["person"], "P");
+  EXPECT_EQ(dl["claim"], "K2");
+  EXPECT_NE(dl["reason"].get<std::string>().find("type_error.316"), std::string::npos) << dl;
+  // Seven records reach apply_event; the four before the poison are applied again during the rollback.
+  EXPECT_EQ(hook_calls, 7 + 4);
+}
+
+// A rollback also keeps the batch's earlier dead letters exactly as they were (undecodable bytes before K1).
+TEST(Poison, RollbackKeepsEarlierDeadLettersOfTheBatch) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 1);
+  log->append_raw(0, "garbage that is not a flatbuffer");
+  write_log(*log, [](EventLog& l) { ingest_lines(l, claim_line("c2", "K2", "2023-02-05")); });
+  Folded poisoned = fold_once(d / "state", *log, [](const Event& e) {
+    if (e.id == "c2") throw std::out_of_range("injected out_of_range");
+  });
+  ASSERT_EQ(poisoned.dead.size(), 2u);
+  EXPECT_EQ(poisoned.dead[0]["offset"], 0);
+  EXPECT_NE(poisoned.dead[0]["reason"].get<std::string>().find("not a valid FlatBuffers event record"),
+            std::string::npos);
+  EXPECT_EQ(poisoned.dead[1]["offset"], 5);
+  EXPECT_EQ(poisoned.dead[1]["reason"], "injected out_of_range");
+  Folded clean = clean_fold(d);
+  EXPECT_EQ(poisoned.outputs, clean.outputs);
+  EXPECT_EQ(poisoned.state, clean.state);
+}
+
+// Storage failures are not poison: a StoreError propagates and nothing is dead-lettered or committed.
+TEST(Poison, StoreErrorIsNotPoison) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 1);
+  write_log(*log, [](EventLog& l) { ingest_lines(l, claim_line("c2", "K2", "2023-02-05")); });
+  Store s(d / "state");
+  s.record_run(default_policy(), 1);
+  PartitionFolder folder(s, 0, 1, default_policy());
+  folder.set_apply_hook([](const Event& e) {
+    if (e.id == "c2") throw StoreError("no space left on device: injected");
+  });
+  FoldStats st;
+  EXPECT_THROW(log->read(0, 0, [&](const LogRecord& r) {
+    folder.apply(r, st);
+    return true;
+  }),
+               StoreError);
+  EXPECT_EQ(st.dead_letters, 0u);
+  EXPECT_EQ(s.folded_offset(0), 0u);
+}
+
+// The CLI: `dead-letters` (text and --json), `settlements --kind dead_letter`, and `report`'s count.
+TEST(Poison, DeadLettersCommandAndReport) {
+  TempDir d;
+  {
+    auto log = open_segment_log(d / "data/log", 1);
+    write_log(*log, [](EventLog& l) {
+      Event e = parse_event(claim_line("c2", "K2", "2023-02-05"));
+      e.items[0].amount = INT64_MAX / 2 + 1;
+      e.items.push_back(e.items[0]);
+      l.append_raw(0, encode_event(e));
+    });
+  }
+  std::string out;
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data"), &out), 0);
+  EXPECT_NE(out.find(", 1 dead letters"), std::string::npos) << out;
+  ASSERT_EQ(run(gongji("dead-letters --data-dir " + d / "data"), &out), 0);
+  EXPECT_EQ(out.rfind("partition 0 offset 4: ", 0), 0u) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  std::string js, kind;
+  ASSERT_EQ(run(gongji("dead-letters --json --data-dir " + d / "data"), &js), 0);
+  ASSERT_EQ(run(gongji("settlements --kind dead_letter --data-dir " + d / "data"), &kind), 0);
+  EXPECT_EQ(js, kind);
+  json dl = json::parse(js);
+  EXPECT_EQ(dl["kind"], "dead_letter");
+  EXPECT_EQ(dl["offset"], 4);
+  ASSERT_EQ(run(gongji("report --data-dir " + d / "data"), &out), 0);
+  EXPECT_NE(out.find("`gongji dead-letters` lists them all): 1 ==\n  partition 0 offset 4: "), std::string::npos)
+      << out;
+}
+
+}  // namespace
+}  // namespace gongji::test

@@ -1,0 +1,408 @@
+// projections/: the RocksDB store under failing writes, damaged files and a log that disagrees with it
+// (issue 8 items 2, 3 and 6). In process, with the real segment log and RocksDB; faults are injected on purpose:
+// a rocksdb::FileSystemWrapper failing appends or syncs, the named probes fold.* / checkpoint.*, files removed.
+#include <atomic>
+
+#include <rocksdb/db.h>
+#include <rocksdb/file_system.h>
+
+#include "events/fault_probe.h"
+#include "replay/replay.h"
+#include "tests/fixtures.h"
+
+namespace gongji::test {
+namespace {
+
+// Fails writes or syncs of the files whose name ends with `suffix` once armed: EIO, as a dying disk would.
+class FailingFS final : public rocksdb::FileSystemWrapper {
+ public:
+  explicit FailingFS(std::string suffix) : FileSystemWrapper(rocksdb::FileSystem::Default()), suffix_(suffix) {}
+  static const char* kClassName() { return "GongjiFailingFS"; }
+  const char* Name() const override { return kClassName(); }
+
+  std::atomic<bool> fail_appends{false}, fail_syncs{false};
+  std::atomic<int> failures{0};
+
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* d) override {
+    rocksdb::IOStatus s = target()->NewWritableFile(f, o, r, d);
+    if (s.ok() && f.ends_with(suffix_)) r->reset(new File(std::move(*r), this, f));
+    return s;
+  }
+
+ private:
+  class File final : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    File(std::unique_ptr<rocksdb::FSWritableFile> t, FailingFS* fs, std::string name)
+        : FSWritableFileOwnerWrapper(std::move(t)), fs_(fs), name_(std::move(name)) {}
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                             rocksdb::IODebugContext* d) override {
+      if (fs_->fail_appends) return fail("append");
+      return FSWritableFileOwnerWrapper::Append(data, o, d);
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                             const rocksdb::DataVerificationInfo& v, rocksdb::IODebugContext* d) override {
+      if (fs_->fail_appends) return fail("append");
+      return FSWritableFileOwnerWrapper::Append(data, o, v, d);
+    }
+    rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+      if (fs_->fail_syncs) return fail("sync");
+      return FSWritableFileOwnerWrapper::Sync(o, d);
+    }
+    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+      if (fs_->fail_syncs) return fail("fsync");
+      return FSWritableFileOwnerWrapper::Fsync(o, d);
+    }
+
+   private:
+    rocksdb::IOStatus fail(const std::string& what) {
+      ++fs_->failures;
+      return rocksdb::IOStatus::IOError("injected " + what + " failure", name_);
+    }
+    FailingFS* fs_;
+    std::string name_;
+  };
+  std::string suffix_;
+};
+
+// Disarms the process-wide probe whatever the test does.
+struct ProbeGuard {
+  ~ProbeGuard() { probe::arm(""); }
+};
+
+class StoreFault : public ::testing::Test {
+ protected:
+  // One generated population in a 4-partition log, and the digest of a clean fold of it.
+  static void SetUpTestSuite() {
+    dir_ = new TempDir;
+    events_ = new std::string(generated(120, 5));
+    auto log = open_segment_log(*dir_ / "log", 4);
+    ingest_lines(*log, *events_);
+    Store clean(*dir_ / "clean");
+    clean.fold(*log, default_policy());
+    clean_digest_ = new std::string(clean.digest());
+  }
+  static void TearDownTestSuite() {
+    delete clean_digest_;
+    delete events_;
+    delete dir_;
+  }
+  static std::unique_ptr<EventLog> log() { return open_segment_log(*dir_ / "log", 4, true); }
+  static FoldOptions small_batches() {
+    FoldOptions o;
+    o.batch_events = 100;
+    return o;
+  }
+  // A store equal to one that folded exactly `positions` of the log (the "last committed batch" reference).
+  static std::string digest_of_prefix(const std::string& where, const std::map<int, uint64_t>& positions) {
+    auto l = log();
+    Store s(where);
+    FoldOptions o;
+    for (int p = 0; p < l->partitions(); ++p) o.until[p] = positions.count(p) ? positions.at(p) : 0;
+    s.fold(*l, default_policy(), o);
+    return s.digest();
+  }
+
+  static TempDir* dir_;
+  static std::string* events_;
+  static std::string* clean_digest_;
+};
+TempDir* StoreFault::dir_ = nullptr;
+std::string* StoreFault::events_ = nullptr;
+std::string* StoreFault::clean_digest_ = nullptr;
+
+TEST_F(StoreFault, CleanFoldIsNotEmpty) {
+  Store s(*dir_ / "clean", true);
+  EXPECT_GT(s.positions().size(), 3u);
+  EXPECT_EQ(clean_digest_->size(), 16u);
+}
+
+// Item 3: an I/O error inside RocksDB (the WAL append of a fold batch fails with EIO) is a StoreError with RocksDB's
+// text and the file; the store keeps exactly its committed batches, and a later fold reaches the clean digest.
+TEST_F(StoreFault, WalAppendErrorFailsTheFoldAndLeavesTheLastCommittedBatch) {
+  TempDir d;
+  auto failing = std::make_shared<FailingFS>(".log");
+  std::map<int, uint64_t> committed;
+  {
+    Store s(d / "state", StoreOptions{false, true, failing});
+    auto l = log();
+    FoldOptions o = small_batches();
+    // Partition 0 folds cleanly first; the failures start after it (on observed progress, not on time).
+    FoldOptions first = o;
+    first.until = {{1, 0}, {2, 0}, {3, 0}};
+    s.fold(*l, default_policy(), first);
+    committed = s.positions();
+    ASSERT_EQ(committed.at(0), l->end_offset(0));
+    failing->fail_appends = true;
+    try {
+      s.fold(*l, default_policy(), o);
+      ADD_FAILURE() << "the fold succeeded although every WAL append failed";
+    } catch (const StoreError& e) {
+      std::string m = e.what();
+      EXPECT_NE(m.find("commit fold batch"), std::string::npos) << m;
+      EXPECT_NE(m.find("injected append failure"), std::string::npos) << m;
+      EXPECT_NE(m.find(".log"), std::string::npos) << m;  // the file RocksDB was writing
+    }
+    EXPECT_GT(failing->failures.load(), 0);
+  }  // closing a store whose writes fail: no abort, no assertion
+  {
+    Store s(d / "state", true);
+    EXPECT_EQ(s.positions(), committed) << "a failed fold changed the committed position";
+    EXPECT_EQ(s.digest(), digest_of_prefix(d / "prefix", committed));
+  }
+  Store s(d / "state");
+  auto l = log();
+  s.fold(*l, default_policy(), small_batches());
+  EXPECT_EQ(s.digest(), *clean_digest_);
+}
+
+// Item 3: a failed fsync of the WAL (a synced commit) is refused the same way; space "returns", the fold completes.
+TEST_F(StoreFault, FailedSyncFailsTheFoldAndRecovers) {
+  TempDir d;
+  auto failing = std::make_shared<FailingFS>(".log");
+  failing->fail_syncs = true;
+  {
+    Store s(d / "state", StoreOptions{false, true, failing});
+    auto l = log();
+    EXPECT_THROW(
+        {
+          try {
+            s.fold(*l, default_policy(), small_batches());
+          } catch (const StoreError& e) {
+            EXPECT_NE(std::string(e.what()).find("injected"), std::string::npos) << e.what();
+            throw;
+          }
+        },
+        StoreError);
+  }
+  Store s(d / "state");
+  auto l = log();
+  s.fold(*l, default_policy(), small_batches());
+  EXPECT_EQ(s.digest(), *clean_digest_);
+}
+
+// Item 3 + checkpoints: the flush a checkpoint needs fails (SST appends fail): StoreError, no checkpoint directory
+// left behind (complete or partial), and the next fold reaches the clean digest and keeps its checkpoints.
+TEST_F(StoreFault, CheckpointWriteErrorLeavesNoCheckpointAndRecovers) {
+  TempDir d;
+  auto failing = std::make_shared<FailingFS>(".sst");
+  failing->fail_appends = true;
+  FoldOptions o = small_batches();
+  o.checkpoint_dir = d / "checkpoints";
+  o.checkpoint_every = 300;
+  {
+    Store s(d / "state", StoreOptions{false, true, failing});
+    auto l = log();
+    EXPECT_THROW(s.fold(*l, default_policy(), o), StoreError);
+  }
+  ASSERT_TRUE(fs::exists(d / "checkpoints"));
+  EXPECT_TRUE(fs::is_empty(d / "checkpoints")) << "a failed checkpoint left files behind";
+  Store s(d / "state");
+  auto l = log();
+  s.fold(*l, default_policy(), o);
+  EXPECT_EQ(s.digest(), *clean_digest_);
+  int complete = 0;
+  for (const auto& e : fs::directory_iterator(d / "checkpoints")) {
+    EXPECT_FALSE(e.path().string().ends_with(".partial")) << e.path();
+    EXPECT_TRUE(fs::exists(e.path() / "positions.json")) << e.path();
+    ++complete;
+  }
+  EXPECT_GT(complete, 1);
+}
+
+// Items 3 and 6 with the named probes: ENOSPC before the 3rd commit gives "no space left on device: <store>";
+// the store holds exactly the first two batches (never part of a batch); unarmed, the fold completes.
+TEST_F(StoreFault, EnospcBeforeCommitKeepsTheCommittedBatches) {
+  ProbeGuard guard;
+  TempDir d;
+  {
+    Store s(d / "state");
+    auto l = log();
+    ASSERT_GE(l->end_offset(0), 300u) << "the first three batches of 100 must all be partition 0's";
+    probe::arm("fold.before_commit@3:enospc");
+    try {
+      s.fold(*l, default_policy(), small_batches());
+      ADD_FAILURE() << "the probe did not fire";
+    } catch (const StoreError& e) {
+      EXPECT_EQ(std::string(e.what()), "no space left on device: " + d / "state");
+    }
+    probe::arm("");
+    uint64_t total = 0;
+    for (auto [p, off] : s.positions()) total += off;
+    EXPECT_EQ(total, 200u) << "two batches of 100 events were committed before the failure";
+    EXPECT_EQ(s.digest(), digest_of_prefix(d / "prefix", s.positions()));
+    s.fold(*l, default_policy(), small_batches());
+    EXPECT_EQ(s.digest(), *clean_digest_);
+  }
+}
+
+// Checkpoints: EIO at the 2nd checkpoint fails the fold and removes its partial directory; leftovers of a crashed
+// checkpoint ("*.partial", or a directory without positions.json) are ignored by replay and removed by the fold.
+TEST_F(StoreFault, IncompleteCheckpointsAreRemovedAndNeverReplayed) {
+  ProbeGuard guard;
+  TempDir d;
+  FoldOptions o = small_batches();
+  o.checkpoint_dir = d / "checkpoints";
+  o.checkpoint_every = 300;
+  auto l = log();
+  {
+    Store s(d / "state");
+    probe::arm("checkpoint.before_create@2:eio");
+    try {
+      s.fold(*l, default_policy(), o);
+      ADD_FAILURE() << "the probe did not fire";
+    } catch (const StoreError& e) {
+      EXPECT_NE(std::string(e.what()).find("input/output error: " + d / "checkpoints/"), std::string::npos)
+          << e.what();
+    }
+    probe::arm("");
+  }
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(d / "checkpoints")) names.push_back(e.path().filename());
+  ASSERT_EQ(names.size(), 1u) << "exactly the first, complete checkpoint";
+  // Fake the leftovers of crashes: a checkpoint that claims everything but is partial, one without positions.json.
+  const std::string all = R"({"positions":{"0":0,"1":0,"2":0,"3":0},"digest":"x"})";
+  fs::copy(d / "checkpoints/" + names[0], d / "checkpoints/ffffffffffffffff-0.partial", fs::copy_options::recursive);
+  std::ofstream(d / "checkpoints/ffffffffffffffff-0.partial/positions.json") << all;
+  fs::create_directories(d / "checkpoints/fffffffffffffffe-0/db");
+  // replay ignores both: it starts from the one complete checkpoint.
+  std::map<int, uint64_t> end;
+  for (int p = 0; p < l->partitions(); ++p) end[p] = l->end_offset(p);
+  ReplayResult r = replay_to(*l, default_policy(), end, d / "checkpoints", d / "replayed");
+  EXPECT_EQ(r.from_checkpoint, d / "checkpoints/" + names[0]);
+  EXPECT_EQ(r.digest, *clean_digest_);
+  Store s(d / "state");
+  s.fold(*l, default_policy(), o);
+  EXPECT_EQ(s.digest(), *clean_digest_);
+  EXPECT_FALSE(fs::exists(d / "checkpoints/ffffffffffffffff-0.partial")) << "the fold removes partial checkpoints";
+}
+
+// Item 2: a log shorter than what the store folded is refused, naming the partition and both positions; nothing
+// is written.
+TEST_F(StoreFault, LogShorterThanTheStoreIsRefused) {
+  TempDir d;
+  fs::copy(*dir_ / "clean", d / "state", fs::copy_options::recursive);
+  // The same events, minus the last 40 lines: every partition the tail touched ends earlier than the store.
+  std::string prefix = *events_;
+  for (int i = 0; i < 41; ++i) prefix.resize(prefix.rfind('\n', prefix.size() - 2) + 1);
+  auto shorter = open_segment_log(d / "short-log", 4);
+  ingest_lines(*shorter, prefix);
+  Store s(d / "state");
+  int p = 0;
+  while (shorter->end_offset(p) >= s.folded_offset(p)) ++p;  // the first partition that lost records
+  ASSERT_LT(p, 4);
+  try {
+    s.fold(*shorter, default_policy());
+    ADD_FAILURE() << "a fold over a shorter log was accepted";
+  } catch (const StoreError& e) {
+    std::string want = "partition " + std::to_string(p) + ": the log ends at offset " +
+                       std::to_string(shorter->end_offset(p)) + " but the store at " + d / "state" +
+                       " has folded up to offset " + std::to_string(s.folded_offset(p));
+    EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(s.digest(), *clean_digest_);
+}
+
+// Item 2: a log with another partition count than the store's n/partitions is refused, naming both counts.
+TEST_F(StoreFault, PartitionCountMismatchIsRefused) {
+  TempDir d;
+  fs::copy(*dir_ / "clean", d / "state", fs::copy_options::recursive);
+  auto two = open_segment_log(d / "log2", 2);
+  ingest_lines(*two, *events_);
+  Store s(d / "state");
+  try {
+    s.fold(*two, default_policy());
+    ADD_FAILURE() << "a fold over a 2-partition log was accepted by a 4-partition store";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("the log has 2 partitions but the store at " + d / "state" +
+                                         " was folded from a log of 4"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(s.record_run(default_policy(), 2), StoreError);  // `serve` goes through record_run
+  EXPECT_EQ(s.digest(), *clean_digest_);
+}
+
+// Item 6: a store missing CURRENT, its MANIFEST or an SST is refused naming the directory and the file; nothing is
+// created over it, read-only or not.
+TEST_F(StoreFault, DamagedStoreIsNeverReplaced) {
+  TempDir d;
+  auto damaged = [&](const std::string& name, const std::function<bool(const fs::path&)>& victim) {
+    std::string dir = d / name;
+    fs::copy(*dir_ / "clean", dir, fs::copy_options::recursive);
+    {
+      Store s(dir);
+      ASSERT_TRUE(s.db()->Flush(rocksdb::FlushOptions()).ok());
+    }
+    std::string removed;
+    for (const auto& e : fs::directory_iterator(dir))
+      if (removed.empty() && victim(e.path())) removed = e.path().filename(), fs::remove(e.path());
+    EXPECT_FALSE(removed.empty()) << name;
+    size_t files = std::distance(fs::directory_iterator(dir), fs::directory_iterator());
+    for (bool read_only : {false, true}) {
+      try {
+        Store s(dir, read_only);
+        ADD_FAILURE() << name << ": opened a store without " << removed;
+      } catch (const StoreError& e) {
+        std::string m = e.what();
+        EXPECT_NE(m.find(dir), std::string::npos) << m;
+        // RocksDB names a missing table file by its number (it looks for "<n>.ldb" after "<n>.sst").
+        std::string what = removed == "CURRENT" ? "no CURRENT" : fs::path(removed).stem().string();
+        EXPECT_NE(m.find(what), std::string::npos) << m;
+      }
+    }
+    EXPECT_FALSE(fs::exists(dir + "/CURRENT") && removed == "CURRENT") << "a new store was created over " << dir;
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), files) << name;
+  };
+  damaged("no-current", [](const fs::path& p) { return p.filename() == "CURRENT"; });
+  damaged("no-manifest", [](const fs::path& p) { return p.filename().string().starts_with("MANIFEST-"); });
+  damaged("no-sst", [](const fs::path& p) { return p.extension() == ".sst"; });
+}
+
+// Item 6: a read-only open of a missing or empty directory refuses and creates nothing; a writable open of a new
+// directory creates the store whole (the "<dir>.creating" leftover of a crash is discarded).
+TEST_F(StoreFault, MissingStoreIsReportedAndNewOnesAreCreatedWhole) {
+  TempDir d;
+  EXPECT_THROW(Store(d / "absent", true), StoreError);
+  EXPECT_FALSE(fs::exists(d / "absent"));
+  fs::create_directories(d / "empty");
+  try {
+    Store s(d / "empty", true);
+    ADD_FAILURE() << "opened an empty directory";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(std::string(e.what()), "no store in " + d / "empty" + " (`gongji fold` creates it)");
+  }
+  EXPECT_TRUE(fs::is_empty(d / "empty"));
+  EXPECT_THROW(Store(d / "absent2", StoreOptions{false, false, nullptr}), StoreError);
+  EXPECT_FALSE(fs::exists(d / "absent2"));
+  fs::create_directories(d / "new.creating");
+  std::ofstream(d / "new.creating/LOCK") << "";
+  { Store s(d / "new"); }
+  { Store s(d / "empty"); }
+  EXPECT_TRUE(fs::exists(d / "new/CURRENT"));
+  EXPECT_TRUE(fs::exists(d / "empty/CURRENT"));
+  EXPECT_FALSE(fs::exists(d / "new.creating"));
+  EXPECT_EQ(Store(d / "new", true).partitions(), 0);
+}
+
+// Item 6 through the CLI: read commands on a data dir that does not exist or holds no store exit kFailure
+// (consumers/exit_codes.h) with "no store in <dir>/state", and create nothing.
+TEST_F(StoreFault, ReadCommandsOnAMissingStoreFailAndCreateNothing) {
+  TempDir d;
+  fs::create_directories(d / "only-log");
+  fs::copy(*dir_ / "log", d / "only-log/log", fs::copy_options::recursive);
+  const std::initializer_list<std::string> commands = {"settlements", "digest", "report", "person --person P1"};
+  for (const std::string& data : {d / "nothing", d / "only-log"}) {
+    for (const std::string& cmd : commands) {
+      std::string out;
+      int rc = run(gongji(cmd + " --data-dir " + data) + " 2>&1", &out);
+      EXPECT_EQ(rc, 1) << cmd << " " << data << ": " << out;
+      EXPECT_NE(out.find("no store in " + data + "/state"), std::string::npos) << cmd << ": " << out;
+      EXPECT_FALSE(fs::exists(data + "/state")) << cmd << " created a store";
+    }
+  }
+  EXPECT_FALSE(fs::exists(d / "nothing"));
+}
+
+}  // namespace
+}  // namespace gongji::test
