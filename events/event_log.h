@@ -61,6 +61,11 @@ class EventLog {
   // Reads the one record at `offset` (its `locator` as read() gave it) without scanning; throws LogError.
   virtual void read_at(int partition, uint64_t offset, uint64_t locator,
                        const std::function<void(const LogRecord&)>& fn) = 0;
+  // Checks that every record of `partition` from `from` on is whole (length and checksum), without decoding;
+  // throws LogError naming the file and byte offset of the first damaged one. The fold calls it on every partition
+  // before it writes anything, so a damaged log changes nothing. The default (the Kafka log) does nothing: the
+  // broker checks its own record CRCs.
+  virtual void check_records(int /*partition*/, uint64_t /*from*/) {}
 };
 
 // Opens (creating when absent) the embedded log under `dir`. `partitions` is used when the log is created

@@ -9,6 +9,8 @@
 // Contract: messages go to <dir>/LOG through stdio; a failed write of a diagnostic line is ignored (it is not
 // data: the data paths report their own errors). Use: options.info_log = std::make_shared<TolerantInfoLog>(dir).
 #pragma once
+#include <sys/stat.h>
+
 #include <cstdarg>
 #include <cstdio>
 #include <ctime>
@@ -20,8 +22,10 @@ namespace gongji {
 
 class TolerantInfoLog final : public rocksdb::Logger {
  public:
+  // dir "": messages are discarded (read-only opens write nothing into the database's folder). A LOG over 64 MiB
+  // is moved to LOG.old (one generation) when a writer opens it, so it never grows without bound.
   explicit TolerantInfoLog(const std::string& dir, rocksdb::InfoLogLevel level = rocksdb::InfoLogLevel::INFO_LEVEL)
-      : rocksdb::Logger(level), f_(std::fopen((dir + "/LOG").c_str(), "a")) {}
+      : rocksdb::Logger(level), f_(open(dir)) {}
   ~TolerantInfoLog() override {
     if (f_) std::fclose(f_);
   }
@@ -40,6 +44,13 @@ class TolerantInfoLog final : public rocksdb::Logger {
   }
 
  private:
+  static std::FILE* open(const std::string& dir) {
+    if (dir.empty()) return nullptr;
+    const std::string path = dir + "/LOG";
+    struct stat st{};
+    if (::stat(path.c_str(), &st) == 0 && st.st_size > (64 << 20)) std::rename(path.c_str(), (path + ".old").c_str());
+    return std::fopen(path.c_str(), "a");
+  }
   std::FILE* f_;
 };
 

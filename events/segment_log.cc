@@ -309,13 +309,13 @@ void check_layout(const fs::path& dir, int partitions, std::vector<LogFinding>& 
   }
 }
 
-std::unique_ptr<rocksdb::DB> open_index(const fs::path& dir, bool read_only) {
+// Opens the id index; only create() makes a new one (a log whose index is gone cannot tell a torn tail from damage).
+std::unique_ptr<rocksdb::DB> open_index(const fs::path& dir, bool read_only, bool create = false) {
   rocksdb::Options opt;
-  opt.create_if_missing = !read_only;
-  if (!read_only) {  // RocksDB's own LOG writer aborts on a full disk (events/rocksdb_info_log.h)
-    fs::create_directories(dir / "index");
-    opt.info_log = std::make_shared<TolerantInfoLog>((dir / "index").string());
-  }
+  opt.create_if_missing = create;
+  // RocksDB's own LOG writer aborts on a full disk (events/rocksdb_info_log.h); read-only opens write nothing.
+  if (create) fs::create_directories(dir / "index");
+  opt.info_log = std::make_shared<TolerantInfoLog>(read_only ? "" : (dir / "index").string());
   rocksdb::DB* db = nullptr;
   auto st = read_only ? rocksdb::DB::OpenForReadOnly(opt, (dir / "index").string(), &db)
                       : rocksdb::DB::Open(opt, (dir / "index").string(), &db);
@@ -347,6 +347,10 @@ class SegmentLog final : public EventLog {
     partitions_ = *n;
     check_layout(dir_, partitions_, findings);
     if (!findings.empty()) refuse(findings.front());
+    if (!fs::exists(dir_ / "index" / "CURRENT"))
+      refuse({(dir_ / "index").string(), 0,
+              "the id index is missing: without it a torn tail cannot be told from damage to synced records "
+              "(restore the folder from a backup; nothing was changed)"});
     index_ = open_index(dir_, read_only_);
     IndexView idx = load_index_view(*index_);
     std::vector<PartCheck> checks;
@@ -369,6 +373,10 @@ class SegmentLog final : public EventLog {
   }
 
   int partitions() const override { return partitions_; }
+
+  void check_records(int partition, uint64_t from) override {
+    read(partition, from, [](const LogRecord&) { return true; });
+  }
 
   AppendResult append(const Event& e) override {
     writable();
@@ -521,6 +529,7 @@ class SegmentLog final : public EventLog {
       if (!out.flush()) io_fail(errno ? errno : EIO, tmp);
     }
     fsync_path(tmp);
+    open_index(dir_, false, true).reset();  // the index exists before the meta that makes the log
     fs::rename(tmp, dir_ / "meta");
     fsync_path(dir_);
   }

@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -52,8 +53,30 @@ std::string hex16(uint64_t v) {
 
 namespace {
 
+// A stored decimal number (a position, a count); a value that is not one is store damage, named by its key.
+uint64_t stored_number(std::string_view v, const std::string& key) {
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || end != v.data() + v.size() || v.empty())
+    throw StoreError("the store holds a damaged value under " + key + ": '" + std::string(v.substr(0, 40)) + "'");
+  return n;
+}
+
 void check(const rocksdb::Status& s, const std::string& what) {
   if (!s.ok()) throw StoreError(what + ": " + s.ToString());
+}
+
+// The digest an event id was folded with, nullopt when it never was. A read error or a damaged entry is store
+// damage (StoreError, not poison): taking it for "never seen" would apply the event a second time.
+std::optional<uint64_t> folded_digest(rocksdb::DB* db, const std::string& idkey) {
+  std::string v;
+  auto st = db->Get(rocksdb::ReadOptions(), idkey, &v);
+  if (st.IsNotFound()) return std::nullopt;
+  check(st, "read event id " + idkey);
+  if (v.size() != 8) throw StoreError("the store holds a damaged event id entry under " + idkey);
+  uint64_t h;
+  std::memcpy(&h, v.data(), 8);
+  return h;
 }
 
 // StateAccess over RocksDB for one partition: reads through a cache, collects what changed.
@@ -257,7 +280,7 @@ Store::Store(const std::string& dir_arg, const StoreOptions& o) : dir_(without_t
     fs::rename(tmp, dir);  // over an empty directory too (rename(2))
     fsync_path(parent_of(dir), true);
   }
-  opt.info_log = std::make_shared<TolerantInfoLog>(dir);
+  opt.info_log = std::make_shared<TolerantInfoLog>(o.read_only ? "" : dir);
   rocksdb::DB* db = nullptr;
   if (o.read_only) check(rocksdb::DB::OpenForReadOnly(opt, dir, &db), "open projections at " + dir);
   else check(rocksdb::DB::Open(opt, dir, &db), "open projections at " + dir);
@@ -271,7 +294,7 @@ uint64_t Store::folded_offset(int partition) const {
   auto s = db_->Get(rocksdb::ReadOptions(), "x/" + hex4(partition), &v);
   if (s.IsNotFound()) return 0;
   check(s, "read fold position");
-  return std::stoull(v);
+  return stored_number(v, "x/" + hex4(partition));
 }
 
 void Store::check_partition_count(int partitions) const {
@@ -338,8 +361,7 @@ std::vector<Output> PartitionFolder::Impl::apply_record(const LogRecord& r, std:
   uint64_t h = event_digest(e);
   std::optional<uint64_t> seen;
   if (auto it = batch_ids.find(idkey); it != batch_ids.end()) seen = it->second;
-  else if (std::string v; db->Get(rocksdb::ReadOptions(), idkey, &v).ok() && v.size() == 8)
-    seen = *reinterpret_cast<const uint64_t*>(v.data());
+  else seen = folded_digest(db, idkey);
   if (seen && *seen != h) throw EventError("id", "ID_CONFLICT: event id " + e.id + " was folded with other content");
   if (seen) return {};
   touched = true;
@@ -479,6 +501,7 @@ FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& op
       throw StoreError("partition " + std::to_string(p) + ": the log ends at offset " + std::to_string(end) +
                        " but the store at " + dir_ + " has folded up to offset " + std::to_string(folded) +
                        " (x/" + hex4(p) + "): the log lost records the store has folded; refusing to fold");
+    if (opt.until.empty()) log.check_records(p, folded);  // damage anywhere ahead: refuse before any commit
   }
   record_run(policy, log.partitions());
   if (opt.checkpoint_every && !opt.checkpoint_dir.empty()) remove_partial_checkpoints(opt.checkpoint_dir);
@@ -515,7 +538,9 @@ FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& op
 
 std::map<int, uint64_t> Store::positions() const {
   std::map<int, uint64_t> out;
-  scan("x/", [&](const std::string& k, std::string_view v) { out[std::stoi(k.substr(2), nullptr, 16)] = std::stoull(std::string(v)); });
+  scan("x/", [&](const std::string& k, std::string_view v) {
+    out[std::stoi(k.substr(2), nullptr, 16)] = stored_number(v, k);
+  });
   return out;
 }
 
@@ -565,8 +590,10 @@ void Store::outbox(int partition, uint64_t from, uint64_t to,
 
 int Store::partitions() const {
   std::string v;
-  if (!db_->Get(rocksdb::ReadOptions(), "n/partitions", &v).ok()) return 0;
-  return std::stoi(v);
+  auto s = db_->Get(rocksdb::ReadOptions(), "n/partitions", &v);
+  if (s.IsNotFound()) return 0;
+  check(s, "read the partition count");
+  return static_cast<int>(stored_number(v, "n/partitions"));
 }
 
 std::optional<PersonState> Store::person(const std::string& id) const {

@@ -406,3 +406,56 @@ TEST_F(StoreFault, ReadCommandsOnAMissingStoreFailAndCreateNothing) {
 
 }  // namespace
 }  // namespace gongji::test
+
+namespace gongji::test {
+namespace {
+
+// Item 2, "without changing anything": a flipped byte inside a sealed segment of partition 3 (a segment an open
+// checks by size only) makes `fold` refuse before it commits anything, naming the file; partitions 0-2, which come
+// first, are not folded either.
+TEST(FoldRefusal, DamageAheadInAnyPartitionIsRefusedBeforeAnyCommit) {
+  TempDir d;
+  setenv("GONGJI_LOG_SEGMENT_BYTES", "65536", 1);
+  {
+    auto log = open_segment_log(d / "log", 8);
+    ingest_lines(*log, generated(400, 5));
+  }
+  const std::string seg = d / "log/p0003/00000000000000000000.seg";
+  std::string bytes = read_file(seg);
+  ASSERT_GT(bytes.size(), 30000u);
+  bytes[bytes.size() / 2] ^= 0x5a;
+  std::ofstream(seg, std::ios::binary | std::ios::trunc) << bytes;
+  auto log = open_segment_log(d / "log", 8);
+  unsetenv("GONGJI_LOG_SEGMENT_BYTES");
+  Store store(d / "state");
+  try {
+    store.fold(*log, default_policy());
+    FAIL() << "the fold went through a damaged log";
+  } catch (const LogError& e) {
+    EXPECT_NE(std::string(e.what()).find(seg), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(store.positions().empty()) << "the fold committed a batch before refusing";
+}
+
+// A log whose id index is gone is refused on open (without the index a torn tail cannot be told from damage to
+// synced records); nothing is rebuilt silently.
+TEST(FoldRefusal, LogWithoutItsIdIndexIsRefused) {
+  TempDir d;
+  {
+    auto log = open_segment_log(d / "log", 4);
+    ingest_lines(*log, generated(50, 5));
+  }
+  fs::remove_all(d / "log/index");
+  try {
+    open_segment_log(d / "log", 4);
+    FAIL() << "opened a log without its index";
+  } catch (const LogError& e) {
+    EXPECT_NE(std::string(e.what()).find("the id index is missing"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(d / "log/index")) << "the open created a new index";
+  std::string out;
+  EXPECT_EQ(run(gongji("ingest --data-dir " + d.path.string() + " /dev/null 2>&1"), &out), 1) << out;
+}
+
+}  // namespace
+}  // namespace gongji::test
