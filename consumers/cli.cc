@@ -273,7 +273,9 @@ int cmd_person(const Paths& paths, const std::string& id, const std::string& as_
     p = store.person(id);
   }
   if (!p) {
-    std::cerr << "gongji person: no person " << id << "\n";
+    std::cerr << "gongji person: no person " << id
+              << (known_at.empty() ? "" : " known at " + known_at + " (knowledge time: when events were ingested)")
+              << "\n";
     return 4;
   }
   Date as_of = latest_date(*p);
@@ -444,9 +446,12 @@ int cmd_report(const Paths& paths, int explained) {
 int cmd_dead_letters(const Paths& paths, bool as_json) {
   require_existing(paths);
   Store store(paths.state(), true);
+  size_t n = 0;
   store.dead_letters([&](const std::string&, const std::string& line) {
+    ++n;
     std::cout << (as_json ? line : describe_dead_letter(json::parse(line))) << "\n";
   });
+  if (!as_json) std::cout << n << " dead letters of the fold (refused input lines are in " << paths.dead() << ")\n";
   return 0;
 }
 
@@ -471,7 +476,7 @@ int cmd_log_truncate(const Paths& paths, int partition, uint64_t offset, bool ye
   std::cout << plan.describe() << "\n";
   if (!yes) {
     std::cout << "nothing changed; run again with --yes to truncate\n";
-    return exit_code::kUsage;
+    return exit_code::kOk;
   }
   truncate_segment_log(paths.log(), plan);
   std::cout << "truncated\n";
@@ -672,6 +677,9 @@ int main(int argc, char** argv) {
   } catch (const UsageError& e) {
     std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": " << e.what() << "\n";
     return exit_code::kUsage;
+  } catch (const NotFoundError& e) {
+    std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": " << e.what() << "\n";
+    return exit_code::kNotFound;
   } catch (const std::exception& e) {  // a runtime failure (issue 8 item 8: never kUsage)
     std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": " << e.what() << "\n";
     return exit_code::kFailure;

@@ -502,7 +502,7 @@ std::string text_problem(std::string_view s, bool identifier) {
   return "";
 }
 
-// Every text field: not empty, at most kMaxTextBytes, valid UTF-8; ids and codes (all but `name`) no control chars.
+// Every text field: not empty, at most kMaxTextBytes, valid UTF-8, no control characters (names included).
 void check_text(const std::string& field, const std::string& s, bool identifier) {
   if (s.empty()) throw EventError(field, "must not be empty");
   if (s.size() > kMaxTextBytes)
@@ -570,7 +570,7 @@ void check_fields(const Event& e) {
           if (!opt) return;
           using T = typename std::remove_reference_t<decltype(opt)>::value_type;
           if constexpr (std::is_same_v<T, std::string>) {
-            check_text(name, *opt, name != "name");
+            check_text(name, *opt, true);  // `name` too: a name starting with U+0001 broke the JSON round trip
             if (f.kind == Kind::code) check_code(name, *opt);
           } else if constexpr (std::is_same_v<T, int>) {
             check_integer(name, f.kind, *opt);

@@ -101,8 +101,9 @@ inline constexpr size_t kMaxTextBytes = 256;             // any text field (ids,
 inline constexpr size_t kMaxLineBytes = 64 * 1024;       // one JSON line: refused before it is parsed
 inline constexpr size_t kMaxRecordBytes = 128 * 1024;    // one encoded (FlatBuffers) record: refused before decoding
 // Integers: level and away.level 0..3, tier 1..2. Dates (at, date, birth_date, ...) 1900-01-01..2199-12-31, month
-// 1900-01..2199-12. Text: valid UTF-8 (no overlong forms, no surrogates); ids and codes (every text field except
-// `name`) contain no control character (U+0000-U+001F, U+007F-U+009F).
+// 1900-01..2199-12. Text: valid UTF-8 (no overlong forms, no surrogates) and no control character
+// (U+0000-U+001F, U+007F-U+009F) in any field, names included (a fuzz finding: a name starting with U+0001 was
+// taken for a raw JSON number on the way back from canonical JSON).
 
 // Parses one JSON line (money numbers are read exactly from their text). Throws EventError.
 // A line longer than kMaxLineBytes is refused before parsing.

@@ -44,6 +44,11 @@ struct StoreError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The person, claim or record asked for is not in the store (the command line's exit_code::kNotFound).
+struct NotFoundError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 struct FoldOptions {
   size_t batch_events = 2000;      // events per committed WriteBatch
   // Fault-injection probe for crash tests: exit(137) right before committing batch number N (1-based).

@@ -27,7 +27,7 @@ Rederivation rederive_claim(const Store& store, EventLog& log, const std::string
   store.scan("c/" + claim + "/", [&](const std::string& k, std::string_view v) {
     if (index_key.empty()) index_key = k, record_key = std::string(v);
   });
-  if (index_key.empty()) throw StoreError("no settlement for claim " + claim);
+  if (index_key.empty()) throw NotFoundError("no settlement for claim " + claim);
   const std::string tail = index_key.substr(2 + claim.size() + 1);  // <partition>/<offset>/<n>
   const int partition = std::stoi(tail.substr(0, 4), nullptr, 16);
   const uint64_t offset = std::stoull(tail.substr(5, 16), nullptr, 16);

@@ -30,7 +30,7 @@ std::string esc(const std::string& s) {
 
 json statement(const Store& store, const Policy& policy, const std::string& person, int year) {
   auto p = store.person(person);
-  if (!p) throw StoreError("no person " + person);
+  if (!p) throw NotFoundError("no person " + person);
   // The person's output records, through their index of log positions.
   std::vector<json> records;
   std::set<std::string> keys;

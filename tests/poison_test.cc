@@ -225,7 +225,8 @@ TEST(Poison, DeadLettersCommandAndReport) {
   EXPECT_NE(out.find(", 1 dead letters"), std::string::npos) << out;
   ASSERT_EQ(run(gongji("dead-letters --data-dir " + d / "data"), &out), 0);
   EXPECT_EQ(out.rfind("partition 0 offset 4: ", 0), 0u) << out;
-  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 2) << out;
+  EXPECT_NE(out.find("\n1 dead letters of the fold"), std::string::npos) << out;
   std::string js, kind;
   ASSERT_EQ(run(gongji("dead-letters --json --data-dir " + d / "data"), &js), 0);
   ASSERT_EQ(run(gongji("settlements --kind dead_letter --data-dir " + d / "data"), &kind), 0);
