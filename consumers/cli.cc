@@ -474,6 +474,15 @@ int cmd_log_verify(const Paths& paths) {
 int cmd_log_truncate(const Paths& paths, int partition, uint64_t offset, bool yes) {
   TruncatePlan plan = plan_segment_log_truncate(paths.log(), partition, offset);
   std::cout << plan.describe() << "\n";
+  // A store that folded past the cut would resume over whatever is appended there later: refuse.
+  if (fs::exists(paths.state() + "/CURRENT")) {
+    uint64_t folded = Store(paths.state(), true).folded_offset(partition);
+    if (folded > offset)
+      throw std::runtime_error("the store at " + paths.state() + " has folded partition " + std::to_string(partition) +
+                               " up to offset " + std::to_string(folded) + ", past the cut at " +
+                               std::to_string(offset) + ": move the store aside first (a new fold rebuilds it from "
+                               "the log); nothing changed");
+  }
   if (!yes) {
     std::cout << "nothing changed; run again with --yes to truncate\n";
     return exit_code::kOk;

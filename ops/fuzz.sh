@@ -48,7 +48,10 @@ run() {
   mkdir -p "$scratch/new"
   local dirs=("$scratch/new" "$corpus")
   [ -d "$regr" ] && dirs+=("$regr")
-  local opts=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$art/")
+  # A fixed seed in the suite: every run walks the same inputs (only how far it gets depends on the machine's speed),
+  # so a test run never fails on a finding the previous run could not have made. GONGJI_FUZZ_SEED=0: a random seed.
+  local opts=(-max_total_time="$seconds" -seed="${GONGJI_FUZZ_SEED:-20261201}" -timeout=10 -rss_limit_mb=2048
+              -print_final_stats=1 -artifact_prefix="$art/")
   [ -f "$root/tests/fuzz/$target.dict" ] && opts+=(-dict="$root/tests/fuzz/$target.dict")
   if ! "$bin" "${opts[@]}" "${dirs[@]}" >"$scratch/fuzz.log" 2>&1; then
     tail -n 200 "$scratch/fuzz.log"  # the report of the failing input; the progress lines before it are noise

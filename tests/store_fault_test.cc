@@ -459,3 +459,25 @@ TEST(FoldRefusal, LogWithoutItsIdIndexIsRefused) {
 
 }  // namespace
 }  // namespace gongji::test
+
+namespace gongji::test {
+namespace {
+
+// `log truncate` below what the store folded would leave the store resuming over records it never saw: refused,
+// naming the store and both offsets, and the log is unchanged.
+TEST(FoldRefusal, TruncateBelowTheStoresPositionIsRefused) {
+  TempDir d;
+  std::ofstream(d / "events.jsonl") << generated(60, 5);
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + d / "events.jsonl" + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " >/dev/null")), 0);
+  uint64_t end = open_segment_log(d / "data/log", 8, true)->end_offset(0);
+  ASSERT_GT(end, 10u);
+  std::string out;
+  EXPECT_EQ(run(gongji("log truncate --partition 0 --offset 5 --yes --data-dir " + d / "data" + " 2>&1"), &out), 1);
+  EXPECT_NE(out.find("has folded partition 0 up to offset " + std::to_string(end) + ", past the cut at 5"),
+            std::string::npos) << out;
+  EXPECT_EQ(open_segment_log(d / "data/log", 8, true)->end_offset(0), end);
+}
+
+}  // namespace
+}  // namespace gongji::test
