@@ -523,11 +523,11 @@ TEST(Serve, BrokerKilledAndRestartedMidRun) {
                [&] { return s.status >= 0 || waitpid(s.pid, &s.status, WNOHANG) == s.pid; }, 3);
   EXPECT_FALSE(ended) << "serve finished before the broker was killed";
   if (s.status < 0) waitpid(s.pid, &s.status, 0);
-  int st = s.status;
-  if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
-    // A transaction cut by the fault ends the process by design; a restart recovers from the outbox.
-    ASSERT_EQ(run(cmd + " >/dev/null 2>&1"), 0);
-  }
+  // serve may have ended early: a transaction cut by the fault ends the process by design, and with a broker down
+  // for long, --idle-exit can fire before it caught up. Either way the operator starts it again (bounded), and it
+  // recovers from the outbox; what is checked is that nothing is lost or doubled.
+  for (int restarts = 0; !folded(total) && restarts < 5; ++restarts) run(cmd + " >/dev/null 2>&1");
+  ASSERT_TRUE(folded(total)) << "serve did not catch up after 5 restarts";
   Store served(d / "serve/state");
   EXPECT_EQ(served.digest(), clean.digest());
   std::string out;
