@@ -13,6 +13,7 @@
 #include "consumers/exit_codes.h"
 #include "events/event_log.h"
 #include "events/fault_probe.h"
+#include "events/io_error.h"
 #include "events/kafka_log.h"
 #include "consumers/serve.h"
 #include "consumers/views.h"
@@ -159,12 +160,16 @@ struct DeadLetterFile {
   void sync() {
     if (::fsync(fd) != 0) fail(errno);
   }
-  [[noreturn]] void fail(int err) {
-    std::string e = strerror(err);
-    if (!e.empty()) e[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(e[0])));
-    throw LogError(e + ": " + path);
-  }
+  [[noreturn]] void fail(int err) { throw LogError(io_error(err, path)); }
 };
+
+// Writes `text` to `path` (replacing it); a write that fails is an error naming the file, never a partial silence.
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream o(path, std::ios::binary | std::ios::trunc);
+  o << text;
+  o.flush();
+  if (!o) throw std::runtime_error("cannot write " + path + (errno ? ": " + io_error_text(errno) : ""));
+}
 
 int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
   std::istream* in = &std::cin;
@@ -175,7 +180,10 @@ int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
     in = &f;
   }
   fs::create_directories(paths.data);
-  auto log = paths.open_log(partitions);
+  auto log = paths.open_log(partitions > 0 ? partitions : 8);
+  if (partitions > 0 && log->partitions() != partitions)
+    throw UsageError("--partitions " + std::to_string(partitions) + ": the log in " + paths.data + " already has " +
+                     std::to_string(log->partitions()) + " partitions (a log keeps its partition count)");
   DeadLetterFile dead(paths.dead());
   std::vector<std::string> dead_lines;  // with --brokers, also to the dead-letter topic
   uint64_t appended = 0, duplicate = 0, refused = 0, lineno = 0;
@@ -194,7 +202,7 @@ int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     Event e;
     try {
-      e = parse_event(line);
+      e = parse_event(line, default_policy().codes());  // codes under the built-in policy (issue 9 item 5)
     } catch (const EventError& err) {
       refuse(err.field, "INVALID", err.what());
       continue;
@@ -245,14 +253,20 @@ int cmd_fold(const Paths& paths, const std::string& policy_file, size_t batch, s
 int cmd_settlements(const Paths& paths, const std::string& person, const std::string& claim, const std::string& kind) {
   require_existing(paths);
   Store store(paths.state(), true);
-  store.outputs([&](const json& r) {
-    if (!person.empty() && r.value("person", "") != person) return true;
+  auto print = [&](const json& r) {
     if (!claim.empty() && r.value("claim", "") != claim) return true;
     if (!kind.empty() && r.value("kind", "") != kind) return true;
     std::cout << r.dump() << "\n";
     return true;
-  });
-  return 0;
+  };
+  // EVENTS.md: a claim is its person and its claim id. --claim alone means the one person with a settlement of that
+  // id (several: AmbiguousClaimError, a usage error); an id no settlement holds (a dead-lettered claim) is looked
+  // for in every record.
+  std::string who = person;
+  if (who.empty() && !claim.empty() && !store.claim_holders(claim, 1).empty()) who = store.claim_person(claim, "");
+  if (!who.empty()) store.person_outputs(who, print);  // the r/ index of the person's records
+  else store.outputs(print);
+  return exit_code::kOk;
 }
 
 int cmd_person(const Paths& paths, const std::string& id, const std::string& as_of_s, const std::string& policy_file,
@@ -289,16 +303,18 @@ int cmd_person(const Paths& paths, const std::string& id, const std::string& as_
   return 0;
 }
 
-int cmd_explain(const Paths& paths, const std::string& claim, const std::string& event, bool as_json,
-                const std::string& policy_file) {
+int cmd_explain(const Paths& paths, const std::string& person, const std::string& claim, const std::string& event,
+                bool as_json, const std::string& policy_file) {
   require_existing(paths);
   Store store(paths.state(), true);
   if (claim.empty()) {  // an account movement or another record: shown as recorded
     std::optional<json> rec;
-    store.outputs([&](const json& r) {
+    auto match = [&](const json& r) {
       if (r.value("event", "") == event) rec = r;
       return !rec;
-    });
+    };
+    if (person.empty()) store.outputs(match);
+    else store.person_outputs(person, match);
     if (!rec) {
       std::cerr << "gongji explain: no output record for event " << event << "\n";
       return 4;
@@ -309,10 +325,11 @@ int cmd_explain(const Paths& paths, const std::string& claim, const std::string&
   auto log = paths.open_log(8, true);
   std::optional<Policy> other;
   if (!policy_file.empty()) other = load_policy_file(policy_file);
-  Rederivation r = rederive_claim(store, *log, claim, other ? &*other : nullptr);
+  const std::string who = store.claim_person(claim, person);  // an ambiguous --claim: AmbiguousClaimError
+  Rederivation r = rederive_claim(store, *log, who, claim, other ? &*other : nullptr);
   if (as_json) {
-    json j = {{"claim", claim}, {"recorded", r.recorded}, {"recomputed", r.recomputed}, {"equal", r.equal},
-              {"policy_version", r.policy_version}};
+    json j = {{"claim", claim}, {"person", who}, {"recorded", r.recorded}, {"recomputed", r.recomputed},
+              {"equal", r.equal}, {"policy_version", r.policy_version}};
     if (!r.equal) j["differences"] = settlement_differences(r.recorded, r.recomputed);
     if (other) j["what_if"] = true;
     std::cout << j.dump(2) << "\n";
@@ -430,7 +447,7 @@ int cmd_statement(const Paths& paths, const std::string& person, int year, const
   json s = statement(store, used, person, year);
   std::string text = format == "json" ? s.dump(2) + "\n" : format == "html" ? statement_html(s) : statement_text(s);
   if (out.empty() || out == "-") std::cout << text;
-  else std::ofstream(out) << text;
+  else write_file(out, text);
   return 0;
 }
 
@@ -459,6 +476,19 @@ int cmd_digest(const Paths& paths) {
   require_existing(paths);
   Store store(paths.state(), true);
   std::cout << store.digest() << "\n";
+  return 0;
+}
+
+// Issue 9 item 5: the policy a fold would use, and every value its file flags as assumed (POLICY.md §5).
+int cmd_policy(const std::string& policy_file) {
+  Policy policy = policy_from(policy_file);
+  std::cout << "policy " << policy.version() << " (" << (policy_file.empty() ? "built-in" : policy_file)
+            << "), window " << format_date(policy.window_from()) << " to " << format_date(policy.window_to()) << "\n"
+            << policy.assumptions().size()
+            << " assumed values (POLICY.md §5: replace each from the cited source before production use):\n";
+  for (const Assumption& a : policy.assumptions())
+    std::cout << "  " << a.parameter << " " << format_date(a.from) << ".." << format_date(a.to) << " (" << a.rule
+              << ", " << a.article << ")" << (a.note.empty() ? "" : ": " + a.note) << "\n";
   return 0;
 }
 
@@ -510,7 +540,7 @@ int main(int argc, char** argv) {
   };
 
   std::string file, policy_file, person, claim, kind, as_of, event;
-  int partitions = 8;
+  int partitions = 0;  // ingest --partitions; 0: not given (a new log gets 8)
   size_t batch = 2000, crash_before = 0;
   bool as_json = false;
 
@@ -519,7 +549,8 @@ int main(int argc, char** argv) {
                                               "DATA/dead-letters.jsonl. Exit 0 if nothing was refused, 3 if some were.");
   data_opt(ingest);
   ingest->add_option("file", file, "events file, - for stdin")->required()->check(input_file(true));
-  ingest->add_option("--partitions", partitions, "partition count when the log is created (default 8)")
+  ingest->add_option("--partitions", partitions, "partition count when the log is created (default 8); an existing "
+                                                 "log with another count is refused")
       ->check(CLI::Range(1, 1024));
   ingest->add_option("--brokers", paths.brokers, "append to Kafka's gongji.events topic instead of the embedded log "
                                                  "(duplicates are then decided by the fold)");
@@ -529,7 +560,7 @@ int main(int argc, char** argv) {
   data_opt(fold);
   fold->add_option("--policy", policy_file, "policy parameters file (default: the built-in Weihai policy)")
       ->check(input_file(false));
-  fold->add_option("--batch", batch, "events per committed batch (default 2000)");
+  fold->add_option("--batch", batch, "events per committed batch (default 2000)")->check(CLI::Range(1, 1000000));
   fold->add_option("--brokers", paths.brokers, "fold from Kafka's gongji.events topic instead of the embedded log");
   size_t checkpoint_every = 200000;
   fold->add_option("--checkpoint-every", checkpoint_every, "keep a RocksDB checkpoint in DATA/checkpoints every N events "
@@ -541,7 +572,7 @@ int main(int argc, char** argv) {
                                                  "in log order");
   data_opt(sets);
   sets->add_option("--person", person, "only this person's records");
-  sets->add_option("--claim", claim, "only this claim's records");
+  sets->add_option("--claim", claim, "only this claim's records (with --person when several persons have one)");
   sets->add_option("--kind", kind, "only records of this kind (settlement, reversal, refusal, ...)")
       ->check(CLI::IsMember(kOutputKinds));
 
@@ -563,7 +594,8 @@ int main(int argc, char** argv) {
                                              "record; exit 5 on a mismatch. --event shows another output record");
   data_opt(expl);
   expl->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)");
-  auto* claim_opt = expl->add_option("--claim", claim, "claim id");
+  auto* claim_opt = expl->add_option("--claim", claim, "claim id (with --person when several persons have one)");
+  expl->add_option("--person", person, "the claim's (or the event's) person");
   auto* event_opt = expl->add_option("--event", event, "event id (account movements, refusals)");
   claim_opt->excludes(event_opt);
   expl->add_flag("--json", as_json, "print the re-derivation as JSON");
@@ -618,6 +650,11 @@ int main(int argc, char** argv) {
   auto* dig = app.add_subcommand("digest", "the determinism digest: a hash over every key and value of the projections");
   data_opt(dig);
 
+  auto* polc = app.add_subcommand("policy", "the policy's version and window, and every value it flags as assumed "
+                                            "(POLICY.md §5), with its dates, rule and article");
+  polc->add_option("--policy", policy_file, "policy parameters file (default: the built-in Weihai policy)")
+      ->check(input_file(false));
+
   auto* dls = app.add_subcommand("dead-letters", "the records the fold could not apply (poison records), in log "
                                                  "order: partition, offset, event, person, claim and the reason");
   data_opt(dls);
@@ -649,7 +686,8 @@ int main(int argc, char** argv) {
   srv->add_option("--events-topic", sopt.events_topic, "default gongji.events");
   srv->add_option("--settlements-topic", sopt.settlements_topic, "default gongji.settlements");
   srv->add_option("--dead-letter-topic", sopt.dead_letter_topic, "default gongji.dead-letters");
-  srv->add_option("--batch", sopt.batch_events, "events per transaction at most (default 2000)");
+  srv->add_option("--batch", sopt.batch_events, "events per transaction at most (default 2000)")
+      ->check(CLI::Range(1, 1000000));
   srv->add_option("--idle-exit", sopt.idle_exit_seconds, "exit after this many seconds with nothing to fold (default: run until SIGTERM)");
 
   try {  // CLI11's own parse errors are usage errors too; --help is a "success" (CLI11 exit code 0)
@@ -669,9 +707,10 @@ int main(int argc, char** argv) {
     if (*pers) return cmd_person(paths, person, as_of, policy_file, known_at);
     if (*expl) {
       if (claim.empty() && event.empty()) throw UsageError("give --claim or --event");
-      return cmd_explain(paths, claim, event, as_json, policy_file);
+      return cmd_explain(paths, person, claim, event, as_json, policy_file);
     }
     if (*dig) return cmd_digest(paths);
+    if (*polc) return cmd_policy(policy_file);
     if (*dls) return cmd_dead_letters(paths, as_json);
     if (*lver) return cmd_log_verify(paths);
     if (*ltr) return cmd_log_truncate(paths, log_partition, log_offset, yes);
@@ -685,6 +724,12 @@ int main(int argc, char** argv) {
     return exit_code::kFailure;
   } catch (const UsageError& e) {
     std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": " << e.what() << "\n";
+    return exit_code::kUsage;
+  } catch (const AmbiguousClaimError& e) {  // EVENTS.md: an ambiguous claim id is refused without --person
+    std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": --claim " << e.claim
+              << " is ambiguous: persons ";
+    for (size_t i = 0; i < e.persons.size(); ++i) std::cerr << (i ? ", " : "") << e.persons[i];
+    std::cerr << (e.more ? " and more" : "") << " each have a claim " << e.claim << "; name one with --person\n";
     return exit_code::kUsage;
   } catch (const NotFoundError& e) {
     std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": " << e.what() << "\n";

@@ -9,7 +9,8 @@ inline constexpr int kOk = 0;
 // command on a data directory that does not exist or holds no store ("no store in <dir>/state").
 inline constexpr int kFailure = 1;
 // A command-line mistake: an unknown subcommand or option, a value that does not parse, a date or year out of
-// range, a path of the wrong kind. The message names the option. Nothing was changed.
+// range, a path of the wrong kind, a --claim that several persons hold given without --person (the message names
+// them). The message names the option. Nothing was changed.
 inline constexpr int kUsage = 2;
 // `ingest`: some lines were refused (the rest were appended); see stderr and the dead letters.
 inline constexpr int kRefused = 3;

@@ -15,6 +15,8 @@
 
 #include "consumers/exit_codes.h"
 #include "events/fault_probe.h"
+#include "events/io_error.h"
+#include "events/kafka_log.h"
 #include "events/outputs_generated.h"
 #include "ledger/settlement.h"
 #include "projections/store.h"
@@ -120,6 +122,16 @@ class Server : public RdKafka::RebalanceCb {
     for (const auto* tm : *md->topics())
       if (tm->topic() == opt.events_topic) partitions_ = static_cast<int>(tm->partitions()->size());
     if (partitions_ < 1) throw Fatal("topic " + opt.events_topic + " not found");
+    // Issue 8 item 2: the topic must be the log this store folded (its partition count, every partition reaching
+    // the store's position, the anchor record there), checked before anything is republished or folded.
+    try {
+      KafkaOptions k;
+      k.brokers = opt.brokers;
+      k.topic = opt.events_topic;
+      store_.check_log(*open_kafka_log(k));
+    } catch (const StoreError& e) {
+      throw Fatal("topic " + opt.events_topic + ": " + e.what());
+    }
     store_.record_run(policy_, partitions_);
   }
 
@@ -356,7 +368,7 @@ class Server : public RdKafka::RebalanceCb {
       // fails this commit as the operating system's would.
       if (int e = probe::fail_errno("fold.before_commit")) {
         if (e < 0) probe::crash_now();
-        throw StoreError(std::string(std::strerror(e)) + ": " + opt_.data_dir + "/state");
+        throw StoreError(io_error(e, opt_.data_dir + "/state"));
       }
       it->second->commit(stats_);
       // While catching up a gained partition the fold is behind what the group has published: the committed

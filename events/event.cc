@@ -49,7 +49,7 @@ Codes therapy_codes() {
   return c;
 }
 
-// The code lists of EVENTS.md, per field name.
+// The code lists of EVENTS.md, per field name, but for the four a policy owns (events_md_codes()).
 const std::map<std::string, Codes, std::less<>>& code_lists() {
   static const std::map<std::string, Codes, std::less<>> lists = {
       {"kind", {"hospital", "township_health_center", "community_health_center", "community_health_station",
@@ -62,19 +62,20 @@ const std::map<std::string, Codes, std::less<>>& code_lists() {
                    "weinibao", "public_health", "fitness", "wellness", "consumable_purchase"}},
       {"bucket", {"ordinary", "specific"}},
       {"variant", {"castration"}},
-      {"disease", disease_codes()},
       {"benefit", {"ordinary", "chronic", "emergency", "prenatal"}},
       {"outcome", {"treated", "admitted", "died"}},
-      {"diagnosis", {"headache", "elbow_strain", "sprain", "cough", "vertigo", "dementia", "consumptive",
-                     "hypochondriac_pain", "abdominal_pain", "psoriasis", "metrorrhagia", "menopausal",
-                     "breast_hyperplasia", "uterine_prolapse", "fever", "cold", "anorexia", "constipation",
-                     "diarrhea", "night_crying", "sweating", "enuresis", "amblyopia", "torticollis", "adenoid"}},
       {"mode", {"long_term", "temporary"}},
-      {"category", {"drug", "general_consultation", "acupuncture", "tcm_other", "pediatric_massage", "exam", "lab",
-                    "treatment", "device", "nucleic_acid"}},
-      {"therapy", therapy_codes()},
   };
   return lists;
+}
+
+// The list a policy owns for `field`, or nullptr for a field whose codes are the contract's alone.
+const Codes* policy_list(const CodeLists& codes, std::string_view field) {
+  if (field == "disease") return &codes.disease;
+  if (field == "diagnosis") return &codes.diagnosis;
+  if (field == "therapy") return &codes.therapy;
+  if (field == "category") return &codes.category;
+  return nullptr;
 }
 
 // One member per field name: the same name means the same thing in every event type.
@@ -213,10 +214,14 @@ Date date_of(const json& v, const std::string& name) {
   return *d;
 }
 
-void check_code(const std::string& name, const std::string& value) {
-  auto& lists = code_lists();
-  auto it = lists.find(name);
-  if (it != lists.end() && !it->second.count(value)) throw EventError(name, "unknown code \"" + value + "\"");
+// The codes a policy owns are checked by validate_event against the lists it is given; the others here.
+void check_code(const std::string& name, const std::string& value, const CodeLists& codes) {
+  const Codes* list = policy_list(codes, name);
+  if (!list) {
+    auto it = code_lists().find(name);
+    if (it != code_lists().end()) list = &it->second;
+  }
+  if (list && !list->count(value)) throw EventError(name, "unknown code \"" + value + "\"");
 }
 
 void set_field(Event& e, const std::string& name, const json& v) {
@@ -226,7 +231,7 @@ void set_field(Event& e, const std::string& name, const json& v) {
         using T = typename std::remove_reference_t<decltype(e.*member)>::value_type;
         if constexpr (std::is_same_v<T, std::string>) {
           std::string s = text_of(v, name);
-          if (f.kind == Kind::code) check_code(name, s);
+          if (f.kind == Kind::code && !policy_list(events_md_codes(), name)) check_code(name, s, events_md_codes());
           e.*member = s;
         } else if constexpr (std::is_same_v<T, int>) {
           if (f.kind == Kind::month) {
@@ -278,9 +283,7 @@ std::vector<Item> items_of(const json& v) {
     if (!o.contains("category")) throw EventError(at + ".category", "missing");
     if (!o.contains("amount")) throw EventError(at + ".amount", "missing");
     Item it;
-    it.category = text_of(o["category"], at + ".category");
-    if (!code_lists().at("category").count(it.category))
-      throw EventError(at + ".category", "unknown code \"" + it.category + "\"");
+    it.category = text_of(o["category"], at + ".category");  // its code: validate_event, under the policy's list
     it.amount = money_of(o["amount"], at + ".amount");
     if (o.contains("eligible")) {
       it.eligible = money_of(o["eligible"], at + ".eligible");
@@ -290,8 +293,6 @@ std::vector<Item> items_of(const json& v) {
     }
     if (o.contains("therapy")) {
       it.therapy = text_of(o["therapy"], at + ".therapy");
-      if (!code_lists().at("therapy").count(*it.therapy))
-        throw EventError(at + ".therapy", "unknown code \"" + *it.therapy + "\"");
       if (it.category != "acupuncture" && it.category != "tcm_other")
         throw EventError(at + ".therapy", "only acupuncture and tcm_other items carry a therapy");
     }
@@ -369,7 +370,24 @@ void check_consistency(const Event& e) {
 
 const char* type_name(EventType t) { return kTypeNames[static_cast<size_t>(t)]; }
 
+const CodeLists& events_md_codes() {
+  static const CodeLists codes = [] {
+    CodeLists c;
+    c.disease = disease_codes();
+    c.therapy = therapy_codes();
+    c.diagnosis = {"headache", "elbow_strain", "sprain", "cough", "vertigo", "dementia", "consumptive",
+                   "hypochondriac_pain", "abdominal_pain", "psoriasis", "metrorrhagia", "menopausal",
+                   "breast_hyperplasia", "uterine_prolapse", "fever", "cold", "anorexia", "constipation",
+                   "diarrhea", "night_crying", "sweating", "enuresis", "amblyopia", "torticollis", "adenoid"};
+    c.category = {"drug", "general_consultation", "acupuncture", "tcm_other", "pediatric_massage", "exam", "lab",
+                  "treatment", "device", "nucleic_acid"};
+    return c;
+  }();
+  return codes;
+}
+
 bool is_known_code(std::string_view field, std::string_view value) {
+  if (const Codes* list = policy_list(events_md_codes(), field)) return list->count(value) > 0;
   auto it = code_lists().find(field);
   return it != code_lists().end() && it->second.count(value) > 0;
 }
@@ -418,7 +436,7 @@ json parse_json_exact(std::string_view text) {
   return j;
 }
 
-Event event_from_json(const json& j) {
+Event event_from_json(const json& j, const CodeLists& codes) {
   if (!j.is_object()) throw EventError("", "expected a JSON object");
   if (!j.contains("type")) throw EventError("type", "missing");
   if (!j["type"].is_string()) throw EventError("type", "expected a string");
@@ -444,15 +462,15 @@ Event event_from_json(const json& j) {
     else if (k == "away") e.away = away_of(v);
     else set_field(e, k, v);
   }
-  validate_event(e, true);  // the one validation entry point, shared with decode_event (bounds included)
+  validate_event(e, true, codes);  // the one validation entry point, shared with decode_event (bounds included)
   return e;
 }
 
-Event parse_event(std::string_view line) {
+Event parse_event(std::string_view line, const CodeLists& codes) {
   if (line.size() > kMaxLineBytes)
     throw EventError("", "line of " + std::to_string(line.size()) + " bytes is longer than the limit of " +
                              std::to_string(kMaxLineBytes) + " bytes");
-  return event_from_json(parse_json_exact(line));
+  return event_from_json(parse_json_exact(line), codes);
 }
 
 bool set_event_field(Event& e, std::string_view name, std::variant<std::string, int32_t, bool, int64_t> value) {
@@ -528,13 +546,13 @@ void check_integer(const std::string& field, Kind kind, int v) {
   if (field == "tier" && v != 1 && v != 2) throw EventError(field, "must be 1 or 2, got " + std::to_string(v));
 }
 
-void check_code_text(const std::string& field, const std::string& list, const std::string& v) {
+void check_code_text(const std::string& field, const Codes& list, const std::string& v) {
   check_text(field, v, true);
-  if (!code_lists().at(list).count(v)) throw EventError(field, "unknown code \"" + v + "\"");
+  if (!list.count(v)) throw EventError(field, "unknown code \"" + v + "\"");
 }
 
 // Items: 1..kMaxItems; each amount and eligible within 0..kMaxItemMoney; their sum (checked) within kMaxClaimMoney.
-void check_items(const std::vector<Item>& items) {
+void check_items(const std::vector<Item>& items, const CodeLists& codes) {
   if (items.size() > kMaxItems)
     throw EventError("items", std::to_string(items.size()) + " items, above the maximum of " +
                                   std::to_string(kMaxItems));
@@ -542,7 +560,7 @@ void check_items(const std::vector<Item>& items) {
   for (size_t i = 0; i < items.size(); ++i) {
     const Item& it = items[i];
     std::string at = "items[" + std::to_string(i) + "]";
-    check_code_text(at + ".category", "category", it.category);
+    check_code_text(at + ".category", codes.category, it.category);
     check_money(at + ".amount", it.amount, kMaxItemMoney, " per item");
     if (it.eligible) {
       check_money(at + ".eligible", *it.eligible, kMaxItemMoney, " per item");
@@ -551,7 +569,7 @@ void check_items(const std::vector<Item>& items) {
                                                format_money(it.amount));
     }
     if (it.therapy) {
-      check_code_text(at + ".therapy", "therapy", *it.therapy);
+      check_code_text(at + ".therapy", codes.therapy, *it.therapy);
       if (it.category != "acupuncture" && it.category != "tcm_other")
         throw EventError(at + ".therapy", "only acupuncture and tcm_other items carry a therapy");
     }
@@ -562,7 +580,7 @@ void check_items(const std::vector<Item>& items) {
                                   format_money(kMaxClaimMoney) + " per claim");
 }
 
-void check_fields(const Event& e) {
+void check_fields(const Event& e, const CodeLists& codes) {
   for (const auto& [name, f] : fields()) {
     std::visit(
         [&](auto member) {
@@ -571,7 +589,7 @@ void check_fields(const Event& e) {
           using T = typename std::remove_reference_t<decltype(opt)>::value_type;
           if constexpr (std::is_same_v<T, std::string>) {
             check_text(name, *opt, true);  // `name` too: a name starting with U+0001 broke the JSON round trip
-            if (f.kind == Kind::code) check_code(name, *opt);
+            if (f.kind == Kind::code) check_code(name, *opt, codes);
           } else if constexpr (std::is_same_v<T, int>) {
             check_integer(name, f.kind, *opt);
           } else if constexpr (std::is_same_v<T, Money>) {
@@ -584,7 +602,7 @@ void check_fields(const Event& e) {
 
 }  // namespace
 
-void validate_event(const Event& e, bool has_at) {
+void validate_event(const Event& e, bool has_at, const CodeLists& codes) {
   check_text("id", e.id, true);
   const Shape& sh = shape(e.type);
   auto present = [&](const std::string& k) -> bool {
@@ -598,8 +616,8 @@ void validate_event(const Event& e, bool has_at) {
   for (const auto& k : sh.required)
     if (!present(k)) throw EventError(k, "missing");
   if (has_at) check_integer(e.type == EventType::claim ? "date" : "at", Kind::date, e.at);
-  check_fields(e);
-  check_items(e.items);
+  check_fields(e, codes);
+  check_items(e.items, codes);
   if (e.away) {
     check_text("away.mode", e.away->mode, true);
     if (e.away->mode != "long_term" && e.away->mode != "temporary")

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <variant>
 #include <stdexcept>
 #include <string>
@@ -105,10 +106,25 @@ inline constexpr size_t kMaxRecordBytes = 128 * 1024;    // one encoded (FlatBuf
 // (U+0000-U+001F, U+007F-U+009F) in any field, names included (a fuzz finding: a name starting with U+0001 was
 // taken for a raw JSON number on the way back from canonical JSON).
 
+// The code lists a policy owns (issue 9 item 5): the diseases, therapies, diagnoses and item categories an event may
+// name. The policy loader (ledger/policy.h, `codes.*` of ledger/policy/weihai.yaml) fills one; validate_event checks
+// `disease`, `diagnosis`, `items[i].therapy` and `items[i].category` against the one it is given, so a fold under
+// another policy refuses a code that policy does not list. events/ does not depend on ledger/.
+struct CodeLists {
+  using Set = std::set<std::string, std::less<>>;
+  Set disease, therapy, diagnosis, category;
+  bool operator==(const CodeLists&) const = default;
+};
+// Every code EVENTS.md defines for those four fields: the contract's vocabulary. A policy lists a subset of it (the
+// loader refuses any other code), and the built-in policy lists exactly these (tests/policy_values_test.cc,
+// PolicyValues.BuiltInCodeListsAreThoseOfEventsMd). It is the default for callers that have no policy: the embedded
+// log's id index, audit's shared-copy check, `ingest` (which validates under the built-in policy), tests, fuzzers.
+const CodeLists& events_md_codes();
+
 // Parses one JSON line (money numbers are read exactly from their text). Throws EventError.
-// A line longer than kMaxLineBytes is refused before parsing.
-Event parse_event(std::string_view line);
-Event event_from_json(const nlohmann::json& j);
+// A line longer than kMaxLineBytes is refused before parsing. Codes are checked against `codes`.
+Event parse_event(std::string_view line, const CodeLists& codes = events_md_codes());
+Event event_from_json(const nlohmann::json& j, const CodeLists& codes = events_md_codes());
 nlohmann::json event_to_json(const Event& e);
 std::string canonical_json(const Event& e);
 // A 64-bit digest of the event's content: equal events (whatever their encoding) give equal digests.
@@ -117,12 +133,13 @@ uint64_t event_digest(const Event& e);
 // For binary codecs (fb_codec.cc): sets a field by its JSON name in its stored form (dates and months as their
 // integers, money in fen); false for a name no event carries. validate_event then checks the event exactly as
 // parse_event checks JSON (`has_at`: whether the business date was present), bounds included: it is the one
-// validation entry point. Throws EventError naming the field.
+// validation entry point. Throws EventError naming the field; a code missing from `codes` gives
+// "field 'disease': unknown code \"C05\"" (items: "field 'items[0].category': ...").
 bool set_event_field(Event& e, std::string_view name, std::variant<std::string, int32_t, bool, int64_t> value);
-void validate_event(const Event& e, bool has_at);
+void validate_event(const Event& e, bool has_at, const CodeLists& codes = events_md_codes());
 
 // Whether `value` is in the code list of EVENTS.md for the JSON field `field` ("disease", "therapy", "diagnosis",
-// "purpose", ...); false for a field that has no code list. The policy loader checks its codes with it.
+// "category", "purpose", ...); false for a field that has no code list. The policy loader checks its codes with it.
 bool is_known_code(std::string_view field, std::string_view value);
 
 // JSON parsing that keeps the text of non-integer numbers (as a string prefixed with kRawNumberMark), so that

@@ -84,7 +84,7 @@ std::string encode_event(const Event& e) {
   return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
 }
 
-Event decode_event(std::string_view bytes) {
+Event decode_event(std::string_view bytes, const CodeLists& codes) {
   if (bytes.size() > kMaxRecordBytes)  // event.h: a bound of the one validation entry point, checked before decoding
     throw EventError("", "record of " + std::to_string(bytes.size()) + " bytes is larger than the limit of " +
                              std::to_string(kMaxRecordBytes) + " bytes");
@@ -138,7 +138,7 @@ Event decode_event(std::string_view bytes) {
       default: break;
     }
   }
-  validate_event(e, has_at);
+  validate_event(e, has_at, codes);
   return e;
 }
 

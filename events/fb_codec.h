@@ -1,6 +1,7 @@
 // The FlatBuffers form of events (events.fbs), lossless both ways with the canonical JSON form:
 // decode_event(encode_event(e)) == e for every valid event. decode_event verifies the buffer and validates the
-// event exactly as the JSON path does; it throws EventError on anything that is not a valid event.
+// event exactly as the JSON path does, codes against `codes` (the fold passes its policy's lists); it throws
+// EventError on anything that is not a valid event.
 #pragma once
 #include <string>
 #include <string_view>
@@ -10,6 +11,6 @@
 namespace gongji {
 
 std::string encode_event(const Event& e);
-Event decode_event(std::string_view bytes);
+Event decode_event(std::string_view bytes, const CodeLists& codes = events_md_codes());
 
 }  // namespace gongji

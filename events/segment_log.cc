@@ -29,6 +29,7 @@
 #include "events/crc32c.h"
 #include "events/event_log.h"
 #include "events/fault_probe.h"
+#include "events/io_error.h"
 #include "events/rocksdb_info_log.h"
 #include "events/fb_codec.h"
 #include "events/partition.h"
@@ -96,11 +97,7 @@ bool owned_in_partition(const std::string& name) {
 }
 
 // "no space left on device: <path>" (strerror in lower case, then the path).
-[[noreturn]] void io_fail(int err, const fs::path& path) {
-  std::string e = strerror(err);
-  if (!e.empty()) e[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(e[0])));
-  throw LogError(e + ": " + path.string());
-}
+[[noreturn]] void io_fail(int err, const fs::path& path) { throw LogError(io_error(err, path.string())); }
 
 // The errno a probe injects at `point` (0: none); a torn action crashes at once (nothing half done here).
 int injected(const char* point) {
@@ -319,6 +316,8 @@ std::unique_ptr<rocksdb::DB> open_index(const fs::path& dir, bool read_only, boo
   rocksdb::DB* db = nullptr;
   auto st = read_only ? rocksdb::DB::OpenForReadOnly(opt, (dir / "index").string(), &db)
                       : rocksdb::DB::Open(opt, (dir / "index").string(), &db);
+  if (st.IsNoSpace())
+    throw LogError(io_error(ENOSPC, (dir / "index").string()) + " (opening the id index: " + st.ToString() + ")");
   if (!st.ok()) throw LogError("embedded log: cannot open id index " + (dir / "index").string() + ": " + st.ToString());
   return std::unique_ptr<rocksdb::DB>(db);
 }
@@ -821,6 +820,7 @@ void truncate_segment_log(const std::string& dir, const TruncatePlan& plan) {
     rocksdb::WriteOptions wo;
     wo.sync = true;
     auto st = db->Write(wo, &batch);
+    if (st.IsNoSpace()) throw LogError(io_error(ENOSPC, (d / "index").string()) + " (" + st.ToString() + ")");
     if (!st.ok())
       throw LogError("embedded log: id index write failed: " + (d / "index").string() + ": " + st.ToString());
   }

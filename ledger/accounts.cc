@@ -21,7 +21,8 @@ const Params& params_on(const FoldContext& ctx, Date d) {
   return ctx.policy->at(std::clamp(d, ctx.policy->window_from(), ctx.policy->window_to()));
 }
 
-bool in_credit_window(Month m) { return m >= make_month(2022, 7) && m <= make_month(2027, 6); }  // Art.40
+// ACC-INSVC, ACC-RET (Art.40): only the policy's crediting months are credited (account.crediting_months).
+bool in_credit_window(Month m, const Params& params) { return m >= params.credit_from && m <= params.credit_to; }
 
 json movement(const Event& e, const PersonState& p, const char* kind, Money amount, const std::string& rule,
               const std::string& detail) {
@@ -44,7 +45,9 @@ void contribution_paid(const Event& e, PersonState& p, const FoldContext& ctx, s
     // ACC-FLEX: the amount paid is checked against the rate; no crediting is stated.
     const Params& params = params_on(ctx, first);
     if (!params.flex_checked || !e.amount) return;
-    Rate rate = st->status == "old_urban" ? params.old_urban_rate : age < 46 ? params.flex_under_46 : params.flex_from_46;
+    Rate rate = st->status == "old_urban"        ? params.old_urban_rate
+                : age < params.flex_age_from ? params.flex_under_46
+                                             : params.flex_from_46;
     Money expected = mul_rate(*e.base, rate);
     if (expected != *e.amount)
       out.push_back({{"kind", "contribution_mismatch"}, {"person", p.id}, {"event", e.id}, {"month", format_month(m)},
@@ -52,9 +55,9 @@ void contribution_paid(const Event& e, PersonState& p, const FoldContext& ctx, s
                      {"expected", format_money(expected)}, {"rate", format_rate(rate)}, {"rule", "ACC-FLEX"}});
     return;
   }
-  if (st->status != "in_service" || !in_credit_window(m)) return;  // retired on the month's first day: nothing
   const Params& params = params_on(ctx, first);
-  Rate employer = age < 46 ? params.account_employer_under_46 : params.account_employer_from_46;
+  if (st->status != "in_service" || !in_credit_window(m, params)) return;  // retired on the month's first day: nothing
+  Rate employer = age < params.account_age_from ? params.account_employer_under_46 : params.account_employer_from_46;
   Rate rate = params.account_personal_rate + employer;
   Money credit = mul_rate(*e.base, rate);  // ACC-INSVC, one rounding
   if (credit == 0) return;
@@ -114,11 +117,11 @@ bool close_month_for(const Event& e, Month m, PersonState& p, const FoldContext&
   // ACC-RET: retirees credited for each closed month from the month after confirmation.
   const Params& pm = params_on(ctx, first);
   const Standing* st = standing_at(p, first);
-  if (pm.retiree_credited && in_credit_window(m) && st && st->scheme == "employee" && st->status == "retired" &&
+  if (pm.retiree_credited && in_credit_window(m, pm) && st && st->scheme == "employee" && st->status == "retired" &&
       p.retired_on && *p.retired_on < first && eligible_on(p, first) &&
-      (!st->old_urban || *p.retired_on >= *parse_date("2024-01-01"))) {
+      (!st->old_urban || *p.retired_on >= pm.old_urban_confirmed_from)) {  // Art.25 ¶2
     const int age = age_on(p.birth, first);
-    Rate rate = age < 70 ? pm.retiree_under_70 : pm.retiree_from_70;
+    Rate rate = age < pm.retiree_age_from ? pm.retiree_under_70 : pm.retiree_from_70;
     Money credit = mul_rate(pm.retiree_pension_base, rate);
     p.account.push_back({e.at, credit, e.id});
     json j = movement(e, p, "account_credit", credit, "ACC-RET",
@@ -152,8 +155,8 @@ bool close_month_for(const Event& e, Month m, PersonState& p, const FoldContext&
       changed = true;
     }
   }
-  // CHR-SUSP from 2023 on.
-  if (year >= 2023 && suspend_chronic(p, year, py)) changed = true;
+  // CHR-SUSP from chronic.suspension.first_year on.
+  if (year >= py.suspension_first_year && suspend_chronic(p, year, py)) changed = true;
   return changed;
 }
 

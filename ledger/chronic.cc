@@ -39,6 +39,15 @@ Money standard_of(const Registration& r, const Params& params) {
   return r.variant == "castration" ? it->second.castration : it->second.standard;
 }
 
+// A rate in percentage points, as few decimals as it needs: 500 -> "5", 525 -> "5.25" (F-TCM's trace).
+std::string points(Rate r) {
+  const std::string whole = std::to_string(r / 100);
+  const int frac = r % 100;
+  if (frac % 10 != 0) return whole + "." + std::to_string(100 + frac).substr(1);
+  if (frac != 0) return whole + "." + std::to_string(frac / 10);
+  return whole;
+}
+
 // Diseases that take a position in the limit formula (CHR-EXCL: not the old-policy or inpatient-only ones).
 bool takes_position(const Registration& r, const Params& params) {
   auto it = params.chronic_standards.find(r.disease);
@@ -77,7 +86,8 @@ Money chronic_limit(const PersonState& p, const Standing& st, const std::string&
   at_jan1.insert(at_jan1.end(), later.begin(), later.end());
   // Exact sum of standard x weight x months, rounded once (RND, CHR-PRORATE).
   __int128 num = 0;
-  for (size_t i = 0; i < at_jan1.size() && i < 3; ++i) {
+  const size_t counted = std::min<size_t>(static_cast<size_t>(params.chronic_max_diseases), 3);  // the loader: 1..3
+  for (size_t i = 0; i < at_jan1.size() && i < counted; ++i) {
     const Registration& r = *at_jan1[i].r;
     int months = r.effective <= jan ? 12 : 12 - static_cast<int>(ymd_of(r.effective).m) + 1;
     num += static_cast<__int128>(at_jan1[i].standard) * params.chronic_position_weights[i] * months;
@@ -314,7 +324,9 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
     what = "inpatient ratio at level " + std::to_string(ratio_level);
   }
   if (tcm && !employee) ratio += params.tcm_resident_extra;
-  if (tcm) s.step("F-TCM", employee ? "TCM hospital: ratio one level down" : "TCM hospital: +5 points");
+  if (tcm)
+    s.step("F-TCM", employee ? "TCM hospital: ratio one level down"
+                             : "TCM hospital: +" + points(params.tcm_resident_extra) + " points");
   s.ratio = ratio;
   s.step("CHR-RATIO", what + " " + format_rate(ratio));
   s.fund = mul_rate(s.covered, s.ratio);

@@ -311,7 +311,7 @@ Output settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx) 
   s.date = e.at;
   s.facility = e.facility.value_or("");
   for (const Item& it : e.items) s.total = checked_add(s.total, it.amount);
-  auto done = [&] { return Output{"settlement", s.claim, s.to_line(ctx.policy->version())}; };
+  auto done = [&] { return Output{"settlement", s.claim, s.to_line(ctx.policy->version()), s.person}; };
 
   PersonState* p = state.person(*e.person);
   if (!p) {

@@ -154,7 +154,8 @@ std::vector<json> apply_non_claim(const Event& e, StateAccess& state, const Fold
 std::vector<Output> apply_event(const Event& e, StateAccess& state, const FoldContext& ctx) {
   if (e.type == EventType::claim) return {settle_claim(e, state, ctx)};
   std::vector<Output> outs;
-  for (const json& j : apply_non_claim(e, state, ctx)) outs.push_back({j["kind"].get<std::string>(), "", j.dump()});
+  for (const json& j : apply_non_claim(e, state, ctx))
+    outs.push_back({j["kind"].get<std::string>(), "", j.dump(), j.value("person", "")});
   return outs;
 }
 

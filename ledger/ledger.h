@@ -41,9 +41,11 @@ struct FoldContext {
   bool owns(const std::string& person) const;
 };
 
-// One output record (EVENTS.md "Outputs"): its kind, the claim of a settlement, and its JSON line.
+// One output record (EVENTS.md "Outputs"): its kind, the claim of a settlement, its JSON line, and the person it
+// names ("" when none; the store indexes a person's records by it, projections/store.h r/).
 struct Output {
   std::string kind, claim, line;
+  std::string person{};  // (initialised: `Output{kind, claim, line}` stays warning-free)
   nlohmann::json json() const { return nlohmann::json::parse(line); }
 };
 

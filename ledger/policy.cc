@@ -71,10 +71,38 @@ int integer(const YAML::Node& n, const std::string& ctx) {
   if (v < 0) bad(ctx + ": negative count '" + n.Scalar() + "'");
   return v;
 }
-// A code the policy names must be one EVENTS.md knows (`list`: "disease", "therapy", "diagnosis", "purpose").
-const std::string& code(const std::string& value, const char* list, const std::string& ctx) {
-  if (!is_known_code(list, value)) bad(ctx + ": unknown " + list + " code '" + value + "'");
+// An age in completed years (P-MINOR, ORD-PED, the account age bands): 0..150.
+int age(const YAML::Node& n, const std::string& ctx) {
+  int v = integer(n, ctx);
+  if (v > 150) bad(ctx + ": age " + std::to_string(v) + " is outside 0..150");
+  return v;
+}
+// The policy's own list for `list`, or nullptr for a list only EVENTS.md defines ("purpose").
+const CodeLists::Set* own_list(const Params& p, std::string_view list) {
+  if (list == "disease") return &p.codes.disease;
+  if (list == "therapy") return &p.codes.therapy;
+  if (list == "diagnosis") return &p.codes.diagnosis;
+  if (list == "category") return &p.codes.category;
+  return nullptr;
+}
+// A code the policy names must be one its `codes.*` list holds (`list`: "disease", "therapy", "diagnosis"), or, for
+// "purpose", one EVENTS.md knows. The code lists themselves are read first (load_policy_text).
+const std::string& code(const Params& p, const std::string& value, const char* list, const std::string& ctx) {
+  const CodeLists::Set* own = own_list(p, list);
+  if (own ? !own->count(value) : !is_known_code(list, value)) bad(ctx + ": unknown " + list + " code '" + value + "'");
   return value;
+}
+// A `codes.*` list: not empty, each code one EVENTS.md defines for the field (a policy narrows, never extends, the
+// contract's vocabulary).
+CodeLists::Set code_list(const YAML::Node& n, const std::string& ctx, const char* list) {
+  if (!n.IsSequence() || n.size() == 0) bad(ctx + ": expected a non-empty list of codes");
+  CodeLists::Set s;
+  for (const auto& x : n) {
+    const std::string& c = str(x, ctx);
+    if (!is_known_code(list, c)) bad(ctx + ": unknown " + std::string(list) + " code '" + c + "' (not in EVENTS.md)");
+    s.insert(c);
+  }
+  return s;
 }
 bool boolean(const YAML::Node& n, const std::string& ctx) {
   try {
@@ -88,19 +116,38 @@ std::array<T, 3> three(const YAML::Node& n, const std::string& ctx, F f) {
   if (!n.IsSequence() || n.size() != 3) bad(ctx + ": expected 3 values (levels 1, 2, 3)");
   return {f(n[0], ctx + "[0]"), f(n[1], ctx + "[1]"), f(n[2], ctx + "[2]")};
 }
-std::set<std::string, std::less<>> names(const YAML::Node& n, const std::string& ctx, const char* list) {
+std::set<std::string, std::less<>> names(const Params& p, const YAML::Node& n, const std::string& ctx,
+                                         const char* list) {
   if (!n.IsSequence()) bad(ctx + ": expected a list");
   std::set<std::string, std::less<>> s;
-  for (const auto& x : n) s.insert(code(str(x, ctx), list, ctx));
+  for (const auto& x : n) s.insert(code(p, str(x, ctx), list, ctx));
   return s;
+}
+Month yaml_month(const YAML::Node& n, const std::string& ctx) {
+  auto m = n && n.IsScalar() ? parse_month(n.Scalar()) : std::nullopt;
+  if (!m) bad(ctx + ": expected a month YYYY-MM");
+  return *m;
+}
+Date yaml_date(const YAML::Node& n, const std::string& ctx) {
+  auto d = n && n.IsScalar() ? parse_date(n.Scalar()) : std::nullopt;
+  if (!d) bad(ctx + ": expected a date YYYY-MM-DD");
+  return *d;
 }
 
 // Every parameter the ledger reads, and where it goes. A file must give exactly these.
 const std::map<std::string, Setter>& setters() {
   static const std::map<std::string, Setter> s = {
+      {"codes.disease",
+       [](Params& p, const YAML::Node& v) { p.codes.disease = code_list(v, "codes.disease", "disease"); }},
+      {"codes.therapy",
+       [](Params& p, const YAML::Node& v) { p.codes.therapy = code_list(v, "codes.therapy", "therapy"); }},
+      {"codes.diagnosis",
+       [](Params& p, const YAML::Node& v) { p.codes.diagnosis = code_list(v, "codes.diagnosis", "diagnosis"); }},
+      {"codes.item_category",
+       [](Params& p, const YAML::Node& v) { p.codes.category = code_list(v, "codes.item_category", "category"); }},
       {"ordinary.in_force", [](Params& p, const YAML::Node& v) { p.ordinary_in_force = boolean(v, "ordinary.in_force"); }},
       {"chronic.in_force", [](Params& p, const YAML::Node& v) { p.chronic_in_force = boolean(v, "chronic.in_force"); }},
-      {"minor.age_below", [](Params& p, const YAML::Node& v) { p.minor_age_below = integer(v, "minor.age_below"); }},
+      {"minor.age_below", [](Params& p, const YAML::Node& v) { p.minor_age_below = age(v, "minor.age_below"); }},
       {"ordinary.deductible.employee", [](Params& p, const YAML::Node& v) { p.ded_employee = three<Money>(v, "ordinary.deductible.employee", money); }},
       {"ordinary.deductible.resident", [](Params& p, const YAML::Node& v) { p.ded_resident = three<Money>(v, "ordinary.deductible.resident", money); }},
       {"ordinary.limit.employee", [](Params& p, const YAML::Node& v) { p.limit_employee = money(v, "ordinary.limit.employee"); }},
@@ -115,7 +162,7 @@ const std::map<std::string, Setter>& setters() {
       {"acupuncture.diagnoses", [](Params& p, const YAML::Node& v) {
          for (const auto& kv : v) {
            std::string ctx =
-               "acupuncture.diagnoses." + code(kv.first.Scalar(), "diagnosis", "acupuncture.diagnoses");
+               "acupuncture.diagnoses." + code(p, kv.first.Scalar(), "diagnosis", "acupuncture.diagnoses");
            p.acu_diagnoses[kv.first.Scalar()] = {integer(kv.second["course_days"], ctx + ".course_days"),
                                                  integer(kv.second["daily_items"], ctx + ".daily_items")};
          }
@@ -123,7 +170,7 @@ const std::map<std::string, Setter>& setters() {
       {"acupuncture.therapies", [](Params& p, const YAML::Node& v) {
          for (const auto& kv : v) {
            std::string ctx =
-               "acupuncture.therapies." + code(kv.first.Scalar(), "therapy", "acupuncture.therapies");
+               "acupuncture.therapies." + code(p, kv.first.Scalar(), "therapy", "acupuncture.therapies");
            std::string per = str(kv.second["per"], ctx + ".per");
            TherapyRule r;
            if (per == "day") r.per = TherapyRule::Per::day;
@@ -135,11 +182,11 @@ const std::map<std::string, Setter>& setters() {
            p.therapies[kv.first.Scalar()] = r;
          }
        }},
-      {"pediatric.max_age", [](Params& p, const YAML::Node& v) { p.ped_max_age = integer(v, "pediatric.max_age"); }},
+      {"pediatric.max_age", [](Params& p, const YAML::Node& v) { p.ped_max_age = age(v, "pediatric.max_age"); }},
       {"pediatric.course_days", [](Params& p, const YAML::Node& v) { p.ped_course_days = integer(v, "pediatric.course_days"); }},
       {"pediatric.conditions", [](Params& p, const YAML::Node& v) {
          for (const auto& kv : v) {
-           code(kv.first.Scalar(), "diagnosis", "pediatric.conditions");
+           code(p, kv.first.Scalar(), "diagnosis", "pediatric.conditions");
            std::string c = str(kv.second, "pediatric.conditions." + kv.first.Scalar());
            if (c != "limited" && c != "unlimited") bad("pediatric.conditions." + kv.first.Scalar() + ": limited or unlimited");
            p.ped_conditions[kv.first.Scalar()] = c == "unlimited";
@@ -165,24 +212,29 @@ const std::map<std::string, Setter>& setters() {
       {"chronic.position_weights", [](Params& p, const YAML::Node& v) { p.chronic_position_weights = three<Rate>(v, "chronic.position_weights", rate); }},
       {"chronic.art17_refer", [](Params& p, const YAML::Node& v) {
          p.art17_refer = boolean(v["refer"], "chronic.art17_refer.refer");
-         p.art17_diseases = names(v["diseases"], "chronic.art17_refer.diseases", "disease");
+         p.art17_diseases = names(p, v["diseases"], "chronic.art17_refer.diseases", "disease");
        }},
       {"chronic.specialty_diseases", [](Params& p, const YAML::Node& v) {
-         p.specialty_diseases = names(v, "chronic.specialty_diseases", "disease");
+         p.specialty_diseases = names(p, v, "chronic.specialty_diseases", "disease");
        }},
       {"chronic.excluded", [](Params& p, const YAML::Node& v) {
-         p.excluded_diseases = names(v, "chronic.excluded", "disease");
+         p.excluded_diseases = names(p, v, "chronic.excluded", "disease");
        }},
       {"chronic.standards", [](Params& p, const YAML::Node& v) {
          for (const auto& kv : v) {
-           std::string ctx = "chronic.standards." + code(kv.first.Scalar(), "disease", "chronic.standards");
+           std::string ctx = "chronic.standards." + code(p, kv.first.Scalar(), "disease", "chronic.standards");
            ChronicStandard cs;
            if (kv.second["inpatient"]) cs.inpatient = boolean(kv.second["inpatient"], ctx + ".inpatient");
            if (!cs.inpatient) cs.standard = money(kv.second["standard"], ctx + ".standard");
            cs.castration = kv.second["castration"] ? money(kv.second["castration"], ctx + ".castration") : cs.standard;
            p.chronic_standards[kv.first.Scalar()] = cs;
          }
-         if (p.chronic_standards.size() != 78) bad("chronic.standards: expected the 78 rows of Annex 2 (C01-C78)");
+         // One row per Annex 2 disease (C-code) of codes.disease, and none for another code.
+         for (const std::string& d : p.codes.disease)
+           if (d.starts_with("C") && !p.chronic_standards.count(d))
+             bad("chronic.standards: no row for " + d + " (an Annex 2 disease of codes.disease)");
+         for (const auto& [d, _] : p.chronic_standards)
+           if (!d.starts_with("C")) bad("chronic.standards: " + d + " is not an Annex 2 disease (C-code)");
        }},
       {"inpatient.ratio.in_service", [](Params& p, const YAML::Node& v) { p.inpatient_ratio_in_service = three<Rate>(v, "inpatient.ratio.in_service", rate); }},
       {"inpatient.ratio.retired", [](Params& p, const YAML::Node& v) { p.inpatient_ratio_retired = three<Rate>(v, "inpatient.ratio.retired", rate); }},
@@ -212,9 +264,31 @@ const std::map<std::string, Setter>& setters() {
            p.old_urban_rate = rate(v["old_urban"], "account.flexible_rate.old_urban");
          }
        }},
+      {"account.in_service.age_from",
+       [](Params& p, const YAML::Node& v) { p.account_age_from = age(v, "account.in_service.age_from"); }},
+      {"account.retiree.age_from",
+       [](Params& p, const YAML::Node& v) { p.retiree_age_from = age(v, "account.retiree.age_from"); }},
+      {"account.flexible_rate.age_from",
+       [](Params& p, const YAML::Node& v) { p.flex_age_from = age(v, "account.flexible_rate.age_from"); }},
+      {"account.retiree.old_urban_confirmed_from", [](Params& p, const YAML::Node& v) {
+         p.old_urban_confirmed_from = yaml_date(v, "account.retiree.old_urban_confirmed_from");
+       }},
+      {"account.crediting_months", [](Params& p, const YAML::Node& v) {
+         p.credit_from = yaml_month(v["from"], "account.crediting_months.from");
+         p.credit_to = yaml_month(v["to"], "account.crediting_months.to");
+       }},
+      {"chronic.limit.max_diseases", [](Params& p, const YAML::Node& v) {
+         p.chronic_max_diseases = integer(v, "chronic.limit.max_diseases");
+         if (p.chronic_max_diseases < 1 || p.chronic_max_diseases > 3)
+           bad("chronic.limit.max_diseases: " + v.Scalar() + " is outside 1..3 (chronic.position_weights weighs 3 "
+               "positions)");
+       }},
+      {"chronic.suspension.first_year", [](Params& p, const YAML::Node& v) {
+         p.suspension_first_year = integer(v, "chronic.suspension.first_year");
+       }},
       {"account.purposes", [](Params& p, const YAML::Node& v) {
-         p.purposes_allowed = names(v["allowed"], "account.purposes.allowed", "purpose");
-         p.purposes_forbidden = names(v["forbidden"], "account.purposes.forbidden", "purpose");
+         p.purposes_allowed = names(p, v["allowed"], "account.purposes.allowed", "purpose");
+         p.purposes_forbidden = names(p, v["forbidden"], "account.purposes.forbidden", "purpose");
        }},
   };
   return s;
@@ -223,7 +297,82 @@ const std::map<std::string, Setter>& setters() {
 struct Span {
   Date from, to;
   YAML::Node value;
+  std::optional<std::string> assumed;  // the `assumption` flag's note ("" for `true`), if the value is assumed
 };
+
+// An `assumption` flag (POLICY.md §5): absent or false gives nullopt, true gives "", a text gives that text.
+std::optional<std::string> assumption_of(const YAML::Node& n, const std::string& ctx) {
+  if (!n) return std::nullopt;
+  if (!n.IsScalar() || n.Scalar().empty()) bad(ctx + ": assumption: expected true, false or a note");
+  bool flag = false;
+  if (YAML::convert<bool>::decode(n, flag)) return flag ? std::optional<std::string>("") : std::nullopt;
+  return n.Scalar();
+}
+
+// One parameter's dated values (sorted), each checked to lie in the window, the whole covering it exactly once
+// (DESIGN.md: a gap is an error). Fills `info`. A flag on the parameter flags each of its values.
+std::vector<Span> read_values(const std::string& name, const YAML::Node& p, Date from, Date to,
+                              const std::string& origin, ParamInfo& info) {
+  const std::string what = origin + ": parameter '" + name + "'";
+  if (!p["article"]) bad(what + " cites no article");
+  info.article = p["article"].Scalar();
+  info.rule = p["rule"] ? p["rule"].Scalar() : "";
+  const std::optional<std::string> all = assumption_of(p["assumption"], what);
+  const YAML::Node& vals = p["values"];
+  if (!vals || !vals.IsSequence() || vals.size() == 0) bad(what + " has no values");
+  std::vector<Span> list;
+  for (size_t i = 0; i < vals.size(); ++i) {
+    std::string ctx = what + " value " + std::to_string(i + 1);
+    Span s;
+    s.from = yaml_date(vals[i]["from"], ctx + " from");
+    s.to = vals[i]["to"] ? yaml_date(vals[i]["to"], ctx + " to") : to;
+    if (!vals[i]["value"]) bad(ctx + ": no value");
+    s.value = vals[i]["value"];
+    if (s.to < s.from) bad(ctx + ": 'to' is before 'from'");
+    s.assumed = assumption_of(vals[i]["assumption"], ctx);
+    if (!s.assumed) s.assumed = all;
+    info.assumption = info.assumption || s.assumed.has_value();
+    list.push_back(s);
+  }
+  std::sort(list.begin(), list.end(), [](const Span& a, const Span& b) { return a.from < b.from; });
+  Date expect = from;
+  for (const Span& s : list) {
+    if (s.from > expect) bad(what + " has no value from " + format_date(expect) + " to " + format_date(s.from - 1));
+    if (s.from < expect) bad(what + " has two values on " + format_date(s.from));
+    expect = s.to + 1;
+  }
+  if (expect <= to) bad(what + " has no value from " + format_date(expect) + " to " + format_date(to));
+  // validate_event checks an event's codes as it decodes it, before the fold reads the event's date.
+  if (name.starts_with("codes.") && list.size() != 1)
+    bad(what + ": a code list has one value for the whole window");
+  return list;
+}
+
+// The parameters in force from day d: the code lists first, since the other parameters' codes are checked
+// against them.
+Params compile_on(Date d, const std::map<std::string, std::vector<Span>>& spans) {
+  Params p;
+  for (bool code_lists : {true, false})
+    for (const auto& [name, list] : spans)
+      if (name.starts_with("codes.") == code_lists)
+        for (const Span& s : list)
+          if (s.from <= d && d <= s.to) setters().at(name)(p, s.value);
+  return p;
+}
+
+// Values that must lie inside the policy window: the crediting months (a non-empty range of the window's months)
+// and the first CHR-SUSP year (a year of the window).
+void check_window_values(const Params& p, Date from, Date to, const std::string& origin) {
+  if (p.credit_from > p.credit_to)
+    bad(origin + ": account.crediting_months: from " + format_month(p.credit_from) + " is after to " +
+        format_month(p.credit_to));
+  if (p.credit_from < month_of(from) || p.credit_to > month_of(to))
+    bad(origin + ": account.crediting_months: " + format_month(p.credit_from) + " to " + format_month(p.credit_to) +
+        " is outside the window's months " + format_month(month_of(from)) + " to " + format_month(month_of(to)));
+  if (p.suspension_first_year < year_of(from) || p.suspension_first_year > year_of(to))
+    bad(origin + ": chronic.suspension.first_year: " + std::to_string(p.suspension_first_year) +
+        " is outside the window's years " + std::to_string(year_of(from)) + " to " + std::to_string(year_of(to)));
+}
 
 // A ratio adjustment must not take a rate out of [0, 1] (issue 8 item 7): the TCM extra points (F-TCM) and the
 // incentive cap (ORD-INC) are added to the ratios they raise; checked on every span of days the policy compiles to.
@@ -245,12 +394,6 @@ void check_adjusted_rates(const Params& p, Date from, const std::string& origin)
   check(p.ratio_resident, "ordinary.ratio.resident", {tcm, inc});
   check(p.inpatient_ratio_resident, "inpatient.ratio.resident", {tcm});
   check({p.chronic_ratio_resident_ordinary, 0, 0}, "chronic.ratio.resident_ordinary", {tcm});
-}
-
-Date yaml_date(const YAML::Node& n, const std::string& ctx) {
-  auto d = n && n.IsScalar() ? parse_date(n.Scalar()) : std::nullopt;
-  if (!d) bad(ctx + ": expected a date YYYY-MM-DD");
-  return *d;
 }
 
 }  // namespace
@@ -281,53 +424,24 @@ Policy load_policy_text(const std::string& text, const std::string& origin) try 
   for (const auto& kv : params) {
     std::string name = kv.first.Scalar();
     if (!setters().count(name)) bad(origin + ": unknown parameter '" + name + "'");
-    const YAML::Node& p = kv.second;
-    ParamInfo info;
-    if (!p["article"]) bad(origin + ": parameter '" + name + "' cites no article");
-    info.article = p["article"].Scalar();
-    info.rule = p["rule"] ? p["rule"].Scalar() : "";
-    info.assumption = p["assumption"] && p["assumption"].as<bool>();
-    pol.info_[name] = info;
-    const YAML::Node& vals = p["values"];
-    if (!vals || !vals.IsSequence() || vals.size() == 0) bad(origin + ": parameter '" + name + "' has no values");
-    std::vector<Span> list;
-    for (size_t i = 0; i < vals.size(); ++i) {
-      std::string ctx = origin + ": parameter '" + name + "' value " + std::to_string(i + 1);
-      Span s;
-      s.from = yaml_date(vals[i]["from"], ctx + " from");
-      s.to = vals[i]["to"] ? yaml_date(vals[i]["to"], ctx + " to") : pol.to_;
-      if (!vals[i]["value"]) bad(ctx + ": no value");
-      s.value = vals[i]["value"];
-      if (s.to < s.from) bad(ctx + ": 'to' is before 'from'");
-      list.push_back(s);
-    }
-    std::sort(list.begin(), list.end(), [](const Span& a, const Span& b) { return a.from < b.from; });
-    Date expect = pol.from_;
-    for (const Span& s : list) {
-      if (s.from > expect)
-        bad(origin + ": parameter '" + name + "' has no value from " + format_date(expect) + " to " +
-            format_date(s.from - 1));
-      if (s.from < expect)
-        bad(origin + ": parameter '" + name + "' has two values on " + format_date(s.from));
-      expect = s.to + 1;
-    }
-    if (expect <= pol.to_)
-      bad(origin + ": parameter '" + name + "' has no value from " + format_date(expect) + " to " +
-          format_date(pol.to_));
-    spans[name] = std::move(list);
+    ParamInfo& info = pol.info_[name];
+    spans[name] = read_values(name, kv.second, pol.from_, pol.to_, origin, info);
+    for (const Span& s : spans[name])
+      if (s.assumed) pol.assumptions_.push_back({name, info.rule, info.article, *s.assumed, s.from, s.to});
   }
   for (const auto& [name, _] : setters())
     if (!spans.count(name)) bad(origin + ": missing parameter '" + name + "'");
+  std::stable_sort(pol.assumptions_.begin(), pol.assumptions_.end(), [](const Assumption& a, const Assumption& b) {
+    return a.parameter != b.parameter ? a.parameter < b.parameter : a.from < b.from;
+  });
 
   std::set<Date> starts;
   for (const auto& [_, list] : spans)
     for (const Span& s : list) starts.insert(s.from);
   for (Date d : starts) {
-    Params p;
-    for (const auto& [name, list] : spans)
-      for (const Span& s : list)
-        if (s.from <= d && d <= s.to) setters().at(name)(p, s.value);
+    Params p = compile_on(d, spans);
     check_adjusted_rates(p, d, origin);
+    check_window_values(p, pol.from_, pol.to_, origin);
     pol.starts_.push_back(d);
     pol.spans_.push_back(std::move(p));
   }

@@ -2,8 +2,14 @@
 // citing its article, compiled into one typed Params value per span of days on which no parameter changes.
 //
 // Contract: load_policy() refuses (PolicyError naming the parameter) a file with an unknown or missing parameter,
-// a malformed value, or dated values that leave a gap or overlap inside the window; Policy::at(d) is the
-// parameters in force on day d (d must lie inside the window, else PolicyError).
+// a malformed or impossible value (a rate outside [0, 1], a negative amount or count, an age outside 0..150, a date
+// or month that does not parse or lies outside the window where one must lie inside it, a code the policy's own
+// `codes.*` lists or EVENTS.md do not define), or dated values that leave a gap or overlap inside the window;
+// Policy::at(d) is the parameters in force on day d (d must lie inside the window, else PolicyError). Every value
+// the ledger uses is a parameter (issue 9 item 5): ages, the crediting months, the old-urban cut-off, the disease
+// cap, the first CHR-SUSP year and the code lists included, so a what-if under another file changes any of them,
+// and policy_version (the hash of the file's bytes) covers them. Policy::assumptions() lists every dated value
+// flagged `assumption` (POLICY.md §5); `gongji policy` prints them.
 #pragma once
 #include <array>
 #include <map>
@@ -13,6 +19,7 @@
 #include <vector>
 
 #include "events/date.h"
+#include "events/event.h"
 #include "events/money.h"
 
 namespace gongji {
@@ -44,6 +51,7 @@ using ByLevel = std::array<Money, 3>;
 using RatesByLevel = std::array<Rate, 3>;
 
 struct Params {
+  CodeLists codes;                                                   // codes.*: what validate_event accepts
   bool ordinary_in_force = false, chronic_in_force = false;          // T-START
   int minor_age_below = 18;                                          // P-MINOR
   ByLevel ded_employee{}, ded_resident{};                            // ORD-DED
@@ -62,24 +70,37 @@ struct Params {
   Rate chronic_ratio_resident_ordinary = 0;                          // CHR-RATIO
   Money chronic_limit_ordinary_tier1 = 0, chronic_limit_ordinary_tier2 = 0;  // CHR-LIM
   RatesByLevel chronic_position_weights{};
+  int chronic_max_diseases = 3;                                      // CHR-LIM: diseases that take a position
+  int suspension_first_year = 2023;                                  // CHR-SUSP: first December close that runs it
   bool art17_refer = false;                                          // CHR-ART17
   std::set<std::string, std::less<>> art17_diseases, specialty_diseases, excluded_diseases;
   std::map<std::string, ChronicStandard, std::less<>> chronic_standards;
   RatesByLevel inpatient_ratio_in_service{}, inpatient_ratio_retired{}, inpatient_ratio_resident{};
   Money inpatient_limit_employee = 0, inpatient_limit_resident = 0;  // CHR-INPT
   Rate account_personal_rate = 0, account_employer_under_46 = 0, account_employer_from_46 = 0;  // ACC-INSVC
+  int account_age_from = 46;          // ACC-INSVC: employer `from_46` from this age (first day of the month)
+  Month credit_from = 0, credit_to = 0;  // account.crediting_months (Art.40): months ACC-INSVC / ACC-RET credit
   bool retiree_credited = false;                                     // ACC-RET
   Money retiree_pension_base = 0;
   Rate retiree_under_70 = 0, retiree_from_70 = 0;
+  int retiree_age_from = 70;          // ACC-RET: `from_70` from this age
+  Date old_urban_confirmed_from = 0;  // ACC-RET (Art.25 ¶2): old-urban retirees credited if confirmed on or after
   bool flex_checked = false;                                         // ACC-FLEX
   Rate flex_under_46 = 0, flex_from_46 = 0, old_urban_rate = 0;
+  int flex_age_from = 46;             // ACC-FLEX: `flexible_from_46` from this age
   std::set<std::string, std::less<>> purposes_allowed, purposes_forbidden;  // ACC-USE
 };
 
-// One parameter as written in the file, for people and for `explain`.
+// One parameter as written in the file, for people and for `explain`. `assumption`: some value of it is assumed.
 struct ParamInfo {
   std::string rule, article;
   bool assumption = false;
+};
+
+// One dated value flagged `assumption` (POLICY.md §5): `note` is the flag's text ("" for `assumption: true`).
+struct Assumption {
+  std::string parameter, rule, article, note;
+  Date from = 0, to = 0;
 };
 
 class Policy {
@@ -90,6 +111,10 @@ class Policy {
   const std::string& version() const { return version_; }  // "xxh128:<hex>" of the file's bytes
   const std::string& text() const { return text_; }
   const std::map<std::string, ParamInfo>& info() const { return info_; }
+  // The code lists validate_event checks events against (`codes.*`: one value for the whole window).
+  const CodeLists& codes() const { return spans_.empty() ? events_md_codes() : spans_.front().codes; }
+  // Every assumed value, in parameter-name order, then by date.
+  const std::vector<Assumption>& assumptions() const { return assumptions_; }
 
  private:
   friend Policy load_policy_text(const std::string&, const std::string&);
@@ -98,6 +123,7 @@ class Policy {
   std::vector<Params> spans_;
   std::string version_, text_;
   std::map<std::string, ParamInfo> info_;
+  std::vector<Assumption> assumptions_;
 };
 
 // `origin` names the source in error messages.

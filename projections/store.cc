@@ -26,6 +26,7 @@
 #include <xxhash.h>
 
 #include "events/fault_probe.h"
+#include "events/io_error.h"
 #include "events/fb_codec.h"
 #include "events/rocksdb_info_log.h"
 #include "events/partition.h"
@@ -51,6 +52,32 @@ std::string hex16(uint64_t v) {
   return b;
 }
 
+std::string key_part(std::string_view id) {
+  if (id.find_first_of("%/") == std::string_view::npos) return std::string(id);
+  std::string out;
+  out.reserve(id.size() + 8);
+  for (char c : id) {
+    if (c == '%') out += "%25";
+    else if (c == '/') out += "%2F";
+    else out += c;
+  }
+  return out;
+}
+
+std::string key_part_decode(std::string_view part) {
+  std::string out;
+  out.reserve(part.size());
+  for (size_t i = 0; i < part.size(); ++i) {
+    if (part[i] == '%' && part.substr(i, 3) == "%25") out += '%', i += 2;
+    else if (part[i] == '%' && part.substr(i, 3) == "%2F") out += '/', i += 2;
+    else out += part[i];
+  }
+  return out;
+}
+
+AmbiguousClaimError::AmbiguousClaimError(const std::string& c, std::vector<std::string> ps, bool m)
+    : std::runtime_error("claim " + c + " is held by several persons"), claim(c), persons(std::move(ps)), more(m) {}
+
 namespace {
 
 // A stored decimal number (a position, a count); a value that is not one is store damage, named by its key.
@@ -62,9 +89,17 @@ uint64_t stored_number(std::string_view v, const std::string& key) {
   return n;
 }
 
-void check(const rocksdb::Status& s, const std::string& what) {
+// RocksDB's failures as StoreError. A full disk in the one wording of issue 8 item 3: "no space left on device:
+// <path>" (`path`, the store or checkpoint written; else `what`), then what was done and RocksDB's own text.
+void check(const rocksdb::Status& s, const std::string& what, const std::string& path = "") {
+  if (s.IsNoSpace())
+    throw StoreError(io_error(ENOSPC, path.empty() ? what : path) + " (" + what + ": " + s.ToString() + ")");
   if (!s.ok()) throw StoreError(what + ": " + s.ToString());
 }
+
+constexpr const char* kFormatKey = "n/format";  // Store::check_format
+
+std::string policy_key(const std::string& version) { return "v/" + key_part(version); }
 
 // The digest an event id was folded with, nullopt when it never was. A read error or a damaged entry is store
 // damage (StoreError, not poison): taking it for "never seen" would apply the event a second time.
@@ -112,7 +147,7 @@ class PartitionState final : public StateAccess {
     const std::string prefix = "p/" + hex4(partition_) + "/";
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
-      ids.insert(it->key().ToString().substr(prefix.size()));
+      ids.insert(key_part_decode(it->key().ToStringView().substr(prefix.size())));
     for (const auto& [id, p] : persons_)
       if (p) ids.insert(id);
     for (const auto& id : ids) fn(*person(id));
@@ -128,7 +163,7 @@ class PartitionState final : public StateAccess {
     auto it = facilities_.find(id);
     if (it != facilities_.end()) return it->second ? &*it->second : nullptr;
     std::string v;
-    auto s = db_->Get(rocksdb::ReadOptions(), "f/" + hex4(partition_) + "/" + id, &v);
+    auto s = db_->Get(rocksdb::ReadOptions(), facility_key(id), &v);
     if (s.IsNotFound()) {
       facilities_[id] = std::nullopt;
       return nullptr;
@@ -151,7 +186,7 @@ class PartitionState final : public StateAccess {
   // Moves what changed into the batch; the cache stays warm.
   void flush_into(rocksdb::WriteBatch& b) {
     for (const auto& id : dirty_persons_) b.Put(person_key(id), encode_person(*persons_.at(id)));
-    for (const auto& id : dirty_facilities_) b.Put("f/" + hex4(partition_) + "/" + id, encode_facility(*facilities_.at(id)));
+    for (const auto& id : dirty_facilities_) b.Put(facility_key(id), encode_facility(*facilities_.at(id)));
     if (meta_dirty_) b.Put("m/" + hex4(partition_), json(meta_).dump());
     dirty_persons_.clear();
     dirty_facilities_.clear();
@@ -163,7 +198,8 @@ class PartitionState final : public StateAccess {
   }
 
  private:
-  std::string person_key(const std::string& id) const { return "p/" + hex4(partition_) + "/" + id; }
+  std::string person_key(const std::string& id) const { return "p/" + hex4(partition_) + "/" + key_part(id); }
+  std::string facility_key(const std::string& id) const { return "f/" + hex4(partition_) + "/" + key_part(id); }
   void load_meta() {
     meta_ = PartitionMeta{};
     std::string v;
@@ -188,14 +224,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// "no space left on device", "input/output error": strerror in the form the messages use.
-std::string errno_text(int err) {
-  std::string s = std::strerror(err);
-  if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
-  return s;
-}
-
-[[noreturn]] void io_fail(int err, const std::string& path) { throw StoreError(errno_text(err) + ": " + path); }
+[[noreturn]] void io_fail(int err, const std::string& path) { throw StoreError(io_error(err, path)); }
 
 // A named probe on a write path (events/fault_probe.h): an injected ENOSPC / EIO fails exactly as the OS's would.
 void write_probe(std::string_view point, const std::string& path) {
@@ -273,18 +302,50 @@ Store::Store(const std::string& dir_arg, const StoreOptions& o) : dir_(without_t
     create.create_if_missing = true;
     create.info_log = std::make_shared<TolerantInfoLog>(tmp);
     rocksdb::DB* fresh = nullptr;
-    check(rocksdb::DB::Open(create, tmp, &fresh), "create projections at " + tmp);
+    check(rocksdb::DB::Open(create, tmp, &fresh), "create projections at " + tmp, tmp);
     rocksdb::Status closed = fresh->Close();
     delete fresh;
-    check(closed, "create projections at " + tmp);
+    check(closed, "create projections at " + tmp, tmp);
     fs::rename(tmp, dir);  // over an empty directory too (rename(2))
     fsync_path(parent_of(dir), true);
   }
   opt.info_log = std::make_shared<TolerantInfoLog>(o.read_only ? "" : dir);
   rocksdb::DB* db = nullptr;
   if (o.read_only) check(rocksdb::DB::OpenForReadOnly(opt, dir, &db), "open projections at " + dir);
-  else check(rocksdb::DB::Open(opt, dir, &db), "open projections at " + dir);
+  else check(rocksdb::DB::Open(opt, dir, &db), "open projections at " + dir, dir);
   db_.reset(db);
+  check_format(o.read_only);
+}
+
+// Item 8 of issue 9: the one place that reads n/format. A store of format kStoreFormat opens, and so does an empty
+// one (new, or created by an older binary and never folded: record_run() stamps it before the first write); any
+// other is refused with what to run. To migrate an older format instead, add its step here, before the refusal
+// (not in a read-only open), and say so at kStoreFormat.
+void Store::check_format(bool /*read_only*/) {
+  std::string v;
+  auto s = db_->Get(rocksdb::ReadOptions(), kFormatKey, &v);
+  if (!s.IsNotFound()) check(s, "read " + std::string(kFormatKey));
+  uint64_t format = 1;  // no n/format: written before formats were recorded
+  if (s.ok()) {
+    format = stored_number(v, kFormatKey);
+  } else {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    it->SeekToFirst();
+    check(it->status(), "read " + dir_);
+    if (!it->Valid()) return;  // nothing in it yet: no format to misread
+  }
+  if (format == static_cast<uint64_t>(kStoreFormat)) return;
+  const std::string data = parent_of(dir_);
+  const std::string rebuild =
+      "rebuild it from the log: move " + dir_ + " aside and run `gongji fold --data-dir " + data +
+      "` (with the --policy, and --brokers, it was folded with; checkpoints of the old format are not used)";
+  throw StoreFormatError(
+      "the store at " + dir_ + " has format " + std::to_string(format) +
+      (s.ok() ? "" : " (no " + std::string(kFormatKey) + ": written by a gongji before store formats)") +
+      " but this gongji reads format " + std::to_string(kStoreFormat) + "; " +
+      (format > static_cast<uint64_t>(kStoreFormat) ? "use a gongji that reads format " + std::to_string(format) +
+                                                          ", or " + rebuild
+                                                    : rebuild));
 }
 
 Store::~Store() = default;
@@ -304,15 +365,59 @@ void Store::check_partition_count(int partitions) const {
                      " was folded from a log of " + std::to_string(stored) + " (n/partitions): refusing to fold");
 }
 
+std::string anchor_of(uint64_t offset, std::string_view payload) {
+  return hex16(offset) + ":" + hex16(XXH3_64bits(payload.data(), payload.size()));
+}
+
+void Store::check_anchor(int partition, uint64_t offset, std::string_view payload) const {
+  const std::string key = "a/" + hex4(partition), where = " (store " + dir_ + ", " + key + ")";
+  std::string have;
+  auto s = db_->Get(rocksdb::ReadOptions(), key, &have);
+  if (s.IsNotFound())
+    throw StoreError("partition " + std::to_string(partition) + ": the store has folded records but holds no anchor" +
+                     where + ": damaged, or written by an older gongji; refold into a new data directory");
+  check(s, "read " + key);
+  if (have != anchor_of(offset, payload))
+    throw StoreError("partition " + std::to_string(partition) + ": the log's record at offset " +
+                     std::to_string(offset) + " is not the one this store folded there (anchor " + have + ", log " +
+                     anchor_of(offset, payload) + ")" + where +
+                     ": the store was folded from another log; refusing to fold");
+}
+
+void Store::check_log(EventLog& log) const {
+  check_partition_count(log.partitions());
+  for (int p = 0; p < log.partitions(); ++p) {
+    const uint64_t folded = folded_offset(p), end = log.end_offset(p);
+    if (folded > end)
+      throw StoreError("partition " + std::to_string(p) + ": the log ends at offset " + std::to_string(end) +
+                       " but the store at " + dir_ + " has folded up to offset " + std::to_string(folded) +
+                       " (x/" + hex4(p) + "): the log lost records the store has folded; refusing to fold");
+    if (folded == 0) continue;
+    bool seen = false;  // the log's record at folded - 1 carries the anchor the store committed with it
+    log.read(p, folded - 1, [&](const LogRecord& r) {
+      check_anchor(p, r.offset, r.payload);
+      seen = true;
+      return false;
+    });
+    if (!seen)
+      throw StoreError("partition " + std::to_string(p) + ": the log has no record at offset " +
+                       std::to_string(folded - 1) + ", the last one the store at " + dir_ +
+                       " folded; refusing to fold");
+  }
+}
+
 void Store::record_run(const Policy& policy, int partitions) {
   check_partition_count(partitions);
   rocksdb::WriteOptions wo;
   wo.sync = true;
   std::string have;
-  if (!db_->Get(rocksdb::ReadOptions(), "v/" + policy.version(), &have).ok())
-    check(db_->Put(wo, "v/" + policy.version(), policy.text()), "record policy version");
+  // check_format let only an empty store through without n/format: this is its first write.
+  if (!db_->Get(rocksdb::ReadOptions(), kFormatKey, &have).ok())
+    check(db_->Put(wo, kFormatKey, std::to_string(kStoreFormat)), "record the store format", dir_);
+  if (!db_->Get(rocksdb::ReadOptions(), policy_key(policy.version()), &have).ok())
+    check(db_->Put(wo, policy_key(policy.version()), policy.text()), "record policy version", dir_);
   if (!db_->Get(rocksdb::ReadOptions(), "n/partitions", &have).ok())
-    check(db_->Put(wo, "n/partitions", std::to_string(partitions)), "record partition count");
+    check(db_->Put(wo, "n/partitions", std::to_string(partitions)), "record partition count", dir_);
 }
 
 struct PartitionFolder::Impl {
@@ -323,6 +428,7 @@ struct PartitionFolder::Impl {
     int64_t ingested_ms = 0;
     std::string payload;    // the record's bytes: a good record is re-applied from them
     std::string dead_line;  // a dead letter's JSON line, re-put as it was ("" for a record that was applied)
+    std::string dead_person;  // the person it names, "" when not known
   };
 
   Store& store;
@@ -335,12 +441,13 @@ struct PartitionFolder::Impl {
   std::vector<Applied> journal;                         // this batch's records, in log order
   std::function<void(const Event&)> apply_hook;
   uint64_t next;
+  std::string anchor;  // anchor_of() the last applied record ("" before the first): put under a/ at commit
   Impl(Store& s, rocksdb::DB* d, int p, int partitions, const Policy& policy)
       : store(s), db(d), partition(p), state(d, p), ctx{&policy, p, partitions, p == 0}, next(s.folded_offset(p)) {}
 
   std::string at(uint64_t offset) const { return hex4(partition) + "/" + hex16(offset); }
   std::vector<Output> apply_record(const LogRecord& r, std::optional<Event>& ev, bool& touched);
-  void put_dead_letter(uint64_t offset, const std::string& line);
+  void put_dead_letter(uint64_t offset, const std::string& line, const std::string& person);
   void roll_back();
 };
 
@@ -354,10 +461,22 @@ void PartitionFolder::set_apply_hook(std::function<void(const Event&)> hook) { i
 // Decodes and applies one record into the batch and the state cache. Throws on a record that cannot be applied;
 // `touched` then tells whether the batch or the state may already hold part of its effect.
 std::vector<Output> PartitionFolder::Impl::apply_record(const LogRecord& r, std::optional<Event>& ev, bool& touched) {
-  const Event& e = ev.emplace(decode_event(r.payload));
+  // Issue 9 item 5: codes are checked under the fold's policy; a code it does not list is an EventError
+  // ("field 'disease': unknown code \"C05\""), so the record is a dead letter like any that does not validate,
+  // naming the event (id, type, person, claim) when it is valid under EVENTS.md's lists.
+  try {
+    ev.emplace(decode_event(r.payload, ctx.policy->codes()));
+  } catch (const EventError&) {
+    try {
+      ev.emplace(decode_event(r.payload));
+    } catch (const EventError&) {
+    }
+    throw;
+  }
+  const Event& e = *ev;
   // EVENTS.md: an id already folded is a no-op with the same content and ID_CONFLICT with other content,
   // decided here so that every path into the log (ingest, a producer writing to Kafka) agrees.
-  std::string idkey = "e/" + hex4(partition) + "/" + e.id;
+  std::string idkey = "e/" + hex4(partition) + "/" + key_part(e.id);
   uint64_t h = event_digest(e);
   std::optional<uint64_t> seen;
   if (auto it = batch_ids.find(idkey); it != batch_ids.end()) seen = it->second;
@@ -377,23 +496,27 @@ std::vector<Output> PartitionFolder::Impl::apply_record(const LogRecord& r, std:
   if (e.is_global()) {
     batch.Put("g/" + where_at, loc);
   } else {
-    batch.Put("i/" + *e.person + "/" + where_at, loc);
+    batch.Put("i/" + key_part(*e.person) + "/" + where_at, loc);
     if (e.type == EventType::family_linked && ctx.owns(*e.relative))
-      batch.Put("i/" + *e.relative + "/" + where_at, loc);
+      batch.Put("i/" + key_part(*e.relative) + "/" + where_at, loc);
   }
   for (size_t n = 0; n < outs.size(); ++n) {
-    std::string key = "o/" + where_at + "/" + hex8(n);
+    const std::string tail = where_at + "/" + hex8(n), key = "o/" + tail;
     batch.Put(key, outs[n].line);
-    if (outs[n].kind == "settlement") batch.Put("c/" + outs[n].claim + "/" + where_at + "/" + hex8(n), key);
+    const std::string person = key_part(outs[n].person);
+    if (!person.empty()) batch.Put("r/" + person + "/" + tail, "");
+    if (outs[n].kind == "settlement") batch.Put("c/" + key_part(outs[n].claim) + "/" + person + "/" + tail, key);
   }
   return outs;
 }
 
-// A dead letter is the one output record of its offset, and the d/ index points at it.
-void PartitionFolder::Impl::put_dead_letter(uint64_t offset, const std::string& line) {
+// A dead letter is the one output record of its offset, and the d/ index points at it (r/ too, when it names a
+// person).
+void PartitionFolder::Impl::put_dead_letter(uint64_t offset, const std::string& line, const std::string& person) {
   std::string key = "o/" + at(offset) + "/" + hex8(0);
   batch.Put(key, line);
   batch.Put("d/" + at(offset), key);
+  if (!person.empty()) batch.Put("r/" + key_part(person) + "/" + at(offset) + "/" + hex8(0), "");
 }
 
 // Back to exactly the state before the failed record: what the store committed, plus this batch's earlier records
@@ -404,7 +527,7 @@ void PartitionFolder::Impl::roll_back() {
   state.reset();
   for (const Applied& a : journal) {
     if (!a.dead_line.empty()) {
-      put_dead_letter(a.offset, a.dead_line);
+      put_dead_letter(a.offset, a.dead_line, a.dead_person);
       continue;
     }
     LogRecord r;
@@ -446,8 +569,9 @@ std::vector<Output> PartitionFolder::apply(const LogRecord& r, FoldStats& stats)
   std::string reason;
   try {
     std::vector<Output> outs = m.apply_record(r, e, touched);
-    m.journal.push_back({r.offset, r.locator, r.ingested_ms, std::string(r.payload), ""});
+    m.journal.push_back({r.offset, r.locator, r.ingested_ms, std::string(r.payload), "", ""});
     m.next = r.offset + 1;
+    m.anchor = anchor_of(r.offset, r.payload);
     stats.outputs += outs.size();
     ++stats.events;
     return outs;
@@ -465,12 +589,14 @@ std::vector<Output> PartitionFolder::apply(const LogRecord& r, FoldStats& stats)
   // Issue 8 item 4, TIME-LOG: whatever the record did, it alone becomes a dead letter and leaves no effect.
   if (touched) m.roll_back();
   std::string line = dead_letter_line(m.partition, r.offset, e, reason);
-  m.put_dead_letter(r.offset, line);
-  m.journal.push_back({r.offset, r.locator, r.ingested_ms, "", line});
+  const std::string person = e && e->person ? *e->person : "";
+  m.put_dead_letter(r.offset, line, person);
+  m.journal.push_back({r.offset, r.locator, r.ingested_ms, "", line, person});
   m.next = r.offset + 1;
+  m.anchor = anchor_of(r.offset, r.payload);
   ++stats.dead_letters;
   ++stats.events;
-  return {Output{"dead_letter", "", line}};
+  return {Output{"dead_letter", "", line, person}};
 }
 
 void PartitionFolder::commit(FoldStats& stats) {
@@ -479,10 +605,11 @@ void PartitionFolder::commit(FoldStats& stats) {
   wo.sync = true;
   m.state.flush_into(m.batch);
   m.batch.Put("x/" + hex4(m.partition), std::to_string(m.next));
+  if (!m.anchor.empty()) m.batch.Put("a/" + hex4(m.partition), m.anchor);
   stats.puts += m.batch.Count();
   stats.put_bytes += m.batch.GetDataSize();
   ++stats.commits;
-  check(m.db->Write(wo, &m.batch), "commit fold batch");
+  check(m.db->Write(wo, &m.batch), "commit fold batch", m.store.dir_);
   m.batch.Clear();
   m.batch_ids.clear();
   m.journal.clear();
@@ -493,16 +620,9 @@ FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& op
   FoldStats stats;
   size_t batches = 0;
   uint64_t since_checkpoint = 0, since_progress = 0;
-  // Item 2: a log that disagrees with what the store folded is refused before anything is written.
-  check_partition_count(log.partitions());
-  for (int p = 0; p < log.partitions(); ++p) {
-    const uint64_t folded = folded_offset(p), end = log.end_offset(p);
-    if (folded > end)
-      throw StoreError("partition " + std::to_string(p) + ": the log ends at offset " + std::to_string(end) +
-                       " but the store at " + dir_ + " has folded up to offset " + std::to_string(folded) +
-                       " (x/" + hex4(p) + "): the log lost records the store has folded; refusing to fold");
-    if (opt.until.empty()) log.check_records(p, folded);  // damage anywhere ahead: refuse before any commit
-  }
+  check_log(log);  // item 2: a log that disagrees with what the store folded is refused before anything is written
+  if (opt.until.empty())
+    for (int p = 0; p < log.partitions(); ++p) log.check_records(p, folded_offset(p));  // damage ahead: refuse now
   record_run(policy, log.partitions());
   if (opt.checkpoint_every && !opt.checkpoint_dir.empty()) remove_partial_checkpoints(opt.checkpoint_dir);
   for (int p = 0; p < log.partitions(); ++p) {
@@ -552,13 +672,14 @@ void Store::checkpoint(const std::string& dir_arg) const {
   try {
     write_probe("checkpoint.before_create", tmp);
     rocksdb::Checkpoint* cp = nullptr;
-    check(rocksdb::Checkpoint::Create(db_.get(), &cp), "checkpoint of " + dir_);
+    check(rocksdb::Checkpoint::Create(db_.get(), &cp), "checkpoint of " + dir_, tmp);
     std::unique_ptr<rocksdb::Checkpoint> owned(cp);
-    check(cp->CreateCheckpoint(tmp + "/db"), "checkpoint into " + tmp);
+    check(cp->CreateCheckpoint(tmp + "/db"), "checkpoint into " + tmp, tmp);
     probe::crash_point("checkpoint.after_create");
     json pos = json::object();
     for (auto [p, off] : positions()) pos[std::to_string(p)] = off;
-    write_file_synced(tmp + "/positions.json", json({{"positions", pos}, {"digest", digest()}}).dump() + "\n");
+    json meta = {{"positions", pos}, {"digest", digest()}, {"format", kStoreFormat}};  // replay_to skips other formats
+    write_file_synced(tmp + "/positions.json", meta.dump() + "\n");
     fsync_path(tmp, true);
     write_probe("checkpoint.before_rename", tmp);
     fs::rename(tmp, dir);
@@ -600,7 +721,7 @@ std::optional<PersonState> Store::person(const std::string& id) const {
   int n = partitions();
   if (n == 0) return std::nullopt;
   std::string v;
-  auto s = db_->Get(rocksdb::ReadOptions(), "p/" + hex4(partition_of(id, n)) + "/" + id, &v);
+  auto s = db_->Get(rocksdb::ReadOptions(), "p/" + hex4(partition_of(id, n)) + "/" + key_part(id), &v);
   if (s.IsNotFound()) return std::nullopt;
   check(s, "read person");
   return decode_person(v);
@@ -608,7 +729,7 @@ std::optional<PersonState> Store::person(const std::string& id) const {
 
 std::optional<FacilityState> Store::facility(int partition, const std::string& id) const {
   std::string v;
-  auto s = db_->Get(rocksdb::ReadOptions(), "f/" + hex4(partition) + "/" + id, &v);
+  auto s = db_->Get(rocksdb::ReadOptions(), "f/" + hex4(partition) + "/" + key_part(id), &v);
   if (s.IsNotFound()) return std::nullopt;
   check(s, "read facility");
   return decode_facility(v);
@@ -620,14 +741,70 @@ void Store::outputs(const std::function<bool(const json&)>& fn) const {
     if (!fn(json::parse(it->value().ToStringView()))) return;
 }
 
-std::optional<json> Store::settlement(const std::string& claim) const {
+namespace {
+// The fixed-width end of c/ and r/ keys: "<partition, 4>/<offset, 16>/<n, 8>" (the o/ key without "o/").
+constexpr size_t kTailSize = 4 + 1 + 16 + 1 + 8;
+
+// The tail of an index key under `prefix` that ends in one, checked; damage is named by the key.
+std::string_view index_tail(std::string_view key, size_t prefix_size) {
+  if (key.size() < prefix_size + kTailSize || key[key.size() - kTailSize - 1] != '/')
+    throw StoreError("the store holds a damaged index key " + std::string(key.substr(0, 80)));
+  return key.substr(key.size() - kTailSize);
+}
+}  // namespace
+
+std::optional<SettlementRef> Store::settlement(const std::string& person, const std::string& claim) const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  std::string prefix = "c/" + claim + "/";
+  const std::string prefix = "c/" + key_part(claim) + "/" + key_part(person) + "/";
   it->Seek(prefix);
+  check(it->status(), "read the claim index");
   if (!it->Valid() || !it->key().starts_with(prefix)) return std::nullopt;
+  const std::string key = it->key().ToString();
+  const std::string_view tail = index_tail(key, prefix.size());
+  SettlementRef ref;
+  ref.partition = static_cast<int>(std::stoul(std::string(tail.substr(0, 4)), nullptr, 16));
+  ref.offset = std::stoull(std::string(tail.substr(5, 16)), nullptr, 16);
+  ref.key = it->value().ToString();
   std::string v;
-  check(db_->Get(rocksdb::ReadOptions(), it->value(), &v), "read settlement");
-  return json::parse(v);
+  check(db_->Get(rocksdb::ReadOptions(), ref.key, &v), "read settlement " + ref.key + " (index " + key + ")");
+  ref.record = json::parse(v);
+  return ref;
+}
+
+std::vector<std::string> Store::claim_holders(const std::string& claim, size_t limit) const {
+  std::vector<std::string> persons;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  const std::string prefix = "c/" + key_part(claim) + "/";
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && persons.size() < limit; it->Next()) {
+    const std::string_view key = it->key().ToStringView();
+    index_tail(key, prefix.size() + 1);  // "<person>/<tail>"
+    std::string person = key_part_decode(key.substr(prefix.size(), key.size() - prefix.size() - kTailSize - 1));
+    if (persons.empty() || persons.back() != person) persons.push_back(std::move(person));
+  }
+  check(it->status(), "read the claim index");
+  return persons;
+}
+
+std::string Store::claim_person(const std::string& claim, const std::string& person) const {
+  if (!person.empty()) return person;
+  std::vector<std::string> holders = claim_holders(claim, kHoldersShown + 1);
+  if (holders.empty()) throw NotFoundError("no settlement for claim " + claim);
+  if (holders.size() == 1) return holders.front();
+  const bool more = holders.size() > kHoldersShown;
+  if (more) holders.pop_back();
+  throw AmbiguousClaimError(claim, std::move(holders), more);
+}
+
+void Store::person_outputs(const std::string& person, const std::function<bool(const json&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  const std::string prefix = "r/" + key_part(person) + "/";
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    const std::string key = "o/" + std::string(index_tail(it->key().ToStringView(), prefix.size()));
+    std::string v;
+    check(db_->Get(rocksdb::ReadOptions(), key, &v), "read output " + key + " (index " + it->key().ToString() + ")");
+    if (!fn(json::parse(v))) return;
+  }
+  check(it->status(), "read the person index");
 }
 
 void Store::dead_letters(const std::function<void(const std::string&, const std::string&)>& fn) const {
@@ -641,7 +818,7 @@ void Store::dead_letters(const std::function<void(const std::string&, const std:
 
 std::optional<std::string> Store::policy_text(const std::string& version) const {
   std::string v;
-  if (!db_->Get(rocksdb::ReadOptions(), "v/" + version, &v).ok()) return std::nullopt;
+  if (!db_->Get(rocksdb::ReadOptions(), policy_key(version), &v).ok()) return std::nullopt;
   return v;
 }
 

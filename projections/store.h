@@ -1,20 +1,31 @@
 // The RocksDB projections and the fold driver.
 //
 // Key layout (one column family; every key below is part of the determinism digest):
+//   n/format                                the store format, kStoreFormat below, put by the first record_run();
+//                                           a store that holds keys but not this one is format 1
 //   p/<partition>/<person>                  PersonState (ledger/state_codec.h)
 //   f/<partition>/<facility>                FacilityState as that partition knows it (TIME-LOG; state_codec.h)
 //   m/<partition>                           PartitionMeta
 //   x/<partition>                           next log offset to fold
+//   a/<partition>                           anchor: "<offset>:<xxh3 of its bytes>" of the last folded record
 //   n/partitions                            the log's partition count
 //   o/<partition>/<offset>/<n>              output record n of the event at that offset (JSON Lines form); a
 //                                           dead letter is the only one of its offset (PartitionFolder below)
-//   c/<claim>/<partition>/<offset>/<n>      claim index -> the output key of its settlement
+//   c/<claim>/<person>/<partition>/<offset>/<n>
+//                                           claim index -> the o/ key of a settlement of that person's claim
+//                                           (EVENTS.md: a claim is its person and its claim id; the first is the
+//                                           claim's own, any later one a DUPLICATE_CLAIM rejection); c/<claim>/
+//                                           lists the persons holding that claim id
+//   r/<person>/<partition>/<offset>/<n>     the person's output records (those naming the person, dead letters too):
+//                                           empty value, the o/ key is o/<partition>/<offset>/<n>
 //   d/<partition>/<offset>                  index of dead letters: the o/ key of the record's dead_letter output
 //   i/<person>/<partition>/<offset>          the person's events: locator + ingestion time (16 bytes)
 //   g/<partition>/<offset>                   the partition's shared events (facilities, period_closed), likewise
 //   e/<partition>/<event id>                xxh3 of the event's encoding: duplicates are no-ops, others ID_CONFLICT
 //   v/<policy_version>                      the text of every policy version the fold has used
-// <partition> is 4 hex digits, <offset> 16 and <n> 8, so lexicographic order is log order.
+// <partition> is 4 hex digits, <offset> 16 and <n> 8, so lexicographic order is log order. Every raw id in a key
+// (<person>, <facility>, <claim>, <event id>, <policy_version>) is key_part(id): '%' and '/' percent-escaped, so
+// that no id runs into the next field ("c/" + key_part(claim) + "/" is exactly that claim id's range).
 //
 // Contract: fold() commits each batch's state changes, outputs and log position in one WriteBatch; a crash at
 // any point leaves a store equal to one that folded a prefix of the log, and the next fold() continues from
@@ -25,7 +36,10 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -47,6 +61,36 @@ struct StoreError : std::runtime_error {
 // The person, claim or record asked for is not in the store (the command line's exit_code::kNotFound).
 struct NotFoundError : std::runtime_error {
   using std::runtime_error::runtime_error;
+};
+
+// The store's format, recorded under n/format when a store is created. Raise it with any change to the key layout
+// above or to a stored value that an older binary would misread, and handle the older format in Store::check_format
+// (store.cc), the one place that reads n/format: migrate it there, or let it refuse. Formats:
+//   1  (no n/format) until issue 9: c/<claim>/<partition>/..., no r/ index, raw ids in keys, no a/ anchors
+//   2  issue 9: claims keyed by person, r/ index, key_part() ids, a/ anchors
+inline constexpr int kStoreFormat = 2;
+
+// A store of another format than kStoreFormat, refused (nothing is read or written): the message names both
+// formats and what to run.
+struct StoreFormatError : StoreError {
+  using StoreError::StoreError;
+};
+
+// A claim id held by several persons, asked for without a person (EVENTS.md: commands that take --claim refuse an
+// ambiguous id). `persons`: some of them, in key order (at most Store::kHoldersShown).
+struct AmbiguousClaimError : std::runtime_error {
+  AmbiguousClaimError(const std::string& claim, std::vector<std::string> persons, bool more);
+  std::string claim;
+  std::vector<std::string> persons;
+  bool more = false;  // there are persons beyond `persons`
+};
+
+// Where a settlement is stored and what it says (Store::settlement).
+struct SettlementRef {
+  int partition = 0;
+  uint64_t offset = 0;
+  std::string key;  // its o/ key
+  nlohmann::json record;
 };
 
 struct FoldOptions {
@@ -108,13 +152,33 @@ class Store {
   void outbox(int partition, uint64_t from, uint64_t to,
               const std::function<void(uint64_t offset, const std::string& line)>& fn) const;
   uint64_t folded_offset(int partition) const;
+  // Ties the store to its log (issue 8 item 2): the store keeps, beside each partition's position, the anchor of
+  // the last record it folded (a/<partition>: its offset and the xxh3 of its bytes). fold() and `serve` show it the
+  // log's record at folded_offset - 1 before folding on; another record (a replaced or recreated log or topic), or
+  // no anchor where records were folded: StoreError naming the partition, offset and both anchors.
+  void check_anchor(int partition, uint64_t offset, std::string_view payload) const;
+  // Refuses (StoreError) a log this store was not folded from: another partition count (n/partitions), a partition
+  // ending before the store's folded position (x/), or a record at folded - 1 that does not carry the anchor.
+  // fold() calls it first; `serve` calls it on the events topic before it joins the group.
+  void check_log(EventLog& log) const;
 
   std::optional<PersonState> person(const std::string& id) const;
   int partitions() const;  // 0 before the first fold
   std::optional<FacilityState> facility(int partition, const std::string& id) const;
   // Output records in log order (partition, then offset); stops when fn returns false.
   void outputs(const std::function<bool(const nlohmann::json&)>& fn) const;
-  std::optional<nlohmann::json> settlement(const std::string& claim) const;
+  // The settlement of `person`'s claim `claim` (the first one: later ones are DUPLICATE_CLAIM rejections), through
+  // the c/ index; nullopt when there is none.
+  std::optional<SettlementRef> settlement(const std::string& person, const std::string& claim) const;
+  // The persons with a settlement of claim id `claim`, in key order, at most `limit` of them (c/ index).
+  std::vector<std::string> claim_holders(const std::string& claim, size_t limit) const;
+  static constexpr size_t kHoldersShown = 10;
+  // Whose claim `claim` is: `person` when given (not checked here), else the one person holding that claim id.
+  // None: NotFoundError; several: AmbiguousClaimError naming up to kHoldersShown of them.
+  std::string claim_person(const std::string& claim, const std::string& person) const;
+  // The output records naming `person` (dead letters too), in log order, through the r/ index; stops when fn
+  // returns false.
+  void person_outputs(const std::string& person, const std::function<bool(const nlohmann::json&)>& fn) const;
   // Every dead letter (d/ key, its dead_letter output line), in log order. The lines are output records too:
   // outputs() and outbox() include them.
   void dead_letters(const std::function<void(const std::string& key, const std::string& value)>& fn) const;
@@ -130,7 +194,8 @@ class Store {
   std::string partition_digest(int partition) const;
   // The fold's position per partition (x/ keys).
   std::map<int, uint64_t> positions() const;
-  // A RocksDB checkpoint of the store (hard links) into `dir`, with positions.json naming its positions and digest.
+  // A RocksDB checkpoint of the store (hard links) into `dir`, with positions.json naming its positions, digest and
+  // store format (a replay uses only checkpoints of kStoreFormat).
   // Built in "<dir>.partial" (db/ and a synced positions.json) and renamed to `dir` only when complete; a failed
   // one is removed and throws StoreError. Readers (replay/replay.cc) ignore "*.partial" and any directory without
   // db/CURRENT and a readable positions.json. Probes: checkpoint.before_create (enospc/eio/crash),
@@ -145,6 +210,9 @@ class Store {
  private:
   friend class PartitionFolder;
   void check_partition_count(int partitions) const;
+  // Reads n/format and refuses a store of another format (StoreFormatError); where a migration would go (not when
+  // read_only).
+  void check_format(bool read_only);
   std::string dir_;
   std::unique_ptr<rocksdb::Env> env_;  // declared before db_: outlives it
   std::unique_ptr<rocksdb::DB> db_;
@@ -184,5 +252,11 @@ class PartitionFolder {
 std::string hex4(int v);
 std::string hex8(uint64_t v);
 std::string hex16(uint64_t v);
+// A raw id as one field of a key (layout above): '%' becomes "%25" and '/' "%2F", every other byte stays.
+std::string key_part(std::string_view id);
+// The id a key field holds (the inverse of key_part).
+std::string key_part_decode(std::string_view part);
+// The anchor of a folded record (Store::check_anchor): "<offset, 16 hex>:<xxh3 of the record's bytes, 16 hex>".
+std::string anchor_of(uint64_t offset, std::string_view payload);
 
 }  // namespace gongji

@@ -45,9 +45,10 @@ Findings compare_with_replay(const Store& live, const Store& replay, int partiti
     live.scan("p/" + hex4(p) + "/", [&](const std::string& k, std::string_view v) { a[k] = std::string(v); });
     replay.scan("p/" + hex4(p) + "/", [&](const std::string& k, std::string_view v) { b[k] = std::string(v); });
     for (auto& [k, v] : b)
-      if (!a.count(k) || a[k] != v) out.push_back("  person " + k.substr(7) + " differs from the replay");
+      if (!a.count(k) || a[k] != v)
+        out.push_back("  person " + key_part_decode(k.substr(7)) + " differs from the replay");
     for (auto& [k, _] : a)
-      if (!b.count(k)) out.push_back("  person " + k.substr(7) + " is not in the replay");
+      if (!b.count(k)) out.push_back("  person " + key_part_decode(k.substr(7)) + " is not in the replay");
     for (const char* kind : {"o/", "x/", "m/", "f/", "d/", "e/"}) {
       std::map<std::string, std::string> la, lb;
       live.scan(kind + hex4(p), [&](const std::string& k, std::string_view v) { la[k] = std::string(v); });

@@ -22,29 +22,24 @@ std::vector<std::string> settlement_differences(const json& a, const json& b) {
 }
 
 Rederivation rederive_claim(const Store& store, EventLog& log, const std::string& claim, const Policy* other) {
-  // The claim index names the settlement's partition and offset: c/<claim>/<partition>/<offset>/<n>.
-  std::string index_key, record_key;
-  store.scan("c/" + claim + "/", [&](const std::string& k, std::string_view v) {
-    if (index_key.empty()) index_key = k, record_key = std::string(v);
-  });
-  if (index_key.empty()) throw NotFoundError("no settlement for claim " + claim);
-  const std::string tail = index_key.substr(2 + claim.size() + 1);  // <partition>/<offset>/<n>
-  const int partition = std::stoi(tail.substr(0, 4), nullptr, 16);
-  const uint64_t offset = std::stoull(tail.substr(5, 16), nullptr, 16);
+  return rederive_claim(store, log, store.claim_person(claim, ""), claim, other);
+}
+
+Rederivation rederive_claim(const Store& store, EventLog& log, const std::string& person, const std::string& claim,
+                            const Policy* other) {
+  // The claim index names the settlement's partition and offset (c/<claim>/<person>/<partition>/<offset>/<n>).
+  std::optional<SettlementRef> at = store.settlement(person, claim);
+  if (!at) throw NotFoundError("no settlement for claim " + claim + " of person " + person);
+  const int partition = at->partition;
+  const uint64_t offset = at->offset;
   Rederivation r;
-  store.scan(record_key, [&](const std::string& k, std::string_view v) {
-    if (k == record_key) r.recorded = json::parse(v);
-  });
-  const std::string person = r.recorded.at("person");
+  r.recorded = at->record;
   std::optional<Policy> recorded_policy;
   if (!other) {
     std::string version = r.recorded.at("policy_version");
-    std::string text;
-    store.scan("v/" + version, [&](const std::string& k, std::string_view v) {
-      if (k == "v/" + version) text = std::string(v);
-    });
-    if (text.empty()) throw StoreError("the store does not hold policy version " + version);
-    recorded_policy = load_policy_text(text, "policy " + version);
+    std::optional<std::string> text = store.policy_text(version);
+    if (!text) throw StoreError("the store does not hold policy version " + version);
+    recorded_policy = load_policy_text(*text, "policy " + version);
   }
   const Policy& policy = other ? *other : *recorded_policy;
   r.policy_version = policy.version();
@@ -52,7 +47,8 @@ Rederivation rederive_claim(const Store& store, EventLog& log, const std::string
   // The claim event itself, through the person's index.
   uint64_t locator = 0;
   bool found = false;
-  store.scan("i/" + person + "/" + hex4(partition) + "/" + hex16(offset), [&](const std::string&, std::string_view v) {
+  const std::string index_key = "i/" + key_part(person) + "/" + hex4(partition) + "/" + hex16(offset);
+  store.scan(index_key, [&](const std::string&, std::string_view v) {
     uint64_t where[2];
     std::memcpy(where, v.data(), sizeof where);
     locator = where[0];

@@ -19,7 +19,12 @@ struct Rederivation {
   std::string policy_version;    // of the recomputation
 };
 
-// Throws StoreError when the claim or its policy version is unknown to the store. `other`: a what-if policy.
+// The settlement of `person`'s claim `claim` (EVENTS.md: a claim is its person and its claim id). No such
+// settlement: NotFoundError; its policy version not in the store: StoreError. `other`: a what-if policy.
+Rederivation rederive_claim(const Store& store, EventLog& log, const std::string& person, const std::string& claim,
+                            const Policy* other = nullptr);
+// The same for the one person holding claim id `claim` (Store::claim_person): an id held by several persons is
+// refused with AmbiguousClaimError naming them.
 Rederivation rederive_claim(const Store& store, EventLog& log, const std::string& claim,
                             const Policy* other = nullptr);
 

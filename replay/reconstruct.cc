@@ -78,7 +78,7 @@ Reconstruction reconstruct_person(const Store& store, EventLog& log, const std::
     });
   };
   const std::string part = hex4(rec.partition);
-  collect("i/" + person + "/" + part + "/");
+  collect("i/" + key_part(person) + "/" + part + "/");
   if (entries.empty()) throw StoreError("no indexed events for person " + person);
   collect("g/" + part + "/");
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.offset < b.offset; });

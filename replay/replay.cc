@@ -40,6 +40,8 @@ ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, 
       if (!in) continue;
       json j = json::parse(in, nullptr, false);
       if (j.is_discarded() || !j.contains("positions") || !j["positions"].is_object()) continue;
+      // Store::check_format would refuse a checkpoint of another format (none recorded: format 1): not used.
+      if (!(j.contains("format") ? j["format"] == kStoreFormat : kStoreFormat == 1)) continue;
       uint64_t total = 0;
       bool fits = true;
       for (auto& [p, off] : j["positions"].items()) {

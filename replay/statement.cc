@@ -34,7 +34,8 @@ json statement(const Store& store, const Policy& policy, const std::string& pers
   // The person's output records, through their index of log positions.
   std::vector<json> records;
   std::set<std::string> keys;
-  store.scan("i/" + person + "/", [&](const std::string& k, std::string_view) { keys.insert("o/" + k.substr(3 + person.size())); });
+  const std::string index = "i/" + key_part(person) + "/";
+  store.scan(index, [&](const std::string& k, std::string_view) { keys.insert("o/" + k.substr(index.size())); });
   for (const auto& prefix : keys)
     store.scan(prefix + "/", [&](const std::string&, std::string_view v) {
       json r = json::parse(v);

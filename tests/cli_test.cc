@@ -1,4 +1,5 @@
 // The command line of EVENTS.md, driven as a user would: the worked examples, bad input, duplicates.
+#include "consumers/exit_codes.h"
 #include "tests/fixtures.h"
 
 namespace gongji::test {
@@ -60,7 +61,7 @@ TEST(Cli, MalformedInputIsRefusedAndNothingElseLost) {
   TempDir d;
   std::string out;
   int rc = run(gongji("ingest --data-dir " + d / "data" + " " + kScenarios + "malformed.jsonl 2>" + d / "err"), &out);
-  EXPECT_EQ(rc, 3);
+  EXPECT_EQ(rc, exit_code::kRefused);
   EXPECT_EQ(out, "appended 2, duplicate 0, refused 11\n");
   std::string err = read_file(d / "err");
   EXPECT_NE(err.find("malformed.jsonl:3: INVALID: field 'birth_date': missing"), std::string::npos) << err;
@@ -72,7 +73,8 @@ TEST(Cli, MalformedInputIsRefusedAndNothingElseLost) {
   EXPECT_EQ(dead[3]["field"], "items[0].category");
   EXPECT_EQ(dead[3]["raw"].get<std::string>().find("\"massage\"") != std::string::npos, true);
   // Re-ingesting the same file: the valid lines are duplicates (no-op), the rest refused again.
-  run(gongji("ingest --data-dir " + d / "data" + " " + kScenarios + "malformed.jsonl 2>/dev/null"), &out);
+  EXPECT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + kScenarios + "malformed.jsonl 2>/dev/null"), &out),
+            exit_code::kRefused);
   EXPECT_EQ(out, "appended 0, duplicate 2, refused 11\n");
   ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " > /dev/null")), 0);
   std::string person;
@@ -102,24 +104,34 @@ TEST(Cli, ReusedClaimIdSettlesAsDuplicate) {
 
 TEST(Cli, ExplainShowsRulesAndArticles) {
   TempDir d;
-  run(gongji("ingest --data-dir " + d / "data" + " " + kScenarios + "examples/employee_year.jsonl > /dev/null"));
-  run(gongji("fold --data-dir " + d / "data" + " > /dev/null"));
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + kScenarios + "examples/employee_year.jsonl" +
+                       " >/dev/null")),
+            exit_code::kOk);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " > /dev/null")), exit_code::kOk);
   std::string out;
   ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim E1-4"), &out), 0);
   EXPECT_NE(out.find("F-TCM"), std::string::npos);
   EXPECT_NE(out.find("[Art.18]"), std::string::npos);
   EXPECT_NE(out.find("fund pays 280.00"), std::string::npos);
-  EXPECT_NE(run(gongji("explain --data-dir " + d / "data" + " --claim NOPE 2>/dev/null")), 0);
-  EXPECT_NE(run(gongji("person --data-dir " + d / "data" + " --person E1 --as-of 2023-13-01 2>/dev/null")), 0);
-  EXPECT_NE(run(gongji("fold --data-dir " + d / "nothing-here 2>/dev/null")), 0);
+  // Each failure exits with its own status and names what it could not use.
+  std::string err;
+  EXPECT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim NOPE 2>&1"), &err), exit_code::kNotFound) << err;
+  EXPECT_NE(err.find("claim NOPE"), std::string::npos) << err;
+  EXPECT_EQ(run(gongji("person --data-dir " + d / "data" + " --person E1 --as-of 2023-13-01 2>&1"), &err),
+            exit_code::kUsage) << err;
+  EXPECT_NE(err.find("--as-of: expected a date YYYY-MM-DD, got '2023-13-01'"), std::string::npos) << err;
+  EXPECT_EQ(run(gongji("fold --data-dir " + d / "nothing-here 2>&1"), &err), exit_code::kFailure) << err;
+  EXPECT_NE(err.find("no log in " + d / "nothing-here/log"), std::string::npos) << err;
 }
 
 // statement: the year's entries with running values as of each entry's date (TIME-ASOF), as text, JSON and an
 // HTML page that renders in headless Chromium.
 TEST(Cli, StatementTextJsonAndHtmlInChromium) {
   TempDir d;
-  run(gongji("ingest --data-dir " + d / "data" + " " + kScenarios + "examples/employee_year.jsonl > /dev/null"));
-  run(gongji("fold --data-dir " + d / "data" + " > /dev/null"));
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + kScenarios + "examples/employee_year.jsonl" +
+                       " >/dev/null")),
+            exit_code::kOk);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " > /dev/null")), exit_code::kOk);
   std::string out;
   ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person E1 --year 2023 --format json"), &out), 0);
   json s = json::parse(out);

@@ -115,6 +115,28 @@ TEST_F(CliUsage, DirectoryWhereAFileIsExpected) {
   EXPECT_USAGE("statement --data-dir " + data_ + " --person P1 --out " + d, "--out");
 }
 
+TEST_F(CliUsage, CountsOutOfTheirDomain) {
+  EXPECT_USAGE("fold --data-dir " + data_ + " --batch -1", "--batch");
+  EXPECT_USAGE("fold --data-dir " + data_ + " --batch 0", "--batch");
+  EXPECT_USAGE("serve --data-dir " + data_ + " --brokers 127.0.0.1:1 --batch 0", "--batch");
+}
+
+// The log keeps its partition count: a different --partitions on an existing log is refused, not ignored.
+TEST_F(CliUsage, PartitionsOtherThanTheExistingLogs) {
+  EXPECT_USAGE("ingest --data-dir " + data_ + " --partitions 4 /dev/null", "--partitions 4: the log in " + data_ +
+                                                                              " already has 8 partitions");
+  std::string err;
+  EXPECT_EQ(gongji("ingest --data-dir " + data_ + " --partitions 8 /dev/null", &err), exit_code::kOk) << err;
+}
+
+// A statement that cannot be written is an error naming the file, not an exit 0 with nothing written.
+TEST_F(CliUsage, StatementThatCannotBeWrittenFails) {
+  std::string err;
+  const std::string out = "/proc/self/no-such-dir/p.html";
+  EXPECT_EQ(gongji("statement --data-dir " + data_ + " --person P0000001 --out " + out, &err), exit_code::kFailure);
+  EXPECT_NE(err.find("cannot write " + out), std::string::npos) << err;
+}
+
 // A runtime failure is not a usage error: a data directory without a store exits kFailure.
 TEST_F(CliUsage, RuntimeFailureExitsFailureNotUsage) {
   std::string err;

@@ -9,6 +9,7 @@
 #include "events/fb_codec.h"
 #include "events/money.h"
 #include "ledger/policy.h"
+#include "tests/expect_error.h"
 
 namespace gongji {
 namespace {
@@ -28,8 +29,11 @@ TEST(FuzzFindings, ParseYuanRefusesAmountsBeyondMoney) {
 // then faults and ends `serve` (issue 8 item 4). Every short record must be refused with EventError.
 TEST(FuzzFindings, DecodeEventRefusesRecordsShorterThanAFlatBuffersHeader) {
   const char bytes[8] = {4, 0, 0, 0, 'G', 'J', 'E', 'V'};
-  for (size_t n = 0; n < 8; ++n) EXPECT_THROW(decode_event(std::string_view(bytes, n)), EventError) << n;
-  EXPECT_THROW(decode_event(std::string_view()), EventError);  // what an empty Kafka message gives
+  for (size_t n = 0; n < 8; ++n)
+    EXPECT_EQ(test::thrown<EventError>([&] { decode_event(std::string_view(bytes, n)); }),
+              "record of " + std::to_string(n) + " bytes is shorter than a FlatBuffers header");
+  EXPECT_EQ(test::thrown<EventError>([] { decode_event(std::string_view()); }),  // what an empty Kafka message gives
+            "record of 0 bytes is shorter than a FlatBuffers header");
 }
 
 // Found by the FlatBuffers fuzzer (in the suite's own 30 s run): a facility name starting with U+0001 passed
@@ -56,15 +60,23 @@ TEST(FuzzFindings, ControlCharactersInANameAreRefusedOnBothPaths) {
 // a yaml-cpp exception instead of PolicyError naming where the file is wrong (ledger/policy.h contract).
 TEST(FuzzFindings, PolicyLoaderRefusesYamlOfTheWrongShapeWithPolicyError) {
   const std::string window = "window: {from: 2022-07-01, to: 2027-06-30}\n";
-  const std::string texts[] = {
-      "x\n",                                     // the root is a scalar
-      "window: 5\n",                             // window is a scalar
-      window + "parameters: {minor.age_below: 5}\n",  // a parameter is a scalar
-      window + "parameters: {minor.age_below: {article: a, values: [5]}}\n",  // a dated value is a scalar
-      window + "parameters: {minor.age_below: {article: a, assumption: maybe, values: [{from: 2022-07-01, "
-               "value: 18}]}}\n",               // assumption is not a boolean
+  // Each text, and where its refusal must point: the line and column of the YAML node of the wrong shape, or the
+  // parameter named.
+  const std::string shape = "test: the file does not have the shape of a policy: yaml-cpp: error at ";
+  const std::pair<std::string, std::string> texts[] = {
+      {"x\n", shape + "line 1, column 1"},                                  // the root is a scalar
+      {"window: 5\n", shape + "line 1, column 9"},                          // window is a scalar
+      {window + "parameters: {minor.age_below: 5}\n", shape + "line 2, column 31"},  // a parameter is a scalar
+      {window + "parameters: {minor.age_below: {article: a, values: [5]}}\n",
+       shape + "line 2, column 53"},                                        // a dated value is a scalar
+      {window + "parameters: {minor.age_below: {article: a, assumption: [maybe], values: [{from: 2022-07-01, "
+                "value: 18}]}}\n",
+       "test: parameter 'minor.age_below': assumption: expected true, false or a note"},  // a list, not a flag or note
   };
-  for (const std::string& t : texts) EXPECT_THROW(load_policy_text(t, "test"), PolicyError) << t;
+  for (const auto& [text, want] : texts) {
+    std::string m = test::thrown<PolicyError>([&] { load_policy_text(text, "test"); });
+    EXPECT_EQ(m.rfind(want, 0), 0u) << text << "\nrefused with: " << m;
+  }
 }
 
 // Found by the policy fuzzer (UBSan: signed overflow in parse_rate): a rate of many digits is refused, with the

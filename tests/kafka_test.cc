@@ -646,6 +646,27 @@ TEST(ServeFault, StoreCannotBeWrittenStopsThenRestartRecovers) {
   expect_exactly_once(settlements, clean.want);
 }
 
+// Issue 8 item 2: a store is tied to the topic it folded (its anchors, Store::check_log). serve on a store folded
+// from another events topic refuses before it republishes or folds anything: exit kFailure, the partition and the
+// anchors named, nothing published, the store unchanged.
+TEST(ServeFault, AStoreFoldedFromAnotherTopicIsRefused) {
+  REQUIRE_BROKER();
+  TempDir d;
+  CleanRun clean = clean_run(d, 300, 64);
+  KafkaOptions k;
+  k.brokers = brokers();
+  k.topic = fresh_topic("other");
+  ingest_lines(*open_kafka_log(k), generated(600, 65));
+  std::string settlements, err;
+  std::string topics = fresh_outputs(k.topic, "other", &settlements);
+  int rc = run(serve_cmd(d / "clean", topics, 4) + " 2>&1 >/dev/null", &err);
+  EXPECT_EQ(rc, exit_code::kFailure) << err;
+  EXPECT_NE(err.find("topic " + k.topic + ": partition "), std::string::npos) << err;
+  EXPECT_NE(err.find("is not the one this store folded there"), std::string::npos) << err;
+  EXPECT_EQ(Store(d / "clean/state").digest(), clean.digest);
+  EXPECT_EQ(downstream(settlements)["records"], 0) << "published before refusing";
+}
+
 // Issue 8 item 4: poison records written straight to the topic (an overflowing claim, a person id that is not
 // UTF-8) become dead letters, published in their place on the settlements partition (kind dead_letter) and to
 // the dead-letter topic; serve goes on and settles the records after them.

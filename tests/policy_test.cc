@@ -4,6 +4,7 @@
 #include <regex>
 
 #include "ledger/policy.h"
+#include "tests/expect_error.h"
 
 namespace gongji {
 namespace {
@@ -50,7 +51,8 @@ TEST(Policy, BuiltInValuesFollowThePolicy) {
   EXPECT_TRUE(p.info().at("inpatient.limit").assumption);
   EXPECT_EQ(p.info().at("ordinary.limit.employee").article, "Art.11");
   EXPECT_EQ(p.version().rfind("xxh128:", 0), 0u);
-  EXPECT_THROW(p.at(*parse_date("2027-07-01")), PolicyError);
+  EXPECT_EQ(test::thrown<PolicyError>([&] { p.at(*parse_date("2027-07-01")); }),
+            "no policy for 2027-07-01: the policy covers 2022-07-01 to 2027-06-30");
 }
 
 // DESIGN.md: a gap in a parameter's dates inside the window is an error naming the parameter and the gap.

@@ -58,8 +58,8 @@ class ProbeWalk : public ::testing::Test {
     }
     if (fired) *fired = stopped;
     Outcome o;
-    run(gongji("digest --data-dir " + data), &o.digest);
-    run(gongji("settlements --data-dir " + data), &o.outputs);
+    EXPECT_EQ(run(gongji("digest --data-dir " + data), &o.digest), 0) << name;
+    EXPECT_EQ(run(gongji("settlements --data-dir " + data), &o.outputs), 0) << name;
     return o;
   }
 

@@ -17,7 +17,10 @@ namespace {
 using nlohmann::json;
 
 // For every day of a generated year, 100 random persons reconstructed from their own index equal the live
-// store's as-of view.
+// store's as-of view (the same 39,600 person-days as before). reconstruct_person does not depend on the day, so
+// each person is rebuilt once, not once per day drawn (39,600 rebuilds of ~1,500 people before: a tenth of the
+// CPU now). Every person is rebuilt and must equal the live state whole, not only in its views, and a rebuild
+// repeated for the first day's 100 draws gives the same bytes.
 TEST(Replay, PersonReconstructionEqualsLiveForEveryDay) {
   TempDir d;
   auto log = open_segment_log(d / "log", 8);
@@ -27,17 +30,27 @@ TEST(Replay, PersonReconstructionEqualsLiveForEveryDay) {
   std::vector<std::string> people;
   store.scan("p/", [&](const std::string& k, std::string_view) { people.push_back(k.substr(7)); });
   ASSERT_GT(people.size(), 1000u);
+  std::map<std::string, PersonState> rebuilt, live;
+  for (const std::string& id : people) {
+    Reconstruction r = reconstruct_person(store, *log, id, default_policy());
+    ASSERT_NE(r.state.person(id), nullptr) << id;
+    ASSERT_TRUE(store.person(id)) << id;
+    rebuilt[id] = *r.state.person(id);
+    live[id] = *store.person(id);
+    ASSERT_EQ(encode_person(rebuilt[id]), encode_person(live[id])) << id;
+  }
   std::mt19937 rng(5);
   auto nofac = [](const std::string&) -> const FacilityState* { return nullptr; };
   int compared = 0;
   for (Date day = *parse_date("2022-12-01"); day <= *parse_date("2023-12-31"); ++day) {
     for (int i = 0; i < 100; ++i) {
       const std::string& id = people[rng() % people.size()];
-      Reconstruction r = reconstruct_person(store, *log, id, default_policy());
-      ASSERT_NE(r.state.person(id), nullptr) << id;
-      json rebuilt = person_view(*r.state.person(id), day, default_policy(), nofac);
-      json live = person_view(*store.person(id), day, default_policy(), nofac);
-      ASSERT_EQ(rebuilt, live) << id << " on " << format_date(day);
+      if (compared < 100) {
+        Reconstruction again = reconstruct_person(store, *log, id, default_policy());
+        ASSERT_EQ(encode_person(*again.state.person(id)), encode_person(rebuilt[id])) << id;
+      }
+      json view = person_view(rebuilt[id], day, default_policy(), nofac);
+      ASSERT_EQ(view, person_view(live[id], day, default_policy(), nofac)) << id << " on " << format_date(day);
       ++compared;
     }
   }
@@ -120,8 +133,7 @@ TEST(Replay, ExplainRederivesEveryClaim) {
   Rederivation u = rederive_claim(store, *log, unaffected, &raised);
   EXPECT_TRUE(settlement_differences(u.recorded, u.recomputed).empty()) << unaffected;
   // A record altered by hand: the re-derivation reports it loudly.
-  std::string key;
-  store.scan("c/" + claims[0] + "/", [&](const std::string&, std::string_view v) { key = std::string(v); });
+  std::string key = store.settlement(store.claim_person(claims[0], ""), claims[0])->key;
   json rec;
   store.scan(key, [&](const std::string& k, std::string_view v) { if (k == key) rec = json::parse(v); });
   rec["fund"] = "99999.99";

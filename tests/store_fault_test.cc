@@ -8,6 +8,7 @@
 
 #include "events/fault_probe.h"
 #include "replay/replay.h"
+#include "tests/expect_error.h"
 #include "tests/fixtures.h"
 
 namespace gongji::test {
@@ -139,7 +140,7 @@ TEST_F(StoreFault, WalAppendErrorFailsTheFoldAndLeavesTheLastCommittedBatch) {
       ADD_FAILURE() << "the fold succeeded although every WAL append failed";
     } catch (const StoreError& e) {
       std::string m = e.what();
-      EXPECT_NE(m.find("commit fold batch"), std::string::npos) << m;
+      EXPECT_NE(m.find("commit fold batch: IO error"), std::string::npos) << m;
       EXPECT_NE(m.find("injected append failure"), std::string::npos) << m;
       EXPECT_NE(m.find(".log"), std::string::npos) << m;  // the file RocksDB was writing
     }
@@ -193,7 +194,10 @@ TEST_F(StoreFault, CheckpointWriteErrorLeavesNoCheckpointAndRecovers) {
   {
     Store s(d / "state", StoreOptions{false, true, failing});
     auto l = log();
-    EXPECT_THROW(s.fold(*l, default_policy(), o), StoreError);
+    std::string m = thrown<StoreError>([&] { s.fold(*l, default_policy(), o); });
+    EXPECT_NE(m.find("checkpoint"), std::string::npos) << m;
+    EXPECT_NE(m.find("injected append failure"), std::string::npos) << m;
+    EXPECT_NE(m.find(".sst"), std::string::npos) << m;  // the file RocksDB was writing
   }
   ASSERT_TRUE(fs::exists(d / "checkpoints"));
   EXPECT_TRUE(fs::is_empty(d / "checkpoints")) << "a failed checkpoint left files behind";
@@ -319,7 +323,9 @@ TEST_F(StoreFault, PartitionCountMismatchIsRefused) {
               std::string::npos)
         << e.what();
   }
-  EXPECT_THROW(s.record_run(default_policy(), 2), StoreError);  // `serve` goes through record_run
+  EXPECT_EQ(thrown<StoreError>([&] { s.record_run(default_policy(), 2); }),  // `serve` goes through record_run
+            "the log has 2 partitions but the store at " + d / "state" +
+                " was folded from a log of 4 (n/partitions): refusing to fold");
   EXPECT_EQ(s.digest(), *clean_digest_);
 }
 
@@ -363,7 +369,8 @@ TEST_F(StoreFault, DamagedStoreIsNeverReplaced) {
 // directory creates the store whole (the "<dir>.creating" leftover of a crash is discarded).
 TEST_F(StoreFault, MissingStoreIsReportedAndNewOnesAreCreatedWhole) {
   TempDir d;
-  EXPECT_THROW(Store(d / "absent", true), StoreError);
+  EXPECT_EQ(thrown<StoreError>([&] { Store(d / "absent", true); }),
+            "no store in " + d / "absent" + " (`gongji fold` creates it)");
   EXPECT_FALSE(fs::exists(d / "absent"));
   fs::create_directories(d / "empty");
   try {
@@ -373,7 +380,8 @@ TEST_F(StoreFault, MissingStoreIsReportedAndNewOnesAreCreatedWhole) {
     EXPECT_EQ(std::string(e.what()), "no store in " + d / "empty" + " (`gongji fold` creates it)");
   }
   EXPECT_TRUE(fs::is_empty(d / "empty"));
-  EXPECT_THROW(Store(d / "absent2", StoreOptions{false, false, nullptr}), StoreError);
+  EXPECT_EQ(thrown<StoreError>([&] { Store(d / "absent2", StoreOptions{false, false, nullptr}); }),
+            "no store in " + d / "absent2" + " (`gongji fold` creates it)");
   EXPECT_FALSE(fs::exists(d / "absent2"));
   fs::create_directories(d / "new.creating");
   std::ofstream(d / "new.creating/LOCK") << "";
@@ -477,6 +485,31 @@ TEST(FoldRefusal, TruncateBelowTheStoresPositionIsRefused) {
   EXPECT_NE(out.find("has folded partition 0 up to offset " + std::to_string(end) + ", past the cut at 5"),
             std::string::npos) << out;
   EXPECT_EQ(open_segment_log(d / "data/log", 8, true)->end_offset(0), end);
+}
+
+// Issue 8 item 2: nothing ties a store to a log but its anchors (a/<partition>). A store put beside another log of
+// the same partition count, longer than what the store folded, is refused before anything is written, naming the
+// partition, the offset and both anchors; its own log folds on.
+TEST(FoldRefusal, AStoreFoldedFromAnotherLogIsRefused) {
+  TempDir d;
+  std::ofstream(d / "a.jsonl") << generated(60, 5);
+  std::ofstream(d / "b.jsonl") << generated(90, 6);
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "a" + " " + d / "a.jsonl" + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "a" + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "b" + " " + d / "b.jsonl" + " >/dev/null")), 0);
+  std::string before, after, out;
+  ASSERT_EQ(run(gongji("digest --data-dir " + d / "a"), &before), 0);
+  fs::rename(d / "a/log", d / "a-own-log");
+  fs::rename(d / "b/log", d / "a/log");
+  EXPECT_EQ(run(gongji("fold --data-dir " + d / "a" + " 2>&1"), &out), 1) << out;
+  EXPECT_NE(out.find("partition 0: the log's record at offset "), std::string::npos) << out;
+  EXPECT_NE(out.find("is not the one this store folded there"), std::string::npos) << out;
+  EXPECT_NE(out.find("a/0000"), std::string::npos) << out;
+  ASSERT_EQ(run(gongji("digest --data-dir " + d / "a"), &after), 0);
+  EXPECT_EQ(after, before) << "the refused fold changed the store";
+  fs::remove_all(d / "a/log");
+  fs::rename(d / "a-own-log", d / "a/log");
+  EXPECT_EQ(run(gongji("fold --data-dir " + d / "a" + " 2>&1"), &out), 0) << out;
 }
 
 }  // namespace

@@ -189,7 +189,9 @@ TEST(ValidationBounds, TextMustBeValidUtf8) {
   EXPECT_EQ(field_of(fb_field(f)), "name");
   std::string r = json_field(claim_line(item("1.00"), ",\"diagnosis\":\"\xff\""));
   EXPECT_NE(r.find("UTF-8"), std::string::npos) << r;
-  EXPECT_NE(json_field(claim_with_person("\\ud800")), "<accepted>");  // lone surrogate
+  r = json_field(claim_with_person("\\ud800"));  // a lone surrogate: the JSON reader refuses it, naming the position
+  EXPECT_EQ(r.rfind("|not valid JSON: parse error at line 1, column ", 0), 0u) << r;
+  EXPECT_NE(r.find("surrogate U+D800..U+DBFF must be followed by U+DC00..U+DFFF"), std::string::npos) << r;
 }
 
 TEST(ValidationBounds, IdsAndCodesRefuseControlCharacters) {

@@ -1,0 +1,327 @@
+// projections/: claims identified by person and claim id (EVENTS.md "A claim is identified by its person and its
+// claim id"), the person index of output records (r/), ids escaped in keys, and the store's format (issue 9 items 7
+// and 8).
+#include <rocksdb/db.h>
+
+#include "replay/explain.h"
+#include "replay/reconstruct.h"
+#include "tests/fixtures.h"
+
+namespace gongji::test {
+namespace {
+
+using nlohmann::json;
+
+const char* kFacility =
+    R"({"type":"facility_registered","id":"f1","at":"2022-01-01","facility":"T1","level":1,)"
+    R"("kind":"township_health_center","ordinary_outpatient":true})";
+
+std::string enrol(const std::string& id, const std::string& person) {
+  return R"({"type":"person_enrolled","id":")" + id + R"(","at":"2022-01-01","person":")" + person +
+         R"(","birth_date":"1970-01-01","scheme":"employee","status":"in_service"})";
+}
+
+std::string claim(const std::string& id, const std::string& person, const std::string& claim_id,
+                  const std::string& amount) {
+  return R"({"type":"claim","id":")" + id + R"(","claim":")" + claim_id + R"(","person":")" + person +
+         R"(","facility":"T1","date":"2023-02-01","benefit":"ordinary","items":[{"category":"drug","amount":")" +
+         amount + R"("}]})";
+}
+
+// Two in-service employees, P1 and P2, each with a claim "X" (400.00 and 500.00 of drugs at a level-1 township
+// centre in 2023: deductible 300.00 then 70% (POLICY.md ORD-DED, ORD-RATIO): fund 70.00 and 140.00), P1 with a
+// contribution (an account_credit) and a second claim "Y".
+std::string two_persons_one_claim_id() {
+  return std::string(kFacility) + "\n" + enrol("e1", "P1") + "\n" + enrol("e2", "P2") + "\n" +
+         claim("c1", "P1", "X", "400.00") + "\n" + claim("c2", "P2", "X", "500.00") + "\n" +
+         R"({"type":"contribution_paid","id":"k1","at":"2023-02-05","person":"P1","month":"2023-02",)"
+         R"("base":"6000.00"})" +
+         "\n" + claim("c3", "P1", "Y", "100.00") + "\n";
+}
+
+// The data directory of the command-line tests: the events ingested and folded.
+void ingest_and_fold(const TempDir& d, const std::string& events, const std::string& fold_args = "") {
+  {
+    std::ofstream(d / "events.jsonl") << events;
+  }
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " --partitions 4 " + d / "events.jsonl" + " >/dev/null")),
+            0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + fold_args + " >/dev/null")), 0);
+}
+
+std::vector<json> lines_of(const std::string& text) {
+  std::vector<json> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) out.push_back(json::parse(l));
+  return out;
+}
+
+TEST(ClaimIndex, KeyPartEscapesSlashAndPercentOnly) {
+  EXPECT_EQ(key_part("P-000123"), "P-000123");
+  EXPECT_EQ(key_part("a/b%c"), "a%2Fb%25c");
+  EXPECT_EQ(key_part("%2F"), "%252F");
+  EXPECT_EQ(key_part_decode("a%2Fb%25c"), "a/b%c");
+  EXPECT_EQ(key_part_decode("%252F"), "%2F");
+}
+
+// EVENTS.md: the same claim id under two persons is two claims; both are settled and both are indexed.
+TEST(ClaimIndex, SameClaimIdUnderTwoPersonsIsTwoClaims) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 4);
+  ingest_lines(*log, two_persons_one_claim_id());
+  Store s(d / "state");
+  s.fold(*log, default_policy());
+  EXPECT_EQ(s.claim_holders("X", 10), (std::vector<std::string>{"P1", "P2"}));
+  EXPECT_EQ(s.claim_holders("Y", 10), (std::vector<std::string>{"P1"}));
+  EXPECT_EQ(s.claim_holders("Z", 10), (std::vector<std::string>{}));
+  auto x1 = s.settlement("P1", "X"), x2 = s.settlement("P2", "X");
+  ASSERT_TRUE(x1 && x2);
+  EXPECT_EQ(x1->record["status"], "settled");
+  EXPECT_EQ(x1->record["fund"], "70.00");
+  EXPECT_EQ(x1->record["event"], "c1");
+  EXPECT_EQ(x2->record["status"], "settled");
+  EXPECT_EQ(x2->record["fund"], "140.00");
+  EXPECT_EQ(x2->record["event"], "c2");
+  EXPECT_FALSE(s.settlement("P2", "Y"));
+  EXPECT_EQ(s.claim_person("Y", ""), "P1");
+  EXPECT_EQ(s.claim_person("X", "P2"), "P2");
+  try {
+    s.claim_person("X", "");
+    ADD_FAILURE() << "an ambiguous claim id was not refused";
+  } catch (const AmbiguousClaimError& e) {
+    EXPECT_EQ(e.claim, "X");
+    EXPECT_EQ(e.persons, (std::vector<std::string>{"P1", "P2"}));
+    EXPECT_FALSE(e.more);
+  }
+  EXPECT_THROW(s.claim_person("Z", ""), NotFoundError);
+  // Each person's claim X re-derives to its own settlement.
+  Rederivation r2 = rederive_claim(s, *log, "P2", "X");
+  EXPECT_TRUE(r2.equal) << r2.first_difference;
+  EXPECT_EQ(r2.recomputed["fund"], "140.00");
+  EXPECT_THROW(rederive_claim(s, *log, "X"), AmbiguousClaimError);
+  EXPECT_THROW(rederive_claim(s, *log, "P2", "Y"), NotFoundError);
+}
+
+// `explain --claim X` is refused (usage, exit 2) naming both persons; with --person it explains that person's claim.
+// `settlements --claim X` likewise; `settlements --person P1` prints exactly P1's records, in log order.
+TEST(ClaimIndex, CommandLineRefusesAnAmbiguousClaimAndTakesPerson) {
+  TempDir d;
+  ingest_and_fold(d, two_persons_one_claim_id());
+  const std::string data = " --data-dir " + d / "data";
+  std::string out;
+  EXPECT_EQ(run(gongji("explain" + data + " --claim X 2>&1"), &out), 2);
+  EXPECT_EQ(out,
+            "gongji explain: --claim X is ambiguous: persons P1, P2 each have a claim X; name one with --person\n");
+  EXPECT_EQ(run(gongji("settlements" + data + " --claim X 2>&1"), &out), 2);
+  EXPECT_NE(out.find("persons P1, P2 each have a claim X"), std::string::npos) << out;
+  EXPECT_EQ(run(gongji("explain" + data + " --claim X --person P2"), &out), 0);
+  EXPECT_NE(out.find("claim X of P2 (employee)"), std::string::npos) << out;
+  EXPECT_NE(out.find("fund pays 140.00"), std::string::npos) << out;
+  EXPECT_EQ(run(gongji("explain" + data + " --claim X --person P2 --json"), &out), 0);
+  json j = json::parse(out);
+  EXPECT_EQ(j["person"], "P2");
+  EXPECT_EQ(j["recorded"]["fund"], "140.00");
+  EXPECT_EQ(j["equal"], true);
+  EXPECT_EQ(run(gongji("explain" + data + " --claim Y"), &out), 0);  // one person holds Y: no --person needed
+  EXPECT_NE(out.find("claim Y of P1"), std::string::npos) << out;
+  EXPECT_EQ(run(gongji("explain" + data + " --claim Y --person P2 2>&1"), &out), 4);
+  EXPECT_EQ(out, "gongji explain: no settlement for claim Y of person P2\n");
+
+  EXPECT_EQ(run(gongji("settlements" + data + " --person P1"), &out), 0);
+  std::vector<json> p1 = lines_of(out);
+  ASSERT_EQ(p1.size(), 3u) << out;
+  EXPECT_EQ(p1[0]["kind"], "settlement");
+  EXPECT_EQ(p1[0]["claim"], "X");
+  EXPECT_EQ(p1[0]["fund"], "70.00");
+  EXPECT_EQ(p1[1]["kind"], "account_credit");
+  EXPECT_EQ(p1[1]["event"], "k1");
+  EXPECT_EQ(p1[2]["kind"], "settlement");
+  EXPECT_EQ(p1[2]["claim"], "Y");
+  for (const json& r : p1) EXPECT_EQ(r["person"], "P1");
+  EXPECT_EQ(run(gongji("settlements" + data + " --person P1 --claim X"), &out), 0);
+  ASSERT_EQ(lines_of(out).size(), 1u) << out;
+  EXPECT_EQ(lines_of(out)[0]["event"], "c1");
+  EXPECT_EQ(run(gongji("settlements" + data + " --claim X --person P2"), &out), 0);
+  ASSERT_EQ(lines_of(out).size(), 1u) << out;
+  EXPECT_EQ(lines_of(out)[0]["fund"], "140.00");
+  EXPECT_EQ(run(gongji("settlements" + data + " --person P1 --kind account_credit"), &out), 0);
+  ASSERT_EQ(lines_of(out).size(), 1u) << out;
+  EXPECT_EQ(run(gongji("settlements" + data + " --person NOBODY"), &out), 0);
+  EXPECT_EQ(out, "");
+}
+
+// `settlements --person` reads the r/ index, not every output: a record removed from the index is not printed,
+// and the index names the outputs of shared events (period_closed) too.
+TEST(ClaimIndex, PersonRecordsComeFromTheIndex) {
+  TempDir d;
+  ingest_and_fold(d, two_persons_one_claim_id());
+  std::vector<std::string> keys;
+  {
+    Store s(d / "data/state");
+    s.scan("r/P1/", [&](const std::string& k, std::string_view v) {
+      keys.push_back(k);
+      EXPECT_EQ(v, "");
+    });
+    ASSERT_EQ(keys.size(), 3u);
+    ASSERT_TRUE(s.db()->Delete(rocksdb::WriteOptions(), keys[1]).ok());  // the account_credit's entry
+  }
+  std::string out;
+  EXPECT_EQ(run(gongji("settlements --data-dir " + d / "data" + " --person P1"), &out), 0);
+  std::vector<json> p1 = lines_of(out);
+  ASSERT_EQ(p1.size(), 2u) << out;
+  EXPECT_EQ(p1[0]["claim"], "X");
+  EXPECT_EQ(p1[1]["claim"], "Y");
+}
+
+// Ids holding '/' (or '%') cannot collide: person "A" and person "A/B", claim "C/D" of A and claim "C" of A/B.
+// Unescaped, "c/C/" would hold A's claim C/D and "i/A/" would hold A/B's events.
+TEST(ClaimIndex, IdsWithSlashDoNotCollide) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 2);
+  ingest_lines(*log, std::string(kFacility) + "\n" + enrol("e1", "A") + "\n" + enrol("e2", "A/B") + "\n" +
+                         enrol("e3", "A%2FB") + "\n" + claim("c1", "A", "C/D", "400.00") + "\n" +
+                         claim("c2", "A/B", "C", "500.00") + "\n" + claim("c3", "A%2FB", "C", "350.00") + "\n");
+  Store s(d / "state");
+  s.fold(*log, default_policy());
+  EXPECT_EQ(s.claim_holders("C", 10), (std::vector<std::string>{"A%2FB", "A/B"}));
+  EXPECT_EQ(s.claim_holders("C/D", 10), (std::vector<std::string>{"A"}));
+  EXPECT_EQ(s.settlement("A", "C/D")->record["fund"], "70.00");
+  EXPECT_EQ(s.settlement("A/B", "C")->record["fund"], "140.00");
+  EXPECT_EQ(s.settlement("A%2FB", "C")->record["fund"], "35.00");
+  EXPECT_FALSE(s.settlement("A", "C"));
+  std::vector<std::string> a;
+  s.person_outputs("A", [&](const json& r) {
+    a.push_back(r.value("person", "") + ":" + r.value("claim", ""));
+    return true;
+  });
+  EXPECT_EQ(a, (std::vector<std::string>{"A:C/D"}));
+  ASSERT_TRUE(s.person("A/B"));
+  EXPECT_EQ(s.person("A/B")->id, "A/B");
+  EXPECT_EQ(s.person("A%2FB")->id, "A%2FB");
+  // A's history alone is rebuilt (i/A/ does not reach into A/B's events), and each claim re-derives.
+  Reconstruction ra = reconstruct_person(s, *log, "A", default_policy(), {});
+  EXPECT_EQ(ra.offsets.size(), 2u + 1u);  // A's enrolment and claim, and the partition's facility event
+  EXPECT_TRUE(rederive_claim(s, *log, "A/B", "C").equal);
+  EXPECT_TRUE(rederive_claim(s, *log, "A", "C/D").equal);
+  EXPECT_THROW(rederive_claim(s, *log, "C"), AmbiguousClaimError);
+}
+
+// Item 8: a store records its format with its first write (the fold's record_run), before anything else.
+TEST(StoreFormat, NewStoreRecordsItsFormat) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 4);
+  ingest_lines(*log, two_persons_one_claim_id());
+  Store s(d / "state");
+  std::string v;
+  EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).IsNotFound());  // empty: nothing to misread
+  s.fold(*log, default_policy());
+  ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
+  EXPECT_EQ(v, "2");
+  EXPECT_EQ(kStoreFormat, 2);
+}
+
+// A store as the previous binary built it (no n/format, claims under c/<claim>/<partition>/...) is refused.
+TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
+  TempDir d;
+  const std::string dir = d / "data/state";
+  fs::create_directories(dir);
+  {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, dir, &db).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "n/partitions", "4").ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "c/X/0001/0000000000000003/00000000", "o/0001/...").ok());
+    delete db;
+  }
+  const std::string expected = "the store at " + dir + " has format 1 (no n/format: written by a gongji before "
+                               "store formats) but this gongji reads format 2; rebuild it from the log: move " +
+                               dir + " aside and run `gongji fold --data-dir " + d / "data" +
+                               "` (with the --policy, and --brokers, it was folded with; checkpoints of the old "
+                               "format are not used)";
+  for (bool read_only : {false, true}) {
+    try {
+      Store s(dir, read_only);
+      ADD_FAILURE() << "a format-1 store was opened";
+    } catch (const StoreFormatError& e) {
+      EXPECT_EQ(std::string(e.what()), expected);
+    }
+  }
+  std::string out;
+  EXPECT_EQ(run(gongji("settlements --data-dir " + d / "data" + " 2>&1"), &out), 1);
+  EXPECT_EQ(out, "gongji settlements: " + expected + "\n");
+  // Nothing was written: still no n/format.
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), dir, &db).ok());
+  std::string v;
+  EXPECT_TRUE(db->Get(rocksdb::ReadOptions(), "n/format", &v).IsNotFound());
+  delete db;
+}
+
+TEST(StoreFormat, NewerFormatIsRefused) {
+  TempDir d;
+  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "3").ok()); }
+  try {
+    Store s(d / "state", true);
+    ADD_FAILURE() << "a format-3 store was opened";
+  } catch (const StoreFormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("has format 3 but this gongji reads format 2; use a gongji that reads "
+                                         "format 3, or rebuild it from the log"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// An empty store without a format (created by the previous binary, never folded) holds nothing to misread: it opens,
+// and its first fold records the current format.
+TEST(StoreFormat, EmptyStoreWithoutFormatIsStamped) {
+  TempDir d;
+  const std::string dir = d / "state";
+  {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, dir, &db).ok());
+    delete db;
+  }
+  { Store ro(dir, true); }
+  Store s(dir);
+  s.record_run(default_policy(), 4);
+  std::string v;
+  ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
+  EXPECT_EQ(v, "2");
+}
+
+// Item 8: a policy text stored by an older gongji (the Weihai file as it stood before issue 9) still loads, and
+// `explain` and `audit` work under it.
+TEST(StoreFormat, DISABLED_OlderPolicyTextStillLoadsForExplainAndAudit) {  // enabled by the next commit
+  TempDir d;
+  const std::string old_text = read_file(std::string(GONGJI_SOURCE_DIR) + "/tests/data/policy-before-issue9.yaml");
+  ASSERT_GT(old_text.size(), 1000u);
+  Policy old = load_policy_text(old_text, "policy-before-issue9.yaml");
+  auto log = open_segment_log(d / "log", 4);
+  ingest_lines(*log, two_persons_one_claim_id());
+  Store s(d / "state");
+  s.fold(*log, old);
+  ASSERT_EQ(s.policy_text(old.version()), old_text);
+  Rederivation r = rederive_claim(s, *log, "P1", "X");
+  EXPECT_TRUE(r.equal) << r.first_difference;
+  EXPECT_EQ(r.policy_version, old.version());
+  EXPECT_EQ(r.recomputed["fund"], "70.00");
+  auto stored = recorded_policy(s);
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->version(), old.version());
+  // The command line: folded under the old file, explained and audited under the text the store holds.
+  TempDir c;
+  ingest_and_fold(c, two_persons_one_claim_id(), " --policy " + std::string(GONGJI_SOURCE_DIR) +
+                                                     "/tests/data/policy-before-issue9.yaml");
+  std::string out;
+  EXPECT_EQ(run(gongji("explain --data-dir " + c / "data" + " --claim Y"), &out), 0);
+  EXPECT_NE(out.find("the recomputation equals the recorded settlement"), std::string::npos) << out;
+  EXPECT_NE(out.find("policy " + old.version()), std::string::npos) << out;
+  EXPECT_EQ(run(gongji("audit --data-dir " + c / "data" + " 2>&1"), &out), 0) << out;
+}
+
+}  // namespace
+}  // namespace gongji::test

@@ -1,0 +1,289 @@
+// Issue 9 item 5: every value the ledger uses is a parameter of ledger/policy/weihai.yaml. The loader refuses each
+// new value out of range naming it; a policy that changes an age, the old-urban cut-off, the crediting months, the
+// disease cap or the TCM points changes the result; a fold under a policy without a code dead-letters an event
+// naming the field and the code; the assumed values are reported (Policy::assumptions, `gongji policy`).
+#include "events/fb_codec.h"
+#include "tests/fixtures.h"
+#include "tests/harness.h"
+
+namespace gongji::test {
+namespace {
+
+using nlohmann::json;
+
+// The built-in policy with `from` replaced by `to` (exactly one occurrence expected).
+std::string with(const std::string& from, const std::string& to, std::string text = default_policy_text()) {
+  auto p = text.find(from);
+  EXPECT_NE(p, std::string::npos) << from;
+  EXPECT_EQ(text.find(from, p + 1), std::string::npos) << "ambiguous: " << from;
+  if (p != std::string::npos) text.replace(p, from.size(), to);
+  return text;
+}
+
+std::string load_error(const std::string& text) {
+  try {
+    load_policy_text(text, "test");
+  } catch (const PolicyError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+const char* kInsvcAge = "values: [{from: 2022-07-01, value: 46}]\n  account.crediting_months:";
+const char* kRetireeAge = "values: [{from: 2022-07-01, value: 70}]";
+const char* kCutOff = "values: [{from: 2022-07-01, value: 2024-01-01}]";
+const char* kMonths = "value: {from: 2022-07, to: 2027-06}";
+const char* kCap = "values: [{from: 2022-07-01, value: 3}]\n  chronic.suspension";
+const char* kFirstYear = "values: [{from: 2022-07-01, value: 2023}]";
+
+std::string insvc_age(const std::string& v) {
+  return with(kInsvcAge, "values: [{from: 2022-07-01, value: " + v + "}]\n  account.crediting_months:");
+}
+
+TEST(PolicyValues, LoaderRefusesEachNewValueOutOfRangeNamingIt) {
+  EXPECT_EQ(load_error(insvc_age("151")), "account.in_service.age_from: age 151 is outside 0..150");
+  EXPECT_EQ(load_error(insvc_age("-1")), "account.in_service.age_from: negative count '-1'");
+  EXPECT_EQ(load_error(with(kRetireeAge, "values: [{from: 2022-07-01, value: 200}]")),
+            "account.retiree.age_from: age 200 is outside 0..150");
+  EXPECT_EQ(load_error(with("values: [{from: 2022-07-01, value: 46}]\n  account.purposes:",
+                            "values: [{from: 2022-07-01, value: 151}]\n  account.purposes:")),
+            "account.flexible_rate.age_from: age 151 is outside 0..150");
+  EXPECT_EQ(load_error(with("values: [{from: 2022-07-01, value: 18}]", "values: [{from: 2022-07-01, value: 180}]")),
+            "minor.age_below: age 180 is outside 0..150");
+  EXPECT_EQ(load_error(with(kCutOff, "values: [{from: 2022-07-01, value: 2024-02-30}]")),
+            "account.retiree.old_urban_confirmed_from: expected a date YYYY-MM-DD");
+  EXPECT_EQ(load_error(with(kMonths, "value: {from: 2023-01, to: 2022-12}")),
+            "test: account.crediting_months: from 2023-01 is after to 2022-12");
+  EXPECT_EQ(load_error(with(kMonths, "value: {from: 2022-07, to: 2027-07}")),
+            "test: account.crediting_months: 2022-07 to 2027-07 is outside the window's months 2022-07 to 2027-06");
+  EXPECT_EQ(load_error(with(kMonths, "value: {from: 2022-13, to: 2027-06}")),
+            "account.crediting_months.from: expected a month YYYY-MM");
+  EXPECT_EQ(load_error(with(kCap, "values: [{from: 2022-07-01, value: 4}]\n  chronic.suspension")),
+            "chronic.limit.max_diseases: 4 is outside 1..3 (chronic.position_weights weighs 3 positions)");
+  EXPECT_EQ(load_error(with(kCap, "values: [{from: 2022-07-01, value: 0}]\n  chronic.suspension")),
+            "chronic.limit.max_diseases: 0 is outside 1..3 (chronic.position_weights weighs 3 positions)");
+  EXPECT_EQ(load_error(with(kFirstYear, "values: [{from: 2022-07-01, value: 2028}]")),
+            "test: chronic.suspension.first_year: 2028 is outside the window's years 2022 to 2027");
+  // The code lists: only codes EVENTS.md defines, one value for the window, and every code the policy names listed.
+  EXPECT_EQ(load_error(with("C77, C78,\n", "C77, C79,\n")),
+            "codes.disease: unknown disease code 'C79' (not in EVENTS.md)");
+  EXPECT_EQ(load_error(with("device, nucleic_acid]", "device, massage]")),
+            "codes.item_category: unknown category code 'massage' (not in EVENTS.md)");
+  EXPECT_EQ(load_error(with("        value: [T01, T02,", "        to: 2023-12-31\n        value: [T01, T02,")),
+            "test: parameter 'codes.therapy' has no value from 2024-01-01 to 2027-06-30");
+  std::string two = with("      - from: 2022-07-01\n        value: [T01, T02,",
+                         "      - {from: 2024-01-01, value: [T01]}\n      - from: 2022-07-01\n        to: 2023-12-31\n"
+                         "        value: [T01, T02,");
+  EXPECT_EQ(load_error(two), "test: parameter 'codes.therapy': a code list has one value for the whole window");
+  EXPECT_EQ(load_error(with("C04, C05, C06,", "C04, C06,")), "chronic.standards: unknown disease code 'C05'");
+  EXPECT_EQ(load_error(with("          C05: {standard: \"6000.00\", name: \"系统性红斑狼疮（SLE）\"}\n", "")),
+            "chronic.standards: no row for C05 (an Annex 2 disease of codes.disease)");
+  EXPECT_EQ(load_error(with("T21, T-IR, T-EA]", "T21, T-IR]")), "acupuncture.therapies: unknown therapy code 'T-EA'");
+  EXPECT_EQ(load_error(with("value: [\"0.93\", \"0.90\", \"0.87\"], assumption: true",
+                            "value: [\"0.93\", \"0.90\", \"0.87\"], assumption: [x]")),
+            "test: parameter 'inpatient.ratio.in_service' value 1: assumption: expected true, false or a note");
+}
+
+TEST(PolicyValues, BuiltInCodeListsAreThoseOfEventsMd) {
+  EXPECT_EQ(default_policy().codes(), events_md_codes());
+  EXPECT_EQ(default_policy().codes().disease.size(), 88u);  // C01..C78 and the 10 X- codes
+  EXPECT_EQ(default_policy().codes().therapy.size(), 23u);
+  EXPECT_EQ(default_policy().codes().diagnosis.size(), 25u);
+  EXPECT_EQ(default_policy().codes().category.size(), 10u);
+}
+
+// The flags sit on the assumed values; the loader reports each with its dates, rule, article and note.
+TEST(PolicyValues, AssumptionsAreReportedPerValue) {
+  const auto& a = default_policy().assumptions();
+  ASSERT_EQ(a.size(), 9u);
+  std::vector<std::string> got;
+  for (const Assumption& x : a)
+    got.push_back(x.parameter + " " + format_date(x.from) + ".." + format_date(x.to) + " " + x.rule + " [" + x.note +
+                  "]");
+  EXPECT_EQ(got, (std::vector<std::string>{
+                     "account.flexible_rate 2024-01-01..2027-06-30 ACC-FLEX [the employer contribution rate from 2024]",
+                     "account.in_service.employer_rate 2022-07-01..2022-12-31 ACC-INSVC "
+                     "[the employer part before 2023 (unknown)]",
+                     "account.retiree 2022-07-01..2023-12-31 ACC-RET [no retiree crediting before 2024 (unknown)]",
+                     "account.retiree 2024-01-01..2027-06-30 ACC-RET [pension_base: the 2023 average basic pension]",
+                     "chronic.specialty_diseases 2022-07-01..2027-06-30 CHR-FAC "
+                     "[the mental / infectious groups (not listed in the seeds)]",
+                     "inpatient.limit 2022-07-01..2027-06-30 CHR-INPT []",
+                     "inpatient.ratio.in_service 2022-07-01..2027-06-30 CHR-RATIO []",
+                     "inpatient.ratio.resident 2022-07-01..2027-06-30 CHR-RATIO []",
+                     "inpatient.ratio.retired 2022-07-01..2027-06-30 CHR-RATIO []",
+                 }));
+  EXPECT_EQ(a[3].article, "Art.24");
+  EXPECT_TRUE(default_policy().info().at("account.retiree").assumption);
+  EXPECT_FALSE(default_policy().info().at("account.in_service.personal_rate").assumption);
+}
+
+TEST(PolicyValues, GongjiPolicyPrintsTheAssumedValues) {
+  std::string out;
+  ASSERT_EQ(run(gongji("policy"), &out), 0);
+  EXPECT_NE(out.find("policy " + default_policy().version() + " (built-in), window 2022-07-01 to 2027-06-30"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("  account.retiree 2024-01-01..2027-06-30 (ACC-RET, Art.24): "
+                     "pension_base: the 2023 average basic pension\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("  inpatient.limit 2022-07-01..2027-06-30 (CHR-INPT, Weihai medical insurance rules)\n"),
+            std::string::npos)
+      << out;
+}
+
+json contribution(Ledger& l, const std::string& p, const std::string& month, const std::string& base) {
+  auto out = l.apply({{"type", "contribution_paid"}, {"id", l.next_id()}, {"at", month + "-10"}, {"person", p},
+                      {"month", month}, {"base", base}});
+  return out.empty() ? json() : out[0];
+}
+
+// ACC-INSVC: 45 on 2023-06-01 takes 2% + 0.75% (165.00 of 6000.00); with the age band at 45, 2% + 1% (180.00).
+TEST(PolicyValues, InServiceAgeBandChangesTheCredit) {
+  Ledger base;
+  base.employee("A", "1977-06-15");
+  EXPECT_EQ(contribution(base, "A", "2023-06", "6000.00")["amount"], "165.00");
+  Policy p45 = load_policy_text(insvc_age("45"), "age-45");
+  Ledger l(p45);
+  l.employee("A", "1977-06-15");
+  auto c = contribution(l, "A", "2023-06", "6000.00");
+  EXPECT_EQ(c["amount"], "180.00");
+  EXPECT_EQ(c["detail"], "round(6000.00 x (0.0200 + 0.0100)), age 45 on 2023-06-01");
+}
+
+// ACC-RET: born 1954-05-20, 70 on 2024-06-01: 75.00 that month; with the band at 71, still 60.00.
+TEST(PolicyValues, RetireeAgeBandChangesTheCredit) {
+  auto credits = [](const Policy& pol) {
+    Ledger l(pol);
+    l.apply({{"type", "person_enrolled"}, {"id", l.next_id()}, {"at", "2022-01-01"}, {"person", "R"},
+             {"birth_date", "1954-05-20"}, {"scheme", "employee"}, {"status", "retired"},
+             {"retired_on", "2014-06-01"}});
+    std::vector<std::string> amounts;
+    for (auto& c : l.close("2024-05", "2024-06")) amounts.push_back(c["amount"]);
+    return amounts;
+  };
+  EXPECT_EQ(credits(default_policy()), (std::vector<std::string>{"60.00", "75.00"}));
+  Policy p71 = load_policy_text(with(kRetireeAge, "values: [{from: 2022-07-01, value: 71}]"), "age-71");
+  EXPECT_EQ(credits(p71), (std::vector<std::string>{"60.00", "60.00"}));
+}
+
+// ACC-RET, Art.25 ¶2: an old-urban member retired 2020-01-01 is not credited under the 2024-01-01 cut-off; with the
+// cut-off at 2020-01-01 he is, 60.00 a month.
+TEST(PolicyValues, OldUrbanCutOffChangesTheCredit) {
+  auto balance = [](const Policy& pol) {
+    Ledger l(pol);
+    l.apply({{"type", "person_enrolled"}, {"id", l.next_id()}, {"at", "2022-01-01"}, {"person", "O1"},
+             {"birth_date", "1960-01-01"}, {"scheme", "employee"}, {"status", "retired"}, {"old_urban", true},
+             {"retired_on", "2020-01-01"}});
+    l.close("2024-07", "2024-08");
+    return l.person("O1", "2024-09-01")["account"]["balance"].get<std::string>();
+  };
+  EXPECT_EQ(balance(default_policy()), "0.00");
+  Policy early = load_policy_text(with(kCutOff, "values: [{from: 2022-07-01, value: 2020-01-01}]"), "cut-off");
+  EXPECT_EQ(balance(early), "120.00");
+}
+
+// Art.40: the 2022-12 contribution credits 120.00; with crediting from 2023-01, nothing.
+TEST(PolicyValues, CreditingMonthsChangeTheCredit) {
+  Policy later = load_policy_text(with(kMonths, "value: {from: 2023-01, to: 2027-06}"), "months");
+  Ledger l(later);
+  l.employee("A", "1977-06-15");
+  EXPECT_TRUE(contribution(l, "A", "2022-12", "6000.00").is_null());
+  EXPECT_EQ(contribution(l, "A", "2023-01", "6000.00")["amount"], "165.00");
+}
+
+// CHR-LIM: C04 6000, C01 5000, C13 4000 in effect on 1 January: 6000 + 2500 + 1600 = 10100; at most 2 diseases: 8500.
+TEST(PolicyValues, DiseaseCapChangesTheLimit) {
+  auto limit = [](const Policy& pol) {
+    Ledger l(pol);
+    l.employee("E");
+    for (const char* d : {"C01", "C04", "C13"}) l.approve("E", d, "2022-12-01");
+    return l.person("E", "2023-06-30")["chronic"]["employee"]["limit"].get<std::string>();
+  };
+  EXPECT_EQ(limit(default_policy()), "10100.00");
+  Policy two = load_policy_text(with(kCap, "values: [{from: 2022-07-01, value: 2}]\n  chronic.suspension"), "cap");
+  EXPECT_EQ(limit(two), "8500.00");
+}
+
+// F-TCM: the trace prints the points the policy gives, not a fixed "+5".
+TEST(PolicyValues, TcmTracePrintsThePolicyPoints) {
+  auto tcm_step = [](const Policy& pol) {
+    Ledger t(pol);
+    t.resident("R", 2);
+    t.chronic_facility("R", "H2T", "2022-12-01", {{"bucket", "ordinary"}});
+    t.approve("R", "C17", "2022-12-10", {{"bucket", "ordinary"}});
+    auto b = t.claim("R", "H2T", "2023-07-01", items({item("drug", "300.00")}),
+                     {{"benefit", "chronic"}, {"disease", "C17"}});
+    for (auto& s : b["trace"])
+      if (s["rule"] == "F-TCM") return s["detail"].get<std::string>() + " " + b["ratio"].get<std::string>();
+    return std::string("no F-TCM step");
+  };
+  EXPECT_EQ(tcm_step(default_policy()), "TCM hospital: +5 points 0.6500");
+  Policy seven = load_policy_text(with("values: [{from: 2022-07-01, value: \"0.05\"}]",
+                                       "values: [{from: 2022-07-01, value: \"0.0725\"}]"),
+                                  "tcm");
+  EXPECT_EQ(tcm_step(seven), "TCM hospital: +7.25 points 0.6725");
+}
+
+const char* kClaimC05 =
+    R"({"type":"claim","id":"c","claim":"K1","person":"P","facility":"H2","date":"2023-02-01","benefit":"chronic",)"
+    R"("disease":"C05","items":[{"category":"drug","amount":"100.00"}]})";
+
+const std::string kChronicLog =
+    R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"H2","level":2,"kind":"hospital",)"
+    R"("ordinary_outpatient":true})" "\n"
+    R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01",)"
+    R"("scheme":"employee","status":"in_service"})" "\n"
+    R"({"type":"chronic_facility_designated","id":"cf","at":"2022-12-15","person":"P","facility":"H2"})" "\n"
+    R"({"type":"chronic_disease_approved","id":"a","at":"2023-01-10","person":"P","disease":"C05"})" "\n" +
+    std::string(kClaimC05) + "\n";
+
+// A fold under a policy whose codes.disease lacks C05 refuses the approval and the claim naming the field and the
+// code, through the dead-letter path (nothing consumed); under the built-in policy both are applied.
+TEST(PolicyValues, FoldUnderAPolicyWithoutACodeDeadLettersItsEvents) {
+  TempDir d;
+  {
+    auto log = open_segment_log(d / "log", 1);
+    ingest_lines(*log, kChronicLog);
+  }
+  std::string without = with("C04, C05, C06,", "C04, C06,");
+  without = with("          C05: {standard: \"6000.00\", name: \"系统性红斑狼疮（SLE）\"}\n", "", without);
+  Policy narrow = load_policy_text(without, "no-C05");
+  auto fold = [&](const Policy& pol, const std::string& state) {
+    auto log = open_segment_log(d / "log", 1);
+    Store s(d / state);
+    FoldStats st = s.fold(*log, pol);
+    std::vector<json> out;
+    s.outputs([&](const json& r) {
+      out.push_back(r);
+      return true;
+    });
+    return std::pair{st, out};
+  };
+  auto [st, out] = fold(narrow, "narrow");
+  EXPECT_EQ(st.dead_letters, 2u);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0]["kind"], "dead_letter");
+  EXPECT_EQ(out[0]["event"], "a");
+  EXPECT_EQ(out[0]["reason"], "field 'disease': unknown code \"C05\"");
+  EXPECT_EQ(out[1]["kind"], "dead_letter");
+  EXPECT_EQ(out[1]["claim"], "K1");
+  EXPECT_EQ(out[1]["reason"], "field 'disease': unknown code \"C05\"");
+  auto [st2, out2] = fold(default_policy(), "builtin");
+  EXPECT_EQ(st2.dead_letters, 0u);
+  ASSERT_EQ(out2.size(), 1u);
+  EXPECT_EQ(out2[0]["kind"], "settlement");
+  EXPECT_EQ(out2[0]["status"], "settled");
+  // The same record through the codec directly: validate_event under the narrow lists names field and code.
+  Event claim = parse_event(kClaimC05);
+  try {
+    decode_event(encode_event(claim), narrow.codes());
+    ADD_FAILURE() << "C05 accepted under a policy without it";
+  } catch (const EventError& e) {
+    EXPECT_EQ(e.field, "disease");
+  }
+}
+
+}  // namespace
+}  // namespace gongji::test
