@@ -119,6 +119,13 @@ struct Paths {
     }
     return open_segment_log(log(), partitions, read_only);
   }
+  // The log a read command re-derives from, read-only, refused (StoreError) unless it is the log `store` was folded
+  // from (Store::check_log: partition count, positions, anchors): another log would explain another history.
+  std::unique_ptr<EventLog> open_log_of(const Store& store) const {
+    auto l = open_log(8, true);
+    store.check_log(*l);
+    return l;
+  }
   std::string log() const { return data + "/log"; }
   std::string state() const { return data + "/state"; }
   std::string dead() const { return data + "/dead-letters.jsonl"; }
@@ -163,12 +170,25 @@ struct DeadLetterFile {
   [[noreturn]] void fail(int err) { throw LogError(io_error(err, path)); }
 };
 
-// Writes `text` to `path` (replacing it); a write that fails is an error naming the file, never a partial silence.
+// Writes `text` to `path`: into "<path>.partial", synced, then renamed over `path`, so a failed write leaves the
+// old file as it was. A failure is an error in issue 8 item 3's wording, naming `path`, never a partial silence.
 void write_file(const std::string& path, const std::string& text) {
-  std::ofstream o(path, std::ios::binary | std::ios::trunc);
-  o << text;
-  o.flush();
-  if (!o) throw std::runtime_error("cannot write " + path + (errno ? ": " + io_error_text(errno) : ""));
+  const std::string tmp = path + ".partial";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw LogError(io_error(errno, path));
+  auto fail = [&](int err) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw LogError(io_error(err, path));
+  };
+  for (size_t done = 0; done < text.size();) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno != EINTR) fail(errno);
+    if (n > 0) done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) fail(errno);
+  if (::close(fd) != 0) throw LogError(io_error(errno, path));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) throw LogError(io_error(errno, path));
 }
 
 int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
@@ -197,7 +217,7 @@ int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
     dead.write(d);
     if (!paths.brokers.empty()) dead_lines.push_back(d);
   };
-  while (std::getline(*in, line)) {
+  for (errno = 0; std::getline(*in, line); errno = 0) {
     ++lineno;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     Event e;
@@ -223,14 +243,32 @@ int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
     }
     probe::crash_point("ingest.mid_file");
   }
+  if (in->bad()) {  // a read error is not the end of the file: what was read is kept, the command fails
+    const int err = errno ? errno : EIO;
+    log->sync();
+    dead.sync();
+    throw LogError(io_error(err, file == "-" ? "standard input" : file) + " (reading stopped after line " +
+                   std::to_string(lineno) + "; what was read is appended: run the same ingest again)");
+  }
   log->sync();
   dead.sync();
   if (!paths.brokers.empty()) publish_dead_letters(paths.brokers, "gongji.dead-letters", dead_lines);
   std::cout << "appended " << appended << ", duplicate " << duplicate << ", refused " << refused << "\n";
-  return refused ? 3 : 0;
+  return refused ? exit_code::kRefused : exit_code::kOk;
 }
 
 Policy policy_from(const std::string& file) { return file.empty() ? default_policy() : load_policy_file(file); }
+
+// The policy a command on an existing store uses, decided here once (issue 9 item 10): --policy FILE when given,
+// else the one the store's fold recorded (recorded_policy). A store folded under several policy versions needs
+// --policy (a usage error), unless `or_built_in`: then the built-in policy, for the views that only read dates and
+// limits from it (`person` without --known-at, `statement`).
+Policy command_policy(const Store& store, const std::string& policy_file, bool or_built_in = false) {
+  if (!policy_file.empty()) return load_policy_file(policy_file);
+  if (std::optional<Policy> recorded = recorded_policy(store)) return *recorded;
+  if (or_built_in) return default_policy();
+  throw UsageError("the store used several policy versions: name one with --policy");
+}
 
 int cmd_fold(const Paths& paths, const std::string& policy_file, size_t batch, size_t crash_before,
              size_t checkpoint_every) {
@@ -247,7 +285,7 @@ int cmd_fold(const Paths& paths, const std::string& policy_file, size_t batch, s
   FoldStats s = store.fold(*log, policy, opt);
   std::cout << "folded " << s.events << " events, " << s.outputs << " output records, " << s.dead_letters
             << " dead letters\n";
-  return 0;
+  return exit_code::kOk;
 }
 
 int cmd_settlements(const Paths& paths, const std::string& person, const std::string& claim, const std::string& kind) {
@@ -274,14 +312,11 @@ int cmd_person(const Paths& paths, const std::string& id, const std::string& as_
   require_existing(paths);
   Store store(paths.state(), true);
   std::optional<PersonState> p;
-  std::optional<Policy> recorded = policy_file.empty() ? recorded_policy(store) : std::nullopt;
+  const Policy policy = command_policy(store, policy_file, known_at.empty());
   if (!known_at.empty()) {
     // TIME-REPLAY: what the ledger held, as known at T: the person's history folded again up to T.
-    if (policy_file.empty() && !recorded)
-      throw UsageError("the store used several policy versions: name one with --policy");
-    auto log = paths.open_log(8, true);
-    Reconstruction r = reconstruct_person(store, *log, id, policy_file.empty() ? *recorded : load_policy_file(policy_file),
-                                          known_at_option(known_at, *log));
+    auto log = paths.open_log_of(store);
+    Reconstruction r = reconstruct_person(store, *log, id, policy, known_at_option(known_at, *log));
     if (PersonState* ps = r.state.person(id)) p = *ps;
   } else {
     p = store.person(id);
@@ -290,7 +325,7 @@ int cmd_person(const Paths& paths, const std::string& id, const std::string& as_
     std::cerr << "gongji person: no person " << id
               << (known_at.empty() ? "" : " known at " + known_at + " (knowledge time: when events were ingested)")
               << "\n";
-    return 4;
+    return exit_code::kNotFound;
   }
   Date as_of = latest_date(*p);
   if (!as_of_s.empty()) {
@@ -298,9 +333,8 @@ int cmd_person(const Paths& paths, const std::string& id, const std::string& as_
     if (!d) throw UsageError("--as-of: expected a date YYYY-MM-DD, got '" + as_of_s + "'");
     as_of = *d;
   }
-  Policy policy = !policy_file.empty() ? load_policy_file(policy_file) : recorded ? *recorded : default_policy();
   std::cout << person_view(*p, as_of, policy, [](const std::string&) { return nullptr; }).dump() << "\n";
-  return 0;
+  return exit_code::kOk;
 }
 
 int cmd_explain(const Paths& paths, const std::string& person, const std::string& claim, const std::string& event,
@@ -317,12 +351,12 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
     else store.person_outputs(person, match);
     if (!rec) {
       std::cerr << "gongji explain: no output record for event " << event << "\n";
-      return 4;
+      return exit_code::kNotFound;
     }
     print_explanation(*rec, std::cout);
-    return 0;
+    return exit_code::kOk;
   }
-  auto log = paths.open_log(8, true);
+  auto log = paths.open_log_of(store);
   std::optional<Policy> other;
   if (!policy_file.empty()) other = load_policy_file(policy_file);
   const std::string who = store.claim_person(claim, person);  // an ambiguous --claim: AmbiguousClaimError
@@ -352,32 +386,34 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
                 << ", recomputed " << r.recomputed.value(r.first_difference, json()).dump() << " ***\n";
     }
   }
-  return other || r.equal ? 0 : 5;
+  return other || r.equal ? exit_code::kOk : exit_code::kMismatch;
 }
 
 int cmd_audit(const Paths& paths, const std::string& policy_file) {
   require_existing(paths);
   Store store(paths.state(), true);
-  std::optional<Policy> pol = policy_file.empty() ? recorded_policy(store) : std::optional<Policy>(load_policy_file(policy_file));
-  if (!pol) throw UsageError("the store used several policy versions: name one with --policy");
+  const Policy pol = command_policy(store, policy_file);
   auto log = paths.open_log(8, true);
   char tmpl[] = "/tmp/gongji-audit-XXXXXX";
   std::string scratch = mkdtemp(tmpl);
-  AuditReport rep = audit(store, *log, *pol, scratch + "/state", paths.brokers.empty() ? paths.log() : "");
+  AuditReport rep = audit(store, *log, pol, scratch + "/state", paths.brokers.empty() ? paths.log() : "");
   std::cout << "audit of " << paths.data << " (replayed into " << scratch << ")\n";
+  for (const Defaulted& d : pol.defaulted())  // issue 9 item 8: an older stored text
+    std::cout << "  policy " << pol.version() << " lacks " << d.parameter << " (" << d.rule
+              << "): the value before issue 9, " << d.value << "\n";
   for (const auto& c : rep.checked) std::cout << "  ok: " << c << "\n";
   for (const auto& c : rep.failed) std::cout << "  FAILED: " << c << "\n";
   for (const auto& f : rep.findings) std::cout << "  FINDING: " << f << "\n";
   std::cout << (rep.findings.empty() ? "the books hold\n" : std::to_string(rep.findings.size()) + " findings\n");
   fs::remove_all(scratch);
-  return rep.findings.empty() ? 0 : 6;
+  return rep.findings.empty() ? exit_code::kOk : exit_code::kFindings;
 }
 
 int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json, size_t show) {
   require_existing(paths);
   Store store(paths.state(), true);
   Policy other = load_policy_file(policy_file);
-  auto log = paths.open_log(8, true);
+  auto log = paths.open_log_of(store);
   char tmpl[] = "/tmp/gongji-whatif-XXXXXX";
   std::string scratch = mkdtemp(tmpl);
   WhatIfReport rep = what_if(store, *log, other, scratch + "/state");
@@ -396,12 +432,13 @@ int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json
         j["totals"][dim][k] = {{"recorded", format_money(v.first)}, {"what_if", format_money(v.second)},
                                {"difference", format_money(v.second - v.first)}};
     std::cout << j.dump(2) << "\n";
-    return 0;
+    return exit_code::kOk;
   }
   std::cout << "what-if under " << policy_file << " (" << other.version() << "): " << rep.claims_compared
             << " claims compared, " << rep.claims.size() << " would be paid differently\n";
   std::cout << "  fund paid: recorded " << format_money(rep.recorded_total) << ", what-if "
-            << format_money(rep.what_if_total) << ", difference " << format_money(rep.what_if_total - rep.recorded_total) << "\n";
+            << format_money(rep.what_if_total) << ", difference "
+            << format_money(rep.what_if_total - rep.recorded_total) << "\n";
   for (auto& [dim, rows] : rep.totals) {
     std::cout << "\n  by " << dim << ":\n";
     for (auto& [k, v] : rows)
@@ -411,51 +448,52 @@ int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json
   }
   std::cout << "\n  claims (first " << std::min(show, rep.claims.size()) << "):\n";
   for (size_t i = 0; i < rep.claims.size() && i < show; ++i)
-    std::cout << "    " << rep.claims[i].claim << " (" << rep.claims[i].person << "): " << format_money(rep.claims[i].recorded)
-              << " -> " << format_money(rep.claims[i].what_if) << "\n";
-  return 0;
+    std::cout << "    " << rep.claims[i].claim << " (" << rep.claims[i].person
+              << "): " << format_money(rep.claims[i].recorded) << " -> " << format_money(rep.claims[i].what_if) << "\n";
+  return exit_code::kOk;
 }
 
-int cmd_replay(const Paths& paths, const std::string& known_at, const std::string& out, const std::string& policy_file) {
+int cmd_replay(const Paths& paths, const std::string& known_at, const std::string& out,
+               const std::string& policy_file) {
   require_existing(paths);
-  std::optional<Policy> pol;
-  {
+  const Policy pol = [&] {  // the store is closed again before the replay
     Store store(paths.state(), true);
-    pol = policy_file.empty() ? recorded_policy(store) : std::optional<Policy>(load_policy_file(policy_file));
-  }
-  if (!pol) throw UsageError("the store used several policy versions: name one with --policy");
+    return command_policy(store, policy_file);
+  }();
   auto log = paths.open_log(8, true);
   auto target = positions_at(*log, known_at_option(known_at, *log));
-  ReplayResult r = replay_to(*log, *pol, target, paths.data + "/checkpoints", out,
+  ReplayResult r = replay_to(*log, pol, target, paths.data + "/checkpoints", out,
                              [](uint64_t n) { std::cerr << "replay: " << n << " events folded\n"; });
-  std::cout << "replayed into " << out << (r.from_checkpoint.empty() ? " from zero" : " from checkpoint " + r.from_checkpoint)
-            << ": " << r.stats.events << " events folded; positions";
+  std::cout << "replayed into " << out
+            << (r.from_checkpoint.empty() ? " from zero" : " from checkpoint " + r.from_checkpoint) << ": "
+            << r.stats.events << " events folded; positions";
   for (auto [p, off] : target) std::cout << " " << p << ":" << off;
   std::cout << "; digest " << r.digest << "\n";
-  return 0;
+  return exit_code::kOk;
 }
 
 int cmd_statement(const Paths& paths, const std::string& person, int year, const std::string& format,
                   const std::string& out, const std::string& policy_file) {
   require_existing(paths);
   Store store(paths.state(), true);
-  std::optional<Policy> pol = policy_file.empty() ? recorded_policy(store) : std::optional<Policy>(load_policy_file(policy_file));
-  const Policy& used = pol ? *pol : default_policy();
+  const Policy used = command_policy(store, policy_file, true);
   if (year < year_of(used.window_from()) || year > year_of(used.window_to()))
     throw UsageError("--year: " + std::to_string(year) + " is outside the policy window " +
                      format_date(used.window_from()) + " to " + format_date(used.window_to()));
   json s = statement(store, used, person, year);
-  std::string text = format == "json" ? s.dump(2) + "\n" : format == "html" ? statement_html(s) : statement_text(s);
+  std::string text = format == "json"   ? s.dump(2) + "\n"
+                     : format == "html" ? statement_html(s)
+                                        : statement_text(s);
   if (out.empty() || out == "-") std::cout << text;
   else write_file(out, text);
-  return 0;
+  return exit_code::kOk;
 }
 
 int cmd_report(const Paths& paths, int explained) {
   require_existing(paths);
   Store store(paths.state(), true);
   print_report(store, std::cout, explained);
-  return 0;
+  return exit_code::kOk;
 }
 
 // Issue 8 item 4: the records the fold could not apply, in log order (the same lines `settlements --kind
@@ -469,14 +507,14 @@ int cmd_dead_letters(const Paths& paths, bool as_json) {
     std::cout << (as_json ? line : describe_dead_letter(json::parse(line))) << "\n";
   });
   if (!as_json) std::cout << n << " dead letters of the fold (refused input lines are in " << paths.dead() << ")\n";
-  return 0;
+  return exit_code::kOk;
 }
 
 int cmd_digest(const Paths& paths) {
   require_existing(paths);
   Store store(paths.state(), true);
   std::cout << store.digest() << "\n";
-  return 0;
+  return exit_code::kOk;
 }
 
 // Issue 9 item 5: the policy a fold would use, and every value its file flags as assumed (POLICY.md §5).
@@ -489,7 +527,7 @@ int cmd_policy(const std::string& policy_file) {
   for (const Assumption& a : policy.assumptions())
     std::cout << "  " << a.parameter << " " << format_date(a.from) << ".." << format_date(a.to) << " (" << a.rule
               << ", " << a.article << ")" << (a.note.empty() ? "" : ": " + a.note) << "\n";
-  return 0;
+  return exit_code::kOk;
 }
 
 // `gongji log verify`: every record of every partition of the embedded log checked; findings name file and byte.
@@ -502,16 +540,19 @@ int cmd_log_verify(const Paths& paths) {
 
 // `gongji log truncate`: the explicit repair. Says what it drops; changes nothing without --yes.
 int cmd_log_truncate(const Paths& paths, int partition, uint64_t offset, bool yes) {
+  if (int n = open_segment_log(paths.log(), 8, true)->partitions(); partition >= n)
+    throw UsageError("--partition " + std::to_string(partition) + ": the log has partitions 0 to " +
+                     std::to_string(n - 1));
   TruncatePlan plan = plan_segment_log_truncate(paths.log(), partition, offset);
   std::cout << plan.describe() << "\n";
   // A store that folded past the cut would resume over whatever is appended there later: refuse.
   if (fs::exists(paths.state() + "/CURRENT")) {
     uint64_t folded = Store(paths.state(), true).folded_offset(partition);
     if (folded > offset)
-      throw std::runtime_error("the store at " + paths.state() + " has folded partition " + std::to_string(partition) +
-                               " up to offset " + std::to_string(folded) + ", past the cut at " +
-                               std::to_string(offset) + ": move the store aside first (a new fold rebuilds it from "
-                               "the log); nothing changed");
+      throw std::runtime_error("the store at " + paths.state() + " has folded partition " +
+                               std::to_string(partition) + " up to offset " + std::to_string(folded) +
+                               ", past the cut at " + std::to_string(offset) +
+                               ": move the store aside first (a new fold rebuilds it from the log); nothing changed");
   }
   if (!yes) {
     std::cout << "nothing changed; run again with --yes to truncate\n";
@@ -522,185 +563,205 @@ int cmd_log_truncate(const Paths& paths, int partition, uint64_t offset, bool ye
   return exit_code::kOk;
 }
 
-}  // namespace
-}  // namespace gongji
-
-int main(int argc, char** argv) {
-  using namespace gongji;
+// Every subcommand and option of the command line, with the values parsed into it (main() builds one).
+struct Cli {
   CLI::App app{"gongji: an event-sourced benefit ledger for Weihai's outpatient mutual aid (门诊共济).\n"
                "Events in (JSON Lines, EVENTS.md), settlements and state out. Data lives under --data-dir."};
-  app.require_subcommand(1);
-  app.footer("Exit status: 0 ok; 1 failure (I/O error, damaged log or store: the message names the file); 2 usage "
-             "(a command-line mistake: the message names the option); 3 ingest refused some lines; 4 not found; "
-             "5 explain: mismatch; 6 audit or log verify: findings.");
   Paths paths;
-  auto data_opt = [&](CLI::App* c) {
+  std::string file, policy_file, person, claim, kind, as_of, event, known_at, whatif_policy, replay_out, out_file;
+  std::string format = "text";
+  int partitions = 0;  // ingest --partitions; 0: not given (a new log gets 8)
+  size_t batch = 2000, crash_before = 0, checkpoint_every = 200000, show = 20;
+  bool as_json = false, yes = false;
+  int explained = 5, year = 2023, log_partition = -1;
+  uint64_t log_offset = 0;
+  ServeOptions sopt;
+  CLI::App *ingest, *fold, *sets, *pers, *expl, *rep, *aud, *wif, *rpl, *stm, *dig, *polc, *dls, *lver, *ltr, *srv;
+
+  Cli() {
+    app.require_subcommand(1);
+    app.footer(exit_code::kHelpFooter);
+    add_write_commands();
+    add_read_commands();
+    add_replay_commands();
+    add_other_commands();
+    add_serve_command();
+  }
+  Cli(const Cli&) = delete;
+  Cli& operator=(const Cli&) = delete;
+
+  void data_opt(CLI::App* c) {
     c->add_option("--data-dir", paths.data, "directory holding the log (log/), projections (state/) and dead letters")
         ->required();
-  };
-
-  std::string file, policy_file, person, claim, kind, as_of, event;
-  int partitions = 0;  // ingest --partitions; 0: not given (a new log gets 8)
-  size_t batch = 2000, crash_before = 0;
-  bool as_json = false;
-
-  auto* ingest = app.add_subcommand("ingest", "validate events (JSON Lines) and append them to the log.\n"
-                                              "Prints counts appended / duplicate / refused; refusals go to stderr and to "
-                                              "DATA/dead-letters.jsonl. Exit 0 if nothing was refused, 3 if some were.");
-  data_opt(ingest);
-  ingest->add_option("file", file, "events file, - for stdin")->required()->check(input_file(true));
-  ingest->add_option("--partitions", partitions, "partition count when the log is created (default 8); an existing "
-                                                 "log with another count is refused")
-      ->check(CLI::Range(1, 1024));
-  ingest->add_option("--brokers", paths.brokers, "append to Kafka's gongji.events topic instead of the embedded log "
-                                                 "(duplicates are then decided by the fold)");
-  ingest->add_option("--events-topic", paths.events_topic, "with --brokers: the events topic (default gongji.events)");
-
-  auto* fold = app.add_subcommand("fold", "fold every event not yet folded into the projections, settling claims");
-  data_opt(fold);
-  fold->add_option("--policy", policy_file, "policy parameters file (default: the built-in Weihai policy)")
-      ->check(input_file(false));
-  fold->add_option("--batch", batch, "events per committed batch (default 2000)")->check(CLI::Range(1, 1000000));
-  fold->add_option("--brokers", paths.brokers, "fold from Kafka's gongji.events topic instead of the embedded log");
-  size_t checkpoint_every = 200000;
-  fold->add_option("--checkpoint-every", checkpoint_every, "keep a RocksDB checkpoint in DATA/checkpoints every N events "
-                                                           "(replays start from the nearest; default 200000, 0: none)");
-  fold->add_option("--crash-before-batch", crash_before, "fault injection: exit 137 before committing batch N")
-      ->group("");
-
-  auto* sets = app.add_subcommand("settlements", "output records (settlement, reversal, refusal, ...) as JSON Lines, "
-                                                 "in log order");
-  data_opt(sets);
-  sets->add_option("--person", person, "only this person's records");
-  sets->add_option("--claim", claim, "only this claim's records (with --person when several persons have one)");
-  sets->add_option("--kind", kind, "only records of this kind (settlement, reversal, refusal, ...)")
-      ->check(CLI::IsMember(kOutputKinds));
-
-  auto* pers = app.add_subcommand("person", "one person's state as JSON, as of a business date (TIME-ASOF)");
-  data_opt(pers);
-  pers->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)");
-  pers->add_option("--person", person, "person id")->required();
-  pers->add_option("--as-of", as_of, "business date YYYY-MM-DD (default: the person's latest date in the log)")
-      ->check(kDateArg);
-  pers->add_option("--policy", policy_file, "policy parameters file (default: the one the fold used)")
-      ->check(input_file(false));
-  std::string known_at;
-  pers->add_option("--known-at", known_at, "knowledge time: only events ingested by then (YYYY-MM-DDTHH:MM:SSZ, ms "
-                                           "since the epoch, or P:OFFSET,...); the person is folded again from the log")
-      ->check(kKnownAtArg);
-
-  auto* expl = app.add_subcommand("explain", "a settlement re-derived step by step from the log under its recorded "
-                                             "policy (each step with its rule ID and article) and checked against the "
-                                             "record; exit 5 on a mismatch. --event shows another output record");
-  data_opt(expl);
-  expl->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)");
-  auto* claim_opt = expl->add_option("--claim", claim, "claim id (with --person when several persons have one)");
-  expl->add_option("--person", person, "the claim's (or the event's) person");
-  auto* event_opt = expl->add_option("--event", event, "event id (account movements, refusals)");
-  claim_opt->excludes(event_opt);
-  expl->add_flag("--json", as_json, "print the re-derivation as JSON");
-  expl->add_option("--policy", policy_file, "what-if: re-derive under this policy file and report the differences")
-      ->check(input_file(false));
-
-  int explained = 5;
-  auto* rep = app.add_subcommand("report", "a readable summary: claims by status and reason, fund paid by scheme, "
-                                           "level, benefit and month, and a few settlements explained");
-  data_opt(rep);
-  rep->add_option("--explained", explained, "how many settlements to explain (default 5)");
-
-  auto* aud = app.add_subcommand("audit", "replay the log from zero and check the books: projections equal the replay "
-                                           "(per partition and person on a mismatch), one settlement per claim, fund "
-                                           "totals, account balances, limits; exit 6 on any finding");
-  data_opt(aud);
-  aud->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)");
-  aud->add_option("--policy", policy_file, "policy file (default: the one the fold used)")->check(input_file(false));
-
-  std::string whatif_policy;
-  size_t show = 20;
-  auto* wif = app.add_subcommand("what-if", "replay the log under another policy file (never touching the live store) "
-                                            "and report how fund payments would differ, per claim and in totals by "
-                                            "scheme, level, benefit and month");
-  data_opt(wif);
-  wif->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)");
-  wif->add_option("--policy", whatif_policy, "the other policy parameters file")->required()->check(input_file(false));
-  wif->add_flag("--json", as_json, "the whole report as JSON");
-  wif->add_option("--show", show, "claims to list in the text report (default 20)");
-
-  std::string replay_out;
-  auto* rpl = app.add_subcommand("replay", "rebuild, into a new directory, the store as it stood when everything "
-                                           "ingested up to --known-at had been folded, from the nearest checkpoint");
-  data_opt(rpl);
-  rpl->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)");
-  rpl->add_option("--known-at", known_at, "YYYY-MM-DDTHH:MM:SSZ, ms since the epoch, or P:OFFSET,...")->required()
-      ->check(kKnownAtArg);
-  rpl->add_option("--out", replay_out, "a new directory for the rebuilt store")->required();
-  rpl->add_option("--policy", policy_file, "policy file (default: the one the fold used)")->check(input_file(false));
-
-  int year = 2023;
-  std::string format = "text", out_file;
-  auto* stm = app.add_subcommand("statement", "a person's year: every claim, settlement and account movement with the "
-                                              "running deductible, limit and balance, as text, JSON or an HTML page "
-                                              "with a chart");
-  data_opt(stm);
-  stm->add_option("--person", person, "person id")->required();
-  stm->add_option("--year", year, "calendar year (default 2023)");
-  stm->add_option("--format", format, "text, json or html (default text)")->check(CLI::IsMember({"text", "json", "html"}));
-  stm->add_option("--out", out_file, "write to this file instead of stdout")->check(kOutputFile);
-
-  auto* dig = app.add_subcommand("digest", "the determinism digest: a hash over every key and value of the projections");
-  data_opt(dig);
-
-  auto* polc = app.add_subcommand("policy", "the policy's version and window, and every value it flags as assumed "
-                                            "(POLICY.md §5), with its dates, rule and article");
-  polc->add_option("--policy", policy_file, "policy parameters file (default: the built-in Weihai policy)")
-      ->check(input_file(false));
-
-  auto* dls = app.add_subcommand("dead-letters", "the records the fold could not apply (poison records), in log "
-                                                 "order: partition, offset, event, person, claim and the reason");
-  data_opt(dls);
-  dls->add_flag("--json", as_json, "JSON Lines (the dead_letter output records)");
-
-  auto* logc = app.add_subcommand("log", "the embedded log's operator commands: verify, truncate");
-  logc->require_subcommand(1);
-  auto* lver = logc->add_subcommand("verify", "check every record of every partition of DATA/log and report each "
-                                              "problem with file and byte offset; exit 6 on any finding");
-  data_opt(lver);
-  int log_partition = -1;
-  uint64_t log_offset = 0;
-  bool yes = false;
-  auto* ltr = logc->add_subcommand("truncate", "the explicit repair: drop a partition's records from --offset (a log "
-                                               "offset) on; prints what it drops, changes nothing without --yes");
-  data_opt(ltr);
-  ltr->add_option("--partition", log_partition, "partition")->required();
-  ltr->add_option("--offset", log_offset, "first log offset to drop")->required();
-  ltr->add_flag("--yes", yes, "really truncate");
-
-  ServeOptions sopt;
-  auto* srv = app.add_subcommand("serve", "a consumer-group member: folds its partitions of gongji.events into "
-                                          "DATA/state and publishes output records exactly once (Kafka transactions "
-                                          "with an outbox) to gongji.settlements, dead letters to gongji.dead-letters");
-  srv->add_option("--data-dir", sopt.data_dir, "this member's store")->required();
-  srv->add_option("--brokers", sopt.brokers, "Kafka bootstrap servers")->required();
-  srv->add_option("--group", sopt.group, "consumer group (default gongji)");
-  srv->add_option("--policy", sopt.policy_file, "policy parameters file (default: built-in)")->check(input_file(false));
-  srv->add_option("--events-topic", sopt.events_topic, "default gongji.events");
-  srv->add_option("--settlements-topic", sopt.settlements_topic, "default gongji.settlements");
-  srv->add_option("--dead-letter-topic", sopt.dead_letter_topic, "default gongji.dead-letters");
-  srv->add_option("--batch", sopt.batch_events, "events per transaction at most (default 2000)")
-      ->check(CLI::Range(1, 1000000));
-  srv->add_option("--idle-exit", sopt.idle_exit_seconds, "exit after this many seconds with nothing to fold (default: run until SIGTERM)");
-
-  try {  // CLI11's own parse errors are usage errors too; --help is a "success" (CLI11 exit code 0)
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (std::string word = unknown_subcommand(app, argc, argv); !word.empty()) {
-      std::cerr << "gongji: unknown subcommand '" << word << "'\nRun with --help for more information.\n";
-      return exit_code::kUsage;
-    }
-    return app.exit(e) == 0 ? exit_code::kOk : exit_code::kUsage;
   }
-  if (*srv) return serve(sopt);
-  try {
+  void brokers_opt(CLI::App* c) {
+    c->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)");
+  }
+
+  // ingest, fold
+  void add_write_commands() {
+    ingest = app.add_subcommand("ingest", "validate events (JSON Lines) and append them to the log.\n"
+                                          "Prints counts appended / duplicate / refused; refusals go to stderr and to "
+                                          "DATA/dead-letters.jsonl. Exit 0 if nothing was refused, 3 if some were.");
+    data_opt(ingest);
+    ingest->add_option("file", file, "events file, - for stdin")->required()->check(input_file(true));
+    ingest->add_option("--partitions", partitions, "partition count when the log is created (default 8); an existing "
+                                                   "log with another count is refused")
+        ->check(CLI::Range(1, 1024));
+    ingest->add_option("--brokers", paths.brokers, "append to Kafka's gongji.events topic instead of the embedded log "
+                                                   "(duplicates are then decided by the fold)");
+    ingest->add_option("--events-topic", paths.events_topic,
+                       "with --brokers: the events topic (default gongji.events)");
+
+    fold = app.add_subcommand("fold", "fold every event not yet folded into the projections, settling claims");
+    data_opt(fold);
+    fold->add_option("--policy", policy_file, "policy parameters file (default: the built-in Weihai policy)")
+        ->check(input_file(false));
+    fold->add_option("--batch", batch, "events per committed batch (default 2000)")->check(CLI::Range(1, 1000000));
+    fold->add_option("--brokers", paths.brokers, "fold from Kafka's gongji.events topic instead of the embedded log");
+    fold->add_option("--checkpoint-every", checkpoint_every,
+                     "keep a RocksDB checkpoint in DATA/checkpoints every N events "
+                     "(replays start from the nearest; default 200000, 0: none)")
+        ->check(CLI::NonNegativeNumber);
+    fold->add_option("--crash-before-batch", crash_before, "fault injection: exit 137 before committing batch N")
+        ->check(CLI::NonNegativeNumber)
+        ->group("");
+  }
+
+  void add_serve_command() {
+    srv = app.add_subcommand("serve", "a consumer-group member: folds its partitions of gongji.events into "
+                                      "DATA/state and publishes output records exactly once (Kafka transactions "
+                                      "with an outbox) to gongji.settlements, dead letters to gongji.dead-letters");
+    srv->add_option("--data-dir", sopt.data_dir, "this member's store")->required();
+    srv->add_option("--brokers", sopt.brokers, "Kafka bootstrap servers")->required();
+    srv->add_option("--group", sopt.group, "consumer group (default gongji)");
+    srv->add_option("--policy", sopt.policy_file, "policy parameters file (default: built-in)")
+        ->check(input_file(false));
+    srv->add_option("--events-topic", sopt.events_topic, "default gongji.events");
+    srv->add_option("--settlements-topic", sopt.settlements_topic, "default gongji.settlements");
+    srv->add_option("--dead-letter-topic", sopt.dead_letter_topic, "default gongji.dead-letters");
+    srv->add_option("--batch", sopt.batch_events, "events per transaction at most (default 2000)")
+        ->check(CLI::Range(1, 1000000));
+    srv->add_option("--idle-exit", sopt.idle_exit_seconds,
+                    "exit after this many seconds with nothing to fold (default: run until SIGTERM)")
+        ->check(CLI::NonNegativeNumber);
+  }
+
+  // settlements, person, explain, report
+  void add_read_commands() {
+    sets = app.add_subcommand("settlements", "output records (settlement, reversal, refusal, ...) as JSON Lines, "
+                                             "in log order");
+    data_opt(sets);
+    sets->add_option("--person", person, "only this person's records");
+    sets->add_option("--claim", claim, "only this claim's records (with --person when several persons have one)");
+    sets->add_option("--kind", kind, "only records of this kind (settlement, reversal, refusal, ...)")
+        ->check(CLI::IsMember(kOutputKinds));
+
+    pers = app.add_subcommand("person", "one person's state as JSON, as of a business date (TIME-ASOF)");
+    data_opt(pers);
+    brokers_opt(pers);
+    pers->add_option("--person", person, "person id")->required();
+    pers->add_option("--as-of", as_of, "business date YYYY-MM-DD (default: the person's latest date in the log)")
+        ->check(kDateArg);
+    pers->add_option("--policy", policy_file, "policy parameters file (default: the one the fold used)")
+        ->check(input_file(false));
+    pers->add_option("--known-at", known_at, "knowledge time: only events ingested by then (YYYY-MM-DDTHH:MM:SSZ, ms "
+                                             "since the epoch, or P:OFFSET,...); the person is folded again from the "
+                                             "log")
+        ->check(kKnownAtArg);
+
+    expl = app.add_subcommand("explain", "a settlement re-derived step by step from the log under its recorded "
+                                         "policy (each step with its rule ID and article) and checked against the "
+                                         "record; exit 5 on a mismatch. --event shows another output record");
+    data_opt(expl);
+    brokers_opt(expl);
+    auto* claim_opt = expl->add_option("--claim", claim, "claim id (with --person when several persons have one)");
+    expl->add_option("--person", person, "the claim's (or the event's) person");
+    auto* event_opt = expl->add_option("--event", event, "event id (account movements, refusals)");
+    claim_opt->excludes(event_opt);
+    expl->add_flag("--json", as_json, "print the re-derivation as JSON");
+    expl->add_option("--policy", policy_file, "what-if: re-derive under this policy file and report the differences")
+        ->check(input_file(false));
+
+    rep = app.add_subcommand("report", "a readable summary: claims by status and reason, fund paid by scheme, "
+                                       "level, benefit and month, and a few settlements explained");
+    data_opt(rep);
+    rep->add_option("--explained", explained, "how many settlements to explain (default 5)")
+        ->check(CLI::NonNegativeNumber);
+  }
+
+  // audit, what-if, replay, statement
+  void add_replay_commands() {
+    aud = app.add_subcommand("audit", "replay the log from zero and check the books: projections equal the replay "
+                                      "(per partition and person on a mismatch), one settlement per claim, fund "
+                                      "totals, account balances, limits; exit 6 on any finding");
+    data_opt(aud);
+    brokers_opt(aud);
+    aud->add_option("--policy", policy_file, "policy file (default: the one the fold used)")->check(input_file(false));
+
+    wif = app.add_subcommand("what-if", "replay the log under another policy file (never touching the live store) "
+                                        "and report how fund payments would differ, per claim and in totals by "
+                                        "scheme, level, benefit and month");
+    data_opt(wif);
+    brokers_opt(wif);
+    wif->add_option("--policy", whatif_policy, "the other policy parameters file")
+        ->required()
+        ->check(input_file(false));
+    wif->add_flag("--json", as_json, "the whole report as JSON");
+    wif->add_option("--show", show, "claims to list in the text report (default 20)")->check(CLI::NonNegativeNumber);
+
+    rpl = app.add_subcommand("replay", "rebuild, into a new directory, the store as it stood when everything "
+                                       "ingested up to --known-at had been folded, from the nearest checkpoint");
+    data_opt(rpl);
+    brokers_opt(rpl);
+    rpl->add_option("--known-at", known_at, "YYYY-MM-DDTHH:MM:SSZ, ms since the epoch, or P:OFFSET,...")
+        ->required()
+        ->check(kKnownAtArg);
+    rpl->add_option("--out", replay_out, "a new directory for the rebuilt store")->required();
+    rpl->add_option("--policy", policy_file, "policy file (default: the one the fold used)")->check(input_file(false));
+
+    stm = app.add_subcommand("statement", "a person's year: every claim, settlement and account movement with the "
+                                          "running deductible, limit and balance, as text, JSON or an HTML page "
+                                          "with a chart");
+    data_opt(stm);
+    stm->add_option("--person", person, "person id")->required();
+    stm->add_option("--year", year, "calendar year (default 2023)");
+    stm->add_option("--format", format, "text, json or html (default text)")
+        ->check(CLI::IsMember({"text", "json", "html"}));
+    stm->add_option("--out", out_file, "write to this file instead of stdout")->check(kOutputFile);
+  }
+
+  // digest, policy, dead-letters, log verify, log truncate
+  void add_other_commands() {
+    dig = app.add_subcommand("digest",
+                             "the determinism digest: a hash over every key and value of the projections");
+    data_opt(dig);
+
+    polc = app.add_subcommand("policy", "the policy's version and window, and every value it flags as assumed "
+                                        "(POLICY.md §5), with its dates, rule and article");
+    polc->add_option("--policy", policy_file, "policy parameters file (default: the built-in Weihai policy)")
+        ->check(input_file(false));
+
+    dls = app.add_subcommand("dead-letters", "the records the fold could not apply (poison records), in log "
+                                             "order: partition, offset, event, person, claim and the reason");
+    data_opt(dls);
+    dls->add_flag("--json", as_json, "JSON Lines (the dead_letter output records)");
+
+    auto* logc = app.add_subcommand("log", "the embedded log's operator commands: verify, truncate");
+    logc->require_subcommand(1);
+    lver = logc->add_subcommand("verify", "check every record of every partition of DATA/log and report each "
+                                          "problem with file and byte offset; exit 6 on any finding");
+    data_opt(lver);
+    ltr = logc->add_subcommand("truncate", "the explicit repair: drop a partition's records from --offset (a log "
+                                           "offset) on; prints what it drops, changes nothing without --yes");
+    data_opt(ltr);
+    ltr->add_option("--partition", log_partition, "partition")->required()->check(CLI::NonNegativeNumber);
+    ltr->add_option("--offset", log_offset, "first log offset to drop")->required()->check(CLI::NonNegativeNumber);
+    ltr->add_flag("--yes", yes, "really truncate");
+  }
+
+  // The parsed subcommand, run (every subcommand but serve).
+  int run_command() const {
     if (*ingest) return cmd_ingest(paths, file, partitions);
     if (*fold) return cmd_fold(paths, policy_file, batch, crash_before, checkpoint_every);
     if (*sets) return cmd_settlements(paths, person, claim, kind);
@@ -719,24 +780,61 @@ int main(int argc, char** argv) {
     if (*wif) return cmd_what_if(paths, whatif_policy, as_json, show);
     if (*rpl) return cmd_replay(paths, known_at, replay_out, policy_file);
     if (*stm) return cmd_statement(paths, person, year, format, out_file, policy_file);
+    return exit_code::kOk;
+  }
+};
+
+// Runs the parsed subcommand; each error is reported on stderr, named by `name` ("gongji <subcommand>"), and
+// becomes its exit status (consumers/exit_codes.h).
+int run_reporting_errors(const Cli& cli, const std::string& name) {
+  try {
+    return cli.run_command();
   } catch (const LogError& e) {  // an I/O error or a damaged log, named by the message
-    std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": " << e.what() << "\n";
+    std::cerr << name << ": " << e.what() << "\n";
+    return exit_code::kFailure;
+  } catch (const fs::filesystem_error& e) {  // issue 8 item 3's wording: "no space left on device: <path>"
+    std::cerr << name << ": " << io_error(e.code().value(), e.path1().string()) << " (" << e.what() << ")\n";
     return exit_code::kFailure;
   } catch (const UsageError& e) {
-    std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": " << e.what() << "\n";
+    std::cerr << name << ": " << e.what() << "\n";
     return exit_code::kUsage;
   } catch (const AmbiguousClaimError& e) {  // EVENTS.md: an ambiguous claim id is refused without --person
-    std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": --claim " << e.claim
-              << " is ambiguous: persons ";
+    std::cerr << name << ": --claim " << e.claim << " is ambiguous: persons ";
     for (size_t i = 0; i < e.persons.size(); ++i) std::cerr << (i ? ", " : "") << e.persons[i];
     std::cerr << (e.more ? " and more" : "") << " each have a claim " << e.claim << "; name one with --person\n";
     return exit_code::kUsage;
   } catch (const NotFoundError& e) {
-    std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": " << e.what() << "\n";
+    std::cerr << name << ": " << e.what() << "\n";
     return exit_code::kNotFound;
   } catch (const std::exception& e) {  // a runtime failure (issue 8 item 8: never kUsage)
-    std::cerr << "gongji " << app.get_subcommands().front()->get_name() << ": " << e.what() << "\n";
+    std::cerr << name << ": " << e.what() << "\n";
     return exit_code::kFailure;
   }
-  return 0;
+}
+
+}  // namespace
+}  // namespace gongji
+
+int main(int argc, char** argv) {
+  using namespace gongji;
+  Cli cli;
+  try {  // CLI11's own parse errors are usage errors too; --help is a "success" (CLI11 exit code 0)
+    cli.app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (std::string word = unknown_subcommand(cli.app, argc, argv); !word.empty()) {
+      std::cerr << "gongji: unknown subcommand '" << word << "'\nRun with --help for more information.\n";
+      return exit_code::kUsage;
+    }
+    return cli.app.exit(e) == 0 ? exit_code::kOk : exit_code::kUsage;
+  }
+  if (*cli.srv) return serve(cli.sopt);
+  const std::string name = "gongji " + cli.app.get_subcommands().front()->get_name();
+  const int rc = run_reporting_errors(cli, name);
+  // Output that could not be written (a full disk behind `> file`, a closed pipe) is a failure, never exit 0.
+  std::cout.flush();
+  if (!std::cout || std::fflush(stdout) != 0) {
+    std::cerr << name << ": " << io_error(errno ? errno : EIO, "standard output") << "\n";
+    return rc == exit_code::kOk ? exit_code::kFailure : rc;
+  }
+  return rc;
 }

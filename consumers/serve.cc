@@ -67,7 +67,9 @@ void txn_call(const std::function<RdKafka::Error*()>& call, const char* what) {
 std::string wire(const std::string& line, int partition, uint64_t offset, int index) {
   json j = json::parse(line);
   flatbuffers::FlatBufferBuilder b(512);
-  auto s = [&](const char* k) { return j.contains(k) && j[k].is_string() ? b.CreateString(j[k].get<std::string>()) : 0; };
+  auto s = [&](const char* k) {
+    return j.contains(k) && j[k].is_string() ? b.CreateString(j[k].get<std::string>()) : 0;
+  };
   auto kind = b.CreateString(j.value("kind", ""));
   auto person = s("person");
   auto claim = s("claim");
@@ -111,7 +113,8 @@ class Server : public RdKafka::RebalanceCb {
     setc(cc.get(), "session.timeout.ms", "10000");
     setc(cc.get(), "group.instance.id", txid);  // static membership: a restarted member takes its partitions back
     setc(cc.get(), "heartbeat.interval.ms", "1000");
-    if (cc->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), err) != RdKafka::Conf::CONF_OK) throw Fatal(err);
+    if (cc->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), err) != RdKafka::Conf::CONF_OK)
+      throw Fatal(err);
     consumer_.reset(RdKafka::KafkaConsumer::create(cc.get(), err));
     if (!consumer_) throw Fatal("consumer: " + err);
 
@@ -179,7 +182,8 @@ class Server : public RdKafka::RebalanceCb {
           r.payload = std::string_view(static_cast<const char*>(m->payload()), m->len());
           auto outs = it->second->apply(r, stats_);
           if (r.offset >= published_[r.partition])
-            for (size_t n = 0; n < outs.size(); ++n) queue_.push_back({r.partition, r.offset, static_cast<int>(n), outs[n]});
+            for (size_t n = 0; n < outs.size(); ++n)
+              queue_.push_back({r.partition, r.offset, static_cast<int>(n), outs[n]});
           touched_.insert(r.partition);
           ++in_batch_;
         }
@@ -190,18 +194,20 @@ class Server : public RdKafka::RebalanceCb {
         flush();
         last_flush = now;
       }
-      if (opt_.idle_exit_seconds > 0 && in_batch_ == 0 && now - last_work > std::chrono::seconds(opt_.idle_exit_seconds))
-        break;
+      const bool idle = now - last_work > std::chrono::seconds(opt_.idle_exit_seconds);
+      if (opt_.idle_exit_seconds > 0 && in_batch_ == 0 && idle) break;
     }
     flush();
     consumer_->close();
-    std::cout << "serve: folded " << stats_.events << " events, published " << published_records_ << " output records\n";
+    std::cout << "serve: folded " << stats_.events << " events, published " << published_records_
+              << " output records\n";
     return 0;
   }
 
   // Partition assignment and revocation (eager protocol). Runs inside librdkafka's consume(): no exception may
   // cross it, so a failure here reports and ends the process at once (safe: the outbox recovers on restart).
-  void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err, std::vector<RdKafka::TopicPartition*>& parts) override {
+  void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& parts) override {
     try {
       rebalance(c, err, parts);
     } catch (const std::exception& e) {

@@ -95,7 +95,8 @@ void print_report(const Store& store, std::ostream& out, int explained) {
       if (cond && !picks.count(why) && f > 0) picks[why] = r;
     };
     std::string rules = r["rules"].dump();
-    pick("a limit reached mid-claim", r["reasons"].dump().find("LIMIT_REACHED") != std::string::npos && m(r, "covered") > 0);
+    const bool limit_reached = r["reasons"].dump().find("LIMIT_REACHED") != std::string::npos;
+    pick("a limit reached mid-claim", limit_reached && m(r, "covered") > 0);
     pick("temporary out-of-area care", m(r, "self_first") > 0);
     pick("a TCM hospital", rules.find("F-TCM") != std::string::npos);
     pick("acupuncture-led care", rules.find("ORD-ACU") != std::string::npos);

@@ -263,7 +263,9 @@ json field_json(const Event& e, const std::string& name) {
         if (!opt) return;
         if constexpr (std::is_same_v<T, Money>) out = format_money(*opt);
         else if constexpr (std::is_same_v<T, int>)
-          out = f.kind == Kind::month ? json(format_month(*opt)) : f.kind == Kind::date ? json(format_date(*opt)) : json(*opt);
+          out = f.kind == Kind::month  ? json(format_month(*opt))
+                : f.kind == Kind::date ? json(format_date(*opt))
+                                       : json(*opt);
         else out = *opt;
       },
       f.member);

@@ -45,7 +45,8 @@ class KafkaLog final : public EventLog {
     std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(producer_.get(), opt.topic, nullptr, err));
     auto rc = producer_->metadata(false, t.get(), &raw, opt.timeout_ms);
     md.reset(raw);
-    if (rc != RdKafka::ERR_NO_ERROR) throw LogError("kafka: no metadata for " + opt.topic + ": " + RdKafka::err2str(rc));
+    if (rc != RdKafka::ERR_NO_ERROR)
+      throw LogError("kafka: no metadata for " + opt.topic + ": " + RdKafka::err2str(rc));
     for (const auto* tm : *md->topics())
       if (tm->topic() == opt.topic) {
         if (tm->err() != RdKafka::ERR_NO_ERROR)
@@ -80,7 +81,8 @@ class KafkaLog final : public EventLog {
 
   void sync() override {
     producer_->flush(opt_.timeout_ms);
-    if (dr_.in_flight > 0) throw LogError("kafka: " + std::to_string(dr_.in_flight) + " events not acknowledged in time");
+    if (dr_.in_flight > 0)
+      throw LogError("kafka: " + std::to_string(dr_.in_flight) + " events not acknowledged in time");
     if (!dr_.first_error_.empty()) throw LogError("kafka: delivery failed: " + dr_.first_error_);
   }
 
@@ -164,12 +166,13 @@ void publish_dead_letters(const std::string& brokers, const std::string& topic, 
   if (!p) throw LogError("kafka: cannot create producer: " + err);
   for (const auto& l : lines) {
     ++dr.in_flight;
-    auto rc = p->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(l.data()),
-                         l.size(), nullptr, 0, 0, nullptr);
+    auto rc = p->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                         const_cast<char*>(l.data()), l.size(), nullptr, 0, 0, nullptr);
     if (rc != RdKafka::ERR_NO_ERROR) throw LogError("kafka: dead letter: " + RdKafka::err2str(rc));
   }
   p->flush(30000);
-  if (dr.in_flight > 0 || !dr.first_error_.empty()) throw LogError("kafka: dead letters not delivered: " + dr.first_error_);
+  if (dr.in_flight > 0 || !dr.first_error_.empty())
+    throw LogError("kafka: dead letters not delivered: " + dr.first_error_);
 }
 
 }  // namespace gongji

@@ -770,6 +770,9 @@ TruncatePlan plan_segment_log_truncate(const std::string& dir, int partition, ui
   plan.offset = offset;
   plan.file = (pdir / seg_name(bases[i])).string();
   Scan kept = scan_segment(plan.file, offset - bases[i]);
+  if (kept.count < offset - bases[i] && i + 1 == bases.size() && kept.valid == fs::file_size(plan.file))
+    throw LogError("embedded log: nothing to drop: partition " + std::to_string(partition) + " ends at offset " +
+                   std::to_string(bases[i] + kept.count) + ", before " + std::to_string(offset));
   if (kept.count < offset - bases[i])
     refuse({plan.file, kept.valid, "record at offset " + std::to_string(bases[i] + kept.count) +
                                        " is damaged, before offset " + std::to_string(offset) +

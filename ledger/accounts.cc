@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "ledger/chronic.h"
+#include "ledger/invariant.h"
 
 namespace gongji {
 
@@ -92,6 +93,10 @@ void account_payment(const Event& e, PersonState& p, const FoldContext& ctx, std
     return;
   }
   p.account.push_back({e.at, -*e.amount, e.id});
+  const Money after = account_balance(p);
+  check_invariant(after >= 0, "INV-ACCOUNT-NONNEG", [&] {
+    return "balance " + format_money(after) + " after a debit of " + format_money(*e.amount);
+  });
   json j = movement(e, p, "account_debit", *e.amount, "ACC-USE", purpose + " for " + *e.beneficiary);
   j["beneficiary"] = *e.beneficiary;
   j["purpose"] = purpose;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "ledger/invariant.h"
+
 namespace gongji {
 
 using nlohmann::json;
@@ -76,7 +78,8 @@ Money chronic_limit(const PersonState& p, const Standing& st, const std::string&
     if (!counts || !seen.insert(r.disease).second) continue;
     (r.effective <= jan ? at_jan1 : later).push_back({&r, standard_of(r, params), i});
   }
-  std::stable_sort(at_jan1.begin(), at_jan1.end(), [](const Counted& a, const Counted& b) { return a.standard > b.standard; });
+  std::stable_sort(at_jan1.begin(), at_jan1.end(),
+                   [](const Counted& a, const Counted& b) { return a.standard > b.standard; });
   std::stable_sort(later.begin(), later.end(), [](const Counted& a, const Counted& b) {
     if (a.r->applied != b.r->applied) return a.r->applied < b.r->applied;
     if (a.r->approved != b.r->approved) return a.r->approved < b.r->approved;
@@ -118,7 +121,8 @@ void approve_disease(const Event& e, PersonState& p, const FoldContext& ctx, std
   const Params& params = ctx.policy->at(std::clamp(e.at, ctx.policy->window_from(), ctx.policy->window_to()));
   auto std_it = params.chronic_standards.find(*e.disease);
   if (bucket == kChronicOrdinary && std_it != params.chronic_standards.end() && std_it->second.inpatient) {
-    out.push_back(refusal(e, "DISEASE_NOT_IN_BUCKET", *e.disease + " is registered in the employee or specific bucket only"));
+    out.push_back(
+        refusal(e, "DISEASE_NOT_IN_BUCKET", *e.disease + " is registered in the employee or specific bucket only"));
     return;
   }
   const Date effective = e.at + 1;  // CHR-REG: the day after approval
@@ -191,7 +195,8 @@ void designate_chronic_facility(const Event& e, PersonState& p, StateAccess& sta
     } else if (*cur != **field) {
       if (ymd_of(e.at).m != 12) {
         out.push_back(refusal(e, "CHRONIC_FACILITY_LOCKED", "the chronic facility " + *cur +
-                                                                " can change only by a December filing, from 1 January"));
+                                                                " can change only by a December filing, "
+                                                                "from 1 January"));
         return;
       }
       changes.push_back({line, jan1(year_of(e.at) + 1), **field});
@@ -208,11 +213,12 @@ void record_inpatient_settled(const Event& e, PersonState& p) {
   eff.bucket = "inpatient";
   eff.claim = e.id;
   eff.inpatient_used = *e.covered;
+  check_effect_nonneg(eff);  // accumulators only decrease by a reversal
   p.effects.push_back(eff);
 }
 
-void settle_chronic(const Event& e, PersonState& p, const Standing& st, const FacilityVersion* fac, const Params& params,
-                    Settlement& s) {
+void settle_chronic(const Event& e, PersonState& p, const Standing& st, const FacilityVersion* fac,
+                    const Params& params, Settlement& s) {
   const std::string& disease = *e.disease;
   // CHR-EXCL: the old-policy diseases keep their old policy.
   if (params.excluded_diseases.count(disease)) {
@@ -237,7 +243,8 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
     bool at_spec = spec && *spec == *e.facility && params.specialty_diseases.count(disease);
     if (!at_main && !at_spec) {
       s.refuse("rejected", "NOT_DESIGNATED", "CHR-FAC",
-               *e.facility + " is not the chronic facility" + (main && !main->empty() ? " (" + *main + ")" : " (none)"));
+               *e.facility + " is not the chronic facility" +
+                   (main && !main->empty() ? " (" + *main + ")" : " (none)"));
       return;
     }
     s.step("CHR-FAC", at_main ? "at the chronic facility" : "at the specialised facility");
@@ -266,6 +273,7 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
   const int year = year_of(e.at);
   const Date period = period_start(p, e.at);
   Sums before = sum_effects(p, year, period, bucket);
+  check_accumulators(before, year, bucket);
   const bool inpatient_only = params.chronic_standards.count(disease) && params.chronic_standards.at(disease).inpatient;
   const bool counts_inpatient = bucket != kChronicOrdinary;  // CHR-INPT
   const Money limit = chronic_limit(p, st, bucket, e.at, params);
@@ -274,6 +282,8 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
   const Money inp_used = inpatient_used(p, year, period);
   const Money inp_limit = inpatient_limit(st, params);
   Money inp_room = counts_inpatient ? std::max<Money>(0, inp_limit - inp_used) : kUnbounded;
+  check_accumulators({.inpatient_used = inp_used}, year, "inpatient");
+  const Money room_before = room, inp_room_before = inp_room;
   if (inpatient_only)
     s.step("CHR-EXCL", disease + ": covered within the inpatient limit (" + format_money(inp_limit) + ", used " +
                            format_money(inp_used) + ")");
@@ -296,6 +306,7 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
                     : bucket == kChronicOrdinary ? params.chronic_ded_ordinary
                                                  : params.chronic_ded_specific;
   s.deductible = std::min(std::max<Money>(0, ded - before.deductible), rest);
+  check_deductible(before.deductible, s.deductible, ded, bucket);
   s.step("CHR-DED", "bucket deductible " + format_money(ded) + ", paid before " + format_money(before.deductible) +
                         ", owed " + format_money(s.deductible));
   const Money above = rest - s.deductible;
@@ -308,6 +319,8 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
   }
   if (!inpatient_only) counted_limit += s.covered;
   if (counts_inpatient) counted_inp += s.covered;
+  check_room(counted_limit, room_before, bucket);
+  check_room(counted_inp, inp_room_before, "inpatient");
 
   // CHR-RATIO (+ F-TCM)
   int ratio_level = tcm && employee ? std::max(1, level - 1) : level;
@@ -330,7 +343,8 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
   s.ratio = ratio;
   s.step("CHR-RATIO", what + " " + format_rate(ratio));
   s.fund = mul_rate(s.covered, s.ratio);
-  s.step("RND", "fund = round(" + format_money(s.covered) + " x " + format_rate(s.ratio) + ") = " + format_money(s.fund));
+  s.step("RND",
+         "fund = round(" + format_money(s.covered) + " x " + format_rate(s.ratio) + ") = " + format_money(s.fund));
 
   record_settlement(p, e, s, period, bucket, counted_limit, counted_inp, 0);
   s.after = {{"deductible_paid", format_money(before.deductible + s.deductible)},

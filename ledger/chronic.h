@@ -33,8 +33,8 @@ void end_chronic_on_scheme_change(PersonState& p, Date d);
 
 // The chronic checks after P-STUDENT (CHR-EXCL, CHR-UNREG, CHR-FAC, CHR-ART17) and the amounts. Returns false when
 // the settlement was refused (s carries the reason).
-void settle_chronic(const Event& e, PersonState& p, const Standing& st, const FacilityVersion* fac, const Params& params,
-                    Settlement& s);
+void settle_chronic(const Event& e, PersonState& p, const Standing& st, const FacilityVersion* fac,
+                    const Params& params, Settlement& s);
 
 // CHR-SUSP at the close of December of `year`.
 // Returns whether anything was suspended.

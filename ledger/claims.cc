@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "ledger/chronic.h"
+#include "ledger/invariant.h"
 #include "ledger/rules.h"
 
 namespace gongji {
@@ -20,6 +21,39 @@ Sums sum_effects(const PersonState& p, int year, Date period, const std::string&
   return s;
 }
 
+void check_accumulators(const Sums& s, int year, const std::string& bucket) {
+  check_invariant(s.deductible >= 0 && s.limit_used >= 0 && s.inpatient_used >= 0 && s.fund >= 0 && s.eligible >= 0,
+                  "INV-ACCUM-NONNEG", [&] {
+                    return bucket + " " + std::to_string(year) + ": deductible paid " + format_money(s.deductible) +
+                           ", limit used " + format_money(s.limit_used) + ", inpatient used " +
+                           format_money(s.inpatient_used) + ", fund " + format_money(s.fund) + ", eligible " +
+                           format_money(s.eligible);
+                  });
+}
+
+void check_deductible(Money paid_before, Money deductible, Money in_force, const std::string& which) {
+  check_invariant(deductible == 0 || paid_before + deductible <= in_force, "INV-DED-LE-DEDUCTIBLE", [&] {
+    return "deductible paid " + format_money(paid_before) + " + " + format_money(deductible) + " is beyond the " +
+           which + " deductible " + format_money(in_force);
+  });
+}
+
+void check_room(Money counted, Money room_before, const std::string& which) {
+  check_invariant(counted <= room_before, "INV-COVERED-LE-ROOM", [&] {
+    return format_money(counted) + " counted into the " + which + " limit, room " + format_money(room_before);
+  });
+}
+
+void check_effect_nonneg(const Effect& e) {
+  check_invariant(e.deductible >= 0 && e.limit_used >= 0 && e.inpatient_used >= 0 && e.fund >= 0 && e.eligible >= 0,
+                  "INV-EFFECT-NONNEG", [&] {
+                    return e.bucket + " effect of " + e.claim + ": deductible " + format_money(e.deductible) +
+                           ", limit used " + format_money(e.limit_used) + ", inpatient used " +
+                           format_money(e.inpatient_used) + ", fund " + format_money(e.fund) + ", eligible " +
+                           format_money(e.eligible);
+                  });
+}
+
 void record_settlement(PersonState& p, const Event& claim, const Settlement& s, Date period, const std::string& bucket,
                        Money limit_used, Money inpatient_used, Rate bonus) {
   Effect eff;
@@ -34,6 +68,7 @@ void record_settlement(PersonState& p, const Event& claim, const Settlement& s, 
   eff.fund = s.fund;
   eff.eligible = s.eligible;
   eff.bonus = bonus;
+  check_effect_nonneg(eff);  // accumulators only decrease by a reversal
   p.effects.push_back(eff);
   p.claims[*claim.claim].effect = eff;
 }
@@ -217,7 +252,7 @@ Money eligible_items(const Event& e, PersonState& p, const Standing& st, const P
 }
 
 void settle_ordinary(const Event& e, PersonState& p, const Standing& st, const FacilityVersion* fac,
-                     StateAccess& state, const FoldContext& ctx, Settlement& s) {
+                     const FoldContext& ctx, Settlement& s) {
   const Params& params = ctx.policy->at(e.at);
   const bool employee = st.scheme == "employee";
   const bool away = e.away.has_value();
@@ -241,9 +276,11 @@ void settle_ordinary(const Event& e, PersonState& p, const Standing& st, const F
   const int year = year_of(e.at);
   const Date period = period_start(p, e.at);
   Sums before = sum_effects(p, year, period, "ordinary");
+  check_accumulators(before, year, "ordinary");
   const Money limit = ordinary_limit(p, st, e.at, params);
   Money used = before.limit_used;
   Money room = std::max<Money>(0, limit - used);
+  const Money room_before = room;
   if (employee) s.step("ORD-LIM", "employee limit " + format_money(limit) + ", used " + format_money(used));
   else
     s.step(age_on(p.birth, e.at) < params.minor_age_below ? "P-MINOR" : "ORD-LIM",
@@ -268,6 +305,7 @@ void settle_ordinary(const Event& e, PersonState& p, const Standing& st, const F
   const ByLevel& ded_table = employee ? params.ded_employee : params.ded_resident;
   Money owed = std::max<Money>(0, ded_table[ded_level - 1] - before.deductible);
   s.deductible = std::min(owed, rest);
+  check_deductible(before.deductible, s.deductible, ded_table[ded_level - 1], "ordinary");
   s.step("ORD-DED", "deductible at level " + std::to_string(ded_level) + " " + format_money(ded_table[ded_level - 1]) +
                         ", paid before " + format_money(before.deductible) + ", owed " + format_money(s.deductible));
 
@@ -279,6 +317,7 @@ void settle_ordinary(const Event& e, PersonState& p, const Standing& st, const F
     s.step("ORD-LIM", "limit reached: " + format_money(above) + " above the deductible, room " + format_money(room));
   }
   limit_counted += s.covered;
+  check_room(limit_counted, room_before, "ordinary");
 
   // ORD-RATIO (+ F-TCM points, + ORD-INC bonus)
   const RatesByLevel& ratios = !employee ? params.ratio_resident
@@ -292,7 +331,8 @@ void settle_ordinary(const Event& e, PersonState& p, const Standing& st, const F
                           " ratio " + format_rate(ratio) + " at level " + std::to_string(ratio_level));
   if (bonus) s.step("ORD-INC", "incentive bonus +" + format_rate(bonus));
   s.fund = mul_rate(s.covered, s.ratio);
-  s.step("RND", "fund = round(" + format_money(s.covered) + " x " + format_rate(s.ratio) + ") = " + format_money(s.fund));
+  s.step("RND",
+         "fund = round(" + format_money(s.covered) + " x " + format_rate(s.ratio) + ") = " + format_money(s.fund));
 
   record_settlement(p, e, s, period, "ordinary", limit_counted, 0, bonus);
   s.after = {{"deductible_paid", format_money(before.deductible + s.deductible)},
@@ -311,7 +351,10 @@ Output settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx) 
   s.date = e.at;
   s.facility = e.facility.value_or("");
   for (const Item& it : e.items) s.total = checked_add(s.total, it.amount);
-  auto done = [&] { return Output{"settlement", s.claim, s.to_line(ctx.policy->version()), s.person}; };
+  auto done = [&] {
+    check_settlement(s);
+    return Output{"settlement", s.claim, s.to_line(ctx.policy->version()), s.person};
+  };
 
   PersonState* p = state.person(*e.person);
   if (!p) {
@@ -357,7 +400,8 @@ Output settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx) 
   }
   const Standing& st = *standing_at(*p, e.at);
   s.scheme = st.scheme;
-  s.step("P-ELIG", "enrolled: " + st.scheme + (st.scheme == "employee" ? " " + st.status : " tier " + std::to_string(st.tier)));
+  s.step("P-ELIG",
+         "enrolled: " + st.scheme + (st.scheme == "employee" ? " " + st.status : " tier " + std::to_string(st.tier)));
   // P-STUDENT
   if (st.scheme == "resident" && st.student) {
     s.refuse("referred", "STUDENT_EXISTING_POLICY", "P-STUDENT", "college students keep their existing policy");
@@ -406,7 +450,7 @@ Output settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx) 
   } else {
     s.step("ORD-DESIG", e.away ? "out of area: no designation needed" : "emergency: no designation needed");
   }
-  settle_ordinary(e, *p, st, fac, state, ctx, s);
+  settle_ordinary(e, *p, st, fac, ctx, s);
   return finish();
 }
 

@@ -6,6 +6,7 @@
 #include "events/partition.h"
 #include "ledger/accounts.h"
 #include "ledger/chronic.h"
+#include "ledger/invariant.h"
 #include "ledger/rules.h"
 
 namespace gongji {
@@ -45,7 +46,9 @@ void apply_facility(const Event& e, StateAccess& state, const FoldContext& ctx, 
   if (e.type == EventType::facility_updated) {
     const FacilityVersion* cur = f ? facility_at(*f, e.at) : nullptr;
     if (!cur) {
-      if (ctx.reports_global) out.push_back(refusal(e, "UNKNOWN_FACILITY", "facility " + *e.facility + " is not registered on " + format_date(e.at)));
+      if (ctx.reports_global)
+        out.push_back(refusal(e, "UNKNOWN_FACILITY",
+                              "facility " + *e.facility + " is not registered on " + format_date(e.at)));
       return;
     }
     v = *cur;
@@ -70,7 +73,8 @@ void designate(const Event& e, PersonState& p, StateAccess& state, const FoldCon
   FacilityState* f = state.facility(*e.facility);
   const FacilityVersion* fv = f ? facility_at(*f, e.at) : nullptr;
   if (!fv) {
-    out.push_back(refusal(e, "UNKNOWN_FACILITY", "facility " + *e.facility + " is not registered on " + format_date(e.at)));
+    out.push_back(
+        refusal(e, "UNKNOWN_FACILITY", "facility " + *e.facility + " is not registered on " + format_date(e.at)));
     return;
   }
   const Standing* st = standing_at(p, e.at);
@@ -112,6 +116,32 @@ void end_undesignatable(PersonState& p, Date d, const std::string& scheme, State
   if (!fv || !designatable(*fv, scheme)) insert_dated(p.designation, d, std::string());
 }
 
+// INV-REVERSAL-MIRRORS (ledger/invariant.h): the claim's original effect is >= 0 and, with its reversal recorded,
+// the claim's effects in its year, scheme period and bucket net to zero in every field.
+void check_reversal(const PersonState& p, const Effect& original, const std::string& claim) {
+  Effect net;
+  for (const Effect& x : p.effects) {
+    if (x.claim != claim || x.bucket != original.bucket || x.year != original.year || x.period != original.period)
+      continue;
+    net.deductible += x.deductible;
+    net.limit_used += x.limit_used;
+    net.inpatient_used += x.inpatient_used;
+    net.fund += x.fund;
+    net.eligible += x.eligible;
+  }
+  const bool nonneg = original.deductible >= 0 && original.limit_used >= 0 && original.inpatient_used >= 0 &&
+                      original.fund >= 0 && original.eligible >= 0;
+  const bool zero = net.deductible == 0 && net.limit_used == 0 && net.inpatient_used == 0 && net.fund == 0 &&
+                    net.eligible == 0;
+  check_invariant(nonneg && zero, "INV-REVERSAL-MIRRORS", [&] {
+    return "claim " + claim + " settled fund " + format_money(original.fund) + ", deductible " +
+           format_money(original.deductible) + ", limit used " + format_money(original.limit_used) +
+           "; with its reversal it nets to fund " + format_money(net.fund) + ", deductible " +
+           format_money(net.deductible) + ", limit used " + format_money(net.limit_used) + ", inpatient used " +
+           format_money(net.inpatient_used) + ", eligible " + format_money(net.eligible);
+  });
+}
+
 void reverse(const Event& e, PersonState& p, std::vector<json>& out) {
   auto it = p.claims.find(*e.claim);
   if (it == p.claims.end() || it->second.status != "settled" || it->second.reversed) {
@@ -131,6 +161,7 @@ void reverse(const Event& e, PersonState& p, std::vector<json>& out) {
   back.fund = -back.fund;
   back.eligible = -back.eligible;
   p.effects.push_back(back);
+  check_reversal(p, c.effect, *e.claim);
   std::erase_if(p.therapy_uses, [&](const TherapyUse& u) { return u.claim == *e.claim; });
   out.push_back({{"kind", "reversal"},
                  {"event", e.id},
@@ -160,63 +191,90 @@ std::vector<Output> apply_event(const Event& e, StateAccess& state, const FoldCo
 }
 
 namespace {
+void close_period(const Event& e, StateAccess& state, const FoldContext& ctx, std::vector<json>& out) {
+  PartitionMeta& m = state.meta();
+  if (m.last_closed && *e.month <= *m.last_closed) return;  // already closed: no-op
+  if (m.last_closed && *e.month != *m.last_closed + 1) {
+    if (ctx.reports_global)
+      out.push_back(refusal(e, "PERIOD_SKIPPED", "closing " + format_month(*e.month) +
+                                                     " but the last closed month is " +
+                                                     format_month(*m.last_closed)));
+    return;
+  }
+  m.last_closed = *e.month;
+  state.touch_meta();
+  state.for_each_person([&](PersonState& p) {
+    if (close_month_for(e, *e.month, p, ctx, out)) state.touch_person(p.id);
+  });
+}
+
+// family_linked reaches both people's partitions; each side records the link of the person it holds.
+void link_family(const Event& e, StateAccess& state, const FoldContext& ctx, std::vector<json>& out) {
+  for (auto [who, other] : {std::pair{*e.person, *e.relative}, std::pair{*e.relative, *e.person}}) {
+    if (!ctx.owns(who)) continue;
+    PersonState* q = state.person(who);
+    if (!q) {
+      if (who == *e.person) out.push_back(refusal(e, "UNKNOWN_PERSON", "person " + who + " is not known"));
+      continue;
+    }
+    q->family.push_back({other, *e.relation, e.at});
+    state.touch_person(who);
+  }
+}
+
+void enroll(const Event& e, PersonState* p, StateAccess& state, std::vector<json>& out) {
+  if (p && p->enrolled != kNever) {
+    out.push_back(refusal(e, "ALREADY_ENROLLED", "person " + *e.person + " is already enrolled"));
+    return;
+  }
+  PersonState& n = p ? *p : state.create_person(*e.person);
+  n.birth = *e.birth_date;
+  n.enrolled = e.at;
+  Standing s = standing_of(e);
+  if (s.status == "retired") n.retired_on = e.retired_on.value_or(e.at);
+  insert_dated(n.standing, e.at, s);
+  state.touch_person(n.id);
+}
+
+void change_scheme(const Event& e, PersonState& p, StateAccess& state) {
+  const Standing* cur = standing_at(p, e.at);
+  Standing s = standing_of(e);
+  if (cur && cur->old_urban) s.old_urban = true;  // old-urban membership stays with the person
+  if (cur && cur->scheme != s.scheme) {
+    end_undesignatable(p, e.at, s.scheme, state);  // P-CHANGE
+    end_chronic_on_scheme_change(p, e.at);          // CHR-CHANGE
+  }
+  if (s.status == "retired" && !(cur && cur->status == "retired")) p.retired_on = e.at;
+  insert_dated(p.standing, e.at, s);
+}
+
+// False (and a refusal) when the person is not an enrolled employee on the date.
+bool confirm_retirement(const Event& e, PersonState& p, std::vector<json>& out) {
+  const Standing* cur = standing_at(p, e.at);
+  if (!cur || cur->scheme != "employee") {
+    out.push_back(refusal(e, "NOT_ELIGIBLE", "only an enrolled employee can retire"));
+    return false;
+  }
+  Standing s = *cur;
+  s.from = e.at;
+  s.status = "retired";
+  if (cur->status != "retired") p.retired_on = e.at;
+  insert_dated(p.standing, e.at, s);
+  return true;
+}
+
 std::vector<json> apply_non_claim(const Event& e, StateAccess& state, const FoldContext& ctx) {
   std::vector<json> out;
   switch (e.type) {
     case EventType::facility_registered:
-    case EventType::facility_updated:
-      apply_facility(e, state, ctx, out);
-      return out;
-    case EventType::period_closed: {
-      PartitionMeta& m = state.meta();
-      if (m.last_closed && *e.month <= *m.last_closed) return out;  // already closed: no-op
-      if (m.last_closed && *e.month != *m.last_closed + 1) {
-        if (ctx.reports_global)
-          out.push_back(refusal(e, "PERIOD_SKIPPED", "closing " + format_month(*e.month) + " but the last closed month is " +
-                                                         format_month(*m.last_closed)));
-        return out;
-      }
-      m.last_closed = *e.month;
-      state.touch_meta();
-      state.for_each_person([&](PersonState& p) {
-        if (close_month_for(e, *e.month, p, ctx, out)) state.touch_person(p.id);
-      });
-      return out;
-    }
-    default:
-      break;
-  }
-
-  if (e.type == EventType::family_linked) {
-    // It reaches both people's partitions; each side records the link of the person it holds.
-    bool any = false;
-    for (auto [who, other] : {std::pair{*e.person, *e.relative}, std::pair{*e.relative, *e.person}}) {
-      if (!ctx.owns(who)) continue;
-      PersonState* q = state.person(who);
-      if (!q) {
-        if (who == *e.person) out.push_back(refusal(e, "UNKNOWN_PERSON", "person " + who + " is not known"));
-        continue;
-      }
-      q->family.push_back({other, *e.relation, e.at});
-      state.touch_person(who);
-      any = true;
-    }
-    (void)any;
-    return out;
+    case EventType::facility_updated: apply_facility(e, state, ctx, out); return out;
+    case EventType::period_closed: close_period(e, state, ctx, out); return out;
+    case EventType::family_linked: link_family(e, state, ctx, out); return out;
+    default: break;
   }
   PersonState* p = state.person(*e.person);
   if (e.type == EventType::person_enrolled) {
-    if (p && p->enrolled != kNever) {
-      out.push_back(refusal(e, "ALREADY_ENROLLED", "person " + *e.person + " is already enrolled"));
-      return out;
-    }
-    PersonState& n = p ? *p : state.create_person(*e.person);
-    n.birth = *e.birth_date;
-    n.enrolled = e.at;
-    Standing s = standing_of(e);
-    if (s.status == "retired") n.retired_on = e.retired_on.value_or(e.at);
-    insert_dated(n.standing, e.at, s);
-    state.touch_person(n.id);
+    enroll(e, p, state, out);
     return out;
   }
   if (!p) {
@@ -224,31 +282,10 @@ std::vector<json> apply_non_claim(const Event& e, StateAccess& state, const Fold
     return out;
   }
   switch (e.type) {
-    case EventType::scheme_changed: {
-      const Standing* cur = standing_at(*p, e.at);
-      Standing s = standing_of(e);
-      if (cur && cur->old_urban) s.old_urban = true;  // old-urban membership stays with the person
-      if (cur && cur->scheme != s.scheme) {
-        end_undesignatable(*p, e.at, s.scheme, state);  // P-CHANGE
-        end_chronic_on_scheme_change(*p, e.at);          // CHR-CHANGE
-      }
-      if (s.status == "retired" && !(cur && cur->status == "retired")) p->retired_on = e.at;
-      insert_dated(p->standing, e.at, s);
+    case EventType::scheme_changed: change_scheme(e, *p, state); break;
+    case EventType::retirement_confirmed:
+      if (!confirm_retirement(e, *p, out)) return out;
       break;
-    }
-    case EventType::retirement_confirmed: {
-      const Standing* cur = standing_at(*p, e.at);
-      if (!cur || cur->scheme != "employee") {
-        out.push_back(refusal(e, "NOT_ELIGIBLE", "only an enrolled employee can retire"));
-        return out;
-      }
-      Standing s = *cur;
-      s.from = e.at;
-      s.status = "retired";
-      if (cur->status != "retired") p->retired_on = e.at;
-      insert_dated(p->standing, e.at, s);
-      break;
-    }
     case EventType::enrollment_suspended: insert_dated(p->suspended, e.at, true); break;
     case EventType::enrollment_resumed: insert_dated(p->suspended, e.at, false); break;
     case EventType::outpatient_designated: designate(e, *p, state, ctx, out); return out;

@@ -134,163 +134,218 @@ Date yaml_date(const YAML::Node& n, const std::string& ctx) {
   return *d;
 }
 
+// The code lists (EVENTS.md) and the ordinary outpatient benefit.
+std::vector<std::pair<std::string, Setter>> code_and_ordinary_setters() {
+  return {
+    {"codes.disease",
+     [](Params& p, const YAML::Node& v) { p.codes.disease = code_list(v, "codes.disease", "disease"); }},
+    {"codes.therapy",
+     [](Params& p, const YAML::Node& v) { p.codes.therapy = code_list(v, "codes.therapy", "therapy"); }},
+    {"codes.diagnosis",
+     [](Params& p, const YAML::Node& v) { p.codes.diagnosis = code_list(v, "codes.diagnosis", "diagnosis"); }},
+    {"codes.item_category",
+     [](Params& p, const YAML::Node& v) { p.codes.category = code_list(v, "codes.item_category", "category"); }},
+    {"ordinary.in_force",
+     [](Params& p, const YAML::Node& v) { p.ordinary_in_force = boolean(v, "ordinary.in_force"); }},
+    {"minor.age_below", [](Params& p, const YAML::Node& v) { p.minor_age_below = age(v, "minor.age_below"); }},
+    {"ordinary.deductible.employee",
+     [](Params& p, const YAML::Node& v) { p.ded_employee = three<Money>(v, "ordinary.deductible.employee", money); }},
+    {"ordinary.deductible.resident",
+     [](Params& p, const YAML::Node& v) { p.ded_resident = three<Money>(v, "ordinary.deductible.resident", money); }},
+    {"ordinary.limit.employee",
+     [](Params& p, const YAML::Node& v) { p.limit_employee = money(v, "ordinary.limit.employee"); }},
+    {"ordinary.limit.resident_tier1",
+     [](Params& p, const YAML::Node& v) { p.limit_resident_tier1 = money(v, "ordinary.limit.resident_tier1"); }},
+    {"ordinary.limit.resident_tier2",
+     [](Params& p, const YAML::Node& v) { p.limit_resident_tier2 = money(v, "ordinary.limit.resident_tier2"); }},
+    {"ordinary.ratio.in_service",
+     [](Params& p, const YAML::Node& v) { p.ratio_in_service = three<Rate>(v, "ordinary.ratio.in_service", rate); }},
+    {"ordinary.ratio.retired",
+     [](Params& p, const YAML::Node& v) { p.ratio_retired = three<Rate>(v, "ordinary.ratio.retired", rate); }},
+    {"ordinary.ratio.resident",
+     [](Params& p, const YAML::Node& v) { p.ratio_resident = three<Rate>(v, "ordinary.ratio.resident", rate); }},
+    {"tcm.resident_extra_ratio",
+     [](Params& p, const YAML::Node& v) { p.tcm_resident_extra = rate(v, "tcm.resident_extra_ratio"); }},
+    {"designation.changes_per_year", [](Params& p, const YAML::Node& v) {
+       p.designation_changes_per_year = integer(v, "designation.changes_per_year");
+     }},
+    {"away.temporary_self_share",
+     [](Params& p, const YAML::Node& v) { p.away_temporary_self_share = rate(v, "away.temporary_self_share"); }},
+  };
+}
+
+// Acupuncture, pediatric massage and the incentive.
+std::vector<std::pair<std::string, Setter>> therapy_setters() {
+  return {
+    {"acupuncture.diagnoses", [](Params& p, const YAML::Node& v) {
+       for (const auto& kv : v) {
+         std::string ctx =
+             "acupuncture.diagnoses." + code(p, kv.first.Scalar(), "diagnosis", "acupuncture.diagnoses");
+         p.acu_diagnoses[kv.first.Scalar()] = {integer(kv.second["course_days"], ctx + ".course_days"),
+                                               integer(kv.second["daily_items"], ctx + ".daily_items")};
+       }
+     }},
+    {"acupuncture.therapies", [](Params& p, const YAML::Node& v) {
+       for (const auto& kv : v) {
+         std::string ctx =
+             "acupuncture.therapies." + code(p, kv.first.Scalar(), "therapy", "acupuncture.therapies");
+         std::string per = str(kv.second["per"], ctx + ".per");
+         TherapyRule r;
+         if (per == "day") r.per = TherapyRule::Per::day;
+         else if (per == "week") r.per = TherapyRule::Per::week;
+         else if (per == "alternate") r.per = TherapyRule::Per::alternate;
+         else if (per == "adjunct") r.per = TherapyRule::Per::adjunct;
+         else bad(ctx + ".per: expected day, week, alternate or adjunct");
+         if (r.per != TherapyRule::Per::adjunct) r.times = integer(kv.second["times"], ctx + ".times");
+         p.therapies[kv.first.Scalar()] = r;
+       }
+     }},
+    {"pediatric.max_age", [](Params& p, const YAML::Node& v) { p.ped_max_age = age(v, "pediatric.max_age"); }},
+    {"pediatric.course_days",
+     [](Params& p, const YAML::Node& v) { p.ped_course_days = integer(v, "pediatric.course_days"); }},
+    {"pediatric.conditions", [](Params& p, const YAML::Node& v) {
+       for (const auto& kv : v) {
+         code(p, kv.first.Scalar(), "diagnosis", "pediatric.conditions");
+         std::string c = str(kv.second, "pediatric.conditions." + kv.first.Scalar());
+         if (c != "limited" && c != "unlimited")
+           bad("pediatric.conditions." + kv.first.Scalar() + ": limited or unlimited");
+         p.ped_conditions[kv.first.Scalar()] = c == "unlimited";
+       }
+     }},
+    {"incentive.assessed",
+     [](Params& p, const YAML::Node& v) { p.incentive_assessed = boolean(v, "incentive.assessed"); }},
+    {"incentive.points", [](Params& p, const YAML::Node& v) {
+       p.incentive_unused = rate(v["unused"], "incentive.points.unused");
+       p.incentive_at_most_half = rate(v["at_most_half"], "incentive.points.at_most_half");
+       p.incentive_half_share = rate(v["half_share"], "incentive.points.half_share");
+       p.incentive_cap = rate(v["cap"], "incentive.points.cap");
+     }},
+  };
+}
+
+// The chronic disease benefit.
+std::vector<std::pair<std::string, Setter>> chronic_setters() {
+  return {
+    {"chronic.in_force", [](Params& p, const YAML::Node& v) { p.chronic_in_force = boolean(v, "chronic.in_force"); }},
+    {"chronic.deductible", [](Params& p, const YAML::Node& v) {
+       p.chronic_ded_employee = money(v["employee"], "chronic.deductible.employee");
+       p.chronic_ded_ordinary = money(v["ordinary"], "chronic.deductible.ordinary");
+       p.chronic_ded_specific = money(v["specific"], "chronic.deductible.specific");
+     }},
+    {"chronic.ratio.resident_ordinary", [](Params& p, const YAML::Node& v) {
+       p.chronic_ratio_resident_ordinary = rate(v, "chronic.ratio.resident_ordinary");
+     }},
+    {"chronic.limit.resident_ordinary", [](Params& p, const YAML::Node& v) {
+       p.chronic_limit_ordinary_tier1 = money(v["tier1"], "chronic.limit.resident_ordinary.tier1");
+       p.chronic_limit_ordinary_tier2 = money(v["tier2"], "chronic.limit.resident_ordinary.tier2");
+     }},
+    {"chronic.position_weights", [](Params& p, const YAML::Node& v) {
+       p.chronic_position_weights = three<Rate>(v, "chronic.position_weights", rate);
+     }},
+    {"chronic.art17_refer", [](Params& p, const YAML::Node& v) {
+       p.art17_refer = boolean(v["refer"], "chronic.art17_refer.refer");
+       p.art17_diseases = names(p, v["diseases"], "chronic.art17_refer.diseases", "disease");
+     }},
+    {"chronic.specialty_diseases", [](Params& p, const YAML::Node& v) {
+       p.specialty_diseases = names(p, v, "chronic.specialty_diseases", "disease");
+     }},
+    {"chronic.excluded", [](Params& p, const YAML::Node& v) {
+       p.excluded_diseases = names(p, v, "chronic.excluded", "disease");
+     }},
+    {"chronic.standards", [](Params& p, const YAML::Node& v) {
+       for (const auto& kv : v) {
+         std::string ctx = "chronic.standards." + code(p, kv.first.Scalar(), "disease", "chronic.standards");
+         ChronicStandard cs;
+         if (kv.second["inpatient"]) cs.inpatient = boolean(kv.second["inpatient"], ctx + ".inpatient");
+         if (!cs.inpatient) cs.standard = money(kv.second["standard"], ctx + ".standard");
+         cs.castration = kv.second["castration"] ? money(kv.second["castration"], ctx + ".castration") : cs.standard;
+         p.chronic_standards[kv.first.Scalar()] = cs;
+       }
+       // One row per Annex 2 disease (C-code) of codes.disease, and none for another code.
+       for (const std::string& d : p.codes.disease)
+         if (d.starts_with("C") && !p.chronic_standards.count(d))
+           bad("chronic.standards: no row for " + d + " (an Annex 2 disease of codes.disease)");
+       for (const auto& [d, _] : p.chronic_standards)
+         if (!d.starts_with("C")) bad("chronic.standards: " + d + " is not an Annex 2 disease (C-code)");
+     }},
+    {"chronic.limit.max_diseases", [](Params& p, const YAML::Node& v) {
+       p.chronic_max_diseases = integer(v, "chronic.limit.max_diseases");
+       if (p.chronic_max_diseases < 1 || p.chronic_max_diseases > 3)
+         bad("chronic.limit.max_diseases: " + v.Scalar() + " is outside 1..3 (chronic.position_weights weighs 3 "
+             "positions)");
+     }},
+    {"chronic.suspension.first_year", [](Params& p, const YAML::Node& v) {
+       p.suspension_first_year = integer(v, "chronic.suspension.first_year");
+     }},
+  };
+}
+
+// The inpatient ratios and limits, and the personal account.
+std::vector<std::pair<std::string, Setter>> account_setters() {
+  return {
+    {"inpatient.ratio.in_service", [](Params& p, const YAML::Node& v) {
+       p.inpatient_ratio_in_service = three<Rate>(v, "inpatient.ratio.in_service", rate);
+     }},
+    {"inpatient.ratio.retired", [](Params& p, const YAML::Node& v) {
+       p.inpatient_ratio_retired = three<Rate>(v, "inpatient.ratio.retired", rate);
+     }},
+    {"inpatient.ratio.resident", [](Params& p, const YAML::Node& v) {
+       p.inpatient_ratio_resident = three<Rate>(v, "inpatient.ratio.resident", rate);
+     }},
+    {"inpatient.limit", [](Params& p, const YAML::Node& v) {
+       p.inpatient_limit_employee = money(v["employee"], "inpatient.limit.employee");
+       p.inpatient_limit_resident = money(v["resident"], "inpatient.limit.resident");
+     }},
+    {"account.in_service.personal_rate",
+     [](Params& p, const YAML::Node& v) { p.account_personal_rate = rate(v, "account.in_service.personal_rate"); }},
+    {"account.in_service.employer_rate", [](Params& p, const YAML::Node& v) {
+       p.account_employer_under_46 = rate(v["under_46"], "account.in_service.employer_rate.under_46");
+       p.account_employer_from_46 = rate(v["from_46"], "account.in_service.employer_rate.from_46");
+     }},
+    {"account.retiree", [](Params& p, const YAML::Node& v) {
+       p.retiree_credited = boolean(v["credited"], "account.retiree.credited");
+       if (p.retiree_credited) {
+         p.retiree_pension_base = money(v["pension_base"], "account.retiree.pension_base");
+         p.retiree_under_70 = rate(v["under_70"], "account.retiree.under_70");
+         p.retiree_from_70 = rate(v["from_70"], "account.retiree.from_70");
+       }
+     }},
+    {"account.flexible_rate", [](Params& p, const YAML::Node& v) {
+       p.flex_checked = boolean(v["checked"], "account.flexible_rate.checked");
+       if (p.flex_checked) {
+         p.flex_under_46 = rate(v["flexible_under_46"], "account.flexible_rate.flexible_under_46");
+         p.flex_from_46 = rate(v["flexible_from_46"], "account.flexible_rate.flexible_from_46");
+         p.old_urban_rate = rate(v["old_urban"], "account.flexible_rate.old_urban");
+       }
+     }},
+    {"account.in_service.age_from",
+     [](Params& p, const YAML::Node& v) { p.account_age_from = age(v, "account.in_service.age_from"); }},
+    {"account.retiree.age_from",
+     [](Params& p, const YAML::Node& v) { p.retiree_age_from = age(v, "account.retiree.age_from"); }},
+    {"account.flexible_rate.age_from",
+     [](Params& p, const YAML::Node& v) { p.flex_age_from = age(v, "account.flexible_rate.age_from"); }},
+    {"account.retiree.old_urban_confirmed_from", [](Params& p, const YAML::Node& v) {
+       p.old_urban_confirmed_from = yaml_date(v, "account.retiree.old_urban_confirmed_from");
+     }},
+    {"account.crediting_months", [](Params& p, const YAML::Node& v) {
+       p.credit_from = yaml_month(v["from"], "account.crediting_months.from");
+       p.credit_to = yaml_month(v["to"], "account.crediting_months.to");
+     }},
+    {"account.purposes", [](Params& p, const YAML::Node& v) {
+       p.purposes_allowed = names(p, v["allowed"], "account.purposes.allowed", "purpose");
+       p.purposes_forbidden = names(p, v["forbidden"], "account.purposes.forbidden", "purpose");
+     }},
+  };
+}
+
 // Every parameter the ledger reads, and where it goes. A file must give exactly these.
 const std::map<std::string, Setter>& setters() {
-  static const std::map<std::string, Setter> s = {
-      {"codes.disease",
-       [](Params& p, const YAML::Node& v) { p.codes.disease = code_list(v, "codes.disease", "disease"); }},
-      {"codes.therapy",
-       [](Params& p, const YAML::Node& v) { p.codes.therapy = code_list(v, "codes.therapy", "therapy"); }},
-      {"codes.diagnosis",
-       [](Params& p, const YAML::Node& v) { p.codes.diagnosis = code_list(v, "codes.diagnosis", "diagnosis"); }},
-      {"codes.item_category",
-       [](Params& p, const YAML::Node& v) { p.codes.category = code_list(v, "codes.item_category", "category"); }},
-      {"ordinary.in_force", [](Params& p, const YAML::Node& v) { p.ordinary_in_force = boolean(v, "ordinary.in_force"); }},
-      {"chronic.in_force", [](Params& p, const YAML::Node& v) { p.chronic_in_force = boolean(v, "chronic.in_force"); }},
-      {"minor.age_below", [](Params& p, const YAML::Node& v) { p.minor_age_below = age(v, "minor.age_below"); }},
-      {"ordinary.deductible.employee", [](Params& p, const YAML::Node& v) { p.ded_employee = three<Money>(v, "ordinary.deductible.employee", money); }},
-      {"ordinary.deductible.resident", [](Params& p, const YAML::Node& v) { p.ded_resident = three<Money>(v, "ordinary.deductible.resident", money); }},
-      {"ordinary.limit.employee", [](Params& p, const YAML::Node& v) { p.limit_employee = money(v, "ordinary.limit.employee"); }},
-      {"ordinary.limit.resident_tier1", [](Params& p, const YAML::Node& v) { p.limit_resident_tier1 = money(v, "ordinary.limit.resident_tier1"); }},
-      {"ordinary.limit.resident_tier2", [](Params& p, const YAML::Node& v) { p.limit_resident_tier2 = money(v, "ordinary.limit.resident_tier2"); }},
-      {"ordinary.ratio.in_service", [](Params& p, const YAML::Node& v) { p.ratio_in_service = three<Rate>(v, "ordinary.ratio.in_service", rate); }},
-      {"ordinary.ratio.retired", [](Params& p, const YAML::Node& v) { p.ratio_retired = three<Rate>(v, "ordinary.ratio.retired", rate); }},
-      {"ordinary.ratio.resident", [](Params& p, const YAML::Node& v) { p.ratio_resident = three<Rate>(v, "ordinary.ratio.resident", rate); }},
-      {"tcm.resident_extra_ratio", [](Params& p, const YAML::Node& v) { p.tcm_resident_extra = rate(v, "tcm.resident_extra_ratio"); }},
-      {"designation.changes_per_year", [](Params& p, const YAML::Node& v) { p.designation_changes_per_year = integer(v, "designation.changes_per_year"); }},
-      {"away.temporary_self_share", [](Params& p, const YAML::Node& v) { p.away_temporary_self_share = rate(v, "away.temporary_self_share"); }},
-      {"acupuncture.diagnoses", [](Params& p, const YAML::Node& v) {
-         for (const auto& kv : v) {
-           std::string ctx =
-               "acupuncture.diagnoses." + code(p, kv.first.Scalar(), "diagnosis", "acupuncture.diagnoses");
-           p.acu_diagnoses[kv.first.Scalar()] = {integer(kv.second["course_days"], ctx + ".course_days"),
-                                                 integer(kv.second["daily_items"], ctx + ".daily_items")};
-         }
-       }},
-      {"acupuncture.therapies", [](Params& p, const YAML::Node& v) {
-         for (const auto& kv : v) {
-           std::string ctx =
-               "acupuncture.therapies." + code(p, kv.first.Scalar(), "therapy", "acupuncture.therapies");
-           std::string per = str(kv.second["per"], ctx + ".per");
-           TherapyRule r;
-           if (per == "day") r.per = TherapyRule::Per::day;
-           else if (per == "week") r.per = TherapyRule::Per::week;
-           else if (per == "alternate") r.per = TherapyRule::Per::alternate;
-           else if (per == "adjunct") r.per = TherapyRule::Per::adjunct;
-           else bad(ctx + ".per: expected day, week, alternate or adjunct");
-           if (r.per != TherapyRule::Per::adjunct) r.times = integer(kv.second["times"], ctx + ".times");
-           p.therapies[kv.first.Scalar()] = r;
-         }
-       }},
-      {"pediatric.max_age", [](Params& p, const YAML::Node& v) { p.ped_max_age = age(v, "pediatric.max_age"); }},
-      {"pediatric.course_days", [](Params& p, const YAML::Node& v) { p.ped_course_days = integer(v, "pediatric.course_days"); }},
-      {"pediatric.conditions", [](Params& p, const YAML::Node& v) {
-         for (const auto& kv : v) {
-           code(p, kv.first.Scalar(), "diagnosis", "pediatric.conditions");
-           std::string c = str(kv.second, "pediatric.conditions." + kv.first.Scalar());
-           if (c != "limited" && c != "unlimited") bad("pediatric.conditions." + kv.first.Scalar() + ": limited or unlimited");
-           p.ped_conditions[kv.first.Scalar()] = c == "unlimited";
-         }
-       }},
-      {"incentive.assessed", [](Params& p, const YAML::Node& v) { p.incentive_assessed = boolean(v, "incentive.assessed"); }},
-      {"incentive.points", [](Params& p, const YAML::Node& v) {
-         p.incentive_unused = rate(v["unused"], "incentive.points.unused");
-         p.incentive_at_most_half = rate(v["at_most_half"], "incentive.points.at_most_half");
-         p.incentive_half_share = rate(v["half_share"], "incentive.points.half_share");
-         p.incentive_cap = rate(v["cap"], "incentive.points.cap");
-       }},
-      {"chronic.deductible", [](Params& p, const YAML::Node& v) {
-         p.chronic_ded_employee = money(v["employee"], "chronic.deductible.employee");
-         p.chronic_ded_ordinary = money(v["ordinary"], "chronic.deductible.ordinary");
-         p.chronic_ded_specific = money(v["specific"], "chronic.deductible.specific");
-       }},
-      {"chronic.ratio.resident_ordinary", [](Params& p, const YAML::Node& v) { p.chronic_ratio_resident_ordinary = rate(v, "chronic.ratio.resident_ordinary"); }},
-      {"chronic.limit.resident_ordinary", [](Params& p, const YAML::Node& v) {
-         p.chronic_limit_ordinary_tier1 = money(v["tier1"], "chronic.limit.resident_ordinary.tier1");
-         p.chronic_limit_ordinary_tier2 = money(v["tier2"], "chronic.limit.resident_ordinary.tier2");
-       }},
-      {"chronic.position_weights", [](Params& p, const YAML::Node& v) { p.chronic_position_weights = three<Rate>(v, "chronic.position_weights", rate); }},
-      {"chronic.art17_refer", [](Params& p, const YAML::Node& v) {
-         p.art17_refer = boolean(v["refer"], "chronic.art17_refer.refer");
-         p.art17_diseases = names(p, v["diseases"], "chronic.art17_refer.diseases", "disease");
-       }},
-      {"chronic.specialty_diseases", [](Params& p, const YAML::Node& v) {
-         p.specialty_diseases = names(p, v, "chronic.specialty_diseases", "disease");
-       }},
-      {"chronic.excluded", [](Params& p, const YAML::Node& v) {
-         p.excluded_diseases = names(p, v, "chronic.excluded", "disease");
-       }},
-      {"chronic.standards", [](Params& p, const YAML::Node& v) {
-         for (const auto& kv : v) {
-           std::string ctx = "chronic.standards." + code(p, kv.first.Scalar(), "disease", "chronic.standards");
-           ChronicStandard cs;
-           if (kv.second["inpatient"]) cs.inpatient = boolean(kv.second["inpatient"], ctx + ".inpatient");
-           if (!cs.inpatient) cs.standard = money(kv.second["standard"], ctx + ".standard");
-           cs.castration = kv.second["castration"] ? money(kv.second["castration"], ctx + ".castration") : cs.standard;
-           p.chronic_standards[kv.first.Scalar()] = cs;
-         }
-         // One row per Annex 2 disease (C-code) of codes.disease, and none for another code.
-         for (const std::string& d : p.codes.disease)
-           if (d.starts_with("C") && !p.chronic_standards.count(d))
-             bad("chronic.standards: no row for " + d + " (an Annex 2 disease of codes.disease)");
-         for (const auto& [d, _] : p.chronic_standards)
-           if (!d.starts_with("C")) bad("chronic.standards: " + d + " is not an Annex 2 disease (C-code)");
-       }},
-      {"inpatient.ratio.in_service", [](Params& p, const YAML::Node& v) { p.inpatient_ratio_in_service = three<Rate>(v, "inpatient.ratio.in_service", rate); }},
-      {"inpatient.ratio.retired", [](Params& p, const YAML::Node& v) { p.inpatient_ratio_retired = three<Rate>(v, "inpatient.ratio.retired", rate); }},
-      {"inpatient.ratio.resident", [](Params& p, const YAML::Node& v) { p.inpatient_ratio_resident = three<Rate>(v, "inpatient.ratio.resident", rate); }},
-      {"inpatient.limit", [](Params& p, const YAML::Node& v) {
-         p.inpatient_limit_employee = money(v["employee"], "inpatient.limit.employee");
-         p.inpatient_limit_resident = money(v["resident"], "inpatient.limit.resident");
-       }},
-      {"account.in_service.personal_rate", [](Params& p, const YAML::Node& v) { p.account_personal_rate = rate(v, "account.in_service.personal_rate"); }},
-      {"account.in_service.employer_rate", [](Params& p, const YAML::Node& v) {
-         p.account_employer_under_46 = rate(v["under_46"], "account.in_service.employer_rate.under_46");
-         p.account_employer_from_46 = rate(v["from_46"], "account.in_service.employer_rate.from_46");
-       }},
-      {"account.retiree", [](Params& p, const YAML::Node& v) {
-         p.retiree_credited = boolean(v["credited"], "account.retiree.credited");
-         if (p.retiree_credited) {
-           p.retiree_pension_base = money(v["pension_base"], "account.retiree.pension_base");
-           p.retiree_under_70 = rate(v["under_70"], "account.retiree.under_70");
-           p.retiree_from_70 = rate(v["from_70"], "account.retiree.from_70");
-         }
-       }},
-      {"account.flexible_rate", [](Params& p, const YAML::Node& v) {
-         p.flex_checked = boolean(v["checked"], "account.flexible_rate.checked");
-         if (p.flex_checked) {
-           p.flex_under_46 = rate(v["flexible_under_46"], "account.flexible_rate.flexible_under_46");
-           p.flex_from_46 = rate(v["flexible_from_46"], "account.flexible_rate.flexible_from_46");
-           p.old_urban_rate = rate(v["old_urban"], "account.flexible_rate.old_urban");
-         }
-       }},
-      {"account.in_service.age_from",
-       [](Params& p, const YAML::Node& v) { p.account_age_from = age(v, "account.in_service.age_from"); }},
-      {"account.retiree.age_from",
-       [](Params& p, const YAML::Node& v) { p.retiree_age_from = age(v, "account.retiree.age_from"); }},
-      {"account.flexible_rate.age_from",
-       [](Params& p, const YAML::Node& v) { p.flex_age_from = age(v, "account.flexible_rate.age_from"); }},
-      {"account.retiree.old_urban_confirmed_from", [](Params& p, const YAML::Node& v) {
-         p.old_urban_confirmed_from = yaml_date(v, "account.retiree.old_urban_confirmed_from");
-       }},
-      {"account.crediting_months", [](Params& p, const YAML::Node& v) {
-         p.credit_from = yaml_month(v["from"], "account.crediting_months.from");
-         p.credit_to = yaml_month(v["to"], "account.crediting_months.to");
-       }},
-      {"chronic.limit.max_diseases", [](Params& p, const YAML::Node& v) {
-         p.chronic_max_diseases = integer(v, "chronic.limit.max_diseases");
-         if (p.chronic_max_diseases < 1 || p.chronic_max_diseases > 3)
-           bad("chronic.limit.max_diseases: " + v.Scalar() + " is outside 1..3 (chronic.position_weights weighs 3 "
-               "positions)");
-       }},
-      {"chronic.suspension.first_year", [](Params& p, const YAML::Node& v) {
-         p.suspension_first_year = integer(v, "chronic.suspension.first_year");
-       }},
-      {"account.purposes", [](Params& p, const YAML::Node& v) {
-         p.purposes_allowed = names(p, v["allowed"], "account.purposes.allowed", "purpose");
-         p.purposes_forbidden = names(p, v["forbidden"], "account.purposes.forbidden", "purpose");
-       }},
-  };
+  static const std::map<std::string, Setter> s = [] {
+    std::map<std::string, Setter> all;
+    for (auto group : {code_and_ordinary_setters, therapy_setters, chronic_setters, account_setters})
+      for (auto& [name, set] : group()) all.emplace(name, std::move(set));
+    return all;
+  }();
   return s;
 }
 
@@ -360,18 +415,79 @@ Params compile_on(Date d, const std::map<std::string, std::vector<Span>>& spans)
   return p;
 }
 
-// Values that must lie inside the policy window: the crediting months (a non-empty range of the window's months)
-// and the first CHR-SUSP year (a year of the window).
-void check_window_values(const Params& p, Date from, Date to, const std::string& origin) {
+void check_crediting_months(const Params& p, Date from, Date to, const std::string& origin) {
   if (p.credit_from > p.credit_to)
     bad(origin + ": account.crediting_months: from " + format_month(p.credit_from) + " is after to " +
         format_month(p.credit_to));
   if (p.credit_from < month_of(from) || p.credit_to > month_of(to))
     bad(origin + ": account.crediting_months: " + format_month(p.credit_from) + " to " + format_month(p.credit_to) +
         " is outside the window's months " + format_month(month_of(from)) + " to " + format_month(month_of(to)));
-  if (p.suspension_first_year < year_of(from) || p.suspension_first_year > year_of(to))
+}
+
+// Values that must lie inside the policy window: the crediting months (a non-empty range of the window's months)
+// and the first CHR-SUSP year (a year of the window). A value a stored older text lacks (`defaulted`) is the one
+// the ledger hard-coded before, whatever the window: not checked.
+void check_window_values(const Params& p, Date from, Date to, const std::string& origin,
+                         const std::set<std::string>& defaulted) {
+  if (!defaulted.count("account.crediting_months")) check_crediting_months(p, from, to, origin);
+  if (!defaulted.count("chronic.suspension.first_year") &&
+      (p.suspension_first_year < year_of(from) || p.suspension_first_year > year_of(to)))
     bad(origin + ": chronic.suspension.first_year: " + std::to_string(p.suspension_first_year) +
         " is outside the window's years " + std::to_string(year_of(from)) + " to " + std::to_string(year_of(to)));
+}
+
+// The parameters issue 9 (item 5) added, with the values the ledger hard-coded before them (ledger/accounts.cc,
+// ledger/chronic.cc and events/event.cc at commit 05833d3): in_credit_window's 2022-07..2027-06 (Art.40), the age
+// bands 46 and 70, the old-urban cut-off 2024-01-01, "i < 3" of the limit formula, CHR-SUSP "from 2023 on", and the
+// code lists of EVENTS.md. A stored older text (PolicyText::stored) lacking one is read with this value.
+struct BeforeIssue9 {
+  const char* parameter;
+  const char* rule;
+  const char* article;
+  const char* value;                  // YAML, or nullptr for a code list (`list`)
+  CodeLists::Set CodeLists::*list;    // the EVENTS.md list of a `codes.*` parameter
+};
+const std::vector<BeforeIssue9>& before_issue9() {
+  static const std::vector<BeforeIssue9> v = {
+      {"codes.disease", "CHR-LIM", "Annex 2", nullptr, &CodeLists::disease},
+      {"codes.therapy", "ORD-ACU", "Annex 1", nullptr, &CodeLists::therapy},
+      {"codes.diagnosis", "ORD-ACU", "Annex 1", nullptr, &CodeLists::diagnosis},
+      {"codes.item_category", "ORD-SCOPE", "N§2(三)", nullptr, &CodeLists::category},
+      {"account.in_service.age_from", "ACC-INSVC", "Art.23", "46", nullptr},
+      {"account.flexible_rate.age_from", "ACC-FLEX", "Art.25", "46", nullptr},
+      {"account.retiree.age_from", "ACC-RET", "Art.24", "70", nullptr},
+      {"account.retiree.old_urban_confirmed_from", "ACC-RET", "Art.25 ¶2", "2024-01-01", nullptr},
+      {"account.crediting_months", "ACC-INSVC", "Art.40", "{from: 2022-07, to: 2027-06}", nullptr},
+      {"chronic.limit.max_diseases", "CHR-LIM", "N§3(一)", "3", nullptr},
+      {"chronic.suspension.first_year", "CHR-SUSP", "N§3(三); N§1", "2023", nullptr},
+  };
+  return v;
+}
+
+// Issue 9 item 8: each parameter of before_issue9() that a stored text lacks gets its old value over the whole
+// window, is listed in pol.defaulted_ (through `defaulted`) and gets its ParamInfo. Returns the names defaulted.
+std::set<std::string> default_missing(std::map<std::string, std::vector<Span>>& spans, Date from, Date to,
+                                      std::map<std::string, ParamInfo>& info, std::vector<Defaulted>& defaulted) {
+  std::set<std::string> names;
+  for (const BeforeIssue9& b : before_issue9()) {
+    if (spans.count(b.parameter)) continue;
+    YAML::Node value;
+    std::string shown;
+    if (b.list) {
+      for (const std::string& c : events_md_codes().*b.list) value.push_back(c);
+      shown = "the EVENTS.md list (" + std::to_string(value.size()) + " codes)";
+    } else {
+      value = YAML::Load(b.value);
+      shown = b.value;
+    }
+    spans[b.parameter] = {Span{from, to, value, std::nullopt}};
+    info[b.parameter] = ParamInfo{b.rule, b.article, false};
+    defaulted.push_back({b.parameter, b.rule, shown});
+    names.insert(b.parameter);
+  }
+  std::sort(defaulted.begin(), defaulted.end(),
+            [](const Defaulted& a, const Defaulted& b) { return a.parameter < b.parameter; });
+  return names;
 }
 
 // A ratio adjustment must not take a rate out of [0, 1] (issue 8 item 7): the TCM extra points (F-TCM) and the
@@ -400,7 +516,7 @@ void check_adjusted_rates(const Params& p, Date from, const std::string& origin)
 
 // A function-try-block: YAML of the wrong shape (a scalar where a map is expected, a value that does not convert)
 // is refused as PolicyError naming the origin, never escapes as a yaml-cpp exception (ledger/policy.h contract).
-Policy load_policy_text(const std::string& text, const std::string& origin) try {
+Policy load_policy_text(const std::string& text, const std::string& origin, PolicyText how) try {
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -429,6 +545,9 @@ Policy load_policy_text(const std::string& text, const std::string& origin) try 
     for (const Span& s : spans[name])
       if (s.assumed) pol.assumptions_.push_back({name, info.rule, info.article, *s.assumed, s.from, s.to});
   }
+  const std::set<std::string> defaulted =
+      how == PolicyText::stored ? default_missing(spans, pol.from_, pol.to_, pol.info_, pol.defaulted_)
+                                : std::set<std::string>();
   for (const auto& [name, _] : setters())
     if (!spans.count(name)) bad(origin + ": missing parameter '" + name + "'");
   std::stable_sort(pol.assumptions_.begin(), pol.assumptions_.end(), [](const Assumption& a, const Assumption& b) {
@@ -441,7 +560,7 @@ Policy load_policy_text(const std::string& text, const std::string& origin) try 
   for (Date d : starts) {
     Params p = compile_on(d, spans);
     check_adjusted_rates(p, d, origin);
-    check_window_values(p, pol.from_, pol.to_, origin);
+    check_window_values(p, pol.from_, pol.to_, origin, defaulted);
     pol.starts_.push_back(d);
     pol.spans_.push_back(std::move(p));
   }

@@ -9,7 +9,10 @@
 // the ledger uses is a parameter (issue 9 item 5): ages, the crediting months, the old-urban cut-off, the disease
 // cap, the first CHR-SUSP year and the code lists included, so a what-if under another file changes any of them,
 // and policy_version (the hash of the file's bytes) covers them. Policy::assumptions() lists every dated value
-// flagged `assumption` (POLICY.md §5); `gongji policy` prints them.
+// flagged `assumption` (POLICY.md §5); `gongji policy` prints them. The one exception to "missing is refused"
+// (issue 9 item 8): a text a store holds (PolicyText::stored), written before issue 9, may lack the parameters issue
+// 9 added; each takes the value the ledger hard-coded before, so `explain` and `audit` re-derive what that gongji
+// folded, and Policy::defaulted() lists them.
 #pragma once
 #include <array>
 #include <map>
@@ -103,6 +106,20 @@ struct Assumption {
   Date from = 0, to = 0;
 };
 
+// How load_policy_text reads a text (issue 9 item 8).
+enum class PolicyText {
+  given,   // a file a user names (--policy) or the built-in one: every parameter must be there
+  stored,  // a text a store holds under v/<version>, folded with by an older gongji: a parameter added in issue 9
+           // that it lacks takes the value the ledger hard-coded before, and Policy::defaulted() names it
+};
+
+// A parameter a stored older text lacks (PolicyText::stored), and the value it took: the one the ledger hard-coded
+// before issue 9 made it a parameter. `value` as it would be written in the file ("46", "{from: 2022-07, to:
+// 2027-06}"), or for a code list "the EVENTS.md list (N codes)".
+struct Defaulted {
+  std::string parameter, rule, value;
+};
+
 class Policy {
  public:
   const Params& at(Date d) const;
@@ -115,19 +132,24 @@ class Policy {
   const CodeLists& codes() const { return spans_.empty() ? events_md_codes() : spans_.front().codes; }
   // Every assumed value, in parameter-name order, then by date.
   const std::vector<Assumption>& assumptions() const { return assumptions_; }
+  // The parameters this (stored, older) text lacks and the values they took, in parameter-name order; empty for a
+  // text that gives every parameter.
+  const std::vector<Defaulted>& defaulted() const { return defaulted_; }
 
  private:
-  friend Policy load_policy_text(const std::string&, const std::string&);
+  friend Policy load_policy_text(const std::string&, const std::string&, PolicyText);
   Date from_ = 0, to_ = 0;
   std::vector<Date> starts_;
   std::vector<Params> spans_;
   std::string version_, text_;
   std::map<std::string, ParamInfo> info_;
   std::vector<Assumption> assumptions_;
+  std::vector<Defaulted> defaulted_;
 };
 
-// `origin` names the source in error messages.
-Policy load_policy_text(const std::string& yaml, const std::string& origin);
+// `origin` names the source in error messages. PolicyText::stored only where a text the store holds is read
+// (recorded_policy, rederive_claim): a user's file that lacks a parameter is always refused.
+Policy load_policy_text(const std::string& yaml, const std::string& origin, PolicyText how = PolicyText::given);
 Policy load_policy_file(const std::string& path);
 // The policy compiled into the binary: ledger/policy/weihai.yaml.
 const Policy& default_policy();

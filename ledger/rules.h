@@ -16,6 +16,15 @@ struct Sums {
 Sums sum_effects(const PersonState& p, int year, Date period, const std::string& bucket,
                  std::optional<Date> as_of = std::nullopt);
 
+// INV-ACCUM-NONNEG (ledger/invariant.h): the running totals a claim of `bucket` in `year` starts from are >= 0.
+void check_accumulators(const Sums& s, int year, const std::string& bucket);
+// INV-DED-LE-DEDUCTIBLE: a claim paying `deductible` after `paid_before` stays within the deductible in force.
+void check_deductible(Money paid_before, Money deductible, Money in_force, const std::string& which);
+// INV-COVERED-LE-ROOM: what a claim counts into the `which` limit is at most the room left before it.
+void check_room(Money counted, Money room_before, const std::string& which);
+// INV-EFFECT-NONNEG: an effect a settlement or an inpatient_settled records is >= 0 in every field.
+void check_effect_nonneg(const Effect& e);
+
 // ORD-LIM with P-MINOR: the ordinary-outpatient limit in force for the person on day d.
 Money ordinary_limit(const PersonState& p, const Standing& s, Date d, const Params& params);
 

@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include "ledger/invariant.h"
+
 namespace gongji {
 
 Money record_money(const nlohmann::json& record, const char* field) {
@@ -31,6 +33,28 @@ const char* article_of(const std::string& rule) {
   };
   auto it = articles.find(rule);
   return it == articles.end() ? "" : it->second;
+}
+
+void check_settlement(const Settlement& s) {
+  const auto m = [](Money v) { return format_money(v); };
+  check_invariant(s.total >= 0 && s.eligible >= 0 && s.self_first >= 0 && s.deductible >= 0 && s.covered >= 0 &&
+                      s.fund >= 0,
+                  "INV-SETTLE-NONNEG", [&] {
+                    return "total " + m(s.total) + ", eligible " + m(s.eligible) + ", self_first " + m(s.self_first) +
+                           ", deductible " + m(s.deductible) + ", covered " + m(s.covered) + ", fund " + m(s.fund);
+                  });
+  check_invariant(s.eligible <= s.total, "INV-ELIGIBLE-LE-TOTAL",
+                  [&] { return "eligible " + m(s.eligible) + " is above total " + m(s.total); });
+  check_invariant(static_cast<__int128>(s.self_first) + s.deductible + s.covered <= s.eligible,
+                  "INV-COVERED-LE-ELIGIBLE", [&] {
+                    return "self_first " + m(s.self_first) + " + deductible " + m(s.deductible) + " + covered " +
+                           m(s.covered) + " is above eligible " + m(s.eligible);
+                  });
+  check_invariant(s.fund <= s.covered, "INV-FUND-LE-COVERED",
+                  [&] { return "fund " + m(s.fund) + " is above covered " + m(s.covered); });
+  check_invariant(s.patient() >= 0 && s.patient() + s.fund == s.total, "INV-PATIENT-FUND-TOTAL", [&] {
+    return "patient " + m(s.patient()) + " + fund " + m(s.fund) + " against total " + m(s.total);
+  });
 }
 
 void Settlement::refuse(const std::string& status_, const std::string& reason, const std::string& rule,

@@ -41,4 +41,8 @@ struct Settlement {
   std::string to_line(const std::string& policy_version) const;
 };
 
+// The invariants of a finished settlement record (ledger/invariant.h): INV-SETTLE-NONNEG, INV-ELIGIBLE-LE-TOTAL,
+// INV-COVERED-LE-ELIGIBLE, INV-FUND-LE-COVERED, INV-PATIENT-FUND-TOTAL. Throws InvariantViolation.
+void check_settlement(const Settlement& s);
+
 }  // namespace gongji

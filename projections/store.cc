@@ -564,6 +564,12 @@ std::string dead_letter_line(int partition, uint64_t offset, const std::optional
 
 std::vector<Output> PartitionFolder::apply(const LogRecord& r, FoldStats& stats) {
   Impl& m = *impl_;
+  // INV-LOG-FORWARD (ledger/invariant.h): the position only moves forward. A record behind it is not the record's
+  // fault but its caller's (a rewound read): StoreError, the fold stops and nothing of the record is applied; never
+  // a dead letter, which would overwrite the output of the record folded at that offset.
+  if (r.offset < m.next)
+    throw StoreError("partition " + std::to_string(m.partition) + ": invariant INV-LOG-FORWARD violated: record at "
+                     "offset " + std::to_string(r.offset) + " is behind the fold's position " + std::to_string(m.next));
   std::optional<Event> e;
   bool touched = false;
   std::string reason;
@@ -829,7 +835,8 @@ std::string digest_of(rocksdb::DB* db, const std::vector<std::string>& prefixes)
   XXH3_64bits_reset(st);
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
   for (const std::string& prefix : prefixes) {
-    for (prefix.empty() ? it->SeekToFirst() : it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    prefix.empty() ? it->SeekToFirst() : it->Seek(prefix);
+    for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
       if (it->key().starts_with("i/") || it->key().starts_with("g/")) continue;  // physical: see digest()
       uint64_t kl = it->key().size(), vl = it->value().size();
       XXH3_64bits_update(st, &kl, 8);

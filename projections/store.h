@@ -185,7 +185,8 @@ class Store {
   std::optional<std::string> policy_text(const std::string& version) const;
 
   // Every key under a prefix, in key order.
-  void scan(const std::string& prefix, const std::function<void(const std::string& key, std::string_view value)>& fn) const;
+  void scan(const std::string& prefix,
+            const std::function<void(const std::string& key, std::string_view value)>& fn) const;
   // xxh3-64 over every key and value, in key order: equal logical content <=> equal digest. The per-person
   // index (i/, g/) is left out: it holds physical pointers into the log (file positions, ingestion times) that
   // differ between the embedded log and Kafka for the same events; the replay tests check it instead.
@@ -234,8 +235,9 @@ class PartitionFolder {
  public:
   PartitionFolder(Store& store, int partition, int partitions, const Policy& policy);
   ~PartitionFolder();
-  // Applies the record at `r.offset` (which must be next_offset() or later); returns its output records (a poison
-  // record: its one "dead_letter" output). Throws only what is not poison (above).
+  // Applies the record at `r.offset` (which must be next_offset() or later: an earlier one is a StoreError,
+  // INV-LOG-FORWARD of ledger/invariant.h); returns its output records (a poison record, an InvariantViolation
+  // included: its one "dead_letter" output). Throws only what is not poison (above).
   std::vector<Output> apply(const LogRecord& r, FoldStats& stats);
   // Test hook: called after each event's apply_event, before its index and outputs are put (a test throws from it
   // to poison a record after the state was changed). Also called when earlier records are applied again.

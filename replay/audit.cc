@@ -106,7 +106,8 @@ Findings check_settlements(const Books& live, const Books& replay) {
   Findings out;
   for (auto& [ev, n] : live.settlements) {
     if (n != 1) out.push_back("claim event " + ev + " has " + std::to_string(n) + " settlements in the live store");
-    else if (!replay.settlements.count(ev)) out.push_back("claim event " + ev + " is settled live but not in the replay");
+    else if (!replay.settlements.count(ev))
+      out.push_back("claim event " + ev + " is settled live but not in the replay");
   }
   for (auto& [ev, n] : replay.settlements)
     if (!live.settlements.count(ev)) out.push_back("claim event " + ev + " has no settlement in the live store");
@@ -120,7 +121,8 @@ Findings check_fund(const Store& live, const Books& books) {
   live.scan("p/", [&](const std::string&, std::string_view v) {
     PersonState p = decode_person(v);
     for (const Effect& e : p.effects)
-      if (e.bucket != "inpatient" && (e.fund != 0 || books.fund.count({p.id, e.claim}))) in_state[{p.id, e.claim}] += e.fund;
+      if (e.bucket != "inpatient" && (e.fund != 0 || books.fund.count({p.id, e.claim})))
+        in_state[{p.id, e.claim}] += e.fund;
   });
   for (auto& [key, f] : books.fund) {
     auto it = in_state.find(key);
@@ -212,7 +214,8 @@ AuditReport audit(const Store& live, EventLog& log, const Policy& policy, const 
   record(rep, "replay", "projections equal a replay from zero (digest " + live.digest() + ")",
          compare_with_replay(live, replay, log.partitions()));
   Books books = read_books(live), replayed = read_books(replay);
-  record(rep, "settlements", std::to_string(books.settlements.size()) + " claim events, each with exactly one settlement",
+  record(rep, "settlements",
+         std::to_string(books.settlements.size()) + " claim events, each with exactly one settlement",
          check_settlements(books, replayed));
   Money total = 0;
   for (auto& [_, f] : books.fund) total += f;

@@ -39,7 +39,8 @@ Rederivation rederive_claim(const Store& store, EventLog& log, const std::string
     std::string version = r.recorded.at("policy_version");
     std::optional<std::string> text = store.policy_text(version);
     if (!text) throw StoreError("the store does not hold policy version " + version);
-    recorded_policy = load_policy_text(*text, "policy " + version);
+    // Issue 9 item 8: a text an older gongji folded with may lack parameters added since (PolicyText::stored).
+    recorded_policy = load_policy_text(*text, "policy " + version, PolicyText::stored);
   }
   const Policy& policy = other ? *other : *recorded_policy;
   r.policy_version = policy.version();
@@ -57,8 +58,18 @@ Rederivation rederive_claim(const Store& store, EventLog& log, const std::string
   if (!found) throw StoreError("claim " + claim + " is not in " + person + "'s index");
   FoldContext ctx{&policy, partition, store.partitions(), true};
   log.read_at(partition, offset, locator, [&](const LogRecord& rec) {
-    auto outs = apply_event(decode_event(rec.payload), before.state, ctx);
-    for (const Output& o : outs)
+    // Under the policy's code lists, as its fold decodes (projections/store.cc): a code they do not list makes the
+    // claim a dead letter there, so the recomputation is that dead letter, not a settlement.
+    std::optional<Event> e;
+    try {
+      e.emplace(decode_event(rec.payload, policy.codes()));
+    } catch (const EventError& err) {
+      r.recomputed = {{"kind", "dead_letter"}, {"partition", partition}, {"offset", offset},
+                      {"event", r.recorded.value("event", "")}, {"person", person}, {"claim", claim},
+                      {"reason", err.what()}};
+      return;
+    }
+    for (const Output& o : apply_event(*e, before.state, ctx))
       if (o.kind == "settlement") r.recomputed = o.json();
   });
   auto diffs = settlement_differences(r.recorded, r.recomputed);

@@ -20,7 +20,10 @@ struct Rederivation {
 };
 
 // The settlement of `person`'s claim `claim` (EVENTS.md: a claim is its person and its claim id). No such
-// settlement: NotFoundError; its policy version not in the store: StoreError. `other`: a what-if policy.
+// settlement: NotFoundError; its policy version not in the store: StoreError. `other`: a what-if policy. Every
+// event is decoded under the policy's code lists (Policy::codes()), as a fold under it would: an earlier event they
+// refuse is skipped (Reconstruction::dead_letters), and a claim they refuse re-derives to a "dead_letter" record
+// naming the field and code, never to a settlement.
 Rederivation rederive_claim(const Store& store, EventLog& log, const std::string& person, const std::string& claim,
                             const Policy* other = nullptr);
 // The same for the one person holding claim id `claim` (Store::claim_person): an id held by several persons is

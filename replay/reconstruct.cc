@@ -86,10 +86,21 @@ Reconstruction reconstruct_person(const Store& store, EventLog& log, const std::
   for (const Entry& en : entries) {
     if (before && en.offset >= *before) break;
     if (!known.admits(rec.partition, en.offset, en.ms)) continue;
+    // Decoded under the policy's code lists, as its fold would (projections/store.cc): a record they refuse is a
+    // dead letter there, so here it is skipped and named.
+    bool refused = false;
     log.read_at(rec.partition, en.offset, en.locator, [&](const LogRecord& r) {
-      apply_event(decode_event(r.payload), rec.state, ctx);
+      std::optional<Event> e;
+      try {
+        e.emplace(decode_event(r.payload, policy.codes()));
+      } catch (const EventError& err) {
+        rec.dead_letters[en.offset] = err.what();
+        refused = true;
+        return;
+      }
+      apply_event(*e, rec.state, ctx);
     });
-    rec.offsets.push_back(en.offset);
+    if (!refused) rec.offsets.push_back(en.offset);
   }
   return rec;
 }
@@ -98,7 +109,8 @@ std::optional<Policy> recorded_policy(const Store& store) {
   std::vector<std::string> texts;
   store.scan("v/", [&](const std::string&, std::string_view v) { texts.emplace_back(v); });
   if (texts.size() != 1) return std::nullopt;
-  return load_policy_text(texts[0], "the store's recorded policy");
+  // Issue 9 item 8: the text may be one an older gongji folded with, lacking parameters added since.
+  return load_policy_text(texts[0], "the store's recorded policy", PolicyText::stored);
 }
 
 }  // namespace gongji

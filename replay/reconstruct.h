@@ -27,14 +27,18 @@ struct Reconstruction {
   int partition = 0;
   MemState state;
   std::vector<uint64_t> offsets;  // the log offsets folded, in order
+  // Offset -> reason: records the policy's code lists (Policy::codes()) refuse, which a fold under the policy
+  // dead-letters; they are not folded (a narrower what-if policy than the one the store was folded with).
+  std::map<uint64_t, std::string> dead_letters;
 };
 
 // Folds the person's history as known at `known`, stopping before `before` (an offset in their partition) if
-// given. Throws StoreError if the store has no index for the person.
+// given, each event decoded under `policy`'s code lists. Throws StoreError if the store has no index for the person.
 Reconstruction reconstruct_person(const Store& store, EventLog& log, const std::string& person, const Policy& policy,
                                   const KnownAt& known = {}, std::optional<uint64_t> before = std::nullopt);
 
-// The policy the store's fold used, when it used exactly one (nullopt otherwise).
+// The policy the store's fold used, when it used exactly one (nullopt otherwise), read as a stored text
+// (PolicyText::stored: one an older gongji wrote may lack the parameters issue 9 added).
 std::optional<Policy> recorded_policy(const Store& store);
 
 }  // namespace gongji

@@ -31,16 +31,14 @@ std::string esc(const std::string& s) {
 json statement(const Store& store, const Policy& policy, const std::string& person, int year) {
   auto p = store.person(person);
   if (!p) throw NotFoundError("no person " + person);
-  // The person's output records, through their index of log positions.
+  // Every output record naming the person, through the r/ index (Store::person_outputs): those of their own events
+  // and those a shared event produced for them (period_closed: ACC-RET credits). Dead letters carry no date, so no
+  // year: they are not entries.
   std::vector<json> records;
-  std::set<std::string> keys;
-  const std::string index = "i/" + key_part(person) + "/";
-  store.scan(index, [&](const std::string& k, std::string_view) { keys.insert("o/" + k.substr(index.size())); });
-  for (const auto& prefix : keys)
-    store.scan(prefix + "/", [&](const std::string&, std::string_view v) {
-      json r = json::parse(v);
-      if (r.value("person", person) == person) records.push_back(r);
-    });
+  store.person_outputs(person, [&](const json& r) {
+    records.push_back(r);
+    return true;
+  });
   auto nofac = [](const std::string&) -> const FacilityState* { return nullptr; };
   json entries = json::array();
   Money fund = 0, credits = 0, debits = 0;
@@ -95,8 +93,8 @@ std::string statement_text(const json& s) {
     o << line;
   }
   o << "fund paid " << s["totals"]["fund_paid"].get<std::string>() << "; account credits "
-    << s["totals"]["account_credits"].get<std::string>() << ", debits " << s["totals"]["account_debits"].get<std::string>()
-    << "\n";
+    << s["totals"]["account_credits"].get<std::string>() << ", debits "
+    << s["totals"]["account_debits"].get<std::string>() << "\n";
   return o.str();
 }
 
@@ -106,10 +104,13 @@ std::string statement_html(const json& s) {
   const json& daily = s["daily"];
   double max_y = 1;
   for (const auto& d : daily)
-    max_y = std::max({max_y, static_cast<double>(record_money(d, "limit_used")), static_cast<double>(record_money(d, "balance")),
+    max_y = std::max({max_y, static_cast<double>(record_money(d, "limit_used")),
+                      static_cast<double>(record_money(d, "balance")),
                       static_cast<double>(d["limit"].is_string() ? record_money(d, "limit") : 0)});
   const double W = 720, H = 240, L = 60, B = 30;
-  auto x = [&](size_t i) { return L + (W - L - 10) * static_cast<double>(i) / static_cast<double>(std::max<size_t>(1, daily.size() - 1)); };
+  auto x = [&](size_t i) {
+    return L + (W - L - 10) * static_cast<double>(i) / static_cast<double>(std::max<size_t>(1, daily.size() - 1));
+  };
   auto y = [&](Money m) { return H - B - (H - B - 10) * static_cast<double>(m) / max_y; };
   auto path = [&](const char* field) {
     std::ostringstream p;
@@ -119,23 +120,26 @@ std::string statement_html(const json& s) {
   std::ostringstream o;
   o << "<!doctype html><html lang=\"zh\"><head><meta charset=\"utf-8\"><title>gongji statement " << esc(s["person"])
     << " " << s["year"] << "</title><style>body{font-family:'Noto Sans CJK SC',sans-serif;margin:24px;color:#222}"
-    << "table{border-collapse:collapse;font-size:13px}td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:right}"
+    << "table{border-collapse:collapse;font-size:13px}"
+    << "td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:right}"
     << "td:nth-child(-n+4),th:nth-child(-n+4){text-align:left}.settled{color:#165}.rejected,.referred{color:#a33}"
     << ".legend span{display:inline-block;width:14px;height:3px;margin:0 6px 3px 12px}</style></head><body>"
     << "<h1>Statement 年度结算单 — " << esc(s["person"]) << ", " << s["year"] << "</h1>"
-    << "<p>Scheme: " << esc(s["scheme"].is_string() ? s["scheme"].get<std::string>() : "") << ". Fund paid this year: <b>"
+    << "<p>Scheme: " << esc(s["scheme"].is_string() ? s["scheme"].get<std::string>() : "")
+    << ". Fund paid this year: <b>"
     << esc(s["totals"]["fund_paid"]) << "</b> yuan. Account: credits " << esc(s["totals"]["account_credits"])
     << ", debits " << esc(s["totals"]["account_debits"]) << ", balance on 31 December <b>"
     << esc(s["totals"]["year_end"]["account"]["balance"]) << "</b>.</p>"
-    << "<svg id=\"chart\" width=\"" << W << "\" height=\"" << H << "\" role=\"img\" aria-label=\"limit used and balance\">"
+    << "<svg id=\"chart\" width=\"" << W << "\" height=\"" << H
+    << "\" role=\"img\" aria-label=\"limit used and balance\">"
     << "<rect x=\"" << L << "\" y=\"10\" width=\"" << W - L - 10 << "\" height=\"" << H - B - 10
     << "\" fill=\"#fafafa\" stroke=\"#ccc\"/>";
   for (int m = 0; m < 12; ++m) {
     size_t i = static_cast<size_t>(first_day(make_month(s["year"].get<int>(), m + 1)) - jan1(s["year"].get<int>()));
     o << "<text x=\"" << x(i) + 2 << "\" y=\"" << H - 10 << "\" font-size=\"11\">" << m + 1 << "月</text>";
   }
-  o << "<text x=\"4\" y=\"" << y(static_cast<Money>(max_y)) + 4 << "\" font-size=\"11\">" << format_money(static_cast<Money>(max_y))
-    << "</text><text x=\"4\" y=\"" << y(0) << "\" font-size=\"11\">0</text>"
+  o << "<text x=\"4\" y=\"" << y(static_cast<Money>(max_y)) + 4 << "\" font-size=\"11\">"
+    << format_money(static_cast<Money>(max_y)) << "</text><text x=\"4\" y=\"" << y(0) << "\" font-size=\"11\">0</text>"
     << "<path d=\"" << path("limit_used") << "\" fill=\"none\" stroke=\"#d2691e\" stroke-width=\"2\"/>"
     << "<path d=\"" << path("balance") << "\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\"/></svg>"
     << "<p class=\"legend\"><span style=\"background:#d2691e\"></span>ordinary limit used 普通门诊已用限额"
@@ -145,9 +149,10 @@ std::string statement_html(const json& s) {
   for (const auto& e : s["entries"])
     o << "<tr><td>" << esc(e["date"]) << "</td><td>" << esc(e["kind"]) << "</td><td>" << esc(e.value("claim", ""))
       << "</td><td class=\"" << esc(e.value("status", "")) << "\">" << esc(e.value("status", "")) << "</td><td>"
-      << esc(e.value("fund", "")) << "</td><td>" << esc(e.value("amount", "")) << "</td><td>" << esc(e["deductible_paid"])
-      << "</td><td>" << esc(e["limit_used"]) << " / " << esc(e["limit"].is_string() ? e["limit"].get<std::string>() : "")
-      << "</td><td>" << esc(e["balance"]) << "</td></tr>";
+      << esc(e.value("fund", "")) << "</td><td>" << esc(e.value("amount", "")) << "</td><td>"
+      << esc(e["deductible_paid"]) << "</td><td>" << esc(e["limit_used"]) << " / "
+      << esc(e["limit"].is_string() ? e["limit"].get<std::string>() : "") << "</td><td>" << esc(e["balance"])
+      << "</td></tr>";
   o << "</table></body></html>\n";
   return o.str();
 }

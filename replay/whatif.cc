@@ -22,7 +22,8 @@ std::map<std::string, Paid> paid_by_claim_event(const Store& s, std::vector<std:
       std::string ev = r["event"];
       out[ev] = {r, r["status"] == "settled" ? record_money(r, "fund") : 0};
       if (order) order->push_back(ev);
-      if (r["status"] == "settled") event_of_claim[r["person"].get<std::string>() + "/" + r["claim"].get<std::string>()] = ev;
+      if (r["status"] == "settled")
+        event_of_claim[r["person"].get<std::string>() + "/" + r["claim"].get<std::string>()] = ev;
     } else if (kind == "reversal") {
       auto it = event_of_claim.find(r["person"].get<std::string>() + "/" + r["claim"].get<std::string>());
       if (it != event_of_claim.end()) out[it->second].fund += record_money(r, "fund");

@@ -13,7 +13,9 @@
 namespace gongji::test {
 namespace {
 
-bool has(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+bool has(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
 
 std::string all(const AuditReport& r) {
   std::string s;
@@ -44,7 +46,8 @@ class Audit : public ::testing::Test {
   }
 
   // The first output record (key, JSON) for which `pick` holds.
-  static std::pair<std::string, nlohmann::json> find_output(Store& s, const std::function<bool(const nlohmann::json&)>& pick) {
+  static std::pair<std::string, nlohmann::json> find_output(Store& s,
+                                                            const std::function<bool(const nlohmann::json&)>& pick) {
     std::pair<std::string, nlohmann::json> found;
     s.scan("o/", [&](const std::string& k, std::string_view v) {
       if (!found.first.empty()) return;
@@ -195,8 +198,8 @@ TEST(AuditLog, APartitionLackingASharedEventFailsTheSharedCopiesCheck) {
 namespace gongji::test {
 namespace {
 
-// One flipped byte in the middle of a sealed segment: the log check fails naming the file and the damaged record, and the
-// replay-based checks are not run on a log that cannot be read whole.
+// One flipped byte in the middle of a sealed segment: the log check fails naming the file and the damaged record,
+// and the replay-based checks are not run on a log that cannot be read whole.
 TEST(AuditLog, AFlippedByteFailsTheLogCheckNamingTheFile) {
   TempDir d;
   setenv("GONGJI_LOG_SEGMENT_BYTES", "65536", 1);  // sealed segments, which an open checks by size only

@@ -19,7 +19,8 @@ std::vector<json> json_lines(const std::string& text) {
 // Compares what the example lists (the fields POLICY.md determines) with what gongji prints.
 void check_example(const std::string& name) {
   TempDir d;
-  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + kScenarios + "examples/" + name + ".jsonl > /dev/null")), 0);
+  const std::string events = kScenarios + "examples/" + name + ".jsonl";
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + events + " > /dev/null")), 0);
   ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " > /dev/null")), 0);
   std::string out;
   run(gongji("settlements --data-dir " + d / "data"), &out);
@@ -39,7 +40,8 @@ void check_example(const std::string& name) {
       EXPECT_EQ(state["incentive"], exp["incentive"]) << name;
       EXPECT_EQ(state["account"], exp["account"]) << name;
       for (auto& [bucket, fields] : exp["chronic"].items())
-        for (auto& [k, v] : fields.items()) EXPECT_EQ(state["chronic"][bucket][k], v) << name << " chronic." << bucket << "." << k;
+        for (auto& [k, v] : fields.items())
+          EXPECT_EQ(state["chronic"][bucket][k], v) << name << " chronic." << bucket << "." << k;
       continue;
     }
     ASSERT_LT(i, got.size()) << name << ": fewer output records than expected";
@@ -86,7 +88,9 @@ TEST(Cli, MalformedInputIsRefusedAndNothingElseLost) {
 TEST(Cli, ReusedClaimIdSettlesAsDuplicate) {
   TempDir d;
   std::string events = read_file(kScenarios + "examples/employee_year.jsonl") +
-                       R"({"type":"claim","id":"dup-1","claim":"E1-1","person":"E1","facility":"H2T","date":"2023-06-01","benefit":"ordinary","items":[{"category":"drug","amount":"100.00"}]})" "\n";
+                       R"({"type":"claim","id":"dup-1","claim":"E1-1","person":"E1","facility":"H2T",)"
+                           R"("date":"2023-06-01","benefit":"ordinary","items":[{"category":"drug",)"
+                           R"("amount":"100.00"}]})" "\n";
   std::ofstream(d / "e.jsonl") << events;
   ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + d / "e.jsonl > /dev/null")), 0);
   ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " > /dev/null")), 0);
@@ -148,8 +152,11 @@ TEST(Cli, StatementTextJsonAndHtmlInChromium) {
   EXPECT_NE(out.find("E1-5"), std::string::npos);
   EXPECT_NE(out.find("fund paid 1120.00"), std::string::npos);
   // The page, rendered by a real browser.
-  ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person E1 --year 2023 --format html --out " + d / "s.html")), 0);
-  const std::string chromium = "timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person E1 --year 2023 --format html --out " +
+                       d / "s.html")),
+            0);
+  const std::string chromium = "timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic "
+                               "--no-first-run "
                                "--disable-background-networking --disable-component-update --disable-sync "
                                "--user-data-dir=" + d / "profile" + " --window-size=900,900 ";
   ASSERT_EQ(run(chromium + "--screenshot=" + d / "s.png" + " file://" + d / "s.html" + " >/dev/null 2>&1"), 0)

@@ -49,7 +49,9 @@ TEST(Codec, CanonicalFormIsSortedCompactWithTwoDecimals) {
   Event e = parse_event(R"({"type":"claim","person":"P1","id":"x","claim":"K","date":"2023-03-01","benefit":"ordinary",
     "facility":"F","items":[{"amount":12.5,"category":"drug"},{"category":"exam","amount":"3","eligible":1}]})");
   EXPECT_EQ(canonical_json(e),
-            R"({"benefit":"ordinary","claim":"K","date":"2023-03-01","facility":"F","id":"x","items":[{"amount":"12.50","category":"drug"},{"amount":"3.00","category":"exam","eligible":"1.00"}],"person":"P1","type":"claim"})");
+            R"({"benefit":"ordinary","claim":"K","date":"2023-03-01","facility":"F","id":"x",)"
+                R"("items":[{"amount":"12.50","category":"drug"},{"amount":"3.00","category":"exam",)"
+                R"("eligible":"1.00"}],"person":"P1","type":"claim"})");
 }
 
 // The message of the EventError that decoding `bytes` throws ("<decoded>" when it decodes).

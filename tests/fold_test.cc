@@ -155,18 +155,19 @@ TEST(Fold, SigkillAtRandomMomentsThenResumeEqualsCleanRun) {
 TEST(Fold, UndecodableRecordIsDeadLetteredAndSkipped) {
   TempDir d;
   auto log = open_segment_log(d / "log", 1);
-  ingest_lines(*log, R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1","level":1,"kind":"township_health_center","ordinary_outpatient":true}
-{"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01","scheme":"employee","status":"in_service"}
-)");
+  ingest_lines(*log, R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1","level":1,)"
+      R"("kind":"township_health_center","ordinary_outpatient":true})" "\n"
+      R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01",)"
+      R"("scheme":"employee","status":"in_service"})" "\n");
   log->append_raw(0, "garbage that is not a flatbuffer");
-  ingest_lines(*log, R"({"type":"claim","id":"c","claim":"K","person":"P","facility":"T1","date":"2023-02-01","benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]}
-)");
+  ingest_lines(*log, R"({"type":"claim","id":"c","claim":"K","person":"P","facility":"T1","date":"2023-02-01",)"
+      R"("benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})" "\n");
   Store s(d / "state");
   FoldStats st = s.fold(*log, default_policy());
   EXPECT_EQ(st.dead_letters, 1u);
   EXPECT_EQ(st.events, 4u);
   int dead = 0;
-  s.dead_letters([&](const std::string& k, const std::string& v) {
+  s.dead_letters([&](const std::string&, const std::string& v) {
     ++dead;
     EXPECT_NE(v.find("not a valid FlatBuffers event record"), std::string::npos);
   });

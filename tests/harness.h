@@ -18,7 +18,9 @@ inline nlohmann::json tcm(const std::string& category, const std::string& amount
   return {{"category", category}, {"amount", amount}, {"therapy", therapy}};
 }
 inline nlohmann::json items(std::initializer_list<nlohmann::json> l) { return nlohmann::json(l); }
-inline std::vector<std::string> reasons(const nlohmann::json& s) { return s["reasons"].get<std::vector<std::string>>(); }
+inline std::vector<std::string> reasons(const nlohmann::json& s) {
+  return s["reasons"].get<std::vector<std::string>>();
+}
 inline bool has_reason(const nlohmann::json& s, const std::string& r) {
   auto v = reasons(s);
   return std::find(v.begin(), v.end(), r) != v.end();

@@ -188,11 +188,16 @@ TEST(KafkaLog, StraightToTheTopicBadRecordsAndDuplicates) {
   k.topic = fresh_topic("bad", 1);
   auto log = open_kafka_log(k);
   auto ev = [](const std::string& s) { return encode_event(parse_event(s)); };
-  const std::string fac = R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1","level":1,"kind":"township_health_center","ordinary_outpatient":true})";
-  const std::string enrol = R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01","scheme":"employee","status":"in_service"})";
-  const std::string claim = R"({"type":"claim","id":"c","claim":"K","person":"P","facility":"T1","date":"2023-02-01","benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})";
-  const std::string other = R"({"type":"claim","id":"c","claim":"K2","person":"P","facility":"T1","date":"2023-02-02","benefit":"ordinary","items":[{"category":"drug","amount":"1.00"}]})";
-  const std::string reuse = R"({"type":"claim","id":"c3","claim":"K","person":"P","facility":"T1","date":"2023-02-03","benefit":"ordinary","items":[{"category":"drug","amount":"9.00"}]})";
+  const std::string fac = R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1","level":1,)"
+      R"("kind":"township_health_center","ordinary_outpatient":true})";
+  const std::string enrol = R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P",)"
+      R"("birth_date":"1970-01-01","scheme":"employee","status":"in_service"})";
+  const std::string claim = R"({"type":"claim","id":"c","claim":"K","person":"P","facility":"T1","date":"2023-02-01",)"
+      R"("benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})";
+  const std::string other = R"({"type":"claim","id":"c","claim":"K2","person":"P","facility":"T1","date":"2023-02-02",)"
+      R"("benefit":"ordinary","items":[{"category":"drug","amount":"1.00"}]})";
+  const std::string reuse = R"({"type":"claim","id":"c3","claim":"K","person":"P","facility":"T1","date":"2023-02-03",)"
+      R"("benefit":"ordinary","items":[{"category":"drug","amount":"9.00"}]})";
   for (const std::string& s : {fac, enrol, claim}) log->append_raw(0, ev(s));
   log->append_raw(0, "not an event");
   log->append_raw(0, ev(claim));  // the same event again: a no-op
@@ -204,7 +209,9 @@ TEST(KafkaLog, StraightToTheTopicBadRecordsAndDuplicates) {
   EXPECT_EQ(st.events, 7u);
   EXPECT_EQ(st.dead_letters, 2u);
   std::vector<std::string> reasons;
-  s.dead_letters([&](const std::string&, const std::string& v) { reasons.push_back(nlohmann::json::parse(v)["reason"]); });
+  s.dead_letters([&](const std::string&, const std::string& v) {
+    reasons.push_back(nlohmann::json::parse(v)["reason"]);
+  });
   ASSERT_EQ(reasons.size(), 2u);
   EXPECT_NE(reasons[0].find("not a valid FlatBuffers event record"), std::string::npos);
   EXPECT_NE(reasons[1].find("ID_CONFLICT"), std::string::npos);
@@ -292,7 +299,8 @@ uint64_t topic_end(EventLog& topic) {
 
 nlohmann::json downstream(const std::string& topic) {
   std::string out;
-  int rc = run("/usr/bin/python3 " + std::string(GONGJI_SOURCE_DIR) + "/consumers/downstream/settlements_client.py --brokers " +
+  int rc = run("/usr/bin/python3 " + std::string(GONGJI_SOURCE_DIR) +
+               "/consumers/downstream/settlements_client.py --brokers " +
                brokers() + " --topic " + topic + " --generated " + std::string(GONGJI_BUILD_DIR) +
                "/generated/python --idle 6 --check-once", &out);
   EXPECT_EQ(rc, 0) << out;
@@ -433,68 +441,83 @@ TEST(Serve, ScaleOutAndTakeOver) {
   EXPECT_EQ(got["fund_fen"], want.fund);
 }
 
+// A three-broker cluster of its own (ops/kafka/kafka.sh, in `dir`), on ports 100 above the test broker's (39192..
+// beside the default 39092) so that it collides with nothing; stopped when it goes out of scope.
+struct OwnCluster {
+  const std::string kafka = std::string(GONGJI_SOURCE_DIR) + "/ops/kafka/kafka.sh";
+  const std::string dir;
+  std::string bootstrap;  // its brokers
+  int started = -1;       // the start script's exit status
+  explicit OwnCluster(std::string d) : dir(std::move(d)) {
+    const int port = std::stoi(brokers().substr(brokers().rfind(':') + 1)) + 100;
+    started = run("GONGJI_KAFKA_PORT=" + std::to_string(port) + " " + kafka + " start " + dir +
+                      " 3 2>/dev/null | tail -1",
+                  &bootstrap);
+    bootstrap.erase(bootstrap.find_last_not_of("\n") + 1);
+  }
+  ~OwnCluster() { run(kafka + " stop " + dir + " >/dev/null 2>&1"); }
+  OwnCluster(const OwnCluster&) = delete;
+  OwnCluster& operator=(const OwnCluster&) = delete;
+  int create(const std::string& t, int parts) const {
+    return run(kafka + " tool org.apache.kafka.tools.TopicCommand --bootstrap-server " + bootstrap +
+               " --create --topic " + t + " --partitions " + std::to_string(parts) +
+               " --replication-factor 3 >/dev/null 2>&1");
+  }
+  void kill(int node) const { run(kafka + " kill " + dir + " " + std::to_string(node)); }
+  // The broker faults are triggered on progress observed (events appended by the ingest; events folded by serve,
+  // read from its store), never on elapsed time; a broker that was killed is restarted when progress goes on or
+  // the writer has finished (bounded: the test cannot hang). Not the topics' watermarks: librdkafka 2.0.2's
+  // query_watermark_offsets can block far past its timeout while a partition's leader is down.
+  void restart_when(const std::function<bool()>& progressed, const std::function<bool()>& done, int node) const {
+    for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+         !done() && !progressed() && std::chrono::steady_clock::now() < until;)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    run(kafka + " restart " + dir + " " + std::to_string(node) + " >/dev/null 2>&1");
+  }
+};
+
+// Appends `events` to k's topic while broker 2 is killed (after a fifth of them) and restarted (after three
+// fifths): acks=all, idempotent, retried through the fault.
+void ingest_through_broker_fault(const OwnCluster& cluster, const KafkaOptions& k, const std::string& events) {
+  const uint64_t lines = std::count(events.begin(), events.end(), '\n');
+  std::atomic<uint64_t> appended{0};
+  std::atomic<bool> ingested{false};
+  std::thread fault([&] {
+    while (!ingested && appended < lines / 5) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    cluster.kill(2);
+    cluster.restart_when([&] { return appended >= lines * 3 / 5; }, [&] { return ingested.load(); }, 2);
+  });
+  auto log = open_kafka_log(k);
+  std::istringstream in(events);  // ingest_lines, counting
+  for (std::string line; std::getline(in, line); ++appended)
+    if (!line.empty()) log->append(parse_event(line));
+  log->sync();
+  ingested = true;
+  fault.join();
+}
+
 // Broker fault (issue 4): on a three-broker cluster (replication 3, min.insync.replicas 2) one broker is killed and
 // restarted while events are ingested and while serve folds them; nothing is lost or doubled.
 TEST(Serve, BrokerKilledAndRestartedMidRun) {
   REQUIRE_BROKER();
   TempDir d;
-  const std::string kafka = std::string(GONGJI_SOURCE_DIR) + "/ops/kafka/kafka.sh";
-  std::string cluster;
-  // Its own ports, 100 above the test broker's (39192.. beside the default 39092), so that it collides with nothing.
-  const int port = std::stoi(brokers().substr(brokers().rfind(':') + 1)) + 100;
-  ASSERT_EQ(run("GONGJI_KAFKA_PORT=" + std::to_string(port) + " " + kafka + " start " + d / "cluster" +
-                " 3 2>/dev/null | tail -1", &cluster),
-            0);
-  cluster.erase(cluster.find_last_not_of("\n") + 1);
-  struct Stop {
-    std::string cmd;
-    ~Stop() { run(cmd); }
-  } stop{kafka + " stop " + d / "cluster" + " >/dev/null 2>&1"};
-  auto create = [&](const std::string& t, int parts) {
-    return run(kafka + " tool org.apache.kafka.tools.TopicCommand --bootstrap-server " + cluster + " --create --topic " +
-               t + " --partitions " + std::to_string(parts) + " --replication-factor 3 >/dev/null 2>&1");
-  };
-  ASSERT_EQ(create("events", 8), 0);
-  ASSERT_EQ(create("settlements", 8), 0);
-  ASSERT_EQ(create("dlq", 1), 0);
+  OwnCluster own(d / "cluster");
+  ASSERT_EQ(own.started, 0);
+  const std::string& cluster = own.bootstrap;
+  ASSERT_EQ(own.create("events", 8), 0);
+  ASSERT_EQ(own.create("settlements", 8), 0);
+  ASSERT_EQ(own.create("dlq", 1), 0);
   KafkaOptions k;
   k.brokers = cluster;
   k.topic = "events";
   std::string events = generated(3000, 51);
-  // The broker faults are triggered on progress observed (events appended by the ingest; events folded by serve,
-  // read from its store), never on elapsed time; a broker that was killed is restarted when progress goes on or
-  // the writer has finished (bounded: the test cannot hang). Not the topics' watermarks: librdkafka 2.0.2's
-  // query_watermark_offsets can block far past its timeout while a partition's leader is down.
-  auto restart_when = [&](const std::function<bool()>& progressed, const std::function<bool()>& done, int node) {
-    for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-         !done() && !progressed() && std::chrono::steady_clock::now() < until;)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    run(kafka + " restart " + d / "cluster" + " " + std::to_string(node) + " >/dev/null 2>&1");
-  };
-  {
-    const uint64_t lines = std::count(events.begin(), events.end(), '\n');
-    std::atomic<uint64_t> appended{0};
-    std::atomic<bool> ingested{false};
-    std::thread fault([&] {
-      while (!ingested && appended < lines / 5) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      run(kafka + " kill " + d / "cluster" + " 2");
-      restart_when([&] { return appended >= lines * 3 / 5; }, [&] { return ingested.load(); }, 2);
-    });
-    auto log = open_kafka_log(k);
-    std::istringstream in(events);  // ingest_lines, counting: acks=all, idempotent, retried through the fault
-    for (std::string line; std::getline(in, line); ++appended)
-      if (!line.empty()) log->append(parse_event(line));
-    log->sync();
-    ingested = true;
-    fault.join();
-  }
+  ingest_through_broker_fault(own, k, events);
   Store clean(d / "clean/state");
   {
     auto log = open_kafka_log(k);
     FoldStats st = clean.fold(*log, default_policy());
     EXPECT_EQ(st.dead_letters, 0u);
   }
-  std::string in_log;
   {  // every event in the log exactly once: as many records per partition as the embedded log gets
     auto embedded = open_segment_log(d / "embedded", 8);
     ingest_lines(*embedded, events);
@@ -518,9 +541,9 @@ TEST(Serve, BrokerKilledAndRestartedMidRun) {
   };
   Child s(cmd);
   bool ended = !s.wait_until([&] { return folded(total / 3); });
-  run(kafka + " kill " + d / "cluster" + " 3");
-  restart_when([&] { return folded(total * 2 / 3); },
-               [&] { return s.status >= 0 || waitpid(s.pid, &s.status, WNOHANG) == s.pid; }, 3);
+  own.kill(3);
+  own.restart_when([&] { return folded(total * 2 / 3); },
+                   [&] { return s.status >= 0 || waitpid(s.pid, &s.status, WNOHANG) == s.pid; }, 3);
   EXPECT_FALSE(ended) << "serve finished before the broker was killed";
   if (s.status < 0) waitpid(s.pid, &s.status, 0);
   // serve may have ended early: a transaction cut by the fault ends the process by design, and with a broker down
@@ -531,9 +554,13 @@ TEST(Serve, BrokerKilledAndRestartedMidRun) {
   Store served(d / "serve/state");
   EXPECT_EQ(served.digest(), clean.digest());
   std::string out;
-  ASSERT_EQ(run("/usr/bin/python3 " + std::string(GONGJI_SOURCE_DIR) + "/consumers/downstream/settlements_client.py --brokers " +
-                cluster + " --topic settlements --generated " + std::string(GONGJI_BUILD_DIR) + "/generated/python --idle 6 --check-once",
-                &out), 0) << out;
+  ASSERT_EQ(run("/usr/bin/python3 " + std::string(GONGJI_SOURCE_DIR) +
+                    "/consumers/downstream/settlements_client.py --brokers " + cluster +
+                    " --topic settlements --generated " + std::string(GONGJI_BUILD_DIR) +
+                    "/generated/python --idle 6 --check-once",
+                &out),
+            0)
+      << out;
   auto got = nlohmann::json::parse(out.substr(out.rfind("\n{") == std::string::npos ? 0 : out.rfind("\n{") + 1));
   EXPECT_EQ(got["records"], want.records);
   EXPECT_EQ(got["fund_fen"], want.fund);
@@ -677,11 +704,13 @@ TEST(ServeFault, PoisonRecordsAreDeadLettersDownstreamAndServeGoesOn) {
   k.brokers = brokers();
   k.topic = fresh_topic("poison", 1);
   auto log = open_kafka_log(k);
-  const std::string claim = R"({"type":"claim","id":"c1","claim":"K1","person":"P","facility":"T1","date":"2023-02-01","benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})";
-  for (const std::string& s : {std::string(R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1","level":1,"kind":"township_health_center","ordinary_outpatient":true})"),
-                               std::string(R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01","scheme":"employee","status":"in_service"})"),
-                               claim})
-    log->append_raw(0, encode_event(parse_event(s)));
+  const std::string claim = R"({"type":"claim","id":"c1","claim":"K1","person":"P","facility":"T1",)"
+      R"("date":"2023-02-01","benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})";
+  const std::string fac = R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1","level":1,)"
+      R"("kind":"township_health_center","ordinary_outpatient":true})";
+  const std::string enrol = R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P",)"
+      R"("birth_date":"1970-01-01","scheme":"employee","status":"in_service"})";
+  for (const std::string& s : {fac, enrol, claim}) log->append_raw(0, encode_event(parse_event(s)));
   Event overflow = parse_event(claim);  // offset 3: item amounts whose sum overflows 64 bits
   overflow.id = "c2", overflow.claim = "K2";
   overflow.items = {Item{"drug", INT64_MAX / 2 + 1, {}, {}}, Item{"drug", INT64_MAX / 2 + 1, {}, {}}};

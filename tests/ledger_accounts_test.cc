@@ -93,7 +93,8 @@ TEST(OrdInc, ClaimSettledBeforeTheClose) {
 TEST(OrdInc, CapAtFivePoints) {
   std::string text = default_policy_text();
   text.replace(text.find("to: 2027-06-30}"), 15, "to: 2031-12-31}");
-  text.replace(text.find("{from: 2022-07-01, to: 2026-12-31, value: true}"), 47, "{from: 2022-07-01, to: 2030-12-31, value: true}");
+  text.replace(text.find("{from: 2022-07-01, to: 2026-12-31, value: true}"), 47,
+               "{from: 2022-07-01, to: 2030-12-31, value: true}");
   text.replace(text.find("{from: 2027-01-01, value: false}"), 32, "{from: 2031-01-01, value: false}");
   Policy pol = load_policy_text(text, "long-window");
   Ledger l(pol);
@@ -110,11 +111,13 @@ TEST(OrdInc, CapAtFivePoints) {
 TEST(PeriodClose, SequenceNoOpAndSkip) {
   Ledger l;
   l.close("2023-01", "2023-03");
-  EXPECT_TRUE(l.apply({{"type", "period_closed"}, {"id", l.next_id()}, {"at", "2023-04-02"}, {"month", "2023-02"}}).empty());
+  EXPECT_TRUE(
+      l.apply({{"type", "period_closed"}, {"id", l.next_id()}, {"at", "2023-04-02"}, {"month", "2023-02"}}).empty());
   auto skip = l.apply({{"type", "period_closed"}, {"id", l.next_id()}, {"at", "2023-06-01"}, {"month", "2023-05"}});
   ASSERT_EQ(skip.size(), 1u);
   EXPECT_EQ(skip[0]["reason"], "PERIOD_SKIPPED");
-  EXPECT_TRUE(l.apply({{"type", "period_closed"}, {"id", l.next_id()}, {"at", "2023-05-01"}, {"month", "2023-04"}}).empty());
+  EXPECT_TRUE(
+      l.apply({{"type", "period_closed"}, {"id", l.next_id()}, {"at", "2023-05-01"}, {"month", "2023-04"}}).empty());
 }
 
 json contribution(Ledger& l, const std::string& p, const std::string& month, const std::string& base,
@@ -131,7 +134,8 @@ json contribution(Ledger& l, const std::string& p, const std::string& month, con
 TEST(Accounts, InServiceThenRetired) {
   Ledger l;
   l.employee("A", "1977-06-15");
-  EXPECT_EQ(contribution(l, "A", "2022-12", "6000.00")["amount"], "120.00");  // employer part before 2023: 0 (assumption)
+  // Employer part before 2023: 0 (assumption).
+  EXPECT_EQ(contribution(l, "A", "2022-12", "6000.00")["amount"], "120.00");
   EXPECT_EQ(contribution(l, "A", "2023-06", "6000.00")["amount"], "165.00");  // 45 on 06-01: 2.75%
   auto jul = contribution(l, "A", "2023-07", "6000.00");
   EXPECT_EQ(jul["amount"], "180.00");  // 46 on 07-01: 3%

@@ -102,7 +102,8 @@ TEST(ChrRatio, ResidentOrdinaryAndTcm) {
   l.resident("R", 1);
   l.chronic_facility("R", "H2", "2022-12-01", {{"bucket", "ordinary"}});
   l.approve("R", "C17", "2023-06-10", {{"bucket", "ordinary"}});
-  auto a = l.claim("R", "H2", "2023-07-01", items({item("drug", "300.00")}), {{"benefit", "chronic"}, {"disease", "C17"}});
+  auto a =
+      l.claim("R", "H2", "2023-07-01", items({item("drug", "300.00")}), {{"benefit", "chronic"}, {"disease", "C17"}});
   EXPECT_EQ(a["deductible"], "100.00");
   EXPECT_EQ(a["ratio"], "0.6000");
   EXPECT_EQ(a["fund"], "120.00");
@@ -113,7 +114,8 @@ TEST(ChrRatio, ResidentOrdinaryAndTcm) {
   t.resident("R", 2);
   t.chronic_facility("R", "H2T", "2022-12-01", {{"bucket", "ordinary"}});
   t.approve("R", "C17", "2022-12-10", {{"bucket", "ordinary"}});
-  auto b = t.claim("R", "H2T", "2023-07-01", items({item("drug", "300.00")}), {{"benefit", "chronic"}, {"disease", "C17"}});
+  auto b =
+      t.claim("R", "H2T", "2023-07-01", items({item("drug", "300.00")}), {{"benefit", "chronic"}, {"disease", "C17"}});
   EXPECT_EQ(b["ratio"], "0.6500");
   EXPECT_EQ(b["fund"], "130.00");
   EXPECT_EQ(t.person("R", "2023-07-01")["chronic"]["ordinary"]["limit"], "1000.00");  // tier 2
@@ -162,7 +164,8 @@ TEST(ChrFac, WrongFacilityAndDecemberFilings) {
   ASSERT_EQ(june.size(), 1u);
   EXPECT_EQ(june[0]["reason"], "CHRONIC_FACILITY_LOCKED");
   EXPECT_TRUE(l.chronic_facility("E", "H3", "2023-12-05").empty());
-  EXPECT_EQ(reasons(l.chronic_claim("E", "H3", "2023-12-31", "C17", "100.00")), std::vector<std::string>{"NOT_DESIGNATED"});
+  EXPECT_EQ(reasons(l.chronic_claim("E", "H3", "2023-12-31", "C17", "100.00")),
+            std::vector<std::string>{"NOT_DESIGNATED"});
   EXPECT_EQ(l.chronic_claim("E", "H3", "2024-01-01", "C17", "100.00")["status"], "settled");
 }
 
@@ -227,7 +230,8 @@ TEST(ChrChange, SchemeChangeEndsRegistrations) {
   EXPECT_EQ(reasons(l.chronic_claim("E", "H2", "2023-07-02", "C17", "100.00")),
             std::vector<std::string>{"DISEASE_NOT_REGISTERED"});
   l.approve("E", "C17", "2023-07-05", {{"bucket", "specific"}});
-  EXPECT_EQ(reasons(l.chronic_claim("E", "H2", "2023-07-06", "C17", "100.00")), std::vector<std::string>{"NOT_DESIGNATED"});
+  EXPECT_EQ(reasons(l.chronic_claim("E", "H2", "2023-07-06", "C17", "100.00")),
+            std::vector<std::string>{"NOT_DESIGNATED"});
   EXPECT_EQ(l.person("E", "2023-07-06")["chronic"]["specific"]["limit"], "1500.00");  // 3000 x 6/12
 }
 

@@ -96,7 +96,8 @@ TEST(OrdRatio, ByStatusAndLevel) {
   l.designate("C", "C1", "2023-01-01");
   EXPECT_EQ(l.claim("A", "H2", "2023-02-01", items({item("drug", "600.00")}))["fund"], "60.00");   // 100 x 60%
   EXPECT_EQ(l.claim("B", "H2", "2023-02-01", items({item("drug", "600.00")}))["fund"], "65.00");   // 100 x 65%
-  EXPECT_EQ(l.claim("F", "H2", "2023-02-01", items({item("drug", "600.00")}))["ratio"], "0.6000");  // flexible: in-service
+  // Flexible: the in-service ratio.
+  EXPECT_EQ(l.claim("F", "H2", "2023-02-01", items({item("drug", "600.00")}))["ratio"], "0.6000");
   auto c = l.claim("C", "C1", "2023-02-01", items({item("drug", "200.00")}));
   EXPECT_EQ(c["ratio"], "0.5000");
   EXPECT_EQ(c["fund"], "50.00");  // (200 - 100) x 50%

@@ -49,7 +49,8 @@ TEST(SegmentLog, AppendsAreIdempotentByIdAndConflictsRefused) {
 TEST(SegmentLog, GlobalEventsReachEveryPartition) {
   TempDir d;
   auto log = open_segment_log(d.path.string(), 3);
-  log->append(parse_event(R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"F","level":1,"kind":"hospital"})"));
+  log->append(parse_event(R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"F","level":1,)"
+      R"("kind":"hospital"})"));
   log->sync();
   for (int p = 0; p < 3; ++p) EXPECT_EQ(ids(*log, p), std::vector<std::string>{"f"});
 }

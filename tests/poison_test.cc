@@ -14,9 +14,10 @@ namespace {
 using nlohmann::json;
 
 const char* kSetup =
-    R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1","level":1,"kind":"township_health_center","ordinary_outpatient":true}
-{"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01","scheme":"employee","status":"in_service"}
-)";
+    R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1","level":1,)"
+        R"("kind":"township_health_center","ordinary_outpatient":true})" "\n"
+        R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01",)"
+        R"("scheme":"employee","status":"in_service"})" "\n";
 
 std::string claim_line(const std::string& id, const std::string& claim, const std::string& date) {
   return R"({"type":"claim","id":")" + id + R"(","claim":")" + claim + R"(","person":"P","facility":"T1","date":")" +

@@ -66,11 +66,14 @@ TEST(Policy, OverlapMissingUnknownAndShortWindowAreRefused) {
   std::string overlap = replace(default_policy_text(), "- {from: 2023-01-01, value: \"1600.00\"}",
                                 "- {from: 2022-12-31, value: \"1600.00\"}");
   EXPECT_EQ(load_error(overlap), "test: parameter 'ordinary.limit.employee' has two values on 2022-12-31");
-  std::string unknown = replace(default_policy_text(), "parameters:\n", "parameters:\n  made.up:\n    article: x\n    values: [{from: 2022-07-01, value: 1}]\n");
+  std::string unknown =
+      replace(default_policy_text(), "parameters:\n",
+              "parameters:\n  made.up:\n    article: x\n    values: [{from: 2022-07-01, value: 1}]\n");
   EXPECT_EQ(load_error(unknown), "test: unknown parameter 'made.up'");
   std::string ends_early = replace(default_policy_text(), "      - {from: 2027-01-01, value: false}\n", "");
   EXPECT_EQ(load_error(ends_early), "test: parameter 'incentive.assessed' has no value from 2027-01-01 to 2027-06-30");
-  std::string bad_value = replace(default_policy_text(), "value: [\"0.70\", \"0.60\", \"0.50\"]", "value: [\"0.70\", \"sixty\", \"0.50\"]");
+  std::string bad_value = replace(default_policy_text(), "value: [\"0.70\", \"0.60\", \"0.50\"]",
+                                  "value: [\"0.70\", \"sixty\", \"0.50\"]");
   EXPECT_NE(load_error(bad_value).find("ordinary.ratio.in_service[1]"), std::string::npos);
   std::string no_article = std::regex_replace(default_policy_text(), std::regex("    article: Annex 2\n"), "");
   EXPECT_EQ(load_error(no_article), "test: parameter 'chronic.standards' cites no article");

@@ -63,11 +63,13 @@ TEST(Replay, PersonReconstructionEqualsLiveForEveryDay) {
 TEST(Replay, KnownAtBeforeAndAfterALateReversal) {
   TempDir d;
   auto log = open_segment_log(d / "log", 1);
-  ingest_lines(*log, R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1","level":1,"kind":"township_health_center","ordinary_outpatient":true}
-{"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01","scheme":"employee","status":"in_service"}
-{"type":"outpatient_designated","id":"d","at":"2023-01-02","person":"P","facility":"T1"}
-{"type":"claim","id":"c","claim":"JAN","person":"P","facility":"T1","date":"2023-01-10","benefit":"ordinary","items":[{"category":"drug","amount":"1000.00"}]}
-)");
+  ingest_lines(*log, R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1","level":1,)"
+      R"("kind":"township_health_center","ordinary_outpatient":true})" "\n"
+      R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01",)"
+      R"("scheme":"employee","status":"in_service"})" "\n"
+      R"({"type":"outpatient_designated","id":"d","at":"2023-01-02","person":"P","facility":"T1"})" "\n"
+      R"({"type":"claim","id":"c","claim":"JAN","person":"P","facility":"T1","date":"2023-01-10",)"
+      R"("benefit":"ordinary","items":[{"category":"drug","amount":"1000.00"}]})" "\n");
   const uint64_t before_reversal = log->end_offset(0);
   ingest_lines(*log, R"({"type":"claim_reversed","id":"r","at":"2023-03-15","person":"P","claim":"JAN"})" "\n");
   Store store(d / "state");
@@ -84,7 +86,8 @@ TEST(Replay, KnownAtBeforeAndAfterALateReversal) {
   EXPECT_EQ(view({}, "2023-03-31")["ordinary"]["fund_paid"], "0.00");
   EXPECT_EQ(view({}, "2023-03-31")["ordinary"]["limit_used"], "0.00");
   EXPECT_EQ(view({}, "2023-03-14")["ordinary"]["fund_paid"], "490.00");
-  EXPECT_EQ(view({}, "2023-03-31"), person_view(*store.person("P"), *parse_date("2023-03-31"), default_policy(), nofac));
+  EXPECT_EQ(view({}, "2023-03-31"),
+            person_view(*store.person("P"), *parse_date("2023-03-31"), default_policy(), nofac));
   // The same through the command line, with the offset form of --known-at.
   std::string out;
   ASSERT_EQ(run(gongji("person --data-dir " + d.path.string() + " --person P --as-of 2023-03-31 --known-at 0:" +
@@ -171,7 +174,8 @@ TEST(Replay, AuditPassesAndCatchesATamperedProjection) {
   const std::string person = key.substr(7);
   std::string all;
   for (const auto& f : bad.findings) all += f + "\n";
-  EXPECT_NE(all.find("partition " + std::to_string(std::stoi(key.substr(2, 4), nullptr, 16))), std::string::npos) << all;
+  const int partition = std::stoi(key.substr(2, 4), nullptr, 16);
+  EXPECT_NE(all.find("partition " + std::to_string(partition)), std::string::npos) << all;
   EXPECT_NE(all.find("person " + person + " differs from the replay"), std::string::npos) << all;
   EXPECT_NE(all.find("person " + person + ": account balance"), std::string::npos) << all;
   // The command line exits non-zero with the finding.
@@ -217,8 +221,8 @@ TEST(Replay, WhatIfRaisedEmployeeLimit) {
   // Persons who never reached the old limit: none of their claims changes.
   std::set<std::string> reached, changed;
   store.outputs([&](const json& r) {
-    if (r["kind"] == "settlement" && r["status"] == "settled" && r["scheme"] == "employee" && r["benefit"] != "chronic" &&
-        r["after"].contains("limit") && r["after"]["limit_used"] == r["after"]["limit"])
+    if (r["kind"] == "settlement" && r["status"] == "settled" && r["scheme"] == "employee" &&
+        r["benefit"] != "chronic" && r["after"].contains("limit") && r["after"]["limit_used"] == r["after"]["limit"])
       reached.insert(r["person"]);
     return true;
   });
@@ -262,12 +266,14 @@ TEST(Replay, TwelvePointsReplayToTheLiveDigest) {
   }
   int from_checkpoints = 0;
   for (size_t k = 0; k < points.size(); ++k) {
-    ReplayResult r = replay_to(*log, default_policy(), points[k].positions, d / "checkpoints", d / ("replay" + std::to_string(k)));
+    ReplayResult r =
+        replay_to(*log, default_policy(), points[k].positions, d / "checkpoints", d / ("replay" + std::to_string(k)));
     EXPECT_EQ(r.digest, points[k].digest) << "point " << k;
     if (!r.from_checkpoint.empty()) ++from_checkpoints;
     Store rebuilt(d / ("replay" + std::to_string(k)), true);
     for (auto& [id, view] : points[k].people)
-      EXPECT_EQ(person_view(*rebuilt.person(id), *parse_date("2023-12-31"), default_policy(), nofac), view) << id << " at " << k;
+      EXPECT_EQ(person_view(*rebuilt.person(id), *parse_date("2023-12-31"), default_policy(), nofac), view)
+          << id << " at " << k;
   }
   EXPECT_GE(from_checkpoints, 8) << "late points should start from a checkpoint";
 }

@@ -18,6 +18,42 @@
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+// Raw puts: the same number of keys with the same average size per put, in the same number of synced batches as
+// the fold made. Returns the seconds they took, or -1 when the database does not open.
+double raw_put_seconds(const std::string& path, const gongji::FoldStats& st, size_t key_len, size_t val_len) {
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  o.IncreaseParallelism(2);
+  rocksdb::DB* raw = nullptr;
+  if (!rocksdb::DB::Open(o, path, &raw).ok()) return -1;
+  const uint64_t per_batch = st.commits ? (st.puts + st.commits - 1) / st.commits : st.puts;
+  std::string value(val_len, 'v');
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::WriteBatch batch;
+  uint64_t x = 88172645463325252ull;
+  auto t0 = Clock::now();
+  for (uint64_t i = 0; i < st.puts; ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;  // keys in random order, like persons across a partition
+    char key[32];
+    std::snprintf(key, sizeof key, "k/%021llu", static_cast<unsigned long long>(x % 100000000000ull));
+    value[i % val_len] = static_cast<char>('a' + i % 26);
+    batch.Put(rocksdb::Slice(key, key_len), value);
+    if (batch.Count() >= per_batch) {
+      raw->Write(wo, &batch);
+      batch.Clear();
+    }
+  }
+  if (batch.Count()) raw->Write(wo, &batch);
+  double raw_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  delete raw;
+  return raw_s;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   int people = 20000;
   std::string dir = "/tmp/gongji-bench";
@@ -52,35 +88,10 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(st.events), fold_s, fold_rate, static_cast<unsigned long long>(st.puts),
               static_cast<double>(st.put_bytes) / 1e6, static_cast<unsigned long long>(st.commits));
 
-  // Raw puts: the same number of keys with the same average size per put, in the same number of synced batches.
-  rocksdb::Options o;
-  o.create_if_missing = true;
-  o.IncreaseParallelism(2);
-  rocksdb::DB* raw = nullptr;
-  if (!rocksdb::DB::Open(o, dir + "/raw", &raw).ok()) return 1;
   const size_t per_put = st.puts ? st.put_bytes / st.puts : 0;
   const size_t key_len = 24, val_len = per_put > key_len + 8 ? per_put - key_len - 8 : 16;
-  const uint64_t per_batch = st.commits ? (st.puts + st.commits - 1) / st.commits : st.puts;
-  std::string value(val_len, 'v');
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  rocksdb::WriteBatch batch;
-  uint64_t x = 88172645463325252ull;
-  auto t0 = Clock::now();
-  for (uint64_t i = 0; i < st.puts; ++i) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;  // keys in random order, like persons across a partition
-    char key[32];
-    std::snprintf(key, sizeof key, "k/%021llu", static_cast<unsigned long long>(x % 100000000000ull));
-    value[i % val_len] = static_cast<char>('a' + i % 26);
-    batch.Put(rocksdb::Slice(key, key_len), value);
-    if (batch.Count() >= per_batch) {
-      raw->Write(wo, &batch);
-      batch.Clear();
-    }
-  }
-  if (batch.Count()) raw->Write(wo, &batch);
-  double raw_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  delete raw;
+  const double raw_s = raw_put_seconds(dir + "/raw", st, key_len, val_len);
+  if (raw_s < 0) return 1;
   double raw_rate = static_cast<double>(st.puts) / raw_s;
   std::printf("raw puts:  %llu puts of %zu+%zu bytes in %.2f s = %.0f puts/s\n",
               static_cast<unsigned long long>(st.puts), key_len, val_len, raw_s, raw_rate);
