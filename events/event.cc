@@ -49,26 +49,6 @@ Codes therapy_codes() {
   return c;
 }
 
-// The code lists of EVENTS.md, per field name, but for the four a policy owns (events_md_codes()).
-const std::map<std::string, Codes, std::less<>>& code_lists() {
-  static const std::map<std::string, Codes, std::less<>> lists = {
-      {"kind", {"hospital", "township_health_center", "community_health_center", "community_health_station",
-                "village_clinic", "pharmacy", "clinic"}},
-      {"specialty", {"mental", "infectious"}},
-      {"scheme", {"employee", "resident"}},
-      {"status", {"in_service", "retired", "flexible", "old_urban"}},
-      {"relation", {"spouse", "parent", "child"}},
-      {"purpose", {"medical_out_of_pocket", "drug_purchase", "device_purchase", "ltc_premium", "resident_premium",
-                   "weinibao", "public_health", "fitness", "wellness", "consumable_purchase"}},
-      {"bucket", {"ordinary", "specific"}},
-      {"variant", {"castration"}},
-      {"benefit", {"ordinary", "chronic", "emergency", "prenatal"}},
-      {"outcome", {"treated", "admitted", "died"}},
-      {"mode", {"long_term", "temporary"}},
-  };
-  return lists;
-}
-
 // The list a policy owns for `field`, or nullptr for a field whose codes are the contract's alone.
 const Codes* policy_list(const CodeLists& codes, std::string_view field) {
   if (field == "disease") return &codes.disease;
@@ -79,9 +59,17 @@ const Codes* policy_list(const CodeLists& codes, std::string_view field) {
 }
 
 // One member per field name: the same name means the same thing in every event type.
-// Date and Month are int32 like int: the Kind tells them apart.
+// Date and Month are int32 like int: the Kind tells them apart. A code is its enum (codes.h).
 using Member = std::variant<std::optional<std::string> Event::*, std::optional<int> Event::*,
-                            std::optional<bool> Event::*, std::optional<Money> Event::*>;
+                            std::optional<bool> Event::*, std::optional<Money> Event::*,
+                            std::optional<FacilityKind> Event::*, std::optional<Specialty> Event::*,
+                            std::optional<Scheme> Event::*, std::optional<EmployeeStatus> Event::*,
+                            std::optional<Relation> Event::*, std::optional<Purpose> Event::*,
+                            std::optional<ResidentBucket> Event::*, std::optional<Variant> Event::*,
+                            std::optional<Benefit> Event::*, std::optional<Outcome> Event::*>;
+
+template <typename T>
+concept CodeEnum = requires { CodeTable<T>::names; };
 
 enum class Kind { text, code, integer, boolean, date, month, money };
 
@@ -214,13 +202,9 @@ Date date_of(const json& v, const std::string& name) {
   return *d;
 }
 
-// The codes a policy owns are checked by validate_event against the lists it is given; the others here.
+// The codes a policy owns are text, checked by validate_event against the lists it is given (the others are enums).
 void check_code(const std::string& name, const std::string& value, const CodeLists& codes) {
   const Codes* list = policy_list(codes, name);
-  if (!list) {
-    auto it = code_lists().find(name);
-    if (it != code_lists().end()) list = &it->second;
-  }
   if (list && !list->count(value)) throw EventError(name, "unknown code \"" + value + "\"");
 }
 
@@ -229,10 +213,10 @@ void set_field(Event& e, const std::string& name, const json& v) {
   std::visit(
       [&](auto member) {
         using T = typename std::remove_reference_t<decltype(e.*member)>::value_type;
-        if constexpr (std::is_same_v<T, std::string>) {
-          std::string s = text_of(v, name);
-          if (f.kind == Kind::code && !policy_list(events_md_codes(), name)) check_code(name, s, events_md_codes());
-          e.*member = s;
+        if constexpr (CodeEnum<T>) {
+          e.*member = code_for_field<T>(name, text_of(v, name));
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          e.*member = text_of(v, name);
         } else if constexpr (std::is_same_v<T, int>) {
           if (f.kind == Kind::month) {
             auto m = v.is_string() ? parse_month(v.get<std::string>()) : std::nullopt;
@@ -261,7 +245,8 @@ json field_json(const Event& e, const std::string& name) {
         using T = typename std::remove_reference_t<decltype(e.*member)>::value_type;
         const auto& opt = e.*member;
         if (!opt) return;
-        if constexpr (std::is_same_v<T, Money>) out = format_money(*opt);
+        if constexpr (CodeEnum<T>) out = spelled(*opt);
+        else if constexpr (std::is_same_v<T, Money>) out = format_money(*opt);
         else if constexpr (std::is_same_v<T, int>)
           out = f.kind == Kind::month  ? json(format_month(*opt))
                 : f.kind == Kind::date ? json(format_date(*opt))
@@ -285,7 +270,8 @@ std::vector<Item> items_of(const json& v) {
     if (!o.contains("category")) throw EventError(at + ".category", "missing");
     if (!o.contains("amount")) throw EventError(at + ".amount", "missing");
     Item it;
-    it.category = text_of(o["category"], at + ".category");  // its code: validate_event, under the policy's list
+    // The policy's list of categories: validate_event.
+    it.category = code_for_field<ItemCategory>(at + ".category", text_of(o["category"], at + ".category"));
     it.amount = money_of(o["amount"], at + ".amount");
     if (o.contains("eligible")) {
       it.eligible = money_of(o["eligible"], at + ".eligible");
@@ -295,7 +281,7 @@ std::vector<Item> items_of(const json& v) {
     }
     if (o.contains("therapy")) {
       it.therapy = text_of(o["therapy"], at + ".therapy");
-      if (it.category != "acupuncture" && it.category != "tcm_other")
+      if (it.category != ItemCategory::acupuncture && it.category != ItemCategory::tcm_other)
         throw EventError(at + ".therapy", "only acupuncture and tcm_other items carry a therapy");
     }
     items.push_back(std::move(it));
@@ -310,8 +296,7 @@ Away away_of(const json& v) {
   if (!v.contains("mode")) throw EventError("away.mode", "missing");
   if (!v.contains("level")) throw EventError("away.level", "missing");
   Away a;
-  a.mode = text_of(v["mode"], "away.mode");
-  if (a.mode != "long_term" && a.mode != "temporary") throw EventError("away.mode", "unknown code \"" + a.mode + "\"");
+  a.mode = code_for_field<AwayMode>("away.mode", text_of(v["mode"], "away.mode"));
   a.level = int_of(v["level"], "away.level");
   if (a.level < 0 || a.level > 3) throw EventError("away.level", "must be 0, 1, 2 or 3");
   return a;
@@ -330,12 +315,12 @@ void check_consistency(const Event& e) {
       break;
     case EventType::person_enrolled:
     case EventType::scheme_changed:
-      if (*e.scheme == "employee") {
+      if (*e.scheme == Scheme::employee) {
         if (!e.status) throw EventError("status", "missing (an employee carries a status)");
         forbid(e.tier.has_value(), "tier", "only a resident has a tier");
         forbid(e.student.has_value(), "student", "only a resident can be a student");
-        forbid(e.retired_on && *e.status != "retired", "retired_on", "only with status retired");
-        forbid(e.old_urban && *e.status != "retired", "old_urban", "only with status retired");
+        forbid(e.retired_on && *e.status != EmployeeStatus::retired, "retired_on", "only with status retired");
+        forbid(e.old_urban && *e.status != EmployeeStatus::retired, "old_urban", "only with status retired");
       } else {
         if (!e.tier) throw EventError("tier", "missing (a resident carries a tier)");
         if (*e.tier != 1 && *e.tier != 2) throw EventError("tier", "must be 1 or 2");
@@ -355,11 +340,13 @@ void check_consistency(const Event& e) {
     case EventType::claim:
       if (e.facility.has_value() == e.away.has_value())
         throw EventError("facility", "give exactly one of facility and away");
-      if ((*e.benefit == "emergency") != e.outcome.has_value())
-        throw EventError("outcome", *e.benefit == "emergency" ? "missing (an emergency carries its outcome)"
-                                                              : "only an emergency carries an outcome");
-      if (*e.benefit == "chronic" && !e.disease) throw EventError("disease", "missing (a chronic claim names it)");
-      if (*e.benefit != "chronic" && e.disease) throw EventError("disease", "only a chronic claim names a disease");
+      if ((*e.benefit == Benefit::emergency) != e.outcome.has_value())
+        throw EventError("outcome", *e.benefit == Benefit::emergency ? "missing (an emergency carries its outcome)"
+                                                                     : "only an emergency carries an outcome");
+      if (*e.benefit == Benefit::chronic && !e.disease)
+        throw EventError("disease", "missing (a chronic claim names it)");
+      if (*e.benefit != Benefit::chronic && e.disease)
+        throw EventError("disease", "only a chronic claim names a disease");
       if (e.course_start && *e.course_start > e.at)
         throw EventError("course_start", "course_start " + format_date(*e.course_start) + " is after the claim date");
       break;
@@ -381,17 +368,15 @@ const CodeLists& events_md_codes() {
                    "hypochondriac_pain", "abdominal_pain", "psoriasis", "metrorrhagia", "menopausal",
                    "breast_hyperplasia", "uterine_prolapse", "fever", "cold", "anorexia", "constipation",
                    "diarrhea", "night_crying", "sweating", "enuresis", "amblyopia", "torticollis", "adenoid"};
-    c.category = {"drug", "general_consultation", "acupuncture", "tcm_other", "pediatric_massage", "exam", "lab",
-                  "treatment", "device", "nucleic_acid"};
+    for (std::string_view name : CodeTable<ItemCategory>::names) c.category.emplace(name);
     return c;
   }();
   return codes;
 }
 
 bool is_known_code(std::string_view field, std::string_view value) {
-  if (const Codes* list = policy_list(events_md_codes(), field)) return list->count(value) > 0;
-  auto it = code_lists().find(field);
-  return it != code_lists().end() && it->second.count(value) > 0;
+  const Codes* list = policy_list(events_md_codes(), field);
+  return list && list->count(value) > 0;
 }
 
 std::optional<EventType> type_from_name(std::string_view s) {
@@ -482,7 +467,10 @@ bool set_event_field(Event& e, std::string_view name, std::variant<std::string, 
   std::visit(
       [&](auto member) {
         using T = typename std::remove_reference_t<decltype(e.*member)>::value_type;
-        if constexpr (std::is_same_v<T, std::string>) {
+        if constexpr (CodeEnum<T>) {
+          if (auto* v = std::get_if<std::string>(&value)) e.*member = code_for_field<T>(std::string(name), *v);
+          else ok = false;
+        } else if constexpr (std::is_same_v<T, std::string>) {
           if (auto* v = std::get_if<std::string>(&value)) e.*member = std::move(*v); else ok = false;
         } else if constexpr (std::is_same_v<T, int>) {
           if (auto* v = std::get_if<int32_t>(&value)) e.*member = *v; else ok = false;
@@ -531,6 +519,15 @@ void check_text(const std::string& field, const std::string& s, bool identifier)
   if (std::string why = text_problem(s, identifier); !why.empty()) throw EventError(field, why);
 }
 
+}  // namespace
+
+void refuse_code(const std::string& field, std::string_view text) {
+  if (std::string why = text_problem(text, true); !why.empty()) throw EventError(field, why);
+  throw EventError(field, "unknown code \"" + std::string(text) + "\"");
+}
+
+namespace {
+
 void check_money(const std::string& field, Money m, Money max, const char* per) {
   if (m < 0) throw EventError(field, "negative amount " + format_money(m));
   if (m > max)
@@ -562,7 +559,8 @@ void check_items(const std::vector<Item>& items, const CodeLists& codes) {
   for (size_t i = 0; i < items.size(); ++i) {
     const Item& it = items[i];
     std::string at = "items[" + std::to_string(i) + "]";
-    check_code_text(at + ".category", codes.category, it.category);
+    if (!codes.category.count(spelling(it.category)))
+      throw EventError(at + ".category", "unknown code \"" + spelled(it.category) + "\"");
     check_money(at + ".amount", it.amount, kMaxItemMoney, " per item");
     if (it.eligible) {
       check_money(at + ".eligible", *it.eligible, kMaxItemMoney, " per item");
@@ -572,7 +570,7 @@ void check_items(const std::vector<Item>& items, const CodeLists& codes) {
     }
     if (it.therapy) {
       check_code_text(at + ".therapy", codes.therapy, *it.therapy);
-      if (it.category != "acupuncture" && it.category != "tcm_other")
+      if (it.category != ItemCategory::acupuncture && it.category != ItemCategory::tcm_other)
         throw EventError(at + ".therapy", "only acupuncture and tcm_other items carry a therapy");
     }
     if (__builtin_add_overflow(total, it.amount, &total)) throw EventError("items", "the item amounts overflow");
@@ -621,9 +619,6 @@ void validate_event(const Event& e, bool has_at, const CodeLists& codes) {
   check_fields(e, codes);
   check_items(e.items, codes);
   if (e.away) {
-    check_text("away.mode", e.away->mode, true);
-    if (e.away->mode != "long_term" && e.away->mode != "temporary")
-      throw EventError("away.mode", "unknown code \"" + e.away->mode + "\"");
     if (e.away->level < 0 || e.away->level > 3)
       throw EventError("away.level", "must be 0, 1, 2 or 3, got " + std::to_string(e.away->level));
   }
@@ -641,14 +636,14 @@ json event_to_json(const Event& e) {
     } else if (k == "items") {
       json arr = json::array();
       for (const Item& it : e.items) {
-        json o = {{"category", it.category}, {"amount", format_money(it.amount)}};
+        json o = {{"category", spelled(it.category)}, {"amount", format_money(it.amount)}};
         if (it.eligible) o["eligible"] = format_money(*it.eligible);
         if (it.therapy) o["therapy"] = *it.therapy;
         arr.push_back(std::move(o));
       }
       j[k] = std::move(arr);
     } else if (k == "away") {
-      if (e.away) j[k] = {{"mode", e.away->mode}, {"level", e.away->level}};
+      if (e.away) j[k] = {{"mode", spelled(e.away->mode)}, {"level", e.away->level}};
     } else {
       json v = field_json(e, k);
       if (!v.is_null()) j[k] = std::move(v);
@@ -683,6 +678,7 @@ uint64_t event_digest(const Event& e) {
           if (!opt) return;
           using T = typename std::remove_reference_t<decltype(opt)>::value_type;
           if constexpr (std::is_same_v<T, std::string>) feed_str(*opt);
+          else if constexpr (CodeEnum<T>) feed_str(spelled(*opt));  // as when codes were text: stored digests hold
           else feed(&*opt, sizeof(T));
         },
         f.member);
@@ -690,14 +686,14 @@ uint64_t event_digest(const Event& e) {
   uint64_t n = e.items.size();
   feed(&n, 8);
   for (const Item& it : e.items) {
-    feed_str(it.category);
+    feed_str(spelled(it.category));
     feed(&it.amount, 8);
     Money el = it.eligible ? *it.eligible : -1;
     feed(&el, 8);
     feed_str(it.therapy.value_or(std::string("\0", 2)));
   }
   if (e.away) {
-    feed_str(e.away->mode);
+    feed_str(spelled(e.away->mode));
     feed(&e.away->level, sizeof e.away->level);
   }
   uint64_t h = XXH3_64bits_digest(st);

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "events/codes.h"
 #include "events/date.h"
 #include "events/money.h"
 
@@ -49,7 +50,7 @@ const char* type_name(EventType t);
 std::optional<EventType> type_from_name(std::string_view s);
 
 struct Item {
-  std::string category;
+  ItemCategory category{};
   Money amount = 0;
   std::optional<Money> eligible;  // default = amount (never more)
   std::optional<std::string> therapy;
@@ -58,7 +59,7 @@ struct Item {
 };
 
 struct Away {
-  std::string mode;  // long_term | temporary
+  AwayMode mode{};
   int level = 1;
   bool operator==(const Away&) const = default;
 };
@@ -67,8 +68,19 @@ struct Event {
   EventType type{};
   std::string id;
   Date at = 0;  // business date; for a claim, its service `date`
-  std::optional<std::string> person, facility, name, kind, parent, specialty, scheme, status, relative, relation,
-      beneficiary, purpose, specialty_facility, bucket, disease, variant, claim, benefit, diagnosis, outcome;
+  // Ids, names and the codes a policy owns (disease, diagnosis) are text; every other code is its enum (codes.h).
+  std::optional<std::string> person, facility, name, parent, relative, beneficiary, specialty_facility, disease, claim,
+      diagnosis;
+  std::optional<FacilityKind> kind;
+  std::optional<Specialty> specialty;
+  std::optional<Scheme> scheme;
+  std::optional<EmployeeStatus> status;
+  std::optional<Relation> relation;
+  std::optional<Purpose> purpose;
+  std::optional<ResidentBucket> bucket;
+  std::optional<Variant> variant;
+  std::optional<Benefit> benefit;
+  std::optional<Outcome> outcome;
   std::optional<int> level, tier;
   std::optional<bool> tcm, ordinary_outpatient, student, old_urban;
   std::optional<Date> birth_date, retired_on, applied, course_start;
@@ -136,6 +148,14 @@ uint64_t event_digest(const Event& e);
 // validation entry point. Throws EventError naming the field; a code missing from `codes` gives
 // "field 'disease': unknown code \"C05\"" (items: "field 'items[0].category': ...").
 bool set_event_field(Event& e, std::string_view name, std::variant<std::string, int32_t, bool, int64_t> value);
+// The code of enum E that `text` spells, for the field `field`; else an EventError naming the field: the text's
+// problem (not UTF-8, a control character) or "unknown code \"...\"". The one way from text to a code.
+[[noreturn]] void refuse_code(const std::string& field, std::string_view text);
+template <typename E>
+E code_for_field(const std::string& field, std::string_view text) {
+  if (auto c = code_from<E>(text)) return *c;
+  refuse_code(field, text);
+}
 void validate_event(const Event& e, bool has_at, const CodeLists& codes = events_md_codes());
 
 // Whether `value` is in the code list of EVENTS.md for the JSON field `field` ("disease", "therapy", "diagnosis",

@@ -40,7 +40,7 @@ std::string encode_event(const Event& e) {
     if (name == "items") {
       std::vector<flatbuffers::Offset<fb::Item>> items;
       for (const Item& it : e.items) {
-        auto cat = fbb.CreateString(it.category);
+        auto cat = fbb.CreateString(spelled(it.category));
         auto ther = it.therapy ? fbb.CreateString(*it.therapy) : flatbuffers::Offset<flatbuffers::String>();
         fb::ItemBuilder ib(fbb);
         ib.add_category(cat);
@@ -51,7 +51,8 @@ std::string encode_event(const Event& e) {
       }
       offsets.emplace_back(vo, fbb.CreateVector(items).o);
     } else if (name == "away") {
-      if (e.away) offsets.emplace_back(vo, fb::CreateAway(fbb, fbb.CreateString(e.away->mode), e.away->level).o);
+      if (e.away)
+        offsets.emplace_back(vo, fb::CreateAway(fbb, fbb.CreateString(spelled(e.away->mode)), e.away->level).o);
     } else if (tt->type_codes[i].base_type == flatbuffers::ET_STRING && j.contains(name)) {
       offsets.emplace_back(vo, fbb.CreateString(j[name].get<std::string>()).o);
     }
@@ -122,9 +123,12 @@ Event decode_event(std::string_view bytes, const CodeLists& codes) {
         break;
       case flatbuffers::ET_SEQUENCE:
         if (std::strcmp(name, "items") == 0) {
-          for (const fb::Item* it : *table->GetPointer<const flatbuffers::Vector<flatbuffers::Offset<fb::Item>>*>(vo)) {
+          const auto* items = table->GetPointer<const flatbuffers::Vector<flatbuffers::Offset<fb::Item>>*>(vo);
+          for (flatbuffers::uoffset_t k = 0; k < items->size(); ++k) {
+            const fb::Item* it = items->Get(k);
             Item item;
-            item.category = it->category()->str();
+            item.category = code_for_field<ItemCategory>("items[" + std::to_string(k) + "].category",
+                                                         it->category()->string_view());
             item.amount = it->amount();
             if (it->eligible()) item.eligible = *it->eligible();
             if (it->therapy()) item.therapy = it->therapy()->str();
@@ -132,7 +136,7 @@ Event decode_event(std::string_view bytes, const CodeLists& codes) {
           }
         } else if (std::strcmp(name, "away") == 0) {
           const auto* a = table->GetPointer<const fb::Away*>(vo);
-          e.away = Away{a->mode()->str(), a->level()};
+          e.away = Away{code_for_field<AwayMode>("away.mode", a->mode()->string_view()), a->level()};
         }
         break;
       default: break;

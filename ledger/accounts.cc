@@ -40,13 +40,13 @@ void contribution_paid(const Event& e, PersonState& p, const FoldContext& ctx, s
   const Date first = first_day(m);
   const Standing* st = standing_at(p, first);
   if (!st) st = standing_at(p, e.at);
-  if (!st || st->scheme != "employee") return;  // residents have no account
+  if (!st || st->scheme != Scheme::employee) return;  // residents have no account
   const int age = age_on(p.birth, first);
-  if (st->status == "flexible" || st->status == "old_urban") {
+  if (st->status == EmployeeStatus::flexible || st->status == EmployeeStatus::old_urban) {
     // ACC-FLEX: the amount paid is checked against the rate; no crediting is stated.
     const Params& params = params_on(ctx, first);
     if (!params.flex_checked || !e.amount) return;
-    Rate rate = st->status == "old_urban"        ? params.old_urban_rate
+    Rate rate = st->status == EmployeeStatus::old_urban ? params.old_urban_rate
                 : age < params.flex_age_from ? params.flex_under_46
                                              : params.flex_from_46;
     Money expected = mul_rate(*e.base, rate);
@@ -57,7 +57,8 @@ void contribution_paid(const Event& e, PersonState& p, const FoldContext& ctx, s
     return;
   }
   const Params& params = params_on(ctx, first);
-  if (st->status != "in_service" || !in_credit_window(m, params)) return;  // retired on the month's first day: nothing
+  // Retired on the month's first day: nothing.
+  if (st->status != EmployeeStatus::in_service || !in_credit_window(m, params)) return;
   Rate employer = age < params.account_age_from ? params.account_employer_under_46 : params.account_employer_from_46;
   Rate rate = params.account_personal_rate + employer;
   Money credit = mul_rate(*e.base, rate);  // ACC-INSVC, one rounding
@@ -72,9 +73,9 @@ void contribution_paid(const Event& e, PersonState& p, const FoldContext& ctx, s
 
 void account_payment(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<json>& out) {
   const Params& params = params_on(ctx, e.at);
-  const std::string& purpose = *e.purpose;
-  if (!params.purposes_allowed.count(purpose)) {
-    out.push_back(refusal(e, "ACCOUNT_PURPOSE_FORBIDDEN", "the account cannot pay for " + purpose));
+  const std::string purpose = spelled(*e.purpose);
+  if (!params.purposes_allowed.count(*e.purpose)) {
+    out.push_back(refusal(e, Reason::ACCOUNT_PURPOSE_FORBIDDEN, "the account cannot pay for " + purpose));
     return;
   }
   if (*e.beneficiary != p.id) {
@@ -82,13 +83,14 @@ void account_payment(const Event& e, PersonState& p, const FoldContext& ctx, std
       return f.relative == *e.beneficiary && f.from <= e.at;
     });
     if (!family) {
-      out.push_back(refusal(e, "ACCOUNT_NOT_FAMILY", *e.beneficiary + " is not linked to " + p.id + " as family"));
+      out.push_back(
+          refusal(e, Reason::ACCOUNT_NOT_FAMILY, *e.beneficiary + " is not linked to " + p.id + " as family"));
       return;
     }
   }
   const Money balance = account_balance(p);
   if (*e.amount > balance) {
-    out.push_back(refusal(e, "ACCOUNT_INSUFFICIENT", "balance " + format_money(balance) + " is below " +
+    out.push_back(refusal(e, Reason::ACCOUNT_INSUFFICIENT, "balance " + format_money(balance) + " is below " +
                                                          format_money(*e.amount)));
     return;
   }
@@ -105,7 +107,8 @@ void account_payment(const Event& e, PersonState& p, const FoldContext& ctx, std
 
 bool enjoyed_bonus(const PersonState& p, int year) {
   for (const auto& [claim, c] : p.claims)
-    if (c.status == "settled" && !c.reversed && c.effect.bucket == "ordinary" && c.effect.year == year &&
+    if (c.status == ClaimStatus::settled && !c.reversed && c.effect.bucket == Bucket::ordinary &&
+        c.effect.year == year &&
         c.effect.bonus > 0 && c.effect.fund > 0)
       return true;
   return false;
@@ -122,7 +125,8 @@ bool close_month_for(const Event& e, Month m, PersonState& p, const FoldContext&
   // ACC-RET: retirees credited for each closed month from the month after confirmation.
   const Params& pm = params_on(ctx, first);
   const Standing* st = standing_at(p, first);
-  if (pm.retiree_credited && in_credit_window(m, pm) && st && st->scheme == "employee" && st->status == "retired" &&
+  if (pm.retiree_credited && in_credit_window(m, pm) && st && st->scheme == Scheme::employee &&
+      st->status == EmployeeStatus::retired &&
       p.retired_on && *p.retired_on < first && eligible_on(p, first) &&
       (!st->old_urban || *p.retired_on >= pm.old_urban_confirmed_from)) {  // Art.25 ¶2
     const int age = age_on(p.birth, first);
@@ -146,7 +150,7 @@ bool close_month_for(const Event& e, Month m, PersonState& p, const FoldContext&
     if (eligible_on(p, last)) {
       Money fund = 0, eligible = 0;
       for (const Effect& x : p.effects)
-        if (x.bucket == "ordinary" && x.year == year) fund += x.fund, eligible += x.eligible;
+        if (x.bucket == Bucket::ordinary && x.year == year) fund += x.fund, eligible += x.eligible;
       const Standing* sd = standing_at(p, last);
       Money limit = sd ? ordinary_limit(p, *sd, last, py) : 0;
       if (fund == 0) earned = py.incentive_unused;

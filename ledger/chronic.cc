@@ -8,10 +8,21 @@ namespace gongji {
 
 using nlohmann::json;
 
-std::string chronic_bucket(const Standing& st, const std::optional<std::string>& bucket_field) {
-  if (st.scheme == "employee") return kChronicEmployee;
-  if (!bucket_field) return "";
-  return *bucket_field == "specific" ? kChronicSpecific : kChronicOrdinary;
+std::optional<Bucket> chronic_bucket(const Standing& st, const std::optional<ResidentBucket>& bucket_field) {
+  if (st.scheme == Scheme::employee) return Bucket::chronic_employee;
+  if (!bucket_field) return std::nullopt;
+  return *bucket_field == ResidentBucket::specific ? Bucket::chronic_specific : Bucket::chronic_ordinary;
+}
+
+std::string_view chronic_bucket_name(Bucket b) {
+  switch (b) {
+    case Bucket::chronic_employee: return "employee";
+    case Bucket::chronic_ordinary: return "ordinary";
+    case Bucket::chronic_specific: return "specific";
+    case Bucket::inpatient:
+    case Bucket::ordinary: break;
+  }
+  return spelling(b);
 }
 
 static bool in_effect(const Registration& r, Date d) { return r.effective <= d && d < r.ended; }
@@ -23,7 +34,7 @@ const Registration* registration_on(const PersonState& p, const std::string& dis
 }
 
 Money inpatient_limit(const Standing& st, const Params& params) {
-  return st.scheme == "employee" ? params.inpatient_limit_employee : params.inpatient_limit_resident;
+  return st.scheme == Scheme::employee ? params.inpatient_limit_employee : params.inpatient_limit_resident;
 }
 
 Money inpatient_used(const PersonState& p, int year, Date period, std::optional<Date> as_of) {
@@ -35,10 +46,17 @@ Money inpatient_used(const PersonState& p, int year, Date period, std::optional<
 
 namespace {
 
+// CHR-DED: the deductible of a chronic bucket.
+Money chronic_deductible(Bucket bucket, const Params& params) {
+  return bucket == Bucket::chronic_employee   ? params.chronic_ded_employee
+         : bucket == Bucket::chronic_ordinary ? params.chronic_ded_ordinary
+                                              : params.chronic_ded_specific;
+}
+
 Money standard_of(const Registration& r, const Params& params) {
   auto it = params.chronic_standards.find(r.disease);
   if (it == params.chronic_standards.end()) return 0;
-  return r.variant == "castration" ? it->second.castration : it->second.standard;
+  return r.variant == Variant::castration ? it->second.castration : it->second.standard;
 }
 
 // A rate in percentage points, as few decimals as it needs: 500 -> "5", 525 -> "5.25" (F-TCM's trace).
@@ -58,8 +76,8 @@ bool takes_position(const Registration& r, const Params& params) {
 
 }  // namespace
 
-Money chronic_limit(const PersonState& p, const Standing& st, const std::string& bucket, Date d, const Params& params) {
-  if (bucket == kChronicOrdinary)  // CHR-LIM: resident ordinary, by tier, never pro-rated
+Money chronic_limit(const PersonState& p, const Standing& st, Bucket bucket, Date d, const Params& params) {
+  if (bucket == Bucket::chronic_ordinary)  // CHR-LIM: resident ordinary, by tier, never pro-rated
     return st.tier == 1 ? params.chronic_limit_ordinary_tier1 : params.chronic_limit_ordinary_tier2;
   const int year = year_of(d);
   const Date jan = jan1(year);
@@ -74,7 +92,8 @@ Money chronic_limit(const PersonState& p, const Standing& st, const std::string&
     const Registration& r = p.registrations[i];
     if (r.bucket != bucket || !takes_position(r, params) || r.effective > d) continue;
     // In effect on d; or revoked this year: the current year's limit keeps its part (CHR-REG).
-    bool counts = r.ended > d || (r.end_reason == "revoked" && year_of(r.ended) == year && r.effective < r.ended);
+    bool counts =
+        r.ended > d || (r.end_reason == EndReason::revoked && year_of(r.ended) == year && r.effective < r.ended);
     if (!counts || !seen.insert(r.disease).second) continue;
     (r.effective <= jan ? at_jan1 : later).push_back({&r, standard_of(r, params), i});
   }
@@ -100,37 +119,41 @@ Money chronic_limit(const PersonState& p, const Standing& st, const std::string&
 }
 
 namespace {
-// The bucket a registration or chronic-facility event concerns, or "" after recording its refusal.
-std::string bucket_of_event(const Event& e, const PersonState& p, std::vector<json>& out) {
+// The bucket a registration or chronic-facility event concerns, or none after recording its refusal.
+std::optional<Bucket> bucket_of_event(const Event& e, const PersonState& p, std::vector<json>& out) {
   const Standing* st = standing_at(p, e.at);
   if (!st) {
-    out.push_back(refusal(e, "NOT_ELIGIBLE", "not enrolled on " + format_date(e.at)));
-    return "";
+    out.push_back(refusal(e, Reason::NOT_ELIGIBLE, "not enrolled on " + format_date(e.at)));
+    return std::nullopt;
   }
-  std::string bucket = chronic_bucket(*st, e.bucket);
-  if (bucket.empty())
-    out.push_back(refusal(e, "DISEASE_NOT_IN_BUCKET", "a resident's registration or chronic facility names its bucket "
+  std::optional<Bucket> bucket = chronic_bucket(*st, e.bucket);
+  if (!bucket)
+    out.push_back(refusal(e, Reason::DISEASE_NOT_IN_BUCKET,
+                          "a resident's registration or chronic facility names its bucket "
                                                       "(ordinary or specific)"));
   return bucket;
 }
 }  // namespace
 
 void approve_disease(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<json>& out) {
-  const std::string bucket = bucket_of_event(e, p, out);
-  if (bucket.empty()) return;
+  const std::optional<Bucket> found = bucket_of_event(e, p, out);
+  if (!found) return;
+  const Bucket bucket = *found;
   const Params& params = ctx.policy->at(std::clamp(e.at, ctx.policy->window_from(), ctx.policy->window_to()));
   auto std_it = params.chronic_standards.find(*e.disease);
-  if (bucket == kChronicOrdinary && std_it != params.chronic_standards.end() && std_it->second.inpatient) {
+  if (bucket == Bucket::chronic_ordinary && std_it != params.chronic_standards.end() && std_it->second.inpatient) {
     out.push_back(
-        refusal(e, "DISEASE_NOT_IN_BUCKET", *e.disease + " is registered in the employee or specific bucket only"));
+        refusal(e, Reason::DISEASE_NOT_IN_BUCKET,
+                *e.disease + " is registered in the employee or specific bucket only"));
     return;
   }
   const Date effective = e.at + 1;  // CHR-REG: the day after approval
   for (const Registration& r : p.registrations) {
     if (r.disease != *e.disease || r.ended != kNever) continue;
     if (r.bucket != bucket) {
-      out.push_back(refusal(e, "DISEASE_ALREADY_REGISTERED", *e.disease + " is registered in the " +
-                                                                 r.bucket.substr(8) + " bucket"));
+      out.push_back(refusal(e, Reason::DISEASE_ALREADY_REGISTERED, *e.disease + " is registered in the " +
+                                                                         std::string(chronic_bucket_name(r.bucket)) +
+                                                                         " bucket"));
       return;
     }
     return;  // already registered and neither suspended nor revoked: nothing changes
@@ -138,7 +161,7 @@ void approve_disease(const Event& e, PersonState& p, const FoldContext& ctx, std
   Registration r;
   r.disease = *e.disease;
   r.bucket = bucket;
-  r.variant = e.variant.value_or("");
+  r.variant = e.variant;
   r.approved = e.at;
   r.effective = effective;
   r.applied = e.applied.value_or(e.at);
@@ -149,17 +172,17 @@ void revoke_disease(const Event& e, PersonState& p, std::vector<json>& out) {
   for (Registration& r : p.registrations)
     if (r.disease == *e.disease && r.ended == kNever) {
       r.ended = e.at;  // claims rejected from the revocation date
-      r.end_reason = "revoked";
+      r.end_reason = EndReason::revoked;
       return;
     }
-  out.push_back(refusal(e, "DISEASE_NOT_REGISTERED", *e.disease + " is not registered"));
+  out.push_back(refusal(e, Reason::DISEASE_NOT_REGISTERED, *e.disease + " is not registered"));
 }
 
 void end_chronic_on_scheme_change(PersonState& p, Date d) {
   for (Registration& r : p.registrations)
     if (r.ended > d) {
       r.ended = d;
-      r.end_reason = "scheme_changed";
+      r.end_reason = EndReason::scheme_changed;
     }
   for (auto& [_, f] : p.chronic_facilities) {
     insert_dated(f.main, d, std::string());
@@ -168,17 +191,18 @@ void end_chronic_on_scheme_change(PersonState& p, Date d) {
 }
 
 void designate_chronic_facility(const Event& e, PersonState& p, StateAccess& state, std::vector<json>& out) {
-  const std::string bucket = bucket_of_event(e, p, out);
-  if (bucket.empty()) return;
+  const std::optional<Bucket> bucket = bucket_of_event(e, p, out);
+  if (!bucket) return;
   for (const auto* f : {&e.facility, &e.specialty_facility}) {
     if (!*f) continue;
     FacilityState* fs = state.facility(**f);
     if (!fs || !facility_at(*fs, e.at)) {
-      out.push_back(refusal(e, "UNKNOWN_FACILITY", "facility " + **f + " is not registered on " + format_date(e.at)));
+      out.push_back(
+          refusal(e, Reason::UNKNOWN_FACILITY, "facility " + **f + " is not registered on " + format_date(e.at)));
       return;
     }
   }
-  ChronicFacilities& slots = p.chronic_facilities[bucket];
+  ChronicFacilities& slots = p.chronic_facilities[*bucket];
   // Each slot: the first choice takes effect on its date; a different choice only when filed in December,
   // from 1 January (CHR-FAC). Check both before changing either.
   struct Change {
@@ -194,9 +218,9 @@ void designate_chronic_facility(const Event& e, PersonState& p, StateAccess& sta
       changes.push_back({line, e.at, **field});
     } else if (*cur != **field) {
       if (ymd_of(e.at).m != 12) {
-        out.push_back(refusal(e, "CHRONIC_FACILITY_LOCKED", "the chronic facility " + *cur +
-                                                                " can change only by a December filing, "
-                                                                "from 1 January"));
+        out.push_back(refusal(e, Reason::CHRONIC_FACILITY_LOCKED, "the chronic facility " + *cur +
+                                                                          " can change only by a December filing, "
+                                                                          "from 1 January"));
         return;
       }
       changes.push_back({line, jan1(year_of(e.at) + 1), **field});
@@ -210,7 +234,7 @@ void record_inpatient_settled(const Event& e, PersonState& p) {
   eff.date = e.at;
   eff.year = year_of(e.at);
   eff.period = period_start(p, e.at);
-  eff.bucket = "inpatient";
+  eff.bucket = Bucket::inpatient;
   eff.claim = e.id;
   eff.inpatient_used = *e.covered;
   check_effect_nonneg(eff);  // accumulators only decrease by a reversal
@@ -222,18 +246,20 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
   const std::string& disease = *e.disease;
   // CHR-EXCL: the old-policy diseases keep their old policy.
   if (params.excluded_diseases.count(disease)) {
-    s.refuse("referred", "CHRONIC_EXISTING_POLICY", "CHR-EXCL", disease + " keeps its old policy (Annex 2 remark 2)");
+    s.refuse(ClaimStatus::referred, Reason::CHRONIC_EXISTING_POLICY, "CHR-EXCL",
+             disease + " keeps its old policy (Annex 2 remark 2)");
     return;
   }
   // CHR-UNREG
   const Registration* reg = registration_on(p, disease, e.at);
   if (!reg) {
-    s.refuse("rejected", "DISEASE_NOT_REGISTERED", "CHR-UNREG",
+    s.refuse(ClaimStatus::rejected, Reason::DISEASE_NOT_REGISTERED, "CHR-UNREG",
              disease + " is not registered, not yet in effect, revoked or suspended on " + format_date(e.at));
     return;
   }
-  const std::string bucket = reg->bucket;
-  s.step("CHR-REG", disease + " in the " + bucket.substr(8) + " bucket since " + format_date(reg->effective));
+  const Bucket bucket = reg->bucket;
+  s.step("CHR-REG", disease + " in the " + std::string(chronic_bucket_name(bucket)) + " bucket since " +
+                        format_date(reg->effective));
   // CHR-FAC (not out of area)
   if (!e.away) {
     auto it = p.chronic_facilities.find(bucket);
@@ -242,7 +268,7 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
     bool at_main = main && *main == *e.facility;
     bool at_spec = spec && *spec == *e.facility && params.specialty_diseases.count(disease);
     if (!at_main && !at_spec) {
-      s.refuse("rejected", "NOT_DESIGNATED", "CHR-FAC",
+      s.refuse(ClaimStatus::rejected, Reason::NOT_DESIGNATED, "CHR-FAC",
                *e.facility + " is not the chronic facility" +
                    (main && !main->empty() ? " (" + *main + ")" : " (none)"));
       return;
@@ -251,19 +277,20 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
   }
   // CHR-ART17
   if (params.art17_refer && params.art17_diseases.count(disease)) {
-    s.refuse("referred", "CHRONIC_EXISTING_POLICY", "CHR-ART17", disease + ": Art.17 keeps the current policy");
+    s.refuse(ClaimStatus::referred, Reason::CHRONIC_EXISTING_POLICY, "CHR-ART17",
+             disease + ": Art.17 keeps the current policy");
     return;
   }
 
-  const bool employee = st.scheme == "employee";
+  const bool employee = st.scheme == Scheme::employee;
   const bool away = e.away.has_value();
   int level = std::max(1, away ? e.away->level : fac->level);
   bool tcm = !away && fac->tcm;
   s.level = level;
-  s.step("F-LEVEL", "level " + std::to_string(level) + (away ? " (out of area, " + e.away->mode + ")" : ""));
+  s.step("F-LEVEL", "level " + std::to_string(level) + (away ? " (out of area, " + spelled(e.away->mode) + ")" : ""));
   for (size_t i = 0; i < e.items.size(); ++i) {
-    if (e.items[i].category == "nucleic_acid") {
-      s.reasons.insert("NUCLEIC_ACID_INPATIENT_POLICY");
+    if (e.items[i].category == ItemCategory::nucleic_acid) {
+      s.reasons.insert(Reason::NUCLEIC_ACID_INPATIENT_POLICY);
       s.step("ORD-SCOPE", "item " + std::to_string(i + 1) + ": nucleic-acid test follows the inpatient policy");
       continue;
     }
@@ -275,14 +302,14 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
   Sums before = sum_effects(p, year, period, bucket);
   check_accumulators(before, year, bucket);
   const bool inpatient_only = params.chronic_standards.count(disease) && params.chronic_standards.at(disease).inpatient;
-  const bool counts_inpatient = bucket != kChronicOrdinary;  // CHR-INPT
+  const bool counts_inpatient = bucket != Bucket::chronic_ordinary;  // CHR-INPT
   const Money limit = chronic_limit(p, st, bucket, e.at, params);
   constexpr Money kUnbounded = INT64_MAX / 4;
   Money room = inpatient_only ? kUnbounded : std::max<Money>(0, limit - before.limit_used);
   const Money inp_used = inpatient_used(p, year, period);
   const Money inp_limit = inpatient_limit(st, params);
   Money inp_room = counts_inpatient ? std::max<Money>(0, inp_limit - inp_used) : kUnbounded;
-  check_accumulators({.inpatient_used = inp_used}, year, "inpatient");
+  check_accumulators({.inpatient_used = inp_used}, year, Bucket::inpatient);
   const Money room_before = room, inp_room_before = inp_room;
   if (inpatient_only)
     s.step("CHR-EXCL", disease + ": covered within the inpatient limit (" + format_money(inp_limit) + ", used " +
@@ -293,7 +320,7 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
     s.step("CHR-INPT", "inpatient limit " + format_money(inp_limit) + ", used " + format_money(inp_used));
 
   Money counted_limit = 0, counted_inp = 0;
-  if (away && e.away->mode == "temporary") {  // ORD-AWAY applies to chronic claims alike
+  if (away && e.away->mode == AwayMode::temporary) {  // ORD-AWAY applies to chronic claims alike
     s.self_first = mul_rate(s.eligible, params.away_temporary_self_share);
     Money c = std::min({s.self_first, room, inp_room});
     if (!inpatient_only) counted_limit += c, room -= c;
@@ -302,36 +329,34 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
                            " counted into the limit");
   }
   const Money rest = s.eligible - s.self_first;
-  const Money ded = bucket == kChronicEmployee ? params.chronic_ded_employee
-                    : bucket == kChronicOrdinary ? params.chronic_ded_ordinary
-                                                 : params.chronic_ded_specific;
+  const Money ded = chronic_deductible(bucket, params);
   s.deductible = std::min(std::max<Money>(0, ded - before.deductible), rest);
-  check_deductible(before.deductible, s.deductible, ded, bucket);
+  check_deductible(before.deductible, s.deductible, ded, spelled(bucket));
   s.step("CHR-DED", "bucket deductible " + format_money(ded) + ", paid before " + format_money(before.deductible) +
                         ", owed " + format_money(s.deductible));
   const Money above = rest - s.deductible;
   s.covered = std::min({above, room, inp_room});
   if (s.covered < above) {
     bool bucket_cut = room <= inp_room;
-    s.reasons.insert(bucket_cut ? "LIMIT_REACHED" : "INPATIENT_LIMIT_REACHED");
+    s.reasons.insert(bucket_cut ? Reason::LIMIT_REACHED : Reason::INPATIENT_LIMIT_REACHED);
     s.step(bucket_cut ? "CHR-LIM" : "CHR-INPT", std::string(bucket_cut ? "bucket" : "inpatient") + " limit reached: " +
                                                     format_money(above) + " above the deductible");
   }
   if (!inpatient_only) counted_limit += s.covered;
   if (counts_inpatient) counted_inp += s.covered;
-  check_room(counted_limit, room_before, bucket);
+  check_room(counted_limit, room_before, spelled(bucket));
   check_room(counted_inp, inp_room_before, "inpatient");
 
   // CHR-RATIO (+ F-TCM)
   int ratio_level = tcm && employee ? std::max(1, level - 1) : level;
   Rate ratio;
   std::string what;
-  if (bucket == kChronicOrdinary) {
+  if (bucket == Bucket::chronic_ordinary) {
     ratio = params.chronic_ratio_resident_ordinary;
     what = "resident ordinary chronic ratio";
   } else {
     const RatesByLevel& t = !employee ? params.inpatient_ratio_resident
-                            : st.status == "retired" ? params.inpatient_ratio_retired
+                            : st.status == EmployeeStatus::retired ? params.inpatient_ratio_retired
                                                      : params.inpatient_ratio_in_service;
     ratio = t[ratio_level - 1];
     what = "inpatient ratio at level " + std::to_string(ratio_level);
@@ -356,7 +381,7 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
 bool suspend_chronic(PersonState& p, int year, const Params& params) {
   bool changed = false;
   const Date jan = jan1(year), next = jan1(year + 1);
-  for (const std::string& bucket : {kChronicEmployee, kChronicOrdinary, kChronicSpecific}) {
+  for (Bucket bucket : {Bucket::chronic_employee, Bucket::chronic_ordinary, Bucket::chronic_specific}) {
     bool assessed = false;
     for (const auto& r : p.registrations)
       if (r.bucket == bucket && in_effect(r, jan)) assessed = true;
@@ -364,14 +389,11 @@ bool suspend_chronic(PersonState& p, int year, const Params& params) {
     Money eligible = 0;
     for (const Effect& e : p.effects)
       if (e.bucket == bucket && e.year == year) eligible += e.eligible;
-    const Money ded = bucket == kChronicEmployee ? params.chronic_ded_employee
-                      : bucket == kChronicOrdinary ? params.chronic_ded_ordinary
-                                                   : params.chronic_ded_specific;
-    if (eligible >= ded) continue;
+    if (eligible >= chronic_deductible(bucket, params)) continue;
     for (auto& r : p.registrations)
       if (r.bucket == bucket && r.ended > next && r.effective < next) {
         r.ended = next;
-        r.end_reason = "suspended";
+        r.end_reason = EndReason::suspended;
         changed = true;
       }
   }
@@ -384,13 +406,15 @@ json chronic_view(const PersonState& p, Date as_of, const Params* params) {
   json diseases = json::array();
   for (const auto& r : p.registrations) {
     if (r.approved > as_of) continue;
-    std::string state = as_of < r.effective ? "approved" : as_of < r.ended ? "in_effect" : r.end_reason;
-    json d = {{"disease", r.disease}, {"bucket", r.bucket.substr(8)}, {"effective", format_date(r.effective)},
-              {"state", state}};
-    if (!r.variant.empty()) d["variant"] = r.variant;
+    std::string state = as_of < r.effective ? "approved"
+                        : as_of < r.ended   ? "in_effect"
+                        : r.end_reason      ? spelled(*r.end_reason)
+                                            : std::string();
+    const std::string name(chronic_bucket_name(r.bucket));
+    json d = {{"disease", r.disease}, {"bucket", name}, {"effective", format_date(r.effective)}, {"state", state}};
+    if (r.variant) d["variant"] = spelled(*r.variant);
     diseases.push_back(d);
     if (!st || !params) continue;
-    const std::string name = r.bucket.substr(8);
     if (out.contains(name)) continue;
     const int year = year_of(as_of);
     const Date period = period_start(p, as_of);

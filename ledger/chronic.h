@@ -6,19 +6,16 @@
 
 namespace gongji {
 
-// Internal effect bucket names; `person` shows them without the prefix.
-inline const std::string kChronicEmployee = "chronic:employee";
-inline const std::string kChronicOrdinary = "chronic:ordinary";
-inline const std::string kChronicSpecific = "chronic:specific";
-
-// The chronic bucket of a person of standing `st` for an event's `bucket` field ("" when a resident named none).
-std::string chronic_bucket(const Standing& st, const std::optional<std::string>& bucket_field);
+// The chronic bucket of a person of standing `st` for an event's `bucket` field (none when a resident named none).
+std::optional<Bucket> chronic_bucket(const Standing& st, const std::optional<ResidentBucket>& bucket_field);
+// How `person` and the traces name a chronic bucket: "employee", "ordinary", "specific".
+std::string_view chronic_bucket_name(Bucket b);
 
 // CHR-REG: the registration of `disease` in effect on d, if any.
 const Registration* registration_on(const PersonState& p, const std::string& disease, Date d);
 
 // CHR-LIM (+ CHR-PRORATE): the bucket's limit for a claim on d; nullopt for the inpatient-only diseases' "limit".
-Money chronic_limit(const PersonState& p, const Standing& st, const std::string& bucket, Date d, const Params& params);
+Money chronic_limit(const PersonState& p, const Standing& st, Bucket bucket, Date d, const Params& params);
 
 // The annual inpatient limit of CHR-INPT for the person's scheme, and what is used of it (TIME-ORDER / TIME-ASOF).
 Money inpatient_limit(const Standing& st, const Params& params);

@@ -17,8 +17,8 @@ bool FoldContext::owns(const std::string& person) const {
   return partitions <= 1 || partition_of(person, partitions) == partition;
 }
 
-json refusal(const Event& e, const std::string& reason, const std::string& detail) {
-  json j = {{"kind", "refusal"}, {"event", e.id}, {"type", type_name(e.type)}, {"reason", reason},
+json refusal(const Event& e, Reason reason, const std::string& detail) {
+  json j = {{"kind", "refusal"}, {"event", e.id}, {"type", type_name(e.type)}, {"reason", spelled(reason)},
             {"detail", detail}, {"at", format_date(e.at)}};
   if (e.person) j["person"] = *e.person;
   return j;
@@ -30,9 +30,9 @@ Standing standing_of(const Event& e) {
   Standing s;
   s.from = e.at;
   s.scheme = *e.scheme;
-  if (s.scheme == "employee") {
+  if (s.scheme == Scheme::employee) {
     s.status = *e.status;
-    s.old_urban = e.old_urban.value_or(false) || s.status == "old_urban";
+    s.old_urban = e.old_urban.value_or(false) || s.status == EmployeeStatus::old_urban;
   } else {
     s.tier = *e.tier;
     s.student = e.student.value_or(false);
@@ -47,7 +47,7 @@ void apply_facility(const Event& e, StateAccess& state, const FoldContext& ctx, 
     const FacilityVersion* cur = f ? facility_at(*f, e.at) : nullptr;
     if (!cur) {
       if (ctx.reports_global)
-        out.push_back(refusal(e, "UNKNOWN_FACILITY",
+        out.push_back(refusal(e, Reason::UNKNOWN_FACILITY,
                               "facility " + *e.facility + " is not registered on " + format_date(e.at)));
       return;
     }
@@ -74,17 +74,17 @@ void designate(const Event& e, PersonState& p, StateAccess& state, const FoldCon
   const FacilityVersion* fv = f ? facility_at(*f, e.at) : nullptr;
   if (!fv) {
     out.push_back(
-        refusal(e, "UNKNOWN_FACILITY", "facility " + *e.facility + " is not registered on " + format_date(e.at)));
+        refusal(e, Reason::UNKNOWN_FACILITY, "facility " + *e.facility + " is not registered on " + format_date(e.at)));
     return;
   }
   const Standing* st = standing_at(p, e.at);
   if (!st) {
-    out.push_back(refusal(e, "NOT_ELIGIBLE", "not enrolled on " + format_date(e.at)));
+    out.push_back(refusal(e, Reason::NOT_ELIGIBLE, "not enrolled on " + format_date(e.at)));
     return;
   }
   if (!designatable(*fv, st->scheme)) {
-    out.push_back(refusal(e, "FACILITY_NOT_DESIGNATABLE",
-                          *e.facility + " cannot be designated by a person of the " + st->scheme + " scheme"));
+    out.push_back(refusal(e, Reason::FACILITY_NOT_DESIGNATABLE,
+                          *e.facility + " cannot be designated by a person of the " + spelled(st->scheme) + " scheme"));
     return;
   }
   std::string cur = designation_on(p, e.at);
@@ -96,7 +96,7 @@ void designate(const Event& e, PersonState& p, StateAccess& state, const FoldCon
     const int allowed = ctx.policy->at(std::clamp(e.at, ctx.policy->window_from(), ctx.policy->window_to()))
                             .designation_changes_per_year;
     if (changes >= allowed) {
-      out.push_back(refusal(e, "DESIGNATION_CHANGES_EXHAUSTED",
+      out.push_back(refusal(e, Reason::DESIGNATION_CHANGES_EXHAUSTED,
                             std::to_string(changes) + " changes already in " + std::to_string(year)));
       return;
     }
@@ -108,7 +108,7 @@ void designate(const Event& e, PersonState& p, StateAccess& state, const FoldCon
 }
 
 // P-CHANGE: a change of scheme ends a designation the new scheme may not hold.
-void end_undesignatable(PersonState& p, Date d, const std::string& scheme, StateAccess& state) {
+void end_undesignatable(PersonState& p, Date d, Scheme scheme, StateAccess& state) {
   std::string cur = designation_on(p, d);
   if (cur.empty()) return;
   FacilityState* f = state.facility(cur);
@@ -144,11 +144,11 @@ void check_reversal(const PersonState& p, const Effect& original, const std::str
 
 void reverse(const Event& e, PersonState& p, std::vector<json>& out) {
   auto it = p.claims.find(*e.claim);
-  if (it == p.claims.end() || it->second.status != "settled" || it->second.reversed) {
+  if (it == p.claims.end() || it->second.status != ClaimStatus::settled || it->second.reversed) {
     std::string why = it == p.claims.end()              ? "no claim " + *e.claim + " of " + p.id
                       : it->second.reversed              ? "claim " + *e.claim + " is already reversed"
-                                                         : "claim " + *e.claim + " was " + it->second.status;
-    out.push_back(refusal(e, "REVERSAL_NOT_APPLICABLE", why));
+                                                         : "claim " + *e.claim + " was " + spelled(it->second.status);
+    out.push_back(refusal(e, Reason::REVERSAL_NOT_APPLICABLE, why));
     return;
   }
   ClaimRecord& c = it->second;
@@ -196,7 +196,7 @@ void close_period(const Event& e, StateAccess& state, const FoldContext& ctx, st
   if (m.last_closed && *e.month <= *m.last_closed) return;  // already closed: no-op
   if (m.last_closed && *e.month != *m.last_closed + 1) {
     if (ctx.reports_global)
-      out.push_back(refusal(e, "PERIOD_SKIPPED", "closing " + format_month(*e.month) +
+      out.push_back(refusal(e, Reason::PERIOD_SKIPPED, "closing " + format_month(*e.month) +
                                                      " but the last closed month is " +
                                                      format_month(*m.last_closed)));
     return;
@@ -214,7 +214,7 @@ void link_family(const Event& e, StateAccess& state, const FoldContext& ctx, std
     if (!ctx.owns(who)) continue;
     PersonState* q = state.person(who);
     if (!q) {
-      if (who == *e.person) out.push_back(refusal(e, "UNKNOWN_PERSON", "person " + who + " is not known"));
+      if (who == *e.person) out.push_back(refusal(e, Reason::UNKNOWN_PERSON, "person " + who + " is not known"));
       continue;
     }
     q->family.push_back({other, *e.relation, e.at});
@@ -224,14 +224,14 @@ void link_family(const Event& e, StateAccess& state, const FoldContext& ctx, std
 
 void enroll(const Event& e, PersonState* p, StateAccess& state, std::vector<json>& out) {
   if (p && p->enrolled != kNever) {
-    out.push_back(refusal(e, "ALREADY_ENROLLED", "person " + *e.person + " is already enrolled"));
+    out.push_back(refusal(e, Reason::ALREADY_ENROLLED, "person " + *e.person + " is already enrolled"));
     return;
   }
   PersonState& n = p ? *p : state.create_person(*e.person);
   n.birth = *e.birth_date;
   n.enrolled = e.at;
   Standing s = standing_of(e);
-  if (s.status == "retired") n.retired_on = e.retired_on.value_or(e.at);
+  if (s.status == EmployeeStatus::retired) n.retired_on = e.retired_on.value_or(e.at);
   insert_dated(n.standing, e.at, s);
   state.touch_person(n.id);
 }
@@ -244,21 +244,21 @@ void change_scheme(const Event& e, PersonState& p, StateAccess& state) {
     end_undesignatable(p, e.at, s.scheme, state);  // P-CHANGE
     end_chronic_on_scheme_change(p, e.at);          // CHR-CHANGE
   }
-  if (s.status == "retired" && !(cur && cur->status == "retired")) p.retired_on = e.at;
+  if (s.status == EmployeeStatus::retired && !(cur && cur->status == EmployeeStatus::retired)) p.retired_on = e.at;
   insert_dated(p.standing, e.at, s);
 }
 
 // False (and a refusal) when the person is not an enrolled employee on the date.
 bool confirm_retirement(const Event& e, PersonState& p, std::vector<json>& out) {
   const Standing* cur = standing_at(p, e.at);
-  if (!cur || cur->scheme != "employee") {
-    out.push_back(refusal(e, "NOT_ELIGIBLE", "only an enrolled employee can retire"));
+  if (!cur || cur->scheme != Scheme::employee) {
+    out.push_back(refusal(e, Reason::NOT_ELIGIBLE, "only an enrolled employee can retire"));
     return false;
   }
   Standing s = *cur;
   s.from = e.at;
-  s.status = "retired";
-  if (cur->status != "retired") p.retired_on = e.at;
+  s.status = EmployeeStatus::retired;
+  if (cur->status != EmployeeStatus::retired) p.retired_on = e.at;
   insert_dated(p.standing, e.at, s);
   return true;
 }
@@ -278,7 +278,7 @@ std::vector<json> apply_non_claim(const Event& e, StateAccess& state, const Fold
     return out;
   }
   if (!p) {
-    out.push_back(refusal(e, "UNKNOWN_PERSON", "person " + *e.person + " is not known"));
+    out.push_back(refusal(e, Reason::UNKNOWN_PERSON, "person " + *e.person + " is not known"));
     return out;
   }
   switch (e.type) {
@@ -329,15 +329,15 @@ json person_view(const PersonState& p, Date as_of, const Policy& policy,
   j["person"] = p.id;
   j["as_of"] = format_date(as_of);
   const Standing* st = standing_at(p, as_of);
-  j["scheme"] = st ? json(st->scheme) : json();
-  j["status"] = st && st->scheme == "employee" ? json(st->status) : json();
-  j["tier"] = st && st->scheme == "resident" ? json(st->tier) : json();
+  j["scheme"] = st ? json(spelled(st->scheme)) : json();
+  j["status"] = st && st->status ? json(spelled(*st->status)) : json();
+  j["tier"] = st && st->scheme == Scheme::resident ? json(st->tier) : json();
   j["enrolled"] = p.enrolled <= as_of;
   j["eligible"] = eligible_on(p, as_of);
   j["birth_date"] = format_date(p.birth);
   const int year = year_of(as_of);
   const Date period = period_start(p, as_of);
-  Sums ord = sum_effects(p, year, period, "ordinary", as_of);
+  Sums ord = sum_effects(p, year, period, Bucket::ordinary, as_of);
   std::string des = designation_on(p, as_of);
   json ordinary = {{"deductible_paid", format_money(ord.deductible)},
                    {"limit_used", format_money(ord.limit_used)},

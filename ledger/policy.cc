@@ -77,7 +77,7 @@ int age(const YAML::Node& n, const std::string& ctx) {
   if (v > 150) bad(ctx + ": age " + std::to_string(v) + " is outside 0..150");
   return v;
 }
-// The policy's own list for `list`, or nullptr for a list only EVENTS.md defines ("purpose").
+// The policy's own list for `list` ("disease", "therapy", "diagnosis", "category").
 const CodeLists::Set* own_list(const Params& p, std::string_view list) {
   if (list == "disease") return &p.codes.disease;
   if (list == "therapy") return &p.codes.therapy;
@@ -85,11 +85,11 @@ const CodeLists::Set* own_list(const Params& p, std::string_view list) {
   if (list == "category") return &p.codes.category;
   return nullptr;
 }
-// A code the policy names must be one its `codes.*` list holds (`list`: "disease", "therapy", "diagnosis"), or, for
-// "purpose", one EVENTS.md knows. The code lists themselves are read first (load_policy_text).
+// A code the policy names must be one its `codes.*` list holds (`list`: "disease", "therapy", "diagnosis"). The code
+// lists themselves are read first (load_policy_text).
 const std::string& code(const Params& p, const std::string& value, const char* list, const std::string& ctx) {
   const CodeLists::Set* own = own_list(p, list);
-  if (own ? !own->count(value) : !is_known_code(list, value)) bad(ctx + ": unknown " + list + " code '" + value + "'");
+  if (!own || !own->count(value)) bad(ctx + ": unknown " + list + " code '" + value + "'");
   return value;
 }
 // A `codes.*` list: not empty, each code one EVENTS.md defines for the field (a policy narrows, never extends, the
@@ -121,6 +121,18 @@ std::set<std::string, std::less<>> names(const Params& p, const YAML::Node& n, c
   if (!n.IsSequence()) bad(ctx + ": expected a list");
   std::set<std::string, std::less<>> s;
   for (const auto& x : n) s.insert(code(p, str(x, ctx), list, ctx));
+  return s;
+}
+// A list of account purposes (ACC-USE), each one EVENTS.md defines.
+std::set<Purpose> purposes(const YAML::Node& n, const std::string& ctx) {
+  if (!n.IsSequence()) bad(ctx + ": expected a list");
+  std::set<Purpose> s;
+  for (const auto& x : n) {
+    const std::string& v = str(x, ctx);
+    auto c = code_from<Purpose>(v);
+    if (!c) bad(ctx + ": unknown purpose code '" + v + "'");
+    s.insert(*c);
+  }
   return s;
 }
 Month yaml_month(const YAML::Node& n, const std::string& ctx) {
@@ -332,8 +344,8 @@ std::vector<std::pair<std::string, Setter>> account_setters() {
        p.credit_to = yaml_month(v["to"], "account.crediting_months.to");
      }},
     {"account.purposes", [](Params& p, const YAML::Node& v) {
-       p.purposes_allowed = names(p, v["allowed"], "account.purposes.allowed", "purpose");
-       p.purposes_forbidden = names(p, v["forbidden"], "account.purposes.forbidden", "purpose");
+       p.purposes_allowed = purposes(v["allowed"], "account.purposes.allowed");
+       p.purposes_forbidden = purposes(v["forbidden"], "account.purposes.forbidden");
      }},
   };
 }

@@ -91,7 +91,7 @@ struct Params {
   bool flex_checked = false;                                         // ACC-FLEX
   Rate flex_under_46 = 0, flex_from_46 = 0, old_urban_rate = 0;
   int flex_age_from = 46;             // ACC-FLEX: `flexible_from_46` from this age
-  std::set<std::string, std::less<>> purposes_allowed, purposes_forbidden;  // ACC-USE
+  std::set<Purpose> purposes_allowed, purposes_forbidden;  // ACC-USE
 };
 
 // One parameter as written in the file, for people and for `explain`. `assumption`: some value of it is assumed.

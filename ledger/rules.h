@@ -13,11 +13,11 @@ struct Sums {
 
 // Sum of the effects of one service year and scheme period in one bucket; with as_of, only effects dated on or
 // before it (TIME-ASOF), otherwise all of them (TIME-ORDER: what the log has consumed so far).
-Sums sum_effects(const PersonState& p, int year, Date period, const std::string& bucket,
+Sums sum_effects(const PersonState& p, int year, Date period, Bucket bucket,
                  std::optional<Date> as_of = std::nullopt);
 
 // INV-ACCUM-NONNEG (ledger/invariant.h): the running totals a claim of `bucket` in `year` starts from are >= 0.
-void check_accumulators(const Sums& s, int year, const std::string& bucket);
+void check_accumulators(const Sums& s, int year, Bucket bucket);
 // INV-DED-LE-DEDUCTIBLE: a claim paying `deductible` after `paid_before` stays within the deductible in force.
 void check_deductible(Money paid_before, Money deductible, Money in_force, const std::string& which);
 // INV-COVERED-LE-ROOM: what a claim counts into the `which` limit is at most the room left before it.
@@ -29,7 +29,7 @@ void check_effect_nonneg(const Effect& e);
 Money ordinary_limit(const PersonState& p, const Standing& s, Date d, const Params& params);
 
 // ORD-DESIG: may a person of `scheme` designate this unit?
-bool designatable(const FacilityVersion& f, const std::string& scheme);
+bool designatable(const FacilityVersion& f, Scheme scheme);
 
 // The designated facility in effect on d ("" when none).
 std::string designation_on(const PersonState& p, Date d);
@@ -39,10 +39,10 @@ Rate bonus_on(const PersonState& p, Date d);
 
 // TIME-ORDER / §4: records what a settled claim consumed, in its service year and scheme period, as an effect on
 // the person (for the accumulators, the as-of view and a later reversal).
-void record_settlement(PersonState& p, const Event& claim, const Settlement& s, Date period, const std::string& bucket,
+void record_settlement(PersonState& p, const Event& claim, const Settlement& s, Date period, Bucket bucket,
                        Money limit_used, Money inpatient_used, Rate bonus);
 
 Output settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx);
-nlohmann::json refusal(const Event& e, const std::string& reason, const std::string& detail);
+nlohmann::json refusal(const Event& e, Reason reason, const std::string& detail);
 
 }  // namespace gongji

@@ -57,8 +57,7 @@ void check_settlement(const Settlement& s) {
   });
 }
 
-void Settlement::refuse(const std::string& status_, const std::string& reason, const std::string& rule,
-                        const std::string& detail) {
+void Settlement::refuse(ClaimStatus status_, Reason reason, const std::string& rule, const std::string& detail) {
   status = status_;
   reasons.insert(reason);
   eligible = self_first = deductible = covered = fund = 0;
@@ -117,7 +116,7 @@ std::string Settlement::to_line(const std::string& policy_version) const {
     else o += "null";
   }
   o.push_back('}');
-  put_field(o, "benefit", benefit);
+  put_field(o, "benefit", spelling(benefit));
   put_field(o, "claim", claim);
   put_field(o, "covered", format_money(covered));
   put_field(o, "date", format_date(date));
@@ -138,10 +137,10 @@ std::string Settlement::to_line(const std::string& policy_version) const {
   put_key(o, "reasons");
   o.push_back('[');
   bool first = true;
-  for (const auto& r : reasons) {
+  for (Reason r : reasons) {  // std::set<Reason>: spelling order
     if (!first) o.push_back(',');
     first = false;
-    put_string(o, r);
+    put_string(o, spelling(r));
   }
   o.push_back(']');
   put_key(o, "rules");
@@ -153,9 +152,9 @@ std::string Settlement::to_line(const std::string& policy_version) const {
     put_string(o, st.rule);
   }
   o.push_back(']');
-  if (!scheme.empty()) put_field(o, "scheme", scheme);
+  if (scheme) put_field(o, "scheme", spelling(*scheme));
   put_field(o, "self_first", format_money(self_first));
-  put_field(o, "status", status);
+  put_field(o, "status", spelling(status));
   put_field(o, "total", format_money(total));
   put_key(o, "trace");
   o.push_back('[');

@@ -22,10 +22,13 @@ struct TraceStep {
 };
 
 struct Settlement {
-  std::string claim, person, event, benefit, status = "settled", facility, scheme;
+  std::string claim, person, event, facility;
+  Benefit benefit{};
+  ClaimStatus status = ClaimStatus::settled;
+  std::optional<Scheme> scheme;  // none when the person is unknown or not enrolled
   Date date = 0;
   int level = 0;
-  std::set<std::string> reasons;
+  std::set<Reason> reasons;      // in spelling order (codes.h)
   Money total = 0, eligible = 0, self_first = 0, deductible = 0, covered = 0, fund = 0;
   Rate ratio = 0;
   std::vector<TraceStep> trace;
@@ -34,8 +37,7 @@ struct Settlement {
 
   void step(const std::string& rule, const std::string& detail) { trace.push_back({rule, detail}); }
   // rejected / referred: patient = total, zero everywhere else (POLICY.md §4).
-  void refuse(const std::string& status_, const std::string& reason, const std::string& rule,
-              const std::string& detail);
+  void refuse(ClaimStatus status_, Reason reason, const std::string& rule, const std::string& detail);
   Money patient() const { return total - fund; }
   // The settlement's output line: compact JSON, keys in lexicographic order, written without a DOM (hot path).
   std::string to_line(const std::string& policy_version) const;

@@ -22,7 +22,7 @@ bool eligible_on(const PersonState& p, Date d) {
 
 Date period_start(const PersonState& p, Date d) {
   Date start = p.enrolled;
-  const std::string* scheme = nullptr;
+  const Scheme* scheme = nullptr;
   for (const auto& x : p.standing) {
     if (x.from > d) break;
     if (!scheme || *scheme != x.value.scheme) start = x.from;

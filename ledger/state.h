@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "events/codes.h"
 #include "events/date.h"
 #include "events/money.h"
 
@@ -21,8 +22,8 @@ inline constexpr Date kNever = INT32_MAX;
 // P-SCHEME / P-CHANGE: what the person is from `from` on.
 struct Standing {
   Date from = 0;
-  std::string scheme;  // employee | resident
-  std::string status;  // employee: in_service | retired | flexible | old_urban; resident: ""
+  Scheme scheme{};
+  std::optional<EmployeeStatus> status;  // an employee's; a resident has none
   int tier = 0;        // resident: 1 | 2
   bool student = false;
   bool old_urban = false;
@@ -43,7 +44,7 @@ struct Effect {
   Date date = 0;
   int year = 0;
   Date period = 0;       // first day of the scheme period the claim belongs to
-  std::string bucket;    // "ordinary"; chronic "employee" | "resident_ordinary" | "resident_specific"; "inpatient"
+  Bucket bucket{};
   std::string claim;     // the claim, or the inpatient_settled event
   Money deductible = 0, limit_used = 0, inpatient_used = 0, fund = 0, eligible = 0;
   Rate bonus = 0;        // ORD-INC bonus the settlement used
@@ -52,10 +53,12 @@ struct Effect {
 
 // CHR-REG: one registration of a disease. A new approval after a suspension or revocation is a new registration.
 struct Registration {
-  std::string disease, bucket, variant;
+  std::string disease;
+  Bucket bucket{};        // one of the chronic buckets
+  std::optional<Variant> variant;
   Date approved = 0, effective = 0, applied = 0;
   Date ended = kNever;   // no benefit from this day: revoked, suspended (CHR-SUSP) or the scheme changed
-  std::string end_reason;
+  std::optional<EndReason> end_reason;  // set with `ended`
   bool operator==(const Registration&) const = default;
 };
 
@@ -74,14 +77,15 @@ struct AccountEntry {
 };
 
 struct FamilyLink {
-  std::string relative, relation;
+  std::string relative;
+  Relation relation{};
   Date from = 0;
   bool operator==(const FamilyLink&) const = default;
 };
 
 struct ClaimRecord {
   Date date = 0;
-  std::string status;   // settled | rejected | referred
+  ClaimStatus status{};
   bool reversed = false;
   Effect effect;        // what it consumed (zero unless settled)
   bool operator==(const ClaimRecord&) const = default;
@@ -116,14 +120,16 @@ struct PersonState {
   std::vector<FamilyLink> family;                 // ACC-USE
   std::optional<Date> retired_on;                 // ACC-RET: the retirement confirmation date
   std::vector<Registration> registrations;        // CHR-REG
-  std::map<std::string, ChronicFacilities> chronic_facilities;  // CHR-FAC, by bucket
+  std::map<Bucket, ChronicFacilities> chronic_facilities;  // CHR-FAC, by chronic bucket
   std::vector<AccountEntry> account;              // ACC-*
   bool operator==(const PersonState&) const = default;
 };
 
 struct FacilityVersion {
   Date from = 0;
-  std::string name, kind, parent, specialty;
+  std::string name, parent;  // parent: "" when none
+  FacilityKind kind{};
+  std::optional<Specialty> specialty;
   int level = 0;
   bool tcm = false;
   bool ordinary_outpatient = false;

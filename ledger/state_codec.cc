@@ -52,11 +52,36 @@ struct In {
 };
 
 // One pair of functions per type; vectors and maps are length-prefixed.
+// A code is stored as its spelling (codes.h), an absent optional code as "": the bytes of format 1, when codes were
+// text, so that equal states still give equal bytes and digests.
+template <typename E>
+void put_code(Out& o, E x) {
+  o.str(spelled(x));
+}
+template <typename E>
+void put_code(Out& o, const std::optional<E>& x) {
+  o.str(x ? spelled(*x) : std::string());
+}
+template <typename E>
+E get_code(In& in) {
+  auto c = code_from<E>(in.str());
+  if (!c) in.fail();
+  return *c;
+}
+template <typename E>
+std::optional<E> get_optional_code(In& in) {
+  std::string s = in.str();
+  if (s.empty()) return std::nullopt;
+  auto c = code_from<E>(s);
+  if (!c) in.fail();
+  return c;
+}
 void put(Out& o, const Standing& x) {
-  o.i(x.from), o.str(x.scheme), o.str(x.status), o.i(x.tier), o.b(x.student), o.b(x.old_urban);
+  o.i(x.from), put_code(o, x.scheme), put_code(o, x.status), o.i(x.tier), o.b(x.student), o.b(x.old_urban);
 }
 void get(In& in, Standing& x) {
-  x.from = static_cast<Date>(in.i()), x.scheme = in.str(), x.status = in.str(), x.tier = static_cast<int>(in.i());
+  x.from = static_cast<Date>(in.i()), x.scheme = get_code<Scheme>(in);
+  x.status = get_optional_code<EmployeeStatus>(in), x.tier = static_cast<int>(in.i());
   x.student = in.b(), x.old_urban = in.b();
 }
 void put(Out& o, const std::string& x) { o.str(x); }
@@ -79,46 +104,53 @@ void get(In& in, Dated<T>& x) {
   get(in, x.value);
 }
 void put(Out& o, const Effect& x) {
-  o.i(x.date), o.i(x.year), o.i(x.period), o.str(x.bucket), o.str(x.claim), o.i(x.deductible), o.i(x.limit_used);
+  o.i(x.date), o.i(x.year), o.i(x.period), put_code(o, x.bucket), o.str(x.claim), o.i(x.deductible);
+  o.i(x.limit_used);
   o.i(x.inpatient_used), o.i(x.fund), o.i(x.eligible), o.i(x.bonus);
 }
 void get(In& in, Effect& x) {
   x.date = static_cast<Date>(in.i()), x.year = static_cast<int>(in.i()), x.period = static_cast<Date>(in.i());
-  x.bucket = in.str(), x.claim = in.str(), x.deductible = in.i(), x.limit_used = in.i(), x.inpatient_used = in.i();
+  x.bucket = get_code<Bucket>(in), x.claim = in.str(), x.deductible = in.i(), x.limit_used = in.i();
+  x.inpatient_used = in.i();
   x.fund = in.i(), x.eligible = in.i(), x.bonus = static_cast<Rate>(in.i());
 }
 void put(Out& o, const ClaimRecord& x) {
-  o.i(x.date), o.str(x.status), o.b(x.reversed);
+  o.i(x.date), put_code(o, x.status), o.b(x.reversed);
   put(o, x.effect);
 }
 void get(In& in, ClaimRecord& x) {
-  x.date = static_cast<Date>(in.i()), x.status = in.str(), x.reversed = in.b();
+  x.date = static_cast<Date>(in.i()), x.status = get_code<ClaimStatus>(in), x.reversed = in.b();
   get(in, x.effect);
 }
 void put(Out& o, const TherapyUse& x) { o.i(x.date), o.str(x.code), o.str(x.claim); }
 void get(In& in, TherapyUse& x) { x.date = static_cast<Date>(in.i()), x.code = in.str(), x.claim = in.str(); }
 void put(Out& o, const Stay& x) { o.i(x.admitted), o.i(x.discharged); }
 void get(In& in, Stay& x) { x.admitted = static_cast<Date>(in.i()), x.discharged = static_cast<Date>(in.i()); }
-void put(Out& o, const FamilyLink& x) { o.str(x.relative), o.str(x.relation), o.i(x.from); }
-void get(In& in, FamilyLink& x) { x.relative = in.str(), x.relation = in.str(), x.from = static_cast<Date>(in.i()); }
+void put(Out& o, const FamilyLink& x) { o.str(x.relative), put_code(o, x.relation), o.i(x.from); }
+void get(In& in, FamilyLink& x) {
+  x.relative = in.str(), x.relation = get_code<Relation>(in), x.from = static_cast<Date>(in.i());
+}
 void put(Out& o, const Registration& x) {
-  o.str(x.disease), o.str(x.bucket), o.str(x.variant), o.i(x.approved), o.i(x.effective), o.i(x.applied);
-  o.i(x.ended), o.str(x.end_reason);
+  o.str(x.disease), put_code(o, x.bucket), put_code(o, x.variant), o.i(x.approved), o.i(x.effective);
+  o.i(x.applied), o.i(x.ended), put_code(o, x.end_reason);
 }
 void get(In& in, Registration& x) {
-  x.disease = in.str(), x.bucket = in.str(), x.variant = in.str(), x.approved = static_cast<Date>(in.i());
+  x.disease = in.str(), x.bucket = get_code<Bucket>(in), x.variant = get_optional_code<Variant>(in);
+  x.approved = static_cast<Date>(in.i());
   x.effective = static_cast<Date>(in.i()), x.applied = static_cast<Date>(in.i()), x.ended = static_cast<Date>(in.i());
-  x.end_reason = in.str();
+  x.end_reason = get_optional_code<EndReason>(in);
 }
 void put(Out& o, const AccountEntry& x) { o.i(x.date), o.i(x.amount), o.str(x.cause); }
 void get(In& in, AccountEntry& x) { x.date = static_cast<Date>(in.i()), x.amount = in.i(), x.cause = in.str(); }
 void put(Out& o, const FacilityVersion& x) {
-  o.i(x.from), o.str(x.name), o.str(x.kind), o.str(x.parent), o.str(x.specialty), o.i(x.level), o.b(x.tcm);
+  o.i(x.from), o.str(x.name), put_code(o, x.kind), o.str(x.parent), put_code(o, x.specialty), o.i(x.level);
+  o.b(x.tcm);
   o.b(x.ordinary_outpatient);
 }
 void get(In& in, FacilityVersion& x) {
-  x.from = static_cast<Date>(in.i()), x.name = in.str(), x.kind = in.str(), x.parent = in.str();
-  x.specialty = in.str(), x.level = static_cast<int>(in.i()), x.tcm = in.b(), x.ordinary_outpatient = in.b();
+  x.from = static_cast<Date>(in.i()), x.name = in.str(), x.kind = get_code<FacilityKind>(in), x.parent = in.str();
+  x.specialty = get_optional_code<Specialty>(in), x.level = static_cast<int>(in.i()), x.tcm = in.b();
+  x.ordinary_outpatient = in.b();
 }
 template <typename T>
 void put(Out& o, const std::vector<T>& v) {
@@ -132,17 +164,23 @@ void get(In& in, std::vector<T>& v) {
   v.resize(n);
   for (auto& x : v) get(in, x);
 }
-template <typename V>
-void put(Out& o, const std::map<std::string, V>& m) {
+void put_key(Out& o, const std::string& k) { o.str(k); }
+void put_key(Out& o, Bucket k) { put_code(o, k); }
+void get_key(In& in, std::string& k) { k = in.str(); }
+void get_key(In& in, Bucket& k) { k = get_code<Bucket>(in); }
+// Stored in key order; Bucket's order is its spelling's (codes.h), so the bytes are those of string keys.
+template <typename K, typename V>
+void put(Out& o, const std::map<K, V>& m) {
   o.u(m.size());
-  for (const auto& [k, v] : m) o.str(k), put(o, v);
+  for (const auto& [k, v] : m) put_key(o, k), put(o, v);
 }
-template <typename V>
-void get(In& in, std::map<std::string, V>& m) {
+template <typename K, typename V>
+void get(In& in, std::map<K, V>& m) {
   uint64_t n = in.u();
   if (n > in.s.size()) in.fail();
   for (uint64_t i = 0; i < n; ++i) {
-    std::string k = in.str();
+    K k{};
+    get_key(in, k);
     get(in, m[k]);
   }
 }

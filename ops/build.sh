@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system dependencies (ops/install-deps.sh) and builds gongji into build/ (Release with debug info).
-# Incremental: re-running rebuilds only what changed; ccache keeps compiled objects between clean clones.
+# Extra arguments go to cmake (ops/test.sh passes -DGONGJI_WERROR=ON). Incremental: re-running rebuilds only what
+# changed; ccache keeps compiled objects between clean clones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./ops/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
 cmake --build build -j2

@@ -3,7 +3,7 @@
 # Apache Kafka broker that this script starts on 127.0.0.1 (ops/kafka/kafka.sh) and stops when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./ops/build.sh
+./ops/build.sh -DGONGJI_WERROR=ON  # warnings are errors in the test build (README)
 root="$PWD"
 # The fuzz targets (issue 8): a clang tree beside the gcc one; ctest runs each for 30 s, alone (RUN_SERIAL).
 ./ops/fuzz.sh build "$root/build/fuzz"

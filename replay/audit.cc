@@ -121,7 +121,7 @@ Findings check_fund(const Store& live, const Books& books) {
   live.scan("p/", [&](const std::string&, std::string_view v) {
     PersonState p = decode_person(v);
     for (const Effect& e : p.effects)
-      if (e.bucket != "inpatient" && (e.fund != 0 || books.fund.count({p.id, e.claim})))
+      if (e.bucket != Bucket::inpatient && (e.fund != 0 || books.fund.count({p.id, e.claim})))
         in_state[{p.id, e.claim}] += e.fund;
   });
   for (auto& [key, f] : books.fund) {

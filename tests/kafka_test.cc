@@ -713,7 +713,8 @@ TEST(ServeFault, PoisonRecordsAreDeadLettersDownstreamAndServeGoesOn) {
   for (const std::string& s : {fac, enrol, claim}) log->append_raw(0, encode_event(parse_event(s)));
   Event overflow = parse_event(claim);  // offset 3: item amounts whose sum overflows 64 bits
   overflow.id = "c2", overflow.claim = "K2";
-  overflow.items = {Item{"drug", INT64_MAX / 2 + 1, {}, {}}, Item{"drug", INT64_MAX / 2 + 1, {}, {}}};
+  const Item huge{ItemCategory::drug, INT64_MAX / 2 + 1, {}, {}};
+  overflow.items = {huge, huge};
   log->append_raw(0, encode_event(overflow));
   Event bad_text = parse_event(claim);  // offset 4: a person id that is not valid UTF-8
   bad_text.id = "c3", bad_text.claim = "K3", bad_text.person = std::string("P\xff\xfe", 3);

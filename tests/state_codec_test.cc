@@ -78,6 +78,13 @@ class StateGen {
     s.resize(1 + pick(12));
     for (char& c : s) c = static_cast<char>(rng_());
   }
+  // Codes (events/codes.h): any value of the enum (the last in max mode, the first in min mode).
+  template <typename E>
+    requires requires { CodeTable<E>::names; }
+  void fill(E& v) {
+    const size_t n = CodeTable<E>::names.size();
+    v = static_cast<E>(mode_ == Mode::max ? n - 1 : mode_ == Mode::min ? 0 : pick(n));
+  }
   template <typename T>
   void fill(std::optional<T>& o) {
     if (mode_ == Mode::min || (mode_ == Mode::random && pick(3) == 0)) return o.reset();
@@ -90,8 +97,8 @@ class StateGen {
   }
   template <typename T>
   void fill(std::vector<T>& v) { sized(v, false); }
-  template <typename V>
-  void fill(std::map<std::string, V>& m) { sized(m, false); }
+  template <typename K, typename V>
+  void fill(std::map<K, V>& m) { sized(m, false); }
   // A container's size: 0 to 4 at random (0 in min mode, 1 in max mode), 128 when `big` (random mode only).
   size_t size_of(bool big) {
     if (mode_ != Mode::random) return mode_ == Mode::max ? 1 : 0;
@@ -111,6 +118,15 @@ class StateGen {
       fill(key);
       if (m.count(key)) key += std::to_string(i);  // keys drawn twice: make them distinct
       fill(m[key]);
+    }
+  }
+  template <typename V>
+  void sized(std::map<Bucket, V>& m, bool big) {
+    const size_t n = std::min(size_of(big), CodeTable<Bucket>::names.size());
+    while (m.size() < n) {
+      Bucket b{};
+      fill(b);
+      fill(m[b]);
     }
   }
   void fill(Standing& x) {
@@ -152,8 +168,8 @@ class StateGen {
     fill(admitted), fill(discharged);
   }
   void fill(FacilityVersion& x) {
-    auto& [from, name, kind, parent, specialty, level, tcm, ordinary_outpatient] = x;
-    fill(from), fill(name), fill(kind), fill(parent), fill(specialty), fill(level), fill(tcm);
+    auto& [from, name, parent, kind, specialty, level, tcm, ordinary_outpatient] = x;
+    fill(from), fill(name), fill(parent), fill(kind), fill(specialty), fill(level), fill(tcm);
     fill(ordinary_outpatient);
   }
 

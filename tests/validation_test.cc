@@ -42,7 +42,9 @@ std::string claim_line(const std::string& items, const std::string& extra = "") 
 
 std::string item(const std::string& amount) { return R"({"category":"drug","amount":")" + amount + R"("})"; }
 
-Item item_of(const std::string& category, Money fen) { return Item{category, fen, std::nullopt, std::nullopt}; }
+Item item_of(const std::string& category, Money fen) {
+  return Item{*code_from<ItemCategory>(category), fen, std::nullopt, std::nullopt};
+}
 
 Event valid_claim() { return parse_event(claim_line(item("10.00"))); }
 
@@ -179,9 +181,18 @@ TEST(ValidationBounds, TextMustBeValidUtf8) {
   e = valid_claim();
   e.id = "c\xff";
   EXPECT_EQ(field_of(fb_field(e)), "id");
-  e = valid_claim();
-  e.items[0].category = "dr\xffug";
-  EXPECT_EQ(field_of(fb_field(e)), "items[0].category");
+  // A category is an enum in memory: the ill-formed text is written into the record's bytes ("drug" -> "d\xffug").
+  std::string record = encode_event(valid_claim());
+  const size_t at = record.find("drug");
+  ASSERT_NE(at, std::string::npos);
+  record[at + 1] = '\xff';
+  try {
+    decode_event(record);
+    ADD_FAILURE() << "accepted a category that is not UTF-8";
+  } catch (const EventError& err) {
+    EXPECT_EQ(err.field, "items[0].category");
+    EXPECT_NE(std::string(err.what()).find("not valid UTF-8 (byte 1)"), std::string::npos) << err.what();
+  }
   Event f = parse_event(
       R"({"type":"facility_updated","id":"u","at":"2023-01-01","facility":"F","name":"威海市立医院"})");
   EXPECT_EQ(fb_field(f), "<accepted>");
@@ -227,7 +238,7 @@ TEST(ValidationBounds, RecordSizeAtTheBound) {
   std::string big(kMaxTextBytes, 'x');
   e.id = big;
   e.person = e.claim = e.facility = big;
-  e.items.assign(kMaxItems, Item{"acupuncture", 100, 100, std::string("T-IR")});
+  e.items.assign(kMaxItems, Item{ItemCategory::acupuncture, 100, 100, std::string("T-IR")});
   std::string bytes = encode_event(e);
   EXPECT_LT(bytes.size(), kMaxRecordBytes);
   EXPECT_EQ(decode_event(bytes), e);
