@@ -1,6 +1,7 @@
 // gongji: the command line of EVENTS.md ("Command line (the embedded default)").
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,10 +12,10 @@
 #include <iostream>
 
 #include "consumers/exit_codes.h"
-#include "events/event_log.h"
-#include "events/fault_probe.h"
-#include "events/io_error.h"
-#include "events/kafka_log.h"
+#include "log/event_log.h"
+#include "log/fault_probe.h"
+#include "log/io_error.h"
+#include "log/kafka_log.h"
 #include "consumers/serve.h"
 #include "consumers/views.h"
 #include "projections/store.h"
@@ -24,6 +25,9 @@
 #include "replay/replay.h"
 #include "replay/statement.h"
 #include "replay/whatif.h"
+#include "service/access_log.h"
+#include "service/queries.h"
+#include "service/service.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -92,19 +96,8 @@ std::string unknown_subcommand(CLI::App& app, int argc, char** argv) {
 }
 
 // --known-at parsed, every partition it names checked against the log's.
-KnownAt known_at_option(const std::string& text, const EventLog& log) {
-  KnownAt k;
-  try {
-    k = parse_known_at(text);
-  } catch (const std::exception& e) {
-    throw UsageError(e.what());
-  }
-  for (const auto& [p, off] : k.offsets)
-    if (p < 0 || p >= log.partitions())
-      throw UsageError("--known-at: partition " + std::to_string(p) + " does not exist (the log has partitions 0 to " +
-                       std::to_string(log.partitions() - 1) + ")");
-  return k;
-}
+// (service/queries.h known_at_param: a ParameterError is a usage error here.)
+KnownAt known_at_option(const std::string& text, const EventLog& log) { return known_at_param(text, log); }
 
 struct Paths {
   std::string data;
@@ -264,10 +257,7 @@ Policy policy_from(const std::string& file) { return file.empty() ? default_poli
 // --policy (a usage error), unless `or_built_in`: then the built-in policy, for the views that only read dates and
 // limits from it (`person` without --known-at, `statement`).
 Policy command_policy(const Store& store, const std::string& policy_file, bool or_built_in = false) {
-  if (!policy_file.empty()) return load_policy_file(policy_file);
-  if (std::optional<Policy> recorded = recorded_policy(store)) return *recorded;
-  if (or_built_in) return default_policy();
-  throw UsageError("the store used several policy versions: name one with --policy");
+  return read_policy(store, policy_file, or_built_in);  // service/queries.h, shared with `gongji query`
 }
 
 int cmd_fold(const Paths& paths, const std::string& policy_file, size_t batch, size_t crash_before,
@@ -291,19 +281,7 @@ int cmd_fold(const Paths& paths, const std::string& policy_file, size_t batch, s
 int cmd_settlements(const Paths& paths, const std::string& person, const std::string& claim, const std::string& kind) {
   require_existing(paths);
   Store store(paths.state(), true);
-  auto print = [&](const json& r) {
-    if (!claim.empty() && r.value("claim", "") != claim) return true;
-    if (!kind.empty() && r.value("kind", "") != kind) return true;
-    std::cout << r.dump() << "\n";
-    return true;
-  };
-  // EVENTS.md: a claim is its person and its claim id. --claim alone means the one person with a settlement of that
-  // id (several: AmbiguousClaimError, a usage error); an id no settlement holds (a dead-lettered claim) is looked
-  // for in every record.
-  std::string who = person;
-  if (who.empty() && !claim.empty() && !store.claim_holders(claim, 1).empty()) who = store.claim_person(claim, "");
-  if (!who.empty()) store.person_outputs(who, print);  // the r/ index of the person's records
-  else store.outputs(print);
+  records_query(store, person, claim, kind, [](const json& r) { std::cout << r.dump() << "\n"; });
   return exit_code::kOk;
 }
 
@@ -311,29 +289,9 @@ int cmd_person(const Paths& paths, const std::string& id, const std::string& as_
                const std::string& known_at) {
   require_existing(paths);
   Store store(paths.state(), true);
-  std::optional<PersonState> p;
-  const Policy policy = command_policy(store, policy_file, known_at.empty());
-  if (!known_at.empty()) {
-    // TIME-REPLAY: what the ledger held, as known at T: the person's history folded again up to T.
-    auto log = paths.open_log_of(store);
-    Reconstruction r = reconstruct_person(store, *log, id, policy, known_at_option(known_at, *log));
-    if (PersonState* ps = r.state.person(id)) p = *ps;
-  } else {
-    p = store.person(id);
-  }
-  if (!p) {
-    std::cerr << "gongji person: no person " << id
-              << (known_at.empty() ? "" : " known at " + known_at + " (knowledge time: when events were ingested)")
-              << "\n";
-    return exit_code::kNotFound;
-  }
-  Date as_of = latest_date(*p);
-  if (!as_of_s.empty()) {
-    auto d = parse_date(as_of_s);
-    if (!d) throw UsageError("--as-of: expected a date YYYY-MM-DD, got '" + as_of_s + "'");
-    as_of = *d;
-  }
-  std::cout << person_view(*p, as_of, policy, [](const std::string&) { return nullptr; }).dump() << "\n";
+  // service/queries.h: the same answer as `gongji query`'s /v1/persons/{P} (no person: NotFoundError, exit 4).
+  const LogOpener open_log = [&] { return paths.open_log(8, true); };
+  std::cout << person_query(store, open_log, {id, as_of_s, known_at, policy_file}).dump() << "\n";
   return exit_code::kOk;
 }
 
@@ -362,11 +320,7 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
   const std::string who = store.claim_person(claim, person);  // an ambiguous --claim: AmbiguousClaimError
   Rederivation r = rederive_claim(store, *log, who, claim, other ? &*other : nullptr);
   if (as_json) {
-    json j = {{"claim", claim}, {"person", who}, {"recorded", r.recorded}, {"recomputed", r.recomputed},
-              {"equal", r.equal}, {"policy_version", r.policy_version}};
-    if (!r.equal) j["differences"] = settlement_differences(r.recorded, r.recomputed);
-    if (other) j["what_if"] = true;
-    std::cout << j.dump(2) << "\n";
+    std::cout << explanation_json(r, claim, who, other.has_value()).dump(2) << "\n";
   } else {
     std::cout << (other ? "what-if: claim re-derived under " + policy_file + " (" + r.policy_version + ")\n"
                         : "claim re-derived from the log under its recorded policy (" + r.policy_version + ")\n");
@@ -476,14 +430,7 @@ int cmd_statement(const Paths& paths, const std::string& person, int year, const
                   const std::string& out, const std::string& policy_file) {
   require_existing(paths);
   Store store(paths.state(), true);
-  const Policy used = command_policy(store, policy_file, true);
-  if (year < year_of(used.window_from()) || year > year_of(used.window_to()))
-    throw UsageError("--year: " + std::to_string(year) + " is outside the policy window " +
-                     format_date(used.window_from()) + " to " + format_date(used.window_to()));
-  json s = statement(store, used, person, year);
-  std::string text = format == "json"   ? s.dump(2) + "\n"
-                     : format == "html" ? statement_html(s)
-                                        : statement_text(s);
+  const std::string text = statement_query(store, person, year, format, policy_file);  // service/queries.h
   if (out.empty() || out == "-") std::cout << text;
   else write_file(out, text);
   return exit_code::kOk;
@@ -563,6 +510,29 @@ int cmd_log_truncate(const Paths& paths, int partition, uint64_t offset, bool ye
   return exit_code::kOk;
 }
 
+// `gongji access-log verify`: the chain of the access log (service/access_log.h); findings name the line.
+int cmd_access_log_verify(const std::string& file) {
+  AccessLog::Verification v = AccessLog::verify(file);
+  for (const auto& f : v.findings) std::cout << "FINDING: " << file << ": " << f << "\n";
+  std::cout << (v.findings.empty() ? "the access log holds: " + std::to_string(v.lines) + " lines chained\n"
+                                   : std::to_string(v.findings.size()) + " findings\n");
+  return v.findings.empty() ? exit_code::kOk : exit_code::kFindings;
+}
+
+constexpr const char* kQueryHelp =
+    "serve the ledger's questions over HTTP(S) from DATA's store while `fold` writes to it (JSON; a bearer token "
+    "from --tokens on every request):\n"
+    "  GET /v1/persons/{P}?as_of=DATE&known_at=T           person (desk, auditor)\n"
+    "  GET /v1/persons/{P}/settlements?kind=K&claim=C      output records (desk, auditor)\n"
+    "  GET /v1/persons/{P}/claims/{C}                      the claim re-derived, as explain --json (desk, auditor)\n"
+    "  GET /v1/persons/{P}/statements/{YEAR}?format=json|html   year statement (desk, auditor)\n"
+    "  GET /v1/facilities/{F}/months/{YYYY-MM}?format=json|csv  facility month (auditor)\n"
+    "  GET /v1/fund/months/{YYYY-MM}?format=json|csv       fund month by scheme, level, benefit (auditor)\n"
+    "  GET /v1/fund/months/{YYYY-MM}/facilities?format=json|csv  each facility's claims and fund (auditor)\n"
+    "  GET /healthz /readyz /metrics                       health, readiness, Prometheus metrics (ops)\n"
+    "401 no token, 403 wrong role, 400 bad parameter (named), 404 not found, 413 body over 64 KiB, 429 over --rate. "
+    "Every read of a person's data is appended to the hash-chained access log";
+
 // Every subcommand and option of the command line, with the values parsed into it (main() builds one).
 struct Cli {
   CLI::App app{"gongji: an event-sourced benefit ledger for Weihai's outpatient mutual aid (门诊共济).\n"
@@ -576,7 +546,10 @@ struct Cli {
   int explained = 5, year = 2023, log_partition = -1;
   uint64_t log_offset = 0;
   ServeOptions sopt;
+  QueryOptions qopt;
+  std::string access_log, access_file;  // person/explain/statement --access-log; access-log verify --file
   CLI::App *ingest, *fold, *sets, *pers, *expl, *rep, *aud, *wif, *rpl, *stm, *dig, *polc, *dls, *lver, *ltr, *srv;
+  CLI::App *qry, *alv;
 
   Cli() {
     app.require_subcommand(1);
@@ -586,6 +559,7 @@ struct Cli {
     add_replay_commands();
     add_other_commands();
     add_serve_command();
+    add_query_commands();
   }
   Cli(const Cli&) = delete;
   Cli& operator=(const Cli&) = delete;
@@ -593,6 +567,10 @@ struct Cli {
   void data_opt(CLI::App* c) {
     c->add_option("--data-dir", paths.data, "directory holding the log (log/), projections (state/) and dead letters")
         ->required();
+  }
+  void access_log_opt(CLI::App* c) {
+    c->add_option("--access-log", access_log, "append this read of a person's data to the access log FILE "
+                                              "(default: $GONGJI_ACCESS_LOG; none when neither is set)");
   }
   void brokers_opt(CLI::App* c) {
     c->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)");
@@ -665,6 +643,7 @@ struct Cli {
         ->check(kDateArg);
     pers->add_option("--policy", policy_file, "policy parameters file (default: the one the fold used)")
         ->check(input_file(false));
+    access_log_opt(pers);
     pers->add_option("--known-at", known_at, "knowledge time: only events ingested by then (YYYY-MM-DDTHH:MM:SSZ, ms "
                                              "since the epoch, or P:OFFSET,...); the person is folded again from the "
                                              "log")
@@ -680,6 +659,7 @@ struct Cli {
     auto* event_opt = expl->add_option("--event", event, "event id (account movements, refusals)");
     claim_opt->excludes(event_opt);
     expl->add_flag("--json", as_json, "print the re-derivation as JSON");
+    access_log_opt(expl);
     expl->add_option("--policy", policy_file, "what-if: re-derive under this policy file and report the differences")
         ->check(input_file(false));
 
@@ -729,6 +709,7 @@ struct Cli {
     stm->add_option("--format", format, "text, json or html (default text)")
         ->check(CLI::IsMember({"text", "json", "html"}));
     stm->add_option("--out", out_file, "write to this file instead of stdout")->check(kOutputFile);
+    access_log_opt(stm);
   }
 
   // digest, policy, dead-letters, log verify, log truncate
@@ -761,10 +742,48 @@ struct Cli {
   }
 
   // The parsed subcommand, run (every subcommand but serve).
+  // `gongji query` (service/service.h) and `gongji access-log verify` (service/access_log.h).
+  void add_query_commands() {
+    qry = app.add_subcommand("query", kQueryHelp);
+    data_opt(qry);
+    qry->add_option("--listen", qopt.listen, "HOST:PORT (default 127.0.0.1:8080, loopback; port 0: any free port)");
+    qry->add_option("--tokens", qopt.tokens_file, "tokens file: 'sha256-hex role name' a line")
+        ->required()
+        ->check(input_file(false));
+    qry->add_option("--access-log", qopt.access_log, "access log file (default DATA/access-log.jsonl)");
+    qry->add_option("--access-log-keep-days", qopt.access_log_keep_days, "drop access-log lines older than this "
+                                                                         "(default 0: keep all)")
+        ->check(CLI::NonNegativeNumber);
+    qry->add_option("--cert", qopt.cert, "TLS certificate (PEM); with --key the service speaks HTTPS")
+        ->check(input_file(false));
+    qry->add_option("--key", qopt.key, "TLS private key (PEM)")->check(input_file(false));
+    qry->add_option("--rate", qopt.rate, "requests a second per token before 429 (default 100)")
+        ->check(CLI::PositiveNumber);
+    qry->add_option("--ready-lag", qopt.ready_lag, "/readyz: most records a partition may lag (default 1000)");
+    qry->add_option("--policy", qopt.policy_file, "policy file (default: the one the fold used)")
+        ->check(input_file(false));
+    auto* alc = app.add_subcommand("access-log", "the access log of reads of persons' data: verify");
+    alc->require_subcommand(1);
+    alv = alc->add_subcommand("verify", "check the hash chain of an access log (each line carries the SHA-256 of the "
+                                        "line before); exit 6 naming each line that was edited, inserted or removed");
+    alv->add_option("--file", access_file, "the access log")->required()->check(input_file(false));
+  }
+
+  // Issue 11 item 2: person, explain and statement read a person's data; with --access-log FILE (or
+  // $GONGJI_ACCESS_LOG) each read is appended there first, by the OS user.
+  void log_access(const std::string& command) const {
+    std::string file = access_log;
+    if (file.empty() && std::getenv("GONGJI_ACCESS_LOG")) file = std::getenv("GONGJI_ACCESS_LOG");
+    if (file.empty()) return;
+    const passwd* pw = ::getpwuid(::geteuid());
+    AccessLog(file).append({pw ? pw->pw_name : std::to_string(::geteuid()), "cli", "cli", command, person, claim, 0});
+  }
+
   int run_command() const {
     if (*ingest) return cmd_ingest(paths, file, partitions);
     if (*fold) return cmd_fold(paths, policy_file, batch, crash_before, checkpoint_every);
     if (*sets) return cmd_settlements(paths, person, claim, kind);
+    if (*pers || *expl || *stm) log_access(*pers ? "person" : *expl ? "explain" : "statement");
     if (*pers) return cmd_person(paths, person, as_of, policy_file, known_at);
     if (*expl) {
       if (claim.empty() && event.empty()) throw UsageError("give --claim or --event");
@@ -780,6 +799,12 @@ struct Cli {
     if (*wif) return cmd_what_if(paths, whatif_policy, as_json, show);
     if (*rpl) return cmd_replay(paths, known_at, replay_out, policy_file);
     if (*stm) return cmd_statement(paths, person, year, format, out_file, policy_file);
+    if (*qry) {
+      QueryOptions o = qopt;
+      o.data_dir = paths.data;
+      return run_query_service(o);
+    }
+    if (*alv) return cmd_access_log_verify(access_file);
     return exit_code::kOk;
   }
 };
@@ -796,6 +821,9 @@ int run_reporting_errors(const Cli& cli, const std::string& name) {
     std::cerr << name << ": " << io_error(e.code().value(), e.path1().string()) << " (" << e.what() << ")\n";
     return exit_code::kFailure;
   } catch (const UsageError& e) {
+    std::cerr << name << ": " << e.what() << "\n";
+    return exit_code::kUsage;
+  } catch (const ParameterError& e) {  // service/queries.h: "--option: detail"
     std::cerr << name << ": " << e.what() << "\n";
     return exit_code::kUsage;
   } catch (const AmbiguousClaimError& e) {  // EVENTS.md: an ambiguous claim id is refused without --person

@@ -14,9 +14,9 @@
 #include <xxhash.h>
 
 #include "consumers/exit_codes.h"
-#include "events/fault_probe.h"
-#include "events/io_error.h"
-#include "events/kafka_log.h"
+#include "log/fault_probe.h"
+#include "log/io_error.h"
+#include "log/kafka_log.h"
 #include "events/outputs_generated.h"
 #include "ledger/settlement.h"
 #include "projections/store.h"
@@ -370,7 +370,7 @@ class Server : public RdKafka::RebalanceCb {
     for (int p : touched_) {
       auto it = folders_.find(p);
       if (it == folders_.end()) continue;
-      // The fold's commit probe (events/fault_probe.h), hit here as Store::fold hits it: an injected ENOSPC / EIO
+      // The fold's commit probe (log/fault_probe.h), hit here as Store::fold hits it: an injected ENOSPC / EIO
       // fails this commit as the operating system's would.
       if (int e = probe::fail_errno("fold.before_commit")) {
         if (e < 0) probe::crash_now();

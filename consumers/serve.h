@@ -15,7 +15,7 @@
 //   having published nothing it had not committed: the next start recovers from the outbox.
 // - Dead letters of the fold are published to the settlements topic in their place (kind dead_letter) and to the
 //   dead-letter topic. No record ends serve (the fold turns a poison record into a dead letter).
-// - Crash points (events/fault_probe.h): serve.before_outbox_commit, serve.after_outbox_commit,
+// - Crash points (log/fault_probe.h): serve.before_outbox_commit, serve.after_outbox_commit,
 //   serve.before_txn_commit, serve.after_txn_commit.
 #pragma once
 #include <string>

@@ -13,6 +13,11 @@ namespace gongji {
 
 using nlohmann::json;
 
+IdVerdict judge_event_id(std::optional<uint64_t> seen, uint64_t digest) {
+  if (!seen) return IdVerdict::new_event;
+  return *seen == digest ? IdVerdict::duplicate : IdVerdict::conflict;
+}
+
 bool FoldContext::owns(const std::string& person) const {
   return partitions <= 1 || partition_of(person, partitions) == partition;
 }

@@ -3,6 +3,7 @@
 // and the same output records, byte for byte.
 #pragma once
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,12 @@ struct Output {
   std::string person{};  // (initialised: `Output{kind, claim, line}` stays warning-free)
   nlohmann::json json() const { return nlohmann::json::parse(line); }
 };
+
+// EVENTS.md: an event id already folded is a no-op when the content is the same (another copy of the event) and
+// ID_CONFLICT when it differs. `seen`: the content digest (event_digest) folded under the id before, if any. The
+// fold asks this before apply_event, so every path into the log (ingest, a producer writing to Kafka) agrees.
+enum class IdVerdict { new_event, duplicate, conflict };
+IdVerdict judge_event_id(std::optional<uint64_t> seen, uint64_t digest);
 
 // Applies one event; returns the output records it produces (EVENTS.md "Outputs"), in order.
 std::vector<Output> apply_event(const Event& e, StateAccess& state, const FoldContext& ctx);

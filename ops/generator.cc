@@ -1,356 +1,578 @@
 #include "ops/generator.h"
 
 #include <algorithm>
-#include <map>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "events/date.h"
 #include "events/money.h"
 
 namespace gongji {
 namespace {
 
-using nlohmann::json;
-
 // splitmix64: a tiny, portable generator (std:: distributions differ between standard libraries).
+uint64_t finish(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+uint64_t mix(uint64_t z) { return finish(z + 0x9e3779b97f4a7c15ull); }
+
 struct Rng {
   uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
+  uint64_t next() { return finish(s += 0x9e3779b97f4a7c15ull); }
   int below(int n) { return static_cast<int>(next() % static_cast<uint64_t>(n)); }
-  bool chance(double p) { return static_cast<double>(next() >> 11) / 9007199254740992.0 < p; }
   double unit() { return static_cast<double>(next() >> 11) / 9007199254740992.0; }
+  bool chance(double p) { return unit() < p; }
 };
 
+// The random stream of one person in one month (stream 1) or of one person's enrolment and filings (stream 2):
+// a person's draws never depend on another person's, so each month can be made on its own.
+Rng rng_for(uint64_t seed, uint64_t person, int64_t month, uint64_t stream) {
+  return Rng{mix(mix(mix(seed) ^ (person + 1)) ^ static_cast<uint64_t>(month + 100000)) ^ stream};
+}
+
+// One JSON object, its keys sorted when rendered (the canonical order). Values are ids, codes, dates, numbers and
+// names the generator makes: none holds a quote, a backslash or a control character, so none needs escaping.
+// The text of a date, made once per day (format_date formats with printf).
+const std::string& date_text(Date d) {
+  static const Date first = date_from_ymd(1900, 1, 1), last = date_from_ymd(2199, 12, 31);
+  static std::vector<std::string> cache(static_cast<size_t>(last - first + 1));
+  std::string& s = cache.at(static_cast<size_t>(d - first));
+  if (s.empty()) s = format_date(d);
+  return s;
+}
+
+class Obj {
+ public:
+  Obj() { f_.reserve(12); }
+  Obj& str(const char* k, std::string_view v) { return raw(k, "\"" + std::string(v) + "\""); }
+  Obj& num(const char* k, int64_t v) { return raw(k, std::to_string(v)); }
+  Obj& flag(const char* k, bool v) { return raw(k, v ? "true" : "false"); }
+  Obj& money(const char* k, Money v) { return str(k, format_money(v)); }
+  Obj& date(const char* k, Date d) { return str(k, date_text(d)); }
+  Obj& raw(const char* k, std::string v) {
+    f_.emplace_back(k, std::move(v));
+    return *this;
+  }
+  std::string dump() {
+    std::sort(f_.begin(), f_.end(), [](const auto& a, const auto& b) { return std::strcmp(a.first, b.first) < 0; });
+    std::string out = "{";
+    out.reserve(320);
+    for (const auto& [k, v] : f_) {
+      if (out.size() > 1) out += ',';
+      out += '"';
+      out += k;
+      out += "\":";
+      out += v;
+    }
+    return out + "}";
+  }
+
+ private:
+  std::vector<std::pair<const char*, std::string>> f_;
+};
+
+std::string array(std::vector<Obj>& items) {
+  std::string out = "[";
+  for (Obj& o : items) out += (out.size() > 1 ? "," : "") + o.dump();
+  return out + "]";
+}
+
 struct Fac {
-  std::string id, kind, parent;
+  std::string id;
+  const char* kind;
+  std::string parent;
   int level;
   bool tcm;
 };
 
+enum Standing : uint8_t { kInService, kRetired, kFlexible, kOldUrban, kResident };
+const char* const kStatusName[] = {"in_service", "retired", "flexible", "old_urban"};
+const char* const kDiseases[] = {"C17", "C20", "C13", "C15", "C35", "C49", "C50", "C73", "C31", "C30", "C08"};
+
+// What the generator keeps of a person for the whole run (24 bytes): the draws of its enrolment stream, and what
+// its life events changed since.
 struct Person {
-  std::string id;
   Date birth;
-  std::string scheme, status;
-  int tier = 0;
-  bool student = false;
-  std::string designated;  // planned designation ("" = chosen by the first claim)
-  std::string home;        // the unit they usually visit
-  std::string chronic_facility, chronic_bucket;
-  std::vector<std::string> diseases;
+  int32_t home;         // facility index of the unit usually visited
+  int32_t chronic_fac;  // facility index, -1: no chronic filing
+  Standing standing;
+  uint8_t tier;         // resident tier 1 or 2
+  bool student;
+  uint8_t bucket;       // resident chronic bucket: 0 none, 1 ordinary, 2 specific
+  uint8_t ndis;
+  uint8_t dis[3];       // indices into kDiseases
+  bool employee() const { return standing != kResident; }
 };
+static_assert(sizeof(Person) <= 24);
 
-struct Timed {
-  Date date;
-  int order;  // ties: global events first, then in creation order
+// An event made but not yet written: when it is logged, its tie-breaking order, its creation sequence.
+struct Key {
+  Date logged;
+  uint8_t order;  // 0 reference data, 1 person events, 2 claims and payments, 3 period closes
   uint64_t seq;
-  json event;
+  bool operator<(const Key& o) const {
+    if (logged != o.logged) return logged < o.logged;
+    if (order != o.order) return order < o.order;
+    return seq < o.seq;
+  }
 };
 
-std::string money(Money m) { return format_money(m); }
+const Date kReg = date_from_ymd(2022, 7, 1);     // facilities registered; enrolment at the earliest
+const Date kStart = date_from_ymd(2022, 12, 1);  // T-START: designations are made around it
+const Month kLastSetupMonth = make_month(2023, 10);  // the last filing of a person's enrolment stream
+constexpr int kBaseYear = 2023;                      // ages are drawn as of this year
 
 template <typename T>
-const T& pick(Rng& rng, const std::vector<T>& v) { return v[rng.below(static_cast<int>(v.size()))]; }
+T clamp_count(T v, T lo, T hi) { return std::max(lo, std::min(hi, v)); }
 
-// One run of the generator: the facilities, the people and every event, in creation order until `emit_sorted`.
-// The order of the random draws is the output's contract (the same seed gives the same bytes): keep it when editing.
+// One run: the facilities, every person's enrolment stream, then month by month every person's month, each month
+// written (sorted) before the next is made. Events logged in a later month wait in `pending_`.
 class Generator {
  public:
-  explicit Generator(const GeneratorOptions& opt) : opt_(opt), rng_{opt.seed} {}
+  Generator(const GeneratorOptions& opt, const std::function<void(const std::string&)>& emit)
+      : opt_(opt), emit_(emit) {}
 
   void run() {
+    cur_ = kGeneratorFirstMonth;
     make_facilities();
-    for (int i = 0; i < opt_.people; ++i) make_person(i);
-    // Month by month: visits with seasonal and age-dependent rates, contributions, life events, period closes.
-    for (Month m = month_of(start_); m <= month_of(end_); ++m) make_month_events(m);
-  }
-
-  void emit_sorted(const std::function<void(const std::string&)>& emit) {
-    std::stable_sort(events_.begin(), events_.end(), [](const Timed& a, const Timed& b) {
-      if (a.date != b.date) return a.date < b.date;
-      if (a.order != b.order) return a.order < b.order;
-      return a.seq < b.seq;
-    });
-    for (const Timed& t : events_) emit(t.event.dump());
+    people_.resize(static_cast<size_t>(opt_.people));
+    for (int i = 0; i < opt_.people; ++i) enrolment(i, -1);
+    for (Month m = kGeneratorFirstMonth; m <= opt_.to; ++m) build_month(m);
+    std::sort(pending_.begin(), pending_.end());  // what is logged after the last month
+    for (const auto& [k, text] : pending_) emit_(text);
   }
 
  private:
-  // The days of one month, for the events of one person in it.
-  struct MonthSpan {
+  struct Slot {
+    Key key;
+    uint64_t off;
+    uint32_t len;
+  };
+  struct Span {  // the days of one month
     Month m;
     Date first;
     int days;
   };
 
-  void add(Date d, int order, json e) {
-    e["id"] = "g" + std::to_string(++seq_);
-    events_.push_back({d, order, seq_, std::move(e)});
+  // Gives the event its id and files it under the month it is logged in.
+  void add(Date logged, int order, Obj& e) {
+    e.str("id", "g" + std::to_string(++seq_));
+    const Key k{logged, static_cast<uint8_t>(order), seq_};
+    std::string text = e.dump();
+    if (month_of(logged) != cur_) return void(pending_.emplace_back(k, std::move(text)));
+    keep(k, text);
   }
-  Date day_in(const MonthSpan& s) { return s.first + rng_.below(s.days); }
 
-  // Facilities: township centres with village clinics, community centres with stations, hospitals of each level
-  // (some of them TCM hospitals), clinics and pharmacies.
+  // Files an event of the month being made. Its text goes into chunks of kChunk bytes that are never reallocated,
+  // so the month's memory is its events' bytes, never twice that.
+  static constexpr size_t kChunk = 32u << 20;
+  void keep(const Key& k, const std::string& text) {
+    if (used_ == 0 || chunks_[used_ - 1].size() + text.size() > kChunk) {
+      if (used_ == chunks_.size()) chunks_.emplace_back().reserve(kChunk);
+      else chunks_[used_].clear();
+      ++used_;
+    }
+    std::string& c = chunks_[used_ - 1];
+    slots_.push_back({k, (static_cast<uint64_t>(used_ - 1) << 32) | c.size(), static_cast<uint32_t>(text.size())});
+    c += text;
+  }
+
+  void build_month(Month m) {
+    cur_ = m;
+    auto later = std::stable_partition(pending_.begin(), pending_.end(),
+                                       [&](const auto& p) { return month_of(p.first.logged) != m; });
+    for (auto it = later; it != pending_.end(); ++it) keep(it->first, it->second);
+    pending_.erase(later, pending_.end());
+    if (m == make_month(2023, 7)) {  // a hospital is promoted a level in the middle of the first year
+      Obj e;
+      e.str("type", "facility_updated").date("at", first_day(m)).str("facility", "HP0").num("level", 2);
+      add(first_day(m), 0, e);
+    }
+    if (m <= kLastSetupMonth)
+      for (int i = 0; i < opt_.people; ++i) enrolment(i, m);
+    if (m >= opt_.from) {
+      const Date first = first_day(m);
+      const Span span{m, first, first_day(m + 1) - first};
+      for (int i = 0; i < opt_.people; ++i) person_month(i, span);
+      Date close = m == opt_.to ? first_day(m + 1) - 1 : first_day(m + 1);
+      Obj e;
+      e.str("type", "period_closed").date("at", close).str("month", format_month(m));
+      add(close, 3, e);
+    }
+    write_month();
+  }
+
+  void write_month() {
+    std::sort(slots_.begin(), slots_.end(), [](const Slot& a, const Slot& b) { return a.key < b.key; });
+    std::string line;
+    for (const Slot& s : slots_) {
+      line.assign(chunks_[s.off >> 32], s.off & 0xffffffffu, s.len);
+      emit_(line);
+    }
+    slots_.clear();
+    used_ = 0;
+  }
+
   void make_facilities() {
-    const int towns = std::max(2, opt_.people / 400);
+    const int towns = clamp_count(opt_.people / 400, 2, 72);
+    const int ext = clamp_count(opt_.people / (towns * 1200), 3, 35);
+    ext_ = ext;
     for (int t = 0; t < towns; ++t) {
-      Fac c{"TH" + std::to_string(t), t % 3 == 0 ? "community_health_center" : "township_health_center", "", 1, false};
+      const bool community = t % 3 == 0;
+      Fac c{"TH" + std::to_string(t), community ? "community_health_center" : "township_health_center", "", 1, false};
       facs_.push_back(c);
-      for (int v = 0; v < 3; ++v)
-        facs_.push_back({c.id + "V" + std::to_string(v),
-                         c.kind == "township_health_center" ? "village_clinic" : "community_health_station", c.id,
-                         v == 0 ? 0 : 1, false});
+      for (int v = 0; v < ext; ++v)
+        facs_.push_back({c.id + "V" + std::to_string(v), community ? "community_health_station" : "village_clinic",
+                         c.id, v % 3 == 0 ? 0 : 1, false});
       if (t % 4 == 0) facs_.push_back({"CS" + std::to_string(t), "community_health_station", "", 1, false});
     }
-    const int hospitals = std::max(3, opt_.people / 2000);
-    for (int h = 0; h < hospitals; ++h)
+    for (int h = 0; h < clamp_count(opt_.people / 2000, 3, 60); ++h)
       facs_.push_back({"HP" + std::to_string(h), "hospital", "", 1 + h % 3, h % 4 == 1});
-    for (int c = 0; c < std::max(1, opt_.people / 3000); ++c)
+    for (int c = 0; c < clamp_count(opt_.people / 3000, 1, 900); ++c)
       facs_.push_back({"CL" + std::to_string(c), "clinic", "", 0, false});
-    for (const Fac& f : facs_) {
-      json e = {{"type", "facility_registered"}, {"at", format_date(reg_)}, {"facility", f.id}, {"level", f.level},
-                {"tcm", f.tcm}, {"kind", f.kind}, {"ordinary_outpatient", f.kind != "clinic"},
-                {"name", (f.tcm ? "中医院 " : "") + f.id}};
-      if (!f.parent.empty()) e["parent"] = f.parent;
-      add(reg_, 0, e);
-    }
-    // A hospital is promoted a level at the start of the second half of the first year.
-    const Date promoted = date_from_ymd(opt_.first_year, 7, 1);
-    add(promoted, 0, {{"type", "facility_updated"}, {"at", format_date(promoted)}, {"facility", "HP0"}, {"level", 2}});
-    for (const Fac& f : facs_) {
-      if (f.parent.empty() && f.kind != "hospital" && f.kind != "clinic") units_.push_back(&f);
-      if (f.kind == "hospital") hosp_.push_back(&f);
+    for (size_t i = 0; i < facs_.size(); ++i) {
+      const Fac& f = facs_[i];
+      Obj e;
+      e.str("type", "facility_registered").date("at", kReg).str("facility", f.id).num("level", f.level);
+      e.flag("tcm", f.tcm).str("kind", f.kind).flag("ordinary_outpatient", std::strcmp(f.kind, "clinic") != 0);
+      e.str("name", (f.tcm ? "中医院 " : "") + f.id);
+      if (!f.parent.empty()) e.str("parent", f.parent);
+      add(kReg, 0, e);
+      const bool hospital = std::strcmp(f.kind, "hospital") == 0;
+      if (f.parent.empty() && !hospital && std::strcmp(f.kind, "clinic") != 0) units_.push_back(static_cast<int>(i));
+      if (hospital) hosp_.push_back(static_cast<int>(i));
     }
   }
 
-  // Person i: enrolment, chronic filings, a family link, an outpatient designation.
-  void make_person(int i) {
-    Person p;
-    char id[16];
-    std::snprintf(id, sizeof id, "P%07d", i);
-    p.id = id;
-    double u = rng_.unit();
-    int age = u < 0.17 ? rng_.below(18) : u < 0.80 ? 18 + rng_.below(42) : 60 + rng_.below(30);
-    p.birth = date_from_ymd(opt_.first_year - age - 1, 1 + rng_.below(12), 1 + rng_.below(28));
-    if (age >= 18 && rng_.chance(age >= 60 ? 0.45 : 0.6)) {
-      p.scheme = "employee";
-      p.status = age >= 60 ? "retired" : rng_.chance(0.85) ? "in_service" : rng_.chance(0.8) ? "flexible" : "old_urban";
+  static std::string pid(int i) {  // P%07d
+    std::string id = "P0000000";
+    for (size_t k = 7; i > 0 && k > 0; --k, i /= 10) id[k] = static_cast<char>('0' + i % 10);
+    return id;
+  }
+  int pick(Rng& r, const std::vector<int>& v) { return v[static_cast<size_t>(r.below(static_cast<int>(v.size())))]; }
+
+  // Person i's enrolment stream: who they are, and their enrolment, filings, family link and designation. The draws
+  // are the same on every call; the events dated in `month` are added (none for month -1, which fills people_).
+  void enrolment(int i, Month month) {
+    Rng r = rng_for(opt_.seed, static_cast<uint64_t>(i), 0, 2);
+    Person p{};
+    double u = r.unit();
+    int age = u < 0.15 ? r.below(18) : u < 0.73 ? 18 + r.below(42) : 60 + std::min(r.below(35), r.below(35));
+    p.birth = date_from_ymd(kBaseYear - age - 1, 1 + static_cast<unsigned>(r.below(12)),
+                            1 + static_cast<unsigned>(r.below(28)));
+    p.chronic_fac = -1;
+    if (age >= 18 && r.chance(age >= 60 ? 0.42 : 0.58)) {
+      p.standing = age >= 60 ? kRetired : r.chance(0.85) ? kInService : r.chance(0.8) ? kFlexible : kOldUrban;
     } else {
-      p.scheme = "resident";
-      p.tier = rng_.chance(0.6) ? 1 : 2;
-      p.student = age >= 18 && age <= 22 && rng_.chance(0.3);
+      p.standing = kResident;
+      p.tier = r.chance(0.6) ? 1 : 2;
+      p.student = age >= 18 && age <= 22 && r.chance(0.3);
     }
-    const Fac* home = pick(rng_, units_);
-    if (p.scheme == "employee" && rng_.chance(0.3)) home = pick(rng_, hosp_);
-    p.home = home->id;
-    p.designated = rng_.chance(0.7) ? home->id : "";
-    const Date enrolled = std::max(*parse_date("2022-01-01"), p.birth);
-    json e = {{"type", "person_enrolled"}, {"at", format_date(enrolled)}, {"person", p.id},
-              {"birth_date", format_date(p.birth)}, {"scheme", p.scheme}};
-    if (p.scheme == "employee") e["status"] = p.status;
-    else e["tier"] = p.tier;
-    if (p.student) e["student"] = true;
-    add(std::max(reg_, enrolled), 1, e);
-    if (enrolled > start_ - 30) p.designated.clear();
-    if (age >= 45 && rng_.chance(age >= 60 ? 0.25 : 0.1)) make_chronic_filings(p);
-    if (i > 0 && rng_.chance(0.08)) {  // family: a link to the previous person
-      add(*parse_date("2023-01-02"), 1, {{"type", "family_linked"}, {"at", "2023-01-02"}, {"person", p.id},
-                                         {"relative", people_.back().id},
-                                         {"relation", rng_.chance(0.5) ? "spouse" : "child"}});
+    p.home = pick(r, units_);
+    if (p.employee() && r.chance(0.3)) p.home = pick(r, hosp_);
+    bool designated = r.chance(0.7);
+    const Date enrolled = std::max(date_from_ymd(2022, 1, 1), p.birth);
+    if (month_of(std::max(kReg, enrolled)) == month) {
+      Obj e;
+      e.str("type", "person_enrolled").date("at", enrolled).str("person", pid(i)).date("birth_date", p.birth);
+      e.str("scheme", p.employee() ? "employee" : "resident");
+      if (p.employee()) e.str("status", kStatusName[p.standing]);
+      else e.num("tier", p.tier);
+      if (p.student) e.flag("student", true);
+      add(std::max(kReg, enrolled), 1, e);
     }
-    if (!p.designated.empty()) {
-      Date d = start_ - 30 + rng_.below(60);
-      add(d, 1, {{"type", "outpatient_designated"}, {"at", format_date(d)}, {"person", p.id},
-                 {"facility", p.designated}});
+    if (enrolled > kStart - 30) designated = false;
+    if (age >= 45 && r.chance(age >= 60 ? 0.25 : 0.1)) chronic_filings(r, i, p, month);
+    if (i > 0 && r.chance(0.08)) {  // family: a link to the previous person
+      const Date d = date_from_ymd(2023, 1, 2);
+      const char* relation = r.chance(0.5) ? "spouse" : "child";
+      Obj e;
+      if (month_of(d) == month)
+        add(d, 1, e.str("type", "family_linked").date("at", d).str("person", pid(i)).str("relative", pid(i - 1))
+                      .str("relation", relation));
     }
-    people_.push_back(p);
+    if (designated) {
+      const Date d = kStart - 30 + r.below(60);
+      Obj e;
+      if (month_of(d) == month)
+        add(d, 1, e.str("type", "outpatient_designated").date("at", d).str("person", pid(i))
+                      .str("facility", facs_[static_cast<size_t>(p.home)].id));
+    }
+    if (month == -1) people_[static_cast<size_t>(i)] = p;
   }
 
-  // A chronic disease or two, from December filings.
-  void make_chronic_filings(Person& p) {
-    static const char* common[] = {"C17", "C20", "C13", "C15", "C35", "C49", "C50", "C73", "C31", "C30", "C08"};
-    const Fac* cf = pick(rng_, hosp_);
-    p.chronic_facility = cf->id;
-    json f = {{"type", "chronic_facility_designated"}, {"at", "2022-12-05"}, {"person", p.id}, {"facility", cf->id}};
-    if (p.scheme == "resident") f["bucket"] = p.tier == 2 && rng_.chance(0.5) ? "specific" : "ordinary";
-    p.chronic_bucket = p.scheme == "resident" ? f["bucket"].get<std::string>() : "";
-    add(*parse_date("2022-12-05"), 1, f);
-    int n = 1 + rng_.below(3);
+  // A chronic disease or two, from December filings, some approved during 2023.
+  void chronic_filings(Rng& r, int i, Person& p, Month month) {
+    p.chronic_fac = pick(r, hosp_);
+    const Date filed = date_from_ymd(2022, 12, 5);
+    Obj f;
+    f.str("type", "chronic_facility_designated").date("at", filed).str("person", pid(i));
+    f.str("facility", facs_[p.chronic_fac].id);
+    if (!p.employee()) {
+      p.bucket = p.tier == 2 && r.chance(0.5) ? 2 : 1;
+      f.str("bucket", p.bucket == 2 ? "specific" : "ordinary");
+    }
+    if (month_of(filed) == month) add(filed, 1, f);
+    int n = 1 + r.below(3);
     for (int k = 0; k < n; ++k) {
-      std::string dis = common[rng_.below(p.scheme == "resident" && p.chronic_bucket == "ordinary" ? 10 : 11)];
-      if (std::find(p.diseases.begin(), p.diseases.end(), dis) != p.diseases.end()) continue;
-      Date at = k == 0 ? *parse_date("2022-12-10")
-                       : date_from_ymd(opt_.first_year, 2 + rng_.below(9), 1 + rng_.below(28));
-      json a = {{"type", "chronic_disease_approved"}, {"at", format_date(at)}, {"person", p.id}, {"disease", dis}};
-      if (!p.chronic_bucket.empty()) a["bucket"] = p.chronic_bucket;
-      add(at, 1, a);
-      p.diseases.push_back(dis);
+      const int dis = r.below(p.bucket == 1 ? 10 : 11);
+      if (std::find(p.dis, p.dis + p.ndis, dis) != p.dis + p.ndis) continue;
+      Date at = k == 0 ? date_from_ymd(2022, 12, 10)
+                       : date_from_ymd(2023, 2 + static_cast<unsigned>(r.below(9)),
+                                       1 + static_cast<unsigned>(r.below(28)));
+      if (month_of(at) == month) {
+        Obj a;
+        a.str("type", "chronic_disease_approved").date("at", at).str("person", pid(i)).str("disease", kDiseases[dis]);
+        if (p.bucket) a.str("bucket", p.bucket == 2 ? "specific" : "ordinary");
+        add(at, 1, a);
+      }
+      p.dis[p.ndis++] = static_cast<uint8_t>(dis);
     }
   }
 
-  void make_month_events(Month m) {
-    const int y = year_of_month(m);
-    const unsigned mn = month_number(m);
-    const Date first = first_day(m);
-    const MonthSpan span{m, first, (mn == 12 ? jan1(y + 1) : first_day(m + 1)) - first};
+  // Person i's month: visits at seasonal and age-dependent rates, chronic visits, payments, contributions, life
+  // events. Its own random stream: the month of one person never changes another's.
+  void person_month(int i, const Span& span) {
+    Person& p = people_[static_cast<size_t>(i)];
+    if (p.birth > span.first) return;  // not born yet
+    Rng r = rng_for(opt_.seed, static_cast<uint64_t>(i), span.m, 1);
+    const int age = age_on(p.birth, span.first);
+    const unsigned mn = month_number(span.m);
     const double season = (mn <= 2 || mn == 12) ? 1.4 : (mn >= 6 && mn <= 8) ? 0.8 : 1.0;
-    for (Person& p : people_) {
-      if (p.birth > first) continue;  // not born yet
-      int age = age_on(p.birth, first);
-      double rate = (age < 7 ? 0.9 : age < 18 ? 0.45 : age < 60 ? 0.35 : 0.8) * season;
-      int visits = static_cast<int>(rate) + (rng_.chance(rate - static_cast<int>(rate)) ? 1 : 0);
-      for (int v = 0; v < visits; ++v) make_ordinary_visit(p, age, span);
-      make_regular_events(p, span);
-      make_life_event(p, age, span);
-    }
-    Date close = m == month_of(end_) ? end_ : first_day(m + 1);
-    add(close, 3, {{"type", "period_closed"}, {"at", format_date(close)}, {"month", format_month(m)}});
+    const double rate = (age < 7 ? 0.9 : age < 18 ? 0.45 : age < 60 ? 0.35 : 0.8) * season;
+    const int visits = static_cast<int>(rate) + (r.chance(rate - static_cast<int>(rate)) ? 1 : 0);
+    for (int v = 0; v < visits; ++v) ordinary_visit(r, i, p, age, span);
+    regular_events(r, i, p, span);
+    life_event(r, i, p, age, span);
+  }
+
+  Date day_in(Rng& r, const Span& s) { return s.first + r.below(s.days); }
+
+  // When a claim of service date d is logged: most the same day; opt_.late_share of them 3 to 10 weeks later.
+  Date logged_on(Rng& r, Date d) { return r.chance(opt_.late_share) ? d + 21 + r.below(50) : d; }
+
+  // What a visit's claim is made of, before it is rendered.
+  struct Visit {
+    const char* benefit = "ordinary";
+    std::string facility, diagnosis, outcome;
+    std::string away;  // rendered object, "" when in the area
+    std::vector<Obj> items;
+  };
+
+  static Obj item(const char* category, Money amount, const char* therapy = nullptr) {
+    Obj it;
+    it.str("category", category).money("amount", amount);
+    if (therapy) it.str("therapy", therapy);
+    return it;
   }
 
   // An outpatient visit (ordinary, away, emergency, prenatal; some pediatric massage or TCM), sometimes refunded.
-  void make_ordinary_visit(const Person& p, int age, const MonthSpan& span) {
-    Date d = day_in(span);
-    json c = {{"type", "claim"}, {"claim", "CL" + std::to_string(++claim_seq_)}, {"person", p.id},
-              {"date", format_date(d)}, {"benefit", "ordinary"}};
-    json items = json::array();
-    Money drug = 2000 + static_cast<Money>(rng_.below(age >= 60 ? 40000 : 20000));
-    items.push_back({{"category", "drug"}, {"amount", money(drug)}});
-    if (rng_.chance(0.5)) items.push_back({{"category", "general_consultation"}, {"amount", money(1000)}});
-    if (rng_.chance(0.25)) {
-      Money ex = 3000 + rng_.below(30000);
-      json it = {{"category", rng_.chance(0.5) ? "exam" : "lab"}, {"amount", money(ex)}};
-      if (rng_.chance(0.3)) it["eligible"] = money(ex * 8 / 10);
-      items.push_back(it);
+  void ordinary_visit(Rng& r, int i, const Person& p, int age, const Span& span) {
+    const Date d = day_in(r, span);
+    Visit v;
+    v.items.push_back(item("drug", 2000 + static_cast<Money>(r.below(age >= 60 ? 40000 : 20000))));
+    if (r.chance(0.5)) v.items.push_back(item("general_consultation", 1000));
+    if (r.chance(0.25)) {
+      const Money ex = 3000 + r.below(30000);
+      Obj it = item(r.chance(0.5) ? "exam" : "lab", ex);
+      if (r.chance(0.3)) it.money("eligible", ex * 8 / 10);
+      v.items.push_back(std::move(it));
     }
-    choose_visit_place(p, c, items);
-    choose_special_items(p, age, c, items);
-    if (rng_.chance(0.01)) items.push_back({{"category", "nucleic_acid"}, {"amount", money(1600)}});
-    if (c["benefit"] == "ordinary" && age >= 20 && age < 45 && rng_.chance(0.03)) c["benefit"] = "prenatal";
-    c["items"] = items;
-    add(d, 2, c);
-    if (rng_.chance(0.01)) {  // a refund: the claim reversed a few days later
-      Date r = d + 1 + rng_.below(20);
-      add(r, 2, {{"type", "claim_reversed"}, {"at", format_date(r)}, {"person", p.id}, {"claim", c["claim"]}});
+    visit_place(r, p, v);
+    special_items(r, p, age, v);
+    if (r.chance(0.01)) v.items.push_back(item("nucleic_acid", 1600));
+    if (std::strcmp(v.benefit, "ordinary") == 0 && age >= 20 && age < 45 && r.chance(0.03)) v.benefit = "prenatal";
+    const std::string claim = "CL" + std::to_string(++claim_seq_);
+    Obj c;
+    c.str("type", "claim").str("claim", claim).str("person", pid(i)).date("date", d).str("benefit", v.benefit);
+    if (!v.facility.empty()) c.str("facility", v.facility);
+    if (!v.away.empty()) c.raw("away", v.away);
+    if (!v.outcome.empty()) c.str("outcome", v.outcome);
+    if (!v.diagnosis.empty()) c.str("diagnosis", v.diagnosis);
+    c.raw("items", array(v.items));
+    const Date logged = logged_on(r, d);
+    add(logged, 2, c);
+    if (r.chance(0.01)) {  // a refund: the claim reversed a few days later (never before it is logged)
+      const Date at = std::max(d + 1 + r.below(20), logged);
+      Obj e;
+      e.str("type", "claim_reversed").date("at", at).str("person", pid(i)).str("claim", claim);
+      add(at, 2, e);
     }
   }
 
-  // Where the visit happens: away, an emergency, another unit, an extension unit, or the person's usual unit.
-  void choose_visit_place(const Person& p, json& c, json& items) {
-    double where = rng_.unit();
-    if (where < 0.02) {
-      c["away"] = {{"mode", rng_.chance(0.6) ? "temporary" : "long_term"}, {"level", 1 + rng_.below(3)}};
-    } else if (where < 0.04) {
-      c["benefit"] = "emergency";
-      c["outcome"] = rng_.chance(0.9) ? "treated" : rng_.chance(0.8) ? "admitted" : "died";
-      c["facility"] = pick(rng_, hosp_)->id;
-      items.push_back({{"category", "treatment"}, {"amount", money(20000 + rng_.below(200000))}});
-    } else if (where < 0.07) {
-      c["facility"] = pick(rng_, facs_).id;  // often not their designated unit
-    } else if (where < 0.12 && p.home.rfind("TH", 0) == 0) {
-      c["facility"] = p.home + "V" + std::to_string(rng_.below(3));  // an extension unit
+  // Where: out of the area (3%), an emergency, another unit, an extension unit, or the person's usual unit.
+  void visit_place(Rng& r, const Person& p, Visit& v) {
+    const double where = r.unit();
+    const std::string& home = facs_[static_cast<size_t>(p.home)].id;
+    if (where < 0.03) {
+      Obj away;
+      away.str("mode", r.chance(0.6) ? "temporary" : "long_term").num("level", 1 + r.below(3));
+      v.away = away.dump();
+    } else if (where < 0.05) {
+      v.benefit = "emergency";
+      v.outcome = r.chance(0.9) ? "treated" : r.chance(0.8) ? "admitted" : "died";
+      v.facility = facs_[static_cast<size_t>(pick(r, hosp_))].id;
+      v.items.push_back(item("treatment", 20000 + r.below(200000)));
+    } else if (where < 0.08) {
+      v.facility = facs_[static_cast<size_t>(r.below(static_cast<int>(facs_.size())))].id;  // often not theirs
+    } else if (where < 0.13 && home.rfind("TH", 0) == 0) {
+      v.facility = home + "V" + std::to_string(r.below(ext_));  // an extension unit
     } else {
-      c["facility"] = p.home;
+      v.facility = home;
     }
   }
 
   // Residents' pediatric massage (age 8 and under) and TCM therapies (40 and over) replace the usual items.
-  void choose_special_items(const Person& p, int age, json& c, json& items) {
-    if (p.scheme == "resident" && age <= 8 && rng_.chance(0.15)) {
+  void special_items(Rng& r, const Person& p, int age, Visit& v) {
+    if (p.employee()) return;
+    if (age <= 8 && r.chance(0.15)) {
       static const char* conds[] = {"fever", "cold", "cough", "anorexia", "diarrhea", "amblyopia"};
-      c["diagnosis"] = conds[rng_.below(6)];
-      items = json::array({{{"category", "pediatric_massage"}, {"amount", money(4000)}},
-                           {{"category", "pediatric_massage"}, {"amount", money(3000)}}});
-    } else if (p.scheme == "resident" && age >= 40 && rng_.chance(0.08)) {
+      v.diagnosis = conds[r.below(6)];
+      v.items.clear();
+      v.items.push_back(item("pediatric_massage", 4000));
+      v.items.push_back(item("pediatric_massage", 3000));
+    } else if (age >= 40 && r.chance(0.08)) {
       static const char* diags[] = {"headache", "sprain", "vertigo", "elbow_strain", "menopausal"};
-      c["diagnosis"] = diags[rng_.below(5)];
-      items = json::array({{{"category", "acupuncture"}, {"amount", money(4500)}, {"therapy", "T01"}},
-                           {{"category", "tcm_other"}, {"amount", money(2500)}, {"therapy", "T20"}},
-                           {{"category", "drug"}, {"amount", money(3000)}}});
-      if (rng_.chance(0.3))
-        items.push_back({{"category", "acupuncture"}, {"amount", money(1500)}, {"therapy", "T-EA"}});
+      v.diagnosis = diags[r.below(5)];
+      v.items.clear();
+      v.items.push_back(item("acupuncture", 4500, "T01"));
+      v.items.push_back(item("tcm_other", 2500, "T20"));
+      v.items.push_back(item("drug", 3000));
+      if (r.chance(0.3)) v.items.push_back(item("acupuncture", 1500, "T-EA"));
     }
   }
 
   // A chronic visit, an account payment, an interruption, the monthly contribution.
-  void make_regular_events(const Person& p, const MonthSpan& span) {
-    if (!p.diseases.empty() && span.m >= make_month(2023, 1) && rng_.chance(0.6)) {  // a chronic visit
-      Date d = day_in(span);
-      json c = {{"type", "claim"}, {"claim", "CL" + std::to_string(++claim_seq_)}, {"person", p.id},
-                {"date", format_date(d)}, {"benefit", "chronic"}, {"disease", pick(rng_, p.diseases)},
-                {"facility", p.chronic_facility},
-                {"items", json::array({{{"category", "drug"}, {"amount", money(10000 + rng_.below(120000))}}})}};
-      add(d, 2, c);
+  void regular_events(Rng& r, int i, const Person& p, const Span& span) {
+    if (p.ndis && span.m >= make_month(2023, 1) && r.chance(0.6)) {  // a chronic visit
+      const Date d = day_in(r, span);
+      const char* dis = kDiseases[p.dis[r.below(p.ndis)]];
+      std::vector<Obj> items;
+      items.push_back(item("drug", 10000 + r.below(120000)));
+      Obj c;
+      c.str("type", "claim").str("claim", "CL" + std::to_string(++claim_seq_)).str("person", pid(i));
+      c.date("date", d).str("benefit", "chronic").str("disease", dis);
+      c.str("facility", facs_[static_cast<size_t>(p.chronic_fac)].id).raw("items", array(items));
+      add(logged_on(r, d), 2, c);
     }
-    if (p.scheme == "employee" && rng_.chance(0.02)) {  // the personal account pays for something
-      Date d = day_in(span);
+    if (p.employee() && r.chance(0.02)) {  // the personal account pays for something
+      const Date d = day_in(r, span);
       static const char* purposes[] = {"medical_out_of_pocket", "drug_purchase", "fitness", "device_purchase"};
-      add(d, 2, {{"type", "account_payment"}, {"at", format_date(d)}, {"person", p.id}, {"beneficiary", p.id},
-                 {"purpose", purposes[rng_.below(4)]}, {"amount", money(2000 + rng_.below(30000))}});
+      Obj e;
+      e.str("type", "account_payment").date("at", d).str("person", pid(i)).str("beneficiary", pid(i));
+      e.str("purpose", purposes[r.below(4)]).money("amount", 2000 + r.below(30000));
+      add(d, 2, e);
     }
-    if (p.scheme == "employee" && p.status == "in_service" && rng_.chance(0.001)) {
-      Date d = day_in(span);
-      add(d, 1, {{"type", "contribution_interrupted"}, {"at", format_date(d)}, {"person", p.id}});
+    if (p.standing == kInService && r.chance(0.001)) {
+      const Date d = day_in(r, span);
+      Obj e;
+      e.str("type", "contribution_interrupted").date("at", d).str("person", pid(i));
+      add(d, 1, e);
     }
-    if (opt_.contributions && p.scheme == "employee" && p.status == "in_service" && span.m >= make_month(2023, 1)) {
-      Date d = span.first + 9;
-      Money base = 300000 + static_cast<Money>(p.id.back() - '0') * 50000;
-      add(d, 1, {{"type", "contribution_paid"}, {"at", format_date(d)}, {"person", p.id},
-                 {"month", format_month(span.m)}, {"base", money(base)}});
+    if (opt_.contributions && p.standing == kInService && span.m >= make_month(2023, 1)) {
+      const Date d = span.first + 9;
+      Obj e;
+      e.str("type", "contribution_paid").date("at", d).str("person", pid(i)).str("month", format_month(span.m));
+      e.money("base", 300000 + static_cast<Money>(i % 10) * 50000);
+      add(d, 1, e);
     }
   }
 
   // Life events, rare: retirement, a hospital stay, a new designated unit, a change of scheme.
-  void make_life_event(Person& p, int age, const MonthSpan& span) {
-    if (p.scheme == "employee" && p.status == "in_service" && age >= 59 && rng_.chance(0.08)) {
-      Date d = day_in(span);
-      add(d, 1, {{"type", "retirement_confirmed"}, {"at", format_date(d)}, {"person", p.id}});
-      p.status = "retired";
-    } else if (rng_.chance(0.002)) {
-      Date d = day_in(span);
-      add(d, 1, {{"type", "inpatient_admitted"}, {"at", format_date(d)}, {"person", p.id},
-                 {"facility", pick(rng_, hosp_)->id}});
-      Date out = d + 2 + rng_.below(10);
-      add(out, 1, {{"type", "inpatient_discharged"}, {"at", format_date(out)}, {"person", p.id}});
-      add(out, 1, {{"type", "inpatient_settled"}, {"at", format_date(out)}, {"person", p.id},
-                   {"covered", money(300000 + rng_.below(2000000))}});
-    } else if (rng_.chance(0.002)) {
-      Date d = day_in(span);
-      const Fac* u = pick(rng_, units_);
-      add(d, 1, {{"type", "outpatient_designated"}, {"at", format_date(d)}, {"person", p.id}, {"facility", u->id}});
-      p.home = u->id;
-    } else if (p.scheme == "resident" && age >= 18 && !p.student && rng_.chance(0.001)) {
-      Date d = span.first;
-      add(d, 1, {{"type", "scheme_changed"}, {"at", format_date(d)}, {"person", p.id}, {"scheme", "employee"},
-                 {"status", "flexible"}});
-      p.scheme = "employee";
-      p.status = "flexible";
+  void life_event(Rng& r, int i, Person& p, int age, const Span& span) {
+    Obj e;
+    if (p.standing == kInService && age >= 59 && r.chance(0.08)) {
+      const Date d = day_in(r, span);
+      add(d, 1, e.str("type", "retirement_confirmed").date("at", d).str("person", pid(i)));
+      p.standing = kRetired;
+    } else if (r.chance(0.002)) {
+      const Date d = day_in(r, span);
+      e.str("type", "inpatient_admitted").date("at", d).str("person", pid(i));
+      add(d, 1, e.str("facility", facs_[static_cast<size_t>(pick(r, hosp_))].id));
+      const Date out = d + 2 + r.below(10);
+      Obj dis, settled;
+      add(out, 1, dis.str("type", "inpatient_discharged").date("at", out).str("person", pid(i)));
+      settled.str("type", "inpatient_settled").date("at", out).str("person", pid(i));
+      add(out, 1, settled.money("covered", 300000 + r.below(2000000)));
+    } else if (r.chance(0.002)) {
+      const Date d = day_in(r, span);
+      p.home = pick(r, units_);
+      e.str("type", "outpatient_designated").date("at", d).str("person", pid(i));
+      add(d, 1, e.str("facility", facs_[static_cast<size_t>(p.home)].id));
+    } else if (!p.employee() && age >= 18 && !p.student && r.chance(0.001)) {
+      e.str("type", "scheme_changed").date("at", span.first).str("person", pid(i)).str("scheme", "employee");
+      add(span.first, 1, e.str("status", "flexible"));
+      p.standing = kFlexible;
     }
   }
 
   const GeneratorOptions& opt_;
-  Rng rng_;
-  std::vector<Timed> events_;
+  const std::function<void(const std::string&)>& emit_;
+  Month cur_ = 0;                // the month being made
+  std::vector<std::string> chunks_;  // its events' text, back to back (the first used_ of them)
+  size_t used_ = 0;
+  std::vector<Slot> slots_;  // and where each one is: its chunk (high 32 bits of off) and offset
+  std::vector<std::pair<Key, std::string>> pending_;  // events logged in a later month
   uint64_t seq_ = 0;
   uint64_t claim_seq_ = 0;
-  const Date start_ = *parse_date("2022-12-01");
-  const Date end_ = dec31(opt_.last_year);
-  const Date reg_ = *parse_date("2022-07-01");
   std::vector<Fac> facs_;
-  std::vector<const Fac*> units_, hosp_;  // point into facs_, which no longer grows once they are taken
+  std::vector<int> units_, hosp_;  // indices into facs_
+  int ext_ = 3;                    // extension units per township or community centre
   std::vector<Person> people_;
 };
 
 }  // namespace
 
+const char* generator_assumptions() {
+  return R"(Assumptions (each one this generator's, not official data; Weihai has about 2.9 million insured):
+  ages: 15% under 18, 58% 18-59, 27% 60 and over (thinning with age up to 94): Weihai's 2020 census, rounded
+  schemes: employees are 58% of those 18-59 and 42% of those 60+ (about 45% of the insured, a quarter retired);
+    working-age employees 85% in service, 12% flexible, 3% old-urban; everyone else a resident, tier 1 (60%) or
+    tier 2 (40%); 30% of residents aged 18-22 are students; 0.1% a month of adult residents become flexible employees
+  facilities: a township or community centre per 400 insured, at most Weihai's 72, one in three a community centre;
+    each runs 3 extension units (village clinics or community stations), more once the 72 are reached (one per
+    1,200 insured, at most 35 each; one in three unrated); a community station of its own for one centre in four;
+    a hospital per 2,000 insured (at most 60: levels 1, 2, 3 in turn, one in four a TCM hospital); a private clinic
+    per 3,000 (at most 900, outside ordinary outpatient); one hospital promoted a level on 2023-07-01
+  usual unit: a township or community centre; 30% of employees a hospital instead; 70% designate it around
+    T-START (2022-11-01..2022-12-30); 0.2% a month designate another centre
+  visits a month: 0.9 under 7, 0.45 at 7-17, 0.35 at 18-59, 0.8 at 60+; x1.4 in December-February, x0.8 in
+    June-August; 3% out of the area (temporary or long-term residence elsewhere), 2% emergencies, 3% at another
+    facility, 5% at an extension unit of the person's centre, the rest at the usual unit; 3% of visits of people
+    aged 20-44 prenatal; 1% with a nucleic acid test; 1% refunded (reversed) within 20 days
+  TCM: 15% of the visits of resident children up to 8 are paediatric massage; 8% of the visits of residents 40+
+    acupuncture-led (T01, T20, 30% with electro-acupuncture)
+  chronic: 25% of people 60+ and 10% of people 45-59 file 1-3 diseases (December 2022, some approved in 2023) at a
+    hospital; a chronic visit in 60% of months from 2023-01
+  accounts: 2% of employees a month pay from the personal account; employees in service pay a contribution every
+    month from 2023-01 on a base of 3,000-7,500 yuan; 0.1% a month interrupt it; 8% a month of in-service employees
+    aged 59+ retire
+  hospital stays: 0.2% a month; family links: 8% of persons linked to the previous one (spouse or child)
+  late claims: --late-share (default 8%) of claims reach the log 3-10 weeks after their service date, behind later
+    events of the same person: about 5% of claims are logged after a later-dated event of their person)";
+}
+
+std::string check_generator_options(const GeneratorOptions& opt) {
+  if (opt.people < 1 || opt.people > kMaxPeople)
+    return "--people: " + std::to_string(opt.people) + " is outside 1.." + std::to_string(kMaxPeople);
+  if (opt.from < kGeneratorFirstMonth || opt.from > kGeneratorLastMonth)
+    return "--from: " + format_month(opt.from) + " is outside the policy window 2022-07..2027-06";
+  if (opt.to < kGeneratorFirstMonth || opt.to > kGeneratorLastMonth)
+    return "--to: " + format_month(opt.to) + " is outside the policy window 2022-07..2027-06";
+  if (opt.to < opt.from) return "--to: " + format_month(opt.to) + " is before --from " + format_month(opt.from);
+  if (!(opt.late_share >= 0 && opt.late_share <= 1)) return "--late-share: must be within 0..1";
+  return "";
+}
+
 void generate_population(const GeneratorOptions& opt, const std::function<void(const std::string&)>& emit) {
-  Generator g(opt);
+  if (std::string why = check_generator_options(opt); !why.empty()) throw std::invalid_argument(why);
+  Generator g(opt, emit);
   g.run();
-  g.emit_sorted(emit);
 }
 
 }  // namespace gongji

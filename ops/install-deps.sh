@@ -9,6 +9,7 @@ PACKAGES=(
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   librdkafka-dev
+  libcpp-httplib-dev libssl-dev python3-prometheus-client
   python3 python3-confluent-kafka python3-flatbuffers
   chromium fonts-noto-cjk
   # The fuzz tree (ops/fuzz.sh): clang and its runtime (libFuzzer, ASan, UBSan); 19, not bookworm's default 14,

@@ -25,10 +25,10 @@
 #include <rocksdb/write_batch.h>
 #include <xxhash.h>
 
-#include "events/fault_probe.h"
-#include "events/io_error.h"
+#include "log/fault_probe.h"
+#include "log/io_error.h"
 #include "events/fb_codec.h"
-#include "events/rocksdb_info_log.h"
+#include "log/rocksdb_info_log.h"
 #include "events/partition.h"
 #include "ledger/state_codec.h"
 
@@ -226,7 +226,7 @@ namespace fs = std::filesystem;
 
 [[noreturn]] void io_fail(int err, const std::string& path) { throw StoreError(io_error(err, path)); }
 
-// A named probe on a write path (events/fault_probe.h): an injected ENOSPC / EIO fails exactly as the OS's would.
+// A named probe on a write path (log/fault_probe.h): an injected ENOSPC / EIO fails exactly as the OS's would.
 void write_probe(std::string_view point, const std::string& path) {
   int err = probe::fail_errno(point);
   if (err == -1) probe::crash_now();  // "torn": nothing here is written in parts, so a torn write is a crash
@@ -272,16 +272,8 @@ std::string parent_of(const std::string& path) {
 
 }  // namespace
 
-Store::Store(const std::string& dir, bool read_only) : Store(dir, StoreOptions{read_only, !read_only, nullptr}) {}
-
-// Item 6: only a directory that does not exist or is empty gets a new store, built aside and renamed into place.
-Store::Store(const std::string& dir_arg, const StoreOptions& o) : dir_(without_trailing_slash(dir_arg)) {
-  std::error_code ec;
-  const std::string& dir = dir_;
-  if (o.file_system) env_ = rocksdb::NewCompositeEnv(o.file_system);
+rocksdb::Options store_db_options() {
   rocksdb::Options opt;
-  if (env_) opt.env = env_.get();
-  opt.create_if_missing = false;  // RocksDB never creates a database here: see create below
   opt.IncreaseParallelism(2);
   // Most fold lookups miss (a new event id, a person's first event): Bloom filters answer those from memory.
   rocksdb::BlockBasedTableOptions table;
@@ -290,11 +282,28 @@ Store::Store(const std::string& dir_arg, const StoreOptions& o) : dir_(without_t
   opt.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   opt.memtable_whole_key_filtering = true;
   opt.memtable_prefix_bloom_size_ratio = 0.05;
+  return opt;
+}
+
+Store::Store(const std::string& dir, bool read_only) : Store(dir, StoreOptions{read_only, !read_only, nullptr}) {}
+
+// Item 6: only a directory that does not exist or is empty gets a new store, built aside and renamed into place.
+Store::Store(const std::string& dir, const StoreOptions& o) : Store(dir, o, "") {}
+
+Store::Store(const std::string& dir_arg, const StoreOptions& o, const std::string& secondary)
+    : dir_(without_trailing_slash(dir_arg)) {
+  std::error_code ec;
+  const std::string& dir = dir_;
+  if (o.file_system) env_ = rocksdb::NewCompositeEnv(o.file_system);
+  rocksdb::Options opt = store_db_options();
+  if (env_) opt.env = env_.get();
+  opt.create_if_missing = false;  // RocksDB never creates a database here: see create below
   if (!fs::exists(dir + "/CURRENT", ec)) {
     if (fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec)))
       throw StoreError("the store at " + dir + " is damaged: it holds files but no CURRENT; refusing to open it "
                        "or to create a new, empty store over it");
-    if (o.read_only || !o.create) throw StoreError("no store in " + dir + " (`gongji fold` creates it)");
+    if (o.read_only || !secondary.empty() || !o.create)
+      throw StoreError("no store in " + dir + " (`gongji fold` creates it)");
     const std::string tmp = dir + ".creating";  // a leftover is a crash during creation: it never held data
     fs::remove_all(tmp);
     fs::create_directories(tmp);
@@ -309,12 +318,21 @@ Store::Store(const std::string& dir_arg, const StoreOptions& o) : dir_(without_t
     fs::rename(tmp, dir);  // over an empty directory too (rename(2))
     fsync_path(parent_of(dir), true);
   }
-  opt.info_log = std::make_shared<TolerantInfoLog>(o.read_only ? "" : dir);
+  const bool read_only = o.read_only || !secondary.empty();
+  opt.info_log = std::make_shared<TolerantInfoLog>(read_only ? "" : dir);
   rocksdb::DB* db = nullptr;
-  if (o.read_only) check(rocksdb::DB::OpenForReadOnly(opt, dir, &db), "open projections at " + dir);
+  if (!secondary.empty()) {
+    opt.max_open_files = -1;  // a secondary keeps every table open: the primary may delete them after compaction
+    check(rocksdb::DB::OpenAsSecondary(opt, dir, secondary, &db), "open projections at " + dir + " as secondary");
+    secondary_ = true;
+  } else if (o.read_only) check(rocksdb::DB::OpenForReadOnly(opt, dir, &db), "open projections at " + dir);
   else check(rocksdb::DB::Open(opt, dir, &db), "open projections at " + dir, dir);
   db_.reset(db);
-  check_format(o.read_only);
+  check_format(read_only);
+}
+
+void Store::catch_up() {
+  if (secondary_) check(db_->TryCatchUpWithPrimary(), "catch up with the primary at " + dir_);
 }
 
 // Item 8 of issue 9: the one place that reads n/format. A store of format kStoreFormat opens, and so does an empty
@@ -474,15 +492,18 @@ std::vector<Output> PartitionFolder::Impl::apply_record(const LogRecord& r, std:
     throw;
   }
   const Event& e = *ev;
-  // EVENTS.md: an id already folded is a no-op with the same content and ID_CONFLICT with other content,
-  // decided here so that every path into the log (ingest, a producer writing to Kafka) agrees.
+  // The id rule of EVENTS.md is the ledger's (judge_event_id); the e/ index holds what it needs.
   std::string idkey = "e/" + hex4(partition) + "/" + key_part(e.id);
   uint64_t h = event_digest(e);
   std::optional<uint64_t> seen;
   if (auto it = batch_ids.find(idkey); it != batch_ids.end()) seen = it->second;
   else seen = folded_digest(db, idkey);
-  if (seen && *seen != h) throw EventError("id", "ID_CONFLICT: event id " + e.id + " was folded with other content");
-  if (seen) return {};
+  switch (judge_event_id(seen, h)) {
+    case IdVerdict::conflict:
+      throw EventError("id", spelled(Reason::ID_CONFLICT) + ": event id " + e.id + " was folded with other content");
+    case IdVerdict::duplicate: return {};
+    case IdVerdict::new_event: break;
+  }
   touched = true;
   batch_ids[idkey] = h;
   batch.Put(idkey, std::string_view(reinterpret_cast<const char*>(&h), 8));

@@ -43,13 +43,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "events/event_log.h"
+#include "log/event_log.h"
 #include "ledger/ledger.h"
 
 namespace rocksdb {
 class DB;
 class Env;
 class FileSystem;
+struct Options;
 }
 
 namespace gongji {
@@ -69,6 +70,10 @@ struct NotFoundError : std::runtime_error {
 //   1  (no n/format) until issue 9: c/<claim>/<partition>/..., no r/ index, raw ids in keys, no a/ anchors
 //   2  issue 9: claims keyed by person, r/ index, key_part() ids, a/ anchors
 inline constexpr int kStoreFormat = 2;
+
+// The RocksDB options every store opens with (table, Bloom filters, block cache, parallelism; compression left at
+// RocksDB's default, Snappy), also for benchmarks that compare the fold with raw RocksDB (ops/bench/fold_bench.cc).
+rocksdb::Options store_db_options();
 
 // A store of another format than kStoreFormat, refused (nothing is read or written): the message names both
 // formats and what to run.
@@ -134,6 +139,9 @@ class Store {
   // gone): StoreError naming the directory and RocksDB's status, which names the file; nothing is created.
   explicit Store(const std::string& dir, bool read_only = false);
   Store(const std::string& dir, const StoreOptions& options);
+  // `secondary` non-empty: opens as a RocksDB secondary instance (read-only, no lock) keeping its own files in that
+  // directory, so that a long-lived reader (`gongji query`) follows a live `fold` through catch_up().
+  Store(const std::string& dir, const StoreOptions& options, const std::string& secondary);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -143,7 +151,7 @@ class Store {
   // store (n/partitions) or a partition ends before the store's folded position (x/). An I/O failure (ENOSPC,
   // EIO, a failed sync) is a StoreError with the OS or RocksDB text and the path; the store then holds its last
   // committed batch and a later fold continues from there. Probes: fold.before_apply, fold.before_commit,
-  // fold.after_commit (events/fault_probe.h); checkpoints as in checkpoint().
+  // fold.after_commit (log/fault_probe.h); checkpoints as in checkpoint().
   FoldStats fold(EventLog& log, const Policy& policy, const FoldOptions& opt = {});
   // Records the policy version used and the partition count (once); fold() and `serve` call it first. A partition
   // count other than the recorded one: StoreError naming both.
@@ -205,6 +213,9 @@ class Store {
   // Removes "*.partial" leftovers of checkpoints a crash interrupted (fold() does it first).
   static void remove_partial_checkpoints(const std::string& checkpoint_dir);
   const std::string& dir() const { return dir_; }
+  // A secondary instance (StoreOptions::secondary) reads what the primary committed since the last call
+  // (TryCatchUpWithPrimary); StoreError on failure. Safe beside concurrent reads. A no-op on other stores.
+  void catch_up();
   // Low-level access for tests that tamper with the store.
   rocksdb::DB* db() { return db_.get(); }
 
@@ -217,6 +228,7 @@ class Store {
   std::string dir_;
   std::unique_ptr<rocksdb::Env> env_;  // declared before db_: outlives it
   std::unique_ptr<rocksdb::DB> db_;
+  bool secondary_ = false;
 };
 
 // Folds one partition's records one at a time; commit() writes the state changes, outputs and the position in

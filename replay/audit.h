@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "events/event_log.h"
+#include "log/event_log.h"
 #include "projections/store.h"
 
 namespace gongji {

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "events/event_log.h"
+#include "log/event_log.h"
 #include "projections/store.h"
 
 namespace gongji {

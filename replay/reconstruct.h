@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "events/event_log.h"
+#include "log/event_log.h"
 #include "ledger/mem_state.h"
 #include "projections/store.h"
 

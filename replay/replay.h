@@ -4,7 +4,7 @@
 #include <map>
 #include <string>
 
-#include "events/event_log.h"
+#include "log/event_log.h"
 #include "projections/store.h"
 #include "replay/reconstruct.h"
 

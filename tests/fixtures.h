@@ -10,7 +10,7 @@
 #include <sstream>
 #include <string>
 
-#include "events/event_log.h"
+#include "log/event_log.h"
 #include "ops/generator.h"
 #include "projections/store.h"
 

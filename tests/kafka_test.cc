@@ -3,7 +3,7 @@
 
 #include "consumers/exit_codes.h"
 #include "events/fb_codec.h"
-#include "events/kafka_log.h"
+#include "log/kafka_log.h"
 #include "events/outputs_generated.h"
 #include "replay/explain.h"
 #include "replay/reconstruct.h"
@@ -629,7 +629,7 @@ void expect_exactly_once(const std::string& settlements, const Expected& want) {
   EXPECT_EQ(got["claims_settled_more_than_once"], 0);
 }
 
-// Issue 8 "How to prove it": serve is crashed at each of its named points (events/fault_probe.h), at a hit in the
+// Issue 8 "How to prove it": serve is crashed at each of its named points (log/fault_probe.h), at a hit in the
 // middle of the run, then restarted: the store equals a clean fold and a read_committed subscriber receives each
 // output record exactly once, with the clean run's totals.
 TEST(ServeFault, EveryCrashPointThenRestartExactlyOnce) {

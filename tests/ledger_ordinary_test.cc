@@ -555,5 +555,14 @@ TEST(Refusals, UnknownsAndAlreadyEnrolled) {
   EXPECT_EQ(upd[0]["reason"], "UNKNOWN_FACILITY");
 }
 
+// EVENTS.md "Ids" (the ledger's rule; the fold asks it before applying): a new id applies, the same id with the same
+// content is a duplicate copy (a no-op), with other content ID_CONFLICT.
+TEST(EventIds, NewDuplicateOrConflict) {
+  EXPECT_EQ(judge_event_id(std::nullopt, 0x1234), IdVerdict::new_event);
+  EXPECT_EQ(judge_event_id(0x1234, 0x1234), IdVerdict::duplicate);
+  EXPECT_EQ(judge_event_id(0x1234, 0x1235), IdVerdict::conflict);
+  EXPECT_EQ(judge_event_id(0, 0), IdVerdict::duplicate);  // a digest of 0 is a digest, not "none"
+}
+
 }  // namespace
 }  // namespace gongji::test

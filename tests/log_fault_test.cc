@@ -1,5 +1,5 @@
 // The embedded segment log under crashes, corruption and failing writes (issue 8 items 1-4, the log's side;
-// item 5's ingest probes). Faults are injected on purpose: named probes (events/fault_probe.h) through
+// item 5's ingest probes). Faults are injected on purpose: named probes (log/fault_probe.h) through
 // GONGJI_FAULT in a child `gongji ingest`, and bytes flipped, files deleted, emptied or added by the test.
 #include <gtest/gtest.h>
 
@@ -12,8 +12,8 @@
 #include <set>
 
 #include "consumers/exit_codes.h"
-#include "events/event_log.h"
-#include "events/fault_probe.h"
+#include "log/event_log.h"
+#include "log/fault_probe.h"
 #include "events/fb_codec.h"
 #include "events/partition.h"
 #include "tests/expect_error.h"

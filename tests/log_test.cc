@@ -1,10 +1,10 @@
-// events/segment_log: framing, torn tails, idempotent appends, partitioning.
+// log/segment_log: framing, torn tails, idempotent appends, partitioning.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "events/event_log.h"
+#include "log/event_log.h"
 #include "events/fb_codec.h"
 #include "events/partition.h"
 #include "tests/fixtures.h"

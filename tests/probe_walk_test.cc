@@ -1,4 +1,4 @@
-// Walks every named failure probe of the embedded path (events/fault_probe.h: log, ingest, dead letters, fold,
+// Walks every named failure probe of the embedded path (log/fault_probe.h: log, ingest, dead letters, fold,
 // checkpoints) in turn on a generated population (issue 8, "How to prove it"): the probe fires during `ingest` or
 // `fold`, the command is run again unarmed (as an operator would after a crash or once space returns), and the
 // result must equal a clean run's: the same digest and the same output records, byte for byte.
@@ -6,7 +6,7 @@
 #include <cctype>
 #include <string_view>
 
-#include "events/fault_probe.h"
+#include "log/fault_probe.h"
 #include "tests/fixtures.h"
 
 namespace gongji::test {

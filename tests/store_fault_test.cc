@@ -6,7 +6,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/file_system.h>
 
-#include "events/fault_probe.h"
+#include "log/fault_probe.h"
 #include "replay/replay.h"
 #include "tests/expect_error.h"
 #include "tests/fixtures.h"

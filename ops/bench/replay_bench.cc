@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <random>
 
-#include "events/event_log.h"
+#include "log/event_log.h"
 #include "ops/generator.h"
 #include "replay/reconstruct.h"
 #include "replay/replay.h"

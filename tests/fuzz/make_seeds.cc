@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "events/event.h"
-#include "events/event_log.h"
+#include "log/event_log.h"
 #include "events/fb_codec.h"
 
 using namespace gongji;

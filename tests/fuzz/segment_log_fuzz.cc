@@ -1,4 +1,4 @@
-// Fuzz target: the embedded log's reader (events/event_log.h), through its public API only. Each input becomes the
+// Fuzz target: the embedded log's reader (log/event_log.h), through its public API only. Each input becomes the
 // one segment file of a one-partition log, DIR/p0000/00000000000000000000.seg, beside a fresh meta and id index
 // (copied from a template made once). The first input byte picks how the rest becomes the segment:
 //   even: the bytes are the segment, as they are (a flipped, torn or forged file);
@@ -23,9 +23,9 @@
 #include <string>
 #include <vector>
 
-#include "events/crc32c.h"
+#include "log/crc32c.h"
 #include "events/event.h"
-#include "events/event_log.h"
+#include "log/event_log.h"
 #include "events/fb_codec.h"
 #include "tests/fuzz/fuzz_check.h"
 

@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "events/event_log.h"
+#include "log/event_log.h"
 
 namespace gongji {
 

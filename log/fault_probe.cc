@@ -1,4 +1,4 @@
-#include "events/fault_probe.h"
+#include "log/fault_probe.h"
 
 #include <cerrno>
 #include <cstdlib>

@@ -1,4 +1,4 @@
-#include "events/crc32c.h"
+#include "log/crc32c.h"
 
 #include <array>
 

@@ -19,7 +19,7 @@
 namespace gongji::probe {
 
 inline constexpr std::array<const char*, 20> kProbePoints = {
-    // events/segment_log.cc
+    // log/segment_log.cc
     "log.before_write",          // before framed records are written to a segment
     "log.after_write",           // after the write, before its fdatasync
     "log.before_fsync",          // before a segment's fdatasync

@@ -26,11 +26,11 @@
 #include <rocksdb/write_batch.h>
 #include <xxhash.h>
 
-#include "events/crc32c.h"
-#include "events/event_log.h"
-#include "events/fault_probe.h"
-#include "events/io_error.h"
-#include "events/rocksdb_info_log.h"
+#include "log/crc32c.h"
+#include "log/event_log.h"
+#include "log/fault_probe.h"
+#include "log/io_error.h"
+#include "log/rocksdb_info_log.h"
 #include "events/fb_codec.h"
 #include "events/partition.h"
 
@@ -310,7 +310,7 @@ void check_layout(const fs::path& dir, int partitions, std::vector<LogFinding>& 
 std::unique_ptr<rocksdb::DB> open_index(const fs::path& dir, bool read_only, bool create = false) {
   rocksdb::Options opt;
   opt.create_if_missing = create;
-  // RocksDB's own LOG writer aborts on a full disk (events/rocksdb_info_log.h); read-only opens write nothing.
+  // RocksDB's own LOG writer aborts on a full disk (log/rocksdb_info_log.h); read-only opens write nothing.
   if (create) fs::create_directories(dir / "index");
   opt.info_log = std::make_shared<TolerantInfoLog>(read_only ? "" : (dir / "index").string());
   rocksdb::DB* db = nullptr;

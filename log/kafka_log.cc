@@ -1,4 +1,4 @@
-#include "events/kafka_log.h"
+#include "log/kafka_log.h"
 
 #include <librdkafka/rdkafkacpp.h>
 

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Layering, enforced (issue 9 item 6): a module includes only what its CMake target links.
+
+Each folder is one module with one CMake target (CMakeLists.txt). LAYERS below lists, per module, the modules and
+the libraries its target links; every `#include` in the module's *.cc and *.h files must name a header of one of
+them, or of the C++ standard library. The ledger, the pure fold, links nothing but the standard library, the event
+types, its YAML loader and a hash. Prints every violation as file:line and exits 1 when there is any.
+
+Usage: check_layers.py SOURCE_DIR
+"""
+import pathlib
+import re
+import sys
+
+# The libraries, by the first component of the header names they provide.
+LIBRARIES = {
+    "nlohmann": "json", "xxhash.h": "xxhash", "flatbuffers": "flatbuffers", "rocksdb": "rocksdb",
+    "librdkafka": "rdkafka", "yaml-cpp": "yaml", "httplib.h": "httplib", "openssl": "openssl", "CLI": "cli11",
+    "gtest": "gtest", "gmock": "gtest", "benchmark": "benchmark",
+    # POSIX: files, directories, processes, sockets.
+    "fcntl.h": "posix", "unistd.h": "posix", "sys": "posix", "dirent.h": "posix", "signal.h": "posix",
+    "poll.h": "posix", "pwd.h": "posix", "netinet": "posix", "arpa": "posix",
+}
+
+# module -> (modules it may include, libraries it may include). Generated FlatBuffers headers live under events/.
+LAYERS = {
+    "events": ({"events"}, {"json", "xxhash", "flatbuffers"}),
+    "log": ({"events", "log"}, {"json", "xxhash", "flatbuffers", "rocksdb", "rdkafka", "posix"}),
+    "ledger": ({"events", "ledger"}, {"json", "xxhash", "yaml"}),
+    "projections": ({"events", "log", "ledger", "projections"}, {"json", "xxhash", "rocksdb", "posix"}),
+    "replay": ({"events", "log", "ledger", "projections", "replay"}, {"json", "xxhash", "rocksdb", "posix"}),
+    "service": ({"events", "log", "ledger", "projections", "replay", "service"},
+                {"json", "xxhash", "rocksdb", "httplib", "openssl", "posix"}),
+}
+
+
+def library_of(header):
+    first = header.split("/")[0]
+    return LIBRARIES.get(first) or LIBRARIES.get(header)
+
+
+def check(root):
+    problems = []
+    include = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
+    for module, (modules, libraries) in sorted(LAYERS.items()):
+        folder = root / module
+        for path in sorted(folder.rglob("*")):
+            if path.suffix not in (".cc", ".h") or not path.is_file():
+                continue
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                m = include.match(line)
+                if not m:
+                    continue
+                kind, header = m.groups()
+                where = f"{path.relative_to(root)}:{n}"
+                if kind == '"':
+                    owner = header.split("/")[0] if "/" in header else module
+                    if owner not in modules:
+                        problems.append(f"{where}: {module}/ includes {header}, of module {owner}/, "
+                                        f"which its target does not link")
+                    continue
+                lib = library_of(header)
+                if lib and lib not in libraries:
+                    problems.append(f"{where}: {module}/ includes <{header}> ({lib}), which its target does not link")
+    return problems
+
+
+def main():
+    root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".")
+    problems = check(root)
+    for p in problems:
+        print(p)
+    if problems:
+        print(f"check_layers: {len(problems)} problem(s)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

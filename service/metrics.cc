@@ -1,0 +1,154 @@
+#include "service/metrics.h"
+
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "ledger/settlement.h"
+
+namespace gongji {
+
+using nlohmann::json;
+
+namespace {
+
+std::string number(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+void header(std::string& out, const std::string& name, const char* type, const char* help) {
+  out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+std::string str(const json& j, const char* k) {
+  return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : "";
+}
+
+}  // namespace
+
+std::string prometheus_label(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+const std::vector<double>& Histogram::bounds() {
+  static const std::vector<double> b = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                        0.1,    0.25,  0.5,    1,     2.5,  5};
+  return b;
+}
+
+void Histogram::observe(double seconds) {
+  size_t i = 0;
+  while (i < bounds().size() && seconds > bounds()[i]) ++i;
+  ++counts_[i];
+  sum_ += seconds;
+  ++count_;
+}
+
+void Histogram::render(const std::string& name, const std::string& labels, std::string& out) const {
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= bounds().size(); ++i) {
+    cumulative += counts_[i];
+    char le[32] = "+Inf";
+    if (i < bounds().size()) std::snprintf(le, sizeof le, "%g", bounds()[i]);
+    out += name + "_bucket{" + labels + ",le=\"" + std::string(le) + "\"} " + std::to_string(cumulative) + "\n";
+  }
+  out += name + "_sum{" + labels + "} " + number(sum_) + "\n";
+  out += name + "_count{" + labels + "} " + std::to_string(count_) + "\n";
+}
+
+void RequestMetrics::observe(const std::string& endpoint, int status, double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  latency_[endpoint].observe(seconds);
+  ++answered_[{endpoint, status}];
+}
+
+std::string RequestMetrics::render() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string out;
+  header(out, "gongji_http_requests_total", "counter", "Requests answered, by endpoint and HTTP status.");
+  for (const auto& [key, n] : answered_)
+    out += "gongji_http_requests_total{endpoint=\"" + prometheus_label(key.first) + "\",code=\"" +
+           std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
+  header(out, "gongji_http_request_duration_seconds", "histogram", "Time to answer a request, by endpoint.");
+  for (const auto& [endpoint, h] : latency_)
+    h.render("gongji_http_request_duration_seconds", "endpoint=\"" + prometheus_label(endpoint) + "\"", out);
+  return out;
+}
+
+void LedgerMetrics::count(const Store& store, const std::string& line) {
+  const json r = json::parse(line, nullptr, false);
+  if (!r.is_object()) return;
+  ++outputs_;
+  const std::string kind = str(r, "kind");
+  if (kind == "dead_letter") {
+    ++dead_letters_;
+  } else if (kind == "refusal") {
+    ++refusals_[str(r, "reason")];
+  } else if (kind == "settlement") {
+    ++by_status_[str(r, "status")];
+    if (str(r, "status") == "settled") {
+      Money& m = fund_by_scheme_[str(r, "scheme")];
+      m = checked_add(m, record_money(r, "fund"));
+    }
+  } else if (kind == "reversal") {  // the reversal names no scheme: its settlement does
+    auto s = store.settlement(str(r, "person"), str(r, "claim"));
+    Money& m = fund_by_scheme_[s ? str(s->record, "scheme") : ""];
+    m = checked_add(m, record_money(r, "fund"));
+  }
+}
+
+std::string LedgerMetrics::render(const Store& store, EventLog* log) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::map<int, uint64_t> positions = store.positions();
+  for (const auto& [p, to] : positions) {
+    uint64_t& from = scanned_[p];
+    if (to > from) store.outbox(p, from, to, [&](uint64_t, const std::string& line) { count(store, line); });
+    from = std::max(from, to);
+  }
+  std::string out;
+  uint64_t folded = 0;
+  for (const auto& [p, at] : positions) folded += at;
+  header(out, "gongji_events_folded_total", "counter", "Log records folded, over every partition.");
+  out += "gongji_events_folded_total " + std::to_string(folded) + "\n";
+  header(out, "gongji_folded_offset", "gauge", "The fold's position (next log offset to fold), by partition.");
+  for (const auto& [p, at] : positions)
+    out += "gongji_folded_offset{partition=\"" + std::to_string(p) + "\"} " + std::to_string(at) + "\n";
+  if (log) {
+    header(out, "gongji_log_end_offset", "gauge", "The log's end offset, by partition.");
+    for (int p = 0; p < log->partitions(); ++p)
+      out += "gongji_log_end_offset{partition=\"" + std::to_string(p) + "\"} " + std::to_string(log->end_offset(p)) +
+             "\n";
+    header(out, "gongji_lag", "gauge", "Log end minus folded position, by partition.");
+    for (int p = 0; p < log->partitions(); ++p) {
+      const uint64_t end = log->end_offset(p), at = positions.count(p) ? positions.at(p) : 0;
+      out += "gongji_lag{partition=\"" + std::to_string(p) + "\"} " + std::to_string(end > at ? end - at : 0) + "\n";
+    }
+  }
+  header(out, "gongji_output_records_total", "counter", "Output records of the fold.");
+  out += "gongji_output_records_total " + std::to_string(outputs_) + "\n";
+  header(out, "gongji_settlements_total", "counter", "Settlement records, by status.");
+  for (const auto& [s, n] : by_status_)
+    out += "gongji_settlements_total{status=\"" + prometheus_label(s) + "\"} " + std::to_string(n) + "\n";
+  header(out, "gongji_fund_paid_yuan", "gauge", "Fund paid by settled claims net of reversals, in yuan.");
+  for (const auto& [s, m] : fund_by_scheme_)
+    out += "gongji_fund_paid_yuan{scheme=\"" + prometheus_label(s) + "\"} " + format_money(m) + "\n";
+  header(out, "gongji_refusals_total", "counter", "Refusal records (non-claim events refused), by reason.");
+  for (const auto& [s, n] : refusals_)
+    out += "gongji_refusals_total{reason=\"" + prometheus_label(s) + "\"} " + std::to_string(n) + "\n";
+  header(out, "gongji_dead_letters_total", "counter", "Dead letters of the fold.");
+  out += "gongji_dead_letters_total " + std::to_string(dead_letters_) + "\n";
+  return out;
+}
+
+}  // namespace gongji

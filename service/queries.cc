@@ -1,0 +1,301 @@
+#include "service/queries.h"
+
+#include <map>
+#include <set>
+
+#include "ledger/settlement.h"
+#include "replay/statement.h"
+
+namespace gongji {
+
+using nlohmann::json;
+
+namespace {
+
+std::string cli_option(std::string parameter) {
+  for (char& c : parameter)
+    if (c == '_') c = '-';
+  return "--" + parameter;
+}
+
+std::string str(const json& j, const char* k) {
+  return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : "";
+}
+
+void add_to(Money& sum, Money m) { sum = checked_add(sum, m); }  // MoneyOverflow rather than a wrong sum
+
+// Settled, reversed and net fund of one row of a month's view.
+struct FundRow {
+  Money settled = 0, reversed = 0;
+  json to_json() const {
+    return {{"settled", format_money(settled)}, {"reversed", format_money(reversed)},
+            {"net", format_money(checked_add(settled, reversed))}};
+  }
+};
+
+json rows_json(const std::map<std::string, FundRow>& rows) {
+  json j = json::object();
+  for (const auto& [k, v] : rows) j[k] = v.to_json();
+  return j;
+}
+
+// What a month's view keeps of a settled claim, so that its reversal counts in the same rows.
+struct ClaimRows {
+  std::string scheme, benefit, facility;
+  int level = 0;
+};
+
+std::string claim_key(const json& r) { return str(r, "person") + "/" + str(r, "claim"); }
+
+bool in_month(const json& r, const char* date_field, Month month) {
+  auto d = parse_date(str(r, date_field));
+  return d && month_of(*d) == month;
+}
+
+}  // namespace
+
+ParameterError::ParameterError(const std::string& p, const std::string& d)
+    : std::runtime_error(cli_option(p) + ": " + d), parameter(p), detail(d) {}
+
+Policy read_policy(const Store& store, const std::string& policy_file, bool or_built_in) {
+  if (!policy_file.empty()) return load_policy_file(policy_file);
+  if (std::optional<Policy> recorded = recorded_policy(store)) return *recorded;
+  if (or_built_in) return default_policy();
+  throw ParameterError("policy", "the store used several policy versions: name one");
+}
+
+KnownAt known_at_param(const std::string& text, const EventLog& log) {
+  KnownAt k;
+  try {
+    k = parse_known_at(text);
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    throw ParameterError("known_at", why.starts_with("--known-at: ") ? why.substr(12) : why);
+  }
+  for (const auto& [p, off] : k.offsets)
+    if (p < 0 || p >= log.partitions())
+      throw ParameterError("known_at", "partition " + std::to_string(p) +
+                                           " does not exist (the log has partitions 0 to " +
+                                           std::to_string(log.partitions() - 1) + ")");
+  return k;
+}
+
+json person_query(const Store& store, const LogOpener& open_log, const PersonQuery& q) {
+  std::optional<Date> as_of;
+  if (!q.as_of.empty()) {
+    as_of = parse_date(q.as_of);
+    if (!as_of) throw ParameterError("as_of", "expected a date YYYY-MM-DD, got '" + q.as_of + "'");
+  }
+  std::optional<Policy> read;
+  if (!q.policy) read = read_policy(store, q.policy_file, q.known_at.empty());
+  const Policy& policy = q.policy ? *q.policy : *read;
+  std::optional<PersonState> p;
+  if (!q.known_at.empty()) {
+    // TIME-REPLAY: what the ledger held, as known at T: the person's history folded again up to T.
+    auto log = open_log();
+    store.check_log(*log);
+    Reconstruction r = reconstruct_person(store, *log, q.person, policy, known_at_param(q.known_at, *log));
+    if (PersonState* ps = r.state.person(q.person)) p = *ps;
+  } else {
+    p = store.person(q.person);
+  }
+  if (!p)
+    throw NotFoundError("no person " + q.person +
+                        (q.known_at.empty() ? ""
+                                            : " known at " + q.known_at +
+                                                  " (knowledge time: when events were ingested)"));
+  return person_view(*p, as_of ? *as_of : latest_date(*p), policy, [](const std::string&) { return nullptr; });
+}
+
+void records_query(const Store& store, const std::string& person, const std::string& claim, const std::string& kind,
+                   const std::function<void(const json&)>& fn) {
+  auto keep = [&](const json& r) {
+    if (!claim.empty() && r.value("claim", "") != claim) return true;
+    if (!kind.empty() && r.value("kind", "") != kind) return true;
+    fn(r);
+    return true;
+  };
+  // EVENTS.md: a claim is its person and its claim id. A claim alone means the one person with a settlement of that
+  // id (several: AmbiguousClaimError); an id no settlement holds (a dead-lettered claim) is looked for in every
+  // record.
+  std::string who = person;
+  if (who.empty() && !claim.empty() && !store.claim_holders(claim, 1).empty()) who = store.claim_person(claim, "");
+  if (!who.empty()) store.person_outputs(who, keep);  // the r/ index of the person's records
+  else store.outputs(keep);
+}
+
+json explanation_json(const Rederivation& r, const std::string& claim, const std::string& person, bool what_if) {
+  json j = {{"claim", claim}, {"person", person}, {"recorded", r.recorded}, {"recomputed", r.recomputed},
+            {"equal", r.equal}, {"policy_version", r.policy_version}};
+  if (!r.equal) j["differences"] = settlement_differences(r.recorded, r.recomputed);
+  if (what_if) j["what_if"] = true;
+  return j;
+}
+
+std::string statement_query(const Store& store, const std::string& person, int year, const std::string& format,
+                            const std::string& policy_file, const Policy* policy) {
+  std::optional<Policy> read;
+  if (!policy) read = read_policy(store, policy_file, true);
+  const Policy& used = policy ? *policy : *read;
+  if (year < year_of(used.window_from()) || year > year_of(used.window_to()))
+    throw ParameterError("year", std::to_string(year) + " is outside the policy window " +
+                                     format_date(used.window_from()) + " to " + format_date(used.window_to()));
+  if (format != "json" && format != "html" && format != "text")
+    throw ParameterError("format", "expected json, html or text, got '" + format + "'");
+  json s = statement(store, used, person, year);
+  return format == "json" ? s.dump(2) + "\n" : format == "html" ? statement_html(s) : statement_text(s);
+}
+
+Month month_param(const std::string& text, const std::string& parameter) {
+  auto m = parse_month(text);
+  if (!m) throw ParameterError(parameter, "expected a month YYYY-MM, got '" + text + "'");
+  return *m;
+}
+
+json facility_month(const Store& store, const std::string& facility, Month month) {
+  std::map<std::string, ClaimRows> settled;  // person/claim of the facility's settled claims in the month
+  std::map<std::string, FundRow> by_benefit, by_scheme;
+  std::set<std::string> patients;
+  FundRow total;
+  json claims = json::array(), reversals = json::array();
+  store.outputs([&](const json& r) {
+    const std::string kind = str(r, "kind");
+    if (kind == "settlement" && str(r, "facility") == facility && in_month(r, "date", month)) {
+      patients.insert(str(r, "person"));
+      claims.push_back({{"claim", r["claim"]}, {"person", r["person"]}, {"date", r["date"]},
+                        {"benefit", r["benefit"]}, {"scheme", str(r, "scheme")}, {"level", r.value("level", 0)},
+                        {"status", r["status"]}, {"reasons", r["reasons"]}, {"fund", r["fund"]},
+                        {"total", r["total"]}});
+      if (str(r, "status") != "settled") return true;
+      const Money f = record_money(r, "fund");
+      settled[claim_key(r)] = {str(r, "scheme"), str(r, "benefit"), facility, 0};
+      add_to(total.settled, f);
+      add_to(by_benefit[str(r, "benefit")].settled, f);
+      add_to(by_scheme[str(r, "scheme")].settled, f);
+    } else if (kind == "reversal" && in_month(r, "date", month)) {
+      auto it = settled.find(claim_key(r));  // the settlement precedes its reversal in the person's partition
+      if (it == settled.end()) return true;
+      const Money f = record_money(r, "fund");
+      add_to(total.reversed, f);
+      add_to(by_benefit[it->second.benefit].reversed, f);
+      add_to(by_scheme[it->second.scheme].reversed, f);
+      reversals.push_back({{"claim", r["claim"]}, {"person", r["person"]}, {"at", r["at"]}, {"fund", r["fund"]}});
+    }
+    return true;
+  });
+  return {{"facility", facility}, {"month", format_month(month)}, {"claims", claims},
+          {"patients", patients.size()}, {"fund", total.to_json()}, {"fund_by_benefit", rows_json(by_benefit)},
+          {"fund_by_scheme", rows_json(by_scheme)}, {"reversals", reversals}};
+}
+
+json fund_month(const Store& store, Month month) {
+  std::map<std::string, ClaimRows> settled;
+  std::map<std::string, FundRow> by_scheme, by_level, by_benefit, by_scheme_level;
+  FundRow total;
+  long claims = 0, credits = 0, debits = 0;
+  Money credited = 0, debited = 0;
+  auto add = [&](const ClaimRows& c, Money f, bool reversal) {
+    const std::string level = std::to_string(c.level);
+    for (FundRow* row : {&total, &by_scheme[c.scheme], &by_level[level], &by_benefit[c.benefit],
+                         &by_scheme_level[c.scheme + " level " + level]})
+      add_to(reversal ? row->reversed : row->settled, f);
+  };
+  store.outputs([&](const json& r) {
+    const std::string kind = str(r, "kind");
+    if (kind == "settlement" && in_month(r, "date", month)) {
+      ++claims;
+      if (str(r, "status") != "settled") return true;
+      ClaimRows c{str(r, "scheme"), str(r, "benefit"), str(r, "facility"), r.value("level", 0)};
+      settled[claim_key(r)] = c;
+      add(c, record_money(r, "fund"), false);
+    } else if (kind == "reversal" && in_month(r, "date", month)) {
+      if (auto it = settled.find(claim_key(r)); it != settled.end()) add(it->second, record_money(r, "fund"), true);
+    } else if (kind == "account_credit" && in_month(r, "at", month)) {
+      ++credits;
+      add_to(credited, record_money(r, "amount"));
+    } else if (kind == "account_debit" && in_month(r, "at", month)) {
+      ++debits;
+      add_to(debited, record_money(r, "amount"));
+    }
+    return true;
+  });
+  return {{"month", format_month(month)}, {"claims", claims}, {"fund", total.to_json()},
+          {"by_scheme", rows_json(by_scheme)}, {"by_level", rows_json(by_level)},
+          {"by_benefit", rows_json(by_benefit)}, {"by_scheme_level", rows_json(by_scheme_level)},
+          {"account", {{"credits", {{"count", credits}, {"amount", format_money(credited)}}},
+                       {"debits", {{"count", debits}, {"amount", format_money(debited)}}}}}};
+}
+
+namespace {
+std::string csv_field(const json& v) {
+  std::string t = v.is_string() ? v.get<std::string>() : v.dump();
+  if (t.find_first_of(",\"\r\n") == std::string::npos) return t;
+  std::string q = "\"";
+  for (char c : t) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+}  // namespace
+
+std::string facility_month_csv(const json& view) {
+  static const char* kColumns[] = {"claim", "person", "date", "benefit", "scheme", "level", "status", "fund", "total"};
+  std::string out = "claim,person,date,benefit,scheme,level,status,fund,total\r\n";
+  for (const json& c : view["claims"]) {
+    std::string line;
+    for (const char* k : kColumns) line += (line.empty() ? "" : ",") + csv_field(c.value(k, json("")));
+    out += line + "\r\n";
+  }
+  return out;
+}
+
+std::string fund_month_csv(const json& view) {
+  std::string out = "view,key,settled,reversed,net\r\n";
+  auto row = [&](const std::string& v, const std::string& key, const json& r) {
+    out += csv_field(v) + "," + csv_field(key) + "," + csv_field(r["settled"]) + "," + csv_field(r["reversed"]) +
+           "," + csv_field(r["net"]) + "\r\n";
+  };
+  row("total", view["month"].get<std::string>(), view["fund"]);
+  for (const char* v : {"by_scheme", "by_level", "by_benefit", "by_scheme_level"})
+    for (const auto& [key, r] : view[v].items()) row(v, key, r);
+  return out;
+}
+
+json facilities_of_month(const Store& store, Month month) {
+  struct Row {
+    long claims = 0;
+    std::set<std::string> patients;
+    FundRow fund;
+  };
+  std::map<std::string, Row> rows;
+  std::map<std::string, std::string> settled;  // person/claim -> facility
+  store.outputs([&](const json& r) {
+    const std::string kind = str(r, "kind");
+    if (kind == "settlement" && r.contains("facility") && in_month(r, "date", month)) {
+      Row& row = rows[str(r, "facility")];
+      ++row.claims;
+      row.patients.insert(str(r, "person"));
+      if (str(r, "status") != "settled") return true;
+      settled[claim_key(r)] = str(r, "facility");
+      add_to(row.fund.settled, record_money(r, "fund"));
+    } else if (kind == "reversal" && in_month(r, "date", month)) {
+      if (auto it = settled.find(claim_key(r)); it != settled.end())
+        add_to(rows[it->second].fund.reversed, record_money(r, "fund"));
+    }
+    return true;
+  });
+  json list = json::array();
+  for (const auto& [facility, row] : rows)
+    list.push_back({{"facility", facility}, {"claims", row.claims}, {"patients", row.patients.size()},
+                    {"fund", row.fund.to_json()}});
+  return {{"month", format_month(month)}, {"facilities", list}};
+}
+
+std::string facilities_of_month_csv(const json& view) {
+  std::string out = "facility,claims,patients,settled,reversed,net\r\n";
+  for (const json& f : view["facilities"])
+    out += csv_field(f["facility"]) + "," + csv_field(f["claims"]) + "," + csv_field(f["patients"]) + "," +
+           csv_field(f["fund"]["settled"]) + "," + csv_field(f["fund"]["reversed"]) + "," +
+           csv_field(f["fund"]["net"]) + "\r\n";
+  return out;
+}
+
+}  // namespace gongji

@@ -1,0 +1,100 @@
+// The read questions of the ledger, one function each (issue 11): the command line (`gongji person`,
+// `settlements`, `explain --json`, `statement`) and the query service (service/service.h) both call these, so that
+// an endpoint's body and the command's output answer the same question alike.
+//
+// Contract: every function only reads the store (and, where it says so, the log the store was folded from). Errors:
+//   ParameterError      a parameter that does not parse or is out of range, named (the CLI's exit_code::kUsage,
+//                       the service's 400);
+//   NotFoundError       no such person, claim or settlement (kNotFound, 404);
+//   AmbiguousClaimError a claim id several persons hold, asked for without a person (kUsage, 400);
+//   anything else       a runtime failure (StoreError, LogError: kFailure, 500).
+// Thread-safety: as the Store's const methods (RocksDB reads): callable from several threads at once.
+#pragma once
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "log/event_log.h"
+#include "projections/store.h"
+#include "replay/explain.h"
+#include "replay/reconstruct.h"
+
+namespace gongji {
+
+// A bad parameter. `parameter` is the service's name ("as_of", "known_at", "year", "month", "policy", ...);
+// what() is the command line's wording, "--as-of: <detail>" (its option is `parameter` with '_' as '-').
+struct ParameterError : std::runtime_error {
+  ParameterError(const std::string& parameter, const std::string& detail);
+  std::string parameter, detail;
+};
+
+// Opens, read-only, the log the store was folded from (the command line: Paths::open_log_of).
+using LogOpener = std::function<std::unique_ptr<EventLog>()>;
+
+// The policy a read on an existing store uses (issue 9 item 10): `policy_file` when given, else the one the store's
+// fold recorded. A store folded under several versions needs a policy file (ParameterError "policy"), unless
+// `or_built_in`: then the built-in policy, for the views that only read dates and limits from it.
+Policy read_policy(const Store& store, const std::string& policy_file, bool or_built_in = false);
+
+// A knowledge time (replay/reconstruct.h parse_known_at) whose partitions the log has; else ParameterError
+// "known_at".
+KnownAt known_at_param(const std::string& text, const EventLog& log);
+
+// `gongji person`: the person's state as JSON (ledger/ledger.h person_view) as of `as_of` (YYYY-MM-DD; "" = the
+// person's latest date), as known at `known_at` ("" = everything folded; else the person is folded again from the
+// log, TIME-REPLAY). No such person (as known then): NotFoundError "no person P[ known at T ...]".
+// `policy`: when set, the policy read_policy(store, policy_file, known_at.empty()) gives (a caller's cache).
+struct PersonQuery {
+  std::string person, as_of, known_at, policy_file;
+  const Policy* policy = nullptr;
+};
+nlohmann::json person_query(const Store& store, const LogOpener& open_log, const PersonQuery& q);
+
+// `gongji settlements`: the output records of `person` (or, without one, of the one person holding `claim`, or
+// every record), keeping only `claim` and `kind` where given, in log order.
+void records_query(const Store& store, const std::string& person, const std::string& claim, const std::string& kind,
+                   const std::function<void(const nlohmann::json&)>& fn);
+
+// `gongji explain --json`: a re-derivation as JSON {claim, person, recorded, recomputed, equal, policy_version,
+// differences (when not equal), what_if (with another policy)}.
+nlohmann::json explanation_json(const Rederivation& r, const std::string& claim, const std::string& person,
+                                bool what_if);
+
+// `gongji statement`: the person's year as "json" (2-space indented, newline-terminated), "html" or "text".
+// A year outside the policy window: ParameterError "year"; no such person: NotFoundError. `policy`: when set, the
+// policy read_policy(store, policy_file, true) gives (a caller's cache).
+std::string statement_query(const Store& store, const std::string& person, int year, const std::string& format,
+                            const std::string& policy_file, const Policy* policy = nullptr);
+
+// A month "YYYY-MM", or ParameterError naming `parameter`.
+Month month_param(const std::string& text, const std::string& parameter = "month");
+
+// A facility's month (issue 11 item 4), by month of service: {facility, month, claims: [{claim, person, date,
+// benefit, scheme, level, status, reasons, fund, total}], patients (distinct persons with a claim there),
+// fund: {settled, reversed, net}, fund_by_benefit, fund_by_scheme: {name: net fund}, reversals: [{claim, person,
+// at, fund}]}. Money as yuan strings. A reversal counts in its claim's month (its `date`). Scans every output.
+nlohmann::json facility_month(const Store& store, const std::string& facility, Month month);
+
+// The fund's month, counted as `gongji report` counts "fund paid by month of service" (settled claims by service
+// date), with reversals in their claim's month: {month, claims, fund: {settled, reversed, net}, by_scheme,
+// by_level, by_benefit, by_scheme_level: {key: {settled, reversed, net}}, account: {credits, debits: {count,
+// amount}}} (account movements by their date `at`). Scans every output.
+nlohmann::json fund_month(const Store& store, Month month);
+
+// The auditor's overview of a month (the list to pick a facility from): every facility with a claim of that month
+// of service, {month, facilities: [{facility, claims, patients, fund: {settled, reversed, net}}]} in facility order,
+// counted as facility_month counts. Scans every output.
+nlohmann::json facilities_of_month(const Store& store, Month month);
+// As CSV: facility,claims,patients,settled,reversed,net.
+std::string facilities_of_month_csv(const nlohmann::json& view);
+
+// The two month views as CSV (RFC 4180, header line first): the facility's claims, one a line
+// (claim,person,date,benefit,scheme,level,status,fund,total); the fund's rows (view,key,settled,reversed,net) for
+// the total and each of by_scheme, by_level, by_benefit, by_scheme_level.
+std::string facility_month_csv(const nlohmann::json& view);
+std::string fund_month_csv(const nlohmann::json& view);
+
+}  // namespace gongji

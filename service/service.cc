@@ -1,0 +1,383 @@
+#include "service/service.h"
+
+#include <httplib.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <iostream>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "service/access_log.h"
+#include "service/auth.h"
+#include "service/metrics.h"
+
+namespace gongji {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr size_t kMaxBody = 64 * 1024;  // issue 11 item 2: a body over 64 KiB gets 413
+const std::vector<std::string> kOutputKinds = {"settlement", "reversal", "account_credit", "account_debit",
+                                               "refusal",    "contribution_mismatch", "dead_letter"};
+
+struct Reply {
+  int status = 200;
+  std::string body;
+  std::string type = "application/json";
+};
+
+Reply error_reply(int status, const std::string& message, const std::string& parameter = "") {
+  json j = {{"status", status}, {"error", message}};
+  if (!parameter.empty()) j["parameter"] = parameter;
+  return {status, j.dump() + "\n"};
+}
+
+Reply json_reply(const json& j) { return {200, j.dump() + "\n"}; }
+
+std::string param(const httplib::Request& req, const char* name) {
+  return req.has_param(name) ? req.get_param_value(name) : "";
+}
+
+// The bearer token of `Authorization: Bearer <token>`, or "".
+std::string bearer(const httplib::Request& req) {
+  const std::string h = req.get_header_value("Authorization");
+  return h.starts_with("Bearer ") ? h.substr(7) : "";
+}
+
+int year_param(const std::string& text) {
+  if (text.size() != 4 || text.find_first_not_of("0123456789") != std::string::npos)
+    throw ParameterError("year", "expected a year YYYY, got '" + text + "'");
+  return std::stoi(text);
+}
+
+std::string format_param(const httplib::Request& req, std::set<std::string> allowed) {
+  std::string f = req.has_param("format") ? req.get_param_value("format") : "json";
+  if (!allowed.count(f)) {
+    std::string list;
+    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    throw ParameterError("format", "expected one of " + list + ", got '" + f + "'");
+  }
+  return f;
+}
+
+using Handler = std::function<Reply(const httplib::Request&)>;
+
+struct Route {
+  std::string endpoint;
+  Area area;
+  std::vector<std::string> params;  // the query parameters it takes; any other is a 400
+};
+
+}  // namespace
+
+struct QueryService::Impl {
+  QueryOptions opt;
+  std::string secondary;  // the secondary instance's own files (a temporary directory, removed at the end)
+  std::unique_ptr<Store> store;
+  TokenTable tokens;
+  std::unique_ptr<AccessLog> access;
+  RateLimiter limiter;
+  RequestMetrics requests;
+  LedgerMetrics ledger;
+  std::unique_ptr<httplib::Server> server;
+  int port = 0;
+  bool tls = false;
+  std::mutex catch_up_mu;
+  Clock::time_point last_catch_up{};
+  std::mutex policy_mu;
+  std::map<std::string, std::shared_ptr<const Policy>> policies;  // by the store's v/ keys and or_built_in
+
+  explicit Impl(QueryOptions o) : opt(std::move(o)), limiter(opt.rate) {}
+  ~Impl() {
+    store.reset();
+    if (!secondary.empty()) fs::remove_all(secondary);
+  }
+  void open();
+  void bind();
+  void routes();
+  void person_routes();
+  void audit_routes();
+  void ops_routes();
+  void route(const std::string& pattern, const Route& r, const Handler& h);
+  Reply answer(const httplib::Request& req, const Route& r, const Handler& h);
+  Reply run_handler(const httplib::Request& req, const Route& r, const Handler& h);
+  Reply logged(const httplib::Request& req, const Principal& who, const Route& r, Reply reply);
+  void catch_up();
+  std::shared_ptr<const Policy> policy(bool or_built_in);
+  std::unique_ptr<EventLog> open_log() const { return opt.open_log(); }
+  std::string rate_text() const {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", opt.rate);
+    return buf;
+  }
+};
+
+void QueryService::Impl::open() {
+  const std::string state = opt.data_dir + "/state";
+  if (!fs::exists(state + "/CURRENT"))
+    throw std::runtime_error("no store in " + state + " (run `gongji ingest` and `gongji fold` first)");
+  if (opt.tokens_file.empty()) throw ParameterError("tokens", "a tokens file is required (service/auth.h)");
+  tokens = TokenTable::load(opt.tokens_file);
+  char tmpl[] = "/tmp/gongji-query-XXXXXX";
+  if (!mkdtemp(tmpl)) throw std::runtime_error("cannot create a directory under /tmp for the secondary instance");
+  secondary = tmpl;
+  store = std::make_unique<Store>(state, StoreOptions{true, false, nullptr}, secondary);
+  if (!opt.open_log) {
+    const std::string dir = opt.data_dir + "/log";
+    opt.open_log = [dir] { return open_segment_log(dir, 8, true); };
+  }
+  access = std::make_unique<AccessLog>(opt.access_log.empty() ? opt.data_dir + "/access-log.jsonl" : opt.access_log,
+                                       opt.access_log_keep_days);
+}
+
+void QueryService::Impl::bind() {
+  if (!opt.cert.empty() || !opt.key.empty()) {
+    if (opt.cert.empty() || opt.key.empty()) throw ParameterError("cert", "--cert and --key go together");
+    auto ssl = std::make_unique<httplib::SSLServer>(opt.cert.c_str(), opt.key.c_str());
+    if (!ssl->is_valid())
+      throw ParameterError("cert", "cannot load the certificate " + opt.cert + " and key " + opt.key);
+    server = std::move(ssl);
+    tls = true;
+  } else {
+    server = std::make_unique<httplib::Server>();
+  }
+  server->set_payload_max_length(kMaxBody);
+  const size_t colon = opt.listen.rfind(':');
+  const std::string host = colon == std::string::npos ? "" : opt.listen.substr(0, colon);
+  const std::string port_text = colon == std::string::npos ? "" : opt.listen.substr(colon + 1);
+  if (host.empty() || port_text.empty() || port_text.find_first_not_of("0123456789") != std::string::npos ||
+      port_text.size() > 5 || std::stoi(port_text) > 65535)
+    throw ParameterError("listen", "expected HOST:PORT, got '" + opt.listen + "'");
+  const int wanted = std::stoi(port_text);
+  port = wanted == 0 ? server->bind_to_any_port(host) : (server->bind_to_port(host, wanted) ? wanted : -1);
+  if (port <= 0) throw std::runtime_error("cannot listen on " + opt.listen);
+  if (host != "127.0.0.1" && host != "localhost" && host != "::1" && !tls)
+    std::cerr << "gongji query: warning: listening on " << opt.listen << " without TLS (give --cert and --key)\n";
+}
+
+void QueryService::Impl::catch_up() {
+  std::lock_guard<std::mutex> lock(catch_up_mu);
+  const auto now = Clock::now();
+  if (last_catch_up != Clock::time_point{} && now - last_catch_up < opt.catch_up_every) return;
+  store->catch_up();
+  last_catch_up = now;
+}
+
+void QueryService::Impl::route(const std::string& pattern, const Route& r, const Handler& h) {
+  server->Get(pattern, [this, r, h](const httplib::Request& req, httplib::Response& res) {
+    const auto t0 = Clock::now();
+    Reply reply = answer(req, r, h);
+    res.status = reply.status;
+    res.set_content(reply.body, reply.type.c_str());
+    if (reply.status == 401) res.set_header("WWW-Authenticate", "Bearer");
+    requests.observe(r.endpoint, reply.status, std::chrono::duration<double>(Clock::now() - t0).count());
+  });
+}
+
+// read_policy's answer, kept while the store's policy versions (v/ keys) stay the same: loading a policy text is
+// most of a person query's time.
+std::shared_ptr<const Policy> QueryService::Impl::policy(bool or_built_in) {
+  std::string key = or_built_in ? "1" : "0";
+  store->scan("v/", [&](const std::string& k, std::string_view) { key += "\n" + k; });
+  std::lock_guard<std::mutex> lock(policy_mu);
+  auto& cached = policies[key];
+  if (!cached) cached = std::make_shared<const Policy>(read_policy(*store, opt.policy_file, or_built_in));
+  return cached;
+}
+
+Reply QueryService::Impl::answer(const httplib::Request& req, const Route& r, const Handler& h) {
+  const std::optional<Principal> who = tokens.authenticate(bearer(req));
+  if (!who) return error_reply(401, "a known bearer token is required (Authorization: Bearer <token>)");
+  if (!limiter.admit(who->name))
+    return error_reply(429, "more than " + rate_text() + " requests a second for token " + who->name);
+  if (!role_allows(who->role, r.area))
+    return error_reply(403, "role " + role_name(who->role) + " may not read " + r.endpoint);
+  Reply reply = run_handler(req, r, h);
+  return r.area == Area::person ? logged(req, *who, r, std::move(reply)) : reply;
+}
+
+Reply QueryService::Impl::run_handler(const httplib::Request& req, const Route& r, const Handler& h) {
+  try {
+    for (const auto& [name, value] : req.params)
+      if (std::find(r.params.begin(), r.params.end(), name) == r.params.end())
+        throw ParameterError(name, "unknown parameter of " + r.endpoint);
+    catch_up();
+    return h(req);
+  } catch (const ParameterError& e) {
+    return error_reply(400, e.what(), e.parameter);
+  } catch (const AmbiguousClaimError& e) {
+    return error_reply(400, "claim " + e.claim + " is held by several persons: name the person", "claim");
+  } catch (const NotFoundError& e) {
+    return error_reply(404, e.what());
+  } catch (const std::exception& e) {
+    return error_reply(500, e.what());
+  }
+}
+
+// Issue 11 item 2: every read of a person's data is in the access log before its answer leaves.
+Reply QueryService::Impl::logged(const httplib::Request& req, const Principal& who, const Route& r, Reply reply) {
+  AccessEntry e{who.name, role_name(who.role), "http", r.endpoint, req.matches.size() > 1 ? req.matches[1].str() : "",
+                r.endpoint == "claim" && req.matches.size() > 2 ? req.matches[2].str() : param(req, "claim"),
+                reply.status};
+  try {
+    access->append(e);
+  } catch (const std::exception& ex) {
+    return error_reply(500, std::string("the access log cannot be written, so nothing is answered: ") + ex.what());
+  }
+  return reply;
+}
+
+void QueryService::Impl::person_routes() {
+  route(R"(/v1/persons/([^/]+))", {"person", Area::person, {"as_of", "known_at"}}, [this](const auto& req) {
+    const std::string known_at = param(req, "known_at");
+    const auto pol = policy(known_at.empty());
+    return json_reply(person_query(*store, opt.open_log,
+                                   {req.matches[1].str(), param(req, "as_of"), known_at, opt.policy_file, pol.get()}));
+  });
+  route(R"(/v1/persons/([^/]+)/settlements)", {"settlements", Area::person, {"kind", "claim"}},
+        [this](const auto& req) {
+          const std::string kind = param(req, "kind");
+          if (!kind.empty() && std::find(kOutputKinds.begin(), kOutputKinds.end(), kind) == kOutputKinds.end())
+            throw ParameterError("kind", "unknown kind '" + kind + "'");
+          json records = json::array();
+          records_query(*store, req.matches[1].str(), param(req, "claim"), kind,
+                        [&](const json& r) { records.push_back(r); });
+          return json_reply({{"person", req.matches[1].str()}, {"records", records}});
+        });
+  route(R"(/v1/persons/([^/]+)/claims/([^/]+))", {"claim", Area::person, {}}, [this](const auto& req) {
+    auto log = open_log();
+    store->check_log(*log);
+    const std::string person = req.matches[1].str(), claim = req.matches[2].str();
+    return json_reply(explanation_json(rederive_claim(*store, *log, person, claim), claim, person, false));
+  });
+  route(R"(/v1/persons/([^/]+)/statements/([^/]+))", {"statement", Area::person, {"format"}},
+        [this](const auto& req) {
+          const std::string format = format_param(req, {"json", "html"});
+          return Reply{200, statement_query(*store, req.matches[1].str(), year_param(req.matches[2].str()), format,
+                                            opt.policy_file, policy(true).get()),
+                       format == "html" ? "text/html; charset=utf-8" : "application/json"};
+        });
+}
+
+void QueryService::Impl::audit_routes() {
+  route(R"(/v1/facilities/([^/]+)/months/([^/]+))", {"facility_month", Area::audit, {"format"}},
+        [this](const auto& req) {
+          const std::string format = format_param(req, {"json", "csv"});
+          json view = facility_month(*store, req.matches[1].str(), month_param(req.matches[2].str()));
+          if (format == "csv") return Reply{200, facility_month_csv(view), "text/csv; charset=utf-8"};
+          return json_reply(view);
+        });
+  route(R"(/v1/fund/months/([^/]+)/facilities)", {"month_facilities", Area::audit, {"format"}},
+        [this](const auto& req) {
+          const std::string format = format_param(req, {"json", "csv"});
+          json view = facilities_of_month(*store, month_param(req.matches[1].str()));
+          if (format == "csv") return Reply{200, facilities_of_month_csv(view), "text/csv; charset=utf-8"};
+          return json_reply(view);
+        });
+  route(R"(/v1/fund/months/([^/]+))", {"fund_month", Area::audit, {"format"}}, [this](const auto& req) {
+    const std::string format = format_param(req, {"json", "csv"});
+    json view = fund_month(*store, month_param(req.matches[1].str()));
+    if (format == "csv") return Reply{200, fund_month_csv(view), "text/csv; charset=utf-8"};
+    return json_reply(view);
+  });
+}
+
+void QueryService::Impl::ops_routes() {
+  route("/healthz", {"health", Area::ops, {}}, [](const auto&) { return json_reply({{"status", "ok"}}); });
+  route("/readyz", {"ready", Area::ops, {}}, [this](const auto&) {
+    auto log = open_log();
+    json lag = json::object();
+    bool ready = true;
+    for (int p = 0; p < log->partitions(); ++p) {
+      const uint64_t end = log->end_offset(p), at = store->folded_offset(p), behind = end > at ? end - at : 0;
+      lag[std::to_string(p)] = behind;
+      ready = ready && behind <= opt.ready_lag;
+    }
+    return Reply{ready ? 200 : 503, json{{"ready", ready}, {"lag", lag}, {"max_lag", opt.ready_lag}}.dump() + "\n"};
+  });
+  route("/metrics", {"metrics", Area::ops, {}}, [this](const auto&) {
+    auto log = open_log();
+    return Reply{200, ledger.render(*store, log.get()) + requests.render(), "text/plain; version=0.0.4"};
+  });
+}
+
+void QueryService::Impl::routes() {
+  // Item 2: a body over 64 KiB is refused before it is read (Content-Length; a chunked one by the payload limit).
+  server->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_header_value<uint64_t>("Content-Length") <= kMaxBody)
+      return httplib::Server::HandlerResponse::Unhandled;
+    Reply r = error_reply(413, "a request body may hold at most 65536 bytes");
+    res.status = r.status;
+    res.set_content(r.body, r.type.c_str());
+    requests.observe("too_large", 413, 0);
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  server->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    Reply r = error_reply(res.status, res.status == 404 ? "no such endpoint: " + req.path
+                                                        : "HTTP " + std::to_string(res.status));
+    res.set_content(r.body, r.type.c_str());
+  });
+  person_routes();
+  audit_routes();
+  ops_routes();
+}
+
+QueryService::QueryService(QueryOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+  impl_->open();
+  impl_->bind();
+  impl_->routes();
+}
+
+QueryService::~QueryService() {
+  stop();
+}
+
+int QueryService::port() const { return impl_->port; }
+bool QueryService::tls() const { return impl_->tls; }
+bool QueryService::run() { return impl_->server->listen_after_bind(); }
+void QueryService::stop() {
+  if (impl_ && impl_->server) impl_->server->stop();
+}
+
+bool QueryService::wait_until_running(std::chrono::milliseconds timeout) const {
+  const auto until = Clock::now() + timeout;
+  while (!impl_->server->is_running()) {
+    if (Clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+int run_query_service(const QueryOptions& options) {
+  sigset_t signals;  // blocked in every thread; this one waits for them
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  QueryService svc(options);
+  std::atomic<bool> done{false}, ok{true}, stopped{false};
+  std::thread serving([&] {
+    ok = svc.run() || stopped;
+    done = true;
+  });
+  std::cerr << "gongji query: listening on " << (svc.tls() ? "https" : "http") << "://"
+            << options.listen.substr(0, options.listen.rfind(':')) << ":" << svc.port() << "\n";
+  const timespec tick{0, 200 * 1000 * 1000};
+  while (!done)
+    if (sigtimedwait(&signals, nullptr, &tick) > 0) break;
+  stopped = true;
+  svc.stop();
+  serving.join();
+  return ok ? 0 : 1;
+}
+
+}  // namespace gongji

@@ -1,0 +1,69 @@
+// `gongji query`: the ledger's questions over HTTP (issue 11 items 1, 2, 4, 5), answered from an embedded store
+// while `fold` writes to it (the store is opened as a RocksDB secondary instance and catches up with the folding
+// primary before a request when `catch_up_every` has passed). Every answer is the one the command line gives
+// (service/queries.h): JSON unless said otherwise.
+//
+// Endpoints (GET; {P} a person id, {C} a claim id, {F} a facility id, {Y} a year, {M} a month YYYY-MM):
+//   /v1/persons/{P}?as_of=YYYY-MM-DD&known_at=T         person           desk, auditor   = `gongji person`
+//   /v1/persons/{P}/settlements?kind=K&claim=C          settlements      desk, auditor   = `gongji settlements`
+//   /v1/persons/{P}/claims/{C}                          claim            desk, auditor   = `gongji explain --json`
+//   /v1/persons/{P}/statements/{Y}?format=json|html     statement        desk, auditor   = `gongji statement`
+//   /v1/facilities/{F}/months/{M}?format=json|csv       facility_month   auditor
+//   /v1/fund/months/{M}?format=json|csv                 fund_month       auditor
+//   /v1/fund/months/{M}/facilities?format=json|csv      month_facilities auditor (each facility's claims, fund)
+//   /healthz  /readyz  /metrics                         health, ready, metrics   ops
+// Answers: 200; 400 {"error","parameter"} for a parameter that does not parse, is out of range or is unknown;
+// 401 without a known bearer token (Authorization: Bearer <token>); 403 for a role the endpoint does not allow;
+// 404 no such person, claim or path; 413 a request body over 64 KiB; 429 more than `rate` requests a second for
+// one token; 500 a runtime failure (the message names the file); /readyz 503 while a partition lags by more than
+// `ready_lag` records. Every answer of a person endpoint (200 or not) is first appended to the access log
+// (service/access_log.h); if that fails the answer is 500 and no data leaves.
+#pragma once
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "service/queries.h"
+
+namespace gongji {
+
+struct QueryOptions {
+  std::string data_dir;                  // DATA: its state/ (the store) and log/ (the embedded log)
+  std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free one (QueryService::port())
+  std::string tokens_file;               // service/auth.h; required
+  std::string access_log;                // "" = DATA/access-log.jsonl
+  int access_log_keep_days = 0;          // 0: keep everything
+  std::string cert, key;                 // both set: HTTPS
+  double rate = 100;                     // requests a second per token
+  uint64_t ready_lag = 1000;             // /readyz: the most records a partition may lag
+  std::string policy_file;               // "" = the policy the fold recorded
+  std::chrono::milliseconds catch_up_every{100};
+  LogOpener open_log;                    // null: the embedded log DATA/log, read-only
+};
+
+class QueryService {
+ public:
+  // Opens the store (refused like any read command: "no store in ..."), the tokens file (TokenFileError) and the
+  // access log, and binds (std::runtime_error naming the address). Does not serve yet.
+  explicit QueryService(QueryOptions options);
+  ~QueryService();
+  QueryService(const QueryService&) = delete;
+  QueryService& operator=(const QueryService&) = delete;
+
+  int port() const;
+  bool tls() const;
+  // Serves until stop() (from another thread); false when serving failed.
+  bool run();
+  void stop();
+  // Waits (up to `timeout`) until run() is accepting connections.
+  bool wait_until_running(std::chrono::milliseconds timeout) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// `gongji query`: runs a QueryService until SIGINT or SIGTERM; prints where it listens on stderr. Exit status.
+int run_query_service(const QueryOptions& options);
+
+}  // namespace gongji

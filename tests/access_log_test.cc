@@ -1,0 +1,180 @@
+// Issue 11 item 2: the access log's hash chain, its retention, the tokens file and SHA-256 (service/auth.h,
+// service/access_log.h).
+#include <fstream>
+#include <thread>
+
+#include "consumers/exit_codes.h"
+#include "service/access_log.h"
+#include "service/auth.h"
+#include "tests/fixtures.h"
+
+namespace gongji::test {
+namespace {
+
+using nlohmann::json;
+
+std::vector<json> lines_of(const std::string& path) {
+  std::vector<json> out;
+  std::istringstream in(read_file(path));
+  for (std::string l; std::getline(in, l);) out.push_back(json::parse(l));
+  return out;
+}
+
+void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::trunc) << text; }
+
+// FIPS 180-2 test vectors.
+TEST(Sha256, KnownVectors) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+TEST(Tokens, HashesRolesAndNamesAreReadAndBadLinesNamed) {
+  TempDir d;
+  write(d / "tokens", "# sha256 role name\n\n" + sha256_hex("s3cret") + " desk desk-anna\n" + sha256_hex("x") +
+                          " ops prometheus\n");
+  TokenTable t = TokenTable::load(d / "tokens");
+  EXPECT_EQ(t.size(), 2u);
+  ASSERT_TRUE(t.authenticate("s3cret"));
+  EXPECT_EQ(t.authenticate("s3cret")->name, "desk-anna");
+  EXPECT_EQ(t.authenticate("s3cret")->role, Role::desk);
+  EXPECT_FALSE(t.authenticate("S3cret"));
+  EXPECT_FALSE(t.authenticate(""));
+  EXPECT_FALSE(t.authenticate(sha256_hex("s3cret")));  // the hash is not a token
+  write(d / "bad", sha256_hex("a") + " admin root\n");
+  try {
+    TokenTable::load(d / "bad");
+    FAIL();
+  } catch (const TokenFileError& e) {
+    EXPECT_EQ(std::string(e.what()), "tokens file " + d / "bad" + ":1: field 'role': expected desk, auditor or ops, "
+                                                                    "got 'admin'");
+  }
+  write(d / "bad", "\nplaintext-token desk anna\n");
+  EXPECT_THROW(TokenTable::load(d / "bad"), TokenFileError);
+}
+
+TEST(Roles, EachRoleReadsItsAreasOnly) {
+  EXPECT_TRUE(role_allows(Role::desk, Area::person));
+  EXPECT_FALSE(role_allows(Role::desk, Area::audit));
+  EXPECT_FALSE(role_allows(Role::desk, Area::ops));
+  EXPECT_TRUE(role_allows(Role::auditor, Area::person));
+  EXPECT_TRUE(role_allows(Role::auditor, Area::audit));
+  EXPECT_FALSE(role_allows(Role::auditor, Area::ops));
+  EXPECT_FALSE(role_allows(Role::ops, Area::person));
+  EXPECT_FALSE(role_allows(Role::ops, Area::audit));
+  EXPECT_TRUE(role_allows(Role::ops, Area::ops));
+}
+
+TEST(RateLimit, ABurstOfTheRateThenOneEachIntervalPerToken) {
+  RateLimiter r(5);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(r.admit("a", t0)) << i;
+  EXPECT_FALSE(r.admit("a", t0));
+  EXPECT_TRUE(r.admit("b", t0));  // another token has its own bucket
+  EXPECT_TRUE(r.admit("a", t0 + std::chrono::milliseconds(200)));
+  EXPECT_FALSE(r.admit("a", t0 + std::chrono::milliseconds(200)));
+}
+
+TEST(AccessLog, LinesAreChainedAndNameTheReader) {
+  TempDir d;
+  const auto t = AccessLog::Clock::time_point(std::chrono::milliseconds(1764590400123));  // 2025-12-01T12:00:00.123Z
+  AccessLog log(d / "access.jsonl");
+  log.append({"desk-anna", "desk", "http", "person", "P1", "", 200}, t);
+  log.append({"desk-anna", "desk", "http", "claim", "P1", "CL7", 404}, t);
+  const std::string text = read_file(d / "access.jsonl");
+  auto lines = lines_of(d / "access.jsonl");
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(text.substr(0, text.find('\n')),
+            R"({"at":"2025-12-01T12:00:00.123Z","who":"desk-anna","role":"desk","via":"http",)"
+            R"("endpoint":"person","person":"P1","status":200,"prev":")" +
+                std::string(64, '0') + "\"}");
+  EXPECT_EQ(lines[1]["claim"], "CL7");
+  EXPECT_EQ(lines[1]["prev"], sha256_hex(text.substr(0, text.find('\n'))));
+  auto v = AccessLog::verify(d / "access.jsonl");
+  EXPECT_EQ(v.lines, 2u);
+  EXPECT_TRUE(v.findings.empty());
+}
+
+TEST(AccessLog, AnEditedRemovedOrInsertedLineBreaksTheChain) {
+  TempDir d;
+  {
+    AccessLog log(d / "a.jsonl");
+    for (const char* p : {"P1", "P2", "P3", "P4"}) log.append({"desk-anna", "desk", "http", "person", p, "", 200});
+  }
+  const std::string clean = read_file(d / "a.jsonl");
+  std::string edited = clean;
+  edited.replace(edited.find("\"P2\""), 4, "\"P9\"");
+  write(d / "a.jsonl", edited);
+  auto v = AccessLog::verify(d / "a.jsonl");
+  ASSERT_EQ(v.findings.size(), 1u);
+  EXPECT_EQ(v.findings[0].substr(0, 44), "line 3: 'prev' is not the SHA-256 of line 2 ");
+  std::string removed = clean;
+  const size_t second = removed.find('\n') + 1;
+  removed.erase(second, removed.find('\n', second) + 1 - second);
+  write(d / "a.jsonl", removed);
+  EXPECT_EQ(AccessLog::verify(d / "a.jsonl").findings.size(), 1u);
+  std::string cut = clean.substr(clean.find('\n') + 1);  // the first line removed
+  write(d / "a.jsonl", cut);
+  EXPECT_EQ(AccessLog::verify(d / "a.jsonl").findings.size(), 1u);
+  // The command line's check: exit 6 naming the line.
+  write(d / "a.jsonl", edited);
+  std::string out;
+  EXPECT_EQ(run(gongji("access-log verify --file " + d / "a.jsonl"), &out), exit_code::kFindings);
+  EXPECT_NE(out.find("line 3: 'prev' is not the SHA-256 of line 2"), std::string::npos) << out;
+  write(d / "a.jsonl", clean);
+  EXPECT_EQ(run(gongji("access-log verify --file " + d / "a.jsonl"), &out), exit_code::kOk);
+  EXPECT_EQ(out, "the access log holds: 4 lines chained\n");
+}
+
+// Appenders in several threads (and processes: each append locks the file with flock) never break the chain.
+TEST(AccessLog, ConcurrentAppendersKeepOneChain) {
+  TempDir d;
+  AccessLog log(d / "a.jsonl");
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      AccessLog own(d / "a.jsonl");  // another handle on the same file, as another process would have
+      for (int i = 0; i < 25; ++i)
+        (i % 2 ? own : log).append({"w" + std::to_string(t), "desk", "http", "person", "P" + std::to_string(i), "",
+                                    200});
+    });
+  for (auto& t : threads) t.join();
+  auto v = AccessLog::verify(d / "a.jsonl");
+  EXPECT_EQ(v.lines, 100u);
+  EXPECT_TRUE(v.findings.empty()) << v.findings.front();
+}
+
+TEST(AccessLog, RetentionDropsOldLinesAndKeepsTheChainVerifiable) {
+  TempDir d;
+  using namespace std::chrono;
+  const AccessLog::Clock::time_point now = AccessLog::Clock::now();
+  {
+    AccessLog log(d / "a.jsonl");  // no retention: everything kept
+    log.append({"w", "desk", "http", "person", "OLD1", "", 200}, now - hours(24 * 40));
+    log.append({"w", "desk", "http", "person", "OLD2", "", 200}, now - hours(24 * 31));
+    log.append({"w", "desk", "http", "person", "NEW1", "", 200}, now - hours(24 * 29));
+    log.append({"w", "desk", "http", "person", "NEW2", "", 200}, now - hours(1));
+  }
+  const std::string before = read_file(d / "a.jsonl");
+  AccessLog kept(d / "a.jsonl", 30);  // opening prunes
+  auto lines = lines_of(d / "a.jsonl");
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0]["kind"], "pruned");
+  EXPECT_EQ(lines[0]["dropped"], 2);
+  EXPECT_EQ(lines[1]["person"], "NEW1");
+  EXPECT_EQ(lines[2]["person"], "NEW2");
+  EXPECT_TRUE(AccessLog::verify(d / "a.jsonl").findings.empty());
+  kept.append({"w", "desk", "http", "person", "NEW3", "", 200}, now);
+  EXPECT_TRUE(AccessLog::verify(d / "a.jsonl").findings.empty());
+  EXPECT_EQ(kept.prune(now), 0u);
+  // A header is valid only as the first line: one moved into the middle is a finding.
+  std::string text = read_file(d / "a.jsonl");
+  const std::string header = text.substr(0, text.find('\n') + 1);
+  write(d / "a.jsonl", text.substr(header.size()) + header);
+  EXPECT_FALSE(AccessLog::verify(d / "a.jsonl").findings.empty());
+  (void)before;
+}
+
+}  // namespace
+}  // namespace gongji::test

@@ -1,0 +1,377 @@
+// Issue 11: `gongji query` in process, on an ephemeral port, asked through cpp-httplib's client: every endpoint
+// answers as the command line does, every refusal, the access log, a fold writing meanwhile, the metrics scrape.
+#include <httplib.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "consumers/exit_codes.h"
+#include "service/access_log.h"
+#include "service/auth.h"
+#include "service/service.h"
+#include "tests/fixtures.h"
+
+namespace gongji::test {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+const std::string kExamples = std::string(GONGJI_SOURCE_DIR) + "/tests/scenarios/examples/";
+const std::string kDesk = "desk-token-1", kAuditor = "auditor-token-1", kOps = "ops-token-1";
+
+void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::trunc) << text; }
+
+std::string tokens_file(const std::string& dir) {
+  const std::string path = dir + "/tokens";
+  write(path, "# sha256 role name\n" + sha256_hex(kDesk) + " desk desk-anna\n" + sha256_hex(kAuditor) +
+                  " auditor audit-bo\n" + sha256_hex(kOps) + " ops prometheus\n");
+  return path;
+}
+
+std::string cli(const std::string& args, int expect = exit_code::kOk) {
+  std::string out;
+  EXPECT_EQ(run(gongji(args + " 2>/dev/null"), &out), expect) << args;
+  return out;
+}
+
+// A QueryService serving on 127.0.0.1:<any free port> in a thread of its own.
+struct Running {
+  QueryService svc;
+  std::thread serving;
+  explicit Running(QueryOptions o) : svc(std::move(o)) {
+    serving = std::thread([this] { svc.run(); });
+    EXPECT_TRUE(svc.wait_until_running(5s));
+  }
+  ~Running() {
+    svc.stop();
+    serving.join();
+  }
+  httplib::Result get(const std::string& path, const std::string& token) {
+    httplib::Client c("127.0.0.1", svc.port());
+    httplib::Headers h;
+    if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
+    return c.Get(path.c_str(), h);
+  }
+};
+
+QueryOptions options(const std::string& data, const std::string& dir) {
+  QueryOptions o;
+  o.data_dir = data;
+  o.listen = "127.0.0.1:0";
+  o.tokens_file = tokens_file(dir);
+  o.access_log = dir + "/access.jsonl";
+  o.catch_up_every = 0ms;
+  o.rate = 10000;
+  return o;
+}
+
+// One data dir for the suite: the worked example employee_year (person E1, known settlements) and a generated
+// population beside it.
+class Service : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir;
+    data_ = *dir_ / "data";
+    write(*dir_ / "gen.jsonl", generated(40));
+    ASSERT_EQ(run(gongji("ingest --data-dir " + data_ + " " + kExamples + "employee_year.jsonl > /dev/null")), 0);
+    ASSERT_EQ(run(gongji("ingest --data-dir " + data_ + " " + *dir_ / "gen.jsonl" + " > /dev/null")), 0);
+    ASSERT_EQ(run(gongji("fold --data-dir " + data_ + " > /dev/null")), 0);
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  void SetUp() override { server_ = std::make_unique<Running>(options(data_, dir_->path.string())); }
+  void TearDown() override { server_.reset(); }
+  httplib::Result get(const std::string& path, const std::string& token = kDesk) { return server_->get(path, token); }
+  json get_json(const std::string& path, const std::string& token = kDesk) {
+    auto r = get(path, token);
+    EXPECT_TRUE(r) << path;
+    if (!r) return json();
+    EXPECT_EQ(r->status, 200) << path << "\n" << r->body;
+    return json::parse(r->body, nullptr, false);
+  }
+  static TempDir* dir_;
+  static std::string data_;
+  std::unique_ptr<Running> server_;
+};
+TempDir* Service::dir_ = nullptr;
+std::string Service::data_;
+
+TEST_F(Service, PersonAsOfAndKnownAtAnswerAsTheCommandLine) {
+  json got = get_json("/v1/persons/E1?as_of=2023-03-09");
+  EXPECT_EQ(got["ordinary"]["deductible_paid"], "700.00");  // employee_year.expected.jsonl
+  EXPECT_EQ(got, json::parse(cli("person --data-dir " + data_ + " --person E1 --as-of 2023-03-09")));
+  EXPECT_EQ(get_json("/v1/persons/E1"), json::parse(cli("person --data-dir " + data_ + " --person E1")));
+  const std::string later = "2100-01-01T00:00:00Z";
+  EXPECT_EQ(get_json("/v1/persons/E1?as_of=2023-12-31&known_at=" + later),
+            json::parse(cli("person --data-dir " + data_ + " --person E1 --as-of 2023-12-31 --known-at " + later)));
+  auto before = get("/v1/persons/E1?known_at=0");  // nothing was ingested at the epoch
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->status, 404);
+  EXPECT_EQ(json::parse(before->body)["error"], "no person E1 known at 0 (knowledge time: when events were ingested)");
+  cli("person --data-dir " + data_ + " --person E1 --known-at 0", exit_code::kNotFound);
+}
+
+TEST_F(Service, SettlementsClaimAndStatementAnswerAsTheCommandLine) {
+  json got = get_json("/v1/persons/E1/settlements");
+  json lines = json::array();
+  std::istringstream in(cli("settlements --data-dir " + data_ + " --person E1"));
+  for (std::string l; std::getline(in, l);) lines.push_back(json::parse(l));
+  EXPECT_EQ(got["records"], lines);
+  EXPECT_EQ(got["records"].size(), 6u);  // 5 settlements and the reversal of E1-3
+  EXPECT_EQ(get_json("/v1/persons/E1/settlements?kind=reversal")["records"][0]["fund"], "-466.67");
+  json claim = get_json("/v1/persons/E1/claims/E1-2");
+  EXPECT_EQ(claim["recomputed"]["fund"], "451.85");
+  EXPECT_EQ(claim["equal"], true);
+  EXPECT_EQ(claim, json::parse(cli("explain --data-dir " + data_ + " --person E1 --claim E1-2 --json")));
+  auto statement = get("/v1/persons/E1/statements/2023");
+  ASSERT_TRUE(statement);
+  EXPECT_EQ(statement->body, cli("statement --data-dir " + data_ + " --person E1 --year 2023 --format json"));
+  auto html = get("/v1/persons/E1/statements/2023?format=html");
+  ASSERT_TRUE(html);
+  EXPECT_EQ(html->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_EQ(html->body, cli("statement --data-dir " + data_ + " --person E1 --year 2023 --format html"));
+}
+
+// The employee_year example: E1-3 at H3 on 2023-03-08, fund 466.67, reversed on 2023-03-10 (its claim's month);
+// E1-2 at T1 on 2023-02-14, fund 451.85 (employee_year.expected.jsonl).
+TEST_F(Service, FacilityAndFundMonths) {
+  json h3 = get_json("/v1/facilities/H3/months/2023-03", kAuditor);
+  ASSERT_EQ(h3["claims"].size(), 1u);
+  EXPECT_EQ(h3["claims"][0]["claim"], "E1-3");
+  EXPECT_EQ(h3["patients"], 1);
+  EXPECT_EQ(h3["fund"], json({{"settled", "466.67"}, {"reversed", "-466.67"}, {"net", "0.00"}}));
+  EXPECT_EQ(h3["fund_by_scheme"]["employee"]["net"], "0.00");
+  ASSERT_EQ(h3["reversals"].size(), 1u);
+  EXPECT_EQ(h3["reversals"][0]["at"], "2023-03-10");
+  auto csv = get("/v1/facilities/H3/months/2023-03?format=csv", kAuditor);
+  ASSERT_TRUE(csv);
+  EXPECT_EQ(csv->body, "claim,person,date,benefit,scheme,level,status,fund,total\r\n"
+                       "E1-3,E1,2023-03-08,ordinary,employee,3,settled,466.67,1333.33\r\n");
+  json t1 = get_json("/v1/facilities/T1/months/2023-02", kAuditor);
+  EXPECT_EQ(t1["fund"]["net"], "451.85");
+  EXPECT_EQ(t1["fund_by_benefit"]["ordinary"]["settled"], "451.85");
+  // The fund's month counts settled claims as `gongji report` does ("fund paid by month of service").
+  std::string report = cli("report --data-dir " + data_ + " --explained 0");
+  for (const char* m : {"2023-02", "2023-03", "2023-06"}) {
+    json fund = get_json(std::string("/v1/fund/months/") + m, kAuditor);
+    const size_t at = report.find(std::string("  ") + m + " ");
+    ASSERT_NE(at, std::string::npos) << m;
+    std::istringstream line(report.substr(at, report.find('\n', at) - at));
+    std::string month, amount;
+    line >> month >> amount;
+    EXPECT_EQ(fund["fund"]["settled"], amount) << m;
+  }
+  json march = get_json("/v1/fund/months/2023-03", kAuditor);
+  EXPECT_EQ(march["by_scheme_level"]["employee level 3"]["reversed"], "-466.67");
+  json facilities = get_json("/v1/fund/months/2023-03/facilities", kAuditor);
+  json h3_row;
+  for (const json& f : facilities["facilities"])
+    if (f["facility"] == "H3") h3_row = f;
+  EXPECT_EQ(h3_row, json({{"facility", "H3"}, {"claims", 1}, {"patients", 1},
+                          {"fund", {{"settled", "466.67"}, {"reversed", "-466.67"}, {"net", "0.00"}}}}));
+  auto list_csv = get("/v1/fund/months/2023-03/facilities?format=csv", kAuditor);
+  ASSERT_TRUE(list_csv);
+  EXPECT_NE(list_csv->body.find("\r\nH3,1,1,466.67,-466.67,0.00\r\n"), std::string::npos) << list_csv->body;
+  EXPECT_EQ(get("/v1/fund/months/2023-03/facilities", kDesk)->status, 403);
+  auto fund_csv = get("/v1/fund/months/2023-03?format=csv", kAuditor);
+  ASSERT_TRUE(fund_csv);
+  EXPECT_TRUE(fund_csv->body.starts_with("view,key,settled,reversed,net\r\ntotal,2023-03,")) << fund_csv->body;
+  EXPECT_NE(fund_csv->body.find("\r\nby_scheme_level,employee level 3,"), std::string::npos) << fund_csv->body;
+}
+
+TEST_F(Service, RefusalsNameTheirCause) {
+  auto status = [&](const std::string& path, const std::string& token) {
+    auto r = get(path, token);
+    return r ? r->status : -1;
+  };
+  EXPECT_EQ(status("/v1/persons/E1", ""), 401);
+  EXPECT_EQ(status("/v1/persons/E1", "not-a-token"), 401);
+  EXPECT_EQ(status("/v1/persons/E1", sha256_hex(kDesk)), 401);  // the stored hash is no token
+  EXPECT_EQ(get("/v1/persons/E1", "")->get_header_value("WWW-Authenticate"), "Bearer");
+  EXPECT_EQ(status("/v1/persons/E1", kOps), 403);
+  EXPECT_EQ(status("/v1/fund/months/2023-03", kDesk), 403);
+  EXPECT_EQ(status("/v1/facilities/H3/months/2023-03", kDesk), 403);
+  EXPECT_EQ(status("/metrics", kDesk), 403);
+  EXPECT_EQ(status("/metrics", kAuditor), 403);
+  EXPECT_EQ(json::parse(get("/metrics", kDesk)->body)["error"], "role desk may not read metrics");
+  auto bad = [&](const std::string& path, const std::string& parameter, const std::string& token = kDesk) {
+    auto r = get(path, token);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << path;
+    EXPECT_EQ(json::parse(r->body)["parameter"], parameter) << path << " " << r->body;
+  };
+  bad("/v1/persons/E1?as_of=2023-02-30", "as_of");
+  bad("/v1/persons/E1?known_at=yesterday", "known_at");
+  bad("/v1/persons/E1?known_at=9:0", "known_at");
+  bad("/v1/persons/E1?asof=2023-01-01", "asof");
+  bad("/v1/persons/E1/settlements?kind=payment", "kind");
+  bad("/v1/persons/E1/statements/20x3", "year");
+  bad("/v1/persons/E1/statements/2031", "year");
+  bad("/v1/persons/E1/statements/2023?format=pdf", "format");
+  bad("/v1/fund/months/2023-13", "month", kAuditor);
+  EXPECT_EQ(json::parse(get("/v1/persons/E1?as_of=2023-02-30")->body)["error"],
+            "--as-of: expected a date YYYY-MM-DD, got '2023-02-30'");
+  EXPECT_EQ(status("/v1/persons/NOBODY", kDesk), 404);
+  EXPECT_EQ(status("/v1/persons/E1/claims/NOCLAIM", kDesk), 404);
+  EXPECT_EQ(status("/v1/nothing", kDesk), 404);
+  httplib::Client c("127.0.0.1", server_->svc.port());
+  httplib::Headers h = {{"Authorization", "Bearer " + kDesk}};
+  auto big = c.Post("/v1/persons/E1", h, std::string(64 * 1024 + 1, 'x'), "text/plain");
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  auto edge = c.Post("/v1/persons/E1", h, std::string(64 * 1024, 'x'), "text/plain");
+  ASSERT_TRUE(edge);
+  EXPECT_EQ(edge->status, 404);  // within the limit: read, then no such (POST) endpoint
+}
+
+TEST_F(Service, MoreThanTheRatePerTokenIs429) {
+  QueryOptions o = options(data_, dir_->path.string());
+  o.rate = 2;  // a burst of 2, then one each 500 ms
+  Running slow(o);
+  std::vector<int> got;
+  for (int i = 0; i < 4; ++i) got.push_back(slow.get("/healthz", kOps)->status);
+  EXPECT_EQ(got, std::vector<int>({200, 200, 429, 429}));
+  auto refused = slow.get("/healthz", kOps);
+  EXPECT_EQ(json::parse(refused->body)["error"], "more than 2 requests a second for token prometheus");
+  EXPECT_EQ(slow.get("/v1/persons/E1", kDesk)->status, 200);  // another token, its own rate
+  std::this_thread::sleep_for(600ms);
+  EXPECT_EQ(slow.get("/healthz", kOps)->status, 200);
+}
+
+TEST_F(Service, EveryReadOfAPersonIsInTheAccessLog) {
+  const std::string file = *dir_ / "access.jsonl";
+  std::filesystem::remove(file);
+  server_ = std::make_unique<Running>(options(data_, dir_->path.string()));
+  get_json("/v1/persons/E1?as_of=2023-03-09");
+  get_json("/v1/persons/E1/claims/E1-2");
+  get("/v1/persons/NOBODY");
+  get("/v1/persons/E1", "");                          // refused: nothing read
+  get_json("/v1/fund/months/2023-03", kAuditor);      // no person's data
+  get_json("/v1/persons/E1/statements/2023", kAuditor);
+  std::vector<json> lines;
+  std::istringstream in(read_file(file));
+  for (std::string l; std::getline(in, l);) lines.push_back(json::parse(l));
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0]["who"], "desk-anna");
+  EXPECT_EQ(lines[0]["endpoint"], "person");
+  EXPECT_EQ(lines[0]["person"], "E1");
+  EXPECT_EQ(lines[1]["claim"], "E1-2");
+  EXPECT_EQ(lines[2]["status"], 404);
+  EXPECT_EQ(lines[3]["who"], "audit-bo");
+  EXPECT_EQ(read_file(file).find(kDesk), std::string::npos);  // never the token
+  EXPECT_TRUE(AccessLog::verify(file).findings.empty());
+  // The command line's person, explain and statement append to the same log.
+  cli("person --data-dir " + data_ + " --person E1 --access-log " + file);
+  cli("statement --data-dir " + data_ + " --person E1 --access-log " + file);
+  run("GONGJI_ACCESS_LOG=" + file + " " + gongji("explain --data-dir " + data_ + " --person E1 --claim E1-2") +
+      " > /dev/null");
+  auto v = AccessLog::verify(file);
+  EXPECT_EQ(v.lines, 7u);
+  EXPECT_TRUE(v.findings.empty());
+  const std::string text = read_file(file);
+  EXPECT_NE(text.find(R"("role":"cli","via":"cli","endpoint":"explain","person":"E1","claim":"E1-2")"),
+            std::string::npos)
+      << text;
+}
+
+TEST_F(Service, HealthReadinessAndMetricsParsedByThePrometheusClient) {
+  EXPECT_EQ(get_json("/healthz", kOps), json({{"status", "ok"}}));
+  json ready = get_json("/readyz", kOps);
+  EXPECT_EQ(ready["ready"], true);
+  get_json("/v1/persons/E1");
+  auto m = get("/metrics", kOps);
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->status, 200);
+  EXPECT_EQ(m->get_header_value("Content-Type"), "text/plain; version=0.0.4");
+  write(*dir_ / "metrics.txt", m->body);
+  // Debian's python3-prometheus-client (ops/install-deps.sh), hence Debian's interpreter.
+  const std::string check = std::string("/usr/bin/python3 -c '") +
+                            "import sys\n"
+                            "from prometheus_client.parser import text_string_to_metric_families as parse\n"
+                            "v = {}\n"
+                            "for f in parse(open(sys.argv[1]).read()):\n"
+                            "  for s in f.samples: v[(s.name, tuple(sorted(s.labels.items())))] = s.value\n"
+                            "g = lambda n, **l: v[(n, tuple(sorted(l.items())))]\n"
+                            "lag = sum(x for (n, l), x in v.items() if n == \"gongji_lag\")\n"
+                            "print(int(lag), int(g(\"gongji_dead_letters_total\")),\n"
+                            "      g(\"gongji_fund_paid_yuan\", scheme=\"employee\") > 0,\n"
+                            "      int(g(\"gongji_http_request_duration_seconds_count\", endpoint=\"person\")))\n"
+                            "' " +
+                            *dir_ / "metrics.txt";
+  std::string out;
+  ASSERT_EQ(run(check, &out), 0) << m->body;
+  EXPECT_EQ(out, "0 0 True 1\n");
+  // Settlements by status add up to the settlement records.
+  size_t settlements = 0;
+  std::istringstream all(cli("settlements --data-dir " + data_ + " --kind settlement"));
+  for (std::string l; std::getline(all, l);) ++settlements;
+  size_t counted = 0;
+  std::istringstream body(m->body);
+  for (std::string l; std::getline(body, l);)
+    if (l.starts_with("gongji_settlements_total{")) counted += std::stoul(l.substr(l.rfind(' ') + 1));
+  EXPECT_EQ(counted, settlements);
+}
+
+TEST_F(Service, TlsWhenACertificateIsGiven) {
+  const std::string cert = *dir_ / "cert.pem", key = *dir_ / "key.pem";
+  ASSERT_EQ(run("openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 -keyout " + key + " -out " +
+                cert + " 2>/dev/null"),
+            0);
+  QueryOptions o = options(data_, dir_->path.string());
+  o.cert = cert;
+  o.key = key;
+  Running tls(o);
+  EXPECT_TRUE(tls.svc.tls());
+  httplib::SSLClient c("127.0.0.1", tls.svc.port());
+  c.enable_server_certificate_verification(false);
+  auto r = c.Get("/healthz", httplib::Headers{{"Authorization", "Bearer " + kOps}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  httplib::Client plain("127.0.0.1", tls.svc.port());  // plain HTTP to an HTTPS port gets no answer
+  EXPECT_FALSE(plain.Get("/healthz", httplib::Headers{{"Authorization", "Bearer " + kOps}}));
+}
+
+// The store is a RocksDB secondary: what `fold` commits while the service runs is answered without a restart.
+TEST(ServiceLive, AnswersFollowAFoldWritingMeanwhile) {
+  TempDir d;
+  const std::string data = d / "data";
+  std::string gen = generated(60, 11);
+  const size_t half = gen.find('\n', gen.size() / 2) + 1;
+  write(d / "first.jsonl", gen.substr(0, half));
+  write(d / "second.jsonl", gen.substr(half) +
+                                R"({"type":"person_enrolled","id":"qn1","at":"2023-01-01","person":"PNEW",)"
+                                R"("birth_date":"1980-01-01","scheme":"employee","status":"in_service"})" "\n");
+  ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + d / "first.jsonl" + " > /dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + data + " > /dev/null")), 0);
+  Running svc(options(data, d.path.string()));
+  EXPECT_EQ(svc.get("/v1/persons/PNEW", kDesk)->status, 404);
+  ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + d / "second.jsonl" + " > /dev/null")), 0);
+  EXPECT_EQ(svc.get("/readyz", kOps)->status, 200);  // lag within the default 1000 records
+  std::atomic<bool> folding{true};
+  std::thread fold([&] {
+    EXPECT_EQ(run(gongji("fold --batch 20 --data-dir " + data + " > /dev/null")), 0);
+    folding = false;
+  });
+  int asked = 0;
+  while (folding) {  // every answer meanwhile is whole: 200 or, before PNEW is folded, 404
+    const int s = svc.get("/v1/persons/PNEW", kDesk)->status;
+    EXPECT_TRUE(s == 200 || s == 404) << s;
+    EXPECT_EQ(svc.get("/metrics", kOps)->status, 200);
+    ++asked;
+  }
+  fold.join();
+  EXPECT_GT(asked, 0);
+  EXPECT_EQ(svc.get("/v1/persons/PNEW", kDesk)->status, 200);
+  json ready = json::parse(svc.get("/readyz", kOps)->body);
+  for (const auto& [p, lag] : ready["lag"].items()) EXPECT_EQ(lag, 0) << "partition " << p;
+  EXPECT_EQ(svc.get("/v1/persons/PNEW", kDesk)->body,
+            [&] {
+              std::string out;
+              run(gongji("person --data-dir " + data + " --person PNEW"), &out);
+              return json::parse(out).dump() + "\n";
+            }());
+}
+
+}  // namespace
+}  // namespace gongji::test
