@@ -83,8 +83,11 @@ Books read_books(const Store& s) {
       b.fund[{r.value("person", ""), r.value("claim", "")}] += f;
       b.groups[r.value("scheme", "?") + "/level " + std::to_string(r.value("level", 0)) + "/" +
                r.value("date", "").substr(0, 7)] += f;
+      // A settlement that covered something left the year's limit used within the limit on its date. One that
+      // covered nothing may stand above it: a claim logged late, dated before the limit rose (P-MINOR), finds the
+      // running total of later-dated claims above its own date's limit and rightly counts nothing (room 0).
       const json& after = r.contains("after") ? r["after"] : json::object();
-      if (after.contains("limit") && after["limit"].is_string() &&
+      if (record_money(r, "covered") > 0 && after.contains("limit") && after["limit"].is_string() &&
           record_money(after, "limit_used") > record_money(after, "limit"))
         b.over_limit.push_back("claim " + r.value("claim", "") + " of " + r.value("person", "") + ": limit used " +
                                after["limit_used"].get<std::string>() + " above the limit " +
