@@ -63,10 +63,6 @@ const CLI::Validator kOutputFile(
       return fs::is_directory(s) ? "'" + s + "' is a directory, expected a file" : "";
     },
     "FILE");
-// EVENTS.md: the kinds of output record.
-const std::vector<std::string> kOutputKinds = {"settlement",     "reversal", "account_credit",       "account_debit",
-                                               "refusal",        "contribution_mismatch", "dead_letter"};
-
 // --known-at must parse (an empty value too is a mistake, never "not given"); its partitions are checked later.
 const CLI::Validator kKnownAtArg(
     [](std::string& s) -> std::string {

@@ -1,4 +1,5 @@
 #include "events/event.h"
+#include "events/text.h"
 
 #include <algorithm>
 #include <array>
@@ -510,13 +511,20 @@ std::string text_problem(std::string_view s, bool identifier) {
   return "";
 }
 
+}  // namespace
+
+std::string text_field_problem(std::string_view s, bool identifier) {
+  if (s.empty()) return "must not be empty";
+  if (s.size() > kMaxTextBytes)
+    return "is " + std::to_string(s.size()) + " bytes long, above the maximum of " + std::to_string(kMaxTextBytes);
+  return text_problem(s, identifier);
+}
+
+namespace {
+
 // Every text field: not empty, at most kMaxTextBytes, valid UTF-8, no control characters (names included).
 void check_text(const std::string& field, const std::string& s, bool identifier) {
-  if (s.empty()) throw EventError(field, "must not be empty");
-  if (s.size() > kMaxTextBytes)
-    throw EventError(field, "is " + std::to_string(s.size()) + " bytes long, above the maximum of " +
-                                std::to_string(kMaxTextBytes));
-  if (std::string why = text_problem(s, identifier); !why.empty()) throw EventError(field, why);
+  if (std::string why = text_field_problem(s, identifier); !why.empty()) throw EventError(field, why);
 }
 
 }  // namespace

@@ -213,7 +213,7 @@ class Store {
   // Removes "*.partial" leftovers of checkpoints a crash interrupted (fold() does it first).
   static void remove_partial_checkpoints(const std::string& checkpoint_dir);
   const std::string& dir() const { return dir_; }
-  // A secondary instance (StoreOptions::secondary) reads what the primary committed since the last call
+  // A secondary instance (the constructor taking `secondary`) reads what the primary committed since the last call
   // (TryCatchUpWithPrimary); StoreError on failure. Safe beside concurrent reads. A no-op on other stores.
   void catch_up();
   // Low-level access for tests that tamper with the store.

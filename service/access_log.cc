@@ -5,10 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -46,19 +48,6 @@ class LockedFile {
 
   [[noreturn]] void fail(int err) const { throw LogError(io_error(err, path_)); }
 
-  std::string read_all() const {
-    std::string text;
-    char buf[1 << 16];
-    for (off_t at = 0;;) {
-      ssize_t n = ::pread(fd_, buf, sizeof buf, at);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) fail(errno);
-      if (n == 0) return text;
-      text.append(buf, static_cast<size_t>(n));
-      at += n;
-    }
-  }
-
   // The file's last line without its newline ("" for an empty file), read backwards from the end.
   std::string last_line() const {
     struct stat st {};
@@ -80,8 +69,24 @@ class LockedFile {
     return tail.ends_with('\n') ? tail.substr(0, tail.size() - 1) : tail;
   }
 
+  // Whether the file is empty or ends with '\n' (else its last line was torn by a crash mid-write).
+  bool ends_whole() const {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) fail(errno);
+    if (st.st_size == 0) return true;
+    char last = 0;
+    ssize_t n;
+    do n = ::pread(fd_, &last, 1, st.st_size - 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1) fail(n < 0 ? errno : EIO);
+    return last == '\n';
+  }
+
+  // Appends `line` and its newline, after a newline that ends a torn last line if there is one (the torn line
+  // stays a verify finding; the new line is whole and chained to it).
   void append_line(const std::string& line) const {
-    const std::string text = line + "\n";  // one write(2) with O_APPEND: never interleaved with another appender
+    // One write(2) with O_APPEND: never interleaved with another appender.
+    const std::string text = (ends_whole() ? "" : "\n") + line + "\n";
     ssize_t n;
     do n = ::write(fd_, text.data(), text.size());
     while (n < 0 && errno == EINTR);
@@ -90,20 +95,34 @@ class LockedFile {
     if (::fdatasync(fd_) != 0) fail(errno);
   }
 
-  // Replaces the file's contents with `text`: written aside, synced, renamed into place (the lock stays on the old
-  // file, so waiting appenders reopen the new one).
-  void replace(const std::string& text) const {
+  // Replaces the file's contents with `head` followed by its own bytes from offset `from` on, streamed: written
+  // aside, synced, renamed into place (the lock stays on the old file, so waiting appenders reopen the new one).
+  void replace(const std::string& head, off_t from) const {
     const std::string tmp = path_ + ".partial";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0) fail(errno);
-    size_t done = 0;
-    while (done < text.size()) {
-      ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    auto write_all = [fd](const char* data, size_t size) {
+      for (size_t done = 0; done < size;) {
+        ssize_t n = ::write(fd, data + done, size - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return false;
+        done += static_cast<size_t>(n);
+      }
+      return true;
+    };
+    bool ok = write_all(head.data(), head.size());
+    char buf[1 << 16];
+    for (off_t at = from; ok;) {
+      ssize_t n = ::pread(fd_, buf, sizeof buf, at);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) break;
-      done += static_cast<size_t>(n);
+      if (n <= 0) {
+        ok = n == 0;
+        break;
+      }
+      ok = write_all(buf, static_cast<size_t>(n));
+      at += n;
     }
-    const int err = done == text.size() && ::fsync(fd) == 0 ? 0 : (errno ? errno : EIO);
+    const int err = ok && ::fsync(fd) == 0 ? 0 : (errno ? errno : EIO);
     ::close(fd);
     if (err || ::rename(tmp.c_str(), path_.c_str()) != 0) {
       ::unlink(tmp.c_str());
@@ -128,9 +147,9 @@ std::string field(const std::string& line, const char* key) {
   return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
 }
 
-// The finding for line `i` (0-based) of `lines`, or "".
-std::string check_line(const std::vector<std::string>& lines, size_t i) {
-  auto j = nlohmann::json::parse(lines[i], nullptr, false);
+// The finding for line `i` (0-based) whose predecessor is `before` (null for the first line), or "".
+std::string check_link(const std::string* before, const std::string& line, size_t i) {
+  auto j = nlohmann::json::parse(line, nullptr, false);
   const std::string where = "line " + std::to_string(i + 1) + ": ";
   if (!j.is_object()) return where + "not a JSON object";
   const bool header = j.value("kind", "") == "pruned";
@@ -138,8 +157,8 @@ std::string check_line(const std::vector<std::string>& lines, size_t i) {
   if (!j.contains("prev") || !j["prev"].is_string()) return where + "no 'prev' hash";
   const std::string prev = j["prev"].get<std::string>();
   if (i == 0) return prev == kNoPrev ? "" : where + "the first line's 'prev' is not 64 zeros (lines cut off?)";
-  if (prev == sha256_hex(lines[i - 1])) return "";
-  if (i == 1 && field(lines[0], "kind") == "pruned" && prev == field(lines[0], "last")) return "";
+  if (prev == sha256_hex(*before)) return "";
+  if (i == 1 && field(*before, "kind") == "pruned" && prev == field(*before, "last")) return "";
   return where + "'prev' is not the SHA-256 of line " + std::to_string(i) + " (line " + std::to_string(i) +
          " or " + std::to_string(i + 1) + " was edited, inserted or removed)";
 }
@@ -171,7 +190,13 @@ void AccessLog::append(const AccessEntry& e, Clock::time_point now) {
       due = now - last_prune_ > std::chrono::hours(1);
       if (due) last_prune_ = now;
     }
-    if (due) prune(now);
+    if (due) {
+      try {
+        prune(now);
+      } catch (const LogError& e) {  // the read is still logged; the refusal is reported, never silently resolved
+        std::cerr << "gongji: " << e.what() << "\n";
+      }
+    }
   }
   nlohmann::ordered_json j = {{"at", utc_timestamp(now)}, {"who", e.who}, {"role", e.role}, {"via", e.via},
                               {"endpoint", e.endpoint}, {"person", e.person}};
@@ -183,19 +208,45 @@ void AccessLog::append(const AccessEntry& e, Clock::time_point now) {
   f.append_line(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
+namespace {
+// Whether `at` has utc_timestamp's form "YYYY-MM-DDTHH:MM:SS.mmmZ" (so that it compares as a time).
+bool is_timestamp(const std::string& at) {
+  static const std::string kForm = "dddd-dd-ddTdd:dd:dd.dddZ";
+  if (at.size() != kForm.size()) return false;
+  for (size_t i = 0; i < at.size(); ++i)
+    if (kForm[i] == 'd' ? !std::isdigit(static_cast<unsigned char>(at[i])) : at[i] != kForm[i]) return false;
+  return true;
+}
+}  // namespace
+
+// Reads from the front only up to the first line to keep (a line at or after the cutoff, or whose `at` is not a
+// timestamp), checking the chain of every line read; a break refuses the prune (LogError naming the line), since
+// dropping the lines would hide it. Then the kept bytes are streamed aside behind the header.
 size_t AccessLog::prune(Clock::time_point now) {
   if (keep_days_ <= 0) return 0;
   const std::string cutoff = utc_timestamp(now - std::chrono::hours(24) * keep_days_);
   LockedFile f(path_);
-  const std::vector<std::string> lines = split_lines(f.read_all());
+  std::ifstream in(path_, std::ios::binary);
+  if (!in) f.fail(errno ? errno : ENOENT);
+  std::string before, line;
   size_t drop = 0;
-  while (drop < lines.size() && field(lines[drop], "at") < cutoff) ++drop;
+  std::streamoff kept_at = -1;
+  for (std::streamoff at = in.tellg(); std::getline(in, line); at = in.tellg()) {
+    if (std::string bad = check_link(drop ? &before : nullptr, line, drop); !bad.empty())
+      throw LogError("access log " + path_ + ": " + bad + "; not pruned (`gongji access-log verify`)");
+    const std::string when = field(line, "at");
+    if (!is_timestamp(when) || when >= cutoff) {
+      kept_at = at;
+      break;
+    }
+    before = line;
+    ++drop;
+  }
   if (drop == 0) return 0;
+  if (kept_at < 0) kept_at = std::filesystem::file_size(path_);  // every line is old
   nlohmann::ordered_json header = {{"kind", "pruned"}, {"at", utc_timestamp(now)}, {"dropped", drop},
-                                   {"through", field(lines[drop - 1], "at")}, {"last", sha256_hex(lines[drop - 1])}};
-  std::string text = header.dump() + "\n";
-  for (size_t i = drop; i < lines.size(); ++i) text += lines[i] + "\n";
-  f.replace(text);
+                                   {"through", field(before, "at")}, {"last", sha256_hex(before)}};
+  f.replace(header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", kept_at);
   return drop;
 }
 
@@ -209,7 +260,7 @@ AccessLog::Verification AccessLog::verify(const std::string& path) {
   const std::vector<std::string> lines = split_lines(text);
   v.lines = lines.size();
   for (size_t i = 0; i < lines.size(); ++i)
-    if (std::string f = check_line(lines, i); !f.empty()) v.findings.push_back(f);
+    if (std::string f = check_link(i ? &lines[i - 1] : nullptr, lines[i], i); !f.empty()) v.findings.push_back(f);
   if (!text.empty() && !text.ends_with('\n'))
     v.findings.push_back("line " + std::to_string(lines.size()) + ": no newline at the end (a torn write)");
   return v;

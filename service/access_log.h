@@ -6,14 +6,14 @@
 // `claim` and `status` where they apply. `prev` is the SHA-256 of the previous line's bytes (without its newline),
 // 64 zeros for the first line, so that editing, inserting or removing a line breaks the chain at the next line.
 //
-// Retention: with keep_days > 0, lines older than that are dropped from the front (at most once an hour, and when
-// the log is opened); the file is rewritten aside and renamed into place, starting with one header line
+// Retention: with keep_days > 0, lines older than that are dropped from the front (hourly, and at open: reading
+// stops at the first line to keep, or whose `at` is not a timestamp); a broken chain up to there refuses it (LogError
+// naming the line: thrown at open, on stderr when hourly). Kept bytes are streamed aside behind one header line:
 //   {"kind":"pruned","at":...,"dropped":N,"through":"<at of the last dropped line>","last":"<its hash>"}
 // and the first kept line's `prev` must equal `last`. A header anywhere but the first line is a finding. (Cutting
 // lines off the front and forging a header is not detectable from the file alone: anchor the hashes elsewhere.)
-//
 // Several processes may append at once: each append takes an exclusive flock(2), reads the last line and writes
-// its own with one write(2), then fdatasync(2)s. An I/O failure throws LogError naming the path.
+// its own (after a '\n' when the last line was torn) with one write(2), then fdatasync(2)s. I/O error: LogError.
 #pragma once
 #include <chrono>
 #include <cstdint>

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 namespace gongji {
@@ -53,6 +54,7 @@ TokenTable TokenTable::load(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw TokenFileError("tokens file " + path + ": cannot be read");
   TokenTable t;
+  std::map<std::string, int> lines;  // hash -> the line that gave it
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
     std::istringstream fields(line);
@@ -65,6 +67,10 @@ TokenTable TokenTable::load(const std::string& path) {
       throw TokenFileError(where + "expected three fields: sha256 role name");
     if (role != "desk" && role != "auditor" && role != "ops")
       throw TokenFileError(where + "field 'role': expected desk, auditor or ops, got '" + role + "'");
+    if (auto seen = lines.find(hash); seen != lines.end())
+      throw TokenFileError(where + "field 'sha256': the same hash as line " + std::to_string(seen->second) +
+                           " (one token, one role)");
+    lines[hash] = n;
     t.add(hash, name, role == "desk" ? Role::desk : role == "auditor" ? Role::auditor : Role::ops);
   }
   return t;

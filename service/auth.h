@@ -7,7 +7,8 @@
 //   desk     persons and claims (person, settlements, claim, statement)
 //   auditor  also facilities, fund months and audit results
 //   ops      metrics and health only
-// A malformed line is refused with TokenFileError naming the file, line and field.
+// A malformed line, or a hash a previous line already gave, is refused with TokenFileError naming the file, line
+// and field.
 #pragma once
 #include <chrono>
 #include <map>

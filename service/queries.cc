@@ -143,7 +143,8 @@ std::string statement_query(const Store& store, const std::string& person, int y
   if (format != "json" && format != "html" && format != "text")
     throw ParameterError("format", "expected json, html or text, got '" + format + "'");
   json s = statement(store, used, person, year);
-  return format == "json" ? s.dump(2) + "\n" : format == "html" ? statement_html(s) : statement_text(s);
+  if (format == "json") return s.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+  return format == "html" ? statement_html(s) : statement_text(s);
 }
 
 Month month_param(const std::string& text, const std::string& parameter) {
@@ -227,35 +228,57 @@ json fund_month(const Store& store, Month month) {
 }
 
 namespace {
-std::string csv_field(const json& v) {
-  std::string t = v.is_string() ? v.get<std::string>() : v.dump();
+// One RFC 4180 field. `text` (an id, a code, a date): a leading = + - @ TAB or CR gets a ' before it, so that a
+// spreadsheet does not take it for a formula (OWASP "CSV injection"); money and counts are never text, so a
+// negative amount stays a number.
+std::string csv_field(const json& v, bool text) {
+  std::string t = v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text && !t.empty() && std::string_view("=+-@\t\r").find(t[0]) != std::string_view::npos) t.insert(0, "'");
   if (t.find_first_of(",\"\r\n") == std::string::npos) return t;
   std::string q = "\"";
   for (char c : t) q += c == '"' ? std::string("\"\"") : std::string(1, c);
   return q + "\"";
 }
+std::string csv_text(const json& v) { return csv_field(v, true); }
+std::string csv_number(const json& v) { return csv_field(v, false); }
 }  // namespace
 
 std::string facility_month_csv(const json& view) {
-  static const char* kColumns[] = {"claim", "person", "date", "benefit", "scheme", "level", "status", "fund", "total"};
   std::string out = "claim,person,date,benefit,scheme,level,status,fund,total\r\n";
-  for (const json& c : view["claims"]) {
-    std::string line;
-    for (const char* k : kColumns) line += (line.empty() ? "" : ",") + csv_field(c.value(k, json("")));
-    out += line + "\r\n";
+  auto line = [&](const json& c, const json& date, const json& status, const json& fund, const json& total) {
+    out += csv_text(c.value("claim", json(""))) + "," + csv_text(c.value("person", json(""))) + "," +
+           csv_text(date) + "," + csv_text(c.value("benefit", json(""))) + "," +
+           csv_text(c.value("scheme", json(""))) + "," + csv_number(c.value("level", json(""))) + "," +
+           csv_text(status) + "," + csv_number(fund) + "," + csv_number(total) + "\r\n";
+  };
+  for (const json& c : view["claims"])
+    line(c, c.value("date", json("")), c.value("status", json("")), c.value("fund", json("")),
+         c.value("total", json("")));
+  // Reversals as rows of their own (status "reversal", dated when reversed, no total), with their claim's benefit,
+  // scheme and level, so that the fund column sums to the view's net fund.
+  for (const json& r : view.value("reversals", json::array())) {
+    json claim = r;
+    for (const json& c : view["claims"])
+      if (claim_key(c) == claim_key(r)) claim = c;
+    line(claim, r.value("at", json("")), json("reversal"), r.value("fund", json("")), json(""));
   }
   return out;
 }
 
 std::string fund_month_csv(const json& view) {
-  std::string out = "view,key,settled,reversed,net\r\n";
+  std::string out = "view,key,settled,reversed,net,count,amount\r\n";
   auto row = [&](const std::string& v, const std::string& key, const json& r) {
-    out += csv_field(v) + "," + csv_field(key) + "," + csv_field(r["settled"]) + "," + csv_field(r["reversed"]) +
-           "," + csv_field(r["net"]) + "\r\n";
+    out += csv_text(v) + "," + csv_text(key) + "," + csv_number(r["settled"]) + "," + csv_number(r["reversed"]) +
+           "," + csv_number(r["net"]) + ",,\r\n";
   };
   row("total", view["month"].get<std::string>(), view["fund"]);
   for (const char* v : {"by_scheme", "by_level", "by_benefit", "by_scheme_level"})
     for (const auto& [key, r] : view[v].items()) row(v, key, r);
+  // The account's movements of the month (as the JSON's `account`): count and amount, no fund columns.
+  for (const char* k : {"credits", "debits"}) {
+    const json& a = view["account"][k];
+    out += "account," + std::string(k) + ",,,," + csv_number(a["count"]) + "," + csv_number(a["amount"]) + "\r\n";
+  }
   return out;
 }
 
@@ -292,9 +315,9 @@ json facilities_of_month(const Store& store, Month month) {
 std::string facilities_of_month_csv(const json& view) {
   std::string out = "facility,claims,patients,settled,reversed,net\r\n";
   for (const json& f : view["facilities"])
-    out += csv_field(f["facility"]) + "," + csv_field(f["claims"]) + "," + csv_field(f["patients"]) + "," +
-           csv_field(f["fund"]["settled"]) + "," + csv_field(f["fund"]["reversed"]) + "," +
-           csv_field(f["fund"]["net"]) + "\r\n";
+    out += csv_text(f["facility"]) + "," + csv_number(f["claims"]) + "," + csv_number(f["patients"]) + "," +
+           csv_number(f["fund"]["settled"]) + "," + csv_number(f["fund"]["reversed"]) + "," +
+           csv_number(f["fund"]["net"]) + "\r\n";
   return out;
 }
 

@@ -14,6 +14,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +24,10 @@
 #include "replay/reconstruct.h"
 
 namespace gongji {
+
+// EVENTS.md: the kinds of output record (`settlements --kind`, the service's `kind`).
+inline const std::vector<std::string> kOutputKinds = {"settlement", "reversal", "account_credit", "account_debit",
+                                                      "refusal", "contribution_mismatch", "dead_letter"};
 
 // A bad parameter. `parameter` is the service's name ("as_of", "known_at", "year", "month", "policy", ...);
 // what() is the command line's wording, "--as-of: <detail>" (its option is `parameter` with '_' as '-').
@@ -91,9 +96,13 @@ nlohmann::json facilities_of_month(const Store& store, Month month);
 // As CSV: facility,claims,patients,settled,reversed,net.
 std::string facilities_of_month_csv(const nlohmann::json& view);
 
-// The two month views as CSV (RFC 4180, header line first): the facility's claims, one a line
-// (claim,person,date,benefit,scheme,level,status,fund,total); the fund's rows (view,key,settled,reversed,net) for
-// the total and each of by_scheme, by_level, by_benefit, by_scheme_level.
+// The two month views as CSV (RFC 4180, header line first, CRLF): the facility's claims, one a line
+// (claim,person,date,benefit,scheme,level,status,fund,total), then each reversal as a line with status "reversal",
+// its date `at`, its claim's benefit, scheme and level and no total, so that the fund column sums to fund.net; the
+// fund's rows (view,key,settled,reversed,net,count,amount) for the total and each of by_scheme, by_level,
+// by_benefit, by_scheme_level (count and amount empty), then "account,credits" and "account,debits" (only count
+// and amount). A text field (id, code, date) starting with = + - @ TAB or CR gets a leading ' (formula
+// injection); money and counts never do.
 std::string facility_month_csv(const nlohmann::json& view);
 std::string fund_month_csv(const nlohmann::json& view);
 

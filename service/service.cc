@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <filesystem>
@@ -10,8 +11,10 @@
 #include <iostream>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 #include <thread>
 
+#include "events/text.h"
 #include "service/access_log.h"
 #include "service/auth.h"
 #include "service/metrics.h"
@@ -25,8 +28,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr size_t kMaxBody = 64 * 1024;  // issue 11 item 2: a body over 64 KiB gets 413
-const std::vector<std::string> kOutputKinds = {"settlement", "reversal", "account_credit", "account_debit",
-                                               "refusal",    "contribution_mismatch", "dead_letter"};
 
 struct Reply {
   int status = 200;
@@ -34,13 +35,24 @@ struct Reply {
   std::string type = "application/json";
 };
 
+// Every JSON answer: text that is not UTF-8 (a request's bytes echoed in a message) becomes U+FFFD, never a throw.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"; }
+
 Reply error_reply(int status, const std::string& message, const std::string& parameter = "") {
   json j = {{"status", status}, {"error", message}};
   if (!parameter.empty()) j["parameter"] = parameter;
-  return {status, j.dump() + "\n"};
+  return {status, dump(j)};
 }
 
-Reply json_reply(const json& j) { return {200, j.dump() + "\n"}; }
+Reply json_reply(const json& j) { return {200, dump(j)}; }
+
+// The path's id number `match` (a person, claim or facility) under the rules of an event's ids (events/text.h):
+// else ParameterError naming `parameter`.
+std::string id_param(const httplib::Request& req, size_t match, const char* parameter) {
+  const std::string id = req.matches[match].str();
+  if (std::string why = text_field_problem(id); !why.empty()) throw ParameterError(parameter, why);
+  return id;
+}
 
 std::string param(const httplib::Request& req, const char* name) {
   return req.has_param(name) ? req.get_param_value(name) : "";
@@ -80,7 +92,7 @@ struct Route {
 
 struct QueryService::Impl {
   QueryOptions opt;
-  std::string secondary;  // the secondary instance's own files (a temporary directory, removed at the end)
+  std::string secondary;  // the secondary instance's own files, DATA/query-secondary-<pid> (removed at the end)
   std::unique_ptr<Store> store;
   TokenTable tokens;
   std::unique_ptr<AccessLog> access;
@@ -90,8 +102,21 @@ struct QueryService::Impl {
   std::unique_ptr<httplib::Server> server;
   int port = 0;
   bool tls = false;
-  std::mutex catch_up_mu;
+  std::mutex catch_up_mu;  // one catch-up at a time; guards last_catch_up
   Clock::time_point last_catch_up{};
+  std::mutex error_mu;  // guards catch_up_error (never held while taking another lock)
+  std::string catch_up_error;  // the last catch-up's failure ("" when it succeeded): /readyz answers 503
+  std::atomic<uint64_t> catch_up_failures{0};
+  void set_catch_up_error(const std::string& e) {
+    std::lock_guard<std::mutex> lock(error_mu);
+    catch_up_error = e;
+  }
+  std::string last_catch_up_error() {
+    std::lock_guard<std::mutex> lock(error_mu);
+    return catch_up_error;
+  }
+  // Requests read under it shared, a catch-up writes under it exclusive: no answer reads across two fold batches.
+  std::shared_mutex view_mu;
   std::mutex policy_mu;
   std::map<std::string, std::shared_ptr<const Policy>> policies;  // by the store's v/ keys and or_built_in
 
@@ -120,15 +145,33 @@ struct QueryService::Impl {
   }
 };
 
+namespace {
+// Removes DATA/query-secondary-<pid> directories whose process is gone (a `gongji query` that was killed).
+void remove_stale_secondaries(const std::string& data_dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(data_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with("query-secondary-")) continue;
+    const std::string pid = name.substr(16, name.find('-', 16) - 16);  // "<pid>" or "<pid>-<n>"
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos || pid.size() > 9) continue;
+    if (::kill(std::stoi(pid), 0) != 0 && errno == ESRCH) fs::remove_all(entry.path(), ec);
+  }
+}
+}  // namespace
+
 void QueryService::Impl::open() {
   const std::string state = opt.data_dir + "/state";
   if (!fs::exists(state + "/CURRENT"))
     throw std::runtime_error("no store in " + state + " (run `gongji ingest` and `gongji fold` first)");
   if (opt.tokens_file.empty()) throw ParameterError("tokens", "a tokens file is required (service/auth.h)");
   tokens = TokenTable::load(opt.tokens_file);
-  char tmpl[] = "/tmp/gongji-query-XXXXXX";
-  if (!mkdtemp(tmpl)) throw std::runtime_error("cannot create a directory under /tmp for the secondary instance");
-  secondary = tmpl;
+  remove_stale_secondaries(opt.data_dir);
+  secondary = opt.data_dir + "/query-secondary-" + std::to_string(::getpid());
+  for (int n = 2; fs::exists(secondary); ++n)  // another QueryService of this process (tests)
+    secondary = opt.data_dir + "/query-secondary-" + std::to_string(::getpid()) + "-" + std::to_string(n);
+  std::error_code ec;
+  if (!fs::create_directory(secondary, ec))
+    throw std::runtime_error("cannot create " + secondary + " for the secondary instance: " + ec.message());
   store = std::make_unique<Store>(state, StoreOptions{true, false, nullptr}, secondary);
   if (!opt.open_log) {
     const std::string dir = opt.data_dir + "/log";
@@ -150,6 +193,12 @@ void QueryService::Impl::bind() {
     server = std::make_unique<httplib::Server>();
   }
   server->set_payload_max_length(kMaxBody);
+  // Only SO_REUSEADDR: httplib's default adds SO_REUSEPORT, with which a second `gongji query` on the same port
+  // would start silently and take half the requests. A second bind fails instead.
+  server->set_socket_options([](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   const size_t colon = opt.listen.rfind(':');
   const std::string host = colon == std::string::npos ? "" : opt.listen.substr(0, colon);
   const std::string port_text = colon == std::string::npos ? "" : opt.listen.substr(colon + 1);
@@ -158,17 +207,28 @@ void QueryService::Impl::bind() {
     throw ParameterError("listen", "expected HOST:PORT, got '" + opt.listen + "'");
   const int wanted = std::stoi(port_text);
   port = wanted == 0 ? server->bind_to_any_port(host) : (server->bind_to_port(host, wanted) ? wanted : -1);
-  if (port <= 0) throw std::runtime_error("cannot listen on " + opt.listen);
+  if (port <= 0) throw std::runtime_error("cannot listen on " + opt.listen + " (is another process listening there?)");
   if (host != "127.0.0.1" && host != "localhost" && host != "::1" && !tls)
     std::cerr << "gongji query: warning: listening on " << opt.listen << " without TLS (give --cert and --key)\n";
 }
 
+// A failed catch-up (possible while the primary writes) keeps the last view: logged, counted, shown by /readyz.
 void QueryService::Impl::catch_up() {
   std::lock_guard<std::mutex> lock(catch_up_mu);
   const auto now = Clock::now();
   if (last_catch_up != Clock::time_point{} && now - last_catch_up < opt.catch_up_every) return;
-  store->catch_up();
   last_catch_up = now;
+  std::unique_lock<std::shared_mutex> exclusive(view_mu);
+  try {
+    if (opt.catch_up_hook) opt.catch_up_hook();
+    store->catch_up();
+    set_catch_up_error("");
+  } catch (const std::exception& e) {
+    ++catch_up_failures;
+    set_catch_up_error(e.what());
+    std::cerr << "gongji query: error: catching up with the fold failed, still answering from the last view: "
+              << e.what() << "\n";
+  }
 }
 
 void QueryService::Impl::route(const std::string& pattern, const Route& r, const Handler& h) {
@@ -210,6 +270,7 @@ Reply QueryService::Impl::run_handler(const httplib::Request& req, const Route& 
       if (std::find(r.params.begin(), r.params.end(), name) == r.params.end())
         throw ParameterError(name, "unknown parameter of " + r.endpoint);
     catch_up();
+    std::shared_lock<std::shared_mutex> shared(view_mu);
     return h(req);
   } catch (const ParameterError& e) {
     return error_reply(400, e.what(), e.parameter);
@@ -240,28 +301,31 @@ void QueryService::Impl::person_routes() {
     const std::string known_at = param(req, "known_at");
     const auto pol = policy(known_at.empty());
     return json_reply(person_query(*store, opt.open_log,
-                                   {req.matches[1].str(), param(req, "as_of"), known_at, opt.policy_file, pol.get()}));
+                                   {id_param(req, 1, "person"), param(req, "as_of"), known_at, opt.policy_file,
+                                    pol.get()}));
   });
   route(R"(/v1/persons/([^/]+)/settlements)", {"settlements", Area::person, {"kind", "claim"}},
         [this](const auto& req) {
-          const std::string kind = param(req, "kind");
+          const std::string kind = param(req, "kind"), person = id_param(req, 1, "person"), claim = param(req, "claim");
           if (!kind.empty() && std::find(kOutputKinds.begin(), kOutputKinds.end(), kind) == kOutputKinds.end())
             throw ParameterError("kind", "unknown kind '" + kind + "'");
+          if (std::string why = claim.empty() ? "" : text_field_problem(claim); !why.empty())
+            throw ParameterError("claim", why);
+          if (!store->person(person)) throw NotFoundError("no person " + person);
           json records = json::array();
-          records_query(*store, req.matches[1].str(), param(req, "claim"), kind,
-                        [&](const json& r) { records.push_back(r); });
-          return json_reply({{"person", req.matches[1].str()}, {"records", records}});
+          records_query(*store, person, claim, kind, [&](const json& r) { records.push_back(r); });
+          return json_reply({{"person", person}, {"records", records}});
         });
   route(R"(/v1/persons/([^/]+)/claims/([^/]+))", {"claim", Area::person, {}}, [this](const auto& req) {
     auto log = open_log();
     store->check_log(*log);
-    const std::string person = req.matches[1].str(), claim = req.matches[2].str();
+    const std::string person = id_param(req, 1, "person"), claim = id_param(req, 2, "claim");
     return json_reply(explanation_json(rederive_claim(*store, *log, person, claim), claim, person, false));
   });
   route(R"(/v1/persons/([^/]+)/statements/([^/]+))", {"statement", Area::person, {"format"}},
         [this](const auto& req) {
-          const std::string format = format_param(req, {"json", "html"});
-          return Reply{200, statement_query(*store, req.matches[1].str(), year_param(req.matches[2].str()), format,
+          const std::string format = format_param(req, {"json", "html"}), person = id_param(req, 1, "person");
+          return Reply{200, statement_query(*store, person, year_param(req.matches[2].str()), format,
                                             opt.policy_file, policy(true).get()),
                        format == "html" ? "text/html; charset=utf-8" : "application/json"};
         });
@@ -271,7 +335,10 @@ void QueryService::Impl::audit_routes() {
   route(R"(/v1/facilities/([^/]+)/months/([^/]+))", {"facility_month", Area::audit, {"format"}},
         [this](const auto& req) {
           const std::string format = format_param(req, {"json", "csv"});
-          json view = facility_month(*store, req.matches[1].str(), month_param(req.matches[2].str()));
+          const std::string facility = id_param(req, 1, "facility");
+          json view = facility_month(*store, facility, month_param(req.matches[2].str()));
+          if (view["claims"].empty() && !store->facility(0, facility))  // facilities are in every partition
+            throw NotFoundError("no facility " + facility);
           if (format == "csv") return Reply{200, facility_month_csv(view), "text/csv; charset=utf-8"};
           return json_reply(view);
         });
@@ -301,11 +368,19 @@ void QueryService::Impl::ops_routes() {
       lag[std::to_string(p)] = behind;
       ready = ready && behind <= opt.ready_lag;
     }
-    return Reply{ready ? 200 : 503, json{{"ready", ready}, {"lag", lag}, {"max_lag", opt.ready_lag}}.dump() + "\n"};
+    json body = {{"ready", ready}, {"lag", lag}, {"max_lag", opt.ready_lag}};
+    if (std::string failed = last_catch_up_error(); !failed.empty()) {
+      body["ready"] = ready = false;
+      body["catch_up_error"] = failed;
+    }
+    return Reply{ready ? 200 : 503, dump(body)};
   });
   route("/metrics", {"metrics", Area::ops, {}}, [this](const auto&) {
     auto log = open_log();
-    return Reply{200, ledger.render(*store, log.get()) + requests.render(), "text/plain; version=0.0.4"};
+    const std::string failures = "# HELP gongji_catch_up_failures_total failed catch-ups with the fold\n"
+                                 "# TYPE gongji_catch_up_failures_total counter\n"
+                                 "gongji_catch_up_failures_total " + std::to_string(catch_up_failures.load()) + "\n";
+    return Reply{200, ledger.render(*store, log.get()) + requests.render() + failures, "text/plain; version=0.0.4"};
   });
 }
 
@@ -320,11 +395,28 @@ void QueryService::Impl::routes() {
     requests.observe("too_large", 413, 0);
     return httplib::Server::HandlerResponse::Handled;
   });
-  server->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  // An answer no route gave (no such endpoint, a malformed request): JSON too, counted as endpoint "other".
+  server->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     Reply r = error_reply(res.status, res.status == 404 ? "no such endpoint: " + req.path
                                                         : "HTTP " + std::to_string(res.status));
     res.set_content(r.body, r.type.c_str());
+    requests.observe("other", res.status, 0);
+  });
+  // A handler that threw past its own catch: a JSON 500 whose body and headers hold no exception text (it goes to
+  // stderr), counted as endpoint "error".
+  server->set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      std::cerr << "gongji query: error: " << e.what() << "\n";
+    } catch (...) {
+      std::cerr << "gongji query: error: an exception that is not a std::exception\n";
+    }
+    Reply r = error_reply(500, "an internal error (see the service's log)");
+    res.status = r.status;
+    res.set_content(r.body, r.type.c_str());
+    requests.observe("error", 500, 0);
   });
   person_routes();
   audit_routes();

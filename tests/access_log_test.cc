@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "consumers/exit_codes.h"
+#include "log/event_log.h"
 #include "service/access_log.h"
 #include "service/auth.h"
 #include "tests/fixtures.h"
@@ -52,6 +53,15 @@ TEST(Tokens, HashesRolesAndNamesAreReadAndBadLinesNamed) {
   }
   write(d / "bad", "\nplaintext-token desk anna\n");
   EXPECT_THROW(TokenTable::load(d / "bad"), TokenFileError);
+  // One hash, two lines: which role would a token have? Refused, naming both lines.
+  write(d / "bad", sha256_hex("a") + " desk anna\n# x\n" + sha256_hex("a") + " auditor bo\n");
+  try {
+    TokenTable::load(d / "bad");
+    FAIL();
+  } catch (const TokenFileError& e) {
+    EXPECT_EQ(std::string(e.what()), "tokens file " + d / "bad" + ":3: field 'sha256': the same hash as line 1 "
+                                                                    "(one token, one role)");
+  }
 }
 
 TEST(Roles, EachRoleReadsItsAreasOnly) {
@@ -156,7 +166,6 @@ TEST(AccessLog, RetentionDropsOldLinesAndKeepsTheChainVerifiable) {
     log.append({"w", "desk", "http", "person", "NEW1", "", 200}, now - hours(24 * 29));
     log.append({"w", "desk", "http", "person", "NEW2", "", 200}, now - hours(1));
   }
-  const std::string before = read_file(d / "a.jsonl");
   AccessLog kept(d / "a.jsonl", 30);  // opening prunes
   auto lines = lines_of(d / "a.jsonl");
   ASSERT_EQ(lines.size(), 3u);
@@ -173,7 +182,73 @@ TEST(AccessLog, RetentionDropsOldLinesAndKeepsTheChainVerifiable) {
   const std::string header = text.substr(0, text.find('\n') + 1);
   write(d / "a.jsonl", text.substr(header.size()) + header);
   EXPECT_FALSE(AccessLog::verify(d / "a.jsonl").findings.empty());
-  (void)before;
+}
+
+// Retention refuses to drop lines whose chain is broken (dropping them would hide the break), naming the line, and
+// stops at a line whose `at` is not a timestamp (such a line is kept, not dropped).
+TEST(AccessLog, RetentionRefusesABrokenChainAndKeepsLinesWithoutATime) {
+  TempDir d;
+  using namespace std::chrono;
+  const AccessLog::Clock::time_point now = AccessLog::Clock::now();
+  {
+    AccessLog log(d / "a.jsonl");
+    for (const char* p : {"OLD1", "OLD2", "OLD3"})
+      log.append({"w", "desk", "http", "person", p, "", 200}, now - hours(24 * 40));
+    log.append({"w", "desk", "http", "person", "NEW1", "", 200}, now - hours(1));
+  }
+  const std::string clean = read_file(d / "a.jsonl");
+  std::string edited = clean;
+  edited.replace(edited.find("\"OLD2\""), 6, "\"OLDX\"");  // line 3's prev no longer matches
+  write(d / "a.jsonl", edited);
+  try {
+    AccessLog kept(d / "a.jsonl", 30);
+    FAIL() << "pruned over a broken chain";
+  } catch (const LogError& e) {
+    EXPECT_EQ(std::string(e.what()), "access log " + d / "a.jsonl" + ": line 3: 'prev' is not the SHA-256 of line 2 "
+                                     "(line 2 or 3 was edited, inserted or removed); not pruned "
+                                     "(`gongji access-log verify`)");
+  }
+  EXPECT_EQ(read_file(d / "a.jsonl"), edited);  // nothing dropped
+  // An `at` that is not a timestamp stops the drop: OLD1 goes; the line without a time and all after it stay.
+  const std::string b = d / "b.jsonl";
+  AccessLog(b).append({"w", "desk", "http", "person", "OLD1", "", 200}, now - hours(24 * 40));
+  const std::string first = read_file(b);
+  write(b, first + R"({"at":"yesterday","who":"w","prev":")" + sha256_hex(first.substr(0, first.size() - 1)) +
+               "\"}\n");
+  AccessLog(b).append({"w", "desk", "http", "person", "OLD3", "", 200}, now - hours(24 * 40));
+  AccessLog(b).append({"w", "desk", "http", "person", "NEW1", "", 200}, now - hours(1));
+  AccessLog kept(b, 30);
+  auto lines = lines_of(b);
+  ASSERT_EQ(lines.size(), 4u) << read_file(b);
+  EXPECT_EQ(lines[0]["dropped"], 1);
+  EXPECT_EQ(lines[1]["at"], "yesterday");
+  EXPECT_EQ(lines[2]["person"], "OLD3");
+  EXPECT_EQ(lines[3]["person"], "NEW1");
+  EXPECT_TRUE(AccessLog::verify(b).findings.empty());
+}
+
+// After a torn write (no newline at the end) the next entry starts a line of its own, chained to the torn one.
+TEST(AccessLog, AnAppendAfterATornWriteStartsItsOwnLine) {
+  TempDir d;
+  const auto t = AccessLog::Clock::time_point(std::chrono::milliseconds(1764590400123));  // 2025-12-01T12:00:00.123Z
+  {
+    AccessLog log(d / "a.jsonl");
+    log.append({"desk-anna", "desk", "http", "person", "P1", "", 200}, t);
+  }
+  const std::string torn = R"({"at":"2025-12-01T12:00:01.000Z","who":"desk-an)";
+  write(d / "a.jsonl", read_file(d / "a.jsonl") + torn);
+  EXPECT_EQ(AccessLog::verify(d / "a.jsonl").findings,
+            std::vector<std::string>({"line 2: not a JSON object", "line 2: no newline at the end (a torn write)"}));
+  AccessLog(d / "a.jsonl").append({"desk-anna", "desk", "http", "person", "P2", "", 200}, t);
+  const std::string text = read_file(d / "a.jsonl");
+  ASSERT_TRUE(text.ends_with("\n"));
+  const size_t third = text.find(torn + "\n");
+  ASSERT_NE(third, std::string::npos) << text;
+  EXPECT_EQ(text.substr(third + torn.size() + 1),
+            R"({"at":"2025-12-01T12:00:00.123Z","who":"desk-anna","role":"desk","via":"http",)"
+            R"("endpoint":"person","person":"P2","status":200,"prev":")" +
+                sha256_hex(torn) + "\"}\n");
+  EXPECT_EQ(AccessLog::verify(d / "a.jsonl").findings, std::vector<std::string>({"line 2: not a JSON object"}));
 }
 
 }  // namespace

@@ -1,0 +1,15 @@
+// The text rules of every event field (README "Validation bounds"), for callers outside event validation that take
+// ids from elsewhere (the query service's path parameters) and must refuse what an event would refuse.
+#pragma once
+#include <string>
+#include <string_view>
+
+namespace gongji {
+
+// Why `s` is not acceptable as the text of an event field, or "": empty ("must not be empty"), longer than
+// kMaxTextBytes ("is N bytes long, above the maximum of 256"), not strict UTF-8 ("is not valid UTF-8 (byte I)"), or,
+// when `identifier`, holding a control character U+0000-U+001F, U+007F-U+009F ("contains a control character
+// (byte I)"). validate_event applies exactly this to every text field.
+std::string text_field_problem(std::string_view s, bool identifier = true);
+
+}  // namespace gongji
