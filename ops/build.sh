@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./ops/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-cmake --build build -j2
+# GONGJI_BUILD_TARGETS="a b": only those targets (ops/demo.sh builds the program and the generator, not the tests).
+cmake --build build -j2 ${GONGJI_BUILD_TARGETS:+--target $GONGJI_BUILD_TARGETS}

@@ -4,7 +4,7 @@
 #   ops/demo.sh [PEOPLE]     (default 10000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./ops/build.sh
+GONGJI_BUILD_TARGETS="gongji gongji-generate" ./ops/build.sh  # the tests are built by ops/test.sh
 people=${1:-10000}
 data=${GONGJI_DEMO_DIR:-build/demo}
 rm -rf "$data"
@@ -21,4 +21,4 @@ build/gongji report --data-dir "$data" --explained 5
 echo
 echo "Explore: build/gongji settlements --data-dir $data --person P0000001"
 echo "         build/gongji person --data-dir $data --person P0000001 --as-of 2023-06-30"
-echo "         build/gongji explain --data-dir $data --claim CL1"
+echo "         build/gongji explain --data-dir $data --claim CL2 --person P0000001"
