@@ -458,10 +458,20 @@ struct OwnCluster {
   ~OwnCluster() { run(kafka + " stop " + dir + " >/dev/null 2>&1"); }
   OwnCluster(const OwnCluster&) = delete;
   OwnCluster& operator=(const OwnCluster&) = delete;
+  // Retried for up to 90 s: just after `start` a broker may not have registered yet (replication factor 3 above the
+  // brokers available), and on a loaded machine the admin call can time out (a fresh-clone run failed so once).
+  // --if-not-exists makes a retry after a create that did land harmless. The last attempt's output is printed.
   int create(const std::string& t, int parts) const {
-    return run(kafka + " tool org.apache.kafka.tools.TopicCommand --bootstrap-server " + bootstrap +
-               " --create --topic " + t + " --partitions " + std::to_string(parts) +
-               " --replication-factor 3 >/dev/null 2>&1");
+    const std::string cmd = kafka + " tool org.apache.kafka.tools.TopicCommand --bootstrap-server " + bootstrap +
+                            " --create --if-not-exists --topic " + t + " --partitions " + std::to_string(parts) +
+                            " --replication-factor 3 2>&1";
+    std::string out;
+    int rc = run(cmd, &out);
+    for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+         rc != 0 && std::chrono::steady_clock::now() < until; rc = run(cmd, &out))
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+    if (rc != 0) std::cerr << "creating topic " << t << " failed:\n" << out;
+    return rc;
   }
   void kill(int node) const { run(kafka + " kill " + dir + " " + std::to_string(node)); }
   // The broker faults are triggered on progress observed (events appended by the ingest; events folded by serve,
