@@ -11,11 +11,13 @@
 #include <fstream>
 #include <iostream>
 
+#include "consumers/config.h"
 #include "consumers/exit_codes.h"
 #include "log/event_log.h"
 #include "log/fault_probe.h"
 #include "log/io_error.h"
 #include "log/kafka_log.h"
+#include "oplog/oplog.h"
 #include "consumers/serve.h"
 #include "consumers/views.h"
 #include "projections/store.h"
@@ -99,13 +101,16 @@ struct Paths {
   std::string data;
   std::string brokers;  // when set, the log is Kafka's events topic
   std::string events_topic = "gongji.events";
+  std::string kafka_config;  // --kafka-config FILE (log/kafka_log.h read_kafka_config)
+  KafkaOptions kafka(const std::string& topic) const {
+    KafkaOptions k;
+    k.brokers = brokers;
+    k.topic = topic;
+    if (!kafka_config.empty()) k.config = read_kafka_config(kafka_config);
+    return k;
+  }
   std::unique_ptr<EventLog> open_log(int partitions = 8, bool read_only = false) const {
-    if (!brokers.empty()) {
-      KafkaOptions k;
-      k.brokers = brokers;
-      k.topic = events_topic;
-      return open_kafka_log(k);
-    }
+    if (!brokers.empty()) return open_kafka_log(kafka(events_topic));
     return open_segment_log(log(), partitions, read_only);
   }
   // The log a read command re-derives from, read-only, refused (StoreError) unless it is the log `store` was folded
@@ -241,7 +246,7 @@ int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
   }
   log->sync();
   dead.sync();
-  if (!paths.brokers.empty()) publish_dead_letters(paths.brokers, "gongji.dead-letters", dead_lines);
+  if (!paths.brokers.empty()) publish_dead_letters(paths.kafka("gongji.dead-letters"), dead_lines);
   std::cout << "appended " << appended << ", duplicate " << duplicate << ", refused " << refused << "\n";
   return refused ? exit_code::kRefused : exit_code::kOk;
 }
@@ -268,23 +273,38 @@ int cmd_fold(const Paths& paths, const std::string& policy_file, size_t batch, s
   if (crash_before) opt.crash_before_batch = crash_before;
   opt.checkpoint_dir = paths.data + "/checkpoints";
   opt.checkpoint_every = checkpoint_every;
+  opt.progress = [](uint64_t n) { oplog::info(std::to_string(n) + " events folded"); };
   FoldStats s = store.fold(*log, policy, opt);
   std::cout << "folded " << s.events << " events, " << s.outputs << " output records, " << s.dead_letters
             << " dead letters\n";
   return exit_code::kOk;
 }
 
-int cmd_settlements(const Paths& paths, const std::string& person, const std::string& claim, const std::string& kind) {
+// Issue 11 item 2: a read of a person's data (the person as resolved, the claim where one is named), appended to the
+// access log before anything is answered (Cli::access_recorder).
+using AccessRecorder = std::function<void(const std::string& person, const std::string& claim)>;
+
+int cmd_settlements(const Paths& paths, const std::string& person, const std::string& claim, const std::string& kind,
+                    const AccessRecorder& record) {
   require_existing(paths);
   Store store(paths.state(), true);
+  if (!person.empty() || !claim.empty()) {
+    std::string who = person;
+    try {
+      if (who.empty()) who = store.claim_person(claim, "");
+    } catch (const std::exception&) {  // an unknown or ambiguous claim: records_query answers it
+    }
+    record(who, claim);
+  }
   records_query(store, person, claim, kind, [](const json& r) { std::cout << r.dump() << "\n"; });
   return exit_code::kOk;
 }
 
 int cmd_person(const Paths& paths, const std::string& id, const std::string& as_of_s, const std::string& policy_file,
-               const std::string& known_at) {
+               const std::string& known_at, const AccessRecorder& record) {
   require_existing(paths);
   Store store(paths.state(), true);
+  record(id, "");
   // service/queries.h: the same answer as `gongji query`'s /v1/persons/{P} (no person: NotFoundError, exit 4).
   const LogOpener open_log = [&] { return paths.open_log(8, true); };
   std::cout << person_query(store, open_log, {id, as_of_s, known_at, policy_file}).dump() << "\n";
@@ -292,7 +312,7 @@ int cmd_person(const Paths& paths, const std::string& id, const std::string& as_
 }
 
 int cmd_explain(const Paths& paths, const std::string& person, const std::string& claim, const std::string& event,
-                bool as_json, const std::string& policy_file) {
+                bool as_json, const std::string& policy_file, const AccessRecorder& record) {
   require_existing(paths);
   Store store(paths.state(), true);
   if (claim.empty()) {  // an account movement or another record: shown as recorded
@@ -307,6 +327,7 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
       std::cerr << "gongji explain: no output record for event " << event << "\n";
       return exit_code::kNotFound;
     }
+    record(rec->value("person", person), "");
     print_explanation(*rec, std::cout);
     return exit_code::kOk;
   }
@@ -314,6 +335,7 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
   std::optional<Policy> other;
   if (!policy_file.empty()) other = load_policy_file(policy_file);
   const std::string who = store.claim_person(claim, person);  // an ambiguous --claim: AmbiguousClaimError
+  record(who, claim);
   Rederivation r = rederive_claim(store, *log, who, claim, other ? &*other : nullptr);
   if (as_json) {
     std::cout << explanation_json(r, claim, who, other.has_value()).dump(2) << "\n";
@@ -356,6 +378,12 @@ int cmd_audit(const Paths& paths, const std::string& policy_file) {
   for (const auto& f : rep.findings) std::cout << "  FINDING: " << f << "\n";
   std::cout << (rep.findings.empty() ? "the books hold\n" : std::to_string(rep.findings.size()) + " findings\n");
   fs::remove_all(scratch);
+  // Issue 11 item 2: the auditor reads audit results through the query service (service/queries.h audit_runs).
+  const json record = audit_record(rep, store.positions(), pol.version(), std::chrono::system_clock::now());
+  fs::create_directories(paths.data + "/audits");
+  const std::string file = paths.data + "/audits/" + record["id"].get<std::string>() + ".json";
+  write_file(file, record.dump(2) + "\n");
+  std::cout << "recorded in " << file << "\n";
   return rep.findings.empty() ? exit_code::kOk : exit_code::kFindings;
 }
 
@@ -413,7 +441,7 @@ int cmd_replay(const Paths& paths, const std::string& known_at, const std::strin
   auto log = paths.open_log(8, true);
   auto target = positions_at(*log, known_at_option(known_at, *log));
   ReplayResult r = replay_to(*log, pol, target, paths.data + "/checkpoints", out,
-                             [](uint64_t n) { std::cerr << "replay: " << n << " events folded\n"; });
+                             [](uint64_t n) { oplog::info(std::to_string(n) + " events folded"); });
   std::cout << "replayed into " << out
             << (r.from_checkpoint.empty() ? " from zero" : " from checkpoint " + r.from_checkpoint) << ": "
             << r.stats.events << " events folded; positions";
@@ -423,9 +451,10 @@ int cmd_replay(const Paths& paths, const std::string& known_at, const std::strin
 }
 
 int cmd_statement(const Paths& paths, const std::string& person, int year, const std::string& format,
-                  const std::string& out, const std::string& policy_file) {
+                  const std::string& out, const std::string& policy_file, const AccessRecorder& record) {
   require_existing(paths);
   Store store(paths.state(), true);
+  record(person, "");
   const std::string text = statement_query(store, person, year, format, policy_file);  // service/queries.h
   if (out.empty() || out == "-") std::cout << text;
   else write_file(out, text);
@@ -525,7 +554,9 @@ constexpr const char* kQueryHelp =
     "  GET /v1/facilities/{F}/months/{YYYY-MM}?format=json|csv  facility month (auditor)\n"
     "  GET /v1/fund/months/{YYYY-MM}?format=json|csv       fund month by scheme, level, benefit (auditor)\n"
     "  GET /v1/fund/months/{YYYY-MM}/facilities?format=json|csv  each facility's claims and fund (auditor)\n"
+    "  GET /v1/audits  /v1/audits/{ID|latest}              the runs `gongji audit` recorded (auditor)\n"
     "  GET /healthz /readyz /metrics                       health, readiness, Prometheus metrics (ops)\n"
+    "  GET /  (or /desk)                                   the dispute desk's web page (no token; it asks for one)\n"
     "401 no token, 403 wrong role, 400 bad parameter (named), 404 not found, 413 body over 64 KiB, 429 over --rate. "
     "Every read of a person's data is appended to the hash-chained access log";
 
@@ -544,6 +575,8 @@ struct Cli {
   ServeOptions sopt;
   QueryOptions qopt;
   std::string access_log, access_file;  // person/explain/statement --access-log; access-log verify --file
+  std::string log_level, log_format;  // every subcommand's --log-level, --log-format ("": not given)
+  std::string config_file;                              // query, serve --config
   CLI::App *ingest, *fold, *sets, *pers, *expl, *rep, *aud, *wif, *rpl, *stm, *dig, *polc, *dls, *lver, *ltr, *srv;
   CLI::App *qry, *alv;
 
@@ -556,6 +589,11 @@ struct Cli {
     add_other_commands();
     add_serve_command();
     add_query_commands();
+    for (CLI::App* c : app.get_subcommands({})) log_opts(c);
+    for (CLI::App* c : {qry, srv})  // consumers/config.h (read by with_config before parsing; declared for --help)
+      c->add_option("--config", config_file, "YAML file of settings: its keys are the long options with '_' for "
+                                             "'-' (listen, tokens, data_dir, ...); the command line wins")
+          ->check(input_file(false));
   }
   Cli(const Cli&) = delete;
   Cli& operator=(const Cli&) = delete;
@@ -566,10 +604,43 @@ struct Cli {
   }
   void access_log_opt(CLI::App* c) {
     c->add_option("--access-log", access_log, "append this read of a person's data to the access log FILE "
-                                              "(default: $GONGJI_ACCESS_LOG; none when neither is set)");
+                                              "(default: $GONGJI_ACCESS_LOG, else DATA/access-log.jsonl)");
+  }
+  // Issue 11 item 5: the operational log lines (oplog/oplog.h) of every subcommand, and of its subcommands.
+  void log_opts(CLI::App* c) {
+    c->add_option("--log-level", log_level, "operational log lines on stderr from this level: debug, info, warn, "
+                                            "error (default info; $GONGJI_LOG_LEVEL)")
+        ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+    c->add_option("--log-format", log_format, "operational log lines as text or json (one object a line: time, "
+                                              "level, program, pid, message; default text; $GONGJI_LOG_FORMAT)")
+        ->check(CLI::IsMember({"text", "json"}));
+    for (CLI::App* sub : c->get_subcommands({})) log_opts(sub);
+  }
+  // The options given, else $GONGJI_LOG_LEVEL / $GONGJI_LOG_FORMAT, else info and text. (Not CLI11's envname: it
+  // would fill the shared variables from the options of the subcommands not given too.) A bad environment value:
+  // std::invalid_argument naming the variable.
+  oplog::Settings log_settings(const std::string& program) const {
+    auto pick = [](const std::string& given, const char* env, const char* fallback) -> std::string {
+      const char* v = std::getenv(env);
+      return !given.empty() ? given : v && *v ? v : fallback;
+    };
+    try {
+      return {program, oplog::parse_level(pick(log_level, "GONGJI_LOG_LEVEL", "info")),
+              oplog::parse_format(pick(log_format, "GONGJI_LOG_FORMAT", "text"))};
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string("$GONGJI_LOG_LEVEL, $GONGJI_LOG_FORMAT: ") + e.what());
+    }
   }
   void brokers_opt(CLI::App* c) {
     c->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)");
+    kafka_config_opt(c, paths.kafka_config);
+  }
+  // Issue 11 item 5: the Kafka clients' security settings (SASL/SCRAM, TLS) pass through to librdkafka.
+  static void kafka_config_opt(CLI::App* c, std::string& file) {
+    c->add_option("--kafka-config", file, "librdkafka settings for every Kafka client, key=value lines (e.g. "
+                                          "security.protocol=SASL_SSL, sasl.mechanism=SCRAM-SHA-256, sasl.username, "
+                                          "sasl.password, ssl.ca.location); keep it mode 0600")
+        ->check(input_file(false));
   }
 
   // ingest, fold
@@ -586,6 +657,7 @@ struct Cli {
                                                    "(duplicates are then decided by the fold)");
     ingest->add_option("--events-topic", paths.events_topic,
                        "with --brokers: the events topic (default gongji.events)");
+    kafka_config_opt(ingest, paths.kafka_config);
 
     fold = app.add_subcommand("fold", "fold every event not yet folded into the projections, settling claims");
     data_opt(fold);
@@ -593,6 +665,7 @@ struct Cli {
         ->check(input_file(false));
     fold->add_option("--batch", batch, "events per committed batch (default 2000)")->check(CLI::Range(1, 1000000));
     fold->add_option("--brokers", paths.brokers, "fold from Kafka's gongji.events topic instead of the embedded log");
+    kafka_config_opt(fold, paths.kafka_config);
     fold->add_option("--checkpoint-every", checkpoint_every,
                      "keep a RocksDB checkpoint in DATA/checkpoints every N events "
                      "(replays start from the nearest; default 200000, 0: none)")
@@ -608,6 +681,7 @@ struct Cli {
                                       "with an outbox) to gongji.settlements, dead letters to gongji.dead-letters");
     srv->add_option("--data-dir", sopt.data_dir, "this member's store")->required();
     srv->add_option("--brokers", sopt.brokers, "Kafka bootstrap servers")->required();
+    kafka_config_opt(srv, sopt.kafka_config);
     srv->add_option("--group", sopt.group, "consumer group (default gongji)");
     srv->add_option("--policy", sopt.policy_file, "policy parameters file (default: built-in)")
         ->check(input_file(false));
@@ -619,6 +693,14 @@ struct Cli {
     srv->add_option("--idle-exit", sopt.idle_exit_seconds,
                     "exit after this many seconds with nothing to fold (default: run until SIGTERM)")
         ->check(CLI::NonNegativeNumber);
+    CLI::Option* listen =
+        srv->add_option("--listen", sopt.listen,
+                        "HOST:PORT: answer the query service's endpoints (see `gongji query --help`) for this "
+                        "member's partitions, forwarding a person of another partition to its owner (port 0: any "
+                        "free port; default: no service)");
+    CLI::Option* tokens = service_opts(srv, sopt.query);
+    tokens->needs(listen);
+    listen->needs(tokens);
   }
 
   // settlements, person, explain, report
@@ -630,6 +712,7 @@ struct Cli {
     sets->add_option("--claim", claim, "only this claim's records (with --person when several persons have one)");
     sets->add_option("--kind", kind, "only records of this kind (settlement, reversal, refusal, ...)")
         ->check(CLI::IsMember(kOutputKinds));
+    access_log_opt(sets);
 
     pers = app.add_subcommand("person", "one person's state as JSON, as of a business date (TIME-ASOF)");
     data_opt(pers);
@@ -738,24 +821,30 @@ struct Cli {
   }
 
   // The parsed subcommand, run (every subcommand but serve).
+  // The query service's options, shared by `query` and `serve --listen` (service/service.h).
+  // Returns the --tokens option (required by query; by serve only with --listen).
+  static CLI::Option* service_opts(CLI::App* c, QueryOptions& q) {
+    CLI::Option* tokens = c->add_option("--tokens", q.tokens_file, "tokens file: 'sha256-hex role name' a line")
+                              ->check(input_file(false));
+    c->add_option("--access-log", q.access_log, "access log file (default DATA/access-log.jsonl)");
+    c->add_option("--access-log-keep-days", q.access_log_keep_days, "drop access-log lines older than this "
+                                                                         "(default 0: keep all)")
+        ->check(CLI::NonNegativeNumber);
+    c->add_option("--cert", q.cert, "TLS certificate (PEM); with --key the service speaks HTTPS")
+        ->check(input_file(false));
+    c->add_option("--key", q.key, "TLS private key (PEM)")->check(input_file(false));
+    c->add_option("--rate", q.rate, "requests a second per token before 429 (default 100)")
+        ->check(CLI::PositiveNumber);
+    c->add_option("--ready-lag", q.ready_lag, "/readyz: most records a partition may lag (default 1000)");
+    return tokens;
+  }
+
   // `gongji query` (service/service.h) and `gongji access-log verify` (service/access_log.h).
   void add_query_commands() {
     qry = app.add_subcommand("query", kQueryHelp);
     data_opt(qry);
     qry->add_option("--listen", qopt.listen, "HOST:PORT (default 127.0.0.1:8080, loopback; port 0: any free port)");
-    qry->add_option("--tokens", qopt.tokens_file, "tokens file: 'sha256-hex role name' a line")
-        ->required()
-        ->check(input_file(false));
-    qry->add_option("--access-log", qopt.access_log, "access log file (default DATA/access-log.jsonl)");
-    qry->add_option("--access-log-keep-days", qopt.access_log_keep_days, "drop access-log lines older than this "
-                                                                         "(default 0: keep all)")
-        ->check(CLI::NonNegativeNumber);
-    qry->add_option("--cert", qopt.cert, "TLS certificate (PEM); with --key the service speaks HTTPS")
-        ->check(input_file(false));
-    qry->add_option("--key", qopt.key, "TLS private key (PEM)")->check(input_file(false));
-    qry->add_option("--rate", qopt.rate, "requests a second per token before 429 (default 100)")
-        ->check(CLI::PositiveNumber);
-    qry->add_option("--ready-lag", qopt.ready_lag, "/readyz: most records a partition may lag (default 1000)");
+    service_opts(qry, qopt)->required();
     qry->add_option("--policy", qopt.policy_file, "policy file (default: the one the fold used)")
         ->check(input_file(false));
     auto* alc = app.add_subcommand("access-log", "the access log of reads of persons' data: verify");
@@ -765,25 +854,27 @@ struct Cli {
     alv->add_option("--file", access_file, "the access log")->required()->check(input_file(false));
   }
 
-  // Issue 11 item 2: person, explain and statement read a person's data; with --access-log FILE (or
-  // $GONGJI_ACCESS_LOG) each read is appended there first, by the OS user.
-  void log_access(const std::string& command) const {
-    std::string file = access_log;
-    if (file.empty() && std::getenv("GONGJI_ACCESS_LOG")) file = std::getenv("GONGJI_ACCESS_LOG");
-    if (file.empty()) return;
-    const passwd* pw = ::getpwuid(::geteuid());
-    AccessLog(file).append({pw ? pw->pw_name : std::to_string(::geteuid()), "cli", "cli", command, person, claim, 0});
+  // Issue 11 item 2: person, explain, statement and settlements --person read a person's data; each read is
+  // appended, by the OS user, once the store is open and the person resolved (explain --claim: the claim's person),
+  // before anything is answered, to --access-log FILE, else $GONGJI_ACCESS_LOG, else DATA/access-log.jsonl.
+  AccessRecorder access_recorder(const std::string& command) const {
+    return [this, command](const std::string& who, const std::string& what) {
+      std::string file = access_log;
+      if (file.empty() && std::getenv("GONGJI_ACCESS_LOG")) file = std::getenv("GONGJI_ACCESS_LOG");
+      if (file.empty()) file = paths.data + "/access-log.jsonl";
+      const passwd* pw = ::getpwuid(::geteuid());
+      AccessLog(file).append({pw ? pw->pw_name : std::to_string(::geteuid()), "cli", "cli", command, who, what, 0});
+    };
   }
 
   int run_command() const {
     if (*ingest) return cmd_ingest(paths, file, partitions);
     if (*fold) return cmd_fold(paths, policy_file, batch, crash_before, checkpoint_every);
-    if (*sets) return cmd_settlements(paths, person, claim, kind);
-    if (*pers || *expl || *stm) log_access(*pers ? "person" : *expl ? "explain" : "statement");
-    if (*pers) return cmd_person(paths, person, as_of, policy_file, known_at);
+    if (*sets) return cmd_settlements(paths, person, claim, kind, access_recorder("settlements"));
+    if (*pers) return cmd_person(paths, person, as_of, policy_file, known_at, access_recorder("person"));
     if (*expl) {
       if (claim.empty() && event.empty()) throw UsageError("give --claim or --event");
-      return cmd_explain(paths, person, claim, event, as_json, policy_file);
+      return cmd_explain(paths, person, claim, event, as_json, policy_file, access_recorder("explain"));
     }
     if (*dig) return cmd_digest(paths);
     if (*polc) return cmd_policy(policy_file);
@@ -794,7 +885,7 @@ struct Cli {
     if (*aud) return cmd_audit(paths, policy_file);
     if (*wif) return cmd_what_if(paths, whatif_policy, as_json, show);
     if (*rpl) return cmd_replay(paths, known_at, replay_out, policy_file);
-    if (*stm) return cmd_statement(paths, person, year, format, out_file, policy_file);
+    if (*stm) return cmd_statement(paths, person, year, format, out_file, policy_file, access_recorder("statement"));
     if (*qry) {
       QueryOptions o = qopt;
       o.data_dir = paths.data;
@@ -836,23 +927,51 @@ int run_reporting_errors(const Cli& cli, const std::string& name) {
   }
 }
 
+// Parses the command line, with the settings of query's and serve's --config file (consumers/config.h) put before
+// its own options; an exit status when it is not to run (--help, a usage error).
+std::optional<int> parse_command_line(Cli& cli, int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  std::vector<ConfigEntry> from_file;
+  std::string config;
+  try {
+    args = with_config(cli.app, args, {"query", "serve"}, from_file, config);
+  } catch (const ConfigError& e) {
+    std::cerr << "gongji " << args[1] << ": " << e.what() << "\n";
+    return exit_code::kUsage;
+  }
+  std::vector<char*> av;
+  for (std::string& a : args) av.push_back(a.data());
+  try {  // CLI11's own parse errors are usage errors too; --help is a "success" (CLI11 exit code 0)
+    cli.app.parse(static_cast<int>(av.size()), av.data());
+  } catch (const CLI::ParseError& e) {
+    if (std::string word = unknown_subcommand(cli.app, argc, argv); !word.empty()) {
+      std::cerr << "gongji: unknown subcommand '" << word << "'\nRun with --help for more information.\n";
+      return exit_code::kUsage;
+    }
+    if (auto why = config_error_of(e.what(), from_file, config); why && e.get_exit_code() != 0) {
+      std::cerr << "gongji " << args[1] << ": " << *why << "\n";
+      return exit_code::kUsage;
+    }
+    return cli.app.exit(e) == 0 ? exit_code::kOk : exit_code::kUsage;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 }  // namespace gongji
 
 int main(int argc, char** argv) {
   using namespace gongji;
   Cli cli;
-  try {  // CLI11's own parse errors are usage errors too; --help is a "success" (CLI11 exit code 0)
-    cli.app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (std::string word = unknown_subcommand(cli.app, argc, argv); !word.empty()) {
-      std::cerr << "gongji: unknown subcommand '" << word << "'\nRun with --help for more information.\n";
-      return exit_code::kUsage;
-    }
-    return cli.app.exit(e) == 0 ? exit_code::kOk : exit_code::kUsage;
+  if (std::optional<int> rc = parse_command_line(cli, argc, argv)) return *rc;
+  const std::string name = "gongji " + cli.app.get_subcommands().front()->get_name();
+  try {
+    oplog::configure(cli.log_settings(name));
+  } catch (const std::invalid_argument& e) {
+    std::cerr << name << ": " << e.what() << "\n";
+    return exit_code::kUsage;
   }
   if (*cli.srv) return serve(cli.sopt);
-  const std::string name = "gongji " + cli.app.get_subcommands().front()->get_name();
   const int rc = run_reporting_errors(cli, name);
   // Output that could not be written (a full disk behind `> file`, a closed pipe) is a failure, never exit 0.
   std::cout.flush();

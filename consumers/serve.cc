@@ -9,11 +9,14 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include <xxhash.h>
 
 #include "consumers/exit_codes.h"
+#include "consumers/group_owners.h"
+#include "oplog/oplog.h"
 #include "log/fault_probe.h"
 #include "log/io_error.h"
 #include "log/kafka_log.h"
@@ -58,7 +61,7 @@ void txn_call(const std::function<RdKafka::Error*()>& call, const char* what) {
     if (err->is_fatal()) throw Redo(msg, true);
     if (err->txn_requires_abort()) throw Redo(msg, false);
     if (!err->is_retriable() || attempt >= kMaxAttempts) throw Fatal(msg);
-    std::cerr << "gongji serve: " << msg << " (retriable; retrying)\n";
+    oplog::warn(msg + " (retriable; retrying)");
     std::this_thread::sleep_for(kRetryPause);
   }
 }
@@ -96,6 +99,9 @@ class Server : public RdKafka::RebalanceCb {
       : opt_(opt),
         policy_(opt.policy_file.empty() ? default_policy() : load_policy_file(opt.policy_file)),
         store_(opt.data_dir + "/state") {
+    kafka_.brokers = opt.brokers;
+    kafka_.topic = opt.events_topic;
+    if (!opt.kafka_config.empty()) kafka_.config = read_kafka_config(opt.kafka_config);
     std::string err;
     std::string abs = std::filesystem::absolute(opt.data_dir).string();
     char txid[64];
@@ -103,9 +109,12 @@ class Server : public RdKafka::RebalanceCb {
                   static_cast<unsigned long long>(XXH3_64bits(abs.data(), abs.size())));
     txid_ = txid;
     make_producer();
+    if (!opt.listen.empty()) start_query_service();
 
     std::unique_ptr<RdKafka::Conf> cc(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     setc(cc.get(), "bootstrap.servers", opt.brokers);
+    for (const auto& [k, v] : kafka_.config) setc(cc.get(), k, v);
+    if (query_) setc(cc.get(), "client.id", member_client_id(query_->member()));  // group_owners.h
     setc(cc.get(), "group.id", opt.group);
     setc(cc.get(), "enable.auto.commit", "false");
     setc(cc.get(), "isolation.level", "read_committed");
@@ -125,13 +134,11 @@ class Server : public RdKafka::RebalanceCb {
     for (const auto* tm : *md->topics())
       if (tm->topic() == opt.events_topic) partitions_ = static_cast<int>(tm->partitions()->size());
     if (partitions_ < 1) throw Fatal("topic " + opt.events_topic + " not found");
+    if (owners_) owners_->set_partitions(partitions_);
     // Issue 8 item 2: the topic must be the log this store folded (its partition count, every partition reaching
     // the store's position, the anchor record there), checked before anything is republished or folded.
     try {
-      KafkaOptions k;
-      k.brokers = opt.brokers;
-      k.topic = opt.events_topic;
-      store_.check_log(*open_kafka_log(k));
+      store_.check_log(*open_kafka_log(kafka_));
     } catch (const StoreError& e) {
       throw Fatal("topic " + opt.events_topic + ": " + e.what());
     }
@@ -145,6 +152,7 @@ class Server : public RdKafka::RebalanceCb {
       std::string err;
       std::unique_ptr<RdKafka::Conf> pc(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
       setc(pc.get(), "bootstrap.servers", opt_.brokers);
+      for (const auto& [k, v] : kafka_.config) setc(pc.get(), k, v);
       setc(pc.get(), "transactional.id", txid_);  // stable per store: a restart fences and aborts its previous self
       // A member that dies mid-transaction leaves it open; until the broker aborts it, read_committed consumers
       // wait at it. Transactions here are small (one batch), so abort abandoned ones within 15 s.
@@ -158,12 +166,51 @@ class Server : public RdKafka::RebalanceCb {
         return;
       } catch (const Redo& r) {
         if (attempt >= kMaxAttempts) throw Fatal(r.what());
-        std::cerr << "gongji serve: " << r.what() << " (recreating the producer)\n";
+        oplog::warn(std::string(r.what()) + " (recreating the producer)");
       }
     }
   }
 
+  // The query service beside the fold (serve.h): its own store read as a secondary instance, the topic as its log,
+  // the group's metadata for the partitions' owners. Bound here; it answers once run() starts it.
+  void start_query_service() {
+    QueryOptions q = opt_.query;
+    q.data_dir = opt_.data_dir;
+    q.listen = opt_.listen;
+    q.policy_file = opt_.policy_file;
+    q.open_log = [k = kafka_] { return open_kafka_log(k); };
+    q.more_metrics = [this] { return transaction_metrics(); };
+    std::map<std::string, std::string> admin = kafka_.config;
+    admin["bootstrap.servers"] = opt_.brokers;
+    owners_ = std::make_shared<GroupOwners>(admin, opt_.group, opt_.events_topic);
+    q.owners = owners_;
+    query_ = std::make_unique<QueryService>(q);
+    owners_->set_self(query_->member());
+  }
+
+  std::string transaction_metrics() const {
+    return "# HELP gongji_transactions_total Kafka transactions of this member, by outcome.\n"
+           "# TYPE gongji_transactions_total counter\n"
+           "gongji_transactions_total{outcome=\"committed\"} " + std::to_string(txn_committed_.load()) + "\n"
+           "gongji_transactions_total{outcome=\"aborted\"} " + std::to_string(txn_aborted_.load()) + "\n";
+  }
+
   int run() {
+    std::thread http;
+    if (query_) {
+      http = std::thread([this] {
+        if (!query_->run()) oplog::error("the query service stopped serving");
+      });
+      oplog::info("query service listening on " + query_->member());
+    }
+    struct Join {
+      QueryService* q;
+      std::thread& t;
+      ~Join() {
+        if (q) q->stop();
+        if (t.joinable()) t.join();
+      }
+    } join{query_.get(), http};
     RdKafka::ErrorCode rc = consumer_->subscribe({opt_.events_topic});
     if (rc != RdKafka::ERR_NO_ERROR) throw Fatal("subscribe: " + RdKafka::err2str(rc));
     auto last_work = std::chrono::steady_clock::now();
@@ -188,7 +235,7 @@ class Server : public RdKafka::RebalanceCb {
           ++in_batch_;
         }
       } else if (m->err() != RdKafka::ERR__TIMED_OUT && m->err() != RdKafka::ERR__PARTITION_EOF) {
-        std::cerr << "gongji serve: consume: " << m->errstr() << "\n";
+        oplog::warn("consume: " + m->errstr());
       }
       if (in_batch_ >= opt_.batch_events || (in_batch_ > 0 && now - last_flush > std::chrono::milliseconds(500))) {
         flush();
@@ -211,17 +258,17 @@ class Server : public RdKafka::RebalanceCb {
     try {
       rebalance(c, err, parts);
     } catch (const std::exception& e) {
-      std::cerr << stop_message(e) << "\n";
+      oplog::error(stop_message(e));
       std::_Exit(exit_code::kFailure);
     }
   }
 
-  // What serve says when it stops on an error (its last line on stderr).
+  // What serve says when it stops on an error (its last line on stderr, through oplog at level error).
   static std::string stop_message(const std::exception& e) {
     if (dynamic_cast<const StoreError*>(&e))
-      return std::string("gongji serve: the store cannot be written: ") + e.what() +
+      return std::string("the store cannot be written: ") + e.what() +
              " (stopped taking records; nothing uncommitted was published; restart once it can be written)";
-    return std::string("gongji serve: ") + e.what() + " (stopping; a restart recovers from the outbox)";
+    return std::string(e.what()) + " (stopping; a restart recovers from the outbox)";
   }
 
  private:
@@ -239,8 +286,8 @@ class Server : public RdKafka::RebalanceCb {
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
       }
       if (rc != RdKafka::ERR_NO_ERROR) {
-        std::cerr << "gongji serve: cannot read the group's committed offsets: " << RdKafka::err2str(rc)
-                  << " (stopping; a restart recovers from the outbox)\n";
+        oplog::error("cannot read the group's committed offsets: " + RdKafka::err2str(rc) +
+                     " (stopping; a restart recovers from the outbox)");
         std::_Exit(exit_code::kFailure);
       }
       for (auto* tp : parts) {
@@ -254,6 +301,7 @@ class Server : public RdKafka::RebalanceCb {
         tp->set_offset(static_cast<int64_t>(local));
       }
       c->assign(parts);
+      set_owned();
     } else {
       flush();
       for (auto* tp : parts) {
@@ -261,7 +309,15 @@ class Server : public RdKafka::RebalanceCb {
         published_.erase(tp->partition());
       }
       c->unassign();
+      set_owned();
     }
+  }
+
+  void set_owned() {
+    if (!owners_) return;
+    std::set<int> owned;
+    for (const auto& [p, folder] : folders_) owned.insert(p);
+    owners_->set_owned(std::move(owned));
   }
 
   struct Pending {
@@ -320,8 +376,9 @@ class Server : public RdKafka::RebalanceCb {
         break;
       } catch (const Redo& r) {
         if (attempt >= kMaxAttempts) throw Fatal(r.what());
-        std::cerr << "gongji serve: " << r.what()
-                  << (r.producer_fatal ? " (recreating the producer" : " (aborting") << "; redoing the transaction)\n";
+        oplog::warn(std::string(r.what()) + (r.producer_fatal ? " (recreating the producer" : " (aborting") +
+                    "; redoing the transaction)");
+        ++txn_aborted_;
         if (!r.producer_fatal) {
           std::unique_ptr<RdKafka::Error> e(producer_->abort_transaction(60000));
           if (e && !e->is_fatal()) throw Fatal("abort_transaction: " + e->str());
@@ -332,6 +389,7 @@ class Server : public RdKafka::RebalanceCb {
         std::this_thread::sleep_for(kRetryPause);
       }
     }
+    ++txn_committed_;
     published_records_ += items.size();
     for (auto [p, next] : positions) published_[p] = next;
   }
@@ -389,6 +447,7 @@ class Server : public RdKafka::RebalanceCb {
   }
 
   ServeOptions opt_;
+  KafkaOptions kafka_;  // the events topic, with the --kafka-config settings every client of serve takes
   std::string txid_;
   Policy policy_;
   Store store_;
@@ -403,6 +462,9 @@ class Server : public RdKafka::RebalanceCb {
   bool failed_ = false;
   uint64_t published_records_ = 0;
   FoldStats stats_;
+  std::atomic<uint64_t> txn_committed_{0}, txn_aborted_{0};  // read by the query service's /metrics
+  std::shared_ptr<GroupOwners> owners_;                     // with the query service only
+  std::unique_ptr<QueryService> query_;
 };
 
 }  // namespace
@@ -414,7 +476,7 @@ int serve(const ServeOptions& opt) {
     Server s(opt);
     return s.run();
   } catch (const std::exception& e) {  // Fatal, StoreError (ENOSPC, EIO), a policy or config error
-    std::cerr << Server::stop_message(e) << "\n";
+    oplog::error(Server::stop_message(e));
     return exit_code::kFailure;
   }
 }

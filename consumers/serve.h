@@ -17,18 +17,27 @@
 //   dead-letter topic. No record ends serve (the fold turns a poison record into a dead letter).
 // - Crash points (log/fault_probe.h): serve.before_outbox_commit, serve.after_outbox_commit,
 //   serve.before_txn_commit, serve.after_txn_commit.
+// - Query service (issue 11 item 1): with `listen` set, the process answers the query service's endpoints
+//   (service/service.h) beside its folding, from its own store, for the partitions it owns; a person of another
+//   partition is forwarded to its owner, found from the group's metadata (consumers/group_owners.h).
 #pragma once
+#include <map>
 #include <string>
+
+#include "service/service.h"
 
 namespace gongji {
 
 struct ServeOptions {
   std::string brokers, data_dir, policy_file;
+  std::string kafka_config;  // a librdkafka properties file (log/kafka_log.h read_kafka_config); "" = none
   std::string group = "gongji";
   std::string events_topic = "gongji.events", settlements_topic = "gongji.settlements",
               dead_letter_topic = "gongji.dead-letters";
   size_t batch_events = 2000;
   int idle_exit_seconds = 0;  // exit after this long with nothing to do (0: run until SIGTERM / SIGINT)
+  std::string listen;         // HOST:PORT of the query service; "" = none
+  QueryOptions query;         // its options (tokens, access log, TLS, rate, ready lag); listen and data_dir are set
 };
 
 int serve(const ServeOptions& opt);

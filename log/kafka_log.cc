@@ -4,9 +4,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <set>
 
 #include "events/fb_codec.h"
 #include "events/partition.h"
+#include "oplog/oplog.h"
 
 namespace gongji {
 namespace {
@@ -16,6 +21,8 @@ std::unique_ptr<RdKafka::Conf> conf_for(const KafkaOptions& opt) {
   std::string err;
   if (c->set("bootstrap.servers", opt.brokers, err) != RdKafka::Conf::CONF_OK) throw LogError("kafka: " + err);
   c->set("client.id", "gongji", err);
+  for (const auto& [k, v] : opt.config)
+    if (c->set(k, v, err) != RdKafka::Conf::CONF_OK) throw LogError("kafka config " + k + ": " + err);
   return c;
 }
 
@@ -29,6 +36,34 @@ class DeliveryReport : public RdKafka::DeliveryReportCb {
   std::string first_error_;
 };
 
+// librdkafka's errors and log lines: the log lines go through oplog (oplog/oplog.h); the last error is kept
+// so that a refusal can say why (an authentication failure shows only here: the metadata call just times out).
+class ClientEvents : public RdKafka::EventCb {
+ public:
+  void event_cb(RdKafka::Event& e) override {
+    if (e.type() == RdKafka::Event::EVENT_LOG) {  // syslog severities: 0-3 error, 4 warning, 5-6 info, 7 debug
+      const int sev = static_cast<int>(e.severity());
+      const auto level = sev <= 3   ? oplog::Level::error
+                         : sev == 4 ? oplog::Level::warn
+                         : sev <= 6 ? oplog::Level::info
+                                    : oplog::Level::debug;
+      oplog::log(level, "kafka " + e.fac() + ": " + e.str());
+    }
+    if (e.type() == RdKafka::Event::EVENT_ERROR) {
+      std::lock_guard<std::mutex> lock(mu_);
+      last_ = RdKafka::err2str(e.err()) + ": " + e.str();
+    }
+  }
+  std::string last() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::string last_;
+};
+
 class KafkaLog final : public EventLog {
  public:
   explicit KafkaLog(const KafkaOptions& opt) : opt_(opt) {
@@ -38,6 +73,7 @@ class KafkaLog final : public EventLog {
                         std::pair{"linger.ms", "5"}, std::pair{"message.timeout.ms", "60000"}})
       if (c->set(k, v, err) != RdKafka::Conf::CONF_OK) throw LogError("kafka: " + err);
     c->set("dr_cb", &dr_, err);
+    c->set("event_cb", static_cast<RdKafka::EventCb*>(&events_), err);
     producer_.reset(RdKafka::Producer::create(c.get(), err));
     if (!producer_) throw LogError("kafka: cannot create producer: " + err);
     std::unique_ptr<RdKafka::Metadata> md;
@@ -46,7 +82,8 @@ class KafkaLog final : public EventLog {
     auto rc = producer_->metadata(false, t.get(), &raw, opt.timeout_ms);
     md.reset(raw);
     if (rc != RdKafka::ERR_NO_ERROR)
-      throw LogError("kafka: no metadata for " + opt.topic + ": " + RdKafka::err2str(rc));
+      throw LogError("kafka: no metadata for " + opt.topic + ": " + RdKafka::err2str(rc) +
+                     (events_.last().empty() ? "" : " (last error: " + events_.last() + ")"));
     for (const auto* tm : *md->topics())
       if (tm->topic() == opt.topic) {
         if (tm->err() != RdKafka::ERR_NO_ERROR)
@@ -143,6 +180,7 @@ class KafkaLog final : public EventLog {
     producer_->poll(0);
   }
 
+  ClientEvents events_;  // before the clients that call it
   KafkaOptions opt_;
   DeliveryReport dr_;
   std::unique_ptr<RdKafka::Producer> producer_;
@@ -153,10 +191,34 @@ class KafkaLog final : public EventLog {
 
 std::unique_ptr<EventLog> open_kafka_log(const KafkaOptions& opt) { return std::make_unique<KafkaLog>(opt); }
 
-void publish_dead_letters(const std::string& brokers, const std::string& topic, const std::vector<std::string>& lines) {
+std::map<std::string, std::string> read_kafka_config(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) throw LogError("cannot read the Kafka config " + file);
+  std::map<std::string, std::string> config;
+  auto trim = [](std::string s) {
+    const size_t a = s.find_first_not_of(" \t\r"), b = s.find_last_not_of(" \t\r");
+    return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
+  };
+  int n = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++n;
+    const std::string t = trim(line);
+    if (t.empty() || t[0] == '#') continue;
+    const std::string where = file + ":" + std::to_string(n) + ": ";
+    const size_t eq = t.find('=');
+    if (eq == std::string::npos) throw LogError(where + "expected key=value");
+    const std::string key = trim(t.substr(0, eq));
+    if (key.empty()) throw LogError(where + "empty key");
+    if (key == "bootstrap.servers") throw LogError(where + "bootstrap.servers is given by --brokers");
+    if (!config.emplace(key, trim(t.substr(eq + 1))).second) throw LogError(where + key + " given twice");
+  }
+  if (in.bad()) throw LogError("cannot read the Kafka config " + file);
+  return config;
+}
+
+void publish_dead_letters(const KafkaOptions& opt, const std::vector<std::string>& lines) {
   if (lines.empty()) return;
-  KafkaOptions opt;
-  opt.brokers = brokers;
+  const std::string& topic = opt.topic;
   auto c = conf_for(opt);
   std::string err;
   c->set("acks", "all", err);

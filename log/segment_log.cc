@@ -33,6 +33,7 @@
 #include "log/rocksdb_info_log.h"
 #include "events/fb_codec.h"
 #include "events/partition.h"
+#include "oplog/oplog.h"
 
 namespace fs = std::filesystem;
 
@@ -540,7 +541,7 @@ class SegmentLog final : public EventLog {
     if (part.bases.empty()) part.bases.push_back(0);
     fs::path last = part.dir / seg_name(part.bases.back());
     if (c.torn && !read_only_) {
-      std::cerr << "embedded log: truncating a torn tail: " << c.torn->message() << "\n";
+      oplog::warn("embedded log: truncating a torn tail: " + c.torn->message());
       fs::resize_file(last, c.torn->byte);
       fsync_path(last);
     }

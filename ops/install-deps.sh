@@ -7,11 +7,12 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   librocksdb-dev libflatbuffers-dev flatbuffers-compiler
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libxxhash-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libspdlog-dev
   librdkafka-dev
   libcpp-httplib-dev libssl-dev python3-prometheus-client
   python3 python3-confluent-kafka python3-flatbuffers
   chromium fonts-noto-cjk
+  chromium-driver python3-selenium  # the dispute desk's browser test (tests/browser/desk_walk.py)
   # The fuzz tree (ops/fuzz.sh): clang and its runtime (libFuzzer, ASan, UBSan); 19, not bookworm's default 14,
   # because the code captures structured bindings in lambdas (C++20, clang >= 16).
   clang-19 libclang-rt-19-dev

@@ -15,6 +15,8 @@ trap '"$root/ops/kafka/kafka.sh" stop "$kdir" || true' EXIT
 echo "== starting Kafka for the tests"
 GONGJI_BROKERS=$(./ops/kafka/kafka.sh start "$kdir" 1 | tail -1)
 export GONGJI_BROKERS
+GONGJI_KAFKA_SASL=$(./ops/kafka/kafka.sh sasl "$kdir")  # "HOST:PORT USER PASSWORD": the listener requiring SASL
+export GONGJI_KAFKA_SASL
 ./ops/kafka/kafka.sh topics "$GONGJI_BROKERS" 8 1
 echo "== Kafka at $GONGJI_BROKERS"
 cd build

@@ -683,6 +683,12 @@ FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& op
   return stats;
 }
 
+std::optional<uint64_t> Store::int_property(const std::string& name) const {
+  uint64_t value = 0;
+  if (!db_->GetIntProperty(name, &value)) return std::nullopt;
+  return value;
+}
+
 std::map<int, uint64_t> Store::positions() const {
   std::map<int, uint64_t> out;
   scan("x/", [&](const std::string& k, std::string_view v) {

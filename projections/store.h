@@ -203,6 +203,9 @@ class Store {
   std::string partition_digest(int partition) const;
   // The fold's position per partition (x/ keys).
   std::map<int, uint64_t> positions() const;
+  // A RocksDB integer property of this instance (e.g. "rocksdb.estimate-pending-compaction-bytes",
+  // "rocksdb.cur-size-all-mem-tables"; a secondary instance reports its own view); nullopt when RocksDB has none.
+  std::optional<uint64_t> int_property(const std::string& name) const;
   // A RocksDB checkpoint of the store (hard links) into `dir`, with positions.json naming its positions, digest and
   // store format (a replay uses only checkpoints of kStoreFormat).
   // Built in "<dir>.partial" (db/ and a synced positions.json) and renamed to `dir` only when complete; a failed

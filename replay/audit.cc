@@ -1,7 +1,13 @@
 #include "replay/audit.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
+#include <stdexcept>
 
 #include "events/fb_codec.h"
 #include "events/partition.h"
@@ -229,6 +235,50 @@ AuditReport audit(const Store& live, EventLog& log, const Policy& policy, const 
          check_balances(live, books));
   record(rep, "limits", "no settlement covered more than its limit had room for", books.over_limit);
   return rep;
+}
+
+nlohmann::json audit_record(const AuditReport& report, const std::map<int, uint64_t>& positions,
+                            const std::string& policy_version, std::chrono::system_clock::time_point at) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm utc{};
+  gmtime_r(&secs, &utc);
+  char id[96], iso[96];
+  const int milli = static_cast<int>(ms % 1000);
+  std::snprintf(id, sizeof id, "audit-%04d%02d%02dT%02d%02d%02d%03dZ", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
+                utc.tm_hour, utc.tm_min, utc.tm_sec, milli);
+  std::snprintf(iso, sizeof iso, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, milli);
+  nlohmann::json pos = nlohmann::json::object();
+  for (const auto& [p, at_offset] : positions) pos[std::to_string(p)] = at_offset;
+  return {{"id", id},
+          {"at", iso},
+          {"policy_version", policy_version},
+          {"positions", pos},
+          {"books_hold", report.findings.empty()},
+          {"checked", report.checked},
+          {"failed", report.failed},
+          {"findings", report.findings}};
+}
+
+std::vector<nlohmann::json> audit_runs(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::vector<nlohmann::json> runs;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return runs;
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".json" && e.path().filename().string().starts_with("audit-"))
+      files.push_back(e.path().string());
+  std::sort(files.rbegin(), files.rend());  // ids sort by time: newest first
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("id") || !j.contains("books_hold"))
+      throw std::runtime_error(f + ": not an audit run's record");
+    runs.push_back(std::move(j));
+  }
+  return runs;
 }
 
 }  // namespace gongji

@@ -15,8 +15,12 @@
 //   limits         no settlement's limit used exceeds its limit
 // Tampering with one of these in the store makes that check fail; the replay check usually fails too.
 #pragma once
+#include <chrono>
+#include <map>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "log/event_log.h"
 #include "projections/store.h"
@@ -36,5 +40,15 @@ AuditReport audit(const Store& live, EventLog& log, const Policy& policy, const 
 
 // The shared-copies check alone: findings for every partition that lacks a copy of a shared event.
 std::vector<std::string> missing_shared_copies(EventLog& log);
+
+// An audit run as the auditor reads it (issue 11 item 2: `gongji audit` keeps each in DATA/audits/ID.json; the
+// query service answers them): {id, at (UTC, ISO 8601 to the millisecond), policy_version, positions {partition:
+// the store's position audited}, books_hold, checked, failed, findings}. id: "audit-YYYYMMDDTHHMMSSmmmZ".
+nlohmann::json audit_record(const AuditReport& report, const std::map<int, uint64_t>& positions,
+                            const std::string& policy_version, std::chrono::system_clock::time_point at);
+
+// The runs kept in `dir` (DATA/audits; none when it does not exist), newest first. A file that is not a run's
+// JSON is an error naming it (std::runtime_error).
+std::vector<nlohmann::json> audit_runs(const std::string& dir);
 
 }  // namespace gongji

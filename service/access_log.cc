@@ -17,6 +17,7 @@
 
 #include "log/event_log.h"
 #include "log/io_error.h"
+#include "oplog/oplog.h"
 #include "service/auth.h"
 
 namespace gongji {
@@ -194,7 +195,7 @@ void AccessLog::append(const AccessEntry& e, Clock::time_point now) {
       try {
         prune(now);
       } catch (const LogError& e) {  // the read is still logged; the refusal is reported, never silently resolved
-        std::cerr << "gongji: " << e.what() << "\n";
+        oplog::error(std::string("access log: ") + e.what());
       }
     }
   }

@@ -108,9 +108,30 @@ void LedgerMetrics::count(const Store& store, const std::string& line) {
   }
 }
 
+std::string store_metrics(const Store& store) {
+  static const struct {
+    const char *property, *name, *help;
+  } kGauges[] = {
+      {"rocksdb.estimate-pending-compaction-bytes", "gongji_rocksdb_estimate_pending_compaction_bytes",
+       "Bytes RocksDB estimates compaction must rewrite to bring every level under its target size."},
+      {"rocksdb.cur-size-all-mem-tables", "gongji_rocksdb_cur_size_all_mem_tables_bytes",
+       "Bytes of the store's memtables, active and unflushed."},
+      {"rocksdb.estimate-num-keys", "gongji_rocksdb_estimate_num_keys", "Keys RocksDB estimates the store holds."},
+  };
+  std::string out;
+  for (const auto& g : kGauges) {
+    const std::optional<uint64_t> v = store.int_property(g.property);
+    if (!v) continue;
+    header(out, g.name, "gauge", g.help);
+    out += std::string(g.name) + " " + std::to_string(*v) + "\n";
+  }
+  return out;
+}
+
 std::string LedgerMetrics::render(const Store& store, EventLog* log) {
   std::lock_guard<std::mutex> lock(mu_);
-  const std::map<int, uint64_t> positions = store.positions();
+  std::map<int, uint64_t> positions = store.positions();
+  std::erase_if(positions, [&](const auto& kv) { return answers && !answers(kv.first); });
   for (const auto& [p, to] : positions) {
     uint64_t& from = scanned_[p];
     if (to > from) store.outbox(p, from, to, [&](uint64_t, const std::string& line) { count(store, line); });
@@ -127,10 +148,12 @@ std::string LedgerMetrics::render(const Store& store, EventLog* log) {
   if (log) {
     header(out, "gongji_log_end_offset", "gauge", "The log's end offset, by partition.");
     for (int p = 0; p < log->partitions(); ++p)
-      out += "gongji_log_end_offset{partition=\"" + std::to_string(p) + "\"} " + std::to_string(log->end_offset(p)) +
-             "\n";
+      if (!answers || answers(p))
+        out += "gongji_log_end_offset{partition=\"" + std::to_string(p) + "\"} " +
+               std::to_string(log->end_offset(p)) + "\n";
     header(out, "gongji_lag", "gauge", "Log end minus folded position, by partition.");
     for (int p = 0; p < log->partitions(); ++p) {
+      if (answers && !answers(p)) continue;
       const uint64_t end = log->end_offset(p), at = positions.count(p) ? positions.at(p) : 0;
       out += "gongji_lag{partition=\"" + std::to_string(p) + "\"} " + std::to_string(end > at ? end - at : 0) + "\n";
     }

@@ -10,10 +10,13 @@
 //   gongji_dead_letters_total                   dead letters of the fold
 //   gongji_http_requests_total{endpoint,code}   answered requests
 //   gongji_http_request_duration_seconds{endpoint}  latency histogram (le buckets 0.5 ms .. 5 s)
+//   gongji_rocksdb_estimate_pending_compaction_bytes, gongji_rocksdb_cur_size_all_mem_tables_bytes,
+//   gongji_rocksdb_estimate_num_keys            the store's RocksDB figures (store_metrics)
 // The ledger figures are counted incrementally: each scrape reads only the output records folded since the last
 // (Store::outbox), so a scrape costs what was folded meanwhile, not the whole store.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -56,6 +59,8 @@ class LedgerMetrics {
   // Counts the output records folded since the last call; then renders the figures, with the positions and lags
   // against `log` (nullptr: positions only).
   std::string render(const Store& store, EventLog* log);
+  // The partitions counted (a serve member's own, service.h PartitionOwners); null: every partition.
+  std::function<bool(int)> answers;
 
  private:
   void count(const Store& store, const std::string& line);
@@ -65,6 +70,12 @@ class LedgerMetrics {
   std::map<std::string, uint64_t> by_status_, refusals_;
   std::map<std::string, Money> fund_by_scheme_;
 };
+
+// The store's RocksDB figures as gauges (Store::int_property): rocksdb.estimate-pending-compaction-bytes,
+// rocksdb.cur-size-all-mem-tables, rocksdb.estimate-num-keys, each named gongji_rocksdb_<property with '_'>
+// (the memtable size with the suffix _bytes). A property RocksDB does not report is left out. Of the instance the
+// service reads: for `gongji query`, its secondary instance (its own memtables; compaction as of its catch-up).
+std::string store_metrics(const Store& store);
 
 // A label value escaped for the text format (backslash, double quote, newline).
 std::string prometheus_label(const std::string& value);

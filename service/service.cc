@@ -14,9 +14,13 @@
 #include <shared_mutex>
 #include <thread>
 
+#include "events/partition.h"
 #include "events/text.h"
+#include "oplog/oplog.h"
+#include "replay/audit.h"
 #include "service/access_log.h"
 #include "service/auth.h"
+#include "service/desk.h"
 #include "service/metrics.h"
 
 namespace gongji {
@@ -28,11 +32,16 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr size_t kMaxBody = 64 * 1024;  // issue 11 item 2: a body over 64 KiB gets 413
+constexpr const char* kForwardedBy = "X-Gongji-Forwarded-By";  // PartitionOwners (service.h)
+constexpr const char* kMember = "X-Gongji-Member";
 
 struct Reply {
-  int status = 200;
+  Reply(int s, std::string b, std::string t = "application/json", std::string m = "")
+      : status(s), body(std::move(b)), type(std::move(t)), member(std::move(m)) {}
+  int status;
   std::string body;
-  std::string type = "application/json";
+  std::string type;
+  std::string member;  // the member that answered, when another one did (a forwarded request)
 };
 
 // Every JSON answer: text that is not UTF-8 (a request's bytes echoed in a message) becomes U+FFFD, never a throw.
@@ -131,10 +140,13 @@ struct QueryService::Impl {
   void person_routes();
   void audit_routes();
   void ops_routes();
+  void audit_run_routes();
   void route(const std::string& pattern, const Route& r, const Handler& h);
   Reply answer(const httplib::Request& req, const Route& r, const Handler& h);
   Reply run_handler(const httplib::Request& req, const Route& r, const Handler& h);
   Reply logged(const httplib::Request& req, const Principal& who, const Route& r, Reply reply);
+  Reply forward(const httplib::Request& req, int partition);
+  std::vector<int> answered_partitions(const EventLog& log) const;
   void catch_up();
   std::shared_ptr<const Policy> policy(bool or_built_in);
   std::unique_ptr<EventLog> open_log() const { return opt.open_log(); }
@@ -209,7 +221,7 @@ void QueryService::Impl::bind() {
   port = wanted == 0 ? server->bind_to_any_port(host) : (server->bind_to_port(host, wanted) ? wanted : -1);
   if (port <= 0) throw std::runtime_error("cannot listen on " + opt.listen + " (is another process listening there?)");
   if (host != "127.0.0.1" && host != "localhost" && host != "::1" && !tls)
-    std::cerr << "gongji query: warning: listening on " << opt.listen << " without TLS (give --cert and --key)\n";
+    oplog::warn("listening on " + opt.listen + " without TLS (give --cert and --key)");
 }
 
 // A failed catch-up (possible while the primary writes) keeps the last view: logged, counted, shown by /readyz.
@@ -226,8 +238,7 @@ void QueryService::Impl::catch_up() {
   } catch (const std::exception& e) {
     ++catch_up_failures;
     set_catch_up_error(e.what());
-    std::cerr << "gongji query: error: catching up with the fold failed, still answering from the last view: "
-              << e.what() << "\n";
+    oplog::error(std::string("catching up with the fold failed, still answering from the last view: ") + e.what());
   }
 }
 
@@ -237,6 +248,7 @@ void QueryService::Impl::route(const std::string& pattern, const Route& r, const
     Reply reply = answer(req, r, h);
     res.status = reply.status;
     res.set_content(reply.body, reply.type.c_str());
+    res.set_header(kMember, reply.member.empty() ? opt.member : reply.member);
     if (reply.status == 401) res.set_header("WWW-Authenticate", "Bearer");
     requests.observe(r.endpoint, reply.status, std::chrono::duration<double>(Clock::now() - t0).count());
   });
@@ -260,6 +272,13 @@ Reply QueryService::Impl::answer(const httplib::Request& req, const Route& r, co
     return error_reply(429, "more than " + rate_text() + " requests a second for token " + who->name);
   if (!role_allows(who->role, r.area))
     return error_reply(403, "role " + role_name(who->role) + " may not read " + r.endpoint);
+  if (opt.owners && r.area == Area::person && text_field_problem(req.matches[1].str()).empty()) {
+    const int p = partition_of(req.matches[1].str(), opt.owners->partitions());
+    if (!opt.owners->owns(p)) return forward(req, p);
+  }
+  if (opt.owners && r.area == Area::audit)
+    return error_reply(501, "a member of the serve group holds only its own partitions; ask `gongji query` over a "
+                            "store folded from every partition for " + r.endpoint);
   Reply reply = run_handler(req, r, h);
   return r.area == Area::person ? logged(req, *who, r, std::move(reply)) : reply;
 }
@@ -285,7 +304,9 @@ Reply QueryService::Impl::run_handler(const httplib::Request& req, const Route& 
 
 // Issue 11 item 2: every read of a person's data is in the access log before its answer leaves.
 Reply QueryService::Impl::logged(const httplib::Request& req, const Principal& who, const Route& r, Reply reply) {
-  AccessEntry e{who.name, role_name(who.role), "http", r.endpoint, req.matches.size() > 1 ? req.matches[1].str() : "",
+  const std::string via = req.has_header(kForwardedBy) ? "http forwarded by " + req.get_header_value(kForwardedBy)
+                                                       : "http";
+  AccessEntry e{who.name, role_name(who.role), via, r.endpoint, req.matches.size() > 1 ? req.matches[1].str() : "",
                 r.endpoint == "claim" && req.matches.size() > 2 ? req.matches[2].str() : param(req, "claim"),
                 reply.status};
   try {
@@ -294,6 +315,36 @@ Reply QueryService::Impl::logged(const httplib::Request& req, const Principal& w
     return error_reply(500, std::string("the access log cannot be written, so nothing is answered: ") + ex.what());
   }
   return reply;
+}
+
+// A person's request of a partition another member owns: sent on to that owner with the caller's token (which the
+// owner checks again); its answer is passed back as it came. Never forwarded twice: a forwarded request for a
+// partition not owned here either (the group is moving it) gets 503.
+Reply QueryService::Impl::forward(const httplib::Request& req, int partition) {
+  const std::string p = std::to_string(partition);
+  if (req.has_header(kForwardedBy))
+    return error_reply(503, "partition " + p + " is not owned here either (the group is rebalancing): retry");
+  const std::string url = opt.owners->owner(partition);
+  if (url.empty()) return error_reply(503, "no member owns partition " + p + " now (the group is rebalancing): retry");
+  httplib::Client client(url);
+  if (tls) client.set_ca_cert_path(opt.cert);  // the members share one certificate
+  client.set_connection_timeout(std::chrono::seconds(2));
+  client.set_read_timeout(std::chrono::seconds(60));
+  const httplib::Headers headers = {{"Authorization", req.get_header_value("Authorization")},
+                                    {kForwardedBy, opt.member}};
+  auto res = client.Get(req.target, headers);
+  if (!res)
+    return error_reply(503, "the owner of partition " + p + ", " + url + ", did not answer (" +
+                                httplib::to_string(res.error()) + "): retry");
+  return {res->status, res->body, res->get_header_value("Content-Type"), res->get_header_value(kMember)};
+}
+
+// The partitions this service answers for: its owned ones in a serve group, else every partition of the log.
+std::vector<int> QueryService::Impl::answered_partitions(const EventLog& log) const {
+  std::vector<int> ps;
+  for (int p = 0; p < log.partitions(); ++p)
+    if (!opt.owners || opt.owners->owns(p)) ps.push_back(p);
+  return ps;
 }
 
 void QueryService::Impl::person_routes() {
@@ -357,13 +408,32 @@ void QueryService::Impl::audit_routes() {
   });
 }
 
+// The audit runs `gongji audit` recorded in DATA/audits (replay/audit.h): a summary of each, newest first, and one
+// run whole (its id, or "latest").
+void QueryService::Impl::audit_run_routes() {
+  route(R"(/v1/audits)", {"audits", Area::audit, {}}, [this](const auto&) {
+    json list = json::array();
+    for (const json& run : audit_runs(opt.data_dir + "/audits"))
+      list.push_back({{"id", run["id"]}, {"at", run["at"]}, {"policy_version", run["policy_version"]},
+                      {"positions", run["positions"]}, {"books_hold", run["books_hold"]},
+                      {"findings", run["findings"].size()}});
+    return json_reply({{"audits", list}});
+  });
+  route(R"(/v1/audits/([^/]+))", {"audit", Area::audit, {}}, [this](const auto& req) {
+    const std::string id = id_param(req, 1, "audit");
+    for (const json& run : audit_runs(opt.data_dir + "/audits"))
+      if (id == "latest" || run["id"] == id) return json_reply(run);
+    throw NotFoundError(id == "latest" ? "no audit run is recorded (run `gongji audit`)" : "no audit run " + id);
+  });
+}
+
 void QueryService::Impl::ops_routes() {
   route("/healthz", {"health", Area::ops, {}}, [](const auto&) { return json_reply({{"status", "ok"}}); });
   route("/readyz", {"ready", Area::ops, {}}, [this](const auto&) {
     auto log = open_log();
     json lag = json::object();
     bool ready = true;
-    for (int p = 0; p < log->partitions(); ++p) {
+    for (int p : answered_partitions(*log)) {
       const uint64_t end = log->end_offset(p), at = store->folded_offset(p), behind = end > at ? end - at : 0;
       lag[std::to_string(p)] = behind;
       ready = ready && behind <= opt.ready_lag;
@@ -380,7 +450,9 @@ void QueryService::Impl::ops_routes() {
     const std::string failures = "# HELP gongji_catch_up_failures_total failed catch-ups with the fold\n"
                                  "# TYPE gongji_catch_up_failures_total counter\n"
                                  "gongji_catch_up_failures_total " + std::to_string(catch_up_failures.load()) + "\n";
-    return Reply{200, ledger.render(*store, log.get()) + requests.render() + failures, "text/plain; version=0.0.4"};
+    return Reply{200, ledger.render(*store, log.get()) + requests.render() + failures + store_metrics(*store) +
+                          (opt.more_metrics ? opt.more_metrics() : ""),
+                 "text/plain; version=0.0.4"};
   });
 }
 
@@ -409,17 +481,26 @@ void QueryService::Impl::routes() {
     try {
       if (ep) std::rethrow_exception(ep);
     } catch (const std::exception& e) {
-      std::cerr << "gongji query: error: " << e.what() << "\n";
+      oplog::error(e.what());
     } catch (...) {
-      std::cerr << "gongji query: error: an exception that is not a std::exception\n";
+      oplog::error("an exception that is not a std::exception");
     }
     Reply r = error_reply(500, "an internal error (see the service's log)");
     res.status = r.status;
     res.set_content(r.body, r.type.c_str());
     requests.observe("error", 500, 0);
   });
+  // Item 3: the dispute desk's page, without a token: it holds no data, its own requests carry the user's token.
+  const DeskPage& desk = desk_page();
+  for (const char* path : {"/", "/desk"})
+    server->Get(path, [this, &desk](const httplib::Request&, httplib::Response& res) {
+      res.set_content(desk.html.data(), desk.html.size(), "text/html; charset=utf-8");
+      for (const auto& [name, value] : desk.headers) res.set_header(name, value);
+      requests.observe("desk", 200, 0);
+    });
   person_routes();
   audit_routes();
+  audit_run_routes();
   ops_routes();
 }
 
@@ -427,6 +508,11 @@ QueryService::QueryService(QueryOptions options) : impl_(std::make_unique<Impl>(
   impl_->open();
   impl_->bind();
   impl_->routes();
+  Impl& i = *impl_;
+  if (i.opt.member.empty())
+    i.opt.member = std::string(i.tls ? "https" : "http") + "://" + i.opt.listen.substr(0, i.opt.listen.rfind(':')) +
+                   ":" + std::to_string(i.port);
+  if (i.opt.owners) i.ledger.answers = [owners = i.opt.owners](int p) { return owners->owns(p); };
 }
 
 QueryService::~QueryService() {
@@ -435,6 +521,7 @@ QueryService::~QueryService() {
 
 int QueryService::port() const { return impl_->port; }
 bool QueryService::tls() const { return impl_->tls; }
+const std::string& QueryService::member() const { return impl_->opt.member; }
 bool QueryService::run() { return impl_->server->listen_after_bind(); }
 void QueryService::stop() {
   if (impl_ && impl_->server) impl_->server->stop();
@@ -461,8 +548,8 @@ int run_query_service(const QueryOptions& options) {
     ok = svc.run() || stopped;
     done = true;
   });
-  std::cerr << "gongji query: listening on " << (svc.tls() ? "https" : "http") << "://"
-            << options.listen.substr(0, options.listen.rfind(':')) << ":" << svc.port() << "\n";
+  oplog::info(std::string("listening on ") + (svc.tls() ? "https" : "http") + "://" +
+              options.listen.substr(0, options.listen.rfind(':')) + ":" + std::to_string(svc.port()));
   const timespec tick{0, 200 * 1000 * 1000};
   while (!done)
     if (sigtimedwait(&signals, nullptr, &tick) > 0) break;

@@ -1,4 +1,4 @@
-// `gongji query`: the ledger's questions over HTTP (issue 11 items 1, 2, 4, 5), answered from an embedded store
+// `gongji query`: the ledger's questions over HTTP (issue 11 items 1 to 5), answered from an embedded store
 // while `fold` writes to it (the store is opened as a RocksDB secondary instance and catches up with the folding
 // primary before a request when `catch_up_every` has passed). Every answer is the one the command line gives
 // (service/queries.h): JSON unless said otherwise.
@@ -11,7 +11,10 @@
 //   /v1/facilities/{F}/months/{M}?format=json|csv       facility_month   auditor
 //   /v1/fund/months/{M}?format=json|csv                 fund_month       auditor
 //   /v1/fund/months/{M}/facilities?format=json|csv      month_facilities auditor (each facility's claims, fund)
+//   /v1/audits  /v1/audits/{ID|latest}                 audits, audit    auditor (the runs `gongji audit` recorded)
 //   /healthz  /readyz  /metrics                         health, ready, metrics   ops
+//   /  /desk                                            desk             no token: the dispute desk's page
+//                                                       (service/desk.h), which sends the user's token itself
 // Answers: 200; 400 {"error","parameter"} for a parameter that does not parse, is out of range or is unknown, and
 // for a path id (person, claim, facility) an event would refuse (events/text.h: UTF-8, no control character, at
 // most 256 bytes); 401 without a known bearer token (Authorization: Bearer <token>); 403 for a role the endpoint
@@ -31,6 +34,24 @@
 
 namespace gongji {
 
+// Serving beside `gongji serve` (issue 11 item 1): a member of the consumer group answers for the partitions it
+// owns and forwards a person's request of another partition to that partition's owner, with the caller's bearer
+// token, which the owner checks again; the forwarded request carries the header X-Gongji-Forwarded-By (the
+// forwarder's URL) and is never forwarded again (503 while the group rebalances). Only the owner, which reads the
+// data, writes the access-log line (via "http forwarded by URL"). Every answer says who gave it in X-Gongji-Member.
+// readyz and metrics count the owned partitions only. The facility and fund views read every partition, so a
+// member refuses them (501: ask `gongji query` over a store holding every partition).
+// serve implements it from the group's metadata (consumers/group_owners.h); `gongji query` has none and answers
+// for every partition of its store. Implementations are called from the request threads.
+class PartitionOwners {
+ public:
+  virtual ~PartitionOwners() = default;
+  virtual int partitions() const = 0;
+  virtual bool owns(int partition) const = 0;
+  // The base URL (scheme://host:port) of the member that owns `partition` now; "" when none is known.
+  virtual std::string owner(int partition) = 0;
+};
+
 struct QueryOptions {
   std::string data_dir;                  // DATA: its state/ (the store) and log/ (the embedded log)
   std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free one (QueryService::port())
@@ -44,6 +65,9 @@ struct QueryOptions {
   std::chrono::milliseconds catch_up_every{100};
   LogOpener open_log;                    // null: the embedded log DATA/log, read-only
   std::function<void()> catch_up_hook;   // tests: runs before each catch-up; a throw is a failed catch-up
+  std::shared_ptr<PartitionOwners> owners;  // null: every partition is answered here (`gongji query`)
+  std::string member;                    // this member's URL (X-Gongji-Member); "" = scheme://listen
+  std::function<std::string()> more_metrics;  // serve: its own figures (Prometheus text), after the service's
 };
 
 class QueryService {
@@ -57,6 +81,8 @@ class QueryService {
 
   int port() const;
   bool tls() const;
+  // This service's URL, scheme://host:port (QueryOptions::member when given).
+  const std::string& member() const;
   // Serves until stop() (from another thread); false when serving failed.
   bool run();
   void stop();

@@ -253,3 +253,46 @@ TEST(AccessLog, AnAppendAfterATornWriteStartsItsOwnLine) {
 
 }  // namespace
 }  // namespace gongji::test
+
+namespace gongji::test {
+namespace {
+
+// Issue 11 item 2 through the command line: person, statement, explain and settlements --person append to
+// DATA/access-log.jsonl by default, once the person is resolved (explain --claim without --person: the claim's
+// person), by the OS user; --access-log FILE (and $GONGJI_ACCESS_LOG) name another file.
+TEST(AccessLogCli, ReadsOfAPersonGoToTheDataDirsLogByDefault) {
+  TempDir d;
+  const std::string data = d / "data", log = data + "/access-log.jsonl";
+  const std::string ex = std::string(GONGJI_SOURCE_DIR) + "/tests/scenarios/examples/employee_year.jsonl";
+  ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + ex + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + data + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("digest --data-dir " + data + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("settlements --data-dir " + data + " >/dev/null")), 0);
+  EXPECT_FALSE(fs::exists(log)) << "no person's data was read";
+  for (std::string cmd : {"person --person E1", "statement --person E1", "explain --claim E1-2",
+                          "settlements --person E1", "settlements --claim E1-2"})
+    ASSERT_EQ(run(gongji(cmd + " --data-dir " + data + " >/dev/null")), exit_code::kOk) << cmd;
+  const auto lines = lines_of(log);
+  ASSERT_EQ(lines.size(), 5u);
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"person", ""}, {"statement", ""}, {"explain", "E1-2"}, {"settlements", ""}, {"settlements", "E1-2"}};
+  for (size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i]["endpoint"], expected[i].first) << i;
+    EXPECT_EQ(lines[i]["person"], "E1") << i << ": the person resolved from the claim";
+    EXPECT_EQ(lines[i].value("claim", ""), expected[i].second) << i;
+    EXPECT_EQ(lines[i]["via"], "cli");
+    EXPECT_FALSE(lines[i]["who"].get<std::string>().empty());
+  }
+  EXPECT_TRUE(AccessLog::verify(log).findings.empty());
+  // --access-log names another file; the default one is left alone.
+  ASSERT_EQ(run(gongji("person --person E1 --data-dir " + data + " --access-log " + d / "other.jsonl" +
+                       " >/dev/null")), 0);
+  EXPECT_EQ(lines_of(d / "other.jsonl").size(), 1u);
+  EXPECT_EQ(lines_of(log).size(), 5u);
+  // A read that fails before the store is open (no store) logs nothing and creates nothing.
+  EXPECT_EQ(run(gongji("person --person E1 --data-dir " + d / "none" + " 2>/dev/null")), exit_code::kFailure);
+  EXPECT_FALSE(fs::exists(d / "none"));
+}
+
+}  // namespace
+}  // namespace gongji::test

@@ -1,20 +1,25 @@
 // Against the real Apache Kafka broker that ops/test.sh starts (GONGJI_BROKERS). Skipped, loudly, without one.
+#include <httplib.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include "consumers/exit_codes.h"
 #include "events/fb_codec.h"
+#include "events/partition.h"
 #include "log/kafka_log.h"
 #include "events/outputs_generated.h"
 #include "replay/explain.h"
 #include "replay/reconstruct.h"
+#include "service/queries.h"
 #include "tests/fixtures.h"
 
 #include <signal.h>
 
 #include <algorithm>
 #include <atomic>
+#include <fstream>
 #include <functional>
 #include <random>
+#include <regex>
 #include <thread>
 
 namespace gongji::test {
@@ -255,10 +260,11 @@ std::string serve_cmd(const std::string& dir, const std::string& topics, int idl
          " --batch 400 --idle-exit " + std::to_string(idle);
 }
 
-pid_t spawn(const std::string& cmd) {
+// sh -c CMD, its stdout discarded and its stderr to `err` (default: discarded too).
+pid_t spawn(const std::string& cmd, const std::string& err = "/dev/null") {
   pid_t pid = fork();
   if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >/dev/null 2>&1").c_str(), nullptr);
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >/dev/null 2>" + err).c_str(), nullptr);
     _exit(127);
   }
   return pid;
@@ -266,7 +272,7 @@ pid_t spawn(const std::string& cmd) {
 
 // A child process (sh -c CMD, output discarded) that a test kills on progress it observes.
 struct Child {
-  explicit Child(const std::string& cmd) : pid(spawn(cmd)) {}
+  explicit Child(const std::string& cmd, const std::string& err = "/dev/null") : pid(spawn(cmd, err)) {}
   ~Child() {
     if (status < 0) kill_now();
   }
@@ -437,6 +443,200 @@ TEST(Serve, ScaleOutAndTakeOver) {
   }
   auto got = downstream(settlements);
   EXPECT_EQ(got["repeats"], 0);
+  EXPECT_EQ(got["records"], want.records);
+  EXPECT_EQ(got["fund_fen"], want.fund);
+}
+
+// Issue 11 item 1: two `serve` members answer the query service's endpoints for the partitions each owns, and send
+// a person of the other's partition to its owner with the caller's token, which the owner checks again.
+namespace members {
+// The token "test" (service/auth.h's example hash), role desk; "ops-test", role ops.
+constexpr const char* kTokens =
+    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 desk anna\n"
+    "74aca750f135f068972c383c7326e6516601737f5d25c6b62792d505317c55c0 ops olaf\n";
+const httplib::Headers kDesk = {{"Authorization", "Bearer test"}};
+
+// The URL a member printed on stderr ("query service listening on URL"), once it has.
+std::string url_of(const fs::path& err) {
+  std::ifstream in(err);
+  std::string text((std::istreambuf_iterator<char>(in)), {}), url;
+  std::smatch m;
+  if (std::regex_search(text, m, std::regex("query service listening on (http://127\\.0\\.0\\.1:[0-9]+)")))
+    url = m[1];
+  return url;
+}
+
+// GET `path` at `url` with `headers`: {status, X-Gongji-Member, body}; status 0 when nothing answered.
+struct Answer {
+  int status = 0;
+  std::string member, body;
+};
+Answer get(const std::string& url, const std::string& path, const httplib::Headers& headers = kDesk) {
+  httplib::Client c(url);
+  c.set_read_timeout(std::chrono::seconds(60));
+  auto r = c.Get(path.c_str(), headers);
+  if (!r) return {};
+  return {r->status, r->get_header_value("X-Gongji-Member"), r->body};
+}
+
+// The partitions a member answers for, from its /readyz lag map, when it is ready (else empty; `seen` says why).
+std::set<int> ready_partitions(const std::string& url, std::string& seen) {
+  Answer a = get(url, "/readyz", {{"Authorization", "Bearer ops-test"}});
+  seen = std::to_string(a.status) + " " + a.body;
+  std::set<int> ps;
+  if (a.status != 200) return ps;
+  const nlohmann::json body = nlohmann::json::parse(a.body);
+  for (const auto& [p, lag] : body["lag"].items()) ps.insert(std::stoi(p));
+  return ps;
+}
+
+// Fresh topics, `events` ingested into the events topic and folded into `clean`, a tokens file: the arguments of a
+// member of the group (beside serve_cmd's).
+std::string member_args(const TempDir& d, const std::string& events, Store& clean) {
+  KafkaOptions k;
+  k.brokers = brokers();
+  k.topic = fresh_topic("queryev");
+  const std::string settlements = fresh_topic("queryset"), dlq = fresh_topic("querydlq", 1);
+  ingest_lines(*open_kafka_log(k), events);
+  clean.fold(*open_kafka_log(k), default_policy());
+  std::ofstream(d / "tokens") << kTokens;
+  return " --events-topic " + k.topic + " --settlements-topic " + settlements + " --dead-letter-topic " + dlq +
+         " --group g-" + k.topic + " --listen 127.0.0.1:0 --ready-lag 0 --tokens " + d / "tokens";
+}
+
+// Waits (up to 120 s) until both members (stderr in d/a.err, d/b.err) listen, are ready with no lag, and split the
+// 8 partitions between them: their URLs and partitions; else false with what each last said.
+bool wait_split(const TempDir& d, std::string (&url)[2], std::set<int> (&owns)[2], std::string& why) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  for (;;) {
+    std::string seen[2];
+    url[0] = url_of(d / "a.err");
+    url[1] = url_of(d / "b.err");
+    for (int m = 0; m < 2; ++m) owns[m] = url[m].empty() ? std::set<int>{} : ready_partitions(url[m], seen[m]);
+    std::set<int> all(owns[0].begin(), owns[0].end());
+    all.insert(owns[1].begin(), owns[1].end());
+    if (!owns[0].empty() && !owns[1].empty() && all.size() == 8 && owns[0].size() + owns[1].size() == 8) return true;
+    why = "a " + url[0] + ": " + seen[0] + "; b " + url[1] + ": " + seen[1];
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+}  // namespace members
+
+TEST(Serve, TwoMembersAnswerForTheirPartitionsAndForwardTheRest) {
+  REQUIRE_BROKER();
+  using namespace members;
+  TempDir d;
+  Store clean(d / "clean/state");
+  const std::string args = member_args(d, generated(300, 43), clean);
+  Child a(serve_cmd(d / "a", args, 0), d / "a.err");
+  Child b(serve_cmd(d / "b", args, 0), d / "b.err");
+  std::string url[2], why;
+  std::set<int> owns[2];
+  ASSERT_TRUE(wait_split(d, url, owns, why)) << why;
+  const std::string &ua = url[0], &ub = url[1];
+  const std::set<int>& pa = owns[0];
+
+  // A person of each member's partitions, asked of both members: the same answer, given by its owner, the one the
+  // single-instance store gives.
+  std::string of_a, of_b;
+  for (int n = 0; n < 300 && (of_a.empty() || of_b.empty()); ++n) {
+    char id[16];
+    std::snprintf(id, sizeof id, "P%07d", n);
+    std::string& of = pa.count(partition_of(id, 8)) ? of_a : of_b;
+    if (of.empty()) of = id;
+  }
+  ASSERT_FALSE(of_a.empty() || of_b.empty());
+  for (const auto& [person, owner] : {std::pair{of_a, ua}, std::pair{of_b, ub}}) {
+    const std::string path = "/v1/persons/" + person + "?as_of=2023-12-31";
+    const nlohmann::json want = person_query(clean, nullptr, {person, "2023-12-31", "", "", nullptr});
+    for (const std::string& asked : {ua, ub}) {
+      Answer got = get(asked, path);
+      EXPECT_EQ(got.status, 200) << person << " asked of " << asked << ": " << got.body;
+      EXPECT_EQ(got.member, owner) << person << " asked of " << asked;
+      EXPECT_EQ(nlohmann::json::parse(got.body), want) << person << " asked of " << asked;
+    }
+  }
+  // The forwarded read is in the owner's access log, with the caller's name and the forwarder; not in the other's.
+  auto access = [&](const char* m) {
+    std::ifstream in(d / (std::string(m) + "/access-log.jsonl"));
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  };
+  EXPECT_NE(access("b").find("\"who\":\"anna\",\"role\":\"desk\",\"via\":\"http forwarded by " + ua +
+                             "\",\"endpoint\":\"person\",\"person\":\"" + of_b + "\""),
+            std::string::npos)
+      << access("b");
+  EXPECT_EQ(access("a").find("\"person\":\"" + of_b + "\""), std::string::npos) << access("a");
+  // The caller's token is checked by the forwarder and again by the owner; a forwarded request is never forwarded
+  // again; the month views need every partition.
+  EXPECT_EQ(get(ua, "/v1/persons/" + of_b, {{"Authorization", "Bearer wrong"}}).status, 401);
+  EXPECT_EQ(get(ub, "/v1/persons/" + of_b, {{"X-Gongji-Forwarded-By", ua}}).status, 401);
+  EXPECT_EQ(get(ua, "/v1/persons/" + of_b, {{"Authorization", "Bearer ops-test"}}).status, 403);
+  Answer twice = get(ua, "/v1/persons/" + of_b, {{"Authorization", "Bearer test"}, {"X-Gongji-Forwarded-By", ub}});
+  EXPECT_EQ(twice.status, 503) << twice.body;
+  EXPECT_NE(twice.body.find("not owned here either"), std::string::npos) << twice.body;
+  // Each member's metrics count its own partitions, and its transactions.
+  Answer metrics = get(ua, "/metrics", {{"Authorization", "Bearer ops-test"}});
+  for (int p = 0; p < 8; ++p)
+    EXPECT_EQ(metrics.body.find("gongji_lag{partition=\"" + std::to_string(p) + "\"}") != std::string::npos,
+              pa.count(p) > 0)
+        << "partition " << p;
+  EXPECT_TRUE(std::regex_search(metrics.body, std::regex("gongji_transactions_total\\{outcome=\"committed\"\\} [1-9]")))
+      << metrics.body;
+  EXPECT_TRUE(a.kill_now());
+  EXPECT_TRUE(b.kill_now());
+}
+
+// Issue 11 item 5: the Kafka clients' security settings pass through (--kafka-config) to librdkafka. ops/test.sh's
+// broker has a listener that requires SASL (GONGJI_KAFKA_SASL: "HOST:PORT USER PASSWORD"; PLAIN, because Debian's
+// librdkafka 2.0.2 cannot do SCRAM with Kafka 4.x: ops/kafka/kafka.sh). ingest and serve work through it with the
+// credentials, and ingest is refused, saying why, with a wrong password.
+TEST(KafkaSecurity, IngestAndServeThroughTheListenerThatRequiresSasl) {
+  REQUIRE_BROKER();
+  const char* sasl = std::getenv("GONGJI_KAFKA_SASL");
+  if (!sasl) GTEST_SKIP() << "GONGJI_KAFKA_SASL is not set: run ops/test.sh, which starts Kafka";
+  std::istringstream words(sasl);
+  std::string listener, user, password;
+  words >> listener >> user >> password;
+  TempDir d;
+  auto config = [&](const std::string& name, const std::string& pass) {
+    std::ofstream(d / name) << "# the test broker's SASL listener\nsecurity.protocol = SASL_PLAINTEXT\n"
+                            << "sasl.mechanism=PLAIN\nsasl.username=" << user << "\nsasl.password=" << pass << "\n";
+    return d / name;
+  };
+  const std::string good = config("good.properties", password), bad = config("bad.properties", password + "x");
+  const std::string topic = fresh_topic("saslev"), settlements = fresh_topic("saslset"),
+                    dlq = fresh_topic("sasldlq", 1);
+  const std::string events = generated(60, 47);
+  {
+    std::ofstream(d / "events.jsonl") << events;
+  }
+  const std::string ingest = std::string(GONGJI_BIN) + " ingest --brokers " + listener + " --events-topic " + topic +
+                             " --data-dir " + d / "i" + " " + d / "events.jsonl";
+  std::string out;
+  EXPECT_EQ(run(ingest + " --kafka-config " + bad + " 2>&1", &out), exit_code::kFailure) << out;
+  EXPECT_NE(out.find("Invalid username or password"), std::string::npos) << out;
+  EXPECT_EQ(run(ingest + " --kafka-config " + good + " 2>&1", &out), 0) << out;
+  const auto lines = std::count(events.begin(), events.end(), '\n');
+  EXPECT_NE(out.find("appended " + std::to_string(lines) + ", duplicate 0, refused 0"), std::string::npos) << out;
+  KafkaOptions k;
+  k.brokers = brokers();  // the plaintext listener: the test's own view of the topic
+  k.topic = topic;
+  Store clean(d / "clean/state");
+  {
+    auto log = open_kafka_log(k);
+    clean.fold(*log, default_policy());
+  }
+  EXPECT_GT(clean.positions().size(), 0u);
+  const std::string serve = std::string(GONGJI_BIN) + " serve --brokers " + listener + " --kafka-config " + good +
+                            " --data-dir " + d / "s" + " --events-topic " + topic + " --settlements-topic " +
+                            settlements + " --dead-letter-topic " + dlq + " --group g-" + topic +
+                            " --batch 400 --idle-exit 8 2>&1";
+  EXPECT_EQ(run(serve, &out), 0) << out;
+  Store served(d / "s/state", true);
+  for (int p = 0; p < 8; ++p) EXPECT_EQ(served.partition_digest(p), clean.partition_digest(p)) << "partition " << p;
+  const Expected want = expected_from(clean);
+  auto got = downstream(settlements);
   EXPECT_EQ(got["records"], want.records);
   EXPECT_EQ(got["fund_fen"], want.fund);
 }

@@ -5,8 +5,10 @@
 #include <fstream>
 
 #include "log/event_log.h"
+#include "log/kafka_log.h"
 #include "events/fb_codec.h"
 #include "events/partition.h"
+#include "tests/expect_error.h"
 #include "tests/fixtures.h"
 
 namespace fs = std::filesystem;
@@ -137,6 +139,27 @@ TEST(SegmentLog, ReadsFromAnOffset) {
     return true;
   });
   EXPECT_EQ(offs, (std::vector<uint64_t>{7, 8, 9}));
+}
+
+// Issue 11 item 5: --kafka-config, the librdkafka settings (security) every Kafka client of gongji takes.
+TEST(KafkaConfig, PropertiesAreReadTrimmedAndEveryBadLineIsNamed) {
+  TempDir d;
+  auto file = [&](const std::string& text) {
+    std::ofstream(d / "k.properties") << text;
+    return d / "k.properties";
+  };
+  const auto c = read_kafka_config(file("# credentials\n\n security.protocol = SASL_SSL \nsasl.password=a=b\n"));
+  EXPECT_EQ(c, (std::map<std::string, std::string>{{"sasl.password", "a=b"}, {"security.protocol", "SASL_SSL"}}));
+  const std::string f = d / "k.properties";
+  auto refusal = [&](const std::string& text) {
+    return test::thrown<LogError>([&] { read_kafka_config(file(text)); });
+  };
+  EXPECT_EQ(refusal("security.protocol=SSL\nno equals sign\n"), f + ":2: expected key=value");
+  EXPECT_EQ(refusal(" = x\n"), f + ":1: empty key");
+  EXPECT_EQ(refusal("a=1\na=2\n"), f + ":2: a given twice");
+  EXPECT_EQ(refusal("bootstrap.servers=h:1\n"), f + ":1: bootstrap.servers is given by --brokers");
+  EXPECT_EQ(test::thrown<LogError>([&] { read_kafka_config(d / "absent"); }),
+            "cannot read the Kafka config " + d / "absent");
 }
 
 }  // namespace

@@ -290,6 +290,78 @@ TEST_F(Service, UnknownPersonOrFacilityIs404) {
   EXPECT_EQ(get("/v1/facilities/H3/months/2019-01", kAuditor)->status, 200);  // a known facility, an empty month
 }
 
+// Issue 11 item 2: the auditor reads audit results: each `gongji audit` run is recorded in DATA/audits and answered
+// as a summary list (newest first) and whole, by id or "latest"; the desk may not read them.
+TEST_F(Service, AuditRunsAreAnsweredToTheAuditorOnly) {
+  EXPECT_EQ(get_json("/v1/audits", kAuditor), json::parse(R"({"audits": []})"));
+  auto none = get("/v1/audits/latest", kAuditor);
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 404);
+  EXPECT_EQ(json::parse(none->body)["error"], "no audit run is recorded (run `gongji audit`)");
+  std::string out;
+  ASSERT_EQ(run(gongji("audit --data-dir " + data_), &out), 0) << out;
+  const size_t at = out.find("recorded in " + data_ + "/audits/audit-");
+  ASSERT_NE(at, std::string::npos) << out;
+  json list = get_json("/v1/audits", kAuditor)["audits"];
+  ASSERT_EQ(list.size(), 1u) << list;
+  EXPECT_EQ(list[0]["books_hold"], true);
+  EXPECT_EQ(list[0]["findings"], 0);
+  EXPECT_EQ(list[0]["positions"].size(), 8u);
+  const std::string id = list[0]["id"];
+  EXPECT_NE(out.find(id + ".json"), std::string::npos) << out;
+  json whole = get_json("/v1/audits/latest", kAuditor);
+  EXPECT_EQ(whole["id"], id);
+  EXPECT_EQ(whole["failed"], json::array());
+  ASSERT_EQ(whole["checked"].size(), 7u) << whole;  // replay/audit.h: seven checks, each held
+  for (const char* check : {"log", "shared-copies", "replay", "settlements", "fund", "balances", "limits"})
+    EXPECT_NE(whole.dump().find(std::string("\"") + check), std::string::npos) << check << " in " << whole;
+  EXPECT_EQ(get_json("/v1/audits/" + id, kAuditor), whole);
+  EXPECT_EQ(get("/v1/audits", kDesk)->status, 403);
+  EXPECT_EQ(get("/v1/audits/audit-19990101T000000000Z", kAuditor)->status, 404);
+  write(data_ + "/audits/audit-99999999.json", "not json");  // sorts first: a damaged record is named
+  auto damaged = get("/v1/audits", kAuditor);
+  EXPECT_EQ(damaged->status, 500);
+  EXPECT_EQ(json::parse(damaged->body)["error"], data_ + "/audits/audit-99999999.json: not an audit run's record");
+  fs::remove_all(data_ + "/audits");
+}
+
+// CSP's 'sha256-<base64>' of `text`, from sha256_hex (service/auth.h) and a base64 of its own.
+std::string csp_source(const std::string& text) {
+  const std::string hex = sha256_hex(text), abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string bytes, out;
+  for (size_t i = 0; i < hex.size(); i += 2)
+    bytes.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const uint32_t n = (uint8_t(bytes[i]) << 16) | (i + 1 < bytes.size() ? uint8_t(bytes[i + 1]) << 8 : 0) |
+                       (i + 2 < bytes.size() ? uint8_t(bytes[i + 2]) : 0);
+    out += {abc[n >> 18 & 63], abc[n >> 12 & 63], i + 1 < bytes.size() ? abc[n >> 6 & 63] : '=',
+            i + 2 < bytes.size() ? abc[n & 63] : '='};
+  }
+  return "'sha256-" + out + "'";
+}
+
+// Issue 11 item 3: the dispute desk's page needs no token (it holds no data) and is sent under a policy that admits
+// its own script and style only (the browser walk, tests/browser/desk_walk.py, runs it under that policy).
+TEST_F(Service, TheDeskPageNeedsNoTokenAndAdmitsOnlyItsOwnScriptAndStyle) {
+  for (const char* path : {"/", "/desk"}) {
+    auto r = get(path, "");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->get_header_value("Content-Type"), "text/html; charset=utf-8");
+    const std::string& page = r->body;
+    EXPECT_NE(page.find("<title>共济争议台 gongji dispute desk</title>"), std::string::npos);
+    const size_t s0 = page.find("<script>") + 8, s1 = page.find("</script>");
+    const size_t t0 = page.find("<style>") + 7, t1 = page.find("</style>");
+    ASSERT_TRUE(s1 != std::string::npos && t1 != std::string::npos);
+    EXPECT_EQ(r->get_header_value("Content-Security-Policy"),
+              "default-src 'none'; script-src " + csp_source(page.substr(s0, s1 - s0)) + "; style-src " +
+                  csp_source(page.substr(t0, t1 - t0)) +
+                  "; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+                  "frame-ancestors 'none'");
+    EXPECT_EQ(r->get_header_value("X-Content-Type-Options"), "nosniff");
+  }
+}
+
 // httplib's default socket options would set SO_REUSEPORT: a second service on the port would start silently.
 TEST_F(Service, ASecondServiceOnTheSamePortIsRefusedNamingTheAddress) {
   QueryOptions o = options(data_, dir_->path.string());
