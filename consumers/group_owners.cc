@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 
 #include "oplog/oplog.h"
@@ -66,21 +67,33 @@ bool GroupOwners::owns(int partition) const {
   return owned_.count(partition) > 0;
 }
 
+// The description runs under describe_mu_ only (one at a time; those waiting then use its answer), never under mu_,
+// so that owns(), /readyz and the rebalance callback never wait for the group coordinator.
 std::string GroupOwners::owner(int partition) {
+  auto known = [&]() -> std::optional<std::string> {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (owned_.count(partition)) return self_;
+    const bool fresh = described_ != std::chrono::steady_clock::time_point{} &&
+                       std::chrono::steady_clock::now() - described_ < kFresh;
+    if (!fresh) return std::nullopt;  // describe again
+    auto it = owners_.find(partition);
+    return it == owners_.end() || it->second == self_ ? "" : it->second;  // "": nobody answers for it now
+  };
+  if (auto k = known()) return *k;
+  std::lock_guard<std::mutex> one(describe_mu_);
+  if (auto k = known()) return *k;  // described while this one waited
+  std::map<int, std::string> owners = describe();
   std::lock_guard<std::mutex> lock(mu_);
-  if (owned_.count(partition)) return self_;
-  auto known = owners_.find(partition);
-  const bool stale = std::chrono::steady_clock::now() - described_ > kFresh;
-  if (stale || known == owners_.end() || known->second == self_) describe();
-  known = owners_.find(partition);
-  return known == owners_.end() || known->second == self_ ? "" : known->second;
+  owners_ = std::move(owners);  // a failed description keeps nothing, for a second
+  described_ = std::chrono::steady_clock::now();
+  auto it = owners_.find(partition);
+  return it == owners_.end() || it->second == self_ ? "" : it->second;
 }
 
 // One DescribeConsumerGroups of the group: every member's URL (from its client.id) for each partition of the topic
-// it is assigned. A failure keeps nothing (owner() answers "") and says why on stderr.
-void GroupOwners::describe() {
-  owners_.clear();
-  described_ = std::chrono::steady_clock::now();
+// it is assigned. A failure answers nothing (owner() answers "") and says why (oplog).
+std::map<int, std::string> GroupOwners::describe() {
+  std::map<int, std::string> owners;
   using Queue = std::unique_ptr<rd_kafka_queue_t, decltype(&rd_kafka_queue_destroy)>;
   using Options = std::unique_ptr<rd_kafka_AdminOptions_t, decltype(&rd_kafka_AdminOptions_destroy)>;
   using Event = std::unique_ptr<rd_kafka_event_t, decltype(&rd_kafka_event_destroy)>;
@@ -103,7 +116,7 @@ void GroupOwners::describe() {
   if (!failure.empty() || n != 1) {
     oplog::warn("cannot describe group " + group_ + ": " + (failure.empty() ? "no answer" : failure) +
                 " (requests for other members' partitions get 503 meanwhile)");
-    return;
+    return owners;
   }
   for (size_t m = 0; m < rd_kafka_ConsumerGroupDescription_member_count(descriptions[0]); ++m) {
     const rd_kafka_MemberDescription_t* member = rd_kafka_ConsumerGroupDescription_member(descriptions[0], m);
@@ -112,8 +125,9 @@ void GroupOwners::describe() {
     const rd_kafka_topic_partition_list_t* parts =
         rd_kafka_MemberAssignment_partitions(rd_kafka_MemberDescription_assignment(member));
     for (int i = 0; parts && i < parts->cnt; ++i)
-      if (topic_ == parts->elems[i].topic) owners_[parts->elems[i].partition] = url;
+      if (topic_ == parts->elems[i].topic) owners[parts->elems[i].partition] = url;
   }
+  return owners;
 }
 
 }  // namespace gongji

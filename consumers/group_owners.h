@@ -4,10 +4,11 @@
 // DescribeConsumerGroups) gives every member's assignment. No other registry exists, so it cannot disagree with the
 // group.
 //
-// Contract: owns() is this member's own assignment, set by the rebalance callback (set_owned). owner() answers from
-// a description at most a second old; a partition with no known owner, or described as this member's although it no
-// longer is (the group moved it), describes the group again at once. A failed description answers "" (the caller
-// answers 503 and the client retries). Thread-safe.
+// Contract: owns() is what this member answers for, set by serve (set_owned): its assigned partitions once each has
+// caught up to what the group had published (a partition still catching up after a rebalance is answered by no one:
+// 503, retry). owner() answers from a description at most a second old; a partition described as this member's
+// although it is not owned here (the group moved it, or it is catching up) describes the group again. A failed
+// description answers "" for a second (503). Thread-safe; owns() never waits for a description.
 #pragma once
 #include <chrono>
 #include <map>
@@ -42,10 +43,11 @@ class GroupOwners : public PartitionOwners {
   std::string owner(int partition) override;
 
  private:
-  void describe();  // mu_ held
+  std::map<int, std::string> describe();  // describe_mu_ held, mu_ not
   std::map<std::string, std::string> config_;
   std::string group_, topic_, self_;
-  mutable std::mutex mu_;
+  mutable std::mutex mu_;   // the fields below
+  std::mutex describe_mu_;  // one description at a time
   int partitions_ = 0;
   std::set<int> owned_;
   std::map<int, std::string> owners_;  // the last description

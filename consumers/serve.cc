@@ -177,6 +177,10 @@ class Server : public RdKafka::RebalanceCb {
     QueryOptions q = opt_.query;
     q.data_dir = opt_.data_dir;
     q.listen = opt_.listen;
+    const std::string host = q.listen.substr(0, q.listen.rfind(':'));
+    if (q.member.empty() && (host == "0.0.0.0" || host == "::" || host == "[::]"))
+      throw Fatal("--listen " + q.listen + " is a wildcard address: give --advertise URL, the address other members "
+                  "reach this one at");
     q.policy_file = opt_.policy_file;
     q.open_log = [k = kafka_] { return open_kafka_log(k); };
     q.more_metrics = [this] { return transaction_metrics(); };
@@ -201,6 +205,7 @@ class Server : public RdKafka::RebalanceCb {
       http = std::thread([this] {
         if (!query_->run()) oplog::error("the query service stopped serving");
       });
+      query_->wait_until_running(std::chrono::seconds(5));  // so that stop() below reaches a running server
       oplog::info("query service listening on " + query_->member());
     }
     struct Join {
@@ -297,6 +302,7 @@ class Server : public RdKafka::RebalanceCb {
         uint64_t committed = tp->offset() >= 0 ? static_cast<uint64_t>(tp->offset()) : 0;
         folders_[p] = std::move(folder);
         published_[p] = committed;
+        catch_up_to_[p] = committed;
         if (local > committed) republish(p, committed, local);  // the outbox: folded here, never published
         tp->set_offset(static_cast<int64_t>(local));
       }
@@ -307,17 +313,22 @@ class Server : public RdKafka::RebalanceCb {
       for (auto* tp : parts) {
         folders_.erase(tp->partition());
         published_.erase(tp->partition());
+        catch_up_to_.erase(tp->partition());
       }
       c->unassign();
       set_owned();
     }
   }
 
+  // What the query service answers for (group_owners.h): each assigned partition once its store has committed what
+  // the group had published when it was assigned (a partition taken over from another member is answered only once
+  // it is no older than what that member answered). Called after each assignment and commit.
   void set_owned() {
     if (!owners_) return;
     std::set<int> owned;
-    for (const auto& [p, folder] : folders_) owned.insert(p);
-    owners_->set_owned(std::move(owned));
+    for (const auto& [p, folder] : folders_)
+      if (folder->next_offset() >= catch_up_to_[p]) owned.insert(p);
+    if (owned != owned_) owners_->set_owned(owned_ = std::move(owned));
   }
 
   struct Pending {
@@ -441,6 +452,7 @@ class Server : public RdKafka::RebalanceCb {
     }
     probe::crash_point("serve.after_outbox_commit");
     transact(queue_, positions);
+    set_owned();
     queue_.clear();
     touched_.clear();
     in_batch_ = 0;
@@ -456,6 +468,8 @@ class Server : public RdKafka::RebalanceCb {
   int partitions_ = 0;
   std::map<int, std::unique_ptr<PartitionFolder>> folders_;
   std::map<int, uint64_t> published_;
+  std::map<int, uint64_t> catch_up_to_;  // per assigned partition: the group's offset when it was assigned
+  std::set<int> owned_;                  // what set_owned last gave owners_
   std::vector<Pending> queue_;
   std::set<int> touched_;
   size_t in_batch_ = 0;

@@ -280,7 +280,9 @@ Reply QueryService::Impl::answer(const httplib::Request& req, const Route& r, co
     return error_reply(501, "a member of the serve group holds only its own partitions; ask `gongji query` over a "
                             "store folded from every partition for " + r.endpoint);
   Reply reply = run_handler(req, r, h);
-  return r.area == Area::person ? logged(req, *who, r, std::move(reply)) : reply;
+  // The facility views list persons too: their reads are logged as well.
+  const bool lists_persons = r.endpoint == "facility_month" || r.endpoint == "month_facilities";
+  return r.area == Area::person || lists_persons ? logged(req, *who, r, std::move(reply)) : reply;
 }
 
 Reply QueryService::Impl::run_handler(const httplib::Request& req, const Route& r, const Handler& h) {
@@ -304,9 +306,12 @@ Reply QueryService::Impl::run_handler(const httplib::Request& req, const Route& 
 
 // Issue 11 item 2: every read of a person's data is in the access log before its answer leaves.
 Reply QueryService::Impl::logged(const httplib::Request& req, const Principal& who, const Route& r, Reply reply) {
-  const std::string via = req.has_header(kForwardedBy) ? "http forwarded by " + req.get_header_value(kForwardedBy)
-                                                       : "http";
-  AccessEntry e{who.name, role_name(who.role), via, r.endpoint, req.matches.size() > 1 ? req.matches[1].str() : "",
+  // The peer's address always; the forwarder's URL as the request claims it (a forwarded read: service.h).
+  std::string via = "http from " + req.remote_addr;
+  if (req.has_header(kForwardedBy)) via += ", forwarded by " + req.get_header_value(kForwardedBy);
+  const bool person = r.area == Area::person;
+  AccessEntry e{who.name, role_name(who.role), via, person ? r.endpoint : r.endpoint + " " + req.path,
+                person && req.matches.size() > 1 ? req.matches[1].str() : "",
                 r.endpoint == "claim" && req.matches.size() > 2 ? req.matches[2].str() : param(req, "claim"),
                 reply.status};
   try {
@@ -329,7 +334,7 @@ Reply QueryService::Impl::forward(const httplib::Request& req, int partition) {
   httplib::Client client(url);
   if (tls) client.set_ca_cert_path(opt.cert);  // the members share one certificate
   client.set_connection_timeout(std::chrono::seconds(2));
-  client.set_read_timeout(std::chrono::seconds(60));
+  client.set_read_timeout(std::chrono::seconds(15));
   const httplib::Headers headers = {{"Authorization", req.get_header_value("Authorization")},
                                     {kForwardedBy, opt.member}};
   auto res = client.Get(req.target, headers);
@@ -439,6 +444,10 @@ void QueryService::Impl::ops_routes() {
       ready = ready && behind <= opt.ready_lag;
     }
     json body = {{"ready", ready}, {"lag", lag}, {"max_lag", opt.ready_lag}};
+    if (opt.owners && lag.empty()) {  // a serve member before its first assignment, or between two
+      body["ready"] = ready = false;
+      body["reason"] = "this member answers for no partition yet";
+    }
     if (std::string failed = last_catch_up_error(); !failed.empty()) {
       body["ready"] = ready = false;
       body["catch_up_error"] = failed;

@@ -38,7 +38,9 @@ namespace gongji {
 // owns and forwards a person's request of another partition to that partition's owner, with the caller's bearer
 // token, which the owner checks again; the forwarded request carries the header X-Gongji-Forwarded-By (the
 // forwarder's URL) and is never forwarded again (503 while the group rebalances). Only the owner, which reads the
-// data, writes the access-log line (via "http forwarded by URL"). Every answer says who gave it in X-Gongji-Member.
+// data, writes the access-log line (via "http from ADDR, forwarded by URL"; the header is as the request claims it).
+// Every answer says who gave it in X-Gongji-Member. A member answers for a partition it was assigned only once its
+// store has caught up with what the group had published (PartitionOwners::owns; meanwhile 503, retry).
 // readyz and metrics count the owned partitions only. The facility and fund views read every partition, so a
 // member refuses them (501: ask `gongji query` over a store holding every partition).
 // serve implements it from the group's metadata (consumers/group_owners.h); `gongji query` has none and answers

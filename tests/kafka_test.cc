@@ -450,10 +450,13 @@ TEST(Serve, ScaleOutAndTakeOver) {
 // Issue 11 item 1: two `serve` members answer the query service's endpoints for the partitions each owns, and send
 // a person of the other's partition to its owner with the caller's token, which the owner checks again.
 namespace members {
-// The token "test" (service/auth.h's example hash), role desk; "ops-test", role ops.
+// The token "test" (service/auth.h's example hash), role desk; "ops-test", role ops; "audit-test", role auditor.
 constexpr const char* kTokens =
     "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 desk anna\n"
-    "74aca750f135f068972c383c7326e6516601737f5d25c6b62792d505317c55c0 ops olaf\n";
+    "74aca750f135f068972c383c7326e6516601737f5d25c6b62792d505317c55c0 ops olaf\n"
+    "9c8ad02223ebbddff06e2490eaecd9a891fc48fcfe237329f2d27c9d27f1e0f3 auditor aude\n";
+// The token "only-a", role desk, known to member a only: the owner checks a forwarded caller again.
+constexpr const char* kOnlyA = "6bae0fe5f88e946cbad4f590933e3e54451d258b1e4ea40c8ccf7fe40c29c771 desk olga\n";
 const httplib::Headers kDesk = {{"Authorization", "Bearer test"}};
 
 // The URL a member printed on stderr ("query service listening on URL"), once it has.
@@ -499,9 +502,10 @@ std::string member_args(const TempDir& d, const std::string& events, Store& clea
   const std::string settlements = fresh_topic("queryset"), dlq = fresh_topic("querydlq", 1);
   ingest_lines(*open_kafka_log(k), events);
   clean.fold(*open_kafka_log(k), default_policy());
-  std::ofstream(d / "tokens") << kTokens;
+  std::ofstream(d / "tokens-b") << kTokens;
+  std::ofstream(d / "tokens-a") << kTokens << kOnlyA;
   return " --events-topic " + k.topic + " --settlements-topic " + settlements + " --dead-letter-topic " + dlq +
-         " --group g-" + k.topic + " --listen 127.0.0.1:0 --ready-lag 0 --tokens " + d / "tokens";
+         " --group g-" + k.topic + " --listen 127.0.0.1:0 --ready-lag 0";
 }
 
 // Waits (up to 120 s) until both members (stderr in d/a.err, d/b.err) listen, are ready with no lag, and split the
@@ -529,8 +533,8 @@ TEST(Serve, TwoMembersAnswerForTheirPartitionsAndForwardTheRest) {
   TempDir d;
   Store clean(d / "clean/state");
   const std::string args = member_args(d, generated(300, 43), clean);
-  Child a(serve_cmd(d / "a", args, 0), d / "a.err");
-  Child b(serve_cmd(d / "b", args, 0), d / "b.err");
+  Child a(serve_cmd(d / "a", args + " --tokens " + d / "tokens-a", 0), d / "a.err");
+  Child b(serve_cmd(d / "b", args + " --tokens " + d / "tokens-b", 0), d / "b.err");
   std::string url[2], why;
   std::set<int> owns[2];
   ASSERT_TRUE(wait_split(d, url, owns, why)) << why;
@@ -562,7 +566,7 @@ TEST(Serve, TwoMembersAnswerForTheirPartitionsAndForwardTheRest) {
     std::ifstream in(d / (std::string(m) + "/access-log.jsonl"));
     return std::string((std::istreambuf_iterator<char>(in)), {});
   };
-  EXPECT_NE(access("b").find("\"who\":\"anna\",\"role\":\"desk\",\"via\":\"http forwarded by " + ua +
+  EXPECT_NE(access("b").find("\"who\":\"anna\",\"role\":\"desk\",\"via\":\"http from 127.0.0.1, forwarded by " + ua +
                              "\",\"endpoint\":\"person\",\"person\":\"" + of_b + "\""),
             std::string::npos)
       << access("b");
@@ -570,11 +574,17 @@ TEST(Serve, TwoMembersAnswerForTheirPartitionsAndForwardTheRest) {
   // The caller's token is checked by the forwarder and again by the owner; a forwarded request is never forwarded
   // again; the month views need every partition.
   EXPECT_EQ(get(ua, "/v1/persons/" + of_b, {{"Authorization", "Bearer wrong"}}).status, 401);
-  EXPECT_EQ(get(ub, "/v1/persons/" + of_b, {{"X-Gongji-Forwarded-By", ua}}).status, 401);
+  Answer owner_refuses = get(ua, "/v1/persons/" + of_b, {{"Authorization", "Bearer only-a"}});
+  EXPECT_EQ(owner_refuses.status, 401) << owner_refuses.body;  // a knows olga; b, the owner, does not
+  EXPECT_EQ(owner_refuses.member, ub);
+  EXPECT_EQ(get(ua, "/v1/persons/" + of_a, {{"Authorization", "Bearer only-a"}}).status, 200);
   EXPECT_EQ(get(ua, "/v1/persons/" + of_b, {{"Authorization", "Bearer ops-test"}}).status, 403);
   Answer twice = get(ua, "/v1/persons/" + of_b, {{"Authorization", "Bearer test"}, {"X-Gongji-Forwarded-By", ub}});
   EXPECT_EQ(twice.status, 503) << twice.body;
   EXPECT_NE(twice.body.find("not owned here either"), std::string::npos) << twice.body;
+  // The month views need every partition: a member refuses them (service.h PartitionOwners).
+  Answer month = get(ua, "/v1/fund/months/2023-03", {{"Authorization", "Bearer audit-test"}});
+  EXPECT_EQ(month.status, 501) << month.body;
   // Each member's metrics count its own partitions, and its transactions.
   Answer metrics = get(ua, "/metrics", {{"Authorization", "Bearer ops-test"}});
   for (int p = 0; p < 8; ++p)
