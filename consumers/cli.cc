@@ -306,8 +306,12 @@ int cmd_person(const Paths& paths, const std::string& id, const std::string& as_
   Store store(paths.state(), true);
   record(id, "");
   // service/queries.h: the same answer as `gongji query`'s /v1/persons/{P} (no person: NotFoundError, exit 4).
-  const LogOpener open_log = [&] { return paths.open_log(8, true); };
-  std::cout << person_query(store, open_log, {id, as_of_s, known_at, policy_file}).dump() << "\n";
+  std::unique_ptr<EventLog> log;  // opened only for a known-at question
+  const LogSource log_source = [&]() -> EventLog& {
+    if (!log) log = paths.open_log_of(store);
+    return *log;
+  };
+  std::cout << person_query(store, log_source, {id, as_of_s, known_at, policy_file}).dump() << "\n";
   return exit_code::kOk;
 }
 
@@ -846,6 +850,9 @@ struct Cli {
         ->check(CLI::Range(0.001, 1e9).description("").name("a number of requests a second, 0.001..1e9"));
     c->add_option("--ready-lag", q.ready_lag, "/readyz: most records a partition may lag (default 1000)")
         ->check(CLI::Range(0.0, 1e15).description("").name("a number of records, 0..1e15"));
+    c->add_option("--threads", q.threads, "request threads: requests answered at once; more wait in the listen "
+                                          "queue (default 32)")
+        ->check(CLI::Range(1, 1024).description("").name("1..1024 threads"));
     return tokens;
   }
 

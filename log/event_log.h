@@ -66,6 +66,13 @@ class EventLog {
   // before it writes anything, so a damaged log changes nothing. The default (the Kafka log) does nothing: the
   // broker checks its own record CRCs.
   virtual void check_records(int /*partition*/, uint64_t /*from*/) {}
+  // A log opened read-only beside a writer sees what was appended since it was opened or last refreshed (the
+  // embedded log: each partition's new whole records and new segments, checksummed as open checks them; a record the
+  // writer has not finished stays unread until a later refresh). end_offset() and read() then reach the new records.
+  // Not to be called while another thread uses the log. Throws LogError, changing nothing, when the files no longer
+  // continue what was read (a truncation, a segment that stops short of its successor): open the log again. The
+  // default (the Kafka log, whose ends the broker gives on every call) does nothing.
+  virtual void refresh() {}
 };
 
 // Opens (creating when absent) the embedded log under `dir`. `partitions` is used when the log is created

@@ -95,6 +95,7 @@ class KafkaLog final : public EventLog {
   }
 
   ~KafkaLog() override {
+    if (reader_) reader_->close();
     if (producer_) producer_->flush(opt_.timeout_ms);
   }
 
@@ -109,8 +110,12 @@ class KafkaLog final : public EventLog {
 
   void append_raw(int partition, std::string_view payload) override { produce(partition, "raw", payload); }
 
+  // One record: on the reader kept for single reads (see consume_from).
   void read_at(int partition, uint64_t offset, uint64_t, const std::function<void(const LogRecord&)>& fn) override {
-    read(partition, offset, [&](const LogRecord& r) {
+    if (offset >= end_offset(partition)) throw LogError("kafka: offset " + std::to_string(offset) + " is past the end");
+    std::lock_guard<std::mutex> lock(read_mu_);
+    if (!reader_) reader_ = consumer(true);
+    consume_from(*reader_, partition, offset, offset + 1, [&](const LogRecord& r) {
       fn(r);
       return false;
     });
@@ -130,29 +135,54 @@ class KafkaLog final : public EventLog {
     return static_cast<uint64_t>(hi);
   }
 
+  // A whole range, on a consumer of its own.
   void read(int partition, uint64_t from, const std::function<bool(const LogRecord&)>& fn) override {
     const uint64_t end = end_offset(partition);
     if (from >= end) return;
+    auto c = consumer(false);
+    consume_from(*c, partition, from, end, fn);
+    c->close();
+  }
+
+ private:
+  // A reader: read_committed, no group (only assignments). `single`: the one kept for read_at, whose every read
+  // assigns it anew (a reconstruction reads a person's records one at a time; a consumer each would cost a new
+  // connection to the broker each time), so it fetches little ahead and has the broker answer at once.
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(bool single) {
     auto c = conf_for(opt_);
     std::string err;
     c->set("group.id", "gongji-reader", err);
     c->set("enable.auto.commit", "false", err);
     c->set("isolation.level", "read_committed", err);
-    std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(c.get(), err));
-    if (!consumer) throw LogError("kafka: cannot create consumer: " + err);
+    if (single)
+      for (auto [k, v] : {std::pair{"fetch.wait.max.ms", "5"}, std::pair{"max.partition.fetch.bytes", "65536"},
+                          std::pair{"queued.min.messages", "1"}})
+        if (c->set(k, v, err) != RdKafka::Conf::CONF_OK) throw LogError("kafka: " + err);
+    std::unique_ptr<RdKafka::KafkaConsumer> made(RdKafka::KafkaConsumer::create(c.get(), err));
+    if (!made) throw LogError("kafka: cannot create consumer: " + err);
+    return made;
+  }
+
+  // Passes the records of `partition` from `from` (below `end`) to fn until it returns false.
+  void consume_from(RdKafka::KafkaConsumer& consumer, int partition, uint64_t from, uint64_t end,
+                    const std::function<bool(const LogRecord&)>& fn) {
     std::vector<RdKafka::TopicPartition*> tps = {
         RdKafka::TopicPartition::create(opt_.topic, partition, static_cast<int64_t>(from))};
-    consumer->assign(tps);
+    const RdKafka::ErrorCode assigned = consumer.assign(tps);
     RdKafka::TopicPartition::destroy(tps);
+    if (assigned != RdKafka::ERR_NO_ERROR) throw LogError("kafka: assign: " + RdKafka::err2str(assigned));
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt_.timeout_ms);
     uint64_t next = from;
     while (next < end) {
-      std::unique_ptr<RdKafka::Message> m(consumer->consume(200));
+      std::unique_ptr<RdKafka::Message> m(consumer.consume(200));
       if (m->err() == RdKafka::ERR__TIMED_OUT || m->err() == RdKafka::ERR__PARTITION_EOF) {
         if (std::chrono::steady_clock::now() > deadline) throw LogError("kafka: reading partition timed out");
         continue;
       }
       if (m->err() != RdKafka::ERR_NO_ERROR) throw LogError("kafka: consume: " + m->errstr());
+      // the assignment replaced the previous read's (librdkafka drops what was fetched for that); a record of
+      // another partition or before `from` is still never passed on
+      if (m->partition() != partition || static_cast<uint64_t>(m->offset()) < from) continue;
       deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt_.timeout_ms);
       LogRecord r;
       r.partition = partition;
@@ -162,10 +192,8 @@ class KafkaLog final : public EventLog {
       next = r.offset + 1;
       if (!fn(r)) break;
     }
-    consumer->close();
   }
 
- private:
   void produce(int partition, const std::string& key, std::string_view payload) {
     for (;;) {
       ++dr_.in_flight;
@@ -184,6 +212,8 @@ class KafkaLog final : public EventLog {
   KafkaOptions opt_;
   DeliveryReport dr_;
   std::unique_ptr<RdKafka::Producer> producer_;
+  std::mutex read_mu_;  // one read at a time on reader_
+  std::unique_ptr<RdKafka::KafkaConsumer> reader_;
   int partitions_ = 0;
 };
 

@@ -145,8 +145,11 @@ struct Scan {
   bool later_valid = false;                 // a valid record starts somewhere after the first failing one
 };
 
-Scan scan_segment(const fs::path& file, uint64_t max_records = ~0ull) {
+// `from_byte`: where a record starts (a refresh resumes there; count and valid then count from it, size is the
+// file's size from it). `look_past`: whether to look for a valid record after a failing one (later_valid).
+Scan scan_segment(const fs::path& file, uint64_t max_records = ~0ull, uint64_t from_byte = 0, bool look_past = true) {
   std::ifstream in(file, std::ios::binary);
+  if (from_byte) in.seekg(static_cast<std::streamoff>(from_byte));
   std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   Scan s;
   s.size = data.size();
@@ -156,7 +159,7 @@ Scan scan_segment(const fs::path& file, uint64_t max_records = ~0ull) {
     ++s.count;
     s.valid += n;
   }
-  if (s.count == max_records) return s;
+  if (s.count == max_records || !look_past) return s;
   for (size_t q = s.valid + 1; q + kHeader < data.size() && !s.later_valid; ++q) s.later_valid = frame_at(data, q);
   return s;
 }
@@ -468,6 +471,17 @@ class SegmentLog final : public EventLog {
 
   uint64_t end_offset(int partition) override { return parts_.at(partition).end; }
 
+  void refresh() override {
+    if (!read_only_) return;  // a writer's ends are its own
+    std::vector<Partition> next = parts_;
+    for (int p = 0; p < partitions_; ++p) refresh_partition(next[p]);
+    for (int p = 0; p < partitions_; ++p) {
+      parts_[p].bases = std::move(next[p].bases);
+      parts_[p].end = next[p].end;
+      parts_[p].tail_bytes = next[p].tail_bytes;
+    }
+  }
+
   void read(int partition, uint64_t from, const std::function<bool(const LogRecord&)>& fn) override {
     Partition& part = parts_.at(partition);
     if (!part.pending.empty()) write_pending(part);
@@ -510,6 +524,44 @@ class SegmentLog final : public EventLog {
   void writable() {
     if (read_only_) throw LogError("embedded log: opened read-only");
     if (failed_) throw LogError("embedded log: an earlier write failed; open the log again");
+  }
+
+  // A read-only log's view of one partition brought up to its files: the records after `end` in the last segment
+  // read so far, then every later segment. A segment with a successor must hold whole records up to its end and end
+  // where its successor begins; the last one is read up to its first incomplete or failing record (the writer may
+  // be writing it; a torn tail is the writer's to truncate).
+  void refresh_partition(Partition& part) const {
+    const std::vector<uint64_t> bases = list_bases(part.dir);
+    auto changed = [&](const std::string& what) {
+      return LogError("embedded log: " + part.dir.string() + ": " + what + " since the log was opened (truncated or "
+                      "replaced?): open it again");
+    };
+    if (bases.empty()) {
+      if (part.end == 0) return;
+      throw changed("the segments are gone");
+    }
+    // part.bases is {0} for a partition that had no file yet (open_partition)
+    if (bases.size() < part.bases.size() || !std::equal(part.bases.begin(), part.bases.end(), bases.begin()))
+      throw changed("the segments changed");
+    uint64_t end = part.end, tail = part.tail_bytes;
+    for (size_t i = part.bases.size() - 1; i < bases.size(); ++i) {
+      const fs::path file = part.dir / seg_name(bases[i]);
+      if (i >= part.bases.size()) {  // a new segment: it continues the one before
+        if (end != bases[i])
+          throw changed("segment " + seg_name(bases[i - 1]) + " ends at offset " + std::to_string(end) + " but " +
+                        seg_name(bases[i]) + " follows it");
+        tail = 0;
+      }
+      const Scan s = scan_segment(file, ~0ull, tail, false);
+      end += s.count;
+      tail += s.valid;
+      if (i + 1 < bases.size() && s.valid < s.size)
+        refuse({file.string(), tail, "record at offset " + std::to_string(end) +
+                                         " fails its length or checksum (not at the partition's tail)"});
+    }
+    part.bases = bases;
+    part.end = end;
+    part.tail_bytes = tail;
   }
 
   // A new log: partition folders and the index first, the meta last (atomically), each fsynced. A folder without

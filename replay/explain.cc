@@ -26,7 +26,7 @@ Rederivation rederive_claim(const Store& store, EventLog& log, const std::string
 }
 
 Rederivation rederive_claim(const Store& store, EventLog& log, const std::string& person, const std::string& claim,
-                            const Policy* other) {
+                            const Policy* other, ReplayCache* cache) {
   // The claim index names the settlement's partition and offset (c/<claim>/<person>/<partition>/<offset>/<n>).
   std::optional<SettlementRef> at = store.settlement(person, claim);
   if (!at) throw NotFoundError("no settlement for claim " + claim + " of person " + person);
@@ -34,17 +34,14 @@ Rederivation rederive_claim(const Store& store, EventLog& log, const std::string
   const uint64_t offset = at->offset;
   Rederivation r;
   r.recorded = at->record;
-  std::optional<Policy> recorded_policy;
+  std::shared_ptr<const Policy> recorded_policy;
   if (!other) {
-    std::string version = r.recorded.at("policy_version");
-    std::optional<std::string> text = store.policy_text(version);
-    if (!text) throw StoreError("the store does not hold policy version " + version);
-    // Issue 9 item 8: a text an older gongji folded with may lack parameters added since (PolicyText::stored).
-    recorded_policy = load_policy_text(*text, "policy " + version, PolicyText::stored);
+    ReplayCache once;  // without a caller's cache, the policy is loaded for this call alone
+    recorded_policy = (cache ? *cache : once).stored_policy(store, r.recorded.at("policy_version"));
   }
   const Policy& policy = other ? *other : *recorded_policy;
   r.policy_version = policy.version();
-  Reconstruction before = reconstruct_person(store, log, person, policy, {}, offset);
+  Reconstruction before = reconstruct_person(store, log, person, policy, {}, offset, cache);
   // The claim event itself, through the person's index.
   uint64_t locator = 0;
   bool found = false;

@@ -9,6 +9,7 @@
 
 #include "log/event_log.h"
 #include "projections/store.h"
+#include "replay/reconstruct.h"
 
 namespace gongji {
 
@@ -24,8 +25,9 @@ struct Rederivation {
 // event is decoded under the policy's code lists (Policy::codes()), as a fold under it would: an earlier event they
 // refuse is skipped (Reconstruction::dead_letters), and a claim they refuse re-derives to a "dead_letter" record
 // naming the field and code, never to a settlement.
+// `cache`: the recorded policy and the shared events from there (replay/reconstruct.h ReplayCache).
 Rederivation rederive_claim(const Store& store, EventLog& log, const std::string& person, const std::string& claim,
-                            const Policy* other = nullptr);
+                            const Policy* other = nullptr, ReplayCache* cache = nullptr);
 // The same for the one person holding claim id `claim` (Store::claim_person): an id held by several persons is
 // refused with AmbiguousClaimError naming them.
 Rederivation rederive_claim(const Store& store, EventLog& log, const std::string& claim,

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 
 #include "events/fb_codec.h"
 #include "events/partition.h"
@@ -57,8 +58,48 @@ KnownAt parse_known_at(const std::string& text) {
   return k;
 }
 
+namespace {
+// The record at `offset`, decoded under `policy`'s code lists (the fold's decoding: projections/store.cc).
+ReplayCache::Decoded decode_at(EventLog& log, int partition, uint64_t offset, uint64_t locator, const Policy& policy) {
+  ReplayCache::Decoded d;
+  log.read_at(partition, offset, locator, [&](const LogRecord& r) {
+    try {
+      d.event.emplace(decode_event(r.payload, policy.codes()));
+    } catch (const EventError& err) {
+      d.refused = err.what();
+    }
+  });
+  return d;
+}
+}  // namespace
+
+std::shared_ptr<const ReplayCache::Decoded> ReplayCache::shared_event(EventLog& log, int partition, uint64_t offset,
+                                                                      uint64_t locator, const Policy& policy) {
+  auto key = std::make_tuple(policy.version(), partition, offset);
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    if (auto it = events_.find(key); it != events_.end()) return it->second;
+  }
+  auto d = std::make_shared<const Decoded>(decode_at(log, partition, offset, locator, policy));
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  return events_.emplace(std::move(key), std::move(d)).first->second;
+}
+
+std::shared_ptr<const Policy> ReplayCache::stored_policy(const Store& store, const std::string& version) {
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    if (auto it = policies_.find(version); it != policies_.end()) return it->second;
+  }
+  std::optional<std::string> text = store.policy_text(version);
+  if (!text) throw StoreError("the store does not hold policy version " + version);
+  // Issue 9 item 8: a text an older gongji folded with may lack parameters added since (PolicyText::stored).
+  auto p = std::make_shared<const Policy>(load_policy_text(*text, "policy " + version, PolicyText::stored));
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  return policies_.emplace(version, std::move(p)).first->second;
+}
+
 Reconstruction reconstruct_person(const Store& store, EventLog& log, const std::string& person, const Policy& policy,
-                                  const KnownAt& known, std::optional<uint64_t> before) {
+                                  const KnownAt& known, std::optional<uint64_t> before, ReplayCache* cache) {
   const int n = store.partitions();
   if (n == 0) throw StoreError("the store has not folded anything yet");
   Reconstruction rec;
@@ -66,21 +107,22 @@ Reconstruction reconstruct_person(const Store& store, EventLog& log, const std::
   struct Entry {
     uint64_t offset, locator;
     int64_t ms;
+    bool shared;  // from the g/ index
   };
   std::vector<Entry> entries;
-  auto collect = [&](const std::string& prefix) {
+  auto collect = [&](const std::string& prefix, bool shared) {
     store.scan(prefix, [&](const std::string& key, std::string_view v) {
       uint64_t where[2];
       if (v.size() != sizeof where) return;
       std::memcpy(where, v.data(), sizeof where);
       uint64_t off = std::stoull(key.substr(key.size() - 16), nullptr, 16);
-      entries.push_back({off, where[0], static_cast<int64_t>(where[1])});
+      entries.push_back({off, where[0], static_cast<int64_t>(where[1]), shared});
     });
   };
   const std::string part = hex4(rec.partition);
-  collect("i/" + key_part(person) + "/" + part + "/");
+  collect("i/" + key_part(person) + "/" + part + "/", false);
   if (entries.empty()) throw StoreError("no indexed events for person " + person);
-  collect("g/" + part + "/");
+  collect("g/" + part + "/", true);
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.offset < b.offset; });
   FoldContext ctx{&policy, rec.partition, n, true};
   for (const Entry& en : entries) {
@@ -88,19 +130,17 @@ Reconstruction reconstruct_person(const Store& store, EventLog& log, const std::
     if (!known.admits(rec.partition, en.offset, en.ms)) continue;
     // Decoded under the policy's code lists, as its fold would (projections/store.cc): a record they refuse is a
     // dead letter there, so here it is skipped and named.
-    bool refused = false;
-    log.read_at(rec.partition, en.offset, en.locator, [&](const LogRecord& r) {
-      std::optional<Event> e;
-      try {
-        e.emplace(decode_event(r.payload, policy.codes()));
-      } catch (const EventError& err) {
-        rec.dead_letters[en.offset] = err.what();
-        refused = true;
-        return;
-      }
-      apply_event(*e, rec.state, ctx);
-    });
-    if (!refused) rec.offsets.push_back(en.offset);
+    std::shared_ptr<const ReplayCache::Decoded> cached;
+    ReplayCache::Decoded own;
+    if (en.shared && cache) cached = cache->shared_event(log, rec.partition, en.offset, en.locator, policy);
+    else own = decode_at(log, rec.partition, en.offset, en.locator, policy);
+    const ReplayCache::Decoded& d = cached ? *cached : own;
+    if (!d.event) {
+      rec.dead_letters[en.offset] = d.refused;
+      continue;
+    }
+    apply_event(*d.event, rec.state, ctx);
+    rec.offsets.push_back(en.offset);
   }
   return rec;
 }

@@ -3,8 +3,11 @@
 // (projections/store.h `i/` and `g/` keys), never scanning the log.
 #pragma once
 #include <map>
+#include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
+#include <tuple>
 
 #include "log/event_log.h"
 #include "ledger/mem_state.h"
@@ -32,10 +35,35 @@ struct Reconstruction {
   std::map<uint64_t, std::string> dead_letters;
 };
 
+// What reconstructions reuse, for a long-lived reader of one store and one log (the query service): the shared
+// events of each partition (the g/ index: facilities, period closes, a few hundred a partition that every
+// reconstruction there folds) decoded under a policy's code lists, and the policies the store recorded, by version
+// (a version is the hash of the policy's bytes). The log is append-only, so an entry stays true while the same log
+// is read; a reader that opens its log again (after `gongji log truncate`) starts a new cache. Thread-safe.
+class ReplayCache {
+ public:
+  struct Decoded {
+    std::optional<Event> event;  // none when the code lists refuse the record
+    std::string refused;         // the decoder's reason
+  };
+  // The record at `offset` of `partition` (its `locator` as the index holds it), decoded under `policy`'s codes.
+  std::shared_ptr<const Decoded> shared_event(EventLog& log, int partition, uint64_t offset, uint64_t locator,
+                                              const Policy& policy);
+  // The policy of `version` as the store holds its text; StoreError when it does not.
+  std::shared_ptr<const Policy> stored_policy(const Store& store, const std::string& version);
+
+ private:
+  std::shared_mutex mu_;
+  std::map<std::tuple<std::string, int, uint64_t>, std::shared_ptr<const Decoded>> events_;  // version, p, offset
+  std::map<std::string, std::shared_ptr<const Policy>> policies_;
+};
+
 // Folds the person's history as known at `known`, stopping before `before` (an offset in their partition) if
 // given, each event decoded under `policy`'s code lists. Throws StoreError if the store has no index for the person.
+// `cache`: where shared events are taken from once decoded (the person's own records are read from the log).
 Reconstruction reconstruct_person(const Store& store, EventLog& log, const std::string& person, const Policy& policy,
-                                  const KnownAt& known = {}, std::optional<uint64_t> before = std::nullopt);
+                                  const KnownAt& known = {}, std::optional<uint64_t> before = std::nullopt,
+                                  ReplayCache* cache = nullptr);
 
 // The policy the store's fold used, when it used exactly one (nullopt otherwise), read as a stored text
 // (PolicyText::stored: one an older gongji wrote may lack the parameters issue 9 added).

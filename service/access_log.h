@@ -13,10 +13,15 @@
 // and the first kept line's `prev` must equal `last`. A header anywhere but the first line is a finding. (Cutting
 // lines off the front and forging a header is not detectable from the file alone: anchor the hashes elsewhere.)
 // Several processes may append at once: each append takes an exclusive flock(2), reads the last line and writes
-// its own (after a '\n' when the last line was torn) with one write(2), then fdatasync(2)s. I/O error: LogError.
+// its own (after a '\n' when the last line was torn) with one write(2), then fdatasync(2)s. Within a process,
+// appends from several threads are committed as a group: the lines that arrive while one write and sync is under
+// way go out together in the next (one flock, one write(2), one fdatasync), each chained to the one before; append()
+// returns once its own line is synced. I/O error: LogError, thrown to every append of the failed group.
 #pragma once
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -46,9 +51,15 @@ class AccessLog {
   static Verification verify(const std::string& path);
 
  private:
+  struct Waiting;  // a line waiting for its group's write and sync
+  void write_group(const std::vector<std::shared_ptr<Waiting>>& group);
+
   std::string path_;
   int keep_days_ = 0;
-  std::mutex mu_;
+  std::mutex mu_;  // guards last_prune_, waiting_, writing_
+  std::condition_variable written_;
+  std::vector<std::shared_ptr<Waiting>> waiting_;  // lines for the next group, in arrival order
+  bool writing_ = false;                            // a thread is writing a group
   Clock::time_point last_prune_{};
 };
 

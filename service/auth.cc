@@ -73,6 +73,9 @@ TokenTable TokenTable::load(const std::string& path) {
     lines[hash] = n;
     t.add(hash, name, role == "desk" ? Role::desk : role == "auditor" ? Role::auditor : Role::ops);
   }
+  if (t.size() == 0)
+    throw TokenFileError("tokens file " + path + ": holds no token, so every request would be refused (401); add a "
+                         "line 'sha256 role name'");
   return t;
 }
 

@@ -43,7 +43,7 @@ struct Principal {
 class TokenTable {
  public:
   TokenTable() = default;
-  // Reads `path` (format above). TokenFileError on a malformed line or an unreadable file.
+  // Reads `path` (format above). TokenFileError on a malformed line, an unreadable file or one without a token.
   static TokenTable load(const std::string& path);
   // Adds one hash (tests, and load()).
   void add(const std::string& sha256, const std::string& name, Role role);

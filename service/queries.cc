@@ -80,7 +80,7 @@ KnownAt known_at_param(const std::string& text, const EventLog& log) {
   return k;
 }
 
-json person_query(const Store& store, const LogOpener& open_log, const PersonQuery& q) {
+json person_query(const Store& store, const LogSource& log_source, const PersonQuery& q) {
   std::optional<Date> as_of;
   if (!q.as_of.empty()) {
     as_of = parse_date(q.as_of);
@@ -92,9 +92,9 @@ json person_query(const Store& store, const LogOpener& open_log, const PersonQue
   std::optional<PersonState> p;
   if (!q.known_at.empty()) {
     // TIME-REPLAY: what the ledger held, as known at T: the person's history folded again up to T.
-    auto log = open_log();
-    store.check_log(*log);
-    Reconstruction r = reconstruct_person(store, *log, q.person, policy, known_at_param(q.known_at, *log));
+    EventLog& log = log_source();
+    Reconstruction r = reconstruct_person(store, log, q.person, policy, known_at_param(q.known_at, log), std::nullopt,
+                                          q.cache);
     if (PersonState* ps = r.state.person(q.person)) p = *ps;
   } else {
     p = store.person(q.person);

@@ -38,6 +38,9 @@ struct ParameterError : std::runtime_error {
 
 // Opens, read-only, the log the store was folded from (the command line: Paths::open_log_of).
 using LogOpener = std::function<std::unique_ptr<EventLog>()>;
+// The log a question re-derives from, asked for only when the question needs it, and already checked against the
+// store (Store::check_log): the command line opens it then; the query service hands the one it keeps open.
+using LogSource = std::function<EventLog&()>;
 
 // The policy a read on an existing store uses (issue 9 item 10): `policy_file` when given, else the one the store's
 // fold recorded. A store folded under several versions needs a policy file (ParameterError "policy"), unless
@@ -52,11 +55,13 @@ KnownAt known_at_param(const std::string& text, const EventLog& log);
 // person's latest date), as known at `known_at` ("" = everything folded; else the person is folded again from the
 // log, TIME-REPLAY). No such person (as known then): NotFoundError "no person P[ known at T ...]".
 // `policy`: when set, the policy read_policy(store, policy_file, known_at.empty()) gives (a caller's cache).
+// `cache`: for the known-at reconstruction (replay/reconstruct.h ReplayCache), a long-lived reader's.
 struct PersonQuery {
   std::string person, as_of, known_at, policy_file;
   const Policy* policy = nullptr;
+  ReplayCache* cache = nullptr;
 };
-nlohmann::json person_query(const Store& store, const LogOpener& open_log, const PersonQuery& q);
+nlohmann::json person_query(const Store& store, const LogSource& log, const PersonQuery& q);
 
 // `gongji settlements`: the output records of `person` (or, without one, of the one person holding `claim`, or
 // every record), keeping only `claim` and `kind` where given, in log order.

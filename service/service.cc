@@ -4,8 +4,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <iostream>
@@ -103,6 +107,11 @@ struct QueryService::Impl {
   QueryOptions opt;
   std::string secondary;  // the secondary instance's own files, DATA/query-secondary-<pid> (removed at the end)
   std::unique_ptr<Store> store;
+  // The log the store was folded from, opened once and checked against the store (Store::check_log); each catch-up
+  // refreshes it (EventLog::refresh) after the store, so it reaches every record the store has folded. Read under
+  // view_mu shared, refreshed under it exclusive.
+  std::unique_ptr<EventLog> log;
+  std::unique_ptr<ReplayCache> replay = std::make_unique<ReplayCache>();  // of `log`: a new one when it is reopened
   TokenTable tokens;
   std::unique_ptr<AccessLog> access;
   RateLimiter limiter;
@@ -148,8 +157,10 @@ struct QueryService::Impl {
   Reply forward(const httplib::Request& req, int partition);
   std::vector<int> answered_partitions(const EventLog& log) const;
   void catch_up();
+  void refresh_log();
   std::shared_ptr<const Policy> policy(bool or_built_in);
-  std::unique_ptr<EventLog> open_log() const { return opt.open_log(); }
+  // Seconds until the limiter admits one more request of a token that used its burst: 1/rate, at least 1.
+  std::string retry_after() const { return std::to_string(std::max<long long>(1, std::llround(1 / opt.rate))); }
   std::string rate_text() const {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%g", opt.rate);
@@ -189,6 +200,8 @@ void QueryService::Impl::open() {
     const std::string dir = opt.data_dir + "/log";
     opt.open_log = [dir] { return open_segment_log(dir, 8, true); };
   }
+  log = opt.open_log();
+  store->check_log(*log);
   access = std::make_unique<AccessLog>(opt.access_log.empty() ? opt.data_dir + "/access-log.jsonl" : opt.access_log,
                                        opt.access_log_keep_days);
 }
@@ -205,11 +218,14 @@ void QueryService::Impl::bind() {
     server = std::make_unique<httplib::Server>();
   }
   server->set_payload_max_length(kMaxBody);
+  server->new_task_queue = [n = static_cast<size_t>(opt.threads)] { return new httplib::ThreadPool(n); };
   // Only SO_REUSEADDR: httplib's default adds SO_REUSEPORT, with which a second `gongji query` on the same port
   // would start silently and take half the requests. A second bind fails instead.
-  server->set_socket_options([](int sock) {
+  int listening = -1;
+  server->set_socket_options([&listening](int sock) {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listening = sock;
   });
   const size_t colon = opt.listen.rfind(':');
   const std::string host = colon == std::string::npos ? "" : opt.listen.substr(0, colon);
@@ -220,6 +236,14 @@ void QueryService::Impl::bind() {
   const int wanted = std::stoi(port_text);
   port = wanted == 0 ? server->bind_to_any_port(host) : (server->bind_to_port(host, wanted) ? wanted : -1);
   if (port <= 0) throw std::runtime_error("cannot listen on " + opt.listen + " (is another process listening there?)");
+  // httplib listens with a backlog of 5: a burst of connections beyond it waits for a SYN retry (1 s). Listening
+  // again on the bound socket sets a longer queue.
+  if (listening >= 0 && ::listen(listening, 1024) != 0)
+    oplog::warn(std::string("cannot lengthen the listen queue: ") + std::strerror(errno));
+  server->set_socket_options([](int sock) {  // the captured variable is gone after bind
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   if (host != "127.0.0.1" && host != "localhost" && host != "::1" && !tls)
     oplog::warn("listening on " + opt.listen + " without TLS (give --cert and --key)");
 }
@@ -234,11 +258,26 @@ void QueryService::Impl::catch_up() {
   try {
     if (opt.catch_up_hook) opt.catch_up_hook();
     store->catch_up();
+    refresh_log();
     set_catch_up_error("");
   } catch (const std::exception& e) {
     ++catch_up_failures;
     set_catch_up_error(e.what());
     oplog::error(std::string("catching up with the fold failed, still answering from the last view: ") + e.what());
+  }
+}
+
+// The log brought up to the store just caught up. A log whose files no longer continue what was read (an operator's
+// `gongji log truncate`) is opened again, and checked against the store as at the start.
+void QueryService::Impl::refresh_log() {
+  try {
+    log->refresh();
+  } catch (const LogError& e) {
+    oplog::warn(std::string("opening the log again: ") + e.what());
+    auto fresh = opt.open_log();
+    store->check_log(*fresh);
+    log = std::move(fresh);
+    replay = std::make_unique<ReplayCache>();
   }
 }
 
@@ -250,6 +289,7 @@ void QueryService::Impl::route(const std::string& pattern, const Route& r, const
     res.set_content(reply.body, reply.type.c_str());
     res.set_header(kMember, reply.member.empty() ? opt.member : reply.member);
     if (reply.status == 401) res.set_header("WWW-Authenticate", "Bearer");
+    if (reply.status == 429) res.set_header("Retry-After", retry_after());
     requests.observe(r.endpoint, reply.status, std::chrono::duration<double>(Clock::now() - t0).count());
   });
 }
@@ -294,7 +334,7 @@ Reply QueryService::Impl::run_handler(const httplib::Request& req, const Route& 
     std::shared_lock<std::shared_mutex> shared(view_mu);
     return h(req);
   } catch (const ParameterError& e) {
-    return error_reply(400, e.what(), e.parameter);
+    return error_reply(400, e.parameter + ": " + e.detail, e.parameter);  // the parameter as the request names it
   } catch (const AmbiguousClaimError& e) {
     return error_reply(400, "claim " + e.claim + " is held by several persons: name the person", "claim");
   } catch (const NotFoundError& e) {
@@ -356,9 +396,9 @@ void QueryService::Impl::person_routes() {
   route(R"(/v1/persons/([^/]+))", {"person", Area::person, {"as_of", "known_at"}}, [this](const auto& req) {
     const std::string known_at = param(req, "known_at");
     const auto pol = policy(known_at.empty());
-    return json_reply(person_query(*store, opt.open_log,
+    return json_reply(person_query(*store, [this]() -> EventLog& { return *log; },
                                    {id_param(req, 1, "person"), param(req, "as_of"), known_at, opt.policy_file,
-                                    pol.get()}));
+                                    pol.get(), replay.get()}));
   });
   route(R"(/v1/persons/([^/]+)/settlements)", {"settlements", Area::person, {"kind", "claim"}},
         [this](const auto& req) {
@@ -373,10 +413,9 @@ void QueryService::Impl::person_routes() {
           return json_reply({{"person", person}, {"records", records}});
         });
   route(R"(/v1/persons/([^/]+)/claims/([^/]+))", {"claim", Area::person, {}}, [this](const auto& req) {
-    auto log = open_log();
-    store->check_log(*log);
     const std::string person = id_param(req, 1, "person"), claim = id_param(req, 2, "claim");
-    return json_reply(explanation_json(rederive_claim(*store, *log, person, claim), claim, person, false));
+    const Rederivation r = rederive_claim(*store, *log, person, claim, nullptr, replay.get());
+    return json_reply(explanation_json(r, claim, person, false));
   });
   route(R"(/v1/persons/([^/]+)/statements/([^/]+))", {"statement", Area::person, {"format"}},
         [this](const auto& req) {
@@ -435,7 +474,6 @@ void QueryService::Impl::audit_run_routes() {
 void QueryService::Impl::ops_routes() {
   route("/healthz", {"health", Area::ops, {}}, [](const auto&) { return json_reply({{"status", "ok"}}); });
   route("/readyz", {"ready", Area::ops, {}}, [this](const auto&) {
-    auto log = open_log();
     json lag = json::object();
     bool ready = true;
     for (int p : answered_partitions(*log)) {
@@ -455,7 +493,6 @@ void QueryService::Impl::ops_routes() {
     return Reply{ready ? 200 : 503, dump(body)};
   });
   route("/metrics", {"metrics", Area::ops, {}}, [this](const auto&) {
-    auto log = open_log();
     const std::string failures = "# HELP gongji_catch_up_failures_total failed catch-ups with the fold\n"
                                  "# TYPE gongji_catch_up_failures_total counter\n"
                                  "gongji_catch_up_failures_total " + std::to_string(catch_up_failures.load()) + "\n";

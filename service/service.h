@@ -15,15 +15,16 @@
 //   /healthz  /readyz  /metrics                         health, ready, metrics   ops
 //   /  /desk                                            desk             no token: the dispute desk's page
 //                                                       (service/desk.h), which sends the user's token itself
-// Answers: 200; 400 {"error","parameter"} for a parameter that does not parse, is out of range or is unknown, and
-// for a path id (person, claim, facility) an event would refuse (events/text.h: UTF-8, no control character, at
-// most 256 bytes); 401 without a known bearer token (Authorization: Bearer <token>); 403 for a role the endpoint
-// does not allow; 404 no such person, claim, facility or path; 413 a request body over 64 KiB; 429 more than `rate`
-// requests a second for one token; 500 a runtime failure (the message names the file; an unexpected exception gets
-// a 500 without its text, which goes to stderr); /readyz 503 while a partition lags by more than `ready_lag` records
-// or while the last catch-up with the fold failed (requests keep the last view meanwhile; counted in
-// gongji_catch_up_failures_total). Every answer of a person endpoint (200 or not) is first appended to the access
-// log (service/access_log.h); if that fails the answer is 500 and no data leaves.
+// Answers: 200; 400 {"error": "<parameter>: <what is wrong>", "parameter"} for a parameter that does not parse, is
+// out of range or is unknown, and for a path id (person, claim, facility) an event would refuse (events/text.h:
+// UTF-8, no control character, at most 256 bytes); 401 without a known bearer token (Authorization: Bearer
+// <token>); 403 for a role the endpoint does not allow; 404 no such person, claim, facility or path; 413 a request
+// body over 64 KiB; 429, with Retry-After, more than `rate` requests a second for one token; 500 a runtime failure
+// (the message names the file; an unexpected exception gets a 500 without its text, which goes to stderr);
+// /readyz 503 while a partition lags by more than `ready_lag` records or while the last catch-up with the fold
+// failed (requests keep the last view meanwhile; counted in gongji_catch_up_failures_total). Every answer of a
+// person endpoint (200 or not) is first appended to the access log (service/access_log.h); if that fails the answer
+// is 500 and no data leaves.
 #pragma once
 #include <chrono>
 #include <functional>
@@ -63,6 +64,7 @@ struct QueryOptions {
   std::string cert, key;                 // both set: HTTPS
   double rate = 100;                     // requests a second per token
   uint64_t ready_lag = 1000;             // /readyz: the most records a partition may lag
+  int threads = 32;                      // request threads (requests answered at once); listen backlog 1024
   std::string policy_file;               // "" = the policy the fold recorded
   std::chrono::milliseconds catch_up_every{100};
   LogOpener open_log;                    // null: the embedded log DATA/log, read-only

@@ -1,6 +1,10 @@
 // Issue 11 item 2: the access log's hash chain, its retention, the tokens file and SHA-256 (service/auth.h,
 // service/access_log.h).
+#include <atomic>
+#include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <thread>
 
 #include "consumers/exit_codes.h"
@@ -61,6 +65,15 @@ TEST(Tokens, HashesRolesAndNamesAreReadAndBadLinesNamed) {
   } catch (const TokenFileError& e) {
     EXPECT_EQ(std::string(e.what()), "tokens file " + d / "bad" + ":3: field 'sha256': the same hash as line 1 "
                                                                     "(one token, one role)");
+  }
+  // Only comments: a service that would answer 401 to everyone is refused at the start.
+  write(d / "bad", "# sha256 role name\n\n");
+  try {
+    TokenTable::load(d / "bad");
+    FAIL();
+  } catch (const TokenFileError& e) {
+    EXPECT_EQ(std::string(e.what()), "tokens file " + d / "bad" + ": holds no token, so every request would be "
+                                                                    "refused (401); add a line 'sha256 role name'");
   }
 }
 
@@ -153,6 +166,50 @@ TEST(AccessLog, ConcurrentAppendersKeepOneChain) {
   auto v = AccessLog::verify(d / "a.jsonl");
   EXPECT_EQ(v.lines, 100u);
   EXPECT_TRUE(v.findings.empty()) << v.findings.front();
+}
+
+// The service's threads share one AccessLog: their lines are committed in groups (one write and one fdatasync a
+// group), each chained to the one before, every thread's lines in its own order.
+TEST(AccessLog, GroupCommitKeepsEveryLineChainedAndInEachThreadsOrder) {
+  TempDir d;
+  AccessLog log(d / "a.jsonl");
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 40; ++i)
+        log.append({"w" + std::to_string(t), "desk", "http", "person", "P" + std::to_string(i), "", 200});
+    });
+  for (auto& t : threads) t.join();
+  auto v = AccessLog::verify(d / "a.jsonl");
+  EXPECT_EQ(v.lines, 640u);
+  EXPECT_TRUE(v.findings.empty()) << v.findings.front();
+  std::map<std::string, int> next;  // per writer, the next P it must have logged
+  std::istringstream in(read_file(d / "a.jsonl"));
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["person"], "P" + std::to_string(next[j["who"]]++)) << line;
+  }
+  EXPECT_EQ(next.size(), 16u);
+}
+
+// A group whose write fails fails every append in it: no answer leaves unlogged.
+TEST(AccessLog, AFailedGroupWriteFailsEveryAppendInIt) {
+  TempDir d;
+  fs::create_directories(d / "sub");
+  AccessLog log(d / "sub/a.jsonl");
+  fs::remove_all(d / "sub");
+  std::atomic<int> failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&] {
+      try {
+        log.append({"w", "desk", "http", "person", "P", "", 200});
+      } catch (const LogError& e) {
+        if (std::string(e.what()) == "no such file or directory: " + d / "sub/a.jsonl") ++failed;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed, 8);
 }
 
 TEST(AccessLog, RetentionDropsOldLinesAndKeepsTheChainVerifiable) {

@@ -51,9 +51,9 @@ TempDir* Config::dir_ = nullptr;
 int Config::files_ = 0;
 
 TEST_F(Config, TheFileSetsOptionsAndTheCommandLineWins) {
-  // data_dir and tokens (both required) come from the file; listen too; log_format is overridden; brokers, a key
-  // of serve only, is ignored by query.
-  const std::string f = file(basics() + "listen: 0.0.0.0:0\nlog_format: json\nbrokers: localhost:9092\n");
+  // data_dir and tokens (both required) come from the file; listen too; log_format is overridden; group, a key of
+  // serve only, is ignored by query.
+  const std::string f = file(basics() + "listen: 0.0.0.0:0\nlog_format: json\ngroup: gongji-serve\n");
   std::string err;
   ASSERT_EQ(query("--config " + f + " --log-format text", &err), 0) << err;
   auto l = lines(err);

@@ -227,6 +227,76 @@ TEST(LogLimits, OversizedRecordIsRefusedBeforeAnythingIsWritten) {
   EXPECT_EQ(log->append(facility("small")), AppendResult::appended);  // the log goes on
 }
 
+// A reader beside a writer (the query service keeps one log open, issue 11): refresh() takes in what the writer
+// appended since, across a segment roll, and never a record the writer has not finished.
+TEST(LogRefresh, AReaderSeesNewRecordsAndSegmentsOnlyAfterRefresh) {
+  TempDir d;
+  ::setenv("GONGJI_LOG_SEGMENT_BYTES", "1024", 1);  // a few records a segment
+  auto writer = open_segment_log(d.path.string(), 1);
+  ::unsetenv("GONGJI_LOG_SEGMENT_BYTES");
+  writer->append(facility("f-0"));
+  writer->sync();
+  auto reader = open_segment_log(d.path.string(), 1, true);
+  ASSERT_EQ(reader->end_offset(0), 1u);
+  for (int i = 1; i < 40; ++i) writer->append(facility("f-" + std::to_string(i)));
+  writer->sync();
+  ASSERT_GT(std::distance(fs::directory_iterator(d.path / "p0000"), fs::directory_iterator()), 3);  // it rolled
+  EXPECT_EQ(reader->end_offset(0), 1u);  // a snapshot until refreshed
+  reader->refresh();
+  EXPECT_EQ(reader->end_offset(0), 40u);
+  std::vector<std::string> ids;
+  reader->read(0, 0, [&](const LogRecord& r) {
+    ids.push_back(decode_event(r.payload).id);
+    return true;
+  });
+  ASSERT_EQ(ids.size(), 40u);
+  EXPECT_EQ(ids[39], "f-39");
+  // A record half written (as a writer's write(2) in flight leaves it) is not read until it is whole.
+  const fs::path last = [&] {
+    std::vector<fs::path> segs(fs::directory_iterator(d.path / "p0000"), fs::directory_iterator());
+    return *std::max_element(segs.begin(), segs.end());
+  }();
+  const std::string whole = encode_event(facility("f-40"));
+  std::string frame(8, '\0');
+  const uint32_t len = static_cast<uint32_t>(whole.size() + 8);
+  std::memcpy(frame.data(), &len, 4);
+  const uint64_t size = fs::file_size(last);
+  { std::ofstream(last, std::ios::app | std::ios::binary) << frame.substr(0, 6); }
+  reader->refresh();
+  EXPECT_EQ(reader->end_offset(0), 40u);
+  fs::resize_file(last, size);  // the writer's own next record, whole
+  writer->append(facility("f-40"));
+  writer->sync();
+  reader->refresh();
+  EXPECT_EQ(reader->end_offset(0), 41u);
+  reader->read(0, 40, [&](const LogRecord& r) {
+    EXPECT_EQ(decode_event(r.payload).id, "f-40");
+    return true;
+  });
+}
+
+// A reader whose files were cut under it (an operator's `gongji log truncate`) is told to open the log again, and
+// keeps what it had.
+TEST(LogRefresh, SegmentsThatNoLongerContinueWhatWasReadAreRefused) {
+  TempDir d;
+  ::setenv("GONGJI_LOG_SEGMENT_BYTES", "1024", 1);
+  {
+    auto writer = open_segment_log(d.path.string(), 1);
+    for (int i = 0; i < 40; ++i) writer->append(facility("f-" + std::to_string(i)));
+  }
+  ::unsetenv("GONGJI_LOG_SEGMENT_BYTES");
+  auto reader = open_segment_log(d.path.string(), 1, true);
+  ASSERT_EQ(reader->end_offset(0), 40u);
+  std::vector<fs::path> segs(fs::directory_iterator(d.path / "p0000"), fs::directory_iterator());
+  std::sort(segs.begin(), segs.end());
+  fs::remove(segs.back());
+  const std::string why = thrown<LogError>([&] { reader->refresh(); });
+  EXPECT_NE(why.find((d.path / "p0000").string() + ": the segments changed since the log was opened"),
+            std::string::npos) << why;
+  EXPECT_NE(why.find("open it again"), std::string::npos) << why;
+  EXPECT_EQ(reader->end_offset(0), 40u);
+}
+
 // Item 5: a dead letter that cannot be written fails the ingest naming the file; a run with space back writes it.
 TEST(IngestDeadLetters, UnwritableDeadLetterIsAnErrorNotDropped) {
   TempDir d;

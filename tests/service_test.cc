@@ -217,7 +217,7 @@ TEST_F(Service, RefusalsNameTheirCause) {
   bad("/v1/persons/E1/statements/2023?format=pdf", "format");
   bad("/v1/fund/months/2023-13", "month", kAuditor);
   EXPECT_EQ(json::parse(get("/v1/persons/E1?as_of=2023-02-30")->body)["error"],
-            "--as-of: expected a date YYYY-MM-DD, got '2023-02-30'");
+            "as_of: expected a date YYYY-MM-DD, got '2023-02-30'");
   EXPECT_EQ(status("/v1/persons/NOBODY", kDesk), 404);
   EXPECT_EQ(status("/v1/persons/E1/claims/NOCLAIM", kDesk), 404);
   EXPECT_EQ(status("/v1/nothing", kDesk), 404);
@@ -241,6 +241,7 @@ TEST_F(Service, MoreThanTheRatePerTokenIs429) {
   EXPECT_EQ(got, std::vector<int>({200, 429, 429}));
   auto refused = slow.get("/healthz", kOps);
   EXPECT_EQ(json::parse(refused->body)["error"], "more than 0.001 requests a second for token prometheus");
+  EXPECT_EQ(refused->get_header_value("Retry-After"), "1000");  // one request each 1/rate seconds
   EXPECT_EQ(slow.get("/v1/persons/E1", kDesk)->status, 200);  // another token, its own rate
 }
 
@@ -257,15 +258,15 @@ TEST_F(Service, IdsAnEventWouldRefuseAre400NamingTheParameter) {
     EXPECT_EQ(j["parameter"], parameter) << path << " " << r->body;
     EXPECT_EQ(j["error"], error) << path;
   };
-  bad("/v1/persons/%FF", "person", "--person: is not valid UTF-8 (byte 0)");
-  bad("/v1/persons/E%01", "person", "--person: contains a control character (byte 1)");
-  bad("/v1/persons/" + std::string(257, 'x'), "person", "--person: is 257 bytes long, above the maximum of 256");
-  bad("/v1/persons/%FF/settlements", "person", "--person: is not valid UTF-8 (byte 0)");
-  bad("/v1/persons/E1/settlements?claim=%FF", "claim", "--claim: is not valid UTF-8 (byte 0)");
-  bad("/v1/persons/E1/claims/%FF", "claim", "--claim: is not valid UTF-8 (byte 0)");
-  bad("/v1/persons/%FF/statements/2023", "person", "--person: is not valid UTF-8 (byte 0)");
-  bad("/v1/facilities/%FF/months/2023-03", "facility", "--facility: is not valid UTF-8 (byte 0)", kAuditor);
-  bad("/v1/persons/E1?as_of=%FF", "as_of", "--as-of: expected a date YYYY-MM-DD, got '\xEF\xBF\xBD'");
+  bad("/v1/persons/%FF", "person", "person: is not valid UTF-8 (byte 0)");
+  bad("/v1/persons/E%01", "person", "person: contains a control character (byte 1)");
+  bad("/v1/persons/" + std::string(257, 'x'), "person", "person: is 257 bytes long, above the maximum of 256");
+  bad("/v1/persons/%FF/settlements", "person", "person: is not valid UTF-8 (byte 0)");
+  bad("/v1/persons/E1/settlements?claim=%FF", "claim", "claim: is not valid UTF-8 (byte 0)");
+  bad("/v1/persons/E1/claims/%FF", "claim", "claim: is not valid UTF-8 (byte 0)");
+  bad("/v1/persons/%FF/statements/2023", "person", "person: is not valid UTF-8 (byte 0)");
+  bad("/v1/facilities/%FF/months/2023-03", "facility", "facility: is not valid UTF-8 (byte 0)", kAuditor);
+  bad("/v1/persons/E1?as_of=%FF", "as_of", "as_of: expected a date YYYY-MM-DD, got '\xEF\xBF\xBD'");
   auto none = get("/v1/%FF");
   ASSERT_TRUE(none);
   EXPECT_EQ(none->status, 404);
@@ -547,7 +548,10 @@ TEST(ServiceLive, AnswersFollowAFoldWritingMeanwhile) {
   write(d / "first.jsonl", gen.substr(0, half));
   write(d / "second.jsonl", gen.substr(half) +
                                 R"({"type":"person_enrolled","id":"qn1","at":"2023-01-01","person":"PNEW",)"
-                                R"("birth_date":"1980-01-01","scheme":"employee","status":"in_service"})" "\n");
+                                R"("birth_date":"1980-01-01","scheme":"employee","status":"in_service"})" "\n"
+                                R"({"type":"claim","id":"qn2","claim":"PNEW-1","person":"PNEW","date":"2023-03-01",)"
+                                R"("benefit":"ordinary","items":[{"category":"drug","amount":"100.00"}],)"
+                                R"("facility":"TH0"})" "\n");
   ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + d / "first.jsonl" + " > /dev/null")), 0);
   ASSERT_EQ(run(gongji("fold --data-dir " + data + " > /dev/null")), 0);
   Running svc(options(data, d.path.string()));
@@ -577,6 +581,15 @@ TEST(ServiceLive, AnswersFollowAFoldWritingMeanwhile) {
               run(gongji("person --data-dir " + data + " --person PNEW"), &out);
               return json::parse(out).dump() + "\n";
             }());
+  // The service's log, opened before these events were ingested, reaches them (EventLog::refresh at each catch-up):
+  // a reconstruction known at a later time, and the explanation of a claim ingested since.
+  auto known = svc.get("/v1/persons/PNEW?known_at=2100-01-01T00:00:00Z", kDesk);
+  ASSERT_EQ(known->status, 200) << known->body;
+  EXPECT_EQ(known->body, svc.get("/v1/persons/PNEW", kDesk)->body);
+  auto claim = svc.get("/v1/persons/PNEW/claims/PNEW-1", kDesk);
+  ASSERT_EQ(claim->status, 200) << claim->body;
+  EXPECT_EQ(json::parse(claim->body)["equal"], true) << claim->body;
+  EXPECT_EQ(json::parse(claim->body)["recomputed"]["claim"], "PNEW-1") << claim->body;
 }
 
 }  // namespace

@@ -21,10 +21,10 @@
 # (default: a new connection per request, httplib's client default).
 #
 # The service runs with --rate 1000000 (its per-token limit, default 100/s, would otherwise answer 429) and writes
-# its access log (synced per line) in the work directory, as in service; the server's worker threads are httplib's
-# default (8 here). A kind's run lasts --seconds plus the requests then in flight: known-at and explain open the log
-# per request, so at 10% one run is as long as 16 of them side by side. Rows: in-process (no HTTP), +access-log
-# (as-of only: in process plus the synced access-log append), http. Targets (issue 11): as-of p99 <= 10 ms, known-at
+# its access log (each answer waits for its line's group commit and fdatasync) in the work directory, as in service,
+# with its default 32 request threads. The in-process side keeps what the service keeps: one log, refreshed after
+# each catch-up, and one ReplayCache (replay/reconstruct.h). A kind's run lasts --seconds plus the requests then in
+# flight. Rows: in-process (no HTTP), +access-log (as-of only: in process plus the synced access-log append), http. Targets (issue 11): as-of p99 <= 10 ms, known-at
 # p99 <= 50 ms, over HTTP. Exit 1 when a side had errors (answers neither 200 nor 404).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -95,13 +95,14 @@ std::vector<Request> sample_claims(const gongji::Store& store, const std::vector
 }
 
 // Times `queries` person queries one at a time; known_at "" = the as-of view from the store alone.
-Percentiles time_queries(const gongji::Store& store, const gongji::LogOpener& open_log, const gongji::Policy& policy,
-                         const std::vector<Request>& requests, const std::string& known_at) {
+Percentiles time_queries(const gongji::Store& store, const gongji::LogSource& log, const gongji::Policy& policy,
+                         const std::vector<Request>& requests, const std::string& known_at,
+                         gongji::ReplayCache& cache) {
   std::vector<double> ms;
   for (const Request& r : requests) {
     auto t0 = Clock::now();
     try {
-      gongji::person_query(store, open_log, {r.person, r.as_of, known_at, "", &policy});
+      gongji::person_query(store, log, {r.person, r.as_of, known_at, "", &policy, &cache});
     } catch (const gongji::NotFoundError&) {
       continue;  // not enrolled as of then
     }
@@ -173,7 +174,8 @@ class InProcess {
         access_file_(dir + "/bench-access-log-" + std::to_string(::getpid()) + ".jsonl") {
     std::filesystem::create_directories(secondary_);
     store_ = std::make_unique<gongji::Store>(dir + "/state", gongji::StoreOptions{true, false, nullptr}, secondary_);
-    open_log_ = [d = dir_] { return gongji::open_segment_log(d + "/log", 8, true); };
+    log_ = gongji::open_segment_log(dir + "/log", 8, true);
+    store_->check_log(*log_);
     as_of_policy_ = std::make_unique<gongji::Policy>(gongji::read_policy(*store_, "", true));
     known_at_policy_ = std::make_unique<gongji::Policy>(gongji::read_policy(*store_, "", false));
     access_ = std::make_unique<gongji::AccessLog>(access_file_);
@@ -196,14 +198,13 @@ class InProcess {
       catch_up();
       std::shared_lock<std::shared_mutex> shared(view_mu_);
       if (kind == Kind::explain) {
-        auto log = open_log_();
-        store_->check_log(*log);
-        body_ = gongji::explanation_json(gongji::rederive_claim(*store_, *log, r.person, r.claim), r.claim, r.person,
-                                         false).dump();
+        const gongji::Rederivation rd = gongji::rederive_claim(*store_, *log_, r.person, r.claim, nullptr, &cache_);
+        body_ = gongji::explanation_json(rd, r.claim, r.person, false).dump();
       } else {
         const bool known = kind == Kind::known_at;
-        body_ = gongji::person_query(*store_, open_log_, {r.person, r.as_of, known ? kKnownAtLater : "", "",
-                                                          known ? known_at_policy_.get() : as_of_policy_.get()})
+        const gongji::Policy* policy = known ? known_at_policy_.get() : as_of_policy_.get();
+        const gongji::LogSource log = [this]() -> gongji::EventLog& { return *log_; };
+        body_ = gongji::person_query(*store_, log, {r.person, r.as_of, known ? kKnownAtLater : "", "", policy, &cache_})
                     .dump();  // the answer's bytes, as the service sends them
       }
       return 200;
@@ -222,12 +223,14 @@ class InProcess {
     last_ = Clock::now();
     std::unique_lock<std::shared_mutex> exclusive(view_mu_);
     store_->catch_up();
+    log_->refresh();  // as the service does: the log reaches what the store folded
   }
   std::string dir_, secondary_, access_file_;
   static thread_local std::string body_;  // the last answer's JSON text (made, as the service makes it)
   std::unique_ptr<gongji::AccessLog> access_;
   std::unique_ptr<gongji::Store> store_;
-  gongji::LogOpener open_log_;
+  gongji::ReplayCache cache_;  // as the service keeps one beside its log
+  std::unique_ptr<gongji::EventLog> log_;  // opened once, refreshed after each catch-up (as the service keeps it)
   std::unique_ptr<gongji::Policy> as_of_policy_, known_at_policy_;
   std::mutex catch_up_mu_;
   Clock::time_point last_{};
@@ -376,12 +379,18 @@ int main(int argc, char** argv) {
   const int days = gongji::first_day(*t + 1) - first;
   if (!http.url.empty()) return http_mode(dir, http, sample_persons(people, queries, first, days, 7));
   gongji::Store store(dir + "/state", true);
-  const gongji::LogOpener open_log = [&] { return gongji::open_segment_log(dir + "/log", 8, true); };
+  // The log opened once, checked against the store, as the query service keeps it (a command-line `person
+  // --known-at` opens it per run on top).
+  auto log = gongji::open_segment_log(dir + "/log", 8, true);
+  store.check_log(*log);
+  const gongji::LogSource log_source = [&]() -> gongji::EventLog& { return *log; };
+  gongji::ReplayCache cache;  // as the service keeps one
   // The policy is read once, as the query service does (the command line reads it from the store per run).
   const gongji::Policy policy = gongji::read_policy(store, "", true);
-  Percentiles a = time_queries(store, open_log, policy, sample_persons(people, queries, first, days, 7), "");
+  Percentiles a = time_queries(store, log_source, policy, sample_persons(people, queries, first, days, 7), "", cache);
   std::printf("person --as-of (%zu queries): p50 %.3f ms, p99 %.3f ms, max %.3f ms\n", a.n, a.p50, a.p99, a.max);
-  Percentiles k = time_queries(store, open_log, policy, sample_persons(people, queries, first, days, 8), kKnownAtLater);
+  Percentiles k =
+      time_queries(store, log_source, policy, sample_persons(people, queries, first, days, 8), kKnownAtLater, cache);
   std::printf("person --as-of --known-at (%zu queries): p50 %.3f ms, p99 %.3f ms, max %.3f ms\n", k.n, k.p50, k.p99,
               k.max);
   std::printf("asof_p50_ms=%.3f asof_p99_ms=%.3f knownat_p50_ms=%.3f knownat_p99_ms=%.3f\n", a.p50, a.p99, k.p50,
