@@ -183,6 +183,7 @@ class Server : public RdKafka::RebalanceCb {
                   "reach this one at");
     q.policy_file = opt_.policy_file;
     q.open_log = [k = kafka_] { return open_kafka_log(k); };
+    q.check_log = false;  // serve checks its store against the topic itself, naming the topic
     q.more_metrics = [this] { return transaction_metrics(); };
     std::map<std::string, std::string> admin = kafka_.config;
     admin["bootstrap.servers"] = opt_.brokers;

@@ -116,6 +116,11 @@ class KafkaLog final : public EventLog {
     std::lock_guard<std::mutex> lock(read_mu_);
     if (!reader_) reader_ = consumer(true);
     consume_from(*reader_, partition, offset, offset + 1, [&](const LogRecord& r) {
+      // the index names records the fold read, never a transaction marker: a gap here is not that record
+      if (r.offset != offset)
+        throw LogError("kafka: " + opt_.topic + " partition " + std::to_string(partition) +
+                       " has no record at offset " + std::to_string(offset) + " (the next is at " +
+                       std::to_string(r.offset) + ")");
       fn(r);
       return false;
     });

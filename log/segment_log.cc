@@ -143,6 +143,8 @@ size_t frame_at(const std::string& data, size_t pos) {
 struct Scan {
   uint64_t count = 0, valid = 0, size = 0;  // whole valid records from the start, the bytes they span, file size
   bool later_valid = false;                 // a valid record starts somewhere after the first failing one
+  uint64_t last_start = 0;                  // where the last whole record starts (when count > 0)
+  uint32_t last_crc = 0;                    // and its checksum
 };
 
 // `from_byte`: where a record starts (a refresh resumes there; count and valid then count from it, size is the
@@ -157,6 +159,8 @@ Scan scan_segment(const fs::path& file, uint64_t max_records = ~0ull, uint64_t f
     size_t n = frame_at(data, s.valid);
     if (!n) break;
     ++s.count;
+    s.last_start = s.valid;
+    std::memcpy(&s.last_crc, data.data() + s.valid + 4, 4);
     s.valid += n;
   }
   if (s.count == max_records || !look_past) return s;
@@ -193,6 +197,8 @@ struct PartCheck {
   std::vector<std::pair<uint64_t, uint64_t>> unrecorded;  // sealed segments the index lacks: base, count
   std::vector<uint64_t> sealed_bytes;                     // per sealed segment
   uint64_t end = 0, tail_bytes = 0;
+  uint64_t last_start = 0;  // the last segment's last whole record: where it starts, its checksum
+  uint32_t last_crc = 0;
   std::optional<LogFinding> torn;  // a torn tail: cut the last segment at torn->byte
   std::vector<LogFinding> findings;
 };
@@ -243,6 +249,8 @@ void check_last(const fs::path& pdir, int p, const IndexView& idx, PartCheck& c)
   Scan s = scan_segment(file);
   c.end = base + s.count;
   c.tail_bytes = s.valid;
+  c.last_start = s.last_start;
+  c.last_crc = s.last_crc;
   if (s.valid < s.size) {
     if (s.later_valid)
       c.findings.push_back({file.string(), s.valid, "record at offset " + std::to_string(c.end) +
@@ -331,6 +339,8 @@ struct Partition {
   std::vector<uint64_t> bases;  // segment base offsets, ascending
   uint64_t end = 0;             // next offset
   uint64_t tail_bytes = 0;      // size of the last segment
+  uint64_t last_start = 0;      // read-only: the last whole record read (end > its segment's base): its byte and
+  uint32_t last_crc = 0;        //   checksum, which a refresh finds unchanged unless the file was cut under it
   int fd = -1;                  // last segment, open for append
   std::string pending;          // framed records not yet written
   bool dirty = false;
@@ -364,6 +374,7 @@ class SegmentLog final : public EventLog {
     parts_.resize(partitions_);
     for (int p = 0; p < partitions_; ++p) open_partition(p, checks[p]);
     if (!read_only_) reindex_tails(idx);
+    else index_.reset();  // a reader looks nothing up; held open, it would pin the files the writer compacts away
   }
 
   ~SegmentLog() override {
@@ -479,6 +490,8 @@ class SegmentLog final : public EventLog {
       parts_[p].bases = std::move(next[p].bases);
       parts_[p].end = next[p].end;
       parts_[p].tail_bytes = next[p].tail_bytes;
+      parts_[p].last_start = next[p].last_start;
+      parts_[p].last_crc = next[p].last_crc;
     }
   }
 
@@ -543,7 +556,22 @@ class SegmentLog final : public EventLog {
     // part.bases is {0} for a partition that had no file yet (open_partition)
     if (bases.size() < part.bases.size() || !std::equal(part.bases.begin(), part.bases.end(), bases.begin()))
       throw changed("the segments changed");
-    uint64_t end = part.end, tail = part.tail_bytes;
+    uint64_t end = part.end, tail = part.tail_bytes, last_start = part.last_start;
+    uint32_t last_crc = part.last_crc;
+    // `gongji log truncate` inside the last segment read cuts the file under the reader, and appends may grow it
+    // again: the file must still hold what was read, ending with the same last record.
+    const fs::path known = part.dir / seg_name(part.bases.back());
+    if (end > part.bases.back()) {
+      std::error_code ec;
+      const uint64_t size = fs::file_size(known, ec);
+      uint32_t hdr[2] = {0, 0};
+      std::ifstream in(known, std::ios::binary);
+      in.seekg(static_cast<std::streamoff>(last_start));
+      if (ec || size < tail || !in.read(reinterpret_cast<char*>(hdr), kHeader) ||
+          hdr[0] != tail - last_start - kHeader || hdr[1] != last_crc)
+        throw changed(seg_name(part.bases.back()) + " no longer ends its first " + std::to_string(tail) +
+                      " bytes with the record read at byte " + std::to_string(last_start));
+    }
     for (size_t i = part.bases.size() - 1; i < bases.size(); ++i) {
       const fs::path file = part.dir / seg_name(bases[i]);
       if (i >= part.bases.size()) {  // a new segment: it continues the one before
@@ -553,6 +581,10 @@ class SegmentLog final : public EventLog {
         tail = 0;
       }
       const Scan s = scan_segment(file, ~0ull, tail, false);
+      if (s.count) {
+        last_start = tail + s.last_start;
+        last_crc = s.last_crc;
+      }
       end += s.count;
       tail += s.valid;
       if (i + 1 < bases.size() && s.valid < s.size)
@@ -562,6 +594,8 @@ class SegmentLog final : public EventLog {
     part.bases = bases;
     part.end = end;
     part.tail_bytes = tail;
+    part.last_start = last_start;
+    part.last_crc = last_crc;
   }
 
   // A new log: partition folders and the index first, the meta last (atomically), each fsynced. A folder without
@@ -605,6 +639,8 @@ class SegmentLog final : public EventLog {
     }
     part.end = c.end;
     part.tail_bytes = c.tail_bytes;
+    part.last_start = c.last_start;
+    part.last_crc = c.last_crc;
     for (auto [base, count] : c.unrecorded) {
       size_t i = std::find(c.bases.begin(), c.bases.end(), base) - c.bases.begin();
       pending_sealed_[sealed_key(p, base)] = std::to_string(count) + " " + std::to_string(c.sealed_bytes[i]);

@@ -774,6 +774,13 @@ void Store::outputs(const std::function<bool(const json&)>& fn) const {
     if (!fn(json::parse(it->value().ToStringView()))) return;
 }
 
+void Store::outputs_of(int partition, const std::function<bool(const json&)>& fn) const {
+  const std::string prefix = "o/" + hex4(partition) + "/";
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+    if (!fn(json::parse(it->value().ToStringView()))) return;
+}
+
 namespace {
 // The fixed-width end of c/ and r/ keys: "<partition, 4>/<offset, 16>/<n, 8>" (the o/ key without "o/").
 constexpr size_t kTailSize = 4 + 1 + 16 + 1 + 8;

@@ -175,6 +175,8 @@ class Store {
   std::optional<FacilityState> facility(int partition, const std::string& id) const;
   // Output records in log order (partition, then offset); stops when fn returns false.
   void outputs(const std::function<bool(const nlohmann::json&)>& fn) const;
+  // The output records of one partition (o/<partition>/), in log order; stops when fn returns false.
+  void outputs_of(int partition, const std::function<bool(const nlohmann::json&)>& fn) const;
   // The settlement of `person`'s claim `claim` (the first one: later ones are DUPLICATE_CLAIM rejections), through
   // the c/ index; nullopt when there is none.
   std::optional<SettlementRef> settlement(const std::string& person, const std::string& claim) const;

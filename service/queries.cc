@@ -3,6 +3,7 @@
 #include <map>
 #include <set>
 
+#include "events/money.h"
 #include "ledger/settlement.h"
 #include "replay/statement.h"
 
@@ -50,6 +51,12 @@ std::string claim_key(const json& r) { return str(r, "person") + "/" + str(r, "c
 bool in_month(const json& r, const char* date_field, Month month) {
   auto d = parse_date(str(r, date_field));
   return d && month_of(*d) == month;
+}
+
+// Every output record in log order, or only those of `partition` (a serve member's share of a month view).
+void each_output(const Store& store, std::optional<int> partition, const std::function<bool(const json&)>& fn) {
+  if (partition) store.outputs_of(*partition, fn);
+  else store.outputs(fn);
 }
 
 }  // namespace
@@ -153,13 +160,13 @@ Month month_param(const std::string& text, const std::string& parameter) {
   return *m;
 }
 
-json facility_month(const Store& store, const std::string& facility, Month month) {
+json facility_month(const Store& store, const std::string& facility, Month month, std::optional<int> partition) {
   std::map<std::string, ClaimRows> settled;  // person/claim of the facility's settled claims in the month
   std::map<std::string, FundRow> by_benefit, by_scheme;
   std::set<std::string> patients;
   FundRow total;
   json claims = json::array(), reversals = json::array();
-  store.outputs([&](const json& r) {
+  each_output(store, partition, [&](const json& r) {
     const std::string kind = str(r, "kind");
     if (kind == "settlement" && str(r, "facility") == facility && in_month(r, "date", month)) {
       patients.insert(str(r, "person"));
@@ -189,7 +196,7 @@ json facility_month(const Store& store, const std::string& facility, Month month
           {"fund_by_scheme", rows_json(by_scheme)}, {"reversals", reversals}};
 }
 
-json fund_month(const Store& store, Month month) {
+json fund_month(const Store& store, Month month, std::optional<int> partition) {
   std::map<std::string, ClaimRows> settled;
   std::map<std::string, FundRow> by_scheme, by_level, by_benefit, by_scheme_level;
   FundRow total;
@@ -201,7 +208,7 @@ json fund_month(const Store& store, Month month) {
                          &by_scheme_level[c.scheme + " level " + level]})
       add_to(reversal ? row->reversed : row->settled, f);
   };
-  store.outputs([&](const json& r) {
+  each_output(store, partition, [&](const json& r) {
     const std::string kind = str(r, "kind");
     if (kind == "settlement" && in_month(r, "date", month)) {
       ++claims;
@@ -282,7 +289,7 @@ std::string fund_month_csv(const json& view) {
   return out;
 }
 
-json facilities_of_month(const Store& store, Month month) {
+json facilities_of_month(const Store& store, Month month, std::optional<int> partition) {
   struct Row {
     long claims = 0;
     std::set<std::string> patients;
@@ -290,7 +297,7 @@ json facilities_of_month(const Store& store, Month month) {
   };
   std::map<std::string, Row> rows;
   std::map<std::string, std::string> settled;  // person/claim -> facility
-  store.outputs([&](const json& r) {
+  each_output(store, partition, [&](const json& r) {
     const std::string kind = str(r, "kind");
     if (kind == "settlement" && r.contains("facility") && in_month(r, "date", month)) {
       Row& row = rows[str(r, "facility")];
@@ -318,6 +325,73 @@ std::string facilities_of_month_csv(const json& view) {
     out += csv_text(f["facility"]) + "," + csv_number(f["claims"]) + "," + csv_number(f["patients"]) + "," +
            csv_number(f["fund"]["settled"]) + "," + csv_number(f["fund"]["reversed"]) + "," +
            csv_number(f["fund"]["net"]) + "\r\n";
+  return out;
+}
+
+namespace {
+// An amount as format_money writes it: yuan, negative for a reversal.
+Money yuan_of(const json& v) {
+  const std::string text = v.is_string() ? v.get<std::string>() : "";
+  const bool negative = text.starts_with('-');
+  std::optional<Money> m = parse_yuan(negative ? std::string_view(text).substr(1) : std::string_view(text));
+  if (!m) throw std::runtime_error("a share of a month view holds an amount that is not yuan: " + v.dump());
+  return negative ? -*m : *m;  // parse_yuan gives 0 or more: negating cannot overflow
+}
+// A row {settled, reversed, net} added into `into` (absent: zero).
+void add_row(json& into, const json& row) {
+  for (const char* k : {"settled", "reversed", "net"})
+    into[k] = format_money(checked_add(into.contains(k) ? yuan_of(into[k]) : 0, yuan_of(row.at(k))));
+}
+// Rows by key added into `into`'s rows of the same keys.
+void add_rows(json& into, const json& rows) {
+  for (const auto& [key, row] : rows.items()) add_row(into[key], row);
+}
+template <typename T>
+void add_count(json& into, const json& n) {
+  into = into.get<T>() + n.get<T>();
+}
+}  // namespace
+
+json merge_month_views(MonthView view, const std::vector<json>& shares) {
+  if (shares.empty()) throw std::invalid_argument("merge_month_views: no share");
+  json out = shares.front();
+  std::map<std::string, json> facilities;  // MonthView::facilities, by facility
+  if (view == MonthView::facilities)
+    for (const json& f : out["facilities"]) facilities[f.at("facility").get<std::string>()] = f;
+  for (size_t i = 1; i < shares.size(); ++i) {
+    const json& s = shares[i];
+    if (view == MonthView::facility) {
+      for (const json& c : s.at("claims")) out["claims"].push_back(c);
+      for (const json& r : s.at("reversals")) out["reversals"].push_back(r);
+      add_count<size_t>(out["patients"], s.at("patients"));  // a person's records are in one partition only
+      add_row(out["fund"], s.at("fund"));
+      add_rows(out["fund_by_benefit"], s.at("fund_by_benefit"));
+      add_rows(out["fund_by_scheme"], s.at("fund_by_scheme"));
+    } else if (view == MonthView::fund) {
+      add_count<long>(out["claims"], s.at("claims"));
+      add_row(out["fund"], s.at("fund"));
+      for (const char* rows : {"by_scheme", "by_level", "by_benefit", "by_scheme_level"})
+        add_rows(out[rows], s.at(rows));
+      for (const char* k : {"credits", "debits"}) {
+        json& a = out["account"][k];
+        add_count<long>(a["count"], s.at("account").at(k).at("count"));
+        const Money more = yuan_of(s.at("account").at(k).at("amount"));
+        a["amount"] = format_money(checked_add(yuan_of(a["amount"]), more));
+      }
+    } else {
+      for (const json& f : s.at("facilities")) {
+        auto [it, fresh] = facilities.try_emplace(f.at("facility").get<std::string>(), f);
+        if (fresh) continue;
+        add_count<long>(it->second["claims"], f.at("claims"));
+        add_count<size_t>(it->second["patients"], f.at("patients"));
+        add_row(it->second["fund"], f.at("fund"));
+      }
+    }
+  }
+  if (view == MonthView::facilities) {
+    out["facilities"] = json::array();
+    for (auto& [facility, f] : facilities) out["facilities"].push_back(std::move(f));
+  }
   return out;
 }
 

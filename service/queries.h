@@ -12,6 +12,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -85,19 +86,29 @@ Month month_param(const std::string& text, const std::string& parameter = "month
 // A facility's month (issue 11 item 4), by month of service: {facility, month, claims: [{claim, person, date,
 // benefit, scheme, level, status, reasons, fund, total}], patients (distinct persons with a claim there),
 // fund: {settled, reversed, net}, fund_by_benefit, fund_by_scheme: {name: net fund}, reversals: [{claim, person,
-// at, fund}]}. Money as yuan strings. A reversal counts in its claim's month (its `date`). Scans every output.
-nlohmann::json facility_month(const Store& store, const std::string& facility, Month month);
+// at, fund}]}. Money as yuan strings. A reversal counts in its claim's month (its `date`). Scans every output (of
+// `partition` only, when given).
+nlohmann::json facility_month(const Store& store, const std::string& facility, Month month,
+                              std::optional<int> partition = std::nullopt);
 
 // The fund's month, counted as `gongji report` counts "fund paid by month of service" (settled claims by service
 // date), with reversals in their claim's month: {month, claims, fund: {settled, reversed, net}, by_scheme,
 // by_level, by_benefit, by_scheme_level: {key: {settled, reversed, net}}, account: {credits, debits: {count,
-// amount}}} (account movements by their date `at`). Scans every output.
-nlohmann::json fund_month(const Store& store, Month month);
+// amount}}} (account movements by their date `at`). Scans every output (of `partition` only, when given).
+nlohmann::json fund_month(const Store& store, Month month, std::optional<int> partition = std::nullopt);
 
 // The auditor's overview of a month (the list to pick a facility from): every facility with a claim of that month
 // of service, {month, facilities: [{facility, claims, patients, fund: {settled, reversed, net}}]} in facility order,
-// counted as facility_month counts. Scans every output.
-nlohmann::json facilities_of_month(const Store& store, Month month);
+// counted as facility_month counts. Scans every output (of `partition` only, when given).
+nlohmann::json facilities_of_month(const Store& store, Month month, std::optional<int> partition = std::nullopt);
+
+// The three month views, each over one partition's outputs when `partition` is given (a serve member's share: a
+// person's records, a claim's settlement and its reversal are all in the person's partition), are merged here, in
+// partition order, into the view over every partition: lists concatenated, counts and money added (patients too:
+// no person has records in two partitions), facilities by facility. Equal to the view computed over one store
+// holding every partition.
+enum class MonthView { facility, fund, facilities };
+nlohmann::json merge_month_views(MonthView view, const std::vector<nlohmann::json>& shares);
 // As CSV: facility,claims,patients,settled,reversed,net.
 std::string facilities_of_month_csv(const nlohmann::json& view);
 

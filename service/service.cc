@@ -38,6 +38,15 @@ namespace {
 constexpr size_t kMaxBody = 64 * 1024;  // issue 11 item 2: a body over 64 KiB gets 413
 constexpr const char* kForwardedBy = "X-Gongji-Forwarded-By";  // PartitionOwners (service.h)
 constexpr const char* kMember = "X-Gongji-Member";
+// A member asking another for its share of a month view: the one partition wanted (service.h PartitionOwners).
+constexpr const char* kShare = "X-Gongji-Partition";
+
+// An answer that is not this service's to give now: a share of a month view that another member could not give
+// (its status, or 503 when it did not answer), a partition no member owns.
+struct Unavailable : std::runtime_error {
+  Unavailable(int s, const std::string& what) : std::runtime_error(what), status(s) {}
+  int status;
+};
 
 struct Reply {
   Reply(int s, std::string b, std::string t = "application/json", std::string m = "")
@@ -99,6 +108,7 @@ struct Route {
   std::string endpoint;
   Area area;
   std::vector<std::string> params;  // the query parameters it takes; any other is a 400
+  bool locks_itself = false;        // the handler takes view_mu itself (it asks other members, never under it)
 };
 
 }  // namespace
@@ -120,8 +130,9 @@ struct QueryService::Impl {
   std::unique_ptr<httplib::Server> server;
   int port = 0;
   bool tls = false;
-  std::mutex catch_up_mu;  // one catch-up at a time; guards last_catch_up
+  std::mutex catch_up_mu;  // one catch-up at a time; guards last_catch_up and reopen_after
   Clock::time_point last_catch_up{};
+  Clock::time_point reopen_after{};  // no reopening of the log before then (refresh_log)
   std::mutex error_mu;  // guards catch_up_error (never held while taking another lock)
   std::string catch_up_error;  // the last catch-up's failure ("" when it succeeded): /readyz answers 503
   std::atomic<uint64_t> catch_up_failures{0};
@@ -155,7 +166,12 @@ struct QueryService::Impl {
   Reply run_handler(const httplib::Request& req, const Route& r, const Handler& h);
   Reply logged(const httplib::Request& req, const Principal& who, const Route& r, Reply reply);
   Reply forward(const httplib::Request& req, int partition);
+  httplib::Result ask_member(const std::string& url, const std::string& target, const httplib::Headers& headers) const;
+  json month_view(const httplib::Request& req, MonthView view, const std::function<json(std::optional<int>)>& share);
+  json share_of(const httplib::Request& req, int partition);
+  std::atomic<int> gathering{0};  // month views asking other members now (month_view)
   std::vector<int> answered_partitions(const EventLog& log) const;
+  bool known_facility(const std::string& facility) const;
   void catch_up();
   void refresh_log();
   std::shared_ptr<const Policy> policy(bool or_built_in);
@@ -201,7 +217,7 @@ void QueryService::Impl::open() {
     opt.open_log = [dir] { return open_segment_log(dir, 8, true); };
   }
   log = opt.open_log();
-  store->check_log(*log);
+  if (opt.check_log) store->check_log(*log);
   access = std::make_unique<AccessLog>(opt.access_log.empty() ? opt.data_dir + "/access-log.jsonl" : opt.access_log,
                                        opt.access_log_keep_days);
 }
@@ -268,16 +284,25 @@ void QueryService::Impl::catch_up() {
 }
 
 // The log brought up to the store just caught up. A log whose files no longer continue what was read (an operator's
-// `gongji log truncate`) is opened again, and checked against the store as at the start.
+// `gongji log truncate`) is opened again, checked against the store as at the start, with a new ReplayCache; a
+// reopen that fails is tried again only 10 s later (meanwhile each catch-up fails fast, and the failure shows in
+// /readyz). The store's view has moved on either way: a question needing a record the log does not reach answers
+// 500 naming it.
 void QueryService::Impl::refresh_log() {
   try {
     log->refresh();
   } catch (const LogError& e) {
+    if (Clock::now() < reopen_after) throw;
     oplog::warn(std::string("opening the log again: ") + e.what());
-    auto fresh = opt.open_log();
-    store->check_log(*fresh);
-    log = std::move(fresh);
-    replay = std::make_unique<ReplayCache>();
+    try {
+      auto fresh = opt.open_log();
+      if (opt.check_log) store->check_log(*fresh);
+      log = std::move(fresh);
+      replay = std::make_unique<ReplayCache>();
+    } catch (...) {
+      reopen_after = Clock::now() + std::chrono::seconds(10);
+      throw;
+    }
   }
 }
 
@@ -316,9 +341,6 @@ Reply QueryService::Impl::answer(const httplib::Request& req, const Route& r, co
     const int p = partition_of(req.matches[1].str(), opt.owners->partitions());
     if (!opt.owners->owns(p)) return forward(req, p);
   }
-  if (opt.owners && r.area == Area::audit)
-    return error_reply(501, "a member of the serve group holds only its own partitions; ask `gongji query` over a "
-                            "store folded from every partition for " + r.endpoint);
   Reply reply = run_handler(req, r, h);
   // The facility views list persons too: their reads are logged as well.
   const bool lists_persons = r.endpoint == "facility_month" || r.endpoint == "month_facilities";
@@ -331,6 +353,7 @@ Reply QueryService::Impl::run_handler(const httplib::Request& req, const Route& 
       if (std::find(r.params.begin(), r.params.end(), name) == r.params.end())
         throw ParameterError(name, "unknown parameter of " + r.endpoint);
     catch_up();
+    if (r.locks_itself) return h(req);
     std::shared_lock<std::shared_mutex> shared(view_mu);
     return h(req);
   } catch (const ParameterError& e) {
@@ -339,6 +362,8 @@ Reply QueryService::Impl::run_handler(const httplib::Request& req, const Route& 
     return error_reply(400, "claim " + e.claim + " is held by several persons: name the person", "claim");
   } catch (const NotFoundError& e) {
     return error_reply(404, e.what());
+  } catch (const Unavailable& e) {
+    return error_reply(e.status, e.what());
   } catch (const std::exception& e) {
     return error_reply(500, e.what());
   }
@@ -371,17 +396,90 @@ Reply QueryService::Impl::forward(const httplib::Request& req, int partition) {
     return error_reply(503, "partition " + p + " is not owned here either (the group is rebalancing): retry");
   const std::string url = opt.owners->owner(partition);
   if (url.empty()) return error_reply(503, "no member owns partition " + p + " now (the group is rebalancing): retry");
-  httplib::Client client(url);
-  if (tls) client.set_ca_cert_path(opt.cert);  // the members share one certificate
-  client.set_connection_timeout(std::chrono::seconds(2));
-  client.set_read_timeout(std::chrono::seconds(15));
-  const httplib::Headers headers = {{"Authorization", req.get_header_value("Authorization")},
-                                    {kForwardedBy, opt.member}};
-  auto res = client.Get(req.target, headers);
+  auto res = ask_member(url, req.target, {{"Authorization", req.get_header_value("Authorization")},
+                                          {kForwardedBy, opt.member}});
   if (!res)
     return error_reply(503, "the owner of partition " + p + ", " + url + ", did not answer (" +
                                 httplib::to_string(res.error()) + "): retry");
   return {res->status, res->body, res->get_header_value("Content-Type"), res->get_header_value(kMember)};
+}
+
+httplib::Result QueryService::Impl::ask_member(const std::string& url, const std::string& target,
+                                               const httplib::Headers& headers) const {
+  httplib::Client client(url);
+  if (tls) client.set_ca_cert_path(opt.cert);  // the members share one certificate
+  client.set_connection_timeout(std::chrono::seconds(2));
+  client.set_read_timeout(std::chrono::seconds(15));
+  return client.Get(target, headers);
+}
+
+// A month view (issue 11 item 4) over every partition. `gongji query`: its store holds them all. A serve member:
+// its own partitions' shares computed here, every other partition's asked of its owner (GET the same path, JSON,
+// with the caller's token, which the owner checks again, and X-Gongji-Partition), merged in partition order
+// (queries.h merge_month_views); each partition as of its owner's last catch-up. A request that is itself a share
+// answers for that one partition, if owned here (else 503), and is never passed on. The store is read under
+// view_mu shared, and other members are asked outside it (so that two members asking each other at once never wait
+// on each other's catch-up); at most half the request threads ask at once, so that shares always find a thread.
+json QueryService::Impl::month_view(const httplib::Request& req, MonthView view,
+                                    const std::function<json(std::optional<int>)>& share) {
+  auto local = [&](std::optional<int> p) {
+    std::shared_lock<std::shared_mutex> shared(view_mu);
+    return share(p);
+  };
+  if (!opt.owners) return local(std::nullopt);
+  const int n = opt.owners->partitions();
+  if (req.has_header(kShare)) {
+    const std::string asked = req.get_header_value(kShare);
+    const int p = asked.size() <= 4 && !asked.empty() && asked.find_first_not_of("0123456789") == std::string::npos
+                      ? std::stoi(asked) : -1;
+    if (p < 0 || p >= n) throw ParameterError("partition", "expected a partition 0 to " + std::to_string(n - 1) +
+                                                               " in " + kShare + ", got '" + asked + "'");
+    if (!opt.owners->owns(p))
+      throw Unavailable(503, "partition " + asked + " is not owned here (the group is rebalancing): retry");
+    return local(p);
+  }
+  struct Slot {
+    std::atomic<int>& n;
+    ~Slot() { --n; }
+  } slot{gathering};
+  if (++gathering > std::max(1, opt.threads / 2))
+    throw Unavailable(503, "too many month views are being gathered from the members at once: retry");
+  std::vector<json> shares;
+  for (int p = 0; p < n; ++p)
+    shares.push_back(opt.owners->owns(p) ? local(p) : share_of(req, p));
+  return merge_month_views(view, shares);
+}
+
+// Partition p's share of the month view `req` asks, from its owner. An owner that refuses (its tokens file or
+// partition count differs from this member's) is this service's fault, not the caller's: 502 naming it.
+json QueryService::Impl::share_of(const httplib::Request& req, int p) {
+  const std::string url = opt.owners->owner(p), ps = std::to_string(p);
+  if (url.empty()) throw Unavailable(503, "no member owns partition " + ps + " now (the group is rebalancing): retry");
+  // The path as the caller sent it (still percent-encoded: an id may hold % ? #), without its query.
+  auto res = ask_member(url, req.target.substr(0, req.target.find('?')),
+                        {{"Authorization", req.get_header_value("Authorization")}, {kForwardedBy, opt.member},
+                         {kShare, ps}});
+  const std::string owner = "the owner of partition " + ps + ", " + url + ", ";
+  if (!res)
+    throw Unavailable(503, owner + "did not answer (" + httplib::to_string(res.error()) + "): retry");
+  json body = json::parse(res->body, nullptr, false);
+  if (res->status != 200) {
+    const std::string said = body.is_object() && body.contains("error") && body["error"].is_string()
+                                 ? body["error"].get<std::string>() : res->body.substr(0, 200);
+    const int status = res->status == 429 || res->status >= 500 ? res->status : 502;
+    throw Unavailable(status, owner + "answered " + std::to_string(res->status) + ": " + said);
+  }
+  if (!body.is_object()) throw Unavailable(502, owner + "answered a share that is not a JSON object");
+  return body;
+}
+
+// Facilities are in every partition's state: any partition the store holds tells (a member that owns none yet
+// still knows them).
+bool QueryService::Impl::known_facility(const std::string& facility) const {
+  const int n = opt.owners ? opt.owners->partitions() : 1;
+  for (int p = 0; p < n; ++p)
+    if (store->facility(p, facility)) return true;
+  return false;
 }
 
 // The partitions this service answers for: its owned ones in a serve group, else every partition of the log.
@@ -427,27 +525,37 @@ void QueryService::Impl::person_routes() {
 }
 
 void QueryService::Impl::audit_routes() {
-  route(R"(/v1/facilities/([^/]+)/months/([^/]+))", {"facility_month", Area::audit, {"format"}},
+  route(R"(/v1/facilities/([^/]+)/months/([^/]+))", {"facility_month", Area::audit, {"format"}, true},
         [this](const auto& req) {
           const std::string format = format_param(req, {"json", "csv"});
           const std::string facility = id_param(req, 1, "facility");
-          json view = facility_month(*store, facility, month_param(req.matches[2].str()));
-          if (view["claims"].empty() && !store->facility(0, facility))  // facilities are in every partition
-            throw NotFoundError("no facility " + facility);
+          const Month month = month_param(req.matches[2].str());
+          json view = month_view(req, MonthView::facility, [&](std::optional<int> p) {
+            return facility_month(*store, facility, month, p);
+          });
+          if (req.has_header(kShare)) return json_reply(view);  // the asking member decides what is missing
+          if (view["claims"].empty()) {
+            std::shared_lock<std::shared_mutex> shared(view_mu);
+            if (!known_facility(facility)) throw NotFoundError("no facility " + facility);
+          }
           if (format == "csv") return Reply{200, facility_month_csv(view), "text/csv; charset=utf-8"};
           return json_reply(view);
         });
-  route(R"(/v1/fund/months/([^/]+)/facilities)", {"month_facilities", Area::audit, {"format"}},
+  route(R"(/v1/fund/months/([^/]+)/facilities)", {"month_facilities", Area::audit, {"format"}, true},
         [this](const auto& req) {
           const std::string format = format_param(req, {"json", "csv"});
-          json view = facilities_of_month(*store, month_param(req.matches[1].str()));
-          if (format == "csv") return Reply{200, facilities_of_month_csv(view), "text/csv; charset=utf-8"};
+          const Month month = month_param(req.matches[1].str());
+          json view = month_view(req, MonthView::facilities,
+                                 [&](std::optional<int> p) { return facilities_of_month(*store, month, p); });
+          if (format == "csv" && !req.has_header(kShare))
+            return Reply{200, facilities_of_month_csv(view), "text/csv; charset=utf-8"};
           return json_reply(view);
         });
-  route(R"(/v1/fund/months/([^/]+))", {"fund_month", Area::audit, {"format"}}, [this](const auto& req) {
+  route(R"(/v1/fund/months/([^/]+))", {"fund_month", Area::audit, {"format"}, true}, [this](const auto& req) {
     const std::string format = format_param(req, {"json", "csv"});
-    json view = fund_month(*store, month_param(req.matches[1].str()));
-    if (format == "csv") return Reply{200, fund_month_csv(view), "text/csv; charset=utf-8"};
+    const Month month = month_param(req.matches[1].str());
+    json view = month_view(req, MonthView::fund, [&](std::optional<int> p) { return fund_month(*store, month, p); });
+    if (format == "csv" && !req.has_header(kShare)) return Reply{200, fund_month_csv(view), "text/csv; charset=utf-8"};
     return json_reply(view);
   });
 }

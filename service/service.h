@@ -42,8 +42,11 @@ namespace gongji {
 // data, writes the access-log line (via "http from ADDR, forwarded by URL"; the header is as the request claims it).
 // Every answer says who gave it in X-Gongji-Member. A member answers for a partition it was assigned only once its
 // store has caught up with what the group had published (PartitionOwners::owns; meanwhile 503, retry).
-// readyz and metrics count the owned partitions only. The facility and fund views read every partition, so a
-// member refuses them (501: ask `gongji query` over a store holding every partition).
+// readyz and metrics count the owned partitions only. The facility and fund views read every partition: a member
+// computes its own partitions' shares and asks each other partition's owner for its share (the same path, the
+// caller's token, checked again, and X-Gongji-Partition: P; answered in JSON for that partition only, never passed
+// on), then merges them in partition order (queries.h merge_month_views), CSV after the merge. A share that cannot
+// be had fails the view with the owner's status (503 when it did not answer).
 // serve implements it from the group's metadata (consumers/group_owners.h); `gongji query` has none and answers
 // for every partition of its store. Implementations are called from the request threads.
 class PartitionOwners {
@@ -67,7 +70,10 @@ struct QueryOptions {
   int threads = 32;                      // request threads (requests answered at once); listen backlog 1024
   std::string policy_file;               // "" = the policy the fold recorded
   std::chrono::milliseconds catch_up_every{100};
-  LogOpener open_log;                    // null: the embedded log DATA/log, read-only
+  LogOpener open_log;                    // null: the embedded log DATA/log, read-only; called at the start and
+                                         // again only when the log must be reopened (after a truncation)
+  bool check_log = true;                 // check the log against the store at each open (Store::check_log); serve
+                                         // checks its store against the topic itself
   std::function<void()> catch_up_hook;   // tests: runs before each catch-up; a throw is a failed catch-up
   std::shared_ptr<PartitionOwners> owners;  // null: every partition is answered here (`gongji query`)
   std::string member;                    // this member's URL (X-Gongji-Member); "" = scheme://listen
@@ -76,7 +82,8 @@ struct QueryOptions {
 
 class QueryService {
  public:
-  // Opens the store (refused like any read command: "no store in ..."), the tokens file (TokenFileError) and the
+  // Opens the store (refused like any read command: "no store in ..."), the log the store was folded from, checked
+  // against it (LogError, StoreError; a Kafka log needs its broker now), the tokens file (TokenFileError) and the
   // access log, and binds (std::runtime_error naming the address). Does not serve yet.
   explicit QueryService(QueryOptions options);
   ~QueryService();

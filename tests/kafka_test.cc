@@ -525,6 +525,41 @@ bool wait_split(const TempDir& d, std::string (&url)[2], std::set<int> (&owns)[2
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
 }
+// The month views need every partition: asked of either member (a, b), each is the merge of the members' shares, and
+// equal to the view of one store folded from the whole topic (`clean`); b, the owner of a share a asks for, logs its
+// read of a facility. A share of a partition a does not own (`of_b`) is not passed on.
+void expect_month_views_merged(const std::string& ua, const std::string& ub, int of_b, Store& clean,
+                               const std::string& b_access_log) {
+  const httplib::Headers auditor = {{"Authorization", "Bearer audit-test"}};
+  const Month march = *parse_month("2023-03");
+  const nlohmann::json facilities = facilities_of_month(clean, march);
+  ASSERT_FALSE(facilities["facilities"].empty());
+  const std::string facility = facilities["facilities"][0]["facility"];
+  const std::pair<std::string, std::string> views[] = {
+      {"/v1/fund/months/2023-03", fund_month(clean, march).dump()},
+      {"/v1/fund/months/2023-03/facilities", facilities.dump()},
+      {"/v1/facilities/" + facility + "/months/2023-03", facility_month(clean, facility, march).dump()},
+      {"/v1/facilities/" + facility + "/months/2023-03?format=csv",
+       facility_month_csv(facility_month(clean, facility, march))}};
+  for (const auto& [path, want] : views)
+    for (const std::string& asked : {ua, ub}) {
+      Answer got = get(asked, path, auditor);
+      ASSERT_EQ(got.status, 200) << path << " asked of " << asked << ": " << got.body;
+      EXPECT_EQ(got.member, asked) << path;
+      EXPECT_EQ(path.ends_with("csv") ? got.body : nlohmann::json::parse(got.body).dump(), want)
+          << path << " asked of " << asked;
+    }
+  std::ifstream in(b_access_log);
+  const std::string logged((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(logged.find("\"via\":\"http from 127.0.0.1, forwarded by " + ua + "\",\"endpoint\":\"facility_month " +
+                        "/v1/facilities/" + facility + "/months/2023-03\""),
+            std::string::npos)
+      << logged;
+  Answer share = get(ua, "/v1/fund/months/2023-03", {{"Authorization", "Bearer audit-test"},
+                                                     {"X-Gongji-Partition", std::to_string(of_b)}});
+  EXPECT_EQ(share.status, 503) << share.body;
+  EXPECT_EQ(get(ua, "/v1/fund/months/2023-03", kDesk).status, 403);
+}
 }  // namespace members
 
 TEST(Serve, TwoMembersAnswerForTheirPartitionsAndForwardTheRest) {
@@ -582,9 +617,7 @@ TEST(Serve, TwoMembersAnswerForTheirPartitionsAndForwardTheRest) {
   Answer twice = get(ua, "/v1/persons/" + of_b, {{"Authorization", "Bearer test"}, {"X-Gongji-Forwarded-By", ub}});
   EXPECT_EQ(twice.status, 503) << twice.body;
   EXPECT_NE(twice.body.find("not owned here either"), std::string::npos) << twice.body;
-  // The month views need every partition: a member refuses them (service.h PartitionOwners).
-  Answer month = get(ua, "/v1/fund/months/2023-03", {{"Authorization", "Bearer audit-test"}});
-  EXPECT_EQ(month.status, 501) << month.body;
+  expect_month_views_merged(ua, ub, *owns[1].begin(), clean, d / "b/access-log.jsonl");
   // Each member's metrics count its own partitions, and its transactions.
   Answer metrics = get(ua, "/metrics", {{"Authorization", "Bearer ops-test"}});
   for (int p = 0; p < 8; ++p)

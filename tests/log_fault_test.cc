@@ -297,6 +297,35 @@ TEST(LogRefresh, SegmentsThatNoLongerContinueWhatWasReadAreRefused) {
   EXPECT_EQ(reader->end_offset(0), 40u);
 }
 
+// `gongji log truncate` inside the segment the reader read last cuts no file away: the reader still notices, before
+// and after the writer has grown the file again (to the same size: events of the same length).
+TEST(LogRefresh, ATruncationInsideTheLastSegmentIsRefusedEvenOnceRegrown) {
+  TempDir d;
+  {
+    auto writer = open_segment_log(d.path.string(), 1);
+    for (int i = 0; i < 10; ++i) writer->append(facility("f-" + std::to_string(i)));
+  }
+  auto reader = open_segment_log(d.path.string(), 1, true);
+  ASSERT_EQ(reader->end_offset(0), 10u);
+  truncate_segment_log(d.path.string(), plan_segment_log_truncate(d.path.string(), 0, 7));
+  const std::string cut = thrown<LogError>([&] { reader->refresh(); });
+  EXPECT_NE(cut.find("no longer ends its first"), std::string::npos) << cut;
+  {
+    auto writer = open_segment_log(d.path.string(), 1);
+    for (int i = 7; i < 10; ++i) writer->append(facility("g-" + std::to_string(i)));
+  }
+  const std::string regrown = thrown<LogError>([&] { reader->refresh(); });
+  EXPECT_NE(regrown.find("open it again"), std::string::npos) << regrown;
+  EXPECT_EQ(reader->end_offset(0), 10u);  // nothing changed
+  auto fresh = open_segment_log(d.path.string(), 1, true);
+  std::string last;
+  fresh->read(0, 9, [&](const LogRecord& r) {
+    last = decode_event(r.payload).id;
+    return false;
+  });
+  EXPECT_EQ(last, "g-9");
+}
+
 // Item 5: a dead letter that cannot be written fails the ingest naming the file; a run with space back writes it.
 TEST(IngestDeadLetters, UnwritableDeadLetterIsAnErrorNotDropped) {
   TempDir d;

@@ -4,9 +4,13 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
+#include <set>
 #include <thread>
 
 #include "consumers/exit_codes.h"
+#include "events/partition.h"
+#include "log/event_log.h"
 #include "service/access_log.h"
 #include "service/auth.h"
 #include "service/service.h"
@@ -184,6 +188,38 @@ TEST_F(Service, FacilityAndFundMonths) {
             std::string::npos)
       << fund_csv->body;
   EXPECT_NE(fund_csv->body.find("\r\nby_scheme_level,employee level 3,"), std::string::npos) << fund_csv->body;
+}
+
+// A serve member's month view is the merge of every partition's share (service.h PartitionOwners): byte for byte
+// the view over the whole store, for each month of the year, the fund, the facility list and each facility.
+TEST_F(Service, MonthViewsMergedFromPartitionSharesEqualTheWholeStoresView) {
+  Store s(data_ + "/state", true);
+  auto shares = [](const std::function<json(int)>& view) {
+    std::vector<json> v;
+    for (int p = 0; p < 8; ++p) v.push_back(view(p));
+    return v;
+  };
+  int spread = 0;  // facility months with claims of persons in several partitions
+  for (int m = 1; m <= 12; ++m) {
+    const Month month = *parse_month((m < 10 ? "2023-0" : "2023-") + std::to_string(m));
+    EXPECT_EQ(merge_month_views(MonthView::fund, shares([&](int p) { return fund_month(s, month, p); })).dump(),
+              fund_month(s, month).dump()) << m;
+    const json all = facilities_of_month(s, month);
+    EXPECT_EQ(merge_month_views(MonthView::facilities,
+                                shares([&](int p) { return facilities_of_month(s, month, p); })).dump(),
+              all.dump()) << m;
+    for (const json& f : all["facilities"]) {
+      const std::string facility = f["facility"];
+      const json whole = facility_month(s, facility, month);
+      EXPECT_EQ(merge_month_views(MonthView::facility,
+                                  shares([&](int p) { return facility_month(s, facility, month, p); })).dump(),
+                whole.dump()) << facility << " " << m;
+      std::set<int> partitions;
+      for (const json& c : whole["claims"]) partitions.insert(partition_of(c["person"].get<std::string>(), 8));
+      spread += partitions.size() > 1;
+    }
+  }
+  EXPECT_GT(spread, 10);
 }
 
 TEST_F(Service, RefusalsNameTheirCause) {
@@ -540,6 +576,28 @@ TEST_F(Service, TlsWhenACertificateIsGiven) {
 }
 
 // The store is a RocksDB secondary: what `fold` commits while the service runs is answered without a restart.
+// A log cut under a running service (records the store has folded, cut as `gongji log truncate` cuts) is noticed at
+// the next catch-up: the log is opened again and checked against the store, which refuses it; /readyz says so,
+// naming the partition, and the service keeps answering.
+TEST(ServiceLive, ALogTruncatedUnderTheServiceIsNoticed) {
+  TempDir d;
+  const std::string data = d / "data";
+  write(d / "events.jsonl", generated(30, 5));
+  ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + d / "events.jsonl" + " > /dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + data + " > /dev/null")), 0);
+  Running svc(options(data, d.path.string()));
+  ASSERT_EQ(svc.get("/readyz", kOps)->status, 200);
+  // (`gongji log truncate` itself refuses to cut what a store beside it has folded: the cut is made under it)
+  truncate_segment_log(data + "/log", plan_segment_log_truncate(data + "/log", 0, 1));
+  auto ready = svc.get("/readyz", kOps);
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 503);
+  const std::string why = json::parse(ready->body).value("catch_up_error", "");
+  EXPECT_NE(why.find("partition 0: the log ends at offset 1 but the store at " + data + "/state has folded up to"),
+            std::string::npos) << why;
+  EXPECT_EQ(svc.get("/healthz", kOps)->status, 200);
+}
+
 TEST(ServiceLive, AnswersFollowAFoldWritingMeanwhile) {
   TempDir d;
   const std::string data = d / "data";

@@ -24,8 +24,9 @@
 # its access log (each answer waits for its line's group commit and fdatasync) in the work directory, as in service,
 # with its default 32 request threads. The in-process side keeps what the service keeps: one log, refreshed after
 # each catch-up, and one ReplayCache (replay/reconstruct.h). A kind's run lasts --seconds plus the requests then in
-# flight. Rows: in-process (no HTTP), +access-log (as-of only: in process plus the synced access-log append), http. Targets (issue 11): as-of p99 <= 10 ms, known-at
-# p99 <= 50 ms, over HTTP. Exit 1 when a side had errors (answers neither 200 nor 404).
+# flight. Rows: in-process (no HTTP), +access-log (as-of only: in process plus the synced access-log append), http.
+# Targets (issue 11): as-of p99 <= 10 ms, known-at p99 <= 50 ms, over HTTP. Exit 1 when a side had errors (answers
+# neither 200 nor 404).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -42,7 +43,7 @@ while [ $# -gt 0 ]; do
     --build) build="$2"; shift ;;
     --keep) keep=1 ;;
     --keep-alive) keep_alive=1 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "http_bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
