@@ -102,26 +102,38 @@ std::string format_param(const httplib::Request& req, std::set<std::string> allo
   return f;
 }
 
-using Handler = std::function<Reply(const httplib::Request&)>;
+// One consistent view of the ledger: a secondary instance of the store, the log it was folded from brought up to
+// it (EventLog::refresh after each catch-up; opened once and checked against the store, Store::check_log), and the
+// ReplayCache of that log. A request reads one view from start to end; a catch-up never touches a view a request
+// holds (QueryService::Impl::catch_up), so no answer reads across two fold batches and no request waits for a
+// catch-up.
+struct View {
+  std::unique_ptr<Store> store;
+  std::unique_ptr<EventLog> log;
+  std::unique_ptr<ReplayCache> replay = std::make_unique<ReplayCache>();  // of `log`: a new one when it is reopened
+};
+
+using Handler = std::function<Reply(const httplib::Request&, View&)>;
 
 struct Route {
   std::string endpoint;
   Area area;
   std::vector<std::string> params;  // the query parameters it takes; any other is a 400
-  bool locks_itself = false;        // the handler takes view_mu itself (it asks other members, never under it)
 };
 
 }  // namespace
 
 struct QueryService::Impl {
   QueryOptions opt;
-  std::string secondary;  // the secondary instance's own files, DATA/query-secondary-<pid> (removed at the end)
-  std::unique_ptr<Store> store;
-  // The log the store was folded from, opened once and checked against the store (Store::check_log); each catch-up
-  // refreshes it (EventLog::refresh) after the store, so it reaches every record the store has folded. Read under
-  // view_mu shared, refreshed under it exclusive.
-  std::unique_ptr<EventLog> log;
-  std::unique_ptr<ReplayCache> replay = std::make_unique<ReplayCache>();  // of `log`: a new one when it is reopened
+  std::string secondary;  // the secondary instances' own files, DATA/query-secondary-<pid>/{a,b} (removed at the end)
+  // Two views: requests take `current`; a catch-up brings `spare` up to the fold once no request holds it any more,
+  // then swaps the two. Guarded by views_mu (held only to copy or swap the pointers).
+  std::mutex views_mu;
+  std::shared_ptr<View> current, spare;
+  std::shared_ptr<View> view() {
+    std::lock_guard<std::mutex> lock(views_mu);
+    return current;
+  }
   TokenTable tokens;
   std::unique_ptr<AccessLog> access;
   RateLimiter limiter;
@@ -144,16 +156,16 @@ struct QueryService::Impl {
     std::lock_guard<std::mutex> lock(error_mu);
     return catch_up_error;
   }
-  // Requests read under it shared, a catch-up writes under it exclusive: no answer reads across two fold batches.
-  std::shared_mutex view_mu;
   std::mutex policy_mu;
   std::map<std::string, std::shared_ptr<const Policy>> policies;  // by the store's v/ keys and or_built_in
 
   explicit Impl(QueryOptions o) : opt(std::move(o)), limiter(opt.rate) {}
   ~Impl() {
-    store.reset();
+    current.reset();
+    spare.reset();
     if (!secondary.empty()) fs::remove_all(secondary);
   }
+  std::shared_ptr<View> open_view(const std::string& dir);
   void open();
   void bind();
   void routes();
@@ -167,14 +179,14 @@ struct QueryService::Impl {
   Reply logged(const httplib::Request& req, const Principal& who, const Route& r, Reply reply);
   Reply forward(const httplib::Request& req, int partition);
   httplib::Result ask_member(const std::string& url, const std::string& target, const httplib::Headers& headers) const;
-  json month_view(const httplib::Request& req, MonthView view, const std::function<json(std::optional<int>)>& share);
+  json month_view(const httplib::Request& req, MonthView kind, const std::function<json(std::optional<int>)>& share);
   json share_of(const httplib::Request& req, int partition);
   std::atomic<int> gathering{0};  // month views asking other members now (month_view)
   std::vector<int> answered_partitions(const EventLog& log) const;
-  bool known_facility(const std::string& facility) const;
+  static bool known_facility(const Store& store, int partitions, const std::string& facility);
   void catch_up();
-  void refresh_log();
-  std::shared_ptr<const Policy> policy(bool or_built_in);
+  void refresh_log(View& v);
+  std::shared_ptr<const Policy> policy(const Store& store, bool or_built_in);
   // Seconds until the limiter admits one more request of a token that used its burst: 1/rate, at least 1.
   std::string retry_after() const { return std::to_string(std::max<long long>(1, std::llround(1 / opt.rate))); }
   std::string rate_text() const {
@@ -210,16 +222,26 @@ void QueryService::Impl::open() {
     secondary = opt.data_dir + "/query-secondary-" + std::to_string(::getpid()) + "-" + std::to_string(n);
   std::error_code ec;
   if (!fs::create_directory(secondary, ec))
-    throw std::runtime_error("cannot create " + secondary + " for the secondary instance: " + ec.message());
-  store = std::make_unique<Store>(state, StoreOptions{true, false, nullptr}, secondary);
+    throw std::runtime_error("cannot create " + secondary + " for the secondary instances: " + ec.message());
   if (!opt.open_log) {
     const std::string dir = opt.data_dir + "/log";
     opt.open_log = [dir] { return open_segment_log(dir, 8, true); };
   }
-  log = opt.open_log();
-  if (opt.check_log) store->check_log(*log);
+  current = open_view(secondary + "/a");
+  spare = open_view(secondary + "/b");
   access = std::make_unique<AccessLog>(opt.access_log.empty() ? opt.data_dir + "/access-log.jsonl" : opt.access_log,
                                        opt.access_log_keep_days);
+}
+
+std::shared_ptr<View> QueryService::Impl::open_view(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::create_directory(dir, ec))
+    throw std::runtime_error("cannot create " + dir + " for a secondary instance: " + ec.message());
+  auto v = std::make_shared<View>();
+  v->store = std::make_unique<Store>(opt.data_dir + "/state", StoreOptions{true, false, nullptr}, dir);
+  v->log = opt.open_log();
+  if (opt.check_log) v->store->check_log(*v->log);
+  return v;
 }
 
 void QueryService::Impl::bind() {
@@ -264,23 +286,38 @@ void QueryService::Impl::bind() {
     oplog::warn("listening on " + opt.listen + " without TLS (give --cert and --key)");
 }
 
-// A failed catch-up (possible while the primary writes) keeps the last view: logged, counted, shown by /readyz.
+// At most every catch_up_every, the request that finds it due brings the spare view up to the fold (its store caught
+// up with the primary, then its log with the store) and makes it current; requests meanwhile answer from the current
+// view without waiting. The spare is caught up only once no request still reads it (else the next request tries).
+// With catch_up_every 0 (tests) every request waits for its catch-up, so that it sees everything folded before it.
+// A failed catch-up (possible while the primary writes) keeps the current view: logged, counted, shown by /readyz.
 void QueryService::Impl::catch_up() {
-  std::lock_guard<std::mutex> lock(catch_up_mu);
+  std::unique_lock<std::mutex> lock(catch_up_mu, std::defer_lock);
+  if (opt.catch_up_every.count() == 0) lock.lock();
+  else if (!lock.try_lock()) return;  // another request is catching up
   const auto now = Clock::now();
   if (last_catch_up != Clock::time_point{} && now - last_catch_up < opt.catch_up_every) return;
+  std::shared_ptr<View> next;
+  {
+    std::lock_guard<std::mutex> views(views_mu);
+    if (spare.use_count() > 1) return;  // a request still reads the view it had before the last swap
+    next = spare;
+  }
   last_catch_up = now;
-  std::unique_lock<std::shared_mutex> exclusive(view_mu);
   try {
     if (opt.catch_up_hook) opt.catch_up_hook();
-    store->catch_up();
-    refresh_log();
+    next->store->catch_up();
+    refresh_log(*next);
     set_catch_up_error("");
   } catch (const std::exception& e) {
     ++catch_up_failures;
     set_catch_up_error(e.what());
     oplog::error(std::string("catching up with the fold failed, still answering from the last view: ") + e.what());
+    return;
   }
+  std::lock_guard<std::mutex> views(views_mu);
+  spare = std::move(current);
+  current = std::move(next);
 }
 
 // The log brought up to the store just caught up. A log whose files no longer continue what was read (an operator's
@@ -288,17 +325,17 @@ void QueryService::Impl::catch_up() {
 // reopen that fails is tried again only 10 s later (meanwhile each catch-up fails fast, and the failure shows in
 // /readyz). The store's view has moved on either way: a question needing a record the log does not reach answers
 // 500 naming it.
-void QueryService::Impl::refresh_log() {
+void QueryService::Impl::refresh_log(View& v) {
   try {
-    log->refresh();
+    v.log->refresh();
   } catch (const LogError& e) {
     if (Clock::now() < reopen_after) throw;
     oplog::warn(std::string("opening the log again: ") + e.what());
     try {
       auto fresh = opt.open_log();
-      if (opt.check_log) store->check_log(*fresh);
-      log = std::move(fresh);
-      replay = std::make_unique<ReplayCache>();
+      if (opt.check_log) v.store->check_log(*fresh);
+      v.log = std::move(fresh);
+      v.replay = std::make_unique<ReplayCache>();
     } catch (...) {
       reopen_after = Clock::now() + std::chrono::seconds(10);
       throw;
@@ -315,18 +352,24 @@ void QueryService::Impl::route(const std::string& pattern, const Route& r, const
     res.set_header(kMember, reply.member.empty() ? opt.member : reply.member);
     if (reply.status == 401) res.set_header("WWW-Authenticate", "Bearer");
     if (reply.status == 429) res.set_header("Retry-After", retry_after());
+    // Personal data: never cached by a browser or proxy, never sniffed into another type; the statement's page runs
+    // no script and loads nothing.
+    res.set_header("Cache-Control", "no-store");
+    res.set_header("X-Content-Type-Options", "nosniff");
+    if (reply.type.starts_with("text/html"))
+      res.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
     requests.observe(r.endpoint, reply.status, std::chrono::duration<double>(Clock::now() - t0).count());
   });
 }
 
 // read_policy's answer, kept while the store's policy versions (v/ keys) stay the same: loading a policy text is
 // most of a person query's time.
-std::shared_ptr<const Policy> QueryService::Impl::policy(bool or_built_in) {
+std::shared_ptr<const Policy> QueryService::Impl::policy(const Store& store, bool or_built_in) {
   std::string key = or_built_in ? "1" : "0";
-  store->scan("v/", [&](const std::string& k, std::string_view) { key += "\n" + k; });
+  store.scan("v/", [&](const std::string& k, std::string_view) { key += "\n" + k; });
   std::lock_guard<std::mutex> lock(policy_mu);
   auto& cached = policies[key];
-  if (!cached) cached = std::make_shared<const Policy>(read_policy(*store, opt.policy_file, or_built_in));
+  if (!cached) cached = std::make_shared<const Policy>(read_policy(store, opt.policy_file, or_built_in));
   return cached;
 }
 
@@ -353,9 +396,8 @@ Reply QueryService::Impl::run_handler(const httplib::Request& req, const Route& 
       if (std::find(r.params.begin(), r.params.end(), name) == r.params.end())
         throw ParameterError(name, "unknown parameter of " + r.endpoint);
     catch_up();
-    if (r.locks_itself) return h(req);
-    std::shared_lock<std::shared_mutex> shared(view_mu);
-    return h(req);
+    const std::shared_ptr<View> v = view();  // held to the end of the answer: no catch-up touches it meanwhile
+    return h(req, *v);
   } catch (const ParameterError& e) {
     return error_reply(400, e.parameter + ": " + e.detail, e.parameter);  // the parameter as the request names it
   } catch (const AmbiguousClaimError& e) {
@@ -417,16 +459,11 @@ httplib::Result QueryService::Impl::ask_member(const std::string& url, const std
 // its own partitions' shares computed here, every other partition's asked of its owner (GET the same path, JSON,
 // with the caller's token, which the owner checks again, and X-Gongji-Partition), merged in partition order
 // (queries.h merge_month_views); each partition as of its owner's last catch-up. A request that is itself a share
-// answers for that one partition, if owned here (else 503), and is never passed on. The store is read under
-// view_mu shared, and other members are asked outside it (so that two members asking each other at once never wait
-// on each other's catch-up); at most half the request threads ask at once, so that shares always find a thread.
-json QueryService::Impl::month_view(const httplib::Request& req, MonthView view,
+// answers for that one partition, if owned here (else 503), and is never passed on. At most half the request threads
+// ask other members at once, so that the shares two members ask of each other always find a thread.
+json QueryService::Impl::month_view(const httplib::Request& req, MonthView kind,
                                     const std::function<json(std::optional<int>)>& share) {
-  auto local = [&](std::optional<int> p) {
-    std::shared_lock<std::shared_mutex> shared(view_mu);
-    return share(p);
-  };
-  if (!opt.owners) return local(std::nullopt);
+  if (!opt.owners) return share(std::nullopt);
   const int n = opt.owners->partitions();
   if (req.has_header(kShare)) {
     const std::string asked = req.get_header_value(kShare);
@@ -436,7 +473,7 @@ json QueryService::Impl::month_view(const httplib::Request& req, MonthView view,
                                                                " in " + kShare + ", got '" + asked + "'");
     if (!opt.owners->owns(p))
       throw Unavailable(503, "partition " + asked + " is not owned here (the group is rebalancing): retry");
-    return local(p);
+    return share(p);
   }
   struct Slot {
     std::atomic<int>& n;
@@ -445,9 +482,8 @@ json QueryService::Impl::month_view(const httplib::Request& req, MonthView view,
   if (++gathering > std::max(1, opt.threads / 2))
     throw Unavailable(503, "too many month views are being gathered from the members at once: retry");
   std::vector<json> shares;
-  for (int p = 0; p < n; ++p)
-    shares.push_back(opt.owners->owns(p) ? local(p) : share_of(req, p));
-  return merge_month_views(view, shares);
+  for (int p = 0; p < n; ++p) shares.push_back(opt.owners->owns(p) ? share(p) : share_of(req, p));
+  return merge_month_views(kind, shares);
 }
 
 // Partition p's share of the month view `req` asks, from its owner. An owner that refuses (its tokens file or
@@ -475,10 +511,9 @@ json QueryService::Impl::share_of(const httplib::Request& req, int p) {
 
 // Facilities are in every partition's state: any partition the store holds tells (a member that owns none yet
 // still knows them).
-bool QueryService::Impl::known_facility(const std::string& facility) const {
-  const int n = opt.owners ? opt.owners->partitions() : 1;
-  for (int p = 0; p < n; ++p)
-    if (store->facility(p, facility)) return true;
+bool QueryService::Impl::known_facility(const Store& store, int partitions, const std::string& facility) {
+  for (int p = 0; p < partitions; ++p)
+    if (store.facility(p, facility)) return true;
   return false;
 }
 
@@ -491,70 +526,71 @@ std::vector<int> QueryService::Impl::answered_partitions(const EventLog& log) co
 }
 
 void QueryService::Impl::person_routes() {
-  route(R"(/v1/persons/([^/]+))", {"person", Area::person, {"as_of", "known_at"}}, [this](const auto& req) {
+  route(R"(/v1/persons/([^/]+))", {"person", Area::person, {"as_of", "known_at"}}, [this](const auto& req, View& v) {
+    for (const char* name : {"as_of", "known_at"})  // as the command line: an option given empty is refused
+      if (req.has_param(name) && req.get_param_value(name).empty())
+        throw ParameterError(name, "is empty (leave it out for the latest)");
     const std::string known_at = param(req, "known_at");
-    const auto pol = policy(known_at.empty());
-    return json_reply(person_query(*store, [this]() -> EventLog& { return *log; },
+    const auto pol = policy(*v.store, known_at.empty());
+    return json_reply(person_query(*v.store, [&v]() -> EventLog& { return *v.log; },
                                    {id_param(req, 1, "person"), param(req, "as_of"), known_at, opt.policy_file,
-                                    pol.get(), replay.get()}));
+                                    pol.get(), v.replay.get()}));
   });
   route(R"(/v1/persons/([^/]+)/settlements)", {"settlements", Area::person, {"kind", "claim"}},
-        [this](const auto& req) {
+        [this](const auto& req, View& v) {
           const std::string kind = param(req, "kind"), person = id_param(req, 1, "person"), claim = param(req, "claim");
           if (!kind.empty() && std::find(kOutputKinds.begin(), kOutputKinds.end(), kind) == kOutputKinds.end())
             throw ParameterError("kind", "unknown kind '" + kind + "'");
           if (std::string why = claim.empty() ? "" : text_field_problem(claim); !why.empty())
             throw ParameterError("claim", why);
-          if (!store->person(person)) throw NotFoundError("no person " + person);
+          if (!v.store->person(person)) throw NotFoundError("no person " + person);
           json records = json::array();
-          records_query(*store, person, claim, kind, [&](const json& r) { records.push_back(r); });
+          records_query(*v.store, person, claim, kind, [&](const json& r) { records.push_back(r); });
           return json_reply({{"person", person}, {"records", records}});
         });
-  route(R"(/v1/persons/([^/]+)/claims/([^/]+))", {"claim", Area::person, {}}, [this](const auto& req) {
+  route(R"(/v1/persons/([^/]+)/claims/([^/]+))", {"claim", Area::person, {}}, [this](const auto& req, View& v) {
     const std::string person = id_param(req, 1, "person"), claim = id_param(req, 2, "claim");
-    const Rederivation r = rederive_claim(*store, *log, person, claim, nullptr, replay.get());
+    const Rederivation r = rederive_claim(*v.store, *v.log, person, claim, nullptr, v.replay.get());
     return json_reply(explanation_json(r, claim, person, false));
   });
   route(R"(/v1/persons/([^/]+)/statements/([^/]+))", {"statement", Area::person, {"format"}},
-        [this](const auto& req) {
+        [this](const auto& req, View& v) {
           const std::string format = format_param(req, {"json", "html"}), person = id_param(req, 1, "person");
-          return Reply{200, statement_query(*store, person, year_param(req.matches[2].str()), format,
-                                            opt.policy_file, policy(true).get()),
+          return Reply{200, statement_query(*v.store, person, year_param(req.matches[2].str()), format,
+                                            opt.policy_file, policy(*v.store, true).get()),
                        format == "html" ? "text/html; charset=utf-8" : "application/json"};
         });
 }
 
 void QueryService::Impl::audit_routes() {
-  route(R"(/v1/facilities/([^/]+)/months/([^/]+))", {"facility_month", Area::audit, {"format"}, true},
-        [this](const auto& req) {
+  route(R"(/v1/facilities/([^/]+)/months/([^/]+))", {"facility_month", Area::audit, {"format"}},
+        [this](const auto& req, View& v) {
           const std::string format = format_param(req, {"json", "csv"});
           const std::string facility = id_param(req, 1, "facility");
           const Month month = month_param(req.matches[2].str());
           json view = month_view(req, MonthView::facility, [&](std::optional<int> p) {
-            return facility_month(*store, facility, month, p);
+            return facility_month(*v.store, facility, month, p);
           });
           if (req.has_header(kShare)) return json_reply(view);  // the asking member decides what is missing
-          if (view["claims"].empty()) {
-            std::shared_lock<std::shared_mutex> shared(view_mu);
-            if (!known_facility(facility)) throw NotFoundError("no facility " + facility);
-          }
+          if (view["claims"].empty() && !known_facility(*v.store, v.store->partitions(), facility))
+            throw NotFoundError("no facility " + facility);
           if (format == "csv") return Reply{200, facility_month_csv(view), "text/csv; charset=utf-8"};
           return json_reply(view);
         });
-  route(R"(/v1/fund/months/([^/]+)/facilities)", {"month_facilities", Area::audit, {"format"}, true},
-        [this](const auto& req) {
+  route(R"(/v1/fund/months/([^/]+)/facilities)", {"month_facilities", Area::audit, {"format"}},
+        [this](const auto& req, View& v) {
           const std::string format = format_param(req, {"json", "csv"});
           const Month month = month_param(req.matches[1].str());
           json view = month_view(req, MonthView::facilities,
-                                 [&](std::optional<int> p) { return facilities_of_month(*store, month, p); });
+                                 [&](std::optional<int> p) { return facilities_of_month(*v.store, month, p); });
           if (format == "csv" && !req.has_header(kShare))
             return Reply{200, facilities_of_month_csv(view), "text/csv; charset=utf-8"};
           return json_reply(view);
         });
-  route(R"(/v1/fund/months/([^/]+))", {"fund_month", Area::audit, {"format"}, true}, [this](const auto& req) {
+  route(R"(/v1/fund/months/([^/]+))", {"fund_month", Area::audit, {"format"}}, [this](const auto& req, View& v) {
     const std::string format = format_param(req, {"json", "csv"});
     const Month month = month_param(req.matches[1].str());
-    json view = month_view(req, MonthView::fund, [&](std::optional<int> p) { return fund_month(*store, month, p); });
+    json view = month_view(req, MonthView::fund, [&](std::optional<int> p) { return fund_month(*v.store, month, p); });
     if (format == "csv" && !req.has_header(kShare)) return Reply{200, fund_month_csv(view), "text/csv; charset=utf-8"};
     return json_reply(view);
   });
@@ -563,7 +599,7 @@ void QueryService::Impl::audit_routes() {
 // The audit runs `gongji audit` recorded in DATA/audits (replay/audit.h): a summary of each, newest first, and one
 // run whole (its id, or "latest").
 void QueryService::Impl::audit_run_routes() {
-  route(R"(/v1/audits)", {"audits", Area::audit, {}}, [this](const auto&) {
+  route(R"(/v1/audits)", {"audits", Area::audit, {}}, [this](const auto&, View&) {
     json list = json::array();
     for (const json& run : audit_runs(opt.data_dir + "/audits"))
       list.push_back({{"id", run["id"]}, {"at", run["at"]}, {"policy_version", run["policy_version"]},
@@ -571,7 +607,7 @@ void QueryService::Impl::audit_run_routes() {
                       {"findings", run["findings"].size()}});
     return json_reply({{"audits", list}});
   });
-  route(R"(/v1/audits/([^/]+))", {"audit", Area::audit, {}}, [this](const auto& req) {
+  route(R"(/v1/audits/([^/]+))", {"audit", Area::audit, {}}, [this](const auto& req, View&) {
     const std::string id = id_param(req, 1, "audit");
     for (const json& run : audit_runs(opt.data_dir + "/audits"))
       if (id == "latest" || run["id"] == id) return json_reply(run);
@@ -580,12 +616,12 @@ void QueryService::Impl::audit_run_routes() {
 }
 
 void QueryService::Impl::ops_routes() {
-  route("/healthz", {"health", Area::ops, {}}, [](const auto&) { return json_reply({{"status", "ok"}}); });
-  route("/readyz", {"ready", Area::ops, {}}, [this](const auto&) {
+  route("/healthz", {"health", Area::ops, {}}, [](const auto&, View&) { return json_reply({{"status", "ok"}}); });
+  route("/readyz", {"ready", Area::ops, {}}, [this](const auto&, View& v) {
     json lag = json::object();
     bool ready = true;
-    for (int p : answered_partitions(*log)) {
-      const uint64_t end = log->end_offset(p), at = store->folded_offset(p), behind = end > at ? end - at : 0;
+    for (int p : answered_partitions(*v.log)) {
+      const uint64_t end = v.log->end_offset(p), at = v.store->folded_offset(p), behind = end > at ? end - at : 0;
       lag[std::to_string(p)] = behind;
       ready = ready && behind <= opt.ready_lag;
     }
@@ -600,11 +636,11 @@ void QueryService::Impl::ops_routes() {
     }
     return Reply{ready ? 200 : 503, dump(body)};
   });
-  route("/metrics", {"metrics", Area::ops, {}}, [this](const auto&) {
+  route("/metrics", {"metrics", Area::ops, {}}, [this](const auto&, View& v) {
     const std::string failures = "# HELP gongji_catch_up_failures_total failed catch-ups with the fold\n"
                                  "# TYPE gongji_catch_up_failures_total counter\n"
                                  "gongji_catch_up_failures_total " + std::to_string(catch_up_failures.load()) + "\n";
-    return Reply{200, ledger.render(*store, log.get()) + requests.render() + failures + store_metrics(*store) +
+    return Reply{200, ledger.render(*v.store, v.log.get()) + requests.render() + failures + store_metrics(*v.store) +
                           (opt.more_metrics ? opt.more_metrics() : ""),
                  "text/plain; version=0.0.4"};
   });
@@ -644,6 +680,19 @@ void QueryService::Impl::routes() {
     res.set_content(r.body, r.type.c_str());
     requests.observe("error", 500, 0);
   });
+  // Only GET is served: any other method on any path is 405 (before a token is looked at; nothing is read).
+  const auto not_allowed = [this](const httplib::Request& req, httplib::Response& res) {
+    Reply r = error_reply(405, "only GET is served (" + req.method + " " + req.path + ")");
+    res.status = r.status;
+    res.set_content(r.body, r.type.c_str());
+    res.set_header("Allow", "GET");
+    requests.observe("other", 405, 0);
+  };
+  server->Post(".*", not_allowed);
+  server->Put(".*", not_allowed);
+  server->Patch(".*", not_allowed);
+  server->Delete(".*", not_allowed);
+  server->Options(".*", not_allowed);
   // Item 3: the dispute desk's page, without a token: it holds no data, its own requests carry the user's token.
   const DeskPage& desk = desk_page();
   for (const char* path : {"/", "/desk"})

@@ -264,7 +264,23 @@ TEST_F(Service, RefusalsNameTheirCause) {
   EXPECT_EQ(big->status, 413);
   auto edge = c.Post("/v1/persons/E1", h, std::string(64 * 1024, 'x'), "text/plain");
   ASSERT_TRUE(edge);
-  EXPECT_EQ(edge->status, 404);  // within the limit: read, then no such (POST) endpoint
+  EXPECT_EQ(edge->status, 405);  // within the limit: read, then refused: only GET is served
+  EXPECT_EQ(edge->get_header_value("Allow"), "GET");
+  EXPECT_EQ(json::parse(edge->body)["error"], "only GET is served (POST /v1/persons/E1)");
+  auto del = c.Delete("/v1/persons/E1", h);
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 405);
+  // An empty as_of or known_at is refused as the command line refuses an empty option.
+  EXPECT_EQ(json::parse(get("/v1/persons/E1?as_of=")->body)["error"], "as_of: is empty (leave it out for the latest)");
+  EXPECT_EQ(status("/v1/persons/E1?known_at=", kDesk), 400);
+  // Personal data is never cached, and the statement's page gets a policy that runs nothing.
+  auto page = get("/v1/persons/E1/statements/2023?format=html");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->get_header_value("Cache-Control"), "no-store");
+  EXPECT_EQ(page->get_header_value("X-Content-Type-Options"), "nosniff");
+  EXPECT_EQ(page->get_header_value("Content-Security-Policy"),
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
+  EXPECT_EQ(get("/v1/persons/E1")->get_header_value("Cache-Control"), "no-store");
 }
 
 // Independent of timing: a burst of 1, then one each 1000 s (the refill is RateLimit's test, with its own clock).

@@ -164,24 +164,25 @@ Run load(const Side& side, Kind kind, const std::vector<Request>& requests, int 
   return all;
 }
 
-// The baseline: the service's work without HTTP, on a secondary instance of the same store (so a running fold is
-// followed the same way: a catch-up at most every 100 ms, under an exclusive lock the queries share).
+// The baseline: the service's work without HTTP, on secondary instances of the same store followed as the service
+// follows a running fold (service/service.cc): two views, each a secondary with the log brought up to it and its
+// ReplayCache; a request reads the current one, and the first request after 100 ms catches the other up (once no
+// request reads it) and swaps them.
 class InProcess {
  public:
   explicit InProcess(const std::string& dir)
       : dir_(dir),
         secondary_(dir + "/bench-secondary-" + std::to_string(::getpid())),
         access_file_(dir + "/bench-access-log-" + std::to_string(::getpid()) + ".jsonl") {
-    std::filesystem::create_directories(secondary_);
-    store_ = std::make_unique<gongji::Store>(dir + "/state", gongji::StoreOptions{true, false, nullptr}, secondary_);
-    log_ = gongji::open_segment_log(dir + "/log", 8, true);
-    store_->check_log(*log_);
-    as_of_policy_ = std::make_unique<gongji::Policy>(gongji::read_policy(*store_, "", true));
-    known_at_policy_ = std::make_unique<gongji::Policy>(gongji::read_policy(*store_, "", false));
+    current_ = open_view("a");
+    spare_ = open_view("b");
+    as_of_policy_ = std::make_unique<gongji::Policy>(gongji::read_policy(*current_->store, "", true));
+    known_at_policy_ = std::make_unique<gongji::Policy>(gongji::read_policy(*current_->store, "", false));
     access_ = std::make_unique<gongji::AccessLog>(access_file_);
   }
   ~InProcess() {
-    store_.reset();
+    current_.reset();
+    spare_.reset();
     access_.reset();
     std::error_code ec;
     std::filesystem::remove_all(secondary_, ec);
@@ -189,22 +190,24 @@ class InProcess {
   }
   const gongji::Store& store() {
     catch_up();
-    return *store_;
+    return *view()->store;
   }
   // `logged`: first appends the request to an access log of its own, as the service does (service/access_log.h).
   int ask(Kind kind, const Request& r, std::string& error, bool logged = false) {
     try {
       if (logged) access_->append({"bench", "desk", "bench", "person", r.person, r.claim, 200});
       catch_up();
-      std::shared_lock<std::shared_mutex> shared(view_mu_);
+      const std::shared_ptr<View> v = view();
       if (kind == Kind::explain) {
-        const gongji::Rederivation rd = gongji::rederive_claim(*store_, *log_, r.person, r.claim, nullptr, &cache_);
+        const gongji::Rederivation rd = gongji::rederive_claim(*v->store, *v->log, r.person, r.claim, nullptr,
+                                                               &v->cache);
         body_ = gongji::explanation_json(rd, r.claim, r.person, false).dump();
       } else {
         const bool known = kind == Kind::known_at;
         const gongji::Policy* policy = known ? known_at_policy_.get() : as_of_policy_.get();
-        const gongji::LogSource log = [this]() -> gongji::EventLog& { return *log_; };
-        body_ = gongji::person_query(*store_, log, {r.person, r.as_of, known ? kKnownAtLater : "", "", policy, &cache_})
+        const gongji::LogSource log = [&v]() -> gongji::EventLog& { return *v->log; };
+        body_ = gongji::person_query(*v->store, log, {r.person, r.as_of, known ? kKnownAtLater : "", "", policy,
+                                                      &v->cache})
                     .dump();  // the answer's bytes, as the service sends them
       }
       return 200;
@@ -217,24 +220,48 @@ class InProcess {
   }
 
  private:
+  struct View {
+    std::unique_ptr<gongji::Store> store;
+    std::unique_ptr<gongji::EventLog> log;
+    gongji::ReplayCache cache;
+  };
+  std::shared_ptr<View> open_view(const std::string& name) {
+    const std::string path = secondary_ + "/" + name;
+    std::filesystem::create_directories(path);
+    auto v = std::make_shared<View>();
+    v->store = std::make_unique<gongji::Store>(dir_ + "/state", gongji::StoreOptions{true, false, nullptr}, path);
+    v->log = gongji::open_segment_log(dir_ + "/log", 8, true);
+    v->store->check_log(*v->log);
+    return v;
+  }
+  std::shared_ptr<View> view() {
+    std::lock_guard<std::mutex> lock(views_mu_);
+    return current_;
+  }
   void catch_up() {
-    std::lock_guard<std::mutex> lock(catch_up_mu_);
-    if (Clock::now() - last_ < std::chrono::milliseconds(100)) return;
+    std::unique_lock<std::mutex> lock(catch_up_mu_, std::try_to_lock);
+    if (!lock.owns_lock() || Clock::now() - last_ < std::chrono::milliseconds(100)) return;
+    std::shared_ptr<View> next;
+    {
+      std::lock_guard<std::mutex> views(views_mu_);
+      if (spare_.use_count() > 1) return;
+      next = spare_;
+    }
     last_ = Clock::now();
-    std::unique_lock<std::shared_mutex> exclusive(view_mu_);
-    store_->catch_up();
-    log_->refresh();  // as the service does: the log reaches what the store folded
+    next->store->catch_up();
+    next->log->refresh();  // as the service does: the log reaches what the store folded
+    std::lock_guard<std::mutex> views(views_mu_);
+    spare_ = std::move(current_);
+    current_ = std::move(next);
   }
   std::string dir_, secondary_, access_file_;
   static thread_local std::string body_;  // the last answer's JSON text (made, as the service makes it)
   std::unique_ptr<gongji::AccessLog> access_;
-  std::unique_ptr<gongji::Store> store_;
-  gongji::ReplayCache cache_;  // as the service keeps one beside its log
-  std::unique_ptr<gongji::EventLog> log_;  // opened once, refreshed after each catch-up (as the service keeps it)
+  std::mutex views_mu_;
+  std::shared_ptr<View> current_, spare_;
   std::unique_ptr<gongji::Policy> as_of_policy_, known_at_policy_;
   std::mutex catch_up_mu_;
   Clock::time_point last_{};
-  std::shared_mutex view_mu_;
 };
 
 thread_local std::string InProcess::body_;
