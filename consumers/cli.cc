@@ -566,8 +566,12 @@ constexpr const char* kQueryHelp =
     "  GET /v1/audits  /v1/audits/{ID|latest}              the runs `gongji audit` recorded (auditor)\n"
     "  GET /healthz /readyz /metrics                       health, readiness, Prometheus metrics (ops)\n"
     "  GET /  (or /desk)                                   the dispute desk's web page (no token; it asks for one)\n"
-    "401 no token, 403 wrong role, 400 bad parameter (named), 404 not found, 413 body over 64 KiB, 429 over --rate. "
-    "Every read of a person's data is appended to the hash-chained access log";
+    "Roles: desk (persons, claims), auditor (also facilities, fund months, audits), ops (health and metrics only). "
+    "The tokens file holds 'sha256-of-the-token role name' a line, never a token.\n"
+    "known_at: 2024-03-01T12:00:00Z, 2024-03-01T20:00:00+08:00 or 2024-03-01T12:00:00.123Z (ingested up to then), "
+    "ms since the epoch, or P:OFFSET,... (records before OFFSET of each partition named).\n"
+    "401 no token, 403 wrong role, 400 bad parameter (named), 404 not found, 405 not GET, 413 body over 64 KiB, 429 "
+    "over --rate (Retry-After). Every read of a person's data is appended to the hash-chained access log";
 
 // Every subcommand and option of the command line, with the values parsed into it (main() builds one).
 struct Cli {

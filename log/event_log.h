@@ -73,6 +73,9 @@ class EventLog {
   // continue what was read (a truncation, a segment that stops short of its successor): open the log again. The
   // default (the Kafka log, whose ends the broker gives on every call) does nothing.
   virtual void refresh() {}
+  // Another reader of a log opened read-only, at the same point, without reading the files again (the embedded log:
+  // its view of each partition copied). nullptr when this log cannot (a writer; the Kafka log: open it again).
+  virtual std::unique_ptr<EventLog> reader_copy() const { return nullptr; }
 };
 
 // Opens (creating when absent) the embedded log under `dir`. `partitions` is used when the log is created

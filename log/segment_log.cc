@@ -348,6 +348,15 @@ struct Partition {
 
 class SegmentLog final : public EventLog {
  public:
+  struct CopyTag {};
+  // reader_copy(): the partitions' state without their descriptors (a reader's are only closed) or the index (a
+  // reader drops it after open).
+  SegmentLog(const SegmentLog& other, CopyTag)
+      : dir_(other.dir_), read_only_(true), roll_bytes_(other.roll_bytes_), partitions_(other.partitions_),
+        parts_(other.parts_) {
+    for (auto& p : parts_) p.fd = -1;
+  }
+
   SegmentLog(const std::string& dir, int partitions, bool read_only)
       : dir_(dir), read_only_(read_only), roll_bytes_(segment_bytes()) {
     if (!fs::exists(dir_ / "meta")) {
@@ -387,6 +396,11 @@ class SegmentLog final : public EventLog {
   }
 
   int partitions() const override { return partitions_; }
+
+  std::unique_ptr<EventLog> reader_copy() const override {
+    if (!read_only_) return nullptr;
+    return std::unique_ptr<EventLog>(new SegmentLog(*this, CopyTag{}));
+  }
 
   void check_records(int partition, uint64_t from) override {
     read(partition, from, [](const LogRecord&) { return true; });

@@ -30,9 +30,57 @@ T known_at_number(const std::string& s, const char* what, const std::string& tex
 }
 }  // namespace
 
+namespace {
+// "YYYY-MM-DDTHH:MM:SS[.f{1,3}](Z|+HH:MM|-HH:MM)" as the last millisecond it names (the end of the second without a
+// fraction; of the tenth or hundredth with one or two digits); nullopt when `t` is not of that form or not a real
+// time.
+std::optional<int64_t> parse_instant(const std::string& t) {
+  auto digits = [&](size_t at, size_t n, int& v) {
+    if (at + n > t.size()) return false;
+    v = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (t[i] < '0' || t[i] > '9') return false;
+      v = v * 10 + (t[i] - '0');
+    }
+    return true;
+  };
+  int y, mo, d, h, mi, s;
+  if (t.size() < 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' || t[16] != ':' ||
+      !digits(0, 4, y) || !digits(5, 2, mo) || !digits(8, 2, d) || !digits(11, 2, h) || !digits(14, 2, mi) ||
+      !digits(17, 2, s))
+    return std::nullopt;
+  size_t at = 19;
+  int64_t frac_ms = 0, last_ms = 999;  // the millisecond the fraction starts at, and the last one it covers
+  if (t[at] == '.') {
+    size_t n = 0;
+    int f = 0;
+    while (n < 3 && digits(at + 1 + n, 1, f)) frac_ms = frac_ms * 10 + f, ++n;
+    if (n == 0) return std::nullopt;
+    for (size_t i = n; i < 3; ++i) frac_ms *= 10;
+    last_ms = frac_ms + (n == 1 ? 99 : n == 2 ? 9 : 0);
+    at += 1 + n;
+  }
+  int64_t offset_min = 0;
+  if (t.substr(at) != "Z") {
+    int oh, om;
+    if (t.size() != at + 6 || (t[at] != '+' && t[at] != '-') || t[at + 3] != ':' || !digits(at + 1, 2, oh) ||
+        !digits(at + 4, 2, om) || oh > 23 || om > 59)
+      return std::nullopt;
+    offset_min = (t[at] == '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  std::tm tm{};
+  tm.tm_year = y - 1900, tm.tm_mon = mo - 1, tm.tm_mday = d, tm.tm_hour = h, tm.tm_min = mi, tm.tm_sec = s;
+  const std::time_t secs = timegm(&tm);  // normalises an impossible date: compare back
+  if (h > 23 || mi > 59 || s > 59 || tm.tm_year != y - 1900 || tm.tm_mon != mo - 1 || tm.tm_mday != d)
+    return std::nullopt;
+  return static_cast<int64_t>(secs) * 1000 + last_ms - offset_min * 60000;
+}
+}  // namespace
+
 KnownAt parse_known_at(const std::string& text) {
   KnownAt k;
-  if (text.find(':') != std::string::npos && text.find('T') == std::string::npos) {
+  const bool instant_like = text.size() >= 19 && text[4] == '-' && text[7] == '-';
+  if (text.find(':') != std::string::npos && !instant_like) {
     size_t pos = 0;
     while (pos < text.size()) {
       size_t comma = text.find(',', pos);
@@ -50,11 +98,10 @@ KnownAt parse_known_at(const std::string& text) {
     k.ms = known_at_number<int64_t>(text, "milliseconds", text);
     return k;
   }
-  std::tm tm{};
-  if (text.size() != 20 || !strptime(text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm))
-    throw std::runtime_error("--known-at: expected YYYY-MM-DDTHH:MM:SSZ, ms since the epoch, or P:OFFSET,...; got '" +
-                             text + "'");
-  k.ms = static_cast<int64_t>(timegm(&tm)) * 1000 + 999;
+  k.ms = parse_instant(text);
+  if (!k.ms)
+    throw std::runtime_error("--known-at: expected a time YYYY-MM-DDTHH:MM:SS[.mmm] with Z or an offset (+08:00), "
+                             "ms since the epoch, or P:OFFSET,...; got '" + text + "'");
   return k;
 }
 

@@ -23,7 +23,10 @@ struct KnownAt {
   bool admits(int partition, uint64_t offset, int64_t ingested_ms) const;
 };
 
-// Parses "2024-03-01T12:00:00Z" (UTC), a number of ms since the epoch, or "P:OFFSET[,P:OFFSET...]".
+// Parses a time "2024-03-01T12:00:00Z", with an optional fraction ("…:00.123Z", the access log's form) and Z or an
+// offset ("…+08:00"): every record ingested up to the last millisecond it names (the end of the second without a
+// fraction); a number of ms since the epoch (inclusive); or "P:OFFSET[,P:OFFSET...]": records before OFFSET of
+// each partition named, a partition not named unlimited. A time without a zone ("2024-03-01 12:00:00") is refused.
 KnownAt parse_known_at(const std::string& text);
 
 struct Reconstruction {

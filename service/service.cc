@@ -165,7 +165,7 @@ struct QueryService::Impl {
     spare.reset();
     if (!secondary.empty()) fs::remove_all(secondary);
   }
-  std::shared_ptr<View> open_view(const std::string& dir);
+  std::shared_ptr<View> open_view(const std::string& dir, const EventLog* like);
   void open();
   void bind();
   void routes();
@@ -187,6 +187,7 @@ struct QueryService::Impl {
   void catch_up();
   void refresh_log(View& v);
   std::shared_ptr<const Policy> policy(const Store& store, bool or_built_in);
+  Month window_month(const std::string& text, const Store& store);
   // Seconds until the limiter admits one more request of a token that used its burst: 1/rate, at least 1.
   std::string retry_after() const { return std::to_string(std::max<long long>(1, std::llround(1 / opt.rate))); }
   std::string rate_text() const {
@@ -227,20 +228,25 @@ void QueryService::Impl::open() {
     const std::string dir = opt.data_dir + "/log";
     opt.open_log = [dir] { return open_segment_log(dir, 8, true); };
   }
-  current = open_view(secondary + "/a");
-  spare = open_view(secondary + "/b");
+  current = open_view(secondary + "/a", nullptr);
+  spare = open_view(secondary + "/b", current->log.get());
   access = std::make_unique<AccessLog>(opt.access_log.empty() ? opt.data_dir + "/access-log.jsonl" : opt.access_log,
                                        opt.access_log_keep_days);
 }
 
-std::shared_ptr<View> QueryService::Impl::open_view(const std::string& dir) {
+// A view on a new secondary instance in `dir`. Its log: a copy of `like`'s (the embedded log is then not read again:
+// opening checksums every partition's tail) or, without one, opened and checked against the store.
+std::shared_ptr<View> QueryService::Impl::open_view(const std::string& dir, const EventLog* like) {
   std::error_code ec;
   if (!fs::create_directory(dir, ec))
     throw std::runtime_error("cannot create " + dir + " for a secondary instance: " + ec.message());
   auto v = std::make_shared<View>();
   v->store = std::make_unique<Store>(opt.data_dir + "/state", StoreOptions{true, false, nullptr}, dir);
-  v->log = opt.open_log();
-  if (opt.check_log) v->store->check_log(*v->log);
+  if (like) v->log = like->reader_copy();
+  if (!v->log) {
+    v->log = opt.open_log();
+    if (opt.check_log) v->store->check_log(*v->log);
+  }
   return v;
 }
 
@@ -371,6 +377,17 @@ std::shared_ptr<const Policy> QueryService::Impl::policy(const Store& store, boo
   auto& cached = policies[key];
   if (!cached) cached = std::make_shared<const Policy>(read_policy(store, opt.policy_file, or_built_in));
   return cached;
+}
+
+// A month "YYYY-MM" of the policy window, as a statement's year must be: a typo in a month is a 400, not a view of
+// zeros.
+Month QueryService::Impl::window_month(const std::string& text, const Store& store) {
+  const Month m = month_param(text);
+  const auto pol = policy(store, true);
+  if (m < month_of(pol->window_from()) || m > month_of(pol->window_to()))
+    throw ParameterError("month", format_month(m) + " is outside the policy window " +
+                                      format_date(pol->window_from()) + " to " + format_date(pol->window_to()));
+  return m;
 }
 
 Reply QueryService::Impl::answer(const httplib::Request& req, const Route& r, const Handler& h) {
@@ -567,7 +584,7 @@ void QueryService::Impl::audit_routes() {
         [this](const auto& req, View& v) {
           const std::string format = format_param(req, {"json", "csv"});
           const std::string facility = id_param(req, 1, "facility");
-          const Month month = month_param(req.matches[2].str());
+          const Month month = window_month(req.matches[2].str(), *v.store);
           json view = month_view(req, MonthView::facility, [&](std::optional<int> p) {
             return facility_month(*v.store, facility, month, p);
           });
@@ -580,7 +597,7 @@ void QueryService::Impl::audit_routes() {
   route(R"(/v1/fund/months/([^/]+)/facilities)", {"month_facilities", Area::audit, {"format"}},
         [this](const auto& req, View& v) {
           const std::string format = format_param(req, {"json", "csv"});
-          const Month month = month_param(req.matches[1].str());
+          const Month month = window_month(req.matches[1].str(), *v.store);
           json view = month_view(req, MonthView::facilities,
                                  [&](std::optional<int> p) { return facilities_of_month(*v.store, month, p); });
           if (format == "csv" && !req.has_header(kShare))
@@ -589,7 +606,7 @@ void QueryService::Impl::audit_routes() {
         });
   route(R"(/v1/fund/months/([^/]+))", {"fund_month", Area::audit, {"format"}}, [this](const auto& req, View& v) {
     const std::string format = format_param(req, {"json", "csv"});
-    const Month month = month_param(req.matches[1].str());
+    const Month month = window_month(req.matches[1].str(), *v.store);
     json view = month_view(req, MonthView::fund, [&](std::optional<int> p) { return fund_month(*v.store, month, p); });
     if (format == "csv" && !req.has_header(kShare)) return Reply{200, fund_month_csv(view), "text/csv; charset=utf-8"};
     return json_reply(view);

@@ -267,8 +267,14 @@ TEST(LogRefresh, AReaderSeesNewRecordsAndSegmentsOnlyAfterRefresh) {
   fs::resize_file(last, size);  // the writer's own next record, whole
   writer->append(facility("f-40"));
   writer->sync();
+  auto copy = reader->reader_copy();  // another reader at the same point, refreshed on its own
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(writer->reader_copy(), nullptr);
   reader->refresh();
   EXPECT_EQ(reader->end_offset(0), 41u);
+  EXPECT_EQ(copy->end_offset(0), 40u);
+  copy->refresh();
+  EXPECT_EQ(copy->end_offset(0), 41u);
   reader->read(0, 40, [&](const LogRecord& r) {
     EXPECT_EQ(decode_event(r.payload).id, "f-40");
     return true;

@@ -60,6 +60,30 @@ TEST(Replay, PersonReconstructionEqualsLiveForEveryDay) {
 // A late correction: a claim for a January service reversed in March. As known before the reversal was
 // ingested the person shows the claim; as known after, not — and as of a business date before the reversal's own
 // date, even the later knowledge still shows it (two time axes).
+// Knowledge times as a desk pastes them: a fraction (the access log's own "at"), an offset (Weihai's +08:00). Each
+// counts up to the last millisecond it names. A time without a zone is refused, saying what is expected.
+TEST(KnownAt, TimesWithAFractionOrAnOffsetCountToTheLastMillisecondTheyName) {
+  const int64_t noon = 1709294400000;  // 2024-03-01T12:00:00Z
+  EXPECT_EQ(*parse_known_at("2024-03-01T12:00:00Z").ms, noon + 999);
+  EXPECT_EQ(*parse_known_at("2024-03-01T12:00:00.123Z").ms, noon + 123);
+  EXPECT_EQ(*parse_known_at("2024-03-01T12:00:00.5Z").ms, noon + 599);
+  EXPECT_EQ(*parse_known_at("2024-03-01T12:00:00.25Z").ms, noon + 259);
+  EXPECT_EQ(*parse_known_at("2024-03-01T20:00:00+08:00").ms, noon + 999);
+  EXPECT_EQ(*parse_known_at("2024-03-01T04:30:00-07:30").ms, noon + 999);
+  EXPECT_EQ(*parse_known_at("1709294400999").ms, noon + 999);
+  for (const char* bad : {"2024-03-01 12:00:00", "2024-03-01T12:00:00", "2024-02-30T00:00:00Z",
+                          "2024-03-01T24:00:00Z", "2024-03-01T12:00:00.Z", "2024-03-01T12:00:00+8:00"}) {
+    try {
+      parse_known_at(bad);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const std::runtime_error& e) {
+      EXPECT_EQ(std::string(e.what()), std::string("--known-at: expected a time YYYY-MM-DDTHH:MM:SS[.mmm] with Z or an "
+                                                   "offset (+08:00), ms since the epoch, or P:OFFSET,...; got '") +
+                                           bad + "'");
+    }
+  }
+}
+
 TEST(Replay, KnownAtBeforeAndAfterALateReversal) {
   TempDir d;
   auto log = open_segment_log(d / "log", 1);
