@@ -63,7 +63,9 @@ std::optional<int64_t> parse_instant(const std::string& t) {
   int64_t offset_min = 0;
   if (t.substr(at) != "Z") {
     int oh, om;
-    if (t.size() != at + 6 || (t[at] != '+' && t[at] != '-') || t[at + 3] != ':' || !digits(at + 1, 2, oh) ||
+    // A '+' sent unencoded in a URL's query arrives as a space (form encoding): taken as the '+' it was.
+    if (t.size() != at + 6 || (t[at] != '+' && t[at] != '-' && t[at] != ' ') || t[at + 3] != ':' ||
+        !digits(at + 1, 2, oh) ||
         !digits(at + 4, 2, om) || oh > 23 || om > 59)
       return std::nullopt;
     offset_min = (t[at] == '-' ? -1 : 1) * (oh * 60 + om);

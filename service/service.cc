@@ -111,6 +111,7 @@ struct View {
   std::unique_ptr<Store> store;
   std::unique_ptr<EventLog> log;
   std::unique_ptr<ReplayCache> replay = std::make_unique<ReplayCache>();  // of `log`: a new one when it is reopened
+  Clock::time_point caught_up = Clock::now();  // when its store last caught up with the primary (or was opened)
 };
 
 using Handler = std::function<Reply(const httplib::Request&, View&)>;
@@ -148,6 +149,7 @@ struct QueryService::Impl {
   std::mutex error_mu;  // guards catch_up_error (never held while taking another lock)
   std::string catch_up_error;  // the last catch-up's failure ("" when it succeeded): /readyz answers 503
   std::atomic<uint64_t> catch_up_failures{0};
+  std::atomic<uint64_t> catch_up_skipped{0};  // catch-ups not done because a request still read the spare view
   void set_catch_up_error(const std::string& e) {
     std::lock_guard<std::mutex> lock(error_mu);
     catch_up_error = e;
@@ -187,7 +189,6 @@ struct QueryService::Impl {
   void catch_up();
   void refresh_log(View& v);
   std::shared_ptr<const Policy> policy(const Store& store, bool or_built_in);
-  Month window_month(const std::string& text, const Store& store);
   // Seconds until the limiter admits one more request of a token that used its burst: 1/rate, at least 1.
   std::string retry_after() const { return std::to_string(std::max<long long>(1, std::llround(1 / opt.rate))); }
   std::string rate_text() const {
@@ -293,26 +294,34 @@ void QueryService::Impl::bind() {
 }
 
 // At most every catch_up_every, the request that finds it due brings the spare view up to the fold (its store caught
-// up with the primary, then its log with the store) and makes it current; requests meanwhile answer from the current
-// view without waiting. The spare is caught up only once no request still reads it (else the next request tries).
-// With catch_up_every 0 (tests) every request waits for its catch-up, so that it sees everything folded before it.
-// A failed catch-up (possible while the primary writes) keeps the current view: logged, counted, shown by /readyz.
+// up with the primary, then its log with the store) and makes it current; it waits for that, the others answer from
+// the current view meanwhile, unless that view is older than twice catch_up_every (then they wait too, so that no
+// answer is older than that while catch-ups succeed). The spare is caught up only once no request still reads it:
+// until then catch-ups are skipped (counted; /readyz says when the current view grows old). With catch_up_every 0
+// (tests) every request first catches up. A failed catch-up (possible while the primary writes) keeps the current
+// view: logged, counted, shown by /readyz.
 void QueryService::Impl::catch_up() {
   std::unique_lock<std::mutex> lock(catch_up_mu, std::defer_lock);
-  if (opt.catch_up_every.count() == 0) lock.lock();
-  else if (!lock.try_lock()) return;  // another request is catching up
+  if (opt.catch_up_every.count() == 0 || Clock::now() - view()->caught_up > 2 * opt.catch_up_every) lock.lock();
+  else if (!lock.try_lock()) return;  // another request is catching up, and the current view is recent
   const auto now = Clock::now();
   if (last_catch_up != Clock::time_point{} && now - last_catch_up < opt.catch_up_every) return;
   std::shared_ptr<View> next;
   {
     std::lock_guard<std::mutex> views(views_mu);
-    if (spare.use_count() > 1) return;  // a request still reads the view it had before the last swap
+    if (spare.use_count() > 1) {  // a request still reads the view it had before the last swap
+      ++catch_up_skipped;
+      return;
+    }
     next = spare;
   }
+  // The last reader's reads of `next` (its shared_ptr released with acq_rel) happen before the writes below.
+  std::atomic_thread_fence(std::memory_order_acquire);
   last_catch_up = now;
   try {
     if (opt.catch_up_hook) opt.catch_up_hook();
     next->store->catch_up();
+    next->caught_up = Clock::now();
     refresh_log(*next);
     set_catch_up_error("");
   } catch (const std::exception& e) {
@@ -377,17 +386,6 @@ std::shared_ptr<const Policy> QueryService::Impl::policy(const Store& store, boo
   auto& cached = policies[key];
   if (!cached) cached = std::make_shared<const Policy>(read_policy(store, opt.policy_file, or_built_in));
   return cached;
-}
-
-// A month "YYYY-MM" of the policy window, as a statement's year must be: a typo in a month is a 400, not a view of
-// zeros.
-Month QueryService::Impl::window_month(const std::string& text, const Store& store) {
-  const Month m = month_param(text);
-  const auto pol = policy(store, true);
-  if (m < month_of(pol->window_from()) || m > month_of(pol->window_to()))
-    throw ParameterError("month", format_month(m) + " is outside the policy window " +
-                                      format_date(pol->window_from()) + " to " + format_date(pol->window_to()));
-  return m;
 }
 
 Reply QueryService::Impl::answer(const httplib::Request& req, const Route& r, const Handler& h) {
@@ -584,7 +582,7 @@ void QueryService::Impl::audit_routes() {
         [this](const auto& req, View& v) {
           const std::string format = format_param(req, {"json", "csv"});
           const std::string facility = id_param(req, 1, "facility");
-          const Month month = window_month(req.matches[2].str(), *v.store);
+          const Month month = month_param(req.matches[2].str());
           json view = month_view(req, MonthView::facility, [&](std::optional<int> p) {
             return facility_month(*v.store, facility, month, p);
           });
@@ -597,7 +595,7 @@ void QueryService::Impl::audit_routes() {
   route(R"(/v1/fund/months/([^/]+)/facilities)", {"month_facilities", Area::audit, {"format"}},
         [this](const auto& req, View& v) {
           const std::string format = format_param(req, {"json", "csv"});
-          const Month month = window_month(req.matches[1].str(), *v.store);
+          const Month month = month_param(req.matches[1].str());
           json view = month_view(req, MonthView::facilities,
                                  [&](std::optional<int> p) { return facilities_of_month(*v.store, month, p); });
           if (format == "csv" && !req.has_header(kShare))
@@ -606,7 +604,7 @@ void QueryService::Impl::audit_routes() {
         });
   route(R"(/v1/fund/months/([^/]+))", {"fund_month", Area::audit, {"format"}}, [this](const auto& req, View& v) {
     const std::string format = format_param(req, {"json", "csv"});
-    const Month month = window_month(req.matches[1].str(), *v.store);
+    const Month month = month_param(req.matches[1].str());
     json view = month_view(req, MonthView::fund, [&](std::optional<int> p) { return fund_month(*v.store, month, p); });
     if (format == "csv" && !req.has_header(kShare)) return Reply{200, fund_month_csv(view), "text/csv; charset=utf-8"};
     return json_reply(view);
@@ -651,12 +649,31 @@ void QueryService::Impl::ops_routes() {
       body["ready"] = ready = false;
       body["catch_up_error"] = failed;
     }
+    // The lag above is the answering view's own; a view not caught up for long (requests kept holding the other
+    // one) is not ready either: older than 50 catch-up intervals, and at least 5 s.
+    const auto age = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - v.caught_up);
+    body["view_age_ms"] = age.count();
+    if (age > std::max<std::chrono::milliseconds>(std::chrono::seconds(5), 50 * opt.catch_up_every)) {
+      body["ready"] = ready = false;
+      body["reason"] = "the view answering is " + std::to_string(age.count()) + " ms old: catch-ups were skipped "
+                       "while requests held the other view";
+    }
     return Reply{ready ? 200 : 503, dump(body)};
   });
   route("/metrics", {"metrics", Area::ops, {}}, [this](const auto&, View& v) {
     const std::string failures = "# HELP gongji_catch_up_failures_total failed catch-ups with the fold\n"
                                  "# TYPE gongji_catch_up_failures_total counter\n"
-                                 "gongji_catch_up_failures_total " + std::to_string(catch_up_failures.load()) + "\n";
+                                 "gongji_catch_up_failures_total " + std::to_string(catch_up_failures.load()) + "\n"
+                                 "# HELP gongji_catch_up_skipped_total catch-ups skipped: a request still read the "
+                                 "spare view\n"
+                                 "# TYPE gongji_catch_up_skipped_total counter\n"
+                                 "gongji_catch_up_skipped_total " + std::to_string(catch_up_skipped.load()) + "\n"
+                                 "# HELP gongji_view_age_seconds since the answering view last caught up with the "
+                                 "fold\n"
+                                 "# TYPE gongji_view_age_seconds gauge\n"
+                                 "gongji_view_age_seconds " +
+                                 std::to_string(std::chrono::duration<double>(Clock::now() - v.caught_up).count()) +
+                                 "\n";
     return Reply{200, ledger.render(*v.store, v.log.get()) + requests.render() + failures + store_metrics(*v.store) +
                           (opt.more_metrics ? opt.more_metrics() : ""),
                  "text/plain; version=0.0.4"};

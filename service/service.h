@@ -1,9 +1,10 @@
 // `gongji query`: the ledger's questions over HTTP (issue 11 items 1 to 5), answered from an embedded store
 // while `fold` writes to it. The store is opened as two RocksDB secondary instances, each with the log brought up to
 // it: a request reads the current one from start to end, while the first request after `catch_up_every` brings the
-// other up to the folding primary and makes it current (so no answer reads across two fold batches, and requests
-// never wait for a catch-up; with catch_up_every 0 each request waits for its own). Every answer is the one the
-// command line gives (service/queries.h): JSON unless said otherwise.
+// other up to the folding primary and makes it current (so no answer reads across two fold batches; only that
+// request waits for the catch-up, unless the current view is older than twice `catch_up_every`; with 0, each
+// request first catches up). /readyz reports the answering view's age. Every answer is the one the command line
+// gives (service/queries.h): JSON unless said otherwise.
 //
 // Endpoints (GET; {P} a person id, {C} a claim id, {F} a facility id, {Y} a year, {M} a month YYYY-MM):
 //   /v1/persons/{P}?as_of=YYYY-MM-DD&known_at=T         person           desk, auditor   = `gongji person`

@@ -57,9 +57,6 @@ TEST(Replay, PersonReconstructionEqualsLiveForEveryDay) {
   EXPECT_EQ(compared, 396 * 100);
 }
 
-// A late correction: a claim for a January service reversed in March. As known before the reversal was
-// ingested the person shows the claim; as known after, not — and as of a business date before the reversal's own
-// date, even the later knowledge still shows it (two time axes).
 // Knowledge times as a desk pastes them: a fraction (the access log's own "at"), an offset (Weihai's +08:00). Each
 // counts up to the last millisecond it names. A time without a zone is refused, saying what is expected.
 TEST(KnownAt, TimesWithAFractionOrAnOffsetCountToTheLastMillisecondTheyName) {
@@ -69,6 +66,7 @@ TEST(KnownAt, TimesWithAFractionOrAnOffsetCountToTheLastMillisecondTheyName) {
   EXPECT_EQ(*parse_known_at("2024-03-01T12:00:00.5Z").ms, noon + 599);
   EXPECT_EQ(*parse_known_at("2024-03-01T12:00:00.25Z").ms, noon + 259);
   EXPECT_EQ(*parse_known_at("2024-03-01T20:00:00+08:00").ms, noon + 999);
+  EXPECT_EQ(*parse_known_at("2024-03-01T20:00:00 08:00").ms, noon + 999);  // a URL query's unencoded '+'
   EXPECT_EQ(*parse_known_at("2024-03-01T04:30:00-07:30").ms, noon + 999);
   EXPECT_EQ(*parse_known_at("1709294400999").ms, noon + 999);
   for (const char* bad : {"2024-03-01 12:00:00", "2024-03-01T12:00:00", "2024-02-30T00:00:00Z",
@@ -84,6 +82,9 @@ TEST(KnownAt, TimesWithAFractionOrAnOffsetCountToTheLastMillisecondTheyName) {
   }
 }
 
+// A late correction: a claim for a January service reversed in March. As known before the reversal was
+// ingested the person shows the claim; as known after, not — and as of a business date before the reversal's own
+// date, even the later knowledge still shows it (two time axes).
 TEST(Replay, KnownAtBeforeAndAfterALateReversal) {
   TempDir d;
   auto log = open_segment_log(d / "log", 1);
