@@ -1,17 +1,35 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): end-to-end events/second through Kafka — ingest -> fold -> settlement committed — on a
 # local single-node broker, and, measured in the same run on the same broker over the same topic, the rate of
-# Kafka's own kafka-consumer-perf-test; prints both and their ratio.
-#   ops/bench/kafka_bench.sh [PEOPLE]     (default 10000; builds first)
+# Kafka's own kafka-consumer-perf-test and of a Kafka Streams peer (ops/bench/streams-peer: the ordinary-outpatient
+# fold as a Kafka shop would write it, exactly-once, RocksDB state) and of gongji serve alone over the full topic;
+# prints a table of the rates and their ratios.
+#   ops/bench/kafka_bench.sh [PEOPLE]     (default 10000; builds first; GONGJI_KAFKA_PORT moves the broker;
+#                                          PEER_THREADS: the peer's stream threads, default 1 like serve's one fold)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ./ops/build.sh >/dev/null
+# The peer's jar (build/streams-peer), rebuilt quietly when missing or older than its sources or the event schema.
+peer_jar=build/streams-peer/streams-peer.jar
+stale=$(find ops/bench/streams-peer events/events.fbs -type f -newer "$peer_jar" 2>/dev/null | head -1)
+if [ ! -f "$peer_jar" ] || [ -n "$stale" ]; then
+  # ops/install-deps.sh installs a JRE for the broker; the peer's build needs the JDK (installed here as root).
+  if ! command -v javac >/dev/null && [ "$(id -u)" = 0 ]; then
+    (apt-get update -q && apt-get install -y -q openjdk-17-jdk-headless) >/dev/null
+  fi
+  command -v javac >/dev/null || { echo "kafka_bench.sh: the Streams peer needs a JDK (javac) to build" >&2; exit 1; }
+  out=$(mvn -q -B -f ops/bench/streams-peer/pom.xml package 2>&1) || { echo "$out" >&2; exit 1; }
+fi
 people=${1:-10000}
 dir=$(mktemp -d /tmp/gongji-kbench-XXXXXX)
 trap './ops/kafka/kafka.sh stop "$dir/kafka" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 ./ops/kafka/kafka.sh stop build/kafka-bench >/dev/null 2>&1 || true
 b=$(./ops/kafka/kafka.sh start "$dir/kafka" 1 2>/dev/null | tail -1)
 ./ops/kafka/kafka.sh topics "$b" 8 1 2>/dev/null
+./ops/kafka/kafka.sh tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$b" --create \
+  --topic gongji.peer.settlements --partitions 8 --replication-factor 1 >/dev/null 2>&1
+./ops/kafka/kafka.sh tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$b" --create \
+  --topic gongji.refold.settlements --partitions 8 --replication-factor 1 >/dev/null 2>&1
 build/gongji-generate --people "$people" > "$dir/events.jsonl"
 n=$(wc -l < "$dir/events.jsonl")
 idle=3
@@ -30,3 +48,36 @@ perf=$(./ops/kafka/kafka.sh tool org.apache.kafka.tools.ConsumerPerformance --bo
 rate=$(echo "$perf" | awk -F', *' '{print $6}')
 echo "kafka-consumer-perf-test over the same topic: $rate msgs/s  ($perf)"
 python3 -c "print(f'ratio: {$e2e / $rate:.3f} (end-to-end events/s over consumer-perf-test msgs/s)')"
+# gongji serve again over the now complete topic (a new group and store, its own output topic): the fold alone,
+# without ingest running beside it, as the peer below runs.
+start=$(date +%s.%N)
+build/gongji serve --brokers "$b" --data-dir "$dir/refold" --group "gongji-refold-$$" \
+  --settlements-topic gongji.refold.settlements --idle-exit $idle > "$dir/refold.out" 2>&1
+end=$(date +%s.%N)
+fold_s=$(python3 -c "print(f'{$end - $start - $idle:.2f}')")
+fold_rate=$(python3 -c "print(f'{$n / $fold_s:.0f}')")
+echo "gongji serve over the full topic: $n events folded and settled in $fold_s s = $fold_rate events/s" \
+  "($(grep '^serve:' "$dir/refold.out" | tail -1))"
+# The peer over the same topic from the earliest offset, under its own application id; it stops once it has
+# processed every record of the topic (or after 3 idle seconds, not counted). Timed from here, JVM start included.
+start=$(date +%s.%N)
+java -Xms256m -Xmx${PEER_HEAP:-1g} -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+  -cp "$peer_jar:build/streams-peer/lib/*" gongji.peer.PeerMain --brokers "$b" --state-dir "$dir/peer" \
+  --app-id "gongji-streams-peer-$$" --expect "$in_topic" --idle-exit 3 \
+  --threads "${PEER_THREADS:-1}" > "$dir/peer.out" 2> "$dir/peer.err" \
+  || { echo "kafka_bench.sh: the Streams peer failed:" >&2; tail -20 "$dir/peer.err" >&2; exit 1; }
+end=$(date +%s.%N)
+peer=$(grep '^peer:' "$dir/peer.out" | tail -1)
+peer_idle=$(echo "$peer" | sed -n 's/.* idle=\([0-9.]*\).*/\1/p')
+peer_s=$(python3 -c "print(f'{$end - $start - $peer_idle:.2f}')")
+peer_rate=$(python3 -c "print(f'{$n / $peer_s:.0f}')")
+echo "Kafka Streams peer: $n events (ordinary fold) in $peer_s s = $peer_rate events/s  ($peer)"
+python3 - "$e2e" "$fold_rate" "$peer_rate" "$rate" <<'PY'
+import sys
+g, f, s, k = (float(x) for x in sys.argv[1:])
+rows = [("gongji end-to-end (ingest + serve)", g), ("gongji serve, full topic", f),
+        ("Kafka Streams peer, ordinary only", s), ("kafka-consumer-perf-test (msgs/s)", k)]
+print(f"\n{'':36}{'events/s':>10}{'/ perf-test':>13}{'/ peer':>9}")
+for name, r in rows:
+    print(f"{name:36}{r:>10.0f}{r / k:>13.3f}{r / s:>9.3f}")
+PY
