@@ -261,18 +261,15 @@ Policy command_policy(const Store& store, const std::string& policy_file, bool o
   return read_policy(store, policy_file, or_built_in);  // service/queries.h, shared with `gongji query`
 }
 
-int cmd_fold(const Paths& paths, const std::string& policy_file, size_t batch, size_t crash_before,
-             size_t checkpoint_every) {
+// `opt`: batch_events, checkpoint_every and checkpoints_kept as given; crash_before (0: none) is the test probe.
+int cmd_fold(const Paths& paths, const std::string& policy_file, FoldOptions opt, size_t crash_before) {
   if (paths.brokers.empty() && !fs::exists(paths.log()))
     throw std::runtime_error("no log in " + paths.log() + " (run `gongji ingest` first)");
   auto log = paths.open_log();
   Store store(paths.state());  // creates the store only where there is none (Store::Store, item 6)
   Policy policy = policy_from(policy_file);
-  FoldOptions opt;
-  opt.batch_events = batch;
   if (crash_before) opt.crash_before_batch = crash_before;
   opt.checkpoint_dir = paths.data + "/checkpoints";
-  opt.checkpoint_every = checkpoint_every;
   opt.progress = [](uint64_t n) { oplog::info(std::to_string(n) + " events folded"); };
   FoldStats s = store.fold(*log, policy, opt);
   std::cout << "folded " << s.events << " events, " << s.outputs << " output records, " << s.dead_letters
@@ -581,7 +578,12 @@ struct Cli {
   std::string file, policy_file, person, claim, kind, as_of, event, known_at, whatif_policy, replay_out, out_file;
   std::string format = "text";
   int partitions = 0;  // ingest --partitions; 0: not given (a new log gets 8)
-  size_t batch = 2000, crash_before = 0, checkpoint_every = 200000, show = 20;
+  size_t crash_before = 0, show = 20;
+  FoldOptions fold_opt = [] {
+    FoldOptions o;
+    o.checkpoint_every = 200000;
+    return o;
+  }();
   bool as_json = false, yes = false;
   int explained = 5, year = 2023, log_partition = -1;
   uint64_t log_offset = 0;
@@ -676,12 +678,18 @@ struct Cli {
     data_opt(fold);
     fold->add_option("--policy", policy_file, "policy parameters file (default: the built-in Weihai policy)")
         ->check(input_file(false));
-    fold->add_option("--batch", batch, "events per committed batch (default 2000)")->check(CLI::Range(1, 1000000));
+    fold->add_option("--batch", fold_opt.batch_events, "events per committed batch (default 2000)")
+        ->check(CLI::Range(1, 1000000));
     fold->add_option("--brokers", paths.brokers, "fold from Kafka's gongji.events topic instead of the embedded log");
     kafka_config_opt(fold, paths.kafka_config);
-    fold->add_option("--checkpoint-every", checkpoint_every,
+    fold->add_option("--checkpoint-every", fold_opt.checkpoint_every,
                      "keep a RocksDB checkpoint in DATA/checkpoints every N events "
                      "(replays start from the nearest; default 200000, 0: none)")
+        ->check(CLI::NonNegativeNumber);
+    fold->add_option("--checkpoints-kept", fold_opt.checkpoints_kept,
+                     "after each checkpoint keep only the N newest (default 2, 0: all); each older one holds files "
+                     "the store has compacted away, up to a store's size, and a replay to a point before the oldest "
+                     "kept one starts from zero")
         ->check(CLI::NonNegativeNumber);
     fold->add_option("--crash-before-batch", crash_before, "fault injection: exit 137 before committing batch N")
         ->check(CLI::NonNegativeNumber)
@@ -891,7 +899,7 @@ struct Cli {
 
   int run_command() const {
     if (*ingest) return cmd_ingest(paths, file, partitions);
-    if (*fold) return cmd_fold(paths, policy_file, batch, crash_before, checkpoint_every);
+    if (*fold) return cmd_fold(paths, policy_file, fold_opt, crash_before);
     if (*sets) return cmd_settlements(paths, person, claim, kind, access_recorder("settlements"));
     if (*pers) return cmd_person(paths, person, as_of, policy_file, known_at, access_recorder("person"));
     if (*expl) {

@@ -18,7 +18,7 @@
 
 namespace gongji::probe {
 
-inline constexpr std::array<const char*, 20> kProbePoints = {
+inline constexpr std::array<const char*, 21> kProbePoints = {
     // log/segment_log.cc
     "log.before_write",          // before framed records are written to a segment
     "log.after_write",           // after the write, before its fdatasync
@@ -35,6 +35,7 @@ inline constexpr std::array<const char*, 20> kProbePoints = {
     "checkpoint.before_create",  // before a RocksDB checkpoint is made
     "checkpoint.after_create",   // after the checkpoint's files exist, before positions.json
     "checkpoint.before_rename",  // before the finished checkpoint is renamed into place
+    "checkpoint.before_retire",  // after an old checkpoint is renamed to *.partial, before it is removed
     "deadletter.before_write",   // before a dead letter is written (ingest's file)
     // consumers/serve.cc
     "serve.before_outbox_commit",  // before the fold batch (the outbox) is committed

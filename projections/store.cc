@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -667,6 +668,7 @@ FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& op
         checkpoint(opt.checkpoint_dir + "/" + hex16(stats.events) + "-" + hex16(static_cast<uint64_t>(
                                                   std::chrono::steady_clock::now().time_since_epoch().count())));
         since_checkpoint = 0;
+        retain_checkpoints(opt.checkpoint_dir, opt.checkpoints_kept);
       }
     };
     log.read(p, from, [&](const LogRecord& r) {
@@ -731,6 +733,57 @@ void Store::remove_partial_checkpoints(const std::string& checkpoint_dir) {
     if (e.path().filename().string().ends_with(".partial")) fs::remove_all(e.path());
 }
 
+namespace {
+// positions.json of a checkpoint directory, nullopt unless complete and of this store format.
+std::optional<CheckpointInfo> read_checkpoint(const fs::path& dir) {
+  if (dir.filename().string().ends_with(".partial") || !fs::exists(dir / "db" / "CURRENT")) return std::nullopt;
+  std::ifstream in(dir / "positions.json");
+  if (!in) return std::nullopt;
+  json j = json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("positions") || !j["positions"].is_object())
+    return std::nullopt;
+  // check_format would refuse a checkpoint of another format (none recorded: format 1).
+  if (!(j.contains("format") ? j["format"] == kStoreFormat : kStoreFormat == 1)) return std::nullopt;
+  CheckpointInfo c{dir.string(), {}, 0};
+  for (auto& [p, off] : j["positions"].items()) {
+    const bool number = !p.empty() && p.size() <= 4 && p.find_first_not_of("0123456789") == std::string::npos;
+    if (!number || !off.is_number_unsigned()) return std::nullopt;
+    c.positions[std::stoi(p)] = off.get<uint64_t>();
+    c.total += off.get<uint64_t>();
+  }
+  return c;
+}
+}  // namespace
+
+std::vector<CheckpointInfo> Store::checkpoints(const std::string& checkpoint_dir) {
+  std::vector<CheckpointInfo> out;
+  std::error_code ec;
+  if (checkpoint_dir.empty() || !fs::is_directory(checkpoint_dir, ec)) return out;
+  for (const auto& e : fs::directory_iterator(checkpoint_dir))
+    if (auto c = read_checkpoint(e.path())) out.push_back(std::move(*c));
+  std::sort(out.begin(), out.end(), [](const CheckpointInfo& a, const CheckpointInfo& b) {
+    return a.total != b.total ? a.total < b.total : a.path < b.path;
+  });
+  return out;
+}
+
+size_t Store::retain_checkpoints(const std::string& checkpoint_dir, size_t kept) {
+  std::vector<CheckpointInfo> all = checkpoints(checkpoint_dir);
+  if (kept == 0 || all.size() <= kept) return 0;
+  const size_t removed = all.size() - kept;
+  for (size_t i = 0; i < removed; ++i) {
+    const std::string retired = all[i].path + ".partial";
+    std::error_code ec;
+    fs::rename(all[i].path, retired, ec);  // from here on no replay starts from it
+    if (ec) io_fail(ec.value(), all[i].path);
+    probe::crash_point("checkpoint.before_retire");
+    fs::remove_all(retired, ec);
+    if (ec) io_fail(ec.value(), retired);
+  }
+  fsync_path(checkpoint_dir, true);
+  return removed;
+}
+
 void Store::outbox(int partition, uint64_t from, uint64_t to,
                    const std::function<void(uint64_t offset, const std::string& line)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
@@ -768,17 +821,31 @@ std::optional<FacilityState> Store::facility(int partition, const std::string& i
   return decode_facility(v);
 }
 
-void Store::outputs(const std::function<bool(const json&)>& fn) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next())
-    if (!fn(json::parse(it->value().ToStringView()))) return;
+namespace {
+// An output line parsed whole, or without its top-level "trace" (Trace::skip: the value is read, not kept).
+json parse_output(std::string_view line, Trace trace) {
+  if (trace == Trace::keep) return json::parse(line);
+  return json::parse(line, [](int depth, json::parse_event_t event, json& parsed) {
+    return !(depth == 1 && event == json::parse_event_t::key && parsed.is_string() &&
+             parsed.get_ref<const std::string&>() == "trace");
+  });
 }
 
-void Store::outputs_of(int partition, const std::function<bool(const json&)>& fn) const {
-  const std::string prefix = "o/" + hex4(partition) + "/";
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+void outputs_under(rocksdb::DB* db, const std::string& prefix, const std::function<bool(const json&)>& fn,
+                   Trace trace) {
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
-    if (!fn(json::parse(it->value().ToStringView()))) return;
+    if (!fn(parse_output(it->value().ToStringView(), trace))) return;
+  check(it->status(), "read the output records");
+}
+}  // namespace
+
+void Store::outputs(const std::function<bool(const json&)>& fn, Trace trace) const {
+  outputs_under(db_.get(), "o/", fn, trace);
+}
+
+void Store::outputs_of(int partition, const std::function<bool(const json&)>& fn, Trace trace) const {
+  outputs_under(db_.get(), "o/" + hex4(partition) + "/", fn, trace);
 }
 
 namespace {

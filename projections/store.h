@@ -108,9 +108,25 @@ struct FoldOptions {
   // that a replay to a late point starts from the nearest one (replay/replay.h).
   std::string checkpoint_dir;
   size_t checkpoint_every = 0;
+  // After each new checkpoint only the `checkpoints_kept` ones with the most folded records stay (0: all stay), the
+  // older ones are removed (Store::retain_checkpoints). Each older checkpoint pins the SST files the store has since
+  // compacted away, up to a store's size each; a replay to a point before the oldest kept one starts from zero.
+  size_t checkpoints_kept = 2;
   // Called now and then with the events folded so far (progress on long runs).
   std::function<void(uint64_t events)> progress;
 };
+
+// A complete checkpoint in a checkpoint directory (Store::checkpoint): db/CURRENT and a readable positions.json of
+// this store format. `total`: the records it had folded, over every partition.
+struct CheckpointInfo {
+  std::string path;
+  std::map<int, uint64_t> positions;
+  uint64_t total = 0;
+};
+
+// Which parts of an output record Store::outputs parses: a settlement's `trace` is most of its bytes, and the
+// books (audit, what-if, month views) never read it. Trace::skip leaves the key out of the parsed record.
+enum class Trace { keep, skip };
 
 struct FoldStats {
   uint64_t events = 0, outputs = 0, dead_letters = 0;
@@ -174,9 +190,10 @@ class Store {
   int partitions() const;  // 0 before the first fold
   std::optional<FacilityState> facility(int partition, const std::string& id) const;
   // Output records in log order (partition, then offset); stops when fn returns false.
-  void outputs(const std::function<bool(const nlohmann::json&)>& fn) const;
+  void outputs(const std::function<bool(const nlohmann::json&)>& fn, Trace trace = Trace::keep) const;
   // The output records of one partition (o/<partition>/), in log order; stops when fn returns false.
-  void outputs_of(int partition, const std::function<bool(const nlohmann::json&)>& fn) const;
+  void outputs_of(int partition, const std::function<bool(const nlohmann::json&)>& fn,
+                  Trace trace = Trace::keep) const;
   // The settlement of `person`'s claim `claim` (the first one: later ones are DUPLICATE_CLAIM rejections), through
   // the c/ index; nullopt when there is none.
   std::optional<SettlementRef> settlement(const std::string& person, const std::string& claim) const;
@@ -217,6 +234,13 @@ class Store {
   void checkpoint(const std::string& dir) const;
   // Removes "*.partial" leftovers of checkpoints a crash interrupted (fold() does it first).
   static void remove_partial_checkpoints(const std::string& checkpoint_dir);
+  // The complete checkpoints under `checkpoint_dir` (none when it does not exist), fewest folded records first, ties
+  // by name. Anything else there (partial, another format, unreadable positions) is left out.
+  static std::vector<CheckpointInfo> checkpoints(const std::string& checkpoint_dir);
+  // Keeps the `kept` complete checkpoints with the most folded records (0: all) and removes the others, each first
+  // renamed to "*.partial" so that a crash midway leaves what replays ignore and the next fold removes. Returns how
+  // many were removed. Probe: checkpoint.before_retire (crash) after the rename.
+  static size_t retain_checkpoints(const std::string& checkpoint_dir, size_t kept);
   const std::string& dir() const { return dir_; }
   // A secondary instance (the constructor taking `secondary`) reads what the primary committed since the last call
   // (TryCatchUpWithPrimary); StoreError on failure. Safe beside concurrent reads. A no-op on other stores.

@@ -29,7 +29,7 @@ std::map<std::string, Paid> paid_by_claim_event(const Store& s, std::vector<std:
       if (it != event_of_claim.end()) out[it->second].fund += record_money(r, "fund");
     }
     return true;
-  });
+  }, Trace::skip);  // the books only: no trace
   return out;
 }
 

@@ -53,10 +53,11 @@ bool in_month(const json& r, const char* date_field, Month month) {
   return d && month_of(*d) == month;
 }
 
-// Every output record in log order, or only those of `partition` (a serve member's share of a month view).
+// Every output record in log order, or only those of `partition` (a serve member's share of a month view); the
+// month views read no trace, so it is not kept (Trace::skip).
 void each_output(const Store& store, std::optional<int> partition, const std::function<bool(const json&)>& fn) {
-  if (partition) store.outputs_of(*partition, fn);
-  else store.outputs(fn);
+  if (partition) store.outputs_of(*partition, fn, Trace::skip);
+  else store.outputs(fn, Trace::skip);
 }
 
 }  // namespace

@@ -46,7 +46,7 @@ class ProbeWalk : public ::testing::Test {
     std::string data = *dir_ / name;
     std::string armed = fault;
     int stopped = 0;
-    for (const std::string& step : {ingest(), std::string("fold --checkpoint-every 1500")}) {
+    for (const std::string& step : {ingest(), std::string("fold --checkpoint-every 1000 --checkpoints-kept 1")}) {
       int rc = run(cmd(data, armed, step));
       bool refused_lines = step.starts_with("ingest") && rc == 3;
       if (rc != 0 && !refused_lines) {

@@ -271,6 +271,7 @@ TEST(Replay, TwelvePointsReplayToTheLiveDigest) {
   FoldOptions opt;
   opt.checkpoint_dir = d / "checkpoints";
   opt.checkpoint_every = 400;
+  opt.checkpoints_kept = 0;  // all: every point may start from one
   struct Point {
     std::map<int, uint64_t> positions;
     std::string digest;
@@ -301,6 +302,53 @@ TEST(Replay, TwelvePointsReplayToTheLiveDigest) {
           << id << " at " << k;
   }
   EXPECT_GE(from_checkpoints, 8) << "late points should start from a checkpoint";
+}
+
+// Checkpoint retention (issue 10 item 3): with checkpoints_kept 2 only the two checkpoints with the most folded
+// records stay, the same two a fold keeping all of them ends with; a replay to an older checkpoint's point starts
+// from zero and still reaches the digest that checkpoint recorded, and one to the end starts from the newest kept.
+TEST(Replay, OnlyTheNewestCheckpointsAreKeptAndOlderPointsReplayFromZero) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 4);
+  ingest_lines(*log, generated(400, 17));
+  auto fold_keeping = [&](const std::string& name, size_t kept) {
+    Store s(d / (name + "-state"));
+    FoldOptions opt;
+    opt.batch_events = 100;
+    opt.checkpoint_dir = d / (name + "-checkpoints");
+    opt.checkpoint_every = 300;
+    opt.checkpoints_kept = kept;
+    s.fold(*log, default_policy(), opt);
+    return Store::checkpoints(opt.checkpoint_dir);
+  };
+  const std::vector<CheckpointInfo> all = fold_keeping("all", 0), two = fold_keeping("two", 2);
+  ASSERT_GE(all.size(), 5u) << "too few checkpoints for retention to have anything to remove";
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[0].positions, all[all.size() - 2].positions);
+  EXPECT_EQ(two[1].positions, all[all.size() - 1].positions);
+  size_t entries = 0;
+  for (const auto& e : fs::directory_iterator(d / "two-checkpoints")) {
+    EXPECT_FALSE(e.path().string().ends_with(".partial")) << e.path();
+    ++entries;
+  }
+  EXPECT_EQ(entries, 2u) << "a removed checkpoint left something behind";
+  // The first checkpoint of the keep-all fold: its point now replays from zero, to the digest it recorded.
+  std::ifstream in(all[0].path + "/positions.json");
+  const std::string recorded = json::parse(in)["digest"];
+  std::map<int, uint64_t> first;  // a partition the checkpoint does not name had folded nothing
+  for (int p = 0; p < log->partitions(); ++p) first[p] = all[0].positions.count(p) ? all[0].positions.at(p) : 0;
+  ReplayResult early = replay_to(*log, default_policy(), first, d / "two-checkpoints", d / "early");
+  EXPECT_EQ(early.from_checkpoint, "");
+  EXPECT_EQ(early.digest, recorded);
+  std::map<int, uint64_t> end;
+  for (int p = 0; p < log->partitions(); ++p) end[p] = log->end_offset(p);
+  ReplayResult late = replay_to(*log, default_policy(), end, d / "two-checkpoints", d / "late");
+  EXPECT_EQ(late.from_checkpoint, two[1].path);
+  EXPECT_EQ(late.digest, Store(d / "two-state", true).digest());
+  // Retention itself: keeping 1 of the 2 removes the older one and reports it.
+  EXPECT_EQ(Store::retain_checkpoints(d / "two-checkpoints", 1), 1u);
+  ASSERT_EQ(Store::checkpoints(d / "two-checkpoints").size(), 1u);
+  EXPECT_EQ(Store::checkpoints(d / "two-checkpoints")[0].path, two[1].path);
 }
 
 }  // namespace
