@@ -266,6 +266,9 @@ int cmd_fold(const Paths& paths, const std::string& policy_file, FoldOptions opt
   if (paths.brokers.empty() && !fs::exists(paths.log()))
     throw std::runtime_error("no log in " + paths.log() + " (run `gongji ingest` first)");
   auto log = paths.open_log();
+  // The embedded log is opened as a writer first (that cuts a torn tail a crashed ingest left), then read-only: a
+  // reader gives each fold worker its own copy (FoldOptions::threads, EventLog::reader_copy).
+  if (paths.brokers.empty()) log.reset(), log = paths.open_log(8, true);
   Store store(paths.state());  // creates the store only where there is none (Store::Store, item 6)
   Policy policy = policy_from(policy_file);
   if (crash_before) opt.crash_before_batch = crash_before;
@@ -691,6 +694,10 @@ struct Cli {
                      "the store has compacted away, up to a store's size, and a replay to a point before the oldest "
                      "kept one starts from zero")
         ->check(CLI::NonNegativeNumber);
+    fold->add_option("--threads", fold_opt.threads,
+                     "partitions folded side by side (default 2; the embedded log only, a Kafka log is folded by "
+                     "one); the store ends the same with any count")
+        ->check(CLI::Range(1, 64));
     fold->add_option("--crash-before-batch", crash_before, "fault injection: exit 137 before committing batch N")
         ->check(CLI::NonNegativeNumber)
         ->group("");

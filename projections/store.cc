@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -12,7 +13,11 @@
 #include <cstring>
 #include <fstream>
 #include <filesystem>
+#include <exception>
+#include <mutex>
 #include <set>
+#include <shared_mutex>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -644,45 +649,131 @@ void PartitionFolder::commit(FoldStats& stats) {
   m.state.trim(200000);
 }
 
+namespace {
+
+// One Store::fold: partitions handed out to FoldOptions::threads workers, each folding whole partitions with its
+// own PartitionFolder (and its own reader of the log: EventLog::reader_copy). Partitions share no key, so the
+// store ends the same whatever the interleaving. Commits hold commit_mu_ shared and a checkpoint holds it
+// exclusively: a checkpoint, its positions and its digest see whole batches only.
+class FoldRun {
+ public:
+  FoldRun(Store& store, const Policy& policy, const FoldOptions& opt, int partitions)
+      : store_(store), policy_(policy), opt_(opt), partitions_(partitions) {}
+
+  // Folds the partitions in `todo` on `logs.size()` workers (logs[0] on this thread); the first failure of any
+  // worker stops the others at their next record and is rethrown here.
+  FoldStats run(const std::vector<EventLog*>& logs, const std::vector<int>& todo) {
+    std::vector<FoldStats> stats(logs.size());
+    std::vector<std::thread> others;
+    auto work = [&](size_t w) {
+      try {
+        while (!failed_) {
+          const size_t i = next_++;
+          if (i >= todo.size()) break;
+          partition(*logs[w], todo[i], stats[w]);
+        }
+      } catch (...) {
+        std::lock_guard lock(mu_);
+        if (!error_) error_ = std::current_exception();
+        failed_ = true;
+      }
+    };
+    try {
+      for (size_t w = 1; w < logs.size(); ++w) others.emplace_back(work, w);
+    } catch (...) {  // no thread to be had: the ones started stop at their next record
+      std::lock_guard lock(mu_);
+      error_ = std::current_exception();
+      failed_ = true;
+    }
+    if (!failed_) work(0);
+    for (auto& t : others) t.join();
+    if (error_) std::rethrow_exception(error_);
+    FoldStats total;
+    for (const FoldStats& s : stats) {
+      total.events += s.events, total.outputs += s.outputs, total.dead_letters += s.dead_letters;
+      total.puts += s.puts, total.put_bytes += s.put_bytes, total.commits += s.commits;
+    }
+    return total;
+  }
+
+ private:
+  void partition(EventLog& log, int p, FoldStats& stats) {
+    const uint64_t from = store_.folded_offset(p);
+    uint64_t end = log.end_offset(p);
+    if (auto u = opt_.until.find(p); u != opt_.until.end()) end = std::min(end, u->second);
+    if (from >= end) return;
+    PartitionFolder folder(store_, p, partitions_, policy_);
+    log.read(p, from, [&](const LogRecord& r) {
+      if (r.offset >= end || failed_) return false;
+      probe::crash_point("fold.before_apply");
+      folder.apply(r, stats);
+      ++since_checkpoint_;
+      if (const uint64_t n = ++applied_; opt_.progress && n % 100000 == 0) {
+        std::lock_guard lock(mu_);
+        opt_.progress(n);
+      }
+      if (folder.pending() >= opt_.batch_events) commit(folder, stats);
+      return true;
+    });
+    if (folder.pending() > 0 && !failed_) commit(folder, stats);
+  }
+
+  // After another worker failed, nothing more is committed: the store keeps what was committed before.
+  void commit(PartitionFolder& folder, FoldStats& stats) {
+    if (failed_) return;
+    if (opt_.crash_before_batch && ++batches_ == *opt_.crash_before_batch) std::_Exit(137);
+    {
+      std::shared_lock lock(commit_mu_);
+      write_probe("fold.before_commit", store_.dir());
+      folder.commit(stats);
+      probe::crash_point("fold.after_commit");
+    }
+    if (opt_.checkpoint_every && since_checkpoint_ >= opt_.checkpoint_every) checkpoint();
+  }
+
+  void checkpoint() {
+    {
+      std::unique_lock lock(commit_mu_);
+      if (failed_ || since_checkpoint_ < opt_.checkpoint_every) return;  // failed, or another worker has just taken it
+      store_.checkpoint(opt_.checkpoint_dir + "/" + hex16(applied_) + "-" +
+                        hex16(static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())));
+      since_checkpoint_ = 0;
+    }
+    std::lock_guard lock(mu_);  // removing old ones need not stop the commits, only another worker's retention
+    Store::retain_checkpoints(opt_.checkpoint_dir, opt_.checkpoints_kept);
+  }
+
+  Store& store_;
+  const Policy& policy_;
+  const FoldOptions& opt_;
+  const int partitions_;
+  std::mutex mu_;  // progress calls, error_, checkpoint retention
+  std::shared_mutex commit_mu_;
+  std::atomic<size_t> next_{0}, batches_{0};
+  std::atomic<uint64_t> applied_{0}, since_checkpoint_{0};
+  std::atomic<bool> failed_{false};
+  std::exception_ptr error_;
+};
+
+}  // namespace
+
 FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& opt) {
-  FoldStats stats;
-  size_t batches = 0;
-  uint64_t since_checkpoint = 0, since_progress = 0;
   check_log(log);  // item 2: a log that disagrees with what the store folded is refused before anything is written
   if (opt.until.empty())
     for (int p = 0; p < log.partitions(); ++p) log.check_records(p, folded_offset(p));  // damage ahead: refuse now
   record_run(policy, log.partitions());
   if (opt.checkpoint_every && !opt.checkpoint_dir.empty()) remove_partial_checkpoints(opt.checkpoint_dir);
-  for (int p = 0; p < log.partitions(); ++p) {
-    const uint64_t from = folded_offset(p);
-    uint64_t end = log.end_offset(p);
-    if (auto u = opt.until.find(p); u != opt.until.end()) end = std::min(end, u->second);
-    if (from >= end) continue;
-    PartitionFolder folder(*this, p, log.partitions(), policy);
-    auto commit = [&] {
-      if (opt.crash_before_batch && ++batches == *opt.crash_before_batch) std::_Exit(137);
-      write_probe("fold.before_commit", dir_);
-      folder.commit(stats);
-      probe::crash_point("fold.after_commit");
-      if (opt.checkpoint_every && since_checkpoint >= opt.checkpoint_every) {
-        checkpoint(opt.checkpoint_dir + "/" + hex16(stats.events) + "-" + hex16(static_cast<uint64_t>(
-                                                  std::chrono::steady_clock::now().time_since_epoch().count())));
-        since_checkpoint = 0;
-        retain_checkpoints(opt.checkpoint_dir, opt.checkpoints_kept);
-      }
-    };
-    log.read(p, from, [&](const LogRecord& r) {
-      if (r.offset >= end) return false;
-      probe::crash_point("fold.before_apply");
-      folder.apply(r, stats);
-      ++since_checkpoint;
-      if (opt.progress && ++since_progress >= 100000) opt.progress(stats.events), since_progress = 0;
-      if (folder.pending() >= opt.batch_events) commit();
-      return true;
-    });
-    if (folder.pending() > 0) commit();
+  std::vector<int> todo;
+  for (int p = 0; p < log.partitions(); ++p) todo.push_back(p);
+  // More workers than one only over a log that can hand each its own reader (the embedded log; not Kafka).
+  std::vector<std::unique_ptr<EventLog>> copies;
+  std::vector<EventLog*> logs = {&log};
+  for (size_t w = 1; w < std::min<size_t>(opt.threads, todo.size()); ++w) {
+    copies.push_back(log.reader_copy());
+    if (!copies.back()) break;
+    logs.push_back(copies.back().get());
   }
-  return stats;
+  return FoldRun(*this, policy, opt, log.partitions()).run(logs, todo);
 }
 
 std::optional<uint64_t> Store::int_property(const std::string& name) const {

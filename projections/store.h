@@ -100,7 +100,8 @@ struct SettlementRef {
 
 struct FoldOptions {
   size_t batch_events = 2000;      // events per committed WriteBatch
-  // Fault-injection probe for crash tests: exit(137) right before committing batch number N (1-based).
+  // Fault-injection probe for crash tests: exit(137) right before committing batch number N (1-based), counted over
+  // every worker's batches in the order they commit.
   std::optional<size_t> crash_before_batch;
   // Stop each partition before these offsets (a partition not named: its end). For replays to a known-at point.
   std::map<int, uint64_t> until;
@@ -112,6 +113,10 @@ struct FoldOptions {
   // older ones are removed (Store::retain_checkpoints). Each older checkpoint pins the SST files the store has since
   // compacted away, up to a store's size each; a replay to a point before the oldest kept one starts from zero.
   size_t checkpoints_kept = 2;
+  // Workers folding partitions side by side, each a whole partition at a time with its own reader of the log
+  // (EventLog::reader_copy; a log that gives none, a writer or Kafka's, is folded by one). Partitions share no key,
+  // so the store ends with the same keys and values (the same digest) with any count.
+  size_t threads = 2;
   // Called now and then with the events folded so far (progress on long runs).
   std::function<void(uint64_t events)> progress;
 };

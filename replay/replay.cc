@@ -38,7 +38,16 @@ ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, 
     if (fits && c.total > best) best = c.total, res.from_checkpoint = c.path;
   }
   fs::create_directories(fs::path(out).parent_path().empty() ? "." : fs::path(out).parent_path());
-  if (!res.from_checkpoint.empty()) fs::copy(res.from_checkpoint + "/db", out, fs::copy_options::recursive);
+  if (!res.from_checkpoint.empty()) {
+    // A fold running meanwhile may retire this checkpoint (Store::retain_checkpoints renames it before removing
+    // it): a copy that failed, or whose source no longer stands under its name, may be partial and is not used.
+    std::error_code ec;
+    fs::copy(res.from_checkpoint + "/db", out, fs::copy_options::recursive, ec);
+    if (ec || !fs::exists(res.from_checkpoint + "/positions.json")) {
+      fs::remove_all(out);
+      res.from_checkpoint.clear();
+    }
+  }
   Store store(out);
   FoldOptions opt;
   opt.until = target;

@@ -20,7 +20,8 @@ struct ReplayResult {
   std::string digest;
 };
 
-// Rebuilds into `out` (must not exist). `checkpoints`: the live fold's checkpoint directory ("" for none).
+// Rebuilds into `out` (must not exist). `checkpoints`: the live fold's checkpoint directory ("" for none). A
+// checkpoint a running fold retires while it is copied is not used: the replay then starts from zero.
 ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, uint64_t>& target,
                        const std::string& checkpoints, const std::string& out,
                        const std::function<void(uint64_t)>& progress = {});

@@ -89,9 +89,12 @@ class StoreFault : public ::testing::Test {
     delete dir_;
   }
   static std::unique_ptr<EventLog> log() { return open_segment_log(*dir_ / "log", 4, true); }
+  // One worker: these tests name the n-th commit or checkpoint of the fold, which with two workers would depend on
+  // their interleaving (Fold.ThreadCountChangesNeitherTheStoreNorACheckpoint covers two).
   static FoldOptions small_batches() {
     FoldOptions o;
     o.batch_events = 100;
+    o.threads = 1;
     return o;
   }
   // A store equal to one that folded exactly `positions` of the log (the "last committed batch" reference).

@@ -6,10 +6,12 @@
 //   - values of random bytes (they do not compress; the fold's JSON and state values do, so this is the harder
 //     case for the raw side);
 //   - the same RocksDB options (projections/store.h store_db_options), the same number of synced WriteBatches;
-//   - the fold's reads: a Get of a person key before each person put, of an event-id key before each e/ put;
-//   - keys in a random order (the fold writes o/, i/ and g/ keys in log order, which is cheaper to compact).
+//   - the fold's reads: a Get of a person or event-id key before its first put (the fold reads a person once while it
+//     stays cached, and an event id once);
+//   - keys in a random order (the fold writes o/, i/ and g/ keys in log order, which is cheaper to compact);
+//   - as many writers as the fold has workers (--threads, FoldOptions::threads), each its share of the puts.
 // Prints both figures and their ratio.
-//   gongji-bench-fold [--people N] [--dir DIR]
+//   gongji-bench-fold [--people N] [--dir DIR] [--threads N]
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -19,6 +21,9 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <thread>
+#include <unordered_set>
+#include <atomic>
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
@@ -73,8 +78,10 @@ std::vector<Put> raw_workload(std::vector<Put> keys, uint64_t fold_puts) {
   return keys;
 }
 
-// Writes `work` in `commits` synced batches; returns the seconds taken, or -1 when the database does not open.
-double raw_put_seconds(const std::string& path, const std::vector<Put>& work, uint64_t commits, uint64_t* bytes) {
+// Writes `work` in `commits` synced batches from `threads` writers (each its share of the puts, as the fold's
+// workers each write their own partitions); returns the seconds taken, or -1 when the database does not open.
+double raw_put_seconds(const std::string& path, const std::vector<Put>& work, uint64_t commits, size_t threads,
+                       uint64_t* bytes) {
   rocksdb::Options o = gongji::store_db_options();
   o.create_if_missing = true;
   rocksdb::DB* raw = nullptr;
@@ -86,26 +93,41 @@ double raw_put_seconds(const std::string& path, const std::vector<Put>& work, ui
     std::memcpy(&noise[i], &x, 8);
   }
   const uint64_t per_batch = commits ? (work.size() + commits - 1) / commits : work.size();
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  rocksdb::WriteBatch batch;
-  std::string got;
-  *bytes = 0;
-  auto t0 = Clock::now();
-  for (const Put& p : work) {
-    if (p.key[0] == 'p' || p.key[0] == 'e') (void)raw->Get(rocksdb::ReadOptions(), p.key, &got);
-    const size_t off = rng() % (noise.size() - std::min<size_t>(p.value_size, noise.size() - 1));
-    batch.Put(p.key, rocksdb::Slice(noise.data() + off, p.value_size));
-    *bytes += p.key.size() + p.value_size;
-    if (batch.Count() >= per_batch) {
-      raw->Write(wo, &batch);
-      batch.Clear();
+  std::vector<uint64_t> written(threads, 0);
+  std::atomic<bool> failed{false};
+  auto writer = [&](size_t w) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    rocksdb::WriteBatch batch;
+    std::mt19937_64 pick(7 + w);
+    std::string got;
+    std::unordered_set<std::string> read;
+    for (size_t i = w; i < work.size(); i += threads) {
+      const Put& p = work[i];
+      // The fold reads a person once per cache lifetime and an event id once: a Get at a key's first put only.
+      if ((p.key[0] == 'p' || p.key[0] == 'e') && read.insert(p.key).second)
+        (void)raw->Get(rocksdb::ReadOptions(), p.key, &got);
+      const size_t off = pick() % (noise.size() - std::min<size_t>(p.value_size, noise.size() - 1));
+      batch.Put(p.key, rocksdb::Slice(noise.data() + off, p.value_size));
+      written[w] += p.key.size() + p.value_size;
+      if (batch.Count() >= per_batch) {
+        if (!raw->Write(wo, &batch).ok()) failed = true;
+        batch.Clear();
+      }
     }
-  }
-  if (batch.Count()) raw->Write(wo, &batch);
+    if (batch.Count() && !raw->Write(wo, &batch).ok()) failed = true;
+  };
+  auto t0 = Clock::now();
+  std::vector<std::thread> others;
+  for (size_t w = 1; w < threads; ++w) others.emplace_back(writer, w);
+  writer(0);
+  for (auto& t : others) t.join();
   double raw_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  *bytes = 0;
+  for (uint64_t b : written) *bytes += b;
   delete raw;
-  return raw_s;
+  if (failed) std::fprintf(stderr, "gongji-bench-fold: a raw write failed in %s\n", path.c_str());
+  return failed ? -1 : raw_s;
 }
 
 }  // namespace
@@ -116,6 +138,8 @@ int main(int argc, char** argv) {
   CLI::App app{"gongji-bench-fold: fold rate vs raw RocksDB doing the fold's writes and reads"};
   app.add_option("--people", people, "population size (default 20000)");
   app.add_option("--dir", dir, "scratch directory (removed first)");
+  size_t threads = gongji::FoldOptions{}.threads;
+  app.add_option("--threads", threads, "fold workers, and raw writers (default 2)")->check(CLI::Range(1, 64));
   CLI11_PARSE(app, argc, argv);
   fs::remove_all(dir);
   fs::create_directories(dir);
@@ -129,14 +153,18 @@ int main(int argc, char** argv) {
     ++events;
   });
   log->sync();
-  std::printf("workload:  %d people, %llu events\n", people, static_cast<unsigned long long>(events));
+  log = gongji::open_segment_log(dir + "/log", 8, true);  // a reader: it gives each fold worker its own copy
+  std::printf("workload:  %d people, %llu events; %zu fold workers and raw writers\n", people,
+              static_cast<unsigned long long>(events), threads);
 
   gongji::FoldStats st;
   double fold_s;
   {
     gongji::Store store(dir + "/state");
     auto t0 = Clock::now();
-    st = store.fold(*log, gongji::default_policy());
+    gongji::FoldOptions fo;
+    fo.threads = threads;
+    st = store.fold(*log, gongji::default_policy(), fo);
     fold_s = std::chrono::duration<double>(Clock::now() - t0).count();
   }
   const double fold_rate = static_cast<double>(st.events) / fold_s;
@@ -146,7 +174,7 @@ int main(int argc, char** argv) {
 
   const std::vector<Put> work = raw_workload(scan_store(dir + "/state"), st.puts);
   uint64_t raw_bytes = 0;
-  const double raw_s = raw_put_seconds(dir + "/raw", work, st.commits, &raw_bytes);
+  const double raw_s = raw_put_seconds(dir + "/raw", work, st.commits, threads, &raw_bytes);
   if (raw_s < 0 || work.empty()) return 1;
   const double raw_rate = static_cast<double>(work.size()) / raw_s;
   std::printf("raw:       %zu puts (%.1f MB) in %.2f s = %.0f puts/s = %.0f events/s at the fold's puts per event\n",
