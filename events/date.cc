@@ -61,6 +61,13 @@ std::optional<Month> parse_month(std::string_view s) {
 
 std::string format_date(Date d) {
   Ymd v = ymd_of(d);
+  if (v.y >= 0 && v.y <= 9999 && v.m <= 99 && v.d <= 99) {  // the snprintf below, without its cost (every event)
+    const char b[10] = {char('0' + v.y / 1000),     char('0' + v.y / 100 % 10), char('0' + v.y / 10 % 10),
+                        char('0' + v.y % 10),       '-',                        char('0' + v.m / 10),
+                        char('0' + v.m % 10),       '-',                        char('0' + v.d / 10),
+                        char('0' + v.d % 10)};
+    return std::string(b, sizeof b);
+  }
   char buf[16];
   std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", v.y, v.m, v.d);
   return buf;

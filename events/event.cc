@@ -454,13 +454,6 @@ Event event_from_json(const json& j, const CodeLists& codes) {
   return e;
 }
 
-Event parse_event(std::string_view line, const CodeLists& codes) {
-  if (line.size() > kMaxLineBytes)
-    throw EventError("", "line of " + std::to_string(line.size()) + " bytes is longer than the limit of " +
-                             std::to_string(kMaxLineBytes) + " bytes");
-  return event_from_json(parse_json_exact(line), codes);
-}
-
 bool set_event_field(Event& e, std::string_view name, std::variant<std::string, int32_t, bool, int64_t> value) {
   auto f = fields().find(name);
   if (f == fields().end()) return false;
@@ -494,16 +487,17 @@ std::string text_problem(std::string_view s, bool identifier) {
   for (size_t i = 0; i < s.size();) {
     auto c = static_cast<unsigned char>(s[i]);
     size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-    std::string bad_utf8 = "is not valid UTF-8 (byte " + std::to_string(i) + ")";
-    if (n == 0 || i + n > s.size()) return bad_utf8;
+    // built only when returned: this loop runs for every byte of every text field (ingest's and the fold's hot path)
+    auto bad_utf8 = [i] { return "is not valid UTF-8 (byte " + std::to_string(i) + ")"; };
+    if (n == 0 || i + n > s.size()) return bad_utf8();
     uint32_t cp = n == 1 ? c : c & (0x7F >> n);
     for (size_t k = 1; k < n; ++k) {
       auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return bad_utf8;
+      if ((cc & 0xC0) != 0x80) return bad_utf8();
       cp = cp << 6 | (cc & 0x3F);
     }
     if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-      return bad_utf8;
+      return bad_utf8();
     if (identifier && (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)))
       return "contains a control character (byte " + std::to_string(i) + ")";
     i += n;
@@ -633,6 +627,302 @@ void validate_event(const Event& e, bool has_at, const CodeLists& codes) {
   check_consistency(e);
 }
 
+// parse_event's fast path (issue 10 item 3: ingest at the fold's rate): the JSON forms generated data and ordinary
+// producers use (no escapes, no null, no negative or exponent numbers, integers of at most 9 digits, no duplicate
+// keys) read straight into an Event. It never decides a refusal: anything it does not take, for whatever reason,
+// returns std::nullopt and the nlohmann path (parse_json_exact, event_from_json) reads the line again, so every
+// verdict and every message stays that path's. When it takes a line, the Event is the one that path would give:
+// the same conversions (parse_date, parse_month, parse_yuan, code_for_field) and validate_event.
+namespace {
+
+struct NotFast {};  // the line is left to the nlohmann path
+
+struct FastValue {
+  enum Kind { string, integer, decimal, boolean, composite } kind = string;
+  std::string_view text;  // a string's content, a number's text, an object's or array's whole span
+  uint32_t number = 0;    // integer
+  bool flag = false;      // boolean
+};
+
+class FastReader {
+ public:
+  explicit FastReader(std::string_view s) : s_(s) {}
+
+  void expect(char c) {
+    ws();
+    if (pos_ >= s_.size() || s_[pos_] != c) throw NotFast{};
+    ++pos_;
+  }
+  bool next_is(char c) {
+    ws();
+    return pos_ < s_.size() && s_[pos_] == c;
+  }
+  void at_end() {
+    ws();
+    if (pos_ != s_.size()) throw NotFast{};
+  }
+
+  // Calls fn(key, value) for each member of the object that starts here; nested objects and arrays are read
+  // through (checked as JSON) and given as their span.
+  template <typename Fn>
+  void object(Fn&& fn) {
+    expect('{');
+    if (next_is('}')) return void(++pos_);
+    do {
+      std::string_view key = string();
+      expect(':');
+      fn(key, value());
+    } while (comma_or('}'));
+  }
+  template <typename Fn>
+  void array(Fn&& fn) {
+    expect('[');
+    if (next_is(']')) return void(++pos_);
+    do fn(value());
+    while (comma_or(']'));
+  }
+
+ private:
+  void ws() {
+    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
+  }
+  bool comma_or(char close) {
+    ws();
+    if (pos_ < s_.size() && s_[pos_] == ',') return ++pos_, true;
+    expect(close);
+    return false;
+  }
+  std::string_view string() {
+    expect('"');
+    size_t start = pos_;
+    while (pos_ < s_.size() && s_[pos_] != '"') {
+      auto c = static_cast<unsigned char>(s_[pos_]);
+      if (c == '\\' || c < 0x20) throw NotFast{};
+      ++pos_;
+    }
+    if (pos_ >= s_.size()) throw NotFast{};
+    std::string_view out = s_.substr(start, pos_++ - start);
+    if (!text_problem(out, false).empty()) throw NotFast{};  // nlohmann refuses text that is not UTF-8
+    return out;
+  }
+  FastValue value() {
+    ws();
+    if (pos_ >= s_.size()) throw NotFast{};
+    FastValue v;
+    char c = s_[pos_];
+    if (c == '"') {
+      v.text = string();
+    } else if (c == '{' || c == '[') {
+      if (++depth_ > 3) throw NotFast{};  // an event nests three deep (items, an item); no recursion on deep input
+      size_t start = pos_;
+      if (c == '{') object([](std::string_view, const FastValue&) {});
+      else array([](const FastValue&) {});
+      --depth_;
+      v.kind = FastValue::composite;
+      v.text = s_.substr(start, pos_ - start);
+    } else if (s_.substr(pos_, 4) == "true" || s_.substr(pos_, 5) == "false") {
+      v.kind = FastValue::boolean;
+      v.flag = c == 't';
+      pos_ += v.flag ? 4 : 5;
+    } else {
+      v = number();
+    }
+    return v;
+  }
+  // -?(0|[1-9][0-9]*)(.[0-9]+)? without the minus and the exponent; integers of at most 9 digits.
+  FastValue number() {
+    size_t start = pos_;
+    auto digits = [&] {
+      size_t from = pos_;
+      while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
+      return pos_ - from;
+    };
+    size_t whole = digits();
+    if (whole == 0 || (whole > 1 && s_[start] == '0')) throw NotFast{};
+    FastValue v;
+    v.kind = FastValue::integer;
+    if (pos_ < s_.size() && s_[pos_] == '.') {
+      ++pos_;
+      if (digits() == 0) throw NotFast{};
+      v.kind = FastValue::decimal;
+    }
+    if (pos_ < s_.size() && (s_[pos_] == 'e' || s_[pos_] == 'E')) throw NotFast{};
+    v.text = s_.substr(start, pos_ - start);
+    if (v.kind == FastValue::integer) {
+      if (whole > 9) throw NotFast{};
+      for (char d : v.text) v.number = v.number * 10 + static_cast<uint32_t>(d - '0');
+    }
+    return v;
+  }
+
+  std::string_view s_;
+  size_t pos_ = 0;
+  int depth_ = 0;  // composite values being read through
+};
+
+std::string_view fast_text(const FastValue& v) {
+  if (v.kind != FastValue::string || v.text.empty()) throw NotFast{};
+  return v.text;
+}
+int fast_int(const FastValue& v) {
+  if (v.kind != FastValue::integer) throw NotFast{};
+  return static_cast<int>(v.number);
+}
+// money_of's cases: a JSON integer (yuan), a decimal number or a string read by parse_yuan.
+Money fast_money(const FastValue& v) {
+  if (v.kind == FastValue::integer) return static_cast<Money>(v.number) * 100;
+  if (v.kind != FastValue::decimal && v.kind != FastValue::string) throw NotFast{};
+  if (v.text.empty() || v.text[0] == '-' || v.text.size() > 15) throw NotFast{};
+  auto m = parse_yuan(v.text);
+  if (!m) throw NotFast{};
+  return *m;
+}
+Date fast_date(const FastValue& v) {
+  auto d = v.kind == FastValue::string ? parse_date(v.text) : std::nullopt;
+  if (!d) throw NotFast{};
+  return *d;
+}
+
+void fast_set_field(Event& e, const Field& f, const FastValue& v) {
+  std::visit(
+      [&](auto member) {
+        using T = typename std::remove_reference_t<decltype(e.*member)>::value_type;
+        if constexpr (CodeEnum<T>) {
+          e.*member = code_for_field<T>("", fast_text(v));
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          e.*member = std::string(fast_text(v));
+        } else if constexpr (std::is_same_v<T, int>) {
+          if (f.kind == Kind::month) {
+            auto m = v.kind == FastValue::string ? parse_month(v.text) : std::nullopt;
+            if (!m) throw NotFast{};
+            e.*member = *m;
+          } else if (f.kind == Kind::date) {
+            e.*member = fast_date(v);
+          } else {
+            e.*member = fast_int(v);
+          }
+        } else if constexpr (std::is_same_v<T, bool>) {
+          if (v.kind != FastValue::boolean) throw NotFast{};
+          e.*member = v.flag;
+        } else {
+          e.*member = fast_money(v);
+        }
+      },
+      f.member);
+}
+
+// Marks `key` seen in `seen` (one bit per entry of `keys`); a key not in `keys` or given twice is not fast.
+void fast_key(std::string_view key, std::initializer_list<std::string_view> keys, unsigned& seen) {
+  unsigned bit = 1;
+  for (std::string_view k : keys) {
+    if (k == key) {
+      if (seen & bit) throw NotFast{};
+      seen |= bit;
+      return;
+    }
+    bit <<= 1;
+  }
+  throw NotFast{};
+}
+
+// items_of's rules on the fast path.
+std::vector<Item> fast_items(const FastValue& v) {
+  if (v.kind != FastValue::composite || v.text[0] != '[') throw NotFast{};
+  std::vector<Item> items;
+  FastReader r(v.text);
+  r.array([&](const FastValue& o) {
+    if (o.kind != FastValue::composite || o.text[0] != '{') throw NotFast{};
+    Item it;
+    unsigned seen = 0;
+    FastReader ro(o.text);
+    ro.object([&](std::string_view k, const FastValue& x) {
+      fast_key(k, {"category", "amount", "eligible", "therapy"}, seen);
+      if (k == "category") it.category = code_for_field<ItemCategory>("", fast_text(x));
+      else if (k == "amount") it.amount = fast_money(x);
+      else if (k == "eligible") it.eligible = fast_money(x);
+      else it.therapy = std::string(fast_text(x));
+    });
+    if ((seen & 3) != 3 || (it.eligible && *it.eligible > it.amount)) throw NotFast{};
+    if (it.therapy && it.category != ItemCategory::acupuncture && it.category != ItemCategory::tcm_other)
+      throw NotFast{};
+    items.push_back(std::move(it));
+  });
+  if (items.empty()) throw NotFast{};
+  return items;
+}
+
+Away fast_away(const FastValue& v) {
+  if (v.kind != FastValue::composite || v.text[0] != '{') throw NotFast{};
+  Away a;
+  unsigned seen = 0;
+  FastReader r(v.text);
+  r.object([&](std::string_view k, const FastValue& x) {
+    fast_key(k, {"mode", "level"}, seen);
+    if (k == "mode") a.mode = code_for_field<AwayMode>("", fast_text(x));
+    else a.level = fast_int(x);
+  });
+  if (seen != 3 || a.level < 0 || a.level > 3) throw NotFast{};
+  return a;
+}
+
+using FastMembers = std::vector<std::pair<std::string_view, FastValue>>;
+
+// event_from_json's checks and conversions, on the members of a fast-read line.
+Event fast_event(const FastMembers& kv, const CodeLists& codes) {
+  auto find = [&](std::string_view k) -> const FastValue& {
+    for (const auto& [key, v] : kv)
+      if (key == k) return v;
+    throw NotFast{};
+  };
+  auto type = type_from_name(fast_text(find("type")));
+  if (!type) throw NotFast{};
+  Event e;
+  e.type = *type;
+  e.id = std::string(fast_text(find("id")));
+  const Shape& sh = shape(*type);
+  auto listed = [](const std::vector<std::string>& keys, std::string_view k) {
+    return std::find(keys.begin(), keys.end(), k) != keys.end();
+  };
+  for (const auto& k : sh.required) find(k);
+  for (size_t i = 0; i < kv.size(); ++i) {
+    const auto& [k, v] = kv[i];
+    for (size_t j = 0; j < i; ++j)
+      if (kv[j].first == k) throw NotFast{};  // nlohmann's path says "field given twice"
+    if (k == "type" || k == "id") continue;
+    if (!listed(sh.required, k) && !listed(sh.optional, k)) throw NotFast{};
+    if (k == "at" || k == "date") e.at = fast_date(v);
+    else if (k == "items") e.items = fast_items(v);
+    else if (k == "away") e.away = fast_away(v);
+    else fast_set_field(e, fields().find(k)->second, v);
+  }
+  validate_event(e, true, codes);
+  return e;
+}
+
+std::optional<Event> parse_event_fast(std::string_view line, const CodeLists& codes) {
+  try {
+    FastMembers kv;
+    kv.reserve(24);
+    FastReader r(line);
+    r.object([&](std::string_view k, const FastValue& v) { kv.emplace_back(k, v); });
+    r.at_end();
+    return fast_event(kv, codes);
+  } catch (const NotFast&) {
+  } catch (const std::exception&) {  // an EventError, or anything else: the nlohmann path decides
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Event parse_event(std::string_view line, const CodeLists& codes) {
+  if (line.size() > kMaxLineBytes)
+    throw EventError("", "line of " + std::to_string(line.size()) + " bytes is longer than the limit of " +
+                             std::to_string(kMaxLineBytes) + " bytes");
+  if (auto e = parse_event_fast(line, codes)) return std::move(*e);
+  return event_from_json(parse_json_exact(line), codes);
+}
+
 json event_to_json(const Event& e) {
   json j = json::object();
   j["type"] = type_name(e.type);
@@ -662,7 +952,163 @@ json event_to_json(const Event& e) {
   return j;
 }
 
-std::string canonical_json(const Event& e) { return event_to_json(e).dump(); }
+namespace {
+
+// A string as nlohmann's dump() writes it (ensure_ascii off): `"`, `\\` and C0 controls escaped, other bytes as
+// they are. Valid UTF-8 only: canonical_json leaves anything else to dump(), which refuses it.
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  size_t run = 0;  // start of the bytes not yet copied, which need no escape
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20) continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default: {
+        char b[8];
+        std::snprintf(b, sizeof b, "\\u%04x", static_cast<unsigned>(c));
+        out += b;
+      }
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out += '"';
+}
+
+// One key of an event type's canonical form: its name and how its value is found.
+struct CanonKey {
+  enum Source { type, id, at, items, away, field } source = field;
+  std::string name;
+  const Field* member = nullptr;  // source == field
+};
+
+// Each event type's keys in the canonical order (byte order of the names, as nlohmann's std::map holds them).
+const std::vector<CanonKey>& canonical_keys(EventType t) {
+  static const std::array<std::vector<CanonKey>, kEventTypeCount> keys = [] {
+    std::array<std::vector<CanonKey>, kEventTypeCount> all;
+    for (int i = 0; i < kEventTypeCount; ++i) {
+      auto& ks = all[static_cast<size_t>(i)];
+      ks = {{CanonKey::type, "type"}, {CanonKey::id, "id"}};
+      const Shape& sh = shape(static_cast<EventType>(i));
+      for (const auto* names : {&sh.required, &sh.optional})
+        for (const std::string& k : *names) {
+          CanonKey c{CanonKey::field, k};
+          if (k == "at" || k == "date") c.source = CanonKey::at;
+          else if (k == "items") c.source = CanonKey::items;
+          else if (k == "away") c.source = CanonKey::away;
+          else c.member = &fields().at(k);
+          ks.push_back(c);
+        }
+      std::sort(ks.begin(), ks.end(), [](const CanonKey& a, const CanonKey& b) { return a.name < b.name; });
+    }
+    return all;
+  }();
+  return keys[static_cast<size_t>(t)];
+}
+
+// Appends the value of `k` as event_to_json gives it; false (nothing appended) when it leaves the key out. `utf8`
+// turns false on text that is not valid UTF-8 (formatted dates, money and code spellings are ASCII).
+bool canonical_value(const Event& e, const CanonKey& k, std::string& out, bool& utf8) {
+  auto text = [&](std::string_view s) {
+    if (!text_problem(s, false).empty()) utf8 = false;
+    append_json_string(out, s);
+  };
+  switch (k.source) {
+    case CanonKey::type: append_json_string(out, type_name(e.type)); return true;
+    case CanonKey::id: text(e.id); return true;
+    case CanonKey::at: append_json_string(out, format_date(e.at)); return true;
+    case CanonKey::items:
+      out += '[';
+      for (size_t i = 0; i < e.items.size(); ++i) {  // keys in order: amount, category, eligible, therapy
+        const Item& it = e.items[i];
+        out += i ? ",{\"amount\":" : "{\"amount\":";
+        append_json_string(out, format_money(it.amount));
+        out += ",\"category\":";
+        append_json_string(out, spelling(it.category));
+        if (it.eligible) out += ",\"eligible\":", append_json_string(out, format_money(*it.eligible));
+        if (it.therapy) out += ",\"therapy\":", text(*it.therapy);
+        out += '}';
+      }
+      out += ']';
+      return true;
+    case CanonKey::away:
+      if (!e.away) return false;
+      out += "{\"level\":" + std::to_string(e.away->level) + ",\"mode\":";
+      append_json_string(out, spelling(e.away->mode));
+      out += '}';
+      return true;
+    case CanonKey::field: break;
+  }
+  bool present = false;
+  std::visit(
+      [&](auto member) {
+        using T = typename std::remove_reference_t<decltype(e.*member)>::value_type;
+        const auto& opt = e.*member;
+        if (!(present = opt.has_value())) return;
+        if constexpr (CodeEnum<T>) append_json_string(out, spelling(*opt));
+        else if constexpr (std::is_same_v<T, Money>) append_json_string(out, format_money(*opt));
+        else if constexpr (std::is_same_v<T, int>) {
+          if (k.member->kind == Kind::month) append_json_string(out, format_month(*opt));
+          else if (k.member->kind == Kind::date) append_json_string(out, format_date(*opt));
+          else out += std::to_string(*opt);
+        } else if constexpr (std::is_same_v<T, bool>) out += *opt ? "true" : "false";
+        else text(*opt);
+      },
+      k.member->member);
+  return present;
+}
+
+}  // namespace
+
+// event_to_json(e).dump() written directly (the ingest's id index hashes it for every event): the same bytes, keys
+// in byte order as nlohmann's std::map holds them. Text that is not valid UTF-8 goes to dump(), which throws as before.
+std::string canonical_json(const Event& e) {
+  std::string out;
+  out.reserve(256);
+  out += '{';
+  bool utf8 = true;
+  for (const CanonKey& k : canonical_keys(e.type)) {
+    const size_t mark = out.size();
+    if (mark > 1) out += ',';
+    out += '"';
+    out += k.name;
+    out += "\":";
+    if (!canonical_value(e, k, out, utf8)) out.resize(mark);
+  }
+  if (!utf8) return event_to_json(e).dump();
+  out += '}';
+  return out;
+}
+
+std::optional<StoredField> event_field(const Event& e, std::string_view name) {
+  const auto& keys = canonical_keys(e.type);  // the type's shape, each key with its member
+  auto k = std::find_if(keys.begin(), keys.end(), [&](const CanonKey& c) { return c.name == name; });
+  if (k == keys.end()) return std::nullopt;
+  if (k->source == CanonKey::at) return StoredField(static_cast<int32_t>(e.at));
+  if (k->source != CanonKey::field) return std::nullopt;  // type, id, items, away
+  std::optional<StoredField> out;
+  std::visit(
+      [&](auto member) {
+        using T = typename std::remove_reference_t<decltype(e.*member)>::value_type;
+        const auto& opt = e.*member;
+        if (!opt) return;
+        if constexpr (CodeEnum<T>) out = StoredField(spelling(*opt));
+        else if constexpr (std::is_same_v<T, std::string>) out = StoredField(std::string_view(*opt));
+        else if constexpr (std::is_same_v<T, int>) out = StoredField(static_cast<int32_t>(*opt));
+        else if constexpr (std::is_same_v<T, bool>) out = StoredField(*opt);
+        else out = StoredField(static_cast<int64_t>(*opt));
+      },
+      k->member->member);
+  return out;
+}
 
 uint64_t event_digest(const Event& e) {
   XXH3_state_t* st = XXH3_createState();

@@ -148,6 +148,12 @@ uint64_t event_digest(const Event& e);
 // validation entry point. Throws EventError naming the field; a code missing from `codes` gives
 // "field 'disease': unknown code \"C05\"" (items: "field 'items[0].category': ...").
 bool set_event_field(Event& e, std::string_view name, std::variant<std::string, int32_t, bool, int64_t> value);
+// The other way (encode_event): the field `name` in the stored form set_event_field takes, text as a view into `e`
+// (codes as their spelling); "at" or "date" is the business date. std::nullopt when the event does not carry the
+// field or its type's shape (EVENTS.md) does not list it, exactly as event_to_json leaves a key out; never "type",
+// "id", "items" or "away".
+using StoredField = std::variant<std::string_view, int32_t, bool, int64_t>;
+std::optional<StoredField> event_field(const Event& e, std::string_view name);
 // The code of enum E that `text` spells, for the field `field`; else an EventError naming the field: the text's
 // problem (not UTF-8, a control character) or "unknown code \"...\"". The one way from text to a code.
 [[noreturn]] void refuse_code(const std::string& field, std::string_view text);

@@ -1,5 +1,5 @@
 // Generic over the schema: each body table's fields are read off its mini-reflection type table (field i at
-// vtable offset 4 + 2i), converted to and from the event's JSON form by name, and validated by validate_event
+// vtable offset 4 + 2i), converted to and from the Event by name, and validated by validate_event
 // (event.h, bounds included).
 // One conversion per field kind keeps schema and codec from drifting apart.
 #include "events/fb_codec.h"
@@ -13,12 +13,7 @@
 
 namespace gongji {
 
-using nlohmann::json;
-
 namespace {
-
-const std::set<std::string, std::less<>> kDateFields = {"at", "date", "birth_date", "retired_on", "applied",
-                                                         "course_start"};
 
 const flatbuffers::TypeTable* body_table(EventType t) {
   return fb::BodyTypeTable()->type_refs[static_cast<size_t>(t)]();
@@ -26,16 +21,18 @@ const flatbuffers::TypeTable* body_table(EventType t) {
 
 }  // namespace
 
+// Straight from the Event (event_field), no JSON in between: the same builder calls in the same order as when the
+// values went through event_to_json, so the same bytes (dates, months and money round-trip through their text).
 std::string encode_event(const Event& e) {
-  json j = event_to_json(e);
   flatbuffers::FlatBufferBuilder fbb(256);
   fbb.ForceDefaults(true);
   const flatbuffers::TypeTable* tt = body_table(e.type);
+  auto stored = [&](size_t i) { return event_field(e, tt->names[i]); };
 
   // Offsets (strings, vectors, sub-tables) are built before the table that refers to them.
   std::vector<std::pair<flatbuffers::voffset_t, flatbuffers::uoffset_t>> offsets;
   for (size_t i = 0; i < tt->num_elems; ++i) {
-    std::string name = tt->names[i];
+    std::string_view name = tt->names[i];
     auto vo = flatbuffers::FieldIndexToOffset(static_cast<flatbuffers::voffset_t>(i));
     if (name == "items") {
       std::vector<flatbuffers::Offset<fb::Item>> items;
@@ -53,28 +50,26 @@ std::string encode_event(const Event& e) {
     } else if (name == "away") {
       if (e.away)
         offsets.emplace_back(vo, fb::CreateAway(fbb, fbb.CreateString(spelled(e.away->mode)), e.away->level).o);
-    } else if (tt->type_codes[i].base_type == flatbuffers::ET_STRING && j.contains(name)) {
-      offsets.emplace_back(vo, fbb.CreateString(j[name].get<std::string>()).o);
+    } else if (tt->type_codes[i].base_type == flatbuffers::ET_STRING) {
+      if (auto v = stored(i)) {
+        std::string_view text = std::get<std::string_view>(*v);
+        offsets.emplace_back(vo, fbb.CreateString(text.data(), text.size()).o);
+      }
     }
   }
   auto id = fbb.CreateString(e.id);
   auto start = fbb.StartTable();
   for (size_t i = 0; i < tt->num_elems; ++i) {
-    std::string name = tt->names[i];
-    if (!j.contains(name)) continue;
+    auto base_type = tt->type_codes[i].base_type;
+    if (base_type != flatbuffers::ET_BOOL && base_type != flatbuffers::ET_INT && base_type != flatbuffers::ET_LONG)
+      continue;
+    auto v = stored(i);
+    if (!v) continue;
     auto vo = flatbuffers::FieldIndexToOffset(static_cast<flatbuffers::voffset_t>(i));
-    const json& v = j[name];
-    switch (tt->type_codes[i].base_type) {
-      case flatbuffers::ET_BOOL: fbb.AddElement<uint8_t>(vo, v.get<bool>() ? 1 : 0, 0); break;
-      case flatbuffers::ET_INT: {
-        int32_t x = name == "month"                ? *parse_month(v.get<std::string>())
-                    : kDateFields.count(name) ? *parse_date(v.get<std::string>())
-                                              : v.get<int32_t>();
-        fbb.AddElement<int32_t>(vo, x, 0);
-        break;
-      }
-      case flatbuffers::ET_LONG: fbb.AddElement<int64_t>(vo, *parse_yuan(v.get<std::string>()), 0); break;
-      default: break;
+    switch (base_type) {  // std::get throws on a schema that disagrees with the Event's member types
+      case flatbuffers::ET_BOOL: fbb.AddElement<uint8_t>(vo, std::get<bool>(*v) ? 1 : 0, 0); break;
+      case flatbuffers::ET_INT: fbb.AddElement<int32_t>(vo, std::get<int32_t>(*v), 0); break;
+      default: fbb.AddElement<int64_t>(vo, std::get<int64_t>(*v), 0); break;
     }
   }
   for (auto& [vo, off] : offsets) fbb.AddOffset(vo, flatbuffers::Offset<void>(off));

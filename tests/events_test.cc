@@ -192,5 +192,110 @@ TEST(Partition, PartitionsOfPeopleAndEvents) {
   EXPECT_EQ(partitions_for(link("P2", "P0000001"), 3), (std::vector<int>{1, 2}));
 }
 
+// The nlohmann path's verdict on a line: the event, or the refusal's message.
+std::pair<std::optional<Event>, std::string> json_path(const std::string& line) {
+  try {
+    return {event_from_json(parse_json_exact(line)), ""};
+  } catch (const EventError& e) {
+    return {std::nullopt, e.what()};
+  }
+}
+
+// Lines that stress the fast path's edges: each must get the nlohmann path's verdict (issue 10 item 3).
+std::vector<std::string> edge_lines() {
+  const std::string claim = R"({"benefit":"ordinary","claim":"c1","date":"2023-03-05","facility":"F1",)"
+                            R"("id":"e1","items":[{"amount":"10.00","category":"drug"}],"person":"P1",)"
+                            R"("type":"claim"})";
+  std::vector<std::string> out = {claim};
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string l = claim;
+    l.replace(l.find(from), from.size(), to);
+    out.push_back(l);
+  };
+  with(R"("amount":"10.00")", R"("amount":10)");        // money as a JSON integer
+  with(R"("amount":"10.00")", R"("amount":10.5)");      // as a decimal number
+  with(R"("amount":"10.00")", R"("amount":10.005)");    // three decimals: refused
+  with(R"("amount":"10.00")", R"("amount":-10)");       // negative: refused
+  with(R"("amount":"10.00")", R"("amount":1e2)");       // exponent
+  with(R"("amount":"10.00")", R"("amount":010)");       // not JSON
+  with(R"("amount":"10.00")", R"("amount":9999999999999999999999)");
+  with(R"("amount":"10.00")", R"("amount":"10.00","amount":"11.00")");  // twice
+  with(R"("amount":"10.00")", R"("amount":"10.00","eligible":"10.01")");
+  with(R"("amount":"10.00")", R"("amount":null)");
+  with(R"("person":"P1")", R"("person":"P\u0031")");    // an escape: the same event
+  with(R"("person":"P1")", R"("person":"P\"1")");
+  with(R"("person":"P1")", "\"person\":\"\xe5\xa8\x81\"");  // UTF-8
+  with(R"("person":"P1")", "\"person\":\"\xe5\xa8\"");      // not UTF-8
+  with(R"("person":"P1")", R"("person":"")");
+  with(R"("person":"P1")", R"("person":1)");
+  with(R"("person":"P1")", R"("person":"P1","person":"P1")");
+  with(R"("person":"P1")", R"("person":"P1","colour":"red")");
+  with(R"("person":"P1")", R"("person":{"a":1})");
+  with(R"("person":"P1",)", "");                       // missing
+  with(R"("date":"2023-03-05")", R"("date":"2023-02-30")");
+  with(R"("facility":"F1",)", R"("away":{"level":2,"mode":"temporary"},)");
+  with(R"("facility":"F1",)", R"("away":{"level":4,"mode":"temporary"},)");
+  with(R"("facility":"F1",)", R"("away":{"level":2,"mode":"temporary","mode":"temporary"},)");
+  with(R"("items":[)", R"("items":[])");
+  with(R"({"benefit")", R"( { "benefit" )");           // whitespace
+  with(R"("type":"claim"})", R"("type":"claim"} x)");
+  with(R"("type":"claim"})", R"("type":"claim"}  )");
+  with(R"("type":"claim")", R"("type":"wedding")");
+  with(R"("type":"claim")", R"("type":true)");
+  with(R"("person":"P1")", R"("person":)" + std::string(5000, '[') + std::string(5000, ']'));  // deep: no recursion
+  for (const auto& f : {"every_type.jsonl", "malformed.jsonl"})
+    for (const auto& l : lines(f)) out.push_back(l);
+  return out;
+}
+
+// parse_event reads ordinary lines on its fast path and leaves the rest to parse_json_exact + event_from_json:
+// either way, every line gets the same event or the same refusal as on that path alone.
+TEST(Validation, FastPathGivesTheJsonPathsVerdicts) {
+  for (const std::string& l : edge_lines()) {
+    auto [want, why] = json_path(l);
+    if (want) {
+      EXPECT_EQ(parse_event(l), *want) << l;
+    } else {
+      EXPECT_EQ(error_of(l), why) << l;
+    }
+  }
+  Event e = parse_event(R"({"amount":12.5,"at":"2023-01-31","base":"4000","id":"x","month":"2023-01",)"
+                        R"("person":"P9","type":"contribution_paid"})");
+  EXPECT_EQ(e.amount, std::optional<Money>(1250));
+  EXPECT_EQ(e.base, std::optional<Money>(400000));
+  EXPECT_EQ(e.month, std::optional<Month>(make_month(2023, 1)));
+  EXPECT_EQ(e.at, date_from_ymd(2023, 1, 31));
+  EXPECT_EQ(error_of(edge_lines()[4]), "field 'items[0].amount': negative amount -10");
+}
+
+// canonical_json writes what nlohmann's dump of event_to_json writes, escapes included (the id index hashes it).
+TEST(Codec, CanonicalJsonIsTheDumpOfTheJsonForm) {
+  Event e = parse_event(R"({"at":"2022-07-01","facility":"F\"1\\","id":"g/1","kind":"hospital","level":2,)"
+                        "\"name\":\"\xe5\xa8\x81\xe6\xb5\xb7\",\"tcm\":false,\"type\":\"facility_registered\"}");
+  EXPECT_EQ(canonical_json(e), event_to_json(e).dump());
+  EXPECT_EQ(canonical_json(e), R"({"at":"2022-07-01","facility":"F\"1\\","id":"g/1","kind":"hospital","level":2,)"
+                               "\"name\":\"\xe5\xa8\x81\xe6\xb5\xb7\",\"tcm\":false,\"type\":\"facility_registered\"}");
+  for (const std::string& l : edge_lines())
+    if (auto [ev, why] = json_path(l); ev) {
+      EXPECT_EQ(canonical_json(*ev), event_to_json(*ev).dump()) << l;
+    }
+}
+
+// The FlatBuffers bytes of the log are unchanged by the encoder that no longer goes through JSON: the fuzz seeds
+// tests/fuzz/corpus/event_fb/ were written by the earlier encoder, and each decodes and encodes to the same bytes.
+TEST(Codec, EncoderGivesTheBytesTheEarlierEncoderWrote) {
+  const std::string dir = std::string(GONGJI_SOURCE_DIR) + "/tests/fuzz/corpus/event_fb/";
+  int files = 0;
+  for (int n = 0; n < 40; ++n) {
+    const std::string path = dir + "event" + (n < 10 ? "0" : "") + std::to_string(n) + ".fb";
+    std::ifstream in(path, std::ios::binary);
+    ASSERT_TRUE(in) << path;
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(encode_event(decode_event(bytes)), bytes) << path;
+    ++files;
+  }
+  EXPECT_EQ(files, 40);
+}
+
 }  // namespace
 }  // namespace gongji

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "log/crc32c.h"
 #include "log/event_log.h"
 #include "log/kafka_log.h"
 #include "events/fb_codec.h"
@@ -30,6 +31,15 @@ std::vector<std::string> ids(EventLog& log, int p) {
     return true;
   });
   return out;
+}
+
+// The record checksum: CRC-32C's published check values (RFC 3720 B.4), whole words and a tail of single bytes.
+TEST(SegmentLog, Crc32cGivesTheStandardValues) {
+  EXPECT_EQ(crc32c("123456789", 9), 0xE3069283u);
+  std::string zeros(32, '\0'), ones(32, '\xff');
+  EXPECT_EQ(crc32c(zeros.data(), zeros.size()), 0x8A9136AAu);
+  EXPECT_EQ(crc32c(ones.data(), ones.size()), 0x62A8AB43u);
+  EXPECT_EQ(crc32c("3456789", 7, crc32c("12", 2)), 0xE3069283u);  // continued from an earlier part
 }
 
 TEST(SegmentLog, AppendsAreIdempotentByIdAndConflictsRefused) {
