@@ -690,7 +690,8 @@ struct Cli {
                      "(replays start from the nearest; default 200000, 0: none)")
         ->check(CLI::NonNegativeNumber);
     fold->add_option("--checkpoints-kept", fold_opt.checkpoints_kept,
-                     "after each checkpoint keep only the N newest (default 2, 0: all); each older one holds files "
+                     "after each checkpoint keep only the N newest, ranked by records folded (default 2, 0: all); "
+                     "each older one holds files "
                      "the store has compacted away, up to a store's size, and a replay to a point before the oldest "
                      "kept one starts from zero")
         ->check(CLI::NonNegativeNumber);

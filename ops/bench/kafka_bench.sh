@@ -5,7 +5,8 @@
 # fold as a Kafka shop would write it, exactly-once, RocksDB state) and of gongji serve alone over the full topic;
 # prints a table of the rates and their ratios.
 #   ops/bench/kafka_bench.sh [PEOPLE]     (default 10000; builds first; GONGJI_KAFKA_PORT moves the broker;
-#                                          PEER_THREADS: the peer's stream threads, default 1 like serve's one fold)
+#                                          PEER_THREADS: the peer's stream threads, default 1 like serve's one fold;
+#                                          PEER_HEAP: the peer's JVM heap, default 1g)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ./ops/build.sh >/dev/null
@@ -27,9 +28,11 @@ trap './ops/kafka/kafka.sh stop "$dir/kafka" >/dev/null 2>&1 || true; rm -rf "$d
 b=$(./ops/kafka/kafka.sh start "$dir/kafka" 1 2>/dev/null | tail -1)
 ./ops/kafka/kafka.sh topics "$b" 8 1 2>/dev/null
 ./ops/kafka/kafka.sh tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$b" --create \
-  --topic gongji.peer.settlements --partitions 8 --replication-factor 1 >/dev/null 2>&1
+  --topic gongji.peer.settlements --partitions 8 --replication-factor 1 >/dev/null 2>&1 \
+  || { echo "kafka_bench.sh: cannot create topic gongji.peer.settlements on $b" >&2; exit 1; }
 ./ops/kafka/kafka.sh tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$b" --create \
-  --topic gongji.refold.settlements --partitions 8 --replication-factor 1 >/dev/null 2>&1
+  --topic gongji.refold.settlements --partitions 8 --replication-factor 1 >/dev/null 2>&1 \
+  || { echo "kafka_bench.sh: cannot create topic gongji.refold.settlements on $b" >&2; exit 1; }
 build/gongji-generate --people "$people" > "$dir/events.jsonl"
 n=$(wc -l < "$dir/events.jsonl")
 idle=3
@@ -72,12 +75,16 @@ peer_idle=$(echo "$peer" | sed -n 's/.* idle=\([0-9.]*\).*/\1/p')
 peer_s=$(python3 -c "print(f'{$end - $start - $peer_idle:.2f}')")
 peer_rate=$(python3 -c "print(f'{$n / $peer_s:.0f}')")
 echo "Kafka Streams peer: $n events (ordinary fold) in $peer_s s = $peer_rate events/s  ($peer)"
-python3 - "$e2e" "$fold_rate" "$peer_rate" "$rate" <<'PY'
+python3 - "$e2e" "$fold_rate" "$peer_rate" "$rate" "$n" "$in_topic" <<'PY'
 import sys
-g, f, s, k = (float(x) for x in sys.argv[1:])
-rows = [("gongji end-to-end (ingest + serve)", g), ("gongji serve, full topic", f),
-        ("Kafka Streams peer, ordinary only", s), ("kafka-consumer-perf-test (msgs/s)", k)]
+g, f, s, k, n, recs = (float(x) for x in sys.argv[1:])
+# The perf test counts topic records (a shared event is copied into every partition): the folds' rates are turned
+# into records/s (x records/events) before they are divided by it.
+per_record = recs / n
+rows = [("gongji end-to-end (ingest + serve)", g, per_record), ("gongji serve, full topic", f, per_record),
+        ("Kafka Streams peer, ordinary only", s, per_record), ("kafka-consumer-perf-test (msgs/s)", k, 1.0)]
 print(f"\n{'':36}{'events/s':>10}{'/ perf-test':>13}{'/ peer':>9}")
-for name, r in rows:
-    print(f"{name:36}{r:>10.0f}{r / k:>13.3f}{r / s:>9.3f}")
+for name, r, scale in rows:
+    print(f"{name:36}{r:>10.0f}{r * scale / k:>13.3f}{r / s:>9.3f}")
+print(f"(/ perf-test: records/s over its msgs/s; {recs:.0f} records in the topic for {n:.0f} events)")
 PY
