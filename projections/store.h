@@ -230,8 +230,8 @@ class Store {
   // A RocksDB integer property of this instance (e.g. "rocksdb.estimate-pending-compaction-bytes",
   // "rocksdb.cur-size-all-mem-tables"; a secondary instance reports its own view); nullopt when RocksDB has none.
   std::optional<uint64_t> int_property(const std::string& name) const;
-  // A RocksDB checkpoint of the store (hard links) into `dir`, with positions.json naming its positions, digest and
-  // store format (a replay uses only checkpoints of kStoreFormat).
+  // A RocksDB checkpoint of the store (hard links) into `dir`, with positions.json naming its positions and store
+  // format (a replay uses only checkpoints of kStoreFormat).
   // Built in "<dir>.partial" (db/ and a synced positions.json) and renamed to `dir` only when complete; a failed
   // one is removed and throws StoreError. Readers (replay/replay.cc) ignore "*.partial" and any directory without
   // db/CURRENT and a readable positions.json. Probes: checkpoint.before_create (enospc/eio/crash),

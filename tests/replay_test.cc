@@ -333,9 +333,8 @@ TEST(Replay, OnlyTheNewestCheckpointsAreKeptAndOlderPointsReplayFromZero) {
     ++entries;
   }
   EXPECT_EQ(entries, 2u) << "a removed checkpoint left something behind";
-  // The first checkpoint of the keep-all fold: its point now replays from zero, to the digest it recorded.
-  std::ifstream in(all[0].path + "/positions.json");
-  const std::string recorded = json::parse(in)["digest"];
+  // The first checkpoint of the keep-all fold: its point now replays from zero, to the checkpoint's digest.
+  const std::string recorded = Store(all[0].path + "/db", true).digest();
   std::map<int, uint64_t> first;  // a partition the checkpoint does not name had folded nothing
   for (int p = 0; p < log->partitions(); ++p) first[p] = all[0].positions.count(p) ? all[0].positions.at(p) : 0;
   ReplayResult early = replay_to(*log, default_policy(), first, d / "two-checkpoints", d / "early");
