@@ -119,6 +119,8 @@ void contribution_interrupted(const Event& e, PersonState& p) {
   insert_dated(p.bonus, e.at, Rate{0});
 }
 
+bool has_monthly_work(const PersonState& p) { return p.retired_on.has_value(); }
+
 bool close_month_for(const Event& e, Month m, PersonState& p, const FoldContext& ctx, std::vector<json>& out) {
   bool changed = false;
   const Date first = first_day(m);
@@ -127,7 +129,7 @@ bool close_month_for(const Event& e, Month m, PersonState& p, const FoldContext&
   const Standing* st = standing_at(p, first);
   if (pm.retiree_credited && in_credit_window(m, pm) && st && st->scheme == Scheme::employee &&
       st->status == EmployeeStatus::retired &&
-      p.retired_on && *p.retired_on < first && eligible_on(p, first) &&
+      has_monthly_work(p) && *p.retired_on < first && eligible_on(p, first) &&
       (!st->old_urban || *p.retired_on >= pm.old_urban_confirmed_from)) {  // Art.25 ¶2
     const int age = age_on(p.birth, first);
     Rate rate = age < pm.retiree_age_from ? pm.retiree_under_70 : pm.retiree_from_70;

@@ -208,7 +208,7 @@ void close_period(const Event& e, StateAccess& state, const FoldContext& ctx, st
   }
   m.last_closed = *e.month;
   state.touch_meta();
-  state.for_each_person([&](PersonState& p) {
+  state.for_each_person(month_number(*e.month) == 12 ? Visit::everyone : Visit::monthly_work, [&](PersonState& p) {
     if (close_month_for(e, *e.month, p, ctx, out)) state.touch_person(p.id);
   });
 }

@@ -15,6 +15,17 @@
 
 namespace gongji {
 
+// Which persons a period close visits (StateAccess::for_each_person).
+enum class Visit {
+  everyone,      // December's close: ORD-INC and CHR-SUSP assess every person
+  monthly_work,  // every other month: the persons has_monthly_work() holds for, a superset of those it changes
+};
+
+// ACC-RET: a closed month other than December credits retirees only, so it can change a person only when their
+// retirement is recorded (PersonState::retired_on). Once true it stays true (nothing clears retired_on), so a
+// StateAccess may keep an index of these persons that only ever grows.
+bool has_monthly_work(const PersonState& p);
+
 // How the fold reaches state. The projection store implements it over RocksDB with a cache; tests over maps.
 class StateAccess {
  public:
@@ -24,8 +35,9 @@ class StateAccess {
   virtual FacilityState* facility(const std::string& id) = 0;
   virtual FacilityState& create_facility(const std::string& id) = 0;
   virtual PartitionMeta& meta() = 0;
-  // Every person of this partition, in id order (the period close visits them all).
-  virtual void for_each_person(const std::function<void(PersonState&)>& fn) = 0;
+  // The persons of this partition a period close visits (`which`, above), in id order. Visit::monthly_work may also
+  // visit persons has_monthly_work() does not hold for (the closing rules leave them unchanged).
+  virtual void for_each_person(Visit which, const std::function<void(PersonState&)>& fn) = 0;
   // Marks a person / facility / the meta as changed (to be written back).
   virtual void touch_person(const std::string& id) = 0;
   virtual void touch_facility(const std::string& id) = 0;

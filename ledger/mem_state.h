@@ -31,8 +31,9 @@ class MemState final : public StateAccess {
     return f;
   }
   PartitionMeta& meta() override { return meta_; }
-  void for_each_person(const std::function<void(PersonState&)>& fn) override {
-    for (auto& [_, p] : persons) fn(p);
+  void for_each_person(Visit which, const std::function<void(PersonState&)>& fn) override {
+    for (auto& [_, p] : persons)
+      if (which == Visit::everyone || has_monthly_work(p)) fn(p);
   }
   void touch_person(const std::string&) override {}
   void touch_facility(const std::string&) override {}

@@ -107,6 +107,11 @@ constexpr const char* kFormatKey = "n/format";  // Store::check_format
 
 std::string policy_key(const std::string& version) { return "v/" + key_part(version); }
 
+// w/<partition>/<person>: the persons a monthly close visits (store.h).
+std::string work_key(int partition, const std::string& person) {
+  return "w/" + hex4(partition) + "/" + key_part(person);
+}
+
 // The digest an event id was folded with, nullopt when it never was. A read error or a damaged entry is store
 // damage (StoreError, not poison): taking it for "never seen" would apply the event a second time.
 std::optional<uint64_t> folded_digest(rocksdb::DB* db, const std::string& idkey) {
@@ -148,14 +153,17 @@ class PartitionState final : public StateAccess {
     check(s, "read person " + id);
     return &*(persons_[id] = decode_person(v));
   }
-  void for_each_person(const std::function<void(PersonState&)>& fn) override {
+  // Visit::monthly_work reads the w/ index (store.h), which flush_into() keeps, and the cached persons not yet
+  // flushed; Visit::everyone reads every p/ key.
+  void for_each_person(Visit which, const std::function<void(PersonState&)>& fn) override {
     std::set<std::string> ids;
-    const std::string prefix = "p/" + hex4(partition_) + "/";
+    const std::string prefix = (which == Visit::everyone ? "p/" : "w/") + hex4(partition_) + "/";
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
       ids.insert(key_part_decode(it->key().ToStringView().substr(prefix.size())));
+    check(it->status(), "list the persons of partition " + std::to_string(partition_));
     for (const auto& [id, p] : persons_)
-      if (p) ids.insert(id);
+      if (p && (which == Visit::everyone || has_monthly_work(*p))) ids.insert(id);
     for (const auto& id : ids) fn(*person(id));
   }
   PersonState& create_person(const std::string& id) override {
@@ -191,7 +199,11 @@ class PartitionState final : public StateAccess {
 
   // Moves what changed into the batch; the cache stays warm.
   void flush_into(rocksdb::WriteBatch& b) {
-    for (const auto& id : dirty_persons_) b.Put(person_key(id), encode_person(*persons_.at(id)));
+    for (const auto& id : dirty_persons_) {
+      const PersonState& p = *persons_.at(id);
+      b.Put(person_key(id), encode_person(p));
+      if (has_monthly_work(p)) b.Put(work_key(partition_, id), "");  // never deleted: has_monthly_work stays true
+    }
     for (const auto& id : dirty_facilities_) b.Put(facility_key(id), encode_facility(*facilities_.at(id)));
     if (meta_dirty_) b.Put("m/" + hex4(partition_), json(meta_).dump());
     dirty_persons_.clear();
@@ -345,7 +357,7 @@ void Store::catch_up() {
 // one (new, or created by an older binary and never folded: record_run() stamps it before the first write); any
 // other is refused with what to run. To migrate an older format instead, add its step here, before the refusal
 // (not in a read-only open), and say so at kStoreFormat.
-void Store::check_format(bool /*read_only*/) {
+void Store::check_format(bool read_only) {
   std::string v;
   auto s = db_->Get(rocksdb::ReadOptions(), kFormatKey, &v);
   if (!s.IsNotFound()) check(s, "read " + std::string(kFormatKey));
@@ -358,8 +370,17 @@ void Store::check_format(bool /*read_only*/) {
     check(it->status(), "read " + dir_);
     if (!it->Valid()) return;  // nothing in it yet: no format to misread
   }
+  if (format == 2 && !read_only) {
+    migrate_2_to_3();
+    format = 3;
+  }
   if (format == static_cast<uint64_t>(kStoreFormat)) return;
   const std::string data = parent_of(dir_);
+  if (format == 2)
+    throw StoreFormatError("the store at " + dir_ + " has format 2 but this gongji reads format " +
+                           std::to_string(kStoreFormat) + "; run `gongji fold --data-dir " + data +
+                           "` (with the --policy, and --brokers, it was folded with) once: it migrates the store "
+                           "in place, then this command works");
   const std::string rebuild =
       "rebuild it from the log: move " + dir_ + " aside and run `gongji fold --data-dir " + data +
       "` (with the --policy, and --brokers, it was folded with; checkpoints of the old format are not used)";
@@ -370,6 +391,23 @@ void Store::check_format(bool /*read_only*/) {
       (format > static_cast<uint64_t>(kStoreFormat) ? "use a gongji that reads format " + std::to_string(format) +
                                                           ", or " + rebuild
                                                     : rebuild));
+}
+
+// Format 2 -> 3: the w/ index of the persons a monthly close visits, built from every p/ person, and the new
+// format, in one synced WriteBatch (a crash leaves format 2, migrated again at the next open).
+void Store::migrate_2_to_3() {
+  rocksdb::WriteBatch batch;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek("p/"); it->Valid() && it->key().starts_with("p/"); it->Next()) {
+    const std::string_view key = it->key().ToStringView();  // p/<partition>/<person>
+    const PersonState p = decode_person(it->value().ToStringView());
+    if (has_monthly_work(p)) batch.Put("w/" + std::string(key.substr(2)), "");
+  }
+  check(it->status(), "read the persons of " + dir_ + " to migrate it to format 3");
+  batch.Put(kFormatKey, "3");
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  check(db_->Write(wo, &batch), "migrate " + dir_ + " to format 3", dir_);
 }
 
 Store::~Store() = default;
@@ -1055,7 +1093,7 @@ void Store::scan(const std::string& prefix,
 
 std::string Store::partition_digest(int partition) const {
   std::vector<std::string> prefixes;
-  for (const char* kind : {"d/", "e/", "f/", "m/", "o/", "p/", "x/"}) prefixes.push_back(kind + hex4(partition));
+  for (const char* kind : {"d/", "e/", "f/", "m/", "o/", "p/", "w/", "x/"}) prefixes.push_back(kind + hex4(partition));
   return digest_of(db_.get(), prefixes);
 }
 

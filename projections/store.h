@@ -4,6 +4,8 @@
 //   n/format                                the store format, kStoreFormat below, put by the first record_run();
 //                                           a store that holds keys but not this one is format 1
 //   p/<partition>/<person>                  PersonState (ledger/state_codec.h)
+//   w/<partition>/<person>                  empty: a person has_monthly_work() holds for (ledger/ledger.h), the ones
+//                                           a close of January..November visits; put with the person, never removed
 //   f/<partition>/<facility>                FacilityState as that partition knows it (TIME-LOG; state_codec.h)
 //   m/<partition>                           PartitionMeta
 //   x/<partition>                           next log offset to fold
@@ -69,7 +71,9 @@ struct NotFoundError : std::runtime_error {
 // (store.cc), the one place that reads n/format: migrate it there, or let it refuse. Formats:
 //   1  (no n/format) until issue 9: c/<claim>/<partition>/..., no r/ index, raw ids in keys, no a/ anchors
 //   2  issue 9: claims keyed by person, r/ index, key_part() ids, a/ anchors
-inline constexpr int kStoreFormat = 2;
+//   3  issue 10: the w/ index of the monthly close. A writable open migrates format 2 (Store::migrate_2_to_3); a
+//      read-only one refuses it, saying to run a fold once
+inline constexpr int kStoreFormat = 3;
 
 // The RocksDB options every store opens with (table, Bloom filters, block cache, parallelism; compression left at
 // RocksDB's default, Snappy), also for benchmarks that compare the fold with raw RocksDB (ops/bench/fold_bench.cc).
@@ -259,6 +263,7 @@ class Store {
   // Reads n/format and refuses a store of another format (StoreFormatError); where a migration would go (not when
   // read_only).
   void check_format(bool read_only);
+  void migrate_2_to_3();
   std::string dir_;
   std::unique_ptr<rocksdb::Env> env_;  // declared before db_: outlives it
   std::unique_ptr<rocksdb::DB> db_;

@@ -2,6 +2,7 @@
 // claim id"), the person index of output records (r/), ids escaped in keys, and the store's format (issue 9 items 7
 // and 8).
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 
 #include "replay/explain.h"
 #include "replay/reconstruct.h"
@@ -217,8 +218,8 @@ TEST(StoreFormat, NewStoreRecordsItsFormat) {
   EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).IsNotFound());  // empty: nothing to misread
   s.fold(*log, default_policy());
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "2");
-  EXPECT_EQ(kStoreFormat, 2);
+  EXPECT_EQ(v, "3");
+  EXPECT_EQ(kStoreFormat, 3);
 }
 
 // A store as the previous binary built it (no n/format, claims under c/<claim>/<partition>/...) is refused.
@@ -236,7 +237,7 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
     delete db;
   }
   const std::string expected = "the store at " + dir + " has format 1 (no n/format: written by a gongji before "
-                               "store formats) but this gongji reads format 2; rebuild it from the log: move " +
+                               "store formats) but this gongji reads format 3; rebuild it from the log: move " +
                                dir + " aside and run `gongji fold --data-dir " + d / "data" +
                                "` (with the --policy, and --brokers, it was folded with; checkpoints of the old "
                                "format are not used)";
@@ -261,13 +262,13 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
 
 TEST(StoreFormat, NewerFormatIsRefused) {
   TempDir d;
-  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "3").ok()); }
+  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "4").ok()); }
   try {
     Store s(d / "state", true);
-    ADD_FAILURE() << "a format-3 store was opened";
+    ADD_FAILURE() << "a format-4 store was opened";
   } catch (const StoreFormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("has format 3 but this gongji reads format 2; use a gongji that reads "
-                                         "format 3, or rebuild it from the log"),
+    EXPECT_NE(std::string(e.what()).find("has format 4 but this gongji reads format 3; use a gongji that reads "
+                                         "format 4, or rebuild it from the log"),
               std::string::npos)
         << e.what();
   }
@@ -290,7 +291,39 @@ TEST(StoreFormat, EmptyStoreWithoutFormatIsStamped) {
   s.record_run(default_policy(), 4);
   std::string v;
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "2");
+  EXPECT_EQ(v, "3");
+}
+
+// Issue 10: a format-2 store is one without the w/ index of the monthly close. A read-only open refuses it and says
+// to fold once; a writable open migrates it in place to exactly the store a fold from zero builds (same digest).
+TEST(StoreFormat, Format2IsMigratedByAWritableOpen) {
+  TempDir d;
+  auto log = open_segment_log(d / "data/log", 4);
+  ingest_lines(*log, generated(300));
+  std::string digest;
+  size_t indexed = 0;
+  {
+    Store s(d / "data/state");
+    s.fold(*log, default_policy());
+    digest = s.digest();
+    rocksdb::WriteBatch b;
+    s.scan("w/", [&](const std::string& k, std::string_view) { b.Delete(k), ++indexed; });
+    b.Put("n/format", "2");
+    ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
+  }
+  ASSERT_GT(indexed, 5u) << "too few retirees to test the index";
+  const std::string dir = d / "data/state";
+  try {
+    Store s(dir, true);
+    ADD_FAILURE() << "a format-2 store was opened read-only";
+  } catch (const StoreFormatError& e) {
+    EXPECT_EQ(std::string(e.what()), "the store at " + dir + " has format 2 but this gongji reads format 3; run "
+                                     "`gongji fold --data-dir " + d / "data" + "` (with the --policy, and --brokers, "
+                                     "it was folded with) once: it migrates the store in place, then this command "
+                                     "works");
+  }
+  Store s(dir);
+  EXPECT_EQ(s.digest(), digest);
 }
 
 // Item 8: a policy text stored by an older gongji (the Weihai file as it stood before issue 9) still loads, and
