@@ -355,7 +355,7 @@ class Server : public RdKafka::RebalanceCb {
   // its place (kind dead_letter: a subscriber can tell a record that was not settled from one not yet seen), and
   // also to the dead-letter topic (DOWNSTREAM.md).
   void produce(const Pending& q) {
-    std::string value = wire(q.out.line, q.partition, q.offset, q.index);
+    std::string value = wire(q.out.line(), q.partition, q.offset, q.index);
     produce_to(opt_.settlements_topic, q.partition, value);
     if (q.out.kind == "dead_letter") produce_to(opt_.dead_letter_topic, RdKafka::Topic::PARTITION_UA, value);
   }

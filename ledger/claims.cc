@@ -411,13 +411,13 @@ Output settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx) 
   s.claim = *e.claim;
   s.person = *e.person;
   s.event = e.id;
-  s.benefit = *e.benefit;
-  s.date = e.at;
+  s.benefit = *e.benefit, s.date = e.at;
   s.facility = e.facility.value_or("");
   for (const Item& it : e.items) s.total = checked_add(s.total, it.amount);
   auto done = [&] {
     check_settlement(s);
-    return Output{"settlement", s.claim, s.to_line(ctx.policy->version()), s.person};
+    s.policy_version = ctx.policy->version();
+    return Output{"settlement", s.claim, "", s.person, std::make_shared<const Settlement>(std::move(s))};
   };
 
   PersonState* p = state.person(*e.person);

@@ -3,6 +3,7 @@
 // and the same output records, byte for byte.
 #pragma once
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 
 #include "events/event.h"
 #include "ledger/policy.h"
+#include "ledger/settlement.h"
 #include "ledger/state.h"
 
 namespace gongji {
@@ -54,12 +56,16 @@ struct FoldContext {
   bool owns(const std::string& person) const;
 };
 
-// One output record (EVENTS.md "Outputs"): its kind, the claim of a settlement, its JSON line, and the person it
-// names ("" when none; the store indexes a person's records by it, projections/store.h r/).
+// One output record (EVENTS.md "Outputs"): its kind, the claim of a settlement, and the person it names ("" when
+// none; the store indexes a person's records by it, projections/store.h r/). A settlement is held as data
+// (`settlement`; the store keeps it in its binary form, ledger/state_codec.h) and rendered to its JSON line only at
+// the edges, by line(); every other kind holds its JSON line in `text`.
 struct Output {
-  std::string kind, claim, line;
-  std::string person{};  // (initialised: `Output{kind, claim, line}` stays warning-free)
-  nlohmann::json json() const { return nlohmann::json::parse(line); }
+  std::string kind, claim, text;
+  std::string person{};  // (initialised: `Output{kind, claim, text}` stays warning-free)
+  std::shared_ptr<const Settlement> settlement{};
+  std::string line() const { return settlement ? settlement->to_line() : text; }
+  nlohmann::json json() const { return nlohmann::json::parse(line()); }
 };
 
 // EVENTS.md: an event id already folded is a no-op when the content is the same (another copy of the event) and

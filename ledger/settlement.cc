@@ -8,7 +8,10 @@ namespace gongji {
 
 Money record_money(const nlohmann::json& record, const char* field) {
   if (!record.contains(field) || !record[field].is_string()) return 0;
-  const std::string& v = record[field].get_ref<const std::string&>();
+  return signed_yuan(record[field].get_ref<const std::string&>());
+}
+
+Money signed_yuan(std::string_view v) {
   const bool neg = !v.empty() && v[0] == '-';
   const Money m = parse_yuan(neg ? std::string_view(v).substr(1) : std::string_view(v)).value_or(0);
   return neg ? -m : m;
@@ -57,6 +60,52 @@ void check_settlement(const Settlement& s) {
   });
 }
 
+std::optional<Settlement> settlement_from_line(std::string_view line, bool exact) {
+  const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+  if (!j.is_object() || j.value("kind", "") != "settlement") return std::nullopt;
+  Settlement s;
+  s.status = ClaimStatus::rejected;  // not exact, an unreadable status: nothing paid
+  bool bad = false;
+  // Each field on its own: one that is missing or of the wrong form marks the line bad and keeps its default.
+  const auto field = [&](auto&& read) {
+    try {
+      read();
+    } catch (const std::exception&) {
+      bad = true;
+    }
+  };
+  const auto text = [&](const char* k) { return j.at(k).get<std::string>(); };
+  const auto money = [&](Money& m, const char* k) {
+    field([&] { m = exact ? parse_yuan(text(k)).value() : signed_yuan(text(k)); });
+  };
+  field([&] { s.claim = text("claim"), s.person = text("person"), s.event = text("event"); });
+  field([&] { s.facility = j.value("facility", ""), s.policy_version = text("policy_version"); });
+  field([&] { s.benefit = code_from<Benefit>(text("benefit")).value(); });
+  field([&] { s.status = code_from<ClaimStatus>(text("status")).value(); });
+  field([&] { if (j.contains("scheme")) s.scheme = code_from<Scheme>(text("scheme")).value(); });
+  field([&] { s.date = parse_date(text("date")).value(); });
+  field([&] { s.level = j.value("level", 0); });
+  field([&] {
+    for (const auto& r : j.at("reasons")) s.reasons.insert(code_from<Reason>(r.get<std::string>()).value());
+  });
+  money(s.total, "total"), money(s.eligible, "eligible"), money(s.self_first, "self_first");
+  money(s.deductible, "deductible"), money(s.covered, "covered"), money(s.fund, "fund");
+  field([&] {
+    std::string ratio = text("ratio");  // "d.dddd", in 1/10000
+    std::erase(ratio, '.');
+    s.ratio = static_cast<Rate>(std::stoi(ratio));
+  });
+  field([&] {
+    for (const auto& t : j.at("trace")) s.step(t.at("rule").get<std::string>(), t.at("detail").get<std::string>());
+  });
+  field([&] {
+    for (const auto& [k, v] : j.at("after").items())
+      s.after.emplace_back(k, v.is_null() ? std::nullopt : std::optional<std::string>(v.get<std::string>()));
+  });
+  if (exact && (bad || s.to_line() != line)) return std::nullopt;
+  return s;
+}
+
 void Settlement::refuse(ClaimStatus status_, Reason reason, const std::string& rule, const std::string& detail) {
   status = status_;
   reasons.insert(reason);
@@ -102,7 +151,7 @@ void put_field(std::string& o, const char* k, std::string_view v) {
 
 }  // namespace
 
-std::string Settlement::to_line(const std::string& policy_version) const {
+std::string Settlement::to_line() const {
   std::string o;
   o.reserve(1024);
   o.push_back('{');

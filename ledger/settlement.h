@@ -13,6 +13,8 @@ namespace gongji {
 
 // A money field of an output record ("-466.67" allowed); 0 when absent or not money.
 Money record_money(const nlohmann::json& record, const char* field);
+// The same for the text of such a field: "-466.67" allowed, 0 when not money.
+Money signed_yuan(std::string_view v);
 
 // The article each rule ID of POLICY.md rests on.
 const char* article_of(const std::string& rule);
@@ -34,14 +36,23 @@ struct Settlement {
   std::vector<TraceStep> trace;
   // Accumulators after this settlement, in key order (nullopt prints as null).
   std::vector<std::pair<std::string, std::optional<std::string>>> after;
+  std::string policy_version;  // the version of the policy that settled it (Policy::version)
 
   void step(const std::string& rule, const std::string& detail) { trace.push_back({rule, detail}); }
   // rejected / referred: patient = total, zero everywhere else (POLICY.md §4).
   void refuse(ClaimStatus status_, Reason reason, const std::string& rule, const std::string& detail);
   Money patient() const { return total - fund; }
-  // The settlement's output line: compact JSON, keys in lexicographic order, written without a DOM (hot path).
-  std::string to_line(const std::string& policy_version) const;
+  // The settlement's output line (EVENTS.md "Outputs"): compact JSON, keys in lexicographic order, written without
+  // a DOM. Rendered at the edges (the outbox, the command line, the wire), never inside the fold.
+  std::string to_line() const;
 };
+
+// A settlement from its output line: the inverse of to_line(), for stores that kept settlements as lines (store
+// formats 2 and 3; projections/store.cc migrates them). `exact`: nullopt unless every field reads and the line is
+// exactly what to_line() prints for the settlement read back. Not exact (the books of a line changed by hand): what
+// the fields say, a missing or malformed one left at its default (money 0, status rejected); nullopt only for a
+// line that is not a settlement object.
+std::optional<Settlement> settlement_from_line(std::string_view line, bool exact = true);
 
 // The invariants of a finished settlement record (ledger/invariant.h): INV-SETTLE-NONNEG, INV-ELIGIBLE-LE-TOTAL,
 // INV-COVERED-LE-ELIGIBLE, INV-FUND-LE-COVERED, INV-PATIENT-FUND-TOTAL. Throws InvariantViolation.

@@ -189,6 +189,59 @@ void get(In& in, ChronicFacilities& x) { get(in, x.main), get(in, x.specialty); 
 
 }  // namespace
 
+std::string encode_settlement(const Settlement& s) {
+  Out o;
+  o.s.reserve(512);
+  o.s.push_back(static_cast<char>(kSettlementFormat));
+  o.str(s.claim), o.str(s.person), o.str(s.event), o.str(s.facility), o.str(s.policy_version);
+  put_code(o, s.benefit), put_code(o, s.status), put_code(o, s.scheme);
+  o.i(s.date), o.i(s.level), o.i(s.ratio);
+  o.u(s.reasons.size());
+  for (Reason r : s.reasons) put_code(o, r);
+  for (Money m : {s.total, s.eligible, s.self_first, s.deductible, s.covered, s.fund}) o.i(m);
+  o.u(s.trace.size());
+  for (const TraceStep& t : s.trace) o.str(t.rule), o.str(t.detail);
+  o.u(s.after.size());
+  for (const auto& [k, v] : s.after) {
+    o.str(k), o.b(v.has_value());
+    if (v) o.str(*v);
+  }
+  return std::move(o.s);
+}
+
+Settlement decode_settlement(std::string_view bytes) {
+  In in{bytes};
+  in.what = "settlement format";
+  if (bytes.empty() || static_cast<uint8_t>(bytes[0]) != kSettlementFormat) in.fail();
+  in.pos = 1;
+  in.what = "settlement";
+  Settlement s;
+  s.claim = in.str(), s.person = in.str(), s.event = in.str(), s.facility = in.str(), s.policy_version = in.str();
+  s.benefit = get_code<Benefit>(in), s.status = get_code<ClaimStatus>(in), s.scheme = get_optional_code<Scheme>(in);
+  s.date = static_cast<Date>(in.i()), s.level = static_cast<int>(in.i()), s.ratio = static_cast<Rate>(in.i());
+  const uint64_t reasons = in.u();
+  if (reasons > bytes.size()) in.fail();
+  for (uint64_t i = 0; i < reasons; ++i) s.reasons.insert(get_code<Reason>(in));
+  for (Money* m : {&s.total, &s.eligible, &s.self_first, &s.deductible, &s.covered, &s.fund}) *m = in.i();
+  const uint64_t steps = in.u();
+  if (steps > bytes.size()) in.fail();
+  for (uint64_t i = 0; i < steps; ++i) {
+    TraceStep t;
+    t.rule = in.str(), t.detail = in.str();
+    s.trace.push_back(std::move(t));
+  }
+  const uint64_t after = in.u();
+  if (after > bytes.size()) in.fail();
+  for (uint64_t i = 0; i < after; ++i) {
+    std::string k = in.str();
+    std::optional<std::string> v;
+    if (in.b()) v = in.str();
+    s.after.emplace_back(std::move(k), std::move(v));
+  }
+  if (in.pos != bytes.size()) in.fail();
+  return s;
+}
+
 std::string encode_person(const PersonState& p) {
   Out o;
   o.s.reserve(256);

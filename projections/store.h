@@ -11,8 +11,10 @@
 //   x/<partition>                           next log offset to fold
 //   a/<partition>                           anchor: "<offset>:<xxh3 of its bytes>" of the last folded record
 //   n/partitions                            the log's partition count
-//   o/<partition>/<offset>/<n>              output record n of the event at that offset (JSON Lines form); a
-//                                           dead letter is the only one of its offset (PartitionFolder below)
+//   o/<partition>/<offset>/<n>              output record n of the event at that offset: a settlement in its
+//                                           binary form (encode_settlement, ledger/state_codec.h), every other kind
+//                                           as its JSON line; output_line() below gives the line of either. A dead
+//                                           letter is the only one of its offset (PartitionFolder below)
 //   c/<claim>/<person>/<partition>/<offset>/<n>
 //                                           claim index -> the o/ key of a settlement of that person's claim
 //                                           (EVENTS.md: a claim is its person and its claim id; the first is the
@@ -71,9 +73,11 @@ struct NotFoundError : std::runtime_error {
 // (store.cc), the one place that reads n/format: migrate it there, or let it refuse. Formats:
 //   1  (no n/format) until issue 9: c/<claim>/<partition>/..., no r/ index, raw ids in keys, no a/ anchors
 //   2  issue 9: claims keyed by person, r/ index, key_part() ids, a/ anchors
-//   3  issue 10: the w/ index of the monthly close. A writable open migrates format 2 (Store::migrate_2_to_3); a
-//      read-only one refuses it, saying to run a fold once
-inline constexpr int kStoreFormat = 3;
+//   3  issue 10: the w/ index of the monthly close
+//   4  issue 10: settlements kept as data (o/ above)
+// A writable open migrates formats 2 and 3 in place (Store::migrate_2_to_3, migrate_3_to_4); a read-only one
+// refuses them, saying to run a fold once.
+inline constexpr int kStoreFormat = 4;
 
 // The RocksDB options every store opens with (table, Bloom filters, block cache, parallelism; compression left at
 // RocksDB's default, Snappy), also for benchmarks that compare the fold with raw RocksDB (ops/bench/fold_bench.cc).
@@ -200,6 +204,11 @@ class Store {
   std::optional<FacilityState> facility(int partition, const std::string& id) const;
   // Output records in log order (partition, then offset); stops when fn returns false.
   void outputs(const std::function<bool(const nlohmann::json&)>& fn, Trace trace = Trace::keep) const;
+  // Output records in log order for the books (audit, what-if): a settlement as data, with no line rendered or
+  // parsed, every other kind as its parsed JSON; exactly one of the two pointers is set. Stops when fn returns
+  // false. A settlement kept as a line (put there by hand) is read for what its fields say (settlement_from_line,
+  // not exact).
+  void outputs_as_data(const std::function<bool(const Settlement*, const nlohmann::json*)>& fn) const;
   // The output records of one partition (o/<partition>/), in log order; stops when fn returns false.
   void outputs_of(int partition, const std::function<bool(const nlohmann::json&)>& fn,
                   Trace trace = Trace::keep) const;
@@ -246,7 +255,8 @@ class Store {
   // The complete checkpoints under `checkpoint_dir` (none when it does not exist), fewest folded records first, ties
   // by name. Anything else there (partial, another format, unreadable positions) is left out.
   static std::vector<CheckpointInfo> checkpoints(const std::string& checkpoint_dir);
-  // Keeps the `kept` complete checkpoints with the most folded records (0: all) and removes the others, each first
+  // Keeps the `kept` complete checkpoints with the most folded records (0: all) and removes the others, and any of
+  // another store format (never replayed from, e.g. from before a migration), each first
   // renamed to "*.partial" so that a crash midway leaves what replays ignore and the next fold removes. Returns how
   // many were removed. Probe: checkpoint.before_retire (crash) after the rename.
   static size_t retain_checkpoints(const std::string& checkpoint_dir, size_t kept);
@@ -264,6 +274,7 @@ class Store {
   // read_only).
   void check_format(bool read_only);
   void migrate_2_to_3();
+  void migrate_3_to_4();
   std::string dir_;
   std::unique_ptr<rocksdb::Env> env_;  // declared before db_: outlives it
   std::unique_ptr<rocksdb::DB> db_;
@@ -305,6 +316,11 @@ class PartitionFolder {
 std::string hex4(int v);
 std::string hex8(uint64_t v);
 std::string hex16(uint64_t v);
+// The JSON line of an output record from its stored o/ value (layout above); a damaged settlement: StoreError
+// naming `key`.
+std::string output_line(std::string_view stored, std::string_view key);
+// A settlement from its stored binary form; damaged: StoreError naming `key`.
+Settlement decode_stored_settlement(std::string_view stored, std::string_view key);
 // A raw id as one field of a key (layout above): '%' becomes "%25" and '/' "%2F", every other byte stays.
 std::string key_part(std::string_view id);
 // The id a key field holds (the inverse of key_part).

@@ -83,33 +83,36 @@ struct Books {
 
 Books read_books(const Store& s) {
   Books b;
-  s.outputs([&](const json& r) {
-    const std::string kind = r.value("kind", "");
-    if (kind == "settlement") {
-      ++b.settlements[r.value("event", "")];
-      if (r.value("status", "") != "settled") return true;
-      Money f = record_money(r, "fund");
-      b.fund[{r.value("person", ""), r.value("claim", "")}] += f;
-      b.groups[r.value("scheme", "?") + "/level " + std::to_string(r.value("level", 0)) + "/" +
-               r.value("date", "").substr(0, 7)] += f;
+  s.outputs_as_data([&](const Settlement* st, const json* r) {
+    if (st) {
+      ++b.settlements[st->event];
+      if (st->status != ClaimStatus::settled) return true;
+      b.fund[{st->person, st->claim}] += st->fund;
+      b.groups[(st->scheme ? spelled(*st->scheme) : "?") + "/level " + std::to_string(st->level) + "/" +
+               format_date(st->date).substr(0, 7)] += st->fund;
       // A settlement that covered something left the year's limit used within the limit on its date. One that
       // covered nothing may stand above it: a claim logged late, dated before the limit rose (P-MINOR), finds the
       // running total of later-dated claims above its own date's limit and rightly counts nothing (room 0).
-      const json& after = r.contains("after") ? r["after"] : json::object();
-      if (record_money(r, "covered") > 0 && after.contains("limit") && after["limit"].is_string() &&
-          record_money(after, "limit_used") > record_money(after, "limit"))
-        b.over_limit.push_back("claim " + r.value("claim", "") + " of " + r.value("person", "") + ": limit used " +
-                               after["limit_used"].get<std::string>() + " above the limit " +
-                               after["limit"].get<std::string>());
-    } else if (kind == "reversal") {
-      b.fund[{r.value("person", ""), r.value("claim", "")}] += record_money(r, "fund");
+      const std::string *limit = nullptr, *used = nullptr;
+      for (const auto& [k, v] : st->after) {
+        if (k == "limit" && v) limit = &*v;
+        if (k == "limit_used" && v) used = &*v;
+      }
+      if (st->covered > 0 && limit && used && signed_yuan(*used) > signed_yuan(*limit))
+        b.over_limit.push_back("claim " + st->claim + " of " + st->person + ": limit used " + *used +
+                               " above the limit " + *limit);
+      return true;
+    }
+    const std::string kind = r->value("kind", "");
+    if (kind == "reversal") {
+      b.fund[{r->value("person", ""), r->value("claim", "")}] += record_money(*r, "fund");
     } else if (kind == "account_credit") {
-      b.balance[r.value("person", "")] += record_money(r, "amount");
+      b.balance[r->value("person", "")] += record_money(*r, "amount");
     } else if (kind == "account_debit") {
-      b.balance[r.value("person", "")] -= record_money(r, "amount");
+      b.balance[r->value("person", "")] -= record_money(*r, "amount");
     }
     return true;
-  }, Trace::skip);  // the books only: no trace
+  });
   return b;
 }
 

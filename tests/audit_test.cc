@@ -52,7 +52,7 @@ class Audit : public ::testing::Test {
     std::pair<std::string, nlohmann::json> found;
     s.scan("o/", [&](const std::string& k, std::string_view v) {
       if (!found.first.empty()) return;
-      auto j = nlohmann::json::parse(v);
+      auto j = nlohmann::json::parse(output_line(v, k));
       if (pick(j)) found = {k, j};
     });
     EXPECT_FALSE(found.first.empty());

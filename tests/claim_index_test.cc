@@ -218,8 +218,8 @@ TEST(StoreFormat, NewStoreRecordsItsFormat) {
   EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).IsNotFound());  // empty: nothing to misread
   s.fold(*log, default_policy());
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "3");
-  EXPECT_EQ(kStoreFormat, 3);
+  EXPECT_EQ(v, "4");
+  EXPECT_EQ(kStoreFormat, 4);
 }
 
 // A store as the previous binary built it (no n/format, claims under c/<claim>/<partition>/...) is refused.
@@ -237,7 +237,7 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
     delete db;
   }
   const std::string expected = "the store at " + dir + " has format 1 (no n/format: written by a gongji before "
-                               "store formats) but this gongji reads format 3; rebuild it from the log: move " +
+                               "store formats) but this gongji reads format 4; rebuild it from the log: move " +
                                dir + " aside and run `gongji fold --data-dir " + d / "data" +
                                "` (with the --policy, and --brokers, it was folded with; checkpoints of the old "
                                "format are not used)";
@@ -262,13 +262,13 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
 
 TEST(StoreFormat, NewerFormatIsRefused) {
   TempDir d;
-  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "4").ok()); }
+  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "5").ok()); }
   try {
     Store s(d / "state", true);
-    ADD_FAILURE() << "a format-4 store was opened";
+    ADD_FAILURE() << "a format-5 store was opened";
   } catch (const StoreFormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("has format 4 but this gongji reads format 3; use a gongji that reads "
-                                         "format 4, or rebuild it from the log"),
+    EXPECT_NE(std::string(e.what()).find("has format 5 but this gongji reads format 4; use a gongji that reads "
+                                         "format 5, or rebuild it from the log"),
               std::string::npos)
         << e.what();
   }
@@ -291,39 +291,107 @@ TEST(StoreFormat, EmptyStoreWithoutFormatIsStamped) {
   s.record_run(default_policy(), 4);
   std::string v;
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "3");
+  EXPECT_EQ(v, "4");
 }
 
-// Issue 10: a format-2 store is one without the w/ index of the monthly close. A read-only open refuses it and says
-// to fold once; a writable open migrates it in place to exactly the store a fold from zero builds (same digest).
-TEST(StoreFormat, Format2IsMigratedByAWritableOpen) {
+// Issue 10: a format-3 store keeps settlements as JSON lines, and a format-2 store has no w/ index of the monthly
+// close either. Each is made here from a fresh store by undoing exactly that. A read-only open refuses it and says to
+// fold once; a writable open migrates it in place to exactly the store a fold from zero builds (same digest).
+TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
   TempDir d;
   auto log = open_segment_log(d / "data/log", 4);
   ingest_lines(*log, generated(300));
   std::string digest;
-  size_t indexed = 0;
   {
-    Store s(d / "data/state");
+    Store s(d / "data/fresh");
     s.fold(*log, default_policy());
     digest = s.digest();
-    rocksdb::WriteBatch b;
-    s.scan("w/", [&](const std::string& k, std::string_view) { b.Delete(k), ++indexed; });
-    b.Put("n/format", "2");
-    ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
   }
-  ASSERT_GT(indexed, 5u) << "too few retirees to test the index";
-  const std::string dir = d / "data/state";
+  // 2, 3, and 4 with n/migrating: a 3 -> 4 migration a crash stopped halfway (every other settlement converted).
+  for (int format : {2, 3, 4}) {
+    const std::string dir = d / "data/state";
+    fs::remove_all(dir);
+    fs::copy(d / "data/fresh", dir);
+    size_t indexed = 0, settlements = 0;
+    {
+      Store s(dir);
+      rocksdb::WriteBatch b;
+      if (format == 2) s.scan("w/", [&](const std::string& k, std::string_view) { b.Delete(k), ++indexed; });
+      s.scan("o/", [&](const std::string& k, std::string_view v) {
+        if (v.starts_with('{') || (format == 4 && settlements++ % 2)) return;
+        b.Put(k, output_line(v, k));
+        ++settlements;
+      });
+      b.Put("n/format", std::to_string(format));
+      if (format == 4) b.Put("n/migrating", "format 3 to 4");
+      ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
+      EXPECT_NE(s.digest(), digest);
+    }
+    ASSERT_GT(settlements, 1000u);
+    if (format == 4) {  // read-only opens read the mixed store as it is; the writable one finishes the migration
+      std::string lines;
+      Store(dir, true).outputs([&](const nlohmann::json& r) { return lines += r.dump(), true; });
+      std::string fresh;
+      Store(d / "data/fresh", true).outputs([&](const nlohmann::json& r) { return fresh += r.dump(), true; });
+      EXPECT_TRUE(lines == fresh);
+      Store s(dir);
+      EXPECT_EQ(s.digest(), digest);
+      continue;
+    }
+    if (format == 2) {
+      ASSERT_GT(indexed, 5u) << "too few retirees to test the index";
+    }
+    try {
+      Store s(dir, true);
+      ADD_FAILURE() << "a format-" << format << " store was opened read-only";
+    } catch (const StoreFormatError& e) {
+      EXPECT_EQ(std::string(e.what()), "the store at " + dir + " has format " + std::to_string(format) +
+                                           " but this gongji reads format 4; run `gongji fold --data-dir " +
+                                           d / "data" + "` (with the --policy, and --brokers, it was folded with) "
+                                           "once: it migrates the store in place, then this command works");
+    }
+    Store s(dir);
+    EXPECT_EQ(s.digest(), digest) << "format " << format;
+  }
+}
+
+// Retention removes checkpoints of another store format (from before a migration: never replayed from) beside the
+// older ones of this format.
+TEST(StoreFormat, RetentionRemovesCheckpointsOfAnotherFormat) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 4);
+  ingest_lines(*log, two_persons_one_claim_id());
+  Store s(d / "state");
+  s.fold(*log, default_policy());
+  s.checkpoint(d / "ckpt/old");
+  s.checkpoint(d / "ckpt/new");
+  std::ofstream(d / "ckpt/old/positions.json") << R"({"positions":{"0":1},"format":3})";
+  EXPECT_EQ(Store::checkpoints(d / "ckpt").size(), 1u);
+  EXPECT_EQ(Store::retain_checkpoints(d / "ckpt", 2), 1u);
+  EXPECT_FALSE(fs::exists(d / "ckpt/old"));
+  EXPECT_TRUE(fs::exists(d / "ckpt/new"));
+}
+
+// A settlement whose stored form is damaged is refused naming its key, never read as another settlement.
+TEST(StoreFormat, DamagedSettlementIsRefusedNamingItsKey) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 4);
+  ingest_lines(*log, two_persons_one_claim_id());
+  Store s(d / "state");
+  s.fold(*log, default_policy());
+  std::string key, value;
+  s.scan("o/", [&](const std::string& k, std::string_view v) {
+    if (key.empty() && !v.starts_with('{')) key = k, value = std::string(v);
+  });
+  ASSERT_FALSE(key.empty());
+  ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), key, value.substr(0, value.size() - 1)).ok());
   try {
-    Store s(dir, true);
-    ADD_FAILURE() << "a format-2 store was opened read-only";
-  } catch (const StoreFormatError& e) {
-    EXPECT_EQ(std::string(e.what()), "the store at " + dir + " has format 2 but this gongji reads format 3; run "
-                                     "`gongji fold --data-dir " + d / "data" + "` (with the --policy, and --brokers, "
-                                     "it was folded with) once: it migrates the store in place, then this command "
-                                     "works");
+    s.outputs([](const nlohmann::json&) { return true; });
+    ADD_FAILURE() << "a damaged settlement was read";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(std::string(e.what()), "the store holds a damaged output record under " + key +
+                                         ": stored state is unreadable at settlement");
   }
-  Store s(dir);
-  EXPECT_EQ(s.digest(), digest);
 }
 
 // Item 8: a policy text stored by an older gongji (the Weihai file as it stood before issue 9) still loads, and

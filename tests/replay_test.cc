@@ -163,7 +163,9 @@ TEST(Replay, ExplainRederivesEveryClaim) {
   // A record altered by hand: the re-derivation reports it loudly.
   std::string key = store.settlement(store.claim_person(claims[0], ""), claims[0])->key;
   json rec;
-  store.scan(key, [&](const std::string& k, std::string_view v) { if (k == key) rec = json::parse(v); });
+  store.scan(key, [&](const std::string& k, std::string_view v) {
+    if (k == key) rec = json::parse(output_line(v, k));
+  });
   rec["fund"] = "99999.99";
   ASSERT_TRUE(store.db()->Put(rocksdb::WriteOptions(), key, rec.dump()).ok());
   Rederivation t = rederive_claim(store, *log, claims[0]);
