@@ -20,14 +20,12 @@
 #include "log/fault_probe.h"
 #include "log/io_error.h"
 #include "log/kafka_log.h"
-#include "events/outputs_generated.h"
-#include "ledger/settlement.h"
 #include "projections/store.h"
+#include "wire/output_record.h"
 
 namespace gongji {
 namespace {
 
-using nlohmann::json;
 std::atomic<bool> g_stop{false};
 
 struct Fatal : std::runtime_error {
@@ -64,33 +62,6 @@ void txn_call(const std::function<RdKafka::Error*()>& call, const char* what) {
     oplog::warn(msg + " (retriable; retrying)");
     std::this_thread::sleep_for(kRetryPause);
   }
-}
-
-// The wire form of one output record (events/outputs.fbs).
-std::string wire(const std::string& line, int partition, uint64_t offset, int index) {
-  json j = json::parse(line);
-  flatbuffers::FlatBufferBuilder b(512);
-  auto s = [&](const char* k) {
-    return j.contains(k) && j[k].is_string() ? b.CreateString(j[k].get<std::string>()) : 0;
-  };
-  auto kind = b.CreateString(j.value("kind", ""));
-  auto person = s("person");
-  auto claim = s("claim");
-  auto status = s("status");
-  auto l = b.CreateString(line);
-  fb::OutputRecordBuilder r(b);
-  r.add_kind(kind);
-  r.add_partition(partition);
-  r.add_offset(static_cast<int64_t>(offset));
-  r.add_index(index);
-  if (!person.IsNull()) r.add_person(person);
-  if (!claim.IsNull()) r.add_claim(claim);
-  if (!status.IsNull()) r.add_status(status);
-  r.add_fund(record_money(j, "fund"));
-  r.add_amount(record_money(j, "amount"));
-  r.add_line(l);
-  fb::FinishOutputRecordBuffer(b, r.Finish());
-  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
 }
 
 class Server : public RdKafka::RebalanceCb {
@@ -355,7 +326,7 @@ class Server : public RdKafka::RebalanceCb {
   // its place (kind dead_letter: a subscriber can tell a record that was not settled from one not yet seen), and
   // also to the dead-letter topic (DOWNSTREAM.md).
   void produce(const Pending& q) {
-    std::string value = wire(q.out.line(), q.partition, q.offset, q.index);
+    std::string value = output_record(q.out, q.partition, q.offset, q.index);
     produce_to(opt_.settlements_topic, q.partition, value);
     if (q.out.kind == "dead_letter") produce_to(opt_.dead_letter_topic, RdKafka::Topic::PARTITION_UA, value);
   }
@@ -412,10 +383,10 @@ class Server : public RdKafka::RebalanceCb {
     std::vector<Pending> items;
     int index = 0;
     uint64_t last = UINT64_MAX;
-    store_.outbox(p, from, to, [&](uint64_t off, const std::string& line) {
+    store_.outbox(p, from, to, [&](uint64_t off, const Output& out) {
       index = off == last ? index + 1 : 0;
       last = off;
-      items.push_back({p, off, index, Output{json::parse(line).value("kind", ""), "", line}});
+      items.push_back({p, off, index, out});
     });
     transact(items, {{p, to}});
   }

@@ -31,6 +31,8 @@ LAYERS = {
     "log": ({"events", "log", "oplog"}, {"json", "xxhash", "flatbuffers", "rocksdb", "rdkafka", "posix"}),
     "ledger": ({"events", "ledger"}, {"json", "xxhash", "yaml"}),
     "projections": ({"events", "log", "oplog", "ledger", "projections"}, {"json", "xxhash", "rocksdb", "posix"}),
+    # The settlements topic's record (events/outputs.fbs), from the ledger's output records.
+    "wire": ({"events", "ledger", "wire"}, {"json", "flatbuffers"}),
     "replay": ({"events", "log", "oplog", "ledger", "projections", "replay"}, {"json", "xxhash", "rocksdb", "posix"}),
     "service": ({"events", "log", "oplog", "ledger", "projections", "replay", "service"},
                 {"json", "xxhash", "rocksdb", "httplib", "openssl", "posix"}),

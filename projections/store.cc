@@ -71,6 +71,19 @@ std::string output_line(std::string_view stored, std::string_view key) {
   return decode_stored_settlement(stored, key).to_line();
 }
 
+// A stored output record as the fold returned it (Store::outbox).
+Output stored_record(std::string_view stored, std::string_view key) {
+  if (!stored.starts_with('{')) {
+    auto s = std::make_shared<const Settlement>(decode_stored_settlement(stored, key));
+    return Output{"settlement", s->claim, "", s->person, s};
+  }
+  const json j = json::parse(stored, nullptr, false);
+  if (!j.is_object() || !j.contains("kind") || !j["kind"].is_string())
+    throw StoreError("the store holds a damaged output record under " + std::string(key) + ": not a JSON record");
+  const auto text = [&](const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : ""; };
+  return Output{j["kind"].get<std::string>(), text("claim"), std::string(stored), text("person")};
+}
+
 std::string key_part(std::string_view id) {
   if (id.find_first_of("%/") == std::string_view::npos) return std::string(id);
   std::string out;
@@ -1000,13 +1013,13 @@ size_t Store::retain_checkpoints(const std::string& checkpoint_dir, size_t kept)
 }
 
 void Store::outbox(int partition, uint64_t from, uint64_t to,
-                   const std::function<void(uint64_t offset, const std::string& line)>& fn) const {
+                   const std::function<void(uint64_t offset, const Output& out)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   const std::string prefix = "o/" + hex4(partition) + "/";
   for (it->Seek(prefix + hex16(from)); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     uint64_t off = std::stoull(it->key().ToString().substr(prefix.size(), 16), nullptr, 16);
     if (off >= to) break;
-    fn(off, output_line(it->value().ToStringView(), it->key().ToStringView()));
+    fn(off, stored_record(it->value().ToStringView(), it->key().ToStringView()));
   }
   check(it->status(), "read the outbox of partition " + std::to_string(partition));
 }

@@ -185,9 +185,11 @@ class Store {
   // Records the policy version used and the partition count (once); fold() and `serve` call it first. A partition
   // count other than the recorded one: StoreError naming both.
   void record_run(const Policy& policy, int partitions);
-  // The outbox: output lines of `partition` for log offsets in [from, to), in order.
+  // The outbox: the output records of `partition` for log offsets in [from, to), in order, as the fold returned
+  // them (a settlement as data, every other kind as its JSON line). A record that does not read: StoreError naming
+  // its key.
   void outbox(int partition, uint64_t from, uint64_t to,
-              const std::function<void(uint64_t offset, const std::string& line)>& fn) const;
+              const std::function<void(uint64_t offset, const Output& out)>& fn) const;
   uint64_t folded_offset(int partition) const;
   // Ties the store to its log (issue 8 item 2): the store keeps, beside each partition's position, the anchor of
   // the last record it folded (a/<partition>: its offset and the xxh3 of its bytes). fold() and `serve` show it the

@@ -86,21 +86,23 @@ std::string RequestMetrics::render() const {
   return out;
 }
 
-void LedgerMetrics::count(const Store& store, const std::string& line) {
-  const json r = json::parse(line, nullptr, false);
-  if (!r.is_object()) return;
+void LedgerMetrics::count(const Store& store, const Output& out) {
   ++outputs_;
-  const std::string kind = str(r, "kind");
+  if (out.settlement) {  // as data: nothing rendered or parsed
+    const Settlement& s = *out.settlement;
+    ++by_status_[spelled(s.status)];
+    if (s.status == ClaimStatus::settled) {
+      Money& m = fund_by_scheme_[s.scheme ? spelled(*s.scheme) : ""];
+      m = checked_add(m, s.fund);
+    }
+    return;
+  }
+  const json r = json::parse(out.text, nullptr, false);
+  const std::string kind = out.kind;
   if (kind == "dead_letter") {
     ++dead_letters_;
   } else if (kind == "refusal") {
     ++refusals_[str(r, "reason")];
-  } else if (kind == "settlement") {
-    ++by_status_[str(r, "status")];
-    if (str(r, "status") == "settled") {
-      Money& m = fund_by_scheme_[str(r, "scheme")];
-      m = checked_add(m, record_money(r, "fund"));
-    }
   } else if (kind == "reversal") {  // the reversal names no scheme: its settlement does
     auto s = store.settlement(str(r, "person"), str(r, "claim"));
     Money& m = fund_by_scheme_[s ? str(s->record, "scheme") : ""];
@@ -134,7 +136,7 @@ std::string LedgerMetrics::render(const Store& store, EventLog* log) {
   std::erase_if(positions, [&](const auto& kv) { return answers && !answers(kv.first); });
   for (const auto& [p, to] : positions) {
     uint64_t& from = scanned_[p];
-    if (to > from) store.outbox(p, from, to, [&](uint64_t, const std::string& line) { count(store, line); });
+    if (to > from) store.outbox(p, from, to, [&](uint64_t, const Output& out) { count(store, out); });
     from = std::max(from, to);
   }
   std::string out;

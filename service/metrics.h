@@ -63,7 +63,7 @@ class LedgerMetrics {
   std::function<bool(int)> answers;
 
  private:
-  void count(const Store& store, const std::string& line);
+  void count(const Store& store, const Output& out);
   std::mutex mu_;
   std::map<int, uint64_t> scanned_;  // per partition: outputs counted for log offsets below this
   uint64_t outputs_ = 0, dead_letters_ = 0;

@@ -43,12 +43,17 @@ class Ledger {
     fac("H1T", 1, "hospital", true);
   }
 
-  std::vector<nlohmann::json> apply(const nlohmann::json& j) {
+  // The output records of one event, as the fold returns them (also kept as JSON in `outputs`).
+  std::vector<Output> apply_records(const nlohmann::json& j) {
     Event e = event_from_json(j);
     FoldContext ctx{&policy_, 0, 1, true};
+    std::vector<Output> records = apply_event(e, state, ctx);
+    for (const Output& o : records) outputs.push_back(o.json());
+    return records;
+  }
+  std::vector<nlohmann::json> apply(const nlohmann::json& j) {
     std::vector<nlohmann::json> out;
-    for (const Output& o : apply_event(e, state, ctx)) out.push_back(o.json());
-    for (auto& o : out) outputs.push_back(o);
+    for (const Output& o : apply_records(j)) out.push_back(o.json());
     return out;
   }
   std::string next_id() { return "t" + std::to_string(++seq_); }

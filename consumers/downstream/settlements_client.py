@@ -2,6 +2,8 @@
 """A downstream client of gongji's settlements topic, as fund accounting would write one: reads every output
 record with isolation.level=read_committed, decodes it with the code flatc generates from events/outputs.fbs, and
 totals what the fund pays. Prints a JSON summary; --check-once exits 1 if any record arrived twice.
+Records of schema version 2 are read through their typed body (a settlement's or reversal's `fund`, in fen);
+records of version 1 (no body) through the fields version 1 had, which version 2 still writes.
 Dead letters arrive on the same topic, in their place (kind "dead_letter": a record gongji could not apply, so
 nothing was settled for it); the summary counts them ("dead_letters") and lists where they came from.
 
@@ -24,7 +26,10 @@ def main():
     args = ap.parse_args()
     sys.path.insert(0, args.generated)
     from confluent_kafka import Consumer
+    from gongji.fb.OutputBody import OutputBody
     from gongji.fb.OutputRecord import OutputRecord
+    from gongji.fb.Reversal import Reversal
+    from gongji.fb.Settlement import Settlement
 
     consumer = Consumer({
         "bootstrap.servers": args.brokers,
@@ -35,7 +40,7 @@ def main():
     })
     consumer.subscribe([args.topic])
     seen, repeats = set(), 0
-    kinds, fund, settlements_by_claim, dead = {}, 0, {}, []
+    kinds, fund, settlements_by_claim, dead, versions = {}, 0, {}, [], {}
     last = time.time()
     while time.time() - last < args.idle:
         msg = consumer.poll(0.5)
@@ -53,12 +58,20 @@ def main():
         seen.add(identity)
         kind = rec.Kind().decode()
         kinds[kind] = kinds.get(kind, 0) + 1
-        if kind in ("settlement", "reversal"):
-            fund += rec.Fund()
+        version = rec.SchemaVersion()
+        versions[version] = versions.get(version, 0) + 1
         if kind == "dead_letter":
             dead.append([rec.Partition(), rec.Offset()])
+        if version >= 2 and rec.BodyType() in (OutputBody.Settlement, OutputBody.Reversal):
+            body = Settlement() if rec.BodyType() == OutputBody.Settlement else Reversal()
+            table = rec.Body()
+            body.Init(table.Bytes, table.Pos)
+            fund += body.Fund()
+            claim = (body.Person() or b"").decode() + "/" + body.Claim().decode()  # a claim: its person and id
+        elif kind in ("settlement", "reversal"):
+            fund += rec.Fund()
+            claim = (rec.Person() or b"").decode() + "/" + rec.Claim().decode()
         if kind == "settlement":
-            claim = rec.Claim().decode()
             settlements_by_claim[claim] = settlements_by_claim.get(claim, 0) + 1
     consumer.close()
     summary = {
@@ -70,6 +83,7 @@ def main():
         "claims_settled_more_than_once": sum(1 for n in settlements_by_claim.values() if n > 1),
         "dead_letters": len(dead),
         "dead_letter_positions": sorted(dead),
+        "schema_versions": {str(v): n for v, n in sorted(versions.items())},
     }
     print(json.dumps(summary, sort_keys=True))
     sys.exit(1 if args.check_once and repeats else 0)
