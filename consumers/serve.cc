@@ -325,16 +325,32 @@ class Server : public RdKafka::RebalanceCb {
   // Settlements keep the events partition: one person's records stay in order. A dead letter goes there too, in
   // its place (kind dead_letter: a subscriber can tell a record that was not settled from one not yet seen), and
   // also to the dead-letter topic (DOWNSTREAM.md).
-  void produce(const Pending& q) {
-    std::string value = output_record(q.out, q.partition, q.offset, q.index);
+  void produce(const Pending& q, const std::string& value) {
     produce_to(opt_.settlements_topic, q.partition, value);
     if (q.out.kind == "dead_letter") produce_to(opt_.dead_letter_topic, RdKafka::Topic::PARTITION_UA, value);
   }
 
+  // The wire records of the items (wire/output_record.h), made once, before any transaction begins: a record that
+  // cannot be written stops serve naming its place, with no transaction left open.
+  static std::vector<std::string> encode(const std::vector<Pending>& items) {
+    std::vector<std::string> values;
+    values.reserve(items.size());
+    for (const auto& q : items) {
+      try {
+        values.push_back(output_record(q.out, q.partition, q.offset, q.index));
+      } catch (const std::exception& e) {
+        throw Fatal("the output record " + std::to_string(q.index) + " of partition " + std::to_string(q.partition) +
+                    " offset " + std::to_string(q.offset) + " cannot be published: " + e.what());
+      }
+    }
+    return values;
+  }
+
   // One attempt at the transaction: the items, then the group's offsets, then the commit.
-  void transact_once(const std::vector<Pending>& items, const std::map<int, uint64_t>& positions) {
+  void transact_once(const std::vector<Pending>& items, const std::vector<std::string>& values,
+                     const std::map<int, uint64_t>& positions) {
     txn_call([&] { return producer_->begin_transaction(); }, "begin_transaction");
-    for (const auto& q : items) produce(q);
+    for (size_t i = 0; i < items.size(); ++i) produce(items[i], values[i]);
     std::unique_ptr<RdKafka::ConsumerGroupMetadata> gm(consumer_->groupMetadata());
     txn_call([&] {
       std::vector<RdKafka::TopicPartition*> offs;
@@ -353,9 +369,10 @@ class Server : public RdKafka::RebalanceCb {
   // producer failed fatally, is redone with the same items and offsets: nothing is lost, and a read_committed
   // consumer never sees the aborted attempt. Bounded; then Fatal (a restart recovers from the outbox).
   void transact(const std::vector<Pending>& items, const std::map<int, uint64_t>& positions) {
+    const std::vector<std::string> values = encode(items);
     for (int attempt = 1;; ++attempt) {
       try {
-        transact_once(items, positions);
+        transact_once(items, values, positions);
         break;
       } catch (const Redo& r) {
         if (attempt >= kMaxAttempts) throw Fatal(r.what());

@@ -25,17 +25,15 @@ const Params& params_on(const FoldContext& ctx, Date d) {
 // ACC-INSVC, ACC-RET (Art.40): only the policy's crediting months are credited (account.crediting_months).
 bool in_credit_window(Month m, const Params& params) { return m >= params.credit_from && m <= params.credit_to; }
 
-json movement(const Event& e, const PersonState& p, const char* kind, Money amount, const std::string& rule,
-              const std::string& detail) {
-  json j = {{"kind", kind},  {"person", p.id},   {"event", e.id},
-            {"at", format_date(e.at)}, {"amount", format_money(amount < 0 ? -amount : amount)},
-            {"balance", format_money(account_balance(p))}, {"rule", rule}, {"detail", detail}};
-  return j;
+AccountMovement movement(const Event& e, const PersonState& p, bool credit, Money amount, const std::string& rule,
+                         const std::string& detail) {
+  return AccountMovement{credit, e.id, p.id, e.at, amount < 0 ? -amount : amount, account_balance(p), rule, detail,
+                         std::nullopt, std::nullopt, std::nullopt};
 }
 
 }  // namespace
 
-void contribution_paid(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<json>& out) {
+void contribution_paid(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<Output>& out) {
   const Month m = *e.month;
   const Date first = first_day(m);
   const Standing* st = standing_at(p, first);
@@ -51,9 +49,7 @@ void contribution_paid(const Event& e, PersonState& p, const FoldContext& ctx, s
                                              : params.flex_from_46;
     Money expected = mul_rate(*e.base, rate);
     if (expected != *e.amount)
-      out.push_back({{"kind", "contribution_mismatch"}, {"person", p.id}, {"event", e.id}, {"month", format_month(m)},
-                     {"base", format_money(*e.base)}, {"amount", format_money(*e.amount)},
-                     {"expected", format_money(expected)}, {"rate", format_rate(rate)}, {"rule", "ACC-FLEX"}});
+      out.push_back(output_of(ContributionMismatch{e.id, p.id, m, *e.base, *e.amount, expected, rate, "ACC-FLEX"}));
     return;
   }
   const Params& params = params_on(ctx, first);
@@ -64,14 +60,15 @@ void contribution_paid(const Event& e, PersonState& p, const FoldContext& ctx, s
   Money credit = mul_rate(*e.base, rate);  // ACC-INSVC, one rounding
   if (credit == 0) return;
   p.account.push_back({e.at, credit, e.id});
-  json j = movement(e, p, "account_credit", credit, "ACC-INSVC",
-                    "round(" + format_money(*e.base) + " x (" + format_rate(params.account_personal_rate) + " + " +
-                        format_rate(employer) + ")), age " + std::to_string(age) + " on " + format_date(first));
-  j["month"] = format_month(m);
-  out.push_back(j);
+  AccountMovement credited =
+      movement(e, p, true, credit, "ACC-INSVC",
+               "round(" + format_money(*e.base) + " x (" + format_rate(params.account_personal_rate) + " + " +
+                   format_rate(employer) + ")), age " + std::to_string(age) + " on " + format_date(first));
+  credited.month = m;
+  out.push_back(output_of(std::move(credited)));
 }
 
-void account_payment(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<json>& out) {
+void account_payment(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<Output>& out) {
   const Params& params = params_on(ctx, e.at);
   const std::string purpose = spelled(*e.purpose);
   if (!params.purposes_allowed.count(*e.purpose)) {
@@ -99,10 +96,10 @@ void account_payment(const Event& e, PersonState& p, const FoldContext& ctx, std
   check_invariant(after >= 0, "INV-ACCOUNT-NONNEG", [&] {
     return "balance " + format_money(after) + " after a debit of " + format_money(*e.amount);
   });
-  json j = movement(e, p, "account_debit", *e.amount, "ACC-USE", purpose + " for " + *e.beneficiary);
-  j["beneficiary"] = *e.beneficiary;
-  j["purpose"] = purpose;
-  out.push_back(j);
+  AccountMovement debited = movement(e, p, false, *e.amount, "ACC-USE", purpose + " for " + *e.beneficiary);
+  debited.beneficiary = *e.beneficiary;
+  debited.purpose = *e.purpose;
+  out.push_back(output_of(std::move(debited)));
 }
 
 bool enjoyed_bonus(const PersonState& p, int year) {
@@ -121,7 +118,7 @@ void contribution_interrupted(const Event& e, PersonState& p) {
 
 bool has_monthly_work(const PersonState& p) { return p.retired_on.has_value(); }
 
-bool close_month_for(const Event& e, Month m, PersonState& p, const FoldContext& ctx, std::vector<json>& out) {
+bool close_month_for(const Event& e, Month m, PersonState& p, const FoldContext& ctx, std::vector<Output>& out) {
   bool changed = false;
   const Date first = first_day(m);
   // ACC-RET: retirees credited for each closed month from the month after confirmation.
@@ -135,11 +132,12 @@ bool close_month_for(const Event& e, Month m, PersonState& p, const FoldContext&
     Rate rate = age < pm.retiree_age_from ? pm.retiree_under_70 : pm.retiree_from_70;
     Money credit = mul_rate(pm.retiree_pension_base, rate);
     p.account.push_back({e.at, credit, e.id});
-    json j = movement(e, p, "account_credit", credit, "ACC-RET",
-                      "round(" + format_money(pm.retiree_pension_base) + " x " + format_rate(rate) + "), age " +
-                          std::to_string(age) + " on " + format_date(first));
-    j["month"] = format_month(m);
-    out.push_back(j);
+    AccountMovement credited = movement(e, p, true, credit, "ACC-RET",
+                                        "round(" + format_money(pm.retiree_pension_base) + " x " +
+                                            format_rate(rate) + "), age " + std::to_string(age) + " on " +
+                                            format_date(first));
+    credited.month = m;
+    out.push_back(output_of(std::move(credited)));
     changed = true;
   }
   if (month_number(m) != 12) return changed;

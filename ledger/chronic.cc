@@ -120,7 +120,7 @@ Money chronic_limit(const PersonState& p, const Standing& st, Bucket bucket, Dat
 
 namespace {
 // The bucket a registration or chronic-facility event concerns, or none after recording its refusal.
-std::optional<Bucket> bucket_of_event(const Event& e, const PersonState& p, std::vector<json>& out) {
+std::optional<Bucket> bucket_of_event(const Event& e, const PersonState& p, std::vector<Output>& out) {
   const Standing* st = standing_at(p, e.at);
   if (!st) {
     out.push_back(refusal(e, Reason::NOT_ELIGIBLE, "not enrolled on " + format_date(e.at)));
@@ -135,7 +135,7 @@ std::optional<Bucket> bucket_of_event(const Event& e, const PersonState& p, std:
 }
 }  // namespace
 
-void approve_disease(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<json>& out) {
+void approve_disease(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<Output>& out) {
   const std::optional<Bucket> found = bucket_of_event(e, p, out);
   if (!found) return;
   const Bucket bucket = *found;
@@ -168,7 +168,7 @@ void approve_disease(const Event& e, PersonState& p, const FoldContext& ctx, std
   p.registrations.push_back(r);
 }
 
-void revoke_disease(const Event& e, PersonState& p, std::vector<json>& out) {
+void revoke_disease(const Event& e, PersonState& p, std::vector<Output>& out) {
   for (Registration& r : p.registrations)
     if (r.disease == *e.disease && r.ended == kNever) {
       r.ended = e.at;  // claims rejected from the revocation date
@@ -190,7 +190,7 @@ void end_chronic_on_scheme_change(PersonState& p, Date d) {
   }
 }
 
-void designate_chronic_facility(const Event& e, PersonState& p, StateAccess& state, std::vector<json>& out) {
+void designate_chronic_facility(const Event& e, PersonState& p, StateAccess& state, std::vector<Output>& out) {
   const std::optional<Bucket> bucket = bucket_of_event(e, p, out);
   if (!bucket) return;
   for (const auto* f : {&e.facility, &e.specialty_facility}) {

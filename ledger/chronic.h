@@ -21,9 +21,9 @@ Money chronic_limit(const PersonState& p, const Standing& st, Bucket bucket, Dat
 Money inpatient_limit(const Standing& st, const Params& params);
 Money inpatient_used(const PersonState& p, int year, Date period, std::optional<Date> as_of = std::nullopt);
 
-void approve_disease(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<nlohmann::json>& out);
-void revoke_disease(const Event& e, PersonState& p, std::vector<nlohmann::json>& out);
-void designate_chronic_facility(const Event& e, PersonState& p, StateAccess& state, std::vector<nlohmann::json>& out);
+void approve_disease(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<Output>& out);
+void revoke_disease(const Event& e, PersonState& p, std::vector<Output>& out);
+void designate_chronic_facility(const Event& e, PersonState& p, StateAccess& state, std::vector<Output>& out);
 void record_inpatient_settled(const Event& e, PersonState& p);
 // CHR-CHANGE: a change of scheme ends registrations and empties the chronic facility slots.
 void end_chronic_on_scheme_change(PersonState& p, Date d);

@@ -22,11 +22,15 @@ bool FoldContext::owns(const std::string& person) const {
   return partitions <= 1 || partition_of(person, partitions) == partition;
 }
 
-json refusal(const Event& e, Reason reason, const std::string& detail) {
-  json j = {{"kind", "refusal"}, {"event", e.id}, {"type", type_name(e.type)}, {"reason", spelled(reason)},
-            {"detail", detail}, {"at", format_date(e.at)}};
-  if (e.person) j["person"] = *e.person;
-  return j;
+Output output_of(Record r) {
+  Output o{std::string(record_kind(r)), record_claim(r), ""};
+  o.person = record_person(r);
+  o.record = std::make_shared<const Record>(std::move(r));
+  return o;
+}
+
+Output refusal(const Event& e, Reason reason, const std::string& detail) {
+  return output_of(Refusal{e.id, e.type, reason, detail, e.at, e.person});
 }
 
 namespace {
@@ -45,7 +49,7 @@ Standing standing_of(const Event& e) {
   return s;
 }
 
-void apply_facility(const Event& e, StateAccess& state, const FoldContext& ctx, std::vector<json>& out) {
+void apply_facility(const Event& e, StateAccess& state, const FoldContext& ctx, std::vector<Output>& out) {
   FacilityState* f = state.facility(*e.facility);
   FacilityVersion v;
   if (e.type == EventType::facility_updated) {
@@ -74,7 +78,7 @@ void apply_facility(const Event& e, StateAccess& state, const FoldContext& ctx, 
   state.touch_facility(f->id);
 }
 
-void designate(const Event& e, PersonState& p, StateAccess& state, const FoldContext& ctx, std::vector<json>& out) {
+void designate(const Event& e, PersonState& p, StateAccess& state, const FoldContext& ctx, std::vector<Output>& out) {
   FacilityState* f = state.facility(*e.facility);
   const FacilityVersion* fv = f ? facility_at(*f, e.at) : nullptr;
   if (!fv) {
@@ -147,7 +151,7 @@ void check_reversal(const PersonState& p, const Effect& original, const std::str
   });
 }
 
-void reverse(const Event& e, PersonState& p, std::vector<json>& out) {
+void reverse(const Event& e, PersonState& p, std::vector<Output>& out) {
   auto it = p.claims.find(*e.claim);
   if (it == p.claims.end() || it->second.status != ClaimStatus::settled || it->second.reversed) {
     std::string why = it == p.claims.end()              ? "no claim " + *e.claim + " of " + p.id
@@ -168,35 +172,23 @@ void reverse(const Event& e, PersonState& p, std::vector<json>& out) {
   p.effects.push_back(back);
   check_reversal(p, c.effect, *e.claim);
   std::erase_if(p.therapy_uses, [&](const TherapyUse& u) { return u.claim == *e.claim; });
-  out.push_back({{"kind", "reversal"},
-                 {"event", e.id},
-                 {"claim", *e.claim},
-                 {"person", p.id},
-                 {"at", format_date(e.at)},
-                 {"date", format_date(c.date)},
-                 {"fund", format_money(back.fund)},
-                 {"deductible", format_money(back.deductible)},
-                 {"limit_used", format_money(back.limit_used)},
-                 {"eligible", format_money(back.eligible)},
-                 {"inpatient_used", format_money(back.inpatient_used)}});
+  out.push_back(output_of(Reversal{e.id, *e.claim, p.id, e.at, c.date, back.fund, back.deductible, back.limit_used,
+                                   back.eligible, back.inpatient_used}));
 }
 
 }  // namespace
 
 namespace {
-std::vector<json> apply_non_claim(const Event& e, StateAccess& state, const FoldContext& ctx);
+std::vector<Output> apply_non_claim(const Event& e, StateAccess& state, const FoldContext& ctx);
 }
 
 std::vector<Output> apply_event(const Event& e, StateAccess& state, const FoldContext& ctx) {
   if (e.type == EventType::claim) return {settle_claim(e, state, ctx)};
-  std::vector<Output> outs;
-  for (const json& j : apply_non_claim(e, state, ctx))
-    outs.push_back({j["kind"].get<std::string>(), "", j.dump(), j.value("person", "")});
-  return outs;
+  return apply_non_claim(e, state, ctx);
 }
 
 namespace {
-void close_period(const Event& e, StateAccess& state, const FoldContext& ctx, std::vector<json>& out) {
+void close_period(const Event& e, StateAccess& state, const FoldContext& ctx, std::vector<Output>& out) {
   PartitionMeta& m = state.meta();
   if (m.last_closed && *e.month <= *m.last_closed) return;  // already closed: no-op
   if (m.last_closed && *e.month != *m.last_closed + 1) {
@@ -214,7 +206,7 @@ void close_period(const Event& e, StateAccess& state, const FoldContext& ctx, st
 }
 
 // family_linked reaches both people's partitions; each side records the link of the person it holds.
-void link_family(const Event& e, StateAccess& state, const FoldContext& ctx, std::vector<json>& out) {
+void link_family(const Event& e, StateAccess& state, const FoldContext& ctx, std::vector<Output>& out) {
   for (auto [who, other] : {std::pair{*e.person, *e.relative}, std::pair{*e.relative, *e.person}}) {
     if (!ctx.owns(who)) continue;
     PersonState* q = state.person(who);
@@ -227,7 +219,7 @@ void link_family(const Event& e, StateAccess& state, const FoldContext& ctx, std
   }
 }
 
-void enroll(const Event& e, PersonState* p, StateAccess& state, std::vector<json>& out) {
+void enroll(const Event& e, PersonState* p, StateAccess& state, std::vector<Output>& out) {
   if (p && p->enrolled != kNever) {
     out.push_back(refusal(e, Reason::ALREADY_ENROLLED, "person " + *e.person + " is already enrolled"));
     return;
@@ -254,7 +246,7 @@ void change_scheme(const Event& e, PersonState& p, StateAccess& state) {
 }
 
 // False (and a refusal) when the person is not an enrolled employee on the date.
-bool confirm_retirement(const Event& e, PersonState& p, std::vector<json>& out) {
+bool confirm_retirement(const Event& e, PersonState& p, std::vector<Output>& out) {
   const Standing* cur = standing_at(p, e.at);
   if (!cur || cur->scheme != Scheme::employee) {
     out.push_back(refusal(e, Reason::NOT_ELIGIBLE, "only an enrolled employee can retire"));
@@ -268,8 +260,8 @@ bool confirm_retirement(const Event& e, PersonState& p, std::vector<json>& out) 
   return true;
 }
 
-std::vector<json> apply_non_claim(const Event& e, StateAccess& state, const FoldContext& ctx) {
-  std::vector<json> out;
+std::vector<Output> apply_non_claim(const Event& e, StateAccess& state, const FoldContext& ctx) {
+  std::vector<Output> out;
   switch (e.type) {
     case EventType::facility_registered:
     case EventType::facility_updated: apply_facility(e, state, ctx, out); return out;

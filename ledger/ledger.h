@@ -12,6 +12,7 @@
 
 #include "events/event.h"
 #include "ledger/policy.h"
+#include "ledger/records.h"
 #include "ledger/settlement.h"
 #include "ledger/state.h"
 
@@ -64,9 +65,16 @@ struct Output {
   std::string kind, claim, text;
   std::string person{};  // (initialised: `Output{kind, claim, text}` stays warning-free)
   std::shared_ptr<const Settlement> settlement{};
-  std::string line() const { return settlement ? settlement->to_line() : text; }
+  std::shared_ptr<const Record> record{};  // every other kind, as data (ledger/records.h)
+  // The line: `text`, the line as the store kept it, when there is one (an output read back from the store; a line
+  // changed by hand stays as it was published), else the settlement's or the record's, rendered.
+  std::string line() const {
+    return !text.empty() ? text : settlement ? settlement->to_line() : record ? record_line(*record) : "";
+  }
   nlohmann::json json() const { return nlohmann::json::parse(line()); }
 };
+// The output of a record: its kind, person and claim, and the record.
+Output output_of(Record r);
 
 // EVENTS.md: an event id already folded is a no-op when the content is the same (another copy of the event) and
 // ID_CONFLICT when it differs. `seen`: the content digest (event_digest) folded under the id before, if any. The

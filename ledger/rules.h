@@ -43,6 +43,6 @@ void record_settlement(PersonState& p, const Event& claim, const Settlement& s, 
                        Money limit_used, Money inpatient_used, Rate bonus);
 
 Output settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx);
-nlohmann::json refusal(const Event& e, Reason reason, const std::string& detail);
+Output refusal(const Event& e, Reason reason, const std::string& detail);
 
 }  // namespace gongji

@@ -77,9 +77,25 @@ Output stored_record(std::string_view stored, std::string_view key) {
     auto s = std::make_shared<const Settlement>(decode_stored_settlement(stored, key));
     return Output{"settlement", s->claim, "", s->person, s};
   }
+  if (std::optional<Record> r = record_from_line(stored)) {
+    Output o = output_of(std::move(*r));
+    o.text = std::string(stored);
+    return o;
+  }
+  // A settlement kept as a line (a store a migration has still to convert, or one put there by hand): as data, for
+  // what its fields say.
+  if (std::optional<Settlement> s = settlement_from_line(stored, false)) {
+    auto kept = std::make_shared<const Settlement>(std::move(*s));
+    return Output{"settlement", kept->claim, std::string(stored), kept->person, kept};
+  }
+  // Not a record that reads back to itself (changed by hand): its text, as it was published before, if its kind is
+  // one of EVENTS.md's.
+  static const std::set<std::string, std::less<>> kKinds = {"reversal", "account_credit", "account_debit",
+                                                            "refusal", "contribution_mismatch", "dead_letter"};
   const json j = json::parse(stored, nullptr, false);
-  if (!j.is_object() || !j.contains("kind") || !j["kind"].is_string())
-    throw StoreError("the store holds a damaged output record under " + std::string(key) + ": not a JSON record");
+  if (!j.is_object() || !j.contains("kind") || !j["kind"].is_string() || !kKinds.count(j["kind"].get<std::string>()))
+    throw StoreError("the store holds a damaged output record under " + std::string(key) +
+                     ": not a JSON output record of a known kind");
   const auto text = [&](const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : ""; };
   return Output{j["kind"].get<std::string>(), text("claim"), std::string(stored), text("person")};
 }
@@ -136,7 +152,7 @@ constexpr const char* kMigratingKey = "n/migrating";
 std::string policy_key(const std::string& version) { return "v/" + key_part(version); }
 
 // The o/ value of an output record: a settlement's binary form, any other kind's JSON line (store.h).
-std::string stored_output(const Output& o) { return o.settlement ? encode_settlement(*o.settlement) : o.text; }
+std::string stored_output(const Output& o) { return o.settlement ? encode_settlement(*o.settlement) : o.line(); }
 
 // w/<partition>/<person>: the persons a monthly close visits (store.h).
 std::string work_key(int partition, const std::string& person) {
@@ -697,16 +713,11 @@ void PartitionFolder::Impl::roll_back() {
 
 namespace {
 // EVENTS.md "Outputs": a dead letter names its partition, offset, event id and type, person and claim where known,
-// and the reason. Text that is not valid UTF-8 is replaced (U+FFFD), so the line is always valid JSON.
-std::string dead_letter_line(int partition, uint64_t offset, const std::optional<Event>& e, const std::string& reason) {
-  json j = {{"kind", "dead_letter"}, {"partition", partition}, {"offset", offset}, {"reason", reason}};
-  if (e) {
-    j["event"] = e->id;
-    j["type"] = type_name(e->type);
-    if (e->person) j["person"] = *e->person;
-    if (e->claim) j["claim"] = *e->claim;
-  }
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+// and the reason (its line replaces text that is not valid UTF-8: ledger/records.h).
+DeadLetter dead_letter_of(int partition, uint64_t offset, const std::optional<Event>& e, const std::string& reason) {
+  DeadLetter d{partition, offset, reason, std::nullopt, std::nullopt, std::nullopt, std::nullopt};
+  if (e) d.event = e->id, d.type = e->type, d.person = e->person, d.claim = e->claim;
+  return d;
 }
 }  // namespace
 
@@ -742,15 +753,15 @@ std::vector<Output> PartitionFolder::apply(const LogRecord& r, FoldStats& stats)
   }
   // Issue 8 item 4, TIME-LOG: whatever the record did, it alone becomes a dead letter and leaves no effect.
   if (touched) m.roll_back();
-  std::string line = dead_letter_line(m.partition, r.offset, e, reason);
-  const std::string person = e && e->person ? *e->person : "";
-  m.put_dead_letter(r.offset, line, person);
-  m.journal.push_back({r.offset, r.locator, r.ingested_ms, "", line, person});
+  Output dead = output_of(dead_letter_of(m.partition, r.offset, e, reason));
+  const std::string line = dead.line();
+  m.put_dead_letter(r.offset, line, dead.person);
+  m.journal.push_back({r.offset, r.locator, r.ingested_ms, "", line, dead.person});
   m.next = r.offset + 1;
   m.anchor = anchor_of(r.offset, r.payload);
   ++stats.dead_letters;
   ++stats.events;
-  return {Output{"dead_letter", "", line, person}};
+  return {dead};
 }
 
 void PartitionFolder::commit(FoldStats& stats) {
@@ -1076,7 +1087,7 @@ void outputs_under(rocksdb::DB* db, const std::string& prefix, const std::functi
 }
 }  // namespace
 
-void Store::outputs_as_data(const std::function<bool(const Settlement*, const json*)>& fn) const {
+void Store::outputs_as_data(const std::function<bool(const Settlement*, const Record*)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next()) {
     const std::string_view v = it->value().ToStringView();
@@ -1085,11 +1096,12 @@ void Store::outputs_as_data(const std::function<bool(const Settlement*, const js
       if (!fn(&s, nullptr)) return;
       continue;
     }
-    const json j = parse_output(v, it->key().ToStringView());
-    if (j.value("kind", "") != "settlement") {
-      if (!fn(nullptr, &j)) return;
+    if (const std::optional<Record> r = record_from_line(v, false)) {
+      if (!fn(nullptr, &*r)) return;
       continue;
     }
+    const json j = parse_output(v, it->key().ToStringView());  // not JSON: StoreError naming the key
+    if (j.value("kind", "") != "settlement") continue;
     // A settlement line in a store of format 4 was put there by hand (or is one a migration has still to convert):
     // the books read what its fields say, so that an audit reports what it finds rather than stopping.
     const Settlement s = *settlement_from_line(v, false);

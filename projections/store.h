@@ -206,11 +206,12 @@ class Store {
   std::optional<FacilityState> facility(int partition, const std::string& id) const;
   // Output records in log order (partition, then offset); stops when fn returns false.
   void outputs(const std::function<bool(const nlohmann::json&)>& fn, Trace trace = Trace::keep) const;
-  // Output records in log order for the books (audit, what-if): a settlement as data, with no line rendered or
-  // parsed, every other kind as its parsed JSON; exactly one of the two pointers is set. Stops when fn returns
-  // false. A settlement kept as a line (put there by hand) is read for what its fields say (settlement_from_line,
-  // not exact).
-  void outputs_as_data(const std::function<bool(const Settlement*, const nlohmann::json*)>& fn) const;
+  // Output records in log order for the books (audit, what-if), as data: a settlement with no line rendered or
+  // parsed, every other kind as its Record (ledger/records.h); exactly one of the two pointers is set. Stops when
+  // fn returns false. A line changed by hand is read for what its fields say (settlement_from_line and
+  // record_from_line, not exact); one whose fields do not read as its kind is passed over, and one that is not
+  // JSON at all is a StoreError naming its key.
+  void outputs_as_data(const std::function<bool(const Settlement*, const Record*)>& fn) const;
   // The output records of one partition (o/<partition>/), in log order; stops when fn returns false.
   void outputs_of(int partition, const std::function<bool(const nlohmann::json&)>& fn,
                   Trace trace = Trace::keep) const;

@@ -83,7 +83,7 @@ struct Books {
 
 Books read_books(const Store& s) {
   Books b;
-  s.outputs_as_data([&](const Settlement* st, const json* r) {
+  s.outputs_as_data([&](const Settlement* st, const Record* r) {
     if (st) {
       ++b.settlements[st->event];
       if (st->status != ClaimStatus::settled) return true;
@@ -103,13 +103,10 @@ Books read_books(const Store& s) {
                                " above the limit " + *limit);
       return true;
     }
-    const std::string kind = r->value("kind", "");
-    if (kind == "reversal") {
-      b.fund[{r->value("person", ""), r->value("claim", "")}] += record_money(*r, "fund");
-    } else if (kind == "account_credit") {
-      b.balance[r->value("person", "")] += record_money(*r, "amount");
-    } else if (kind == "account_debit") {
-      b.balance[r->value("person", "")] -= record_money(*r, "amount");
+    if (const auto* v = std::get_if<Reversal>(r)) {
+      b.fund[{v->person, v->claim}] += v->fund;
+    } else if (const auto* m = std::get_if<AccountMovement>(r)) {
+      b.balance[m->person] += m->credit ? m->amount : -m->amount;
     }
     return true;
   });

@@ -19,16 +19,16 @@ struct Paid {
 std::map<std::string, Paid> paid_by_claim_event(const Store& s, std::vector<std::string>* order) {
   std::map<std::string, Paid> out;
   std::map<std::string, std::string> event_of_claim;  // (person/claim) -> settled claim event
-  s.outputs_as_data([&](const Settlement* st, const json* r) {
+  s.outputs_as_data([&](const Settlement* st, const Record* r) {
     if (st) {
       const bool settled = st->status == ClaimStatus::settled;
       out[st->event] = {st->claim, st->person, st->scheme ? spelled(*st->scheme) : "?", spelled(st->benefit),
                         format_date(st->date).substr(0, 7), st->level, settled ? st->fund : 0};
       if (order) order->push_back(st->event);
       if (settled) event_of_claim[st->person + "/" + st->claim] = st->event;
-    } else if (r->value("kind", "") == "reversal") {
-      auto it = event_of_claim.find((*r)["person"].get<std::string>() + "/" + (*r)["claim"].get<std::string>());
-      if (it != event_of_claim.end()) out[it->second].fund += record_money(*r, "fund");
+    } else if (const auto* v = std::get_if<Reversal>(r)) {
+      auto it = event_of_claim.find(v->person + "/" + v->claim);
+      if (it != event_of_claim.end()) out[it->second].fund += v->fund;
     }
     return true;
   });

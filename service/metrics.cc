@@ -86,27 +86,29 @@ std::string RequestMetrics::render() const {
   return out;
 }
 
-void LedgerMetrics::count(const Store& store, const Output& out) {
-  ++outputs_;
+void LedgerMetrics::count(const Store& store, const Output& out, Counts& c) {
+  ++c.outputs;
   if (out.settlement) {  // as data: nothing rendered or parsed
     const Settlement& s = *out.settlement;
-    ++by_status_[spelled(s.status)];
+    ++c.by_status[spelled(s.status)];
     if (s.status == ClaimStatus::settled) {
-      Money& m = fund_by_scheme_[s.scheme ? spelled(*s.scheme) : ""];
+      Money& m = c.fund_by_scheme[s.scheme ? spelled(*s.scheme) : ""];
       m = checked_add(m, s.fund);
     }
     return;
   }
-  const json r = json::parse(out.text, nullptr, false);
-  const std::string kind = out.kind;
-  if (kind == "dead_letter") {
-    ++dead_letters_;
-  } else if (kind == "refusal") {
-    ++refusals_[str(r, "reason")];
-  } else if (kind == "reversal") {  // the reversal names no scheme: its settlement does
-    auto s = store.settlement(str(r, "person"), str(r, "claim"));
-    Money& m = fund_by_scheme_[s ? str(s->record, "scheme") : ""];
-    m = checked_add(m, record_money(r, "fund"));
+  // Every other kind as data too; a stored line changed by hand (no record) for what its fields say.
+  std::optional<Record> read;
+  if (!out.record) read = record_from_line(out.text, false);
+  const Record* r = out.record ? out.record.get() : read ? &*read : nullptr;
+  if (out.kind == "dead_letter") {
+    ++c.dead_letters;
+  } else if (const auto* f = r ? std::get_if<Refusal>(r) : nullptr) {
+    ++c.refusals[spelled(f->reason)];
+  } else if (const auto* v = r ? std::get_if<Reversal>(r) : nullptr) {  // no scheme: its settlement names it
+    auto s = store.settlement(v->person, v->claim);
+    Money& m = c.fund_by_scheme[s ? str(s->record, "scheme") : ""];
+    m = checked_add(m, v->fund);
   }
 }
 
@@ -136,7 +138,13 @@ std::string LedgerMetrics::render(const Store& store, EventLog* log) {
   std::erase_if(positions, [&](const auto& kv) { return answers && !answers(kv.first); });
   for (const auto& [p, to] : positions) {
     uint64_t& from = scanned_[p];
-    if (to > from) store.outbox(p, from, to, [&](uint64_t, const Output& out) { count(store, out); });
+    // Counted into a copy, kept once the range has read whole: a record that does not read (StoreError) leaves the
+    // counts as they were, and the next scrape reads the range again.
+    if (to > from) {
+      Counts next = counts_;
+      store.outbox(p, from, to, [&](uint64_t, const Output& out) { count(store, out, next); });
+      counts_ = std::move(next);
+    }
     from = std::max(from, to);
   }
   std::string out;
@@ -161,18 +169,18 @@ std::string LedgerMetrics::render(const Store& store, EventLog* log) {
     }
   }
   header(out, "gongji_output_records_total", "counter", "Output records of the fold.");
-  out += "gongji_output_records_total " + std::to_string(outputs_) + "\n";
+  out += "gongji_output_records_total " + std::to_string(counts_.outputs) + "\n";
   header(out, "gongji_settlements_total", "counter", "Settlement records, by status.");
-  for (const auto& [s, n] : by_status_)
+  for (const auto& [s, n] : counts_.by_status)
     out += "gongji_settlements_total{status=\"" + prometheus_label(s) + "\"} " + std::to_string(n) + "\n";
   header(out, "gongji_fund_paid_yuan", "gauge", "Fund paid by settled claims net of reversals, in yuan.");
-  for (const auto& [s, m] : fund_by_scheme_)
+  for (const auto& [s, m] : counts_.fund_by_scheme)
     out += "gongji_fund_paid_yuan{scheme=\"" + prometheus_label(s) + "\"} " + format_money(m) + "\n";
   header(out, "gongji_refusals_total", "counter", "Refusal records (non-claim events refused), by reason.");
-  for (const auto& [s, n] : refusals_)
+  for (const auto& [s, n] : counts_.refusals)
     out += "gongji_refusals_total{reason=\"" + prometheus_label(s) + "\"} " + std::to_string(n) + "\n";
   header(out, "gongji_dead_letters_total", "counter", "Dead letters of the fold.");
-  out += "gongji_dead_letters_total " + std::to_string(dead_letters_) + "\n";
+  out += "gongji_dead_letters_total " + std::to_string(counts_.dead_letters) + "\n";
   return out;
 }
 

@@ -63,12 +63,15 @@ class LedgerMetrics {
   std::function<bool(int)> answers;
 
  private:
-  void count(const Store& store, const Output& out);
+  struct Counts {
+    uint64_t outputs = 0, dead_letters = 0;
+    std::map<std::string, uint64_t> by_status, refusals;
+    std::map<std::string, Money> fund_by_scheme;
+  };
+  static void count(const Store& store, const Output& out, Counts& c);
   std::mutex mu_;
   std::map<int, uint64_t> scanned_;  // per partition: outputs counted for log offsets below this
-  uint64_t outputs_ = 0, dead_letters_ = 0;
-  std::map<std::string, uint64_t> by_status_, refusals_;
-  std::map<std::string, Money> fund_by_scheme_;
+  Counts counts_;
 };
 
 // The store's RocksDB figures as gauges (Store::int_property): rocksdb.estimate-pending-compaction-bytes,

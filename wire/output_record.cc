@@ -1,7 +1,7 @@
 #include "wire/output_record.h"
 
 #include <array>
-#include <set>
+#include <algorithm>
 #include <stdexcept>
 #include <string_view>
 #include <vector>
@@ -9,7 +9,6 @@
 namespace gongji {
 namespace {
 
-using nlohmann::json;
 using flatbuffers::FlatBufferBuilder;
 using flatbuffers::Offset;
 using flatbuffers::String;
@@ -24,54 +23,22 @@ std::array<W, CodeTable<E>::names.size()> by_spelling(const W (&values)[M], cons
   return table;
 }
 
-// A rate as the output lines print it ("0.0775", format_rate) in 1/10000; 0 when it is not one.
-int32_t rate_of(std::string_view s) {
-  const size_t dot = s.find('.');
-  if (dot == std::string_view::npos || dot == 0 || s.size() - dot - 1 != 4 || dot > 5) return 0;
-  int32_t r = 0;
-  for (char c : s) {
-    if (c == '.') continue;
-    if (c < '0' || c > '9') return 0;
-    r = r * 10 + (c - '0');
-  }
-  return r;
-}
-
-// The fields of a record kept as JSON (every kind but settlements, EVENTS.md "Outputs"), read for the body.
-struct Fields {
-  FlatBufferBuilder& b;
-  const json& j;
-  Offset<String> text(const char* k) const {
-    return j.contains(k) && j[k].is_string() ? b.CreateString(j[k].get_ref<const std::string&>()) : 0;
-  }
-  std::string_view raw(const char* k) const {
-    return j.contains(k) && j[k].is_string() ? std::string_view(j[k].get_ref<const std::string&>()) : "";
-  }
-  Money money(const char* k) const { return record_money(j, k); }
-  int32_t date(const char* k) const {
-    auto d = parse_date(raw(k));
-    return d ? wire_date(*d) : 0;
-  }
-  int32_t month(const char* k) const {
-    auto m = parse_month(raw(k));
-    return m ? wire_month(*m) : 0;
-  }
-};
-
 Offset<void> settlement_body(FlatBufferBuilder& b, const Settlement& s) {
   std::vector<int16_t> reasons;
   for (Reason r : s.reasons) reasons.push_back(static_cast<int16_t>(wire_code(r)));
+  // Rule IDs and articles repeat within a settlement: each is written once (CreateSharedString).
   std::vector<Offset<String>> rules;
-  std::set<std::string_view> seen;
+  std::vector<std::string_view> seen;  // the rules listed so far, in first-use order (a dozen at most)
   for (const auto& st : s.trace)
-    if (seen.insert(st.rule).second) rules.push_back(b.CreateString(st.rule));
+    if (std::find(seen.begin(), seen.end(), st.rule) == seen.end())
+      seen.push_back(st.rule), rules.push_back(b.CreateSharedString(st.rule));
   std::vector<Offset<fb::TraceStep>> trace;
   for (const auto& st : s.trace)
-    trace.push_back(fb::CreateTraceStep(b, b.CreateString(st.rule), b.CreateString(article_of(st.rule)),
+    trace.push_back(fb::CreateTraceStep(b, b.CreateSharedString(st.rule), b.CreateSharedString(article_of(st.rule)),
                                         b.CreateString(st.detail)));
   std::vector<Offset<fb::Accumulator>> after;
-  for (const auto& [k, v] : s.after)
-    after.push_back(fb::CreateAccumulator(b, b.CreateString(k), v ? b.CreateString(*v) : 0));
+  for (const auto& [k, v] : s.after)  // money, rendered by the rules as format_money (ledger/claims.cc)
+    after.push_back(fb::CreateAccumulator(b, b.CreateSharedString(k), v ? signed_yuan(*v) : 0, !v));
   auto claim = b.CreateString(s.claim), person = b.CreateString(s.person), event = b.CreateString(s.event);
   auto facility = s.facility.empty() ? 0 : b.CreateString(s.facility);
   auto version = b.CreateString(s.policy_version);
@@ -92,71 +59,76 @@ Offset<void> settlement_body(FlatBufferBuilder& b, const Settlement& s) {
   return t.Finish().Union();
 }
 
-Offset<void> reversal_body(const Fields& f) {
-  auto event = f.text("event"), claim = f.text("claim"), person = f.text("person");
-  fb::ReversalBuilder t(f.b);
+Offset<String> text(FlatBufferBuilder& b, const std::optional<std::string>& v) {
+  return v ? b.CreateString(*v) : 0;
+}
+
+Offset<void> body(FlatBufferBuilder& b, const Reversal& r) {
+  auto event = b.CreateString(r.event), claim = b.CreateString(r.claim), person = b.CreateString(r.person);
+  fb::ReversalBuilder t(b);
   t.add_event(event), t.add_claim(claim), t.add_person(person);
-  t.add_at(f.date("at")), t.add_date(f.date("date"));
-  t.add_fund(f.money("fund")), t.add_deductible(f.money("deductible")), t.add_limit_used(f.money("limit_used"));
-  t.add_eligible(f.money("eligible")), t.add_inpatient_used(f.money("inpatient_used"));
+  t.add_at(wire_date(r.at)), t.add_date(wire_date(r.date));
+  t.add_fund(r.fund), t.add_deductible(r.deductible), t.add_limit_used(r.limit_used), t.add_eligible(r.eligible);
+  t.add_inpatient_used(r.inpatient_used);
   return t.Finish().Union();
 }
 
-Offset<void> movement_body(const Fields& f) {
-  auto event = f.text("event"), person = f.text("person"), rule = f.text("rule"), detail = f.text("detail");
-  auto beneficiary = f.text("beneficiary"), purpose = f.text("purpose");
-  fb::AccountMovementBuilder t(f.b);
-  t.add_event(event), t.add_person(person), t.add_at(f.date("at"));
-  t.add_amount(f.money("amount")), t.add_balance(f.money("balance"));
-  t.add_rule(rule), t.add_detail(detail), t.add_month(f.month("month"));
+Offset<void> body(FlatBufferBuilder& b, const AccountMovement& m) {
+  auto event = b.CreateString(m.event), person = b.CreateString(m.person), rule = b.CreateString(m.rule);
+  auto detail = b.CreateString(m.detail), beneficiary = text(b, m.beneficiary);
+  fb::AccountMovementBuilder t(b);
+  t.add_event(event), t.add_person(person), t.add_at(wire_date(m.at)), t.add_amount(m.amount);
+  t.add_balance(m.balance), t.add_rule(rule), t.add_detail(detail);
+  if (m.month) t.add_month(wire_month(*m.month));
   if (!beneficiary.IsNull()) t.add_beneficiary(beneficiary);
-  if (!purpose.IsNull()) t.add_purpose(purpose);
+  if (m.purpose) t.add_purpose(wire_code(*m.purpose));
   return t.Finish().Union();
 }
 
-Offset<void> refusal_body(const Fields& f) {
-  auto event = f.text("event"), type = f.text("type"), detail = f.text("detail"), person = f.text("person");
-  auto reason = code_from<Reason>(f.raw("reason"));
-  fb::RefusalBuilder t(f.b);
-  t.add_event(event), t.add_type(type), t.add_detail(detail), t.add_at(f.date("at"));
-  if (reason) t.add_reason(wire_code(*reason));
+Offset<void> body(FlatBufferBuilder& b, const Refusal& r) {
+  auto event = b.CreateString(r.event), detail = b.CreateString(r.detail), person = text(b, r.person);
+  fb::RefusalBuilder t(b);
+  t.add_event(event), t.add_type(wire_code(r.type)), t.add_reason(wire_code(r.reason)), t.add_detail(detail);
+  t.add_at(wire_date(r.at));
   if (!person.IsNull()) t.add_person(person);
   return t.Finish().Union();
 }
 
-Offset<void> mismatch_body(const Fields& f) {
-  auto event = f.text("event"), person = f.text("person"), rule = f.text("rule");
-  fb::ContributionMismatchBuilder t(f.b);
-  t.add_event(event), t.add_person(person), t.add_month(f.month("month"));
-  t.add_base(f.money("base")), t.add_amount(f.money("amount")), t.add_expected(f.money("expected"));
-  t.add_rate(rate_of(f.raw("rate"))), t.add_rule(rule);
+Offset<void> body(FlatBufferBuilder& b, const ContributionMismatch& m) {
+  auto event = b.CreateString(m.event), person = b.CreateString(m.person), rule = b.CreateString(m.rule);
+  fb::ContributionMismatchBuilder t(b);
+  t.add_event(event), t.add_person(person), t.add_month(wire_month(m.month)), t.add_base(m.base);
+  t.add_amount(m.amount), t.add_expected(m.expected), t.add_rate(m.rate), t.add_rule(rule);
   return t.Finish().Union();
 }
 
-Offset<void> dead_letter_body(const Fields& f) {
-  auto reason = f.text("reason"), event = f.text("event"), type = f.text("type"), person = f.text("person");
-  auto claim = f.text("claim");
-  fb::DeadLetterBuilder t(f.b);
-  t.add_partition(f.j.value("partition", 0)), t.add_offset(f.j.value("offset", int64_t{0}));
-  t.add_reason(reason);
-  if (!event.IsNull()) t.add_event(event), t.add_type(type);
+Offset<void> body(FlatBufferBuilder& b, const DeadLetter& d) {
+  auto reason = b.CreateString(d.reason), event = text(b, d.event), person = text(b, d.person);
+  auto claim = text(b, d.claim);
+  fb::DeadLetterBuilder t(b);
+  t.add_partition(d.partition), t.add_offset(static_cast<int64_t>(d.offset)), t.add_reason(reason);
+  if (!event.IsNull()) t.add_event(event);
+  if (d.type) t.add_type(wire_code(*d.type));
   if (!person.IsNull()) t.add_person(person);
   if (!claim.IsNull()) t.add_claim(claim);
   return t.Finish().Union();
 }
 
-// The body of a record kept as JSON, and its union type.
-std::pair<fb::OutputBody, Offset<void>> json_body(fb::Kind kind, const Fields& f) {
-  switch (kind) {
-    case fb::Kind_reversal: return {fb::OutputBody_Reversal, reversal_body(f)};
-    case fb::Kind_account_credit:
-    case fb::Kind_account_debit: return {fb::OutputBody_AccountMovement, movement_body(f)};
-    case fb::Kind_refusal: return {fb::OutputBody_Refusal, refusal_body(f)};
-    case fb::Kind_contribution_mismatch: return {fb::OutputBody_ContributionMismatch, mismatch_body(f)};
-    case fb::Kind_dead_letter: return {fb::OutputBody_DeadLetter, dead_letter_body(f)};
-    default: throw std::invalid_argument("output record of kind '" + std::string(fb::EnumNameKind(kind)) +
-                                         "' kept as JSON");
-  }
+// The union member of each record type.
+fb::OutputBody body_type(const Record& r) {
+  static constexpr fb::OutputBody kTypes[] = {fb::OutputBody_Reversal, fb::OutputBody_AccountMovement,
+                                              fb::OutputBody_Refusal, fb::OutputBody_ContributionMismatch,
+                                              fb::OutputBody_DeadLetter};
+  static_assert(std::size(kTypes) == std::variant_size_v<Record>, "one union member per record type");
+  return kTypes[r.index()];
+}
+
+// Version 1's money fields of a record: a reversal's fund; an account movement's or a mismatch's amount.
+std::pair<Money, Money> fund_and_amount(const Record& r) {
+  if (const auto* v = std::get_if<Reversal>(&r)) return {v->fund, 0};
+  if (const auto* m = std::get_if<AccountMovement>(&r)) return {0, m->amount};
+  if (const auto* c = std::get_if<ContributionMismatch>(&r)) return {0, c->amount};
+  return {0, 0};
 }
 
 }  // namespace
@@ -177,6 +149,20 @@ fb::Scheme wire_code(Scheme s) {
   static const auto table = by_spelling<Scheme>(fb::EnumValuesScheme(), fb::EnumNameScheme);
   return table[static_cast<size_t>(s)];
 }
+fb::Purpose wire_code(Purpose p) {
+  static const auto table = by_spelling<Purpose>(fb::EnumValuesPurpose(), fb::EnumNamePurpose);
+  return table[static_cast<size_t>(p)];
+}
+fb::EventType wire_code(EventType t) {
+  static const auto table = [] {
+    std::array<fb::EventType, kEventTypeCount> names{};
+    for (size_t i = 0; i < names.size(); ++i)
+      for (fb::EventType v : fb::EnumValuesEventType())
+        if (std::string_view(type_name(static_cast<EventType>(i))) == fb::EnumNameEventType(v)) names[i] = v;
+    return names;
+  }();
+  return table[static_cast<size_t>(t)];
+}
 fb::Kind wire_kind(std::string_view kind) {
   for (fb::Kind k : fb::EnumValuesKind())
     if (k != fb::Kind_unknown && kind == fb::EnumNameKind(k)) return k;
@@ -184,34 +170,50 @@ fb::Kind wire_kind(std::string_view kind) {
 }
 
 int32_t wire_date(Date d) {
+  if (d == 0) return 0;  // 1970-01-01 is no date of this ledger: a record changed by hand that no longer says one
   const Ymd v = ymd_of(d);
   return v.y * 10000 + static_cast<int32_t>(v.m) * 100 + static_cast<int32_t>(v.d);
 }
-int32_t wire_month(Month m) { return year_of_month(m) * 100 + static_cast<int32_t>(month_number(m)); }
+int32_t wire_month(Month m) {
+  if (m == 0) return 0;  // likewise (year 0)
+  return year_of_month(m) * 100 + static_cast<int32_t>(month_number(m));
+}
 
 std::string output_record(const Output& out, int partition, uint64_t offset, int index) {
   const fb::Kind kind = wire_kind(out.kind);
   if (kind == fb::Kind_unknown) throw std::invalid_argument("output record of unknown kind '" + out.kind + "'");
-  FlatBufferBuilder b(out.settlement ? 2048 : 512);
-  const std::string line = out.line();
-  fb::OutputBody body_type = fb::OutputBody_Settlement;
-  Offset<void> body;
+  std::shared_ptr<const Settlement> settlement = out.settlement;
+  std::shared_ptr<const Record> record = out.record;
+  if (!settlement && !record) {  // a stored line that does not read back exactly (changed by hand): its fields
+    if (kind == fb::Kind_settlement) {
+      if (auto s = settlement_from_line(out.text, false)) settlement = std::make_shared<const Settlement>(*s);
+    } else if (auto r = record_from_line(out.text, false)) {
+      record = std::make_shared<const Record>(*r);
+    }
+  }
+  FlatBufferBuilder b(settlement ? 4096 : 512);
+  fb::OutputBody type = fb::OutputBody_NONE;
+  Offset<void> typed;
   Offset<String> person, claim, status;
   Money fund = 0, amount = 0;
-  if (out.settlement) {
-    const Settlement& s = *out.settlement;
-    body = settlement_body(b, s);
+  if (settlement) {
+    const Settlement& s = *settlement;
+    type = fb::OutputBody_Settlement, typed = settlement_body(b, s);
     person = b.CreateString(s.person), claim = b.CreateString(s.claim), status = b.CreateString(spelling(s.status));
     fund = s.fund;
-  } else {
-    const json j = json::parse(out.text);
-    const Fields f{b, j};
-    std::tie(body_type, body) = json_body(kind, f);
-    person = f.text("person"), claim = f.text("claim"), status = f.text("status");
-    fund = f.money("fund"), amount = f.money("amount");
+  } else if (record) {
+    type = body_type(*record);
+    typed = std::visit([&](const auto& r) { return body(b, r); }, *record);
+    const std::string who = record_person(*record), what = record_claim(*record);
+    if (!who.empty()) person = b.CreateString(who);
+    if (!what.empty()) claim = b.CreateString(what);
+    std::tie(fund, amount) = fund_and_amount(*record);
+  } else {  // not even that: no body, and what the store's index knew
+    if (!out.person.empty()) person = b.CreateString(out.person);
+    if (!out.claim.empty()) claim = b.CreateString(out.claim);
   }
   auto kind_s = b.CreateString(out.kind);
-  auto line_s = b.CreateString(line);
+  auto line_s = b.CreateString(out.line());
   fb::OutputRecordBuilder r(b);
   r.add_kind(kind_s);
   r.add_partition(partition);
@@ -225,8 +227,7 @@ std::string output_record(const Output& out, int partition, uint64_t offset, int
   r.add_line(line_s);
   r.add_schema_version(kOutputSchemaVersion);
   r.add_record_kind(kind);
-  r.add_body_type(body_type);
-  r.add_body(body);
+  if (type != fb::OutputBody_NONE) r.add_body_type(type), r.add_body(typed);
   fb::FinishOutputRecordBuffer(b, r.Finish());
   return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
 }

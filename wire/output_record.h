@@ -14,9 +14,10 @@ namespace gongji {
 constexpr int kOutputSchemaVersion = 2;
 
 // The OutputRecord of `out`, the `index`-th output of the event at `offset` of events partition `partition`: the
-// version-1 fields and `line` (the record's EVENTS.md JSON), and the typed body of its kind. A settlement's body is
-// written from its data; the other kinds' bodies from their JSON line (they are not yet typed inside the ledger).
-// Throws std::invalid_argument for an output of a kind the schema does not know.
+// version-1 fields and `line` (the record's EVENTS.md JSON), and the typed body of its kind, written from the
+// output's data (Output::settlement or Output::record). An output that has only its text (a stored line changed by
+// hand, which does not read back exactly) gets the body of what its fields say, or none when they do not read as
+// its kind. Throws std::invalid_argument for an output of a kind the schema does not know.
 std::string output_record(const Output& out, int partition, uint64_t offset, int index);
 
 // The wire value of each code: the enum value of outputs.fbs whose name is the code's EVENTS.md spelling
@@ -26,9 +27,12 @@ fb::Reason wire_code(Reason r);
 fb::ClaimStatus wire_code(ClaimStatus s);
 fb::Benefit wire_code(Benefit b);
 fb::Scheme wire_code(Scheme s);
+fb::Purpose wire_code(Purpose p);
+fb::EventType wire_code(EventType t);  // by type_name (events/event.h)
 fb::Kind wire_kind(std::string_view kind);
 
-// A date as the wire writes it: yyyymmdd (2023-03-01 -> 20230301); a month: yyyymm.
+// A date as the wire writes it: yyyymmdd (2023-03-01 -> 20230301); a month: yyyymm. 0 for 0, which a lenient
+// read of a record changed by hand leaves where it says no date (ledger/records.h).
 int32_t wire_date(Date d);
 int32_t wire_month(Month m);
 

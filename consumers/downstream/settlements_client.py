@@ -26,10 +26,16 @@ def main():
     args = ap.parse_args()
     sys.path.insert(0, args.generated)
     from confluent_kafka import Consumer
+    from gongji.fb.Kind import Kind
     from gongji.fb.OutputBody import OutputBody
     from gongji.fb.OutputRecord import OutputRecord
     from gongji.fb.Reversal import Reversal
     from gongji.fb.Settlement import Settlement
+
+    KIND_NAMES = {v: k for k, v in vars(Kind).items() if not k.startswith("_")}
+
+    def text(b):  # a string field; an absent one reads as None
+        return (b or b"").decode()
 
     consumer = Consumer({
         "bootstrap.servers": args.brokers,
@@ -56,10 +62,11 @@ def main():
             repeats += 1
             continue
         seen.add(identity)
-        kind = rec.Kind().decode()
-        kinds[kind] = kinds.get(kind, 0) + 1
         version = rec.SchemaVersion()
         versions[version] = versions.get(version, 0) + 1
+        # Version 2: the kind as an enum (Kind's names are the EVENTS.md spellings); version 1: the kind string.
+        kind = KIND_NAMES.get(rec.RecordKind(), "unknown") if version >= 2 else (rec.Kind() or b"").decode()
+        kinds[kind] = kinds.get(kind, 0) + 1
         if kind == "dead_letter":
             dead.append([rec.Partition(), rec.Offset()])
         if version >= 2 and rec.BodyType() in (OutputBody.Settlement, OutputBody.Reversal):
@@ -67,10 +74,10 @@ def main():
             table = rec.Body()
             body.Init(table.Bytes, table.Pos)
             fund += body.Fund()
-            claim = (body.Person() or b"").decode() + "/" + body.Claim().decode()  # a claim: its person and id
+            claim = text(body.Person()) + "/" + text(body.Claim())  # a claim is its person and its id (EVENTS.md)
         elif kind in ("settlement", "reversal"):
             fund += rec.Fund()
-            claim = (rec.Person() or b"").decode() + "/" + rec.Claim().decode()
+            claim = text(rec.Person()) + "/" + text(rec.Claim())
         if kind == "settlement":
             settlements_by_claim[claim] = settlements_by_claim.get(claim, 0) + 1
     consumer.close()
