@@ -35,6 +35,7 @@
 #include "log/io_error.h"
 #include "events/fb_codec.h"
 #include "log/rocksdb_info_log.h"
+#include "oplog/oplog.h"
 #include "events/partition.h"
 #include "ledger/state_codec.h"
 
@@ -407,9 +408,10 @@ void Store::catch_up() {
 }
 
 // Item 8 of issue 9: the one place that reads n/format. A store of format kStoreFormat opens, and so does an empty
-// one (new, or created by an older binary and never folded: record_run() stamps it before the first write); any
-// other is refused with what to run. To migrate an older format instead, add its step here, before the refusal
-// (not in a read-only open), and say so at kStoreFormat.
+// one (new, or created by an older binary and never folded: record_run() stamps it before the first write). A
+// writable open migrates formats 2 and 3, one step per format (migrate_2_to_3, migrate_3_to_4), each saying what
+// it did on the operational log; anything else, and any older format in a read-only open, is refused with what to
+// run. A new format adds its step after the last one, and says so at kStoreFormat.
 void Store::check_format(bool read_only) {
   std::string v;
   auto s = db_->Get(rocksdb::ReadOptions(), kFormatKey, &v);
@@ -470,10 +472,13 @@ void Store::migrate_2_to_3() {
     if (has_monthly_work(p)) batch.Put("w/" + std::string(key.substr(2)), "");
   }
   check(it->status(), "read the persons of " + dir_ + " to migrate it to format 3");
+  const size_t indexed = batch.Count();
   batch.Put(kFormatKey, "3");
   rocksdb::WriteOptions wo;
   wo.sync = true;
   check(db_->Write(wo, &batch), "migrate " + dir_ + " to format 3", dir_);
+  oplog::info("migrated the store at " + dir_ + " to format 3: " + std::to_string(indexed) +
+              " persons indexed for the monthly close");
 }
 
 // Format 3 -> 4: settlements kept as data (encode_settlement) instead of their JSON lines. First n/format 4 and
@@ -492,6 +497,9 @@ void Store::migrate_3_to_4() {
   batch.Put(kFormatKey, "4");
   batch.Put(kMigratingKey, "format 3 to 4");
   write(true);
+  oplog::info("migrating the store at " + dir_ + " to format 4: settlements from their JSON lines to their stored "
+              "form, in place (an interrupted migration goes on at the next writable open)");
+  uint64_t converted = 0;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next()) {
     const std::string_view line = it->value().ToStringView();
@@ -503,10 +511,15 @@ void Store::migrate_3_to_4() {
                        dir_ + " aside and fold)");
     batch.Put(it->key(), encode_settlement(*s));
     if (batch.Count() >= 10000) write(false);
+    if (++converted % 100000 == 0)
+      oplog::info("migrating the store at " + dir_ + " to format 4: " + std::to_string(converted) +
+                  " settlements converted");
   }
   check(it->status(), "read the output records of " + dir_ + " to migrate it to format 4");
   batch.Delete(kMigratingKey);
   write(true);
+  oplog::info("migrated the store at " + dir_ + " to format 4: " + std::to_string(converted) +
+              " settlements converted");
 }
 
 Store::~Store() = default;

@@ -1,11 +1,14 @@
 // projections/: claims identified by person and claim id (EVENTS.md "A claim is identified by its person and its
 // claim id"), the person index of output records (r/), ids escaped in keys, and the store's format (issue 9 items 7
 // and 8).
+#include <algorithm>
+
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
 #include "replay/explain.h"
 #include "replay/reconstruct.h"
+#include "oplog/oplog.h"
 #include "tests/fixtures.h"
 
 namespace gongji::test {
@@ -297,6 +300,11 @@ TEST(StoreFormat, EmptyStoreWithoutFormatIsStamped) {
 // Issue 10: a format-3 store keeps settlements as JSON lines, and a format-2 store has no w/ index of the monthly
 // close either. Each is made here from a fresh store by undoing exactly that. A read-only open refuses it and says to
 // fold once; a writable open migrates it in place to exactly the store a fold from zero builds (same digest).
+// Whether an operational log line contains `text`.
+bool logged(const std::vector<std::string>& lines, const std::string& text) {
+  return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(text) != l.npos; });
+}
+
 TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
   TempDir d;
   auto log = open_segment_log(d / "data/log", 4);
@@ -350,8 +358,20 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
                                            d / "data" + "` (with the --policy, and --brokers, it was folded with) "
                                            "once: it migrates the store in place, then this command works");
     }
-    Store s(dir);
-    EXPECT_EQ(s.digest(), digest) << "format " << format;
+    // Each step says what it did on the operational log (the counts are this test's own).
+    std::vector<std::string> said;
+    oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
+    {
+      Store s(dir);
+      EXPECT_EQ(s.digest(), digest) << "format " << format;
+    }
+    oplog::set_sink_for_tests(nullptr);
+    EXPECT_EQ(logged(said, "migrated the store at " + dir + " to format 3: " + std::to_string(indexed) +
+                     " persons indexed for the monthly close"),
+              format == 2);
+    EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 4: " + std::to_string(settlements) +
+                       " settlements converted"))
+        << testing::PrintToString(said);
   }
 }
 
