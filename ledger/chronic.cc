@@ -59,15 +59,6 @@ Money standard_of(const Registration& r, const Params& params) {
   return r.variant == Variant::castration ? it->second.castration : it->second.standard;
 }
 
-// A rate in percentage points, as few decimals as it needs: 500 -> "5", 525 -> "5.25" (F-TCM's trace).
-std::string points(Rate r) {
-  const std::string whole = std::to_string(r / 100);
-  const int frac = r % 100;
-  if (frac % 10 != 0) return whole + "." + std::to_string(100 + frac).substr(1);
-  if (frac != 0) return whole + "." + std::to_string(frac / 10);
-  return whole;
-}
-
 // Diseases that take a position in the limit formula (CHR-EXCL: not the old-policy or inpatient-only ones).
 bool takes_position(const Registration& r, const Params& params) {
   auto it = params.chronic_standards.find(r.disease);
@@ -246,20 +237,18 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
   const std::string& disease = *e.disease;
   // CHR-EXCL: the old-policy diseases keep their old policy.
   if (params.excluded_diseases.count(disease)) {
-    s.refuse(ClaimStatus::referred, Reason::CHRONIC_EXISTING_POLICY, "CHR-EXCL",
-             disease + " keeps its old policy (Annex 2 remark 2)");
+    s.refuse<Say::disease_old_policy>(ClaimStatus::referred, Reason::CHRONIC_EXISTING_POLICY, Rule::CHR_EXCL, disease);
     return;
   }
   // CHR-UNREG
   const Registration* reg = registration_on(p, disease, e.at);
   if (!reg) {
-    s.refuse(ClaimStatus::rejected, Reason::DISEASE_NOT_REGISTERED, "CHR-UNREG",
-             disease + " is not registered, not yet in effect, revoked or suspended on " + format_date(e.at));
+    s.refuse<Say::disease_unregistered>(ClaimStatus::rejected, Reason::DISEASE_NOT_REGISTERED, Rule::CHR_UNREG,
+                                        disease, e.at);
     return;
   }
   const Bucket bucket = reg->bucket;
-  s.step("CHR-REG", disease + " in the " + std::string(chronic_bucket_name(bucket)) + " bucket since " +
-                        format_date(reg->effective));
+  s.step<Say::disease_registered>(Rule::CHR_REG, disease, chronic_bucket_name(bucket), reg->effective);
   // CHR-FAC (not out of area)
   if (!e.away) {
     auto it = p.chronic_facilities.find(bucket);
@@ -268,17 +257,21 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
     bool at_main = main && *main == *e.facility;
     bool at_spec = spec && *spec == *e.facility && params.specialty_diseases.count(disease);
     if (!at_main && !at_spec) {
-      s.refuse(ClaimStatus::rejected, Reason::NOT_DESIGNATED, "CHR-FAC",
-               *e.facility + " is not the chronic facility" +
-                   (main && !main->empty() ? " (" + *main + ")" : " (none)"));
+      if (main && !main->empty())
+        s.refuse<Say::not_chronic_facility>(ClaimStatus::rejected, Reason::NOT_DESIGNATED, Rule::CHR_FAC,
+                                            *e.facility, *main);
+      else
+        s.refuse<Say::not_chronic_facility_none>(ClaimStatus::rejected, Reason::NOT_DESIGNATED, Rule::CHR_FAC,
+                                                 *e.facility);
       return;
     }
-    s.step("CHR-FAC", at_main ? "at the chronic facility" : "at the specialised facility");
+    if (at_main) s.step<Say::at_chronic_facility>(Rule::CHR_FAC);
+    else s.step<Say::at_specialised_facility>(Rule::CHR_FAC);
   }
   // CHR-ART17
   if (params.art17_refer && params.art17_diseases.count(disease)) {
-    s.refuse(ClaimStatus::referred, Reason::CHRONIC_EXISTING_POLICY, "CHR-ART17",
-             disease + ": Art.17 keeps the current policy");
+    s.refuse<Say::art17_current_policy>(ClaimStatus::referred, Reason::CHRONIC_EXISTING_POLICY, Rule::CHR_ART17,
+                                        disease);
     return;
   }
 
@@ -287,11 +280,12 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
   int level = std::max(1, away ? e.away->level : fac->level);
   bool tcm = !away && fac->tcm;
   s.level = level;
-  s.step("F-LEVEL", "level " + std::to_string(level) + (away ? " (out of area, " + spelled(e.away->mode) + ")" : ""));
+  if (away) s.step<Say::level_away>(Rule::F_LEVEL, level, spelling(e.away->mode));
+  else s.step<Say::level>(Rule::F_LEVEL, level);
   for (size_t i = 0; i < e.items.size(); ++i) {
     if (e.items[i].category == ItemCategory::nucleic_acid) {
       s.reasons.insert(Reason::NUCLEIC_ACID_INPATIENT_POLICY);
-      s.step("ORD-SCOPE", "item " + std::to_string(i + 1) + ": nucleic-acid test follows the inpatient policy");
+      s.step<Say::item_nucleic_acid_inpatient>(Rule::ORD_SCOPE, i + 1);
       continue;
     }
     s.eligible += e.items[i].eligible_or_amount();
@@ -312,12 +306,10 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
   check_accumulators({.inpatient_used = inp_used}, year, Bucket::inpatient);
   const Money room_before = room, inp_room_before = inp_room;
   if (inpatient_only)
-    s.step("CHR-EXCL", disease + ": covered within the inpatient limit (" + format_money(inp_limit) + ", used " +
-                           format_money(inp_used) + ")");
+    s.step<Say::covered_within_inpatient_limit>(Rule::CHR_EXCL, disease, inp_limit, inp_used);
   else
-    s.step("CHR-LIM", "bucket limit " + format_money(limit) + ", used " + format_money(before.limit_used));
-  if (counts_inpatient && !inpatient_only)
-    s.step("CHR-INPT", "inpatient limit " + format_money(inp_limit) + ", used " + format_money(inp_used));
+    s.step<Say::bucket_limit>(Rule::CHR_LIM, limit, before.limit_used);
+  if (counts_inpatient && !inpatient_only) s.step<Say::inpatient_limit>(Rule::CHR_INPT, inp_limit, inp_used);
 
   Money counted_limit = 0, counted_inp = 0;
   if (away && e.away->mode == AwayMode::temporary) {  // ORD-AWAY applies to chronic claims alike
@@ -325,22 +317,20 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
     Money c = std::min({s.self_first, room, inp_room});
     if (!inpatient_only) counted_limit += c, room -= c;
     if (counts_inpatient) counted_inp += c, inp_room -= c;
-    s.step("ORD-AWAY", "temporary out of area: self-first " + format_money(s.self_first) + ", " + format_money(c) +
-                           " counted into the limit");
+    s.step<Say::away_temporary_chronic>(Rule::ORD_AWAY, s.self_first, c);
   }
   const Money rest = s.eligible - s.self_first;
   const Money ded = chronic_deductible(bucket, params);
   s.deductible = std::min(std::max<Money>(0, ded - before.deductible), rest);
   check_deductible(before.deductible, s.deductible, ded, spelled(bucket));
-  s.step("CHR-DED", "bucket deductible " + format_money(ded) + ", paid before " + format_money(before.deductible) +
-                        ", owed " + format_money(s.deductible));
+  s.step<Say::bucket_deductible>(Rule::CHR_DED, ded, before.deductible, s.deductible);
   const Money above = rest - s.deductible;
   s.covered = std::min({above, room, inp_room});
   if (s.covered < above) {
     bool bucket_cut = room <= inp_room;
     s.reasons.insert(bucket_cut ? Reason::LIMIT_REACHED : Reason::INPATIENT_LIMIT_REACHED);
-    s.step(bucket_cut ? "CHR-LIM" : "CHR-INPT", std::string(bucket_cut ? "bucket" : "inpatient") + " limit reached: " +
-                                                    format_money(above) + " above the deductible");
+    s.step<Say::chronic_limit_reached>(bucket_cut ? Rule::CHR_LIM : Rule::CHR_INPT, bucket_cut ? "bucket" : "inpatient",
+                                       above);
   }
   if (!inpatient_only) counted_limit += s.covered;
   if (counts_inpatient) counted_inp += s.covered;
@@ -349,33 +339,25 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
 
   // CHR-RATIO (+ F-TCM)
   int ratio_level = tcm && employee ? std::max(1, level - 1) : level;
-  Rate ratio;
-  std::string what;
-  if (bucket == Bucket::chronic_ordinary) {
-    ratio = params.chronic_ratio_resident_ordinary;
-    what = "resident ordinary chronic ratio";
-  } else {
-    const RatesByLevel& t = !employee ? params.inpatient_ratio_resident
-                            : st.status == EmployeeStatus::retired ? params.inpatient_ratio_retired
-                                                     : params.inpatient_ratio_in_service;
-    ratio = t[ratio_level - 1];
-    what = "inpatient ratio at level " + std::to_string(ratio_level);
-  }
+  const bool ordinary_bucket = bucket == Bucket::chronic_ordinary;
+  const RatesByLevel& t = !employee ? params.inpatient_ratio_resident
+                          : st.status == EmployeeStatus::retired ? params.inpatient_ratio_retired
+                                                   : params.inpatient_ratio_in_service;
+  Rate ratio = ordinary_bucket ? params.chronic_ratio_resident_ordinary : t[ratio_level - 1];
   if (tcm && !employee) ratio += params.tcm_resident_extra;
-  if (tcm)
-    s.step("F-TCM", employee ? "TCM hospital: ratio one level down"
-                             : "TCM hospital: +" + points(params.tcm_resident_extra) + " points");
+  if (tcm && employee) s.step<Say::tcm_chronic_employee>(Rule::F_TCM);
+  else if (tcm) s.step<Say::tcm_chronic_resident>(Rule::F_TCM, params.tcm_resident_extra);
   s.ratio = ratio;
-  s.step("CHR-RATIO", what + " " + format_rate(ratio));
+  if (ordinary_bucket) s.step<Say::chronic_ordinary_ratio>(Rule::CHR_RATIO, ratio);
+  else s.step<Say::chronic_inpatient_ratio>(Rule::CHR_RATIO, ratio_level, ratio);
   s.fund = mul_rate(s.covered, s.ratio);
-  s.step("RND",
-         "fund = round(" + format_money(s.covered) + " x " + format_rate(s.ratio) + ") = " + format_money(s.fund));
+  s.step<Say::fund_rounded>(Rule::RND, s.covered, s.ratio, s.fund);
 
   record_settlement(p, e, s, period, bucket, counted_limit, counted_inp, 0);
-  s.after = {{"deductible_paid", format_money(before.deductible + s.deductible)},
-             {"inpatient_limit_used", format_money(inp_used + counted_inp)},
-             {"limit", inpatient_only ? std::nullopt : std::optional<std::string>(format_money(limit))},
-             {"limit_used", format_money(before.limit_used + counted_limit)}};
+  s.after = {{Accumulator::deductible_paid, before.deductible + s.deductible},
+             {Accumulator::inpatient_limit_used, inp_used + counted_inp},
+             {Accumulator::limit, inpatient_only ? std::nullopt : std::optional<Money>(limit)},
+             {Accumulator::limit_used, before.limit_used + counted_limit}};
 }
 
 bool suspend_chronic(PersonState& p, int year, const Params& params) {

@@ -105,8 +105,6 @@ bool in_stay(const PersonState& p, Date d) {
   return false;
 }
 
-std::string yuan_str(Money m) { return format_money(m); }
-
 // ORD-ACU / ORD-PED course: the start of the course this claim belongs to (POLICY.md ORD-ACU "Course").
 Date course_for(PersonState& p, const std::string& key, const Event& e, int days) {
   if (e.course_start) {
@@ -155,11 +153,12 @@ Money eligible_items(const Event& e, PersonState& p, const Standing& st, const P
   std::vector<TherapyUse> accepted;  // this claim's accepted TCM items
   for (size_t i = 0; i < e.items.size(); ++i) {
     const Item& it = e.items[i];
-    const std::string where = "item " + std::to_string(i + 1) + " (" + spelled(it.category) + ")";
+    const int n = static_cast<int>(i) + 1;  // the item as the trace names it: "item 2 (drug)"
+    const std::string_view cat = spelling(it.category);
     Money el = it.eligible_or_amount();
     if (it.category == ItemCategory::nucleic_acid) {
       s.reasons.insert(Reason::NUCLEIC_ACID_INPATIENT_POLICY);
-      s.step("ORD-SCOPE", where + ": nucleic-acid test follows the inpatient policy, not eligible here");
+      s.step<Say::item_nucleic_acid_not_here>(Rule::ORD_SCOPE, n, cat);
       continue;
     }
     if (!resident) {  // ORD-SCOPE: employees, every eligible item
@@ -173,21 +172,19 @@ Money eligible_items(const Event& e, PersonState& p, const Standing& st, const P
     if (it.category == ItemCategory::acupuncture || it.category == ItemCategory::tcm_other) {
       if (!led) {
         s.reasons.insert(Reason::ACU_NOT_LED);
-        s.step("ORD-ACU", where + ": claim not acupuncture-led (acupuncture " + yuan_str(acu) + " <= other TCM " +
-                              yuan_str(other) + ")");
+        s.step<Say::item_not_acupuncture_led>(Rule::ORD_ACU, n, cat, acu, other);
         continue;
       }
       auto dg = params.acu_diagnoses.find(diag);
       if (dg == params.acu_diagnoses.end()) {
         s.reasons.insert(Reason::ACU_DIAGNOSIS_NOT_LISTED);
-        s.step("ORD-ACU", where + ": diagnosis '" + diag + "' is not in Annex 1");
+        s.step<Say::item_diagnosis_not_in_annex1>(Rule::ORD_ACU, n, cat, diag);
         continue;
       }
       if (!acu_course) acu_course = course_for(p, "acu:" + diag, e, dg->second.course_days);
       if (e.at > *acu_course + dg->second.course_days - 1) {
         s.reasons.insert(Reason::ACU_COURSE_EXCEEDED);
-        s.step("ORD-ACU", where + ": course from " + format_date(*acu_course) + " lasts at most " +
-                              std::to_string(dg->second.course_days) + " days");
+        s.step<Say::item_course_over>(Rule::ORD_ACU, n, cat, *acu_course, dg->second.course_days);
         continue;
       }
       const std::string code = it.therapy.value_or("");
@@ -208,7 +205,7 @@ Money eligible_items(const Event& e, PersonState& p, const Standing& st, const P
         for (const auto& u : accepted) count(u);
         if (!seen && static_cast<int>(codes.size()) + uncoded >= dg->second.daily_items) {
           s.reasons.insert(Reason::ACU_DAILY_ITEMS_EXCEEDED);
-          s.step("ORD-ACU", where + ": at most " + std::to_string(dg->second.daily_items) + " therapies a day");
+          s.step<Say::item_therapies_a_day>(Rule::ORD_ACU, n, cat, dg->second.daily_items);
           continue;
         }
         if (rule != params.therapies.end()) {
@@ -216,7 +213,7 @@ Money eligible_items(const Event& e, PersonState& p, const Standing& st, const P
           all.insert(all.end(), accepted.begin(), accepted.end());
           if (!frequency_allows(all, code, e.at, rule->second)) {
             s.reasons.insert(Reason::ACU_FREQUENCY_EXCEEDED);
-            s.step("ORD-ACU", where + ": therapy " + code + " over its frequency limit");
+            s.step<Say::item_therapy_over_frequency>(Rule::ORD_ACU, n, cat, code);
             continue;
           }
         }
@@ -229,16 +226,14 @@ Money eligible_items(const Event& e, PersonState& p, const Standing& st, const P
       auto cond = params.ped_conditions.find(diag);
       if (age > params.ped_max_age || cond == params.ped_conditions.end()) {
         s.reasons.insert(Reason::PED_NOT_COVERED);
-        s.step("ORD-PED", where + ": paediatric massage covers children aged " + std::to_string(params.ped_max_age) +
-                              " or under with a listed condition (age " + std::to_string(age) + ", '" + diag + "')");
+        s.step<Say::item_massage_not_covered>(Rule::ORD_PED, n, cat, params.ped_max_age, age, diag);
         continue;
       }
       if (!cond->second) {
         if (!ped_course) ped_course = course_for(p, "ped:" + diag, e, params.ped_course_days);
         if (e.at > *ped_course + params.ped_course_days - 1) {
           s.reasons.insert(Reason::PED_COURSE_EXCEEDED);
-          s.step("ORD-PED", where + ": course from " + format_date(*ped_course) + " lasts at most " +
-                                std::to_string(params.ped_course_days) + " days");
+          s.step<Say::item_course_over>(Rule::ORD_PED, n, cat, *ped_course, params.ped_course_days);
           continue;
         }
       }
@@ -246,7 +241,7 @@ Money eligible_items(const Event& e, PersonState& p, const Standing& st, const P
       continue;
     }
     s.reasons.insert(Reason::RESIDENT_SCOPE);  // exam, lab, treatment, device
-    s.step("ORD-SCOPE", where + ": outside the resident scope");
+    s.step<Say::item_outside_resident_scope>(Rule::ORD_SCOPE, n, cat);
   }
   for (auto& u : accepted) p.therapy_uses.push_back(std::move(u));
   return total;
@@ -262,17 +257,16 @@ void settle_ordinary(const Event& e, PersonState& p, const Standing& st, const F
   int level = std::max(1, away ? e.away->level : fac->level);
   bool tcm = !away && fac->tcm;
   s.level = level;
-  s.step("F-LEVEL", "level " + std::to_string(level) + (away ? " (out of area, " + spelled(e.away->mode) + ")" : ""));
+  if (away) s.step<Say::level_away>(Rule::F_LEVEL, level, spelling(e.away->mode));
+  else s.step<Say::level>(Rule::F_LEVEL, level);
   int ded_level = tcm ? std::max(1, level - 1) : level;
   int ratio_level = tcm && employee ? ded_level : level;
-  if (tcm)
-    s.step("F-TCM", employee ? "TCM hospital: deductible and ratio of level " + std::to_string(ded_level)
-                             : "TCM hospital: deductible of level " + std::to_string(ded_level) + ", ratio +" +
-                                   format_rate(params.tcm_resident_extra));
+  if (tcm && employee) s.step<Say::tcm_employee>(Rule::F_TCM, ded_level);
+  else if (tcm) s.step<Say::tcm_resident>(Rule::F_TCM, ded_level, params.tcm_resident_extra);
 
   // ORD-SCOPE / ORD-ACU / ORD-PED
   s.eligible = eligible_items(e, p, st, params, s);
-  s.step("ORD-SCOPE", "eligible " + format_money(s.eligible) + " of " + format_money(s.total));
+  s.step<Say::eligible_of>(Rule::ORD_SCOPE, s.eligible, s.total);
 
   const int year = year_of(e.at);
   const Date period = period_start(p, e.at);
@@ -282,12 +276,9 @@ void settle_ordinary(const Event& e, PersonState& p, const Standing& st, const F
   Money used = before.limit_used;
   Money room = std::max<Money>(0, limit - used);
   const Money room_before = room;
-  if (employee) s.step("ORD-LIM", "employee limit " + format_money(limit) + ", used " + format_money(used));
-  else
-    s.step(age_on(p.birth, e.at) < params.minor_age_below ? "P-MINOR" : "ORD-LIM",
-           "resident limit " + format_money(limit) + " (tier " +
-               std::to_string(age_on(p.birth, e.at) < params.minor_age_below ? 1 : st.tier) + "), used " +
-               format_money(used));
+  const bool minor = age_on(p.birth, e.at) < params.minor_age_below;
+  if (employee) s.step<Say::employee_limit>(Rule::ORD_LIM, limit, used);
+  else s.step<Say::resident_limit>(minor ? Rule::P_MINOR : Rule::ORD_LIM, limit, minor ? 1 : st.tier, used);
 
   // ORD-AWAY: temporary out-of-area care: the patient first bears 10%, counted into the limit.
   Money limit_counted = 0;
@@ -295,10 +286,9 @@ void settle_ordinary(const Event& e, PersonState& p, const Standing& st, const F
     s.self_first = mul_rate(s.eligible, params.away_temporary_self_share);
     limit_counted = std::min(s.self_first, room);
     room -= limit_counted;
-    s.step("ORD-AWAY", "temporary out of area: self-first " + format_money(s.self_first) + " (RND), " +
-                           format_money(limit_counted) + " counted into the limit");
+    s.step<Say::away_temporary>(Rule::ORD_AWAY, s.self_first, limit_counted);
   } else if (away) {
-    s.step("ORD-AWAY", "long-term residence: settled as at a level-" + std::to_string(level) + " facility");
+    s.step<Say::away_long_term>(Rule::ORD_AWAY, level);
   }
   const Money rest = s.eligible - s.self_first;
 
@@ -307,15 +297,14 @@ void settle_ordinary(const Event& e, PersonState& p, const Standing& st, const F
   Money owed = std::max<Money>(0, ded_table[ded_level - 1] - before.deductible);
   s.deductible = std::min(owed, rest);
   check_deductible(before.deductible, s.deductible, ded_table[ded_level - 1], "ordinary");
-  s.step("ORD-DED", "deductible at level " + std::to_string(ded_level) + " " + format_money(ded_table[ded_level - 1]) +
-                        ", paid before " + format_money(before.deductible) + ", owed " + format_money(s.deductible));
+  s.step<Say::ordinary_deductible>(Rule::ORD_DED, ded_level, ded_table[ded_level - 1], before.deductible, s.deductible);
 
   // ORD-LIM: cost above the deductible, covered up to the room left.
   const Money above = rest - s.deductible;
   s.covered = std::min(above, room);
   if (s.covered < above) {
     s.reasons.insert(Reason::LIMIT_REACHED);
-    s.step("ORD-LIM", "limit reached: " + format_money(above) + " above the deductible, room " + format_money(room));
+    s.step<Say::limit_reached_room>(Rule::ORD_LIM, above, room);
   }
   limit_counted += s.covered;
   check_room(limit_counted, room_before, "ordinary");
@@ -328,18 +317,16 @@ void settle_ordinary(const Event& e, PersonState& p, const Standing& st, const F
   if (tcm && !employee) ratio += params.tcm_resident_extra;
   Rate bonus = bonus_on(p, e.at);
   s.ratio = ratio + bonus;
-  s.step("ORD-RATIO", std::string(employee ? (st.status == EmployeeStatus::retired ? "retired" : "in-service")
-                                           : "resident") +
-                          " ratio " + format_rate(ratio) + " at level " + std::to_string(ratio_level));
-  if (bonus) s.step("ORD-INC", "incentive bonus +" + format_rate(bonus));
+  const char* who = !employee ? "resident" : st.status == EmployeeStatus::retired ? "retired" : "in-service";
+  s.step<Say::ordinary_ratio>(Rule::ORD_RATIO, who, ratio, ratio_level);
+  if (bonus) s.step<Say::incentive_bonus>(Rule::ORD_INC, bonus);
   s.fund = mul_rate(s.covered, s.ratio);
-  s.step("RND",
-         "fund = round(" + format_money(s.covered) + " x " + format_rate(s.ratio) + ") = " + format_money(s.fund));
+  s.step<Say::fund_rounded>(Rule::RND, s.covered, s.ratio, s.fund);
 
   record_settlement(p, e, s, period, Bucket::ordinary, limit_counted, 0, bonus);
-  s.after = {{"deductible_paid", format_money(before.deductible + s.deductible)},
-             {"limit", format_money(limit)},
-             {"limit_used", format_money(used + limit_counted)}};
+  s.after = {{Accumulator::deductible_paid, before.deductible + s.deductible},
+             {Accumulator::limit, limit},
+             {Accumulator::limit_used, used + limit_counted}};
 }
 
 // ORD-DESIG (not out of area, not an emergency): false when the claim is refused (s carries the reason). A first
@@ -347,18 +334,19 @@ void settle_ordinary(const Event& e, PersonState& p, const Standing& st, const F
 bool check_designation(const Event& e, PersonState& p, const Standing& st, const FacilityVersion* fac,
                        StateAccess& state, Settlement& s) {
   if (e.away || *e.benefit == Benefit::emergency) {
-    s.step("ORD-DESIG", e.away ? "out of area: no designation needed" : "emergency: no designation needed");
+    if (e.away) s.step<Say::away_no_designation>(Rule::ORD_DESIG);
+    else s.step<Say::emergency_no_designation>(Rule::ORD_DESIG);
     return true;
   }
   const std::string des = designation_on(p, e.at);
   if (!des.empty()) {
     if (des == *e.facility || (fac->parent == des && fac->ordinary_outpatient)) {
-      s.step("ORD-DESIG", des == *e.facility ? "at the designated facility"
-                                             : "at an extension unit of the designated " + des);
+      if (des == *e.facility) s.step<Say::at_designated>(Rule::ORD_DESIG);
+      else s.step<Say::at_extension_unit>(Rule::ORD_DESIG, des);
       return true;
     }
-    s.refuse(ClaimStatus::rejected, Reason::NOT_DESIGNATED, "ORD-DESIG",
-             "designated facility is " + des + ", not " + *e.facility);
+    s.refuse<Say::designated_elsewhere>(ClaimStatus::rejected, Reason::NOT_DESIGNATED, Rule::ORD_DESIG, des,
+                                        *e.facility);
     return false;
   }
   std::string target;
@@ -370,13 +358,12 @@ bool check_designation(const Event& e, PersonState& p, const Standing& st, const
     if (pv && designatable(*pv, st.scheme)) target = fac->parent;
   }
   if (target.empty()) {
-    s.refuse(ClaimStatus::rejected, Reason::NOT_DESIGNATED, "ORD-DESIG",
-             "no designated facility, and " + *e.facility + " cannot become one");
+    s.refuse<Say::cannot_designate>(ClaimStatus::rejected, Reason::NOT_DESIGNATED, Rule::ORD_DESIG, *e.facility);
     return false;
   }
   insert_dated(p.designation, e.at, target);
   s.reasons.insert(Reason::AUTO_DESIGNATED);
-  s.step("ORD-DESIG", "first claim designates " + target + " from " + format_date(e.at));
+  s.step<Say::first_claim_designates>(Rule::ORD_DESIG, target, e.at);
   return true;
 }
 
@@ -385,20 +372,20 @@ bool check_designation(const Event& e, PersonState& p, const Standing& st, const
 bool known_and_new(const Event& e, const PersonState* p, StateAccess& state, const FacilityVersion*& fac,
                    Settlement& s) {
   if (!p) {
-    s.refuse(ClaimStatus::rejected, Reason::UNKNOWN_PERSON, "SETTLE", "person " + *e.person + " is not known");
+    s.refuse<Say::person_unknown>(ClaimStatus::rejected, Reason::UNKNOWN_PERSON, Rule::SETTLE, *e.person);
     return false;
   }
   if (e.facility) {
     FacilityState* f = state.facility(*e.facility);
     fac = f ? facility_at(*f, e.at) : nullptr;
     if (!fac) {
-      s.refuse(ClaimStatus::rejected, Reason::UNKNOWN_FACILITY, "SETTLE",
-               "facility " + *e.facility + " is not registered on " + format_date(e.at));
+      s.refuse<Say::facility_unregistered>(ClaimStatus::rejected, Reason::UNKNOWN_FACILITY, Rule::SETTLE,
+                                           *e.facility, e.at);
       return false;
     }
   }
   if (p->claims.count(*e.claim)) {
-    s.refuse(ClaimStatus::rejected, Reason::DUPLICATE_CLAIM, "SETTLE", "claim id " + *e.claim + " was already used");
+    s.refuse<Say::claim_id_used>(ClaimStatus::rejected, Reason::DUPLICATE_CLAIM, Rule::SETTLE, *e.claim);
     return false;
   }
   return true;
@@ -436,25 +423,23 @@ Output settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx) 
   const Policy& pol = *ctx.policy;
   bool in_window = e.at >= pol.window_from() && e.at <= pol.window_to();
   if (!in_window || !(chronic ? pol.at(e.at).chronic_in_force : pol.at(e.at).ordinary_in_force)) {
-    s.refuse(ClaimStatus::rejected, Reason::POLICY_NOT_IN_FORCE, "T-START",
-             std::string(chronic ? "chronic" : "ordinary") + " benefits are not in force on " + format_date(e.at));
+    s.refuse<Say::not_in_force>(ClaimStatus::rejected, Reason::POLICY_NOT_IN_FORCE, Rule::T_START,
+                                chronic ? "chronic" : "ordinary", e.at);
     return finish();
   }
-  s.step("T-START", "in force on " + format_date(e.at));
+  s.step<Say::in_force>(Rule::T_START, e.at);
   // P-ELIG
   if (!eligible_on(*p, e.at)) {
-    s.refuse(ClaimStatus::rejected, Reason::NOT_ELIGIBLE, "P-ELIG",
-             "not enrolled or suspended on " + format_date(e.at));
+    s.refuse<Say::not_enrolled>(ClaimStatus::rejected, Reason::NOT_ELIGIBLE, Rule::P_ELIG, e.at);
     return finish();
   }
   const Standing& st = *standing_at(*p, e.at);
   s.scheme = st.scheme;
-  s.step("P-ELIG", "enrolled: " + spelled(st.scheme) +
-                      (st.status ? " " + spelled(*st.status) : " tier " + std::to_string(st.tier)));
+  if (st.status) s.step<Say::enrolled_employee>(Rule::P_ELIG, spelling(st.scheme), spelling(*st.status));
+  else s.step<Say::enrolled_resident>(Rule::P_ELIG, spelling(st.scheme), st.tier);
   // P-STUDENT
   if (st.scheme == Scheme::resident && st.student) {
-    s.refuse(ClaimStatus::referred, Reason::STUDENT_EXISTING_POLICY, "P-STUDENT",
-             "college students keep their existing policy");
+    s.refuse<Say::student_existing_policy>(ClaimStatus::referred, Reason::STUDENT_EXISTING_POLICY, Rule::P_STUDENT);
     return finish();
   }
   if (chronic) {
@@ -463,13 +448,14 @@ Output settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx) 
   }
   // ORD-INPT: emergency outcome, then an inpatient stay
   if (*e.benefit == Benefit::emergency && *e.outcome != Outcome::treated) {
-    s.refuse(ClaimStatus::referred,
-             *e.outcome == Outcome::admitted ? Reason::EMERGENCY_ADMITTED : Reason::EMERGENCY_DEATH, "ORD-INPT",
-             "emergency " + spelled(*e.outcome) + ": inpatient rules");
+    s.refuse<Say::emergency_inpatient>(ClaimStatus::referred,
+                                       *e.outcome == Outcome::admitted ? Reason::EMERGENCY_ADMITTED
+                                                                       : Reason::EMERGENCY_DEATH,
+                                       Rule::ORD_INPT, spelling(*e.outcome));
     return finish();
   }
   if (in_stay(*p, e.at)) {
-    s.refuse(ClaimStatus::rejected, Reason::INPATIENT_STAY, "ORD-INPT", "in an inpatient stay on " + format_date(e.at));
+    s.refuse<Say::inpatient_stay>(ClaimStatus::rejected, Reason::INPATIENT_STAY, Rule::ORD_INPT, e.at);
     return finish();
   }
   if (!check_designation(e, *p, st, fac, state, s)) return finish();

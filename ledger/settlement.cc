@@ -1,6 +1,7 @@
 #include "ledger/settlement.h"
 
-#include <map>
+#include <algorithm>
+
 
 #include "ledger/invariant.h"
 
@@ -15,27 +16,6 @@ Money signed_yuan(std::string_view v) {
   const bool neg = !v.empty() && v[0] == '-';
   const Money m = parse_yuan(neg ? std::string_view(v).substr(1) : std::string_view(v)).value_or(0);
   return neg ? -m : m;
-}
-
-const char* article_of(const std::string& rule) {
-  static const std::map<std::string, const char*> articles = {
-      {"T-START", "N§1; Art.40"},      {"P-SCHEME", "N§1"},          {"P-CHANGE", "Art.11"},
-      {"P-MINOR", "Art.11"},           {"P-STUDENT", "Art.20"},      {"P-ELIG", "Art.7"},
-      {"F-LEVEL", "Art.11"},           {"F-TCM", "Art.18"},          {"ORD-DED", "Art.11"},
-      {"ORD-LIM", "Art.10; Art.11"},   {"ORD-RATIO", "Art.11"},      {"ORD-TYPE", "Art.11"},
-      {"ORD-DESIG", "Art.28; N§2(二)"}, {"ORD-SCOPE", "N§2(三)"},     {"ORD-ACU", "N§2(三); Annex 1"},
-      {"ORD-PED", "Annex 1"},          {"ORD-AWAY", "Art.19; N§2(三)"}, {"ORD-INPT", "N§2(三)"},
-      {"ORD-INC", "Art.12"},           {"RND", "POLICY.md RND"},      {"SETTLE", "POLICY.md §4"},
-      {"TIME-DATED", "POLICY.md §6"},  {"TIME-ORDER", "POLICY.md §6"},
-      {"CHR-EXCL", "N§3(一); Annex 2"}, {"CHR-UNREG", "N§3(三)"},     {"CHR-FAC", "N§3(二)"},
-      {"CHR-ART17", "Art.17"},         {"CHR-REG", "N§3(三)"},        {"CHR-LIM", "N§3(一); Annex 2; Art.16"},
-      {"CHR-DED", "Art.14"},           {"CHR-RATIO", "Art.14; Art.18"}, {"CHR-INPT", "Art.16"},
-      {"CHR-PRORATE", "N§3(一)"},       {"CHR-SUSP", "N§3(三)"},        {"CHR-SEP", "Art.16"},
-      {"ACC-INSVC", "Art.23"},         {"ACC-RET", "Art.24"},          {"ACC-FLEX", "Art.25"},
-      {"ACC-USE", "Art.26"},
-  };
-  auto it = articles.find(rule);
-  return it == articles.end() ? "" : it->second;
 }
 
 void check_settlement(const Settlement& s) {
@@ -96,22 +76,27 @@ std::optional<Settlement> settlement_from_line(std::string_view line, bool exact
     s.ratio = static_cast<Rate>(std::stoi(ratio));
   });
   field([&] {
-    for (const auto& t : j.at("trace")) s.step(t.at("rule").get<std::string>(), t.at("detail").get<std::string>());
+    for (const auto& t : j.at("trace"))  // a rule ID POLICY.md does not define: not a line gongji printed
+      s.trace.push_back(step_from_text(rule_from_id(t.at("rule").get<std::string>()).value(),
+                                       t.at("detail").get<std::string>()));
   });
   field([&] {
-    for (const auto& [k, v] : j.at("after").items())
-      s.after.emplace_back(k, v.is_null() ? std::nullopt : std::optional<std::string>(v.get<std::string>()));
+    for (const auto& [k, v] : j.at("after").items()) {
+      const size_t key = std::find(kAccumulatorKeys.begin(), kAccumulatorKeys.end(), k) - kAccumulatorKeys.begin();
+      if (key == kAccumulatorKeys.size()) throw std::invalid_argument("after: unknown accumulator " + k);
+      s.after.push_back({static_cast<Accumulator>(key),
+                         v.is_null() ? std::nullopt : std::optional<Money>(signed_yuan(v.get<std::string>()))});
+    }
   });
   if (exact && (bad || s.to_line() != line)) return std::nullopt;
   return s;
 }
 
-void Settlement::refuse(ClaimStatus status_, Reason reason, const std::string& rule, const std::string& detail) {
+void Settlement::refuse(ClaimStatus status_, Reason reason) {
   status = status_;
   reasons.insert(reason);
   eligible = self_first = deductible = covered = fund = 0;
   ratio = 0;
-  step(rule, detail);
 }
 
 namespace {
@@ -159,9 +144,9 @@ std::string Settlement::to_line() const {
   o.push_back('{');
   for (size_t i = 0; i < after.size(); ++i) {
     if (i) o.push_back(',');
-    put_string(o, after[i].first);
+    put_string(o, key_of(after[i].key));
     o.push_back(':');
-    if (after[i].second) put_string(o, *after[i].second);
+    if (after[i].value) put_string(o, format_money(*after[i].value));
     else o += "null";
   }
   o.push_back('}');
@@ -194,11 +179,11 @@ std::string Settlement::to_line() const {
   o.push_back(']');
   put_key(o, "rules");
   o.push_back('[');
-  std::set<std::string_view> seen;
+  std::set<Rule> seen;
   for (const auto& st : trace) {
     if (!seen.insert(st.rule).second) continue;
     if (seen.size() > 1) o.push_back(',');
-    put_string(o, st.rule);
+    put_string(o, rule_id(st.rule));
   }
   o.push_back(']');
   if (scheme) put_field(o, "scheme", spelling(*scheme));
@@ -212,9 +197,9 @@ std::string Settlement::to_line() const {
     o += "{\"article\":";
     put_string(o, article_of(trace[i].rule));
     o += ",\"detail\":";
-    put_string(o, trace[i].detail);
+    put_string(o, trace[i].detail());
     o += ",\"rule\":";
-    put_string(o, trace[i].rule);
+    put_string(o, rule_id(trace[i].rule));
     o.push_back('}');
   }
   o += "]}";

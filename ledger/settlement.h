@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "events/event.h"
+#include "ledger/trace.h"
 
 namespace gongji {
 
@@ -16,11 +17,16 @@ Money record_money(const nlohmann::json& record, const char* field);
 // The same for the text of such a field: "-466.67" allowed, 0 when not money.
 Money signed_yuan(std::string_view v);
 
-// The article each rule ID of POLICY.md rests on.
-const char* article_of(const std::string& rule);
-
-struct TraceStep {
-  std::string rule, detail;
+// The accumulators a settlement reports after itself (EVENTS.md "after"), in the order of their keys. The store keeps
+// the number (append-only, like the trace's tables).
+enum class Accumulator : uint8_t { deductible_paid, inpatient_limit_used, limit, limit_used };
+inline constexpr std::array<std::string_view, 4> kAccumulatorKeys = {"deductible_paid", "inpatient_limit_used", "limit",
+                                                                     "limit_used"};
+constexpr std::string_view key_of(Accumulator a) { return kAccumulatorKeys[static_cast<size_t>(a)]; }
+struct AccumulatorAfter {
+  Accumulator key{};
+  std::optional<Money> value;  // in fen; nullopt: none applies (a limit of an inpatient-only disease)
+  bool operator==(const AccumulatorAfter&) const = default;
 };
 
 struct Settlement {
@@ -35,12 +41,21 @@ struct Settlement {
   Rate ratio = 0;
   std::vector<TraceStep> trace;
   // Accumulators after this settlement, in key order (nullopt prints as null).
-  std::vector<std::pair<std::string, std::optional<std::string>>> after;
+  std::vector<AccumulatorAfter> after;
   std::string policy_version;  // the version of the policy that settled it (Policy::version)
 
-  void step(const std::string& rule, const std::string& detail) { trace.push_back({rule, detail}); }
-  // rejected / referred: patient = total, zero everywhere else (POLICY.md §4).
-  void refuse(ClaimStatus status_, Reason reason, const std::string& rule, const std::string& detail);
+  // A step of the trace: `rule` saying S with `values` in its holes (ledger/trace.h; checked at compile time).
+  template <Say S, typename... A>
+  void step(Rule rule, const A&... values) {
+    trace.push_back(make_step<S>(rule, values...));
+  }
+  // rejected / referred: patient = total, zero everywhere else (POLICY.md §4), and the step that says why.
+  template <Say S, typename... A>
+  void refuse(ClaimStatus status_, Reason reason, Rule rule, const A&... values) {
+    refuse(status_, reason);
+    step<S>(rule, values...);
+  }
+  void refuse(ClaimStatus status_, Reason reason);
   Money patient() const { return total - fund; }
   // The settlement's output line (EVENTS.md "Outputs"): compact JSON, keys in lexicographic order, written without
   // a DOM. Rendered at the edges (the outbox, the command line, the wire), never inside the fold.

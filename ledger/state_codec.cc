@@ -1,5 +1,7 @@
 #include "ledger/state_codec.h"
 
+#include <algorithm>
+
 namespace gongji {
 namespace {
 
@@ -191,7 +193,7 @@ void get(In& in, ChronicFacilities& x) { get(in, x.main), get(in, x.specialty); 
 
 std::string encode_settlement(const Settlement& s) {
   Out o;
-  o.s.reserve(512);
+  o.s.reserve(192);
   o.s.push_back(static_cast<char>(kSettlementFormat));
   o.str(s.claim), o.str(s.person), o.str(s.event), o.str(s.facility), o.str(s.policy_version);
   put_code(o, s.benefit), put_code(o, s.status), put_code(o, s.scheme);
@@ -200,19 +202,72 @@ std::string encode_settlement(const Settlement& s) {
   for (Reason r : s.reasons) put_code(o, r);
   for (Money m : {s.total, s.eligible, s.self_first, s.deductible, s.covered, s.fund}) o.i(m);
   o.u(s.trace.size());
-  for (const TraceStep& t : s.trace) o.str(t.rule), o.str(t.detail);
+  for (const TraceStep& t : s.trace) {  // the saying gives how many numbers and texts follow (ledger/trace.h)
+    if (!fills(t)) throw StateCodecError("a trace step of claim " + s.claim + " does not fill its saying");
+    o.u(static_cast<uint64_t>(t.rule)), o.u(static_cast<uint64_t>(t.say));
+    for (int64_t n : t.numbers) o.i(n);
+    for (const std::string& x : t.texts) o.str(x);
+  }
   o.u(s.after.size());
-  for (const auto& [k, v] : s.after) {
-    o.str(k), o.b(v.has_value());
-    if (v) o.str(*v);
+  for (const AccumulatorAfter& a : s.after) {
+    o.u(static_cast<uint64_t>(a.key)), o.b(a.value.has_value());
+    if (a.value) o.i(*a.value);
   }
   return std::move(o.s);
 }
 
+namespace {
+
+// Format 1 kept each step as its rule ID and rendered text, and each accumulator as its key and money text.
+TraceStep get_step_v1(In& in) {
+  const std::string rule = in.str(), detail = in.str();
+  const std::optional<Rule> r = rule_from_id(rule);
+  if (!r) in.fail();
+  return TraceStep{*r, Say::text, {}, {detail}};
+}
+AccumulatorAfter get_after_v1(In& in) {
+  const std::string k = in.str();
+  const size_t key = std::find(kAccumulatorKeys.begin(), kAccumulatorKeys.end(), k) - kAccumulatorKeys.begin();
+  if (key == kAccumulatorKeys.size()) in.fail();
+  AccumulatorAfter a{static_cast<Accumulator>(key), std::nullopt};
+  if (in.b()) {
+    const std::string v = in.str();
+    const bool neg = !v.empty() && v[0] == '-';
+    const std::optional<Money> m = parse_yuan(std::string_view(v).substr(neg ? 1 : 0));
+    if (!m) in.fail();
+    a.value = neg ? -*m : *m;
+  }
+  return a;
+}
+
+TraceStep get_step(In& in) {
+  TraceStep t;
+  const uint64_t rule = in.u(), say = in.u();
+  if (rule >= kRules.size() || say >= kSayings.size()) in.fail();
+  t.rule = static_cast<Rule>(rule), t.say = static_cast<Say>(say);
+  char kinds[16] = {};
+  const size_t holes_n = holes(kSayings[say], kinds);
+  for (size_t k = 0; k < holes_n; ++k)
+    if (kinds[k] != 's') t.numbers.push_back(in.i());
+  for (size_t k = 0; k < holes_n; ++k)
+    if (kinds[k] == 's') t.texts.push_back(in.str());
+  return t;
+}
+AccumulatorAfter get_after(In& in) {
+  const uint64_t key = in.u();
+  if (key >= kAccumulatorKeys.size()) in.fail();
+  AccumulatorAfter a{static_cast<Accumulator>(key), std::nullopt};
+  if (in.b()) a.value = in.i();
+  return a;
+}
+
+}  // namespace
+
 Settlement decode_settlement(std::string_view bytes) {
   In in{bytes};
   in.what = "settlement format";
-  if (bytes.empty() || static_cast<uint8_t>(bytes[0]) != kSettlementFormat) in.fail();
+  const uint8_t format = bytes.empty() ? 0 : static_cast<uint8_t>(bytes[0]);
+  if (format != kSettlementFormat && format != 1) in.fail();
   in.pos = 1;
   in.what = "settlement";
   Settlement s;
@@ -225,19 +280,10 @@ Settlement decode_settlement(std::string_view bytes) {
   for (Money* m : {&s.total, &s.eligible, &s.self_first, &s.deductible, &s.covered, &s.fund}) *m = in.i();
   const uint64_t steps = in.u();
   if (steps > bytes.size()) in.fail();
-  for (uint64_t i = 0; i < steps; ++i) {
-    TraceStep t;
-    t.rule = in.str(), t.detail = in.str();
-    s.trace.push_back(std::move(t));
-  }
+  for (uint64_t i = 0; i < steps; ++i) s.trace.push_back(format == 1 ? get_step_v1(in) : get_step(in));
   const uint64_t after = in.u();
   if (after > bytes.size()) in.fail();
-  for (uint64_t i = 0; i < after; ++i) {
-    std::string k = in.str();
-    std::optional<std::string> v;
-    if (in.b()) v = in.str();
-    s.after.emplace_back(std::move(k), std::move(v));
-  }
+  for (uint64_t i = 0; i < after; ++i) s.after.push_back(format == 1 ? get_after_v1(in) : get_after(in));
   if (in.pos != bytes.size()) in.fail();
   return s;
 }

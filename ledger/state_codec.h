@@ -21,11 +21,15 @@ PersonState decode_person(std::string_view bytes);
 std::string encode_facility(const FacilityState& f);
 FacilityState decode_facility(std::string_view bytes);
 
-// The stored form of a settlement output record (projections/store.h o/), about a third of its JSON line's bytes:
-// what Settlement::to_line() prints, without the keys, the articles (article_of) or the rule list (both follow
-// from the trace). decode_settlement(encode_settlement(s)).to_line() == s.to_line(), byte for byte. The first byte
-// is kSettlementFormat, never '{', so a stored output record tells its form by its first byte (store.cc).
-inline constexpr uint8_t kSettlementFormat = 1;
+// The stored form of a settlement output record (projections/store.h o/): what Settlement::to_line() prints, without
+// the keys, the articles (article_of) or the rule list (both follow from the trace), and with each trace step as
+// its rule, its saying and its values (ledger/trace.h), each accumulator as its number and money in fen.
+// decode_settlement(encode_settlement(s)) == s, and its to_line() is s.to_line() byte for byte. The first byte is
+// the settlement format, never '{', so a stored output record tells its form by its first byte (store.cc):
+//   1 (store format 4): each step as its rule ID and rendered text, each accumulator as its key and money text;
+//     still read, as Say::text steps;
+//   2 (store format 5): as above, written.
+inline constexpr uint8_t kSettlementFormat = 2;
 std::string encode_settlement(const Settlement& s);
 Settlement decode_settlement(std::string_view bytes);
 

@@ -409,9 +409,10 @@ void Store::catch_up() {
 
 // Item 8 of issue 9: the one place that reads n/format. A store of format kStoreFormat opens, and so does an empty
 // one (new, or created by an older binary and never folded: record_run() stamps it before the first write). A
-// writable open migrates formats 2 and 3, one step per format (migrate_2_to_3, migrate_3_to_4), each saying what
-// it did on the operational log; anything else, and any older format in a read-only open, is refused with what to
-// run. A new format adds its step after the last one, and says so at kStoreFormat.
+// writable open migrates formats 2, 3 and 4, one step per format (migrate_2_to_3, migrate_3_to_4, migrate_4_to_5),
+// each saying what it did on the operational log; a read-only open reads format 4 as it is (reads_format).
+// Anything else, and formats 2 and 3 in a read-only open, is refused with what to run. A new format adds its step
+// after the last one, and says so at kStoreFormat.
 void Store::check_format(bool read_only) {
   std::string v;
   auto s = db_->Get(rocksdb::ReadOptions(), kFormatKey, &v);
@@ -435,7 +436,11 @@ void Store::check_format(bool read_only) {
     migrate_3_to_4();
     format = 4;
   }
-  if (format == static_cast<uint64_t>(kStoreFormat)) return;
+  if (format == 4 && !read_only) {
+    migrate_4_to_5();
+    format = 5;
+  }
+  if (reads_format(static_cast<int64_t>(format))) return;
   const std::string data = parent_of(dir_);
   if (format == 2 || format == 3)
     throw StoreFormatError("the store at " + dir_ + " has format " + std::to_string(format) +
@@ -520,6 +525,17 @@ void Store::migrate_3_to_4() {
   write(true);
   oplog::info("migrated the store at " + dir_ + " to format 4: " + std::to_string(converted) +
               " settlements converted");
+}
+
+// Format 4 -> 5: the settlements format 4 stored stay as they are (settlement format 1, read as Say::text steps);
+// those folded from now on are written as trace data. Only n/format changes (synced), so older binaries refuse the
+// store as newer before they could meet a settlement they cannot read.
+void Store::migrate_4_to_5() {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  check(db_->Put(wo, kFormatKey, "5"), "migrate " + dir_ + " to format 5", dir_);
+  oplog::info("migrated the store at " + dir_ + " to format 5: its settlements stay as they are; those folded "
+              "from now on keep their trace as data");
 }
 
 Store::~Store() = default;
@@ -981,8 +997,9 @@ std::optional<CheckpointInfo> read_checkpoint(const fs::path& dir) {
   json j = json::parse(in, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("positions") || !j["positions"].is_object())
     return std::nullopt;
-  // check_format would refuse a checkpoint of another format (none recorded: format 1).
-  if (!(j.contains("format") ? j["format"] == kStoreFormat : kStoreFormat == 1)) return std::nullopt;
+  // check_format would refuse a checkpoint of a format this binary does not read (none recorded: format 1).
+  if (!j.contains("format") || !j["format"].is_number_integer() || !reads_format(j["format"].get<int64_t>()))
+    return std::nullopt;
   CheckpointInfo c{dir.string(), {}, 0};
   for (auto& [p, off] : j["positions"].items()) {
     const bool number = !p.empty() && p.size() <= 4 && p.find_first_not_of("0123456789") == std::string::npos;
@@ -993,14 +1010,15 @@ std::optional<CheckpointInfo> read_checkpoint(const fs::path& dir) {
   return c;
 }
 
-// A complete checkpoint of another store format (one the store was migrated from): never replayed from, so retention
-// removes it (it would otherwise keep a store's worth of files that no longer share anything with the store).
+// A complete checkpoint of a store format this binary does not read (reads_format: one the store was migrated from):
+// never replayed from, so retention removes it (it would otherwise keep a store's worth of files that no longer
+// share anything with the store).
 bool of_another_format(const fs::path& dir) {
   if (dir.filename().string().ends_with(".partial") || !fs::exists(dir / "db" / "CURRENT")) return false;
   std::ifstream in(dir / "positions.json");
   json j = json::parse(in, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return false;
-  return !(j.contains("format") ? j["format"] == kStoreFormat : kStoreFormat == 1);
+  return !j.contains("format") || !j["format"].is_number_integer() || !reads_format(j["format"].get<int64_t>());
 }
 }  // namespace
 

@@ -75,9 +75,13 @@ struct NotFoundError : std::runtime_error {
 //   2  issue 9: claims keyed by person, r/ index, key_part() ids, a/ anchors
 //   3  issue 10: the w/ index of the monthly close
 //   4  issue 10: settlements kept as data (o/ above)
-// A writable open migrates formats 2 and 3 in place (Store::migrate_2_to_3, migrate_3_to_4); a read-only one
-// refuses them, saying to run a fold once.
-inline constexpr int kStoreFormat = 4;
+//   5  issues 9 and 10: each trace step kept as its rule, saying and values (settlement format 2, ledger/trace.h)
+// A writable open migrates formats 2, 3 and 4 in place (Store::migrate_2_to_3, migrate_3_to_4, migrate_4_to_5); a
+// read-only one refuses 2 and 3, saying to run a fold once, and reads 4 as it is (format 4's settlements are
+// settlement format 1, which decode_settlement still reads), as replays read its checkpoints.
+inline constexpr int kStoreFormat = 5;
+// Whether this binary reads a store (or checkpoint) of `format` without migrating it first.
+constexpr bool reads_format(int64_t format) { return format == kStoreFormat || format == 4; }
 
 // The RocksDB options every store opens with (table, Bloom filters, block cache, parallelism; compression left at
 // RocksDB's default, Snappy), also for benchmarks that compare the fold with raw RocksDB (ops/bench/fold_bench.cc).
@@ -278,6 +282,7 @@ class Store {
   void check_format(bool read_only);
   void migrate_2_to_3();
   void migrate_3_to_4();
+  void migrate_4_to_5();
   std::string dir_;
   std::unique_ptr<rocksdb::Env> env_;  // declared before db_: outlives it
   std::unique_ptr<rocksdb::DB> db_;

@@ -93,14 +93,14 @@ Books read_books(const Store& s) {
       // A settlement that covered something left the year's limit used within the limit on its date. One that
       // covered nothing may stand above it: a claim logged late, dated before the limit rose (P-MINOR), finds the
       // running total of later-dated claims above its own date's limit and rightly counts nothing (room 0).
-      const std::string *limit = nullptr, *used = nullptr;
-      for (const auto& [k, v] : st->after) {
-        if (k == "limit" && v) limit = &*v;
-        if (k == "limit_used" && v) used = &*v;
+      std::optional<Money> limit, used;
+      for (const AccumulatorAfter& a : st->after) {
+        if (a.key == Accumulator::limit) limit = a.value;
+        if (a.key == Accumulator::limit_used) used = a.value;
       }
-      if (st->covered > 0 && limit && used && signed_yuan(*used) > signed_yuan(*limit))
-        b.over_limit.push_back("claim " + st->claim + " of " + st->person + ": limit used " + *used +
-                               " above the limit " + *limit);
+      if (st->covered > 0 && limit && used && *used > *limit)
+        b.over_limit.push_back("claim " + st->claim + " of " + st->person + ": limit used " + format_money(*used) +
+                               " above the limit " + format_money(*limit));
       return true;
     }
     if (const auto* v = std::get_if<Reversal>(r)) {

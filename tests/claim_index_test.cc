@@ -6,6 +6,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include "ledger/state_codec.h"
 #include "replay/explain.h"
 #include "replay/reconstruct.h"
 #include "oplog/oplog.h"
@@ -221,8 +222,8 @@ TEST(StoreFormat, NewStoreRecordsItsFormat) {
   EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).IsNotFound());  // empty: nothing to misread
   s.fold(*log, default_policy());
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "4");
-  EXPECT_EQ(kStoreFormat, 4);
+  EXPECT_EQ(v, "5");
+  EXPECT_EQ(kStoreFormat, 5);
 }
 
 // A store as the previous binary built it (no n/format, claims under c/<claim>/<partition>/...) is refused.
@@ -240,7 +241,7 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
     delete db;
   }
   const std::string expected = "the store at " + dir + " has format 1 (no n/format: written by a gongji before "
-                               "store formats) but this gongji reads format 4; rebuild it from the log: move " +
+                               "store formats) but this gongji reads format 5; rebuild it from the log: move " +
                                dir + " aside and run `gongji fold --data-dir " + d / "data" +
                                "` (with the --policy, and --brokers, it was folded with; checkpoints of the old "
                                "format are not used)";
@@ -265,13 +266,13 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
 
 TEST(StoreFormat, NewerFormatIsRefused) {
   TempDir d;
-  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "5").ok()); }
+  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "6").ok()); }
   try {
     Store s(d / "state", true);
-    ADD_FAILURE() << "a format-5 store was opened";
+    ADD_FAILURE() << "a format-6 store was opened";
   } catch (const StoreFormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("has format 5 but this gongji reads format 4; use a gongji that reads "
-                                         "format 5, or rebuild it from the log"),
+    EXPECT_NE(std::string(e.what()).find("has format 6 but this gongji reads format 5; use a gongji that reads "
+                                         "format 6, or rebuild it from the log"),
               std::string::npos)
         << e.what();
   }
@@ -294,7 +295,7 @@ TEST(StoreFormat, EmptyStoreWithoutFormatIsStamped) {
   s.record_run(default_policy(), 4);
   std::string v;
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "4");
+  EXPECT_EQ(v, "5");
 }
 
 // Issue 10: a format-3 store keeps settlements as JSON lines, and a format-2 store has no w/ index of the monthly
@@ -354,7 +355,7 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
       ADD_FAILURE() << "a format-" << format << " store was opened read-only";
     } catch (const StoreFormatError& e) {
       EXPECT_EQ(std::string(e.what()), "the store at " + dir + " has format " + std::to_string(format) +
-                                           " but this gongji reads format 4; run `gongji fold --data-dir " +
+                                           " but this gongji reads format 5; run `gongji fold --data-dir " +
                                            d / "data" + "` (with the --policy, and --brokers, it was folded with) "
                                            "once: it migrates the store in place, then this command works");
     }
@@ -372,7 +373,98 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
     EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 4: " + std::to_string(settlements) +
                        " settlements converted"))
         << testing::PrintToString(said);
+    EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 5")) << testing::PrintToString(said);
   }
+}
+
+// Settlement format 1, what a format-4 store holds, written here by hand from its layout (ledger/state_codec.h):
+// varints, zigzag integers, length-prefixed text; codes by their spelling; each step as its rule ID and text, each
+// accumulator as its key and money text.
+std::string settlement_format_1(const Settlement& s) {
+  std::string o(1, '\x01');
+  auto u = [&](uint64_t v) {
+    for (; v >= 0x80; v >>= 7) o.push_back(static_cast<char>(v | 0x80));
+    o.push_back(static_cast<char>(v));
+  };
+  auto i = [&](int64_t v) { u((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63)); };
+  auto str = [&](std::string_view v) { u(v.size()), o += v; };
+  str(s.claim), str(s.person), str(s.event), str(s.facility), str(s.policy_version);
+  str(spelling(s.benefit)), str(spelling(s.status)), str(s.scheme ? spelling(*s.scheme) : "");
+  i(s.date), i(s.level), i(s.ratio), u(s.reasons.size());
+  for (Reason r : s.reasons) str(spelling(r));
+  for (Money m : {s.total, s.eligible, s.self_first, s.deductible, s.covered, s.fund}) i(m);
+  u(s.trace.size());
+  for (const TraceStep& t : s.trace) str(rule_id(t.rule)), str(t.detail());
+  u(s.after.size());
+  for (const AccumulatorAfter& a : s.after) {
+    str(key_of(a.key)), o.push_back(a.value ? 1 : 0);
+    if (a.value) str(format_money(*a.value));
+  }
+  return o;
+}
+
+// Store format 5 keeps trace steps as data (settlement format 2). A format-4 store's settlements (format 1) are read
+// as they are, read-only or not; a writable open only records format 5, and what it folds next is format 2. Its
+// checkpoints stay usable for replays.
+TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo5) {
+  TempDir d;
+  auto log = open_segment_log(d / "data/log", 4);
+  ingest_lines(*log, generated(200));
+  std::string fresh;
+  {
+    Store s(d / "data/fresh");
+    s.fold(*log, default_policy());
+    s.outputs([&](const nlohmann::json& r) { return fresh += r.dump() + "\n", true; });
+  }
+  const std::string dir = d / "data/state";
+  fs::copy(d / "data/fresh", dir);
+  size_t rewritten = 0, old_bytes = 0, new_bytes = 0;
+  {
+    Store s(dir);
+    rocksdb::WriteBatch b;
+    s.scan("o/", [&](const std::string& k, std::string_view v) {
+      if (v.starts_with('{')) return;
+      const std::string old = settlement_format_1(decode_settlement(v));
+      old_bytes += old.size(), new_bytes += v.size();
+      b.Put(k, old), ++rewritten;
+    });
+    b.Put("n/format", "4");
+    ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
+    s.checkpoint(d / "data/ckpt/old");
+  }
+  ASSERT_GT(rewritten, 500u);
+  std::cout << "stored settlements: format 1 " << old_bytes / rewritten << " bytes each, format 2 "
+            << new_bytes / rewritten << "\n";
+  EXPECT_GT(old_bytes, new_bytes * 2);  // the trace's text was most of format 1
+  const auto outputs = [](Store& s) {
+    std::string all;
+    s.outputs([&](const nlohmann::json& r) { return all += r.dump() + "\n", true; });
+    return all;
+  };
+  {
+    Store ro(dir, true);
+    EXPECT_TRUE(outputs(ro) == fresh);
+  }
+  std::vector<std::string> said;
+  oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
+  {
+    Store s(dir);
+    EXPECT_TRUE(outputs(s) == fresh);
+    std::string v;
+    ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
+    EXPECT_EQ(v, "5");
+  }
+  oplog::set_sink_for_tests(nullptr);
+  EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 5: its settlements stay as they are"))
+      << testing::PrintToString(said);
+  // The checkpoint taken at format 4 still counts: a replay may start from it.
+  std::ifstream in(d / "data/ckpt/old/positions.json");
+  const nlohmann::json meta = nlohmann::json::parse(in);
+  ASSERT_EQ(meta.value("format", 0), 5);  // checkpoint() records the binary's format; say it was format 4's
+  std::ofstream(d / "data/ckpt/old/positions.json") << nlohmann::json{{"positions", meta["positions"]},
+                                                                       {"format", 4}}.dump();
+  EXPECT_EQ(Store::checkpoints(d / "data/ckpt").size(), 1u);
+  EXPECT_EQ(Store::retain_checkpoints(d / "data/ckpt", 2), 0u);
 }
 
 // Retention removes checkpoints of another store format (from before a migration: never replayed from) beside the

@@ -28,17 +28,17 @@ Offset<void> settlement_body(FlatBufferBuilder& b, const Settlement& s) {
   for (Reason r : s.reasons) reasons.push_back(static_cast<int16_t>(wire_code(r)));
   // Rule IDs and articles repeat within a settlement: each is written once (CreateSharedString).
   std::vector<Offset<String>> rules;
-  std::vector<std::string_view> seen;  // the rules listed so far, in first-use order (a dozen at most)
+  std::vector<Rule> seen;  // the rules listed so far, in first-use order (a dozen at most)
   for (const auto& st : s.trace)
     if (std::find(seen.begin(), seen.end(), st.rule) == seen.end())
-      seen.push_back(st.rule), rules.push_back(b.CreateSharedString(st.rule));
+      seen.push_back(st.rule), rules.push_back(b.CreateSharedString(rule_id(st.rule)));
   std::vector<Offset<fb::TraceStep>> trace;
-  for (const auto& st : s.trace)
-    trace.push_back(fb::CreateTraceStep(b, b.CreateSharedString(st.rule), b.CreateSharedString(article_of(st.rule)),
-                                        b.CreateString(st.detail)));
+  for (const auto& st : s.trace)  // the text rendered here, at the edge (ledger/trace.h)
+    trace.push_back(fb::CreateTraceStep(b, b.CreateSharedString(rule_id(st.rule)),
+                                        b.CreateSharedString(article_of(st.rule)), b.CreateString(st.detail())));
   std::vector<Offset<fb::Accumulator>> after;
-  for (const auto& [k, v] : s.after)  // money, rendered by the rules as format_money (ledger/claims.cc)
-    after.push_back(fb::CreateAccumulator(b, b.CreateSharedString(k), v ? signed_yuan(*v) : 0, !v));
+  for (const auto& a : s.after)
+    after.push_back(fb::CreateAccumulator(b, b.CreateSharedString(key_of(a.key)), a.value.value_or(0), !a.value));
   auto claim = b.CreateString(s.claim), person = b.CreateString(s.person), event = b.CreateString(s.event);
   auto facility = s.facility.empty() ? 0 : b.CreateString(s.facility);
   auto version = b.CreateString(s.policy_version);
