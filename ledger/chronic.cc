@@ -285,7 +285,7 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
   for (size_t i = 0; i < e.items.size(); ++i) {
     if (e.items[i].category == ItemCategory::nucleic_acid) {
       s.reasons.insert(Reason::NUCLEIC_ACID_INPATIENT_POLICY);
-      s.step<Say::item_nucleic_acid_inpatient>(Rule::ORD_SCOPE, i + 1);
+      s.step<Say::item_nucleic_acid_inpatient>(Rule::ORD_SCOPE, static_cast<int>(i) + 1);
       continue;
     }
     s.eligible += e.items[i].eligible_or_amount();

@@ -76,17 +76,24 @@ std::optional<Settlement> settlement_from_line(std::string_view line, bool exact
     s.ratio = static_cast<Rate>(std::stoi(ratio));
   });
   field([&] {
-    for (const auto& t : j.at("trace"))  // a rule ID POLICY.md does not define: not a line gongji printed
-      s.trace.push_back(step_from_text(rule_from_id(t.at("rule").get<std::string>()).value(),
-                                       t.at("detail").get<std::string>()));
+    bool unknown = false;  // a rule ID POLICY.md does not define: not a line gongji printed; the step is left out
+    for (const auto& t : j.at("trace")) {
+      const std::optional<Rule> rule = rule_from_id(t.at("rule").get<std::string>());
+      if (rule) s.trace.push_back(step_from_text(*rule, t.at("detail").get<std::string>()));
+      unknown = unknown || !rule;
+    }
+    if (unknown) throw std::invalid_argument("trace: unknown rule");
   });
   field([&] {
+    bool unknown = false;  // a key no rule prints: left out
     for (const auto& [k, v] : j.at("after").items()) {
       const size_t key = std::find(kAccumulatorKeys.begin(), kAccumulatorKeys.end(), k) - kAccumulatorKeys.begin();
-      if (key == kAccumulatorKeys.size()) throw std::invalid_argument("after: unknown accumulator " + k);
-      s.after.push_back({static_cast<Accumulator>(key),
-                         v.is_null() ? std::nullopt : std::optional<Money>(signed_yuan(v.get<std::string>()))});
+      if (key < kAccumulatorKeys.size())
+        s.after.push_back({static_cast<Accumulator>(key),
+                           v.is_null() ? std::nullopt : std::optional<Money>(signed_yuan(v.get<std::string>()))});
+      unknown = unknown || key == kAccumulatorKeys.size();
     }
+    if (unknown) throw std::invalid_argument("after: unknown accumulator");
   });
   if (exact && (bad || s.to_line() != line)) return std::nullopt;
   return s;

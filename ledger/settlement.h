@@ -55,11 +55,13 @@ struct Settlement {
     refuse(status_, reason);
     step<S>(rule, values...);
   }
-  void refuse(ClaimStatus status_, Reason reason);
   Money patient() const { return total - fund; }
   // The settlement's output line (EVENTS.md "Outputs"): compact JSON, keys in lexicographic order, written without
   // a DOM. Rendered at the edges (the outbox, the command line, the wire), never inside the fold.
   std::string to_line() const;
+
+ private:
+  void refuse(ClaimStatus status_, Reason reason);  // only with the step that says why (above)
 };
 
 // A settlement from its output line: the inverse of to_line(), for stores that kept settlements as lines (store

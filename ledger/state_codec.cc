@@ -218,12 +218,13 @@ std::string encode_settlement(const Settlement& s) {
 
 namespace {
 
-// Format 1 kept each step as its rule ID and rendered text, and each accumulator as its key and money text.
+// Format 1 kept each step as its rule ID and rendered text, and each accumulator as its key and money text. Each step
+// is read back to the saying that renders its text (step_from_text), so the settlement equals the one a fold keeps.
 TraceStep get_step_v1(In& in) {
   const std::string rule = in.str(), detail = in.str();
   const std::optional<Rule> r = rule_from_id(rule);
   if (!r) in.fail();
-  return TraceStep{*r, Say::text, {}, {detail}};
+  return step_from_text(*r, detail);  // the steps a fold of format 5 keeps for the same text
 }
 AccumulatorAfter get_after_v1(In& in) {
   const std::string k = in.str();

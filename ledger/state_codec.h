@@ -27,7 +27,7 @@ FacilityState decode_facility(std::string_view bytes);
 // decode_settlement(encode_settlement(s)) == s, and its to_line() is s.to_line() byte for byte. The first byte is
 // the settlement format, never '{', so a stored output record tells its form by its first byte (store.cc):
 //   1 (store format 4): each step as its rule ID and rendered text, each accumulator as its key and money text;
-//     still read, as Say::text steps;
+//     still read, each step to the saying that renders its text (step_from_text);
 //   2 (store format 5): as above, written.
 inline constexpr uint8_t kSettlementFormat = 2;
 std::string encode_settlement(const Settlement& s);

@@ -7,6 +7,12 @@
 namespace gongji {
 
 static_assert([] {
+  for (std::string_view saying : kSayings)  // match() needs a literal between two holes
+    if (saying.find("}{") != std::string_view::npos) return false;
+  return true;
+}(), "no saying has two holes side by side");
+
+static_assert([] {
   for (size_t i = 0; i < kRules.size(); ++i)
     if (static_cast<size_t>(kRules[i].rule) != i) return false;
   return true;
@@ -66,7 +72,8 @@ std::optional<int64_t> read_number(char kind, std::string_view text) {
     if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty()) return std::nullopt;
     if (kind == 'p') {
       if (decimals > 2) return std::nullopt;
-      for (size_t k = decimals; k < 2; ++k) n *= 10;
+      for (size_t k = decimals; k < 2; ++k)
+        if (__builtin_mul_overflow(n, 10, &n)) return std::nullopt;
     } else if (decimals != 0 && !(kind == 'r' && decimals == 4)) {
       return std::nullopt;
     }

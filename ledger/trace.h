@@ -199,14 +199,17 @@ namespace trace_detail {
 template <Say S, typename... A, size_t... I>
 consteval bool fit(std::index_sequence<I...>) {
   constexpr std::string_view saying = kSayings[static_cast<size_t>(S)];
+  // Text for {s}; Money (64 bits) for {m}; an integer of at most 32 bits (Date, Rate, int) for the other holes.
   return holes(saying) == sizeof...(A) &&
-         ((hole_kind(saying, I) == 's' ? std::is_convertible_v<const A&, std::string_view>
-                                       : std::is_integral_v<A> && !std::is_same_v<A, bool>) &&
+         ((hole_kind(saying, I) == 's'   ? std::is_convertible_v<const A&, std::string_view>
+           : hole_kind(saying, I) == 'm' ? std::is_same_v<A, Money>
+                                         : std::is_integral_v<A> && !std::is_same_v<A, bool> && sizeof(A) <= 4) &&
           ...);
 }
 }  // namespace trace_detail
 
-// A step saying S with `values` in its holes' order; a wrong count or kind does not compile.
+// A step saying S with `values` in its holes' order; a wrong count, or a value of the wrong kind (text, money, a
+// smaller integer), does not compile.
 template <Say S, typename... A>
 TraceStep make_step(Rule rule, const A&... values) {
   static_assert(trace_detail::fit<S, A...>(std::index_sequence_for<A...>{}), "the values do not fill the saying");

@@ -409,8 +409,8 @@ void Store::catch_up() {
 
 // Item 8 of issue 9: the one place that reads n/format. A store of format kStoreFormat opens, and so does an empty
 // one (new, or created by an older binary and never folded: record_run() stamps it before the first write). A
-// writable open migrates formats 2, 3 and 4, one step per format (migrate_2_to_3, migrate_3_to_4, migrate_4_to_5),
-// each saying what it did on the operational log; a read-only open reads format 4 as it is (reads_format).
+// writable open migrates formats 2, 3 and 4 (migrate_2_to_3, then migrate_settlements from 3 or 4 to 5), each step
+// saying what it did on the operational log; a read-only open reads format 4 as it is (reads_format).
 // Anything else, and formats 2 and 3 in a read-only open, is refused with what to run. A new format adds its step
 // after the last one, and says so at kStoreFormat.
 void Store::check_format(bool read_only) {
@@ -431,13 +431,9 @@ void Store::check_format(bool read_only) {
     format = 3;
   }
   std::string migrating;
-  if (format == 4 && db_->Get(rocksdb::ReadOptions(), kMigratingKey, &migrating).ok() && !read_only) format = 3;
-  if (format == 3 && !read_only) {
-    migrate_3_to_4();
-    format = 4;
-  }
-  if (format == 4 && !read_only) {
-    migrate_4_to_5();
+  const bool halfway = db_->Get(rocksdb::ReadOptions(), kMigratingKey, &migrating).ok();
+  if ((format == 3 || format == 4 || (format == 5 && halfway)) && !read_only) {
+    migrate_settlements(format);
     format = 5;
   }
   if (reads_format(static_cast<int64_t>(format))) return;
@@ -486,56 +482,56 @@ void Store::migrate_2_to_3() {
               " persons indexed for the monthly close");
 }
 
-// Format 3 -> 4: settlements kept as data (encode_settlement) instead of their JSON lines. First n/format 4 and
-// n/migrating (synced): older binaries refuse the store as newer from then on, and a crash midway leaves a store
-// this one migrates on from at its next writable open (a converted value no longer starts with '{'); then the
-// settlements in batches; n/migrating is deleted with the last one. A line that does not read back to itself
-// (settlement_from_line) stops the migration: StoreError naming its key and saying to rebuild.
-void Store::migrate_3_to_4() {
+// Formats 3 and 4 -> 5: every settlement in its stored form of format 5 (encode_settlement: the trace as data). Format
+// 3 kept settlements as JSON lines, format 4 in settlement format 1 (each step's text); both are read back to the
+// saying that renders each step exactly (step_from_text), so the migrated store is the one a fold from zero builds
+// (same digest, which audit's replay check compares). First n/format 5 and n/migrating (synced): older binaries
+// refuse the store as newer from then on, and a crash midway leaves a store this one migrates on from at its next
+// writable open (a converted value starts with kSettlementFormat); then the settlements in batches; n/migrating is
+// deleted with the last one. A line that does not read back to itself (settlement_from_line) stops the migration:
+// StoreError naming its key and saying to rebuild.
+void Store::migrate_settlements(uint64_t from) {
   rocksdb::WriteBatch batch;
+  const std::string what = "migrate " + dir_ + " to format 5";
   const auto write = [&](bool sync) {
     rocksdb::WriteOptions wo;
     wo.sync = sync;
-    check(db_->Write(wo, &batch), "migrate " + dir_ + " to format 4", dir_);
+    check(db_->Write(wo, &batch), what, dir_);
     batch.Clear();
   };
-  batch.Put(kFormatKey, "4");
-  batch.Put(kMigratingKey, "format 3 to 4");
+  batch.Put(kFormatKey, "5");
+  batch.Put(kMigratingKey, "format " + std::to_string(from) + " to 5");
   write(true);
-  oplog::info("migrating the store at " + dir_ + " to format 4: settlements from their JSON lines to their stored "
-              "form, in place (an interrupted migration goes on at the next writable open)");
+  oplog::info("migrating the store at " + dir_ + " to format 5: settlements to their stored form with the trace as "
+              "data, in place (an interrupted migration goes on at the next writable open)");
   uint64_t converted = 0;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next()) {
-    const std::string_view line = it->value().ToStringView();
-    if (!line.starts_with('{') || line.find(R"("kind":"settlement")") == std::string_view::npos) continue;
-    const std::optional<Settlement> s = settlement_from_line(line);
-    if (!s)
-      throw StoreError("cannot migrate " + dir_ + " to format 4: the settlement under " + it->key().ToString() +
-                       " is a line this gongji does not print the same; rebuild the store from the log (move " +
-                       dir_ + " aside and fold)");
+    const std::string_view v = it->value().ToStringView();
+    std::optional<Settlement> s;
+    if (v.starts_with('{')) {
+      if (v.find(R"("kind":"settlement")") == std::string_view::npos) continue;
+      s = settlement_from_line(v);
+      if (!s)
+        throw StoreError("cannot migrate " + dir_ + " to format 5: the settlement under " + it->key().ToString() +
+                         " is a line this gongji does not print the same; rebuild the store from the log (move " +
+                         dir_ + " aside and fold)");
+    } else if (!v.empty() && static_cast<uint8_t>(v[0]) != kSettlementFormat) {
+      s = decode_stored_settlement(v, it->key().ToStringView());
+    } else {
+      continue;
+    }
     batch.Put(it->key(), encode_settlement(*s));
     if (batch.Count() >= 10000) write(false);
     if (++converted % 100000 == 0)
-      oplog::info("migrating the store at " + dir_ + " to format 4: " + std::to_string(converted) +
+      oplog::info("migrating the store at " + dir_ + " to format 5: " + std::to_string(converted) +
                   " settlements converted");
   }
-  check(it->status(), "read the output records of " + dir_ + " to migrate it to format 4");
+  check(it->status(), "read the output records of " + dir_ + " to migrate it to format 5");
   batch.Delete(kMigratingKey);
   write(true);
-  oplog::info("migrated the store at " + dir_ + " to format 4: " + std::to_string(converted) +
+  oplog::info("migrated the store at " + dir_ + " to format 5: " + std::to_string(converted) +
               " settlements converted");
-}
-
-// Format 4 -> 5: the settlements format 4 stored stay as they are (settlement format 1, read as Say::text steps);
-// those folded from now on are written as trace data. Only n/format changes (synced), so older binaries refuse the
-// store as newer before they could meet a settlement they cannot read.
-void Store::migrate_4_to_5() {
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  check(db_->Put(wo, kFormatKey, "5"), "migrate " + dir_ + " to format 5", dir_);
-  oplog::info("migrated the store at " + dir_ + " to format 5: its settlements stay as they are; those folded "
-              "from now on keep their trace as data");
 }
 
 Store::~Store() = default;
@@ -1133,7 +1129,7 @@ void Store::outputs_as_data(const std::function<bool(const Settlement*, const Re
     }
     const json j = parse_output(v, it->key().ToStringView());  // not JSON: StoreError naming the key
     if (j.value("kind", "") != "settlement") continue;
-    // A settlement line in a store of format 4 was put there by hand (or is one a migration has still to convert):
+    // A settlement line in a store of format 4 or 5 was put there by hand (or is one a migration has still to convert):
     // the books read what its fields say, so that an audit reports what it finds rather than stopping.
     const Settlement s = *settlement_from_line(v, false);
     if (!fn(&s, nullptr)) return;

@@ -76,9 +76,10 @@ struct NotFoundError : std::runtime_error {
 //   3  issue 10: the w/ index of the monthly close
 //   4  issue 10: settlements kept as data (o/ above)
 //   5  issues 9 and 10: each trace step kept as its rule, saying and values (settlement format 2, ledger/trace.h)
-// A writable open migrates formats 2, 3 and 4 in place (Store::migrate_2_to_3, migrate_3_to_4, migrate_4_to_5); a
+// A writable open migrates formats 2, 3 and 4 in place (Store::migrate_2_to_3, then migrate_settlements to 5); a
 // read-only one refuses 2 and 3, saying to run a fold once, and reads 4 as it is (format 4's settlements are
-// settlement format 1, which decode_settlement still reads), as replays read its checkpoints.
+// settlement format 1, which decode_settlement still reads, to the same steps), as replays read its checkpoints
+// (a replay's copy is opened writable, so it is migrated).
 inline constexpr int kStoreFormat = 5;
 // Whether this binary reads a store (or checkpoint) of `format` without migrating it first.
 constexpr bool reads_format(int64_t format) { return format == kStoreFormat || format == 4; }
@@ -251,7 +252,7 @@ class Store {
   // "rocksdb.cur-size-all-mem-tables"; a secondary instance reports its own view); nullopt when RocksDB has none.
   std::optional<uint64_t> int_property(const std::string& name) const;
   // A RocksDB checkpoint of the store (hard links) into `dir`, with positions.json naming its positions and store
-  // format (a replay uses only checkpoints of kStoreFormat).
+  // format (a replay uses only checkpoints of a format it reads, reads_format).
   // Built in "<dir>.partial" (db/ and a synced positions.json) and renamed to `dir` only when complete; a failed
   // one is removed and throws StoreError. Readers (replay/replay.cc) ignore "*.partial" and any directory without
   // db/CURRENT and a readable positions.json. Probes: checkpoint.before_create (enospc/eio/crash),
@@ -281,8 +282,7 @@ class Store {
   // read_only).
   void check_format(bool read_only);
   void migrate_2_to_3();
-  void migrate_3_to_4();
-  void migrate_4_to_5();
+  void migrate_settlements(uint64_t from);
   std::string dir_;
   std::unique_ptr<rocksdb::Env> env_;  // declared before db_: outlives it
   std::unique_ptr<rocksdb::DB> db_;

@@ -340,6 +340,26 @@ TEST(StateCodec, Format1SettlementsStillRead) {
       R"({"article":"POLICY.md RND","detail":"fund = round(100.00 x 0.7000) = 70.00","rule":"RND"}]})");
 }
 
+// A stored step names its rule and saying by number: a number beyond either table is refused, never read as another.
+TEST(StateCodec, UnknownRuleOrSayingIsRefused) {
+  Settlement s;
+  s.claim = "K", s.person = "P", s.event = "E", s.policy_version = "v";
+  s.trace.push_back(TraceStep{Rule::ACC_USE, Say::chronic_inpatient_ratio, {2, 7000}, {}});
+  const std::string bytes = encode_settlement(s);
+  const std::string step = {static_cast<char>(Rule::ACC_USE), static_cast<char>(Say::chronic_inpatient_ratio)};
+  const size_t at = bytes.find(step);
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_EQ(bytes.find(step, at + 1), std::string::npos);
+  EXPECT_EQ(decode_settlement(bytes).trace[0].detail(), "inpatient ratio at level 2 0.7000");
+  std::string bad_rule = bytes, bad_say = bytes;
+  bad_rule[at] = static_cast<char>(kRules.size());
+  bad_say[at + 1] = static_cast<char>(kSayings.size());
+  EXPECT_THROW(decode_settlement(bad_rule), StateCodecError);
+  EXPECT_THROW(decode_settlement(bad_say), StateCodecError);
+  s.trace[0].numbers.pop_back();  // no longer fills its saying: never written
+  EXPECT_THROW(encode_settlement(s), StateCodecError);
+}
+
 // Issue 9 item 2: every other output kind is data inside the ledger (ledger/records.h); its line is rendered at the
 // edges. Each record of 300 generated people renders the line the ledger printed when it built JSON (pinned for the
 // whole population by Fold.GoldenOutputsOfAFixedPopulation), and reads back from it to the same record.

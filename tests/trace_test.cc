@@ -87,6 +87,14 @@ TEST(Trace, EveryRenderedTextReadsBackToItsStep) {
   // The more specific of two sayings that render the same text.
   EXPECT_EQ(step_from_text(Rule::P_ELIG, "enrolled: resident tier 2").say, Say::enrolled_resident);
   EXPECT_EQ(step_from_text(Rule::CHR_FAC, "F1 is not the chronic facility (none)").say, Say::not_chronic_facility_none);
+  // A text whose value contains the literal after its hole: another split is tried, and the rendering decides.
+  const TraceStep designated = make_step<Say::designated_elsewhere>(Rule::ORD_DESIG, "F1", "F2, not F3");
+  EXPECT_EQ(step_from_text(Rule::ORD_DESIG, designated.detail()).detail(), designated.detail());
+  // Numbers that would read but render otherwise are not that saying's: "level 007" is kept as words.
+  EXPECT_EQ(step_from_text(Rule::F_LEVEL, "level 007").say, Say::text);
+  EXPECT_EQ(step_from_text(Rule::F_LEVEL, "level +2").say, Say::text);
+  EXPECT_EQ(step_from_text(Rule::ORD_LIM, "limit reached: 01.00 above the deductible, room 0.00").say, Say::text);
+  EXPECT_EQ(step_from_text(Rule::F_TCM, "TCM hospital: +922337203685477580 points").say, Say::text);
   // Words no saying renders are kept as they are.
   const TraceStep kept = step_from_text(Rule::RND, "fund = round(1.00 x 0.7) = 0.70");
   EXPECT_EQ(kept.say, Say::text);
