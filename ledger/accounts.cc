@@ -25,10 +25,9 @@ const Params& params_on(const FoldContext& ctx, Date d) {
 // ACC-INSVC, ACC-RET (Art.40): only the policy's crediting months are credited (account.crediting_months).
 bool in_credit_window(Month m, const Params& params) { return m >= params.credit_from && m <= params.credit_to; }
 
-AccountMovement movement(const Event& e, const PersonState& p, bool credit, Money amount, const std::string& rule,
-                         const std::string& detail) {
-  return AccountMovement{credit, e.id, p.id, e.at, amount < 0 ? -amount : amount, account_balance(p), rule, detail,
-                         std::nullopt, std::nullopt, std::nullopt};
+AccountMovement movement(const Event& e, const PersonState& p, bool credit, Money amount, TraceStep step) {
+  return AccountMovement{credit,       e.id,         p.id,        e.at, amount < 0 ? -amount : amount,
+                         account_balance(p), std::move(step), std::nullopt, std::nullopt, std::nullopt};
 }
 
 }  // namespace
@@ -61,9 +60,9 @@ void contribution_paid(const Event& e, PersonState& p, const FoldContext& ctx, s
   if (credit == 0) return;
   p.account.push_back({e.at, credit, e.id});
   AccountMovement credited =
-      movement(e, p, true, credit, "ACC-INSVC",
-               "round(" + format_money(*e.base) + " x (" + format_rate(params.account_personal_rate) + " + " +
-                   format_rate(employer) + ")), age " + std::to_string(age) + " on " + format_date(first));
+      movement(e, p, true, credit,
+               make_step<Say::account_in_service_credit>(Rule::ACC_INSVC, *e.base, params.account_personal_rate,
+                                                         employer, age, first));
   credited.month = m;
   out.push_back(output_of(std::move(credited)));
 }
@@ -96,7 +95,8 @@ void account_payment(const Event& e, PersonState& p, const FoldContext& ctx, std
   check_invariant(after >= 0, "INV-ACCOUNT-NONNEG", [&] {
     return "balance " + format_money(after) + " after a debit of " + format_money(*e.amount);
   });
-  AccountMovement debited = movement(e, p, false, *e.amount, "ACC-USE", purpose + " for " + *e.beneficiary);
+  AccountMovement debited =
+      movement(e, p, false, *e.amount, make_step<Say::account_debit_for>(Rule::ACC_USE, purpose, *e.beneficiary));
   debited.beneficiary = *e.beneficiary;
   debited.purpose = *e.purpose;
   out.push_back(output_of(std::move(debited)));
@@ -132,10 +132,9 @@ bool close_month_for(const Event& e, Month m, PersonState& p, const FoldContext&
     Rate rate = age < pm.retiree_age_from ? pm.retiree_under_70 : pm.retiree_from_70;
     Money credit = mul_rate(pm.retiree_pension_base, rate);
     p.account.push_back({e.at, credit, e.id});
-    AccountMovement credited = movement(e, p, true, credit, "ACC-RET",
-                                        "round(" + format_money(pm.retiree_pension_base) + " x " +
-                                            format_rate(rate) + "), age " + std::to_string(age) + " on " +
-                                            format_date(first));
+    AccountMovement credited =
+        movement(e, p, true, credit,
+                 make_step<Say::account_retiree_credit>(Rule::ACC_RET, pm.retiree_pension_base, rate, age, first));
     credited.month = m;
     out.push_back(output_of(std::move(credited)));
     changed = true;

@@ -35,8 +35,8 @@ json to_json(const AccountMovement& m) {
             {"at", format_date(m.at)},
             {"amount", format_money(m.amount)},
             {"balance", format_money(m.balance)},
-            {"rule", m.rule},
-            {"detail", m.detail}};
+            {"rule", rule_id(m.step.rule)},
+            {"detail", m.step.detail()}};
   if (m.month) j["month"] = format_month(*m.month);
   if (m.beneficiary) j["beneficiary"] = *m.beneficiary;
   if (m.purpose) j["purpose"] = spelled(*m.purpose);
@@ -99,9 +99,13 @@ std::optional<Record> record_of(const Reader& f, std::string_view kind, bool exa
                     f.money("fund"), f.money("deductible"), f.money("limit_used"), f.money("eligible"),
                     f.money("inpatient_used")};
   if (kind == "account_credit" || kind == "account_debit") {
+    // A rule ID no movement carries reads (not exactly) as its kind's usual rule, so the books still see the amount.
+    const std::optional<Rule> rule = rule_from_id(f.text("rule"));
+    if (exact && !rule) return std::nullopt;
+    const Rule kept = rule.value_or(kind == "account_credit" ? Rule::ACC_INSVC : Rule::ACC_USE);
     AccountMovement m{kind == "account_credit", f.text("event"), f.text("person"), f.date("at"), f.money("amount"),
-                      f.money("balance"), f.text("rule"), f.text("detail"), std::nullopt, f.maybe("beneficiary"),
-                      std::nullopt};
+                      f.money("balance"), step_from_text(kept, f.text("detail")), std::nullopt,
+                      f.maybe("beneficiary"), std::nullopt};
     if (f.j.contains("month")) m.month = f.month("month");
     if (f.j.contains("purpose")) m.purpose = code_from<Purpose>(f.text("purpose"));
     if (exact && f.j.contains("purpose") && !m.purpose) return std::nullopt;

@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "events/event.h"
+#include "ledger/trace.h"
 
 namespace gongji {
 
@@ -24,7 +25,7 @@ struct AccountMovement {
   std::string event, person;
   Date at = 0;
   Money amount = 0, balance = 0;  // amount: positive for both kinds; balance: after the movement
-  std::string rule, detail;
+  TraceStep step;                 // its `rule` and `detail` (ledger/trace.h)
   std::optional<Month> month;
   std::optional<std::string> beneficiary;
   std::optional<Purpose> purpose;

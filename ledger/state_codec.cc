@@ -191,6 +191,16 @@ void get(In& in, ChronicFacilities& x) { get(in, x.main), get(in, x.specialty); 
 
 }  // namespace
 
+namespace {
+// A step: its rule, its saying, then the saying's numbers and texts (how many of each follows from the saying).
+void put_step(Out& o, const TraceStep& t, const std::string& of) {
+  if (!fills(t)) throw StateCodecError("a trace step of " + of + " does not fill its saying");
+  o.u(static_cast<uint64_t>(t.rule)), o.u(static_cast<uint64_t>(t.say));
+  for (int64_t n : t.numbers) o.i(n);
+  for (const std::string& x : t.texts) o.str(x);
+}
+}  // namespace
+
 std::string encode_settlement(const Settlement& s) {
   Out o;
   o.s.reserve(192);
@@ -202,12 +212,7 @@ std::string encode_settlement(const Settlement& s) {
   for (Reason r : s.reasons) put_code(o, r);
   for (Money m : {s.total, s.eligible, s.self_first, s.deductible, s.covered, s.fund}) o.i(m);
   o.u(s.trace.size());
-  for (const TraceStep& t : s.trace) {  // the saying gives how many numbers and texts follow (ledger/trace.h)
-    if (!fills(t)) throw StateCodecError("a trace step of claim " + s.claim + " does not fill its saying");
-    o.u(static_cast<uint64_t>(t.rule)), o.u(static_cast<uint64_t>(t.say));
-    for (int64_t n : t.numbers) o.i(n);
-    for (const std::string& x : t.texts) o.str(x);
-  }
+  for (const TraceStep& t : s.trace) put_step(o, t, "claim " + s.claim);
   o.u(s.after.size());
   for (const AccumulatorAfter& a : s.after) {
     o.u(static_cast<uint64_t>(a.key)), o.b(a.value.has_value());
@@ -287,6 +292,108 @@ Settlement decode_settlement(std::string_view bytes) {
   for (uint64_t i = 0; i < after; ++i) s.after.push_back(format == 1 ? get_after_v1(in) : get_after(in));
   if (in.pos != bytes.size()) in.fail();
   return s;
+}
+
+namespace {
+
+void put_text(Out& o, const std::optional<std::string>& x) {
+  o.b(x.has_value());
+  if (x) o.str(*x);
+}
+std::optional<std::string> get_text(In& in) { return in.b() ? std::optional<std::string>(in.str()) : std::nullopt; }
+void put_type(Out& o, EventType t) { o.str(type_name(t)); }
+EventType get_type(In& in) {
+  const std::optional<EventType> t = type_from_name(in.str());
+  if (!t) in.fail();
+  return *t;
+}
+
+void put_record(Out& o, const Reversal& r) {
+  o.str(r.event), o.str(r.claim), o.str(r.person), o.i(r.at), o.i(r.date);
+  for (Money m : {r.fund, r.deductible, r.limit_used, r.eligible, r.inpatient_used}) o.i(m);
+}
+void put_record(Out& o, const AccountMovement& m) {
+  o.b(m.credit), o.str(m.event), o.str(m.person), o.i(m.at), o.i(m.amount), o.i(m.balance);
+  put_step(o, m.step, "account movement " + m.event);
+  o.b(m.month.has_value());
+  if (m.month) o.i(*m.month);
+  put_text(o, m.beneficiary), put_code(o, m.purpose);
+}
+void put_record(Out& o, const Refusal& r) {
+  o.str(r.event), put_type(o, r.type), put_code(o, r.reason), o.str(r.detail), o.i(r.at), put_text(o, r.person);
+}
+void put_record(Out& o, const ContributionMismatch& m) {
+  o.str(m.event), o.str(m.person), o.i(m.month), o.i(m.base), o.i(m.amount), o.i(m.expected), o.i(m.rate);
+  o.str(m.rule);
+}
+void put_record(Out& o, const DeadLetter& d) {
+  o.i(d.partition), o.u(d.offset), o.str(d.reason), put_text(o, d.event), o.b(d.type.has_value());
+  if (d.type) put_type(o, *d.type);
+  put_text(o, d.person), put_text(o, d.claim);
+}
+
+Record get_record(In& in, uint64_t kind) {
+  switch (kind) {
+    case 0: {
+      Reversal r;
+      r.event = in.str(), r.claim = in.str(), r.person = in.str();
+      r.at = static_cast<Date>(in.i()), r.date = static_cast<Date>(in.i());
+      for (Money* m : {&r.fund, &r.deductible, &r.limit_used, &r.eligible, &r.inpatient_used}) *m = in.i();
+      return r;
+    }
+    case 1: {
+      AccountMovement m;
+      m.credit = in.b(), m.event = in.str(), m.person = in.str(), m.at = static_cast<Date>(in.i());
+      m.amount = in.i(), m.balance = in.i(), m.step = get_step(in);
+      if (in.b()) m.month = static_cast<Month>(in.i());
+      m.beneficiary = get_text(in), m.purpose = get_optional_code<Purpose>(in);
+      return m;
+    }
+    case 2: {
+      Refusal r;
+      r.event = in.str(), r.type = get_type(in), r.reason = get_code<Reason>(in), r.detail = in.str();
+      r.at = static_cast<Date>(in.i()), r.person = get_text(in);
+      return r;
+    }
+    case 3: {
+      ContributionMismatch m;
+      m.event = in.str(), m.person = in.str(), m.month = static_cast<Month>(in.i());
+      m.base = in.i(), m.amount = in.i(), m.expected = in.i(), m.rate = static_cast<Rate>(in.i()), m.rule = in.str();
+      return m;
+    }
+    case 4: {
+      DeadLetter d;
+      d.partition = static_cast<int>(in.i()), d.offset = in.u(), d.reason = in.str(), d.event = get_text(in);
+      if (in.b()) d.type = get_type(in);
+      d.person = get_text(in), d.claim = get_text(in);
+      return d;
+    }
+    default: in.fail();
+  }
+}
+
+}  // namespace
+
+std::string encode_record(const Record& r) {
+  static_assert(std::variant_size_v<Record> == 5, "a new record kind needs its stored form here");
+  Out o;
+  o.s.reserve(96);
+  o.s.push_back(static_cast<char>(kRecordFormat));
+  o.u(r.index());
+  std::visit([&](const auto& x) { put_record(o, x); }, r);
+  return std::move(o.s);
+}
+
+Record decode_record(std::string_view bytes) {
+  In in{bytes};
+  in.what = "record format";
+  if (bytes.empty() || static_cast<uint8_t>(bytes[0]) != kRecordFormat) in.fail();
+  in.pos = 1;
+  in.what = "output record";
+  const uint64_t kind = in.u();
+  Record r = get_record(in, kind);
+  if (in.pos != bytes.size()) in.fail();
+  return r;
 }
 
 std::string encode_person(const PersonState& p) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "ledger/records.h"
 #include "ledger/settlement.h"
 #include "ledger/state.h"
 
@@ -32,5 +33,13 @@ FacilityState decode_facility(std::string_view bytes);
 inline constexpr uint8_t kSettlementFormat = 2;
 std::string encode_settlement(const Settlement& s);
 Settlement decode_settlement(std::string_view bytes);
+
+// The stored form of the other output records (ledger/records.h; store format 6): kRecordFormat, the kind's index in
+// Record, then its fields in declaration order (codes by their spelling, an account movement's step as a settlement's
+// trace steps are kept). decode_record(encode_record(r)) renders record_line(r) byte for byte. A dead letter keeps
+// its text as it was (record_line replaces what is not UTF-8 when it renders).
+inline constexpr uint8_t kRecordFormat = 3;
+std::string encode_record(const Record& r);
+Record decode_record(std::string_view bytes);
 
 }  // namespace gongji

@@ -1,4 +1,5 @@
-// A settlement's trace as data (issue 9 item 2): each step is the rule of POLICY.md it applies (an enum, with its
+// A settlement's trace as data (issue 9 item 2), and the step an account movement records (ledger/records.h): each
+// step is the rule of POLICY.md it applies (an enum, with its
 // spelling and article in one table), what it says (one of the sayings below, a text with typed holes) and the values
 // it used. The fold keeps the numbers; the text is rendered only at the edges (TraceStep::detail(): the output line,
 // the wire, the command line). The store keeps the rule, the saying and the values (ledger/state_codec.h).
@@ -95,9 +96,10 @@ enum class Say : uint8_t {
   not_chronic_facility_none, at_chronic_facility, at_specialised_facility, art17_current_policy,
   item_nucleic_acid_inpatient, covered_within_inpatient_limit, bucket_limit, inpatient_limit,
   away_temporary_chronic, bucket_deductible, chronic_limit_reached, tcm_chronic_employee, tcm_chronic_resident,
-  chronic_ordinary_ratio, chronic_inpatient_ratio,
+  chronic_ordinary_ratio, chronic_inpatient_ratio, account_in_service_credit, account_retiree_credit,
+  account_debit_for,
 };
-inline constexpr std::array<std::string_view, 60> kSayings = {{
+inline constexpr std::array<std::string_view, 63> kSayings = {{
     "{s}",
     "item {i} ({s}): nucleic-acid test follows the inpatient policy, not eligible here",
     "item {i} ({s}): claim not acupuncture-led (acupuncture {m} <= other TCM {m})",
@@ -158,8 +160,11 @@ inline constexpr std::array<std::string_view, 60> kSayings = {{
     "TCM hospital: +{p} points",
     "resident ordinary chronic ratio {r}",
     "inpatient ratio at level {i} {r}",
+    "round({m} x ({r} + {r})), age {i} on {d}",
+    "round({m} x {r}), age {i} on {d}",
+    "{s} for {s}",
 }};
-static_assert(static_cast<size_t>(Say::chronic_inpatient_ratio) + 1 == kSayings.size());
+static_assert(static_cast<size_t>(Say::account_debit_for) + 1 == kSayings.size());
 
 // The kinds of a saying's holes, in order ("ims" for "item {i} ({s}) ... '{s}'").
 constexpr std::string_view kHoleKinds = "mrpdis";

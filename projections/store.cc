@@ -67,13 +67,27 @@ Settlement decode_stored_settlement(std::string_view stored, std::string_view ke
   }
 }
 
+// A record of the other kinds in its stored form (store format 6); StoreError naming the key when damaged.
+bool is_stored_record(std::string_view stored) {
+  return !stored.empty() && static_cast<uint8_t>(stored[0]) == kRecordFormat;
+}
+Record decode_stored_record(std::string_view stored, std::string_view key) {
+  try {
+    return decode_record(stored);
+  } catch (const StateCodecError& e) {
+    throw StoreError("the store holds a damaged output record under " + std::string(key) + ": " + e.what());
+  }
+}
+
 std::string output_line(std::string_view stored, std::string_view key) {
   if (stored.starts_with('{')) return std::string(stored);
+  if (is_stored_record(stored)) return record_line(decode_stored_record(stored, key));
   return decode_stored_settlement(stored, key).to_line();
 }
 
 // A stored output record as the fold returned it (Store::outbox).
 Output stored_record(std::string_view stored, std::string_view key) {
+  if (is_stored_record(stored)) return output_of(decode_stored_record(stored, key));
   if (!stored.starts_with('{')) {
     auto s = std::make_shared<const Settlement>(decode_stored_settlement(stored, key));
     return Output{"settlement", s->claim, "", s->person, s};
@@ -153,7 +167,11 @@ constexpr const char* kMigratingKey = "n/migrating";
 std::string policy_key(const std::string& version) { return "v/" + key_part(version); }
 
 // The o/ value of an output record: a settlement's binary form, any other kind's JSON line (store.h).
-std::string stored_output(const Output& o) { return o.settlement ? encode_settlement(*o.settlement) : o.line(); }
+std::string stored_output(const Output& o) {
+  if (o.settlement) return encode_settlement(*o.settlement);
+  if (o.record && o.text.empty()) return encode_record(*o.record);
+  return o.line();
+}
 
 // w/<partition>/<person>: the persons a monthly close visits (store.h).
 std::string work_key(int partition, const std::string& person) {
@@ -409,8 +427,8 @@ void Store::catch_up() {
 
 // Item 8 of issue 9: the one place that reads n/format. A store of format kStoreFormat opens, and so does an empty
 // one (new, or created by an older binary and never folded: record_run() stamps it before the first write). A
-// writable open migrates formats 2, 3 and 4 (migrate_2_to_3, then migrate_settlements from 3 or 4 to 5), each step
-// saying what it did on the operational log; a read-only open reads format 4 as it is (reads_format).
+// writable open migrates formats 2 to 5 (migrate_2_to_3, then migrate_outputs from 3, 4 or 5 to 6), each step saying
+// what it did on the operational log; a read-only open reads formats 4 and 5 as they are (reads_format).
 // Anything else, and formats 2 and 3 in a read-only open, is refused with what to run. A new format adds its step
 // after the last one, and says so at kStoreFormat.
 void Store::check_format(bool read_only) {
@@ -432,9 +450,9 @@ void Store::check_format(bool read_only) {
   }
   std::string migrating;
   const bool halfway = db_->Get(rocksdb::ReadOptions(), kMigratingKey, &migrating).ok();
-  if ((format == 3 || format == 4 || (format == 5 && halfway)) && !read_only) {
-    migrate_settlements(format);
-    format = 5;
+  if ((format == 3 || format == 4 || format == 5 || (format == 6 && halfway)) && !read_only) {
+    migrate_outputs(format);
+    format = 6;
   }
   if (reads_format(static_cast<int64_t>(format))) return;
   const std::string data = parent_of(dir_);
@@ -482,56 +500,65 @@ void Store::migrate_2_to_3() {
               " persons indexed for the monthly close");
 }
 
-// Formats 3 and 4 -> 5: every settlement in its stored form of format 5 (encode_settlement: the trace as data). Format
-// 3 kept settlements as JSON lines, format 4 in settlement format 1 (each step's text); both are read back to the
-// saying that renders each step exactly (step_from_text), so the migrated store is the one a fold from zero builds
-// (same digest, which audit's replay check compares). First n/format 5 and n/migrating (synced): older binaries
-// refuse the store as newer from then on, and a crash midway leaves a store this one migrates on from at its next
-// writable open (a converted value starts with kSettlementFormat); then the settlements in batches; n/migrating is
-// deleted with the last one. A line that does not read back to itself (settlement_from_line) stops the migration:
+// Formats 3, 4 and 5 -> 6: every output record in its stored form of format 6: settlements with the trace as data
+// (encode_settlement) and the other kinds as data too (encode_record). Format 3 kept every record as its JSON line,
+// format 4 settlements in settlement format 1 (each step's text), formats 4 and 5 the other kinds as JSON lines. Each
+// is read back exactly, steps to the saying that renders their text (step_from_text), so the migrated store is the
+// one a fold from zero builds (same digest, which audit's replay check compares). First n/format 6 and n/migrating
+// (synced): older binaries refuse the store as newer from then on, and a crash midway leaves a store this one
+// migrates on from at its next writable open (a converted value is skipped); then the records in batches;
+// n/migrating is deleted with the last one. A line that does not read back to itself stops the migration:
 // StoreError naming its key and saying to rebuild.
-void Store::migrate_settlements(uint64_t from) {
+void Store::migrate_outputs(uint64_t from) {
   rocksdb::WriteBatch batch;
-  const std::string what = "migrate " + dir_ + " to format 5";
+  const std::string what = "migrate " + dir_ + " to format 6";
   const auto write = [&](bool sync) {
     rocksdb::WriteOptions wo;
     wo.sync = sync;
     check(db_->Write(wo, &batch), what, dir_);
     batch.Clear();
   };
-  batch.Put(kFormatKey, "5");
-  batch.Put(kMigratingKey, "format " + std::to_string(from) + " to 5");
+  batch.Put(kFormatKey, "6");
+  batch.Put(kMigratingKey, "format " + std::to_string(from) + " to 6");
   write(true);
-  oplog::info("migrating the store at " + dir_ + " to format 5: settlements to their stored form with the trace as "
-              "data, in place (an interrupted migration goes on at the next writable open)");
+  oplog::info("migrating the store at " + dir_ + " to format 6: output records to their stored form with the trace "
+              "as data, in place (an interrupted migration goes on at the next writable open)");
   uint64_t converted = 0;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next()) {
     const std::string_view v = it->value().ToStringView();
-    std::optional<Settlement> s;
+    const auto rebuild = [&] {
+      return StoreError("cannot migrate " + dir_ + " to format 6: the output record under " + it->key().ToString() +
+                        " is a line this gongji does not print the same; rebuild the store from the log (move " +
+                        dir_ + " aside and fold)");
+    };
+    std::string stored;
     if (v.starts_with('{')) {
-      if (v.find(R"("kind":"settlement")") == std::string_view::npos) continue;
-      s = settlement_from_line(v);
-      if (!s)
-        throw StoreError("cannot migrate " + dir_ + " to format 5: the settlement under " + it->key().ToString() +
-                         " is a line this gongji does not print the same; rebuild the store from the log (move " +
-                         dir_ + " aside and fold)");
-    } else if (!v.empty() && static_cast<uint8_t>(v[0]) != kSettlementFormat) {
-      s = decode_stored_settlement(v, it->key().ToStringView());
+      if (v.find(R"("kind":"settlement")") != std::string_view::npos) {
+        const std::optional<Settlement> s = settlement_from_line(v);
+        if (!s) throw rebuild();
+        stored = encode_settlement(*s);
+      } else if (const std::optional<Record> r = record_from_line(v)) {
+        stored = encode_record(*r);
+      } else {
+        throw rebuild();
+      }
+    } else if (!is_stored_record(v) && static_cast<uint8_t>(v[0]) != kSettlementFormat) {
+      stored = encode_settlement(decode_stored_settlement(v, it->key().ToStringView()));
     } else {
       continue;
     }
-    batch.Put(it->key(), encode_settlement(*s));
+    batch.Put(it->key(), stored);
     if (batch.Count() >= 10000) write(false);
     if (++converted % 100000 == 0)
-      oplog::info("migrating the store at " + dir_ + " to format 5: " + std::to_string(converted) +
-                  " settlements converted");
+      oplog::info("migrating the store at " + dir_ + " to format 6: " + std::to_string(converted) +
+                  " output records converted");
   }
-  check(it->status(), "read the output records of " + dir_ + " to migrate it to format 5");
+  check(it->status(), "read the output records of " + dir_ + " to migrate it to format 6");
   batch.Delete(kMigratingKey);
   write(true);
-  oplog::info("migrated the store at " + dir_ + " to format 5: " + std::to_string(converted) +
-              " settlements converted");
+  oplog::info("migrated the store at " + dir_ + " to format 6: " + std::to_string(converted) +
+              " output records converted");
 }
 
 Store::~Store() = default;
@@ -1118,6 +1145,11 @@ void Store::outputs_as_data(const std::function<bool(const Settlement*, const Re
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next()) {
     const std::string_view v = it->value().ToStringView();
+    if (is_stored_record(v)) {
+      const Record r = decode_stored_record(v, it->key().ToStringView());
+      if (!fn(nullptr, &r)) return;
+      continue;
+    }
     if (!v.starts_with('{')) {
       const Settlement s = decode_stored_settlement(v, it->key().ToStringView());
       if (!fn(&s, nullptr)) return;
@@ -1129,8 +1161,8 @@ void Store::outputs_as_data(const std::function<bool(const Settlement*, const Re
     }
     const json j = parse_output(v, it->key().ToStringView());  // not JSON: StoreError naming the key
     if (j.value("kind", "") != "settlement") continue;
-    // A settlement line in a store of format 4 or 5 was put there by hand (or is one a migration has still to convert):
-    // the books read what its fields say, so that an audit reports what it finds rather than stopping.
+    // A settlement line in a store of format 4 or later was put there by hand (or is one a migration has still to
+    // convert): the books read what its fields say, so that an audit reports what it finds rather than stopping.
     const Settlement s = *settlement_from_line(v, false);
     if (!fn(&s, nullptr)) return;
   }

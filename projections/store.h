@@ -11,10 +11,11 @@
 //   x/<partition>                           next log offset to fold
 //   a/<partition>                           anchor: "<offset>:<xxh3 of its bytes>" of the last folded record
 //   n/partitions                            the log's partition count
-//   o/<partition>/<offset>/<n>              output record n of the event at that offset: a settlement in its
-//                                           binary form (encode_settlement, ledger/state_codec.h), every other kind
-//                                           as its JSON line; output_line() below gives the line of either. A dead
-//                                           letter is the only one of its offset (PartitionFolder below)
+//   o/<partition>/<offset>/<n>              output record n of the event at that offset in its binary form: a
+//                                           settlement (encode_settlement, ledger/state_codec.h) or another kind
+//                                           (encode_record); a JSON line only where put by hand or not yet migrated;
+//                                           output_line() below gives the line of any. A dead letter is the only one
+//                                           of its offset (PartitionFolder below)
 //   c/<claim>/<person>/<partition>/<offset>/<n>
 //                                           claim index -> the o/ key of a settlement of that person's claim
 //                                           (EVENTS.md: a claim is its person and its claim id; the first is the
@@ -76,13 +77,14 @@ struct NotFoundError : std::runtime_error {
 //   3  issue 10: the w/ index of the monthly close
 //   4  issue 10: settlements kept as data (o/ above)
 //   5  issues 9 and 10: each trace step kept as its rule, saying and values (settlement format 2, ledger/trace.h)
-// A writable open migrates formats 2, 3 and 4 in place (Store::migrate_2_to_3, then migrate_settlements to 5); a
-// read-only one refuses 2 and 3, saying to run a fold once, and reads 4 as it is (format 4's settlements are
-// settlement format 1, which decode_settlement still reads, to the same steps), as replays read its checkpoints
-// (a replay's copy is opened writable, so it is migrated).
-inline constexpr int kStoreFormat = 5;
+//   6  issues 9 and 10: the other output kinds kept as data too (encode_record), not as JSON lines
+// A writable open migrates formats 2 to 5 in place (Store::migrate_2_to_3, then migrate_outputs to 6); a read-only
+// one refuses 2 and 3, saying to run a fold once, and reads 4 and 5 as they are (settlement format 1 is still
+// decoded, to the same steps, and JSON lines are still read), as replays read their checkpoints (a replay's copy is
+// opened writable, so it is migrated).
+inline constexpr int kStoreFormat = 6;
 // Whether this binary reads a store (or checkpoint) of `format` without migrating it first.
-constexpr bool reads_format(int64_t format) { return format == kStoreFormat || format == 4; }
+constexpr bool reads_format(int64_t format) { return format >= 4 && format <= kStoreFormat; }
 
 // The RocksDB options every store opens with (table, Bloom filters, block cache, parallelism; compression left at
 // RocksDB's default, Snappy), also for benchmarks that compare the fold with raw RocksDB (ops/bench/fold_bench.cc).
@@ -282,7 +284,7 @@ class Store {
   // read_only).
   void check_format(bool read_only);
   void migrate_2_to_3();
-  void migrate_settlements(uint64_t from);
+  void migrate_outputs(uint64_t from);
   std::string dir_;
   std::unique_ptr<rocksdb::Env> env_;  // declared before db_: outlives it
   std::unique_ptr<rocksdb::DB> db_;
@@ -324,8 +326,7 @@ class PartitionFolder {
 std::string hex4(int v);
 std::string hex8(uint64_t v);
 std::string hex16(uint64_t v);
-// The JSON line of an output record from its stored o/ value (layout above); a damaged settlement: StoreError
-// naming `key`.
+// The JSON line of an output record from its stored o/ value (layout above); a damaged one: StoreError naming `key`.
 std::string output_line(std::string_view stored, std::string_view key);
 // A settlement from its stored binary form; damaged: StoreError naming `key`.
 Settlement decode_stored_settlement(std::string_view stored, std::string_view key);

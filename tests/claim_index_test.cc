@@ -222,8 +222,8 @@ TEST(StoreFormat, NewStoreRecordsItsFormat) {
   EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).IsNotFound());  // empty: nothing to misread
   s.fold(*log, default_policy());
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "5");
-  EXPECT_EQ(kStoreFormat, 5);
+  EXPECT_EQ(v, "6");
+  EXPECT_EQ(kStoreFormat, 6);
 }
 
 // A store as the previous binary built it (no n/format, claims under c/<claim>/<partition>/...) is refused.
@@ -241,7 +241,7 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
     delete db;
   }
   const std::string expected = "the store at " + dir + " has format 1 (no n/format: written by a gongji before "
-                               "store formats) but this gongji reads format 5; rebuild it from the log: move " +
+                               "store formats) but this gongji reads format 6; rebuild it from the log: move " +
                                dir + " aside and run `gongji fold --data-dir " + d / "data" +
                                "` (with the --policy, and --brokers, it was folded with; checkpoints of the old "
                                "format are not used)";
@@ -266,13 +266,13 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
 
 TEST(StoreFormat, NewerFormatIsRefused) {
   TempDir d;
-  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "6").ok()); }
+  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "7").ok()); }
   try {
     Store s(d / "state", true);
-    ADD_FAILURE() << "a format-6 store was opened";
+    ADD_FAILURE() << "a format-7 store was opened";
   } catch (const StoreFormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("has format 6 but this gongji reads format 5; use a gongji that reads "
-                                         "format 6, or rebuild it from the log"),
+    EXPECT_NE(std::string(e.what()).find("has format 7 but this gongji reads format 6; use a gongji that reads "
+                                         "format 7, or rebuild it from the log"),
               std::string::npos)
         << e.what();
   }
@@ -295,7 +295,7 @@ TEST(StoreFormat, EmptyStoreWithoutFormatIsStamped) {
   s.record_run(default_policy(), 4);
   std::string v;
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "5");
+  EXPECT_EQ(v, "6");
 }
 
 // Issue 10: a format-3 store keeps settlements as JSON lines, and a format-2 store has no w/ index of the monthly
@@ -355,7 +355,7 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
       ADD_FAILURE() << "a format-" << format << " store was opened read-only";
     } catch (const StoreFormatError& e) {
       EXPECT_EQ(std::string(e.what()), "the store at " + dir + " has format " + std::to_string(format) +
-                                           " but this gongji reads format 5; run `gongji fold --data-dir " +
+                                           " but this gongji reads format 6; run `gongji fold --data-dir " +
                                            d / "data" + "` (with the --policy, and --brokers, it was folded with) "
                                            "once: it migrates the store in place, then this command works");
     }
@@ -370,8 +370,8 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
     EXPECT_EQ(logged(said, "migrated the store at " + dir + " to format 3: " + std::to_string(indexed) +
                      " persons indexed for the monthly close"),
               format == 2);
-    EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 5: " + std::to_string(settlements) +
-                       " settlements converted"))
+    EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 6: " + std::to_string(settlements) +
+                       " output records converted"))
         << testing::PrintToString(said);
   }
 }
@@ -402,11 +402,40 @@ std::string settlement_format_1(const Settlement& s) {
   return o;
 }
 
-// Store format 5 keeps trace steps as data (settlement format 2). A format-4 store's settlements (settlement format
-// 1, written here by hand from its layout; StateCodec.Format1SettlementsStillRead reads bytes the format-4 binary
-// wrote) are read as they are by a read-only open; a writable open converts each to format 2, to the store a fold
-// from zero builds (the digest audit's replay check compares). Its checkpoints stay listed for replays.
-TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo5) {
+// The store at `dir` (format 6) turned into the format-4 store that holds the same: settlements in settlement
+// format 1 (settlement_format_1 above), the other kinds as their JSON lines; then a checkpoint of it at `ckpt`.
+struct Format4 {
+  size_t settlements = 0, records = 0, old_bytes = 0, new_bytes = 0, old_record_bytes = 0, new_record_bytes = 0;
+};
+Format4 make_format_4(const std::string& dir, const std::string& ckpt) {
+  Format4 f;
+  Store s(dir);
+  rocksdb::WriteBatch b;
+  s.scan("o/", [&](const std::string& k, std::string_view v) {
+    if (v.starts_with(static_cast<char>(kRecordFormat))) {
+      const std::string line = record_line(decode_record(v));
+      f.old_record_bytes += line.size(), f.new_record_bytes += v.size(), ++f.records;
+      b.Put(k, line);
+      return;
+    }
+    EXPECT_TRUE(v.starts_with(static_cast<char>(kSettlementFormat))) << k;
+    const std::string old = settlement_format_1(decode_settlement(v));
+    f.old_bytes += old.size(), f.new_bytes += v.size(), ++f.settlements;
+    b.Put(k, old);
+  });
+  b.Put("n/format", "4");
+  EXPECT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
+  s.checkpoint(ckpt);
+  return f;
+}
+
+// Store format 6 keeps every output record as data: settlements with their trace steps as data (settlement format 2)
+// and the other kinds in their stored form (encode_record). A format-4 store is made here from a fresh one: its
+// settlements in settlement format 1, written by hand from that layout (StateCodec.Format1SettlementsStillRead reads
+// bytes the format-4 binary wrote), and the other kinds as their JSON lines. A read-only open reads it as it is; a
+// writable open converts every record, to the store a fold from zero builds (the digest audit's replay check
+// compares). Its checkpoints stay listed for replays.
+TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo6) {
   TempDir d;
   auto log = open_segment_log(d / "data/log", 4);
   ingest_lines(*log, generated(200));
@@ -419,24 +448,15 @@ TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo5) {
   }
   const std::string dir = d / "data/state";
   fs::copy(d / "data/fresh", dir);
-  size_t rewritten = 0, old_bytes = 0, new_bytes = 0;
-  {
-    Store s(dir);
-    rocksdb::WriteBatch b;
-    s.scan("o/", [&](const std::string& k, std::string_view v) {
-      if (v.starts_with('{')) return;
-      const std::string old = settlement_format_1(decode_settlement(v));
-      old_bytes += old.size(), new_bytes += v.size();
-      b.Put(k, old), ++rewritten;
-    });
-    b.Put("n/format", "4");
-    ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
-    s.checkpoint(d / "data/ckpt/old");
-  }
-  ASSERT_GT(rewritten, 500u);
-  std::cout << "stored settlements: format 1 " << old_bytes / rewritten << " bytes each, format 2 "
-            << new_bytes / rewritten << "\n";
-  EXPECT_GT(old_bytes, new_bytes * 2);  // the trace's text was most of format 1
+  const Format4 f = make_format_4(dir, d / "data/ckpt/old");
+  const size_t settlements = f.settlements, records = f.records;
+  ASSERT_GT(settlements, 500u);
+  ASSERT_GT(records, 100u);
+  std::cout << "stored settlements: format 1 " << f.old_bytes / settlements << " bytes each, format 2 "
+            << f.new_bytes / settlements << "; other records: JSON " << f.old_record_bytes / records << ", stored "
+            << f.new_record_bytes / records << "\n";
+  EXPECT_GT(f.old_bytes, f.new_bytes * 2);                // the trace's text was most of format 1
+  EXPECT_GT(f.old_record_bytes, f.new_record_bytes * 2);  // keys, words and money as text
   const auto outputs = [](Store& s) {
     std::string all;
     s.outputs([&](const nlohmann::json& r) { return all += r.dump() + "\n", true; });
@@ -454,20 +474,24 @@ TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo5) {
     EXPECT_EQ(s.digest(), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "5");
+    EXPECT_EQ(v, "6");
     EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
-    size_t format_2 = 0;
-    s.scan("o/", [&](const std::string&, std::string_view value) { format_2 += value.starts_with('\x02'); });
-    EXPECT_EQ(format_2, rewritten);
+    size_t format_2 = 0, stored_records = 0;
+    s.scan("o/", [&](const std::string&, std::string_view value) {
+      format_2 += value.starts_with(static_cast<char>(kSettlementFormat));
+      stored_records += value.starts_with(static_cast<char>(kRecordFormat));
+    });
+    EXPECT_EQ(format_2, settlements);
+    EXPECT_EQ(stored_records, records);
   }
   oplog::set_sink_for_tests(nullptr);
-  EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 5: " + std::to_string(rewritten) +
-                     " settlements converted"))
+  EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 6: " + std::to_string(settlements + records) +
+                     " output records converted"))
       << testing::PrintToString(said);
   // The checkpoint taken at format 4 still counts: a replay may start from it.
   std::ifstream in(d / "data/ckpt/old/positions.json");
   const nlohmann::json meta = nlohmann::json::parse(in);
-  ASSERT_EQ(meta.value("format", 0), 5);  // checkpoint() records the binary's format; say it was format 4's
+  ASSERT_EQ(meta.value("format", 0), 6);  // checkpoint() records the binary's format; say it was format 4's
   std::ofstream(d / "data/ckpt/old/positions.json") << nlohmann::json{{"positions", meta["positions"]},
                                                                        {"format", 4}}.dump();
   EXPECT_EQ(Store::checkpoints(d / "data/ckpt").size(), 1u);

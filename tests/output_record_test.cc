@@ -17,6 +17,7 @@
 #include "tests/fixtures.h"
 #include "tests/harness.h"
 #include "tests/schemas/outputs_v1_generated.h"
+#include "ledger/state_codec.h"
 #include "wire/output_record.h"
 
 namespace gongji {
@@ -309,8 +310,10 @@ TEST(OutputRecord, TheOutboxReadsLinesChangedByHand) {
     Store store(d / "state");
     store.fold(*log, default_policy());
     store.scan("o/", [&](const std::string& key, std::string_view value) {
-      if (credit_key.empty() && value.find("\"kind\":\"account_credit\"") != std::string_view::npos) credit_key = key;
-      if (settlement_key.empty() && !value.starts_with('{')) settlement_key = key;
+      if (credit_key.empty() && value.starts_with(static_cast<char>(kRecordFormat)) &&
+          record_kind(decode_record(value)) == "account_credit")
+        credit_key = key;
+      if (settlement_key.empty() && value.starts_with(static_cast<char>(kSettlementFormat))) settlement_key = key;
     });
   }
   ASSERT_FALSE(credit_key.empty());

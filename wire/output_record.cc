@@ -74,8 +74,9 @@ Offset<void> body(FlatBufferBuilder& b, const Reversal& r) {
 }
 
 Offset<void> body(FlatBufferBuilder& b, const AccountMovement& m) {
-  auto event = b.CreateString(m.event), person = b.CreateString(m.person), rule = b.CreateString(m.rule);
-  auto detail = b.CreateString(m.detail), beneficiary = text(b, m.beneficiary);
+  auto event = b.CreateString(m.event), person = b.CreateString(m.person);
+  auto rule = b.CreateString(rule_id(m.step.rule)), detail = b.CreateString(m.step.detail());
+  auto beneficiary = text(b, m.beneficiary);
   fb::AccountMovementBuilder t(b);
   t.add_event(event), t.add_person(person), t.add_at(wire_date(m.at)), t.add_amount(m.amount);
   t.add_balance(m.balance), t.add_rule(rule), t.add_detail(detail);
