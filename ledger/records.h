@@ -1,5 +1,6 @@
 // The output records other than settlements (EVENTS.md "Outputs"), as data (issue 9 item 2): the ledger returns
-// them typed; their JSON line is rendered only at the edges (the store, the wire, the command line), compact and
+// them typed, the store keeps them in a binary form; their JSON line is rendered only at the edges (the command
+// line, the views, the wire's `line`), compact and
 // with its keys in lexicographic order, byte for byte what the ledger printed when it built them as JSON.
 #pragma once
 #include <optional>
@@ -51,7 +52,8 @@ struct ContributionMismatch {
 };
 
 // kind dead_letter (issue 8 item 4): a log record the fold could not apply; the event's fields where it decoded.
-// Its text may hold bytes that are not UTF-8 (a poison record's): the line replaces them (U+FFFD).
+// The store builds it with its texts made valid UTF-8 (a poison record's bytes replaced by U+FFFD); a line renders any
+// that are not so replaced too.
 struct DeadLetter {
   int partition = 0;
   uint64_t offset = 0;
@@ -61,6 +63,8 @@ struct DeadLetter {
   std::optional<std::string> person, claim;
 };
 
+// Append-only: the store keeps a record's kind as its index here (encode_record, ledger/state_codec.h), so a kind is
+// never moved or removed, and a new one goes at the end (StateCodec.EveryRecordKindHasAStoredForm pins them).
 using Record = std::variant<Reversal, AccountMovement, Refusal, ContributionMismatch, DeadLetter>;
 
 // The record's `kind` (EVENTS.md spelling), `person` and `claim` ("" when it has none).
@@ -69,9 +73,11 @@ std::string record_person(const Record& r);
 std::string record_claim(const Record& r);
 // Its output line.
 std::string record_line(const Record& r);
-// A record from its output line, as the store keeps it: nullopt for a line that is not a record of these kinds.
+// A record from its output line (a store of format 5 or older, or a line put there by hand): nullopt for a line that
+// is not a record of these kinds.
 // `exact`: also nullopt unless the record reads back to the same line byte for byte. Not exact (a line changed by
-// hand): what its fields say, a missing or malformed one at its default (money 0, text empty).
+// hand): what its fields say, a missing or malformed one at its default (money 0, text empty; an account movement
+// naming a rule no movement carries reads as its kind's usual one, ACC-INSVC or ACC-USE).
 std::optional<Record> record_from_line(std::string_view line, bool exact = true);
 
 }  // namespace gongji

@@ -25,8 +25,8 @@ FacilityState decode_facility(std::string_view bytes);
 // The stored form of a settlement output record (projections/store.h o/): what Settlement::to_line() prints, without
 // the keys, the articles (article_of) or the rule list (both follow from the trace), and with each trace step as
 // its rule, its saying and its values (ledger/trace.h), each accumulator as its number and money in fen.
-// decode_settlement(encode_settlement(s)) == s, and its to_line() is s.to_line() byte for byte. The first byte is
-// the settlement format, never '{', so a stored output record tells its form by its first byte (store.cc):
+// decode_settlement(encode_settlement(s)) has the same fields and steps as s, and its to_line() is s.to_line() byte
+// for byte. The first byte is the settlement format (see kRecordFormat below for the space it shares):
 //   1 (store format 4): each step as its rule ID and rendered text, each accumulator as its key and money text;
 //     still read, each step to the saying that renders its text (step_from_text);
 //   2 (store format 5): as above, written.
@@ -36,9 +36,13 @@ Settlement decode_settlement(std::string_view bytes);
 
 // The stored form of the other output records (ledger/records.h; store format 6): kRecordFormat, the kind's index in
 // Record, then its fields in declaration order (codes by their spelling, an account movement's step as a settlement's
-// trace steps are kept). decode_record(encode_record(r)) renders record_line(r) byte for byte. A dead letter keeps
-// its text as it was (record_line replaces what is not UTF-8 when it renders).
+// trace steps are kept). decode_record(encode_record(r)) renders record_line(r) byte for byte. The kind is stored as
+// its index in Record, which is therefore append-only (ledger/records.h).
 inline constexpr uint8_t kRecordFormat = 3;
+// A stored output record tells its form by its first byte, one space for all: 1 and 2 settlement formats, 3 the
+// other kinds, '{' a JSON line (store.cc). A new format takes the next free byte.
+static_assert(kRecordFormat != kSettlementFormat && kRecordFormat != 1 && kRecordFormat != '{' &&
+              kSettlementFormat != '{');
 std::string encode_record(const Record& r);
 Record decode_record(std::string_view bytes);
 

@@ -451,7 +451,7 @@ void Store::check_format(bool read_only) {
   std::string migrating;
   const bool halfway = db_->Get(rocksdb::ReadOptions(), kMigratingKey, &migrating).ok();
   if ((format == 3 || format == 4 || format == 5 || (format == 6 && halfway)) && !read_only) {
-    migrate_outputs(format);
+    migrate_outputs(format, halfway ? migrating : std::string());
     format = 6;
   }
   if (reads_format(static_cast<int64_t>(format))) return;
@@ -507,9 +507,10 @@ void Store::migrate_2_to_3() {
 // one a fold from zero builds (same digest, which audit's replay check compares). First n/format 6 and n/migrating
 // (synced): older binaries refuse the store as newer from then on, and a crash midway leaves a store this one
 // migrates on from at its next writable open (a converted value is skipped); then the records in batches;
-// n/migrating is deleted with the last one. A line that does not read back to itself stops the migration:
-// StoreError naming its key and saying to rebuild.
-void Store::migrate_outputs(uint64_t from) {
+// n/migrating (which keeps the format a resumed migration started from) is deleted with the last one. A settlement
+// line that does not read back to itself stops the migration: StoreError naming its key and saying to rebuild; a
+// line of another kind that does not (changed by hand) is kept as it is, and read as its fields say.
+void Store::migrate_outputs(uint64_t from, const std::string& halfway) {
   rocksdb::WriteBatch batch;
   const std::string what = "migrate " + dir_ + " to format 6";
   const auto write = [&](bool sync) {
@@ -519,11 +520,11 @@ void Store::migrate_outputs(uint64_t from) {
     batch.Clear();
   };
   batch.Put(kFormatKey, "6");
-  batch.Put(kMigratingKey, "format " + std::to_string(from) + " to 6");
+  batch.Put(kMigratingKey, halfway.empty() ? "format " + std::to_string(from) + " to 6" : halfway);
   write(true);
   oplog::info("migrating the store at " + dir_ + " to format 6: output records to their stored form with the trace "
               "as data, in place (an interrupted migration goes on at the next writable open)");
-  uint64_t converted = 0;
+  uint64_t converted = 0, kept = 0;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next()) {
     const std::string_view v = it->value().ToStringView();
@@ -540,10 +541,11 @@ void Store::migrate_outputs(uint64_t from) {
         stored = encode_settlement(*s);
       } else if (const std::optional<Record> r = record_from_line(v)) {
         stored = encode_record(*r);
-      } else {
-        throw rebuild();
+      } else {  // a line changed by hand, or of no kind gongji prints: kept as it is (read as its fields say)
+        ++kept;
+        continue;
       }
-    } else if (!is_stored_record(v) && static_cast<uint8_t>(v[0]) != kSettlementFormat) {
+    } else if (v.empty() || (!is_stored_record(v) && static_cast<uint8_t>(v[0]) != kSettlementFormat)) {
       stored = encode_settlement(decode_stored_settlement(v, it->key().ToStringView()));
     } else {
       continue;
@@ -558,7 +560,8 @@ void Store::migrate_outputs(uint64_t from) {
   batch.Delete(kMigratingKey);
   write(true);
   oplog::info("migrated the store at " + dir_ + " to format 6: " + std::to_string(converted) +
-              " output records converted");
+              " output records converted" +
+              (kept ? ", " + std::to_string(kept) + " lines changed by hand kept as they are" : std::string()));
 }
 
 Store::~Store() = default;
@@ -640,7 +643,7 @@ struct PartitionFolder::Impl {
     uint64_t offset = 0, locator = 0;
     int64_t ingested_ms = 0;
     std::string payload;    // the record's bytes: a good record is re-applied from them
-    std::string dead_line;  // a dead letter's JSON line, re-put as it was ("" for a record that was applied)
+    std::string dead_line;  // a dead letter's stored form, re-put as it was ("" for a record that was applied)
     std::string dead_person;  // the person it names, "" when not known
   };
 
@@ -728,9 +731,9 @@ std::vector<Output> PartitionFolder::Impl::apply_record(const LogRecord& r, std:
 
 // A dead letter is the one output record of its offset, and the d/ index points at it (r/ too, when it names a
 // person).
-void PartitionFolder::Impl::put_dead_letter(uint64_t offset, const std::string& line, const std::string& person) {
+void PartitionFolder::Impl::put_dead_letter(uint64_t offset, const std::string& stored, const std::string& person) {
   std::string key = "o/" + at(offset) + "/" + hex8(0);
-  batch.Put(key, line);
+  batch.Put(key, stored);
   batch.Put("d/" + at(offset), key);
   if (!person.empty()) batch.Put("r/" + key_part(person) + "/" + at(offset) + "/" + hex8(0), "");
 }
@@ -764,11 +767,21 @@ void PartitionFolder::Impl::roll_back() {
 }
 
 namespace {
+// `s` with what is not valid UTF-8 replaced by U+FFFD, exactly as a record's line replaces it (ledger/records.h).
+std::string valid_utf8(const std::string& s) {
+  return json::parse(json(s).dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
+}
+std::optional<std::string> valid_utf8(const std::optional<std::string>& s) {
+  return s ? std::optional<std::string>(valid_utf8(*s)) : std::nullopt;
+}
+
 // EVENTS.md "Outputs": a dead letter names its partition, offset, event id and type, person and claim where known,
-// and the reason (its line replaces text that is not valid UTF-8: ledger/records.h).
+// and the reason. A poison record's bytes that are not UTF-8 are replaced here, so that the record holds what its
+// line says (and a store migrated from its line holds the same bytes as one folded from zero).
 DeadLetter dead_letter_of(int partition, uint64_t offset, const std::optional<Event>& e, const std::string& reason) {
-  DeadLetter d{partition, offset, reason, std::nullopt, std::nullopt, std::nullopt, std::nullopt};
-  if (e) d.event = e->id, d.type = e->type, d.person = e->person, d.claim = e->claim;
+  DeadLetter d{partition, offset, valid_utf8(reason), std::nullopt, std::nullopt, std::nullopt, std::nullopt};
+  if (e) d.event = valid_utf8(e->id), d.type = e->type, d.person = valid_utf8(e->person);
+  if (e) d.claim = valid_utf8(e->claim);
   return d;
 }
 }  // namespace
@@ -806,9 +819,9 @@ std::vector<Output> PartitionFolder::apply(const LogRecord& r, FoldStats& stats)
   // Issue 8 item 4, TIME-LOG: whatever the record did, it alone becomes a dead letter and leaves no effect.
   if (touched) m.roll_back();
   Output dead = output_of(dead_letter_of(m.partition, r.offset, e, reason));
-  const std::string line = dead.line();
-  m.put_dead_letter(r.offset, line, dead.person);
-  m.journal.push_back({r.offset, r.locator, r.ingested_ms, "", line, dead.person});
+  const std::string stored = stored_output(dead);
+  m.put_dead_letter(r.offset, stored, dead.person);
+  m.journal.push_back({r.offset, r.locator, r.ingested_ms, "", stored, dead.person});
   m.next = r.offset + 1;
   m.anchor = anchor_of(r.offset, r.payload);
   ++stats.dead_letters;
@@ -1246,9 +1259,9 @@ void Store::person_outputs(const std::string& person, const std::function<bool(c
 void Store::dead_letters(const std::function<void(const std::string&, const std::string&)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek("d/"); it->Valid() && it->key().starts_with("d/"); it->Next()) {
-    std::string line;
-    check(db_->Get(rocksdb::ReadOptions(), it->value(), &line), "read dead letter " + it->value().ToString());
-    fn(it->key().ToString(), line);
+    std::string stored;
+    check(db_->Get(rocksdb::ReadOptions(), it->value(), &stored), "read dead letter " + it->value().ToString());
+    fn(it->key().ToString(), output_line(stored, it->value().ToStringView()));
   }
 }
 

@@ -234,8 +234,8 @@ class Store {
   // The output records naming `person` (dead letters too), in log order, through the r/ index; stops when fn
   // returns false.
   void person_outputs(const std::string& person, const std::function<bool(const nlohmann::json&)>& fn) const;
-  // Every dead letter (d/ key, its dead_letter output line), in log order. The lines are output records too:
-  // outputs() and outbox() include them.
+  // Every dead letter (d/ key, its dead_letter output line, rendered from its stored form), in log order. They are
+  // output records too: outputs() and outbox() include them.
   void dead_letters(const std::function<void(const std::string& key, const std::string& value)>& fn) const;
   std::optional<std::string> policy_text(const std::string& version) const;
 
@@ -284,7 +284,7 @@ class Store {
   // read_only).
   void check_format(bool read_only);
   void migrate_2_to_3();
-  void migrate_outputs(uint64_t from);
+  void migrate_outputs(uint64_t from, const std::string& halfway);
   std::string dir_;
   std::unique_ptr<rocksdb::Env> env_;  // declared before db_: outlives it
   std::unique_ptr<rocksdb::DB> db_;

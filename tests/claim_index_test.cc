@@ -6,6 +6,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include "events/fb_codec.h"
 #include "ledger/state_codec.h"
 #include "replay/explain.h"
 #include "replay/reconstruct.h"
@@ -402,6 +403,14 @@ std::string settlement_format_1(const Settlement& s) {
   return o;
 }
 
+// Two poison records: dead letters are output records too (one names a person whose id is not UTF-8).
+void append_two_poison_records(EventLog& log) {
+  log.append_raw(1, "not an event");
+  Event bad = parse_event(R"({"type":"claim_reversed","id":"rv-bad","at":"2023-05-01","person":"P","claim":"K"})");
+  bad.person = std::string("P\xC3", 2);
+  log.append_raw(2, encode_event(bad));
+}
+
 // The store at `dir` (format 6) turned into the format-4 store that holds the same: settlements in settlement
 // format 1 (settlement_format_1 above), the other kinds as their JSON lines; then a checkpoint of it at `ckpt`.
 struct Format4 {
@@ -439,6 +448,7 @@ TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo6) {
   TempDir d;
   auto log = open_segment_log(d / "data/log", 4);
   ingest_lines(*log, generated(200));
+  append_two_poison_records(*log);
   std::string fresh, digest;
   {
     Store s(d / "data/fresh");
@@ -483,6 +493,12 @@ TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo6) {
     });
     EXPECT_EQ(format_2, settlements);
     EXPECT_EQ(stored_records, records);
+    size_t dead = 0;
+    s.dead_letters([&](const std::string&, const std::string& line) {
+      EXPECT_EQ(nlohmann::json::parse(line)["kind"], "dead_letter") << line;
+      ++dead;
+    });
+    EXPECT_EQ(dead, 2u);
   }
   oplog::set_sink_for_tests(nullptr);
   EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 6: " + std::to_string(settlements + records) +

@@ -393,6 +393,13 @@ TEST(StateCodec, EveryRecordKindHasAStoredForm) {
             R"("event":"E3","kind":"account_debit","person":"P1","purpose":"drug_purchase","rule":"ACC-USE"})");
   EXPECT_EQ(std::get<DeadLetter>(decode_record(encode_record(records[7]))).reason, "bad \xff byte");
   EXPECT_NE(record_line(records[7]).find("bad \xef\xbf\xbd byte"), std::string::npos);  // U+FFFD in the line
+  // The kind is stored as its index in Record: pinned.
+  EXPECT_EQ(Record(Reversal{}).index(), 0u);
+  EXPECT_EQ(Record(AccountMovement{}).index(), 1u);
+  EXPECT_EQ(Record(Refusal{}).index(), 2u);
+  EXPECT_EQ(Record(ContributionMismatch{}).index(), 3u);
+  EXPECT_EQ(Record(DeadLetter{}).index(), 4u);
+  EXPECT_EQ(encode_record(records[6]).substr(0, 2), std::string("\x03\x04"));
   std::string unknown_kind = encode_record(records[0]);
   unknown_kind[1] = 5;  // the kind's index: beyond Record
   EXPECT_THROW(decode_record(unknown_kind), StateCodecError);

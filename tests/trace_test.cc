@@ -34,6 +34,9 @@ TEST(Trace, SayingNumbersArePinned) {
   EXPECT_EQ(static_cast<int>(Say::level), 9);
   EXPECT_EQ(static_cast<int>(Say::fund_rounded), 22);
   EXPECT_EQ(static_cast<int>(Say::chronic_inpatient_ratio), 59);
+  EXPECT_EQ(static_cast<int>(Say::account_in_service_credit), 60);
+  EXPECT_EQ(static_cast<int>(Say::account_retiree_credit), 61);
+  EXPECT_EQ(static_cast<int>(Say::account_debit_for), 62);
   EXPECT_EQ(kSayings[static_cast<size_t>(Say::fund_rounded)], "fund = round({m} x {r}) = {m}");
   std::set<std::string_view> texts(kSayings.begin(), kSayings.end());
   EXPECT_EQ(texts.size(), kSayings.size());
@@ -54,6 +57,16 @@ TEST(Trace, SayingsRenderTheirValues) {
   EXPECT_EQ(make_step<Say::limit_reached_room>(Rule::ORD_LIM, Money{-1}, Money{0}).detail(),
             "limit reached: -0.01 above the deductible, room 0.00");
   EXPECT_EQ(make_step<Say::at_designated>(Rule::ORD_DESIG).detail(), "at the designated facility");
+  // The account movements' details (ACC-INSVC, ACC-RET, ACC-USE), as accounts.cc printed them.
+  EXPECT_EQ(make_step<Say::account_in_service_credit>(Rule::ACC_INSVC, Money{650000}, Rate{200}, Rate{100}, 45,
+                                                      *parse_date("2023-03-01"))
+                .detail(),
+            "round(6500.00 x (0.0200 + 0.0100)), age 45 on 2023-03-01");
+  EXPECT_EQ(make_step<Say::account_retiree_credit>(Rule::ACC_RET, Money{300000}, Rate{250}, 70,
+                                                   *parse_date("2024-01-01"))
+                .detail(),
+            "round(3000.00 x 0.0250), age 70 on 2024-01-01");
+  EXPECT_EQ(make_step<Say::account_debit_for>(Rule::ACC_USE, "drug_purchase", "P2").detail(), "drug_purchase for P2");
   const TraceStep text{Rule::SETTLE, Say::text, {}, {"as it was written"}};
   EXPECT_EQ(text.detail(), "as it was written");
   EXPECT_TRUE(fills(text));
