@@ -161,12 +161,14 @@ void check(const rocksdb::Status& s, const std::string& what, const std::string&
 }
 
 constexpr const char* kFormatKey = "n/format";  // Store::check_format
-// Present while migrate_3_to_4 runs (n/format already says 4, which older binaries refuse as newer).
+// Present while migrate_outputs runs (n/format already says 6, which older binaries refuse as newer); it names the
+// format the migration started from.
 constexpr const char* kMigratingKey = "n/migrating";
 
 std::string policy_key(const std::string& version) { return "v/" + key_part(version); }
 
-// The o/ value of an output record: a settlement's binary form, any other kind's JSON line (store.h).
+// The o/ value of an output record (store.h): a settlement's or another kind's binary form; a record read from a
+// line changed by hand (it carries that text) stays that line.
 std::string stored_output(const Output& o) {
   if (o.settlement) return encode_settlement(*o.settlement);
   if (o.record && o.text.empty()) return encode_record(*o.record);
@@ -541,7 +543,8 @@ void Store::migrate_outputs(uint64_t from, const std::string& halfway) {
         stored = encode_settlement(*s);
       } else if (const std::optional<Record> r = record_from_line(v)) {
         stored = encode_record(*r);
-      } else {  // a line changed by hand, or of no kind gongji prints: kept as it is (read as its fields say)
+      } else {  // a record line changed by hand: kept as it is, read as its fields say (stored_record refuses,
+        stored_record(v, it->key().ToStringView());  // naming the key, what is not a record of a known kind)
         ++kept;
         continue;
       }
@@ -643,7 +646,7 @@ struct PartitionFolder::Impl {
     uint64_t offset = 0, locator = 0;
     int64_t ingested_ms = 0;
     std::string payload;    // the record's bytes: a good record is re-applied from them
-    std::string dead_line;  // a dead letter's stored form, re-put as it was ("" for a record that was applied)
+    std::string dead_stored;  // a dead letter's stored form, re-put as it was ("" for a record that was applied)
     std::string dead_person;  // the person it names, "" when not known
   };
 
@@ -663,7 +666,7 @@ struct PartitionFolder::Impl {
 
   std::string at(uint64_t offset) const { return hex4(partition) + "/" + hex16(offset); }
   std::vector<Output> apply_record(const LogRecord& r, std::optional<Event>& ev, bool& touched);
-  void put_dead_letter(uint64_t offset, const std::string& line, const std::string& person);
+  void put_dead_letter(uint64_t offset, const std::string& stored, const std::string& person);
   void roll_back();
 };
 
@@ -745,8 +748,8 @@ void PartitionFolder::Impl::roll_back() {
   batch_ids.clear();
   state.reset();
   for (const Applied& a : journal) {
-    if (!a.dead_line.empty()) {
-      put_dead_letter(a.offset, a.dead_line, a.dead_person);
+    if (!a.dead_stored.empty()) {
+      put_dead_letter(a.offset, a.dead_stored, a.dead_person);
       continue;
     }
     LogRecord r;
@@ -1251,7 +1254,7 @@ void Store::person_outputs(const std::string& person, const std::function<bool(c
     const std::string key = "o/" + std::string(index_tail(it->key().ToStringView(), prefix.size()));
     std::string v;
     check(db_->Get(rocksdb::ReadOptions(), key, &v), "read output " + key + " (index " + it->key().ToString() + ")");
-    if (!fn(json::parse(output_line(v, key)))) return;
+    if (!fn(parse_output(output_line(v, key), key))) return;
   }
   check(it->status(), "read the person index");
 }

@@ -403,7 +403,8 @@ std::string settlement_format_1(const Settlement& s) {
   return o;
 }
 
-// Two poison records: dead letters are output records too (one names a person whose id is not UTF-8).
+// Two poison records: dead letters are output records too (undecodable bytes; an event naming a person whose id is
+// not UTF-8, refused by its decoding).
 void append_two_poison_records(EventLog& log) {
   log.append_raw(1, "not an event");
   Event bad = parse_event(R"({"type":"claim_reversed","id":"rv-bad","at":"2023-05-01","person":"P","claim":"K"})");

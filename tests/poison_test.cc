@@ -3,6 +3,8 @@
 // and the record leaves no partial change: the result equals a clean fold of the log without it.
 #include <climits>
 
+#include <rocksdb/db.h>
+
 #include "events/fb_codec.h"
 #include "ledger/state_codec.h"
 #include "tests/expect_error.h"
@@ -187,6 +189,25 @@ TEST(Poison, RollbackKeepsEarlierDeadLettersOfTheBatch) {
   Folded clean = clean_fold(d);
   EXPECT_EQ(poisoned.outputs, clean.outputs);
   EXPECT_EQ(poisoned.state, clean.state);
+}
+
+// A reason that is not UTF-8 (an exception's text): the stored dead letter holds it made valid as its line shows it
+// (U+FFFD), so that the record says what its line says, and a store migrated from that line holds the same bytes.
+TEST(Poison, DeadLetterTextIsStoredAsItsLineShowsIt) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 1);
+  write_log(*log, [](EventLog& l) { ingest_lines(l, claim_line("c2", "K2", "2023-02-05")); });
+  Folded poisoned = fold_once(d / "state", *log, [](const Event& e) {
+    if (e.id == "c2") throw std::runtime_error("bad \xff byte");
+  });
+  ASSERT_EQ(poisoned.dead.size(), 1u);
+  EXPECT_EQ(poisoned.dead[0]["reason"], "bad \xef\xbf\xbd byte");
+  Store s(d / "state", true);
+  std::string stored;
+  ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "o/0000/0000000000000004/00000000", &stored).ok());
+  const Record r = decode_record(stored);
+  EXPECT_EQ(std::get<DeadLetter>(r).reason, "bad \xef\xbf\xbd byte");
+  EXPECT_EQ(encode_record(*record_from_line(record_line(r))), stored);  // what a migration of its line writes
 }
 
 // Storage failures are not poison: a StoreError propagates and nothing is dead-lettered or committed.
