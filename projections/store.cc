@@ -29,6 +29,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
 #include <xxhash.h>
 
 #include "log/fault_probe.h"
@@ -373,7 +374,23 @@ rocksdb::Options store_db_options() {
   table.block_cache = rocksdb::NewLRUCache(256 << 20);
   opt.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   opt.memtable_whole_key_filtering = true;
-  opt.memtable_prefix_bloom_size_ratio = 0.05;
+  opt.memtable_prefix_bloom_size_ratio = 0.0125;
+  // Issue 10, measured on a fold of 10% of the city for a year (ops/bench/scale.sh): with RocksDB's defaults a third
+  // of the CPU went to flushes and compactions. LZ4 compresses at a fraction of Snappy's cost; memtables of 256 MB
+  // (up to 4) and a 1 GB first level rewrite each byte fewer times; a pipelined write lets one batch's WAL write
+  // overlap another's memtable insert. A memtable grows in blocks of 1 MB as it fills; only its Bloom filter (3.2 MB,
+  // memtable_prefix_bloom_size_ratio above) is taken at once, also by read-only and secondary opens, which load the
+  // WAL not yet flushed into theirs (`gongji fold` ends with a flush: Store::flush).
+  opt.compression = rocksdb::kLZ4Compression;
+  opt.write_buffer_size = 256 << 20;
+  opt.max_write_buffer_number = 4;
+  opt.max_bytes_for_level_base = 1ull << 30;
+  opt.enable_pipelined_write = true;
+  // One budget for the memtables of every store a process opens (serve and its query secondaries, audit's live store
+  // and its replay): past 1 GiB in all, the store being written flushes its memtable.
+  static const std::shared_ptr<rocksdb::WriteBufferManager> memtables =
+      std::make_shared<rocksdb::WriteBufferManager>(size_t{1} << 30);
+  opt.write_buffer_manager = memtables;
   return opt;
 }
 
@@ -932,6 +949,10 @@ class FoldRun {
   }
 
   void checkpoint() {
+    // Most of the memtables go to SST files while the workers go on committing; the checkpoint then flushes, with
+    // the commits held, only what was committed since.
+    if (failed_) return;
+    store_.flush();
     {
       std::unique_lock lock(commit_mu_);
       if (failed_ || since_checkpoint_ < opt_.checkpoint_every) return;  // failed, or another worker has just taken it
@@ -988,6 +1009,12 @@ std::map<int, uint64_t> Store::positions() const {
     out[std::stoi(k.substr(2), nullptr, 16)] = stored_number(v, k);
   });
   return out;
+}
+
+void Store::flush() {
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  check(db_->Flush(fo), "flush the memtables", dir_);
 }
 
 void Store::checkpoint(const std::string& dir_arg) const {

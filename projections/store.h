@@ -86,8 +86,8 @@ inline constexpr int kStoreFormat = 6;
 // Whether this binary reads a store (or checkpoint) of `format` without migrating it first.
 constexpr bool reads_format(int64_t format) { return format >= 4 && format <= kStoreFormat; }
 
-// The RocksDB options every store opens with (table, Bloom filters, block cache, parallelism; compression left at
-// RocksDB's default, Snappy), also for benchmarks that compare the fold with raw RocksDB (ops/bench/fold_bench.cc).
+// The RocksDB options every store opens with (table, Bloom filters, block cache, parallelism, LZ4, memtable and level
+// sizes, pipelined writes), also for benchmarks that compare the fold with raw RocksDB (ops/bench/fold_bench.cc).
 rocksdb::Options store_db_options();
 
 // A store of another format than kStoreFormat, refused (nothing is read or written): the message names both
@@ -260,6 +260,9 @@ class Store {
   // db/CURRENT and a readable positions.json. Probes: checkpoint.before_create (enospc/eio/crash),
   // checkpoint.after_create, checkpoint.before_rename.
   void checkpoint(const std::string& dir) const;
+  // Writes what the memtables hold to synced SST files, so that the next open reads them instead of replaying the
+  // WAL (up to 4 memtables of 256 MB, store_db_options) into memory. `gongji fold` calls it when it is done.
+  void flush();
   // Removes "*.partial" leftovers of checkpoints a crash interrupted (fold() does it first).
   static void remove_partial_checkpoints(const std::string& checkpoint_dir);
   // The complete checkpoints under `checkpoint_dir` (none when it does not exist), fewest folded records first, ties

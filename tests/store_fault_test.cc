@@ -185,8 +185,9 @@ TEST_F(StoreFault, FailedSyncFailsTheFoldAndRecovers) {
   EXPECT_EQ(s.digest(), *clean_digest_);
 }
 
-// Item 3 + checkpoints: the flush a checkpoint needs fails (SST appends fail): StoreError, no checkpoint directory
-// left behind (complete or partial), and the next fold reaches the clean digest and keeps its checkpoints.
+// Item 3 + checkpoints: the flush a checkpoint needs fails (SST appends fail; the fold flushes before it takes the
+// checkpoint, FoldRun::checkpoint): StoreError naming the file, no checkpoint left behind (complete or partial), and
+// the next fold reaches the clean digest and keeps its checkpoints.
 TEST_F(StoreFault, CheckpointWriteErrorLeavesNoCheckpointAndRecovers) {
   TempDir d;
   auto failing = std::make_shared<FailingFS>(".sst");
@@ -198,12 +199,11 @@ TEST_F(StoreFault, CheckpointWriteErrorLeavesNoCheckpointAndRecovers) {
     Store s(d / "state", StoreOptions{false, true, failing});
     auto l = log();
     std::string m = thrown<StoreError>([&] { s.fold(*l, default_policy(), o); });
-    EXPECT_NE(m.find("checkpoint"), std::string::npos) << m;
-    EXPECT_NE(m.find("injected append failure"), std::string::npos) << m;
+    EXPECT_NE(m.find("flush the memtables: IO error: injected append failure"), std::string::npos) << m;
     EXPECT_NE(m.find(".sst"), std::string::npos) << m;  // the file RocksDB was writing
   }
-  ASSERT_TRUE(fs::exists(d / "checkpoints"));
-  EXPECT_TRUE(fs::is_empty(d / "checkpoints")) << "a failed checkpoint left files behind";
+  EXPECT_TRUE(!fs::exists(d / "checkpoints") || fs::is_empty(d / "checkpoints"))
+      << "a failed checkpoint left files behind";
   Store s(d / "state");
   auto l = log();
   s.fold(*l, default_policy(), o);
