@@ -2,8 +2,12 @@
 // claim id"), the person index of output records (r/), ids escaped in keys, and the store's format (issue 9 items 7
 // and 8).
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table_properties.h>
 #include <rocksdb/write_batch.h>
 
 #include "events/fb_codec.h"
@@ -410,6 +414,54 @@ void append_two_poison_records(EventLog& log) {
   Event bad = parse_event(R"({"type":"claim_reversed","id":"rv-bad","at":"2023-05-01","person":"P","claim":"K"})");
   bad.person = std::string("P\xC3", 2);
   log.append_raw(2, encode_event(bad));
+}
+
+// The compression of every SST file of the store at `dir` ("Snappy", "LZ4", ...), read with RocksDB's own table
+// properties (independent of store_db_options).
+std::set<std::string> sst_compressions(rocksdb::DB& db) {
+  rocksdb::TablePropertiesCollection props;
+  EXPECT_TRUE(db.GetPropertiesOfAllTables(&props).ok());
+  std::set<std::string> names;
+  for (const auto& [file, p] : props) names.insert(p->compression_name);
+  return names;
+}
+
+// Stores written before the store options named LZ4 hold Snappy files: this binary reads them, and keeps folding into
+// such a store, whose new files are LZ4, with the digest of a fold from zero.
+TEST(StoreFormat, SnappyFilesOfEarlierBinariesAreRead) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 4);
+  ingest_lines(*log, generated(60));
+  std::string digest;
+  {
+    Store fresh(d / "fresh");
+    fresh.fold(*log, default_policy());
+    digest = fresh.digest();
+  }
+  std::map<int, uint64_t> half;
+  for (int p = 0; p < 4; ++p) half[p] = log->end_offset(p) / 2;
+  {
+    Store s(d / "state");
+    FoldOptions o;
+    o.until = half;
+    s.fold(*log, default_policy(), o);
+  }
+  {  // every file rewritten with Snappy, RocksDB's default, as the earlier binaries wrote them
+    rocksdb::Options o = store_db_options();
+    o.compression = rocksdb::kSnappyCompression;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, d / "state", &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    rocksdb::CompactRangeOptions all;
+    all.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    ASSERT_TRUE(db->CompactRange(all, nullptr, nullptr).ok());
+    ASSERT_EQ(sst_compressions(*db), std::set<std::string>{"Snappy"});
+  }
+  Store s(d / "state");
+  s.fold(*log, default_policy());
+  s.flush();
+  EXPECT_EQ(s.digest(), digest);
+  EXPECT_EQ(sst_compressions(*s.db()), (std::set<std::string>{"LZ4", "Snappy"}));
 }
 
 // The store at `dir` (format 6) turned into the format-4 store that holds the same: settlements in settlement
