@@ -275,7 +275,6 @@ int cmd_fold(const Paths& paths, const std::string& policy_file, FoldOptions opt
   opt.checkpoint_dir = paths.data + "/checkpoints";
   opt.progress = [](uint64_t n) { oplog::info(std::to_string(n) + " events folded"); };
   FoldStats s = store.fold(*log, policy, opt);
-  store.flush();  // the next `gongji` command opens the store without replaying the WAL
   std::cout << "folded " << s.events << " events, " << s.outputs << " output records, " << s.dead_letters
             << " dead letters\n";
   return exit_code::kOk;

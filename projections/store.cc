@@ -380,7 +380,7 @@ rocksdb::Options store_db_options() {
   // (up to 4) and a 1 GB first level rewrite each byte fewer times; a pipelined write lets one batch's WAL write
   // overlap another's memtable insert. A memtable grows in blocks of 1 MB as it fills; only its Bloom filter (3.2 MB,
   // memtable_prefix_bloom_size_ratio above) is taken at once, also by read-only and secondary opens, which load the
-  // WAL not yet flushed into theirs (`gongji fold` ends with a flush: Store::flush).
+  // WAL not yet flushed into theirs.
   opt.compression = rocksdb::kLZ4Compression;
   opt.write_buffer_size = 256 << 20;
   opt.max_write_buffer_number = 4;

@@ -260,8 +260,10 @@ class Store {
   // db/CURRENT and a readable positions.json. Probes: checkpoint.before_create (enospc/eio/crash),
   // checkpoint.after_create, checkpoint.before_rename.
   void checkpoint(const std::string& dir) const;
-  // Writes what the memtables hold to synced SST files, so that the next open reads them instead of replaying the
-  // WAL (up to 4 memtables of 256 MB, store_db_options) into memory. `gongji fold` calls it when it is done.
+  // Writes what the memtables hold to synced SST files (a fold does it before each checkpoint, so that the
+  // checkpoint's own flush, with the commits held, is short). Not at the end of `gongji fold`: a RocksDB 7.8 secondary
+  // (the query service's) that replayed part of a WAL the primary then flushes keeps answering from the stale
+  // entries it replayed (RocksDB issue #15051, fixed upstream after 7.8), until those keys are written again.
   void flush();
   // Removes "*.partial" leftovers of checkpoints a crash interrupted (fold() does it first).
   static void remove_partial_checkpoints(const std::string& checkpoint_dir);

@@ -84,22 +84,6 @@ TEST(Cli, MalformedInputIsRefusedAndNothingElseLost) {
   EXPECT_EQ(json::parse(person)["tier"], 1);
 }
 
-// `gongji fold` leaves its work in SST files: the WAL it leaves is empty, so that a later command (every `person`,
-// `explain`, audit) opens the store without replaying up to a gigabyte of WAL into memtables (store_db_options).
-TEST(Cli, FoldLeavesNoWalToReplay) {
-  TempDir d;
-  const std::string events = kScenarios + "examples/employee_year.jsonl";
-  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + events + " > /dev/null")), 0);
-  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " > /dev/null")), 0);
-  uintmax_t wal = 0, sst = 0;
-  for (const auto& f : fs::directory_iterator(d / "data/state")) {
-    if (f.path().extension() == ".log") wal += f.file_size();
-    if (f.path().extension() == ".sst") sst += f.file_size();
-  }
-  EXPECT_EQ(wal, 0u);
-  EXPECT_GT(sst, 0u);
-}
-
 // A reused claim id settles as DUPLICATE_CLAIM, by the fold, consuming nothing.
 TEST(Cli, ReusedClaimIdSettlesAsDuplicate) {
   TempDir d;
