@@ -690,14 +690,18 @@ TEST(KafkaSecurity, IngestAndServeThroughTheListenerThatRequiresSasl) {
 struct OwnCluster {
   const std::string kafka = std::string(GONGJI_SOURCE_DIR) + "/ops/kafka/kafka.sh";
   const std::string dir;
-  std::string bootstrap;  // its brokers
-  int started = -1;       // the start script's exit status
+  std::string bootstrap;  // its brokers: the start script's last line of output
+  int started = -1;       // the start script's own exit status (not a pipe's)
+  std::string start_errors;  // what the start script said on stderr (shown when it failed)
   explicit OwnCluster(std::string d) : dir(std::move(d)) {
     const int port = std::stoi(brokers().substr(brokers().rfind(':') + 1)) + 100;
-    started = run("GONGJI_KAFKA_PORT=" + std::to_string(port) + " " + kafka + " start " + dir +
-                      " 3 2>/dev/null | tail -1",
+    fs::create_directories(dir);
+    started = run("GONGJI_KAFKA_PORT=" + std::to_string(port) + " " + kafka + " start " + dir + " 3 2>" + dir +
+                      "/start.err",
                   &bootstrap);
     bootstrap.erase(bootstrap.find_last_not_of("\n") + 1);
+    bootstrap = bootstrap.substr(bootstrap.rfind('\n') + 1);
+    if (started != 0 || bootstrap.empty()) start_errors = read_file(dir + "/start.err");
   }
   ~OwnCluster() { run(kafka + " stop " + dir + " >/dev/null 2>&1"); }
   OwnCluster(const OwnCluster&) = delete;
@@ -756,7 +760,8 @@ TEST(Serve, BrokerKilledAndRestartedMidRun) {
   REQUIRE_BROKER();
   TempDir d;
   OwnCluster own(d / "cluster");
-  ASSERT_EQ(own.started, 0);
+  ASSERT_EQ(own.started, 0) << own.start_errors;
+  ASSERT_FALSE(own.bootstrap.empty()) << own.start_errors;
   const std::string& cluster = own.bootstrap;
   ASSERT_EQ(own.create("events", 8), 0);
   ASSERT_EQ(own.create("settlements", 8), 0);
