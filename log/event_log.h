@@ -7,7 +7,10 @@
 //   canonical content has its missing copies appended (a crash may have left a shared event in some partitions only)
 //   and is a duplicate when every copy exists; with different content it is a conflict (ID_CONFLICT, nothing
 //   appended, whichever partition holds the other content).
-// - Appended events are durable once sync() returns; an I/O error (ENOSPC, EIO, a failed fdatasync) throws LogError
+// - Appended events are durable once sync() returns. append() may sync by itself, so that what a writer holds in
+//   memory stays bounded however long it appends (the embedded log: every 262,144 new ids); the error of such a
+//   sync is thrown from append().
+// - On sync, an I/O error (ENOSPC, EIO, a failed fdatasync) throws LogError
 //   "<strerror in lower case>: <path>" and leaves the log unusable for writes until it is opened again (what was
 //   partly written is then a torn tail).
 // - read() delivers a partition's records in offset order; offsets are 0, 1, 2, ... per partition.

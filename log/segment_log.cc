@@ -23,6 +23,8 @@
 #include <vector>
 
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <xxhash.h>
 
@@ -57,14 +59,26 @@ constexpr uint32_t kMaxBody = 8 + kMaxEventBytes;  // a frame body: ingested_ms 
 constexpr int kPosBits = 28;  // a segment stays below 128 MiB + one record < 2^28 bytes
 constexpr uint64_t kNoCopy = ~0ull;  // an index entry whose record a truncation dropped
 
-uint64_t segment_bytes() {
-  if (const char* env = std::getenv("GONGJI_LOG_SEGMENT_BYTES")) {
+// A limit a test may lower through the environment variable `name` (tests only): a value in [lo, dflt], else dflt.
+uint64_t test_limit(const char* name, uint64_t lo, uint64_t dflt) {
+  if (const char* env = std::getenv(name)) {
     char* end = nullptr;
     unsigned long long v = std::strtoull(env, &end, 10);
-    if (*env && !*end && v >= 64 && v <= kSegmentBytes) return v;
+    if (*env && !*end && v >= lo && v <= dflt) return v;
   }
-  return kSegmentBytes;
+  return dflt;
 }
+
+uint64_t segment_bytes() { return test_limit("GONGJI_LOG_SEGMENT_BYTES", 64, kSegmentBytes); }
+
+// How many new index entries (ids and copies) an append may leave pending before it syncs the log itself: the
+// pending entries are the only memory an ingest holds per event, so this bounds an ingest of any size (a city-year
+// of 37 M events held 8.9 GiB when the only sync came at the end of the file). A sync here is the same sync() a
+// caller makes: it writes and fdatasyncs the segments, then records the ids. About 40 MB at the default.
+// GONGJI_LOG_SYNC_IDS (tests only) lowers it.
+constexpr size_t kSyncIds = size_t{1} << 18;
+
+size_t sync_ids() { return test_limit("GONGJI_LOG_SYNC_IDS", 1, kSyncIds); }
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -322,6 +336,12 @@ void check_layout(const fs::path& dir, int partitions, std::vector<LogFinding>& 
 std::unique_ptr<rocksdb::DB> open_index(const fs::path& dir, bool read_only, bool create = false) {
   rocksdb::Options opt;
   opt.create_if_missing = create;
+  // Nearly every lookup of an ingest misses (a new id): a Bloom filter answers it from memory, where without one each
+  // level's index block is searched. Tables written before without a filter are read as they are.
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  opt.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  opt.compression = rocksdb::kLZ4Compression;
   // RocksDB's own LOG writer aborts on a full disk (log/rocksdb_info_log.h); read-only opens write nothing.
   if (create) fs::create_directories(dir / "index");
   opt.info_log = std::make_shared<TolerantInfoLog>(read_only ? "" : (dir / "index").string());
@@ -358,7 +378,7 @@ class SegmentLog final : public EventLog {
   }
 
   SegmentLog(const std::string& dir, int partitions, bool read_only)
-      : dir_(dir), read_only_(read_only), roll_bytes_(segment_bytes()) {
+      : dir_(dir), read_only_(read_only), roll_bytes_(segment_bytes()), sync_ids_(sync_ids()) {
     if (!fs::exists(dir_ / "meta")) {
       if (read_only_) throw LogError("embedded log: no log in " + dir_.string() + " (no meta)");
       create(partitions);
@@ -431,6 +451,7 @@ class SegmentLog final : public EventLog {
       }
       frame(p, ts, payload);
     }
+    if (pending_ids_.size() + pending_copies_.size() >= sync_ids_) sync();
     return AppendResult::appended;
   }
 
@@ -833,6 +854,7 @@ class SegmentLog final : public EventLog {
   bool read_only_ = false;
   bool failed_ = false;  // a write failed: what is in the files is no longer what this object believes
   uint64_t roll_bytes_;
+  size_t sync_ids_ = kSyncIds;  // append() syncs when this many index entries are pending
   int partitions_ = 0;
   std::vector<Partition> parts_;
   std::unique_ptr<rocksdb::DB> index_;
