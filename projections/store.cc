@@ -20,6 +20,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include <rocksdb/cache.h>
 #include <rocksdb/utilities/checkpoint.h>
@@ -203,6 +204,7 @@ class PartitionState final : public StateAccess {
   // a poison record is rolled back by resetting here and re-applying the batch's earlier records).
   void reset() {
     persons_.clear();
+    cached_bytes_ = 0;
     facilities_.clear();
     dirty_persons_.clear();
     dirty_facilities_.clear();
@@ -212,15 +214,17 @@ class PartitionState final : public StateAccess {
 
   PersonState* person(const std::string& id) override {
     auto it = persons_.find(id);
-    if (it != persons_.end()) return it->second ? &*it->second : nullptr;
+    if (it != persons_.end()) return it->second.state ? &*it->second.state : nullptr;
     std::string v;
     auto s = db_->Get(rocksdb::ReadOptions(), person_key(id), &v);
     if (s.IsNotFound()) {
-      persons_[id] = std::nullopt;
+      persons_[id] = {};
       return nullptr;
     }
     check(s, "read person " + id);
-    return &*(persons_[id] = decode_person(v));
+    ++reads_;
+    cached_bytes_ += v.size();
+    return &*(persons_[id] = {decode_person(v), v.size()}).state;
   }
   // Visit::monthly_work reads the w/ index (store.h), which flush_into() keeps, and the cached persons not yet
   // flushed; Visit::everyone reads every p/ key.
@@ -232,7 +236,7 @@ class PartitionState final : public StateAccess {
       ids.insert(key_part_decode(it->key().ToStringView().substr(prefix.size())));
     check(it->status(), "list the persons of partition " + std::to_string(partition_));
     for (const auto& [id, p] : persons_)
-      if (p && (which == Visit::everyone || has_monthly_work(*p))) ids.insert(id);
+      if (p.state && (which == Visit::everyone || has_monthly_work(*p.state))) ids.insert(id);
     for (const auto& id : ids) {
       PersonState* p = person(id);
       if (!p)
@@ -243,10 +247,11 @@ class PartitionState final : public StateAccess {
   }
   PersonState& create_person(const std::string& id) override {
     auto& slot = persons_[id];
-    slot = PersonState{};
-    slot->id = id;
+    cached_bytes_ -= slot.bytes;
+    slot = {PersonState{}, 0};
+    slot.state->id = id;
     dirty_persons_.insert(id);
-    return *slot;
+    return *slot.state;
   }
   FacilityState* facility(const std::string& id) override {
     auto it = facilities_.find(id);
@@ -275,8 +280,12 @@ class PartitionState final : public StateAccess {
   // Moves what changed into the batch; the cache stays warm.
   void flush_into(rocksdb::WriteBatch& b) {
     for (const auto& id : dirty_persons_) {
-      const PersonState& p = *persons_.at(id);
-      b.Put(person_key(id), encode_person(p));
+      Cached& c = persons_.at(id);
+      const PersonState& p = *c.state;
+      const std::string v = encode_person(p);
+      cached_bytes_ += v.size() - c.bytes;
+      c.bytes = v.size();
+      b.Put(person_key(id), v);
       if (has_monthly_work(p)) b.Put(work_key(partition_, id), "");  // never deleted: has_monthly_work stays true
     }
     for (const auto& id : dirty_facilities_) b.Put(facility_key(id), encode_facility(*facilities_.at(id)));
@@ -285,9 +294,15 @@ class PartitionState final : public StateAccess {
     dirty_facilities_.clear();
     meta_dirty_ = false;
   }
-  // Bounds memory: forgets clean cached persons once there are many.
-  void trim(size_t max_persons) {
-    if (persons_.size() > max_persons && dirty_persons_.empty()) persons_.clear();
+  // Bounds memory (issue 10): forgets every cached person once their encodings add up to more than `max_bytes` and
+  // none is changed. A person in memory takes about ten times its encoding (measured: 0.5 KB early in a year, 2 KB
+  // late, against about 200 bytes encoded), so the bound is on the encodings: the fold's 16 MB is about 200 MB.
+  uint64_t take_reads() { return std::exchange(reads_, 0); }
+  void trim(size_t max_bytes) {
+    if (cached_bytes_ > max_bytes && dirty_persons_.empty()) {
+      persons_.clear();
+      cached_bytes_ = 0;
+    }
   }
 
  private:
@@ -304,7 +319,13 @@ class PartitionState final : public StateAccess {
 
   rocksdb::DB* db_;
   int partition_;
-  std::unordered_map<std::string, std::optional<PersonState>> persons_;
+  struct Cached {
+    std::optional<PersonState> state;  // nullopt: known absent
+    size_t bytes = 0;                  // its encoding as last read or written
+  };
+  std::unordered_map<std::string, Cached> persons_;
+  size_t cached_bytes_ = 0;  // the sum of `bytes`
+  uint64_t reads_ = 0;       // persons found in the store, since the last take_reads()
   std::unordered_map<std::string, std::optional<FacilityState>> facilities_;
   std::unordered_set<std::string> dirty_persons_, dirty_facilities_;
   PartitionMeta meta_;
@@ -371,7 +392,12 @@ rocksdb::Options store_db_options() {
   // Most fold lookups miss (a new event id, a person's first event): Bloom filters answer those from memory.
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  table.block_cache = rocksdb::NewLRUCache(256 << 20);
+  // The filters and indexes of every table live in the block cache, at high priority, so that the cache bounds them:
+  // outside it they grow with the store (about 300 MB at a city-year of 150 M keys) and are never given back.
+  table.block_cache = rocksdb::NewLRUCache(512 << 20, -1, false, 0.5);
+  table.cache_index_and_filter_blocks = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
   opt.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   opt.memtable_whole_key_filtering = true;
   opt.memtable_prefix_bloom_size_ratio = 0.0125;
@@ -387,9 +413,10 @@ rocksdb::Options store_db_options() {
   opt.max_bytes_for_level_base = 1ull << 30;
   opt.enable_pipelined_write = true;
   // One budget for the memtables of every store a process opens (serve and its query secondaries, audit's live store
-  // and its replay): past 1 GiB in all, the store being written flushes its memtable.
+  // and its replay): past 512 MB in all, the store being written flushes its memtable. With the person caches and
+  // the block cache it keeps a fold of the whole city within 2 GiB (issue 10).
   static const std::shared_ptr<rocksdb::WriteBufferManager> memtables =
-      std::make_shared<rocksdb::WriteBufferManager>(size_t{1} << 30);
+      std::make_shared<rocksdb::WriteBufferManager>(size_t{512} << 20);
   opt.write_buffer_manager = memtables;
   return opt;
 }
@@ -676,6 +703,7 @@ struct PartitionFolder::Impl {
   std::unordered_map<std::string, uint64_t> batch_ids;  // ids put in this batch (a WriteBatch is not readable)
   std::vector<Applied> journal;                         // this batch's records, in log order
   std::function<void(const Event&)> apply_hook;
+  size_t person_cache_bytes = FoldOptions{}.person_cache_bytes;
   uint64_t next;
   std::string anchor;  // anchor_of() the last applied record ("" before the first): put under a/ at commit
   Impl(Store& s, rocksdb::DB* d, int p, int partitions, const Policy& policy)
@@ -693,6 +721,7 @@ PartitionFolder::~PartitionFolder() = default;
 uint64_t PartitionFolder::next_offset() const { return impl_->next; }
 size_t PartitionFolder::pending() const { return impl_->journal.size(); }
 void PartitionFolder::set_apply_hook(std::function<void(const Event&)> hook) { impl_->apply_hook = std::move(hook); }
+void PartitionFolder::set_person_cache_bytes(size_t bytes) { impl_->person_cache_bytes = bytes; }
 
 // Decodes and applies one record into the batch and the state cache. Throws on a record that cannot be applied;
 // `touched` then tells whether the batch or the state may already hold part of its effect.
@@ -857,13 +886,14 @@ void PartitionFolder::commit(FoldStats& stats) {
   m.batch.Put("x/" + hex4(m.partition), std::to_string(m.next));
   if (!m.anchor.empty()) m.batch.Put("a/" + hex4(m.partition), m.anchor);
   stats.puts += m.batch.Count();
+  stats.person_reads += m.state.take_reads();
   stats.put_bytes += m.batch.GetDataSize();
   ++stats.commits;
   check(m.db->Write(wo, &m.batch), "commit fold batch", m.store.dir_);
   m.batch.Clear();
   m.batch_ids.clear();
   m.journal.clear();
-  m.state.trim(200000);
+  m.state.trim(m.person_cache_bytes);
 }
 
 namespace {
@@ -909,6 +939,7 @@ class FoldRun {
     for (const FoldStats& s : stats) {
       total.events += s.events, total.outputs += s.outputs, total.dead_letters += s.dead_letters;
       total.puts += s.puts, total.put_bytes += s.put_bytes, total.commits += s.commits;
+      total.person_reads += s.person_reads;
     }
     return total;
   }
@@ -920,6 +951,7 @@ class FoldRun {
     if (auto u = opt_.until.find(p); u != opt_.until.end()) end = std::min(end, u->second);
     if (from >= end) return;
     PartitionFolder folder(store_, p, partitions_, policy_);
+    folder.set_person_cache_bytes(opt_.person_cache_bytes);
     log.read(p, from, [&](const LogRecord& r) {
       if (r.offset >= end || failed_) return false;
       probe::crash_point("fold.before_apply");

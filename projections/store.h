@@ -132,6 +132,10 @@ struct FoldOptions {
   // (EventLog::reader_copy; a log that gives none, a writer or Kafka's, is folded by one). Partitions share no key,
   // so the store ends with the same keys and values (the same digest) with any count.
   size_t threads = 2;
+  // Each worker's cache of persons is emptied after a commit once the encodings it holds add up to more than this
+  // (issue 10: a person in memory takes about ten times its encoding, so 16 MB is about 200 MB per worker at the end
+  // of a year). Only speed and memory depend on it: a person read again from the store is the one cached.
+  size_t person_cache_bytes = size_t{16} << 20;
   // Called now and then with the events folded so far (progress on long runs).
   std::function<void(uint64_t events)> progress;
 };
@@ -151,6 +155,7 @@ enum class Trace { keep, skip };
 struct FoldStats {
   uint64_t events = 0, outputs = 0, dead_letters = 0;
   uint64_t puts = 0, put_bytes = 0, commits = 0;  // what the fold wrote (keys + values), for the benchmark
+  uint64_t person_reads = 0;  // persons read from the store, not found in the cache (FoldOptions::person_cache_bytes)
 };
 
 class PartitionFolder;
@@ -319,6 +324,7 @@ class PartitionFolder {
   // Test hook: called after each event's apply_event, before its index and outputs are put (a test throws from it
   // to poison a record after the state was changed). Also called when earlier records are applied again.
   void set_apply_hook(std::function<void(const Event&)> hook);
+  void set_person_cache_bytes(size_t bytes);  // FoldOptions::person_cache_bytes (its default until set)
   void commit(FoldStats& stats);
   uint64_t next_offset() const;  // the offset after the last applied record
   size_t pending() const;        // records applied since the last commit
