@@ -8,11 +8,11 @@
 //   and is a duplicate when every copy exists; with different content it is a conflict (ID_CONFLICT, nothing
 //   appended, whichever partition holds the other content).
 // - Appended events are durable once sync() returns. append() may sync by itself, so that what a writer holds in
-//   memory stays bounded however long it appends (the embedded log: every 262,144 new ids); the error of such a
-//   sync is thrown from append().
-// - On sync, an I/O error (ENOSPC, EIO, a failed fdatasync) throws LogError
-//   "<strerror in lower case>: <path>" and leaves the log unusable for writes until it is opened again (what was
-//   partly written is then a torn tail).
+//   memory stays bounded however long it appends (the embedded log: every 262,144 new ids).
+// - An I/O error (ENOSPC, EIO, a failed fdatasync) in append() or sync() throws LogError "<strerror in lower case>:
+//   <path>" and leaves the log unusable for writes until it is opened again (what was partly written is then a torn
+//   tail). When append() throws it, whether that event was appended is not known: append it again (the same event
+//   is then a duplicate or has its missing copies appended).
 // - read() delivers a partition's records in offset order; offsets are 0, 1, 2, ... per partition.
 #pragma once
 #include <cstdint>

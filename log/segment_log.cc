@@ -505,7 +505,7 @@ class SegmentLog final : public EventLog {
     if (synced) probe::crash_point("log.after_fsync");
     if (!synced && pending_ids_.empty() && pending_copies_.empty() && pending_sealed_.empty()) return;
     // In key order: the keys are distinct, so the order changes nothing in the index, but RocksDB's memtable
-    // inserts ordered keys several times faster than hash-map order (an ingest's one sync carries every id). The
+    // inserts ordered keys several times faster than hash-map order (a sync carries up to 262,144 ids). The
     // keys are sorted as values (short ids stay inside the vector), not through pointers into the maps.
     struct Put {
       std::string key;
