@@ -204,6 +204,7 @@ class PartitionState final : public StateAccess {
   // a poison record is rolled back by resetting here and re-applying the batch's earlier records).
   void reset() {
     persons_.clear();
+    spilled_.clear();
     cached_bytes_ = 0;
     facilities_.clear();
     dirty_persons_.clear();
@@ -215,6 +216,13 @@ class PartitionState final : public StateAccess {
   PersonState* person(const std::string& id) override {
     auto it = persons_.find(id);
     if (it != persons_.end()) return it->second.state ? &*it->second.state : nullptr;
+    if (auto sp = spilled_.find(id); sp != spilled_.end()) {  // changed in this batch: cached again, still changed
+      const std::string v = std::move(sp->second.value);
+      spilled_.erase(sp);
+      dirty_persons_.insert(id);
+      cached_bytes_ += v.size();
+      return &*(persons_[id] = {decode_person(v), v.size()}).state;
+    }
     std::string v;
     auto s = db_->Get(rocksdb::ReadOptions(), person_key(id), &v);
     if (s.IsNotFound()) {
@@ -226,8 +234,10 @@ class PartitionState final : public StateAccess {
     cached_bytes_ += v.size();
     return &*(persons_[id] = {decode_person(v), v.size()}).state;
   }
-  // Visit::monthly_work reads the w/ index (store.h), which flush_into() keeps, and the cached persons not yet
-  // flushed; Visit::everyone reads every p/ key.
+  // Visit::monthly_work reads the w/ index (store.h), which flush_into() keeps, and the cached and spilled persons
+  // not yet flushed; Visit::everyone reads every p/ key. A close visits every person of the partition in December
+  // (ledger.cc close_period): a person this visit brought into a full cache leaves it after its visit, spilled
+  // (encoded, about a tenth of its size in memory) when the visit changed it, so the visit streams.
   void for_each_person(Visit which, const std::function<void(PersonState&)>& fn) override {
     std::set<std::string> ids;
     const std::string prefix = (which == Visit::everyone ? "p/" : "w/") + hex4(partition_) + "/";
@@ -237,15 +247,20 @@ class PartitionState final : public StateAccess {
     check(it->status(), "list the persons of partition " + std::to_string(partition_));
     for (const auto& [id, p] : persons_)
       if (p.state && (which == Visit::everyone || has_monthly_work(*p.state))) ids.insert(id);
+    for (const auto& [id, sp] : spilled_)
+      if (which == Visit::everyone || sp.monthly_work) ids.insert(id);
     for (const auto& id : ids) {
+      const bool was_cached = persons_.contains(id);
       PersonState* p = person(id);
       if (!p)
         throw StoreError("the store indexes person " + id + " under " + work_key(partition_, id) + " but holds no " +
                          person_key(id) + ": the store is damaged");
       fn(*p);
+      if (!was_cached && cached_bytes_ > max_bytes_) leave_cache(id);
     }
   }
   PersonState& create_person(const std::string& id) override {
+    spilled_.erase(id);
     auto& slot = persons_[id];
     cached_bytes_ -= slot.bytes;
     slot = {PersonState{}, 0};
@@ -283,31 +298,50 @@ class PartitionState final : public StateAccess {
       Cached& c = persons_.at(id);
       const PersonState& p = *c.state;
       const std::string v = encode_person(p);
-      cached_bytes_ += v.size() - c.bytes;
+      cached_bytes_ = cached_bytes_ - c.bytes + v.size();
       c.bytes = v.size();
       b.Put(person_key(id), v);
       if (has_monthly_work(p)) b.Put(work_key(partition_, id), "");  // never deleted: has_monthly_work stays true
     }
+    for (const auto& [id, sp] : spilled_) {
+      b.Put(person_key(id), sp.value);
+      if (sp.monthly_work) b.Put(work_key(partition_, id), "");
+    }
+    spilled_.clear();
     for (const auto& id : dirty_facilities_) b.Put(facility_key(id), encode_facility(*facilities_.at(id)));
     if (meta_dirty_) b.Put("m/" + hex4(partition_), json(meta_).dump());
     dirty_persons_.clear();
     dirty_facilities_.clear();
     meta_dirty_ = false;
   }
-  // Bounds memory (issue 10): forgets every cached person once their encodings add up to more than `max_bytes` and
-  // none is changed. A person in memory takes about ten times its encoding (measured: 0.5 KB early in a year, 2 KB
-  // late, against about 200 bytes encoded), so the bound is on the encodings: the fold's 16 MB is about 200 MB.
-  uint64_t take_reads() { return std::exchange(reads_, 0); }
-  void trim(size_t max_bytes) {
-    if (cached_bytes_ > max_bytes && dirty_persons_.empty()) {
+  // Bounds memory (issue 10): forgets every cached person once their encodings add up to more than the budget
+  // (set_cache_bytes) and none is changed. A person in memory takes about ten times its encoding (measured on a fold
+  // of 10% of the city: 0.5 KB against 50 bytes early in a year, 2 KB against 200 bytes late), so the budget is on
+  // the encodings: the fold's 16 MB is about 200 MB.
+  void set_cache_bytes(size_t max_bytes) { max_bytes_ = max_bytes; }
+  void trim() {
+    if (cached_bytes_ > max_bytes_ && dirty_persons_.empty()) {
       persons_.clear();
       cached_bytes_ = 0;
     }
   }
+  uint64_t take_reads() { return std::exchange(reads_, 0); }
+  uint64_t take_spills() { return std::exchange(spills_, 0); }
 
  private:
   std::string person_key(const std::string& id) const { return "p/" + hex4(partition_) + "/" + key_part(id); }
   std::string facility_key(const std::string& id) const { return "f/" + hex4(partition_) + "/" + key_part(id); }
+  // A person leaves the cache: a changed one is encoded into spilled_ (flush_into puts it; person() takes it back).
+  void leave_cache(const std::string& id) {
+    auto it = persons_.find(id);
+    cached_bytes_ -= it->second.bytes;
+    if (dirty_persons_.erase(id)) {
+      const PersonState& p = *it->second.state;
+      spilled_[id] = {encode_person(p), has_monthly_work(p)};
+      ++spills_;
+    }
+    persons_.erase(it);
+  }
   void load_meta() {
     meta_ = PartitionMeta{};
     std::string v;
@@ -325,7 +359,14 @@ class PartitionState final : public StateAccess {
   };
   std::unordered_map<std::string, Cached> persons_;
   size_t cached_bytes_ = 0;  // the sum of `bytes`
+  size_t max_bytes_ = FoldOptions{}.person_cache_bytes;
   uint64_t reads_ = 0;       // persons found in the store, since the last take_reads()
+  uint64_t spills_ = 0;      // persons spilled, since the last take_spills()
+  struct Spilled {
+    std::string value;  // encode_person
+    bool monthly_work = false;
+  };
+  std::unordered_map<std::string, Spilled> spilled_;  // changed in this batch, out of the cache (leave_cache)
   std::unordered_map<std::string, std::optional<FacilityState>> facilities_;
   std::unordered_set<std::string> dirty_persons_, dirty_facilities_;
   PartitionMeta meta_;
@@ -393,8 +434,10 @@ rocksdb::Options store_db_options() {
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   // The filters and indexes of every table live in the block cache, at high priority, so that the cache bounds them:
-  // outside it they grow with the store (about 300 MB at a city-year of 150 M keys) and are never given back.
-  table.block_cache = rocksdb::NewLRUCache(512 << 20, -1, false, 0.5);
+  // outside it they grow with the store (about 300 MB at a city-year of 150 M keys) and are never given back. One
+  // cache for every store of a process (serve's writer and its query secondaries, audit's live store and its replay).
+  static const std::shared_ptr<rocksdb::Cache> blocks = rocksdb::NewLRUCache(size_t{512} << 20, -1, false, 0.5);
+  table.block_cache = blocks;
   table.cache_index_and_filter_blocks = true;
   table.cache_index_and_filter_blocks_with_high_priority = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
@@ -413,8 +456,9 @@ rocksdb::Options store_db_options() {
   opt.max_bytes_for_level_base = 1ull << 30;
   opt.enable_pipelined_write = true;
   // One budget for the memtables of every store a process opens (serve and its query secondaries, audit's live store
-  // and its replay): past 512 MB in all, the store being written flushes its memtable. With the person caches and
-  // the block cache it keeps a fold of the whole city within 2 GiB (issue 10).
+  // and its replay): past 7/8 of 512 MB in all, the store being written flushes its largest memtable (a soft limit:
+  // writes are not stalled). With the block cache and the person caches (FoldOptions::person_cache_bytes) it is
+  // meant to keep a fold of the whole city within 2 GiB (issue 10; measured in the README's scale table).
   static const std::shared_ptr<rocksdb::WriteBufferManager> memtables =
       std::make_shared<rocksdb::WriteBufferManager>(size_t{512} << 20);
   opt.write_buffer_manager = memtables;
@@ -703,7 +747,6 @@ struct PartitionFolder::Impl {
   std::unordered_map<std::string, uint64_t> batch_ids;  // ids put in this batch (a WriteBatch is not readable)
   std::vector<Applied> journal;                         // this batch's records, in log order
   std::function<void(const Event&)> apply_hook;
-  size_t person_cache_bytes = FoldOptions{}.person_cache_bytes;
   uint64_t next;
   std::string anchor;  // anchor_of() the last applied record ("" before the first): put under a/ at commit
   Impl(Store& s, rocksdb::DB* d, int p, int partitions, const Policy& policy)
@@ -721,7 +764,7 @@ PartitionFolder::~PartitionFolder() = default;
 uint64_t PartitionFolder::next_offset() const { return impl_->next; }
 size_t PartitionFolder::pending() const { return impl_->journal.size(); }
 void PartitionFolder::set_apply_hook(std::function<void(const Event&)> hook) { impl_->apply_hook = std::move(hook); }
-void PartitionFolder::set_person_cache_bytes(size_t bytes) { impl_->person_cache_bytes = bytes; }
+void PartitionFolder::set_person_cache_bytes(size_t bytes) { impl_->state.set_cache_bytes(bytes); }
 
 // Decodes and applies one record into the batch and the state cache. Throws on a record that cannot be applied;
 // `touched` then tells whether the batch or the state may already hold part of its effect.
@@ -887,13 +930,14 @@ void PartitionFolder::commit(FoldStats& stats) {
   if (!m.anchor.empty()) m.batch.Put("a/" + hex4(m.partition), m.anchor);
   stats.puts += m.batch.Count();
   stats.person_reads += m.state.take_reads();
+  stats.person_spills += m.state.take_spills();
   stats.put_bytes += m.batch.GetDataSize();
   ++stats.commits;
   check(m.db->Write(wo, &m.batch), "commit fold batch", m.store.dir_);
   m.batch.Clear();
   m.batch_ids.clear();
   m.journal.clear();
-  m.state.trim(m.person_cache_bytes);
+  m.state.trim();
 }
 
 namespace {
@@ -939,7 +983,7 @@ class FoldRun {
     for (const FoldStats& s : stats) {
       total.events += s.events, total.outputs += s.outputs, total.dead_letters += s.dead_letters;
       total.puts += s.puts, total.put_bytes += s.put_bytes, total.commits += s.commits;
-      total.person_reads += s.person_reads;
+      total.person_reads += s.person_reads, total.person_spills += s.person_spills;
     }
     return total;
   }

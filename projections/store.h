@@ -134,7 +134,8 @@ struct FoldOptions {
   size_t threads = 2;
   // Each worker's cache of persons is emptied after a commit once the encodings it holds add up to more than this
   // (issue 10: a person in memory takes about ten times its encoding, so 16 MB is about 200 MB per worker at the end
-  // of a year). Only speed and memory depend on it: a person read again from the store is the one cached.
+  // of a year). A period close past it streams: each person it reads leaves the cache after its visit, encoded until
+  // the commit when the close changed it. Only speed and memory depend on it: a person read again is the one cached.
   size_t person_cache_bytes = size_t{16} << 20;
   // Called now and then with the events folded so far (progress on long runs).
   std::function<void(uint64_t events)> progress;
@@ -156,6 +157,7 @@ struct FoldStats {
   uint64_t events = 0, outputs = 0, dead_letters = 0;
   uint64_t puts = 0, put_bytes = 0, commits = 0;  // what the fold wrote (keys + values), for the benchmark
   uint64_t person_reads = 0;  // persons read from the store, not found in the cache (FoldOptions::person_cache_bytes)
+  uint64_t person_spills = 0;  // persons a period close changed and moved out of a full cache before the commit
 };
 
 class PartitionFolder;
