@@ -35,7 +35,8 @@ std::map<std::string, std::string> read_kafka_config(const std::string& file);
 std::unique_ptr<EventLog> open_kafka_log(const KafkaOptions& opt);
 
 // Produces refused input lines (their JSON dead-letter form) to a dead-letter topic, acks=all; throws LogError
-// if any is not acknowledged.
+// if any is not acknowledged. serve's dead letters (FlatBuffers OutputRecords) share gongji.dead-letters: the two
+// forms are told apart as consumers/DOWNSTREAM.md says.
 // `k.topic` is that topic.
 void publish_dead_letters(const KafkaOptions& k, const std::vector<std::string>& lines);
 
