@@ -303,11 +303,10 @@ class PartitionState final : public StateAccess {
       b.Put(person_key(id), v);
       if (has_monthly_work(p)) b.Put(work_key(partition_, id), "");  // never deleted: has_monthly_work stays true
     }
-    for (const auto& [id, sp] : spilled_) {
-      b.Put(person_key(id), sp.value);
-      if (sp.monthly_work) b.Put(work_key(partition_, id), "");
+    for (auto it = spilled_.begin(); it != spilled_.end(); it = spilled_.erase(it)) {  // each freed once in the batch
+      b.Put(person_key(it->first), it->second.value);
+      if (it->second.monthly_work) b.Put(work_key(partition_, it->first), "");
     }
-    spilled_.clear();
     for (const auto& id : dirty_facilities_) b.Put(facility_key(id), encode_facility(*facilities_.at(id)));
     if (meta_dirty_) b.Put("m/" + hex4(partition_), json(meta_).dump());
     dirty_persons_.clear();
@@ -434,13 +433,20 @@ rocksdb::Options store_db_options() {
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   // The filters and indexes of every table live in the block cache, at high priority, so that the cache bounds them:
-  // outside it they grow with the store (about 300 MB at a city-year of 150 M keys) and are never given back. One
-  // cache for every store of a process (serve's writer and its query secondaries, audit's live store and its replay).
+  // outside it they grow with the store (about 300 MB at a city-year of 150 M keys) and are never given back. They
+  // are partitioned in blocks of 4 KB under a small top-level index that stays pinned: a lookup loads the partition it
+  // needs. Whole filters of several MB per table, evicted and read again (and checksummed) on every lookup, took 86%
+  // of a city-year fold's CPU and slowed it to 2,000 events/s (issue 10). One cache for every store of a process
+  // (serve's writer and its query secondaries, audit's live store and its replay).
   static const std::shared_ptr<rocksdb::Cache> blocks = rocksdb::NewLRUCache(size_t{512} << 20, -1, false, 0.5);
   table.block_cache = blocks;
   table.cache_index_and_filter_blocks = true;
   table.cache_index_and_filter_blocks_with_high_priority = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+  table.partition_filters = true;
+  table.metadata_block_size = 4096;
+  table.pin_top_level_index_and_filter = true;
   opt.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   opt.memtable_whole_key_filtering = true;
   opt.memtable_prefix_bloom_size_ratio = 0.0125;

@@ -6,6 +6,8 @@
 #include <set>
 
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table_properties.h>
 #include <rocksdb/write_batch.h>
@@ -446,9 +448,13 @@ TEST(StoreFormat, SnappyFilesOfEarlierBinariesAreRead) {
     o.until = half;
     s.fold(*log, default_policy(), o);
   }
-  {  // every file rewritten with Snappy, RocksDB's default, as the earlier binaries wrote them
+  {  // every file rewritten with Snappy, RocksDB's default, and whole filters and indexes, as the earlier binaries
+     // wrote them
     rocksdb::Options o = store_db_options();
     o.compression = rocksdb::kSnappyCompression;
+    rocksdb::BlockBasedTableOptions earlier;
+    earlier.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(earlier));
     rocksdb::DB* raw = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(o, d / "state", &raw).ok());
     std::unique_ptr<rocksdb::DB> db(raw);
@@ -462,6 +468,11 @@ TEST(StoreFormat, SnappyFilesOfEarlierBinariesAreRead) {
   s.flush();
   EXPECT_EQ(s.digest(), digest);
   EXPECT_EQ(sst_compressions(*s.db()), (std::set<std::string>{"LZ4", "Snappy"}));
+  // This binary's files have partitioned indexes and filters (store_db_options, issue 10); the earlier ones, whole
+  // ones, are read as they are.
+  rocksdb::TablePropertiesCollection props;
+  ASSERT_TRUE(s.db()->GetPropertiesOfAllTables(&props).ok());
+  for (const auto& [file, p] : props) EXPECT_EQ(p->index_partitions > 0, p->compression_name == "LZ4") << file;
 }
 
 // The store at `dir` (format 6) turned into the format-4 store that holds the same: settlements in settlement
