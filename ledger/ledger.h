@@ -39,7 +39,9 @@ class StateAccess {
   virtual FacilityState& create_facility(const std::string& id) = 0;
   virtual PartitionMeta& meta() = 0;
   // The persons of this partition a period close visits (`which`, above), in id order. Visit::monthly_work may also
-  // visit persons has_monthly_work() does not hold for (the closing rules leave them unchanged).
+  // visit persons has_monthly_work() does not hold for (the closing rules leave them unchanged). `fn` marks a person
+  // it changes with touch_person() before it returns, reads no other person, and keeps no reference to the one it
+  // is given: the store may take it out of memory once `fn` returns (projections/store.cc, a close that streams).
   virtual void for_each_person(Visit which, const std::function<void(PersonState&)>& fn) = 0;
   // Marks a person / facility / the meta as changed (to be written back).
   virtual void touch_person(const std::string& id) = 0;

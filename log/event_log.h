@@ -11,8 +11,9 @@
 //   memory stays bounded however long it appends (the embedded log: every 262,144 new ids).
 // - An I/O error (ENOSPC, EIO, a failed fdatasync) in append() or sync() throws LogError "<strerror in lower case>:
 //   <path>" and leaves the log unusable for writes until it is opened again (what was partly written is then a torn
-//   tail). When append() throws it, whether that event was appended is not known: append it again (the same event
-//   is then a duplicate or has its missing copies appended).
+//   tail). Whether the events appended since the last sync that returned are in the log is then not known: open
+//   the log again and append them again (an event already there is a duplicate, or has its missing copies
+//   appended). A failure of the id index that is not an errno throws "embedded log: id index write failed: ...".
 // - read() delivers a partition's records in offset order; offsets are 0, 1, 2, ... per partition.
 #pragma once
 #include <cstdint>
