@@ -435,8 +435,9 @@ rocksdb::Options store_db_options() {
   // The filters and indexes of every table live in the block cache, at high priority, so that the cache bounds them:
   // outside it they grow with the store (about 300 MB at a city-year of 150 M keys) and are never given back. They
   // are partitioned in blocks of 4 KB under a small top-level index that stays pinned: a lookup loads the partition it
-  // needs. Whole filters of several MB per table, evicted and read again (and checksummed) on every lookup, took 86%
-  // of a city-year fold's CPU and slowed it to 2,000 events/s (issue 10). One cache for every store of a process
+  // needs. Whole filters of several MB per table, evicted and read again (and checksummed) by lookups, took 86% of a
+  // city-year fold's CPU once its store had grown, and slowed it to 2,000 events/s (issue 10). Tables written by
+  // earlier binaries keep whole filters until compaction rewrites them. One cache for every store of a process
   // (serve's writer and its query secondaries, audit's live store and its replay).
   static const std::shared_ptr<rocksdb::Cache> blocks = rocksdb::NewLRUCache(size_t{512} << 20, -1, false, 0.5);
   table.block_cache = blocks;
@@ -464,7 +465,7 @@ rocksdb::Options store_db_options() {
   // One budget for the memtables of every store a process opens (serve and its query secondaries, audit's live store
   // and its replay): past 7/8 of 512 MB in all, the store being written flushes its largest memtable (a soft limit:
   // writes are not stalled). With the block cache and the person caches (FoldOptions::person_cache_bytes) it is
-  // meant to keep a fold of the whole city within 2 GiB (issue 10; measured in the README's scale table).
+  // meant to keep a fold of the whole city within 2 GiB (issue 10: 1.90 GiB measured once, README "Benchmarks").
   static const std::shared_ptr<rocksdb::WriteBufferManager> memtables =
       std::make_shared<rocksdb::WriteBufferManager>(size_t{512} << 20);
   opt.write_buffer_manager = memtables;
