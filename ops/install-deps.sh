@@ -9,6 +9,7 @@ PACKAGES=(
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev libspdlog-dev
   librdkafka-dev
+  libjemalloc-dev  # every program's allocator (CMakeLists.txt)
   libcpp-httplib-dev libssl-dev python3-prometheus-client
   python3 python3-confluent-kafka python3-flatbuffers
   chromium fonts-noto-cjk

@@ -462,10 +462,22 @@ rocksdb::Options store_db_options() {
   opt.max_write_buffer_number = 4;
   opt.max_bytes_for_level_base = 1ull << 30;
   opt.enable_pipelined_write = true;
+  // Issue 10: each compaction of level 0 into level 1 rewrites the whole of level 1 (a memtable holds keys of every
+  // kind and person, so each level-0 file overlaps every level-1 file), so it starts once 16 files wait in level 0,
+  // not RocksDB's 4. A city-year fold (ops/bench/scale.sh, 100%) had flushed 13 GB into level 0 and written 57 GB
+  // into level 1, about half of its CPU. First 7 minutes of that fold, events folded, one run each, all with jemalloc
+  // (CMakeLists.txt): trigger 4: 17.7 M, 8: 18.5 M, 16: 19.3 M (glibc and 4: 15.4 M). Writes slow at 32 waiting files
+  // and stop at 48, 16 and 32 past the trigger as RocksDB's 20 and 36 are past its 4. The cost is the readers': a
+  // point lookup checks each level-0 file's Bloom filter (pinned in the block cache), but an iterator's seek (a
+  // person's records and events, the monthly close's scans) reads a block of each level-0 file, and a store keeps up
+  // to 15 of them after a fold.
+  opt.level0_file_num_compaction_trigger = 16;
+  opt.level0_slowdown_writes_trigger = 32;
+  opt.level0_stop_writes_trigger = 48;
   // One budget for the memtables of every store a process opens (serve and its query secondaries, audit's live store
   // and its replay): past 7/8 of 512 MB in all, the store being written flushes its largest memtable (a soft limit:
   // writes are not stalled). With the block cache and the person caches (FoldOptions::person_cache_bytes) it is
-  // meant to keep a fold of the whole city within 2 GiB (issue 10: 1.90 GiB measured once, README "Benchmarks").
+  // meant to keep a fold of the whole city within 2 GiB (issue 10: 1.41 GiB measured once, README "Benchmarks").
   static const std::shared_ptr<rocksdb::WriteBufferManager> memtables =
       std::make_shared<rocksdb::WriteBufferManager>(size_t{512} << 20);
   opt.write_buffer_manager = memtables;

@@ -2,6 +2,8 @@
 // CLI11's own parse errors included; runtime failures exit kFailure; --help exits 0 and lists the exit statuses.
 #include <gtest/gtest.h>
 
+#include <dlfcn.h>
+
 #include <fstream>
 
 #include "consumers/exit_codes.h"
@@ -57,6 +59,26 @@ TEST_F(CliUsage, HelpExitsZeroAndListsTheExitStatuses) {
   EXPECT_NE(out.find("2 usage"), std::string::npos) << out;
   EXPECT_NE(out.find("6 audit or log verify: findings"), std::string::npos) << out;
   EXPECT_EQ(gongji("statement --help", &err, &out), exit_code::kOk);
+}
+
+// Issue 10: the programs allocate through jemalloc (CMakeLists.txt), not glibc's malloc. jemalloc reads MALLOC_CONF
+// and, asked to, prints its statistics at exit: only a process whose allocator it is does. This test binary answers
+// jemalloc's own control call, which glibc does not have.
+TEST_F(CliUsage, ProgramsAllocateThroughJemalloc) {
+  using Mallctl = int (*)(const char*, void*, size_t*, void*, size_t);
+  const auto mallctl = reinterpret_cast<Mallctl>(dlsym(RTLD_DEFAULT, "mallctl"));
+  ASSERT_NE(mallctl, nullptr);
+  const char* version = nullptr;
+  size_t size = sizeof version;
+  ASSERT_EQ(mallctl("version", &version, &size, nullptr, 0), 0);
+  EXPECT_EQ(std::string(version).substr(0, 2), "5.") << version;
+  EXPECT_EQ(test::run("MALLOC_CONF=stats_print:true " + test::gongji("--help") + " >/dev/null 2>" + (*dir_ / "stderr")),
+            exit_code::kOk);
+  EXPECT_NE(test::read_file(*dir_ / "stderr").find("Begin jemalloc statistics"), std::string::npos);
+  EXPECT_EQ(test::run("MALLOC_CONF=stats_print:true " + std::string(GONGJI_GENERATE_BIN) +
+                      " --people 1 >/dev/null 2>" + (*dir_ / "stderr")),
+            exit_code::kOk);
+  EXPECT_NE(test::read_file(*dir_ / "stderr").find("Begin jemalloc statistics"), std::string::npos);
 }
 
 TEST_F(CliUsage, UnknownSubcommandOrOption) {
