@@ -23,6 +23,7 @@
 #include <utility>
 
 #include <rocksdb/cache.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
@@ -474,6 +475,12 @@ rocksdb::Options store_db_options() {
   opt.level0_file_num_compaction_trigger = 16;
   opt.level0_slowdown_writes_trigger = 32;
   opt.level0_stop_writes_trigger = 48;
+  // Issue 10: a partition's output records, shared events and dead letters (o/, g/, d/ + partition + offset) are put
+  // in log order, so a memtable insert starts from where the last one of its 7-byte prefix went instead of searching
+  // the skip list (which, with its key comparisons, took about a quarter of a city-year fold's CPU). Keys put in no
+  // order under their prefix (persons, event ids) gain nothing from it. First 7 minutes of a 100% fold, one run each:
+  // 21.8 M events against 19.9 M.
+  opt.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(7));
   // One budget for the memtables of every store a process opens (serve and its query secondaries, audit's live store
   // and its replay): past 7/8 of 512 MB in all, the store being written flushes its largest memtable (a soft limit:
   // writes are not stalled). With the block cache and the person caches (FoldOptions::person_cache_bytes) it is
