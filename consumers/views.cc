@@ -91,16 +91,16 @@ void print_report(const Store& store, std::ostream& out, int explained) {
     total_by_scheme[s(r, "scheme")] += m(r, "eligible");
     fund_by_benefit[s(r, "benefit")] += f;
     fund_by_month[s(r, "date").substr(0, 7)] += f;
+    bool picked = false;  // a claim explains one case: the first of those below that it shows, in this order
     auto pick = [&](const std::string& why, bool cond) {
-      if (cond && !picks.count(why) && f > 0) picks[why] = r;
+      picked = picked || (cond && f > 0 && picks.emplace(why, r).second);
     };
-    std::string rules = r["rules"].dump();
-    const bool limit_reached = r["reasons"].dump().find("LIMIT_REACHED") != std::string::npos;
-    pick("a limit reached mid-claim", limit_reached && m(r, "covered") > 0);
+    const std::string reasons = r["reasons"].dump(), rules = r["rules"].dump();
+    pick("a limit reached mid-claim", reasons.find("LIMIT_REACHED") != std::string::npos && m(r, "covered") > 0);
     pick("temporary out-of-area care", m(r, "self_first") > 0);
     pick("a TCM hospital", rules.find("F-TCM") != std::string::npos);
     pick("acupuncture-led care", rules.find("ORD-ACU") != std::string::npos);
-    pick("an automatic first designation", r["reasons"].dump().find("AUTO_DESIGNATED") != std::string::npos);
+    pick("an automatic first designation", reasons.find("AUTO_DESIGNATED") != std::string::npos);
     return true;
   });
   out << "== gongji: " << claims << " claims settled by the fold ==\n";

@@ -1,4 +1,7 @@
 // The command line of EVENTS.md, driven as a user would: the worked examples, bad input, duplicates.
+#include <fstream>
+#include <set>
+
 #include "consumers/exit_codes.h"
 #include "tests/fixtures.h"
 
@@ -126,6 +129,27 @@ TEST(Cli, ExplainShowsRulesAndArticles) {
   EXPECT_NE(err.find("--as-of: expected a date YYYY-MM-DD, got '2023-13-01'"), std::string::npos) << err;
   EXPECT_EQ(run(gongji("fold --data-dir " + d / "nothing-here 2>&1"), &err), exit_code::kFailure) << err;
   EXPECT_NE(err.find("no log in " + d / "nothing-here/log"), std::string::npos) << err;
+}
+
+// The report explains up to --explained claims, one for each case it looks for, and no claim twice: a claim that
+// shows several cases (a limit reached on an automatic first designation) explains the first of them.
+TEST(Cli, ReportExplainsEachClaimOnce) {
+  TempDir d;
+  std::ofstream(d / "events.jsonl") << generated(300);
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + d / "events.jsonl" + " >/dev/null")), exit_code::kOk);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " > /dev/null")), exit_code::kOk);
+  std::string out;
+  ASSERT_EQ(run(gongji("report --data-dir " + d / "data" + " --explained 5"), &out), exit_code::kOk);
+  std::set<std::string> claims;
+  size_t sections = 0;
+  for (size_t at = out.find("\n== explained: "); at != std::string::npos; at = out.find("\n== explained: ", at + 1)) {
+    const size_t line = out.find("\nclaim ", at);
+    ASSERT_NE(line, std::string::npos) << out.substr(at);
+    ++sections;
+    claims.insert(out.substr(line + 1, out.find(" (", line) - line - 1));  // "claim CL.. of P.."
+  }
+  EXPECT_GE(sections, 3u) << out;
+  EXPECT_EQ(claims.size(), sections) << out;
 }
 
 // statement: the year's entries with running values as of each entry's date (TIME-ASOF), as text, JSON and an
