@@ -91,9 +91,9 @@ void print_report(const Store& store, std::ostream& out, int explained) {
     total_by_scheme[s(r, "scheme")] += m(r, "eligible");
     fund_by_benefit[s(r, "benefit")] += f;
     fund_by_month[s(r, "date").substr(0, 7)] += f;
-    bool picked = false;  // a claim explains one case: the first of those below that it shows, in this order
+    bool picked = false;  // a claim explains one case: the first below, in this order, that no earlier claim explains
     auto pick = [&](const std::string& why, bool cond) {
-      picked = picked || (cond && f > 0 && picks.emplace(why, r).second);
+      picked = picked || (cond && f > 0 && picks.try_emplace(why, r).second);
     };
     const std::string reasons = r["reasons"].dump(), rules = r["rules"].dump();
     pick("a limit reached mid-claim", reasons.find("LIMIT_REACHED") != std::string::npos && m(r, "covered") > 0);

@@ -478,8 +478,11 @@ rocksdb::Options store_db_options() {
   // Issue 10: a partition's output records, shared events and dead letters (o/, g/, d/ + partition + offset) are put
   // in log order, so a memtable insert starts from where the last one of its 7-byte prefix went instead of searching
   // the skip list (which, with its key comparisons, took about a quarter of a city-year fold's CPU). Keys put in no
-  // order under their prefix (persons, event ids) gain nothing from it. First 7 minutes of a 100% fold, one run each:
-  // 21.8 M events against 19.9 M.
+  // order under their prefix (persons, event ids) gain nothing and may pay a little (a hash lookup, a splice fixed
+  // up). RocksDB skips the hint when batches of several writers go into a memtable together (a concurrent memtable
+  // write). Each distinct prefix keeps a hint until its memtable is freed: at most about 10^4 each for i/ and r/ (the
+  // first 5 characters of a person id) and for c/, some MB per memtable. First 7 minutes of a 100% fold, one run
+  // each: 21.8 M events against 19.9 M (runs of one binary differ by a few per cent).
   opt.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(7));
   // One budget for the memtables of every store a process opens (serve and its query secondaries, audit's live store
   // and its replay): past 7/8 of 512 MB in all, the store being written flushes its largest memtable (a soft limit:
