@@ -427,6 +427,19 @@ std::string parent_of(const std::string& path) {
 
 }  // namespace
 
+rocksdb::WriteBatch puts_in_key_order(const rocksdb::WriteBatch& batch) {
+  struct Puts : rocksdb::WriteBatch::Handler {
+    std::vector<std::pair<rocksdb::Slice, rocksdb::Slice>> puts;
+    void Put(const rocksdb::Slice& key, const rocksdb::Slice& value) override { puts.emplace_back(key, value); }
+  } all;
+  if (!batch.Iterate(&all).ok() || all.puts.size() != batch.Count()) return batch;
+  std::stable_sort(all.puts.begin(), all.puts.end(),
+                   [](const auto& a, const auto& b) { return a.first.compare(b.first) < 0; });
+  rocksdb::WriteBatch sorted(batch.GetDataSize());
+  for (const auto& [key, value] : all.puts) sorted.Put(key, value);
+  return sorted;
+}
+
 rocksdb::Options store_db_options() {
   rocksdb::Options opt;
   opt.IncreaseParallelism(2);
@@ -962,7 +975,8 @@ void PartitionFolder::commit(FoldStats& stats) {
   stats.person_spills += m.state.take_spills();
   stats.put_bytes += m.batch.GetDataSize();
   ++stats.commits;
-  check(m.db->Write(wo, &m.batch), "commit fold batch", m.store.dir_);
+  rocksdb::WriteBatch sorted = puts_in_key_order(m.batch);
+  check(m.db->Write(wo, &sorted), "commit fold batch", m.store.dir_);
   m.batch.Clear();
   m.batch_ids.clear();
   m.journal.clear();

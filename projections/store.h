@@ -56,6 +56,7 @@ class DB;
 class Env;
 class FileSystem;
 struct Options;
+class WriteBatch;
 }
 
 namespace gongji {
@@ -89,6 +90,14 @@ constexpr bool reads_format(int64_t format) { return format >= 4 && format <= kS
 // The RocksDB options every store opens with (table, Bloom filters, block cache, parallelism, LZ4, memtable and level
 // sizes, pipelined writes), also for benchmarks that compare the fold with raw RocksDB (ops/bench/fold_bench.cc).
 rocksdb::Options store_db_options();
+
+// The puts of `batch` in key order, a key put more than once keeping its puts in batch order (a stable sort), so a
+// store ends exactly as with `batch` (RocksDB gives each entry of a batch the next sequence number). Every commit of
+// the fold writes its batch so, and the raw side of ops/bench/fold_bench.cc likewise: a fold batch puts keys all over
+// the key space (e/, i/, r/, c/ by id, p/ by person), and inserted in key order each insert into the memtable's skip
+// list starts from where the previous one ended rather than from its top. A batch holding anything but puts is
+// returned as it is.
+rocksdb::WriteBatch puts_in_key_order(const rocksdb::WriteBatch& batch);
 
 // A store of another format than kStoreFormat, refused (nothing is read or written): the message names both
 // formats and what to run.

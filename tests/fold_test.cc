@@ -7,6 +7,7 @@
 #include <thread>
 
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 
 #include "events/partition.h"
 #include "tests/fixtures.h"
@@ -284,6 +285,45 @@ TEST(Fold, SigkillAtRandomMomentsThenResumeEqualsCleanRun) {
   ASSERT_EQ(run(gongji("fold --data-dir " + d / "kill" + " > /dev/null")), 0);
   killed = digest_of(d / "kill");
   EXPECT_EQ(clean, killed);
+}
+
+// Each commit writes its batch in key order (puts_in_key_order): a key put twice keeps its puts in batch order, so
+// the last one wins as it would unsorted; a batch with anything but puts is left as it is.
+TEST(Fold, BatchesAreWrittenInKeyOrderWithRepeatedKeysInBatchOrder) {
+  rocksdb::WriteBatch batch;
+  batch.Put("p/0001/B", "b1");
+  batch.Put("e/0001/A", "a1");
+  batch.Put("p/0001/B", "b2");
+  batch.Put("c/X/B/0001", "c");
+  batch.Put("e/0001/A", "a2");
+  struct Seen : rocksdb::WriteBatch::Handler {
+    std::string order;
+    void Put(const rocksdb::Slice& k, const rocksdb::Slice& v) override {
+      order += k.ToString() + "=" + v.ToString() + " ";
+    }
+  } seen;
+  rocksdb::WriteBatch sorted = puts_in_key_order(batch);
+  ASSERT_TRUE(sorted.Iterate(&seen).ok());
+  EXPECT_EQ(seen.order, "c/X/B/0001=c e/0001/A=a1 e/0001/A=a2 p/0001/B=b1 p/0001/B=b2 ");
+  EXPECT_EQ(sorted.Count(), 5u);
+
+  TempDir d;
+  rocksdb::Options o = store_db_options();
+  o.create_if_missing = true;
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(o, d / "db", &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  ASSERT_TRUE(db->Write(rocksdb::WriteOptions(), &sorted).ok());
+  std::string v;
+  ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), "p/0001/B", &v).ok());
+  EXPECT_EQ(v, "b2");
+  ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), "e/0001/A", &v).ok());
+  EXPECT_EQ(v, "a2");
+
+  rocksdb::WriteBatch with_delete;
+  with_delete.Put("b", "1");
+  with_delete.Delete("a");
+  EXPECT_EQ(puts_in_key_order(with_delete).Data(), with_delete.Data());
 }
 
 // TIME-LOG: a record in the log that does not decode is skipped (no effect) and kept as a dead letter.
