@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 
 #include "consumers/config.h"
@@ -185,6 +186,41 @@ void write_file(const std::string& path, const std::string& text) {
   if (::rename(tmp.c_str(), path.c_str()) != 0) throw LogError(io_error(errno, path));
 }
 
+// One non-blank line of an ingest's input, parsed: `event`, or the field and reason it is refused for.
+struct IngestLine {
+  uint64_t lineno = 0;
+  std::string text;
+  std::optional<Event> event;
+  std::string field, reason;
+};
+
+// Up to `n` non-blank lines of `in`, numbered on from `lineno`. A read error leaves `in` bad, with `read_errno` set.
+std::vector<IngestLine> read_lines(std::istream& in, size_t n, uint64_t& lineno, int& read_errno) {
+  std::vector<IngestLine> lines;
+  std::string text;
+  for (errno = 0; lines.size() < n && std::getline(in, text); errno = 0) {
+    ++lineno;
+    if (text.find_first_not_of(" \t\r") != std::string::npos) lines.push_back({lineno, std::move(text), {}, {}, {}});
+  }
+  if (in.bad()) read_errno = errno ? errno : EIO;
+  return lines;
+}
+
+// Parses and validates each line under the built-in policy's codes (issue 9 item 5).
+std::vector<IngestLine> parse_lines(std::vector<IngestLine> lines) {
+  for (IngestLine& l : lines) {
+    try {
+      l.event.emplace(parse_event(l.text, default_policy().codes()));
+    } catch (const EventError& err) {
+      l.field = err.field;
+      l.reason = err.what();
+    }
+  }
+  return lines;
+}
+
+// Lines are read and parsed (JSON and validation, about half of an ingest's work) a chunk ahead of the appends, on
+// a second thread; appends, refusals and their order are the file's, line by line, as if read one at a time.
 int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
   std::istream* in = &std::cin;
   std::ifstream f;
@@ -201,47 +237,46 @@ int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
   DeadLetterFile dead(paths.dead());
   std::vector<std::string> dead_lines;  // with --brokers, also to the dead-letter topic
   uint64_t appended = 0, duplicate = 0, refused = 0, lineno = 0;
-  std::string line;
-  auto refuse = [&](const std::string& field, const std::string& code, const std::string& reason) {
+  auto refuse = [&](const IngestLine& l, const std::string& field, const std::string& code, const std::string& reason) {
     ++refused;
-    std::cerr << (file == "-" ? "stdin" : file) << ":" << lineno << ": " << code << ": " << reason << "\n";
-    std::string d = json({{"source", file}, {"line", lineno}, {"code", code}, {"field", field}, {"reason", reason},
-                          {"raw", line}})
+    std::cerr << (file == "-" ? "stdin" : file) << ":" << l.lineno << ": " << code << ": " << reason << "\n";
+    std::string d = json({{"source", file}, {"line", l.lineno}, {"code", code}, {"field", field}, {"reason", reason},
+                          {"raw", l.text}})
                         .dump(-1, ' ', false, json::error_handler_t::replace);
     dead.write(d);
     if (!paths.brokers.empty()) dead_lines.push_back(d);
   };
-  for (errno = 0; std::getline(*in, line); errno = 0) {
-    ++lineno;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    Event e;
-    try {
-      e = parse_event(line, default_policy().codes());  // codes under the built-in policy (issue 9 item 5)
-    } catch (const EventError& err) {
-      refuse(err.field, "INVALID", err.what());
-      continue;
+  constexpr size_t kChunkLines = 4096;
+  int read_errno = 0;
+  auto ahead = std::async(std::launch::async, parse_lines, read_lines(*in, kChunkLines, lineno, read_errno));
+  for (std::vector<IngestLine> chunk = ahead.get(); !chunk.empty(); chunk = ahead.get()) {
+    ahead = std::async(std::launch::async, parse_lines, read_lines(*in, kChunkLines, lineno, read_errno));
+    for (const IngestLine& l : chunk) {
+      if (!l.event) {
+        refuse(l, l.field, "INVALID", l.reason);
+        continue;
+      }
+      AppendResult r;
+      try {
+        r = log->append(*l.event);
+      } catch (const RecordTooLarge& err) {
+        refuse(l, "", "TOO_LARGE", err.what());
+        continue;
+      }
+      switch (r) {
+        case AppendResult::appended: ++appended; break;
+        case AppendResult::duplicate: ++duplicate; break;
+        case AppendResult::conflict:
+          refuse(l, "id", "ID_CONFLICT", "event id " + l.event->id + " is already in the log with other content");
+          break;
+      }
+      probe::crash_point("ingest.mid_file");
     }
-    AppendResult r;
-    try {
-      r = log->append(e);
-    } catch (const RecordTooLarge& err) {
-      refuse("", "TOO_LARGE", err.what());
-      continue;
-    }
-    switch (r) {
-      case AppendResult::appended: ++appended; break;
-      case AppendResult::duplicate: ++duplicate; break;
-      case AppendResult::conflict:
-        refuse("id", "ID_CONFLICT", "event id " + e.id + " is already in the log with other content");
-        break;
-    }
-    probe::crash_point("ingest.mid_file");
   }
-  if (in->bad()) {  // a read error is not the end of the file: what was read is kept, the command fails
-    const int err = errno ? errno : EIO;
+  if (read_errno) {  // a read error is not the end of the file: what was read is kept, the command fails
     log->sync();
     dead.sync();
-    throw LogError(io_error(err, file == "-" ? "standard input" : file) + " (reading stopped after line " +
+    throw LogError(io_error(read_errno, file == "-" ? "standard input" : file) + " (reading stopped after line " +
                    std::to_string(lineno) + "; what was read is appended: run the same ingest again)");
   }
   log->sync();
