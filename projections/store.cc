@@ -46,21 +46,25 @@ namespace gongji {
 
 using nlohmann::json;
 
-std::string hex4(int v) {
-  char b[8];
-  std::snprintf(b, sizeof b, "%04x", v);
-  return b;
+namespace {
+// `v` in lowercase hex, zero-padded to at least `width` digits: snprintf's "%0<width>llx", without its cost (a fold
+// makes several keys per event with these).
+std::string hex_padded(uint64_t v, size_t width) {
+  char b[16];
+  size_t n = 0;
+  do {
+    b[n++] = "0123456789abcdef"[v & 15];
+    v >>= 4;
+  } while (v);
+  std::string s(std::max(width, n), '0');
+  for (size_t i = 0; i < n; ++i) s[s.size() - 1 - i] = b[i];
+  return s;
 }
-std::string hex8(uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "%08llx", static_cast<unsigned long long>(v));
-  return b;
-}
-std::string hex16(uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));
-  return b;
-}
+}  // namespace
+
+std::string hex4(int v) { return hex_padded(static_cast<uint32_t>(v), 4); }
+std::string hex8(uint64_t v) { return hex_padded(v, 8); }
+std::string hex16(uint64_t v) { return hex_padded(v, 16); }
 
 Settlement decode_stored_settlement(std::string_view stored, std::string_view key) {
   try {
@@ -432,11 +436,13 @@ rocksdb::WriteBatch puts_in_key_order(const rocksdb::WriteBatch& batch) {
     std::vector<std::pair<rocksdb::Slice, rocksdb::Slice>> puts;
     void Put(const rocksdb::Slice& key, const rocksdb::Slice& value) override { puts.emplace_back(key, value); }
   } all;
+  // Count() counts deletes and merges (which the default Handler ignores) but not log data; the size catches that.
   if (!batch.Iterate(&all).ok() || all.puts.size() != batch.Count()) return batch;
   std::stable_sort(all.puts.begin(), all.puts.end(),
                    [](const auto& a, const auto& b) { return a.first.compare(b.first) < 0; });
   rocksdb::WriteBatch sorted(batch.GetDataSize());
   for (const auto& [key, value] : all.puts) sorted.Put(key, value);
+  if (sorted.GetDataSize() != batch.GetDataSize()) return batch;
   return sorted;
 }
 
@@ -490,12 +496,13 @@ rocksdb::Options store_db_options() {
   opt.level0_stop_writes_trigger = 48;
   // Issue 10: a partition's output records, shared events and dead letters (o/, g/, d/ + partition + offset) are put
   // in log order, so a memtable insert starts from where the last one of its 7-byte prefix went instead of searching
-  // the skip list (which, with its key comparisons, took about a quarter of a city-year fold's CPU). Keys put in no
-  // order under their prefix (persons, event ids) gain nothing and may pay a little (a hash lookup, a splice fixed
-  // up). RocksDB skips the hint when batches of several writers go into a memtable together (a concurrent memtable
-  // write). Each distinct prefix keeps a hint until its memtable is freed: at most about 10^4 each for i/ and r/ (the
-  // first 5 characters of a person id) and for c/, some MB per memtable. First 7 minutes of a 100% fold, one run
-  // each: 21.8 M events against 19.9 M (runs of one binary differ by a few per cent).
+  // the skip list (which, with its key comparisons, took about a quarter of a city-year fold's CPU). The other keys
+  // (persons, event ids, claims) are in order within a batch (puts_in_key_order), not from one batch to the next,
+  // so the first of each prefix in a batch searches. RocksDB skips the hint when batches of several writers go into
+  // a memtable together (a concurrent memtable write). Each distinct prefix keeps a hint until its memtable is
+  // freed: at most about 10^4 each for i/ and r/ (the first 5 characters of a person id) and for c/, some MB per
+  // memtable. First 7 minutes of a 100% fold, one run each: 21.8 M events against 19.9 M (runs of one binary differ
+  // by a few per cent).
   opt.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(7));
   // One budget for the memtables of every store a process opens (serve and its query secondaries, audit's live store
   // and its replay): past 7/8 of 512 MB in all, the store being written flushes its largest memtable (a soft limit:

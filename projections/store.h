@@ -91,12 +91,13 @@ constexpr bool reads_format(int64_t format) { return format >= 4 && format <= kS
 // sizes, pipelined writes), also for benchmarks that compare the fold with raw RocksDB (ops/bench/fold_bench.cc).
 rocksdb::Options store_db_options();
 
-// The puts of `batch` in key order, a key put more than once keeping its puts in batch order (a stable sort), so a
-// store ends exactly as with `batch` (RocksDB gives each entry of a batch the next sequence number). Every commit of
-// the fold writes its batch so, and the raw side of ops/bench/fold_bench.cc likewise: a fold batch puts keys all over
-// the key space (e/, i/, r/, c/ by id, p/ by person), and inserted in key order each insert into the memtable's skip
-// list starts from where the previous one ended rather than from its top. A batch holding anything but puts is
-// returned as it is.
+// The puts of a plain `batch` (puts into the default column family, nothing else) in key order, a key put more than
+// once keeping its puts in batch order (a stable sort), so a store ends exactly as with `batch` (RocksDB gives each
+// entry of a batch the next sequence number). A batch holding anything else (deletes, merges, log data, other column
+// families) is returned as it is; save points are not carried over. Every commit of the fold writes its batch so,
+// and the raw side of ops/bench/fold_bench.cc likewise: a fold batch puts keys all over the key space (e/ by event
+// id, i/, r/ and p/ by person, c/ by claim), and inserted in key order each insert into the memtable's skip list
+// starts near where the previous one of its prefix went (store_db_options' insert hint) rather than from its top.
 rocksdb::WriteBatch puts_in_key_order(const rocksdb::WriteBatch& batch);
 
 // A store of another format than kStoreFormat, refused (nothing is read or written): the message names both
@@ -345,6 +346,7 @@ class PartitionFolder {
   std::unique_ptr<Impl> impl_;
 };
 
+// Key parts: lowercase hex, zero-padded to 4, 8 and 16 digits (more digits when the value needs them).
 std::string hex4(int v);
 std::string hex8(uint64_t v);
 std::string hex16(uint64_t v);

@@ -77,6 +77,19 @@ TEST(ClaimIndex, KeyPartEscapesSlashAndPercentOnly) {
   EXPECT_EQ(key_part_decode("%252F"), "%2F");
 }
 
+// The fixed-width numbers of keys: zero-padded lowercase hex, widened (never cut) when a value needs more digits.
+TEST(ClaimIndex, KeyNumbersArePaddedLowercaseHex) {
+  EXPECT_EQ(hex4(0), "0000");
+  EXPECT_EQ(hex4(0x2a), "002a");
+  EXPECT_EQ(hex4(0xbeef), "beef");
+  EXPECT_EQ(hex4(0x12345), "12345");
+  EXPECT_EQ(hex8(0), "00000000");
+  EXPECT_EQ(hex8(0xabc), "00000abc");
+  EXPECT_EQ(hex8(0x123456789ull), "123456789");
+  EXPECT_EQ(hex16(1), "0000000000000001");
+  EXPECT_EQ(hex16(0xfedcba9876543210ull), "fedcba9876543210");
+}
+
 // EVENTS.md: the same claim id under two persons is two claims; both are settled and both are indexed.
 TEST(ClaimIndex, SameClaimIdUnderTwoPersonsIsTwoClaims) {
   TempDir d;

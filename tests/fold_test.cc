@@ -287,9 +287,10 @@ TEST(Fold, SigkillAtRandomMomentsThenResumeEqualsCleanRun) {
   EXPECT_EQ(clean, killed);
 }
 
-// Each commit writes its batch in key order (puts_in_key_order): a key put twice keeps its puts in batch order, so
-// the last one wins as it would unsorted; a batch with anything but puts is left as it is.
-TEST(Fold, BatchesAreWrittenInKeyOrderWithRepeatedKeysInBatchOrder) {
+// puts_in_key_order, with which every fold commit writes its batch: keys in order, a key put more than once keeping
+// its puts in batch order (so the last one wins as it would unsorted); a batch with anything but puts (a delete,
+// log data) is left as it is.
+TEST(Fold, PutsInKeyOrderKeepRepeatedKeysInBatchOrder) {
   rocksdb::WriteBatch batch;
   batch.Put("p/0001/B", "b1");
   batch.Put("e/0001/A", "a1");
@@ -297,22 +298,39 @@ TEST(Fold, BatchesAreWrittenInKeyOrderWithRepeatedKeysInBatchOrder) {
   batch.Put("c/X/B/0001", "c");
   batch.Put("e/0001/A", "a2");
   struct Seen : rocksdb::WriteBatch::Handler {
-    std::string order;
+    std::vector<std::pair<std::string, std::string>> puts;
     void Put(const rocksdb::Slice& k, const rocksdb::Slice& v) override {
-      order += k.ToString() + "=" + v.ToString() + " ";
+      puts.emplace_back(k.ToString(), v.ToString());
     }
-  } seen;
-  rocksdb::WriteBatch sorted = puts_in_key_order(batch);
-  ASSERT_TRUE(sorted.Iterate(&seen).ok());
-  EXPECT_EQ(seen.order, "c/X/B/0001=c e/0001/A=a1 e/0001/A=a2 p/0001/B=b1 p/0001/B=b2 ");
-  EXPECT_EQ(sorted.Count(), 5u);
+  };
+  Seen seen;
+  ASSERT_TRUE(puts_in_key_order(batch).Iterate(&seen).ok());
+  const std::vector<std::pair<std::string, std::string>> want = {
+      {"c/X/B/0001", "c"}, {"e/0001/A", "a1"}, {"e/0001/A", "a2"}, {"p/0001/B", "b1"}, {"p/0001/B", "b2"}};
+  EXPECT_EQ(seen.puts, want);
 
+  // Stable beyond the 16 entries an unstable sort still orders by insertion: 600 puts over 5 keys, each key's
+  // values numbered in batch order.
+  rocksdb::WriteBatch many;
+  std::mt19937 rng(9);
+  for (int n = 0; n < 600; ++n) many.Put("k" + std::to_string(rng() % 5), std::to_string(1000 + n));
+  Seen all;
+  ASSERT_TRUE(puts_in_key_order(many).Iterate(&all).ok());
+  ASSERT_EQ(all.puts.size(), 600u);
+  for (size_t n = 1; n < all.puts.size(); ++n) {
+    const auto& [k0, v0] = all.puts[n - 1];
+    const auto& [k1, v1] = all.puts[n];
+    ASSERT_TRUE(k0 < k1 || (k0 == k1 && v0 < v1)) << n << ": " << k0 << "=" << v0 << " then " << k1 << "=" << v1;
+  }
+
+  // Written to RocksDB, the last put of a key is its value.
   TempDir d;
   rocksdb::Options o = store_db_options();
   o.create_if_missing = true;
   rocksdb::DB* raw = nullptr;
   ASSERT_TRUE(rocksdb::DB::Open(o, d / "db", &raw).ok());
   std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::WriteBatch sorted = puts_in_key_order(batch);
   ASSERT_TRUE(db->Write(rocksdb::WriteOptions(), &sorted).ok());
   std::string v;
   ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), "p/0001/B", &v).ok());
@@ -320,10 +338,14 @@ TEST(Fold, BatchesAreWrittenInKeyOrderWithRepeatedKeysInBatchOrder) {
   ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), "e/0001/A", &v).ok());
   EXPECT_EQ(v, "a2");
 
-  rocksdb::WriteBatch with_delete;
+  rocksdb::WriteBatch with_delete, with_log_data;
   with_delete.Put("b", "1");
   with_delete.Delete("a");
   EXPECT_EQ(puts_in_key_order(with_delete).Data(), with_delete.Data());
+  with_log_data.Put("b", "1");
+  with_log_data.PutLogData("note");
+  with_log_data.Put("a", "1");
+  EXPECT_EQ(puts_in_key_order(with_log_data).Data(), with_log_data.Data());
 }
 
 // TIME-LOG: a record in the log that does not decode is skipped (no effect) and kept as a dead letter.

@@ -8,8 +8,8 @@
 //   - the same RocksDB options (projections/store.h store_db_options), the same number of synced WriteBatches;
 //   - the fold's reads: a Get of a person or event-id key before its first put (the fold reads a person once while it
 //     stays cached, and an event id once);
-//   - keys in a random order (the fold writes o/, i/ and g/ keys in log order, which is cheaper to compact), each
-//     batch written in key order as the fold writes its batches (projections/store.h puts_in_key_order);
+//   - keys spread over the batches in a random order (the fold writes o/, i/ and g/ keys in log order, which is
+//     cheaper to compact), each batch written in key order as the fold writes its own (store.h puts_in_key_order);
 //   - as many writers as the fold has workers (--threads, FoldOptions::threads), each its share of the puts.
 // Prints both figures and their ratio.
 //   gongji-bench-fold [--people N] [--dir DIR] [--threads N]
@@ -117,8 +117,10 @@ double raw_put_seconds(const std::string& path, const std::vector<Put>& work, ui
         batch.Clear();
       }
     }
-    rocksdb::WriteBatch sorted = gongji::puts_in_key_order(batch);
-    if (batch.Count() && !raw->Write(wo, &sorted).ok()) failed = true;
+    if (batch.Count()) {
+      rocksdb::WriteBatch sorted = gongji::puts_in_key_order(batch);
+      if (!raw->Write(wo, &sorted).ok()) failed = true;
+    }
   };
   auto t0 = Clock::now();
   std::vector<std::thread> others;
