@@ -12,7 +12,8 @@ cd "$(dirname "$0")/../.."
 ./ops/build.sh >/dev/null
 # The peer's jar (build/streams-peer), rebuilt quietly when missing or older than its sources or the event schema.
 peer_jar=build/streams-peer/streams-peer.jar
-stale=$(find ops/bench/streams-peer events/events.fbs -type f -newer "$peer_jar" 2>/dev/null | head -1)
+stale=""  # find fails where there is no jar yet (a fresh clone), which set -e would end the script on
+[ -f "$peer_jar" ] && stale=$(find ops/bench/streams-peer events/events.fbs -type f -newer "$peer_jar" | head -1)
 if [ ! -f "$peer_jar" ] || [ -n "$stale" ]; then
   # ops/install-deps.sh installs a JRE for the broker; the peer's build needs the JDK (installed here as root).
   if ! command -v javac >/dev/null && [ "$(id -u)" = 0 ]; then
