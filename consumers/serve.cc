@@ -4,11 +4,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -129,6 +132,7 @@ class Server : public RdKafka::RebalanceCb {
       // wait at it. Transactions here are small (one batch), so abort abandoned ones within 15 s.
       setc(pc.get(), "transaction.timeout.ms", "15000");
       setc(pc.get(), "linger.ms", "5");
+      setc(pc.get(), "compression.type", "lz4");
       producer_.reset();
       producer_.reset(RdKafka::Producer::create(pc.get(), err));
       if (!producer_) throw Fatal("producer: " + err);
@@ -188,11 +192,17 @@ class Server : public RdKafka::RebalanceCb {
         if (t.joinable()) t.join();
       }
     } join{query_.get(), http};
+    publisher_ = std::thread([this] { publish_loop(); });
+    struct StopPublisher {
+      Server* s;
+      ~StopPublisher() { s->stop_publisher(); }
+    } stop_publisher{this};
     RdKafka::ErrorCode rc = consumer_->subscribe({opt_.events_topic});
     if (rc != RdKafka::ERR_NO_ERROR) throw Fatal("subscribe: " + RdKafka::err2str(rc));
     auto last_work = std::chrono::steady_clock::now();
     auto last_flush = last_work;
     while (!g_stop) {
+      if (publish_failed_ && !failed_) wait_published();  // rethrows the publisher's failure
       std::unique_ptr<RdKafka::Message> m(consumer_->consume(100));
       auto now = std::chrono::steady_clock::now();
       if (m->err() == RdKafka::ERR_NO_ERROR) {
@@ -222,6 +232,7 @@ class Server : public RdKafka::RebalanceCb {
       if (opt_.idle_exit_seconds > 0 && in_batch_ == 0 && idle) break;
     }
     flush();
+    wait_published();
     consumer_->close();
     std::cout << "serve: folded " << stats_.events << " events, published " << published_records_
               << " output records\n";
@@ -275,13 +286,18 @@ class Server : public RdKafka::RebalanceCb {
         folders_[p] = std::move(folder);
         published_[p] = committed;
         catch_up_to_[p] = committed;
-        if (local > committed) republish(p, committed, local);  // the outbox: folded here, never published
+        if (local > committed) {  // the outbox: folded here, never published
+          wait_published();
+          republish(p, committed, local);
+          published_[p] = local;
+        }
         tp->set_offset(static_cast<int64_t>(local));
       }
       c->assign(parts);
       set_owned();
     } else {
       flush();
+      wait_published();  // the group's offsets of these partitions are committed before another member takes them
       for (auto* tp : parts) {
         folders_.erase(tp->partition());
         published_.erase(tp->partition());
@@ -348,15 +364,15 @@ class Server : public RdKafka::RebalanceCb {
 
   // One attempt at the transaction: the items, then the group's offsets, then the commit.
   void transact_once(const std::vector<Pending>& items, const std::vector<std::string>& values,
-                     const std::map<int, uint64_t>& positions) {
+                     const std::map<int, uint64_t>& positions, const RdKafka::ConsumerGroupMetadata& group) {
     txn_call([&] { return producer_->begin_transaction(); }, "begin_transaction");
     for (size_t i = 0; i < items.size(); ++i) produce(items[i], values[i]);
-    std::unique_ptr<RdKafka::ConsumerGroupMetadata> gm(consumer_->groupMetadata());
     txn_call([&] {
       std::vector<RdKafka::TopicPartition*> offs;
       for (auto [p, next] : positions)
         offs.push_back(RdKafka::TopicPartition::create(opt_.events_topic, p, static_cast<int64_t>(next)));
-      RdKafka::Error* e = producer_->send_offsets_to_transaction(offs, gm.get(), 30000);
+      RdKafka::Error* e =
+          producer_->send_offsets_to_transaction(offs, const_cast<RdKafka::ConsumerGroupMetadata*>(&group), 30000);
       RdKafka::TopicPartition::destroy(offs);
       return e;
     }, "send_offsets_to_transaction");
@@ -368,11 +384,12 @@ class Server : public RdKafka::RebalanceCb {
   // The items are already committed to RocksDB (the outbox), so a transaction that must be aborted, or whose
   // producer failed fatally, is redone with the same items and offsets: nothing is lost, and a read_committed
   // consumer never sees the aborted attempt. Bounded; then Fatal (a restart recovers from the outbox).
-  void transact(const std::vector<Pending>& items, const std::map<int, uint64_t>& positions) {
+  void transact(const std::vector<Pending>& items, const std::map<int, uint64_t>& positions,
+                const RdKafka::ConsumerGroupMetadata& group) {
     const std::vector<std::string> values = encode(items);
     for (int attempt = 1;; ++attempt) {
       try {
-        transact_once(items, values, positions);
+        transact_once(items, values, positions, group);
         break;
       } catch (const Redo& r) {
         if (attempt >= kMaxAttempts) throw Fatal(r.what());
@@ -391,11 +408,11 @@ class Server : public RdKafka::RebalanceCb {
     }
     ++txn_committed_;
     published_records_ += items.size();
-    for (auto [p, next] : positions) published_[p] = next;
   }
 
   // The outbox of one partition in log order, dead letters included (a dead letter is the only output record of
-  // its offset, stored in the outbox like the others), published exactly as the live path publishes them.
+  // its offset, stored in the outbox like the others), published exactly as the live path publishes them. Runs
+  // on the consumer's thread while the publisher is idle (wait_published).
   void republish(int p, uint64_t from, uint64_t to) {
     std::vector<Pending> items;
     int index = 0;
@@ -405,7 +422,8 @@ class Server : public RdKafka::RebalanceCb {
       last = off;
       items.push_back({p, off, index, out});
     });
-    transact(items, {{p, to}});
+    std::unique_ptr<RdKafka::ConsumerGroupMetadata> group(consumer_->groupMetadata());
+    transact(items, {{p, to}}, *group);
   }
 
   // RocksDB first (the outbox), then the Kafka transaction. A store that cannot be written (StoreError: ENOSPC,
@@ -425,26 +443,112 @@ class Server : public RdKafka::RebalanceCb {
   void commit_and_publish() {
     std::map<int, uint64_t> positions;
     probe::crash_point("serve.before_outbox_commit");
+    std::vector<PartitionFolder*> commits;
     for (int p : touched_) {
       auto it = folders_.find(p);
       if (it == folders_.end()) continue;
+      // While catching up a gained partition the fold is behind what the group has published: the committed
+      // offset must never move back, or the range between would be published again by its next owner.
+      positions[p] = std::max(it->second->next_offset(), published_[p]);
+      commits.push_back(it->second.get());
+    }
+    // One WAL sync per flush: the last commit's sync makes every earlier one durable too (the WAL is one file
+    // sequence, recovered as a prefix), and nothing of the flush is published before it.
+    for (size_t i = 0; i < commits.size(); ++i) {
       // The fold's commit probe (log/fault_probe.h), hit here as Store::fold hits it: an injected ENOSPC / EIO
       // fails this commit as the operating system's would.
       if (int e = probe::fail_errno("fold.before_commit")) {
         if (e < 0) probe::crash_now();
         throw StoreError(io_error(e, opt_.data_dir + "/state"));
       }
-      it->second->commit(stats_);
-      // While catching up a gained partition the fold is behind what the group has published: the committed
-      // offset must never move back, or the range between would be published again by its next owner.
-      positions[p] = std::max(it->second->next_offset(), published_[p]);
+      commits[i]->commit(stats_, i + 1 == commits.size());
     }
     probe::crash_point("serve.after_outbox_commit");
-    transact(queue_, positions);
+    for (auto [p, next] : positions) published_[p] = next;  // handed to the publisher, which publishes in order
+    hand_over({std::move(queue_), std::move(positions),
+               std::shared_ptr<RdKafka::ConsumerGroupMetadata>(consumer_->groupMetadata())});
     set_owned();
     queue_.clear();
     touched_.clear();
     in_batch_ = 0;
+  }
+
+  // The publisher (issue 10: serve's Kafka transactions overlap the fold). flush() commits a batch to RocksDB (the
+  // outbox) and hands it over; one thread runs the transactions in the order handed, each taking every batch
+  // waiting (a slow broker makes the transactions larger, not more), with the latest offsets and group metadata.
+  // At most kMaxWaiting batches wait: then flush() waits. Its failure (Fatal: the transaction could not be made)
+  // stops it for good and is rethrown on the consumer's thread by the next hand_over or wait_published; what it had
+  // not published is in the outbox and is published by the restart.
+  struct Handed {
+    std::vector<Pending> items;
+    std::map<int, uint64_t> positions;
+    std::shared_ptr<RdKafka::ConsumerGroupMetadata> group;
+  };
+  static constexpr size_t kMaxWaiting = 4;
+
+  void hand_over(Handed h) {
+    std::unique_lock lock(pub_mu_);
+    pub_cv_.wait(lock, [&] { return pub_waiting_.size() < kMaxWaiting || pub_error_; });
+    if (pub_error_) std::rethrow_exception(pub_error_);  // flush() marks failed_
+    pub_waiting_.push_back(std::move(h));
+    pub_cv_.notify_all();
+  }
+
+  // Returns once everything handed over is published (the publisher idle). Its failure is rethrown once, and
+  // marks failed_: from then on nothing is committed or published (flush) and this returns at once.
+  void wait_published() {
+    if (failed_) return;
+    std::unique_lock lock(pub_mu_);
+    pub_cv_.wait(lock, [&] { return (pub_waiting_.empty() && !pub_busy_) || pub_error_; });
+    if (!pub_error_) return;
+    failed_ = true;
+    std::rethrow_exception(pub_error_);
+  }
+
+  void publish_loop() {
+    std::unique_lock lock(pub_mu_);
+    for (;;) {
+      pub_cv_.wait(lock, [&] { return pub_stop_ || !pub_waiting_.empty(); });
+      if (pub_stop_) return;
+      Handed all = std::move(pub_waiting_.front());
+      pub_waiting_.pop_front();
+      for (; !pub_waiting_.empty(); pub_waiting_.pop_front()) {
+        Handed& next = pub_waiting_.front();
+        all.items.insert(all.items.end(), std::make_move_iterator(next.items.begin()),
+                         std::make_move_iterator(next.items.end()));
+        for (auto [p, off] : next.positions) all.positions[p] = off;
+        all.group = std::move(next.group);
+      }
+      pub_busy_ = true;
+      pub_cv_.notify_all();  // room for hand_over
+      lock.unlock();
+      std::exception_ptr error;
+      try {
+        transact(all.items, all.positions, *all.group);
+      } catch (...) {
+        error = std::current_exception();
+      }
+      lock.lock();
+      pub_busy_ = false;
+      if (error) {
+        pub_error_ = error;
+        publish_failed_ = true;
+        pub_waiting_.clear();
+      }
+      pub_cv_.notify_all();
+      if (error) return;
+    }
+  }
+
+  // Ends the publisher thread after its current transaction; what is still waiting is not published (run() waits
+  // for it first on a normal end; after a failure the outbox has it).
+  void stop_publisher() {
+    {
+      std::lock_guard lock(pub_mu_);
+      pub_stop_ = true;
+    }
+    pub_cv_.notify_all();
+    if (publisher_.joinable()) publisher_.join();
   }
 
   ServeOptions opt_;
@@ -456,18 +560,25 @@ class Server : public RdKafka::RebalanceCb {
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   int partitions_ = 0;
   std::map<int, std::unique_ptr<PartitionFolder>> folders_;
-  std::map<int, uint64_t> published_;
+  std::map<int, uint64_t> published_;  // per assigned partition: the offset published, or handed to the publisher
   std::map<int, uint64_t> catch_up_to_;  // per assigned partition: the group's offset when it was assigned
   std::set<int> owned_;                  // what set_owned last gave owners_
   std::vector<Pending> queue_;
   std::set<int> touched_;
   size_t in_batch_ = 0;
   bool failed_ = false;
-  uint64_t published_records_ = 0;
+  std::atomic<uint64_t> published_records_{0};  // written by the publisher
   FoldStats stats_;
   std::atomic<uint64_t> txn_committed_{0}, txn_aborted_{0};  // read by the query service's /metrics
   std::shared_ptr<GroupOwners> owners_;                     // with the query service only
   std::unique_ptr<QueryService> query_;
+  std::thread publisher_;  // publish_loop; the fields below are guarded by pub_mu_
+  std::mutex pub_mu_;
+  std::condition_variable pub_cv_;
+  std::deque<Handed> pub_waiting_;
+  bool pub_busy_ = false, pub_stop_ = false;
+  std::exception_ptr pub_error_;
+  std::atomic<bool> publish_failed_{false};  // pub_error_ is set (read without the lock by the consume loop)
 };
 
 }  // namespace

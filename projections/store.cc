@@ -970,10 +970,10 @@ std::vector<Output> PartitionFolder::apply(const LogRecord& r, FoldStats& stats)
   return {dead};
 }
 
-void PartitionFolder::commit(FoldStats& stats) {
+void PartitionFolder::commit(FoldStats& stats, bool sync) {
   Impl& m = *impl_;
   rocksdb::WriteOptions wo;
-  wo.sync = true;
+  wo.sync = sync;
   m.state.flush_into(m.batch);
   m.batch.Put("x/" + hex4(m.partition), std::to_string(m.next));
   if (!m.anchor.empty()) m.batch.Put("a/" + hex4(m.partition), m.anchor);

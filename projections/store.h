@@ -337,7 +337,10 @@ class PartitionFolder {
   // to poison a record after the state was changed). Also called when earlier records are applied again.
   void set_apply_hook(std::function<void(const Event&)> hook);
   void set_person_cache_bytes(size_t bytes);  // FoldOptions::person_cache_bytes (its default until set)
-  void commit(FoldStats& stats);
+  // `sync` false: the write reaches RocksDB's WAL unsynced; a crash may lose it (and only it and later writes:
+  // the WAL is recovered as a prefix). `serve` commits all but the last touched partition of a flush unsynced,
+  // and the last one synced, which syncs the whole WAL before anything of the flush is published.
+  void commit(FoldStats& stats, bool sync = true);
   uint64_t next_offset() const;  // the offset after the last applied record
   size_t pending() const;        // records applied since the last commit
 

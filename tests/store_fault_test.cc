@@ -2,6 +2,9 @@
 // (issue 8 items 2, 3 and 6). In process, with the real segment log and RocksDB; faults are injected on purpose:
 // a rocksdb::FileSystemWrapper failing appends or syncs, the named probes fold.* / checkpoint.*, files removed.
 #include <atomic>
+#include <filesystem>
+#include <map>
+#include <mutex>
 
 #include <rocksdb/db.h>
 #include <rocksdb/file_system.h>
@@ -64,6 +67,71 @@ class FailingFS final : public rocksdb::FileSystemWrapper {
     std::string name_;
   };
   std::string suffix_;
+};
+
+// Remembers how much of each WAL file (*.log) was synced, and copies a store as a power loss would leave it: every
+// file as it is, but each WAL cut back to its last sync (what the page cache held and had not written is gone).
+class SyncTrackingFS final : public rocksdb::FileSystemWrapper {
+ public:
+  SyncTrackingFS() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
+  static const char* kClassName() { return "GongjiSyncTrackingFS"; }
+  const char* Name() const override { return kClassName(); }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* d) override {
+    rocksdb::IOStatus s = target()->NewWritableFile(f, o, r, d);
+    if (s.ok() && f.ends_with(".log")) r->reset(new File(std::move(*r), this, fs::path(f).filename()));
+    return s;
+  }
+
+  void copy_as_after_power_loss(const fs::path& from, const fs::path& to) {
+    std::lock_guard lock(mu_);
+    fs::create_directories(to);
+    for (const auto& e : fs::directory_iterator(from)) {
+      if (!e.is_regular_file()) continue;
+      const std::string name = e.path().filename();
+      fs::copy_file(e.path(), to / name);
+      if (name.ends_with(".log")) fs::resize_file(to / name, synced_[name]);
+    }
+  }
+
+ private:
+  class File final : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    File(std::unique_ptr<rocksdb::FSWritableFile> t, SyncTrackingFS* fs, std::string name)
+        : FSWritableFileOwnerWrapper(std::move(t)), fs_(fs), name_(std::move(name)) {}
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                             rocksdb::IODebugContext* d) override {
+      written_ += data.size();
+      return FSWritableFileOwnerWrapper::Append(data, o, d);
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                             const rocksdb::DataVerificationInfo& v, rocksdb::IODebugContext* d) override {
+      written_ += data.size();
+      return FSWritableFileOwnerWrapper::Append(data, o, v, d);
+    }
+    rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+      rocksdb::IOStatus s = FSWritableFileOwnerWrapper::Sync(o, d);
+      if (s.ok()) synced();
+      return s;
+    }
+    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+      rocksdb::IOStatus s = FSWritableFileOwnerWrapper::Fsync(o, d);
+      if (s.ok()) synced();
+      return s;
+    }
+
+   private:
+    void synced() {
+      std::lock_guard lock(fs_->mu_);
+      fs_->synced_[name_] = written_;
+    }
+    SyncTrackingFS* fs_;
+    std::string name_;
+    uint64_t written_ = 0;
+  };
+  std::mutex mu_;
+  std::map<std::string, uint64_t> synced_;  // WAL file name -> bytes written when it was last synced
 };
 
 // Disarms the process-wide probe whatever the test does.
@@ -158,6 +226,45 @@ TEST_F(StoreFault, WalAppendErrorFailsTheFoldAndLeavesTheLastCommittedBatch) {
   auto l = log();
   s.fold(*l, default_policy(), small_batches());
   EXPECT_EQ(s.digest(), *clean_digest_);
+}
+
+// Issue 10: `serve` commits the partitions of one flush unsynced but the last (PartitionFolder::commit's `sync`).
+// After a power loss, an unsynced commit followed by a synced one is kept whole, and an unsynced commit after the
+// last sync is lost whole: the store is back at exactly what the sync covered, never half a batch.
+TEST_F(StoreFault, UnsyncedCommitsSurviveAPowerLossExactlyUpToTheLastSync) {
+  TempDir d;
+  auto fs = std::make_shared<SyncTrackingFS>();
+  {
+    Store s(d / "state", StoreOptions{false, true, fs});
+    auto l = log();
+    s.record_run(default_policy(), l->partitions());
+    FoldStats stats;
+    PartitionFolder p0(s, 0, l->partitions(), default_policy()), p1(s, 1, l->partitions(), default_policy());
+    const auto fold_to = [&](PartitionFolder& f, int partition, uint64_t end) {
+      l->read(partition, f.next_offset(), [&](const LogRecord& r) {
+        if (r.offset >= end) return false;
+        f.apply(r, stats);
+        return true;
+      });
+    };
+    fold_to(p0, 0, 40);
+    p0.commit(stats, false);
+    fold_to(p1, 1, 30);
+    p1.commit(stats, true);  // syncs the WAL: p0's commit above with it
+    fold_to(p0, 0, 70);
+    p0.commit(stats, false);  // never synced
+    EXPECT_EQ(s.folded_offset(0), 70u);  // the running store sees every commit
+    EXPECT_EQ(s.folded_offset(1), 30u);
+    fs->copy_as_after_power_loss(d / "state", d / "after");
+  }
+  const std::map<int, uint64_t> synced{{0, 40}, {1, 30}};
+  Store after(d / "after");
+  EXPECT_EQ(after.folded_offset(0), 40u);
+  EXPECT_EQ(after.folded_offset(1), 30u);
+  EXPECT_EQ(after.digest(), digest_of_prefix(d / "prefix", synced));
+  auto l = log();
+  after.fold(*l, default_policy(), small_batches());  // the restart folds on from there
+  EXPECT_EQ(after.digest(), *clean_digest_);
 }
 
 // Item 3: a failed fsync of the WAL (a synced commit) is refused the same way; space "returns", the fold completes.
