@@ -716,7 +716,7 @@ struct Cli {
     data_opt(fold);
     fold->add_option("--policy", policy_file, "policy parameters file (default: the built-in Weihai policy)")
         ->check(input_file(false));
-    fold->add_option("--batch", fold_opt.batch_events, "events per committed batch (default 2000)")
+    fold->add_option("--batch", fold_opt.batch_events, "events per committed batch of each partition (default 32000)")
         ->check(CLI::Range(1, 1000000));
     fold->add_option("--brokers", paths.brokers, "fold from Kafka's gongji.events topic instead of the embedded log");
     kafka_config_opt(fold, paths.kafka_config);
@@ -752,7 +752,9 @@ struct Cli {
     srv->add_option("--events-topic", sopt.events_topic, "default gongji.events");
     srv->add_option("--settlements-topic", sopt.settlements_topic, "default gongji.settlements");
     srv->add_option("--dead-letter-topic", sopt.dead_letter_topic, "default gongji.dead-letters");
-    srv->add_option("--batch", sopt.batch_events, "events per transaction at most (default 2000)")
+    srv->add_option("--batch", sopt.batch_events,
+                    "events per batch committed to RocksDB and handed to the publishing thread (default 2000; a "
+                    "Kafka transaction takes every batch waiting, at most 4)")
         ->check(CLI::Range(1, 1000000));
     srv->add_option("--idle-exit", sopt.idle_exit_seconds,
                     "exit after this many seconds with nothing to fold (default: run until SIGTERM)")

@@ -39,9 +39,9 @@ inline constexpr std::array<const char*, 21> kProbePoints = {
     "deadletter.before_write",   // before a dead letter is written (ingest's file)
     // consumers/serve.cc
     "serve.before_outbox_commit",  // before the fold batch (the outbox) is committed
-    "serve.after_outbox_commit",   // after it, before the Kafka transaction begins
-    "serve.before_txn_commit",     // after producing, before commit_transaction
-    "serve.after_txn_commit",      // after commit_transaction returns
+    "serve.after_outbox_commit",   // after it, before it is handed to the publishing thread
+    "serve.before_txn_commit",     // publishing thread: after producing, before commit_transaction
+    "serve.after_txn_commit",      // publishing thread: after commit_transaction returns
     "ingest.mid_file",             // between two lines of an ingest (after the first append of a line)
 };
 

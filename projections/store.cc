@@ -482,6 +482,9 @@ rocksdb::Options store_db_options() {
   opt.max_write_buffer_number = 4;
   opt.max_bytes_for_level_base = 1ull << 30;
   opt.enable_pipelined_write = true;
+  // RocksDB's default, stated because serve relies on it (PartitionFolder::commit's `sync`): after a power loss the
+  // WAL is recovered up to its first damaged or missing record, a prefix, never a write without those before it.
+  opt.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   // Issue 10: each compaction of level 0 into level 1 rewrites the whole of level 1 (a memtable holds keys of every
   // kind and person, so each level-0 file overlaps every level-1 file), so it starts once 16 files wait in level 0,
   // not RocksDB's 4. A city-year fold (ops/bench/scale.sh, 100%) had flushed 13 GB into level 0 and written 57 GB
