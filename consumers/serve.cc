@@ -129,8 +129,9 @@ class Server : public RdKafka::RebalanceCb {
       for (const auto& [k, v] : kafka_.config) setc(pc.get(), k, v);
       setc(pc.get(), "transactional.id", txid_);  // stable per store: a restart fences and aborts its previous self
       // A member that dies mid-transaction leaves it open; until the broker aborts it, read_committed consumers
-      // wait at it. Transactions here are small (at most 4 batches, a few MB compressed; measured at 20,000 people:
-      // 30-60 ms each), so abort abandoned ones within 15 s.
+      // wait at it. Live transactions are small (at most 4 batches, a few MB compressed; measured at 20,000 people:
+      // 30-60 ms each), so abort abandoned ones within 15 s. A republish holds a partition's whole unpublished
+      // outbox (after a crash about 9 batches; a new --group: everything), which may not fit in 15 s: debt.
       setc(pc.get(), "transaction.timeout.ms", "15000");
       setc(pc.get(), "linger.ms", "5");
       setc(pc.get(), "compression.type", "lz4");

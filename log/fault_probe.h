@@ -40,8 +40,8 @@ inline constexpr std::array<const char*, 21> kProbePoints = {
     // consumers/serve.cc
     "serve.before_outbox_commit",  // before the fold batch (the outbox) is committed
     "serve.after_outbox_commit",   // after it, before it is handed to the publishing thread
-    "serve.before_txn_commit",     // publishing thread: after producing, before commit_transaction
-    "serve.after_txn_commit",      // publishing thread: after commit_transaction returns
+    "serve.before_txn_commit",     // a transaction (publishing thread, or a republish on assignment): before its commit
+    "serve.after_txn_commit",      // the same, after commit_transaction returns
     "ingest.mid_file",             // between two lines of an ingest (after the first append of a line)
 };
 

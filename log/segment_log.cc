@@ -341,6 +341,10 @@ std::unique_ptr<rocksdb::DB> open_index(const fs::path& dir, bool read_only, boo
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   opt.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  // The same for the memtable, where the ingest's new ids are until a flush: without a filter each miss searched
+  // its skip list (about 16% of a 10%-of-the-city ingest's main thread, perf).
+  opt.memtable_whole_key_filtering = true;
+  opt.memtable_prefix_bloom_size_ratio = 0.02;
   opt.compression = rocksdb::kLZ4Compression;
   // RocksDB's own LOG writer aborts on a full disk (log/rocksdb_info_log.h); read-only opens write nothing.
   if (create) fs::create_directories(dir / "index");

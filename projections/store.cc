@@ -808,6 +808,7 @@ struct PartitionFolder::Impl {
   std::vector<Output> apply_record(const LogRecord& r, std::optional<Event>& ev, bool& touched);
   void put_dead_letter(uint64_t offset, const std::string& stored, const std::string& person);
   void roll_back();
+  bool rolled_back = false;  // since the last commit (PartitionFolder::rolled_back)
 };
 
 PartitionFolder::PartitionFolder(Store& store, int partition, int partitions, const Policy& policy)
@@ -815,6 +816,7 @@ PartitionFolder::PartitionFolder(Store& store, int partition, int partitions, co
 PartitionFolder::~PartitionFolder() = default;
 uint64_t PartitionFolder::next_offset() const { return impl_->next; }
 size_t PartitionFolder::pending() const { return impl_->journal.size(); }
+bool PartitionFolder::rolled_back() const { return impl_->rolled_back; }
 void PartitionFolder::set_apply_hook(std::function<void(const Event&)> hook) { impl_->apply_hook = std::move(hook); }
 void PartitionFolder::set_person_cache_bytes(size_t bytes) { impl_->state.set_cache_bytes(bytes); }
 
@@ -885,6 +887,7 @@ void PartitionFolder::Impl::put_dead_letter(uint64_t offset, const std::string& 
 // Back to exactly the state before the failed record: what the store committed, plus this batch's earlier records
 // applied again (the fold is deterministic, so they give the same effects and outputs as the first time).
 void PartitionFolder::Impl::roll_back() {
+  rolled_back = true;
   batch.Clear();
   batch_ids.clear();
   state.reset();
@@ -990,6 +993,7 @@ void PartitionFolder::commit(FoldStats& stats, bool sync) {
   m.batch.Clear();
   m.batch_ids.clear();
   m.journal.clear();
+  m.rolled_back = false;
   m.state.trim();
 }
 
@@ -1049,6 +1053,7 @@ class FoldRun {
     if (from >= end) return;
     PartitionFolder folder(store_, p, partitions_, policy_);
     folder.set_person_cache_bytes(opt_.person_cache_bytes);
+    if (opt_.apply_hook) folder.set_apply_hook(opt_.apply_hook);
     log.read(p, from, [&](const LogRecord& r) {
       if (r.offset >= end || failed_) return false;
       probe::crash_point("fold.before_apply");
@@ -1058,7 +1063,9 @@ class FoldRun {
         std::lock_guard lock(mu_);
         opt_.progress(n);
       }
-      if (folder.pending() >= opt_.batch_events) commit(folder, stats);
+      // After a rollback the batch is committed at once: the next rollback re-applies only what follows, so a log
+      // of many poison records costs linear work, not batch_events re-applies each.
+      if (folder.pending() >= opt_.batch_events || folder.rolled_back()) commit(folder, stats);
       return true;
     });
     if (folder.pending() > 0 && !failed_) commit(folder, stats);

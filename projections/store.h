@@ -133,6 +133,8 @@ struct FoldOptions {
   // Fault-injection probe for crash tests: exit(137) right before committing batch number N (1-based), counted over
   // every worker's batches in the order they commit.
   std::optional<size_t> crash_before_batch;
+  // Test hook: given to each partition's folder (PartitionFolder::set_apply_hook); called from every worker.
+  std::function<void(const Event&)> apply_hook;
   // Stop each partition before these offsets (a partition not named: its end). For replays to a known-at point.
   std::map<int, uint64_t> until;
   // Keep a RocksDB checkpoint under this directory every `checkpoint_every` folded events ("" or 0: none), so
@@ -349,6 +351,9 @@ class PartitionFolder {
   void commit(FoldStats& stats, bool sync = true);
   uint64_t next_offset() const;  // the offset after the last applied record
   size_t pending() const;        // records applied since the last commit
+  // Whether a poison record that had changed state was rolled back since the last commit (its earlier records of
+  // the batch applied again). Store::fold commits then, so that the re-applies stay linear in the log.
+  bool rolled_back() const;
 
  private:
   struct Impl;

@@ -171,6 +171,31 @@ TEST(Poison, ExceptionAfterStateChangedRollsBackExactly) {
   EXPECT_EQ(hook_calls, 7 + 4);
 }
 
+// Store::fold commits a batch right after a rollback, so each rollback re-applies only the records since the last
+// one: a log of many poison records costs linear work, not up to batch_events re-applies each (issue 10: batches
+// of 32,000 events). Records: facility 0, person 1, claims c1..c30 at offsets 2..31; c10, c20 and c30 throw after
+// the state changed. Hook calls: 32 first applies; c10's rollback re-applies offsets 0..10 (11), c20's 12..20 (9),
+// c30's 22..30 (9). Without the commit after a rollback: 11 + 20 + 29 (c10 and c20 are dead letters, re-put).
+TEST(Poison, FoldCommitsAfterARollbackSoManyPoisonRecordsCostLinearWork) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 1);
+  std::string lines = kSetup;
+  for (int i = 1; i <= 30; ++i) lines += claim_line("c" + std::to_string(i), "K" + std::to_string(i), "2023-03-01");
+  ingest_lines(*log, lines);
+  int hook_calls = 0;
+  FoldOptions opt;
+  opt.batch_events = 1000;
+  opt.apply_hook = [&](const Event& e) {
+    ++hook_calls;
+    if (e.id == "c10" || e.id == "c20" || e.id == "c30") throw std::out_of_range("injected after the state changed");
+  };
+  Store s(d / "state");
+  FoldStats st = s.fold(*log, default_policy(), opt);
+  EXPECT_EQ(st.dead_letters, 3u);
+  EXPECT_EQ(hook_calls, 32 + 11 + 9 + 9);
+  EXPECT_EQ(st.commits, 3u);  // after c10, c20 and c30; c30 is the last record, so none is left for the end
+}
+
 // A rollback also keeps the batch's earlier dead letters exactly as they were (undecodable bytes before K1).
 TEST(Poison, RollbackKeepsEarlierDeadLettersOfTheBatch) {
   TempDir d;
