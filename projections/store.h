@@ -128,12 +128,14 @@ struct FoldOptions {
   // 2 threads), wall / user seconds, two runs each: 2,000: 63.2 / 98.0 and 50.5 / 79.0; 8,000: 45.2 / 71.1 and
   // 45.0 / 72.3; 16,000: 44.2 / 70.8 and 43.8 / 70.0; 32,000: 41.2 / 66.8 and 40.2 / 64.6, peak RSS 1.16 GB against
   // 1.04 GB. A person is written once per batch, and a larger sorted batch inserts more keys near one another. The
-  // cost: a crash redoes up to one batch per partition, and a poison record re-applies its batch's earlier records.
+  // cost: a crash redoes up to one batch per partition, and a poison record re-applies its batch's earlier records
+  // since the last commit (Store::fold commits after each rollback).
   size_t batch_events = 32000;
   // Fault-injection probe for crash tests: exit(137) right before committing batch number N (1-based), counted over
   // every worker's batches in the order they commit.
   std::optional<size_t> crash_before_batch;
-  // Test hook: given to each partition's folder (PartitionFolder::set_apply_hook); called from every worker.
+  // Test hook: given to each partition's folder (PartitionFolder::set_apply_hook). Called concurrently from every
+  // worker's thread (and again for records re-applied after a rollback): it must be thread-safe.
   std::function<void(const Event&)> apply_hook;
   // Stop each partition before these offsets (a partition not named: its end). For replays to a known-at point.
   std::map<int, uint64_t> until;
