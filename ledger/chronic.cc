@@ -232,26 +232,28 @@ void record_inpatient_settled(const Event& e, PersonState& p) {
   p.effects.push_back(eff);
 }
 
-void settle_chronic(const Event& e, PersonState& p, const Standing& st, const FacilityVersion* fac,
-                    const Params& params, Settlement& s) {
+namespace {
+
+// CHR-EXCL, CHR-UNREG, CHR-FAC (not out of area) and CHR-ART17, in that order: the registration the claim settles
+// under, or nullptr when one of them refused the claim (the refusal is in s).
+const Registration* chronic_gate(const Event& e, const PersonState& p, const Params& params, Settlement& s) {
   const std::string& disease = *e.disease;
   // CHR-EXCL: the old-policy diseases keep their old policy.
   if (params.excluded_diseases.count(disease)) {
     s.refuse<Say::disease_old_policy>(ClaimStatus::referred, Reason::CHRONIC_EXISTING_POLICY, Rule::CHR_EXCL, disease);
-    return;
+    return nullptr;
   }
   // CHR-UNREG
   const Registration* reg = registration_on(p, disease, e.at);
   if (!reg) {
     s.refuse<Say::disease_unregistered>(ClaimStatus::rejected, Reason::DISEASE_NOT_REGISTERED, Rule::CHR_UNREG,
                                         disease, e.at);
-    return;
+    return nullptr;
   }
-  const Bucket bucket = reg->bucket;
-  s.step<Say::disease_registered>(Rule::CHR_REG, disease, chronic_bucket_name(bucket), reg->effective);
+  s.step<Say::disease_registered>(Rule::CHR_REG, disease, chronic_bucket_name(reg->bucket), reg->effective);
   // CHR-FAC (not out of area)
   if (!e.away) {
-    auto it = p.chronic_facilities.find(bucket);
+    auto it = p.chronic_facilities.find(reg->bucket);
     const std::string* main = it == p.chronic_facilities.end() ? nullptr : value_at(it->second.main, e.at);
     const std::string* spec = it == p.chronic_facilities.end() ? nullptr : value_at(it->second.specialty, e.at);
     bool at_main = main && *main == *e.facility;
@@ -263,7 +265,7 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
       else
         s.refuse<Say::not_chronic_facility_none>(ClaimStatus::rejected, Reason::NOT_DESIGNATED, Rule::CHR_FAC,
                                                  *e.facility);
-      return;
+      return nullptr;
     }
     if (at_main) s.step<Say::at_chronic_facility>(Rule::CHR_FAC);
     else s.step<Say::at_specialised_facility>(Rule::CHR_FAC);
@@ -272,16 +274,18 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
   if (params.art17_refer && params.art17_diseases.count(disease)) {
     s.refuse<Say::art17_current_policy>(ClaimStatus::referred, Reason::CHRONIC_EXISTING_POLICY, Rule::CHR_ART17,
                                         disease);
-    return;
+    return nullptr;
   }
+  return reg;
+}
 
-  const bool employee = st.scheme == Scheme::employee;
+// F-LEVEL and ORD-SCOPE for a chronic claim: sets s.level and adds every item but nucleic-acid tests (inpatient
+// policy) to s.eligible.
+void chronic_level_and_scope(const Event& e, const FacilityVersion* fac, Settlement& s) {
   const bool away = e.away.has_value();
-  int level = std::max(1, away ? e.away->level : fac->level);
-  bool tcm = !away && fac->tcm;
-  s.level = level;
-  if (away) s.step<Say::level_away>(Rule::F_LEVEL, level, spelling(e.away->mode));
-  else s.step<Say::level>(Rule::F_LEVEL, level);
+  s.level = std::max(1, away ? e.away->level : fac->level);
+  if (away) s.step<Say::level_away>(Rule::F_LEVEL, s.level, spelling(e.away->mode));
+  else s.step<Say::level>(Rule::F_LEVEL, s.level);
   for (size_t i = 0; i < e.items.size(); ++i) {
     if (e.items[i].category == ItemCategory::nucleic_acid) {
       s.reasons.insert(Reason::NUCLEIC_ACID_INPATIENT_POLICY);
@@ -290,6 +294,37 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
     }
     s.eligible += e.items[i].eligible_or_amount();
   }
+}
+
+// CHR-RATIO with F-TCM: sets s.ratio and s.fund (RND) from s.covered.
+void chronic_ratio_and_fund(const Standing& st, Bucket bucket, bool tcm, const Params& params, Settlement& s) {
+  const bool employee = st.scheme == Scheme::employee;
+  int ratio_level = tcm && employee ? std::max(1, s.level - 1) : s.level;
+  const bool ordinary_bucket = bucket == Bucket::chronic_ordinary;
+  const RatesByLevel& t = !employee ? params.inpatient_ratio_resident
+                          : st.status == EmployeeStatus::retired ? params.inpatient_ratio_retired
+                                                   : params.inpatient_ratio_in_service;
+  Rate ratio = ordinary_bucket ? params.chronic_ratio_resident_ordinary : t[ratio_level - 1];
+  if (tcm && !employee) ratio += params.tcm_resident_extra;
+  if (tcm && employee) s.step<Say::tcm_chronic_employee>(Rule::F_TCM);
+  else if (tcm) s.step<Say::tcm_chronic_resident>(Rule::F_TCM, params.tcm_resident_extra);
+  s.ratio = ratio;
+  if (ordinary_bucket) s.step<Say::chronic_ordinary_ratio>(Rule::CHR_RATIO, ratio);
+  else s.step<Say::chronic_inpatient_ratio>(Rule::CHR_RATIO, ratio_level, ratio);
+  s.fund = mul_rate(s.covered, s.ratio);
+  s.step<Say::fund_rounded>(Rule::RND, s.covered, s.ratio, s.fund);
+}
+
+}  // namespace
+
+void settle_chronic(const Event& e, PersonState& p, const Standing& st, const FacilityVersion* fac,
+                    const Params& params, Settlement& s) {
+  const Registration* reg = chronic_gate(e, p, params, s);
+  if (!reg) return;
+  const std::string& disease = *e.disease;
+  const Bucket bucket = reg->bucket;
+  const bool away = e.away.has_value();
+  chronic_level_and_scope(e, fac, s);
 
   const int year = year_of(e.at);
   const Date period = period_start(p, e.at);
@@ -310,7 +345,6 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
   else
     s.step<Say::bucket_limit>(Rule::CHR_LIM, limit, before.limit_used);
   if (counts_inpatient && !inpatient_only) s.step<Say::inpatient_limit>(Rule::CHR_INPT, inp_limit, inp_used);
-
   Money counted_limit = 0, counted_inp = 0;
   if (away && e.away->mode == AwayMode::temporary) {  // ORD-AWAY applies to chronic claims alike
     s.self_first = mul_rate(s.eligible, params.away_temporary_self_share);
@@ -337,21 +371,7 @@ void settle_chronic(const Event& e, PersonState& p, const Standing& st, const Fa
   check_room(counted_limit, room_before, spelled(bucket));
   check_room(counted_inp, inp_room_before, "inpatient");
 
-  // CHR-RATIO (+ F-TCM)
-  int ratio_level = tcm && employee ? std::max(1, level - 1) : level;
-  const bool ordinary_bucket = bucket == Bucket::chronic_ordinary;
-  const RatesByLevel& t = !employee ? params.inpatient_ratio_resident
-                          : st.status == EmployeeStatus::retired ? params.inpatient_ratio_retired
-                                                   : params.inpatient_ratio_in_service;
-  Rate ratio = ordinary_bucket ? params.chronic_ratio_resident_ordinary : t[ratio_level - 1];
-  if (tcm && !employee) ratio += params.tcm_resident_extra;
-  if (tcm && employee) s.step<Say::tcm_chronic_employee>(Rule::F_TCM);
-  else if (tcm) s.step<Say::tcm_chronic_resident>(Rule::F_TCM, params.tcm_resident_extra);
-  s.ratio = ratio;
-  if (ordinary_bucket) s.step<Say::chronic_ordinary_ratio>(Rule::CHR_RATIO, ratio);
-  else s.step<Say::chronic_inpatient_ratio>(Rule::CHR_RATIO, ratio_level, ratio);
-  s.fund = mul_rate(s.covered, s.ratio);
-  s.step<Say::fund_rounded>(Rule::RND, s.covered, s.ratio, s.fund);
+  chronic_ratio_and_fund(st, bucket, !away && fac->tcm, params, s);
 
   record_settlement(p, e, s, period, bucket, counted_limit, counted_inp, 0);
   s.after = {{Accumulator::deductible_paid, before.deductible + s.deductible},

@@ -137,6 +137,102 @@ bool frequency_allows(const std::vector<TherapyUse>& uses, const std::string& co
   return true;
 }
 
+// What the item checks of one claim share: the claim, the person, and the claim-wide facts of ORD-ACU and ORD-PED.
+struct ItemCheck {
+  const Event& e;
+  PersonState& p;
+  const Params& params;
+  Settlement& s;
+  Money acu = 0, other = 0;  // the claim's acupuncture and other TCM amounts, as submitted
+  std::string diag;
+  int age = 0;
+  std::optional<Date> acu_course, ped_course;
+  std::vector<TherapyUse> accepted;  // this claim's accepted TCM items
+};
+
+// ORD-ACU per day: may the therapy `code` (empty: uncoded) be one more of the person's TCM items on the claim's day,
+// under the diagnosis's daily cap and the therapy's frequency rule? A refusal is stepped for item n.
+bool therapy_allowed(ItemCheck& c, const std::string& code, const TherapyRule* rule, int daily_items, int n,
+                     std::string_view cat) {
+  // Per day: distinct codes over all accepted TCM items of the person that day.
+  std::set<std::string> codes;
+  int uncoded = 0;
+  bool seen = false;
+  auto count = [&](const TherapyUse& u) {
+    if (u.date != c.e.at) return;
+    if (u.code.empty()) ++uncoded;
+    else codes.insert(u.code);
+    if (!code.empty() && u.code == code) seen = true;
+  };
+  for (const auto& u : c.p.therapy_uses) count(u);
+  for (const auto& u : c.accepted) count(u);
+  if (!seen && static_cast<int>(codes.size()) + uncoded >= daily_items) {
+    c.s.reasons.insert(Reason::ACU_DAILY_ITEMS_EXCEEDED);
+    c.s.step<Say::item_therapies_a_day>(Rule::ORD_ACU, n, cat, daily_items);
+    return false;
+  }
+  if (rule) {
+    std::vector<TherapyUse> all = c.p.therapy_uses;
+    all.insert(all.end(), c.accepted.begin(), c.accepted.end());
+    if (!frequency_allows(all, code, c.e.at, *rule)) {
+      c.s.reasons.insert(Reason::ACU_FREQUENCY_EXCEEDED);
+      c.s.step<Say::item_therapy_over_frequency>(Rule::ORD_ACU, n, cat, code);
+      return false;
+    }
+  }
+  return true;
+}
+
+// ORD-ACU for a resident's acupuncture or other TCM item n: is it eligible? An accepted coded or uncoded item that is
+// not an adjunct is recorded in c.accepted; a refusal is stepped.
+bool tcm_item_eligible(ItemCheck& c, const Item& it, int n) {
+  const std::string_view cat = spelling(it.category);
+  if (c.acu <= c.other) {  // acupuncture-led: strictly greater, as submitted
+    c.s.reasons.insert(Reason::ACU_NOT_LED);
+    c.s.step<Say::item_not_acupuncture_led>(Rule::ORD_ACU, n, cat, c.acu, c.other);
+    return false;
+  }
+  auto dg = c.params.acu_diagnoses.find(c.diag);
+  if (dg == c.params.acu_diagnoses.end()) {
+    c.s.reasons.insert(Reason::ACU_DIAGNOSIS_NOT_LISTED);
+    c.s.step<Say::item_diagnosis_not_in_annex1>(Rule::ORD_ACU, n, cat, c.diag);
+    return false;
+  }
+  if (!c.acu_course) c.acu_course = course_for(c.p, "acu:" + c.diag, c.e, dg->second.course_days);
+  if (c.e.at > *c.acu_course + dg->second.course_days - 1) {
+    c.s.reasons.insert(Reason::ACU_COURSE_EXCEEDED);
+    c.s.step<Say::item_course_over>(Rule::ORD_ACU, n, cat, *c.acu_course, dg->second.course_days);
+    return false;
+  }
+  const std::string code = it.therapy.value_or("");
+  auto rule = code.empty() ? c.params.therapies.end() : c.params.therapies.find(code);
+  const TherapyRule* found = rule == c.params.therapies.end() ? nullptr : &rule->second;
+  if (found && found->per == TherapyRule::Per::adjunct) return true;
+  if (!therapy_allowed(c, code, found, dg->second.daily_items, n, cat)) return false;
+  c.accepted.push_back({c.e.at, code, *c.e.claim});
+  return true;
+}
+
+// ORD-PED for a resident's paediatric massage item n: is it eligible? A refusal is stepped.
+bool massage_item_eligible(ItemCheck& c, const Item& it, int n) {
+  const std::string_view cat = spelling(it.category);
+  auto cond = c.params.ped_conditions.find(c.diag);
+  if (c.age > c.params.ped_max_age || cond == c.params.ped_conditions.end()) {
+    c.s.reasons.insert(Reason::PED_NOT_COVERED);
+    c.s.step<Say::item_massage_not_covered>(Rule::ORD_PED, n, cat, c.params.ped_max_age, c.age, c.diag);
+    return false;
+  }
+  if (!cond->second) {
+    if (!c.ped_course) c.ped_course = course_for(c.p, "ped:" + c.diag, c.e, c.params.ped_course_days);
+    if (c.e.at > *c.ped_course + c.params.ped_course_days - 1) {
+      c.s.reasons.insert(Reason::PED_COURSE_EXCEEDED);
+      c.s.step<Say::item_course_over>(Rule::ORD_PED, n, cat, *c.ped_course, c.params.ped_course_days);
+      return false;
+    }
+  }
+  return true;
+}
+
 // ORD-SCOPE, ORD-ACU, ORD-PED: the eligible amount of each item, recording accepted therapy uses.
 Money eligible_items(const Event& e, PersonState& p, const Standing& st, const Params& params, Settlement& s) {
   const bool resident = st.scheme == Scheme::resident;
@@ -145,106 +241,52 @@ Money eligible_items(const Event& e, PersonState& p, const Standing& st, const P
     if (it.category == ItemCategory::acupuncture) acu += it.eligible_or_amount();
     if (it.category == ItemCategory::tcm_other) other += it.eligible_or_amount();
   }
-  const bool led = acu > other;  // ORD-ACU: strictly greater, as submitted
-  const std::string diag = e.diagnosis.value_or("");
-  const int age = age_on(p.birth, e.at);
-  std::optional<Date> acu_course, ped_course;
+  ItemCheck c{.e = e, .p = p, .params = params, .s = s, .acu = acu, .other = other,
+              .diag = e.diagnosis.value_or(""), .age = age_on(p.birth, e.at), .acu_course = {}, .ped_course = {},
+              .accepted = {}};
   Money total = 0;
-  std::vector<TherapyUse> accepted;  // this claim's accepted TCM items
   for (size_t i = 0; i < e.items.size(); ++i) {
     const Item& it = e.items[i];
     const int n = static_cast<int>(i) + 1;  // the item as the trace names it: "item 2 (drug)"
-    const std::string_view cat = spelling(it.category);
-    Money el = it.eligible_or_amount();
+    bool eligible = false;
     if (it.category == ItemCategory::nucleic_acid) {
       s.reasons.insert(Reason::NUCLEIC_ACID_INPATIENT_POLICY);
-      s.step<Say::item_nucleic_acid_not_here>(Rule::ORD_SCOPE, n, cat);
-      continue;
+      s.step<Say::item_nucleic_acid_not_here>(Rule::ORD_SCOPE, n, spelling(it.category));
+    } else if (!resident || it.category == ItemCategory::drug ||
+               it.category == ItemCategory::general_consultation) {
+      eligible = true;  // ORD-SCOPE: employees, every eligible item; residents, drugs and general consultations
+    } else if (it.category == ItemCategory::acupuncture || it.category == ItemCategory::tcm_other) {
+      eligible = tcm_item_eligible(c, it, n);
+    } else if (it.category == ItemCategory::pediatric_massage) {
+      eligible = massage_item_eligible(c, it, n);
+    } else {
+      s.reasons.insert(Reason::RESIDENT_SCOPE);  // exam, lab, treatment, device
+      s.step<Say::item_outside_resident_scope>(Rule::ORD_SCOPE, n, spelling(it.category));
     }
-    if (!resident) {  // ORD-SCOPE: employees, every eligible item
-      total += el;
-      continue;
-    }
-    if (it.category == ItemCategory::drug || it.category == ItemCategory::general_consultation) {
-      total += el;
-      continue;
-    }
-    if (it.category == ItemCategory::acupuncture || it.category == ItemCategory::tcm_other) {
-      if (!led) {
-        s.reasons.insert(Reason::ACU_NOT_LED);
-        s.step<Say::item_not_acupuncture_led>(Rule::ORD_ACU, n, cat, acu, other);
-        continue;
-      }
-      auto dg = params.acu_diagnoses.find(diag);
-      if (dg == params.acu_diagnoses.end()) {
-        s.reasons.insert(Reason::ACU_DIAGNOSIS_NOT_LISTED);
-        s.step<Say::item_diagnosis_not_in_annex1>(Rule::ORD_ACU, n, cat, diag);
-        continue;
-      }
-      if (!acu_course) acu_course = course_for(p, "acu:" + diag, e, dg->second.course_days);
-      if (e.at > *acu_course + dg->second.course_days - 1) {
-        s.reasons.insert(Reason::ACU_COURSE_EXCEEDED);
-        s.step<Say::item_course_over>(Rule::ORD_ACU, n, cat, *acu_course, dg->second.course_days);
-        continue;
-      }
-      const std::string code = it.therapy.value_or("");
-      auto rule = code.empty() ? params.therapies.end() : params.therapies.find(code);
-      bool adjunct = rule != params.therapies.end() && rule->second.per == TherapyRule::Per::adjunct;
-      if (!adjunct) {
-        // Per day: distinct codes over all accepted TCM items of the person that day.
-        std::set<std::string> codes;
-        int uncoded = 0;
-        bool seen = false;
-        auto count = [&](const TherapyUse& u) {
-          if (u.date != e.at) return;
-          if (u.code.empty()) ++uncoded;
-          else codes.insert(u.code);
-          if (!code.empty() && u.code == code) seen = true;
-        };
-        for (const auto& u : p.therapy_uses) count(u);
-        for (const auto& u : accepted) count(u);
-        if (!seen && static_cast<int>(codes.size()) + uncoded >= dg->second.daily_items) {
-          s.reasons.insert(Reason::ACU_DAILY_ITEMS_EXCEEDED);
-          s.step<Say::item_therapies_a_day>(Rule::ORD_ACU, n, cat, dg->second.daily_items);
-          continue;
-        }
-        if (rule != params.therapies.end()) {
-          std::vector<TherapyUse> all = p.therapy_uses;
-          all.insert(all.end(), accepted.begin(), accepted.end());
-          if (!frequency_allows(all, code, e.at, rule->second)) {
-            s.reasons.insert(Reason::ACU_FREQUENCY_EXCEEDED);
-            s.step<Say::item_therapy_over_frequency>(Rule::ORD_ACU, n, cat, code);
-            continue;
-          }
-        }
-        accepted.push_back({e.at, code, *e.claim});
-      }
-      total += el;
-      continue;
-    }
-    if (it.category == ItemCategory::pediatric_massage) {
-      auto cond = params.ped_conditions.find(diag);
-      if (age > params.ped_max_age || cond == params.ped_conditions.end()) {
-        s.reasons.insert(Reason::PED_NOT_COVERED);
-        s.step<Say::item_massage_not_covered>(Rule::ORD_PED, n, cat, params.ped_max_age, age, diag);
-        continue;
-      }
-      if (!cond->second) {
-        if (!ped_course) ped_course = course_for(p, "ped:" + diag, e, params.ped_course_days);
-        if (e.at > *ped_course + params.ped_course_days - 1) {
-          s.reasons.insert(Reason::PED_COURSE_EXCEEDED);
-          s.step<Say::item_course_over>(Rule::ORD_PED, n, cat, *ped_course, params.ped_course_days);
-          continue;
-        }
-      }
-      total += el;
-      continue;
-    }
-    s.reasons.insert(Reason::RESIDENT_SCOPE);  // exam, lab, treatment, device
-    s.step<Say::item_outside_resident_scope>(Rule::ORD_SCOPE, n, cat);
+    if (eligible) total += it.eligible_or_amount();
   }
-  for (auto& u : accepted) p.therapy_uses.push_back(std::move(u));
+  for (auto& u : c.accepted) p.therapy_uses.push_back(std::move(u));
   return total;
+}
+
+// ORD-RATIO, with F-TCM's points for a resident and ORD-INC's bonus: sets s.ratio and s.fund (RND) from s.covered;
+// returns the bonus.
+Rate ordinary_ratio_and_fund(const Event& e, const PersonState& p, const Standing& st, bool tcm, int ratio_level,
+                             const Params& params, Settlement& s) {
+  const bool employee = st.scheme == Scheme::employee;
+  const RatesByLevel& ratios = !employee ? params.ratio_resident
+                               : st.status == EmployeeStatus::retired ? params.ratio_retired
+                                                        : params.ratio_in_service;
+  Rate ratio = ratios[ratio_level - 1];
+  if (tcm && !employee) ratio += params.tcm_resident_extra;
+  Rate bonus = bonus_on(p, e.at);
+  s.ratio = ratio + bonus;
+  const char* who = !employee ? "resident" : st.status == EmployeeStatus::retired ? "retired" : "in-service";
+  s.step<Say::ordinary_ratio>(Rule::ORD_RATIO, who, ratio, ratio_level);
+  if (bonus) s.step<Say::incentive_bonus>(Rule::ORD_INC, bonus);
+  s.fund = mul_rate(s.covered, s.ratio);
+  s.step<Say::fund_rounded>(Rule::RND, s.covered, s.ratio, s.fund);
+  return bonus;
 }
 
 void settle_ordinary(const Event& e, PersonState& p, const Standing& st, const FacilityVersion* fac,
@@ -310,18 +352,7 @@ void settle_ordinary(const Event& e, PersonState& p, const Standing& st, const F
   check_room(limit_counted, room_before, "ordinary");
 
   // ORD-RATIO (+ F-TCM points, + ORD-INC bonus)
-  const RatesByLevel& ratios = !employee ? params.ratio_resident
-                               : st.status == EmployeeStatus::retired ? params.ratio_retired
-                                                        : params.ratio_in_service;
-  Rate ratio = ratios[ratio_level - 1];
-  if (tcm && !employee) ratio += params.tcm_resident_extra;
-  Rate bonus = bonus_on(p, e.at);
-  s.ratio = ratio + bonus;
-  const char* who = !employee ? "resident" : st.status == EmployeeStatus::retired ? "retired" : "in-service";
-  s.step<Say::ordinary_ratio>(Rule::ORD_RATIO, who, ratio, ratio_level);
-  if (bonus) s.step<Say::incentive_bonus>(Rule::ORD_INC, bonus);
-  s.fund = mul_rate(s.covered, s.ratio);
-  s.step<Say::fund_rounded>(Rule::RND, s.covered, s.ratio, s.fund);
+  const Rate bonus = ordinary_ratio_and_fund(e, p, st, tcm, ratio_level, params, s);
 
   record_settlement(p, e, s, period, Bucket::ordinary, limit_counted, 0, bonus);
   s.after = {{Accumulator::deductible_paid, before.deductible + s.deductible},
