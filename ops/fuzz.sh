@@ -54,7 +54,12 @@ run() {
               -print_final_stats=1 -artifact_prefix="$art/")
   [ -f "$root/tests/fuzz/$target.dict" ] && opts+=(-dict="$root/tests/fuzz/$target.dict")
   if ! "$bin" "${opts[@]}" "${dirs[@]}" >"$scratch/fuzz.log" 2>&1; then
-    tail -n 200 "$scratch/fuzz.log"  # the report of the failing input; the progress lines before it are noise
+    # The report of the failing input, without the progress and the log's warnings before it (noise); then, last,
+    # so that a log cut in the middle still shows it, what broke: the finding or sanitizer error and its stack.
+    grep -v -E '^#[0-9]+ |^gongji: warning: ' "$scratch/fuzz.log" | tail -n 120
+    echo "== fuzz $target: what broke"
+    grep -m1 -A30 -E 'FUZZ FINDING|==[0-9]+==ERROR|terminate called|runtime error|deadly signal' "$scratch/fuzz.log" \
+      | grep -v -E '^gongji: warning: ' || true
     echo "fuzz $target: FAILED; the input is in $art/ (keep it in tests/fuzz/regressions/$target/ with the fix)" >&2
     exit 1
   fi
