@@ -753,9 +753,13 @@ struct Cli {
     srv->add_option("--settlements-topic", sopt.settlements_topic, "default gongji.settlements");
     srv->add_option("--dead-letter-topic", sopt.dead_letter_topic, "default gongji.dead-letters");
     srv->add_option("--batch", sopt.batch_events,
-                    "events per batch committed to RocksDB and handed to the publishing thread (default 2000; a "
-                    "Kafka transaction takes every batch waiting, at most 4)")
+                    "events per batch committed to RocksDB and handed to the publishing thread (default 16000, or "
+                    "what came in 500 ms; a Kafka transaction takes every batch waiting, at most 2)")
         ->check(CLI::Range(1, 1000000));
+    srv->add_option("--fold-threads", sopt.fold_threads,
+                    "threads folding a batch's partitions side by side (default 2); the store and the published "
+                    "records are the same with any count")
+        ->check(CLI::Range(1, 64));
     srv->add_option("--idle-exit", sopt.idle_exit_seconds,
                     "exit after this many seconds with nothing to fold (default: run until SIGTERM)")
         ->check(CLI::NonNegativeNumber);

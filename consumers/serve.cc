@@ -129,9 +129,9 @@ class Server : public RdKafka::RebalanceCb {
       for (const auto& [k, v] : kafka_.config) setc(pc.get(), k, v);
       setc(pc.get(), "transactional.id", txid_);  // stable per store: a restart fences and aborts its previous self
       // A member that dies mid-transaction leaves it open; until the broker aborts it, read_committed consumers
-      // wait at it. Live transactions are small (at most 4 batches, a few MB compressed; measured at 20,000 people:
-      // 30-60 ms each), so abort abandoned ones within 15 s. A republish holds a partition's whole unpublished
-      // outbox (after a crash about 9 batches; a new --group: everything), which may not fit in 15 s: debt.
+      // wait at it. Live transactions hold at most 2 batches (32,000 events' records by default), so abort abandoned
+      // ones within 15 s. A republish holds a partition's whole unpublished outbox (after a crash about 5 batches; a
+      // new --group: everything), which may not fit in 15 s: debt.
       setc(pc.get(), "transaction.timeout.ms", "15000");
       setc(pc.get(), "linger.ms", "5");
       setc(pc.get(), "compression.type", "lz4");
@@ -211,16 +211,8 @@ class Server : public RdKafka::RebalanceCb {
         last_work = now;
         auto it = folders_.find(m->partition());
         if (it != folders_.end() && static_cast<uint64_t>(m->offset()) >= it->second->next_offset()) {
-          LogRecord r;
-          r.partition = m->partition();
-          r.offset = static_cast<uint64_t>(m->offset());
-          r.ingested_ms = m->timestamp().timestamp;
-          r.payload = std::string_view(static_cast<const char*>(m->payload()), m->len());
-          auto outs = it->second->apply(r, stats_);
-          if (r.offset >= published_[r.partition])
-            for (size_t n = 0; n < outs.size(); ++n)
-              queue_.push_back({r.partition, r.offset, static_cast<int>(n), outs[n]});
-          touched_.insert(r.partition);
+          touched_.insert(m->partition());
+          batch_[m->partition()].push_back(std::move(m));  // folded by flush (fold_batch)
           ++in_batch_;
         }
       } else if (m->err() != RdKafka::ERR__TIMED_OUT && m->err() != RdKafka::ERR__PARTITION_EOF) {
@@ -228,7 +220,8 @@ class Server : public RdKafka::RebalanceCb {
       }
       if (in_batch_ >= opt_.batch_events || (in_batch_ > 0 && now - last_flush > std::chrono::milliseconds(500))) {
         flush();
-        last_flush = now;
+        // Timed from the flush's end: a flush longer than 500 ms must not cut the next batch after one record.
+        last_flush = std::chrono::steady_clock::now();
       }
       const bool idle = now - last_work > std::chrono::seconds(opt_.idle_exit_seconds);
       if (opt_.idle_exit_seconds > 0 && in_batch_ == 0 && idle) break;
@@ -303,6 +296,7 @@ class Server : public RdKafka::RebalanceCb {
       flush();
       wait_published();  // the group's offsets of these partitions are committed before another member takes them
       for (auto* tp : parts) {
+        batch_.erase(tp->partition());  // only after a failure is anything left unfolded (flush)
         folders_.erase(tp->partition());
         published_.erase(tp->partition());
         catch_up_to_.erase(tp->partition());
@@ -443,7 +437,70 @@ class Server : public RdKafka::RebalanceCb {
     }
   }
 
+  // Folds one partition's records of the batch into its folder, collecting the output records to publish (those
+  // at or after what the group has published); stops at the next record once `failed` is set. After a rollback
+  // (a poison record) the folder commits at once, unsynced, as Store::fold does: the next rollback re-applies only
+  // what follows, so many poison records cost linear work. Committed early, those records are in the outbox before
+  // the flush publishes them, which a restart recovers like any outbox.
+  void fold_partition(int p, const std::vector<std::unique_ptr<RdKafka::Message>>& msgs, std::vector<Pending>& outs,
+                      FoldStats& stats, const std::atomic<bool>& failed) {
+    PartitionFolder& folder = *folders_.at(p);
+    const uint64_t published = published_.at(p);
+    for (const auto& m : msgs) {
+      if (failed) return;
+      LogRecord r;
+      r.partition = p;
+      r.offset = static_cast<uint64_t>(m->offset());
+      if (r.offset < folder.next_offset()) continue;
+      r.ingested_ms = m->timestamp().timestamp;
+      r.payload = std::string_view(static_cast<const char*>(m->payload()), m->len());
+      auto records = folder.apply(r, stats);
+      if (r.offset >= published)
+        for (size_t n = 0; n < records.size(); ++n) outs.push_back({p, r.offset, static_cast<int>(n), records[n]});
+      if (folder.rolled_back()) folder.commit(stats, false);
+    }
+  }
+
+  // The batch's records, folded partition by partition on up to opt_.fold_threads threads (partitions share no key, as
+  // in Store::fold: the store ends the same whatever the interleaving), their output records queued in partition
+  // order. Each partition's records stay in log order. The first failure is rethrown once every worker stopped.
+  void fold_batch() {
+    std::vector<int> parts;
+    for (const auto& [p, msgs] : batch_) parts.push_back(p);
+    std::vector<std::vector<Pending>> outs(parts.size());
+    std::vector<FoldStats> stats(parts.size());
+    std::atomic<size_t> next{0};
+    std::atomic<bool> failed{false};
+    std::exception_ptr error;
+    std::mutex error_mu;
+    auto work = [&] {
+      try {
+        for (size_t i = next++; !failed && i < parts.size(); i = next++)
+          fold_partition(parts[i], batch_.at(parts[i]), outs[i], stats[i], failed);
+      } catch (...) {
+        std::lock_guard lock(error_mu);
+        if (!error) error = std::current_exception();
+        failed = true;
+      }
+    };
+    std::vector<std::thread> others;
+    const size_t workers = std::min<size_t>(static_cast<size_t>(opt_.fold_threads), parts.size());
+    try {
+      for (size_t w = 1; w < workers; ++w) others.emplace_back(work);
+    } catch (...) {  // no thread to be had: this thread folds every partition
+    }
+    work();
+    for (auto& t : others) t.join();
+    batch_.clear();
+    if (error) std::rethrow_exception(error);
+    for (size_t i = 0; i < parts.size(); ++i) {
+      stats_ += stats[i];
+      for (auto& q : outs[i]) queue_.push_back(std::move(q));
+    }
+  }
+
   void commit_and_publish() {
+    fold_batch();
     std::map<int, uint64_t> positions;
     probe::crash_point("serve.before_outbox_commit");
     std::vector<PartitionFolder*> commits;
@@ -487,7 +544,7 @@ class Server : public RdKafka::RebalanceCb {
     std::map<int, uint64_t> positions;
     std::shared_ptr<RdKafka::ConsumerGroupMetadata> group;
   };
-  static constexpr size_t kMaxWaiting = 4;
+  static constexpr size_t kMaxWaiting = 2;
 
   void hand_over(Handed h) {
     std::unique_lock lock(pub_mu_);
@@ -566,6 +623,7 @@ class Server : public RdKafka::RebalanceCb {
   std::map<int, uint64_t> published_;  // per assigned partition: the offset published, or handed to the publisher
   std::map<int, uint64_t> catch_up_to_;  // per assigned partition: the group's offset when it was assigned
   std::set<int> owned_;                  // what set_owned last gave owners_
+  std::map<int, std::vector<std::unique_ptr<RdKafka::Message>>> batch_;  // consumed, folded by the next flush
   std::vector<Pending> queue_;
   std::set<int> touched_;
   size_t in_batch_ = 0;

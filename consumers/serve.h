@@ -34,7 +34,16 @@ struct ServeOptions {
   std::string group = "gongji";
   std::string events_topic = "gongji.events", settlements_topic = "gongji.settlements",
               dead_letter_topic = "gongji.dead-letters";
-  size_t batch_events = 2000;
+  // Events per batch (a batch is also cut 500 ms after the last flush ended). Issue 10: `serve` alone over a full
+  // topic, default threads, wall seconds (/usr/bin/time, separate runs, 2026-12-03). 274,183 records (20,000
+  // people): 2,000: 8.43 and 6.82; 8,000: 5.99 and 5.06; 16,000: 4.66 and 4.85, peak RSS 0.42-0.43 GB at 2,000
+  // against 0.66-0.68 GB at 16,000. 3,739,031 records (10% of the city), one run each: 2,000: 149.6 s; 16,000:
+  // 112.2 s. A person is written once per batch; the cost is memory and, after a crash, a larger outbox to publish.
+  size_t batch_events = 16000;
+  // The partitions of a batch are folded side by side on this many threads. Measured as above at 20,000 people,
+  // batches of 16,000, two runs each: 1 thread 5.38 and 6.46 s, 2 threads 5.00 and 5.61 s; a small gain, since the
+  // broker, the publisher and librdkafka share the 2 cores (serve alone used about 1.3 cores).
+  int fold_threads = 2;
   int idle_exit_seconds = 0;  // exit after this long with nothing to do (0: run until SIGTERM / SIGINT)
   std::string listen;         // HOST:PORT of the query service; "" = none
   QueryOptions query;         // its options (tokens, access log, TLS, rate, ready lag); listen and data_dir are set

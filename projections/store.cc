@@ -1037,11 +1037,7 @@ class FoldRun {
     for (auto& t : others) t.join();
     if (error_) std::rethrow_exception(error_);
     FoldStats total;
-    for (const FoldStats& s : stats) {
-      total.events += s.events, total.outputs += s.outputs, total.dead_letters += s.dead_letters;
-      total.puts += s.puts, total.put_bytes += s.put_bytes, total.commits += s.commits;
-      total.person_reads += s.person_reads, total.person_spills += s.person_spills;
-    }
+    for (const FoldStats& s : stats) total += s;
     return total;
   }
 

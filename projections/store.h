@@ -177,6 +177,14 @@ struct FoldStats {
   uint64_t puts = 0, put_bytes = 0, commits = 0;  // what the fold wrote (keys + values), for the benchmark
   uint64_t person_reads = 0;  // persons read from the store, not found in the cache (FoldOptions::person_cache_bytes)
   uint64_t person_spills = 0;  // persons a period close changed and moved out of a full cache before the commit
+
+  // Adds another worker's counts (the folds that run partitions side by side).
+  FoldStats& operator+=(const FoldStats& o) {
+    events += o.events, outputs += o.outputs, dead_letters += o.dead_letters;
+    puts += o.puts, put_bytes += o.put_bytes, commits += o.commits;
+    person_reads += o.person_reads, person_spills += o.person_spills;
+    return *this;
+  }
 };
 
 class PartitionFolder;

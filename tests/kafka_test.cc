@@ -18,6 +18,7 @@
 #include <atomic>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <random>
 #include <regex>
 #include <thread>
@@ -825,9 +826,8 @@ TEST(Serve, BrokerKilledAndRestartedMidRun) {
   EXPECT_EQ(got["fund_fen"], want.fund);
 }
 
-// The output records a read_committed subscriber receives from one partition of a settlements topic, in order,
-// as "kind@offset" (the events offset the record came from).
-std::vector<std::string> received_in_order(const std::string& topic, int partition) {
+// The record values a read_committed subscriber receives from one partition of a topic, in order.
+std::vector<std::string> received_values(const std::string& topic, int partition) {
   std::string err;
   std::unique_ptr<RdKafka::Conf> c(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   c->set("bootstrap.servers", brokers(), err);
@@ -844,10 +844,20 @@ std::vector<std::string> received_in_order(const std::string& topic, int partiti
     std::unique_ptr<RdKafka::Message> m(consumer->consume(200));
     if (m->err() == RdKafka::ERR__PARTITION_EOF) break;
     if (m->err() != RdKafka::ERR_NO_ERROR) continue;
-    const auto* r = fb::GetOutputRecord(m->payload());
-    got.push_back(r->kind()->str() + "@" + std::to_string(r->offset()));
+    got.emplace_back(static_cast<const char*>(m->payload()), m->len());
   }
   consumer->close();
+  return got;
+}
+
+// The output records a read_committed subscriber receives from one partition of a settlements topic, in order,
+// as "kind@offset" (the events offset the record came from).
+std::vector<std::string> received_in_order(const std::string& topic, int partition) {
+  std::vector<std::string> got;
+  for (const std::string& value : received_values(topic, partition)) {
+    const auto* r = fb::GetOutputRecord(value.data());
+    got.push_back(r->kind()->str() + "@" + std::to_string(r->offset()));
+  }
   return got;
 }
 
@@ -878,6 +888,30 @@ CleanRun clean_run(const TempDir& d, int people, uint64_t seed) {
   c.digest = s.digest();
   c.want = expected_from(s);
   return c;
+}
+
+// serve --fold-threads (issue 10): one batch holding the whole topic, so that every partition is in it, folded on
+// 1 and on 4 threads: both stores equal a clean fold's, and both settlements topics hold the same records, byte for
+// byte, partition by partition.
+TEST(Serve, FoldThreadsGiveTheSameStoreAndTheSameRecords) {
+  REQUIRE_BROKER();
+  TempDir d;
+  CleanRun clean = clean_run(d, 1500, 61);
+  std::map<int, std::vector<std::vector<std::string>>> published;  // threads -> partition -> record values
+  for (int threads : {1, 4}) {
+    const std::string name = "t" + std::to_string(threads);
+    std::string settlements;
+    const std::string topics = fresh_outputs(clean.topic, "thr" + name, &settlements);
+    ASSERT_EQ(run(std::string(GONGJI_BIN) + " serve --brokers " + brokers() + " --data-dir " + d / name + topics +
+                  " --batch 1000000 --idle-exit 5 --fold-threads " + std::to_string(threads) + " >/dev/null 2>&1"),
+              0);
+    EXPECT_EQ(Store(d / (name + "/state"), true).digest(), clean.digest) << threads << " threads";
+    for (int p = 0; p < 8; ++p) published[threads].push_back(received_values(settlements, p));
+  }
+  size_t records = 0;
+  for (const auto& part : published[1]) records += part.size();
+  EXPECT_EQ(records, clean.want.records);
+  EXPECT_EQ(published[1], published[4]);
 }
 
 void expect_exactly_once(const std::string& settlements, const Expected& want) {

@@ -5,7 +5,7 @@
 # fold as a Kafka shop would write it, exactly-once, RocksDB state) and of gongji serve alone over the full topic;
 # prints a table of the rates and their ratios.
 #   ops/bench/kafka_bench.sh [PEOPLE]     (default 10000; builds first; GONGJI_KAFKA_PORT moves the broker;
-#                                          PEER_THREADS: the peer's stream threads, default 1 like serve's one fold;
+#                                          PEER_THREADS: the peer's stream threads, default 2 like serve's fold;
 #                                          PEER_HEAP: the peer's JVM heap, default 1g)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -68,7 +68,7 @@ start=$(date +%s.%N)
 java -Xms256m -Xmx${PEER_HEAP:-1g} -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
   -cp "$peer_jar:build/streams-peer/lib/*" gongji.peer.PeerMain --brokers "$b" --state-dir "$dir/peer" \
   --app-id "gongji-streams-peer-$$" --expect "$in_topic" --idle-exit 3 \
-  --threads "${PEER_THREADS:-1}" > "$dir/peer.out" 2> "$dir/peer.err" \
+  --threads "${PEER_THREADS:-2}" > "$dir/peer.out" 2> "$dir/peer.err" \
   || { echo "kafka_bench.sh: the Streams peer failed:" >&2; tail -20 "$dir/peer.err" >&2; exit 1; }
 end=$(date +%s.%N)
 peer=$(grep '^peer:' "$dir/peer.out" | tail -1)
