@@ -437,6 +437,16 @@ class Server : public RdKafka::RebalanceCb {
     }
   }
 
+  // One partition's commit to RocksDB, behind the fold's commit probe (log/fault_probe.h), hit here as Store::fold
+  // hits it: an injected ENOSPC / EIO fails this commit as the operating system's would.
+  void commit_folder(PartitionFolder& folder, FoldStats& stats, bool sync) {
+    if (int e = probe::fail_errno("fold.before_commit")) {
+      if (e < 0) probe::crash_now();
+      throw StoreError(io_error(e, opt_.data_dir + "/state"));
+    }
+    folder.commit(stats, sync);
+  }
+
   // Folds one partition's records of the batch into its folder, collecting the output records to publish (those
   // at or after what the group has published); stops at the next record once `failed` is set. After a rollback
   // (a poison record) the folder commits at once, unsynced, as Store::fold does: the next rollback re-applies only
@@ -457,7 +467,7 @@ class Server : public RdKafka::RebalanceCb {
       auto records = folder.apply(r, stats);
       if (r.offset >= published)
         for (size_t n = 0; n < records.size(); ++n) outs.push_back({p, r.offset, static_cast<int>(n), records[n]});
-      if (folder.rolled_back()) folder.commit(stats, false);
+      if (folder.rolled_back()) commit_folder(folder, stats, false);
     }
   }
 
@@ -514,15 +524,7 @@ class Server : public RdKafka::RebalanceCb {
     }
     // One WAL sync per flush: the last commit's sync makes every earlier one durable too (the WAL is one file
     // sequence, recovered as a prefix), and nothing of the flush is published before it.
-    for (size_t i = 0; i < commits.size(); ++i) {
-      // The fold's commit probe (log/fault_probe.h), hit here as Store::fold hits it: an injected ENOSPC / EIO
-      // fails this commit as the operating system's would.
-      if (int e = probe::fail_errno("fold.before_commit")) {
-        if (e < 0) probe::crash_now();
-        throw StoreError(io_error(e, opt_.data_dir + "/state"));
-      }
-      commits[i]->commit(stats_, i + 1 == commits.size());
-    }
+    for (size_t i = 0; i < commits.size(); ++i) commit_folder(*commits[i], stats_, i + 1 == commits.size());
     probe::crash_point("serve.after_outbox_commit");
     for (auto [p, next] : positions) published_[p] = next;  // handed to the publisher, which publishes in order
     hand_over({std::move(queue_), std::move(positions),

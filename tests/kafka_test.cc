@@ -1017,13 +1017,19 @@ TEST(ServeFault, PoisonRecordsAreDeadLettersDownstreamAndServeGoesOn) {
   log->append_raw(0, encode_event(later));
   log->sync();
   std::string settlements = fresh_topic("poisonset", 1), dlq = fresh_topic("poisondlq", 1);
+  const std::string cmd = std::string(GONGJI_BIN) + " serve --brokers " + brokers() + " --data-dir " + d / "serve" +
+                          " --events-topic " + k.topic + " --settlements-topic " + settlements +
+                          " --dead-letter-topic " + dlq + " --group g-" + k.topic + " --idle-exit 4 2>&1";
+  // ENOSPC injected at the run's first commit (serve.cc commit_folder) stops serve with nothing committed and nothing
+  // published; the restart below publishes exactly the records of a run without the fault.
   std::string out;
-  EXPECT_EQ(run(std::string(GONGJI_BIN) + " serve --brokers " + brokers() + " --data-dir " + d / "serve" +
-                    " --events-topic " + k.topic + " --settlements-topic " + settlements + " --dead-letter-topic " +
-                    dlq + " --group g-" + k.topic + " --idle-exit 4 2>&1",
-                &out),
-            0)
-      << out;
+  EXPECT_EQ(run("GONGJI_FAULT=fold.before_commit@1:enospc " + cmd, &out), exit_code::kFailure) << out;
+  EXPECT_NE(out.find("o space left on device"), std::string::npos) << out;
+  EXPECT_TRUE(received_in_order(settlements, 0).empty());
+  uint64_t folded = 0;
+  for (auto [p, off] : Store(d / "serve/state", true).positions()) folded += off;
+  EXPECT_EQ(folded, 0u) << "serve committed records although its first commit failed";
+  EXPECT_EQ(run(cmd, &out), 0) << out;
   EXPECT_EQ(received_in_order(settlements, 0),
             (std::vector<std::string>{"settlement@2", "dead_letter@3", "dead_letter@4", "settlement@5"}));
   EXPECT_EQ(downstream(dlq)["kinds"], nlohmann::json({{"dead_letter", 2}}));
