@@ -267,7 +267,7 @@ int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
         case AppendResult::appended: ++appended; break;
         case AppendResult::duplicate: ++duplicate; break;
         case AppendResult::conflict:
-          refuse(l, "id", "ID_CONFLICT", "event id " + l.event->id + " is already in the log with other content");
+          refuse(l, "id", "ID_CONFLICT", "event id " + l.event->id() + " is already in the log with other content");
           break;
       }
       probe::crash_point("ingest.mid_file");

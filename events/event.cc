@@ -5,6 +5,7 @@
 #include <array>
 #include <map>
 #include <set>
+#include <utility>
 #include <variant>
 
 #include <xxhash.h>
@@ -15,15 +16,9 @@ using nlohmann::json;
 
 namespace {
 
-const std::array<const char*, kEventTypeCount> kTypeNames = {
-    "facility_registered",  "facility_updated",      "person_enrolled",
-    "scheme_changed",       "retirement_confirmed",  "enrollment_suspended",
-    "enrollment_resumed",   "family_linked",         "contribution_paid",
-    "contribution_interrupted", "account_payment",   "period_closed",
-    "outpatient_designated", "chronic_facility_designated", "chronic_disease_approved",
-    "chronic_disease_revoked", "inpatient_admitted", "inpatient_discharged",
-    "inpatient_settled",    "claim",                 "claim_reversed",
-};
+#define GONGJI_EVENT_NAME(name, S) #name,
+const std::array<const char*, kEventTypeCount> kTypeNames = {GONGJI_EVENT_TYPES(GONGJI_EVENT_NAME)};
+#undef GONGJI_EVENT_NAME
 
 using Codes = std::set<std::string, std::less<>>;
 
@@ -59,98 +54,92 @@ const Codes* policy_list(const CodeLists& codes, std::string_view field) {
   return nullptr;
 }
 
-// One member per field name: the same name means the same thing in every event type.
-// Date and Month are int32 like int: the Kind tells them apart. A code is its enum (codes.h).
-using Member = std::variant<std::optional<std::string> Event::*, std::optional<int> Event::*,
-                            std::optional<bool> Event::*, std::optional<Money> Event::*,
-                            std::optional<FacilityKind> Event::*, std::optional<Specialty> Event::*,
-                            std::optional<Scheme> Event::*, std::optional<EmployeeStatus> Event::*,
-                            std::optional<Relation> Event::*, std::optional<Purpose> Event::*,
-                            std::optional<ResidentBucket> Event::*, std::optional<Variant> Event::*,
-                            std::optional<Benefit> Event::*, std::optional<Outcome> Event::*>;
+// ---- the table, generically (event_types.h): each field of a struct, by name or in order.
 
 template <typename T>
 concept CodeEnum = requires { CodeTable<T>::names; };
 
-enum class Kind { text, code, integer, boolean, date, month, money };
+template <typename>
+inline constexpr bool kUnhandled = false;
 
-struct Field {
-  Kind kind;
-  Member member;
+// A member's value type, and whether the table makes it optional (a plain member is required).
+template <typename M>
+struct Slot {
+  using V = M;
+  static constexpr bool optional = false;
+};
+template <typename T>
+struct Slot<std::optional<T>> {
+  using V = T;
+  static constexpr bool optional = true;
 };
 
-const std::map<std::string, Field, std::less<>>& fields() {
-  static const std::map<std::string, Field, std::less<>> f = {
-      {"person", {Kind::text, &Event::person}},
-      {"facility", {Kind::text, &Event::facility}},
-      {"name", {Kind::text, &Event::name}},
-      {"kind", {Kind::code, &Event::kind}},
-      {"parent", {Kind::text, &Event::parent}},
-      {"specialty", {Kind::code, &Event::specialty}},
-      {"scheme", {Kind::code, &Event::scheme}},
-      {"status", {Kind::code, &Event::status}},
-      {"relative", {Kind::text, &Event::relative}},
-      {"relation", {Kind::code, &Event::relation}},
-      {"beneficiary", {Kind::text, &Event::beneficiary}},
-      {"purpose", {Kind::code, &Event::purpose}},
-      {"specialty_facility", {Kind::text, &Event::specialty_facility}},
-      {"bucket", {Kind::code, &Event::bucket}},
-      {"disease", {Kind::code, &Event::disease}},
-      {"variant", {Kind::code, &Event::variant}},
-      {"claim", {Kind::text, &Event::claim}},
-      {"benefit", {Kind::code, &Event::benefit}},
-      {"diagnosis", {Kind::code, &Event::diagnosis}},
-      {"outcome", {Kind::code, &Event::outcome}},
-      {"level", {Kind::integer, &Event::level}},
-      {"tier", {Kind::integer, &Event::tier}},
-      {"tcm", {Kind::boolean, &Event::tcm}},
-      {"ordinary_outpatient", {Kind::boolean, &Event::ordinary_outpatient}},
-      {"student", {Kind::boolean, &Event::student}},
-      {"old_urban", {Kind::boolean, &Event::old_urban}},
-      {"birth_date", {Kind::date, &Event::birth_date}},
-      {"retired_on", {Kind::date, &Event::retired_on}},
-      {"applied", {Kind::date, &Event::applied}},
-      {"course_start", {Kind::date, &Event::course_start}},
-      {"month", {Kind::month, &Event::month}},
-      {"base", {Kind::money, &Event::base}},
-      {"amount", {Kind::money, &Event::amount}},
-      {"covered", {Kind::money, &Event::covered}},
-  };
-  return f;
+// The member's value, or nullptr when an optional member is absent.
+template <typename M>
+const typename Slot<M>::V* value_of(const M& m) {
+  if constexpr (Slot<M>::optional) return m ? &*m : nullptr;
+  else return &m;
+}
+
+// f(def, member) for each field of `b`, in the table's order (byte order of the names).
+template <typename B, typename F>
+void for_each_field(B& b, F&& f) {
+  using S = std::remove_const_t<B>;
+  std::apply([&](const auto&... d) { (f(d, b.*(d.member)), ...); }, S::fields());
+}
+
+// f(def, member) for the field of `b` named `name`; false when its type has none.
+template <typename B, typename F>
+bool with_field(B& b, std::string_view name, F&& f) {
+  bool found = false;
+  for_each_field(b, [&](const auto& d, auto& m) {
+    if (!found && d.name == name) found = true, f(d, m);
+  });
+  return found;
+}
+
+// The same on an Event, whatever its type.
+template <typename E, typename F>
+bool with_event_field(E& e, std::string_view name, F&& f) {
+  return std::visit([&](auto& b) { return with_field(b, name, f); }, e.body);
+}
+
+template <typename S>
+constexpr std::string_view date_key() {
+  if constexpr (requires { S::kDateKey; }) return S::kDateKey;
+  else return "at";
 }
 
 struct Shape {
-  std::vector<std::string> required;  // besides type and id
-  std::vector<std::string> optional;
+  std::string date_key;               // "at", or a claim's "date"
+  std::vector<std::string> required;  // besides type and id: the date key, then the plain members in name order
+  std::vector<std::string> optional;  // the std::optional members, in name order
 };
 
-// What each event type carries (EVENTS.md). "at" is the business date; a claim has "date" instead.
+// What each event type carries (EVENTS.md), from the table.
 const Shape& shape(EventType t) {
-  static const std::array<Shape, kEventTypeCount> shapes = {{
-      {{"at", "facility", "level", "kind"}, {"name", "tcm", "parent", "ordinary_outpatient", "specialty"}},
-      {{"at", "facility"}, {"name", "level", "tcm", "kind", "parent", "ordinary_outpatient", "specialty"}},
-      {{"at", "person", "birth_date", "scheme"}, {"status", "tier", "student", "retired_on", "old_urban"}},
-      {{"at", "person", "scheme"}, {"status", "tier", "student", "old_urban"}},
-      {{"at", "person"}, {}},
-      {{"at", "person"}, {}},
-      {{"at", "person"}, {}},
-      {{"at", "person", "relative", "relation"}, {}},
-      {{"at", "person", "month", "base"}, {"amount"}},
-      {{"at", "person"}, {}},
-      {{"at", "person", "beneficiary", "purpose", "amount"}, {}},
-      {{"at", "month"}, {}},
-      {{"at", "person", "facility"}, {}},
-      {{"at", "person"}, {"facility", "specialty_facility", "bucket"}},
-      {{"at", "person", "disease"}, {"bucket", "variant", "applied"}},
-      {{"at", "person", "disease"}, {}},
-      {{"at", "person", "facility"}, {}},
-      {{"at", "person"}, {}},
-      {{"at", "person", "covered"}, {}},
-      {{"claim", "person", "date", "benefit", "items"},
-       {"facility", "away", "diagnosis", "disease", "outcome", "course_start"}},
-      {{"at", "person", "claim"}, {}},
-  }};
+  static const std::array<Shape, kEventTypeCount> shapes = [] {
+    std::array<Shape, kEventTypeCount> all;
+    for (int i = 0; i < kEventTypeCount; ++i) {
+      Shape& sh = all[static_cast<size_t>(i)];
+      const Event e = empty_event(static_cast<EventType>(i));
+      std::visit(
+          [&](const auto& b) {
+            sh.date_key = date_key<std::remove_cvref_t<decltype(b)>>();
+            sh.required.push_back(sh.date_key);
+            for_each_field(b, [&](const auto& d, const auto& m) {
+              (Slot<std::remove_cvref_t<decltype(m)>>::optional ? sh.optional : sh.required).emplace_back(d.name);
+            });
+          },
+          e.body);
+    }
+    return all;
+  }();
   return shapes[static_cast<size_t>(t)];
+}
+
+bool listed(const std::vector<std::string>& keys, std::string_view k) {
+  return std::find(keys.begin(), keys.end(), k) != keys.end();
 }
 
 bool is_raw_number(const json& v) { return v.is_string() && !v.get_ref<const std::string&>().empty() &&
@@ -209,53 +198,67 @@ void check_code(const std::string& name, const std::string& value, const CodeLis
   if (list && !list->count(value)) throw EventError(name, "unknown code \"" + value + "\"");
 }
 
-void set_field(Event& e, const std::string& name, const json& v) {
-  const Field& f = fields().at(name);
-  std::visit(
-      [&](auto member) {
-        using T = typename std::remove_reference_t<decltype(e.*member)>::value_type;
-        if constexpr (CodeEnum<T>) {
-          e.*member = code_for_field<T>(name, text_of(v, name));
-        } else if constexpr (std::is_same_v<T, std::string>) {
-          e.*member = text_of(v, name);
-        } else if constexpr (std::is_same_v<T, int>) {
-          if (f.kind == Kind::month) {
-            auto m = v.is_string() ? parse_month(v.get<std::string>()) : std::nullopt;
-            if (!m) throw EventError(name, "expected a month YYYY-MM, got " + describe(v));
-            e.*member = *m;
-          } else if (f.kind == Kind::date) {
-            e.*member = date_of(v, name);
-          } else {
-            e.*member = int_of(v, name);
-          }
-        } else if constexpr (std::is_same_v<T, bool>) {
-          if (!v.is_boolean()) throw EventError(name, "expected true or false, got " + describe(v));
-          e.*member = v.get<bool>();
-        } else {
-          e.*member = money_of(v, name);
-        }
-      },
-      f.member);
+
+std::vector<Item> items_of(const json& v);
+Away away_of(const json& v);
+
+// A field's value read from JSON, as the table's kind says.
+template <typename V>
+V value_from_json(FieldKind kind, const std::string& name, const json& v) {
+  if constexpr (CodeEnum<V>) {
+    return code_for_field<V>(name, text_of(v, name));
+  } else if constexpr (std::is_same_v<V, std::string>) {
+    return text_of(v, name);
+  } else if constexpr (std::is_same_v<V, int>) {
+    if (kind == FieldKind::month) {
+      auto m = v.is_string() ? parse_month(v.get<std::string>()) : std::nullopt;
+      if (!m) throw EventError(name, "expected a month YYYY-MM, got " + describe(v));
+      return *m;
+    }
+    return kind == FieldKind::date ? date_of(v, name) : int_of(v, name);
+  } else if constexpr (std::is_same_v<V, bool>) {
+    if (!v.is_boolean()) throw EventError(name, "expected true or false, got " + describe(v));
+    return v.get<bool>();
+  } else if constexpr (std::is_same_v<V, Money>) {
+    return money_of(v, name);
+  } else if constexpr (std::is_same_v<V, std::vector<Item>>) {
+    return items_of(v);
+  } else if constexpr (std::is_same_v<V, Away>) {
+    return away_of(v);
+  } else {
+    static_assert(kUnhandled<V>, "a member type the table does not know");
+  }
 }
 
-json field_json(const Event& e, const std::string& name) {
-  const Field& f = fields().at(name);
-  json out;
-  std::visit(
-      [&](auto member) {
-        using T = typename std::remove_reference_t<decltype(e.*member)>::value_type;
-        const auto& opt = e.*member;
-        if (!opt) return;
-        if constexpr (CodeEnum<T>) out = spelled(*opt);
-        else if constexpr (std::is_same_v<T, Money>) out = format_money(*opt);
-        else if constexpr (std::is_same_v<T, int>)
-          out = f.kind == Kind::month  ? json(format_month(*opt))
-                : f.kind == Kind::date ? json(format_date(*opt))
-                                       : json(*opt);
-        else out = *opt;
-      },
-      f.member);
-  return out;
+void set_field(Event& e, const std::string& name, const json& v) {
+  with_event_field(e, name, [&](const auto& d, auto& m) {
+    m = value_from_json<typename Slot<std::remove_cvref_t<decltype(m)>>::V>(d.kind, name, v);
+  });
+}
+
+// A field's JSON value as EVENTS.md writes it.
+template <typename V>
+json value_to_json(FieldKind kind, const V& x) {
+  if constexpr (CodeEnum<V>) {
+    return spelled(x);
+  } else if constexpr (std::is_same_v<V, Money>) {
+    return format_money(x);
+  } else if constexpr (std::is_same_v<V, int>) {
+    return kind == FieldKind::month ? json(format_month(x)) : kind == FieldKind::date ? json(format_date(x)) : json(x);
+  } else if constexpr (std::is_same_v<V, std::vector<Item>>) {
+    json arr = json::array();
+    for (const Item& it : x) {
+      json o = {{"category", spelled(it.category)}, {"amount", format_money(it.amount)}};
+      if (it.eligible) o["eligible"] = format_money(*it.eligible);
+      if (it.therapy) o["therapy"] = *it.therapy;
+      arr.push_back(std::move(o));
+    }
+    return arr;
+  } else if constexpr (std::is_same_v<V, Away>) {
+    return {{"mode", spelled(x.mode)}, {"level", x.level}};
+  } else {
+    return x;  // text, bool
+  }
 }
 
 std::vector<Item> items_of(const json& v) {
@@ -303,58 +306,62 @@ Away away_of(const json& v) {
   return a;
 }
 
-// Rules that tie fields together (EVENTS.md).
-void check_consistency(const Event& e) {
-  auto forbid = [](bool present, const char* f, const char* why) {
-    if (present) throw EventError(f, why);
-  };
-  switch (e.type) {
-    case EventType::facility_registered:
-    case EventType::facility_updated:
-      if (e.level && (*e.level < 0 || *e.level > 3)) throw EventError("level", "must be 0, 1, 2 or 3");
-      if (e.parent && *e.parent == *e.facility) throw EventError("parent", "a facility cannot be its own parent");
-      break;
-    case EventType::person_enrolled:
-    case EventType::scheme_changed:
-      if (*e.scheme == Scheme::employee) {
-        if (!e.status) throw EventError("status", "missing (an employee carries a status)");
-        forbid(e.tier.has_value(), "tier", "only a resident has a tier");
-        forbid(e.student.has_value(), "student", "only a resident can be a student");
-        forbid(e.retired_on && *e.status != EmployeeStatus::retired, "retired_on", "only with status retired");
-        forbid(e.old_urban && *e.status != EmployeeStatus::retired, "old_urban", "only with status retired");
-      } else {
-        if (!e.tier) throw EventError("tier", "missing (a resident carries a tier)");
-        if (*e.tier != 1 && *e.tier != 2) throw EventError("tier", "must be 1 or 2");
-        forbid(e.status.has_value(), "status", "only an employee has a status");
-        forbid(e.retired_on.has_value(), "retired_on", "only an employee can be retired");
-        forbid(e.old_urban.has_value(), "old_urban", "only an employee can be old-urban");
-      }
-      if (e.birth_date && *e.birth_date > e.at) throw EventError("birth_date", "after the enrolment date");
-      break;
-    case EventType::family_linked:
-      if (*e.relative == *e.person) throw EventError("relative", "a person cannot be linked to themself");
-      break;
-    case EventType::chronic_facility_designated:
-      if (!e.facility && !e.specialty_facility)
-        throw EventError("facility", "missing (give facility, specialty_facility or both)");
-      break;
-    case EventType::claim:
-      if (e.facility.has_value() == e.away.has_value())
-        throw EventError("facility", "give exactly one of facility and away");
-      if ((*e.benefit == Benefit::emergency) != e.outcome.has_value())
-        throw EventError("outcome", *e.benefit == Benefit::emergency ? "missing (an emergency carries its outcome)"
-                                                                     : "only an emergency carries an outcome");
-      if (*e.benefit == Benefit::chronic && !e.disease)
-        throw EventError("disease", "missing (a chronic claim names it)");
-      if (*e.benefit != Benefit::chronic && e.disease)
-        throw EventError("disease", "only a chronic claim names a disease");
-      if (e.course_start && *e.course_start > e.at)
-        throw EventError("course_start", "course_start " + format_date(*e.course_start) + " is after the claim date");
-      break;
-    default:
-      break;
-  }
+// Rules that tie fields together (EVENTS.md), per type; a type without one has none.
+void forbid(bool present, const char* f, const char* why) {
+  if (present) throw EventError(f, why);
 }
+
+template <typename F>
+void check_facility(const F& e) {
+  const std::optional<int> level = e.level;
+  if (level && (*level < 0 || *level > 3)) throw EventError("level", "must be 0, 1, 2 or 3");
+  if (e.parent && *e.parent == e.facility) throw EventError("parent", "a facility cannot be its own parent");
+}
+
+template <typename P>
+void check_standing(const P& e) {
+  if (e.scheme == Scheme::employee) {
+    if (!e.status) throw EventError("status", "missing (an employee carries a status)");
+    forbid(e.tier.has_value(), "tier", "only a resident has a tier");
+    forbid(e.student.has_value(), "student", "only a resident can be a student");
+    if constexpr (requires { e.retired_on; })
+      forbid(e.retired_on && *e.status != EmployeeStatus::retired, "retired_on", "only with status retired");
+    forbid(e.old_urban && *e.status != EmployeeStatus::retired, "old_urban", "only with status retired");
+  } else {
+    if (!e.tier) throw EventError("tier", "missing (a resident carries a tier)");
+    if (*e.tier != 1 && *e.tier != 2) throw EventError("tier", "must be 1 or 2");
+    forbid(e.status.has_value(), "status", "only an employee has a status");
+    if constexpr (requires { e.retired_on; })
+      forbid(e.retired_on.has_value(), "retired_on", "only an employee can be retired");
+    forbid(e.old_urban.has_value(), "old_urban", "only an employee can be old-urban");
+  }
+  if constexpr (requires { e.birth_date; })
+    if (e.birth_date > e.at) throw EventError("birth_date", "after the enrolment date");
+}
+
+void check_consistency(const FacilityRegistered& e) { check_facility(e); }
+void check_consistency(const FacilityUpdated& e) { check_facility(e); }
+void check_consistency(const PersonEnrolled& e) { check_standing(e); }
+void check_consistency(const SchemeChanged& e) { check_standing(e); }
+void check_consistency(const FamilyLinked& e) {
+  if (e.relative == e.person) throw EventError("relative", "a person cannot be linked to themself");
+}
+void check_consistency(const ChronicFacilityDesignated& e) {
+  if (!e.facility && !e.specialty_facility)
+    throw EventError("facility", "missing (give facility, specialty_facility or both)");
+}
+void check_consistency(const Claim& e) {
+  if (e.facility.has_value() == e.away.has_value())
+    throw EventError("facility", "give exactly one of facility and away");
+  if ((e.benefit == Benefit::emergency) != e.outcome.has_value())
+    throw EventError("outcome", e.benefit == Benefit::emergency ? "missing (an emergency carries its outcome)"
+                                                                : "only an emergency carries an outcome");
+  if (e.benefit == Benefit::chronic && !e.disease) throw EventError("disease", "missing (a chronic claim names it)");
+  if (e.benefit != Benefit::chronic && e.disease) throw EventError("disease", "only a chronic claim names a disease");
+  if (e.course_start && *e.course_start > e.at)
+    throw EventError("course_start", "course_start " + format_date(*e.course_start) + " is after the claim date");
+}
+void check_consistency(const EventHeader&) {}  // every other type
 
 }  // namespace
 
@@ -424,57 +431,65 @@ json parse_json_exact(std::string_view text) {
   return j;
 }
 
+
+Event empty_event(EventType t) {
+  static const auto make = []<size_t... I>(std::index_sequence<I...>) {
+    return std::array<Event (*)(), sizeof...(I)>{
+        +[]() { return Event(std::variant_alternative_t<I, EventBody>{}); }...};
+  }(std::make_index_sequence<kEventTypeCount>{});
+  return make[static_cast<size_t>(t)]();
+}
+
+const std::vector<std::string>& required_fields(EventType t) { return shape(t).required; }
+
 Event event_from_json(const json& j, const CodeLists& codes) {
   if (!j.is_object()) throw EventError("", "expected a JSON object");
   if (!j.contains("type")) throw EventError("type", "missing");
   if (!j["type"].is_string()) throw EventError("type", "expected a string");
   auto type = type_from_name(j["type"].get<std::string>());
   if (!type) throw EventError("type", "unknown event type \"" + j["type"].get<std::string>() + "\"");
-  Event e;
-  e.type = *type;
+  Event e = empty_event(*type);
+  EventHeader& h = e.header();
   if (!j.contains("id")) throw EventError("id", "missing");
-  e.id = text_of(j["id"], "id");
+  h.id = text_of(j["id"], "id");
   const Shape& sh = shape(*type);
-  auto allowed = [&](const std::string& k) {
-    return k == "type" || k == "id" || std::find(sh.required.begin(), sh.required.end(), k) != sh.required.end() ||
-           std::find(sh.optional.begin(), sh.optional.end(), k) != sh.optional.end();
-  };
   for (auto& [k, _] : j.items())
-    if (!allowed(k)) throw EventError(k, std::string("unknown field for ") + type_name(*type));
+    if (k != "type" && k != "id" && !listed(sh.required, k) && !listed(sh.optional, k))
+      throw EventError(k, std::string("unknown field for ") + type_name(*type));
   for (const auto& k : sh.required)
     if (!j.contains(k)) throw EventError(k, "missing");
   for (auto& [k, v] : j.items()) {
     if (k == "type" || k == "id") continue;
-    if (k == "at" || k == "date") e.at = date_of(v, k);
-    else if (k == "items") e.items = items_of(v);
-    else if (k == "away") e.away = away_of(v);
+    if (k == sh.date_key) h.at = date_of(v, k);
     else set_field(e, k, v);
   }
-  validate_event(e, true, codes);  // the one validation entry point, shared with decode_event (bounds included)
+  validate_event(e, codes);  // the one validation entry point, shared with decode_event (bounds included)
   return e;
 }
 
-bool set_event_field(Event& e, std::string_view name, std::variant<std::string, int32_t, bool, int64_t> value) {
-  auto f = fields().find(name);
-  if (f == fields().end()) return false;
+bool set_event_field(Event& e, std::string_view name, StoredValue value) {
+  if (name == shape(e.type()).date_key) {
+    auto* d = std::get_if<int32_t>(&value);
+    if (!d) throw EventError(std::string(name), "stored with the wrong type");
+    e.header().at = *d;
+    return true;
+  }
   bool ok = true;
-  std::visit(
-      [&](auto member) {
-        using T = typename std::remove_reference_t<decltype(e.*member)>::value_type;
-        if constexpr (CodeEnum<T>) {
-          if (auto* v = std::get_if<std::string>(&value)) e.*member = code_for_field<T>(std::string(name), *v);
-          else ok = false;
-        } else if constexpr (std::is_same_v<T, std::string>) {
-          if (auto* v = std::get_if<std::string>(&value)) e.*member = std::move(*v); else ok = false;
-        } else if constexpr (std::is_same_v<T, int>) {
-          if (auto* v = std::get_if<int32_t>(&value)) e.*member = *v; else ok = false;
-        } else if constexpr (std::is_same_v<T, bool>) {
-          if (auto* v = std::get_if<bool>(&value)) e.*member = *v; else ok = false;
-        } else {
-          if (auto* v = std::get_if<int64_t>(&value)) e.*member = *v; else ok = false;
-        }
-      },
-      f->second.member);
+  bool found = with_event_field(e, name, [&](const auto&, auto& m) {
+    using V = typename Slot<std::remove_cvref_t<decltype(m)>>::V;
+    if constexpr (CodeEnum<V>) {
+      if (auto* v = std::get_if<std::string>(&value)) m = code_for_field<V>(std::string(name), *v);
+      else ok = false;
+    } else if constexpr (std::is_same_v<V, int32_t> || std::is_same_v<V, Money> || std::is_same_v<V, bool> ||
+                         std::is_same_v<V, std::string> || std::is_same_v<V, std::vector<Item>> ||
+                         std::is_same_v<V, Away>) {
+      if (auto* v = std::get_if<V>(&value)) m = std::move(*v);
+      else ok = false;
+    } else {
+      static_assert(kUnhandled<V>, "a member type the table does not know");
+    }
+  });
+  if (!found) return false;
   if (!ok) throw EventError(std::string(name), "stored with the wrong type");
   return true;
 }
@@ -538,10 +553,11 @@ void check_money(const std::string& field, Money m, Money max, const char* per) 
 
 const Date kMinDate = date_from_ymd(1900, 1, 1), kMaxDate = date_from_ymd(2199, 12, 31);
 
-void check_integer(const std::string& field, Kind kind, int v) {
-  if (kind == Kind::date && (v < kMinDate || v > kMaxDate))
+
+void check_integer(const std::string& field, FieldKind kind, int v) {
+  if (kind == FieldKind::date && (v < kMinDate || v > kMaxDate))
     throw EventError(field, "date is outside 1900-01-01..2199-12-31 (day number " + std::to_string(v) + ")");
-  if (kind == Kind::month && (v < make_month(1900, 1) || v > make_month(2199, 12)))
+  if (kind == FieldKind::month && (v < make_month(1900, 1) || v > make_month(2199, 12)))
     throw EventError(field, "month is outside 1900-01..2199-12 (month number " + std::to_string(v) + ")");
   if (field == "level" && (v < 0 || v > 3)) throw EventError(field, "must be 0, 1, 2 or 3, got " + std::to_string(v));
   if (field == "tier" && v != 1 && v != 2) throw EventError(field, "must be 1 or 2, got " + std::to_string(v));
@@ -582,49 +598,45 @@ void check_items(const std::vector<Item>& items, const CodeLists& codes) {
                                   format_money(kMaxClaimMoney) + " per claim");
 }
 
-void check_fields(const Event& e, const CodeLists& codes) {
-  for (const auto& [name, f] : fields()) {
-    std::visit(
-        [&](auto member) {
-          const auto& opt = e.*member;
-          if (!opt) return;
-          using T = typename std::remove_reference_t<decltype(opt)>::value_type;
-          if constexpr (std::is_same_v<T, std::string>) {
-            check_text(name, *opt, true);  // `name` too: a name starting with U+0001 broke the JSON round trip
-            if (f.kind == Kind::code) check_code(name, *opt, codes);
-          } else if constexpr (std::is_same_v<T, int>) {
-            check_integer(name, f.kind, *opt);
-          } else if constexpr (std::is_same_v<T, Money>) {
-            check_money(name, *opt, kMaxFieldMoney, "");
-          }
-        },
-        f.member);
-  }
+
+// Each scalar field present: text (and the policy's codes), integers, money; in name order.
+template <typename S>
+void check_fields(const S& b, const CodeLists& codes) {
+  for_each_field(b, [&](const auto& d, const auto& m) {
+    const auto* x = value_of(m);
+    if (!x) return;
+    using V = std::remove_cvref_t<decltype(*x)>;
+    const std::string name(d.name);
+    if constexpr (std::is_same_v<V, std::string>) {
+      check_text(name, *x, true);  // `name` too: a name starting with U+0001 broke the JSON round trip
+      if (d.kind == FieldKind::policy_code) check_code(name, *x, codes);
+    } else if constexpr (std::is_same_v<V, int>) {
+      check_integer(name, d.kind, *x);
+    } else if constexpr (std::is_same_v<V, Money>) {
+      check_money(name, *x, kMaxFieldMoney, "");
+    }
+  });
 }
 
 }  // namespace
 
-void validate_event(const Event& e, bool has_at, const CodeLists& codes) {
-  check_text("id", e.id, true);
-  const Shape& sh = shape(e.type);
-  auto present = [&](const std::string& k) -> bool {
-    if (k == "at" || k == "date") return has_at;
-    if (k == "items") return !e.items.empty();
-    if (k == "away") return e.away.has_value();
-    bool has = false;
-    std::visit([&](auto member) { has = (e.*member).has_value(); }, fields().at(k).member);
-    return has;
-  };
-  for (const auto& k : sh.required)
-    if (!present(k)) throw EventError(k, "missing");
-  if (has_at) check_integer(e.type == EventType::claim ? "date" : "at", Kind::date, e.at);
-  check_fields(e, codes);
-  check_items(e.items, codes);
-  if (e.away) {
-    if (e.away->level < 0 || e.away->level > 3)
-      throw EventError("away.level", "must be 0, 1, 2 or 3, got " + std::to_string(e.away->level));
-  }
-  check_consistency(e);
+void validate_event(const Event& e, const CodeLists& codes) {
+  const EventHeader& h = e.header();
+  check_text("id", h.id, true);
+  check_integer(shape(e.type()).date_key, FieldKind::date, h.at);
+  std::visit(
+      [&](const auto& b) {
+        check_fields(b, codes);
+        if constexpr (requires { b.items; }) {
+          if (b.items.empty()) throw EventError("items", "missing");  // a binary record's empty vector
+          check_items(b.items, codes);
+        }
+        if constexpr (requires { b.away; })
+          if (b.away && (b.away->level < 0 || b.away->level > 3))
+            throw EventError("away.level", "must be 0, 1, 2 or 3, got " + std::to_string(b.away->level));
+        check_consistency(b);
+      },
+      e.body);
 }
 
 // parse_event's fast path (issue 10 item 3: ingest at the fold's rate): the JSON forms generated data and ordinary
@@ -783,32 +795,36 @@ Date fast_date(const FastValue& v) {
   return *d;
 }
 
-void fast_set_field(Event& e, const Field& f, const FastValue& v) {
-  std::visit(
-      [&](auto member) {
-        using T = typename std::remove_reference_t<decltype(e.*member)>::value_type;
-        if constexpr (CodeEnum<T>) {
-          e.*member = code_for_field<T>("", fast_text(v));
-        } else if constexpr (std::is_same_v<T, std::string>) {
-          e.*member = std::string(fast_text(v));
-        } else if constexpr (std::is_same_v<T, int>) {
-          if (f.kind == Kind::month) {
-            auto m = v.kind == FastValue::string ? parse_month(v.text) : std::nullopt;
-            if (!m) throw NotFast{};
-            e.*member = *m;
-          } else if (f.kind == Kind::date) {
-            e.*member = fast_date(v);
-          } else {
-            e.*member = fast_int(v);
-          }
-        } else if constexpr (std::is_same_v<T, bool>) {
-          if (v.kind != FastValue::boolean) throw NotFast{};
-          e.*member = v.flag;
-        } else {
-          e.*member = fast_money(v);
-        }
-      },
-      f.member);
+
+std::vector<Item> fast_items(const FastValue& v);
+Away fast_away(const FastValue& v);
+
+// value_from_json's conversions on a fast-read value.
+template <typename V>
+V fast_value(FieldKind kind, const FastValue& v) {
+  if constexpr (CodeEnum<V>) {
+    return code_for_field<V>("", fast_text(v));
+  } else if constexpr (std::is_same_v<V, std::string>) {
+    return std::string(fast_text(v));
+  } else if constexpr (std::is_same_v<V, int>) {
+    if (kind == FieldKind::month) {
+      auto m = v.kind == FastValue::string ? parse_month(v.text) : std::nullopt;
+      if (!m) throw NotFast{};
+      return *m;
+    }
+    return kind == FieldKind::date ? fast_date(v) : fast_int(v);
+  } else if constexpr (std::is_same_v<V, bool>) {
+    if (v.kind != FastValue::boolean) throw NotFast{};
+    return v.flag;
+  } else if constexpr (std::is_same_v<V, Money>) {
+    return fast_money(v);
+  } else if constexpr (std::is_same_v<V, std::vector<Item>>) {
+    return fast_items(v);
+  } else if constexpr (std::is_same_v<V, Away>) {
+    return fast_away(v);
+  } else {
+    static_assert(kUnhandled<V>, "a member type the table does not know");
+  }
 }
 
 // Marks `key` seen in `seen` (one bit per entry of `keys`); a key not in `keys` or given twice is not fast.
@@ -867,6 +883,7 @@ Away fast_away(const FastValue& v) {
 
 using FastMembers = std::vector<std::pair<std::string_view, FastValue>>;
 
+
 // event_from_json's checks and conversions, on the members of a fast-read line.
 Event fast_event(const FastMembers& kv, const CodeLists& codes) {
   auto find = [&](std::string_view k) -> const FastValue& {
@@ -876,26 +893,26 @@ Event fast_event(const FastMembers& kv, const CodeLists& codes) {
   };
   auto type = type_from_name(fast_text(find("type")));
   if (!type) throw NotFast{};
-  Event e;
-  e.type = *type;
-  e.id = std::string(fast_text(find("id")));
+  Event e = empty_event(*type);
+  EventHeader& h = e.header();
+  h.id = std::string(fast_text(find("id")));
   const Shape& sh = shape(*type);
-  auto listed = [](const std::vector<std::string>& keys, std::string_view k) {
-    return std::find(keys.begin(), keys.end(), k) != keys.end();
-  };
   for (const auto& k : sh.required) find(k);
   for (size_t i = 0; i < kv.size(); ++i) {
     const auto& [k, v] = kv[i];
     for (size_t j = 0; j < i; ++j)
       if (kv[j].first == k) throw NotFast{};  // nlohmann's path says "field given twice"
     if (k == "type" || k == "id") continue;
-    if (!listed(sh.required, k) && !listed(sh.optional, k)) throw NotFast{};
-    if (k == "at" || k == "date") e.at = fast_date(v);
-    else if (k == "items") e.items = fast_items(v);
-    else if (k == "away") e.away = fast_away(v);
-    else fast_set_field(e, fields().find(k)->second, v);
+    if (k == sh.date_key) {
+      h.at = fast_date(v);
+      continue;
+    }
+    bool found = with_event_field(e, k, [&](const auto& d, auto& m) {
+      m = fast_value<typename Slot<std::remove_cvref_t<decltype(m)>>::V>(d.kind, v);
+    });
+    if (!found) throw NotFast{};
   }
-  validate_event(e, true, codes);
+  validate_event(e, codes);
   return e;
 }
 
@@ -925,30 +942,16 @@ Event parse_event(std::string_view line, const CodeLists& codes) {
 
 json event_to_json(const Event& e) {
   json j = json::object();
-  j["type"] = type_name(e.type);
-  j["id"] = e.id;
-  const Shape& sh = shape(e.type);
-  auto emit = [&](const std::string& k) {
-    if (k == "at" || k == "date") {
-      j[k] = format_date(e.at);
-    } else if (k == "items") {
-      json arr = json::array();
-      for (const Item& it : e.items) {
-        json o = {{"category", spelled(it.category)}, {"amount", format_money(it.amount)}};
-        if (it.eligible) o["eligible"] = format_money(*it.eligible);
-        if (it.therapy) o["therapy"] = *it.therapy;
-        arr.push_back(std::move(o));
-      }
-      j[k] = std::move(arr);
-    } else if (k == "away") {
-      if (e.away) j[k] = {{"mode", spelled(e.away->mode)}, {"level", e.away->level}};
-    } else {
-      json v = field_json(e, k);
-      if (!v.is_null()) j[k] = std::move(v);
-    }
-  };
-  for (const auto& k : sh.required) emit(k);
-  for (const auto& k : sh.optional) emit(k);
+  j["type"] = type_name(e.type());
+  j["id"] = e.id();
+  j[shape(e.type()).date_key] = format_date(e.at());
+  std::visit(
+      [&](const auto& b) {
+        for_each_field(b, [&](const auto& d, const auto& m) {
+          if (const auto* x = value_of(m)) j[std::string(d.name)] = value_to_json(d.kind, *x);
+        });
+      },
+      e.body);
   return j;
 }
 
@@ -983,12 +986,22 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
-// One key of an event type's canonical form: its name and how its value is found.
+
+// One key of an event type's canonical form: its name and where its value is.
 struct CanonKey {
-  enum Source { type, id, at, items, away, field } source = field;
+  enum Source { type, id, at, field } source = field;
   std::string name;
-  const Field* member = nullptr;  // source == field
+  size_t index = 0;  // source == field: the field's place in the struct's fields()
 };
+
+// f(def, member) for the field at `index` of `b`'s fields().
+template <typename B, typename F>
+void with_field_at(B& b, size_t index, F&& f) {
+  size_t i = 0;
+  for_each_field(b, [&](const auto& d, auto& m) {
+    if (i++ == index) f(d, m);
+  });
+}
 
 // Each event type's keys in the canonical order (byte order of the names, as nlohmann's std::map holds them).
 const std::vector<CanonKey>& canonical_keys(EventType t) {
@@ -996,17 +1009,16 @@ const std::vector<CanonKey>& canonical_keys(EventType t) {
     std::array<std::vector<CanonKey>, kEventTypeCount> all;
     for (int i = 0; i < kEventTypeCount; ++i) {
       auto& ks = all[static_cast<size_t>(i)];
-      ks = {{CanonKey::type, "type"}, {CanonKey::id, "id"}};
-      const Shape& sh = shape(static_cast<EventType>(i));
-      for (const auto* names : {&sh.required, &sh.optional})
-        for (const std::string& k : *names) {
-          CanonKey c{CanonKey::field, k};
-          if (k == "at" || k == "date") c.source = CanonKey::at;
-          else if (k == "items") c.source = CanonKey::items;
-          else if (k == "away") c.source = CanonKey::away;
-          else c.member = &fields().at(k);
-          ks.push_back(c);
-        }
+      const auto type = static_cast<EventType>(i);
+      ks = {{CanonKey::type, "type"}, {CanonKey::id, "id"}, {CanonKey::at, shape(type).date_key}};
+      std::visit(
+          [&](const auto& b) {
+            size_t n = 0;
+            for_each_field(b, [&](const auto& d, const auto&) {
+              ks.push_back({CanonKey::field, std::string(d.name), n++});
+            });
+          },
+          empty_event(type).body);
       std::sort(ks.begin(), ks.end(), [](const CanonKey& a, const CanonKey& b) { return a.name < b.name; });
     }
     return all;
@@ -1014,55 +1026,67 @@ const std::vector<CanonKey>& canonical_keys(EventType t) {
   return keys[static_cast<size_t>(t)];
 }
 
-// Appends the value of `k` as event_to_json gives it; false (nothing appended) when it leaves the key out. `utf8`
-// turns false on text that is not valid UTF-8 (formatted dates, money and code spellings are ASCII).
-bool canonical_value(const Event& e, const CanonKey& k, std::string& out, bool& utf8) {
+// Appends `x` as value_to_json gives it (dumped). `utf8` turns false on text that is not valid UTF-8 (formatted
+// dates, money and code spellings are ASCII).
+template <typename V>
+void append_value(FieldKind kind, const V& x, std::string& out, bool& utf8) {
   auto text = [&](std::string_view s) {
     if (!text_problem(s, false).empty()) utf8 = false;
     append_json_string(out, s);
   };
-  switch (k.source) {
-    case CanonKey::type: append_json_string(out, type_name(e.type)); return true;
-    case CanonKey::id: text(e.id); return true;
-    case CanonKey::at: append_json_string(out, format_date(e.at)); return true;
-    case CanonKey::items:
-      out += '[';
-      for (size_t i = 0; i < e.items.size(); ++i) {  // keys in order: amount, category, eligible, therapy
-        const Item& it = e.items[i];
-        out += i ? ",{\"amount\":" : "{\"amount\":";
-        append_json_string(out, format_money(it.amount));
-        out += ",\"category\":";
-        append_json_string(out, spelling(it.category));
-        if (it.eligible) out += ",\"eligible\":", append_json_string(out, format_money(*it.eligible));
-        if (it.therapy) out += ",\"therapy\":", text(*it.therapy);
-        out += '}';
-      }
-      out += ']';
-      return true;
-    case CanonKey::away:
-      if (!e.away) return false;
-      out += "{\"level\":" + std::to_string(e.away->level) + ",\"mode\":";
-      append_json_string(out, spelling(e.away->mode));
+  if constexpr (CodeEnum<V>) {
+    append_json_string(out, spelling(x));
+  } else if constexpr (std::is_same_v<V, Money>) {
+    append_json_string(out, format_money(x));
+  } else if constexpr (std::is_same_v<V, int>) {
+    if (kind == FieldKind::month) append_json_string(out, format_month(x));
+    else if (kind == FieldKind::date) append_json_string(out, format_date(x));
+    else out += std::to_string(x);
+  } else if constexpr (std::is_same_v<V, bool>) {
+    out += x ? "true" : "false";
+  } else if constexpr (std::is_same_v<V, std::string>) {
+    text(x);
+  } else if constexpr (std::is_same_v<V, std::vector<Item>>) {
+    out += '[';
+    for (size_t i = 0; i < x.size(); ++i) {  // keys in order: amount, category, eligible, therapy
+      const Item& it = x[i];
+      out += i ? ",{\"amount\":" : "{\"amount\":";
+      append_json_string(out, format_money(it.amount));
+      out += ",\"category\":";
+      append_json_string(out, spelling(it.category));
+      if (it.eligible) out += ",\"eligible\":", append_json_string(out, format_money(*it.eligible));
+      if (it.therapy) out += ",\"therapy\":", text(*it.therapy);
       out += '}';
+    }
+    out += ']';
+  } else if constexpr (std::is_same_v<V, Away>) {
+    out += "{\"level\":" + std::to_string(x.level) + ",\"mode\":";
+    append_json_string(out, spelling(x.mode));
+    out += '}';
+  } else {
+    static_assert(kUnhandled<V>, "a member type the table does not know");
+  }
+}
+
+// Appends the value of `k` as event_to_json gives it; false (nothing appended) when it leaves the key out.
+bool canonical_value(const Event& e, const CanonKey& k, std::string& out, bool& utf8) {
+  switch (k.source) {
+    case CanonKey::type: append_json_string(out, type_name(e.type())); return true;
+    case CanonKey::id:
+      if (!text_problem(e.id(), false).empty()) utf8 = false;
+      append_json_string(out, e.id());
       return true;
+    case CanonKey::at: append_json_string(out, format_date(e.at())); return true;
     case CanonKey::field: break;
   }
   bool present = false;
   std::visit(
-      [&](auto member) {
-        using T = typename std::remove_reference_t<decltype(e.*member)>::value_type;
-        const auto& opt = e.*member;
-        if (!(present = opt.has_value())) return;
-        if constexpr (CodeEnum<T>) append_json_string(out, spelling(*opt));
-        else if constexpr (std::is_same_v<T, Money>) append_json_string(out, format_money(*opt));
-        else if constexpr (std::is_same_v<T, int>) {
-          if (k.member->kind == Kind::month) append_json_string(out, format_month(*opt));
-          else if (k.member->kind == Kind::date) append_json_string(out, format_date(*opt));
-          else out += std::to_string(*opt);
-        } else if constexpr (std::is_same_v<T, bool>) out += *opt ? "true" : "false";
-        else text(*opt);
+      [&](const auto& b) {
+        with_field_at(b, k.index, [&](const auto& d, const auto& m) {
+          if (const auto* x = value_of(m)) present = true, append_value(d.kind, *x, out, utf8);
+        });
       },
-      k.member->member);
+      e.body);
   return present;
 }
 
@@ -1075,7 +1099,7 @@ std::string canonical_json(const Event& e) {
   out.reserve(256);
   out += '{';
   bool utf8 = true;
-  for (const CanonKey& k : canonical_keys(e.type)) {
+  for (const CanonKey& k : canonical_keys(e.type())) {
     const size_t mark = out.size();
     if (mark > 1) out += ',';
     out += '"';
@@ -1089,27 +1113,61 @@ std::string canonical_json(const Event& e) {
 }
 
 std::optional<StoredField> event_field(const Event& e, std::string_view name) {
-  const auto& keys = canonical_keys(e.type);  // the type's shape, each key with its member
-  auto k = std::find_if(keys.begin(), keys.end(), [&](const CanonKey& c) { return c.name == name; });
-  if (k == keys.end()) return std::nullopt;
-  if (k->source == CanonKey::at) return StoredField(static_cast<int32_t>(e.at));
-  if (k->source != CanonKey::field) return std::nullopt;  // type, id, items, away
+  if (name == shape(e.type()).date_key) return StoredField(static_cast<int32_t>(e.at()));
   std::optional<StoredField> out;
-  std::visit(
-      [&](auto member) {
-        using T = typename std::remove_reference_t<decltype(e.*member)>::value_type;
-        const auto& opt = e.*member;
-        if (!opt) return;
-        if constexpr (CodeEnum<T>) out = StoredField(spelling(*opt));
-        else if constexpr (std::is_same_v<T, std::string>) out = StoredField(std::string_view(*opt));
-        else if constexpr (std::is_same_v<T, int>) out = StoredField(static_cast<int32_t>(*opt));
-        else if constexpr (std::is_same_v<T, bool>) out = StoredField(*opt);
-        else out = StoredField(static_cast<int64_t>(*opt));
-      },
-      k->member->member);
+  with_event_field(e, name, [&](const auto&, const auto& m) {
+    const auto* x = value_of(m);
+    if (!x) return;
+    using V = std::remove_cvref_t<decltype(*x)>;
+    if constexpr (CodeEnum<V>) out = StoredField(spelling(*x));
+    else if constexpr (std::is_same_v<V, std::string>) out = StoredField(std::string_view(*x));
+    else if constexpr (std::is_same_v<V, std::vector<Item>> || std::is_same_v<V, Away>) out = StoredField(x);
+    else out = StoredField(*x);  // int32_t, bool, Money
+  });
   return out;
 }
 
+namespace {
+
+// Every field name of the table but items and away, in byte order: the digest feeds each, present or not.
+const std::vector<std::string>& digest_names() {
+  static const std::vector<std::string> names = [] {
+    std::set<std::string> all;
+    for (int i = 0; i < kEventTypeCount; ++i)
+      std::visit(
+          [&](const auto& b) {
+            for_each_field(b, [&](const auto& d, const auto&) {
+              if (d.kind != FieldKind::items && d.kind != FieldKind::away) all.emplace(d.name);
+            });
+          },
+          empty_event(static_cast<EventType>(i)).body);
+    return std::vector<std::string>(all.begin(), all.end());
+  }();
+  return names;
+}
+
+// Per type: for each of digest_names(), the field's place in the struct's fields(), or -1.
+const std::vector<int>& digest_places(EventType t) {
+  static const std::array<std::vector<int>, kEventTypeCount> places = [] {
+    std::array<std::vector<int>, kEventTypeCount> all;
+    for (int i = 0; i < kEventTypeCount; ++i) {
+      const auto type = static_cast<EventType>(i);
+      for (const std::string& name : digest_names()) {
+        int place = -1;
+        for (const CanonKey& k : canonical_keys(type))
+          if (k.source == CanonKey::field && k.name == name) place = static_cast<int>(k.index);
+        all[static_cast<size_t>(i)].push_back(place);
+      }
+    }
+    return all;
+  }();
+  return places[static_cast<size_t>(t)];
+}
+
+}  // namespace
+
+// The byte stream is the one of the single-struct Event (every field name in byte order, absent ones marked
+// absent; then items and away): digests stored in the id index of existing stores stay valid.
 uint64_t event_digest(const Event& e) {
   XXH3_state_t* st = XXH3_createState();
   XXH3_64bits_reset(st);
@@ -1119,37 +1177,48 @@ uint64_t event_digest(const Event& e) {
     feed(&n, 8);
     feed(s.data(), s.size());
   };
-  uint8_t t = static_cast<uint8_t>(e.type);
+  uint8_t t = static_cast<uint8_t>(e.type());
   feed(&t, 1);
-  feed_str(e.id);
-  feed(&e.at, sizeof e.at);
-  for (const auto& [name, f] : fields()) {  // every member, in name order; absent ones marked absent
-    std::visit(
-        [&](auto member) {
-          const auto& opt = e.*member;
-          uint8_t has = opt.has_value();
-          feed(&has, 1);
-          if (!opt) return;
-          using T = typename std::remove_reference_t<decltype(opt)>::value_type;
-          if constexpr (std::is_same_v<T, std::string>) feed_str(*opt);
-          else if constexpr (CodeEnum<T>) feed_str(spelled(*opt));  // as when codes were text: stored digests hold
-          else feed(&*opt, sizeof(T));
-        },
-        f.member);
-  }
-  uint64_t n = e.items.size();
-  feed(&n, 8);
-  for (const Item& it : e.items) {
-    feed_str(spelled(it.category));
-    feed(&it.amount, 8);
-    Money el = it.eligible ? *it.eligible : -1;
-    feed(&el, 8);
-    feed_str(it.therapy.value_or(std::string("\0", 2)));
-  }
-  if (e.away) {
-    feed_str(spelled(e.away->mode));
-    feed(&e.away->level, sizeof e.away->level);
-  }
+  feed_str(e.id());
+  const Date at = e.at();
+  feed(&at, sizeof at);
+  std::visit(
+      [&](const auto& b) {
+        for (int place : digest_places(e.type())) {
+          uint8_t has = 0;
+          if (place >= 0)
+            with_field_at(b, static_cast<size_t>(place), [&](const auto&, const auto& m) {
+              const auto* x = value_of(m);
+              if (!x) return;
+              has = 1;
+              feed(&has, 1);
+              using V = std::remove_cvref_t<decltype(*x)>;
+              if constexpr (std::is_same_v<V, std::string>) feed_str(*x);
+              else if constexpr (CodeEnum<V>) feed_str(spelled(*x));  // as when codes were text: stored digests hold
+              else if constexpr (std::is_same_v<V, int> || std::is_same_v<V, bool> || std::is_same_v<V, Money>)
+                feed(x, sizeof(V));
+            });
+          if (!has) feed(&has, 1);
+        }
+        std::vector<Item> none;
+        const std::vector<Item>* items = &none;
+        if constexpr (requires { b.items; }) items = &b.items;
+        uint64_t n = items->size();
+        feed(&n, 8);
+        for (const Item& it : *items) {
+          feed_str(spelled(it.category));
+          feed(&it.amount, 8);
+          Money el = it.eligible ? *it.eligible : -1;
+          feed(&el, 8);
+          feed_str(it.therapy.value_or(std::string("\0", 2)));
+        }
+        if constexpr (requires { b.away; })
+          if (b.away) {
+            feed_str(spelled(b.away->mode));
+            feed(&b.away->level, sizeof b.away->level);
+          }
+      },
+      e.body);
   uint64_t h = XXH3_64bits_digest(st);
   XXH3_freeState(st);
   return h;

@@ -1,4 +1,5 @@
-// The events of EVENTS.md as one C++ value type, their validation and their canonical JSON form.
+// An event of EVENTS.md (one of the structs of the table, events/event_types.h, in a std::variant), its validation
+// and its canonical JSON form.
 //
 // Contract: parse_event() accepts exactly the JSON forms of EVENTS.md and refuses anything else with an
 // EventError naming the field and the reason; canonical_json() gives the canonical form (compact, keys sorted,
@@ -7,95 +8,74 @@
 #include <cstdint>
 #include <optional>
 #include <set>
-#include <variant>
 #include <stdexcept>
+#include <type_traits>
+#include <variant>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "events/codes.h"
-#include "events/date.h"
-#include "events/money.h"
+#include "events/event_types.h"
 
 namespace gongji {
 
-enum class EventType : uint8_t {
-  facility_registered,
-  facility_updated,
-  person_enrolled,
-  scheme_changed,
-  retirement_confirmed,
-  enrollment_suspended,
-  enrollment_resumed,
-  family_linked,
-  contribution_paid,
-  contribution_interrupted,
-  account_payment,
-  period_closed,
-  outpatient_designated,
-  chronic_facility_designated,
-  chronic_disease_approved,
-  chronic_disease_revoked,
-  inpatient_admitted,
-  inpatient_discharged,
-  inpatient_settled,
-  claim,
-  claim_reversed,
-};
-inline constexpr int kEventTypeCount = 21;
-
-const char* type_name(EventType t);
-std::optional<EventType> type_from_name(std::string_view s);
-
-struct Item {
-  ItemCategory category{};
-  Money amount = 0;
-  std::optional<Money> eligible;  // default = amount (never more)
-  std::optional<std::string> therapy;
-  Money eligible_or_amount() const { return eligible ? *eligible : amount; }
-  bool operator==(const Item&) const = default;
-};
-
-struct Away {
-  AwayMode mode{};
-  int level = 1;
-  bool operator==(const Away&) const = default;
-};
-
+// An event: one of the structs of the table (events/event_types.h), its id and date in its EventHeader.
 struct Event {
-  EventType type{};
-  std::string id;
-  Date at = 0;  // business date; for a claim, its service `date`
-  // Ids, names and the codes a policy owns (disease, diagnosis) are text; every other code is its enum (codes.h).
-  std::optional<std::string> person, facility, name, parent, relative, beneficiary, specialty_facility, disease, claim,
-      diagnosis;
-  std::optional<FacilityKind> kind;
-  std::optional<Specialty> specialty;
-  std::optional<Scheme> scheme;
-  std::optional<EmployeeStatus> status;
-  std::optional<Relation> relation;
-  std::optional<Purpose> purpose;
-  std::optional<ResidentBucket> bucket;
-  std::optional<Variant> variant;
-  std::optional<Benefit> benefit;
-  std::optional<Outcome> outcome;
-  std::optional<int> level, tier;
-  std::optional<bool> tcm, ordinary_outpatient, student, old_urban;
-  std::optional<Date> birth_date, retired_on, applied, course_start;
-  std::optional<Month> month;
-  std::optional<Money> base, amount, covered;
-  std::vector<Item> items;
-  std::optional<Away> away;
+  EventBody body;
 
+  Event() = default;
+  template <typename S>
+    requires(std::is_base_of_v<EventHeader, S>)
+  Event(S s) : body(std::move(s)) {}  // NOLINT: an event of any type is an Event
+
+  EventType type() const { return static_cast<EventType>(body.index()); }
+  const EventHeader& header() const {
+    return std::visit([](const EventHeader& h) -> const EventHeader& { return h; }, body);
+  }
+  EventHeader& header() {
+    return std::visit([](EventHeader& h) -> EventHeader& { return h; }, body);
+  }
+  const std::string& id() const { return header().id; }
+  Date at() const { return header().at; }
+  // The person the event is about; nullptr for the facility and period events.
+  const std::string* person() const {
+    return std::visit(
+        [](const auto& b) -> const std::string* {
+          if constexpr (requires { b.person; }) return &b.person;
+          else return nullptr;
+        },
+        body);
+  }
+  // The claim id a claim or claim_reversed names; nullptr for the other types.
+  const std::string* claim() const {
+    return std::visit(
+        [](const auto& b) -> const std::string* {
+          if constexpr (requires { b.claim; }) return &b.claim;
+          else return nullptr;
+        },
+        body);
+  }
+  template <typename S>
+  const S* as() const {
+    return std::get_if<S>(&body);
+  }
   bool operator==(const Event&) const = default;
   // Global events go to every partition (POLICY.md TIME-LOG).
   bool is_global() const {
-    return type == EventType::facility_registered || type == EventType::facility_updated ||
-           type == EventType::period_closed;
+    return std::holds_alternative<FacilityRegistered>(body) || std::holds_alternative<FacilityUpdated>(body) ||
+           std::holds_alternative<PeriodClosed>(body);
   }
 };
+
+const char* type_name(EventType t);
+std::optional<EventType> type_from_name(std::string_view s);
+// An event of type `t` with every field at its default (the decoders fill it).
+Event empty_event(EventType t);
+// The JSON names the type requires, besides type and id ("at" or "date" first), in byte order: a plain member in
+// the table. The decoders refuse an event missing one with "field 'NAME': missing".
+const std::vector<std::string>& required_fields(EventType t);
 
 struct EventError : std::runtime_error {
   std::string field;  // "" when the whole line is at fault
@@ -143,16 +123,17 @@ std::string canonical_json(const Event& e);
 uint64_t event_digest(const Event& e);
 
 // For binary codecs (fb_codec.cc): sets a field by its JSON name in its stored form (dates and months as their
-// integers, money in fen); false for a name no event carries. validate_event then checks the event exactly as
-// parse_event checks JSON (`has_at`: whether the business date was present), bounds included: it is the one
-// validation entry point. Throws EventError naming the field; a code missing from `codes` gives
-// "field 'disease': unknown code \"C05\"" (items: "field 'items[0].category': ...").
-bool set_event_field(Event& e, std::string_view name, std::variant<std::string, int32_t, bool, int64_t> value);
+// integers, money in fen, codes as their spelling, items and away as they are); "at" or "date" (the type's) is the
+// business date; false for a name the event's type does not carry. Throws EventError naming the field; a code
+// missing from `codes` gives "field 'disease': unknown code \"C05\"" (items: "field 'items[0].category': ...").
+// The decoder then checks required_fields() were all given, and calls validate_event.
+using StoredValue = std::variant<std::string, int32_t, bool, int64_t, std::vector<Item>, Away>;
+bool set_event_field(Event& e, std::string_view name, StoredValue value);
 // The other way (encode_event): the field `name` in the stored form set_event_field takes, text as a view into `e`
-// (codes as their spelling); "at" or "date" is the business date. std::nullopt when the event does not carry the
-// field or its type's shape (EVENTS.md) does not list it, exactly as event_to_json leaves a key out; never "type",
-// "id", "items" or "away".
-using StoredField = std::variant<std::string_view, int32_t, bool, int64_t>;
+// (codes as their spelling), items and away by pointer into `e`; "at" or "date" is the business date.
+// std::nullopt when the event does not carry the field (an absent optional, or a name its type does not list),
+// exactly as event_to_json leaves a key out; never "type" or "id".
+using StoredField = std::variant<std::string_view, int32_t, bool, int64_t, const std::vector<Item>*, const Away*>;
 std::optional<StoredField> event_field(const Event& e, std::string_view name);
 // The code of enum E that `text` spells, for the field `field`; else an EventError naming the field: the text's
 // problem (not UTF-8, a control character) or "unknown code \"...\"". The one way from text to a code.
@@ -162,7 +143,9 @@ E code_for_field(const std::string& field, std::string_view text) {
   if (auto c = code_from<E>(text)) return *c;
   refuse_code(field, text);
 }
-void validate_event(const Event& e, bool has_at, const CodeLists& codes = events_md_codes());
+// The one validation entry point (every decoder ends in it): text, codes, bounds and the rules that tie fields
+// together (EVENTS.md), for an event whose required fields were all given. Throws EventError naming the field.
+void validate_event(const Event& e, const CodeLists& codes = events_md_codes());
 
 // Whether `value` is in the code list of EVENTS.md for the JSON field `field` ("disease", "therapy", "diagnosis",
 // "category", "purpose", ...); false for a field that has no code list. The policy loader checks its codes with it.

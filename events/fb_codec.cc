@@ -7,13 +7,20 @@
 #include <flatbuffers/minireflect.h>
 
 #include <cstring>
-#include <set>
 
 #include "events/events_generated.h"
 
 namespace gongji {
 
 namespace {
+
+// The FlatBuffers union holds the table's types at the table's places (events/event_types.h).
+#define GONGJI_EVENT_FB_CHECK(name, S)                                                               \
+  static_assert(static_cast<int>(fb::BodyTraits<fb::S>::enum_value) == static_cast<int>(EventType::name) + 1, \
+                "events.fbs: union Body holds " #S " at the place of EventType::" #name);
+GONGJI_EVENT_TYPES(GONGJI_EVENT_FB_CHECK)
+#undef GONGJI_EVENT_FB_CHECK
+static_assert(static_cast<int>(fb::Body_MAX) == kEventTypeCount, "events.fbs: union Body has the table's types");
 
 const flatbuffers::TypeTable* body_table(EventType t) {
   return fb::BodyTypeTable()->type_refs[static_cast<size_t>(t)]();
@@ -26,17 +33,18 @@ const flatbuffers::TypeTable* body_table(EventType t) {
 std::string encode_event(const Event& e) {
   flatbuffers::FlatBufferBuilder fbb(256);
   fbb.ForceDefaults(true);
-  const flatbuffers::TypeTable* tt = body_table(e.type);
+  const flatbuffers::TypeTable* tt = body_table(e.type());
   auto stored = [&](size_t i) { return event_field(e, tt->names[i]); };
 
   // Offsets (strings, vectors, sub-tables) are built before the table that refers to them.
   std::vector<std::pair<flatbuffers::voffset_t, flatbuffers::uoffset_t>> offsets;
   for (size_t i = 0; i < tt->num_elems; ++i) {
-    std::string_view name = tt->names[i];
     auto vo = flatbuffers::FieldIndexToOffset(static_cast<flatbuffers::voffset_t>(i));
-    if (name == "items") {
-      std::vector<flatbuffers::Offset<fb::Item>> items;
-      for (const Item& it : e.items) {
+    auto v = stored(i);
+    if (!v) continue;
+    if (auto* items = std::get_if<const std::vector<Item>*>(&*v)) {
+      std::vector<flatbuffers::Offset<fb::Item>> built;
+      for (const Item& it : **items) {
         auto cat = fbb.CreateString(spelled(it.category));
         auto ther = it.therapy ? fbb.CreateString(*it.therapy) : flatbuffers::Offset<flatbuffers::String>();
         fb::ItemBuilder ib(fbb);
@@ -44,20 +52,17 @@ std::string encode_event(const Event& e) {
         ib.add_amount(it.amount);
         if (it.eligible) ib.add_eligible(*it.eligible);
         if (it.therapy) ib.add_therapy(ther);
-        items.push_back(ib.Finish());
+        built.push_back(ib.Finish());
       }
-      offsets.emplace_back(vo, fbb.CreateVector(items).o);
-    } else if (name == "away") {
-      if (e.away)
-        offsets.emplace_back(vo, fb::CreateAway(fbb, fbb.CreateString(spelled(e.away->mode)), e.away->level).o);
+      offsets.emplace_back(vo, fbb.CreateVector(built).o);
+    } else if (auto* away = std::get_if<const Away*>(&*v)) {
+      offsets.emplace_back(vo, fb::CreateAway(fbb, fbb.CreateString(spelled((*away)->mode)), (*away)->level).o);
     } else if (tt->type_codes[i].base_type == flatbuffers::ET_STRING) {
-      if (auto v = stored(i)) {
-        std::string_view text = std::get<std::string_view>(*v);
-        offsets.emplace_back(vo, fbb.CreateString(text.data(), text.size()).o);
-      }
+      std::string_view text = std::get<std::string_view>(*v);
+      offsets.emplace_back(vo, fbb.CreateString(text.data(), text.size()).o);
     }
   }
-  auto id = fbb.CreateString(e.id);
+  auto id = fbb.CreateString(e.id());
   auto start = fbb.StartTable();
   for (size_t i = 0; i < tt->num_elems; ++i) {
     auto base_type = tt->type_codes[i].base_type;
@@ -66,7 +71,7 @@ std::string encode_event(const Event& e) {
     auto v = stored(i);
     if (!v) continue;
     auto vo = flatbuffers::FieldIndexToOffset(static_cast<flatbuffers::voffset_t>(i));
-    switch (base_type) {  // std::get throws on a schema that disagrees with the Event's member types
+    switch (base_type) {  // std::get throws on a schema that disagrees with the table's member types
       case flatbuffers::ET_BOOL: fbb.AddElement<uint8_t>(vo, std::get<bool>(*v) ? 1 : 0, 0); break;
       case flatbuffers::ET_INT: fbb.AddElement<int32_t>(vo, std::get<int32_t>(*v), 0); break;
       default: fbb.AddElement<int64_t>(vo, std::get<int64_t>(*v), 0); break;
@@ -74,7 +79,7 @@ std::string encode_event(const Event& e) {
   }
   for (auto& [vo, off] : offsets) fbb.AddOffset(vo, flatbuffers::Offset<void>(off));
   auto body = fbb.EndTable(start);
-  auto root = fb::CreateEvent(fbb, id, static_cast<fb::Body>(static_cast<int>(e.type) + 1),
+  auto root = fb::CreateEvent(fbb, id, static_cast<fb::Body>(static_cast<int>(e.type()) + 1),
                               flatbuffers::Offset<void>(body));
   fb::FinishEventBuffer(fbb, root);
   return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
@@ -93,25 +98,21 @@ Event decode_event(std::string_view bytes, const CodeLists& codes) {
   const fb::Event* ev = fb::GetEvent(bytes.data());
   int tag = static_cast<int>(ev->body_type());
   if (tag < 1 || tag > kEventTypeCount || !ev->body()) throw EventError("type", "record has no known event body");
-  Event e;
-  e.type = static_cast<EventType>(tag - 1);
-  e.id = ev->id()->str();
+  const auto type = static_cast<EventType>(tag - 1);
+  Event e = empty_event(type);
+  e.header().id = ev->id()->str();
   const auto* table = static_cast<const flatbuffers::Table*>(ev->body());
-  const flatbuffers::TypeTable* tt = body_table(e.type);
-  bool has_at = false;
+  const flatbuffers::TypeTable* tt = body_table(type);
+  uint64_t given = 0;  // bit i: field i of the schema's table is present
   // Straight into the Event, no JSON in between (the fold's hot path); validate_event checks it as parse_event would.
   for (size_t i = 0; i < tt->num_elems; ++i) {
     const char* name = tt->names[i];
     auto vo = flatbuffers::FieldIndexToOffset(static_cast<flatbuffers::voffset_t>(i));
     if (!table->CheckField(vo)) continue;
+    given |= uint64_t{1} << i;
     switch (tt->type_codes[i].base_type) {
       case flatbuffers::ET_BOOL: set_event_field(e, name, table->GetField<uint8_t>(vo, 0) != 0); break;
-      case flatbuffers::ET_INT: {
-        int32_t x = table->GetField<int32_t>(vo, 0);
-        if (std::strcmp(name, "at") == 0 || std::strcmp(name, "date") == 0) e.at = x, has_at = true;
-        else set_event_field(e, name, x);
-        break;
-      }
+      case flatbuffers::ET_INT: set_event_field(e, name, table->GetField<int32_t>(vo, 0)); break;
       case flatbuffers::ET_LONG: set_event_field(e, name, static_cast<int64_t>(table->GetField<int64_t>(vo, 0))); break;
       case flatbuffers::ET_STRING:
         set_event_field(e, name, table->GetPointer<const flatbuffers::String*>(vo)->str());
@@ -119,6 +120,7 @@ Event decode_event(std::string_view bytes, const CodeLists& codes) {
       case flatbuffers::ET_SEQUENCE:
         if (std::strcmp(name, "items") == 0) {
           const auto* items = table->GetPointer<const flatbuffers::Vector<flatbuffers::Offset<fb::Item>>*>(vo);
+          std::vector<Item> read;
           for (flatbuffers::uoffset_t k = 0; k < items->size(); ++k) {
             const fb::Item* it = items->Get(k);
             Item item;
@@ -127,17 +129,23 @@ Event decode_event(std::string_view bytes, const CodeLists& codes) {
             item.amount = it->amount();
             if (it->eligible()) item.eligible = *it->eligible();
             if (it->therapy()) item.therapy = it->therapy()->str();
-            e.items.push_back(std::move(item));
+            read.push_back(std::move(item));
           }
+          set_event_field(e, name, std::move(read));
         } else if (std::strcmp(name, "away") == 0) {
           const auto* a = table->GetPointer<const fb::Away*>(vo);
-          e.away = Away{code_for_field<AwayMode>("away.mode", a->mode()->string_view()), a->level()};
+          set_event_field(e, name, Away{code_for_field<AwayMode>("away.mode", a->mode()->string_view()), a->level()});
         }
         break;
       default: break;
     }
   }
-  validate_event(e, has_at, codes);
+  for (const std::string& k : required_fields(type)) {
+    size_t i = 0;
+    while (i < tt->num_elems && k != tt->names[i]) ++i;
+    if (i == tt->num_elems || !(given >> i & 1)) throw EventError(k, "missing");
+  }
+  validate_event(e, codes);
   return e;
 }
 

@@ -41,9 +41,9 @@ std::vector<int> partitions_for(const Event& e, int partitions) {
     for (int p = 0; p < partitions; ++p) out.push_back(p);
     return out;
   }
-  out.push_back(partition_of(*e.person, partitions));
-  if (e.type == EventType::family_linked) {
-    int q = partition_of(*e.relative, partitions);
+  out.push_back(partition_of(*e.person(), partitions));
+  if (const auto* link = e.as<FamilyLinked>()) {
+    int q = partition_of(link->relative, partitions);
     if (q != out[0]) out.push_back(q);
     std::sort(out.begin(), out.end());
   }

@@ -25,15 +25,15 @@ const Params& params_on(const FoldContext& ctx, Date d) {
 // ACC-INSVC, ACC-RET (Art.40): only the policy's crediting months are credited (account.crediting_months).
 bool in_credit_window(Month m, const Params& params) { return m >= params.credit_from && m <= params.credit_to; }
 
-AccountMovement movement(const Event& e, const PersonState& p, bool credit, Money amount, TraceStep step) {
+AccountMovement movement(const EventHeader& e, const PersonState& p, bool credit, Money amount, TraceStep step) {
   return AccountMovement{credit,       e.id,         p.id,        e.at, amount < 0 ? -amount : amount,
                          account_balance(p), std::move(step), std::nullopt, std::nullopt, std::nullopt};
 }
 
 }  // namespace
 
-void contribution_paid(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<Output>& out) {
-  const Month m = *e.month;
+void contribution_paid(const ContributionPaid& e, PersonState& p, const FoldContext& ctx, std::vector<Output>& out) {
+  const Month m = e.month;
   const Date first = first_day(m);
   const Standing* st = standing_at(p, first);
   if (!st) st = standing_at(p, e.at);
@@ -46,9 +46,9 @@ void contribution_paid(const Event& e, PersonState& p, const FoldContext& ctx, s
     Rate rate = st->status == EmployeeStatus::old_urban ? params.old_urban_rate
                 : age < params.flex_age_from ? params.flex_under_46
                                              : params.flex_from_46;
-    Money expected = mul_rate(*e.base, rate);
+    Money expected = mul_rate(e.base, rate);
     if (expected != *e.amount)
-      out.push_back(output_of(ContributionMismatch{e.id, p.id, m, *e.base, *e.amount, expected, rate, "ACC-FLEX"}));
+      out.push_back(output_of(ContributionMismatch{e.id, p.id, m, e.base, *e.amount, expected, rate, "ACC-FLEX"}));
     return;
   }
   const Params& params = params_on(ctx, first);
@@ -56,49 +56,49 @@ void contribution_paid(const Event& e, PersonState& p, const FoldContext& ctx, s
   if (st->status != EmployeeStatus::in_service || !in_credit_window(m, params)) return;
   Rate employer = age < params.account_age_from ? params.account_employer_under_46 : params.account_employer_from_46;
   Rate rate = params.account_personal_rate + employer;
-  Money credit = mul_rate(*e.base, rate);  // ACC-INSVC, one rounding
+  Money credit = mul_rate(e.base, rate);  // ACC-INSVC, one rounding
   if (credit == 0) return;
   p.account.push_back({e.at, credit, e.id});
   AccountMovement credited =
       movement(e, p, true, credit,
-               make_step<Say::account_in_service_credit>(Rule::ACC_INSVC, *e.base, params.account_personal_rate,
+               make_step<Say::account_in_service_credit>(Rule::ACC_INSVC, e.base, params.account_personal_rate,
                                                          employer, age, first));
   credited.month = m;
   out.push_back(output_of(std::move(credited)));
 }
 
-void account_payment(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<Output>& out) {
+void account_payment(const AccountPayment& e, PersonState& p, const FoldContext& ctx, std::vector<Output>& out) {
   const Params& params = params_on(ctx, e.at);
-  const std::string purpose = spelled(*e.purpose);
-  if (!params.purposes_allowed.count(*e.purpose)) {
+  const std::string purpose = spelled(e.purpose);
+  if (!params.purposes_allowed.count(e.purpose)) {
     out.push_back(refusal(e, Reason::ACCOUNT_PURPOSE_FORBIDDEN, "the account cannot pay for " + purpose));
     return;
   }
-  if (*e.beneficiary != p.id) {
+  if (e.beneficiary != p.id) {
     bool family = std::any_of(p.family.begin(), p.family.end(), [&](const FamilyLink& f) {
-      return f.relative == *e.beneficiary && f.from <= e.at;
+      return f.relative == e.beneficiary && f.from <= e.at;
     });
     if (!family) {
       out.push_back(
-          refusal(e, Reason::ACCOUNT_NOT_FAMILY, *e.beneficiary + " is not linked to " + p.id + " as family"));
+          refusal(e, Reason::ACCOUNT_NOT_FAMILY, e.beneficiary + " is not linked to " + p.id + " as family"));
       return;
     }
   }
   const Money balance = account_balance(p);
-  if (*e.amount > balance) {
+  if (e.amount > balance) {
     out.push_back(refusal(e, Reason::ACCOUNT_INSUFFICIENT, "balance " + format_money(balance) + " is below " +
-                                                         format_money(*e.amount)));
+                                                         format_money(e.amount)));
     return;
   }
-  p.account.push_back({e.at, -*e.amount, e.id});
+  p.account.push_back({e.at, -e.amount, e.id});
   const Money after = account_balance(p);
   check_invariant(after >= 0, "INV-ACCOUNT-NONNEG", [&] {
-    return "balance " + format_money(after) + " after a debit of " + format_money(*e.amount);
+    return "balance " + format_money(after) + " after a debit of " + format_money(e.amount);
   });
   AccountMovement debited =
-      movement(e, p, false, *e.amount, make_step<Say::account_debit_for>(Rule::ACC_USE, purpose, *e.beneficiary));
-  debited.beneficiary = *e.beneficiary;
-  debited.purpose = *e.purpose;
+      movement(e, p, false, e.amount, make_step<Say::account_debit_for>(Rule::ACC_USE, purpose, e.beneficiary));
+  debited.beneficiary = e.beneficiary;
+  debited.purpose = e.purpose;
   out.push_back(output_of(std::move(debited)));
 }
 
@@ -111,14 +111,14 @@ bool enjoyed_bonus(const PersonState& p, int year) {
   return false;
 }
 
-void contribution_interrupted(const Event& e, PersonState& p) {
+void contribution_interrupted(const ContributionInterrupted& e, PersonState& p) {
   if (enjoyed_bonus(p, year_of(e.at)) || bonus_on(p, e.at) == 0) return;
   insert_dated(p.bonus, e.at, Rate{0});
 }
 
 bool has_monthly_work(const PersonState& p) { return p.retired_on.has_value(); }
 
-bool close_month_for(const Event& e, Month m, PersonState& p, const FoldContext& ctx, std::vector<Output>& out) {
+bool close_month_for(const PeriodClosed& e, Month m, PersonState& p, const FoldContext& ctx, std::vector<Output>& out) {
   bool changed = false;
   const Date first = first_day(m);
   // ACC-RET: retirees credited for each closed month from the month after confirmation.

@@ -111,7 +111,8 @@ Money chronic_limit(const PersonState& p, const Standing& st, Bucket bucket, Dat
 
 namespace {
 // The bucket a registration or chronic-facility event concerns, or none after recording its refusal.
-std::optional<Bucket> bucket_of_event(const Event& e, const PersonState& p, std::vector<Output>& out) {
+template <typename S>
+std::optional<Bucket> bucket_of_event(const S& e, const PersonState& p, std::vector<Output>& out) {
   const Standing* st = standing_at(p, e.at);
   if (!st) {
     out.push_back(refusal(e, Reason::NOT_ELIGIBLE, "not enrolled on " + format_date(e.at)));
@@ -126,23 +127,24 @@ std::optional<Bucket> bucket_of_event(const Event& e, const PersonState& p, std:
 }
 }  // namespace
 
-void approve_disease(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<Output>& out) {
+void approve_disease(const ChronicDiseaseApproved& e, PersonState& p, const FoldContext& ctx,
+                     std::vector<Output>& out) {
   const std::optional<Bucket> found = bucket_of_event(e, p, out);
   if (!found) return;
   const Bucket bucket = *found;
   const Params& params = ctx.policy->at(std::clamp(e.at, ctx.policy->window_from(), ctx.policy->window_to()));
-  auto std_it = params.chronic_standards.find(*e.disease);
+  auto std_it = params.chronic_standards.find(e.disease);
   if (bucket == Bucket::chronic_ordinary && std_it != params.chronic_standards.end() && std_it->second.inpatient) {
     out.push_back(
         refusal(e, Reason::DISEASE_NOT_IN_BUCKET,
-                *e.disease + " is registered in the employee or specific bucket only"));
+                e.disease + " is registered in the employee or specific bucket only"));
     return;
   }
   const Date effective = e.at + 1;  // CHR-REG: the day after approval
   for (const Registration& r : p.registrations) {
-    if (r.disease != *e.disease || r.ended != kNever) continue;
+    if (r.disease != e.disease || r.ended != kNever) continue;
     if (r.bucket != bucket) {
-      out.push_back(refusal(e, Reason::DISEASE_ALREADY_REGISTERED, *e.disease + " is registered in the " +
+      out.push_back(refusal(e, Reason::DISEASE_ALREADY_REGISTERED, e.disease + " is registered in the " +
                                                                          std::string(chronic_bucket_name(r.bucket)) +
                                                                          " bucket"));
       return;
@@ -150,7 +152,7 @@ void approve_disease(const Event& e, PersonState& p, const FoldContext& ctx, std
     return;  // already registered and neither suspended nor revoked: nothing changes
   }
   Registration r;
-  r.disease = *e.disease;
+  r.disease = e.disease;
   r.bucket = bucket;
   r.variant = e.variant;
   r.approved = e.at;
@@ -159,14 +161,14 @@ void approve_disease(const Event& e, PersonState& p, const FoldContext& ctx, std
   p.registrations.push_back(r);
 }
 
-void revoke_disease(const Event& e, PersonState& p, std::vector<Output>& out) {
+void revoke_disease(const ChronicDiseaseRevoked& e, PersonState& p, std::vector<Output>& out) {
   for (Registration& r : p.registrations)
-    if (r.disease == *e.disease && r.ended == kNever) {
+    if (r.disease == e.disease && r.ended == kNever) {
       r.ended = e.at;  // claims rejected from the revocation date
       r.end_reason = EndReason::revoked;
       return;
     }
-  out.push_back(refusal(e, Reason::DISEASE_NOT_REGISTERED, *e.disease + " is not registered"));
+  out.push_back(refusal(e, Reason::DISEASE_NOT_REGISTERED, e.disease + " is not registered"));
 }
 
 void end_chronic_on_scheme_change(PersonState& p, Date d) {
@@ -181,7 +183,8 @@ void end_chronic_on_scheme_change(PersonState& p, Date d) {
   }
 }
 
-void designate_chronic_facility(const Event& e, PersonState& p, StateAccess& state, std::vector<Output>& out) {
+void designate_chronic_facility(const ChronicFacilityDesignated& e, PersonState& p, StateAccess& state,
+                                std::vector<Output>& out) {
   const std::optional<Bucket> bucket = bucket_of_event(e, p, out);
   if (!bucket) return;
   for (const auto* f : {&e.facility, &e.specialty_facility}) {
@@ -220,14 +223,14 @@ void designate_chronic_facility(const Event& e, PersonState& p, StateAccess& sta
   for (auto& c : changes) insert_dated(*c.line, c.from, c.value);
 }
 
-void record_inpatient_settled(const Event& e, PersonState& p) {
+void record_inpatient_settled(const InpatientSettled& e, PersonState& p) {
   Effect eff;
   eff.date = e.at;
   eff.year = year_of(e.at);
   eff.period = period_start(p, e.at);
   eff.bucket = Bucket::inpatient;
   eff.claim = e.id;
-  eff.inpatient_used = *e.covered;
+  eff.inpatient_used = e.covered;
   check_effect_nonneg(eff);  // accumulators only decrease by a reversal
   p.effects.push_back(eff);
 }
@@ -236,7 +239,7 @@ namespace {
 
 // CHR-EXCL, CHR-UNREG, CHR-FAC (not out of area) and CHR-ART17, in that order: the registration the claim settles
 // under, or nullptr when one of them refused the claim (the refusal is in s).
-const Registration* chronic_gate(const Event& e, const PersonState& p, const Params& params, Settlement& s) {
+const Registration* chronic_gate(const Claim& e, const PersonState& p, const Params& params, Settlement& s) {
   const std::string& disease = *e.disease;
   // CHR-EXCL: the old-policy diseases keep their old policy.
   if (params.excluded_diseases.count(disease)) {
@@ -281,7 +284,7 @@ const Registration* chronic_gate(const Event& e, const PersonState& p, const Par
 
 // F-LEVEL and ORD-SCOPE for a chronic claim: sets s.level and adds every item but nucleic-acid tests (inpatient
 // policy) to s.eligible.
-void chronic_level_and_scope(const Event& e, const FacilityVersion* fac, Settlement& s) {
+void chronic_level_and_scope(const Claim& e, const FacilityVersion* fac, Settlement& s) {
   const bool away = e.away.has_value();
   s.level = std::max(1, away ? e.away->level : fac->level);
   if (away) s.step<Say::level_away>(Rule::F_LEVEL, s.level, spelling(e.away->mode));
@@ -317,7 +320,7 @@ void chronic_ratio_and_fund(const Standing& st, Bucket bucket, bool tcm, const P
 
 }  // namespace
 
-void settle_chronic(const Event& e, PersonState& p, const Standing& st, const FacilityVersion* fac,
+void settle_chronic(const Claim& e, PersonState& p, const Standing& st, const FacilityVersion* fac,
                     const Params& params, Settlement& s) {
   const Registration* reg = chronic_gate(e, p, params, s);
   if (!reg) return;

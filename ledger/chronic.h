@@ -21,16 +21,17 @@ Money chronic_limit(const PersonState& p, const Standing& st, Bucket bucket, Dat
 Money inpatient_limit(const Standing& st, const Params& params);
 Money inpatient_used(const PersonState& p, int year, Date period, std::optional<Date> as_of = std::nullopt);
 
-void approve_disease(const Event& e, PersonState& p, const FoldContext& ctx, std::vector<Output>& out);
-void revoke_disease(const Event& e, PersonState& p, std::vector<Output>& out);
-void designate_chronic_facility(const Event& e, PersonState& p, StateAccess& state, std::vector<Output>& out);
-void record_inpatient_settled(const Event& e, PersonState& p);
+void approve_disease(const ChronicDiseaseApproved& e, PersonState& p, const FoldContext& ctx, std::vector<Output>& out);
+void revoke_disease(const ChronicDiseaseRevoked& e, PersonState& p, std::vector<Output>& out);
+void designate_chronic_facility(const ChronicFacilityDesignated& e, PersonState& p, StateAccess& state,
+                                std::vector<Output>& out);
+void record_inpatient_settled(const InpatientSettled& e, PersonState& p);
 // CHR-CHANGE: a change of scheme ends registrations and empties the chronic facility slots.
 void end_chronic_on_scheme_change(PersonState& p, Date d);
 
 // The chronic checks after P-STUDENT (CHR-EXCL, CHR-UNREG, CHR-FAC, CHR-ART17) and the amounts. Returns false when
 // the settlement was refused (s carries the reason).
-void settle_chronic(const Event& e, PersonState& p, const Standing& st, const FacilityVersion* fac,
+void settle_chronic(const Claim& e, PersonState& p, const Standing& st, const FacilityVersion* fac,
                     const Params& params, Settlement& s);
 
 // CHR-SUSP at the close of December of `year`.

@@ -55,14 +55,14 @@ void check_effect_nonneg(const Effect& e) {
                   });
 }
 
-void record_settlement(PersonState& p, const Event& claim, const Settlement& s, Date period, Bucket bucket,
+void record_settlement(PersonState& p, const Claim& claim, const Settlement& s, Date period, Bucket bucket,
                        Money limit_used, Money inpatient_used, Rate bonus) {
   Effect eff;
   eff.date = claim.at;
   eff.year = year_of(claim.at);
   eff.period = period;
   eff.bucket = bucket;
-  eff.claim = *claim.claim;
+  eff.claim = claim.claim;
   eff.deductible = s.deductible;
   eff.limit_used = limit_used;
   eff.inpatient_used = inpatient_used;
@@ -71,7 +71,7 @@ void record_settlement(PersonState& p, const Event& claim, const Settlement& s, 
   eff.bonus = bonus;
   check_effect_nonneg(eff);  // accumulators only decrease by a reversal
   p.effects.push_back(eff);
-  p.claims[*claim.claim].effect = eff;
+  p.claims[claim.claim].effect = eff;
 }
 
 Money ordinary_limit(const PersonState& p, const Standing& s, Date d, const Params& params) {
@@ -106,7 +106,7 @@ bool in_stay(const PersonState& p, Date d) {
 }
 
 // ORD-ACU / ORD-PED course: the start of the course this claim belongs to (POLICY.md ORD-ACU "Course").
-Date course_for(PersonState& p, const std::string& key, const Event& e, int days) {
+Date course_for(PersonState& p, const std::string& key, const Claim& e, int days) {
   if (e.course_start) {
     p.courses[key] = *e.course_start;
     return *e.course_start;
@@ -139,7 +139,7 @@ bool frequency_allows(const std::vector<TherapyUse>& uses, const std::string& co
 
 // What the item checks of one claim share: the claim, the person, and the claim-wide facts of ORD-ACU and ORD-PED.
 struct ItemCheck {
-  const Event& e;
+  const Claim& e;
   PersonState& p;
   const Params& params;
   Settlement& s;
@@ -209,7 +209,7 @@ bool tcm_item_eligible(ItemCheck& c, const Item& it, int n) {
   const TherapyRule* found = rule == c.params.therapies.end() ? nullptr : &rule->second;
   if (found && found->per == TherapyRule::Per::adjunct) return true;
   if (!therapy_allowed(c, code, found, dg->second.daily_items, n, cat)) return false;
-  c.accepted.push_back({c.e.at, code, *c.e.claim});
+  c.accepted.push_back({c.e.at, code, c.e.claim});
   return true;
 }
 
@@ -234,7 +234,7 @@ bool massage_item_eligible(ItemCheck& c, const Item& it, int n) {
 }
 
 // ORD-SCOPE, ORD-ACU, ORD-PED: the eligible amount of each item, recording accepted therapy uses.
-Money eligible_items(const Event& e, PersonState& p, const Standing& st, const Params& params, Settlement& s) {
+Money eligible_items(const Claim& e, PersonState& p, const Standing& st, const Params& params, Settlement& s) {
   const bool resident = st.scheme == Scheme::resident;
   Money acu = 0, other = 0;
   for (const Item& it : e.items) {
@@ -271,7 +271,7 @@ Money eligible_items(const Event& e, PersonState& p, const Standing& st, const P
 
 // ORD-RATIO, with F-TCM's points for a resident and ORD-INC's bonus: sets s.ratio and s.fund (RND) from s.covered;
 // returns the bonus.
-Rate ordinary_ratio_and_fund(const Event& e, const PersonState& p, const Standing& st, bool tcm, int ratio_level,
+Rate ordinary_ratio_and_fund(const Claim& e, const PersonState& p, const Standing& st, bool tcm, int ratio_level,
                              const Params& params, Settlement& s) {
   const bool employee = st.scheme == Scheme::employee;
   const RatesByLevel& ratios = !employee ? params.ratio_resident
@@ -289,7 +289,7 @@ Rate ordinary_ratio_and_fund(const Event& e, const PersonState& p, const Standin
   return bonus;
 }
 
-void settle_ordinary(const Event& e, PersonState& p, const Standing& st, const FacilityVersion* fac,
+void settle_ordinary(const Claim& e, PersonState& p, const Standing& st, const FacilityVersion* fac,
                      const FoldContext& ctx, Settlement& s) {
   const Params& params = ctx.policy->at(e.at);
   const bool employee = st.scheme == Scheme::employee;
@@ -362,9 +362,9 @@ void settle_ordinary(const Event& e, PersonState& p, const Standing& st, const F
 
 // ORD-DESIG (not out of area, not an emergency): false when the claim is refused (s carries the reason). A first
 // claim at a designatable unit, or at an extension unit of one, designates it.
-bool check_designation(const Event& e, PersonState& p, const Standing& st, const FacilityVersion* fac,
+bool check_designation(const Claim& e, PersonState& p, const Standing& st, const FacilityVersion* fac,
                        StateAccess& state, Settlement& s) {
-  if (e.away || *e.benefit == Benefit::emergency) {
+  if (e.away || e.benefit == Benefit::emergency) {
     if (e.away) s.step<Say::away_no_designation>(Rule::ORD_DESIG);
     else s.step<Say::emergency_no_designation>(Rule::ORD_DESIG);
     return true;
@@ -400,10 +400,10 @@ bool check_designation(const Event& e, PersonState& p, const Standing& st, const
 
 // SETTLE: the claim's person and facility are known and its id is new to the person (EVENTS.md: a claim is its
 // person and its claim id); otherwise s is refused, consuming nothing. Sets `fac` (none when out of area).
-bool known_and_new(const Event& e, const PersonState* p, StateAccess& state, const FacilityVersion*& fac,
+bool known_and_new(const Claim& e, const PersonState* p, StateAccess& state, const FacilityVersion*& fac,
                    Settlement& s) {
   if (!p) {
-    s.refuse<Say::person_unknown>(ClaimStatus::rejected, Reason::UNKNOWN_PERSON, Rule::SETTLE, *e.person);
+    s.refuse<Say::person_unknown>(ClaimStatus::rejected, Reason::UNKNOWN_PERSON, Rule::SETTLE, e.person);
     return false;
   }
   if (e.facility) {
@@ -415,8 +415,8 @@ bool known_and_new(const Event& e, const PersonState* p, StateAccess& state, con
       return false;
     }
   }
-  if (p->claims.count(*e.claim)) {
-    s.refuse<Say::claim_id_used>(ClaimStatus::rejected, Reason::DUPLICATE_CLAIM, Rule::SETTLE, *e.claim);
+  if (p->claims.count(e.claim)) {
+    s.refuse<Say::claim_id_used>(ClaimStatus::rejected, Reason::DUPLICATE_CLAIM, Rule::SETTLE, e.claim);
     return false;
   }
   return true;
@@ -424,12 +424,12 @@ bool known_and_new(const Event& e, const PersonState* p, StateAccess& state, con
 
 }  // namespace
 
-Output settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx) {
+Output settle_claim(const Claim& e, StateAccess& state, const FoldContext& ctx) {
   Settlement s;
-  s.claim = *e.claim;
-  s.person = *e.person;
+  s.claim = e.claim;
+  s.person = e.person;
   s.event = e.id;
-  s.benefit = *e.benefit, s.date = e.at;
+  s.benefit = e.benefit, s.date = e.at;
   s.facility = e.facility.value_or("");
   for (const Item& it : e.items) s.total = checked_add(s.total, it.amount);
   auto done = [&] {
@@ -438,11 +438,11 @@ Output settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx) 
     return Output{"settlement", s.claim, "", s.person, std::make_shared<const Settlement>(std::move(s))};
   };
 
-  PersonState* p = state.person(*e.person);
+  PersonState* p = state.person(e.person);
   const FacilityVersion* fac = nullptr;
   if (!known_and_new(e, p, state, fac, s)) return done();
   state.touch_person(p->id);
-  ClaimRecord& rec = p->claims[*e.claim];
+  ClaimRecord& rec = p->claims[e.claim];
   rec.date = e.at;
   auto finish = [&] {
     rec.status = s.status;
@@ -450,7 +450,7 @@ Output settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx) 
   };
 
   // T-START
-  const bool chronic = *e.benefit == Benefit::chronic;
+  const bool chronic = e.benefit == Benefit::chronic;
   const Policy& pol = *ctx.policy;
   bool in_window = e.at >= pol.window_from() && e.at <= pol.window_to();
   if (!in_window || !(chronic ? pol.at(e.at).chronic_in_force : pol.at(e.at).ordinary_in_force)) {
@@ -478,7 +478,7 @@ Output settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx) 
     return finish();
   }
   // ORD-INPT: emergency outcome, then an inpatient stay
-  if (*e.benefit == Benefit::emergency && *e.outcome != Outcome::treated) {
+  if (e.benefit == Benefit::emergency && *e.outcome != Outcome::treated) {
     s.refuse<Say::emergency_inpatient>(ClaimStatus::referred,
                                        *e.outcome == Outcome::admitted ? Reason::EMERGENCY_ADMITTED
                                                                        : Reason::EMERGENCY_DEATH,

@@ -29,16 +29,14 @@ Output output_of(Record r) {
   return o;
 }
 
-Output refusal(const Event& e, Reason reason, const std::string& detail) {
-  return output_of(Refusal{e.id, e.type, reason, detail, e.at, e.person});
-}
-
 namespace {
 
-Standing standing_of(const Event& e) {
+// From a person_enrolled or scheme_changed event.
+template <typename S>
+Standing standing_of(const S& e) {
   Standing s;
   s.from = e.at;
-  s.scheme = *e.scheme;
+  s.scheme = e.scheme;
   if (s.scheme == Scheme::employee) {
     s.status = *e.status;
     s.old_urban = e.old_urban.value_or(false) || s.status == EmployeeStatus::old_urban;
@@ -49,25 +47,29 @@ Standing standing_of(const Event& e) {
   return s;
 }
 
-void apply_facility(const Event& e, StateAccess& state, const FoldContext& ctx, std::vector<Output>& out) {
-  FacilityState* f = state.facility(*e.facility);
+// facility_registered and facility_updated: the new version from the fields the event gives.
+template <typename S>
+void apply_facility(const S& e, StateAccess& state, const FoldContext& ctx, std::vector<Output>& out) {
+  FacilityState* f = state.facility(e.facility);
   FacilityVersion v;
-  if (e.type == EventType::facility_updated) {
+  if constexpr (std::is_same_v<S, FacilityUpdated>) {
     const FacilityVersion* cur = f ? facility_at(*f, e.at) : nullptr;
     if (!cur) {
       if (ctx.reports_global)
         out.push_back(refusal(e, Reason::UNKNOWN_FACILITY,
-                              "facility " + *e.facility + " is not registered on " + format_date(e.at)));
+                              "facility " + e.facility + " is not registered on " + format_date(e.at)));
       return;
     }
     v = *cur;
-  } else if (!f) {
-    f = &state.create_facility(*e.facility);
+    if (e.kind) v.kind = *e.kind;
+    if (e.level) v.level = *e.level;
+  } else {
+    if (!f) f = &state.create_facility(e.facility);
+    v.kind = e.kind;
+    v.level = e.level;
   }
   v.from = e.at;
   if (e.name) v.name = *e.name;
-  if (e.kind) v.kind = *e.kind;
-  if (e.level) v.level = *e.level;
   if (e.tcm) v.tcm = *e.tcm;
   if (e.parent) v.parent = *e.parent;
   if (e.ordinary_outpatient) v.ordinary_outpatient = *e.ordinary_outpatient;
@@ -78,12 +80,13 @@ void apply_facility(const Event& e, StateAccess& state, const FoldContext& ctx, 
   state.touch_facility(f->id);
 }
 
-void designate(const Event& e, PersonState& p, StateAccess& state, const FoldContext& ctx, std::vector<Output>& out) {
-  FacilityState* f = state.facility(*e.facility);
+void designate(const OutpatientDesignated& e, PersonState& p, StateAccess& state, const FoldContext& ctx,
+               std::vector<Output>& out) {
+  FacilityState* f = state.facility(e.facility);
   const FacilityVersion* fv = f ? facility_at(*f, e.at) : nullptr;
   if (!fv) {
     out.push_back(
-        refusal(e, Reason::UNKNOWN_FACILITY, "facility " + *e.facility + " is not registered on " + format_date(e.at)));
+        refusal(e, Reason::UNKNOWN_FACILITY, "facility " + e.facility + " is not registered on " + format_date(e.at)));
     return;
   }
   const Standing* st = standing_at(p, e.at);
@@ -93,11 +96,11 @@ void designate(const Event& e, PersonState& p, StateAccess& state, const FoldCon
   }
   if (!designatable(*fv, st->scheme)) {
     out.push_back(refusal(e, Reason::FACILITY_NOT_DESIGNATABLE,
-                          *e.facility + " cannot be designated by a person of the " + spelled(st->scheme) + " scheme"));
+                          e.facility + " cannot be designated by a person of the " + spelled(st->scheme) + " scheme"));
     return;
   }
   std::string cur = designation_on(p, e.at);
-  if (cur == *e.facility) return;  // re-designating the current facility is not a change
+  if (cur == e.facility) return;  // re-designating the current facility is not a change
   if (!cur.empty()) {
     const int year = year_of(e.at);
     const auto changes = std::count_if(p.designation_changes.begin(), p.designation_changes.end(),
@@ -112,7 +115,7 @@ void designate(const Event& e, PersonState& p, StateAccess& state, const FoldCon
     p.designation_changes.push_back(e.at);
     std::sort(p.designation_changes.begin(), p.designation_changes.end());
   }
-  insert_dated(p.designation, e.at, *e.facility);
+  insert_dated(p.designation, e.at, e.facility);
   state.touch_person(p.id);
 }
 
@@ -151,12 +154,12 @@ void check_reversal(const PersonState& p, const Effect& original, const std::str
   });
 }
 
-void reverse(const Event& e, PersonState& p, std::vector<Output>& out) {
-  auto it = p.claims.find(*e.claim);
+void reverse(const ClaimReversed& e, PersonState& p, std::vector<Output>& out) {
+  auto it = p.claims.find(e.claim);
   if (it == p.claims.end() || it->second.status != ClaimStatus::settled || it->second.reversed) {
-    std::string why = it == p.claims.end()              ? "no claim " + *e.claim + " of " + p.id
-                      : it->second.reversed              ? "claim " + *e.claim + " is already reversed"
-                                                         : "claim " + *e.claim + " was " + spelled(it->second.status);
+    std::string why = it == p.claims.end()              ? "no claim " + e.claim + " of " + p.id
+                      : it->second.reversed              ? "claim " + e.claim + " is already reversed"
+                                                         : "claim " + e.claim + " was " + spelled(it->second.status);
     out.push_back(refusal(e, Reason::REVERSAL_NOT_APPLICABLE, why));
     return;
   }
@@ -170,62 +173,53 @@ void reverse(const Event& e, PersonState& p, std::vector<Output>& out) {
   back.fund = -back.fund;
   back.eligible = -back.eligible;
   p.effects.push_back(back);
-  check_reversal(p, c.effect, *e.claim);
-  std::erase_if(p.therapy_uses, [&](const TherapyUse& u) { return u.claim == *e.claim; });
-  out.push_back(output_of(Reversal{e.id, *e.claim, p.id, e.at, c.date, back.fund, back.deductible, back.limit_used,
+  check_reversal(p, c.effect, e.claim);
+  std::erase_if(p.therapy_uses, [&](const TherapyUse& u) { return u.claim == e.claim; });
+  out.push_back(output_of(Reversal{e.id, e.claim, p.id, e.at, c.date, back.fund, back.deductible, back.limit_used,
                                    back.eligible, back.inpatient_used}));
 }
 
 }  // namespace
 
 namespace {
-std::vector<Output> apply_non_claim(const Event& e, StateAccess& state, const FoldContext& ctx);
-}
-
-std::vector<Output> apply_event(const Event& e, StateAccess& state, const FoldContext& ctx) {
-  if (e.type == EventType::claim) return {settle_claim(e, state, ctx)};
-  return apply_non_claim(e, state, ctx);
-}
-
-namespace {
-void close_period(const Event& e, StateAccess& state, const FoldContext& ctx, std::vector<Output>& out) {
+void close_period(const PeriodClosed& e, StateAccess& state, const FoldContext& ctx, std::vector<Output>& out) {
   PartitionMeta& m = state.meta();
-  if (m.last_closed && *e.month <= *m.last_closed) return;  // already closed: no-op
-  if (m.last_closed && *e.month != *m.last_closed + 1) {
+  if (m.last_closed && e.month <= *m.last_closed) return;  // already closed: no-op
+  if (m.last_closed && e.month != *m.last_closed + 1) {
     if (ctx.reports_global)
-      out.push_back(refusal(e, Reason::PERIOD_SKIPPED, "closing " + format_month(*e.month) +
+      out.push_back(refusal(e, Reason::PERIOD_SKIPPED, "closing " + format_month(e.month) +
                                                      " but the last closed month is " +
                                                      format_month(*m.last_closed)));
     return;
   }
-  m.last_closed = *e.month;
+  m.last_closed = e.month;
   state.touch_meta();
-  state.for_each_person(month_number(*e.month) == 12 ? Visit::everyone : Visit::monthly_work, [&](PersonState& p) {
-    if (close_month_for(e, *e.month, p, ctx, out)) state.touch_person(p.id);
+  state.for_each_person(month_number(e.month) == 12 ? Visit::everyone : Visit::monthly_work, [&](PersonState& p) {
+    if (close_month_for(e, e.month, p, ctx, out)) state.touch_person(p.id);
   });
 }
 
 // family_linked reaches both people's partitions; each side records the link of the person it holds.
-void link_family(const Event& e, StateAccess& state, const FoldContext& ctx, std::vector<Output>& out) {
-  for (auto [who, other] : {std::pair{*e.person, *e.relative}, std::pair{*e.relative, *e.person}}) {
+void link_family(const FamilyLinked& e, StateAccess& state, const FoldContext& ctx, std::vector<Output>& out) {
+  for (auto [who, other] : {std::pair{e.person, e.relative}, std::pair{e.relative, e.person}}) {
     if (!ctx.owns(who)) continue;
     PersonState* q = state.person(who);
     if (!q) {
-      if (who == *e.person) out.push_back(refusal(e, Reason::UNKNOWN_PERSON, "person " + who + " is not known"));
+      if (who == e.person) out.push_back(refusal(e, Reason::UNKNOWN_PERSON, "person " + who + " is not known"));
       continue;
     }
-    q->family.push_back({other, *e.relation, e.at});
+    q->family.push_back({other, e.relation, e.at});
     state.touch_person(who);
   }
 }
 
-void enroll(const Event& e, PersonState* p, StateAccess& state, std::vector<Output>& out) {
+void enroll(const PersonEnrolled& e, PersonState* p, StateAccess& state, std::vector<Output>& out) {
   if (p && p->enrolled != kNever) {
-    out.push_back(refusal(e, Reason::ALREADY_ENROLLED, "person " + *e.person + " is already enrolled"));
+    out.push_back(refusal(e, Reason::ALREADY_ENROLLED, "person " + e.person + " is already enrolled"));
     return;
   }
-  PersonState& n = p ? *p : state.create_person(*e.person);
-  n.birth = *e.birth_date;
+  PersonState& n = p ? *p : state.create_person(e.person);
+  n.birth = e.birth_date;
   n.enrolled = e.at;
   Standing s = standing_of(e);
   if (s.status == EmployeeStatus::retired) n.retired_on = e.retired_on.value_or(e.at);
@@ -233,7 +227,7 @@ void enroll(const Event& e, PersonState* p, StateAccess& state, std::vector<Outp
   state.touch_person(n.id);
 }
 
-void change_scheme(const Event& e, PersonState& p, StateAccess& state) {
+void change_scheme(const SchemeChanged& e, PersonState& p, StateAccess& state) {
   const Standing* cur = standing_at(p, e.at);
   Standing s = standing_of(e);
   if (cur && cur->old_urban) s.old_urban = true;  // old-urban membership stays with the person
@@ -246,7 +240,7 @@ void change_scheme(const Event& e, PersonState& p, StateAccess& state) {
 }
 
 // False (and a refusal) when the person is not an enrolled employee on the date.
-bool confirm_retirement(const Event& e, PersonState& p, std::vector<Output>& out) {
+bool confirm_retirement(const RetirementConfirmed& e, PersonState& p, std::vector<Output>& out) {
   const Standing* cur = standing_at(p, e.at);
   if (!cur || cur->scheme != Scheme::employee) {
     out.push_back(refusal(e, Reason::NOT_ELIGIBLE, "only an enrolled employee can retire"));
@@ -260,54 +254,94 @@ bool confirm_retirement(const Event& e, PersonState& p, std::vector<Output>& out
   return true;
 }
 
-std::vector<Output> apply_non_claim(const Event& e, StateAccess& state, const FoldContext& ctx) {
+// ---- the rule of each event type: one apply_one per type of the table, and no fallback, so that a type added to
+// events/event_types.h without its rule does not compile (apply_event's visitor names it).
+
+// The person event `e` names, or nullptr after its refusal (UNKNOWN_PERSON).
+template <typename S>
+PersonState* known_person(const S& e, StateAccess& state, std::vector<Output>& out) {
+  PersonState* p = state.person(e.person);
+  if (!p) out.push_back(refusal(e, Reason::UNKNOWN_PERSON, "person " + e.person + " is not known"));
+  return p;
+}
+
+// change(p) on the known person, who is then written back.
+template <typename S, typename F>
+void change_person(const S& e, StateAccess& state, std::vector<Output>& out, F&& change) {
+  if (PersonState* p = known_person(e, state, out)) {
+    change(*p);
+    state.touch_person(p->id);
+  }
+}
+
+using Ctx = const FoldContext&;
+using Out = std::vector<Output>&;
+
+void apply_one(const FacilityRegistered& e, StateAccess& s, Ctx ctx, Out out) { apply_facility(e, s, ctx, out); }
+void apply_one(const FacilityUpdated& e, StateAccess& s, Ctx ctx, Out out) { apply_facility(e, s, ctx, out); }
+void apply_one(const PeriodClosed& e, StateAccess& s, Ctx ctx, Out out) { close_period(e, s, ctx, out); }
+void apply_one(const FamilyLinked& e, StateAccess& s, Ctx ctx, Out out) { link_family(e, s, ctx, out); }
+void apply_one(const PersonEnrolled& e, StateAccess& s, Ctx, Out out) { enroll(e, s.person(e.person), s, out); }
+void apply_one(const Claim& e, StateAccess& s, Ctx ctx, Out out) { out.push_back(settle_claim(e, s, ctx)); }
+void apply_one(const SchemeChanged& e, StateAccess& s, Ctx, Out out) {
+  change_person(e, s, out, [&](PersonState& p) { change_scheme(e, p, s); });
+}
+void apply_one(const RetirementConfirmed& e, StateAccess& s, Ctx, Out out) {
+  if (PersonState* p = known_person(e, s, out))
+    if (confirm_retirement(e, *p, out)) s.touch_person(p->id);
+}
+void apply_one(const EnrollmentSuspended& e, StateAccess& s, Ctx, Out out) {
+  change_person(e, s, out, [&](PersonState& p) { insert_dated(p.suspended, e.at, true); });
+}
+void apply_one(const EnrollmentResumed& e, StateAccess& s, Ctx, Out out) {
+  change_person(e, s, out, [&](PersonState& p) { insert_dated(p.suspended, e.at, false); });
+}
+void apply_one(const OutpatientDesignated& e, StateAccess& s, Ctx ctx, Out out) {
+  if (PersonState* p = known_person(e, s, out)) designate(e, *p, s, ctx, out);  // writes the person when it changes
+}
+void apply_one(const InpatientAdmitted& e, StateAccess& s, Ctx, Out out) {
+  change_person(e, s, out, [&](PersonState& p) { p.stays.push_back({e.at, kNever}); });
+}
+void apply_one(const InpatientDischarged& e, StateAccess& s, Ctx, Out out) {
+  change_person(e, s, out, [&](PersonState& p) {
+    Stay* open = nullptr;
+    for (Stay& st : p.stays)
+      if (st.discharged == kNever && st.admitted <= e.at) open = &st;
+    if (open) open->discharged = e.at;
+  });
+}
+void apply_one(const ClaimReversed& e, StateAccess& s, Ctx, Out out) {
+  change_person(e, s, out, [&](PersonState& p) { reverse(e, p, out); });
+}
+void apply_one(const ContributionPaid& e, StateAccess& s, Ctx ctx, Out out) {
+  change_person(e, s, out, [&](PersonState& p) { contribution_paid(e, p, ctx, out); });
+}
+void apply_one(const ContributionInterrupted& e, StateAccess& s, Ctx, Out out) {
+  change_person(e, s, out, [&](PersonState& p) { contribution_interrupted(e, p); });
+}
+void apply_one(const AccountPayment& e, StateAccess& s, Ctx ctx, Out out) {
+  change_person(e, s, out, [&](PersonState& p) { account_payment(e, p, ctx, out); });
+}
+void apply_one(const ChronicDiseaseApproved& e, StateAccess& s, Ctx ctx, Out out) {
+  change_person(e, s, out, [&](PersonState& p) { approve_disease(e, p, ctx, out); });
+}
+void apply_one(const ChronicDiseaseRevoked& e, StateAccess& s, Ctx, Out out) {
+  change_person(e, s, out, [&](PersonState& p) { revoke_disease(e, p, out); });
+}
+void apply_one(const ChronicFacilityDesignated& e, StateAccess& s, Ctx, Out out) {
+  change_person(e, s, out, [&](PersonState& p) { designate_chronic_facility(e, p, s, out); });
+}
+void apply_one(const InpatientSettled& e, StateAccess& s, Ctx, Out out) {
+  change_person(e, s, out, [&](PersonState& p) { record_inpatient_settled(e, p); });
+}
+
+}  // namespace
+
+std::vector<Output> apply_event(const Event& e, StateAccess& state, const FoldContext& ctx) {
   std::vector<Output> out;
-  switch (e.type) {
-    case EventType::facility_registered:
-    case EventType::facility_updated: apply_facility(e, state, ctx, out); return out;
-    case EventType::period_closed: close_period(e, state, ctx, out); return out;
-    case EventType::family_linked: link_family(e, state, ctx, out); return out;
-    default: break;
-  }
-  PersonState* p = state.person(*e.person);
-  if (e.type == EventType::person_enrolled) {
-    enroll(e, p, state, out);
-    return out;
-  }
-  if (!p) {
-    out.push_back(refusal(e, Reason::UNKNOWN_PERSON, "person " + *e.person + " is not known"));
-    return out;
-  }
-  switch (e.type) {
-    case EventType::scheme_changed: change_scheme(e, *p, state); break;
-    case EventType::retirement_confirmed:
-      if (!confirm_retirement(e, *p, out)) return out;
-      break;
-    case EventType::enrollment_suspended: insert_dated(p->suspended, e.at, true); break;
-    case EventType::enrollment_resumed: insert_dated(p->suspended, e.at, false); break;
-    case EventType::outpatient_designated: designate(e, *p, state, ctx, out); return out;
-    case EventType::inpatient_admitted: p->stays.push_back({e.at, kNever}); break;
-    case EventType::inpatient_discharged: {
-      Stay* open = nullptr;
-      for (Stay& s : p->stays)
-        if (s.discharged == kNever && s.admitted <= e.at) open = &s;
-      if (open) open->discharged = e.at;
-      break;
-    }
-    case EventType::claim_reversed: reverse(e, *p, out); break;
-    case EventType::contribution_paid: contribution_paid(e, *p, ctx, out); break;
-    case EventType::contribution_interrupted: contribution_interrupted(e, *p); break;
-    case EventType::account_payment: account_payment(e, *p, ctx, out); break;
-    case EventType::chronic_disease_approved: approve_disease(e, *p, ctx, out); break;
-    case EventType::chronic_disease_revoked: revoke_disease(e, *p, out); break;
-    case EventType::chronic_facility_designated: designate_chronic_facility(e, *p, state, out); break;
-    case EventType::inpatient_settled: record_inpatient_settled(e, *p); break;
-    default: return out;
-  }
-  state.touch_person(p->id);
+  std::visit([&](const auto& body) { apply_one(body, state, ctx, out); }, e.body);
   return out;
 }
-}  // namespace
 
 Date latest_date(const PersonState& p) {
   Date d = p.enrolled == kNever ? 0 : p.enrolled;

@@ -39,10 +39,16 @@ Rate bonus_on(const PersonState& p, Date d);
 
 // TIME-ORDER / §4: records what a settled claim consumed, in its service year and scheme period, as an effect on
 // the person (for the accumulators, the as-of view and a later reversal).
-void record_settlement(PersonState& p, const Event& claim, const Settlement& s, Date period, Bucket bucket,
+void record_settlement(PersonState& p, const Claim& claim, const Settlement& s, Date period, Bucket bucket,
                        Money limit_used, Money inpatient_used, Rate bonus);
 
-Output settle_claim(const Event& e, StateAccess& state, const FoldContext& ctx);
-Output refusal(const Event& e, Reason reason, const std::string& detail);
+Output settle_claim(const Claim& e, StateAccess& state, const FoldContext& ctx);
+// A refusal of event `e` (of any type) for `reason`.
+template <typename S>
+Output refusal(const S& e, Reason reason, const std::string& detail) {
+  std::optional<std::string> person;
+  if constexpr (requires { e.person; }) person = e.person;
+  return output_of(Refusal{e.id, type_of<S>(), reason, detail, e.at, std::move(person)});
+}
 
 }  // namespace gongji

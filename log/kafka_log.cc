@@ -103,7 +103,14 @@ class KafkaLog final : public EventLog {
 
   AppendResult append(const Event& e) override {
     std::string payload = encode_event(e);
-    const std::string key = e.person ? *e.person : e.facility ? *e.facility : e.id;
+    // The message key: the person, else the facility (facility events), else the event id (period_closed).
+    const std::string key = std::visit(
+        [](const auto& b) -> std::string {
+          if constexpr (requires { b.person; }) return b.person;
+          else if constexpr (requires { { b.facility } -> std::same_as<const std::string&>; }) return b.facility;
+          else return b.id;
+        },
+        e.body);
     for (int p : partitions_for(e, partitions_)) produce(p, key, payload);
     return AppendResult::appended;
   }

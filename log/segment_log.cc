@@ -434,24 +434,24 @@ class SegmentLog final : public EventLog {
     writable();
     std::string canon = canonical_json(e);
     uint64_t h = XXH3_64bits(canon.data(), canon.size());
-    auto known = lookup(e.id);
+    auto known = lookup(e.id());
     if (known && known->hash != h) return AppendResult::conflict;
     std::vector<int> missing;
     for (int p : partitions_for(e, partitions_))
-      if (!known || !has_copy(*known, p, e.id)) missing.push_back(p);
+      if (!known || !has_copy(*known, p, e.id())) missing.push_back(p);
     if (missing.empty()) return AppendResult::duplicate;
     std::string payload = encode_event(e);
     if (payload.size() > kMaxEventBytes)
-      throw RecordTooLarge("embedded log: event " + e.id + " encodes to " + std::to_string(payload.size()) +
+      throw RecordTooLarge("embedded log: event " + e.id() + " encodes to " + std::to_string(payload.size()) +
                            " bytes, more than the limit of " + std::to_string(kMaxEventBytes));
     int64_t ts = now_ms();
     for (int p : missing) {
       uint64_t off = parts_[p].end;
       if (!known || known->partition == static_cast<uint32_t>(p) || known->offset == kNoCopy) {
         known = IdEntry{h, static_cast<uint32_t>(p), off};
-        pending_ids_[e.id] = *known;
+        pending_ids_[e.id()] = *known;
       } else {
-        pending_copies_[copy_key(p, e.id)] = off;
+        pending_copies_[copy_key(p, e.id())] = off;
       }
       frame(p, ts, payload);
     }
@@ -839,11 +839,11 @@ class SegmentLog final : public EventLog {
         try {
           Event e = decode_event(r.payload);
           std::string canon = canonical_json(e);
-          auto known = lookup(e.id);
+          auto known = lookup(e.id());
           if (!known || known->offset == kNoCopy)
-            pending_ids_[e.id] = {XXH3_64bits(canon.data(), canon.size()), static_cast<uint32_t>(p), r.offset};
+            pending_ids_[e.id()] = {XXH3_64bits(canon.data(), canon.size()), static_cast<uint32_t>(p), r.offset};
           else if (known->partition != static_cast<uint32_t>(p))
-            pending_copies_[copy_key(p, e.id)] = r.offset;
+            pending_copies_[copy_key(p, e.id())] = r.offset;
         } catch (const std::exception&) {
           // an undecodable record has no id to index; the fold dead-letters it
         }

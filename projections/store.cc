@@ -837,14 +837,14 @@ std::vector<Output> PartitionFolder::Impl::apply_record(const LogRecord& r, std:
   }
   const Event& e = *ev;
   // The id rule of EVENTS.md is the ledger's (judge_event_id); the e/ index holds what it needs.
-  std::string idkey = "e/" + hex4(partition) + "/" + key_part(e.id);
+  std::string idkey = "e/" + hex4(partition) + "/" + key_part(e.id());
   uint64_t h = event_digest(e);
   std::optional<uint64_t> seen;
   if (auto it = batch_ids.find(idkey); it != batch_ids.end()) seen = it->second;
   else seen = folded_digest(db, idkey);
   switch (judge_event_id(seen, h)) {
     case IdVerdict::conflict:
-      throw EventError("id", spelled(Reason::ID_CONFLICT) + ": event id " + e.id + " was folded with other content");
+      throw EventError("id", spelled(Reason::ID_CONFLICT) + ": event id " + e.id() + " was folded with other content");
     case IdVerdict::duplicate: return {};
     case IdVerdict::new_event: break;
   }
@@ -861,9 +861,9 @@ std::vector<Output> PartitionFolder::Impl::apply_record(const LogRecord& r, std:
   if (e.is_global()) {
     batch.Put("g/" + where_at, loc);
   } else {
-    batch.Put("i/" + key_part(*e.person) + "/" + where_at, loc);
-    if (e.type == EventType::family_linked && ctx.owns(*e.relative))
-      batch.Put("i/" + key_part(*e.relative) + "/" + where_at, loc);
+    batch.Put("i/" + key_part(*e.person()) + "/" + where_at, loc);
+    if (const auto* link = e.as<FamilyLinked>(); link && ctx.owns(link->relative))
+      batch.Put("i/" + key_part(link->relative) + "/" + where_at, loc);
   }
   for (size_t n = 0; n < outs.size(); ++n) {
     const std::string tail = where_at + "/" + hex8(n), key = "o/" + tail;
@@ -918,17 +918,14 @@ namespace {
 std::string valid_utf8(const std::string& s) {
   return json::parse(json(s).dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
 }
-std::optional<std::string> valid_utf8(const std::optional<std::string>& s) {
-  return s ? std::optional<std::string>(valid_utf8(*s)) : std::nullopt;
-}
 
 // EVENTS.md "Outputs": a dead letter names its partition, offset, event id and type, person and claim where known,
 // and the reason. A poison record's bytes that are not UTF-8 are replaced here, so that the record holds what its
 // line says (and a store migrated from its line holds the same bytes as one folded from zero).
 DeadLetter dead_letter_of(int partition, uint64_t offset, const std::optional<Event>& e, const std::string& reason) {
   DeadLetter d{partition, offset, valid_utf8(reason), std::nullopt, std::nullopt, std::nullopt, std::nullopt};
-  if (e) d.event = valid_utf8(e->id), d.type = e->type, d.person = valid_utf8(e->person);
-  if (e) d.claim = valid_utf8(e->claim);
+  auto text = [](const std::string* s) { return s ? std::optional<std::string>(valid_utf8(*s)) : std::nullopt; };
+  if (e) d.event = valid_utf8(e->id()), d.type = e->type(), d.person = text(e->person()), d.claim = text(e->claim());
   return d;
 }
 }  // namespace

@@ -181,9 +181,9 @@ std::vector<std::string> missing_shared_copies(EventLog& log) {
     log.read(p, 0, [&](const LogRecord& r) {
       try {
         Event e = decode_event(r.payload);
-        if (!e.is_global() && e.type != EventType::family_linked) return true;
-        Copies& c = shared[e.id];
-        c.type = type_name(e.type);
+        if (!e.is_global() && !e.as<FamilyLinked>()) return true;
+        Copies& c = shared[e.id()];
+        c.type = type_name(e.type());
         for (int q : partitions_for(e, n)) c.expected.insert(q);
         c.present.insert(p);
       } catch (const EventError&) {

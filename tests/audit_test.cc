@@ -213,8 +213,8 @@ TEST(AuditLog, APartitionLackingASharedEventFailsTheSharedCopiesCheck) {
   std::string lacking;
   for (std::string line; std::getline(in, line);) {
     Event e = parse_event(line);
-    if (lacking.empty() && e.type == EventType::facility_registered) {
-      lacking = e.id;
+    if (lacking.empty() && e.type() == EventType::facility_registered) {
+      lacking = e.id();
       for (int p = 0; p < 8; ++p)
         if (p != 3) log->append_raw(p, encode_event(e));
       continue;

@@ -426,7 +426,8 @@ std::string settlement_format_1(const Settlement& s) {
 // not UTF-8, refused by its decoding).
 void append_two_poison_records(EventLog& log) {
   log.append_raw(1, "not an event");
-  Event bad = parse_event(R"({"type":"claim_reversed","id":"rv-bad","at":"2023-05-01","person":"P","claim":"K"})");
+  auto bad = parse_as<ClaimReversed>(
+      R"({"type":"claim_reversed","id":"rv-bad","at":"2023-05-01","person":"P","claim":"K"})");
   bad.person = std::string("P\xC3", 2);
   log.append_raw(2, encode_event(bad));
 }

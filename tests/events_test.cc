@@ -2,8 +2,12 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
+
+#include <flatbuffers/minireflect.h>
 
 #include "events/event.h"
+#include "events/events_generated.h"
 #include "events/fb_codec.h"
 #include "events/partition.h"
 
@@ -27,13 +31,61 @@ std::string error_of(const std::string& line) {
   return "";
 }
 
+// The FlatBuffers schema (events.fbs) carries each struct's fields of the table (events/event_types.h), and nothing
+// else, each with the base type of its kind; the union's order and the type names are checked at compile time.
+TEST(EventTable, TheSchemaHasEveryFieldOfTheTableWithItsType) {
+  auto base_type_of = [](FieldKind k) {
+    switch (k) {
+      case FieldKind::text:
+      case FieldKind::policy_code:
+      case FieldKind::code: return flatbuffers::ET_STRING;
+      case FieldKind::integer:
+      case FieldKind::date:
+      case FieldKind::month: return flatbuffers::ET_INT;
+      case FieldKind::boolean: return flatbuffers::ET_BOOL;
+      case FieldKind::money: return flatbuffers::ET_LONG;
+      case FieldKind::items:
+      case FieldKind::away: return flatbuffers::ET_SEQUENCE;
+    }
+    return flatbuffers::ET_UTYPE;
+  };
+  for (int i = 0; i < kEventTypeCount; ++i) {
+    const auto type = static_cast<EventType>(i);
+    const flatbuffers::TypeTable* tt = fb::BodyTypeTable()->type_refs[i]();
+    std::map<std::string, flatbuffers::ElementaryType> schema;
+    for (size_t k = 0; k < tt->num_elems; ++k)
+      schema[tt->names[k]] = static_cast<flatbuffers::ElementaryType>(tt->type_codes[k].base_type);
+    std::map<std::string, flatbuffers::ElementaryType> table;
+    table[required_fields(type)[0]] = flatbuffers::ET_INT;  // the date: "at" or "date"
+    std::visit(
+        [&](const auto& b) {
+          std::apply([&](const auto&... f) { ((table[std::string(f.name)] = base_type_of(f.kind)), ...); },
+                     std::remove_cvref_t<decltype(b)>::fields());
+        },
+        empty_event(type).body);
+    EXPECT_EQ(schema, table) << type_name(type);
+  }
+}
+
+// Required fields are the table's plain members, the date first; every other field is optional.
+TEST(EventTable, RequiredFieldsAreThePlainMembers) {
+  EXPECT_EQ(required_fields(EventType::claim),
+            (std::vector<std::string>{"date", "benefit", "claim", "items", "person"}));
+  EXPECT_EQ(required_fields(EventType::facility_registered),
+            (std::vector<std::string>{"at", "facility", "kind", "level"}));
+  EXPECT_EQ(required_fields(EventType::facility_updated), (std::vector<std::string>{"at", "facility"}));
+  EXPECT_EQ(required_fields(EventType::period_closed), (std::vector<std::string>{"at", "month"}));
+  EXPECT_EQ(error_of(R"({"type":"facility_updated","id":"u","at":"2023-01-01","level":2})"),
+            "field 'facility': missing");
+}
+
 // Every event type of EVENTS.md: JSON -> FlatBuffers -> JSON gives the canonical form, which round-trips.
 TEST(Codec, EveryTypeRoundTripsLosslessly) {
   auto all = lines("every_type.jsonl");
   std::set<EventType> seen;
   for (const auto& l : all) {
     Event e = parse_event(l);
-    seen.insert(e.type);
+    seen.insert(e.type());
     std::string canon = canonical_json(e);
     std::string bytes = encode_event(e);
     Event back = decode_event(bytes);
@@ -119,8 +171,9 @@ TEST(Validation, ConsistencyRules) {
 
 // Money is parsed exactly, never through a binary float (EVENTS.md conventions).
 TEST(Money, ExactParsingAndOneRoundingPoint) {
-  Event e = parse_event(R"({"type":"inpatient_settled","id":"a","at":"2023-01-01","person":"P","covered":0.29})");
-  EXPECT_EQ(*e.covered, 29);
+  auto e = *parse_event(R"({"type":"inpatient_settled","id":"a","at":"2023-01-01","person":"P","covered":0.29})")
+                .as<InpatientSettled>();
+  EXPECT_EQ(e.covered, 29);
   EXPECT_EQ(parse_yuan("1234.5"), 123450);
   EXPECT_EQ(parse_yuan("0.07"), 7);
   EXPECT_FALSE(parse_yuan("1.234"));
@@ -259,11 +312,12 @@ TEST(Validation, FastPathGivesTheJsonPathsVerdicts) {
       EXPECT_EQ(error_of(l), why) << l;
     }
   }
-  Event e = parse_event(R"({"amount":12.5,"at":"2023-01-31","base":"4000","id":"x","month":"2023-01",)"
-                        R"("person":"P9","type":"contribution_paid"})");
+  auto e = *parse_event(R"({"amount":12.5,"at":"2023-01-31","base":"4000","id":"x",)"
+                        R"("month":"2023-01","person":"P9","type":"contribution_paid"})")
+                .as<ContributionPaid>();
   EXPECT_EQ(e.amount, std::optional<Money>(1250));
-  EXPECT_EQ(e.base, std::optional<Money>(400000));
-  EXPECT_EQ(e.month, std::optional<Month>(make_month(2023, 1)));
+  EXPECT_EQ(e.base, 400000);
+  EXPECT_EQ(e.month, make_month(2023, 1));
   EXPECT_EQ(e.at, date_from_ymd(2023, 1, 31));
   EXPECT_EQ(error_of(edge_lines()[4]), "field 'items[0].amount': negative amount -10");
 }

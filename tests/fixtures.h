@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 
 #include "log/event_log.h"
@@ -27,6 +28,14 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
   std::string operator/(const std::string& s) const { return (path / s).string(); }
 };
+
+// The event of type S that a JSON line gives: a test that changes a field of a parsed event.
+template <typename S>
+S parse_as(const std::string& line) {
+  const Event e = parse_event(line);
+  if (const S* s = e.as<S>()) return *s;
+  throw std::runtime_error(std::string("parse_as: the line is a ") + type_name(e.type()) + ": " + line);
+}
 
 inline std::string read_file(const std::string& p) {
   std::ifstream in(p);

@@ -1004,15 +1004,15 @@ TEST(ServeFault, PoisonRecordsAreDeadLettersDownstreamAndServeGoesOn) {
   const std::string enrol = R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P",)"
       R"("birth_date":"1970-01-01","scheme":"employee","status":"in_service"})";
   for (const std::string& s : {fac, enrol, claim}) log->append_raw(0, encode_event(parse_event(s)));
-  Event overflow = parse_event(claim);  // offset 3: item amounts whose sum overflows 64 bits
+  Claim overflow = *parse_event(claim).as<Claim>();  // offset 3: item amounts whose sum overflows 64 bits
   overflow.id = "c2", overflow.claim = "K2";
   const Item huge{ItemCategory::drug, INT64_MAX / 2 + 1, {}, {}};
   overflow.items = {huge, huge};
   log->append_raw(0, encode_event(overflow));
-  Event bad_text = parse_event(claim);  // offset 4: a person id that is not valid UTF-8
+  Claim bad_text = *parse_event(claim).as<Claim>();  // offset 4: a person id that is not valid UTF-8
   bad_text.id = "c3", bad_text.claim = "K3", bad_text.person = std::string("P\xff\xfe", 3);
   log->append_raw(0, encode_event(bad_text));
-  Event later = parse_event(claim);  // offset 5: settled as usual after both
+  Claim later = *parse_event(claim).as<Claim>();  // offset 5: settled as usual after both
   later.id = "c4", later.claim = "K4";
   log->append_raw(0, encode_event(later));
   log->sync();

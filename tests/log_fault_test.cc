@@ -86,7 +86,7 @@ TEST_F(LogCrash, CleanRunRollsSegmentsAndHoldsSharedEventsInEveryPartition) {
   for (const auto& part : *clean_)
     for (const auto& payload : part) {
       Event e = decode_event(payload);
-      if (e.is_global()) ++copies[e.id];
+      if (e.is_global()) ++copies[e.id()];
     }
   ASSERT_GT(copies.size(), 10u);
   for (auto& [id, n] : copies) EXPECT_EQ(n, 3) << id;
@@ -190,15 +190,15 @@ TEST(LogFlush, CrashAtTheFirstPendingFlushThenReingestEqualsCleanRun) {
   }
 }
 
-Event facility(const std::string& id) {
-  return parse_event(R"({"type":"facility_registered","id":")" + id +
+FacilityRegistered facility(const std::string& id) {
+  return parse_as<FacilityRegistered>(R"({"type":"facility_registered","id":")" + id +
                      R"(","at":"2022-01-01","facility":"F1","level":1,"kind":"hospital"})");
 }
 
 int copies_of(EventLog& log, int p, const std::string& id) {
   int n = 0;
   log.read(p, 0, [&](const LogRecord& r) {
-    n += decode_event(r.payload).id == id;
+    n += decode_event(r.payload).id() == id;
     return true;
   });
   return n;
@@ -208,7 +208,7 @@ int copies_of(EventLog& log, int p, const std::string& id) {
 // gets its missing copies on the next append, and is a duplicate only once every copy exists.
 TEST(LogCopies, MissingCopiesOfASharedEventAreCompletedOnly) {
   TempDir d;
-  Event f = facility("fac-1");
+  FacilityRegistered f = facility("fac-1");
   {
     auto log = open_segment_log(d.path.string(), 3);
     log->append_raw(0, encode_event(f));
@@ -220,7 +220,7 @@ TEST(LogCopies, MissingCopiesOfASharedEventAreCompletedOnly) {
   EXPECT_EQ(log->append(f), AppendResult::appended);
   for (int p = 0; p < 3; ++p) EXPECT_EQ(copies_of(*log, p, "fac-1"), 1) << p;
   EXPECT_EQ(log->append(f), AppendResult::duplicate);
-  Event other = f;
+  FacilityRegistered other = f;
   other.level = 2;
   EXPECT_EQ(log->append(other), AppendResult::conflict);
   log->sync();
@@ -235,7 +235,7 @@ TEST(LogCopies, MissingCopiesOfASharedEventAreCompletedOnly) {
 TEST(LogLimits, OversizedRecordIsRefusedBeforeAnythingIsWritten) {
   TempDir d;
   auto log = open_segment_log(d.path.string(), 1);
-  Event big = facility("big");
+  FacilityRegistered big = facility("big");
   big.name = std::string(kMaxEventBytes + 1, 'x');
   try {
     log->append(big);
@@ -270,7 +270,7 @@ TEST(LogRefresh, AReaderSeesNewRecordsAndSegmentsOnlyAfterRefresh) {
   EXPECT_EQ(reader->end_offset(0), 40u);
   std::vector<std::string> ids;
   reader->read(0, 0, [&](const LogRecord& r) {
-    ids.push_back(decode_event(r.payload).id);
+    ids.push_back(decode_event(r.payload).id());
     return true;
   });
   ASSERT_EQ(ids.size(), 40u);
@@ -300,7 +300,7 @@ TEST(LogRefresh, AReaderSeesNewRecordsAndSegmentsOnlyAfterRefresh) {
   copy->refresh();
   EXPECT_EQ(copy->end_offset(0), 41u);
   reader->read(0, 40, [&](const LogRecord& r) {
-    EXPECT_EQ(decode_event(r.payload).id, "f-40");
+    EXPECT_EQ(decode_event(r.payload).id(), "f-40");
     return true;
   });
 }
@@ -350,7 +350,7 @@ TEST(LogRefresh, ATruncationInsideTheLastSegmentIsRefusedEvenOnceRegrown) {
   auto fresh = open_segment_log(d.path.string(), 1, true);
   std::string last;
   fresh->read(0, 9, [&](const LogRecord& r) {
-    last = decode_event(r.payload).id;
+    last = decode_event(r.payload).id();
     return false;
   });
   EXPECT_EQ(last, "g-9");

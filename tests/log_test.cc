@@ -27,7 +27,7 @@ Event enrol(const std::string& id, const std::string& person, const std::string&
 std::vector<std::string> ids(EventLog& log, int p) {
   std::vector<std::string> out;
   log.read(p, 0, [&](const LogRecord& r) {
-    out.push_back(decode_event(r.payload).id);
+    out.push_back(decode_event(r.payload).id());
     return true;
   });
   return out;

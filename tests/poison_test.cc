@@ -121,7 +121,7 @@ TEST(Poison, OverflowingClaimIsDeadLetteredAlone) {
   TempDir d;
   auto log = open_segment_log(d / "log", 1);
   write_log(*log, [](EventLog& l) {
-    Event e = parse_event(claim_line("c2", "K2", "2023-02-05"));
+    auto e = parse_as<Claim>(claim_line("c2", "K2", "2023-02-05"));
     e.items[0].amount = INT64_MAX / 2 + 1;
     e.items.push_back(e.items[0]);
     l.append_raw(0, encode_event(e));
@@ -137,7 +137,7 @@ TEST(Poison, PersonIdNotUtf8IsDeadLetteredAlone) {
   TempDir d;
   auto log = open_segment_log(d / "log", 1);
   write_log(*log, [](EventLog& l) {
-    Event e = parse_event(claim_line("c2", "K2", "2023-02-05"));
+    auto e = parse_as<Claim>(claim_line("c2", "K2", "2023-02-05"));
     e.person = std::string("P\xC3", 2);  // a lead byte with no continuation
     l.append_raw(0, encode_event(e));
   });
@@ -157,7 +157,7 @@ TEST(Poison, ExceptionAfterStateChangedRollsBackExactly) {
   int hook_calls = 0;
   Folded poisoned = fold_once(d / "state", *log, [&](const Event& e) {
     ++hook_calls;
-    if (e.id == "c2") (void)json(std::string("\xff", 1)).dump();
+    if (e.id() == "c2") (void)json(std::string("\xff", 1)).dump();
   });
   expect_only_the_dead_letter(poisoned, clean_fold(d));
   ASSERT_EQ(poisoned.dead.size(), 1u);
@@ -187,7 +187,8 @@ TEST(Poison, FoldCommitsAfterARollbackSoManyPoisonRecordsCostLinearWork) {
   opt.batch_events = 1000;
   opt.apply_hook = [&](const Event& e) {
     ++hook_calls;
-    if (e.id == "c10" || e.id == "c20" || e.id == "c30") throw std::out_of_range("injected after the state changed");
+    if (e.id() == "c10" || e.id() == "c20" || e.id() == "c30")
+      throw std::out_of_range("injected after the state changed");
   };
   Store s(d / "state");
   FoldStats st = s.fold(*log, default_policy(), opt);
@@ -203,7 +204,7 @@ TEST(Poison, RollbackKeepsEarlierDeadLettersOfTheBatch) {
   log->append_raw(0, "garbage that is not a flatbuffer");
   write_log(*log, [](EventLog& l) { ingest_lines(l, claim_line("c2", "K2", "2023-02-05")); });
   Folded poisoned = fold_once(d / "state", *log, [](const Event& e) {
-    if (e.id == "c2") throw std::out_of_range("injected out_of_range");
+    if (e.id() == "c2") throw std::out_of_range("injected out_of_range");
   });
   ASSERT_EQ(poisoned.dead.size(), 2u);
   EXPECT_EQ(poisoned.dead[0]["offset"], 0);
@@ -223,7 +224,7 @@ TEST(Poison, DeadLetterTextIsStoredAsItsLineShowsIt) {
   auto log = open_segment_log(d / "log", 1);
   write_log(*log, [](EventLog& l) { ingest_lines(l, claim_line("c2", "K2", "2023-02-05")); });
   Folded poisoned = fold_once(d / "state", *log, [](const Event& e) {
-    if (e.id == "c2") throw std::runtime_error("bad \xff byte");
+    if (e.id() == "c2") throw std::runtime_error("bad \xff byte");
   });
   ASSERT_EQ(poisoned.dead.size(), 1u);
   EXPECT_EQ(poisoned.dead[0]["reason"], "bad \xef\xbf\xbd byte");
@@ -244,7 +245,7 @@ TEST(Poison, StoreErrorIsNotPoison) {
   s.record_run(default_policy(), 1);
   PartitionFolder folder(s, 0, 1, default_policy());
   folder.set_apply_hook([](const Event& e) {
-    if (e.id == "c2") throw StoreError("no space left on device: injected");
+    if (e.id() == "c2") throw StoreError("no space left on device: injected");
   });
   FoldStats st;
   std::string m = thrown<StoreError>([&] {
@@ -264,7 +265,7 @@ TEST(Poison, DeadLettersCommandAndReport) {
   {
     auto log = open_segment_log(d / "data/log", 1);
     write_log(*log, [](EventLog& l) {
-      Event e = parse_event(claim_line("c2", "K2", "2023-02-05"));
+      auto e = parse_as<Claim>(claim_line("c2", "K2", "2023-02-05"));
       e.items[0].amount = INT64_MAX / 2 + 1;
       e.items.push_back(e.items[0]);
       l.append_raw(0, encode_event(e));

@@ -154,16 +154,15 @@ fb::Purpose wire_code(Purpose p) {
   static const auto table = by_spelling<Purpose>(fb::EnumValuesPurpose(), fb::EnumNamePurpose);
   return table[static_cast<size_t>(p)];
 }
-fb::EventType wire_code(EventType t) {
-  static const auto table = [] {
-    std::array<fb::EventType, kEventTypeCount> names{};
-    for (size_t i = 0; i < names.size(); ++i)
-      for (fb::EventType v : fb::EnumValuesEventType())
-        if (std::string_view(type_name(static_cast<EventType>(i))) == fb::EnumNameEventType(v)) names[i] = v;
-    return names;
-  }();
-  return table[static_cast<size_t>(t)];
-}
+// outputs.fbs's EventType holds the table's types (events/event_types.h) in its order, after `unknown`.
+#define GONGJI_WIRE_EVENT_TYPE(name, S)                                                                      \
+  static_assert(static_cast<int>(fb::EventType_##name) == static_cast<int>(EventType::name) + 1,            \
+                "outputs.fbs: enum EventType holds " #name " at its place in the table");
+GONGJI_EVENT_TYPES(GONGJI_WIRE_EVENT_TYPE)
+#undef GONGJI_WIRE_EVENT_TYPE
+static_assert(static_cast<int>(fb::EventType_MAX) == kEventTypeCount,
+              "outputs.fbs: enum EventType has the table's types");
+fb::EventType wire_code(EventType t) { return static_cast<fb::EventType>(static_cast<int>(t) + 1); }
 fb::Kind wire_kind(std::string_view kind) {
   for (fb::Kind k : fb::EnumValuesKind())
     if (k != fb::Kind_unknown && kind == fb::EnumNameKind(k)) return k;
