@@ -520,7 +520,9 @@ int cmd_dead_letters(const Paths& paths, bool as_json) {
   size_t n = 0;
   store.dead_letters([&](const std::string&, const std::string& line) {
     ++n;
-    std::cout << (as_json ? line : describe_dead_letter(json::parse(line))) << "\n";
+    const std::optional<Record> r = as_json ? std::nullopt : record_from_line(line, false);
+    const DeadLetter* d = r ? std::get_if<DeadLetter>(&*r) : nullptr;
+    std::cout << (d ? describe_dead_letter(*d) : line) << "\n";
   });
   if (!as_json) std::cout << n << " dead letters of the fold (refused input lines are in " << paths.dead() << ")\n";
   return exit_code::kOk;

@@ -2,6 +2,7 @@
 
 #include "ledger/settlement.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <vector>
@@ -17,7 +18,6 @@ std::string fmt(const char* f, auto... args) {
   return buf;
 }
 std::string s(const json& j, const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : ""; }
-Money m(const json& j, const char* k) { return record_money(j, k); }
 constexpr long kShownDeadLetters = 5;  // dead letters the report shows
 }  // namespace
 
@@ -46,84 +46,94 @@ void print_explanation(const json& r, std::ostream& out) {
              s(r, "covered").c_str(), s(r, "ratio").c_str(), s(r, "fund").c_str(), s(r, "patient").c_str());
 }
 
-std::string describe_dead_letter(const json& r) {
-  std::string where = "partition " + std::to_string(r.value("partition", 0)) + " offset " +
-                      std::to_string(r.value("offset", uint64_t{0}));
+std::string describe_dead_letter(const DeadLetter& d) {
+  std::string where = "partition " + std::to_string(d.partition) + " offset " + std::to_string(d.offset);
   std::string what;
-  if (r.contains("event")) what += " event " + s(r, "event") + " (" + s(r, "type") + ")";
-  if (r.contains("person")) what += " person " + s(r, "person");
-  if (r.contains("claim")) what += " claim " + s(r, "claim");
-  return where + ":" + what + (what.empty() ? " " : ": ") + s(r, "reason");
+  if (d.event) what += " event " + *d.event + " (" + (d.type ? type_name(*d.type) : "") + ")";
+  if (d.person) what += " person " + *d.person;
+  if (d.claim) what += " claim " + *d.claim;
+  return where + ":" + what + (what.empty() ? " " : ": ") + d.reason;
 }
 
-void print_report(const Store& store, std::ostream& out, int explained) {
+namespace {
+// The report's totals, from the records as data (Store::outputs_as_data).
+struct ReportBooks {
   std::map<std::string, long> by_status, by_reason;
-  std::map<std::string, Money> fund_by_scheme_level, fund_by_benefit, fund_by_month, total_by_scheme;
-  std::map<std::string, json> picks;
+  std::map<std::string, Money> fund_by_scheme_level, fund_by_benefit, fund_by_month;
+  std::map<std::string, Settlement> picks;
   Money fund = 0, total = 0, reversed = 0;
   long claims = 0, reversals = 0, refusals = 0, dead = 0;
   std::vector<std::string> first_dead;
-  store.outputs([&](const json& r) {
-    std::string kind = s(r, "kind");
-    if (kind == "dead_letter") {
-      if (dead++ < kShownDeadLetters) first_dead.push_back(describe_dead_letter(r));
-      return true;
-    }
-    if (kind == "reversal") {
+
+  void add(const Record& rec) {
+    if (const auto* d = std::get_if<DeadLetter>(&rec)) {
+      if (dead++ < kShownDeadLetters) first_dead.push_back(describe_dead_letter(*d));
+    } else if (const auto* r = std::get_if<Reversal>(&rec)) {
       ++reversals;
-      reversed += m(r, "fund");
-      return true;
-    }
-    if (kind == "refusal") {
+      reversed += r->fund;
+    } else if (const auto* f = std::get_if<Refusal>(&rec)) {
       ++refusals;
-      ++by_reason[s(r, "reason")];
-      return true;
+      ++by_reason[spelled(f->reason)];
     }
-    if (kind != "settlement") return true;
+  }
+
+  void add(const Settlement& r) {
     ++claims;
-    ++by_status[s(r, "status")];
-    for (const auto& x : r["reasons"]) ++by_reason[x.get<std::string>()];
-    total += m(r, "total");
-    if (s(r, "status") != "settled") return true;
-    Money f = m(r, "fund");
+    ++by_status[spelled(r.status)];
+    for (Reason x : r.reasons) ++by_reason[spelled(x)];
+    total += r.total;
+    if (r.status != ClaimStatus::settled) return;
+    const Money f = r.fund;
+    const std::string scheme = r.scheme ? spelled(*r.scheme) : "";
     fund += f;
-    fund_by_scheme_level[s(r, "scheme") + " level " + std::to_string(r.value("level", 0))] += f;
-    total_by_scheme[s(r, "scheme")] += m(r, "eligible");
-    fund_by_benefit[s(r, "benefit")] += f;
-    fund_by_month[s(r, "date").substr(0, 7)] += f;
+    fund_by_scheme_level[scheme + " level " + std::to_string(r.level)] += f;
+    fund_by_benefit[spelled(r.benefit)] += f;
+    fund_by_month[format_month(month_of(r.date))] += f;
     bool picked = false;  // a claim explains one case: the first below, in this order, that no earlier claim explains
     auto pick = [&](const std::string& why, bool cond) {
       picked = picked || (cond && f > 0 && picks.try_emplace(why, r).second);
     };
-    const std::string reasons = r["reasons"].dump(), rules = r["rules"].dump();
-    pick("a limit reached mid-claim", reasons.find("LIMIT_REACHED") != std::string::npos && m(r, "covered") > 0);
-    pick("temporary out-of-area care", m(r, "self_first") > 0);
-    pick("a TCM hospital", rules.find("F-TCM") != std::string::npos);
-    pick("acupuncture-led care", rules.find("ORD-ACU") != std::string::npos);
-    pick("an automatic first designation", reasons.find("AUTO_DESIGNATED") != std::string::npos);
+    auto has_rule = [&](Rule rule) {
+      return std::any_of(r.trace.begin(), r.trace.end(), [&](const TraceStep& st) { return st.rule == rule; });
+    };
+    pick("a limit reached mid-claim",
+         (r.reasons.count(Reason::LIMIT_REACHED) || r.reasons.count(Reason::INPATIENT_LIMIT_REACHED)) && r.covered > 0);
+    pick("temporary out-of-area care", r.self_first > 0);
+    pick("a TCM hospital", has_rule(Rule::F_TCM));
+    pick("acupuncture-led care", has_rule(Rule::ORD_ACU));
+    pick("an automatic first designation", r.reasons.count(Reason::AUTO_DESIGNATED) > 0);
+  }
+};
+}  // namespace
+
+void print_report(const Store& store, std::ostream& out, int explained) {
+  ReportBooks b;
+  store.outputs_as_data([&](const Settlement* s, const Record* r) {
+    if (s) b.add(*s);
+    else b.add(*r);
     return true;
   });
-  out << "== gongji: " << claims << " claims settled by the fold ==\n";
-  for (auto& [k, v] : by_status) out << fmt("  %-10s %8ld\n", k.c_str(), v);
-  out << fmt("  charged %s yuan, fund paid %s yuan; %ld reversals restored %s yuan\n", format_money(total).c_str(),
-             format_money(fund).c_str(), reversals, format_money(-reversed).c_str());
+  out << "== gongji: " << b.claims << " claims settled by the fold ==\n";
+  for (auto& [k, v] : b.by_status) out << fmt("  %-10s %8ld\n", k.c_str(), v);
+  out << fmt("  charged %s yuan, fund paid %s yuan; %ld reversals restored %s yuan\n", format_money(b.total).c_str(),
+             format_money(b.fund).c_str(), b.reversals, format_money(-b.reversed).c_str());
   out << "\n== fund paid by scheme and level (yuan) ==\n";
-  for (auto& [k, v] : fund_by_scheme_level) out << fmt("  %-22s %14s\n", k.c_str(), format_money(v).c_str());
+  for (auto& [k, v] : b.fund_by_scheme_level) out << fmt("  %-22s %14s\n", k.c_str(), format_money(v).c_str());
   out << "\n== fund paid by benefit ==\n";
-  for (auto& [k, v] : fund_by_benefit) out << fmt("  %-22s %14s\n", k.c_str(), format_money(v).c_str());
+  for (auto& [k, v] : b.fund_by_benefit) out << fmt("  %-22s %14s\n", k.c_str(), format_money(v).c_str());
   out << "\n== fund paid by month of service ==\n";
-  for (auto& [k, v] : fund_by_month) out << fmt("  %-22s %14s\n", k.c_str(), format_money(v).c_str());
+  for (auto& [k, v] : b.fund_by_month) out << fmt("  %-22s %14s\n", k.c_str(), format_money(v).c_str());
   out << "\n== reason codes (claims and refused events) ==\n";
-  for (auto& [k, v] : by_reason) out << fmt("  %-32s %8ld\n", k.c_str(), v);
-  out << "\n== dead letters (records the fold could not apply; `gongji dead-letters` lists them all): " << dead
+  for (auto& [k, v] : b.by_reason) out << fmt("  %-32s %8ld\n", k.c_str(), v);
+  out << "\n== dead letters (records the fold could not apply; `gongji dead-letters` lists them all): " << b.dead
       << " ==\n";
-  for (const auto& line : first_dead) out << "  " << line << "\n";
-  if (dead > kShownDeadLetters) out << "  ... and " << dead - kShownDeadLetters << " more\n";
+  for (const auto& line : b.first_dead) out << "  " << line << "\n";
+  if (b.dead > kShownDeadLetters) out << "  ... and " << b.dead - kShownDeadLetters << " more\n";
   int n = 0;
-  for (auto& [why, r] : picks) {
+  for (auto& [why, r] : b.picks) {
     if (n++ >= explained) break;
     out << "\n== explained: " << why << " ==\n";
-    print_explanation(r, out);
+    print_explanation(json::parse(r.to_line()), out);  // the edge: the settlement as the command line shows it
   }
 }
 

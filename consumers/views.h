@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ledger/records.h"
 #include "projections/store.h"
 
 namespace gongji {
@@ -19,6 +20,6 @@ void print_report(const Store& store, std::ostream& out, int explained);
 
 // One dead letter (a record the fold could not apply, issue 8 item 4) on one line: where it is in the log, what it
 // was where known (event, type, person, claim) and why it was not applied.
-std::string describe_dead_letter(const nlohmann::json& record);
+std::string describe_dead_letter(const DeadLetter& d);
 
 }  // namespace gongji

@@ -1313,32 +1313,38 @@ void outputs_under(rocksdb::DB* db, const std::string& prefix, const std::functi
 }
 }  // namespace
 
-void Store::outputs_as_data(const std::function<bool(const Settlement*, const Record*)>& fn) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next()) {
-    const std::string_view v = it->value().ToStringView();
-    if (is_stored_record(v)) {
-      const Record r = decode_stored_record(v, it->key().ToStringView());
-      if (!fn(nullptr, &r)) return;
-      continue;
-    }
-    if (!v.starts_with('{')) {
-      const Settlement s = decode_stored_settlement(v, it->key().ToStringView());
-      if (!fn(&s, nullptr)) return;
-      continue;
-    }
-    if (const std::optional<Record> r = record_from_line(v, false)) {
-      if (!fn(nullptr, &*r)) return;
-      continue;
-    }
-    const json j = parse_output(v, it->key().ToStringView());  // not JSON: StoreError naming the key
-    if (j.value("kind", "") != "settlement") continue;
-    // A settlement line in a store of format 4 or later was put there by hand (or is one a migration has still to
-    // convert): the books read what its fields say, so that an audit reports what it finds rather than stopping.
-    const Settlement s = *settlement_from_line(v, false);
-    if (!fn(&s, nullptr)) return;
+namespace {
+// fn(settlement, record) for the stored output `v` under `key` (outputs_as_data); true when it is passed over.
+bool output_as_data(std::string_view v, std::string_view key, const Store::OutputDataFn& fn) {
+  if (is_stored_record(v)) {
+    const Record r = decode_stored_record(v, key);
+    return fn(nullptr, &r);
   }
+  if (!v.starts_with('{')) {
+    const Settlement s = decode_stored_settlement(v, key);
+    return fn(&s, nullptr);
+  }
+  if (const std::optional<Record> r = record_from_line(v, false)) return fn(nullptr, &*r);
+  const json j = parse_output(v, key);  // not JSON: StoreError naming the key
+  if (j.value("kind", "") != "settlement") return true;
+  // A settlement line in a store of format 4 or later was put there by hand (or is one a migration has still to
+  // convert): the books read what its fields say, so that an audit reports what it finds rather than stopping.
+  const Settlement s = *settlement_from_line(v, false);
+  return fn(&s, nullptr);
+}
+
+void outputs_as_data_under(rocksdb::DB* db, const std::string& prefix, const Store::OutputDataFn& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+    if (!output_as_data(it->value().ToStringView(), it->key().ToStringView(), fn)) return;
   check(it->status(), "read the output records");
+}
+}  // namespace
+
+void Store::outputs_as_data(const OutputDataFn& fn) const { outputs_as_data_under(db_.get(), "o/", fn); }
+
+void Store::outputs_of_as_data(int partition, const OutputDataFn& fn) const {
+  outputs_as_data_under(db_.get(), "o/" + hex4(partition) + "/", fn);
 }
 
 void Store::outputs(const std::function<bool(const json&)>& fn, Trace trace) const {
@@ -1403,16 +1409,31 @@ std::string Store::claim_person(const std::string& claim, const std::string& per
   throw AmbiguousClaimError(claim, std::move(holders), more);
 }
 
-void Store::person_outputs(const std::string& person, const std::function<bool(const json&)>& fn) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+namespace {
+// fn(key, stored value) for each output record the r/ index lists for `person`, in log order; stops when fn returns
+// false.
+void person_index(rocksdb::DB* db, const std::string& person,
+                  const std::function<bool(const std::string&, std::string_view)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
   const std::string prefix = "r/" + key_part(person) + "/";
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     const std::string key = "o/" + std::string(index_tail(it->key().ToStringView(), prefix.size()));
     std::string v;
-    check(db_->Get(rocksdb::ReadOptions(), key, &v), "read output " + key + " (index " + it->key().ToString() + ")");
-    if (!fn(parse_output(output_line(v, key), key))) return;
+    check(db->Get(rocksdb::ReadOptions(), key, &v), "read output " + key + " (index " + it->key().ToString() + ")");
+    if (!fn(key, v)) return;
   }
   check(it->status(), "read the person index");
+}
+}  // namespace
+
+void Store::person_outputs(const std::string& person, const std::function<bool(const json&)>& fn) const {
+  person_index(db_.get(), person,
+               [&](const std::string& key, std::string_view v) { return fn(parse_output(output_line(v, key), key)); });
+}
+
+void Store::person_outputs_as_data(const std::string& person, const OutputDataFn& fn) const {
+  person_index(db_.get(), person,
+               [&](const std::string& key, std::string_view v) { return output_as_data(v, key, fn); });
 }
 
 void Store::dead_letters(const std::function<void(const std::string&, const std::string&)>& fn) const {

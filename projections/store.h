@@ -252,7 +252,12 @@ class Store {
   // fn returns false. A line changed by hand is read for what its fields say (settlement_from_line and
   // record_from_line, not exact); one whose fields do not read as its kind is passed over, and one that is not
   // JSON at all is a StoreError naming its key.
-  void outputs_as_data(const std::function<bool(const Settlement*, const Record*)>& fn) const;
+  using OutputDataFn = std::function<bool(const Settlement*, const Record*)>;
+  void outputs_as_data(const OutputDataFn& fn) const;
+  // The same for one partition's records (o/<partition>/), and for the records naming `person` (the r/ index, as
+  // person_outputs): the month views, the report and the statement read their money as data, not from lines.
+  void outputs_of_as_data(int partition, const OutputDataFn& fn) const;
+  void person_outputs_as_data(const std::string& person, const OutputDataFn& fn) const;
   // The output records of one partition (o/<partition>/), in log order; stops when fn returns false.
   void outputs_of(int partition, const std::function<bool(const nlohmann::json&)>& fn,
                   Trace trace = Trace::keep) const;

@@ -26,38 +26,71 @@ std::string esc(const std::string& s) {
   return o;
 }
 
+// A statement entry: the record's date, kind, the fields it shows (EVENTS.md spellings) and what it adds to the
+// year's totals.
+struct Entry {
+  Date date = 0;
+  std::string kind;
+  json fields = json::object();
+  Money fund = 0, credit = 0, debit = 0;
+};
+
+Entry entry_of(const Settlement& s) {
+  Entry e{s.date, "settlement"};
+  json& f = e.fields;
+  f = {{"claim", s.claim}, {"status", spelled(s.status)}, {"benefit", spelled(s.benefit)},
+       {"fund", format_money(s.fund)}, {"total", format_money(s.total)}, {"patient", format_money(s.patient())},
+       {"event", s.event}, {"reasons", json::array()}};
+  if (!s.facility.empty()) f["facility"] = s.facility;
+  for (Reason r : s.reasons) f["reasons"].push_back(spelled(r));
+  if (s.status == ClaimStatus::settled) e.fund = s.fund;
+  return e;
+}
+
+// Records with a date (`at`): reversals, account movements, refusals. A contribution mismatch and a dead letter carry
+// none, so no year: they are not entries.
+std::optional<Entry> entry_of(const Record& rec) {
+  if (const auto* r = std::get_if<Reversal>(&rec))
+    return Entry{r->at, "reversal", {{"claim", r->claim}, {"fund", format_money(r->fund)}, {"event", r->event}},
+                 r->fund};
+  if (const auto* m = std::get_if<AccountMovement>(&rec)) {
+    Entry e{m->at, m->credit ? "account_credit" : "account_debit",
+            {{"amount", format_money(m->amount)}, {"event", m->event}}};
+    if (m->month) e.fields["month"] = format_month(*m->month);
+    if (m->purpose) e.fields["purpose"] = spelled(*m->purpose);
+    (m->credit ? e.credit : e.debit) = m->amount;
+    return e;
+  }
+  if (const auto* r = std::get_if<Refusal>(&rec))
+    return Entry{r->at, "refusal", {{"reason", spelled(r->reason)}, {"event", r->event}}};
+  return std::nullopt;
+}
+
 }  // namespace
 
 json statement(const Store& store, const Policy& policy, const std::string& person, int year) {
   auto p = store.person(person);
   if (!p) throw NotFoundError("no person " + person);
-  // Every output record naming the person, through the r/ index (Store::person_outputs): those of their own events
-  // and those a shared event produced for them (period_closed: ACC-RET credits). Dead letters carry no date, so no
-  // year: they are not entries.
-  std::vector<json> records;
-  store.person_outputs(person, [&](const json& r) {
-    records.push_back(r);
+  // Every output record naming the person, as data, through the r/ index (Store::person_outputs_as_data): those of
+  // their own events and those a shared event produced for them (period_closed: ACC-RET credits).
+  std::vector<Entry> records;
+  store.person_outputs_as_data(person, [&](const Settlement* st, const Record* r) {
+    if (std::optional<Entry> e = st ? entry_of(*st) : entry_of(*r)) records.push_back(std::move(*e));
     return true;
   });
   auto nofac = [](const std::string&) -> const FacilityState* { return nullptr; };
   json entries = json::array();
   Money fund = 0, credits = 0, debits = 0;
-  for (json& r : records) {
-    std::string kind = r.value("kind", "");
-    std::string date = kind == "settlement" ? r.value("date", "") : r.value("at", "");
-    if (date.size() < 4 || std::stoi(date.substr(0, 4)) != year) continue;
-    json view = person_view(*p, *parse_date(date), policy, nofac);
-    json e = {{"date", date}, {"kind", kind}, {"deductible_paid", view["ordinary"]["deductible_paid"]},
-              {"limit_used", view["ordinary"]["limit_used"]}, {"limit", view["ordinary"]["limit"]},
-              {"balance", view["account"]["balance"]}};
-    for (const char* k : {"claim", "status", "benefit", "facility", "fund", "total", "patient", "amount", "purpose",
-                          "reason", "month", "event"})
-      if (r.contains(k)) e[k] = r[k];
-    if (r.contains("reasons")) e["reasons"] = r["reasons"];
-    if (kind == "settlement" && r["status"] == "settled") fund += record_money(r, "fund");
-    if (kind == "reversal") fund += record_money(r, "fund");
-    if (kind == "account_credit") credits += record_money(r, "amount");
-    if (kind == "account_debit") debits += record_money(r, "amount");
+  for (Entry& r : records) {
+    if (year_of(r.date) != year) continue;
+    json view = person_view(*p, r.date, policy, nofac);
+    json e = {{"date", format_date(r.date)}, {"kind", r.kind},
+              {"deductible_paid", view["ordinary"]["deductible_paid"]}, {"limit_used", view["ordinary"]["limit_used"]},
+              {"limit", view["ordinary"]["limit"]}, {"balance", view["account"]["balance"]}};
+    e.update(r.fields);
+    fund += r.fund;
+    credits += r.credit;
+    debits += r.debit;
     entries.push_back(e);
   }
   std::stable_sort(entries.begin(), entries.end(), [](const json& a, const json& b) { return a["date"] < b["date"]; });

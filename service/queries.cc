@@ -48,16 +48,23 @@ struct ClaimRows {
 
 std::string claim_key(const json& r) { return str(r, "person") + "/" + str(r, "claim"); }
 
-bool in_month(const json& r, const char* date_field, Month month) {
-  auto d = parse_date(str(r, date_field));
-  return d && month_of(*d) == month;
+std::string claim_key(const std::string& person, const std::string& claim) { return person + "/" + claim; }
+
+bool in_month(Date d, Month month) { return month_of(d) == month; }
+
+std::string scheme_of(const Settlement& s) { return s.scheme ? spelled(*s.scheme) : ""; }
+
+json reasons_of(const Settlement& s) {
+  json a = json::array();
+  for (Reason r : s.reasons) a.push_back(spelled(r));
+  return a;
 }
 
-// Every output record in log order, or only those of `partition` (a serve member's share of a month view); the
-// month views read no trace, so it is not kept (Trace::skip).
-void each_output(const Store& store, std::optional<int> partition, const std::function<bool(const json&)>& fn) {
-  if (partition) store.outputs_of(*partition, fn, Trace::skip);
-  else store.outputs(fn, Trace::skip);
+// Every output record in log order, as data (a settlement, or another record), or only those of `partition` (a
+// serve member's share of a month view).
+void each_output(const Store& store, std::optional<int> partition, const Store::OutputDataFn& fn) {
+  if (partition) store.outputs_of_as_data(*partition, fn);
+  else store.outputs_as_data(fn);
 }
 
 }  // namespace
@@ -167,28 +174,28 @@ json facility_month(const Store& store, const std::string& facility, Month month
   std::set<std::string> patients;
   FundRow total;
   json claims = json::array(), reversals = json::array();
-  each_output(store, partition, [&](const json& r) {
-    const std::string kind = str(r, "kind");
-    if (kind == "settlement" && str(r, "facility") == facility && in_month(r, "date", month)) {
-      patients.insert(str(r, "person"));
-      claims.push_back({{"claim", r["claim"]}, {"person", r["person"]}, {"date", r["date"]},
-                        {"benefit", r["benefit"]}, {"scheme", str(r, "scheme")}, {"level", r.value("level", 0)},
-                        {"status", r["status"]}, {"reasons", r["reasons"]}, {"fund", r["fund"]},
-                        {"total", r["total"]}});
-      if (str(r, "status") != "settled") return true;
-      const Money f = record_money(r, "fund");
-      settled[claim_key(r)] = {str(r, "scheme"), str(r, "benefit"), facility, 0};
-      add_to(total.settled, f);
-      add_to(by_benefit[str(r, "benefit")].settled, f);
-      add_to(by_scheme[str(r, "scheme")].settled, f);
-    } else if (kind == "reversal" && in_month(r, "date", month)) {
-      auto it = settled.find(claim_key(r));  // the settlement precedes its reversal in the person's partition
+  each_output(store, partition, [&](const Settlement* s, const Record* rec) {
+    if (s && s->facility == facility && in_month(s->date, month)) {
+      patients.insert(s->person);
+      json c = {{"claim", s->claim}, {"person", s->person}, {"date", format_date(s->date)},
+                {"benefit", spelled(s->benefit)}, {"scheme", scheme_of(*s)}, {"level", s->level},
+                {"status", spelled(s->status)}, {"reasons", reasons_of(*s)}, {"fund", format_money(s->fund)},
+                {"total", format_money(s->total)}};
+      claims.push_back(std::move(c));
+      if (s->status != ClaimStatus::settled) return true;
+      settled[claim_key(s->person, s->claim)] = {scheme_of(*s), spelled(s->benefit), facility, 0};
+      add_to(total.settled, s->fund);
+      add_to(by_benefit[spelled(s->benefit)].settled, s->fund);
+      add_to(by_scheme[scheme_of(*s)].settled, s->fund);
+    } else if (const Reversal* r = rec ? std::get_if<Reversal>(rec) : nullptr; r && in_month(r->date, month)) {
+      // the settlement precedes its reversal in the person's partition
+      auto it = settled.find(claim_key(r->person, r->claim));
       if (it == settled.end()) return true;
-      const Money f = record_money(r, "fund");
-      add_to(total.reversed, f);
-      add_to(by_benefit[it->second.benefit].reversed, f);
-      add_to(by_scheme[it->second.scheme].reversed, f);
-      reversals.push_back({{"claim", r["claim"]}, {"person", r["person"]}, {"at", r["at"]}, {"fund", r["fund"]}});
+      add_to(total.reversed, r->fund);
+      add_to(by_benefit[it->second.benefit].reversed, r->fund);
+      add_to(by_scheme[it->second.scheme].reversed, r->fund);
+      reversals.push_back({{"claim", r->claim}, {"person", r->person}, {"at", format_date(r->at)},
+                           {"fund", format_money(r->fund)}});
     }
     return true;
   });
@@ -209,22 +216,19 @@ json fund_month(const Store& store, Month month, std::optional<int> partition) {
                          &by_scheme_level[c.scheme + " level " + level]})
       add_to(reversal ? row->reversed : row->settled, f);
   };
-  each_output(store, partition, [&](const json& r) {
-    const std::string kind = str(r, "kind");
-    if (kind == "settlement" && in_month(r, "date", month)) {
+  each_output(store, partition, [&](const Settlement* s, const Record* rec) {
+    if (s) {
+      if (!in_month(s->date, month)) return true;
       ++claims;
-      if (str(r, "status") != "settled") return true;
-      ClaimRows c{str(r, "scheme"), str(r, "benefit"), str(r, "facility"), r.value("level", 0)};
-      settled[claim_key(r)] = c;
-      add(c, record_money(r, "fund"), false);
-    } else if (kind == "reversal" && in_month(r, "date", month)) {
-      if (auto it = settled.find(claim_key(r)); it != settled.end()) add(it->second, record_money(r, "fund"), true);
-    } else if (kind == "account_credit" && in_month(r, "at", month)) {
-      ++credits;
-      add_to(credited, record_money(r, "amount"));
-    } else if (kind == "account_debit" && in_month(r, "at", month)) {
-      ++debits;
-      add_to(debited, record_money(r, "amount"));
+      if (s->status != ClaimStatus::settled) return true;
+      ClaimRows c{scheme_of(*s), spelled(s->benefit), s->facility, s->level};
+      settled[claim_key(s->person, s->claim)] = c;
+      add(c, s->fund, false);
+    } else if (const auto* r = std::get_if<Reversal>(rec); r && in_month(r->date, month)) {
+      if (auto it = settled.find(claim_key(r->person, r->claim)); it != settled.end()) add(it->second, r->fund, true);
+    } else if (const auto* m = std::get_if<AccountMovement>(rec); m && in_month(m->at, month)) {
+      ++(m->credit ? credits : debits);
+      add_to(m->credit ? credited : debited, m->amount);
     }
     return true;
   });
@@ -298,18 +302,17 @@ json facilities_of_month(const Store& store, Month month, std::optional<int> par
   };
   std::map<std::string, Row> rows;
   std::map<std::string, std::string> settled;  // person/claim -> facility
-  each_output(store, partition, [&](const json& r) {
-    const std::string kind = str(r, "kind");
-    if (kind == "settlement" && r.contains("facility") && in_month(r, "date", month)) {
-      Row& row = rows[str(r, "facility")];
+  each_output(store, partition, [&](const Settlement* s, const Record* rec) {
+    if (s && !s->facility.empty() && in_month(s->date, month)) {
+      Row& row = rows[s->facility];
       ++row.claims;
-      row.patients.insert(str(r, "person"));
-      if (str(r, "status") != "settled") return true;
-      settled[claim_key(r)] = str(r, "facility");
-      add_to(row.fund.settled, record_money(r, "fund"));
-    } else if (kind == "reversal" && in_month(r, "date", month)) {
-      if (auto it = settled.find(claim_key(r)); it != settled.end())
-        add_to(rows[it->second].fund.reversed, record_money(r, "fund"));
+      row.patients.insert(s->person);
+      if (s->status != ClaimStatus::settled) return true;
+      settled[claim_key(s->person, s->claim)] = s->facility;
+      add_to(row.fund.settled, s->fund);
+    } else if (const Reversal* r = rec ? std::get_if<Reversal>(rec) : nullptr; r && in_month(r->date, month)) {
+      if (auto it = settled.find(claim_key(r->person, r->claim)); it != settled.end())
+        add_to(rows[it->second].fund.reversed, r->fund);
     }
     return true;
   });
