@@ -6,6 +6,7 @@
 // money as 2-decimal strings, absent optionals omitted); parse_event(canonical_json(e)) == e.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -62,20 +63,21 @@ struct Event {
     return std::get_if<S>(&body);
   }
   bool operator==(const Event&) const = default;
-  // Global events go to every partition (POLICY.md TIME-LOG).
-  bool is_global() const {
-    return std::holds_alternative<FacilityRegistered>(body) || std::holds_alternative<FacilityUpdated>(body) ||
-           std::holds_alternative<PeriodClosed>(body);
-  }
+  // Global events go to every partition (POLICY.md TIME-LOG): those that name no person (facility_registered,
+  // facility_updated, period_closed).
+  bool is_global() const { return person() == nullptr; }
 };
 
 const char* type_name(EventType t);
 std::optional<EventType> type_from_name(std::string_view s);
 // An event of type `t` with every field at its default (the decoders fill it).
 Event empty_event(EventType t);
-// The JSON names the type requires, besides type and id ("at" or "date" first), in byte order: a plain member in
-// the table. The decoders refuse an event missing one with "field 'NAME': missing".
+// The JSON names the type requires, besides type and id: the date ("at" or "date") first, then the plain members of
+// its struct in the table's order (EVENTS.md's).
 const std::vector<std::string>& required_fields(EventType t);
+// The one check that a decoded event has them: throws EventError "field 'NAME': missing" for the first of them
+// `given` says is absent. Both decoders (event_from_json, decode_event) call it before validate_event.
+void check_required(EventType t, const std::function<bool(std::string_view)>& given);
 
 struct EventError : std::runtime_error {
   std::string field;  // "" when the whole line is at fault

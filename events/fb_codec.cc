@@ -103,7 +103,8 @@ Event decode_event(std::string_view bytes, const CodeLists& codes) {
   e.header().id = ev->id()->str();
   const auto* table = static_cast<const flatbuffers::Table*>(ev->body());
   const flatbuffers::TypeTable* tt = body_table(type);
-  uint64_t given = 0;  // bit i: field i of the schema's table is present
+  uint64_t given = 0;  // bit i: field i of the schema's table is present (an empty items vector is not)
+  if (tt->num_elems > 64) throw EventError("", "an event table of more than 64 fields");  // events.fbs: none has
   // Straight into the Event, no JSON in between (the fold's hot path); validate_event checks it as parse_event would.
   for (size_t i = 0; i < tt->num_elems; ++i) {
     const char* name = tt->names[i];
@@ -131,6 +132,7 @@ Event decode_event(std::string_view bytes, const CodeLists& codes) {
             if (it->therapy()) item.therapy = it->therapy()->str();
             read.push_back(std::move(item));
           }
+          if (read.empty()) given &= ~(uint64_t{1} << i);  // validate_event's "items: missing", as before
           set_event_field(e, name, std::move(read));
         } else if (std::strcmp(name, "away") == 0) {
           const auto* a = table->GetPointer<const fb::Away*>(vo);
@@ -140,11 +142,11 @@ Event decode_event(std::string_view bytes, const CodeLists& codes) {
       default: break;
     }
   }
-  for (const std::string& k : required_fields(type)) {
+  check_required(type, [&](std::string_view k) {
     size_t i = 0;
     while (i < tt->num_elems && k != tt->names[i]) ++i;
-    if (i == tt->num_elems || !(given >> i & 1)) throw EventError(k, "missing");
-  }
+    return i < tt->num_elems && (given >> i & 1);
+  });
   validate_event(e, codes);
   return e;
 }

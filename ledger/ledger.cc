@@ -274,35 +274,37 @@ void change_person(const S& e, StateAccess& state, std::vector<Output>& out, F&&
   }
 }
 
-using Ctx = const FoldContext&;
-using Out = std::vector<Output>&;
+using Ctx = FoldContext;
+using Out = std::vector<Output>;
 
-void apply_one(const FacilityRegistered& e, StateAccess& s, Ctx ctx, Out out) { apply_facility(e, s, ctx, out); }
-void apply_one(const FacilityUpdated& e, StateAccess& s, Ctx ctx, Out out) { apply_facility(e, s, ctx, out); }
-void apply_one(const PeriodClosed& e, StateAccess& s, Ctx ctx, Out out) { close_period(e, s, ctx, out); }
-void apply_one(const FamilyLinked& e, StateAccess& s, Ctx ctx, Out out) { link_family(e, s, ctx, out); }
-void apply_one(const PersonEnrolled& e, StateAccess& s, Ctx, Out out) { enroll(e, s.person(e.person), s, out); }
-void apply_one(const Claim& e, StateAccess& s, Ctx ctx, Out out) { out.push_back(settle_claim(e, s, ctx)); }
-void apply_one(const SchemeChanged& e, StateAccess& s, Ctx, Out out) {
+void apply_one(const FacilityRegistered& e, StateAccess& s, const Ctx& ctx, Out& out) {
+  apply_facility(e, s, ctx, out);
+}
+void apply_one(const FacilityUpdated& e, StateAccess& s, const Ctx& ctx, Out& out) { apply_facility(e, s, ctx, out); }
+void apply_one(const PeriodClosed& e, StateAccess& s, const Ctx& ctx, Out& out) { close_period(e, s, ctx, out); }
+void apply_one(const FamilyLinked& e, StateAccess& s, const Ctx& ctx, Out& out) { link_family(e, s, ctx, out); }
+void apply_one(const PersonEnrolled& e, StateAccess& s, const Ctx&, Out& out) { enroll(e, s.person(e.person), s, out); }
+void apply_one(const Claim& e, StateAccess& s, const Ctx& ctx, Out& out) { out.push_back(settle_claim(e, s, ctx)); }
+void apply_one(const SchemeChanged& e, StateAccess& s, const Ctx&, Out& out) {
   change_person(e, s, out, [&](PersonState& p) { change_scheme(e, p, s); });
 }
-void apply_one(const RetirementConfirmed& e, StateAccess& s, Ctx, Out out) {
+void apply_one(const RetirementConfirmed& e, StateAccess& s, const Ctx&, Out& out) {
   if (PersonState* p = known_person(e, s, out))
     if (confirm_retirement(e, *p, out)) s.touch_person(p->id);
 }
-void apply_one(const EnrollmentSuspended& e, StateAccess& s, Ctx, Out out) {
+void apply_one(const EnrollmentSuspended& e, StateAccess& s, const Ctx&, Out& out) {
   change_person(e, s, out, [&](PersonState& p) { insert_dated(p.suspended, e.at, true); });
 }
-void apply_one(const EnrollmentResumed& e, StateAccess& s, Ctx, Out out) {
+void apply_one(const EnrollmentResumed& e, StateAccess& s, const Ctx&, Out& out) {
   change_person(e, s, out, [&](PersonState& p) { insert_dated(p.suspended, e.at, false); });
 }
-void apply_one(const OutpatientDesignated& e, StateAccess& s, Ctx ctx, Out out) {
+void apply_one(const OutpatientDesignated& e, StateAccess& s, const Ctx& ctx, Out& out) {
   if (PersonState* p = known_person(e, s, out)) designate(e, *p, s, ctx, out);  // writes the person when it changes
 }
-void apply_one(const InpatientAdmitted& e, StateAccess& s, Ctx, Out out) {
+void apply_one(const InpatientAdmitted& e, StateAccess& s, const Ctx&, Out& out) {
   change_person(e, s, out, [&](PersonState& p) { p.stays.push_back({e.at, kNever}); });
 }
-void apply_one(const InpatientDischarged& e, StateAccess& s, Ctx, Out out) {
+void apply_one(const InpatientDischarged& e, StateAccess& s, const Ctx&, Out& out) {
   change_person(e, s, out, [&](PersonState& p) {
     Stay* open = nullptr;
     for (Stay& st : p.stays)
@@ -310,28 +312,28 @@ void apply_one(const InpatientDischarged& e, StateAccess& s, Ctx, Out out) {
     if (open) open->discharged = e.at;
   });
 }
-void apply_one(const ClaimReversed& e, StateAccess& s, Ctx, Out out) {
+void apply_one(const ClaimReversed& e, StateAccess& s, const Ctx&, Out& out) {
   change_person(e, s, out, [&](PersonState& p) { reverse(e, p, out); });
 }
-void apply_one(const ContributionPaid& e, StateAccess& s, Ctx ctx, Out out) {
+void apply_one(const ContributionPaid& e, StateAccess& s, const Ctx& ctx, Out& out) {
   change_person(e, s, out, [&](PersonState& p) { contribution_paid(e, p, ctx, out); });
 }
-void apply_one(const ContributionInterrupted& e, StateAccess& s, Ctx, Out out) {
+void apply_one(const ContributionInterrupted& e, StateAccess& s, const Ctx&, Out& out) {
   change_person(e, s, out, [&](PersonState& p) { contribution_interrupted(e, p); });
 }
-void apply_one(const AccountPayment& e, StateAccess& s, Ctx ctx, Out out) {
+void apply_one(const AccountPayment& e, StateAccess& s, const Ctx& ctx, Out& out) {
   change_person(e, s, out, [&](PersonState& p) { account_payment(e, p, ctx, out); });
 }
-void apply_one(const ChronicDiseaseApproved& e, StateAccess& s, Ctx ctx, Out out) {
+void apply_one(const ChronicDiseaseApproved& e, StateAccess& s, const Ctx& ctx, Out& out) {
   change_person(e, s, out, [&](PersonState& p) { approve_disease(e, p, ctx, out); });
 }
-void apply_one(const ChronicDiseaseRevoked& e, StateAccess& s, Ctx, Out out) {
+void apply_one(const ChronicDiseaseRevoked& e, StateAccess& s, const Ctx&, Out& out) {
   change_person(e, s, out, [&](PersonState& p) { revoke_disease(e, p, out); });
 }
-void apply_one(const ChronicFacilityDesignated& e, StateAccess& s, Ctx, Out out) {
+void apply_one(const ChronicFacilityDesignated& e, StateAccess& s, const Ctx&, Out& out) {
   change_person(e, s, out, [&](PersonState& p) { designate_chronic_facility(e, p, s, out); });
 }
-void apply_one(const InpatientSettled& e, StateAccess& s, Ctx, Out out) {
+void apply_one(const InpatientSettled& e, StateAccess& s, const Ctx&, Out& out) {
   change_person(e, s, out, [&](PersonState& p) { record_inpatient_settled(e, p); });
 }
 

@@ -165,6 +165,9 @@ TEST(ValidationBounds, ItemCountAtTheBound) {
   EXPECT_EQ(fb_field(e), "<accepted>");
   e.items.push_back(item_of("drug", 100));
   EXPECT_EQ(field_of(fb_field(e)), "items");
+  e.items.clear();  // a record's empty vector is a missing field, named before any other fault
+  e.at = *parse_date("2200-01-01");
+  EXPECT_EQ(fb_field(e), "items|field 'items': missing");
 }
 
 // Every string field, ids included, must be valid UTF-8; the FlatBuffers path carries raw bytes, so it is where
