@@ -80,7 +80,7 @@ const typename Slot<M>::V* value_of(const M& m) {
   else return &m;
 }
 
-// f(def, member) for each field of `b`, in the table's order (byte order of the names).
+// f(def, member) for each field of `b`, in the table's order (EVENTS.md's, events.fbs's).
 template <typename B, typename F>
 void for_each_field(B& b, F&& f) {
   using S = std::remove_const_t<B>;
@@ -109,10 +109,14 @@ constexpr std::string_view date_key() {
   else return "at";
 }
 
+bool listed(const std::vector<std::string>& keys, std::string_view k) {
+  return std::find(keys.begin(), keys.end(), k) != keys.end();
+}
+
 struct Shape {
   std::string date_key;               // "at", or a claim's "date"
-  std::vector<std::string> required;  // besides type and id: the date key, then the plain members in name order
-  std::vector<std::string> optional;  // the std::optional members, in name order
+  std::vector<std::string> required;  // besides type and id: the plain members and the date, in the table's order
+  std::vector<std::string> optional;  // the std::optional members, in the table's order
 };
 
 // What each event type carries (EVENTS.md), from the table.
@@ -124,13 +128,19 @@ const Shape& shape(EventType t) {
       const Event e = empty_event(static_cast<EventType>(i));
       std::visit(
           [&](const auto& b) {
-            sh.date_key = date_key<std::remove_cvref_t<decltype(b)>>();
-            sh.required.push_back(sh.date_key);
+            using S = std::remove_cvref_t<decltype(b)>;
+            sh.date_key = date_key<S>();
+            std::string_view after;  // the field the date follows ("": it comes first)
+            if constexpr (requires { S::kDateAfter; }) after = S::kDateAfter;
+            if (after.empty()) sh.required.push_back(sh.date_key);
             for_each_field(b, [&](const auto& d, const auto& m) {
               (Slot<std::remove_cvref_t<decltype(m)>>::optional ? sh.optional : sh.required).emplace_back(d.name);
+              if (d.name == after) sh.required.push_back(sh.date_key);
             });
           },
           e.body);
+      if (!listed(sh.required, sh.date_key))  // a kDateAfter naming no field of its struct
+        throw std::logic_error(std::string("event table: ") + type_name(static_cast<EventType>(i)) + " has no date");
     }
     return all;
   }();
@@ -141,7 +151,8 @@ const Shape& shape(EventType t) {
 struct CanonKey {
   enum Source { type, id, at, field } source = field;
   std::string name;
-  size_t index = 0;  // source == field: the field's place in the struct's fields()
+  size_t index = 0;                  // source == field: the field's place in the struct's fields()
+  FieldKind kind = FieldKind::text;  // source == field: its kind
 };
 
 // f(def, member) for the field at `index` of `b`'s fields().
@@ -153,9 +164,7 @@ void with_field_at(B& b, size_t index, F&& f) {
   });
 }
 
-bool listed(const std::vector<std::string>& keys, std::string_view k) {
-  return std::find(keys.begin(), keys.end(), k) != keys.end();
-}
+
 
 bool is_raw_number(const json& v) { return v.is_string() && !v.get_ref<const std::string&>().empty() &&
                                            v.get_ref<const std::string&>()[0] == kRawNumberMark; }
@@ -1015,7 +1024,7 @@ const std::vector<CanonKey>& canonical_keys(EventType t) {
           [&](const auto& b) {
             size_t n = 0;
             for_each_field(b, [&](const auto& d, const auto&) {
-              ks.push_back({CanonKey::field, std::string(d.name), n++});
+              ks.push_back({CanonKey::field, std::string(d.name), n++, d.kind});
             });
           },
           empty_event(type).body);
@@ -1156,15 +1165,21 @@ const std::vector<int>& digest_places(EventType t) {
   return places[static_cast<size_t>(t)];
 }
 
-// Per type: the places of its scalar fields not in kDigestNames (none yet), in name order.
+// Per type: the places of its scalar fields not in kDigestNames (none yet), in name order. Each one present is fed
+// after kExtraMark and its name. Fields of kind items or away are fed as `items` and `away` are (only those names).
+constexpr char kExtraMark[1] = {'\x02'};
 const std::vector<size_t>& extra_digest_places(EventType t) {
   static const std::array<std::vector<size_t>, kEventTypeCount> places = [] {
     std::array<std::vector<size_t>, kEventTypeCount> all;
     for (int i = 0; i < kEventTypeCount; ++i)
-      for (const CanonKey& k : canonical_keys(static_cast<EventType>(i)))
-        if (k.source == CanonKey::field && k.name != "items" && k.name != "away" &&
+      for (const CanonKey& k : canonical_keys(static_cast<EventType>(i))) {
+        const bool composite = k.kind == FieldKind::items || k.kind == FieldKind::away;
+        if (k.source == CanonKey::field && composite && k.name != "items" && k.name != "away")
+          throw std::logic_error("event table: the digest feeds no " + k.name + " (only `items` and `away`)");
+        if (k.source == CanonKey::field && !composite &&
             std::find(kDigestNames.begin(), kDigestNames.end(), k.name) == kDigestNames.end())
           all[static_cast<size_t>(i)].push_back(k.index);
+      }
     return all;
   }();
   return places[static_cast<size_t>(t)];
@@ -1209,7 +1224,7 @@ uint64_t event_digest(const Event& e) {
         }
         for (size_t place : extra_digest_places(e.type()))
           with_field_at(b, place, [&](const auto& d, const auto& m) {
-            if (const auto* x = value_of(m)) feed_str(std::string(d.name)), feed_value(*x);
+            if (const auto* x = value_of(m)) feed(kExtraMark, 1), feed_str(std::string(d.name)), feed_value(*x);
           });
         std::vector<Item> none;
         const std::vector<Item>* items = &none;

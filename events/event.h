@@ -72,8 +72,8 @@ const char* type_name(EventType t);
 std::optional<EventType> type_from_name(std::string_view s);
 // An event of type `t` with every field at its default (the decoders fill it).
 Event empty_event(EventType t);
-// The JSON names the type requires, besides type and id: the date ("at" or "date") first, then the plain members of
-// its struct in the table's order (EVENTS.md's).
+// The JSON names the type requires, besides type and id: the plain members of its struct and the date ("at" or
+// "date"), in the table's order (EVENTS.md's; the date first unless the struct says kDateAfter).
 const std::vector<std::string>& required_fields(EventType t);
 // The one check that a decoded event has them: throws EventError "field 'NAME': missing" for the first of them
 // `given` says is absent. Both decoders (event_from_json, decode_event) call it before validate_event.
@@ -110,7 +110,7 @@ struct CodeLists {
   bool operator==(const CodeLists&) const = default;
 };
 // Every code EVENTS.md defines for those four fields: the contract's vocabulary. A policy lists a subset of it (the
-// loader refuses any other code), and the built-in policy lists exactly these (tests/policy_values_test.cc,
+// loader refuses any other code), and the built-in policy lists exactly these (tests/ledger/policy_values_test.cc,
 // PolicyValues.BuiltInCodeListsAreThoseOfEventsMd). It is the default for callers that have no policy: the embedded
 // log's id index, audit's shared-copy check, `ingest` (which validates under the built-in policy), tests, fuzzers.
 const CodeLists& events_md_codes();

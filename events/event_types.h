@@ -100,7 +100,8 @@ struct EventHeader {
 
 // ---- the structs. fields() lists every field but id and the date, in the order of EVENTS.md and of the type's table
 // in events.fbs (EventTable.TheSchemaHasEveryFieldOfTheTableInItsOrderWithItsType); a field's kind fits its member's
-// type (checked below). The date's JSON name is "at" unless the struct names another in kDateKey.
+// type (checked below). The date's JSON name is "at" unless the struct names another in kDateKey, and it comes first
+// unless the struct names the field it follows in kDateAfter (its place in events.fbs and EVENTS.md).
 
 struct FacilityRegistered : EventHeader {
   std::string facility;
@@ -300,7 +301,8 @@ struct InpatientSettled : EventHeader {
 
 // A claim's business date is its service `date`.
 struct Claim : EventHeader {
-  static constexpr std::string_view kDateKey = "date";  // the JSON name of `at` (every other type: "at")
+  static constexpr std::string_view kDateKey = "date";     // the JSON name of `at` (every other type: "at")
+  static constexpr std::string_view kDateAfter = "person";  // claim, person, date, benefit, items, ...
   std::string claim, person;
   Benefit benefit{};
   std::vector<Item> items;                 // at least one

@@ -7,6 +7,7 @@
 #include <flatbuffers/minireflect.h>
 
 #include <cstring>
+#include <stdexcept>
 
 #include "events/events_generated.h"
 
@@ -104,7 +105,7 @@ Event decode_event(std::string_view bytes, const CodeLists& codes) {
   const auto* table = static_cast<const flatbuffers::Table*>(ev->body());
   const flatbuffers::TypeTable* tt = body_table(type);
   uint64_t given = 0;  // bit i: field i of the schema's table is present (an empty items vector is not)
-  if (tt->num_elems > 64) throw EventError("", "an event table of more than 64 fields");  // events.fbs: none has
+  if (tt->num_elems > 64) throw std::logic_error("events.fbs: an event table of more than 64 fields");  // none has
   // Straight into the Event, no JSON in between (the fold's hot path); validate_event checks it as parse_event would.
   for (size_t i = 0; i < tt->num_elems; ++i) {
     const char* name = tt->names[i];

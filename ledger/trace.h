@@ -6,7 +6,7 @@
 //
 // Both tables are append-only: a rule's or a saying's number is what the store keeps, so an entry is never moved,
 // reused or removed, and a new one goes at the end. A saying's text may be reworded only with a new entry (old records
-// keep rendering the words they were settled with). tests/trace_test.cc pins the numbers.
+// keep rendering the words they were settled with). tests/ledger/trace_test.cc pins the numbers.
 #pragma once
 #include <array>
 #include <cstdint>

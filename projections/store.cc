@@ -1326,7 +1326,7 @@ bool output_as_data(std::string_view v, std::string_view key, const Store::Outpu
   }
   if (const std::optional<Record> r = record_from_line(v, false)) return fn(nullptr, &*r);
   const json j = parse_output(v, key);  // not JSON: StoreError naming the key
-  if (j.value("kind", "") != "settlement") return true;
+  if (!j.is_object() || !j.contains("kind") || j["kind"] != "settlement") return true;
   // A settlement line in a store of format 4 or later was put there by hand (or is one a migration has still to
   // convert): the books read what its fields say, so that an audit reports what it finds rather than stopping.
   const Settlement s = *settlement_from_line(v, false);

@@ -22,7 +22,7 @@ std::string output_record(const Output& out, int partition, uint64_t offset, int
 
 // The wire value of each code: the enum value of outputs.fbs whose name is the code's EVENTS.md spelling
 // (events/codes.h), looked up by name, so that the C++ enums may be reordered and the wire values never change.
-// fb::*_unknown for a code the schema lacks (tests/output_record_test.cc checks that none does).
+// fb::*_unknown for a code the schema lacks (tests/wire/output_record_test.cc checks that none does).
 fb::Reason wire_code(Reason r);
 fb::ClaimStatus wire_code(ClaimStatus s);
 fb::Benefit wire_code(Benefit b);

@@ -20,7 +20,7 @@
 #
 # Why Kafka 4.3.1: the newest release whose broker *and* tools jars (kafka-tools, for kafka-consumer-perf-test)
 # Maven Central serves here; Debian's librdkafka 2.0.2 negotiates API versions with it (KIP-896 removed only
-# versions older than librdkafka 1.x uses) — KafkaSmoke in tests/kafka_test.cc proves produce, transactions and consumer
+# versions older than librdkafka 1.x uses) — KafkaSmoke in tests/consumers/kafka_test.cc proves produce, transactions and consumer
 # groups against it.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

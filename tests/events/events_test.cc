@@ -1,6 +1,7 @@
 // events/: validation, canonical JSON, the FlatBuffers codec, dates and money, the partitioner.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -53,13 +54,23 @@ TEST(EventTable, TheSchemaHasEveryFieldOfTheTableInItsOrderWithItsType) {
   using Fields = std::vector<std::pair<std::string, flatbuffers::ElementaryType>>;
   for (int i = 0; i < kEventTypeCount; ++i) {
     const auto type = static_cast<EventType>(i);
-    const std::string date = required_fields(type)[0];  // "at" or "date"
+    const std::vector<std::string>& required = required_fields(type);
     const flatbuffers::TypeTable* tt = fb::BodyTypeTable()->type_refs[i]();
     ASSERT_LE(tt->num_elems, 64u) << "decode_event keeps the fields given in 64 bits";
     Fields schema;
-    for (size_t k = 0; k < tt->num_elems; ++k)
-      if (tt->names[k] != date)
-        schema.emplace_back(tt->names[k], static_cast<flatbuffers::ElementaryType>(tt->type_codes[k].base_type));
+    for (size_t k = 0; k < tt->num_elems; ++k) {
+      const std::string name = tt->names[k];
+      const auto base = static_cast<flatbuffers::ElementaryType>(tt->type_codes[k].base_type);
+      if (name != "at" && name != "date") {
+        schema.emplace_back(name, base);
+        continue;
+      }
+      // The date: an int, required, after the same field in the schema as in required_fields (or first in both).
+      EXPECT_EQ(base, flatbuffers::ET_INT) << type_name(type);
+      const auto place = std::find(required.begin(), required.end(), name);
+      ASSERT_NE(place, required.end()) << type_name(type) << ": " << name;
+      EXPECT_EQ(place == required.begin() ? "" : *(place - 1), k == 0 ? "" : tt->names[k - 1]) << type_name(type);
+    }
     Fields table;
     std::visit(
         [&](const auto& b) {
@@ -71,11 +82,14 @@ TEST(EventTable, TheSchemaHasEveryFieldOfTheTableInItsOrderWithItsType) {
   }
 }
 
-// Required fields are the table's plain members, the date first, then in the table's order (EVENTS.md's); every other
-// field is optional. The first missing one is named.
+// Required fields are the table's plain members and the date, in the table's order (EVENTS.md's, the date first
+// unless kDateAfter); every other field is optional. The first missing one is named.
 TEST(EventTable, RequiredFieldsAreThePlainMembers) {
   EXPECT_EQ(required_fields(EventType::claim),
-            (std::vector<std::string>{"date", "claim", "person", "benefit", "items"}));
+            (std::vector<std::string>{"claim", "person", "date", "benefit", "items"}));
+  EXPECT_EQ(error_of(R"({"type":"claim","id":"c","person":"P","benefit":"ordinary",)"
+                     R"("items":[{"category":"drug","amount":"1"}],"facility":"F"})"),
+            "field 'claim': missing");
   EXPECT_EQ(required_fields(EventType::facility_registered),
             (std::vector<std::string>{"at", "facility", "level", "kind"}));
   EXPECT_EQ(required_fields(EventType::facility_updated), (std::vector<std::string>{"at", "facility"}));
@@ -158,7 +172,7 @@ TEST(Validation, MalformedCorpusNamesFieldAndReason) {
   EXPECT_EQ(error_of(all[6]), "field 'items[0].amount': not an amount in yuan with at most 2 decimals: \"10.005\"");
   EXPECT_EQ(error_of(all[7]), "field 'items[0].eligible': eligible 10.01 is above amount 10.00");
   EXPECT_EQ(error_of(all[9]), "field 'type': unknown event type \"wedding\"");
-  EXPECT_EQ(error_of(all[8]), "");  // valid alone: only the log refuses it (ID_CONFLICT, tests/cli_test.cc)
+  EXPECT_EQ(error_of(all[8]), "");  // valid alone: only the log refuses it (ID_CONFLICT, tests/consumers/cli_test.cc)
   EXPECT_EQ(error_of(all[10]), "field 'date': expected a date YYYY-MM-DD, got \"2023-02-30\"");
   EXPECT_EQ(error_of(all[11]), "field 'course_start': course_start 2023-03-02 is after the claim date");
 }
@@ -239,7 +253,7 @@ TEST(Partition, KafkaMurmur2) {
 }
 
 // TIME-LOG: the partition of a person and the partitions of an event. The expected partitions are constants worked
-// out once, outside this code, by tests/partition_vectors.py (Kafka's Utils.murmur2 transcribed from the Java,
+// out once, outside this code, by tests/events/partition_vectors.py (Kafka's Utils.murmur2 transcribed from the Java,
 // checked against the vectors above, then toPositive(h) % n as Kafka's default partitioner does); never computed
 // with partition_of. P2, P3, P0000001 and 患者1 hash negative: with 3 or 5 partitions the sign bit changes the answer.
 TEST(Partition, PartitionsOfPeopleAndEvents) {

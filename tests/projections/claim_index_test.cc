@@ -651,7 +651,7 @@ TEST(StoreFormat, OlderPolicyTextStillLoadsForExplainAndAudit) {
   ASSERT_TRUE(stored);
   EXPECT_EQ(stored->version(), old.version());
   // The command line: folded under the old text as an older gongji did (`fold --policy` refuses that file now:
-  // tests/stored_policy_test.cc), explained and audited under the text the store holds.
+  // tests/ledger/stored_policy_test.cc), explained and audited under the text the store holds.
   TempDir c;
   {
     std::ofstream(c / "events.jsonl") << two_persons_one_claim_id();

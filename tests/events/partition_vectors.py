@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""The expected partitions of tests/events_test.cc (Partition.PartitionsOfPeopleAndEvents), worked out outside the
+"""The expected partitions of tests/events/events_test.cc (Partition.PartitionsOfPeopleAndEvents), worked out outside the
 code under test: Kafka's Utils.murmur2 transcribed from the Java (org.apache.kafka.common.utils.Utils), checked
 against Kafka's own test vectors, then toPositive(h) % n as Kafka's default partitioner does (POLICY.md TIME-LOG).
-Run: python3 tests/partition_vectors.py"""
+Run: python3 tests/events/partition_vectors.py"""
 
 M32 = 0xFFFFFFFF
 
