@@ -385,7 +385,7 @@ constexpr bool fits(const FieldDef<S, M>& f) {
   switch (f.kind) {
     case FieldKind::text:
     case FieldKind::policy_code: return std::is_same_v<V, std::string>;
-    case FieldKind::code: return std::is_enum_v<V>;
+    case FieldKind::code: return requires { CodeTable<V>::names; };  // an enum of codes.h, with its spellings
     case FieldKind::integer:
     case FieldKind::date:
     case FieldKind::month: return std::is_same_v<V, int32_t>;
