@@ -9,18 +9,17 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <future>
 #include <iostream>
 
 #include "consumers/config.h"
 #include "consumers/exit_codes.h"
 #include "log/event_log.h"
-#include "log/fault_probe.h"
 #include "log/io_error.h"
 #include "log/kafka_log.h"
 #include "oplog/oplog.h"
 #include "consumers/serve.h"
 #include "consumers/views.h"
+#include "ingest/ingest.h"
 #include "projections/store.h"
 #include "replay/audit.h"
 #include "replay/explain.h"
@@ -133,38 +132,6 @@ void require_existing(const Paths& p) {
     throw std::runtime_error("no store in " + p.state() + " (run `gongji ingest` and `gongji fold` first)");
 }
 
-// DATA/dead-letters.jsonl, every write checked (issue 8 item 3): a dead letter that cannot be written is an error
-// ("no space left on device: <path>", exit kFailure), never dropped; sync() makes the written ones durable.
-struct DeadLetterFile {
-  std::string path;
-  int fd = -1;
-  explicit DeadLetterFile(std::string p) : path(std::move(p)) {
-    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) fail(errno);
-  }
-  ~DeadLetterFile() {
-    if (fd >= 0) ::close(fd);
-  }
-  void write(std::string line) {
-    line += "\n";
-    int err = probe::fail_errno("deadletter.before_write");
-    if (err < 0) {  // torn: about half the line, then the process dies
-      (void)!::write(fd, line.data(), line.size() / 2);
-      probe::crash_now();
-    }
-    if (err) fail(err);
-    for (size_t done = 0; done < line.size();) {
-      ssize_t n = ::write(fd, line.data() + done, line.size() - done);
-      if (n < 0 && errno != EINTR) fail(errno);
-      if (n > 0) done += static_cast<size_t>(n);
-    }
-  }
-  void sync() {
-    if (::fsync(fd) != 0) fail(errno);
-  }
-  [[noreturn]] void fail(int err) { throw LogError(io_error(err, path)); }
-};
-
 // Writes `text` to `path`: into "<path>.partial", synced, then renamed over `path`, so a failed write leaves the
 // old file as it was. A failure is an error in issue 8 item 3's wording, naming `path`, never a partial silence.
 void write_file(const std::string& path, const std::string& text) {
@@ -186,41 +153,8 @@ void write_file(const std::string& path, const std::string& text) {
   if (::rename(tmp.c_str(), path.c_str()) != 0) throw LogError(io_error(errno, path));
 }
 
-// One non-blank line of an ingest's input, parsed: `event`, or the field and reason it is refused for.
-struct IngestLine {
-  uint64_t lineno = 0;
-  std::string text;
-  std::optional<Event> event;
-  std::string field, reason;
-};
-
-// Up to `n` non-blank lines of `in`, numbered on from `lineno`. A read error leaves `in` bad, with `read_errno` set.
-std::vector<IngestLine> read_lines(std::istream& in, size_t n, uint64_t& lineno, int& read_errno) {
-  std::vector<IngestLine> lines;
-  std::string text;
-  for (errno = 0; lines.size() < n && std::getline(in, text); errno = 0) {
-    ++lineno;
-    if (text.find_first_not_of(" \t\r") != std::string::npos) lines.push_back({lineno, std::move(text), {}, {}, {}});
-  }
-  if (in.bad()) read_errno = errno ? errno : EIO;
-  return lines;
-}
-
-// Parses and validates each line under the built-in policy's codes (issue 9 item 5).
-std::vector<IngestLine> parse_lines(std::vector<IngestLine> lines) {
-  for (IngestLine& l : lines) {
-    try {
-      l.event.emplace(parse_event(l.text, default_policy().codes()));
-    } catch (const EventError& err) {
-      l.field = err.field;
-      l.reason = err.what();
-    }
-  }
-  return lines;
-}
-
-// Lines are read and parsed (JSON and validation, about half of an ingest's work) a chunk ahead of the appends, on
-// a second thread; appends, refusals and their order are the file's, line by line, as if read one at a time.
+// `gongji ingest` (ingest/ingest.h): refusals on stderr, in DATA/dead-letters.jsonl and, with --brokers, on the
+// dead-letter topic. Codes are checked under the built-in policy's lists (issue 9 item 5).
 int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
   std::istream* in = &std::cin;
   std::ifstream f;
@@ -235,55 +169,15 @@ int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
     throw UsageError("--partitions " + std::to_string(partitions) + ": the log in " + paths.data + " already has " +
                      std::to_string(log->partitions()) + " partitions (a log keeps its partition count)");
   DeadLetterFile dead(paths.dead());
-  std::vector<std::string> dead_lines;  // with --brokers, also to the dead-letter topic
-  uint64_t appended = 0, duplicate = 0, refused = 0, lineno = 0;
-  auto refuse = [&](const IngestLine& l, const std::string& field, const std::string& code, const std::string& reason) {
-    ++refused;
-    std::cerr << (file == "-" ? "stdin" : file) << ":" << l.lineno << ": " << code << ": " << reason << "\n";
-    std::string d = json({{"source", file}, {"line", l.lineno}, {"code", code}, {"field", field}, {"reason", reason},
-                          {"raw", l.text}})
-                        .dump(-1, ' ', false, json::error_handler_t::replace);
-    dead.write(d);
-    if (!paths.brokers.empty()) dead_lines.push_back(d);
-  };
-  constexpr size_t kChunkLines = 4096;
-  int read_errno = 0;
-  auto ahead = std::async(std::launch::async, parse_lines, read_lines(*in, kChunkLines, lineno, read_errno));
-  for (std::vector<IngestLine> chunk = ahead.get(); !chunk.empty(); chunk = ahead.get()) {
-    ahead = std::async(std::launch::async, parse_lines, read_lines(*in, kChunkLines, lineno, read_errno));
-    for (const IngestLine& l : chunk) {
-      if (!l.event) {
-        refuse(l, l.field, "INVALID", l.reason);
-        continue;
-      }
-      AppendResult r;
-      try {
-        r = log->append(*l.event);
-      } catch (const RecordTooLarge& err) {
-        refuse(l, "", "TOO_LARGE", err.what());
-        continue;
-      }
-      switch (r) {
-        case AppendResult::appended: ++appended; break;
-        case AppendResult::duplicate: ++duplicate; break;
-        case AppendResult::conflict:
-          refuse(l, "id", "ID_CONFLICT", "event id " + l.event->id() + " is already in the log with other content");
-          break;
-      }
-      probe::crash_point("ingest.mid_file");
-    }
-  }
-  if (read_errno) {  // a read error is not the end of the file: what was read is kept, the command fails
-    log->sync();
-    dead.sync();
-    throw LogError(io_error(read_errno, file == "-" ? "standard input" : file) + " (reading stopped after line " +
-                   std::to_string(lineno) + "; what was read is appended: run the same ingest again)");
-  }
-  log->sync();
-  dead.sync();
-  if (!paths.brokers.empty()) publish_dead_letters(paths.kafka("gongji.dead-letters"), dead_lines);
-  std::cout << "appended " << appended << ", duplicate " << duplicate << ", refused " << refused << "\n";
-  return refused ? exit_code::kRefused : exit_code::kOk;
+  std::optional<DeadLetterTopic> topic;
+  std::vector<DeadLetterSink*> sinks{&dead};
+  if (!paths.brokers.empty()) sinks.push_back(&topic.emplace(paths.kafka("gongji.dead-letters")));
+  Ingestor ingestor(*log, sinks, default_policy().codes());
+  const IngestCounts n = ingestor.ingest(*in, file, [&](const IngestRefusal& r) {
+    std::cerr << (file == "-" ? "stdin" : file) << ":" << r.line << ": " << spelled(r.code) << ": " << r.reason << "\n";
+  });
+  std::cout << "appended " << n.appended << ", duplicate " << n.duplicate << ", refused " << n.refused << "\n";
+  return n.refused ? exit_code::kRefused : exit_code::kOk;
 }
 
 Policy policy_from(const std::string& file) { return file.empty() ? default_policy() : load_policy_file(file); }
@@ -603,7 +497,8 @@ constexpr const char* kQueryHelp =
     "  GET /v1/audits  /v1/audits/{ID|latest}              the runs `gongji audit` recorded (auditor)\n"
     "  GET /healthz /readyz /metrics                       health, readiness, Prometheus metrics (ops)\n"
     "  GET /  (or /desk)                                   the dispute desk's web page (no token; it asks for one)\n"
-    "Roles: desk (persons, claims), auditor (also facilities, fund months, audits), ops (health and metrics only). "
+    "Roles: desk (persons, claims), auditor (also facilities, fund months, audits), ops (health and metrics only), "
+    "intake (POST /v1/events, served by `gongji serve --listen` only). "
     "The tokens file holds 'sha256-of-the-token role name' a line, never a token.\n"
     "known_at: 2024-03-01T12:00:00Z, 2024-03-01T20:00:00+08:00 or 2024-03-01T12:00:00.123Z (ingested up to then), "
     "ms since the epoch, or P:OFFSET,... (records before OFFSET of each partition named).\n"
@@ -769,7 +664,9 @@ struct Cli {
         srv->add_option("--listen", sopt.listen,
                         "HOST:PORT: answer the query service's endpoints (see `gongji query --help`) for this "
                         "member's partitions, forwarding a person of another partition to its owner (port 0: any "
-                        "free port; default: no service)");
+                        "free port; default: no service); also POST /v1/events (role intake): JSON Lines of events "
+                        "into the events topic through `ingest`'s checks, 200, or 422 with each refused line's dead "
+                        "letter (also sent to the dead-letter topic)");
     CLI::Option* tokens = service_opts(srv, sopt.query);
     srv->add_option("--advertise", sopt.query.member, "the URL other members reach this member's query service at "
                                                       "(default http[s]://LISTEN; required when LISTEN is a wildcard "

@@ -22,6 +22,7 @@
 #include "oplog/oplog.h"
 #include "log/fault_probe.h"
 #include "log/io_error.h"
+#include "ingest/ingest.h"
 #include "log/kafka_log.h"
 #include "projections/store.h"
 #include "wire/output_record.h"
@@ -166,8 +167,25 @@ class Server : public RdKafka::RebalanceCb {
     admin["bootstrap.servers"] = opt_.brokers;
     owners_ = std::make_shared<GroupOwners>(admin, opt_.group, opt_.events_topic);
     q.owners = owners_;
+    q.intake = make_intake();
     query_ = std::make_unique<QueryService>(q);
     owners_->set_self(query_->member());
+  }
+
+  // POST /v1/events (service.h): into the events topic through the one ingest (ingest/ingest.h), as `gongji ingest
+  // --brokers` does; its refusals go to the dead-letter topic in ingest's form; codes under this member's policy.
+  std::shared_ptr<Ingestor> make_intake() const {
+    struct Intake {
+      Intake(std::unique_ptr<EventLog> l, KafkaOptions dead_letters, const CodeLists& codes)
+          : log(std::move(l)), dead(std::move(dead_letters)), ingestor(*log, {&dead}, codes) {}
+      std::unique_ptr<EventLog> log;
+      DeadLetterTopic dead;
+      Ingestor ingestor;
+    };
+    KafkaOptions dead = kafka_;
+    dead.topic = opt_.dead_letter_topic;
+    auto intake = std::make_shared<Intake>(open_kafka_log(kafka_), dead, policy_.codes());
+    return std::shared_ptr<Ingestor>(intake, &intake->ingestor);
   }
 
   std::string transaction_metrics() const {

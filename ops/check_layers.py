@@ -29,12 +29,14 @@ LAYERS = {
     # nothing on stderr.
     "oplog": ({"oplog"}, {"json", "spdlog", "posix"}),
     "log": ({"events", "log", "oplog"}, {"json", "xxhash", "flatbuffers", "rocksdb", "rdkafka", "posix"}),
+    # Event lines from outside into the log, and the dead-letter form (issue 9 item 6).
+    "ingest": ({"events", "log", "ingest"}, {"json", "posix"}),
     "ledger": ({"events", "ledger"}, {"json", "xxhash", "yaml"}),
     "projections": ({"events", "log", "oplog", "ledger", "projections"}, {"json", "xxhash", "rocksdb", "posix"}),
     # The settlements topic's record (events/outputs.fbs), from the ledger's output records.
     "wire": ({"events", "ledger", "wire"}, {"json", "flatbuffers"}),
     "replay": ({"events", "log", "oplog", "ledger", "projections", "replay"}, {"json", "xxhash", "rocksdb", "posix"}),
-    "service": ({"events", "log", "oplog", "ledger", "projections", "replay", "service"},
+    "service": ({"events", "log", "oplog", "ingest", "ledger", "projections", "replay", "service"},
                 {"json", "xxhash", "rocksdb", "httplib", "openssl", "posix"}),
 }
 

@@ -28,6 +28,7 @@ std::string role_name(Role r) {
     case Role::desk: return "desk";
     case Role::auditor: return "auditor";
     case Role::ops: return "ops";
+    case Role::intake: return "intake";
   }
   return "?";
 }
@@ -37,6 +38,7 @@ bool role_allows(Role r, Area a) {
     case Area::person: return r == Role::desk || r == Role::auditor;
     case Area::audit: return r == Role::auditor;
     case Area::ops: return r == Role::ops;
+    case Area::intake: return r == Role::intake;
   }
   return false;
 }
@@ -65,13 +67,15 @@ TokenTable TokenTable::load(const std::string& path) {
       throw TokenFileError(where + "field 'sha256': expected 64 lower-case hex digits (the token's SHA-256)");
     if (!(fields >> role >> name) || (fields >> extra))
       throw TokenFileError(where + "expected three fields: sha256 role name");
-    if (role != "desk" && role != "auditor" && role != "ops")
-      throw TokenFileError(where + "field 'role': expected desk, auditor or ops, got '" + role + "'");
+    std::optional<Role> r;
+    for (Role each : {Role::desk, Role::auditor, Role::ops, Role::intake})
+      if (role == role_name(each)) r = each;
+    if (!r) throw TokenFileError(where + "field 'role': expected desk, auditor, ops or intake, got '" + role + "'");
     if (auto seen = lines.find(hash); seen != lines.end())
       throw TokenFileError(where + "field 'sha256': the same hash as line " + std::to_string(seen->second) +
                            " (one token, one role)");
     lines[hash] = n;
-    t.add(hash, name, role == "desk" ? Role::desk : role == "auditor" ? Role::auditor : Role::ops);
+    t.add(hash, name, *r);
   }
   if (t.size() == 0)
     throw TokenFileError("tokens file " + path + ": holds no token, so every request would be refused (401); add a "

@@ -7,6 +7,7 @@
 //   desk     persons and claims (person, settlements, claim, statement)
 //   auditor  also facilities, fund months and audit results
 //   ops      metrics and health only
+//   intake   writes events (POST /v1/events, `gongji serve` only) and reads nothing
 // A malformed line, or a hash a previous line already gave, is refused with TokenFileError naming the file, line
 // and field.
 #pragma once
@@ -23,12 +24,13 @@ namespace gongji {
 // SHA-256 of `data` as 64 lower-case hex digits (OpenSSL's EVP digest).
 std::string sha256_hex(std::string_view data);
 
-enum class Role { desk, auditor, ops };
-// What an endpoint reads: a person's data, the auditor's views (facilities, fund, audit), or operations'.
-enum class Area { person, audit, ops };
+enum class Role { desk, auditor, ops, intake };
+// What an endpoint reads: a person's data, the auditor's views (facilities, fund, audit), or operations'; or, for
+// intake, what it writes: events into the log.
+enum class Area { person, audit, ops, intake };
 
 std::string role_name(Role r);
-// desk: person; auditor: person and audit; ops: ops.
+// desk: person; auditor: person and audit; ops: ops; intake: intake.
 bool role_allows(Role r, Area a);
 
 struct TokenFileError : std::runtime_error {

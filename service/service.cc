@@ -16,6 +16,7 @@
 #include <mutex>
 #include <set>
 #include <shared_mutex>
+#include <sstream>
 #include <thread>
 
 #include "events/partition.h"
@@ -176,6 +177,9 @@ struct QueryService::Impl {
   void ops_routes();
   void audit_run_routes();
   void route(const std::string& pattern, const Route& r, const Handler& h);
+  void send(httplib::Response& res, const Reply& reply, const std::string& endpoint, Clock::time_point t0);
+  Reply admit(const httplib::Request& req);
+  std::mutex intake_mu;  // one POST /v1/events at a time (an Ingestor is not thread-safe)
   Reply answer(const httplib::Request& req, const Route& r, const Handler& h);
   Reply run_handler(const httplib::Request& req, const Route& r, const Handler& h);
   Reply logged(const httplib::Request& req, const Principal& who, const Route& r, Reply reply);
@@ -361,20 +365,56 @@ void QueryService::Impl::refresh_log(View& v) {
 void QueryService::Impl::route(const std::string& pattern, const Route& r, const Handler& h) {
   server->Get(pattern, [this, r, h](const httplib::Request& req, httplib::Response& res) {
     const auto t0 = Clock::now();
-    Reply reply = answer(req, r, h);
-    res.status = reply.status;
-    res.set_content(reply.body, reply.type.c_str());
-    res.set_header(kMember, reply.member.empty() ? opt.member : reply.member);
-    if (reply.status == 401) res.set_header("WWW-Authenticate", "Bearer");
-    if (reply.status == 429) res.set_header("Retry-After", retry_after());
-    // Personal data: never cached by a browser or proxy, never sniffed into another type; the statement's page runs
-    // no script and loads nothing.
-    res.set_header("Cache-Control", "no-store");
-    res.set_header("X-Content-Type-Options", "nosniff");
-    if (reply.type.starts_with("text/html"))
-      res.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
-    requests.observe(r.endpoint, reply.status, std::chrono::duration<double>(Clock::now() - t0).count());
+    send(res, answer(req, r, h), r.endpoint, t0);
   });
+}
+
+void QueryService::Impl::send(httplib::Response& res, const Reply& reply, const std::string& endpoint,
+                              Clock::time_point t0) {
+  res.status = reply.status;
+  res.set_content(reply.body, reply.type.c_str());
+  res.set_header(kMember, reply.member.empty() ? opt.member : reply.member);
+  if (reply.status == 401) res.set_header("WWW-Authenticate", "Bearer");
+  if (reply.status == 429) res.set_header("Retry-After", retry_after());
+  // Personal data: never cached by a browser or proxy, never sniffed into another type; the statement's page runs
+  // no script and loads nothing.
+  res.set_header("Cache-Control", "no-store");
+  res.set_header("X-Content-Type-Options", "nosniff");
+  if (reply.type.starts_with("text/html"))
+    res.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
+  requests.observe(endpoint, reply.status, std::chrono::duration<double>(Clock::now() - t0).count());
+}
+
+// POST /v1/events (QueryOptions::intake): the body's JSON Lines through ingest/ingest.h, one request at a time.
+// 200 when every line was appended (or was a duplicate), 422 when some were refused (the others are appended, so
+// sending the whole body again is safe: what is in the log is a duplicate); the body gives the counts and each
+// refusal in its dead-letter form. A failure of the log or of the dead-letter topic is a 500 naming it: whether
+// the lines were appended is then not known, and sending them again is the remedy.
+Reply QueryService::Impl::admit(const httplib::Request& req) {
+  const std::optional<Principal> who = tokens.authenticate(bearer(req));
+  if (!who) return error_reply(401, "a known bearer token is required (Authorization: Bearer <token>)");
+  if (!limiter.admit(who->name))
+    return error_reply(429, "more than " + rate_text() + " requests a second for token " + who->name);
+  if (!role_allows(who->role, Area::intake))
+    return error_reply(403, "role " + role_name(who->role) + " may not write events (role intake may)");
+  if (!req.params.empty())
+    return error_reply(400, req.params.begin()->first + ": unknown parameter of events", req.params.begin()->first);
+  std::istringstream in(req.body);
+  std::string refusals;  // the dead-letter lines, each already a JSON object
+  IngestCounts n;
+  try {
+    std::lock_guard<std::mutex> lock(intake_mu);
+    n = opt.intake->ingest(in, "http:" + who->name, [&](const IngestRefusal& r) {
+      refusals += (refusals.empty() ? "" : ",") + dead_letter_line(r);
+    });
+  } catch (const std::exception& e) {
+    oplog::error(std::string("POST /v1/events from ") + who->name + ": " + e.what());
+    return error_reply(500, std::string("the events may not all be appended (send them again): ") + e.what());
+  }
+  const json counts = {{"appended", n.appended}, {"duplicate", n.duplicate}, {"refused", n.refused}};
+  std::string body = counts.dump();
+  body.pop_back();  // '}': the refusals follow as they are
+  return Reply{n.refused ? 422 : 200, body + ",\"refusals\":[" + refusals + "]}\n"};
 }
 
 // read_policy's answer, kept while the store's policy versions (v/ keys) stay the same: loading a policy text is
@@ -722,6 +762,11 @@ void QueryService::Impl::routes() {
     res.set_header("Allow", "GET");
     requests.observe("other", 405, 0);
   };
+  if (opt.intake)
+    server->Post("/v1/events", [this](const httplib::Request& req, httplib::Response& res) {
+      const auto t0 = Clock::now();
+      send(res, admit(req), "events", t0);
+    });
   server->Post(".*", not_allowed);
   server->Put(".*", not_allowed);
   server->Patch(".*", not_allowed);

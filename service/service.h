@@ -18,6 +18,10 @@
 //   /healthz  /readyz  /metrics                         health, ready, metrics   ops
 //   /  /desk                                            desk             no token: the dispute desk's page
 //                                                       (service/desk.h), which sends the user's token itself
+//   POST /v1/events   (only with QueryOptions::intake)  events           intake: JSON Lines of events appended
+//                                                       through ingest/ingest.h, as `gongji ingest` does; 200, or
+//                                                       422 when a line was refused: {"appended", "duplicate",
+//                                                       "refused", "refusals": [dead letters]} (Impl::admit)
 // Answers: 200; 400 {"error": "<parameter>: <what is wrong>", "parameter"} for a parameter that does not parse, is
 // out of range or is unknown, and for a path id (person, claim, facility) an event would refuse (events/text.h:
 // UTF-8, no control character, at most 256 bytes); 401 without a known bearer token (Authorization: Bearer
@@ -34,6 +38,7 @@
 #include <memory>
 #include <string>
 
+#include "ingest/ingest.h"
 #include "service/queries.h"
 
 namespace gongji {
@@ -81,6 +86,8 @@ struct QueryOptions {
   std::shared_ptr<PartitionOwners> owners;  // null: every partition is answered here (`gongji query`)
   std::string member;                    // this member's URL (X-Gongji-Member); "" = scheme://listen
   std::function<std::string()> more_metrics;  // serve: its own figures (Prometheus text), after the service's
+  // serve: POST /v1/events appends through it (above; role intake). null: POST is refused (405) on every path.
+  std::shared_ptr<Ingestor> intake;
 };
 
 class QueryService {

@@ -9,6 +9,7 @@
 #include "events/outputs_generated.h"
 #include "replay/explain.h"
 #include "replay/reconstruct.h"
+#include "service/auth.h"
 #include "service/queries.h"
 #include "tests/fixtures.h"
 
@@ -630,6 +631,75 @@ TEST(Serve, TwoMembersAnswerForTheirPartitionsAndForwardTheRest) {
       << metrics.body;
   EXPECT_TRUE(a.kill_now());
   EXPECT_TRUE(b.kill_now());
+}
+
+// Issue 9 item 6: a member takes events over HTTP through the one ingest (ingest/ingest.h). The posted year of E1
+// is folded and answered exactly as an embedded ingest and fold of the same lines answer it; a refused line is a
+// dead letter on the dead-letter topic in ingest's form, the one the answer gives back.
+TEST(Serve, EventsPostedToAMemberAreFoldedAndRefusalsDeadLettered) {
+  REQUIRE_BROKER();
+  using namespace members;
+  TempDir d;
+  Store clean(d / "clean/state");
+  const std::string args = member_args(d, "", clean);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(args, m, std::regex("--dead-letter-topic (\\S+)")));
+  const std::string dlq = m[1];
+  std::ofstream(d / "tokens-a", std::ios::app) << sha256_hex("intake-test") << " intake billing\n";
+  Child a(serve_cmd(d / "a", args + " --tokens " + d / "tokens-a", 0), d / "a.err");
+  std::string url, seen;
+  bool ready = false;
+  for (int i = 0; i < 600 && !ready; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    url = url_of(d / "a.err");
+    ready = !url.empty() && ready_partitions(url, seen).size() == 8;
+  }
+  ASSERT_TRUE(ready) << url << ": " << seen;
+
+  const std::string year = read_file(std::string(GONGJI_SOURCE_DIR) + "/tests/scenarios/examples/employee_year.jsonl");
+  httplib::Client c(url);
+  c.set_read_timeout(std::chrono::seconds(60));
+  auto r = c.Post("/v1/events", {{"Authorization", "Bearer intake-test"}}, year + "{\"type\":\"claim\"}\n",
+                  "application/x-ndjson");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 422) << r->body;
+  const nlohmann::json body = nlohmann::json::parse(r->body);
+  const uint64_t lines = static_cast<uint64_t>(std::count(year.begin(), year.end(), '\n'));
+  EXPECT_EQ(body["appended"], lines);
+  ASSERT_EQ(body["refusals"].size(), 1u);
+  EXPECT_EQ(body["refusals"][0]["line"], lines + 1);
+  EXPECT_EQ(body["refusals"][0]["source"], "http:billing");
+  // The dead-letter topic holds that dead letter, byte for byte the form DATA/dead-letters.jsonl gets.
+  KafkaOptions dk;
+  dk.brokers = brokers();
+  dk.topic = dlq;
+  std::vector<std::string> dead;
+  open_kafka_log(dk)->read(0, 0, [&](const LogRecord& rec) {
+    dead.emplace_back(rec.payload);
+    return true;
+  });
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(dead[0]), body["refusals"][0]);
+  EXPECT_EQ(dead[0].find('\n'), std::string::npos);
+
+  // What the embedded ingest and fold of the same lines settle for E1, the member answers once it has folded them.
+  std::ofstream(d / "year.jsonl") << year;
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "local" + " " + d / "year.jsonl > /dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "local" + " > /dev/null")), 0);
+  std::string out;
+  ASSERT_EQ(run(gongji("settlements --data-dir " + d / "local" + " --person E1 2>/dev/null"), &out), 0);
+  nlohmann::json want = nlohmann::json::array();
+  std::istringstream in(out);
+  for (std::string l; std::getline(in, l);) want.push_back(nlohmann::json::parse(l));
+  ASSERT_GE(want.size(), 5u);
+  Answer got;
+  for (int i = 0; i < 300; ++i, std::this_thread::sleep_for(std::chrono::milliseconds(200))) {
+    got = get(url, "/v1/persons/E1/settlements");
+    if (got.status == 200 && nlohmann::json::parse(got.body)["records"].size() == want.size()) break;
+  }
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(nlohmann::json::parse(got.body)["records"], want);
+  EXPECT_TRUE(a.kill_now());
 }
 
 // Issue 11 item 5: the Kafka clients' security settings pass through (--kafka-config) to librdkafka. ops/test.sh's

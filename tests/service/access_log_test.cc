@@ -52,8 +52,8 @@ TEST(Tokens, HashesRolesAndNamesAreReadAndBadLinesNamed) {
     TokenTable::load(d / "bad");
     FAIL();
   } catch (const TokenFileError& e) {
-    EXPECT_EQ(std::string(e.what()), "tokens file " + d / "bad" + ":1: field 'role': expected desk, auditor or ops, "
-                                                                    "got 'admin'");
+    EXPECT_EQ(std::string(e.what()), "tokens file " + d / "bad" + ":1: field 'role': expected desk, auditor, ops or "
+                                                                    "intake, got 'admin'");
   }
   write(d / "bad", "\nplaintext-token desk anna\n");
   EXPECT_THROW(TokenTable::load(d / "bad"), TokenFileError);

@@ -13,6 +13,7 @@
 #include "log/event_log.h"
 #include "service/access_log.h"
 #include "service/auth.h"
+#include "ingest/ingest.h"
 #include "service/service.h"
 #include "tests/fixtures.h"
 
@@ -23,14 +24,16 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 const std::string kExamples = std::string(GONGJI_SOURCE_DIR) + "/tests/scenarios/examples/";
-const std::string kDesk = "desk-token-1", kAuditor = "auditor-token-1", kOps = "ops-token-1";
+const std::string kDesk = "desk-token-1", kAuditor = "auditor-token-1", kOps = "ops-token-1",
+                  kIntake = "intake-token-1";
 
 void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::trunc) << text; }
 
 std::string tokens_file(const std::string& dir) {
   const std::string path = dir + "/tokens";
   write(path, "# sha256 role name\n" + sha256_hex(kDesk) + " desk desk-anna\n" + sha256_hex(kAuditor) +
-                  " auditor audit-bo\n" + sha256_hex(kOps) + " ops prometheus\n");
+                  " auditor audit-bo\n" + sha256_hex(kOps) + " ops prometheus\n" + sha256_hex(kIntake) +
+                  " intake billing\n");
   return path;
 }
 
@@ -286,6 +289,55 @@ TEST_F(Service, RefusalsNameTheirCause) {
   EXPECT_EQ(page->get_header_value("Content-Security-Policy"),
             "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
   EXPECT_EQ(get("/v1/persons/E1")->get_header_value("Cache-Control"), "no-store");
+}
+
+// Issue 9 item 6: POST /v1/events goes through the one ingest (ingest/ingest.h), for the intake role only; its
+// refusals are dead letters in ingest's one form, given back in the answer.
+TEST_F(Service, EventsArePostedThroughTheOneIngestForTheIntakeRoleOnly) {
+  TempDir w;
+  auto log = open_segment_log(w / "log", 2);
+  DeadLetterFile dead(w / "dead-letters.jsonl");
+  QueryOptions o = options(data_, dir_->path.string());
+  o.intake = std::make_shared<Ingestor>(*log, std::vector<DeadLetterSink*>{&dead}, events_md_codes());
+  Running intake(o);
+  httplib::Client c("127.0.0.1", intake.svc.port());
+  const httplib::Headers as_intake = {{"Authorization", "Bearer " + kIntake}};
+  const std::string facility =
+      R"({"type":"facility_registered","id":"x1","at":"2022-01-01","facility":"F900","name":"站","level":0,)"
+      R"("tcm":false,"kind":"village_clinic","ordinary_outpatient":true})";
+  auto r = c.Post("/v1/events", as_intake, facility + "\n{\"type\":\"claim\"}\n", "application/x-ndjson");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 422) << r->body;
+  const json body = json::parse(r->body);
+  EXPECT_EQ(body["appended"], 1);
+  EXPECT_EQ(body["duplicate"], 0);
+  EXPECT_EQ(body["refused"], 1);
+  ASSERT_EQ(body["refusals"].size(), 1u);
+  EXPECT_EQ(body["refusals"][0]["source"], "http:billing");
+  EXPECT_EQ(body["refusals"][0]["line"], 2);
+  EXPECT_EQ(body["refusals"][0]["code"], "INVALID");
+  EXPECT_EQ(body["refusals"][0]["raw"], "{\"type\":\"claim\"}");
+  // The dead-letter file got the same dead letter, in the same form.
+  EXPECT_EQ(json::parse(read_file(w / "dead-letters.jsonl")), body["refusals"][0]);
+  EXPECT_EQ(log->end_offset(0) + log->end_offset(1), 2u);  // a facility: one copy per partition
+  // Sent again: a duplicate, nothing appended, 200.
+  r = c.Post("/v1/events", as_intake, facility + "\n", "application/x-ndjson");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "{\"appended\":0,\"duplicate\":1,\"refused\":0,\"refusals\":[]}\n");
+  // Other roles may not write; intake may read nothing.
+  r = c.Post("/v1/events", {{"Authorization", "Bearer " + kDesk}}, facility, "application/x-ndjson");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(json::parse(r->body)["error"], "role desk may not write events (role intake may)");
+  EXPECT_EQ(c.Post("/v1/events", facility, "application/x-ndjson")->status, 401);
+  EXPECT_EQ(intake.get("/v1/persons/E1", kIntake)->status, 403);
+  EXPECT_EQ(c.Post("/v1/events?source=x", as_intake, facility, "application/x-ndjson")->status, 400);
+  // A service without an intake (`gongji query`) serves no POST at all.
+  httplib::Client q("127.0.0.1", server_->svc.port());
+  r = q.Post("/v1/events", as_intake, facility, "application/x-ndjson");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
 }
 
 // Independent of timing: a burst of 1, then one each 1000 s (the refill is RateLimit's test, with its own clock).
