@@ -275,20 +275,21 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
   } else {
     std::cout << (other ? "what-if: claim re-derived under " + policy_file + " (" + r.policy_version + ")\n"
                         : "claim re-derived from the log under its recorded policy (" + r.policy_version + ")\n");
-    print_explanation(r.recomputed, std::cout);
+    const json recorded = r.recorded.json(), recomputed = r.recomputed.json();  // the edge: as EVENTS.md prints them
+    print_explanation(recomputed, std::cout);
     if (other) {
       auto diffs = settlement_differences(r.recorded, r.recomputed);
       if (diffs.empty()) std::cout << "\nno difference from the recorded settlement\n";
       for (const auto& f : diffs)
-        std::cout << "\n  " << f << ": recorded " << r.recorded.value(f, json()).dump() << ", what-if "
-                  << r.recomputed.value(f, json()).dump();
+        std::cout << "\n  " << f << ": recorded " << recorded.value(f, json()).dump() << ", what-if "
+                  << recomputed.value(f, json()).dump();
       if (!diffs.empty()) std::cout << "\n";
     } else if (r.equal) {
       std::cout << "\nthe recomputation equals the recorded settlement\n";
     } else {
       std::cout << "\n*** MISMATCH: the recomputation differs from the recorded settlement; first differing field '"
-                << r.first_difference << "': recorded " << r.recorded.value(r.first_difference, json()).dump()
-                << ", recomputed " << r.recomputed.value(r.first_difference, json()).dump() << " ***\n";
+                << r.first_difference << "': recorded " << recorded.value(r.first_difference, json()).dump()
+                << ", recomputed " << recomputed.value(r.first_difference, json()).dump() << " ***\n";
     }
   }
   return other || r.equal ? exit_code::kOk : exit_code::kMismatch;

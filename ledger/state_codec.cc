@@ -5,7 +5,7 @@
 namespace gongji {
 namespace {
 
-constexpr uint8_t kPersonFormat = 1, kFacilityFormat = 1;
+constexpr uint8_t kPersonFormat = 1, kFacilityFormat = 1, kMetaFormat = 1;
 
 struct Out {
   std::string s;
@@ -444,6 +444,25 @@ FacilityState decode_facility(std::string_view bytes) {
   get(in, f.versions);
   if (in.pos != bytes.size()) in.fail();
   return f;
+}
+
+std::string encode_meta(const PartitionMeta& m) {
+  Out o;
+  o.s.push_back(static_cast<char>(kMetaFormat));
+  o.b(m.last_closed.has_value());
+  if (m.last_closed) o.i(*m.last_closed);
+  return std::move(o.s);
+}
+
+PartitionMeta decode_meta(std::string_view bytes) {
+  In in{bytes};
+  in.what = "partition meta";
+  if (bytes.empty() || static_cast<uint8_t>(bytes[0]) != kMetaFormat) in.fail();
+  in.pos = 1;
+  PartitionMeta m;
+  if (in.b()) m.last_closed = static_cast<Month>(in.i());
+  if (in.pos != bytes.size()) in.fail();
+  return m;
 }
 
 }  // namespace gongji

@@ -21,6 +21,11 @@ std::string encode_person(const PersonState& p);
 PersonState decode_person(std::string_view bytes);
 std::string encode_facility(const FacilityState& f);
 FacilityState decode_facility(std::string_view bytes);
+// A partition's meta (projections/store.h m/<partition>; store format 7, before which it was a JSON object, which
+// the store's migration reads with from_json, ledger/state.h): format byte 1, then whether a month was closed and
+// which.
+std::string encode_meta(const PartitionMeta& m);
+PartitionMeta decode_meta(std::string_view bytes);
 
 // The stored form of a settlement output record (projections/store.h o/): what Settlement::to_line() prints, without
 // the keys, the articles (article_of) or the rule list (both follow from the trace), and with each trace step as

@@ -74,6 +74,19 @@ Settlement decode_stored_settlement(std::string_view stored, std::string_view ke
   }
 }
 
+// A partition's meta as stored: its binary form (store format 7), or the JSON object of formats 6 and older, which
+// only a read-only open of such a store (and migrate_meta) still meets. StoreError naming the key when damaged.
+PartitionMeta stored_meta(std::string_view stored, const std::string& key) {
+  try {
+    if (!stored.starts_with('{')) return decode_meta(stored);
+    return json::parse(stored).get<PartitionMeta>();
+  } catch (const StateCodecError& e) {
+    throw StoreError("the store holds a damaged partition meta under " + key + ": " + e.what());
+  } catch (const json::exception& e) {
+    throw StoreError("the store holds a damaged partition meta under " + key + ": " + e.what());
+  }
+}
+
 // A record of the other kinds in its stored form (store format 6); StoreError naming the key when damaged.
 bool is_stored_record(std::string_view stored) {
   return !stored.empty() && static_cast<uint8_t>(stored[0]) == kRecordFormat;
@@ -313,7 +326,7 @@ class PartitionState final : public StateAccess {
       if (it->second.monthly_work) b.Put(work_key(partition_, it->first), "");
     }
     for (const auto& id : dirty_facilities_) b.Put(facility_key(id), encode_facility(*facilities_.at(id)));
-    if (meta_dirty_) b.Put("m/" + hex4(partition_), json(meta_).dump());
+    if (meta_dirty_) b.Put("m/" + hex4(partition_), encode_meta(meta_));
     dirty_persons_.clear();
     dirty_facilities_.clear();
     meta_dirty_ = false;
@@ -352,7 +365,7 @@ class PartitionState final : public StateAccess {
     auto s = db_->Get(rocksdb::ReadOptions(), "m/" + hex4(partition_), &v);
     if (s.IsNotFound()) return;
     check(s, "read partition meta");
-    meta_ = json::parse(v).get<PartitionMeta>();
+    meta_ = stored_meta(v, "m/" + hex4(partition_));
   }
 
   rocksdb::DB* db_;
@@ -569,8 +582,9 @@ void Store::catch_up() {
 
 // Item 8 of issue 9: the one place that reads n/format. A store of format kStoreFormat opens, and so does an empty
 // one (new, or created by an older binary and never folded: record_run() stamps it before the first write). A
-// writable open migrates formats 2 to 5 (migrate_2_to_3, then migrate_outputs from 3, 4 or 5 to 6), each step saying
-// what it did on the operational log; a read-only open reads formats 4 and 5 as they are (reads_format).
+// writable open migrates formats 2 to 6 (migrate_2_to_3, then migrate_outputs from 3, 4 or 5 to 6, then migrate_meta
+// to 7), each step saying what it did on the operational log; a read-only open reads formats 4 to 6 as they are
+// (reads_format).
 // Anything else, and formats 2 and 3 in a read-only open, is refused with what to run. A new format adds its step
 // after the last one, and says so at kStoreFormat.
 void Store::check_format(bool read_only) {
@@ -595,6 +609,10 @@ void Store::check_format(bool read_only) {
   if ((format == 3 || format == 4 || format == 5 || (format == 6 && halfway)) && !read_only) {
     migrate_outputs(format, halfway ? migrating : std::string());
     format = 6;
+  }
+  if (format == 6 && !read_only) {
+    migrate_meta();
+    format = 7;
   }
   if (reads_format(static_cast<int64_t>(format))) return;
   const std::string data = parent_of(dir_);
@@ -705,6 +723,24 @@ void Store::migrate_outputs(uint64_t from, const std::string& halfway) {
   oplog::info("migrated the store at " + dir_ + " to format 6: " + std::to_string(converted) +
               " output records converted" +
               (kept ? ", " + std::to_string(kept) + " lines changed by hand kept as they are" : std::string()));
+}
+
+// Format 6 -> 7: each partition's meta (m/) from its JSON object to its binary form (encode_meta), and the new
+// format, in one synced WriteBatch (a crash leaves format 6, migrated again at the next open). The migrated store is
+// the one a fold from zero builds (same digest).
+void Store::migrate_meta() {
+  rocksdb::WriteBatch batch;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek("m/"); it->Valid() && it->key().starts_with("m/"); it->Next())
+    batch.Put(it->key(), encode_meta(stored_meta(it->value().ToStringView(), it->key().ToString())));
+  check(it->status(), "read the partition metas of " + dir_ + " to migrate it to format 7");
+  const size_t converted = batch.Count();
+  batch.Put(kFormatKey, "7");
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  check(db_->Write(wo, &batch), "migrate " + dir_ + " to format 7", dir_);
+  oplog::info("migrated the store at " + dir_ + " to format 7: " + std::to_string(converted) +
+              " partition metas to their binary form");
 }
 
 Store::~Store() = default;
@@ -1381,7 +1417,7 @@ std::optional<SettlementRef> Store::settlement(const std::string& person, const 
   ref.key = it->value().ToString();
   std::string v;
   check(db_->Get(rocksdb::ReadOptions(), ref.key, &v), "read settlement " + ref.key + " (index " + key + ")");
-  ref.record = json::parse(output_line(v, ref.key));
+  ref.record = stored_record(v, ref.key);
   return ref;
 }
 

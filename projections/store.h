@@ -7,7 +7,7 @@
 //   w/<partition>/<person>                  empty: a person has_monthly_work() holds for (ledger/ledger.h), the ones
 //                                           a close of January..November visits; put with the person, never removed
 //   f/<partition>/<facility>                FacilityState as that partition knows it (TIME-LOG; state_codec.h)
-//   m/<partition>                           PartitionMeta
+//   m/<partition>                           PartitionMeta (ledger/state_codec.h encode_meta)
 //   x/<partition>                           next log offset to fold
 //   a/<partition>                           anchor: "<offset>:<xxh3 of its bytes>" of the last folded record
 //   n/partitions                            the log's partition count
@@ -79,11 +79,12 @@ struct NotFoundError : std::runtime_error {
 //   4  issue 10: settlements kept as data (o/ above)
 //   5  issues 9 and 10: each trace step kept as its rule, saying and values (settlement format 2, ledger/trace.h)
 //   6  issues 9 and 10: the other output kinds kept as data too (encode_record), not as JSON lines
-// A writable open migrates formats 2 to 5 in place (Store::migrate_2_to_3, then migrate_outputs to 6); a read-only
-// one refuses 2 and 3, saying to run a fold once, and reads 4 and 5 as they are (settlement format 1 is still
-// decoded, to the same steps, and JSON lines are still read), as replays read their checkpoints (a replay's copy is
-// opened writable, so it is migrated).
-inline constexpr int kStoreFormat = 6;
+//   7  issue 9: the partition meta (m/) kept as data (encode_meta), not as a JSON object
+// A writable open migrates formats 2 to 6 in place (Store::migrate_2_to_3, then migrate_outputs to 6, then
+// migrate_meta to 7); a read-only one refuses 2 and 3, saying to run a fold once, and reads 4 to 6 as they are
+// (settlement format 1 is still decoded, to the same steps, JSON lines and JSON metas are still read), as replays
+// read their checkpoints (a replay's copy is opened writable, so it is migrated).
+inline constexpr int kStoreFormat = 7;
 // Whether this binary reads a store (or checkpoint) of `format` without migrating it first.
 constexpr bool reads_format(int64_t format) { return format >= 4 && format <= kStoreFormat; }
 
@@ -120,7 +121,7 @@ struct SettlementRef {
   int partition = 0;
   uint64_t offset = 0;
   std::string key;  // its o/ key
-  nlohmann::json record;
+  Output record;    // as data (Output::settlement; Output::text too when the store kept it as a line)
 };
 
 struct FoldOptions {
@@ -329,6 +330,7 @@ class Store {
   void check_format(bool read_only);
   void migrate_2_to_3();
   void migrate_outputs(uint64_t from, const std::string& halfway);
+  void migrate_meta();
   std::string dir_;
   std::unique_ptr<rocksdb::Env> env_;  // declared before db_: outlives it
   std::unique_ptr<rocksdb::DB> db_;

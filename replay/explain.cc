@@ -1,5 +1,6 @@
 #include "replay/explain.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "events/fb_codec.h"
@@ -7,17 +8,53 @@
 
 namespace gongji {
 
-using nlohmann::json;
+namespace {
+std::vector<Rule> rules_of(const Settlement& s) {
+  std::vector<Rule> rules;
+  for (const TraceStep& t : s.trace)
+    if (std::find(rules.begin(), rules.end(), t.rule) == rules.end()) rules.push_back(t.rule);
+  return rules;
+}
 
-std::vector<std::string> settlement_differences(const json& a, const json& b) {
+// The trace as EVENTS.md prints it: each step's rule and text (two sayings may render the same text; a store
+// migrated from lines holds the one step_from_text chose).
+bool same_trace(const Settlement& a, const Settlement& b) {
+  if (a.trace.size() != b.trace.size()) return false;
+  for (size_t i = 0; i < a.trace.size(); ++i)
+    if (a.trace[i].rule != b.trace[i].rule || a.trace[i].detail() != b.trace[i].detail()) return false;
+  return true;
+}
+}  // namespace
+
+std::vector<std::string> settlement_differences(const Output& a, const Output& b) {
+  const Settlement* x = a.settlement.get();
+  const Settlement* y = b.settlement.get();
+  if (a.kind != b.kind || !x || !y) return a.kind == b.kind && !x && !y ? std::vector<std::string>{}
+                                                                       : std::vector<std::string>{"kind"};
   std::vector<std::string> out;
-  std::set<std::string> keys;
-  for (auto& [k, _] : a.items()) keys.insert(k);
-  for (auto& [k, _] : b.items()) keys.insert(k);
-  for (const auto& k : keys) {
-    if (k == "policy_version" || k == "trace") continue;
-    if (!a.contains(k) || !b.contains(k) || a[k] != b[k]) out.push_back(k);
-  }
+  auto field = [&](const char* name, bool differs) {
+    if (differs) out.emplace_back(name);
+  };
+  field("after", x->after != y->after);
+  field("benefit", x->benefit != y->benefit);
+  field("claim", x->claim != y->claim);
+  field("covered", x->covered != y->covered);
+  field("date", x->date != y->date);
+  field("deductible", x->deductible != y->deductible);
+  field("eligible", x->eligible != y->eligible);
+  field("event", x->event != y->event);
+  field("facility", x->facility != y->facility);
+  field("fund", x->fund != y->fund);
+  field("level", x->level != y->level);
+  field("patient", x->patient() != y->patient());
+  field("person", x->person != y->person);
+  field("ratio", x->ratio != y->ratio);
+  field("reasons", x->reasons != y->reasons);
+  field("rules", rules_of(*x) != rules_of(*y));
+  field("scheme", x->scheme != y->scheme);
+  field("self_first", x->self_first != y->self_first);
+  field("status", x->status != y->status);
+  field("total", x->total != y->total);
   return out;
 }
 
@@ -34,10 +71,11 @@ Rederivation rederive_claim(const Store& store, EventLog& log, const std::string
   const uint64_t offset = at->offset;
   Rederivation r;
   r.recorded = at->record;
+  if (!r.recorded.settlement) throw StoreError("the claim index of " + claim + " names " + at->key + ", no settlement");
   std::shared_ptr<const Policy> recorded_policy;
   if (!other) {
     ReplayCache once;  // without a caller's cache, the policy is loaded for this call alone
-    recorded_policy = (cache ? *cache : once).stored_policy(store, r.recorded.at("policy_version"));
+    recorded_policy = (cache ? *cache : once).stored_policy(store, r.recorded.settlement->policy_version);
   }
   const Policy& policy = other ? *other : *recorded_policy;
   r.policy_version = policy.version();
@@ -61,18 +99,18 @@ Rederivation rederive_claim(const Store& store, EventLog& log, const std::string
     try {
       e.emplace(decode_event(rec.payload, policy.codes()));
     } catch (const EventError& err) {
-      r.recomputed = {{"kind", "dead_letter"}, {"partition", partition}, {"offset", offset},
-                      {"event", r.recorded.value("event", "")}, {"person", person}, {"claim", claim},
-                      {"reason", err.what()}};
+      r.recomputed = output_of(DeadLetter{partition, offset, err.what(), r.recorded.settlement->event,
+                                          EventType::claim, person, claim});
       return;
     }
     for (const Output& o : apply_event(*e, before.state, ctx))
-      if (o.kind == "settlement") r.recomputed = o.json();
+      if (o.settlement) r.recomputed = o;
   });
   auto diffs = settlement_differences(r.recorded, r.recomputed);
-  if (!other && r.recorded.value("policy_version", "") != r.recomputed.value("policy_version", ""))
-    diffs.insert(diffs.begin(), "policy_version");
-  if (!other && r.recorded.value("trace", json()) != r.recomputed.value("trace", json())) diffs.push_back("trace");
+  const Settlement* x = r.recorded.settlement.get();
+  const Settlement* y = r.recomputed.settlement.get();
+  if (!other && x && y && x->policy_version != y->policy_version) diffs.insert(diffs.begin(), "policy_version");
+  if (!other && x && y && !same_trace(*x, *y)) diffs.push_back("trace");
   r.equal = diffs.empty();
   r.first_difference = diffs.empty() ? "" : diffs.front();
   return r;

@@ -5,8 +5,6 @@
 #include <optional>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "log/event_log.h"
 #include "projections/store.h"
 #include "replay/reconstruct.h"
@@ -14,7 +12,10 @@
 namespace gongji {
 
 struct Rederivation {
-  nlohmann::json recorded, recomputed;
+  // The settlement as the store holds it (Output::settlement; Output::text too when the store kept it as a line,
+  // one changed by hand among them), and the recomputation: a settlement, or the dead letter (Output::record) its
+  // event is under the policy's code lists. As data; rendered to JSON only at the edges (Output::json()).
+  Output recorded, recomputed;
   bool equal = false;
   std::string first_difference;  // "" when equal: the first field (in key order) that differs
   std::string policy_version;    // of the recomputation
@@ -33,7 +34,9 @@ Rederivation rederive_claim(const Store& store, EventLog& log, const std::string
 Rederivation rederive_claim(const Store& store, EventLog& log, const std::string& claim,
                             const Policy* other = nullptr);
 
-// Fields of two settlement records that differ, ignoring the policy version and the trace's wording.
-std::vector<std::string> settlement_differences(const nlohmann::json& a, const nlohmann::json& b);
+// The fields of two output records that differ, by their EVENTS.md names in key order, compared as data: two
+// settlements field by field ("rules" is the trace's rules in order, "patient" total minus fund), ignoring the
+// policy version and the trace; records of two kinds differ in "kind" alone.
+std::vector<std::string> settlement_differences(const Output& a, const Output& b);
 
 }  // namespace gongji

@@ -22,10 +22,6 @@ void header(std::string& out, const std::string& name, const char* type, const c
   out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
 }
 
-std::string str(const json& j, const char* k) {
-  return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : "";
-}
-
 }  // namespace
 
 std::string prometheus_label(const std::string& value) {
@@ -107,7 +103,8 @@ void LedgerMetrics::count(const Store& store, const Output& out, Counts& c) {
     ++c.refusals[spelled(f->reason)];
   } else if (const auto* v = r ? std::get_if<Reversal>(r) : nullptr) {  // no scheme: its settlement names it
     auto s = store.settlement(v->person, v->claim);
-    Money& m = c.fund_by_scheme[s ? str(s->record, "scheme") : ""];
+    const Settlement* settled = s ? s->record.settlement.get() : nullptr;
+    Money& m = c.fund_by_scheme[settled && settled->scheme ? spelled(*settled->scheme) : ""];
     m = checked_add(m, v->fund);
   }
 }

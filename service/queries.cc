@@ -140,7 +140,7 @@ void records_query(const Store& store, const std::string& person, const std::str
 }
 
 json explanation_json(const Rederivation& r, const std::string& claim, const std::string& person, bool what_if) {
-  json j = {{"claim", claim}, {"person", person}, {"recorded", r.recorded}, {"recomputed", r.recomputed},
+  json j = {{"claim", claim}, {"person", person}, {"recorded", r.recorded.json()}, {"recomputed", r.recomputed.json()},
             {"equal", r.equal}, {"policy_version", r.policy_version}};
   if (!r.equal) j["differences"] = settlement_differences(r.recorded, r.recomputed);
   if (what_if) j["what_if"] = true;

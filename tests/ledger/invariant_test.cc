@@ -63,7 +63,7 @@ Provoked provoke(const TempDir& d, const std::function<void(PersonState&)>& craf
     folder.commit(stats);
   }
   EXPECT_EQ(stats.dead_letters, 0u);
-  EXPECT_EQ(s.settlement("P", "K1")->record["fund"], "70.00");  // hand-computed above
+  EXPECT_EQ(s.settlement("P", "K1")->record.settlement->fund, 7000);  // hand-computed above
   Provoked p;
   std::optional<PersonState> person = s.person("P");
   EXPECT_TRUE(person);
@@ -213,7 +213,7 @@ TEST(Invariant, RecordBehindThePositionIsAStoreError) {
   s.dead_letters([&](const std::string&, const std::string&) { dead = true; });
   EXPECT_FALSE(dead);
   ASSERT_TRUE(s.settlement("P", "K1"));
-  EXPECT_EQ(s.settlement("P", "K1")->record["fund"], "70.00");
+  EXPECT_EQ(s.settlement("P", "K1")->record.settlement->fund, 7000);
 }
 
 // The settlement checks on crafted settlements, for the invariants no crafted state reaches through the rules.

@@ -163,18 +163,22 @@ TEST(ReplayPolicyCodes, RederivationUnderANarrowerPolicyRefusesWhatItsFoldWould)
   EXPECT_TRUE(reconstruct_person(live, *log, "P", default_policy()).dead_letters.empty());
 
   Rederivation k1 = rederive_claim(live, *log, "P", "K1", &narrow);
-  EXPECT_EQ(k1.recomputed["kind"], "dead_letter");
-  EXPECT_EQ(k1.recomputed["reason"], reason);
-  EXPECT_EQ(k1.recomputed["offset"], 5);
-  EXPECT_EQ(k1.recomputed["claim"], "K1");
+  EXPECT_EQ(k1.recomputed.kind, "dead_letter");
+  ASSERT_TRUE(k1.recomputed.record);
+  const DeadLetter& k1_dead = std::get<DeadLetter>(*k1.recomputed.record);
+  EXPECT_EQ(k1_dead.reason, reason);
+  EXPECT_EQ(k1_dead.offset, 5u);
+  EXPECT_EQ(k1_dead.claim, "K1");
   EXPECT_FALSE(k1.equal);
-  EXPECT_EQ(rederive_claim(live, *log, "P", "K1").recomputed["status"], "settled");  // its own policy: settled
+  EXPECT_EQ(k1.first_difference, "kind");
+  const Rederivation own = rederive_claim(live, *log, "P", "K1");  // its own policy: settled
+  EXPECT_EQ(own.recomputed.settlement->status, ClaimStatus::settled);
 
   Rederivation k2 = rederive_claim(live, *log, "P", "K2", &narrow);
   auto folded_k2 = other.settlement("P", "K2");
   ASSERT_TRUE(folded_k2);
-  EXPECT_EQ(k2.recomputed, folded_k2->record);
-  EXPECT_EQ(k2.recomputed["fund"], "70.00");  // 400.00 - 300.00 deductible, 70% (ORD-DED, ORD-RATIO, level 1)
+  EXPECT_EQ(k2.recomputed.line(), folded_k2->record.line());
+  EXPECT_EQ(k2.recomputed.settlement->fund, 7000);  // 400.00 - 300.00 deductible, 70% (ORD-DED, ORD-RATIO, level 1)
 }
 
 // A retiree's ACC-RET credits come from period_closed, a shared event: the statement lists them (the r/ index),

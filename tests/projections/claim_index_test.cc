@@ -102,12 +102,12 @@ TEST(ClaimIndex, SameClaimIdUnderTwoPersonsIsTwoClaims) {
   EXPECT_EQ(s.claim_holders("Z", 10), (std::vector<std::string>{}));
   auto x1 = s.settlement("P1", "X"), x2 = s.settlement("P2", "X");
   ASSERT_TRUE(x1 && x2);
-  EXPECT_EQ(x1->record["status"], "settled");
-  EXPECT_EQ(x1->record["fund"], "70.00");
-  EXPECT_EQ(x1->record["event"], "c1");
-  EXPECT_EQ(x2->record["status"], "settled");
-  EXPECT_EQ(x2->record["fund"], "140.00");
-  EXPECT_EQ(x2->record["event"], "c2");
+  EXPECT_EQ(x1->record.settlement->status, ClaimStatus::settled);
+  EXPECT_EQ(x1->record.settlement->fund, 7000);
+  EXPECT_EQ(x1->record.settlement->event, "c1");
+  EXPECT_EQ(x2->record.settlement->status, ClaimStatus::settled);
+  EXPECT_EQ(x2->record.settlement->fund, 14000);
+  EXPECT_EQ(x2->record.settlement->event, "c2");
   EXPECT_FALSE(s.settlement("P2", "Y"));
   EXPECT_EQ(s.claim_person("Y", ""), "P1");
   EXPECT_EQ(s.claim_person("X", "P2"), "P2");
@@ -123,7 +123,7 @@ TEST(ClaimIndex, SameClaimIdUnderTwoPersonsIsTwoClaims) {
   // Each person's claim X re-derives to its own settlement.
   Rederivation r2 = rederive_claim(s, *log, "P2", "X");
   EXPECT_TRUE(r2.equal) << r2.first_difference;
-  EXPECT_EQ(r2.recomputed["fund"], "140.00");
+  EXPECT_EQ(r2.recomputed.settlement->fund, 14000);
   EXPECT_THROW(rederive_claim(s, *log, "X"), AmbiguousClaimError);
   EXPECT_THROW(rederive_claim(s, *log, "P2", "Y"), NotFoundError);
 }
@@ -211,9 +211,9 @@ TEST(ClaimIndex, IdsWithSlashDoNotCollide) {
   s.fold(*log, default_policy());
   EXPECT_EQ(s.claim_holders("C", 10), (std::vector<std::string>{"A%2FB", "A/B"}));
   EXPECT_EQ(s.claim_holders("C/D", 10), (std::vector<std::string>{"A"}));
-  EXPECT_EQ(s.settlement("A", "C/D")->record["fund"], "70.00");
-  EXPECT_EQ(s.settlement("A/B", "C")->record["fund"], "140.00");
-  EXPECT_EQ(s.settlement("A%2FB", "C")->record["fund"], "35.00");
+  EXPECT_EQ(s.settlement("A", "C/D")->record.settlement->fund, 7000);
+  EXPECT_EQ(s.settlement("A/B", "C")->record.settlement->fund, 14000);
+  EXPECT_EQ(s.settlement("A%2FB", "C")->record.settlement->fund, 3500);
   EXPECT_FALSE(s.settlement("A", "C"));
   std::vector<std::string> a;
   s.person_outputs("A", [&](const json& r) {
@@ -242,8 +242,8 @@ TEST(StoreFormat, NewStoreRecordsItsFormat) {
   EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).IsNotFound());  // empty: nothing to misread
   s.fold(*log, default_policy());
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "6");
-  EXPECT_EQ(kStoreFormat, 6);
+  EXPECT_EQ(v, "7");
+  EXPECT_EQ(kStoreFormat, 7);
 }
 
 // A store as the previous binary built it (no n/format, claims under c/<claim>/<partition>/...) is refused.
@@ -261,7 +261,7 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
     delete db;
   }
   const std::string expected = "the store at " + dir + " has format 1 (no n/format: written by a gongji before "
-                               "store formats) but this gongji reads format 6; rebuild it from the log: move " +
+                               "store formats) but this gongji reads format 7; rebuild it from the log: move " +
                                dir + " aside and run `gongji fold --data-dir " + d / "data" +
                                "` (with the --policy, and --brokers, it was folded with; checkpoints of the old "
                                "format are not used)";
@@ -286,13 +286,13 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
 
 TEST(StoreFormat, NewerFormatIsRefused) {
   TempDir d;
-  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "7").ok()); }
+  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "8").ok()); }
   try {
     Store s(d / "state", true);
-    ADD_FAILURE() << "a format-7 store was opened";
+    ADD_FAILURE() << "a format-8 store was opened";
   } catch (const StoreFormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("has format 7 but this gongji reads format 6; use a gongji that reads "
-                                         "format 7, or rebuild it from the log"),
+    EXPECT_NE(std::string(e.what()).find("has format 8 but this gongji reads format 7; use a gongji that reads "
+                                         "format 8, or rebuild it from the log"),
               std::string::npos)
         << e.what();
   }
@@ -315,7 +315,7 @@ TEST(StoreFormat, EmptyStoreWithoutFormatIsStamped) {
   s.record_run(default_policy(), 4);
   std::string v;
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "6");
+  EXPECT_EQ(v, "7");
 }
 
 // Issue 10: a format-3 store keeps settlements as JSON lines, and a format-2 store has no w/ index of the monthly
@@ -324,6 +324,81 @@ TEST(StoreFormat, EmptyStoreWithoutFormatIsStamped) {
 // Whether an operational log line contains `text`.
 bool logged(const std::vector<std::string>& lines, const std::string& text) {
   return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(text) != l.npos; });
+}
+
+// Each partition meta (m/) of `s` put back in `b` as the JSON object stores of format 6 and older kept, written here
+// by hand: {"last_closed":M} (M the month's number, year * 12 + month - 1) or {"last_closed":null}. The number of
+// metas.
+size_t metas_as_json(Store& s, rocksdb::WriteBatch& b) {
+  size_t n = 0;
+  s.scan("m/", [&](const std::string& k, std::string_view v) {
+    const PartitionMeta m = decode_meta(v);
+    b.Put(k, m.last_closed ? R"({"last_closed":)" + std::to_string(*m.last_closed) + "}"
+                           : std::string(R"({"last_closed":null})"));
+    ++n;
+  });
+  return n;
+}
+
+// Format 7 keeps each partition's meta as data (encode_meta): nothing the fold reads back is JSON. A format-6 store,
+// its metas as JSON objects, is read as it is by a read-only open and migrated by a writable one, to the store a
+// fold from zero builds (same digest). A meta that does not decode is refused naming its key.
+TEST(StoreFormat, Format6MetaIsMigratedTo7) {
+  TempDir d;
+  auto log = open_segment_log(d / "data/log", 4);
+  ingest_lines(*log, generated(200));
+  std::string digest;
+  {
+    Store s(d / "data/fresh");
+    s.fold(*log, default_policy());
+    digest = s.digest();
+    std::string v;
+    ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "m/0000", &v).ok());
+    EXPECT_EQ(v.substr(0, 2), std::string("\x01\x01", 2));  // format 1, a month closed
+    EXPECT_TRUE(decode_meta(v).last_closed.has_value());
+  }
+  const std::string dir = d / "data/state";
+  fs::copy(d / "data/fresh", dir);
+  size_t metas = 0;
+  {
+    Store s(dir);
+    rocksdb::WriteBatch b;
+    metas = metas_as_json(s, b);
+    b.Put("n/format", "6");
+    ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
+    EXPECT_NE(s.digest(), digest);
+  }
+  EXPECT_EQ(metas, 4u);
+  { Store ro(dir, true); }  // read as it is
+  std::vector<std::string> said;
+  oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
+  {
+    Store s(dir);
+    EXPECT_EQ(s.digest(), digest);
+    std::string v;
+    ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
+    EXPECT_EQ(v, "7");
+    s.fold(*log, default_policy());  // nothing new: the migrated metas read back
+    EXPECT_EQ(s.digest(), digest);
+  }
+  oplog::set_sink_for_tests(nullptr);
+  EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 7: 4 partition metas to their binary form"))
+      << testing::PrintToString(said);
+  // A damaged meta: the fold stops naming the key.
+  {
+    Store s(dir);
+    for (const char* key : {"m/0000", "m/0001", "m/0002", "m/0003"})
+      ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), key, std::string("\x01\x01", 2)).ok());
+  }
+  ingest_lines(*log, R"({"type":"person_enrolled","id":"zz1","at":"2023-01-01","person":"ZZ",)"
+                     R"("birth_date":"1980-01-01","scheme":"employee","status":"in_service"})" "\n");
+  try {
+    Store s(dir);
+    s.fold(*log, default_policy());
+    ADD_FAILURE() << "a damaged meta was folded on";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("damaged partition meta under m/000"), std::string::npos) << e.what();
+  }
 }
 
 TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
@@ -351,6 +426,7 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
         b.Put(k, output_line(v, k));
         ++settlements;
       });
+      metas_as_json(s, b);
       b.Put("n/format", std::to_string(format));
       if (format == 4) b.Put("n/migrating", "format 3 to 4");
       ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
@@ -375,7 +451,7 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
       ADD_FAILURE() << "a format-" << format << " store was opened read-only";
     } catch (const StoreFormatError& e) {
       EXPECT_EQ(std::string(e.what()), "the store at " + dir + " has format " + std::to_string(format) +
-                                           " but this gongji reads format 6; run `gongji fold --data-dir " +
+                                           " but this gongji reads format 7; run `gongji fold --data-dir " +
                                            d / "data" + "` (with the --policy, and --brokers, it was folded with) "
                                            "once: it migrates the store in place, then this command works");
     }
@@ -510,6 +586,7 @@ Format4 make_format_4(const std::string& dir, const std::string& ckpt) {
     f.old_bytes += old.size(), f.new_bytes += v.size(), ++f.settlements;
     b.Put(k, old);
   });
+  metas_as_json(s, b);
   b.Put("n/format", "4");
   EXPECT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
   s.checkpoint(ckpt);
@@ -562,7 +639,7 @@ TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo6) {
     EXPECT_EQ(s.digest(), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "6");
+    EXPECT_EQ(v, "7");
     EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
     size_t format_2 = 0, stored_records = 0;
     s.scan("o/", [&](const std::string&, std::string_view value) {
@@ -585,7 +662,7 @@ TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo6) {
   // The checkpoint taken at format 4 still counts: a replay may start from it.
   std::ifstream in(d / "data/ckpt/old/positions.json");
   const nlohmann::json meta = nlohmann::json::parse(in);
-  ASSERT_EQ(meta.value("format", 0), 6);  // checkpoint() records the binary's format; say it was format 4's
+  ASSERT_EQ(meta.value("format", 0), 7);  // checkpoint() records the binary's format; say it was format 4's
   std::ofstream(d / "data/ckpt/old/positions.json") << nlohmann::json{{"positions", meta["positions"]},
                                                                        {"format", 4}}.dump();
   EXPECT_EQ(Store::checkpoints(d / "data/ckpt").size(), 1u);
@@ -646,7 +723,7 @@ TEST(StoreFormat, OlderPolicyTextStillLoadsForExplainAndAudit) {
   Rederivation r = rederive_claim(s, *log, "P1", "X");
   EXPECT_TRUE(r.equal) << r.first_difference;
   EXPECT_EQ(r.policy_version, old.version());
-  EXPECT_EQ(r.recomputed["fund"], "70.00");
+  EXPECT_EQ(r.recomputed.settlement->fund, 7000);
   auto stored = recorded_policy(s);
   ASSERT_TRUE(stored);
   EXPECT_EQ(stored->version(), old.version());

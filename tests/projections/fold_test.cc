@@ -371,7 +371,7 @@ TEST(Fold, UndecodableRecordIsDeadLetteredAndSkipped) {
   EXPECT_EQ(dead, 1);
   auto set = s.settlement("P", "K");
   ASSERT_TRUE(set);
-  EXPECT_EQ(set->record["fund"], "70.00");
+  EXPECT_EQ(set->record.settlement->fund, 7000);
 }
 
 }  // namespace
