@@ -546,6 +546,36 @@ std::string text_problem(std::string_view s, bool identifier) {
 
 }  // namespace
 
+std::string valid_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    // The sequence `c` starts (Unicode Table 3-7): its length, and the range of its second byte.
+    size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c < 0x80) n = 1;
+    else if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4) n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    if (n == 0) {  // cannot start a sequence
+      out += kReplacement;
+      ++i;
+      continue;
+    }
+    size_t k = 1;
+    for (; k < n && i + k < s.size(); ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if (cc < (k == 1 ? lo : 0x80) || cc > (k == 1 ? hi : 0xBF)) break;
+    }
+    if (k == n) out.append(s.substr(i, n));
+    else out += kReplacement;  // not continued (the byte that broke it is read again), or cut by the end
+    i += k;
+  }
+  return out;
+}
+
 std::string text_field_problem(std::string_view s, bool identifier) {
   if (s.empty()) return "must not be empty";
   if (s.size() > kMaxTextBytes)

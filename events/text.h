@@ -12,4 +12,10 @@ namespace gongji {
 // (byte I)"). validate_event applies exactly this to every text field.
 std::string text_field_problem(std::string_view s, bool identifier = true);
 
+// `s` with each part that is not strict UTF-8 replaced by U+FFFD: a byte that cannot start a sequence, or the
+// longest start of a sequence that the next byte does not continue (that byte is then read again), or a sequence cut
+// by the end. Exactly what a JSON line written with error_handler_t::replace holds (nlohmann's serializer; the test
+// Text.ValidUtf8IsWhatAJsonLineHolds compares the two), so a record made valid here holds what its line says.
+std::string valid_utf8(std::string_view s);
+
 }  // namespace gongji

@@ -40,6 +40,7 @@
 #include "log/rocksdb_info_log.h"
 #include "oplog/oplog.h"
 #include "events/partition.h"
+#include "events/text.h"
 #include "ledger/state_codec.h"
 
 namespace gongji {
@@ -950,11 +951,6 @@ void PartitionFolder::Impl::roll_back() {
 }
 
 namespace {
-// `s` with what is not valid UTF-8 replaced by U+FFFD, exactly as a record's line replaces it (ledger/records.h).
-std::string valid_utf8(const std::string& s) {
-  return json::parse(json(s).dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
-}
-
 // EVENTS.md "Outputs": a dead letter names its partition, offset, event id and type, person and claim where known,
 // and the reason. A poison record's bytes that are not UTF-8 are replaced here, so that the record holds what its
 // line says (and a store migrated from its line holds the same bytes as one folded from zero).

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <random>
 
 #include <flatbuffers/minireflect.h>
 
@@ -11,6 +12,7 @@
 #include "events/events_generated.h"
 #include "events/fb_codec.h"
 #include "events/partition.h"
+#include "events/text.h"
 
 namespace gongji {
 namespace {
@@ -35,6 +37,40 @@ std::string error_of(const std::string& line) {
 // The FlatBuffers schema (events.fbs) carries each struct's fields of the table (events/event_types.h), in the
 // table's order and nothing else, each with the base type of its kind; the union's order, the type names and the
 // kinds' fit to the members are checked at compile time.
+// valid_utf8 (events/text.h) replaced a round trip through a JSON line inside the fold (issue 9 item 2): it must hold
+// exactly what that line holds. The oracle is nlohmann's serializer with error_handler_t::replace, parsed back.
+std::string through_a_json_line(const std::string& s) {
+  return nlohmann::json::parse(nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+      .get<std::string>();
+}
+
+TEST(Text, ValidUtf8IsWhatAJsonLineHolds) {
+  const std::string fffd = "\xEF\xBF\xBD";
+  // Hand-picked: each row of Unicode Table 3-7 at its edges, and what breaks it.
+  EXPECT_EQ(valid_utf8("abc 共济"), "abc 共济");
+  EXPECT_EQ(valid_utf8("\xFF"), fffd);
+  EXPECT_EQ(valid_utf8("a\xC0\x80" "b"), "a" + fffd + fffd + "b");     // C0 cannot start a sequence, nor can 80
+  EXPECT_EQ(valid_utf8("\xE0\x80\x80"), fffd + fffd + fffd);        // overlong: E0 needs A0..BF
+  EXPECT_EQ(valid_utf8("\xED\xA0\x80"), fffd + fffd + fffd);        // a surrogate
+  EXPECT_EQ(valid_utf8("\xF4\x90\x80\x80"), fffd + fffd + fffd + fffd);  // above U+10FFFF
+  EXPECT_EQ(valid_utf8("\xE4\xBD" "a"), fffd + "a");                     // cut, and the breaking byte read again
+  EXPECT_EQ(valid_utf8("x\xF0\x9F\x98"), "x" + fffd);                // cut by the end
+  EXPECT_EQ(valid_utf8("\xF0\x9F\x98\x80"), "\xF0\x9F\x98\x80");
+  for (const std::string s : {"abc 共济", "\xFF", "a\xC0\x80" "b", "\xE0\x80\x80", "\xED\xA0\x80",
+                              "\xF4\x90\x80\x80", "\xE4\xBD" "a", "x\xF0\x9F\x98", "\xF0\x9F\x98\x80"})
+    EXPECT_EQ(valid_utf8(s), through_a_json_line(s)) << testing::PrintToString(s);
+  // Random strings, mostly of bytes that start, continue or break sequences (fixed seed: the same strings each run).
+  std::mt19937_64 rng(20261203);
+  const unsigned char interesting[] = {0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2,
+                                       0xDF, 0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xFF};
+  for (int n = 0; n < 200000; ++n) {
+    std::string s(rng() % 9, '\0');
+    for (char& c : s)
+      c = static_cast<char>(rng() % 4 ? interesting[rng() % sizeof interesting] : static_cast<unsigned char>(rng()));
+    ASSERT_EQ(valid_utf8(s), through_a_json_line(s)) << testing::PrintToString(s);
+  }
+}
+
 TEST(EventTable, TheSchemaHasEveryFieldOfTheTableInItsOrderWithItsType) {
   auto base_type_of = [](FieldKind k) {
     switch (k) {
