@@ -225,7 +225,7 @@ int cmd_settlements(const Paths& paths, const std::string& person, const std::st
     }
     record(who, claim);
   }
-  records_query(store, person, claim, kind, [](const json& r) { std::cout << r.dump() << "\n"; });
+  records_query(store, person, claim, kind, [](const Output& r) { std::cout << r.line() << "\n"; });
   return exit_code::kOk;
 }
 

@@ -1463,6 +1463,18 @@ void Store::person_outputs(const std::string& person, const std::function<bool(c
                [&](const std::string& key, std::string_view v) { return fn(parse_output(output_line(v, key), key)); });
 }
 
+void Store::stored_outputs(const std::function<bool(const Output&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next())
+    if (!fn(stored_record(it->value().ToStringView(), it->key().ToStringView()))) return;
+  check(it->status(), "read output records");
+}
+
+void Store::person_stored_outputs(const std::string& person, const std::function<bool(const Output&)>& fn) const {
+  person_index(db_.get(), person,
+               [&](const std::string& key, std::string_view v) { return fn(stored_record(v, key)); });
+}
+
 void Store::person_outputs_as_data(const std::string& person, const OutputDataFn& fn) const {
   person_index(db_.get(), person,
                [&](const std::string& key, std::string_view v) { return output_as_data(v, key, fn); });

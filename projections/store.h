@@ -274,6 +274,10 @@ class Store {
   // The output records naming `person` (dead letters too), in log order, through the r/ index; stops when fn
   // returns false.
   void person_outputs(const std::string& person, const std::function<bool(const nlohmann::json&)>& fn) const;
+  // The same records as the store holds them (Output: as data, with the stored line when it kept one), for answers
+  // that print them (Output::line()) and parse no JSON: every one in log order, or a person's through the r/ index.
+  void stored_outputs(const std::function<bool(const Output&)>& fn) const;
+  void person_stored_outputs(const std::string& person, const std::function<bool(const Output&)>& fn) const;
   // Every dead letter (d/ key, its dead_letter output line, rendered from its stored form), in log order. They are
   // output records too: outputs() and outbox() include them.
   void dead_letters(const std::function<void(const std::string& key, const std::string& value)>& fn) const;

@@ -123,11 +123,9 @@ json person_query(const Store& store, const LogSource& log_source, const PersonQ
 }
 
 void records_query(const Store& store, const std::string& person, const std::string& claim, const std::string& kind,
-                   const std::function<void(const json&)>& fn) {
-  auto keep = [&](const json& r) {
-    if (!claim.empty() && r.value("claim", "") != claim) return true;
-    if (!kind.empty() && r.value("kind", "") != kind) return true;
-    fn(r);
+                   const std::function<void(const Output&)>& fn) {
+  auto keep = [&](const Output& r) {
+    if ((claim.empty() || r.claim == claim) && (kind.empty() || r.kind == kind)) fn(r);
     return true;
   };
   // EVENTS.md: a claim is its person and its claim id. A claim alone means the one person with a settlement of that
@@ -135,8 +133,8 @@ void records_query(const Store& store, const std::string& person, const std::str
   // record.
   std::string who = person;
   if (who.empty() && !claim.empty() && !store.claim_holders(claim, 1).empty()) who = store.claim_person(claim, "");
-  if (!who.empty()) store.person_outputs(who, keep);  // the r/ index of the person's records
-  else store.outputs(keep);
+  if (!who.empty()) store.person_stored_outputs(who, keep);  // the r/ index of the person's records
+  else store.stored_outputs(keep);
 }
 
 json explanation_json(const Rederivation& r, const std::string& claim, const std::string& person, bool what_if) {
@@ -145,6 +143,16 @@ json explanation_json(const Rederivation& r, const std::string& claim, const std
   if (!r.equal) j["differences"] = settlement_differences(r.recorded, r.recomputed);
   if (what_if) j["what_if"] = true;
   return j;
+}
+
+std::string explanation_line(const Rederivation& r, const std::string& claim, const std::string& person,
+                             bool what_if) {
+  json head = {{"claim", claim}, {"person", person}, {"equal", r.equal}, {"policy_version", r.policy_version}};
+  if (!r.equal) head["differences"] = settlement_differences(r.recorded, r.recomputed);
+  std::string line = head.dump(-1, ' ', false, json::error_handler_t::replace);
+  line.pop_back();  // '}': "recomputed" and "recorded" sort after every key above, "what_if" after them
+  line += ",\"recomputed\":" + r.recomputed.line() + ",\"recorded\":" + r.recorded.line();
+  return line + (what_if ? ",\"what_if\":true}" : "}");
 }
 
 std::string statement_query(const Store& store, const std::string& person, int year, const std::string& format,

@@ -65,14 +65,19 @@ struct PersonQuery {
 nlohmann::json person_query(const Store& store, const LogSource& log, const PersonQuery& q);
 
 // `gongji settlements`: the output records of `person` (or, without one, of the one person holding `claim`, or
-// every record), keeping only `claim` and `kind` where given, in log order.
+// every record), keeping only `claim` and `kind` where given, in log order, as the store holds them (printed with
+// Output::line(): no JSON parsed).
 void records_query(const Store& store, const std::string& person, const std::string& claim, const std::string& kind,
-                   const std::function<void(const nlohmann::json&)>& fn);
+                   const std::function<void(const Output&)>& fn);
 
 // `gongji explain --json`: a re-derivation as JSON {claim, person, recorded, recomputed, equal, policy_version,
 // differences (when not equal), what_if (with another policy)}.
 nlohmann::json explanation_json(const Rederivation& r, const std::string& claim, const std::string& person,
                                 bool what_if);
+// The same object as one compact line (keys sorted, as nlohmann prints it), the two records spliced in as they print
+// (Output::line()): the query service's answer, with no JSON parsed back.
+std::string explanation_line(const Rederivation& r, const std::string& claim, const std::string& person,
+                             bool what_if);
 
 // `gongji statement`: the person's year as "json" (2-space indented, newline-terminated), "html" or "text".
 // A year outside the policy window: ParameterError "year"; no such person: NotFoundError. `policy`: when set, the

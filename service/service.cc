@@ -599,14 +599,16 @@ void QueryService::Impl::person_routes() {
           if (std::string why = claim.empty() ? "" : text_field_problem(claim); !why.empty())
             throw ParameterError("claim", why);
           if (!v.store->person(person)) throw NotFoundError("no person " + person);
-          json records = json::array();
-          records_query(*v.store, person, claim, kind, [&](const json& r) { records.push_back(r); });
-          return json_reply({{"person", person}, {"records", records}});
+          // The records as the store holds them, spliced in: nothing parsed back (issue 9 item 2).
+          std::string records;
+          records_query(*v.store, person, claim, kind,
+                        [&](const Output& r) { records += (records.empty() ? "" : ",") + r.line(); });
+          return Reply{200, R"({"person":)" + json(person).dump() + R"(,"records":[)" + records + "]}\n"};
         });
   route(R"(/v1/persons/([^/]+)/claims/([^/]+))", {"claim", Area::person, {}}, [this](const auto& req, View& v) {
     const std::string person = id_param(req, 1, "person"), claim = id_param(req, 2, "claim");
     const Rederivation r = rederive_claim(*v.store, *v.log, person, claim, nullptr, v.replay.get());
-    return json_reply(explanation_json(r, claim, person, false));
+    return Reply{200, explanation_line(r, claim, person, false) + "\n"};
   });
   route(R"(/v1/persons/([^/]+)/statements/([^/]+))", {"statement", Area::person, {"format"}},
         [this](const auto& req, View& v) {

@@ -88,7 +88,7 @@ std::vector<Request> sample_claims(const gongji::Store& store, const std::vector
   for (const Request& r : persons) {
     std::vector<std::string> claims;
     gongji::records_query(store, r.person, "", "settlement",
-                          [&](const nlohmann::json& rec) { claims.push_back(rec.value("claim", "")); });
+                          [&](const gongji::Output& rec) { claims.push_back(rec.claim); });
     if (!claims.empty()) out.push_back({r.person, r.as_of, claims[rng() % claims.size()]});
   }
   return out;
