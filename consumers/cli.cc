@@ -500,7 +500,8 @@ constexpr const char* kQueryHelp =
     "  GET /  (or /desk)                                   the dispute desk's web page (no token; it asks for one)\n"
     "Roles: desk (persons, claims), auditor (also facilities, fund months, audits), ops (health and metrics only), "
     "intake (POST /v1/events, served by `gongji serve --listen` only). "
-    "The tokens file holds 'sha256-of-the-token role name' a line, never a token.\n"
+    "The tokens file holds 'sha256-of-the-token role name' a line, never a token (the hash: printf %s TOKEN | "
+    "sha256sum); /healthz, /readyz and /metrics need an ops token too.\n"
     "known_at: 2024-03-01T12:00:00Z, 2024-03-01T20:00:00+08:00 or 2024-03-01T12:00:00.123Z (ingested up to then), "
     "ms since the epoch, or P:OFFSET,... (records before OFFSET of each partition named).\n"
     "401 no token, 403 wrong role, 400 bad parameter (named), 404 not found, 405 not GET, 413 body over 64 KiB, 429 "
@@ -640,7 +641,9 @@ struct Cli {
   void add_serve_command() {
     srv = app.add_subcommand("serve", "a consumer-group member: folds its partitions of gongji.events into "
                                       "DATA/state and publishes output records exactly once (Kafka transactions "
-                                      "with an outbox) to gongji.settlements, dead letters to gongji.dead-letters");
+                                      "with an outbox) to gongji.settlements, dead letters to gongji.dead-letters; "
+                                      "with --listen it also answers queries and takes POST /v1/events (role "
+                                      "intake)");
     srv->add_option("--data-dir", sopt.data_dir, "this member's store")->required();
     srv->add_option("--brokers", sopt.brokers, "Kafka bootstrap servers")->required();
     kafka_config_opt(srv, sopt.kafka_config);
@@ -665,9 +668,10 @@ struct Cli {
         srv->add_option("--listen", sopt.listen,
                         "HOST:PORT: answer the query service's endpoints (see `gongji query --help`) for this "
                         "member's partitions, forwarding a person of another partition to its owner (port 0: any "
-                        "free port; default: no service); also POST /v1/events (role intake): JSON Lines of events "
-                        "into the events topic through `ingest`'s checks, 200, or 422 with each refused line's dead "
-                        "letter (also sent to the dead-letter topic)");
+                        "free port; default: no service); also POST /v1/events (role intake; a body of at most 64 "
+                        "KiB): JSON Lines of events into the events topic through `ingest`'s checks, 200, or 422 "
+                        "with each refused line's dead letter (also sent to the dead-letter topic), 500 when the "
+                        "broker did not take them (send them again), 503 while another post appends");
     CLI::Option* tokens = service_opts(srv, sopt.query);
     srv->add_option("--advertise", sopt.query.member, "the URL other members reach this member's query service at "
                                                       "(default http[s]://LISTEN; required when LISTEN is a wildcard "

@@ -72,7 +72,8 @@ class DeadLetterFile final : public DeadLetterSink {
 };
 
 // A Kafka topic (gongji.dead-letters): the lines are produced at sync(), acks=all (log/kafka_log.h
-// publish_dead_letters); `k.topic` is the topic. serve's fold dead letters share it in their own form
+// publish_dead_letters); `k.topic` is the topic. Lines a failed sync() could not publish are kept and published
+// again by the next one: at least once, never dropped. serve's fold dead letters share it in their own form
 // (consumers/DOWNSTREAM.md tells the two apart).
 class DeadLetterTopic final : public DeadLetterSink {
  public:

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <mutex>
 #include <set>
+#include <utility>
 
 #include "events/fb_codec.h"
 #include "events/partition.h"
@@ -67,15 +68,8 @@ class ClientEvents : public RdKafka::EventCb {
 class KafkaLog final : public EventLog {
  public:
   explicit KafkaLog(const KafkaOptions& opt) : opt_(opt) {
-    auto c = conf_for(opt);
+    make_producer();
     std::string err;
-    for (auto [k, v] : {std::pair{"enable.idempotence", "true"}, std::pair{"acks", "all"},
-                        std::pair{"linger.ms", "5"}, std::pair{"message.timeout.ms", "60000"}})
-      if (c->set(k, v, err) != RdKafka::Conf::CONF_OK) throw LogError("kafka: " + err);
-    c->set("dr_cb", &dr_, err);
-    c->set("event_cb", static_cast<RdKafka::EventCb*>(&events_), err);
-    producer_.reset(RdKafka::Producer::create(c.get(), err));
-    if (!producer_) throw LogError("kafka: cannot create producer: " + err);
     std::unique_ptr<RdKafka::Metadata> md;
     RdKafka::Metadata* raw = nullptr;
     std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(producer_.get(), opt.topic, nullptr, err));
@@ -133,11 +127,22 @@ class KafkaLog final : public EventLog {
     });
   }
 
+  // Each call answers for the appends since the last one: a delivery error is reported once, not again by every
+  // later sync (a long-lived writer, serve's POST /v1/events, goes on after one). A producer librdkafka says has a
+  // fatal error (an idempotent producer that lost its sequence) is replaced by a new one after the throw.
   void sync() override {
     producer_->flush(opt_.timeout_ms);
+    std::string failed = std::exchange(dr_.first_error_, std::string());
+    std::string fatal;
+    if (producer_->fatal_error(fatal) != RdKafka::ERR_NO_ERROR) {
+      oplog::warn("kafka: the producer has a fatal error (" + fatal + "); a new one takes its place");
+      make_producer();
+      dr_.in_flight = 0;
+      throw LogError("kafka: delivery failed: " + (failed.empty() ? fatal : failed));
+    }
     if (dr_.in_flight > 0)
       throw LogError("kafka: " + std::to_string(dr_.in_flight) + " events not acknowledged in time");
-    if (!dr_.first_error_.empty()) throw LogError("kafka: delivery failed: " + dr_.first_error_);
+    if (!failed.empty()) throw LogError("kafka: delivery failed: " + failed);
   }
 
   uint64_t end_offset(int partition) override {
@@ -204,6 +209,18 @@ class KafkaLog final : public EventLog {
       next = r.offset + 1;
       if (!fn(r)) break;
     }
+  }
+
+  void make_producer() {
+    auto c = conf_for(opt_);
+    std::string err;
+    for (auto [k, v] : {std::pair{"enable.idempotence", "true"}, std::pair{"acks", "all"},
+                        std::pair{"linger.ms", "5"}, std::pair{"message.timeout.ms", "60000"}})
+      if (c->set(k, v, err) != RdKafka::Conf::CONF_OK) throw LogError("kafka: " + err);
+    c->set("dr_cb", &dr_, err);
+    c->set("event_cb", static_cast<RdKafka::EventCb*>(&events_), err);
+    producer_.reset(RdKafka::Producer::create(c.get(), err));
+    if (!producer_) throw LogError("kafka: cannot create producer: " + err);
   }
 
   void produce(int partition, const std::string& key, std::string_view payload) {

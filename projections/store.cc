@@ -615,7 +615,8 @@ void Store::check_format(bool read_only) {
     migrate_meta();
     format = 7;
   }
-  if (reads_format(static_cast<int64_t>(format))) return;
+  format_ = static_cast<int64_t>(format);
+  if (reads_format(format_)) return;
   const std::string data = parent_of(dir_);
   if (format == 2 || format == 3)
     throw StoreFormatError("the store at " + dir_ + " has format " + std::to_string(format) +

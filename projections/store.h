@@ -245,6 +245,9 @@ class Store {
 
   std::optional<PersonState> person(const std::string& id) const;
   int partitions() const;  // 0 before the first fold
+  // The store's format as this open found it (after any migration a writable open did); kStoreFormat for a store
+  // with nothing in it yet.
+  int64_t format() const { return format_; }
   std::optional<FacilityState> facility(int partition, const std::string& id) const;
   // Output records in log order (partition, then offset); stops when fn returns false.
   void outputs(const std::function<bool(const nlohmann::json&)>& fn, Trace trace = Trace::keep) const;
@@ -336,6 +339,7 @@ class Store {
   void migrate_outputs(uint64_t from, const std::string& halfway);
   void migrate_meta();
   std::string dir_;
+  int64_t format_ = kStoreFormat;
   std::unique_ptr<rocksdb::Env> env_;  // declared before db_: outlives it
   std::unique_ptr<rocksdb::DB> db_;
   bool secondary_ = false;

@@ -35,8 +35,9 @@ Rederivation rederive_claim(const Store& store, EventLog& log, const std::string
                             const Policy* other = nullptr);
 
 // The fields of two output records that differ, by their EVENTS.md names in key order, compared as data: two
-// settlements field by field ("rules" is the trace's rules in order, "patient" total minus fund), ignoring the
-// policy version and the trace; records of two kinds differ in "kind" alone.
+// settlements field by field ("rules" is the trace's rules in order, "patient" total minus fund, "line" a stored
+// line that is not what its own fields print), ignoring the policy version and the trace; records of two kinds
+// differ in "kind" alone.
 std::vector<std::string> settlement_differences(const Output& a, const Output& b);
 
 }  // namespace gongji

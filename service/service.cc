@@ -179,7 +179,7 @@ struct QueryService::Impl {
   void route(const std::string& pattern, const Route& r, const Handler& h);
   void send(httplib::Response& res, const Reply& reply, const std::string& endpoint, Clock::time_point t0);
   Reply admit(const httplib::Request& req);
-  std::mutex intake_mu;  // one POST /v1/events at a time (an Ingestor is not thread-safe)
+  std::timed_mutex intake_mu;  // one POST /v1/events at a time (an Ingestor is not thread-safe)
   Reply answer(const httplib::Request& req, const Route& r, const Handler& h);
   Reply run_handler(const httplib::Request& req, const Route& r, const Handler& h);
   Reply logged(const httplib::Request& req, const Principal& who, const Route& r, Reply reply);
@@ -385,11 +385,14 @@ void QueryService::Impl::send(httplib::Response& res, const Reply& reply, const 
   requests.observe(endpoint, reply.status, std::chrono::duration<double>(Clock::now() - t0).count());
 }
 
-// POST /v1/events (QueryOptions::intake): the body's JSON Lines through ingest/ingest.h, one request at a time.
-// 200 when every line was appended (or was a duplicate), 422 when some were refused (the others are appended, so
-// sending the whole body again is safe: what is in the log is a duplicate); the body gives the counts and each
-// refusal in its dead-letter form. A failure of the log or of the dead-letter topic is a 500 naming it: whether
-// the lines were appended is then not known, and sending them again is the remedy.
+// POST /v1/events (QueryOptions::intake): the body's JSON Lines through ingest/ingest.h, one request at a time (a
+// request that waits over 2 s for the one before gets 503 with Retry-After, so that posts never hold every request
+// thread). Each post is first appended to the access log (who, from where, how many bytes): no write without its
+// trail, so a log that cannot be written is a 500 with nothing appended. 200 when every line was appended (or was a
+// duplicate), 422 when some were refused (the others are appended, so sending the whole body again is safe: an event
+// already in the log is a duplicate, which the fold tells when the log cannot); the body gives the counts and each
+// refusal in its dead-letter form. A failure of the log or of the dead-letter topic is a 500 naming it: whether the
+// lines were appended is then not known, and sending them again is the remedy.
 Reply QueryService::Impl::admit(const httplib::Request& req) {
   const std::optional<Principal> who = tokens.authenticate(bearer(req));
   if (!who) return error_reply(401, "a known bearer token is required (Authorization: Bearer <token>)");
@@ -399,11 +402,18 @@ Reply QueryService::Impl::admit(const httplib::Request& req) {
     return error_reply(403, "role " + role_name(who->role) + " may not write events (role intake may)");
   if (!req.params.empty())
     return error_reply(400, req.params.begin()->first + ": unknown parameter of events", req.params.begin()->first);
+  std::unique_lock<std::timed_mutex> lock(intake_mu, std::chrono::seconds(2));
+  if (!lock.owns_lock()) return error_reply(503, "another post of events is being appended: retry");
+  try {
+    access->append({who->name, role_name(who->role), "http from " + req.remote_addr,
+                     "events (" + std::to_string(req.body.size()) + " bytes)", "", "", 0});
+  } catch (const std::exception& ex) {
+    return error_reply(500, std::string("the access log cannot be written, so nothing is appended: ") + ex.what());
+  }
   std::istringstream in(req.body);
   std::string refusals;  // the dead-letter lines, each already a JSON object
   IngestCounts n;
   try {
-    std::lock_guard<std::mutex> lock(intake_mu);
     n = opt.intake->ingest(in, "http:" + who->name, [&](const IngestRefusal& r) {
       refusals += (refusals.empty() ? "" : ",") + dead_letter_line(r);
     });
@@ -756,18 +766,22 @@ void QueryService::Impl::routes() {
     res.set_content(r.body, r.type.c_str());
     requests.observe("error", 500, 0);
   });
-  // Only GET is served: any other method on any path is 405 (before a token is looked at; nothing is read).
+  // Only GET is served, and POST at /v1/events where events are taken: any other method on any path is 405 (before a
+  // token is looked at; nothing is read).
   const auto not_allowed = [this](const httplib::Request& req, httplib::Response& res) {
-    Reply r = error_reply(405, "only GET is served (" + req.method + " " + req.path + ")");
+    const bool events = opt.intake && req.path == "/v1/events";
+    Reply r = error_reply(405, events ? "only POST is served at /v1/events (" + req.method + ")"
+                                      : "only GET is served (" + req.method + " " + req.path + ")");
     res.status = r.status;
     res.set_content(r.body, r.type.c_str());
-    res.set_header("Allow", "GET");
+    res.set_header("Allow", events ? "POST" : "GET");
     requests.observe("other", 405, 0);
   };
   if (opt.intake)
     server->Post("/v1/events", [this](const httplib::Request& req, httplib::Response& res) {
       const auto t0 = Clock::now();
       send(res, admit(req), "events", t0);
+      if (res.status == 503) res.set_header("Retry-After", "1");
     });
   server->Post(".*", not_allowed);
   server->Put(".*", not_allowed);

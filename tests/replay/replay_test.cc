@@ -171,6 +171,15 @@ TEST(Replay, ExplainRederivesEveryClaim) {
   Rederivation t = rederive_claim(store, *log, claims[0]);
   EXPECT_FALSE(t.equal);
   EXPECT_EQ(t.first_difference, "fund");
+  // A key the settlement's fields do not hold (patient is total - fund) changed by hand: the line itself differs.
+  rec["fund"] = t.recomputed.json()["fund"];
+  ASSERT_TRUE(store.db()->Put(rocksdb::WriteOptions(), key, rec.dump()).ok());
+  EXPECT_TRUE(rederive_claim(store, *log, claims[0]).equal) << "the line as the fold printed it";
+  rec["patient"] = "0.01";
+  ASSERT_TRUE(store.db()->Put(rocksdb::WriteOptions(), key, rec.dump()).ok());
+  Rederivation p = rederive_claim(store, *log, claims[0]);
+  EXPECT_FALSE(p.equal);
+  EXPECT_EQ(p.first_difference, "line");
 }
 
 // audit passes on a generated year and fails, naming the partition and the person, when a projection value is

@@ -333,6 +333,16 @@ TEST_F(Service, EventsArePostedThroughTheOneIngestForTheIntakeRoleOnly) {
   EXPECT_EQ(c.Post("/v1/events", facility, "application/x-ndjson")->status, 401);
   EXPECT_EQ(intake.get("/v1/persons/E1", kIntake)->status, 403);
   EXPECT_EQ(c.Post("/v1/events?source=x", as_intake, facility, "application/x-ndjson")->status, 400);
+  auto put = c.Put("/v1/events", as_intake, facility, "application/x-ndjson");
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 405);
+  EXPECT_EQ(put->get_header_value("Allow"), "POST");
+  // Every post that got past its token and role is in the access log first: who, from where, how many bytes.
+  const std::string logged = read_file(dir_->path / "access.jsonl");
+  EXPECT_NE(logged.find(R"("who":"billing","role":"intake","via":"http from 127.0.0.1","endpoint":"events ()" +
+                        std::to_string(facility.size() + 1) + " bytes)\""),
+            std::string::npos)
+      << logged;
   // A service without an intake (`gongji query`) serves no POST at all.
   httplib::Client q("127.0.0.1", server_->svc.port());
   r = q.Post("/v1/events", as_intake, facility, "application/x-ndjson");
