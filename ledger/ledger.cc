@@ -356,6 +356,15 @@ Date latest_date(const PersonState& p) {
   return d;
 }
 
+PersonDay person_day(const PersonState& p, Date as_of, const Policy& policy) {
+  const Standing* st = standing_at(p, as_of);
+  const Sums ord = sum_effects(p, year_of(as_of), period_start(p, as_of), Bucket::ordinary, as_of);
+  PersonDay d{ord.deductible, ord.limit_used, ord.fund, account_balance(p, as_of), std::nullopt};
+  if (st && as_of >= policy.window_from() && as_of <= policy.window_to())
+    d.limit = ordinary_limit(p, *st, as_of, policy.at(as_of));
+  return d;
+}
+
 json person_view(const PersonState& p, Date as_of, const Policy& policy,
                  const std::function<const FacilityState*(const std::string&)>& facilities) {
   json j;
@@ -370,21 +379,21 @@ json person_view(const PersonState& p, Date as_of, const Policy& policy,
   j["birth_date"] = format_date(p.birth);
   const int year = year_of(as_of);
   const Date period = period_start(p, as_of);
-  Sums ord = sum_effects(p, year, period, Bucket::ordinary, as_of);
+  const PersonDay day = person_day(p, as_of, policy);
   std::string des = designation_on(p, as_of);
-  json ordinary = {{"deductible_paid", format_money(ord.deductible)},
-                   {"limit_used", format_money(ord.limit_used)},
-                   {"fund_paid", format_money(ord.fund)},
+  json ordinary = {{"deductible_paid", format_money(day.deductible_paid)},
+                   {"limit_used", format_money(day.limit_used)},
+                   {"fund_paid", format_money(day.fund_paid)},
                    {"designated_facility", des.empty() ? json() : json(des)},
                    {"changes_this_year", std::count_if(p.designation_changes.begin(), p.designation_changes.end(),
                                                        [&](Date d) { return year_of(d) == year && d <= as_of; })}};
   bool in_window = as_of >= policy.window_from() && as_of <= policy.window_to();
-  ordinary["limit"] = st && in_window ? json(format_money(ordinary_limit(p, *st, as_of, policy.at(as_of)))) : json();
+  ordinary["limit"] = day.limit ? json(format_money(*day.limit)) : json();
   j["ordinary"] = ordinary;
   j["incentive"] = {{"bonus_points", format_points(bonus_on(p, as_of))}};
   j["chronic"] = chronic_view(p, as_of, in_window ? &policy.at(as_of) : nullptr);
   j["inpatient_limit_used"] = format_money(inpatient_used(p, year, period, as_of));
-  j["account"] = {{"balance", format_money(account_balance(p, as_of))}};
+  j["account"] = {{"balance", format_money(day.balance)}};
   (void)facilities;
   return j;
 }

@@ -87,6 +87,14 @@ IdVerdict judge_event_id(std::optional<uint64_t> seen, uint64_t digest);
 // Applies one event; returns the output records it produces (EVENTS.md "Outputs"), in order.
 std::vector<Output> apply_event(const Event& e, StateAccess& state, const FoldContext& ctx);
 
+// A person's ordinary outpatient figures and account balance on a business date (TIME-ASOF), as data: what
+// person_view prints under "ordinary" and "account", and what a statement charts.
+struct PersonDay {
+  Money deductible_paid = 0, limit_used = 0, fund_paid = 0, balance = 0;
+  std::optional<Money> limit;  // none without a standing on that date, or outside the policy window
+};
+PersonDay person_day(const PersonState& p, Date as_of, const Policy& policy);
+
 // The person as of a business date (POLICY.md TIME-ASOF), as the JSON of EVENTS.md `person`.
 nlohmann::json person_view(const PersonState& p, Date as_of, const Policy& policy,
                            const std::function<const FacilityState*(const std::string&)>& facilities);

@@ -68,7 +68,7 @@ std::optional<Entry> entry_of(const Record& rec) {
 
 }  // namespace
 
-json statement(const Store& store, const Policy& policy, const std::string& person, int year) {
+Statement statement(const Store& store, const Policy& policy, const std::string& person, int year) {
   auto p = store.person(person);
   if (!p) throw NotFoundError("no person " + person);
   // Every output record naming the person, as data, through the r/ index (Store::person_outputs_as_data): those of
@@ -81,12 +81,13 @@ json statement(const Store& store, const Policy& policy, const std::string& pers
   auto nofac = [](const std::string&) -> const FacilityState* { return nullptr; };
   json entries = json::array();
   Money fund = 0, credits = 0, debits = 0;
+  const auto limit = [](const PersonDay& d) { return d.limit ? json(format_money(*d.limit)) : json(); };
   for (Entry& r : records) {
     if (year_of(r.date) != year) continue;
-    json view = person_view(*p, r.date, policy, nofac);
-    json e = {{"date", format_date(r.date)}, {"kind", r.kind},
-              {"deductible_paid", view["ordinary"]["deductible_paid"]}, {"limit_used", view["ordinary"]["limit_used"]},
-              {"limit", view["ordinary"]["limit"]}, {"balance", view["account"]["balance"]}};
+    const PersonDay day = person_day(*p, r.date, policy);
+    json e = {{"date", format_date(r.date)}, {"kind", r.kind}, {"deductible_paid", format_money(day.deductible_paid)},
+              {"limit_used", format_money(day.limit_used)}, {"limit", limit(day)},
+              {"balance", format_money(day.balance)}};
     e.update(r.fields);
     fund += r.fund;
     credits += r.credit;
@@ -94,23 +95,26 @@ json statement(const Store& store, const Policy& policy, const std::string& pers
     entries.push_back(e);
   }
   std::stable_sort(entries.begin(), entries.end(), [](const json& a, const json& b) { return a["date"] < b["date"]; });
+  Statement s;
   json daily = json::array();
   for (Date d = jan1(year); d <= dec31(year); ++d) {
-    json v = person_view(*p, d, policy, nofac);
-    daily.push_back({{"date", format_date(d)}, {"limit_used", v["ordinary"]["limit_used"]},
-                     {"limit", v["ordinary"]["limit"]}, {"balance", v["account"]["balance"]}});
+    const PersonDay& day = s.days.emplace_back(person_day(*p, d, policy));
+    daily.push_back({{"date", format_date(d)}, {"limit_used", format_money(day.limit_used)}, {"limit", limit(day)},
+                     {"balance", format_money(day.balance)}});
   }
   json end = person_view(*p, dec31(year), policy, nofac);
-  return {{"person", person},
-          {"year", year},
-          {"scheme", end["scheme"]},
-          {"entries", entries},
-          {"daily", daily},
-          {"totals", {{"fund_paid", format_money(fund)}, {"account_credits", format_money(credits)},
-                      {"account_debits", format_money(debits)}, {"year_end", end}}}};
+  s.view = {{"person", person},
+            {"year", year},
+            {"scheme", end["scheme"]},
+            {"entries", entries},
+            {"daily", daily},
+            {"totals", {{"fund_paid", format_money(fund)}, {"account_credits", format_money(credits)},
+                        {"account_debits", format_money(debits)}, {"year_end", end}}}};
+  return s;
 }
 
-std::string statement_text(const json& s) {
+std::string statement_text(const Statement& statement) {
+  const json& s = statement.view;
   std::ostringstream o;
   o << "Statement for " << s["person"].get<std::string>() << ", " << s["year"] << " (" << s["scheme"].dump() << ")\n";
   char line[512];
@@ -131,23 +135,23 @@ std::string statement_text(const json& s) {
   return o.str();
 }
 
-std::string statement_html(const json& s) {
+std::string statement_html(const Statement& statement) {
   // One self-contained page: a chart of the ordinary limit used and the account balance over the year (inline
   // SVG, no scripts), then the entries.
-  const json& daily = s["daily"];
+  const json& s = statement.view;
+  const std::vector<PersonDay>& daily = statement.days;
   double max_y = 1;
-  for (const auto& d : daily)
-    max_y = std::max({max_y, static_cast<double>(record_money(d, "limit_used")),
-                      static_cast<double>(record_money(d, "balance")),
-                      static_cast<double>(d["limit"].is_string() ? record_money(d, "limit") : 0)});
+  for (const PersonDay& d : daily)
+    max_y = std::max({max_y, static_cast<double>(d.limit_used), static_cast<double>(d.balance),
+                      static_cast<double>(d.limit.value_or(0))});
   const double W = 720, H = 240, L = 60, B = 30;
   auto x = [&](size_t i) {
     return L + (W - L - 10) * static_cast<double>(i) / static_cast<double>(std::max<size_t>(1, daily.size() - 1));
   };
   auto y = [&](Money m) { return H - B - (H - B - 10) * static_cast<double>(m) / max_y; };
-  auto path = [&](const char* field) {
+  auto path = [&](Money PersonDay::*field) {
     std::ostringstream p;
-    for (size_t i = 0; i < daily.size(); ++i) p << (i ? " L" : "M") << x(i) << "," << y(record_money(daily[i], field));
+    for (size_t i = 0; i < daily.size(); ++i) p << (i ? " L" : "M") << x(i) << "," << y(daily[i].*field);
     return p.str();
   };
   std::ostringstream o;
@@ -173,8 +177,8 @@ std::string statement_html(const json& s) {
   }
   o << "<text x=\"4\" y=\"" << y(static_cast<Money>(max_y)) + 4 << "\" font-size=\"11\">"
     << format_money(static_cast<Money>(max_y)) << "</text><text x=\"4\" y=\"" << y(0) << "\" font-size=\"11\">0</text>"
-    << "<path d=\"" << path("limit_used") << "\" fill=\"none\" stroke=\"#d2691e\" stroke-width=\"2\"/>"
-    << "<path d=\"" << path("balance") << "\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\"/></svg>"
+    << "<path d=\"" << path(&PersonDay::limit_used) << "\" fill=\"none\" stroke=\"#d2691e\" stroke-width=\"2\"/>"
+    << "<path d=\"" << path(&PersonDay::balance) << "\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\"/></svg>"
     << "<p class=\"legend\"><span style=\"background:#d2691e\"></span>ordinary limit used 普通门诊已用限额"
     << "<span style=\"background:#1f77b4\"></span>personal account balance 个人账户余额</p>"
     << "<table><tr><th>date</th><th>kind</th><th>claim</th><th>status</th><th>fund</th><th>amount</th>"

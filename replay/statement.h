@@ -12,11 +12,17 @@
 
 namespace gongji {
 
-// {"person", "year", "entries": [{date, kind, claim?, status?, fund?, amount?, deductible_paid, limit_used,
-//   limit, balance, ...}], "daily": [{date, limit_used, balance}], "totals": {...}}
-nlohmann::json statement(const Store& store, const Policy& policy, const std::string& person, int year);
+// `view`: {"person", "year", "entries": [{date, kind, claim?, status?, fund?, amount?, deductible_paid, limit_used,
+//   limit, balance, ...}], "daily": [{date, limit_used, limit, balance}], "totals": {...}}, the JSON answer;
+// `days`: the same days as data (ledger/ledger.h PersonDay, 1 January first), which the HTML's chart draws: no money
+// is read back out of the text it rendered.
+struct Statement {
+  nlohmann::json view;
+  std::vector<PersonDay> days;
+};
+Statement statement(const Store& store, const Policy& policy, const std::string& person, int year);
 
-std::string statement_text(const nlohmann::json& s);
-std::string statement_html(const nlohmann::json& s);
+std::string statement_text(const Statement& s);
+std::string statement_html(const Statement& s);
 
 }  // namespace gongji

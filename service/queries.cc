@@ -165,8 +165,8 @@ std::string statement_query(const Store& store, const std::string& person, int y
                                      format_date(used.window_from()) + " to " + format_date(used.window_to()));
   if (format != "json" && format != "html" && format != "text")
     throw ParameterError("format", "expected json, html or text, got '" + format + "'");
-  json s = statement(store, used, person, year);
-  if (format == "json") return s.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+  const Statement s = statement(store, used, person, year);
+  if (format == "json") return s.view.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
   return format == "html" ? statement_html(s) : statement_text(s);
 }
 
