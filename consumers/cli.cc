@@ -30,6 +30,7 @@
 #include "service/access_log.h"
 #include "service/queries.h"
 #include "service/service.h"
+#include "readback/output_lines.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -275,7 +276,8 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
   } else {
     std::cout << (other ? "what-if: claim re-derived under " + policy_file + " (" + r.policy_version + ")\n"
                         : "claim re-derived from the log under its recorded policy (" + r.policy_version + ")\n");
-    const json recorded = r.recorded.json(), recomputed = r.recomputed.json();  // the edge: as EVENTS.md prints them
+    // The edge: the two records as EVENTS.md prints them.
+    const json recorded = json::parse(r.recorded.line()), recomputed = json::parse(r.recomputed.line());
     print_explanation(recomputed, std::cout);
     if (other) {
       auto diffs = settlement_differences(r.recorded, r.recomputed);

@@ -576,6 +576,33 @@ std::string valid_utf8(std::string_view s) {
   return out;
 }
 
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  size_t run = 0;  // start of the bytes not yet copied, which need no escape
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20) continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default: {
+        char b[8];
+        std::snprintf(b, sizeof b, "\\u%04x", static_cast<unsigned>(c));
+        out += b;
+      }
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out += '"';
+}
+
 std::string text_field_problem(std::string_view s, bool identifier) {
   if (s.empty()) return "must not be empty";
   if (s.size() > kMaxTextBytes)
@@ -1012,35 +1039,6 @@ json event_to_json(const Event& e) {
 }
 
 namespace {
-
-// A string as nlohmann's dump() writes it (ensure_ascii off): `"`, `\\` and C0 controls escaped, other bytes as
-// they are. Valid UTF-8 only: canonical_json leaves anything else to dump(), which refuses it.
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  size_t run = 0;  // start of the bytes not yet copied, which need no escape
-  for (size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20) continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default: {
-        char b[8];
-        std::snprintf(b, sizeof b, "\\u%04x", static_cast<unsigned>(c));
-        out += b;
-      }
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out += '"';
-}
 
 // Each event type's keys in the canonical order (byte order of the names, as nlohmann's std::map holds them).
 const std::vector<CanonKey>& canonical_keys(EventType t) {

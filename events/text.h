@@ -18,4 +18,9 @@ std::string text_field_problem(std::string_view s, bool identifier = true);
 // Text.ValidUtf8IsWhatAJsonLineHolds compares the two), so a record made valid here holds what its line says.
 std::string valid_utf8(std::string_view s);
 
+// `s` appended to `out` as a JSON string exactly as nlohmann's dump() writes it (ensure_ascii off): `"`, `\`, \b,
+// \f, \n, \r, \t and the other C0 controls (as \u00xx) escaped, every other byte as it is. Valid UTF-8 only (the
+// canonical JSON of events, which are valid; output lines pass what they write through valid_utf8 first).
+void append_json_string(std::string& out, std::string_view s);
+
 }  // namespace gongji

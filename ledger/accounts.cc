@@ -7,8 +7,6 @@
 
 namespace gongji {
 
-using nlohmann::json;
-
 Money account_balance(const PersonState& p, std::optional<Date> as_of) {
   Money b = 0;
   for (const auto& a : p.account)

@@ -6,8 +6,6 @@
 
 namespace gongji {
 
-using nlohmann::json;
-
 std::optional<Bucket> chronic_bucket(const Standing& st, const std::optional<ResidentBucket>& bucket_field) {
   if (st.scheme == Scheme::employee) return Bucket::chronic_employee;
   if (!bucket_field) return std::nullopt;
@@ -403,34 +401,6 @@ bool suspend_chronic(PersonState& p, int year, const Params& params) {
       }
   }
   return changed;
-}
-
-json chronic_view(const PersonState& p, Date as_of, const Params* params) {
-  json out = json::object();
-  const Standing* st = standing_at(p, as_of);
-  json diseases = json::array();
-  for (const auto& r : p.registrations) {
-    if (r.approved > as_of) continue;
-    std::string state = as_of < r.effective ? "approved"
-                        : as_of < r.ended   ? "in_effect"
-                        : r.end_reason      ? spelled(*r.end_reason)
-                                            : std::string();
-    const std::string name(chronic_bucket_name(r.bucket));
-    json d = {{"disease", r.disease}, {"bucket", name}, {"effective", format_date(r.effective)}, {"state", state}};
-    if (r.variant) d["variant"] = spelled(*r.variant);
-    diseases.push_back(d);
-    if (!st || !params) continue;
-    if (out.contains(name)) continue;
-    const int year = year_of(as_of);
-    const Date period = period_start(p, as_of);
-    Sums s = sum_effects(p, year, period, r.bucket, as_of);
-    out[name] = {{"limit", format_money(chronic_limit(p, *st, r.bucket, as_of, *params))},
-                 {"limit_used", format_money(s.limit_used)},
-                 {"deductible_paid", format_money(s.deductible)},
-                 {"fund_paid", format_money(s.fund)}};
-  }
-  out["diseases"] = diseases;
-  return out;
 }
 
 }  // namespace gongji

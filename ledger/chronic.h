@@ -38,6 +38,4 @@ void settle_chronic(const Claim& e, PersonState& p, const Standing& st, const Fa
 // Returns whether anything was suspended.
 bool suspend_chronic(PersonState& p, int year, const Params& params);
 
-nlohmann::json chronic_view(const PersonState& p, Date as_of, const Params* params);
-
 }  // namespace gongji

@@ -11,8 +11,6 @@
 
 namespace gongji {
 
-using nlohmann::json;
-
 IdVerdict judge_event_id(std::optional<uint64_t> seen, uint64_t digest) {
   if (!seen) return IdVerdict::new_event;
   return *seen == digest ? IdVerdict::duplicate : IdVerdict::conflict;
@@ -363,39 +361,6 @@ PersonDay person_day(const PersonState& p, Date as_of, const Policy& policy) {
   if (st && as_of >= policy.window_from() && as_of <= policy.window_to())
     d.limit = ordinary_limit(p, *st, as_of, policy.at(as_of));
   return d;
-}
-
-json person_view(const PersonState& p, Date as_of, const Policy& policy,
-                 const std::function<const FacilityState*(const std::string&)>& facilities) {
-  json j;
-  j["person"] = p.id;
-  j["as_of"] = format_date(as_of);
-  const Standing* st = standing_at(p, as_of);
-  j["scheme"] = st ? json(spelled(st->scheme)) : json();
-  j["status"] = st && st->status ? json(spelled(*st->status)) : json();
-  j["tier"] = st && st->scheme == Scheme::resident ? json(st->tier) : json();
-  j["enrolled"] = p.enrolled <= as_of;
-  j["eligible"] = eligible_on(p, as_of);
-  j["birth_date"] = format_date(p.birth);
-  const int year = year_of(as_of);
-  const Date period = period_start(p, as_of);
-  const PersonDay day = person_day(p, as_of, policy);
-  std::string des = designation_on(p, as_of);
-  json ordinary = {{"deductible_paid", format_money(day.deductible_paid)},
-                   {"limit_used", format_money(day.limit_used)},
-                   {"fund_paid", format_money(day.fund_paid)},
-                   {"designated_facility", des.empty() ? json() : json(des)},
-                   {"changes_this_year", std::count_if(p.designation_changes.begin(), p.designation_changes.end(),
-                                                       [&](Date d) { return year_of(d) == year && d <= as_of; })}};
-  bool in_window = as_of >= policy.window_from() && as_of <= policy.window_to();
-  ordinary["limit"] = day.limit ? json(format_money(*day.limit)) : json();
-  j["ordinary"] = ordinary;
-  j["incentive"] = {{"bonus_points", format_points(bonus_on(p, as_of))}};
-  j["chronic"] = chronic_view(p, as_of, in_window ? &policy.at(as_of) : nullptr);
-  j["inpatient_limit_used"] = format_money(inpatient_used(p, year, period, as_of));
-  j["account"] = {{"balance", format_money(day.balance)}};
-  (void)facilities;
-  return j;
 }
 
 }  // namespace gongji

@@ -8,8 +8,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "events/event.h"
 #include "ledger/policy.h"
 #include "ledger/records.h"
@@ -73,7 +71,6 @@ struct Output {
   std::string line() const {
     return !text.empty() ? text : settlement ? settlement->to_line() : record ? record_line(*record) : "";
   }
-  nlohmann::json json() const { return nlohmann::json::parse(line()); }
 };
 // The output of a record: its kind, person and claim, and the record.
 Output output_of(Record r);
@@ -95,9 +92,6 @@ struct PersonDay {
 };
 PersonDay person_day(const PersonState& p, Date as_of, const Policy& policy);
 
-// The person as of a business date (POLICY.md TIME-ASOF), as the JSON of EVENTS.md `person`.
-nlohmann::json person_view(const PersonState& p, Date as_of, const Policy& policy,
-                           const std::function<const FacilityState*(const std::string&)>& facilities);
 
 // The latest business date a person's state mentions (the default --as-of).
 Date latest_date(const PersonState& p);

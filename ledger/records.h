@@ -73,11 +73,5 @@ std::string record_person(const Record& r);
 std::string record_claim(const Record& r);
 // Its output line.
 std::string record_line(const Record& r);
-// A record from its output line (a store of format 5 or older, or a line put there by hand): nullopt for a line that
-// is not a record of these kinds.
-// `exact`: also nullopt unless the record reads back to the same line byte for byte. Not exact (a line changed by
-// hand): what its fields say, a missing or malformed one at its default (money 0, text empty; an account movement
-// naming a rule no movement carries reads as its kind's usual one, ACC-INSVC or ACC-USE).
-std::optional<Record> record_from_line(std::string_view line, bool exact = true);
 
 }  // namespace gongji

@@ -2,15 +2,10 @@
 
 #include <algorithm>
 
-
 #include "ledger/invariant.h"
+#include "ledger/line_writer.h"
 
 namespace gongji {
-
-Money record_money(const nlohmann::json& record, const char* field) {
-  if (!record.contains(field) || !record[field].is_string()) return 0;
-  return signed_yuan(record[field].get_ref<const std::string&>());
-}
 
 Money signed_yuan(std::string_view v) {
   const bool neg = !v.empty() && v[0] == '-';
@@ -40,65 +35,6 @@ void check_settlement(const Settlement& s) {
   });
 }
 
-std::optional<Settlement> settlement_from_line(std::string_view line, bool exact) {
-  const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-  if (!j.is_object() || j.value("kind", "") != "settlement") return std::nullopt;
-  Settlement s;
-  s.status = ClaimStatus::rejected;  // not exact, an unreadable status: nothing paid
-  bool bad = false;
-  // Each field on its own: one that is missing or of the wrong form marks the line bad and keeps its default.
-  const auto field = [&](auto&& read) {
-    try {
-      read();
-    } catch (const std::exception&) {
-      bad = true;
-    }
-  };
-  const auto text = [&](const char* k) { return j.at(k).get<std::string>(); };
-  const auto money = [&](Money& m, const char* k) {
-    field([&] { m = exact ? parse_yuan(text(k)).value() : signed_yuan(text(k)); });
-  };
-  field([&] { s.claim = text("claim"), s.person = text("person"), s.event = text("event"); });
-  field([&] { s.facility = j.value("facility", ""), s.policy_version = text("policy_version"); });
-  field([&] { s.benefit = code_from<Benefit>(text("benefit")).value(); });
-  field([&] { s.status = code_from<ClaimStatus>(text("status")).value(); });
-  field([&] { if (j.contains("scheme")) s.scheme = code_from<Scheme>(text("scheme")).value(); });
-  field([&] { s.date = parse_date(text("date")).value(); });
-  field([&] { s.level = j.value("level", 0); });
-  field([&] {
-    for (const auto& r : j.at("reasons")) s.reasons.insert(code_from<Reason>(r.get<std::string>()).value());
-  });
-  money(s.total, "total"), money(s.eligible, "eligible"), money(s.self_first, "self_first");
-  money(s.deductible, "deductible"), money(s.covered, "covered"), money(s.fund, "fund");
-  field([&] {
-    std::string ratio = text("ratio");  // "d.dddd", in 1/10000
-    std::erase(ratio, '.');
-    s.ratio = static_cast<Rate>(std::stoi(ratio));
-  });
-  field([&] {
-    bool unknown = false;  // a rule ID POLICY.md does not define: not a line gongji printed; the step is left out
-    for (const auto& t : j.at("trace")) {
-      const std::optional<Rule> rule = rule_from_id(t.at("rule").get<std::string>());
-      if (rule) s.trace.push_back(step_from_text(*rule, t.at("detail").get<std::string>()));
-      unknown = unknown || !rule;
-    }
-    if (unknown) throw std::invalid_argument("trace: unknown rule");
-  });
-  field([&] {
-    bool unknown = false;  // a key no rule prints: left out
-    for (const auto& [k, v] : j.at("after").items()) {
-      const size_t key = std::find(kAccumulatorKeys.begin(), kAccumulatorKeys.end(), k) - kAccumulatorKeys.begin();
-      if (key < kAccumulatorKeys.size())
-        s.after.push_back({static_cast<Accumulator>(key),
-                           v.is_null() ? std::nullopt : std::optional<Money>(signed_yuan(v.get<std::string>()))});
-      unknown = unknown || key == kAccumulatorKeys.size();
-    }
-    if (unknown) throw std::invalid_argument("after: unknown accumulator");
-  });
-  if (exact && (bad || s.to_line() != line)) return std::nullopt;
-  return s;
-}
-
 void Settlement::refuse(ClaimStatus status_, Reason reason) {
   status = status_;
   reasons.insert(reason);
@@ -108,26 +44,8 @@ void Settlement::refuse(ClaimStatus status_, Reason reason) {
 
 namespace {
 
-void put_string(std::string& o, std::string_view v) {
-  o.push_back('"');
-  for (char c : v) {
-    switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      case '\t': o += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char b[8];
-          std::snprintf(b, sizeof b, "\\u%04x", c);
-          o += b;
-        } else {
-          o.push_back(c);
-        }
-    }
-  }
-  o.push_back('"');
-}
+// Strings as every output line escapes them (ledger/line_writer.h).
+void put_string(std::string& o, std::string_view v) { put_json_string(o, v); }
 
 void put_key(std::string& o, const char* k) {
   if (o.size() > 1) o.push_back(',');

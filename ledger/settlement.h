@@ -5,16 +5,13 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 
 #include "events/event.h"
 #include "ledger/trace.h"
 
 namespace gongji {
 
-// A money field of an output record ("-466.67" allowed); 0 when absent or not money.
-Money record_money(const nlohmann::json& record, const char* field);
-// The same for the text of such a field: "-466.67" allowed, 0 when not money.
+// The text of an output record's money field: "-466.67" allowed, 0 when not money.
 Money signed_yuan(std::string_view v);
 
 // The accumulators a settlement reports after itself (EVENTS.md "after"), in the order of their keys. The store keeps
@@ -64,12 +61,6 @@ struct Settlement {
   void refuse(ClaimStatus status_, Reason reason);  // only with the step that says why (above)
 };
 
-// A settlement from its output line: the inverse of to_line(), for stores that kept settlements as lines (store
-// formats 2 and 3; projections/store.cc migrates them). `exact`: nullopt unless every field reads and the line is
-// exactly what to_line() prints for the settlement read back. Not exact (the books of a line changed by hand): what
-// the fields say, a missing or malformed one left at its default (money 0, status rejected); nullopt only for a
-// line that is not a settlement object.
-std::optional<Settlement> settlement_from_line(std::string_view line, bool exact = true);
 
 // The invariants of a finished settlement record (ledger/invariant.h): INV-SETTLE-NONNEG, INV-ELIGIBLE-LE-TOTAL,
 // INV-COVERED-LE-ELIGIBLE, INV-FUND-LE-COVERED, INV-PATIENT-FUND-TOTAL. Throws InvariantViolation.

@@ -2,16 +2,6 @@
 
 namespace gongji {
 
-using nlohmann::json;
-
-void to_json(json& j, const PartitionMeta& m) {
-  j = json::object();
-  j["last_closed"] = m.last_closed ? json(*m.last_closed) : json();
-}
-void from_json(const json& j, PartitionMeta& m) {
-  if (j.contains("last_closed") && !j["last_closed"].is_null()) m.last_closed = j["last_closed"].get<Month>();
-}
-
 const Standing* standing_at(const PersonState& p, Date d) { return value_at(p.standing, d); }
 
 bool eligible_on(const PersonState& p, Date d) {

@@ -9,8 +9,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "events/codes.h"
 #include "events/date.h"
 #include "events/money.h"
@@ -148,8 +146,6 @@ struct PartitionMeta {
   bool operator==(const PartitionMeta&) const = default;
 };
 
-void to_json(nlohmann::json& j, const PartitionMeta& s);
-void from_json(const nlohmann::json& j, PartitionMeta& s);
 
 // Timeline helpers (TIME-DATED).
 template <typename T>

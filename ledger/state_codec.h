@@ -22,7 +22,7 @@ PersonState decode_person(std::string_view bytes);
 std::string encode_facility(const FacilityState& f);
 FacilityState decode_facility(std::string_view bytes);
 // A partition's meta (projections/store.h m/<partition>; store format 7, before which it was a JSON object, which
-// the store's migration reads with from_json, ledger/state.h): format byte 1, then whether a month was closed and
+// the store's migration reads, projections/store.cc stored_meta): format byte 1, then whether a month was closed and
 // which.
 std::string encode_meta(const PartitionMeta& m);
 PartitionMeta decode_meta(std::string_view bytes);

@@ -31,12 +31,15 @@ LAYERS = {
     "log": ({"events", "log", "oplog"}, {"json", "xxhash", "flatbuffers", "rocksdb", "rdkafka", "posix"}),
     # Event lines from outside into the log, and the dead-letter form (issue 9 item 6).
     "ingest": ({"events", "log", "ingest"}, {"json", "posix"}),
-    "ledger": ({"events", "ledger"}, {"json", "xxhash", "yaml"}),
-    "projections": ({"events", "log", "oplog", "ledger", "projections"}, {"json", "xxhash", "rocksdb", "posix"}),
+    # The pure fold: no JSON of its own (it writes output lines without a DOM, ledger/line_writer.h).
+    "ledger": ({"events", "ledger"}, {"xxhash", "yaml"}),
+    # Output lines read back into records: old stores, lines changed by hand, the wire's line.
+    "readback": ({"events", "ledger", "readback"}, {"json"}),
+    "projections": ({"events", "log", "oplog", "ledger", "readback", "projections"}, {"json", "xxhash", "rocksdb", "posix"}),
     # The settlements topic's record (events/outputs.fbs), from the ledger's output records.
-    "wire": ({"events", "ledger", "wire"}, {"json", "flatbuffers"}),
-    "replay": ({"events", "log", "oplog", "ledger", "projections", "replay"}, {"json", "xxhash", "rocksdb", "posix"}),
-    "service": ({"events", "log", "oplog", "ingest", "ledger", "projections", "replay", "service"},
+    "wire": ({"events", "ledger", "readback", "wire"}, {"json", "flatbuffers"}),
+    "replay": ({"events", "log", "oplog", "ledger", "readback", "projections", "replay"}, {"json", "xxhash", "rocksdb", "posix"}),
+    "service": ({"events", "log", "oplog", "ingest", "ledger", "readback", "projections", "replay", "service"},
                 {"json", "xxhash", "rocksdb", "httplib", "openssl", "posix"}),
 }
 

@@ -42,6 +42,7 @@
 #include "events/partition.h"
 #include "events/text.h"
 #include "ledger/state_codec.h"
+#include "readback/output_lines.h"
 
 namespace gongji {
 
@@ -80,7 +81,10 @@ Settlement decode_stored_settlement(std::string_view stored, std::string_view ke
 PartitionMeta stored_meta(std::string_view stored, const std::string& key) {
   try {
     if (!stored.starts_with('{')) return decode_meta(stored);
-    return json::parse(stored).get<PartitionMeta>();
+    const json j = json::parse(stored);  // {"last_closed": M or null}, M a month's number (ledger/state.h Month)
+    PartitionMeta m;
+    if (j.contains("last_closed") && !j["last_closed"].is_null()) m.last_closed = j["last_closed"].get<Month>();
+    return m;
   } catch (const StateCodecError& e) {
     throw StoreError("the store holds a damaged partition meta under " + key + ": " + e.what());
   } catch (const json::exception& e) {

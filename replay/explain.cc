@@ -5,6 +5,7 @@
 
 #include "events/fb_codec.h"
 #include "replay/reconstruct.h"
+#include "readback/output_lines.h"
 
 namespace gongji {
 

@@ -7,6 +7,7 @@
 #include "ledger/ledger.h"
 
 #include "ledger/settlement.h"
+#include "replay/person_view.h"
 
 namespace gongji {
 

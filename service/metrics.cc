@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ledger/settlement.h"
+#include "readback/output_lines.h"
 
 namespace gongji {
 

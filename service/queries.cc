@@ -6,6 +6,7 @@
 #include "events/money.h"
 #include "ledger/settlement.h"
 #include "replay/statement.h"
+#include "replay/person_view.h"
 
 namespace gongji {
 
@@ -138,7 +139,10 @@ void records_query(const Store& store, const std::string& person, const std::str
 }
 
 json explanation_json(const Rederivation& r, const std::string& claim, const std::string& person, bool what_if) {
-  json j = {{"claim", claim}, {"person", person}, {"recorded", r.recorded.json()}, {"recomputed", r.recomputed.json()},
+  json j = {{"claim", claim},
+            {"person", person},
+            {"recorded", json::parse(r.recorded.line())},
+            {"recomputed", json::parse(r.recomputed.line())},
             {"equal", r.equal}, {"policy_version", r.policy_version}};
   if (!r.equal) j["differences"] = settlement_differences(r.recorded, r.recomputed);
   if (what_if) j["what_if"] = true;

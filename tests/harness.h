@@ -8,6 +8,7 @@
 
 #include "ledger/ledger.h"
 #include "ledger/mem_state.h"
+#include "replay/person_view.h"
 
 namespace gongji::test {
 
@@ -48,12 +49,12 @@ class Ledger {
     Event e = event_from_json(j);
     FoldContext ctx{&policy_, 0, 1, true};
     std::vector<Output> records = apply_event(e, state, ctx);
-    for (const Output& o : records) outputs.push_back(o.json());
+    for (const Output& o : records) outputs.push_back(nlohmann::json::parse(o.line()));
     return records;
   }
   std::vector<nlohmann::json> apply(const nlohmann::json& j) {
     std::vector<nlohmann::json> out;
-    for (const Output& o : apply_records(j)) out.push_back(o.json());
+    for (const Output& o : apply_records(j)) out.push_back(nlohmann::json::parse(o.line()));
     return out;
   }
   std::string next_id() { return "t" + std::to_string(++seq_); }

@@ -1,4 +1,5 @@
 #include "wire/output_record.h"
+#include "readback/output_lines.h"
 
 #include <array>
 #include <algorithm>

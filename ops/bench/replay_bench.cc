@@ -13,6 +13,7 @@
 #include "ops/generator.h"
 #include "replay/reconstruct.h"
 #include "replay/replay.h"
+#include "replay/person_view.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;

@@ -12,6 +12,7 @@
 #include "service/auth.h"
 #include "service/queries.h"
 #include "tests/fixtures.h"
+#include "replay/person_view.h"
 
 #include <signal.h>
 

@@ -9,6 +9,7 @@
 #include "ledger/state_codec.h"
 #include "tests/expect_error.h"
 #include "tests/fixtures.h"
+#include "readback/output_lines.h"
 
 namespace gongji::test {
 namespace {
@@ -95,7 +96,7 @@ Provoked provoke(const TempDir& d, const std::function<void(PersonState&)>& craf
 void expect_dead_letter(const Provoked& p, const std::string& reason, const std::string& event_id) {
   ASSERT_EQ(p.outs.size(), 1u);
   EXPECT_EQ(p.outs[0].kind, "dead_letter");
-  json dl = p.outs[0].json();
+  json dl = nlohmann::json::parse(p.outs[0].line());
   EXPECT_EQ(dl["reason"], reason);
   EXPECT_EQ(dl["offset"], 3);
   EXPECT_EQ(dl["event"], event_id);
@@ -117,7 +118,7 @@ TEST(Invariant, FundAboveCoveredIsDeadLettered) {
   Provoked p = provoke(
       d, [](PersonState& s) { s.bonus.push_back({jan1(2023), Rate{20000}}); }, kClaimK2, "c2");
   expect_dead_letter(p, "invariant INV-FUND-LE-COVERED violated: fund 1080.00 is above covered 400.00", "c2");
-  EXPECT_EQ(p.outs[0].json()["claim"], "K2");
+  EXPECT_EQ(nlohmann::json::parse(p.outs[0].line())["claim"], "K2");
 }
 
 // A stray reversal effect of -500.00 deductible in P's 2023 ordinary accumulators (no claim of its own): the
@@ -168,8 +169,9 @@ TEST(Invariant, LaterRecordsOfTheBatchFoldAsIfTheViolationNeverWas) {
       },
       kClaimK2 + "\n" + k3, "c2");
   ASSERT_EQ(p.outs.size(), 2u);
-  EXPECT_EQ(p.outs[0].json()["reason"], "invariant INV-FUND-LE-COVERED violated: fund 1080.00 is above covered 400.00");
-  const json k3_out = p.outs[1].json();
+  EXPECT_EQ(nlohmann::json::parse(p.outs[0].line())["reason"],
+            "invariant INV-FUND-LE-COVERED violated: fund 1080.00 is above covered 400.00");
+  const json k3_out = nlohmann::json::parse(p.outs[1].line());
   EXPECT_EQ(k3_out["kind"], "settlement");
   EXPECT_EQ(k3_out["claim"], "K3");
   EXPECT_EQ(k3_out["status"], "settled");

@@ -15,6 +15,7 @@
 #include "ledger/mem_state.h"
 #include "ledger/state_codec.h"
 #include "ops/generator.h"
+#include "readback/output_lines.h"
 
 namespace gongji {
 namespace {
@@ -448,4 +449,81 @@ TEST(StateCodec, GeneratedRecordsReadBackToTheSameLine) {
   EXPECT_FALSE(record_from_line(R"({"kind":"settlement"})", false));
 }
 
+}  // namespace gongji
+
+namespace gongji {
+namespace {
+
+// The lines nlohmann's DOM printed for each record kind before the ledger wrote them itself (ledger/line_writer.h):
+// the oracle of StateCodec.RecordLinesAreWhatNlohmannPrinted, kept here as the ledger had it.
+using nlohmann::json;
+std::string printed(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string nlohmann_line(const Reversal& r) {
+  return printed({{"kind", "reversal"}, {"event", r.event}, {"claim", r.claim}, {"person", r.person},
+                  {"at", format_date(r.at)}, {"date", format_date(r.date)}, {"fund", format_money(r.fund)},
+                  {"deductible", format_money(r.deductible)}, {"limit_used", format_money(r.limit_used)},
+                  {"eligible", format_money(r.eligible)}, {"inpatient_used", format_money(r.inpatient_used)}});
+}
+std::string nlohmann_line(const AccountMovement& m) {
+  json j = {{"kind", m.credit ? "account_credit" : "account_debit"}, {"person", m.person}, {"event", m.event},
+            {"at", format_date(m.at)}, {"amount", format_money(m.amount)}, {"balance", format_money(m.balance)},
+            {"rule", rule_id(m.step.rule)}, {"detail", m.step.detail()}};
+  if (m.month) j["month"] = format_month(*m.month);
+  if (m.beneficiary) j["beneficiary"] = *m.beneficiary;
+  if (m.purpose) j["purpose"] = spelled(*m.purpose);
+  return printed(j);
+}
+std::string nlohmann_line(const Refusal& r) {
+  json j = {{"kind", "refusal"}, {"event", r.event}, {"type", type_name(r.type)}, {"reason", spelled(r.reason)},
+            {"detail", r.detail}, {"at", format_date(r.at)}};
+  if (r.person) j["person"] = *r.person;
+  return printed(j);
+}
+std::string nlohmann_line(const ContributionMismatch& m) {
+  return printed({{"kind", "contribution_mismatch"}, {"person", m.person}, {"event", m.event},
+                  {"month", format_month(m.month)}, {"base", format_money(m.base)}, {"amount", format_money(m.amount)},
+                  {"expected", format_money(m.expected)}, {"rate", format_rate(m.rate)}, {"rule", m.rule}});
+}
+std::string nlohmann_line(const DeadLetter& d) {
+  json j = {{"kind", "dead_letter"}, {"partition", d.partition}, {"offset", d.offset}, {"reason", d.reason}};
+  if (d.event) j["event"] = *d.event;
+  if (d.type) j["type"] = type_name(*d.type);
+  if (d.person) j["person"] = *d.person;
+  if (d.claim) j["claim"] = *d.claim;
+  return printed(j);
+}
+
+// Every kind, every optional field present and absent, texts of every byte that needs escaping, of control
+// characters, quotes, CJK and broken UTF-8, amounts of both signs: record_line is the oracle's line byte for byte.
+TEST(StateCodec, RecordLinesAreWhatNlohmannPrinted) {
+  std::mt19937_64 rng(9);
+  const std::string pieces[] = {"a", "共济", "\"", "\\", "\b", "\f", "\n", "\r", "\t", std::string(1, '\0'), "\x01",
+                                "\x1f", "\x7f", "\xC3\xA9", "\xFF", "\xE4\xBD", "/", "P0000001", " "};
+  auto text = [&] {
+    std::string s;
+    for (size_t n = rng() % 6; n > 0; --n) s += pieces[rng() % std::size(pieces)];
+    return s;
+  };
+  auto maybe = [&] { return rng() % 2 ? std::optional<std::string>(text()) : std::nullopt; };
+  auto money = [&] { return static_cast<Money>(rng() % 2000001) - 1000000; };
+  const Date day = *parse_date("2023-05-17");
+  for (int n = 0; n < 5000; ++n) {
+    const Reversal rev{text(), text(), text(), day, day + 3, money(), money(), money(), money(), money()};
+    EXPECT_EQ(record_line(rev), nlohmann_line(rev));
+    AccountMovement m{rng() % 2 == 0, text(), text(), day, money(), money(), make_step<Say::text>(Rule::ACC_USE,
+                      text()), std::nullopt, maybe(), std::nullopt};
+    if (rng() % 2) m.month = make_month(2023, 4);
+    if (rng() % 2) m.purpose = Purpose{};
+    EXPECT_EQ(record_line(m), nlohmann_line(m));
+    const Refusal f{text(), EventType::claim, Reason::DUPLICATE_CLAIM, text(), day, maybe()};
+    EXPECT_EQ(record_line(f), nlohmann_line(f));
+    const ContributionMismatch c{text(), text(), make_month(2023, 1), money(), money(), money(), 250, text()};
+    EXPECT_EQ(record_line(c), nlohmann_line(c));
+    DeadLetter d{static_cast<int>(rng() % 8), rng(), text(), maybe(), std::nullopt, maybe(), maybe()};
+    if (rng() % 2) d.type = EventType::claim;
+    ASSERT_EQ(record_line(d), nlohmann_line(d)) << testing::PrintToString(d.reason);
+  }
+}
+
+}  // namespace
 }  // namespace gongji

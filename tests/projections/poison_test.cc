@@ -9,6 +9,7 @@
 #include "ledger/state_codec.h"
 #include "tests/expect_error.h"
 #include "tests/fixtures.h"
+#include "readback/output_lines.h"
 
 namespace gongji::test {
 namespace {

@@ -10,6 +10,7 @@
 #include "ledger/state_codec.h"
 #include "replay/audit.h"
 #include "tests/fixtures.h"
+#include "readback/output_lines.h"
 
 namespace gongji::test {
 namespace {

@@ -10,6 +10,7 @@
 
 #include <rocksdb/db.h>
 #include "tests/fixtures.h"
+#include "replay/person_view.h"
 
 namespace gongji::test {
 namespace {
@@ -172,7 +173,7 @@ TEST(Replay, ExplainRederivesEveryClaim) {
   EXPECT_FALSE(t.equal);
   EXPECT_EQ(t.first_difference, "fund");
   // A key the settlement's fields do not hold (patient is total - fund) changed by hand: the line itself differs.
-  rec["fund"] = t.recomputed.json()["fund"];
+  rec["fund"] = nlohmann::json::parse(t.recomputed.line())["fund"];
   ASSERT_TRUE(store.db()->Put(rocksdb::WriteOptions(), key, rec.dump()).ok());
   EXPECT_TRUE(rederive_claim(store, *log, claims[0]).equal) << "the line as the fold printed it";
   rec["patient"] = "0.01";

@@ -19,6 +19,7 @@
 #include "tests/schemas/outputs_v1_generated.h"
 #include "ledger/state_codec.h"
 #include "wire/output_record.h"
+#include "readback/output_lines.h"
 
 namespace gongji {
 namespace {
