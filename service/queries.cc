@@ -26,18 +26,14 @@ std::string str(const json& j, const char* k) {
 
 void add_to(Money& sum, Money m) { sum = checked_add(sum, m); }  // MoneyOverflow rather than a wrong sum
 
-// Settled, reversed and net fund of one row of a month's view.
-struct FundRow {
-  Money settled = 0, reversed = 0;
-  json to_json() const {
-    return {{"settled", format_money(settled)}, {"reversed", format_money(reversed)},
-            {"net", format_money(checked_add(settled, reversed))}};
-  }
-};
+json row_json(const FundRow& r) {
+  return {{"settled", format_money(r.settled)}, {"reversed", format_money(r.reversed)},
+          {"net", format_money(checked_add(r.settled, r.reversed))}};
+}
 
 json rows_json(const std::map<std::string, FundRow>& rows) {
   json j = json::object();
-  for (const auto& [k, v] : rows) j[k] = v.to_json();
+  for (const auto& [k, v] : rows) j[k] = row_json(v);
   return j;
 }
 
@@ -180,12 +176,15 @@ Month month_param(const std::string& text, const std::string& parameter) {
   return *m;
 }
 
-json facility_month(const Store& store, const std::string& facility, Month month, std::optional<int> partition) {
+MonthShare facility_month_share(const Store& store, const std::string& facility, Month month,
+                                std::optional<int> partition) {
+  MonthShare v{MonthView::facility, month};
+  v.facility = facility;
   std::map<std::string, ClaimRows> settled;  // person/claim of the facility's settled claims in the month
-  std::map<std::string, FundRow> by_benefit, by_scheme;
+  std::map<std::string, FundRow>&by_benefit = v.rows["fund_by_benefit"], &by_scheme = v.rows["fund_by_scheme"];
   std::set<std::string> patients;
-  FundRow total;
-  json claims = json::array(), reversals = json::array();
+  FundRow& total = v.fund;
+  json &claims = v.claims, &reversals = v.reversals;
   each_output(store, partition, [&](const Settlement* s, const Record* rec) {
     if (s && s->facility == facility && in_month(s->date, month)) {
       patients.insert(s->person);
@@ -211,17 +210,22 @@ json facility_month(const Store& store, const std::string& facility, Month month
     }
     return true;
   });
-  return {{"facility", facility}, {"month", format_month(month)}, {"claims", claims},
-          {"patients", patients.size()}, {"fund", total.to_json()}, {"fund_by_benefit", rows_json(by_benefit)},
-          {"fund_by_scheme", rows_json(by_scheme)}, {"reversals", reversals}};
+  v.patients = patients.size();
+  return v;
 }
 
-json fund_month(const Store& store, Month month, std::optional<int> partition) {
+json facility_month(const Store& store, const std::string& facility, Month month, std::optional<int> partition) {
+  return facility_month_share(store, facility, month, partition).to_json();
+}
+
+MonthShare fund_month_share(const Store& store, Month month, std::optional<int> partition) {
+  MonthShare v{MonthView::fund, month};
   std::map<std::string, ClaimRows> settled;
-  std::map<std::string, FundRow> by_scheme, by_level, by_benefit, by_scheme_level;
-  FundRow total;
-  long claims = 0, credits = 0, debits = 0;
-  Money credited = 0, debited = 0;
+  std::map<std::string, FundRow>&by_scheme = v.rows["by_scheme"], &by_level = v.rows["by_level"],
+                                 &by_benefit = v.rows["by_benefit"], &by_scheme_level = v.rows["by_scheme_level"];
+  FundRow& total = v.fund;
+  long &claims = v.claim_count, &credits = v.credits, &debits = v.debits;
+  Money &credited = v.credited, &debited = v.debited;
   auto add = [&](const ClaimRows& c, Money f, bool reversal) {
     const std::string level = std::to_string(c.level);
     for (FundRow* row : {&total, &by_scheme[c.scheme], &by_level[level], &by_benefit[c.benefit],
@@ -244,11 +248,11 @@ json fund_month(const Store& store, Month month, std::optional<int> partition) {
     }
     return true;
   });
-  return {{"month", format_month(month)}, {"claims", claims}, {"fund", total.to_json()},
-          {"by_scheme", rows_json(by_scheme)}, {"by_level", rows_json(by_level)},
-          {"by_benefit", rows_json(by_benefit)}, {"by_scheme_level", rows_json(by_scheme_level)},
-          {"account", {{"credits", {{"count", credits}, {"amount", format_money(credited)}}},
-                       {"debits", {{"count", debits}, {"amount", format_money(debited)}}}}}};
+  return v;
+}
+
+json fund_month(const Store& store, Month month, std::optional<int> partition) {
+  return fund_month_share(store, month, partition).to_json();
 }
 
 namespace {
@@ -306,33 +310,30 @@ std::string fund_month_csv(const json& view) {
   return out;
 }
 
-json facilities_of_month(const Store& store, Month month, std::optional<int> partition) {
-  struct Row {
-    long claims = 0;
-    std::set<std::string> patients;
-    FundRow fund;
-  };
-  std::map<std::string, Row> rows;
-  std::map<std::string, std::string> settled;  // person/claim -> facility
+MonthShare facilities_month_share(const Store& store, Month month, std::optional<int> partition) {
+  MonthShare v{MonthView::facilities, month};
+  std::map<std::string, std::set<std::string>> patients;  // by facility
+  std::map<std::string, std::string> settled;              // person/claim -> facility
   each_output(store, partition, [&](const Settlement* s, const Record* rec) {
     if (s && !s->facility.empty() && in_month(s->date, month)) {
-      Row& row = rows[s->facility];
+      MonthShare::Facility& row = v.facilities[s->facility];
       ++row.claims;
-      row.patients.insert(s->person);
+      patients[s->facility].insert(s->person);
       if (s->status != ClaimStatus::settled) return true;
       settled[claim_key(s->person, s->claim)] = s->facility;
       add_to(row.fund.settled, s->fund);
     } else if (const Reversal* r = rec ? std::get_if<Reversal>(rec) : nullptr; r && in_month(r->date, month)) {
       if (auto it = settled.find(claim_key(r->person, r->claim)); it != settled.end())
-        add_to(rows[it->second].fund.reversed, r->fund);
+        add_to(v.facilities[it->second].fund.reversed, r->fund);
     }
     return true;
   });
-  json list = json::array();
-  for (const auto& [facility, row] : rows)
-    list.push_back({{"facility", facility}, {"claims", row.claims}, {"patients", row.patients.size()},
-                    {"fund", row.fund.to_json()}});
-  return {{"month", format_month(month)}, {"facilities", list}};
+  for (auto& [facility, row] : v.facilities) row.patients = patients[facility].size();
+  return v;
+}
+
+json facilities_of_month(const Store& store, Month month, std::optional<int> partition) {
+  return facilities_month_share(store, month, partition).to_json();
 }
 
 std::string facilities_of_month_csv(const json& view) {
@@ -345,7 +346,7 @@ std::string facilities_of_month_csv(const json& view) {
 }
 
 namespace {
-// An amount as format_money writes it: yuan, negative for a reversal.
+// An amount of a member's share, as format_money writes it: yuan, negative for a reversal (the wire between members).
 Money yuan_of(const json& v) {
   const std::string text = v.is_string() ? v.get<std::string>() : "";
   const bool negative = text.starts_with('-');
@@ -353,62 +354,85 @@ Money yuan_of(const json& v) {
   if (!m) throw std::runtime_error("a share of a month view holds an amount that is not yuan: " + v.dump());
   return negative ? -*m : *m;  // parse_yuan gives 0 or more: negating cannot overflow
 }
-// A row {settled, reversed, net} added into `into` (absent: zero).
-void add_row(json& into, const json& row) {
-  for (const char* k : {"settled", "reversed", "net"})
-    into[k] = format_money(checked_add(into.contains(k) ? yuan_of(into[k]) : 0, yuan_of(row.at(k))));
-}
-// Rows by key added into `into`'s rows of the same keys.
-void add_rows(json& into, const json& rows) {
-  for (const auto& [key, row] : rows.items()) add_row(into[key], row);
-}
-template <typename T>
-void add_count(json& into, const json& n) {
-  into = into.get<T>() + n.get<T>();
+FundRow row_of(const json& j) { return {yuan_of(j.at("settled")), yuan_of(j.at("reversed"))}; }
+void add_row(FundRow& into, const FundRow& r) { add_to(into.settled, r.settled), add_to(into.reversed, r.reversed); }
+// The sections of rows each view has, in its JSON.
+std::vector<const char*> row_sections(MonthView v) {
+  if (v == MonthView::facility) return {"fund_by_benefit", "fund_by_scheme"};
+  if (v == MonthView::fund) return {"by_scheme", "by_level", "by_benefit", "by_scheme_level"};
+  return {};
 }
 }  // namespace
 
+void MonthShare::add(const MonthShare& o) {
+  for (const json& c : o.claims) claims.push_back(c);
+  for (const json& r : o.reversals) reversals.push_back(r);
+  claim_count += o.claim_count;
+  patients += o.patients;  // a person's records are in one partition only
+  add_row(fund, o.fund);
+  for (const auto& [section, rows_of] : o.rows)
+    for (const auto& [key, row] : rows_of) add_row(rows[section][key], row);
+  credits += o.credits, debits += o.debits;
+  add_to(credited, o.credited), add_to(debited, o.debited);
+  for (const auto& [id, f] : o.facilities) {
+    Facility& into = facilities[id];
+    into.claims += f.claims, into.patients += f.patients;
+    add_row(into.fund, f.fund);
+  }
+}
+
+json MonthShare::to_json() const {
+  json j = {{"month", format_month(month)}};
+  if (view == MonthView::facilities) {
+    json list = json::array();
+    for (const auto& [id, f] : facilities)
+      list.push_back({{"facility", id}, {"claims", f.claims}, {"patients", f.patients}, {"fund", row_json(f.fund)}});
+    j["facilities"] = list;
+    return j;
+  }
+  for (const char* section : row_sections(view)) {
+    auto it = rows.find(section);
+    j[section] = it == rows.end() ? json::object() : rows_json(it->second);
+  }
+  j["fund"] = row_json(fund);
+  if (view == MonthView::facility) {
+    j["facility"] = facility, j["claims"] = claims, j["reversals"] = reversals, j["patients"] = patients;
+  } else {
+    j["claims"] = claim_count;
+    j["account"] = {{"credits", {{"count", credits}, {"amount", format_money(credited)}}},
+                    {"debits", {{"count", debits}, {"amount", format_money(debited)}}}};
+  }
+  return j;
+}
+
+MonthShare MonthShare::from_json(MonthView view, const json& j) {
+  MonthShare v{view, *parse_month(j.at("month").get<std::string>())};
+  if (view == MonthView::facilities) {
+    for (const json& f : j.at("facilities"))
+      v.facilities[f.at("facility").get<std::string>()] = {f.at("claims").get<long>(), f.at("patients").get<size_t>(),
+                                                          row_of(f.at("fund"))};
+    return v;
+  }
+  v.fund = row_of(j.at("fund"));
+  for (const char* section : row_sections(view))
+    for (const auto& [key, row] : j.at(section).items()) v.rows[section][key] = row_of(row);
+  if (view == MonthView::facility) {
+    v.facility = j.at("facility").get<std::string>();
+    v.claims = j.at("claims"), v.reversals = j.at("reversals"), v.patients = j.at("patients").get<size_t>();
+  } else {
+    v.claim_count = j.at("claims").get<long>();
+    const json& a = j.at("account");
+    v.credits = a.at("credits").at("count").get<long>(), v.credited = yuan_of(a.at("credits").at("amount"));
+    v.debits = a.at("debits").at("count").get<long>(), v.debited = yuan_of(a.at("debits").at("amount"));
+  }
+  return v;
+}
+
 json merge_month_views(MonthView view, const std::vector<json>& shares) {
   if (shares.empty()) throw std::invalid_argument("merge_month_views: no share");
-  json out = shares.front();
-  std::map<std::string, json> facilities;  // MonthView::facilities, by facility
-  if (view == MonthView::facilities)
-    for (const json& f : out["facilities"]) facilities[f.at("facility").get<std::string>()] = f;
-  for (size_t i = 1; i < shares.size(); ++i) {
-    const json& s = shares[i];
-    if (view == MonthView::facility) {
-      for (const json& c : s.at("claims")) out["claims"].push_back(c);
-      for (const json& r : s.at("reversals")) out["reversals"].push_back(r);
-      add_count<size_t>(out["patients"], s.at("patients"));  // a person's records are in one partition only
-      add_row(out["fund"], s.at("fund"));
-      add_rows(out["fund_by_benefit"], s.at("fund_by_benefit"));
-      add_rows(out["fund_by_scheme"], s.at("fund_by_scheme"));
-    } else if (view == MonthView::fund) {
-      add_count<long>(out["claims"], s.at("claims"));
-      add_row(out["fund"], s.at("fund"));
-      for (const char* rows : {"by_scheme", "by_level", "by_benefit", "by_scheme_level"})
-        add_rows(out[rows], s.at(rows));
-      for (const char* k : {"credits", "debits"}) {
-        json& a = out["account"][k];
-        add_count<long>(a["count"], s.at("account").at(k).at("count"));
-        const Money more = yuan_of(s.at("account").at(k).at("amount"));
-        a["amount"] = format_money(checked_add(yuan_of(a["amount"]), more));
-      }
-    } else {
-      for (const json& f : s.at("facilities")) {
-        auto [it, fresh] = facilities.try_emplace(f.at("facility").get<std::string>(), f);
-        if (fresh) continue;
-        add_count<long>(it->second["claims"], f.at("claims"));
-        add_count<size_t>(it->second["patients"], f.at("patients"));
-        add_row(it->second["fund"], f.at("fund"));
-      }
-    }
-  }
-  if (view == MonthView::facilities) {
-    out["facilities"] = json::array();
-    for (auto& [facility, f] : facilities) out["facilities"].push_back(std::move(f));
-  }
-  return out;
+  MonthShare all = MonthShare::from_json(view, shares.front());
+  for (size_t i = 1; i < shares.size(); ++i) all.add(MonthShare::from_json(view, shares[i]));
+  return all.to_json();
 }
 
 }  // namespace gongji

@@ -52,7 +52,7 @@ Policy read_policy(const Store& store, const std::string& policy_file, bool or_b
 // "known_at".
 KnownAt known_at_param(const std::string& text, const EventLog& log);
 
-// `gongji person`: the person's state as JSON (ledger/ledger.h person_view) as of `as_of` (YYYY-MM-DD; "" = the
+// `gongji person`: the person's state as JSON (replay/person_view.h person_view) as of `as_of` (YYYY-MM-DD; "" = the
 // person's latest date), as known at `known_at` ("" = everything folded; else the person is folded again from the
 // log, TIME-REPLAY). No such person (as known then): NotFoundError "no person P[ known at T ...]".
 // `policy`: when set, the policy read_policy(store, policy_file, known_at.empty()) gives (a caller's cache).
@@ -113,6 +113,43 @@ nlohmann::json facilities_of_month(const Store& store, Month month, std::optiona
 // no person has records in two partitions), facilities by facility. Equal to the view computed over one store
 // holding every partition.
 enum class MonthView { facility, fund, facilities };
+
+// Fund settled and reversed (negative) of one row of a month view, in fen; its net is their sum.
+struct FundRow {
+  Money settled = 0, reversed = 0;
+};
+// A month view, or one partition's share of it, as data (issue 9 item 2): its money in fen, shares added as data in
+// partition order (add), rendered once (to_json: the JSON above). The facility view's claims and reversals are kept
+// as they render: listed, never summed.
+struct MonthShare {
+  MonthShare(MonthView v, Month m) : view(v), month(m) {}
+  MonthView view = MonthView::fund;
+  Month month = 0;
+  std::string facility;                                        // facility view
+  nlohmann::json claims = nlohmann::json::array();             // facility view
+  nlohmann::json reversals = nlohmann::json::array();          // facility view
+  long claim_count = 0;                                        // fund view
+  size_t patients = 0;                                         // facility view
+  FundRow fund;                                                // facility and fund views
+  std::map<std::string, std::map<std::string, FundRow>> rows;  // fund_by_benefit, ...; by_scheme, by_level, ...
+  long credits = 0, debits = 0;                                // fund view: account movements
+  Money credited = 0, debited = 0;
+  struct Facility {
+    long claims = 0;
+    size_t patients = 0;
+    FundRow fund;
+  };
+  std::map<std::string, Facility> facilities;  // facilities view
+  void add(const MonthShare& other);
+  nlohmann::json to_json() const;
+  // A share another member sent (the wire between serve members: the one place its money is read from text).
+  static MonthShare from_json(MonthView view, const nlohmann::json& j);
+};
+MonthShare facility_month_share(const Store& store, const std::string& facility, Month month,
+                                std::optional<int> partition);
+MonthShare fund_month_share(const Store& store, Month month, std::optional<int> partition);
+MonthShare facilities_month_share(const Store& store, Month month, std::optional<int> partition);
+// Shares as JSON (as members send them) merged: from_json, add, to_json.
 nlohmann::json merge_month_views(MonthView view, const std::vector<nlohmann::json>& shares);
 // As CSV: facility,claims,patients,settled,reversed,net.
 std::string facilities_of_month_csv(const nlohmann::json& view);

@@ -185,7 +185,8 @@ struct QueryService::Impl {
   Reply logged(const httplib::Request& req, const Principal& who, const Route& r, Reply reply);
   Reply forward(const httplib::Request& req, int partition);
   httplib::Result ask_member(const std::string& url, const std::string& target, const httplib::Headers& headers) const;
-  json month_view(const httplib::Request& req, MonthView kind, const std::function<json(std::optional<int>)>& share);
+  json month_view(const httplib::Request& req, MonthView kind,
+                  const std::function<MonthShare(std::optional<int>)>& share);
   json share_of(const httplib::Request& req, int partition);
   std::atomic<int> gathering{0};  // month views asking other members now (month_view)
   std::vector<int> answered_partitions(const EventLog& log) const;
@@ -522,13 +523,13 @@ httplib::Result QueryService::Impl::ask_member(const std::string& url, const std
 
 // A month view (issue 11 item 4) over every partition. `gongji query`: its store holds them all. A serve member:
 // its own partitions' shares computed here, every other partition's asked of its owner (GET the same path, JSON,
-// with the caller's token, which the owner checks again, and X-Gongji-Partition), merged in partition order
-// (queries.h merge_month_views); each partition as of its owner's last catch-up. A request that is itself a share
+// with the caller's token, which the owner checks again, and X-Gongji-Partition), added as data in partition order
+// (queries.h MonthShare); each partition as of its owner's last catch-up. A request that is itself a share
 // answers for that one partition, if owned here (else 503), and is never passed on. At most half the request threads
 // ask other members at once, so that the shares two members ask of each other always find a thread.
 json QueryService::Impl::month_view(const httplib::Request& req, MonthView kind,
-                                    const std::function<json(std::optional<int>)>& share) {
-  if (!opt.owners) return share(std::nullopt);
+                                    const std::function<MonthShare(std::optional<int>)>& share) {
+  if (!opt.owners) return share(std::nullopt).to_json();
   const int n = opt.owners->partitions();
   if (req.has_header(kShare)) {
     const std::string asked = req.get_header_value(kShare);
@@ -538,7 +539,7 @@ json QueryService::Impl::month_view(const httplib::Request& req, MonthView kind,
                                                                " in " + kShare + ", got '" + asked + "'");
     if (!opt.owners->owns(p))
       throw Unavailable(503, "partition " + asked + " is not owned here (the group is rebalancing): retry");
-    return share(p);
+    return share(p).to_json();
   }
   struct Slot {
     std::atomic<int>& n;
@@ -546,9 +547,14 @@ json QueryService::Impl::month_view(const httplib::Request& req, MonthView kind,
   } slot{gathering};
   if (++gathering > std::max(1, opt.threads / 2))
     throw Unavailable(503, "too many month views are being gathered from the members at once: retry");
-  std::vector<json> shares;
-  for (int p = 0; p < n; ++p) shares.push_back(opt.owners->owns(p) ? share(p) : share_of(req, p));
-  return merge_month_views(kind, shares);
+  // Added as data in partition order: this member's shares as computed, the others' decoded from what they sent.
+  std::optional<MonthShare> all;
+  for (int p = 0; p < n; ++p) {
+    MonthShare s = opt.owners->owns(p) ? share(p) : MonthShare::from_json(kind, share_of(req, p));
+    if (all) all->add(s);
+    else all = std::move(s);
+  }
+  return all->to_json();
 }
 
 // Partition p's share of the month view `req` asks, from its owner. An owner that refuses (its tokens file or
@@ -636,7 +642,7 @@ void QueryService::Impl::audit_routes() {
           const std::string facility = id_param(req, 1, "facility");
           const Month month = month_param(req.matches[2].str());
           json view = month_view(req, MonthView::facility, [&](std::optional<int> p) {
-            return facility_month(*v.store, facility, month, p);
+            return facility_month_share(*v.store, facility, month, p);
           });
           if (req.has_header(kShare)) return json_reply(view);  // the asking member decides what is missing
           if (view["claims"].empty() && !known_facility(*v.store, v.store->partitions(), facility))
@@ -649,7 +655,7 @@ void QueryService::Impl::audit_routes() {
           const std::string format = format_param(req, {"json", "csv"});
           const Month month = month_param(req.matches[1].str());
           json view = month_view(req, MonthView::facilities,
-                                 [&](std::optional<int> p) { return facilities_of_month(*v.store, month, p); });
+                                 [&](std::optional<int> p) { return facilities_month_share(*v.store, month, p); });
           if (format == "csv" && !req.has_header(kShare))
             return Reply{200, facilities_of_month_csv(view), "text/csv; charset=utf-8"};
           return json_reply(view);
@@ -657,7 +663,8 @@ void QueryService::Impl::audit_routes() {
   route(R"(/v1/fund/months/([^/]+))", {"fund_month", Area::audit, {"format"}}, [this](const auto& req, View& v) {
     const std::string format = format_param(req, {"json", "csv"});
     const Month month = month_param(req.matches[1].str());
-    json view = month_view(req, MonthView::fund, [&](std::optional<int> p) { return fund_month(*v.store, month, p); });
+    json view =
+        month_view(req, MonthView::fund, [&](std::optional<int> p) { return fund_month_share(*v.store, month, p); });
     if (format == "csv" && !req.has_header(kShare)) return Reply{200, fund_month_csv(view), "text/csv; charset=utf-8"};
     return json_reply(view);
   });

@@ -53,7 +53,7 @@ namespace gongji {
 // readyz and metrics count the owned partitions only. The facility and fund views read every partition: a member
 // computes its own partitions' shares and asks each other partition's owner for its share (the same path, the
 // caller's token, checked again, and X-Gongji-Partition: P; answered in JSON for that partition only, never passed
-// on), then merges them in partition order (queries.h merge_month_views), CSV after the merge. A share that cannot
+// on), then adds them as data in partition order (queries.h MonthShare), CSV after the merge. A share that cannot
 // be had fails the view with the owner's status (503 when it did not answer).
 // serve implements it from the group's metadata (consumers/group_owners.h); `gongji query` has none and answers
 // for every partition of its store. Implementations are called from the request threads.
