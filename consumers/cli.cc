@@ -725,7 +725,10 @@ struct Cli {
     rep = app.add_subcommand("report", "a readable summary: claims by status and reason, fund paid by scheme, "
                                        "level, benefit and month, and a few settlements explained");
     data_opt(rep);
-    rep->add_option("--explained", explained, "how many settlements to explain (default 5)")
+    rep->add_option("--explained", explained,
+                    "how many settlements to explain, one per case the data holds, of five: a limit reached "
+                    "mid-claim, temporary out-of-area care, a TCM hospital, acupuncture-led care, an automatic "
+                    "first designation (default 5: every case found)")
         ->check(CLI::NonNegativeNumber);
   }
 

@@ -1,4 +1,5 @@
 #include "events/event.h"
+#include "events/event_json.h"
 #include "events/text.h"
 
 #include <algorithm>

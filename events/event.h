@@ -16,8 +16,6 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "events/event_types.h"
 
 namespace gongji {
@@ -115,11 +113,7 @@ struct CodeLists {
 // log's id index, audit's shared-copy check, `ingest` (which validates under the built-in policy), tests, fuzzers.
 const CodeLists& events_md_codes();
 
-// Parses one JSON line (money numbers are read exactly from their text). Throws EventError.
-// A line longer than kMaxLineBytes is refused before parsing. Codes are checked against `codes`.
-Event parse_event(std::string_view line, const CodeLists& codes = events_md_codes());
-Event event_from_json(const nlohmann::json& j, const CodeLists& codes = events_md_codes());
-nlohmann::json event_to_json(const Event& e);
+// The canonical JSON line of an event (written without a DOM); parsing lines is events/event_json.h's.
 std::string canonical_json(const Event& e);
 // A 64-bit digest of the event's content: equal events (whatever their encoding) give equal digests.
 uint64_t event_digest(const Event& e);
@@ -152,10 +146,5 @@ void validate_event(const Event& e, const CodeLists& codes = events_md_codes());
 // Whether `value` is in the code list of EVENTS.md for the JSON field `field` ("disease", "therapy", "diagnosis",
 // "category", "purpose", ...); false for a field that has no code list. The policy loader checks its codes with it.
 bool is_known_code(std::string_view field, std::string_view value);
-
-// JSON parsing that keeps the text of non-integer numbers (as a string prefixed with kRawNumberMark), so that
-// money given as a JSON number is never routed through a binary float.
-inline constexpr char kRawNumberMark = '\x01';
-nlohmann::json parse_json_exact(std::string_view text);
 
 }  // namespace gongji

@@ -2,6 +2,7 @@
 // vtable offset 4 + 2i), converted to and from the Event by name, and validated by validate_event
 // (event.h, bounds included).
 // One conversion per field kind keeps schema and codec from drifting apart.
+#include "events/event_json.h"
 #include "events/fb_codec.h"
 
 #include <flatbuffers/minireflect.h>

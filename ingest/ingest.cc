@@ -1,3 +1,4 @@
+#include "events/event_json.h"
 #include "ingest/ingest.h"
 
 #include <fcntl.h>

@@ -141,7 +141,8 @@ class KafkaLog final : public EventLog {
       throw LogError("kafka: delivery failed: " + (failed.empty() ? fatal : failed));
     }
     if (dr_.in_flight > 0)
-      throw LogError("kafka: " + std::to_string(dr_.in_flight) + " events not acknowledged in time");
+      throw LogError("kafka: " + std::to_string(dr_.in_flight) + " events not acknowledged in time" +
+                     (failed.empty() ? "" : "; delivery failed: " + failed));
     if (!failed.empty()) throw LogError("kafka: delivery failed: " + failed);
   }
 
@@ -219,8 +220,9 @@ class KafkaLog final : public EventLog {
       if (c->set(k, v, err) != RdKafka::Conf::CONF_OK) throw LogError("kafka: " + err);
     c->set("dr_cb", &dr_, err);
     c->set("event_cb", static_cast<RdKafka::EventCb*>(&events_), err);
-    producer_.reset(RdKafka::Producer::create(c.get(), err));
-    if (!producer_) throw LogError("kafka: cannot create producer: " + err);
+    std::unique_ptr<RdKafka::Producer> p(RdKafka::Producer::create(c.get(), err));
+    if (!p) throw LogError("kafka: cannot create producer: " + err);  // the one before stays, fatal or not
+    producer_ = std::move(p);
   }
 
   void produce(int partition, const std::string& key, std::string_view payload) {

@@ -75,9 +75,52 @@ def check(root):
     return problems
 
 
+def libraries_reached(root, header, seen):
+    """The libraries a project header reaches through its includes, its own and those of the project headers it
+    includes, transitively: {library: chain of headers that reaches it}. Generated headers (not in the tree) are
+    skipped: events/*_generated.h are FlatBuffers', which only the modules that link it include."""
+    include = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
+    reached = {}
+    path = root / header
+    if header in seen or not path.is_file():
+        return reached
+    seen.add(header)
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = include.match(line)
+        if not m:
+            continue
+        kind, inc = m.groups()
+        if kind == '"':
+            for lib, chain in libraries_reached(root, inc, seen).items():
+                reached.setdefault(lib, [header] + chain)
+        elif library_of(inc):
+            reached.setdefault(library_of(inc), [header, "<" + inc + ">"])
+    return reached
+
+
+def check_transitive(root):
+    """A module's files may not reach, through the project headers they include, a library its target does not
+    link: a header of another module that includes one would bring it in unseen."""
+    problems = []
+    include = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
+    for module, (_, libraries) in sorted(LAYERS.items()):
+        for path in sorted((root / module).rglob("*")):
+            if path.suffix not in (".cc", ".h") or not path.is_file():
+                continue
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                m = include.match(line)
+                if not m:
+                    continue
+                for lib, chain in libraries_reached(root, m.group(1), set()).items():
+                    if lib not in libraries:
+                        problems.append(f"{path.relative_to(root)}:{n}: {module}/ reaches {lib}, which its target "
+                                        f"does not link, through " + " -> ".join(chain))
+    return problems
+
+
 def main():
     root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".")
-    problems = check(root)
+    problems = check(root) + check_transitive(root)
     for p in problems:
         print(p)
     if problems:

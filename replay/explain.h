@@ -14,7 +14,7 @@ namespace gongji {
 struct Rederivation {
   // The settlement as the store holds it (Output::settlement; Output::text too when the store kept it as a line,
   // one changed by hand among them), and the recomputation: a settlement, or the dead letter (Output::record) its
-  // event is under the policy's code lists. As data; rendered to JSON only at the edges (Output::json()).
+  // event is under the policy's code lists. As data; rendered to JSON only at the edges (Output::line()).
   Output recorded, recomputed;
   bool equal = false;
   std::string first_difference;  // "" when equal: the first field (in key order) that differs

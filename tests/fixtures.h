@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "events/event_json.h"
 #include "log/event_log.h"
 #include "ops/generator.h"
 #include "projections/store.h"

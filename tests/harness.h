@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "events/event_json.h"
 #include "ledger/ledger.h"
 #include "ledger/mem_state.h"
 #include "replay/person_view.h"

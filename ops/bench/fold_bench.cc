@@ -30,6 +30,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include "events/event_json.h"
 #include "log/event_log.h"
 #include "ops/generator.h"
 #include "projections/store.h"

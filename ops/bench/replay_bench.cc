@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <random>
 
+#include "events/event_json.h"
 #include "log/event_log.h"
 #include "ops/generator.h"
 #include "replay/reconstruct.h"

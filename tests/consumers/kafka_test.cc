@@ -2,6 +2,7 @@
 #include <httplib.h>
 #include <librdkafka/rdkafkacpp.h>
 
+#include "events/event_json.h"
 #include "consumers/exit_codes.h"
 #include "events/fb_codec.h"
 #include "events/partition.h"
@@ -241,7 +242,6 @@ TEST(KafkaLog, StraightToTheTopicBadRecordsAndDuplicates) {
   EXPECT_EQ(downstream(settle_topic)["kinds"], nlohmann::json({{"settlement", 2}, {"dead_letter", 2}}));
 }
 
-// ingest --brokers refuses bad lines as the embedded ingest does, and sends them to the dead-letter topic.
 // A delivery error is reported by the sync after it, once: a long-lived writer (serve's POST /v1/events) goes on
 // (issue 9 item 6 review: the first error used to be kept, so every later sync failed too). The broker refuses a
 // record above the topic's max.message.bytes, which the producer's own limit lets through.
@@ -268,6 +268,7 @@ TEST(KafkaLog, ADeliveryErrorFailsOneSyncNotTheNext) {
   EXPECT_EQ(log->end_offset(0), 1u);
 }
 
+// ingest --brokers refuses bad lines as the embedded ingest does, and sends them to the dead-letter topic.
 TEST(KafkaLog, IngestRefusalsGoToTheDeadLetterTopic) {
   REQUIRE_BROKER();
   TempDir d;

@@ -9,6 +9,7 @@
 #include <flatbuffers/minireflect.h>
 
 #include "events/event.h"
+#include "events/event_json.h"
 #include "events/events_generated.h"
 #include "events/fb_codec.h"
 #include "events/partition.h"

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "events/event.h"
+#include "events/event_json.h"
 #include "events/fb_codec.h"
 #include "events/money.h"
 #include "ledger/policy.h"

@@ -7,6 +7,7 @@
 
 #include "consumers/exit_codes.h"
 #include "events/event.h"
+#include "events/event_json.h"
 #include "events/fb_codec.h"
 #include "tests/fixtures.h"
 

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "events/event.h"
+#include "events/event_json.h"
 #include "events/fb_codec.h"
 #include "tests/fuzz/fuzz_check.h"
 

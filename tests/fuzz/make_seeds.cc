@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "events/event.h"
+#include "events/event_json.h"
 #include "log/event_log.h"
 #include "events/fb_codec.h"
 

@@ -2,6 +2,7 @@
 // new value out of range naming it; a policy that changes an age, the old-urban cut-off, the crediting months, the
 // disease cap or the TCM points changes the result; a fold under a policy without a code dead-letters an event
 // naming the field and the code; the assumed values are reported (Policy::assumptions, `gongji policy`).
+#include "events/event_json.h"
 #include "events/fb_codec.h"
 #include "tests/fixtures.h"
 #include "tests/harness.h"

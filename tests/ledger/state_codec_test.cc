@@ -12,6 +12,7 @@
 #include <map>
 #include <random>
 
+#include "events/event_json.h"
 #include "ledger/mem_state.h"
 #include "ledger/state_codec.h"
 #include "ops/generator.h"

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "events/event_json.h"
 #include "log/crc32c.h"
 #include "log/event_log.h"
 #include "log/kafka_log.h"

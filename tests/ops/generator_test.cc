@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "events/event.h"
+#include "events/event_json.h"
 #include "ops/generator.h"
 
 namespace gongji {

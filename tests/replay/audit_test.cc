@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "events/event_json.h"
 #include "events/fb_codec.h"
 #include "ledger/settlement.h"
 #include "ledger/state_codec.h"

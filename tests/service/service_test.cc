@@ -2,7 +2,10 @@
 // answers as the command line does, every refusal, the access log, a fold writing meanwhile, the metrics scrape.
 #include <httplib.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -348,6 +351,61 @@ TEST_F(Service, EventsArePostedThroughTheOneIngestForTheIntakeRoleOnly) {
   r = q.Post("/v1/events", as_intake, facility, "application/x-ndjson");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 405);
+}
+
+// A post waits at most 2 s for the one appending before it, then gets 503 with Retry-After (so posts never hold every
+// request thread). The first post is held in its dead-letter sink's sync until the second has been answered.
+struct Gate : DeadLetterSink {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = false;
+  std::atomic<bool> entered{false};
+  void put(const IngestRefusal&, const std::string&) override {}
+  void sync() override {
+    entered = true;
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return open; });
+  }
+  void release() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      open = true;
+    }
+    cv.notify_all();
+  }
+};
+
+TEST_F(Service, APostWaitingOverTwoSecondsForAnotherIs503) {
+  TempDir w;
+  auto log = open_segment_log(w / "log", 2);
+  Gate gate;
+  QueryOptions o = options(data_, dir_->path.string());
+  o.intake = std::make_shared<Ingestor>(*log, std::vector<DeadLetterSink*>{&gate}, events_md_codes());
+  Running intake(o);
+  const httplib::Headers as_intake = {{"Authorization", "Bearer " + kIntake}};
+  const std::string facility =
+      R"({"type":"facility_registered","id":"g1","at":"2022-01-01","facility":"F901","name":"站","level":0,)"
+      R"("tcm":false,"kind":"village_clinic","ordinary_outpatient":true})";
+  std::atomic<int> first_status{0};
+  std::thread first([&] {
+    httplib::Client c("127.0.0.1", intake.svc.port());
+    c.set_read_timeout(std::chrono::seconds(30));
+    auto r = c.Post("/v1/events", as_intake, facility + "\n", "application/x-ndjson");
+    first_status = r ? r->status : -1;
+  });
+  for (int i = 0; i < 2000 && !gate.entered; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(gate.entered) << "the first post never reached its sink";
+  httplib::Client c("127.0.0.1", intake.svc.port());
+  const auto t0 = std::chrono::steady_clock::now();
+  auto second = c.Post("/v1/events", as_intake, facility + "\n", "application/x-ndjson");
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  gate.release();
+  first.join();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status, 503) << second->body;
+  EXPECT_EQ(second->get_header_value("Retry-After"), "1");
+  EXPECT_GE(waited, 1900ms);
+  EXPECT_EQ(first_status, 200);
 }
 
 // Independent of timing: a burst of 1, then one each 1000 s (the refill is RateLimit's test, with its own clock).
