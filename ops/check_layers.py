@@ -49,29 +49,34 @@ def library_of(header):
     return LIBRARIES.get(first) or LIBRARIES.get(header)
 
 
-def check(root):
-    problems = []
-    include = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
-    for module, (modules, libraries) in sorted(LAYERS.items()):
-        folder = root / module
-        for path in sorted(folder.rglob("*")):
+INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
+
+
+def includes(root):
+    """Every #include of every module's *.cc and *.h file: (module, "file:line", kind '<' or '"', header)."""
+    for module in sorted(LAYERS):
+        for path in sorted((root / module).rglob("*")):
             if path.suffix not in (".cc", ".h") or not path.is_file():
                 continue
             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                m = include.match(line)
-                if not m:
-                    continue
-                kind, header = m.groups()
-                where = f"{path.relative_to(root)}:{n}"
-                if kind == '"':
-                    owner = header.split("/")[0] if "/" in header else module
-                    if owner not in modules:
-                        problems.append(f"{where}: {module}/ includes {header}, of module {owner}/, "
-                                        f"which its target does not link")
-                    continue
-                lib = library_of(header)
-                if lib and lib not in libraries:
-                    problems.append(f"{where}: {module}/ includes <{header}> ({lib}), which its target does not link")
+                m = INCLUDE.match(line)
+                if m:
+                    yield module, f"{path.relative_to(root)}:{n}", m.group(1), m.group(2)
+
+
+def check(root):
+    problems = []
+    for module, where, kind, header in includes(root):
+        modules, libraries = LAYERS[module]
+        if kind == '"':
+            owner = header.split("/")[0] if "/" in header else module
+            if owner not in modules:
+                problems.append(f"{where}: {module}/ includes {header}, of module {owner}/, "
+                                f"which its target does not link")
+            continue
+        lib = library_of(header)
+        if lib and lib not in libraries:
+            problems.append(f"{where}: {module}/ includes <{header}> ({lib}), which its target does not link")
     return problems
 
 
@@ -79,14 +84,13 @@ def libraries_reached(root, header, seen):
     """The libraries a project header reaches through its includes, its own and those of the project headers it
     includes, transitively: {library: chain of headers that reaches it}. Generated headers (not in the tree) are
     skipped: events/*_generated.h are FlatBuffers', which only the modules that link it include."""
-    include = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
     reached = {}
     path = root / header
     if header in seen or not path.is_file():
         return reached
     seen.add(header)
     for line in path.read_text(encoding="utf-8").splitlines():
-        m = include.match(line)
+        m = INCLUDE.match(line)
         if not m:
             continue
         kind, inc = m.groups()
@@ -102,19 +106,13 @@ def check_transitive(root):
     """A module's files may not reach, through the project headers they include, a library its target does not
     link: a header of another module that includes one would bring it in unseen."""
     problems = []
-    include = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
-    for module, (_, libraries) in sorted(LAYERS.items()):
-        for path in sorted((root / module).rglob("*")):
-            if path.suffix not in (".cc", ".h") or not path.is_file():
-                continue
-            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                m = include.match(line)
-                if not m:
-                    continue
-                for lib, chain in libraries_reached(root, m.group(1), set()).items():
-                    if lib not in libraries:
-                        problems.append(f"{path.relative_to(root)}:{n}: {module}/ reaches {lib}, which its target "
-                                        f"does not link, through " + " -> ".join(chain))
+    for module, where, kind, header in includes(root):
+        if kind != '"':
+            continue
+        for lib, chain in libraries_reached(root, header, set()).items():
+            if lib not in LAYERS[module][1]:
+                problems.append(f"{where}: {module}/ reaches {lib}, which its target does not link, through " +
+                                " -> ".join(chain))
     return problems
 
 
