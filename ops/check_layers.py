@@ -50,10 +50,31 @@ def library_of(header):
 
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
+GENERATED = "_generated.h"  # flatc's headers (events/*.fbs), in the build tree: they reach FlatBuffers
+EMBEDDED = {"service/desk_html.h"}  # generated from service/desk/desk.html at build time: no library
+
+
+def resolve(root, including, kind, header):
+    """What an #include names: ("project", path relative to root), ("generated", header), ("library", name),
+    ("missing", header) for a quoted one found nowhere, or ("system", header). A quoted header is looked for beside
+    the including file, then at the root; one in angle brackets whose first folder is the tree's is the tree's too."""
+    if header.endswith(GENERATED):
+        return "generated", header
+    if header in EMBEDDED:
+        return "system", header
+    if kind == '"':
+        for candidate in (including.parent / header, root / header):
+            if candidate.is_file():
+                return "project", candidate.resolve().relative_to(root.resolve()).as_posix()
+        return "missing", header
+    if (root / header).is_file() and "/" in header:
+        return "project", header
+    lib = library_of(header)
+    return ("library", lib) if lib else ("system", header)
 
 
 def includes(root):
-    """Every #include of every module's *.cc and *.h file: (module, "file:line", kind '<' or '"', header)."""
+    """Every #include of every module's *.cc and *.h file: (module, path, "file:line", what resolve() says)."""
     for module in sorted(LAYERS):
         for path in sorted((root / module).rglob("*")):
             if path.suffix not in (".cc", ".h") or not path.is_file():
@@ -61,29 +82,29 @@ def includes(root):
             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                 m = INCLUDE.match(line)
                 if m:
-                    yield module, f"{path.relative_to(root)}:{n}", m.group(1), m.group(2)
+                    yield module, path, f"{path.relative_to(root)}:{n}", resolve(root, path, *m.groups())
 
 
 def check(root):
+    """Each include names a module or a library the including module's target links."""
     problems = []
-    for module, where, kind, header in includes(root):
+    for module, _, where, (what, name) in includes(root):
         modules, libraries = LAYERS[module]
-        if kind == '"':
-            owner = header.split("/")[0] if "/" in header else module
-            if owner not in modules:
-                problems.append(f"{where}: {module}/ includes {header}, of module {owner}/, "
-                                f"which its target does not link")
-            continue
-        lib = library_of(header)
-        if lib and lib not in libraries:
-            problems.append(f"{where}: {module}/ includes <{header}> ({lib}), which its target does not link")
+        if what == "missing":
+            problems.append(f"{where}: {name} is not in the tree (write project headers from the root: folder/x.h)")
+        elif what == "project" and name.split("/")[0] not in modules:
+            problems.append(f"{where}: {module}/ includes {name}, of module {name.split('/')[0]}/, "
+                            f"which its target does not link")
+        elif what in ("library", "generated"):
+            lib = name if what == "library" else "flatbuffers"
+            if lib not in libraries:
+                problems.append(f"{where}: {module}/ includes {name} ({lib}), which its target does not link")
     return problems
 
 
 def libraries_reached(root, header, seen):
     """The libraries a project header reaches through its includes, its own and those of the project headers it
-    includes, transitively: {library: chain of headers that reaches it}. Generated headers (not in the tree) are
-    skipped: events/*_generated.h are FlatBuffers', which only the modules that link it include."""
+    includes, transitively: {library: chain of headers that reaches it}."""
     reached = {}
     path = root / header
     if header in seen or not path.is_file():
@@ -93,12 +114,14 @@ def libraries_reached(root, header, seen):
         m = INCLUDE.match(line)
         if not m:
             continue
-        kind, inc = m.groups()
-        if kind == '"':
-            for lib, chain in libraries_reached(root, inc, seen).items():
+        what, name = resolve(root, path, *m.groups())
+        if what == "project":
+            for lib, chain in libraries_reached(root, name, seen).items():
                 reached.setdefault(lib, [header] + chain)
-        elif library_of(inc):
-            reached.setdefault(library_of(inc), [header, "<" + inc + ">"])
+        elif what == "generated":
+            reached.setdefault("flatbuffers", [header, name])
+        elif what == "library":
+            reached.setdefault(name, [header, "<" + m.group(2) + ">"])
     return reached
 
 
@@ -106,10 +129,10 @@ def check_transitive(root):
     """A module's files may not reach, through the project headers they include, a library its target does not
     link: a header of another module that includes one would bring it in unseen."""
     problems = []
-    for module, where, kind, header in includes(root):
-        if kind != '"':
+    for module, _, where, (what, name) in includes(root):
+        if what != "project":
             continue
-        for lib, chain in libraries_reached(root, header, set()).items():
+        for lib, chain in libraries_reached(root, name, set()).items():
             if lib not in LAYERS[module][1]:
                 problems.append(f"{where}: {module}/ reaches {lib}, which its target does not link, through " +
                                 " -> ".join(chain))

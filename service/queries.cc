@@ -406,7 +406,9 @@ json MonthShare::to_json() const {
 }
 
 MonthShare MonthShare::from_json(MonthView view, const json& j) {
-  MonthShare v{view, *parse_month(j.at("month").get<std::string>())};
+  const std::optional<Month> month = parse_month(j.at("month").get<std::string>());
+  if (!month) throw std::runtime_error("a share of a month view names no month YYYY-MM: " + j.at("month").dump());
+  MonthShare v{view, *month};
   if (view == MonthView::facilities) {
     for (const json& f : j.at("facilities"))
       v.facilities[f.at("facility").get<std::string>()] = {f.at("claims").get<long>(), f.at("patients").get<size_t>(),

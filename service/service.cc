@@ -185,6 +185,7 @@ struct QueryService::Impl {
   Reply logged(const httplib::Request& req, const Principal& who, const Route& r, Reply reply);
   Reply forward(const httplib::Request& req, int partition);
   httplib::Result ask_member(const std::string& url, const std::string& target, const httplib::Headers& headers) const;
+  MonthShare decoded_share(MonthView kind, const json& body, int p);
   json month_view(const httplib::Request& req, MonthView kind,
                   const std::function<MonthShare(std::optional<int>)>& share);
   json share_of(const httplib::Request& req, int partition);
@@ -550,11 +551,21 @@ json QueryService::Impl::month_view(const httplib::Request& req, MonthView kind,
   // Added as data in partition order: this member's shares as computed, the others' decoded from what they sent.
   std::optional<MonthShare> all;
   for (int p = 0; p < n; ++p) {
-    MonthShare s = opt.owners->owns(p) ? share(p) : MonthShare::from_json(kind, share_of(req, p));
+    MonthShare s = opt.owners->owns(p) ? share(p) : decoded_share(kind, share_of(req, p), p);
     if (all) all->add(s);
     else all = std::move(s);
   }
   return all->to_json();
+}
+
+// A share another member sent, as data; one that does not read is that member's fault: 502 naming it.
+MonthShare QueryService::Impl::decoded_share(MonthView kind, const json& body, int p) {
+  try {
+    return MonthShare::from_json(kind, body);
+  } catch (const std::exception& e) {
+    throw Unavailable(502, "the owner of partition " + std::to_string(p) + " sent a share that does not read: " +
+                               e.what());
+  }
 }
 
 // Partition p's share of the month view `req` asks, from its owner. An owner that refuses (its tokens file or

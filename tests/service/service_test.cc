@@ -231,6 +231,13 @@ TEST_F(Service, MonthViewsMergedFromPartitionSharesEqualTheWholeStoresView) {
     }
   }
   EXPECT_GT(spread, 10);
+  // A share that does not read (a member's fault: the service answers 502 naming it) is refused, never added as 0.
+  json bad = fund_month(s, *parse_month("2023-03"), 0);
+  bad["month"] = "2023-13";
+  EXPECT_THROW(MonthShare::from_json(MonthView::fund, bad), std::runtime_error);
+  bad = fund_month(s, *parse_month("2023-03"), 0);
+  bad["fund"]["settled"] = "12.3.4";
+  EXPECT_THROW(MonthShare::from_json(MonthView::fund, bad), std::runtime_error);
 }
 
 TEST_F(Service, RefusalsNameTheirCause) {
