@@ -375,6 +375,8 @@ int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json
 int cmd_replay(const Paths& paths, const std::string& known_at, const std::string& out,
                const std::string& policy_file) {
   require_existing(paths);
+  if (fs::exists(out))  // a usage error (exit 2), before anything is opened
+    throw UsageError("--out " + out + ": already exists (replay writes a new store there: name a new directory)");
   const Policy pol = [&] {  // the store is closed again before the replay
     Store store(paths.state(), true);
     return command_policy(store, policy_file);

@@ -24,7 +24,7 @@ std::map<int, uint64_t> positions_at(EventLog& log, const KnownAt& known) {
 ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, uint64_t>& target,
                        const std::string& checkpoints, const std::string& out,
                        const std::function<void(uint64_t)>& progress) {
-  if (fs::exists(out)) throw StoreError("replay: " + out + " already exists");
+  if (fs::exists(out)) throw StoreError(out + " already exists (replay writes a new store there)");
   ReplayResult res;
   // The nearest checkpoint: the one with the most folded records whose every position is at or before the target
   // (Store::checkpoints lists only complete checkpoints of this store format).

@@ -117,6 +117,10 @@ TEST_F(CliUsage, KnownAtNamingAPartitionThatDoesNotExist) {
   EXPECT_USAGE("replay --data-dir " + data_ + " --known-at 0:5,99:1 --out " + (*dir_ / "replayed"),
                "--known-at: partition 99 does not exist");
   EXPECT_FALSE(std::filesystem::exists(*dir_ / "replayed")) << "a usage error changes nothing";
+  std::filesystem::create_directories(*dir_ / "taken");  // a newcomer's finding: an --out that exists
+  EXPECT_USAGE("replay --data-dir " + data_ + " --known-at 0:5 --out " + (*dir_ / "taken"),
+               "--out " + (*dir_ / "taken") + ": already exists (replay writes a new store there: name a new "
+               "directory)");
   EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --known-at 0:abc", "--known-at: offset 'abc'");
   EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --known-at x:1", "--known-at: partition 'x'");
 }
