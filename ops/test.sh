@@ -12,6 +12,14 @@ kdir="$root/build/kafka-test"
 ./ops/kafka/kafka.sh stop "$kdir" 2>/dev/null || true
 rm -rf "$kdir"
 trap '"$root/ops/kafka/kafka.sh" stop "$kdir" || true' EXIT
+# The test brokers' ports (39092-39094, and 39191-39294 for a test's own three-broker cluster) lie in Linux's
+# ephemeral range: reserved from it where root may, so that no client's connection takes one before a broker binds it
+# (a broker of the own cluster once did not start within 90 s, its log unseen).
+reserved=/proc/sys/net/ipv4/ip_local_reserved_ports
+if [ -w "$reserved" ] && ! grep -q 39090-39300 "$reserved"; then
+  cur=$(cat "$reserved")
+  echo "${cur:+$cur,}39090-39300" > "$reserved" 2>/dev/null || true
+fi
 echo "== starting Kafka for the tests"
 GONGJI_BROKERS=$(./ops/kafka/kafka.sh start "$kdir" 1 | tail -1)
 export GONGJI_BROKERS

@@ -156,10 +156,11 @@ start_node() {  # DIR NODE
   echo $! > "$dir/node$node/pid"
 }
 
-wait_port() {  # HOST:PORT SECONDS
-  local hp=$1 deadline=$((SECONDS + $2))
+wait_port() {  # HOST:PORT SECONDS [PIDFILE]: fails at once when the process of PIDFILE has ended (a port taken)
+  local hp=$1 deadline=$((SECONDS + $2)) pidfile=${3:-}
   while ! (exec 3<>"/dev/tcp/${hp%:*}/${hp#*:}") 2>/dev/null; do
     [ $SECONDS -lt $deadline ] || return 1
+    if [ -n "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then return 1; fi
     sleep 0.3
   done
 }
@@ -183,9 +184,14 @@ start() {
     fi
     start_node "$dir" "$n"
   done
-  local b
+  local b n=0
   for b in $(bootstrap_of "$count" "$dir" | tr ',' ' '); do
-    wait_port "$b" 90 || { echo "kafka.sh: broker $b did not start; see $dir/node*/broker.log" >&2; tail -20 "$dir"/node*/broker.log >&2; exit 1; }
+    n=$((n + 1))
+    wait_port "$b" 90 "$dir/node$n/pid" || {
+      echo "kafka.sh: broker $b did not start; its log ($dir/node$n/broker.log) ends:" >&2
+      tail -n 20 "$dir/node$n/broker.log" >&2
+      exit 1
+    }
   done
   # Served means the metadata quorum answers: list topics through the admin API.
   local deadline=$((SECONDS + 90))
