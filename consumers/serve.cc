@@ -12,6 +12,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <pthread.h>
 #include <set>
 #include <thread>
 
@@ -223,8 +224,10 @@ class Server : public RdKafka::RebalanceCb {
     auto last_flush = last_work;
     while (!g_stop) {
       if (publish_failed_) wait_published();  // rethrows the publisher's failure
+      auto before = std::chrono::steady_clock::now();
       std::unique_ptr<RdKafka::Message> m(consumer_->consume(100));
       auto now = std::chrono::steady_clock::now();
+      if (m->err() == RdKafka::ERR_NO_ERROR) phase_.consume += now - before;
       if (m->err() == RdKafka::ERR_NO_ERROR) {
         last_work = now;
         auto it = folders_.find(m->partition());
@@ -249,6 +252,7 @@ class Server : public RdKafka::RebalanceCb {
     consumer_->close();
     std::cout << "serve: folded " << stats_.events << " events, published " << published_records_
               << " output records\n";
+    oplog::info(phase_.text());
     return 0;
   }
 
@@ -466,7 +470,8 @@ class Server : public RdKafka::RebalanceCb {
   }
 
   // Folds one partition's records of the batch into its folder, collecting the output records to publish (those
-  // at or after what the group has published); stops at the next record once `failed` is set. After a rollback
+  // at or after what the group has published), and commits them, unsynced; stops at the next record, committing
+  // nothing more, once `failed` is set. After a rollback
   // (a poison record) the folder commits at once, unsynced, as Store::fold does: the next rollback re-applies only
   // what follows, so many poison records cost linear work. Committed early, those records are in the outbox before
   // the flush publishes them, which a restart recovers like any outbox.
@@ -487,6 +492,9 @@ class Server : public RdKafka::RebalanceCb {
         for (size_t n = 0; n < records.size(); ++n) outs.push_back({p, r.offset, static_cast<int>(n), records[n]});
       if (folder.rolled_back()) commit_folder(folder, stats, false);
     }
+    if (failed) return;  // after another worker failed nothing more is committed
+    probe::crash_point("serve.before_outbox_commit");
+    commit_folder(folder, stats, false);  // unsynced: commit_and_publish syncs once, after every worker committed
   }
 
   // The batch's records, folded partition by partition on up to opt_.fold_threads threads (partitions share no key, as
@@ -514,7 +522,11 @@ class Server : public RdKafka::RebalanceCb {
     std::vector<std::thread> others;
     const size_t workers = std::min<size_t>(static_cast<size_t>(opt_.fold_threads), parts.size());
     try {
-      for (size_t w = 1; w < workers; ++w) others.emplace_back(work);
+      for (size_t w = 1; w < workers; ++w)
+        others.emplace_back([&] {
+          pthread_setname_np(pthread_self(), "gongji-fold");
+          work();
+        });
     } catch (...) {  // no thread to be had: this thread folds every partition
     }
     work();
@@ -527,26 +539,31 @@ class Server : public RdKafka::RebalanceCb {
     }
   }
 
+  // The batch folded and committed partition by partition on the fold workers (fold_batch), the WAL synced once,
+  // then handed to the publisher: nothing of the batch is published before it is durable in the store.
   void commit_and_publish() {
+    auto t0 = std::chrono::steady_clock::now();
     fold_batch();
+    auto t1 = std::chrono::steady_clock::now();
+    phase_.fold += t1 - t0;
     std::map<int, uint64_t> positions;
-    probe::crash_point("serve.before_outbox_commit");
-    std::vector<PartitionFolder*> commits;
     for (int p : touched_) {
       auto it = folders_.find(p);
       if (it == folders_.end()) continue;
       // While catching up a gained partition the fold is behind what the group has published: the committed
       // offset must never move back, or the range between would be published again by its next owner.
       positions[p] = std::max(it->second->next_offset(), published_[p]);
-      commits.push_back(it->second.get());
     }
-    // One WAL sync per flush: the last commit's sync makes every earlier one durable too (the WAL is one file
-    // sequence, recovered as a prefix), and nothing of the flush is published before it.
-    for (size_t i = 0; i < commits.size(); ++i) commit_folder(*commits[i], stats_, i + 1 == commits.size());
+    // One WAL sync per flush makes every partition's commit durable (the WAL is one file sequence, recovered as a
+    // prefix), and nothing of the flush is published before it.
+    store_.sync();
     probe::crash_point("serve.after_outbox_commit");
+    auto t2 = std::chrono::steady_clock::now();
+    phase_.commit += t2 - t1;
     for (auto [p, next] : positions) published_[p] = next;  // handed to the publisher, which publishes in order
     hand_over({std::move(queue_), std::move(positions),
                std::shared_ptr<RdKafka::ConsumerGroupMetadata>(consumer_->groupMetadata())});
+    phase_.hand_over += std::chrono::steady_clock::now() - t2;
     set_owned();
     queue_.clear();
     touched_.clear();
@@ -586,6 +603,7 @@ class Server : public RdKafka::RebalanceCb {
   }
 
   void publish_loop() {
+    pthread_setname_np(pthread_self(), "gongji-publish");  // as top and perf name it
     std::unique_lock lock(pub_mu_);
     for (;;) {
       pub_cv_.wait(lock, [&] { return pub_stop_ || !pub_waiting_.empty(); });
@@ -631,6 +649,22 @@ class Server : public RdKafka::RebalanceCb {
     if (publisher_.joinable()) publisher_.join();
   }
 
+  // Where the consumer's thread spent its time (the operational log's last line): taking records from librdkafka,
+  // folding and committing batches (with the fold workers), syncing the store's WAL, waiting for the publisher to
+  // take a batch.
+  struct Phases {
+    std::chrono::steady_clock::duration consume{}, fold{}, commit{}, hand_over{};
+    std::string text() const {
+      auto s = [](std::chrono::steady_clock::duration d) {
+        char b[32];
+        std::snprintf(b, sizeof b, "%.1f s", std::chrono::duration<double>(d).count());
+        return std::string(b);
+      };
+      return "serve: the consumer's thread spent " + s(consume) + " taking records, " + s(fold) +
+             " folding and committing batches, " + s(commit) + " syncing the store and " + s(hand_over) +
+             " waiting for the publisher";
+    }
+  } phase_;
   ServeOptions opt_;
   KafkaOptions kafka_;  // the events topic, with the --kafka-config settings every client of serve takes
   std::string txid_;

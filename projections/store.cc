@@ -807,6 +807,8 @@ void Store::check_log(EventLog& log) const {
   }
 }
 
+void Store::sync() { check(db_->SyncWAL(), "sync the write-ahead log", dir_); }
+
 void Store::record_run(const Policy& policy, int partitions) {
   check_partition_count(partitions);
   rocksdb::WriteOptions wo;

@@ -233,6 +233,9 @@ class Store {
   void outbox(int partition, uint64_t from, uint64_t to,
               const std::function<void(uint64_t offset, const Output& out)>& fn) const;
   uint64_t folded_offset(int partition) const;
+  // Makes every commit so far durable (RocksDB's SyncWAL): `serve` commits a batch's partitions unsynced from its
+  // fold workers, then calls this once before publishing any of them. A failed sync: StoreError naming the store.
+  void sync();
   // Ties the store to its log (issue 8 item 2): the store keeps, beside each partition's position, the anchor of
   // the last record it folded (a/<partition>: its offset and the xxh3 of its bytes). fold() and `serve` show it the
   // log's record at folded_offset - 1 before folding on; another record (a replaced or recreated log or topic), or
@@ -371,8 +374,8 @@ class PartitionFolder {
   void set_person_cache_bytes(size_t bytes);  // FoldOptions::person_cache_bytes (its default until set)
   // `sync` false: the write reaches RocksDB's WAL unsynced; a power loss or an OS crash may lose it (and only it
   // and later writes: the WAL is recovered as a prefix); a crash of the process alone does not. `serve` commits
-  // all but the last touched partition of a flush unsynced, and the last one synced, which syncs the whole WAL
-  // before anything of the flush is published.
+  // a flush's partitions unsynced from its fold workers, then syncs the whole WAL (Store::sync) before anything of
+  // the flush is published.
   void commit(FoldStats& stats, bool sync = true);
   uint64_t next_offset() const;  // the offset after the last applied record
   size_t pending() const;        // records applied since the last commit
