@@ -214,7 +214,7 @@ std::string output_record(const Output& out, int partition, uint64_t offset, int
     if (!out.claim.empty()) claim = b.CreateString(out.claim);
   }
   auto kind_s = b.CreateString(out.kind);
-  auto line_s = b.CreateString(out.line());
+  auto line_s = b.CreateString(out.text);  // version 3: empty unless the store holds the record as a line
   fb::OutputRecordBuilder r(b);
   r.add_kind(kind_s);
   r.add_partition(partition);

@@ -11,13 +11,14 @@
 namespace gongji {
 
 // The schema version this binary writes (events/outputs.fbs "Versions").
-constexpr int kOutputSchemaVersion = 2;
+constexpr int kOutputSchemaVersion = 3;
 
 // The OutputRecord of `out`, the `index`-th output of the event at `offset` of events partition `partition`: the
-// version-1 fields and `line` (the record's EVENTS.md JSON), and the typed body of its kind, written from the
-// output's data (Output::settlement or Output::record). An output that has only its text (a stored line changed by
-// hand, which does not read back exactly) gets the body of what its fields say, or none when they do not read as
-// its kind. Throws std::invalid_argument for an output of a kind the schema does not know.
+// version-1 fields and the typed body of its kind, written from the output's data (Output::settlement or
+// Output::record), with `line` empty (version 3). An output the store holds as a line (Output::text: a stored line
+// changed by hand, which may say more than its body) is published with that line as it is, and the body of what
+// its fields say, or none when they do not read as its kind. Throws std::invalid_argument for an output of a kind
+// the schema does not know.
 std::string output_record(const Output& out, int partition, uint64_t offset, int index);
 
 // The wire value of each code: the enum value of outputs.fbs whose name is the code's EVENTS.md spelling

@@ -2,8 +2,9 @@
 """A downstream client of gongji's settlements topic, as fund accounting would write one: reads every output
 record with isolation.level=read_committed, decodes it with the code flatc generates from events/outputs.fbs, and
 totals what the fund pays. Prints a JSON summary; --check-once exits 1 if any record arrived twice.
-Records of schema version 2 are read through their typed body (a settlement's or reversal's `fund`, in fen);
-records of version 1 (no body) through the fields version 1 had, which version 2 still writes.
+Records of schema version 2 or 3 are read through their typed body (a settlement's or reversal's `fund`, in fen);
+records of version 1 (no body) through the fields version 1 had, which later versions still write (version 3
+writes `line` empty).
 Dead letters arrive on the same topic, in their place (kind "dead_letter": a record gongji could not apply, so
 nothing was settled for it); the summary counts them ("dead_letters") and lists where they came from.
 

@@ -413,7 +413,7 @@ TEST(Serve, SigkillTenTimesExactlyOnce) {
   EXPECT_EQ(got["repeats"], 0);
   EXPECT_EQ(got["records"], want.records);
   EXPECT_EQ(got["fund_fen"], want.fund);  // read from the typed bodies (issue 9 item 3)
-  EXPECT_EQ(got["schema_versions"], nlohmann::json({{"2", want.records}}));
+  EXPECT_EQ(got["schema_versions"], nlohmann::json({{"3", want.records}}));
   EXPECT_EQ(got["claims_settled_more_than_once"], 0);
 }
 
