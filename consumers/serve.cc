@@ -131,7 +131,7 @@ class Server : public RdKafka::RebalanceCb {
       for (const auto& [k, v] : kafka_.config) setc(pc.get(), k, v);
       setc(pc.get(), "transactional.id", txid_);  // stable per store: a restart fences and aborts its previous self
       // A member that dies mid-transaction leaves it open; until the broker aborts it, read_committed consumers
-      // wait at it. Live transactions hold at most 2 batches (32,000 events' records by default), so abort abandoned
+      // wait at it. Live transactions hold at most 2 batches (64,000 events' records by default), so abort abandoned
       // ones within 15 s. A republish holds a partition's whole unpublished outbox (after a crash about 5 batches; a
       // new --group: everything), which may not fit in 15 s: debt.
       setc(pc.get(), "transaction.timeout.ms", "15000");
@@ -227,8 +227,8 @@ class Server : public RdKafka::RebalanceCb {
       auto before = std::chrono::steady_clock::now();
       std::unique_ptr<RdKafka::Message> m(consumer_->consume(100));
       auto now = std::chrono::steady_clock::now();
-      if (m->err() == RdKafka::ERR_NO_ERROR) phase_.consume += now - before;
       if (m->err() == RdKafka::ERR_NO_ERROR) {
+        phase_.consume += now - before;  // (a rebalance inside consume() counts here too)
         last_work = now;
         auto it = folders_.find(m->partition());
         if (it != folders_.end() && static_cast<uint64_t>(m->offset()) >= it->second->next_offset()) {
@@ -447,8 +447,9 @@ class Server : public RdKafka::RebalanceCb {
 
   // RocksDB first (the outbox), then the Kafka transaction. A store that cannot be written (StoreError: ENOSPC,
   // EIO) propagates: serve stops before publishing anything it has not committed (issue 8 item 3).
-  // After a failed flush nothing more is committed or published (not even when librdkafka revokes the partitions
-  // as the process ends): the store's batch is suspect, and the restart folds and publishes it again.
+  // Once a flush fails no partition starts another commit (a worker already committing finishes; that part of the
+  // batch stays unpublished in the outbox) and nothing more is published, not even when librdkafka revokes the
+  // partitions as the process ends: the restart publishes the outbox and folds the rest again.
   void flush() {
     if (in_batch_ == 0 || failed_) return;
     try {
@@ -470,8 +471,8 @@ class Server : public RdKafka::RebalanceCb {
   }
 
   // Folds one partition's records of the batch into its folder, collecting the output records to publish (those
-  // at or after what the group has published), and commits them, unsynced; stops at the next record, committing
-  // nothing more, once `failed` is set. After a rollback
+  // at or after what the group has published), and commits them, unsynced; stops at the next record, and starts no
+  // commit, once `failed` is set. After a rollback
   // (a poison record) the folder commits at once, unsynced, as Store::fold does: the next rollback re-applies only
   // what follows, so many poison records cost linear work. Committed early, those records are in the outbox before
   // the flush publishes them, which a restart recovers like any outbox.
@@ -554,8 +555,8 @@ class Server : public RdKafka::RebalanceCb {
       // offset must never move back, or the range between would be published again by its next owner.
       positions[p] = std::max(it->second->next_offset(), published_[p]);
     }
-    // One WAL sync per flush makes every partition's commit durable (the WAL is one file sequence, recovered as a
-    // prefix), and nothing of the flush is published before it.
+    // One WAL sync per flush (every worker's write has returned) makes every partition's commit durable, and
+    // nothing of the flush is published before it.
     store_.sync();
     probe::crash_point("serve.after_outbox_commit");
     auto t2 = std::chrono::steady_clock::now();

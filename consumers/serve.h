@@ -38,8 +38,11 @@ struct ServeOptions {
   // topic, default threads, wall seconds (/usr/bin/time, separate runs, 2026-12-03). 274,183 records (20,000
   // people): 2,000: 8.43 and 6.82; 8,000: 5.99 and 5.06; 16,000: 4.66 and 4.85, peak RSS 0.42-0.43 GB at 2,000
   // against 0.66-0.68 GB at 16,000. 3,739,031 records (10% of the city), one run each: 2,000: 149.6 s; 16,000:
-  // 112.2 s. A person is written once per batch; the cost is memory and, after a crash, a larger outbox to publish.
-  size_t batch_events = 16000;
+  // 112.2 s. Since each fold worker commits its own partitions and the wire writes no `line` (schema version 3),
+  // 3,953,074 records, back to back: 16,000: 95.3 s (peak RSS 1.70 GB); 32,000: 88.4 s (1.78 GB); 64,000: 87.6 s
+  // (2.00 GB); 16,000 again: 97.7 s. A person is written once per batch; the cost is memory and, after a crash, a
+  // larger outbox to publish.
+  size_t batch_events = 32000;
   // The partitions of a batch are folded side by side on this many threads. Measured as above at 20,000 people,
   // batches of 16,000, two runs each: 1 thread 5.38 and 6.46 s, 2 threads 5.00 and 5.61 s; a small gain, since the
   // broker, the publisher and librdkafka share the 2 cores (serve alone used about 1.3 cores).

@@ -60,7 +60,8 @@ struct FoldContext {
 // One output record (EVENTS.md "Outputs"): its kind, the claim of a settlement, and the person it names ("" when
 // none; the store indexes a person's records by it, projections/store.h r/). A settlement is held as data
 // (`settlement`; the store keeps it in its binary form, ledger/state_codec.h) and rendered to its JSON line only at
-// the edges, by line(); every other kind holds its JSON line in `text`.
+// the edges, by line(); every other kind as data too (`record`). `text` is set only for an output read back from
+// a store that holds it as a JSON line (one put there by hand, or a store a migration has still to convert).
 struct Output {
   std::string kind, claim, text;
   std::string person{};  // (initialised: `Output{kind, claim, text}` stays warning-free)

@@ -1,6 +1,6 @@
 // The output records other than settlements (EVENTS.md "Outputs"), as data (issue 9 item 2): the ledger returns
 // them typed, the store keeps them in a binary form; their JSON line is rendered only at the edges (the command
-// line, the views, the wire's `line`), compact and
+// line, the views, the HTTP answers), compact and
 // with its keys in lexicographic order, byte for byte what the ledger printed when it built them as JSON.
 #pragma once
 #include <optional>

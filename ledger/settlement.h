@@ -54,7 +54,7 @@ struct Settlement {
   }
   Money patient() const { return total - fund; }
   // The settlement's output line (EVENTS.md "Outputs"): compact JSON, keys in lexicographic order, written without
-  // a DOM. Rendered at the edges (the outbox, the command line, the wire), never inside the fold.
+  // a DOM. Rendered at the edges (the command line, the views, the HTTP answers), never inside the fold.
   std::string to_line() const;
 
  private:

@@ -38,8 +38,9 @@ inline constexpr std::array<const char*, 21> kProbePoints = {
     "checkpoint.before_retire",  // after an old checkpoint is renamed to *.partial, before it is removed
     "deadletter.before_write",   // before a dead letter is written (ingest's file)
     // consumers/serve.cc
-    "serve.before_outbox_commit",  // before the fold batch (the outbox) is committed
-    "serve.after_outbox_commit",   // after it, before it is handed to the publishing thread
+    "serve.before_outbox_commit",  // a fold worker, before it commits one partition's part of a batch (the outbox)
+    "serve.after_outbox_commit",   // after every partition of the batch is committed and the WAL synced, before
+                                   // the batch is handed to the publishing thread
     "serve.before_txn_commit",     // a transaction (publishing thread, or a republish on assignment): before its commit
     "serve.after_txn_commit",      // the same, after commit_transaction returns
     "ingest.mid_file",             // between two lines of an ingest (after the first append of a line)

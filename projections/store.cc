@@ -807,7 +807,7 @@ void Store::check_log(EventLog& log) const {
   }
 }
 
-void Store::sync() { check(db_->SyncWAL(), "sync the write-ahead log", dir_); }
+void Store::sync() { check(db_->SyncWAL(), "sync the write-ahead log of " + dir_, dir_); }
 
 void Store::record_run(const Policy& policy, int partitions) {
   check_partition_count(partitions);

@@ -15,8 +15,8 @@ constexpr int kOutputSchemaVersion = 3;
 
 // The OutputRecord of `out`, the `index`-th output of the event at `offset` of events partition `partition`: the
 // version-1 fields and the typed body of its kind, written from the output's data (Output::settlement or
-// Output::record), with `line` empty (version 3). An output the store holds as a line (Output::text: a stored line
-// changed by hand, which may say more than its body) is published with that line as it is, and the body of what
+// Output::record), with `line` empty (version 3). An output the store holds as a JSON line (Output::text: only one
+// put there by hand, which may say more than its body) is published with that line as it is, and the body of what
 // its fields say, or none when they do not read as its kind. Throws std::invalid_argument for an output of a kind
 // the schema does not know.
 std::string output_record(const Output& out, int partition, uint64_t offset, int index);

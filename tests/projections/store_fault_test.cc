@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include <rocksdb/db.h>
 #include <rocksdb/file_system.h>
@@ -228,9 +229,10 @@ TEST_F(StoreFault, WalAppendErrorFailsTheFoldAndLeavesTheLastCommittedBatch) {
   EXPECT_EQ(s.digest(), *clean_digest_);
 }
 
-// Issue 10: `serve` commits the partitions of one flush unsynced but the last (PartitionFolder::commit's `sync`).
-// After a power loss, an unsynced commit followed by a synced one is kept whole, and an unsynced commit after the
-// last sync is lost whole: the store is back at exactly what the sync covered, never half a batch.
+// Issue 10: `serve` commits the partitions of one flush unsynced, from its fold workers, then syncs the WAL once
+// (Store::sync) before publishing. After a power loss, unsynced commits followed by the sync are kept whole, and an
+// unsynced commit after the last sync is lost whole: the store is back at exactly what the sync covered, never
+// half a batch.
 TEST_F(StoreFault, UnsyncedCommitsSurviveAPowerLossExactlyUpToTheLastSync) {
   TempDir d;
   auto fs = std::make_shared<SyncTrackingFS>();
@@ -248,9 +250,12 @@ TEST_F(StoreFault, UnsyncedCommitsSurviveAPowerLossExactlyUpToTheLastSync) {
       });
     };
     fold_to(p0, 0, 40);
-    p0.commit(stats, false);
     fold_to(p1, 1, 30);
-    p1.commit(stats, true);  // syncs the WAL: p0's commit above with it
+    FoldStats stats1;
+    std::thread other([&] { p1.commit(stats1, false); });  // as serve's two fold workers do
+    p0.commit(stats, false);
+    other.join();
+    s.sync();  // both commits above become durable
     fold_to(p0, 0, 70);
     p0.commit(stats, false);  // never synced
     EXPECT_EQ(s.folded_offset(0), 70u);  // the running store sees every commit
@@ -265,6 +270,26 @@ TEST_F(StoreFault, UnsyncedCommitsSurviveAPowerLossExactlyUpToTheLastSync) {
   auto l = log();
   after.fold(*l, default_policy(), small_batches());  // the restart folds on from there
   EXPECT_EQ(after.digest(), *clean_digest_);
+}
+
+// Issue 10: a failed Store::sync (serve's one WAL sync per batch) is a StoreError naming the store and the cause.
+TEST_F(StoreFault, AFailedSyncOfUnsyncedCommitsIsAStoreError) {
+  TempDir d;
+  auto failing = std::make_shared<FailingFS>(".log");
+  Store s(d / "state", StoreOptions{false, true, failing});
+  auto l = log();
+  s.record_run(default_policy(), l->partitions());
+  FoldStats stats;
+  PartitionFolder p0(s, 0, l->partitions(), default_policy());
+  l->read(0, 0, [&](const LogRecord& r) {
+    p0.apply(r, stats);
+    return r.offset < 20;
+  });
+  p0.commit(stats, false);
+  failing->fail_syncs = true;
+  const std::string what = thrown<StoreError>([&] { s.sync(); });
+  EXPECT_NE(what.find("sync the write-ahead log of " + (d / "state")), std::string::npos) << what;
+  EXPECT_NE(what.find("injected"), std::string::npos) << what;
 }
 
 // Item 3: a failed fsync of the WAL (a synced commit) is refused the same way; space "returns", the fold completes.

@@ -33,7 +33,7 @@ using test::generated;
 using test::ingest_lines;
 
 // Reads a record under the current schema (version 2's tables; version 3 writes the same schema).
-const fb::OutputRecord* read_v2(const std::string& bytes) {
+const fb::OutputRecord* read_current(const std::string& bytes) {
   flatbuffers::Verifier v(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
   EXPECT_TRUE(fb::VerifyOutputRecordBuffer(v)) << "not a valid OutputRecord";
   return fb::GetOutputRecord(bytes.data());
@@ -91,7 +91,7 @@ Output dead_letter() {
 TEST(OutputRecord, ASettlementIsWrittenFromItsDataWithEveryFieldTyped) {
   History h;
   const std::string bytes = output_record(h.settlement, 3, 41, 0);
-  const fb::OutputRecord* r = read_v2(bytes);
+  const fb::OutputRecord* r = read_current(bytes);
   EXPECT_EQ(r->schema_version(), 3);
   EXPECT_EQ(str(r->line()), "");  // version 3: the body holds the record
   EXPECT_EQ(r->record_kind(), fb::Kind_settlement);
@@ -151,7 +151,7 @@ TEST(OutputRecord, ASettlementIsWrittenFromItsDataWithEveryFieldTyped) {
 TEST(OutputRecord, ARejectedSettlementCarriesItsReasonsAndNoScheme) {
   History h;
   const std::string bytes = output_record(h.rejected, 0, 9, 0);
-  const fb::Settlement* s = read_v2(bytes)->body_as_Settlement();
+  const fb::Settlement* s = read_current(bytes)->body_as_Settlement();
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->status(), fb::ClaimStatus_rejected);
   ASSERT_EQ(s->reasons()->size(), 1u);
@@ -167,7 +167,7 @@ TEST(OutputRecord, AReversalHasItsTypedBody) {
   History h;
   const fb::OutputRecord* r;
   const std::string rev = output_record(h.reversal, 0, 2, 0);
-  r = read_v2(rev);
+  r = read_current(rev);
   ASSERT_EQ(r->body_type(), fb::OutputBody_Reversal);
   const fb::Reversal* v = r->body_as_Reversal();
   EXPECT_EQ(str(v->claim()), "K1");
@@ -186,7 +186,7 @@ TEST(OutputRecord, AccountMovementsHaveTheirTypedBody) {
   History h;
   const fb::OutputRecord* r;
   const std::string credit = output_record(h.credit, 0, 3, 0);
-  r = read_v2(credit);
+  r = read_current(credit);
   EXPECT_EQ(r->record_kind(), fb::Kind_account_credit);
   ASSERT_EQ(r->body_type(), fb::OutputBody_AccountMovement);
   const fb::AccountMovement* c = r->body_as_AccountMovement();
@@ -201,7 +201,7 @@ TEST(OutputRecord, AccountMovementsHaveTheirTypedBody) {
   EXPECT_EQ(c->beneficiary(), nullptr);
 
   const std::string debit = output_record(h.debit, 0, 4, 0);
-  r = read_v2(debit);
+  r = read_current(debit);
   EXPECT_EQ(r->record_kind(), fb::Kind_account_debit);
   const fb::AccountMovement* d = r->body_as_AccountMovement();
   ASSERT_NE(d, nullptr);
@@ -219,7 +219,7 @@ TEST(OutputRecord, RefusalsMismatchesAndDeadLettersHaveTheirTypedBody) {
   History h;
   const fb::OutputRecord* r;
   const std::string flex = output_record(h.mismatch, 0, 5, 0);
-  r = read_v2(flex);
+  r = read_current(flex);
   ASSERT_EQ(r->body_type(), fb::OutputBody_ContributionMismatch);
   const fb::ContributionMismatch* m = r->body_as_ContributionMismatch();
   EXPECT_EQ(m->month(), 202303);
@@ -230,7 +230,7 @@ TEST(OutputRecord, RefusalsMismatchesAndDeadLettersHaveTheirTypedBody) {
   EXPECT_EQ(str(m->rule()), "ACC-FLEX");
 
   const std::string refused = output_record(h.refusal, 0, 6, 0);
-  r = read_v2(refused);
+  r = read_current(refused);
   ASSERT_EQ(r->body_type(), fb::OutputBody_Refusal);
   const fb::Refusal* f = r->body_as_Refusal();
   EXPECT_EQ(f->reason(), fb::Reason_UNKNOWN_FACILITY);
@@ -242,7 +242,7 @@ TEST(OutputRecord, RefusalsMismatchesAndDeadLettersHaveTheirTypedBody) {
 
   EXPECT_EQ(dead_letter().line(), kDeadLine);
   const std::string dead = output_record(dead_letter(), 3, 41, 0);
-  r = read_v2(dead);
+  r = read_current(dead);
   EXPECT_EQ(str(r->line()), "");
   EXPECT_EQ(str(r->claim()), "K9");
   ASSERT_EQ(r->body_type(), fb::OutputBody_DeadLetter);
@@ -346,13 +346,15 @@ TEST(OutputRecord, TheOutboxReadsLinesChangedByHand) {
   EXPECT_EQ(credit->line(), changed);
   EXPECT_FALSE(credit->record);
   std::string bytes = output_record(*credit, 0, 1, 0);
-  ASSERT_EQ(read_v2(bytes)->body_type(), fb::OutputBody_AccountMovement);
-  EXPECT_EQ(read_v2(bytes)->body_as_AccountMovement()->amount(), 500);
-  EXPECT_EQ(read_v2(bytes)->body_as_AccountMovement()->month(), 202302);
+  ASSERT_EQ(read_current(bytes)->body_type(), fb::OutputBody_AccountMovement);
+  EXPECT_EQ(read_current(bytes)->body_as_AccountMovement()->amount(), 500);
+  EXPECT_EQ(read_current(bytes)->body_as_AccountMovement()->month(), 202302);
   const std::optional<Output> settled = find(settlement_key);
   ASSERT_TRUE(settled && settled->settlement);
   EXPECT_EQ(settled->line(), settlement_line);
   EXPECT_EQ(settled->settlement->fund, 31667);
+  // Held as a JSON line, it is published with that line (version 3 writes `line` only then).
+  EXPECT_EQ(str(read_current(output_record(*settled, 0, 1, 0))->line()), settlement_line);
   put(credit_key, R"({"kind":"bogus"})");
   EXPECT_EQ(test::thrown<StoreError>([&] { find(credit_key); }),
             "the store holds a damaged output record under " + credit_key +
@@ -365,14 +367,14 @@ TEST(OutputRecord, AStoredLineChangedByHandIsPublishedWithWhatItsFieldsSay) {
   const std::string debit = R"({"amount":"5.00","at":"2023-02-01","balance":"1.00","detail":"d","event":"e1",)"
                             R"("kind":"account_debit","person":"A","rule":"ACC-USE","extra":1})";
   std::string bytes = output_record(Output{"account_debit", "", debit, "A"}, 0, 7, 0);
-  const fb::OutputRecord* r = read_v2(bytes);
+  const fb::OutputRecord* r = read_current(bytes);
   EXPECT_EQ(str(r->line()), debit);
   ASSERT_EQ(r->body_type(), fb::OutputBody_AccountMovement);
   EXPECT_EQ(r->body_as_AccountMovement()->amount(), 500);
   EXPECT_EQ(r->amount(), 500);
   const std::string refusal = R"({"event":"e2","kind":"refusal","person":"B","reason":"NOT_A_CODE","type":"claim"})";
   bytes = output_record(Output{"refusal", "", refusal, "B"}, 0, 8, 0);
-  r = read_v2(bytes);
+  r = read_current(bytes);
   EXPECT_EQ(r->record_kind(), fb::Kind_refusal);
   EXPECT_EQ(r->body_type(), fb::OutputBody_NONE);
   EXPECT_EQ(str(r->person()), "B");
@@ -402,7 +404,7 @@ TEST(OutputRecord, EveryRecordOfTheOutboxIsPublishedWithItsBody) {
     store.outbox(p, 0, store.folded_offset(p), [&](uint64_t offset, const Output& out) {
       EXPECT_TRUE(out.settlement || out.record) << out.kind << " at " << offset;
       const std::string bytes = output_record(out, p, offset, 0);
-      const fb::OutputRecord* r = read_v2(bytes);
+      const fb::OutputRecord* r = read_current(bytes);
       EXPECT_NE(r->body_type(), fb::OutputBody_NONE) << out.kind;
       EXPECT_EQ(str(r->kind()), out.kind);
       EXPECT_EQ(std::string(fb::EnumNameKind(r->record_kind())), out.kind);
@@ -431,6 +433,15 @@ TEST(OutputRecord, EveryRecordOfTheOutboxIsPublishedWithItsBody) {
         EXPECT_EQ(str(m->detail()), line["detail"].get<std::string>());
       } else if (const fb::Reversal* v = r->body_as_Reversal()) {
         EXPECT_EQ(v->fund(), fen("fund"));
+        EXPECT_EQ(v->deductible(), fen("deductible"));
+      } else if (const fb::Refusal* f = r->body_as_Refusal()) {
+        EXPECT_EQ(std::string(fb::EnumNameReason(f->reason())), line["reason"].get<std::string>());
+        EXPECT_EQ(str(f->detail()), line["detail"].get<std::string>());
+      } else if (const fb::ContributionMismatch* c = r->body_as_ContributionMismatch()) {
+        EXPECT_EQ(c->amount(), fen("amount"));
+        EXPECT_EQ(c->expected(), fen("expected"));
+      } else if (const fb::DeadLetter* x = r->body_as_DeadLetter()) {
+        EXPECT_EQ(str(x->reason()), line["reason"].get<std::string>());
       }
       ++bodies[fb::EnumNameOutputBody(r->body_type())];
     });
@@ -478,7 +489,7 @@ TEST(OutputRecord, AVersion1RecordReadsAsVersion1) {
   w.add_fund(100);
   fb::v1::FinishOutputRecordBuffer(b, w.Finish());
   const std::string bytes(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
-  const fb::OutputRecord* r = read_v2(bytes);
+  const fb::OutputRecord* r = read_current(bytes);
   EXPECT_EQ(r->schema_version(), 1);
   EXPECT_EQ(r->record_kind(), fb::Kind_unknown);
   EXPECT_EQ(r->body_type(), fb::OutputBody_NONE);
