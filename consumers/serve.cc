@@ -490,7 +490,8 @@ class Server : public RdKafka::RebalanceCb {
       r.payload = std::string_view(static_cast<const char*>(m->payload()), m->len());
       auto records = folder.apply(r, stats);
       if (r.offset >= published)
-        for (size_t n = 0; n < records.size(); ++n) outs.push_back({p, r.offset, static_cast<int>(n), records[n]});
+        for (size_t n = 0; n < records.size(); ++n)
+          outs.push_back({p, r.offset, static_cast<int>(n), std::move(records[n])});
       if (folder.rolled_back()) commit_folder(folder, stats, false);
     }
     if (failed) return;  // after another worker failed nothing more is committed
