@@ -662,7 +662,7 @@ class Server : public RdKafka::RebalanceCb {
         std::snprintf(b, sizeof b, "%.1f s", std::chrono::duration<double>(d).count());
         return std::string(b);
       };
-      return "serve: the consumer's thread spent " + s(consume) + " taking records, " + s(fold) +
+      return "the consumer's thread spent " + s(consume) + " taking records, " + s(fold) +
              " folding and committing batches, " + s(commit) + " syncing the store and " + s(hand_over) +
              " waiting for the publisher";
     }

@@ -1134,6 +1134,7 @@ TEST(ServeFault, PoisonRecordsAreDeadLettersDownstreamAndServeGoesOn) {
   for (auto [p, off] : Store(d / "serve/state", true).positions()) folded += off;
   EXPECT_EQ(folded, 0u) << "serve committed records although its first commit failed";
   EXPECT_EQ(run(cmd, &out), 0) << out;
+  EXPECT_NE(out.find("gongji serve: the consumer's thread spent "), std::string::npos) << out;  // its last log line
   EXPECT_EQ(received_in_order(settlements, 0),
             (std::vector<std::string>{"settlement@2", "dead_letter@3", "dead_letter@4", "settlement@5"}));
   EXPECT_EQ(downstream(dlq)["kinds"], nlohmann::json({{"dead_letter", 2}}));
