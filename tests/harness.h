@@ -2,6 +2,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "events/event_json.h"
 #include "ledger/ledger.h"
 #include "ledger/mem_state.h"
+#include "ops/generator.h"
 #include "replay/person_view.h"
 
 namespace gongji::test {
@@ -135,5 +137,19 @@ class Ledger {
   const Policy& policy_;
   int seq_ = 0, claims_ = 0;
 };
+
+// Every output record of `people` generated people (ops/generator.h, `seed`), folded in memory under the default
+// policy, in order.
+inline void for_each_generated_output(int people, uint64_t seed, const std::function<void(const Output&)>& fn) {
+  GeneratorOptions opt;
+  opt.people = people;
+  opt.seed = seed;
+  MemState state;
+  FoldContext ctx;
+  ctx.policy = &default_policy();
+  generate_population(opt, [&](const std::string& event) {
+    for (const Output& o : apply_event(parse_event(event), state, ctx)) fn(o);
+  });
+}
 
 }  // namespace gongji::test

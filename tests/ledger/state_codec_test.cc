@@ -17,6 +17,7 @@
 #include "ledger/state_codec.h"
 #include "ops/generator.h"
 #include "readback/output_lines.h"
+#include "tests/harness.h"
 
 namespace gongji {
 namespace {
@@ -279,15 +280,7 @@ TEST(StateCodec, WrongFormatIsRefusedNamingIt) {
 namespace {
 // Every output record of 300 generated people (seed 11), folded in memory under the default policy, in order.
 void for_each_generated_output(const std::function<void(const Output&)>& fn) {
-  GeneratorOptions opt;
-  opt.people = 300;
-  opt.seed = 11;
-  MemState state;
-  FoldContext ctx;
-  ctx.policy = &default_policy();
-  generate_population(opt, [&](const std::string& event) {
-    for (const Output& o : apply_event(parse_event(event), state, ctx)) fn(o);
-  });
+  test::for_each_generated_output(300, 11, fn);
 }
 }  // namespace
 

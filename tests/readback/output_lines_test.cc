@@ -8,6 +8,7 @@
 #include "ledger/ledger.h"
 #include "ledger/mem_state.h"
 #include "ops/generator.h"
+#include "tests/harness.h"
 
 namespace gongji {
 namespace {
@@ -18,18 +19,10 @@ struct Firsts {
   std::map<std::string, Record> records;
 };
 Firsts firsts() {
-  GeneratorOptions opt;
-  opt.people = 200;
-  opt.seed = 3;
-  MemState state;
-  FoldContext ctx;
-  ctx.policy = &default_policy();
   Firsts f;
-  generate_population(opt, [&](const std::string& event) {
-    for (const Output& o : apply_event(parse_event(event), state, ctx)) {
-      if (o.settlement && !f.settlement && o.settlement->fund > 0) f.settlement = *o.settlement;
-      if (o.record) f.records.try_emplace(o.kind, *o.record);
-    }
+  test::for_each_generated_output(200, 3, [&](const Output& o) {
+    if (o.settlement && !f.settlement && o.settlement->fund > 0) f.settlement = *o.settlement;
+    if (o.record) f.records.try_emplace(o.kind, *o.record);
   });
   return f;
 }
