@@ -668,6 +668,12 @@ struct Cli {
     srv->add_option("--idle-exit", sopt.idle_exit_seconds,
                     "exit after this many seconds with nothing to fold (default: run until SIGTERM)")
         ->check(CLI::NonNegativeNumber);
+    srv->add_option("--stop-grace", sopt.stop_grace_seconds,
+                    "seconds SIGTERM / SIGINT wait for the orderly stop (the batch in hand committed and published, "
+                    "exit 0) before serve ends at once, exit 1, as a second signal does (default 30): a broker that "
+                    "does not answer can hold the orderly stop for minutes; what was committed and not published is "
+                    "published by the next start")
+        ->check(CLI::Range(0, 3600));
     CLI::Option* listen =
         srv->add_option("--listen", sopt.listen,
                         "HOST:PORT: answer the query service's endpoints (see `gongji query --help`) for this "

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <pthread.h>
 #include <set>
 #include <thread>
@@ -463,11 +464,17 @@ class Server : public RdKafka::RebalanceCb {
   // One partition's commit to RocksDB, behind the fold's commit probe (log/fault_probe.h), hit here as Store::fold
   // hits it: an injected ENOSPC / EIO fails this commit as the operating system's would.
   void commit_folder(PartitionFolder& folder, FoldStats& stats, bool sync) {
-    if (int e = probe::fail_errno("fold.before_commit")) {
+    store_write_probe("fold.before_commit");
+    folder.commit(stats, sync);
+  }
+
+  // A probe on a write to the store (log/fault_probe.h): crash, or an injected ENOSPC / EIO thrown as the StoreError
+  // the operating system's would give.
+  void store_write_probe(std::string_view point) const {
+    if (int e = probe::fail_errno(point)) {
       if (e < 0) probe::crash_now();
       throw StoreError(io_error(e, opt_.data_dir + "/state"));
     }
-    folder.commit(stats, sync);
   }
 
   // Folds one partition's records of the batch into its folder, collecting the output records to publish (those
@@ -558,6 +565,7 @@ class Server : public RdKafka::RebalanceCb {
     }
     // One WAL sync per flush (every worker's write has returned) makes every partition's commit durable, and
     // nothing of the flush is published before it.
+    store_write_probe("serve.before_store_sync");
     store_.sync();
     probe::crash_point("serve.after_outbox_commit");
     auto t2 = std::chrono::steady_clock::now();
@@ -700,9 +708,53 @@ class Server : public RdKafka::RebalanceCb {
 
 }  // namespace
 
+namespace {
+std::atomic<int> g_signals{0};  // SIGTERM / SIGINT received (g_stop is set at the first)
+
+// The bound on an orderly stop (ServeOptions::stop_grace_seconds): a thread that, once a signal came, ends the process
+// at a second signal or when the grace has passed. Stopped and joined when serve returns.
+class StopWatchdog {
+ public:
+  explicit StopWatchdog(int grace_seconds) : thread_([this, grace_seconds] { watch(grace_seconds); }) {}
+  ~StopWatchdog() {
+    done_ = true;
+    thread_.join();
+  }
+
+ private:
+  void watch(int grace_seconds) {
+    std::optional<std::chrono::steady_clock::time_point> first;
+    while (!done_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      const int signals = g_signals.load();
+      if (signals == 0) continue;
+      const auto now = std::chrono::steady_clock::now();
+      if (!first) first = now;
+      const bool second = signals > 1, late = now - *first >= std::chrono::seconds(grace_seconds);
+      if (!second && !late) continue;
+      oplog::error(std::string("stopping at once: ") +
+                   (second ? "a second signal came" : "the orderly stop took more than " +
+                                                          std::to_string(grace_seconds) + " s (--stop-grace)") +
+                   " before it finished (is the broker reachable?); what the store committed and was not published is "
+                   "in the outbox, and the next start publishes it");
+      std::_Exit(exit_code::kFailure);
+    }
+  }
+
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+}  // namespace
+
 int serve(const ServeOptions& opt) {
-  std::signal(SIGTERM, [](int) { g_stop = true; });
-  std::signal(SIGINT, [](int) { g_stop = true; });
+  g_signals = 0;
+  const auto on_signal = [](int) {
+    g_stop = true;
+    g_signals.fetch_add(1);
+  };
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGINT, on_signal);
+  StopWatchdog watchdog(opt.stop_grace_seconds);
   try {
     Server s(opt);
     return s.run();

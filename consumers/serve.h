@@ -48,6 +48,12 @@ struct ServeOptions {
   // broker, the publisher and librdkafka share the 2 cores (serve alone used about 1.3 cores).
   int fold_threads = 2;
   int idle_exit_seconds = 0;  // exit after this long with nothing to do (0: run until SIGTERM / SIGINT)
+  // SIGTERM / SIGINT ask for an orderly stop (the batch in hand folded, committed and published, then exit 0). A
+  // broker that does not answer can hold that stop for minutes (librdkafka's transactional calls wait up to 60 s and
+  // are retried), so after this many seconds, or at a second signal, serve ends at once with exit_code::kFailure,
+  // saying so. Nothing is lost: what the store committed and the group had not published is in the outbox, and the
+  // next start publishes it (the crash tests end serve at each of its points).
+  int stop_grace_seconds = 30;
   std::string listen;         // HOST:PORT of the query service; "" = none
   QueryOptions query;         // its options (tokens, access log, TLS, rate, ready lag); listen and data_dir are set
 };

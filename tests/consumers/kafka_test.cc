@@ -1033,8 +1033,9 @@ TEST(ServeFault, EveryCrashPointThenRestartExactlyOnce) {
   CleanRun clean = clean_run(d, 1200, 61);
   // serve.before_outbox_commit is hit once per partition of each batch (4 partitions, batches of 400 events): the
   // 14th hit falls in the fourth batch, after three were committed and published.
-  const std::pair<const char*, int> points[] = {{"serve.before_outbox_commit", 14}, {"serve.after_outbox_commit", 3},
-                                                {"serve.before_txn_commit", 5}, {"serve.after_txn_commit", 2}};
+  const std::pair<const char*, int> points[] = {{"serve.before_outbox_commit", 14}, {"serve.before_store_sync", 3},
+                                                {"serve.after_outbox_commit", 3},   {"serve.before_txn_commit", 5},
+                                                {"serve.after_txn_commit", 2}};
   for (auto [point, nth] : points) {
     SCOPED_TRACE(point);
     std::string settlements, dir = d / point;
@@ -1047,27 +1048,33 @@ TEST(ServeFault, EveryCrashPointThenRestartExactlyOnce) {
   }
 }
 
-// Issue 8 item 3: when serve's store cannot be written (ENOSPC injected at a fold commit), serve stops taking
-// records, says why and exits kFailure, having published nothing it had not committed; once the store can be
-// written again, a restart loses and doubles nothing.
+// Issue 8 item 3: when serve's store cannot be written (ENOSPC injected at a fold commit; EIO at the WAL sync that
+// makes a batch durable, issue 10), serve stops taking records, says why and exits kFailure, having published nothing
+// it had not committed; once the store can be written again, a restart loses and doubles nothing.
 TEST(ServeFault, StoreCannotBeWrittenStopsThenRestartRecovers) {
   REQUIRE_BROKER();
   TempDir d;
   CleanRun clean = clean_run(d, 1200, 62);
-  std::string settlements, dir = d / "serve", err;
-  std::string topics = fresh_outputs(clean.topic, "full", &settlements);
-  int rc = run("GONGJI_FAULT=fold.before_commit@20:enospc " + serve_cmd(dir, topics, 4) + " 2>&1 >/dev/null", &err);
-  EXPECT_EQ(rc, exit_code::kFailure) << err;
-  EXPECT_NE(err.find("the store cannot be written"), std::string::npos) << err;
-  EXPECT_NE(err.find("o space left on device"), std::string::npos) << err;
-  Expected committed = expected_from(Store(dir + "/state"));
-  EXPECT_LT(committed.records, clean.want.records) << "serve went on after the store failed";
-  auto got = downstream(settlements);
-  EXPECT_EQ(got["repeats"], 0);
-  EXPECT_LE(got["records"].get<uint64_t>(), committed.records) << "published records it had not committed";
-  ASSERT_EQ(run(serve_cmd(dir, topics, 4) + " >/dev/null 2>&1"), 0);
-  EXPECT_EQ(Store(dir + "/state").digest(), clean.digest);
-  expect_exactly_once(settlements, clean.want);
+  const std::pair<const char*, const char*> faults[] = {{"fold.before_commit@20:enospc", "o space left on device"},
+                                                        {"serve.before_store_sync@3:eio", "nput/output error"}};
+  for (auto [fault, says] : faults) {
+    SCOPED_TRACE(fault);
+    std::string settlements, dir = d / std::string(fault).substr(0, std::string(fault).find('@')), err;
+    std::string topics = fresh_outputs(clean.topic, "full", &settlements);
+    int rc = run("GONGJI_FAULT=" + std::string(fault) + " " + serve_cmd(dir, topics, 4) + " 2>&1 >/dev/null", &err);
+    EXPECT_EQ(rc, exit_code::kFailure) << err;
+    EXPECT_NE(err.find("the store cannot be written"), std::string::npos) << err;
+    EXPECT_NE(err.find(says), std::string::npos) << err;
+    EXPECT_NE(err.find(dir + "/state"), std::string::npos) << err;
+    Expected committed = expected_from(Store(dir + "/state"));
+    EXPECT_LT(committed.records, clean.want.records) << "serve went on after the store failed";
+    auto got = downstream(settlements);
+    EXPECT_EQ(got["repeats"], 0);
+    EXPECT_LE(got["records"].get<uint64_t>(), committed.records) << "published records it had not committed";
+    ASSERT_EQ(run(serve_cmd(dir, topics, 4) + " >/dev/null 2>&1"), 0);
+    EXPECT_EQ(Store(dir + "/state").digest(), clean.digest);
+    expect_exactly_once(settlements, clean.want);
+  }
 }
 
 // Issue 8 item 2: a store is tied to the topic it folded (its anchors, Store::check_log). serve on a store folded
