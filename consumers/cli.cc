@@ -673,7 +673,7 @@ struct Cli {
                     "exit 0) before serve ends at once, exit 1, as a second signal does (default 30): a broker that "
                     "does not answer can hold the orderly stop for minutes; what was committed and not published is "
                     "published by the next start")
-        ->check(CLI::Range(0, 3600));
+        ->check(CLI::Range(1, 3600));
     CLI::Option* listen =
         srv->add_option("--listen", sopt.listen,
                         "HOST:PORT: answer the query service's endpoints (see `gongji query --help`) for this "

@@ -150,7 +150,7 @@ TEST_F(CliUsage, CountsOutOfTheirDomain) {
   EXPECT_USAGE("what-if --data-dir " + data_ + " --policy " GONGJI_SOURCE_DIR "/ledger/policy/weihai.yaml --show -1",
                "--show");
   EXPECT_USAGE("serve --data-dir " + data_ + " --brokers 127.0.0.1:1 --idle-exit -5", "--idle-exit");
-  EXPECT_USAGE("serve --data-dir " + data_ + " --brokers 127.0.0.1:1 --stop-grace -1", "--stop-grace");
+  EXPECT_USAGE("serve --data-dir " + data_ + " --brokers 127.0.0.1:1 --stop-grace 0", "--stop-grace");
   EXPECT_USAGE("log truncate --data-dir " + data_ + " --partition 0 --offset -1", "--offset");
   EXPECT_USAGE("log truncate --data-dir " + data_ + " --partition 99 --offset 1", "--partition 99: the log has "
                                                                                   "partitions 0 to 7");

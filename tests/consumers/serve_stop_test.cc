@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <string>
 #include <thread>
 
 #include "consumers/exit_codes.h"
@@ -26,8 +28,19 @@ struct Stopped {
   std::string stderr_text;
 };
 
-// Starts `serve` against a port where no broker listens, waits a second, sends `signals` SIGTERMs half a second
-// apart, and waits up to `wait_seconds` for it to end (then kills it).
+// Whether process `pid` is gongji with its own SIGTERM handler installed (/proc/<pid>/comm and SigCgt of
+// /proc/<pid>/status): before that a SIGTERM would end it as the default action does, not as serve does.
+bool serve_catches_sigterm(pid_t pid) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  if (!test::read_file(proc + "/comm").starts_with("gongji")) return false;
+  std::ifstream in(proc + "/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with("SigCgt:")) return (std::stoull(line.substr(7), nullptr, 16) >> (SIGTERM - 1)) & 1;
+  return false;
+}
+
+// Starts `serve` against a port where no broker listens, waits until it has installed its signal handlers (up to
+// 30 s), sends `signals` SIGTERMs half a second apart, and waits up to `wait_seconds` for it to end (then kills it).
 Stopped stop_serve_without_broker(const test::TempDir& d, int grace, int signals, int wait_seconds) {
   const std::string err = d / "serve.stderr";
   const std::string cmd = "exec " + test::gongji("serve --brokers 127.0.0.1:1 --data-dir " + d / "data" +
@@ -38,7 +51,9 @@ Stopped stop_serve_without_broker(const test::TempDir& d, int grace, int signals
     execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
     _exit(127);
   }
-  std::this_thread::sleep_for(std::chrono::seconds(1));
+  for (const auto start = Clock::now(); !serve_catches_sigterm(pid) && Clock::now() - start < std::chrono::seconds(30);)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // past the handler, into the broker's wait
   Stopped s;
   const auto first = Clock::now();
   for (int i = 0; i < signals; ++i) {
