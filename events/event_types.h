@@ -14,7 +14,7 @@
 // outputs.fbs (enum EventType) by static_assert, the missing rule by apply_event's visitor. Then the contract and its
 // tests: EVENTS.md, an example in tests/scenarios/every_type.jsonl (Codec.EveryTypeRoundTripsLosslessly fails
 // without one) and, for a type that names no person, is_global() holds (it goes to every partition). A type naming
-// two persons (family_linked) is special-cased by events/partition.cc and the store's r/ index.
+// two persons (family_linked) is special-cased by events/partition.cc and the store's i/ index.
 #pragma once
 #include <cstdint>
 #include <optional>

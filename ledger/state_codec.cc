@@ -5,7 +5,7 @@
 namespace gongji {
 namespace {
 
-constexpr uint8_t kPersonFormat = 1, kFacilityFormat = 1, kMetaFormat = 1;
+constexpr uint8_t kFacilityFormat = 1, kMetaFormat = 1;
 
 struct Out {
   std::string s;
@@ -396,13 +396,58 @@ Record decode_record(std::string_view bytes) {
   return r;
 }
 
-std::string encode_person(const PersonState& p) {
+namespace {
+// Person format 2: a claim's effect is most often one of the person's effects (a settlement's, ledger/claims.cc): it
+// is stored as 1 + the index of the first effect equal to it, else as 0 and the effect in full. The claims are read
+// after the effects, so the reference always points back.
+void put_claims(Out& o, const std::map<std::string, ClaimRecord>& claims, const std::vector<Effect>& effects) {
+  std::vector<std::pair<std::string_view, size_t>> by_claim;  // (claim, index), sorted: one allocation per person
+  by_claim.reserve(effects.size());
+  for (size_t j = 0; j < effects.size(); ++j) by_claim.emplace_back(effects[j].claim, j);
+  std::sort(by_claim.begin(), by_claim.end());
+  o.u(claims.size());
+  for (const auto& [id, c] : claims) {
+    put_key(o, id);
+    o.i(c.date), put_code(o, c.status), o.b(c.reversed);
+    size_t ref = 0;
+    const std::string_view claim = c.effect.claim;
+    for (auto it = std::lower_bound(by_claim.begin(), by_claim.end(), std::pair<std::string_view, size_t>(claim, 0));
+         it != by_claim.end() && it->first == claim; ++it)
+      if (effects[it->second] == c.effect) {
+        ref = it->second + 1;
+        break;
+      }
+    o.u(ref);
+    if (ref == 0) put(o, c.effect);
+  }
+}
+void get_claims(In& in, std::map<std::string, ClaimRecord>& claims, const std::vector<Effect>& effects) {
+  uint64_t n = in.u();
+  if (n > in.s.size()) in.fail();
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string k;
+    get_key(in, k);
+    ClaimRecord& c = claims[k];
+    c.date = static_cast<Date>(in.i()), c.status = get_code<ClaimStatus>(in), c.reversed = in.b();
+    const uint64_t ref = in.u();
+    if (ref > effects.size()) in.fail();
+    if (ref == 0) get(in, c.effect);
+    else c.effect = effects[ref - 1];
+  }
+}
+}  // namespace
+
+std::string encode_person(const PersonState& p, uint8_t format) {
+  if (format != 1 && format != 2) throw StateCodecError("person format " + std::to_string(format) + " is not written");
   Out o;
   o.s.reserve(256);
-  o.s.push_back(static_cast<char>(kPersonFormat));
+  o.s.push_back(static_cast<char>(format));
   o.str(p.id), o.i(p.birth), o.i(p.enrolled);
   put(o, p.standing), put(o, p.suspended), put(o, p.designation), put(o, p.designation_changes), put(o, p.stays);
-  put(o, p.effects), put(o, p.claims), put(o, p.therapy_uses), put(o, p.courses), put(o, p.bonus), put(o, p.family);
+  put(o, p.effects);
+  if (format == 1) put(o, p.claims);
+  else put_claims(o, p.claims, p.effects);
+  put(o, p.therapy_uses), put(o, p.courses), put(o, p.bonus), put(o, p.family);
   o.b(p.retired_on.has_value());
   if (p.retired_on) o.i(*p.retired_on);
   put(o, p.registrations), put(o, p.chronic_facilities), put(o, p.account);
@@ -412,13 +457,17 @@ std::string encode_person(const PersonState& p) {
 PersonState decode_person(std::string_view bytes) {
   In in{bytes};
   in.what = "person format";
-  if (bytes.empty() || static_cast<uint8_t>(bytes[0]) != kPersonFormat) in.fail();
+  const uint8_t format = bytes.empty() ? 0 : static_cast<uint8_t>(bytes[0]);
+  if (format != 1 && format != 2) in.fail();
   in.pos = 1;
   PersonState p;
   in.what = "person";
   p.id = in.str(), p.birth = static_cast<Date>(in.i()), p.enrolled = static_cast<Date>(in.i());
   get(in, p.standing), get(in, p.suspended), get(in, p.designation), get(in, p.designation_changes), get(in, p.stays);
-  get(in, p.effects), get(in, p.claims), get(in, p.therapy_uses), get(in, p.courses), get(in, p.bonus);
+  get(in, p.effects);
+  if (format == 1) get(in, p.claims);
+  else get_claims(in, p.claims, p.effects);
+  get(in, p.therapy_uses), get(in, p.courses), get(in, p.bonus);
   get(in, p.family);
   if (in.b()) p.retired_on = static_cast<Date>(in.i());
   get(in, p.registrations), get(in, p.chronic_facilities), get(in, p.account);

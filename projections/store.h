@@ -17,12 +17,18 @@
 //                                           output_line() below gives the line of any. A dead letter is the only one
 //                                           of its offset (PartitionFolder below)
 //   c/<claim>/<person>/<partition>/<offset>/<n>
-//                                           claim index -> the o/ key of a settlement of that person's claim
-//                                           (EVENTS.md: a claim is its person and its claim id; the first is the
-//                                           claim's own, any later one a DUPLICATE_CLAIM rejection); c/<claim>/
-//                                           lists the persons holding that claim id
-//   r/<person>/<partition>/<offset>/<n>     the person's output records (those naming the person, dead letters too):
-//                                           empty value, the o/ key is o/<partition>/<offset>/<n>
+//                                           claim index of a settlement of that person's claim, empty value: its
+//                                           o/ key is o/<partition>/<offset>/<n> (EVENTS.md: a claim is its person
+//                                           and its claim id; the first is the claim's own, any later one a
+//                                           DUPLICATE_CLAIM rejection); c/<claim>/ lists the persons holding that
+//                                           claim id. (Formats up to 7 kept the o/ key as the value.)
+//   r/<person>/<partition>/<offset>/<n>     the person's output records that the person's i/ index does not reach:
+//                                           records naming the person of an event the i/ index does not list for
+//                                           the person (shared events such as period_closed, dead letters, a
+//                                           record naming someone else than the event's persons); empty value, the
+//                                           o/ key is o/<partition>/<offset>/<n>. The records naming a person of an
+//                                           event listed under i/<person>/ are found there (Store::person_outputs).
+//                                           (Formats up to 7 listed every record naming the person here.)
 //   d/<partition>/<offset>                  index of dead letters: the o/ key of the record's dead_letter output
 //   i/<person>/<partition>/<offset>          the person's events: locator + ingestion time (16 bytes)
 //   g/<partition>/<offset>                   the partition's shared events (facilities, period_closed), likewise
@@ -80,11 +86,15 @@ struct NotFoundError : std::runtime_error {
 //   5  issues 9 and 10: each trace step kept as its rule, saying and values (settlement format 2, ledger/trace.h)
 //   6  issues 9 and 10: the other output kinds kept as data too (encode_record), not as JSON lines
 //   7  issue 9: the partition meta (m/) kept as data (encode_meta), not as a JSON object
-// A writable open migrates formats 2 to 6 in place (Store::migrate_2_to_3, then migrate_outputs to 6, then
-// migrate_meta to 7); a read-only one refuses 2 and 3, saying to run a fold once, and reads 4 to 6 as they are
-// (settlement format 1 is still decoded, to the same steps, JSON lines and JSON metas are still read), as replays
-// read their checkpoints (a replay's copy is opened writable, so it is migrated).
-inline constexpr int kStoreFormat = 7;
+//   8  issue 10: fewer and smaller puts per event: r/ only where i/ does not reach, c/ with empty values, persons
+//      in person format 2 (ledger/state_codec.h)
+// A writable open migrates formats 2 to 7 in place (Store::migrate_2_to_3, then migrate_outputs to 6, then
+// migrate_meta to 7, then migrate_to_8); a read-only one refuses 2 and 3, saying to run a fold once, and
+// reads 4 to 7 as they are
+// (settlement format 1 is still decoded, to the same steps, JSON lines and JSON metas are still read, a c/ value is
+// not read, and a record both indexes list is read once), as replays read their checkpoints (a replay's copy is
+// opened writable, so it is migrated).
+inline constexpr int kStoreFormat = 8;
 // Whether this binary reads a store (or checkpoint) of `format` without migrating it first.
 constexpr bool reads_format(int64_t format) { return format >= 4 && format <= kStoreFormat; }
 
@@ -130,8 +140,12 @@ struct FoldOptions {
   // 45.0 / 72.3; 16,000: 44.2 / 70.8 and 43.8 / 70.0; 32,000: 41.2 / 66.8 and 40.2 / 64.6, peak RSS 1.16 GB against
   // 1.04 GB. A person is written once per batch, and a larger sorted batch inserts more keys near one another. The
   // cost: a crash redoes up to one batch per partition, and a poison record re-applies its batch's earlier records
-  // since the last commit (Store::fold commits after each rollback).
-  size_t batch_events = 32000;
+  // since the last commit (Store::fold commits after each rollback). Store format 8, the same 10% log (3,739,031
+  // records), back to back on a slower day: 32,000: 53.6 s (peak RSS 1.11 GB; persons written 0.76 per event,
+  // 244 bytes of them per event); 64,000: 48.7 s (0.99 GB; 0.51, 171 bytes); 128,000: 49.1 s (1.02 GB; 0.29, 107
+  // bytes); an earlier pair 54.9 s at 32,000, 51.8 s at 128,000. Each commit rewrites every person its events touched,
+  // so at the city's size (362,500 persons a partition) a batch of 32,000 rewrites a person for almost every event.
+  size_t batch_events = 64000;
   // Fault-injection probe for crash tests: exit(137) right before committing batch number N (1-based), counted over
   // every worker's batches in the order they commit.
   std::optional<size_t> crash_before_batch;
@@ -153,9 +167,10 @@ struct FoldOptions {
   // so the store ends with the same keys and values (the same digest) with any count.
   size_t threads = 2;
   // Each worker's cache of persons is emptied after a commit once the encodings it holds add up to more than this
-  // (issue 10: a person in memory takes about ten times its encoding, so 16 MB is about 200 MB per worker at the end
-  // of a year). A period close past it streams: each person it reads leaves the cache after its visit, encoded until
-  // the commit when the close changed it. Only speed and memory depend on it: a person read again is the one cached.
+  // (issue 10: a person in memory took about ten times its encoding in person format 1, so 16 MB was about 200 MB per
+  // worker at the end of a year; format 2 is about a third smaller). A period close past it streams: each person it
+  // reads leaves the cache after its visit, encoded until the commit when the close changed it. Only speed and memory
+  // depend on it: a person read again is the one cached.
   size_t person_cache_bytes = size_t{16} << 20;
   // Called now and then with the events folded so far (progress on long runs).
   std::function<void(uint64_t events)> progress;
@@ -178,12 +193,16 @@ struct FoldStats {
   uint64_t puts = 0, put_bytes = 0, commits = 0;  // what the fold wrote (keys + values), for the benchmark
   uint64_t person_reads = 0;  // persons read from the store, not found in the cache (FoldOptions::person_cache_bytes)
   uint64_t person_spills = 0;  // persons a period close changed and moved out of a full cache before the commit
+  // Persons put (p/, once per commit that changed them) and the bytes of their encodings: each commit rewrites the
+  // whole state of every person its events touched, so these grow with the persons a batch touches.
+  uint64_t person_writes = 0, person_write_bytes = 0;
 
   // Adds another worker's counts (the folds that run partitions side by side).
   FoldStats& operator+=(const FoldStats& o) {
     events += o.events, outputs += o.outputs, dead_letters += o.dead_letters;
     puts += o.puts, put_bytes += o.put_bytes, commits += o.commits;
     person_reads += o.person_reads, person_spills += o.person_spills;
+    person_writes += o.person_writes, person_write_bytes += o.person_write_bytes;
     return *this;
   }
 };
@@ -261,8 +280,9 @@ class Store {
   // JSON at all is a StoreError naming its key.
   using OutputDataFn = std::function<bool(const Settlement*, const Record*)>;
   void outputs_as_data(const OutputDataFn& fn) const;
-  // The same for one partition's records (o/<partition>/), and for the records naming `person` (the r/ index, as
-  // person_outputs): the month views, the report and the statement read their money as data, not from lines.
+  // The same for one partition's records (o/<partition>/), and for the records naming `person` (the i/ and r/
+  // indexes, as person_outputs): the month views, the report and the statement read their money as data, not from
+  // lines.
   void outputs_of_as_data(int partition, const OutputDataFn& fn) const;
   void person_outputs_as_data(const std::string& person, const OutputDataFn& fn) const;
   // The output records of one partition (o/<partition>/), in log order; stops when fn returns false.
@@ -277,11 +297,11 @@ class Store {
   // Whose claim `claim` is: `person` when given (not checked here), else the one person holding that claim id.
   // None: NotFoundError; several: AmbiguousClaimError naming up to kHoldersShown of them.
   std::string claim_person(const std::string& claim, const std::string& person) const;
-  // The output records naming `person` (dead letters too), in log order, through the r/ index; stops when fn
-  // returns false.
+  // The output records naming `person` (dead letters too), in log order, through the person's indexes (i/: those of
+  // the person's events; r/: the others); stops when fn returns false.
   void person_outputs(const std::string& person, const std::function<bool(const nlohmann::json&)>& fn) const;
   // The same records as the store holds them (Output: as data, with the stored line when it kept one), for answers
-  // that print them (Output::line()) and parse no JSON: every one in log order, or a person's through the r/ index.
+  // that print them (Output::line()) and parse no JSON: every one in log order, or a person's through the indexes.
   void stored_outputs(const std::function<bool(const Output&)>& fn) const;
   void person_stored_outputs(const std::string& person, const std::function<bool(const Output&)>& fn) const;
   // Every dead letter (d/ key, its dead_letter output line, rendered from its stored form), in log order. They are
@@ -292,9 +312,10 @@ class Store {
   // Every key under a prefix, in key order.
   void scan(const std::string& prefix,
             const std::function<void(const std::string& key, std::string_view value)>& fn) const;
-  // xxh3-64 over every key and value, in key order: equal logical content <=> equal digest. The per-person
-  // index (i/, g/) is left out: it holds physical pointers into the log (file positions, ingestion times) that
-  // differ between the embedded log and Kafka for the same events; the replay tests check it instead.
+  // xxh3-64 over every key and value, in key order: equal logical content <=> equal digest. The values of the
+  // per-person index of events (i/, g/) are left out, their keys counted: the values are physical pointers into the
+  // log (file positions, ingestion times) that differ between the embedded log and Kafka for the same events (the
+  // replay tests check them); the keys say which events are a person's, which `settlements --person` reads (with r/).
   std::string digest() const;
   // The same over the keys of one partition (persons, facilities, meta, position, outputs, dead letters, ids).
   std::string partition_digest(int partition) const;
@@ -341,6 +362,7 @@ class Store {
   void migrate_2_to_3();
   void migrate_outputs(uint64_t from, const std::string& halfway);
   void migrate_meta();
+  void migrate_to_8();
   std::string dir_;
   int64_t format_ = kStoreFormat;
   std::unique_ptr<rocksdb::Env> env_;  // declared before db_: outlives it

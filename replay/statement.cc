@@ -72,8 +72,8 @@ std::optional<Entry> entry_of(const Record& rec) {
 Statement statement(const Store& store, const Policy& policy, const std::string& person, int year) {
   auto p = store.person(person);
   if (!p) throw NotFoundError("no person " + person);
-  // Every output record naming the person, as data, through the r/ index (Store::person_outputs_as_data): those of
-  // their own events and those a shared event produced for them (period_closed: ACC-RET credits).
+  // Every output record naming the person, as data, through the person's indexes (Store::person_outputs_as_data):
+  // those of their own events and those a shared event produced for them (period_closed: ACC-RET credits).
   std::vector<Entry> records;
   store.person_outputs_as_data(person, [&](const Settlement* st, const Record* r) {
     if (std::optional<Entry> e = st ? entry_of(*st) : entry_of(*r)) records.push_back(std::move(*e));

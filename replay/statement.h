@@ -1,6 +1,6 @@
 // A person's statement for a year (issue 5): every claim, settlement and account movement of the year with the
 // running ordinary deductible and limit and the account balance, as of each entry's business date (TIME-ASOF).
-// Found through the person's index of output records (projections/store.h `r/`, Store::person_outputs), never by
+// Found through the person's indexes (projections/store.h `i/` and `r/`, Store::person_outputs), never by
 // scanning every output record: the outputs of shared events naming the person (ACC-RET credits of period_closed)
 // included.
 #pragma once

@@ -130,7 +130,7 @@ void records_query(const Store& store, const std::string& person, const std::str
   // record.
   std::string who = person;
   if (who.empty() && !claim.empty() && !store.claim_holders(claim, 1).empty()) who = store.claim_person(claim, "");
-  if (!who.empty()) store.person_stored_outputs(who, keep);  // the r/ index of the person's records
+  if (!who.empty()) store.person_stored_outputs(who, keep);  // the person's indexes (i/ and r/)
   else store.stored_outputs(keep);
 }
 

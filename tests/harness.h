@@ -139,16 +139,18 @@ class Ledger {
 };
 
 // Every output record of `people` generated people (ops/generator.h, `seed`), folded in memory under the default
-// policy, in order.
-inline void for_each_generated_output(int people, uint64_t seed, const std::function<void(const Output&)>& fn) {
+// policy, in order; the state the fold left, when `state` is given.
+inline void for_each_generated_output(int people, uint64_t seed, const std::function<void(const Output&)>& fn,
+                                      MemState* state = nullptr) {
   GeneratorOptions opt;
   opt.people = people;
   opt.seed = seed;
-  MemState state;
+  MemState own;
+  MemState& folded = state ? *state : own;
   FoldContext ctx;
   ctx.policy = &default_policy();
   generate_population(opt, [&](const std::string& event) {
-    for (const Output& o : apply_event(parse_event(event), state, ctx)) fn(o);
+    for (const Output& o : apply_event(parse_event(event), folded, ctx)) fn(o);
   });
 }
 

@@ -177,6 +177,12 @@ int main(int argc, char** argv) {
   std::printf("fold:      %llu log records in %.2f s = %.0f events/s (%llu puts, %.1f MB, %llu commits)\n",
               static_cast<unsigned long long>(st.events), fold_s, fold_rate, static_cast<unsigned long long>(st.puts),
               static_cast<double>(st.put_bytes) / 1e6, static_cast<unsigned long long>(st.commits));
+  const double per = static_cast<double>(std::max<uint64_t>(st.events, 1));
+  std::printf("persons:   %llu written (%.2f per event), %.1f MB of encodings (%.0f bytes per event), %llu read back "
+              "from the store\n",
+              static_cast<unsigned long long>(st.person_writes), static_cast<double>(st.person_writes) / per,
+              static_cast<double>(st.person_write_bytes) / 1e6, static_cast<double>(st.person_write_bytes) / per,
+              static_cast<unsigned long long>(st.person_reads));
 
   const std::vector<Put> work = raw_workload(scan_store(dir + "/state"), st.puts);
   uint64_t raw_bytes = 0;

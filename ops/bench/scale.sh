@@ -17,10 +17,12 @@
 #
 # Columns: events = lines generated (each event once); ingest and fold ev/s = events / wall seconds of the command;
 # cost x = the fold's seconds per event relative to the 1% row (or the first row when 1% is not run): 1.0 means the
-# cost per event does not grow; RSS = the fold's peak (/usr/bin/time); B/ev = bytes on disk per event of the log,
-# the store and the checkpoints (one `du` over the three, so files hard-linked between them count once, in the first
-# one that holds them); audit and what-if in wall seconds; p50/p99 in ms; db_bench = fillrandom keys/s; fold/db =
-# fold ev/s over db_bench keys/s.
+# cost per event does not grow; RSS = the fold's peak (/usr/bin/time); puts/ev = keys the fold put per event, and
+# person B/ev = bytes of person states among them (each commit rewrites every person its events touched, so this
+# grows with the persons per partition: see the fold's last operational line); B/ev = bytes on disk per event of the
+# log, the store and the checkpoints (one `du` over the three, so files hard-linked between them count once, in the
+# first one that holds them); audit and what-if in wall seconds; p50/p99 in ms; db_bench = fillrandom keys/s;
+# fold/db = fold ev/s over db_bench keys/s.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -96,7 +98,8 @@ for row in "${rows[@]}"; do
   rm -f "$d/events.jsonl"  # the log holds them now; the disk is for the store
   sync
   echo "   ingest $(secs "$d/ingest.time") s: $(tail -1 "$d/ingest.out")" >&2
-  /usr/bin/time -f "%e %M" -o "$d/fold.time" "$build/gongji" fold --data-dir "$d/data" > "$d/fold.out"
+  /usr/bin/time -f "%e %M" -o "$d/fold.time" "$build/gongji" fold --data-dir "$d/data" > "$d/fold.out" \
+    2> >(tee "$d/fold.err" >&2)
   echo "   fold $(secs "$d/fold.time") s: $(tail -1 "$d/fold.out")" >&2
   mkdir -p "$d/data/checkpoints"
   sizes=$(du -sb "$d/data/log" "$d/data/state" "$d/data/checkpoints" | awk '{print $1}')  # one du: links once
@@ -131,7 +134,12 @@ for row in "${rows[@]}"; do
   disk="$(per_event "$log_b" "$events")|$(per_event "$store_b" "$events")|$(per_event "$ckpt_b" "$events")"
   lat="$asof_p50_ms|$asof_p99_ms|$knownat_p50_ms|$knownat_p99_ms"
   rss=$(rss_mb "$d/fold.time")
-  results+=("$label|$people|$years|$events|$ingest_r|$fold_r|$rss|$disk|$audit_s|$whatif_s|$lat|$dbb")
+  # The fold's last operational line: "wrote K keys (B bytes) in C commits; P of them persons (PB bytes), ..."
+  wrote=$(grep -o 'wrote [0-9]* keys ([0-9]* bytes) in [0-9]* commits; [0-9]* of them persons ([0-9]* bytes)' \
+    "$d/fold.err" | tail -1 | tr -d '();' || true)
+  read -r _ keys _ _ _ _ _ _ persons _ _ _ person_b _ <<< "${wrote:-x 0 x x x x x x 0 x x x 0 x}"
+  writes="$(python3 -c "print(f'{$keys / $events:.2f}')")|$(per_event "$person_b" "$events")"
+  results+=("$label|$people|$years|$events|$ingest_r|$fold_r|$rss|$disk|$audit_s|$whatif_s|$lat|$dbb|$writes")
   echo "   row: ${results[-1]}" >&2  # kept on stderr as it comes
   [ $keep = 1 ] || rm -rf "$d"
 done
@@ -142,14 +150,14 @@ printf '%s\n' "${results[@]}" | python3 -c '
 import sys
 rows = [l.rstrip("\n").split("|") for l in sys.stdin if l.strip()]
 base = next((r for r in rows if r[0] == "1%"), rows[0])
-head = ["row", "people", "years", "events", "ingest ev/s", "fold ev/s", "cost x", "fold RSS MB", "log B/ev",
-        "store B/ev", "ckpt B/ev", "audit s", "what-if s", "as-of p50", "as-of p99", "known-at p50", "known-at p99",
-        "db_bench/s", "fold/db"]
+head = ["row", "people", "years", "events", "ingest ev/s", "fold ev/s", "cost x", "fold RSS MB", "puts/ev",
+        "person B/ev", "log B/ev", "store B/ev", "ckpt B/ev", "audit s", "what-if s", "as-of p50", "as-of p99",
+        "known-at p50", "known-at p99", "db_bench/s", "fold/db"]
 out = []
 for r in rows:
     cost = float(base[5]) / float(r[5])
     ratio = float(r[5]) / float(r[16]) if r[16] else float("nan")
-    out.append(r[:6] + [f"{cost:.2f}"] + r[6:16] + [r[16], f"{ratio:.3f}"])
+    out.append(r[:6] + [f"{cost:.2f}", r[6], r[17], r[18]] + r[7:16] + [r[16], f"{ratio:.3f}"])
 w = [max(len(h), *(len(o[i]) for o in out)) for i, h in enumerate(head)]
 print("  ".join(h.rjust(w[i]) for i, h in enumerate(head)))
 for o in out: print("  ".join(c.rjust(w[i]) for i, c in enumerate(o)))

@@ -1,7 +1,7 @@
 // Issue 9 item 8: a policy text an older gongji stored (v/<version>) still loads where a stored text is read, each
 // parameter issue 9 added taking the value hard-coded before (ledger/policy.h PolicyText::stored), while the same
 // text given as a user's --policy file is refused. Re-derivation decodes under the policy in use (Policy::codes()),
-// as a fold under it does. `statement` lists every output record naming the person (the r/ index), the ACC-RET
+// as a fold under it does. `statement` lists every output record naming the person (the i/ and r/ indexes), the ACC-RET
 // credits of period_closed included.
 #include "replay/explain.h"
 #include "replay/reconstruct.h"

@@ -177,27 +177,60 @@ TEST(ClaimIndex, CommandLineRefusesAnAmbiguousClaimAndTakesPerson) {
   EXPECT_EQ(out, "");
 }
 
-// `settlements --person` reads the r/ index, not every output: a record removed from the index is not printed,
-// and the index names the outputs of shared events (period_closed) too.
-TEST(ClaimIndex, PersonRecordsComeFromTheIndex) {
+// `settlements --person` reads the person's indexes, not every output (store format 8): the records of the person's
+// own events through the event index (i/), and only the others through r/: here R's account credit of a period close
+// (a shared event; ACC-RET from 2024: 3000.00 x 2% under 70 = 60.00). A record removed from either index is not
+// listed; a record both list (a store of format 7) is listed once.
+TEST(ClaimIndex, PersonRecordsComeFromTheIndexes) {
   TempDir d;
-  ingest_and_fold(d, two_persons_one_claim_id());
-  std::vector<std::string> keys;
-  {
-    Store s(d / "data/state");
-    s.scan("r/P1/", [&](const std::string& k, std::string_view v) {
-      keys.push_back(k);
-      EXPECT_EQ(v, "");
+  auto log = open_segment_log(d / "log", 4);
+  ingest_lines(*log, two_persons_one_claim_id() +
+                         R"({"type":"person_enrolled","id":"e9","at":"2022-01-01","person":"R",)"
+                         R"("birth_date":"1954-05-20","scheme":"employee","status":"retired",)"
+                         R"("retired_on":"2014-06-01"})" "\n"
+                         R"({"type":"period_closed","id":"close1","at":"2024-02-01","month":"2024-01"})" "\n");
+  Store s(d / "state");
+  s.fold(*log, default_policy());
+  const auto keys = [&](const std::string& prefix) {
+    std::vector<std::string> out;
+    s.scan(prefix, [&](const std::string& k, std::string_view v) {
+      out.push_back(k);
+      if (k.starts_with("r/")) {
+        EXPECT_EQ(v, "") << k;
+      }
     });
-    ASSERT_EQ(keys.size(), 3u);
-    ASSERT_TRUE(s.db()->Delete(rocksdb::WriteOptions(), keys[1]).ok());  // the account_credit's entry
-  }
-  std::string out;
-  EXPECT_EQ(run(gongji("settlements --data-dir " + d / "data" + " --person P1"), &out), 0);
-  std::vector<json> p1 = lines_of(out);
-  ASSERT_EQ(p1.size(), 2u) << out;
-  EXPECT_EQ(p1[0]["claim"], "X");
-  EXPECT_EQ(p1[1]["claim"], "Y");
+    return out;
+  };
+  const auto listed = [&](const std::string& person) {
+    std::vector<std::string> out;
+    s.person_outputs(person, [&](const json& r) {
+      EXPECT_EQ(r["person"], person);
+      const std::string kind = r["kind"];
+      out.push_back(kind + ":" + (kind == "settlement" ? r["claim"] : r["month"]).get<std::string>());
+      return true;
+    });
+    return out;
+  };
+  EXPECT_EQ(keys("r/P1/"), std::vector<std::string>{}) << "every record of P1 is of P1's own events";
+  EXPECT_EQ(keys("r/P2/"), std::vector<std::string>{});
+  const std::vector<std::string> r_index = keys("r/R/");
+  ASSERT_EQ(r_index.size(), 1u);
+  EXPECT_EQ(listed("P1"), (std::vector<std::string>{"settlement:X", "account_credit:2023-02", "settlement:Y"}));
+  EXPECT_EQ(listed("P2"), (std::vector<std::string>{"settlement:X"}));
+  EXPECT_EQ(listed("R"), (std::vector<std::string>{"account_credit:2024-01"}));
+  EXPECT_EQ(listed("NOBODY"), std::vector<std::string>{});
+  // As a format-7 store lists them: every record of P1 under r/ too. Each is listed once.
+  std::vector<std::string> p1_events = keys("i/P1/");
+  ASSERT_EQ(p1_events.size(), 4u);  // enrolment, c1, k1, c3
+  for (const std::string& key : {p1_events[1], p1_events[2], p1_events[3]})
+    ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "r/P1/" + key.substr(5) + "/00000000", "").ok());
+  EXPECT_EQ(listed("P1"), (std::vector<std::string>{"settlement:X", "account_credit:2023-02", "settlement:Y"}));
+  // Removed from both indexes, the contribution's credit is not listed; R's credit, removed from r/, neither.
+  ASSERT_TRUE(s.db()->Delete(rocksdb::WriteOptions(), p1_events[2]).ok());
+  ASSERT_TRUE(s.db()->Delete(rocksdb::WriteOptions(), "r/P1/" + p1_events[2].substr(5) + "/00000000").ok());
+  ASSERT_TRUE(s.db()->Delete(rocksdb::WriteOptions(), r_index[0]).ok());
+  EXPECT_EQ(listed("P1"), (std::vector<std::string>{"settlement:X", "settlement:Y"}));
+  EXPECT_EQ(listed("R"), std::vector<std::string>{});
 }
 
 // Ids holding '/' (or '%') cannot collide: person "A" and person "A/B", claim "C/D" of A and claim "C" of A/B.
@@ -243,8 +276,8 @@ TEST(StoreFormat, NewStoreRecordsItsFormat) {
   EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).IsNotFound());  // empty: nothing to misread
   s.fold(*log, default_policy());
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "7");
-  EXPECT_EQ(kStoreFormat, 7);
+  EXPECT_EQ(v, "8");
+  EXPECT_EQ(kStoreFormat, 8);
 }
 
 // A store as the previous binary built it (no n/format, claims under c/<claim>/<partition>/...) is refused.
@@ -262,7 +295,7 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
     delete db;
   }
   const std::string expected = "the store at " + dir + " has format 1 (no n/format: written by a gongji before "
-                               "store formats) but this gongji reads format 7; rebuild it from the log: move " +
+                               "store formats) but this gongji reads format 8; rebuild it from the log: move " +
                                dir + " aside and run `gongji fold --data-dir " + d / "data" +
                                "` (with the --policy, and --brokers, it was folded with; checkpoints of the old "
                                "format are not used)";
@@ -287,13 +320,13 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
 
 TEST(StoreFormat, NewerFormatIsRefused) {
   TempDir d;
-  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "8").ok()); }
+  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "9").ok()); }
   try {
     Store s(d / "state", true);
-    ADD_FAILURE() << "a format-8 store was opened";
+    ADD_FAILURE() << "a format-9 store was opened";
   } catch (const StoreFormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("has format 8 but this gongji reads format 7; use a gongji that reads "
-                                         "format 8, or rebuild it from the log"),
+    EXPECT_NE(std::string(e.what()).find("has format 9 but this gongji reads format 8; use a gongji that reads "
+                                         "format 9, or rebuild it from the log"),
               std::string::npos)
         << e.what();
   }
@@ -316,7 +349,7 @@ TEST(StoreFormat, EmptyStoreWithoutFormatIsStamped) {
   s.record_run(default_policy(), 4);
   std::string v;
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "7");
+  EXPECT_EQ(v, "8");
 }
 
 // Issue 10: a format-3 store keeps settlements as JSON lines, and a format-2 store has no w/ index of the monthly
@@ -370,14 +403,14 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
     EXPECT_NE(s.digest(), digest);
   }
   EXPECT_EQ(metas, 4u);
-  {  // read as it is; an audit, which compares it byte for byte with a replay of format 7, says to fold first
+  {  // read as it is; an audit, which compares it byte for byte with a replay of format 8, says to fold first
     Store ro(dir, true);
     EXPECT_EQ(ro.format(), 6);
     try {
       audit(ro, *log, default_policy(), d / "scratch", "");
       ADD_FAILURE() << "a format-6 store was audited";
     } catch (const StoreFormatError& e) {
-      EXPECT_NE(std::string(e.what()).find("has format 6 and an audit compares it with a replay of format 7; run "
+      EXPECT_NE(std::string(e.what()).find("has format 6 and an audit compares it with a replay of format 8; run "
                                            "`gongji fold` on it once"),
                 std::string::npos)
           << e.what();
@@ -390,7 +423,7 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
     EXPECT_EQ(s.digest(), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "7");
+    EXPECT_EQ(v, "8");
     s.fold(*log, default_policy());  // nothing new: the migrated metas read back
     EXPECT_EQ(s.digest(), digest);
   }
@@ -411,6 +444,130 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
     ADD_FAILURE() << "a damaged meta was folded on";
   } catch (const StoreError& e) {
     EXPECT_NE(std::string(e.what()).find("damaged partition meta under m/000"), std::string::npos) << e.what();
+  }
+}
+
+// `s` as a fold of format 7 left it: every output record naming a person listed under r/ (format 8 lists only those
+// the person's i/ index does not reach), each c/ value the o/ key, each person in person format 1, n/format 7. The
+// number of r/ entries added.
+size_t indexes_as_format_7(Store& s) {
+  rocksdb::WriteBatch b;
+  size_t added = 0;
+  for (auto [partition, next] : s.positions()) {
+    uint64_t last = UINT64_MAX;
+    int n = 0;
+    s.outbox(partition, 0, next, [&](uint64_t offset, const Output& out) {
+      n = offset == last ? n + 1 : 0;
+      last = offset;
+      if (out.person.empty()) return;
+      const std::string key = "r/" + key_part(out.person) + "/" + hex4(partition) + "/" + hex16(offset) + "/" + hex8(n);
+      std::string v;
+      if (s.db()->Get(rocksdb::ReadOptions(), key, &v).IsNotFound()) ++added;
+      b.Put(key, "");
+    });
+  }
+  s.scan("c/", [&](const std::string& k, std::string_view) { b.Put(k, "o/" + k.substr(k.size() - 30)); });
+  s.scan("p/", [&](const std::string& k, std::string_view v) { b.Put(k, encode_person(decode_person(v), 1)); });
+  b.Put("n/format", "7");
+  EXPECT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
+  return added;
+}
+
+// Every person's records as `settlements --person` lists them, one line each, person by person.
+std::string every_persons_records(const Store& s) {
+  std::string out;
+  s.scan("p/", [&](const std::string& k, std::string_view) {
+    s.person_outputs(key_part_decode(k.substr(k.find('/', 2) + 1)), [&](const json& r) {
+      out += r.dump() + "\n";
+      return true;
+    });
+  });
+  return out;
+}
+
+// The claims of the c/ index whose settlement Store::settlement finds under the key's own o/ key (the claim's own
+// settlement: its first c/ key; later ones are DUPLICATE_CLAIM rejections).
+size_t settlements_found(const Store& s) {
+  size_t found = 0;
+  s.scan("c/", [&](const std::string& k, std::string_view) {  // c/<claim>/<person>/<tail>: no '/' in these ids
+    const size_t claim_end = k.find('/', 2), person_end = k.find('/', claim_end + 1);
+    auto ref = s.settlement(k.substr(claim_end + 1, person_end - claim_end - 1), k.substr(2, claim_end - 2));
+    ASSERT_TRUE(ref) << k;
+    if (ref->key == "o/" + k.substr(k.size() - 30)) ++found;
+  });
+  return found;
+}
+
+// Format 8 lists under r/ only the records the person's event index (i/) does not reach, keeps no value under c/,
+// and persons in person format 2. A format-7 store is read as it is (each record listed once) and migrated by a
+// writable open to the store a fold from zero builds (same digest), also when a migration stopped halfway
+// (n/migrating) is taken up again.
+TEST(StoreFormat, Format7IndexesAreMigratedTo8) {
+  TempDir d;
+  auto log = open_segment_log(d / "data/log", 4);
+  // A month closed after the population's window (2024-01): the retirees' credits (ACC-RET) of a shared event.
+  ingest_lines(*log, generated(300) + R"({"type":"period_closed","id":"close-2024-01","at":"2024-02-01",)"
+                                      R"("month":"2024-01"})" "\n");
+  std::string digest, listed;
+  size_t format_8_entries = 0, claims = 0, persons = 0;
+  {
+    Store s(d / "data/fresh");
+    s.fold(*log, default_policy());
+    digest = s.digest();
+    listed = every_persons_records(s);
+    s.scan("r/", [&](const std::string&, std::string_view) { ++format_8_entries; });
+    s.scan("c/", [&](const std::string& k, std::string_view v) {
+      EXPECT_EQ(v, "") << k;
+      ++claims;
+    });
+    s.scan("p/", [&](const std::string& k, std::string_view v) {
+      EXPECT_EQ(static_cast<int>(v[0]), 2) << k;
+      ++persons;
+    });
+  }
+  EXPECT_GT(format_8_entries, 0u) << "no record outside the persons' own events (period closes' credits)";
+  EXPECT_GT(claims, 300u);
+  EXPECT_GT(std::count(listed.begin(), listed.end(), '\n'), 3000);
+  const std::string dir = d / "data/state";
+  for (bool halfway : {false, true}) {
+    SCOPED_TRACE(halfway ? "halfway" : "format 7");
+    fs::remove_all(dir);
+    fs::copy(d / "data/fresh", dir);
+    size_t added = 0;
+    {
+      Store s(dir);
+      added = indexes_as_format_7(s);
+      if (halfway) {
+        rocksdb::WriteBatch b;
+        b.Put("n/format", "8");
+        b.Put("n/migrating", "format 7 to 8");
+        ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
+      }
+      EXPECT_NE(s.digest(), digest);
+    }
+    EXPECT_GT(added, 3000u);
+    {  // read as it is: each record once, in log order
+      Store ro(dir, true);
+      EXPECT_EQ(ro.format(), 7) << "a store halfway to format 8 is read as format 7 (an audit says to fold first)";
+      EXPECT_EQ(every_persons_records(ro), listed);
+      EXPECT_GT(settlements_found(ro), 300u);
+    }
+    std::vector<std::string> said;
+    oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
+    {
+      Store s(dir);
+      EXPECT_EQ(s.digest(), digest);
+      EXPECT_EQ(every_persons_records(s), listed);
+      std::string v;
+      EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
+      ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
+      EXPECT_EQ(v, "8");
+    }
+    oplog::set_sink_for_tests(nullptr);
+    EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 8: " + std::to_string(added) +
+                                 " person index entries the event index reaches dropped, " + std::to_string(claims) +
+                                 " claim index values emptied, " + std::to_string(persons) + " persons re-encoded"))
+        << testing::PrintToString(said);
   }
 }
 
@@ -464,7 +621,7 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
       ADD_FAILURE() << "a format-" << format << " store was opened read-only";
     } catch (const StoreFormatError& e) {
       EXPECT_EQ(std::string(e.what()), "the store at " + dir + " has format " + std::to_string(format) +
-                                           " but this gongji reads format 7; run `gongji fold --data-dir " +
+                                           " but this gongji reads format 8; run `gongji fold --data-dir " +
                                            d / "data" + "` (with the --policy, and --brokers, it was folded with) "
                                            "once: it migrates the store in place, then this command works");
     }
@@ -652,7 +809,7 @@ TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo6) {
     EXPECT_EQ(s.digest(), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "7");
+    EXPECT_EQ(v, "8");
     EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
     size_t format_2 = 0, stored_records = 0;
     s.scan("o/", [&](const std::string&, std::string_view value) {
@@ -675,7 +832,7 @@ TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo6) {
   // The checkpoint taken at format 4 still counts: a replay may start from it.
   std::ifstream in(d / "data/ckpt/old/positions.json");
   const nlohmann::json meta = nlohmann::json::parse(in);
-  ASSERT_EQ(meta.value("format", 0), 7);  // checkpoint() records the binary's format; say it was format 4's
+  ASSERT_EQ(meta.value("format", 0), kStoreFormat);  // checkpoint() records the binary's format; say it was format 4's
   std::ofstream(d / "data/ckpt/old/positions.json") << nlohmann::json{{"positions", meta["positions"]},
                                                                        {"format", 4}}.dump();
   EXPECT_EQ(Store::checkpoints(d / "data/ckpt").size(), 1u);

@@ -174,7 +174,7 @@ TEST(Poison, ExceptionAfterStateChangedRollsBackExactly) {
 
 // Store::fold commits a batch right after a rollback, so each rollback re-applies only the records since the last
 // one: a log of many poison records costs linear work, not up to batch_events re-applies each (issue 10: batches
-// of 32,000 events). Records: facility 0, person 1, claims c1..c30 at offsets 2..31; c10, c20 and c30 throw after
+// of 64,000 events). Records: facility 0, person 1, claims c1..c30 at offsets 2..31; c10, c20 and c30 throw after
 // the state changed. Hook calls: 32 first applies; c10's rollback re-applies offsets 0..10 (11), c20's 12..20 (9),
 // c30's 22..30 (9). Without the commit after a rollback: 11 + 20 + 29 (c10 and c20 are dead letters, re-put).
 TEST(Poison, FoldCommitsAfterARollbackSoManyPoisonRecordsCostLinearWork) {
