@@ -346,12 +346,14 @@ class PartitionState final : public StateAccess {
   // so the budget is on the encodings. Person format 2 is about a third smaller, so the same budget holds more
   // persons: the fold's peak RSS (ops/bench/scale.sh) is what says what it costs.
   void set_cache_bytes(size_t max_bytes) { max_bytes_ = max_bytes; }
+  void set_max_persons(size_t n) { max_persons_ = n; }  // FoldOptions::max_persons_in_memory
   void trim() {
-    if (cached_bytes_ > max_bytes_ && dirty_persons_.empty()) {
+    if ((cached_bytes_ > max_bytes_ || persons_.size() >= max_persons_) && dirty_persons_.empty()) {
       persons_.clear();
       cached_bytes_ = 0;
     }
   }
+  size_t cached_persons() const { return persons_.size(); }  // PartitionFolder::persons_in_memory
   uint64_t take_reads() { return std::exchange(reads_, 0); }
   uint64_t take_spills() { return std::exchange(spills_, 0); }
   // Persons put (p/) and the bytes of their encodings, since the last take_writes().
@@ -389,6 +391,7 @@ class PartitionState final : public StateAccess {
   std::unordered_map<std::string, Cached> persons_;
   size_t cached_bytes_ = 0;  // the sum of `bytes`
   size_t max_bytes_ = FoldOptions{}.person_cache_bytes;
+  size_t max_persons_ = FoldOptions{}.max_persons_in_memory;  // trim() empties a cache of this many, as past max_bytes_
   uint64_t reads_ = 0;       // persons found in the store, since the last take_reads()
   uint64_t spills_ = 0;      // persons spilled, since the last take_spills()
   uint64_t writes_ = 0, write_bytes_ = 0;  // persons put and their encodings' bytes, since the last take_writes()
@@ -949,6 +952,8 @@ PartitionFolder::~PartitionFolder() = default;
 uint64_t PartitionFolder::next_offset() const { return impl_->next; }
 size_t PartitionFolder::pending() const { return impl_->journal.size(); }
 bool PartitionFolder::rolled_back() const { return impl_->rolled_back; }
+size_t PartitionFolder::persons_in_memory() const { return impl_->state.cached_persons(); }
+void PartitionFolder::set_max_persons_in_memory(size_t n) { impl_->state.set_max_persons(n); }
 void PartitionFolder::set_apply_hook(std::function<void(const Event&)> hook) { impl_->apply_hook = std::move(hook); }
 void PartitionFolder::set_person_cache_bytes(size_t bytes) { impl_->state.set_cache_bytes(bytes); }
 
@@ -1183,6 +1188,7 @@ class FoldRun {
     if (from >= end) return;
     PartitionFolder folder(store_, p, partitions_, policy_);
     folder.set_person_cache_bytes(opt_.person_cache_bytes);
+    folder.set_max_persons_in_memory(opt_.max_persons_in_memory);
     if (opt_.apply_hook) folder.set_apply_hook(opt_.apply_hook);
     log.read(p, from, [&](const LogRecord& r) {
       if (r.offset >= end || failed_) return false;
@@ -1195,7 +1201,10 @@ class FoldRun {
       }
       // After a rollback the batch is committed at once: the next rollback re-applies only what follows, so a log
       // of many poison records costs linear work, not batch_events re-applies each.
-      if (folder.pending() >= opt_.batch_events || folder.rolled_back()) commit(folder, stats);
+      // A batch also ends once FoldOptions::max_persons_in_memory persons are in memory: the commit frees them.
+      if (folder.pending() >= opt_.batch_events || folder.rolled_back() ||
+          folder.persons_in_memory() >= opt_.max_persons_in_memory)
+        commit(folder, stats);
       return true;
     });
     if (folder.pending() > 0 && !failed_) commit(folder, stats);

@@ -172,6 +172,15 @@ struct FoldOptions {
   // reads leaves the cache after its visit, encoded until the commit when the close changed it. Only speed and memory
   // depend on it: a person read again is the one cached.
   size_t person_cache_bytes = size_t{16} << 20;
+  // A batch ends before batch_events once this many persons are decoded in memory (changed in it, cached from
+  // earlier batches, or known to be absent), checked between records: a batch's changed persons stay decoded until
+  // its commit, so this bounds them at any population (a period close visiting every person streams by
+  // person_cache_bytes instead, spilling those it changed, encoded). Each commit also empties a cache of this many.
+  // `serve`, whose batches are what Kafka gave in 500 ms, only empties its caches by it. Issue 10, the 100% log, the
+  // same day: a batch of 64,000 events touches about 58,000 persons of a partition, so 100,000 never ends one early
+  // there (786 s, peak RSS 2.05 GB); ending batches once the persons' encodings passed 16 MB (about 35,000 persons)
+  // gave a peak RSS of 1.17 GB after 6 minutes, but 17.1 M events folded by then against 18.7 M.
+  size_t max_persons_in_memory = 100000;
   // Called now and then with the events folded so far (progress on long runs).
   std::function<void(uint64_t events)> progress;
 };
@@ -404,6 +413,12 @@ class PartitionFolder {
   // Whether a poison record that had changed state was rolled back since the last commit (its earlier records of
   // the batch applied again). Store::fold commits then, so that the re-applies stay linear in the log.
   bool rolled_back() const;
+  // The persons decoded in memory (changed in the batch, cached from earlier ones, or known to be absent):
+  // Store::fold ends a batch early at FoldOptions::max_persons_in_memory.
+  size_t persons_in_memory() const;
+  // FoldOptions::max_persons_in_memory: the commit also empties the cache of decoded persons once it holds this many
+  // (its default until set), so that a cache of many small persons does not end every batch at once.
+  void set_max_persons_in_memory(size_t n);
 
  private:
   struct Impl;

@@ -71,6 +71,7 @@ TEST(Fold, DeterministicDigestAndOutputs) {
     spill.person_cache_bytes = 1;
     FoldStats st = s.fold(*log, default_policy(), spill);
     EXPECT_GT(st.person_spills, 1000u);
+    EXPECT_LT(st.commits, st.events / 100);  // batches of 500 events
     EXPECT_EQ(s.digest(), digest_a);
     EXPECT_EQ(all_outputs(s), out_a);
   }
@@ -83,6 +84,43 @@ TEST(Fold, DeterministicDigestAndOutputs) {
     Policy other = load_policy_text(default_policy_text() + "\n# changed\n", "other");
     s.fold(*log, other);
     EXPECT_NE(s.digest(), digest_a);
+  }
+}
+
+// FoldOptions::max_persons_in_memory: batches end early and the store ends the same.
+TEST(Fold, ABatchEndsOnceMaxPersonsAreInMemory) {
+  TempDir d;
+  {
+    auto log = open_segment_log(d / "log", 4);
+    ingest_lines(*log, generated(1500));
+  }
+  std::string digest_a, out_a;
+  {
+    auto log = open_segment_log(d / "log");
+    Store s(d / "reference");
+    s.fold(*log, default_policy());
+    digest_a = s.digest();
+    out_a = all_outputs(s);
+  }
+  for (const size_t most : {size_t{1}, size_t{50}}) {
+    // A batch ends once max_persons_in_memory persons are decoded, whatever batch_events says. With 1, at almost
+    // every event. With 50 (and a person cache whose bytes are not exceeded), each commit also empties the cache,
+    // so the next batch again takes about 50 persons: without that, every batch after the first would be one event.
+    // The store ends the same.
+    auto log = open_segment_log(d / "log");
+    Store s(d / ("stateE" + std::to_string(most)));
+    FoldOptions bounded;
+    bounded.batch_events = 1000000;
+    bounded.max_persons_in_memory = most;
+    FoldStats st = s.fold(*log, default_policy(), bounded);
+    if (most == 1) {
+      EXPECT_GT(st.commits, st.events / 2);
+    } else {
+      EXPECT_GT(st.commits, st.events / 1000);
+      EXPECT_LT(st.commits, st.events / 5);
+    }
+    EXPECT_EQ(s.digest(), digest_a);
+    EXPECT_EQ(all_outputs(s), out_a);
   }
 }
 
