@@ -178,8 +178,8 @@ struct FoldOptions {
   // person_cache_bytes instead, spilling those it changed, encoded). Each commit also empties a cache of this many.
   // `serve`, whose batches are what Kafka gave in 500 ms, only empties its caches by it. Issue 10, the 100% log, the
   // same day: a batch of 64,000 events touches about 58,000 persons of a partition, so 100,000 never ends one early
-  // there (786 s, peak RSS 2.05 GB); ending batches once the persons' encodings passed 16 MB (about 35,000 persons)
-  // gave a peak RSS of 1.17 GB after 6 minutes, but 17.1 M events folded by then against 18.7 M.
+  // there (786 s, peak RSS 1,998 MiB); ending batches once the persons' encodings passed 16 MB (about 35,000 persons)
+  // gave a peak RSS of 1,147 MiB after 6 minutes, but 17.1 M events folded by then against 18.7 M.
   size_t max_persons_in_memory = 100000;
   // Called now and then with the events folded so far (progress on long runs).
   std::function<void(uint64_t events)> progress;
