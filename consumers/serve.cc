@@ -465,7 +465,7 @@ class Server : public RdKafka::RebalanceCb {
   // hits it: an injected ENOSPC / EIO fails this commit as the operating system's would.
   void commit_folder(PartitionFolder& folder, FoldStats& stats, bool sync) {
     store_write_probe("fold.before_commit");
-    folder.commit(stats, sync);
+    folder.commit(stats, sync ? Durability::synced : Durability::unsynced);
   }
 
   // A probe on a write to the store (log/fault_probe.h): crash, or an injected ENOSPC / EIO thrown as the StoreError
@@ -479,9 +479,9 @@ class Server : public RdKafka::RebalanceCb {
 
   // Folds one partition's records of the batch into its folder, collecting the output records to publish (those
   // at or after what the group has published), and commits them, unsynced; stops at the next record, and starts no
-  // commit, once `failed` is set. After a rollback
-  // (a poison record) the folder commits at once, unsynced, as Store::fold does: the next rollback re-applies only
-  // what follows, so many poison records cost linear work. Committed early, those records are in the outbox before
+  // commit, once `failed` is set. After a rollback (a poison record) the folder commits at once, unsynced
+  // (Store::fold likewise commits at once, unlogged): the next rollback re-applies only what follows, so many poison
+  // records cost linear work. Committed early, those records are in the outbox before
   // the flush publishes them, which a restart recovers like any outbox.
   void fold_partition(int p, const std::vector<std::unique_ptr<RdKafka::Message>>& msgs, std::vector<Pending>& outs,
                       FoldStats& stats, const std::atomic<bool>& failed) {

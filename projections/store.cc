@@ -503,15 +503,15 @@ rocksdb::Options store_db_options() {
   // Issue 10, measured on a fold of 10% of the city for a year (ops/bench/scale.sh): with RocksDB's defaults a third
   // of the CPU went to flushes and compactions. LZ4 compresses at a fraction of Snappy's cost; memtables of 256 MB
   // (up to 4) and a 1 GB first level rewrite each byte fewer times; a pipelined write lets one batch's WAL write
-  // overlap another's memtable insert. A memtable grows in blocks of 1 MB as it fills; only its Bloom filter (3.2 MB,
-  // memtable_prefix_bloom_size_ratio above) is taken at once, also by read-only and secondary opens, which load the
-  // WAL not yet flushed into theirs.
+  // overlap another's memtable insert (serve's commits; a fold's are unlogged, Durability). A memtable grows in
+  // blocks of 1 MB as it fills; only its Bloom filter (3.2 MB, memtable_prefix_bloom_size_ratio above) is taken at
+  // once, also by read-only and secondary opens, which load the WAL not yet flushed into theirs.
   opt.compression = rocksdb::kLZ4Compression;
   opt.write_buffer_size = 256 << 20;
   opt.max_write_buffer_number = 4;
   opt.max_bytes_for_level_base = 1ull << 30;
   opt.enable_pipelined_write = true;
-  // RocksDB's default, stated because serve relies on it (PartitionFolder::commit's `sync`): after a power loss the
+  // RocksDB's default, stated because serve relies on it (Durability::unsynced commits): after a power loss the
   // WAL is recovered up to its first damaged or missing record, a prefix, never a write without those before it.
   opt.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   // Issue 10: each compaction of level 0 into level 1 rewrites the whole of level 1 (a memtable holds keys of every
@@ -913,8 +913,15 @@ void Store::check_log(EventLog& log) const {
 
 void Store::sync() { check(db_->SyncWAL(), "sync the write-ahead log of " + dir_, dir_); }
 
+void Store::refuse_logged_write_while_unflushed(const char* what) const {
+  if (unflushed_)
+    throw StoreError(std::string(what) + " into " + dir_ + " while unlogged commits of a fold are not flushed (a crash "
+                     "could keep it without them): flush first");
+}
+
 void Store::record_run(const Policy& policy, int partitions) {
   check_partition_count(partitions);
+  refuse_logged_write_while_unflushed("recording the run");
   rocksdb::WriteOptions wo;
   wo.sync = true;
   std::string have;
@@ -1126,10 +1133,12 @@ std::vector<Output> PartitionFolder::apply(const LogRecord& r, FoldStats& stats)
   return {dead};
 }
 
-void PartitionFolder::commit(FoldStats& stats, bool sync) {
+void PartitionFolder::commit(FoldStats& stats, Durability durability) {
   Impl& m = *impl_;
   rocksdb::WriteOptions wo;
-  wo.sync = sync;
+  wo.sync = durability == Durability::synced;
+  wo.disableWAL = durability == Durability::unlogged;
+  if (!wo.disableWAL) m.store.refuse_logged_write_while_unflushed("a logged commit");
   m.state.flush_into(m.batch);
   m.batch.Put("x/" + hex4(m.partition), std::to_string(m.next));
   if (!m.anchor.empty()) m.batch.Put("a/" + hex4(m.partition), m.anchor);
@@ -1142,6 +1151,7 @@ void PartitionFolder::commit(FoldStats& stats, bool sync) {
   ++stats.commits;
   rocksdb::WriteBatch sorted = puts_in_key_order(m.batch);
   check(m.db->Write(wo, &sorted), "commit fold batch", m.store.dir_);
+  if (wo.disableWAL) m.store.unflushed_ = true;
   m.batch.Clear();
   m.batch_ids.clear();
   m.journal.clear();
@@ -1230,7 +1240,7 @@ class FoldRun {
     {
       std::shared_lock lock(commit_mu_);
       write_probe("fold.before_commit", store_.dir());
-      folder.commit(stats);
+      folder.commit(stats, Durability::unlogged);
       probe::crash_point("fold.after_commit");
     }
     if (opt_.checkpoint_every && since_checkpoint_ >= opt_.checkpoint_every) checkpoint();
@@ -1282,7 +1292,20 @@ FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& op
     if (!copies.back()) break;
     logs.push_back(copies.back().get());
   }
-  return FoldRun(*this, policy, opt, log.partitions()).run(logs, todo);
+  // The batches were committed unlogged: the flush makes them durable, and keeps them apart from any logged write
+  // after this fold (Durability). After a failure it saves what it can; its own failure is then not the news.
+  FoldStats stats;
+  try {
+    stats = FoldRun(*this, policy, opt, log.partitions()).run(logs, todo);
+  } catch (...) {
+    try {
+      flush();
+    } catch (...) {  // the disk takes no flush either: the store stays at its last flush, the first error is the news
+    }
+    throw;
+  }
+  flush();
+  return stats;
 }
 
 std::optional<uint64_t> Store::int_property(const std::string& name) const {
@@ -1302,7 +1325,11 @@ std::map<int, uint64_t> Store::positions() const {
 void Store::flush() {
   rocksdb::FlushOptions fo;
   fo.wait = true;
-  check(db_->Flush(fo), "flush the memtables", dir_);
+  // Cleared first: an unlogged commit made while the flush runs (another fold worker's) sets it again.
+  const bool was = unflushed_.exchange(false);
+  const rocksdb::Status s = db_->Flush(fo);
+  if (!s.ok() && was) unflushed_ = true;
+  check(s, "flush the memtables", dir_);
 }
 
 void Store::checkpoint(const std::string& dir_arg) const {

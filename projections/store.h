@@ -40,8 +40,10 @@
 //
 // Contract: fold() commits each batch's state changes, outputs and log position in one WriteBatch; a crash at
 // any point leaves a store equal to one that folded a prefix of the log, and the next fold() continues from
-// there with nothing lost or applied twice.
+// there with nothing lost or applied twice. (fold()'s batches bypass RocksDB's WAL: that prefix is what the last
+// memtable flush held, Durability::unlogged below; serve's are in the WAL, synced before they are published.)
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -139,7 +141,7 @@ struct FoldOptions {
   // 2 threads), wall / user seconds, two runs each: 2,000: 63.2 / 98.0 and 50.5 / 79.0; 8,000: 45.2 / 71.1 and
   // 45.0 / 72.3; 16,000: 44.2 / 70.8 and 43.8 / 70.0; 32,000: 41.2 / 66.8 and 40.2 / 64.6, peak RSS 1.16 GB against
   // 1.04 GB. A person is written once per batch, and a larger sorted batch inserts more keys near one another. The
-  // cost: a crash redoes up to one batch per partition, and a poison record re-applies its batch's earlier records
+  // cost: a poison record re-applies its batch's earlier records
   // since the last commit (Store::fold commits after each rollback). Store format 8, the same 10% log (3,739,031
   // records), back to back on a slower day: 32,000: 53.6 s (peak RSS 1.11 GB; persons written 0.76 per event,
   // 244 bytes of them per event); 64,000: 48.7 s (0.99 GB; 0.51, 171 bytes); 128,000: 49.1 s (1.02 GB; 0.29, 107
@@ -218,6 +220,22 @@ struct FoldStats {
 
 class PartitionFolder;
 
+// How a commit of PartitionFolder reaches the disk. A store's writes must not mix unlogged commits with logged
+// writes that a crash could keep without them: Store::fold flushes at its end, and until a flush the store refuses
+// logged writes (StoreError).
+enum class Durability {
+  // In RocksDB's WAL, synced before commit() returns.
+  synced,
+  // In the WAL unsynced: a power loss or an OS crash may lose it (and only it and later writes: the WAL is recovered
+  // as a prefix); a crash of the process alone does not. `serve` commits a flush's partitions so from its fold
+  // workers, then syncs the whole WAL (Store::sync) before anything of the flush is published.
+  unsynced,
+  // Not in the WAL: in the memtables only, on disk once RocksDB flushes the memtable holding it (whole batches, in
+  // commit order), which Store::flush forces. Any crash loses the commits since the last flush, and only those.
+  // Store::fold (issue 10: the WAL took about a tenth of a city-year fold's CPU; its log is the changelog).
+  unlogged,
+};
+
 // How a Store is opened (issue 8 item 6: the store is never replaced or emptied by accident).
 struct StoreOptions {
   // For queries while another process folds (no lock taken; sees what was committed at open).
@@ -245,11 +263,16 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Folds every partition of the log from its folded offset to its end. Refuses (StoreError naming the store,
-  // the partition and both positions) before writing anything when the log has another partition count than the
-  // store (n/partitions) or a partition ends before the store's folded position (x/). An I/O failure (ENOSPC,
-  // EIO, a failed sync) is a StoreError with the OS or RocksDB text and the path; the store then holds its last
-  // committed batch and a later fold continues from there. Probes: fold.before_apply, fold.before_commit,
+  // Folds every partition of the log from its folded offset to its end, each batch committed unlogged
+  // (Durability::unlogged), and flushes the memtables at the end, also after a failure (as far as the disk lets it):
+  // a crash of the process or the machine mid-fold leaves the store as its last flush had it, a prefix of the log
+  // (RocksDB flushes a full memtable on its own, the batches in commit order), and the next fold redoes the rest
+  // from the log. A `gongji query` following the fold (a secondary instance) sees what has been flushed. Refuses
+  // (StoreError naming the store, the partition and both positions) before writing anything when the log has
+  // another partition count than the store (n/partitions) or a partition ends before the store's folded position
+  // (x/). An I/O failure (ENOSPC, EIO, a failed sync) is a StoreError with the OS or RocksDB text and the path; the
+  // store then holds its last committed batch (or, when the flush after the failure fails too, its last flush) and
+  // a later fold continues from there. Probes: fold.before_apply, fold.before_commit,
   // fold.after_commit (log/fault_probe.h); checkpoints as in checkpoint().
   FoldStats fold(EventLog& log, const Policy& policy, const FoldOptions& opt = {});
   // Records the policy version used and the partition count (once); fold() and `serve` call it first. A partition
@@ -340,10 +363,12 @@ class Store {
   // db/CURRENT and a readable positions.json. Probes: checkpoint.before_create (enospc/eio/crash),
   // checkpoint.after_create, checkpoint.before_rename.
   void checkpoint(const std::string& dir) const;
-  // Writes what the memtables hold to synced SST files (a fold does it before each checkpoint, so that the
-  // checkpoint's own flush, with the commits held, is short). Not at the end of `gongji fold`: a RocksDB 7.8 secondary
-  // (the query service's) that replayed part of a WAL the primary then flushes keeps answering from the stale
-  // entries it replayed (RocksDB issue #15051, fixed upstream after 7.8), until those keys are written again.
+  // Writes what the memtables hold to synced SST files: a fold does it before each checkpoint (so that the
+  // checkpoint's own flush, with the commits held, is short) and at its end (its commits are unlogged). `serve`
+  // never does: a RocksDB 7.8 secondary (the query service's) that replayed part of a WAL the primary then flushes
+  // keeps answering from the stale entries it replayed (RocksDB issue #15051, fixed upstream after 7.8), until those
+  // keys are written again. A fold's WAL holds only what record_run() put, which never changes, and what a
+  // migration at the open put (a secondary that replayed those keeps them until it is opened again).
   void flush();
   // Removes "*.partial" leftovers of checkpoints a crash interrupted (fold() does it first).
   static void remove_partial_checkpoints(const std::string& checkpoint_dir);
@@ -377,6 +402,10 @@ class Store {
   std::unique_ptr<rocksdb::Env> env_;  // declared before db_: outlives it
   std::unique_ptr<rocksdb::DB> db_;
   bool secondary_ = false;
+  // Set by an unlogged commit, cleared when a flush begins (set again if it fails): while set, a logged write
+  // (a synced or unsynced commit, record_run) is refused, since a crash could keep it without the commits before it.
+  std::atomic<bool> unflushed_{false};
+  void refuse_logged_write_while_unflushed(const char* what) const;
 };
 
 // Folds one partition's records one at a time; commit() writes the state changes, outputs and the position in
@@ -403,11 +432,8 @@ class PartitionFolder {
   // to poison a record after the state was changed). Also called when earlier records are applied again.
   void set_apply_hook(std::function<void(const Event&)> hook);
   void set_person_cache_bytes(size_t bytes);  // FoldOptions::person_cache_bytes (its default until set)
-  // `sync` false: the write reaches RocksDB's WAL unsynced; a power loss or an OS crash may lose it (and only it
-  // and later writes: the WAL is recovered as a prefix); a crash of the process alone does not. `serve` commits
-  // a flush's partitions unsynced from its fold workers, then syncs the whole WAL (Store::sync) before anything of
-  // the flush is published.
-  void commit(FoldStats& stats, bool sync = true);
+  // How durable the commit is when it returns: Durability above.
+  void commit(FoldStats& stats, Durability durability = Durability::synced);
   uint64_t next_offset() const;  // the offset after the last applied record
   size_t pending() const;        // records applied since the last commit
   // Whether a poison record that had changed state was rolled back since the last commit (its earlier records of

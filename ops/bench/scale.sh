@@ -4,7 +4,8 @@
 # (gongji-bench-query: as-of from the store, and known-at, the person folded again from its log records), and, in
 # the same run on the same disk, Debian's `db_bench fillrandom` (rocksdb-tools: values of 400 bytes, the fold's
 # compression LZ4, its memtable and first-level sizes and its level-0 compaction triggers, WriteBatches of 1000,
-# no sync, one put per event of the row, at most 10 M). Prints one table.
+# no WAL as the fold's commits (projections/store.h Durability::unlogged), one put per event of the row, at most
+# 10 M). Prints one table.
 #
 #   ops/bench/scale.sh [--quick] [--only LABEL[,LABEL...]] [--work DIR] [--build DIR] [--queries N] [--keep]
 #
@@ -122,7 +123,7 @@ for row in "${rows[@]}"; do
   dbb=$(db_bench --benchmarks=fillrandom --num="$num" --value_size=400 --compression_type=lz4 --batch_size=1000 \
     --write_buffer_size=268435456 --max_write_buffer_number=4 --max_bytes_for_level_base=1073741824 \
     --level0_file_num_compaction_trigger=16 --level0_slowdown_writes_trigger=32 --level0_stop_writes_trigger=48 \
-    --sync=0 \
+    --sync=0 --disable_wal=1 \
     --db="$work/dbbench" 2>/dev/null |
     awk '/^fillrandom/ {for (i = 1; i <= NF; i++) if ($i == "ops/sec") print $(i-1)}')
   rm -rf "$work/dbbench"

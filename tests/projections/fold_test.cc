@@ -138,8 +138,9 @@ TEST(Fold, CrashBeforeCommitThenResumeEqualsCleanRun) {
   fs::create_directories(d / "crash");
   fs::copy(d / "log", d / "crash/log", fs::copy_options::recursive);
   for (int k : {1, 3, 2, 5}) {
-    int rc = run(gongji("fold --data-dir " + d / "crash" + " --batch 211 --crash-before-batch " + std::to_string(k) +
-                        " > /dev/null"));
+    // A checkpoint, and so a flush, every 300 records: each crash loses what the last flush did not hold.
+    int rc = run(gongji("fold --data-dir " + d / "crash" + " --batch 211 --checkpoint-every 300 --crash-before-batch " +
+                        std::to_string(k) + " > /dev/null"));
     EXPECT_EQ(rc, 137) << "the probe should have fired at batch " << k;
   }
   ASSERT_EQ(run(gongji("fold --data-dir " + d / "crash" + " --batch 211 > /dev/null")), 0);
@@ -285,7 +286,10 @@ std::pair<bool, uint64_t> fold_and_kill(const std::string& dir, uint64_t kill_af
   if (pid == 0) {
     int devnull = open("/dev/null", O_WRONLY);
     dup2(devnull, 1);
-    execl(GONGJI_BIN, GONGJI_BIN, "fold", "--data-dir", dir.c_str(), "--batch", "97", nullptr);
+    // A checkpoint (and so a flush: the fold's commits are unlogged) every 1,000 records: the fold writes all along,
+    // and a kill leaves a store partly folded, the commits since the last flush lost.
+    execl(GONGJI_BIN, GONGJI_BIN, "fold", "--data-dir", dir.c_str(), "--batch", "97", "--checkpoint-every", "1000",
+          nullptr);
     _exit(127);
   }
   uint64_t seen = 0;

@@ -190,17 +190,18 @@ TEST_F(StoreFault, CleanFoldIsNotEmpty) {
   EXPECT_EQ(clean_digest_->size(), 16u);
 }
 
-// Item 3: an I/O error inside RocksDB (the WAL append of a fold batch fails with EIO) is a StoreError with RocksDB's
-// text and the file; the store keeps exactly its committed batches, and a later fold reaches the clean digest.
-TEST_F(StoreFault, WalAppendErrorFailsTheFoldAndLeavesTheLastCommittedBatch) {
+// Item 3: an I/O error inside RocksDB (writing the table files of a fold's flush fails with EIO) is a StoreError
+// with RocksDB's text and the file; the store keeps exactly what it had flushed before, and a later fold reaches the
+// clean digest.
+TEST_F(StoreFault, TableWriteErrorFailsTheFoldAndLeavesTheLastFlush) {
   TempDir d;
-  auto failing = std::make_shared<FailingFS>(".log");
+  auto failing = std::make_shared<FailingFS>(".sst");
   std::map<int, uint64_t> committed;
   {
     Store s(d / "state", StoreOptions{false, true, failing});
     auto l = log();
     FoldOptions o = small_batches();
-    // Partition 0 folds cleanly first; the failures start after it (on observed progress, not on time).
+    // Partition 0 folds cleanly first (and is flushed at the end); the failures start after it.
     FoldOptions first = o;
     first.until = {{1, 0}, {2, 0}, {3, 0}};
     s.fold(*l, default_policy(), first);
@@ -209,24 +210,63 @@ TEST_F(StoreFault, WalAppendErrorFailsTheFoldAndLeavesTheLastCommittedBatch) {
     failing->fail_appends = true;
     try {
       s.fold(*l, default_policy(), o);
-      ADD_FAILURE() << "the fold succeeded although every WAL append failed";
+      ADD_FAILURE() << "the fold succeeded although every table write failed";
     } catch (const StoreError& e) {
       std::string m = e.what();
-      EXPECT_NE(m.find("commit fold batch: IO error"), std::string::npos) << m;
+      EXPECT_NE(m.find("flush the memtables: IO error"), std::string::npos) << m;
       EXPECT_NE(m.find("injected append failure"), std::string::npos) << m;
-      EXPECT_NE(m.find(".log"), std::string::npos) << m;  // the file RocksDB was writing
+      EXPECT_NE(m.find(".sst"), std::string::npos) << m;  // the file RocksDB was writing
     }
     EXPECT_GT(failing->failures.load(), 0);
   }  // closing a store whose writes fail: no abort, no assertion
   {
     Store s(d / "state", true);
-    EXPECT_EQ(s.positions(), committed) << "a failed fold changed the committed position";
+    EXPECT_EQ(s.positions(), committed) << "a failed fold changed the flushed position";
     EXPECT_EQ(s.digest(), digest_of_prefix(d / "prefix", committed));
   }
   Store s(d / "state");
   auto l = log();
   s.fold(*l, default_policy(), small_batches());
   EXPECT_EQ(s.digest(), *clean_digest_);
+}
+
+// Issue 10: Store::fold commits its batches unlogged (Durability::unlogged). A crash of the process (its files as
+// written) or a power loss (each WAL cut back to its last sync) mid-fold, after a batch was committed and before any
+// flush, leaves the store at its last flush (the end of the fold before), a prefix of the log with no part of a
+// batch; the restart folds on to the clean digest.
+TEST_F(StoreFault, APowerLossMidFoldLeavesTheStoreAtItsLastFlush) {
+  TempDir d;
+  auto fs = std::make_shared<SyncTrackingFS>();
+  std::map<int, uint64_t> flushed, live;
+  {
+    Store s(d / "state", StoreOptions{false, true, fs});
+    auto l = log();
+    FoldOptions first = small_batches();
+    first.until = {{0, 150}, {1, 0}, {2, 0}, {3, 0}};
+    s.fold(*l, default_policy(), first);
+    flushed = s.positions();
+    ASSERT_EQ(flushed.at(0), 150u);
+    FoldOptions o = small_batches();
+    int applied = 0;
+    o.apply_hook = [&](const Event&) {  // one worker: no commit runs meanwhile, and the memtables never fill here
+      if (++applied == 150) {
+        live = s.positions();
+        fs->copy_as_after_power_loss(d / "state", d / "after");
+        fs::copy(d / "state", d / "killed");  // as a crash of the process alone leaves it
+      }
+    };
+    s.fold(*l, default_policy(), o);
+  }
+  ASSERT_EQ(live.at(0), 250u) << "a batch of 100 was committed after the first fold when the power went";
+  const std::string prefix = digest_of_prefix(d / "prefix", flushed);
+  auto l = log();
+  for (const char* copy : {"after", "killed"}) {
+    Store after(d / copy);
+    EXPECT_EQ(after.positions(), flushed) << copy;
+    EXPECT_EQ(after.digest(), prefix) << copy;
+    after.fold(*l, default_policy(), small_batches());
+    EXPECT_EQ(after.digest(), *clean_digest_) << copy;
+  }
 }
 
 // Issue 10: `serve` commits the partitions of one flush unsynced, from its fold workers, then syncs the WAL once
@@ -252,12 +292,12 @@ TEST_F(StoreFault, UnsyncedCommitsSurviveAPowerLossExactlyUpToTheLastSync) {
     fold_to(p0, 0, 40);
     fold_to(p1, 1, 30);
     FoldStats stats1;
-    std::thread other([&] { p1.commit(stats1, false); });  // as serve's two fold workers do
-    p0.commit(stats, false);
+    std::thread other([&] { p1.commit(stats1, Durability::unsynced); });  // as serve's two fold workers do
+    p0.commit(stats, Durability::unsynced);
     other.join();
     s.sync();  // both commits above become durable
     fold_to(p0, 0, 70);
-    p0.commit(stats, false);  // never synced
+    p0.commit(stats, Durability::unsynced);  // never synced
     EXPECT_EQ(s.folded_offset(0), 70u);  // the running store sees every commit
     EXPECT_EQ(s.folded_offset(1), 30u);
     fs->copy_as_after_power_loss(d / "state", d / "after");
@@ -285,11 +325,39 @@ TEST_F(StoreFault, AFailedSyncOfUnsyncedCommitsIsAStoreError) {
     p0.apply(r, stats);
     return r.offset < 20;
   });
-  p0.commit(stats, false);
+  p0.commit(stats, Durability::unsynced);
   failing->fail_syncs = true;
   const std::string what = thrown<StoreError>([&] { s.sync(); });
   EXPECT_NE(what.find("sync the write-ahead log of " + (d / "state")), std::string::npos) << what;
   EXPECT_NE(what.find("injected"), std::string::npos) << what;
+}
+
+// Durability: once a commit went unlogged, a logged write (a synced or unsynced commit, record_run) is refused until
+// a flush, since a crash could keep it without the unlogged commits before it; after the flush it is taken.
+TEST_F(StoreFault, ALoggedWriteAfterUnloggedCommitsWaitsForAFlush) {
+  TempDir d;
+  Store s(d / "state");
+  auto l = log();
+  s.record_run(default_policy(), l->partitions());
+  FoldStats stats;
+  PartitionFolder p0(s, 0, l->partitions(), default_policy()), p1(s, 1, l->partitions(), default_policy());
+  for (PartitionFolder* f : {&p0, &p1})
+    l->read(f == &p0 ? 0 : 1, 0, [&](const LogRecord& r) {
+      f->apply(r, stats);
+      return r.offset < 20;
+    });
+  p0.commit(stats, Durability::unlogged);
+  const std::string refused = "while unlogged commits of a fold are not flushed";
+  for (Durability logged : {Durability::synced, Durability::unsynced})
+    EXPECT_NE(thrown<StoreError>([&] { p1.commit(stats, logged); }).find("a logged commit into " + (d / "state") + " " +
+                                                                         refused), std::string::npos);
+  EXPECT_NE(thrown<StoreError>([&] { s.record_run(default_policy(), l->partitions()); }).find(refused),
+            std::string::npos);
+  EXPECT_EQ(s.folded_offset(1), 0u) << "a refused commit wrote nothing";
+  s.flush();
+  p1.commit(stats, Durability::synced);
+  EXPECT_EQ(s.folded_offset(1), 21u);
+  s.record_run(default_policy(), l->partitions());
 }
 
 // Item 3: a failed fsync of the WAL (a synced commit) is refused the same way; space "returns", the fold completes.
