@@ -630,7 +630,8 @@ struct Cli {
     kafka_config_opt(fold, paths.kafka_config);
     fold->add_option("--checkpoint-every", fold_opt.checkpoint_every,
                      "keep a RocksDB checkpoint in DATA/checkpoints every N events "
-                     "(replays start from the nearest; default 200000, 0: none)")
+                     "(replays start from the nearest, and a crash of the fold loses only what followed the last; "
+                     "default 200000, 0: none)")
         ->check(CLI::NonNegativeNumber);
     fold->add_option("--checkpoints-kept", fold_opt.checkpoints_kept,
                      "after each checkpoint keep only the N newest, ranked by records folded (default 2, 0: all); "

@@ -1278,6 +1278,7 @@ class FoldRun {
 
 FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& opt) {
   check_log(log);  // item 2: a log that disagrees with what the store folded is refused before anything is written
+  if (unflushed_) flush();  // an earlier fold's flush failed: record_run below may not write before it
   if (opt.until.empty())
     for (int p = 0; p < log.partitions(); ++p) log.check_records(p, folded_offset(p));  // damage ahead: refuse now
   record_run(policy, log.partitions());

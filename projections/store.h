@@ -157,7 +157,9 @@ struct FoldOptions {
   // Stop each partition before these offsets (a partition not named: its end). For replays to a known-at point.
   std::map<int, uint64_t> until;
   // Keep a RocksDB checkpoint under this directory every `checkpoint_every` folded events ("" or 0: none), so
-  // that a replay to a late point starts from the nearest one (replay/replay.h).
+  // that a replay to a late point starts from the nearest one (replay/replay.h). Each checkpoint flushes the
+  // memtables first, so it also bounds what a crash of the fold loses (Durability::unlogged): without checkpoints,
+  // what RocksDB has not flushed on its own (up to its memtables, 512 MB).
   std::string checkpoint_dir;
   size_t checkpoint_every = 0;
   // After each new checkpoint only the `checkpoints_kept` ones with the most folded records stay (0: all stay), the
@@ -284,8 +286,9 @@ class Store {
   void outbox(int partition, uint64_t from, uint64_t to,
               const std::function<void(uint64_t offset, const Output& out)>& fn) const;
   uint64_t folded_offset(int partition) const;
-  // Makes every commit so far durable (RocksDB's SyncWAL): `serve` commits a batch's partitions unsynced from its
-  // fold workers, then calls this once before publishing any of them. A failed sync: StoreError naming the store.
+  // Makes every logged commit so far durable (RocksDB's SyncWAL; unlogged ones wait for flush()): `serve` commits a
+  // batch's partitions unsynced from its fold workers, then calls this once before publishing any of them. A failed
+  // sync: StoreError naming the store.
   void sync();
   // Ties the store to its log (issue 8 item 2): the store keeps, beside each partition's position, the anchor of
   // the last record it folded (a/<partition>: its offset and the xxh3 of its bytes). fold() and `serve` show it the
@@ -404,6 +407,8 @@ class Store {
   bool secondary_ = false;
   // Set by an unlogged commit, cleared when a flush begins (set again if it fails): while set, a logged write
   // (a synced or unsynced commit, record_run) is refused, since a crash could keep it without the commits before it.
+  // A check before the write, not a lock: it guards one thread's sequence of writes (Store::fold's, then anything
+  // after it), not logged and unlogged commits made at once from two threads, which nothing does.
   std::atomic<bool> unflushed_{false};
   void refuse_logged_write_while_unflushed(const char* what) const;
 };
