@@ -9,6 +9,7 @@ constexpr uint8_t kFacilityFormat = 1, kMetaFormat = 1;
 
 struct Out {
   std::string s;
+  bool codes_by_index = false;  // person format 3: a code as its index in its table (put_code)
   void u(uint64_t v) {
     while (v >= 0x80) s.push_back(static_cast<char>(v | 0x80)), v >>= 7;
     s.push_back(static_cast<char>(v));
@@ -25,6 +26,7 @@ struct In {
   std::string_view s;
   size_t pos = 0;
   const char* what = "";
+  bool codes_by_index = false;  // as Out's
   [[noreturn]] void fail() { throw StateCodecError(std::string("stored state is unreadable at ") + what); }
   uint64_t u() {
     uint64_t v = 0;
@@ -55,29 +57,57 @@ struct In {
 
 // One pair of functions per type; vectors and maps are length-prefixed.
 // A code is stored as its spelling (codes.h), an absent optional code as "": the bytes of format 1, when codes were
-// text, so that equal states still give equal bytes and digests.
+// text, so that equal states still give equal bytes and digests. Person format 3 stores a code as its index in its
+// table, an optional one as 0 for none and 1 + the index (codes_by_index), for the tables pinned below.
 template <typename E>
 void put_code(Out& o, E x) {
-  o.str(spelled(x));
+  if (o.codes_by_index) o.u(static_cast<uint64_t>(x));
+  else o.str(spelled(x));
 }
 template <typename E>
 void put_code(Out& o, const std::optional<E>& x) {
-  o.str(x ? spelled(*x) : std::string());
+  if (o.codes_by_index) o.u(x ? static_cast<uint64_t>(*x) + 1 : 0);
+  else o.str(x ? spelled(*x) : std::string());
 }
 template <typename E>
 E get_code(In& in) {
+  if (in.codes_by_index) {
+    const uint64_t k = in.u();
+    if (k >= CodeTable<E>::names.size()) in.fail();
+    return static_cast<E>(k);
+  }
   auto c = code_from<E>(in.str());
   if (!c) in.fail();
   return *c;
 }
 template <typename E>
 std::optional<E> get_optional_code(In& in) {
+  if (in.codes_by_index) {
+    const uint64_t k = in.u();
+    if (k > CodeTable<E>::names.size()) in.fail();
+    return k == 0 ? std::nullopt : std::optional<E>(static_cast<E>(k - 1));
+  }
   std::string s = in.str();
   if (s.empty()) return std::nullopt;
   auto c = code_from<E>(s);
   if (!c) in.fail();
   return c;
 }
+// The tables whose codes a person holds, as they were when person format 3 began storing codes by index: a change to
+// one of them (a value added, removed or moved) changes what stored persons mean, so it fails to compile here and
+// needs a new person format.
+template <typename E, size_t N>
+constexpr bool pinned(const std::array<std::string_view, N>& was) {
+  if constexpr (CodeTable<E>::names.size() != N) return false;
+  else return CodeTable<E>::names == was;
+}
+static_assert(pinned<Scheme, 2>({"employee", "resident"}));
+static_assert(pinned<EmployeeStatus, 4>({"in_service", "retired", "flexible", "old_urban"}));
+static_assert(pinned<Bucket, 5>({"chronic:employee", "chronic:ordinary", "chronic:specific", "inpatient", "ordinary"}));
+static_assert(pinned<ClaimStatus, 3>({"settled", "rejected", "referred"}));
+static_assert(pinned<Relation, 3>({"spouse", "parent", "child"}));
+static_assert(pinned<Variant, 1>({"castration"}));
+static_assert(pinned<EndReason, 3>({"revoked", "suspended", "scheme_changed"}));
 void put(Out& o, const Standing& x) {
   o.i(x.from), put_code(o, x.scheme), put_code(o, x.status), o.i(x.tier), o.b(x.student), o.b(x.old_urban);
 }
@@ -435,22 +465,119 @@ void get_claims(In& in, std::map<std::string, ClaimRecord>& claims, const std::v
     else c.effect = effects[ref - 1];
   }
 }
+
+// Person format 3 (store format 9, issue 10: a person is rewritten at almost every event of a city-year; format 2
+// persons averaged 556 bytes at the end of a year of 10% of Weihai, effects and claims 421 of them). Besides codes by
+// index (put_code):
+// - effects (in log order) keep their date and year as the difference from the previous effect's, and their period
+//   as the difference from their date;
+// - a claim says how it holds its effect in one number: 0 none (Effect{}, a claim that consumed nothing), 1 in full,
+//   2 + 2k the person's effect k (the first one equal to it) with the claim's id after it, 3 + 2k the same where the
+//   id is that effect's claim, not stored again; its date is kept as the difference from its effect's;
+// - account entries keep their date as the difference from the previous entry's.
+// A date or year read back as a difference must land in its type; anything else is unreadable.
+int32_t read_after(In& in, int64_t base) {
+  int64_t v = 0;
+  if (__builtin_add_overflow(base, in.i(), &v) || v < INT32_MIN || v > INT32_MAX) in.fail();
+  return static_cast<int32_t>(v);
+}
+void put_effect_amounts(Out& o, const Effect& x) {
+  put_code(o, x.bucket), o.str(x.claim);
+  for (int64_t m : {x.deductible, x.limit_used, x.inpatient_used, x.fund, x.eligible}) o.i(m);
+  o.i(x.bonus);
+}
+void get_effect_amounts(In& in, Effect& x) {
+  x.bucket = get_code<Bucket>(in), x.claim = in.str();
+  for (Money* m : {&x.deductible, &x.limit_used, &x.inpatient_used, &x.fund, &x.eligible}) *m = in.i();
+  x.bonus = static_cast<Rate>(in.i());
+}
+void put_effects_3(Out& o, const std::vector<Effect>& v) {
+  o.u(v.size());
+  int64_t date = 0, year = 0;
+  for (const Effect& x : v) {
+    o.i(x.date - date), o.i(x.year - year), o.i(int64_t{x.period} - x.date);
+    put_effect_amounts(o, x);
+    date = x.date, year = x.year;
+  }
+}
+void get_effects_3(In& in, std::vector<Effect>& v) {
+  const uint64_t n = in.u();
+  if (n > in.s.size()) in.fail();
+  v.resize(n);
+  int64_t date = 0, year = 0;
+  for (Effect& x : v) {
+    x.date = read_after(in, date), x.year = read_after(in, year), x.period = read_after(in, x.date);
+    get_effect_amounts(in, x);
+    date = x.date, year = x.year;
+  }
+}
+void put_claims_3(Out& o, const std::map<std::string, ClaimRecord>& claims, const std::vector<Effect>& effects) {
+  std::vector<std::pair<std::string_view, size_t>> by_claim;  // (claim, index), sorted
+  by_claim.reserve(effects.size());
+  for (size_t j = 0; j < effects.size(); ++j) by_claim.emplace_back(effects[j].claim, j);
+  std::sort(by_claim.begin(), by_claim.end());
+  const Effect none;
+  o.u(claims.size());
+  for (const auto& [id, c] : claims) {
+    uint64_t how = c.effect == none ? 0 : 1;
+    const std::string_view claim = c.effect.claim;
+    for (auto it = std::lower_bound(by_claim.begin(), by_claim.end(), std::pair<std::string_view, size_t>(claim, 0));
+         how == 1 && it != by_claim.end() && it->first == claim; ++it)
+      if (effects[it->second] == c.effect) how = 2 + 2 * it->second + (claim == id ? 1 : 0);
+    o.u(how);
+    if (how % 2 == 0 || how == 1) put_key(o, id);  // 0, 1 and 2 + 2k carry the id
+    if (how == 1) o.i(c.effect.date), o.i(c.effect.year), o.i(c.effect.period), put_effect_amounts(o, c.effect);
+    o.i(int64_t{c.date} - c.effect.date), put_code(o, c.status), o.b(c.reversed);
+  }
+}
+void get_claims_3(In& in, std::map<std::string, ClaimRecord>& claims, const std::vector<Effect>& effects) {
+  const uint64_t n = in.u();
+  if (n > in.s.size()) in.fail();
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t how = in.u();
+    if (how >= 2 && (how - 2) / 2 >= effects.size()) in.fail();
+    std::string id = how % 2 == 0 || how == 1 ? in.str() : effects[(how - 2) / 2].claim;
+    if (claims.count(id)) in.fail();  // each claim once, as encoded
+    ClaimRecord& c = claims[std::move(id)];
+    if (how >= 2) c.effect = effects[(how - 2) / 2];
+    if (how == 1) {
+      c.effect.date = read_after(in, 0), c.effect.year = read_after(in, 0), c.effect.period = read_after(in, 0);
+      get_effect_amounts(in, c.effect);
+    }
+    c.date = read_after(in, c.effect.date), c.status = get_code<ClaimStatus>(in), c.reversed = in.b();
+  }
+}
+void put_account_3(Out& o, const std::vector<AccountEntry>& v) {
+  o.u(v.size());
+  int64_t date = 0;
+  for (const AccountEntry& x : v) o.i(x.date - date), o.i(x.amount), o.str(x.cause), date = x.date;
+}
+void get_account_3(In& in, std::vector<AccountEntry>& v) {
+  const uint64_t n = in.u();
+  if (n > in.s.size()) in.fail();
+  v.resize(n);
+  int64_t date = 0;
+  for (AccountEntry& x : v) x.date = read_after(in, date), x.amount = in.i(), x.cause = in.str(), date = x.date;
+}
 }  // namespace
 
 std::string encode_person(const PersonState& p, uint8_t format) {
-  if (format != 1 && format != 2) throw StateCodecError("person format " + std::to_string(format) + " is not written");
+  if (format < 1 || format > 3) throw StateCodecError("person format " + std::to_string(format) + " is not written");
   Out o;
   o.s.reserve(256);
   o.s.push_back(static_cast<char>(format));
+  o.codes_by_index = format >= 3;
   o.str(p.id), o.i(p.birth), o.i(p.enrolled);
   put(o, p.standing), put(o, p.suspended), put(o, p.designation), put(o, p.designation_changes), put(o, p.stays);
-  put(o, p.effects);
-  if (format == 1) put(o, p.claims);
-  else put_claims(o, p.claims, p.effects);
+  if (format == 1) put(o, p.effects), put(o, p.claims);
+  else if (format == 2) put(o, p.effects), put_claims(o, p.claims, p.effects);
+  else put_effects_3(o, p.effects), put_claims_3(o, p.claims, p.effects);
   put(o, p.therapy_uses), put(o, p.courses), put(o, p.bonus), put(o, p.family);
   o.b(p.retired_on.has_value());
   if (p.retired_on) o.i(*p.retired_on);
-  put(o, p.registrations), put(o, p.chronic_facilities), put(o, p.account);
+  put(o, p.registrations), put(o, p.chronic_facilities);
+  if (format >= 3) put_account_3(o, p.account);
+  else put(o, p.account);
   return std::move(o.s);
 }
 
@@ -458,19 +585,22 @@ PersonState decode_person(std::string_view bytes) {
   In in{bytes};
   in.what = "person format";
   const uint8_t format = bytes.empty() ? 0 : static_cast<uint8_t>(bytes[0]);
-  if (format != 1 && format != 2) in.fail();
+  if (format < 1 || format > 3) in.fail();
   in.pos = 1;
+  in.codes_by_index = format >= 3;
   PersonState p;
   in.what = "person";
   p.id = in.str(), p.birth = static_cast<Date>(in.i()), p.enrolled = static_cast<Date>(in.i());
   get(in, p.standing), get(in, p.suspended), get(in, p.designation), get(in, p.designation_changes), get(in, p.stays);
-  get(in, p.effects);
-  if (format == 1) get(in, p.claims);
-  else get_claims(in, p.claims, p.effects);
+  if (format == 1) get(in, p.effects), get(in, p.claims);
+  else if (format == 2) get(in, p.effects), get_claims(in, p.claims, p.effects);
+  else get_effects_3(in, p.effects), get_claims_3(in, p.claims, p.effects);
   get(in, p.therapy_uses), get(in, p.courses), get(in, p.bonus);
   get(in, p.family);
   if (in.b()) p.retired_on = static_cast<Date>(in.i());
-  get(in, p.registrations), get(in, p.chronic_facilities), get(in, p.account);
+  get(in, p.registrations), get(in, p.chronic_facilities);
+  if (format >= 3) get_account_3(in, p.account);
+  else get(in, p.account);
   if (in.pos != bytes.size()) in.fail();
   return p;
 }

@@ -17,11 +17,14 @@ struct StateCodecError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// A person's first byte is its format: 1 (store formats up to 7) every claim's effect in full; 2 (store format 8,
-// issue 10: a person is rewritten at each commit that touches it, and claims and their effects were 85% of its bytes)
-// a claim's effect that equals one of the person's effects as a reference to it. Both are read; 2 is written, 1 only
-// where asked (tests building a store of format 7).
-inline constexpr uint8_t kPersonFormat = 2;
+// A person's first byte is its format, all three read:
+//   1 (store formats up to 7): every claim's effect in full; written only where asked (tests building a store of
+//     format 7);
+//   2 (store format 8, issue 10: a person is rewritten at each commit that touches it, and claims and their effects
+//     were 85% of its bytes): a claim's effect that equals one of the person's effects as a reference to it;
+//   3 (store format 9): as 2, with codes as their index in their table (the tables are pinned in state_codec.cc),
+//     dates as differences, and a claim's id not stored again when its effect names it. Written.
+inline constexpr uint8_t kPersonFormat = 3;
 std::string encode_person(const PersonState& p, uint8_t format = kPersonFormat);
 PersonState decode_person(std::string_view bytes);
 std::string encode_facility(const FacilityState& f);

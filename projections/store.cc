@@ -598,9 +598,10 @@ void Store::catch_up() {
 
 // Item 8 of issue 9: the one place that reads n/format. A store of format kStoreFormat opens, and so does an empty
 // one (new, or created by an older binary and never folded: record_run() stamps it before the first write). A
-// writable open migrates formats 2 to 7 (migrate_2_to_3, then migrate_outputs from 3, 4 or 5 to 6, then migrate_meta
-// to 7, then migrate_to_8), each step saying what it did on the operational log; a read-only open reads formats 4 to
-// 7 as they are (reads_format), and a store left halfway to format 8 as format 7 (format()).
+// writable open migrates formats 2 to 8 (migrate_2_to_3, then migrate_outputs from 3, 4 or 5 to 6, then migrate_meta
+// to 7, then migrate_to_8, then migrate_to_9), each step saying what it did on the operational log; a read-only open
+// reads formats 4 to 8 as they are (reads_format), and a store left halfway to format 8 as format 7, halfway to 9 as
+// 8 (format()).
 // Anything else, and formats 2 and 3 in a read-only open, is refused with what to run. A new format adds its step
 // after the last one, and says so at kStoreFormat.
 void Store::check_format(bool read_only) {
@@ -647,7 +648,12 @@ void Store::check_format(bool read_only) {
     migrate_to_8();
     format = 8;
   }
+  if ((format == 8 || (format == 9 && halfway)) && !read_only) {
+    migrate_to_9();
+    format = 9;
+  }
   if (read_only && halfway && format == 8) format = 7;  // migrate_to_8 stopped midway: still format 7's indexes
+  if (read_only && halfway && format == 9) format = 8;  // migrate_to_9 stopped midway: persons of both formats
   format_ = static_cast<int64_t>(format);
   if (reads_format(format_)) return;
   const std::string data = parent_of(dir_);
@@ -706,6 +712,26 @@ struct MigrationWrites {
     wo.sync = sync;
     check(db->Write(wo, &batch), what, dir);
     batch.Clear();
+  }
+  // Each person not in kPersonFormat put in it (a step of migrate_to_8 and migrate_to_9), in batches of 10,000 written
+  // unsynced; how many. A person that does not decode stops the migration: StoreError naming its key.
+  uint64_t reencode_persons() {
+    uint64_t persons = 0;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek("p/"); it->Valid() && it->key().starts_with("p/"); it->Next()) {
+      const std::string_view v = it->value().ToStringView();
+      if (!v.empty() && static_cast<uint8_t>(v[0]) == kPersonFormat) continue;
+      try {
+        batch.Put(it->key(), encode_person(decode_person(v)));
+      } catch (const StateCodecError& e) {
+        throw StoreError("cannot " + what + ": the person under " + it->key().ToString() + " does not decode (" +
+                         e.what() + ")");
+      }
+      if (batch.Count() >= 10000) write(false);
+      ++persons;
+    }
+    check(it->status(), "read the persons of " + dir + " to " + what);
+    return persons;
   }
   rocksdb::DB* db;
   const std::string& dir;
@@ -794,10 +820,11 @@ void Store::migrate_meta() {
 
 // Format 7 -> 8: the r/ entries the person's i/ index reaches are deleted (r/<person>/<partition>/<offset>/<n> where
 // i/<person>/<partition>/<offset> exists: a record naming the person of an event listed for the person), the c/
-// values emptied, and each person in person format 1 put in format 2 (state_codec.h). First n/format 8 and
-// n/migrating (synced): older binaries refuse the store as newer from then on, and a crash midway leaves a store this
-// one reads as it is (person_index visits a record both indexes list once, no c/ value is read, both person formats
-// are decoded) and migrates again at its next writable open (each step is idempotent); then the entries in batches;
+// values emptied, and each person in person format 1 put in kPersonFormat (state_codec.h; 3 since format 9). First
+// n/format 8 and n/migrating (synced): older binaries refuse the store as newer from then on, and a crash midway
+// leaves a store this one reads as it is (person_index visits a record both indexes list once, no c/ value is read,
+// all person formats are decoded) and migrates again at its next writable open (each step is idempotent); then the
+// entries in batches;
 // n/migrating is deleted with the last one. The migrated store is the one a fold from zero builds (same digest).
 void Store::migrate_to_8() {
   MigrationWrites m(db_.get(), dir_, 8);
@@ -832,25 +859,28 @@ void Store::migrate_to_8() {
     ++emptied;
   }
   check(it->status(), "read the claim index of " + dir_ + " to " + what);
-  uint64_t persons = 0;
-  for (it->Seek("p/"); it->Valid() && it->key().starts_with("p/"); it->Next()) {
-    const std::string_view v = it->value().ToStringView();
-    if (!v.empty() && static_cast<uint8_t>(v[0]) == kPersonFormat) continue;
-    try {
-      batch.Put(it->key(), encode_person(decode_person(v)));
-    } catch (const StateCodecError& e) {
-      throw StoreError("cannot " + what + ": the person under " + it->key().ToString() + " does not decode (" +
-                       e.what() + ")");
-    }
-    if (batch.Count() >= 10000) write(false);
-    ++persons;
-  }
-  check(it->status(), "read the persons of " + dir_ + " to " + what);
+  const uint64_t persons = m.reencode_persons();
   batch.Delete(kMigratingKey);
   write(true);
   oplog::info("migrated the store at " + dir_ + " to format 8: " + std::to_string(dropped) +
               " person index entries the event index reaches dropped, " + std::to_string(emptied) +
               " claim index values emptied, " + std::to_string(persons) + " persons re-encoded");
+}
+
+// Format 8 -> 9: each person in person format 3 (state_codec.h; reencode_persons). As migrate_to_8: first n/format 9
+// and n/migrating (synced), so older binaries refuse the store as newer and a crash midway leaves a store this one
+// reads as it is (both person formats are decoded) and migrates again at its next writable open; then the persons in
+// batches; n/migrating is deleted with the last one. The migrated store is the one a fold from zero builds (same
+// digest).
+void Store::migrate_to_9() {
+  MigrationWrites m(db_.get(), dir_, 9);
+  m.batch.Put(kFormatKey, "9");
+  m.batch.Put(kMigratingKey, "format 8 to 9");
+  m.write(true);
+  const uint64_t persons = m.reencode_persons();
+  m.batch.Delete(kMigratingKey);
+  m.write(true);
+  oplog::info("migrated the store at " + dir_ + " to format 9: " + std::to_string(persons) + " persons re-encoded");
 }
 
 Store::~Store() = default;

@@ -278,8 +278,8 @@ TEST(StoreFormat, NewStoreRecordsItsFormat) {
   EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).IsNotFound());  // empty: nothing to misread
   s.fold(*log, default_policy());
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "8");
-  EXPECT_EQ(kStoreFormat, 8);
+  EXPECT_EQ(v, "9");
+  EXPECT_EQ(kStoreFormat, 9);
 }
 
 // A query's secondary opened while its primary opens can see the store's keys without n/format for a moment
@@ -323,7 +323,7 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
     delete db;
   }
   const std::string expected = "the store at " + dir + " has format 1 (no n/format: written by a gongji before "
-                               "store formats) but this gongji reads format 8; rebuild it from the log: move " +
+                               "store formats) but this gongji reads format 9; rebuild it from the log: move " +
                                dir + " aside and run `gongji fold --data-dir " + d / "data" +
                                "` (with the --policy, and --brokers, it was folded with; checkpoints of the old "
                                "format are not used)";
@@ -348,13 +348,13 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
 
 TEST(StoreFormat, NewerFormatIsRefused) {
   TempDir d;
-  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "9").ok()); }
+  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "10").ok()); }
   try {
     Store s(d / "state", true);
-    ADD_FAILURE() << "a format-9 store was opened";
+    ADD_FAILURE() << "a format-10 store was opened";
   } catch (const StoreFormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("has format 9 but this gongji reads format 8; use a gongji that reads "
-                                         "format 9, or rebuild it from the log"),
+    EXPECT_NE(std::string(e.what()).find("has format 10 but this gongji reads format 9; use a gongji that reads "
+                                         "format 10, or rebuild it from the log"),
               std::string::npos)
         << e.what();
   }
@@ -377,7 +377,7 @@ TEST(StoreFormat, EmptyStoreWithoutFormatIsStamped) {
   s.record_run(default_policy(), 4);
   std::string v;
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "8");
+  EXPECT_EQ(v, "9");
 }
 
 // Issue 10: a format-3 store keeps settlements as JSON lines, and a format-2 store has no w/ index of the monthly
@@ -431,14 +431,14 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
     EXPECT_NE(s.digest(), digest);
   }
   EXPECT_EQ(metas, 4u);
-  {  // read as it is; an audit, which compares it byte for byte with a replay of format 8, says to fold first
+  {  // read as it is; an audit, which compares it byte for byte with a replay of format 9, says to fold first
     Store ro(dir, true);
     EXPECT_EQ(ro.format(), 6);
     try {
       audit(ro, *log, default_policy(), d / "scratch", "");
       ADD_FAILURE() << "a format-6 store was audited";
     } catch (const StoreFormatError& e) {
-      EXPECT_NE(std::string(e.what()).find("has format 6 and an audit compares it with a replay of format 8; run "
+      EXPECT_NE(std::string(e.what()).find("has format 6 and an audit compares it with a replay of format 9; run "
                                            "`gongji fold` on it once"),
                 std::string::npos)
           << e.what();
@@ -451,7 +451,7 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
     EXPECT_EQ(s.digest(), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "8");
+    EXPECT_EQ(v, "9");
     s.fold(*log, default_policy());  // nothing new: the migrated metas read back
     EXPECT_EQ(s.digest(), digest);
   }
@@ -527,9 +527,9 @@ size_t settlements_found(const Store& s) {
 }
 
 // Format 8 lists under r/ only the records the person's event index (i/) does not reach, keeps no value under c/,
-// and persons in person format 2. A format-7 store is read as it is (each record listed once) and migrated by a
-// writable open to the store a fold from zero builds (same digest), also when a migration stopped halfway
-// (n/migrating) is taken up again.
+// and persons in person format 2 (3 since store format 9). A format-7 store is read as it is (each record listed
+// once) and migrated by a writable open to the store a fold from zero builds (same digest), also when a migration
+// stopped halfway (n/migrating) is taken up again.
 TEST(StoreFormat, Format7IndexesAreMigratedTo8) {
   TempDir d;
   auto log = open_segment_log(d / "data/log", 4);
@@ -549,7 +549,7 @@ TEST(StoreFormat, Format7IndexesAreMigratedTo8) {
       ++claims;
     });
     s.scan("p/", [&](const std::string& k, std::string_view v) {
-      EXPECT_EQ(static_cast<int>(v[0]), 2) << k;
+      EXPECT_EQ(static_cast<int>(v[0]), 3) << k;
       ++persons;
     });
   }
@@ -589,12 +589,71 @@ TEST(StoreFormat, Format7IndexesAreMigratedTo8) {
       std::string v;
       EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
       ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-      EXPECT_EQ(v, "8");
+      EXPECT_EQ(v, "9");
     }
     oplog::set_sink_for_tests(nullptr);
     EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 8: " + std::to_string(added) +
                                  " person index entries the event index reaches dropped, " + std::to_string(claims) +
                                  " claim index values emptied, " + std::to_string(persons) + " persons re-encoded"))
+        << testing::PrintToString(said);
+    EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 9: 0 persons re-encoded"));  // 8's did
+  }
+}
+
+// Format 9 keeps persons in person format 3. A format-8 store (persons in format 2) is read as it is, and so is one
+// whose migration to 9 stopped halfway (n/format 9 and n/migrating, as format 8: an audit says to fold first); a
+// writable open migrates either to the store a fold from zero builds (same digest), each person read back equal.
+TEST(StoreFormat, Format8PersonsAreMigratedTo9) {
+  TempDir d;
+  auto log = open_segment_log(d / "data/log", 4);
+  ingest_lines(*log, generated(300));
+  std::string digest;
+  std::map<std::string, PersonState> fresh;
+  {
+    Store s(d / "data/fresh");
+    s.fold(*log, default_policy());
+    digest = s.digest();
+    s.scan("p/", [&](const std::string& k, std::string_view v) {
+      EXPECT_EQ(static_cast<int>(v[0]), 3) << k;
+      fresh[k] = decode_person(v);
+    });
+  }
+  ASSERT_GT(fresh.size(), 250u);
+  const std::string dir = d / "data/state";
+  for (bool halfway : {false, true}) {
+    SCOPED_TRACE(halfway ? "halfway" : "format 8");
+    fs::remove_all(dir);
+    fs::copy(d / "data/fresh", dir);
+    {
+      Store s(dir);
+      rocksdb::WriteBatch b;
+      size_t n = 0;  // halfway: every other person still in format 2
+      s.scan("p/", [&](const std::string& k, std::string_view v) {
+        if (!halfway || n++ % 2 == 0) b.Put(k, encode_person(decode_person(v), 2));
+      });
+      b.Put("n/format", halfway ? "9" : "8");
+      if (halfway) b.Put("n/migrating", "format 8 to 9");
+      ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
+      EXPECT_NE(s.digest(), digest);
+    }
+    {
+      Store ro(dir, true);
+      EXPECT_EQ(ro.format(), 8);
+      for (const auto& [k, p] : fresh) EXPECT_TRUE(ro.person(p.id) == p) << k;
+    }
+    std::vector<std::string> said;
+    oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
+    {
+      Store s(dir);
+      EXPECT_EQ(s.format(), 9);
+      EXPECT_EQ(s.digest(), digest);
+      std::string v;
+      EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
+    }
+    oplog::set_sink_for_tests(nullptr);
+    const size_t migrated = halfway ? (fresh.size() + 1) / 2 : fresh.size();
+    EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 9: " + std::to_string(migrated) +
+                                 " persons re-encoded"))
         << testing::PrintToString(said);
   }
 }
@@ -649,7 +708,7 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
       ADD_FAILURE() << "a format-" << format << " store was opened read-only";
     } catch (const StoreFormatError& e) {
       EXPECT_EQ(std::string(e.what()), "the store at " + dir + " has format " + std::to_string(format) +
-                                           " but this gongji reads format 8; run `gongji fold --data-dir " +
+                                           " but this gongji reads format 9; run `gongji fold --data-dir " +
                                            d / "data" + "` (with the --policy, and --brokers, it was folded with) "
                                            "once: it migrates the store in place, then this command works");
     }
@@ -837,7 +896,7 @@ TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo6) {
     EXPECT_EQ(s.digest(), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "8");
+    EXPECT_EQ(v, "9");
     EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
     size_t format_2 = 0, stored_records = 0;
     s.scan("o/", [&](const std::string&, std::string_view value) {
