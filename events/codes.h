@@ -5,7 +5,9 @@
 // the enum's order; spelling() and code_from() are the only conversions between the two, and nothing else in the
 // code spells a code. The compiler checks that each table has one non-empty, distinct name per value. Tables whose
 // order reaches stored bytes or outputs (Reason: a settlement's `reasons` array; Bucket: keys of person state) are
-// also checked to be in ascending order of spelling, so that ordering by value is ordering by spelling.
+// also checked to be in ascending order of spelling, so that ordering by value is ordering by spelling. The tables
+// of the codes a person holds (Scheme, EmployeeStatus, Bucket, ClaimStatus, Relation, Variant, EndReason) are also
+// pinned by ledger/state_codec.cc: person format 3 stores those codes by their index.
 #pragma once
 #include <array>
 #include <cstddef>
@@ -195,8 +197,8 @@ GONGJI_CODE_TABLE(Reason, UNKNOWN_PERSON, "ACCOUNT_INSUFFICIENT", "ACCOUNT_NOT_F
                   "UNKNOWN_FACILITY", "UNKNOWN_PERSON");
 static_assert(code_table_checks::ascending(CodeTable<Reason>::names), "Reason: the table is in spelling order");
 
-// The accumulator an effect counts in (POLICY.md TIME-ORDER; CHR-SEP keeps the chronic buckets apart). Spelled as
-// person state stores it; in ascending order (chronic facilities are kept by bucket, and stored in key order).
+// The accumulator an effect counts in (POLICY.md TIME-ORDER; CHR-SEP keeps the chronic buckets apart). In ascending
+// order of spelling (chronic facilities are kept by bucket, and stored in key order).
 enum class Bucket : uint8_t { chronic_employee, chronic_ordinary, chronic_specific, inpatient, ordinary };
 GONGJI_CODE_TABLE(Bucket, ordinary, "chronic:employee", "chronic:ordinary", "chronic:specific", "inpatient",
                   "ordinary");

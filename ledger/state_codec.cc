@@ -93,9 +93,10 @@ std::optional<E> get_optional_code(In& in) {
   if (!c) in.fail();
   return c;
 }
-// The tables whose codes a person holds, as they were when person format 3 began storing codes by index: a change to
-// one of them (a value added, removed or moved) changes what stored persons mean, so it fails to compile here and
-// needs a new person format.
+// The tables whose codes a person holds, as they were when person format 3 began storing codes by index. Moving or
+// removing a value would change what stored persons mean, so any change fails to compile here: a value appended
+// leaves stored indexes as they are (update the pin); anything else needs a new person format that decodes format 3
+// through this pinned order.
 template <typename E, size_t N>
 constexpr bool pinned(const std::array<std::string_view, N>& was) {
   if constexpr (CodeTable<E>::names.size() != N) return false;

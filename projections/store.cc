@@ -343,8 +343,8 @@ class PartitionState final : public StateAccess {
   // Bounds memory (issue 10): forgets every cached person once their encodings add up to more than the budget
   // (set_cache_bytes) and none is changed. A person in memory took about ten times its encoding in person format 1
   // (measured on a fold of 10% of the city: 0.5 KB against 50 bytes early in a year, 2 KB against 200 bytes late),
-  // so the budget is on the encodings. Person format 2 is about a third smaller, so the same budget holds more
-  // persons: the fold's peak RSS (ops/bench/scale.sh) is what says what it costs.
+  // so the budget is on the encodings. Person formats 2 and 3 are smaller, so the same budget holds more persons
+  // (FoldOptions::person_cache_bytes): the fold's peak RSS (ops/bench/scale.sh) is what says what it costs.
   void set_cache_bytes(size_t max_bytes) { max_bytes_ = max_bytes; }
   void set_max_persons(size_t n) { max_persons_ = n; }  // FoldOptions::max_persons_in_memory
   void trim() {
@@ -702,8 +702,8 @@ void Store::migrate_2_to_3() {
 }
 
 namespace {
-// The writes of a migration in place to `format` (migrate_outputs, migrate_to_8): `batch` written by write(), synced
-// where asked; a failure is a StoreError naming the store.
+// The writes of a migration in place to `format` (migrate_outputs, migrate_to_8, migrate_to_9): `batch` written by
+// write(), synced where asked; a failure is a StoreError naming the store.
 struct MigrationWrites {
   MigrationWrites(rocksdb::DB* db, const std::string& dir, int format)
       : db(db), dir(dir), what("migrate " + dir + " to format " + std::to_string(format)) {}
@@ -713,22 +713,24 @@ struct MigrationWrites {
     check(db->Write(wo, &batch), what, dir);
     batch.Clear();
   }
-  // Each person not in kPersonFormat put in it (a step of migrate_to_8 and migrate_to_9), in batches of 10,000 written
-  // unsynced; how many. A person that does not decode stops the migration: StoreError naming its key.
-  uint64_t reencode_persons() {
+  // Each person in a person format below `to` put in `to` (state_codec.h; migrate_to_8 puts format 1 in 2, the one
+  // its binaries read, migrate_to_9 formats 1 and 2 in 3), in batches of 10,000 written unsynced, with progress on
+  // the operational log every million; how many. A person that does not decode stops the migration: StoreError
+  // naming its key.
+  uint64_t reencode_persons(uint8_t to) {
     uint64_t persons = 0;
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
     for (it->Seek("p/"); it->Valid() && it->key().starts_with("p/"); it->Next()) {
       const std::string_view v = it->value().ToStringView();
-      if (!v.empty() && static_cast<uint8_t>(v[0]) == kPersonFormat) continue;
+      if (!v.empty() && static_cast<uint8_t>(v[0]) >= to) continue;
       try {
-        batch.Put(it->key(), encode_person(decode_person(v)));
+        batch.Put(it->key(), encode_person(decode_person(v), to));
       } catch (const StateCodecError& e) {
         throw StoreError("cannot " + what + ": the person under " + it->key().ToString() + " does not decode (" +
                          e.what() + ")");
       }
       if (batch.Count() >= 10000) write(false);
-      ++persons;
+      if (++persons % 1000000 == 0) oplog::info(what + ": " + std::to_string(persons) + " persons re-encoded so far");
     }
     check(it->status(), "read the persons of " + dir + " to " + what);
     return persons;
@@ -820,12 +822,12 @@ void Store::migrate_meta() {
 
 // Format 7 -> 8: the r/ entries the person's i/ index reaches are deleted (r/<person>/<partition>/<offset>/<n> where
 // i/<person>/<partition>/<offset> exists: a record naming the person of an event listed for the person), the c/
-// values emptied, and each person in person format 1 put in kPersonFormat (state_codec.h; 3 since format 9). First
-// n/format 8 and n/migrating (synced): older binaries refuse the store as newer from then on, and a crash midway
-// leaves a store this one reads as it is (person_index visits a record both indexes list once, no c/ value is read,
-// all person formats are decoded) and migrates again at its next writable open (each step is idempotent); then the
-// entries in batches;
-// n/migrating is deleted with the last one. The migrated store is the one a fold from zero builds (same digest).
+// values emptied, and each person in person format 1 put in format 2 (state_codec.h; migrate_to_9 then puts them in
+// 3). First n/format 8 and n/migrating (synced): older binaries refuse the store as newer from then on, and a crash
+// midway leaves a store this one reads as it is (person_index visits a record both indexes list once, no c/ value is
+// read, all person formats are decoded) and migrates again at its next writable open (each step is idempotent); then
+// the entries in batches; n/migrating is deleted with the last one. The migrated store is the one a fold from zero
+// builds (same digest).
 void Store::migrate_to_8() {
   MigrationWrites m(db_.get(), dir_, 8);
   rocksdb::WriteBatch& batch = m.batch;
@@ -859,7 +861,7 @@ void Store::migrate_to_8() {
     ++emptied;
   }
   check(it->status(), "read the claim index of " + dir_ + " to " + what);
-  const uint64_t persons = m.reencode_persons();
+  const uint64_t persons = m.reencode_persons(2);
   batch.Delete(kMigratingKey);
   write(true);
   oplog::info("migrated the store at " + dir_ + " to format 8: " + std::to_string(dropped) +
@@ -877,7 +879,7 @@ void Store::migrate_to_9() {
   m.batch.Put(kFormatKey, "9");
   m.batch.Put(kMigratingKey, "format 8 to 9");
   m.write(true);
-  const uint64_t persons = m.reencode_persons();
+  const uint64_t persons = m.reencode_persons(3);
   m.batch.Delete(kMigratingKey);
   m.write(true);
   oplog::info("migrated the store at " + dir_ + " to format 9: " + std::to_string(persons) + " persons re-encoded");

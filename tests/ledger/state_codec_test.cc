@@ -268,6 +268,79 @@ TEST(StateCodec, PersonFormats2And3AreSmaller) {
   EXPECT_LT(format_3 * 3, format_2 * 2) << format_3 << " bytes in format 3 against " << format_2 << " in format 2";
 }
 
+// Person format 3's bytes, pinned: a person built by hand, each byte worked out by hand from the layout in
+// ledger/state_codec.cc (varints; zigzag for signed numbers: 10 -> 0x14, -15 -> 0x1d; codes by their index). It holds
+// a claim referring to an effect under its own id (how 3), one under another id (how 4), one without an effect (0)
+// and one with its effect in full (1), and effects and account entries in descending date order.
+PersonState hand_built_person() {
+  PersonState p;
+  p.id = "P1", p.birth = 3, p.enrolled = 4;
+  p.standing = {{10, Standing{10, Scheme::employee, EmployeeStatus::in_service, 0, false, false}}};
+  const Effect e0{20, 2023, 5, Bucket::ordinary, "C1", 10, 20, 0, 30, 40, 5};
+  const Effect e1{15, 2023, 5, Bucket::chronic_employee, "C2", 0, 0, 0, 1, 2, 0};
+  p.effects = {e0, e1};
+  p.claims["C1"] = ClaimRecord{20, ClaimStatus::settled, false, e0};
+  p.claims["C3"] = ClaimRecord{16, ClaimStatus::referred, true, e1};
+  p.claims["C4"] = ClaimRecord{30, ClaimStatus::rejected, false, Effect{}};
+  const Effect e5{25, 2023, 5, Bucket::inpatient, "C5", 0, 0, 0, 7, 0, 0};  // held by no effect of the person
+  p.claims["C5"] = ClaimRecord{25, ClaimStatus::settled, false, e5};
+  p.family = {FamilyLink{"P2", Relation::child, 7}};
+  p.registrations = {
+      Registration{"D1", Bucket::chronic_specific, Variant::castration, 1, 2, 3, 9, EndReason::suspended}};
+  p.account = {AccountEntry{31, 1000, "g1"}, AccountEntry{28, -50, "g2"}};
+  return p;
+}
+std::string bytes_of(std::initializer_list<int> xs) {
+  std::string b;
+  for (int x : xs) b.push_back(static_cast<char>(x));
+  return b;
+}
+const std::string kHandBuiltFormat3 = bytes_of({
+    0x03, 0x02, 'P', '1', 0x06, 0x08,                                              // format, id, birth, enrolled
+    0x01, 0x14, 0x14, 0x00, 0x01, 0x00, 0x00, 0x00,                                // standing from 10: 10, ...
+    0x00, 0x00, 0x00, 0x00,                                                        // suspended .. stays
+    0x02,                                                                          // effects:
+    0x28, 0xce, 0x1f, 0x1d, 0x04, 0x02, 'C', '1', 0x14, 0x28, 0x00, 0x3c, 0x50, 0x0a,  // date 20, year 2023, ...
+    0x09, 0x00, 0x13, 0x00, 0x02, 'C', '2', 0x00, 0x00, 0x00, 0x02, 0x04, 0x00,     // date -5, year +0, ...
+    0x04,                                                                          // claims:
+    0x03, 0x00, 0x00, 0x00,                                                        // C1: effect 0, its id
+    0x04, 0x02, 'C', '3', 0x02, 0x02, 0x01,                                        // C3: effect 1, id C3
+    0x00, 0x02, 'C', '4', 0x3c, 0x01, 0x00,                                        // C4: no effect
+    0x01, 0x02, 'C', '5', 0x32, 0xce, 0x1f, 0x0a, 0x03, 0x02, 'C', '5',            // C5: in full
+    0x00, 0x00, 0x00, 0x0e, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00,                                                              // therapy, courses, bonus
+    0x01, 0x02, 'P', '2', 0x02, 0x0e,                                              // family
+    0x00,                                                                          // no retirement
+    0x01, 0x02, 'D', '1', 0x02, 0x01, 0x02, 0x04, 0x06, 0x12, 0x02,                // registrations
+    0x00,                                                                          // chronic facilities
+    0x02, 0x3e, 0xd0, 0x0f, 0x02, 'g', '1', 0x05, 0x63, 0x02, 'g', '2'});          // account
+
+TEST(StateCodec, PersonFormat3BytesArePinned) {
+  const PersonState p = hand_built_person();
+  EXPECT_EQ(testing::PrintToString(encode_person(p)), testing::PrintToString(kHandBuiltFormat3));
+  EXPECT_TRUE(decode_person(kHandBuiltFormat3) == p);
+  check_person(p, "the hand-built person");
+}
+
+// Format 3 bytes the encoder never writes are refused, naming what was read, never read out of range: a code past its
+// table, a date difference landing outside a Date, a claim referring to an effect the person does not hold, and a
+// claim id held twice. Offsets are kHandBuiltFormat3's.
+TEST(StateCodec, PersonFormat3OutOfRangeIsRefused) {
+  const auto with = [](size_t at, std::string_view replacement, size_t n = 1) {
+    std::string b = kHandBuiltFormat3;
+    return b.replace(at, n, replacement);
+  };
+  ASSERT_EQ(kHandBuiltFormat3[9], 0x00);   // the scheme: employee
+  ASSERT_EQ(kHandBuiltFormat3[19], 0x28);  // the first effect's date: 20
+  ASSERT_EQ(kHandBuiltFormat3[47], 0x03);  // C1: effect 0 under its own id
+  ASSERT_EQ(kHandBuiltFormat3[54], '3');   // C3's id
+  for (const std::string& bad : {with(9, "\x02"),                       // scheme 2 of 2
+                                 with(19, "\x80\x80\x80\x80\x10"),  // date 2^31
+                                 with(47, "\x07"),                      // effect 2 of 2
+                                 with(54, "1")})                        // C1 twice
+    EXPECT_EQ(refusal(decode_person, bad), "stored state is unreadable at person") << testing::PrintToString(bad);
+}
+
 // The generator sets every field: across the generated states, each field differs from a default PersonState's.
 TEST(StateCodec, GeneratorCoversEveryPersonField) {
   StateGen gen(20261201);

@@ -596,12 +596,13 @@ TEST(StoreFormat, Format7IndexesAreMigratedTo8) {
                                  " person index entries the event index reaches dropped, " + std::to_string(claims) +
                                  " claim index values emptied, " + std::to_string(persons) + " persons re-encoded"))
         << testing::PrintToString(said);
-    EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 9: 0 persons re-encoded"));  // 8's did
+    EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 9: " + std::to_string(persons) +
+                                 " persons re-encoded"));  // 8's step put them in person format 2
   }
 }
 
 // Format 9 keeps persons in person format 3. A format-8 store (persons in format 2) is read as it is, and so is one
-// whose migration to 9 stopped halfway (n/format 9 and n/migrating, as format 8: an audit says to fold first); a
+// whose migration to 9 stopped halfway (n/format 9 and n/migrating, as format 8, which an audit refuses); a
 // writable open migrates either to the store a fold from zero builds (same digest), each person read back equal.
 TEST(StoreFormat, Format8PersonsAreMigratedTo9) {
   TempDir d;
