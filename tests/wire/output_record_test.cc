@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -145,6 +146,29 @@ TEST(OutputRecord, ASettlementIsWrittenFromItsDataWithEveryFieldTyped) {
   EXPECT_EQ(after["limit_used"], 63333);
   EXPECT_EQ(after["limit"], 160000);  // ORD-LIM: the employee's 1600.00
   EXPECT_EQ(str(s->policy_version()), line["policy_version"]);
+}
+
+// A settlement's rule IDs, articles and accumulator keys are each written once in its buffer (wire/output_record.cc
+// SharedStrings): a step's rule is the very string its entry in `rules` points to, and steps citing one article
+// point to one string.
+TEST(OutputRecord, RuleIdsAndArticlesAreWrittenOncePerSettlement) {
+  History h;
+  const std::string bytes = output_record(h.settlement, 3, 41, 0);
+  const fb::Settlement* s = read_current(bytes)->body_as_Settlement();
+  ASSERT_NE(s, nullptr);
+  std::map<std::string, const flatbuffers::String*> rule_at, article_at;
+  for (const auto* x : *s->rules()) EXPECT_TRUE(rule_at.emplace(x->str(), x).second) << x->str() << " twice";
+  size_t shared_articles = 0;
+  for (const auto* t : *s->trace()) {
+    EXPECT_EQ(t->rule(), rule_at.at(t->rule()->str())) << t->rule()->str();
+    auto [at, first] = article_at.emplace(t->article()->str(), t->article());
+    EXPECT_EQ(t->article(), at->second) << t->article()->str();
+    shared_articles += !first;
+  }
+  EXPECT_GT(shared_articles, 0u) << "no two steps of the fixture cite one article";
+  std::set<const flatbuffers::String*> keys;
+  for (const auto* a : *s->after()) keys.insert(a->key());
+  EXPECT_EQ(keys.size(), s->after()->size());
 }
 
 // A claim of a person nobody enrolled: rejected, with its reason, and no scheme (POLICY.md §4: the patient pays all).
