@@ -1,8 +1,7 @@
 // The stored form of person and facility state: a compact, deterministic binary encoding (varints and
 // length-prefixed strings, fields in declaration order but for a person's claims, see kPersonFormat) with a leading
-// format version. Equal states encode to
-// equal bytes, so the determinism digest compares logical content. decode_* throws StateCodecError on bytes it
-// cannot read, naming what was being read.
+// format version. Equal states encode to equal bytes, so the determinism digest compares logical content. decode_*
+// throws StateCodecError on bytes it cannot read, naming what was being read.
 #pragma once
 #include <stdexcept>
 #include <string>

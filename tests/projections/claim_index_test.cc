@@ -659,6 +659,45 @@ TEST(StoreFormat, Format8PersonsAreMigratedTo9) {
   }
 }
 
+// A person that does not decode stops the migration to format 9, naming its key; the store stays halfway
+// (n/migrating), so the next writable open tries again rather than calling the store format 9.
+TEST(StoreFormat, ADamagedPersonStopsTheMigrationTo9NamingItsKey) {
+  TempDir d;
+  auto log = open_segment_log(d / "data/log", 4);
+  ingest_lines(*log, generated(20));
+  const std::string dir = d / "data/state";
+  std::string damaged;
+  {
+    Store s(dir);
+    s.fold(*log, default_policy());
+    rocksdb::WriteBatch b;
+    s.scan("p/", [&](const std::string& k, std::string_view v) {
+      if (damaged.empty()) damaged = k, b.Put(k, std::string(1, '\x02') + "\xff");  // format 2, then nothing readable
+      else b.Put(k, encode_person(decode_person(v), 2));
+    });
+    b.Put("n/format", "8");
+    ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
+  }
+  ASSERT_FALSE(damaged.empty());
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    try {
+      Store s(dir);
+      ADD_FAILURE() << "a store with a damaged person was migrated";
+    } catch (const StoreError& e) {
+      EXPECT_EQ(std::string(e.what()).find("cannot migrate " + dir + " to format 9: the person under " + damaged +
+                                           " does not decode (stored state is unreadable at person)"),
+                0u)
+          << e.what();
+    }
+  }
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), dir, &db).ok());
+  std::string v;
+  EXPECT_TRUE(db->Get(rocksdb::ReadOptions(), "n/migrating", &v).ok());
+  EXPECT_EQ(v, "format 8 to 9");
+  delete db;
+}
+
 TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
   TempDir d;
   auto log = open_segment_log(d / "data/log", 4);
