@@ -40,7 +40,9 @@ class SharedStrings {
 
  private:
   FlatBufferBuilder& b_;
-  std::vector<std::pair<std::string_view, Offset<String>>> written_;  // views of static tables (ledger/trace.h, ...)
+  // What was written, as views of the caller's strings: each must outlive this (all are views of static tables:
+  // rule_id and article_of of ledger/trace.h, key_of of ledger/settlement.h), never a temporary.
+  std::vector<std::pair<std::string_view, Offset<String>>> written_;
 };
 
 Offset<void> settlement_body(FlatBufferBuilder& b, const Settlement& s) {
