@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <rocksdb/db.h>
+#include <xxhash.h>
 
 // Both published schemas generate into namespace gongji::fb; including both in one translation unit makes the
 // compiler refuse a name defined twice, which across two units would be a silent ODR violation (it was: a union
@@ -181,6 +182,29 @@ TEST(OutputRecord, RuleIdsAndArticlesAreWrittenOncePerSettlement) {
   EXPECT_GT(shared_articles, 0u) << "no two steps of the fixture cite one article";
   for (const auto& [text, at] : rule_at) EXPECT_EQ(occurrences(bytes, flatbuffers_string(text)), 1u) << text;
   for (const auto& [text, at] : article_at) EXPECT_EQ(occurrences(bytes, flatbuffers_string(text)), 1u) << text;
+}
+
+// The wire's bytes pinned (consumers/DOWNSTREAM.md: subscribers read these records): each kind's record of the
+// History, written at partition 3, offset 41, index 0, has the size and XXH3-64 hash of the bytes dab9fba's encoder
+// wrote (before SharedStrings, with FlatBuffers' CreateSharedString). Any change of a byte fails here: a change meant
+// to alter the wire updates these and says why (and raises the schema version when readers must know).
+TEST(OutputRecord, TheWireBytesOfEachKindArePinned) {
+  History h;
+  const Output dead = dead_letter();
+  const std::vector<std::pair<std::string, const Output*>> records = {
+      {"settlement", &h.settlement}, {"reversal", &h.reversal}, {"credit", &h.credit},     {"debit", &h.debit},
+      {"mismatch", &h.mismatch},     {"refusal", &h.refusal},   {"rejected", &h.rejected}, {"dead letter", &dead}};
+  const std::map<std::string, std::pair<size_t, uint64_t>> pinned = {
+      {"settlement", {1336, 0x76fb549d0f4ff085}}, {"reversal", {240, 0x37fbc4113a151d43}},
+      {"credit", {304, 0x4bce21dc0e2571d7}},      {"debit", {280, 0x819e9eff8d539f65}},
+      {"mismatch", {248, 0x502c545c5b9b74a6}},    {"refusal", {224, 0xba6ad820e610b2f9}},
+      {"rejected", {472, 0x59100bf52d208136}},    {"dead letter", {264, 0x4ba97de85f55cbdd}}};
+  for (const auto& [name, out] : records) {
+    const std::string bytes = output_record(*out, 3, 41, 0);
+    const uint64_t hash = XXH3_64bits(bytes.data(), bytes.size());
+    EXPECT_EQ(bytes.size(), pinned.at(name).first) << name;
+    EXPECT_EQ(hash, pinned.at(name).second) << name << ": 0x" << std::hex << hash;
+  }
 }
 
 // A claim of a person nobody enrolled: rejected, with its reason, and no scheme (POLICY.md §4: the patient pays all).
