@@ -41,7 +41,8 @@ class StateAccess {
   // it changes with touch_person() before it returns, reads no other person, and keeps no reference to the one it
   // is given: the store may take it out of memory once `fn` returns (projections/store.cc, a close that streams).
   virtual void for_each_person(Visit which, const std::function<void(PersonState&)>& fn) = 0;
-  // Marks a person / facility / the meta as changed (to be written back).
+  // Marks a person / facility / the meta as changed (to be written back). A person touched is one person() returned
+  // (not null) or create_person() made, in the same batch.
   virtual void touch_person(const std::string& id) = 0;
   virtual void touch_facility(const std::string& id) = 0;
   virtual void touch_meta() = 0;

@@ -229,6 +229,7 @@ class PartitionState final : public StateAccess {
   // a poison record is rolled back by resetting here and re-applying the batch's earlier records).
   void reset() {
     persons_.clear();
+    last_ = nullptr;
     spilled_.clear();
     cached_bytes_ = 0;
     facilities_.clear();
@@ -240,24 +241,32 @@ class PartitionState final : public StateAccess {
 
   PersonState* person(const std::string& id) override {
     auto it = persons_.find(id);
-    if (it != persons_.end()) return it->second.state ? &*it->second.state : nullptr;
+    if (it != persons_.end()) {
+      if (!it->second.state) return nullptr;
+      last_ = &*it;
+      return &*it->second.state;
+    }
     if (auto sp = spilled_.find(id); sp != spilled_.end()) {  // changed in this batch: cached again, still changed
       const std::string v = std::move(sp->second.value);
       spilled_.erase(sp);
-      dirty_persons_.insert(id);
       cached_bytes_ += v.size();
-      return &*(persons_[id] = {decode_person(v), v.size()}).state;
+      Entry& e = *persons_.emplace(id, Cached{decode_person(v), v.size()}).first;
+      mark_dirty(e);
+      last_ = &e;
+      return &*e.second.state;
     }
     std::string v;
     auto s = db_->Get(rocksdb::ReadOptions(), person_key(id), &v);
     if (s.IsNotFound()) {
-      persons_[id] = {};
+      persons_.emplace(id, Cached{});
       return nullptr;
     }
     check(s, "read person " + id);
     ++reads_;
     cached_bytes_ += v.size();
-    return &*(persons_[id] = {decode_person(v), v.size()}).state;
+    Entry& e = *persons_.emplace(id, Cached{decode_person(v), v.size()}).first;
+    last_ = &e;
+    return &*e.second.state;
   }
   // Visit::monthly_work reads the w/ index (store.h), which flush_into() keeps, and the cached and spilled persons
   // not yet flushed; Visit::everyone reads every p/ key. A close visits every person of the partition in December
@@ -286,11 +295,14 @@ class PartitionState final : public StateAccess {
   }
   PersonState& create_person(const std::string& id) override {
     spilled_.erase(id);
-    auto& slot = persons_[id];
+    Entry& e = *persons_.try_emplace(id).first;
+    Cached& slot = e.second;
     cached_bytes_ -= slot.bytes;
-    slot = {PersonState{}, 0};
+    slot.state = PersonState{};
+    slot.bytes = 0;
     slot.state->id = id;
-    dirty_persons_.insert(id);
+    mark_dirty(e);
+    last_ = &e;
     return *slot.state;
   }
   FacilityState* facility(const std::string& id) override {
@@ -313,21 +325,30 @@ class PartitionState final : public StateAccess {
     return *slot;
   }
   PartitionMeta& meta() override { return meta_; }
-  void touch_person(const std::string& id) override { dirty_persons_.insert(id); }
+  // The person is one person() or create_person() returned (StateAccess), most often the last one: no lookup then.
+  // Throws std::logic_error for a person not in the cache.
+  void touch_person(const std::string& id) override {
+    if (last_ && last_->first == id) return mark_dirty(*last_);
+    auto it = persons_.find(id);
+    if (it == persons_.end() || !it->second.state)
+      throw std::logic_error("touch_person: person " + id + " is not in the cache");
+    mark_dirty(*it);
+  }
   void touch_facility(const std::string& id) override { dirty_facilities_.insert(id); }
   void touch_meta() override { meta_dirty_ = true; }
 
   // Moves what changed into the batch; the cache stays warm.
   void flush_into(rocksdb::WriteBatch& b) {
-    for (const auto& id : dirty_persons_) {
-      Cached& c = persons_.at(id);
+    for (Entry* e : dirty_persons_) {
+      Cached& c = e->second;
       const PersonState& p = *c.state;
       const std::string v = encode_person(p);
       cached_bytes_ = cached_bytes_ - c.bytes + v.size();
       c.bytes = v.size();
+      c.dirty = false;
       ++writes_, write_bytes_ += v.size();
-      b.Put(person_key(id), v);
-      if (has_monthly_work(p)) b.Put(work_key(partition_, id), "");  // never deleted: has_monthly_work stays true
+      b.Put(person_key(e->first), v);
+      if (has_monthly_work(p)) b.Put(work_key(partition_, e->first), "");  // never deleted: stays true
     }
     for (auto it = spilled_.begin(); it != spilled_.end(); it = spilled_.erase(it)) {  // each freed once in the batch
       ++writes_, write_bytes_ += it->second.value.size();
@@ -350,6 +371,7 @@ class PartitionState final : public StateAccess {
   void trim() {
     if ((cached_bytes_ > max_bytes_ || persons_.size() >= max_persons_) && dirty_persons_.empty()) {
       persons_.clear();
+      last_ = nullptr;
       cached_bytes_ = 0;
     }
   }
@@ -366,11 +388,18 @@ class PartitionState final : public StateAccess {
   void leave_cache(const std::string& id) {
     auto it = persons_.find(id);
     cached_bytes_ -= it->second.bytes;
-    if (dirty_persons_.erase(id)) {
+    if (it->second.dirty) {
+      // Listed last when the visit brought it in and changed it (for_each_person: `fn` reads no other person,
+      // ledger.h), so found from the end at once.
+      auto listed = std::find(dirty_persons_.rbegin(), dirty_persons_.rend(), &*it);
+      if (listed == dirty_persons_.rend())
+        throw std::logic_error("person " + id + " is marked changed but not listed (PartitionState)");
+      dirty_persons_.erase(std::next(listed).base());
       const PersonState& p = *it->second.state;
       spilled_[id] = {encode_person(p), has_monthly_work(p)};
       ++spills_;
     }
+    if (last_ == &*it) last_ = nullptr;
     persons_.erase(it);
   }
   void load_meta() {
@@ -387,8 +416,19 @@ class PartitionState final : public StateAccess {
   struct Cached {
     std::optional<PersonState> state;  // nullopt: known absent
     size_t bytes = 0;                  // its encoding as last read or written
+    bool dirty = false;                // changed since the last flush_into: listed once in dirty_persons_
   };
   std::unordered_map<std::string, Cached> persons_;
+  using Entry = std::pair<const std::string, Cached>;  // an element of persons_: its address is stable until erased
+  // The changed persons, each once (flush_into puts them; their order does not matter: the batch is sorted before it
+  // is written, puts_in_key_order). Every erase from persons_ drops its entry here first (leave_cache) or happens
+  // with none listed (trim) or with the list cleared (reset).
+  std::vector<Entry*> dirty_persons_;
+  // What person() last returned other than null, or create_person() made; nullptr once erased.
+  Entry* last_ = nullptr;
+  void mark_dirty(Entry& e) {
+    if (!e.second.dirty) e.second.dirty = true, dirty_persons_.push_back(&e);
+  }
   size_t cached_bytes_ = 0;  // the sum of `bytes`
   size_t max_bytes_ = FoldOptions{}.person_cache_bytes;
   size_t max_persons_ = FoldOptions{}.max_persons_in_memory;  // trim() empties a cache of this many, as past max_bytes_
@@ -401,7 +441,7 @@ class PartitionState final : public StateAccess {
   };
   std::unordered_map<std::string, Spilled> spilled_;  // changed in this batch, out of the cache (leave_cache)
   std::unordered_map<std::string, std::optional<FacilityState>> facilities_;
-  std::unordered_set<std::string> dirty_persons_, dirty_facilities_;
+  std::unordered_set<std::string> dirty_facilities_;
   PartitionMeta meta_;
   bool meta_dirty_ = false;
 };
