@@ -231,6 +231,7 @@ class PartitionState final : public StateAccess {
     persons_.clear();
     last_ = nullptr;
     spilled_.clear();
+    persons_read_ahead_.clear();
     cached_bytes_ = 0;
     facilities_.clear();
     dirty_persons_.clear();
@@ -255,18 +256,37 @@ class PartitionState final : public StateAccess {
       last_ = &e;
       return &*e.second.state;
     }
-    std::string v;
-    auto s = db_->Get(rocksdb::ReadOptions(), person_key(id), &v);
-    if (s.IsNotFound()) {
+    std::optional<std::string> v;
+    if (auto read = persons_read_ahead_.find(id); read != persons_read_ahead_.end()) {  // taken once
+      v = std::move(read->second);
+      persons_read_ahead_.erase(read);
+    } else {
+      v.emplace();
+      auto s = db_->Get(rocksdb::ReadOptions(), person_key(id), &*v);
+      if (s.IsNotFound()) v.reset();
+      else check(s, "read person " + id);
+    }
+    if (!v) {
       persons_.emplace(id, Cached{});
       return nullptr;
     }
-    check(s, "read person " + id);
     ++reads_;
-    cached_bytes_ += v.size();
-    Entry& e = *persons_.emplace(id, Cached{decode_person(v), v.size()}).first;
+    cached_bytes_ += v->size();
+    Entry& e = *persons_.emplace(id, Cached{decode_person(*v), v->size()}).first;
     last_ = &e;
     return &*e.second.state;
+  }
+  // PartitionFolder::prefetch reads ahead the persons this is true for: neither in memory nor read ahead already.
+  bool reads_from_store(const std::string& id) const {
+    return !persons_.contains(id) && !spilled_.contains(id) && !persons_read_ahead_.contains(id);
+  }
+  std::string person_key(const std::string& id) const { return "p/" + hex4(partition_) + "/" + key_part(id); }
+  // Keeps what the store holds under a person's key (nullopt: nothing), read ahead, until person() takes it (once).
+  // Contract: a person is read ahead only while reads_from_store() holds, and leaves persons_read_ahead_ before it
+  // can change in memory (person() takes it, create_person() drops it), so a commit never writes a person still
+  // read ahead (flush_into checks): what is read ahead stays what the store holds, across commits.
+  void keep_read_ahead(std::string id, std::optional<std::string> value) {
+    persons_read_ahead_.emplace(std::move(id), std::move(value));
   }
   // Visit::monthly_work reads the w/ index (store.h), which flush_into() keeps, and the cached and spilled persons
   // not yet flushed; Visit::everyone reads every p/ key. A close visits every person of the partition in December
@@ -295,6 +315,7 @@ class PartitionState final : public StateAccess {
   }
   PersonState& create_person(const std::string& id) override {
     spilled_.erase(id);
+    persons_read_ahead_.erase(id);
     Entry& e = *persons_.try_emplace(id).first;
     Cached& slot = e.second;
     cached_bytes_ -= slot.bytes;
@@ -339,6 +360,10 @@ class PartitionState final : public StateAccess {
 
   // Moves what changed into the batch; the cache stays warm.
   void flush_into(rocksdb::WriteBatch& b) {
+    if (!persons_read_ahead_.empty()) {  // keep_read_ahead's contract
+      for (Entry* e : dirty_persons_) check_not_read_ahead(e->first);
+      for (const auto& [id, sp] : spilled_) check_not_read_ahead(id);
+    }
     for (Entry* e : dirty_persons_) {
       Cached& c = e->second;
       const PersonState& p = *c.state;
@@ -382,7 +407,10 @@ class PartitionState final : public StateAccess {
   std::pair<uint64_t, uint64_t> take_writes() { return {std::exchange(writes_, 0), std::exchange(write_bytes_, 0)}; }
 
  private:
-  std::string person_key(const std::string& id) const { return "p/" + hex4(partition_) + "/" + key_part(id); }
+  void check_not_read_ahead(const std::string& id) const {
+    if (persons_read_ahead_.contains(id))
+      throw std::logic_error("person " + id + " is written while read ahead (PartitionState::keep_read_ahead)");
+  }
   std::string facility_key(const std::string& id) const { return "f/" + hex4(partition_) + "/" + key_part(id); }
   // A person leaves the cache: a changed one is encoded into spilled_ (flush_into puts it; person() takes it back).
   void leave_cache(const std::string& id) {
@@ -440,6 +468,7 @@ class PartitionState final : public StateAccess {
     bool monthly_work = false;
   };
   std::unordered_map<std::string, Spilled> spilled_;  // changed in this batch, out of the cache (leave_cache)
+  std::unordered_map<std::string, std::optional<std::string>> persons_read_ahead_;  // keep_read_ahead
   std::unordered_map<std::string, std::optional<FacilityState>> facilities_;
   std::unordered_set<std::string> dirty_facilities_;
   PartitionMeta meta_;
@@ -1024,6 +1053,12 @@ struct PartitionFolder::Impl {
   FoldContext ctx;
   rocksdb::WriteBatch batch;
   std::unordered_map<std::string, uint64_t> batch_ids;  // ids put in this batch (a WriteBatch is not readable)
+  // PartitionFolder::prefetch: records decoded ahead, by offset (apply_record takes each once; a commit drops those
+  // behind the position, records never applied), and what the store holds under e/ keys not in batch_ids (nullopt:
+  // nothing). apply_record takes an id's entry before the id can enter batch_ids, so a commit never writes a key
+  // still read ahead: what is read ahead stays what the store holds, across commits.
+  std::unordered_map<uint64_t, Event> events_decoded_ahead;
+  std::unordered_map<std::string, std::optional<uint64_t>> ids_read_ahead;
   std::vector<Applied> journal;                         // this batch's records, in log order
   std::function<void(const Event&)> apply_hook;
   uint64_t next;
@@ -1032,6 +1067,7 @@ struct PartitionFolder::Impl {
       : store(s), db(d), partition(p), state(d, p), ctx{&policy, p, partitions, p == 0}, next(s.folded_offset(p)) {}
 
   std::string at(uint64_t offset) const { return hex4(partition) + "/" + hex16(offset); }
+  std::string id_key(const std::string& event_id) const { return "e/" + hex4(partition) + "/" + key_part(event_id); }
   std::vector<Output> apply_record(const LogRecord& r, std::optional<Event>& ev, bool& touched);
   void put_dead_letter(uint64_t offset, const std::string& stored, const std::string& person);
   void roll_back();
@@ -1055,21 +1091,28 @@ std::vector<Output> PartitionFolder::Impl::apply_record(const LogRecord& r, std:
   // Issue 9 item 5: codes are checked under the fold's policy; a code it does not list is an EventError
   // ("field 'disease': unknown code \"C05\""), so the record is a dead letter like any that does not validate,
   // naming the event (id, type, person, claim) when it is valid under EVENTS.md's lists.
-  try {
-    ev.emplace(decode_event(r.payload, ctx.policy->codes()));
-  } catch (const EventError&) {
+  if (auto decoded = events_decoded_ahead.find(r.offset); decoded != events_decoded_ahead.end()) {  // as below
+    ev.emplace(std::move(decoded->second));
+    events_decoded_ahead.erase(decoded);
+  } else {
     try {
-      ev.emplace(decode_event(r.payload));
+      ev.emplace(decode_event(r.payload, ctx.policy->codes()));
     } catch (const EventError&) {
+      try {
+        ev.emplace(decode_event(r.payload));
+      } catch (const EventError&) {
+      }
+      throw;
     }
-    throw;
   }
   const Event& e = *ev;
   // The id rule of EVENTS.md is the ledger's (judge_event_id); the e/ index holds what it needs.
-  std::string idkey = "e/" + hex4(partition) + "/" + key_part(e.id());
+  std::string idkey = id_key(e.id());
   uint64_t h = event_digest(e);
   std::optional<uint64_t> seen;
+  auto read_ahead = ids_read_ahead.extract(idkey);  // taken whichever answers, before the id enters batch_ids
   if (auto it = batch_ids.find(idkey); it != batch_ids.end()) seen = it->second;
+  else if (read_ahead) seen = read_ahead.mapped();
   else seen = folded_digest(db, idkey);
   switch (judge_event_id(seen, h)) {
     case IdVerdict::conflict:
@@ -1205,6 +1248,58 @@ std::vector<Output> PartitionFolder::apply(const LogRecord& r, FoldStats& stats)
   return {dead};
 }
 
+void PartitionFolder::prefetch(std::span<const LogRecord> records) {
+  Impl& m = *impl_;
+  struct Wanted {
+    std::string key;
+    bool is_person = false;  // else an e/ key
+    std::string person;
+  };
+  std::vector<Wanted> wanted;
+  wanted.reserve(2 * records.size());
+  for (const LogRecord& r : records) {
+    auto ev = m.events_decoded_ahead.find(r.offset);
+    if (ev == m.events_decoded_ahead.end()) {
+      try {
+        ev = m.events_decoded_ahead.emplace(r.offset, decode_event(r.payload, m.ctx.policy->codes())).first;
+      } catch (...) {
+        continue;  // apply() decodes it again and deals with it (a dead letter, or what is not poison)
+      }
+    }
+    const Event& e = ev->second;
+    std::string idkey = m.id_key(e.id());
+    if (!m.batch_ids.contains(idkey) && !m.ids_read_ahead.contains(idkey))
+      wanted.push_back({std::move(idkey), false, ""});
+    if (const std::string* person = e.person(); person && m.state.reads_from_store(*person))
+      wanted.push_back({m.state.person_key(*person), true, *person});
+  }
+  std::sort(wanted.begin(), wanted.end(), [](const Wanted& a, const Wanted& b) { return a.key < b.key; });
+  auto same = [](const Wanted& a, const Wanted& b) { return a.key == b.key; };
+  wanted.erase(std::unique(wanted.begin(), wanted.end(), same), wanted.end());
+  if (wanted.empty()) return;
+  std::vector<rocksdb::Slice> keys(wanted.size());
+  for (size_t i = 0; i < wanted.size(); ++i) keys[i] = wanted[i].key;
+  std::vector<rocksdb::PinnableSlice> values(wanted.size());
+  std::vector<rocksdb::Status> statuses(wanted.size());
+  m.db->MultiGet(rocksdb::ReadOptions(), m.db->DefaultColumnFamily(), keys.size(), keys.data(), values.data(),
+                 statuses.data(), true);
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    const rocksdb::Status& st = statuses[i];
+    if (!st.ok() && !st.IsNotFound()) continue;  // apply() reads it again and reports the error
+    if (!wanted[i].is_person) {
+      if (st.IsNotFound()) m.ids_read_ahead.emplace(std::move(wanted[i].key), std::nullopt);
+      else if (values[i].size() == 8) {  // a damaged entry is left to apply() (folded_digest) to report
+        uint64_t h;
+        std::memcpy(&h, values[i].data(), 8);
+        m.ids_read_ahead.emplace(std::move(wanted[i].key), h);
+      }
+    } else {
+      m.state.keep_read_ahead(std::move(wanted[i].person),
+                              st.IsNotFound() ? std::nullopt : std::optional<std::string>(values[i].ToStringView()));
+    }
+  }
+}
+
 void PartitionFolder::commit(FoldStats& stats, Durability durability) {
   Impl& m = *impl_;
   rocksdb::WriteOptions wo;
@@ -1212,6 +1307,7 @@ void PartitionFolder::commit(FoldStats& stats, Durability durability) {
   wo.disableWAL = durability == Durability::unlogged;
   if (!wo.disableWAL) m.store.refuse_logged_write_while_unflushed("a logged commit");
   m.state.flush_into(m.batch);
+  std::erase_if(m.events_decoded_ahead, [&](const auto& e) { return e.first < m.next; });  // never applied
   m.batch.Put("x/" + hex4(m.partition), std::to_string(m.next));
   if (!m.anchor.empty()) m.batch.Put("a/" + hex4(m.partition), m.anchor);
   stats.puts += m.batch.Count();
@@ -1285,23 +1381,58 @@ class FoldRun {
     folder.set_person_cache_bytes(opt_.person_cache_bytes);
     folder.set_max_persons_in_memory(opt_.max_persons_in_memory);
     if (opt_.apply_hook) folder.set_apply_hook(opt_.apply_hook);
-    log.read(p, from, [&](const LogRecord& r) {
-      if (r.offset >= end || failed_) return false;
-      probe::crash_point("fold.before_apply");
-      folder.apply(r, stats);
-      ++since_checkpoint_;
-      if (const uint64_t n = ++applied_; opt_.progress && n % 100000 == 0) {
-        std::lock_guard lock(mu_);
-        opt_.progress(n);
+    // The records are applied in chunks of FoldOptions::read_ahead, each read ahead first (PartitionFolder::prefetch).
+    // A commit inside a chunk may empty the person cache (PartitionState::trim), so the records after it are read
+    // ahead again, at most as many as the batch just committed held (at least 64): the work stays linear in the log
+    // however often batches end (a log of many poison records commits after each). A chunk holds copies of its
+    // records' bytes; `payload` points into them once apply_chunk has taken the chunk.
+    std::vector<std::string> payloads;
+    std::vector<LogRecord> chunk;
+    auto apply_chunk = [&] {
+      std::vector<std::string> bytes = std::move(payloads);  // taken first: a record that throws leaves none behind
+      std::vector<LogRecord> records = std::move(chunk);
+      payloads.clear(), chunk.clear();
+      for (size_t i = 0; i < records.size(); ++i) records[i].payload = bytes[i];
+      folder.prefetch(records);
+      for (size_t i = 0; i < records.size() && !failed_; ++i) {
+        probe::crash_point("fold.before_apply");
+        folder.apply(records[i], stats);
+        ++since_checkpoint_;
+        if (const uint64_t n = ++applied_; opt_.progress && n % 100000 == 0) {
+          std::lock_guard lock(mu_);
+          opt_.progress(n);
+        }
+        // After a rollback the batch is committed at once: the next rollback re-applies only what follows, so a log
+        // of many poison records costs linear work, not batch_events re-applies each.
+        // A batch also ends once FoldOptions::max_persons_in_memory persons are in memory: the commit frees them.
+        if (const size_t batch = folder.pending(); batch >= opt_.batch_events || folder.rolled_back() ||
+                                                   folder.persons_in_memory() >= opt_.max_persons_in_memory) {
+          commit(folder, stats);
+          const size_t rest = records.size() - i - 1, window = std::min(rest, std::max<size_t>(batch, 64));
+          if (rest > 0 && !failed_) folder.prefetch(std::span<const LogRecord>(records).subspan(i + 1, window));
+        }
       }
-      // After a rollback the batch is committed at once: the next rollback re-applies only what follows, so a log
-      // of many poison records costs linear work, not batch_events re-applies each.
-      // A batch also ends once FoldOptions::max_persons_in_memory persons are in memory: the commit frees them.
-      if (folder.pending() >= opt_.batch_events || folder.rolled_back() ||
-          folder.persons_in_memory() >= opt_.max_persons_in_memory)
-        commit(folder, stats);
-      return true;
-    });
+    };
+    try {
+      log.read(p, from, [&](const LogRecord& r) {
+        if (r.offset >= end || failed_) return false;
+        payloads.emplace_back(r.payload);
+        chunk.push_back(r);
+        if (chunk.size() >= std::max<size_t>(opt_.read_ahead, 1)) apply_chunk();
+        return !failed_;
+      });
+    } catch (...) {
+      // The log failed to read past these records (LogError, I/O): they are applied and committed as they would have
+      // been without read-ahead, so that the fold leaves committed what it did before; the log's failure is the news.
+      if (!failed_) {
+        try {
+          apply_chunk();
+        } catch (...) {
+        }
+      }
+      throw;
+    }
+    if (!failed_) apply_chunk();
     if (folder.pending() > 0 && !failed_) commit(folder, stats);
   }
 

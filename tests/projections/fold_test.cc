@@ -9,6 +9,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include "events/fb_codec.h"
 #include "events/partition.h"
 #include "tests/fixtures.h"
 
@@ -414,6 +415,97 @@ TEST(Fold, UndecodableRecordIsDeadLetteredAndSkipped) {
   auto set = s.settlement("P", "K");
   ASSERT_TRUE(set);
   EXPECT_EQ(set->record.settlement->fund, 7000);
+}
+
+// PartitionFolder::prefetch (FoldOptions::read_ahead): one chunk of records read ahead, then a commit after every
+// record, each emptying the person cache. The person and the first claim's event id are read ahead once, before the
+// commits that write them: were either used a second time (not taken once), the second claim would pay the
+// deductible again (ORD-DED: employees 300 at level 1, ORD-RATIO 70%), and the copy of the first claim's event would
+// be applied again (a DUPLICATE_CLAIM rejection) instead of being a no-op.
+TEST(Fold, ReadAheadAcrossCommitsReadsWhatTheyWrote) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 1);
+  auto ev = [](const std::string& s) { return encode_event(parse_event(s)); };
+  const std::string claim = R"({"type":"claim","id":"c","claim":"K","person":"P","facility":"T1","date":"2023-02-01",)"
+      R"("benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})";
+  for (const std::string& s : {
+           std::string(R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1","level":1,)"
+                       R"("kind":"township_health_center","ordinary_outpatient":true})"),
+           std::string(R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P",)"
+                       R"("birth_date":"1970-01-01","scheme":"employee","status":"in_service"})"),
+           claim, claim,  // the same event again: a no-op
+           std::string(R"({"type":"claim","id":"c2","claim":"K2","person":"P","facility":"T1","date":"2023-02-02",)"
+                       R"("benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})")})
+    log->append_raw(0, ev(s));
+  log->sync();
+  std::string digest_a, out_a;
+  for (const size_t batch : {size_t{1}, size_t{1000}}) {
+    Store s(d / ("state" + std::to_string(batch)));
+    FoldOptions o;
+    o.batch_events = batch;
+    o.read_ahead = 1000;       // the whole log in one chunk
+    o.person_cache_bytes = 1;  // no person stays cached after a commit: each is read from the store or ahead
+    FoldStats st = s.fold(*log, default_policy(), o);
+    EXPECT_EQ(st.events, 5u);
+    EXPECT_EQ(st.dead_letters, 0u);
+    EXPECT_EQ(st.outputs, 2u);  // the two settlements: the copy of the first claim's event leaves no output
+    EXPECT_EQ(st.commits, batch == 1 ? 5u : 1u);
+    auto first = s.settlement("P", "K");
+    auto second = s.settlement("P", "K2");
+    ASSERT_TRUE(first && second);
+    EXPECT_EQ(first->record.settlement->fund, 7000);    // (400 - 300) x 70%
+    EXPECT_EQ(second->record.settlement->fund, 28000);  // 400 x 70%, the deductible paid by the first
+    auto p = s.person("P");
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->claims.size(), 2u);
+    if (batch == 1) {
+      digest_a = s.digest(), out_a = all_outputs(s);
+    } else {
+      EXPECT_EQ(s.digest(), digest_a);
+      EXPECT_EQ(all_outputs(s), out_a);
+    }
+  }
+}
+
+// Any size of read-ahead chunk, with batches ending inside chunks and caches emptied at each commit, on one or two
+// workers: the same store and outputs as chunks of one record, which read ahead nothing beyond the record applied.
+TEST(Fold, ReadAheadOfAnySizeEndsTheSame) {
+  TempDir d;
+  {
+    auto log = open_segment_log(d / "log", 4);
+    ingest_lines(*log, generated(1500));
+  }
+  auto fold = [&](const std::string& name, size_t read_ahead, size_t batch, size_t cache, size_t threads) {
+    auto log = open_segment_log(d / "log");
+    Store s(d / name);
+    FoldOptions o;
+    o.read_ahead = read_ahead, o.batch_events = batch, o.threads = threads;
+    if (cache) o.person_cache_bytes = cache;
+    FoldStats st = s.fold(*log, default_policy(), o);
+    EXPECT_GT(st.events, 10000u);
+    return std::pair(s.digest(), all_outputs(s));
+  };
+  const auto one = fold("one", 1, 500, 1, 1);
+  EXPECT_EQ(fold("seven", 7, 500, 1, 2), one);
+  EXPECT_EQ(fold("many", 64, 7, 0, 1), one);     // batches of 7 inside chunks of 64 (4 partitions of ~5,000 records)
+  EXPECT_EQ(fold("whole", 100000, 500, 1, 2), one);  // each partition one chunk
+}
+
+// An e/ entry that is not 8 bytes is damage to the store: read ahead or not, the fold stops naming its key, never
+// taking the event for one not folded yet.
+TEST(Fold, ADamagedEventIdEntryStopsTheFold) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 1);
+  ingest_lines(*log, R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1","level":1,)"
+      R"("kind":"township_health_center","ordinary_outpatient":true})" "\n");
+  Store s(d / "state");
+  ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "e/0000/f", "7 bytes").ok());
+  try {
+    s.fold(*log, default_policy());
+    ADD_FAILURE() << "the fold went on over a damaged event id entry";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("damaged event id entry under e/0000/f"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
