@@ -1270,7 +1270,8 @@ void PartitionFolder::prefetch(std::span<const LogRecord> records) {
     std::string idkey = m.id_key(e.id());
     if (!m.batch_ids.contains(idkey) && !m.ids_read_ahead.contains(idkey))
       wanted.push_back({std::move(idkey), false, ""});
-    if (const std::string* person = e.person(); person && m.state.reads_from_store(*person))
+    // Only a person this partition holds (a family link reaches the relative's partition too, naming the other).
+    if (const std::string* person = e.person(); person && m.ctx.owns(*person) && m.state.reads_from_store(*person))
       wanted.push_back({m.state.person_key(*person), true, *person});
   }
   std::sort(wanted.begin(), wanted.end(), [](const Wanted& a, const Wanted& b) { return a.key < b.key; });

@@ -151,11 +151,13 @@ struct FoldOptions {
   size_t batch_events = 64000;
   // Records read from the log and applied as one chunk, read ahead first (PartitionFolder::prefetch). Only speed and
   // memory depend on it (0 counts as 1). A chunk holds its records' bytes, their decoded events and the persons read
-  // ahead, outside person_cache_bytes and max_persons_in_memory: about 10 to 30 MB a worker at 8,192. Issue 10, the
-  // 100% log (37,399,992 records), each fold from an empty store, in the order A B B A on 2026-12-04: 551.0 and
-  // 551.2 s (user + system CPU 1,054 and 1,049 s, peak RSS 1,768 and 1,737 MiB) against 594.5 and 597.3 s without
-  // read-ahead (1,135 and 1,142 s, 1,677 and 1,798 MiB), the same keys and bytes written. Without it, a person and
-  // an event id looked up alone took a third of that fold's CPU, most of it in Bloom filter partitions.
+  // ahead, outside person_cache_bytes and max_persons_in_memory: about 10 to 30 MB a worker at 8,192 (a person
+  // read ahead and never asked for, as for an event refused before its person is read, stays until the fold ends).
+  // Issue 10, the 100% log (37,399,992 records), each fold from an empty store, in the order A B B A on 2026-12-04:
+  // 551.0 and 551.2 s (user + system CPU 1,054 and 1,049 s, peak RSS 1,768 and 1,737 MiB) against 594.5 and
+  // 597.3 s without read-ahead (1,135 and 1,142 s, 1,677 and 1,798 MiB), the same keys and bytes written. Without
+  // it, a person and an event id looked up alone took a third of that fold's CPU, most of it in Bloom filter
+  // partitions.
   size_t read_ahead = 8192;
   // Fault-injection probe for crash tests: exit(137) right before committing batch number N (1-based), counted over
   // every worker's batches in the order they commit.
