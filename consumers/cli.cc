@@ -211,7 +211,8 @@ int cmd_fold(const Paths& paths, const std::string& policy_file, FoldOptions opt
   oplog::info("wrote " + std::to_string(s.puts) + " keys (" + std::to_string(s.put_bytes) + " bytes) in " +
               std::to_string(s.commits) + " commits; " + std::to_string(s.person_writes) + " of them persons (" +
               std::to_string(s.person_write_bytes) + " bytes), " + std::to_string(s.person_reads) +
-              " persons read back from the store");
+              " persons read back from the store; " + std::to_string(s.read_ahead_taken) +
+              " persons and event ids taken from the read-ahead");
   return exit_code::kOk;
 }
 

@@ -220,6 +220,18 @@ std::optional<uint64_t> folded_digest(rocksdb::DB* db, const std::string& idkey)
   return h;
 }
 
+// Reads `keys` (sorted, no two alike) in one MultiGet, which probes each table's filter and index once for the keys
+// it may hold instead of once a key; got(i, status, value) is called for each key in order. Issue 10: a person or
+// event id looked up alone took a third of a city-year fold's CPU (FoldOptions::read_ahead).
+void read_sorted(rocksdb::DB* db, const std::vector<rocksdb::Slice>& keys,
+                 const std::function<void(size_t, const rocksdb::Status&, const rocksdb::PinnableSlice&)>& got) {
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  db->MultiGet(rocksdb::ReadOptions(), db->DefaultColumnFamily(), keys.size(), keys.data(), values.data(),
+               statuses.data(), true);
+  for (size_t i = 0; i < keys.size(); ++i) got(i, statuses[i], values[i]);
+}
+
 // StateAccess over RocksDB for one partition: reads through a cache, collects what changed.
 class PartitionState final : public StateAccess {
  public:
@@ -260,6 +272,7 @@ class PartitionState final : public StateAccess {
     if (auto read = persons_read_ahead_.find(id); read != persons_read_ahead_.end()) {  // taken once
       v = std::move(read->second);
       persons_read_ahead_.erase(read);
+      ++taken_ahead_;
     } else {
       v.emplace();
       auto s = db_->Get(rocksdb::ReadOptions(), person_key(id), &*v);
@@ -288,10 +301,15 @@ class PartitionState final : public StateAccess {
   void keep_read_ahead(std::string id, std::optional<std::string> value) {
     persons_read_ahead_.emplace(std::move(id), std::move(value));
   }
+  // FoldOptions::read_ahead: persons a close reads ahead at a time (for_each_person), and whether
+  // PartitionFolder::prefetch reads ahead at all (0: neither reads anything ahead).
+  void set_read_ahead(size_t n) { read_ahead_ = n; }
+  size_t read_ahead() const { return read_ahead_; }
   // Visit::monthly_work reads the w/ index (store.h), which flush_into() keeps, and the cached and spilled persons
   // not yet flushed; Visit::everyone reads every p/ key. A close visits every person of the partition in December
   // (ledger.cc close_period): a person this visit brought into a full cache leaves it after its visit, spilled
-  // (encoded, about a tenth of its size in memory) when the visit changed it, so the visit streams.
+  // (encoded, about a tenth of its size in memory) when the visit changed it, so the visit streams. The persons it
+  // visits from the store are read ahead read_ahead_ at a time (read_ahead_from), each taken by its visit's person().
   void for_each_person(Visit which, const std::function<void(PersonState&)>& fn) override {
     std::set<std::string> ids;
     const std::string prefix = (which == Visit::everyone ? "p/" : "w/") + hex4(partition_) + "/";
@@ -303,7 +321,10 @@ class PartitionState final : public StateAccess {
       if (p.state && (which == Visit::everyone || has_monthly_work(*p.state))) ids.insert(id);
     for (const auto& [id, sp] : spilled_)
       if (which == Visit::everyone || sp.monthly_work) ids.insert(id);
-    for (const auto& id : ids) {
+    auto ahead = ids.begin();  // the persons before it were read ahead where they were to be read from the store
+    for (auto at = ids.begin(); at != ids.end(); ++at) {
+      if (at == ahead) ahead = read_ahead_from(ahead, ids.end());
+      const std::string& id = *at;
       const bool was_cached = persons_.contains(id);
       PersonState* p = person(id);
       if (!p)
@@ -402,11 +423,33 @@ class PartitionState final : public StateAccess {
   }
   size_t cached_persons() const { return persons_.size(); }  // PartitionFolder::persons_in_memory
   uint64_t take_reads() { return std::exchange(reads_, 0); }
+  uint64_t take_taken_ahead() { return std::exchange(taken_ahead_, 0); }  // persons person() took from read-ahead
   uint64_t take_spills() { return std::exchange(spills_, 0); }
   // Persons put (p/) and the bytes of their encodings, since the last take_writes().
   std::pair<uint64_t, uint64_t> take_writes() { return {std::exchange(writes_, 0), std::exchange(write_bytes_, 0)}; }
 
  private:
+  // for_each_person: reads ahead, in one sorted read, the persons of [from, end) that reads_from_store(), looking at
+  // most read_ahead_ of them (all of them when read_ahead_ is 0: none is read ahead then); returns where it stopped.
+  // Nothing commits during a close, so what it reads ahead stays what the store holds (keep_read_ahead).
+  std::set<std::string>::const_iterator read_ahead_from(std::set<std::string>::const_iterator from,
+                                                        std::set<std::string>::const_iterator end) {
+    if (read_ahead_ == 0) return end;
+    std::vector<std::pair<std::string, const std::string*>> wanted;  // key, id
+    for (size_t n = 0; from != end && n < read_ahead_; ++from, ++n)
+      if (reads_from_store(*from)) wanted.emplace_back(person_key(*from), &*from);
+    if (wanted.empty()) return from;
+    std::sort(wanted.begin(), wanted.end());
+    std::vector<rocksdb::Slice> keys;
+    keys.reserve(wanted.size());
+    for (const auto& w : wanted) keys.emplace_back(w.first);
+    read_sorted(db_, keys, [&](size_t i, const rocksdb::Status& st, const rocksdb::PinnableSlice& v) {
+      if (st.ok()) keep_read_ahead(*wanted[i].second, std::string(v.ToStringView()));
+      else if (st.IsNotFound()) keep_read_ahead(*wanted[i].second, std::nullopt);
+      // else: person() reads it again and reports the error
+    });
+    return from;
+  }
   void check_not_read_ahead(const std::string& id) const {
     if (persons_read_ahead_.contains(id))
       throw std::logic_error("person " + id + " is written while read ahead (PartitionState::keep_read_ahead)");
@@ -461,6 +504,8 @@ class PartitionState final : public StateAccess {
   size_t max_bytes_ = FoldOptions{}.person_cache_bytes;
   size_t max_persons_ = FoldOptions{}.max_persons_in_memory;  // trim() empties a cache of this many, as past max_bytes_
   uint64_t reads_ = 0;       // persons found in the store, since the last take_reads()
+  uint64_t taken_ahead_ = 0;  // persons person() took from persons_read_ahead_, since the last take_taken_ahead()
+  size_t read_ahead_ = FoldOptions{}.read_ahead;
   uint64_t spills_ = 0;      // persons spilled, since the last take_spills()
   uint64_t writes_ = 0, write_bytes_ = 0;  // persons put and their encodings' bytes, since the last take_writes()
   struct Spilled {
@@ -1059,6 +1104,7 @@ struct PartitionFolder::Impl {
   // still read ahead: what is read ahead stays what the store holds, across commits.
   std::unordered_map<uint64_t, Event> events_decoded_ahead;
   std::unordered_map<std::string, std::optional<uint64_t>> ids_read_ahead;
+  uint64_t ids_taken_ahead = 0;  // entries of ids_read_ahead apply_record used, since the last commit (FoldStats)
   std::vector<Applied> journal;                         // this batch's records, in log order
   std::function<void(const Event&)> apply_hook;
   uint64_t next;
@@ -1084,6 +1130,7 @@ size_t PartitionFolder::persons_in_memory() const { return impl_->state.cached_p
 void PartitionFolder::set_max_persons_in_memory(size_t n) { impl_->state.set_max_persons(n); }
 void PartitionFolder::set_apply_hook(std::function<void(const Event&)> hook) { impl_->apply_hook = std::move(hook); }
 void PartitionFolder::set_person_cache_bytes(size_t bytes) { impl_->state.set_cache_bytes(bytes); }
+void PartitionFolder::set_read_ahead(size_t n) { impl_->state.set_read_ahead(n); }
 
 // Decodes and applies one record into the batch and the state cache. Throws on a record that cannot be applied;
 // `touched` then tells whether the batch or the state may already hold part of its effect.
@@ -1112,7 +1159,7 @@ std::vector<Output> PartitionFolder::Impl::apply_record(const LogRecord& r, std:
   std::optional<uint64_t> seen;
   auto read_ahead = ids_read_ahead.extract(idkey);  // taken whichever answers, before the id enters batch_ids
   if (auto it = batch_ids.find(idkey); it != batch_ids.end()) seen = it->second;
-  else if (read_ahead) seen = read_ahead.mapped();
+  else if (read_ahead) seen = read_ahead.mapped(), ++ids_taken_ahead;
   else seen = folded_digest(db, idkey);
   switch (judge_event_id(seen, h)) {
     case IdVerdict::conflict:
@@ -1250,6 +1297,7 @@ std::vector<Output> PartitionFolder::apply(const LogRecord& r, FoldStats& stats)
 
 void PartitionFolder::prefetch(std::span<const LogRecord> records) {
   Impl& m = *impl_;
+  if (m.state.read_ahead() == 0) return;  // set_read_ahead(0): nothing read ahead
   struct Wanted {
     std::string key;
     bool is_person = false;  // else an e/ key
@@ -1280,25 +1328,20 @@ void PartitionFolder::prefetch(std::span<const LogRecord> records) {
   if (wanted.empty()) return;
   std::vector<rocksdb::Slice> keys(wanted.size());
   for (size_t i = 0; i < wanted.size(); ++i) keys[i] = wanted[i].key;
-  std::vector<rocksdb::PinnableSlice> values(wanted.size());
-  std::vector<rocksdb::Status> statuses(wanted.size());
-  m.db->MultiGet(rocksdb::ReadOptions(), m.db->DefaultColumnFamily(), keys.size(), keys.data(), values.data(),
-                 statuses.data(), true);
-  for (size_t i = 0; i < wanted.size(); ++i) {
-    const rocksdb::Status& st = statuses[i];
-    if (!st.ok() && !st.IsNotFound()) continue;  // apply() reads it again and reports the error
+  read_sorted(m.db, keys, [&](size_t i, const rocksdb::Status& st, const rocksdb::PinnableSlice& value) {
+    if (!st.ok() && !st.IsNotFound()) return;  // apply() reads it again and reports the error
     if (!wanted[i].is_person) {
       if (st.IsNotFound()) m.ids_read_ahead.emplace(std::move(wanted[i].key), std::nullopt);
-      else if (values[i].size() == 8) {  // a damaged entry is left to apply() (folded_digest) to report
+      else if (value.size() == 8) {  // a damaged entry is left to apply() (folded_digest) to report
         uint64_t h;
-        std::memcpy(&h, values[i].data(), 8);
+        std::memcpy(&h, value.data(), 8);
         m.ids_read_ahead.emplace(std::move(wanted[i].key), h);
       }
     } else {
       m.state.keep_read_ahead(std::move(wanted[i].person),
-                              st.IsNotFound() ? std::nullopt : std::optional<std::string>(values[i].ToStringView()));
+                              st.IsNotFound() ? std::nullopt : std::optional<std::string>(value.ToStringView()));
     }
-  }
+  });
 }
 
 void PartitionFolder::commit(FoldStats& stats, Durability durability) {
@@ -1313,6 +1356,7 @@ void PartitionFolder::commit(FoldStats& stats, Durability durability) {
   if (!m.anchor.empty()) m.batch.Put("a/" + hex4(m.partition), m.anchor);
   stats.puts += m.batch.Count();
   stats.person_reads += m.state.take_reads();
+  stats.read_ahead_taken += m.state.take_taken_ahead() + std::exchange(m.ids_taken_ahead, 0);
   stats.person_spills += m.state.take_spills();
   const auto [person_writes, person_bytes] = m.state.take_writes();
   stats.person_writes += person_writes, stats.person_write_bytes += person_bytes;
@@ -1382,7 +1426,9 @@ class FoldRun {
     folder.set_person_cache_bytes(opt_.person_cache_bytes);
     folder.set_max_persons_in_memory(opt_.max_persons_in_memory);
     if (opt_.apply_hook) folder.set_apply_hook(opt_.apply_hook);
-    // The records are applied in chunks of FoldOptions::read_ahead, each read ahead first (PartitionFolder::prefetch).
+    folder.set_read_ahead(opt_.read_ahead);
+    // The records are applied in chunks of FoldOptions::read_ahead, each read ahead first (PartitionFolder::prefetch;
+    // read_ahead 0: one record at a time, nothing read ahead).
     // A commit inside a chunk may empty the person cache (PartitionState::trim), so the records after it are read
     // ahead again, at most as many as the batch just committed held (at least 64): the work stays linear in the log
     // however often batches end (a log of many poison records commits after each). A chunk holds copies of its
@@ -1419,22 +1465,33 @@ class FoldRun {
         if (r.offset >= end || failed_) return false;
         payloads.emplace_back(r.payload);
         chunk.push_back(r);
-        if (chunk.size() >= std::max<size_t>(opt_.read_ahead, 1)) apply_chunk();
+        if (chunk.size() >= std::max<size_t>(opt_.read_ahead, 1)) apply_chunk();  // read_ahead 0: each record
         return !failed_;
       });
     } catch (...) {
-      // The log failed to read past these records (LogError, I/O): they are applied and committed as they would have
-      // been without read-ahead, so that the fold leaves committed what it did before; the log's failure is the news.
-      if (!failed_) {
-        try {
-          apply_chunk();
-        } catch (...) {
-        }
-      }
+      if (!failed_) apply_after_failed_read(p, apply_chunk);
       throw;
     }
     if (!failed_) apply_chunk();
     if (folder.pending() > 0 && !failed_) commit(folder, stats);
+  }
+
+  // The log failed to read past the records of the chunk in hand (LogError, I/O): they are applied (and whole batches
+  // committed) as they would have been without read-ahead, so that the fold leaves committed what it did before; the
+  // log's failure is the news, rethrown by the caller. Should applying them fail too (a StoreError: a full disk),
+  // that is logged, not lost.
+  void apply_after_failed_read(int p, const std::function<void()>& apply_chunk) {
+    std::string why;
+    try {
+      apply_chunk();
+      return;
+    } catch (const std::exception& e) {
+      why = e.what();
+    } catch (...) {
+      why = "not a std::exception";
+    }
+    oplog::error("partition " + std::to_string(p) + ": after the log failed to read, applying the records read " +
+                 "before the failure failed too: " + why);
   }
 
   // After another worker failed, nothing more is committed: the store keeps what was committed before.

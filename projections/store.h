@@ -149,10 +149,13 @@ struct FoldOptions {
   // bytes); an earlier pair 54.9 s at 32,000, 51.8 s at 128,000. Each commit rewrites every person its events touched,
   // so at the city's size (362,500 persons a partition) a batch of 32,000 rewrites a person for almost every event.
   size_t batch_events = 64000;
-  // Records read from the log and applied as one chunk, read ahead first (PartitionFolder::prefetch). Only speed and
-  // memory depend on it (0 counts as 1). A chunk holds its records' bytes, their decoded events and the persons read
-  // ahead, outside person_cache_bytes and max_persons_in_memory: about 10 to 30 MB a worker at 8,192 (a person
-  // read ahead and never asked for, as for an event refused before its person is read, stays until the fold ends).
+  // Records read from the log and applied as one chunk, read ahead first (PartitionFolder::prefetch); a period close
+  // reads the persons it visits ahead as many at a time (PartitionFolder::set_read_ahead). 0: nothing is read ahead,
+  // each record is applied as it is read and each person looked up alone. Only speed and memory depend on it. A
+  // chunk holds its records' bytes, their decoded events and the persons read ahead, outside person_cache_bytes and
+  // max_persons_in_memory: about 10 to 30 MB a worker at 8,192 (a person read ahead and never asked for, as for an
+  // event refused before its person is read, stays until the fold ends); a close holds as many persons' encodings
+  // read ahead at a time (`serve`'s closes too, at this default).
   // Issue 10, the 100% log (37,399,992 records), each fold from an empty store, in the order A B B A on 2026-12-04:
   // 551.0 and 551.2 s (user + system CPU 1,054 and 1,049 s, peak RSS 1,768 and 1,737 MiB) against 594.5 and
   // 597.3 s without read-ahead (1,135 and 1,142 s, 1,677 and 1,798 MiB), the same keys and bytes written. Without
@@ -219,6 +222,9 @@ struct FoldStats {
   uint64_t puts = 0, put_bytes = 0, commits = 0;  // what the fold wrote (keys + values), for the benchmark
   uint64_t person_reads = 0;  // persons read from the store, not found in the cache (FoldOptions::person_cache_bytes)
   uint64_t person_spills = 0;  // persons a period close changed and moved out of a full cache before the commit
+  // Persons and event id entries applied from what was read ahead (FoldOptions::read_ahead), not looked up alone;
+  // like person_reads, counted again for the records a rollback applies again.
+  uint64_t read_ahead_taken = 0;
   // Persons put (p/, once per commit that changed them) and the bytes of their encodings: each commit rewrites the
   // whole state of every person its events touched, so these grow with the persons a batch touches.
   uint64_t person_writes = 0, person_write_bytes = 0;
@@ -227,7 +233,7 @@ struct FoldStats {
   FoldStats& operator+=(const FoldStats& o) {
     events += o.events, outputs += o.outputs, dead_letters += o.dead_letters;
     puts += o.puts, put_bytes += o.put_bytes, commits += o.commits;
-    person_reads += o.person_reads, person_spills += o.person_spills;
+    person_reads += o.person_reads, person_spills += o.person_spills, read_ahead_taken += o.read_ahead_taken;
     person_writes += o.person_writes, person_write_bytes += o.person_write_bytes;
     return *this;
   }
@@ -460,6 +466,9 @@ class PartitionFolder {
   // to poison a record after the state was changed). Also called when earlier records are applied again.
   void set_apply_hook(std::function<void(const Event&)> hook);
   void set_person_cache_bytes(size_t bytes);  // FoldOptions::person_cache_bytes (its default until set)
+  // FoldOptions::read_ahead (its default until set, as in `serve`): persons a period close reads ahead at a time, and
+  // whether prefetch() reads ahead at all (0: nothing is read ahead).
+  void set_read_ahead(size_t n);
   // How durable the commit is when it returns: Durability above.
   void commit(FoldStats& stats, Durability durability = Durability::synced);
   uint64_t next_offset() const;  // the offset after the last applied record

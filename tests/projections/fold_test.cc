@@ -483,12 +483,114 @@ TEST(Fold, ReadAheadOfAnySizeEndsTheSame) {
     if (cache) o.person_cache_bytes = cache;
     FoldStats st = s.fold(*log, default_policy(), o);
     EXPECT_GT(st.events, 10000u);
+    if (read_ahead == 0) EXPECT_EQ(st.read_ahead_taken, 0u) << name;
+    else EXPECT_GT(st.read_ahead_taken, st.events / 2) << name;  // at least most event ids came from the read-ahead
     return std::pair(s.digest(), all_outputs(s));
   };
-  const auto one = fold("one", 1, 500, 1, 1);
-  EXPECT_EQ(fold("seven", 7, 500, 1, 2), one);
-  EXPECT_EQ(fold("many", 64, 7, 0, 1), one);     // batches of 7 inside chunks of 64 (4 partitions of ~5,000 records)
-  EXPECT_EQ(fold("whole", 100000, 500, 1, 2), one);  // each partition one chunk
+  // No read-ahead at all: each record applied as read, each person and event id looked up alone, the period closes
+  // (December's visits every person: ORD-INC, CHR-SUSP) reading their persons one by one.
+  const auto none = fold("none", 0, 500, 1, 1);
+  EXPECT_EQ(fold("one", 1, 500, 1, 1), none);
+  EXPECT_EQ(fold("seven", 7, 500, 1, 2), none);  // a close reads its persons 7 at a time, the cache emptied each commit
+  EXPECT_EQ(fold("many", 64, 7, 0, 1), none);    // batches of 7 inside chunks of 64 (4 partitions of ~5,000 records)
+  EXPECT_EQ(fold("whole", 100000, 500, 1, 2), none);  // each partition one chunk, a close all its persons at once
+}
+
+// December's close visits every person of the partition (Visit::everyone: ORD-INC, CHR-SUSP); those not in memory
+// are read ahead FoldOptions::read_ahead at a time. Folded after the 50 enrolments, in a fold of its own, the close's
+// record is the only one read ahead by the chunk (its event id: it names no person), so the 50 persons come from the
+// close's read-ahead, whatever its size, and from nowhere when it is 0. The same store in every case.
+TEST(Fold, DecembersCloseReadsItsPersonsAhead) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 1);
+  std::string enrolments;
+  for (int i = 0; i < 50; ++i)
+    enrolments += R"({"type":"person_enrolled","id":"p)" + std::to_string(i) + R"(","at":"2023-01-01","person":"P)" +
+                  std::to_string(i) + R"(","birth_date":"1970-01-01","scheme":"employee","status":"in_service"})" "\n";
+  ingest_lines(*log, enrolments);
+  const fs::path enrolled = d / "enrolled";
+  {
+    Store s(enrolled);
+    s.fold(*log, default_policy());
+  }
+  ingest_lines(*log, R"({"type":"period_closed","id":"close","at":"2024-01-01","month":"2023-12"})" "\n");
+  std::string digest;
+  for (const size_t read_ahead : {size_t{0}, size_t{1}, size_t{7}, size_t{8192}}) {
+    const fs::path dir = d / ("ahead" + std::to_string(read_ahead));
+    fs::copy(enrolled, dir, fs::copy_options::recursive);
+    Store s(dir);
+    FoldOptions o;
+    o.read_ahead = read_ahead;
+    const FoldStats st = s.fold(*log, default_policy(), o);
+    EXPECT_EQ(st.events, 1u);
+    EXPECT_EQ(st.person_reads, 50u) << read_ahead;  // each person read from the store once
+    EXPECT_EQ(st.read_ahead_taken, read_ahead == 0 ? 0u : 51u) << read_ahead;  // the close's id and its 50 persons
+    if (digest.empty()) digest = s.digest();
+    EXPECT_EQ(s.digest(), digest) << read_ahead;
+  }
+}
+
+// A log that fails to read (LogError, as an I/O error would) once `good` records of a read have been given.
+class LogFailingMidRead final : public EventLog {
+ public:
+  LogFailingMidRead(EventLog& log, size_t good) : log_(log), good_(good) {}
+  int partitions() const override { return log_.partitions(); }
+  AppendResult append(const Event& e) override { return log_.append(e); }
+  void append_raw(int partition, std::string_view payload) override { log_.append_raw(partition, payload); }
+  void sync() override { log_.sync(); }
+  uint64_t end_offset(int partition) override { return log_.end_offset(partition); }
+  void read(int partition, uint64_t from, const std::function<bool(const LogRecord&)>& fn) override {
+    size_t n = 0;
+    log_.read(partition, from, [&](const LogRecord& r) {
+      if (n++ == good_) throw LogError("injected: cannot read record " + std::to_string(r.offset));
+      return fn(r);
+    });
+  }
+  void read_at(int partition, uint64_t offset, uint64_t locator,
+               const std::function<void(const LogRecord&)>& fn) override {
+    log_.read_at(partition, offset, locator, fn);
+  }
+  void check_records(int partition, uint64_t from) override { log_.check_records(partition, from); }
+
+ private:
+  EventLog& log_;
+  const size_t good_;
+};
+
+// A log read failing in the middle of a chunk read ahead (the chunk of 8,192 records not yet applied): the fold stops
+// with the log's error, having committed what a fold without read-ahead commits (the whole batches of 64 before the
+// failure: 128 of the 150 records read), and the next fold, the log readable again, ends where a fold that never
+// failed ends.
+TEST(Fold, ALogReadFailingMidChunkCommitsWhatItWouldWithoutReadAhead) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 1);
+  ingest_lines(*log, generated(40));
+  ASSERT_GT(log->end_offset(0), 400u);
+  std::string clean;
+  {
+    Store s(d / "clean");
+    s.fold(*log, default_policy());
+    clean = s.digest();
+  }
+  for (const size_t read_ahead : {size_t{0}, size_t{8192}}) {
+    const std::string name = "state" + std::to_string(read_ahead);
+    {
+      Store s(d / name);
+      LogFailingMidRead failing(*log, 150);
+      FoldOptions o;
+      o.batch_events = 64, o.read_ahead = read_ahead;
+      try {
+        s.fold(failing, default_policy(), o);
+        ADD_FAILURE() << "the fold went on past a failed read";
+      } catch (const LogError& e) {
+        EXPECT_NE(std::string(e.what()).find("injected: cannot read record 150"), std::string::npos) << e.what();
+      }
+      EXPECT_EQ(s.folded_offset(0), 128u) << "read_ahead " << read_ahead;
+    }
+    Store s(d / name);
+    s.fold(*log, default_policy());
+    EXPECT_EQ(s.digest(), clean) << "read_ahead " << read_ahead;
+  }
 }
 
 // An e/ entry that is not 8 bytes is damage to the store: read ahead or not, the fold stops naming its key, never
