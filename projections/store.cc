@@ -589,9 +589,10 @@ rocksdb::WriteBatch puts_in_key_order(const rocksdb::WriteBatch& batch) {
   return sorted;
 }
 
-rocksdb::Options store_db_options() {
-  rocksdb::Options opt;
-  opt.IncreaseParallelism(2);
+namespace {
+
+// The store's tables (store_db_options).
+rocksdb::BlockBasedTableOptions store_table_options() {
   // Most fold lookups miss (a new event id, a person's first event): Bloom filters answer those from memory.
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
@@ -611,32 +612,46 @@ rocksdb::Options store_db_options() {
   table.partition_filters = true;
   table.metadata_block_size = 4096;
   table.pin_top_level_index_and_filter = true;
-  opt.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return table;
+}
+
+}  // namespace
+
+rocksdb::Options store_db_options() {
+  rocksdb::Options opt;
+  opt.IncreaseParallelism(2);
+  opt.table_factory.reset(rocksdb::NewBlockBasedTableFactory(store_table_options()));
   opt.memtable_whole_key_filtering = true;
   opt.memtable_prefix_bloom_size_ratio = 0.0125;
   // Issue 10, measured on a fold of 10% of the city for a year (ops/bench/scale.sh): with RocksDB's defaults a third
   // of the CPU went to flushes and compactions. LZ4 compresses at a fraction of Snappy's cost; memtables of 256 MB
-  // (up to 4) and a 1 GB first level rewrite each byte fewer times; a pipelined write lets one batch's WAL write
+  // (up to 4) rewrite each byte fewer times; a pipelined write lets one batch's WAL write
   // overlap another's memtable insert (serve's commits; a fold's are unlogged, Durability). A memtable grows in
   // blocks of 1 MB as it fills; only its Bloom filter (3.2 MB, memtable_prefix_bloom_size_ratio above) is taken at
   // once, also by read-only and secondary opens, which load the WAL not yet flushed into theirs.
   opt.compression = rocksdb::kLZ4Compression;
   opt.write_buffer_size = 256 << 20;
   opt.max_write_buffer_number = 4;
-  opt.max_bytes_for_level_base = 1ull << 30;
   opt.enable_pipelined_write = true;
   // RocksDB's default, stated because serve relies on it (Durability::unsynced commits): after a power loss the
   // WAL is recovered up to its first damaged or missing record, a prefix, never a write without those before it.
   opt.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
-  // Issue 10: each compaction of level 0 into level 1 rewrites the whole of level 1 (a memtable holds keys of every
-  // kind and person, so each level-0 file overlaps every level-1 file), so it starts once 16 files wait in level 0,
-  // not RocksDB's 4. A city-year fold (ops/bench/scale.sh, 100%) had flushed 13 GB into level 0 and written 57 GB
-  // into level 1, about half of its CPU. First 7 minutes of that fold, events folded, one run each, all with jemalloc
-  // (CMakeLists.txt): trigger 4: 17.7 M, 8: 18.5 M, 16: 19.3 M (glibc and 4: 15.4 M). Writes slow at 32 waiting files
-  // and stop at 48, 16 and 32 past the trigger as RocksDB's 20 and 36 are past its 4. The cost is the readers': a
-  // point lookup checks each level-0 file's Bloom filter (pinned in the block cache), but an iterator's seek (a
-  // person's records and events, the monthly close's scans) reads a block of each level-0 file, and a store keeps up
-  // to 15 of them after a fold.
+  // Issue 10: universal (tiered) compaction. A memtable holds keys of every kind, partition and person, so under
+  // leveled compaction each level-0 file overlapped every level-1 file and each compaction of level 0 rewrote the
+  // whole of level 1: on the 100% year (ops/bench/scale.sh's log) compactions wrote 19.4 GB, 16.5 GB of it into
+  // level 1, for 10.1 GB flushed, their threads busy for 594 s of an 876 s fold. Universal compaction merges sorted
+  // runs of similar sizes into larger ones, so each byte is rewritten fewer times: 13.6 GB written in 397 s, the fold
+  // 764 s (the same log and binary, one run each, README "Benchmarks"). A compaction starts once 16 sorted runs
+  // (level-0 files, and each non-empty level) wait, as level 0's trigger did under leveled compaction (there: 4: 17.7
+  // M events in a 100% fold's first 7 minutes, 8: 18.5 M, 16: 19.3 M); writes slow at 32 level-0 files and stop at
+  // 48, 16 and 32 past the trigger as RocksDB's 20 and 36 are past its 4. The cost is the readers': a point lookup
+  // checks each run's Bloom filter (pinned in the block cache), an iterator's seek (a person's records and events, the
+  // monthly close's scans) reads a block of each run; person as-of p99 was 0.289 ms on that store. The store may grow
+  // to 3 times its live data before a full compaction (RocksDB's max_size_amplification_percent, 200): at the end of
+  // that year 6.10 GB against leveled compaction's 5.75 GB. Each level of a store written by leveled compaction (the
+  // binaries before this one) is a sorted run, so this one folds on into it, and theirs open this one's
+  // (StoreFormat.LeveledAndUniversalStoresOpenEachOther).
+  opt.compaction_style = rocksdb::kCompactionStyleUniversal;
   opt.level0_file_num_compaction_trigger = 16;
   opt.level0_slowdown_writes_trigger = 32;
   opt.level0_stop_writes_trigger = 48;

@@ -3,7 +3,7 @@
 # -> ingest -> fold -> audit -> what-if (ORD-LIM employee limit 1600 -> 2000) -> in-process person queries
 # (gongji-bench-query: as-of from the store, and known-at, the person folded again from its log records), and, in
 # the same run on the same disk, Debian's `db_bench fillrandom` (rocksdb-tools: values of 400 bytes, the fold's
-# compression LZ4, its memtable and first-level sizes and its level-0 compaction triggers, WriteBatches of 1000,
+# compression LZ4, its memtable sizes, its universal compaction and its compaction triggers, WriteBatches of 1000,
 # no WAL as the fold's commits (projections/store.h Durability::unlogged), one put per event of the row, at most
 # 10 M). Prints one table.
 #
@@ -121,7 +121,7 @@ for row in "${rows[@]}"; do
   num=$(( events < 10000000 ? events : 10000000 ))
   rm -rf "$work/dbbench"
   dbb=$(db_bench --benchmarks=fillrandom --num="$num" --value_size=400 --compression_type=lz4 --batch_size=1000 \
-    --write_buffer_size=268435456 --max_write_buffer_number=4 --max_bytes_for_level_base=1073741824 \
+    --write_buffer_size=268435456 --max_write_buffer_number=4 --compaction_style=1 \
     --level0_file_num_compaction_trigger=16 --level0_slowdown_writes_trigger=32 --level0_stop_writes_trigger=48 \
     --sync=0 --disable_wal=1 \
     --db="$work/dbbench" 2>/dev/null |

@@ -815,10 +815,9 @@ std::set<std::string> sst_compressions(rocksdb::DB& db) {
   return names;
 }
 
-// Stores written before the store options named LZ4 hold Snappy files: this binary reads them, and keeps folding into
-// such a store, whose new files are LZ4, with the digest of a fold from zero.
-TEST(StoreFormat, SnappyFilesOfEarlierBinariesAreRead) {
-  TempDir d;
+// A generated log of 4 partitions at d/log, folded whole into d/fresh (the digest returned with it) and, in d/state,
+// the first half of each partition.
+std::pair<std::unique_ptr<EventLog>, std::string> fold_whole_and_half(const TempDir& d) {
   auto log = open_segment_log(d / "log", 4);
   ingest_lines(*log, generated(60));
   std::string digest;
@@ -835,6 +834,14 @@ TEST(StoreFormat, SnappyFilesOfEarlierBinariesAreRead) {
     o.until = half;
     s.fold(*log, default_policy(), o);
   }
+  return {std::move(log), digest};
+}
+
+// Stores written before the store options named LZ4 hold Snappy files: this binary reads them, and keeps folding into
+// such a store, whose new files are LZ4, with the digest of a fold from zero.
+TEST(StoreFormat, SnappyFilesOfEarlierBinariesAreRead) {
+  TempDir d;
+  auto [log, digest] = fold_whole_and_half(d);
   {  // every file rewritten with Snappy, RocksDB's default, and whole filters and indexes, as the earlier binaries
      // wrote them
     rocksdb::Options o = store_db_options();
@@ -860,6 +867,48 @@ TEST(StoreFormat, SnappyFilesOfEarlierBinariesAreRead) {
   rocksdb::TablePropertiesCollection props;
   ASSERT_TRUE(s.db()->GetPropertiesOfAllTables(&props).ok());
   for (const auto& [file, p] : props) EXPECT_EQ(p->index_partitions > 0, p->compression_name == "LZ4") << file;
+}
+
+// Compacts every file of the store at `dir` as the binaries before universal compaction did (store_db_options with
+// leveled compaction), all of it into levels below 0, and returns how many files are then in levels below 0.
+size_t compact_into_levels(const std::string& dir) {
+  rocksdb::Options o = store_db_options();
+  o.compaction_style = rocksdb::kCompactionStyleLevel;
+  rocksdb::DB* raw = nullptr;
+  const rocksdb::Status opened = rocksdb::DB::Open(o, dir, &raw);
+  EXPECT_TRUE(opened.ok()) << opened.ToString();
+  if (!opened.ok()) return 0;
+  std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::CompactRangeOptions all;
+  all.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  EXPECT_TRUE(db->CompactRange(all, nullptr, nullptr).ok());
+  rocksdb::ColumnFamilyMetaData meta;
+  db->GetColumnFamilyMetaData(&meta);
+  size_t deep = 0;
+  for (const auto& level : meta.levels)
+    if (level.level > 0) deep += level.files.size();
+  return deep;
+}
+
+// Issue 10: the store's compaction changed from leveled to universal (store_db_options). Each level of a leveled store
+// is a sorted run, so this binary folds on into a store an earlier binary compacted into levels, and such a binary
+// opens and compacts what this one wrote: the digest of a fold from zero throughout.
+TEST(StoreFormat, LeveledAndUniversalStoresOpenEachOther) {
+  TempDir d;
+  auto [log, digest] = fold_whole_and_half(d);
+  EXPECT_GT(compact_into_levels(d / "state"), 0u);  // as an earlier binary left it
+  {
+    Store s(d / "state");
+    s.fold(*log, default_policy());
+    s.flush();
+    rocksdb::CompactRangeOptions all;
+    all.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    ASSERT_TRUE(s.db()->CompactRange(all, nullptr, nullptr).ok());  // universal compaction over the leveled files
+    EXPECT_EQ(s.digest(), digest);
+  }
+  EXPECT_GT(compact_into_levels(d / "state"), 0u);  // an earlier binary opening this one's store
+  Store s(d / "state");
+  EXPECT_EQ(s.digest(), digest);
 }
 
 // The store at `dir` (format 6) turned into the format-4 store that holds the same: settlements in settlement
