@@ -638,18 +638,22 @@ rocksdb::Options store_db_options() {
   opt.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   // Issue 10: universal (tiered) compaction. A memtable holds keys of every kind, partition and person, so under
   // leveled compaction each level-0 file overlapped every level-1 file and each compaction of level 0 rewrote the
-  // whole of level 1: on the 100% year (ops/bench/scale.sh's log) compactions wrote 19.4 GB, 16.5 GB of it into
-  // level 1, for 10.1 GB flushed, their threads busy for 594 s of an 876 s fold. Universal compaction merges sorted
-  // runs of similar sizes into larger ones, so each byte is rewritten fewer times: 13.6 GB written in 397 s, the fold
-  // 764 s (the same log and binary, one run each, README "Benchmarks"). A compaction starts once 16 sorted runs
-  // (level-0 files, and each non-empty level) wait, as level 0's trigger did under leveled compaction (there: 4: 17.7
-  // M events in a 100% fold's first 7 minutes, 8: 18.5 M, 16: 19.3 M); writes slow at 32 level-0 files and stop at
-  // 48, 16 and 32 past the trigger as RocksDB's 20 and 36 are past its 4. The cost is the readers': a point lookup
-  // checks each run's Bloom filter (pinned in the block cache), an iterator's seek (a person's records and events, the
-  // monthly close's scans) reads a block of each run; person as-of p99 was 0.289 ms on that store. The store may grow
-  // to 3 times its live data before a full compaction (RocksDB's max_size_amplification_percent, 200): at the end of
-  // that year 6.10 GB against leveled compaction's 5.75 GB. Each level of a store written by leveled compaction (the
-  // binaries before this one) is a sorted run, so this one folds on into it, and theirs open this one's
+  // whole of level 1: on the 100% year (ops/bench/scale.sh's log) compactions wrote 19.4-20.5 GB, 16.5-16.9 GB of it
+  // into level 1, for 10.1 GB flushed, their threads busy for 567-611 s. Universal compaction merges sorted runs of
+  // similar sizes into larger ones: 12.2-13.6 GB written in 378-397 s. The fold took 764 s against 812 and 876 s
+  // for two leveled runs of the same binary (one universal run; README "Benchmarks"). A compaction starts once 16
+  // sorted runs (level-0 files, and each non-empty level) wait, the number the level-0 trigger had under leveled
+  // compaction (measured there: 4, 8, 16), not measured again here; writes slow at 32 runs and stop at 48. The cost
+  // is the readers': a point lookup checks each run's Bloom filter (the top-level partitions pinned, the rest in the
+  // block cache), an iterator's seek reads a block of each run: person as-of p99 0.115 and 0.314 ms on that store
+  // against 0.080 and 0.181 ms leveled (two rounds). And disk: the store may grow to 3 times its live data before a
+  // full compaction (RocksDB's max_size_amplification_percent, 200; 6.10 GB at the end of that year against
+  // 5.66-5.84 GB leveled), a full compaction needs about one more store while it runs, and a checkpoint (or a
+  // secondary's open files) keeps the files it replaced: scale.sh's 10% row kept 138 bytes an event of checkpoints
+  // against none under leveled compaction (FoldOptions::checkpoints_kept). Each level of a store written by leveled
+  // compaction (the binaries before this one) is a sorted run, so this binary folds on into it; an earlier binary
+  // opens this one's, but its leveled compaction rarely reaches the last level, where universal compaction leaves
+  // most data, so going back means compacting the store whole once
   // (StoreFormat.LeveledAndUniversalStoresOpenEachOther).
   opt.compaction_style = rocksdb::kCompactionStyleUniversal;
   opt.level0_file_num_compaction_trigger = 16;

@@ -101,8 +101,9 @@ inline constexpr int kStoreFormat = 9;
 // Whether this binary reads a store (or checkpoint) of `format` without migrating it first.
 constexpr bool reads_format(int64_t format) { return format >= 4 && format <= kStoreFormat; }
 
-// The RocksDB options every store opens with (table, Bloom filters, block cache, parallelism, LZ4, memtable and level
-// sizes, pipelined writes), also for benchmarks that compare the fold with raw RocksDB (ops/bench/fold_bench.cc).
+// The RocksDB options every store opens with (table, Bloom filters, block cache, parallelism, LZ4, memtable sizes,
+// universal compaction, pipelined writes), also for benchmarks that compare the fold with raw RocksDB
+// (ops/bench/fold_bench.cc).
 rocksdb::Options store_db_options();
 
 // The puts of a plain `batch` (puts into the default column family, nothing else) in key order, a key put more than
@@ -375,7 +376,7 @@ class Store {
   std::string partition_digest(int partition) const;
   // The fold's position per partition (x/ keys).
   std::map<int, uint64_t> positions() const;
-  // A RocksDB integer property of this instance (e.g. "rocksdb.estimate-pending-compaction-bytes",
+  // A RocksDB integer property of this instance (e.g. "rocksdb.live-sst-files-size",
   // "rocksdb.cur-size-all-mem-tables"; a secondary instance reports its own view); nullopt when RocksDB has none.
   std::optional<uint64_t> int_property(const std::string& name) const;
   // A RocksDB checkpoint of the store (hard links) into `dir`, with positions.json naming its positions and store

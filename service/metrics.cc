@@ -114,8 +114,10 @@ std::string store_metrics(const Store& store) {
   static const struct {
     const char *property, *name, *help;
   } kGauges[] = {
-      {"rocksdb.estimate-pending-compaction-bytes", "gongji_rocksdb_estimate_pending_compaction_bytes",
-       "Bytes RocksDB estimates compaction must rewrite to bring every level under its target size."},
+      {"rocksdb.live-sst-files-size", "gongji_rocksdb_live_sst_files_bytes",
+       "Bytes of the store's table files; with universal compaction up to about 3 times its live data between full "
+       "compactions."},
+      {"rocksdb.num-running-compactions", "gongji_rocksdb_num_running_compactions", "Compactions running now."},
       {"rocksdb.cur-size-all-mem-tables", "gongji_rocksdb_cur_size_all_mem_tables_bytes",
        "Bytes of the store's memtables, active and unflushed."},
       {"rocksdb.estimate-num-keys", "gongji_rocksdb_estimate_num_keys", "Keys RocksDB estimates the store holds."},

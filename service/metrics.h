@@ -10,8 +10,9 @@
 //   gongji_dead_letters_total                   dead letters of the fold
 //   gongji_http_requests_total{endpoint,code}   answered requests
 //   gongji_http_request_duration_seconds{endpoint}  latency histogram (le buckets 0.5 ms .. 5 s)
-//   gongji_rocksdb_estimate_pending_compaction_bytes, gongji_rocksdb_cur_size_all_mem_tables_bytes,
-//   gongji_rocksdb_estimate_num_keys            the store's RocksDB figures (store_metrics)
+//   gongji_rocksdb_live_sst_files_bytes, gongji_rocksdb_num_running_compactions,
+//   gongji_rocksdb_cur_size_all_mem_tables_bytes, gongji_rocksdb_estimate_num_keys
+//                                               the store's RocksDB figures (store_metrics)
 // The ledger figures are counted incrementally: each scrape reads only the output records folded since the last
 // (Store::outbox), so a scrape costs what was folded meanwhile, not the whole store.
 #pragma once
@@ -74,10 +75,11 @@ class LedgerMetrics {
   Counts counts_;
 };
 
-// The store's RocksDB figures as gauges (Store::int_property): rocksdb.estimate-pending-compaction-bytes,
-// rocksdb.cur-size-all-mem-tables, rocksdb.estimate-num-keys, each named gongji_rocksdb_<property with '_'>
-// (the memtable size with the suffix _bytes). A property RocksDB does not report is left out. Of the instance the
-// service reads: for `gongji query`, its secondary instance (its own memtables; compaction as of its catch-up).
+// The store's RocksDB figures as gauges (Store::int_property): rocksdb.live-sst-files-size,
+// rocksdb.num-running-compactions, rocksdb.cur-size-all-mem-tables, rocksdb.estimate-num-keys, named as listed
+// above (gongji_rocksdb_<property with '_'>, sizes ending in _bytes). A property RocksDB does not report is left
+// out. Of the instance the service reads: for `gongji query`, its secondary instance (its own memtables; compaction
+// as of its catch-up).
 std::string store_metrics(const Store& store);
 
 // A label value escaped for the text format (backslash, double quote, newline).

