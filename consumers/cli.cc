@@ -528,10 +528,13 @@ struct Cli {
   size_t crash_before = 0, show = 20;
   FoldOptions fold_opt = [] {
     FoldOptions o;
-    // Issue 10: each checkpoint flushes the memtables (FoldOptions::checkpoint_dir), so every 200,000 events made
-    // small tables and more compaction. The 100% year (37.3 M events), one fold each from an empty store: 788.8 s,
-    // 227 flushes, compactions writing 13.4 GB in 406 thread-seconds; every 2,000,000: 748.6 s, 102 flushes (most
-    // when a memtable fills), 9.3 GB in 329 s, peak RSS 1,824 against 1,667 MiB.
+    // Issue 10: each checkpoint flushes the memtables (FoldOptions::checkpoint_dir), so one every 200,000 records
+    // made many small tables and more compaction. The 100% year of ops/bench/scale.sh (37,399,992 records), one fold
+    // each from an empty store, 2026-12-04: every 200,000: 788.8 s, 227 flushes, compactions writing 13.4 GB in 406
+    // thread-seconds, peak RSS 1,667 MiB; every 2,000,000: 748.6 s, 102 flushes, 9.3 GB in 329 s, 1,824 MiB, and at
+    // the end store + checkpoints 0.84x the log. One run each: the wall times differ by less than two runs of one
+    // binary can (README "Benchmarks"), the compaction figures by more. The cost: a replay to a point after the
+    // newest checkpoint folds up to 2,000,000 records past it (about 40 s at that fold's rate), not 200,000.
     o.checkpoint_every = 2000000;
     return o;
   }();
@@ -634,8 +637,9 @@ struct Cli {
     fold->add_option("--brokers", paths.brokers, "fold from Kafka's gongji.events topic instead of the embedded log");
     kafka_config_opt(fold, paths.kafka_config);
     fold->add_option("--checkpoint-every", fold_opt.checkpoint_every,
-                     "keep a RocksDB checkpoint in DATA/checkpoints every N events "
-                     "(replays start from the nearest, and a crash of the fold loses only what followed the last; "
+                     "keep a RocksDB checkpoint in DATA/checkpoints every N records folded, counted from the "
+                     "newest checkpoint there, over runs (replays start from the nearest; a crash of the fold loses "
+                     "what neither a checkpoint nor a full memtable has flushed, and the next fold folds it again; "
                      "default 2000000, 0: none)")
         ->check(CLI::NonNegativeNumber);
     fold->add_option("--checkpoints-kept", fold_opt.checkpoints_kept,

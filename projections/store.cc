@@ -1400,7 +1400,9 @@ namespace {
 class FoldRun {
  public:
   FoldRun(Store& store, const Policy& policy, const FoldOptions& opt, int partitions)
-      : store_(store), policy_(policy), opt_(opt), partitions_(partitions) {}
+      : store_(store), policy_(policy), opt_(opt), partitions_(partitions) {
+    if (takes_checkpoints()) since_checkpoint_ = folded_since_newest_checkpoint();
+  }
 
   // Folds the partitions in `todo` on `logs.size()` workers (logs[0] on this thread); the first failure of any
   // worker stops the others at their next record and is rethrown here.
@@ -1523,7 +1525,20 @@ class FoldRun {
       folder.commit(stats, Durability::unlogged);
       probe::crash_point("fold.after_commit");
     }
-    if (opt_.checkpoint_every && since_checkpoint_ >= opt_.checkpoint_every) checkpoint();
+    if (takes_checkpoints() && since_checkpoint_ >= opt_.checkpoint_every) checkpoint();
+  }
+
+  bool takes_checkpoints() const { return opt_.checkpoint_every && !opt_.checkpoint_dir.empty(); }
+
+  // FoldOptions::checkpoint_every counts from the newest checkpoint, not from this run's start, so that folds of
+  // fewer records each (a fold a day) still take one every checkpoint_every records: the records the store has
+  // folded (its positions, over every partition) beyond the newest checkpoint's, or beyond zero when there is none.
+  uint64_t folded_since_newest_checkpoint() const {
+    uint64_t folded = 0;
+    for (const auto& [p, offset] : store_.positions()) folded += offset;
+    const std::vector<CheckpointInfo> taken = Store::checkpoints(opt_.checkpoint_dir);
+    const uint64_t newest = taken.empty() ? 0 : taken.back().total;
+    return folded > newest ? folded - newest : 0;
   }
 
   void checkpoint() {

@@ -171,10 +171,12 @@ struct FoldOptions {
   std::function<void(const Event&)> apply_hook;
   // Stop each partition before these offsets (a partition not named: its end). For replays to a known-at point.
   std::map<int, uint64_t> until;
-  // Keep a RocksDB checkpoint under this directory every `checkpoint_every` folded events ("" or 0: none), so
-  // that a replay to a late point starts from the nearest one (replay/replay.h). Each checkpoint flushes the
-  // memtables first, so it also bounds what a crash of the fold loses (Durability::unlogged): without checkpoints,
-  // what RocksDB has not flushed on its own (up to its memtables, 512 MB).
+  // Keep a RocksDB checkpoint under this directory every `checkpoint_every` folded records ("" or 0: none), so
+  // that a replay to a late point starts from the nearest one (replay/replay.h). The records are counted from the
+  // newest checkpoint kept here (from zero when there is none), over runs: a fold of fewer records than
+  // checkpoint_every takes one once the runs since the last add up to it. Each checkpoint flushes the memtables
+  // first, so it also bounds what a crash of the fold loses (Durability::unlogged), as RocksDB's own flushes do,
+  // when a memtable fills (up to 512 MB of them in all): a crash loses what neither has flushed.
   std::string checkpoint_dir;
   size_t checkpoint_every = 0;
   // After each new checkpoint only the `checkpoints_kept` ones with the most folded records stay (0: all stay), the

@@ -195,6 +195,47 @@ TEST(Fold, ThreadCountChangesNeitherTheStoreNorACheckpoint) {
   }
 }
 
+// FoldOptions::checkpoint_every counts the records folded since the newest checkpoint over runs, not from each run's
+// start (a fold a day of fewer records than it still takes checkpoints): runs of 200 and 200 records with
+// checkpoint_every 300 take none in the first and one at 300 records in the second; a third run of 250 more takes
+// the next at 600. Counted from each run's start, none of them would take one.
+TEST(Fold, CheckpointsCountTheRecordsFoldedSinceTheNewestOneOverRuns) {
+  TempDir d;
+  std::vector<std::string> lines;
+  {
+    std::istringstream in(generated(60, 5));
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) lines.push_back(line);
+  }
+  ASSERT_GE(lines.size(), 650u);
+  auto log = open_segment_log(d / "log", 1);  // one partition: every line is one record, offsets count them
+  auto ingest = [&](size_t from, size_t to) {
+    std::string text;
+    for (size_t i = from; i < to; ++i) text += lines[i] + "\n";
+    ingest_lines(*log, text);
+  };
+  Store s(d / "state");
+  FoldOptions o;
+  o.batch_events = 10;
+  o.checkpoint_dir = d / "checkpoints";
+  o.checkpoint_every = 300;
+  o.checkpoints_kept = 0;
+  auto totals = [&] {
+    std::vector<uint64_t> out;
+    for (const CheckpointInfo& c : Store::checkpoints(o.checkpoint_dir)) out.push_back(c.total);
+    return out;
+  };
+  ingest(0, 200);
+  s.fold(*log, default_policy(), o);
+  EXPECT_EQ(totals(), std::vector<uint64_t>{});
+  ingest(200, 400);
+  s.fold(*log, default_policy(), o);
+  EXPECT_EQ(totals(), (std::vector<uint64_t>{300}));
+  ingest(400, 650);
+  s.fold(*log, default_policy(), o);
+  EXPECT_EQ(totals(), (std::vector<uint64_t>{300, 600}));
+}
+
 // Issue 10: a close of January..November visits the persons of the w/ index only (those has_monthly_work() holds
 // for), not every person. R, a retiree folded in an earlier run (so nothing is cached), is found through the index
 // and credited ACC-RET (3000.00 x 2% under 70); W, in service, is not credited. Without R's w/ key the same closes
