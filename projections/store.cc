@@ -1532,13 +1532,20 @@ class FoldRun {
 
   // FoldOptions::checkpoint_every counts from the newest checkpoint, not from this run's start, so that folds of
   // fewer records each (a fold a day) still take one every checkpoint_every records: the records the store has
-  // folded (its positions, over every partition) beyond the newest checkpoint's, or beyond zero when there is none.
+  // folded (its positions, over every partition) beyond those of the checkpoint with the most records among those
+  // the store has reached (every position at or before the store's), or all of them when none has been reached
+  // (none kept, or all of them ahead of a store rebuilt from zero beside them).
   uint64_t folded_since_newest_checkpoint() const {
+    const std::map<int, uint64_t> at = store_.positions();
     uint64_t folded = 0;
-    for (const auto& [p, offset] : store_.positions()) folded += offset;
-    const std::vector<CheckpointInfo> taken = Store::checkpoints(opt_.checkpoint_dir);
-    const uint64_t newest = taken.empty() ? 0 : taken.back().total;
-    return folded > newest ? folded - newest : 0;
+    for (const auto& [p, offset] : at) folded += offset;
+    uint64_t newest = 0;
+    for (const CheckpointInfo& c : Store::checkpoints(opt_.checkpoint_dir)) {
+      bool reached = true;
+      for (const auto& [p, offset] : c.positions) reached = reached && offset <= (at.contains(p) ? at.at(p) : 0);
+      if (reached) newest = std::max(newest, c.total);
+    }
+    return folded - std::min(folded, newest);
   }
 
   void checkpoint() {

@@ -172,11 +172,14 @@ struct FoldOptions {
   // Stop each partition before these offsets (a partition not named: its end). For replays to a known-at point.
   std::map<int, uint64_t> until;
   // Keep a RocksDB checkpoint under this directory every `checkpoint_every` folded records ("" or 0: none), so
-  // that a replay to a late point starts from the nearest one (replay/replay.h). The records are counted from the
-  // newest checkpoint kept here (from zero when there is none), over runs: a fold of fewer records than
-  // checkpoint_every takes one once the runs since the last add up to it. Each checkpoint flushes the memtables
-  // first, so it also bounds what a crash of the fold loses (Durability::unlogged), as RocksDB's own flushes do,
-  // when a memtable fills (up to 512 MB of them in all): a crash loses what neither has flushed.
+  // that a replay to a late point starts from the nearest one (replay/replay.h). The records are counted over runs,
+  // from the checkpoint here with the most records among those the store has reached (every position at or before
+  // the store's): a fold of fewer records than checkpoint_every takes one once the runs since add up to it; with no
+  // such checkpoint, every record the store holds counts (a store already past checkpoint_every takes one at its
+  // first commit). With `--brokers` the positions are Kafka offsets, which also count transaction markers. Each
+  // checkpoint flushes the memtables first, so it also bounds what a crash of the fold loses (Durability::unlogged),
+  // as RocksDB's own flushes do, when a memtable fills (up to 512 MB of them in all): a crash loses what neither has
+  // flushed.
   std::string checkpoint_dir;
   size_t checkpoint_every = 0;
   // After each new checkpoint only the `checkpoints_kept` ones with the most folded records stay (0: all stay), the

@@ -196,9 +196,12 @@ TEST(Fold, ThreadCountChangesNeitherTheStoreNorACheckpoint) {
 }
 
 // FoldOptions::checkpoint_every counts the records folded since the newest checkpoint over runs, not from each run's
-// start (a fold a day of fewer records than it still takes checkpoints): runs of 200 and 200 records with
-// checkpoint_every 300 take none in the first and one at 300 records in the second; a third run of 250 more takes
-// the next at 600. Counted from each run's start, none of them would take one.
+// start (a fold a day of fewer records than it still takes checkpoints): on a log of two partitions, runs of 200,
+// 200, 250 and 100 lines (a few more records: a facility's events are copied to both partitions) with
+// checkpoint_every 300 take none, one at 300 records, one at 600, none. Counted from
+// each run's start, none of them would take one. A store rebuilt from zero beside those checkpoints (their positions
+// ahead of it) counts every record it holds: folded to 250 records, then on, it takes its own at 300 and 600, where
+// counting from the newest checkpoint (600, clamped) would take one at 550.
 TEST(Fold, CheckpointsCountTheRecordsFoldedSinceTheNewestOneOverRuns) {
   TempDir d;
   std::vector<std::string> lines;
@@ -207,16 +210,16 @@ TEST(Fold, CheckpointsCountTheRecordsFoldedSinceTheNewestOneOverRuns) {
     for (std::string line; std::getline(in, line);)
       if (!line.empty()) lines.push_back(line);
   }
-  ASSERT_GE(lines.size(), 650u);
-  auto log = open_segment_log(d / "log", 1);  // one partition: every line is one record, offsets count them
+  ASSERT_GE(lines.size(), 750u);
+  auto log = open_segment_log(d / "log", 2);
   auto ingest = [&](size_t from, size_t to) {
     std::string text;
     for (size_t i = from; i < to; ++i) text += lines[i] + "\n";
     ingest_lines(*log, text);
   };
-  Store s(d / "state");
   FoldOptions o;
-  o.batch_events = 10;
+  o.threads = 1;
+  o.batch_events = 1;  // a commit after each record: checkpoints at exact totals
   o.checkpoint_dir = d / "checkpoints";
   o.checkpoint_every = 300;
   o.checkpoints_kept = 0;
@@ -225,15 +228,28 @@ TEST(Fold, CheckpointsCountTheRecordsFoldedSinceTheNewestOneOverRuns) {
     for (const CheckpointInfo& c : Store::checkpoints(o.checkpoint_dir)) out.push_back(c.total);
     return out;
   };
-  ingest(0, 200);
-  s.fold(*log, default_policy(), o);
-  EXPECT_EQ(totals(), std::vector<uint64_t>{});
-  ingest(200, 400);
-  s.fold(*log, default_policy(), o);
-  EXPECT_EQ(totals(), (std::vector<uint64_t>{300}));
-  ingest(400, 650);
-  s.fold(*log, default_policy(), o);
-  EXPECT_EQ(totals(), (std::vector<uint64_t>{300, 600}));
+  Store s(d / "state");
+  const std::vector<std::pair<size_t, std::vector<uint64_t>>> runs = {
+      {200, {}}, {400, {300}}, {650, {300, 600}}, {750, {300, 600}}};
+  size_t ingested = 0;
+  for (const auto& [to, expected] : runs) {
+    ingest(ingested, to);
+    ingested = to;
+    s.fold(*log, default_policy(), o);
+    EXPECT_EQ(totals(), expected) << "after folding " << to << " lines";
+  }
+  uint64_t held = 0;
+  for (auto [p, offset] : s.positions()) held += offset;
+  ASSERT_LT(held, 900u) << "the fourth run reached the next checkpoint";
+
+  Store rebuilt(d / "rebuilt");
+  FoldOptions part = o;
+  const CheckpointInfo first = Store::checkpoints(o.checkpoint_dir).front();
+  for (auto [p, offset] : first.positions) part.until[p] = offset - std::min<uint64_t>(offset, 25);
+  rebuilt.fold(*log, default_policy(), part);
+  EXPECT_EQ(totals(), (std::vector<uint64_t>{300, 600})) << "250 records folded, no checkpoint reached";
+  rebuilt.fold(*log, default_policy(), o);
+  EXPECT_EQ(totals(), (std::vector<uint64_t>{300, 300, 600, 600}));
 }
 
 // Issue 10: a close of January..November visits the persons of the w/ index only (those has_monthly_work() holds
