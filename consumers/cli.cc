@@ -637,10 +637,11 @@ struct Cli {
     fold->add_option("--brokers", paths.brokers, "fold from Kafka's gongji.events topic instead of the embedded log");
     kafka_config_opt(fold, paths.kafka_config);
     fold->add_option("--checkpoint-every", fold_opt.checkpoint_every,
-                     "keep a RocksDB checkpoint in DATA/checkpoints every N records folded, counted from the "
-                     "newest checkpoint there, over runs (replays start from the nearest; a crash of the fold loses "
-                     "what neither a checkpoint nor a full memtable has flushed, and the next fold folds it again; "
-                     "default 2000000, 0: none)")
+                     "keep a RocksDB checkpoint in DATA/checkpoints at the first commit of a batch at or past N "
+                     "records folded (log records over every partition, a shared event once in each; with --brokers, "
+                     "Kafka offsets), counted from the newest checkpoint there, over runs; it is named by the records "
+                     "it holds (replays start from the nearest; a crash of the fold loses what neither a checkpoint "
+                     "nor a full memtable has flushed, and the next fold folds it again; default 2000000, 0: none)")
         ->check(CLI::NonNegativeNumber);
     fold->add_option("--checkpoints-kept", fold_opt.checkpoints_kept,
                      "after each checkpoint keep only the N newest, ranked by records folded (default 2, 0: all); "

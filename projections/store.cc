@@ -1556,7 +1556,9 @@ class FoldRun {
     {
       std::unique_lock lock(commit_mu_);
       if (failed_ || since_checkpoint_ < opt_.checkpoint_every) return;  // failed, or another worker has just taken it
-      store_.checkpoint(opt_.checkpoint_dir + "/" + hex16(applied_) + "-" +
+      uint64_t total = 0;  // named by the records the store holds, as its positions.json counts them
+      for (const auto& [p, offset] : store_.positions()) total += offset;
+      store_.checkpoint(opt_.checkpoint_dir + "/" + hex16(total) + "-" +
                         hex16(static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())));
       since_checkpoint_ = 0;
     }

@@ -201,7 +201,7 @@ TEST(Fold, ThreadCountChangesNeitherTheStoreNorACheckpoint) {
 // checkpoint_every 300 take none, one at 300 records, one at 600, none. Counted from
 // each run's start, none of them would take one. A store rebuilt from zero beside those checkpoints (their positions
 // ahead of it) counts every record it holds: folded to 250 records, then on, it takes its own at 300 and 600, where
-// counting from the newest checkpoint (600, clamped) would take one at 550.
+// counting from the newest checkpoint (600, clamped) would take one at 550. Each is named by its total.
 TEST(Fold, CheckpointsCountTheRecordsFoldedSinceTheNewestOneOverRuns) {
   TempDir d;
   std::vector<std::string> lines;
@@ -225,7 +225,11 @@ TEST(Fold, CheckpointsCountTheRecordsFoldedSinceTheNewestOneOverRuns) {
   o.checkpoints_kept = 0;
   auto totals = [&] {
     std::vector<uint64_t> out;
-    for (const CheckpointInfo& c : Store::checkpoints(o.checkpoint_dir)) out.push_back(c.total);
+    for (const CheckpointInfo& c : Store::checkpoints(o.checkpoint_dir)) {
+      out.push_back(c.total);
+      EXPECT_EQ(std::filesystem::path(c.path).filename().string().substr(0, 17), hex16(c.total) + "-")
+          << "a checkpoint is named by the records it holds";
+    }
     return out;
   };
   Store s(d / "state");
