@@ -208,11 +208,11 @@ int cmd_fold(const Paths& paths, const std::string& policy_file, FoldOptions opt
   std::cout << "folded " << s.events << " events, " << s.outputs << " output records, " << s.dead_letters
             << " dead letters\n";
   // What the fold wrote, for benchmarks (ops/bench/scale.sh): each commit rewrites every person its events touched.
-  oplog::info("wrote " + std::to_string(s.puts) + " keys (" + std::to_string(s.put_bytes) + " bytes) in " +
-              std::to_string(s.commits) + " commits; " + std::to_string(s.person_writes) + " of them persons (" +
-              std::to_string(s.person_write_bytes) + " bytes), " + std::to_string(s.person_reads) +
-              " persons read back from the store; " + std::to_string(s.read_ahead_taken) +
-              " persons and event ids taken from the read-ahead");
+  oplog::info("storage, for benchmarks: wrote " + std::to_string(s.puts) + " keys (" + std::to_string(s.put_bytes) +
+              " bytes) in " + std::to_string(s.commits) + " commits; " + std::to_string(s.person_writes) +
+              " of them persons (" + std::to_string(s.person_write_bytes) + " bytes), " +
+              std::to_string(s.person_reads) + " persons read back from the store; " +
+              std::to_string(s.read_ahead_taken) + " persons and event ids read in batches ahead of their records");
   return exit_code::kOk;
 }
 
@@ -468,14 +468,24 @@ int cmd_log_truncate(const Paths& paths, int partition, uint64_t offset, bool ye
                      std::to_string(n - 1));
   TruncatePlan plan = plan_segment_log_truncate(paths.log(), partition, offset);
   std::cout << plan.describe() << "\n";
-  // A store that folded past the cut would resume over whatever is appended there later: refuse.
-  if (fs::exists(paths.state() + "/CURRENT")) {
-    uint64_t folded = Store(paths.state(), true).folded_offset(partition);
-    if (folded > offset)
-      throw std::runtime_error("the store at " + paths.state() + " has folded partition " +
-                               std::to_string(partition) + " up to offset " + std::to_string(folded) +
-                               ", past the cut at " + std::to_string(offset) +
-                               ": move the store aside first (a new fold rebuilds it from the log); nothing changed");
+  // A store that folded past the cut would resume over whatever is appended there later, and a replay from a
+  // checkpoint past it would start from records the log no longer holds (its anchor check would refuse it): refuse,
+  // naming each of them.
+  std::vector<std::string> past;
+  if (fs::exists(paths.state() + "/CURRENT"))
+    if (uint64_t folded = Store(paths.state(), true).folded_offset(partition); folded > offset)
+      past.push_back("the store at " + paths.state() + " has folded partition " + std::to_string(partition) +
+                     " up to offset " + std::to_string(folded));
+  for (const CheckpointInfo& c : Store::checkpoints(paths.data + "/checkpoints"))
+    if (auto at = c.positions.find(partition); at != c.positions.end() && at->second > offset)
+      past.push_back("checkpoint " + c.path + " holds partition " + std::to_string(partition) + " up to offset " +
+                     std::to_string(at->second));
+  if (!past.empty()) {
+    std::string what;
+    for (const auto& p : past) what += (what.empty() ? "" : "; ") + p;
+    throw std::runtime_error(what + ", past the cut at " + std::to_string(offset) +
+                             ": move them aside first (a new fold rebuilds the store from the log and takes new "
+                             "checkpoints); nothing changed");
   }
   if (!yes) {
     std::cout << "nothing changed; run again with --yes to truncate\n";

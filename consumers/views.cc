@@ -18,6 +18,30 @@ std::string fmt(const char* f, auto... args) {
   return buf;
 }
 std::string s(const json& j, const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : ""; }
+// Columns a terminal gives one code point of valid UTF-8: 2 for the East Asian wide and fullwidth blocks (Hangul
+// Jamo, CJK radicals to Yi, Hangul syllables, CJK compatibility ideographs, vertical and compatibility forms,
+// fullwidth forms, the CJK extensions past U+1FFFF), 1 for every other (a citation's "§" included).
+size_t columns_of(char32_t c) {
+  const bool wide = (c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0xA4CF) || (c >= 0xAC00 && c <= 0xD7A3) ||
+                    (c >= 0xF900 && c <= 0xFAFF) || (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF60) ||
+                    (c >= 0xFFE0 && c <= 0xFFE6) || (c >= 0x20000 && c <= 0x3FFFD);
+  return wide ? 2 : 1;
+}
+// `text` (valid UTF-8: a record's line passed valid_utf8) padded with spaces to `width` terminal columns, so that
+// the next column lines up whatever the text's script; text already as wide or wider is left as it is.
+std::string pad_columns(const std::string& text, size_t width) {
+  size_t used = 0;
+  for (size_t i = 0; i < text.size();) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    const size_t n = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+    char32_t c = n == 1 ? b : b & (0x7F >> n);
+    for (size_t k = 1; k < n && i + k < text.size(); ++k)
+      c = (c << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
+    used += columns_of(c);
+    i += n;
+  }
+  return used >= width ? text : text + std::string(width - used, ' ');
+}
 constexpr long kShownDeadLetters = 5;  // dead letters the report shows
 }  // namespace
 
@@ -38,8 +62,8 @@ void print_explanation(const json& r, std::ostream& out) {
   out << "\n  policy " << s(r, "policy_version") << "\n";
   int n = 0;
   for (const auto& st : r["trace"])
-    out << fmt("  %2d. %-10s %-20s %s\n", ++n, s(st, "rule").c_str(), ("[" + s(st, "article") + "]").c_str(),
-               s(st, "detail").c_str());
+    out << fmt("  %2d. %-10s ", ++n, s(st, "rule").c_str()) << pad_columns("[" + s(st, "article") + "]", 20) << " "
+        << s(st, "detail") << "\n";  // by columns, not bytes: an article may cite "N§2(三)"
   out << fmt("  total %s | eligible %s | self-first %s | deductible %s | covered %s | ratio %s | fund pays %s | "
              "patient pays %s\n",
              s(r, "total").c_str(), s(r, "eligible").c_str(), s(r, "self_first").c_str(), s(r, "deductible").c_str(),
@@ -113,15 +137,18 @@ void print_report(const Store& store, std::ostream& out, int explained) {
     else b.add(*r);
     return true;
   });
-  out << "== gongji: " << b.claims << " claims settled by the fold ==\n";
+  // "Settled" is one status among three, so the heading counts the claims the fold decided. Fund paid is as each
+  // claim was settled, before reversals; the net after them is what `audit` balances (issue 10 newcomer run).
+  out << "== gongji: " << b.claims << " claims decided by the fold, by status ==\n";
   for (auto& [k, v] : b.by_status) out << fmt("  %-10s %8ld\n", k.c_str(), v);
-  out << fmt("  charged %s yuan, fund paid %s yuan; %ld reversals restored %s yuan\n", format_money(b.total).c_str(),
-             format_money(b.fund).c_str(), b.reversals, format_money(-b.reversed).c_str());
-  out << "\n== fund paid by scheme and level (yuan) ==\n";
+  out << fmt("  charged %s yuan; fund paid %s yuan as settled, %s yuan taken back by %ld reversal%s: %s yuan net\n",
+             format_money(b.total).c_str(), format_money(b.fund).c_str(), format_money(-b.reversed).c_str(),
+             b.reversals, b.reversals == 1 ? "" : "s", format_money(b.fund + b.reversed).c_str());
+  out << "\n== fund paid by scheme and level (yuan, as settled, before reversals) ==\n";
   for (auto& [k, v] : b.fund_by_scheme_level) out << fmt("  %-22s %14s\n", k.c_str(), format_money(v).c_str());
-  out << "\n== fund paid by benefit ==\n";
+  out << "\n== fund paid by benefit (as settled) ==\n";
   for (auto& [k, v] : b.fund_by_benefit) out << fmt("  %-22s %14s\n", k.c_str(), format_money(v).c_str());
-  out << "\n== fund paid by month of service ==\n";
+  out << "\n== fund paid by month of service (as settled) ==\n";
   for (auto& [k, v] : b.fund_by_month) out << fmt("  %-22s %14s\n", k.c_str(), format_money(v).c_str());
   out << "\n== reason codes (claims and refused events) ==\n";
   for (auto& [k, v] : b.by_reason) out << fmt("  %-32s %8ld\n", k.c_str(), v);

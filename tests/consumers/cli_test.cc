@@ -54,6 +54,13 @@ void check_example(const std::string& name) {
   EXPECT_EQ(i, got.size()) << name << ": more output records than expected";
 }
 
+// DATA holding the worked example `name` (tests/scenarios/examples/NAME.jsonl), ingested and folded.
+void ingest_and_fold_example(const std::string& data, const std::string& name) {
+  ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + kScenarios + "examples/" + name + ".jsonl >/dev/null")),
+            exit_code::kOk);
+  ASSERT_EQ(run(gongji("fold --data-dir " + data + " > /dev/null")), exit_code::kOk);
+}
+
 TEST(Examples, EmployeeYear) { check_example("employee_year"); }
 TEST(Examples, ResidentAcupuncture) { check_example("resident_acupuncture"); }
 TEST(Examples, AwayAndEmergency) { check_example("away_and_emergency"); }
@@ -111,10 +118,7 @@ TEST(Cli, ReusedClaimIdSettlesAsDuplicate) {
 
 TEST(Cli, ExplainShowsRulesAndArticles) {
   TempDir d;
-  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + kScenarios + "examples/employee_year.jsonl" +
-                       " >/dev/null")),
-            exit_code::kOk);
-  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " > /dev/null")), exit_code::kOk);
+  ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "data", "employee_year"));
   std::string out;
   ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim E1-4"), &out), 0);
   EXPECT_NE(out.find("F-TCM"), std::string::npos);
@@ -129,6 +133,53 @@ TEST(Cli, ExplainShowsRulesAndArticles) {
   EXPECT_NE(err.find("--as-of: expected a date YYYY-MM-DD, got '2023-13-01'"), std::string::npos) << err;
   EXPECT_EQ(run(gongji("fold --data-dir " + d / "nothing-here 2>&1"), &err), exit_code::kFailure) << err;
   EXPECT_NE(err.find("no log in " + d / "nothing-here/log"), std::string::npos) << err;
+}
+
+// explain's columns line up by terminal columns, not bytes: the detail of every trace step starts in the same column
+// though some articles cite "N§1" (§: 2 bytes, 1 column) or "N§2(三)" (三: 3 bytes, 2 columns). Widths counted here
+// by hand: a code point of U+3000-U+9FFF is 2 columns, any other 1.
+TEST(Cli, ExplainLinesUpItsColumnsWhateverTheScript) {
+  TempDir d;
+  ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "data", "employee_year"));
+  std::string out;
+  ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim E1-4"), &out), exit_code::kOk);
+  auto columns = [](const std::string& t) {
+    size_t n = 0;
+    for (size_t i = 0; i < t.size(); ++i) {
+      const auto b = static_cast<unsigned char>(t[i]);
+      if ((b & 0xC0) == 0x80) continue;  // a continuation byte
+      n += (b == 0xE3 || (b >= 0xE4 && b <= 0xE9)) ? 2 : 1;  // U+3000-U+9FFF start with E3-E9
+    }
+    return n;
+  };
+  std::set<size_t> detail_at;
+  size_t steps = 0, wide = 0;
+  std::istringstream in(out);
+  for (std::string l; std::getline(in, l);) {
+    const size_t close = l.find("] ");
+    if (l.find(". ") != 4 || close == std::string::npos) continue;  // "  NN. RULE [article] detail"
+    ++steps;
+    wide += columns(l.substr(0, close)) != close;
+    detail_at.insert(columns(l.substr(0, l.find_first_not_of(' ', close + 1))));
+  }
+  EXPECT_EQ(steps, 10u) << out;
+  EXPECT_EQ(wide, 3u) << out;  // T-START [N§1; Art.40], ORD-DESIG [Art.28; N§2(二)], ORD-SCOPE [N§2(三)]
+  EXPECT_EQ(detail_at, std::set<size_t>{38}) << out;  // "  NN. " + 10 + 1 + 20 + 1
+}
+
+// The report says which claims it counts and that its fund paid is as settled, before reversals, with the net after
+// them. employee_year.expected.jsonl settles five claims: 0.00 + 451.85 + 466.67 + 280.00 + 388.15 = 1586.67 yuan
+// from the fund; the example then reverses E1-3 (466.67), so 1120.00 net.
+TEST(Cli, ReportSaysItsFundIsAsSettledAndGivesTheNetOfReversals) {
+  TempDir d;
+  ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "data", "employee_year"));
+  std::string out;
+  ASSERT_EQ(run(gongji("report --data-dir " + d / "data" + " --explained 0"), &out), exit_code::kOk);
+  EXPECT_NE(out.find("== gongji: 5 claims decided by the fold, by status ==\n  settled           5\n"),
+            std::string::npos) << out;
+  EXPECT_NE(out.find("; fund paid 1586.67 yuan as settled, 466.67 yuan taken back by 1 reversal: 1120.00 yuan net\n"),
+            std::string::npos) << out;
+  EXPECT_NE(out.find("== fund paid by scheme and level (yuan, as settled, before reversals) =="), std::string::npos);
 }
 
 // The report explains up to --explained claims, one for each case it looks for, and no claim twice: a claim that
@@ -156,10 +207,7 @@ TEST(Cli, ReportExplainsEachClaimOnce) {
 // HTML page that renders in headless Chromium.
 TEST(Cli, StatementTextJsonAndHtmlInChromium) {
   TempDir d;
-  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + kScenarios + "examples/employee_year.jsonl" +
-                       " >/dev/null")),
-            exit_code::kOk);
-  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " > /dev/null")), exit_code::kOk);
+  ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "data", "employee_year"));
   std::string out;
   ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person E1 --year 2023 --format json"), &out), 0);
   json s = json::parse(out);

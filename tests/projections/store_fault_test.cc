@@ -704,6 +704,38 @@ TEST(FoldRefusal, TruncateBelowTheStoresPositionIsRefused) {
   EXPECT_EQ(open_segment_log(d / "data/log", 8, true)->end_offset(0), end);
 }
 
+// Checkpoints past the cut are refused as the store is: a replay from one would start from records the log no
+// longer holds. Each is named with its offset; once the store and they are moved aside, the cut is made.
+TEST(FoldRefusal, TruncateBelowACheckpointsPositionIsRefused) {
+  TempDir d;
+  std::ofstream(d / "events.jsonl") << generated(60, 5);
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + d / "events.jsonl" + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --checkpoint-every 100 --checkpoints-kept 0 --batch 50 --threads 1 --data-dir " +
+                       d / "data" + " >/dev/null")),
+            0);
+  const auto checkpoints = Store::checkpoints(d / "data/checkpoints");
+  ASSERT_GE(checkpoints.size(), 2u);
+  uint64_t end = open_segment_log(d / "data/log", 8, true)->end_offset(0);
+  fs::rename(d / "data/state", d / "state-aside");
+  std::string out;
+  EXPECT_EQ(run(gongji("log truncate --partition 0 --offset 5 --yes --data-dir " + d / "data" + " 2>&1"), &out), 1);
+  size_t named = 0;  // one worker folds partition 0 first, in batches of 50: every checkpoint holds 50 or more
+  for (const CheckpointInfo& c : checkpoints) {
+    const bool past = c.positions.at(0) > 5;
+    named += past;
+    EXPECT_EQ(out.find("checkpoint " + c.path + " holds partition 0 up to offset " +
+                       std::to_string(c.positions.at(0))) != std::string::npos,
+              past) << out;
+  }
+  EXPECT_EQ(named, checkpoints.size()) << out;
+  EXPECT_NE(out.find(", past the cut at 5: move them aside first"), std::string::npos) << out;
+  EXPECT_EQ(open_segment_log(d / "data/log", 8, true)->end_offset(0), end);
+  fs::rename(d / "data/checkpoints", d / "checkpoints-aside");
+  EXPECT_EQ(run(gongji("log truncate --partition 0 --offset 5 --yes --data-dir " + d / "data" + " 2>&1"), &out), 0)
+      << out;
+  EXPECT_EQ(open_segment_log(d / "data/log", 8, true)->end_offset(0), 5u);
+}
+
 // Issue 8 item 2: nothing ties a store to a log but its anchors (a/<partition>). A store put beside another log of
 // the same partition count, longer than what the store folded, is refused before anything is written, naming the
 // partition, the offset and both anchors; its own log folds on.
