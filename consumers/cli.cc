@@ -483,9 +483,10 @@ int cmd_log_truncate(const Paths& paths, int partition, uint64_t offset, bool ye
   if (!past.empty()) {
     std::string what;
     for (const auto& p : past) what += (what.empty() ? "" : "; ") + p;
-    throw std::runtime_error(what + ", past the cut at " + std::to_string(offset) +
-                             ": move them aside first (a new fold rebuilds the store from the log and takes new "
-                             "checkpoints); nothing changed");
+    throw std::runtime_error(what + ", past the cut at " + std::to_string(offset) + ": move " +
+                             (past.size() == 1 ? "it" : "them") +
+                             " aside first (a new fold rebuilds the store from the log and takes new checkpoints); "
+                             "nothing changed");
   }
   if (!yes) {
     std::cout << "nothing changed; run again with --yes to truncate\n";
@@ -830,7 +831,9 @@ struct Cli {
                                           "problem with file and byte offset; exit 6 on any finding");
     data_opt(lver);
     ltr = logc->add_subcommand("truncate", "the explicit repair: drop a partition's records from --offset (a log "
-                                           "offset) on; prints what it drops, changes nothing without --yes");
+                                           "offset) on; prints what it drops, changes nothing without --yes; "
+                                           "refuses while DATA/state or a checkpoint in DATA/checkpoints holds the "
+                                           "partition past the cut, naming each");
     data_opt(ltr);
     ltr->add_option("--partition", log_partition, "partition")->required()->check(CLI::NonNegativeNumber);
     ltr->add_option("--offset", log_offset, "first log offset to drop")->required()->check(CLI::NonNegativeNumber);

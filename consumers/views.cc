@@ -18,18 +18,22 @@ std::string fmt(const char* f, auto... args) {
   return buf;
 }
 std::string s(const json& j, const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : ""; }
-// Columns a terminal gives one code point of valid UTF-8: 2 for the East Asian wide and fullwidth blocks (Hangul
-// Jamo, CJK radicals to Yi, Hangul syllables, CJK compatibility ideographs, vertical and compatibility forms,
-// fullwidth forms, the CJK extensions past U+1FFFF), 1 for every other (a citation's "§" included).
+// Columns a terminal gives one code point: 2 for the East Asian wide and fullwidth ranges of Markus Kuhn's wcwidth
+// (Hangul Jamo, the angle brackets U+2329-232A, CJK radicals to Yi but U+303F, Hangul Jamo extended A and
+// syllables, CJK compatibility ideographs, vertical forms, CJK compatibility and small form variants, fullwidth
+// forms, the emoji blocks U+1F300-1F64F and U+1F900-1F9FF, the CJK extensions of planes 2 and 3), 1 for every other
+// (a citation's "§" included; combining marks are not told apart: citations hold none).
 size_t columns_of(char32_t c) {
-  const bool wide = (c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0xA4CF) || (c >= 0xAC00 && c <= 0xD7A3) ||
-                    (c >= 0xF900 && c <= 0xFAFF) || (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF60) ||
-                    (c >= 0xFFE0 && c <= 0xFFE6) || (c >= 0x20000 && c <= 0x3FFFD);
+  const bool wide = (c >= 0x1100 && c <= 0x115F) || c == 0x2329 || c == 0x232A ||
+                    (c >= 0x2E80 && c <= 0xA4CF && c != 0x303F) || (c >= 0xA960 && c <= 0xA97F) ||
+                    (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) || (c >= 0xFE10 && c <= 0xFE19) ||
+                    (c >= 0xFE30 && c <= 0xFE6F) || (c >= 0xFF00 && c <= 0xFF60) || (c >= 0xFFE0 && c <= 0xFFE6) ||
+                    (c >= 0x1F300 && c <= 0x1F64F) || (c >= 0x1F900 && c <= 0x1F9FF) ||
+                    (c >= 0x20000 && c <= 0x3FFFD);
   return wide ? 2 : 1;
 }
-// `text` (valid UTF-8: a record's line passed valid_utf8) padded with spaces to `width` terminal columns, so that
-// the next column lines up whatever the text's script; text already as wide or wider is left as it is.
-std::string pad_columns(const std::string& text, size_t width) {
+// The terminal columns of `text`, UTF-8 (a record parsed from JSON); safe on any bytes, where a stray byte counts 1.
+size_t columns_of_text(const std::string& text) {
   size_t used = 0;
   for (size_t i = 0; i < text.size();) {
     const auto b = static_cast<unsigned char>(text[i]);
@@ -40,6 +44,12 @@ std::string pad_columns(const std::string& text, size_t width) {
     used += columns_of(c);
     i += n;
   }
+  return used;
+}
+// `text` padded with spaces to `width` terminal columns, so that the next column lines up whatever the text's script;
+// text already as wide or wider is left as it is.
+std::string pad_columns(const std::string& text, size_t width) {
+  const size_t used = columns_of_text(text);
   return used >= width ? text : text + std::string(width - used, ' ');
 }
 constexpr long kShownDeadLetters = 5;  // dead letters the report shows
@@ -60,10 +70,14 @@ void print_explanation(const json& r, std::ostream& out) {
     out << ")";
   }
   out << "\n  policy " << s(r, "policy_version") << "\n";
+  // The article column is as wide as this settlement's widest citation, at least 20 columns, counted in terminal
+  // columns, not bytes: an article may cite "N§2(三)", and chronic rules cite up to "[N§3(一); Annex 2; Art.16]".
+  size_t width = 20;
+  for (const auto& st : r["trace"]) width = std::max(width, columns_of_text("[" + s(st, "article") + "]"));
   int n = 0;
   for (const auto& st : r["trace"])
-    out << fmt("  %2d. %-10s ", ++n, s(st, "rule").c_str()) << pad_columns("[" + s(st, "article") + "]", 20) << " "
-        << s(st, "detail") << "\n";  // by columns, not bytes: an article may cite "N§2(三)"
+    out << fmt("  %2d. %-10s ", ++n, s(st, "rule").c_str()) << pad_columns("[" + s(st, "article") + "]", width)
+        << " " << s(st, "detail") << "\n";
   out << fmt("  total %s | eligible %s | self-first %s | deductible %s | covered %s | ratio %s | fund pays %s | "
              "patient pays %s\n",
              s(r, "total").c_str(), s(r, "eligible").c_str(), s(r, "self_first").c_str(), s(r, "deductible").c_str(),

@@ -44,7 +44,7 @@ namespace gongji {
 std::string LogFinding::message() const { return file + " at byte " + std::to_string(byte) + ": " + what; }
 
 std::string TruncatePlan::describe() const {
-  std::string s = "truncating partition " + std::to_string(partition) + " at offset " + std::to_string(offset) +
+  std::string s = "a cut of partition " + std::to_string(partition) + " at offset " + std::to_string(offset) +
                   " drops " + std::to_string(records) + " readable records and " + std::to_string(bytes) +
                   " bytes: " + file + " is cut at byte " + std::to_string(byte);
   for (const auto& r : removed) s += "; " + r + " is deleted";

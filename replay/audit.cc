@@ -236,12 +236,13 @@ AuditReport audit(const Store& live, EventLog& log, const Policy& policy, const 
   const std::optional<Books> replayed_differs =
       replay_digest == live_digest ? std::nullopt : std::optional<Books>(read_books(replay));
   record(rep, "settlements",
-         std::to_string(books.settlements.size()) + " claim events, each with exactly one settlement",
+         std::to_string(books.settlements.size()) +
+             " claim events, each with exactly one settlement record (settled, rejected or referred)",
          check_settlements(books, replayed_differs ? *replayed_differs : books));
   Money total = 0;
   for (auto& [_, f] : books.fund) total += f;
   PersonChecks persons = check_persons(live, books);
-  record(rep, "fund", "fund paid " + format_money(total) + " (" + std::to_string(books.groups.size()) +
+  record(rep, "fund", "fund paid net of reversals " + format_money(total) + " (" + std::to_string(books.groups.size()) +
                           " scheme/level/month groups) equals the fund recorded in person state, claim by claim",
          std::move(persons.fund));
   record(rep, "balances", std::to_string(books.balance.size()) + " account balances equal credits minus debits",

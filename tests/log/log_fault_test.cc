@@ -529,7 +529,7 @@ TEST_F(LogCorruption, TruncateAtADamagedRecordThenReingestRestores) {
   EXPECT_EQ(plan.file, seg(log, 2));
   EXPECT_EQ(plan.byte, byte);
   EXPECT_EQ(plan.removed.size(), segs_.size() - 3);
-  EXPECT_NE(plan.describe().find("truncating partition 0 at offset " + std::to_string(offset) + " drops "),
+  EXPECT_NE(plan.describe().find("a cut of partition 0 at offset " + std::to_string(offset) + " drops "),
             std::string::npos) << plan.describe();
   truncate_segment_log(log.string(), plan);
   EXPECT_TRUE(verify_segment_log(log.string()).empty());
