@@ -71,6 +71,18 @@ class FailingFS final : public rocksdb::FileSystemWrapper {
   std::string suffix_;
 };
 
+// A file system that makes no hard links (as between two file systems): LinkFile is NotSupported.
+class NoLinksFS final : public rocksdb::FileSystemWrapper {
+ public:
+  NoLinksFS() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
+  static const char* kClassName() { return "GongjiNoLinksFS"; }
+  const char* Name() const override { return kClassName(); }
+  rocksdb::IOStatus LinkFile(const std::string&, const std::string&, const rocksdb::IOOptions&,
+                             rocksdb::IODebugContext*) override {
+    return rocksdb::IOStatus::NotSupported("no links here");
+  }
+};
+
 // Remembers how much of each WAL file (*.log) was synced, and copies a store as a power loss would leave it: every
 // file as it is, but each WAL cut back to its last sync (what the page cache held and had not written is gone).
 class SyncTrackingFS final : public rocksdb::FileSystemWrapper {
@@ -201,6 +213,46 @@ TEST_F(StoreFault, CleanFoldIsNotEmpty) {
   Store s(*dir_ / "clean", true);
   EXPECT_GT(s.positions().size(), 3u);
   EXPECT_EQ(clean_digest_->size(), 16u);
+}
+
+// Store::checkpoint (its own copy of the live files, since RocksDB 7.8.3's CreateCheckpoint can hang listing WALs):
+// a checkpoint holds every write made before it, logged ones too (a Put with the WAL, as serve's and migrations'
+// are), in tables only (no *.log), with a CURRENT naming its MANIFEST; where the file system makes no links the
+// files are copied; file deletions are enabled again afterwards. Each checkpoint opened read-only gives the digest
+// the store had when it was taken.
+TEST_F(StoreFault, ACheckpointHoldsEveryWriteInTablesAndCopiesWhereItCannotLink) {
+  for (const bool links : {true, false}) {
+    TempDir d;
+    Store s(d / "state", StoreOptions{false, true, links ? nullptr : std::make_shared<NoLinksFS>()});
+    const auto deletions = s.int_property("rocksdb.is-file-deletions-enabled");  // as a store has it, untouched
+    // A checkpoint now: its tables are links to the store's (2 names or more), or copies (1) where nothing links.
+    auto take = [&](const std::string& name) {
+      s.checkpoint(d / name);
+      const std::string db = d / name + "/db";
+      size_t tables = 0;
+      for (const auto& e : fs::directory_iterator(db)) {
+        const std::string file = e.path().filename().string();
+        EXPECT_FALSE(file.ends_with(".log")) << db << ": " << file;
+        if (!file.ends_with(".sst")) continue;
+        ++tables;
+        EXPECT_EQ(fs::hard_link_count(e.path()) > 1, links) << db << ": " << file;  // the store's, earlier ones
+      }
+      EXPECT_GT(tables, 0u) << db;
+      const std::string current = read_file(db + "/CURRENT");
+      EXPECT_TRUE(current.starts_with("MANIFEST-") && current.ends_with("\n")) << current;
+      EXPECT_TRUE(fs::exists(db + "/" + current.substr(0, current.size() - 1))) << current;
+      EXPECT_EQ(s.int_property("rocksdb.is-file-deletions-enabled"), deletions) << "deletions left disabled";
+      return db;
+    };
+    auto l = log();
+    s.fold(*l, default_policy(), small_batches());
+    const std::string folded_db = take("after-fold"), folded = s.digest();
+    ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "zz/logged", "1").ok());  // logged, in the memtable only
+    const std::string put_db = take("after-put"), with_put = s.digest();
+    EXPECT_NE(with_put, folded);
+    EXPECT_EQ(Store(folded_db, true).digest(), folded) << (links ? "linked" : "copied");
+    EXPECT_EQ(Store(put_db, true).digest(), with_put) << (links ? "linked" : "copied");
+  }
 }
 
 // Item 3: an I/O error inside RocksDB (writing the table files of a fold's flush fails with EIO) is a StoreError
