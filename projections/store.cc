@@ -1676,11 +1676,11 @@ void copy_live_files(rocksdb::DB* db, const std::string& to) {
   check(db->DisableFileDeletions(), "checkpoint: disable file deletions", to);
   struct Enable {
     rocksdb::DB* db;
-    ~Enable() { db->EnableFileDeletions(false); }  // as CreateCheckpoint: undoes this call's disabling only
+    ~Enable() { db->EnableFileDeletions(false).PermitUncheckedError(); }  // undoes this call's disabling only
   } enable{db};
   std::vector<std::string> live;  // "/000012.sst", "/CURRENT", "/MANIFEST-000017", "/OPTIONS-000019"
   uint64_t manifest_size = 0;
-  check(db->GetLiveFiles(live, &manifest_size, true), "checkpoint: flush and list the live files", to);
+  check(db->GetLiveFiles(live, &manifest_size, true), "checkpoint: flush and list the live files", db->GetName());
   rocksdb::FileSystem& fs = *db->GetFileSystem();
   const rocksdb::IOOptions io;
   check(fs.CreateDir(to, io, nullptr), "checkpoint: create " + to, to);

@@ -384,8 +384,10 @@ class Store {
   // A RocksDB integer property of this instance (e.g. "rocksdb.live-sst-files-size",
   // "rocksdb.cur-size-all-mem-tables"; a secondary instance reports its own view); nullopt when RocksDB has none.
   std::optional<uint64_t> int_property(const std::string& name) const;
-  // A RocksDB checkpoint of the store (hard links) into `dir`, with positions.json naming its positions and store
-  // format (a replay uses only checkpoints of a format it reads, reads_format).
+  // A checkpoint of the store into `dir`: db/, the store's tables hard-linked (copied where the file system links
+  // none) after a flush, so it holds every write made before the call and no WAL; with positions.json naming its
+  // positions and store format (a replay uses only checkpoints of a format it reads, reads_format). A writable store
+  // only; the positions are read after the copy, so a caller with other writers holds their commits (FoldRun does).
   // Built in "<dir>.partial" (db/ and a synced positions.json) and renamed to `dir` only when complete; a failed
   // one is removed and throws StoreError. Readers (replay/replay.cc) ignore "*.partial" and any directory without
   // db/CURRENT and a readable positions.json. Probes: checkpoint.before_create (enospc/eio/crash),
