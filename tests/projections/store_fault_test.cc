@@ -255,6 +255,27 @@ TEST_F(StoreFault, ACheckpointHoldsEveryWriteInTablesAndCopiesWhereItCannotLink)
   }
 }
 
+// A failure inside the checkpoint's own copy (its CURRENT cannot be synced): a StoreError naming the step, no
+// checkpoint left behind (complete or partial), file deletions enabled again, and the next checkpoint, with the
+// disk well, whole: it opens read-only to the store's digest.
+TEST_F(StoreFault, AFailureWhileCopyingACheckpointLeavesNoneAndTheNextIsWhole) {
+  TempDir d;
+  auto failing = std::make_shared<FailingFS>("/CURRENT");  // the checkpoint's CURRENT; RocksDB renames its own
+  Store s(d / "state", StoreOptions{false, true, failing});
+  const auto deletions = s.int_property("rocksdb.is-file-deletions-enabled");
+  auto l = log();
+  s.fold(*l, default_policy(), small_batches());
+  failing->fail_syncs = true;
+  const std::string why = thrown<StoreError>([&] { s.checkpoint(d / "ckpt/first"); });
+  EXPECT_NE(why.find("checkpoint: sync CURRENT"), std::string::npos) << why;
+  failing->fail_syncs = false;
+  EXPECT_GT(failing->failures.load(), 0);
+  EXPECT_TRUE(fs::is_empty(d / "ckpt")) << "a failed checkpoint left files behind";
+  EXPECT_EQ(s.int_property("rocksdb.is-file-deletions-enabled"), deletions) << "deletions left disabled";
+  s.checkpoint(d / "ckpt/second");
+  EXPECT_EQ(Store(d / "ckpt/second/db", true).digest(), s.digest());
+}
+
 // Item 3: an I/O error inside RocksDB (writing the table files of a fold's flush fails with EIO) is a StoreError
 // with RocksDB's text and the file; the store keeps exactly what it had flushed before, and a later fold reaches the
 // clean digest.
