@@ -208,11 +208,7 @@ int cmd_fold(const Paths& paths, const std::string& policy_file, FoldOptions opt
   std::cout << "folded " << s.events << " events, " << s.outputs << " output records, " << s.dead_letters
             << " dead letters\n";
   // What the fold wrote, for benchmarks (ops/bench/scale.sh): each commit rewrites every person its events touched.
-  oplog::info("storage, for benchmarks: wrote " + std::to_string(s.puts) + " keys (" + std::to_string(s.put_bytes) +
-              " bytes) in " + std::to_string(s.commits) + " commits; " + std::to_string(s.person_writes) +
-              " of them persons (" + std::to_string(s.person_write_bytes) + " bytes), " +
-              std::to_string(s.person_reads) + " persons read back from the store; " +
-              std::to_string(s.read_ahead_taken) + " persons and event ids read in batches ahead of their records");
+  oplog::info(s.storage());
   return exit_code::kOk;
 }
 
@@ -685,7 +681,7 @@ struct Cli {
     srv->add_option("--settlements-topic", sopt.settlements_topic, "default gongji.settlements");
     srv->add_option("--dead-letter-topic", sopt.dead_letter_topic, "default gongji.dead-letters");
     srv->add_option("--batch", sopt.batch_events,
-                    "events per batch committed to RocksDB and handed to the publishing thread (default 32000, or "
+                    "events per batch committed to RocksDB and handed to the publishing thread (default 64000, or "
                     "what came in 500 ms; a Kafka transaction takes every batch waiting, at most 2)")
         ->check(CLI::Range(1, 1000000));
     srv->add_option("--fold-threads", sopt.fold_threads,

@@ -41,8 +41,10 @@ struct ServeOptions {
   // 112.2 s. Since each fold worker commits its own partitions and the wire writes no `line` (schema version 3),
   // 3,953,074 records, back to back: 16,000: 95.3 s (peak RSS 1.70 GB); 32,000: 88.4 s (1.78 GB); 64,000: 87.6 s
   // (2.00 GB); 16,000 again: 97.7 s. A person is written once per batch; the cost is memory and, after a crash, a
-  // larger outbox to publish.
-  size_t batch_events = 32000;
+  // larger outbox to publish. Since serve reads each partition's records of a batch ahead as the fold does
+  // (2026-12-04, the same 10% topic, runs alternating, wall seconds less the 3 idle): 32,000: 57.83, 59.83 and
+  // 57.41 s (peak RSS 2.28-2.31 GB); 64,000: 56.83, 52.88 and 54.70 s (2.38-2.54 GB), so 64,000.
+  size_t batch_events = 64000;
   // The partitions of a batch are folded side by side on this many threads. Measured as above at 20,000 people,
   // batches of 16,000, two runs each: 1 thread 5.38 and 6.46 s, 2 threads 5.00 and 5.61 s; a small gain, since the
   // broker, the publisher and librdkafka share the 2 cores (serve alone used about 1.3 cores).

@@ -1313,6 +1313,14 @@ std::vector<Output> PartitionFolder::apply(const LogRecord& r, FoldStats& stats)
   return {dead};
 }
 
+std::string FoldStats::storage() const {
+  return "storage, for benchmarks: wrote " + std::to_string(puts) + " keys (" + std::to_string(put_bytes) +
+         " bytes) in " + std::to_string(commits) + " commits; " + std::to_string(person_writes) + " of them persons (" +
+         std::to_string(person_write_bytes) + " bytes), " + std::to_string(person_reads) +
+         " persons read back from the store; " + std::to_string(read_ahead_taken) +
+         " persons and event ids read in batches ahead of their records";
+}
+
 void PartitionFolder::prefetch(std::span<const LogRecord> records) {
   Impl& m = *impl_;
   if (m.state.read_ahead() == 0) return;  // set_read_ahead(0): nothing read ahead

@@ -1142,6 +1142,12 @@ TEST(ServeFault, PoisonRecordsAreDeadLettersDownstreamAndServeGoesOn) {
   EXPECT_EQ(folded, 0u) << "serve committed records although its first commit failed";
   EXPECT_EQ(run(cmd, &out), 0) << out;
   EXPECT_NE(out.find("gongji serve: the consumer's thread spent "), std::string::npos) << out;  // its last log line
+  // Issue 10: serve reads a batch's persons and event ids ahead, as the fold does, also after a poison record's
+  // rollback (serve.cc fold_partition); the line before the last says how many it applied from what was read ahead.
+  std::smatch ahead;
+  const std::regex taken_ahead(R"(; (\d+) persons and event ids read in batches ahead)");
+  ASSERT_TRUE(std::regex_search(out, ahead, taken_ahead)) << out;
+  EXPECT_GE(std::stoull(ahead[1]), 4u) << out;  // the ids of offsets 0, 1, 2 and 5 at least
   EXPECT_EQ(received_in_order(settlements, 0),
             (std::vector<std::string>{"settlement@2", "dead_letter@3", "dead_letter@4", "settlement@5"}));
   EXPECT_EQ(downstream(dlq)["kinds"], nlohmann::json({{"dead_letter", 2}}));
