@@ -725,7 +725,10 @@ struct Cli {
         ->check(CLI::IsMember(kOutputKinds));
     access_log_opt(sets);
 
-    pers = app.add_subcommand("person", "one person's state as JSON, as of a business date (TIME-ASOF)");
+    pers = app.add_subcommand("person", "one person's state as JSON, as of a business date (TIME-ASOF). A field that "
+                                        "does not apply is null: status is an employee's (in_service, retired, "
+                                        "flexible, old_urban) and tier a resident's (1 or 2); "
+                                        "ordinary.designated_facility is null while none is designated");
     data_opt(pers);
     brokers_opt(pers);
     pers->add_option("--person", person, "person id")->required();
@@ -758,8 +761,8 @@ struct Cli {
     data_opt(rep);
     rep->add_option("--explained", explained,
                     "how many settlements to explain, one per case the data holds, of five: a limit reached "
-                    "mid-claim, temporary out-of-area care, a TCM hospital, acupuncture-led care, an automatic "
-                    "first designation (default 5: every case found)")
+                    "mid-claim, temporary out-of-area care, a TCM hospital, a TCM item refused under ORD-ACU, an "
+                    "automatic first designation (default 5: every case found; the report names those not found)")
         ->check(CLI::NonNegativeNumber);
   }
 

@@ -15,7 +15,7 @@ wc -l < "$data/events.jsonl" | xargs echo "   events:"
 echo "== ingest"
 time build/gongji ingest --data-dir "$data" "$data/events.jsonl"
 echo "== fold"
-time build/gongji fold --data-dir "$data"
+time build/gongji fold --data-dir "$data" --log-level warn  # without its progress and storage lines (info)
 echo
 build/gongji report --data-dir "$data" --explained 5
 echo
