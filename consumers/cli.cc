@@ -476,6 +476,9 @@ int cmd_log_truncate(const Paths& paths, int partition, uint64_t offset, bool ye
     if (auto at = c.positions.find(partition); at != c.positions.end() && at->second > offset)
       past.push_back("checkpoint " + c.path + " holds partition " + std::to_string(partition) + " up to offset " +
                      std::to_string(at->second));
+  for (const std::string& c : Store::unread_checkpoints(paths.data + "/checkpoints"))  // what they hold is unknown
+    past.push_back("checkpoint " + c + ", whose positions.json does not read (missing, damaged or of another store "
+                   "format), may hold partition " + std::to_string(partition));
   if (!past.empty()) {
     std::string what;
     for (const auto& p : past) what += (what.empty() ? "" : "; ") + p;

@@ -1797,6 +1797,17 @@ std::vector<CheckpointInfo> Store::checkpoints(const std::string& checkpoint_dir
   return out;
 }
 
+std::vector<std::string> Store::unread_checkpoints(const std::string& checkpoint_dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  if (checkpoint_dir.empty() || !fs::is_directory(checkpoint_dir, ec)) return out;
+  for (const auto& e : fs::directory_iterator(checkpoint_dir))
+    if (e.is_directory() && !e.path().filename().string().ends_with(".partial") && !read_checkpoint(e.path()))
+      out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 size_t Store::retain_checkpoints(const std::string& checkpoint_dir, size_t kept) {
   std::vector<CheckpointInfo> all = checkpoints(checkpoint_dir);
   std::error_code ec;

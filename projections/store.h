@@ -407,6 +407,10 @@ class Store {
   // The complete checkpoints under `checkpoint_dir` (none when it does not exist), fewest folded records first, ties
   // by name. Anything else there (partial, another format, unreadable positions) is left out.
   static std::vector<CheckpointInfo> checkpoints(const std::string& checkpoint_dir);
+  // The directories under `checkpoint_dir` that checkpoints() leaves out, other than "*.partial" leftovers: a
+  // checkpoint whose positions.json is missing or damaged, of another store format, or without its db/CURRENT. Sorted
+  // by name. What they hold is unknown (`log truncate` refuses while any is there).
+  static std::vector<std::string> unread_checkpoints(const std::string& checkpoint_dir);
   // Keeps the `kept` complete checkpoints with the most folded records (0: all) and removes the others, and any of
   // another store format (never replayed from, e.g. from before a migration), each first
   // renamed to "*.partial" so that a crash midway leaves what replays ignore and the next fold removes. Returns how

@@ -810,6 +810,17 @@ TEST(FoldRefusal, TruncateBelowACheckpointsPositionIsRefused) {
   }
   EXPECT_NE(out.find(", past the cut at 5: move them aside first"), std::string::npos) << out;
   EXPECT_EQ(open_segment_log(d / "data/log", 8, true)->end_offset(0), end);
+  // A checkpoint whose positions.json does not read (one checkpoint left, its file damaged) is refused as one that
+  // may hold the partition past the cut, named, not skipped.
+  for (auto it = std::next(checkpoints.begin()); it != checkpoints.end(); ++it) fs::remove_all(it->first);
+  const std::string damaged = checkpoints.begin()->first;
+  std::ofstream(damaged + "/positions.json", std::ios::trunc) << "{\"positions\": {\"0\": ";
+  EXPECT_EQ(run(gongji("log truncate --partition 0 --offset 5 --yes --data-dir " + d / "data" + " 2>&1"), &out), 1);
+  EXPECT_NE(out.find("checkpoint " + damaged + ", whose positions.json does not read (missing, damaged or of another "
+                     "store format), may hold partition 0, past the cut at 5: move it aside first"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(open_segment_log(d / "data/log", 8, true)->end_offset(0), end);
   fs::rename(d / "data/checkpoints", d / "checkpoints-aside");
   EXPECT_EQ(run(gongji("log truncate --partition 0 --offset 5 --yes --data-dir " + d / "data" + " 2>&1"), &out), 0)
       << out;
