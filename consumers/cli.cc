@@ -730,7 +730,9 @@ struct Cli {
 
     pers = app.add_subcommand("person", "one person's state as JSON, as of a business date (TIME-ASOF). A field that "
                                         "does not apply is null: status is an employee's (in_service, retired, "
-                                        "flexible, old_urban) and tier a resident's (1 or 2); "
+                                        "flexible, old_urban) and tier a resident's (1 or 2); scheme, status, tier "
+                                        "and ordinary.limit are null on a date without a standing (not yet "
+                                        "enrolled), ordinary.limit outside the policy window too; "
                                         "ordinary.designated_facility is null while none is designated");
     data_opt(pers);
     brokers_opt(pers);

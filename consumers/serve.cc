@@ -133,8 +133,9 @@ class Server : public RdKafka::RebalanceCb {
       setc(pc.get(), "transactional.id", txid_);  // stable per store: a restart fences and aborts its previous self
       // A member that dies mid-transaction leaves it open; until the broker aborts it, read_committed consumers
       // wait at it. Live transactions hold at most 2 batches (128,000 events' records by default), so abort abandoned
-      // ones within 15 s. A republish holds a partition's whole unpublished outbox (after a crash about 5 batches; a
-      // new --group: everything), which may not fit in 15 s: debt.
+      // ones within 15 s: the longest took 0.5 s (63,271 records) over 10% of the city's year (serve's last line).
+      // A republish holds a partition's whole unpublished outbox (after a crash about 5 batches; a new --group:
+      // everything), which may not fit in 15 s: debt.
       setc(pc.get(), "transaction.timeout.ms", "15000");
       setc(pc.get(), "linger.ms", "5");
       setc(pc.get(), "compression.type", "lz4");
@@ -254,7 +255,8 @@ class Server : public RdKafka::RebalanceCb {
     std::cout << "serve: folded " << stats_.events << " events, published " << published_records_
               << " output records\n";
     oplog::info(stats_.storage());
-    oplog::info(phase_.text());
+    oplog::info(phase_.text() + "; the longest Kafka transaction took " + seconds_text(longest_txn_) + " (" +
+                std::to_string(longest_txn_records_) + " records)");
     return 0;
   }
 
@@ -410,7 +412,10 @@ class Server : public RdKafka::RebalanceCb {
     const std::vector<std::string> values = encode(items);
     for (int attempt = 1;; ++attempt) {
       try {
+        const auto begun = std::chrono::steady_clock::now();
         transact_once(items, values, positions, group);
+        if (const auto took = std::chrono::steady_clock::now() - begun; took > longest_txn_)
+          longest_txn_ = took, longest_txn_records_ = items.size();
         break;
       } catch (const Redo& r) {
         if (attempt >= kMaxAttempts) throw Fatal(r.what());
@@ -490,21 +495,31 @@ class Server : public RdKafka::RebalanceCb {
     const uint64_t published = published_.at(p);
     std::vector<LogRecord> records;  // their payloads point into msgs
     records.reserve(msgs.size());
+    // A record behind the position is skipped (folded before: delivered again, or the consumer's offset reset), each
+    // against the position the records before it leave (apply sets it to their offset + 1), as one at a time would.
+    uint64_t next = folder.next_offset();
     for (const auto& m : msgs) {
       LogRecord r;
       r.partition = p;
       r.offset = static_cast<uint64_t>(m->offset());
-      if (r.offset < folder.next_offset()) continue;
+      if (r.offset < next) continue;
+      next = r.offset + 1;
       r.ingested_ms = m->timestamp().timestamp;
       r.payload = std::string_view(static_cast<const char*>(m->payload()), m->len());
       records.push_back(r);
     }
-    // Their persons and event ids read ahead in one MultiGet, as Store::fold reads a chunk ahead (issue 10). A rollback
-    // drops what was read ahead: after its commit the records that follow are read ahead again, at most as many as
-    // that commit held (at least 64), so that many poison records still cost linear work.
-    folder.prefetch(records);
+    // Read ahead in Store::fold's chunks (FoldOptions::read_ahead): a chunk's persons and event ids in one MultiGet
+    // (issue 10). A rollback drops the persons read ahead (PartitionState::reset; the event ids and decoded records
+    // stay what the store holds): after its commit the rest of the chunk is read ahead again, at most as many records
+    // as that commit held (at least 64), so that many poison records still cost linear work.
+    const size_t chunk = std::max<size_t>(FoldOptions().read_ahead, 1);
+    size_t ahead = 0;  // records [0, ahead) were read ahead
     for (size_t i = 0; i < records.size(); ++i) {
       if (failed) return;
+      if (i == ahead) {
+        ahead = std::min(records.size(), i + chunk);
+        folder.prefetch(std::span<const LogRecord>(records).subspan(i, ahead - i));
+      }
       const LogRecord& r = records[i];
       auto applied = folder.apply(r, stats);
       if (r.offset >= published)
@@ -513,9 +528,8 @@ class Server : public RdKafka::RebalanceCb {
       if (folder.rolled_back()) {
         const size_t batch = folder.pending();
         commit_folder(folder, stats, false);
-        const size_t rest = records.size() - i - 1;
-        const size_t window = std::min(rest, std::max<size_t>(batch, 64));
-        folder.prefetch(std::span<const LogRecord>(records).subspan(i + 1, window));
+        const size_t window = std::min(ahead - i - 1, std::max<size_t>(batch, 64));
+        if (window > 0 && !failed) folder.prefetch(std::span<const LogRecord>(records).subspan(i + 1, window));
       }
     }
     if (failed) return;  // after another worker failed nothing more is committed
@@ -676,17 +690,18 @@ class Server : public RdKafka::RebalanceCb {
     if (publisher_.joinable()) publisher_.join();
   }
 
-  // Where the consumer's thread spent its time (the operational log's last line): taking records from librdkafka,
-  // folding and committing batches (with the fold workers), syncing the store's WAL, waiting for the publisher to
-  // take a batch.
+  static std::string seconds_text(std::chrono::steady_clock::duration d) {  // "1.2 s"
+    char b[32];
+    std::snprintf(b, sizeof b, "%.1f s", std::chrono::duration<double>(d).count());
+    return b;
+  }
+  // Where the consumer's thread spent its time (the operational log's last line, with the longest transaction):
+  // taking records from librdkafka, folding and committing batches (with the fold workers), syncing the store's WAL,
+  // waiting for the publisher to take a batch.
   struct Phases {
     std::chrono::steady_clock::duration consume{}, fold{}, commit{}, hand_over{};
     std::string text() const {
-      auto s = [](std::chrono::steady_clock::duration d) {
-        char b[32];
-        std::snprintf(b, sizeof b, "%.1f s", std::chrono::duration<double>(d).count());
-        return std::string(b);
-      };
+      auto s = seconds_text;
       return "the consumer's thread spent " + s(consume) + " taking records, " + s(fold) +
              " folding and committing batches, " + s(commit) + " syncing the store and " + s(hand_over) +
              " waiting for the publisher";
@@ -711,6 +726,10 @@ class Server : public RdKafka::RebalanceCb {
   bool failed_ = false;
   std::atomic<uint64_t> published_records_{0};  // written by transact (publisher, or republish on this thread)
   FoldStats stats_;
+  // The longest attempt at a transaction, begin to commit, and its records (written by the publisher; read once it
+  // is idle): transaction.timeout.ms must stay well above it.
+  std::chrono::steady_clock::duration longest_txn_{};
+  size_t longest_txn_records_ = 0;
   std::atomic<uint64_t> txn_committed_{0}, txn_aborted_{0};  // read by the query service's /metrics
   std::shared_ptr<GroupOwners> owners_;                     // with the query service only
   std::unique_ptr<QueryService> query_;

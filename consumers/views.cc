@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <vector>
 
 namespace gongji {
@@ -106,7 +107,8 @@ constexpr std::array<const char*, 5> kExplainedCases = {"a limit reached mid-cla
 struct ReportBooks {
   std::map<std::string, long> by_status, by_reason;
   std::map<std::string, Money> fund_by_scheme_level, fund_by_benefit, fund_by_month;
-  std::map<std::string, Settlement> picks;
+  std::map<std::string, Settlement> picks;  // case -> the settlement explaining it
+  std::set<std::string> shown;               // the cases some settlement shows, whatever it paid
   Money fund = 0, total = 0, reversed = 0;
   long claims = 0, reversals = 0, refusals = 0, dead = 0;
   std::vector<std::string> first_dead;
@@ -123,11 +125,25 @@ struct ReportBooks {
     }
   }
 
+  // Which of kExplainedCases a settlement shows, in that order.
+  static std::array<bool, kExplainedCases.size()> cases_shown(const Settlement& r) {
+    auto has_rule = [&](Rule rule) {
+      return std::any_of(r.trace.begin(), r.trace.end(), [&](const TraceStep& st) { return st.rule == rule; });
+    };
+    return {(r.reasons.count(Reason::LIMIT_REACHED) || r.reasons.count(Reason::INPATIENT_LIMIT_REACHED)) &&
+                r.covered > 0,
+            r.self_first > 0, has_rule(Rule::F_TCM), has_rule(Rule::ORD_ACU),
+            r.reasons.count(Reason::AUTO_DESIGNATED) > 0};
+  }
+
   void add(const Settlement& r) {
     ++claims;
     ++by_status[spelled(r.status)];
     for (Reason x : r.reasons) ++by_reason[spelled(x)];
     total += r.total;
+    const std::array<bool, kExplainedCases.size()> shows = cases_shown(r);
+    for (size_t c = 0; c < shows.size(); ++c)
+      if (shows[c]) shown.insert(kExplainedCases[c]);
     if (r.status != ClaimStatus::settled) return;
     const Money f = r.fund;
     const std::string scheme = r.scheme ? spelled(*r.scheme) : "";
@@ -135,19 +151,11 @@ struct ReportBooks {
     fund_by_scheme_level[scheme + " level " + std::to_string(r.level)] += f;
     fund_by_benefit[spelled(r.benefit)] += f;
     fund_by_month[format_month(month_of(r.date))] += f;
-    bool picked = false;  // a claim explains one case: the first below, in this order, that no earlier claim explains
-    auto pick = [&](const std::string& why, bool cond) {
-      picked = picked || (cond && f > 0 && picks.try_emplace(why, r).second);
-    };
-    auto has_rule = [&](Rule rule) {
-      return std::any_of(r.trace.begin(), r.trace.end(), [&](const TraceStep& st) { return st.rule == rule; });
-    };
-    pick(kExplainedCases[0],
-         (r.reasons.count(Reason::LIMIT_REACHED) || r.reasons.count(Reason::INPATIENT_LIMIT_REACHED)) && r.covered > 0);
-    pick(kExplainedCases[1], r.self_first > 0);
-    pick(kExplainedCases[2], has_rule(Rule::F_TCM));
-    pick(kExplainedCases[3], has_rule(Rule::ORD_ACU));
-    pick(kExplainedCases[4], r.reasons.count(Reason::AUTO_DESIGNATED) > 0);
+    // A claim paying something explains one case: the first it shows, in kExplainedCases' order, that no earlier
+    // claim explains.
+    if (f > 0)
+      for (size_t c = 0; c < shows.size(); ++c)
+        if (shows[c] && picks.try_emplace(kExplainedCases[c], r).second) break;
   }
 };
 }  // namespace
@@ -179,17 +187,23 @@ void print_report(const Store& store, std::ostream& out, int explained) {
   for (const auto& line : b.first_dead) out << "  " << line << "\n";
   if (b.dead > kShownDeadLetters) out << "  ... and " << b.dead - kShownDeadLetters << " more\n";
   int n = 0;
-  for (auto& [why, r] : b.picks) {
+  for (const char* why : kExplainedCases) {
+    auto pick = b.picks.find(why);
+    if (pick == b.picks.end()) continue;
     if (n++ >= explained) break;
     out << "\n== explained: " << why << " ==\n";
-    print_explanation(json::parse(r.to_line()), out);  // the edge: the settlement as the command line shows it
+    print_explanation(json::parse(pick->second.to_line()), out);  // the edge: the settlement as the CLI shows it
   }
-  // A case the data holds no settlement of is named, so that fewer explanations than asked for are not a puzzle.
-  std::string absent;
-  for (const char* c : kExplainedCases)
-    if (!b.picks.contains(c)) absent += std::string(absent.empty() ? "" : "; ") + c;
-  if (explained > 0 && !absent.empty())
-    out << "\n(no settlement in this data, so not explained: " << absent << ")\n";
+  // The cases not explained are named, so that fewer explanations than asked for are not a puzzle.
+  std::string absent, unexplained;
+  for (const char* c : kExplainedCases) {
+    if (!b.shown.contains(c)) absent += std::string(absent.empty() ? "" : "; ") + c;
+    else if (!b.picks.contains(c)) unexplained += std::string(unexplained.empty() ? "" : "; ") + c;
+  }
+  if (explained <= 0) return;
+  if (!absent.empty()) out << "\n(no settlement in this data shows: " << absent << ")\n";
+  if (!unexplained.empty())
+    out << "\n(shown only by settlements that pay nothing or explain an earlier case: " << unexplained << ")\n";
 }
 
 }  // namespace gongji
