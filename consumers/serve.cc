@@ -485,9 +485,8 @@ class Server : public RdKafka::RebalanceCb {
 
   // Folds one partition's records of the batch into its folder, collecting the output records to publish (those
   // at or after what the group has published), and commits them, unsynced; stops at the next record, and starts no
-  // commit, once `failed` is set. After a rollback (a poison record) the folder commits at once, unsynced
-  // (Store::fold likewise commits at once, unlogged): the next rollback re-applies only what follows, so many poison
-  // records cost linear work. Committed early, those records are in the outbox before
+  // commit, once `failed` is set. After a rollback (a poison record) the folder commits at once, unsynced, as
+  // Store::fold does (PartitionFolder::apply_reading_ahead). Committed early, those records are in the outbox before
   // the flush publishes them, which a restart recovers like any outbox.
   void fold_partition(int p, const std::vector<std::unique_ptr<RdKafka::Message>>& msgs, std::vector<Pending>& outs,
                       FoldStats& stats, const std::atomic<bool>& failed) {
@@ -508,30 +507,19 @@ class Server : public RdKafka::RebalanceCb {
       r.payload = std::string_view(static_cast<const char*>(m->payload()), m->len());
       records.push_back(r);
     }
-    // Read ahead in Store::fold's chunks (FoldOptions::read_ahead): a chunk's persons and event ids in one MultiGet
-    // (issue 10). A rollback drops the persons read ahead (PartitionState::reset; the event ids and decoded records
-    // stay what the store holds): after its commit the rest of the chunk is read ahead again, at most as many records
-    // as that commit held (at least 64), so that many poison records still cost linear work.
+    // Read ahead and applied in Store::fold's chunks (FoldOptions::read_ahead; issue 10), a batch ending only after a
+    // rollback (PartitionFolder::apply_reading_ahead): committed early, those records are in the outbox.
     const size_t chunk = std::max<size_t>(FoldOptions().read_ahead, 1);
-    size_t ahead = 0;  // records [0, ahead) were read ahead
-    for (size_t i = 0; i < records.size(); ++i) {
-      if (failed) return;
-      if (i == ahead) {
-        ahead = std::min(records.size(), i + chunk);
-        folder.prefetch(std::span<const LogRecord>(records).subspan(i, ahead - i));
-      }
-      const LogRecord& r = records[i];
-      auto applied = folder.apply(r, stats);
+    auto applied = [&](const LogRecord& r, std::vector<Output>& produced) {
       if (r.offset >= published)
-        for (size_t n = 0; n < applied.size(); ++n)
-          outs.push_back({p, r.offset, static_cast<int>(n), std::move(applied[n])});
-      if (folder.rolled_back()) {
-        const size_t batch = folder.pending();
-        commit_folder(folder, stats, false);
-        const size_t window = std::min(ahead - i - 1, std::max<size_t>(batch, 64));
-        if (window > 0 && !failed) folder.prefetch(std::span<const LogRecord>(records).subspan(i + 1, window));
-      }
-    }
+        for (size_t n = 0; n < produced.size(); ++n)
+          outs.push_back({p, r.offset, static_cast<int>(n), std::move(produced[n])});
+      return false;
+    };
+    for (size_t at = 0; at < records.size() && !failed; at += chunk)
+      folder.apply_reading_ahead(std::span<const LogRecord>(records).subspan(at, std::min(chunk, records.size() - at)),
+                                 stats, [&] { return !failed.load(); }, applied,
+                                 [&] { commit_folder(folder, stats, false); });
     if (failed) return;  // after another worker failed nothing more is committed
     probe::crash_point("serve.before_outbox_commit");
     commit_folder(folder, stats, false);  // unsynced: commit_and_publish syncs once, after every worker committed

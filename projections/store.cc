@@ -1313,6 +1313,22 @@ std::vector<Output> PartitionFolder::apply(const LogRecord& r, FoldStats& stats)
   return {dead};
 }
 
+void PartitionFolder::apply_reading_ahead(std::span<const LogRecord> records, FoldStats& stats,
+                                          const std::function<bool()>& go_on,
+                                          const std::function<bool(const LogRecord&, std::vector<Output>&)>& applied,
+                                          const std::function<void()>& commit) {
+  prefetch(records);
+  for (size_t i = 0; i < records.size() && go_on(); ++i) {
+    std::vector<Output> outs = apply(records[i], stats);
+    const bool ends = applied(records[i], outs);
+    if (const size_t batch = pending(); ends || rolled_back()) {
+      commit();
+      const size_t rest = records.size() - i - 1, window = std::min(rest, std::max<size_t>(batch, 64));
+      if (rest > 0) prefetch(records.subspan(i + 1, window));
+    }
+  }
+}
+
 std::string FoldStats::storage() const {
   return "storage, for benchmarks: wrote " + std::to_string(puts) + " keys (" + std::to_string(put_bytes) +
          " bytes) in " + std::to_string(commits) + " commits; " + std::to_string(person_writes) + " of them persons (" +
@@ -1455,12 +1471,9 @@ class FoldRun {
     folder.set_max_persons_in_memory(opt_.max_persons_in_memory);
     if (opt_.apply_hook) folder.set_apply_hook(opt_.apply_hook);
     folder.set_read_ahead(opt_.read_ahead);
-    // The records are applied in chunks of FoldOptions::read_ahead, each read ahead first (PartitionFolder::prefetch;
-    // read_ahead 0: one record at a time, nothing read ahead).
-    // A commit inside a chunk may empty the person cache (PartitionState::trim), so the records after it are read
-    // ahead again, at most as many as the batch just committed held (at least 64): the work stays linear in the log
-    // however often batches end (a log of many poison records commits after each). A chunk holds copies of its
-    // records' bytes; `payload` points into them once apply_chunk has taken the chunk.
+    // The records are applied in chunks of FoldOptions::read_ahead, each read ahead first
+    // (PartitionFolder::apply_reading_ahead; read_ahead 0: one record at a time, nothing read ahead). A chunk holds
+    // copies of its records' bytes; `payload` points into them once apply_chunk has taken the chunk.
     std::vector<std::string> payloads;
     std::vector<LogRecord> chunk;
     auto apply_chunk = [&] {
@@ -1468,25 +1481,22 @@ class FoldRun {
       std::vector<LogRecord> records = std::move(chunk);
       payloads.clear(), chunk.clear();
       for (size_t i = 0; i < records.size(); ++i) records[i].payload = bytes[i];
-      folder.prefetch(records);
-      for (size_t i = 0; i < records.size() && !failed_; ++i) {
+      auto go_on = [&] {
+        if (failed_) return false;
         probe::crash_point("fold.before_apply");
-        folder.apply(records[i], stats);
+        return true;
+      };
+      // A batch ends at FoldOptions::batch_events records, or once FoldOptions::max_persons_in_memory persons are in
+      // memory (the commit frees them), or after a rollback (apply_reading_ahead).
+      auto applied = [&](const LogRecord&, std::vector<Output>&) {
         ++since_checkpoint_;
         if (const uint64_t n = ++applied_; opt_.progress && n % 100000 == 0) {
           std::lock_guard lock(mu_);
           opt_.progress(n);
         }
-        // After a rollback the batch is committed at once: the next rollback re-applies only what follows, so a log
-        // of many poison records costs linear work, not batch_events re-applies each.
-        // A batch also ends once FoldOptions::max_persons_in_memory persons are in memory: the commit frees them.
-        if (const size_t batch = folder.pending(); batch >= opt_.batch_events || folder.rolled_back() ||
-                                                   folder.persons_in_memory() >= opt_.max_persons_in_memory) {
-          commit(folder, stats);
-          const size_t rest = records.size() - i - 1, window = std::min(rest, std::max<size_t>(batch, 64));
-          if (rest > 0 && !failed_) folder.prefetch(std::span<const LogRecord>(records).subspan(i + 1, window));
-        }
-      }
+        return folder.pending() >= opt_.batch_events || folder.persons_in_memory() >= opt_.max_persons_in_memory;
+      };
+      folder.apply_reading_ahead(records, stats, go_on, applied, [&] { commit(folder, stats); });
     };
     try {
       log.read(p, from, [&](const LogRecord& r) {

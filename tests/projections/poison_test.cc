@@ -198,6 +198,57 @@ TEST(Poison, FoldCommitsAfterARollbackSoManyPoisonRecordsCostLinearWork) {
   EXPECT_EQ(st.commits, 3u);  // after c10, c20 and c30; c30 is the last record, so none is left for the end
 }
 
+// PartitionFolder::apply_reading_ahead as `serve` calls it (a batch ends only after a rollback): the rollback drops
+// the persons read ahead, so after its commit the records that follow are read ahead again. P and Q are in the store;
+// a fresh folder applies c1 (P), c2 (P, throws after the state changed) and c3 (Q). Taken from what was read ahead:
+// the ids of c1, c2, c3 and the persons P (by c1) and Q (by c3, read ahead again after the rollback) = 5; without the
+// second read-ahead Q is looked up alone: 4 (checked by removing it).
+TEST(Poison, AfterARollbackTheRecordsThatFollowAreReadAheadAgain) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 1);
+  ingest_lines(*log, std::string(kSetup) +
+                         R"({"type":"person_enrolled","id":"q","at":"2022-01-01","person":"Q",)"
+                         R"("birth_date":"1970-01-01","scheme":"employee","status":"in_service"})" "\n" +
+                         claim_line("c1", "K1", "2023-03-01") + claim_line("c2", "K2", "2023-03-02") +
+                         R"({"type":"claim","id":"c3","claim":"K3","person":"Q","facility":"T1","date":"2023-03-03",)"
+                         R"("benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})" "\n");
+  std::vector<std::string> bytes;
+  std::vector<LogRecord> records;
+  log->read(0, 0, [&](const LogRecord& r) {
+    bytes.emplace_back(r.payload);
+    records.push_back(r);
+    return true;
+  });
+  ASSERT_EQ(records.size(), 6u);
+  for (size_t i = 0; i < records.size(); ++i) records[i].payload = bytes[i];
+  Store s(d / "state");
+  s.record_run(default_policy(), 1);
+  FoldStats setup;
+  {
+    PartitionFolder folder(s, 0, 1, default_policy());
+    for (size_t i = 0; i < 3; ++i) folder.apply(records[i], setup);  // T1, P, Q
+    folder.commit(setup);
+  }
+  PartitionFolder folder(s, 0, 1, default_policy());
+  folder.set_apply_hook([](const Event& e) {
+    if (e.id() == "c2") throw std::out_of_range("injected after the state changed");
+  });
+  FoldStats st;
+  int commits = 0, applied = 0;
+  folder.apply_reading_ahead(std::span<const LogRecord>(records).subspan(3), st, [] { return true; },
+                             [&](const LogRecord&, std::vector<Output>&) { return ++applied, false; },
+                             [&] { ++commits, folder.commit(st); });
+  folder.commit(st);
+  EXPECT_EQ(applied, 3);
+  EXPECT_EQ(commits, 1);  // after c2's rollback only
+  EXPECT_EQ(st.dead_letters, 1u);
+  EXPECT_EQ(st.read_ahead_taken, 5u);
+  EXPECT_EQ(st.person_reads, 3u);  // P read ahead, P again by c1 re-applied in the rollback, Q read ahead again
+  auto q = s.settlement("Q", "K3");
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->record.settlement->fund, 7000);  // (400 - 300) x 70%: Q's own deductible (ORD-DED, ORD-RATIO)
+}
+
 // A rollback also keeps the batch's earlier dead letters exactly as they were (undecodable bytes before K1).
 TEST(Poison, RollbackKeepsEarlierDeadLettersOfTheBatch) {
   TempDir d;
