@@ -516,10 +516,14 @@ class Server : public RdKafka::RebalanceCb {
           outs.push_back({p, r.offset, static_cast<int>(n), std::move(produced[n])});
       return false;
     };
+    auto commit_early = [&] {
+      if (failed) return false;  // after another worker failed nothing is committed
+      commit_folder(folder, stats, false);
+      return true;
+    };
     for (size_t at = 0; at < records.size() && !failed; at += chunk)
       folder.apply_reading_ahead(std::span<const LogRecord>(records).subspan(at, std::min(chunk, records.size() - at)),
-                                 stats, [&] { return !failed.load(); }, applied,
-                                 [&] { commit_folder(folder, stats, false); });
+                                 stats, [&] { return !failed.load(); }, applied, commit_early);
     if (failed) return;  // after another worker failed nothing more is committed
     probe::crash_point("serve.before_outbox_commit");
     commit_folder(folder, stats, false);  // unsynced: commit_and_publish syncs once, after every worker committed

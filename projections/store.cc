@@ -1316,13 +1316,13 @@ std::vector<Output> PartitionFolder::apply(const LogRecord& r, FoldStats& stats)
 void PartitionFolder::apply_reading_ahead(std::span<const LogRecord> records, FoldStats& stats,
                                           const std::function<bool()>& go_on,
                                           const std::function<bool(const LogRecord&, std::vector<Output>&)>& applied,
-                                          const std::function<void()>& commit) {
+                                          const std::function<bool()>& commit) {
   prefetch(records);
   for (size_t i = 0; i < records.size() && go_on(); ++i) {
     std::vector<Output> outs = apply(records[i], stats);
     const bool ends = applied(records[i], outs);
     if (const size_t batch = pending(); ends || rolled_back()) {
-      commit();
+      if (!commit()) continue;  // declined: go_on() ends the loop
       const size_t rest = records.size() - i - 1, window = std::min(rest, std::max<size_t>(batch, 64));
       if (rest > 0) prefetch(records.subspan(i + 1, window));
     }
@@ -1496,7 +1496,7 @@ class FoldRun {
         }
         return folder.pending() >= opt_.batch_events || folder.persons_in_memory() >= opt_.max_persons_in_memory;
       };
-      folder.apply_reading_ahead(records, stats, go_on, applied, [&] { commit(folder, stats); });
+      folder.apply_reading_ahead(records, stats, go_on, applied, [&] { return commit(folder, stats); });
     };
     try {
       log.read(p, from, [&](const LogRecord& r) {
@@ -1532,9 +1532,10 @@ class FoldRun {
                  "before the failure failed too: " + why);
   }
 
-  // After another worker failed, nothing more is committed: the store keeps what was committed before.
-  void commit(PartitionFolder& folder, FoldStats& stats) {
-    if (failed_) return;
+  // After another worker failed, nothing more is committed: the store keeps what was committed before. Returns
+  // whether it committed.
+  bool commit(PartitionFolder& folder, FoldStats& stats) {
+    if (failed_) return false;
     if (opt_.crash_before_batch && ++batches_ == *opt_.crash_before_batch) std::_Exit(137);
     {
       std::shared_lock lock(commit_mu_);
@@ -1543,6 +1544,7 @@ class FoldRun {
       probe::crash_point("fold.after_commit");
     }
     if (takes_checkpoints() && since_checkpoint_ >= opt_.checkpoint_every) checkpoint();
+    return true;
   }
 
   bool takes_checkpoints() const { return opt_.checkpoint_every && !opt_.checkpoint_dir.empty(); }

@@ -480,13 +480,15 @@ class PartitionFolder {
   // as Store::fold and `serve` do: before each record `go_on()` says whether to apply it (false: stop there); after
   // it `applied(record, outputs)` takes its output records and says whether the batch ends there. A batch also ends
   // after a rollback (rolled_back()): the next rollback then re-applies only what follows, so many poison records
-  // cost linear work. At a batch's end `commit()` is called, and the records that follow are read ahead again, at
-  // most as many as that batch held (at least 64): a commit may empty the person cache, and a rollback drops the
-  // persons read ahead. Throws what apply() and the callbacks throw.
+  // cost linear work. At a batch's end `commit()` is called and says whether it committed (it may decline, e.g.
+  // after another worker failed; then `go_on()` must stop the loop); if it did, the records that follow are read
+  // ahead again, at most max(that batch's records, 64) and never past the end of `records`: a commit may empty the
+  // person cache, and a rollback drops the persons read ahead (not the event ids). Throws what apply() and the
+  // callbacks throw.
   void apply_reading_ahead(std::span<const LogRecord> records, FoldStats& stats,
                            const std::function<bool()>& go_on,
                            const std::function<bool(const LogRecord&, std::vector<Output>&)>& applied,
-                           const std::function<void()>& commit);
+                           const std::function<bool()>& commit);
   // Test hook: called after each event's apply_event, before its index and outputs are put (a test throws from it
   // to poison a record after the state was changed). Also called when earlier records are applied again.
   void set_apply_hook(std::function<void(const Event&)> hook);
