@@ -203,7 +203,8 @@ void print_report(const Store& store, std::ostream& out, int explained) {
   if (explained <= 0) return;
   if (!absent.empty()) out << "\n(no settlement in this data shows: " << absent << ")\n";
   if (!unexplained.empty())
-    out << "\n(shown only by settlements that pay nothing or explain an earlier case: " << unexplained << ")\n";
+    out << "\n(found only in settlements that pay nothing or were used above for another case: " << unexplained
+        << ")\n";
 }
 
 }  // namespace gongji

@@ -233,8 +233,8 @@ TEST(Cli, ReportNamesTheCasesOnlyAClaimExplainingAnEarlierOneShows) {
   EXPECT_NE(out.find("\n(no settlement in this data shows: temporary out-of-area care; a TCM hospital)\n"),
             std::string::npos)
       << out;
-  EXPECT_NE(out.find("\n(shown only by settlements that pay nothing or explain an earlier case: a TCM item refused "
-                     "under ORD-ACU; an automatic first designation)\n"),
+  EXPECT_NE(out.find("\n(found only in settlements that pay nothing or were used above for another case: a TCM "
+                     "item refused under ORD-ACU; an automatic first designation)\n"),
             std::string::npos)
       << out;
 }
