@@ -198,6 +198,18 @@ TEST(Poison, FoldCommitsAfterARollbackSoManyPoisonRecordsCostLinearWork) {
   EXPECT_EQ(st.commits, 3u);  // after c10, c20 and c30; c30 is the last record, so none is left for the end
 }
 
+// The records of partition 0 in log order, their payloads pointing into `bytes` (which keeps copies).
+std::vector<LogRecord> records_of(EventLog& log, std::vector<std::string>& bytes) {
+  std::vector<LogRecord> records;
+  log.read(0, 0, [&](const LogRecord& r) {
+    bytes.emplace_back(r.payload);
+    records.push_back(r);
+    return true;
+  });
+  for (size_t i = 0; i < records.size(); ++i) records[i].payload = bytes[i];
+  return records;
+}
+
 // PartitionFolder::apply_reading_ahead as `serve` calls it (a batch ends only after a rollback): the rollback drops
 // the persons read ahead, so after its commit the records that follow are read ahead again. P and Q are in the store;
 // a fresh folder applies c1 (P), c2 (P, throws after the state changed) and c3 (Q). Taken from what was read ahead:
@@ -214,14 +226,8 @@ TEST(Poison, AfterARollbackTheRecordsThatFollowAreReadAheadAgain) {
                          R"({"type":"claim","id":"c3","claim":"K3","person":"Q","facility":"T1","date":"2023-03-03",)"
                          R"("benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})" "\n");
   std::vector<std::string> bytes;
-  std::vector<LogRecord> records;
-  log->read(0, 0, [&](const LogRecord& r) {
-    bytes.emplace_back(r.payload);
-    records.push_back(r);
-    return true;
-  });
+  const std::vector<LogRecord> records = records_of(*log, bytes);
   ASSERT_EQ(records.size(), 6u);
-  for (size_t i = 0; i < records.size(); ++i) records[i].payload = bytes[i];
   Store s(d / "state");
   s.record_run(default_policy(), 1);
   FoldStats setup;
@@ -248,6 +254,52 @@ TEST(Poison, AfterARollbackTheRecordsThatFollowAreReadAheadAgain) {
   auto q = s.settlement("Q", "K3");
   ASSERT_TRUE(q);
   EXPECT_EQ(q->record.settlement->fund, 7000);  // (400 - 300) x 70%: Q's own deductible (ORD-DED, ORD-RATIO)
+}
+
+// The read-ahead after a rollback is bounded: at most max(the rolled-back batch's records, 64) records that follow,
+// so that each of many rollbacks reads ahead what the next batch holds, not the whole rest of the chunk. P and
+// Q1..Q100 are in the store; a fresh folder applies c1 (P), c2 (P, throws after the state changed), then one claim
+// for each Qi. Taken from what was read ahead: the 102 event ids (read ahead first; a rollback keeps them), P by c1,
+// and Q1..Q64 read ahead again after the rollback (batch of 2 records: the window is 64) = 167; Q65..Q100 are looked
+// up alone. Reading the whole rest ahead again would make it 203.
+TEST(Poison, TheReadAheadAfterARollbackIsBoundedByTheBatch) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 1);
+  std::string enrolments, claims;
+  for (int i = 1; i <= 100; ++i) {
+    const std::string q = "Q" + std::to_string(i);
+    enrolments += R"({"type":"person_enrolled","id":"e)" + q + R"(","at":"2022-01-01","person":")" + q +
+                  R"(","birth_date":"1970-01-01","scheme":"employee","status":"in_service"})" "\n";
+    claims += R"({"type":"claim","id":"k)" + q + R"(","claim":"K)" + q + R"(","person":")" + q +
+              R"(","facility":"T1","date":"2023-03-03","benefit":"ordinary",)"
+              R"("items":[{"category":"drug","amount":"400.00"}]})" "\n";
+  }
+  ingest_lines(*log, std::string(kSetup) + enrolments + claim_line("c1", "K1", "2023-03-01") +
+                         claim_line("c2", "K2", "2023-03-02") + claims);
+  std::vector<std::string> bytes;
+  const std::vector<LogRecord> records = records_of(*log, bytes);
+  ASSERT_EQ(records.size(), 204u);  // T1, P, Q1..Q100, c1, c2, 100 claims
+  Store s(d / "state");
+  s.record_run(default_policy(), 1);
+  FoldStats setup;
+  {
+    PartitionFolder folder(s, 0, 1, default_policy());
+    for (size_t i = 0; i < 102; ++i) folder.apply(records[i], setup);
+    folder.commit(setup);
+  }
+  PartitionFolder folder(s, 0, 1, default_policy());
+  folder.set_apply_hook([](const Event& e) {
+    if (e.id() == "c2") throw std::out_of_range("injected after the state changed");
+  });
+  FoldStats st;
+  folder.apply_reading_ahead(std::span<const LogRecord>(records).subspan(102), st, [] { return true; },
+                             [](const LogRecord&, std::vector<Output>&) { return false; },
+                             [&] { return folder.commit(st), true; });
+  folder.commit(st);
+  EXPECT_EQ(st.dead_letters, 1u);
+  EXPECT_EQ(st.outputs, 101u);  // the settlements of K1 and of the 100 claims (the dead letter counted apart)
+  EXPECT_EQ(st.read_ahead_taken, 167u);
+  EXPECT_EQ(st.person_reads, 102u);  // P, P again in the rollback, Q1..Q100
 }
 
 // A rollback also keeps the batch's earlier dead letters exactly as they were (undecodable bytes before K1).
