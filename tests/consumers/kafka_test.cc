@@ -1149,6 +1149,11 @@ TEST(ServeFault, PoisonRecordsAreDeadLettersDownstreamAndServeGoesOn) {
   const std::regex taken_ahead(R"(; (\d+) persons and event ids read in batches ahead)");
   ASSERT_TRUE(std::regex_search(out, ahead, taken_ahead)) << out;
   EXPECT_GE(std::stoull(ahead[1]), 4u) << out;  // the ids of offsets 0, 1, 2 and 5 at least
+  // Its last line also gives its longest Kafka transaction, which published at least one of the records above.
+  std::smatch txn;
+  const std::regex longest(R"(; the longest Kafka transaction took \d+\.\d s \((\d+) records\))");
+  ASSERT_TRUE(std::regex_search(out, txn, longest)) << out;
+  EXPECT_GE(std::stoull(txn[1]), 1u) << out;
   EXPECT_EQ(received_in_order(settlements, 0),
             (std::vector<std::string>{"settlement@2", "dead_letter@3", "dead_letter@4", "settlement@5"}));
   EXPECT_EQ(downstream(dlq)["kinds"], nlohmann::json({{"dead_letter", 2}}));
