@@ -539,8 +539,10 @@ const char* generator_assumptions() {
     1,200 insured, at most 35 each; one in three unrated); a community station of its own for one centre in four;
     a hospital per 2,000 insured (at most 60: levels 1, 2, 3 in turn, one in four a TCM hospital); a private clinic
     per 3,000 (at most 900, outside ordinary outpatient); one hospital promoted a level on 2023-07-01
+  a fixed cohort: ages are drawn as of 2023, everyone is born by the end of 2022 and enrolled on 2022-01-01 (at
+    birth, if later; logged from 2022-07-01); nobody is born or enrolled after 2022, so several years age one cohort
   usual unit: a township or community centre; 30% of employees a hospital instead; 70% designate it around
-    T-START (2022-11-01..2022-12-30); 0.2% a month designate another centre
+    T-START (2022-11-01..2022-12-30), none of those enrolled after 2022-11-01; 0.2% a month designate another centre
   visits a month: 0.9 under 7, 0.45 at 7-17, 0.35 at 18-59, 0.8 at 60+; x1.4 in December-February, x0.8 in
     June-August; 3% out of the area (temporary or long-term residence elsewhere), 2% emergencies, 3% at another
     facility, 5% at an extension unit of the person's centre, the rest at the usual unit; 3% of visits of people
@@ -548,7 +550,7 @@ const char* generator_assumptions() {
   TCM: 15% of the visits of resident children up to 8 are paediatric massage; 8% of the visits of residents 40+
     acupuncture-led (T01, T20, 30% with electro-acupuncture)
   chronic: 25% of people 60+ and 10% of people 45-59 file 1-3 diseases (December 2022, some approved in 2023) at a
-    hospital; a chronic visit in 60% of months from 2023-01
+    hospital, and no others later; a chronic visit in 60% of months from 2023-01
   accounts: 2% of employees a month pay from the personal account; employees in service pay a contribution every
     month from 2023-01 on a base of 3,000-7,500 yuan; 0.1% a month interrupt it; 8% a month of in-service employees
     aged 59+ retire

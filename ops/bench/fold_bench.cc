@@ -3,12 +3,13 @@
 //   - the same keys and value sizes: every key of the folded store with its value's size (scanned after the fold),
 //     plus as many overwrites of person keys (p/, the person's state, rewritten as its events fold) as the fold
 //     made puts beyond the store's keys;
-//   - values of random bytes (they do not compress; the fold's JSON and state values do, so this is the harder
-//     case for the raw side);
+//   - values of random bytes (they do not compress; the fold's binary output records and person states do, so this
+//     is the harder case for the raw side);
 //   - the same RocksDB options (projections/store.h store_db_options), the same number of WriteBatches, written
 //     past the WAL as the fold's (Durability::unlogged), and a flush at the end as Store::fold's;
-//   - the fold's reads: a Get of a person or event-id key before its first put (the fold reads a person once while it
-//     stays cached, and an event id once);
+//   - the fold's reads: a person or event-id key is read before its first put (the fold reads a person once while
+//     it stays cached, and an event id once), as the fold reads them: the keys of a batch in one MultiGet, sorted
+//     (PartitionFolder::prefetch);
 //   - keys spread over the batches in a random order (the fold writes o/, i/ and g/ keys in log order, which is
 //     cheaper to compact), each batch written in key order as the fold writes its own (store.h puts_in_key_order);
 //   - as many writers as the fold has workers (--threads, FoldOptions::threads), each its share of the puts.
@@ -24,7 +25,9 @@
 #include <map>
 #include <random>
 #include <thread>
+#include <string>
 #include <unordered_set>
+#include <vector>
 #include <atomic>
 
 #include <rocksdb/db.h>
@@ -103,26 +106,28 @@ double raw_put_seconds(const std::string& path, const std::vector<Put>& work, ui
     wo.disableWAL = true;
     rocksdb::WriteBatch batch;
     std::mt19937_64 pick(7 + w);
-    std::string got;
     std::unordered_set<std::string> read;
+    std::vector<std::string> to_read;  // this batch's keys put for the first time, read before it is written
+    auto commit = [&] {
+      std::sort(to_read.begin(), to_read.end());
+      std::vector<rocksdb::Slice> keys(to_read.begin(), to_read.end());
+      std::vector<std::string> got(keys.size());
+      (void)raw->MultiGet(rocksdb::ReadOptions(), keys, &got);
+      to_read.clear();
+      rocksdb::WriteBatch sorted = gongji::puts_in_key_order(batch);
+      if (!raw->Write(wo, &sorted).ok()) failed = true;
+      batch.Clear();
+    };
     for (size_t i = w; i < work.size(); i += threads) {
       const Put& p = work[i];
-      // The fold reads a person once per cache lifetime and an event id once: a Get at a key's first put only.
-      if ((p.key[0] == 'p' || p.key[0] == 'e') && read.insert(p.key).second)
-        (void)raw->Get(rocksdb::ReadOptions(), p.key, &got);
+      // The fold reads a person once per cache lifetime and an event id once: a read at a key's first put only.
+      if ((p.key[0] == 'p' || p.key[0] == 'e') && read.insert(p.key).second) to_read.push_back(p.key);
       const size_t off = pick() % (noise.size() - std::min<size_t>(p.value_size, noise.size() - 1));
       batch.Put(p.key, rocksdb::Slice(noise.data() + off, p.value_size));
       written[w] += p.key.size() + p.value_size;
-      if (batch.Count() >= per_batch) {
-        rocksdb::WriteBatch sorted = gongji::puts_in_key_order(batch);
-        if (!raw->Write(wo, &sorted).ok()) failed = true;
-        batch.Clear();
-      }
+      if (batch.Count() >= per_batch) commit();
     }
-    if (batch.Count()) {
-      rocksdb::WriteBatch sorted = gongji::puts_in_key_order(batch);
-      if (!raw->Write(wo, &sorted).ok()) failed = true;
-    }
+    if (batch.Count()) commit();
   };
   auto t0 = Clock::now();
   std::vector<std::thread> others;
