@@ -798,7 +798,10 @@ struct Cli {
     rpl->add_option("--known-at", known_at, "YYYY-MM-DDTHH:MM:SSZ, ms since the epoch, or P:OFFSET,...")
         ->required()
         ->check(kKnownAtArg);
-    rpl->add_option("--out", replay_out, "a new directory for the rebuilt store")->required();
+    rpl->add_option("--out", replay_out,
+                    "a new directory for the rebuilt store; a store as DATA/state is, so name it X/state and read "
+                    "it with --data-dir X")
+        ->required();
     rpl->add_option("--policy", policy_file, "policy file (default: the one the fold used)")->check(input_file(false));
 
     stm = app.add_subcommand("statement", "a person's year: every claim, settlement and account movement with the "

@@ -542,7 +542,8 @@ const char* generator_assumptions() {
   a fixed cohort: ages are drawn as of 2023, everyone is born by the end of 2022 and enrolled on 2022-01-01 (at
     birth, if later; logged from 2022-07-01); nobody is born or enrolled after 2022, so several years age one cohort
   usual unit: a township or community centre; 30% of employees a hospital instead; 70% designate it around
-    T-START (2022-11-01..2022-12-30), none of those enrolled after 2022-11-01; 0.2% a month designate another centre
+    T-START (2022-11-01..2022-12-30), where nobody enrolled after 2022-11-01 designates; 0.2% a month designate
+    another centre
   visits a month: 0.9 under 7, 0.45 at 7-17, 0.35 at 18-59, 0.8 at 60+; x1.4 in December-February, x0.8 in
     June-August; 3% out of the area (temporary or long-term residence elsewhere), 2% emergencies, 3% at another
     facility, 5% at an extension unit of the person's centre, the rest at the usual unit; 3% of visits of people

@@ -8,8 +8,10 @@
 //   - the same RocksDB options (projections/store.h store_db_options), the same number of WriteBatches, written
 //     past the WAL as the fold's (Durability::unlogged), and a flush at the end as Store::fold's;
 //   - the fold's reads: a person or event-id key is read before its first put (the fold reads a person once while
-//     it stays cached, and an event id once), as the fold reads them: the keys of a batch in one MultiGet, sorted
-//     (PartitionFolder::prefetch);
+//     it stays cached, and an event id once), in batched MultiGets of sorted keys as the fold reads a chunk of
+//     FoldOptions::read_ahead records ahead (PartitionFolder::prefetch), at most 2 x read_ahead keys each. Every
+//     key read here is absent (read before its first put), as the fold's event ids and first reads of a person
+//     are; at the city's size the fold also reads most persons back from the store, which this does not;
 //   - keys spread over the batches in a random order (the fold writes o/, i/ and g/ keys in log order, which is
 //     cheaper to compact), each batch written in key order as the fold writes its own (store.h puts_in_key_order);
 //   - as many writers as the fold has workers (--threads, FoldOptions::threads), each its share of the puts.
@@ -24,8 +26,8 @@
 #include <filesystem>
 #include <map>
 #include <random>
-#include <thread>
 #include <string>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 #include <atomic>
@@ -99,6 +101,7 @@ double raw_put_seconds(const std::string& path, const std::vector<Put>& work, ui
     std::memcpy(&noise[i], &x, 8);
   }
   const uint64_t per_batch = commits ? (work.size() + commits - 1) / commits : work.size();
+  const size_t read_chunk = std::max<size_t>(gongji::FoldOptions{}.read_ahead, 1);
   std::vector<uint64_t> written(threads, 0);
   std::atomic<bool> failed{false};
   auto writer = [&](size_t w) {
@@ -107,13 +110,21 @@ double raw_put_seconds(const std::string& path, const std::vector<Put>& work, ui
     rocksdb::WriteBatch batch;
     std::mt19937_64 pick(7 + w);
     std::unordered_set<std::string> read;
-    std::vector<std::string> to_read;  // this batch's keys put for the first time, read before it is written
-    auto commit = [&] {
+    std::vector<std::string> to_read;  // keys put for the first time, read before the batch holding them is written
+    // As the fold's read-ahead (projections/store.cc read_sorted): one batched MultiGet of sorted keys.
+    auto read_ahead = [&] {
       std::sort(to_read.begin(), to_read.end());
       std::vector<rocksdb::Slice> keys(to_read.begin(), to_read.end());
-      std::vector<std::string> got(keys.size());
-      (void)raw->MultiGet(rocksdb::ReadOptions(), keys, &got);
+      std::vector<rocksdb::PinnableSlice> values(keys.size());
+      std::vector<rocksdb::Status> statuses(keys.size());
+      raw->MultiGet(rocksdb::ReadOptions(), raw->DefaultColumnFamily(), keys.size(), keys.data(), values.data(),
+                    statuses.data(), true);
+      for (const rocksdb::Status& st : statuses)
+        if (!st.ok() && !st.IsNotFound()) failed = true;
       to_read.clear();
+    };
+    auto commit = [&] {
+      read_ahead();
       rocksdb::WriteBatch sorted = gongji::puts_in_key_order(batch);
       if (!raw->Write(wo, &sorted).ok()) failed = true;
       batch.Clear();
@@ -122,6 +133,9 @@ double raw_put_seconds(const std::string& path, const std::vector<Put>& work, ui
       const Put& p = work[i];
       // The fold reads a person once per cache lifetime and an event id once: a read at a key's first put only.
       if ((p.key[0] == 'p' || p.key[0] == 'e') && read.insert(p.key).second) to_read.push_back(p.key);
+      // The fold reads a chunk of FoldOptions::read_ahead records ahead: about that many event ids and as many
+      // persons at most.
+      if (to_read.size() >= 2 * read_chunk) read_ahead();
       const size_t off = pick() % (noise.size() - std::min<size_t>(p.value_size, noise.size() - 1));
       batch.Put(p.key, rocksdb::Slice(noise.data() + off, p.value_size));
       written[w] += p.key.size() + p.value_size;

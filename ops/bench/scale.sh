@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
     --build) build="$2"; shift ;;
     --queries) queries="$2"; shift ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "scale.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
