@@ -14,7 +14,8 @@
 //     are; at the city's size the fold also reads most persons back from the store, which this does not;
 //   - keys spread over the batches in a random order (the fold writes o/, i/ and g/ keys in log order, which is
 //     cheaper to compact), each batch written in key order as the fold writes its own (store.h puts_in_key_order);
-//   - as many writers as the fold has workers (--threads, FoldOptions::threads), each its share of the puts.
+//   - as many writers as the fold has workers (--threads, FoldOptions::threads), each the puts of its own keys (by
+//     a hash of the key; the fold's workers write their own partitions, and no two share a key).
 // Prints both figures and their ratio.
 //   gongji-bench-fold [--people N] [--dir DIR] [--threads N]
 #include <CLI/CLI.hpp>
@@ -86,8 +87,23 @@ std::vector<Put> raw_workload(std::vector<Put> keys, uint64_t fold_puts) {
   return keys;
 }
 
-// Writes `work` in `commits` unlogged batches from `threads` writers (each its share of the puts, as the fold's
-// workers each write their own partitions); returns the seconds taken, or -1 when the database does not open.
+// Reads `keys` in one batched MultiGet of sorted keys, as the fold's read-ahead (projections/store.cc read_sorted),
+// and empties them; false on a read error (a key not found is none).
+bool read_sorted_keys(rocksdb::DB* raw, std::vector<std::string>& keys) {
+  if (keys.empty()) return true;
+  std::sort(keys.begin(), keys.end());
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<rocksdb::PinnableSlice> values(slices.size());
+  std::vector<rocksdb::Status> statuses(slices.size());
+  raw->MultiGet(rocksdb::ReadOptions(), raw->DefaultColumnFamily(), slices.size(), slices.data(), values.data(),
+                statuses.data(), true);
+  keys.clear();
+  return std::all_of(statuses.begin(), statuses.end(), [](const auto& st) { return st.ok() || st.IsNotFound(); });
+}
+
+// Writes `work` in `commits` unlogged batches from `threads` writers, each the puts of its own keys (by a hash of
+// the key, as the fold's workers each write their own partitions and no key of another); returns the seconds
+// taken, or -1 when the database does not open.
 double raw_put_seconds(const std::string& path, const std::vector<Put>& work, uint64_t commits, size_t threads,
                        uint64_t* bytes) {
   rocksdb::Options o = gongji::store_db_options();
@@ -102,6 +118,8 @@ double raw_put_seconds(const std::string& path, const std::vector<Put>& work, ui
   }
   const uint64_t per_batch = commits ? (work.size() + commits - 1) / commits : work.size();
   const size_t read_chunk = std::max<size_t>(gongji::FoldOptions{}.read_ahead, 1);
+  std::vector<std::vector<size_t>> share(threads);  // each writer's puts, in the workload's order
+  for (size_t i = 0; i < work.size(); ++i) share[std::hash<std::string>{}(work[i].key) % threads].push_back(i);
   std::vector<uint64_t> written(threads, 0);
   std::atomic<bool> failed{false};
   auto writer = [&](size_t w) {
@@ -111,17 +129,8 @@ double raw_put_seconds(const std::string& path, const std::vector<Put>& work, ui
     std::mt19937_64 pick(7 + w);
     std::unordered_set<std::string> read;
     std::vector<std::string> to_read;  // keys put for the first time, read before the batch holding them is written
-    // As the fold's read-ahead (projections/store.cc read_sorted): one batched MultiGet of sorted keys.
     auto read_ahead = [&] {
-      std::sort(to_read.begin(), to_read.end());
-      std::vector<rocksdb::Slice> keys(to_read.begin(), to_read.end());
-      std::vector<rocksdb::PinnableSlice> values(keys.size());
-      std::vector<rocksdb::Status> statuses(keys.size());
-      raw->MultiGet(rocksdb::ReadOptions(), raw->DefaultColumnFamily(), keys.size(), keys.data(), values.data(),
-                    statuses.data(), true);
-      for (const rocksdb::Status& st : statuses)
-        if (!st.ok() && !st.IsNotFound()) failed = true;
-      to_read.clear();
+      if (!read_sorted_keys(raw, to_read)) failed = true;
     };
     auto commit = [&] {
       read_ahead();
@@ -129,7 +138,7 @@ double raw_put_seconds(const std::string& path, const std::vector<Put>& work, ui
       if (!raw->Write(wo, &sorted).ok()) failed = true;
       batch.Clear();
     };
-    for (size_t i = w; i < work.size(); i += threads) {
+    for (size_t i : share[w]) {
       const Put& p = work[i];
       // The fold reads a person once per cache lifetime and an event id once: a read at a key's first put only.
       if ((p.key[0] == 'p' || p.key[0] == 'e') && read.insert(p.key).second) to_read.push_back(p.key);
