@@ -300,6 +300,9 @@ class PartitionState final : public StateAccess {
   void keep_read_ahead(std::string id, std::optional<std::string> value) {
     persons_read_ahead_.emplace(std::move(id), std::move(value));
   }
+  // Forgets what was read ahead and not taken (PartitionFolder::apply_reading_ahead, at a chunk's end).
+  void drop_read_ahead() { persons_read_ahead_.clear(); }
+  size_t persons_read_ahead() const { return persons_read_ahead_.size(); }
   // FoldOptions::read_ahead: persons a close reads ahead at a time (for_each_person), and whether
   // PartitionFolder::prefetch reads ahead at all (0: neither reads anything ahead).
   void set_read_ahead(size_t n) { read_ahead_ = n; }
@@ -1327,6 +1330,17 @@ void PartitionFolder::apply_reading_ahead(std::span<const LogRecord> records, Fo
       if (rest > 0) prefetch(records.subspan(i + 1, window));
     }
   }
+  // What the chunk read ahead and did not take (a duplicate's person, a record refused before its person was read, or
+  // the records after a stop) goes: kept, it would stay until that person's next event, in `serve` as long as the
+  // folder lives.
+  Impl& m = *impl_;
+  m.state.drop_read_ahead();
+  m.ids_read_ahead.clear();
+  m.events_decoded_ahead.clear();
+}
+
+size_t PartitionFolder::read_ahead_in_memory() const {
+  return impl_->state.persons_read_ahead() + impl_->ids_read_ahead.size() + impl_->events_decoded_ahead.size();
 }
 
 std::string FoldStats::storage() const {

@@ -154,9 +154,9 @@ struct FoldOptions {
   // reads the persons it visits ahead as many at a time (PartitionFolder::set_read_ahead). 0: nothing is read ahead,
   // each record is applied as it is read and each person looked up alone. Only speed and memory depend on it. A
   // chunk holds its records' bytes, their decoded events and the persons read ahead, outside person_cache_bytes and
-  // max_persons_in_memory: about 10 to 30 MB a worker at 8,192 (a person read ahead and never asked for, as for an
-  // event refused before its person is read, stays until the fold ends); a close holds as many persons' encodings
-  // read ahead at a time (`serve`'s closes too, at this default).
+  // max_persons_in_memory: about 10 to 30 MB a worker at 8,192 (what the chunk's records did not take, as the
+  // person of a duplicate event, goes at the chunk's end: PartitionFolder::read_ahead_in_memory); a close holds as
+  // many persons' encodings read ahead at a time (`serve`'s closes too, at this default).
   // Issue 10, the 100% log (37,399,992 records), each fold from an empty store, in the order A B B A on 2026-12-04:
   // 551.0 and 551.2 s (user + system CPU 1,054 and 1,049 s, peak RSS 1,768 and 1,737 MiB) against 594.5 and
   // 597.3 s without read-ahead (1,135 and 1,142 s, 1,677 and 1,798 MiB), the same keys and bytes written. Without
@@ -483,8 +483,8 @@ class PartitionFolder {
   // cost linear work. At a batch's end `commit()` is called and says whether it committed (it may decline, e.g.
   // after another worker failed; then `go_on()` must stop the loop); if it did, the records that follow are read
   // ahead again, at most max(that batch's records, 64) and never past the end of `records`: a commit may empty the
-  // person cache, and a rollback drops the persons read ahead (not the event ids). Throws what apply() and the
-  // callbacks throw.
+  // person cache, and a rollback drops the persons read ahead (not the event ids). At its end it drops what was read
+  // ahead and not taken (read_ahead_in_memory). Throws what apply() and the callbacks throw.
   void apply_reading_ahead(std::span<const LogRecord> records, FoldStats& stats,
                            const std::function<bool()>& go_on,
                            const std::function<bool(const LogRecord&, std::vector<Output>&)>& applied,
@@ -506,6 +506,9 @@ class PartitionFolder {
   // The persons decoded in memory (changed in the batch, cached from earlier ones, or known to be absent):
   // Store::fold ends a batch early at FoldOptions::max_persons_in_memory.
   size_t persons_in_memory() const;
+  // Persons, event ids and decoded events read ahead and not yet taken by their records; apply_reading_ahead
+  // leaves none at its end.
+  size_t read_ahead_in_memory() const;
   // FoldOptions::max_persons_in_memory: the commit also empties the cache of decoded persons once it holds this many
   // (its default until set), so that a cache of many small persons does not end every batch at once.
   void set_max_persons_in_memory(size_t n);

@@ -210,6 +210,15 @@ std::vector<LogRecord> records_of(EventLog& log, std::vector<std::string>& bytes
   return records;
 }
 
+// A store that has folded and committed records[0, n) of partition 0 (of 1), by a folder of its own.
+void fold_first(Store& s, const std::vector<LogRecord>& records, size_t n) {
+  s.record_run(default_policy(), 1);
+  FoldStats setup;
+  PartitionFolder folder(s, 0, 1, default_policy());
+  for (size_t i = 0; i < n; ++i) folder.apply(records[i], setup);
+  folder.commit(setup);
+}
+
 // PartitionFolder::apply_reading_ahead as `serve` calls it (a batch ends only after a rollback): the rollback drops
 // the persons read ahead, so after its commit the records that follow are read ahead again. P and Q are in the store;
 // a fresh folder applies c1 (P), c2 (P, throws after the state changed) and c3 (Q). Taken from what was read ahead:
@@ -229,13 +238,7 @@ TEST(Poison, AfterARollbackTheRecordsThatFollowAreReadAheadAgain) {
   const std::vector<LogRecord> records = records_of(*log, bytes);
   ASSERT_EQ(records.size(), 6u);
   Store s(d / "state");
-  s.record_run(default_policy(), 1);
-  FoldStats setup;
-  {
-    PartitionFolder folder(s, 0, 1, default_policy());
-    for (size_t i = 0; i < 3; ++i) folder.apply(records[i], setup);  // T1, P, Q
-    folder.commit(setup);
-  }
+  fold_first(s, records, 3);  // T1, P, Q
   PartitionFolder folder(s, 0, 1, default_policy());
   folder.set_apply_hook([](const Event& e) {
     if (e.id() == "c2") throw std::out_of_range("injected after the state changed");
@@ -280,13 +283,7 @@ TEST(Poison, TheReadAheadAfterARollbackIsBoundedByTheBatch) {
   const std::vector<LogRecord> records = records_of(*log, bytes);
   ASSERT_EQ(records.size(), 204u);  // T1, P, Q1..Q100, c1, c2, 100 claims
   Store s(d / "state");
-  s.record_run(default_policy(), 1);
-  FoldStats setup;
-  {
-    PartitionFolder folder(s, 0, 1, default_policy());
-    for (size_t i = 0; i < 102; ++i) folder.apply(records[i], setup);
-    folder.commit(setup);
-  }
+  fold_first(s, records, 102);
   PartitionFolder folder(s, 0, 1, default_policy());
   folder.set_apply_hook([](const Event& e) {
     if (e.id() == "c2") throw std::out_of_range("injected after the state changed");
@@ -393,6 +390,40 @@ TEST(Poison, DeadLettersCommandAndReport) {
   ASSERT_EQ(run(gongji("report --data-dir " + d / "data"), &out), 0);
   EXPECT_NE(out.find("`gongji dead-letters` lists them all): 1 ==\n  partition 0 offset 4: "), std::string::npos)
       << out;
+}
+
+// PartitionFolder::apply_reading_ahead drops, at its end, what its chunk read ahead and did not take. Q and its claim
+// cq are in the store; a fresh folder is given cq again (a copy: a no-op). The chunk reads ahead cq's event id, which
+// the copy takes (found: nothing to do), and Q, which nothing takes; kept, Q would stay in memory until its next
+// event (in `serve`, as long as the folder lives). Nothing is read from the store for it afterwards either.
+TEST(ReadAhead, WhatAChunkDidNotTakeIsDroppedAtItsEnd) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 1);
+  const std::string cq = R"({"type":"claim","id":"cq","claim":"KQ","person":"Q","facility":"T1","date":"2023-03-03",)"
+                         R"("benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})";
+  ingest_lines(*log, std::string(kSetup) +
+                         R"({"type":"person_enrolled","id":"q","at":"2022-01-01","person":"Q",)"
+                         R"("birth_date":"1970-01-01","scheme":"employee","status":"in_service"})" "\n" + cq + "\n");
+  log->append_raw(0, encode_event(parse_event(cq)));  // the same event again, as a producer's retry leaves it
+  log->sync();
+  std::vector<std::string> bytes;
+  const std::vector<LogRecord> records = records_of(*log, bytes);
+  ASSERT_EQ(records.size(), 5u);  // T1, P, Q, cq, cq again
+  Store s(d / "state");
+  fold_first(s, records, 4);
+  PartitionFolder folder(s, 0, 1, default_policy());
+  FoldStats st;
+  int applied = 0;
+  folder.apply_reading_ahead(std::span<const LogRecord>(records).subspan(4), st, [] { return true; },
+                             [&](const LogRecord&, std::vector<Output>&) { return ++applied, false; },
+                             [] { return true; });
+  EXPECT_EQ(applied, 1);
+  EXPECT_EQ(folder.persons_in_memory(), 0u);     // Q was never asked for
+  EXPECT_EQ(folder.read_ahead_in_memory(), 0u);  // 1 (Q) were it kept
+  folder.commit(st);
+  EXPECT_EQ(st.outputs, 0u);           // the copy settles nothing again
+  EXPECT_EQ(st.read_ahead_taken, 1u);  // cq's event id
+  EXPECT_EQ(st.person_reads, 0u);
 }
 
 }  // namespace
