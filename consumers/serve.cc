@@ -19,6 +19,7 @@
 
 #include <xxhash.h>
 
+#include "consumers/delivered.h"
 #include "consumers/exit_codes.h"
 #include "consumers/group_owners.h"
 #include "oplog/oplog.h"
@@ -492,21 +493,7 @@ class Server : public RdKafka::RebalanceCb {
                       FoldStats& stats, const std::atomic<bool>& failed) {
     PartitionFolder& folder = *folders_.at(p);
     const uint64_t published = published_.at(p);
-    std::vector<LogRecord> records;  // their payloads point into msgs
-    records.reserve(msgs.size());
-    // A record behind the position is skipped (folded before: delivered again, or the consumer's offset reset), each
-    // against the position the records before it leave (apply sets it to their offset + 1), as one at a time would.
-    uint64_t next = folder.next_offset();
-    for (const auto& m : msgs) {
-      LogRecord r;
-      r.partition = p;
-      r.offset = static_cast<uint64_t>(m->offset());
-      if (r.offset < next) continue;
-      next = r.offset + 1;
-      r.ingested_ms = m->timestamp().timestamp;
-      r.payload = std::string_view(static_cast<const char*>(m->payload()), m->len());
-      records.push_back(r);
-    }
+    const std::vector<LogRecord> records = records_to_fold(p, folder.next_offset(), msgs);  // payloads in msgs
     // Read ahead and applied in Store::fold's chunks (FoldOptions::read_ahead; issue 10), a batch ending only after a
     // rollback (PartitionFolder::apply_reading_ahead): committed early, those records are in the outbox.
     const size_t chunk = std::max<size_t>(FoldOptions().read_ahead, 1);
