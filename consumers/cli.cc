@@ -94,6 +94,21 @@ std::string unknown_subcommand(CLI::App& app, int argc, char** argv) {
   return "";
 }
 
+// "gongji" and the subcommands the command line names, as far as they are known ("gongji log truncate"): what a
+// usage error's message starts with.
+std::string command_named(CLI::App& app, int argc, char** argv) {
+  std::string named = "gongji";
+  CLI::App* at = &app;
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    auto sub = at->get_subcommands([&](CLI::App* s) { return s->check_name(word); });
+    if (word.starts_with("-") || sub.empty()) break;
+    named += " " + word;
+    at = sub.front();
+  }
+  return named;
+}
+
 // --known-at parsed, every partition it names checked against the log's.
 // (service/queries.h known_at_param: a ParameterError is a usage error here.)
 KnownAt known_at_option(const std::string& text, const EventLog& log) { return known_at_param(text, log); }
@@ -978,14 +993,17 @@ std::optional<int> parse_command_line(Cli& cli, int argc, char** argv) {
     cli.app.parse(static_cast<int>(av.size()), av.data());
   } catch (const CLI::ParseError& e) {
     if (std::string word = unknown_subcommand(cli.app, argc, argv); !word.empty()) {
-      std::cerr << "gongji: unknown subcommand '" << word << "'\nRun with --help for more information.\n";
+      std::cerr << "gongji: unknown subcommand '" << word << "'\nRun 'gongji --help' for more information.\n";
       return exit_code::kUsage;
     }
     if (auto why = config_error_of(e.what(), from_file, config); why && e.get_exit_code() != 0) {
       std::cerr << "gongji " << args[1] << ": " << *why << "\n";
       return exit_code::kUsage;
     }
-    return cli.app.exit(e) == 0 ? exit_code::kOk : exit_code::kUsage;
+    if (e.get_exit_code() == 0) return cli.app.exit(e) == 0 ? exit_code::kOk : exit_code::kUsage;  // --help
+    const std::string command = command_named(cli.app, argc, argv);
+    std::cerr << command << ": " << e.what() << "\nRun '" << command << " --help' for more information.\n";
+    return exit_code::kUsage;
   }
   return std::nullopt;
 }

@@ -89,6 +89,19 @@ TEST_F(CliUsage, UnknownSubcommandOrOption) {
   EXPECT_USAGE("person --data-dir " + data_, "--person");  // a required option missing
 }
 
+// CLI11's own parse errors name the command they are about, and whose --help to read, as gongji's own errors do.
+TEST_F(CliUsage, ParseErrorsNameTheirCommand) {
+  std::string err;
+  EXPECT_EQ(gongji("settlements --data-dir " + data_ + " --kind payout", &err), exit_code::kUsage);
+  EXPECT_TRUE(err.starts_with("gongji settlements: --kind: payout not in {settlement,")) << err;
+  EXPECT_NE(err.find("\nRun 'gongji settlements --help' for more information.\n"), std::string::npos) << err;
+  EXPECT_EQ(gongji("log truncate --partition 0 --offset 1", &err), exit_code::kUsage);
+  EXPECT_TRUE(err.starts_with("gongji log truncate: --data-dir is required\n")) << err;
+  EXPECT_NE(err.find("Run 'gongji log truncate --help'"), std::string::npos) << err;
+  EXPECT_EQ(gongji("frobnicate", &err), exit_code::kUsage);
+  EXPECT_EQ(err, "gongji: unknown subcommand 'frobnicate'\nRun 'gongji --help' for more information.\n");
+}
+
 TEST_F(CliUsage, NumberThatDoesNotParse) {
   EXPECT_USAGE("statement --data-dir " + data_ + " --person P1 --year twenty", "--year");
   EXPECT_USAGE("fold --data-dir " + data_ + " --batch 2k", "--batch");
