@@ -992,17 +992,17 @@ std::optional<int> parse_command_line(Cli& cli, int argc, char** argv) {
   try {  // CLI11's own parse errors are usage errors too; --help is a "success" (CLI11 exit code 0)
     cli.app.parse(static_cast<int>(av.size()), av.data());
   } catch (const CLI::ParseError& e) {
-    if (std::string word = unknown_subcommand(cli.app, argc, argv); !word.empty()) {
-      std::cerr << "gongji: unknown subcommand '" << word << "'\nRun 'gongji --help' for more information.\n";
-      return exit_code::kUsage;
-    }
-    if (auto why = config_error_of(e.what(), from_file, config); why && e.get_exit_code() != 0) {
-      std::cerr << "gongji " << args[1] << ": " << *why << "\n";
-      return exit_code::kUsage;
-    }
-    if (e.get_exit_code() == 0) return cli.app.exit(e) == 0 ? exit_code::kOk : exit_code::kUsage;  // --help
+    const std::string word = unknown_subcommand(cli.app, argc, argv);
+    if (word.empty() && e.get_exit_code() == 0) return cli.app.exit(e) == 0 ? exit_code::kOk : exit_code::kUsage;
+    // The command as far as it is known ("gongji log" before an unknown "gongji log frobnicate").
     const std::string command = command_named(cli.app, argc, argv);
-    std::cerr << command << ": " << e.what() << "\nRun '" << command << " --help' for more information.\n";
+    if (!word.empty())
+      std::cerr << command << ": unknown subcommand '" << word << "'";
+    else if (auto why = config_error_of(e.what(), from_file, config))
+      std::cerr << "gongji " << args[1] << ": " << *why;
+    else
+      std::cerr << command << ": " << e.what();
+    std::cerr << "\nRun '" << command << " --help' for more information.\n";
     return exit_code::kUsage;
   }
   return std::nullopt;

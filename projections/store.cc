@@ -301,7 +301,9 @@ class PartitionState final : public StateAccess {
     persons_read_ahead_.emplace(std::move(id), std::move(value));
   }
   // Forgets what was read ahead and not taken (PartitionFolder::apply_reading_ahead, at a chunk's end).
-  void drop_read_ahead() { persons_read_ahead_.clear(); }
+  void drop_read_ahead() {
+    if (!persons_read_ahead_.empty()) persons_read_ahead_.clear();
+  }
   size_t persons_read_ahead() const { return persons_read_ahead_.size(); }
   // FoldOptions::read_ahead: persons a close reads ahead at a time (for_each_person), and whether
   // PartitionFolder::prefetch reads ahead at all (0: neither reads anything ahead).
@@ -1335,8 +1337,8 @@ void PartitionFolder::apply_reading_ahead(std::span<const LogRecord> records, Fo
   // folder lives.
   Impl& m = *impl_;
   m.state.drop_read_ahead();
-  m.ids_read_ahead.clear();
-  m.events_decoded_ahead.clear();
+  if (!m.ids_read_ahead.empty()) m.ids_read_ahead.clear();  // clear() zeroes the buckets even when empty
+  if (!m.events_decoded_ahead.empty()) m.events_decoded_ahead.clear();
 }
 
 size_t PartitionFolder::read_ahead_in_memory() const {

@@ -467,15 +467,6 @@ class PartitionFolder {
   // INV-LOG-FORWARD of ledger/invariant.h); returns its output records (a poison record, an InvariantViolation
   // included: its one "dead_letter" output). Throws only what is not poison (above).
   std::vector<Output> apply(const LogRecord& r, FoldStats& stats);
-  // Reads ahead what apply() would read from the store for `records`: decodes them, then reads their event ids' e/
-  // entries and the persons they name that are not in memory in one MultiGet in key order (issue 10: at the city's
-  // size nearly every event's person and id are looked up in the store, and one sorted MultiGet visits each filter
-  // and index block once for many keys). Contract: `records` are records apply() is to be given next, in log order,
-  // with the same bytes (a record read ahead and not applied is dropped at the next commit). Only speed depends on
-  // it: apply() takes what was read ahead at most once and reads anything else itself, and nothing read ahead can
-  // change in memory or be written before apply() takes it, so it stays what the store holds across commits.
-  // Store::fold calls it for each chunk of records it reads (FoldOptions::read_ahead).
-  void prefetch(std::span<const LogRecord> records);
   // Applies `records` (records apply() is to be given next, in log order) one by one, read ahead first (prefetch),
   // as Store::fold and `serve` do: before each record `go_on()` says whether to apply it (false: stop there); after
   // it `applied(record, outputs)` takes its output records and says whether the batch ends there. A batch also ends
@@ -483,8 +474,8 @@ class PartitionFolder {
   // cost linear work. At a batch's end `commit()` is called and says whether it committed (it may decline, e.g.
   // after another worker failed; then `go_on()` must stop the loop); if it did, the records that follow are read
   // ahead again, at most max(that batch's records, 64) and never past the end of `records`: a commit may empty the
-  // person cache, and a rollback drops the persons read ahead (not the event ids). At its end it drops what was read
-  // ahead and not taken (read_ahead_in_memory). Throws what apply() and the callbacks throw.
+  // person cache, and a rollback drops the persons read ahead (not the event ids). When it returns, it has dropped what
+  // was read ahead and not taken (read_ahead_in_memory). Throws what apply() and the callbacks throw.
   void apply_reading_ahead(std::span<const LogRecord> records, FoldStats& stats,
                            const std::function<bool()>& go_on,
                            const std::function<bool(const LogRecord&, std::vector<Output>&)>& applied,
@@ -514,6 +505,15 @@ class PartitionFolder {
   void set_max_persons_in_memory(size_t n);
 
  private:
+  // Reads ahead what apply() would read from the store for `records`: decodes them, then reads their event ids' e/
+  // entries and the persons they name that are not in memory in one MultiGet in key order (issue 10: at the city's
+  // size nearly every event's person and id are looked up in the store, and one sorted MultiGet visits each filter
+  // and index block once for many keys). Contract: `records` are records apply() is to be given next, in log order,
+  // with the same bytes (a record read ahead and not applied is dropped at the next commit). Only speed depends on
+  // it: apply() takes what was read ahead at most once and reads anything else itself, and nothing read ahead can
+  // change in memory or be written before apply() takes it, so it stays what the store holds across commits.
+  // apply_reading_ahead calls it for its records (FoldOptions::read_ahead), and drops what they did not take.
+  void prefetch(std::span<const LogRecord> records);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -100,6 +100,8 @@ TEST_F(CliUsage, ParseErrorsNameTheirCommand) {
   EXPECT_NE(err.find("Run 'gongji log truncate --help'"), std::string::npos) << err;
   EXPECT_EQ(gongji("frobnicate", &err), exit_code::kUsage);
   EXPECT_EQ(err, "gongji: unknown subcommand 'frobnicate'\nRun 'gongji --help' for more information.\n");
+  EXPECT_EQ(gongji("log frobnicate --help", &err), exit_code::kUsage);
+  EXPECT_EQ(err, "gongji log: unknown subcommand 'frobnicate'\nRun 'gongji log --help' for more information.\n");
 }
 
 TEST_F(CliUsage, NumberThatDoesNotParse) {

@@ -395,7 +395,7 @@ TEST(Poison, DeadLettersCommandAndReport) {
 // PartitionFolder::apply_reading_ahead drops, at its end, what its chunk read ahead and did not take. Q and its claim
 // cq are in the store; a fresh folder is given cq again (a copy: a no-op). The chunk reads ahead cq's event id, which
 // the copy takes (found: nothing to do), and Q, which nothing takes; kept, Q would stay in memory until its next
-// event (in `serve`, as long as the folder lives). Nothing is read from the store for it afterwards either.
+// event (in `serve`, as long as the folder lives).
 TEST(ReadAhead, WhatAChunkDidNotTakeIsDroppedAtItsEnd) {
   TempDir d;
   auto log = open_segment_log(d / "log", 1);
