@@ -1940,6 +1940,17 @@ bool output_as_data(std::string_view v, std::string_view key, const Store::Outpu
   return fn(&s, nullptr);
 }
 
+// The log offset in an output key o/<partition>/<offset: 16 hex digits>/<n> (`prefix_size`: of o/<partition>/).
+uint64_t output_key_offset(std::string_view key, size_t prefix_size) {
+  uint64_t offset = 0;
+  const std::string_view hex = key.substr(std::min(prefix_size, key.size()), 16);
+  const auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), offset, 16);
+  if (hex.size() != 16 || ec != std::errc() || end != hex.data() + 16 || key.size() <= prefix_size + 16 ||
+      key[prefix_size + 16] != '/')
+    throw StoreError("the store holds a damaged output key " + std::string(key.substr(0, 80)));
+  return offset;
+}
+
 void outputs_as_data_under(rocksdb::DB* db, const std::string& prefix, const Store::OutputDataFn& fn) {
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
@@ -1952,6 +1963,19 @@ void Store::outputs_as_data(const OutputDataFn& fn) const { outputs_as_data_unde
 
 void Store::outputs_of_as_data(int partition, const OutputDataFn& fn) const {
   outputs_as_data_under(db_.get(), "o/" + hex4(partition) + "/", fn);
+}
+
+void Store::outputs_of_as_data(int partition, uint64_t from, const OffsetDataFn& fn) const {
+  const std::string prefix = "o/" + hex4(partition) + "/";
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix + hex16(from)); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    const std::string_view key = it->key().ToStringView();
+    const uint64_t offset = output_key_offset(key, prefix.size());
+    if (!output_as_data(it->value().ToStringView(), key,
+                        [&](const Settlement* st, const Record* r) { return fn(offset, st, r); }))
+      return;
+  }
+  check(it->status(), "read the output records of partition " + std::to_string(partition));
 }
 
 void Store::outputs(const std::function<bool(const json&)>& fn, Trace trace) const {

@@ -346,6 +346,10 @@ class Store {
   // indexes, as person_outputs): the month views, the report and the statement read their money as data, not from
   // lines.
   void outputs_of_as_data(int partition, const OutputDataFn& fn) const;
+  // The same for one partition's records from log offset `from` on, each with its record's offset (the key's
+  // o/<partition>/<offset>/): what-if pairs the live store's settlements with the replayed store's by it.
+  using OffsetDataFn = std::function<bool(uint64_t offset, const Settlement*, const Record*)>;
+  void outputs_of_as_data(int partition, uint64_t from, const OffsetDataFn& fn) const;
   void person_outputs_as_data(const std::string& person, const OutputDataFn& fn) const;
   // The output records of one partition (o/<partition>/), in log order; stops when fn returns false.
   void outputs_of(int partition, const std::function<bool(const nlohmann::json&)>& fn,

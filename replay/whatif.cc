@@ -1,67 +1,153 @@
 #include "replay/whatif.h"
 
+#include <algorithm>
+#include <array>
+
 #include "ledger/settlement.h"
 
 namespace gongji {
 
-using nlohmann::json;
-
 namespace {
 
-// What the books need of one settlement (no trace, no line): the dimensions of the totals and the fund.
-struct Paid {
-  std::string claim, person;
-  std::string scheme, benefit, month;
-  int level = 0;
-  Money fund = 0;  // net of a reversal
+// The dimensions of the totals as codes, spelled once per group at the end rather than once per claim.
+struct Dims {
+  int scheme = -1;   // a Scheme, or -1 when the settlement names none ("?")
+  int benefit = 0;   // a Benefit
+  int level = 0;     // the facility level
+  Month month = 0;   // the claim's date's month
+};
+Dims dims_of(const Settlement& s) {
+  return {s.scheme ? static_cast<int>(*s.scheme) : -1, static_cast<int>(s.benefit), s.level, month_of(s.date)};
+}
+Money paid(const Settlement& s) { return s.status == ClaimStatus::settled ? s.fund : 0; }
+
+// One replayed settlement of a partition: its record's log offset, the fund net of reversals, its dimensions.
+struct Replayed {
+  uint64_t offset = 0;
+  Money fund = 0;
+  Dims dims;
 };
 
-std::map<std::string, Paid> paid_by_claim_event(const Store& s, std::vector<std::string>* order) {
-  std::map<std::string, Paid> out;
-  std::map<std::string, std::string> event_of_claim;  // (person/claim) -> settled claim event
-  s.outputs_as_data([&](const Settlement* st, const Record* r) {
+// The settled settlement a reversal undoes, in `partition` (the person's: a reversal names the person of its claim);
+// nullopt when the claim has none settled (its first settlement, through the c/ index, was refused: later ones are
+// DUPLICATE_CLAIM rejections), and the reversal then changes no payment.
+std::optional<SettlementRef> reversed(const Store& s, int partition, const Reversal& v) {
+  std::optional<SettlementRef> ref = s.settlement(v.person, v.claim);
+  if (!ref || ref->partition != partition || !ref->record.settlement ||
+      ref->record.settlement->status != ClaimStatus::settled)
+    return std::nullopt;
+  return ref;
+}
+
+Replayed* replayed_at(std::vector<Replayed>& rows, uint64_t offset) {
+  auto it = std::lower_bound(rows.begin(), rows.end(), offset,
+                             [](const Replayed& r, uint64_t o) { return r.offset < o; });
+  return it != rows.end() && it->offset == offset ? &*it : nullptr;
+}
+
+// The replayed store's settlements of one partition in log order, each net of the reversals that follow it.
+std::vector<Replayed> replayed_of(const Store& replay, int partition) {
+  std::vector<Replayed> rows;
+  replay.outputs_of_as_data(partition, 0, [&](uint64_t offset, const Settlement* st, const Record* r) {
     if (st) {
-      const bool settled = st->status == ClaimStatus::settled;
-      out[st->event] = {st->claim, st->person, st->scheme ? spelled(*st->scheme) : "?", spelled(st->benefit),
-                        format_date(st->date).substr(0, 7), st->level, settled ? st->fund : 0};
-      if (order) order->push_back(st->event);
-      if (settled) event_of_claim[st->person + "/" + st->claim] = st->event;
+      rows.push_back({offset, paid(*st), dims_of(*st)});
     } else if (const auto* v = std::get_if<Reversal>(r)) {
-      auto it = event_of_claim.find(v->person + "/" + v->claim);
-      if (it != event_of_claim.end()) out[it->second].fund += v->fund;
+      if (auto ref = reversed(replay, partition, *v))
+        if (Replayed* row = replayed_at(rows, ref->offset)) row->fund += v->fund;
     }
     return true;
   });
-  return out;
+  return rows;
 }
+
+// Totals by dimension, recorded and what-if, keyed by codes until spelled_into() turns them into
+// WhatIfReport::totals.
+struct Totals {
+  std::array<std::map<int, std::pair<Money, Money>>, 4> by;  // scheme, level, benefit, month
+  void add(const Dims& d, Money recorded, Money what_if) {
+    for (int dim = 0; dim < 4; ++dim) {
+      const int key = dim == 0 ? d.scheme : dim == 1 ? d.level : dim == 2 ? d.benefit : d.month;
+      auto& [r, w] = by[dim][key];
+      r += recorded, w += what_if;
+    }
+  }
+  void spelled_into(WhatIfReport& rep) const {
+    static constexpr std::array<const char*, 4> kDims = {"scheme", "level", "benefit", "month"};
+    for (int dim = 0; dim < 4; ++dim)
+      for (const auto& [key, v] : by[dim]) {
+        const std::string name = dim == 0 ? (key < 0 ? "?" : spelled(static_cast<Scheme>(key)))
+                                 : dim == 1 ? std::to_string(key)
+                                 : dim == 2 ? spelled(static_cast<Benefit>(key))
+                                            : format_month(key);
+        auto& [r, w] = rep.totals[kDims[dim]][name];
+        r += v.first, w += v.second;
+      }
+  }
+};
+
+// Compares one partition: the live store's settlements in log order against the replayed ones (`rows`), each
+// live one net of the live reversals that follow it. A live reversal changes its claim's recorded payment after the
+// claim was compared, so the claims that differ are kept by offset until the partition ends.
+class PartitionComparison {
+ public:
+  PartitionComparison(const Store& live, int partition, std::vector<Replayed> rows, WhatIfReport& rep, Totals& totals)
+      : live_(live), partition_(partition), rows_(std::move(rows)), rep_(rep), totals_(totals) {}
+
+  void run() {
+    live_.outputs_of_as_data(partition_, 0, [&](uint64_t offset, const Settlement* st, const Record* r) {
+      if (st) settled(offset, *st);
+      else if (const auto* v = std::get_if<Reversal>(r)) reversal(*v);
+      return true;
+    });
+    for (auto& [offset, c] : differing_)  // in log order
+      if (c.recorded != c.what_if) rep_.claims.push_back(std::move(c));
+  }
+
+ private:
+  void settled(uint64_t offset, const Settlement& st) {
+    const Money a = paid(st);
+    while (next_ < rows_.size() && rows_[next_].offset < offset) ++next_;
+    const Replayed* row = next_ < rows_.size() && rows_[next_].offset == offset ? &rows_[next_] : nullptr;
+    const Money b = row ? row->fund : 0;
+    ++rep_.claims_compared;
+    rep_.recorded_total += a, rep_.what_if_total += b;
+    const Dims d = dims_of(st);
+    totals_.add(d, a, 0);
+    totals_.add(row ? row->dims : d, 0, b);
+    if (a != b) differing_[offset] = {st.claim, st.person, st.event, a, b};
+  }
+  void reversal(const Reversal& v) {
+    const std::optional<SettlementRef> ref = reversed(live_, partition_, v);
+    if (!ref) return;
+    const Settlement& st = *ref->record.settlement;
+    rep_.recorded_total += v.fund;
+    totals_.add(dims_of(st), v.fund, 0);
+    auto it = differing_.find(ref->offset);
+    if (it == differing_.end())  // compared equal and not reversed since: the replay paid what the settlement did
+      it = differing_.emplace(ref->offset, ClaimDifference{st.claim, st.person, st.event, paid(st), paid(st)}).first;
+    it->second.recorded += v.fund;
+  }
+
+  const Store& live_;
+  int partition_;
+  std::vector<Replayed> rows_;
+  size_t next_ = 0;  // rows_ before it are behind the live settlement compared
+  WhatIfReport& rep_;
+  Totals& totals_;
+  // By offset: the claims that differed when compared, and those reversed since (run() leaves out the equal ones).
+  std::map<uint64_t, ClaimDifference> differing_;
+};
 
 }  // namespace
 
 WhatIfReport what_if(const Store& live, EventLog& log, const Policy& other, const std::string& scratch) {
   Store replay(scratch);
   replay.fold(log, other);
-  std::vector<std::string> order;
-  auto before = paid_by_claim_event(live, &order);
-  auto after = paid_by_claim_event(replay, nullptr);
   WhatIfReport rep;
-  for (const std::string& ev : order) {
-    const Paid& a = before.at(ev);
-    auto it = after.find(ev);
-    const Money b = it == after.end() ? 0 : it->second.fund;
-    const Paid& s = it == after.end() ? a : it->second;
-    ++rep.claims_compared;
-    rep.recorded_total += a.fund;
-    rep.what_if_total += b;
-    for (int w = 0; w < 2; ++w) {
-      const Paid& r = w ? s : a;
-      const Money f = w ? b : a.fund;
-      for (const auto& [dim, key] : {std::pair<const char*, std::string>{"scheme", r.scheme},
-                                     {"level", std::to_string(r.level)}, {"benefit", r.benefit}, {"month", r.month}})
-        (w ? rep.totals[dim][key].second : rep.totals[dim][key].first) += f;
-    }
-    if (a.fund != b)
-      rep.claims.push_back({a.claim, a.person, ev, a.fund, b});
-  }
+  Totals totals;
+  for (int p = 0; p < live.partitions(); ++p)
+    PartitionComparison(live, p, replayed_of(replay, p), rep, totals).run();
+  totals.spelled_into(rep);
   return rep;
 }
 
