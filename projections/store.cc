@@ -1996,22 +1996,39 @@ std::string_view index_tail(std::string_view key, size_t prefix_size) {
 }
 }  // namespace
 
+namespace {
+// The settlement a c/ index key under `prefix` names (c/<claim>/<person>/<partition>/<offset>/<n>), read.
+SettlementRef indexed_settlement(rocksdb::DB* db, const std::string& key, size_t prefix_size) {
+  const std::string_view tail = index_tail(key, prefix_size);
+  SettlementRef ref;
+  ref.partition = static_cast<int>(std::stoul(std::string(tail.substr(0, 4)), nullptr, 16));
+  ref.offset = std::stoull(std::string(tail.substr(5, 16)), nullptr, 16);
+  ref.key = "o/" + std::string(tail);  // (formats up to 7 also kept it as the value)
+  std::string v;
+  check(db->Get(rocksdb::ReadOptions(), ref.key, &v), "read settlement " + ref.key + " (index " + key + ")");
+  ref.record = stored_record(v, ref.key);
+  return ref;
+}
+}  // namespace
+
 std::optional<SettlementRef> Store::settlement(const std::string& person, const std::string& claim) const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   const std::string prefix = "c/" + key_part(claim) + "/" + key_part(person) + "/";
   it->Seek(prefix);
   check(it->status(), "read the claim index");
   if (!it->Valid() || !it->key().starts_with(prefix)) return std::nullopt;
-  const std::string key = it->key().ToString();
-  const std::string_view tail = index_tail(key, prefix.size());
-  SettlementRef ref;
-  ref.partition = static_cast<int>(std::stoul(std::string(tail.substr(0, 4)), nullptr, 16));
-  ref.offset = std::stoull(std::string(tail.substr(5, 16)), nullptr, 16);
-  ref.key = "o/" + std::string(tail);  // (formats up to 7 also kept it as the value)
-  std::string v;
-  check(db_->Get(rocksdb::ReadOptions(), ref.key, &v), "read settlement " + ref.key + " (index " + key + ")");
-  ref.record = stored_record(v, ref.key);
-  return ref;
+  return indexed_settlement(db_.get(), it->key().ToString(), prefix.size());
+}
+
+std::optional<SettlementRef> Store::settled_settlement(const std::string& person, const std::string& claim) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  const std::string prefix = "c/" + key_part(claim) + "/" + key_part(person) + "/";
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    SettlementRef ref = indexed_settlement(db_.get(), it->key().ToString(), prefix.size());
+    if (ref.record.settlement && ref.record.settlement->status == ClaimStatus::settled) return ref;
+  }
+  check(it->status(), "read the claim index");
+  return std::nullopt;
 }
 
 std::vector<std::string> Store::claim_holders(const std::string& claim, size_t limit) const {

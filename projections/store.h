@@ -354,9 +354,13 @@ class Store {
   // The output records of one partition (o/<partition>/), in log order; stops when fn returns false.
   void outputs_of(int partition, const std::function<bool(const nlohmann::json&)>& fn,
                   Trace trace = Trace::keep) const;
-  // The settlement of `person`'s claim `claim` (the first one: later ones are DUPLICATE_CLAIM rejections), through
-  // the c/ index; nullopt when there is none.
+  // The settlement of `person`'s claim `claim`, through the c/ index; nullopt when there is none. The first one: a
+  // claim refused before it counted (UNKNOWN_PERSON, UNKNOWN_FACILITY: ledger/claims.cc known_and_new) may be
+  // submitted again with the same id and settle; every other later one is a DUPLICATE_CLAIM rejection.
   std::optional<SettlementRef> settlement(const std::string& person, const std::string& claim) const;
+  // Its settled settlement (at most one: the ledger settles a claim id of a person once), the one a reversal of the
+  // claim undoes; nullopt when none is settled.
+  std::optional<SettlementRef> settled_settlement(const std::string& person, const std::string& claim) const;
   // The persons with a settlement of claim id `claim`, in key order, at most `limit` of them (c/ index).
   std::vector<std::string> claim_holders(const std::string& claim, size_t limit) const;
   static constexpr size_t kHoldersShown = 10;

@@ -19,6 +19,7 @@ struct Dims {
 Dims dims_of(const Settlement& s) {
   return {s.scheme ? static_cast<int>(*s.scheme) : -1, static_cast<int>(s.benefit), s.level, month_of(s.date)};
 }
+// What a settlement paid: its fund when settled, else nothing.
 Money paid(const Settlement& s) { return s.status == ClaimStatus::settled ? s.fund : 0; }
 
 // One replayed settlement of a partition: its record's log offset, the fund net of reversals, its dimensions.
@@ -28,17 +29,16 @@ struct Replayed {
   Dims dims;
 };
 
-// The settled settlement a reversal undoes, in `partition` (the person's: a reversal names the person of its claim);
-// nullopt when the claim has none settled (its first settlement, through the c/ index, was refused: later ones are
-// DUPLICATE_CLAIM rejections), and the reversal then changes no payment.
+// The settled settlement a reversal undoes (Store::settled_settlement), in `partition`, the person's. The ledger puts
+// a reversal only after its claim's settled settlement (ledger.cc), so nullopt means a damaged store; as before, such
+// a reversal changes no claim's payment.
 std::optional<SettlementRef> reversed(const Store& s, int partition, const Reversal& v) {
-  std::optional<SettlementRef> ref = s.settlement(v.person, v.claim);
-  if (!ref || ref->partition != partition || !ref->record.settlement ||
-      ref->record.settlement->status != ClaimStatus::settled)
-    return std::nullopt;
+  std::optional<SettlementRef> ref = s.settled_settlement(v.person, v.claim);
+  if (!ref || ref->partition != partition) return std::nullopt;
   return ref;
 }
 
+// The row of `rows` (sorted by offset) at `offset`; nullptr when there is none.
 Replayed* replayed_at(std::vector<Replayed>& rows, uint64_t offset) {
   auto it = std::lower_bound(rows.begin(), rows.end(), offset,
                              [](const Replayed& r, uint64_t o) { return r.offset < o; });
@@ -141,6 +141,7 @@ class PartitionComparison {
 }  // namespace
 
 WhatIfReport what_if(const Store& live, EventLog& log, const Policy& other, const std::string& scratch) {
+  live.check_log(log);  // the records are paired by offset: the log must be the one the live store was folded from
   Store replay(scratch);
   replay.fold(log, other);
   WhatIfReport rep;

@@ -23,6 +23,9 @@ struct WhatIfReport {
   Money recorded_total = 0, what_if_total = 0;
 };
 
+// `log`: the one `live` was folded from (Store::check_log refuses another, StoreError): each live settlement is
+// compared with the replay's of the same log record. Memory: one partition's replayed settlements at a time (an
+// offset, a fund and four codes each) and the claims that differ.
 WhatIfReport what_if(const Store& live, EventLog& log, const Policy& other, const std::string& scratch);
 
 }  // namespace gongji

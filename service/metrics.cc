@@ -103,7 +103,7 @@ void LedgerMetrics::count(const Store& store, const Output& out, Counts& c) {
   } else if (const auto* f = r ? std::get_if<Refusal>(r) : nullptr) {
     ++c.refusals[spelled(f->reason)];
   } else if (const auto* v = r ? std::get_if<Reversal>(r) : nullptr) {  // no scheme: its settlement names it
-    auto s = store.settlement(v->person, v->claim);
+    auto s = store.settled_settlement(v->person, v->claim);
     const Settlement* settled = s ? s->record.settlement.get() : nullptr;
     Money& m = c.fund_by_scheme[settled && settled->scheme ? spelled(*settled->scheme) : ""];
     m = checked_add(m, v->fund);

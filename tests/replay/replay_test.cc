@@ -276,7 +276,7 @@ struct NetPaid {
   std::map<std::string, std::pair<std::string, std::string>> who;  // event -> claim, person
   std::set<std::string> reversed;
 };
-Money signed_yuan(const std::string& f) {
+Money yuan_in_line(const std::string& f) {  // "-70.00" -> -7000
   const Money m = *parse_yuan(f[0] == '-' ? f.substr(1) : f);
   return f[0] == '-' ? -m : m;
 }
@@ -288,13 +288,13 @@ NetPaid net_paid(const Store& s) {
     if (kind == "settlement") {
       const std::string ev = r["event"], key = std::string(r["person"]) + "/" + std::string(r["claim"]);
       n.order.push_back(ev);
-      n.fund[ev] = n.first[ev] = r["status"] == "settled" ? signed_yuan(r["fund"]) : 0;
+      n.fund[ev] = n.first[ev] = r["status"] == "settled" ? yuan_in_line(r["fund"]) : 0;
       n.who[ev] = {r["claim"], r["person"]};
       if (r["status"] == "settled") settled[key] = ev;
     } else if (kind == "reversal") {
       auto it = settled.find(std::string(r["person"]) + "/" + std::string(r["claim"]));
       if (it == settled.end()) return true;
-      n.fund[it->second] += signed_yuan(r["fund"]);
+      n.fund[it->second] += yuan_in_line(r["fund"]);
       n.reversed.insert(it->second);
     }
     return true;
@@ -327,7 +327,8 @@ TEST(Replay, WhatIfListsExactlyTheClaimsWhoseNetPaymentDiffers) {
     const Money fa = a.fund.at(ev), fb = b.fund.count(ev) ? b.fund.at(ev) : 0;
     recorded += fa, what_if += fb;
     if (fa != fb) expected.push_back({a.who.at(ev).first, a.who.at(ev).second, ev, fa, fb});
-    if (a.reversed.count(ev) && fa == fb && a.first.at(ev) != b.first.at(ev)) ++reversed_equal_net;
+    if (a.reversed.count(ev) && fa == fb && b.first.count(ev) && a.first.at(ev) != b.first.at(ev))
+      ++reversed_equal_net;
   }
   EXPECT_EQ(rep.claims_compared, a.order.size());
   EXPECT_EQ(rep.recorded_total, recorded);
@@ -348,6 +349,40 @@ TEST(Replay, WhatIfListsExactlyTheClaimsWhoseNetPaymentDiffers) {
     EXPECT_EQ(r, recorded) << dim;
     EXPECT_EQ(w, what_if) << dim;
   }
+}
+
+// A claim refused before it counted (its facility not yet registered: UNKNOWN_FACILITY) is submitted again with the
+// same id once the facility is, settles, and is reversed. Store::settlement gives the first (refused) one,
+// Store::settled_settlement the settled one, which the reversal undoes: what-if nets the claim to 0 on both sides
+// (fund 70.00 = (400 - 300) x 70%, ORD-DED, ORD-RATIO, then -70.00), and lists nothing under the same policy.
+TEST(Replay, WhatIfNetsAReversalOfAClaimSettledOnItsSecondSubmission) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 1);
+  const std::string claim = R"(,"claim":"K","person":"P","facility":"T9","benefit":"ordinary",)"
+                            R"("items":[{"category":"drug","amount":"400.00"}]})" "\n";
+  ingest_lines(*log,
+               R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01",)"
+               R"("scheme":"employee","status":"in_service"})" "\n"
+               R"({"type":"claim","id":"c1","date":"2023-03-01")" + claim +
+               R"({"type":"facility_registered","id":"f","at":"2023-03-02","facility":"T9","level":1,)"
+               R"("kind":"township_health_center","ordinary_outpatient":true})" "\n"
+               R"({"type":"claim","id":"c2","date":"2023-03-03")" + claim +
+               R"({"type":"claim_reversed","id":"r","at":"2023-03-10","person":"P","claim":"K"})" "\n");
+  Store store(d / "state");
+  store.fold(*log, default_policy());
+  const auto first = store.settlement("P", "K"), settled = store.settled_settlement("P", "K");
+  ASSERT_TRUE(first && settled);
+  EXPECT_EQ(first->record.settlement->event, "c1");
+  EXPECT_EQ(first->record.settlement->status, ClaimStatus::rejected);
+  EXPECT_EQ(settled->record.settlement->event, "c2");
+  EXPECT_EQ(settled->record.settlement->fund, 7000);
+  EXPECT_FALSE(store.settled_settlement("P", "K2"));
+  const WhatIfReport rep = what_if(store, *log, default_policy(), d / "scratch");
+  EXPECT_EQ(rep.claims_compared, 2u);
+  EXPECT_EQ(rep.recorded_total, 0);  // 7000 - 7000: 7000 were the reversal missed
+  EXPECT_EQ(rep.what_if_total, 0);
+  EXPECT_TRUE(rep.claims.empty());
+  EXPECT_EQ(rep.totals.at("scheme").at("employee"), (std::pair<Money, Money>{0, 0}));
 }
 
 // replay --known-at: for 12 points spread over the log, a replay to that point (from the nearest checkpoint)
