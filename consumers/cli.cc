@@ -352,7 +352,13 @@ int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json
   auto log = paths.open_log_of(store);
   char tmpl[] = "/tmp/gongji-whatif-XXXXXX";
   std::string scratch = mkdtemp(tmpl);
-  WhatIfReport rep = what_if(store, *log, other, scratch + "/state");
+  WhatIfReport rep;
+  try {
+    rep = what_if(store, *log, other, scratch + "/state");
+  } catch (...) {
+    fs::remove_all(scratch);  // the replay's scratch store goes whatever happens
+    throw;
+  }
   fs::remove_all(scratch);
   if (as_json) {
     json j = {{"policy", policy_file}, {"policy_version", other.version()}, {"claims_compared", rep.claims_compared},

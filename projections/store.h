@@ -354,9 +354,10 @@ class Store {
   // The output records of one partition (o/<partition>/), in log order; stops when fn returns false.
   void outputs_of(int partition, const std::function<bool(const nlohmann::json&)>& fn,
                   Trace trace = Trace::keep) const;
-  // The settlement of `person`'s claim `claim`, through the c/ index; nullopt when there is none. The first one: a
-  // claim refused before it counted (UNKNOWN_PERSON, UNKNOWN_FACILITY: ledger/claims.cc known_and_new) may be
-  // submitted again with the same id and settle; every other later one is a DUPLICATE_CLAIM rejection.
+  // The settlement of `person`'s claim `claim`, through the c/ index; nullopt when there is none. The first one,
+  // which need not be the one that counted: a claim refused before its person or facility was known (UNKNOWN_PERSON,
+  // UNKNOWN_FACILITY: ledger/claims.cc known_and_new) may be submitted again with the same id, any number of times,
+  // until one counts; those after it are DUPLICATE_CLAIM rejections.
   std::optional<SettlementRef> settlement(const std::string& person, const std::string& claim) const;
   // Its settled settlement (at most one: the ledger settles a claim id of a person once), the one a reversal of the
   // claim undoes; nullopt when none is settled.

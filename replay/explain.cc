@@ -69,8 +69,10 @@ Rederivation rederive_claim(const Store& store, EventLog& log, const std::string
 
 Rederivation rederive_claim(const Store& store, EventLog& log, const std::string& person, const std::string& claim,
                             const Policy* other, ReplayCache* cache) {
-  // The claim index names the settlement's partition and offset (c/<claim>/<person>/<partition>/<offset>/<n>).
-  std::optional<SettlementRef> at = store.settlement(person, claim);
+  // The claim index names the settlement's partition and offset (c/<claim>/<person>/<partition>/<offset>/<n>): the
+  // settled one, else the first (a claim refused before its person or facility was known may have settled later).
+  std::optional<SettlementRef> at = store.settled_settlement(person, claim);
+  if (!at) at = store.settlement(person, claim);
   if (!at) throw NotFoundError("no settlement for claim " + claim + " of person " + person);
   const int partition = at->partition;
   const uint64_t offset = at->offset;

@@ -21,7 +21,8 @@ struct Rederivation {
   std::string policy_version;    // of the recomputation
 };
 
-// The settlement of `person`'s claim `claim` (EVENTS.md: a claim is its person and its claim id). No such
+// The settlement of `person`'s claim `claim` (EVENTS.md: a claim is its person and its claim id): the settled one
+// (Store::settled_settlement), else the first (a claim refused before its person or facility was known). No such
 // settlement: NotFoundError; its policy version not in the store: StoreError. `other`: a what-if policy. Every
 // event is decoded under the policy's code lists (Policy::codes()), as a fold under it would: an earlier event they
 // refuse is skipped (Reconstruction::dead_letters), and a claim they refuse re-derives to a "dead_letter" record

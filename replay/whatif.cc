@@ -45,10 +45,12 @@ Replayed* replayed_at(std::vector<Replayed>& rows, uint64_t offset) {
   return it != rows.end() && it->offset == offset ? &*it : nullptr;
 }
 
-// The replayed store's settlements of one partition in log order, each net of the reversals that follow it.
-std::vector<Replayed> replayed_of(const Store& replay, int partition) {
+// The replayed store's settlements of one partition in log order, each net of the reversals that follow it, up to
+// `until` (the live store's position there: what the replay folded beyond it, the live store has not seen).
+std::vector<Replayed> replayed_of(const Store& replay, int partition, uint64_t until) {
   std::vector<Replayed> rows;
   replay.outputs_of_as_data(partition, 0, [&](uint64_t offset, const Settlement* st, const Record* r) {
+    if (offset >= until) return false;
     if (st) {
       rows.push_back({offset, paid(*st), dims_of(*st)});
     } else if (const auto* v = std::get_if<Reversal>(r)) {
@@ -147,7 +149,7 @@ WhatIfReport what_if(const Store& live, EventLog& log, const Policy& other, cons
   WhatIfReport rep;
   Totals totals;
   for (int p = 0; p < live.partitions(); ++p)
-    PartitionComparison(live, p, replayed_of(replay, p), rep, totals).run();
+    PartitionComparison(live, p, replayed_of(replay, p, live.folded_offset(p)), rep, totals).run();
   totals.spelled_into(rep);
   return rep;
 }

@@ -24,7 +24,8 @@ struct WhatIfReport {
 };
 
 // `log`: the one `live` was folded from (Store::check_log refuses another, StoreError): each live settlement is
-// compared with the replay's of the same log record. Memory: one partition's replayed settlements at a time (an
+// compared with the replay's of the same log record, and the replay's records past the live store's position (a
+// store still folding) are left out. Memory: one partition's replayed settlements at a time (an
 // offset, a fund and four codes each) and the claims that differ.
 WhatIfReport what_if(const Store& live, EventLog& log, const Policy& other, const std::string& scratch);
 
