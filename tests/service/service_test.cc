@@ -16,6 +16,7 @@
 #include "log/event_log.h"
 #include "service/access_log.h"
 #include "service/auth.h"
+#include "service/metrics.h"
 #include "ingest/ingest.h"
 #include "service/service.h"
 #include "tests/fixtures.h"
@@ -603,6 +604,33 @@ TEST_F(Service, SecondaryFilesAreUnderDataAndStaleOnesRemoved) {
 
 // Exact CSV: reversals are rows (the fund column nets), account movements are in the fund's month, text fields that
 // a spreadsheet would take for a formula get a leading ', negative money does not.
+// gongji_fund_paid_yuan nets a reversal under the scheme of the claim's settled settlement (Store::
+// settled_settlement): claim K was refused when first submitted (its facility not yet registered), settled on its
+// second submission (70.00 fund) and reversed, so the employee scheme nets to 0.00 and no scheme "" appears. With
+// the first settlement taken, the reversal's -70.00 was filed under "" and the employee scheme showed 70.00.
+TEST(Metrics, AReversalNetsUnderItsSettledSettlementsScheme) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 1);
+  const std::string claim = R"(,"claim":"K","person":"P","facility":"T9","benefit":"ordinary",)"
+                            R"("items":[{"category":"drug","amount":"400.00"}]})" "\n";
+  ingest_lines(*log,
+               R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01",)"
+               R"("scheme":"employee","status":"in_service"})" "\n"
+               R"({"type":"claim","id":"c1","date":"2023-03-01")" + claim +
+               R"({"type":"facility_registered","id":"f","at":"2023-03-02","facility":"T9","level":1,)"
+               R"("kind":"township_health_center","ordinary_outpatient":true})" "\n"
+               R"({"type":"claim","id":"c2","date":"2023-03-03")" + claim +
+               R"({"type":"claim_reversed","id":"r","at":"2023-03-10","person":"P","claim":"K"})" "\n");
+  Store store(d / "state");
+  store.fold(*log, default_policy());
+  LedgerMetrics metrics;
+  const std::string text = metrics.render(store, log.get());
+  EXPECT_NE(text.find("gongji_fund_paid_yuan{scheme=\"employee\"} 0.00\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("gongji_fund_paid_yuan{scheme=\"\"}"), std::string::npos) << text;
+  EXPECT_NE(text.find("gongji_settlements_total{status=\"settled\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("gongji_settlements_total{status=\"rejected\"} 1\n"), std::string::npos) << text;
+}
+
 TEST(ServiceCsv, ReversalsAccountMovementsAndFormulaInjection) {
   json facility = {{"claims", json::array({{{"claim", "=HYPERLINK(1)"}, {"person", "+P1"}, {"date", "2023-03-08"},
                                             {"benefit", "ordinary"}, {"scheme", "@s"}, {"level", 3},
