@@ -611,16 +611,7 @@ TEST_F(Service, SecondaryFilesAreUnderDataAndStaleOnesRemoved) {
 TEST(Metrics, AReversalNetsUnderItsSettledSettlementsScheme) {
   TempDir d;
   auto log = open_segment_log(d / "log", 1);
-  const std::string claim = R"(,"claim":"K","person":"P","facility":"T9","benefit":"ordinary",)"
-                            R"("items":[{"category":"drug","amount":"400.00"}]})" "\n";
-  ingest_lines(*log,
-               R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01",)"
-               R"("scheme":"employee","status":"in_service"})" "\n"
-               R"({"type":"claim","id":"c1","date":"2023-03-01")" + claim +
-               R"({"type":"facility_registered","id":"f","at":"2023-03-02","facility":"T9","level":1,)"
-               R"("kind":"township_health_center","ordinary_outpatient":true})" "\n"
-               R"({"type":"claim","id":"c2","date":"2023-03-03")" + claim +
-               R"({"type":"claim_reversed","id":"r","at":"2023-03-10","person":"P","claim":"K"})" "\n");
+  ingest_lines(*log, claim_settled_on_resubmission_then_reversed());
   Store store(d / "state");
   store.fold(*log, default_policy());
   LedgerMetrics metrics;
