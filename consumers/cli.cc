@@ -381,14 +381,18 @@ int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json
   std::cout << "  fund paid: recorded " << format_money(rep.recorded_total) << ", what-if "
             << format_money(rep.what_if_total) << ", difference "
             << format_money(rep.what_if_total - rep.recorded_total) << "\n";
+  // Every group, the unchanged ones too, so that each dimension's recorded and what-if figures add up to the
+  // totals above.
   for (auto& [dim, rows] : rep.totals) {
-    std::cout << "\n  by " << dim << ":\n";
-    for (auto& [k, v] : rows)
-      if (v.first != v.second)
-        std::cout << "    " << k << ": " << format_money(v.first) << " -> " << format_money(v.second) << " ("
-                  << format_money(v.second - v.first) << ")\n";
+    std::cout << "\n  by " << dim << ", recorded -> what-if (difference):\n";
+    for (auto& [k, v] : rows) {
+      std::cout << "    " << k << ": " << format_money(v.first);
+      if (v.first == v.second) std::cout << " (no change)\n";
+      else std::cout << " -> " << format_money(v.second) << " (" << format_money(v.second - v.first) << ")\n";
+    }
   }
-  std::cout << "\n  claims (first " << std::min(show, rep.claims.size()) << "):\n";
+  std::cout << "\n  claims paid differently (the first " << std::min(show, rep.claims.size())
+            << ", in log order), recorded -> what-if:\n";
   for (size_t i = 0; i < rep.claims.size() && i < show; ++i)
     std::cout << "    " << rep.claims[i].claim << " (" << rep.claims[i].person
               << "): " << format_money(rep.claims[i].recorded) << " -> " << format_money(rep.claims[i].what_if) << "\n";

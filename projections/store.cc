@@ -647,7 +647,8 @@ rocksdb::Options store_db_options() {
   // similar sizes into larger ones: 12.2-13.6 GB written in 378-397 s. The fold took 764 s against 812 and 876 s
   // for two leveled runs of the same binary (one universal run; README "Benchmarks"). A compaction starts once 16
   // sorted runs (level-0 files, and each non-empty level) wait, the number the level-0 trigger had under leveled
-  // compaction (measured there: 4, 8, 16), not measured again here; writes slow at 32 runs and stop at 48. The cost
+  // compaction (measured there: 4, 8, 16); here 8 folded the 100% year no faster (643.6 s against 646.1 s, its
+  // compactions 411 s against 294 s; README "Benchmarks"), 32 slower; writes slow at 32 runs and stop at 48. The cost
   // is the readers': a point lookup checks each run's Bloom filter (the top-level partitions pinned, the rest in the
   // block cache), an iterator's seek reads a block of each run: person as-of p99 0.115 and 0.314 ms on that store
   // against 0.080 and 0.181 ms leveled (two rounds). And disk: the store may grow to 3 times its live data before a

@@ -1,5 +1,9 @@
 // replay/: point-in-time reconstruction against the live store (POLICY.md TIME-ASOF, TIME-REPLAY).
+#include <fstream>
 #include <random>
+#include <regex>
+#include <set>
+#include <sstream>
 
 #include "ledger/state_codec.h"
 #include "replay/audit.h"
@@ -307,6 +311,62 @@ NetPaid net_paid(const Store& s) {
 // amounts, and the totals. Claims reversed later are compared before their reversal is read (replay/whatif.cc
 // PartitionComparison): those that differ only before it (a reversal undoes the whole claim in either store, both
 // netting to 0) must not be listed.
+// `gongji what-if`'s text report lists every group of each dimension, the ones the other policy leaves as they were
+// marked "(no change)", so that each dimension's recorded and what-if figures add up to the report's totals, and
+// each difference is what-if less recorded. With the employee limit raised, residents' claims do not change.
+TEST(Replay, WhatIfTextListsEveryGroupAndEachDimensionAddsUp) {
+  TempDir d;
+  {
+    std::ofstream(d / "events.jsonl") << generated(400, 91);
+    std::string text = default_policy_text();
+    text.replace(text.find("- {from: 2023-01-01, value: \"1600.00\"}"), 38, "- {from: 2023-01-01, value: \"2000.00\"}");
+    std::ofstream(d / "raised.yaml") << text;
+  }
+  const std::string data = " --data-dir " + (d / "data") + " --log-level warn";
+  ASSERT_EQ(run(gongji("ingest" + data + " " + (d / "events.jsonl"))), 0);
+  ASSERT_EQ(run(gongji("fold" + data)), 0);
+  std::string out;
+  ASSERT_EQ(run(gongji("what-if" + data + " --policy " + (d / "raised.yaml")), &out), 0);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(fund paid: recorded (-?\d+\.\d\d), what-if (-?\d+\.\d\d),)")))
+      << out;
+  const Money recorded = yuan_in_line(m[1]), what_if = yuan_in_line(m[2]);
+  EXPECT_GT(what_if, recorded);
+  const std::regex section(R"(\n  by (\w+), recorded -> what-if \(difference\):\n((?:    .*\n)+))");
+  const std::regex changed(R"(    (.+): (-?\d+\.\d\d) -> (-?\d+\.\d\d) \((-?\d+\.\d\d)\))");
+  const std::regex same(R"(    (.+): (-?\d+\.\d\d) \(no change\))");
+  std::set<std::string> dims;
+  for (auto it = std::sregex_iterator(out.begin(), out.end(), section); it != std::sregex_iterator(); ++it) {
+    const std::string dim = (*it)[1], rows = (*it)[2];
+    dims.insert(dim);
+    Money sum_recorded = 0, sum_what_if = 0;
+    int unchanged = 0;
+    std::istringstream lines(rows);
+    for (std::string line; std::getline(lines, line);) {
+      std::smatch r;
+      if (std::regex_match(line, r, changed)) {
+        EXPECT_EQ(yuan_in_line(r[3]) - yuan_in_line(r[2]), yuan_in_line(r[4])) << line;
+        EXPECT_NE(yuan_in_line(r[4]), 0) << line;
+        sum_recorded += yuan_in_line(r[2]), sum_what_if += yuan_in_line(r[3]);
+      } else if (std::regex_match(line, r, same)) {
+        sum_recorded += yuan_in_line(r[2]), sum_what_if += yuan_in_line(r[2]);
+        ++unchanged;
+        if (dim == "scheme") {
+          EXPECT_EQ(r[1], "resident");
+        }
+      } else {
+        ADD_FAILURE() << dim << ": a line of neither form: " << line;
+      }
+    }
+    EXPECT_EQ(sum_recorded, recorded) << dim;
+    EXPECT_EQ(sum_what_if, what_if) << dim;
+    if (dim == "scheme") {
+      EXPECT_EQ(unchanged, 1) << rows;
+    }
+  }
+  EXPECT_EQ(dims, (std::set<std::string>{"benefit", "level", "month", "scheme"})) << out;
+}
+
 TEST(Replay, WhatIfListsExactlyTheClaimsWhoseNetPaymentDiffers) {
   TempDir d;
   auto log = open_segment_log(d / "log", 4);

@@ -602,8 +602,6 @@ TEST_F(Service, SecondaryFilesAreUnderDataAndStaleOnesRemoved) {
   EXPECT_TRUE(fs::is_directory(fs::path(data_) / ("query-secondary-" + std::to_string(::getpid()))));
 }
 
-// Exact CSV: reversals are rows (the fund column nets), account movements are in the fund's month, text fields that
-// a spreadsheet would take for a formula get a leading ', negative money does not.
 // gongji_fund_paid_yuan nets a reversal under the scheme of the claim's settled settlement (Store::
 // settled_settlement): claim K was refused when first submitted (its facility not yet registered), settled on its
 // second submission (70.00 fund) and reversed, so the employee scheme nets to 0.00 and no scheme "" appears. With
@@ -614,6 +612,9 @@ TEST(Metrics, AReversalNetsUnderItsSettledSettlementsScheme) {
   ingest_lines(*log, claim_settled_on_resubmission_then_reversed());
   Store store(d / "state");
   store.fold(*log, default_policy());
+  const auto settled = store.settled_settlement("P", "K");
+  ASSERT_TRUE(settled);
+  ASSERT_EQ(settled->record.settlement->fund, 7000);  // (400.00 - 300.00 deductible) x 70%: what the reversal nets
   LedgerMetrics metrics;
   const std::string text = metrics.render(store, log.get());
   EXPECT_NE(text.find("gongji_fund_paid_yuan{scheme=\"employee\"} 0.00\n"), std::string::npos) << text;
@@ -622,6 +623,8 @@ TEST(Metrics, AReversalNetsUnderItsSettledSettlementsScheme) {
   EXPECT_NE(text.find("gongji_settlements_total{status=\"rejected\"} 1\n"), std::string::npos) << text;
 }
 
+// Exact CSV: reversals are rows (the fund column nets), account movements are in the fund's month, text fields that
+// a spreadsheet would take for a formula get a leading ', negative money does not.
 TEST(ServiceCsv, ReversalsAccountMovementsAndFormulaInjection) {
   json facility = {{"claims", json::array({{{"claim", "=HYPERLINK(1)"}, {"person", "+P1"}, {"date", "2023-03-08"},
                                             {"benefit", "ordinary"}, {"scheme", "@s"}, {"level", 3},
