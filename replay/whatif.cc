@@ -11,9 +11,9 @@ namespace {
 
 // The dimensions of the totals as codes, spelled once per group at the end rather than once per claim.
 struct Dims {
-  int scheme = -1;   // a Scheme, or -1 when the settlement names none ("?")
+  int scheme = -1;   // a Scheme, or -1 when the settlement names none (a claim refused before it knew one): "none"
   int benefit = 0;   // a Benefit
-  int level = 0;     // the facility level
+  int level = 0;     // the facility level, 0 when the settlement names none (its record has no level): "none"
   Month month = 0;   // the claim's date's month
 };
 Dims dims_of(const Settlement& s) {
@@ -77,8 +77,8 @@ struct Totals {
     static constexpr std::array<const char*, 4> kDims = {"scheme", "level", "benefit", "month"};
     for (int dim = 0; dim < 4; ++dim)
       for (const auto& [key, v] : by[dim]) {
-        const std::string name = dim == 0 ? (key < 0 ? "?" : spelled(static_cast<Scheme>(key)))
-                                 : dim == 1 ? std::to_string(key)
+        const std::string name = dim == 0 ? (key < 0 ? "none" : spelled(static_cast<Scheme>(key)))
+                                 : dim == 1 ? (key == 0 ? "none" : std::to_string(key))
                                  : dim == 2 ? spelled(static_cast<Benefit>(key))
                                             : format_month(key);
         auto& [r, w] = rep.totals[kDims[dim]][name];

@@ -18,7 +18,9 @@ struct ClaimDifference {
 struct WhatIfReport {
   std::vector<ClaimDifference> claims;  // claims whose fund payment differs, in log order
   size_t claims_compared = 0;
-  // Totals of fund paid (settlements net of reversals), recorded vs what-if, by "scheme", "level", "benefit", "month".
+  // Totals of fund paid (settlements net of reversals), recorded vs what-if, by "scheme", "level", "benefit", "month"
+  // ("2023-03"); a settlement naming no scheme or level (refused before it knew its person or facility) is under
+  // "none".
   std::map<std::string, std::map<std::string, std::pair<Money, Money>>> totals;
   Money recorded_total = 0, what_if_total = 0;
 };

@@ -313,7 +313,8 @@ NetPaid net_paid(const Store& s) {
 // netting to 0) must not be listed.
 // `gongji what-if`'s text report lists every group of each dimension, the ones the other policy leaves as they were
 // marked "(no change)", so that each dimension's recorded and what-if figures add up to the report's totals, and
-// each difference is what-if less recorded. With the employee limit raised, residents' claims do not change.
+// each difference is what-if less recorded. With the employee limit raised, residents' claims do not change. A
+// settlement naming no level (refused) is under level "none".
 TEST(Replay, WhatIfTextListsEveryGroupAndEachDimensionAddsUp) {
   TempDir d;
   {
@@ -354,6 +355,9 @@ TEST(Replay, WhatIfTextListsEveryGroupAndEachDimensionAddsUp) {
         if (dim == "scheme") {
           EXPECT_EQ(r[1], "resident");
         }
+        if (dim == "level" && r[1] == "none") {
+          EXPECT_EQ(yuan_in_line(r[2]), 0) << "refused claims pay nothing";
+        }
       } else {
         ADD_FAILURE() << dim << ": a line of neither form: " << line;
       }
@@ -365,6 +369,9 @@ TEST(Replay, WhatIfTextListsEveryGroupAndEachDimensionAddsUp) {
     }
   }
   EXPECT_EQ(dims, (std::set<std::string>{"benefit", "level", "month", "scheme"})) << out;
+  // Refused claims name no level: listed as "none", not as a level 0 no facility has in a settlement.
+  EXPECT_NE(out.find("\n    none: 0.00 (no change)\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("\n    0: "), std::string::npos) << out;
 }
 
 TEST(Replay, WhatIfListsExactlyTheClaimsWhoseNetPaymentDiffers) {
