@@ -365,8 +365,9 @@ int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json
               {"recorded_fund", format_money(rep.recorded_total)}, {"what_if_fund", format_money(rep.what_if_total)}};
     json claims = json::array();
     for (const auto& c : rep.claims)
-      claims.push_back({{"claim", c.claim}, {"person", c.person}, {"event", c.event},
-                        {"recorded_fund", format_money(c.recorded)}, {"what_if_fund", format_money(c.what_if)},
+      claims.push_back({{"claim", c.claim}, {"person", c.person}, {"event", c.event}, {"partition", c.partition},
+                        {"offset", c.offset}, {"recorded_fund", format_money(c.recorded)},
+                        {"what_if_fund", format_money(c.what_if)},
                         {"difference", format_money(c.what_if - c.recorded)}});
     j["claims"] = claims;
     for (auto& [dim, rows] : rep.totals)
@@ -376,26 +377,30 @@ int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json
     std::cout << j.dump(2) << "\n";
     return exit_code::kOk;
   }
+  // A difference is what-if less recorded, signed (+ or -): brackets would read as a negative amount.
+  const auto signed_money = [](Money m) { return (m > 0 ? "+" : "") + format_money(m); };
   std::cout << "what-if under " << policy_file << " (" << other.version() << "): " << rep.claims_compared
             << " claims compared, " << rep.claims.size() << " would be paid differently\n";
   std::cout << "  fund paid: recorded " << format_money(rep.recorded_total) << ", what-if "
             << format_money(rep.what_if_total) << ", difference "
-            << format_money(rep.what_if_total - rep.recorded_total) << "\n";
+            << signed_money(rep.what_if_total - rep.recorded_total) << "\n";
   // Every group, the unchanged ones too, so that each dimension's recorded and what-if figures add up to the
   // totals above.
   for (auto& [dim, rows] : rep.totals) {
-    std::cout << "\n  by " << dim << ", recorded -> what-if (difference):\n";
+    std::cout << "\n  by " << dim << ", recorded -> what-if, difference:\n";
     for (auto& [k, v] : rows) {
       std::cout << "    " << k << ": " << format_money(v.first);
-      if (v.first == v.second) std::cout << " (no change)\n";
-      else std::cout << " -> " << format_money(v.second) << " (" << format_money(v.second - v.first) << ")\n";
+      if (v.first == v.second) std::cout << ", total unchanged\n";
+      else std::cout << " -> " << format_money(v.second) << ", " << signed_money(v.second - v.first) << "\n";
     }
   }
   std::cout << "\n  claims paid differently (the first " << std::min(show, rep.claims.size())
-            << ", in log order), recorded -> what-if:\n";
-  for (size_t i = 0; i < rep.claims.size() && i < show; ++i)
-    std::cout << "    " << rep.claims[i].claim << " (" << rep.claims[i].person
-              << "): " << format_money(rep.claims[i].recorded) << " -> " << format_money(rep.claims[i].what_if) << "\n";
+            << "; partition by partition, each in log order), recorded -> what-if, difference:\n";
+  for (size_t i = 0; i < rep.claims.size() && i < show; ++i) {
+    const ClaimDifference& c = rep.claims[i];
+    std::cout << "    " << c.claim << " (" << c.person << "): " << format_money(c.recorded) << " -> "
+              << format_money(c.what_if) << ", " << signed_money(c.what_if - c.recorded) << "\n";
+  }
   return exit_code::kOk;
 }
 
@@ -808,6 +813,13 @@ struct Cli {
     wif = app.add_subcommand("what-if", "replay the log under another policy file (never touching the live store) "
                                         "and report how fund payments would differ, per claim and in totals by "
                                         "scheme, level, benefit and month");
+    wif->footer(std::string("Each total is fund paid net of reversals, recorded -> what-if, and the difference is "
+                            "what-if less recorded (+/-). Every group is listed, those whose total is unchanged too; "
+                            "a claim is grouped by its own settlement on each side, so an unchanged total may hide "
+                            "changes that cancel. \"none\": settlements naming no scheme, or no level (refused or "
+                            "referred before F-LEVEL). Claims are listed partition by partition, each in log order "
+                            "(--json gives each one's partition and offset).\n\n") +
+                wif->get_footer());
     data_opt(wif);
     brokers_opt(wif);
     wif->add_option("--policy", whatif_policy, "the other policy parameters file")

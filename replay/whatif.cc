@@ -11,9 +11,9 @@ namespace {
 
 // The dimensions of the totals as codes, spelled once per group at the end rather than once per claim.
 struct Dims {
-  int scheme = -1;   // a Scheme, or -1 when the settlement names none (a claim refused before it knew one): "none"
+  int scheme = -1;   // a Scheme, or -1 when the settlement names none: "none"
   int benefit = 0;   // a Benefit
-  int level = 0;     // the facility level, 0 when the settlement names none (its record has no level): "none"
+  int level = 0;     // the settlement's level (F-LEVEL), 0 when it names none (its record has no level): "none"
   Month month = 0;   // the claim's date's month
 };
 Dims dims_of(const Settlement& s) {
@@ -116,7 +116,7 @@ class PartitionComparison {
     const Dims d = dims_of(st);
     totals_.add(d, a, 0);
     totals_.add(row ? row->dims : d, 0, b);
-    if (a != b) differing_[offset] = {st.claim, st.person, st.event, a, b};
+    if (a != b) differing_[offset] = {st.claim, st.person, st.event, partition_, offset, a, b};
   }
   void reversal(const Reversal& v) {
     const std::optional<SettlementRef> ref = reversed(live_, partition_, v);
@@ -126,7 +126,10 @@ class PartitionComparison {
     totals_.add(dims_of(st), v.fund, 0);
     auto it = differing_.find(ref->offset);
     if (it == differing_.end())  // compared equal and not reversed since: the replay paid what the settlement did
-      it = differing_.emplace(ref->offset, ClaimDifference{st.claim, st.person, st.event, paid(st), paid(st)}).first;
+      it = differing_
+               .emplace(ref->offset,
+                        ClaimDifference{st.claim, st.person, st.event, partition_, ref->offset, paid(st), paid(st)})
+               .first;
     it->second.recorded += v.fund;
   }
 

@@ -12,15 +12,19 @@ namespace gongji {
 
 struct ClaimDifference {
   std::string claim, person, event;
+  int partition = 0;
+  uint64_t offset = 0;  // the log record of its settlement
   Money recorded = 0, what_if = 0;
 };
 
 struct WhatIfReport {
-  std::vector<ClaimDifference> claims;  // claims whose fund payment differs, in log order
+  // Claims whose fund payment differs, partition by partition (0 first), each partition's in log order.
+  std::vector<ClaimDifference> claims;
   size_t claims_compared = 0;
   // Totals of fund paid (settlements net of reversals), recorded vs what-if, by "scheme", "level", "benefit", "month"
-  // ("2023-03"); a settlement naming no scheme or level (refused before it knew its person or facility) is under
-  // "none".
+  // ("2023-03"); a settlement naming no scheme, or no level (one refused or referred before F-LEVEL set it), is under
+  // "none". Each side groups a claim by its own settlement's dimensions, so a group's totals may be equal while
+  // claims in it changed (their changes cancel, or a claim moved between groups).
   std::map<std::string, std::map<std::string, std::pair<Money, Money>>> totals;
   Money recorded_total = 0, what_if_total = 0;
 };

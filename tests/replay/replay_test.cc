@@ -311,12 +311,13 @@ NetPaid net_paid(const Store& s) {
 // amounts, and the totals. Claims reversed later are compared before their reversal is read (replay/whatif.cc
 // PartitionComparison): those that differ only before it (a reversal undoes the whole claim in either store, both
 // netting to 0) must not be listed.
-// `gongji what-if`'s text report lists every group of each dimension, the ones the other policy leaves as they were
-// marked "(no change)", so that each dimension's recorded and what-if figures add up to the report's totals, and
-// each difference is what-if less recorded. With the employee limit raised, residents' claims do not change. A
-// settlement naming no level (refused) is under level "none".
-TEST(Replay, WhatIfTextListsEveryGroupAndEachDimensionAddsUp) {
-  TempDir d;
+// `gongji what-if` over 400 generated people with the 2023 employee limit raised to 2000, as text (every claim
+// listed) and as JSON.
+struct WhatIfReports {
+  std::string text;
+  nlohmann::json json;
+};
+WhatIfReports raised_limit_reports(const TempDir& d) {
   {
     std::ofstream(d / "events.jsonl") << generated(400, 91);
     std::string text = default_policy_text();
@@ -324,38 +325,55 @@ TEST(Replay, WhatIfTextListsEveryGroupAndEachDimensionAddsUp) {
     std::ofstream(d / "raised.yaml") << text;
   }
   const std::string data = " --data-dir " + (d / "data") + " --log-level warn";
-  ASSERT_EQ(run(gongji("ingest" + data + " " + (d / "events.jsonl"))), 0);
-  ASSERT_EQ(run(gongji("fold" + data)), 0);
-  std::string out;
-  ASSERT_EQ(run(gongji("what-if" + data + " --policy " + (d / "raised.yaml")), &out), 0);
+  const std::string what_if = gongji("what-if" + data + " --policy " + (d / "raised.yaml"));
+  std::string text, as_json;
+  EXPECT_EQ(run(gongji("ingest" + data + " " + (d / "events.jsonl"))), 0);
+  EXPECT_EQ(run(gongji("fold" + data)), 0);
+  EXPECT_EQ(run(what_if + " --show 1000", &text), 0);
+  EXPECT_EQ(run(what_if + " --json", &as_json), 0);
+  return {text, nlohmann::json::parse(as_json)};
+}
+const std::string kMoney = R"(-?\d+\.\d\d)", kSignedMoney = R"((?:\+\d+\.\d\d|-\d+\.\d\d))";
+Money signed_yuan(const std::string& s) { return yuan_in_line(s.substr(s[0] == '+')); }
+
+// The text report lists every group of each dimension, the ones whose total the other policy leaves as it was
+// marked "total unchanged", so that each dimension's recorded and what-if figures add up to the report's totals, and
+// each difference is what-if less recorded, signed. With the employee limit raised, residents' claims do not change.
+// A settlement naming no level (refused) is under level "none".
+TEST(Replay, WhatIfTextListsEveryGroupAndEachDimensionAddsUp) {
+  TempDir d;
+  const std::string out = raised_limit_reports(d).text;
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(fund paid: recorded (-?\d+\.\d\d), what-if (-?\d+\.\d\d),)")))
+  ASSERT_TRUE(std::regex_search(out, m,
+                                std::regex("fund paid: recorded (" + kMoney + "), what-if (" + kMoney +
+                                           "), difference (" + kSignedMoney + ")\n")))
       << out;
   const Money recorded = yuan_in_line(m[1]), what_if = yuan_in_line(m[2]);
   EXPECT_GT(what_if, recorded);
-  const std::regex section(R"(\n  by (\w+), recorded -> what-if \(difference\):\n((?:    .*\n)+))");
-  const std::regex changed(R"(    (.+): (-?\d+\.\d\d) -> (-?\d+\.\d\d) \((-?\d+\.\d\d)\))");
-  const std::regex same(R"(    (.+): (-?\d+\.\d\d) \(no change\))");
+  EXPECT_EQ(std::string(m[3]), "+" + format_money(what_if - recorded));
+  const std::regex section(R"(\n  by (\w+), recorded -> what-if, difference:\n((?:    .*\n)+))");
+  const std::regex changed("    (.+): (" + kMoney + ") -> (" + kMoney + "), (" + kSignedMoney + ")");
+  const std::regex same("    (.+): (" + kMoney + "), total unchanged");
   std::set<std::string> dims;
+  bool level_none = false;
   for (auto it = std::sregex_iterator(out.begin(), out.end(), section); it != std::sregex_iterator(); ++it) {
     const std::string dim = (*it)[1], rows = (*it)[2];
     dims.insert(dim);
     Money sum_recorded = 0, sum_what_if = 0;
-    int unchanged = 0;
+    std::set<std::string> unchanged;
     std::istringstream lines(rows);
     for (std::string line; std::getline(lines, line);) {
       std::smatch r;
       if (std::regex_match(line, r, changed)) {
-        EXPECT_EQ(yuan_in_line(r[3]) - yuan_in_line(r[2]), yuan_in_line(r[4])) << line;
-        EXPECT_NE(yuan_in_line(r[4]), 0) << line;
-        sum_recorded += yuan_in_line(r[2]), sum_what_if += yuan_in_line(r[3]);
+        const Money a = yuan_in_line(r[2]), b = yuan_in_line(r[3]), diff = signed_yuan(r[4]);
+        EXPECT_EQ(b - a, diff) << line;
+        EXPECT_EQ(r[4].str()[0], diff > 0 ? '+' : '-') << line;
+        sum_recorded += a, sum_what_if += b;
       } else if (std::regex_match(line, r, same)) {
         sum_recorded += yuan_in_line(r[2]), sum_what_if += yuan_in_line(r[2]);
-        ++unchanged;
-        if (dim == "scheme") {
-          EXPECT_EQ(r[1], "resident");
-        }
+        unchanged.insert(r[1]);
         if (dim == "level" && r[1] == "none") {
+          level_none = true;
           EXPECT_EQ(yuan_in_line(r[2]), 0) << "refused claims pay nothing";
         }
       } else {
@@ -364,14 +382,41 @@ TEST(Replay, WhatIfTextListsEveryGroupAndEachDimensionAddsUp) {
     }
     EXPECT_EQ(sum_recorded, recorded) << dim;
     EXPECT_EQ(sum_what_if, what_if) << dim;
-    if (dim == "scheme") {
-      EXPECT_EQ(unchanged, 1) << rows;
+    if (dim == "scheme") {  // residents only (and claims naming no scheme, when there are any): unchanged
+      unchanged.erase("none");
+      EXPECT_EQ(unchanged, std::set<std::string>{"resident"}) << rows;
     }
   }
   EXPECT_EQ(dims, (std::set<std::string>{"benefit", "level", "month", "scheme"})) << out;
-  // Refused claims name no level: listed as "none", not as a level 0 no facility has in a settlement.
-  EXPECT_NE(out.find("\n    none: 0.00 (no change)\n"), std::string::npos) << out;
+  EXPECT_TRUE(level_none) << out;
   EXPECT_EQ(out.find("\n    0: "), std::string::npos) << out;
+}
+
+// The claims the text report lists are the JSON report's, in its order, which is partition by partition with
+// offsets rising within each (each claim's partition and offset in the JSON), and its heading says so.
+TEST(Replay, WhatIfTextListsTheClaimsOfTheJsonReportInItsOrder) {
+  TempDir d;
+  const WhatIfReports reports = raised_limit_reports(d);
+  const json& claims = reports.json["claims"];
+  ASSERT_GT(claims.size(), 5u);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(reports.text, m,
+                                std::regex(R"(\n  claims paid differently \(the first (\d+); partition by )"
+                                           R"(partition, each in log order\), recorded -> what-if, difference:\n)")))
+      << reports.text;
+  EXPECT_EQ(std::stoul(m[1]), claims.size());
+  std::string listed;
+  std::pair<int, uint64_t> last{-1, 0};
+  for (const json& c : claims) {
+    const std::pair<int, uint64_t> at{c["partition"].get<int>(), c["offset"].get<uint64_t>()};
+    EXPECT_LT(last, at) << c.dump();
+    last = at;
+    const Money a = yuan_in_line(c["recorded_fund"]), b = yuan_in_line(c["what_if_fund"]);
+    listed += "    " + c["claim"].get<std::string>() + " (" + c["person"].get<std::string>() + "): " +
+              c["recorded_fund"].get<std::string>() + " -> " + c["what_if_fund"].get<std::string>() + ", " +
+              (b > a ? "+" : "") + format_money(b - a) + "\n";
+  }
+  EXPECT_NE(reports.text.find(listed), std::string::npos) << reports.text;
 }
 
 TEST(Replay, WhatIfListsExactlyTheClaimsWhoseNetPaymentDiffers) {
@@ -393,7 +438,9 @@ TEST(Replay, WhatIfListsExactlyTheClaimsWhoseNetPaymentDiffers) {
   for (const std::string& ev : a.order) {
     const Money fa = a.fund.at(ev), fb = b.fund.count(ev) ? b.fund.at(ev) : 0;
     recorded += fa, what_if += fb;
-    if (fa != fb) expected.push_back({a.who.at(ev).first, a.who.at(ev).second, ev, fa, fb});
+    if (fa != fb)
+      expected.push_back(
+          {.claim = a.who.at(ev).first, .person = a.who.at(ev).second, .event = ev, .recorded = fa, .what_if = fb});
     if (a.reversed.count(ev) && fa == fb && b.first.count(ev) && a.first.at(ev) != b.first.at(ev))
       ++reversed_equal_net;
   }
