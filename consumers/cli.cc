@@ -394,13 +394,20 @@ int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json
       else std::cout << " -> " << format_money(v.second) << ", " << signed_money(v.second - v.first) << "\n";
     }
   }
-  std::cout << "\n  claims paid differently (the first " << std::min(show, rep.claims.size())
-            << "; partition by partition, each in log order), recorded -> what-if, difference:\n";
-  for (size_t i = 0; i < rep.claims.size() && i < show; ++i) {
-    const ClaimDifference& c = rep.claims[i];
-    std::cout << "    " << c.claim << " (" << c.person << "): " << format_money(c.recorded) << " -> "
-              << format_money(c.what_if) << ", " << signed_money(c.what_if - c.recorded) << "\n";
-  }
+  // The claims that change most first (ties in partition and log order); --json lists them all in log order.
+  std::vector<const ClaimDifference*> largest;
+  for (const ClaimDifference& c : rep.claims) largest.push_back(&c);
+  const auto size = [](const ClaimDifference* c) {
+    const Money d = c->what_if - c->recorded;
+    return d < 0 ? -d : d;
+  };
+  std::stable_sort(largest.begin(), largest.end(), [&](auto* a, auto* b) { return size(a) > size(b); });
+  largest.resize(std::min(show, largest.size()));
+  std::cout << "\n  claims paid differently, the " << largest.size() << " of " << rep.claims.size()
+            << " that change most, recorded -> what-if, difference:\n";
+  for (const ClaimDifference* c : largest)
+    std::cout << "    " << c->claim << " (" << c->person << "): " << format_money(c->recorded) << " -> "
+              << format_money(c->what_if) << ", " << signed_money(c->what_if - c->recorded) << "\n";
   return exit_code::kOk;
 }
 
@@ -817,8 +824,9 @@ struct Cli {
                             "what-if less recorded (+/-). Every group is listed, those whose total is unchanged too; "
                             "a claim is grouped by its own settlement on each side, so an unchanged total may hide "
                             "changes that cancel. \"none\": settlements naming no scheme, or no level (refused or "
-                            "referred before F-LEVEL). Claims are listed partition by partition, each in log order "
-                            "(--json gives each one's partition and offset).\n\n") +
+                            "referred before F-LEVEL). --show N lists the N claims that change most (the largest "
+                            "difference either way first); --json lists every claim, partition by partition, each in "
+                            "log order, with its partition and offset.\n\n") +
                 wif->get_footer());
     data_opt(wif);
     brokers_opt(wif);
@@ -826,7 +834,8 @@ struct Cli {
         ->required()
         ->check(input_file(false));
     wif->add_flag("--json", as_json, "the whole report as JSON");
-    wif->add_option("--show", show, "claims to list in the text report (default 20)")->check(CLI::NonNegativeNumber);
+    wif->add_option("--show", show, "claims to list in the text report, those that change most (default 20)")
+        ->check(CLI::NonNegativeNumber);
 
     rpl = app.add_subcommand("replay", "rebuild, into a new directory, the store as it stood when everything "
                                        "ingested up to --known-at had been folded, from the nearest checkpoint");
