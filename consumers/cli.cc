@@ -542,9 +542,11 @@ int cmd_access_log_verify(const std::string& file) {
   return v.findings.empty() ? exit_code::kOk : exit_code::kFindings;
 }
 
-constexpr const char* kQueryHelp =
+constexpr const char* kQuerySummary =
     "serve the ledger's questions over HTTP(S) from DATA's store while `fold` writes to it (JSON; a bearer token "
-    "from --tokens on every request):\n"
+    "from --tokens on every request; `gongji query --help` lists the endpoints)";
+constexpr const char* kQueryEndpoints =
+    "Endpoints:\n"
     "  GET /v1/persons/{P}?as_of=DATE&known_at=T           person (desk, auditor)\n"
     "  GET /v1/persons/{P}/settlements?kind=K&claim=C      output records (desk, auditor)\n"
     "  GET /v1/persons/{P}/claims/{C}                      the claim re-derived, as explain --json (desk, auditor)\n"
@@ -562,7 +564,8 @@ constexpr const char* kQueryHelp =
     "known_at: 2024-03-01T12:00:00Z, 2024-03-01T20:00:00+08:00 or 2024-03-01T12:00:00.123Z (ingested up to then), "
     "ms since the epoch, or P:OFFSET,... (records before OFFSET of each partition named).\n"
     "401 no token, 403 wrong role, 400 bad parameter (named), 404 not found, 405 not GET, 413 body over 64 KiB, 429 "
-    "over --rate (Retry-After). Every read of a person's data is appended to the hash-chained access log";
+    "over --rate (Retry-After). Every read of a person's data is appended to the hash-chained access log "
+    "(--access-log, else $GONGJI_ACCESS_LOG, else DATA/access-log.jsonl; `gongji access-log verify` checks it).";
 
 // Every subcommand and option of the command line, with the values parsed into it (main() builds one).
 struct Cli {
@@ -779,9 +782,10 @@ struct Cli {
     pers->add_option("--policy", policy_file, "policy parameters file (default: the one the fold used)")
         ->check(input_file(false));
     access_log_opt(pers);
-    pers->add_option("--known-at", known_at, "knowledge time: only events ingested by then (YYYY-MM-DDTHH:MM:SSZ, ms "
-                                             "since the epoch, or P:OFFSET,...); the person is folded again from the "
-                                             "log")
+    pers->add_option("--known-at", known_at,
+                     "knowledge time: only events ingested by then (2024-03-01T12:00:00Z, 2024-03-01T20:00:00+08:00 "
+                     "or 2024-03-01T12:00:00.123Z; ms since the epoch; or P:OFFSET,... for the records before OFFSET "
+                     "of each partition named); the person is folded again from the log")
         ->check(kKnownAtArg);
 
     expl = app.add_subcommand("explain", "a settlement re-derived step by step from the log under its recorded "
@@ -841,7 +845,9 @@ struct Cli {
                                        "ingested up to --known-at had been folded, from the nearest checkpoint");
     data_opt(rpl);
     brokers_opt(rpl);
-    rpl->add_option("--known-at", known_at, "YYYY-MM-DDTHH:MM:SSZ, ms since the epoch, or P:OFFSET,...")
+    rpl->add_option("--known-at", known_at,
+                    "2024-03-01T12:00:00Z, 2024-03-01T20:00:00+08:00 or 2024-03-01T12:00:00.123Z; ms since the epoch; "
+                    "or P:OFFSET,... (the records before OFFSET of each partition named)")
         ->required()
         ->check(kKnownAtArg);
     rpl->add_option("--out", replay_out,
@@ -918,7 +924,8 @@ struct Cli {
 
   // `gongji query` (service/service.h) and `gongji access-log verify` (service/access_log.h).
   void add_query_commands() {
-    qry = app.add_subcommand("query", kQueryHelp);
+    qry = app.add_subcommand("query", kQuerySummary);
+    qry->footer(std::string(kQueryEndpoints) + "\n\n" + qry->get_footer());
     data_opt(qry);
     brokers_opt(qry);
     qry->add_option("--listen", qopt.listen, "HOST:PORT (default 127.0.0.1:8080, loopback; port 0: any free port)");
@@ -929,19 +936,30 @@ struct Cli {
     alc->require_subcommand(1);
     alv = alc->add_subcommand("verify", "check the hash chain of an access log (each line carries the SHA-256 of the "
                                         "line before); exit 6 naming each line that was edited, inserted or removed");
-    alv->add_option("--file", access_file, "the access log")->required()->check(input_file(false));
+    alv->add_option("--file", access_file, "the access log (default, with --data-dir: the one the commands append to)")
+        ->check(input_file(false));
+    alv->add_option("--data-dir", paths.data, "check this data directory's access log: $GONGJI_ACCESS_LOG, else "
+                                              "DATA/access-log.jsonl");
+    alv->callback([this] {
+      if (access_file.empty() && paths.data.empty()) throw CLI::RequiredError("--file or --data-dir");
+    });
   }
 
   // Issue 11 item 2: person, explain, statement and settlements --person read a person's data; each read is
   // appended, by the OS user, once the store is open and the person resolved (explain --claim: the claim's person),
   // before anything is answered, to --access-log FILE, else $GONGJI_ACCESS_LOG, else DATA/access-log.jsonl.
+  // The access log the command line appends to and `access-log verify --data-dir` checks: `given`, else
+  // $GONGJI_ACCESS_LOG, else DATA/access-log.jsonl.
+  std::string access_log_file(const std::string& given) const {
+    if (!given.empty()) return given;
+    if (const char* env = std::getenv("GONGJI_ACCESS_LOG"); env && *env) return env;
+    return paths.data + "/access-log.jsonl";
+  }
   AccessRecorder access_recorder(const std::string& command) const {
     return [this, command](const std::string& who, const std::string& what) {
-      std::string file = access_log;
-      if (file.empty() && std::getenv("GONGJI_ACCESS_LOG")) file = std::getenv("GONGJI_ACCESS_LOG");
-      if (file.empty()) file = paths.data + "/access-log.jsonl";
       const passwd* pw = ::getpwuid(::geteuid());
-      AccessLog(file).append({pw ? pw->pw_name : std::to_string(::geteuid()), "cli", "cli", command, who, what, 0});
+      const std::string user = pw ? pw->pw_name : std::to_string(::geteuid());
+      AccessLog(access_log_file(access_log)).append({user, "cli", "cli", command, who, what, 0});
     };
   }
 
@@ -970,7 +988,7 @@ struct Cli {
       if (!paths.brokers.empty()) o.open_log = [p = paths] { return p.open_log(8, true); };  // fold --brokers
       return run_query_service(o);
     }
-    if (*alv) return cmd_access_log_verify(access_file);
+    if (*alv) return cmd_access_log_verify(access_log_file(access_file));
     return exit_code::kOk;
   }
 };

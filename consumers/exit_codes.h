@@ -18,13 +18,13 @@ inline constexpr int kRefused = 3;
 inline constexpr int kNotFound = 4;
 // `explain`: the re-derivation differs from the recorded settlement.
 inline constexpr int kMismatch = 5;
-// `audit` or `log verify`: at least one finding.
+// `audit`, `log verify` or `access-log verify`: at least one finding.
 inline constexpr int kFindings = 6;
 
 // The list `gongji --help` ends with; the README's "Exit status" paragraph says the same in more words.
 inline constexpr const char* kHelpFooter =
     "Exit status: 0 ok; 1 failure (I/O error, damaged log or store: the message names the file); 2 usage "
     "(a command-line mistake: the message names the option); 3 ingest refused some lines; 4 not found; "
-    "5 explain: mismatch; 6 audit or log verify: findings.";
+    "5 explain: mismatch; 6 audit, log verify or access-log verify: findings.";
 
 }  // namespace gongji::exit_code

@@ -117,7 +117,8 @@ Statement statement(const Store& store, const Policy& policy, const std::string&
 std::string statement_text(const Statement& statement) {
   const json& s = statement.view;
   std::ostringstream o;
-  o << "Statement for " << s["person"].get<std::string>() << ", " << s["year"] << " (" << s["scheme"].dump() << ")\n";
+  const std::string scheme = s["scheme"].is_string() ? s["scheme"].get<std::string>() : "no scheme";
+  o << "Statement for " << s["person"].get<std::string>() << ", " << s["year"] << " (" << scheme << ")\n";
   char line[512];
   std::snprintf(line, sizeof line, "%-10s  %-15s %-14s %-9s %10s %10s  %10s %10s %10s\n", "date", "kind", "claim",
                 "status", "fund", "amount", "deductible", "limit used", "balance");

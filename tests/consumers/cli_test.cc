@@ -278,6 +278,7 @@ TEST(Cli, StatementTextJsonAndHtmlInChromium) {
   EXPECT_EQ(s["totals"]["fund_paid"], "1120.00");        // 0 + 451.85 + 466.67 - 466.67 + 280 + 388.15
   EXPECT_EQ(s["daily"].size(), 365u);
   ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person E1 --year 2023"), &out), 0);
+  EXPECT_EQ(out.substr(0, out.find('\n')), "Statement for E1, 2023 (employee)");  // the scheme as a word, unquoted
   EXPECT_NE(out.find("E1-5"), std::string::npos);
   EXPECT_NE(out.find("fund paid 1120.00"), std::string::npos);
   // The page, rendered by a real browser.

@@ -57,7 +57,7 @@ TEST_F(CliUsage, HelpExitsZeroAndListsTheExitStatuses) {
   EXPECT_EQ(gongji("--help", &err, &out), exit_code::kOk);
   EXPECT_NE(out.find("Exit status: 0 ok; 1 failure"), std::string::npos) << out;
   EXPECT_NE(out.find("2 usage"), std::string::npos) << out;
-  EXPECT_NE(out.find("6 audit or log verify: findings"), std::string::npos) << out;
+  EXPECT_NE(out.find("6 audit, log verify or access-log verify: findings"), std::string::npos) << out;
   EXPECT_EQ(gongji("statement --help", &err, &out), exit_code::kOk);
 }
 

@@ -148,6 +148,18 @@ TEST(AccessLog, AnEditedRemovedOrInsertedLineBreaksTheChain) {
   write(d / "a.jsonl", clean);
   EXPECT_EQ(run(gongji("access-log verify --file " + d / "a.jsonl"), &out), exit_code::kOk);
   EXPECT_EQ(out, "the access log holds: 4 lines chained\n");
+  // --data-dir: the data directory's access log, the one the commands append to (unless $GONGJI_ACCESS_LOG names
+  // another); neither --file nor --data-dir is a usage error naming both.
+  fs::create_directories(d / "data");
+  write(d / "data/access-log.jsonl", edited);
+  EXPECT_EQ(run("env -u GONGJI_ACCESS_LOG " + gongji("access-log verify --data-dir " + d / "data"), &out),
+            exit_code::kFindings);
+  EXPECT_NE(out.find("line 3: 'prev' is not the SHA-256 of line 2"), std::string::npos) << out;
+  EXPECT_EQ(run("GONGJI_ACCESS_LOG=" + d / "a.jsonl" + " " + gongji("access-log verify --data-dir " + d / "data"),
+                &out),
+            exit_code::kOk);
+  EXPECT_EQ(run(gongji("access-log verify") + " 2>&1", &out), exit_code::kUsage);
+  EXPECT_NE(out.find("--file or --data-dir"), std::string::npos) << out;
 }
 
 // Appenders in several threads (and processes: each append locks the file with flock) never break the chain.
