@@ -945,9 +945,6 @@ struct Cli {
     });
   }
 
-  // Issue 11 item 2: person, explain, statement and settlements --person read a person's data; each read is
-  // appended, by the OS user, once the store is open and the person resolved (explain --claim: the claim's person),
-  // before anything is answered, to --access-log FILE, else $GONGJI_ACCESS_LOG, else DATA/access-log.jsonl.
   // The access log the command line appends to and `access-log verify --data-dir` checks: `given`, else
   // $GONGJI_ACCESS_LOG, else DATA/access-log.jsonl.
   std::string access_log_file(const std::string& given) const {
@@ -955,6 +952,9 @@ struct Cli {
     if (const char* env = std::getenv("GONGJI_ACCESS_LOG"); env && *env) return env;
     return paths.data + "/access-log.jsonl";
   }
+  // Issue 11 item 2: person, explain, statement and settlements --person read a person's data; each read is
+  // appended, by the OS user, once the store is open and the person resolved (explain --claim: the claim's person),
+  // before anything is answered, to access_log_file(--access-log).
   AccessRecorder access_recorder(const std::string& command) const {
     return [this, command](const std::string& who, const std::string& what) {
       const passwd* pw = ::getpwuid(::geteuid());
