@@ -40,24 +40,37 @@ using Setter = std::function<void(Params&, const YAML::Node&)>;
 
 [[noreturn]] void bad(const std::string& what) { throw PolicyError(what); }
 
+// A value refused, with the line of the file it is on (1-based; 0 when the node has none, e.g. a missing key).
+// compile_on puts the file and line in front of the message.
+struct ValueError : PolicyError {
+  ValueError(const std::string& what, int line) : PolicyError(what), line(line) {}
+  int line;
+};
+int line_of(const YAML::Node& n) {
+  if (!n.IsDefined()) return 0;
+  const YAML::Mark at = n.Mark();
+  return at.is_null() ? 0 : at.line + 1;
+}
+[[noreturn]] void bad_at(const YAML::Node& n, const std::string& what) { throw ValueError(what, line_of(n)); }
+
 std::string str(const YAML::Node& n, const std::string& ctx) {
-  if (!n || !n.IsScalar()) bad(ctx + ": expected a value");
+  if (!n || !n.IsScalar()) bad_at(n, ctx + ": expected a value");
   return n.Scalar();
 }
 // Issue 8 item 7: impossible values are refused naming the parameter (ctx) and the value.
 Money money(const YAML::Node& n, const std::string& ctx) {
-  if (str(n, ctx).starts_with("-")) bad(ctx + ": negative amount '" + n.Scalar() + "'");
+  if (str(n, ctx).starts_with("-")) bad_at(n, ctx + ": negative amount '" + n.Scalar() + "'");
   auto m = parse_yuan(str(n, ctx));
-  if (!m) bad(ctx + ": expected an amount in yuan, got '" + n.Scalar() + "'");
+  if (!m) bad_at(n, ctx + ": expected an amount in yuan, got '" + n.Scalar() + "'");
   return *m;
 }
 // Every rate of the policy (ratios, shares, weights, incentive points) is a fraction in [0, 1].
 Rate rate(const YAML::Node& n, const std::string& ctx) {
   const std::string& text = str(n, ctx);
-  if (text.starts_with("-")) bad(ctx + ": rate '" + text + "' is outside [0, 1]");
+  if (text.starts_with("-")) bad_at(n, ctx + ": rate '" + text + "' is outside [0, 1]");
   auto r = parse_rate(text);
-  if (!r) bad(ctx + ": expected a decimal ratio with at most 4 decimals, got '" + n.Scalar() + "'");
-  if (*r > 10000) bad(ctx + ": rate '" + text + "' is outside [0, 1]");
+  if (!r) bad_at(n, ctx + ": expected a decimal ratio with at most 4 decimals, got '" + n.Scalar() + "'");
+  if (*r > 10000) bad_at(n, ctx + ": rate '" + text + "' is outside [0, 1]");
   return *r;
 }
 // Every integer of the policy is an age, a count or a number of days: never negative.
@@ -66,15 +79,15 @@ int integer(const YAML::Node& n, const std::string& ctx) {
   try {
     v = n.as<int>();
   } catch (const YAML::Exception&) {
-    bad(ctx + ": expected an integer");
+    bad_at(n, ctx + ": expected an integer");
   }
-  if (v < 0) bad(ctx + ": negative count '" + n.Scalar() + "'");
+  if (v < 0) bad_at(n, ctx + ": negative count '" + n.Scalar() + "'");
   return v;
 }
 // An age in completed years (P-MINOR, ORD-PED, the account age bands): 0..150.
 int age(const YAML::Node& n, const std::string& ctx) {
   int v = integer(n, ctx);
-  if (v > 150) bad(ctx + ": age " + std::to_string(v) + " is outside 0..150");
+  if (v > 150) bad_at(n, ctx + ": age " + std::to_string(v) + " is outside 0..150");
   return v;
 }
 // The policy's own list for `list` ("disease", "therapy", "diagnosis", "category").
@@ -87,19 +100,21 @@ const CodeLists::Set* own_list(const Params& p, std::string_view list) {
 }
 // A code the policy names must be one its `codes.*` list holds (`list`: "disease", "therapy", "diagnosis"). The code
 // lists themselves are read first (load_policy_text).
-const std::string& code(const Params& p, const std::string& value, const char* list, const std::string& ctx) {
+std::string code(const Params& p, const YAML::Node& n, const char* list, const std::string& ctx) {
+  std::string value = str(n, ctx);
   const CodeLists::Set* own = own_list(p, list);
-  if (!own || !own->count(value)) bad(ctx + ": unknown " + list + " code '" + value + "'");
+  if (!own || !own->count(value)) bad_at(n, ctx + ": unknown " + list + " code '" + value + "'");
   return value;
 }
 // A `codes.*` list: not empty, each code one EVENTS.md defines for the field (a policy narrows, never extends, the
 // contract's vocabulary).
 CodeLists::Set code_list(const YAML::Node& n, const std::string& ctx, const char* list) {
-  if (!n.IsSequence() || n.size() == 0) bad(ctx + ": expected a non-empty list of codes");
+  if (!n.IsSequence() || n.size() == 0) bad_at(n, ctx + ": expected a non-empty list of codes");
   CodeLists::Set s;
   for (const auto& x : n) {
     const std::string& c = str(x, ctx);
-    if (!is_known_code(list, c)) bad(ctx + ": unknown " + std::string(list) + " code '" + c + "' (not in EVENTS.md)");
+    if (!is_known_code(list, c))
+      bad_at(x, ctx + ": unknown " + std::string(list) + " code '" + c + "' (not in EVENTS.md)");
     s.insert(c);
   }
   return s;
@@ -108,41 +123,41 @@ bool boolean(const YAML::Node& n, const std::string& ctx) {
   try {
     return n.as<bool>();
   } catch (const YAML::Exception&) {
-    bad(ctx + ": expected true or false");
+    bad_at(n, ctx + ": expected true or false");
   }
 }
 template <typename T, typename F>
 std::array<T, 3> three(const YAML::Node& n, const std::string& ctx, F f) {
-  if (!n.IsSequence() || n.size() != 3) bad(ctx + ": expected 3 values (levels 1, 2, 3)");
+  if (!n.IsSequence() || n.size() != 3) bad_at(n, ctx + ": expected 3 values (levels 1, 2, 3)");
   return {f(n[0], ctx + "[0]"), f(n[1], ctx + "[1]"), f(n[2], ctx + "[2]")};
 }
 std::set<std::string, std::less<>> names(const Params& p, const YAML::Node& n, const std::string& ctx,
                                          const char* list) {
-  if (!n.IsSequence()) bad(ctx + ": expected a list");
+  if (!n.IsSequence()) bad_at(n, ctx + ": expected a list");
   std::set<std::string, std::less<>> s;
-  for (const auto& x : n) s.insert(code(p, str(x, ctx), list, ctx));
+  for (const auto& x : n) s.insert(code(p, x, list, ctx));
   return s;
 }
 // A list of account purposes (ACC-USE), each one EVENTS.md defines.
 std::set<Purpose> purposes(const YAML::Node& n, const std::string& ctx) {
-  if (!n.IsSequence()) bad(ctx + ": expected a list");
+  if (!n.IsSequence()) bad_at(n, ctx + ": expected a list");
   std::set<Purpose> s;
   for (const auto& x : n) {
     const std::string& v = str(x, ctx);
     auto c = code_from<Purpose>(v);
-    if (!c) bad(ctx + ": unknown purpose code '" + v + "'");
+    if (!c) bad_at(x, ctx + ": unknown purpose code '" + v + "'");
     s.insert(*c);
   }
   return s;
 }
 Month yaml_month(const YAML::Node& n, const std::string& ctx) {
   auto m = n && n.IsScalar() ? parse_month(n.Scalar()) : std::nullopt;
-  if (!m) bad(ctx + ": expected a month YYYY-MM");
+  if (!m) bad_at(n, ctx + ": expected a month YYYY-MM");
   return *m;
 }
 Date yaml_date(const YAML::Node& n, const std::string& ctx) {
   auto d = n && n.IsScalar() ? parse_date(n.Scalar()) : std::nullopt;
-  if (!d) bad(ctx + ": expected a date YYYY-MM-DD");
+  if (!d) bad_at(n, ctx + ": expected a date YYYY-MM-DD");
   return *d;
 }
 
@@ -192,7 +207,7 @@ std::vector<std::pair<std::string, Setter>> therapy_setters() {
     {"acupuncture.diagnoses", [](Params& p, const YAML::Node& v) {
        for (const auto& kv : v) {
          std::string ctx =
-             "acupuncture.diagnoses." + code(p, kv.first.Scalar(), "diagnosis", "acupuncture.diagnoses");
+             "acupuncture.diagnoses." + code(p, kv.first, "diagnosis", "acupuncture.diagnoses");
          p.acu_diagnoses[kv.first.Scalar()] = {integer(kv.second["course_days"], ctx + ".course_days"),
                                                integer(kv.second["daily_items"], ctx + ".daily_items")};
        }
@@ -200,7 +215,7 @@ std::vector<std::pair<std::string, Setter>> therapy_setters() {
     {"acupuncture.therapies", [](Params& p, const YAML::Node& v) {
        for (const auto& kv : v) {
          std::string ctx =
-             "acupuncture.therapies." + code(p, kv.first.Scalar(), "therapy", "acupuncture.therapies");
+             "acupuncture.therapies." + code(p, kv.first, "therapy", "acupuncture.therapies");
          std::string per = str(kv.second["per"], ctx + ".per");
          TherapyRule r;
          if (per == "day") r.per = TherapyRule::Per::day;
@@ -217,10 +232,10 @@ std::vector<std::pair<std::string, Setter>> therapy_setters() {
      [](Params& p, const YAML::Node& v) { p.ped_course_days = integer(v, "pediatric.course_days"); }},
     {"pediatric.conditions", [](Params& p, const YAML::Node& v) {
        for (const auto& kv : v) {
-         code(p, kv.first.Scalar(), "diagnosis", "pediatric.conditions");
+         code(p, kv.first, "diagnosis", "pediatric.conditions");
          std::string c = str(kv.second, "pediatric.conditions." + kv.first.Scalar());
          if (c != "limited" && c != "unlimited")
-           bad("pediatric.conditions." + kv.first.Scalar() + ": limited or unlimited");
+           bad_at(kv.second, "pediatric.conditions." + kv.first.Scalar() + ": limited or unlimited");
          p.ped_conditions[kv.first.Scalar()] = c == "unlimited";
        }
      }},
@@ -266,7 +281,7 @@ std::vector<std::pair<std::string, Setter>> chronic_setters() {
      }},
     {"chronic.standards", [](Params& p, const YAML::Node& v) {
        for (const auto& kv : v) {
-         std::string ctx = "chronic.standards." + code(p, kv.first.Scalar(), "disease", "chronic.standards");
+         std::string ctx = "chronic.standards." + code(p, kv.first, "disease", "chronic.standards");
          ChronicStandard cs;
          if (kv.second["inpatient"]) cs.inpatient = boolean(kv.second["inpatient"], ctx + ".inpatient");
          if (!cs.inpatient) cs.standard = money(kv.second["standard"], ctx + ".standard");
@@ -416,14 +431,25 @@ std::vector<Span> read_values(const std::string& name, const YAML::Node& p, Date
 }
 
 // The parameters in force from day d: the code lists first, since the other parameters' codes are checked
-// against them.
-Params compile_on(Date d, const std::map<std::string, std::vector<Span>>& spans) {
+// against them. A value refused names the file and the line its value starts on ("<origin>:<line>: <what>"), or
+// the file alone for a value `defaulted` (not in the file).
+Params compile_on(Date d, const std::map<std::string, std::vector<Span>>& spans, const std::string& origin,
+                  const std::set<std::string>& defaulted) {
   Params p;
   for (bool code_lists : {true, false})
     for (const auto& [name, list] : spans)
       if (name.starts_with("codes.") == code_lists)
-        for (const Span& s : list)
-          if (s.from <= d && d <= s.to) setters().at(name)(p, s.value);
+        for (const Span& s : list) {
+          if (d < s.from || s.to < d) continue;
+          try {
+            setters().at(name)(p, s.value);
+          } catch (const PolicyError& e) {
+            const auto* refused = dynamic_cast<const ValueError*>(&e);
+            const int line = refused && refused->line ? refused->line : line_of(s.value);
+            if (defaulted.contains(name) || !line) bad(origin + ": " + e.what());
+            bad(origin + ":" + std::to_string(line) + ": " + e.what());
+          }
+        }
   return p;
 }
 
@@ -570,7 +596,7 @@ Policy load_policy_text(const std::string& text, const std::string& origin, Poli
   for (const auto& [_, list] : spans)
     for (const Span& s : list) starts.insert(s.from);
   for (Date d : starts) {
-    Params p = compile_on(d, spans);
+    Params p = compile_on(d, spans, origin, defaulted);
     check_adjusted_rates(p, d, origin);
     check_window_values(p, pol.from_, pol.to_, origin, defaulted);
     pol.starts_.push_back(d);

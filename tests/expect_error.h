@@ -2,6 +2,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <exception>
 #include <string>
 
@@ -20,6 +21,16 @@ std::string thrown(F&& f) {
     return std::string("<other exception> ") + e.what();
   }
   return "<no exception>";
+}
+
+// "<origin>:<line>: ", the line of `text` on which `needle` starts: what the policy loader puts before a value it
+// refuses (ledger/policy.h).
+inline std::string at_line(const std::string& text, const std::string& needle, const std::string& origin = "test") {
+  const auto p = text.find(needle);
+  EXPECT_NE(p, std::string::npos) << needle;
+  if (p == std::string::npos) return "";
+  return origin + ":" +
+         std::to_string(1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(p), '\n')) + ": ";
 }
 
 }  // namespace gongji::test

@@ -1,10 +1,12 @@
 // ledger/policy: the parameters file and its loader.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <regex>
 
 #include "ledger/policy.h"
 #include "tests/expect_error.h"
+#include "tests/fixtures.h"
 
 namespace gongji {
 namespace {
@@ -23,6 +25,12 @@ std::string load_error(const std::string& text) {
     return e.what();
   }
   return "";
+}
+
+// The loader's refusal of `t` with its first `from` replaced by `to`: `what`, after the file and the line `to` is on.
+void expect_refused_at(const std::string& t, const std::string& from, const std::string& to, const std::string& what) {
+  const std::string text = replace(t, from, to);
+  EXPECT_EQ(load_error(text), test::at_line(text, to) + what);
 }
 
 TEST(Policy, BuiltInValuesFollowThePolicy) {
@@ -79,6 +87,18 @@ TEST(Policy, OverlapMissingUnknownAndShortWindowAreRefused) {
   EXPECT_EQ(load_error(no_article), "test: parameter 'chronic.standards' cites no article");
 }
 
+// A value refused names the file and the line the value is on, then the parameter: an operator editing a policy
+// file is sent to the line to fix (the standard: refuse loudly, naming the file and line).
+TEST(Policy, ARefusedValueNamesTheFileAndItsLine) {
+  test::TempDir dir;
+  const std::string path = dir / "weihai-edited.yaml";
+  const std::string text = replace(default_policy_text(), "value: \"1600.00\"}", "value: \"16OO.00\"}");
+  std::ofstream(path) << text;
+  EXPECT_EQ(test::thrown<PolicyError>([&] { load_policy_file(path); }),
+            test::at_line(text, "16OO.00", path) +
+                "ordinary.limit.employee: expected an amount in yuan, got '16OO.00'");
+}
+
 TEST(Policy, VersionIsTheHashOfTheBytes) {
   Policy a = load_policy_text(default_policy_text(), "a");
   Policy b = load_policy_text(default_policy_text() + "\n# a comment\n", "b");
@@ -94,27 +114,28 @@ TEST(PolicyBounds, RatesOutsideZeroToOneAreRefused) {
   EXPECT_EQ(load_error(replace(t, "value: \"0.60\"}]", "value: \"0.96\"}]")),
             "test: on 2022-07-01: chronic.ratio.resident_ordinary 0.9600 + tcm.resident_extra_ratio 0.0500 = 1.0100, "
             "outside [0, 1]");
-  EXPECT_EQ(load_error(replace(t, "value: [\"0.70\", \"0.60\", \"0.50\"]", "value: [\"0.70\", \"1.20\", \"0.50\"]")),
-            "ordinary.ratio.in_service[1]: rate '1.20' is outside [0, 1]");
-  EXPECT_EQ(load_error(replace(t, "value: \"0.10\"}]", "value: \"-0.10\"}]")),
-            "away.temporary_self_share: rate '-0.10' is outside [0, 1]");
-  EXPECT_EQ(load_error(replace(t, "value: \"0.60\"}]", "value: \"1.0001\"}]")),
-            "chronic.ratio.resident_ordinary: rate '1.0001' is outside [0, 1]");
-  EXPECT_EQ(load_error(replace(t, "cap: \"0.050\"", "cap: \"2\"")), "incentive.points.cap: rate '2' is outside [0, 1]");
+  expect_refused_at(t, "value: [\"0.70\", \"0.60\", \"0.50\"]", "value: [\"0.70\", \"1.20\", \"0.50\"]",
+                    "ordinary.ratio.in_service[1]: rate '1.20' is outside [0, 1]");
+  expect_refused_at(t, "value: \"0.10\"}]", "value: \"-0.10\"}]",
+                    "away.temporary_self_share: rate '-0.10' is outside [0, 1]");
+  expect_refused_at(t, "value: \"0.60\"}]", "value: \"1.0001\"}]",
+                    "chronic.ratio.resident_ordinary: rate '1.0001' is outside [0, 1]");
+  expect_refused_at(t, "cap: \"0.050\"", "cap: \"2\"",
+                    "incentive.points.cap: rate '2' is outside [0, 1]");
 }
 
 TEST(PolicyBounds, NegativeAmountsAndCountsAreRefused) {
   const std::string& t = default_policy_text();
-  EXPECT_EQ(load_error(replace(t, "value: \"1600.00\"}", "value: \"-1600.00\"}")),
-            "ordinary.limit.employee: negative amount '-1600.00'");
-  EXPECT_EQ(load_error(replace(t, "C17: {standard: \"3000.00\"", "C17: {standard: \"-3000.00\"")),
-            "chronic.standards.C17.standard: negative amount '-3000.00'");
-  EXPECT_EQ(load_error(replace(t, "values: [{from: 2022-07-01, value: 3}]", "values: [{from: 2022-07-01, value: -3}]")),
-            "designation.changes_per_year: negative count '-3'");
-  EXPECT_EQ(load_error(replace(t, "per: day, times: 2}", "per: day, times: -2}")),
-            "acupuncture.therapies.T01.times: negative count '-2'");
-  EXPECT_EQ(load_error(replace(t, "headache: {course_days: 14,", "headache: {course_days: -14,")),
-            "acupuncture.diagnoses.headache.course_days: negative count '-14'");
+  expect_refused_at(t, "value: \"1600.00\"}", "value: \"-1600.00\"}",
+                    "ordinary.limit.employee: negative amount '-1600.00'");
+  expect_refused_at(t, "C17: {standard: \"3000.00\"", "C17: {standard: \"-3000.00\"",
+                    "chronic.standards.C17.standard: negative amount '-3000.00'");
+  expect_refused_at(t, "values: [{from: 2022-07-01, value: 3}]", "values: [{from: 2022-07-01, value: -3}]",
+                    "designation.changes_per_year: negative count '-3'");
+  expect_refused_at(t, "per: day, times: 2}", "per: day, times: -2}",
+                    "acupuncture.therapies.T01.times: negative count '-2'");
+  expect_refused_at(t, "headache: {course_days: 14,", "headache: {course_days: -14,",
+                    "acupuncture.diagnoses.headache.course_days: negative count '-14'");
 }
 
 // A ratio adjustment (F-TCM extra points, the ORD-INC cap) that takes a rate above 1 names every term and the date.
@@ -139,20 +160,20 @@ TEST(PolicyBounds, AdjustmentTakingARateOutOfRangeIsRefused) {
 
 TEST(PolicyBounds, UnknownDiseaseOrTherapyCodeIsRefused) {
   const std::string& t = default_policy_text();
-  EXPECT_EQ(load_error(replace(t, "[C30, C77, C78, C02,", "[C30, C77, C79, C02,")),
-            "chronic.specialty_diseases: unknown disease code 'C79'");
-  EXPECT_EQ(load_error(replace(t, "diseases: [C01, C02,", "diseases: [C01, X02,")),
-            "chronic.art17_refer.diseases: unknown disease code 'X02'");
-  EXPECT_EQ(load_error(replace(t, "X-DIALYSIS, X-TRANSPLANT", "X-DIALYSIS, X-TRANSPLANTS")),
-            "chronic.excluded: unknown disease code 'X-TRANSPLANTS'");
-  EXPECT_EQ(load_error(replace(t, "C78: {standard:", "C80: {standard:")),
-            "chronic.standards: unknown disease code 'C80'");
-  EXPECT_EQ(load_error(replace(t, "T21: {name: 刮痧治疗", "T22: {name: 刮痧治疗")),
-            "acupuncture.therapies: unknown therapy code 'T22'");
-  EXPECT_EQ(load_error(replace(t, "headache: {course_days", "migraine: {course_days")),
-            "acupuncture.diagnoses: unknown diagnosis code 'migraine'");
-  EXPECT_EQ(load_error(replace(t, "allowed: [medical_out_of_pocket,", "allowed: [groceries,")),
-            "account.purposes.allowed: unknown purpose code 'groceries'");
+  expect_refused_at(t, "[C30, C77, C78, C02,", "[C30, C77, C79, C02,",
+                    "chronic.specialty_diseases: unknown disease code 'C79'");
+  expect_refused_at(t, "diseases: [C01, C02,", "diseases: [C01, X02,",
+                    "chronic.art17_refer.diseases: unknown disease code 'X02'");
+  expect_refused_at(t, "X-DIALYSIS, X-TRANSPLANT", "X-DIALYSIS, X-TRANSPLANTS",
+                    "chronic.excluded: unknown disease code 'X-TRANSPLANTS'");
+  expect_refused_at(t, "C78: {standard:", "C80: {standard:",
+                    "chronic.standards: unknown disease code 'C80'");
+  expect_refused_at(t, "T21: {name: 刮痧治疗", "T22: {name: 刮痧治疗",
+                    "acupuncture.therapies: unknown therapy code 'T22'");
+  expect_refused_at(t, "headache: {course_days", "migraine: {course_days",
+                    "acupuncture.diagnoses: unknown diagnosis code 'migraine'");
+  expect_refused_at(t, "allowed: [medical_out_of_pocket,", "allowed: [groceries,",
+                    "account.purposes.allowed: unknown purpose code 'groceries'");
 }
 
 }  // namespace

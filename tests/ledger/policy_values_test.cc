@@ -4,6 +4,7 @@
 // naming the field and the code; the assumed values are reported (Policy::assumptions, `gongji policy`).
 #include "events/event_json.h"
 #include "events/fb_codec.h"
+#include "tests/expect_error.h"
 #include "tests/fixtures.h"
 #include "tests/harness.h"
 
@@ -41,45 +42,54 @@ std::string insvc_age(const std::string& v) {
   return with(kInsvcAge, "values: [{from: 2022-07-01, value: " + v + "}]\n  account.crediting_months:");
 }
 
+// A value refused names the file and the line the value is on (at_line: the line `needle` starts on), then the
+// parameter; a refusal of the parameter as a whole names the file alone.
+void expect_refused(const std::string& text, const std::string& needle, const std::string& what) {
+  EXPECT_EQ(load_error(text), at_line(text, needle) + what);
+}
+
 TEST(PolicyValues, LoaderRefusesEachNewValueOutOfRangeNamingIt) {
-  EXPECT_EQ(load_error(insvc_age("151")), "account.in_service.age_from: age 151 is outside 0..150");
-  EXPECT_EQ(load_error(insvc_age("-1")), "account.in_service.age_from: negative count '-1'");
-  EXPECT_EQ(load_error(with(kRetireeAge, "values: [{from: 2022-07-01, value: 200}]")),
-            "account.retiree.age_from: age 200 is outside 0..150");
-  EXPECT_EQ(load_error(with("values: [{from: 2022-07-01, value: 46}]\n  account.purposes:",
-                            "values: [{from: 2022-07-01, value: 151}]\n  account.purposes:")),
-            "account.flexible_rate.age_from: age 151 is outside 0..150");
-  EXPECT_EQ(load_error(with("values: [{from: 2022-07-01, value: 18}]", "values: [{from: 2022-07-01, value: 180}]")),
-            "minor.age_below: age 180 is outside 0..150");
-  EXPECT_EQ(load_error(with(kCutOff, "values: [{from: 2022-07-01, value: 2024-02-30}]")),
-            "account.retiree.old_urban_confirmed_from: expected a date YYYY-MM-DD");
+  expect_refused(insvc_age("151"), "value: 151}", "account.in_service.age_from: age 151 is outside 0..150");
+  expect_refused(insvc_age("-1"), "value: -1}", "account.in_service.age_from: negative count '-1'");
+  expect_refused(with(kRetireeAge, "values: [{from: 2022-07-01, value: 200}]"), "value: 200}",
+                 "account.retiree.age_from: age 200 is outside 0..150");
+  expect_refused(with("values: [{from: 2022-07-01, value: 46}]\n  account.purposes:",
+                      "values: [{from: 2022-07-01, value: 151}]\n  account.purposes:"),
+                 "value: 151}", "account.flexible_rate.age_from: age 151 is outside 0..150");
+  expect_refused(with("values: [{from: 2022-07-01, value: 18}]", "values: [{from: 2022-07-01, value: 180}]"),
+                 "value: 180}", "minor.age_below: age 180 is outside 0..150");
+  expect_refused(with(kCutOff, "values: [{from: 2022-07-01, value: 2024-02-30}]"), "value: 2024-02-30}",
+                 "account.retiree.old_urban_confirmed_from: expected a date YYYY-MM-DD");
   EXPECT_EQ(load_error(with(kMonths, "value: {from: 2023-01, to: 2022-12}")),
             "test: account.crediting_months: from 2023-01 is after to 2022-12");
   EXPECT_EQ(load_error(with(kMonths, "value: {from: 2022-07, to: 2027-07}")),
             "test: account.crediting_months: 2022-07 to 2027-07 is outside the window's months 2022-07 to 2027-06");
-  EXPECT_EQ(load_error(with(kMonths, "value: {from: 2022-13, to: 2027-06}")),
-            "account.crediting_months.from: expected a month YYYY-MM");
-  EXPECT_EQ(load_error(with(kCap, "values: [{from: 2022-07-01, value: 4}]\n  chronic.suspension")),
-            "chronic.limit.max_diseases: 4 is outside 1..3 (chronic.position_weights weighs 3 positions)");
-  EXPECT_EQ(load_error(with(kCap, "values: [{from: 2022-07-01, value: 0}]\n  chronic.suspension")),
-            "chronic.limit.max_diseases: 0 is outside 1..3 (chronic.position_weights weighs 3 positions)");
+  expect_refused(with(kMonths, "value: {from: 2022-13, to: 2027-06}"), "value: {from: 2022-13",
+                 "account.crediting_months.from: expected a month YYYY-MM");
+  expect_refused(with(kCap, "values: [{from: 2022-07-01, value: 4}]\n  chronic.suspension"), "value: 4}",
+                 "chronic.limit.max_diseases: 4 is outside 1..3 (chronic.position_weights weighs 3 positions)");
+  expect_refused(with(kCap, "values: [{from: 2022-07-01, value: 0}]\n  chronic.suspension"), "value: 0}",
+                 "chronic.limit.max_diseases: 0 is outside 1..3 (chronic.position_weights weighs 3 positions)");
   EXPECT_EQ(load_error(with(kFirstYear, "values: [{from: 2022-07-01, value: 2028}]")),
             "test: chronic.suspension.first_year: 2028 is outside the window's years 2022 to 2027");
   // The code lists: only codes EVENTS.md defines, one value for the window, and every code the policy names listed.
-  EXPECT_EQ(load_error(with("C77, C78,\n", "C77, C79,\n")),
-            "codes.disease: unknown disease code 'C79' (not in EVENTS.md)");
-  EXPECT_EQ(load_error(with("device, nucleic_acid]", "device, massage]")),
-            "codes.item_category: unknown category code 'massage' (not in EVENTS.md)");
+  expect_refused(with("C77, C78,\n", "C77, C79,\n"), "C77, C79,",
+                 "codes.disease: unknown disease code 'C79' (not in EVENTS.md)");
+  expect_refused(with("device, nucleic_acid]", "device, massage]"), "device, massage]",
+                 "codes.item_category: unknown category code 'massage' (not in EVENTS.md)");
   EXPECT_EQ(load_error(with("        value: [T01, T02,", "        to: 2023-12-31\n        value: [T01, T02,")),
             "test: parameter 'codes.therapy' has no value from 2024-01-01 to 2027-06-30");
   std::string two = with("      - from: 2022-07-01\n        value: [T01, T02,",
                          "      - {from: 2024-01-01, value: [T01]}\n      - from: 2022-07-01\n        to: 2023-12-31\n"
                          "        value: [T01, T02,");
   EXPECT_EQ(load_error(two), "test: parameter 'codes.therapy': a code list has one value for the whole window");
-  EXPECT_EQ(load_error(with("C04, C05, C06,", "C04, C06,")), "chronic.standards: unknown disease code 'C05'");
-  EXPECT_EQ(load_error(with("          C05: {standard: \"6000.00\", name: \"系统性红斑狼疮（SLE）\"}\n", "")),
-            "chronic.standards: no row for C05 (an Annex 2 disease of codes.disease)");
-  EXPECT_EQ(load_error(with("T21, T-IR, T-EA]", "T21, T-IR]")), "acupuncture.therapies: unknown therapy code 'T-EA'");
+  // C05 left out of the code list: its row in chronic.standards is refused on its own line.
+  expect_refused(with("C04, C05, C06,", "C04, C06,"), "C05: {standard:",
+                 "chronic.standards: unknown disease code 'C05'");
+  // A row missing: the table as a whole is refused, on the line where its value begins.
+  const std::string no_row = with("          C05: {standard: \"6000.00\", name: \"系统性红斑狼疮（SLE）\"}\n", "");
+  expect_refused(no_row, "C01: {standard:", "chronic.standards: no row for C05 (an Annex 2 disease of codes.disease)");
+  expect_refused(with("T21, T-IR, T-EA]", "T21, T-IR]"), "T-EA:", "acupuncture.therapies: unknown therapy code 'T-EA'");
   EXPECT_EQ(load_error(with("value: [\"0.93\", \"0.90\", \"0.87\"], assumption: true",
                             "value: [\"0.93\", \"0.90\", \"0.87\"], assumption: [x]")),
             "test: parameter 'inpatient.ratio.in_service' value 1: assumption: expected true, false or a note");
