@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -314,15 +315,41 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
   return other || r.equal ? exit_code::kOk : exit_code::kMismatch;
 }
 
+// A scratch directory for a replay's store, under $TMPDIR (else /tmp), removed with everything in it when it goes
+// out of scope, also when the replay throws. One the system refuses to make is a failure naming where.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& command) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/gongji-" + command + "-XXXXXX";
+    if (!mkdtemp(tmpl.data()))
+      throw std::runtime_error("cannot make a scratch directory for the replay (" + tmpl + "): " +
+                               std::strerror(errno));
+    path_ = tmpl;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 int cmd_audit(const Paths& paths, const std::string& policy_file) {
   require_existing(paths);
   Store store(paths.state(), true);
   const Policy pol = command_policy(store, policy_file);
   auto log = paths.open_log(8, true);
-  char tmpl[] = "/tmp/gongji-audit-XXXXXX";
-  std::string scratch = mkdtemp(tmpl);
-  AuditReport rep = audit(store, *log, pol, scratch + "/state", paths.brokers.empty() ? paths.log() : "");
-  std::cout << "audit of " << paths.data << " (replayed into " << scratch << ")\n";
+  AuditReport rep;
+  {
+    const ScratchDir scratch("audit");
+    rep = audit(store, *log, pol, scratch.path() + "/state", paths.brokers.empty() ? paths.log() : "");
+  }
+  std::cout << "audit of " << paths.data << "\n";
   for (const Defaulted& d : pol.defaulted())  // issue 9 item 8: an older stored text
     std::cout << "  policy " << pol.version() << " lacks " << d.parameter << " (" << d.rule
               << "): the value before issue 9, " << d.value << "\n";
@@ -330,7 +357,6 @@ int cmd_audit(const Paths& paths, const std::string& policy_file) {
   for (const auto& c : rep.failed) std::cout << "  FAILED: " << c << "\n";
   for (const auto& f : rep.findings) std::cout << "  FINDING: " << f << "\n";
   std::cout << (rep.findings.empty() ? "the books hold\n" : std::to_string(rep.findings.size()) + " findings\n");
-  fs::remove_all(scratch);
   // Issue 11 item 2: the auditor reads audit results through the query service (service/queries.h audit_runs).
   // A data dir the auditor may not write to still gets its audit: the record is then only missing, and said so.
   const json record = audit_record(rep, store.positions(), pol.version(), std::chrono::system_clock::now());
@@ -350,16 +376,11 @@ int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json
   Store store(paths.state(), true);
   Policy other = load_policy_file(policy_file);
   auto log = paths.open_log_of(store);
-  char tmpl[] = "/tmp/gongji-whatif-XXXXXX";
-  std::string scratch = mkdtemp(tmpl);
   WhatIfReport rep;
-  try {
-    rep = what_if(store, *log, other, scratch + "/state");
-  } catch (...) {
-    fs::remove_all(scratch);  // the replay's scratch store goes whatever happens
-    throw;
+  {
+    const ScratchDir scratch("whatif");
+    rep = what_if(store, *log, other, scratch.path() + "/state");
   }
-  fs::remove_all(scratch);
   if (as_json) {
     json j = {{"policy", policy_file}, {"policy_version", other.version()}, {"claims_compared", rep.claims_compared},
               {"recorded_fund", format_money(rep.recorded_total)}, {"what_if_fund", format_money(rep.what_if_total)}};

@@ -225,6 +225,45 @@ TEST(Replay, AuditPassesAndCatchesATamperedProjection) {
   EXPECT_NE(out.find("FINDING:   person " + person + " differs from the replay"), std::string::npos) << out;
 }
 
+// audit and what-if replay into a scratch store under $TMPDIR (else /tmp) and remove it whatever happens: a replay
+// that fails on a damaged log record leaves nothing behind. A $TMPDIR the system cannot make the scratch in is a
+// failure naming it.
+TEST(Replay, AuditAndWhatIfRemoveTheirScratchStoreWhenTheReplayFails) {
+  TempDir d;
+  std::ofstream(d / "events.jsonl") << generated(100, 17);
+  std::ofstream(d / "same.yaml") << default_policy_text();
+  const std::string data = " --data-dir " + (d / "data") + " --log-level warn";
+  ASSERT_EQ(run(gongji("ingest" + data + " " + (d / "events.jsonl"))), 0);
+  ASSERT_EQ(run(gongji("fold" + data)), 0);
+  const std::string what_if = gongji("what-if" + data + " --policy " + (d / "same.yaml"));
+  const std::string audit = gongji("audit" + data);
+  std::string out;
+  for (const auto& [command, name] : {std::pair{what_if, "whatif"}, std::pair{audit, "audit"}}) {
+    EXPECT_EQ(run("TMPDIR=" + (d / "none") + " " + command + " 2>&1", &out), 1) << out;
+    EXPECT_NE(out.find("cannot make a scratch directory for the replay (" + (d / "none") + "/gongji-" + name + "-"),
+              std::string::npos)
+        << out;
+  }
+  fs::create_directories(d / "tmp");
+  ASSERT_EQ(run("TMPDIR=" + (d / "tmp") + " " + what_if + " > /dev/null"), 0);
+  EXPECT_TRUE(fs::is_empty(d / "tmp"));
+  // A byte of a record in the middle of partition 0's segment turned, after the fold: each replay reaches it.
+  const std::string segment = d / "data/log/p0000/00000000000000000000.seg";
+  {
+    std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f) << segment;
+    f.seekg(static_cast<std::streamoff>(fs::file_size(segment) / 2));
+    const char c = static_cast<char>(f.get());
+    f.seekp(static_cast<std::streamoff>(fs::file_size(segment) / 2));
+    f.put(static_cast<char>(c ^ 0x5a));
+  }
+  for (const std::string& command : {what_if, audit}) {
+    EXPECT_EQ(run("TMPDIR=" + (d / "tmp") + " " + command + " 2>&1", &out), 1) << command << "\n" << out;
+    EXPECT_NE(out.find("00000000000000000000.seg"), std::string::npos) << out;  // the damage, named
+    EXPECT_TRUE(fs::is_empty(d / "tmp")) << command << " left its scratch store behind";
+  }
+}
+
 // what-if with the 2023 employee limit raised to 2000: per-claim differences, totals equal to a full replay under
 // that policy into a new directory, and every claim of a person who never reached the old limit (and so has no
 // later claim it could change) unchanged.
