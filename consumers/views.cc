@@ -201,7 +201,7 @@ void print_report(const Store& store, std::ostream& out, int explained) {
     else if (!b.picks.contains(c)) unexplained += std::string(unexplained.empty() ? "" : "; ") + c;
   }
   if (explained <= 0) return;
-  if (!absent.empty()) out << "\n(no settlement in this data shows: " << absent << ")\n";
+  if (!absent.empty()) out << "\n(not explained: this data has no settlement showing " << absent << ")\n";
   if (!unexplained.empty())
     out << "\n(found only in settlements that pay nothing or were used above for another case: " << unexplained
         << ")\n";

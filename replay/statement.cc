@@ -114,10 +114,18 @@ Statement statement(const Store& store, const Policy& policy, const std::string&
   return s;
 }
 
+namespace {
+// The statement's scheme for people: as of the year's last day (build_statement), or that there is none on it.
+std::string scheme_said(const json& s) {
+  if (s["scheme"].is_string()) return s["scheme"].get<std::string>();
+  return "no scheme on " + std::to_string(s["year"].get<int>()) + "-12-31";
+}
+}  // namespace
+
 std::string statement_text(const Statement& statement) {
   const json& s = statement.view;
   std::ostringstream o;
-  const std::string scheme = s["scheme"].is_string() ? s["scheme"].get<std::string>() : "no scheme";
+  const std::string scheme = scheme_said(s);
   o << "Statement for " << s["person"].get<std::string>() << ", " << s["year"] << " (" << scheme << ")\n";
   char line[512];
   std::snprintf(line, sizeof line, "%-10s  %-15s %-14s %-9s %10s %10s  %10s %10s %10s\n", "date", "kind", "claim",
@@ -164,7 +172,7 @@ std::string statement_html(const Statement& statement) {
     << "td:nth-child(-n+4),th:nth-child(-n+4){text-align:left}.settled{color:#165}.rejected,.referred{color:#a33}"
     << ".legend span{display:inline-block;width:14px;height:3px;margin:0 6px 3px 12px}</style></head><body>"
     << "<h1>Statement 年度结算单 — " << esc(s["person"]) << ", " << s["year"] << "</h1>"
-    << "<p>Scheme: " << esc(s["scheme"].is_string() ? s["scheme"].get<std::string>() : "")
+    << "<p>Scheme: " << esc(scheme_said(s))
     << ". Fund paid this year: <b>"
     << esc(s["totals"]["fund_paid"]) << "</b> yuan. Account: credits " << esc(s["totals"]["account_credits"])
     << ", debits " << esc(s["totals"]["account_debits"]) << ", balance on 31 December <b>"

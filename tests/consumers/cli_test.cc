@@ -204,12 +204,12 @@ TEST(Cli, ReportNamesTheCasesItsDataHasNoSettlementOf) {
   ASSERT_NE(limit, std::string::npos) << out;
   ASSERT_NE(tcm, std::string::npos) << out;
   EXPECT_LT(limit, tcm) << out;  // in the order of the cases, as --help lists them
-  EXPECT_NE(out.find("\n(no settlement in this data shows: temporary out-of-area care; a TCM item refused under "
-                     "ORD-ACU; an automatic first designation)\n"),
+  EXPECT_NE(out.find("\n(not explained: this data has no settlement showing temporary out-of-area care; a TCM item "
+                     "refused under ORD-ACU; an automatic first designation)\n"),
             std::string::npos)
       << out;
   ASSERT_EQ(run(gongji("report --data-dir " + d / "data" + " --explained 0"), &out), exit_code::kOk);
-  EXPECT_EQ(out.find("no settlement in this data shows"), std::string::npos) << out;
+  EXPECT_EQ(out.find("not explained: this data has no settlement showing"), std::string::npos) << out;
 }
 
 // A case that only a claim explaining an earlier case shows is named apart: one resident claim reaches the limit
@@ -230,7 +230,8 @@ TEST(Cli, ReportNamesTheCasesOnlyAClaimExplainingAnEarlierOneShows) {
   std::string out;
   ASSERT_EQ(run(gongji("report --data-dir " + d / "data"), &out), exit_code::kOk);
   EXPECT_NE(out.find("\n== explained: a limit reached mid-claim ==\nclaim R1-1 of R1"), std::string::npos) << out;
-  EXPECT_NE(out.find("\n(no settlement in this data shows: temporary out-of-area care; a TCM hospital)\n"),
+  EXPECT_NE(out.find("\n(not explained: this data has no settlement showing temporary out-of-area care; a TCM "
+                     "hospital)\n"),
             std::string::npos)
       << out;
   EXPECT_NE(out.find("\n(found only in settlements that pay nothing or were used above for another case: a TCM "
@@ -258,6 +259,28 @@ TEST(Cli, ReportExplainsEachClaimOnce) {
   }
   EXPECT_GE(sections, 3u) << out;
   EXPECT_EQ(claims.size(), sections) << out;
+}
+
+// statement's text header names the scheme as of the year's last day, and says when there is none: a person
+// enrolled from 2024-03-01 has no scheme on 2023-12-31, nothing paid, and every day of 2023 without a limit.
+TEST(Cli, StatementOfAYearBeforeEnrolmentSaysNoScheme) {
+  TempDir d;
+  std::ofstream(d / "events.jsonl") << R"({"type":"person_enrolled","id":"p1","at":"2024-03-01","person":"R9",)"
+                                       R"("birth_date":"1960-01-01","scheme":"resident","tier":1})" "\n";
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + d / "events.jsonl" + " >/dev/null")), exit_code::kOk);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " > /dev/null 2>&1")), exit_code::kOk);
+  std::string out;
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person R9 --year 2023"), &out), exit_code::kOk);
+  EXPECT_EQ(out.substr(0, out.find('\n')), "Statement for R9, 2023 (no scheme on 2023-12-31)") << out;
+  EXPECT_NE(out.find("\nfund paid 0.00; account credits 0.00, debits 0.00\n"), std::string::npos) << out;
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person R9 --year 2023 --format json"), &out),
+            exit_code::kOk);
+  const json s = json::parse(out);
+  EXPECT_TRUE(s["scheme"].is_null()) << out;
+  ASSERT_EQ(s["daily"].size(), 365u);
+  for (const auto& day : s["daily"]) EXPECT_TRUE(day["limit"].is_null()) << day;
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person R9 --year 2024"), &out), exit_code::kOk);
+  EXPECT_EQ(out.substr(0, out.find('\n')), "Statement for R9, 2024 (resident)") << out;
 }
 
 // statement: the year's entries with running values as of each entry's date (TIME-ASOF), as text, JSON and an
