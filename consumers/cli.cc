@@ -604,7 +604,7 @@ struct Cli {
     // each from an empty store, 2026-12-04: every 200,000: 788.8 s, 227 flushes, compactions writing 13.4 GB in 406
     // thread-seconds, peak RSS 1,667 MiB; every 2,000,000: 748.6 s, 102 flushes, 9.3 GB in 329 s, 1,824 MiB, and at
     // the end store + checkpoints 0.84x the log. One run each: the wall times differ by less than two runs of one
-    // binary can (README "Benchmarks"), the compaction figures by more. The cost: a replay to a point after the
+    // binary can (ops/bench/README.md), the compaction figures by more. The cost: a replay to a point after the
     // newest checkpoint folds up to 2,000,000 records past it (about 40 s at that fold's rate), not 200,000.
     o.checkpoint_every = 2000000;
     return o;

@@ -645,10 +645,10 @@ rocksdb::Options store_db_options() {
   // whole of level 1: on the 100% year (ops/bench/scale.sh's log) compactions wrote 19.4-20.5 GB, 16.5-16.9 GB of it
   // into level 1, for 10.1 GB flushed, their threads busy for 567-611 s. Universal compaction merges sorted runs of
   // similar sizes into larger ones: 12.2-13.6 GB written in 378-397 s. The fold took 764 s against 812 and 876 s
-  // for two leveled runs of the same binary (one universal run; README "Benchmarks"). A compaction starts once 16
+  // for two leveled runs of the same binary (one universal run; ops/bench/README.md). A compaction starts once 16
   // sorted runs (level-0 files, and each non-empty level) wait, the number the level-0 trigger had under leveled
   // compaction (measured there: 4, 8, 16); here 8 folded the 100% year no faster (643.6 s against 646.1 s, its
-  // compactions 411 s against 294 s; README "Benchmarks"), 32 slower; writes slow at 32 runs and stop at 48. The cost
+  // compactions 411 s against 294 s; ops/bench/README.md), 32 slower; writes slow at 32 runs and stop at 48. The cost
   // is the readers': a point lookup checks each run's Bloom filter (the top-level partitions pinned, the rest in the
   // block cache), an iterator's seek reads a block of each run: person as-of p99 0.115 and 0.314 ms on that store
   // against 0.080 and 0.181 ms leveled (two rounds). And disk: the store may grow to 3 times its live data before a
@@ -677,7 +677,7 @@ rocksdb::Options store_db_options() {
   // One budget for the memtables of every store a process opens (serve and its query secondaries, audit's live store
   // and its replay): past 7/8 of 512 MB in all, the store being written flushes its largest memtable (a soft limit:
   // writes are not stalled). With the block cache and the person caches (FoldOptions::person_cache_bytes) it is
-  // meant to keep a fold of the whole city within 2 GiB (issue 10: 1.41 GiB measured once, README "Benchmarks").
+  // meant to keep a fold of the whole city within 2 GiB (issue 10: 1.41 GiB measured once, ops/bench/README.md).
   static const std::shared_ptr<rocksdb::WriteBufferManager> memtables =
       std::make_shared<rocksdb::WriteBufferManager>(size_t{512} << 20);
   opt.write_buffer_manager = memtables;
