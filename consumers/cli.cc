@@ -223,7 +223,7 @@ int cmd_fold(const Paths& paths, const std::string& policy_file, FoldOptions opt
   FoldStats s = store.fold(*log, policy, opt);
   std::cout << "folded " << s.events << " events, " << s.outputs << " output records, " << s.dead_letters
             << " dead letters\n";
-  // What the fold wrote, for benchmarks (ops/bench/scale.sh): each commit rewrites every person its events touched.
+  // What the fold wrote and read (ops/bench/scale.sh parses it): each commit rewrites every person its events touched.
   oplog::info(s.storage());
   return exit_code::kOk;
 }

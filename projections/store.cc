@@ -1347,7 +1347,7 @@ size_t PartitionFolder::read_ahead_in_memory() const {
 }
 
 std::string FoldStats::storage() const {
-  return "storage, for benchmarks: wrote " + std::to_string(puts) + " keys (" + std::to_string(put_bytes) +
+  return "storage: wrote " + std::to_string(puts) + " keys (" + std::to_string(put_bytes) +
          " bytes) in " + std::to_string(commits) + " commits; " + std::to_string(person_writes) + " of them persons (" +
          std::to_string(person_write_bytes) + " bytes), " + std::to_string(person_reads) +
          " persons read back from the store; " + std::to_string(read_ahead_taken) +

@@ -243,7 +243,7 @@ struct FoldStats {
     person_writes += o.person_writes, person_write_bytes += o.person_write_bytes;
     return *this;
   }
-  // What the fold wrote and read, one line for benchmarks (`fold` and `serve` log it; ops/bench/scale.sh parses it).
+  // What the fold wrote and read, one line (`fold` and `serve` log it at their end; ops/bench/scale.sh parses it).
   std::string storage() const;
 };
 

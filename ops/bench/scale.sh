@@ -135,7 +135,7 @@ for row in "${rows[@]}"; do
   disk="$(per_event "$log_b" "$events")|$(per_event "$store_b" "$events")|$(per_event "$ckpt_b" "$events")"
   lat="$asof_p50_ms|$asof_p99_ms|$knownat_p50_ms|$knownat_p99_ms"
   rss=$(rss_mb "$d/fold.time")
-  # The fold's last operational line: "storage, for benchmarks: wrote K keys (B bytes) in C commits; P of them
+  # The fold's last operational line: "storage: wrote K keys (B bytes) in C commits; P of them
   # persons (PB bytes), ..."
   wrote=$(grep -o 'wrote [0-9]* keys ([0-9]* bytes) in [0-9]* commits; [0-9]* of them persons ([0-9]* bytes)' \
     "$d/fold.err" | tail -1 | tr -d '();' || true)
