@@ -23,7 +23,8 @@ inline constexpr int kFindings = 6;
 
 // The list `gongji --help` ends with; the README's "Exit status" paragraph says the same in more words.
 inline constexpr const char* kHelpFooter =
-    "Exit status: 0 ok; 1 failure (I/O error, damaged log or store: the message names the file); 2 usage "
+    "Exit status: 0 ok; 1 failure (I/O error, damaged log or store, a policy file refused: the message names the "
+    "file); 2 usage "
     "(a command-line mistake: the message names the option); 3 ingest refused some lines; 4 not found; "
     "5 explain: mismatch; 6 audit, log verify or access-log verify: findings.";
 

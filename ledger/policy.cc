@@ -40,18 +40,30 @@ using Setter = std::function<void(Params&, const YAML::Node&)>;
 
 [[noreturn]] void bad(const std::string& what) { throw PolicyError(what); }
 
-// A value refused, with the line of the file it is on (1-based; 0 when the node has none, e.g. a missing key).
+// A value refused, with the line of the file it is on (1-based; 0 when the node has none: a missing key, or an
+// empty value, whose mark yaml-cpp puts at a neighbouring token).
 // compile_on puts the file and line in front of the message.
 struct ValueError : PolicyError {
   ValueError(const std::string& what, int line) : PolicyError(what), line(line) {}
   int line;
 };
 int line_of(const YAML::Node& n) {
-  if (!n.IsDefined()) return 0;
+  if (!n.IsDefined() || n.IsNull()) return 0;
   const YAML::Mark at = n.Mark();
   return at.is_null() ? 0 : at.line + 1;
 }
 [[noreturn]] void bad_at(const YAML::Node& n, const std::string& what) { throw ValueError(what, line_of(n)); }
+// Reads one row of a table (its key `row`): a refusal without a line of its own (a key missing from the row) names
+// the row's line, not the table's first.
+template <typename F>
+void in_row(const YAML::Node& row, F&& read) {
+  try {
+    read();
+  } catch (const ValueError& e) {
+    if (e.line) throw;
+    throw ValueError(e.what(), line_of(row));
+  }
+}
 
 std::string str(const YAML::Node& n, const std::string& ctx) {
   if (!n || !n.IsScalar()) bad_at(n, ctx + ": expected a value");
@@ -205,39 +217,42 @@ std::vector<std::pair<std::string, Setter>> code_and_ordinary_setters() {
 std::vector<std::pair<std::string, Setter>> therapy_setters() {
   return {
     {"acupuncture.diagnoses", [](Params& p, const YAML::Node& v) {
-       for (const auto& kv : v) {
-         std::string ctx =
-             "acupuncture.diagnoses." + code(p, kv.first, "diagnosis", "acupuncture.diagnoses");
-         p.acu_diagnoses[kv.first.Scalar()] = {integer(kv.second["course_days"], ctx + ".course_days"),
-                                               integer(kv.second["daily_items"], ctx + ".daily_items")};
-       }
+       for (const auto& kv : v)
+         in_row(kv.first, [&] {
+           std::string ctx =
+               "acupuncture.diagnoses." + code(p, kv.first, "diagnosis", "acupuncture.diagnoses");
+           p.acu_diagnoses[kv.first.Scalar()] = {integer(kv.second["course_days"], ctx + ".course_days"),
+                                                 integer(kv.second["daily_items"], ctx + ".daily_items")};
+         });
      }},
     {"acupuncture.therapies", [](Params& p, const YAML::Node& v) {
-       for (const auto& kv : v) {
-         std::string ctx =
-             "acupuncture.therapies." + code(p, kv.first, "therapy", "acupuncture.therapies");
-         std::string per = str(kv.second["per"], ctx + ".per");
-         TherapyRule r;
-         if (per == "day") r.per = TherapyRule::Per::day;
-         else if (per == "week") r.per = TherapyRule::Per::week;
-         else if (per == "alternate") r.per = TherapyRule::Per::alternate;
-         else if (per == "adjunct") r.per = TherapyRule::Per::adjunct;
-         else bad(ctx + ".per: expected day, week, alternate or adjunct");
-         if (r.per != TherapyRule::Per::adjunct) r.times = integer(kv.second["times"], ctx + ".times");
-         p.therapies[kv.first.Scalar()] = r;
-       }
+       for (const auto& kv : v)
+         in_row(kv.first, [&] {
+           std::string ctx =
+               "acupuncture.therapies." + code(p, kv.first, "therapy", "acupuncture.therapies");
+           std::string per = str(kv.second["per"], ctx + ".per");
+           TherapyRule r;
+           if (per == "day") r.per = TherapyRule::Per::day;
+           else if (per == "week") r.per = TherapyRule::Per::week;
+           else if (per == "alternate") r.per = TherapyRule::Per::alternate;
+           else if (per == "adjunct") r.per = TherapyRule::Per::adjunct;
+           else bad_at(kv.second["per"], ctx + ".per: expected day, week, alternate or adjunct");
+           if (r.per != TherapyRule::Per::adjunct) r.times = integer(kv.second["times"], ctx + ".times");
+           p.therapies[kv.first.Scalar()] = r;
+         });
      }},
     {"pediatric.max_age", [](Params& p, const YAML::Node& v) { p.ped_max_age = age(v, "pediatric.max_age"); }},
     {"pediatric.course_days",
      [](Params& p, const YAML::Node& v) { p.ped_course_days = integer(v, "pediatric.course_days"); }},
     {"pediatric.conditions", [](Params& p, const YAML::Node& v) {
-       for (const auto& kv : v) {
-         code(p, kv.first, "diagnosis", "pediatric.conditions");
-         std::string c = str(kv.second, "pediatric.conditions." + kv.first.Scalar());
-         if (c != "limited" && c != "unlimited")
-           bad_at(kv.second, "pediatric.conditions." + kv.first.Scalar() + ": limited or unlimited");
-         p.ped_conditions[kv.first.Scalar()] = c == "unlimited";
-       }
+       for (const auto& kv : v)
+         in_row(kv.first, [&] {
+           code(p, kv.first, "diagnosis", "pediatric.conditions");
+           std::string c = str(kv.second, "pediatric.conditions." + kv.first.Scalar());
+           if (c != "limited" && c != "unlimited")
+             bad_at(kv.second, "pediatric.conditions." + kv.first.Scalar() + ": limited or unlimited");
+           p.ped_conditions[kv.first.Scalar()] = c == "unlimited";
+         });
      }},
     {"incentive.assessed",
      [](Params& p, const YAML::Node& v) { p.incentive_assessed = boolean(v, "incentive.assessed"); }},
@@ -280,20 +295,22 @@ std::vector<std::pair<std::string, Setter>> chronic_setters() {
        p.excluded_diseases = names(p, v, "chronic.excluded", "disease");
      }},
     {"chronic.standards", [](Params& p, const YAML::Node& v) {
-       for (const auto& kv : v) {
-         std::string ctx = "chronic.standards." + code(p, kv.first, "disease", "chronic.standards");
-         ChronicStandard cs;
-         if (kv.second["inpatient"]) cs.inpatient = boolean(kv.second["inpatient"], ctx + ".inpatient");
-         if (!cs.inpatient) cs.standard = money(kv.second["standard"], ctx + ".standard");
-         cs.castration = kv.second["castration"] ? money(kv.second["castration"], ctx + ".castration") : cs.standard;
-         p.chronic_standards[kv.first.Scalar()] = cs;
-       }
        // One row per Annex 2 disease (C-code) of codes.disease, and none for another code.
+       for (const auto& kv : v)
+         in_row(kv.first, [&] {
+           std::string ctx = "chronic.standards." + code(p, kv.first, "disease", "chronic.standards");
+           if (!kv.first.Scalar().starts_with("C"))
+             bad_at(kv.first, "chronic.standards: " + kv.first.Scalar() + " is not an Annex 2 disease (C-code)");
+           ChronicStandard cs;
+           if (kv.second["inpatient"]) cs.inpatient = boolean(kv.second["inpatient"], ctx + ".inpatient");
+           if (!cs.inpatient) cs.standard = money(kv.second["standard"], ctx + ".standard");
+           cs.castration =
+               kv.second["castration"] ? money(kv.second["castration"], ctx + ".castration") : cs.standard;
+           p.chronic_standards[kv.first.Scalar()] = cs;
+         });
        for (const std::string& d : p.codes.disease)
          if (d.starts_with("C") && !p.chronic_standards.count(d))
            bad("chronic.standards: no row for " + d + " (an Annex 2 disease of codes.disease)");
-       for (const auto& [d, _] : p.chronic_standards)
-         if (!d.starts_with("C")) bad("chronic.standards: " + d + " is not an Annex 2 disease (C-code)");
      }},
     {"chronic.limit.max_diseases", [](Params& p, const YAML::Node& v) {
        p.chronic_max_diseases = integer(v, "chronic.limit.max_diseases");
@@ -379,13 +396,14 @@ const std::map<std::string, Setter>& setters() {
 struct Span {
   Date from, to;
   YAML::Node value;
+  int line = 0;  // the line of its `value:` key (an empty value's own mark is the next token's), 0: not known
   std::optional<std::string> assumed;  // the `assumption` flag's note ("" for `true`), if the value is assumed
 };
 
 // An `assumption` flag (POLICY.md §5): absent or false gives nullopt, true gives "", a text gives that text.
 std::optional<std::string> assumption_of(const YAML::Node& n, const std::string& ctx) {
   if (!n) return std::nullopt;
-  if (!n.IsScalar() || n.Scalar().empty()) bad(ctx + ": assumption: expected true, false or a note");
+  if (!n.IsScalar() || n.Scalar().empty()) bad_at(n, ctx + ": assumption: expected true, false or a note");
   bool flag = false;
   if (YAML::convert<bool>::decode(n, flag)) return flag ? std::optional<std::string>("") : std::nullopt;
   return n.Scalar();
@@ -404,14 +422,22 @@ std::vector<Span> read_values(const std::string& name, const YAML::Node& p, Date
   if (!vals || !vals.IsSequence() || vals.size() == 0) bad(what + " has no values");
   std::vector<Span> list;
   for (size_t i = 0; i < vals.size(); ++i) {
-    std::string ctx = what + " value " + std::to_string(i + 1);
+    // Each dated value's refusals name the file and the line they are on, as compile_on's do.
+    const std::string ctx = "parameter '" + name + "' value " + std::to_string(i + 1);
     Span s;
-    s.from = yaml_date(vals[i]["from"], ctx + " from");
-    s.to = vals[i]["to"] ? yaml_date(vals[i]["to"], ctx + " to") : to;
-    if (!vals[i]["value"]) bad(ctx + ": no value");
-    s.value = vals[i]["value"];
-    if (s.to < s.from) bad(ctx + ": 'to' is before 'from'");
-    s.assumed = assumption_of(vals[i]["assumption"], ctx);
+    try {
+      s.from = yaml_date(vals[i]["from"], ctx + " from");
+      s.to = vals[i]["to"] ? yaml_date(vals[i]["to"], ctx + " to") : to;
+      if (!vals[i]["value"]) bad_at(vals[i], ctx + ": no value");
+      s.value = vals[i]["value"];
+      if (vals[i].IsMap())
+        for (const auto& kv : vals[i])
+          if (kv.first.Scalar() == "value") s.line = line_of(kv.first);
+      if (s.to < s.from) bad_at(vals[i], ctx + ": 'to' is before 'from'");
+      s.assumed = assumption_of(vals[i]["assumption"], ctx);
+    } catch (const ValueError& e) {
+      bad(origin + ":" + std::to_string(e.line ? e.line : line_of(vals[i])) + ": " + e.what());
+    }
     if (!s.assumed) s.assumed = all;
     info.assumption = info.assumption || s.assumed.has_value();
     list.push_back(s);
@@ -431,10 +457,9 @@ std::vector<Span> read_values(const std::string& name, const YAML::Node& p, Date
 }
 
 // The parameters in force from day d: the code lists first, since the other parameters' codes are checked
-// against them. A value refused names the file and the line its value starts on ("<origin>:<line>: <what>"), or
-// the file alone for a value `defaulted` (not in the file).
-Params compile_on(Date d, const std::map<std::string, std::vector<Span>>& spans, const std::string& origin,
-                  const std::set<std::string>& defaulted) {
+// against them. A value refused names the file and the line ("<origin>:<line>: <what>"): the refused node's, else
+// its `value:` key's, else (a value default_missing supplied, which always passes) none.
+Params compile_on(Date d, const std::map<std::string, std::vector<Span>>& spans, const std::string& origin) {
   Params p;
   for (bool code_lists : {true, false})
     for (const auto& [name, list] : spans)
@@ -445,8 +470,8 @@ Params compile_on(Date d, const std::map<std::string, std::vector<Span>>& spans,
             setters().at(name)(p, s.value);
           } catch (const PolicyError& e) {
             const auto* refused = dynamic_cast<const ValueError*>(&e);
-            const int line = refused && refused->line ? refused->line : line_of(s.value);
-            if (defaulted.contains(name) || !line) bad(origin + ": " + e.what());
+            const int line = refused && refused->line ? refused->line : s.line;
+            if (!line) bad(origin + ": " + e.what());
             bad(origin + ":" + std::to_string(line) + ": " + e.what());
           }
         }
@@ -518,7 +543,7 @@ std::set<std::string> default_missing(std::map<std::string, std::vector<Span>>& 
       value = YAML::Load(b.value);
       shown = b.value;
     }
-    spans[b.parameter] = {Span{from, to, value, std::nullopt}};
+    spans[b.parameter] = {Span{from, to, value, 0, std::nullopt}};
     info[b.parameter] = ParamInfo{b.rule, b.article, false};
     defaulted.push_back({b.parameter, b.rule, shown});
     names.insert(b.parameter);
@@ -596,7 +621,7 @@ Policy load_policy_text(const std::string& text, const std::string& origin, Poli
   for (const auto& [_, list] : spans)
     for (const Span& s : list) starts.insert(s.from);
   for (Date d : starts) {
-    Params p = compile_on(d, spans, origin, defaulted);
+    Params p = compile_on(d, spans, origin);
     check_adjusted_rates(p, d, origin);
     check_window_values(p, pol.from_, pol.to_, origin, defaulted);
     pol.starts_.push_back(d);

@@ -1,8 +1,9 @@
 // The policy as data (DESIGN.md "The policy is data"): a YAML parameters file, every value effective-dated and
 // citing its article, compiled into one typed Params value per span of days on which no parameter changes.
 //
-// Contract: load_policy() refuses (PolicyError naming the file, the parameter and, for a value, the line it is on:
-// "<file>:<line>: <parameter>: <why>") a file with an unknown or missing parameter,
+// Contract: load_policy() refuses (PolicyError naming the file and the parameter, "<file>: ...", and for a value
+// refused as it is read, the line it is on, "<file>:<line>: <parameter>: <why>"; the checks across values, such as
+// a rate adjusted above 1 on a date, name the date instead) a file with an unknown or missing parameter,
 // a malformed or impossible value (a rate outside [0, 1], a negative amount or count, an age outside 0..150, a date
 // or month that does not parse or lies outside the window where one must lie inside it, a code the policy's own
 // `codes.*` lists or EVENTS.md do not define), or dated values that leave a gap or overlap inside the window;

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "consumers/exit_codes.h"
+#include "tests/expect_error.h"
 #include "tests/fixtures.h"
 
 namespace gongji {
@@ -203,6 +204,25 @@ TEST_F(CliUsage, StatementThatCannotBeWrittenFails) {
   const std::string out = "/proc/self/no-such-dir/p.html";
   EXPECT_EQ(gongji("statement --data-dir " + data_ + " --person P0000001 --out " + out, &err), exit_code::kFailure);
   EXPECT_NE(err.find("no such file or directory: " + out), std::string::npos) << err;
+}
+
+// A policy file with a value it refuses is a failure (exit 1, as --help's exit statuses say), naming the file and
+// the line, for every command that reads a policy file.
+TEST_F(CliUsage, ARefusedPolicyFileFailsNamingTheFileAndLine) {
+  const std::string path = *dir_ / "bad-policy.yaml";
+  std::string text = default_policy_text();
+  const size_t at = text.find("value: \"1600.00\"}");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 17, "value: \"16OO.00\"}");
+  std::ofstream(path) << text;
+  const std::string said = test::at_line(text, "16OO.00", path) +
+                           "ordinary.limit.employee: expected an amount in yuan, got '16OO.00'";
+  for (const std::string& command : {"policy --policy " + path, "what-if --data-dir " + data_ + " --policy " + path,
+                                     "audit --data-dir " + data_ + " --policy " + path}) {
+    std::string err;
+    EXPECT_EQ(gongji(command, &err), exit_code::kFailure) << command << "\n" << err;
+    EXPECT_NE(err.find(said), std::string::npos) << command << ": stderr was\n" << err;
+  }
 }
 
 // A runtime failure is not a usage error: a data directory without a store exits kFailure.

@@ -86,13 +86,27 @@ TEST(PolicyValues, LoaderRefusesEachNewValueOutOfRangeNamingIt) {
   // C05 left out of the code list: its row in chronic.standards is refused on its own line.
   expect_refused(with("C04, C05, C06,", "C04, C06,"), "C05: {standard:",
                  "chronic.standards: unknown disease code 'C05'");
-  // A row missing: the table as a whole is refused, on the line where its value begins.
+  // A row missing: the table as a whole is refused, on the line of its `value:` key.
   const std::string no_row = with("          C05: {standard: \"6000.00\", name: \"系统性红斑狼疮（SLE）\"}\n", "");
-  expect_refused(no_row, "C01: {standard:", "chronic.standards: no row for C05 (an Annex 2 disease of codes.disease)");
+  expect_refused(no_row, "value:\n          C01: {standard:",
+                 "chronic.standards: no row for C05 (an Annex 2 disease of codes.disease)");
   expect_refused(with("T21, T-IR, T-EA]", "T21, T-IR]"), "T-EA:", "acupuncture.therapies: unknown therapy code 'T-EA'");
-  EXPECT_EQ(load_error(with("value: [\"0.93\", \"0.90\", \"0.87\"], assumption: true",
-                            "value: [\"0.93\", \"0.90\", \"0.87\"], assumption: [x]")),
-            "test: parameter 'inpatient.ratio.in_service' value 1: assumption: expected true, false or a note");
+  expect_refused(with("value: [\"0.93\", \"0.90\", \"0.87\"], assumption: true",
+                      "value: [\"0.93\", \"0.90\", \"0.87\"], assumption: [x]"),
+                 "value: [\"0.93\", \"0.90\", \"0.87\"], assumption: [x]",
+                 "parameter 'inpatient.ratio.in_service' value 1: assumption: expected true, false or a note");
+  // A row's refusal names the row's line, also for a row other than the first and a key missing from it.
+  expect_refused(with("T05: {name: 芒针, per: day", "T05: {name: 芒针, per: daily"), "per: daily",
+                 "acupuncture.therapies.T05.per: expected day, week, alternate or adjunct");
+  expect_refused(with("C17: {standard: \"3000.00\"", "C17: {castration: \"3000.00\""), "C17: {castration:",
+                 "chronic.standards.C17.standard: expected a value");
+  expect_refused(with("          C78: {standard:",
+                      "          X-DIALYSIS: {standard: \"1.00\"}\n          C78: {standard:"),
+                 "X-DIALYSIS: {standard:", "chronic.standards: X-DIALYSIS is not an Annex 2 disease (C-code)");
+  // An empty value names the line of its `value:` key, not the next parameter's.
+  const std::string empty = with("    values: [{from: 2022-07-01, value: \"0.05\"}]",
+                                 "    values:\n      - from: 2022-07-01\n        value:");
+  expect_refused(empty, "        value:\n  designation", "tcm.resident_extra_ratio: expected a value");
 }
 
 TEST(PolicyValues, BuiltInCodeListsAreThoseOfEventsMd) {
