@@ -322,9 +322,10 @@ class ScratchDir {
   explicit ScratchDir(const std::string& command) {
     const char* tmp = std::getenv("TMPDIR");
     std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/gongji-" + command + "-XXXXXX";
-    if (!mkdtemp(tmpl.data()))
-      throw std::runtime_error("cannot make a scratch directory for the replay (" + tmpl + "): " +
-                               std::strerror(errno));
+    if (!mkdtemp(tmpl.data())) {
+      const int err = errno;
+      throw std::runtime_error("cannot make a scratch directory for the replay (" + tmpl + "): " + std::strerror(err));
+    }
     path_ = tmpl;
   }
   ~ScratchDir() {
@@ -834,10 +835,14 @@ struct Cli {
   }
 
   // audit, what-if, replay, statement
+  static constexpr const char* kScratchFooter =
+      "The replay is folded into a scratch store under $TMPDIR (default /tmp), about as large as the live store, and "
+      "removed when the command ends, also when it fails (not when it is killed).\n\n";
   void add_replay_commands() {
     aud = app.add_subcommand("audit", "replay the log from zero and check the books: projections equal the replay "
                                       "(per partition and person on a mismatch), one settlement per claim, fund "
                                       "totals, account balances, limits; exit 6 on any finding");
+    aud->footer(std::string(kScratchFooter) + aud->get_footer());
     data_opt(aud);
     brokers_opt(aud);
     aud->add_option("--policy", policy_file, "policy file (default: the one the fold used)")->check(input_file(false));
@@ -852,7 +857,7 @@ struct Cli {
                             "referred before F-LEVEL). --show N lists the N claims that change most (the largest "
                             "difference either way first); --json lists every claim, partition by partition, each in "
                             "log order, with its partition and offset.\n\n") +
-                wif->get_footer());
+                kScratchFooter + wif->get_footer());
     data_opt(wif);
     brokers_opt(wif);
     wif->add_option("--policy", whatif_policy, "the other policy parameters file")

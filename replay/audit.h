@@ -33,7 +33,7 @@ struct AuditReport {
   std::vector<std::string> failed;    // the names of the checks that found something
 };
 
-// `scratch` is a directory for the replay (created, then left for inspection).
+// `scratch` is a directory for the replay's store (created; the caller removes it: `gongji audit` does).
 // `log_dir`: the embedded log's folder, for the log check ("" with Kafka: the broker keeps its own checksums).
 AuditReport audit(const Store& live, EventLog& log, const Policy& policy, const std::string& scratch,
                   const std::string& log_dir = "");

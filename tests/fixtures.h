@@ -1,10 +1,14 @@
 // Shared fixtures for tests that use the real log and the real RocksDB store.
 #pragma once
 #include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -28,6 +32,30 @@ struct TempDir {
   }
   ~TempDir() { fs::remove_all(path); }
   std::string operator/(const std::string& s) const { return (path / s).string(); }
+};
+
+// A tmpfs mounted at `path` for the test's lifetime (a real full disk); always unmounted, also when an assertion
+// fails. Needs root: a test skips with `error` when `mounted` is false.
+struct Tmpfs {
+  std::string path;
+  bool mounted = false;
+  std::string error;
+  Tmpfs(const std::string& p, const std::string& size) : path(p) {
+    fs::create_directories(path);
+    mounted = ::mount("tmpfs", path.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
+    if (!mounted) error = std::strerror(errno);
+  }
+  ~Tmpfs() {
+    if (mounted) ::umount2(path.c_str(), MNT_DETACH);
+  }
+  bool resize(const std::string& size) {
+    return ::mount("tmpfs", path.c_str(), "tmpfs", MS_REMOUNT, ("size=" + size).c_str()) == 0;
+  }
+  uint64_t used_kib() const {
+    struct statvfs v{};
+    statvfs(path.c_str(), &v);
+    return (v.f_blocks - v.f_bfree) * v.f_frsize / 1024;
+  }
 };
 
 // The event of type S that a JSON line gives: a test that changes a field of a parsed event.

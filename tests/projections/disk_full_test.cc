@@ -2,9 +2,6 @@
 // `gongji fold --checkpoint-every` run out of space; each fails with exit_code::kFailure and "no space left on
 // device", never an abort or a RocksDB assertion; once the tmpfs is grown, the same commands reach a clean run's
 // digest and output records. Needs root (mount); skipped with a message otherwise.
-#include <sys/mount.h>
-#include <sys/statvfs.h>
-
 #include <algorithm>
 #include <cctype>
 
@@ -13,29 +10,6 @@
 
 namespace gongji::test {
 namespace {
-
-// A tmpfs mounted at `path` for the test's lifetime; always unmounted, also when an assertion fails.
-struct Tmpfs {
-  std::string path;
-  bool mounted = false;
-  std::string error;
-  Tmpfs(const std::string& p, const std::string& size) : path(p) {
-    fs::create_directories(path);
-    mounted = ::mount("tmpfs", path.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
-    if (!mounted) error = std::strerror(errno);
-  }
-  ~Tmpfs() {
-    if (mounted) ::umount2(path.c_str(), MNT_DETACH);
-  }
-  bool resize(const std::string& size) {
-    return ::mount("tmpfs", path.c_str(), "tmpfs", MS_REMOUNT, ("size=" + size).c_str()) == 0;
-  }
-  uint64_t used_kib() const {
-    struct statvfs v{};
-    statvfs(path.c_str(), &v);
-    return (v.f_blocks - v.f_bfree) * v.f_frsize / 1024;
-  }
-};
 
 struct Result {
   std::string digest, outputs;
