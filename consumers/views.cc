@@ -203,8 +203,8 @@ void print_report(const Store& store, std::ostream& out, int explained) {
   if (explained <= 0) return;
   if (!absent.empty()) out << "\n(not explained: this data has no settlement showing " << absent << ")\n";
   if (!unexplained.empty())
-    out << "\n(found only in settlements that pay nothing or were used above for another case: " << unexplained
-        << ")\n";
+    out << "\n(not explained: found only in settlements that pay nothing or were used above for another case: "
+        << unexplained << ")\n";
 }
 
 }  // namespace gongji

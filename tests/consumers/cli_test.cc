@@ -234,8 +234,8 @@ TEST(Cli, ReportNamesTheCasesOnlyAClaimExplainingAnEarlierOneShows) {
                      "hospital)\n"),
             std::string::npos)
       << out;
-  EXPECT_NE(out.find("\n(found only in settlements that pay nothing or were used above for another case: a TCM "
-                     "item refused under ORD-ACU; an automatic first designation)\n"),
+  EXPECT_NE(out.find("\n(not explained: found only in settlements that pay nothing or were used above for another "
+                     "case: a TCM item refused under ORD-ACU; an automatic first designation)\n"),
             std::string::npos)
       << out;
 }
@@ -279,6 +279,11 @@ TEST(Cli, StatementOfAYearBeforeEnrolmentSaysNoScheme) {
   EXPECT_TRUE(s["scheme"].is_null()) << out;
   ASSERT_EQ(s["daily"].size(), 365u);
   for (const auto& day : s["daily"]) EXPECT_TRUE(day["limit"].is_null()) << day;
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person R9 --year 2023 --format html --out " +
+                       d / "s.html")),
+            exit_code::kOk);
+  const std::string page = read_file(d / "s.html");
+  EXPECT_NE(page.find("<p>Scheme: no scheme on 2023-12-31. Fund paid this year: <b>0.00</b>"), std::string::npos);
   ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person R9 --year 2024"), &out), exit_code::kOk);
   EXPECT_EQ(out.substr(0, out.find('\n')), "Statement for R9, 2024 (resident)") << out;
 }
