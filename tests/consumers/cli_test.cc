@@ -261,6 +261,32 @@ TEST(Cli, ReportExplainsEachClaimOnce) {
   EXPECT_EQ(claims.size(), sections) << out;
 }
 
+// A store folded on under another policy becomes a ledger of two policies (DESIGN.md: never silently mixed): the
+// fold says so on stderr, once, as it happens; folding on under a policy the store used says nothing. An audit
+// then needs --policy.
+TEST(Cli, FoldingUnderASecondPolicyIsSaid) {
+  TempDir d;
+  ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "data", "employee_year"));
+  std::string other = default_policy_text();
+  other.replace(other.find("- {from: 2023-01-01, value: \"1600.00\"}"), 38, "- {from: 2023-01-01, value: \"2000.00\"}");
+  std::ofstream(d / "other.yaml") << other;
+  std::string out;
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " 2>&1"), &out), exit_code::kOk);
+  EXPECT_EQ(out.find("which it has not used"), std::string::npos) << out;
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " --policy " + d / "other.yaml" + " 2>&1"), &out),
+            exit_code::kOk);
+  EXPECT_NE(out.find("warning: folding " + d / "data/state" + " under policy " +
+                     load_policy_text(other, "other").version() + ", which it has not used (it was folded under " +
+                     default_policy().version() + "): "),
+            std::string::npos)
+      << out;
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " --policy " + d / "other.yaml" + " 2>&1"), &out),
+            exit_code::kOk);
+  EXPECT_EQ(out.find("which it has not used"), std::string::npos) << out;
+  ASSERT_EQ(run(gongji("audit --data-dir " + d / "data" + " 2>&1"), &out), exit_code::kUsage);
+  EXPECT_NE(out.find("the store used several policy versions: name one"), std::string::npos) << out;
+}
+
 // statement's text header names the scheme as of the year's last day, and says when there is none: a person
 // enrolled from 2024-03-01 has no scheme on 2023-12-31, nothing paid, and every day of 2023 without a limit.
 TEST(Cli, StatementOfAYearBeforeEnrolmentSaysNoScheme) {
