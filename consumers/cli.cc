@@ -812,7 +812,8 @@ struct Cli {
 
     expl = app.add_subcommand("explain", "a settlement re-derived step by step from the log under its recorded "
                                          "policy (each step with its rule ID and article) and checked against the "
-                                         "record; exit 5 on a mismatch. --event shows another output record");
+                                         "record; exit 5 on a mismatch. --policy FILE: a what-if of the one claim, "
+                                         "its differences listed, exit 0. --event shows another output record");
     data_opt(expl);
     brokers_opt(expl);
     auto* claim_opt = expl->add_option("--claim", claim, "claim id (with --person when several persons have one)");

@@ -261,6 +261,26 @@ TEST(Cli, ReportExplainsEachClaimOnce) {
   EXPECT_EQ(claims.size(), sections) << out;
 }
 
+// explain --policy is a what-if of one claim: re-derived under the other file, its differences from the record
+// listed, exit 0 (a difference is the answer, not a mismatch); without --policy an equal recomputation exits 0 too.
+// E1-5 reached the 2023 employee limit of 1600.00 (ORD-LIM): under 2000.00 it pays its whole 900.00 at 70%.
+TEST(Cli, ExplainUnderAnotherPolicyListsTheDifferencesAndExitsZero) {
+  TempDir d;
+  ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "data", "employee_year"));
+  std::string other = default_policy_text();
+  other.replace(other.find("- {from: 2023-01-01, value: \"1600.00\"}"), 38, "- {from: 2023-01-01, value: \"2000.00\"}");
+  std::ofstream(d / "other.yaml") << other;
+  std::string out;
+  ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim E1-5 --policy " + d / "other.yaml"), &out),
+            exit_code::kOk);
+  EXPECT_EQ(out.substr(0, out.find('\n')), "what-if: claim re-derived under " + d / "other.yaml" + " (" +
+                                               load_policy_text(other, "other").version() + ")");
+  EXPECT_NE(out.find("\n  fund: recorded \"388.15\", what-if \"630.00\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\n  reasons: recorded [\"LIMIT_REACHED\"], what-if []"), std::string::npos) << out;
+  ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim E1-5"), &out), exit_code::kOk);
+  EXPECT_NE(out.find("\nthe recomputation equals the recorded settlement\n"), std::string::npos) << out;
+}
+
 // A store folded on under another policy becomes a ledger of two policies (DESIGN.md: never silently mixed): the
 // fold says so on stderr, once, as it happens; folding on under a policy the store used says nothing. An audit
 // then needs --policy.
