@@ -440,8 +440,11 @@ class Generator {
       static const char* diags[] = {"headache", "sprain", "vertigo", "elbow_strain", "menopausal"};
       v.diagnosis = diags[r.below(5)];
       v.items.clear();
+      // Menopausal complaints (one such visit in five) are treated mainly with other TCM therapy: not led by
+      // acupuncture, so ORD-ACU refuses their TCM items (no random draw added: the stream is otherwise unchanged).
+      const bool led = v.diagnosis != "menopausal";
       v.items.push_back(item("acupuncture", 4500, "T01"));
-      v.items.push_back(item("tcm_other", 2500, "T20"));
+      v.items.push_back(item("tcm_other", led ? 2500 : 6500, "T20"));
       v.items.push_back(item("drug", 3000));
       if (r.chance(0.3)) v.items.push_back(item("acupuncture", 1500, "T-EA"));
     }
@@ -549,7 +552,8 @@ const char* generator_assumptions() {
     facility, 5% at an extension unit of the person's centre, the rest at the usual unit; 3% of visits of people
     aged 20-44 prenatal; 1% with a nucleic acid test; 1% refunded (reversed) within 20 days
   TCM: 15% of the visits of resident children up to 8 are paediatric massage; 8% of the visits of residents 40+
-    acupuncture-led (T01, T20, 30% with electro-acupuncture)
+    TCM (T01, T20, 30% with electro-acupuncture), acupuncture-led except for menopausal complaints (one in five),
+    led by other TCM therapy, whose TCM items ORD-ACU refuses
   chronic: 25% of people 60+ and 10% of people 45-59 file 1-3 diseases (December 2022, some approved in 2023) at a
     hospital, and no others later; a chronic visit in 60% of months from 2023-01
   accounts: 2% of employees a month pay from the personal account; employees in service pay a contribution every

@@ -46,7 +46,7 @@ TEST(Generator, SameOptionsSameBytesAndPinnedOutput) {
             R"("name":"TH0","ordinary_outpatient":true,"tcm":false,"type":"facility_registered"})");
   EXPECT_EQ(std::count(a.begin(), a.end(), '\n'), 4145);
   EXPECT_EQ(a.size(), 718701u);
-  EXPECT_EQ(fnv1a(a), 4116020949524095926ull);
+  EXPECT_EQ(fnv1a(a), 18008179334477831206ull);
   opt.seed = 8;
   EXPECT_NE(generate(opt), a);
 }
