@@ -53,6 +53,12 @@ int line_of(const YAML::Node& n) {
   return at.is_null() ? 0 : at.line + 1;
 }
 [[noreturn]] void bad_at(const YAML::Node& n, const std::string& what) { throw ValueError(what, line_of(n)); }
+// A table parameter's value: a map of code -> row. Anything else is refused (a scalar or a list would read as an
+// empty table, switching the rule off).
+const YAML::Node& table(const YAML::Node& v, const char* name) {
+  if (!v.IsMap()) bad_at(v, std::string(name) + ": expected a table (code: row, one a line)");
+  return v;
+}
 // Reads one row of a table (its key `row`): a refusal without a line of its own (a key missing from the row) names
 // the row's line, not the table's first.
 template <typename F>
@@ -217,7 +223,7 @@ std::vector<std::pair<std::string, Setter>> code_and_ordinary_setters() {
 std::vector<std::pair<std::string, Setter>> therapy_setters() {
   return {
     {"acupuncture.diagnoses", [](Params& p, const YAML::Node& v) {
-       for (const auto& kv : v)
+       for (const auto& kv : table(v, "acupuncture.diagnoses"))
          in_row(kv.first, [&] {
            std::string ctx =
                "acupuncture.diagnoses." + code(p, kv.first, "diagnosis", "acupuncture.diagnoses");
@@ -226,7 +232,7 @@ std::vector<std::pair<std::string, Setter>> therapy_setters() {
          });
      }},
     {"acupuncture.therapies", [](Params& p, const YAML::Node& v) {
-       for (const auto& kv : v)
+       for (const auto& kv : table(v, "acupuncture.therapies"))
          in_row(kv.first, [&] {
            std::string ctx =
                "acupuncture.therapies." + code(p, kv.first, "therapy", "acupuncture.therapies");
@@ -245,7 +251,7 @@ std::vector<std::pair<std::string, Setter>> therapy_setters() {
     {"pediatric.course_days",
      [](Params& p, const YAML::Node& v) { p.ped_course_days = integer(v, "pediatric.course_days"); }},
     {"pediatric.conditions", [](Params& p, const YAML::Node& v) {
-       for (const auto& kv : v)
+       for (const auto& kv : table(v, "pediatric.conditions"))
          in_row(kv.first, [&] {
            code(p, kv.first, "diagnosis", "pediatric.conditions");
            std::string c = str(kv.second, "pediatric.conditions." + kv.first.Scalar());
@@ -296,7 +302,7 @@ std::vector<std::pair<std::string, Setter>> chronic_setters() {
      }},
     {"chronic.standards", [](Params& p, const YAML::Node& v) {
        // One row per Annex 2 disease (C-code) of codes.disease, and none for another code.
-       for (const auto& kv : v)
+       for (const auto& kv : table(v, "chronic.standards"))
          in_row(kv.first, [&] {
            std::string ctx = "chronic.standards." + code(p, kv.first, "disease", "chronic.standards");
            if (!kv.first.Scalar().starts_with("C"))
@@ -436,7 +442,8 @@ std::vector<Span> read_values(const std::string& name, const YAML::Node& p, Date
       if (s.to < s.from) bad_at(vals[i], ctx + ": 'to' is before 'from'");
       s.assumed = assumption_of(vals[i]["assumption"], ctx);
     } catch (const ValueError& e) {
-      bad(origin + ":" + std::to_string(e.line ? e.line : line_of(vals[i])) + ": " + e.what());
+      const int line = e.line ? e.line : line_of(vals[i]);
+      bad(origin + (line ? ":" + std::to_string(line) : std::string()) + ": " + e.what());
     }
     if (!s.assumed) s.assumed = all;
     info.assumption = info.assumption || s.assumed.has_value();
@@ -467,7 +474,12 @@ Params compile_on(Date d, const std::map<std::string, std::vector<Span>>& spans,
         for (const Span& s : list) {
           if (d < s.from || s.to < d) continue;
           try {
-            setters().at(name)(p, s.value);
+            try {
+              setters().at(name)(p, s.value);
+            } catch (const YAML::Exception& e) {  // e.g. operator[] on a scalar: a value of the wrong shape
+              throw ValueError(name + ": a value of the wrong shape (" + e.msg + ")",
+                               e.mark.is_null() ? 0 : e.mark.line + 1);
+            }
           } catch (const PolicyError& e) {
             const auto* refused = dynamic_cast<const ValueError*>(&e);
             const int line = refused && refused->line ? refused->line : s.line;
