@@ -216,7 +216,7 @@ int cmd_fold(const Paths& paths, const std::string& policy_file, FoldOptions opt
   // reader gives each fold worker its own copy (FoldOptions::threads, EventLog::reader_copy).
   if (paths.brokers.empty()) log.reset(), log = paths.open_log(8, true);
   Store store(paths.state());  // creates the store only where there is none (Store::Store, item 6)
-  Policy policy = policy_from(policy_file);
+  Policy policy = fold_policy(store, policy_file);
   if (crash_before) opt.crash_before_batch = crash_before;
   opt.checkpoint_dir = paths.data + "/checkpoints";
   opt.progress = [](uint64_t n) { oplog::info(std::to_string(n) + " events folded"); };
@@ -495,7 +495,8 @@ int cmd_digest(const Paths& paths) {
   return exit_code::kOk;
 }
 
-// Issue 9 item 5: the policy a fold would use, and every value its file flags as assumed (POLICY.md §5).
+// Issue 9 item 5: a policy file (the built-in one without --policy) and every value it flags as assumed (POLICY.md
+// §5). A fold on an existing store uses the store's own policy (service/queries.h fold_policy).
 int cmd_policy(const std::string& policy_file) {
   Policy policy = policy_from(policy_file);
   std::cout << "policy " << policy.version() << " (" << (policy_file.empty() ? "built-in" : policy_file)
@@ -702,7 +703,9 @@ struct Cli {
 
     fold = app.add_subcommand("fold", "fold every event not yet folded into the projections, settling claims");
     data_opt(fold);
-    fold->add_option("--policy", policy_file, "policy parameters file (default: the built-in Weihai policy)")
+    fold->add_option("--policy", policy_file,
+                     "policy parameters file (default: the one the store was folded under; the built-in Weihai "
+                     "policy for a new store). A file of another policy than the store's is refused (exit 2)")
         ->check(input_file(false));
     fold->add_option("--batch", fold_opt.batch_events, "events per committed batch of each partition (default 64000)")
         ->check(CLI::Range(1, 1000000));
@@ -740,7 +743,9 @@ struct Cli {
     srv->add_option("--brokers", sopt.brokers, "Kafka bootstrap servers")->required();
     kafka_config_opt(srv, sopt.kafka_config);
     srv->add_option("--group", sopt.group, "consumer group (default gongji)");
-    srv->add_option("--policy", sopt.policy_file, "policy parameters file (default: built-in)")
+    srv->add_option("--policy", sopt.policy_file,
+                    "policy parameters file (default: the one the store was folded under; built-in for a new store; "
+                    "another policy than the store's is refused, exit 2)")
         ->check(input_file(false));
     srv->add_option("--events-topic", sopt.events_topic, "default gongji.events");
     srv->add_option("--settlements-topic", sopt.settlements_topic, "default gongji.settlements");

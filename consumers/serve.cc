@@ -28,6 +28,7 @@
 #include "ingest/ingest.h"
 #include "log/kafka_log.h"
 #include "projections/store.h"
+#include "service/queries.h"
 #include "wire/output_record.h"
 
 namespace gongji {
@@ -75,8 +76,9 @@ class Server : public RdKafka::RebalanceCb {
  public:
   explicit Server(const ServeOptions& opt)
       : opt_(opt),
-        policy_(opt.policy_file.empty() ? default_policy() : load_policy_file(opt.policy_file)),
+        policy_(default_policy()),
         store_(opt.data_dir + "/state") {
+    policy_ = fold_policy(store_, opt.policy_file);  // the store's own policy, or a refusal (service/queries.h)
     kafka_.brokers = opt.brokers;
     kafka_.topic = opt.events_topic;
     if (!opt.kafka_config.empty()) kafka_.config = read_kafka_config(opt.kafka_config);

@@ -1098,22 +1098,8 @@ void Store::record_run(const Policy& policy, int partitions) {
   // check_format let only an empty store through without n/format: this is its first write.
   if (!db_->Get(rocksdb::ReadOptions(), kFormatKey, &have).ok())
     check(db_->Put(wo, kFormatKey, std::to_string(kStoreFormat)), "record the store format", dir_);
-  if (!db_->Get(rocksdb::ReadOptions(), policy_key(policy.version()), &have).ok()) {
-    // DESIGN.md: a replay under another policy is a what-if, never silently mixed. A store folded on under a second
-    // policy is a ledger of two: said here, once, as it becomes one (fold and serve).
-    std::vector<std::string> used;
-    scan("v/", [&](const std::string& key, std::string_view) { used.push_back(key_part_decode(key.substr(2))); });
-    if (!used.empty()) {
-      std::string list;
-      for (const std::string& v : used) list += (list.empty() ? "" : ", ") + v;
-      oplog::warn("folding " + dir_ + " under policy " + policy.version() + ", which it has not used (it was folded "
-                  "under " + list + "): records from here on cite this policy, and audit, explain and what-if of "
-                  "this store need --policy; an audit replays the whole log under the one policy it is given, so "
-                  "the records settled under the other are findings. To change policy and keep one ledger, fold a "
-                  "copy of the log into a new data directory under the new policy");
-    }
+  if (!db_->Get(rocksdb::ReadOptions(), policy_key(policy.version()), &have).ok())
     check(db_->Put(wo, policy_key(policy.version()), policy.text()), "record policy version", dir_);
-  }
   if (!db_->Get(rocksdb::ReadOptions(), "n/partitions", &have).ok())
     check(db_->Put(wo, "n/partitions", std::to_string(partitions)), "record partition count", dir_);
 }

@@ -76,6 +76,20 @@ Policy read_policy(const Store& store, const std::string& policy_file, bool or_b
   throw ParameterError("policy", "the store used several policy versions: name one");
 }
 
+Policy fold_policy(const Store& store, const std::string& policy_file) {
+  std::string used;  // the versions the store recorded, in key order
+  store.scan("v/", [&](const std::string& key, std::string_view) {
+    used += (used.empty() ? "" : ", ") + key.substr(2);
+  });
+  if (policy_file.empty()) return used.empty() ? default_policy() : read_policy(store, "");
+  Policy p = load_policy_file(policy_file);
+  if (used.empty() || store.policy_text(p.version())) return p;
+  throw ParameterError("policy", policy_file + " is policy " + p.version() + ", but this store was folded under " +
+                                     used + ": folded on under another, it would hold records of two policies, "
+                                     "which no audit can check. Ask what-if for the other policy's effect; to "
+                                     "change policy, fold a copy of the log into a new data directory under it");
+}
+
 KnownAt known_at_param(const std::string& text, const EventLog& log) {
   KnownAt k;
   try {

@@ -48,6 +48,14 @@ using LogSource = std::function<EventLog&()>;
 // `or_built_in`: then the built-in policy, for the views that only read dates and limits from it.
 Policy read_policy(const Store& store, const std::string& policy_file, bool or_built_in = false);
 
+// The policy a fold or `serve` folds on under (DESIGN.md: a replay under another policy is a what-if, never silently
+// mixed): `policy_file` when given, else the one the store recorded, else (a store not yet folded) the built-in
+// policy. A file of a version the store has not recorded, on a store that has recorded one, is refused
+// (ParameterError "policy", naming both): folded on, the store would hold records of two policies, which no audit
+// can check (an audit replays the whole log under one). A store already holding several versions (an earlier
+// binary's) needs a file naming one of them.
+Policy fold_policy(const Store& store, const std::string& policy_file);
+
 // A knowledge time (replay/reconstruct.h parse_known_at) whose partitions the log has; else ParameterError
 // "known_at".
 KnownAt known_at_param(const std::string& text, const EventLog& log);
