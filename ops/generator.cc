@@ -440,13 +440,19 @@ class Generator {
       static const char* diags[] = {"headache", "sprain", "vertigo", "elbow_strain", "menopausal"};
       v.diagnosis = diags[r.below(5)];
       v.items.clear();
-      // Menopausal complaints (one such visit in five) are treated mainly with other TCM therapy: not led by
-      // acupuncture, so ORD-ACU refuses their TCM items (no random draw added: the stream is otherwise unchanged).
-      const bool led = v.diagnosis != "menopausal";
       v.items.push_back(item("acupuncture", 4500, "T01"));
-      v.items.push_back(item("tcm_other", led ? 2500 : 6500, "T20"));
+      v.items.push_back(item("tcm_other", 2500, "T20"));
       v.items.push_back(item("drug", 3000));
       if (r.chance(0.3)) v.items.push_back(item("acupuncture", 1500, "T-EA"));
+    } else if (age >= 40 && ++other_visits_40_ % 50 == 0) {
+      // One in 50 of the other visits of residents 40+: TCM led by other therapy (more tcm_other than acupuncture),
+      // whose TCM items ORD-ACU refuses. Counted, not drawn: every other event of the stream stays as it was.
+      static const char* diags[] = {"headache", "sprain", "vertigo", "elbow_strain", "hypochondriac_pain"};
+      v.diagnosis = diags[(other_visits_40_ / 50) % 5];
+      v.items.clear();
+      v.items.push_back(item("acupuncture", 2000, "T01"));
+      v.items.push_back(item("tcm_other", 4500, "T20"));
+      v.items.push_back(item("drug", 3000));
     }
   }
 
@@ -523,6 +529,7 @@ class Generator {
   std::vector<std::pair<Key, std::string>> pending_;  // events logged in a later month
   uint64_t seq_ = 0;
   uint64_t claim_seq_ = 0;
+  uint64_t other_visits_40_ = 0;  // residents' visits at 40+ not drawn as TCM (special_items)
   std::vector<Fac> facs_;
   std::vector<int> units_, hosp_;  // indices into facs_
   int ext_ = 3;                    // extension units per township or community centre
@@ -552,8 +559,8 @@ const char* generator_assumptions() {
     facility, 5% at an extension unit of the person's centre, the rest at the usual unit; 3% of visits of people
     aged 20-44 prenatal; 1% with a nucleic acid test; 1% refunded (reversed) within 20 days
   TCM: 15% of the visits of resident children up to 8 are paediatric massage; 8% of the visits of residents 40+
-    TCM (T01, T20, 30% with electro-acupuncture), acupuncture-led except for menopausal complaints (one in five),
-    led by other TCM therapy, whose TCM items ORD-ACU refuses
+    acupuncture-led (T01, T20, 30% with electro-acupuncture); one in 50 of their other visits TCM led by other
+    therapy (more T20 than T01), whose TCM items ORD-ACU refuses
   chronic: 25% of people 60+ and 10% of people 45-59 file 1-3 diseases (December 2022, some approved in 2023) at a
     hospital, and no others later; a chronic visit in 60% of months from 2023-01
   accounts: 2% of employees a month pay from the personal account; employees in service pay a contribution every
