@@ -440,7 +440,9 @@ int cmd_replay(const Paths& paths, const std::string& known_at, const std::strin
     throw UsageError("--out " + out + ": already exists (replay writes a new store there: name a new directory)");
   const Policy pol = [&] {  // the store is closed again before the replay
     Store store(paths.state(), true);
-    return command_policy(store, policy_file);
+    // The store as it stood is the store under its own policy: another is refused, as fold refuses it (a replay
+    // from a checkpoint under another policy would mix two); what-if is the replay under another policy.
+    return fold_policy(store, policy_file);
   }();
   auto log = paths.open_log(8, true);
   auto target = positions_at(*log, known_at_option(known_at, *log));
@@ -886,7 +888,10 @@ struct Cli {
                     "a new directory for the rebuilt store; a store as DATA/state is, so name it X/state and read "
                     "it with --data-dir X")
         ->required();
-    rpl->add_option("--policy", policy_file, "policy file (default: the one the fold used)")->check(input_file(false));
+    rpl->add_option("--policy", policy_file,
+                    "policy file: the one the fold used (the default), or a copy of it; another is refused, exit 2 "
+                    "(what-if replays under another)")
+        ->check(input_file(false));
 
     stm = app.add_subcommand("statement", "a person's year: every claim, settlement and account movement with the "
                                           "running deductible, limit and balance, as text, JSON or an HTML page "

@@ -302,6 +302,13 @@ TEST(Cli, FoldingUnderASecondPolicyIsRefused) {
       << out;
   ASSERT_EQ(run(gongji("digest --data-dir " + d / "data"), &out), exit_code::kOk);
   EXPECT_EQ(out, digest);  // nothing recorded, not even the other version
+  // replay likewise: the store as it stood is the store under its own policy.
+  EXPECT_EQ(run(gongji("replay --data-dir " + d / "data" + " --known-at 2099-01-01T00:00:00Z --out " + d / "then" +
+                       " --policy " + d / "other.yaml" + " 2>&1"),
+                &out),
+            exit_code::kUsage)
+      << out;
+  EXPECT_FALSE(fs::exists(d / "then"));
   ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " --policy " + d / "same.yaml" + " 2>&1"), &out),
             exit_code::kOk)
       << out;
