@@ -444,11 +444,13 @@ class Generator {
       v.items.push_back(item("tcm_other", 2500, "T20"));
       v.items.push_back(item("drug", 3000));
       if (r.chance(0.3)) v.items.push_back(item("acupuncture", 1500, "T-EA"));
-    } else if (age >= 40 && ++other_visits_40_ % 50 == 0) {
+    } else if (const uint64_t h = finish(r.s ^ 0x7c3a5e91d2b4f608ull); age >= 40 && h % 50 == 0) {
       // One in 50 of the other visits of residents 40+: TCM led by other therapy (more tcm_other than acupuncture),
-      // whose TCM items ORD-ACU refuses. Counted, not drawn: every other event of the stream stays as it was.
+      // whose TCM items ORD-ACU refuses. Chosen by a hash of the person-month's stream where it stands, not by a
+      // draw: the stream is not advanced, so every other event stays as it was, and the choice depends on this
+      // person's month alone.
       static const char* diags[] = {"headache", "sprain", "vertigo", "elbow_strain", "hypochondriac_pain"};
-      v.diagnosis = diags[(other_visits_40_ / 50) % 5];
+      v.diagnosis = diags[(h / 50) % 5];
       v.items.clear();
       v.items.push_back(item("acupuncture", 2000, "T01"));
       v.items.push_back(item("tcm_other", 4500, "T20"));
@@ -529,7 +531,6 @@ class Generator {
   std::vector<std::pair<Key, std::string>> pending_;  // events logged in a later month
   uint64_t seq_ = 0;
   uint64_t claim_seq_ = 0;
-  uint64_t other_visits_40_ = 0;  // residents' visits at 40+ not drawn as TCM (special_items)
   std::vector<Fac> facs_;
   std::vector<int> units_, hosp_;  // indices into facs_
   int ext_ = 3;                    // extension units per township or community centre
