@@ -775,6 +775,9 @@ int serve(const ServeOptions& opt) {
   try {
     Server s(opt);
     return s.run();
+  } catch (const ParameterError& e) {  // a --policy the store refuses (service/queries.h fold_policy): a restart
+    oplog::error(e.what());             // would meet it again, so it is a usage error, without restart advice
+    return exit_code::kUsage;
   } catch (const std::exception& e) {  // Fatal, StoreError (ENOSPC, EIO), a policy or config error
     oplog::error(Server::stop_message(e));
     return exit_code::kFailure;

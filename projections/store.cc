@@ -1098,8 +1098,18 @@ void Store::record_run(const Policy& policy, int partitions) {
   // check_format let only an empty store through without n/format: this is its first write.
   if (!db_->Get(rocksdb::ReadOptions(), kFormatKey, &have).ok())
     check(db_->Put(wo, kFormatKey, std::to_string(kStoreFormat)), "record the store format", dir_);
-  if (!db_->Get(rocksdb::ReadOptions(), policy_key(policy.version()), &have).ok())
+  if (!db_->Get(rocksdb::ReadOptions(), policy_key(policy.version()), &have).ok()) {
+    // One ledger, one policy (DESIGN.md: another policy is a what-if, never mixed in): a store that recorded a
+    // policy is folded on under that one only. The command line says so first, naming the files
+    // (service/queries.h fold_policy); this guards every other caller.
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    it->Seek("v/");
+    check(it->status(), "read the recorded policy versions", dir_);
+    if (it->Valid() && it->key().starts_with("v/"))
+      throw StoreError("the store at " + dir_ + " was folded under policy " + it->key().ToString().substr(2) +
+                       ", not " + policy.version() + ": a store is folded on under its own policy only");
     check(db_->Put(wo, policy_key(policy.version()), policy.text()), "record policy version", dir_);
+  }
   if (!db_->Get(rocksdb::ReadOptions(), "n/partitions", &have).ok())
     check(db_->Put(wo, "n/partitions", std::to_string(partitions)), "record partition count", dir_);
 }

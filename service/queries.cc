@@ -69,25 +69,37 @@ void each_output(const Store& store, std::optional<int> partition, const Store::
 ParameterError::ParameterError(const std::string& p, const std::string& d)
     : std::runtime_error(cli_option(p) + ": " + d), parameter(p), detail(d) {}
 
+namespace {
+// The policy versions the store recorded (its v/ keys), in key order, comma-separated.
+std::string recorded_versions(const Store& store) {
+  std::string used;
+  store.scan("v/", [&](const std::string& key, std::string_view) {
+    used += (used.empty() ? "" : ", ") + key.substr(2);  // a version (xxh128:<hex>) is its own key_part
+  });
+  return used;
+}
+}  // namespace
+
 Policy read_policy(const Store& store, const std::string& policy_file, bool or_built_in) {
   if (!policy_file.empty()) return load_policy_file(policy_file);
   if (std::optional<Policy> recorded = recorded_policy(store)) return *recorded;
   if (or_built_in) return default_policy();
-  throw ParameterError("policy", "the store used several policy versions: name one");
+  throw ParameterError("policy", "the store used several policy versions (" + recorded_versions(store) +
+                                     "): name the file of one");
 }
 
 Policy fold_policy(const Store& store, const std::string& policy_file) {
-  std::string used;  // the versions the store recorded, in key order
-  store.scan("v/", [&](const std::string& key, std::string_view) {
-    used += (used.empty() ? "" : ", ") + key.substr(2);
-  });
+  const std::string used = recorded_versions(store);
   if (policy_file.empty()) return used.empty() ? default_policy() : read_policy(store, "");
   Policy p = load_policy_file(policy_file);
   if (used.empty() || store.policy_text(p.version())) return p;
+  const bool several = used.find(',') != std::string::npos;
   throw ParameterError("policy", policy_file + " is policy " + p.version() + ", but this store was folded under " +
-                                     used + ": folded on under another, it would hold records of two policies, "
-                                     "which no audit can check. Ask what-if for the other policy's effect; to "
-                                     "change policy, fold a copy of the log into a new data directory under it");
+                                     used + (several ? ": name the file of one of them" : ": omit --policy to fold "
+                                     "on under the store's own") + " (`gongji policy --policy FILE` gives a file's "
+                                     "version). Folded on under another policy, a store holds records no audit can "
+                                     "check; ask what-if for that policy's effect, or fold a copy of the log into a "
+                                     "new data directory under it");
 }
 
 KnownAt known_at_param(const std::string& text, const EventLog& log) {

@@ -297,9 +297,18 @@ TEST(Cli, FoldingUnderASecondPolicyIsRefused) {
   ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " --policy " + d / "other.yaml" + " 2>&1"), &out),
             exit_code::kUsage);
   EXPECT_NE(out.find("--policy: " + d / "other.yaml" + " is policy " + load_policy_text(other, "o").version() +
-                     ", but this store was folded under " + default_policy().version() + ": "),
+                     ", but this store was folded under " + default_policy().version() +
+                     ": omit --policy to fold on under the store's own"),
             std::string::npos)
       << out;
+  // serve likewise, before it reaches a broker (none listens here), and as a usage error: a restart would not help.
+  ASSERT_EQ(run(gongji("serve --data-dir " + d / "data" + " --brokers 127.0.0.1:1 --policy " + d / "other.yaml" +
+                       " 2>&1"),
+                &out),
+            exit_code::kUsage)
+      << out;
+  EXPECT_NE(out.find("--policy: " + d / "other.yaml" + " is policy "), std::string::npos) << out;
+  EXPECT_EQ(out.find("restart"), std::string::npos) << out;
   ASSERT_EQ(run(gongji("digest --data-dir " + d / "data"), &out), exit_code::kOk);
   EXPECT_EQ(out, digest);  // nothing recorded, not even the other version
   // replay likewise: the store as it stood is the store under its own policy.

@@ -11,6 +11,7 @@
 
 #include "events/fb_codec.h"
 #include "events/partition.h"
+#include "tests/expect_error.h"
 #include "tests/fixtures.h"
 
 namespace gongji::test {
@@ -314,6 +315,25 @@ TEST(Fold, MonthlyCloseFindsRetireesThroughTheirIndex) {
                                            hex4(partition_of("Z", 4)) + "/Z: the store is damaged");
     }
   }
+}
+
+// One ledger, one policy: a store folded under one policy refuses a fold under another (StoreError naming both),
+// before writing anything, whoever calls Store::fold; under its own it folds on.
+TEST(Fold, AStoreIsFoldedOnUnderItsOwnPolicyOnly) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 8);
+  ingest_lines(*log, generated(50, 3));
+  Store store(d / "state");
+  store.fold(*log, default_policy());
+  const std::string digest = store.digest();
+  std::string text = default_policy_text();
+  text.replace(text.find("- {from: 2023-01-01, value: \"1600.00\"}"), 38, "- {from: 2023-01-01, value: \"2000.00\"}");
+  const Policy other = load_policy_text(text, "other");
+  EXPECT_EQ(thrown<StoreError>([&] { store.fold(*log, other); }),
+            "the store at " + (d / "state") + " was folded under policy " + default_policy().version() + ", not " +
+                other.version() + ": a store is folded on under its own policy only");
+  EXPECT_EQ(store.digest(), digest);
+  EXPECT_EQ(store.fold(*log, default_policy()).events, 0u);
 }
 
 // The output records of a fixed generated population, byte for byte (issue 9 item 2: a committed digest that
