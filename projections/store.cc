@@ -799,8 +799,8 @@ void Store::check_format(bool read_only) {
     throw StoreFormatError("the store at " + dir_ + " has format " + std::to_string(format) +
                            " but this gongji reads format " +
                            std::to_string(kStoreFormat) + "; run `gongji fold --data-dir " + data +
-                           "` (with the --policy, and --brokers, it was folded with) once: it migrates the store "
-                           "in place, then this command works");
+                           "` (with the --brokers it was folded with; it folds on under the store's own policy) once: "
+                           "it migrates the store in place, then this command works");
   const std::string rebuild =
       "rebuild it from the log: move " + dir_ + " aside and run `gongji fold --data-dir " + data +
       "` (with the --policy, and --brokers, it was folded with; checkpoints of the old format are not used)";

@@ -211,8 +211,8 @@ AuditReport audit(const Store& live, EventLog& log, const Policy& policy, const 
   if (live.format() != kStoreFormat)
     throw StoreFormatError("the store at " + live.dir() + " has format " + std::to_string(live.format()) +
                            " and an audit compares it with a replay of format " + std::to_string(kStoreFormat) +
-                           "; run `gongji fold` on it once (with the --policy, and --brokers, it was folded with): "
-                           "it migrates the store in place, then audit");
+                           "; run `gongji fold` on it once (with the --brokers it was folded with; it folds on "
+                           "under the store's own policy): it migrates the store in place, then audit");
   AuditReport rep;
   if (!log_dir.empty()) {
     Findings damaged;

@@ -747,10 +747,10 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
       Store s(dir, true);
       ADD_FAILURE() << "a format-" << format << " store was opened read-only";
     } catch (const StoreFormatError& e) {
-      EXPECT_EQ(std::string(e.what()), "the store at " + dir + " has format " + std::to_string(format) +
-                                           " but this gongji reads format 9; run `gongji fold --data-dir " +
-                                           d / "data" + "` (with the --policy, and --brokers, it was folded with) "
-                                           "once: it migrates the store in place, then this command works");
+      EXPECT_EQ(std::string(e.what()),
+                "the store at " + dir + " has format " + std::to_string(format) + " but this gongji reads format 9; "
+                "run `gongji fold --data-dir " + d / "data" + "` (with the --brokers it was folded with; it folds on "
+                "under the store's own policy) once: it migrates the store in place, then this command works");
     }
     // Each step says what it did on the operational log (the counts are this test's own).
     std::vector<std::string> said;
