@@ -72,6 +72,8 @@ void in_row(const YAML::Node& row, F&& read) {
 }
 
 std::string str(const YAML::Node& n, const std::string& ctx) {
+  if (n && n.IsMap()) bad_at(n, ctx + ": expected one value, got a map");
+  if (n && n.IsSequence()) bad_at(n, ctx + ": expected one value, got a list");
   if (!n || !n.IsScalar()) bad_at(n, ctx + ": expected a value");
   return n.Scalar();
 }

@@ -107,6 +107,10 @@ TEST(PolicyValues, LoaderRefusesEachNewValueOutOfRangeNamingIt) {
   const std::string empty = with("    values: [{from: 2022-07-01, value: \"0.05\"}]",
                                  "    values:\n      - from: 2022-07-01\n        value:");
   expect_refused(empty, "        value:\n  designation", "tcm.resident_extra_ratio: expected a value");
+}
+
+// Values of the wrong shape are refused naming their parameter and line.
+TEST(PolicyValues, ValuesOfTheWrongShapeAreRefusedNamingTheirLine) {
   // A table given as one value is refused (read as an empty table it would switch ORD-PED off), and a value of the
   // wrong shape names its parameter and line, not yaml-cpp's words alone. A value list entry left empty has no line.
   expect_refused(with("        value: {fever: limited,", "        value: 42\n        was: {fever: limited,"),
@@ -115,6 +119,11 @@ TEST(PolicyValues, LoaderRefusesEachNewValueOutOfRangeNamingIt) {
                  "to: 2022-12-31, value: \"0\"",
                  "account.in_service.employer_rate: a value of the wrong shape (operator[] call on a scalar (key: "
                  "\"under_46\"))");
+  expect_refused(with("    values: [{from: 2022-07-01, value: \"0.05\"}]",
+                      "    values: [{from: 2022-07-01, value: {a: 1}}]"),
+                 "value: {a: 1}", "tcm.resident_extra_ratio: expected one value, got a map");
+  expect_refused(with("T05: {name: 芒针, per: day", "T05: {name: 芒针, per: [day]"), "per: [day]",
+                 "acupuncture.therapies.T05.per: expected one value, got a list");
   EXPECT_EQ(load_error(with("    values: [{from: 2022-07-01, value: \"0.05\"}]", "    values: [~]")),
             "test: parameter 'tcm.resident_extra_ratio' value 1 from: expected a date YYYY-MM-DD");
 }
