@@ -16,6 +16,7 @@
 #include <string>
 
 #include "events/event_json.h"
+#include "ledger/policy.h"
 #include "log/event_log.h"
 #include "ops/generator.h"
 #include "projections/store.h"
@@ -57,6 +58,16 @@ struct Tmpfs {
     return (v.f_blocks - v.f_bfree) * v.f_frsize / 1024;
   }
 };
+
+// The built-in policy with ORD-LIM's 2023 employee limit (1600.00) set to `yuan` (e.g. "2000.00"): the other policy
+// of the what-if and policy-change tests.
+inline std::string policy_with_2023_employee_limit(const std::string& yuan) {
+  const std::string from = "- {from: 2023-01-01, value: \"1600.00\"}";
+  std::string text = default_policy_text();
+  const size_t at = text.find(from);
+  if (at == std::string::npos) throw std::runtime_error("the built-in policy no longer holds " + from);
+  return text.replace(at, from.size(), "- {from: 2023-01-01, value: \"" + yuan + "\"}");
+}
 
 // The event of type S that a JSON line gives: a test that changes a field of a parsed event.
 template <typename S>

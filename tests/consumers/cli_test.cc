@@ -267,8 +267,7 @@ TEST(Cli, ReportExplainsEachClaimOnce) {
 TEST(Cli, ExplainUnderAnotherPolicyListsTheDifferencesAndExitsZero) {
   TempDir d;
   ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "data", "employee_year"));
-  std::string other = default_policy_text();
-  other.replace(other.find("- {from: 2023-01-01, value: \"1600.00\"}"), 38, "- {from: 2023-01-01, value: \"2000.00\"}");
+  const std::string other = policy_with_2023_employee_limit("2000.00");
   std::ofstream(d / "other.yaml") << other;
   std::string out;
   ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim E1-5 --policy " + d / "other.yaml"), &out),
@@ -288,8 +287,7 @@ TEST(Cli, ExplainUnderAnotherPolicyListsTheDifferencesAndExitsZero) {
 TEST(Cli, FoldingUnderASecondPolicyIsRefused) {
   TempDir d;
   ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "data", "employee_year"));
-  std::string other = default_policy_text();
-  other.replace(other.find("- {from: 2023-01-01, value: \"1600.00\"}"), 38, "- {from: 2023-01-01, value: \"2000.00\"}");
+  const std::string other = policy_with_2023_employee_limit("2000.00");
   std::ofstream(d / "other.yaml") << other;
   std::ofstream(d / "same.yaml") << default_policy_text();
   std::string digest, out;

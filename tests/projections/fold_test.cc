@@ -326,8 +326,7 @@ TEST(Fold, AStoreIsFoldedOnUnderItsOwnPolicyOnly) {
   Store store(d / "state");
   store.fold(*log, default_policy());
   const std::string digest = store.digest();
-  std::string text = default_policy_text();
-  text.replace(text.find("- {from: 2023-01-01, value: \"1600.00\"}"), 38, "- {from: 2023-01-01, value: \"2000.00\"}");
+  const std::string text = policy_with_2023_employee_limit("2000.00");
   const Policy other = load_policy_text(text, "other");
   EXPECT_EQ(thrown<StoreError>([&] { store.fold(*log, other); }),
             "the store at " + (d / "state") + " was folded under policy " + default_policy().version() + ", not " +

@@ -145,8 +145,7 @@ TEST(Replay, ExplainRederivesEveryClaim) {
     ASSERT_TRUE(r.equal) << c << " differs at " << r.first_difference;
   }
   // What-if: the 2023 employee limit raised to 2000.
-  std::string text = default_policy_text();
-  text.replace(text.find("- {from: 2023-01-01, value: \"1600.00\"}"), 38, "- {from: 2023-01-01, value: \"2000.00\"}");
+  const std::string text = policy_with_2023_employee_limit("2000.00");
   Policy raised = load_policy_text(text, "raised");
   std::string affected, unaffected;
   store.outputs([&](const json& r) {
@@ -270,8 +269,7 @@ TEST(Replay, WhatIfRaisedEmployeeLimit) {
   Store store(d / "state");
   store.fold(*log, default_policy());
   const std::string live_digest = store.digest();
-  std::string text = default_policy_text();
-  text.replace(text.find("- {from: 2023-01-01, value: \"1600.00\"}"), 38, "- {from: 2023-01-01, value: \"2000.00\"}");
+  const std::string text = policy_with_2023_employee_limit("2000.00");
   Policy raised = load_policy_text(text, "raised");
   WhatIfReport rep = what_if(store, *log, raised, d / "scratch");
   EXPECT_EQ(store.digest(), live_digest) << "what-if must not touch the live store";
@@ -355,8 +353,7 @@ struct WhatIfReports {
 WhatIfReports raised_limit_reports(const TempDir& d, size_t show = 20) {
   {
     std::ofstream(d / "events.jsonl") << generated(400, 91);
-    std::string text = default_policy_text();
-    text.replace(text.find("- {from: 2023-01-01, value: \"1600.00\"}"), 38, "- {from: 2023-01-01, value: \"2000.00\"}");
+    const std::string text = policy_with_2023_employee_limit("2000.00");
     std::ofstream(d / "raised.yaml") << text;
   }
   const std::string data = " --data-dir " + (d / "data") + " --log-level warn";
@@ -466,8 +463,7 @@ TEST(Replay, WhatIfListsExactlyTheClaimsWhoseNetPaymentDiffers) {
   ingest_lines(*log, generated(1500, 17));
   Store store(d / "state");
   store.fold(*log, default_policy());
-  std::string text = default_policy_text();
-  text.replace(text.find("- {from: 2023-01-01, value: \"1600.00\"}"), 38, "- {from: 2023-01-01, value: \"1000.00\"}");
+  const std::string text = policy_with_2023_employee_limit("1000.00");
   Policy lowered = load_policy_text(text, "lowered");
   const WhatIfReport rep = what_if(store, *log, lowered, d / "scratch");
   Store full(d / "full");
