@@ -589,6 +589,47 @@ void check_adjusted_rates(const Params& p, Date from, const std::string& origin)
   check({p.chronic_ratio_resident_ordinary, 0, 0}, "chronic.ratio.resident_ordinary", {tcm});
 }
 
+// A key written twice in one map (YAML forbids it): yaml-cpp keeps both and a lookup reads the first, so a second
+// `value:` under a dated value, or a parameter written again lower down, would be ignored or would replace the first
+// without a word (a limit edited by adding a line). Refused naming both lines. Only a given text: a stored one was
+// folded with the reading it had then (PolicyText::stored). Walked with a stack of its own (a deeply nested file
+// must not overflow the call stack: a fuzz finding) and at most kMostNodes nodes, aliases counted each time they are
+// used (a few aliases of aliases stand for billions of nodes).
+void refuse_repeated_keys(const YAML::Node& root, const std::string& origin) {
+  constexpr size_t kMostNodes = 1'000'000;
+  std::vector<YAML::Node> todo{root};
+  for (size_t seen = 0; !todo.empty(); ++seen) {
+    if (seen == kMostNodes)
+      bad(origin + ": more than " + std::to_string(kMostNodes) + " YAML nodes, counting each use of an alias: not "
+                   "the shape of a policy");
+    const YAML::Node n = todo.back();
+    todo.pop_back();
+    if (n.IsSequence())
+      for (const auto& item : n) todo.push_back(item);
+    if (!n.IsMap()) continue;
+    std::map<std::string, int> first_line;
+    for (const auto& kv : n) {
+      if (kv.first.IsScalar()) {
+        const auto [at, fresh] = first_line.try_emplace(kv.first.Scalar(), line_of(kv.first));
+        if (!fresh)
+          bad(origin + ":" + std::to_string(line_of(kv.first)) + ": '" + kv.first.Scalar() +
+              "' is written twice in one map (first on line " + std::to_string(at->second) +
+              "); YAML allows a key once, and which of the two would count is not clear");
+      }
+      todo.push_back(kv.second);
+    }
+  }
+}
+
+// The window's date `key`, refused naming the file and its line.
+Date window_date(const YAML::Node& root, const char* key, const std::string& origin) {
+  try {
+    return yaml_date(root["window"][key], std::string("window.") + key);
+  } catch (const ValueError& e) {
+    bad(origin + (e.line ? ":" + std::to_string(e.line) : std::string()) + ": " + e.what());
+  }
+}
+
 }  // namespace
 
 // A function-try-block: YAML of the wrong shape (a scalar where a map is expected, a value that does not convert)
@@ -607,8 +648,9 @@ Policy load_policy_text(const std::string& text, const std::string& origin, Poli
   std::snprintf(hex, sizeof hex, "xxh128:%016llx%016llx", static_cast<unsigned long long>(h.high64),
                 static_cast<unsigned long long>(h.low64));
   pol.version_ = hex;
-  pol.from_ = yaml_date(root["window"]["from"], origin + ": window.from");
-  pol.to_ = yaml_date(root["window"]["to"], origin + ": window.to");
+  if (how == PolicyText::given) refuse_repeated_keys(root, origin);
+  pol.from_ = window_date(root, "from", origin);
+  pol.to_ = window_date(root, "to", origin);
   if (pol.to_ < pol.from_) bad(origin + ": window.to is before window.from");
   const YAML::Node params = root["parameters"];
   if (!params || !params.IsMap()) bad(origin + ": no parameters map");

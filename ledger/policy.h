@@ -150,7 +150,8 @@ class Policy {
 };
 
 // `origin` names the source in error messages. PolicyText::stored only where a text the store holds is read
-// (recorded_policy, rederive_claim): a user's file that lacks a parameter is always refused.
+// (recorded_policy, rederive_claim): a user's file that lacks a parameter, or writes a key twice in one map, is always
+// refused.
 Policy load_policy_text(const std::string& yaml, const std::string& origin, PolicyText how = PolicyText::given);
 Policy load_policy_file(const std::string& path);
 // The policy compiled into the binary: ledger/policy/weihai.yaml.

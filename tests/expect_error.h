@@ -23,14 +23,19 @@ std::string thrown(F&& f) {
   return "<no exception>";
 }
 
+// The line (1-based) of `text` on which `needle` first starts; 0 (and a test failure) when it is not there.
+inline int line_on(const std::string& text, const std::string& needle) {
+  const auto p = text.find(needle);
+  EXPECT_NE(p, std::string::npos) << needle;
+  if (p == std::string::npos) return 0;
+  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(p), '\n'));
+}
+
 // "<origin>:<line>: ", the line of `text` on which `needle` starts: what the policy loader puts before a value it
 // refuses (ledger/policy.h).
 inline std::string at_line(const std::string& text, const std::string& needle, const std::string& origin = "test") {
-  const auto p = text.find(needle);
-  EXPECT_NE(p, std::string::npos) << needle;
-  if (p == std::string::npos) return "";
-  return origin + ":" +
-         std::to_string(1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(p), '\n')) + ": ";
+  const int line = line_on(text, needle);
+  return line ? origin + ":" + std::to_string(line) + ": " : "";
 }
 
 }  // namespace gongji::test

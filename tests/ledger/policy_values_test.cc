@@ -128,6 +128,42 @@ TEST(PolicyValues, ValuesOfTheWrongShapeAreRefusedNamingTheirLine) {
             "test: parameter 'tcm.resident_extra_ratio' value 1 from: expected a date YYYY-MM-DD");
 }
 
+// A key written twice in one map is refused naming both lines: yaml-cpp would read the first `value:` and ignore the
+// second (a limit "edited" by adding a line), and a parameter written again would replace the first. A text a store
+// holds is read as it was folded (PolicyText::stored), and the window's dates name their line too.
+TEST(PolicyValues, AKeyWrittenTwiceInOneMapIsRefusedNamingBothLines) {
+  const char* limit_2023 = "- {from: 2023-01-01, value: \"1600.00\"}";
+  const std::string value_twice =
+      with(limit_2023, "- {from: 2023-01-01, value: \"1600.00\",\n         value: \"9.00\"}");
+  EXPECT_EQ(load_error(value_twice), at_line(value_twice, "         value: \"9.00\"") +
+                                         "'value' is written twice in one map (first on line " +
+                                         std::to_string(line_on(default_policy_text(), limit_2023)) +
+                                         "); YAML allows a key once, and which of the two would count is not clear");
+  EXPECT_NO_THROW(load_policy_text(value_twice, "test", PolicyText::stored));
+  const std::string parameter_twice = with("  ordinary.limit.resident_tier1:",
+                                           "  ordinary.limit.employee:\n    rule: ORD-LIM\n    article: Art.11\n"
+                                           "    values: [{from: 2022-07-01, value: \"1.00\"}]\n"
+                                           "  ordinary.limit.resident_tier1:");
+  const char* second = "  ordinary.limit.employee:\n    rule: ORD-LIM\n    article: Art.11\n    values: [";
+  EXPECT_EQ(load_error(parameter_twice),
+            at_line(parameter_twice, second) +
+                "'ordinary.limit.employee' is written twice in one map (first on line " +
+                std::to_string(line_on(default_policy_text(), "  ordinary.limit.employee:")) +
+                "); YAML allows a key once, and which of the two would count is not clear");
+  // Aliases of aliases stand for ten million nodes: refused after a million, not walked (nor a stack overflowed).
+  std::string bomb = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 7; ++i) {
+    const std::string prev = "*l" + std::to_string(i - 1);
+    bomb += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [" + prev;
+    for (int k = 1; k < 10; ++k) bomb += ", " + prev;
+    bomb += "]\n";
+  }
+  EXPECT_EQ(load_error(bomb + default_policy_text()),
+            "test: more than 1000000 YAML nodes, counting each use of an alias: not the shape of a policy");
+  const std::string window = with("window: {from: 2022-07-01,", "window: {from: 2022-07-41,");
+  EXPECT_EQ(load_error(window), at_line(window, "window:") + "window.from: expected a date YYYY-MM-DD");
+}
+
 TEST(PolicyValues, BuiltInCodeListsAreThoseOfEventsMd) {
   EXPECT_EQ(default_policy().codes(), events_md_codes());
   EXPECT_EQ(default_policy().codes().disease.size(), 88u);  // C01..C78 and the 10 X- codes
