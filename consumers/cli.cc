@@ -1082,8 +1082,14 @@ std::optional<int> parse_command_line(Cli& cli, int argc, char** argv) {
     if (word.empty() && e.get_exit_code() == 0) return cli.app.exit(e) == 0 ? exit_code::kOk : exit_code::kUsage;
     // The command as far as it is known ("gongji log" before an unknown "gongji log frobnicate").
     const std::string command = command_named(cli.app, argc, argv);
+    // CLI11 checks required options before unknown words, so a mistyped "--persn P1" said only "--person is
+    // required": the words it did not take are named first.
+    const std::vector<std::string> unknown = cli.app.remaining(true);
     if (!word.empty())
       std::cerr << command << ": unknown subcommand '" << word << "'";
+    else if (dynamic_cast<const CLI::RequiredError*>(&e) && !unknown.empty())
+      std::cerr << command << ": not an option or argument of this command: " << CLI::detail::join(unknown, " ")
+                << "; and " << e.what();
     else if (auto why = config_error_of(e.what(), from_file, config))
       std::cerr << "gongji " << args[1] << ": " << *why;
     else

@@ -8,13 +8,15 @@
 # 10 M). Prints one table.
 #
 #   ops/bench/scale.sh [--quick] [--only LABEL[,LABEL...]] [--work DIR] [--build DIR] [--queries N] [--keep]
+#                      [--table FILE]
 #
 # Rows (Weihai: 2.9 M insured): 1% 10% 100% for one year (2023-01..2023-12), and 10%x5y, the whole policy window
 # (2022-07..2027-06). --quick: 0.1% and 1%, one year. --only picks rows by label, from either set (e.g. --only 1%).
 # --work: where the rows' data go (default build/scale-work; each row's directory is removed when it is done unless
 # --keep). --build: the build tree (default build, built first by ops/build.sh; any other is used as it is).
 # --queries: random persons queried of each kind (default 200: a known-at query folds the person again and opens the
-# log, so it is the slow one).
+# log, so it is the slow one). --table: where the table is also written (default build/scale-table.txt, replaced
+# each run), since a long run's terminal may be gone when it ends.
 #
 # Columns: events = lines generated (each event once); ingest and fold ev/s = events / wall seconds of the command;
 # cost x = the fold's seconds per event relative to the 1% row (or the first row when 1% is not run): 1.0 means the
@@ -27,7 +29,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-quick=0; only=""; work=build/scale-work; build=build; queries=200; keep=0
+quick=0; only=""; work=build/scale-work; build=build; queries=200; keep=0; table=build/scale-table.txt
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -36,6 +38,7 @@ while [ $# -gt 0 ]; do
     --build) build="$2"; shift ;;
     --queries) queries="$2"; shift ;;
     --keep) keep=1 ;;
+    --table) table="$2"; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "scale.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -71,7 +74,7 @@ for b in gongji gongji-generate gongji-bench-query; do
   [ -x "$build/$b" ] || { echo "scale.sh: $build/$b is missing (build it first)" >&2; exit 1; }
 done
 
-mkdir -p "$work"
+mkdir -p "$work" "$(dirname "$table")"
 policy="$work/what-if.yaml"
 sed 's/{from: 2023-01-01, value: "1600.00"}/{from: 2023-01-01, value: "2000.00"}/' ledger/policy/weihai.yaml > "$policy"
 cmp -s "$policy" ledger/policy/weihai.yaml && { echo "scale.sh: the what-if edit did not apply" >&2; exit 1; }
@@ -164,4 +167,5 @@ w = [max(len(h), *(len(o[i]) for o in out)) for i, h in enumerate(head)]
 print("  ".join(h.rjust(w[i]) for i, h in enumerate(head)))
 for o in out: print("  ".join(c.rjust(w[i]) for i, c in enumerate(o)))
 print(f"cost x: fold seconds per event relative to the {base[0]} row; latencies in ms, in process (gongji-bench-query)")
-'
+' | tee "$table"
+echo "== the table is also in $table" >&2

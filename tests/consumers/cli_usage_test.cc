@@ -99,6 +99,11 @@ TEST_F(CliUsage, ParseErrorsNameTheirCommand) {
   EXPECT_EQ(gongji("log truncate --partition 0 --offset 1", &err), exit_code::kUsage);
   EXPECT_TRUE(err.starts_with("gongji log truncate: --data-dir is required\n")) << err;
   EXPECT_NE(err.find("Run 'gongji log truncate --help'"), std::string::npos) << err;
+  // A mistyped required option is named, not only the option it missed.
+  EXPECT_EQ(gongji("person --data-dir " + data_ + " --persn P1", &err), exit_code::kUsage);
+  EXPECT_TRUE(err.starts_with("gongji person: not an option or argument of this command: --persn P1; and --person "
+                              "is required\n"))
+      << err;
   EXPECT_EQ(gongji("frobnicate", &err), exit_code::kUsage);
   EXPECT_EQ(err, "gongji: unknown subcommand 'frobnicate'\nRun 'gongji --help' for more information.\n");
   EXPECT_EQ(gongji("log frobnicate --help", &err), exit_code::kUsage);
