@@ -1083,8 +1083,11 @@ std::optional<int> parse_command_line(Cli& cli, int argc, char** argv) {
     // The command as far as it is known ("gongji log" before an unknown "gongji log frobnicate").
     const std::string command = command_named(cli.app, argc, argv);
     // CLI11 checks required options before unknown words, so a mistyped "--persn P1" said only "--person is
-    // required": the words it did not take are named first.
-    const std::vector<std::string> unknown = cli.app.remaining(true);
+    // required": the words the command it names did not take are named first (not a parent's, nor after "--").
+    const CLI::App* innermost = &cli.app;
+    while (!innermost->get_subcommands().empty()) innermost = innermost->get_subcommands().front();
+    std::vector<std::string> unknown = innermost->remaining(false);
+    if (std::find(args.begin(), args.end(), "--") != args.end()) unknown.clear();
     if (!word.empty())
       std::cerr << command << ": unknown subcommand '" << word << "'";
     else if (dynamic_cast<const CLI::RequiredError*>(&e) && !unknown.empty())

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <functional>
 #include <sstream>
+#include <tuple>
 
 #include <xxhash.h>
 #include <yaml-cpp/yaml.h>
@@ -598,6 +599,7 @@ void check_adjusted_rates(const Params& p, Date from, const std::string& origin)
 void refuse_repeated_keys(const YAML::Node& root, const std::string& origin) {
   constexpr size_t kMostNodes = 1'000'000;
   std::vector<YAML::Node> todo{root};
+  std::optional<std::tuple<int, std::string, int>> earliest;  // the repeated key first in the file: line, key, first
   for (size_t seen = 0; !todo.empty(); ++seen) {
     if (seen == kMostNodes)
       bad(origin + ": more than " + std::to_string(kMostNodes) + " YAML nodes, counting each use of an alias: not "
@@ -611,18 +613,21 @@ void refuse_repeated_keys(const YAML::Node& root, const std::string& origin) {
     for (const auto& kv : n) {
       if (kv.first.IsScalar()) {
         const auto [at, fresh] = first_line.try_emplace(kv.first.Scalar(), line_of(kv.first));
-        if (!fresh)
-          bad(origin + ":" + std::to_string(line_of(kv.first)) + ": '" + kv.first.Scalar() +
-              "' is written twice in one map (first on line " + std::to_string(at->second) +
-              "); YAML allows a key once, and which of the two would count is not clear");
+        if (!fresh && (!earliest || line_of(kv.first) < std::get<0>(*earliest)))
+          earliest.emplace(line_of(kv.first), kv.first.Scalar(), at->second);
       }
       todo.push_back(kv.second);
     }
   }
+  if (earliest)
+    bad(origin + ":" + std::to_string(std::get<0>(*earliest)) + ": '" + std::get<1>(*earliest) +
+        "' is written twice in one map (first on line " + std::to_string(std::get<2>(*earliest)) +
+        "); YAML allows a key once, and which of the two would count is not clear");
 }
 
-// The window's date `key`, refused naming the file and its line.
-Date window_date(const YAML::Node& root, const char* key, const std::string& origin) {
+// The window's date `key`, refused naming the file and its line. `root` by value: yaml-cpp's const operator[] throws
+// for a key that is not there, where a missing window is to be refused as a date that is not there.
+Date window_date(YAML::Node root, const char* key, const std::string& origin) {
   try {
     return yaml_date(root["window"][key], std::string("window.") + key);
   } catch (const ValueError& e) {

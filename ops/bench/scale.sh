@@ -75,6 +75,7 @@ for b in gongji gongji-generate gongji-bench-query; do
 done
 
 mkdir -p "$work" "$(dirname "$table")"
+: > "$table"  # a run that fails leaves no earlier run's table looking current
 policy="$work/what-if.yaml"
 sed 's/{from: 2023-01-01, value: "1600.00"}/{from: 2023-01-01, value: "2000.00"}/' ledger/policy/weihai.yaml > "$policy"
 cmp -s "$policy" ledger/policy/weihai.yaml && { echo "scale.sh: the what-if edit did not apply" >&2; exit 1; }
@@ -148,8 +149,6 @@ for row in "${rows[@]}"; do
   echo "   row: ${results[-1]}" >&2  # kept on stderr as it comes
   [ $keep = 1 ] || rm -rf "$d"
 done
-[ $keep = 1 ] || { rm -f "$policy"; rmdir "$work" 2>/dev/null || true; }  # only what this run made
-
 # The table: cost per event relative to the 1% row (or the first).
 printf '%s\n' "${results[@]}" | python3 -c '
 import sys
@@ -169,3 +168,4 @@ for o in out: print("  ".join(c.rjust(w[i]) for i, c in enumerate(o)))
 print(f"cost x: fold seconds per event relative to the {base[0]} row; latencies in ms, in process (gongji-bench-query)")
 ' | tee "$table"
 echo "== the table is also in $table" >&2
+[ $keep = 1 ] || { rm -f "$policy"; rmdir "$work" 2>/dev/null || true; }  # only what this run made

@@ -104,6 +104,15 @@ TEST_F(CliUsage, ParseErrorsNameTheirCommand) {
   EXPECT_TRUE(err.starts_with("gongji person: not an option or argument of this command: --persn P1; and --person "
                               "is required\n"))
       << err;
+  // Not words after "--", nor a parent command's: those are CLI11's message as it was.
+  EXPECT_EQ(gongji("person --data-dir " + data_ + " -- --person P1", &err), exit_code::kUsage);
+  EXPECT_TRUE(err.starts_with("gongji person: --person is required\n")) << err;
+  EXPECT_EQ(gongji("log --bogus truncate --partition 0 --offset 1", &err), exit_code::kUsage);
+  EXPECT_TRUE(err.starts_with("gongji log: --data-dir is required\n")) << err;
+  EXPECT_EQ(gongji("log truncate --bogus --partition 0 --offset 1", &err), exit_code::kUsage);
+  EXPECT_TRUE(err.starts_with("gongji log truncate: not an option or argument of this command: --bogus; and "
+                              "--data-dir is required\n"))
+      << err;
   EXPECT_EQ(gongji("frobnicate", &err), exit_code::kUsage);
   EXPECT_EQ(err, "gongji: unknown subcommand 'frobnicate'\nRun 'gongji --help' for more information.\n");
   EXPECT_EQ(gongji("log frobnicate --help", &err), exit_code::kUsage);

@@ -162,6 +162,13 @@ TEST(PolicyValues, AKeyWrittenTwiceInOneMapIsRefusedNamingBothLines) {
             "test: more than 1000000 YAML nodes, counting each use of an alias: not the shape of a policy");
   const std::string window = with("window: {from: 2022-07-01,", "window: {from: 2022-07-41,");
   EXPECT_EQ(load_error(window), at_line(window, "window:") + "window.from: expected a date YYYY-MM-DD");
+  EXPECT_EQ(load_error("parameters: {}\n"), "test: window.from: expected a date YYYY-MM-DD");  // no window at all
+  // Of several repeated keys, the one first in the file is named: ordinary.limit.employee's repeated 2023 `value`,
+  // not the repeated `article` of the parameter after it (which the walk, last child first, meets first).
+  const std::string tier1 = "    article: Art.11\n    values:\n      - {from: 2022-07-01, to: 2022-12-31, value: \"100";
+  const std::string two = with(tier1, "    article: Art.12\n" + tier1, value_twice);
+  EXPECT_TRUE(load_error(two).starts_with(at_line(two, "         value: \"9.00\"") + "'value' is written twice"))
+      << load_error(two);
 }
 
 TEST(PolicyValues, BuiltInCodeListsAreThoseOfEventsMd) {
