@@ -29,8 +29,8 @@ struct Rng {
   bool chance(double p) { return unit() < p; }
 };
 
-// The random stream of one person in one month (stream 1) or of one person's enrolment and filings (stream 2):
-// a person's draws never depend on another person's, so each month can be made on its own.
+// The random stream of one person in one month (stream 1), of one person's enrolment and filings (stream 2), or of
+// their sex (stream 3): a person's draws never depend on another person's, so each month can be made on its own.
 Rng rng_for(uint64_t seed, uint64_t person, int64_t month, uint64_t stream) {
   return Rng{mix(mix(mix(seed) ^ (person + 1)) ^ static_cast<uint64_t>(month + 100000)) ^ stream};
 }
@@ -106,6 +106,7 @@ struct Person {
   uint8_t bucket;       // resident chronic bucket: 0 none, 1 ordinary, 2 specific
   uint8_t ndis;
   uint8_t dis[3];       // indices into kDiseases
+  bool female;          // not an event field (EVENTS.md has none): only women have prenatal or menopausal visits
   bool employee() const { return standing != kResident; }
 };
 static_assert(sizeof(Person) <= 24);
@@ -261,6 +262,7 @@ class Generator {
   void enrolment(int i, Month month) {
     Rng r = rng_for(opt_.seed, static_cast<uint64_t>(i), 0, 2);
     Person p{};
+    p.female = generated_woman(opt_.seed, i);
     double u = r.unit();
     int age = u < 0.15 ? r.below(18) : u < 0.73 ? 18 + r.below(42) : 60 + std::min(r.below(35), r.below(35));
     p.birth = date_from_ymd(kBaseYear - age - 1, 1 + static_cast<unsigned>(r.below(12)),
@@ -386,7 +388,9 @@ class Generator {
     visit_place(r, p, v);
     special_items(r, p, age, v);
     if (r.chance(0.01)) v.items.push_back(item("nucleic_acid", 1600));
-    if (std::strcmp(v.benefit, "ordinary") == 0 && age >= 20 && age < 45 && r.chance(0.03)) v.benefit = "prenatal";
+    // Women only, as often as 3% of everyone's visits were (the same draw, so the other events stay as they were).
+    if (std::strcmp(v.benefit, "ordinary") == 0 && age >= 20 && age < 45 && r.chance(p.female ? 0.06 : 0.0))
+      v.benefit = "prenatal";
     const std::string claim = "CL" + std::to_string(++claim_seq_);
     Obj c;
     c.str("type", "claim").str("claim", claim).str("person", pid(i)).date("date", d).str("benefit", v.benefit);
@@ -438,7 +442,7 @@ class Generator {
       v.items.push_back(item("pediatric_massage", 3000));
     } else if (age >= 40 && r.chance(0.08)) {
       static const char* diags[] = {"headache", "sprain", "vertigo", "elbow_strain", "menopausal"};
-      v.diagnosis = diags[r.below(5)];
+      v.diagnosis = diags[p.female ? r.below(5) : r.below(4)];  // menopausal (the last) for women only
       v.items.clear();
       v.items.push_back(item("acupuncture", 4500, "T01"));
       v.items.push_back(item("tcm_other", 2500, "T20"));
@@ -539,8 +543,13 @@ class Generator {
 
 }  // namespace
 
+bool generated_woman(uint64_t seed, int index) {  // a stream of its own: no other draw depends on it
+  return rng_for(seed, static_cast<uint64_t>(index), 0, 3).next() & 1;
+}
+
 const char* generator_assumptions() {
   return R"(Assumptions (each one this generator's, not official data; Weihai has about 2.9 million insured):
+  sex: half the persons are women (a hash of their index; events carry no sex)
   ages: 15% under 18, 58% 18-59, 27% 60 and over (thinning with age up to 94): Weihai's 2020 census, rounded
   schemes: employees are 58% of those 18-59 and 42% of those 60+ (about 45% of the insured, a quarter retired);
     working-age employees 85% in service, 12% flexible, 3% old-urban; everyone else a resident, tier 1 (60%) or
@@ -558,10 +567,11 @@ const char* generator_assumptions() {
   visits a month: 0.9 under 7, 0.45 at 7-17, 0.35 at 18-59, 0.8 at 60+; x1.4 in December-February, x0.8 in
     June-August; 3% out of the area (temporary or long-term residence elsewhere), 2% emergencies, 3% at another
     facility, 5% at an extension unit of the person's centre, the rest at the usual unit; 3% of visits of people
-    aged 20-44 prenatal; 1% with a nucleic acid test; 1% refunded (reversed) within 20 days
+    aged 20-44 prenatal, all of them women's (6% of theirs); 1% with a nucleic acid test; 1% refunded (reversed)
+    within 20 days
   TCM: 15% of the visits of resident children up to 8 are paediatric massage; 8% of the visits of residents 40+
-    acupuncture-led (T01, T20, 30% with electro-acupuncture); one in 50 of their other visits TCM led by other
-    therapy (more T20 than T01), whose TCM items ORD-ACU refuses
+    acupuncture-led (T01, T20, 30% with electro-acupuncture; menopausal complaints for women only); one in 50 of
+    their other visits TCM led by other therapy (more T20 than T01), whose TCM items ORD-ACU refuses
   chronic: 25% of people 60+ and 10% of people 45-59 file 1-3 diseases (December 2022, some approved in 2023) at a
     hospital, and no others later; a chronic visit in 60% of months from 2023-01
   accounts: 2% of employees a month pay from the personal account; employees in service pay a contribution every

@@ -36,6 +36,10 @@ std::string check_generator_options(const GeneratorOptions& opt);
 // line, for `gongji-generate --help`.
 const char* generator_assumptions();
 
+// Whether the generator's person `index` (person id P%07d) is a woman: the population's half that alone has prenatal
+// and menopausal visits. No event carries a person's sex (EVENTS.md), so this is where it can be read.
+bool generated_woman(uint64_t seed, int index);
+
 // Calls `emit` with each event as a JSON line (keys sorted, money as strings), in feeding order: by the date it is
 // logged (a late claim: the day it arrives), then reference data, person events, claims, period closes, then
 // creation order. Throws std::invalid_argument when check_generator_options refuses the options.
