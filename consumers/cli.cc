@@ -47,7 +47,7 @@ struct UsageError : std::runtime_error {
 
 // CLI11 validators; a failure is a CLI::ValidationError "<option>: <reason>", which main() exits with kUsage.
 const CLI::Validator kDateArg(
-    [](std::string& s) { return parse_date(s) ? std::string() : "expected a date YYYY-MM-DD, got '" + s + "'"; },
+    [](std::string& s) { return date_problem(s); },
     "YYYY-MM-DD");
 // A file to read ("-": stdin, where `dash` allows it): it must exist and not be a directory.
 CLI::Validator input_file(bool dash) {
@@ -67,6 +67,8 @@ const CLI::Validator kOutputFile(
       return fs::is_directory(s) ? "'" + s + "' is a directory, expected a file" : "";
     },
     "FILE");
+// A person, claim or event id: never empty (an empty --person would otherwise read as "every person").
+const CLI::Validator kIdArg([](std::string& s) { return s.empty() ? "expected an id, got ''" : std::string(); }, "ID");
 // --known-at must parse (an empty value too is a mistake, never "not given"); its partitions are checked later.
 const CLI::Validator kKnownAtArg(
     [](std::string& s) -> std::string {
@@ -791,8 +793,9 @@ struct Cli {
     sets = app.add_subcommand("settlements", "output records (settlement, reversal, refusal, ...) as JSON Lines, "
                                              "in log order");
     data_opt(sets);
-    sets->add_option("--person", person, "only this person's records");
-    sets->add_option("--claim", claim, "only this claim's records (with --person when several persons have one)");
+    sets->add_option("--person", person, "only this person's records")->check(kIdArg);
+    sets->add_option("--claim", claim, "only this claim's records (with --person when several persons have one)")
+        ->check(kIdArg);
     sets->add_option("--kind", kind, "only records of this kind (settlement, reversal, refusal, ...)")
         ->check(CLI::IsMember(kOutputKinds));
     access_log_opt(sets);
@@ -805,10 +808,12 @@ struct Cli {
                                         "ordinary.designated_facility is null while none is designated");
     data_opt(pers);
     brokers_opt(pers);
-    pers->add_option("--person", person, "person id")->required();
+    pers->add_option("--person", person, "person id")->required()->check(kIdArg);
     pers->add_option("--as-of", as_of, "business date YYYY-MM-DD (default: the person's latest date in the log)")
         ->check(kDateArg);
-    pers->add_option("--policy", policy_file, "policy parameters file (default: the one the fold used)")
+    pers->add_option("--policy", policy_file,
+                     "policy file: the one the store was folded under (the default), or a copy of it; another is "
+                     "refused, exit 2 (`explain --policy` and `what-if` show another policy's effect)")
         ->check(input_file(false));
     access_log_opt(pers);
     pers->add_option("--known-at", known_at,
@@ -823,9 +828,10 @@ struct Cli {
                                          "its differences listed, exit 0. --event shows another output record");
     data_opt(expl);
     brokers_opt(expl);
-    auto* claim_opt = expl->add_option("--claim", claim, "claim id (with --person when several persons have one)");
-    expl->add_option("--person", person, "the claim's (or the event's) person");
-    auto* event_opt = expl->add_option("--event", event, "event id (account movements, refusals)");
+    auto* claim_opt = expl->add_option("--claim", claim, "claim id (with --person when several persons have one)")
+                              ->check(kIdArg);
+    expl->add_option("--person", person, "the claim's (or the event's) person")->check(kIdArg);
+    auto* event_opt = expl->add_option("--event", event, "event id (account movements, refusals)")->check(kIdArg);
     claim_opt->excludes(event_opt);
     expl->add_flag("--json", as_json, "print the re-derivation as JSON");
     access_log_opt(expl);
@@ -897,7 +903,7 @@ struct Cli {
                                           "running deductible, limit and balance, as text, JSON or an HTML page "
                                           "with a chart");
     data_opt(stm);
-    stm->add_option("--person", person, "person id")->required();
+    stm->add_option("--person", person, "person id")->required()->check(kIdArg);
     stm->add_option("--year", year, "calendar year (default 2023)");
     stm->add_option("--format", format, "text, json or html (default text)")
         ->check(CLI::IsMember({"text", "json", "html"}));
@@ -967,7 +973,8 @@ struct Cli {
     brokers_opt(qry);
     qry->add_option("--listen", qopt.listen, "HOST:PORT (default 127.0.0.1:8080, loopback; port 0: any free port)");
     service_opts(qry, qopt)->required();
-    qry->add_option("--policy", qopt.policy_file, "policy file (default: the one the fold used)")
+    qry->add_option("--policy", qopt.policy_file,
+                    "policy file (default: the one the fold used; person and statement answers refuse another, 400)")
         ->check(input_file(false));
     auto* alc = app.add_subcommand("access-log", "the access log of reads of persons' data: verify");
     alc->require_subcommand(1);

@@ -32,6 +32,9 @@ inline Date dec31(int y) { return date_from_ymd(y, 12, 31); }
 
 // Strict "YYYY-MM-DD" / "YYYY-MM"; nullopt when malformed or not a real calendar day.
 std::optional<Date> parse_date(std::string_view s);
+// Why `s` is not a date parse_date takes, "" when it is: "expected a date YYYY-MM-DD, got '<s>'", or for the right
+// shape "'2023-02-30' is not a day of the calendar (2023-02 has 28 days)".
+std::string date_problem(std::string_view s);
 std::optional<Month> parse_month(std::string_view s);
 std::string format_date(Date d);
 std::string format_month(Month m);

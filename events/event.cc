@@ -213,7 +213,11 @@ Money money_of(const json& v, const std::string& name) {
 
 Date date_of(const json& v, const std::string& name) {
   auto d = v.is_string() ? parse_date(v.get<std::string>()) : std::nullopt;
-  if (!d) throw EventError(name, "expected a date YYYY-MM-DD, got " + describe(v));
+  if (!d) {
+    const std::string why = v.is_string() ? date_problem(v.get<std::string>()) : "";
+    if (why.starts_with("'")) throw EventError(name, describe(v) + why.substr(why.find("' ") + 1));  // not a day
+    throw EventError(name, "expected a date YYYY-MM-DD, got " + describe(v));
+  }
   return *d;
 }
 

@@ -88,6 +88,19 @@ Policy read_policy(const Store& store, const std::string& policy_file, bool or_b
                                      "): name the file of one");
 }
 
+namespace {
+// A view of what the store recorded (person, statement) reads it under the policy it was folded under: another
+// version's limits and dates beside the recorded effects would mix two policies (DESIGN.md: another policy is a
+// what-if, never mixed in). ParameterError "policy" naming both; a store that recorded none takes any.
+void refuse_another_policy(const Store& store, const Policy& p, const std::string& view) {
+  const std::string used = recorded_versions(store);
+  if (used.empty() || store.policy_text(p.version())) return;
+  throw ParameterError("policy", "policy " + p.version() + " is not one this store was folded under (" + used +
+                                     "): " + view + " shows what the store recorded, under its own policy; omit "
+                                     "--policy, or ask `explain --policy` or `what-if` for another policy's effect");
+}
+}  // namespace
+
 Policy fold_policy(const Store& store, const std::string& policy_file) {
   const std::string used = recorded_versions(store);
   if (policy_file.empty()) return used.empty() ? default_policy() : read_policy(store, "");
@@ -122,11 +135,12 @@ json person_query(const Store& store, const LogSource& log_source, const PersonQ
   std::optional<Date> as_of;
   if (!q.as_of.empty()) {
     as_of = parse_date(q.as_of);
-    if (!as_of) throw ParameterError("as_of", "expected a date YYYY-MM-DD, got '" + q.as_of + "'");
+    if (!as_of) throw ParameterError("as_of", date_problem(q.as_of));
   }
   std::optional<Policy> read;
   if (!q.policy) read = read_policy(store, q.policy_file, q.known_at.empty());
   const Policy& policy = q.policy ? *q.policy : *read;
+  refuse_another_policy(store, policy, "person");
   std::optional<PersonState> p;
   if (!q.known_at.empty()) {
     // TIME-REPLAY: what the ledger held, as known at T: the person's history folded again up to T.
@@ -186,6 +200,7 @@ std::string statement_query(const Store& store, const std::string& person, int y
   std::optional<Policy> read;
   if (!policy) read = read_policy(store, policy_file, true);
   const Policy& used = policy ? *policy : *read;
+  refuse_another_policy(store, used, "statement");
   if (year < year_of(used.window_from()) || year > year_of(used.window_to()))
     throw ParameterError("year", std::to_string(year) + " is outside the policy window " +
                                      format_date(used.window_from()) + " to " + format_date(used.window_to()));

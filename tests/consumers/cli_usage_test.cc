@@ -133,9 +133,21 @@ TEST_F(CliUsage, YearOutsideThePolicyWindow) {
   EXPECT_USAGE("statement --data-dir " + data_ + " --person P1 --year 2021", "--year: 2021");
 }
 
+// An empty id is a mistake, never "every person" (settlements --person "" listed every record of the store).
+TEST_F(CliUsage, EmptyIdsAreRefused) {
+  EXPECT_USAGE("settlements --data-dir " + data_ + " --person ''", "--person: expected an id, got ''");
+  EXPECT_USAGE("settlements --data-dir " + data_ + " --claim ''", "--claim: expected an id, got ''");
+  EXPECT_USAGE("person --data-dir " + data_ + " --person ''", "--person: expected an id, got ''");
+  EXPECT_USAGE("explain --data-dir " + data_ + " --claim ''", "--claim: expected an id, got ''");
+  EXPECT_USAGE("explain --data-dir " + data_ + " --event ''", "--event: expected an id, got ''");
+  EXPECT_USAGE("statement --data-dir " + data_ + " --person ''", "--person: expected an id, got ''");
+}
+
 TEST_F(CliUsage, EmptyOrMalformedDate) {
   EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --as-of ''", "--as-of");
-  EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --as-of 2023-02-30", "--as-of");
+  EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --as-of 2023-02-30",
+               "--as-of: '2023-02-30' is not a day of the calendar (2023-02 has 28 days)");
+  EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --as-of 2024-02-30", "(2024-02 has 29 days)");
   EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --as-of 2023/03/01", "--as-of");
   EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --known-at 2023-13-01T00:00:00Z", "--known-at");
   EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --known-at ''", "--known-at");

@@ -210,7 +210,7 @@ TEST(Validation, MalformedCorpusNamesFieldAndReason) {
   EXPECT_EQ(error_of(all[7]), "field 'items[0].eligible': eligible 10.01 is above amount 10.00");
   EXPECT_EQ(error_of(all[9]), "field 'type': unknown event type \"wedding\"");
   EXPECT_EQ(error_of(all[8]), "");  // valid alone: only the log refuses it (ID_CONFLICT, tests/consumers/cli_test.cc)
-  EXPECT_EQ(error_of(all[10]), "field 'date': expected a date YYYY-MM-DD, got \"2023-02-30\"");
+  EXPECT_EQ(error_of(all[10]), "field 'date': \"2023-02-30\" is not a day of the calendar (2023-02 has 28 days)");
   EXPECT_EQ(error_of(all[11]), "field 'course_start': course_start 2023-03-02 is after the claim date");
 }
 

@@ -272,7 +272,9 @@ TEST_F(Service, RefusalsNameTheirCause) {
   bad("/v1/persons/E1/statements/2023?format=pdf", "format");
   bad("/v1/fund/months/2023-13", "month", kAuditor);
   EXPECT_EQ(json::parse(get("/v1/persons/E1?as_of=2023-02-30")->body)["error"],
-            "as_of: expected a date YYYY-MM-DD, got '2023-02-30'");
+            "as_of: '2023-02-30' is not a day of the calendar (2023-02 has 28 days)");
+  EXPECT_EQ(json::parse(get("/v1/persons/E1?as_of=2023-2-3")->body)["error"],
+            "as_of: expected a date YYYY-MM-DD, got '2023-2-3'");
   EXPECT_EQ(status("/v1/persons/NOBODY", kDesk), 404);
   EXPECT_EQ(status("/v1/persons/E1/claims/NOCLAIM", kDesk), 404);
   EXPECT_EQ(status("/v1/nothing", kDesk), 404);
