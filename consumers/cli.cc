@@ -246,7 +246,14 @@ int cmd_settlements(const Paths& paths, const std::string& person, const std::st
     }
     record(who, claim);
   }
-  records_query(store, person, claim, kind, [](const Output& r) { std::cout << r.line() << "\n"; });
+  size_t printed = 0;
+  records_query(store, person, claim, kind, [&](const Output& r) { std::cout << r.line() << "\n", ++printed; });
+  // A person or claim nobody holds is not found, as for `person` and `explain` (an empty answer read as "nothing yet");
+  // a known person or claim with no record of the --kind asked for is an empty answer.
+  if (printed == 0 && !person.empty() && !store.person(person))
+    throw NotFoundError("no person " + person);
+  if (printed == 0 && !claim.empty() && kind.empty())
+    throw NotFoundError("no record of claim " + claim + (person.empty() ? "" : " of person " + person));
   return exit_code::kOk;
 }
 
@@ -263,6 +270,17 @@ int cmd_person(const Paths& paths, const std::string& id, const std::string& as_
   };
   std::cout << person_query(store, log_source, {id, as_of_s, known_at, policy_file}).dump() << "\n";
   return exit_code::kOk;
+}
+
+// The reversal records of the person's claim (kind "reversal"), in log order: what `explain` adds after a claim
+// that was refunded.
+std::vector<json> reversals_of(const Store& store, const std::string& person, const std::string& claim) {
+  std::vector<json> out;
+  store.person_outputs(person, [&](const json& r) {
+    if (r.value("kind", "") == "reversal" && r.value("claim", "") == claim) out.push_back(r);
+    return true;
+  });
+  return out;
 }
 
 int cmd_explain(const Paths& paths, const std::string& person, const std::string& claim, const std::string& event,
@@ -291,8 +309,11 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
   const std::string who = store.claim_person(claim, person);  // an ambiguous --claim: AmbiguousClaimError
   record(who, claim);
   Rederivation r = rederive_claim(store, *log, who, claim, other ? &*other : nullptr);
+  const std::vector<json> refunds = reversals_of(store, who, claim);
   if (as_json) {
-    std::cout << explanation_json(r, claim, who, other.has_value()).dump(2) << "\n";
+    json j = explanation_json(r, claim, who, other.has_value());
+    if (!refunds.empty()) j["reversals"] = refunds;
+    std::cout << j.dump(2) << "\n";
   } else {
     std::cout << (other ? "what-if: claim re-derived under " + policy_file + " (" + r.policy_version + ")\n"
                         : "claim re-derived from the log under its recorded policy (" + r.policy_version + ")\n");
@@ -313,6 +334,10 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
                 << r.first_difference << "': recorded " << recorded.value(r.first_difference, json()).dump()
                 << ", recomputed " << recomputed.value(r.first_difference, json()).dump() << " ***\n";
     }
+    for (const json& v : refunds)  // the payment explained was taken back: a clerk must not read it as standing
+      std::cout << "refunded: reversed on " << v.value("at", "") << " by event " << v.value("event", "") << ", fund "
+                << v.value("fund", "") << " (the payment taken back; `gongji settlements --claim " << claim
+                << "` lists the reversal)\n";
   }
   return other || r.equal ? exit_code::kOk : exit_code::kMismatch;
 }
@@ -508,13 +533,16 @@ int cmd_policy(const std::string& policy_file) {
             << policy.assumptions().size()
             << " assumed values (POLICY.md §5: replace each from the cited source before production use):\n";
   for (const Assumption& a : policy.assumptions())
-    std::cout << "  " << a.parameter << " " << format_date(a.from) << ".." << format_date(a.to) << " (" << a.rule
+    std::cout << "  " << a.parameter << " " << format_date(a.from) << ".." << format_date(a.to) << " = " << a.value
+              << " (" << a.rule
               << ", " << a.article << ")" << (a.note.empty() ? "" : ": " + a.note) << "\n";
   return exit_code::kOk;
 }
 
 // `gongji log verify`: every record of every partition of the embedded log checked; findings name file and byte.
 int cmd_log_verify(const Paths& paths) {
+  // A data directory that is not there is a mistyped path, not a damaged log (exit 1, not a finding).
+  if (!fs::is_directory(paths.data)) throw std::runtime_error("no data directory " + paths.data);
   auto findings = verify_segment_log(paths.log());
   for (const auto& f : findings) std::cout << "FINDING: " << f.message() << "\n";
   std::cout << (findings.empty() ? "the log is sound\n" : std::to_string(findings.size()) + " findings\n");

@@ -625,6 +625,15 @@ void refuse_repeated_keys(const YAML::Node& root, const std::string& origin) {
         "); YAML allows a key once, and which of the two would count is not clear");
 }
 
+// A value as one line of YAML (maps and lists in flow style), as `gongji policy` prints an assumed value.
+std::string flow_text(const YAML::Node& n) {
+  YAML::Emitter e;
+  e.SetMapFormat(YAML::Flow);
+  e.SetSeqFormat(YAML::Flow);
+  e << n;
+  return e.c_str();
+}
+
 // The window's date `key`, refused naming the file and its line. `root` by value: yaml-cpp's const operator[] throws
 // for a key that is not there, where a missing window is to be refused as a date that is not there.
 Date window_date(YAML::Node root, const char* key, const std::string& origin) {
@@ -667,7 +676,8 @@ Policy load_policy_text(const std::string& text, const std::string& origin, Poli
     ParamInfo& info = pol.info_[name];
     spans[name] = read_values(name, kv.second, pol.from_, pol.to_, origin, info);
     for (const Span& s : spans[name])
-      if (s.assumed) pol.assumptions_.push_back({name, info.rule, info.article, *s.assumed, s.from, s.to});
+      if (s.assumed)
+        pol.assumptions_.push_back({name, info.rule, info.article, *s.assumed, s.from, s.to, flow_text(s.value)});
   }
   const std::set<std::string> defaulted =
       how == PolicyText::stored ? default_missing(spans, pol.from_, pol.to_, pol.info_, pol.defaulted_)

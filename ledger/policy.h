@@ -106,6 +106,7 @@ struct ParamInfo {
 struct Assumption {
   std::string parameter, rule, article, note;
   Date from = 0, to = 0;
+  std::string value;  // the assumed value as YAML in flow style ("{employee: 300000.00, resident: 200000.00}")
 };
 
 // How load_policy_text reads a text (issue 9 item 8).

@@ -133,6 +133,43 @@ TEST(Cli, ExplainShowsRulesAndArticles) {
   EXPECT_NE(err.find("--as-of: expected a date YYYY-MM-DD, got '2023-13-01'"), std::string::npos) << err;
   EXPECT_EQ(run(gongji("fold --data-dir " + d / "nothing-here 2>&1"), &err), exit_code::kFailure) << err;
   EXPECT_NE(err.find("no log in " + d / "nothing-here/log"), std::string::npos) << err;
+  // A claim refunded later says so after its explanation (example E1: claim_reversed ev009012 of E1-3 on
+  // 2023-03-10, the fund's 466.67 taken back), in text and in JSON; a claim not refunded says nothing of it.
+  ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim E1-3"), &out), 0);
+  EXPECT_NE(out.find("\nrefunded: reversed on 2023-03-10 by event ev009012, fund -466.67 (the payment taken back; "
+                     "`gongji settlements --claim E1-3` lists the reversal)\n"),
+            std::string::npos)
+      << out;
+  ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim E1-3 --json"), &out), 0);
+  const nlohmann::json j = nlohmann::json::parse(out);
+  ASSERT_EQ(j["reversals"].size(), 1u) << out;
+  EXPECT_EQ(j["reversals"][0]["event"], "ev009012");
+  EXPECT_EQ(j["reversals"][0]["fund"], "-466.67");
+  ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim E1-4"), &out), 0);
+  EXPECT_EQ(out.find("refunded"), std::string::npos) << out;
+}
+
+// A person or claim nobody holds is not found (exit 4) for `settlements` too, as for `person` and `explain`; a known
+// person with no record of the kind asked for is an empty answer. `log verify` of a data directory that is not there
+// is an error (exit 1), not a finding about a log.
+TEST(Cli, SettlementsOfSomeoneUnknownAreNotFound) {
+  TempDir d;
+  ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "data", "employee_year"));
+  std::string out, err;
+  EXPECT_EQ(run(gongji("settlements --data-dir " + d / "data" + " --person NOBODY 2>&1"), &err), exit_code::kNotFound);
+  EXPECT_NE(err.find("no person NOBODY"), std::string::npos) << err;
+  EXPECT_EQ(run(gongji("settlements --data-dir " + d / "data" + " --claim NOPE 2>&1"), &err), exit_code::kNotFound);
+  EXPECT_NE(err.find("no record of claim NOPE"), std::string::npos) << err;
+  EXPECT_EQ(run(gongji("settlements --data-dir " + d / "data" + " --person E1 --claim NOPE 2>&1"), &err),
+            exit_code::kNotFound);
+  EXPECT_NE(err.find("no record of claim NOPE of person E1"), std::string::npos) << err;
+  EXPECT_EQ(run(gongji("settlements --data-dir " + d / "data" + " --person E1 --kind dead_letter"), &out),
+            exit_code::kOk);
+  EXPECT_EQ(out, "");
+  EXPECT_EQ(run(gongji("settlements --data-dir " + d / "data" + " --person E1 --claim E1-4"), &out), exit_code::kOk);
+  EXPECT_NE(out.find("\"claim\":\"E1-4\""), std::string::npos) << out;
+  EXPECT_EQ(run(gongji("log verify --data-dir " + d / "nowhere" + " 2>&1"), &err), exit_code::kFailure);
+  EXPECT_NE(err.find("no data directory " + d / "nowhere"), std::string::npos) << err;
 }
 
 // explain's columns line up by terminal columns, not bytes: the detail of every trace step starts in the same column

@@ -211,11 +211,13 @@ TEST(PolicyValues, GongjiPolicyPrintsTheAssumedValues) {
   EXPECT_NE(out.find("policy " + default_policy().version() + " (built-in), window 2022-07-01 to 2027-06-30"),
             std::string::npos)
       << out;
-  EXPECT_NE(out.find("  account.retiree 2024-01-01..2027-06-30 (ACC-RET, Art.24): "
-                     "pension_base: the 2023 average basic pension\n"),
+  // Each with its value, as the file gives it (in YAML's flow style): an auditor need not open the file to see it.
+  EXPECT_NE(out.find("  account.retiree 2024-01-01..2027-06-30 = {credited: true, pension_base: 3000.00, under_70: "
+                     "0.02, from_70: 0.025} (ACC-RET, Art.24): pension_base: the 2023 average basic pension\n"),
             std::string::npos)
       << out;
-  EXPECT_NE(out.find("  inpatient.limit 2022-07-01..2027-06-30 (CHR-INPT, Weihai medical insurance rules)\n"),
+  EXPECT_NE(out.find("  inpatient.limit 2022-07-01..2027-06-30 = {employee: 300000.00, resident: 200000.00} "
+                     "(CHR-INPT, Weihai medical insurance rules)\n"),
             std::string::npos)
       << out;
 }
