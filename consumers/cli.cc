@@ -248,12 +248,15 @@ int cmd_settlements(const Paths& paths, const std::string& person, const std::st
   }
   size_t printed = 0;
   records_query(store, person, claim, kind, [&](const Output& r) { std::cout << r.line() << "\n", ++printed; });
-  // A person or claim nobody holds is not found, as for `person` and `explain` (an empty answer read as "nothing yet");
-  // a known person or claim with no record of the --kind asked for is an empty answer.
-  if (printed == 0 && !person.empty() && !store.person(person))
-    throw NotFoundError("no person " + person);
-  if (printed == 0 && !claim.empty() && kind.empty())
-    throw NotFoundError("no record of claim " + claim + (person.empty() ? "" : " of person " + person));
+  // A person or claim no record names is not found, as for `person` and `explain` (an empty answer read as "nothing
+  // yet"); one that has records, none of the --kind asked for, is an empty answer.
+  if (printed == 0 && (!person.empty() || !claim.empty())) {
+    bool named = false;
+    if (!kind.empty()) records_query(store, person, claim, "", [&](const Output&) { named = true; });
+    if (!named && claim.empty() && !store.person(person)) throw NotFoundError("no person " + person);
+    if (!named && !claim.empty())
+      throw NotFoundError("no record of claim " + claim + (person.empty() ? "" : " of person " + person));
+  }
   return exit_code::kOk;
 }
 
@@ -270,17 +273,6 @@ int cmd_person(const Paths& paths, const std::string& id, const std::string& as_
   };
   std::cout << person_query(store, log_source, {id, as_of_s, known_at, policy_file}).dump() << "\n";
   return exit_code::kOk;
-}
-
-// The reversal records of the person's claim (kind "reversal"), in log order: what `explain` adds after a claim
-// that was refunded.
-std::vector<json> reversals_of(const Store& store, const std::string& person, const std::string& claim) {
-  std::vector<json> out;
-  store.person_outputs(person, [&](const json& r) {
-    if (r.value("kind", "") == "reversal" && r.value("claim", "") == claim) out.push_back(r);
-    return true;
-  });
-  return out;
 }
 
 int cmd_explain(const Paths& paths, const std::string& person, const std::string& claim, const std::string& event,
@@ -309,7 +301,7 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
   const std::string who = store.claim_person(claim, person);  // an ambiguous --claim: AmbiguousClaimError
   record(who, claim);
   Rederivation r = rederive_claim(store, *log, who, claim, other ? &*other : nullptr);
-  const std::vector<json> refunds = reversals_of(store, who, claim);
+  const std::vector<json> refunds = claim_reversals(store, who, claim);  // service/queries.h
   if (as_json) {
     json j = explanation_json(r, claim, who, other.has_value());
     if (!refunds.empty()) j["reversals"] = refunds;
@@ -336,8 +328,8 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
     }
     for (const json& v : refunds)  // the payment explained was taken back: a clerk must not read it as standing
       std::cout << "refunded: reversed on " << v.value("at", "") << " by event " << v.value("event", "") << ", fund "
-                << v.value("fund", "") << " (the payment taken back; `gongji settlements --claim " << claim
-                << "` lists the reversal)\n";
+                << v.value("fund", "") << " (the recorded payment taken back; `gongji settlements --person " << who
+                << " --claim " << claim << "` lists the reversal)\n";
   }
   return other || r.equal ? exit_code::kOk : exit_code::kMismatch;
 }
@@ -946,7 +938,7 @@ struct Cli {
     data_opt(dig);
 
     polc = app.add_subcommand("policy", "the policy's version and window, and every value it flags as assumed "
-                                        "(POLICY.md §5), with its dates, rule and article");
+                                        "(POLICY.md §5), with its dates, value, rule and article");
     polc->add_option("--policy", policy_file, "policy parameters file (default: the built-in Weihai policy)")
         ->check(input_file(false));
 
@@ -1002,7 +994,8 @@ struct Cli {
     qry->add_option("--listen", qopt.listen, "HOST:PORT (default 127.0.0.1:8080, loopback; port 0: any free port)");
     service_opts(qry, qopt)->required();
     qry->add_option("--policy", qopt.policy_file,
-                    "policy file (default: the one the fold used; person and statement answers refuse another, 400)")
+                    "policy file: the one the store was folded under (the default), or a copy of it; another is "
+                    "refused at start, exit 2")
         ->check(input_file(false));
     auto* alc = app.add_subcommand("access-log", "the access log of reads of persons' data: verify");
     alc->require_subcommand(1);

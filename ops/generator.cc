@@ -442,7 +442,10 @@ class Generator {
       v.items.push_back(item("pediatric_massage", 3000));
     } else if (age >= 40 && r.chance(0.08)) {
       static const char* diags[] = {"headache", "sprain", "vertigo", "elbow_strain", "menopausal"};
-      v.diagnosis = diags[p.female ? r.below(5) : r.below(4)];  // menopausal (the last) for women only
+      // Menopausal (the last) for women only: a man's is another of the four, by a hash of where the stream stands
+      // (no draw), so every other visit keeps the diagnosis it had.
+      const int k = r.below(5);
+      v.diagnosis = diags[k == 4 && !p.female ? finish(r.s ^ 0x5bd1e9955bd1e995ull) % 4 : static_cast<uint64_t>(k)];
       v.items.clear();
       v.items.push_back(item("acupuncture", 4500, "T01"));
       v.items.push_back(item("tcm_other", 2500, "T20"));
@@ -549,7 +552,7 @@ bool generated_woman(uint64_t seed, int index) {  // a stream of its own: no oth
 
 const char* generator_assumptions() {
   return R"(Assumptions (each one this generator's, not official data; Weihai has about 2.9 million insured):
-  sex: half the persons are women (a hash of their index; events carry no sex)
+  sex: half the persons are women (a hash of the seed and their index; events carry no sex)
   ages: 15% under 18, 58% 18-59, 27% 60 and over (thinning with age up to 94): Weihai's 2020 census, rounded
   schemes: employees are 58% of those 18-59 and 42% of those 60+ (about 45% of the insured, a quarter retired);
     working-age employees 85% in service, 12% flexible, 3% old-urban; everyone else a resident, tier 1 (60%) or

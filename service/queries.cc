@@ -88,10 +88,6 @@ Policy read_policy(const Store& store, const std::string& policy_file, bool or_b
                                      "): name the file of one");
 }
 
-namespace {
-// A view of what the store recorded (person, statement) reads it under the policy it was folded under: another
-// version's limits and dates beside the recorded effects would mix two policies (DESIGN.md: another policy is a
-// what-if, never mixed in). ParameterError "policy" naming both; a store that recorded none takes any.
 void refuse_another_policy(const Store& store, const Policy& p, const std::string& view) {
   const std::string used = recorded_versions(store);
   if (used.empty() || store.policy_text(p.version())) return;
@@ -99,7 +95,6 @@ void refuse_another_policy(const Store& store, const Policy& p, const std::strin
                                      "): " + view + " shows what the store recorded, under its own policy; omit "
                                      "--policy, or ask `explain --policy` or `what-if` for another policy's effect");
 }
-}  // namespace
 
 Policy fold_policy(const Store& store, const std::string& policy_file) {
   const std::string used = recorded_versions(store);
@@ -185,13 +180,24 @@ json explanation_json(const Rederivation& r, const std::string& claim, const std
   return j;
 }
 
+std::vector<json> claim_reversals(const Store& store, const std::string& person, const std::string& claim) {
+  std::vector<json> out;
+  store.person_outputs(person, [&](const json& r) {
+    if (r.value("kind", "") == "reversal" && r.value("claim", "") == claim) out.push_back(r);
+    return true;
+  });
+  return out;
+}
+
 std::string explanation_line(const Rederivation& r, const std::string& claim, const std::string& person,
-                             bool what_if) {
+                             bool what_if, const std::vector<json>& reversals) {
   json head = {{"claim", claim}, {"person", person}, {"equal", r.equal}, {"policy_version", r.policy_version}};
   if (!r.equal) head["differences"] = settlement_differences(r.recorded, r.recomputed);
   std::string line = head.dump(-1, ' ', false, json::error_handler_t::replace);
-  line.pop_back();  // '}': "recomputed" and "recorded" sort after every key above, "what_if" after them
+  line.pop_back();  // '}': "recomputed", "recorded" and "reversals" sort after every key above, "what_if" after them
   line += ",\"recomputed\":" + r.recomputed.line() + ",\"recorded\":" + r.recorded.line();
+  if (!reversals.empty())
+    line += ",\"reversals\":" + json(reversals).dump(-1, ' ', false, json::error_handler_t::replace);
   return line + (what_if ? ",\"what_if\":true}" : "}");
 }
 

@@ -48,6 +48,12 @@ using LogSource = std::function<EventLog&()>;
 // `or_built_in`: then the built-in policy, for the views that only read dates and limits from it.
 Policy read_policy(const Store& store, const std::string& policy_file, bool or_built_in = false);
 
+// A view of what the store recorded (`person`, `statement`, the query service) reads it under the policy it was
+// folded under: another version's limits and dates beside the recorded effects would mix two policies (DESIGN.md:
+// another policy is a what-if, never mixed in). ParameterError "policy" naming both, `view` saying who refuses; a
+// store that recorded none takes any.
+void refuse_another_policy(const Store& store, const Policy& p, const std::string& view);
+
 // The policy a fold or `serve` folds on under (DESIGN.md: a replay under another policy is a what-if, never silently
 // mixed): `policy_file` when given, else the one the store recorded, else (a store not yet folded) the built-in
 // policy. A file of a version the store has not recorded, on a store that has recorded one, is refused
@@ -78,6 +84,11 @@ nlohmann::json person_query(const Store& store, const LogSource& log, const Pers
 void records_query(const Store& store, const std::string& person, const std::string& claim, const std::string& kind,
                    const std::function<void(const Output&)>& fn);
 
+// The reversal records (kind "reversal") of the person's claim, in log order: a claim refunded later. `explain` and
+// the query service's claim answer list them after the re-derivation ("reversals"), so that a payment taken back is
+// never read as standing.
+std::vector<nlohmann::json> claim_reversals(const Store& store, const std::string& person, const std::string& claim);
+
 // `gongji explain --json`: a re-derivation as JSON {claim, person, recorded, recomputed, equal, policy_version,
 // differences (when not equal), what_if (with another policy)}.
 nlohmann::json explanation_json(const Rederivation& r, const std::string& claim, const std::string& person,
@@ -85,7 +96,7 @@ nlohmann::json explanation_json(const Rederivation& r, const std::string& claim,
 // The same object as one compact line (keys sorted, as nlohmann prints it), the two records spliced in as they print
 // (Output::line()): the query service's answer, with no JSON parsed back.
 std::string explanation_line(const Rederivation& r, const std::string& claim, const std::string& person,
-                             bool what_if);
+                             bool what_if, const std::vector<nlohmann::json>& reversals = {});
 
 // `gongji statement`: the person's year as "json" (2-space indented, newline-terminated), "html" or "text".
 // A year outside the policy window: ParameterError "year"; no such person: NotFoundError. `policy`: when set, the

@@ -236,6 +236,8 @@ void QueryService::Impl::open() {
     opt.open_log = [dir] { return open_segment_log(dir, 8, true); };
   }
   current = open_view(secondary + "/a", nullptr);
+  if (!opt.policy_file.empty())  // refused once, at start, rather than at every person and statement request
+    refuse_another_policy(*current->store, load_policy_file(opt.policy_file), "the query service");
   spare = open_view(secondary + "/b", current->log.get());
   access = std::make_unique<AccessLog>(opt.access_log.empty() ? opt.data_dir + "/access-log.jsonl" : opt.access_log,
                                        opt.access_log_keep_days);
@@ -635,7 +637,7 @@ void QueryService::Impl::person_routes() {
   route(R"(/v1/persons/([^/]+)/claims/([^/]+))", {"claim", Area::person, {}}, [this](const auto& req, View& v) {
     const std::string person = id_param(req, 1, "person"), claim = id_param(req, 2, "claim");
     const Rederivation r = rederive_claim(*v.store, *v.log, person, claim, nullptr, v.replay.get());
-    return Reply{200, explanation_line(r, claim, person, false) + "\n"};
+    return Reply{200, explanation_line(r, claim, person, false, claim_reversals(*v.store, person, claim)) + "\n"};
   });
   route(R"(/v1/persons/([^/]+)/statements/([^/]+))", {"statement", Area::person, {"format"}},
         [this](const auto& req, View& v) {

@@ -136,8 +136,8 @@ TEST(Cli, ExplainShowsRulesAndArticles) {
   // A claim refunded later says so after its explanation (example E1: claim_reversed ev009012 of E1-3 on
   // 2023-03-10, the fund's 466.67 taken back), in text and in JSON; a claim not refunded says nothing of it.
   ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim E1-3"), &out), 0);
-  EXPECT_NE(out.find("\nrefunded: reversed on 2023-03-10 by event ev009012, fund -466.67 (the payment taken back; "
-                     "`gongji settlements --claim E1-3` lists the reversal)\n"),
+  EXPECT_NE(out.find("\nrefunded: reversed on 2023-03-10 by event ev009012, fund -466.67 (the recorded payment taken "
+                     "back; `gongji settlements --person E1 --claim E1-3` lists the reversal)\n"),
             std::string::npos)
       << out;
   ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim E1-3 --json"), &out), 0);
@@ -168,6 +168,21 @@ TEST(Cli, SettlementsOfSomeoneUnknownAreNotFound) {
   EXPECT_EQ(out, "");
   EXPECT_EQ(run(gongji("settlements --data-dir " + d / "data" + " --person E1 --claim E1-4"), &out), exit_code::kOk);
   EXPECT_NE(out.find("\"claim\":\"E1-4\""), std::string::npos) << out;
+  // A person known only by the records naming them (a claim of an unknown person, rejected UNKNOWN_PERSON) is
+  // found, with or without a --kind none of their records has; so is a claim.
+  std::ofstream(d / "ghost.jsonl") << R"({"type":"claim","id":"gh1","claim":"Q-1","person":"GHOST","date":)"
+                                   << R"("2023-05-01","facility":"H2","benefit":"ordinary","items":[{"category":)"
+                                   << R"("drug","amount":"10.00"}]})" << "\n";
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + d / "ghost.jsonl" + " >/dev/null")), exit_code::kOk);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " >/dev/null 2>&1")), exit_code::kOk);
+  EXPECT_EQ(run(gongji("settlements --data-dir " + d / "data" + " --person GHOST"), &out), exit_code::kOk);
+  EXPECT_NE(out.find("UNKNOWN_PERSON"), std::string::npos) << out;
+  EXPECT_EQ(run(gongji("settlements --data-dir " + d / "data" + " --person GHOST --kind reversal"), &out),
+            exit_code::kOk);
+  EXPECT_EQ(out, "");
+  EXPECT_EQ(run(gongji("settlements --data-dir " + d / "data" + " --claim Q-1 --kind reversal"), &out), exit_code::kOk);
+  EXPECT_EQ(run(gongji("settlements --data-dir " + d / "data" + " --claim NOPE --kind reversal 2>&1"), &err),
+            exit_code::kNotFound);
   EXPECT_EQ(run(gongji("log verify --data-dir " + d / "nowhere" + " 2>&1"), &err), exit_code::kFailure);
   EXPECT_NE(err.find("no data directory " + d / "nowhere"), std::string::npos) << err;
 }

@@ -20,6 +20,7 @@
 #include "replay/explain.h"
 #include "replay/reconstruct.h"
 #include "oplog/oplog.h"
+#include "consumers/exit_codes.h"
 #include "tests/fixtures.h"
 
 namespace gongji::test {
@@ -175,8 +176,9 @@ TEST(ClaimIndex, CommandLineRefusesAnAmbiguousClaimAndTakesPerson) {
   EXPECT_EQ(lines_of(out)[0]["fund"], "140.00");
   EXPECT_EQ(run(gongji("settlements" + data + " --person P1 --kind account_credit"), &out), 0);
   ASSERT_EQ(lines_of(out).size(), 1u) << out;
-  EXPECT_EQ(run(gongji("settlements" + data + " --person NOBODY"), &out), 0);
-  EXPECT_EQ(out, "");
+  // A person no record names is not found, as for `person` (it was an empty answer, exit 0, until session 33).
+  EXPECT_EQ(run(gongji("settlements" + data + " --person NOBODY 2>&1"), &out), exit_code::kNotFound);
+  EXPECT_EQ(out, "gongji settlements: no person NOBODY\n");
 }
 
 // `settlements --person` reads the person's indexes, not every output (store format 8): the records of the person's

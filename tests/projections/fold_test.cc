@@ -341,8 +341,9 @@ TEST(Fold, AStoreIsFoldedOnUnderItsOwnPolicyOnly) {
 // kept as data, and unchanged by that change; changed once since, deliberately, when the generator made one in 50
 // of the other visits of residents 40+ a TCM visit not led by acupuncture (2026-12-05: 24 events, and 66 settlement
 // lines of their 20 persons, 22 of them with ACU_NOT_LED; every other line the same), and when prenatal and menopausal
-// visits became women's only (2026-12-05: 56 events, 22 settlement lines of 21 persons, each a claim now prenatal
-// that was ordinary or the reverse; every other line the same).
+// visits became women's only (2026-12-05: 32 events, 22 of them claims now prenatal that were ordinary or the
+// reverse, whose 22 settlement lines (21 persons) changed, and 10 men's menopausal visits given another diagnosis,
+// which settles the same; every other line the same).
 TEST(Fold, GoldenOutputsOfAFixedPopulation) {
   TempDir d;
   const std::string data = d / "data";

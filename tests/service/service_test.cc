@@ -19,6 +19,7 @@
 #include "service/metrics.h"
 #include "ingest/ingest.h"
 #include "service/service.h"
+#include "tests/expect_error.h"
 #include "tests/fixtures.h"
 
 namespace gongji::test {
@@ -140,6 +141,13 @@ TEST_F(Service, SettlementsClaimAndStatementAnswerAsTheCommandLine) {
   EXPECT_EQ(claim["recomputed"]["fund"], "451.85");
   EXPECT_EQ(claim["equal"], true);
   EXPECT_EQ(claim, json::parse(cli("explain --data-dir " + data_ + " --person E1 --claim E1-2 --json")));
+  EXPECT_FALSE(claim.contains("reversals"));
+  // A claim refunded later lists its reversal, as `explain --json` does (E1-3, reversed on 2023-03-10).
+  json refunded = get_json("/v1/persons/E1/claims/E1-3");
+  ASSERT_EQ(refunded["reversals"].size(), 1u) << refunded;
+  EXPECT_EQ(refunded["reversals"][0]["at"], "2023-03-10");
+  EXPECT_EQ(refunded["reversals"][0]["fund"], "-466.67");
+  EXPECT_EQ(refunded, json::parse(cli("explain --data-dir " + data_ + " --person E1 --claim E1-3 --json")));
   auto statement = get("/v1/persons/E1/statements/2023");
   ASSERT_TRUE(statement);
   EXPECT_EQ(statement->body, cli("statement --data-dir " + data_ + " --person E1 --year 2023 --format json"));
@@ -239,6 +247,26 @@ TEST_F(Service, MonthViewsMergedFromPartitionSharesEqualTheWholeStoresView) {
   bad = fund_month(s, *parse_month("2023-03"), 0);
   bad["fund"]["settled"] = "12.3.4";
   EXPECT_THROW(MonthShare::from_json(MonthView::fund, bad), std::runtime_error);
+}
+
+// A policy file of another version than the store's is refused when the service starts (its person and statement
+// answers would put that policy's limits beside the recorded effects); a copy of the store's own is taken.
+TEST_F(Service, AnotherPolicyIsRefusedAtStart) {
+  const std::string other = *dir_ / "other.yaml", same = *dir_ / "same.yaml";
+  write(other, policy_with_2023_employee_limit("2000.00"));
+  write(same, default_policy_text());
+  QueryOptions o = options(data_, dir_->path.string());
+  o.policy_file = other;
+  EXPECT_EQ(thrown<ParameterError>([&] { QueryService svc(o); }),
+            "policy " + load_policy_text(policy_with_2023_employee_limit("2000.00"), "o").version() +
+                " is not one this store was folded under (" + default_policy().version() +
+                "): the query service shows what the store recorded, under its own policy; omit --policy, or ask "
+                "`explain --policy` or `what-if` for another policy's effect");
+  o.policy_file = same;
+  Running r(o);
+  auto got = r.get("/v1/persons/E1", kDesk);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->status, 200) << got->body;
 }
 
 TEST_F(Service, RefusalsNameTheirCause) {
