@@ -292,7 +292,8 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
       return exit_code::kNotFound;
     }
     record(rec->value("person", person), "");
-    print_explanation(*rec, std::cout);
+    if (as_json) std::cout << rec->dump(2) << "\n";
+    else print_explanation(*rec, std::cout);
     return exit_code::kOk;
   }
   auto log = paths.open_log_of(store);

@@ -1,6 +1,7 @@
 #include "consumers/views.h"
 
 #include "ledger/settlement.h"
+#include "ledger/trace.h"
 
 #include <algorithm>
 #include <array>
@@ -57,11 +58,21 @@ std::string pad_columns(const std::string& text, size_t width) {
 constexpr long kShownDeadLetters = 5;  // dead letters the report shows
 }  // namespace
 
-void print_explanation(const json& r, std::ostream& out) {
-  if (r.value("kind", "") != "settlement") {
-    out << r.dump(2) << "\n";
-    return;
+// A record other than a settlement, as recorded: its kind, person and event, then each other field on a line (keys
+// in order), its rule with the article it cites.
+void print_record(const json& r, std::ostream& out) {
+  out << s(r, "kind") << " of " << s(r, "person") << ", event " << s(r, "event") << " (as recorded)\n";
+  for (const auto& [k, v] : r.items()) {
+    if (k == "kind" || k == "person" || k == "event") continue;
+    out << "  " << k << ": " << (v.is_string() ? v.get<std::string>() : v.dump());
+    const std::string article = k == "rule" && v.is_string() ? article_of(v.get<std::string>()) : "";
+    if (!article.empty()) out << " [" << article << "]";
+    out << "\n";
   }
+}
+
+void print_explanation(const json& r, std::ostream& out) {
+  if (r.value("kind", "") != "settlement") return print_record(r, out);
   out << "claim " << s(r, "claim") << " of " << s(r, "person") << " (" << s(r, "scheme") << "), " << s(r, "benefit")
       << " on " << s(r, "date");
   if (r.contains("facility")) out << " at " << s(r, "facility");

@@ -10,7 +10,8 @@
 
 namespace gongji {
 
-// A settlement step by step (rule ID, article, what it found), then its amounts; other records as JSON.
+// A settlement step by step (rule ID, article, what it found), then its amounts; another record as recorded, a field
+// a line (its rule with the article it cites).
 void print_explanation(const nlohmann::json& record, std::ostream& out);
 
 // Claims by status and reason, fund paid by scheme, level, benefit and month, and `explained` settlements chosen

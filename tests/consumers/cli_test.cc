@@ -187,6 +187,21 @@ TEST(Cli, SettlementsOfSomeoneUnknownAreNotFound) {
   EXPECT_NE(err.find("no data directory " + d / "nowhere"), std::string::npos) << err;
 }
 
+// `explain --event` of an account movement prints it as recorded, a field a line and its rule with the article it
+// cites (POLICY.md ACC-INSVC, Art.23); JSON only with --json (it printed JSON either way). Example E4's January
+// credit: 5200.00 x 2.75% = 143.00 (incentive_and_account.expected.jsonl).
+TEST(Cli, ExplainOfAnAccountMovementPrintsItAsRecorded) {
+  TempDir d;
+  ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "data", "incentive_and_account"));
+  std::string out;
+  ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --event ev009034"), &out), exit_code::kOk);
+  EXPECT_EQ(out, "account_credit of E4, event ev009034 (as recorded)\n  amount: 143.00\n  at: 2023-01-10\n"
+                 "  balance: 143.00\n  detail: round(5200.00 x (0.0200 + 0.0075)), age 45 on 2023-01-01\n"
+                 "  month: 2023-01\n  rule: ACC-INSVC [Art.23]\n");
+  ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --event ev009034 --json"), &out), exit_code::kOk);
+  EXPECT_EQ(nlohmann::json::parse(out)["amount"], "143.00");
+}
+
 // explain's columns line up by terminal columns, not bytes: the detail of every trace step starts in the same column
 // though some articles cite "N§1" (§: 2 bytes, 1 column) or "N§2(三)" (三: 3 bytes, 2 columns), and the article
 // column is as wide as the widest citation, at least 20 columns. Widths counted here by hand: a code point of

@@ -258,7 +258,7 @@ TEST_F(Service, AnotherPolicyIsRefusedAtStart) {
   QueryOptions o = options(data_, dir_->path.string());
   o.policy_file = other;
   EXPECT_EQ(thrown<ParameterError>([&] { QueryService svc(o); }),
-            "policy " + load_policy_text(policy_with_2023_employee_limit("2000.00"), "o").version() +
+            "--policy: policy " + load_policy_text(policy_with_2023_employee_limit("2000.00"), "o").version() +
                 " is not one this store was folded under (" + default_policy().version() +
                 "): the query service shows what the store recorded, under its own policy; omit --policy, or ask "
                 "`explain --policy` or `what-if` for another policy's effect");
