@@ -128,17 +128,28 @@ std::string statement_text(const Statement& statement) {
   const std::string scheme = scheme_said(s);
   o << "Statement for " << s["person"].get<std::string>() << ", " << s["year"] << " (" << scheme << ")\n";
   char line[512];
-  std::snprintf(line, sizeof line, "%-10s  %-15s %-14s %-9s %10s %10s  %10s %10s %10s\n", "date", "kind", "claim",
-                "status", "fund", "amount", "deductible", "limit used", "balance");
+  // The deductible and limit columns are the ordinary outpatient's (ORD-DED, ORD-LIM) on each entry's date, whatever
+  // the entry's benefit: a chronic claim's own accumulators are in its settlement (`explain`).
+  const char* row = "%-10s  %-15s %-14s %-10s %-9s %10s %10s  %10s %10s %10s\n";
+  const auto trimmed = [](std::string l) {  // no spaces before the line's end
+    while (l.size() > 1 && l[l.size() - 2] == ' ') l.erase(l.size() - 2, 1);
+    return l;
+  };
+  std::snprintf(line, sizeof line, row, "date", "kind", "claim", "benefit", "status", "fund", "amount", "ordinary:",
+                "", "");
+  o << trimmed(line);
+  std::snprintf(line, sizeof line, row, "", "", "", "", "", "", "", "deductible", "limit used", "balance");
   o << line;
   for (const auto& e : s["entries"]) {
-    std::snprintf(line, sizeof line, "%-10s  %-15s %-14s %-9s %10s %10s  %10s %10s %10s\n",
-                  e["date"].get<std::string>().c_str(), e["kind"].get<std::string>().c_str(),
-                  e.value("claim", "").c_str(), e.value("status", "").c_str(), e.value("fund", "").c_str(),
-                  e.value("amount", "").c_str(), e["deductible_paid"].get<std::string>().c_str(),
-                  e["limit_used"].get<std::string>().c_str(), e["balance"].get<std::string>().c_str());
+    std::snprintf(line, sizeof line, row, e["date"].get<std::string>().c_str(), e["kind"].get<std::string>().c_str(),
+                  e.value("claim", "").c_str(), e.value("benefit", "").c_str(), e.value("status", "").c_str(),
+                  e.value("fund", "").c_str(), e.value("amount", "").c_str(),
+                  e["deductible_paid"].get<std::string>().c_str(), e["limit_used"].get<std::string>().c_str(),
+                  e["balance"].get<std::string>().c_str());
     o << line;
   }
+  o << "(deductible and limit used: the ordinary outpatient's on each date; a chronic or other benefit's are in its\n"
+       " settlement: gongji explain --claim)\n";
   o << "fund paid " << s["totals"]["fund_paid"].get<std::string>() << "; account credits "
     << s["totals"]["account_credits"].get<std::string>() << ", debits "
     << s["totals"]["account_debits"].get<std::string>() << "\n";
@@ -191,11 +202,12 @@ std::string statement_html(const Statement& statement) {
     << "<path d=\"" << path(&PersonDay::balance) << "\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\"/></svg>"
     << "<p class=\"legend\"><span style=\"background:#d2691e\"></span>ordinary limit used 普通门诊已用限额"
     << "<span style=\"background:#1f77b4\"></span>personal account balance 个人账户余额</p>"
-    << "<table><tr><th>date</th><th>kind</th><th>claim</th><th>status</th><th>fund</th><th>amount</th>"
-    << "<th>deductible paid</th><th>limit used</th><th>balance</th></tr>";
+    << "<table><tr><th>date</th><th>kind</th><th>claim</th><th>benefit</th><th>status</th><th>fund</th><th>amount</th>"
+    << "<th>ordinary deductible paid</th><th>ordinary limit used</th><th>balance</th></tr>";
   for (const auto& e : s["entries"])
     o << "<tr><td>" << esc(e["date"]) << "</td><td>" << esc(e["kind"]) << "</td><td>" << esc(e.value("claim", ""))
-      << "</td><td class=\"" << esc(e.value("status", "")) << "\">" << esc(e.value("status", "")) << "</td><td>"
+      << "</td><td>" << esc(e.value("benefit", "")) << "</td><td class=\"" << esc(e.value("status", "")) << "\">"
+      << esc(e.value("status", "")) << "</td><td>"
       << esc(e.value("fund", "")) << "</td><td>" << esc(e.value("amount", "")) << "</td><td>"
       << esc(e["deductible_paid"]) << "</td><td>" << esc(e["limit_used"]) << " / "
       << esc(e["limit"].is_string() ? e["limit"].get<std::string>() : "") << "</td><td>" << esc(e["balance"])

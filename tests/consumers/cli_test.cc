@@ -202,6 +202,28 @@ TEST(Cli, ExplainOfAnAccountMovementPrintsItAsRecorded) {
   EXPECT_EQ(nlohmann::json::parse(out)["amount"], "143.00");
 }
 
+// A statement names each settlement's benefit, and says its deductible and limit columns are the ordinary
+// outpatient's (a newcomer read a chronic claim's 0.00 / 1600.00 as its own): example E3's chronic claims E3-1 and
+// E3-2 (chronic_employee.expected.jsonl: fund 1440.00 and 4950.00).
+TEST(Cli, StatementNamesEachSettlementsBenefit) {
+  TempDir d;
+  ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "data", "chronic_employee"));
+  std::string out;
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person E3 --year 2023"), &out), exit_code::kOk);
+  EXPECT_NE(out.find("date        kind            claim          benefit    status          fund     amount   "
+                     "ordinary:\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("2023-02-01  settlement      E3-1           chronic    settled      1440.00"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("(deductible and limit used: the ordinary outpatient's on each date;"), std::string::npos) << out;
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person E3 --year 2023 --format html"), &out),
+            exit_code::kOk);
+  EXPECT_NE(out.find("<th>benefit</th>"), std::string::npos) << out;
+  EXPECT_NE(out.find("<th>ordinary limit used</th>"), std::string::npos) << out;
+  EXPECT_NE(out.find("<td>E3-2</td><td>chronic</td>"), std::string::npos) << out;
+}
+
 // explain's columns line up by terminal columns, not bytes: the detail of every trace step starts in the same column
 // though some articles cite "N§1" (§: 2 bytes, 1 column) or "N§2(三)" (三: 3 bytes, 2 columns), and the article
 // column is as wide as the widest citation, at least 20 columns. Widths counted here by hand: a code point of
