@@ -234,6 +234,23 @@ int cmd_fold(const Paths& paths, const std::string& policy_file, FoldOptions opt
 // access log before anything is answered (Cli::access_recorder).
 using AccessRecorder = std::function<void(const std::string& person, const std::string& claim)>;
 
+// `read()`'s answer, the read recorded in the access log (a lookup of someone unknown too) unless `read` refused a
+// parameter: a usage error reads nothing and changes nothing (README, exit statuses).
+std::string recorded_read(const AccessRecorder& record, const std::string& person,
+                          const std::function<std::string()>& read) {
+  std::string answer;
+  try {
+    answer = read();
+  } catch (const ParameterError&) {
+    throw;
+  } catch (...) {
+    record(person, "");
+    throw;
+  }
+  record(person, "");
+  return answer;
+}
+
 int cmd_settlements(const Paths& paths, const std::string& person, const std::string& claim, const std::string& kind,
                     const AccessRecorder& record) {
   require_existing(paths);
@@ -264,14 +281,15 @@ int cmd_person(const Paths& paths, const std::string& id, const std::string& as_
                const std::string& known_at, const AccessRecorder& record) {
   require_existing(paths);
   Store store(paths.state(), true);
-  record(id, "");
   // service/queries.h: the same answer as `gongji query`'s /v1/persons/{P} (no person: NotFoundError, exit 4).
   std::unique_ptr<EventLog> log;  // opened only for a known-at question
   const LogSource log_source = [&]() -> EventLog& {
     if (!log) log = paths.open_log_of(store);
     return *log;
   };
-  std::cout << person_query(store, log_source, {id, as_of_s, known_at, policy_file}).dump() << "\n";
+  std::cout << recorded_read(record, id, [&] {
+    return person_query(store, log_source, {id, as_of_s, known_at, policy_file}).dump() + "\n";
+  });
   return exit_code::kOk;
 }
 
@@ -480,8 +498,9 @@ int cmd_statement(const Paths& paths, const std::string& person, int year, const
                   const std::string& out, const std::string& policy_file, const AccessRecorder& record) {
   require_existing(paths);
   Store store(paths.state(), true);
-  record(person, "");
-  const std::string text = statement_query(store, person, year, format, policy_file);  // service/queries.h
+  const std::string text = recorded_read(record, person, [&] {  // service/queries.h
+    return statement_query(store, person, year, format, policy_file);
+  });
   if (out.empty() || out == "-") std::cout << text;
   else write_file(out, text);
   return exit_code::kOk;

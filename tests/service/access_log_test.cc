@@ -358,6 +358,16 @@ TEST(AccessLogCli, ReadsOfAPersonGoToTheDataDirsLogByDefault) {
                        " >/dev/null")), 0);
   EXPECT_EQ(lines_of(d / "other.jsonl").size(), 1u);
   EXPECT_EQ(lines_of(log).size(), 5u);
+  // A usage error reads nothing and logs nothing (a year outside the window; a policy the store was not folded
+  // under); a lookup of someone unknown is a read, logged.
+  ASSERT_EQ(run(gongji("statement --person E1 --year 2021 --data-dir " + data + " 2>/dev/null")), exit_code::kUsage);
+  std::ofstream(d / "other.yaml") << policy_with_2023_employee_limit("2000.00");
+  ASSERT_EQ(run(gongji("person --person E1 --policy " + d / "other.yaml" + " --data-dir " + data + " 2>/dev/null")),
+            exit_code::kUsage);
+  EXPECT_EQ(lines_of(log).size(), 5u);
+  ASSERT_EQ(run(gongji("person --person NOBODY --data-dir " + data + " 2>/dev/null")), exit_code::kNotFound);
+  ASSERT_EQ(lines_of(log).size(), 6u);
+  EXPECT_EQ(lines_of(log)[5]["person"], "NOBODY");
   // A read that fails before the store is open (no store) logs nothing and creates nothing.
   EXPECT_EQ(run(gongji("person --person E1 --data-dir " + d / "none" + " 2>/dev/null")), exit_code::kFailure);
   EXPECT_FALSE(fs::exists(d / "none"));
