@@ -625,6 +625,8 @@ void QueryService::Impl::person_routes() {
           const std::string kind = param(req, "kind"), person = id_param(req, 1, "person"), claim = param(req, "claim");
           if (!kind.empty() && std::find(kOutputKinds.begin(), kOutputKinds.end(), kind) == kOutputKinds.end())
             throw ParameterError("kind", "unknown kind '" + kind + "'");
+          if (req.has_param("claim") && claim.empty())  // as the command line: an empty id is a mistake
+            throw ParameterError("claim", "is empty (leave it out for every claim)");
           if (std::string why = claim.empty() ? "" : text_field_problem(claim); !why.empty())
             throw ParameterError("claim", why);
           if (!v.store->person(person)) throw NotFoundError("no person " + person);
@@ -632,6 +634,9 @@ void QueryService::Impl::person_routes() {
           std::string records;
           records_query(*v.store, person, claim, kind,
                         [&](const Output& r) { records += (records.empty() ? "" : ",") + r.line(); });
+          bool named = !records.empty() || claim.empty();  // a claim no record of any kind names: 404, as the CLI
+          if (!named) records_query(*v.store, person, claim, "", [&](const Output&) { named = true; });
+          if (!named) throw NotFoundError("no record of claim " + claim + " of person " + person);
           return Reply{200, R"({"person":)" + json(person).dump() + R"(,"records":[)" + records + "]}\n"};
         });
   route(R"(/v1/persons/([^/]+)/claims/([^/]+))", {"claim", Area::person, {}}, [this](const auto& req, View& v) {

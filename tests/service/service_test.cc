@@ -295,6 +295,9 @@ TEST_F(Service, RefusalsNameTheirCause) {
   bad("/v1/persons/E1?known_at=9:0", "known_at");
   bad("/v1/persons/E1?asof=2023-01-01", "asof");
   bad("/v1/persons/E1/settlements?kind=payment", "kind");
+  bad("/v1/persons/E1/settlements?claim=", "claim");  // empty: a mistake, not "every claim"
+  EXPECT_EQ(status("/v1/persons/E1/settlements?claim=NOPE", kDesk), 404);
+  EXPECT_EQ(status("/v1/persons/E1/settlements?claim=E1-2&kind=reversal", kDesk), 200);  // a claim, none of that kind
   bad("/v1/persons/E1/statements/20x3", "year");
   bad("/v1/persons/E1/statements/2031", "year");
   bad("/v1/persons/E1/statements/2023?format=pdf", "format");
