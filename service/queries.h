@@ -69,7 +69,8 @@ KnownAt known_at_param(const std::string& text, const EventLog& log);
 // `gongji person`: the person's state as JSON (replay/person_view.h person_view) as of `as_of` (YYYY-MM-DD; "" = the
 // person's latest date), as known at `known_at` ("" = everything folded; else the person is folded again from the
 // log, TIME-REPLAY). No such person (as known then): NotFoundError "no person P[ known at T ...]".
-// `policy`: when set, the policy read_policy(store, policy_file, known_at.empty()) gives (a caller's cache).
+// `policy`: when set, the policy read_policy(store, policy_file, known_at.empty()) gives (a caller's cache, checked
+// by the caller with refuse_another_policy); otherwise a `policy_file` of another version is refused (ParameterError).
 // `cache`: for the known-at reconstruction (replay/reconstruct.h ReplayCache), a long-lived reader's.
 struct PersonQuery {
   std::string person, as_of, known_at, policy_file;
