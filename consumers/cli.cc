@@ -849,7 +849,10 @@ struct Cli {
     data_opt(pers);
     brokers_opt(pers);
     pers->add_option("--person", person, "person id")->required()->check(kIdArg);
-    pers->add_option("--as-of", as_of, "business date YYYY-MM-DD (default: the person's latest date in the log)")
+    pers->add_option("--as-of", as_of,
+                     "business date YYYY-MM-DD (default: the latest date in the log, which POLICY.md TIME-LOG makes "
+                     "the person's partition: the latest date of the events folded there, global ones included, "
+                     "or with --known-at of those known then; the answer's as_of says which)")
         ->check(kDateArg);
     pers->add_option("--policy", policy_file,
                      "policy file: the one the store was folded under (the default), or a copy of it; another is "

@@ -118,7 +118,9 @@ class Server : public RdKafka::RebalanceCb {
     // Issue 8 item 2: the topic must be the log this store folded (its partition count, every partition reaching
     // the store's position, the anchor record there), checked before anything is republished or folded.
     try {
-      store_.check_log(*open_kafka_log(kafka_));
+      auto log = open_kafka_log(kafka_);
+      store_.check_log(*log);
+      store_.record_latest_dates(*log, policy_);  // a format-9 store: its l/ index from the topic (store.h)
     } catch (const StoreError& e) {
       throw Fatal("topic " + opt.events_topic + ": " + e.what());
     }

@@ -343,17 +343,6 @@ std::vector<Output> apply_event(const Event& e, StateAccess& state, const FoldCo
   return out;
 }
 
-Date latest_date(const PersonState& p) {
-  Date d = p.enrolled == kNever ? 0 : p.enrolled;
-  for (const auto& s : p.standing) d = std::max(d, s.from);
-  for (const auto& s : p.designation) d = std::max(d, s.from);
-  for (const auto& e : p.effects) d = std::max(d, e.date);
-  for (const auto& [_, c] : p.claims) d = std::max(d, c.date);
-  for (const auto& a : p.account) d = std::max(d, a.date);
-  for (const auto& r : p.registrations) d = std::max(d, r.approved);
-  return d;
-}
-
 PersonDay person_day(const PersonState& p, Date as_of, const Policy& policy) {
   const Standing* st = standing_at(p, as_of);
   const Sums ord = sum_effects(p, year_of(as_of), period_start(p, as_of), Bucket::ordinary, as_of);

@@ -95,7 +95,5 @@ struct PersonDay {
 PersonDay person_day(const PersonState& p, Date as_of, const Policy& policy);
 
 
-// The latest business date a person's state mentions (the default --as-of).
-Date latest_date(const PersonState& p);
 
 }  // namespace gongji

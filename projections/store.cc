@@ -193,6 +193,16 @@ constexpr const char* kMigratingKey = "n/migrating";
 
 std::string policy_key(const std::string& version) { return "v/" + key_part(version); }
 
+// The l/ index (store.h): where a partition's latest date rose, its date and the record's ingestion time.
+constexpr size_t kLatestValueSize = 12;
+std::string latest_prefix(int partition) { return "l/" + hex4(partition) + "/"; }
+std::string latest_value(Date date, int64_t ingested_ms) {
+  std::string v(kLatestValueSize, '\0');
+  std::memcpy(v.data(), &date, 4);
+  std::memcpy(v.data() + 4, &ingested_ms, 8);
+  return v;
+}
+
 // The o/ value of an output record (store.h): a settlement's or another kind's binary form; a record read from a
 // line changed by hand (it carries that text) stays that line.
 std::string stored_output(const Output& o) {
@@ -727,19 +737,23 @@ Store::Store(const std::string& dir_arg, const StoreOptions& o, const std::strin
   } else if (o.read_only) check(rocksdb::DB::OpenForReadOnly(opt, dir, &db), "open projections at " + dir);
   else check(rocksdb::DB::Open(opt, dir, &db), "open projections at " + dir, dir);
   db_.reset(db);
+  read_only_ = read_only;
   check_format(read_only);
 }
 
 void Store::catch_up() {
-  if (secondary_) check(db_->TryCatchUpWithPrimary(), "catch up with the primary at " + dir_);
+  if (!secondary_) return;
+  check(db_->TryCatchUpWithPrimary(), "catch up with the primary at " + dir_);
+  if (format_ < kStoreFormat) check_format(true);  // its primary may have built format 10's l/ index since
 }
 
 // Item 8 of issue 9: the one place that reads n/format. A store of format kStoreFormat opens, and so does an empty
 // one (new, or created by an older binary and never folded: record_run() stamps it before the first write). A
 // writable open migrates formats 2 to 8 (migrate_2_to_3, then migrate_outputs from 3, 4 or 5 to 6, then migrate_meta
-// to 7, then migrate_to_8, then migrate_to_9), each step saying what it did on the operational log; a read-only open
-// reads formats 4 to 8 as they are (reads_format), and a store left halfway to format 8 as format 7, halfway to 9 as
-// 8 (format()).
+// to 7, then migrate_to_8, then migrate_to_9), each step saying what it did on the operational log (format 10 is
+// built from the log: record_latest_dates); a read-only open reads formats 4 to 9 as they are (reads_format), and a
+// store left halfway to format 8 as format 7, halfway to 9 as 8 (format()). A secondary reads it again at catch_up()
+// while it is below kStoreFormat.
 // Anything else, and formats 2 and 3 in a read-only open, is refused with what to run. A new format adds its step
 // after the last one, and says so at kStoreFormat.
 void Store::check_format(bool read_only) {
@@ -1143,12 +1157,28 @@ struct PartitionFolder::Impl {
   std::function<void(const Event&)> apply_hook;
   uint64_t next;
   std::string anchor;  // anchor_of() the last applied record ("" before the first): put under a/ at commit
+  // The partition's latest date (Store::latest_date) with this batch's events, and as committed (a rollback goes
+  // back to it before applying the batch's earlier records again).
+  Date latest = 0, latest_committed = 0;
   Impl(Store& s, rocksdb::DB* d, int p, int partitions, const Policy& policy)
-      : store(s), db(d), partition(p), state(d, p), ctx{&policy, p, partitions, p == 0}, next(s.folded_offset(p)) {}
+      : store(s), db(d), partition(p), state(d, p), ctx{&policy, p, partitions, p == 0}, next(s.folded_offset(p)) {
+    if (s.format_ < kStoreFormat)  // folded on, it would hold latest dates of some events only
+      throw StoreError("the store at " + s.dir_ + " has format " + std::to_string(s.format_.load()) +
+                       ": its latest dates (l/) must be recorded from the log before it is folded on "
+                       "(Store::record_latest_dates)");
+    latest = latest_committed = s.latest_date(p).value_or(0);
+  }
 
   std::string at(uint64_t offset) const { return hex4(partition) + "/" + hex16(offset); }
   std::string id_key(const std::string& event_id) const { return "e/" + hex4(partition) + "/" + key_part(event_id); }
   std::vector<Output> apply_record(const LogRecord& r, std::optional<Event>& ev, bool& touched);
+  // An applied event's date: where it is later than `latest`, the partition's latest date (Store::latest_date) rises
+  // there (l/ put in the batch; a rollback takes it back).
+  void note_date(Date date, const std::string& where_at, int64_t ingested_ms) {
+    if (date <= latest) return;
+    latest = date;
+    batch.Put("l/" + where_at, latest_value(date, ingested_ms));
+  }
   void put_dead_letter(uint64_t offset, const std::string& stored, const std::string& person);
   void roll_back();
   bool rolled_back = false;  // since the last commit (PartitionFolder::rolled_back)
@@ -1204,11 +1234,12 @@ std::vector<Output> PartitionFolder::Impl::apply_record(const LogRecord& r, std:
   touched = true;
   batch_ids[idkey] = h;
   batch.Put(idkey, std::string_view(reinterpret_cast<const char*>(&h), 8));
+  const std::string where_at = at(r.offset);
+  note_date(e.at(), where_at, r.ingested_ms);
   std::vector<Output> outs = apply_event(e, state, ctx);
   if (apply_hook) apply_hook(e);
   // The per-person index of log positions (and the partition's shared events), for point-in-time
   // reconstruction without scanning the log (POLICY.md TIME-REPLAY).
-  const std::string where_at = at(r.offset);
   uint64_t where[2] = {r.locator, static_cast<uint64_t>(r.ingested_ms)};
   std::string_view loc(reinterpret_cast<const char*>(where), sizeof where);
   // The persons whose i/ index lists this event: their records of it are found through i/, so r/ lists only the
@@ -1252,6 +1283,7 @@ void PartitionFolder::Impl::roll_back() {
   batch.Clear();
   batch_ids.clear();
   state.reset();
+  latest = latest_committed;
   for (const Applied& a : journal) {
     if (!a.dead_stored.empty()) {
       put_dead_letter(a.offset, a.dead_stored, a.dead_person);
@@ -1438,6 +1470,7 @@ void PartitionFolder::commit(FoldStats& stats, Durability durability) {
   m.batch_ids.clear();
   m.journal.clear();
   m.rolled_back = false;
+  m.latest_committed = m.latest;
   m.state.trim();
 }
 
@@ -1631,6 +1664,7 @@ FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& op
   if (unflushed_) flush();  // an earlier fold's flush failed: record_run below may not write before it
   if (opt.until.empty())
     for (int p = 0; p < log.partitions(); ++p) log.check_records(p, folded_offset(p));  // damage ahead: refuse now
+  record_latest_dates(log, policy);  // a format-9 store: its l/ index from the log, before anything is folded on
   record_run(policy, log.partitions());
   if (opt.checkpoint_every && !opt.checkpoint_dir.empty()) remove_partial_checkpoints(opt.checkpoint_dir);
   std::vector<int> todo;
@@ -1770,7 +1804,7 @@ void Store::checkpoint(const std::string& dir_arg) const {
     // No digest: it is a scan of the whole store, and under the commit lock it stalled every worker for a time that
     // grows with the store (issue 10: 36% of the fold's CPU at 290,000 people). Anyone who wants a checkpoint's
     // digest opens its db/ read-only and asks (the tests do).
-    json meta = {{"positions", pos}, {"format", kStoreFormat}};  // replay_to skips other formats
+    json meta = {{"positions", pos}, {"format", format_.load()}};  // replay_to skips formats it does not read
     write_file_synced(tmp + "/positions.json", meta.dump() + "\n");
     fsync_path(tmp, true);
     write_probe("checkpoint.before_rename", tmp);
@@ -1877,6 +1911,74 @@ void Store::outbox(int partition, uint64_t from, uint64_t to,
     fn(off, stored_record(it->value().ToStringView(), it->key().ToStringView()));
   }
   check(it->status(), "read the outbox of partition " + std::to_string(partition));
+}
+
+std::optional<Date> Store::latest_date(int partition, const Admits& known) const {
+  if (format_ < kStoreFormat)
+    throw StoreFormatError("the store at " + dir_ + " has format " + std::to_string(format_.load()) +
+                             ", written by an earlier gongji, which did not record the latest date of each partition "
+                             "of the log (the default of --as-of): give --as-of, or run `gongji fold --data-dir " +
+                             parent_of(dir_) + "` (with the --brokers it was folded with) once, which records it");
+  const std::string prefix = latest_prefix(partition);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->SeekForPrev(prefix + "~"); it->Valid() && it->key().starts_with(prefix); it->Prev()) {
+    const std::string key = it->key().ToString();
+    const std::string_view v = it->value().ToStringView();
+    uint64_t offset = 0;
+    auto [end, ec] = std::from_chars(key.data() + prefix.size(), key.data() + key.size(), offset, 16);
+    if (v.size() != kLatestValueSize || ec != std::errc() || end != key.data() + key.size())
+      throw StoreError("the store at " + dir_ + " holds a damaged latest date under " + key);
+    Date date;
+    int64_t ingested_ms;
+    std::memcpy(&date, v.data(), 4);
+    std::memcpy(&ingested_ms, v.data() + 4, 8);
+    if (!known || known(offset, ingested_ms)) return date;
+  }
+  check(it->status(), "read the latest dates under " + prefix, dir_);
+  return std::nullopt;
+}
+
+void Store::record_latest_dates(EventLog& log, const Policy& policy) {
+  if (format_ != 9 || read_only_) return;
+  rocksdb::WriteBatch batch;
+  uint64_t records = 0;
+  int partitions = 0;
+  for (int p = 0; p < log.partitions(); ++p) {
+    const uint64_t to = folded_offset(p);
+    if (to == 0) continue;
+    ++partitions;
+    std::set<uint64_t> dead;  // d/<partition>/<offset>: not events of the ledger (PartitionFolder::apply)
+    scan("d/" + hex4(p) + "/", [&](const std::string& key, std::string_view) {
+      dead.insert(std::stoull(key.substr(7), nullptr, 16));
+    });
+    Date latest = 0;
+    log.read(p, 0, [&](const LogRecord& r) {
+      if (r.offset >= to) return false;
+      ++records;
+      if (dead.contains(r.offset)) return true;
+      Date at = 0;
+      try {
+        at = decode_event(r.payload, policy.codes()).at();
+      } catch (const std::exception& e) {  // the fold applied it: this log is not the one folded
+        throw StoreError("cannot record the latest dates of " + dir_ + ": partition " + std::to_string(p) +
+                         " offset " + std::to_string(r.offset) + " was folded but does not decode now (" + e.what() +
+                         ")");
+      }
+      if (at > latest) {
+        latest = at;
+        batch.Put(latest_prefix(p) + hex16(r.offset), latest_value(at, r.ingested_ms));
+      }
+      return true;
+    });
+  }
+  batch.Put(kFormatKey, std::to_string(kStoreFormat));
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  check(db_->Write(wo, &batch), "record the latest dates of " + dir_, dir_);
+  format_ = kStoreFormat;
+  oplog::info("migrated the store at " + dir_ + " to format " + std::to_string(kStoreFormat) + ": the latest date " +
+              "of " + std::to_string(partitions) + " partitions recorded from the log (" + std::to_string(records) +
+              " records read)");
 }
 
 int Store::partitions() const {
@@ -2163,13 +2265,16 @@ std::string digest_of(rocksdb::DB* db, const std::vector<std::string>& prefixes)
   for (const std::string& prefix : prefixes) {
     prefix.empty() ? it->SeekToFirst() : it->Seek(prefix);
     for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      // i/ and g/ values are physical (see digest()): their keys alone, as if their values were empty.
+      // i/ and g/ values are physical (see digest()): their keys alone, as if their values were empty. Of an l/
+      // value the date alone (its ingestion time is physical too).
       const bool physical = it->key().starts_with("i/") || it->key().starts_with("g/");
-      uint64_t kl = it->key().size(), vl = physical ? 0 : it->value().size();
+      const bool latest = it->key().starts_with("l/");
+      uint64_t kl = it->key().size(), vl = physical ? 0 : latest ? std::min<size_t>(it->value().size(), 4)
+                                                                   : it->value().size();
       XXH3_64bits_update(st, &kl, 8);
       XXH3_64bits_update(st, it->key().data(), kl);
       XXH3_64bits_update(st, &vl, 8);
-      if (!physical) XXH3_64bits_update(st, it->value().data(), vl);
+      XXH3_64bits_update(st, it->value().data(), vl);
     }
   }
   uint64_t h = XXH3_64bits_digest(st);
@@ -2187,7 +2292,8 @@ void Store::scan(const std::string& prefix,
 
 std::string Store::partition_digest(int partition) const {
   std::vector<std::string> prefixes;
-  for (const char* kind : {"d/", "e/", "f/", "m/", "o/", "p/", "w/", "x/"}) prefixes.push_back(kind + hex4(partition));
+  for (const char* kind : {"d/", "e/", "f/", "l/", "m/", "o/", "p/", "w/", "x/"})
+    prefixes.push_back(kind + hex4(partition));
   return digest_of(db_.get(), prefixes);
 }
 

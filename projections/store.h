@@ -33,6 +33,9 @@
 //   i/<person>/<partition>/<offset>          the person's events: locator + ingestion time (16 bytes)
 //   g/<partition>/<offset>                   the partition's shared events (facilities, period_closed), likewise
 //   e/<partition>/<event id>                xxh3 of the event's encoding: duplicates are no-ops, others ID_CONFLICT
+//   l/<partition>/<offset>                  the partition's latest date rose at that event (POLICY.md TIME-ASOF:
+//                                           the default --as-of): its date (4 bytes) and ingestion time (8 bytes,
+//                                           physical like i/ values: left out of the digest); Store::latest_date
 //   v/<policy_version>                      the text of every policy version the fold has used
 // <partition> is 4 hex digits, <offset> 16 and <n> 8, so lexicographic order is log order. Every raw id in a key
 // (<person>, <facility>, <claim>, <event id>, <policy_version>) is key_part(id): '%' and '/' percent-escaped, so
@@ -92,12 +95,17 @@ struct NotFoundError : std::runtime_error {
 //   8  issue 10: fewer and smaller puts per event: r/ only where i/ does not reach, c/ with empty values, persons
 //      in person format 2 (ledger/state_codec.h)
 //   9  issue 10: persons in person format 3 (codes by index, dates as differences; about 44% smaller)
+//  10  the l/ index of each partition's latest date (TIME-ASOF's default --as-of). Unlike the steps before, it is
+//      built from the log, not from the store: a writable open leaves a format-9 store at 9, and Store::fold and
+//      `serve` (record_latest_dates) build it from the log they fold before folding on; until then a read-only
+//      open reads format 9 as it is, but has no default --as-of (Store::latest_date refuses, saying what to run)
 // A writable open migrates formats 2 to 8 in place (Store::migrate_2_to_3, then migrate_outputs to 6, then
-// migrate_meta to 7, then migrate_to_8, then migrate_to_9); a read-only one refuses 2 and 3, saying to run a fold
-// once, and reads 4 to 8 as they are (settlement format 1 is still decoded, to the same steps, JSON lines and JSON
-// metas are still read, a c/ value is not read, a record both indexes list is read once, and persons of formats 1
-// and 2 are decoded), as replays read their checkpoints (a replay's copy is opened writable, so it is migrated).
-inline constexpr int kStoreFormat = 9;
+// migrate_meta to 7, then migrate_to_8, then migrate_to_9; then a fold's record_latest_dates to 10); a read-only one
+// refuses 2 and 3, saying to run a fold once, and reads 4 to 9 as they are (settlement format 1 is still decoded, to
+// the same steps, JSON lines and JSON metas are still read, a c/ value is not read, a record both indexes list is
+// read once, and persons of formats 1 and 2 are decoded), as replays read their checkpoints (a replay's copy is
+// opened writable, so it is migrated).
+inline constexpr int kStoreFormat = 10;
 // Whether this binary reads a store (or checkpoint) of `format` without migrating it first.
 constexpr bool reads_format(int64_t format) { return format >= 4 && format <= kStoreFormat; }
 
@@ -329,6 +337,20 @@ class Store {
 
   std::optional<PersonState> person(const std::string& id) const;
   int partitions() const;  // 0 before the first fold
+  // POLICY.md TIME-ASOF: "the default --as-of is the latest date in the log", and TIME-LOG: "the log" is per person,
+  // the person's partition. The latest business date (`at`) of the events folded into `partition`, global events
+  // included and dead letters not (a record that could not be applied is not an event of the ledger); with `known`,
+  // of those it admits (log offset, ingestion time), read from the points where the date rose (l/), so exact
+  // wherever the records admitted are a prefix of the partition (an offset, or ingestion times that rise with the
+  // offsets, as one writer's appends do). nullopt: no event folded there (or none admitted). A store of format 9 not
+  // yet folded on by this binary has no l/ index: StoreFormatError saying to give --as-of or run a fold once.
+  using Admits = std::function<bool(uint64_t offset, int64_t ingested_ms)>;
+  std::optional<Date> latest_date(int partition, const Admits& known = {}) const;
+  // Builds the l/ index (latest_date) of a store of format 9 from `log`, the log it was folded from (check_log),
+  // reading each partition's records up to the folded position and leaving out its dead letters (d/); then records
+  // format 10, in the same synced WriteBatch. A no-op on any other format and on a read-only store. fold() calls it
+  // after check_log, `serve` after its own; a PartitionFolder refuses a store it has not run on (StoreError).
+  void record_latest_dates(EventLog& log, const Policy& policy);
   // The store's format as this open found it (after any migration a writable open did); kStoreFormat for a store
   // with nothing in it yet.
   int64_t format() const { return format_; }
@@ -444,10 +466,11 @@ class Store {
   void migrate_to_8();
   void migrate_to_9();
   std::string dir_;
-  int64_t format_ = kStoreFormat;
+  std::atomic<int64_t> format_{kStoreFormat};  // atomic: a secondary's catch_up() reads it again
   std::unique_ptr<rocksdb::Env> env_;  // declared before db_: outlives it
   std::unique_ptr<rocksdb::DB> db_;
   bool secondary_ = false;
+  bool read_only_ = false;  // read-only or secondary
   // Set by an unlogged commit, cleared when a flush begins (set again if it fails): while set, a logged write
   // (a synced or unsynced commit, record_run) is refused, since a crash could keep it without the commits before it.
   // A check before the write, not a lock: it guards one thread's sequence of writes (Store::fold's, then anything

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "events/money.h"
+#include "events/partition.h"
 #include "ledger/settlement.h"
 #include "replay/statement.h"
 #include "replay/person_view.h"
@@ -126,6 +127,15 @@ KnownAt known_at_param(const std::string& text, const EventLog& log) {
   return k;
 }
 
+Date default_as_of(const Store& store, const std::string& person, const KnownAt* known) {
+  const int partition = partition_of(person, store.partitions());
+  Store::Admits admits;
+  if (known) admits = [&](uint64_t offset, int64_t ms) { return known->admits(partition, offset, ms); };
+  std::optional<Date> d = store.latest_date(partition, admits);
+  if (!d) throw NotFoundError("no event folded in partition " + std::to_string(partition) + " of person " + person);
+  return *d;
+}
+
 json person_query(const Store& store, const LogSource& log_source, const PersonQuery& q) {
   std::optional<Date> as_of;
   if (!q.as_of.empty()) {
@@ -139,11 +149,12 @@ json person_query(const Store& store, const LogSource& log_source, const PersonQ
   // query service checked when it started (a v/ scan a request saved).
   if (read && !q.policy_file.empty()) refuse_another_policy(store, *read, "person");
   std::optional<PersonState> p;
+  std::optional<KnownAt> known;
   if (!q.known_at.empty()) {
     // TIME-REPLAY: what the ledger held, as known at T: the person's history folded again up to T.
     EventLog& log = log_source();
-    Reconstruction r = reconstruct_person(store, log, q.person, policy, known_at_param(q.known_at, log), std::nullopt,
-                                          q.cache);
+    known = known_at_param(q.known_at, log);
+    Reconstruction r = reconstruct_person(store, log, q.person, policy, *known, std::nullopt, q.cache);
     if (PersonState* ps = r.state.person(q.person)) p = *ps;
   } else {
     p = store.person(q.person);
@@ -153,7 +164,8 @@ json person_query(const Store& store, const LogSource& log_source, const PersonQ
                         (q.known_at.empty() ? ""
                                             : " known at " + q.known_at +
                                                   " (knowledge time: when events were ingested)"));
-  return person_view(*p, as_of ? *as_of : latest_date(*p), policy, [](const std::string&) { return nullptr; });
+  if (!as_of) as_of = default_as_of(store, q.person, known ? &*known : nullptr);
+  return person_view(*p, *as_of, policy, [](const std::string&) { return nullptr; });
 }
 
 void records_query(const Store& store, const std::string& person, const std::string& claim, const std::string& kind,

@@ -66,8 +66,12 @@ Policy fold_policy(const Store& store, const std::string& policy_file);
 // "known_at".
 KnownAt known_at_param(const std::string& text, const EventLog& log);
 
-// `gongji person`: the person's state as JSON (replay/person_view.h person_view) as of `as_of` (YYYY-MM-DD; "" = the
-// person's latest date), as known at `known_at` ("" = everything folded; else the person is folded again from the
+// The default --as-of of `person` (POLICY.md TIME-ASOF): the latest date in the log, which TIME-LOG makes the
+// person's partition (Store::latest_date; with `known`, of the records known then). Not one yet: NotFoundError.
+Date default_as_of(const Store& store, const std::string& person, const KnownAt* known = nullptr);
+
+// `gongji person`: the person's state as JSON (replay/person_view.h person_view) as of `as_of` (YYYY-MM-DD; "" =
+// default_as_of), as known at `known_at` ("" = everything folded; else the person is folded again from the
 // log, TIME-REPLAY). No such person (as known then): NotFoundError "no person P[ known at T ...]".
 // `policy`: when set, the policy read_policy(store, policy_file, known_at.empty()) gives (a caller's cache, checked
 // by the caller with refuse_another_policy); otherwise a `policy_file` of another version is refused (ParameterError).

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "consumers/exit_codes.h"
+#include "events/partition.h"
 #include "tests/fixtures.h"
 
 namespace gongji::test {
@@ -185,6 +186,47 @@ TEST(Cli, SettlementsOfSomeoneUnknownAreNotFound) {
             exit_code::kNotFound);
   EXPECT_EQ(run(gongji("log verify --data-dir " + d / "nowhere" + " 2>&1"), &err), exit_code::kFailure);
   EXPECT_NE(err.find("no data directory " + d / "nowhere"), std::string::npos) << err;
+}
+
+// POLICY.md TIME-ASOF: "the default --as-of is the latest date in the log", and TIME-LOG: "the log" is per person,
+// the person's partition. P's last claim is of 2023-06-05; Q, in P's partition, claims on 2023-09-20; R, in another,
+// on 2023-11-30. P's default as-of is 2023-09-20 (it was P's own latest date, 2023-06-05), shown as `as_of`; known
+// at the offset of Q's claim (records before it), it is P's claim's date. The view is of that date: P's deductible
+// (300.00, ORD-DED) is paid in 2023, so a default taken from another year would show 0.00.
+TEST(Cli, PersonsDefaultAsOfIsTheLatestDateOfTheirPartition) {
+  TempDir d;
+  const int pp = partition_of("P", 8);
+  std::string q = "Q", r = "R";
+  for (int i = 0; partition_of(q, 8) != pp; ++i) q = "Q" + std::to_string(i);
+  for (int i = 0; partition_of(r, 8) == pp; ++i) r = "R" + std::to_string(i);
+  auto enrol = [](const std::string& id) {
+    return R"({"type":"person_enrolled","id":"p-)" + id + R"(","at":"2022-01-01","person":")" + id +
+           R"(","birth_date":"1970-01-01","scheme":"employee","status":"in_service"})" "\n";
+  };
+  auto claim = [](const std::string& id, const std::string& date) {
+    return R"({"type":"claim","id":"c-)" + id + R"(","claim":"K-)" + id + R"(","person":")" + id +
+           R"(","facility":"T1","date":")" + date +
+           R"(","benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})" "\n";
+  };
+  // Partition pp: T1 0, P 1, Q 2, P's claim 3, Q's claim 4.
+  std::ofstream(d / "events.jsonl") << R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1",)"
+                                       R"("level":1,"kind":"township_health_center","ordinary_outpatient":true})" "\n"
+                                    << enrol("P") << enrol(q) << enrol(r) << claim("P", "2023-06-05")
+                                    << claim(q, "2023-09-20") << claim(r, "2023-11-30");
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + d / "events.jsonl" + " >/dev/null")), exit_code::kOk);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " >/dev/null 2>&1")), exit_code::kOk);
+  std::string out;
+  ASSERT_EQ(run(gongji("person --data-dir " + d / "data" + " --person P"), &out), exit_code::kOk);
+  nlohmann::json j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["as_of"], "2023-09-20") << out;
+  EXPECT_EQ(j["ordinary"]["deductible_paid"], "300.00") << out;
+  const std::string before_q = " --known-at " + std::to_string(pp) + ":4";
+  ASSERT_EQ(run(gongji("person --data-dir " + d / "data" + " --person P" + before_q), &out), exit_code::kOk);
+  EXPECT_EQ(nlohmann::json::parse(out)["as_of"], "2023-06-05") << out;
+  ASSERT_EQ(run(gongji("person --data-dir " + d / "data" + " --person " + r), &out), exit_code::kOk);
+  EXPECT_EQ(nlohmann::json::parse(out)["as_of"], "2023-11-30") << out;
+  ASSERT_EQ(run(gongji("person --data-dir " + d / "data" + " --person P --as-of 2023-12-31"), &out), exit_code::kOk);
+  EXPECT_EQ(nlohmann::json::parse(out)["as_of"], "2023-12-31") << out;
 }
 
 // `explain --event` of an account movement prints it as recorded, a field a line and its rule with the article it

@@ -1,6 +1,8 @@
 // Against the real Apache Kafka broker that ops/test.sh starts (GONGJI_BROKERS). Skipped, loudly, without one.
 #include <httplib.h>
 #include <librdkafka/rdkafkacpp.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 
 #include "events/event_json.h"
 #include "consumers/exit_codes.h"
@@ -1014,6 +1016,31 @@ TEST(Serve, FoldThreadsGiveTheSameStoreAndTheSameRecords) {
   for (const auto& part : published[1]) records += part.size();
   EXPECT_EQ(records, clean.want.records);
   EXPECT_EQ(published[1], published[4]);
+}
+
+// Store format 10's l/ index (each partition's latest date, the default --as-of) is built from the log: `serve` on a
+// format-9 store (here one it folded, l/ taken out) reads the topic up to the store's positions and records it before
+// it folds on, to exactly what a clean fold holds (same digest).
+TEST(Serve, AFormat9StoreIsGivenItsLatestDatesFromTheTopic) {
+  REQUIRE_BROKER();
+  TempDir d;
+  CleanRun clean = clean_run(d, 300, 67);
+  std::string settlements;
+  const std::string serve = std::string(GONGJI_BIN) + " serve --brokers " + brokers() + " --data-dir " + d / "s" +
+                            fresh_outputs(clean.topic, "f9", &settlements) + " --idle-exit 3 >/dev/null 2>&1";
+  ASSERT_EQ(run(serve), 0);
+  {
+    Store s(d / "s/state");
+    rocksdb::WriteBatch b;
+    s.scan("l/", [&](const std::string& k, std::string_view) { b.Delete(k); });
+    b.Put("n/format", "9");
+    ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
+    EXPECT_NE(s.digest(), clean.digest);
+  }
+  ASSERT_EQ(run(serve), 0);
+  Store s(d / "s/state", true);
+  EXPECT_EQ(s.format(), 10);
+  EXPECT_EQ(s.digest(), clean.digest);
 }
 
 void expect_exactly_once(const std::string& settlements, const Expected& want) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <rocksdb/db.h>
@@ -15,12 +16,14 @@
 #include <rocksdb/write_batch.h>
 
 #include "events/fb_codec.h"
+#include "events/partition.h"
 #include "ledger/state_codec.h"
 #include "replay/audit.h"
 #include "replay/explain.h"
 #include "replay/reconstruct.h"
 #include "oplog/oplog.h"
 #include "consumers/exit_codes.h"
+#include "tests/expect_error.h"
 #include "tests/fixtures.h"
 
 namespace gongji::test {
@@ -280,8 +283,8 @@ TEST(StoreFormat, NewStoreRecordsItsFormat) {
   EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).IsNotFound());  // empty: nothing to misread
   s.fold(*log, default_policy());
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "9");
-  EXPECT_EQ(kStoreFormat, 9);
+  EXPECT_EQ(v, "10");
+  EXPECT_EQ(kStoreFormat, 10);
 }
 
 // A query's secondary opened while its primary opens can see the store's keys without n/format for a moment
@@ -325,7 +328,7 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
     delete db;
   }
   const std::string expected = "the store at " + dir + " has format 1 (no n/format: written by a gongji before "
-                               "store formats) but this gongji reads format 9; rebuild it from the log: move " +
+                               "store formats) but this gongji reads format 10; rebuild it from the log: move " +
                                dir + " aside and run `gongji fold --data-dir " + d / "data" +
                                "` (with the --policy, and --brokers, it was folded with; checkpoints of the old "
                                "format are not used)";
@@ -350,13 +353,13 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
 
 TEST(StoreFormat, NewerFormatIsRefused) {
   TempDir d;
-  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "10").ok()); }
+  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "11").ok()); }
   try {
     Store s(d / "state", true);
-    ADD_FAILURE() << "a format-10 store was opened";
+    ADD_FAILURE() << "a format-11 store was opened";
   } catch (const StoreFormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("has format 10 but this gongji reads format 9; use a gongji that reads "
-                                         "format 10, or rebuild it from the log"),
+    EXPECT_NE(std::string(e.what()).find("has format 11 but this gongji reads format 10; use a gongji that reads "
+                                         "format 11, or rebuild it from the log"),
               std::string::npos)
         << e.what();
   }
@@ -379,13 +382,20 @@ TEST(StoreFormat, EmptyStoreWithoutFormatIsStamped) {
   s.record_run(default_policy(), 4);
   std::string v;
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "9");
+  EXPECT_EQ(v, "10");
 }
 
 // Issue 10: a format-3 store keeps settlements as JSON lines, and a format-2 store has no w/ index of the monthly
 // close either. Each is made here from a fresh store by undoing exactly that. A read-only open refuses it and says to
 // fold once; a writable open migrates it in place to exactly the store a fold from zero builds (same digest).
 // Whether an operational log line contains `text`.
+// The digest of a store migrated by a writable open, once a fold's first step has given it format 10 (its l/ index,
+// built from the log: Store::record_latest_dates), as a fold from zero writes it.
+std::string digest_at_10(Store& s, EventLog& log) {
+  s.record_latest_dates(log, default_policy());
+  return s.digest();
+}
+
 bool logged(const std::vector<std::string>& lines, const std::string& text) {
   return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(text) != l.npos; });
 }
@@ -433,14 +443,14 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
     EXPECT_NE(s.digest(), digest);
   }
   EXPECT_EQ(metas, 4u);
-  {  // read as it is; an audit, which compares it byte for byte with a replay of format 9, says to fold first
+  {  // read as it is; an audit, which compares it byte for byte with a replay of format 10, says to fold first
     Store ro(dir, true);
     EXPECT_EQ(ro.format(), 6);
     try {
       audit(ro, *log, default_policy(), d / "scratch", "");
       ADD_FAILURE() << "a format-6 store was audited";
     } catch (const StoreFormatError& e) {
-      EXPECT_NE(std::string(e.what()).find("has format 6 and an audit compares it with a replay of format 9; run "
+      EXPECT_NE(std::string(e.what()).find("has format 6 and an audit compares it with a replay of format 10; run "
                                            "`gongji fold` on it once"),
                 std::string::npos)
           << e.what();
@@ -450,10 +460,10 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
   oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
   {
     Store s(dir);
-    EXPECT_EQ(s.digest(), digest);
+    EXPECT_EQ(digest_at_10(s, *log), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "9");
+    EXPECT_EQ(v, "10");
     s.fold(*log, default_policy());  // nothing new: the migrated metas read back
     EXPECT_EQ(s.digest(), digest);
   }
@@ -586,12 +596,12 @@ TEST(StoreFormat, Format7IndexesAreMigratedTo8) {
     oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
     {
       Store s(dir);
-      EXPECT_EQ(s.digest(), digest);
+      EXPECT_EQ(digest_at_10(s, *log), digest);
       EXPECT_EQ(every_persons_records(s), listed);
       std::string v;
       EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
       ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-      EXPECT_EQ(v, "9");
+      EXPECT_EQ(v, "10");
     }
     oplog::set_sink_for_tests(nullptr);
     EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 8: " + std::to_string(added) +
@@ -649,7 +659,7 @@ TEST(StoreFormat, Format8PersonsAreMigratedTo9) {
     {
       Store s(dir);
       EXPECT_EQ(s.format(), 9);
-      EXPECT_EQ(s.digest(), digest);
+      EXPECT_EQ(digest_at_10(s, *log), digest);
       std::string v;
       EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
     }
@@ -659,6 +669,84 @@ TEST(StoreFormat, Format8PersonsAreMigratedTo9) {
                                  " persons re-encoded"))
         << testing::PrintToString(said);
   }
+}
+
+// Format 10 adds the l/ index of each partition's latest date (TIME-ASOF's default --as-of), which only the log can
+// give. A format-9 store (l/ taken out, n/format 9) is read as it is, but a read-only open has no default date and
+// says what to run; a writable open leaves it at 9 and refuses to fold on before the index is built (else it would
+// hold the dates of the new events only); a fold builds it from the log, skipping the dead letters, to exactly what
+// a fold from zero holds (same digest). The log has a dead letter dated after everything else (an event id folded
+// with other content, ID_CONFLICT, 2027-06-30) and one that is no event at all: read as events, the first would
+// raise the date and the second would not decode.
+TEST(StoreFormat, Format9IsGivenItsLatestDatesFromTheLogByAFold) {
+  TempDir d;
+  auto log = open_segment_log(d / "data/log", 4);
+  const std::string events = generated(200);
+  ingest_lines(*log, events);
+  // The expected dates, from the event lines themselves: each partition's latest `at` (global events in every one).
+  std::map<int, Date> expected;
+  {
+    std::istringstream in(events);
+    for (std::string line; std::getline(in, line);) {
+      const Event e = parse_event(line);
+      for (int p : partitions_for(e, 4)) expected[p] = std::max(expected[p], e.at());
+    }
+  }
+  Event conflict = parse_event(R"({"type":"person_enrolled","id":"e-conflict","at":"2023-01-01","person":"X1",)"
+                               R"("birth_date":"1970-01-01","scheme":"employee","status":"in_service"})");
+  const int px = partition_of("X1", 4);
+  log->append_raw(px, encode_event(conflict));
+  conflict.header().at = *parse_date("2027-06-30");
+  log->append_raw(px, encode_event(conflict));
+  log->append_raw((px + 1) % 4, "no event at all");
+  std::string digest;
+  std::map<int, Date> latest;
+  {
+    Store s(d / "data/fresh");
+    FoldStats st = s.fold(*log, default_policy());
+    EXPECT_EQ(st.dead_letters, 2u);
+    digest = s.digest();
+    for (int p = 0; p < 4; ++p) latest[p] = s.latest_date(p).value();
+  }
+  EXPECT_EQ(latest, expected);  // the conflicting record's 2027 date not counted
+  const std::string dir = d / "data/state";
+  fs::copy(d / "data/fresh", dir);
+  {
+    Store s(dir);
+    rocksdb::WriteBatch b;
+    s.scan("l/", [&](const std::string& k, std::string_view) { b.Delete(k); });
+    b.Put("n/format", "9");
+    ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
+  }
+  {
+    Store ro(dir, true);
+    EXPECT_EQ(ro.format(), 9);
+    EXPECT_EQ(thrown<StoreFormatError>([&] { ro.latest_date(0); }),
+              "the store at " + dir + " has format 9, written by an earlier gongji, which did not record the latest "
+              "date of each partition of the log (the default of --as-of): give --as-of, or run `gongji fold "
+              "--data-dir " + (d / "data") + "` (with the --brokers it was folded with) once, which records it");
+    EXPECT_EQ(ro.positions().size(), 4u);  // the rest reads as it is
+  }
+  {
+    Store s(dir);
+    EXPECT_EQ(s.format(), 9);
+    EXPECT_EQ(thrown<StoreError>([&] { PartitionFolder(s, 0, 4, default_policy()); }),
+              "the store at " + dir + " has format 9: its latest dates (l/) must be recorded from the log before it "
+              "is folded on (Store::record_latest_dates)");
+  }
+  std::vector<std::string> said;
+  oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
+  {
+    Store s(dir);
+    s.fold(*log, default_policy());
+    EXPECT_EQ(s.format(), 10);
+    EXPECT_EQ(s.digest(), digest);
+    for (auto [p, date] : latest) EXPECT_EQ(s.latest_date(p), date) << p;
+  }
+  oplog::set_sink_for_tests(nullptr);
+  EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 10: the latest date of 4 partitions recorded "
+                           "from the log"))
+      << testing::PrintToString(said);
 }
 
 // A person that does not decode stops the migration to format 9, naming its key; the store stays halfway
@@ -739,7 +827,7 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
       Store(d / "data/fresh", true).outputs([&](const nlohmann::json& r) { return fresh += r.dump(), true; });
       EXPECT_TRUE(lines == fresh);
       Store s(dir);
-      EXPECT_EQ(s.digest(), digest);
+      EXPECT_EQ(digest_at_10(s, *log), digest);
       continue;
     }
     if (format == 2) {
@@ -750,7 +838,7 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
       ADD_FAILURE() << "a format-" << format << " store was opened read-only";
     } catch (const StoreFormatError& e) {
       EXPECT_EQ(std::string(e.what()),
-                "the store at " + dir + " has format " + std::to_string(format) + " but this gongji reads format 9; "
+                "the store at " + dir + " has format " + std::to_string(format) + " but this gongji reads format 10; "
                 "run `gongji fold --data-dir " + d / "data" + "` (with the --brokers it was folded with; it folds on "
                 "under the store's own policy) once: it migrates the store in place, then this command works");
     }
@@ -759,7 +847,7 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
     oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
     {
       Store s(dir);
-      EXPECT_EQ(s.digest(), digest) << "format " << format;
+      EXPECT_EQ(digest_at_10(s, *log), digest) << "format " << format;
     }
     oplog::set_sink_for_tests(nullptr);
     EXPECT_EQ(logged(said, "migrated the store at " + dir + " to format 3: " + std::to_string(indexed) +
@@ -985,10 +1073,10 @@ TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo6) {
   {
     Store s(dir);
     EXPECT_TRUE(outputs(s) == fresh);
-    EXPECT_EQ(s.digest(), digest);
+    EXPECT_EQ(digest_at_10(s, *log), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "9");
+    EXPECT_EQ(v, "10");
     EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
     size_t format_2 = 0, stored_records = 0;
     s.scan("o/", [&](const std::string&, std::string_view value) {

@@ -172,6 +172,29 @@ TEST(Poison, ExceptionAfterStateChangedRollsBackExactly) {
   EXPECT_EQ(hook_calls, 7 + 4);
 }
 
+// POLICY.md TIME-ASOF's default --as-of, the partition's latest date (Store::latest_date, l/), counts the events
+// applied, not a dead letter: a claim dated 2023-12-30 that is rolled back after it changed the state (and raised the
+// date in the batch) leaves the date where the records around it put it. Offsets: T1 0 and P 1 (2022-01-01), K1 2
+// (2023-01-10), the poison 3, K3 4 (2023-02-10): the date rose at 0, 2 and 4 only.
+TEST(Poison, ADeadLetterDoesNotRaiseThePartitionsLatestDate) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 1);
+  ingest_lines(*log, std::string(kSetup) + claim_line("c1", "K1", "2023-01-10") +
+                         claim_line("c2", "K2", "2023-12-30") + claim_line("c3", "K3", "2023-02-10"));
+  fold_once(d / "state", *log, [](const Event& e) {
+    if (e.id() == "c2") throw std::out_of_range("injected after the state changed");
+  });
+  Store s(d / "state", true);
+  std::vector<std::string> rose;
+  s.scan("l/", [&](const std::string& k, std::string_view) { rose.push_back(k); });
+  EXPECT_EQ(rose, (std::vector<std::string>{"l/0000/0000000000000000", "l/0000/0000000000000002",
+                                            "l/0000/0000000000000004"}));
+  EXPECT_EQ(s.latest_date(0), parse_date("2023-02-10"));
+  // As known before offset 4 (the offset form of --known-at), and before anything.
+  EXPECT_EQ(s.latest_date(0, [](uint64_t off, int64_t) { return off < 4; }), parse_date("2023-01-10"));
+  EXPECT_EQ(s.latest_date(0, [](uint64_t, int64_t) { return false; }), std::nullopt);
+}
+
 // Store::fold commits a batch right after a rollback, so each rollback re-applies only the records since the last
 // one: a log of many poison records costs linear work, not up to batch_events re-applies each (issue 10: batches
 // of 64,000 events). Records: facility 0, person 1, claims c1..c30 at offsets 2..31; c10, c20 and c30 throw after
