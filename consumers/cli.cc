@@ -852,7 +852,9 @@ struct Cli {
     pers->add_option("--as-of", as_of,
                      "business date YYYY-MM-DD (default: the latest date in the log, which POLICY.md TIME-LOG makes "
                      "the person's partition: the latest date of the events folded there, global ones included, "
-                     "or with --known-at of those known then; the answer's as_of says which)")
+                     "or with --known-at of those known then; the answer's as_of says which. It may be later than "
+                     "the person's own last event, even in another year. With a time as --known-at over a partition "
+                     "whose events were not ingested in log order, give --as-of)")
         ->check(kDateArg);
     pers->add_option("--policy", policy_file,
                      "policy file: the one the store was folded under (the default), or a copy of it; another is "

@@ -120,7 +120,7 @@ class Server : public RdKafka::RebalanceCb {
     try {
       auto log = open_kafka_log(kafka_);
       store_.check_log(*log);
-      store_.record_latest_dates(*log, policy_);  // a format-9 store: its l/ index from the topic (store.h)
+      store_.record_latest_dates(*log);  // a format-9 store: its l/ and u/ keys from the topic (store.h)
     } catch (const StoreError& e) {
       throw Fatal("topic " + opt.events_topic + ": " + e.what());
     }

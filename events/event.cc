@@ -466,6 +466,7 @@ Event empty_event(EventType t) {
 }
 
 const std::vector<std::string>& required_fields(EventType t) { return shape(t).required; }
+std::string_view date_key(EventType t) { return shape(t).date_key; }
 
 void check_required(EventType t, const std::function<bool(std::string_view)>& given) {
   for (const auto& k : shape(t).required)

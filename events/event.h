@@ -73,6 +73,8 @@ Event empty_event(EventType t);
 // The JSON names the type requires, besides type and id: the plain members of its struct and the date ("at" or
 // "date"), in the table's order (EVENTS.md's; the date first unless the struct says kDateAfter).
 const std::vector<std::string>& required_fields(EventType t);
+// The JSON name of a type's date (`at`): "at", or a claim's "date".
+std::string_view date_key(EventType t);
 // The one check that a decoded event has them: throws EventError "field 'NAME': missing" for the first of them
 // `given` says is absent. Both decoders (event_from_json, decode_event) call it before validate_event.
 void check_required(EventType t, const std::function<bool(std::string_view)>& given);

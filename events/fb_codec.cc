@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 #include "events/events_generated.h"
 
@@ -87,7 +88,9 @@ std::string encode_event(const Event& e) {
   return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
 }
 
-Event decode_event(std::string_view bytes, const CodeLists& codes) {
+namespace {
+// The record's event, its buffer verified, and its type; EventError when it is none.
+std::pair<const fb::Event*, EventType> verified_event(std::string_view bytes) {
   if (bytes.size() > kMaxRecordBytes)  // event.h: a bound of the one validation entry point, checked before decoding
     throw EventError("", "record of " + std::to_string(bytes.size()) + " bytes is larger than the limit of " +
                              std::to_string(kMaxRecordBytes) + " bytes");
@@ -100,7 +103,25 @@ Event decode_event(std::string_view bytes, const CodeLists& codes) {
   const fb::Event* ev = fb::GetEvent(bytes.data());
   int tag = static_cast<int>(ev->body_type());
   if (tag < 1 || tag > kEventTypeCount || !ev->body()) throw EventError("type", "record has no known event body");
-  const auto type = static_cast<EventType>(tag - 1);
+  return {ev, static_cast<EventType>(tag - 1)};
+}
+}  // namespace
+
+Date event_date(std::string_view bytes) {
+  const auto [ev, type] = verified_event(bytes);
+  const auto* table = static_cast<const flatbuffers::Table*>(ev->body());
+  const flatbuffers::TypeTable* tt = body_table(type);
+  const std::string_view key = date_key(type);
+  for (size_t i = 0; i < tt->num_elems; ++i) {
+    const auto vo = flatbuffers::FieldIndexToOffset(static_cast<flatbuffers::voffset_t>(i));
+    if (key == tt->names[i] && tt->type_codes[i].base_type == flatbuffers::ET_INT && table->CheckField(vo))
+      return table->GetField<int32_t>(vo, 0);
+  }
+  throw EventError(std::string(key), "missing");
+}
+
+Event decode_event(std::string_view bytes, const CodeLists& codes) {
+  const auto [ev, type] = verified_event(bytes);
   Event e = empty_event(type);
   e.header().id = ev->id()->str();
   const auto* table = static_cast<const flatbuffers::Table*>(ev->body());

@@ -12,5 +12,9 @@ namespace gongji {
 
 std::string encode_event(const Event& e);
 Event decode_event(std::string_view bytes, const CodeLists& codes = events_md_codes());
+// The business date (`at`) of an event record, the buffer verified but nothing else decoded or validated: what the
+// l/ index of the store (projections/store.h record_latest_dates) reads of records a fold applied, however the rules
+// of validation changed since. EventError when the bytes are no event record or it holds no date.
+Date event_date(std::string_view bytes);
 
 }  // namespace gongji

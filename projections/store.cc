@@ -12,12 +12,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <filesystem>
 #include <exception>
 #include <mutex>
 #include <set>
 #include <shared_mutex>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -201,6 +203,63 @@ std::string latest_value(Date date, int64_t ingested_ms) {
   std::memcpy(v.data(), &date, 4);
   std::memcpy(v.data() + 4, &ingested_ms, 8);
   return v;
+}
+// u/<partition> (store.h): the latest ingestion time of the events folded there, and the first offset whose event
+// was ingested before one ahead of it in the log (UINT64_MAX: none).
+constexpr size_t kOrderingValueSize = 16;
+constexpr Date kNoDate = std::numeric_limits<Date>::min();  // no event yet (any Date, 1900 included, is later)
+
+// The l/ and u/ keys of one partition, fed each event the fold applies, in log order: by PartitionFolder, and by
+// Store::record_latest_dates from the log for a format-9 store, so that both put the same keys.
+struct DatesOfPartition {
+  int partition = 0;
+  Date latest = kNoDate;                   // the latest date of the events fed
+  int64_t max_ingested = INT64_MIN;        // their latest ingestion time
+  std::optional<uint64_t> unordered_from;  // the first event ingested before one ahead of it in the log
+  bool ordering_changed = false;           // u/ to put
+
+  void add(uint64_t offset, Date at, int64_t ingested_ms, rocksdb::WriteBatch& batch) {
+    if (at > latest) {
+      latest = at;
+      batch.Put(latest_prefix(partition) + hex16(offset), latest_value(at, ingested_ms));
+    }
+    if (ingested_ms < max_ingested && !unordered_from) unordered_from = offset, ordering_changed = true;
+    if (ingested_ms > max_ingested) max_ingested = ingested_ms, ordering_changed = true;
+  }
+  void put_ordering(rocksdb::WriteBatch& batch) {
+    if (!ordering_changed) return;
+    std::string v(kOrderingValueSize, '\0');
+    const uint64_t from = unordered_from.value_or(UINT64_MAX);
+    std::memcpy(v.data(), &max_ingested, 8);
+    std::memcpy(v.data() + 8, &from, 8);
+    batch.Put("u/" + hex4(partition), v);
+    ordering_changed = false;
+  }
+};
+
+// A partition's u/ value: {its latest ingestion time, its first unordered offset}; {INT64_MIN, none} before any event.
+// A damaged one: StoreError naming the key.
+std::pair<int64_t, std::optional<uint64_t>> stored_ordering(rocksdb::DB* db, int partition, const std::string& dir) {
+  const std::string key = "u/" + hex4(partition);
+  std::string v;
+  const rocksdb::Status st = db->Get(rocksdb::ReadOptions(), key, &v);
+  if (st.IsNotFound()) return {INT64_MIN, std::nullopt};
+  check(st, "read " + key, dir);
+  if (v.size() != kOrderingValueSize) throw StoreError("the store at " + dir + " holds a damaged " + key);
+  int64_t max_ingested;
+  uint64_t from;
+  std::memcpy(&max_ingested, v.data(), 8);
+  std::memcpy(&from, v.data() + 8, 8);
+  return {max_ingested, from == UINT64_MAX ? std::nullopt : std::optional<uint64_t>(from)};
+}
+
+// What the store holds of a partition's l/ and u/ keys, to fold on from.
+DatesOfPartition stored_dates(const Store& store, rocksdb::DB* db, int partition) {
+  DatesOfPartition d;
+  d.partition = partition;
+  d.latest = store.latest_date(partition).value_or(kNoDate);
+  std::tie(d.max_ingested, d.unordered_from) = stored_ordering(db, partition, store.dir());
+  return d;
 }
 
 // The o/ value of an output record (store.h): a settlement's or another kind's binary form; a record read from a
@@ -1157,27 +1216,30 @@ struct PartitionFolder::Impl {
   std::function<void(const Event&)> apply_hook;
   uint64_t next;
   std::string anchor;  // anchor_of() the last applied record ("" before the first): put under a/ at commit
-  // The partition's latest date (Store::latest_date) with this batch's events, and as committed (a rollback goes
-  // back to it before applying the batch's earlier records again).
-  Date latest = 0, latest_committed = 0;
+  // The partition's l/ and u/ keys (Store::latest_date) with this batch's events, and as committed (a rollback goes
+  // back to them before applying the batch's earlier records again).
+  DatesOfPartition dates, dates_committed;
   Impl(Store& s, rocksdb::DB* d, int p, int partitions, const Policy& policy)
       : store(s), db(d), partition(p), state(d, p), ctx{&policy, p, partitions, p == 0}, next(s.folded_offset(p)) {
     if (s.format_ < kStoreFormat)  // folded on, it would hold latest dates of some events only
       throw StoreError("the store at " + s.dir_ + " has format " + std::to_string(s.format_.load()) +
                        ": its latest dates (l/) must be recorded from the log before it is folded on "
                        "(Store::record_latest_dates)");
-    latest = latest_committed = s.latest_date(p).value_or(0);
+    dates = dates_committed = stored_dates(s, d, p);
   }
 
   std::string at(uint64_t offset) const { return hex4(partition) + "/" + hex16(offset); }
   std::string id_key(const std::string& event_id) const { return "e/" + hex4(partition) + "/" + key_part(event_id); }
   std::vector<Output> apply_record(const LogRecord& r, std::optional<Event>& ev, bool& touched);
-  // An applied event's date: where it is later than `latest`, the partition's latest date (Store::latest_date) rises
-  // there (l/ put in the batch; a rollback takes it back).
-  void note_date(Date date, const std::string& where_at, int64_t ingested_ms) {
-    if (date <= latest) return;
-    latest = date;
-    batch.Put("l/" + where_at, latest_value(date, ingested_ms));
+  // An applied event's date and ingestion time, into the l/ and u/ keys. An event dated after the policy's window
+  // moves the default --as-of of everyone in the partition there for good (the log is append-only): said once.
+  void note_date(uint64_t offset, Date date, int64_t ingested_ms) {
+    const Date to = ctx.policy->window_to();
+    if (date > to && dates.latest <= to)
+      oplog::warn("partition " + std::to_string(partition) + ": the event at offset " + std::to_string(offset) +
+                  " is dated " + format_date(date) + ", after the policy's window (to " + format_date(to) +
+                  "): it is now the latest date of the partition, the default --as-of of everyone in it");
+    dates.add(offset, date, ingested_ms, batch);
   }
   void put_dead_letter(uint64_t offset, const std::string& stored, const std::string& person);
   void roll_back();
@@ -1234,12 +1296,12 @@ std::vector<Output> PartitionFolder::Impl::apply_record(const LogRecord& r, std:
   touched = true;
   batch_ids[idkey] = h;
   batch.Put(idkey, std::string_view(reinterpret_cast<const char*>(&h), 8));
-  const std::string where_at = at(r.offset);
-  note_date(e.at(), where_at, r.ingested_ms);
+  note_date(r.offset, e.at(), r.ingested_ms);
   std::vector<Output> outs = apply_event(e, state, ctx);
   if (apply_hook) apply_hook(e);
   // The per-person index of log positions (and the partition's shared events), for point-in-time
   // reconstruction without scanning the log (POLICY.md TIME-REPLAY).
+  const std::string where_at = at(r.offset);
   uint64_t where[2] = {r.locator, static_cast<uint64_t>(r.ingested_ms)};
   std::string_view loc(reinterpret_cast<const char*>(where), sizeof where);
   // The persons whose i/ index lists this event: their records of it are found through i/, so r/ lists only the
@@ -1283,7 +1345,7 @@ void PartitionFolder::Impl::roll_back() {
   batch.Clear();
   batch_ids.clear();
   state.reset();
-  latest = latest_committed;
+  dates = dates_committed;
   for (const Applied& a : journal) {
     if (!a.dead_stored.empty()) {
       put_dead_letter(a.offset, a.dead_stored, a.dead_person);
@@ -1454,6 +1516,7 @@ void PartitionFolder::commit(FoldStats& stats, Durability durability) {
   m.state.flush_into(m.batch);
   std::erase_if(m.events_decoded_ahead, [&](const auto& e) { return e.first < m.next; });  // never applied
   m.batch.Put("x/" + hex4(m.partition), std::to_string(m.next));
+  m.dates.put_ordering(m.batch);
   if (!m.anchor.empty()) m.batch.Put("a/" + hex4(m.partition), m.anchor);
   stats.puts += m.batch.Count();
   stats.person_reads += m.state.take_reads();
@@ -1470,7 +1533,7 @@ void PartitionFolder::commit(FoldStats& stats, Durability durability) {
   m.batch_ids.clear();
   m.journal.clear();
   m.rolled_back = false;
-  m.latest_committed = m.latest;
+  m.dates_committed = m.dates;
   m.state.trim();
 }
 
@@ -1664,8 +1727,8 @@ FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& op
   if (unflushed_) flush();  // an earlier fold's flush failed: record_run below may not write before it
   if (opt.until.empty())
     for (int p = 0; p < log.partitions(); ++p) log.check_records(p, folded_offset(p));  // damage ahead: refuse now
-  record_latest_dates(log, policy);  // a format-9 store: its l/ index from the log, before anything is folded on
-  record_run(policy, log.partitions());
+  record_run(policy, log.partitions());  // refuses another policy before anything is written
+  record_latest_dates(log);  // a format-9 store: its l/ and u/ keys from the log, before anything is folded on
   if (opt.checkpoint_every && !opt.checkpoint_dir.empty()) remove_partial_checkpoints(opt.checkpoint_dir);
   std::vector<int> todo;
   for (int p = 0; p < log.partitions(); ++p) todo.push_back(p);
@@ -1913,12 +1976,17 @@ void Store::outbox(int partition, uint64_t from, uint64_t to,
   check(it->status(), "read the outbox of partition " + std::to_string(partition));
 }
 
-std::optional<Date> Store::latest_date(int partition, const Admits& known) const {
+void Store::require_latest_dates() const {
   if (format_ < kStoreFormat)
     throw StoreFormatError("the store at " + dir_ + " has format " + std::to_string(format_.load()) +
                              ", written by an earlier gongji, which did not record the latest date of each partition "
                              "of the log (the default of --as-of): give --as-of, or run `gongji fold --data-dir " +
-                             parent_of(dir_) + "` (with the --brokers it was folded with) once, which records it");
+                             parent_of(dir_) + "` (with the --brokers it was folded with), or start `serve` "
+                             "again, once: it records it");
+}
+
+std::optional<Date> Store::latest_date(int partition, const Admits& known) const {
+  require_latest_dates();
   const std::string prefix = latest_prefix(partition);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   for (it->SeekForPrev(prefix + "~"); it->Valid() && it->key().starts_with(prefix); it->Prev()) {
@@ -1938,7 +2006,7 @@ std::optional<Date> Store::latest_date(int partition, const Admits& known) const
   return std::nullopt;
 }
 
-void Store::record_latest_dates(EventLog& log, const Policy& policy) {
+void Store::record_latest_dates(EventLog& log) {
   if (format_ != 9 || read_only_) return;
   rocksdb::WriteBatch batch;
   uint64_t records = 0;
@@ -1951,25 +2019,27 @@ void Store::record_latest_dates(EventLog& log, const Policy& policy) {
     scan("d/" + hex4(p) + "/", [&](const std::string& key, std::string_view) {
       dead.insert(std::stoull(key.substr(7), nullptr, 16));
     });
-    Date latest = 0;
+    // As the fold fed them (PartitionFolder::Impl::note_date), the events it applied; a duplicate is fed too, which
+    // changes nothing: it follows its first copy, of the same date, in the same partition (e/ is per partition).
+    DatesOfPartition dates;
+    dates.partition = p;
     log.read(p, 0, [&](const LogRecord& r) {
       if (r.offset >= to) return false;
-      ++records;
+      if (++records % 1000000 == 0)
+        oplog::info("recording the latest dates of " + dir_ + ": " + std::to_string(records) + " records read");
       if (dead.contains(r.offset)) return true;
       Date at = 0;
       try {
-        at = decode_event(r.payload, policy.codes()).at();
-      } catch (const std::exception& e) {  // the fold applied it: this log is not the one folded
+        at = event_date(r.payload);  // its date only: the rules of validation may have changed since it was folded
+      } catch (const EventError& e) {
         throw StoreError("cannot record the latest dates of " + dir_ + ": partition " + std::to_string(p) +
-                         " offset " + std::to_string(r.offset) + " was folded but does not decode now (" + e.what() +
-                         ")");
+                         " offset " + std::to_string(r.offset) + " is no event record (" + e.what() +
+                         ") though the store folded it, not as a dead letter");
       }
-      if (at > latest) {
-        latest = at;
-        batch.Put(latest_prefix(p) + hex16(r.offset), latest_value(at, r.ingested_ms));
-      }
+      dates.add(r.offset, at, r.ingested_ms, batch);
       return true;
     });
+    dates.put_ordering(batch);
   }
   batch.Put(kFormatKey, std::to_string(kStoreFormat));
   rocksdb::WriteOptions wo;
@@ -1979,6 +2049,11 @@ void Store::record_latest_dates(EventLog& log, const Policy& policy) {
   oplog::info("migrated the store at " + dir_ + " to format " + std::to_string(kStoreFormat) + ": the latest date " +
               "of " + std::to_string(partitions) + " partitions recorded from the log (" + std::to_string(records) +
               " records read)");
+}
+
+std::optional<uint64_t> Store::unordered_from(int partition) const {
+  require_latest_dates();
+  return stored_ordering(db_.get(), partition, dir_).second;
 }
 
 int Store::partitions() const {
@@ -2265,9 +2340,9 @@ std::string digest_of(rocksdb::DB* db, const std::vector<std::string>& prefixes)
   for (const std::string& prefix : prefixes) {
     prefix.empty() ? it->SeekToFirst() : it->Seek(prefix);
     for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      // i/ and g/ values are physical (see digest()): their keys alone, as if their values were empty. Of an l/
+      // i/, g/ and u/ values are physical (see digest()): their keys alone, as if their values were empty. Of an l/
       // value the date alone (its ingestion time is physical too).
-      const bool physical = it->key().starts_with("i/") || it->key().starts_with("g/");
+      const bool physical = it->key().starts_with("i/") || it->key().starts_with("g/") || it->key().starts_with("u/");
       const bool latest = it->key().starts_with("l/");
       uint64_t kl = it->key().size(), vl = physical ? 0 : latest ? std::min<size_t>(it->value().size(), 4)
                                                                    : it->value().size();

@@ -36,6 +36,9 @@
 //   l/<partition>/<offset>                  the partition's latest date rose at that event (POLICY.md TIME-ASOF:
 //                                           the default --as-of): its date (4 bytes) and ingestion time (8 bytes,
 //                                           physical like i/ values: left out of the digest); Store::latest_date
+//   u/<partition>                           the latest ingestion time of the events folded there and the first
+//                                           offset whose event was ingested before one ahead of it in the log
+//                                           (8 + 8 bytes): physical, left out of the digest; Store::unordered_from
 //   v/<policy_version>                      the text of every policy version the fold has used
 // <partition> is 4 hex digits, <offset> 16 and <n> 8, so lexicographic order is log order. Every raw id in a key
 // (<person>, <facility>, <claim>, <event id>, <policy_version>) is key_part(id): '%' and '/' percent-escaped, so
@@ -95,8 +98,8 @@ struct NotFoundError : std::runtime_error {
 //   8  issue 10: fewer and smaller puts per event: r/ only where i/ does not reach, c/ with empty values, persons
 //      in person format 2 (ledger/state_codec.h)
 //   9  issue 10: persons in person format 3 (codes by index, dates as differences; about 44% smaller)
-//  10  the l/ index of each partition's latest date (TIME-ASOF's default --as-of). Unlike the steps before, it is
-//      built from the log, not from the store: a writable open leaves a format-9 store at 9, and Store::fold and
+//  10  the l/ index of each partition's latest date (TIME-ASOF's default --as-of) and u/. Unlike the steps before,
+//      it is built from the log, not from the store: a writable open leaves a format-9 store at 9, and Store::fold and
 //      `serve` (record_latest_dates) build it from the log they fold before folding on; until then a read-only
 //      open reads format 9 as it is, but has no default --as-of (Store::latest_date refuses, saying what to run)
 // A writable open migrates formats 2 to 8 in place (Store::migrate_2_to_3, then migrate_outputs to 6, then
@@ -340,19 +343,25 @@ class Store {
   // POLICY.md TIME-ASOF: "the default --as-of is the latest date in the log", and TIME-LOG: "the log" is per person,
   // the person's partition. The latest business date (`at`) of the events folded into `partition`, global events
   // included and dead letters not (a record that could not be applied is not an event of the ledger); with `known`,
-  // of those it admits (log offset, ingestion time), read from the points where the date rose (l/), so exact
-  // wherever the records admitted are a prefix of the partition (an offset, or ingestion times that rise with the
-  // offsets, as one writer's appends do). nullopt: no event folded there (or none admitted). A store of format 9 not
-  // yet folded on by this binary has no l/ index: StoreFormatError saying to give --as-of or run a fold once.
+  // of those it admits (log offset, ingestion time), read from the points where the date rose (l/): exact where the
+  // events admitted are a prefix of the partition, as they are for an offset bound, and for a time bound up to
+  // unordered_from(). nullopt: no event folded there (or none admitted). A store of format 9 not yet folded on by
+  // this binary has no l/ index: StoreFormatError saying to give --as-of or run a fold once.
   using Admits = std::function<bool(uint64_t offset, int64_t ingested_ms)>;
   std::optional<Date> latest_date(int partition, const Admits& known = {}) const;
-  // Builds the l/ index (latest_date) of a store of format 9 from `log`, the log it was folded from (check_log),
-  // reading each partition's records up to the folded position and leaving out its dead letters (d/); then records
-  // format 10, in the same synced WriteBatch. A no-op on any other format and on a read-only store. fold() calls it
-  // after check_log, `serve` after its own; a PartitionFolder refuses a store it has not run on (StoreError).
-  void record_latest_dates(EventLog& log, const Policy& policy);
-  // The store's format as this open found it (after any migration a writable open did); kStoreFormat for a store
-  // with nothing in it yet.
+  // The first offset of `partition` whose event was ingested before an event ahead of it in the log (u/: two
+  // producers writing one Kafka partition, or a clock set back); nullopt while ingestion times rise with the
+  // offsets. Format 9: StoreFormatError as latest_date.
+  std::optional<uint64_t> unordered_from(int partition) const;
+  // Builds the l/ and u/ keys of a store of format 9 from `log`, the log it was folded from (check_log), reading each
+  // partition's records up to the folded position (each one's date only: event_date) and leaving out its dead
+  // letters (d/); then records format 10, in the same synced WriteBatch. A no-op on any other format and on a
+  // read-only store. fold() calls it after record_run, `serve` after check_log; a PartitionFolder refuses a store it
+  // has not run on (StoreError).
+  void record_latest_dates(EventLog& log);
+  // The store's format as this open found it (after any migration a writable open did, and record_latest_dates;
+  // a secondary's catch_up() reads it again while below kStoreFormat); kStoreFormat for a store with nothing in it
+  // yet.
   int64_t format() const { return format_; }
   std::optional<FacilityState> facility(int partition, const std::string& id) const;
   // Output records in log order (partition, then offset); stops when fn returns false.
@@ -409,6 +418,7 @@ class Store {
   // per-person index of events (i/, g/) are left out, their keys counted: the values are physical pointers into the
   // log (file positions, ingestion times) that differ between the embedded log and Kafka for the same events (the
   // replay tests check them); the keys say which events are a person's, which `settlements --person` reads (with r/).
+  // Likewise u/ values (ingestion times), and of l/ values the ingestion time after the date.
   std::string digest() const;
   // The same over the keys of one partition (persons, facilities, meta, position, outputs, dead letters, ids).
   std::string partition_digest(int partition) const;
@@ -460,6 +470,7 @@ class Store {
   // Reads n/format and refuses a store of another format (StoreFormatError); where a migration would go (not when
   // read_only).
   void check_format(bool read_only);
+  void require_latest_dates() const;  // StoreFormatError before format 10 (latest_date)
   void migrate_2_to_3();
   void migrate_outputs(uint64_t from, const std::string& halfway);
   void migrate_meta();

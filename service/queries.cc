@@ -127,13 +127,20 @@ KnownAt known_at_param(const std::string& text, const EventLog& log) {
   return k;
 }
 
-Date default_as_of(const Store& store, const std::string& person, const KnownAt* known) {
+std::optional<Date> default_as_of(const Store& store, const std::string& person, const KnownAt* known) {
   const int partition = partition_of(person, store.partitions());
   Store::Admits admits;
   if (known) admits = [&](uint64_t offset, int64_t ms) { return known->admits(partition, offset, ms); };
-  std::optional<Date> d = store.latest_date(partition, admits);
-  if (!d) throw NotFoundError("no event folded in partition " + std::to_string(partition) + " of person " + person);
-  return *d;
+  if (known && known->ms) {
+    const auto bound = known->offsets.find(partition);
+    const std::optional<uint64_t> from = store.unordered_from(partition);
+    if (from && (bound == known->offsets.end() || *from < bound->second))
+      throw ParameterError("as_of", "is needed with a time as --known-at for person " + person + ": partition " +
+                                        std::to_string(partition) + " of the log holds events ingested out of order "
+                                        "(from offset " + std::to_string(*from) + " on), so its latest date as "
+                                        "known at a time is not kept");
+  }
+  return store.latest_date(partition, admits);
 }
 
 json person_query(const Store& store, const LogSource& log_source, const PersonQuery& q) {
@@ -148,23 +155,24 @@ json person_query(const Store& store, const LogSource& log_source, const PersonQ
   // Only a file loaded here can be another policy: the store's own needs no check, nor a caller's cache, which the
   // query service checked when it started (a v/ scan a request saved).
   if (read && !q.policy_file.empty()) refuse_another_policy(store, *read, "person");
-  std::optional<PersonState> p;
   std::optional<KnownAt> known;
-  if (!q.known_at.empty()) {
+  if (!q.known_at.empty()) known = known_at_param(q.known_at, log_source());
+  // The default before the person is read: a date it cannot give is refused with nothing read.
+  if (!as_of) as_of = default_as_of(store, q.person, known ? &*known : nullptr);
+  std::optional<PersonState> p;
+  if (known) {
     // TIME-REPLAY: what the ledger held, as known at T: the person's history folded again up to T.
-    EventLog& log = log_source();
-    known = known_at_param(q.known_at, log);
-    Reconstruction r = reconstruct_person(store, log, q.person, policy, *known, std::nullopt, q.cache);
+    Reconstruction r = reconstruct_person(store, log_source(), q.person, policy, *known, std::nullopt, q.cache);
     if (PersonState* ps = r.state.person(q.person)) p = *ps;
   } else {
     p = store.person(q.person);
   }
-  if (!p)
+  // (No date: nothing folded, or known then, in the person's partition, so no person either.)
+  if (!p || !as_of)
     throw NotFoundError("no person " + q.person +
                         (q.known_at.empty() ? ""
                                             : " known at " + q.known_at +
                                                   " (knowledge time: when events were ingested)"));
-  if (!as_of) as_of = default_as_of(store, q.person, known ? &*known : nullptr);
   return person_view(*p, *as_of, policy, [](const std::string&) { return nullptr; });
 }
 

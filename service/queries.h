@@ -67,8 +67,10 @@ Policy fold_policy(const Store& store, const std::string& policy_file);
 KnownAt known_at_param(const std::string& text, const EventLog& log);
 
 // The default --as-of of `person` (POLICY.md TIME-ASOF): the latest date in the log, which TIME-LOG makes the
-// person's partition (Store::latest_date; with `known`, of the records known then). Not one yet: NotFoundError.
-Date default_as_of(const Store& store, const std::string& person, const KnownAt* known = nullptr);
+// person's partition (Store::latest_date; with `known`, of the events known then); nullopt when none is. With a time
+// as `known` over a partition whose events were not ingested in log order (Store::unordered_from), that date is
+// not kept: ParameterError "as_of" (give one).
+std::optional<Date> default_as_of(const Store& store, const std::string& person, const KnownAt* known = nullptr);
 
 // `gongji person`: the person's state as JSON (replay/person_view.h person_view) as of `as_of` (YYYY-MM-DD; "" =
 // default_as_of), as known at `known_at` ("" = everything folded; else the person is folded again from the

@@ -475,6 +475,8 @@ Reply QueryService::Impl::run_handler(const httplib::Request& req, const Route& 
     return error_reply(404, e.what());
   } catch (const Unavailable& e) {
     return error_reply(e.status, e.what());
+  } catch (const StoreFormatError& e) {  // a store an earlier gongji wrote, lacking what this answer needs: fold it
+    return error_reply(503, e.what());
   } catch (const std::exception& e) {
     return error_reply(500, e.what());
   }

@@ -392,7 +392,7 @@ TEST(StoreFormat, EmptyStoreWithoutFormatIsStamped) {
 // The digest of a store migrated by a writable open, once a fold's first step has given it format 10 (its l/ index,
 // built from the log: Store::record_latest_dates), as a fold from zero writes it.
 std::string digest_at_10(Store& s, EventLog& log) {
-  s.record_latest_dates(log, default_policy());
+  s.record_latest_dates(log);
   return s.digest();
 }
 
@@ -671,26 +671,24 @@ TEST(StoreFormat, Format8PersonsAreMigratedTo9) {
   }
 }
 
-// Format 10 adds the l/ index of each partition's latest date (TIME-ASOF's default --as-of), which only the log can
-// give. A format-9 store (l/ taken out, n/format 9) is read as it is, but a read-only open has no default date and
-// says what to run; a writable open leaves it at 9 and refuses to fold on before the index is built (else it would
-// hold the dates of the new events only); a fold builds it from the log, skipping the dead letters, to exactly what
-// a fold from zero holds (same digest). The log has a dead letter dated after everything else (an event id folded
-// with other content, ID_CONFLICT, 2027-06-30) and one that is no event at all: read as events, the first would
-// raise the date and the second would not decode.
+// Format 10 adds the l/ and u/ keys of each partition's latest date (TIME-ASOF's default --as-of), which only the log
+// can give. A format-9 store (l/ and u/ taken out, n/format 9) is read as it is, but a read-only open has no default
+// date and says what to run; a writable open leaves it at 9 and refuses to fold on before the keys are built (else
+// they would hold the new events only); a fold builds them from the log up to the store's position, skipping the dead
+// letters, to exactly what a fold from zero holds (same digest), then folds on. The log has a dead letter dated after
+// everything else (an event id folded with other content, ID_CONFLICT, 2027-06-30) and one that is no event at all,
+// and another conflict dated 2027 is appended past the store's position: a migration reading events as they come, or
+// past its position (where that dead letter is not yet one), would count a 2027 date.
 TEST(StoreFormat, Format9IsGivenItsLatestDatesFromTheLogByAFold) {
   TempDir d;
   auto log = open_segment_log(d / "data/log", 4);
   const std::string events = generated(200);
   ingest_lines(*log, events);
-  // The expected dates, from the event lines themselves: each partition's latest `at` (global events in every one).
-  std::map<int, Date> expected;
+  std::map<int, Date> expected;  // from the event lines themselves: each partition's latest `at`, global events in all
   {
     std::istringstream in(events);
-    for (std::string line; std::getline(in, line);) {
-      const Event e = parse_event(line);
-      for (int p : partitions_for(e, 4)) expected[p] = std::max(expected[p], e.at());
-    }
+    for (std::string line; std::getline(in, line);)
+      for (int p : partitions_for(parse_event(line), 4)) expected[p] = std::max(expected[p], parse_event(line).at());
   }
   Event conflict = parse_event(R"({"type":"person_enrolled","id":"e-conflict","at":"2023-01-01","person":"X1",)"
                                R"("birth_date":"1970-01-01","scheme":"employee","status":"in_service"})");
@@ -699,32 +697,28 @@ TEST(StoreFormat, Format9IsGivenItsLatestDatesFromTheLogByAFold) {
   conflict.header().at = *parse_date("2027-06-30");
   log->append_raw(px, encode_event(conflict));
   log->append_raw((px + 1) % 4, "no event at all");
-  std::string digest;
-  std::map<int, Date> latest;
-  {
-    Store s(d / "data/fresh");
-    FoldStats st = s.fold(*log, default_policy());
-    EXPECT_EQ(st.dead_letters, 2u);
-    digest = s.digest();
-    for (int p = 0; p < 4; ++p) latest[p] = s.latest_date(p).value();
-  }
-  EXPECT_EQ(latest, expected);  // the conflicting record's 2027 date not counted
   const std::string dir = d / "data/state";
-  fs::copy(d / "data/fresh", dir);
   {
     Store s(dir);
+    EXPECT_EQ(s.fold(*log, default_policy()).dead_letters, 2u);
     rocksdb::WriteBatch b;
-    s.scan("l/", [&](const std::string& k, std::string_view) { b.Delete(k); });
+    for (const char* prefix : {"l/", "u/"})
+      s.scan(prefix, [&](const std::string& k, std::string_view) { b.Delete(k); });
     b.Put("n/format", "9");
     ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
   }
+  conflict.header().id = "e-conflict-2";  // its first copy folded after the migration; the second one a dead letter
+  log->append_raw(px, encode_event(conflict));
+  conflict.header().at = *parse_date("2027-07-01");
+  log->append_raw(px, encode_event(conflict));
   {
     Store ro(dir, true);
     EXPECT_EQ(ro.format(), 9);
     EXPECT_EQ(thrown<StoreFormatError>([&] { ro.latest_date(0); }),
               "the store at " + dir + " has format 9, written by an earlier gongji, which did not record the latest "
               "date of each partition of the log (the default of --as-of): give --as-of, or run `gongji fold "
-              "--data-dir " + (d / "data") + "` (with the --brokers it was folded with) once, which records it");
+              "--data-dir " + (d / "data") + "` (with the --brokers it was folded with), or start `serve` again, "
+              "once: it records it");
     EXPECT_EQ(ro.positions().size(), 4u);  // the rest reads as it is
   }
   {
@@ -736,17 +730,23 @@ TEST(StoreFormat, Format9IsGivenItsLatestDatesFromTheLogByAFold) {
   }
   std::vector<std::string> said;
   oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
+  std::string digest;
   {
     Store s(dir);
     s.fold(*log, default_policy());
     EXPECT_EQ(s.format(), 10);
-    EXPECT_EQ(s.digest(), digest);
-    for (auto [p, date] : latest) EXPECT_EQ(s.latest_date(p), date) << p;
+    digest = s.digest();
+    expected[px] = std::max(expected[px], *parse_date("2027-06-30"));  // e-conflict-2's first copy, applied
+    for (auto [p, date] : expected) EXPECT_EQ(s.latest_date(p), date) << p;
+    for (int p = 0; p < 4; ++p) EXPECT_EQ(s.unordered_from(p), std::nullopt) << p;
   }
   oplog::set_sink_for_tests(nullptr);
   EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 10: the latest date of 4 partitions recorded "
                            "from the log"))
       << testing::PrintToString(said);
+  Store fresh(d / "data/fresh");
+  fresh.fold(*log, default_policy());
+  EXPECT_EQ(digest, fresh.digest());
 }
 
 // A person that does not decode stops the migration to format 9, naming its key; the store stays halfway
@@ -1099,7 +1099,7 @@ TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo6) {
   // The checkpoint taken at format 4 still counts: a replay may start from it.
   std::ifstream in(d / "data/ckpt/old/positions.json");
   const nlohmann::json meta = nlohmann::json::parse(in);
-  ASSERT_EQ(meta.value("format", 0), kStoreFormat);  // checkpoint() records the binary's format; say it was format 4's
+  ASSERT_EQ(meta.value("format", 0), kStoreFormat);  // checkpoint() records the store's format; say it was format 4's
   std::ofstream(d / "data/ckpt/old/positions.json") << nlohmann::json{{"positions", meta["positions"]},
                                                                        {"format", 4}}.dump();
   EXPECT_EQ(Store::checkpoints(d / "data/ckpt").size(), 1u);

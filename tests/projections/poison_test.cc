@@ -219,6 +219,11 @@ TEST(Poison, FoldCommitsAfterARollbackSoManyPoisonRecordsCostLinearWork) {
   EXPECT_EQ(st.dead_letters, 3u);
   EXPECT_EQ(hook_calls, 32 + 11 + 9 + 9);
   EXPECT_EQ(st.commits, 3u);  // after c10, c20 and c30; c30 is the last record, so none is left for the end
+  // The partition's latest date rose at T1 (2022-01-01) and c1 (2023-03-01) only: a rollback after a commit goes back
+  // to the committed date, not to none (else c11, re-applied after c20's rollback, would rise again at offset 12).
+  std::vector<std::string> rose;
+  s.scan("l/", [&](const std::string& k, std::string_view) { rose.push_back(k); });
+  EXPECT_EQ(rose, (std::vector<std::string>{"l/0000/0000000000000000", "l/0000/0000000000000002"}));
 }
 
 // The records of partition 0 in log order, their payloads pointing into `bytes` (which keeps copies).

@@ -1,6 +1,8 @@
 // Issue 11: `gongji query` in process, on an ephemeral port, asked through cpp-httplib's client: every endpoint
 // answers as the command line does, every refusal, the access log, a fold writing meanwhile, the metrics scrape.
 #include <httplib.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 
 #include <atomic>
 #include <chrono>
@@ -635,6 +637,50 @@ TEST_F(Service, SecondaryFilesAreUnderDataAndStaleOnesRemoved) {
   EXPECT_TRUE(fs::is_directory(fs::path(data_) / ("query-secondary-" + std::to_string(::getpid()))));
 }
 
+// POLICY.md TIME-ASOF's default --as-of as known at a time: exact while the partition's events were ingested in log
+// order; once one was ingested before an event ahead of it (two producers on one partition, a clock set back), the
+// date as known at a time is not kept and the default is refused (give --as-of), never a wrong date. An offset bound
+// before that point still answers. Offsets of partition 0 (of 1): T1 0 and P 1 (2022-01-01, ingested at 500 ms),
+// claims at 2, 3, 4 dated 2023-01-10, 2023-03-10, 2023-02-10 and ingested at 1000, 3000 and 2000 ms.
+TEST(DefaultAsOf, AsKnownAtATimeOnlyWhileIngestedInLogOrder) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 1);
+  auto claim = [](const std::string& id, const std::string& date) {
+    return R"({"type":"claim","id":")" + id + R"(","claim":")" + id + R"(","person":"P","facility":"T1","date":")" +
+           date + R"(","benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})" "\n";
+  };
+  ingest_lines(*log, R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1","level":1,)"
+                     R"("kind":"township_health_center","ordinary_outpatient":true})" "\n"
+                     R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01",)"
+                     R"("scheme":"employee","status":"in_service"})" "\n" +
+                         claim("c1", "2023-01-10") + claim("c2", "2023-03-10") + claim("c3", "2023-02-10"));
+  const int64_t ingested[] = {500, 500, 1000, 3000, 2000};
+  Store s(d / "state");
+  s.record_run(default_policy(), 1);
+  {
+    PartitionFolder folder(s, 0, 1, default_policy());
+    FoldStats st;
+    log->read(0, 0, [&](const LogRecord& r) {
+      LogRecord at = r;
+      at.ingested_ms = ingested[r.offset];
+      folder.apply(at, st);
+      return true;
+    });
+    folder.commit(st);
+  }
+  EXPECT_EQ(s.unordered_from(0), 4u);
+  EXPECT_EQ(default_as_of(s, "P"), parse_date("2023-03-10"));
+  const KnownAt before_c3 = parse_known_at("0:4");
+  EXPECT_EQ(default_as_of(s, "P", &before_c3), parse_date("2023-03-10"));
+  const KnownAt at_1500 = parse_known_at("1500");
+  EXPECT_EQ(thrown<ParameterError>([&] { default_as_of(s, "P", &at_1500); }),
+            "--as-of: is needed with a time as --known-at for person P: partition 0 of the log holds events ingested "
+            "out of order (from offset 4 on), so its latest date as known at a time is not kept");
+  KnownAt both = at_1500;  // a time and an offset bound no later than the first event out of order
+  both.offsets[0] = 4;
+  EXPECT_EQ(default_as_of(s, "P", &both), parse_date("2023-01-10"));  // c1: c2 was ingested at 3000
+}
+
 // gongji_fund_paid_yuan nets a reversal under the scheme of the claim's settled settlement (Store::
 // settled_settlement): claim K was refused when first submitted (its facility not yet registered), settled on its
 // second submission (70.00 fund) and reversed, so the employee scheme nets to 0.00 and no scheme "" appears. With
@@ -784,6 +830,31 @@ TEST_F(Service, TlsWhenACertificateIsGiven) {
 // A log cut under a running service (records the store has folded, cut as `gongji log truncate` cuts) is noticed at
 // the next catch-up: the log is opened again and checked against the store, which refuses it; /readyz says so,
 // naming the partition, and the service keeps answering.
+// A store of format 9 (an earlier gongji's: no l/ and u/ keys) has no default as_of: the person answer without one
+// is 503 saying what to run (it was 500), and with one it answers.
+TEST(ServiceLive, AFormat9StoreAnswersWithAnAsOfAndSaysWhatToRunWithout) {
+  TempDir d;
+  const std::string data = d / "data";
+  ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + kExamples + "employee_year.jsonl > /dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + data + " > /dev/null")), 0);
+  {
+    Store s(data + "/state");
+    rocksdb::WriteBatch b;
+    for (const char* prefix : {"l/", "u/"})
+      s.scan(prefix, [&](const std::string& k, std::string_view) { b.Delete(k); });
+    b.Put("n/format", "9");
+    ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
+  }
+  Running svc(options(data, d.path.string()));
+  auto without = svc.get("/v1/persons/E1", kDesk);
+  ASSERT_TRUE(without);
+  EXPECT_EQ(without->status, 503);
+  EXPECT_NE(json::parse(without->body).value("error", "").find("has format 9, written by an earlier gongji, which "
+                                                                "did not record the latest date"),
+            std::string::npos) << without->body;
+  EXPECT_EQ(svc.get("/v1/persons/E1?as_of=2023-03-09", kDesk)->status, 200);
+}
+
 TEST(ServiceLive, ALogTruncatedUnderTheServiceIsNoticed) {
   TempDir d;
   const std::string data = d / "data";
