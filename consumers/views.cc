@@ -73,8 +73,10 @@ void print_record(const json& r, std::ostream& out) {
 
 void print_explanation(const json& r, std::ostream& out) {
   if (r.value("kind", "") != "settlement") return print_record(r, out);
-  out << "claim " << s(r, "claim") << " of " << s(r, "person") << " (" << s(r, "scheme") << "), " << s(r, "benefit")
-      << " on " << s(r, "date");
+  // A claim of someone with no standing on its date (UNKNOWN_PERSON, not yet enrolled) has no scheme to name.
+  const std::string scheme = s(r, "scheme");
+  out << "claim " << s(r, "claim") << " of " << s(r, "person") << (scheme.empty() ? "" : " (" + scheme + ")") << ", "
+      << s(r, "benefit") << " on " << s(r, "date");
   if (r.contains("facility")) out << " at " << s(r, "facility");
   out << ": " << s(r, "status");
   if (!r["reasons"].empty()) {

@@ -187,8 +187,19 @@ void records_query(const Store& store, const std::string& person, const std::str
   // record.
   std::string who = person;
   if (who.empty() && !claim.empty() && !store.claim_holders(claim, 1).empty()) who = store.claim_person(claim, "");
-  if (!who.empty()) store.person_stored_outputs(who, keep);  // the person's indexes (i/ and r/)
-  else store.stored_outputs(keep);
+  auto each = [&](const std::function<bool(const Output&)>& f) {
+    if (!who.empty()) store.person_stored_outputs(who, f);  // the person's indexes (i/ and r/)
+    else store.stored_outputs(f);
+  };
+  bool named = false;  // a record of the person or claim asked for, of any kind
+  each([&](const Output& r) {
+    named = named || claim.empty() || r.claim == claim;
+    return keep(r);
+  });
+  if (named || (person.empty() && claim.empty())) return;
+  if (claim.empty() && !store.person(person)) throw NotFoundError("no person " + person);
+  if (!claim.empty())
+    throw NotFoundError("no record of claim " + claim + (person.empty() ? "" : " of person " + person));
 }
 
 json explanation_json(const Rederivation& r, const std::string& claim, const std::string& person, bool what_if) {

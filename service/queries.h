@@ -85,9 +85,12 @@ struct PersonQuery {
 };
 nlohmann::json person_query(const Store& store, const LogSource& log, const PersonQuery& q);
 
-// `gongji settlements`: the output records of `person` (or, without one, of the one person holding `claim`, or
-// every record), keeping only `claim` and `kind` where given, in log order, as the store holds them (printed with
-// Output::line(): no JSON parsed).
+// `gongji settlements` and /v1/persons/{P}/settlements: the output records of `person` (or, without one, of the one
+// person holding `claim`, or every record), keeping only `claim` and `kind` where given, in log order, as the store
+// holds them (printed with Output::line(): no JSON parsed). A person or claim asked for that no record of any kind
+// names is not found, as for `person` and `explain` (an empty answer would read as "nothing yet"): NotFoundError "no
+// person P" (nor does the store hold P: a person known only by records naming them, such as an UNKNOWN_PERSON
+// rejection, is found) or "no record of claim C[ of person P]"; one with records, none of `kind`, is an empty answer.
 void records_query(const Store& store, const std::string& person, const std::string& claim, const std::string& kind,
                    const std::function<void(const Output&)>& fn);
 

@@ -182,6 +182,10 @@ TEST(Cli, SettlementsOfSomeoneUnknownAreNotFound) {
             exit_code::kOk);
   EXPECT_EQ(out, "");
   EXPECT_EQ(run(gongji("settlements --data-dir " + d / "data" + " --claim Q-1 --kind reversal"), &out), exit_code::kOk);
+  // Its explanation names no scheme (it printed "GHOST ()"): the person has none.
+  EXPECT_EQ(run(gongji("explain --data-dir " + d / "data" + " --person GHOST --claim Q-1"), &out), exit_code::kOk);
+  EXPECT_NE(out.find("\nclaim Q-1 of GHOST, ordinary on 2023-05-01 at H2: rejected (UNKNOWN_PERSON)\n"),
+            std::string::npos) << out;
   EXPECT_EQ(run(gongji("settlements --data-dir " + d / "data" + " --claim NOPE --kind reversal 2>&1"), &err),
             exit_code::kNotFound);
   EXPECT_EQ(run(gongji("log verify --data-dir " + d / "nowhere" + " 2>&1"), &err), exit_code::kFailure);

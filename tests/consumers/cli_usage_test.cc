@@ -88,6 +88,10 @@ TEST_F(CliUsage, UnknownSubcommandOrOption) {
   EXPECT_USAGE("", "subcommand");  // none at all
   EXPECT_USAGE("digest --data-dir " + data_ + " --colour", "--colour");
   EXPECT_USAGE("person --data-dir " + data_, "--person");  // a required option missing
+  // An option the command does not take, named in the order given (CLI11 said "The following arguments were not
+  // expected: 2023-06-30 --as-of").
+  EXPECT_USAGE("report --data-dir " + data_ + " --as-of 2023-06-30",
+               "gongji report: not an option or argument of this command: --as-of 2023-06-30\n");
 }
 
 // CLI11's own parse errors name the command they are about, and whose --help to read, as gongji's own errors do.
@@ -120,8 +124,10 @@ TEST_F(CliUsage, ParseErrorsNameTheirCommand) {
 }
 
 TEST_F(CliUsage, NumberThatDoesNotParse) {
-  EXPECT_USAGE("statement --data-dir " + data_ + " --person P1 --year twenty", "--year");
-  EXPECT_USAGE("fold --data-dir " + data_ + " --batch 2k", "--batch");
+  // Said as the other usage errors say it (CLI11 said "Could not convert: --year = twenty").
+  EXPECT_USAGE("statement --data-dir " + data_ + " --person P1 --year twenty",
+               "gongji statement: --year: 'twenty' is not a whole number\n");
+  EXPECT_USAGE("fold --data-dir " + data_ + " --batch 2k", "--batch");  // its range check says it first
   EXPECT_USAGE("report --data-dir " + data_ + " --explained five", "--explained");
   EXPECT_USAGE("ingest --data-dir " + data_ + " --partitions 0 " + (*dir_ / "events.jsonl"), "--partitions");
   EXPECT_USAGE("ingest --data-dir " + data_ + " --partitions eight " + (*dir_ / "events.jsonl"), "--partitions");
@@ -190,7 +196,7 @@ TEST_F(CliUsage, CountsOutOfTheirDomain) {
   EXPECT_USAGE("fold --data-dir " + data_ + " --checkpoint-every -1", "--checkpoint-every");
   EXPECT_USAGE("report --data-dir " + data_ + " --explained -3", "--explained");
   EXPECT_USAGE("what-if --data-dir " + data_ + " --policy " GONGJI_SOURCE_DIR "/ledger/policy/weihai.yaml --show -1",
-               "--show");
+               "--show: expected a whole number of 0 or more, got '-1'");  // CLI11 gave a 309-digit bound
   EXPECT_USAGE("serve --data-dir " + data_ + " --brokers 127.0.0.1:1 --idle-exit -5", "--idle-exit");
   EXPECT_USAGE("serve --data-dir " + data_ + " --brokers 127.0.0.1:1 --stop-grace 0", "--stop-grace");
   EXPECT_USAGE("log truncate --data-dir " + data_ + " --partition 0 --offset -1", "--offset");

@@ -81,14 +81,16 @@ QueryOptions options(const std::string& data, const std::string& dir) {
   return o;
 }
 
-// One data dir for the suite: the worked example employee_year (person E1, known settlements) and a generated
-// population beside it.
+// One data dir for the suite: the worked example employee_year (person E1, known settlements), a generated
+// population beside it, and a claim of GHOST, a person never enrolled (rejected UNKNOWN_PERSON).
 class Service : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir;
     data_ = *dir_ / "data";
-    write(*dir_ / "gen.jsonl", generated(40));
+    write(*dir_ / "gen.jsonl", generated(40) + R"({"type":"claim","id":"gh1","claim":"Q-1","person":"GHOST",)"
+                                              R"("date":"2023-05-01","facility":"H2","benefit":"ordinary",)"
+                                              R"("items":[{"category":"drug","amount":"10.00"}]})" "\n");
     ASSERT_EQ(run(gongji("ingest --data-dir " + data_ + " " + kExamples + "employee_year.jsonl > /dev/null")), 0);
     ASSERT_EQ(run(gongji("ingest --data-dir " + data_ + " " + *dir_ / "gen.jsonl" + " > /dev/null")), 0);
     ASSERT_EQ(run(gongji("fold --data-dir " + data_ + " > /dev/null")), 0);
@@ -504,6 +506,12 @@ TEST_F(Service, UnknownPersonOrFacilityIs404) {
   ASSERT_TRUE(settlements);
   EXPECT_EQ(settlements->status, 404);
   EXPECT_EQ(json::parse(settlements->body)["error"], "no person NOPE");
+  // A person known only by the records naming them (a claim of someone never enrolled) is found, as on the command
+  // line: their record, rejected UNKNOWN_PERSON.
+  json ghost = get_json("/v1/persons/GHOST/settlements");
+  ASSERT_EQ(ghost["records"].size(), 1u) << ghost;
+  EXPECT_EQ(ghost["records"][0]["reasons"], json::array({"UNKNOWN_PERSON"})) << ghost;
+  EXPECT_EQ(ghost["records"][0], json::parse(cli("settlements --data-dir " + data_ + " --person GHOST")));
   auto facility = get("/v1/facilities/NOPE/months/2023-03", kAuditor);
   ASSERT_TRUE(facility);
   EXPECT_EQ(facility->status, 404);
