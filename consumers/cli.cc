@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -67,14 +68,20 @@ const CLI::Validator kOutputFile(
       return fs::is_directory(s) ? "'" + s + "' is a directory, expected a file" : "";
     },
     "FILE");
-// A person, claim or event id: never empty (an empty --person would otherwise read as "every person").
-// A whole number of 0 or more (CLI11's NonNegativeNumber refused -1 as "not in range 0 to" a 309-digit bound).
+// A whole number of 0 or more, in decimal, given back as its canonical digits (a transform: CLI11 would read "010"
+// as octal 8 and refuse "08"; NonNegativeNumber refused -1 as "not in range 0 to" a 309-digit bound).
 const CLI::Validator kCountArg(
     [](std::string& s) -> std::string {
-      if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos) return "";
-      return "expected a whole number of 0 or more, got '" + s + "'";
+      uint64_t v = 0;
+      const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+      if (s.empty() || s[0] < '0' || s[0] > '9' || end != s.data() + s.size() || ec == std::errc::invalid_argument)
+        return "expected a whole number of 0 or more, got '" + s + "'";
+      if (ec == std::errc::result_out_of_range) return "'" + s + "' is larger than any count this option takes";
+      s = std::to_string(v);
+      return "";
     },
     "0 or more");
+// A person, claim or event id: never empty (an empty --person would otherwise read as "every person").
 const CLI::Validator kIdArg([](std::string& s) { return s.empty() ? "expected an id, got ''" : std::string(); }, "ID");
 // --known-at must parse (an empty value too is a mistake, never "not given"); its partitions are checked later.
 const CLI::Validator kKnownAtArg(
@@ -758,19 +765,19 @@ struct Cli {
                      "Kafka offsets), counted from the newest checkpoint there, over runs; it is named by the records "
                      "it holds (replays start from the nearest; a crash of the fold loses what neither a checkpoint "
                      "nor a full memtable has flushed, and the next fold folds it again; default 2000000, 0: none)")
-        ->check(kCountArg);
+        ->transform(kCountArg);
     fold->add_option("--checkpoints-kept", fold_opt.checkpoints_kept,
                      "after each checkpoint keep only the N newest, ranked by records folded (default 2, 0: all); "
                      "each older one holds files "
                      "the store has compacted away, up to a store's size, and a replay to a point before the oldest "
                      "kept one starts from zero")
-        ->check(kCountArg);
+        ->transform(kCountArg);
     fold->add_option("--threads", fold_opt.threads,
                      "partitions folded side by side (default 2; the embedded log only, a Kafka log is folded by "
                      "one); the store ends the same with any count")
         ->check(CLI::Range(1, 64));
     fold->add_option("--crash-before-batch", crash_before, "fault injection: exit 137 before committing batch N")
-        ->check(kCountArg)
+        ->transform(kCountArg)
         ->group("");
   }
 
@@ -801,7 +808,7 @@ struct Cli {
         ->check(CLI::Range(1, 64));
     srv->add_option("--idle-exit", sopt.idle_exit_seconds,
                     "exit after this many seconds with nothing to fold (default: run until SIGTERM)")
-        ->check(kCountArg);
+        ->transform(kCountArg);
     srv->add_option("--stop-grace", sopt.stop_grace_seconds,
                     "seconds SIGTERM / SIGINT wait for the orderly stop (the batch in hand committed and published, "
                     "exit 0) before serve ends at once, exit 1, as a second signal does (default 30): a broker that "
@@ -887,7 +894,7 @@ struct Cli {
                     "how many settlements to explain, one per case the data holds, of five: a limit reached "
                     "mid-claim, temporary out-of-area care, a TCM hospital, a TCM item refused under ORD-ACU, an "
                     "automatic first designation (default 5: every case found; the report names those not found)")
-        ->check(kCountArg);
+        ->transform(kCountArg);
   }
 
   // audit, what-if, replay, statement
@@ -921,7 +928,7 @@ struct Cli {
         ->check(input_file(false));
     wif->add_flag("--json", as_json, "the whole report as JSON");
     wif->add_option("--show", show, "claims to list in the text report, those that change most (default 20)")
-        ->check(kCountArg);
+        ->transform(kCountArg);
 
     rpl = app.add_subcommand("replay", "rebuild, into a new directory, the store as it stood when everything "
                                        "ingested up to --known-at had been folded, from the nearest checkpoint");
@@ -979,8 +986,8 @@ struct Cli {
                                            "refuses while DATA/state or a checkpoint in DATA/checkpoints holds the "
                                            "partition past the cut, naming each");
     data_opt(ltr);
-    ltr->add_option("--partition", log_partition, "partition")->required()->check(kCountArg);
-    ltr->add_option("--offset", log_offset, "first log offset to drop")->required()->check(kCountArg);
+    ltr->add_option("--partition", log_partition, "partition")->required()->transform(kCountArg);
+    ltr->add_option("--offset", log_offset, "first log offset to drop")->required()->transform(kCountArg);
     ltr->add_flag("--yes", yes, "really truncate");
   }
 
@@ -1111,17 +1118,26 @@ int run_reporting_errors(const Cli& cli, const std::string& name) {
   }
 }
 
-// CLI11's "Could not convert: --year = abc" as the other usage errors say it, for an option of `command`: "--year:
-// 'abc' is not a whole number" (or "not a number" for the one option taking fractions, query's --rate).
-std::optional<std::string> conversion_problem(const CLI::ParseError& e, const CLI::App& command) {
+// Whether the words CLI11 did not take are all the innermost command's (CLI11 lists them last word first): a parent
+// command's ("gongji log --bogus truncate ...") keep CLI11's own message, which names them.
+bool only_innermost_has_extras(const CLI::App& root) {
+  const CLI::App* app = &root;
+  for (; !app->get_subcommands().empty(); app = app->get_subcommands().front())
+    if (!app->remaining(false).empty()) return false;
+  return true;
+}
+
+// CLI11's "Could not convert: --year = abc" as the other usage errors say it: "--year: 'abc' is not a whole number",
+// or "is out of range" for digits too many for the option (every option whose text is converted so takes whole
+// numbers: the one taking fractions, query's --rate, is range-checked before).
+std::optional<std::string> conversion_problem(const CLI::ParseError& e) {
   const std::string what = e.what(), prefix = "Could not convert: ";
   const size_t eq = what.find(" = ");
   if (!dynamic_cast<const CLI::ConversionError*>(&e) || !what.starts_with(prefix) || eq == std::string::npos)
     return std::nullopt;
-  const std::string name = what.substr(prefix.size(), eq - prefix.size());
-  const CLI::Option* opt = command.get_option_no_throw(name);
-  const bool fractions = opt && opt->get_type_name().find("FLOAT") != std::string::npos;
-  return name + ": '" + what.substr(eq + 3) + "' is not a " + (fractions ? "number" : "whole number");
+  const std::string name = what.substr(prefix.size(), eq - prefix.size()), value = what.substr(eq + 3);
+  const bool digits = !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
+  return name + ": '" + value + (digits ? "' is out of range" : "' is not a whole number");
 }
 
 // Parses the command line, with the settings of query's and serve's --config file (consumers/config.h) put before
@@ -1156,12 +1172,12 @@ std::optional<int> parse_command_line(Cli& cli, int argc, char** argv) {
     else if (dynamic_cast<const CLI::RequiredError*>(&e) && !unknown.empty())
       std::cerr << command << ": not an option or argument of this command: " << CLI::detail::join(unknown, " ")
                 << "; and " << e.what();
-    else if (dynamic_cast<const CLI::ExtrasError*>(&e) && !unknown.empty())  // CLI11 lists them last word first
-      std::cerr << command << ": not an option or argument of this command: " << CLI::detail::join(unknown, " ");
-    else if (auto why = conversion_problem(e, *innermost))
-      std::cerr << command << ": " << *why;
     else if (auto why = config_error_of(e.what(), from_file, config))
       std::cerr << "gongji " << args[1] << ": " << *why;
+    else if (dynamic_cast<const CLI::ExtrasError*>(&e) && !unknown.empty() && only_innermost_has_extras(cli.app))
+      std::cerr << command << ": not an option or argument of this command: " << CLI::detail::join(unknown, " ");
+    else if (auto why = conversion_problem(e))
+      std::cerr << command << ": " << *why;
     else
       std::cerr << command << ": " << e.what();
     std::cerr << "\nRun '" << command << " --help' for more information.\n";

@@ -117,14 +117,17 @@ class Server : public RdKafka::RebalanceCb {
     if (owners_) owners_->set_partitions(partitions_);
     // Issue 8 item 2: the topic must be the log this store folded (its partition count, every partition reaching
     // the store's position, the anchor record there), checked before anything is republished or folded.
-    try {
-      auto log = open_kafka_log(kafka_);
-      store_.check_log(*log);
-      store_.record_latest_dates(*log);  // a format-9 store: its l/ and u/ keys from the topic (store.h)
-    } catch (const StoreError& e) {
-      throw Fatal("topic " + opt.events_topic + ": " + e.what());
-    }
+    std::unique_ptr<EventLog> log = open_kafka_log(kafka_);
+    auto on_topic = [&](const std::function<void()>& step) {
+      try {
+        step();
+      } catch (const StoreError& e) {
+        throw Fatal("topic " + opt.events_topic + ": " + e.what());
+      }
+    };
+    on_topic([&] { store_.check_log(*log); });
     store_.record_run(policy_, partitions_);
+    on_topic([&] { store_.record_latest_dates(*log); });  // a format-9 store: its l/ and u/ keys from the topic
   }
 
   // (Re)creates the transactional producer; init_transactions fences and aborts whatever an earlier producer with

@@ -204,42 +204,51 @@ std::string latest_value(Date date, int64_t ingested_ms) {
   std::memcpy(v.data() + 4, &ingested_ms, 8);
   return v;
 }
-// u/<partition> (store.h): the latest ingestion time of the events folded there, and the first offset whose event
-// was ingested before one ahead of it in the log (UINT64_MAX: none).
-constexpr size_t kOrderingValueSize = 16;
+// u/<partition> (store.h): the latest ingestion time of the events folded there, then Store::Disorder: the first
+// offset whose event was ingested before one ahead of it in the log (UINT64_MAX: none) and the window of ingestion
+// times such events span.
+constexpr size_t kOrderingValueSize = 32;
 constexpr Date kNoDate = std::numeric_limits<Date>::min();  // no event yet (any Date, 1900 included, is later)
 
 // The l/ and u/ keys of one partition, fed each event the fold applies, in log order: by PartitionFolder, and by
 // Store::record_latest_dates from the log for a format-9 store, so that both put the same keys.
 struct DatesOfPartition {
   int partition = 0;
-  Date latest = kNoDate;                   // the latest date of the events fed
-  int64_t max_ingested = INT64_MIN;        // their latest ingestion time
-  std::optional<uint64_t> unordered_from;  // the first event ingested before one ahead of it in the log
-  bool ordering_changed = false;           // u/ to put
+  Date latest = kNoDate;                  // the latest date of the events fed
+  int64_t max_ingested = INT64_MIN;       // their latest ingestion time
+  std::optional<Store::Disorder> disorder;  // events ingested before one ahead of them in the log
+  bool ordering_changed = false;          // u/ to put
 
   void add(uint64_t offset, Date at, int64_t ingested_ms, rocksdb::WriteBatch& batch) {
     if (at > latest) {
       latest = at;
       batch.Put(latest_prefix(partition) + hex16(offset), latest_value(at, ingested_ms));
     }
-    if (ingested_ms < max_ingested && !unordered_from) unordered_from = offset, ordering_changed = true;
+    if (ingested_ms < max_ingested) {  // out of log order: a time in [ingested_ms, max_ingested) admits no prefix
+      if (!disorder) disorder = Store::Disorder{offset, ingested_ms, max_ingested};
+      disorder->from_ms = std::min(disorder->from_ms, ingested_ms);
+      disorder->to_ms = std::max(disorder->to_ms, max_ingested);
+      ordering_changed = true;
+    }
     if (ingested_ms > max_ingested) max_ingested = ingested_ms, ordering_changed = true;
   }
   void put_ordering(rocksdb::WriteBatch& batch) {
     if (!ordering_changed) return;
+    const Store::Disorder d = disorder.value_or(Store::Disorder{UINT64_MAX, 0, 0});
     std::string v(kOrderingValueSize, '\0');
-    const uint64_t from = unordered_from.value_or(UINT64_MAX);
     std::memcpy(v.data(), &max_ingested, 8);
-    std::memcpy(v.data() + 8, &from, 8);
+    std::memcpy(v.data() + 8, &d.first_offset, 8);
+    std::memcpy(v.data() + 16, &d.from_ms, 8);
+    std::memcpy(v.data() + 24, &d.to_ms, 8);
     batch.Put("u/" + hex4(partition), v);
     ordering_changed = false;
   }
 };
 
-// A partition's u/ value: {its latest ingestion time, its first unordered offset}; {INT64_MIN, none} before any event.
-// A damaged one: StoreError naming the key.
-std::pair<int64_t, std::optional<uint64_t>> stored_ordering(rocksdb::DB* db, int partition, const std::string& dir) {
+// A partition's u/ value: {its latest ingestion time, its disorder}; {INT64_MIN, none} before any event. A damaged
+// one: StoreError naming the key.
+std::pair<int64_t, std::optional<Store::Disorder>> stored_ordering(rocksdb::DB* db, int partition,
+                                                                   const std::string& dir) {
   const std::string key = "u/" + hex4(partition);
   std::string v;
   const rocksdb::Status st = db->Get(rocksdb::ReadOptions(), key, &v);
@@ -247,10 +256,12 @@ std::pair<int64_t, std::optional<uint64_t>> stored_ordering(rocksdb::DB* db, int
   check(st, "read " + key, dir);
   if (v.size() != kOrderingValueSize) throw StoreError("the store at " + dir + " holds a damaged " + key);
   int64_t max_ingested;
-  uint64_t from;
+  Store::Disorder d;
   std::memcpy(&max_ingested, v.data(), 8);
-  std::memcpy(&from, v.data() + 8, 8);
-  return {max_ingested, from == UINT64_MAX ? std::nullopt : std::optional<uint64_t>(from)};
+  std::memcpy(&d.first_offset, v.data() + 8, 8);
+  std::memcpy(&d.from_ms, v.data() + 16, 8);
+  std::memcpy(&d.to_ms, v.data() + 24, 8);
+  return {max_ingested, d.first_offset == UINT64_MAX ? std::nullopt : std::optional<Store::Disorder>(d)};
 }
 
 // What the store holds of a partition's l/ and u/ keys, to fold on from.
@@ -258,7 +269,7 @@ DatesOfPartition stored_dates(const Store& store, rocksdb::DB* db, int partition
   DatesOfPartition d;
   d.partition = partition;
   d.latest = store.latest_date(partition).value_or(kNoDate);
-  std::tie(d.max_ingested, d.unordered_from) = stored_ordering(db, partition, store.dir());
+  std::tie(d.max_ingested, d.disorder) = stored_ordering(db, partition, store.dir());
   return d;
 }
 
@@ -1290,7 +1301,9 @@ std::vector<Output> PartitionFolder::Impl::apply_record(const LogRecord& r, std:
   switch (judge_event_id(seen, h)) {
     case IdVerdict::conflict:
       throw EventError("id", spelled(Reason::ID_CONFLICT) + ": event id " + e.id() + " was folded with other content");
-    case IdVerdict::duplicate: return {};
+    case IdVerdict::duplicate:  // a no-op, but an event of the log all the same: its ingestion time counts (u/)
+      note_date(r.offset, e.at(), r.ingested_ms);
+      return {};
     case IdVerdict::new_event: break;
   }
   touched = true;
@@ -2019,8 +2032,8 @@ void Store::record_latest_dates(EventLog& log) {
     scan("d/" + hex4(p) + "/", [&](const std::string& key, std::string_view) {
       dead.insert(std::stoull(key.substr(7), nullptr, 16));
     });
-    // As the fold fed them (PartitionFolder::Impl::note_date), the events it applied; a duplicate is fed too, which
-    // changes nothing: it follows its first copy, of the same date, in the same partition (e/ is per partition).
+    // As the fold fed them (PartitionFolder::Impl::note_date): every record but the dead letters, duplicates too (a
+    // duplicate never raises l/: it follows its first copy, of the same date, in the same partition).
     DatesOfPartition dates;
     dates.partition = p;
     log.read(p, 0, [&](const LogRecord& r) {
@@ -2051,7 +2064,7 @@ void Store::record_latest_dates(EventLog& log) {
               " records read)");
 }
 
-std::optional<uint64_t> Store::unordered_from(int partition) const {
+std::optional<Store::Disorder> Store::disorder(int partition) const {
   require_latest_dates();
   return stored_ordering(db_.get(), partition, dir_).second;
 }

@@ -36,9 +36,8 @@
 //   l/<partition>/<offset>                  the partition's latest date rose at that event (POLICY.md TIME-ASOF:
 //                                           the default --as-of): its date (4 bytes) and ingestion time (8 bytes,
 //                                           physical like i/ values: left out of the digest); Store::latest_date
-//   u/<partition>                           the latest ingestion time of the events folded there and the first
-//                                           offset whose event was ingested before one ahead of it in the log
-//                                           (8 + 8 bytes): physical, left out of the digest; Store::unordered_from
+//   u/<partition>                           the latest ingestion time of the events folded there and their
+//                                           Store::Disorder (8 + 24 bytes): physical, left out of the digest
 //   v/<policy_version>                      the text of every policy version the fold has used
 // <partition> is 4 hex digits, <offset> 16 and <n> 8, so lexicographic order is log order. Every raw id in a key
 // (<person>, <facility>, <claim>, <event id>, <policy_version>) is key_part(id): '%' and '/' percent-escaped, so
@@ -344,15 +343,21 @@ class Store {
   // the person's partition. The latest business date (`at`) of the events folded into `partition`, global events
   // included and dead letters not (a record that could not be applied is not an event of the ledger); with `known`,
   // of those it admits (log offset, ingestion time), read from the points where the date rose (l/): exact where the
-  // events admitted are a prefix of the partition, as they are for an offset bound, and for a time bound up to
-  // unordered_from(). nullopt: no event folded there (or none admitted). A store of format 9 not yet folded on by
+  // events admitted are a prefix of the partition, as they are for an offset bound, and for a time bound outside
+  // disorder()'s window. nullopt: no event folded there (or none admitted). A store of format 9 not yet folded on by
   // this binary has no l/ index: StoreFormatError saying to give --as-of or run a fold once.
   using Admits = std::function<bool(uint64_t offset, int64_t ingested_ms)>;
   std::optional<Date> latest_date(int partition, const Admits& known = {}) const;
-  // The first offset of `partition` whose event was ingested before an event ahead of it in the log (u/: two
-  // producers writing one Kafka partition, or a clock set back); nullopt while ingestion times rise with the
-  // offsets. Format 9: StoreFormatError as latest_date.
-  std::optional<uint64_t> unordered_from(int partition) const;
+  // Events of a partition ingested before an event ahead of them in the log (two producers writing one Kafka
+  // partition, a clock set back): the first one's offset, and a window of ingestion times outside which the events
+  // ingested by a time are still a prefix of the partition (for each such event j, [ingested_j, the latest
+  // ingestion time before j) lies within [from_ms, to_ms)). Kept in u/.
+  struct Disorder {
+    uint64_t first_offset = 0;
+    int64_t from_ms = 0, to_ms = 0;
+  };
+  // nullopt while ingestion times rise with the offsets. Format 9: StoreFormatError as latest_date.
+  std::optional<Disorder> disorder(int partition) const;
   // Builds the l/ and u/ keys of a store of format 9 from `log`, the log it was folded from (check_log), reading each
   // partition's records up to the folded position (each one's date only: event_date) and leaving out its dead
   // letters (d/); then records format 10, in the same synced WriteBatch. A no-op on any other format and on a
@@ -420,7 +425,8 @@ class Store {
   // replay tests check them); the keys say which events are a person's, which `settlements --person` reads (with r/).
   // Likewise u/ values (ingestion times), and of l/ values the ingestion time after the date.
   std::string digest() const;
-  // The same over the keys of one partition (persons, facilities, meta, position, outputs, dead letters, ids).
+  // The same over the keys of one partition (persons, facilities, meta, position, outputs, dead letters, ids, latest
+  // dates; u/ is physical and left out).
   std::string partition_digest(int partition) const;
   // The fold's position per partition (x/ keys).
   std::map<int, uint64_t> positions() const;

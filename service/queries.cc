@@ -5,6 +5,7 @@
 
 #include "events/money.h"
 #include "events/partition.h"
+#include "service/access_log.h"
 #include "ledger/settlement.h"
 #include "replay/statement.h"
 #include "replay/person_view.h"
@@ -127,18 +128,26 @@ KnownAt known_at_param(const std::string& text, const EventLog& log) {
   return k;
 }
 
+namespace {
+std::string time_text(int64_t ms) {  // as --known-at takes it
+  return utc_timestamp(AccessLog::Clock::time_point(std::chrono::milliseconds(ms)));
+}
+}  // namespace
+
 std::optional<Date> default_as_of(const Store& store, const std::string& person, const KnownAt* known) {
   const int partition = partition_of(person, store.partitions());
   Store::Admits admits;
   if (known) admits = [&](uint64_t offset, int64_t ms) { return known->admits(partition, offset, ms); };
-  if (known && known->ms) {
+  if (known && known->ms) {  // the events ingested by then are a prefix of the partition outside the window
     const auto bound = known->offsets.find(partition);
-    const std::optional<uint64_t> from = store.unordered_from(partition);
-    if (from && (bound == known->offsets.end() || *from < bound->second))
-      throw ParameterError("as_of", "is needed with a time as --known-at for person " + person + ": partition " +
+    const std::optional<Store::Disorder> d = store.disorder(partition);
+    if (d && (bound == known->offsets.end() || d->first_offset < bound->second) && *known->ms >= d->from_ms &&
+        *known->ms < d->to_ms)
+      throw ParameterError("as_of", "is needed for person " + person + " as known at that time: partition " +
                                         std::to_string(partition) + " of the log holds events ingested out of order "
-                                        "(from offset " + std::to_string(*from) + " on), so its latest date as "
-                                        "known at a time is not kept");
+                                        "(from offset " + std::to_string(d->first_offset) + " on, ingested between " +
+                                        time_text(d->from_ms) + " and " + time_text(d->to_ms) +
+                                        "), so its latest date as known then is not kept");
   }
   return store.latest_date(partition, admits);
 }

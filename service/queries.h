@@ -68,13 +68,14 @@ KnownAt known_at_param(const std::string& text, const EventLog& log);
 
 // The default --as-of of `person` (POLICY.md TIME-ASOF): the latest date in the log, which TIME-LOG makes the
 // person's partition (Store::latest_date; with `known`, of the events known then); nullopt when none is. With a time
-// as `known` over a partition whose events were not ingested in log order (Store::unordered_from), that date is
-// not kept: ParameterError "as_of" (give one).
+// as `known` inside the window of a partition's events ingested out of log order (Store::disorder), that date is
+// not kept: ParameterError "as_of" (give one). A store below format 10: StoreFormatError (Store::latest_date).
 std::optional<Date> default_as_of(const Store& store, const std::string& person, const KnownAt* known = nullptr);
 
 // `gongji person`: the person's state as JSON (replay/person_view.h person_view) as of `as_of` (YYYY-MM-DD; "" =
-// default_as_of), as known at `known_at` ("" = everything folded; else the person is folded again from the
-// log, TIME-REPLAY). No such person (as known then): NotFoundError "no person P[ known at T ...]".
+// default_as_of, decided before the person is read, so its refusals come before a NotFoundError), as known at
+// `known_at` ("" = everything folded; else the person is folded again from the log, TIME-REPLAY). No such person (as
+// known then): NotFoundError "no person P[ known at T ...]".
 // `policy`: when set, the policy read_policy(store, policy_file, known_at.empty()) gives (a caller's cache, checked
 // by the caller with refuse_another_policy); otherwise a `policy_file` of another version is refused (ParameterError).
 // `cache`: for the known-at reconstruction (replay/reconstruct.h ReplayCache), a long-lived reader's.

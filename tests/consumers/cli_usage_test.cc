@@ -128,6 +128,10 @@ TEST_F(CliUsage, NumberThatDoesNotParse) {
   EXPECT_USAGE("statement --data-dir " + data_ + " --person P1 --year twenty",
                "gongji statement: --year: 'twenty' is not a whole number\n");
   EXPECT_USAGE("fold --data-dir " + data_ + " --batch 2k", "--batch");  // its range check says it first
+  EXPECT_USAGE("report --data-dir " + data_ + " --explained 3000000000",
+               "gongji report: --explained: '3000000000' is out of range\n");
+  EXPECT_USAGE("fold --data-dir " + data_ + " --checkpoint-every 99999999999999999999",
+               "--checkpoint-every: '99999999999999999999' is larger than any count this option takes");
   EXPECT_USAGE("report --data-dir " + data_ + " --explained five", "--explained");
   EXPECT_USAGE("ingest --data-dir " + data_ + " --partitions 0 " + (*dir_ / "events.jsonl"), "--partitions");
   EXPECT_USAGE("ingest --data-dir " + data_ + " --partitions eight " + (*dir_ / "events.jsonl"), "--partitions");

@@ -671,29 +671,52 @@ TEST(StoreFormat, Format8PersonsAreMigratedTo9) {
   }
 }
 
+// Each partition's latest date in JSON Lines events (global ones in every partition), read from the lines themselves.
+std::map<int, Date> latest_dates_of(const std::string& events, int partitions) {
+  std::map<int, Date> latest;
+  std::istringstream in(events);
+  for (std::string line; std::getline(in, line);) {
+    const Event e = parse_event(line);
+    for (int p : partitions_for(e, partitions)) latest[p] = std::max(latest[p], e.at());
+  }
+  return latest;
+}
+
+// A format-10 store made one of format 9, as an earlier gongji left it: no l/ or u/ key.
+void back_to_format_9(Store& s) {
+  rocksdb::WriteBatch b;
+  for (const char* prefix : {"l/", "u/"}) s.scan(prefix, [&](const std::string& k, std::string_view) { b.Delete(k); });
+  b.Put("n/format", "9");
+  ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
+}
+
+std::map<std::string, std::string> values_under(const Store& s, const std::string& prefix) {
+  std::map<std::string, std::string> values;
+  s.scan(prefix, [&](const std::string& k, std::string_view v) { values[k] = std::string(v); });
+  return values;
+}
+
 // Format 10 adds the l/ and u/ keys of each partition's latest date (TIME-ASOF's default --as-of), which only the log
 // can give. A format-9 store (l/ and u/ taken out, n/format 9) is read as it is, but a read-only open has no default
 // date and says what to run; a writable open leaves it at 9 and refuses to fold on before the keys are built (else
 // they would hold the new events only); a fold builds them from the log up to the store's position, skipping the dead
-// letters, to exactly what a fold from zero holds (same digest), then folds on. The log has a dead letter dated after
-// everything else (an event id folded with other content, ID_CONFLICT, 2027-06-30) and one that is no event at all,
-// and another conflict dated 2027 is appended past the store's position: a migration reading events as they come, or
-// past its position (where that dead letter is not yet one), would count a 2027 date.
+// letters, to exactly what a fold from zero holds (same digest, and the same u/ values, which the digest leaves
+// out), then folds on. The log has a dead letter dated after everything else (an event id folded with other content,
+// ID_CONFLICT, 2027-06-30), one that is no event at all, and a duplicate (its ingestion time counts in u/ as the fold
+// counts it); another conflict dated 2027-07-02 is appended past the store's position: a migration reading events as
+// they come, or past its position (where that dead letter is not yet one), would count a 2027 date. The event applied
+// after the migration, dated 2027-07-01, passes the policy's window: the fold warns.
 TEST(StoreFormat, Format9IsGivenItsLatestDatesFromTheLogByAFold) {
   TempDir d;
   auto log = open_segment_log(d / "data/log", 4);
   const std::string events = generated(200);
   ingest_lines(*log, events);
-  std::map<int, Date> expected;  // from the event lines themselves: each partition's latest `at`, global events in all
-  {
-    std::istringstream in(events);
-    for (std::string line; std::getline(in, line);)
-      for (int p : partitions_for(parse_event(line), 4)) expected[p] = std::max(expected[p], parse_event(line).at());
-  }
+  std::map<int, Date> expected = latest_dates_of(events, 4);
   Event conflict = parse_event(R"({"type":"person_enrolled","id":"e-conflict","at":"2023-01-01","person":"X1",)"
                                R"("birth_date":"1970-01-01","scheme":"employee","status":"in_service"})");
   const int px = partition_of("X1", 4);
   log->append_raw(px, encode_event(conflict));
+  log->append_raw(px, encode_event(conflict));  // a duplicate
   conflict.header().at = *parse_date("2027-06-30");
   log->append_raw(px, encode_event(conflict));
   log->append_raw((px + 1) % 4, "no event at all");
@@ -701,15 +724,12 @@ TEST(StoreFormat, Format9IsGivenItsLatestDatesFromTheLogByAFold) {
   {
     Store s(dir);
     EXPECT_EQ(s.fold(*log, default_policy()).dead_letters, 2u);
-    rocksdb::WriteBatch b;
-    for (const char* prefix : {"l/", "u/"})
-      s.scan(prefix, [&](const std::string& k, std::string_view) { b.Delete(k); });
-    b.Put("n/format", "9");
-    ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
+    ASSERT_NO_FATAL_FAILURE(back_to_format_9(s));
   }
   conflict.header().id = "e-conflict-2";  // its first copy folded after the migration; the second one a dead letter
-  log->append_raw(px, encode_event(conflict));
   conflict.header().at = *parse_date("2027-07-01");
+  log->append_raw(px, encode_event(conflict));
+  conflict.header().at = *parse_date("2027-07-02");
   log->append_raw(px, encode_event(conflict));
   {
     Store ro(dir, true);
@@ -731,22 +751,30 @@ TEST(StoreFormat, Format9IsGivenItsLatestDatesFromTheLogByAFold) {
   std::vector<std::string> said;
   oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
   std::string digest;
+  std::map<std::string, std::string> ordering;  // u/ keys and values
   {
     Store s(dir);
     s.fold(*log, default_policy());
     EXPECT_EQ(s.format(), 10);
     digest = s.digest();
-    expected[px] = std::max(expected[px], *parse_date("2027-06-30"));  // e-conflict-2's first copy, applied
+    expected[px] = *parse_date("2027-07-01");  // e-conflict-2's first copy, applied
     for (auto [p, date] : expected) EXPECT_EQ(s.latest_date(p), date) << p;
-    for (int p = 0; p < 4; ++p) EXPECT_EQ(s.unordered_from(p), std::nullopt) << p;
+    ordering = values_under(s, "u/");
   }
   oplog::set_sink_for_tests(nullptr);
   EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 10: the latest date of 4 partitions recorded "
                            "from the log"))
       << testing::PrintToString(said);
+  EXPECT_TRUE(logged(said, "partition " + std::to_string(px) + ": the event at offset "))
+      << testing::PrintToString(said);
+  EXPECT_TRUE(logged(said, " is dated 2027-07-01, after the policy's window (to 2027-06-30): it is now the latest "
+                           "date of the partition, the default --as-of of everyone in it"))
+      << testing::PrintToString(said);
   Store fresh(d / "data/fresh");
   fresh.fold(*log, default_policy());
   EXPECT_EQ(digest, fresh.digest());
+  EXPECT_EQ(ordering.size(), 4u);
+  EXPECT_TRUE(ordering == values_under(fresh, "u/"));
 }
 
 // A person that does not decode stops the migration to format 9, naming its key; the store stays halfway

@@ -645,11 +645,13 @@ TEST_F(Service, SecondaryFilesAreUnderDataAndStaleOnesRemoved) {
   EXPECT_TRUE(fs::is_directory(fs::path(data_) / ("query-secondary-" + std::to_string(::getpid()))));
 }
 
-// POLICY.md TIME-ASOF's default --as-of as known at a time: exact while the partition's events were ingested in log
-// order; once one was ingested before an event ahead of it (two producers on one partition, a clock set back), the
-// date as known at a time is not kept and the default is refused (give --as-of), never a wrong date. An offset bound
-// before that point still answers. Offsets of partition 0 (of 1): T1 0 and P 1 (2022-01-01, ingested at 500 ms),
-// claims at 2, 3, 4 dated 2023-01-10, 2023-03-10, 2023-02-10 and ingested at 1000, 3000 and 2000 ms.
+// POLICY.md TIME-ASOF's default --as-of as known at a time: exact while the events ingested by then are a prefix of
+// the partition. Where one was ingested before an event ahead of it (two producers on one partition, a clock set
+// back), a time inside the window that breaks the prefix is refused (give --as-of), never answered with a wrong
+// date; a time outside it, or an offset bound before the first such event, is answered. Offsets of partition 0 (of
+// 1): T1 0 and P 1 (2022-01-01, ingested at 500 ms), claims at 2, 3, 4 dated 2023-01-10, 2023-03-10, 2023-02-10 and
+// ingested at 1000, 3000 and 2000 ms. Known at 2500 ms: T1, P, c1 and c3, latest 2023-02-10, where the points the
+// date rose at (l/: 0, 2, 3) would give 2023-01-10.
 TEST(DefaultAsOf, AsKnownAtATimeOnlyWhileIngestedInLogOrder) {
   TempDir d;
   auto log = open_segment_log(d / "log", 1);
@@ -676,17 +678,26 @@ TEST(DefaultAsOf, AsKnownAtATimeOnlyWhileIngestedInLogOrder) {
     });
     folder.commit(st);
   }
-  EXPECT_EQ(s.unordered_from(0), 4u);
+  const std::optional<Store::Disorder> disorder = s.disorder(0);
+  ASSERT_TRUE(disorder);
+  EXPECT_EQ(disorder->first_offset, 4u);
+  EXPECT_EQ(disorder->from_ms, 2000);  // c3's ingestion, up to the latest before it (c2's)
+  EXPECT_EQ(disorder->to_ms, 3000);
   EXPECT_EQ(default_as_of(s, "P"), parse_date("2023-03-10"));
   const KnownAt before_c3 = parse_known_at("0:4");
   EXPECT_EQ(default_as_of(s, "P", &before_c3), parse_date("2023-03-10"));
-  const KnownAt at_1500 = parse_known_at("1500");
-  EXPECT_EQ(thrown<ParameterError>([&] { default_as_of(s, "P", &at_1500); }),
-            "--as-of: is needed with a time as --known-at for person P: partition 0 of the log holds events ingested "
-            "out of order (from offset 4 on), so its latest date as known at a time is not kept");
-  KnownAt both = at_1500;  // a time and an offset bound no later than the first event out of order
+  const KnownAt at_1500 = parse_known_at("1500"), at_3000 = parse_known_at("3000"), at_2500 = parse_known_at("2500");
+  EXPECT_EQ(default_as_of(s, "P", &at_1500), parse_date("2023-01-10"));  // T1, P, c1: a prefix
+  EXPECT_EQ(default_as_of(s, "P", &at_3000), parse_date("2023-03-10"));  // everything
+  EXPECT_EQ(thrown<ParameterError>([&] { default_as_of(s, "P", &at_2500); }),
+            "--as-of: is needed for person P as known at that time: partition 0 of the log holds events ingested out "
+            "of order (from offset 4 on, ingested between 1970-01-01T00:00:02.000Z and 1970-01-01T00:00:03.000Z), so "
+            "its latest date as known then is not kept");
+  KnownAt both = at_2500;  // a time and an offset bound no later than the first event out of order: a prefix
   both.offsets[0] = 4;
   EXPECT_EQ(default_as_of(s, "P", &both), parse_date("2023-01-10"));  // c1: c2 was ingested at 3000
+  both.offsets[0] = 5;
+  EXPECT_THROW(default_as_of(s, "P", &both), ParameterError);
 }
 
 // gongji_fund_paid_yuan nets a reversal under the scheme of the claim's settled settlement (Store::
@@ -834,10 +845,6 @@ TEST_F(Service, TlsWhenACertificateIsGiven) {
   EXPECT_FALSE(plain.Get("/healthz", httplib::Headers{{"Authorization", "Bearer " + kOps}}));
 }
 
-// The store is a RocksDB secondary: what `fold` commits while the service runs is answered without a restart.
-// A log cut under a running service (records the store has folded, cut as `gongji log truncate` cuts) is noticed at
-// the next catch-up: the log is opened again and checked against the store, which refuses it; /readyz says so,
-// naming the partition, and the service keeps answering.
 // A store of format 9 (an earlier gongji's: no l/ and u/ keys) has no default as_of: the person answer without one
 // is 503 saying what to run (it was 500), and with one it answers.
 TEST(ServiceLive, AFormat9StoreAnswersWithAnAsOfAndSaysWhatToRunWithout) {
@@ -863,6 +870,10 @@ TEST(ServiceLive, AFormat9StoreAnswersWithAnAsOfAndSaysWhatToRunWithout) {
   EXPECT_EQ(svc.get("/v1/persons/E1?as_of=2023-03-09", kDesk)->status, 200);
 }
 
+// The store is a RocksDB secondary: what `fold` commits while the service runs is answered without a restart.
+// A log cut under a running service (records the store has folded, cut as `gongji log truncate` cuts) is noticed at
+// the next catch-up: the log is opened again and checked against the store, which refuses it; /readyz says so,
+// naming the partition, and the service keeps answering.
 TEST(ServiceLive, ALogTruncatedUnderTheServiceIsNoticed) {
   TempDir d;
   const std::string data = d / "data";
