@@ -218,6 +218,12 @@ class KafkaLog final : public EventLog {
     for (auto [k, v] : {std::pair{"enable.idempotence", "true"}, std::pair{"acks", "all"},
                         std::pair{"linger.ms", "5"}, std::pair{"message.timeout.ms", "60000"}})
       if (c->set(k, v, err) != RdKafka::Conf::CONF_OK) throw LogError("kafka: " + err);
+    // LZ4 unless the --kafka-config says otherwise: the topic smaller on the broker's disk and its wire, for every
+    // reader. Over 10% of the city's year (2026-12-05, runs alternating on one broker): `serve` read it in 54.9 and
+    // 54.9 s against 56.4 s from the same events uncompressed, the Kafka Streams peer in 51.8 and 48.0 s against
+    // 52.8 and 51.7 s.
+    if (!opt_.config.contains("compression.type") && !opt_.config.contains("compression.codec"))
+      c->set("compression.type", "lz4", err);
     c->set("dr_cb", &dr_, err);
     c->set("event_cb", static_cast<RdKafka::EventCb*>(&events_), err);
     std::unique_ptr<RdKafka::Producer> p(RdKafka::Producer::create(c.get(), err));
