@@ -75,7 +75,7 @@ const CLI::Validator kCountArg(
       uint64_t v = 0;
       const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
       if (s.empty() || s[0] < '0' || s[0] > '9' || end != s.data() + s.size() || ec == std::errc::invalid_argument)
-        return "expected a whole number of 0 or more, got '" + s + "'";
+        return "'" + s + "' is not a whole number of 0 or more";
       if (ec == std::errc::result_out_of_range) return "'" + s + "' is larger than any count this option takes";
       s = std::to_string(v);
       return "";
@@ -857,8 +857,9 @@ struct Cli {
                      "business date YYYY-MM-DD (default: the latest date in the log, which POLICY.md TIME-LOG makes "
                      "the person's partition: the latest date of the events folded there, global ones included, "
                      "or with --known-at of those known then; the answer's as_of says which. It may be later than "
-                     "the person's own last event, even in another year. With a time as --known-at over a partition "
-                     "whose events were not ingested in log order, give --as-of)")
+                     "the person's own last event, even in another year, whose year-based fields may then be 0.00. "
+                     "With a time as --known-at falling where the partition's events were ingested out of log "
+                     "order, give --as-of: the refusal names that window)")
         ->check(kDateArg);
     pers->add_option("--policy", policy_file,
                      "policy file: the one the store was folded under (the default), or a copy of it; another is "
