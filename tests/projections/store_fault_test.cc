@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 #include <rocksdb/file_system.h>
 
 #include "log/fault_probe.h"
@@ -416,6 +417,44 @@ TEST_F(StoreFault, AFailedSyncOfUnsyncedCommitsIsAStoreError) {
   const std::string what = thrown<StoreError>([&] { s.sync(); });
   EXPECT_NE(what.find("sync the write-ahead log of " + (d / "state")), std::string::npos) << what;
   EXPECT_NE(what.find("injected"), std::string::npos) << what;
+}
+
+// Store format 10's l/ and u/ keys are built from the log in one synced WriteBatch with the new format: a write that
+// fails there (an injected EIO on the WAL) is a StoreError naming the step, the store stays at format 9 with nothing
+// half-built, and the next fold builds them and folds on to the clean fold's store (same digest).
+TEST_F(StoreFault, AFailedWriteOfTheLatestDatesLeavesFormat9AndTheNextFoldRecovers) {
+  TempDir d;
+  const std::string dir = d / "state";
+  auto l = log();
+  {
+    Store s(dir);
+    s.fold(*l, default_policy());
+    rocksdb::WriteBatch b;  // back to format 9, as an earlier gongji left it
+    for (const char* prefix : {"l/", "u/"})
+      s.scan(prefix, [&](const std::string& k, std::string_view) { b.Delete(k); });
+    b.Put("n/format", "9");
+    ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
+  }
+  {
+    auto failing = std::make_shared<FailingFS>(".log");
+    Store s(dir, StoreOptions{false, true, failing});
+    failing->fail_appends = true;
+    const std::string what = thrown<StoreError>([&] { s.fold(*l, default_policy()); });
+    EXPECT_NE(what.find("record the latest dates of " + dir), std::string::npos) << what;
+    EXPECT_NE(what.find("injected append failure"), std::string::npos) << what;
+    EXPECT_GT(failing->failures.load(), 0);
+  }
+  {
+    Store ro(dir, true);
+    EXPECT_EQ(ro.format(), 9);
+    size_t latest_keys = 0;
+    ro.scan("l/", [&](const std::string&, std::string_view) { ++latest_keys; });
+    EXPECT_EQ(latest_keys, 0u);
+  }
+  Store s(dir);
+  s.fold(*l, default_policy());
+  EXPECT_EQ(s.format(), 10);
+  EXPECT_EQ(s.digest(), *clean_digest_);
 }
 
 // Durability: once a commit went unlogged, a logged write (a synced or unsynced commit, record_run) is refused until
