@@ -145,10 +145,11 @@ class Server : public RdKafka::RebalanceCb {
       for (const auto& [k, v] : kafka_.config) setc(pc.get(), k, v);
       setc(pc.get(), "transactional.id", txid_);  // stable per store: a restart fences and aborts its previous self
       // A member that dies mid-transaction leaves it open; until the broker aborts it, read_committed consumers
-      // wait at it. Live transactions hold at most 2 batches (128,000 events' records by default), so abort abandoned
-      // ones within 15 s: the longest took 0.5 s (63,271 records) over 10% of the city's year (serve's last line).
-      // A republish holds a partition's whole unpublished outbox (after a crash about 5 batches; a new --group:
-      // everything), which may not fit in 15 s: debt.
+      // wait at it. Live transactions hold one batch (512,000 events' records by default), so abort abandoned ones
+      // within 15 s: the longest took 1.6-2.7 s (about 500,000 records) over 10% of the city's year (serve's last
+      // line).
+      // A republish holds a partition's whole unpublished outbox (after a crash up to about 3 batches' share of it,
+      // about 190,000 events' records at 8 partitions; a new --group: everything), which may not fit in 15 s: debt.
       setc(pc.get(), "transaction.timeout.ms", "15000");
       producer_.reset();
       producer_.reset(RdKafka::Producer::create(pc.get(), err));
@@ -354,12 +355,25 @@ class Server : public RdKafka::RebalanceCb {
     if (owned != owned_) owners_->set_owned(owned_ = std::move(owned));
   }
 
+  // An output record on its way to the settlements topic, in its wire form (wire/output_record.h), made as soon as
+  // the fold returns the output: a batch waiting for its transaction holds about 1 KB a record, not the settlement's
+  // objects (so a batch can be larger: issue 10).
   struct Pending {
     int partition;
     uint64_t offset;
-    int index;
-    Output out;
+    bool dead_letter;  // also to the dead-letter topic
+    std::string value;
   };
+  // The Pending of the `index`-th output of the event at `offset` of partition `p`: a record that cannot be written
+  // stops serve naming its place (Fatal), before anything of its batch is published.
+  static Pending pending(int p, uint64_t offset, int index, const Output& out) {
+    try {
+      return {p, offset, out.kind == "dead_letter", output_record(out, p, offset, index)};
+    } catch (const std::exception& e) {
+      throw Fatal("the output record " + std::to_string(index) + " of partition " + std::to_string(p) + " offset " +
+                  std::to_string(offset) + " cannot be published: " + e.what());
+    }
+  }
 
   void produce_to(const std::string& topic, int32_t part, const std::string& value) {
     for (;;) {
@@ -376,32 +390,16 @@ class Server : public RdKafka::RebalanceCb {
   // Settlements keep the events partition: one person's records stay in order. A dead letter goes there too, in
   // its place (kind dead_letter: a subscriber can tell a record that was not settled from one not yet seen), and
   // also to the dead-letter topic (DOWNSTREAM.md).
-  void produce(const Pending& q, const std::string& value) {
-    produce_to(opt_.settlements_topic, q.partition, value);
-    if (q.out.kind == "dead_letter") produce_to(opt_.dead_letter_topic, RdKafka::Topic::PARTITION_UA, value);
-  }
-
-  // The wire records of the items (wire/output_record.h), made once, before any transaction begins: a record that
-  // cannot be written stops serve naming its place, with no transaction left open.
-  static std::vector<std::string> encode(const std::vector<Pending>& items) {
-    std::vector<std::string> values;
-    values.reserve(items.size());
-    for (const auto& q : items) {
-      try {
-        values.push_back(output_record(q.out, q.partition, q.offset, q.index));
-      } catch (const std::exception& e) {
-        throw Fatal("the output record " + std::to_string(q.index) + " of partition " + std::to_string(q.partition) +
-                    " offset " + std::to_string(q.offset) + " cannot be published: " + e.what());
-      }
-    }
-    return values;
+  void produce(const Pending& q) {
+    produce_to(opt_.settlements_topic, q.partition, q.value);
+    if (q.dead_letter) produce_to(opt_.dead_letter_topic, RdKafka::Topic::PARTITION_UA, q.value);
   }
 
   // One attempt at the transaction: the items, then the group's offsets, then the commit.
-  void transact_once(const std::vector<Pending>& items, const std::vector<std::string>& values,
-                     const std::map<int, uint64_t>& positions, RdKafka::ConsumerGroupMetadata& group) {
+  void transact_once(const std::vector<Pending>& items, const std::map<int, uint64_t>& positions,
+                     RdKafka::ConsumerGroupMetadata& group) {
     txn_call([&] { return producer_->begin_transaction(); }, "begin_transaction");
-    for (size_t i = 0; i < items.size(); ++i) produce(items[i], values[i]);
+    for (const Pending& q : items) produce(q);
     txn_call([&] {
       std::vector<RdKafka::TopicPartition*> offs;
       for (auto [p, next] : positions)
@@ -420,11 +418,10 @@ class Server : public RdKafka::RebalanceCb {
   // consumer never sees the aborted attempt. Bounded; then Fatal (a restart recovers from the outbox).
   void transact(const std::vector<Pending>& items, const std::map<int, uint64_t>& positions,
                 RdKafka::ConsumerGroupMetadata& group) {
-    const std::vector<std::string> values = encode(items);
     for (int attempt = 1;; ++attempt) {
       try {
         const auto begun = std::chrono::steady_clock::now();
-        transact_once(items, values, positions, group);
+        transact_once(items, positions, group);
         if (const auto took = std::chrono::steady_clock::now() - begun; took > longest_txn_)
           longest_txn_ = took, longest_txn_records_ = items.size();
         break;
@@ -457,7 +454,7 @@ class Server : public RdKafka::RebalanceCb {
     store_.outbox(p, from, to, [&](uint64_t off, const Output& out) {
       index = off == last ? index + 1 : 0;
       last = off;
-      items.push_back({p, off, index, out});
+      items.push_back(pending(p, off, index, out));
     });
     std::unique_ptr<RdKafka::ConsumerGroupMetadata> group(consumer_->groupMetadata());
     transact(items, {{p, to}}, *group);
@@ -510,7 +507,7 @@ class Server : public RdKafka::RebalanceCb {
     auto applied = [&](const LogRecord& r, std::vector<Output>& produced) {
       if (r.offset >= published)
         for (size_t n = 0; n < produced.size(); ++n)
-          outs.push_back({p, r.offset, static_cast<int>(n), std::move(produced[n])});
+          outs.push_back(pending(p, r.offset, static_cast<int>(n), produced[n]));
       return false;
     };
     auto commit_early = [&] {
@@ -602,16 +599,18 @@ class Server : public RdKafka::RebalanceCb {
 
   // The publisher (issue 10: serve's Kafka transactions overlap the fold). flush() commits a batch to RocksDB (the
   // outbox) and hands it over; one thread runs the transactions in the order handed, each taking every batch
-  // waiting (a slow broker makes the transactions larger, not more), with the latest offsets and group metadata.
-  // At most kMaxWaiting batches wait: then flush() waits. Its failure (Fatal: the transaction could not be made)
-  // stops it for good and is rethrown on the consumer's thread by the next hand_over or wait_published; what it had
-  // not published is in the outbox and is published by the restart.
+  // waiting (at most kMaxWaiting), with the latest offsets and group metadata.
+  // At most kMaxWaiting batches wait: then flush() waits (one: a batch of 512,000 events holds about 0.4 GB of
+  // records, and the publisher keeps up with the fold: the consumer thread waited 0.0 s for it over 10% of the
+  // city). Its failure (Fatal: the transaction could not be made) stops it for good and is rethrown on the consumer's
+  // thread by the next hand_over or wait_published; what it had not published is in the outbox and is published by
+  // the restart.
   struct Handed {
     std::vector<Pending> items;
     std::map<int, uint64_t> positions;
     std::shared_ptr<RdKafka::ConsumerGroupMetadata> group;
   };
-  static constexpr size_t kMaxWaiting = 2;
+  static constexpr size_t kMaxWaiting = 1;
 
   void hand_over(Handed h) {
     std::unique_lock lock(pub_mu_);

@@ -43,8 +43,15 @@ struct ServeOptions {
   // (2.00 GB); 16,000 again: 97.7 s. A person is written once per batch; the cost is memory and, after a crash, a
   // larger outbox to publish. Since serve reads each partition's records of a batch ahead as the fold does
   // (2026-12-04, the same 10% topic, runs alternating, wall seconds less the 3 idle): 32,000: 57.83, 59.83 and
-  // 57.41 s (peak RSS 2.28-2.31 GB); 64,000: 56.83, 52.88 and 54.70 s (2.38-2.54 GB), so 64,000.
-  size_t batch_events = 64000;
+  // 57.41 s (peak RSS 2.28-2.31 GB); 64,000: 56.83, 52.88 and 54.70 s (2.38-2.54 GB), so 64,000. At 64,000 a batch
+  // held about 8,000 records a partition, where `fold`'s holds 64,000: serve wrote 4.05 M persons over the year
+  // against the fold's 1.91 M. Since a batch waiting for its transaction holds its records in their wire form and at
+  // most one batch waits (2026-12-05, the same topic, wall seconds less the idle 3): 64,000: 59.74 s (peak RSS 2.30
+  // GB; 2.54 GB before); 128,000: 53.31 s (2.60 GB); 256,000: 51.58, 49.53 and 51.56 s (2.55-2.75 GB, 3.19-3.22 M
+  // persons written); 512,000: 50.78 and 51.63 s (2.80-3.05 GB, 2.50 M persons; with two batches waiting 49.24,
+  // 55.43, 45.79 and 48.87 s), against the Kafka Streams peer's 57.35, 52.76, 51.03, 51.81, 49.93 and 53.04 s in
+  // the same rounds. So 512,000: about 64,000 a partition of the 8, as `fold`, for about 0.5 GB more than 64,000.
+  size_t batch_events = 512000;
   // The partitions of a batch are folded side by side on this many threads. Measured as above at 20,000 people,
   // batches of 16,000, two runs each: 1 thread 5.38 and 6.46 s, 2 threads 5.00 and 5.61 s; a small gain, since the
   // broker, the publisher and librdkafka share the 2 cores (serve alone used about 1.3 cores).
