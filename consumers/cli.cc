@@ -68,19 +68,29 @@ const CLI::Validator kOutputFile(
       return fs::is_directory(s) ? "'" + s + "' is a directory, expected a file" : "";
     },
     "FILE");
-// A whole number of 0 or more, in decimal, given back as its canonical digits (a transform: CLI11 would read "010"
-// as octal 8 and refuse "08"; NonNegativeNumber refused -1 as "not in range 0 to" a 309-digit bound).
-const CLI::Validator kCountArg(
-    [](std::string& s) -> std::string {
-      uint64_t v = 0;
-      const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-      if (s.empty() || s[0] < '0' || s[0] > '9' || end != s.data() + s.size() || ec == std::errc::invalid_argument)
-        return "'" + s + "' is not a whole number of 0 or more";
-      if (ec == std::errc::result_out_of_range) return "'" + s + "' is larger than any count this option takes";
-      s = std::to_string(v);
-      return "";
-    },
-    "0 or more");
+// A whole number from `lo` to `hi`, in decimal, given back as its canonical digits (a transform: CLI11 would read
+// "010" as octal 8 and refuse "08"; NonNegativeNumber refused -1 as "not in range 0 to" a 309-digit bound, and Range
+// said "Value 2k not in range 1 to 1000000"). `hi` UINT64_MAX: no bound but the type's. `unit` names what is counted
+// in --help ("threads").
+CLI::Validator whole_number(uint64_t lo, uint64_t hi, const std::string& unit = "") {
+  const std::string domain = hi == UINT64_MAX ? "of " + std::to_string(lo) + " or more"
+                                              : "from " + std::to_string(lo) + " to " + std::to_string(hi);
+  return CLI::Validator(
+      [lo, hi, domain](std::string& s) -> std::string {
+        uint64_t v = 0;
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        const bool digits = !s.empty() && s[0] >= '0' && s[0] <= '9' && end == s.data() + s.size();
+        if (!digits || ec == std::errc::invalid_argument) return "'" + s + "' is not a whole number " + domain;
+        if (ec == std::errc::result_out_of_range && hi == UINT64_MAX)
+          return "'" + s + "' is larger than any count this option takes";
+        if (ec == std::errc::result_out_of_range || v < lo || v > hi)
+          return "'" + s + "' is not a whole number " + domain;
+        s = std::to_string(v);
+        return "";
+      },
+      (domain.starts_with("of ") ? domain.substr(3) : domain) + (unit.empty() ? "" : " " + unit));
+}
+const CLI::Validator kCountArg = whole_number(0, UINT64_MAX);
 // A person, claim or event id: never empty (an empty --person would otherwise read as "every person").
 const CLI::Validator kIdArg([](std::string& s) { return s.empty() ? "expected an id, got ''" : std::string(); }, "ID");
 // --known-at must parse (an empty value too is a mistake, never "not given"); its partitions are checked later.
@@ -742,7 +752,7 @@ struct Cli {
     ingest->add_option("file", file, "events file, - for stdin")->required()->check(input_file(true));
     ingest->add_option("--partitions", partitions, "partition count when the log is created (default 8); an existing "
                                                    "log with another count is refused")
-        ->check(CLI::Range(1, 1024));
+        ->transform(whole_number(1, 1024));
     ingest->add_option("--brokers", paths.brokers, "append to Kafka's gongji.events topic instead of the embedded log "
                                                    "(duplicates are then decided by the fold)");
     ingest->add_option("--events-topic", paths.events_topic,
@@ -756,7 +766,7 @@ struct Cli {
                      "policy for a new store). A file of another policy than the store's is refused (exit 2)")
         ->check(input_file(false));
     fold->add_option("--batch", fold_opt.batch_events, "events per committed batch of each partition (default 64000)")
-        ->check(CLI::Range(1, 1000000));
+        ->transform(whole_number(1, 1000000));
     fold->add_option("--brokers", paths.brokers, "fold from Kafka's gongji.events topic instead of the embedded log");
     kafka_config_opt(fold, paths.kafka_config);
     fold->add_option("--checkpoint-every", fold_opt.checkpoint_every,
@@ -775,7 +785,7 @@ struct Cli {
     fold->add_option("--threads", fold_opt.threads,
                      "partitions folded side by side (default 2; the embedded log only, a Kafka log is folded by "
                      "one); the store ends the same with any count")
-        ->check(CLI::Range(1, 64));
+        ->transform(whole_number(1, 64));
     fold->add_option("--crash-before-batch", crash_before, "fault injection: exit 137 before committing batch N")
         ->transform(kCountArg)
         ->group("");
@@ -801,11 +811,11 @@ struct Cli {
     srv->add_option("--batch", sopt.batch_events,
                     "events per batch committed to RocksDB and handed to the publishing thread (default 512000, or "
                     "what came in 500 ms; a Kafka transaction takes the batch waiting, at most 1)")
-        ->check(CLI::Range(1, 1000000));
+        ->transform(whole_number(1, 1000000));
     srv->add_option("--fold-threads", sopt.fold_threads,
                     "threads folding a batch's partitions side by side (default 2); the store and the published "
                     "records are the same with any count")
-        ->check(CLI::Range(1, 64));
+        ->transform(whole_number(1, 64));
     srv->add_option("--idle-exit", sopt.idle_exit_seconds,
                     "exit after this many seconds with nothing to fold (default: run until SIGTERM)")
         ->transform(kCountArg);
@@ -814,7 +824,7 @@ struct Cli {
                     "exit 0) before serve ends at once, exit 1, as a second signal does (default 30): a broker that "
                     "does not answer can hold the orderly stop for minutes; what was committed and not published is "
                     "published by the next start")
-        ->check(CLI::Range(1, 3600));
+        ->transform(whole_number(1, 3600));
     CLI::Option* listen =
         srv->add_option("--listen", sopt.listen,
                         "HOST:PORT: answer the query service's endpoints (see `gongji query --help`) for this "
@@ -1001,17 +1011,17 @@ struct Cli {
     c->add_option("--access-log", q.access_log, "access log file (default DATA/access-log.jsonl)");
     c->add_option("--access-log-keep-days", q.access_log_keep_days, "drop access-log lines older than this "
                                                                          "(default 0: keep all)")
-        ->check(CLI::Range(0, 365000).description("").name("0..365000 days"));
+        ->transform(whole_number(0, 365000, "days"));
     c->add_option("--cert", q.cert, "TLS certificate (PEM); with --key the service speaks HTTPS")
         ->check(input_file(false));
     c->add_option("--key", q.key, "TLS private key (PEM)")->check(input_file(false));
     c->add_option("--rate", q.rate, "requests a second per token before 429 (default 100)")
         ->check(CLI::Range(0.001, 1e9).description("").name("a number of requests a second, 0.001..1e9"));
     c->add_option("--ready-lag", q.ready_lag, "/readyz: most records a partition may lag (default 1000)")
-        ->check(CLI::Range(0.0, 1e15).description("").name("a number of records, 0..1e15"));
+        ->transform(whole_number(0, 1000000000000000, "records"));
     c->add_option("--threads", q.threads, "request threads: requests answered at once; more wait in the listen "
                                           "queue (default 32)")
-        ->check(CLI::Range(1, 1024).description("").name("1..1024 threads"));
+        ->transform(whole_number(1, 1024, "threads"));
     return tokens;
   }
 

@@ -127,7 +127,8 @@ TEST_F(CliUsage, NumberThatDoesNotParse) {
   // Said as the other usage errors say it (CLI11 said "Could not convert: --year = twenty").
   EXPECT_USAGE("statement --data-dir " + data_ + " --person P1 --year twenty",
                "gongji statement: --year: 'twenty' is not a whole number\n");
-  EXPECT_USAGE("fold --data-dir " + data_ + " --batch 2k", "--batch");  // its range check says it first
+  EXPECT_USAGE("fold --data-dir " + data_ + " --batch 2k",  // CLI11's Range said "Value 2k not in range 1 to 1000000"
+               "gongji fold: --batch: '2k' is not a whole number from 1 to 1000000\n");
   EXPECT_USAGE("report --data-dir " + data_ + " --explained 3000000000",
                "gongji report: --explained: '3000000000' is out of range\n");
   EXPECT_USAGE("fold --data-dir " + data_ + " --checkpoint-every 99999999999999999999",
@@ -196,7 +197,10 @@ TEST_F(CliUsage, DirectoryWhereAFileIsExpected) {
 TEST_F(CliUsage, CountsOutOfTheirDomain) {
   EXPECT_USAGE("fold --data-dir " + data_ + " --batch -1", "--batch");
   EXPECT_USAGE("fold --data-dir " + data_ + " --batch 0", "--batch");
-  EXPECT_USAGE("serve --data-dir " + data_ + " --brokers 127.0.0.1:1 --batch 0", "--batch");
+  EXPECT_USAGE("serve --data-dir " + data_ + " --brokers 127.0.0.1:1 --batch 0",
+               "--batch: '0' is not a whole number from 1 to 1000000");
+  EXPECT_USAGE("query --data-dir " + data_ + " --threads 1025",
+               "--threads: '1025' is not a whole number from 1 to 1024");
   EXPECT_USAGE("fold --data-dir " + data_ + " --checkpoint-every -1", "--checkpoint-every");
   EXPECT_USAGE("report --data-dir " + data_ + " --explained -3", "--explained");
   EXPECT_USAGE("what-if --data-dir " + data_ + " --policy " GONGJI_SOURCE_DIR "/ledger/policy/weihai.yaml --show -1",
