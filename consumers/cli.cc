@@ -812,6 +812,11 @@ struct Cli {
                     "events per batch committed to RocksDB and handed to the publishing thread (default 512000, or "
                     "what came in 500 ms; a Kafka transaction takes the batch waiting, at most 1)")
         ->transform(whole_number(1, 1000000));
+    srv->add_option("--republish-records", sopt.republish_records,
+                    "after a restart, what the store committed and the group had not published goes to the topic in "
+                    "Kafka transactions of about this many records, each ending between two events' records (default "
+                    "100000; each must end within transaction.timeout.ms, 15 s unless --kafka-config sets it)")
+        ->transform(whole_number(1, 10000000));
     srv->add_option("--fold-threads", sopt.fold_threads,
                     "threads folding a batch's partitions side by side (default 2); the store and the published "
                     "records are the same with any count")

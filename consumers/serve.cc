@@ -142,15 +142,13 @@ class Server : public RdKafka::RebalanceCb {
       // broker shares the 2 cores: more bytes cost it, and the system, more than LZ4 costs serve).
       setc(pc.get(), "linger.ms", "5");
       setc(pc.get(), "compression.type", "lz4");
-      for (const auto& [k, v] : kafka_.config) setc(pc.get(), k, v);
-      setc(pc.get(), "transactional.id", txid_);  // stable per store: a restart fences and aborts its previous self
       // A member that dies mid-transaction leaves it open; until the broker aborts it, read_committed consumers
       // wait at it. Live transactions hold one batch (512,000 events' records by default), so abort abandoned ones
       // within 15 s: the longest took 1.6-2.7 s (about 500,000 records) over 10% of the city's year (serve's last
-      // line).
-      // A republish holds a partition's whole unpublished outbox (after a crash up to about 3 batches' share of it,
-      // about 190,000 events' records at 8 partitions; a new --group: everything), which may not fit in 15 s: debt.
+      // line). A republish publishes a partition's outbox in transactions of --republish-records.
       setc(pc.get(), "transaction.timeout.ms", "15000");
+      for (const auto& [k, v] : kafka_.config) setc(pc.get(), k, v);
+      setc(pc.get(), "transactional.id", txid_);  // stable per store: a restart fences and aborts its previous self
       producer_.reset();
       producer_.reset(RdKafka::Producer::create(pc.get(), err));
       if (!producer_) throw Fatal("producer: " + err);
@@ -234,8 +232,8 @@ class Server : public RdKafka::RebalanceCb {
     } stop_publisher{this};
     RdKafka::ErrorCode rc = consumer_->subscribe({opt_.events_topic});
     if (rc != RdKafka::ERR_NO_ERROR) throw Fatal("subscribe: " + RdKafka::err2str(rc));
-    auto last_work = std::chrono::steady_clock::now();
-    auto last_flush = last_work;
+    last_work_ = std::chrono::steady_clock::now();
+    auto last_flush = last_work_;
     while (!g_stop) {
       if (publish_failed_) wait_published();  // rethrows the publisher's failure
       auto before = std::chrono::steady_clock::now();
@@ -243,7 +241,7 @@ class Server : public RdKafka::RebalanceCb {
       auto now = std::chrono::steady_clock::now();
       if (m->err() == RdKafka::ERR_NO_ERROR) {
         phase_.consume += now - before;  // (a rebalance inside consume() counts here too)
-        last_work = now;
+        last_work_ = now;
         auto it = folders_.find(m->partition());
         if (it != folders_.end() && static_cast<uint64_t>(m->offset()) >= it->second->next_offset()) {
           touched_.insert(m->partition());
@@ -258,7 +256,7 @@ class Server : public RdKafka::RebalanceCb {
         // Timed from the flush's end: a flush longer than 500 ms must not cut the next batch after one record.
         last_flush = std::chrono::steady_clock::now();
       }
-      const bool idle = now - last_work > std::chrono::seconds(opt_.idle_exit_seconds);
+      const bool idle = now - last_work_ > std::chrono::seconds(opt_.idle_exit_seconds);
       if (opt_.idle_exit_seconds > 0 && in_batch_ == 0 && idle) break;
     }
     flush();
@@ -330,15 +328,23 @@ class Server : public RdKafka::RebalanceCb {
       }
       c->assign(parts);
       set_owned();
+      last_work_ = std::chrono::steady_clock::now();  // republishing is work: --idle-exit counts from its end
     } else {
-      flush();
+      // What was consumed of these partitions and not folded is dropped, not folded: a batch is up to --batch events,
+      // seconds of work while the whole group waits for this member. Nothing of it is committed, so whoever takes a
+      // partition next (this member again, from its store's position) reads those records again.
       wait_published();  // the group's offsets of these partitions are committed before another member takes them
       for (auto* tp : parts) {
-        batch_.erase(tp->partition());  // only after a failure is anything left unfolded (flush)
+        if (auto b = batch_.find(tp->partition()); b != batch_.end()) {
+          in_batch_ -= b->second.size();
+          batch_.erase(b);
+        }
+        touched_.erase(tp->partition());
         folders_.erase(tp->partition());
         published_.erase(tp->partition());
         catch_up_to_.erase(tp->partition());
       }
+      last_work_ = std::chrono::steady_clock::now();  // --idle-exit counts from here: rejoining may take a while
       c->unassign();
       set_owned();
     }
@@ -364,11 +370,13 @@ class Server : public RdKafka::RebalanceCb {
     bool dead_letter;  // also to the dead-letter topic
     std::string value;
   };
-  // The Pending of the `index`-th output of the event at `offset` of partition `p`: a record that cannot be written
+  // What publishes the `index`-th output of the event at `offset` of partition `p`: a record that cannot be written
   // stops serve naming its place (Fatal), before anything of its batch is published.
-  static Pending pending(int p, uint64_t offset, int index, const Output& out) {
+  static Pending to_publish(int p, uint64_t offset, int index, const Output& out) {
     try {
       return {p, offset, out.kind == "dead_letter", output_record(out, p, offset, index)};
+    } catch (const std::bad_alloc&) {
+      throw;  // no fault of the record's
     } catch (const std::exception& e) {
       throw Fatal("the output record " + std::to_string(index) + " of partition " + std::to_string(p) + " offset " +
                   std::to_string(offset) + " cannot be published: " + e.what());
@@ -445,18 +453,25 @@ class Server : public RdKafka::RebalanceCb {
   }
 
   // The outbox of one partition in log order, dead letters included (a dead letter is the only output record of
-  // its offset, stored in the outbox like the others), published exactly as the live path publishes them. Runs
-  // on the consumer's thread while the publisher is idle (wait_published).
+  // its offset, stored in the outbox like the others), published exactly as the live path publishes them, in
+  // transactions of about ServeOptions::republish_records records cut between two offsets, each committing the
+  // group's offset where it ends (a crash between two leaves the rest in the outbox). Runs on the consumer's thread
+  // while the publisher is idle (wait_published).
   void republish(int p, uint64_t from, uint64_t to) {
+    std::unique_ptr<RdKafka::ConsumerGroupMetadata> group(consumer_->groupMetadata());
     std::vector<Pending> items;
     int index = 0;
     uint64_t last = UINT64_MAX;
     store_.outbox(p, from, to, [&](uint64_t off, const Output& out) {
+      // (every record of the offsets before `off`)
+      if (off != last && !items.empty() && items.size() >= opt_.republish_records) {
+        transact(items, {{p, off}}, *group);
+        items.clear();
+      }
       index = off == last ? index + 1 : 0;
       last = off;
-      items.push_back(pending(p, off, index, out));
+      items.push_back(to_publish(p, off, index, out));
     });
-    std::unique_ptr<RdKafka::ConsumerGroupMetadata> group(consumer_->groupMetadata());
     transact(items, {{p, to}}, *group);
   }
 
@@ -493,22 +508,24 @@ class Server : public RdKafka::RebalanceCb {
 
   // Folds one partition's records of the batch into its folder, collecting the output records to publish (those
   // at or after what the group has published), and commits them, unsynced; stops at the next record, and starts no
-  // commit, once `failed` is set. After a rollback (a poison record) the folder commits at once, unsynced, as
-  // Store::fold does (PartitionFolder::apply_reading_ahead). Committed early, those records are in the outbox before
-  // the flush publishes them, which a restart recovers like any outbox.
+  // commit, once `failed` is set. After a rollback (a poison record), and where Store::fold's batch would end
+  // (FoldOptions::batch_events records, FoldOptions::max_persons_in_memory persons decoded), the folder commits at
+  // once, unsynced, as Store::fold does (PartitionFolder::apply_reading_ahead): under skew (a partition gained with a
+  // backlog, a member with few partitions) one partition may hold all of --batch's events. Committed early, those
+  // records are in the outbox before the flush publishes them, which a restart recovers like any outbox.
   void fold_partition(int p, const std::vector<std::unique_ptr<RdKafka::Message>>& msgs, std::vector<Pending>& outs,
                       FoldStats& stats, const std::atomic<bool>& failed) {
     PartitionFolder& folder = *folders_.at(p);
     const uint64_t published = published_.at(p);
     const std::vector<LogRecord> records = records_to_fold(p, folder.next_offset(), msgs);  // payloads in msgs
-    // Read ahead and applied in Store::fold's chunks (FoldOptions::read_ahead; issue 10), a batch ending only after a
-    // rollback (PartitionFolder::apply_reading_ahead): committed early, those records are in the outbox.
-    const size_t chunk = std::max<size_t>(FoldOptions().read_ahead, 1);
+    // Read ahead and applied in Store::fold's chunks (FoldOptions::read_ahead; issue 10).
+    const FoldOptions as_fold;
+    const size_t chunk = std::max<size_t>(as_fold.read_ahead, 1);
     auto applied = [&](const LogRecord& r, std::vector<Output>& produced) {
       if (r.offset >= published)
         for (size_t n = 0; n < produced.size(); ++n)
-          outs.push_back(pending(p, r.offset, static_cast<int>(n), produced[n]));
-      return false;
+          outs.push_back(to_publish(p, r.offset, static_cast<int>(n), produced[n]));
+      return folder.pending() >= as_fold.batch_events || folder.persons_in_memory() >= as_fold.max_persons_in_memory;
     };
     auto commit_early = [&] {
       if (failed) return false;  // after another worker failed nothing is committed
@@ -600,7 +617,7 @@ class Server : public RdKafka::RebalanceCb {
   // The publisher (issue 10: serve's Kafka transactions overlap the fold). flush() commits a batch to RocksDB (the
   // outbox) and hands it over; one thread runs the transactions in the order handed, each taking every batch
   // waiting (at most kMaxWaiting), with the latest offsets and group metadata.
-  // At most kMaxWaiting batches wait: then flush() waits (one: a batch of 512,000 events holds about 0.4 GB of
+  // At most kMaxWaiting batches wait: then flush() waits (one: a batch of 512,000 events holds about 0.5 GB of
   // records, and the publisher keeps up with the fold: the consumer thread waited 0.0 s for it over 10% of the
   // city). Its failure (Fatal: the transaction could not be made) stops it for good and is rethrown on the consumer's
   // thread by the next hand_over or wait_published; what it had not published is in the outbox and is published by
@@ -655,6 +672,7 @@ class Server : public RdKafka::RebalanceCb {
       } catch (...) {
         error = std::current_exception();
       }
+      all = Handed{};  // (freed before the lock is taken: a batch is about 0.5 GB of records)
       lock.lock();
       pub_busy_ = false;
       if (error) {
@@ -708,9 +726,11 @@ class Server : public RdKafka::RebalanceCb {
   std::map<int, uint64_t> catch_up_to_;  // per assigned partition: the group's offset when it was assigned
   std::set<int> owned_;                  // what set_owned last gave owners_
   std::map<int, std::vector<std::unique_ptr<RdKafka::Message>>> batch_;  // consumed, folded by the next flush
+                                                                        // (or dropped at a revocation)
   std::vector<Pending> queue_;
   std::set<int> touched_;
   size_t in_batch_ = 0;
+  std::chrono::steady_clock::time_point last_work_;  // the last record taken or assignment made (--idle-exit)
   bool failed_ = false;
   std::atomic<uint64_t> published_records_{0};  // written by transact (publisher, or republish on this thread)
   FoldStats stats_;

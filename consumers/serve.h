@@ -52,6 +52,14 @@ struct ServeOptions {
   // 55.43, 45.79 and 48.87 s), against the Kafka Streams peer's 57.35, 52.76, 51.03, 51.81, 49.93 and 53.04 s in
   // the same rounds. So 512,000: about 64,000 a partition of the 8, as `fold`, for about 0.5 GB more than 64,000.
   size_t batch_events = 512000;
+  // After a restart, a partition's outbox (what the store committed and the group had not published) is published in
+  // transactions of about this many records, each cut between two events' records and committing the group's offset
+  // where it ends, so that none outlasts transaction.timeout.ms (15 s unless --kafka-config sets it) however large
+  // the outbox is (after a crash up to about 3 batches; with a new --group, everything). One event's records are
+  // never split: a transaction holds at least those (a December close may write one for each account holder of the
+  // partition). A live transaction of about
+  // 500,000 records took 1.6-2.7 s on the 2-core machine of issue 10.
+  size_t republish_records = 100000;
   // The partitions of a batch are folded side by side on this many threads. Measured as above at 20,000 people,
   // batches of 16,000, two runs each: 1 thread 5.38 and 6.46 s, 2 threads 5.00 and 5.61 s; a small gain, since the
   // broker, the publisher and librdkafka share the 2 cores (serve alone used about 1.3 cores).

@@ -212,7 +212,7 @@ struct FoldOptions {
   // earlier batches, or known to be absent), checked between records: a batch's changed persons stay decoded until
   // its commit, so this bounds them at any population (a period close visiting every person streams by
   // person_cache_bytes instead, spilling those it changed, encoded). Each commit also empties a cache of this many.
-  // `serve`, whose batches are what Kafka gave in 500 ms, only empties its caches by it. Issue 10, the 100% log, the
+  // `serve` ends a partition's part of its batch by it and by batch_events too. Issue 10, the 100% log, the
   // same day: a batch of 64,000 events touches about 58,000 persons of a partition, so 100,000 never ends one early
   // there (786 s, peak RSS 1,998 MiB); ending batches once the persons' encodings passed 16 MB (about 35,000 persons)
   // gave a peak RSS of 1,147 MiB after 6 minutes, but 17.1 M events folded by then against 18.7 M.

@@ -1082,6 +1082,73 @@ TEST(ServeFault, EveryCrashPointThenRestartExactlyOnce) {
   }
 }
 
+// The offsets the consumer group `group` has committed on `topic`'s partitions 0..n-1 (negative: none yet).
+std::vector<int64_t> group_offsets(const std::string& group, const std::string& topic, int n) {
+  std::string err;
+  std::unique_ptr<RdKafka::Conf> c(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  EXPECT_EQ(c->set("bootstrap.servers", brokers(), err), RdKafka::Conf::CONF_OK) << err;
+  EXPECT_EQ(c->set("group.id", group, err), RdKafka::Conf::CONF_OK) << err;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(c.get(), err));
+  if (!consumer) ADD_FAILURE() << err;
+  std::vector<RdKafka::TopicPartition*> parts;
+  for (int p = 0; p < n; ++p) parts.push_back(RdKafka::TopicPartition::create(topic, p));
+  std::vector<int64_t> at(static_cast<size_t>(n), -1);
+  if (consumer && consumer->committed(parts, 30000) == RdKafka::ERR_NO_ERROR)
+    for (int p = 0; p < n; ++p) at[static_cast<size_t>(p)] = parts[static_cast<size_t>(p)]->offset();
+  else
+    ADD_FAILURE() << "cannot read the committed offsets of group " << group;
+  RdKafka::TopicPartition::destroy(parts);
+  if (consumer) consumer->close();
+  return at;
+}
+
+// Issue 10: after a restart, a partition's outbox goes to the topic in transactions of about --republish-records
+// records, each cut between two events' records and committing the group's offset where it ends. A store folded in
+// full, served under a new group, has everything in its outbox; serve dies after its first transaction commits: the
+// group's offset of exactly one partition has moved, to the first offset at which 7 records of that partition's
+// outbox were gathered (one transaction for the whole outbox would have moved it to the store's position). The next
+// start publishes the rest, nothing lost or doubled.
+TEST(ServeFault, TheOutboxIsRepublishedInTransactionsAndACrashBetweenTwoLosesNothing) {
+  REQUIRE_BROKER();
+  TempDir d;
+  CleanRun clean = clean_run(d, 1200, 66);
+  std::filesystem::copy(d / "clean", d / "chunks", std::filesystem::copy_options::recursive);
+  const std::string dir = d / "chunks";
+  std::vector<uint64_t> folded, cut;  // each partition's position, and where a first transaction of 7 ends
+  int partitions = 0;
+  {
+    Store s(dir + "/state", true);
+    partitions = s.partitions();
+    for (int p = 0; p < partitions; ++p) {
+      folded.push_back(s.folded_offset(p));
+      uint64_t gathered = 0, last = UINT64_MAX, at = folded.back();
+      s.outbox(p, 0, folded.back(), [&](uint64_t off, const Output&) {
+        if (off != last && gathered >= 7 && at == folded.back()) at = off;
+        last = off, ++gathered;
+      });
+      cut.push_back(at);
+      ASSERT_LT(cut.back(), folded.back()) << "partition " << p << ": an outbox of one transaction";
+    }
+  }
+  std::string settlements;
+  const std::string topics = fresh_outputs(clean.topic, "chunks", &settlements), group = "g-" + settlements;
+  ASSERT_EQ(run("GONGJI_FAULT=serve.after_txn_commit@1 " + serve_cmd(dir, topics, 4) +
+                " --republish-records 7 >/dev/null 2>&1"),
+            137);
+  const std::vector<int64_t> after = group_offsets(group, clean.topic, partitions);
+  int moved = 0;
+  for (int p = 0; p < partitions; ++p) {
+    const auto i = static_cast<size_t>(p);
+    if (after[i] < 0) continue;  // nothing committed for it yet
+    ++moved;
+    EXPECT_EQ(static_cast<uint64_t>(after[i]), cut[i]) << "partition " << p;
+  }
+  EXPECT_EQ(moved, 1) << "one transaction committed one partition's offset";
+  ASSERT_EQ(run(serve_cmd(dir, topics, 4) + " --republish-records 1000 >/dev/null 2>&1"), 0);
+  EXPECT_EQ(Store(dir + "/state").digest(), clean.digest);
+  expect_exactly_once(settlements, clean.want);
+}
+
 // Issue 8 item 3: when serve's store cannot be written (ENOSPC injected at a fold commit; EIO at the WAL sync that
 // makes a batch durable, issue 10), serve stops taking records, says why and exits kFailure, having published nothing
 // it had not committed; once the store can be written again, a restart loses and doubles nothing.
