@@ -307,11 +307,41 @@ int cmd_person(const Paths& paths, const std::string& id, const std::string& as_
   return exit_code::kOk;
 }
 
+// `explain --event` of an account movement (EVENTS.md): the person's movements of the event re-derived from the log
+// (replay/explain.h rederive_movements) and checked against the records; exit 5 on a mismatch.
+int explain_movement(const Store& store, const Paths& paths, const std::string& person, const std::string& event,
+                     bool as_json) {
+  auto log = paths.open_log_of(store);
+  const MovementRederivation m = rederive_movements(store, *log, person, event);
+  auto lines = [](const std::vector<Output>& outs) {
+    json a = json::array();
+    for (const Output& o : outs) a.push_back(json::parse(o.line()));
+    return a;
+  };
+  if (as_json) {
+    std::cout << json({{"event", event}, {"person", person}, {"policy_version", m.policy_version},
+                       {"equal", m.equal}, {"recorded", lines(m.recorded)}, {"recomputed", lines(m.recomputed)}})
+                     .dump(2)
+              << "\n";
+    return m.equal ? exit_code::kOk : exit_code::kMismatch;
+  }
+  for (const json& r : lines(m.recomputed))
+    print_record(r, std::cout, "re-derived from the log under the store's policy, " + m.policy_version);
+  if (m.equal) {
+    std::cout << "\nthe recomputation equals the recorded account movement\n";
+    return exit_code::kOk;
+  }
+  std::cout << "\n*** MISMATCH: the recomputation differs from the recorded account movement ***\n";
+  for (const Output& o : m.recorded) std::cout << "  recorded:   " << o.line() << "\n";
+  for (const Output& o : m.recomputed) std::cout << "  recomputed: " << o.line() << "\n";
+  return exit_code::kMismatch;
+}
+
 int cmd_explain(const Paths& paths, const std::string& person, const std::string& claim, const std::string& event,
                 bool as_json, const std::string& policy_file, const AccessRecorder& record) {
   require_existing(paths);
   Store store(paths.state(), true);
-  if (claim.empty()) {  // an account movement or another record: shown as recorded
+  if (claim.empty()) {  // an account movement re-derived; another record shown as recorded
     std::optional<json> rec;
     auto match = [&](const json& r) {
       if (r.value("event", "") == event) rec = r;
@@ -323,7 +353,11 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
       std::cerr << "gongji explain: no output record for event " << event << "\n";
       return exit_code::kNotFound;
     }
-    record(rec->value("person", person), "");
+    const std::string who = rec->value("person", person);
+    record(who, "");
+    const std::string kind = rec->value("kind", "");
+    if ((kind == "account_credit" || kind == "account_debit") && !who.empty())
+      return explain_movement(store, paths, who, event, as_json);
     if (as_json) std::cout << rec->dump(2) << "\n";
     else print_explanation(*rec, std::cout);
     return exit_code::kOk;
@@ -890,13 +924,17 @@ struct Cli {
     expl = app.add_subcommand("explain", "a settlement re-derived step by step from the log under its recorded "
                                          "policy (each step with its rule ID and article) and checked against the "
                                          "record; exit 5 on a mismatch. --policy FILE: a what-if of the one claim, "
-                                         "its differences listed, exit 0. --event shows another output record");
+                                         "its differences listed, exit 0. --event: an account movement re-derived "
+                                         "the same way (under the policy the store was folded with), any other "
+                                         "record shown as recorded");
     data_opt(expl);
     brokers_opt(expl);
     auto* claim_opt = expl->add_option("--claim", claim, "claim id (with --person when several persons have one)")
                               ->check(kIdArg);
     expl->add_option("--person", person, "the claim's (or the event's) person")->check(kIdArg);
-    auto* event_opt = expl->add_option("--event", event, "event id (account movements, refusals)")->check(kIdArg);
+    auto* event_opt = expl->add_option("--event", event, "event id (account movements, refusals); with --person, that "
+                                                       "person's (a period close credits every retired account holder)")
+                        ->check(kIdArg);
     claim_opt->excludes(event_opt);
     expl->add_flag("--json", as_json, "print the re-derivation as JSON");
     access_log_opt(expl);

@@ -58,10 +58,8 @@ std::string pad_columns(const std::string& text, size_t width) {
 constexpr long kShownDeadLetters = 5;  // dead letters the report shows
 }  // namespace
 
-// A record other than a settlement, as recorded: its kind, person and event, then each other field on a line (keys
-// in order), its rule with the article it cites.
-void print_record(const json& r, std::ostream& out) {
-  out << s(r, "kind") << " of " << s(r, "person") << ", event " << s(r, "event") << " (as recorded)\n";
+void print_record(const json& r, std::ostream& out, const std::string& how) {
+  out << s(r, "kind") << " of " << s(r, "person") << ", event " << s(r, "event") << " (" << how << ")\n";
   for (const auto& [k, v] : r.items()) {
     if (k == "kind" || k == "person" || k == "event") continue;
     out << "  " << k << ": " << (v.is_string() ? v.get<std::string>() : v.dump());
@@ -72,7 +70,7 @@ void print_record(const json& r, std::ostream& out) {
 }
 
 void print_explanation(const json& r, std::ostream& out) {
-  if (r.value("kind", "") != "settlement") return print_record(r, out);
+  if (r.value("kind", "") != "settlement") return print_record(r, out, "as recorded");
   // A claim of someone with no standing on its date (UNKNOWN_PERSON, not yet enrolled) has no scheme to name.
   const std::string scheme = s(r, "scheme");
   out << "claim " << s(r, "claim") << " of " << s(r, "person") << (scheme.empty() ? "" : " (" + scheme + ")") << ", "

@@ -13,6 +13,9 @@ namespace gongji {
 // A settlement step by step (rule ID, article, what it found), then its amounts; another record as recorded, a field
 // a line (its rule with the article it cites).
 void print_explanation(const nlohmann::json& record, std::ostream& out);
+// A record other than a settlement: its kind, person and event, and `how` it is shown ("as recorded"), then each
+// other field on a line (keys in order), its rule with the article it cites.
+void print_record(const nlohmann::json& record, std::ostream& out, const std::string& how);
 
 // Claims by status and reason, fund paid by scheme, level, benefit and month, and `explained` settlements chosen
 // to show the rules at work (a limit reached, out of area, a TCM hospital, acupuncture, an automatic designation),

@@ -2324,6 +2324,18 @@ void Store::person_stored_outputs(const std::string& person, const std::function
                [&](const std::string& key, std::string_view v) { return fn(stored_record(v, key)); });
 }
 
+void Store::person_output_refs(const std::string& person,
+                               const std::function<bool(const SettlementRef&)>& fn) const {
+  person_index(db_.get(), person, [&](const std::string& key, std::string_view v) {
+    SettlementRef ref;  // key: o/<partition, 4 hex>/<offset, 16 hex>/<n>
+    ref.partition = static_cast<int>(std::stoul(key.substr(2, 4), nullptr, 16));
+    ref.offset = std::stoull(key.substr(7, 16), nullptr, 16);
+    ref.key = key;
+    ref.record = stored_record(v, key);
+    return fn(ref);
+  });
+}
+
 void Store::person_outputs_as_data(const std::string& person, const OutputDataFn& fn) const {
   person_index(db_.get(), person,
                [&](const std::string& key, std::string_view v) { return output_as_data(v, key, fn); });

@@ -387,6 +387,9 @@ class Store {
   using OffsetDataFn = std::function<bool(uint64_t offset, const Settlement*, const Record*)>;
   void outputs_of_as_data(int partition, uint64_t from, const OffsetDataFn& fn) const;
   void person_outputs_as_data(const std::string& person, const OutputDataFn& fn) const;
+  // The same records, each with its partition, offset and o/ key (SettlementRef, whatever its kind); stops when fn
+  // returns false.
+  void person_output_refs(const std::string& person, const std::function<bool(const SettlementRef&)>& fn) const;
   // The output records of one partition (o/<partition>/), in log order; stops when fn returns false.
   void outputs_of(int partition, const std::function<bool(const nlohmann::json&)>& fn,
                   Trace trace = Trace::keep) const;

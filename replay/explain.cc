@@ -123,4 +123,41 @@ Rederivation rederive_claim(const Store& store, EventLog& log, const std::string
   return r;
 }
 
+MovementRederivation rederive_movements(const Store& store, EventLog& log, const std::string& person,
+                                        const std::string& event, ReplayCache* cache) {
+  MovementRederivation r;
+  auto movement_of = [&](const Output& o) {
+    const auto* m = o.record ? std::get_if<AccountMovement>(o.record.get()) : nullptr;
+    return m && m->event == event && m->person == person;
+  };
+  int partition = 0;
+  uint64_t offset = 0;
+  store.person_output_refs(person, [&](const SettlementRef& ref) {
+    if (!movement_of(ref.record)) return true;
+    partition = ref.partition, offset = ref.offset;
+    r.recorded.push_back(ref.record);
+    return true;
+  });
+  if (r.recorded.empty()) throw NotFoundError("no account movement of person " + person + " for event " + event);
+  const std::optional<Policy> policy = recorded_policy(store);
+  if (!policy)
+    throw StoreError("the store was folded under more than one policy version: an account movement records none, so "
+                     "there is no one policy to re-derive it under");
+  r.policy_version = policy->version();
+  Reconstruction before = reconstruct_person(store, log, person, *policy, {}, offset, cache);
+  FoldContext ctx{&*policy, partition, store.partitions(), true};
+  log.read(partition, offset, [&](const LogRecord& rec) {
+    if (rec.offset != offset) return false;
+    try {  // a record the policy's code lists refuse moves nothing: the recomputation then has no movement
+      for (const Output& o : apply_event(decode_event(rec.payload, policy->codes()), before.state, ctx))
+        if (movement_of(o)) r.recomputed.push_back(o);
+    } catch (const EventError&) {
+    }
+    return false;
+  });
+  r.equal = r.recorded.size() == r.recomputed.size();
+  for (size_t i = 0; r.equal && i < r.recorded.size(); ++i) r.equal = r.recorded[i].line() == r.recomputed[i].line();
+  return r;
+}
+
 }  // namespace gongji

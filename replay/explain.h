@@ -35,6 +35,19 @@ Rederivation rederive_claim(const Store& store, EventLog& log, const std::string
 Rederivation rederive_claim(const Store& store, EventLog& log, const std::string& claim,
                             const Policy* other = nullptr);
 
+// An account movement re-derived (EVENTS.md `explain --event`): `person`'s state just before the event `event` is
+// rebuilt from the log under the policy the store's fold used (recorded_policy: a store folded under several has no
+// one policy to re-derive under, StoreError), the event is applied again, and the person's account movements of it
+// are compared with the recorded ones, in order, as their lines. NotFoundError when no account movement of the event
+// names the person.
+struct MovementRederivation {
+  std::vector<Output> recorded, recomputed;  // the person's account movements of the event
+  bool equal = false;
+  std::string policy_version;
+};
+MovementRederivation rederive_movements(const Store& store, EventLog& log, const std::string& person,
+                                        const std::string& event, ReplayCache* cache = nullptr);
+
 // The fields of two output records that differ, by their EVENTS.md names in key order, compared as data: two
 // settlements field by field ("rules" is the trace's rules in order, "patient" total minus fund, "line" a stored
 // line that is not what its own fields print), ignoring the policy version and the trace; records of two kinds

@@ -1,9 +1,13 @@
 // The command line of EVENTS.md, driven as a user would: the worked examples, bad input, duplicates.
+#include <rocksdb/db.h>
+
 #include <fstream>
 #include <set>
 
 #include "consumers/exit_codes.h"
 #include "events/partition.h"
+#include "projections/store.h"
+#include "replay/reconstruct.h"
 #include "tests/fixtures.h"
 
 namespace gongji::test {
@@ -233,19 +237,49 @@ TEST(Cli, PersonsDefaultAsOfIsTheLatestDateOfTheirPartition) {
   EXPECT_EQ(nlohmann::json::parse(out)["as_of"], "2023-12-31") << out;
 }
 
-// `explain --event` of an account movement prints it as recorded, a field a line and its rule with the article it
-// cites (POLICY.md ACC-INSVC, Art.23); JSON only with --json (it printed JSON either way). Example E4's January
-// credit: 5200.00 x 2.75% = 143.00 (incentive_and_account.expected.jsonl).
-TEST(Cli, ExplainOfAnAccountMovementPrintsItAsRecorded) {
+// `explain --event` of an account movement re-derives it from the log (EVENTS.md: "a settlement (or an account
+// movement) re-derived step by step"; it printed the record as stored): a field a line and its rule with the article
+// it cites (POLICY.md ACC-INSVC, Art.23), then whether it equals the record; JSON only with --json. Example E4's
+// January credit: 5200.00 x 2.75% = 143.00 (incentive_and_account.expected.jsonl). The record altered by hand (144.00)
+// is a mismatch, exit 5, both lines shown.
+TEST(Cli, ExplainOfAnAccountMovementRederivesItFromTheLog) {
   TempDir d;
   ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "data", "incentive_and_account"));
-  std::string out;
+  std::string out, version;
+  {
+    Store s(d / "data/state", true);
+    version = recorded_policy(s)->version();
+  }
   ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --event ev009034"), &out), exit_code::kOk);
-  EXPECT_EQ(out, "account_credit of E4, event ev009034 (as recorded)\n  amount: 143.00\n  at: 2023-01-10\n"
-                 "  balance: 143.00\n  detail: round(5200.00 x (0.0200 + 0.0075)), age 45 on 2023-01-01\n"
-                 "  month: 2023-01\n  rule: ACC-INSVC [Art.23]\n");
+  EXPECT_EQ(out, "account_credit of E4, event ev009034 (re-derived from the log under the store's policy, " + version +
+                     ")\n  amount: 143.00\n  at: 2023-01-10\n  balance: 143.00\n"
+                     "  detail: round(5200.00 x (0.0200 + 0.0075)), age 45 on 2023-01-01\n"
+                     "  month: 2023-01\n  rule: ACC-INSVC [Art.23]\n\n"
+                     "the recomputation equals the recorded account movement\n");
   ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --event ev009034 --json"), &out), exit_code::kOk);
-  EXPECT_EQ(nlohmann::json::parse(out)["amount"], "143.00");
+  nlohmann::json j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["equal"], true);
+  EXPECT_EQ(j["recomputed"][0]["amount"], "143.00");
+  EXPECT_EQ(j["recorded"], j["recomputed"]);
+  {
+    Store s(d / "data/state");
+    std::string key;
+    nlohmann::json rec;
+    s.person_output_refs("E4", [&](const SettlementRef& ref) {
+      const auto* m = ref.record.record ? std::get_if<AccountMovement>(ref.record.record.get()) : nullptr;
+      if (m && m->event == "ev009034") key = ref.key, rec = nlohmann::json::parse(ref.record.line());
+      return key.empty();
+    });
+    ASSERT_FALSE(key.empty());
+    rec["amount"] = "144.00";
+    ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), key, rec.dump()).ok());
+  }
+  ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --event ev009034"), &out), exit_code::kMismatch);
+  EXPECT_NE(out.find("*** MISMATCH: the recomputation differs from the recorded account movement ***\n"
+                     "  recorded:   {\"amount\":\"144.00\""),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("  recomputed: {\"amount\":\"143.00\""), std::string::npos) << out;
 }
 
 // A statement names each settlement's benefit, and says its deductible and limit columns are the ordinary

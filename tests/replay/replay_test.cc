@@ -187,6 +187,39 @@ TEST(Replay, ExplainRederivesEveryClaim) {
   EXPECT_EQ(p.first_difference, "line");
 }
 
+// explain --event re-derives every account movement of 15 generated months exactly (EVENTS.md): the credits of
+// contributions (ACC-INSVC) and of period closes (ACC-RET, from 2024), the payments from the account (ACC-USE), each
+// person's movements of an event compared with the records in order; an event with none for the person is
+// NotFoundError.
+TEST(Replay, ExplainRederivesEveryAccountMovement) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 8);
+  GeneratorOptions opt;  // into 2024, when retirees are credited at period closes (weihai.yaml account.retiree)
+  opt.people = 300, opt.seed = 72, opt.to = make_month(2024, 2);
+  std::string events;
+  generate_population(opt, [&](const std::string& l) { events += l + "\n"; });
+  ingest_lines(*log, events);
+  Store store(d / "state");
+  store.fold(*log, default_policy());
+  std::set<std::pair<std::string, std::string>> movements;  // person, event
+  std::set<std::string> rules;
+  store.outputs_as_data([&](const Settlement*, const Record* r) {
+    if (const auto* m = r ? std::get_if<AccountMovement>(r) : nullptr)
+      movements.emplace(m->person, m->event), rules.insert(std::string(rule_id(m->step.rule)));
+    return true;
+  });
+  ASSERT_GT(movements.size(), 900u);
+  EXPECT_EQ(rules, std::set<std::string>({"ACC-INSVC", "ACC-RET", "ACC-USE"}))
+      << "credits by contributions and by period closes (an event of every partition), and payments";
+  ReplayCache cache;
+  for (const auto& [person, event] : movements) {
+    MovementRederivation m = rederive_movements(store, *log, person, event, &cache);
+    ASSERT_TRUE(m.equal) << person << " " << event << ": recorded " << m.recorded.front().line() << ", recomputed "
+                         << (m.recomputed.empty() ? "nothing" : m.recomputed.front().line());
+  }
+  EXPECT_THROW(rederive_movements(store, *log, movements.begin()->first, "no-such-event", &cache), NotFoundError);
+}
+
 // audit passes on a generated year and fails, naming the partition and the person, when a projection value is
 // altered by hand; an altered account balance is named too.
 TEST(Replay, AuditPassesAndCatchesATamperedProjection) {
