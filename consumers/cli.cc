@@ -319,10 +319,11 @@ int explain_movement(const Store& store, const Paths& paths, const std::string& 
     return a;
   };
   if (as_json) {
-    std::cout << json({{"event", event}, {"person", person}, {"policy_version", m.policy_version},
-                       {"equal", m.equal}, {"recorded", lines(m.recorded)}, {"recomputed", lines(m.recomputed)}})
-                     .dump(2)
-              << "\n";
+    json j = {{"event", event},   {"person", person}, {"policy_version", m.policy_version},
+              {"equal", m.equal}, {"recorded", lines(m.recorded)}, {"recomputed", lines(m.recomputed)}};
+    if (!m.equal) j["differences"] = movement_differences(m);
+    if (!m.refused.empty()) j["refused"] = m.refused;
+    std::cout << j.dump(2) << "\n";
     return m.equal ? exit_code::kOk : exit_code::kMismatch;
   }
   for (const json& r : lines(m.recomputed))
@@ -331,7 +332,11 @@ int explain_movement(const Store& store, const Paths& paths, const std::string& 
     std::cout << "\nthe recomputation equals the recorded account movement\n";
     return exit_code::kOk;
   }
-  std::cout << "\n*** MISMATCH: the recomputation differs from the recorded account movement ***\n";
+  const std::vector<std::string> diffs = movement_differences(m);
+  std::cout << "\n*** MISMATCH: the recomputation differs from the recorded account movement";
+  for (size_t i = 0; i < diffs.size(); ++i) std::cout << (i ? ", " : " in: ") << diffs[i];
+  std::cout << " ***\n";
+  if (!m.refused.empty()) std::cout << "  the policy's code lists refuse the event: " << m.refused << "\n";
   for (const Output& o : m.recorded) std::cout << "  recorded:   " << o.line() << "\n";
   for (const Output& o : m.recomputed) std::cout << "  recomputed: " << o.line() << "\n";
   return exit_code::kMismatch;
@@ -356,8 +361,12 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
     const std::string who = rec->value("person", person);
     record(who, "");
     const std::string kind = rec->value("kind", "");
-    if ((kind == "account_credit" || kind == "account_debit") && !who.empty())
+    if ((kind == "account_credit" || kind == "account_debit") && !who.empty()) {
+      if (person.empty() && rec->value("rule", "") == "ACC-RET" && !as_json)  // a close credits many retirees
+        std::cout << "(event " << event << " is a period close: this is " << who
+                  << "'s credit, the first found; give --person for another's)\n";
       return explain_movement(store, paths, who, event, as_json);
+    }
     if (as_json) std::cout << rec->dump(2) << "\n";
     else print_explanation(*rec, std::cout);
     return exit_code::kOk;
@@ -933,13 +942,14 @@ struct Cli {
                               ->check(kIdArg);
     expl->add_option("--person", person, "the claim's (or the event's) person")->check(kIdArg);
     auto* event_opt = expl->add_option("--event", event, "event id (account movements, refusals); with --person, that "
-                                                       "person's (a period close credits every retired account holder)")
+                                                       "person's (a period close may credit many retirees)")
                         ->check(kIdArg);
     claim_opt->excludes(event_opt);
     expl->add_flag("--json", as_json, "print the re-derivation as JSON");
     access_log_opt(expl);
     expl->add_option("--policy", policy_file, "what-if: re-derive under this policy file and report the differences")
-        ->check(input_file(false));
+        ->check(input_file(false))
+        ->excludes(event_opt);  // a movement is re-derived under the store's policy only
 
     rep = app.add_subcommand("report", "a readable summary: claims by status and reason, fund paid by scheme, "
                                        "level, benefit and month, and a few settlements explained");

@@ -16,7 +16,7 @@ inline constexpr int kUsage = 2;
 inline constexpr int kRefused = 3;
 // The person, claim or record asked for does not exist.
 inline constexpr int kNotFound = 4;
-// `explain`: the re-derivation differs from the recorded settlement.
+// `explain`: the re-derivation differs from the recorded settlement (or account movement).
 inline constexpr int kMismatch = 5;
 // `audit`, `log verify` or `access-log verify`: at least one finding.
 inline constexpr int kFindings = 6;

@@ -38,15 +38,21 @@ Rederivation rederive_claim(const Store& store, EventLog& log, const std::string
 // An account movement re-derived (EVENTS.md `explain --event`): `person`'s state just before the event `event` is
 // rebuilt from the log under the policy the store's fold used (recorded_policy: a store folded under several has no
 // one policy to re-derive under, StoreError), the event is applied again, and the person's account movements of it
-// are compared with the recorded ones, in order, as their lines. NotFoundError when no account movement of the event
-// names the person.
+// are compared with the recorded ones, in order, as their lines (a line changed by hand that no longer reads as a
+// movement is compared as it is). NotFoundError when no account movement of the event names the person; StoreError
+// when the log has no record at the movements' offset, or another event there.
 struct MovementRederivation {
   std::vector<Output> recorded, recomputed;  // the person's account movements of the event
   bool equal = false;
   std::string policy_version;
+  std::string refused;  // why the policy's code lists refuse the event's record ("" when they take it)
 };
 MovementRederivation rederive_movements(const Store& store, EventLog& log, const std::string& person,
                                         const std::string& event, ReplayCache* cache = nullptr);
+
+// The fields in which the recorded movements differ from the recomputed ones, pair by pair in order (keys of their
+// lines), and "movements" when there are not as many.
+std::vector<std::string> movement_differences(const MovementRederivation& r);
 
 // The fields of two output records that differ, by their EVENTS.md names in key order, compared as data: two
 // settlements field by field ("rules" is the trace's rules in order, "patient" total minus fund, "line" a stored

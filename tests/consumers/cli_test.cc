@@ -259,6 +259,7 @@ TEST(Cli, ExplainOfAnAccountMovementRederivesItFromTheLog) {
   ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --event ev009034 --json"), &out), exit_code::kOk);
   nlohmann::json j = nlohmann::json::parse(out);
   EXPECT_EQ(j["equal"], true);
+  EXPECT_FALSE(j.contains("differences"));
   EXPECT_EQ(j["recomputed"][0]["amount"], "143.00");
   EXPECT_EQ(j["recorded"], j["recomputed"]);
   {
@@ -275,11 +276,57 @@ TEST(Cli, ExplainOfAnAccountMovementRederivesItFromTheLog) {
     ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), key, rec.dump()).ok());
   }
   ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --event ev009034"), &out), exit_code::kMismatch);
-  EXPECT_NE(out.find("*** MISMATCH: the recomputation differs from the recorded account movement ***\n"
+  EXPECT_NE(out.find("*** MISMATCH: the recomputation differs from the recorded account movement in: amount ***\n"
                      "  recorded:   {\"amount\":\"144.00\""),
             std::string::npos)
       << out;
   EXPECT_NE(out.find("  recomputed: {\"amount\":\"143.00\""), std::string::npos) << out;
+  // A line that no longer reads back as a movement (144, not 144.00) is still that movement, and a mismatch.
+  {
+    Store s(d / "data/state");
+    std::string key;
+    s.person_output_refs("E4", [&](const SettlementRef& ref) {
+      if (ref.record.kind == "account_credit") key = ref.key;
+      return key.empty();
+    });
+    ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), key,
+                            R"({"amount":"144","at":"2023-01-10","balance":"143.00","event":"ev009034",)"
+                            R"("kind":"account_credit","person":"E4","rule":"ACC-INSVC"})")
+                    .ok());
+  }
+  ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --event ev009034 --person E4 --json"), &out),
+            exit_code::kMismatch);
+  j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["equal"], false);
+  EXPECT_EQ(j["differences"], nlohmann::json({"amount", "detail", "month"})) << out;
+  EXPECT_EQ(j["recorded"][0]["amount"], "144");
+  // A movement re-derives under the store's policy only: --policy with --event is a usage error.
+  ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --event ev009034 --policy " GONGJI_SOURCE_DIR
+                       "/ledger/policy/weihai.yaml 2>&1"),
+                &out),
+            exit_code::kUsage);
+  EXPECT_NE(out.find("--policy"), std::string::npos) << out;
+}
+
+// explain --event of a payment from one's account for a family member (tests/scenarios/every_type.jsonl e23: P1 pays
+// 85.20 for P2, ACC-USE) re-derives the payer's debit; a refusal (e31, UNKNOWN_FACILITY) is shown as recorded.
+TEST(Cli, ExplainOfAFamilyPaymentRederivesThePayersDebitAndARefusalIsShownAsRecorded) {
+  TempDir d;
+  std::string out;
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " GONGJI_SOURCE_DIR "/tests/scenarios/every_type.jsonl"),
+                &out),
+            exit_code::kOk);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data") + " >/dev/null 2>&1"), exit_code::kOk);
+  ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --event e23"), &out), exit_code::kOk);
+  EXPECT_NE(out.find("account_debit of P1, event e23 (re-derived from the log under the store's policy, "),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("  amount: 85.20\n  at: 2024-05-02\n  balance: 94.80\n  beneficiary: P2\n"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("\nthe recomputation equals the recorded account movement\n"), std::string::npos) << out;
+  ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --event e31"), &out), exit_code::kOk);
+  EXPECT_EQ(out.substr(0, out.find('\n')), "refusal of P1, event e31 (as recorded)") << out;
+  EXPECT_NE(out.find("  reason: UNKNOWN_FACILITY\n"), std::string::npos) << out;
 }
 
 // A statement names each settlement's benefit, and says its deductible and limit columns are the ordinary
