@@ -860,6 +860,11 @@ struct Cli {
                     "Kafka transactions of about this many records, each ending between two events' records (default "
                     "100000; each must end within transaction.timeout.ms, 15 s unless --kafka-config sets it)")
         ->transform(whole_number(1, 10000000));
+    srv->add_option("--partition-batch", sopt.partition_batch_events,
+                    "events of one partition folded before they are committed to RocksDB (unsynced; published after "
+                    "the batch's sync), so that one partition holding the whole --batch bounds memory as fold's "
+                    "--batch does (default 64000)")
+        ->transform(whole_number(1, 1000000));
     srv->add_option("--fold-threads", sopt.fold_threads,
                     "threads folding a batch's partitions side by side (default 2); the store and the published "
                     "records are the same with any count")

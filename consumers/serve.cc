@@ -509,7 +509,7 @@ class Server : public RdKafka::RebalanceCb {
   // Folds one partition's records of the batch into its folder, collecting the output records to publish (those
   // at or after what the group has published), and commits them, unsynced; stops at the next record, and starts no
   // commit, once `failed` is set. After a rollback (a poison record), and where Store::fold's batch would end
-  // (FoldOptions::batch_events records, FoldOptions::max_persons_in_memory persons decoded), the folder commits at
+  // (ServeOptions::partition_batch_events records, FoldOptions::max_persons_in_memory persons decoded), it commits at
   // once, unsynced, as Store::fold does (PartitionFolder::apply_reading_ahead): under skew (a partition gained with a
   // backlog, a member with few partitions) one partition may hold all of --batch's events. Committed early, those
   // records are in the outbox before the flush publishes them, which a restart recovers like any outbox.
@@ -525,10 +525,12 @@ class Server : public RdKafka::RebalanceCb {
       if (r.offset >= published)
         for (size_t n = 0; n < produced.size(); ++n)
           outs.push_back(to_publish(p, r.offset, static_cast<int>(n), produced[n]));
-      return folder.pending() >= as_fold.batch_events || folder.persons_in_memory() >= as_fold.max_persons_in_memory;
+      return folder.pending() >= opt_.partition_batch_events ||
+             folder.persons_in_memory() >= as_fold.max_persons_in_memory;
     };
     auto commit_early = [&] {
       if (failed) return false;  // after another worker failed nothing is committed
+      probe::crash_point("serve.before_early_commit");
       commit_folder(folder, stats, false);
       return true;
     };

@@ -15,8 +15,8 @@
 //   having published nothing it had not committed: the next start recovers from the outbox.
 // - Dead letters of the fold are published to the settlements topic in their place (kind dead_letter) and to the
 //   dead-letter topic. No record ends serve (the fold turns a poison record into a dead letter).
-// - Crash points (log/fault_probe.h): serve.before_outbox_commit, serve.after_outbox_commit,
-//   serve.before_txn_commit, serve.after_txn_commit.
+// - Crash points (log/fault_probe.h): serve.before_early_commit, serve.before_outbox_commit,
+//   serve.after_outbox_commit, serve.before_txn_commit, serve.after_txn_commit.
 // - Query service (issue 11 item 1): with `listen` set, the process answers the query service's endpoints
 //   (service/service.h) beside its folding, from its own store, for the partitions it owns; a person of another
 //   partition is forwarded to its owner, found from the group's metadata (consumers/group_owners.h).
@@ -60,6 +60,11 @@ struct ServeOptions {
   // partition). A live transaction of about
   // 500,000 records took 1.6-2.7 s on the 2-core machine of issue 10.
   size_t republish_records = 100000;
+  // One partition's part of a batch is committed (unsynced, published only after the batch's WAL sync) once it holds
+  // this many events, as `fold --batch` commits each partition's (FoldOptions::batch_events, whose default this is),
+  // or FoldOptions::max_persons_in_memory persons decoded: under skew (a partition gained with a backlog, a member
+  // with few partitions) one partition may hold all of --batch's events.
+  size_t partition_batch_events = FoldOptions{}.batch_events;
   // The partitions of a batch are folded side by side on this many threads. Measured as above at 20,000 people,
   // batches of 16,000, two runs each: 1 thread 5.38 and 6.46 s, 2 threads 5.00 and 5.61 s; a small gain, since the
   // broker, the publisher and librdkafka share the 2 cores (serve alone used about 1.3 cores).

@@ -18,7 +18,7 @@
 
 namespace gongji::probe {
 
-inline constexpr std::array<const char*, 22> kProbePoints = {
+inline constexpr std::array<const char*, 23> kProbePoints = {
     // log/segment_log.cc
     "log.before_write",          // before framed records are written to a segment
     "log.after_write",           // after the write, before its fdatasync
@@ -39,6 +39,8 @@ inline constexpr std::array<const char*, 22> kProbePoints = {
     "deadletter.before_write",   // before a dead letter is written (ingest's file)
     // consumers/serve.cc
     "serve.before_outbox_commit",  // a fold worker, before it commits one partition's part of a batch (the outbox)
+    "serve.before_early_commit",   // a fold worker, before it commits a partition's part of a batch early, at
+                                   // ServeOptions::partition_batch_events or a poison record's rollback
     "serve.before_store_sync",     // after every partition of the batch is committed (unsynced), before the one WAL
                                    // sync that makes the batch durable (Store::sync)
     "serve.after_outbox_commit",   // after every partition of the batch is committed and the WAL synced, before
