@@ -1175,6 +1175,41 @@ TEST(ServeFault, APartitionsPartOfABatchIsCommittedEarlyAndACrashBetweenTwoLoses
   expect_exactly_once(settlements, clean.want);
 }
 
+// --idle-exit counts from the end of an assignment, not from before it: a store that folded the first half of the
+// topic, served under a new group, first republishes its whole outbox in about 200 transactions (about 8 s on the
+// local broker at 25 a second, beyond the idle time), then folds the second half. Counted from the start, serve
+// would exit as soon as the republish ended, the second half not folded (found in session 35, fixed in 4ccaf7e;
+// this test fails with the fix taken out).
+TEST(ServeFault, IdleExitCountsFromTheEndOfARepublishThatOutlastsIt) {
+  REQUIRE_BROKER();
+  TempDir d;
+  const std::string events = generated(1200, 69);
+  const size_t half = events.find('\n', events.size() / 2) + 1;
+  KafkaOptions k;
+  k.brokers = brokers();
+  k.topic = fresh_topic("idle");
+  auto log = open_kafka_log(k);
+  ingest_lines(*log, events.substr(0, half));
+  size_t outbox = 0;  // every output record of the first half
+  {
+    Store s(d / "idle/state");
+    s.fold(*log, default_policy());
+    for (int p = 0; p < s.partitions(); ++p)
+      s.outbox(p, 0, s.folded_offset(p), [&](uint64_t, const Output&) { ++outbox; });
+  }
+  ASSERT_GT(outbox, 3000u);
+  ingest_lines(*log, events.substr(half));
+  Store clean(d / "clean/state");
+  clean.fold(*log, default_policy());
+  std::string settlements;
+  const std::string topics = fresh_outputs(k.topic, "idle", &settlements);
+  ASSERT_EQ(run(std::string(GONGJI_BIN) + " serve --brokers " + brokers() + " --data-dir " + d / "idle" + topics +
+                " --republish-records " + std::to_string(outbox / 200) + " --idle-exit 2 >/dev/null 2>&1"),
+            0);
+  EXPECT_EQ(Store(d / "idle/state").digest(), clean.digest()) << "the second half was not folded";
+  expect_exactly_once(settlements, expected_from(clean));
+}
+
 // Issue 8 item 3: when serve's store cannot be written (ENOSPC injected at a fold commit; EIO at the WAL sync that
 // makes a batch durable, issue 10), serve stops taking records, says why and exits kFailure, having published nothing
 // it had not committed; once the store can be written again, a restart loses and doubles nothing.
