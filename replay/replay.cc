@@ -1,6 +1,8 @@
 #include "replay/replay.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <vector>
 
 namespace fs = std::filesystem;
 
@@ -21,32 +23,48 @@ std::map<int, uint64_t> positions_at(EventLog& log, const KnownAt& known) {
   return out;
 }
 
+namespace {
+// Whether everything a store holds was folded under `policy`: its v/ keys (projections/store.h) name no other
+// version. A version is its own key part (xxh128:<hex>).
+bool folded_under_only(const std::string& dir, const Policy& policy) {
+  bool only = true;
+  Store(dir, true).scan("v/", [&](const std::string& key, std::string_view) {
+    if (key.substr(2) != policy.version()) only = false;
+  });
+  return only;
+}
+}  // namespace
+
 ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, uint64_t>& target,
                        const std::string& checkpoints, const std::string& out,
                        const std::function<void(uint64_t)>& progress) {
   if (fs::exists(out)) throw StoreError(out + " already exists (replay writes a new store there)");
   ReplayResult res;
-  // The nearest checkpoint: the one with the most folded records whose every position is at or before the target
+  // The checkpoints whose every position is at or before the target, the most folded records first
   // (Store::checkpoints lists only complete checkpoints of this store format).
-  uint64_t best = 0;
+  std::vector<CheckpointInfo> fitting;
   for (const CheckpointInfo& c : Store::checkpoints(checkpoints)) {
     bool fits = true;
     for (auto [p, off] : c.positions) {
       auto t = target.find(p);
       if (off > (t == target.end() ? UINT64_MAX : t->second)) fits = false;
     }
-    if (fits && c.total > best) best = c.total, res.from_checkpoint = c.path;
+    if (fits && c.total > 0) fitting.push_back(c);
   }
+  std::stable_sort(fitting.begin(), fitting.end(), [](const auto& a, const auto& b) { return a.total > b.total; });
   fs::create_directories(fs::path(out).parent_path().empty() ? "." : fs::path(out).parent_path());
-  if (!res.from_checkpoint.empty()) {
+  for (const CheckpointInfo& c : fitting) {
     // A fold running meanwhile may retire this checkpoint (Store::retain_checkpoints renames it before removing
     // it): a copy that failed, or whose source no longer stands under its name, may be partial and is not used.
+    // Nor is one folded (in part) under another policy than the replay's: Store::fold folds on under a store's own
+    // policy only, so the replay was refused where an older checkpoint, or zero, serves.
     std::error_code ec;
-    fs::copy(res.from_checkpoint + "/db", out, fs::copy_options::recursive, ec);
-    if (ec || !fs::exists(res.from_checkpoint + "/positions.json")) {
-      fs::remove_all(out);
-      res.from_checkpoint.clear();
+    fs::copy(c.path + "/db", out, fs::copy_options::recursive, ec);
+    if (!ec && fs::exists(c.path + "/positions.json") && folded_under_only(out, policy)) {
+      res.from_checkpoint = c.path;
+      break;
     }
+    fs::remove_all(out);
   }
   Store store(out);
   FoldOptions opt;

@@ -705,5 +705,33 @@ TEST(Replay, OnlyTheNewestCheckpointsAreKeptAndOlderPointsReplayFromZero) {
   EXPECT_EQ(Store::checkpoints(d / "two-checkpoints")[0].path, two[1].path);
 }
 
+// A replay under another policy than the checkpoints were folded under does not start from them (Store::fold would
+// refuse to fold on from one: the replay failed): it folds from zero, to what a fold of the whole log under that
+// policy holds. Under the checkpoints' own policy the newest one is used.
+TEST(Replay, ACheckpointFoldedUnderAnotherPolicyIsNotReplayedFrom) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 4);
+  ingest_lines(*log, generated(300, 19));
+  FoldOptions opt;
+  opt.batch_events = 100;
+  opt.checkpoint_dir = d / "checkpoints";
+  opt.checkpoint_every = 300;
+  opt.threads = 1;
+  Store(d / "state").fold(*log, default_policy(), opt);
+  ASSERT_GE(Store::checkpoints(d / "checkpoints").size(), 2u);
+  const Policy raised = load_policy_text(policy_with_2023_employee_limit("2000.00"), "raised");
+  std::map<int, uint64_t> end;
+  for (int p = 0; p < log->partitions(); ++p) end[p] = log->end_offset(p);
+  Store fresh(d / "raised-state");
+  fresh.fold(*log, raised);
+  ASSERT_NE(fresh.digest(), Store(d / "state", true).digest()) << "the raised limit changes nothing here";
+  ReplayResult other = replay_to(*log, raised, end, d / "checkpoints", d / "other");
+  EXPECT_EQ(other.from_checkpoint, "");
+  EXPECT_EQ(other.digest, fresh.digest());
+  ReplayResult own = replay_to(*log, default_policy(), end, d / "checkpoints", d / "own");
+  EXPECT_EQ(own.from_checkpoint, Store::checkpoints(d / "checkpoints").back().path);
+  EXPECT_EQ(own.digest, Store(d / "state", true).digest());
+}
+
 }  // namespace
 }  // namespace gongji::test
