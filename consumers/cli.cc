@@ -286,6 +286,8 @@ int cmd_settlements(const Paths& paths, const std::string& person, const std::st
     } catch (const std::exception&) {  // an unknown or ambiguous claim: records_query answers it
     }
     record(who, claim);
+  } else {
+    record("", "");  // every person's records: one line, no person (as the service's facility views)
   }
   records_query(store, person, claim, kind, [&](const Output& r) { std::cout << r.line() << "\n"; });
   return exit_code::kOk;
@@ -467,10 +469,12 @@ int cmd_audit(const Paths& paths, const std::string& policy_file) {
   return rep.findings.empty() ? exit_code::kOk : exit_code::kFindings;
 }
 
-int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json, size_t show) {
+int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json, size_t show,
+                const AccessRecorder& record) {
   require_existing(paths);
   Store store(paths.state(), true);
   Policy other = load_policy_file(policy_file);
+  if (as_json || show > 0) record("", "");  // claims and their persons listed
   auto log = paths.open_log_of(store);
   WhatIfReport rep;
   {
@@ -563,18 +567,20 @@ int cmd_statement(const Paths& paths, const std::string& person, int year, const
   return exit_code::kOk;
 }
 
-int cmd_report(const Paths& paths, int explained) {
+int cmd_report(const Paths& paths, int explained, const AccessRecorder& record) {
   require_existing(paths);
   Store store(paths.state(), true);
+  if (explained > 0) record("", "");  // claims explained with their persons
   print_report(store, std::cout, explained);
   return exit_code::kOk;
 }
 
 // Issue 8 item 4: the records the fold could not apply, in log order (the same lines `settlements --kind
 // dead_letter` prints, with --json).
-int cmd_dead_letters(const Paths& paths, bool as_json) {
+int cmd_dead_letters(const Paths& paths, bool as_json, const AccessRecorder& record) {
   require_existing(paths);
   Store store(paths.state(), true);
+  record("", "");  // the refused records, persons' events among them
   size_t n = 0;
   store.dead_letters([&](const std::string&, const std::string& line) {
     ++n;
@@ -1117,7 +1123,9 @@ struct Cli {
   }
   // Issue 11 item 2: person, explain, statement and settlements --person read a person's data; each read is
   // appended, by the OS user, once the store is open and the person resolved (explain --claim: the claim's person),
-  // before anything is answered, to access_log_file(--access-log).
+  // before anything is answered, to access_log_file(--access-log). A read of every person's records (settlements
+  // without --person or --claim, dead-letters, report --explained, what-if's claim lists) is one line without a
+  // person, its endpoint the command and "(every person)", as the service logs its facility views.
   AccessRecorder access_recorder(const std::string& command) const {
     return [this, command](const std::string& who, const std::string& what) {
       const passwd* pw = ::getpwuid(::geteuid());
@@ -1126,10 +1134,17 @@ struct Cli {
     };
   }
 
+  static std::string every_person(const std::string& command) { return command + " (every person)"; }
+
   int run_command() const {
     if (*ingest) return cmd_ingest(paths, file, partitions);
     if (*fold) return cmd_fold(paths, policy_file, fold_opt, crash_before);
-    if (*sets) return cmd_settlements(paths, person, claim, kind, access_recorder("settlements"));
+    if (*sets) {
+      const bool every = person.empty() && claim.empty();
+      const std::string with_kind = "settlements" + (kind.empty() ? "" : " --kind " + kind);
+      return cmd_settlements(paths, person, claim, kind,
+                             access_recorder(every ? every_person(with_kind) : "settlements"));
+    }
     if (*pers) return cmd_person(paths, person, as_of, policy_file, known_at, access_recorder("person"));
     if (*expl) {
       if (claim.empty() && event.empty()) throw UsageError("give --claim or --event");
@@ -1137,12 +1152,14 @@ struct Cli {
     }
     if (*dig) return cmd_digest(paths);
     if (*polc) return cmd_policy(policy_file);
-    if (*dls) return cmd_dead_letters(paths, as_json);
+    if (*dls) return cmd_dead_letters(paths, as_json, access_recorder(every_person("dead-letters")));
     if (*lver) return cmd_log_verify(paths);
     if (*ltr) return cmd_log_truncate(paths, log_partition, log_offset, yes);
-    if (*rep) return cmd_report(paths, explained);
+    if (*rep)
+      return cmd_report(paths, explained,
+                        access_recorder(every_person("report --explained " + std::to_string(explained))));
     if (*aud) return cmd_audit(paths, policy_file);
-    if (*wif) return cmd_what_if(paths, whatif_policy, as_json, show);
+    if (*wif) return cmd_what_if(paths, whatif_policy, as_json, show, access_recorder(every_person("what-if")));
     if (*rpl) return cmd_replay(paths, known_at, replay_out, policy_file);
     if (*stm) return cmd_statement(paths, person, year, format, out_file, policy_file, access_recorder("statement"));
     if (*qry) {

@@ -336,7 +336,7 @@ TEST(AccessLogCli, ReadsOfAPersonGoToTheDataDirsLogByDefault) {
   ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + ex + " >/dev/null")), 0);
   ASSERT_EQ(run(gongji("fold --data-dir " + data + " >/dev/null")), 0);
   ASSERT_EQ(run(gongji("digest --data-dir " + data + " >/dev/null")), 0);
-  ASSERT_EQ(run(gongji("settlements --data-dir " + data + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("report --explained 0 --data-dir " + data + " >/dev/null")), 0);
   EXPECT_FALSE(fs::exists(log)) << "no person's data was read";
   for (std::string cmd : {"person --person E1", "statement --person E1", "explain --claim E1-2",
                           "settlements --person E1", "settlements --claim E1-2"})
@@ -371,6 +371,41 @@ TEST(AccessLogCli, ReadsOfAPersonGoToTheDataDirsLogByDefault) {
   // A read that fails before the store is open (no store) logs nothing and creates nothing.
   EXPECT_EQ(run(gongji("person --person E1 --data-dir " + d / "none" + " 2>/dev/null")), exit_code::kFailure);
   EXPECT_FALSE(fs::exists(d / "none"));
+}
+
+// A read of every person's records is logged too, as one line without a person whose endpoint says so (the
+// service's facility views likewise): settlements without --person or --claim, dead-letters, report --explained N and
+// what-if's lists of claims. The report's totals alone (--explained 0) and what-if's without a list name no one and
+// are not logged.
+TEST(AccessLogCli, AReadOfEveryPersonsRecordsIsOneLineWithoutAPerson) {
+  TempDir d;
+  const std::string data = d / "data", log = data + "/access-log.jsonl";
+  const std::string ex = std::string(GONGJI_SOURCE_DIR) + "/tests/scenarios/examples/employee_year.jsonl";
+  ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + ex + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + data + " >/dev/null")), 0);
+  std::ofstream(d / "other.yaml") << policy_with_2023_employee_limit("2000.00");
+  const std::string what_if = "what-if --policy " + d / "other.yaml";
+  for (std::string cmd : {std::string("report --explained 0"), what_if + " --show 0"})
+    ASSERT_EQ(run(gongji(cmd + " --data-dir " + data + " >/dev/null")), exit_code::kOk) << cmd;
+  EXPECT_FALSE(fs::exists(log)) << "totals name no one";
+  const std::vector<std::pair<std::string, std::string>> reads = {
+      {"settlements", "settlements (every person)"},
+      {"settlements --kind settlement", "settlements --kind settlement (every person)"},
+      {"dead-letters", "dead-letters (every person)"},
+      {"report --explained 2", "report --explained 2 (every person)"},
+      {"report", "report --explained 5 (every person)"},
+      {what_if, "what-if (every person)"},
+      {what_if + " --json", "what-if (every person)"}};
+  for (const auto& [cmd, endpoint] : reads)
+    ASSERT_EQ(run(gongji(cmd + " --data-dir " + data + " >/dev/null")), exit_code::kOk) << cmd;
+  const auto lines = lines_of(log);
+  ASSERT_EQ(lines.size(), reads.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i]["endpoint"], reads[i].second) << i;
+    EXPECT_EQ(lines[i].value("person", ""), "") << i;
+    EXPECT_EQ(lines[i]["via"], "cli");
+  }
+  EXPECT_TRUE(AccessLog::verify(log).findings.empty());
 }
 
 }  // namespace
