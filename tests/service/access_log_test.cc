@@ -326,15 +326,20 @@ TEST(AccessLog, AnAppendAfterATornWriteStartsItsOwnLine) {
 namespace gongji::test {
 namespace {
 
+// The worked example employee_year ingested and folded into the data directory `data` by the command line.
+bool fold_example(const std::string& data) {
+  const std::string ex = std::string(GONGJI_SOURCE_DIR) + "/tests/scenarios/examples/employee_year.jsonl";
+  return run(gongji("ingest --data-dir " + data + " " + ex + " >/dev/null")) == 0 &&
+         run(gongji("fold --data-dir " + data + " >/dev/null")) == 0;
+}
+
 // Issue 11 item 2 through the command line: person, statement, explain and settlements --person append to
 // DATA/access-log.jsonl by default, once the person is resolved (explain --claim without --person: the claim's
 // person), by the OS user; --access-log FILE (and $GONGJI_ACCESS_LOG) name another file.
 TEST(AccessLogCli, ReadsOfAPersonGoToTheDataDirsLogByDefault) {
   TempDir d;
   const std::string data = d / "data", log = data + "/access-log.jsonl";
-  const std::string ex = std::string(GONGJI_SOURCE_DIR) + "/tests/scenarios/examples/employee_year.jsonl";
-  ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + ex + " >/dev/null")), 0);
-  ASSERT_EQ(run(gongji("fold --data-dir " + data + " >/dev/null")), 0);
+  ASSERT_TRUE(fold_example(data));
   ASSERT_EQ(run(gongji("digest --data-dir " + data + " >/dev/null")), 0);
   ASSERT_EQ(run(gongji("report --explained 0 --data-dir " + data + " >/dev/null")), 0);
   EXPECT_FALSE(fs::exists(log)) << "no person's data was read";
@@ -380,9 +385,7 @@ TEST(AccessLogCli, ReadsOfAPersonGoToTheDataDirsLogByDefault) {
 TEST(AccessLogCli, AReadOfEveryPersonsRecordsIsOneLineWithoutAPerson) {
   TempDir d;
   const std::string data = d / "data", log = data + "/access-log.jsonl";
-  const std::string ex = std::string(GONGJI_SOURCE_DIR) + "/tests/scenarios/examples/employee_year.jsonl";
-  ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + ex + " >/dev/null")), 0);
-  ASSERT_EQ(run(gongji("fold --data-dir " + data + " >/dev/null")), 0);
+  ASSERT_TRUE(fold_example(data));
   std::ofstream(d / "other.yaml") << policy_with_2023_employee_limit("2000.00");
   const std::string what_if = "what-if --policy " + d / "other.yaml";
   for (std::string cmd : {std::string("report --explained 0"), what_if + " --show 0"})
