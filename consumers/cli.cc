@@ -68,6 +68,14 @@ const CLI::Validator kOutputFile(
       return fs::is_directory(s) ? "'" + s + "' is a directory, expected a file" : "";
     },
     "FILE");
+// A data directory: absent (the command that needs it says so, or creates it) or a directory; a file there is a usage
+// error (it was "no store in FILE/state").
+const CLI::Validator kDataDir(
+    [](std::string& s) -> std::string {
+      if (s.empty()) return "expected a directory name, got ''";
+      return fs::exists(s) && !fs::is_directory(s) ? "'" + s + "' is a file, expected a directory" : "";
+    },
+    "DIR");
 // A whole number from `lo` to `hi`, in decimal, given back as its canonical digits (a transform: CLI11 would read
 // "010" as octal 8 and refuse "08"; NonNegativeNumber refused -1 as "not in range 0 to" a 309-digit bound, and Range
 // said "Value 2k not in range 1 to 1000000"). `hi` UINT64_MAX: no bound but the type's. `unit` names what is counted
@@ -749,7 +757,8 @@ struct Cli {
 
   void data_opt(CLI::App* c) {
     c->add_option("--data-dir", paths.data, "directory holding the log (log/), projections (state/) and dead letters")
-        ->required();
+        ->required()
+        ->check(kDataDir);
   }
   void access_log_opt(CLI::App* c) {
     c->add_option("--access-log", access_log, "append this read of a person's data to the access log FILE "
@@ -846,7 +855,7 @@ struct Cli {
                                       "with an outbox) to gongji.settlements, dead letters to gongji.dead-letters; "
                                       "with --listen it also answers queries and takes POST /v1/events (role "
                                       "intake)");
-    srv->add_option("--data-dir", sopt.data_dir, "this member's store")->required();
+    srv->add_option("--data-dir", sopt.data_dir, "this member's store")->required()->check(kDataDir);
     srv->add_option("--brokers", sopt.brokers, "Kafka bootstrap servers")->required();
     kafka_config_opt(srv, sopt.kafka_config);
     srv->add_option("--group", sopt.group, "consumer group (default gongji)");
@@ -1108,7 +1117,8 @@ struct Cli {
     alv->add_option("--file", access_file, "the access log (default, with --data-dir: the one the commands append to)")
         ->check(input_file(false));
     alv->add_option("--data-dir", paths.data, "check this data directory's access log: $GONGJI_ACCESS_LOG, else "
-                                              "DATA/access-log.jsonl");
+                                              "DATA/access-log.jsonl")
+        ->check(kDataDir);
     alv->callback([this] {
       if (access_file.empty() && paths.data.empty()) throw CLI::RequiredError("--file or --data-dir");
     });

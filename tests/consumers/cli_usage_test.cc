@@ -194,6 +194,18 @@ TEST_F(CliUsage, DirectoryWhereAFileIsExpected) {
   EXPECT_USAGE("statement --data-dir " + data_ + " --person P1 --out " + d, "--out");
 }
 
+// A file named as the data directory is a usage error naming it (it was exit 1, "no store in FILE/state"), for every
+// command that takes one, and the file is left as it was.
+TEST_F(CliUsage, FileWhereTheDataDirectoryIsExpected) {
+  const std::string file = *dir_ / "a-file";
+  std::ofstream(file) << "not a data directory\n";
+  for (std::string cmd : {"ingest " + file, std::string("fold"), std::string("person --person P1"),
+                          std::string("settlements"), std::string("serve --brokers 127.0.0.1:1"),
+                          std::string("access-log verify")})
+    EXPECT_USAGE(cmd + " --data-dir " + file, "--data-dir: '" + file + "' is a file, expected a directory");
+  EXPECT_EQ(std::filesystem::file_size(file), 21u);
+}
+
 TEST_F(CliUsage, CountsOutOfTheirDomain) {
   EXPECT_USAGE("fold --data-dir " + data_ + " --batch -1", "--batch");
   EXPECT_USAGE("fold --data-dir " + data_ + " --batch 0", "--batch");
