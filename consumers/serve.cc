@@ -790,6 +790,19 @@ class StopWatchdog {
   std::atomic<bool> done_{false};
   std::thread thread_;
 };
+
+// librdkafka's cooperative-sticky assignor gives and takes back partitions a few at a time (incremental rebalancing),
+// where serve's rebalance callback takes and gives back whole assignments (assign / unassign, wait_published before
+// a revocation), which librdkafka refuses under that protocol: refused before anything is opened, naming the file.
+void refuse_incremental_rebalancing(const ServeOptions& opt) {
+  if (opt.kafka_config.empty()) return;
+  const std::map<std::string, std::string> config = read_kafka_config(opt.kafka_config);
+  const auto s = config.find("partition.assignment.strategy");
+  if (s != config.end() && s->second.find("cooperative") != std::string::npos)
+    throw ParameterError("kafka_config", opt.kafka_config + ": partition.assignment.strategy=" + s->second +
+                                             ": serve takes and gives back whole assignments (eager rebalancing: "
+                                             "range or roundrobin); cooperative-sticky is not supported");
+}
 }  // namespace
 
 int serve(const ServeOptions& opt) {
@@ -802,10 +815,12 @@ int serve(const ServeOptions& opt) {
   std::signal(SIGINT, on_signal);
   StopWatchdog watchdog(opt.stop_grace_seconds);
   try {
+    refuse_incremental_rebalancing(opt);
     Server s(opt);
     return s.run();
-  } catch (const ParameterError& e) {  // a --policy the store refuses (service/queries.h fold_policy): a restart
-    oplog::error(e.what());             // would meet it again, so it is a usage error, without restart advice
+  } catch (const ParameterError& e) {  // a --policy the store refuses (service/queries.h fold_policy), a Kafka
+    oplog::error(e.what());             // config serve cannot run with: a restart would meet it again, so it is a
+                                        // usage error, without restart advice
     return exit_code::kUsage;
   } catch (const std::exception& e) {  // Fatal, StoreError (ENOSPC, EIO), a policy or config error
     oplog::error(Server::stop_message(e));

@@ -206,6 +206,17 @@ TEST_F(CliUsage, FileWhereTheDataDirectoryIsExpected) {
   EXPECT_EQ(std::filesystem::file_size(file), 21u);
 }
 
+// serve takes and gives back whole assignments: a --kafka-config asking for cooperative-sticky's incremental
+// rebalancing (which librdkafka would refuse at serve's first rebalance) is refused before anything is opened.
+TEST_F(CliUsage, ServeRefusesIncrementalRebalancing) {
+  const std::string conf = *dir_ / "coop.conf", data = *dir_ / "coop-data";
+  std::ofstream(conf) << "# a consumer of the shop's defaults\npartition.assignment.strategy = cooperative-sticky\n";
+  EXPECT_USAGE("serve --brokers 127.0.0.1:1 --data-dir " + data + " --kafka-config " + conf,
+               "--kafka-config: " + conf + ": partition.assignment.strategy=cooperative-sticky: serve takes and gives "
+               "back whole assignments");
+  EXPECT_FALSE(std::filesystem::exists(data)) << "a refused serve creates no store";
+}
+
 TEST_F(CliUsage, CountsOutOfTheirDomain) {
   EXPECT_USAGE("fold --data-dir " + data_ + " --batch -1", "--batch");
   EXPECT_USAGE("fold --data-dir " + data_ + " --batch 0", "--batch");
