@@ -760,8 +760,8 @@ struct Cli {
         ->required()
         ->check(kDataDir);
   }
-  void access_log_opt(CLI::App* c) {
-    c->add_option("--access-log", access_log, "append this read of a person's data to the access log FILE "
+  void access_log_opt(CLI::App* c, const char* what = "this read of a person's data") {
+    c->add_option("--access-log", access_log, std::string("append ") + what + " to the access log FILE "
                                               "(default: $GONGJI_ACCESS_LOG, else DATA/access-log.jsonl)");
   }
   // Issue 11 item 5: the operational log lines (oplog/oplog.h) of every subcommand, and of its subcommands.
@@ -877,8 +877,9 @@ struct Cli {
         ->transform(whole_number(1, 10000000));
     srv->add_option("--partition-batch", sopt.partition_batch_events,
                     "events of one partition folded before they are committed to RocksDB (unsynced; published after "
-                    "the batch's sync), so that one partition holding the whole --batch bounds memory as fold's "
-                    "--batch does (default 64000)")
+                    "the batch's sync), so that one partition holding the whole --batch bounds the fold's write "
+                    "batch and decoded persons as fold's --batch does (default 64000; the batch's records are held "
+                    "until published whatever it is)")
         ->transform(whole_number(1, 1000000));
     srv->add_option("--fold-threads", sopt.fold_threads,
                     "threads folding a batch's partitions side by side (default 2); the store and the published "
@@ -974,6 +975,7 @@ struct Cli {
     rep = app.add_subcommand("report", "a readable summary: claims by status and reason, fund paid by scheme, "
                                        "level, benefit and month, and a few settlements explained");
     data_opt(rep);
+    access_log_opt(rep, "the read of the persons explained (every person's records; not with --explained 0)");
     rep->add_option("--explained", explained,
                     "how many settlements to explain, one per case the data holds, of five: a limit reached "
                     "mid-claim, temporary out-of-area care, a TCM hospital, a TCM item refused under ORD-ACU, an "
@@ -1013,6 +1015,7 @@ struct Cli {
     wif->add_flag("--json", as_json, "the whole report as JSON");
     wif->add_option("--show", show, "claims to list in the text report, those that change most (default 20)")
         ->transform(kCountArg);
+    access_log_opt(wif, "the read of the claims listed (every person's records; not with --show 0 and no --json)");
 
     rpl = app.add_subcommand("replay", "rebuild, into a new directory, the store as it stood when everything "
                                        "ingested up to --known-at had been folded, from the nearest checkpoint");
@@ -1059,6 +1062,7 @@ struct Cli {
                                              "order: partition, offset, event, person, claim and the reason");
     data_opt(dls);
     dls->add_flag("--json", as_json, "JSON Lines (the dead_letter output records)");
+    access_log_opt(dls, "the read of the dead letters (every person's records)");
 
     auto* logc = app.add_subcommand("log", "the embedded log's operator commands: verify, truncate");
     logc->require_subcommand(1);
@@ -1169,7 +1173,10 @@ struct Cli {
       return cmd_report(paths, explained,
                         access_recorder(every_person("report --explained " + std::to_string(explained))));
     if (*aud) return cmd_audit(paths, policy_file);
-    if (*wif) return cmd_what_if(paths, whatif_policy, as_json, show, access_recorder(every_person("what-if")));
+    if (*wif) {
+      const std::string listing = as_json ? "what-if --json" : "what-if --show " + std::to_string(show);
+      return cmd_what_if(paths, whatif_policy, as_json, show, access_recorder(every_person(listing)));
+    }
     if (*rpl) return cmd_replay(paths, known_at, replay_out, policy_file);
     if (*stm) return cmd_statement(paths, person, year, format, out_file, policy_file, access_recorder("statement"));
     if (*qry) {

@@ -457,22 +457,31 @@ class Server : public RdKafka::RebalanceCb {
   // transactions of about ServeOptions::republish_records records cut between two offsets, each committing the
   // group's offset where it ends (a crash between two leaves the rest in the outbox). Runs on the consumer's thread
   // while the publisher is idle (wait_published).
+  // Says on stderr how many records it published in how many transactions and seconds.
   void republish(int p, uint64_t from, uint64_t to) {
+    const auto start = std::chrono::steady_clock::now();
     std::unique_ptr<RdKafka::ConsumerGroupMetadata> group(consumer_->groupMetadata());
     std::vector<Pending> items;
     int index = 0;
     uint64_t last = UINT64_MAX;
+    size_t records = 0, transactions = 1;
     store_.outbox(p, from, to, [&](uint64_t off, const Output& out) {
       // (every record of the offsets before `off`)
       if (off != last && !items.empty() && items.size() >= opt_.republish_records) {
         transact(items, {{p, off}}, *group);
         items.clear();
+        ++transactions;
       }
       index = off == last ? index + 1 : 0;
       last = off;
       items.push_back(to_publish(p, off, index, out));
+      ++records;
     });
     transact(items, {{p, to}}, *group);
+    oplog::info("partition " + std::to_string(p) + ": republished " + std::to_string(records) +
+                " records of its outbox (offsets " + std::to_string(from) + " to " + std::to_string(to - 1) + ") in " +
+                std::to_string(transactions) + " transactions, " +
+                seconds_text(std::chrono::steady_clock::now() - start));
   }
 
   // RocksDB first (the outbox), then the Kafka transaction. A store that cannot be written (StoreError: ENOSPC,

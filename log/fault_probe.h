@@ -40,7 +40,8 @@ inline constexpr std::array<const char*, 23> kProbePoints = {
     // consumers/serve.cc
     "serve.before_outbox_commit",  // a fold worker, before it commits one partition's part of a batch (the outbox)
     "serve.before_early_commit",   // a fold worker, before it commits a partition's part of a batch early, at
-                                   // ServeOptions::partition_batch_events or a poison record's rollback
+                                   // ServeOptions::partition_batch_events, FoldOptions::max_persons_in_memory or a
+                                   // poison record's rollback
     "serve.before_store_sync",     // after every partition of the batch is committed (unsynced), before the one WAL
                                    // sync that makes the batch durable (Store::sync)
     "serve.after_outbox_commit",   // after every partition of the batch is committed and the WAL synced, before

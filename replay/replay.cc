@@ -24,12 +24,13 @@ std::map<int, uint64_t> positions_at(EventLog& log, const KnownAt& known) {
 }
 
 namespace {
-// Whether everything a store holds was folded under `policy`: its v/ keys (projections/store.h) name no other
-// version. A version is its own key part (xxh128:<hex>).
+// Whether everything the store in `dir` holds was folded under `policy`: its v/ keys (projections/store.h) name no
+// other version. Opened read-only (nothing written there); a store that cannot be opened: StoreError.
 bool folded_under_only(const std::string& dir, const Policy& policy) {
   bool only = true;
+  const std::string own = key_part(policy.version());
   Store(dir, true).scan("v/", [&](const std::string& key, std::string_view) {
-    if (key.substr(2) != policy.version()) only = false;
+    if (key.substr(2) != own) only = false;
   });
   return only;
 }
@@ -54,17 +55,24 @@ ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, 
   std::stable_sort(fitting.begin(), fitting.end(), [](const auto& a, const auto& b) { return a.total > b.total; });
   fs::create_directories(fs::path(out).parent_path().empty() ? "." : fs::path(out).parent_path());
   for (const CheckpointInfo& c : fitting) {
-    // A fold running meanwhile may retire this checkpoint (Store::retain_checkpoints renames it before removing
-    // it): a copy that failed, or whose source no longer stands under its name, may be partial and is not used.
-    // Nor is one folded (in part) under another policy than the replay's: Store::fold folds on under a store's own
-    // policy only, so the replay was refused where an older checkpoint, or zero, serves.
+    // Not used: a checkpoint holding records folded under another policy version than the replay's, checked before
+    // it is copied (Store::fold refuses to fold on a store under a policy it has not recorded, so the replay failed
+    // where an older checkpoint, or zero, serves; one holding both versions is refused too, which the fold would not
+    // do: a replay under one policy starts from that policy's records only); one that cannot be opened; and one a
+    // fold running meanwhile retires (Store::retain_checkpoints renames it before removing it): a copy that failed,
+    // or whose source no longer stands under its name, may be partial.
+    bool usable = false;
+    try {
+      usable = folded_under_only(c.path + "/db", policy);
+    } catch (const std::exception&) {  // retired meanwhile, or damaged: the next one, or zero
+    }
     std::error_code ec;
-    fs::copy(c.path + "/db", out, fs::copy_options::recursive, ec);
-    if (!ec && fs::exists(c.path + "/positions.json") && folded_under_only(out, policy)) {
+    if (usable) fs::copy(c.path + "/db", out, fs::copy_options::recursive, ec);
+    if (usable && !ec && fs::exists(c.path + "/positions.json")) {
       res.from_checkpoint = c.path;
       break;
     }
-    fs::remove_all(out);
+    fs::remove_all(out, ec);
   }
   Store store(out);
   FoldOptions opt;

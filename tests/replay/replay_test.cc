@@ -707,7 +707,7 @@ TEST(Replay, OnlyTheNewestCheckpointsAreKeptAndOlderPointsReplayFromZero) {
 
 // A replay under another policy than the checkpoints were folded under does not start from them (Store::fold would
 // refuse to fold on from one: the replay failed): it folds from zero, to what a fold of the whole log under that
-// policy holds. Under the checkpoints' own policy the newest one is used.
+// policy holds. Under the checkpoints' own policy the newest one is used, unless it holds the other's records too.
 TEST(Replay, ACheckpointFoldedUnderAnotherPolicyIsNotReplayedFrom) {
   TempDir d;
   auto log = open_segment_log(d / "log", 4);
@@ -728,9 +728,18 @@ TEST(Replay, ACheckpointFoldedUnderAnotherPolicyIsNotReplayedFrom) {
   ReplayResult other = replay_to(*log, raised, end, d / "checkpoints", d / "other");
   EXPECT_EQ(other.from_checkpoint, "");
   EXPECT_EQ(other.digest, fresh.digest());
+  const std::vector<CheckpointInfo> kept = Store::checkpoints(d / "checkpoints");
   ReplayResult own = replay_to(*log, default_policy(), end, d / "checkpoints", d / "own");
-  EXPECT_EQ(own.from_checkpoint, Store::checkpoints(d / "checkpoints").back().path);
+  EXPECT_EQ(own.from_checkpoint, kept.back().path);
   EXPECT_EQ(own.digest, Store(d / "state", true).digest());
+  // The newest checkpoint made to hold a record of the raised policy's use too: the next one is replayed from.
+  {
+    Store newest(kept.back().path + "/db");
+    ASSERT_TRUE(newest.db()->Put(rocksdb::WriteOptions(), "v/" + key_part(raised.version()), "text").ok());
+  }
+  ReplayResult next = replay_to(*log, default_policy(), end, d / "checkpoints", d / "next");
+  EXPECT_EQ(next.from_checkpoint, kept[kept.size() - 2].path);
+  EXPECT_EQ(next.digest, Store(d / "state", true).digest());
 }
 
 }  // namespace

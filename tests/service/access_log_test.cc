@@ -327,10 +327,10 @@ namespace gongji::test {
 namespace {
 
 // The worked example employee_year ingested and folded into the data directory `data` by the command line.
-bool fold_example(const std::string& data) {
+void fold_example(const std::string& data) {
   const std::string ex = std::string(GONGJI_SOURCE_DIR) + "/tests/scenarios/examples/employee_year.jsonl";
-  return run(gongji("ingest --data-dir " + data + " " + ex + " >/dev/null")) == 0 &&
-         run(gongji("fold --data-dir " + data + " >/dev/null")) == 0;
+  ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + ex + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + data + " >/dev/null")), 0);
 }
 
 // Issue 11 item 2 through the command line: person, statement, explain and settlements --person append to
@@ -339,7 +339,7 @@ bool fold_example(const std::string& data) {
 TEST(AccessLogCli, ReadsOfAPersonGoToTheDataDirsLogByDefault) {
   TempDir d;
   const std::string data = d / "data", log = data + "/access-log.jsonl";
-  ASSERT_TRUE(fold_example(data));
+  ASSERT_NO_FATAL_FAILURE(fold_example(data));
   ASSERT_EQ(run(gongji("digest --data-dir " + data + " >/dev/null")), 0);
   ASSERT_EQ(run(gongji("report --explained 0 --data-dir " + data + " >/dev/null")), 0);
   EXPECT_FALSE(fs::exists(log)) << "no person's data was read";
@@ -385,7 +385,7 @@ TEST(AccessLogCli, ReadsOfAPersonGoToTheDataDirsLogByDefault) {
 TEST(AccessLogCli, AReadOfEveryPersonsRecordsIsOneLineWithoutAPerson) {
   TempDir d;
   const std::string data = d / "data", log = data + "/access-log.jsonl";
-  ASSERT_TRUE(fold_example(data));
+  ASSERT_NO_FATAL_FAILURE(fold_example(data));
   std::ofstream(d / "other.yaml") << policy_with_2023_employee_limit("2000.00");
   const std::string what_if = "what-if --policy " + d / "other.yaml";
   for (std::string cmd : {std::string("report --explained 0"), what_if + " --show 0"})
@@ -397,8 +397,8 @@ TEST(AccessLogCli, AReadOfEveryPersonsRecordsIsOneLineWithoutAPerson) {
       {"dead-letters", "dead-letters (every person)"},
       {"report --explained 2", "report --explained 2 (every person)"},
       {"report", "report --explained 5 (every person)"},
-      {what_if, "what-if (every person)"},
-      {what_if + " --json", "what-if (every person)"}};
+      {what_if, "what-if --show 20 (every person)"},
+      {what_if + " --json", "what-if --json (every person)"}};
   for (const auto& [cmd, endpoint] : reads)
     ASSERT_EQ(run(gongji(cmd + " --data-dir " + data + " >/dev/null")), exit_code::kOk) << cmd;
   const auto lines = lines_of(log);
@@ -409,6 +409,13 @@ TEST(AccessLogCli, AReadOfEveryPersonsRecordsIsOneLineWithoutAPerson) {
     EXPECT_EQ(lines[i]["via"], "cli");
   }
   EXPECT_TRUE(AccessLog::verify(log).findings.empty());
+  // --access-log names another file for these reads too.
+  for (std::string cmd : {std::string("settlements"), std::string("dead-letters"), std::string("report"), what_if})
+    ASSERT_EQ(run(gongji(cmd + " --data-dir " + data + " --access-log " + d / "other.jsonl" + " >/dev/null")),
+              exit_code::kOk)
+        << cmd;
+  EXPECT_EQ(lines_of(d / "other.jsonl").size(), 4u);
+  EXPECT_EQ(lines_of(log).size(), reads.size());
 }
 
 }  // namespace
