@@ -145,9 +145,14 @@ MovementRederivation rederive_movements(const Store& store, EventLog& log, const
   });
   if (r.recorded.empty()) throw NotFoundError("no account movement of person " + person + " for event " + event);
   const std::optional<Policy> policy = recorded_policy(store);
-  if (!policy)
-    throw StoreError("the store was folded under more than one policy version: an account movement records none, so "
-                     "there is no one policy to re-derive it under");
+  if (!policy) {
+    std::string versions;  // v/ keys, in key order
+    store.scan("v/", [&](const std::string& key, std::string_view) {
+      versions += (versions.empty() ? "" : ", ") + key.substr(2);
+    });
+    throw StoreError("the store was folded under more than one policy version (" + versions + "): an account "
+                     "movement records none, so there is no one policy to re-derive it under");
+  }
   r.policy_version = policy->version();
   Reconstruction before = reconstruct_person(store, log, person, *policy, {}, offset, cache);
   FoldContext ctx{&*policy, partition, store.partitions(), true};
