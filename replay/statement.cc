@@ -120,6 +120,23 @@ std::string scheme_said(const json& s) {
   if (s["scheme"].is_string()) return s["scheme"].get<std::string>();
   return "no scheme on " + std::to_string(s["year"].get<int>()) + "-12-31";
 }
+
+// CHR-*: a person with chronic registrations gets the accumulators of each chronic bucket on the year's last day
+// (person_view's `chronic`: those of the scheme period in force then) and the registrations known by then.
+void chronic_text(std::ostream& o, const json& s) {
+  const json& chronic = s["totals"]["year_end"]["chronic"];
+  if (!chronic.contains("diseases") || chronic["diseases"].empty()) return;
+  o << "chronic outpatient on " << s["year"].get<int>() << "-12-31:\n";
+  for (const auto& [bucket, v] : chronic.items())  // buckets in name order (a JSON object)
+    if (bucket != "diseases")
+      o << "  " << bucket << ": deductible paid " << v["deductible_paid"].get<std::string>() << ", limit used "
+        << v["limit_used"].get<std::string>() << " of " << v["limit"].get<std::string>() << ", fund paid "
+        << v["fund_paid"].get<std::string>() << "\n";
+  for (const json& d : chronic["diseases"])
+    o << "  disease " << d["disease"].get<std::string>() << " (" << d["bucket"].get<std::string>() << "): "
+      << (d["state"].get<std::string>().empty() ? "ended" : d["state"].get<std::string>()) << ", effective "
+      << d["effective"].get<std::string>() << "\n";
+}
 }  // namespace
 
 std::string statement_text(const Statement& statement) {
@@ -153,6 +170,7 @@ std::string statement_text(const Statement& statement) {
   o << "fund paid " << s["totals"]["fund_paid"].get<std::string>() << "; account credits "
     << s["totals"]["account_credits"].get<std::string>() << ", debits "
     << s["totals"]["account_debits"].get<std::string>() << "\n";
+  chronic_text(o, s);
   return o.str();
 }
 
@@ -212,7 +230,11 @@ std::string statement_html(const Statement& statement) {
       << esc(e["deductible_paid"]) << "</td><td>" << esc(e["limit_used"]) << " / "
       << esc(e["limit"].is_string() ? e["limit"].get<std::string>() : "") << "</td><td>" << esc(e["balance"])
       << "</td></tr>";
-  o << "</table></body></html>\n";
+  o << "</table>";
+  std::ostringstream chronic;  // CHR-*: as the text statement gives them
+  chronic_text(chronic, s);
+  if (!chronic.str().empty()) o << "<h2>门诊慢特病 chronic outpatient</h2><pre>" << esc(chronic.str()) << "</pre>";
+  o << "</body></html>\n";
   return o.str();
 }
 

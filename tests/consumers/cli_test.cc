@@ -592,6 +592,28 @@ TEST(Cli, StatementOfAYearBeforeEnrolmentSaysNoScheme) {
 
 // statement: the year's entries with running values as of each entry's date (TIME-ASOF), as text, JSON and an
 // HTML page that renders in headless Chromium.
+// CHR-*: the text statement of a person with chronic registrations ends with the chronic accumulators on the year's
+// last day and the registrations (example chronic_employee: E3's employee bucket, its expected person_state on
+// 2023-12-31: deductible 900.00, limit 7100.00 used in full; fund 1440.00 + 4950.00 for claims E3-1 and E3-2).
+// A person without any (example employee_year's E1) has no such lines.
+TEST(Cli, StatementTextShowsTheChronicAccumulatorsAtYearEnd) {
+  TempDir d;
+  ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "chronic", "chronic_employee"));
+  std::string out;
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "chronic" + " --person E3 --year 2023"), &out), 0);
+  const std::string want = "chronic outpatient on 2023-12-31:\n"
+                           "  employee: deductible paid 900.00, limit used 7100.00 of 7100.00, fund paid 6390.00\n";
+  EXPECT_NE(out.find(want), std::string::npos) << out;
+  for (const char* disease : {"  disease C20 (employee): in_effect", "  disease C13 (employee): in_effect",
+                              "  disease C31 (employee): in_effect"})
+    EXPECT_NE(out.find(disease), std::string::npos) << disease << "\n" << out;
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "chronic" + " --person E3 --year 2023 --format html"), &out), 0);
+  EXPECT_NE(out.find("<pre>" + want), std::string::npos) << out;
+  ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "ordinary", "employee_year"));
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "ordinary" + " --person E1 --year 2023"), &out), 0);
+  EXPECT_EQ(out.find("chronic outpatient"), std::string::npos) << out;
+}
+
 TEST(Cli, StatementTextJsonAndHtmlInChromium) {
   TempDir d;
   ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "data", "employee_year"));

@@ -218,6 +218,18 @@ TEST(Replay, ExplainRederivesEveryAccountMovement) {
                          << (m.recomputed.empty() ? "nothing" : m.recomputed.front().line());
   }
   EXPECT_THROW(rederive_movements(store, *log, movements.begin()->first, "no-such-event", &cache), NotFoundError);
+  // A store that also recorded another policy version (folded on under it by a binary that allowed it): refused,
+  // naming both versions.
+  const std::string other = "xxh128:00000000000000000000000000000000";
+  ASSERT_TRUE(store.db()->Put(rocksdb::WriteOptions(), "v/" + other, "text").ok());
+  const auto& [person, event] = *movements.begin();
+  try {
+    rederive_movements(store, *log, person, event, &cache);
+    ADD_FAILURE() << "a store of two policy versions was re-derived under one";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find(other), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(default_policy().version()), std::string::npos) << e.what();
+  }
 }
 
 // audit passes on a generated year and fails, naming the partition and the person, when a projection value is
