@@ -352,6 +352,20 @@ int explain_movement(const Store& store, const Paths& paths, const std::string& 
   return exit_code::kMismatch;
 }
 
+// The reversals of an explained claim (the payment was taken back: a clerk must not read it as standing); with
+// `what_if_fund` set, what the reversal would take back under the what-if's policy file.
+void print_refunds(const std::vector<json>& refunds, const std::string& who, const std::string& claim,
+                   const std::string& policy_file, const std::string& what_if_fund) {
+  for (const json& v : refunds) {
+    std::cout << "refunded: reversed on " << v.value("at", "") << " by event " << v.value("event", "") << ", fund "
+              << v.value("fund", "") << " (the recorded payment taken back; `gongji settlements --person " << who
+              << " --claim " << claim << "` lists the reversal)\n";
+    if (!what_if_fund.empty())
+      std::cout << "  under " << policy_file << " the reversal would take back the what-if's fund instead, "
+                << what_if_fund << "\n";
+  }
+}
+
 int cmd_explain(const Paths& paths, const std::string& person, const std::string& claim, const std::string& event,
                 bool as_json, const std::string& policy_file, const AccessRecorder& record) {
   require_existing(paths);
@@ -412,10 +426,11 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
                 << r.first_difference << "': recorded " << recorded.value(r.first_difference, json()).dump()
                 << ", recomputed " << recomputed.value(r.first_difference, json()).dump() << " ***\n";
     }
-    for (const json& v : refunds)  // the payment explained was taken back: a clerk must not read it as standing
-      std::cout << "refunded: reversed on " << v.value("at", "") << " by event " << v.value("event", "") << ", fund "
-                << v.value("fund", "") << " (the recorded payment taken back; `gongji settlements --person " << who
-                << " --claim " << claim << "` lists the reversal)\n";
+    // A reversal takes back what its settlement paid: under the what-if's policy, the what-if's fund.
+    const std::string what_if_fund = other && recomputed.value("fund", "") != recorded.value("fund", "")
+                                         ? recomputed.value("fund", "")
+                                         : "";
+    print_refunds(refunds, who, claim, policy_file, what_if_fund);
   }
   return other || r.equal ? exit_code::kOk : exit_code::kMismatch;
 }

@@ -152,6 +152,18 @@ TEST(Cli, ExplainShowsRulesAndArticles) {
   EXPECT_EQ(j["reversals"][0]["fund"], "-466.67");
   ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim E1-4"), &out), 0);
   EXPECT_EQ(out.find("refunded"), std::string::npos) << out;
+  // Under another policy (ORD-RATIO at level 3 for employees in service 0.60, not 0.50) the reversal would take back
+  // the what-if's fund: 933.33 covered x 0.60 = 559.998, 560.00 (E1-3 reaches neither limit).
+  std::string text = default_policy_text();
+  const std::string ratios = R"(values: [{from: 2022-07-01, value: ["0.70", "0.60", "0.50"]}])";
+  ASSERT_NE(text.find(ratios), std::string::npos);
+  std::ofstream(d / "ratio.yaml") << text.replace(text.find(ratios), ratios.size(),
+                                                  R"(values: [{from: 2022-07-01, value: ["0.70", "0.60", "0.60"]}])");
+  ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim E1-3 --policy " + d / "ratio.yaml"), &out), 0);
+  EXPECT_NE(out.find("lists the reversal)\n  under " + d / "ratio.yaml" +
+                     " the reversal would take back the what-if's fund instead, 560.00\n"),
+            std::string::npos)
+      << out;
 }
 
 // A person or claim nobody holds is not found (exit 4) for `settlements` too, as for `person` and `explain`; a known
