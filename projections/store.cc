@@ -619,13 +619,6 @@ void write_probe(std::string_view point, const std::string& path) {
   if (err) io_fail(err, path);
 }
 
-void fsync_path(const std::string& path, bool directory) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
-  if (fd < 0) io_fail(errno, path);
-  int rc = ::fsync(fd), err = errno;
-  ::close(fd);
-  if (rc != 0) io_fail(err, path);
-}
 
 // Writes a whole file and fsyncs it; every failure (ENOSPC on write, EIO on fsync) throws with the path.
 void write_file_synced(const std::string& path, const std::string& text) {
@@ -657,6 +650,14 @@ std::string parent_of(const std::string& path) {
 }
 
 }  // namespace
+
+void fsync_path(const std::string& path, bool directory) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
+  if (fd < 0) io_fail(errno, path);
+  int rc = ::fsync(fd), err = errno;
+  ::close(fd);
+  if (rc != 0) io_fail(err, path);
+}
 
 rocksdb::WriteBatch puts_in_key_order(const rocksdb::WriteBatch& batch) {
   struct Puts : rocksdb::WriteBatch::Handler {

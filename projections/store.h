@@ -582,6 +582,8 @@ Settlement decode_stored_settlement(std::string_view stored, std::string_view ke
 std::string key_part(std::string_view id);
 // The id a key field holds (the inverse of key_part).
 std::string key_part_decode(std::string_view part);
+// fsync(2) of a file, or of a directory (after a rename or a creation in it); a failure: StoreError naming `path`.
+void fsync_path(const std::string& path, bool directory);
 // The anchor of a folded record (Store::check_anchor): "<offset, 16 hex>:<xxh3 of the record's bytes, 16 hex>".
 std::string anchor_of(uint64_t offset, std::string_view payload);
 

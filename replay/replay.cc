@@ -40,6 +40,12 @@ ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, 
                        const std::string& checkpoints, const std::string& out,
                        const std::function<void(uint64_t)>& progress) {
   if (fs::exists(out)) throw StoreError(out + " already exists (replay writes a new store there)");
+  // Built in <out>.partial and renamed to `out` once folded and closed, so that `out` is never a store short of the
+  // target (a replay killed midway). A .partial left by one is refused, not removed: it may not be ours.
+  const std::string work = out + ".partial";
+  if (fs::exists(work))
+    throw StoreError(work + " exists: a replay that did not finish leaves it (never a whole store); remove it, then "
+                     "replay again");
   ReplayResult res;
   // The checkpoints whose every position is at or before the target, the most folded records first
   // (Store::checkpoints lists only complete checkpoints of this store format).
@@ -67,19 +73,23 @@ ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, 
     } catch (const std::exception&) {  // retired meanwhile, or damaged: the next one, or zero
     }
     std::error_code ec;
-    if (usable) fs::copy(c.path + "/db", out, fs::copy_options::recursive, ec);
+    if (usable) fs::copy(c.path + "/db", work, fs::copy_options::recursive, ec);
     if (usable && !ec && fs::exists(c.path + "/positions.json")) {
       res.from_checkpoint = c.path;
       break;
     }
-    fs::remove_all(out, ec);
+    fs::remove_all(work, ec);
   }
-  Store store(out);
-  FoldOptions opt;
-  opt.until = target;
-  opt.progress = progress;
-  res.stats = store.fold(log, policy, opt);
-  res.digest = store.digest();
+  {
+    Store store(work);
+    FoldOptions opt;
+    opt.until = target;
+    opt.progress = progress;
+    res.stats = store.fold(log, policy, opt);
+    res.digest = store.digest();
+  }  // closed: its memtables flushed
+  fs::rename(work, out);
+  fsync_path(fs::path(out).parent_path().empty() ? "." : fs::path(out).parent_path().string(), true);
   return res;
 }
 

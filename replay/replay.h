@@ -20,11 +20,11 @@ struct ReplayResult {
   std::string digest;
 };
 
-// Rebuilds into `out` (must not exist) under `policy`. `checkpoints`: the live fold's checkpoint directory ("" for
-// none). Not used: a checkpoint a running fold retires while it is copied, one that cannot be opened, and one that
-// holds anything folded under another policy version than `policy` (a store folded on under a second policy by a
-// binary that allowed it keeps checkpoints of the first): the next one is tried, and without one the replay starts
-// from zero.
+// Rebuilds into `out` (must not exist; nor may <out>.partial, where it is built before it is renamed to `out`) under
+// `policy`. `checkpoints`: the live fold's checkpoint directory ("" for none). Not used: a checkpoint a running fold
+// retires while it is copied, one that cannot be opened, and one that holds anything folded under another policy
+// version than `policy` (a store folded on under a second policy by a binary that allowed it keeps checkpoints of the
+// first): the next one is tried, and without one the replay starts from zero.
 ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, uint64_t>& target,
                        const std::string& checkpoints, const std::string& out,
                        const std::function<void(uint64_t)>& progress = {});

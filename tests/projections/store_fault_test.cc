@@ -610,6 +610,32 @@ TEST_F(StoreFault, IncompleteCheckpointsAreRemovedAndNeverReplayed) {
   EXPECT_FALSE(fs::exists(d / "checkpoints/ffffffffffffffff-0.partial")) << "the fold removes partial checkpoints";
 }
 
+// A replay that fails midway (ENOSPC at its second commit here; a crash likewise) leaves no store under --out, where
+// it would read as the store of a point it never reached: it builds in <out>.partial and renames it once whole. The
+// .partial left behind is refused, named, until removed; then the replay reaches the clean digest.
+TEST_F(StoreFault, AReplayThatFailsMidwayLeavesNoStoreUnderItsName) {
+  ProbeGuard guard;
+  TempDir d;
+  auto l = log();
+  std::map<int, uint64_t> end;
+  for (int p = 0; p < l->partitions(); ++p) end[p] = l->end_offset(p);
+  probe::arm("fold.before_commit@2:enospc");
+  EXPECT_THROW(replay_to(*l, default_policy(), end, "", d / "replayed"), StoreError);
+  probe::arm("");
+  EXPECT_FALSE(fs::exists(d / "replayed"));
+  EXPECT_TRUE(fs::exists(d / "replayed.partial/CURRENT")) << "the failed replay's work";
+  try {
+    replay_to(*l, default_policy(), end, "", d / "replayed");
+    ADD_FAILURE() << "a leftover .partial was not refused";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find(d / "replayed.partial" + " exists"), std::string::npos) << e.what();
+  }
+  fs::remove_all(d / "replayed.partial");
+  EXPECT_EQ(replay_to(*l, default_policy(), end, "", d / "replayed").digest, *clean_digest_);
+  EXPECT_EQ(Store(d / "replayed", true).digest(), *clean_digest_);
+  EXPECT_FALSE(fs::exists(d / "replayed.partial"));
+}
+
 // Item 2: a log shorter than what the store folded is refused, naming the partition and both positions; nothing
 // is written.
 TEST_F(StoreFault, LogShorterThanTheStoreIsRefused) {
