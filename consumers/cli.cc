@@ -352,17 +352,35 @@ int explain_movement(const Store& store, const Paths& paths, const std::string& 
   return exit_code::kMismatch;
 }
 
+// What a reversal of the claim would do under the what-if's policy, given its recomputed record (POLICY.md §4: a
+// reversal restores exactly what the settlement consumed, fund included; one of a claim not `settled` is refused,
+// REVERSAL_NOT_APPLICABLE): {"fund": the what-if's fund negated} or {"refused": "REVERSAL_NOT_APPLICABLE", "why"}.
+json what_if_reversal(const json& recomputed) {
+  if (recomputed.value("kind", "") != "settlement" || recomputed.value("status", "") != "settled")
+    return {{"refused", "REVERSAL_NOT_APPLICABLE"},
+            {"why", "the claim is " + (recomputed.value("kind", "") == "settlement"
+                                           ? recomputed.value("status", "")
+                                           : "a " + recomputed.value("kind", "")) + " under it"}};
+  const std::string fund = recomputed.value("fund", "0.00");
+  return {{"fund", fund == "0.00" ? fund : "-" + fund}};
+}
+
 // The reversals of an explained claim (the payment was taken back: a clerk must not read it as standing); with
-// `what_if_fund` set, what the reversal would take back under the what-if's policy file.
+// `what_if` set (what_if_reversal), what the reversal would do under the what-if's policy file where it differs.
 void print_refunds(const std::vector<json>& refunds, const std::string& who, const std::string& claim,
-                   const std::string& policy_file, const std::string& what_if_fund) {
+                   const std::string& policy_file, const std::optional<json>& what_if) {
   for (const json& v : refunds) {
     std::cout << "refunded: reversed on " << v.value("at", "") << " by event " << v.value("event", "") << ", fund "
               << v.value("fund", "") << " (the recorded payment taken back; `gongji settlements --person " << who
               << " --claim " << claim << "` lists the reversal)\n";
-    if (!what_if_fund.empty())
-      std::cout << "  under " << policy_file << " the reversal would take back the what-if's fund instead, "
-                << what_if_fund << "\n";
+    if (!what_if) continue;
+    if (what_if->contains("refused"))
+      std::cout << "  under " << policy_file << " the reversal would take back nothing: "
+                << (*what_if)["why"].get<std::string>() << ", and a reversal of a claim not settled is refused "
+                << "(REVERSAL_NOT_APPLICABLE)\n";
+    else if ((*what_if)["fund"] != v.value("fund", ""))
+      std::cout << "  under " << policy_file << " the reversal would take back fund "
+                << (*what_if)["fund"].get<std::string>() << " instead (the what-if's settlement)\n";
   }
 }
 
@@ -405,6 +423,8 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
   if (as_json) {
     json j = explanation_json(r, claim, who, other.has_value());
     if (!refunds.empty()) j["reversals"] = refunds;
+    if (other && !refunds.empty())  // what each would do under the what-if's policy
+      for (json& v : j["reversals"]) v["what_if"] = what_if_reversal(json::parse(r.recomputed.line()));
     std::cout << j.dump(2) << "\n";
   } else {
     std::cout << (other ? "what-if: claim re-derived under " + policy_file + " (" + r.policy_version + ")\n"
@@ -426,11 +446,8 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
                 << r.first_difference << "': recorded " << recorded.value(r.first_difference, json()).dump()
                 << ", recomputed " << recomputed.value(r.first_difference, json()).dump() << " ***\n";
     }
-    // A reversal takes back what its settlement paid: under the what-if's policy, the what-if's fund.
-    const std::string what_if_fund = other && recomputed.value("fund", "") != recorded.value("fund", "")
-                                         ? recomputed.value("fund", "")
-                                         : "";
-    print_refunds(refunds, who, claim, policy_file, what_if_fund);
+    print_refunds(refunds, who, claim, policy_file,
+                  other ? std::optional<json>(what_if_reversal(recomputed)) : std::nullopt);
   }
   return other || r.equal ? exit_code::kOk : exit_code::kMismatch;
 }

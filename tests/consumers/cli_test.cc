@@ -161,9 +161,30 @@ TEST(Cli, ExplainShowsRulesAndArticles) {
                                                   R"(values: [{from: 2022-07-01, value: ["0.70", "0.60", "0.60"]}])");
   ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim E1-3 --policy " + d / "ratio.yaml"), &out), 0);
   EXPECT_NE(out.find("lists the reversal)\n  under " + d / "ratio.yaml" +
-                     " the reversal would take back the what-if's fund instead, 560.00\n"),
+                     " the reversal would take back fund -560.00 instead (the what-if's settlement)\n"),
             std::string::npos)
       << out;
+  ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim E1-3 --json --policy " + d / "ratio.yaml"), &out),
+            0);
+  EXPECT_EQ(nlohmann::json::parse(out)["reversals"][0]["what_if"], nlohmann::json({{"fund", "-560.00"}})) << out;
+  // Under a policy whose ordinary benefit starts only on 2023-04-01 (T-START), E1-3 of 2023-03-08 is not settled:
+  // its reversal would be refused and take back nothing. Under the same policy the line says nothing more.
+  text = default_policy_text();
+  const std::string start = "      - {from: 2022-07-01, to: 2022-11-30, value: false}\n"
+                            "      - {from: 2022-12-01, value: true}";
+  ASSERT_NE(text.find(start), std::string::npos);
+  std::ofstream(d / "late.yaml") << text.replace(text.find(start), start.size(),
+                                                 "      - {from: 2022-07-01, to: 2023-03-31, value: false}\n"
+                                                 "      - {from: 2023-04-01, value: true}");
+  ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim E1-3 --policy " + d / "late.yaml"), &out), 0);
+  EXPECT_NE(out.find("  under " + d / "late.yaml" + " the reversal would take back nothing: the claim is rejected "
+                     "under it, and a reversal of a claim not settled is refused (REVERSAL_NOT_APPLICABLE)\n"),
+            std::string::npos)
+      << out;
+  std::ofstream(d / "same.yaml") << default_policy_text();
+  ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim E1-3 --policy " + d / "same.yaml"), &out), 0);
+  EXPECT_NE(out.find("lists the reversal)\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("  under "), std::string::npos) << out;
 }
 
 // A person or claim nobody holds is not found (exit 4) for `settlements` too, as for `person` and `explain`; a known
