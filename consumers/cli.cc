@@ -1068,9 +1068,9 @@ struct Cli {
         ->check(input_file(false));
 
     stm = app.add_subcommand("statement", "a person's year: every claim, settlement and account movement with the "
-                                          "running deductible, limit and balance (the ordinary outpatient's; the "
-                                          "chronic buckets' on the year's last day), as text, JSON or an HTML "
-                                          "page with a chart");
+                                          "running deductible, limit and balance (the ordinary outpatient's; each "
+                                          "chronic bucket's at the end of each scheme period), as text, JSON or "
+                                          "an HTML page with a chart");
     data_opt(stm);
     stm->add_option("--person", person, "person id")->required()->check(kIdArg);
     stm->add_option("--year", year, "calendar year (default 2023)");

@@ -4,8 +4,9 @@
 #include <cstdio>
 #include <sstream>
 
+#include "ledger/chronic.h"
 #include "ledger/ledger.h"
-
+#include "ledger/rules.h"
 #include "ledger/settlement.h"
 #include "replay/person_view.h"
 
@@ -67,6 +68,47 @@ std::optional<Entry> entry_of(const Record& rec) {
   return std::nullopt;
 }
 
+// CHR-*: the chronic accumulators of the year, scheme period by scheme period (a scheme change starts a new period,
+// ORD-TYPE, with accumulators of its own): for each period, on its last day in the year, each chronic bucket that
+// had a registration in effect on some day of it (CHR-REG), with the bucket's limit (CHR-LIM) and what its effects
+// dated by then consumed (TIME-ASOF); nothing on days the chronic benefit is not in force (T-START). Then every
+// registration approved by the year's end, with the day it ended and why.
+json chronic_of_year(const PersonState& p, const Policy& policy, int year) {
+  json periods = json::array();
+  for (Date a = jan1(year); a <= dec31(year);) {
+    Date b = a;  // the period's last day in the year
+    while (b < dec31(year) && period_start(p, b + 1) == period_start(p, a)) ++b;
+    const Standing* st = standing_at(p, b);
+    const bool in_window = b >= policy.window_from() && b <= policy.window_to();
+    if (st && in_window && policy.at(b).chronic_in_force) {
+      json buckets = json::object();  // by name: deterministic order
+      for (const Registration& r : p.registrations) {
+        if (r.effective > b || r.ended <= a) continue;
+        const Sums sums = sum_effects(p, year, period_start(p, b), r.bucket, b);
+        buckets[std::string(chronic_bucket_name(r.bucket))] = {
+            {"limit", format_money(chronic_limit(p, *st, r.bucket, b, policy.at(b)))},
+            {"limit_used", format_money(sums.limit_used)},
+            {"deductible_paid", format_money(sums.deductible)},
+            {"fund_paid", format_money(sums.fund)}};
+      }
+      if (!buckets.empty())
+        periods.push_back({{"from", format_date(a)}, {"to", format_date(b)}, {"scheme", spelled(st->scheme)},
+                           {"buckets", buckets}});
+    }
+    a = b + 1;
+  }
+  json registrations = json::array();
+  for (const Registration& r : p.registrations) {
+    if (r.approved > dec31(year)) continue;
+    json j = {{"disease", r.disease}, {"bucket", std::string(chronic_bucket_name(r.bucket))},
+              {"effective", format_date(r.effective)}};
+    if (r.ended <= dec31(year)) j["ended"] = format_date(r.ended);
+    if (r.ended <= dec31(year) && r.end_reason) j["end_reason"] = spelled(*r.end_reason);
+    registrations.push_back(j);
+  }
+  return {{"periods", periods}, {"registrations", registrations}};
+}
+
 }  // namespace
 
 Statement statement(const Store& store, const Policy& policy, const std::string& person, int year) {
@@ -110,7 +152,8 @@ Statement statement(const Store& store, const Policy& policy, const std::string&
             {"entries", entries},
             {"daily", daily},
             {"totals", {{"fund_paid", format_money(fund)}, {"account_credits", format_money(credits)},
-                        {"account_debits", format_money(debits)}, {"year_end", end}}}};
+                        {"account_debits", format_money(debits)}, {"year_end", end}}},
+            {"chronic", chronic_of_year(*p, policy, year)}};
   return s;
 }
 
@@ -121,21 +164,24 @@ std::string scheme_said(const json& s) {
   return "no scheme on " + std::to_string(s["year"].get<int>()) + "-12-31";
 }
 
-// CHR-*: a person with chronic registrations gets the accumulators of each chronic bucket on the year's last day
-// (person_view's `chronic`: those of the scheme period in force then) and the registrations known by then.
+// CHR-*: a person with chronic registrations gets the section `chronic` (chronic_of_year) as lines.
 void chronic_text(std::ostream& o, const json& s) {
-  const json& chronic = s["totals"]["year_end"]["chronic"];
-  if (!chronic.contains("diseases") || chronic["diseases"].empty()) return;
-  o << "chronic outpatient on " << s["year"].get<int>() << "-12-31:\n";
-  for (const auto& [bucket, v] : chronic.items())  // buckets in name order (a JSON object)
-    if (bucket != "diseases")
-      o << "  " << bucket << ": deductible paid " << v["deductible_paid"].get<std::string>() << ", limit used "
-        << v["limit_used"].get<std::string>() << " of " << v["limit"].get<std::string>() << ", fund paid "
-        << v["fund_paid"].get<std::string>() << "\n";
-  for (const json& d : chronic["diseases"])
-    o << "  disease " << d["disease"].get<std::string>() << " (" << d["bucket"].get<std::string>() << "): "
-      << (d["state"].get<std::string>().empty() ? "ended" : d["state"].get<std::string>()) << ", effective "
-      << d["effective"].get<std::string>() << "\n";
+  const json& chronic = s["chronic"];
+  if (chronic["registrations"].empty()) return;
+  o << "chronic outpatient, " << s["year"].get<int>() << ":\n";
+  for (const json& period : chronic["periods"])
+    for (const auto& [bucket, v] : period["buckets"].items())  // buckets in name order (a JSON object)
+      o << "  " << period["from"].get<std::string>() << " to " << period["to"].get<std::string>() << " ("
+        << period["scheme"].get<std::string>() << "), bucket " << bucket << ": deductible paid "
+        << v["deductible_paid"].get<std::string>() << ", limit used " << v["limit_used"].get<std::string>() << " of "
+        << v["limit"].get<std::string>() << ", fund paid " << v["fund_paid"].get<std::string>() << "\n";
+  for (const json& r : chronic["registrations"]) {
+    o << "  disease " << r["disease"].get<std::string>() << " (" << r["bucket"].get<std::string>()
+      << "): in effect from " << r["effective"].get<std::string>();
+    if (r.contains("ended"))
+      o << ", ended " << r["ended"].get<std::string>() << " (" << r.value("end_reason", "") << ")";
+    o << "\n";
+  }
 }
 }  // namespace
 

@@ -625,28 +625,45 @@ TEST(Cli, StatementOfAYearBeforeEnrolmentSaysNoScheme) {
 
 // statement: the year's entries with running values as of each entry's date (TIME-ASOF), as text, JSON and an
 // HTML page that renders in headless Chromium.
-// CHR-*: the text statement of a person with chronic registrations ends with the chronic accumulators on the year's
-// last day and the registrations (example chronic_employee: E3's employee bucket, its expected person_state on
-// 2023-12-31: deductible 900.00, limit 7100.00 used in full; fund 1440.00 + 4950.00 for claims E3-1 and E3-2).
-// A person without any (example employee_year's E1) has no such lines.
-TEST(Cli, StatementTextShowsTheChronicAccumulatorsAtYearEnd) {
+// CHR-*: the text statement of a person with chronic registrations ends with the chronic accumulators of each
+// scheme period of the year on its last day and the registrations (example chronic_employee: E3's employee bucket, its
+// expected person_state on 2023-12-31: deductible 900.00, limit 7100.00 used in full; fund 1440.00 + 4950.00 for
+// claims E3-1 and E3-2; each registration in effect from the day after its approval, CHR-REG). With E3 moved to the
+// resident scheme on 2023-09-01 (P-CHANGE), the employee period ends on 08-31 with the same figures, the
+// registrations end with the scheme, and the resident period, with no registration in effect, has no bucket. A
+// person without any (example employee_year's E1) has no such lines; nor has 2022, before T-START's chronic benefit.
+TEST(Cli, StatementTextShowsTheChronicAccumulatorsOfEachSchemePeriod) {
   TempDir d;
   ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "chronic", "chronic_employee"));
   std::string out;
   ASSERT_EQ(run(gongji("statement --data-dir " + d / "chronic" + " --person E3 --year 2023"), &out), 0);
-  const std::string want = "chronic outpatient on 2023-12-31:\n"
-                           "  employee: deductible paid 900.00, limit used 7100.00 of 7100.00, fund paid 6390.00\n";
+  const std::string bucket = "(employee), bucket employee: deductible paid 900.00, limit used 7100.00 of 7100.00, "
+                             "fund paid 6390.00\n";
+  const std::string want = "chronic outpatient, 2023:\n  2023-01-01 to 2023-12-31 " + bucket +
+                           "  disease C20 (employee): in effect from 2022-12-21\n"
+                           "  disease C13 (employee): in effect from 2022-12-21\n"
+                           "  disease C31 (employee): in effect from 2023-05-19\n";
   EXPECT_NE(out.find(want), std::string::npos) << out;
-  for (const char* disease : {"  disease C20 (employee): in_effect", "  disease C13 (employee): in_effect",
-                              "  disease C31 (employee): in_effect"})
-    EXPECT_NE(out.find(disease), std::string::npos) << disease << "\n" << out;
   ASSERT_EQ(run(gongji("statement --data-dir " + d / "chronic" + " --person E3 --year 2023 --format html"), &out), 0);
   EXPECT_NE(out.find("<pre>" + want), std::string::npos) << out;
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "chronic" + " --person E3 --year 2022"), &out), 0);
+  EXPECT_EQ(out.find("bucket"), std::string::npos) << out;
+  std::ofstream(d / "moved.jsonl") << R"({"type":"scheme_changed","id":"mv1","at":"2023-09-01","person":"E3",)"
+                                      R"("scheme":"resident","tier":1})" "\n";
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "chronic" + " " + d / "moved.jsonl >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "chronic" + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "chronic" + " --person E3 --year 2023"), &out), 0);
+  const std::string moved = "chronic outpatient, 2023:\n  2023-01-01 to 2023-08-31 " + bucket +
+                            "  disease C20 (employee): in effect from 2022-12-21, ended 2023-09-01 (scheme_changed)\n"
+                            "  disease C13 (employee): in effect from 2022-12-21, ended 2023-09-01 (scheme_changed)\n"
+                            "  disease C31 (employee): in effect from 2023-05-19, ended 2023-09-01 (scheme_changed)\n";
+  EXPECT_NE(out.find(moved), std::string::npos) << out;
   ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "ordinary", "employee_year"));
   ASSERT_EQ(run(gongji("statement --data-dir " + d / "ordinary" + " --person E1 --year 2023"), &out), 0);
   EXPECT_EQ(out.find("chronic outpatient"), std::string::npos) << out;
 }
 
+// The statement of E1's year in JSON, text and a page rendered by a real browser.
 TEST(Cli, StatementTextJsonAndHtmlInChromium) {
   TempDir d;
   ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "data", "employee_year"));
