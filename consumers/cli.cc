@@ -68,12 +68,18 @@ const CLI::Validator kOutputFile(
       return fs::is_directory(s) ? "'" + s + "' is a directory, expected a file" : "";
     },
     "FILE");
-// A data directory: absent (the command that needs it says so, or creates it) or a directory; a file there is a usage
-// error (it was "no store in FILE/state").
+// A data directory: absent (the command that needs it says so, or creates it) or a directory; a file there, or
+// under a file (FILE/sub), is a usage error naming it (it was "no store in FILE/state").
 const CLI::Validator kDataDir(
     [](std::string& s) -> std::string {
       if (s.empty()) return "expected a directory name, got ''";
-      return fs::exists(s) && !fs::is_directory(s) ? "'" + s + "' is a file, expected a directory" : "";
+      for (fs::path at = s; !at.empty(); at = at.parent_path()) {
+        std::error_code ec;
+        const fs::file_status st = fs::status(at, ec);
+        if (fs::exists(st) && !fs::is_directory(st)) return "'" + at.string() + "' is not a directory";
+        if (at == at.parent_path()) break;
+      }
+      return "";
     },
     "DIR");
 // A whole number from `lo` to `hi`, in decimal, given back as its canonical digits (a transform: CLI11 would read

@@ -803,9 +803,15 @@ class StopWatchdog {
 // librdkafka's cooperative-sticky assignor gives and takes back partitions a few at a time (incremental rebalancing),
 // where serve's rebalance callback takes and gives back whole assignments (assign / unassign, wait_published before
 // a revocation), which librdkafka refuses under that protocol: refused before anything is opened, naming the file.
+// A config file that cannot be read or parsed is refused the same way (a restart would meet it again).
 void refuse_incremental_rebalancing(const ServeOptions& opt) {
   if (opt.kafka_config.empty()) return;
-  const std::map<std::string, std::string> config = read_kafka_config(opt.kafka_config);
+  std::map<std::string, std::string> config;
+  try {
+    config = read_kafka_config(opt.kafka_config);
+  } catch (const LogError& e) {
+    throw ParameterError("kafka_config", e.what());
+  }
   const auto s = config.find("partition.assignment.strategy");
   if (s != config.end() && s->second.find("cooperative") != std::string::npos)
     throw ParameterError("kafka_config", opt.kafka_config + ": partition.assignment.strategy=" + s->second +

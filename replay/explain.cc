@@ -150,8 +150,11 @@ MovementRederivation rederive_movements(const Store& store, EventLog& log, const
     store.scan("v/", [&](const std::string& key, std::string_view) {
       versions += (versions.empty() ? "" : ", ") + key.substr(2);
     });
-    throw StoreError("the store was folded under more than one policy version (" + versions + "): an account "
-                     "movement records none, so there is no one policy to re-derive it under");
+    throw StoreError(versions.empty() ? "the store records no policy version (v/): it cannot say which policy to "
+                                        "re-derive an account movement under; fold it with this gongji first"
+                                      : "the store was folded under more than one policy version (" + versions +
+                                            "): an account movement records none, so there is no one policy to "
+                                            "re-derive it under");
   }
   r.policy_version = policy->version();
   Reconstruction before = reconstruct_person(store, log, person, *policy, {}, offset, cache);

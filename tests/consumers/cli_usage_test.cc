@@ -194,15 +194,16 @@ TEST_F(CliUsage, DirectoryWhereAFileIsExpected) {
   EXPECT_USAGE("statement --data-dir " + data_ + " --person P1 --out " + d, "--out");
 }
 
-// A file named as the data directory is a usage error naming it (it was exit 1, "no store in FILE/state"), for every
-// command that takes one, and the file is left as it was.
+// A file named as the data directory, or as one of its parents, is a usage error naming it (it was exit 1, "no store
+// in FILE/state"), for every command that takes one, and the file is left as it was.
 TEST_F(CliUsage, FileWhereTheDataDirectoryIsExpected) {
   const std::string file = *dir_ / "a-file";
   std::ofstream(file) << "not a data directory\n";
   for (std::string cmd : {"ingest " + file, std::string("fold"), std::string("person --person P1"),
                           std::string("settlements"), std::string("serve --brokers 127.0.0.1:1"),
                           std::string("access-log verify")})
-    EXPECT_USAGE(cmd + " --data-dir " + file, "--data-dir: '" + file + "' is a file, expected a directory");
+    EXPECT_USAGE(cmd + " --data-dir " + file, "--data-dir: '" + file + "' is not a directory");
+  EXPECT_USAGE("fold --data-dir " + file + "/sub", "--data-dir: '" + file + "' is not a directory");
   EXPECT_EQ(std::filesystem::file_size(file), 21u);
 }
 
@@ -215,6 +216,10 @@ TEST_F(CliUsage, ServeRefusesIncrementalRebalancing) {
                "--kafka-config: " + conf + ": partition.assignment.strategy=cooperative-sticky: serve takes and gives "
                "back whole assignments");
   EXPECT_FALSE(std::filesystem::exists(data)) << "a refused serve creates no store";
+  std::ofstream(conf) << "linger.ms 5\n";  // not key=value
+  EXPECT_USAGE("serve --brokers 127.0.0.1:1 --data-dir " + data + " --kafka-config " + conf,
+               "--kafka-config: " + conf + ":1: expected key=value");
+  EXPECT_FALSE(std::filesystem::exists(data));
 }
 
 TEST_F(CliUsage, CountsOutOfTheirDomain) {
