@@ -70,9 +70,10 @@ std::optional<Entry> entry_of(const Record& rec) {
 
 // CHR-*: the chronic accumulators of the year, scheme period by scheme period (a scheme change starts a new period,
 // ORD-TYPE, with accumulators of its own): for each period, on its last day in the year, each chronic bucket that
-// had a registration in effect on some day of it (CHR-REG), with the bucket's limit (CHR-LIM) and what its effects
-// dated by then consumed (TIME-ASOF); nothing on days the chronic benefit is not in force (T-START). Then every
-// registration approved by the year's end, with the day it ended and why.
+// had a registration in effect on some day of it (CHR-REG), with the bucket's limit (CHR-LIM) and what the period's
+// effects dated by the year's end consumed (TIME-ASOF: a reversal dated after the period, restored into it, counts);
+// nothing on days the chronic benefit is not in force (T-START). Then every registration approved by the year's end,
+// with the day it ended and why.
 json chronic_of_year(const PersonState& p, const Policy& policy, int year) {
   json periods = json::array();
   for (Date a = jan1(year); a <= dec31(year);) {
@@ -84,7 +85,7 @@ json chronic_of_year(const PersonState& p, const Policy& policy, int year) {
       json buckets = json::object();  // by name: deterministic order
       for (const Registration& r : p.registrations) {
         if (r.effective > b || r.ended <= a) continue;
-        const Sums sums = sum_effects(p, year, period_start(p, b), r.bucket, b);
+        const Sums sums = sum_effects(p, year, period_start(p, b), r.bucket, dec31(year));
         buckets[std::string(chronic_bucket_name(r.bucket))] = {
             {"limit", format_money(chronic_limit(p, *st, r.bucket, b, policy.at(b)))},
             {"limit_used", format_money(sums.limit_used)},

@@ -630,7 +630,8 @@ TEST(Cli, StatementOfAYearBeforeEnrolmentSaysNoScheme) {
 // expected person_state on 2023-12-31: deductible 900.00, limit 7100.00 used in full; fund 1440.00 + 4950.00 for
 // claims E3-1 and E3-2; each registration in effect from the day after its approval, CHR-REG). With E3 moved to the
 // resident scheme on 2023-09-01 (P-CHANGE), the employee period ends on 08-31 with the same figures, the
-// registrations end with the scheme, and the resident period, with no registration in effect, has no bucket. A
+// registrations end with the scheme, and the resident period, with no registration in effect, has no bucket; a
+// reversal of E3-2 dated in the resident period restores into the employee period's figures. A
 // person without any (example employee_year's E1) has no such lines; nor has 2022, before T-START's chronic benefit.
 TEST(Cli, StatementTextShowsTheChronicAccumulatorsOfEachSchemePeriod) {
   TempDir d;
@@ -658,6 +659,17 @@ TEST(Cli, StatementTextShowsTheChronicAccumulatorsOfEachSchemePeriod) {
                             "  disease C13 (employee): in effect from 2022-12-21, ended 2023-09-01 (scheme_changed)\n"
                             "  disease C31 (employee): in effect from 2023-05-19, ended 2023-09-01 (scheme_changed)\n";
   EXPECT_NE(out.find(moved), std::string::npos) << out;
+  // E3-2 (covered 5500.00, fund 4950.00, no deductible) reversed on 2023-10-01, in the resident period: restored into
+  // its own, employee period (POLICY.md §4), which is then left with E3-1's figures.
+  std::ofstream(d / "reversed.jsonl") << R"({"type":"claim_reversed","id":"rv1","at":"2023-10-01","person":"E3",)"
+                                         R"("claim":"E3-2"})" "\n";
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "chronic" + " " + d / "reversed.jsonl >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "chronic" + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "chronic" + " --person E3 --year 2023"), &out), 0);
+  EXPECT_NE(out.find("  2023-01-01 to 2023-08-31 (employee), bucket employee: deductible paid 900.00, limit used "
+                     "1600.00 of 7100.00, fund paid 1440.00\n"),
+            std::string::npos)
+      << out;
   ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "ordinary", "employee_year"));
   ASSERT_EQ(run(gongji("statement --data-dir " + d / "ordinary" + " --person E1 --year 2023"), &out), 0);
   EXPECT_EQ(out.find("chronic outpatient"), std::string::npos) << out;
