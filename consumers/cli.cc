@@ -429,8 +429,10 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
   if (as_json) {
     json j = explanation_json(r, claim, who, other.has_value());
     if (!refunds.empty()) j["reversals"] = refunds;
-    if (other && !refunds.empty())  // what each would do under the what-if's policy
-      for (json& v : j["reversals"]) v["what_if"] = what_if_reversal(json::parse(r.recomputed.line()));
+    if (other && !refunds.empty()) {  // what each would do under the what-if's policy
+      const json what_if = what_if_reversal(json::parse(r.recomputed.line()));
+      for (json& v : j["reversals"]) v["what_if"] = what_if;
+    }
     std::cout << j.dump(2) << "\n";
   } else {
     std::cout << (other ? "what-if: claim re-derived under " + policy_file + " (" + r.policy_version + ")\n"
@@ -583,6 +585,9 @@ int cmd_replay(const Paths& paths, const std::string& known_at, const std::strin
   require_existing(paths);
   if (fs::exists(out))  // a usage error (exit 2), before anything is opened
     throw UsageError("--out " + out + ": already exists (replay writes a new store there: name a new directory)");
+  if (fs::exists(replay_target(out) + ".partial"))
+    throw UsageError("--out " + out + ": " + replay_target(out) + ".partial exists: a replay that did not finish "
+                     "leaves it (never a whole store); remove it, then replay again");
   const Policy pol = [&] {  // the store is closed again before the replay
     Store store(paths.state(), true);
     // The store as it stood is the store under its own policy: another is refused, as fold refuses it (a replay
@@ -1074,9 +1079,9 @@ struct Cli {
         ->check(input_file(false));
 
     stm = app.add_subcommand("statement", "a person's year: every claim, settlement and account movement with the "
-                                          "running deductible, limit and balance (the ordinary outpatient's; each "
-                                          "chronic bucket's at the end of each scheme period), as text, JSON or "
-                                          "an HTML page with a chart");
+                                          "running deductible, limit and balance (the ordinary outpatient's; for "
+                                          "each scheme period, each chronic bucket's limit and what it consumed), "
+                                          "as text, JSON or an HTML page with a chart");
     data_opt(stm);
     stm->add_option("--person", person, "person id")->required()->check(kIdArg);
     stm->add_option("--year", year, "calendar year (default 2023)");

@@ -36,9 +36,16 @@ bool folded_under_only(const std::string& dir, const Policy& policy) {
 }
 }  // namespace
 
+std::string replay_target(const std::string& out) {
+  fs::path o = fs::path(out).lexically_normal();
+  if (!o.has_filename() && o.has_parent_path()) o = o.parent_path();  // "DIR/" names DIR
+  return o.string();
+}
+
 ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, uint64_t>& target,
-                       const std::string& checkpoints, const std::string& out,
+                       const std::string& checkpoints, const std::string& out_given,
                        const std::function<void(uint64_t)>& progress) {
+  const std::string out = replay_target(out_given);
   if (fs::exists(out)) throw StoreError(out + " already exists (replay writes a new store there)");
   // Built in <out>.partial and renamed to `out` once folded and closed, so that `out` is never a store short of the
   // target (a replay killed midway). A .partial left by one is refused, not removed: it may not be ours.

@@ -20,6 +20,10 @@ struct ReplayResult {
   std::string digest;
 };
 
+// The directory a replay to `out` writes: `out` normalised, "DIR/" as DIR (its sibling DIR.partial is where it
+// is built).
+std::string replay_target(const std::string& out);
+
 // Rebuilds into `out` (must not exist; nor may <out>.partial, where it is built before it is renamed to `out`) under
 // `policy`. `checkpoints`: the live fold's checkpoint directory ("" for none). Not used: a checkpoint a running fold
 // retires while it is copied, one that cannot be opened, and one that holds anything folded under another policy

@@ -69,31 +69,32 @@ std::optional<Entry> entry_of(const Record& rec) {
 }
 
 // CHR-*: the chronic accumulators of the year, scheme period by scheme period (a scheme change starts a new period,
-// ORD-TYPE, with accumulators of its own): for each period, on its last day in the year, each chronic bucket that
-// had a registration in effect on some day of it (CHR-REG), with the bucket's limit (CHR-LIM) and what the period's
-// effects dated by the year's end consumed (TIME-ASOF: a reversal dated after the period, restored into it, counts);
-// nothing on days the chronic benefit is not in force (T-START). Then every registration approved by the year's end,
-// with the day it ended and why.
+// ORD-TYPE, with accumulators of its own): for each period, each chronic bucket that had a registration in effect on
+// some day of it (CHR-REG; one revoked before it took effect never was), with the bucket's limit (CHR-LIM) on the
+// period's last day in the year and the policy's window, and what the period's effects dated by the year's end
+// consumed (TIME-ASOF: a reversal dated after the period, restored into it, counts); none while the chronic benefit
+// is not in force (T-START). A period starts at the year's first day or its own start (enrolment, a scheme change).
+// Then every registration approved by the year's end, with the day it ended and why.
 json chronic_of_year(const PersonState& p, const Policy& policy, int year) {
   json periods = json::array();
   for (Date a = jan1(year); a <= dec31(year);) {
     Date b = a;  // the period's last day in the year
     while (b < dec31(year) && period_start(p, b + 1) == period_start(p, a)) ++b;
-    const Standing* st = standing_at(p, b);
-    const bool in_window = b >= policy.window_from() && b <= policy.window_to();
-    if (st && in_window && policy.at(b).chronic_in_force) {
+    const Date at = std::min(b, policy.window_to()), from = std::max(a, period_start(p, b));
+    const Standing* st = standing_at(p, at);
+    if (st && std::max(from, policy.window_from()) <= at && policy.at(at).chronic_in_force) {
       json buckets = json::object();  // by name: deterministic order
       for (const Registration& r : p.registrations) {
-        if (r.effective > b || r.ended <= a) continue;
+        if (r.effective > at || r.ended <= from || r.ended <= r.effective) continue;
         const Sums sums = sum_effects(p, year, period_start(p, b), r.bucket, dec31(year));
         buckets[std::string(chronic_bucket_name(r.bucket))] = {
-            {"limit", format_money(chronic_limit(p, *st, r.bucket, b, policy.at(b)))},
+            {"limit", format_money(chronic_limit(p, *st, r.bucket, at, policy.at(at)))},
             {"limit_used", format_money(sums.limit_used)},
             {"deductible_paid", format_money(sums.deductible)},
             {"fund_paid", format_money(sums.fund)}};
       }
       if (!buckets.empty())
-        periods.push_back({{"from", format_date(a)}, {"to", format_date(b)}, {"scheme", spelled(st->scheme)},
+        periods.push_back({{"from", format_date(from)}, {"to", format_date(b)}, {"scheme", spelled(st->scheme)},
                            {"buckets", buckets}});
     }
     a = b + 1;
@@ -177,10 +178,12 @@ void chronic_text(std::ostream& o, const json& s) {
         << v["deductible_paid"].get<std::string>() << ", limit used " << v["limit_used"].get<std::string>() << " of "
         << v["limit"].get<std::string>() << ", fund paid " << v["fund_paid"].get<std::string>() << "\n";
   for (const json& r : chronic["registrations"]) {
-    o << "  disease " << r["disease"].get<std::string>() << " (" << r["bucket"].get<std::string>()
-      << "): in effect from " << r["effective"].get<std::string>();
-    if (r.contains("ended"))
-      o << ", ended " << r["ended"].get<std::string>() << " (" << r.value("end_reason", "") << ")";
+    const std::string effective = r["effective"].get<std::string>(), ended = r.value("ended", "");
+    o << "  disease " << r["disease"].get<std::string>() << " (" << r["bucket"].get<std::string>() << "): "
+      << (!ended.empty() && ended <= effective ? "never in effect (from " + effective + ")"
+                                                : "in effect from " + effective);
+    if (!ended.empty()) o << ", ended " << ended;
+    if (r.contains("end_reason")) o << " (" << r["end_reason"].get<std::string>() << ")";
     o << "\n";
   }
 }

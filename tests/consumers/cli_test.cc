@@ -623,16 +623,16 @@ TEST(Cli, StatementOfAYearBeforeEnrolmentSaysNoScheme) {
   EXPECT_EQ(out.substr(0, out.find('\n')), "Statement for R9, 2024 (resident)") << out;
 }
 
-// statement: the year's entries with running values as of each entry's date (TIME-ASOF), as text, JSON and an
-// HTML page that renders in headless Chromium.
 // CHR-*: the text statement of a person with chronic registrations ends with the chronic accumulators of each
-// scheme period of the year on its last day and the registrations (example chronic_employee: E3's employee bucket, its
+// scheme period of the year (its limit on its last day, what it consumed by the year's end) and the registrations
+// (example chronic_employee: E3's employee bucket, its
 // expected person_state on 2023-12-31: deductible 900.00, limit 7100.00 used in full; fund 1440.00 + 4950.00 for
 // claims E3-1 and E3-2; each registration in effect from the day after its approval, CHR-REG). With E3 moved to the
 // resident scheme on 2023-09-01 (P-CHANGE), the employee period ends on 08-31 with the same figures, the
 // registrations end with the scheme, and the resident period, with no registration in effect, has no bucket; a
 // reversal of E3-2 dated in the resident period restores into the employee period's figures. A
-// person without any (example employee_year's E1) has no such lines; nor has 2022, before T-START's chronic benefit.
+// person without any (example employee_year's E1) has no such lines; 2022, before T-START's chronic benefit, has
+// registrations and no bucket; 2027, past the policy's window in June, has its claim of March.
 TEST(Cli, StatementTextShowsTheChronicAccumulatorsOfEachSchemePeriod) {
   TempDir d;
   ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "chronic", "chronic_employee"));
@@ -673,9 +673,25 @@ TEST(Cli, StatementTextShowsTheChronicAccumulatorsOfEachSchemePeriod) {
   ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "ordinary", "employee_year"));
   ASSERT_EQ(run(gongji("statement --data-dir " + d / "ordinary" + " --person E1 --year 2023"), &out), 0);
   EXPECT_EQ(out.find("chronic outpatient"), std::string::npos) << out;
+  // 2027, whose year outlasts the policy's window (to 2027-06-30): E3's chronic claim of March is in the figures.
+  ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "late", "chronic_employee"));
+  std::ofstream(d / "2027.jsonl") << R"({"type":"claim","id":"c27","claim":"E3-27","person":"E3","date":"2027-03-01",)"
+                                     R"("benefit":"chronic","items":[{"category":"drug","amount":"2500.00"}],)"
+                                     R"("facility":"H2","disease":"C20"})" "\n";
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "late" + " " + d / "2027.jsonl >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "late" + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("settlements --data-dir " + d / "late" + " --claim E3-27"), &out), 0);
+  const nlohmann::json settled = nlohmann::json::parse(out.substr(0, out.find('\n')));
+  ASSERT_EQ(settled["status"], "settled") << out;
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "late" + " --person E3 --year 2027"), &out), 0);
+  EXPECT_NE(out.find("  2027-01-01 to 2027-12-31 (employee), bucket employee: deductible paid "),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("fund paid " + settled["fund"].get<std::string>() + "\n  disease"), std::string::npos) << out;
 }
 
-// The statement of E1's year in JSON, text and a page rendered by a real browser.
+// statement: the year's entries with running values as of each entry's date (TIME-ASOF), as text, JSON and an
+// HTML page that renders in headless Chromium.
 TEST(Cli, StatementTextJsonAndHtmlInChromium) {
   TempDir d;
   ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(d / "data", "employee_year"));

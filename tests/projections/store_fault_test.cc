@@ -634,6 +634,10 @@ TEST_F(StoreFault, AReplayThatFailsMidwayLeavesNoStoreUnderItsName) {
   EXPECT_EQ(replay_to(*l, default_policy(), end, "", d / "replayed").digest, *clean_digest_);
   EXPECT_EQ(Store(d / "replayed", true).digest(), *clean_digest_);
   EXPECT_FALSE(fs::exists(d / "replayed.partial"));
+  // An --out written "DIR/" names DIR: built in DIR.partial, not DIR/.partial.
+  EXPECT_EQ(replay_to(*l, default_policy(), end, "", d / "slash/").digest, *clean_digest_);
+  EXPECT_TRUE(fs::exists(d / "slash/CURRENT"));
+  EXPECT_FALSE(fs::exists(d / "slash/.partial"));
 }
 
 // Item 2: a log shorter than what the store folded is refused, naming the partition and both positions; nothing
