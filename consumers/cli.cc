@@ -68,6 +68,18 @@ const CLI::Validator kOutputFile(
       return fs::is_directory(s) ? "'" + s + "' is a directory, expected a file" : "";
     },
     "FILE");
+// A --kafka-config file that parses (log/kafka_log.h read_kafka_config): one that does not is a usage error naming
+// its line, for every command that takes it, before anything is opened.
+const CLI::Validator kKafkaConfigFile(
+    [](std::string& s) -> std::string {
+      try {
+        read_kafka_config(s);
+      } catch (const LogError& e) {
+        return e.what();
+      }
+      return "";
+    },
+    "");
 // A data directory: absent (the command that needs it says so, or creates it) or a directory; a file there, or
 // under a file (FILE/sub), is a usage error naming it (it was "no store in FILE/state").
 const CLI::Validator kDataDir(
@@ -841,7 +853,8 @@ struct Cli {
     c->add_option("--kafka-config", file, "librdkafka settings for every Kafka client, key=value lines (e.g. "
                                           "security.protocol=SASL_SSL, sasl.mechanism=SCRAM-SHA-256, sasl.username, "
                                           "sasl.password, ssl.ca.location); keep it mode 0600")
-        ->check(input_file(false));
+        ->check(input_file(false))
+        ->check(kKafkaConfigFile);
   }
 
   // ingest, fold

@@ -216,9 +216,10 @@ TEST_F(CliUsage, ServeRefusesIncrementalRebalancing) {
                "--kafka-config: " + conf + ": partition.assignment.strategy=cooperative-sticky: serve takes and gives "
                "back whole assignments");
   EXPECT_FALSE(std::filesystem::exists(data)) << "a refused serve creates no store";
-  std::ofstream(conf) << "linger.ms 5\n";  // not key=value
-  EXPECT_USAGE("serve --brokers 127.0.0.1:1 --data-dir " + data + " --kafka-config " + conf,
-               "--kafka-config: " + conf + ":1: expected key=value");
+  std::ofstream(conf) << "linger.ms 5\n";  // not key=value: refused by every command that takes it
+  for (const std::string& cmd : {std::string("serve"), std::string("fold"), "ingest " + conf})
+    EXPECT_USAGE(cmd + " --brokers 127.0.0.1:1 --data-dir " + data + " --kafka-config " + conf,
+                 conf + ":1: expected key=value");
   EXPECT_FALSE(std::filesystem::exists(data));
 }
 
