@@ -690,6 +690,46 @@ TEST(Cli, StatementTextShowsTheChronicAccumulatorsOfEachSchemePeriod) {
   EXPECT_NE(out.find("fund paid " + settled["fund"].get<std::string>() + "\n  disease"), std::string::npos) << out;
 }
 
+// CHR-*: a person enrolled in April has one chronic period, from enrolment to the year's end. Of two diseases
+// approved on 04-10 (in effect from 04-11, CHR-REG), C13 is revoked on 04-11: it never took effect, gives the limit
+// nothing and is listed as never in effect. So C20 (standard 3000.00) is the first disease (100%), pro-rated for
+// April to December (CHR-PRORATE): limit 3000.00 x 9/12 = 2250.00, where counting C13 first (4000.00, by higher
+// standard) would make it (4000.00 + 1500.00) x 9/12 = 4125.00. The claim of 4000.00 at a level-2 hospital: deductible
+// 900.00 (CHR-DED), 3100.00 above it, covered up to the limit 2250.00 at the in-service inpatient ratio 90% (CHR-RATIO,
+// as in example chronic_employee at H2): fund 2025.00.
+TEST(Cli, StatementChronicPeriodStartsAtEnrolmentAndLeavesOutARegistrationThatNeverTookEffect) {
+  TempDir d;
+  std::ofstream(d / "events.jsonl")
+      << R"({"type":"facility_registered","id":"f1","at":"2022-01-01","facility":"H2","name":"H2","level":2,)"
+         R"("tcm":false,"kind":"hospital","ordinary_outpatient":true})" "\n"
+         R"({"type":"person_enrolled","id":"e1","at":"2023-04-01","person":"E9","birth_date":"1970-01-01",)"
+         R"("scheme":"employee","status":"in_service"})" "\n"
+         R"({"type":"chronic_facility_designated","id":"e2","at":"2023-04-01","person":"E9","facility":"H2"})" "\n"
+         R"({"type":"chronic_disease_approved","id":"e3","at":"2023-04-10","person":"E9","disease":"C20"})" "\n"
+         R"({"type":"chronic_disease_approved","id":"e4","at":"2023-04-10","person":"E9","disease":"C13"})" "\n"
+         R"({"type":"chronic_disease_revoked","id":"e5","at":"2023-04-11","person":"E9","disease":"C13"})" "\n"
+         R"({"type":"claim","id":"e6","claim":"E9-1","person":"E9","date":"2023-06-01","benefit":"chronic",)"
+         R"("items":[{"category":"drug","amount":"4000.00"}],"facility":"H2","disease":"C20"})" "\n";
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + d / "events.jsonl" + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " > /dev/null 2>&1")), 0);
+  std::string out;
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person E9 --year 2023"), &out), 0);
+  EXPECT_NE(out.find("chronic outpatient, 2023:\n"
+                     "  2023-04-01 to 2023-12-31 (employee), bucket employee: deductible paid 900.00, limit used "
+                     "2250.00 of 2250.00, fund paid 2025.00\n"
+                     "  disease C20 (employee): in effect from 2023-04-11\n"
+                     "  disease C13 (employee): never in effect (from 2023-04-11), ended 2023-04-11 (revoked)\n"),
+            std::string::npos)
+      << out;
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person E9 --year 2023 --format json"), &out), 0);
+  const json chronic = json::parse(out)["chronic"];
+  ASSERT_EQ(chronic["periods"].size(), 1u) << chronic;
+  EXPECT_EQ(chronic["periods"][0]["from"], "2023-04-01");
+  EXPECT_EQ(chronic["periods"][0]["buckets"]["employee"]["limit"], "2250.00") << chronic;
+  ASSERT_EQ(chronic["registrations"].size(), 2u) << chronic;
+  EXPECT_EQ(chronic["registrations"][1]["end_reason"], "revoked") << chronic;
+}
+
 // statement: the year's entries with running values as of each entry's date (TIME-ASOF), as text, JSON and an
 // HTML page that renders in headless Chromium.
 TEST(Cli, StatementTextJsonAndHtmlInChromium) {
