@@ -942,7 +942,8 @@ struct Cli {
                     "records are the same with any count")
         ->transform(whole_number(1, 64));
     srv->add_option("--idle-exit", sopt.idle_exit_seconds,
-                    "exit after this many seconds with nothing to fold (default: run until SIGTERM)")
+                    "exit after this many seconds with nothing to fold, counted from the group's first assignment "
+                    "to this member: until then serve waits to join (default: run until SIGTERM)")
         ->transform(kCountArg);
     srv->add_option("--stop-grace", sopt.stop_grace_seconds,
                     "seconds SIGTERM / SIGINT wait for the orderly stop (the batch in hand committed and published, "

@@ -232,7 +232,7 @@ class Server : public RdKafka::RebalanceCb {
     } stop_publisher{this};
     RdKafka::ErrorCode rc = consumer_->subscribe({opt_.events_topic});
     if (rc != RdKafka::ERR_NO_ERROR) throw Fatal("subscribe: " + RdKafka::err2str(rc));
-    last_work_ = std::chrono::steady_clock::now();
+    last_work_ = subscribed_ = std::chrono::steady_clock::now();
     auto last_flush = last_work_;
     while (!g_stop) {
       if (publish_failed_) wait_published();  // rethrows the publisher's failure
@@ -256,8 +256,10 @@ class Server : public RdKafka::RebalanceCb {
         // Timed from the flush's end: a flush longer than 500 ms must not cut the next batch after one record.
         last_flush = std::chrono::steady_clock::now();
       }
+      // --idle-exit counts once the group has given this member its first assignment (none, when the group has more
+      // members than partitions): a slow join is not idleness, and ending then would fold nothing and exit 0.
       const bool idle = now - last_work_ > std::chrono::seconds(opt_.idle_exit_seconds);
-      if (opt_.idle_exit_seconds > 0 && in_batch_ == 0 && idle) break;
+      if (opt_.idle_exit_seconds > 0 && in_batch_ == 0 && assigned_once_ && idle) break;
     }
     flush();
     wait_published();
@@ -329,6 +331,10 @@ class Server : public RdKafka::RebalanceCb {
       c->assign(parts);
       set_owned();
       last_work_ = std::chrono::steady_clock::now();  // republishing is work: --idle-exit counts from its end
+      if (!assigned_once_)
+        oplog::info("assigned " + std::to_string(parts.size()) + " partition(s) of " + opt_.events_topic + ", " +
+                    seconds_text(last_work_ - subscribed_) + " after subscribing");
+      assigned_once_ = true;
     } else {
       // What was consumed of these partitions and not folded is dropped, not folded: a batch is up to --batch events,
       // seconds of work while the whole group waits for this member. Nothing of it is committed, so whoever takes a
@@ -742,6 +748,8 @@ class Server : public RdKafka::RebalanceCb {
   std::set<int> touched_;
   size_t in_batch_ = 0;
   std::chrono::steady_clock::time_point last_work_;  // the last record taken or assignment made (--idle-exit)
+  std::chrono::steady_clock::time_point subscribed_;
+  bool assigned_once_ = false;  // --idle-exit counts only from the first assignment
   bool failed_ = false;
   std::atomic<uint64_t> published_records_{0};  // written by transact (publisher, or republish on this thread)
   FoldStats stats_;
