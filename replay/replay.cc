@@ -1,6 +1,12 @@
 #include "replay/replay.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <vector>
 
@@ -48,11 +54,17 @@ ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, 
   const std::string out = replay_target(out_given);
   if (fs::exists(out)) throw StoreError(out + " already exists (replay writes a new store there)");
   // Built in <out>.partial and renamed to `out` once folded and closed, so that `out` is never a store short of the
-  // target (a replay killed midway). A .partial left by one is refused, not removed: it may not be ours.
+  // target (a replay killed midway). A .partial left by one is refused, not removed: it may not be ours. It is taken
+  // with mkdir(2), which fails if it exists, so two replays to one --out at once cannot both build in it.
   const std::string work = out + ".partial";
-  if (fs::exists(work))
-    throw StoreError(work + " exists: a replay that did not finish leaves it (never a whole store); remove it, then "
-                     "replay again");
+  const fs::path parent = fs::path(out).parent_path().empty() ? "." : fs::path(out).parent_path();
+  fs::create_directories(parent);
+  if (::mkdir(work.c_str(), 0755) != 0) {
+    if (errno == EEXIST)
+      throw StoreError(work + " exists: a replay that did not finish leaves it (never a whole store), or another "
+                       "is running; remove it once none is, then replay again");
+    throw StoreError("cannot create " + work + ": " + std::strerror(errno));
+  }
   ReplayResult res;
   // The checkpoints whose every position is at or before the target, the most folded records first
   // (Store::checkpoints lists only complete checkpoints of this store format).
@@ -66,7 +78,6 @@ ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, 
     if (fits && c.total > 0) fitting.push_back(c);
   }
   std::stable_sort(fitting.begin(), fitting.end(), [](const auto& a, const auto& b) { return a.total > b.total; });
-  fs::create_directories(fs::path(out).parent_path().empty() ? "." : fs::path(out).parent_path());
   for (const CheckpointInfo& c : fitting) {
     // Not used: a checkpoint holding records folded under another policy version than the replay's, checked before
     // it is copied (Store::fold refuses to fold on a store under a policy it has not recorded, so the replay failed
@@ -85,7 +96,7 @@ ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, 
       res.from_checkpoint = c.path;
       break;
     }
-    fs::remove_all(work, ec);
+    for (const auto& e : fs::directory_iterator(work)) fs::remove_all(e.path(), ec);  // emptied, still ours
   }
   {
     Store store(work);
@@ -95,8 +106,15 @@ ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, 
     res.stats = store.fold(log, policy, opt);
     res.digest = store.digest();
   }  // closed: its memtables flushed
-  fs::rename(work, out);
-  fsync_path(fs::path(out).parent_path().empty() ? "." : fs::path(out).parent_path().string(), true);
+  // Never over anything made at `out` meanwhile (rename(2) would replace an empty directory).
+  if (::renameat2(AT_FDCWD, work.c_str(), AT_FDCWD, out.c_str(), RENAME_NOREPLACE) != 0) {
+    const int err = errno;
+    if (err == EEXIST || err == ENOTEMPTY)
+      throw StoreError(out + " appeared while the replay ran: the replayed store (digest " + res.digest +
+                       ") is left in " + work + ", not moved over it");
+    throw StoreError("cannot rename " + work + " to " + out + ": " + std::strerror(err));
+  }
+  fsync_path(parent.string(), true);
   return res;
 }
 

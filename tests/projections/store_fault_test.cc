@@ -640,6 +640,45 @@ TEST_F(StoreFault, AReplayThatFailsMidwayLeavesNoStoreUnderItsName) {
   EXPECT_FALSE(fs::exists(d / "slash/.partial"));
 }
 
+// Two replays to one --out at once: the second is refused at once (its .partial is taken with mkdir), and a directory
+// made at --out while the first ran is not replaced by its rename (RENAME_NOREPLACE): the first fails naming both,
+// its whole store left in .partial. Both are done from the first replay's progress, called at its 100,000th event.
+TEST_F(StoreFault, AReplayNeitherSharesItsWorkNorReplacesWhatAppearedAtItsOut) {
+  TempDir d;
+  auto l = open_segment_log(d / "log", 4);
+  ingest_lines(*l, generated(8000, 5));
+  std::map<int, uint64_t> end;
+  uint64_t records = 0;
+  for (int p = 0; p < l->partitions(); ++p) records += end[p] = l->end_offset(p);
+  ASSERT_GT(records, 100000u) << "the progress callback must be reached";
+  std::string clean;
+  {
+    Store s(d / "clean");
+    s.fold(*l, default_policy());
+    clean = s.digest();
+  }
+  bool raced = false;
+  const auto race = [&](uint64_t) {
+    if (std::exchange(raced, true)) return;
+    try {
+      replay_to(*l, default_policy(), end, "", d / "replayed");
+      ADD_FAILURE() << "a second replay to the same --out was not refused";
+    } catch (const StoreError& e) {
+      EXPECT_NE(std::string(e.what()).find(d / "replayed.partial" + " exists"), std::string::npos) << e.what();
+    }
+    fs::create_directories(d / "replayed");  // an empty directory, made meanwhile
+  };
+  try {
+    replay_to(*l, default_policy(), end, "", d / "replayed", race);
+    ADD_FAILURE() << "the replay renamed its store over a directory made meanwhile";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find(d / "replayed appeared while the replay ran"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(raced);
+  EXPECT_TRUE(fs::is_empty(d / "replayed"));
+  EXPECT_EQ(Store(d / "replayed.partial", true).digest(), clean);
+}
+
 // Item 2: a log shorter than what the store folded is refused, naming the partition and both positions; nothing
 // is written.
 TEST_F(StoreFault, LogShorterThanTheStoreIsRefused) {
