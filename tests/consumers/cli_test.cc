@@ -696,7 +696,8 @@ TEST(Cli, StatementTextShowsTheChronicAccumulatorsOfEachSchemePeriod) {
 // April to December (CHR-PRORATE): limit 3000.00 x 9/12 = 2250.00, where counting C13 first (4000.00, by higher
 // standard) would make it (4000.00 + 1500.00) x 9/12 = 4125.00. The claim of 4000.00 at a level-2 hospital: deductible
 // 900.00 (CHR-DED), 3100.00 above it, covered up to the limit 2250.00 at the in-service inpatient ratio 90% (CHR-RATIO,
-// as in example chronic_employee at H2): fund 2025.00.
+// as in example chronic_employee at H2): fund 2025.00. E8, whose only disease is revoked on its approval day (before
+// it would take effect), has no chronic figures at all, only the registration's line.
 TEST(Cli, StatementChronicPeriodStartsAtEnrolmentAndLeavesOutARegistrationThatNeverTookEffect) {
   TempDir d;
   std::ofstream(d / "events.jsonl")
@@ -709,7 +710,11 @@ TEST(Cli, StatementChronicPeriodStartsAtEnrolmentAndLeavesOutARegistrationThatNe
          R"({"type":"chronic_disease_approved","id":"e4","at":"2023-04-10","person":"E9","disease":"C13"})" "\n"
          R"({"type":"chronic_disease_revoked","id":"e5","at":"2023-04-11","person":"E9","disease":"C13"})" "\n"
          R"({"type":"claim","id":"e6","claim":"E9-1","person":"E9","date":"2023-06-01","benefit":"chronic",)"
-         R"("items":[{"category":"drug","amount":"4000.00"}],"facility":"H2","disease":"C20"})" "\n";
+         R"("items":[{"category":"drug","amount":"4000.00"}],"facility":"H2","disease":"C20"})" "\n"
+         R"({"type":"person_enrolled","id":"e7","at":"2023-04-01","person":"E8","birth_date":"1970-01-01",)"
+         R"("scheme":"employee","status":"in_service"})" "\n"
+         R"({"type":"chronic_disease_approved","id":"e8","at":"2023-04-10","person":"E8","disease":"C13"})" "\n"
+         R"({"type":"chronic_disease_revoked","id":"e9","at":"2023-04-10","person":"E8","disease":"C13"})" "\n";
   ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + d / "events.jsonl" + " >/dev/null")), 0);
   ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " > /dev/null 2>&1")), 0);
   std::string out;
@@ -728,6 +733,12 @@ TEST(Cli, StatementChronicPeriodStartsAtEnrolmentAndLeavesOutARegistrationThatNe
   EXPECT_EQ(chronic["periods"][0]["buckets"]["employee"]["limit"], "2250.00") << chronic;
   ASSERT_EQ(chronic["registrations"].size(), 2u) << chronic;
   EXPECT_EQ(chronic["registrations"][1]["end_reason"], "revoked") << chronic;
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person E8 --year 2023"), &out), 0);
+  EXPECT_NE(out.find("chronic outpatient, 2023:\n"
+                     "  disease C13 (employee): never in effect (from 2023-04-11), ended 2023-04-10 (revoked)\n"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("bucket"), std::string::npos) << out;
 }
 
 // statement: the year's entries with running values as of each entry's date (TIME-ASOF), as text, JSON and an
