@@ -232,7 +232,7 @@ class Server : public RdKafka::RebalanceCb {
     } stop_publisher{this};
     RdKafka::ErrorCode rc = consumer_->subscribe({opt_.events_topic});
     if (rc != RdKafka::ERR_NO_ERROR) throw Fatal("subscribe: " + RdKafka::err2str(rc));
-    last_work_ = subscribed_ = std::chrono::steady_clock::now();
+    last_work_ = waiting_since_ = std::chrono::steady_clock::now();
     auto last_flush = last_work_;
     while (!g_stop) {
       if (publish_failed_) wait_published();  // rethrows the publisher's failure
@@ -256,10 +256,12 @@ class Server : public RdKafka::RebalanceCb {
         // Timed from the flush's end: a flush longer than 500 ms must not cut the next batch after one record.
         last_flush = std::chrono::steady_clock::now();
       }
-      // --idle-exit counts once the group has given this member its first assignment (none, when the group has more
-      // members than partitions): a slow join is not idleness, and ending then would fold nothing and exit 0.
+      // --idle-exit counts only while the group has given this member an assignment (possibly empty, when the group
+      // has more members than partitions): a slow join or rejoin is not idleness, and ending then would leave the
+      // topic unfolded with exit 0.
       const bool idle = now - last_work_ > std::chrono::seconds(opt_.idle_exit_seconds);
-      if (opt_.idle_exit_seconds > 0 && in_batch_ == 0 && assigned_once_ && idle) break;
+      if (opt_.idle_exit_seconds > 0 && in_batch_ == 0 && assigned_ && idle) break;
+      if (!assigned_) check_join(now);
     }
     flush();
     wait_published();
@@ -295,6 +297,8 @@ class Server : public RdKafka::RebalanceCb {
  private:
   void rebalance(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err, std::vector<RdKafka::TopicPartition*>& parts) {
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      oplog::info("assigned " + std::to_string(parts.size()) + " partition(s) of " + opt_.events_topic + " after " +
+                  seconds_text(std::chrono::steady_clock::now() - waiting_since_) + " waiting to join the group");
       // After a failure nothing more is published (flush): not even an assigned partition's outbox.
       if (failed_) throw Fatal("serve stopped after a failure and takes no partitions");
       // What the group has published must be known before anything is published: a failed fetch would read
@@ -331,10 +335,7 @@ class Server : public RdKafka::RebalanceCb {
       c->assign(parts);
       set_owned();
       last_work_ = std::chrono::steady_clock::now();  // republishing is work: --idle-exit counts from its end
-      if (!assigned_once_)
-        oplog::info("assigned " + std::to_string(parts.size()) + " partition(s) of " + opt_.events_topic + ", " +
-                    seconds_text(last_work_ - subscribed_) + " after subscribing");
-      assigned_once_ = true;
+      assigned_ = true;
     } else {
       // What was consumed of these partitions and not folded is dropped, not folded: a batch is up to --batch events,
       // seconds of work while the whole group waits for this member. Nothing of it is committed, so whoever takes a
@@ -350,9 +351,26 @@ class Server : public RdKafka::RebalanceCb {
         published_.erase(tp->partition());
         catch_up_to_.erase(tp->partition());
       }
-      last_work_ = std::chrono::steady_clock::now();  // --idle-exit counts from here: rejoining may take a while
+      last_work_ = waiting_since_ = std::chrono::steady_clock::now();
+      assigned_ = false;  // --idle-exit waits for the next assignment
       c->unassign();
       set_owned();
+    }
+  }
+
+  // While no assignment comes (the subscription's join, or a rejoin after a revocation): a warning every 30 s, and
+  // with --idle-exit, which is for runs meant to end, a failure once the wait passes max(60 s, 10 x --idle-exit),
+  // rather than waiting forever for a broker or a group that never answers.
+  void check_join(std::chrono::steady_clock::time_point now) {
+    const auto waited = now - waiting_since_;
+    const auto bound = std::chrono::seconds(std::max(60, 10 * opt_.idle_exit_seconds));
+    if (opt_.idle_exit_seconds > 0 && waited > bound)
+      throw Fatal("no partition assignment from the group after " + seconds_text(waited) + " (with --idle-exit " +
+                  std::to_string(opt_.idle_exit_seconds) + ", serve waits at most " +
+                  std::to_string(bound.count()) + " s to join); is the broker reachable?");
+    if (waited > std::chrono::seconds(30) && now >= next_join_warning_) {
+      oplog::warn("no partition assignment from the group yet, " + seconds_text(waited) + " after joining");
+      next_join_warning_ = now + std::chrono::seconds(30);
     }
   }
 
@@ -748,8 +766,9 @@ class Server : public RdKafka::RebalanceCb {
   std::set<int> touched_;
   size_t in_batch_ = 0;
   std::chrono::steady_clock::time_point last_work_;  // the last record taken or assignment made (--idle-exit)
-  std::chrono::steady_clock::time_point subscribed_;
-  bool assigned_once_ = false;  // --idle-exit counts only from the first assignment
+  std::chrono::steady_clock::time_point waiting_since_;  // the subscription or the last revocation
+  std::chrono::steady_clock::time_point next_join_warning_;
+  bool assigned_ = false;  // between an assignment and the next revocation: --idle-exit counts only then
   bool failed_ = false;
   std::atomic<uint64_t> published_records_{0};  // written by transact (publisher, or republish on this thread)
   FoldStats stats_;

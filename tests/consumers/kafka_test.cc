@@ -1219,11 +1219,11 @@ TEST(ServeFault, IdleExitCountsFromTheEndOfARepublishThatOutlastsIt) {
   expect_exactly_once(settlements, expected_from(clean));
 }
 
-// --idle-exit counts from the group's first assignment, not from the subscription: a member of serve's group that
-// stopped answering (a Python consumer holding every partition, then frozen with SIGSTOP; session timeout 6 s, the
-// broker's least) holds serve's join until the broker drops it, beyond --idle-exit. Counted from the subscription,
-// serve would exit 0 before it was given anything, nothing folded (session 36's note; this test fails with the
-// check of the first assignment taken out).
+// --idle-exit counts only while serve holds an assignment, not from the subscription: a member of serve's group that
+// stopped answering (a Python consumer holding every partition, then frozen with SIGSTOP; session timeout 10 s)
+// holds serve's join until the broker drops it, beyond --idle-exit. Counted from the subscription, serve would exit 0
+// before it was given anything, nothing folded (session 36's note; this test fails with the check of the assignment
+// taken out).
 TEST(ServeFault, IdleExitWaitsForAGroupJoinThatOutlastsIt) {
   REQUIRE_BROKER();
   TempDir d;
@@ -1236,11 +1236,11 @@ TEST(ServeFault, IdleExitWaitsForAGroupJoinThatOutlastsIt) {
   clean.fold(*log, default_policy());
   std::string settlements;
   const std::string topics = fresh_outputs(k.topic, "join", &settlements);
-  const std::string group = topics.substr(topics.rfind(' ') + 1);
+  const std::string group = "g-" + settlements;  // fresh_outputs' group
   std::ofstream(d / "member.py")
       << "import sys, time\n"
          "from confluent_kafka import Consumer\n"
-         "c = Consumer({'bootstrap.servers': sys.argv[1], 'group.id': sys.argv[3], 'session.timeout.ms': 6000,\n"
+         "c = Consumer({'bootstrap.servers': sys.argv[1], 'group.id': sys.argv[3], 'session.timeout.ms': 10000,\n"
          "              'enable.auto.commit': False})\n"
          "held = []\n"
          "c.subscribe([sys.argv[2]], on_assign=lambda consumer, parts: held.extend(parts))\n"
@@ -1251,23 +1251,24 @@ TEST(ServeFault, IdleExitWaitsForAGroupJoinThatOutlastsIt) {
   Child member("/usr/bin/python3 " + d / "member.py" + " " + brokers() + " " + k.topic + " " + group,
                d / "member.err");
   const auto start = std::chrono::steady_clock::now();
+  const auto held = [&] { return read_file(d / "member.err").find("assigned 8\n") != std::string::npos; };
   ASSERT_TRUE(member.wait_until([&] {
-    return read_file(d / "member.err").starts_with("assigned 8") ||
-           std::chrono::steady_clock::now() - start > std::chrono::seconds(60);
-  }) && read_file(d / "member.err").starts_with("assigned 8"))
+    return held() || std::chrono::steady_clock::now() - start > std::chrono::seconds(60);
+  }) && held())
       << read_file(d / "member.err");
   ASSERT_EQ(kill(member.pid, SIGSTOP), 0);
-  ASSERT_EQ(run(std::string(GONGJI_BIN) + " serve --brokers " + brokers() + " --data-dir " + d / "serve" + topics +
-                " --idle-exit 2 >/dev/null 2>" + d / "serve.err"),
+  ASSERT_EQ(run("timeout 120 " + std::string(GONGJI_BIN) + " serve --brokers " + brokers() + " --data-dir " +
+                d / "serve" + topics + " --idle-exit 2 >/dev/null 2>" + d / "serve.err"),
             0)
       << read_file(d / "serve.err");
   member.kill_now();
   EXPECT_EQ(Store(d / "serve/state").digest(), clean.digest()) << read_file(d / "serve.err");
-  // serve's line "assigned 8 partition(s) of T, S s after subscribing": the join did outlast --idle-exit.
+  // serve's line "assigned 8 partition(s) of T after S s waiting to join the group": the join outlasted --idle-exit.
   const std::string err = read_file(d / "serve.err");
-  const size_t at = err.find(" partition(s) of " + k.topic + ", ");
+  const std::string line = "assigned 8 partition(s) of " + k.topic + " after ";
+  const size_t at = err.find(line);
   ASSERT_NE(at, std::string::npos) << err;
-  const double joined = std::stod(err.substr(err.find(", ", at) + 2));
+  const double joined = std::stod(err.substr(at + line.size()));
   EXPECT_GT(joined, 2.0) << "the join did not outlast --idle-exit: this test tests nothing\n" << err;
   expect_exactly_once(settlements, expected_from(clean));
 }
