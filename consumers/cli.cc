@@ -942,8 +942,9 @@ struct Cli {
                     "records are the same with any count")
         ->transform(whole_number(1, 64));
     srv->add_option("--idle-exit", sopt.idle_exit_seconds,
-                    "exit after this many seconds with nothing to fold, counted from the group's first assignment "
-                    "to this member: until then serve waits to join (default: run until SIGTERM)")
+                    "exit after this many seconds with nothing to fold, counted only while the group has given "
+                    "serve its partitions; a join (or a rejoin) that gives none within max(60, 10 x this) seconds "
+                    "is a failure, exit 1 (default: run until SIGTERM)")
         ->transform(kCountArg);
     srv->add_option("--stop-grace", sopt.stop_grace_seconds,
                     "seconds SIGTERM / SIGINT wait for the orderly stop (the batch in hand committed and published, "

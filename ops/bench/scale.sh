@@ -21,7 +21,8 @@
 # seconds varies by 10% or more from run to run, and the 1% row is what cost x divides by.
 #
 # Columns: events = lines generated (each event once); ingest and fold ev/s = events / wall seconds of the command
-# (the fold's: the median of --fold-runs for a row of less than 1 M events);
+# (the fold's: the median of --fold-runs for a row of less than 1 M events; RSS, puts/ev and person B/ev are the
+# first fold's);
 # cost x = the fold's seconds per event relative to the 1% row (or the first row when 1% is not run): 1.0 means the
 # cost per event does not grow; RSS = the fold's peak (/usr/bin/time); puts/ev = keys the fold put per event, and
 # person B/ev = bytes of person states among them (each commit rewrites every person its events touched, so this
@@ -116,7 +117,10 @@ for row in "${rows[@]}"; do
   if [ "$events" -lt 1000000 ]; then  # more folds of a short row, each from its log into a new store; the median
     for ((i = 1; i < fold_runs; i++)); do
       rm -rf "$d/refold"; mkdir -p "$d/refold"; cp -r "$d/data/log" "$d/refold/log"; sync
-      /usr/bin/time -f "%e %M" -o "$d/refold.time" "$build/gongji" fold --data-dir "$d/refold" >/dev/null 2>&1
+      /usr/bin/time -f "%e %M" -o "$d/refold.time" "$build/gongji" fold --data-dir "$d/refold" > "$d/refold.out" \
+        2> "$d/refold.err" || { echo "scale.sh: fold run $((i + 1)) failed:" >&2; tail -20 "$d/refold.err" >&2; exit 1; }
+      [ "$(tail -1 "$d/refold.out")" = "$(tail -1 "$d/fold.out")" ] ||
+        { echo "scale.sh: fold run $((i + 1)) folded otherwise: $(tail -1 "$d/refold.out")" >&2; exit 1; }
       fold_times+=("$(secs "$d/refold.time")")
     done
     rm -rf "$d/refold"
