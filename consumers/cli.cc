@@ -598,8 +598,7 @@ int cmd_replay(const Paths& paths, const std::string& known_at, const std::strin
   if (fs::exists(out))  // a usage error (exit 2), before anything is opened
     throw UsageError("--out " + out + ": already exists (replay writes a new store there: name a new directory)");
   if (fs::exists(replay_target(out) + ".partial"))
-    throw UsageError("--out " + out + ": " + replay_target(out) + ".partial exists: a replay that did not finish "
-                     "leaves it (never a whole store); remove it, then replay again");
+    throw UsageError("--out " + out + ": " + partial_exists_message(replay_target(out) + ".partial"));
   const Policy pol = [&] {  // the store is closed again before the replay
     Store store(paths.state(), true);
     // The store as it stood is the store under its own policy: another is refused, as fold refuses it (a replay
@@ -942,9 +941,9 @@ struct Cli {
                     "records are the same with any count")
         ->transform(whole_number(1, 64));
     srv->add_option("--idle-exit", sopt.idle_exit_seconds,
-                    "exit after this many seconds with nothing to fold, counted only while the group has given "
-                    "serve its partitions; a join (or a rejoin) that gives none within max(60, 10 x this) seconds "
-                    "is a failure, exit 1 (default: run until SIGTERM)")
+                    "exit after this many seconds with nothing to fold, counted only while serve holds an "
+                    "assignment from the group (an empty one too); waiting more than max(60, 10 x this) seconds for "
+                    "one, at start or after a revocation, ends serve with exit 1 (default: run until SIGTERM)")
         ->transform(kCountArg);
     srv->add_option("--stop-grace", sopt.stop_grace_seconds,
                     "seconds SIGTERM / SIGINT wait for the orderly stop (the batch in hand committed and published, "

@@ -250,6 +250,7 @@ class Server : public RdKafka::RebalanceCb {
         }
       } else if (m->err() != RdKafka::ERR__TIMED_OUT && m->err() != RdKafka::ERR__PARTITION_EOF) {
         oplog::warn("consume: " + m->errstr());
+        last_consume_error_ = m->errstr();
       }
       if (in_batch_ >= opt_.batch_events || (in_batch_ > 0 && now - last_flush > std::chrono::milliseconds(500))) {
         flush();
@@ -363,13 +364,15 @@ class Server : public RdKafka::RebalanceCb {
   // rather than waiting forever for a broker or a group that never answers.
   void check_join(std::chrono::steady_clock::time_point now) {
     const auto waited = now - waiting_since_;
-    const auto bound = std::chrono::seconds(std::max(60, 10 * opt_.idle_exit_seconds));
+    const auto bound = std::chrono::seconds(std::max<int64_t>(60, int64_t{10} * opt_.idle_exit_seconds));
+    const std::string last = last_consume_error_.empty() ? "" : " (the last error: " + last_consume_error_ + ")";
     if (opt_.idle_exit_seconds > 0 && waited > bound)
-      throw Fatal("no partition assignment from the group after " + seconds_text(waited) + " (with --idle-exit " +
-                  std::to_string(opt_.idle_exit_seconds) + ", serve waits at most " +
-                  std::to_string(bound.count()) + " s to join); is the broker reachable?");
+      throw Fatal("no partition assignment from the group after " + seconds_text(waited) + " waiting to join (with " +
+                  "--idle-exit " + std::to_string(opt_.idle_exit_seconds) + ", serve waits at most " +
+                  std::to_string(bound.count()) + " s)" + last);
     if (waited > std::chrono::seconds(30) && now >= next_join_warning_) {
-      oplog::warn("no partition assignment from the group yet, " + seconds_text(waited) + " after joining");
+      oplog::warn("no partition assignment from the group yet, after " + seconds_text(waited) + " waiting to join" +
+                  last);
       next_join_warning_ = now + std::chrono::seconds(30);
     }
   }
@@ -769,6 +772,7 @@ class Server : public RdKafka::RebalanceCb {
   std::chrono::steady_clock::time_point waiting_since_;  // the subscription or the last revocation
   std::chrono::steady_clock::time_point next_join_warning_;
   bool assigned_ = false;  // between an assignment and the next revocation: --idle-exit counts only then
+  std::string last_consume_error_;  // named when no assignment comes (check_join)
   bool failed_ = false;
   std::atomic<uint64_t> published_records_{0};  // written by transact (publisher, or republish on this thread)
   FoldStats stats_;

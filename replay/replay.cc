@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -48,24 +49,37 @@ std::string replay_target(const std::string& out) {
   return o.string();
 }
 
-ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, uint64_t>& target,
-                       const std::string& checkpoints, const std::string& out_given,
-                       const std::function<void(uint64_t)>& progress) {
-  const std::string out = replay_target(out_given);
-  if (fs::exists(out)) throw StoreError(out + " already exists (replay writes a new store there)");
-  // Built in <out>.partial and renamed to `out` once folded and closed, so that `out` is never a store short of the
-  // target (a replay killed midway). A .partial left by one is refused, not removed: it may not be ours. It is taken
-  // with mkdir(2), which fails if it exists, so two replays to one --out at once cannot both build in it.
-  const std::string work = out + ".partial";
-  const fs::path parent = fs::path(out).parent_path().empty() ? "." : fs::path(out).parent_path();
-  fs::create_directories(parent);
-  if (::mkdir(work.c_str(), 0755) != 0) {
-    if (errno == EEXIST)
-      throw StoreError(work + " exists: a replay that did not finish leaves it (never a whole store), or another "
-                       "is running; remove it once none is, then replay again");
-    throw StoreError("cannot create " + work + ": " + std::strerror(errno));
+std::string partial_exists_message(const std::string& work) {
+  return work + " exists: left by a replay that did not finish (not a whole store), or by one whose --out appeared "
+                "while it ran (then whole, its digest in that replay's error), or in use by a replay still running; "
+                "once none runs, remove or move it, then replay again";
+}
+
+namespace {
+// Moves the finished store `work` to `out`, never over anything made at `out` meanwhile (rename(2) would replace an
+// empty directory). A filesystem without RENAME_NOREPLACE (NFS, some FUSE) gets a check, then rename(2).
+void move_into_place(const std::string& work, const std::string& out, const std::string& digest) {
+  const std::string left = "the replayed store (digest " + digest + ") is whole in " + work + "; move it with mv";
+  int err = ::renameat2(AT_FDCWD, work.c_str(), AT_FDCWD, out.c_str(), RENAME_NOREPLACE) == 0 ? 0 : errno;
+  if (err == EINVAL || err == ENOSYS || err == EOPNOTSUPP) {
+    struct stat st;
+    err = ::lstat(out.c_str(), &st) == 0 ? EEXIST : ::rename(work.c_str(), out.c_str()) == 0 ? 0 : errno;
   }
-  ReplayResult res;
+  if (err == EEXIST || err == ENOTEMPTY) throw StoreError(out + " appeared while the replay ran: " + left);
+  if (err != 0) throw StoreError("cannot rename " + work + " to " + out + ": " + std::strerror(err) + "; " + left);
+}
+
+// Empties `work` (ours) of a checkpoint copy that did not serve; a failure to is refused, not folded over.
+void empty_work(const std::string& work) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(work)) fs::remove_all(e.path(), ec);
+  if (!fs::is_empty(work)) throw StoreError("cannot empty " + work + ": " + ec.message());
+}
+
+// Copies into `work` (empty, ours) the newest usable checkpoint at or before `target`, naming it in `res`; leaves
+// `work` empty when none serves.
+void copy_best_checkpoint(const Policy& policy, const std::map<int, uint64_t>& target, const std::string& checkpoints,
+                          const std::string& work, ReplayResult& res) {
   // The checkpoints whose every position is at or before the target, the most folded records first
   // (Store::checkpoints lists only complete checkpoints of this store format).
   std::vector<CheckpointInfo> fitting;
@@ -96,24 +110,44 @@ ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, 
       res.from_checkpoint = c.path;
       break;
     }
-    for (const auto& e : fs::directory_iterator(work)) fs::remove_all(e.path(), ec);  // emptied, still ours
+    empty_work(work);
   }
-  {
-    Store store(work);
-    FoldOptions opt;
-    opt.until = target;
-    opt.progress = progress;
-    res.stats = store.fold(log, policy, opt);
-    res.digest = store.digest();
-  }  // closed: its memtables flushed
-  // Never over anything made at `out` meanwhile (rename(2) would replace an empty directory).
-  if (::renameat2(AT_FDCWD, work.c_str(), AT_FDCWD, out.c_str(), RENAME_NOREPLACE) != 0) {
+}
+}  // namespace
+
+ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, uint64_t>& target,
+                       const std::string& checkpoints, const std::string& out_given,
+                       const std::function<void(uint64_t)>& progress) {
+  const std::string out = replay_target(out_given);
+  if (fs::exists(out)) throw StoreError(out + " already exists (replay writes a new store there)");
+  // Built in <out>.partial and renamed to `out` once folded and closed, so that `out` is never a store short of the
+  // target (a replay killed midway). A .partial left by one is refused, not removed: it may not be ours. It is taken
+  // with mkdir(2), which fails if it exists, so two replays to one --out at once cannot both build in it.
+  const std::string work = out + ".partial";
+  const fs::path parent = fs::path(out).parent_path().empty() ? "." : fs::path(out).parent_path();
+  fs::create_directories(parent);
+  if (::mkdir(work.c_str(), 0777) != 0) {
     const int err = errno;
-    if (err == EEXIST || err == ENOTEMPTY)
-      throw StoreError(out + " appeared while the replay ran: the replayed store (digest " + res.digest +
-                       ") is left in " + work + ", not moved over it");
-    throw StoreError("cannot rename " + work + " to " + out + ": " + std::strerror(err));
+    if (err == EEXIST) throw StoreError(partial_exists_message(work));
+    throw StoreError("cannot create " + work + ": " + std::strerror(err));
   }
+  ReplayResult res;
+  std::unique_ptr<Store> store;
+  try {  // until the store is open, a failure leaves nothing: `work` is ours (our mkdir made it) and holds no fold
+    copy_best_checkpoint(policy, target, checkpoints, work, res);
+    store = std::make_unique<Store>(work);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(work, ec);
+    throw;
+  }
+  FoldOptions opt;
+  opt.until = target;
+  opt.progress = progress;
+  res.stats = store->fold(log, policy, opt);
+  res.digest = store->digest();
+  store.reset();  // closed: its memtables flushed
+  move_into_place(work, out, res.digest);
   fsync_path(parent.string(), true);
   return res;
 }

@@ -24,6 +24,10 @@ struct ReplayResult {
 // is built).
 std::string replay_target(const std::string& out);
 
+// What replay says when `<out>.partial` (`work`) exists: whose it may be and what to do (replay_to, and the command
+// line before anything is opened).
+std::string partial_exists_message(const std::string& work);
+
 // Rebuilds into `out` (must not exist; nor may <out>.partial, where it is built before it is renamed to `out`) under
 // `policy`. `checkpoints`: the live fold's checkpoint directory ("" for none). Not used: a checkpoint a running fold
 // retires while it is copied, one that cannot be opened, and one that holds anything folded under another policy

@@ -118,7 +118,8 @@ for row in "${rows[@]}"; do
     for ((i = 1; i < fold_runs; i++)); do
       rm -rf "$d/refold"; mkdir -p "$d/refold"; cp -r "$d/data/log" "$d/refold/log"; sync
       /usr/bin/time -f "%e %M" -o "$d/refold.time" "$build/gongji" fold --data-dir "$d/refold" > "$d/refold.out" \
-        2> "$d/refold.err" || { echo "scale.sh: fold run $((i + 1)) failed:" >&2; tail -20 "$d/refold.err" >&2; exit 1; }
+        2> "$d/refold.err" || { echo "scale.sh: fold run $((i + 1)) failed (its data kept in $d/refold):" >&2
+                                tail -20 "$d/refold.err" >&2; exit 1; }
       [ "$(tail -1 "$d/refold.out")" = "$(tail -1 "$d/fold.out")" ] ||
         { echo "scale.sh: fold run $((i + 1)) folded otherwise: $(tail -1 "$d/refold.out")" >&2; exit 1; }
       fold_times+=("$(secs "$d/refold.time")")

@@ -174,6 +174,11 @@ TEST_F(CliUsage, KnownAtNamingAPartitionThatDoesNotExist) {
   EXPECT_USAGE("replay --data-dir " + data_ + " --known-at 0:5 --out " + (*dir_ / "taken"),
                "--out " + (*dir_ / "taken") + ": already exists (replay writes a new store there: name a new "
                "directory)");
+  std::filesystem::create_directories(*dir_ / "busy.partial");  // a replay's work, left or still in use
+  EXPECT_USAGE("replay --data-dir " + data_ + " --known-at 0:5 --out " + (*dir_ / "busy"),
+               "--out " + (*dir_ / "busy") + ": " + (*dir_ / "busy.partial") + " exists: left by a replay that did "
+               "not finish (not a whole store), or by one whose --out appeared while it ran");
+  EXPECT_FALSE(std::filesystem::exists(*dir_ / "busy"));
   EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --known-at 0:abc", "--known-at: offset 'abc'");
   EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --known-at x:1", "--known-at: partition 'x'");
 }

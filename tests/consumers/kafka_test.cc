@@ -913,8 +913,9 @@ TEST(Serve, BrokerKilledAndRestartedMidRun) {
                    [&] { return s.status >= 0 || waitpid(s.pid, &s.status, WNOHANG) == s.pid; }, 3);
   EXPECT_FALSE(ended) << "serve finished before the broker was killed";
   if (s.status < 0) waitpid(s.pid, &s.status, 0);
-  // serve may have ended early: a transaction cut by the fault ends the process by design, and with a broker down
-  // for long, --idle-exit can fire before it caught up. Either way the operator starts it again (bounded), and it
+  // serve may have ended early: a transaction cut by the fault ends the process by design; with a broker down for
+  // long, --idle-exit can fire before it caught up; a rejoin that outlasts max(60 s, 10 x --idle-exit) ends it with
+  // exit 1. Either way the operator starts it again (bounded), and it
   // recovers from the outbox; what is checked is that nothing is lost or doubled.
   for (int restarts = 0; !folded(total) && restarts < 5; ++restarts) run(cmd + " >/dev/null 2>&1");
   ASSERT_TRUE(folded(total)) << "serve did not catch up after 5 restarts";
