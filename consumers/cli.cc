@@ -497,9 +497,10 @@ class ScratchDir {
   std::string path_;
 };
 
-int cmd_audit(const Paths& paths, const std::string& policy_file) {
+int cmd_audit(const Paths& paths, const std::string& policy_file, const AccessRecorder& record) {
   require_existing(paths);
   Store store(paths.state(), true);
+  record("", "");  // every person's state and records are read; the findings name persons
   const Policy pol = command_policy(store, policy_file);
   auto log = paths.open_log(8, true);
   AuditReport rep;
@@ -517,11 +518,11 @@ int cmd_audit(const Paths& paths, const std::string& policy_file) {
   std::cout << (rep.findings.empty() ? "the books hold\n" : std::to_string(rep.findings.size()) + " findings\n");
   // Issue 11 item 2: the auditor reads audit results through the query service (service/queries.h audit_runs).
   // A data dir the auditor may not write to still gets its audit: the record is then only missing, and said so.
-  const json record = audit_record(rep, store.positions(), pol.version(), std::chrono::system_clock::now());
-  const std::string file = paths.data + "/audits/" + record["id"].get<std::string>() + ".json";
+  const json run = audit_record(rep, store.positions(), pol.version(), std::chrono::system_clock::now());
+  const std::string file = paths.data + "/audits/" + run["id"].get<std::string>() + ".json";
   try {
     fs::create_directories(paths.data + "/audits");
-    write_file(file, record.dump(2) + "\n");
+    write_file(file, run.dump(2) + "\n");
     std::cout << "recorded in " << file << "\n";
   } catch (const std::exception& e) {
     std::cerr << "gongji audit: warning: not recorded for the query service: " << e.what() << "\n";
@@ -1052,6 +1053,7 @@ struct Cli {
     data_opt(aud);
     brokers_opt(aud);
     aud->add_option("--policy", policy_file, "policy file (default: the one the fold used)")->check(input_file(false));
+    access_log_opt(aud, "the read of every person's state and records (the findings name persons)");
 
     wif = app.add_subcommand("what-if", "replay the log under another policy file (never touching the live store) "
                                         "and report how fund payments would differ, per claim and in totals by "
@@ -1196,7 +1198,7 @@ struct Cli {
   // Issue 11 item 2: person, explain, statement and settlements --person read a person's data; each read is
   // appended, by the OS user, once the store is open and the person resolved (explain --claim: the claim's person),
   // before anything is answered, to access_log_file(--access-log). A read of every person's records (settlements
-  // without --person or --claim, dead-letters, report --explained, what-if's claim lists) is one line without a
+  // without --person or --claim, dead-letters, report --explained, what-if's claim lists, audit) is one line without a
   // person, its endpoint the command and "(every person)", as the service logs its facility views.
   AccessRecorder access_recorder(const std::string& command) const {
     return [this, command](const std::string& who, const std::string& what) {
@@ -1230,7 +1232,7 @@ struct Cli {
     if (*rep)
       return cmd_report(paths, explained,
                         access_recorder(every_person("report --explained " + std::to_string(explained))));
-    if (*aud) return cmd_audit(paths, policy_file);
+    if (*aud) return cmd_audit(paths, policy_file, access_recorder(every_person("audit")));
     if (*wif) {
       const std::string listing = as_json ? "what-if --json" : "what-if --show " + std::to_string(show);
       return cmd_what_if(paths, whatif_policy, as_json, show, access_recorder(every_person(listing)));

@@ -183,7 +183,11 @@ void chronic_text(std::ostream& o, const json& s) {
       << (!ended.empty() && ended <= effective ? "never in effect (from " + effective + ")"
                                                 : "in effect from " + effective);
     if (!ended.empty()) o << ", ended " << ended;
-    if (r.contains("end_reason")) o << " (" << r["end_reason"].get<std::string>() << ")";
+    if (r.contains("end_reason")) {  // in words: "scheme_changed" (the JSON's spelling) reads "scheme changed"
+      std::string reason = r["end_reason"].get<std::string>();
+      std::replace(reason.begin(), reason.end(), '_', ' ');
+      o << " (" << reason << ")";
+    }
     o << "\n";
   }
 }

@@ -655,10 +655,13 @@ TEST(Cli, StatementTextShowsTheChronicAccumulatorsOfEachSchemePeriod) {
   ASSERT_EQ(run(gongji("fold --data-dir " + d / "chronic" + " >/dev/null")), 0);
   ASSERT_EQ(run(gongji("statement --data-dir " + d / "chronic" + " --person E3 --year 2023"), &out), 0);
   const std::string moved = "chronic outpatient, 2023:\n  2023-01-01 to 2023-08-31 " + bucket +
-                            "  disease C20 (employee): in effect from 2022-12-21, ended 2023-09-01 (scheme_changed)\n"
-                            "  disease C13 (employee): in effect from 2022-12-21, ended 2023-09-01 (scheme_changed)\n"
-                            "  disease C31 (employee): in effect from 2023-05-19, ended 2023-09-01 (scheme_changed)\n";
+                            "  disease C20 (employee): in effect from 2022-12-21, ended 2023-09-01 (scheme changed)\n"
+                            "  disease C13 (employee): in effect from 2022-12-21, ended 2023-09-01 (scheme changed)\n"
+                            "  disease C31 (employee): in effect from 2023-05-19, ended 2023-09-01 (scheme changed)\n";
   EXPECT_NE(out.find(moved), std::string::npos) << out;
+  // The text says the reason in words; the JSON keeps the code's spelling (EVENTS.md).
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "chronic" + " --person E3 --year 2023 --format json"), &out), 0);
+  EXPECT_EQ(json::parse(out)["chronic"]["registrations"][0]["end_reason"], "scheme_changed") << out;
   // E3-2 (covered 5500.00, fund 4950.00, no deductible) reversed on 2023-10-01, in the resident period: restored into
   // its own, employee period (POLICY.md §4), which is then left with E3-1's figures.
   std::ofstream(d / "reversed.jsonl") << R"({"type":"claim_reversed","id":"rv1","at":"2023-10-01","person":"E3",)"

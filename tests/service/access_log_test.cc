@@ -379,9 +379,9 @@ TEST(AccessLogCli, ReadsOfAPersonGoToTheDataDirsLogByDefault) {
 }
 
 // A read of every person's records is logged too, as one line without a person whose endpoint says so (the
-// service's facility views likewise): settlements without --person or --claim, dead-letters, report --explained N and
-// what-if's lists of claims. The report's totals alone (--explained 0) and what-if's without a list name no one and
-// are not logged.
+// service's facility views likewise): settlements without --person or --claim, dead-letters, report --explained N,
+// what-if's lists of claims and audit (which reads every person's state and names persons in its findings). The
+// report's totals alone (--explained 0) and what-if's without a list name no one and are not logged.
 TEST(AccessLogCli, AReadOfEveryPersonsRecordsIsOneLineWithoutAPerson) {
   TempDir d;
   const std::string data = d / "data", log = data + "/access-log.jsonl";
@@ -398,7 +398,8 @@ TEST(AccessLogCli, AReadOfEveryPersonsRecordsIsOneLineWithoutAPerson) {
       {"report --explained 2", "report --explained 2 (every person)"},
       {"report", "report --explained 5 (every person)"},
       {what_if, "what-if --show 20 (every person)"},
-      {what_if + " --json", "what-if --json (every person)"}};
+      {what_if + " --json", "what-if --json (every person)"},
+      {"audit", "audit (every person)"}};
   for (const auto& [cmd, endpoint] : reads)
     ASSERT_EQ(run(gongji(cmd + " --data-dir " + data + " >/dev/null")), exit_code::kOk) << cmd;
   const auto lines = lines_of(log);
@@ -410,11 +411,12 @@ TEST(AccessLogCli, AReadOfEveryPersonsRecordsIsOneLineWithoutAPerson) {
   }
   EXPECT_TRUE(AccessLog::verify(log).findings.empty());
   // --access-log names another file for these reads too.
-  for (std::string cmd : {std::string("settlements"), std::string("dead-letters"), std::string("report"), what_if})
+  for (std::string cmd : {std::string("settlements"), std::string("dead-letters"), std::string("report"), what_if,
+                          std::string("audit")})
     ASSERT_EQ(run(gongji(cmd + " --data-dir " + data + " --access-log " + d / "other.jsonl" + " >/dev/null")),
               exit_code::kOk)
         << cmd;
-  EXPECT_EQ(lines_of(d / "other.jsonl").size(), 4u);
+  EXPECT_EQ(lines_of(d / "other.jsonl").size(), 5u);
   EXPECT_EQ(lines_of(log).size(), reads.size());
 }
 
