@@ -18,7 +18,7 @@
 
 namespace gongji::probe {
 
-inline constexpr std::array<const char*, 23> kProbePoints = {
+inline constexpr std::array<const char*, 25> kProbePoints = {
     // log/segment_log.cc
     "log.before_write",          // before framed records are written to a segment
     "log.after_write",           // after the write, before its fdatasync
@@ -29,6 +29,7 @@ inline constexpr std::array<const char*, 23> kProbePoints = {
     "log.before_index_commit",   // before the id index's batch is written
     "log.after_index_commit",    // after it
     // projections/store.cc
+    "store.before_create",       // before a new store's database is created (in <dir>.creating)
     "fold.before_commit",        // before a fold batch is written to RocksDB
     "fold.after_commit",         // after it is written and synced
     "fold.before_apply",         // before an event is applied (mid-batch)
@@ -37,6 +38,8 @@ inline constexpr std::array<const char*, 23> kProbePoints = {
     "checkpoint.before_rename",  // before the finished checkpoint is renamed into place
     "checkpoint.before_retire",  // after an old checkpoint is renamed to *.partial, before it is removed
     "deadletter.before_write",   // before a dead letter is written (ingest's file)
+    // replay/replay.cc
+    "replay.before_parent_fsync",  // after the replayed store is renamed to --out, before its parent is fsynced
     // consumers/serve.cc
     "serve.before_outbox_commit",  // a fold worker, before it commits one partition's part of a batch (the outbox)
     "serve.before_early_commit",   // a fold worker, before it commits a partition's part of a batch early, at

@@ -612,13 +612,6 @@ namespace fs = std::filesystem;
 
 [[noreturn]] void io_fail(int err, const std::string& path) { throw StoreError(io_error(err, path)); }
 
-// A named probe on a write path (log/fault_probe.h): an injected ENOSPC / EIO fails exactly as the OS's would.
-void write_probe(std::string_view point, const std::string& path) {
-  int err = probe::fail_errno(point);
-  if (err == -1) probe::crash_now();  // "torn": nothing here is written in parts, so a torn write is a crash
-  if (err) io_fail(err, path);
-}
-
 
 // Writes a whole file and fsyncs it; every failure (ENOSPC on write, EIO on fsync) throws with the path.
 void write_file_synced(const std::string& path, const std::string& text) {
@@ -657,6 +650,12 @@ void fsync_path(const std::string& path, bool directory) {
   int rc = ::fsync(fd), err = errno;
   ::close(fd);
   if (rc != 0) io_fail(err, path);
+}
+
+void write_probe(std::string_view point, const std::string& path) {
+  int err = probe::fail_errno(point);
+  if (err == -1) probe::crash_now();  // "torn": nothing here is written in parts, so a torn write is a crash
+  if (err) io_fail(err, path);
 }
 
 rocksdb::WriteBatch puts_in_key_order(const rocksdb::WriteBatch& batch) {
@@ -765,6 +764,34 @@ rocksdb::Options store_db_options() {
   return opt;
 }
 
+namespace {
+// A new, empty database at `dir` (absent, or an empty directory), built in <dir>.creating and renamed into place, so
+// that `dir` never holds part of one. A failure removes <dir>.creating, which never held data (as does the next
+// creation, of one a crash left).
+void create_store(const std::string& dir, const rocksdb::Options& opt) {
+  const std::string tmp = dir + ".creating";
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  try {
+    write_probe("store.before_create", tmp);
+    rocksdb::Options create = opt;
+    create.create_if_missing = true;
+    create.info_log = std::make_shared<TolerantInfoLog>(tmp);
+    rocksdb::DB* fresh = nullptr;
+    check(rocksdb::DB::Open(create, tmp, &fresh), "create projections at " + tmp, tmp);
+    rocksdb::Status closed = fresh->Close();
+    delete fresh;
+    check(closed, "create projections at " + tmp, tmp);
+    fs::rename(tmp, dir);  // over an empty directory too (rename(2))
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  fsync_path(parent_of(dir), true);
+}
+}  // namespace
+
 Store::Store(const std::string& dir, bool read_only) : Store(dir, StoreOptions{read_only, !read_only, nullptr}) {}
 
 // Item 6: only a directory that does not exist or is empty gets a new store, built aside and renamed into place.
@@ -784,19 +811,7 @@ Store::Store(const std::string& dir_arg, const StoreOptions& o, const std::strin
                        "or to create a new, empty store over it");
     if (o.read_only || !secondary.empty() || !o.create)
       throw StoreError("no store in " + dir + " (`gongji fold` creates it)");
-    const std::string tmp = dir + ".creating";  // a leftover is a crash during creation: it never held data
-    fs::remove_all(tmp);
-    fs::create_directories(tmp);
-    rocksdb::Options create = opt;
-    create.create_if_missing = true;
-    create.info_log = std::make_shared<TolerantInfoLog>(tmp);
-    rocksdb::DB* fresh = nullptr;
-    check(rocksdb::DB::Open(create, tmp, &fresh), "create projections at " + tmp, tmp);
-    rocksdb::Status closed = fresh->Close();
-    delete fresh;
-    check(closed, "create projections at " + tmp, tmp);
-    fs::rename(tmp, dir);  // over an empty directory too (rename(2))
-    fsync_path(parent_of(dir), true);
+    create_store(dir, opt);
   }
   const bool read_only = o.read_only || !secondary.empty();
   opt.info_log = std::make_shared<TolerantInfoLog>(read_only ? "" : dir);

@@ -148,7 +148,14 @@ ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, 
   res.digest = store->digest();
   store.reset();  // closed: its memtables flushed
   move_into_place(work, out, res.digest);
-  fsync_path(parent.string(), true);
+  try {
+    write_probe("replay.before_parent_fsync", parent.string());
+    fsync_path(parent.string(), true);
+  } catch (const StoreError& e) {  // the store is in place, whole; only the rename's durability is in doubt
+    throw StoreError(std::string(e.what()) + ": the replayed store (digest " + res.digest + ") is whole at " + out +
+                     ", but its rename into place may not survive a crash of the machine until " + parent.string() +
+                     " is synced (run `sync`)");
+  }
   return res;
 }
 

@@ -12,8 +12,8 @@
 namespace gongji::test {
 namespace {
 
-// The points `serve` owns are walked by the Kafka tests.
-bool embedded(std::string_view point) { return !point.starts_with("serve."); }
+// The points `serve` owns are walked by the Kafka tests, replay's by StoreFault's replay tests.
+bool embedded(std::string_view point) { return !point.starts_with("serve.") && !point.starts_with("replay."); }
 
 struct Outcome {
   std::string digest, outputs;
@@ -114,7 +114,8 @@ TEST_F(ProbeWalk, TornWritesRecoverToTheCleanRun) {
 TEST_F(ProbeWalk, WriteErrorsAtEveryWritePointFailCleanlyAndRecover) {
   const char* write_points[] = {"log.before_write",        "log.before_fsync",        "log.before_segment_create",
                                 "log.after_segment_create", "log.before_index_commit", "deadletter.before_write",
-                                "fold.before_commit",       "checkpoint.before_create", "checkpoint.before_rename"};
+                                "fold.before_commit",       "checkpoint.before_create", "checkpoint.before_rename",
+                                "store.before_create"};
   int n = 0;
   for (const char* point : write_points) {
     for (const char* action : {"enospc", "eio"}) {

@@ -184,6 +184,12 @@ class StoreFault : public ::testing::Test {
     delete dir_;
   }
   static std::unique_ptr<EventLog> log() { return open_segment_log(*dir_ / "log", 4, true); }
+  // Each partition's end: a replay's target for the whole log.
+  static std::map<int, uint64_t> ends(EventLog& l) {
+    std::map<int, uint64_t> end;
+    for (int p = 0; p < l.partitions(); ++p) end[p] = l.end_offset(p);
+    return end;
+  }
   // One worker: these tests name the n-th commit or checkpoint of the fold, which with two workers would depend on
   // their interleaving (Fold.ThreadCountChangesNeitherTheStoreNorACheckpoint covers two).
   static FoldOptions small_batches() {
@@ -599,8 +605,7 @@ TEST_F(StoreFault, IncompleteCheckpointsAreRemovedAndNeverReplayed) {
   std::ofstream(d / "checkpoints/ffffffffffffffff-0.partial/positions.json") << all;
   fs::create_directories(d / "checkpoints/fffffffffffffffe-0/db");
   // replay ignores both: it starts from the one complete checkpoint.
-  std::map<int, uint64_t> end;
-  for (int p = 0; p < l->partitions(); ++p) end[p] = l->end_offset(p);
+  const std::map<int, uint64_t> end = ends(*l);
   ReplayResult r = replay_to(*l, default_policy(), end, d / "checkpoints", d / "replayed");
   EXPECT_EQ(r.from_checkpoint, d / "checkpoints/" + names[0]);
   EXPECT_EQ(r.digest, *clean_digest_);
@@ -617,8 +622,7 @@ TEST_F(StoreFault, AReplayThatFailsMidwayLeavesNoStoreUnderItsName) {
   ProbeGuard guard;
   TempDir d;
   auto l = log();
-  std::map<int, uint64_t> end;
-  for (int p = 0; p < l->partitions(); ++p) end[p] = l->end_offset(p);
+  const std::map<int, uint64_t> end = ends(*l);
   probe::arm("fold.before_commit@2:enospc");
   EXPECT_THROW(replay_to(*l, default_policy(), end, "", d / "replayed"), StoreError);
   probe::arm("");
@@ -681,6 +685,49 @@ TEST_F(StoreFault, AReplayNeitherSharesItsWorkNorReplacesWhatAppearedAtItsOut) {
   EXPECT_TRUE(raced);
   EXPECT_TRUE(fs::is_empty(d / "replayed"));
   EXPECT_EQ(Store(d / "replayed.partial", true).digest(), clean);
+}
+
+// A replay that fails before its fold starts (no space to create its store) leaves nothing beside --out: neither
+// <out>.partial nor the store's <out>.partial.creating. Run again, it replays.
+TEST_F(StoreFault, AReplayThatFailsBeforeItsFoldLeavesNothingBehind) {
+  ProbeGuard guard;
+  TempDir d;
+  auto l = log();
+  const std::map<int, uint64_t> end = ends(*l);
+  probe::arm("store.before_create:enospc");
+  try {
+    replay_to(*l, default_policy(), end, "", d / "replayed");
+    ADD_FAILURE() << "the probe did not fire";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(std::string(e.what()), "no space left on device: " + d / "replayed.partial.creating");
+  }
+  probe::arm("");
+  EXPECT_FALSE(fs::exists(d / "replayed.partial"));
+  EXPECT_FALSE(fs::exists(d / "replayed.partial.creating"));
+  EXPECT_FALSE(fs::exists(d / "replayed"));
+  EXPECT_EQ(replay_to(*l, default_policy(), end, "", d / "replayed").digest, *clean_digest_);
+  EXPECT_EQ(Store(d / "replayed", true).digest(), *clean_digest_);
+}
+
+// A replay whose store is renamed into place but whose parent directory then fails to sync says that the store is
+// whole at --out, with its digest, and that only the rename's durability is in doubt.
+TEST_F(StoreFault, AReplayWhoseParentFailsToSyncSaysItsStoreIsInPlace) {
+  ProbeGuard guard;
+  TempDir d;
+  auto l = log();
+  const std::map<int, uint64_t> end = ends(*l);
+  probe::arm("replay.before_parent_fsync:eio");
+  try {
+    replay_to(*l, default_policy(), end, "", d / "replayed");
+    ADD_FAILURE() << "the probe did not fire";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(std::string(e.what()), "input/output error: " + d.path.string() +
+                                         ": the replayed store (digest " + *clean_digest_ + ") is whole at " +
+                                         d / "replayed" + ", but its rename into place may not survive a crash " +
+                                         "of the machine until " + d.path.string() + " is synced (run `sync`)");
+  }
+  EXPECT_FALSE(fs::exists(d / "replayed.partial"));
+  EXPECT_EQ(Store(d / "replayed", true).digest(), *clean_digest_);
 }
 
 // Item 2: a log shorter than what the store folded is refused, naming the partition and both positions; nothing
