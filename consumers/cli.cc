@@ -517,7 +517,8 @@ int cmd_audit(const Paths& paths, const std::string& policy_file, const AccessRe
   for (const auto& f : rep.findings) std::cout << "  FINDING: " << f << "\n";
   std::cout << (rep.findings.empty() ? "the books hold\n" : std::to_string(rep.findings.size()) + " findings\n");
   // Issue 11 item 2: the auditor reads audit results through the query service (service/queries.h audit_runs).
-  // A data dir the auditor may not write to still gets its audit: the record is then only missing, and said so.
+  // A data dir the auditor may not write to still gets its audit (if the access log above could be appended to):
+  // the record is then only missing, and said so.
   const json run = audit_record(rep, store.positions(), pol.version(), std::chrono::system_clock::now());
   const std::string file = paths.data + "/audits/" + run["id"].get<std::string>() + ".json";
   try {

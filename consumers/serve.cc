@@ -2,7 +2,9 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -533,14 +535,8 @@ class Server : public RdKafka::RebalanceCb {
     folder.commit(stats, sync ? Durability::synced : Durability::unsynced);
   }
 
-  // A probe on a write to the store (log/fault_probe.h): crash, or an injected ENOSPC / EIO thrown as the StoreError
-  // the operating system's would give.
-  void store_write_probe(std::string_view point) const {
-    if (int e = probe::fail_errno(point)) {
-      if (e < 0) probe::crash_now();
-      throw StoreError(io_error(e, opt_.data_dir + "/state"));
-    }
-  }
+  // A probe on a write to the store (projections/store.h write_probe), naming the store.
+  void store_write_probe(std::string_view point) const { write_probe(point, opt_.data_dir + "/state"); }
 
   // Folds one partition's records of the batch into its folder, collecting the output records to publish (those
   // at or after what the group has published), and commits them, unsynced; stops at the next record, and starts no
@@ -834,6 +830,8 @@ class StopWatchdog {
 // librdkafka's cooperative-sticky assignor gives and takes back partitions a few at a time (incremental rebalancing),
 // where serve's rebalance callback takes and gives back whole assignments (assign / unassign, wait_published before
 // a revocation), which librdkafka refuses under that protocol: refused before anything is opened, naming the file.
+// So is KIP-848's consumer group protocol (group.protocol=consumer, in any case), incremental by design (librdkafka
+// 2.0.2 does not know the key and would fail at the consumer's creation; any other value is left to librdkafka).
 // A config file that cannot be read or parsed is refused the same way (a restart would meet it again).
 void refuse_incremental_rebalancing(const ServeOptions& opt) {
   if (opt.kafka_config.empty()) return;
@@ -848,6 +846,14 @@ void refuse_incremental_rebalancing(const ServeOptions& opt) {
     throw ParameterError("kafka_config", opt.kafka_config + ": partition.assignment.strategy=" + s->second +
                                              ": serve takes and gives back whole assignments (eager rebalancing: "
                                              "range or roundrobin); cooperative-sticky is not supported");
+  const auto p = config.find("group.protocol");
+  std::string protocol = p == config.end() ? "" : p->second;
+  std::transform(protocol.begin(), protocol.end(), protocol.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (protocol == "consumer")
+    throw ParameterError("kafka_config", opt.kafka_config + ": group.protocol=" + p->second +
+                                             ": serve takes and gives back whole assignments (the classic group "
+                                             "protocol, eager rebalancing); the consumer protocol (KIP-848) is not "
+                                             "supported");
 }
 }  // namespace
 

@@ -281,7 +281,8 @@ struct StoreOptions {
   bool read_only = false;
   // May create a new, empty store, and only where `dir` does not exist or is an empty directory. The new store
   // is built in "<dir>.creating" and renamed into place once RocksDB has written it, so that a crash leaves either
-  // no store or a whole one. A directory holding files but no CURRENT is never opened nor created over: StoreError.
+  // no store or a whole one (a failure removes "<dir>.creating", as the next creation does one a crash left). A
+  // directory holding files but no CURRENT is never opened nor created over: StoreError.
   bool create = true;
   // The file system RocksDB writes through (null: the default). Tests pass a rocksdb::FileSystemWrapper that
   // fails writes or syncs on demand.

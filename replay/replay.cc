@@ -154,7 +154,7 @@ ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, 
   } catch (const StoreError& e) {  // the store is in place, whole; only the rename's durability is in doubt
     throw StoreError(std::string(e.what()) + ": the replayed store (digest " + res.digest + ") is whole at " + out +
                      ", but its rename into place may not survive a crash of the machine until " + parent.string() +
-                     " is synced (run `sync`)");
+                     " is synced (check the device, then `sync -f " + parent.string() + "`)");
   }
   return res;
 }

@@ -1,7 +1,8 @@
 // The access log (issue 11 item 2): every read of a person's data, by the query service or by the command line's
 // `person`, `statement`, `explain` and `settlements`, is one JSON line appended to an append-only file; so is a read
-// of every person's records, with `person` empty (the service's facility views; the command line's unfiltered
-// `settlements`, `dead-letters`, `report` and `what-if`: consumers/cli.cc every_person):
+// of every person's records, with `person` empty (the service's facility views and an audit run whole; the command
+// line's unfiltered `settlements`, `dead-letters`, `report` and `what-if`, and `audit`: consumers/cli.cc
+// every_person):
 //   {"at":"2026-12-01T12:00:00.123Z","who":"desk-anna","role":"desk","via":"http","endpoint":"person",
 //    "person":"P1","claim":"CL1","status":200,"prev":"<64 hex>"}
 // `who` is the token's name (never the token), `at` the wall clock (UTC; an operational log, not a ledger output),

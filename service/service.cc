@@ -454,8 +454,10 @@ Reply QueryService::Impl::answer(const httplib::Request& req, const Route& r, co
     if (!opt.owners->owns(p)) return forward(req, p);
   }
   Reply reply = run_handler(req, r, h);
-  // The facility views list persons too: their reads are logged as well.
-  const bool lists_persons = r.endpoint == "facility_month" || r.endpoint == "month_facilities";
+  // The facility views list persons too, and an audit run's findings name them: their reads are logged as well
+  // (the list of audit runs gives counts only).
+  const bool lists_persons =
+      r.endpoint == "facility_month" || r.endpoint == "month_facilities" || r.endpoint == "audit";
   return r.area == Area::person || lists_persons ? logged(req, *who, r, std::move(reply)) : reply;
 }
 

@@ -659,7 +659,7 @@ TEST(Cli, StatementTextShowsTheChronicAccumulatorsOfEachSchemePeriod) {
                             "  disease C13 (employee): in effect from 2022-12-21, ended 2023-09-01 (scheme changed)\n"
                             "  disease C31 (employee): in effect from 2023-05-19, ended 2023-09-01 (scheme changed)\n";
   EXPECT_NE(out.find(moved), std::string::npos) << out;
-  // The text says the reason in words; the JSON keeps the code's spelling (EVENTS.md).
+  // The text says the reason in words; the JSON keeps the code's spelling (replay/statement.cc chronic_of_year).
   ASSERT_EQ(run(gongji("statement --data-dir " + d / "chronic" + " --person E3 --year 2023 --format json"), &out), 0);
   EXPECT_EQ(json::parse(out)["chronic"]["registrations"][0]["end_reason"], "scheme_changed") << out;
   // E3-2 (covered 5500.00, fund 4950.00, no deductible) reversed on 2023-10-01, in the resident period: restored into

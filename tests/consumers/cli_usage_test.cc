@@ -221,6 +221,11 @@ TEST_F(CliUsage, ServeRefusesIncrementalRebalancing) {
                "--kafka-config: " + conf + ": partition.assignment.strategy=cooperative-sticky: serve takes and gives "
                "back whole assignments");
   EXPECT_FALSE(std::filesystem::exists(data)) << "a refused serve creates no store";
+  std::ofstream(conf) << "group.protocol=consumer\n";  // KIP-848: incremental too
+  EXPECT_USAGE("serve --brokers 127.0.0.1:1 --data-dir " + data + " --kafka-config " + conf,
+               "--kafka-config: " + conf + ": group.protocol=consumer: serve takes and gives back whole assignments "
+               "(the classic group protocol, eager rebalancing); the consumer protocol (KIP-848) is not supported");
+  EXPECT_FALSE(std::filesystem::exists(data));
   std::ofstream(conf) << "linger.ms 5\n";  // not key=value: refused by every command that takes it
   for (const std::string& cmd : {std::string("serve"), std::string("fold"), "ingest " + conf})
     EXPECT_USAGE(cmd + " --brokers 127.0.0.1:1 --data-dir " + data + " --kafka-config " + conf,

@@ -12,7 +12,7 @@
 namespace gongji::test {
 namespace {
 
-// The points `serve` owns are walked by the Kafka tests, replay's by StoreFault's replay tests.
+// The points `serve` owns are walked by the Kafka tests; replay's is tested by StoreFault (an I/O error only).
 bool embedded(std::string_view point) { return !point.starts_with("serve.") && !point.starts_with("replay."); }
 
 struct Outcome {

@@ -721,10 +721,11 @@ TEST_F(StoreFault, AReplayWhoseParentFailsToSyncSaysItsStoreIsInPlace) {
     replay_to(*l, default_policy(), end, "", d / "replayed");
     ADD_FAILURE() << "the probe did not fire";
   } catch (const StoreError& e) {
-    EXPECT_EQ(std::string(e.what()), "input/output error: " + d.path.string() +
-                                         ": the replayed store (digest " + *clean_digest_ + ") is whole at " +
-                                         d / "replayed" + ", but its rename into place may not survive a crash " +
-                                         "of the machine until " + d.path.string() + " is synced (run `sync`)");
+    const std::string parent = d.path.string();
+    EXPECT_EQ(std::string(e.what()), "input/output error: " + parent + ": the replayed store (digest " +
+                                         *clean_digest_ + ") is whole at " + d / "replayed" +
+                                         ", but its rename into place may not survive a crash of the machine until " +
+                                         parent + " is synced (check the device, then `sync -f " + parent + "`)");
   }
   EXPECT_FALSE(fs::exists(d / "replayed.partial"));
   EXPECT_EQ(Store(d / "replayed", true).digest(), *clean_digest_);

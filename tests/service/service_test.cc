@@ -759,10 +759,12 @@ TEST_F(Service, EveryReadOfAPersonIsInTheAccessLog) {
   get_json("/v1/fund/months/2023-03", kAuditor);      // no person's data
   get_json("/v1/persons/E1/statements/2023", kAuditor);
   get_json("/v1/facilities/H3/months/2023-03", kAuditor);  // lists persons: logged, by its path
+  get_json("/v1/audits", kAuditor);                         // the runs' summaries, counts only: not logged
+  get("/v1/audits/latest", kAuditor);  // a run whole, whose findings name persons: logged (none recorded here: 404)
   std::vector<json> lines;
   std::istringstream in(read_file(file));
   for (std::string l; std::getline(in, l);) lines.push_back(json::parse(l));
-  ASSERT_EQ(lines.size(), 5u);
+  ASSERT_EQ(lines.size(), 6u);
   EXPECT_EQ(lines[0]["who"], "desk-anna");
   EXPECT_EQ(lines[0]["via"], "http from 127.0.0.1");
   EXPECT_EQ(lines[0]["endpoint"], "person");
@@ -772,6 +774,8 @@ TEST_F(Service, EveryReadOfAPersonIsInTheAccessLog) {
   EXPECT_EQ(lines[3]["who"], "audit-bo");
   EXPECT_EQ(lines[4]["endpoint"], "facility_month /v1/facilities/H3/months/2023-03");
   EXPECT_EQ(lines[4]["person"], "") << lines[4];
+  EXPECT_EQ(lines[5]["endpoint"], "audit /v1/audits/latest") << lines[5];
+  EXPECT_EQ(lines[5]["status"], 404) << lines[5];
   EXPECT_EQ(read_file(file).find(kDesk), std::string::npos);  // never the token
   EXPECT_TRUE(AccessLog::verify(file).findings.empty());
   // The command line's person, explain and statement append to the same log.
@@ -780,7 +784,7 @@ TEST_F(Service, EveryReadOfAPersonIsInTheAccessLog) {
   run("GONGJI_ACCESS_LOG=" + file + " " + gongji("explain --data-dir " + data_ + " --person E1 --claim E1-2") +
       " > /dev/null");
   auto v = AccessLog::verify(file);
-  EXPECT_EQ(v.lines, 8u);
+  EXPECT_EQ(v.lines, 9u);
   EXPECT_TRUE(v.findings.empty());
   const std::string text = read_file(file);
   EXPECT_NE(text.find(R"("role":"cli","via":"cli","endpoint":"explain","person":"E1","claim":"E1-2")"),
