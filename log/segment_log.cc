@@ -55,6 +55,7 @@ namespace {
 
 constexpr uint64_t kSegmentBytes = 128ull << 20;
 constexpr size_t kHeader = 8;
+constexpr size_t kReadBuffer = 1 << 20;  // the stream buffer of read()
 constexpr uint32_t kMaxBody = 8 + kMaxEventBytes;  // a frame body: ingested_ms and the payload
 constexpr int kPosBits = 28;  // a segment stays below 128 MiB + one record < 2^28 bytes
 constexpr uint64_t kNoCopy = ~0ull;  // an index entry whose record a truncation dropped
@@ -162,23 +163,45 @@ struct Scan {
 };
 
 // `from_byte`: where a record starts (a refresh resumes there; count and valid then count from it, size is the
-// file's size from it). `look_past`: whether to look for a valid record after a failing one (later_valid).
+// file's size from it). `look_past`: whether to look for a valid record after a failing one (later_valid). The file
+// is read as it is when the scan starts, 4 MiB at a time into one buffer: read whole into a new string, the tails of
+// a 10% city-year's log cost 3.3 to 4.6 s at every open, most of it the new string's page faults
+// (ops/bench/README.md).
 Scan scan_segment(const fs::path& file, uint64_t max_records = ~0ull, uint64_t from_byte = 0, bool look_past = true) {
-  std::ifstream in(file, std::ios::binary);
-  if (from_byte) in.seekg(static_cast<std::streamoff>(from_byte));
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  constexpr uint64_t kChunk = 4ull << 20;
+  std::ifstream in(file, std::ios::binary | std::ios::ate);  // unreadable: scanned as an empty file
+  const uint64_t end = in ? static_cast<uint64_t>(std::max<std::streamoff>(in.tellg(), 0)) : 0;
   Scan s;
-  s.size = data.size();
-  while (s.count < max_records) {
-    size_t n = frame_at(data, s.valid);
+  s.size = end > from_byte ? end - from_byte : 0;
+  if (s.size) in.seekg(static_cast<std::streamoff>(from_byte));
+  std::string window;  // bytes [base, base + window.size()) of the scanned range, read in order
+  uint64_t base = 0;
+  // Whether bytes [pos, pos + n) are in the window, reading on when they are in the file (pos >= base).
+  auto have = [&](uint64_t pos, uint64_t n) {
+    if (pos + n <= base + window.size()) return true;
+    if (pos + n > s.size) return false;
+    window.erase(0, pos - base);
+    base = pos;
+    const size_t kept = window.size();
+    window.resize(std::min(std::max(n, kChunk), s.size - pos));
+    in.read(window.data() + kept, static_cast<std::streamsize>(window.size() - kept));
+    window.resize(kept + static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+    return pos + n <= base + window.size();
+  };
+  while (s.count < max_records && have(s.valid, kHeader)) {
+    uint32_t length;
+    std::memcpy(&length, window.data() + (s.valid - base), sizeof length);
+    have(s.valid, kHeader + std::min<uint64_t>(length, kMaxBody));  // frame_at refuses what is not there
+    size_t n = frame_at(window, s.valid - base);
     if (!n) break;
     ++s.count;
     s.last_start = s.valid;
-    std::memcpy(&s.last_crc, data.data() + s.valid + 4, 4);
+    std::memcpy(&s.last_crc, window.data() + (s.valid - base) + 4, 4);
     s.valid += n;
   }
-  if (s.count == max_records || !look_past) return s;
-  for (size_t q = s.valid + 1; q + kHeader < data.size() && !s.later_valid; ++q) s.later_valid = frame_at(data, q);
+  if (s.count == max_records || !look_past || !have(s.valid, s.size - s.valid)) return s;
+  for (uint64_t q = s.valid + 1; q + kHeader < s.size && !s.later_valid; ++q)
+    s.later_valid = frame_at(window, q - base);
   return s;
 }
 
@@ -556,9 +579,15 @@ class SegmentLog final : public EventLog {
     auto it = std::upper_bound(part.bases.begin(), part.bases.end(), from);
     size_t seg = it == part.bases.begin() ? 0 : static_cast<size_t>(it - part.bases.begin() - 1);
     std::string body;
+    // Records before `from` are skipped through the stream's buffer, not seeked past one by one: a system call for
+    // each cost 3 s at every open of a 10% city-year's log (Store::check_log reads each partition's last folded
+    // record).
+    std::vector<char> buffer(kReadBuffer);
     for (; seg < part.bases.size(); ++seg) {
       fs::path file = part.dir / seg_name(part.bases[seg]);
-      std::ifstream in(file, std::ios::binary);
+      std::ifstream in;
+      in.rdbuf()->pubsetbuf(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      in.open(file, std::ios::binary);
       uint64_t off = part.bases[seg];
       uint64_t limit = seg + 1 < part.bases.size() ? part.bases[seg + 1] : part.end;
       uint64_t pos = 0;
@@ -567,7 +596,7 @@ class SegmentLog final : public EventLog {
         if (!in.read(reinterpret_cast<char*>(hdr), kHeader) || hdr[0] < 8 || hdr[0] > kMaxBody)
           refuse({file.string(), pos, "corrupt record header at offset " + std::to_string(off)});
         if (off < from) {
-          in.seekg(hdr[0], std::ios::cur);
+          in.ignore(hdr[0]);
           ++off;
           pos += kHeader + hdr[0];
           continue;

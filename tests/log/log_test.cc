@@ -1,6 +1,7 @@
 // log/segment_log: framing, torn tails, idempotent appends, partitioning.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -137,6 +138,58 @@ TEST(SegmentLog, LostSyncedRecordIsRefused) {
               std::string::npos) << e.what();
   }
   EXPECT_EQ(fs::file_size(seg), size - 3);  // nothing changed
+}
+
+// A segment larger than the 4 MiB an open's scan reads at a time (log/segment_log.cc scan_segment): records across
+// each read's boundary are whole, a torn tail past the first read is cut, a damaged record past it is refused naming
+// its byte, and a read from an offset deep in it (the records before skipped in the stream's buffer) starts there.
+TEST(SegmentLog, ASegmentLargerThanOneReadIsScannedWhole) {
+  TempDir d;
+  constexpr int kEvents = 80000;
+  {
+    auto log = open_segment_log(d.path.string(), 1);
+    for (int i = 0; i < kEvents; ++i) log->append(enrol("e" + std::to_string(i), "P" + std::to_string(i)));
+    log->sync();
+  }
+  const fs::path seg = d.path / "p0000" / "00000000000000000000.seg";
+  const uint64_t size = fs::file_size(seg);
+  ASSERT_GT(size, uint64_t{9} << 20) << "the scan reads 4 MiB at a time: two boundaries at least";
+  const auto first_from = [](EventLog& log, uint64_t from) {
+    std::string id;
+    log.read(0, from, [&](const LogRecord& r) {
+      id = decode_event(r.payload).id() + "@" + std::to_string(r.offset);
+      return false;
+    });
+    return id;
+  };
+  {
+    auto reader = open_segment_log(d.path.string(), 1, true);
+    EXPECT_EQ(reader->end_offset(0), uint64_t{kEvents});
+    EXPECT_EQ(first_from(*reader, kEvents - 1), "e79999@79999");
+    EXPECT_EQ(first_from(*reader, 40000), "e40000@40000");
+  }
+  append_partial_record(seg, 30);  // torn, past the first read
+  EXPECT_EQ(open_segment_log(d.path.string(), 1)->end_offset(0), uint64_t{kEvents});
+  EXPECT_EQ(fs::file_size(seg), size);
+  // Each record's start, read here from the frames' lengths (4 bytes of length, 4 of checksum, the body).
+  const std::string data = test::read_file(seg.string());
+  uint64_t start = 0;  // of the record holding byte 6 MiB
+  for (uint32_t length;; start += 8 + length) {
+    std::memcpy(&length, data.data() + start, 4);
+    if (start + 8 + length > (uint64_t{6} << 20)) break;
+  }
+  {
+    std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(start + 12));
+    f.put(static_cast<char>(data[start + 12] ^ 0x5a));
+  }
+  try {
+    open_segment_log(d.path.string(), 1);
+    ADD_FAILURE() << "a damaged record past the first read was accepted";
+  } catch (const LogError& e) {
+    EXPECT_NE(std::string(e.what()).find(seg.string() + " at byte " + std::to_string(start)), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(SegmentLog, ReadsFromAnOffset) {
