@@ -412,7 +412,7 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
       if (r.value("event", "") == event) rec = r;
       return !rec;
     };
-    if (person.empty()) store.outputs(match);
+    if (person.empty()) store.event_outputs(event, match);
     else store.person_outputs(person, match);
     if (!rec) {
       std::cerr << "gongji explain: no output record for event " << event << "\n";

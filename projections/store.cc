@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <filesystem>
 #include <exception>
@@ -2326,6 +2327,31 @@ void person_index(rocksdb::DB* db, const std::string& person,
 void Store::person_outputs(const std::string& person, const std::function<bool(const json&)>& fn) const {
   person_index(db_.get(), person,
                [&](const std::string& key, std::string_view v) { return fn(parse_output(output_line(v, key), key)); });
+}
+
+void Store::event_outputs(const std::string& event, const std::function<bool(const json&)>& fn) const {
+  std::vector<int> partitions;
+  const int n = this->partitions();
+  for (int p = 0; p < n; ++p) {
+    std::string v;
+    const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), "e/" + hex4(p) + "/" + key_part(event), &v);
+    if (s.ok()) partitions.push_back(p);
+    else if (!s.IsNotFound()) check(s, "read the index of event ids");
+  }
+  if (partitions.empty())
+    for (int p = 0; p < n; ++p) partitions.push_back(p);
+  const std::boyer_moore_horspool_searcher holds(event.begin(), event.end());
+  for (const int p : partitions) {
+    const std::string prefix = "o/" + hex4(p) + "/";
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      const std::string_view v = it->value().ToStringView(), key = it->key().ToStringView();
+      if (!v.starts_with('{') && std::search(v.begin(), v.end(), holds) == v.end()) continue;
+      const json r = parse_output(output_line(v, key), key);
+      if (r.is_object() && r.value("event", "") == event && !fn(r)) return;
+    }
+    check(it->status(), "read the output records of partition " + std::to_string(p));
+  }
 }
 
 void Store::stored_outputs(const std::function<bool(const Output&)>& fn) const {

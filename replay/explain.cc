@@ -89,18 +89,10 @@ Rederivation rederive_claim(const Store& store, EventLog& log, const std::string
   r.policy_version = policy.version();
   Reconstruction before = reconstruct_person(store, log, person, policy, {}, offset, cache);
   // The claim event itself, through the person's index.
-  uint64_t locator = 0;
-  bool found = false;
-  const std::string index_key = "i/" + key_part(person) + "/" + hex4(partition) + "/" + hex16(offset);
-  store.scan(index_key, [&](const std::string&, std::string_view v) {
-    uint64_t where[2];
-    std::memcpy(where, v.data(), sizeof where);
-    locator = where[0];
-    found = true;
-  });
-  if (!found) throw StoreError("claim " + claim + " is not in " + person + "'s index");
+  const std::optional<uint64_t> locator = indexed_locator(store, person, partition, offset);
+  if (!locator) throw StoreError("claim " + claim + " is not in " + person + "'s index");
   FoldContext ctx{&policy, partition, store.partitions(), true};
-  log.read_at(partition, offset, locator, [&](const LogRecord& rec) {
+  log.read_at(partition, offset, *locator, [&](const LogRecord& rec) {
     // Under the policy's code lists, as its fold decodes (projections/store.cc): a code they do not list makes the
     // claim a dead letter there, so the recomputation is that dead letter, not a settlement.
     std::optional<Event> e;
@@ -161,7 +153,7 @@ MovementRederivation rederive_movements(const Store& store, EventLog& log, const
   FoldContext ctx{&*policy, partition, store.partitions(), true};
   const std::string where = "partition " + std::to_string(partition) + " offset " + std::to_string(offset);
   bool read = false;
-  log.read(partition, offset, [&](const LogRecord& rec) {
+  auto movement_event = [&](const LogRecord& rec) {
     if (rec.offset != offset) return false;
     read = true;
     std::optional<Event> e;
@@ -177,7 +169,13 @@ MovementRederivation rederive_movements(const Store& store, EventLog& log, const
     for (const Output& o : apply_event(*e, before.state, ctx))
       if (movement_of(o)) r.recomputed.push_back(o);
     return false;
-  });
+  };
+  // The event through the index of the person's events (one read: a partition's log read from its start to the
+  // offset took 5.6 s at 10% of the city); a record neither index lists is looked for that way.
+  if (const std::optional<uint64_t> locator = indexed_locator(store, person, partition, offset))
+    log.read_at(partition, offset, *locator, [&](const LogRecord& rec) { movement_event(rec); });
+  else
+    log.read(partition, offset, movement_event);
   if (!read)
     throw StoreError("the log has no record at " + where + " (event " + event + "): truncated, or past retention");
   r.equal = r.recorded.size() == r.recomputed.size();

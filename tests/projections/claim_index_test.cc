@@ -923,6 +923,60 @@ void append_two_poison_records(EventLog& log) {
   log.append_raw(2, encode_event(bad));
 }
 
+// `explain --event` without a person (Store::event_outputs): an event's records are found in the partitions whose e/
+// index holds its id, every partition for a dead letter's, and a record holding the id only inside another id (event
+// k10 beside k1) or as a claim id is not one of its records; a hand-put JSON line escaping the id is.
+TEST(ClaimIndex, AnEventsRecordsAreFoundWithoutItsPerson) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 4);
+  ingest_lines(*log, two_persons_one_claim_id() + claim("k10", "P1", "Z", "50.00") + "\n" +
+                         claim("c5", "P2", "k1", "60.00") + "\n" +
+                         R"({"type":"person_enrolled","id":"e9","at":"2022-01-01","person":"R",)"
+                         R"("birth_date":"1954-05-20","scheme":"employee","status":"retired",)"
+                         R"("retired_on":"2014-06-01"})" "\n"
+                         R"({"type":"period_closed","id":"close1","at":"2024-02-01","month":"2024-01"})" "\n");
+  ingest_lines(*log, claim("big", "P2", "B", "1.00") + "\n");
+  FoldOptions poison_big;  // claim big decodes and fails to apply: a dead letter naming its event
+  poison_big.apply_hook = [](const Event& e) {
+    if (e.id() == "big") throw std::out_of_range("injected");
+  };
+  Store s(d / "state");
+  s.fold(*log, default_policy(), poison_big);
+  const auto found = [&](const std::string& event) {
+    std::vector<std::string> out;
+    s.event_outputs(event, [&](const json& r) {
+      EXPECT_EQ(r.value("event", ""), event);
+      out.push_back(r.value("kind", "") + ":" + r.value("person", "") + ":" +
+                    r.value(r.value("kind", "") == "settlement" ? "claim" : "month", ""));
+      return true;
+    });
+    return out;
+  };
+  EXPECT_EQ(found("c1"), std::vector<std::string>{"settlement:P1:X"});
+  EXPECT_EQ(found("c5"), std::vector<std::string>{"settlement:P2:k1"});
+  EXPECT_EQ(found("k1"), std::vector<std::string>{"account_credit:P1:2023-02"}) << "not k10's, nor claim k1's";
+  EXPECT_EQ(found("k10"), std::vector<std::string>{"settlement:P1:Z"});
+  EXPECT_EQ(found("close1"), std::vector<std::string>{"account_credit:R:2024-01"});
+  EXPECT_EQ(found("nosuch"), std::vector<std::string>{});
+  // The dead letter of claim big: no e/ entry, found by reading every partition.
+  bool indexed = false;
+  s.scan("e/", [&](const std::string& k, std::string_view) { indexed = indexed || k.ends_with("/big"); });
+  EXPECT_FALSE(indexed);
+  EXPECT_EQ(found("big"), std::vector<std::string>{"dead_letter:P2:"});
+  // A line put by hand beside P1's credit, its event id escaped ("k\u0031" is "k1"), is read for what it says.
+  std::string credit_key, credit_line;
+  s.scan("o/", [&](const std::string& k, std::string_view v) {
+    if (credit_key.empty() && output_line(v, k).find(R"("event":"k1")") != std::string::npos)
+      credit_key = k, credit_line = output_line(v, k);
+  });
+  ASSERT_FALSE(credit_key.empty());
+  const size_t at = credit_line.find(R"("event":"k1")");
+  credit_line.replace(at, 12, R"("event":"k\u0031")");
+  ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), credit_key.substr(0, credit_key.size() - 8) + "00000001",
+                          credit_line).ok());
+  EXPECT_EQ(found("k1"), (std::vector<std::string>{"account_credit:P1:2023-02", "account_credit:P1:2023-02"}));
+}
+
 // The compression of every SST file of the store at `dir` ("Snappy", "LZ4", ...), read with RocksDB's own table
 // properties (independent of store_db_options).
 std::set<std::string> sst_compressions(rocksdb::DB& db) {
