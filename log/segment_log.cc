@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <memory>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -164,13 +165,14 @@ struct Scan {
 
 // `from_byte`: where a record starts (a refresh resumes there; count and valid then count from it, size is the
 // file's size from it). `look_past`: whether to look for a valid record after a failing one (later_valid). The file
-// is read as it is when the scan starts, 4 MiB at a time into one buffer: read whole into a new string, the tails of
-// a 10% city-year's log cost 3.3 to 4.6 s at every open, most of it the new string's page faults
-// (ops/bench/README.md).
+// is read as it is when the scan starts, 4 MiB at a time into one buffer (read whole into a new string, and with
+// read()'s seeks below, the tails cost every command opening a 10% city-year's log 5 to 6 s: ops/bench/README.md).
+// A file that cannot be opened, or that ends before that size or fails a read while scanned: LogError naming it.
 Scan scan_segment(const fs::path& file, uint64_t max_records = ~0ull, uint64_t from_byte = 0, bool look_past = true) {
   constexpr uint64_t kChunk = 4ull << 20;
-  std::ifstream in(file, std::ios::binary | std::ios::ate);  // unreadable: scanned as an empty file
-  const uint64_t end = in ? static_cast<uint64_t>(std::max<std::streamoff>(in.tellg(), 0)) : 0;
+  std::ifstream in(file, std::ios::binary | std::ios::ate);
+  if (!in) io_fail(errno ? errno : EIO, file);
+  const uint64_t end = static_cast<uint64_t>(std::max<std::streamoff>(in.tellg(), 0));
   Scan s;
   s.size = end > from_byte ? end - from_byte : 0;
   if (s.size) in.seekg(static_cast<std::streamoff>(from_byte));
@@ -185,8 +187,12 @@ Scan scan_segment(const fs::path& file, uint64_t max_records = ~0ull, uint64_t f
     const size_t kept = window.size();
     window.resize(std::min(std::max(n, kChunk), s.size - pos));
     in.read(window.data() + kept, static_cast<std::streamsize>(window.size() - kept));
-    window.resize(kept + static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
-    return pos + n <= base + window.size();
+    const auto got = static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0));
+    if (kept + got < window.size())
+      refuse({file.string(), from_byte + base + kept + got,
+              in.bad() ? "input/output error while scanning it"
+                       : "it ended before the size it had when its scan began (cut while read)"});
+    return true;
   };
   while (s.count < max_records && have(s.valid, kHeader)) {
     uint32_t length;
@@ -578,15 +584,16 @@ class SegmentLog final : public EventLog {
     if (!part.pending.empty()) write_pending(part);
     auto it = std::upper_bound(part.bases.begin(), part.bases.end(), from);
     size_t seg = it == part.bases.begin() ? 0 : static_cast<size_t>(it - part.bases.begin() - 1);
+    if (from >= part.end) return;
     std::string body;
-    // Records before `from` are skipped through the stream's buffer, not seeked past one by one: a system call for
-    // each cost 3 s at every open of a 10% city-year's log (Store::check_log reads each partition's last folded
-    // record).
-    std::vector<char> buffer(kReadBuffer);
+    // Records before `from` are skipped through the stream's buffer, not seeked past one by one (a system call each:
+    // with the open's scan above, 5 to 6 s at every command opening a 10% city-year's log, where Store::check_log
+    // reads each partition's last folded record: ops/bench/README.md).
+    const auto buffer = std::make_unique_for_overwrite<char[]>(kReadBuffer);
     for (; seg < part.bases.size(); ++seg) {
       fs::path file = part.dir / seg_name(part.bases[seg]);
       std::ifstream in;
-      in.rdbuf()->pubsetbuf(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      in.rdbuf()->pubsetbuf(buffer.get(), static_cast<std::streamsize>(kReadBuffer));
       in.open(file, std::ios::binary);
       uint64_t off = part.bases[seg];
       uint64_t limit = seg + 1 < part.bases.size() ? part.bases[seg + 1] : part.end;
