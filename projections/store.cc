@@ -2329,29 +2329,73 @@ void Store::person_outputs(const std::string& person, const std::function<bool(c
                [&](const std::string& key, std::string_view v) { return fn(parse_output(output_line(v, key), key)); });
 }
 
+namespace {
+// fn(key, value) for each record under `prefix` (o/...) that may name `text`: one whose stored bytes hold it (a
+// record in its binary form keeps every id verbatim: ledger/state_codec.cc), and every JSON line (put by hand or
+// kept from a format before 4: it may escape the text), read for what it says; the others are not decoded. Stops
+// when fn returns false, and says whether it did.
+bool outputs_holding(rocksdb::DB* db, const std::string& prefix, const std::string& text,
+                     const std::function<bool(std::string_view key, std::string_view value)>& fn) {
+  const std::boyer_moore_horspool_searcher holds(text.begin(), text.end());
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    const std::string_view v = it->value().ToStringView();
+    if (!v.starts_with('{') && std::search(v.begin(), v.end(), holds) == v.end()) continue;
+    if (!fn(it->key().ToStringView(), v)) return false;
+  }
+  check(it->status(), "read the output records under " + prefix);
+  return true;
+}
+}  // namespace
+
 void Store::event_outputs(const std::string& event, const std::function<bool(const json&)>& fn) const {
-  std::vector<int> partitions;
+  std::set<int> partitions;  // in key order, as the records are read
   const int n = this->partitions();
   for (int p = 0; p < n; ++p) {
     std::string v;
     const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), "e/" + hex4(p) + "/" + key_part(event), &v);
-    if (s.ok()) partitions.push_back(p);
+    if (s.ok()) partitions.insert(p);
     else if (!s.IsNotFound()) check(s, "read the index of event ids");
   }
+  // A dead letter has no e/ entry, and an event applied in one partition may be a dead letter in another (a shared
+  // or family event failing in one of its partitions): the partitions of the dead letters holding the id too.
+  scan("d/", [&](const std::string& key, std::string_view o_key) {
+    std::string v;
+    const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), std::string(o_key), &v);
+    if (!s.IsNotFound()) check(s, "read the dead letter under " + std::string(o_key));
+    if (v.find(event) != std::string::npos || v.starts_with('{'))
+      partitions.insert(static_cast<int>(std::stoul(key.substr(2, 4), nullptr, 16)));
+  });
   if (partitions.empty())
-    for (int p = 0; p < n; ++p) partitions.push_back(p);
-  const std::boyer_moore_horspool_searcher holds(event.begin(), event.end());
-  for (const int p : partitions) {
-    const std::string prefix = "o/" + hex4(p) + "/";
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      const std::string_view v = it->value().ToStringView(), key = it->key().ToStringView();
-      if (!v.starts_with('{') && std::search(v.begin(), v.end(), holds) == v.end()) continue;
-      const json r = parse_output(output_line(v, key), key);
-      if (r.is_object() && r.value("event", "") == event && !fn(r)) return;
-    }
-    check(it->status(), "read the output records of partition " + std::to_string(p));
+    for (int p = 0; p < n; ++p) partitions.insert(p);
+  for (const int p : partitions)
+    if (!outputs_holding(db_.get(), "o/" + hex4(p) + "/", event, [&](std::string_view key, std::string_view v) {
+          const json r = parse_output(output_line(v, key), key);
+          return !(r.is_object() && r.value("event", "") == event) || fn(r);
+        }))
+      return;
+}
+
+std::optional<uint64_t> Store::event_locator(const std::string& person, int partition, uint64_t offset) const {
+  const std::string tail = hex4(partition) + "/" + hex16(offset);
+  for (const std::string& key : {"i/" + key_part(person) + "/" + tail, "g/" + tail}) {
+    std::string v;
+    const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &v);
+    if (s.IsNotFound()) continue;
+    check(s, "read the index entry " + key);
+    uint64_t where[2];
+    if (v.size() != sizeof where)
+      throw StoreError("the store holds a damaged index entry under " + key + ": " + std::to_string(v.size()) +
+                       " bytes, not a locator and an ingestion time");
+    std::memcpy(where, v.data(), sizeof where);
+    return where[0];
   }
+  return std::nullopt;
+}
+
+void Store::stored_outputs_holding(const std::string& text, const std::function<bool(const Output&)>& fn) const {
+  outputs_holding(db_.get(), "o/", text,
+                  [&](std::string_view key, std::string_view v) { return fn(stored_record(v, key)); });
 }
 
 void Store::stored_outputs(const std::function<bool(const Output&)>& fn) const {
@@ -2430,6 +2474,7 @@ void Store::scan(const std::string& prefix,
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
     fn(it->key().ToString(), it->value().ToStringView());
+  check(it->status(), "read the keys under " + prefix);
 }
 
 std::string Store::partition_digest(int partition) const {

@@ -411,16 +411,28 @@ class Store {
   // The output records naming `person` (dead letters too), in log order, through the person's indexes (i/: those of
   // the person's events; r/: the others); stops when fn returns false.
   void person_outputs(const std::string& person, const std::function<bool(const nlohmann::json&)>& fn) const;
-  // The output records of the event with id `event` (dead letters too), in log order; stops when fn returns false.
-  // For `explain --event` without a person: it reads only the partitions whose e/ index holds the id (every one when
-  // none does: a dead letter's event has no e/ entry), and parses only the records whose stored bytes hold the id
-  // (a record in its binary form keeps its event id verbatim; a JSON line is parsed whatever it holds, as it may
-  // escape the id). Parsing every record instead took 27 to 81 s at 10% of the city (ops/bench/README.md).
+  // The output records of the event with id `event` (dead letters too), partition by partition, each in offset
+  // order; stops when fn returns false. For `explain --event` without a person: it reads only the partitions whose
+  // e/ index holds the id or whose dead letters (d/, which have no e/ entry) hold it, every partition when none
+  // does, and of those only the records whose stored bytes hold the id (a record in its binary form keeps its event
+  // id verbatim; a JSON line is parsed whatever it holds, as it may escape the id). So a damaged record that no
+  // longer holds the id is passed over, and a line put by hand in a partition outside those is not read. Parsing
+  // every record instead took 48 to 57 s for the last claim at 10% of the city (ops/bench/README.md).
   void event_outputs(const std::string& event, const std::function<bool(const nlohmann::json&)>& fn) const;
+  // Where the log holds the record at `offset` of `partition`, as the index of `person`'s events says: the locator of
+  // i/<person>/<partition>/<offset> (the person's own events), else of g/<partition>/<offset> (the partition's
+  // shared events); nullopt when neither lists it. With it EventLog::read_at reads that one record. A value that is
+  // not a locator and an ingestion time (16 bytes): StoreError naming its key.
+  std::optional<uint64_t> event_locator(const std::string& person, int partition, uint64_t offset) const;
   // The same records as the store holds them (Output: as data, with the stored line when it kept one), for answers
   // that print them (Output::line()) and parse no JSON: every one in log order, or a person's through the indexes.
   void stored_outputs(const std::function<bool(const Output&)>& fn) const;
   void person_stored_outputs(const std::string& person, const std::function<bool(const Output&)>& fn) const;
+  // Of those every one in log order, the records that may name `text` (an id): every one whose stored bytes hold it
+  // and every JSON line (which may escape it); the caller checks the field. `settlements --claim` of a claim no
+  // settlement indexes (a dead-lettered one, or none) reads them: 4.4 to 5.6 s to say none at 10% of the city when
+  // every record was decoded, 1.9 s now (ops/bench/README.md).
+  void stored_outputs_holding(const std::string& text, const std::function<bool(const Output&)>& fn) const;
   // Every dead letter (d/ key, its dead_letter output line, rendered from its stored form), in log order. They are
   // output records too: outputs() and outbox() include them.
   void dead_letters(const std::function<void(const std::string& key, const std::string& value)>& fn) const;

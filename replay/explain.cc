@@ -1,7 +1,6 @@
 #include "replay/explain.h"
 
 #include <algorithm>
-#include <cstring>
 #include <set>
 
 #include "events/fb_codec.h"
@@ -89,7 +88,7 @@ Rederivation rederive_claim(const Store& store, EventLog& log, const std::string
   r.policy_version = policy.version();
   Reconstruction before = reconstruct_person(store, log, person, policy, {}, offset, cache);
   // The claim event itself, through the person's index.
-  const std::optional<uint64_t> locator = indexed_locator(store, person, partition, offset);
+  const std::optional<uint64_t> locator = store.event_locator(person, partition, offset);
   if (!locator) throw StoreError("claim " + claim + " is not in " + person + "'s index");
   FoldContext ctx{&policy, partition, store.partitions(), true};
   log.read_at(partition, offset, *locator, [&](const LogRecord& rec) {
@@ -170,12 +169,14 @@ MovementRederivation rederive_movements(const Store& store, EventLog& log, const
       if (movement_of(o)) r.recomputed.push_back(o);
     return false;
   };
-  // The event through the index of the person's events (one read: a partition's log read from its start to the
-  // offset took 5.6 s at 10% of the city); a record neither index lists is looked for that way.
-  if (const std::optional<uint64_t> locator = indexed_locator(store, person, partition, offset))
-    log.read_at(partition, offset, *locator, [&](const LogRecord& rec) { movement_event(rec); });
-  else
-    log.read(partition, offset, movement_event);
+  // The event through the index of the person's events, one read (read() passes every record before it in its
+  // segment); a record neither i/ nor g/ lists is looked for that way. A log that ends before it: the message below.
+  if (offset < log.end_offset(partition)) {
+    if (const std::optional<uint64_t> locator = store.event_locator(person, partition, offset))
+      log.read_at(partition, offset, *locator, [&](const LogRecord& rec) { movement_event(rec); });
+    else
+      log.read(partition, offset, movement_event);
+  }
   if (!read)
     throw StoreError("the log has no record at " + where + " (event " + event + "): truncated, or past retention");
   r.equal = r.recorded.size() == r.recomputed.size();

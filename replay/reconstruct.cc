@@ -147,22 +147,6 @@ std::shared_ptr<const Policy> ReplayCache::stored_policy(const Store& store, con
   return policies_.emplace(version, std::move(p)).first->second;
 }
 
-std::optional<uint64_t> indexed_locator(const Store& store, const std::string& person, int partition,
-                                        uint64_t offset) {
-  std::optional<uint64_t> locator;
-  const std::string tail = hex4(partition) + "/" + hex16(offset);
-  for (const std::string& key : {"i/" + key_part(person) + "/" + tail, "g/" + tail}) {
-    store.scan(key, [&](const std::string& k, std::string_view v) {
-      uint64_t where[2];
-      if (k != key || v.size() != sizeof where) return;
-      std::memcpy(where, v.data(), sizeof where);
-      locator = where[0];
-    });
-    if (locator) return locator;
-  }
-  return std::nullopt;
-}
-
 Reconstruction reconstruct_person(const Store& store, EventLog& log, const std::string& person, const Policy& policy,
                                   const KnownAt& known, std::optional<uint64_t> before, ReplayCache* cache) {
   const int n = store.partitions();

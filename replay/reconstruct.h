@@ -61,12 +61,6 @@ class ReplayCache {
   std::map<std::string, std::shared_ptr<const Policy>> policies_;
 };
 
-// Where the log holds the record at `offset` of `partition`, as the store's index of the person's events says: the
-// locator of i/<person>/<partition>/<offset> (the person's own events), else of g/<partition>/<offset> (the
-// partition's shared events); nullopt when neither lists it. With it EventLog::read_at reads that one record.
-std::optional<uint64_t> indexed_locator(const Store& store, const std::string& person, int partition,
-                                        uint64_t offset);
-
 // Folds the person's history as known at `known`, stopping before `before` (an offset in their partition) if
 // given, each event decoded under `policy`'s code lists. Throws StoreError if the store has no index for the person.
 // `cache`: where shared events are taken from once decoded (the person's own records are read from the log).

@@ -198,6 +198,7 @@ void records_query(const Store& store, const std::string& person, const std::str
   if (who.empty() && !claim.empty() && !store.claim_holders(claim, 1).empty()) who = store.claim_person(claim, "");
   auto each = [&](const std::function<bool(const Output&)>& f) {
     if (!who.empty()) store.person_stored_outputs(who, f);  // the person's indexes (i/ and r/)
+    else if (!claim.empty()) store.stored_outputs_holding(claim, f);  // keep() reads each one's claim
     else store.stored_outputs(f);
   };
   bool named = false;  // a record of the person or claim asked for, of any kind

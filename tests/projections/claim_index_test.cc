@@ -923,58 +923,99 @@ void append_two_poison_records(EventLog& log) {
   log.append_raw(2, encode_event(bad));
 }
 
-// `explain --event` without a person (Store::event_outputs): an event's records are found in the partitions whose e/
-// index holds its id, every partition for a dead letter's, and a record holding the id only inside another id (event
-// k10 beside k1) or as a claim id is not one of its records; a hand-put JSON line escaping the id is.
-TEST(ClaimIndex, AnEventsRecordsAreFoundWithoutItsPerson) {
-  TempDir d;
+// The store of the tests of Store::event_outputs below: P1, P2 and R (a retiree), claims c1, c2, c3 (claim Y), k10
+// (event k10 beside contribution k1) and c5 (claim id k1), period close close1, and claim "big" (claim id
+// lost-claim), which decodes and fails to apply: a dead letter naming its event, with no e/ entry.
+void fold_events_to_find(const TempDir& d, Store& s) {
   auto log = open_segment_log(d / "log", 4);
   ingest_lines(*log, two_persons_one_claim_id() + claim("k10", "P1", "Z", "50.00") + "\n" +
                          claim("c5", "P2", "k1", "60.00") + "\n" +
                          R"({"type":"person_enrolled","id":"e9","at":"2022-01-01","person":"R",)"
                          R"("birth_date":"1954-05-20","scheme":"employee","status":"retired",)"
                          R"("retired_on":"2014-06-01"})" "\n"
-                         R"({"type":"period_closed","id":"close1","at":"2024-02-01","month":"2024-01"})" "\n");
-  ingest_lines(*log, claim("big", "P2", "B", "1.00") + "\n");
-  FoldOptions poison_big;  // claim big decodes and fails to apply: a dead letter naming its event
+                         R"({"type":"period_closed","id":"close1","at":"2024-02-01","month":"2024-01"})" "\n" +
+                         claim("big", "P2", "lost-claim", "1.00") + "\n");
+  FoldOptions poison_big;
   poison_big.apply_hook = [](const Event& e) {
     if (e.id() == "big") throw std::out_of_range("injected");
   };
-  Store s(d / "state");
   s.fold(*log, default_policy(), poison_big);
-  const auto found = [&](const std::string& event) {
-    std::vector<std::string> out;
-    s.event_outputs(event, [&](const json& r) {
-      EXPECT_EQ(r.value("event", ""), event);
-      out.push_back(r.value("kind", "") + ":" + r.value("person", "") + ":" +
-                    r.value(r.value("kind", "") == "settlement" ? "claim" : "month", ""));
-      return true;
-    });
-    return out;
-  };
-  EXPECT_EQ(found("c1"), std::vector<std::string>{"settlement:P1:X"});
-  EXPECT_EQ(found("c5"), std::vector<std::string>{"settlement:P2:k1"});
-  EXPECT_EQ(found("k1"), std::vector<std::string>{"account_credit:P1:2023-02"}) << "not k10's, nor claim k1's";
-  EXPECT_EQ(found("k10"), std::vector<std::string>{"settlement:P1:Z"});
-  EXPECT_EQ(found("close1"), std::vector<std::string>{"account_credit:R:2024-01"});
-  EXPECT_EQ(found("nosuch"), std::vector<std::string>{});
-  // The dead letter of claim big: no e/ entry, found by reading every partition.
+}
+
+// Store::event_outputs(event) as "kind:person:claim" (settlements) or "kind:person:month" (others), checking each
+// record's event.
+std::vector<std::string> records_of_event(const Store& s, const std::string& event) {
+  std::vector<std::string> out;
+  s.event_outputs(event, [&](const json& r) {
+    EXPECT_EQ(r.value("event", ""), event);
+    out.push_back(r.value("kind", "") + ":" + r.value("person", "") + ":" +
+                  r.value(r.value("kind", "") == "settlement" ? "claim" : "month", ""));
+    return true;
+  });
+  return out;
+}
+
+// The first o/ record whose line holds `text`, put again by hand beside it (under n = 1) with `text` replaced by
+// `escaped` (the same JSON string, escaped otherwise).
+void put_escaped_beside(Store& s, const std::string& text, const std::string& escaped) {
+  std::string key, line;
+  s.scan("o/", [&](const std::string& k, std::string_view v) {
+    if (key.empty() && output_line(v, k).find(text) != std::string::npos) key = k, line = output_line(v, k);
+  });
+  ASSERT_FALSE(key.empty()) << text;
+  line.replace(line.find(text), text.size(), escaped);
+  ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), key.substr(0, key.size() - 8) + "00000001", line).ok());
+}
+
+// `explain --event` without a person (Store::event_outputs): an event's records are found in the partitions whose e/
+// index holds its id, every partition for a dead letter's, and a record holding the id only inside another id (event
+// k10 beside k1) or as a claim id is not one of its records; a hand-put JSON line escaping the id is.
+TEST(ClaimIndex, AnEventsRecordsAreFoundWithoutItsPerson) {
+  TempDir d;
+  Store s(d / "state");
+  fold_events_to_find(d, s);
+  EXPECT_EQ(records_of_event(s, "c1"), std::vector<std::string>{"settlement:P1:X"});
+  EXPECT_EQ(records_of_event(s, "c5"), std::vector<std::string>{"settlement:P2:k1"});
+  EXPECT_EQ(records_of_event(s, "k1"), std::vector<std::string>{"account_credit:P1:2023-02"}) << "not k10's, c5's";
+  EXPECT_EQ(records_of_event(s, "k10"), std::vector<std::string>{"settlement:P1:Z"});
+  EXPECT_EQ(records_of_event(s, "close1"), std::vector<std::string>{"account_credit:R:2024-01"});
+  EXPECT_EQ(records_of_event(s, "nosuch"), std::vector<std::string>{});
+  // The dead letter of claim big: no e/ entry, found through the dead letters.
   bool indexed = false;
   s.scan("e/", [&](const std::string& k, std::string_view) { indexed = indexed || k.ends_with("/big"); });
   EXPECT_FALSE(indexed);
-  EXPECT_EQ(found("big"), std::vector<std::string>{"dead_letter:P2:"});
+  EXPECT_EQ(records_of_event(s, "big"), std::vector<std::string>{"dead_letter:P2:"});
   // A line put by hand beside P1's credit, its event id escaped ("k\u0031" is "k1"), is read for what it says.
-  std::string credit_key, credit_line;
-  s.scan("o/", [&](const std::string& k, std::string_view v) {
-    if (credit_key.empty() && output_line(v, k).find(R"("event":"k1")") != std::string::npos)
-      credit_key = k, credit_line = output_line(v, k);
+  put_escaped_beside(s, R"("event":"k1")", R"("event":"k\u0031")");
+  EXPECT_EQ(records_of_event(s, "k1"),
+            (std::vector<std::string>{"account_credit:P1:2023-02", "account_credit:P1:2023-02"}));
+}
+
+// A shared event that is a dead letter in one partition (its apply failed there: no e/ entry) and applied in the
+// others: both records, in partition order. And a claim id no settlement indexes (`settlements --claim`,
+// Store::stored_outputs_holding): the records whose bytes hold it, and every JSON line.
+TEST(ClaimIndex, ADeadLetterBesideAppliedCopiesAndAnUnindexedClaimAreFound) {
+  TempDir d;
+  Store s(d / "state");
+  fold_events_to_find(d, s);
+  const int r = partition_of("R", 4), t = (r + 1) % 4;  // close1 a dead letter in partition t, not R's
+  const std::string dead_at = hex4(t) + "/" + hex16(0xffff);
+  ASSERT_TRUE(s.db()->Delete(rocksdb::WriteOptions(), "e/" + hex4(t) + "/close1").ok());
+  ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "o/" + dead_at + "/00000000",
+                          encode_record(DeadLetter{t, 0xffff, "injected", "close1", EventType::period_closed,
+                                                   std::nullopt, std::nullopt})).ok());
+  ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "d/" + dead_at, "o/" + dead_at + "/00000000").ok());
+  const std::vector<std::string> credit = {"account_credit:R:2024-01"}, dead = {"dead_letter::"};
+  std::vector<std::string> both = t < r ? dead : credit;
+  both.push_back(t < r ? credit[0] : dead[0]);
+  EXPECT_EQ(records_of_event(s, "close1"), both);
+  put_escaped_beside(s, R"("claim":"lost-claim")", R"("claim":"lost\u002dclaim")");
+  std::vector<std::string> holding;
+  s.stored_outputs_holding("lost-claim", [&](const Output& o) {
+    holding.push_back(o.kind + ":" + o.claim);
+    return true;
   });
-  ASSERT_FALSE(credit_key.empty());
-  const size_t at = credit_line.find(R"("event":"k1")");
-  credit_line.replace(at, 12, R"("event":"k\u0031")");
-  ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), credit_key.substr(0, credit_key.size() - 8) + "00000001",
-                          credit_line).ok());
-  EXPECT_EQ(found("k1"), (std::vector<std::string>{"account_credit:P1:2023-02", "account_credit:P1:2023-02"}));
+  EXPECT_EQ(holding, (std::vector<std::string>{"dead_letter:lost-claim", "dead_letter:lost-claim"}));
 }
 
 // The compression of every SST file of the store at `dir` ("Snappy", "LZ4", ...), read with RocksDB's own table

@@ -187,10 +187,34 @@ TEST(Replay, ExplainRederivesEveryClaim) {
   EXPECT_EQ(p.first_difference, "line");
 }
 
+// The log as a reader through the store's indexes sees it: read() (from an offset, scanning its segment) fails,
+// read_at() reads; end_offset() says `end` when given.
+class IndexedReadsOnly final : public EventLog {
+ public:
+  explicit IndexedReadsOnly(EventLog& log, std::optional<uint64_t> end = std::nullopt) : log_(log), end_(end) {}
+  int partitions() const override { return log_.partitions(); }
+  AppendResult append(const Event& e) override { return log_.append(e); }
+  void append_raw(int partition, std::string_view payload) override { log_.append_raw(partition, payload); }
+  void sync() override { log_.sync(); }
+  uint64_t end_offset(int partition) override { return end_ ? *end_ : log_.end_offset(partition); }
+  void read(int partition, uint64_t from, const std::function<bool(const LogRecord&)>&) override {
+    throw LogError("read() of partition " + std::to_string(partition) + " from offset " + std::to_string(from));
+  }
+  void read_at(int partition, uint64_t offset, uint64_t locator,
+               const std::function<void(const LogRecord&)>& fn) override {
+    log_.read_at(partition, offset, locator, fn);
+  }
+
+ private:
+  EventLog& log_;
+  const std::optional<uint64_t> end_;
+};
+
 // explain --event re-derives every account movement of 15 generated months exactly (EVENTS.md): the credits of
 // contributions (ACC-INSVC) and of period closes (ACC-RET, from 2024), the payments from the account (ACC-USE), each
 // person's movements of an event compared with the records in order; an event with none for the person is
-// NotFoundError.
+// NotFoundError. Each movement's event is read at its locator in the person's index (i/, or g/ for a period close),
+// the log not scanned; one the index does not list is read from the log; a log ending before it is named.
 TEST(Replay, ExplainRederivesEveryAccountMovement) {
   TempDir d;
   auto log = open_segment_log(d / "log", 8);
@@ -212,10 +236,36 @@ TEST(Replay, ExplainRederivesEveryAccountMovement) {
   EXPECT_EQ(rules, std::set<std::string>({"ACC-INSVC", "ACC-RET", "ACC-USE"}))
       << "credits by contributions and by period closes (an event of every partition), and payments";
   ReplayCache cache;
+  IndexedReadsOnly indexed(*log);
   for (const auto& [person, event] : movements) {
-    MovementRederivation m = rederive_movements(store, *log, person, event, &cache);
+    MovementRederivation m = rederive_movements(store, indexed, person, event, &cache);
     ASSERT_TRUE(m.equal) << person << " " << event << ": recorded " << m.recorded.front().line() << ", recomputed "
                          << (m.recomputed.empty() ? "nothing" : m.recomputed.front().line());
+  }
+  {  // A contribution's credit listed under r/, its event no longer under i/: read from the log, equal again.
+    std::string contribution;
+    for (const auto& [person, event] : movements)
+      if (contribution.empty()) {
+        store.person_output_refs(person, [&](const SettlementRef& ref) {
+          const auto* m = ref.record.record ? std::get_if<AccountMovement>(ref.record.record.get()) : nullptr;
+          if (!m || m->event != event || m->step.rule != Rule::ACC_INSVC) return true;
+          contribution = person + " " + event;
+          const std::string key = "i/" + key_part(person) + "/" + hex4(ref.partition) + "/" + hex16(ref.offset);
+          EXPECT_TRUE(store.db()->Delete(rocksdb::WriteOptions(), key).ok());
+          EXPECT_TRUE(store.db()->Put(rocksdb::WriteOptions(), "r/" + key.substr(2) + ref.key.substr(23), "").ok());
+          EXPECT_THROW(rederive_movements(store, indexed, person, event, &cache), LogError) << key;
+          EXPECT_TRUE(rederive_movements(store, *log, person, event, &cache).equal) << key;
+          IndexedReadsOnly cut(*log, ref.offset);
+          try {
+            rederive_movements(store, cut, person, event, &cache);
+            ADD_FAILURE() << "a movement past the log's end was re-derived";
+          } catch (const StoreError& e) {
+            EXPECT_NE(std::string(e.what()).find("truncated, or past retention"), std::string::npos) << e.what();
+          }
+          return false;
+        });
+      }
+    ASSERT_FALSE(contribution.empty());
   }
   EXPECT_THROW(rederive_movements(store, *log, movements.begin()->first, "no-such-event", &cache), NotFoundError);
   // A store that also recorded another policy version (folded on under it by a binary that allowed it): refused,
