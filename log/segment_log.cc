@@ -161,19 +161,26 @@ struct Scan {
   bool later_valid = false;                 // a valid record starts somewhere after the first failing one
   uint64_t last_start = 0;                  // where the last whole record starts (when count > 0)
   uint32_t last_crc = 0;                    // and its checksum
+  // The file could not be opened, or ended before its size or failed a read while scanned: the rest is unread.
+  std::optional<LogFinding> failed;
 };
 
 // `from_byte`: where a record starts (a refresh resumes there; count and valid then count from it, size is the
 // file's size from it). `look_past`: whether to look for a valid record after a failing one (later_valid). The file
 // is read as it is when the scan starts, 4 MiB at a time into one buffer (read whole into a new string, and with
-// read()'s seeks below, the tails cost every command opening a 10% city-year's log 5 to 6 s: ops/bench/README.md).
-// A file that cannot be opened, or that ends before that size or fails a read while scanned: LogError naming it.
+// read()'s seeks below, the tails cost every command opening a 10% city-year's log about 5 s: ops/bench/README.md).
+// A file that cannot be opened, or that ends before that size or fails a read while scanned: Scan::failed, naming
+// the file and byte (an open refuses it, `log verify` lists it).
 Scan scan_segment(const fs::path& file, uint64_t max_records = ~0ull, uint64_t from_byte = 0, bool look_past = true) {
   constexpr uint64_t kChunk = 4ull << 20;
-  std::ifstream in(file, std::ios::binary | std::ios::ate);
-  if (!in) io_fail(errno ? errno : EIO, file);
-  const uint64_t end = static_cast<uint64_t>(std::max<std::streamoff>(in.tellg(), 0));
   Scan s;
+  errno = 0;
+  std::ifstream in(file, std::ios::binary | std::ios::ate);
+  if (!in) {
+    s.failed = LogFinding{file.string(), from_byte, "cannot open it: " + io_error_text(errno ? errno : EIO)};
+    return s;
+  }
+  const uint64_t end = static_cast<uint64_t>(std::max<std::streamoff>(in.tellg(), 0));
   s.size = end > from_byte ? end - from_byte : 0;
   if (s.size) in.seekg(static_cast<std::streamoff>(from_byte));
   std::string window;  // bytes [base, base + window.size()) of the scanned range, read in order
@@ -188,13 +195,15 @@ Scan scan_segment(const fs::path& file, uint64_t max_records = ~0ull, uint64_t f
     window.resize(std::min(std::max(n, kChunk), s.size - pos));
     in.read(window.data() + kept, static_cast<std::streamsize>(window.size() - kept));
     const auto got = static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0));
-    if (kept + got < window.size())
-      refuse({file.string(), from_byte + base + kept + got,
-              in.bad() ? "input/output error while scanning it"
-                       : "it ended before the size it had when its scan began (cut while read)"});
-    return true;
+    if (kept + got < window.size()) {
+      s.failed = LogFinding{file.string(), from_byte + base + kept + got,
+                            in.bad() ? "input/output error while scanning it"
+                                     : "it ended before the size it had when its scan began (cut while read)"};
+      window.resize(kept + got);
+    }
+    return pos + n <= base + window.size();
   };
-  while (s.count < max_records && have(s.valid, kHeader)) {
+  while (s.count < max_records && have(s.valid, kHeader) && !s.failed) {
     uint32_t length;
     std::memcpy(&length, window.data() + (s.valid - base), sizeof length);
     have(s.valid, kHeader + std::min<uint64_t>(length, kMaxBody));  // frame_at refuses what is not there
@@ -205,9 +214,17 @@ Scan scan_segment(const fs::path& file, uint64_t max_records = ~0ull, uint64_t f
     std::memcpy(&s.last_crc, window.data() + (s.valid - base) + 4, 4);
     s.valid += n;
   }
-  if (s.count == max_records || !look_past || !have(s.valid, s.size - s.valid)) return s;
+  if (s.failed || s.count == max_records || !look_past) return s;
+  if (!have(s.valid, s.size - s.valid) || s.failed) return s;
   for (uint64_t q = s.valid + 1; q + kHeader < s.size && !s.later_valid; ++q)
     s.later_valid = frame_at(window, q - base);
+  return s;
+}
+
+// scan_segment, its Scan::failed refused (LogError naming the file and byte).
+Scan scan_whole(const fs::path& file, uint64_t max_records = ~0ull) {
+  Scan s = scan_segment(file, max_records);
+  if (s.failed) refuse(*s.failed);
   return s;
 }
 
@@ -273,7 +290,9 @@ uint64_t check_sealed(const fs::path& pdir, int p, size_t i, const IndexView& id
                               std::to_string(rec->second.second) + " when it was sealed"});
   if (!full && rec != idx.sealed.end()) return rec->second.first;
   Scan s = scan_segment(file);
-  if (s.valid < s.size)
+  if (s.failed)
+    c.findings.push_back(*s.failed);
+  else if (s.valid < s.size)
     c.findings.push_back({file.string(), s.valid, "record at offset " + std::to_string(base + s.count) +
                                                       " fails its length or checksum (not at the partition's tail)"});
   else if (rec != idx.sealed.end() && s.count != rec->second.first)
@@ -294,7 +313,9 @@ void check_last(const fs::path& pdir, int p, const IndexView& idx, PartCheck& c)
   c.tail_bytes = s.valid;
   c.last_start = s.last_start;
   c.last_crc = s.last_crc;
-  if (s.valid < s.size) {
+  if (s.failed) {
+    c.findings.push_back(*s.failed);
+  } else if (s.valid < s.size) {
     if (s.later_valid)
       c.findings.push_back({file.string(), s.valid, "record at offset " + std::to_string(c.end) +
                                                         " fails its length or checksum and valid records follow it"});
@@ -587,7 +608,7 @@ class SegmentLog final : public EventLog {
     if (from >= part.end) return;
     std::string body;
     // Records before `from` are skipped through the stream's buffer, not seeked past one by one (a system call each:
-    // with the open's scan above, 5 to 6 s at every command opening a 10% city-year's log, where Store::check_log
+    // with the open's scan above, about 5 s at every command opening a 10% city-year's log, where Store::check_log
     // reads each partition's last folded record: ops/bench/README.md).
     const auto buffer = std::make_unique_for_overwrite<char[]>(kReadBuffer);
     for (; seg < part.bases.size(); ++seg) {
@@ -672,6 +693,7 @@ class SegmentLog final : public EventLog {
         tail = 0;
       }
       const Scan s = scan_segment(file, ~0ull, tail, false);
+      if (s.failed) refuse(*s.failed);
       if (s.count) {
         last_start = tail + s.last_start;
         last_crc = s.last_crc;
@@ -952,7 +974,7 @@ TruncatePlan plan_segment_log_truncate(const std::string& dir, int partition, ui
   plan.partition = partition;
   plan.offset = offset;
   plan.file = (pdir / seg_name(bases[i])).string();
-  Scan kept = scan_segment(plan.file, offset - bases[i]);
+  Scan kept = scan_whole(plan.file, offset - bases[i]);
   if (kept.count < offset - bases[i] && i + 1 == bases.size() && kept.valid == fs::file_size(plan.file))
     throw LogError("embedded log: nothing to drop: partition " + std::to_string(partition) + " ends at offset " +
                    std::to_string(bases[i] + kept.count) + ", before " + std::to_string(offset));
@@ -960,13 +982,13 @@ TruncatePlan plan_segment_log_truncate(const std::string& dir, int partition, ui
     refuse({plan.file, kept.valid, "record at offset " + std::to_string(bases[i] + kept.count) +
                                        " is damaged, before offset " + std::to_string(offset) +
                                        ": truncate at that offset or earlier"});
-  Scan whole = scan_segment(plan.file);
+  Scan whole = scan_whole(plan.file);
   plan.byte = kept.valid;
   plan.records = whole.count - std::min(whole.count, kept.count);
   plan.bytes = whole.size - kept.valid;
   for (size_t j = i + 1; j < bases.size(); ++j) {
     fs::path later = pdir / seg_name(bases[j]);
-    Scan s = scan_segment(later);
+    Scan s = scan_whole(later);
     plan.records += s.count;
     plan.bytes += s.size;
     plan.removed.push_back(later.string());

@@ -2359,13 +2359,18 @@ void Store::event_outputs(const std::string& event, const std::function<bool(con
   }
   // A dead letter has no e/ entry, and an event applied in one partition may be a dead letter in another (a shared
   // or family event failing in one of its partitions): the partitions of the dead letters holding the id too.
-  scan("d/", [&](const std::string& key, std::string_view o_key) {
-    std::string v;
-    const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), std::string(o_key), &v);
-    if (!s.IsNotFound()) check(s, "read the dead letter under " + std::string(o_key));
-    if (v.find(event) != std::string::npos || v.starts_with('{'))
-      partitions.insert(static_cast<int>(std::stoul(key.substr(2, 4), nullptr, 16)));
-  });
+  if (partitions.size() < static_cast<size_t>(n))
+    scan("d/", [&](const std::string& key, std::string_view o_key) {
+      int p = 0;
+      const auto [end, ec] = std::from_chars(key.data() + 2, key.data() + std::min<size_t>(key.size(), 6), p, 16);
+      if (key.size() < 7 || ec != std::errc() || end != key.data() + 6 || key[6] != '/')
+        throw StoreError("the store holds a damaged dead-letter key " + key.substr(0, 80));
+      if (partitions.contains(p)) return;
+      std::string v;
+      const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), std::string(o_key), &v);
+      if (!s.IsNotFound()) check(s, "read the dead letter under " + std::string(o_key));
+      if (v.find(event) != std::string::npos || v.starts_with('{')) partitions.insert(p);
+    });
   if (partitions.empty())
     for (int p = 0; p < n; ++p) partitions.insert(p);
   for (const int p : partitions)

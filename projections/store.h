@@ -431,7 +431,7 @@ class Store {
   // Of those every one in log order, the records that may name `text` (an id): every one whose stored bytes hold it
   // and every JSON line (which may escape it); the caller checks the field. `settlements --claim` of a claim no
   // settlement indexes (a dead-lettered one, or none) reads them: 4.4 to 5.6 s to say none at 10% of the city when
-  // every record was decoded, 1.9 s now (ops/bench/README.md).
+  // every record was decoded, 1.9 to 2.2 s now (ops/bench/README.md).
   void stored_outputs_holding(const std::string& text, const std::function<bool(const Output&)>& fn) const;
   // Every dead letter (d/ key, its dead_letter output line, rendered from its stored form), in log order. They are
   // output records too: outputs() and outbox() include them.

@@ -63,6 +63,16 @@ std::vector<std::string> settlement_differences(const Output& a, const Output& b
   return out;
 }
 
+namespace {
+// A record a store names at `offset` of `partition` that the log ends before: StoreError saying so (before the
+// person's history is read, whose later records would fail first, naming no event).
+void check_in_log(EventLog& log, int partition, uint64_t offset, const std::string& what) {
+  if (offset >= log.end_offset(partition))
+    throw StoreError("the log has no record at partition " + std::to_string(partition) + " offset " +
+                     std::to_string(offset) + " (" + what + "): truncated, or past retention");
+}
+}  // namespace
+
 Rederivation rederive_claim(const Store& store, EventLog& log, const std::string& claim, const Policy* other) {
   return rederive_claim(store, log, store.claim_person(claim, ""), claim, other);
 }
@@ -76,6 +86,7 @@ Rederivation rederive_claim(const Store& store, EventLog& log, const std::string
   if (!at) throw NotFoundError("no settlement for claim " + claim + " of person " + person);
   const int partition = at->partition;
   const uint64_t offset = at->offset;
+  check_in_log(log, partition, offset, "claim " + claim + " of person " + person);
   Rederivation r;
   r.recorded = at->record;
   if (!r.recorded.settlement) throw StoreError("the claim index of " + claim + " names " + at->key + ", no settlement");
@@ -135,6 +146,7 @@ MovementRederivation rederive_movements(const Store& store, EventLog& log, const
     return true;
   });
   if (r.recorded.empty()) throw NotFoundError("no account movement of person " + person + " for event " + event);
+  check_in_log(log, partition, offset, "event " + event);
   const std::optional<Policy> policy = recorded_policy(store);
   if (!policy) {
     std::string versions;  // v/ keys, in key order
@@ -170,13 +182,11 @@ MovementRederivation rederive_movements(const Store& store, EventLog& log, const
     return false;
   };
   // The event through the index of the person's events, one read (read() passes every record before it in its
-  // segment); a record neither i/ nor g/ lists is looked for that way. A log that ends before it: the message below.
-  if (offset < log.end_offset(partition)) {
-    if (const std::optional<uint64_t> locator = store.event_locator(person, partition, offset))
-      log.read_at(partition, offset, *locator, [&](const LogRecord& rec) { movement_event(rec); });
-    else
-      log.read(partition, offset, movement_event);
-  }
+  // segment); a record neither i/ nor g/ lists is looked for that way.
+  if (const std::optional<uint64_t> locator = store.event_locator(person, partition, offset))
+    log.read_at(partition, offset, *locator, [&](const LogRecord& rec) { movement_event(rec); });
+  else
+    log.read(partition, offset, movement_event);
   if (!read)
     throw StoreError("the log has no record at " + where + " (event " + event + "): truncated, or past retention");
   r.equal = r.recorded.size() == r.recomputed.size();

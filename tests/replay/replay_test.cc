@@ -202,6 +202,7 @@ class IndexedReadsOnly final : public EventLog {
   }
   void read_at(int partition, uint64_t offset, uint64_t locator,
                const std::function<void(const LogRecord&)>& fn) override {
+    if (end_ && offset >= *end_) throw LogError("offset " + std::to_string(offset) + " is past the end");
     log_.read_at(partition, offset, locator, fn);
   }
 
@@ -209,6 +210,44 @@ class IndexedReadsOnly final : public EventLog {
   EventLog& log_;
   const std::optional<uint64_t> end_;
 };
+
+// The first contribution's credit of `movements`: past the end of a log (the log ending at it, or before every record)
+// it is refused as such; listed under r/ with its event no longer under i/, it is read from the log (a log whose
+// read() fails refuses it), equal again; a damaged i/ entry is refused.
+void the_first_contribution_past_the_log_or_its_index(Store& store, EventLog& log,
+                                                      const std::set<std::pair<std::string, std::string>>& movements,
+                                                      ReplayCache& cache) {
+  IndexedReadsOnly indexed(log);
+  std::string contribution;
+  for (const auto& [person, event] : movements)
+    if (contribution.empty()) {
+      store.person_output_refs(person, [&](const SettlementRef& ref) {
+        const auto* m = ref.record.record ? std::get_if<AccountMovement>(ref.record.record.get()) : nullptr;
+        if (!m || m->event != event || m->step.rule != Rule::ACC_INSVC) return true;
+        contribution = person + " " + event;
+        for (const uint64_t end : {ref.offset, uint64_t{0}}) {  // the log ends at the event, or before all
+          IndexedReadsOnly cut(log, end);
+          try {
+            rederive_movements(store, cut, person, event, &cache);
+            ADD_FAILURE() << "a movement past the log's end was re-derived";
+          } catch (const StoreError& e) {
+            EXPECT_NE(std::string(e.what()).find("offset " + std::to_string(ref.offset) + " (event " + event +
+                                                 "): truncated, or past retention"),
+                      std::string::npos) << e.what();
+          }
+        }
+        const std::string key = "i/" + key_part(person) + "/" + hex4(ref.partition) + "/" + hex16(ref.offset);
+        EXPECT_TRUE(store.db()->Delete(rocksdb::WriteOptions(), key).ok());
+        EXPECT_TRUE(store.db()->Put(rocksdb::WriteOptions(), "r/" + key.substr(2) + ref.key.substr(23), "").ok());
+        EXPECT_THROW(rederive_movements(store, indexed, person, event, &cache), LogError) << key;
+        EXPECT_TRUE(rederive_movements(store, log, person, event, &cache).equal) << key;
+        EXPECT_TRUE(store.db()->Put(rocksdb::WriteOptions(), key, "short").ok());  // a damaged entry is refused
+        EXPECT_THROW(rederive_movements(store, log, person, event, &cache), StoreError) << key;
+        return false;
+      });
+    }
+  ASSERT_FALSE(contribution.empty());
+}
 
 // explain --event re-derives every account movement of 15 generated months exactly (EVENTS.md): the credits of
 // contributions (ACC-INSVC) and of period closes (ACC-RET, from 2024), the payments from the account (ACC-USE), each
@@ -242,31 +281,7 @@ TEST(Replay, ExplainRederivesEveryAccountMovement) {
     ASSERT_TRUE(m.equal) << person << " " << event << ": recorded " << m.recorded.front().line() << ", recomputed "
                          << (m.recomputed.empty() ? "nothing" : m.recomputed.front().line());
   }
-  {  // A contribution's credit listed under r/, its event no longer under i/: read from the log, equal again.
-    std::string contribution;
-    for (const auto& [person, event] : movements)
-      if (contribution.empty()) {
-        store.person_output_refs(person, [&](const SettlementRef& ref) {
-          const auto* m = ref.record.record ? std::get_if<AccountMovement>(ref.record.record.get()) : nullptr;
-          if (!m || m->event != event || m->step.rule != Rule::ACC_INSVC) return true;
-          contribution = person + " " + event;
-          const std::string key = "i/" + key_part(person) + "/" + hex4(ref.partition) + "/" + hex16(ref.offset);
-          EXPECT_TRUE(store.db()->Delete(rocksdb::WriteOptions(), key).ok());
-          EXPECT_TRUE(store.db()->Put(rocksdb::WriteOptions(), "r/" + key.substr(2) + ref.key.substr(23), "").ok());
-          EXPECT_THROW(rederive_movements(store, indexed, person, event, &cache), LogError) << key;
-          EXPECT_TRUE(rederive_movements(store, *log, person, event, &cache).equal) << key;
-          IndexedReadsOnly cut(*log, ref.offset);
-          try {
-            rederive_movements(store, cut, person, event, &cache);
-            ADD_FAILURE() << "a movement past the log's end was re-derived";
-          } catch (const StoreError& e) {
-            EXPECT_NE(std::string(e.what()).find("truncated, or past retention"), std::string::npos) << e.what();
-          }
-          return false;
-        });
-      }
-    ASSERT_FALSE(contribution.empty());
-  }
+  the_first_contribution_past_the_log_or_its_index(store, *log, movements, cache);
   EXPECT_THROW(rederive_movements(store, *log, movements.begin()->first, "no-such-event", &cache), NotFoundError);
   // A store that also recorded another policy version (folded on under it by a binary that allowed it): refused,
   // naming both versions.
