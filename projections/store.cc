@@ -2388,14 +2388,18 @@ std::optional<uint64_t> Store::event_locator(const std::string& person, int part
     const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &v);
     if (s.IsNotFound()) continue;
     check(s, "read the index entry " + key);
-    uint64_t where[2];
-    if (v.size() != sizeof where)
-      throw StoreError("the store holds a damaged index entry under " + key + ": " + std::to_string(v.size()) +
-                       " bytes, not a locator and an ingestion time");
-    std::memcpy(where, v.data(), sizeof where);
-    return where[0];
+    return decode_index_entry(v, key).locator;
   }
   return std::nullopt;
+}
+
+IndexEntry decode_index_entry(std::string_view value, std::string_view key) {
+  uint64_t where[2];
+  if (value.size() != sizeof where)
+    throw StoreError("the store holds a damaged index entry under " + std::string(key) + ": " +
+                     std::to_string(value.size()) + " bytes, not a locator and an ingestion time");
+  std::memcpy(where, value.data(), sizeof where);
+  return {where[0], static_cast<int64_t>(where[1])};
 }
 
 void Store::stored_outputs_holding(const std::string& text, const std::function<bool(const Output&)>& fn) const {

@@ -606,6 +606,13 @@ void fsync_path(const std::string& path, bool directory);
 // A named probe on a write path (log/fault_probe.h): an injected ENOSPC / EIO throws the StoreError the OS's would
 // (naming `path`); "torn" crashes, nothing written there being written in parts.
 void write_probe(std::string_view point, const std::string& path);
+// An i/ or g/ index entry's value (layout above): where the log holds the record, and when it was ingested (ms since
+// the epoch). One of another size: StoreError naming `key`.
+struct IndexEntry {
+  uint64_t locator = 0;
+  int64_t ingested_ms = 0;
+};
+IndexEntry decode_index_entry(std::string_view value, std::string_view key);
 // The anchor of a folded record (Store::check_anchor): "<offset, 16 hex>:<xxh3 of the record's bytes, 16 hex>".
 std::string anchor_of(uint64_t offset, std::string_view payload);
 

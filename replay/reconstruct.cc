@@ -161,11 +161,9 @@ Reconstruction reconstruct_person(const Store& store, EventLog& log, const std::
   std::vector<Entry> entries;
   auto collect = [&](const std::string& prefix, bool shared) {
     store.scan(prefix, [&](const std::string& key, std::string_view v) {
-      uint64_t where[2];
-      if (v.size() != sizeof where) return;
-      std::memcpy(where, v.data(), sizeof where);
+      const IndexEntry at = decode_index_entry(v, key);  // a damaged one: StoreError naming it
       uint64_t off = std::stoull(key.substr(key.size() - 16), nullptr, 16);
-      entries.push_back({off, where[0], static_cast<int64_t>(where[1]), shared});
+      entries.push_back({off, at.locator, at.ingested_ms, shared});
     });
   };
   const std::string part = hex4(rec.partition);
