@@ -30,6 +30,13 @@
 //                                           event listed under i/<person>/ are found there (Store::person_outputs).
 //                                           (Formats up to 7 listed every record naming the person here.)
 //   d/<partition>/<offset>                  index of dead letters: the o/ key of the record's dead_letter output
+//   t/<partition>/<YYYY-MM>/<block>         the month index of the month views (service/queries.h): the records of
+//                                           log offsets <block> to <block> + 4095 (16 hex digits; 4096 = kMonthBlock
+//                                           in store.cc) that a month view counts in that month: settlements (by date
+//                                           of service), reversals (by their claim's date) and account movements (by
+//                                           date). The value: each record in log order as varint(offset - <block>),
+//                                           varint(<n>), its kind ('s', 'r', 'a') and, of a settlement,
+//                                           varint(size) and its facility (Store::month_outputs_as_data)
 //   i/<person>/<partition>/<offset>          the person's events: locator + ingestion time (16 bytes)
 //   g/<partition>/<offset>                   the partition's shared events (facilities, period_closed), likewise
 //   e/<partition>/<event id>                xxh3 of the event's encoding: duplicates are no-ops, others ID_CONFLICT
@@ -101,13 +108,18 @@ struct NotFoundError : std::runtime_error {
 //      it is built from the log, not from the store: a writable open leaves a format-9 store at 9, and Store::fold and
 //      `serve` (record_latest_dates) build it from the log they fold before folding on; until then a read-only
 //      open reads format 9 as it is, but has no default --as-of (Store::latest_date refuses, saying what to run)
+//  11  the t/ month index (issue 10: a month view read every output record of the store, 3 to 4 s at 10% of the
+//      city). A writable open of format 10 builds it from the o/ records (Store::migrate_to_11), as does
+//      record_latest_dates after building format 10; a read-only open reads formats 9 and 10 as they are, their month
+//      views from every output record
 // A writable open migrates formats 2 to 8 in place (Store::migrate_2_to_3, then migrate_outputs to 6, then
-// migrate_meta to 7, then migrate_to_8, then migrate_to_9; then a fold's record_latest_dates to 10); a read-only one
+// migrate_meta to 7, then migrate_to_8, then migrate_to_9; then a fold's record_latest_dates to 10, then
+// migrate_to_11; a format-10 store migrate_to_11 at its open); a read-only one
 // refuses 2 and 3, saying to run a fold once, and reads 4 to 9 as they are (settlement format 1 is still decoded, to
 // the same steps, JSON lines and JSON metas are still read, a c/ value is not read, a record both indexes list is
 // read once, and persons of formats 1 and 2 are decoded), as replays read their checkpoints (a replay's copy is
 // opened writable, so it is migrated).
-inline constexpr int kStoreFormat = 10;
+inline constexpr int kStoreFormat = 11;
 // Whether this binary reads a store (or checkpoint) of `format` without migrating it first.
 constexpr bool reads_format(int64_t format) { return format >= 4 && format <= kStoreFormat; }
 
@@ -388,6 +400,19 @@ class Store {
   using OffsetDataFn = std::function<bool(uint64_t offset, const Settlement*, const Record*)>;
   void outputs_of_as_data(int partition, uint64_t from, const OffsetDataFn& fn) const;
   void person_outputs_as_data(const std::string& person, const OutputDataFn& fn) const;
+  // The same for the records a month view counts (service/queries.h), of every partition or of `partition` only, in
+  // log order: through the t/ month index, the settlements dated in `month` (only those of `facility`, when given),
+  // the reversals of claims dated in it and, with `movements`, the account movements dated in it; a store of format
+  // 9 or 10 (read-only, not migrated) passes every output record instead. Either way fn may be given records of
+  // other months and kinds, and must check. An index entry whose record the store does not hold is a StoreError
+  // naming both keys.
+  struct MonthRecords {
+    Month month = 0;
+    std::optional<int> partition;
+    std::optional<std::string> facility;
+    bool movements = true;
+  };
+  void month_outputs_as_data(const MonthRecords& which, const OutputDataFn& fn) const;
   // The same records, each with its partition, offset and o/ key (SettlementRef, whatever its kind); stops when fn
   // returns false.
   void person_output_refs(const std::string& person, const std::function<bool(const SettlementRef&)>& fn) const;
@@ -499,11 +524,12 @@ class Store {
   // read_only).
   void check_format(bool read_only);
   void require_latest_dates() const;  // StoreFormatError before format 10 (latest_date)
-  void migrate_2_to_3();
+  int migrate_2_to_3();
   void migrate_outputs(uint64_t from, const std::string& halfway);
   void migrate_meta();
   void migrate_to_8();
   void migrate_to_9();
+  int migrate_to_11();
   std::string dir_;
   std::atomic<int64_t> format_{kStoreFormat};  // atomic: a secondary's catch_up() reads it again
   std::unique_ptr<rocksdb::Env> env_;  // declared before db_: outlives it

@@ -58,7 +58,7 @@ Findings compare_with_replay(const Store& live, const Store& replay, int partiti
         out.push_back("  person " + key_part_decode(k.substr(7)) + " differs from the replay");
     for (auto& [k, _] : a)
       if (!b.count(k)) out.push_back("  person " + key_part_decode(k.substr(7)) + " is not in the replay");
-    for (const char* kind : {"o/", "x/", "m/", "f/", "d/", "e/", "w/", "l/", "u/"}) {
+    for (const char* kind : {"o/", "x/", "m/", "f/", "d/", "e/", "w/", "l/", "u/", "t/"}) {
       std::map<std::string, std::string> la, lb;
       live.scan(kind + hex4(p), [&](const std::string& k, std::string_view v) { la[k] = std::string(v); });
       replay.scan(kind + hex4(p), [&](const std::string& k, std::string_view v) { lb[k] = std::string(v); });

@@ -59,13 +59,6 @@ json reasons_of(const Settlement& s) {
   return a;
 }
 
-// Every output record in log order, as data (a settlement, or another record), or only those of `partition` (a
-// serve member's share of a month view).
-void each_output(const Store& store, std::optional<int> partition, const Store::OutputDataFn& fn) {
-  if (partition) store.outputs_of_as_data(*partition, fn);
-  else store.outputs_as_data(fn);
-}
-
 }  // namespace
 
 ParameterError::ParameterError(const std::string& p, const std::string& d)
@@ -275,7 +268,7 @@ MonthShare facility_month_share(const Store& store, const std::string& facility,
   std::set<std::string> patients;
   FundRow& total = v.fund;
   json &claims = v.claims, &reversals = v.reversals;
-  each_output(store, partition, [&](const Settlement* s, const Record* rec) {
+  store.month_outputs_as_data({month, partition, facility, false}, [&](const Settlement* s, const Record* rec) {
     if (s && s->facility == facility && in_month(s->date, month)) {
       patients.insert(s->person);
       json c = {{"claim", s->claim}, {"person", s->person}, {"date", format_date(s->date)},
@@ -322,7 +315,7 @@ MonthShare fund_month_share(const Store& store, Month month, std::optional<int> 
                          &by_scheme_level[c.scheme + " level " + level]})
       add_to(reversal ? row->reversed : row->settled, f);
   };
-  each_output(store, partition, [&](const Settlement* s, const Record* rec) {
+  store.month_outputs_as_data({month, partition, std::nullopt, true}, [&](const Settlement* s, const Record* rec) {
     if (s) {
       if (!in_month(s->date, month)) return true;
       ++claims;
@@ -404,7 +397,7 @@ MonthShare facilities_month_share(const Store& store, Month month, std::optional
   MonthShare v{MonthView::facilities, month};
   std::map<std::string, std::set<std::string>> patients;  // by facility
   std::map<std::string, std::string> settled;              // person/claim -> facility
-  each_output(store, partition, [&](const Settlement* s, const Record* rec) {
+  store.month_outputs_as_data({month, partition, std::nullopt, false}, [&](const Settlement* s, const Record* rec) {
     if (s && !s->facility.empty() && in_month(s->date, month)) {
       MonthShare::Facility& row = v.facilities[s->facility];
       ++row.claims;

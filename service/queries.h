@@ -121,20 +121,22 @@ Month month_param(const std::string& text, const std::string& parameter = "month
 // A facility's month (issue 11 item 4), by month of service: {facility, month, claims: [{claim, person, date,
 // benefit, scheme, level, status, reasons, fund, total}], patients (distinct persons with a claim there),
 // fund: {settled, reversed, net}, fund_by_benefit, fund_by_scheme: {name: net fund}, reversals: [{claim, person,
-// at, fund}]}. Money as yuan strings. A reversal counts in its claim's month (its `date`). Scans every output (of
-// `partition` only, when given).
+// at, fund}]}. Money as yuan strings. A reversal counts in its claim's month (its `date`). Reads the month's
+// settlements of the facility and reversals (of `partition` only, when given) through Store::month_outputs_as_data.
 nlohmann::json facility_month(const Store& store, const std::string& facility, Month month,
                               std::optional<int> partition = std::nullopt);
 
 // The fund's month, counted as `gongji report` counts "fund paid by month of service" (settled claims by service
 // date), with reversals in their claim's month: {month, claims, fund: {settled, reversed, net}, by_scheme,
 // by_level, by_benefit, by_scheme_level: {key: {settled, reversed, net}}, account: {credits, debits: {count,
-// amount}}} (account movements by their date `at`). Scans every output (of `partition` only, when given).
+// amount}}} (account movements by their date `at`). Reads the month's records (of `partition` only, when given)
+// through Store::month_outputs_as_data.
 nlohmann::json fund_month(const Store& store, Month month, std::optional<int> partition = std::nullopt);
 
 // The auditor's overview of a month (the list to pick a facility from): every facility with a claim of that month
 // of service, {month, facilities: [{facility, claims, patients, fund: {settled, reversed, net}}]} in facility order,
-// counted as facility_month counts. Scans every output (of `partition` only, when given).
+// counted as facility_month counts. Reads the month's settlements and reversals (of `partition` only, when given)
+// through Store::month_outputs_as_data.
 nlohmann::json facilities_of_month(const Store& store, Month month, std::optional<int> partition = std::nullopt);
 
 // The three month views, each over one partition's outputs when `partition` is given (a serve member's share: a

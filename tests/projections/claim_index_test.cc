@@ -283,8 +283,8 @@ TEST(StoreFormat, NewStoreRecordsItsFormat) {
   EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).IsNotFound());  // empty: nothing to misread
   s.fold(*log, default_policy());
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "10");
-  EXPECT_EQ(kStoreFormat, 10);
+  EXPECT_EQ(v, "11");
+  EXPECT_EQ(kStoreFormat, 11);
 }
 
 // A query's secondary opened while its primary opens can see the store's keys without n/format for a moment
@@ -328,7 +328,7 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
     delete db;
   }
   const std::string expected = "the store at " + dir + " has format 1 (no n/format: written by a gongji before "
-                               "store formats) but this gongji reads format 10; rebuild it from the log: move " +
+                               "store formats) but this gongji reads format 11; rebuild it from the log: move " +
                                dir + " aside and run `gongji fold --data-dir " + d / "data" +
                                "` (with the --policy, and --brokers, it was folded with; checkpoints of the old "
                                "format are not used)";
@@ -353,13 +353,13 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
 
 TEST(StoreFormat, NewerFormatIsRefused) {
   TempDir d;
-  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "11").ok()); }
+  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "12").ok()); }
   try {
     Store s(d / "state", true);
-    ADD_FAILURE() << "a format-11 store was opened";
+    ADD_FAILURE() << "a format-12 store was opened";
   } catch (const StoreFormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("has format 11 but this gongji reads format 10; use a gongji that reads "
-                                         "format 11, or rebuild it from the log"),
+    EXPECT_NE(std::string(e.what()).find("has format 12 but this gongji reads format 11; use a gongji that reads "
+                                         "format 12, or rebuild it from the log"),
               std::string::npos)
         << e.what();
   }
@@ -382,15 +382,15 @@ TEST(StoreFormat, EmptyStoreWithoutFormatIsStamped) {
   s.record_run(default_policy(), 4);
   std::string v;
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "10");
+  EXPECT_EQ(v, "11");
 }
 
 // Issue 10: a format-3 store keeps settlements as JSON lines, and a format-2 store has no w/ index of the monthly
 // close either. Each is made here from a fresh store by undoing exactly that. A read-only open refuses it and says to
 // fold once; a writable open migrates it in place to exactly the store a fold from zero builds (same digest).
 // Whether an operational log line contains `text`.
-// The digest of a store migrated by a writable open, once a fold's first step has given it format 10 (its l/ index,
-// built from the log: Store::record_latest_dates), as a fold from zero writes it.
+// The digest of a store migrated by a writable open, once a fold's first step has given it formats 10 and 11 (its l/
+// index, built from the log by Store::record_latest_dates, then its t/ index), as a fold from zero writes it.
 std::string digest_at_10(Store& s, EventLog& log) {
   s.record_latest_dates(log);
   return s.digest();
@@ -443,14 +443,14 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
     EXPECT_NE(s.digest(), digest);
   }
   EXPECT_EQ(metas, 4u);
-  {  // read as it is; an audit, which compares it byte for byte with a replay of format 10, says to fold first
+  {  // read as it is; an audit, which compares it byte for byte with a replay of format 11, says to fold first
     Store ro(dir, true);
     EXPECT_EQ(ro.format(), 6);
     try {
       audit(ro, *log, default_policy(), d / "scratch", "");
       ADD_FAILURE() << "a format-6 store was audited";
     } catch (const StoreFormatError& e) {
-      EXPECT_NE(std::string(e.what()).find("has format 6 and an audit compares it with a replay of format 10; run "
+      EXPECT_NE(std::string(e.what()).find("has format 6 and an audit compares it with a replay of format 11; run "
                                            "`gongji fold` on it once"),
                 std::string::npos)
           << e.what();
@@ -463,7 +463,7 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
     EXPECT_EQ(digest_at_10(s, *log), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "10");
+    EXPECT_EQ(v, "11");
     s.fold(*log, default_policy());  // nothing new: the migrated metas read back
     EXPECT_EQ(s.digest(), digest);
   }
@@ -601,7 +601,7 @@ TEST(StoreFormat, Format7IndexesAreMigratedTo8) {
       std::string v;
       EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
       ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-      EXPECT_EQ(v, "10");
+      EXPECT_EQ(v, "11");
     }
     oplog::set_sink_for_tests(nullptr);
     EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 8: " + std::to_string(added) +
@@ -682,10 +682,11 @@ std::map<int, Date> latest_dates_of(const std::string& events, int partitions) {
   return latest;
 }
 
-// A format-10 store made one of format 9, as an earlier gongji left it: no l/ or u/ key.
+// A store of this format made one of format 9, as an earlier gongji left it: no l/, u/ or t/ key.
 void back_to_format_9(Store& s) {
   rocksdb::WriteBatch b;
-  for (const char* prefix : {"l/", "u/"}) s.scan(prefix, [&](const std::string& k, std::string_view) { b.Delete(k); });
+  for (const char* prefix : {"l/", "u/", "t/"})
+    s.scan(prefix, [&](const std::string& k, std::string_view) { b.Delete(k); });
   b.Put("n/format", "9");
   ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
 }
@@ -715,8 +716,7 @@ TEST(StoreFormat, Format9IsGivenItsLatestDatesFromTheLogByAFold) {
   Event conflict = parse_event(R"({"type":"person_enrolled","id":"e-conflict","at":"2023-01-01","person":"X1",)"
                                R"("birth_date":"1970-01-01","scheme":"employee","status":"in_service"})");
   const int px = partition_of("X1", 4);
-  log->append_raw(px, encode_event(conflict));
-  log->append_raw(px, encode_event(conflict));  // a duplicate
+  for (int copy = 0; copy < 2; ++copy) log->append_raw(px, encode_event(conflict));  // the second a duplicate
   conflict.header().at = *parse_date("2027-06-30");
   log->append_raw(px, encode_event(conflict));
   log->append_raw((px + 1) % 4, "no event at all");
@@ -755,7 +755,7 @@ TEST(StoreFormat, Format9IsGivenItsLatestDatesFromTheLogByAFold) {
   {
     Store s(dir);
     s.fold(*log, default_policy());
-    EXPECT_EQ(s.format(), 10);
+    EXPECT_EQ(s.format(), 11);
     digest = s.digest();
     expected[px] = *parse_date("2027-07-01");  // e-conflict-2's first copy, applied
     for (auto [p, date] : expected) EXPECT_EQ(s.latest_date(p), date) << p;
@@ -765,6 +765,7 @@ TEST(StoreFormat, Format9IsGivenItsLatestDatesFromTheLogByAFold) {
   EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 10: the latest date of 4 partitions recorded "
                            "from the log"))
       << testing::PrintToString(said);
+  EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 11: ")) << testing::PrintToString(said);
   EXPECT_TRUE(logged(said, "partition " + std::to_string(px) + ": the event at offset "))
       << testing::PrintToString(said);
   EXPECT_TRUE(logged(said, " is dated 2027-07-01, after the policy's window (to 2027-06-30): it is now the latest "
@@ -866,7 +867,7 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
       ADD_FAILURE() << "a format-" << format << " store was opened read-only";
     } catch (const StoreFormatError& e) {
       EXPECT_EQ(std::string(e.what()),
-                "the store at " + dir + " has format " + std::to_string(format) + " but this gongji reads format 10; "
+                "the store at " + dir + " has format " + std::to_string(format) + " but this gongji reads format 11; "
                 "run `gongji fold --data-dir " + d / "data" + "` (with the --brokers it was folded with; it folds on "
                 "under the store's own policy) once: it migrates the store in place, then this command works");
     }
@@ -1197,7 +1198,7 @@ TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo6) {
     EXPECT_EQ(digest_at_10(s, *log), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "10");
+    EXPECT_EQ(v, "11");
     EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
     size_t format_2 = 0, stored_records = 0;
     s.scan("o/", [&](const std::string&, std::string_view value) {

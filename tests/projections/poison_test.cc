@@ -43,6 +43,7 @@ struct Folded {
   std::vector<json> dead;                    // dead_letter output records, in log order
   std::vector<json> all;                     // every output record, in log order
   std::vector<std::pair<std::string, json>> indexed;  // Store::dead_letters: d/ key and record
+  std::vector<std::string> by_month;  // the records of January and February the month index (t/) names, as lines
   FoldStats stats;
 };
 
@@ -71,6 +72,12 @@ Folded fold_once(const std::string& dir, EventLog& log, const std::function<void
     return true;
   });
   s.dead_letters([&](const std::string& k, const std::string& v) { f.indexed.emplace_back(k, json::parse(v)); });
+  for (const char* month : {"2023-01", "2023-02"})
+    s.month_outputs_as_data({*parse_month(month), std::nullopt, std::nullopt, true},
+                            [&](const Settlement* st, const Record* r) {
+                              f.by_month.push_back(st ? st->to_line() : record_line(*r));
+                              return true;
+                            });
   return f;
 }
 
@@ -106,6 +113,8 @@ void expect_only_the_dead_letter(const Folded& poisoned, const Folded& clean) {
   EXPECT_EQ(poisoned.all[at + 1]["claim"], "K3");
   EXPECT_EQ(poisoned.outputs, clean.outputs);
   EXPECT_EQ(poisoned.state, clean.state);
+  EXPECT_EQ(poisoned.by_month, clean.by_month);  // each once: the rollback took back the month index's entries too
+  EXPECT_EQ(clean.by_month.size(), 3u) << testing::PrintToString(clean.by_month);  // K1, K3 and K2
   // K3 and the corrected K2 are settled (hand-computed: the 300.00 deductible is met by K1, so 70% of 400.00 at a
   // level-1 facility); K2 is not DUPLICATE_CLAIM: the dead-lettered claim consumed nothing.
   for (const char* claim : {"K3", "K2"}) {
@@ -345,6 +354,8 @@ TEST(Poison, RollbackKeepsEarlierDeadLettersOfTheBatch) {
   Folded clean = clean_fold(d);
   EXPECT_EQ(poisoned.outputs, clean.outputs);
   EXPECT_EQ(poisoned.state, clean.state);
+  EXPECT_EQ(poisoned.by_month, clean.by_month);  // each once: the rollback took back the month index's entries too
+  EXPECT_EQ(clean.by_month.size(), 3u) << testing::PrintToString(clean.by_month);  // K1, K3 and K2
 }
 
 // A reason that is not UTF-8 (an exception's text): the stored dead letter holds it made valid as its line shows it

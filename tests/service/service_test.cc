@@ -253,6 +253,51 @@ TEST_F(Service, MonthViewsMergedFromPartitionSharesEqualTheWholeStoresView) {
   EXPECT_THROW(MonthShare::from_json(MonthView::fund, bad), std::runtime_error);
 }
 
+// Store format 11: the month views read the month's records through the t/ month index (what it holds:
+// tests/projections/month_index_test.cc). Every view, whole and by partition, equals the same view of the store
+// without the index (format 10, read-only: every record scanned), byte for byte, including a month with nothing
+// and a facility with no claim.
+TEST_F(Service, MonthViewsThroughTheMonthIndexEqualEveryRecordScanned) {
+  Store s(data_ + "/state", true);
+  ASSERT_EQ(s.format(), kStoreFormat);
+  const std::string unindexed = *dir_ / "unindexed";
+  fs::remove_all(unindexed);
+  fs::copy(data_ + "/state", unindexed);
+  {
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), unindexed, &db).ok());
+    rocksdb::WriteBatch b;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek("t/"); it->Valid() && it->key().starts_with("t/"); it->Next()) b.Delete(it->key());
+    EXPECT_GT(b.Count(), 20u);
+    b.Put("n/format", "10");
+    EXPECT_TRUE(db->Write(rocksdb::WriteOptions(), &b).ok());
+    it.reset();
+    delete db;
+  }
+  Store scanned(unindexed, true);
+  ASSERT_EQ(scanned.format(), 10);
+  std::vector<std::optional<int>> parts{std::nullopt};
+  for (int p = 0; p < 8; ++p) parts.push_back(p);
+  size_t views = 0, reversed = 0;
+  for (const char* text : {"2023-01", "2023-03", "2023-05", "2023-08", "2023-12", "2019-01"}) {
+    const Month month = *parse_month(text);
+    std::set<std::string> facilities{"NO-SUCH-FACILITY"};
+    const json list = facilities_of_month(scanned, month);
+    for (const json& f : list["facilities"]) facilities.insert(f["facility"].get<std::string>());
+    reversed += fund_month(scanned, month)["fund"]["reversed"] != "0.00";
+    for (const auto& p : parts) {
+      EXPECT_EQ(fund_month(s, month, p).dump(), fund_month(scanned, month, p).dump()) << text;
+      EXPECT_EQ(facilities_of_month(s, month, p).dump(), facilities_of_month(scanned, month, p).dump()) << text;
+      for (const std::string& f : facilities)
+        EXPECT_EQ(facility_month(s, f, month, p).dump(), facility_month(scanned, f, month, p).dump()) << f << text;
+      views += 2 + facilities.size();
+    }
+  }
+  EXPECT_GT(views, 250u);
+  EXPECT_GT(reversed, 0u);
+}
+
 // A policy file of another version than the store's is refused when the service starts (its person and statement
 // answers would put that policy's limits beside the recorded effects); a copy of the store's own is taken.
 TEST_F(Service, AnotherPolicyIsRefusedAtStart) {
@@ -859,7 +904,7 @@ TEST(ServiceLive, AFormat9StoreAnswersWithAnAsOfAndSaysWhatToRunWithout) {
   {
     Store s(data + "/state");
     rocksdb::WriteBatch b;
-    for (const char* prefix : {"l/", "u/"})
+    for (const char* prefix : {"l/", "u/", "t/"})
       s.scan(prefix, [&](const std::string& k, std::string_view) { b.Delete(k); });
     b.Put("n/format", "9");
     ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());

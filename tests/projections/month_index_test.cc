@@ -1,0 +1,219 @@
+// projections/: store format 11's month index (t/), which the month views read (service/queries.h): what each key
+// holds, whatever the fold's batches and restarts, its migration from format 10, and a damaged entry.
+#include <algorithm>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include "oplog/oplog.h"
+#include "tests/expect_error.h"
+#include "tests/fixtures.h"
+
+namespace gongji::test {
+namespace {
+
+using nlohmann::json;
+
+// One entry of a t/ value as store.h states it: the record's offset and number, its kind ('s', 'r' or 'a') and, of
+// a settlement, its facility.
+using Entry = std::tuple<uint64_t, uint64_t, char, std::string>;
+using Index = std::map<std::string, std::vector<Entry>>;
+
+// The month index the o/ records of `s` call for, from their own lines: a settlement under its date's month, a
+// reversal under its claim's (`date`), an account credit or debit under its `at`; keyed by the block of 4,096
+// offsets (the format's) holding the record; every other kind left out. `indexed`: records entered.
+Index index_from_lines(const Store& s, size_t* indexed, size_t* records) {
+  Index out;
+  s.scan("o/", [&](const std::string& key, std::string_view v) {  // o/<partition>/<offset>/<n>
+    ++*records;
+    const json r = json::parse(output_line(v, key));
+    const std::string kind = r["kind"];
+    const uint64_t offset = std::stoull(key.substr(7, 16), nullptr, 16), n = std::stoull(key.substr(24), nullptr, 16);
+    std::string month;
+    char k = 0;
+    if (kind == "settlement") month = r["date"], k = 's';
+    else if (kind == "reversal") month = r["date"], k = 'r';
+    else if (kind == "account_credit" || kind == "account_debit") month = r["at"], k = 'a';
+    else return;
+    char block[17];
+    std::snprintf(block, sizeof block, "%016llx", static_cast<unsigned long long>(offset / 4096 * 4096));
+    out["t/" + key.substr(2, 4) + "/" + month.substr(0, 7) + "/" + block].emplace_back(
+        offset, n, k, k == 's' ? r.value("facility", "") : "");
+    ++*indexed;
+  });
+  return out;
+}
+
+// A LEB128 varint of `v` at `at`, moved past it.
+uint64_t varint(std::string_view v, size_t& at) {
+  uint64_t x = 0;
+  for (int shift = 0; at < v.size(); shift += 7) {
+    const auto b = static_cast<uint8_t>(v[at++]);
+    x |= uint64_t{b & 0x7fu} << shift;
+    if (b < 0x80) return x;
+  }
+  ADD_FAILURE() << "a varint runs past the value";
+  return x;
+}
+
+// The t/ keys of `s`, each value decoded by the layout store.h states: varint(offset - the key's block), varint(n),
+// the kind, and of a settlement varint(size) and the facility.
+Index index_of(const Store& s) {
+  Index out;
+  s.scan("t/", [&](const std::string& key, std::string_view v) {
+    const uint64_t first = std::stoull(key.substr(key.size() - 16), nullptr, 16);
+    for (size_t at = 0; at < v.size();) {
+      const uint64_t offset = first + varint(v, at), n = varint(v, at);
+      const char kind = v[at++];
+      std::string facility;
+      if (kind == 's') {
+        const uint64_t size = varint(v, at);
+        facility = std::string(v.substr(at, size));
+        at += size;
+      }
+      out[key].emplace_back(offset, n, kind, facility);
+    }
+  });
+  return out;
+}
+
+// Each month's counted records in blocks of 4,096 log offsets, one key a month and block: the same keys and values
+// from one batch as from batches of 997 and then 3,001 records with a stop in the middle of a block in between (the
+// chunk of a block is put again as it grows across commits, and a folder that starts in the middle of a block
+// rebuilds it from the block's records); the entries are those the records' own lines call for. A store of format 10
+// (no t/ keys) is given the same index by a writable open, saying so.
+TEST(MonthIndex, HoldsTheRecordsLinesCallForWhateverTheBatchesAndIsBuiltForFormat10) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 2);
+  ingest_lines(*log, generated(1500));
+  ASSERT_GT(log->end_offset(0), 2 * 4096u);  // three blocks a partition
+  ASSERT_GT(log->end_offset(1), 2 * 4096u);
+  std::string digest;
+  size_t indexed = 0, records = 0;
+  {
+    Store whole(d / "whole");
+    FoldOptions one;
+    one.batch_events = 1000000;
+    whole.fold(*log, default_policy(), one);
+    digest = whole.digest();
+    const Index expected = index_from_lines(whole, &indexed, &records);
+    const Index index = index_of(whole);
+    EXPECT_GT(index.size(), 30u);
+    EXPECT_TRUE(index == expected);
+    EXPECT_GT(indexed, 10000u);
+    EXPECT_LT(indexed, records);  // refusals and the like are not counted by any month view
+  }
+  {
+    Store pieces(d / "pieces");
+    FoldOptions a;
+    a.batch_events = 997;
+    a.until = {{0, 4096 + 2000}, {1, 2 * 4096 + 7}};
+    pieces.fold(*log, default_policy(), a);
+    EXPECT_NE(pieces.digest(), digest);
+    FoldOptions b;
+    b.batch_events = 3001;
+    pieces.fold(*log, default_policy(), b);
+    EXPECT_EQ(pieces.digest(), digest);
+  }
+  fs::copy(d / "whole", d / "old", fs::copy_options::recursive);
+  {
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), d / "old", &db).ok());
+    rocksdb::WriteBatch b;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek("t/"); it->Valid() && it->key().starts_with("t/"); it->Next()) b.Delete(it->key());
+    b.Put("n/format", "10");
+    EXPECT_TRUE(db->Write(rocksdb::WriteOptions(), &b).ok());
+    it.reset();
+    delete db;
+  }
+  {
+    Store ro(d / "old", true);
+    EXPECT_EQ(ro.format(), 10);
+    EXPECT_NE(ro.digest(), digest);
+    size_t passed = 0;  // no index: every record is passed
+    ro.month_outputs_as_data({*parse_month("2023-03"), std::nullopt, std::nullopt, true},
+                             [&](const Settlement*, const Record*) { return ++passed, true; });
+    EXPECT_EQ(passed, records);
+  }
+  std::vector<std::string> said;
+  oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
+  {
+    Store s(d / "old");
+    EXPECT_EQ(s.format(), 11);
+    EXPECT_EQ(s.digest(), digest);
+  }
+  oplog::set_sink_for_tests(nullptr);
+  const std::string migrated = "migrated the store at " + d / "old" + " to format 11: " + std::to_string(indexed) +
+                               " of " + std::to_string(records) + " output records indexed by month";
+  EXPECT_EQ(std::count_if(said.begin(), said.end(), [&](const std::string& l) { return l.ends_with(migrated); }), 1)
+      << testing::PrintToString(said);
+}
+
+// The records a month's keys name, in log order, filtered as asked (a facility's settlements and every reversal; no
+// account movements), and a damaged key: an entry cut short, or one naming a record the store does not hold, is a
+// StoreError naming the key, never skipped.
+TEST(MonthIndex, ReadsTheMonthsRecordsAndRefusesADamagedEntry) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 2);
+  ingest_lines(*log, generated(300));
+  Store s(d / "state");
+  s.fold(*log, default_policy());
+  const Month march = *parse_month("2023-03");
+  size_t settlements = 0, reversals = 0, movements = 0, others = 0;
+  std::string facility;
+  s.month_outputs_as_data({march, std::nullopt, std::nullopt, true}, [&](const Settlement* st, const Record* r) {
+    Date date = 0;
+    if (st) ++settlements, facility = st->facility, date = st->date;
+    else if (const auto* v = std::get_if<Reversal>(r)) ++reversals, date = v->date;
+    else if (const auto* m = std::get_if<AccountMovement>(r)) ++movements, date = m->at;
+    else ++others;
+    EXPECT_EQ(month_of(date), march);
+    return true;
+  });
+  EXPECT_GT(settlements, 50u);
+  EXPECT_GT(movements, 50u);
+  EXPECT_EQ(others, 0u);
+  size_t of_facility = 0, reversals_too = 0;
+  s.month_outputs_as_data({march, 1, facility, false}, [&](const Settlement* st, const Record* r) {
+    if (st) {
+      ++of_facility;
+      EXPECT_EQ(st->facility, facility);
+    } else {
+      ++reversals_too;
+      EXPECT_TRUE(std::holds_alternative<Reversal>(*r));
+    }
+    return true;
+  });
+  EXPECT_GT(of_facility, 0u);
+  EXPECT_LT(of_facility, settlements);
+
+  std::string key, value;
+  s.scan("t/0001/2023-03/", [&](const std::string& k, std::string_view v) {
+    if (key.empty()) key = k, value = std::string(v);
+  });
+  ASSERT_GT(value.size(), 4u);
+  ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), key, value + "\xff").ok());  // a varint that runs past the end
+  EXPECT_EQ(thrown<StoreError>([&] { s.month_outputs_as_data({march, 1, std::nullopt, true}, {}); }),
+            "the store at " + s.dir() + " holds a damaged month index entry under " + key);
+  // The first entry's record taken out: its key named.
+  ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), key, value).ok());
+  size_t at = 0;
+  const uint64_t offset = std::stoull(key.substr(key.size() - 16), nullptr, 16) + varint(value, at);
+  const uint64_t n = varint(value, at);
+  char record[40];
+  std::snprintf(record, sizeof record, "o/0001/%016llx/%08llx", static_cast<unsigned long long>(offset),
+                static_cast<unsigned long long>(n));
+  ASSERT_TRUE(s.db()->Delete(rocksdb::WriteOptions(), record).ok());
+  EXPECT_EQ(thrown<StoreError>([&] { s.month_outputs_as_data({march, 1, std::nullopt, true}, {}); }),
+            "the month index (t/) of the store at " + s.dir() + " names " + record + " (under " + key +
+                "), which the store does not hold");
+  EXPECT_NO_THROW(s.month_outputs_as_data({march, 0, std::nullopt, true}, [](auto, auto) { return true; }));
+}
+
+}  // namespace
+}  // namespace gongji::test
