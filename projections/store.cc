@@ -197,6 +197,18 @@ constexpr const char* kMigratingKey = "n/migrating";
 std::string policy_key(const std::string& version) { return "v/" + key_part(version); }
 
 bool output_as_data(std::string_view v, std::string_view key, const Store::OutputDataFn& fn);
+uint64_t output_key_offset(std::string_view key, size_t prefix_size);
+// The offset and record number of an output key o/<partition, 4>/<offset, 16>/<n, 8>; a damaged key is a
+// StoreError naming it.
+std::pair<uint64_t, uint64_t> output_key_position(std::string_view key) {
+  const uint64_t offset = output_key_offset(key, 7);
+  uint64_t n = 0;
+  const std::string_view hex = key.substr(std::min<size_t>(key.size(), 24));
+  const auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), n, 16);
+  if (hex.size() != 8 || ec != std::errc() || end != hex.data() + hex.size())
+    throw StoreError("the store holds a damaged output key " + std::string(key.substr(0, 80)));
+  return {offset, n};
+}
 
 // The t/ month index (store.h): the month a month view counts an output record in, and its kind ('s' a settlement,
 // 'r' a reversal, 'a' an account movement); nullopt for a record no view counts.
@@ -210,9 +222,11 @@ std::optional<std::pair<Month, char>> month_entry(const Settlement* s, const Rec
 std::string month_prefix(int partition, Month month) {
   return "t/" + hex4(partition) + "/" + format_month(month) + "/";
 }
-// A t/ key holds the entries of one month among the records of kMonthBlock log offsets (a key an entry made a
-// city-year fold about 10% slower: 3 M more keys at 10% of the city, against some thousands).
-constexpr uint64_t kMonthBlock = 4096;
+// A t/ key holds the entries of one month among the records of kMonthBlock log offsets. A key an entry made the
+// fold of 10% of the city about 10% slower (3 M more keys, ops/bench/README.md). A block's chunks are put again
+// whole at each commit that adds to them, so `serve` committing a few records at a time rewrites up to a block's
+// entries (about 9 bytes each) for each: 1,024 offsets keep that to some KB, at some thousand keys more.
+constexpr uint64_t kMonthBlock = 1024;
 
 void put_varint(std::string& out, uint64_t v) {
   for (; v >= 0x80; v >>= 7) out += static_cast<char>(v | 0x80);
@@ -280,7 +294,9 @@ std::vector<MonthIndexEntry> month_index_entries(std::string_view key, std::stri
   while (!v.empty()) {
     MonthIndexEntry e;
     const auto delta = get_varint(v), n = get_varint(v);
-    if (delta && n && *delta < kMonthBlock && !v.empty()) {
+    const bool after = out.empty() || (delta && n && std::pair(first + *delta, *n) >
+                                                          std::pair(out.back().offset, out.back().n));
+    if (delta && n && *delta < kMonthBlock && after && !v.empty()) {
       e.offset = first + *delta, e.n = *n, e.kind = v.front();
       v.remove_prefix(1);
       if (e.kind == 'r' || e.kind == 'a') {
@@ -312,8 +328,7 @@ MonthIndexOfPartition stored_months(rocksdb::DB* db, int partition, uint64_t nex
   for (it->Seek(prefix + hex16(next / kMonthBlock * kMonthBlock)); it->Valid() && it->key().compare(to) < 0;
        it->Next()) {
     const std::string_view key = it->key().ToStringView();  // o/<partition>/<offset>/<n>
-    const uint64_t offset = std::stoull(std::string(key.substr(7, 16)), nullptr, 16);
-    const uint64_t n = std::stoull(std::string(key.substr(24)), nullptr, 16);
+    const auto [offset, n] = output_key_position(key);
     output_as_data(it->value().ToStringView(), key, [&](const Settlement* s, const Record* r) {
       m.add(offset, n, s, r, unused);
       return true;
@@ -966,7 +981,7 @@ void Store::catch_up() {
 // one (new, or created by an older binary and never folded: record_run() stamps it before the first write). A
 // writable open migrates formats 2 to 8 (migrate_2_to_3, then migrate_outputs from 3, 4 or 5 to 6, then migrate_meta
 // to 7, then migrate_to_8, then migrate_to_9), each step saying what it did on the operational log (format 10 is
-// built from the log: record_latest_dates); a read-only open reads formats 4 to 9 as they are (reads_format), and a
+// built from the log: record_latest_dates); a read-only open reads formats 4 to 10 as they are (reads_format), and a
 // store left halfway to format 8 as format 7, halfway to 9 as 8 (format()). A secondary reads it again at catch_up()
 // while it is below kStoreFormat.
 // Anything else, and formats 2 and 3 in a read-only open, is refused with what to run. A new format adds its step
@@ -1378,10 +1393,12 @@ struct PartitionFolder::Impl {
   MonthIndexOfPartition months, months_committed;
   Impl(Store& s, rocksdb::DB* d, int p, int partitions, const Policy& policy)
       : store(s), db(d), partition(p), state(d, p), ctx{&policy, p, partitions, p == 0}, next(s.folded_offset(p)) {
-    if (s.format_ < kStoreFormat)  // folded on, it would hold latest dates of some events only
+    if (s.format_ < kStoreFormat)  // folded on, it would hold latest dates (or a month index) of some events only
       throw StoreError("the store at " + s.dir_ + " has format " + std::to_string(s.format_.load()) +
-                       ": its latest dates (l/) must be recorded from the log before it is folded on "
-                       "(Store::record_latest_dates)");
+                       (s.format_ < 10 ? ": its latest dates (l/) must be recorded from the log before it is folded "
+                                         "on (Store::record_latest_dates)"
+                                       : ": its month index (t/) must be built before it is folded on (a writable "
+                                         "open builds it: Store::migrate_to_11)"));
     dates = dates_committed = stored_dates(s, d, p);
     months = months_committed = stored_months(d, p, next, s.dir_);
   }
@@ -2140,7 +2157,7 @@ void Store::outbox(int partition, uint64_t from, uint64_t to,
 }
 
 void Store::require_latest_dates() const {
-  if (format_ < kStoreFormat)
+  if (format_ < 10)  // format 10 added the l/ and u/ keys
     throw StoreFormatError("the store at " + dir_ + " has format " + std::to_string(format_.load()) +
                              ", written by an earlier gongji, which did not record the latest date of each partition "
                              "of the log (the default of --as-of): give --as-of, or run `gongji fold --data-dir " +
@@ -2576,19 +2593,19 @@ int Store::migrate_to_11() {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next()) {
     const std::string_view key = it->key().ToStringView();  // o/<partition>/<offset>/<n>
-    const int partition = static_cast<int>(std::stoul(std::string(key.substr(2, 4)), nullptr, 16));
+    const auto [offset, n] = output_key_position(key);
+    const int partition = static_cast<int>(std::strtoul(std::string(key.substr(2, 4)).c_str(), nullptr, 16));
     if (partition != months.partition) {
       months.put(m.batch);
       months = MonthIndexOfPartition();
       months.partition = partition;
     }
-    const uint64_t offset = output_key_offset(key, 7), n = std::stoull(std::string(key.substr(24)), nullptr, 16);
     output_as_data(it->value().ToStringView(), key, [&](const Settlement* s, const Record* r) {
       indexed += month_entry(s, r).has_value();
       months.add(offset, n, s, r, m.batch);
       return true;
     });
-    if (m.batch.Count() >= 10000) m.write(false);
+    if (m.batch.Count() >= 10000 || m.batch.GetDataSize() >= (size_t{8} << 20)) m.write(false);  // chunks: KBs
     if (++records % 1000000 == 0)
       oplog::info(m.what + ": " + std::to_string(records) + " output records indexed by month so far");
   }

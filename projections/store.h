@@ -31,7 +31,7 @@
 //                                           (Formats up to 7 listed every record naming the person here.)
 //   d/<partition>/<offset>                  index of dead letters: the o/ key of the record's dead_letter output
 //   t/<partition>/<YYYY-MM>/<block>         the month index of the month views (service/queries.h): the records of
-//                                           log offsets <block> to <block> + 4095 (16 hex digits; 4096 = kMonthBlock
+//                                           log offsets <block> to <block> + 1023 (16 hex digits; 1024 = kMonthBlock
 //                                           in store.cc) that a month view counts in that month: settlements (by date
 //                                           of service), reversals (by their claim's date) and account movements (by
 //                                           date). The value: each record in log order as varint(offset - <block>),
@@ -115,7 +115,7 @@ struct NotFoundError : std::runtime_error {
 // A writable open migrates formats 2 to 8 in place (Store::migrate_2_to_3, then migrate_outputs to 6, then
 // migrate_meta to 7, then migrate_to_8, then migrate_to_9; then a fold's record_latest_dates to 10, then
 // migrate_to_11; a format-10 store migrate_to_11 at its open); a read-only one
-// refuses 2 and 3, saying to run a fold once, and reads 4 to 9 as they are (settlement format 1 is still decoded, to
+// refuses 2 and 3, saying to run a fold once, and reads 4 to 10 as they are (settlement format 1 is still decoded, to
 // the same steps, JSON lines and JSON metas are still read, a c/ value is not read, a record both indexes list is
 // read once, and persons of formats 1 and 2 are decoded), as replays read their checkpoints (a replay's copy is
 // opened writable, so it is migrated).
@@ -373,9 +373,9 @@ class Store {
   std::optional<Disorder> disorder(int partition) const;
   // Builds the l/ and u/ keys of a store of format 9 from `log`, the log it was folded from (check_log), reading each
   // partition's records up to the folded position (each one's date only: event_date) and leaving out its dead
-  // letters (d/); then records format 10, in the same synced WriteBatch. A no-op on any other format and on a
-  // read-only store. fold() calls it after record_run, `serve` after check_log; a PartitionFolder refuses a store it
-  // has not run on (StoreError).
+  // letters (d/); then records format 10, in the same synced WriteBatch, and builds format 11's month index
+  // (migrate_to_11). A no-op on any other format and on a read-only store. fold() calls it after record_run,
+  // `serve` after check_log; a PartitionFolder refuses a store it has not run on (StoreError).
   void record_latest_dates(EventLog& log);
   // The store's format as this open found it (after any migration a writable open did, and record_latest_dates;
   // a secondary's catch_up() reads it again while below kStoreFormat); kStoreFormat for a store with nothing in it

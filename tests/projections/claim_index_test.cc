@@ -400,6 +400,11 @@ bool logged(const std::vector<std::string>& lines, const std::string& text) {
   return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(text) != l.npos; });
 }
 
+// Deletes the t/ month index of `s` in `b`: a store made of an older format (below 11) has none.
+void drop_month_index(const Store& s, rocksdb::WriteBatch& b) {
+  s.scan("t/", [&](const std::string& k, std::string_view) { b.Delete(k); });
+}
+
 // Each partition meta (m/) of `s` put back in `b` as the JSON object stores of format 6 and older kept, written here
 // by hand: {"last_closed":M} (M the month's number, year * 12 + month - 1) or {"last_closed":null}. The number of
 // metas.
@@ -438,6 +443,7 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
     Store s(dir);
     rocksdb::WriteBatch b;
     metas = metas_as_json(s, b);
+    drop_month_index(s, b);
     b.Put("n/format", "6");
     ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
     EXPECT_NE(s.digest(), digest);
@@ -508,6 +514,7 @@ size_t indexes_as_format_7(Store& s) {
   }
   s.scan("c/", [&](const std::string& k, std::string_view) { b.Put(k, "o/" + k.substr(k.size() - 30)); });
   s.scan("p/", [&](const std::string& k, std::string_view v) { b.Put(k, encode_person(decode_person(v), 1)); });
+  drop_month_index(s, b);
   b.Put("n/format", "7");
   EXPECT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
   return added;
@@ -644,6 +651,7 @@ TEST(StoreFormat, Format8PersonsAreMigratedTo9) {
       s.scan("p/", [&](const std::string& k, std::string_view v) {
         if (!halfway || n++ % 2 == 0) b.Put(k, encode_person(decode_person(v), 2));
       });
+      drop_month_index(s, b);
       b.Put("n/format", halfway ? "9" : "8");
       if (halfway) b.Put("n/migrating", "format 8 to 9");
       ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
@@ -1146,6 +1154,7 @@ Format4 make_format_4(const std::string& dir, const std::string& ckpt) {
     b.Put(k, old);
   });
   metas_as_json(s, b);
+  drop_month_index(s, b);
   b.Put("n/format", "4");
   EXPECT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
   s.checkpoint(ckpt);
