@@ -198,16 +198,22 @@ std::string policy_key(const std::string& version) { return "v/" + key_part(vers
 
 bool output_as_data(std::string_view v, std::string_view key, const Store::OutputDataFn& fn);
 uint64_t output_key_offset(std::string_view key, size_t prefix_size);
-// The offset and record number of an output key o/<partition, 4>/<offset, 16>/<n, 8>; a damaged key is a
-// StoreError naming it.
-std::pair<uint64_t, uint64_t> output_key_position(std::string_view key) {
-  const uint64_t offset = output_key_offset(key, 7);
-  uint64_t n = 0;
-  const std::string_view hex = key.substr(std::min<size_t>(key.size(), 24));
-  const auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), n, 16);
-  if (hex.size() != 8 || ec != std::errc() || end != hex.data() + hex.size())
+// Where an output key o/<partition, 4>/<offset, 16>/<n, 8> puts its record; a damaged key is a StoreError naming it.
+struct OutputPosition {
+  int partition = 0;
+  uint64_t offset = 0, n = 0;
+};
+OutputPosition output_key_position(std::string_view key) {
+  OutputPosition at;
+  at.offset = output_key_offset(key, 7);  // checks the offset's 16 digits and the '/' after them
+  const auto hex = [&](size_t from, size_t size, auto& out) {
+    const std::string_view digits = key.substr(std::min(from, key.size()), size);
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out, 16);
+    return digits.size() == size && ec == std::errc() && end == digits.data() + size;
+  };
+  if (key.size() != 32 || key[6] != '/' || !hex(2, 4, at.partition) || !hex(24, 8, at.n))
     throw StoreError("the store holds a damaged output key " + std::string(key.substr(0, 80)));
-  return {offset, n};
+  return at;
 }
 
 // The t/ month index (store.h): the month a month view counts an output record in, and its kind ('s' a settlement,
@@ -327,10 +333,10 @@ MonthIndexOfPartition stored_months(rocksdb::DB* db, int partition, uint64_t nex
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek(prefix + hex16(next / kMonthBlock * kMonthBlock)); it->Valid() && it->key().compare(to) < 0;
        it->Next()) {
-    const std::string_view key = it->key().ToStringView();  // o/<partition>/<offset>/<n>
-    const auto [offset, n] = output_key_position(key);
+    const std::string_view key = it->key().ToStringView();
+    const OutputPosition at = output_key_position(key);
     output_as_data(it->value().ToStringView(), key, [&](const Settlement* s, const Record* r) {
-      m.add(offset, n, s, r, unused);
+      m.add(at.offset, at.n, s, r, unused);
       return true;
     });
   }
@@ -974,7 +980,7 @@ Store::Store(const std::string& dir_arg, const StoreOptions& o, const std::strin
 void Store::catch_up() {
   if (!secondary_) return;
   check(db_->TryCatchUpWithPrimary(), "catch up with the primary at " + dir_);
-  if (format_ < kStoreFormat) check_format(true);  // its primary may have built format 10's l/ index since
+  if (format_ < kStoreFormat) check_format(true);  // its primary may have built format 10's l/ or 11's t/ since
 }
 
 // Item 8 of issue 9: the one place that reads n/format. A store of format kStoreFormat opens, and so does an empty
@@ -2583,26 +2589,27 @@ void Store::person_output_refs(const std::string& person,
 }
 
 // Format 10 -> 11: the t/ month index, from every output record (MonthIndexOfPartition, fed as the fold feeds it),
-// in batches of 10,000 written unsynced, then n/format 11 synced. A crash midway leaves format 10 with part of the
-// index, which the next writable open puts again whole (the same keys and values); a read-only open reads format 10
-// by scanning. A record that does not decode stops it: StoreError naming its key (output_as_data). Returns 11.
+// in batches of 10,000 puts or 8 MB written unsynced, then n/format 11 synced; the first deletes every t/ key. A
+// crash midway leaves format 10 with part of the index, which the next writable open deletes and puts again whole;
+// a read-only open reads format 10 by scanning. A record that does not decode stops it: StoreError naming its key
+// (output_as_data). Returns 11.
 int Store::migrate_to_11() {
   MigrationWrites m(db_.get(), dir_, 11);
   uint64_t records = 0, indexed = 0;
   MonthIndexOfPartition months;
+  m.batch.DeleteRange("t/", "t0");  // what an interrupted migration left: put again whole below
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next()) {
     const std::string_view key = it->key().ToStringView();  // o/<partition>/<offset>/<n>
-    const auto [offset, n] = output_key_position(key);
-    const int partition = static_cast<int>(std::strtoul(std::string(key.substr(2, 4)).c_str(), nullptr, 16));
-    if (partition != months.partition) {
+    const OutputPosition at = output_key_position(key);
+    if (at.partition != months.partition) {
       months.put(m.batch);
       months = MonthIndexOfPartition();
-      months.partition = partition;
+      months.partition = at.partition;
     }
     output_as_data(it->value().ToStringView(), key, [&](const Settlement* s, const Record* r) {
       indexed += month_entry(s, r).has_value();
-      months.add(offset, n, s, r, m.batch);
+      months.add(at.offset, at.n, s, r, m.batch);
       return true;
     });
     if (m.batch.Count() >= 10000 || m.batch.GetDataSize() >= (size_t{8} << 20)) m.write(false);  // chunks: KBs
@@ -2619,7 +2626,7 @@ int Store::migrate_to_11() {
 }
 
 void Store::month_outputs_as_data(const MonthRecords& which, const OutputDataFn& fn) const {
-  if (format_ < 11) {  // a format 9 or 10 store opened read-only: no month index yet
+  if (format_ < 11) {  // a store of format 4 to 10 opened read-only: no month index yet
     if (which.partition) outputs_of_as_data(*which.partition, fn);
     else outputs_as_data(fn);
     return;

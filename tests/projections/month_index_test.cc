@@ -199,25 +199,40 @@ TEST(MonthIndex, HoldsTheRecordsLinesCallForWhateverTheBatchesAndIsBuiltForForma
       << testing::PrintToString(said);
 }
 
-// A poison record past the first block, in a batch that began in it: the block's chunks were put into the batch
-// when the records crossed into the next, and the rollback clears the batch and applies its records again, putting
-// them again; the store equals a fold whose batches hold one record each (no rollback crosses a block).
+// A poison record past the first block, in a batch that began in the middle of it (offset 1,000), throwing after it
+// changed the state (so the batch is rolled back): the block's chunks, holding the entries committed before the
+// batch, were put into it when the records crossed into the next block; the rollback takes the chunks back to what
+// was committed, clears the batch and applies its records again. The store equals a fold whose batches hold one
+// record each (no rollback crosses a block).
 TEST(MonthIndex, ARollbackAcrossABlockPutsTheBlocksChunksAgain) {
   TempDir d;
   auto log = open_segment_log(d / "log", 1);
   std::istringstream lines(generated(200));
-  std::string line, rest;
+  std::string line, rest, poison;
   while (log->end_offset(0) < 1024 + 300 && std::getline(lines, line)) log->append(parse_event(line));
-  log->append_raw(0, "no event at all");
   for (; std::getline(lines, line);) rest += line + "\n";
+  poison = parse_event(rest.substr(0, rest.find('\n'))).id();  // the event at offset 1,324 or so
   ingest_lines(*log, rest);
   ASSERT_GT(log->end_offset(0), 2 * 1024u);
+  size_t calls_one = 0, calls_each = 0;
   FoldOptions one, each;
   one.batch_events = 1000000;
   each.batch_events = 1;
+  one.apply_hook = [&](const Event& e) {
+    ++calls_one;
+    if (e.id() == poison) throw std::runtime_error("injected after the state changed");
+  };
+  each.apply_hook = [&](const Event& e) {
+    ++calls_each;
+    if (e.id() == poison) throw std::runtime_error("injected after the state changed");
+  };
   Store a(d / "one"), b(d / "each");
+  FoldOptions to_1000 = one;
+  to_1000.until = {{0, 1000}};
+  EXPECT_EQ(a.fold(*log, default_policy(), to_1000).dead_letters, 0u);
   EXPECT_EQ(a.fold(*log, default_policy(), one).dead_letters, 1u);
   EXPECT_EQ(b.fold(*log, default_policy(), each).dead_letters, 1u);
+  EXPECT_GT(calls_one, calls_each + 300);  // the batch's records before the poison, applied again after the rollback
   EXPECT_EQ(a.digest(), b.digest());
   size_t first_block = 0;
   a.scan("t/", [&](const std::string& k, std::string_view) { first_block += k.ends_with("/0000000000000000"); });
@@ -272,11 +287,18 @@ TEST(MonthIndex, ReadsTheMonthsRecordsAndRefusesADamagedEntry) {
   ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), key, value + "\xff").ok());  // a varint that runs past the end
   EXPECT_EQ(thrown<StoreError>([&] { s.month_outputs_as_data({march, 1, std::nullopt, true}, {}); }),
             "the store at " + s.dir() + " holds a damaged month index entry under " + key);
-  // The first entry's record taken out: its key named.
-  ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), key, value).ok());
   size_t at = 0;
   const uint64_t offset = std::stoull(key.substr(key.size() - 16), nullptr, 16) + varint(value, at);
   const uint64_t n = varint(value, at);
+  const char kind = value[at++];
+  if (kind == 's') at += varint(value, at);
+  ASSERT_LE(at, value.size());
+  // The first entry twice: a record listed twice would be counted twice.
+  ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), key, value.substr(0, at) + value).ok());
+  EXPECT_EQ(thrown<StoreError>([&] { s.month_outputs_as_data({march, 1, std::nullopt, true}, {}); }),
+            "the store at " + s.dir() + " holds a damaged month index entry under " + key);
+  // The first entry's record taken out: its key named.
+  ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), key, value).ok());
   char record[40];
   std::snprintf(record, sizeof record, "o/0001/%016llx/%08llx", static_cast<unsigned long long>(offset),
                 static_cast<unsigned long long>(n));
