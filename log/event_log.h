@@ -114,12 +114,15 @@ struct TruncatePlan {
   uint64_t bytes = 0;       // bytes dropped in all
   std::vector<std::string> removed;  // later segments deleted whole
   std::string describe() const;
+  bool operator==(const TruncatePlan&) const = default;
 };
 // What truncating would drop; changes nothing. Throws LogError (no such partition, offset past the end, a damaged
 // record before `offset`).
 TruncatePlan plan_segment_log_truncate(const std::string& dir, int partition, uint64_t offset);
 // Carries out a plan: cuts the segment, deletes the later ones (fsynced), lowers the id index's synced end and
-// forgets index entries for dropped records. Run with no other process using the log.
+// forgets index entries for dropped records. Holds the id index's lock throughout, so it is refused (LogError) while
+// another process has the log open for writing; refused too, changing nothing, when the partition no longer gives
+// the same plan (records appended or files changed since it was made).
 void truncate_segment_log(const std::string& dir, const TruncatePlan& plan);
 
 }  // namespace gongji

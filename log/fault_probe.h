@@ -18,7 +18,7 @@
 
 namespace gongji::probe {
 
-inline constexpr std::array<const char*, 25> kProbePoints = {
+inline constexpr std::array<const char*, 26> kProbePoints = {
     // log/segment_log.cc
     "log.before_write",          // before framed records are written to a segment
     "log.after_write",           // after the write, before its fdatasync
@@ -28,6 +28,7 @@ inline constexpr std::array<const char*, 25> kProbePoints = {
     "log.after_segment_create",  // after it is created, before the directory is fsynced
     "log.before_index_commit",   // before the id index's batch is written
     "log.after_index_commit",    // after it
+    "log.truncate_before_cut",   // `log truncate`: after the id index forgets the dropped records, before the cut
     // projections/store.cc
     "store.before_create",       // before a new store's database is created (in <dir>.creating)
     "fold.before_commit",        // before a fold batch is written to RocksDB

@@ -999,39 +999,47 @@ TruncatePlan plan_segment_log_truncate(const std::string& dir, int partition, ui
   return plan;
 }
 
-// The index first (a lower synced end, entries of dropped records forgotten), then the files: a crash between the
-// two leaves records the index does not claim, which the next open indexes again; the truncation can be re-run.
+// Under the id index's lock, held from the plan's check to the last fsync, so that no ingest appends between them
+// (an open for writing takes the same lock): the plan is made again and must equal the one given, else nothing
+// changes. Then the index (a lower synced end, entries of dropped records forgotten), then the files: a crash
+// between the two leaves records the index does not claim, which the next open indexes again; the truncation can be
+// re-run (LogCorruption.ACrashBetweenTheIndexAndTheCutIsRepairedByRunningTheTruncationAgain).
 void truncate_segment_log(const std::string& dir, const TruncatePlan& plan) {
   fs::path d(dir), pdir = d / part_name(plan.partition);
-  {
-    auto db = open_index(d, false);
-    rocksdb::WriteBatch batch;
-    std::string p = std::to_string(plan.partition);
-    batch.Put("end/" + p, std::to_string(plan.offset));
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-    uint64_t cut_base = std::stoull(fs::path(plan.file).filename().string().substr(0, 20));
-    for (it->Seek("seg/" + p + "/"); it->Valid() && it->key().starts_with("seg/" + p + "/"); it->Next())
-      if (std::stoull(it->key().ToString().substr(5 + p.size())) >= cut_base) batch.Delete(it->key());
-    for (it->Seek("c/" + p + "/"); it->Valid() && it->key().starts_with("c/" + p + "/"); it->Next()) {
-      uint64_t off = 0;
-      if (it->value().size() == sizeof off) std::memcpy(&off, it->value().data(), sizeof off);
-      if (off >= plan.offset) batch.Delete(it->key());
-    }
-    for (it->Seek("id/"); it->Valid() && it->key().starts_with("id/"); it->Next()) {
-      IdEntry e;
-      if (it->value().size() != sizeof e) continue;
-      std::memcpy(&e, it->value().data(), sizeof e);
-      if (e.partition != static_cast<uint32_t>(plan.partition) || e.offset < plan.offset) continue;
-      e.offset = kNoCopy;  // the hash stays, so a conflicting re-ingest is still refused
-      batch.Put(it->key(), std::string_view(reinterpret_cast<const char*>(&e), sizeof e));
-    }
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    auto st = db->Write(wo, &batch);
-    if (st.IsNoSpace()) throw LogError(io_error(ENOSPC, (d / "index").string()) + " (" + st.ToString() + ")");
-    if (!st.ok())
-      throw LogError("embedded log: id index write failed: " + (d / "index").string() + ": " + st.ToString());
+  auto db = open_index(d, false);
+  if (TruncatePlan now = plan_segment_log_truncate(dir, plan.partition, plan.offset); !(now == plan))
+    throw LogError("embedded log: partition " + std::to_string(plan.partition) +
+                   " changed since the truncation was planned (it would now drop " + std::to_string(now.records) +
+                   " records, " + std::to_string(now.bytes) + " bytes, not " + std::to_string(plan.records) + ", " +
+                   std::to_string(plan.bytes) + "): nothing changed; plan it again");
+  rocksdb::WriteBatch batch;
+  std::string p = std::to_string(plan.partition);
+  batch.Put("end/" + p, std::to_string(plan.offset));
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  uint64_t cut_base = std::stoull(fs::path(plan.file).filename().string().substr(0, 20));
+  for (it->Seek("seg/" + p + "/"); it->Valid() && it->key().starts_with("seg/" + p + "/"); it->Next())
+    if (std::stoull(it->key().ToString().substr(5 + p.size())) >= cut_base) batch.Delete(it->key());
+  for (it->Seek("c/" + p + "/"); it->Valid() && it->key().starts_with("c/" + p + "/"); it->Next()) {
+    uint64_t off = 0;
+    if (it->value().size() == sizeof off) std::memcpy(&off, it->value().data(), sizeof off);
+    if (off >= plan.offset) batch.Delete(it->key());
   }
+  for (it->Seek("id/"); it->Valid() && it->key().starts_with("id/"); it->Next()) {
+    IdEntry e;
+    if (it->value().size() != sizeof e) continue;
+    std::memcpy(&e, it->value().data(), sizeof e);
+    if (e.partition != static_cast<uint32_t>(plan.partition) || e.offset < plan.offset) continue;
+    e.offset = kNoCopy;  // the hash stays, so a conflicting re-ingest is still refused
+    batch.Put(it->key(), std::string_view(reinterpret_cast<const char*>(&e), sizeof e));
+  }
+  it.reset();
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  auto st = db->Write(wo, &batch);
+  if (st.IsNoSpace()) throw LogError(io_error(ENOSPC, (d / "index").string()) + " (" + st.ToString() + ")");
+  if (!st.ok())
+    throw LogError("embedded log: id index write failed: " + (d / "index").string() + ": " + st.ToString());
+  probe::crash_point("log.truncate_before_cut");
   fs::resize_file(plan.file, plan.byte);
   fsync_path(plan.file);
   for (const auto& r : plan.removed) fs::remove(r);

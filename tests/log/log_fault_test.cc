@@ -541,6 +541,66 @@ TEST_F(LogCorruption, TruncateAtADamagedRecordThenReingestRestores) {
   EXPECT_TRUE(contents(log.string()) == contents(*dir_ / "pristine"));
 }
 
+// A plan made before more records were appended is refused, changing nothing: carried out, it would cut records
+// (and leave segments) it never named. Planned again, the cut drops what the new plan says.
+TEST_F(LogCorruption, ATruncationPlannedBeforeAnAppendIsRefusedAndChangesNothing) {
+  fs::path log = copy("stale-plan");
+  TruncatePlan plan = plan_segment_log_truncate(log.string(), 0, base(1) + 1);
+  {
+    auto l = open_segment_log(log.string(), 2);
+    l->append(facility("appended-after-the-plan"));
+  }
+  auto before = snapshot(log);
+  const std::string why = thrown<LogError>([&] { truncate_segment_log(log.string(), plan); });
+  EXPECT_NE(why.find("partition 0 changed since the truncation was planned"), std::string::npos) << why;
+  EXPECT_NE(why.find("not " + std::to_string(plan.records) + ", " + std::to_string(plan.bytes)), std::string::npos)
+      << why;
+  EXPECT_NE(why.find("nothing changed"), std::string::npos) << why;
+  EXPECT_TRUE(snapshot(log) == before);
+  EXPECT_EQ(open_segment_log(log.string(), 2, true)->end_offset(0) > base(1) + 1, true);
+  truncate_segment_log(log.string(), plan_segment_log_truncate(log.string(), 0, base(1) + 1));
+  EXPECT_TRUE(verify_segment_log(log.string()).empty());
+  EXPECT_EQ(open_segment_log(log.string(), 2, true)->end_offset(0), base(1) + 1);
+}
+
+// While a process has the log open for writing (an ingest) the truncation is refused, naming the id index, and
+// changes nothing: it takes the index's lock before it checks the plan and keeps it until the last fsync.
+TEST_F(LogCorruption, ATruncationWhileTheLogIsOpenForWritingIsRefused) {
+  fs::path log = copy("open-writer");
+  TruncatePlan plan = plan_segment_log_truncate(log.string(), 0, base(1) + 1);
+  auto writer = open_segment_log(log.string(), 2);
+  auto before = snapshot(log);
+  const std::string why = thrown<LogError>([&] { truncate_segment_log(log.string(), plan); });
+  EXPECT_NE(why.find("cannot open id index " + (log / "index").string()), std::string::npos) << why;
+  EXPECT_TRUE(snapshot(log) == before);
+  writer.reset();
+  truncate_segment_log(log.string(), plan);
+  EXPECT_EQ(open_segment_log(log.string(), 2, true)->end_offset(0), base(1) + 1);
+}
+
+// A crash after the id index forgot the dropped records and before the files were cut (`gongji log truncate --yes`
+// killed at the probe): the log still opens (the next open indexes the uncut records again), and the same command
+// run again cuts it, as a truncation that never crashed does.
+TEST_F(LogCorruption, ACrashBetweenTheIndexAndTheCutIsRepairedByRunningTheTruncationAgain) {
+  fs::path data = dir_->path / "crash-cut", once = dir_->path / "cut-once";
+  for (const fs::path& d : {data, once}) {
+    fs::remove_all(d);
+    fs::create_directories(d);
+    fs::copy(dir_->path / "pristine", d / "log", fs::copy_options::recursive);
+  }
+  const uint64_t offset = base(2) + 1;
+  const std::string args = "log truncate --partition 0 --offset " + std::to_string(offset) + " --yes --data-dir ";
+  EXPECT_EQ(run(gongji(args + once.string()) + " >/dev/null"), exit_code::kOk);
+  auto before = snapshot(data / "log");
+  EXPECT_EQ(run("GONGJI_FAULT=log.truncate_before_cut " + gongji(args + data.string()) + " >/dev/null 2>&1"), 137);
+  EXPECT_TRUE(snapshot(data / "log") == before) << "the crash came after a file was cut";
+  EXPECT_TRUE(contents((data / "log").string()) == contents((dir_->path / "pristine").string()));
+  EXPECT_EQ(run(gongji(args + data.string()) + " >/dev/null"), exit_code::kOk);
+  EXPECT_TRUE(verify_segment_log((data / "log").string()).empty());
+  EXPECT_EQ(open_segment_log((data / "log").string(), 2, true)->end_offset(0), offset);
+  EXPECT_TRUE(contents((data / "log").string()) == contents((once / "log").string()));
+}
+
 TEST_F(LogCorruption, CliVerifyAndTruncate) {
   fs::path data = dir_->path / "cli";
   fs::remove_all(data);
