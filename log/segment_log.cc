@@ -263,11 +263,13 @@ struct PartCheck {
   std::vector<LogFinding> findings;
 };
 
+// A partition's segments: its regular files named as segments (anything else there, a folder or a dangling link of a
+// segment's name too, is check_layout's finding "not a file of the log"), by base offset.
 std::vector<uint64_t> list_bases(const fs::path& pdir) {
   std::vector<uint64_t> bases;
   for (auto& entry : fs::directory_iterator(pdir)) {
     auto fn = entry.path().filename().string();
-    if (owned_in_partition(fn)) bases.push_back(std::stoull(fn.substr(0, 20)));
+    if (owned_in_partition(fn) && entry.is_regular_file()) bases.push_back(std::stoull(fn.substr(0, 20)));
   }
   std::sort(bases.begin(), bases.end());
   return bases;

@@ -514,6 +514,25 @@ TEST_F(LogCorruption, StrayFilesMissingPartitionsAndABadMetaAreRefused) {
   expect_refused(log, (log / "meta").string(), 0, "missing or unreadable meta");
 }
 
+// A folder, or a link to nothing, where a segment should be: refused by an open as not a file of the log, and listed
+// by `log verify` with the gap it leaves (verify threw a filesystem error instead, naming no finding).
+TEST_F(LogCorruption, ASegmentThatIsNotAFileIsAFindingOfVerify) {
+  for (const bool folder : {true, false}) {
+    fs::path log = copy(folder ? "segment-folder" : "segment-link");
+    const std::string second = seg(log, 1);
+    fs::remove(second);
+    if (folder) fs::create_directory(second);
+    else fs::create_symlink(log / "nowhere", second);
+    expect_refused(log, second, 0, "not a file of the log");
+    std::vector<std::string> found;
+    for (const auto& f : verify_segment_log(log.string())) found.push_back(f.message());
+    ASSERT_EQ(found.size(), 2u) << ::testing::PrintToString(found);
+    EXPECT_EQ(found[0], second + " at byte 0: not a file of the log");
+    EXPECT_NE(found[1].find(seg(log, 2) + " at byte 0: segment does not follow its predecessor"), std::string::npos)
+        << found[1];
+  }
+}
+
 // The explicit repair: a damaged record in a sealed segment is cut away at its offset; the plan says what it
 // drops; the re-ingest of the same events restores the pristine log.
 TEST_F(LogCorruption, TruncateAtADamagedRecordThenReingestRestores) {
