@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <sstream>
+#include <string_view>
 #include <tuple>
 
 #include <xxhash.h>
@@ -634,6 +636,75 @@ std::string flow_text(const YAML::Node& n) {
   return e.c_str();
 }
 
+// The keys a policy file may write in each of its maps, where the loader reads some keys and would pass over any
+// other without a word: a misspelled optional key (chronic.standards' `castration`, a dated value's `to` or
+// `assumption`) would leave its default in force, and the ledger would pay by it. `name` in a table's row is the
+// row's description (Annex 1 and 2), read by no rule. The maps a parameter's value is (kValueKeys) or whose rows it
+// holds (kRowKeys) are listed by parameter; any other value map is a table keyed by codes, checked by its setter.
+const std::map<std::string_view, std::vector<std::string_view>> kValueKeys = {
+    {"incentive.points", {"unused", "at_most_half", "half_share", "cap"}},
+    {"chronic.deductible", {"employee", "ordinary", "specific"}},
+    {"chronic.limit.resident_ordinary", {"tier1", "tier2"}},
+    {"chronic.art17_refer", {"refer", "diseases"}},
+    {"inpatient.limit", {"employee", "resident"}},
+    {"account.in_service.employer_rate", {"under_46", "from_46"}},
+    {"account.retiree", {"credited", "pension_base", "under_70", "from_70"}},
+    {"account.flexible_rate", {"checked", "flexible_under_46", "flexible_from_46", "old_urban"}},
+    {"account.crediting_months", {"from", "to"}},
+    {"account.purposes", {"allowed", "forbidden"}},
+};
+const std::map<std::string_view, std::vector<std::string_view>> kRowKeys = {
+    {"acupuncture.diagnoses", {"name", "course_days", "daily_items"}},
+    {"acupuncture.therapies", {"name", "per", "times"}},
+    {"chronic.standards", {"name", "inpatient", "standard", "castration"}},
+};
+
+// Refuses a key of map `m` (at `what`) that is not one of `keys`, or that is not a name (null, a list, a map),
+// naming the file and the key's line.
+void only_keys(const YAML::Node& m, const std::vector<std::string_view>& keys, const std::string& what,
+               const std::string& origin) {
+  if (!m.IsDefined() || !m.IsMap()) return;  // a value missing or of another shape is refused where it is read
+  for (const auto& kv : m) {
+    const int line = line_of(kv.first) ? line_of(kv.first) : line_of(kv.second);  // a null key has no line
+    const std::string at = origin + (line ? ":" + std::to_string(line) : std::string());
+    if (!kv.first.IsScalar())
+      bad(at + ": " + what + " has a key that is not a name (" + flow_text(kv.first) + ")");
+    if (std::find(keys.begin(), keys.end(), kv.first.Scalar()) == keys.end()) {
+      std::string list;
+      for (std::string_view k : keys) list += (list.empty() ? "" : ", ") + std::string(k);
+      bad(at + ": '" + kv.first.Scalar() + "' is not a key of " + what + " (its keys: " + list +
+          "); a key the loader does not read would be passed over, its default left in force");
+    }
+  }
+}
+
+// Every map of the file's fixed shape checked by only_keys (PolicyText::given: a stored text is read as it was
+// folded, as refuse_repeated_keys).
+void refuse_unknown_keys(const YAML::Node& root, const std::string& origin) {
+  if (!root.IsMap()) return;
+  only_keys(root, {"window", "parameters"}, "the file", origin);
+  only_keys(root["window"], {"from", "to"}, "window", origin);
+  const YAML::Node params = root["parameters"];
+  if (!params.IsDefined() || !params.IsMap()) return;
+  for (const auto& kv : params) {
+    const std::string name = kv.first.Scalar(), what = "parameter '" + name + "'";
+    only_keys(kv.second, {"rule", "article", "assumption", "values"}, what, origin);
+    const YAML::Node values = kv.second.IsMap() ? kv.second["values"] : YAML::Node();
+    if (!values.IsDefined() || !values.IsSequence()) continue;
+    const auto value_keys = kValueKeys.find(name);
+    const auto row_keys = kRowKeys.find(name);
+    for (size_t i = 0; i < values.size(); ++i) {
+      const std::string dated = what + " value " + std::to_string(i + 1);
+      only_keys(values[i], {"from", "to", "value", "assumption"}, dated, origin);
+      const YAML::Node value = values[i].IsMap() ? values[i]["value"] : YAML::Node();  // only_keys: if defined
+      if (value_keys != kValueKeys.end()) only_keys(value, value_keys->second, dated + "'s value", origin);
+      if (row_keys != kRowKeys.end() && value.IsDefined() && value.IsMap())
+        for (const auto& row : value)
+          only_keys(row.second, row_keys->second, name + "." + row.first.Scalar(), origin);
+    }
+  }
+}
+
 // The window's date `key`, refused naming the file and its line. `root` by value: yaml-cpp's const operator[] throws
 // for a key that is not there, where a missing window is to be refused as a date that is not there.
 Date window_date(YAML::Node root, const char* key, const std::string& origin) {
@@ -662,7 +733,7 @@ Policy load_policy_text(const std::string& text, const std::string& origin, Poli
   std::snprintf(hex, sizeof hex, "xxh128:%016llx%016llx", static_cast<unsigned long long>(h.high64),
                 static_cast<unsigned long long>(h.low64));
   pol.version_ = hex;
-  if (how == PolicyText::given) refuse_repeated_keys(root, origin);
+  if (how == PolicyText::given) refuse_repeated_keys(root, origin), refuse_unknown_keys(root, origin);
   pol.from_ = window_date(root, "from", origin);
   pol.to_ = window_date(root, "to", origin);
   if (pol.to_ < pol.from_) bad(origin + ": window.to is before window.from");

@@ -113,7 +113,11 @@ TEST(PolicyValues, LoaderRefusesEachNewValueOutOfRangeNamingIt) {
 TEST(PolicyValues, ValuesOfTheWrongShapeAreRefusedNamingTheirLine) {
   // A table given as one value is refused (read as an empty table it would switch ORD-PED off), and a value of the
   // wrong shape names its parameter and line, not yaml-cpp's words alone. A value list entry left empty has no line.
-  expect_refused(with("        value: {fever: limited,", "        value: 42\n        was: {fever: limited,"),
+  expect_refused(with("        value: {fever: limited, cold: limited, cough: limited, anorexia: limited, "
+                      "constipation: limited,\n                diarrhea: limited, night_crying: limited, sweating: "
+                      "limited, enuresis: limited,\n                amblyopia: unlimited, torticollis: limited, "
+                      "adenoid: limited}",
+                      "        value: 42"),
                  "        value: 42", "pediatric.conditions: expected a table (code: row, one a line)");
   expect_refused(with("to: 2022-12-31, value: {under_46: \"0\", from_46: \"0\"}", "to: 2022-12-31, value: \"0\""),
                  "to: 2022-12-31, value: \"0\"",
@@ -126,6 +130,48 @@ TEST(PolicyValues, ValuesOfTheWrongShapeAreRefusedNamingTheirLine) {
                  "acupuncture.therapies.T05.per: expected one value, got a list");
   EXPECT_EQ(load_error(with("    values: [{from: 2022-07-01, value: \"0.05\"}]", "    values: [~]")),
             "test: parameter 'tcm.resident_extra_ratio' value 1 from: expected a date YYYY-MM-DD");
+}
+
+// A key the loader does not read is refused naming its line, in every map of the file's fixed shape: misspelled, an
+// optional key would be passed over and its default paid (C17's castration standard read as its standard, a dated
+// value running to the window's end). A key that is not a name (null, a list) likewise. A text a store holds is read
+// as it was folded (PolicyText::stored).
+TEST(PolicyValues, AKeyTheLoaderDoesNotReadIsRefusedNamingItsLine) {
+  const std::string tail = "; a key the loader does not read would be passed over, its default left in force";
+  const std::string castration =
+      with("C17: {standard: \"3000.00\",", "C17: {standard: \"3000.00\", castraton: \"1.00\",");
+  EXPECT_EQ(load_error(castration), at_line(castration, "C17: {") +
+                                        "'castraton' is not a key of chronic.standards.C17 "
+                                        "(its keys: name, inpatient, standard, castration)" + tail);
+  EXPECT_NO_THROW(load_policy_text(castration, "test", PolicyText::stored));
+  const char* limit_2022 = "- {from: 2022-07-01, to: 2022-12-31, value: \"800.00\"}";
+  const std::string too = with(limit_2022, "- {from: 2022-07-01, value: \"800.00\",\n         too: 2022-12-31}");
+  EXPECT_EQ(load_error(too), at_line(too, "         too:") +
+                                 "'too' is not a key of parameter 'ordinary.limit.employee' "
+                                 "value 1 (its keys: from, to, value, assumption)" + tail);
+  const std::string rules = with("  ordinary.limit.employee:\n    rule: ORD-LIM",
+                                 "  ordinary.limit.employee:\n    rules: ORD-LIM");
+  EXPECT_EQ(load_error(rules), at_line(rules, "    rules:") + "'rules' is not a key of parameter "
+                                   "'ordinary.limit.employee' (its keys: rule, article, assumption, values)" + tail);
+  const std::string caps =
+      with("half_share: \"0.50\", cap: \"0.050\"}", "half_share: \"0.50\", cap: \"0.050\",\n caps: 1}");
+  EXPECT_EQ(load_error(caps), at_line(caps, " caps: 1}") +
+                                  "'caps' is not a key of parameter 'incentive.points' value 1's "
+                                  "value (its keys: unused, at_most_half, half_share, cap)" + tail);
+  const std::string window = with("window: {from: 2022-07-01,", "window: {form: 2022-06-01, from: 2022-07-01,");
+  EXPECT_EQ(load_error(window),
+            at_line(window, "window:") + "'form' is not a key of window (its keys: from, to)" + tail);
+  const std::string top = default_policy_text() + "notes: read by no one\n";
+  EXPECT_EQ(load_error(top),
+            at_line(top, "notes:") + "'notes' is not a key of the file (its keys: window, parameters)" + tail);
+  const std::string null_key =
+      with(limit_2022, "- {from: 2022-07-01, to: 2022-12-31, value: \"800.00\",\n    ~: 1}");
+  EXPECT_EQ(load_error(null_key), at_line(null_key, "    ~: 1}") + "parameter 'ordinary.limit.employee' value 1 has a "
+                                      "key that is not a name (~)");
+  const std::string list_key =
+      with(limit_2022, "- {from: 2022-07-01, to: 2022-12-31, value: \"800.00\", [a]: 1}");
+  EXPECT_EQ(load_error(list_key), at_line(list_key, "[a]: 1}") + "parameter 'ordinary.limit.employee' "
+                                      "value 1 has a key that is not a name ([a])");
 }
 
 // A key written twice in one map is refused naming both lines: yaml-cpp would read the first `value:` and ignore the
