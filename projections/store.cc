@@ -2528,8 +2528,6 @@ void Store::event_outputs(const std::string& event, const std::function<bool(con
       if (!s.IsNotFound()) check(s, "read the dead letter under " + std::string(o_key));
       if (v.find(event) != std::string::npos || v.starts_with('{')) partitions.insert(p);
     });
-  if (partitions.empty())
-    for (int p = 0; p < n; ++p) partitions.insert(p);
   for (const int p : partitions)
     if (!outputs_holding(db_.get(), "o/" + hex4(p) + "/", event, [&](std::string_view key, std::string_view v) {
           const json r = parse_output(output_line(v, key), key);

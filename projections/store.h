@@ -438,11 +438,13 @@ class Store {
   void person_outputs(const std::string& person, const std::function<bool(const nlohmann::json&)>& fn) const;
   // The output records of the event with id `event` (dead letters too), partition by partition, each in offset
   // order; stops when fn returns false. For `explain --event` without a person: it reads only the partitions whose
-  // e/ index holds the id or whose dead letters (d/, which have no e/ entry) hold it, every partition when none
-  // does, and of those only the records whose stored bytes hold the id (a record in its binary form keeps its event
-  // id verbatim; a JSON line is parsed whatever it holds, as it may escape the id). So a damaged record that no
-  // longer holds the id is passed over, and a line put by hand in a partition outside those is not read. Parsing
-  // every record instead took 48 to 57 s for the last claim at 10% of the city (ops/bench/README.md).
+  // e/ index holds the id or whose dead letters (d/, which have no e/ entry) hold it, none when none does (the fold
+  // writes an event's records only where it applied the event, entering its id in e/, or dead-lettered it), and of
+  // those only the records whose stored bytes hold the id (a record in its binary form keeps its event id verbatim;
+  // a JSON line is parsed whatever it holds, as it may escape the id). So a damaged record that no longer holds the
+  // id is passed over, and a line put by hand in a partition outside those is not read. Parsing every record
+  // instead took 48 to 57 s for the last claim at 10% of the city, and reading every partition's records for an id
+  // no index holds 1.7 to 1.9 s (ops/bench/README.md).
   void event_outputs(const std::string& event, const std::function<bool(const nlohmann::json&)>& fn) const;
   // Where the log holds the record at `offset` of `partition`, as the index of `person`'s events says: the locator of
   // i/<person>/<partition>/<offset> (the person's own events), else of g/<partition>/<offset> (the partition's

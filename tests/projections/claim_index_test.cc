@@ -997,6 +997,10 @@ TEST(ClaimIndex, AnEventsRecordsAreFoundWithoutItsPerson) {
   put_escaped_beside(s, R"("event":"k1")", R"("event":"k\u0031")");
   EXPECT_EQ(records_of_event(s, "k1"),
             (std::vector<std::string>{"account_credit:P1:2023-02", "account_credit:P1:2023-02"}));
+  // An id that neither the e/ index nor a dead letter holds has no records: none is read, so a line put by hand
+  // naming such an id (its bytes holding it verbatim) is not one (read, it would be found).
+  put_escaped_beside(s, R"("event":"k1")", R"("event":"ghost")");
+  EXPECT_EQ(records_of_event(s, "ghost"), std::vector<std::string>{});
 }
 
 // A shared event that is a dead letter in one partition (its apply failed there: no e/ entry) and applied in the
