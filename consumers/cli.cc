@@ -690,19 +690,29 @@ int cmd_log_verify(const Paths& paths) {
 
 // `gongji log truncate`: the explicit repair. Says what it drops; changes nothing without --yes.
 int cmd_log_truncate(const Paths& paths, int partition, uint64_t offset, bool yes) {
-  if (int n = open_segment_log(paths.log(), 8, true)->partitions(); partition >= n)
+  // The count from the log's meta: a log that does not open (what this command repairs) still has one.
+  if (int n = segment_log_partitions(paths.log()); partition >= n)
     throw UsageError("--partition " + std::to_string(partition) + ": the log has partitions 0 to " +
                      std::to_string(n - 1));
   TruncatePlan plan = plan_segment_log_truncate(paths.log(), partition, offset);
   std::cout << plan.describe() << "\n";
   // A store that folded past the cut would resume over whatever is appended there later, and a replay from a
   // checkpoint past it would start from records the log no longer holds (its anchor check would refuse it): refuse,
-  // naming each of them.
+  // naming each of them. The store is held open for writing until the cut is made, so that no fold commits or takes
+  // a checkpoint past it meanwhile (a fold holds the store's lock while it runs).
   std::vector<std::string> past;
-  if (fs::exists(paths.state() + "/CURRENT"))
-    if (uint64_t folded = Store(paths.state(), true).folded_offset(partition); folded > offset)
+  std::unique_ptr<Store> held;
+  if (fs::exists(paths.state() + "/CURRENT")) {
+    try {
+      held = std::make_unique<Store>(paths.state());
+    } catch (const StoreError& e) {
+      throw StoreError(std::string(e.what()) + ": a fold may be running on the store; once it has ended, truncate " +
+                       "again: nothing changed");
+    }
+    if (uint64_t folded = held->folded_offset(partition); folded > offset)
       past.push_back("the store at " + paths.state() + " has folded partition " + std::to_string(partition) +
                      " up to offset " + std::to_string(folded));
+  }
   for (const CheckpointInfo& c : Store::checkpoints(paths.data + "/checkpoints"))
     if (auto at = c.positions.find(partition); at != c.positions.end() && at->second > offset)
       past.push_back("checkpoint " + c.path + " holds partition " + std::to_string(partition) + " up to offset " +

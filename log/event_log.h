@@ -104,6 +104,10 @@ struct LogFinding {
 // nothing; a torn tail is reported too (an open would truncate it).
 std::vector<LogFinding> verify_segment_log(const std::string& dir);
 
+// The number of partitions the log under `dir` records (its meta), read without opening the log (which refuses a
+// damaged one); LogError naming the file when it is missing or unreadable.
+int segment_log_partitions(const std::string& dir);
+
 // The explicit repair (`gongji log truncate`): drop the records of `partition` from log offset `offset` on.
 struct TruncatePlan {
   int partition = 0;

@@ -28,7 +28,8 @@ inline constexpr std::array<const char*, 26> kProbePoints = {
     "log.after_segment_create",  // after it is created, before the directory is fsynced
     "log.before_index_commit",   // before the id index's batch is written
     "log.after_index_commit",    // after it
-    "log.truncate_before_cut",   // `log truncate`: after the id index forgets the dropped records, before the cut
+    "log.truncate_before_cut",   // `log truncate`, after the id index forgets the dropped records: before each
+                                 // later segment's removal (the last first), and before the cut of its segment
     // projections/store.cc
     "store.before_create",       // before a new store's database is created (in <dir>.creating)
     "fold.before_commit",        // before a fold batch is written to RocksDB

@@ -263,13 +263,13 @@ struct PartCheck {
   std::vector<LogFinding> findings;
 };
 
-// A partition's segments: its regular files named as segments (anything else there, a folder or a dangling link of a
-// segment's name too, is check_layout's finding "not a file of the log"), by base offset.
+// A partition's segments, by base offset: every name of a segment, whatever it is (a folder or a link in a
+// segment's place is check_layout's finding, and an open refuses it).
 std::vector<uint64_t> list_bases(const fs::path& pdir) {
   std::vector<uint64_t> bases;
   for (auto& entry : fs::directory_iterator(pdir)) {
     auto fn = entry.path().filename().string();
-    if (owned_in_partition(fn) && entry.is_regular_file()) bases.push_back(std::stoull(fn.substr(0, 20)));
+    if (owned_in_partition(fn)) bases.push_back(std::stoull(fn.substr(0, 20)));
   }
   std::sort(bases.begin(), bases.end());
   return bases;
@@ -378,8 +378,8 @@ void check_layout(const fs::path& dir, int partitions, std::vector<LogFinding>& 
       findings.push_back({pdir.string(), 0, "partition folder missing"});
       continue;
     }
-    for (auto& e : fs::directory_iterator(pdir))
-      if (!owned_in_partition(e.path().filename().string()) || !e.is_regular_file())
+    for (auto& e : fs::directory_iterator(pdir))  // a link is not a file of the log: a cut would cut its target
+      if (!owned_in_partition(e.path().filename().string()) || e.is_symlink() || !e.is_regular_file())
         findings.push_back({e.path().string(), 0, "not a file of the log"});
   }
 }
@@ -951,11 +951,24 @@ std::vector<LogFinding> verify_segment_log(const std::string& dir) {
   for (int p = 0; p < *n; ++p) {
     fs::path pdir = d / part_name(p);
     if (!fs::is_directory(pdir)) continue;  // reported by check_layout
-    PartCheck c = check_partition(pdir, p, idx, true);
+    PartCheck c;
+    try {
+      c = check_partition(pdir, p, idx, true);
+    } catch (const fs::filesystem_error& e) {  // a segment's name on what is not a file (reported by check_layout)
+      f.push_back({e.path1().string(), 0, "cannot check the partition past it: " + io_error_text(e.code().value())});
+      continue;
+    }
     f.insert(f.end(), c.findings.begin(), c.findings.end());
     if (c.torn) f.push_back({c.torn->file, c.torn->byte, c.torn->what + " (an open for writing truncates it)"});
   }
   return f;
+}
+
+int segment_log_partitions(const std::string& dir) {
+  std::vector<LogFinding> f;
+  auto n = read_meta(fs::path(dir), f);
+  if (!n) refuse(f.front());
+  return *n;
 }
 
 TruncatePlan plan_segment_log_truncate(const std::string& dir, int partition, uint64_t offset) {
@@ -967,7 +980,11 @@ TruncatePlan plan_segment_log_truncate(const std::string& dir, int partition, ui
     throw LogError("embedded log: no partition " + std::to_string(partition) + " (the log has " +
                    std::to_string(*n) + ")");
   fs::path pdir = d / part_name(partition);
-  auto bases = fs::is_directory(pdir) ? list_bases(pdir) : std::vector<uint64_t>{};
+  std::vector<LogFinding> layout;
+  check_layout(d, *n, layout);
+  for (const LogFinding& x : layout)
+    if (fs::path(x.file).parent_path() == pdir || x.file == pdir.string()) refuse(x);
+  auto bases = list_bases(pdir);
   auto it = std::upper_bound(bases.begin(), bases.end(), offset);
   if (it == bases.begin()) throw LogError("embedded log: no segment of partition " + std::to_string(partition) +
                                           " holds offset " + std::to_string(offset));
@@ -1004,16 +1021,21 @@ TruncatePlan plan_segment_log_truncate(const std::string& dir, int partition, ui
 // Under the id index's lock, held from the plan's check to the last fsync, so that no ingest appends between them
 // (an open for writing takes the same lock): the plan is made again and must equal the one given, else nothing
 // changes. Then the index (a lower synced end, entries of dropped records forgotten), then the files: a crash
-// between the two leaves records the index does not claim, which the next open indexes again; the truncation can be
-// re-run (LogCorruption.ACrashBetweenTheIndexAndTheCutIsRepairedByRunningTheTruncationAgain).
+// after the index leaves records the index does not claim, which the next open indexes again; the truncation can
+// be re-run (LogCorruption.ACrashAtEachStepOfTheCutIsRepairedByRunningTheTruncationAgain).
 void truncate_segment_log(const std::string& dir, const TruncatePlan& plan) {
   fs::path d(dir), pdir = d / part_name(plan.partition);
-  auto db = open_index(d, false);
+  std::unique_ptr<rocksdb::DB> db;
+  try {
+    db = open_index(d, false);
+  } catch (const LogError& e) {
+    throw LogError(std::string(e.what()) + ": another process may have the log open for writing (an ingest, or a " +
+                   "fold starting); once it has ended, truncate again: nothing changed");
+  }
   if (TruncatePlan now = plan_segment_log_truncate(dir, plan.partition, plan.offset); !(now == plan))
     throw LogError("embedded log: partition " + std::to_string(plan.partition) +
-                   " changed since the truncation was planned (it would now drop " + std::to_string(now.records) +
-                   " records, " + std::to_string(now.bytes) + " bytes, not " + std::to_string(plan.records) + ", " +
-                   std::to_string(plan.bytes) + "): nothing changed; plan it again");
+                   " changed since the truncation was planned: planned, " + plan.describe() + "; now, " +
+                   now.describe() + ": nothing changed; plan it again");
   rocksdb::WriteBatch batch;
   std::string p = std::to_string(plan.partition);
   batch.Put("end/" + p, std::to_string(plan.offset));
@@ -1041,11 +1063,16 @@ void truncate_segment_log(const std::string& dir, const TruncatePlan& plan) {
   if (st.IsNoSpace()) throw LogError(io_error(ENOSPC, (d / "index").string()) + " (" + st.ToString() + ")");
   if (!st.ok())
     throw LogError("embedded log: id index write failed: " + (d / "index").string() + ": " + st.ToString());
+  // The later segments go first, the last one first, then the cut: a crash at any step (each preceded by the probe)
+  // leaves a log that opens, holding a prefix of what it held, and the same truncation can be run again.
+  for (auto r = plan.removed.rbegin(); r != plan.removed.rend(); ++r) {
+    probe::crash_point("log.truncate_before_cut");
+    fs::remove(*r);
+  }
+  fsync_path(pdir);
   probe::crash_point("log.truncate_before_cut");
   fs::resize_file(plan.file, plan.byte);
   fsync_path(plan.file);
-  for (const auto& r : plan.removed) fs::remove(r);
-  fsync_path(pdir);
 }
 
 }  // namespace gongji

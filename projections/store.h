@@ -444,7 +444,7 @@ class Store {
   // a JSON line is parsed whatever it holds, as it may escape the id). So a damaged record that no longer holds the
   // id is passed over, and a line put by hand in a partition outside those is not read. Parsing every record
   // instead took 48 to 57 s for the last claim at 10% of the city, and reading every partition's records for an id
-  // no index holds 1.7 to 1.9 s (ops/bench/README.md).
+  // no index holds 1.7 to 1.9 s there, 13.5 to 13.9 s at 100% (ops/bench/README.md).
   void event_outputs(const std::string& event, const std::function<bool(const nlohmann::json&)>& fn) const;
   // Where the log holds the record at `offset` of `partition`, as the index of `person`'s events says: the locator of
   // i/<person>/<partition>/<offset> (the person's own events), else of g/<partition>/<offset> (the partition's
