@@ -659,6 +659,39 @@ const std::map<std::string_view, std::vector<std::string_view>> kRowKeys = {
     {"chronic.standards", {"name", "inpatient", "standard", "castration"}},
 };
 
+// Keys a map may hold but that the loader reads only when another key of it says so: written beside that other key's
+// other value, they would be passed over as an unknown key would (refuse_unknown_keys).
+struct UnreadWhen {
+  std::string_view key, value;  // when `key` is `value` (a boolean compared as one)
+  std::vector<std::string_view> unread;
+};
+const std::map<std::string_view, UnreadWhen> kUnreadWhen = {
+    {"account.retiree", {"credited", "false", {"pension_base", "under_70", "from_70"}}},
+    {"account.flexible_rate", {"checked", "false", {"flexible_under_46", "flexible_from_46", "old_urban"}}},
+    {"acupuncture.therapies", {"per", "adjunct", {"times"}}},
+    {"chronic.standards", {"inpatient", "true", {"standard"}}},
+};
+
+// Refuses a key of map `m` (at `what`) that kUnreadWhen's `u` says is not read there.
+void refuse_unread(const YAML::Node& m, const UnreadWhen& u, const std::string& what, const std::string& origin) {
+  if (!m.IsDefined() || !m.IsMap()) return;
+  const YAML::Node when = m[std::string(u.key)];
+  if (!when.IsDefined() || !when.IsScalar()) return;  // refused where it is read, if it must be there
+  bool holds = false;
+  if (u.value == "true" || u.value == "false") {
+    bool b = false;
+    holds = YAML::convert<bool>::decode(when, b) && b == (u.value == "true");
+  } else {
+    holds = when.Scalar() == u.value;
+  }
+  if (!holds) return;
+  for (std::string_view k : u.unread)
+    if (const YAML::Node unread = m[std::string(k)]; unread.IsDefined())
+      bad(origin + (line_of(unread) ? ":" + std::to_string(line_of(unread)) : std::string()) + ": " + what + ": '" +
+          std::string(k) + "' is not read when '" + std::string(u.key) + "' is " + std::string(u.value) +
+          "; a value the loader does not read would be passed over");
+}
+
 // Refuses a key of map `m` (at `what`) that is not one of `keys`, or that is not a name (null, a list, a map),
 // naming the file and the key's line.
 void only_keys(const YAML::Node& m, const std::vector<std::string_view>& keys, const std::string& what,
@@ -697,10 +730,17 @@ void refuse_unknown_keys(const YAML::Node& root, const std::string& origin) {
       const std::string dated = what + " value " + std::to_string(i + 1);
       only_keys(values[i], {"from", "to", "value", "assumption"}, dated, origin);
       const YAML::Node value = values[i].IsMap() ? values[i]["value"] : YAML::Node();  // only_keys: if defined
-      if (value_keys != kValueKeys.end()) only_keys(value, value_keys->second, dated + "'s value", origin);
+      const auto unread = kUnreadWhen.find(name);
+      if (value_keys != kValueKeys.end()) {
+        only_keys(value, value_keys->second, dated + "'s value", origin);
+        if (unread != kUnreadWhen.end()) refuse_unread(value, unread->second, dated + "'s value", origin);
+      }
       if (row_keys != kRowKeys.end() && value.IsDefined() && value.IsMap())
-        for (const auto& row : value)
+        for (const auto& row : value) {
           only_keys(row.second, row_keys->second, name + "." + row.first.Scalar(), origin);
+          if (unread != kUnreadWhen.end())
+            refuse_unread(row.second, unread->second, name + "." + row.first.Scalar(), origin);
+        }
     }
   }
 }

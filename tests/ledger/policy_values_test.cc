@@ -168,6 +168,20 @@ TEST(PolicyValues, AKeyTheLoaderDoesNotReadIsRefusedNamingItsLine) {
       with(limit_2022, "- {from: 2022-07-01, to: 2022-12-31, value: \"800.00\",\n    ~: 1}");
   EXPECT_EQ(load_error(null_key), at_line(null_key, "    ~: 1}") + "parameter 'ordinary.limit.employee' value 1 has a "
                                       "key that is not a name (~)");
+  // A key read only when another says so, written beside that key's other value: passed over likewise.
+  const std::string adjunct =
+      with("T-IR: {name: 红外线治疗, per: adjunct", "T-IR: {name: 红外线治疗, per: adjunct, times: 2");
+  EXPECT_EQ(load_error(adjunct), at_line(adjunct, "T-IR: {") + "acupuncture.therapies.T-IR: 'times' is not read when "
+                                     "'per' is adjunct; a value the loader does not read would be passed over");
+  const std::string inpatient = with("C08: {inpatient: true,", "C08: {inpatient: true, standard: \"5000.00\",");
+  EXPECT_EQ(load_error(inpatient), at_line(inpatient, "C08: {") +
+                                       "chronic.standards.C08: 'standard' is not read when 'inpatient' is true; a "
+                                       "value the loader does not read would be passed over");
+  const std::string retiree =
+      with("value: {credited: false}", "value: {credited: no,\n pension_base: \"3000.00\"}");
+  EXPECT_NE(load_error(retiree).find(at_line(retiree, " pension_base:") + "parameter 'account.retiree' value 1's "
+                                     "value: 'pension_base' is not read when 'credited' is false"),
+            std::string::npos) << load_error(retiree);
   const std::string list_key =
       with(limit_2022, "- {from: 2022-07-01, to: 2022-12-31, value: \"800.00\", [a]: 1}");
   EXPECT_EQ(load_error(list_key), at_line(list_key, "[a]: 1}") + "parameter 'ordinary.limit.employee' "
