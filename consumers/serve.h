@@ -9,10 +9,10 @@
 //   topic (dead letters to the dead-letter topic) in one Kafka transaction that also commits the group's offsets.
 //   A restart republishes from the outbox whatever lies between the group's committed offset and the store's
 //   position, so a read_committed consumer sees every output record exactly once, whenever the process dies.
-// - What librdkafka marks retriable is retried (bounded); a transaction it says must be aborted is aborted and
-//   redone; a producer with a fatal error is recreated (issue 8 item 10). A transaction that still fails, or a
-//   store that cannot be written (ENOSPC, EIO), ends the process with exit_code::kFailure and a reason on stderr,
-//   having published nothing it had not committed: the next start recovers from the outbox.
+// - What librdkafka marks retriable is retried (at most 20 times and a minute); a transaction it says must be
+//   aborted is aborted and redone; a producer with a fatal error is recreated (issue 8 item 10). A transaction that
+//   still fails, or a store that cannot be written (ENOSPC, EIO), ends the process with exit_code::kFailure and a
+//   reason on stderr, having published nothing it had not committed: the next start recovers from the outbox.
 // - Dead letters of the fold are published to the settlements topic in their place (kind dead_letter) and to the
 //   dead-letter topic. No record ends serve (the fold turns a poison record into a dead letter).
 // - Crash points (log/fault_probe.h): serve.before_early_commit, serve.before_outbox_commit,

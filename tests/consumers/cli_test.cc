@@ -1,6 +1,7 @@
 // The command line of EVENTS.md, driven as a user would: the worked examples, bad input, duplicates.
 #include <rocksdb/db.h>
 
+#include <chrono>
 #include <fstream>
 #include <set>
 
@@ -784,6 +785,22 @@ TEST(Cli, StatementTextJsonAndHtmlInChromium) {
   EXPECT_NE(dom.find("E1-5"), std::string::npos);
   EXPECT_NE(dom.find("<svg id=\"chart\""), std::string::npos);
   EXPECT_NE(dom.find("1120.00"), std::string::npos);
+}
+
+// A broker that never answers: serve fails, naming the call, once a call has been retried for a minute (a timed-out
+// init_transactions is retriable, and 20 attempts of 60 s each kept it waiting 20 minutes, --idle-exit or not).
+TEST(ServeOnAnUnreachableBroker, FailsWithinTwoMinutes) {
+  TempDir d;
+  const auto start = std::chrono::steady_clock::now();
+  std::string out;  // librdkafka's own lines (starting with %) left out
+  run("(timeout 600 " + gongji("serve --data-dir " + d / "data" + " --brokers 127.0.0.1:1 --idle-exit 1") +
+          " 2>&1; echo \"exit $?\") | grep -v '^%'",
+      &out);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, std::chrono::seconds(120)) << out;
+  EXPECT_NE(out.find("exit " + std::to_string(exit_code::kFailure) + "\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("gongji serve: error: init_transactions: "), std::string::npos) << out;
+  EXPECT_NE(out.find("(still failing after 1 attempt in 6"), std::string::npos) << out;
 }
 
 }  // namespace
