@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "consumers/config.h"
 #include "consumers/exit_codes.h"
@@ -698,18 +699,20 @@ int cmd_log_truncate(const Paths& paths, int partition, uint64_t offset, bool ye
   std::cout << plan.describe() << "\n";
   // A store that folded past the cut would resume over whatever is appended there later, and a replay from a
   // checkpoint past it would start from records the log no longer holds (its anchor check would refuse it): refuse,
-  // naming each of them. The store is held open for writing until the cut is made, so that no fold commits or takes
-  // a checkpoint past it meanwhile (a fold holds the store's lock while it runs).
+  // naming each of them. With --yes the store's lock is held (StoreLock: the store is not opened for writing, so
+  // nothing in it changes) from this check until the cut is made, so that no fold commits or takes a checkpoint past
+  // it meanwhile (a fold holds the lock while it runs).
   std::vector<std::string> past;
-  std::unique_ptr<Store> held;
+  std::optional<StoreLock> held;
   if (fs::exists(paths.state() + "/CURRENT")) {
-    try {
-      held = std::make_unique<Store>(paths.state());
-    } catch (const StoreError& e) {
-      throw StoreError(std::string(e.what()) + ": a fold may be running on the store; once it has ended, truncate " +
-                       "again: nothing changed");
+    if (yes) {
+      try {
+        held.emplace(paths.state());
+      } catch (const StoreError& e) {
+        throw StoreError(std::string(e.what()) + "; once it has ended, truncate again: nothing changed");
+      }
     }
-    if (uint64_t folded = held->folded_offset(partition); folded > offset)
+    if (uint64_t folded = Store(paths.state(), true).folded_offset(partition); folded > offset)
       past.push_back("the store at " + paths.state() + " has folded partition " + std::to_string(partition) +
                      " up to offset " + std::to_string(folded));
   }

@@ -1065,11 +1065,11 @@ void truncate_segment_log(const std::string& dir, const TruncatePlan& plan) {
     throw LogError("embedded log: id index write failed: " + (d / "index").string() + ": " + st.ToString());
   // The later segments go first, the last one first, then the cut: a crash at any step (each preceded by the probe)
   // leaves a log that opens, holding a prefix of what it held, and the same truncation can be run again.
-  for (auto r = plan.removed.rbegin(); r != plan.removed.rend(); ++r) {
+  for (auto r = plan.removed.rbegin(); r != plan.removed.rend(); ++r) {  // each synced: a power loss keeps the order
     probe::crash_point("log.truncate_before_cut");
     fs::remove(*r);
+    fsync_path(pdir);
   }
-  fsync_path(pdir);
   probe::crash_point("log.truncate_before_cut");
   fs::resize_file(plan.file, plan.byte);
   fsync_path(plan.file);

@@ -851,6 +851,18 @@ rocksdb::BlockBasedTableOptions store_table_options() {
 
 }  // namespace
 
+StoreLock::StoreLock(const std::string& dir) {
+  rocksdb::FileLock* lock = nullptr;
+  const rocksdb::Status st = rocksdb::Env::Default()->LockFile(dir + "/LOCK", &lock);
+  if (!st.ok())
+    throw StoreError("the store at " + dir + " is in use (a fold or serve has it open for writing): " + st.ToString());
+  lock_ = lock;
+}
+
+StoreLock::~StoreLock() {
+  if (lock_) (void)rocksdb::Env::Default()->UnlockFile(static_cast<rocksdb::FileLock*>(lock_));
+}
+
 rocksdb::Options store_db_options() {
   rocksdb::Options opt;
   opt.IncreaseParallelism(2);

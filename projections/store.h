@@ -91,6 +91,21 @@ struct NotFoundError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Holds the lock of the store at `dir` (RocksDB's LOCK file, which a process opening the store for writing takes for
+// as long as it has it open: a fold, `serve`) without opening the store, so that nothing changes in it: no migration,
+// no new store. While held, no process opens the store for writing. Throws StoreError naming the store when another
+// open holds it, or when it cannot be taken.
+class StoreLock {
+ public:
+  explicit StoreLock(const std::string& dir);
+  ~StoreLock();
+  StoreLock(const StoreLock&) = delete;
+  StoreLock& operator=(const StoreLock&) = delete;
+
+ private:
+  void* lock_ = nullptr;  // rocksdb::FileLock
+};
+
 // The store's format, recorded under n/format when a store is created. Raise it with any change to the key layout
 // above or to a stored value that an older binary would misread, and handle the older format in Store::check_format
 // (store.cc), the one place that reads n/format: migrate it there, or let it refuse. Formats:

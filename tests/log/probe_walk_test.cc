@@ -13,7 +13,7 @@ namespace gongji::test {
 namespace {
 
 // The points `serve` owns are walked by the Kafka tests; replay's is tested by StoreFault (an I/O error only);
-// `log truncate`'s by LogCorruption.ACrashBetweenTheIndexAndTheCutIsRepairedByRunningTheTruncationAgain.
+// `log truncate`'s by LogCorruption.ACrashAtEachStepOfTheCutIsRepairedByRunningTheTruncationAgain.
 bool embedded(std::string_view point) {
   return !point.starts_with("serve.") && !point.starts_with("replay.") && !point.starts_with("log.truncate_");
 }
