@@ -68,12 +68,16 @@ std::string seconds_text(std::chrono::steady_clock::duration d) {  // "1.2 s"
   return b;
 }
 
-// Runs one transactional call, calling it again while librdkafka marks its error retriable (bounded). Throws Redo
-// when the transaction must be aborted or the producer recreated, Fatal for anything else.
-void txn_call(const std::function<RdKafka::Error*()>& call, const char* what) {
+// Runs one transactional call, calling it again while librdkafka marks its error retriable (bounded: kMaxAttempts,
+// and kRetryFor in all, each attempt given at most `timeout_ms` and what is left of kRetryFor). Throws Redo when the
+// transaction must be aborted or the producer recreated, Fatal for anything else.
+void txn_call(const std::function<RdKafka::Error*(int timeout_ms)>& call, int timeout_ms, const char* what) {
   const auto first = std::chrono::steady_clock::now();
   for (int attempt = 1;; ++attempt) {
-    std::unique_ptr<RdKafka::Error> err(call());
+    using std::chrono::milliseconds;
+    const auto left = std::chrono::duration_cast<milliseconds>(kRetryFor - (std::chrono::steady_clock::now() - first));
+    const int ms = timeout_ms <= 0 ? 0 : static_cast<int>(std::clamp<int64_t>(left.count(), 1000, timeout_ms));
+    std::unique_ptr<RdKafka::Error> err(call(ms));
     if (!err) return;
     std::string msg = std::string(what) + ": " + err->str();
     if (err->is_fatal()) throw Redo(msg, true);
@@ -168,7 +172,7 @@ class Server : public RdKafka::RebalanceCb {
       producer_.reset(RdKafka::Producer::create(pc.get(), err));
       if (!producer_) throw Fatal("producer: " + err);
       try {
-        txn_call([&] { return producer_->init_transactions(60000); }, "init_transactions");
+        txn_call([&](int ms) { return producer_->init_transactions(ms); }, 60000, "init_transactions");
         return;
       } catch (const Redo& r) {
         if (attempt >= kMaxAttempts) throw Fatal(r.what());
@@ -448,18 +452,18 @@ class Server : public RdKafka::RebalanceCb {
   // One attempt at the transaction: the items, then the group's offsets, then the commit.
   void transact_once(const std::vector<Pending>& items, const std::map<int, uint64_t>& positions,
                      RdKafka::ConsumerGroupMetadata& group) {
-    txn_call([&] { return producer_->begin_transaction(); }, "begin_transaction");
+    txn_call([&](int) { return producer_->begin_transaction(); }, 0, "begin_transaction");
     for (const Pending& q : items) produce(q);
-    txn_call([&] {
+    txn_call([&](int ms) {
       std::vector<RdKafka::TopicPartition*> offs;
       for (auto [p, next] : positions)
         offs.push_back(RdKafka::TopicPartition::create(opt_.events_topic, p, static_cast<int64_t>(next)));
-      RdKafka::Error* e = producer_->send_offsets_to_transaction(offs, &group, 30000);
+      RdKafka::Error* e = producer_->send_offsets_to_transaction(offs, &group, ms);
       RdKafka::TopicPartition::destroy(offs);
       return e;
-    }, "send_offsets_to_transaction");
+    }, 30000, "send_offsets_to_transaction");
     probe::crash_point("serve.before_txn_commit");
-    txn_call([&] { return producer_->commit_transaction(60000); }, "commit_transaction");
+    txn_call([&](int ms) { return producer_->commit_transaction(ms); }, 60000, "commit_transaction");
     probe::crash_point("serve.after_txn_commit");
   }
 

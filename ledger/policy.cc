@@ -669,7 +669,7 @@ const std::map<std::string_view, UnreadWhen> kUnreadWhen = {
     {"account.retiree", {"credited", "false", {"pension_base", "under_70", "from_70"}}},
     {"account.flexible_rate", {"checked", "false", {"flexible_under_46", "flexible_from_46", "old_urban"}}},
     {"acupuncture.therapies", {"per", "adjunct", {"times"}}},
-    {"chronic.standards", {"inpatient", "true", {"standard"}}},
+    {"chronic.standards", {"inpatient", "true", {"standard", "castration"}}},  // chronic.cc: no position, no standard
 };
 
 // Refuses a key of map `m` (at `what`) that kUnreadWhen's `u` says is not read there.

@@ -800,7 +800,7 @@ TEST(ServeOnAnUnreachableBroker, FailsWithinTwoMinutes) {
   EXPECT_LT(took, std::chrono::seconds(120)) << out;
   EXPECT_NE(out.find("exit " + std::to_string(exit_code::kFailure) + "\n"), std::string::npos) << out;
   EXPECT_NE(out.find("gongji serve: error: init_transactions: "), std::string::npos) << out;
-  EXPECT_NE(out.find("(still failing after 1 attempt in 6"), std::string::npos) << out;
+  EXPECT_NE(out.find("(still failing after "), std::string::npos) << out;
 }
 
 }  // namespace

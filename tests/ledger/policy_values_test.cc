@@ -177,6 +177,9 @@ TEST(PolicyValues, AKeyTheLoaderDoesNotReadIsRefusedNamingItsLine) {
   EXPECT_EQ(load_error(inpatient), at_line(inpatient, "C08: {") +
                                        "chronic.standards.C08: 'standard' is not read when 'inpatient' is true; a "
                                        "value the loader does not read would be passed over");
+  const std::string castrated = with("C08: {inpatient: true,", "C08: {inpatient: true, castration: \"5000.00\",");
+  EXPECT_NE(load_error(castrated).find("chronic.standards.C08: 'castration' is not read when 'inpatient' is true"),
+            std::string::npos) << load_error(castrated);
   const std::string retiree =
       with("value: {credited: false}", "value: {credited: no,\n pension_base: \"3000.00\"}");
   EXPECT_NE(load_error(retiree).find(at_line(retiree, " pension_base:") + "parameter 'account.retiree' value 1's "
