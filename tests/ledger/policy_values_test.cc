@@ -185,6 +185,14 @@ TEST(PolicyValues, AKeyTheLoaderDoesNotReadIsRefusedNamingItsLine) {
   EXPECT_NE(load_error(retiree).find(at_line(retiree, " pension_base:") + "parameter 'account.retiree' value 1's "
                                      "value: 'pension_base' is not read when 'credited' is false"),
             std::string::npos) << load_error(retiree);
+  const std::string flexible = with("value: {checked: false}", "value: {checked: false, old_urban: \"0.07\"}");
+  EXPECT_EQ(load_error(flexible), at_line(flexible, "value: {checked: false,") +
+                                      "parameter 'account.flexible_rate' value 1's value: 'old_urban' is not read "
+                                      "when 'checked' is false; a value the loader does not read would be passed over");
+  // The same keys beside the value that reads them load (as the built-in policy's later flexible rates do).
+  EXPECT_EQ(load_error(with("value: {checked: false}", "value: {checked: true, flexible_under_46: \"0.07\", "
+                                                       "flexible_from_46: \"0.07\", old_urban: \"0.07\"}")),
+            "");
   const std::string list_key =
       with(limit_2022, "- {from: 2022-07-01, to: 2022-12-31, value: \"800.00\", [a]: 1}");
   EXPECT_EQ(load_error(list_key), at_line(list_key, "[a]: 1}") + "parameter 'ordinary.limit.employee' "
