@@ -1002,6 +1002,12 @@ TruncatePlan plan_segment_log_truncate(const std::string& dir, int partition, ui
                                        " is damaged, before offset " + std::to_string(offset) +
                                        ": truncate at that offset or earlier"});
   Scan whole = scan_whole(plan.file);
+  // The cut is made in place (resize_file): another name of the same file, a copy made with `cp -al` or `ln`, would
+  // be cut with it. Later segments are only unlinked, so their other names keep them.
+  if (uintmax_t links = fs::hard_link_count(plan.file); links > 1 && kept.valid < whole.size)
+    refuse({plan.file, kept.valid, "the segment has " + std::to_string(links) + " names (hard links: a copy made " +
+                                       "with cp -al or ln), and the cut would cut every one; make that copy with " +
+                                       "cp without -l, or remove the other names, then truncate again"});
   plan.byte = kept.valid;
   plan.records = whole.count - std::min(whole.count, kept.count);
   plan.bytes = whole.size - kept.valid;

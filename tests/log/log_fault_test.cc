@@ -544,6 +544,39 @@ TEST_F(LogCorruption, ASegmentThatIsNotAFileIsRefusedAndAFindingOfVerify) {
   }
 }
 
+// A cut is made in place, so a segment with another name (a copy made with `cp -al`) would be cut under both: the
+// plan refuses it, naming the file and the byte of the cut, and the copy is left whole. A later segment with another
+// name is only unlinked, so it does not stop a cut before it; nor does a link to the segment when nothing of it is cut.
+TEST_F(LogCorruption, ACutOfASegmentWithAnotherNameIsRefusedAndTheCopyKept) {
+  fs::path log = copy("hard-link");
+  const fs::path snapshot = dir_->path / "hard-link-snapshot.seg";
+  fs::create_hard_link(seg(log, 2), snapshot);
+  const uintmax_t size = fs::file_size(snapshot);
+  const uint64_t byte = record_starts(seg(log, 2))[1];
+  const std::string msg = thrown<LogError>([&] { plan_segment_log_truncate(log.string(), 0, base(2) + 1); });
+  EXPECT_EQ(msg, "embedded log: " + seg(log, 2) + " at byte " + std::to_string(byte) +
+                     ": the segment has 2 names (hard links: a copy made with cp -al or ln), and the cut would cut "
+                     "every one; make that copy with cp without -l, or remove the other names, then truncate again");
+  EXPECT_EQ(fs::file_size(snapshot), size);
+  // A cut at the segment's start keeps none of it, but is a cut of it all the same: refused too.
+  EXPECT_THROW(plan_segment_log_truncate(log.string(), 0, base(2)), LogError);
+  // At the start of the next segment, nothing of the linked one is cut: planned and done, the link kept whole.
+  TruncatePlan next = plan_segment_log_truncate(log.string(), 0, base(3));
+  EXPECT_EQ(next.file, seg(log, 3));
+  truncate_segment_log(log.string(), next);
+  EXPECT_EQ(fs::file_size(snapshot), size);
+  EXPECT_EQ(fs::file_size(seg(log, 2)), size);
+  // A later segment with another name: unlinked by the cut, its other name keeps every byte.
+  const fs::path later = dir_->path / "hard-link-later.seg";
+  fs::remove(snapshot);
+  fs::create_hard_link(seg(log, 2), later);
+  truncate_segment_log(log.string(), plan_segment_log_truncate(log.string(), 0, base(1) + 1));
+  EXPECT_EQ(fs::file_size(later), size);
+  EXPECT_FALSE(fs::exists(seg(log, 2)));
+  EXPECT_TRUE(verify_segment_log(log.string()).empty());
+  EXPECT_EQ(open_segment_log(log.string(), 8)->end_offset(0), base(1) + 1);
+}
+
 // The explicit repair: a damaged record in a sealed segment is cut away at its offset; the plan says what it
 // drops; the re-ingest of the same events restores the pristine log.
 TEST_F(LogCorruption, TruncateAtADamagedRecordThenReingestRestores) {
