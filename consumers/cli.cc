@@ -513,6 +513,8 @@ int cmd_audit(const Paths& paths, const std::string& policy_file, const AccessRe
   for (const Defaulted& d : pol.defaulted())  // issue 9 item 8: an older stored text
     std::cout << "  policy " << pol.version() << " lacks " << d.parameter << " (" << d.rule
               << "): the value before issue 9, " << d.value << "\n";
+  for (const std::string& m : pol.passed_over())  // an older stored text: what it was folded with, not a finding
+    std::cout << "  policy " << pol.version() << " passes over " << m << "\n";
   for (const auto& c : rep.checked) std::cout << "  ok: " << c << "\n";
   for (const auto& c : rep.failed) std::cout << "  FAILED: " << c << "\n";
   for (const auto& f : rep.findings) std::cout << "  FINDING: " << f << "\n";

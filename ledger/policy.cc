@@ -592,20 +592,25 @@ void check_adjusted_rates(const Params& p, Date from, const std::string& origin)
   check({p.chronic_ratio_resident_ordinary, 0, 0}, "chronic.ratio.resident_ordinary", {tcm});
 }
 
+// Told of each key a text holds that the loader would pass over (the message names the file and the line): a given
+// text is refused at the first, a stored one only notes each (Policy::passed_over).
+using Found = std::function<void(const std::string&)>;
+
 // A key written twice in one map (YAML forbids it): yaml-cpp keeps both and a lookup reads the first, so a second
 // `value:` under a dated value, or a parameter written again lower down, would be ignored or would replace the first
 // without a word (a limit edited by adding a line). Refused naming both lines. Only a given text: a stored one was
-// folded with the reading it had then (PolicyText::stored). Walked with a stack of its own (a deeply nested file
-// must not overflow the call stack: a fuzz finding) and at most kMostNodes nodes, aliases counted each time they are
-// used (a few aliases of aliases stand for billions of nodes).
-void refuse_repeated_keys(const YAML::Node& root, const std::string& origin) {
+// folded with the reading it had then (PolicyText::stored), and the repetition is only told to `found`
+// (Policy::passed_over). Walked with a stack of its own (a deeply nested file must not overflow the call stack: a fuzz
+// finding) and at most kMostNodes nodes, aliases counted each time they are used (a few aliases of aliases stand for
+// billions of nodes).
+void refuse_repeated_keys(const YAML::Node& root, const std::string& origin, const Found& found) {
   constexpr size_t kMostNodes = 1'000'000;
   std::vector<YAML::Node> todo{root};
   std::optional<std::tuple<int, std::string, int>> earliest;  // the repeated key first in the file: line, key, first
   for (size_t seen = 0; !todo.empty(); ++seen) {
     if (seen == kMostNodes)
-      bad(origin + ": more than " + std::to_string(kMostNodes) + " YAML nodes, counting each use of an alias: not "
-                   "the shape of a policy");
+      return found(origin + ": more than " + std::to_string(kMostNodes) + " YAML nodes, counting each use of an " +
+                   "alias: not the shape of a policy");
     const YAML::Node n = todo.back();
     todo.pop_back();
     if (n.IsSequence())
@@ -622,8 +627,8 @@ void refuse_repeated_keys(const YAML::Node& root, const std::string& origin) {
     }
   }
   if (earliest)
-    bad(origin + ":" + std::to_string(std::get<0>(*earliest)) + ": '" + std::get<1>(*earliest) +
-        "' is written twice in one map (first on line " + std::to_string(std::get<2>(*earliest)) +
+    found(origin + ":" + std::to_string(std::get<0>(*earliest)) + ": '" + std::get<1>(*earliest) +
+          "' is written twice in one map (first on line " + std::to_string(std::get<2>(*earliest)) +
         "); YAML allows a key once, and which of the two would count is not clear");
 }
 
@@ -672,8 +677,9 @@ const std::map<std::string_view, UnreadWhen> kUnreadWhen = {
     {"chronic.standards", {"inpatient", "true", {"standard", "castration"}}},  // chronic.cc: no position, no standard
 };
 
-// Refuses a key of map `m` (at `what`) that kUnreadWhen's `u` says is not read there.
-void refuse_unread(const YAML::Node& m, const UnreadWhen& u, const std::string& what, const std::string& origin) {
+// Tells `found` of each key of map `m` (at `what`) that kUnreadWhen's `u` says is not read there.
+void refuse_unread(const YAML::Node& m, const UnreadWhen& u, const std::string& what, const std::string& origin,
+                   const Found& found) {
   if (!m.IsDefined() || !m.IsMap()) return;
   const YAML::Node when = m[std::string(u.key)];
   if (!when.IsDefined() || !when.IsScalar()) return;  // refused where it is read, if it must be there
@@ -687,59 +693,59 @@ void refuse_unread(const YAML::Node& m, const UnreadWhen& u, const std::string& 
   if (!holds) return;
   for (std::string_view k : u.unread)
     if (const YAML::Node unread = m[std::string(k)]; unread.IsDefined())
-      bad(origin + (line_of(unread) ? ":" + std::to_string(line_of(unread)) : std::string()) + ": " + what + ": '" +
-          std::string(k) + "' is not read when '" + std::string(u.key) + "' is " + std::string(u.value) +
-          "; a value the loader does not read would be passed over");
+      found(origin + (line_of(unread) ? ":" + std::to_string(line_of(unread)) : std::string()) + ": " + what + ": '" +
+            std::string(k) + "' is not read when '" + std::string(u.key) + "' is " + std::string(u.value) +
+            "; a value the loader does not read would be passed over");
 }
 
-// Refuses a key of map `m` (at `what`) that is not one of `keys`, or that is not a name (null, a list, a map),
-// naming the file and the key's line.
+// Tells `found` of each key of map `m` (at `what`) that is not one of `keys`, or that is not a name (null, a list, a
+// map), naming the file and the key's line.
 void only_keys(const YAML::Node& m, const std::vector<std::string_view>& keys, const std::string& what,
-               const std::string& origin) {
+               const std::string& origin, const Found& found) {
   if (!m.IsDefined() || !m.IsMap()) return;  // a value missing or of another shape is refused where it is read
   for (const auto& kv : m) {
     const int line = line_of(kv.first) ? line_of(kv.first) : line_of(kv.second);  // a null key has no line
     const std::string at = origin + (line ? ":" + std::to_string(line) : std::string());
-    if (!kv.first.IsScalar())
-      bad(at + ": " + what + " has a key that is not a name (" + flow_text(kv.first) + ")");
-    if (std::find(keys.begin(), keys.end(), kv.first.Scalar()) == keys.end()) {
+    if (!kv.first.IsScalar()) {
+      found(at + ": " + what + " has a key that is not a name (" + flow_text(kv.first) + ")");
+    } else if (std::find(keys.begin(), keys.end(), kv.first.Scalar()) == keys.end()) {
       std::string list;
       for (std::string_view k : keys) list += (list.empty() ? "" : ", ") + std::string(k);
-      bad(at + ": '" + kv.first.Scalar() + "' is not a key of " + what + " (its keys: " + list +
-          "); a key the loader does not read would be passed over, its default left in force");
+      found(at + ": '" + kv.first.Scalar() + "' is not a key of " + what + " (its keys: " + list +
+            "); a key the loader does not read would be passed over, its default left in force");
     }
   }
 }
 
-// Every map of the file's fixed shape checked by only_keys (PolicyText::given: a stored text is read as it was
-// folded, as refuse_repeated_keys).
-void refuse_unknown_keys(const YAML::Node& root, const std::string& origin) {
+// Every map of the file's fixed shape checked by only_keys (for a stored text `found` only notes each key: it is read
+// as it was folded, as refuse_repeated_keys).
+void refuse_unknown_keys(const YAML::Node& root, const std::string& origin, const Found& found) {
   if (!root.IsMap()) return;
-  only_keys(root, {"window", "parameters"}, "the file", origin);
-  only_keys(root["window"], {"from", "to"}, "window", origin);
+  only_keys(root, {"window", "parameters"}, "the file", origin, found);
+  only_keys(root["window"], {"from", "to"}, "window", origin, found);
   const YAML::Node params = root["parameters"];
   if (!params.IsDefined() || !params.IsMap()) return;
   for (const auto& kv : params) {
     const std::string name = kv.first.Scalar(), what = "parameter '" + name + "'";
-    only_keys(kv.second, {"rule", "article", "assumption", "values"}, what, origin);
+    only_keys(kv.second, {"rule", "article", "assumption", "values"}, what, origin, found);
     const YAML::Node values = kv.second.IsMap() ? kv.second["values"] : YAML::Node();
     if (!values.IsDefined() || !values.IsSequence()) continue;
     const auto value_keys = kValueKeys.find(name);
     const auto row_keys = kRowKeys.find(name);
     for (size_t i = 0; i < values.size(); ++i) {
       const std::string dated = what + " value " + std::to_string(i + 1);
-      only_keys(values[i], {"from", "to", "value", "assumption"}, dated, origin);
+      only_keys(values[i], {"from", "to", "value", "assumption"}, dated, origin, found);
       const YAML::Node value = values[i].IsMap() ? values[i]["value"] : YAML::Node();  // only_keys: if defined
       const auto unread = kUnreadWhen.find(name);
       if (value_keys != kValueKeys.end()) {
-        only_keys(value, value_keys->second, dated + "'s value", origin);
-        if (unread != kUnreadWhen.end()) refuse_unread(value, unread->second, dated + "'s value", origin);
+        only_keys(value, value_keys->second, dated + "'s value", origin, found);
+        if (unread != kUnreadWhen.end()) refuse_unread(value, unread->second, dated + "'s value", origin, found);
       }
       if (row_keys != kRowKeys.end() && value.IsDefined() && value.IsMap())
         for (const auto& row : value) {
-          only_keys(row.second, row_keys->second, name + "." + row.first.Scalar(), origin);
+          only_keys(row.second, row_keys->second, name + "." + row.first.Scalar(), origin, found);
           if (unread != kUnreadWhen.end())
-            refuse_unread(row.second, unread->second, name + "." + row.first.Scalar(), origin);
+            refuse_unread(row.second, unread->second, name + "." + row.first.Scalar(), origin, found);
         }
     }
   }
@@ -773,7 +779,13 @@ Policy load_policy_text(const std::string& text, const std::string& origin, Poli
   std::snprintf(hex, sizeof hex, "xxh128:%016llx%016llx", static_cast<unsigned long long>(h.high64),
                 static_cast<unsigned long long>(h.low64));
   pol.version_ = hex;
-  if (how == PolicyText::given) refuse_repeated_keys(root, origin), refuse_unknown_keys(root, origin);
+  // A given text is refused at the first; a stored one is read as it was folded, each finding kept (passed_over).
+  const Found found = [&](const std::string& m) {
+    if (how == PolicyText::given) bad(m);
+    pol.passed_over_.push_back(m);
+  };
+  refuse_repeated_keys(root, origin, found);
+  refuse_unknown_keys(root, origin, found);
   pol.from_ = window_date(root, "from", origin);
   pol.to_ = window_date(root, "to", origin);
   if (pol.to_ < pol.from_) bad(origin + ": window.to is before window.from");

@@ -138,6 +138,11 @@ class Policy {
   // The parameters this (stored, older) text lacks and the values they took, in parameter-name order; empty for a
   // text that gives every parameter.
   const std::vector<Defaulted>& defaulted() const { return defaulted_; }
+  // What a stored text holds that the loader passes over (a key it does not read, a key written twice, read as
+  // written once), each as the message a given text is refused with ("<origin>:<line>: ..."), in the order found;
+  // empty for a given text, which is refused instead. Such a key was passed over when the store was folded too, so
+  // what the store holds is what this reading gives; `audit` and `fold` say so.
+  const std::vector<std::string>& passed_over() const { return passed_over_; }
 
  private:
   friend Policy load_policy_text(const std::string&, const std::string&, PolicyText);
@@ -148,6 +153,7 @@ class Policy {
   std::map<std::string, ParamInfo> info_;
   std::vector<Assumption> assumptions_;
   std::vector<Defaulted> defaulted_;
+  std::vector<std::string> passed_over_;
 };
 
 // `origin` names the source in error messages. PolicyText::stored only where a text the store holds is read

@@ -7,6 +7,7 @@
 #include "events/partition.h"
 #include "service/access_log.h"
 #include "ledger/settlement.h"
+#include "oplog/oplog.h"
 #include "replay/statement.h"
 #include "replay/person_view.h"
 
@@ -93,7 +94,14 @@ void refuse_another_policy(const Store& store, const Policy& p, const std::strin
 
 Policy fold_policy(const Store& store, const std::string& policy_file) {
   const std::string used = recorded_versions(store);
-  if (policy_file.empty()) return used.empty() ? default_policy() : read_policy(store, "");
+  if (policy_file.empty()) {
+    if (used.empty()) return default_policy();
+    Policy recorded = read_policy(store, "");
+    for (const std::string& m : recorded.passed_over())  // a text an older gongji took (ledger/policy.h)
+      oplog::warn("the store's policy " + recorded.version() + " holds what the loader passes over, as it did " +
+                  "when the store was folded under it (a file holding it is refused now): " + m);
+    return recorded;
+  }
   Policy p = load_policy_file(policy_file);
   if (used.empty() || store.policy_text(p.version())) return p;
   const bool several = used.find(',') != std::string::npos;

@@ -9,6 +9,7 @@
 #include "events/partition.h"
 #include "projections/store.h"
 #include "replay/reconstruct.h"
+#include "tests/expect_error.h"
 #include "tests/fixtures.h"
 
 namespace gongji::test {
@@ -595,6 +596,44 @@ TEST(Cli, FoldingUnderASecondPolicyIsRefused) {
   ASSERT_EQ(run(gongji("settlements --data-dir " + d / "two" + " --claim E1-5"), &out), exit_code::kOk);
   EXPECT_NE(out.find("\"policy_version\":\"" + load_policy_text(other, "o").version() + "\""), std::string::npos)
       << out;
+}
+
+// A store an older gongji folded under a text holding a key the loader does not read: it passed the key over then, as
+// it does now for a text a store holds (PolicyText::stored), so the store is what that reading gives. `fold` (on
+// stderr) and `audit` name the key and its line in the text; the store folds on under it and its books hold. The
+// same text given as a file is refused, naming the same key.
+TEST(Cli, AStoresPolicyThatHoldsAKeyTheLoaderPassesOverIsNamedByFoldAndAudit) {
+  TempDir d;
+  const std::string data = d / "data";
+  ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + kScenarios + "examples/employee_year.jsonl >/dev/null")),
+            exit_code::kOk);
+  const std::string c17 = "C17: {standard: \"3000.00\",";
+  std::string text = default_policy_text();
+  ASSERT_NE(text.find(c17), std::string::npos);
+  text.replace(text.find(c17), c17.size(), c17 + " castraton: \"1.00\",");
+  const Policy older = load_policy_text(text, "older", PolicyText::stored);
+  {
+    auto log = open_segment_log(data + "/log", 8);
+    Store(data + "/state").fold(*log, older);
+  }
+  const std::string passed = at_line(text, "C17: {", "the store's recorded policy") +
+                             "'castraton' is not a key of chronic.standards.C17 (its keys: name, inpatient, "
+                             "standard, castration); a key the loader does not read would be passed over, its "
+                             "default left in force";
+  std::string out;
+  ASSERT_EQ(run(gongji("fold --data-dir " + data + " 2>&1"), &out), exit_code::kOk) << out;
+  EXPECT_NE(out.find("the store's policy " + older.version() + " holds what the loader passes over, as it did when "
+                     "the store was folded under it (a file holding it is refused now): " + passed),
+            std::string::npos)
+      << out;
+  ASSERT_EQ(run(gongji("audit --data-dir " + data + " 2>&1"), &out), exit_code::kOk) << out;
+  EXPECT_NE(out.find("\n  policy " + older.version() + " passes over " + passed + "\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("the books hold"), std::string::npos) << out;
+  std::ofstream(d / "older.yaml") << text;
+  ASSERT_EQ(run(gongji("fold --data-dir " + data + " --policy " + d / "older.yaml" + " 2>&1"), &out),
+            exit_code::kFailure)
+      << out;
+  EXPECT_NE(out.find("'castraton' is not a key of chronic.standards.C17"), std::string::npos) << out;
 }
 
 // statement's text header names the scheme as of the year's last day, and says when there is none: a person

@@ -2,6 +2,9 @@
 // new value out of range naming it; a policy that changes an age, the old-urban cut-off, the crediting months, the
 // disease cap or the TCM points changes the result; a fold under a policy without a code dead-letters an event
 // naming the field and the code; the assumed values are reported (Policy::assumptions, `gongji policy`).
+#include <algorithm>
+#include <cstring>
+
 #include "events/event_json.h"
 #include "events/fb_codec.h"
 #include "tests/expect_error.h"
@@ -143,7 +146,6 @@ TEST(PolicyValues, AKeyTheLoaderDoesNotReadIsRefusedNamingItsLine) {
   EXPECT_EQ(load_error(castration), at_line(castration, "C17: {") +
                                         "'castraton' is not a key of chronic.standards.C17 "
                                         "(its keys: name, inpatient, standard, castration)" + tail);
-  EXPECT_NO_THROW(load_policy_text(castration, "test", PolicyText::stored));
   const char* limit_2022 = "- {from: 2022-07-01, to: 2022-12-31, value: \"800.00\"}";
   const std::string too = with(limit_2022, "- {from: 2022-07-01, value: \"800.00\",\n         too: 2022-12-31}");
   EXPECT_EQ(load_error(too), at_line(too, "         too:") +
@@ -199,6 +201,33 @@ TEST(PolicyValues, AKeyTheLoaderDoesNotReadIsRefusedNamingItsLine) {
                                       "value 1 has a key that is not a name ([a])");
 }
 
+// A text a store holds is read as it was folded (PolicyText::stored): each key a given text is refused for is passed
+// over and named by passed_over() in the same words, every one of them, with the line numbers of that text.
+TEST(PolicyValues, AStoredTextNamesEveryKeyItPassesOver) {
+  const std::string tail = "; a key the loader does not read would be passed over, its default left in force";
+  const std::string castration =
+      with("C17: {standard: \"3000.00\",", "C17: {standard: \"3000.00\", castraton: \"1.00\",");
+  const char* limit_2022 = "- {from: 2022-07-01, to: 2022-12-31, value: \"800.00\"}";
+  const Policy stored = load_policy_text(castration, "test", PolicyText::stored);
+  EXPECT_EQ(stored.passed_over(), std::vector<std::string>{load_error(castration)});
+  EXPECT_TRUE(default_policy().passed_over().empty());
+  EXPECT_TRUE(load_policy_text(default_policy_text(), "test", PolicyText::stored).passed_over().empty());
+  std::string several = castration + "notes: read by no one\n";
+  several.replace(several.find(limit_2022), std::strlen(limit_2022),
+                  "- {from: 2022-07-01, to: 2022-12-31, value: \"800.00\", [a]: 1}");
+  std::vector<std::string> passed = load_policy_text(several, "test", PolicyText::stored).passed_over();
+  std::sort(passed.begin(), passed.end());
+  std::vector<std::string> each = {at_line(several, "C17: {") + "'castraton' is not a key of chronic.standards.C17 "
+                                                                "(its keys: name, inpatient, standard, castration)" +
+                                       tail,
+                                   at_line(several, "notes:") +
+                                       "'notes' is not a key of the file (its keys: window, parameters)" + tail,
+                                   at_line(several, "[a]: 1}") + "parameter 'ordinary.limit.employee' value 1 has a "
+                                                                 "key that is not a name ([a])"};
+  std::sort(each.begin(), each.end());
+  EXPECT_EQ(passed, each);
+}
+
 // A key written twice in one map is refused naming both lines: yaml-cpp would read the first `value:` and ignore the
 // second (a limit "edited" by adding a line), and a parameter written again would replace the first. A text a store
 // holds is read as it was folded (PolicyText::stored), and the window's dates name their line too.
@@ -210,7 +239,8 @@ TEST(PolicyValues, AKeyWrittenTwiceInOneMapIsRefusedNamingBothLines) {
                                          "'value' is written twice in one map (first on line " +
                                          std::to_string(line_on(default_policy_text(), limit_2023)) +
                                          "); YAML allows a key once, and which of the two would count is not clear");
-  EXPECT_NO_THROW(load_policy_text(value_twice, "test", PolicyText::stored));
+  EXPECT_EQ(load_policy_text(value_twice, "test", PolicyText::stored).passed_over(),
+            std::vector<std::string>{load_error(value_twice)});
   const std::string parameter_twice = with("  ordinary.limit.resident_tier1:",
                                            "  ordinary.limit.employee:\n    rule: ORD-LIM\n    article: Art.11\n"
                                            "    values: [{from: 2022-07-01, value: \"1.00\"}]\n"
