@@ -968,6 +968,11 @@ struct Cli {
                     "does not answer can hold the orderly stop for minutes; what was committed and not published is "
                     "published by the next start")
         ->transform(whole_number(1, 3600));
+    srv->add_option("--broker-wait", sopt.broker_wait_seconds,
+                    "seconds a Kafka transactional call failing retriably (a broker that does not answer) is tried "
+                    "again, in all, before serve ends with exit 1 naming the call (default 60, at most 20 tries); "
+                    "what was committed and not published is published by the next start")
+        ->transform(whole_number(1, 3600));
     CLI::Option* listen =
         srv->add_option("--listen", sopt.listen,
                         "HOST:PORT: answer the query service's endpoints (see `gongji query --help`) for this "

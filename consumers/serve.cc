@@ -52,10 +52,9 @@ struct Redo : std::runtime_error {
 // Bounds on retrying what librdkafka marks retriable (issue 8 item 10): a fresh broker answers "Coordinator load in
 // progress" for a few seconds; a broker that stays away that long is a failure (the outbox recovers on restart).
 // Attempts and time both bound it: a call that times out (60 s) is retriable too, so 20 attempts of an unreachable
-// broker kept serve waiting 20 minutes, --idle-exit or not (ServeOnAnUnreachableBroker.FailsWithinTwoMinutes).
+// broker kept serve waiting 20 minutes, --idle-exit or not (ServeOnAnUnreachableBroker.FailsWithinTheBrokerWait).
 constexpr int kMaxAttempts = 20;
 constexpr std::chrono::milliseconds kRetryPause{500};
-constexpr std::chrono::seconds kRetryFor{60};
 
 void setc(RdKafka::Conf* c, const std::string& k, const std::string& v) {
   std::string err;
@@ -69,13 +68,15 @@ std::string seconds_text(std::chrono::steady_clock::duration d) {  // "1.2 s"
 }
 
 // Runs one transactional call, calling it again while librdkafka marks its error retriable (bounded: kMaxAttempts,
-// and kRetryFor in all, each attempt given at most `timeout_ms` and what is left of kRetryFor). Throws Redo when the
-// transaction must be aborted or the producer recreated, Fatal for anything else.
-void txn_call(const std::function<RdKafka::Error*(int timeout_ms)>& call, int timeout_ms, const char* what) {
+// and `retry_for` in all, ServeOptions::broker_wait_seconds, each attempt given at most `timeout_ms` and what is left
+// of `retry_for`, at least 1 s). Throws Redo when the transaction must be aborted or the producer recreated, Fatal for
+// anything else.
+void txn_call(const std::function<RdKafka::Error*(int timeout_ms)>& call, int timeout_ms, const char* what,
+              std::chrono::seconds retry_for) {
   const auto first = std::chrono::steady_clock::now();
   for (int attempt = 1;; ++attempt) {
     using std::chrono::milliseconds;
-    const auto left = std::chrono::duration_cast<milliseconds>(kRetryFor - (std::chrono::steady_clock::now() - first));
+    const auto left = std::chrono::duration_cast<milliseconds>(retry_for - (std::chrono::steady_clock::now() - first));
     const int ms = timeout_ms <= 0 ? 0 : static_cast<int>(std::clamp<int64_t>(left.count(), 1000, timeout_ms));
     std::unique_ptr<RdKafka::Error> err(call(ms));
     if (!err) return;
@@ -83,7 +84,7 @@ void txn_call(const std::function<RdKafka::Error*(int timeout_ms)>& call, int ti
     if (err->is_fatal()) throw Redo(msg, true);
     if (err->txn_requires_abort()) throw Redo(msg, false);
     if (!err->is_retriable()) throw Fatal(msg);
-    if (const auto spent = std::chrono::steady_clock::now() - first; attempt >= kMaxAttempts || spent >= kRetryFor)
+    if (const auto spent = std::chrono::steady_clock::now() - first; attempt >= kMaxAttempts || spent >= retry_for)
       throw Fatal(msg + " (still failing after " + std::to_string(attempt) + (attempt == 1 ? " attempt" : " attempts") +
                   " in " + seconds_text(spent) + ")");
     oplog::warn(msg + " (retriable; retrying)");
@@ -172,7 +173,7 @@ class Server : public RdKafka::RebalanceCb {
       producer_.reset(RdKafka::Producer::create(pc.get(), err));
       if (!producer_) throw Fatal("producer: " + err);
       try {
-        txn_call([&](int ms) { return producer_->init_transactions(ms); }, 60000, "init_transactions");
+        txn_call([&](int ms) { return producer_->init_transactions(ms); }, 60000, "init_transactions", broker_wait());
         return;
       } catch (const Redo& r) {
         if (attempt >= kMaxAttempts) throw Fatal(r.what());
@@ -449,10 +450,12 @@ class Server : public RdKafka::RebalanceCb {
     if (q.dead_letter) produce_to(opt_.dead_letter_topic, RdKafka::Topic::PARTITION_UA, q.value);
   }
 
+  std::chrono::seconds broker_wait() const { return std::chrono::seconds(opt_.broker_wait_seconds); }
+
   // One attempt at the transaction: the items, then the group's offsets, then the commit.
   void transact_once(const std::vector<Pending>& items, const std::map<int, uint64_t>& positions,
                      RdKafka::ConsumerGroupMetadata& group) {
-    txn_call([&](int) { return producer_->begin_transaction(); }, 0, "begin_transaction");
+    txn_call([&](int) { return producer_->begin_transaction(); }, 0, "begin_transaction", broker_wait());
     for (const Pending& q : items) produce(q);
     txn_call([&](int ms) {
       std::vector<RdKafka::TopicPartition*> offs;
@@ -461,9 +464,9 @@ class Server : public RdKafka::RebalanceCb {
       RdKafka::Error* e = producer_->send_offsets_to_transaction(offs, &group, ms);
       RdKafka::TopicPartition::destroy(offs);
       return e;
-    }, 30000, "send_offsets_to_transaction");
+    }, 30000, "send_offsets_to_transaction", broker_wait());
     probe::crash_point("serve.before_txn_commit");
-    txn_call([&](int ms) { return producer_->commit_transaction(ms); }, 60000, "commit_transaction");
+    txn_call([&](int ms) { return producer_->commit_transaction(ms); }, 60000, "commit_transaction", broker_wait());
     probe::crash_point("serve.after_txn_commit");
   }
 

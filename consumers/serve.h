@@ -76,6 +76,11 @@ struct ServeOptions {
   // saying so. Nothing is lost: what the store committed and the group had not published is in the outbox, and the
   // next start publishes it (the crash tests end serve at each of its points).
   int stop_grace_seconds = 30;
+  // A transactional call (init_transactions, begin, send_offsets, commit) that fails with an error librdkafka marks
+  // retriable (a broker that does not answer: each call times out retriably) is called again for at most this many
+  // seconds in all (and at most 20 times), then serve ends with exit_code::kFailure naming the call and the attempts;
+  // what the store committed is published by the next start (ServeOnAnUnreachableBroker.FailsWithinTheBrokerWait).
+  int broker_wait_seconds = 60;
   std::string listen;         // HOST:PORT of the query service; "" = none
   QueryOptions query;         // its options (tokens, access log, TLS, rate, ready lag); listen and data_dir are set
 };
