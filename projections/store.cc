@@ -2569,9 +2569,14 @@ IndexEntry decode_index_entry(std::string_view value, std::string_view key) {
   return {where[0], static_cast<int64_t>(where[1])};
 }
 
-void Store::stored_outputs_holding(const std::string& text, const std::function<bool(const Output&)>& fn) const {
-  outputs_holding(db_.get(), "o/", text,
-                  [&](std::string_view key, std::string_view v) { return fn(stored_record(v, key)); });
+void Store::dead_letter_outputs(const std::function<bool(const Output&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek("d/"); it->Valid() && it->key().starts_with("d/"); it->Next()) {
+    std::string stored;
+    check(db_->Get(rocksdb::ReadOptions(), it->value(), &stored), "read dead letter " + it->value().ToString());
+    if (!fn(stored_record(stored, it->value().ToStringView()))) return;
+  }
+  check(it->status(), "read the dead letters");
 }
 
 void Store::stored_outputs(const std::function<bool(const Output&)>& fn) const {

@@ -470,11 +470,11 @@ class Store {
   // that print them (Output::line()) and parse no JSON: every one in log order, or a person's through the indexes.
   void stored_outputs(const std::function<bool(const Output&)>& fn) const;
   void person_stored_outputs(const std::string& person, const std::function<bool(const Output&)>& fn) const;
-  // Of those every one in log order, the records that may name `text` (an id): every one whose stored bytes hold it
-  // and every JSON line (which may escape it); the caller checks the field. `settlements --claim` of a claim no
-  // settlement indexes (a dead-lettered one, or none) reads them: 4.4 to 5.6 s to say none at 10% of the city when
-  // every record was decoded, 1.9 to 2.2 s now (ops/bench/README.md).
-  void stored_outputs_holding(const std::string& text, const std::function<bool(const Output&)>& fn) const;
+  // Every dead letter as the store holds it (the o/ record its d/ entry names), in log order; stops when fn returns
+  // false. `settlements --claim` of a claim id no settlement indexes (c/) reads these alone: no other record names a
+  // claim without a settlement of it (a reversal undoes its person's settled claim, a refusal names no claim; ledger.cc
+  // reverse). Reading every record's bytes instead took 1.9 to 2.2 s at 10% of the city to say none, 15.6 s at 100%.
+  void dead_letter_outputs(const std::function<bool(const Output&)>& fn) const;
   // Every dead letter (d/ key, its dead_letter output line, rendered from its stored form), in log order. They are
   // output records too: outputs() and outbox() include them.
   void dead_letters(const std::function<void(const std::string& key, const std::string& value)>& fn) const;

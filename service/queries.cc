@@ -193,13 +193,13 @@ void records_query(const Store& store, const std::string& person, const std::str
     return true;
   };
   // EVENTS.md: a claim is its person and its claim id. A claim alone means the one person with a settlement of that
-  // id (several: AmbiguousClaimError); an id no settlement holds (a dead-lettered claim) is looked for in every
-  // record.
+  // id (several: AmbiguousClaimError); an id no settlement holds (a dead-lettered claim) is looked for in the dead
+  // letters, the only records that can name it (Store::dead_letter_outputs).
   std::string who = person;
   if (who.empty() && !claim.empty() && !store.claim_holders(claim, 1).empty()) who = store.claim_person(claim, "");
   auto each = [&](const std::function<bool(const Output&)>& f) {
     if (!who.empty()) store.person_stored_outputs(who, f);  // the person's indexes (i/ and r/)
-    else if (!claim.empty()) store.stored_outputs_holding(claim, f);  // keep() reads each one's claim
+    else if (!claim.empty()) store.dead_letter_outputs(f);  // keep() reads each one's claim
     else store.stored_outputs(f);
   };
   bool named = false;  // a record of the person or claim asked for, of any kind

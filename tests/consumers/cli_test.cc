@@ -231,6 +231,40 @@ TEST(Cli, SettlementsOfSomeoneUnknownAreNotFound) {
   EXPECT_NE(err.find("no data directory " + d / "nowhere"), std::string::npos) << err;
 }
 
+// A claim the fold could not apply is a dead letter naming it, and `settlements --claim` finds it without its person
+// (Store::dead_letter_outputs: no settlement indexes it), as it finds a settled claim; an id nothing names is not
+// found. The fold's policy lacks C05 here, so a C05 claim valid at ingest is dead-lettered by the fold.
+TEST(Cli, SettlementsOfADeadLetteredClaimAreFoundWithoutItsPerson) {
+  TempDir d;
+  std::string no_c05 = default_policy_text();
+  for (auto [from, to] : {std::pair<std::string, std::string>{"C04, C05, C06,", "C04, C06,"},
+                          {"          C05: {standard: \"6000.00\", name: \"系统性红斑狼疮（SLE）\"}\n", ""}}) {
+    ASSERT_NE(no_c05.find(from), std::string::npos) << from;
+    no_c05.replace(no_c05.find(from), from.size(), to);
+  }
+  std::ofstream(d / "no-c05.yaml") << no_c05;
+  std::ofstream(d / "c05.jsonl") << R"({"type":"claim","id":"dl1","claim":"E1-C05","person":"E1","date":)"
+                                 << R"("2023-05-01","facility":"H2","benefit":"chronic","disease":"C05","items":)"
+                                 << R"([{"category":"drug","amount":"10.00"}]})" << "\n";
+  const std::string data = d / "data";
+  for (const std::string& file : {kScenarios + "examples/employee_year.jsonl", std::string(d / "c05.jsonl")})
+    ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + file + " >/dev/null")), exit_code::kOk);
+  ASSERT_EQ(run(gongji("fold --data-dir " + data + " --policy " + d / "no-c05.yaml" + " >/dev/null 2>&1")),
+            exit_code::kOk);
+  std::string out;
+  ASSERT_EQ(run(gongji("settlements --data-dir " + data + " --claim E1-C05"), &out), exit_code::kOk) << out;
+  const std::vector<json> lines = json_lines(out);
+  ASSERT_EQ(lines.size(), 1u) << out;
+  EXPECT_EQ(lines[0]["kind"], "dead_letter") << out;
+  EXPECT_EQ(lines[0]["claim"], "E1-C05") << out;
+  EXPECT_EQ(lines[0]["event"], "dl1") << out;
+  EXPECT_EQ(run(gongji("settlements --data-dir " + data + " --claim E1-C05 --kind settlement"), &out), exit_code::kOk);
+  EXPECT_EQ(out, "");
+  EXPECT_EQ(run(gongji("settlements --data-dir " + data + " --claim E1-1"), &out), exit_code::kOk);
+  EXPECT_NE(out.find("\"claim\":\"E1-1\""), std::string::npos) << out;
+  EXPECT_EQ(run(gongji("settlements --data-dir " + data + " --claim NOPE 2>/dev/null")), exit_code::kNotFound);
+}
+
 // POLICY.md TIME-ASOF: "the default --as-of is the latest date in the log", and TIME-LOG: "the log" is per person,
 // the person's partition. P's last claim is of 2023-06-05; Q, in P's partition, claims on 2023-09-20; R, in another,
 // on 2023-11-30. P's default as-of is 2023-09-20 (it was P's own latest date, 2023-06-05), shown as `as_of`; known
