@@ -969,7 +969,7 @@ struct Cli {
                     "published by the next start")
         ->transform(whole_number(1, 3600));
     srv->add_option("--broker-wait", sopt.broker_wait_seconds,
-                    "seconds a Kafka transactional call failing retriably (a broker that does not answer) is tried "
+                    "seconds each Kafka transactional call failing retriably (a broker that does not answer) is tried "
                     "again, in all, before serve ends with exit 1 naming the call (default 60, at most 20 tries); "
                     "what was committed and not published is published by the next start")
         ->transform(whole_number(1, 3600));

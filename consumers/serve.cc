@@ -77,7 +77,8 @@ void txn_call(const std::function<RdKafka::Error*(int timeout_ms)>& call, int ti
   for (int attempt = 1;; ++attempt) {
     using std::chrono::milliseconds;
     const auto left = std::chrono::duration_cast<milliseconds>(retry_for - (std::chrono::steady_clock::now() - first));
-    const int ms = timeout_ms <= 0 ? 0 : static_cast<int>(std::clamp<int64_t>(left.count(), 1000, timeout_ms));
+    const int floor_ms = std::min(1000, timeout_ms);  // at least 1 s, unless the call's own timeout is less
+    const int ms = timeout_ms <= 0 ? 0 : static_cast<int>(std::clamp<int64_t>(left.count(), floor_ms, timeout_ms));
     std::unique_ptr<RdKafka::Error> err(call(ms));
     if (!err) return;
     std::string msg = std::string(what) + ": " + err->str();

@@ -78,8 +78,9 @@ struct ServeOptions {
   int stop_grace_seconds = 30;
   // A transactional call (init_transactions, begin, send_offsets, commit) that fails with an error librdkafka marks
   // retriable (a broker that does not answer: each call times out retriably) is called again for at most this many
-  // seconds in all (and at most 20 times), then serve ends with exit_code::kFailure naming the call and the attempts;
-  // what the store committed is published by the next start (ServeOnAnUnreachableBroker.FailsWithinTheBrokerWait).
+  // seconds in all, each call on its own (a transaction's send_offsets and commit may each take it), and at most 20
+  // times, then serve ends with exit_code::kFailure naming the call and the attempts; what the store committed is
+  // published by the next start (ServeOnAnUnreachableBroker.FailsWithinTheBrokerWait).
   int broker_wait_seconds = 60;
   std::string listen;         // HOST:PORT of the query service; "" = none
   QueryOptions query;         // its options (tokens, access log, TLS, rate, ready lag); listen and data_dir are set

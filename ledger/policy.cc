@@ -774,11 +774,7 @@ Policy load_policy_text(const std::string& text, const std::string& origin, Poli
   }
   Policy pol;
   pol.text_ = text;
-  XXH128_hash_t h = XXH3_128bits(text.data(), text.size());
-  char hex[48];
-  std::snprintf(hex, sizeof hex, "xxh128:%016llx%016llx", static_cast<unsigned long long>(h.high64),
-                static_cast<unsigned long long>(h.low64));
-  pol.version_ = hex;
+  pol.version_ = policy_version(text);
   // A given text is refused at the first; a stored one is read as it was folded, each finding kept (passed_over).
   const Found found = [&](const std::string& m) {
     if (how == PolicyText::given) bad(m);
@@ -834,13 +830,23 @@ const Params& Policy::at(Date d) const {
   return spans_[static_cast<size_t>(it - starts_.begin() - 1)];
 }
 
-Policy load_policy_file(const std::string& path) {
+std::string policy_version(std::string_view text) {
+  XXH128_hash_t h = XXH3_128bits(text.data(), text.size());
+  char hex[48];
+  std::snprintf(hex, sizeof hex, "xxh128:%016llx%016llx", static_cast<unsigned long long>(h.high64),
+                static_cast<unsigned long long>(h.low64));
+  return hex;
+}
+
+std::string read_policy_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw PolicyError("cannot read policy file " + path);
   std::stringstream ss;
   ss << in.rdbuf();
-  return load_policy_text(ss.str(), path);
+  return ss.str();
 }
+
+Policy load_policy_file(const std::string& path) { return load_policy_text(read_policy_file(path), path); }
 
 extern const char* const kDefaultPolicyYaml;
 

@@ -139,9 +139,11 @@ class Policy {
   // text that gives every parameter.
   const std::vector<Defaulted>& defaulted() const { return defaulted_; }
   // What a stored text holds that the loader passes over (a key it does not read, a key written twice, read as
-  // written once), each as the message a given text is refused with ("<origin>:<line>: ..."), in the order found;
-  // empty for a given text, which is refused instead. Such a key was passed over when the store was folded too, so
-  // what the store holds is what this reading gives; `audit` and `fold` say so.
+  // written once; or, past a million YAML nodes, that the rest was not checked), each as the message a given text is
+  // refused with ("<origin>:<line>: ..."), in the order found; empty for a given text, which is refused instead.
+  // Such a key was passed over when the store was folded too, so what the store holds is what this reading gives:
+  // `fold`, `serve` and `replay` warn of each (service/queries.h fold_policy) and `audit` lists them; the views
+  // (`explain`, `person`, `statement`, `query`) read the text without a word.
   const std::vector<std::string>& passed_over() const { return passed_over_; }
 
  private:
@@ -161,6 +163,10 @@ class Policy {
 // refused.
 Policy load_policy_text(const std::string& yaml, const std::string& origin, PolicyText how = PolicyText::given);
 Policy load_policy_file(const std::string& path);
+// A file's bytes (PolicyError "cannot read policy file <path>"), and the version of a text ("xxh128:<hex>" of its
+// bytes, Policy::version), for a caller that reads a named file as the stored text of its version (service/queries.h).
+std::string read_policy_file(const std::string& path);
+std::string policy_version(std::string_view text);
 // The policy compiled into the binary: ledger/policy/weihai.yaml.
 const Policy& default_policy();
 const std::string& default_policy_text();

@@ -2570,13 +2570,9 @@ IndexEntry decode_index_entry(std::string_view value, std::string_view key) {
 }
 
 void Store::dead_letter_outputs(const std::function<bool(const Output&)>& fn) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek("d/"); it->Valid() && it->key().starts_with("d/"); it->Next()) {
-    std::string stored;
-    check(db_->Get(rocksdb::ReadOptions(), it->value(), &stored), "read dead letter " + it->value().ToString());
-    if (!fn(stored_record(stored, it->value().ToStringView()))) return;
-  }
-  check(it->status(), "read the dead letters");
+  each_dead_letter([&](const std::string&, std::string_view key, const std::string& stored) {
+    return fn(stored_record(stored, key));
+  });
 }
 
 void Store::stored_outputs(const std::function<bool(const Output&)>& fn) const {
@@ -2680,12 +2676,22 @@ void Store::person_outputs_as_data(const std::string& person, const OutputDataFn
 }
 
 void Store::dead_letters(const std::function<void(const std::string&, const std::string&)>& fn) const {
+  each_dead_letter([&](const std::string& index_key, std::string_view key, const std::string& stored) {
+    fn(index_key, output_line(stored, key));
+    return true;
+  });
+}
+
+// A d/ entry naming a record the store does not hold is refused (StoreError naming it).
+void Store::each_dead_letter(
+    const std::function<bool(const std::string&, std::string_view, const std::string&)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek("d/"); it->Valid() && it->key().starts_with("d/"); it->Next()) {
     std::string stored;
     check(db_->Get(rocksdb::ReadOptions(), it->value(), &stored), "read dead letter " + it->value().ToString());
-    fn(it->key().ToString(), output_line(stored, it->value().ToStringView()));
+    if (!fn(it->key().ToString(), it->value().ToStringView(), stored)) return;
   }
+  check(it->status(), "read the dead letters");
 }
 
 std::optional<std::string> Store::policy_text(const std::string& version) const {

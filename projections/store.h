@@ -541,6 +541,9 @@ class Store {
   // read_only).
   void check_format(bool read_only);
   void require_latest_dates() const;  // StoreFormatError before format 10 (latest_date)
+  // fn(d/ key, the o/ key it names, that record's stored bytes) for each dead letter in log order, until fn returns
+  // false (dead_letters, dead_letter_outputs).
+  void each_dead_letter(const std::function<bool(const std::string&, std::string_view, const std::string&)>& fn) const;
   int migrate_2_to_3();
   void migrate_outputs(uint64_t from, const std::string& halfway);
   void migrate_meta();

@@ -74,10 +74,26 @@ std::string recorded_versions(const Store& store) {
   });
   return used;
 }
+
+// A file the user names. The text of a version the store recorded is read as the store reads it
+// (PolicyText::stored): an older gongji may have folded under it with a key the loader now refuses in a given file,
+// and these are the same bytes. Any other text is read as given.
+Policy named_policy(const Store& store, const std::string& policy_file) {
+  const std::string text = read_policy_file(policy_file);
+  const bool recorded = store.policy_text(policy_version(text)).has_value();
+  return load_policy_text(text, policy_file, recorded ? PolicyText::stored : PolicyText::given);
+}
+
+// What a fold under `p`, a text the store recorded, passes over: said on the operational log, once per key.
+void warn_passed_over(const Policy& p) {
+  for (const std::string& m : p.passed_over())  // a text an older gongji took (ledger/policy.h)
+    oplog::warn("the store's policy " + p.version() + " holds what the loader passes over, as it did when the store " +
+                "was folded under it (a file holding it is refused now, but for the store's own text): " + m);
+}
 }  // namespace
 
 Policy read_policy(const Store& store, const std::string& policy_file, bool or_built_in) {
-  if (!policy_file.empty()) return load_policy_file(policy_file);
+  if (!policy_file.empty()) return named_policy(store, policy_file);
   if (std::optional<Policy> recorded = recorded_policy(store)) return *recorded;
   if (or_built_in) return default_policy();
   throw ParameterError("policy", "the store used several policy versions (" + recorded_versions(store) +
@@ -94,15 +110,9 @@ void refuse_another_policy(const Store& store, const Policy& p, const std::strin
 
 Policy fold_policy(const Store& store, const std::string& policy_file) {
   const std::string used = recorded_versions(store);
-  if (policy_file.empty()) {
-    if (used.empty()) return default_policy();
-    Policy recorded = read_policy(store, "");
-    for (const std::string& m : recorded.passed_over())  // a text an older gongji took (ledger/policy.h)
-      oplog::warn("the store's policy " + recorded.version() + " holds what the loader passes over, as it did " +
-                  "when the store was folded under it (a file holding it is refused now): " + m);
-    return recorded;
-  }
-  Policy p = load_policy_file(policy_file);
+  if (policy_file.empty() && used.empty()) return default_policy();
+  Policy p = policy_file.empty() ? read_policy(store, "") : named_policy(store, policy_file);
+  warn_passed_over(p);
   if (used.empty() || store.policy_text(p.version())) return p;
   const bool several = used.find(',') != std::string::npos;
   throw ParameterError("policy", policy_file + " is policy " + p.version() + ", but this store was folded under " +
