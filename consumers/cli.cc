@@ -1311,6 +1311,15 @@ bool only_innermost_has_extras(const CLI::App& root) {
   return true;
 }
 
+// The words after "--" that `extras` (what a command did not take) holds, in the order given: CLI11 names them in
+// reverse ("The following arguments were not expected: X --claim" for "-- --claim X").
+std::vector<std::string> extras_after_dashes(const std::vector<std::string>& args, std::vector<std::string> extras) {
+  std::vector<std::string> words;
+  for (auto a = std::find(args.begin(), args.end(), "--"); a != args.end(); ++a)
+    if (auto x = std::find(extras.begin(), extras.end(), *a); x != extras.end()) words.push_back(*a), extras.erase(x);
+  return words;
+}
+
 // CLI11's "Could not convert: --year = abc" as the other usage errors say it: "--year: 'abc' is not a whole number",
 // or "is out of range" for digits too many for the option (every option whose text is converted so takes whole
 // numbers: the one taking fractions, query's --rate, is range-checked before).
@@ -1350,6 +1359,7 @@ std::optional<int> parse_command_line(Cli& cli, int argc, char** argv) {
     const CLI::App* innermost = &cli.app;
     while (!innermost->get_subcommands().empty()) innermost = innermost->get_subcommands().front();
     std::vector<std::string> unknown = innermost->remaining(false);
+    const std::vector<std::string> after_dashes = extras_after_dashes(args, cli.app.remaining(true));
     if (std::find(args.begin(), args.end(), "--") != args.end()) unknown.clear();
     if (!word.empty())
       std::cerr << command << ": unknown subcommand '" << word << "'";
@@ -1360,6 +1370,9 @@ std::optional<int> parse_command_line(Cli& cli, int argc, char** argv) {
       std::cerr << "gongji " << args[1] << ": " << *why;
     else if (dynamic_cast<const CLI::ExtrasError*>(&e) && !unknown.empty() && only_innermost_has_extras(cli.app))
       std::cerr << command << ": not an option or argument of this command: " << CLI::detail::join(unknown, " ");
+    else if (dynamic_cast<const CLI::ExtrasError*>(&e) && !after_dashes.empty())
+      std::cerr << command << ": after --, every word is an argument, and this command does not take "
+                << CLI::detail::join(after_dashes, " ");
     else if (auto why = conversion_problem(e))
       std::cerr << command << ": " << *why;
     else

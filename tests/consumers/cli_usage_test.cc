@@ -108,9 +108,14 @@ TEST_F(CliUsage, ParseErrorsNameTheirCommand) {
   EXPECT_TRUE(err.starts_with("gongji person: not an option or argument of this command: --persn P1; and --person "
                               "is required\n"))
       << err;
-  // Not words after "--", nor a parent command's: those are CLI11's message as it was.
+  // Not words after "--" (a required option missing is said first), nor a parent command's: those are CLI11's
+  // message as it was; words after "--" that nothing takes are named in the order given.
   EXPECT_EQ(gongji("person --data-dir " + data_ + " -- --person P1", &err), exit_code::kUsage);
   EXPECT_TRUE(err.starts_with("gongji person: --person is required\n")) << err;
+  EXPECT_EQ(gongji("settlements --data-dir " + data_ + " -- --claim X", &err), exit_code::kUsage);
+  EXPECT_TRUE(err.starts_with("gongji settlements: after --, every word is an argument, and this command does not "
+                              "take --claim X\n"))
+      << err;
   EXPECT_EQ(gongji("log --bogus truncate --partition 0 --offset 1", &err), exit_code::kUsage);
   EXPECT_TRUE(err.starts_with("gongji log: --data-dir is required\n")) << err;
   EXPECT_EQ(gongji("log truncate --bogus --partition 0 --offset 1", &err), exit_code::kUsage);
