@@ -109,10 +109,15 @@ void refuse_another_policy(const Store& store, const Policy& p, const std::strin
 }
 
 Policy fold_policy(const Store& store, const std::string& policy_file) {
+  Policy p = settled_fold_policy(store, policy_file);
+  warn_passed_over(p);
+  return p;
+}
+
+Policy settled_fold_policy(const Store& store, const std::string& policy_file) {
   const std::string used = recorded_versions(store);
   if (policy_file.empty() && used.empty()) return default_policy();
   Policy p = policy_file.empty() ? read_policy(store, "") : named_policy(store, policy_file);
-  warn_passed_over(p);
   if (used.empty() || store.policy_text(p.version())) return p;
   const bool several = used.find(',') != std::string::npos;
   throw ParameterError("policy", policy_file + " is policy " + p.version() + ", but this store was folded under " +

@@ -61,6 +61,8 @@ void refuse_another_policy(const Store& store, const Policy& p, const std::strin
 // can check (an audit replays the whole log under one). A store already holding several versions (an earlier
 // binary's) needs a file naming one of them.
 Policy fold_policy(const Store& store, const std::string& policy_file);
+// The same without the warnings (fold checking the policy on a read-only open first).
+Policy settled_fold_policy(const Store& store, const std::string& policy_file);
 
 // A knowledge time (replay/reconstruct.h parse_known_at) whose partitions the log has; else ParameterError
 // "known_at".

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "consumers/exit_codes.h"
@@ -676,6 +677,41 @@ TEST(Cli, AStoresPolicyThatHoldsAKeyTheLoaderPassesOverIsNamedByFoldAndAudit) {
   EXPECT_NE(out.find(at_line(text, "C17: {", d / "other.yaml") + "'castraton' is not a key of chronic.standards.C17"),
             std::string::npos)
       << out;
+}
+
+// Every file under `dir` with its size, in path order.
+std::map<std::string, uintmax_t> files_and_sizes(const fs::path& dir) {
+  std::map<std::string, uintmax_t> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) files[fs::relative(e.path(), dir).string()] = e.file_size();
+  return files;
+}
+
+// A fold whose policy is refused (another version than the store's; a file that does not load) changes nothing: not
+// the store (a writable open of RocksDB alone writes a new MANIFEST, OPTIONS and LOG), not the log (a writable open
+// cuts a torn tail, here bytes a crashed ingest could have left after the last record). The next fold cuts it.
+TEST(Cli, ARefusedFoldLeavesTheStoreAndTheLogAsTheyWere) {
+  TempDir d;
+  const std::string data = d / "data";
+  ASSERT_NO_FATAL_FAILURE(ingest_and_fold_example(data, "employee_year"));
+  std::ofstream(d / "other.yaml") << policy_with_2023_employee_limit("2000.00");
+  std::ofstream(d / "broken.yaml") << "window: {from: 2022-07-01\n";
+  fs::path last;
+  for (const auto& e : fs::directory_iterator(fs::path(data) / "log" / "p0000")) last = std::max(last, e.path());
+  std::ofstream(last, std::ios::binary | std::ios::app) << std::string("\x07\x00\x00", 3);  // a torn tail
+  const auto before = files_and_sizes(data);
+  std::string out;
+  EXPECT_EQ(run(gongji("fold --data-dir " + data + " --policy " + d / "other.yaml" + " 2>&1"), &out),
+            exit_code::kUsage)
+      << out;
+  EXPECT_NE(out.find("but this store was folded under"), std::string::npos) << out;
+  EXPECT_EQ(run(gongji("fold --data-dir " + data + " --policy " + d / "broken.yaml" + " 2>&1"), &out),
+            exit_code::kFailure)
+      << out;
+  EXPECT_NE(out.find(d / "broken.yaml"), std::string::npos) << out;
+  EXPECT_EQ(files_and_sizes(data), before);
+  ASSERT_EQ(run(gongji("fold --data-dir " + data + " 2>&1"), &out), exit_code::kOk) << out;
+  EXPECT_EQ(fs::file_size(last), before.at(fs::relative(last, data).string()) - 3) << out;
 }
 
 // statement's text header names the scheme as of the year's last day, and says when there is none: a person
