@@ -264,15 +264,7 @@ Policy command_policy(const Store& store, const std::string& policy_file, bool o
 int cmd_fold(const Paths& paths, const std::string& policy_file, FoldOptions opt, size_t crash_before) {
   if (paths.brokers.empty() && !fs::exists(paths.log()))
     throw std::runtime_error("no log in " + paths.log() + " (run `gongji ingest` first)");
-  // The policy is settled before anything is opened for writing, so that a refused one (a file that does not load,
-  // another version than the store's) leaves the log and the store as they were: no torn tail cut, no migration, not
-  // even the files a writable open of RocksDB writes. A store this binary reads only once migrated (formats 2 and 3)
-  // is checked after its writable open, as before.
-  try {
-    if (fs::exists(paths.state() + "/CURRENT")) (void)settled_fold_policy(Store(paths.state(), true), policy_file);
-    else if (!policy_file.empty()) (void)load_policy_file(policy_file);
-  } catch (const StoreFormatError&) {
-  }
+  check_fold_policy_before_writing(paths.state(), policy_file);  // a refused policy changes nothing
   auto log = paths.open_log();
   // The embedded log is opened as a writer first (that cuts a torn tail a crashed ingest left), then read-only: a
   // reader gives each fold worker its own copy (FoldOptions::threads, EventLog::reader_copy).

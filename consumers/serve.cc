@@ -884,6 +884,7 @@ int serve(const ServeOptions& opt) {
   StopWatchdog watchdog(opt.stop_grace_seconds);
   try {
     refuse_incremental_rebalancing(opt);
+    check_fold_policy_before_writing(opt.data_dir + "/state", opt.policy_file);  // a refused policy changes nothing
     Server s(opt);
     return s.run();
   } catch (const ParameterError& e) {  // a --policy the store refuses (service/queries.h fold_policy), a Kafka

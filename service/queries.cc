@@ -1,5 +1,6 @@
 #include "service/queries.h"
 
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -108,12 +109,8 @@ void refuse_another_policy(const Store& store, const Policy& p, const std::strin
                                      "--policy, or ask `explain --policy` or `what-if` for another policy's effect");
 }
 
-Policy fold_policy(const Store& store, const std::string& policy_file) {
-  Policy p = settled_fold_policy(store, policy_file);
-  warn_passed_over(p);
-  return p;
-}
-
+namespace {
+// fold_policy without its warnings.
 Policy settled_fold_policy(const Store& store, const std::string& policy_file) {
   const std::string used = recorded_versions(store);
   if (policy_file.empty() && used.empty()) return default_policy();
@@ -126,6 +123,21 @@ Policy settled_fold_policy(const Store& store, const std::string& policy_file) {
                                      "version). Folded on under another policy, a store holds records no audit can "
                                      "check; ask what-if for that policy's effect, or fold a copy of the log into a "
                                      "new data directory under it");
+}
+}  // namespace
+
+Policy fold_policy(const Store& store, const std::string& policy_file) {
+  Policy p = settled_fold_policy(store, policy_file);
+  warn_passed_over(p);
+  return p;
+}
+
+void check_fold_policy_before_writing(const std::string& state_dir, const std::string& policy_file) {
+  try {
+    if (std::filesystem::exists(state_dir + "/CURRENT")) (void)settled_fold_policy(Store(state_dir, true), policy_file);
+    else if (!policy_file.empty()) (void)load_policy_file(policy_file);
+  } catch (const StoreFormatError&) {
+  }
 }
 
 KnownAt known_at_param(const std::string& text, const EventLog& log) {

@@ -61,8 +61,12 @@ void refuse_another_policy(const Store& store, const Policy& p, const std::strin
 // can check (an audit replays the whole log under one). A store already holding several versions (an earlier
 // binary's) needs a file naming one of them.
 Policy fold_policy(const Store& store, const std::string& policy_file);
-// The same without the warnings (fold checking the policy on a read-only open first).
-Policy settled_fold_policy(const Store& store, const std::string& policy_file);
+// Refuses, as fold_policy does but without its warnings, the policy a fold or `serve` of the store at `state_dir`
+// would refuse, on a read-only open, before either opens the store or the log for writing: a refused policy then
+// changes nothing (no torn tail cut, no migration, not even the files a writable open of RocksDB writes). With no
+// store there yet, only that `policy_file` loads; a store this binary reads only once migrated (formats 2 and 3) is
+// left to fold_policy after the writable open.
+void check_fold_policy_before_writing(const std::string& state_dir, const std::string& policy_file);
 
 // A knowledge time (replay/reconstruct.h parse_known_at) whose partitions the log has; else ParameterError
 // "known_at".

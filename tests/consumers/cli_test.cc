@@ -687,9 +687,10 @@ std::map<std::string, uintmax_t> files_and_sizes(const fs::path& dir) {
   return files;
 }
 
-// A fold whose policy is refused (another version than the store's; a file that does not load) changes nothing: not
-// the store (a writable open of RocksDB alone writes a new MANIFEST, OPTIONS and LOG), not the log (a writable open
-// cuts a torn tail, here bytes a crashed ingest could have left after the last record). The next fold cuts it.
+// A fold (or serve) whose policy is refused (another version than the store's; a file that does not load) changes
+// nothing: not the store (a writable open of RocksDB alone writes a new MANIFEST, OPTIONS and LOG), not the log (a
+// writable open cuts a torn tail, here bytes a crashed ingest could have left after the last record). The next fold
+// cuts it.
 TEST(Cli, ARefusedFoldLeavesTheStoreAndTheLogAsTheyWere) {
   TempDir d;
   const std::string data = d / "data";
@@ -709,6 +710,10 @@ TEST(Cli, ARefusedFoldLeavesTheStoreAndTheLogAsTheyWere) {
             exit_code::kFailure)
       << out;
   EXPECT_NE(out.find(d / "broken.yaml"), std::string::npos) << out;
+  EXPECT_EQ(run(gongji("serve --data-dir " + data + " --brokers 127.0.0.1:1 --policy " + d / "other.yaml" + " 2>&1"),
+                &out),
+            exit_code::kUsage)
+      << out;
   EXPECT_EQ(files_and_sizes(data), before);
   ASSERT_EQ(run(gongji("fold --data-dir " + data + " 2>&1"), &out), exit_code::kOk) << out;
   EXPECT_EQ(fs::file_size(last), before.at(fs::relative(last, data).string()) - 3) << out;
