@@ -435,7 +435,7 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
   }
   auto log = paths.open_log_of(store);
   std::optional<Policy> other;
-  if (!policy_file.empty()) other = load_policy_file(policy_file);
+  if (!policy_file.empty()) other = named_policy(store, policy_file);
   const std::string who = store.claim_person(claim, person);  // an ambiguous --claim: AmbiguousClaimError
   record(who, claim);
   Rederivation r = rederive_claim(store, *log, who, claim, other ? &*other : nullptr);
@@ -539,7 +539,7 @@ int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json
                 const AccessRecorder& record) {
   require_existing(paths);
   Store store(paths.state(), true);
-  Policy other = load_policy_file(policy_file);
+  Policy other = named_policy(store, policy_file);
   if (as_json || show > 0) record("", "");  // claims and their persons listed
   auto log = paths.open_log_of(store);
   WhatIfReport rep;
@@ -1312,13 +1312,32 @@ bool only_innermost_has_extras(const CLI::App& root) {
   return true;
 }
 
-// The words after "--" that `extras` (what a command did not take) holds, in the order given: CLI11 names them in
-// reverse ("The following arguments were not expected: X --claim" for "-- --claim X").
-std::vector<std::string> extras_after_dashes(const std::vector<std::string>& args, std::vector<std::string> extras) {
-  std::vector<std::string> words;
-  for (auto a = std::find(args.begin(), args.end(), "--"); a != args.end(); ++a)
-    if (auto x = std::find(extras.begin(), extras.end(), *a); x != extras.end()) words.push_back(*a), extras.erase(x);
+// The words of `extras` (what no command took) in the order given, parted at "--": CLI11 names them in reverse ("The
+// following arguments were not expected: X --claim" for "-- --claim X"), and past a "--" only those after it.
+std::pair<std::vector<std::string>, std::vector<std::string>> extras_around_dashes(
+    const std::vector<std::string>& args, std::vector<std::string> extras) {
+  std::pair<std::vector<std::string>, std::vector<std::string>> words;
+  bool after = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--" && !after) {
+      after = true;
+      continue;
+    }
+    if (auto x = std::find(extras.begin(), extras.end(), args[i]); x != extras.end())
+      (after ? words.second : words.first).push_back(args[i]), extras.erase(x);
+  }
   return words;
+}
+
+// "<command>: " and what the extras around a "--" are, for a command line holding one.
+std::string extras_with_dashes(const std::string& command, const std::vector<std::string>& before,
+                               const std::vector<std::string>& after) {
+  std::string text = command + ": ";
+  if (!before.empty()) text += "not an option or argument of this command: " + CLI::detail::join(before, " ");
+  if (!before.empty() && !after.empty()) text += "; and ";
+  if (!after.empty())
+    text += "after --, every word is an argument, and this command does not take " + CLI::detail::join(after, " ");
+  return text;
 }
 
 // CLI11's "Could not convert: --year = abc" as the other usage errors say it: "--year: 'abc' is not a whole number",
@@ -1360,7 +1379,7 @@ std::optional<int> parse_command_line(Cli& cli, int argc, char** argv) {
     const CLI::App* innermost = &cli.app;
     while (!innermost->get_subcommands().empty()) innermost = innermost->get_subcommands().front();
     std::vector<std::string> unknown = innermost->remaining(false);
-    const std::vector<std::string> after_dashes = extras_after_dashes(args, cli.app.remaining(true));
+    const auto [before_dashes, after_dashes] = extras_around_dashes(args, cli.app.remaining(true));
     if (std::find(args.begin(), args.end(), "--") != args.end()) unknown.clear();
     if (!word.empty())
       std::cerr << command << ": unknown subcommand '" << word << "'";
@@ -1372,8 +1391,7 @@ std::optional<int> parse_command_line(Cli& cli, int argc, char** argv) {
     else if (dynamic_cast<const CLI::ExtrasError*>(&e) && !unknown.empty() && only_innermost_has_extras(cli.app))
       std::cerr << command << ": not an option or argument of this command: " << CLI::detail::join(unknown, " ");
     else if (dynamic_cast<const CLI::ExtrasError*>(&e) && !after_dashes.empty())
-      std::cerr << command << ": after --, every word is an argument, and this command does not take "
-                << CLI::detail::join(after_dashes, " ");
+      std::cerr << extras_with_dashes(command, before_dashes, after_dashes);
     else if (auto why = conversion_problem(e))
       std::cerr << command << ": " << *why;
     else

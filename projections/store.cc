@@ -1060,7 +1060,8 @@ void Store::check_format(bool read_only) {
                            " but this gongji reads format " +
                            std::to_string(kStoreFormat) + "; run `gongji fold --data-dir " + data +
                            "` (with the --brokers it was folded with; it folds on under the store's own policy) once: "
-                           "it migrates the store in place, then this command works");
+                           "it migrates the store in place, then this command works",
+                           true);
   const std::string rebuild =
       "rebuild it from the log: move " + dir_ + " aside and run `gongji fold --data-dir " + data +
       "` (with the --policy, and --brokers, it was folded with; checkpoints of the old format are not used)";

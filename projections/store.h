@@ -153,9 +153,11 @@ rocksdb::Options store_db_options();
 rocksdb::WriteBatch puts_in_key_order(const rocksdb::WriteBatch& batch);
 
 // A store of another format than kStoreFormat, refused (nothing is read or written): the message names both
-// formats and what to run.
+// formats and what to run. `migratable`: a writable open would migrate it (a read-only open of format 2 or 3).
 struct StoreFormatError : StoreError {
-  using StoreError::StoreError;
+  explicit StoreFormatError(const std::string& what, bool can_migrate = false)
+      : StoreError(what), migratable(can_migrate) {}
+  bool migratable = false;
 };
 
 // A claim id held by several persons, asked for without a person (EVENTS.md: commands that take --claim refuse an

@@ -76,14 +76,6 @@ std::string recorded_versions(const Store& store) {
   return used;
 }
 
-// A file the user names. The text of a version the store recorded is read as the store reads it
-// (PolicyText::stored): an older gongji may have folded under it with a key the loader now refuses in a given file,
-// and these are the same bytes. Any other text is read as given.
-Policy named_policy(const Store& store, const std::string& policy_file) {
-  const std::string text = read_policy_file(policy_file);
-  const bool recorded = store.policy_text(policy_version(text)).has_value();
-  return load_policy_text(text, policy_file, recorded ? PolicyText::stored : PolicyText::given);
-}
 
 // What a fold under `p`, a text the store recorded, passes over: said on the operational log, once per key.
 void warn_passed_over(const Policy& p) {
@@ -136,8 +128,15 @@ void check_fold_policy_before_writing(const std::string& state_dir, const std::s
   try {
     if (std::filesystem::exists(state_dir + "/CURRENT")) (void)settled_fold_policy(Store(state_dir, true), policy_file);
     else if (!policy_file.empty()) (void)load_policy_file(policy_file);
-  } catch (const StoreFormatError&) {
+  } catch (const StoreFormatError& e) {
+    if (!e.migratable) throw;  // the writable open would refuse it too; migratable ones it migrates, then checks
   }
+}
+
+Policy named_policy(const Store& store, const std::string& policy_file) {
+  const std::string text = read_policy_file(policy_file);
+  const bool recorded = store.policy_text(policy_version(text)) == text;
+  return load_policy_text(text, policy_file, recorded ? PolicyText::stored : PolicyText::given);
 }
 
 KnownAt known_at_param(const std::string& text, const EventLog& log) {

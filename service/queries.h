@@ -43,6 +43,12 @@ using LogOpener = std::function<std::unique_ptr<EventLog>()>;
 // store (Store::check_log): the command line opens it then; the query service hands the one it keeps open.
 using LogSource = std::function<EventLog&()>;
 
+// A policy file a user names (--policy) on an existing store. The text of a version the store recorded (the same
+// bytes) is read as the store reads it (PolicyText::stored): an older gongji may have folded under it with a key the
+// loader now refuses in a given file (Policy::passed_over). Any other text is read as given. Every --policy on a
+// store is read so: fold, serve, replay, the views, the query service, explain --policy and what-if.
+Policy named_policy(const Store& store, const std::string& policy_file);
+
 // The policy a read on an existing store uses (issue 9 item 10): `policy_file` when given, else the one the store's
 // fold recorded. A store folded under several versions needs a policy file (ParameterError "policy"), unless
 // `or_built_in`: then the built-in policy, for the views that only read dates and limits from it.
@@ -65,7 +71,7 @@ Policy fold_policy(const Store& store, const std::string& policy_file);
 // would refuse, on a read-only open, before either opens the store or the log for writing: a refused policy then
 // changes nothing (no torn tail cut, no migration, not even the files a writable open of RocksDB writes). With no
 // store there yet, only that `policy_file` loads; a store this binary reads only once migrated (formats 2 and 3) is
-// left to fold_policy after the writable open.
+// left to fold_policy after the writable open (any other format is refused here, as the writable open would).
 void check_fold_policy_before_writing(const std::string& state_dir, const std::string& policy_file);
 
 // A knowledge time (replay/reconstruct.h parse_known_at) whose partitions the log has; else ParameterError

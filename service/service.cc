@@ -237,7 +237,7 @@ void QueryService::Impl::open() {
   }
   current = open_view(secondary + "/a", nullptr);
   if (!opt.policy_file.empty())  // refused once, at start, rather than at every person and statement request
-    refuse_another_policy(*current->store, load_policy_file(opt.policy_file), "the query service");
+    refuse_another_policy(*current->store, named_policy(*current->store, opt.policy_file), "the query service");
   spare = open_view(secondary + "/b", current->log.get());
   access = std::make_unique<AccessLog>(opt.access_log.empty() ? opt.data_dir + "/access-log.jsonl" : opt.access_log,
                                        opt.access_log_keep_days);

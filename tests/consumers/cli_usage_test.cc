@@ -116,6 +116,11 @@ TEST_F(CliUsage, ParseErrorsNameTheirCommand) {
   EXPECT_TRUE(err.starts_with("gongji settlements: after --, every word is an argument, and this command does not "
                               "take --claim X\n"))
       << err;
+  // Words before "--" that nothing took as well: named first (CLI11 named only X).
+  EXPECT_EQ(gongji("settlements --data-dir " + data_ + " --kindd x -- X", &err), exit_code::kUsage);
+  EXPECT_TRUE(err.starts_with("gongji settlements: not an option or argument of this command: --kindd x; and after "
+                              "--, every word is an argument, and this command does not take X\n"))
+      << err;
   EXPECT_EQ(gongji("log --bogus truncate --partition 0 --offset 1", &err), exit_code::kUsage);
   EXPECT_TRUE(err.starts_with("gongji log: --data-dir is required\n")) << err;
   EXPECT_EQ(gongji("log truncate --bogus --partition 0 --offset 1", &err), exit_code::kUsage);

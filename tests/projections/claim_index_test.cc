@@ -338,6 +338,7 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
       ADD_FAILURE() << "a format-1 store was opened";
     } catch (const StoreFormatError& e) {
       EXPECT_EQ(std::string(e.what()), expected);
+      EXPECT_FALSE(e.migratable);
     }
   }
   std::string out;
@@ -362,6 +363,7 @@ TEST(StoreFormat, NewerFormatIsRefused) {
                                          "format 12, or rebuild it from the log"),
               std::string::npos)
         << e.what();
+    EXPECT_FALSE(e.migratable);  // so fold refuses it before opening anything for writing
   }
 }
 
@@ -825,16 +827,24 @@ TEST(StoreFormat, ADamagedPersonStopsTheMigrationTo9NamingItsKey) {
   delete db;
 }
 
+// The command a migratable store's message names, run on a copy of d/data: it migrates the store (fold's read-only
+// check of its policy lets a store of format 2 or 3 through), which ends as a fresh fold's (`digest`).
+void expect_a_fold_by_the_cli_to_migrate_a_copy(const TempDir& d, const std::string& digest) {
+  fs::copy(d / "data", d / "cli", fs::copy_options::recursive);
+  std::string out;
+  EXPECT_EQ(run(gongji("fold --data-dir " + d / "cli" + " 2>&1"), &out), 0) << out;
+  EXPECT_EQ(Store(d / "cli/state", true).digest(), digest);
+}
+
 TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
   TempDir d;
   auto log = open_segment_log(d / "data/log", 4);
   ingest_lines(*log, generated(300));
-  std::string digest;
-  {
+  const std::string digest = [&] {
     Store s(d / "data/fresh");
     s.fold(*log, default_policy());
-    digest = s.digest();
-  }
+    return s.digest();
+  }();
   // 2, 3, and 4 with n/migrating: a 3 -> 4 migration a crash stopped halfway (every other settlement converted).
   for (int format : {2, 3, 4}) {
     const std::string dir = d / "data/state";
@@ -877,7 +887,9 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
                 "the store at " + dir + " has format " + std::to_string(format) + " but this gongji reads format 11; "
                 "run `gongji fold --data-dir " + d / "data" + "` (with the --brokers it was folded with; it folds on "
                 "under the store's own policy) once: it migrates the store in place, then this command works");
+      EXPECT_TRUE(e.migratable);
     }
+    if (format == 3) expect_a_fold_by_the_cli_to_migrate_a_copy(d, digest);
     // Each step says what it did on the operational log (the counts are this test's own).
     std::vector<std::string> said;
     oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
