@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -40,12 +41,45 @@ std::string brokers() {
   if (brokers().empty()) GTEST_SKIP() << "GONGJI_BROKERS is not set: run ops/test.sh, which starts Kafka"
 
 // A fresh topic per test, partitioned like the embedded log (8).
+// Waits, at most 30 s, until the broker's metadata lists `topic` with `partitions` partitions, each with a leader.
+// TopicCommand returns once the controller has taken the topic, which the broker's metadata may list a moment later:
+// a producer asking at once was told "Unknown topic or partition" (KafkaLog.StraightToTheTopicBadRecordsAndDuplicates
+// on a fresh-clone CI run, 2026-12-06).
+void await_topic(const std::string& topic, int partitions) {
+  std::string err;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  ASSERT_EQ(conf->set("bootstrap.servers", brokers(), err), RdKafka::Conf::CONF_OK) << err;
+  std::unique_ptr<RdKafka::Producer> p(RdKafka::Producer::create(conf.get(), err));
+  ASSERT_TRUE(p) << err;
+  std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(p.get(), topic, nullptr, err));
+  ASSERT_TRUE(t) << err;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::string last = "no answer";
+  while (std::chrono::steady_clock::now() < until) {
+    RdKafka::Metadata* raw = nullptr;
+    const RdKafka::ErrorCode rc = p->metadata(false, t.get(), &raw, 5000);
+    std::unique_ptr<RdKafka::Metadata> md(raw);
+    last = RdKafka::err2str(rc);
+    if (rc == RdKafka::ERR_NO_ERROR)
+      for (const RdKafka::TopicMetadata* tm : *md->topics()) {
+        if (tm->topic() != topic) continue;
+        last = RdKafka::err2str(tm->err());
+        const auto& parts = *tm->partitions();
+        const bool led = std::all_of(parts.begin(), parts.end(), [](const auto* pm) { return pm->leader() >= 0; });
+        if (tm->err() == RdKafka::ERR_NO_ERROR && static_cast<int>(parts.size()) == partitions && led) return;
+      }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ADD_FAILURE() << "topic " << topic << " not in the broker's metadata after 30 s: " << last;
+}
+
 std::string fresh_topic(const std::string& name, int partitions = 8) {
   std::string topic = "test." + name + "." + std::to_string(getpid()) + "." + std::to_string(rand());
   std::string cmd = std::string(GONGJI_SOURCE_DIR) + "/ops/kafka/kafka.sh tool org.apache.kafka.tools.TopicCommand " +
                     "--bootstrap-server " + brokers() + " --create --topic " + topic + " --partitions " +
                     std::to_string(partitions) + " --replication-factor 1 >/dev/null 2>&1";
   EXPECT_EQ(run(cmd), 0) << cmd;
+  await_topic(topic, partitions);
   return topic;
 }
 
@@ -257,6 +291,7 @@ TEST(KafkaLog, ADeliveryErrorFailsOneSyncNotTheNext) {
                           k.topic + " --partitions 1 --replication-factor 1 --config max.message.bytes=2000 " +
                           ">/dev/null 2>&1";
   ASSERT_EQ(run(cmd), 0) << cmd;
+  await_topic(k.topic, 1);
   auto log = open_kafka_log(k);
   std::string big(5000, '\0');  // random bytes: the producer's LZ4 leaves them over the limit (5000 'x' fit in 2000)
   std::mt19937 bytes(11);
