@@ -1312,20 +1312,22 @@ bool only_innermost_has_extras(const CLI::App& root) {
   return true;
 }
 
-// The words of `extras` (what no command took) in the order given, parted at "--": CLI11 names them in reverse ("The
-// following arguments were not expected: X --claim" for "-- --claim X"), and past a "--" only those after it.
+// The words of `extras` (what no command took) in the order given, parted at the first "--": CLI11 names them in
+// reverse ("The following arguments were not expected: X --claim" for "-- --claim X"), and past a "--" only those
+// after it. Matched from the end: what a command did not take comes after what it took (an option's value spelled
+// like an extra word, `--data-dir X -- X`, is not taken for it).
 std::pair<std::vector<std::string>, std::vector<std::string>> extras_around_dashes(
     const std::vector<std::string>& args, std::vector<std::string> extras) {
   std::pair<std::vector<std::string>, std::vector<std::string>> words;
-  bool after = false;
-  for (size_t i = 1; i < args.size(); ++i) {
-    if (args[i] == "--" && !after) {
-      after = true;
-      continue;
-    }
-    if (auto x = std::find(extras.begin(), extras.end(), args[i]); x != extras.end())
-      (after ? words.second : words.first).push_back(args[i]), extras.erase(x);
+  const auto dashes = std::find(args.begin(), args.end(), "--");
+  for (auto a = args.rbegin(); a + 1 != args.rend(); ++a) {
+    const bool after = dashes != args.end() && a.base() - 1 > dashes;
+    if (a.base() - 1 == dashes) continue;
+    if (auto x = std::find(extras.begin(), extras.end(), *a); x != extras.end())
+      (after ? words.second : words.first).push_back(*a), extras.erase(x);
   }
+  std::reverse(words.first.begin(), words.first.end());
+  std::reverse(words.second.begin(), words.second.end());
   return words;
 }
 

@@ -603,7 +603,7 @@ using Found = std::function<void(const std::string&)>;
 // (Policy::passed_over). Walked with a stack of its own (a deeply nested file must not overflow the call stack: a fuzz
 // finding) and at most kMostNodes nodes, aliases counted each time they are used (a few aliases of aliases stand for
 // billions of nodes).
-void refuse_repeated_keys(const YAML::Node& root, const std::string& origin, const Found& found) {
+void find_repeated_keys(const YAML::Node& root, const std::string& origin, const Found& found) {
   constexpr size_t kMostNodes = 1'000'000;
   std::vector<YAML::Node> todo{root};
   std::optional<std::tuple<int, std::string, int>> earliest;  // the repeated key first in the file: line, key, first
@@ -629,7 +629,7 @@ void refuse_repeated_keys(const YAML::Node& root, const std::string& origin, con
   if (earliest)
     found(origin + ":" + std::to_string(std::get<0>(*earliest)) + ": '" + std::get<1>(*earliest) +
           "' is written twice in one map (first on line " + std::to_string(std::get<2>(*earliest)) +
-        "); YAML allows a key once, and which of the two would count is not clear");
+          "); YAML allows a key once, and which of the two would count is not clear");
 }
 
 // A value as one line of YAML (maps and lists in flow style), as `gongji policy` prints an assumed value.
@@ -665,7 +665,7 @@ const std::map<std::string_view, std::vector<std::string_view>> kRowKeys = {
 };
 
 // Keys a map may hold but that the loader reads only when another key of it says so: written beside that other key's
-// other value, they would be passed over as an unknown key would (refuse_unknown_keys).
+// other value, they would be passed over as an unknown key would (find_unknown_keys).
 struct UnreadWhen {
   std::string_view key, value;  // when `key` is `value` (a boolean compared as one)
   std::vector<std::string_view> unread;
@@ -678,7 +678,7 @@ const std::map<std::string_view, UnreadWhen> kUnreadWhen = {
 };
 
 // Tells `found` of each key of map `m` (at `what`) that kUnreadWhen's `u` says is not read there.
-void refuse_unread(const YAML::Node& m, const UnreadWhen& u, const std::string& what, const std::string& origin,
+void find_unread(const YAML::Node& m, const UnreadWhen& u, const std::string& what, const std::string& origin,
                    const Found& found) {
   if (!m.IsDefined() || !m.IsMap()) return;
   const YAML::Node when = m[std::string(u.key)];
@@ -718,8 +718,8 @@ void only_keys(const YAML::Node& m, const std::vector<std::string_view>& keys, c
 }
 
 // Every map of the file's fixed shape checked by only_keys (for a stored text `found` only notes each key: it is read
-// as it was folded, as refuse_repeated_keys).
-void refuse_unknown_keys(const YAML::Node& root, const std::string& origin, const Found& found) {
+// as it was folded, as find_repeated_keys).
+void find_unknown_keys(const YAML::Node& root, const std::string& origin, const Found& found) {
   if (!root.IsMap()) return;
   only_keys(root, {"window", "parameters"}, "the file", origin, found);
   only_keys(root["window"], {"from", "to"}, "window", origin, found);
@@ -739,13 +739,13 @@ void refuse_unknown_keys(const YAML::Node& root, const std::string& origin, cons
       const auto unread = kUnreadWhen.find(name);
       if (value_keys != kValueKeys.end()) {
         only_keys(value, value_keys->second, dated + "'s value", origin, found);
-        if (unread != kUnreadWhen.end()) refuse_unread(value, unread->second, dated + "'s value", origin, found);
+        if (unread != kUnreadWhen.end()) find_unread(value, unread->second, dated + "'s value", origin, found);
       }
       if (row_keys != kRowKeys.end() && value.IsDefined() && value.IsMap())
         for (const auto& row : value) {
           only_keys(row.second, row_keys->second, name + "." + row.first.Scalar(), origin, found);
           if (unread != kUnreadWhen.end())
-            refuse_unread(row.second, unread->second, name + "." + row.first.Scalar(), origin, found);
+            find_unread(row.second, unread->second, name + "." + row.first.Scalar(), origin, found);
         }
     }
   }
@@ -780,8 +780,8 @@ Policy load_policy_text(const std::string& text, const std::string& origin, Poli
     if (how == PolicyText::given) bad(m);
     pol.passed_over_.push_back(m);
   };
-  refuse_repeated_keys(root, origin, found);
-  refuse_unknown_keys(root, origin, found);
+  find_repeated_keys(root, origin, found);
+  find_unknown_keys(root, origin, found);
   pol.from_ = window_date(root, "from", origin);
   pol.to_ = window_date(root, "to", origin);
   if (pol.to_ < pol.from_) bad(origin + ": window.to is before window.from");

@@ -76,7 +76,6 @@ std::string recorded_versions(const Store& store) {
   return used;
 }
 
-
 // What a fold under `p`, a text the store recorded, passes over: said on the operational log, once per key.
 void warn_passed_over(const Policy& p) {
   for (const std::string& m : p.passed_over())  // a text an older gongji took (ledger/policy.h)

@@ -121,6 +121,11 @@ TEST_F(CliUsage, ParseErrorsNameTheirCommand) {
   EXPECT_TRUE(err.starts_with("gongji settlements: not an option or argument of this command: --kindd x; and after "
                               "--, every word is an argument, and this command does not take X\n"))
       << err;
+  // An option's value spelled like the word after "--" is not taken for it.
+  EXPECT_EQ(gongji("settlements --data-dir " + data_ + " -- " + data_, &err), exit_code::kUsage);
+  EXPECT_TRUE(err.starts_with("gongji settlements: after --, every word is an argument, and this command does not "
+                              "take " + data_ + "\n"))
+      << err;
   EXPECT_EQ(gongji("log --bogus truncate --partition 0 --offset 1", &err), exit_code::kUsage);
   EXPECT_TRUE(err.starts_with("gongji log: --data-dir is required\n")) << err;
   EXPECT_EQ(gongji("log truncate --bogus --partition 0 --offset 1", &err), exit_code::kUsage);
