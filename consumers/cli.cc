@@ -943,9 +943,10 @@ struct Cli {
                     "events per batch committed to RocksDB and handed to the publishing thread (default 512000, or "
                     "what came in 500 ms; a Kafka transaction takes the batch waiting, at most 1)")
         ->transform(whole_number(1, 1000000));
-    srv->add_option("--republish-records", sopt.republish_records,
-                    "after a restart, what the store committed and the group had not published goes to the topic in "
-                    "Kafka transactions of about this many records, each ending between two events' records (default "
+    srv->add_option("--transaction-records", sopt.transaction_records,
+                    "records of a Kafka transaction, about: a batch's records, and after a restart what the store "
+                    "committed and the group had not published, go to the topic in transactions of about this many, "
+                    "each ending between two events' records and committing the group's offsets there (default "
                     "100000; each must end within transaction.timeout.ms, 15 s unless --kafka-config sets it)")
         ->transform(whole_number(1, 10000000));
     srv->add_option("--partition-batch", sopt.partition_batch_events,

@@ -17,11 +17,13 @@
 #include <optional>
 #include <pthread.h>
 #include <set>
+#include <span>
 #include <thread>
 
 #include <xxhash.h>
 
 #include "consumers/delivered.h"
+#include "consumers/transactions.h"
 #include "consumers/exit_codes.h"
 #include "consumers/group_owners.h"
 #include "oplog/oplog.h"
@@ -164,9 +166,9 @@ class Server : public RdKafka::RebalanceCb {
       setc(pc.get(), "linger.ms", "5");
       setc(pc.get(), "compression.type", "lz4");
       // A member that dies mid-transaction leaves it open; until the broker aborts it, read_committed consumers
-      // wait at it. Live transactions hold one batch (512,000 events' records by default), so abort abandoned ones
-      // within 15 s: the longest took 1.6-2.7 s (about 500,000 records) over 10% of the city's year (serve's last
-      // line). A republish publishes a partition's outbox in transactions of --republish-records.
+      // wait at it. Every transaction holds about --transaction-records records (100,000 by default), so abort
+      // abandoned ones within 15 s: one of about 500,000 records took 1.6-2.7 s over 10% of the city's year
+      // (serve's last line names the longest).
       setc(pc.get(), "transaction.timeout.ms", "15000");
       for (const auto& [k, v] : kafka_.config) setc(pc.get(), k, v);
       setc(pc.get(), "transactional.id", txid_);  // stable per store: a restart fences and aborts its previous self
@@ -454,7 +456,7 @@ class Server : public RdKafka::RebalanceCb {
   std::chrono::seconds broker_wait() const { return std::chrono::seconds(opt_.broker_wait_seconds); }
 
   // One attempt at the transaction: the items, then the group's offsets, then the commit.
-  void transact_once(const std::vector<Pending>& items, const std::map<int, uint64_t>& positions,
+  void transact_once(std::span<const Pending> items, const std::map<int, uint64_t>& positions,
                      RdKafka::ConsumerGroupMetadata& group) {
     txn_call([&](int) { return producer_->begin_transaction(); }, 0, "begin_transaction", broker_wait());
     for (const Pending& q : items) produce(q);
@@ -474,7 +476,7 @@ class Server : public RdKafka::RebalanceCb {
   // The items are already committed to RocksDB (the outbox), so a transaction that must be aborted, or whose
   // producer failed fatally, is redone with the same items and offsets: nothing is lost, and a read_committed
   // consumer never sees the aborted attempt. Bounded; then Fatal (a restart recovers from the outbox).
-  void transact(const std::vector<Pending>& items, const std::map<int, uint64_t>& positions,
+  void transact(std::span<const Pending> items, const std::map<int, uint64_t>& positions,
                 RdKafka::ConsumerGroupMetadata& group) {
     for (int attempt = 1;; ++attempt) {
       try {
@@ -502,9 +504,21 @@ class Server : public RdKafka::RebalanceCb {
     published_records_ += items.size();
   }
 
+  // Handed batches published in transactions of about ServeOptions::transaction_records records (a month's close
+  // at the city's size writes about 830,000 account credits, most in one batch), cut by cut_transactions (serve.h).
+  // A crash between two transactions leaves the rest in the outbox, published by the restart.
+  void publish(std::span<const Pending> items, const std::map<int, uint64_t>& positions,
+               RdKafka::ConsumerGroupMetadata& group) {
+    std::vector<RecordPlace> places;
+    places.reserve(items.size());
+    for (const Pending& q : items) places.push_back({q.partition, q.offset});
+    for (const TransactionCut& t : cut_transactions(places, positions, opt_.transaction_records))
+      transact(items.subspan(t.begin, t.end - t.begin), t.offsets, group);
+  }
+
   // The outbox of one partition in log order, dead letters included (a dead letter is the only output record of
   // its offset, stored in the outbox like the others), published exactly as the live path publishes them, in
-  // transactions of about ServeOptions::republish_records records cut between two offsets, each committing the
+  // transactions of about ServeOptions::transaction_records records cut between two offsets, each committing the
   // group's offset where it ends (a crash between two leaves the rest in the outbox). Runs on the consumer's thread
   // while the publisher is idle (wait_published).
   // Says on stderr how many records it published in how many transactions and seconds.
@@ -517,7 +531,7 @@ class Server : public RdKafka::RebalanceCb {
     size_t records = 0, transactions = 1;
     store_.outbox(p, from, to, [&](uint64_t off, const Output& out) {
       // (every record of the offsets before `off`)
-      if (off != last && !items.empty() && items.size() >= opt_.republish_records) {
+      if (off != last && !items.empty() && items.size() >= opt_.transaction_records) {
         transact(items, {{p, off}}, *group);
         items.clear();
         ++transactions;
@@ -723,7 +737,7 @@ class Server : public RdKafka::RebalanceCb {
       lock.unlock();
       std::exception_ptr error;
       try {
-        transact(all.items, all.positions, *all.group);
+        publish(all.items, all.positions, *all.group);
       } catch (...) {
         error = std::current_exception();
       }

@@ -6,7 +6,8 @@
 //   (PartitionFolder). A partition gained from another member is caught up from this store's own position: the
 //   events before the group's committed offset are folded but not published again.
 // - Output records leave through an outbox: they are committed to RocksDB first, then produced to the settlements
-//   topic (dead letters to the dead-letter topic) in one Kafka transaction that also commits the group's offsets.
+//   topic (dead letters to the dead-letter topic) in Kafka transactions that also commit the group's offsets,
+//   each of about ServeOptions::transaction_records records, ending between two events' records.
 //   A restart republishes from the outbox whatever lies between the group's committed offset and the store's
 //   position, so a read_committed consumer sees every output record exactly once, whenever the process dies.
 // - What librdkafka marks retriable is retried (at most 20 times and a minute); a transaction it says must be
@@ -52,14 +53,17 @@ struct ServeOptions {
   // 55.43, 45.79 and 48.87 s), against the Kafka Streams peer's 57.35, 52.76, 51.03, 51.81, 49.93 and 53.04 s in
   // the same rounds. So 512,000: about 64,000 a partition of the 8, as `fold`, for about 0.5 GB more than 64,000.
   size_t batch_events = 512000;
-  // After a restart, a partition's outbox (what the store committed and the group had not published) is published in
-  // transactions of about this many records, each cut between two events' records and committing the group's offset
-  // where it ends, so that none outlasts transaction.timeout.ms (15 s unless --kafka-config sets it) however large
-  // the outbox is (after a crash up to about 3 batches; with a new --group, everything). One event's records are
-  // never split: a transaction holds at least those (a December close may write one for each account holder of the
-  // partition). A live transaction of about
-  // 500,000 records took 1.6-2.7 s on the 2-core machine of issue 10.
-  size_t republish_records = 100000;
+  // The most records one Kafka transaction holds, about: a batch's records (live), or a partition's outbox after a
+  // restart (after a crash up to about 3 batches; with a new --group, everything), go in transactions of about this
+  // many records, each cut between two events' records and committing the group's offsets where it ends, so that
+  // none outlasts transaction.timeout.ms (15 s unless --kafka-config sets it) however many records a batch writes
+  // (a month's close at the city's size: about 830,000 account credits). One event's records are never split: a
+  // transaction holds at least those (a December close may write one for each account holder of the partition).
+  // A live transaction of about 500,000 records took 1.6-2.7 s on the 2-core machine of issue 10; over the city's
+  // year (session 43, 2026-12-06, the publisher's batches whole) the longest took 3.0 s (477,039 records). The cost
+  // of cutting: `serve` alone over 10% of the city's year, three runs each, alternating, took 51.10, 49.00 and
+  // 50.24 s at 100,000 against 45.56, 47.24 and 57.59 s with no cut (10,000,000), within the spread of runs.
+  size_t transaction_records = 100000;
   // One partition's part of a batch is committed (unsynced, published only after the batch's WAL sync) once it holds
   // this many events, as `fold --batch` commits each partition's (FoldOptions::batch_events, whose default this is),
   // or FoldOptions::max_persons_in_memory persons decoded: under skew (a partition gained with a backlog, a member

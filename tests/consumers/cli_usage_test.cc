@@ -253,8 +253,8 @@ TEST_F(CliUsage, CountsOutOfTheirDomain) {
   EXPECT_USAGE("fold --data-dir " + data_ + " --batch 0", "--batch");
   EXPECT_USAGE("serve --data-dir " + data_ + " --brokers 127.0.0.1:1 --batch 0",
                "--batch: '0' is not a whole number from 1 to 1000000");
-  EXPECT_USAGE("serve --data-dir " + data_ + " --brokers 127.0.0.1:1 --republish-records 010000001",
-               "--republish-records: '010000001' is not a whole number from 1 to 10000000");
+  EXPECT_USAGE("serve --data-dir " + data_ + " --brokers 127.0.0.1:1 --transaction-records 010000001",
+               "--transaction-records: '010000001' is not a whole number from 1 to 10000000");
   EXPECT_USAGE("query --data-dir " + data_ + " --threads 1025",
                "--threads: '1025' is not a whole number from 1 to 1024");
   EXPECT_USAGE("fold --data-dir " + data_ + " --checkpoint-every -1", "--checkpoint-every");
