@@ -176,8 +176,9 @@ Scan scan_segment(const fs::path& file, uint64_t max_records = ~0ull, uint64_t f
   Scan s;
   errno = 0;
   std::ifstream in(file, std::ios::binary | std::ios::ate);
-  if (!in) {
-    s.failed = LogFinding{file.string(), from_byte, "cannot open it: " + io_error_text(errno ? errno : EIO)};
+  const int open_err = in ? injected("log.scan_open") : (errno ? errno : EIO);
+  if (open_err) {
+    s.failed = LogFinding{file.string(), from_byte, "cannot open it: " + io_error_text(open_err)};
     return s;
   }
   const uint64_t end = static_cast<uint64_t>(std::max<std::streamoff>(in.tellg(), 0));
@@ -193,12 +194,14 @@ Scan scan_segment(const fs::path& file, uint64_t max_records = ~0ull, uint64_t f
     base = pos;
     const size_t kept = window.size();
     window.resize(std::min(std::max(n, kChunk), s.size - pos));
-    in.read(window.data() + kept, static_cast<std::streamsize>(window.size() - kept));
-    const auto got = static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0));
+    const int read_err = injected("log.scan_read");  // a read failing as a bad sector's would, nothing read
+    if (!read_err) in.read(window.data() + kept, static_cast<std::streamsize>(window.size() - kept));
+    const auto got = read_err ? 0 : static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0));
     if (kept + got < window.size()) {
       s.failed = LogFinding{file.string(), from_byte + base + kept + got,
-                            in.bad() ? "input/output error while scanning it"
-                                     : "it ended before the size it had when its scan began (cut while read)"};
+                            read_err || in.bad()
+                                ? io_error_text(read_err ? read_err : EIO) + " while scanning it"
+                                : "it ended before the size it had when its scan began (cut while read)"};
       window.resize(kept + got);
     }
     return pos + n <= base + window.size();

@@ -544,6 +544,39 @@ TEST_F(LogCorruption, ASegmentThatIsNotAFileIsRefusedAndAFindingOfVerify) {
   }
 }
 
+// A segment that cannot be opened, or whose read fails (an I/O error: a bad sector, a lost mount; injected at
+// log.scan_open and log.scan_read, which no permission can make happen to root): an open is refused naming a segment
+// of the log and the byte where its read failed (0: the scan reads 4 MiB at a time, and these segments hold 4 KiB),
+// and changes no file; `log verify` lists the same finding. Unarmed, the same log opens.
+TEST_F(LogCorruption, ASegmentThatCannotBeOpenedOrReadIsRefusedNamingIt) {
+  for (const std::string point : {"log.scan_open", "log.scan_read"}) {
+    SCOPED_TRACE(point);
+    const fs::path log = copy("io-" + point);
+    const auto before = snapshot(log);
+    const std::string what = point == "log.scan_open" ? " at byte 0: cannot open it: input/output error"
+                                                      : " at byte 0: input/output error while scanning it";
+    // The segment a message names at byte 0 with `what` ("" when it names none of the log's segments).
+    const auto named = [&](const std::string& msg) -> std::string {
+      const size_t from = msg.find((log / "p000").string()), at = msg.find(what);
+      if (from == std::string::npos || at == std::string::npos || at < from) return "";
+      const std::string file = msg.substr(from, at - from);
+      return fs::is_regular_file(file) && file.ends_with(".seg") ? file : "";
+    };
+    probe::arm(point + ":eio");
+    const std::string msg = thrown<LogError>([&] { open_segment_log(log.string(), 2); });
+    probe::arm("");
+    EXPECT_NE(named(msg), "") << msg;
+    EXPECT_TRUE(snapshot(log) == before) << "a refused open changed files";
+    probe::arm(point + ":eio");  // the scans of `log verify` go in another order: the segment may be another
+    std::vector<std::string> found;
+    for (const auto& f : verify_segment_log(log.string())) found.push_back(f.message());
+    probe::arm("");
+    ASSERT_EQ(found.size(), 1u) << ::testing::PrintToString(found);
+    EXPECT_NE(named(found[0]), "") << found[0];
+    EXPECT_NO_THROW(open_segment_log(log.string(), 2));
+  }
+}
+
 // A cut is made in place, so a segment with another name (a copy made with `cp -al`) would be cut under both: the
 // plan refuses it, naming the file and the byte of the cut, and the copy is left whole. A later segment with another
 // name is only unlinked, so it does not stop a cut before it; nor does a link to the segment when nothing of it is cut.
