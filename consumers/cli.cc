@@ -941,7 +941,8 @@ struct Cli {
     srv->add_option("--dead-letter-topic", sopt.dead_letter_topic, "default gongji.dead-letters");
     srv->add_option("--batch", sopt.batch_events,
                     "events per batch committed to RocksDB and handed to the publishing thread (default 512000, or "
-                    "what came in 500 ms; a Kafka transaction takes the batch waiting, at most 1)")
+                    "what came in 500 ms; at most 1 waits while the publisher publishes the one before, in "
+                    "transactions of --transaction-records)")
         ->transform(whole_number(1, 1000000));
     srv->add_option("--transaction-records", sopt.transaction_records,
                     "records of a Kafka transaction, about: a batch's records, and after a restart what the store "

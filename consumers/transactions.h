@@ -2,9 +2,12 @@
 // ServeOptions::transaction_records).
 #pragma once
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <span>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace gongji {
@@ -16,20 +19,34 @@ struct RecordPlace {
 };
 // One of serve's Kafka transactions: the records [begin, end) of what is published, and the group's offsets it
 // commits (the next offset to fold, per partition).
-struct TransactionCut {
+struct PlannedTransaction {
   size_t begin = 0, end = 0;
   std::map<int, uint64_t> offsets;
 };
 // How serve cuts records into transactions (ServeOptions::transaction_records): each of `per_transaction` records or
 // more only to keep one event's records (a partition and offset) together, and the last of what is left; at least
-// one transaction, also for no records (it commits the offsets). Records of one partition are in log order, those of
-// several partitions in any order (batches merged for one publish). A transaction commits, for a partition with
-// records after it, the offset of the first of them; for any other partition, its offset in `positions` (the
-// batch's position: nothing of it remains unpublished). So the offsets committed never go back, and a crash between
-// two transactions leaves exactly the records after the last commit to the outbox.
-inline std::vector<TransactionCut> cut_transactions(std::span<const RecordPlace> records,
+// one transaction, also for no records (it commits the offsets). A transaction commits, for a partition with records
+// after it, the offset of the first of them; for any other partition, its offset in `positions` (the batch's
+// position: nothing of it remains unpublished). So the offsets committed never go back, and a crash between two
+// transactions leaves exactly the records after the last commit to the outbox. serve's republish() cuts a stored
+// outbox, one partition streamed, at the same places.
+// Preconditions (std::invalid_argument otherwise, naming the record): every record's partition is a key of
+// `positions`, and below its position there; a partition's records are in log order (offsets never decrease), those
+// of several partitions in any order (batches merged for one publish).
+inline std::vector<PlannedTransaction> plan_transactions(std::span<const RecordPlace> records,
                                                     const std::map<int, uint64_t>& positions, size_t per_transaction) {
-  std::vector<TransactionCut> cuts;
+  std::map<int, uint64_t> last;  // each partition's offset so far
+  for (size_t i = 0; i < records.size(); ++i) {
+    const auto [p, offset] = records[i];
+    const auto position = positions.find(p);
+    const auto before = last.find(p);
+    if (position == positions.end() || offset >= position->second || (before != last.end() && offset < before->second))
+      throw std::invalid_argument("record " + std::to_string(i) + " (partition " + std::to_string(p) + " offset " +
+                                  std::to_string(offset) + ") is not below its partition's position or comes after " +
+                                  "a later offset of it");
+    last[p] = offset;
+  }
+  std::vector<PlannedTransaction> cuts;
   size_t from = 0;
   do {  // where each ends
     size_t to = std::min(records.size(), from + std::max<size_t>(per_transaction, 1));

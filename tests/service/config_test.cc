@@ -70,6 +70,19 @@ TEST_F(Config, TheFileSetsOptionsAndTheCommandLineWins) {
   for (const auto& line : lines(err)) EXPECT_TRUE(line.starts_with("{\"level\":")) << line;
 }
 
+// The example file shipped for the systemd units (ops/gongji.yaml) holds only keys of `query` and `serve`: loaded by
+// query, with the paths it names (under /var/lib and /etc) given on the command line instead, it runs. A key renamed
+// in the CLI and not in the file would stop both units from starting.
+TEST_F(Config, TheShippedExampleFileIsTakenWhole) {
+  std::string err;
+  EXPECT_EQ(query("--config " + std::string(GONGJI_SOURCE_DIR) + "/ops/gongji.yaml --data-dir " + *dir_ / "data" +
+                      " --tokens " + *dir_ / "tokens" + " --access-log " + *dir_ / "shipped-access.jsonl" +
+                      " --listen 127.0.0.1:0",
+                  &err),
+            0)
+      << err;
+}
+
 TEST_F(Config, AnUnknownKeyIsRefusedNamingFileLineAndKey) {
   const std::string f = file(basics() + "listen: 127.0.0.1:0\nlisen: 127.0.0.1:9\n");
   std::string err;

@@ -34,7 +34,7 @@ public final class PeerMain {
     p.put(StreamsConfig.APPLICATION_ID_CONFIG, a.getOrDefault("app-id", "gongji-streams-peer"));
     p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, need(a, "brokers"));
     p.put(StreamsConfig.STATE_DIR_CONFIG, need(a, "state-dir"));
-    // Like gongji serve, which commits each batch of settlements and its input offsets in one transaction.
+    // Like gongji serve, which commits its settlements and their input offsets in Kafka transactions.
     p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
     p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, Integer.parseInt(a.getOrDefault("threads", "1")));
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
