@@ -14,6 +14,8 @@
 //   balances       every account balance equals its credits minus its debits
 //   limits         no settlement's limit used exceeds its limit
 // Tampering with one of these in the store makes that check fail; the replay check usually fails too.
+// The settlements, fund, balances and limits checks read the books a partition at a time (a partition's records name
+// only its persons), so what audit holds beside the replay is one partition's claims, not the city's.
 #pragma once
 #include <chrono>
 #include <map>
