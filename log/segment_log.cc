@@ -327,8 +327,8 @@ void check_last(const fs::path& pdir, int p, const IndexView& idx, PartCheck& c)
     else
       c.torn = LogFinding{file.string(), s.valid, "torn tail of " + std::to_string(s.size - s.valid) + " bytes"};
   }
-  auto synced = idx.synced.find(p);
-  if (synced != idx.synced.end() && synced->second > c.end)
+  auto synced = idx.synced.find(p);  // (a scan that failed counted only what it read: its finding is the one)
+  if (!s.failed && synced != idx.synced.end() && synced->second > c.end)
     c.findings.push_back({file.string(), s.valid, "the index records " + std::to_string(synced->second) +
                                                       " records synced, the partition holds " +
                                                       std::to_string(c.end) + ": a synced record is lost"});
