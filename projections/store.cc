@@ -1454,10 +1454,26 @@ void PartitionFolder::set_read_ahead(size_t n) { impl_->state.set_read_ahead(n);
 
 // Decodes and applies one record into the batch and the state cache. Throws on a record that cannot be applied;
 // `touched` then tells whether the batch or the state may already hold part of its effect.
+namespace {
+// TIME-LOG: an event is folded only in a partition it belongs to (events/partition.h partitions_for: its person's,
+// either person's of a family_linked, every one for a shared event). One put into another (written straight to a
+// Kafka topic by a producer that partitions otherwise) would change a person no query of it reads, beside the one
+// that does: an EventError (so a dead letter), naming the partition it belongs to.
+void refuse_misplaced(const Event& e, const FoldContext& ctx) {
+  const std::string* person = e.person();
+  if (!person || e.is_global() || ctx.owns(*person)) return;
+  if (const auto* link = e.as<FamilyLinked>(); link && ctx.owns(link->relative)) return;
+  const std::string home = std::to_string(partition_of(*person, ctx.partitions));
+  throw EventError("person", "person " + *person + " belongs to partition " + home + " of " +
+                                 std::to_string(ctx.partitions) + ", not to partition " +
+                                 std::to_string(ctx.partition) + ", where this event was put");
+}
+}  // namespace
+
 std::vector<Output> PartitionFolder::Impl::apply_record(const LogRecord& r, std::optional<Event>& ev, bool& touched) {
-  // Issue 9 item 5: codes are checked under the fold's policy; a code it does not list is an EventError
-  // ("field 'disease': unknown code \"C05\""), so the record is a dead letter like any that does not validate,
-  // naming the event (id, type, person, claim) when it is valid under EVENTS.md's lists.
+  // Issue 9 item 5: codes are checked under the fold's policy; a code it does not list is an EventError ("field
+  // 'disease': unknown code \"C05\""), so the record is a dead letter like any that does not validate, naming the
+  // event (id, type, person, claim) when it is valid under EVENTS.md's lists; so is a misplaced one (refuse_misplaced).
   if (auto decoded = events_decoded_ahead.find(r.offset); decoded != events_decoded_ahead.end()) {  // as below
     ev.emplace(std::move(decoded->second));
     events_decoded_ahead.erase(decoded);
@@ -1472,12 +1488,12 @@ std::vector<Output> PartitionFolder::Impl::apply_record(const LogRecord& r, std:
       throw;
     }
   }
-  const Event& e = *ev;
-  // The id rule of EVENTS.md is the ledger's (judge_event_id); the e/ index holds what it needs.
+  const Event& e = *ev;  // the id rule of EVENTS.md is the ledger's (judge_event_id); the e/ index holds what it needs
   std::string idkey = id_key(e.id());
   uint64_t h = event_digest(e);
-  std::optional<uint64_t> seen;
   auto read_ahead = ids_read_ahead.extract(idkey);  // taken whichever answers, before the id enters batch_ids
+  refuse_misplaced(e, ctx);
+  std::optional<uint64_t> seen;
   if (auto it = batch_ids.find(idkey); it != batch_ids.end()) seen = it->second;
   else if (read_ahead) seen = read_ahead.mapped(), ++ids_taken_ahead;
   else seen = folded_digest(db, idkey);

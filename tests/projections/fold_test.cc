@@ -502,6 +502,52 @@ TEST(Fold, UndecodableRecordIsDeadLetteredAndSkipped) {
   EXPECT_EQ(set->record.settlement->fund, 7000);
 }
 
+// TIME-LOG: an event put into another partition than its person's (as a producer writing straight to the events
+// topic with a partitioner of its own would) is a dead letter naming where it belongs, not a change to a person no
+// query of it reads. Here the person's second claim is put into the other of two partitions: its partition's
+// settlement of the first claim is the only one, and the claim can be sent again where it belongs.
+TEST(Fold, AnEventPutIntoAnotherPartitionThanItsPersonsIsADeadLetter) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 2);
+  ingest_lines(*log, R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1","level":1,)"
+      R"("kind":"township_health_center","ordinary_outpatient":true})" "\n"
+      R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01",)"
+      R"("scheme":"employee","status":"in_service"})" "\n"
+      R"({"type":"claim","id":"c1","claim":"K1","person":"P","facility":"T1","date":"2023-02-01",)"
+      R"("benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})" "\n");
+  const int home = partition_of("P", 2), other = 1 - home;
+  const uint64_t at = log->end_offset(other);
+  log->append_raw(other, encode_event(parse_event(
+      R"({"type":"claim","id":"c2","claim":"K2","person":"P","facility":"T1","date":"2023-02-02",)"
+      R"("benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})")));
+  log->sync();
+  Store s(d / "state");
+  const FoldStats st = s.fold(*log, default_policy());
+  EXPECT_EQ(st.dead_letters, 1u);
+  std::vector<std::string> dead;
+  s.dead_letters([&](const std::string&, const std::string& v) { dead.push_back(v); });
+  ASSERT_EQ(dead.size(), 1u);
+  const auto j = nlohmann::json::parse(dead[0]);
+  EXPECT_EQ(j["partition"], other);
+  EXPECT_EQ(j["offset"], at);
+  EXPECT_EQ(j["event"], "c2");
+  EXPECT_EQ(j["reason"], "field 'person': person P belongs to partition " + std::to_string(home) +
+                             " of 2, not to partition " + std::to_string(other) + ", where this event was put");
+  EXPECT_TRUE(s.settlement("P", "K1"));
+  EXPECT_FALSE(s.settlement("P", "K2")) << "the misplaced claim was settled";
+  size_t persons = 0;  // P lives in its own partition only
+  s.scan("p/", [&](const std::string&, std::string_view) { ++persons; });
+  EXPECT_EQ(persons, 1u);
+  // Sent again where it belongs (another id: c2 is the dead letter's), it is settled: 400 less nothing of the
+  // deductible left (ORD-DED 300 paid by K1's 400), 70% (ORD-RATIO) = 280.00.
+  ingest_lines(*log, R"({"type":"claim","id":"c3","claim":"K2","person":"P","facility":"T1","date":"2023-02-02",)"
+      R"("benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})" "\n");
+  s.fold(*log, default_policy());
+  const auto k2 = s.settlement("P", "K2");
+  ASSERT_TRUE(k2);
+  EXPECT_EQ(k2->record.settlement->fund, 28000);
+}
+
 // PartitionFolder::prefetch (FoldOptions::read_ahead): one chunk of records read ahead, then a commit after every
 // record, each emptying the person cache. The person and the first claim's event id are read ahead once, before the
 // commits that write them: were either used a second time (not taken once), the second claim would pay the
