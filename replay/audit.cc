@@ -41,16 +41,25 @@ std::string join(const std::set<int>& parts) {
   return s;
 }
 
+// The partitions whose digests differ between the two stores (each digest a scan: computed once, here), none when
+// the stores' digests are equal.
+std::map<int, std::pair<std::string, std::string>> differing_partitions(const Store& live, const Store& replay,
+                                                                        int partitions, bool stores_equal) {
+  std::map<int, std::pair<std::string, std::string>> out;  // partition -> live digest, replay digest
+  for (int p = 0; p < partitions && !stores_equal; ++p)
+    if (std::string a = live.partition_digest(p), b = replay.partition_digest(p); a != b) out[p] = {a, b};
+  return out;
+}
+
 // replay: the live projections equal a replay from zero; on a mismatch, per partition, person and record kind.
 // `live_digest` and `replay_digest`: the two stores' digest() (each a full scan, so computed once by the caller).
-Findings compare_with_replay(const Store& live, const Store& replay, int partitions, const std::string& live_digest,
-                             const std::string& replay_digest) {
+Findings compare_with_replay(const Store& live, const Store& replay,
+                             const std::map<int, std::pair<std::string, std::string>>& differing,
+                             const std::string& live_digest, const std::string& replay_digest) {
   Findings out;
   if (replay_digest == live_digest) return out;
-  for (int p = 0; p < partitions; ++p) {
-    if (replay.partition_digest(p) == live.partition_digest(p)) continue;
-    out.push_back("partition " + std::to_string(p) + ": live digest " + live.partition_digest(p) + ", replay " +
-                  replay.partition_digest(p));
+  for (const auto& [p, digests] : differing) {
+    out.push_back("partition " + std::to_string(p) + ": live digest " + digests.first + ", replay " + digests.second);
     std::map<std::string, std::string> a, b;
     live.scan("p/" + hex4(p) + "/", [&](const std::string& k, std::string_view v) { a[k] = std::string(v); });
     replay.scan("p/" + hex4(p) + "/", [&](const std::string& k, std::string_view v) { b[k] = std::string(v); });
@@ -233,8 +242,9 @@ AuditReport audit(const Store& live, EventLog& log, const Policy& policy, const 
   Store replay(scratch);
   replay.fold(log, policy);
   const std::string live_digest = live.digest(), replay_digest = replay.digest();
+  const auto differing = differing_partitions(live, replay, log.partitions(), live_digest == replay_digest);
   record(rep, "replay", "projections equal a replay from zero (digest " + live_digest + ")",
-         compare_with_replay(live, replay, log.partitions(), live_digest, replay_digest));
+         compare_with_replay(live, replay, differing, live_digest, replay_digest));
   // Partition by partition (Books). Equal digests mean equal output records, so the replay's books are the live
   // ones: read them only where a partition's differ.
   Findings settlements, fund, balances, over_limit;
@@ -243,8 +253,8 @@ AuditReport audit(const Store& live, EventLog& log, const Policy& policy, const 
   std::set<std::string> groups;  // scheme/level/month
   for (int p = 0; p < log.partitions(); ++p) {
     Books books = read_books(live, p);
-    const bool differs = replay_digest != live_digest && replay.partition_digest(p) != live.partition_digest(p);
-    const std::optional<Books> replayed_differs = differs ? std::optional<Books>(read_books(replay, p)) : std::nullopt;
+    const std::optional<Books> replayed_differs =
+        differing.contains(p) ? std::optional<Books>(read_books(replay, p)) : std::nullopt;
     for (std::string& f : check_settlements(books, replayed_differs ? *replayed_differs : books))
       settlements.push_back(std::move(f));
     PersonChecks persons = check_persons(live, p, books);
