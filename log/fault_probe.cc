@@ -52,6 +52,7 @@ Armed parse(const std::string& spec) {
 void load_locked() {
   if (g_loaded) return;
   g_loaded = true;
+  g_state.store(kDisarmed, std::memory_order_release);  // also when the spec below is refused (thrown once)
   if (const char* env = std::getenv("GONGJI_FAULT")) g_armed = parse(env);
   g_state.store(g_armed.action == Action::none ? kDisarmed : kArmed, std::memory_order_release);
 }

@@ -1452,8 +1452,6 @@ void PartitionFolder::set_apply_hook(std::function<void(const Event&)> hook) { i
 void PartitionFolder::set_person_cache_bytes(size_t bytes) { impl_->state.set_cache_bytes(bytes); }
 void PartitionFolder::set_read_ahead(size_t n) { impl_->state.set_read_ahead(n); }
 
-// Decodes and applies one record into the batch and the state cache. Throws on a record that cannot be applied;
-// `touched` then tells whether the batch or the state may already hold part of its effect.
 namespace {
 // TIME-LOG: an event is folded only in a partition it belongs to (events/partition.h partitions_for: its person's,
 // either person's of a family_linked, every one for a shared event). One put into another (written straight to a
@@ -1461,7 +1459,7 @@ namespace {
 // that does: an EventError (so a dead letter), naming the partition it belongs to.
 void refuse_misplaced(const Event& e, const FoldContext& ctx) {
   const std::string* person = e.person();
-  if (!person || e.is_global() || ctx.owns(*person)) return;
+  if (!person || ctx.owns(*person)) return;  // (a shared event names no person)
   if (const auto* link = e.as<FamilyLinked>(); link && ctx.owns(link->relative)) return;
   const std::string home = std::to_string(partition_of(*person, ctx.partitions));
   throw EventError("person", "person " + *person + " belongs to partition " + home + " of " +
@@ -1470,6 +1468,8 @@ void refuse_misplaced(const Event& e, const FoldContext& ctx) {
 }
 }  // namespace
 
+// Decodes and applies one record into the batch and the state cache. Throws on a record that cannot be applied;
+// `touched` then tells whether the batch or the state may already hold part of its effect.
 std::vector<Output> PartitionFolder::Impl::apply_record(const LogRecord& r, std::optional<Event>& ev, bool& touched) {
   // Issue 9 item 5: codes are checked under the fold's policy; a code it does not list is an EventError ("field
   // 'disease': unknown code \"C05\""), so the record is a dead letter like any that does not validate, naming the

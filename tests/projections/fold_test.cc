@@ -504,8 +504,9 @@ TEST(Fold, UndecodableRecordIsDeadLetteredAndSkipped) {
 
 // TIME-LOG: an event put into another partition than its person's (as a producer writing straight to the events
 // topic with a partitioner of its own would) is a dead letter naming where it belongs, not a change to a person no
-// query of it reads. Here the person's second claim is put into the other of two partitions: its partition's
-// settlement of the first claim is the only one, and the claim can be sent again where it belongs.
+// query of it reads. Here the person's second claim, and the enrolment of a second person, are put into the other of
+// two partitions: neither is applied there (no person Q, no settlement of K2), and the claim sent again where it
+// belongs, the same event, is settled (a dead letter's id is not taken).
 TEST(Fold, AnEventPutIntoAnotherPartitionThanItsPersonsIsADeadLetter) {
   TempDir d;
   auto log = open_segment_log(d / "log", 2);
@@ -516,32 +517,36 @@ TEST(Fold, AnEventPutIntoAnotherPartitionThanItsPersonsIsADeadLetter) {
       R"({"type":"claim","id":"c1","claim":"K1","person":"P","facility":"T1","date":"2023-02-01",)"
       R"("benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})" "\n");
   const int home = partition_of("P", 2), other = 1 - home;
+  const std::string second = R"({"type":"claim","id":"c2","claim":"K2","person":"P","facility":"T1",)"
+      R"("date":"2023-02-02","benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})";
   const uint64_t at = log->end_offset(other);
-  log->append_raw(other, encode_event(parse_event(
-      R"({"type":"claim","id":"c2","claim":"K2","person":"P","facility":"T1","date":"2023-02-02",)"
-      R"("benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})")));
+  log->append_raw(other, encode_event(parse_event(second)));
+  std::string q = "Q";  // a person of P's partition, enrolled into the other
+  for (int n = 0; partition_of(q, 2) != home; ++n) q = "Q" + std::to_string(n);
+  log->append_raw(other, encode_event(parse_event(R"({"type":"person_enrolled","id":"q","at":"2022-01-01","person":")" +
+                                                  q + R"(","birth_date":"1980-01-01","scheme":"employee",)"
+                                                      R"("status":"in_service"})")));
   log->sync();
   Store s(d / "state");
   const FoldStats st = s.fold(*log, default_policy());
-  EXPECT_EQ(st.dead_letters, 1u);
-  std::vector<std::string> dead;
-  s.dead_letters([&](const std::string&, const std::string& v) { dead.push_back(v); });
-  ASSERT_EQ(dead.size(), 1u);
-  const auto j = nlohmann::json::parse(dead[0]);
-  EXPECT_EQ(j["partition"], other);
-  EXPECT_EQ(j["offset"], at);
-  EXPECT_EQ(j["event"], "c2");
-  EXPECT_EQ(j["reason"], "field 'person': person P belongs to partition " + std::to_string(home) +
-                             " of 2, not to partition " + std::to_string(other) + ", where this event was put");
+  EXPECT_EQ(st.dead_letters, 2u);
+  std::vector<nlohmann::json> dead;
+  s.dead_letters([&](const std::string&, const std::string& v) { dead.push_back(nlohmann::json::parse(v)); });
+  ASSERT_EQ(dead.size(), 2u);
+  EXPECT_EQ(dead[0]["partition"], other);
+  EXPECT_EQ(dead[0]["offset"], at);
+  EXPECT_EQ(dead[0]["event"], "c2");
+  EXPECT_EQ(dead[0]["reason"], "field 'person': person P belongs to partition " + std::to_string(home) +
+                                   " of 2, not to partition " + std::to_string(other) + ", where this event was put");
+  EXPECT_EQ(dead[1]["event"], "q");
   EXPECT_TRUE(s.settlement("P", "K1"));
   EXPECT_FALSE(s.settlement("P", "K2")) << "the misplaced claim was settled";
-  size_t persons = 0;  // P lives in its own partition only
+  size_t persons = 0;  // P alone: Q was not enrolled anywhere
   s.scan("p/", [&](const std::string&, std::string_view) { ++persons; });
   EXPECT_EQ(persons, 1u);
-  // Sent again where it belongs (another id: c2 is the dead letter's), it is settled: 400 less nothing of the
-  // deductible left (ORD-DED 300 paid by K1's 400), 70% (ORD-RATIO) = 280.00.
-  ingest_lines(*log, R"({"type":"claim","id":"c3","claim":"K2","person":"P","facility":"T1","date":"2023-02-02",)"
-      R"("benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})" "\n");
+  // Sent again where it belongs: 400 with nothing of the deductible left (ORD-DED 300, paid by K1's 400), at 70%
+  // (ORD-RATIO) = 280.00.
+  ingest_lines(*log, second + "\n");
   s.fold(*log, default_policy());
   const auto k2 = s.settlement("P", "K2");
   ASSERT_TRUE(k2);
