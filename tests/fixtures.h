@@ -115,6 +115,15 @@ inline std::string generated(int people, uint64_t seed = 7) {
   return out;
 }
 
+// Facility T1 (a township health center, level 1, ordinary outpatient) and employee P in service, both from
+// 2022-01-01: the two JSON lines most fold tests start from.
+inline std::string township_t1_and_employee_p() {
+  return R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1","level":1,)"
+         R"("kind":"township_health_center","ordinary_outpatient":true})" "\n"
+         R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01",)"
+         R"("scheme":"employee","status":"in_service"})" "\n";
+}
+
 // Employee P's claim K (400.00 of drugs at T9, level 1: 70.00 fund) submitted as c1 before T9 was registered
 // (refused UNKNOWN_FACILITY), settled on its second submission c2, then reversed (r): a claim whose first
 // settlement record is not the one a reversal undoes (Store::settled_settlement).

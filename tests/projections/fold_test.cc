@@ -480,10 +480,7 @@ TEST(Fold, PutsInKeyOrderKeepRepeatedKeysInBatchOrder) {
 TEST(Fold, UndecodableRecordIsDeadLetteredAndSkipped) {
   TempDir d;
   auto log = open_segment_log(d / "log", 1);
-  ingest_lines(*log, R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1","level":1,)"
-      R"("kind":"township_health_center","ordinary_outpatient":true})" "\n"
-      R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01",)"
-      R"("scheme":"employee","status":"in_service"})" "\n");
+  ingest_lines(*log, township_t1_and_employee_p());
   log->append_raw(0, "garbage that is not a flatbuffer");
   ingest_lines(*log, R"({"type":"claim","id":"c","claim":"K","person":"P","facility":"T1","date":"2023-02-01",)"
       R"("benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})" "\n");
@@ -510,10 +507,7 @@ TEST(Fold, UndecodableRecordIsDeadLetteredAndSkipped) {
 TEST(Fold, AnEventPutIntoAnotherPartitionThanItsPersonsIsADeadLetter) {
   TempDir d;
   auto log = open_segment_log(d / "log", 2);
-  ingest_lines(*log, R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1","level":1,)"
-      R"("kind":"township_health_center","ordinary_outpatient":true})" "\n"
-      R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01",)"
-      R"("scheme":"employee","status":"in_service"})" "\n"
+  ingest_lines(*log, township_t1_and_employee_p() +
       R"({"type":"claim","id":"c1","claim":"K1","person":"P","facility":"T1","date":"2023-02-01",)"
       R"("benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}]})" "\n");
   const int home = partition_of("P", 2), other = 1 - home;

@@ -94,10 +94,7 @@ TEST(KnownAt, TimesWithAFractionOrAnOffsetCountToTheLastMillisecondTheyName) {
 TEST(Replay, KnownAtBeforeAndAfterALateReversal) {
   TempDir d;
   auto log = open_segment_log(d / "log", 1);
-  ingest_lines(*log, R"({"type":"facility_registered","id":"f","at":"2022-01-01","facility":"T1","level":1,)"
-      R"("kind":"township_health_center","ordinary_outpatient":true})" "\n"
-      R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01",)"
-      R"("scheme":"employee","status":"in_service"})" "\n"
+  ingest_lines(*log, township_t1_and_employee_p() +
       R"({"type":"outpatient_designated","id":"d","at":"2023-01-02","person":"P","facility":"T1"})" "\n"
       R"({"type":"claim","id":"c","claim":"JAN","person":"P","facility":"T1","date":"2023-01-10",)"
       R"("benefit":"ordinary","items":[{"category":"drug","amount":"1000.00"}]})" "\n");
