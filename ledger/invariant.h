@@ -41,6 +41,10 @@
 //                            offsets >= its next offset. Not a record's fault but its caller's (a rewound read):
 //                            a StoreError (the fold stops, nothing of the record is applied), never a dead letter
 //                            projections/store.cc PartitionFolder::apply
+//   INV-LOG-PARTITION        a partition's fold is given only that partition's records (LogRecord::partition).
+//                            The caller's fault as INV-LOG-FORWARD's, and refused as it is; an event put into
+//                            another partition than its person's is the record's (a dead letter, TIME-LOG)
+//                            projections/store.cc PartitionFolder::apply
 #pragma once
 #include <stdexcept>
 #include <string>

@@ -1460,10 +1460,14 @@ namespace {
 void refuse_misplaced(const Event& e, const FoldContext& ctx) {
   const std::string* person = e.person();
   if (!person || ctx.owns(*person)) return;  // (a shared event names no person)
-  if (const auto* link = e.as<FamilyLinked>(); link && ctx.owns(link->relative)) return;
-  const std::string home = std::to_string(partition_of(*person, ctx.partitions));
-  throw EventError("person", "person " + *person + " belongs to partition " + home + " of " +
-                                 std::to_string(ctx.partitions) + ", not to partition " +
+  const auto* link = e.as<FamilyLinked>();
+  if (link && ctx.owns(link->relative)) return;
+  auto home = [&](const std::string& who) { return std::to_string(partition_of(who, ctx.partitions)); };
+  // A family link belongs to either person's partition: both are named.
+  const std::string where = link ? "person " + *person + " belongs to partition " + home(*person) + " and relative " +
+                                       link->relative + " to partition " + home(link->relative)
+                                 : "person " + *person + " belongs to partition " + home(*person);
+  throw EventError("person", where + " of " + std::to_string(ctx.partitions) + ", not to partition " +
                                  std::to_string(ctx.partition) + ", where this event was put");
 }
 }  // namespace
@@ -1601,6 +1605,12 @@ std::vector<Output> PartitionFolder::apply(const LogRecord& r, FoldStats& stats)
   if (r.offset < m.next)
     throw StoreError("partition " + std::to_string(m.partition) + ": invariant INV-LOG-FORWARD violated: record at "
                      "offset " + std::to_string(r.offset) + " is behind the fold's position " + std::to_string(m.next));
+  // INV-LOG-PARTITION: so is a record of another partition (its offset counts in another log); a dead letter here
+  // would move this partition's position past an offset it never read.
+  if (r.partition != m.partition)
+    throw StoreError("partition " + std::to_string(m.partition) + ": invariant INV-LOG-PARTITION violated: the "
+                     "record at offset " + std::to_string(r.offset) + " is of partition " +
+                     std::to_string(r.partition));
   std::optional<Event> e;
   bool touched = false;
   std::string reason;

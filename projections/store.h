@@ -583,8 +583,9 @@ class PartitionFolder {
   PartitionFolder(Store& store, int partition, int partitions, const Policy& policy);
   ~PartitionFolder();
   // Applies the record at `r.offset` (which must be next_offset() or later: an earlier one is a StoreError,
-  // INV-LOG-FORWARD of ledger/invariant.h); returns its output records (a poison record, an InvariantViolation
-  // included: its one "dead_letter" output). Throws only what is not poison (above).
+  // INV-LOG-FORWARD of ledger/invariant.h; so is a record of another partition, INV-LOG-PARTITION); returns its
+  // output records (a poison record, an InvariantViolation included: its one "dead_letter" output). Throws only what
+  // is not poison (above).
   std::vector<Output> apply(const LogRecord& r, FoldStats& stats);
   // Applies `records` (records apply() is to be given next, in log order) one by one, read ahead first (prefetch),
   // as Store::fold and `serve` do: before each record `go_on()` says whether to apply it (false: stop there); after

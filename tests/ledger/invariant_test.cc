@@ -218,6 +218,37 @@ TEST(Invariant, RecordBehindThePositionIsAStoreError) {
   EXPECT_EQ(s.settlement("P", "K1")->record.settlement->fund, 7000);
 }
 
+// INV-LOG-PARTITION: a record of another partition given to a partition's fold (a caller that mixed two reads) is
+// refused as INV-LOG-FORWARD's: a StoreError naming both partitions and the offset; nothing of it is applied, the
+// position does not move, and it is no dead letter (which would mark an offset of this partition as read).
+TEST(Invariant, LogPartitionARecordOfAnotherPartitionIsRefusedAndNothingMoves) {
+  TempDir d;
+  const Policy& policy = default_policy();
+  auto log = open_segment_log(d / "log", 1);
+  ingest_lines(*log, kSetup);
+  Store s(d / "state");
+  s.record_run(policy, 2);
+  FoldStats stats;
+  PartitionFolder folder(s, 0, 2, policy);
+  std::vector<std::string> payloads;
+  std::vector<LogRecord> records;
+  log->read(0, 0, [&](const LogRecord& r) {
+    records.push_back(r);
+    payloads.emplace_back(r.payload);
+    return true;
+  });
+  ASSERT_EQ(records.size(), kSetupRecords);
+  LogRecord stray = records[0];
+  stray.payload = payloads[0];
+  stray.partition = 1;
+  EXPECT_EQ(thrown<StoreError>([&] { folder.apply(stray, stats); }),
+            "partition 0: invariant INV-LOG-PARTITION violated: the record at offset 0 is of partition 1");
+  EXPECT_EQ(folder.next_offset(), 0u);
+  EXPECT_EQ(folder.pending(), 0u);
+  EXPECT_EQ(stats.events, 0u);
+  EXPECT_EQ(stats.dead_letters, 0u);
+}
+
 // The settlement checks on crafted settlements, for the invariants no crafted state reaches through the rules.
 TEST(Invariant, SettlementChecksNameTheInvariantAndTheNumbers) {
   auto what = [](const Settlement& s) -> std::string {

@@ -502,8 +502,9 @@ TEST(Fold, UndecodableRecordIsDeadLetteredAndSkipped) {
 // TIME-LOG: an event put into another partition than its person's (as a producer writing straight to the events
 // topic with a partitioner of its own would) is a dead letter naming where it belongs, not a change to a person no
 // query of it reads. Here the person's second claim, and the enrolment of a second person, are put into the other of
-// two partitions: neither is applied there (no person Q, no settlement of K2), and the claim sent again where it
-// belongs, the same event, is settled (a dead letter's id is not taken).
+// two partitions, with a family link of the two: none is applied there (no person Q, no settlement of K2; the link's
+// reason names both persons' partition), and the claim sent again where it belongs, the same event, is settled (a
+// dead letter's id is not taken).
 TEST(Fold, AnEventPutIntoAnotherPartitionThanItsPersonsIsADeadLetter) {
   TempDir d;
   auto log = open_segment_log(d / "log", 2);
@@ -520,19 +521,26 @@ TEST(Fold, AnEventPutIntoAnotherPartitionThanItsPersonsIsADeadLetter) {
   log->append_raw(other, encode_event(parse_event(R"({"type":"person_enrolled","id":"q","at":"2022-01-01","person":")" +
                                                   q + R"(","birth_date":"1980-01-01","scheme":"employee",)"
                                                       R"("status":"in_service"})")));
+  // A family link of two persons of P's partition, put into the other: it belongs to neither's partition.
+  log->append_raw(other, encode_event(parse_event(R"({"type":"family_linked","id":"l","at":"2023-01-01",)"
+                                                  R"("person":"P","relative":")" + q + R"(","relation":"child"})")));
   log->sync();
   Store s(d / "state");
   const FoldStats st = s.fold(*log, default_policy());
-  EXPECT_EQ(st.dead_letters, 2u);
+  EXPECT_EQ(st.dead_letters, 3u);
   std::vector<nlohmann::json> dead;
   s.dead_letters([&](const std::string&, const std::string& v) { dead.push_back(nlohmann::json::parse(v)); });
-  ASSERT_EQ(dead.size(), 2u);
+  ASSERT_EQ(dead.size(), 3u);
   EXPECT_EQ(dead[0]["partition"], other);
   EXPECT_EQ(dead[0]["offset"], at);
   EXPECT_EQ(dead[0]["event"], "c2");
   EXPECT_EQ(dead[0]["reason"], "field 'person': person P belongs to partition " + std::to_string(home) +
                                    " of 2, not to partition " + std::to_string(other) + ", where this event was put");
   EXPECT_EQ(dead[1]["event"], "q");
+  EXPECT_EQ(dead[2]["event"], "l");
+  EXPECT_EQ(dead[2]["reason"], "field 'person': person P belongs to partition " + std::to_string(home) +
+                                   " and relative " + q + " to partition " + std::to_string(home) + " of 2, not to "
+                                   "partition " + std::to_string(other) + ", where this event was put");
   EXPECT_TRUE(s.settlement("P", "K1"));
   EXPECT_FALSE(s.settlement("P", "K2")) << "the misplaced claim was settled";
   size_t persons = 0;  // P alone: Q was not enrolled anywhere
