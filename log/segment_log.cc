@@ -237,17 +237,27 @@ struct IndexView {
   std::map<std::pair<int, uint64_t>, std::pair<uint64_t, uint64_t>> sealed;  // seg/<p>/<base> -> count, bytes
 };
 
-IndexView load_index_view(rocksdb::DB& db) {
+// A read of the index that fails (a table failing its checksum, an I/O error) ends its iteration early: refused as a
+// LogError naming the index and RocksDB's text (the table and offset), never taken for an index that lists less.
+void check_index_read(const rocksdb::Iterator& it, const fs::path& index, const std::string& what) {
+  if (!it.status().ok())
+    throw LogError("embedded log: id index read failed: " + index.string() + ": " + what + ": " +
+                   it.status().ToString());
+}
+
+IndexView load_index_view(rocksdb::DB& db, const fs::path& index) {
   IndexView v;
   std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
   for (it->Seek("end/"); it->Valid() && it->key().starts_with("end/"); it->Next())
     v.synced[std::stoi(it->key().ToString().substr(4))] = std::stoull(it->value().ToString());
+  check_index_read(*it, index, "the partitions' synced ends");  // (before the next Seek, which forgets a failure)
   for (it->Seek("seg/"); it->Valid() && it->key().starts_with("seg/"); it->Next()) {
     std::string k = it->key().ToString().substr(4), val = it->value().ToString();
     auto slash = k.find('/'), sp = val.find(' ');
     v.sealed[{std::stoi(k.substr(0, slash)), std::stoull(k.substr(slash + 1))}] = {
         std::stoull(val.substr(0, sp)), std::stoull(val.substr(sp + 1))};
   }
+  check_index_read(*it, index, "the sealed segments");
   return v;
 }
 
@@ -453,7 +463,7 @@ class SegmentLog final : public EventLog {
               "the id index is missing: without it a torn tail cannot be told from damage to synced records "
               "(restore the folder from a backup; nothing was changed)"});
     index_ = open_index(dir_, read_only_);
-    IndexView idx = load_index_view(*index_);
+    IndexView idx = load_index_view(*index_, dir_ / "index");
     std::vector<PartCheck> checks;
     for (int p = 0; p < partitions_; ++p) {
       checks.push_back(check_partition(dir_ / part_name(p), p, idx, false));
@@ -950,7 +960,13 @@ std::vector<LogFinding> verify_segment_log(const std::string& dir) {
     f.push_back({(d / "index").string(), 0, e.what()});
     return f;
   }
-  IndexView idx = load_index_view(*db);
+  IndexView idx;
+  try {
+    idx = load_index_view(*db, d / "index");
+  } catch (const LogError& e) {
+    f.push_back({(d / "index").string(), 0, e.what()});
+    return f;
+  }
   for (int p = 0; p < *n; ++p) {
     fs::path pdir = d / part_name(p);
     if (!fs::is_directory(pdir)) continue;  // reported by check_layout
@@ -1052,11 +1068,13 @@ void truncate_segment_log(const std::string& dir, const TruncatePlan& plan) {
   uint64_t cut_base = std::stoull(fs::path(plan.file).filename().string().substr(0, 20));
   for (it->Seek("seg/" + p + "/"); it->Valid() && it->key().starts_with("seg/" + p + "/"); it->Next())
     if (std::stoull(it->key().ToString().substr(5 + p.size())) >= cut_base) batch.Delete(it->key());
+  check_index_read(*it, d / "index", "the sealed segments of partition " + p);
   for (it->Seek("c/" + p + "/"); it->Valid() && it->key().starts_with("c/" + p + "/"); it->Next()) {
     uint64_t off = 0;
     if (it->value().size() == sizeof off) std::memcpy(&off, it->value().data(), sizeof off);
     if (off >= plan.offset) batch.Delete(it->key());
   }
+  check_index_read(*it, d / "index", "the copies of partition " + p);
   for (it->Seek("id/"); it->Valid() && it->key().starts_with("id/"); it->Next()) {
     IdEntry e;
     if (it->value().size() != sizeof e) continue;
@@ -1065,6 +1083,7 @@ void truncate_segment_log(const std::string& dir, const TruncatePlan& plan) {
     e.offset = kNoCopy;  // the hash stays, so a conflicting re-ingest is still refused
     batch.Put(it->key(), std::string_view(reinterpret_cast<const char*>(&e), sizeof e));
   }
+  check_index_read(*it, d / "index", "the event ids");
   it.reset();
   rocksdb::WriteOptions wo;
   wo.sync = true;

@@ -187,6 +187,14 @@ void check(const rocksdb::Status& s, const std::string& what, const std::string&
   if (!s.ok()) throw StoreError(what + ": " + s.ToString());
 }
 
+// Whether a point read found its key: false only when the store does not hold it. Any other failure (a table whose
+// block fails its checksum, an I/O error) is a StoreError, never taken for an absent key.
+bool found(const rocksdb::Status& s, const std::string& what, const std::string& path = "") {
+  if (s.IsNotFound()) return false;
+  check(s, what, path);
+  return true;
+}
+
 constexpr const char* kFormatKey = "n/format";  // Store::check_format
 // The fixed-width end of c/ and r/ keys: "<partition, 4>/<offset, 16>/<n, 8>" (the o/ key without "o/").
 constexpr size_t kIndexTailSize = 4 + 1 + 16 + 1 + 8;
@@ -1032,7 +1040,7 @@ void Store::check_format(bool read_only) {
   }
   if (format == 2 && !read_only) format = migrate_2_to_3();
   std::string migrating;
-  const bool halfway = db_->Get(rocksdb::ReadOptions(), kMigratingKey, &migrating).ok();
+  const bool halfway = found(db_->Get(rocksdb::ReadOptions(), kMigratingKey, &migrating), "read n/migrating", dir_);
   if ((format == 3 || format == 4 || format == 5 || (format == 6 && halfway)) && !read_only) {
     migrate_outputs(format, halfway ? migrating : std::string());
     format = 6;
@@ -1358,9 +1366,9 @@ void Store::record_run(const Policy& policy, int partitions) {
   wo.sync = true;
   std::string have;
   // check_format let only an empty store through without n/format: this is its first write.
-  if (!db_->Get(rocksdb::ReadOptions(), kFormatKey, &have).ok())
+  if (!found(db_->Get(rocksdb::ReadOptions(), kFormatKey, &have), "read n/format", dir_))
     check(db_->Put(wo, kFormatKey, std::to_string(kStoreFormat)), "record the store format", dir_);
-  if (!db_->Get(rocksdb::ReadOptions(), policy_key(policy.version()), &have).ok()) {
+  if (!found(db_->Get(rocksdb::ReadOptions(), policy_key(policy.version()), &have), "read the recorded policy", dir_)) {
     // One ledger, one policy (DESIGN.md: another policy is a what-if, never mixed in): a store that recorded a
     // policy is folded on under that one only. The command line says so first, naming the files
     // (service/queries.h fold_policy); this guards every other caller.
@@ -1372,7 +1380,7 @@ void Store::record_run(const Policy& policy, int partitions) {
                        ", not " + policy.version() + ": a store is folded on under its own policy only");
     check(db_->Put(wo, policy_key(policy.version()), policy.text()), "record policy version", dir_);
   }
-  if (!db_->Get(rocksdb::ReadOptions(), "n/partitions", &have).ok())
+  if (!found(db_->Get(rocksdb::ReadOptions(), "n/partitions", &have), "read n/partitions", dir_))
     check(db_->Put(wo, "n/partitions", std::to_string(partitions)), "record partition count", dir_);
 }
 
@@ -2723,7 +2731,8 @@ void Store::each_dead_letter(
 
 std::optional<std::string> Store::policy_text(const std::string& version) const {
   std::string v;
-  if (!db_->Get(rocksdb::ReadOptions(), policy_key(version), &v).ok()) return std::nullopt;
+  if (!found(db_->Get(rocksdb::ReadOptions(), policy_key(version), &v), "read the recorded policy " + version, dir_))
+    return std::nullopt;
   return v;
 }
 
@@ -2746,6 +2755,12 @@ std::string digest_of(rocksdb::DB* db, const std::vector<std::string>& prefixes)
       XXH3_64bits_update(st, it->key().data(), kl);
       XXH3_64bits_update(st, &vl, 8);
       XXH3_64bits_update(st, it->value().data(), vl);
+    }
+    // An iteration that stopped at a failure (a block failing its checksum) would digest a part of the store as if
+    // it were whole: refused, naming the table and offset RocksDB names.
+    if (!it->status().ok()) {
+      XXH3_freeState(st);
+      check(it->status(), "digest the keys" + (prefix.empty() ? std::string() : " under " + prefix));
     }
   }
   uint64_t h = XXH3_64bits_digest(st);

@@ -11,6 +11,8 @@
 #include <map>
 #include <set>
 
+#include <rocksdb/db.h>
+
 #include "consumers/exit_codes.h"
 #include "log/event_log.h"
 #include "log/fault_probe.h"
@@ -473,6 +475,38 @@ TEST_F(LogCorruption, FlippedBytesAreRefusedNamingFileAndRecord) {
       expect_refused(log, seg(log, i), rec, "");
     }
   }
+}
+
+// A byte flipped in the id index's table (RocksDB), in the block holding each partition's synced end: the open, for
+// writing or reading, is refused naming the index and the table (a read that fails ends RocksDB's iteration early;
+// taken for the end of the list, the index said nothing of those partitions), and `log verify` reports it.
+TEST_F(LogCorruption, AFlippedByteInTheIdIndexIsRefusedNamingIt) {
+  fs::path log = copy("index-flip");
+  {  // the index's entries into a table (a small index holds them in its write-ahead log until it grows)
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), (log / "index").string(), &db).ok());
+    ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
+    delete db;
+  }
+  std::string table;
+  for (const auto& e : fs::directory_iterator(log / "index"))
+    if (e.path().extension() == ".sst") table = e.path().string();
+  ASSERT_FALSE(table.empty()) << "the index holds no table to damage";
+  std::string bytes = read_file(table);
+  const size_t at = bytes.find("end/");  // the block's keys are stored whole here (LZ4 keeps short runs literal)
+  ASSERT_NE(at, std::string::npos);
+  bytes[at] ^= 0x10;
+  std::ofstream(table, std::ios::binary | std::ios::trunc) << bytes;
+  for (const bool read_only : {false, true}) {
+    const std::string why = thrown<LogError>([&] { open_segment_log(log.string(), 2, read_only); });
+    EXPECT_NE(why.find("id index read failed: " + (log / "index").string()), std::string::npos) << why;
+    EXPECT_NE(why.find("block checksum mismatch"), std::string::npos) << why;
+    EXPECT_NE(why.find(table), std::string::npos) << why;
+  }
+  const std::vector<LogFinding> findings = verify_segment_log(log.string());
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].file, (log / "index").string());
+  EXPECT_NE(findings[0].what.find(table), std::string::npos) << findings[0].what;
 }
 
 TEST_F(LogCorruption, MissingEmptiedAndMisnumberedSegmentsAreRefused) {
