@@ -31,6 +31,7 @@
 #include "log/io_error.h"
 #include "ingest/ingest.h"
 #include "log/kafka_log.h"
+#include "log/kafka_read.h"
 #include "projections/store.h"
 #include "service/queries.h"
 #include "wire/output_record.h"
@@ -125,6 +126,7 @@ class Server : public RdKafka::RebalanceCb {
     setc(cc.get(), "session.timeout.ms", "10000");
     setc(cc.get(), "group.instance.id", txid);  // static membership: a restarted member takes its partitions back
     setc(cc.get(), "heartbeat.interval.ms", "1000");
+    check_what_is_read(*cc);  // each record batch's CRC32C (log/kafka_log.h)
     if (cc->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), err) != RdKafka::Conf::CONF_OK)
       throw Fatal(err);
     consumer_.reset(RdKafka::KafkaConsumer::create(cc.get(), err));
@@ -263,19 +265,7 @@ class Server : public RdKafka::RebalanceCb {
       auto before = std::chrono::steady_clock::now();
       std::unique_ptr<RdKafka::Message> m(consumer_->consume(100));
       auto now = std::chrono::steady_clock::now();
-      if (m->err() == RdKafka::ERR_NO_ERROR) {
-        phase_.consume += now - before;  // (a rebalance inside consume() counts here too)
-        last_work_ = now;
-        auto it = folders_.find(m->partition());
-        if (it != folders_.end() && static_cast<uint64_t>(m->offset()) >= it->second->next_offset()) {
-          touched_.insert(m->partition());
-          batch_[m->partition()].push_back(std::move(m));  // folded by flush (fold_batch)
-          ++in_batch_;
-        }
-      } else if (m->err() != RdKafka::ERR__TIMED_OUT && m->err() != RdKafka::ERR__PARTITION_EOF) {
-        oplog::warn("consume: " + m->errstr());
-        last_consume_error_ = m->errstr();
-      }
+      take(std::move(m), now - before, now);
       if (in_batch_ >= opt_.batch_events || (in_batch_ > 0 && now - last_flush > std::chrono::milliseconds(500))) {
         flush();
         // Timed from the flush's end: a flush longer than 500 ms must not cut the next batch after one record.
@@ -313,6 +303,32 @@ class Server : public RdKafka::RebalanceCb {
   }
 
   // What serve says when it stops on an error (its last line on stderr, through oplog at level error).
+  // One message from the consumer: a record of an assigned partition at or past its fold's position joins the batch
+  // (folded by flush, fold_batch); `waited` is the time consume() took for it.
+  void take(std::unique_ptr<RdKafka::Message> m, std::chrono::steady_clock::duration waited,
+            std::chrono::steady_clock::time_point now) {
+    if (m->err() == RdKafka::ERR_NO_ERROR) {
+      phase_.consume += waited;  // (a rebalance inside consume() counts here too)
+      last_work_ = now;
+      auto it = folders_.find(m->partition());
+      if (it != folders_.end() && static_cast<uint64_t>(m->offset()) >= it->second->next_offset()) {
+        touched_.insert(m->partition());
+        batch_[m->partition()].push_back(std::move(m));
+        ++in_batch_;
+      }
+    } else if (records_skipped(m->err())) {
+      // Records librdkafka could not read (a batch failing its CRC32C: damaged on the broker's disk) and went past:
+      // folding on would fold the records after them as if they were the next. serve stops, the batch in hand
+      // neither committed nor published; the restart reads from the store's position again, and stops here again
+      // until the broker serves those records whole (from a sound replica, or restored).
+      throw Fatal(consume_error(*m, opt_.events_topic) + ": serve stops before it (nothing from there on is " +
+                  "folded); the broker holds that record batch damaged");
+    } else if (m->err() != RdKafka::ERR__TIMED_OUT && m->err() != RdKafka::ERR__PARTITION_EOF) {
+      oplog::warn("consume: " + m->errstr());
+      last_consume_error_ = m->errstr();
+    }
+  }
+
   static std::string stop_message(const std::exception& e) {
     if (dynamic_cast<const StoreError*>(&e))
       return std::string("the store cannot be written: ") + e.what() +

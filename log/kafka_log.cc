@@ -1,4 +1,5 @@
 #include "log/kafka_log.h"
+#include "log/kafka_read.h"
 
 #include <librdkafka/rdkafkacpp.h>
 
@@ -26,6 +27,26 @@ std::unique_ptr<RdKafka::Conf> conf_for(const KafkaOptions& opt) {
     if (c->set(k, v, err) != RdKafka::Conf::CONF_OK) throw LogError("kafka config " + k + ": " + err);
   return c;
 }
+
+}  // namespace
+
+void check_what_is_read(RdKafka::Conf& consumer_conf) {
+  std::string err;
+  if (consumer_conf.set("check.crcs", "true", err) != RdKafka::Conf::CONF_OK) throw LogError("kafka: " + err);
+}
+
+bool records_skipped(RdKafka::ErrorCode err) {
+  return err == RdKafka::ERR__BAD_MSG || err == RdKafka::ERR__BAD_COMPRESSION || err == RdKafka::ERR_INVALID_MSG ||
+         err == RdKafka::ERR__UNDERFLOW;
+}
+
+std::string consume_error(const RdKafka::Message& m, const std::string& topic) {
+  const std::string code = RdKafka::err2str(m.err()), text = m.errstr();
+  return "kafka: topic " + topic + " partition " + std::to_string(m.partition()) + " offset " +
+         std::to_string(m.offset()) + ": " + code + (text == code ? "" : ": " + text);
+}
+
+namespace {
 
 class DeliveryReport : public RdKafka::DeliveryReportCb {
  public:
@@ -172,6 +193,7 @@ class KafkaLog final : public EventLog {
     c->set("group.id", "gongji-reader", err);
     c->set("enable.auto.commit", "false", err);
     c->set("isolation.level", "read_committed", err);
+    check_what_is_read(*c);
     if (single)
       for (auto [k, v] : {std::pair{"fetch.wait.max.ms", "5"}, std::pair{"max.partition.fetch.bytes", "65536"},
                           std::pair{"queued.min.messages", "1"}})
@@ -197,7 +219,7 @@ class KafkaLog final : public EventLog {
         if (std::chrono::steady_clock::now() > deadline) throw LogError("kafka: reading partition timed out");
         continue;
       }
-      if (m->err() != RdKafka::ERR_NO_ERROR) throw LogError("kafka: consume: " + m->errstr());
+      if (m->err() != RdKafka::ERR_NO_ERROR) throw LogError(consume_error(*m, opt_.topic));
       // the assignment replaced the previous read's (librdkafka drops what was fetched for that); a record of
       // another partition or before `from` is still never passed on
       if (m->partition() != partition || static_cast<uint64_t>(m->offset()) < from) continue;

@@ -23,6 +23,7 @@ fi
 echo "== starting Kafka for the tests"
 GONGJI_BROKERS=$(./ops/kafka/kafka.sh start "$kdir" 1 | tail -1)
 export GONGJI_BROKERS
+export GONGJI_KAFKA_DIR="$kdir"  # its data: a test damages a record batch on the broker's disk
 GONGJI_KAFKA_SASL=$(./ops/kafka/kafka.sh sasl "$kdir")  # "HOST:PORT USER PASSWORD": the listener requiring SASL
 export GONGJI_KAFKA_SASL
 ./ops/kafka/kafka.sh topics "$GONGJI_BROKERS" 8 1

@@ -1465,6 +1465,60 @@ TEST(ServeFault, PoisonRecordsAreDeadLettersDownstreamAndServeGoesOn) {
   EXPECT_EQ(downstream(settlements)["dead_letters"], 2);
 }
 
+// "Nothing lost", a corrupt byte on a broker: a byte flipped in a record batch of the events topic on the broker's disk
+// (which the broker serves as it finds it, through the page cache). The events' encoding carries no checksum of its
+// own: before every reader had librdkafka check each batch's CRC32C (log/kafka_read.h), `fold --brokers` folded the
+// damaged batch as if whole (another digest, exit 0). Now the fold refuses, naming the topic, the partition and the
+// batch's offset, and `serve` stops there with exit 1, neither folding nor publishing anything from that offset on
+// (librdkafka goes past such a batch: a reader that went on would fold what follows as the next records).
+TEST(KafkaCorruption, AByteDamagedOnTheBrokersDiskStopsTheFoldAndServeAtItsBatch) {
+  REQUIRE_BROKER();
+  const char* kafka_dir = std::getenv("GONGJI_KAFKA_DIR");
+  ASSERT_TRUE(kafka_dir) << "GONGJI_KAFKA_DIR is not set: ops/test.sh sets it to the broker's directory";
+  TempDir d;
+  KafkaOptions k;
+  k.brokers = brokers();
+  k.topic = fresh_topic("crc", 1);
+  {
+    auto log = open_kafka_log(k);
+    ingest_lines(*log, generated(300, 3));
+  }
+  const std::string segment = std::string(kafka_dir) + "/node1/data/" + k.topic + "-0/00000000000000000000.log";
+  const std::string bytes = read_file(segment);
+  ASSERT_GT(bytes.size(), 10000u) << segment;
+  {  // in place: the broker holds the file open
+    std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(bytes.size() / 2));
+    f.put(static_cast<char>(bytes[bytes.size() / 2] ^ 0x5a));
+  }
+  const std::regex named("kafka: topic " + k.topic + " partition 0 offset ([0-9]+): .*failed CRC32C check");
+  std::smatch m;
+  Store folded(d / "fold");
+  std::string why;
+  try {
+    auto log = open_kafka_log(k);
+    folded.fold(*log, default_policy());
+    ADD_FAILURE() << "the fold went through a damaged record batch";
+  } catch (const LogError& e) {
+    why = e.what();
+  }
+  ASSERT_TRUE(std::regex_search(why, m, named)) << why;
+  const uint64_t batch = std::stoull(m[1]);
+  const auto fold_positions = folded.positions();
+  EXPECT_LE(fold_positions.contains(0) ? fold_positions.at(0) : 0, batch) << "folded past the damaged batch";
+  const std::string settlements = fresh_topic("crcset", 1), dlq = fresh_topic("crcdlq", 1);
+  std::string out;
+  const int rc = run(gongji("serve --brokers " + brokers() + " --data-dir " + d / "serve" + " --events-topic " +
+                            k.topic + " --settlements-topic " + settlements + " --dead-letter-topic " + dlq +
+                            " --group crc --idle-exit 5 2>&1"),
+                     &out);
+  EXPECT_EQ(rc, exit_code::kFailure) << out;
+  ASSERT_TRUE(std::regex_search(out, m, named)) << out;
+  EXPECT_EQ(std::stoull(m[1]), batch);
+  const auto served = Store(d / "serve/state", true).positions();
+  EXPECT_LE(served.contains(0) ? served.at(0) : 0, batch) << "serve folded past the damaged batch";
+}
+
 // Issue 8 item 1 through Kafka: `ingest --brokers` killed mid-file, then the same ingest again: the re-sent copies
 // land at new offsets and the fold skips them per partition, so the settlements and person states equal a clean
 // run's. The kill is the probe after line 4/5 of the file (exit 137 with what librdkafka still queues lost, as a

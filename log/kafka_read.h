@@ -1,0 +1,25 @@
+// Reading an events topic with librdkafka, for this folder's KafkaLog (log/kafka_log.h) and `serve`'s consumer
+// (consumers/serve.h): what every such reader checks, and how it names what it could not read. Apart from
+// kafka_log.h so that what includes the log's interface does not reach librdkafka's.
+#pragma once
+#include <string>
+
+#include <librdkafka/rdkafkacpp.h>
+
+namespace gongji {
+
+// Every reader of an events topic (this log's and `serve`'s consumers) has librdkafka check each record batch's
+// CRC32C as it reads it (check.crcs: off by librdkafka's default, set here after any --kafka-config). The events'
+// own encoding carries no checksum: without it a byte damaged on a broker's disk (which a broker serves as it finds
+// it) reached the fold as a different event, silently (a fold's digest changed, exit 0).
+void check_what_is_read(RdKafka::Conf& consumer_conf);
+
+// Whether a consumer error stands for records librdkafka did not deliver and went past (a batch that failed its CRC,
+// did not decompress, or did not parse). A reader must stop there: the next record it is given lies beyond records
+// it never saw.
+bool records_skipped(RdKafka::ErrorCode err);
+
+// A consumer error naming the topic, the partition and the offset: "kafka: topic T partition P offset O: <error>".
+std::string consume_error(const RdKafka::Message& m, const std::string& topic);
+
+}  // namespace gongji
