@@ -122,11 +122,10 @@ class Server : public RdKafka::RebalanceCb {
     setc(cc.get(), "group.id", opt.group);
     setc(cc.get(), "enable.auto.commit", "false");
     setc(cc.get(), "isolation.level", "read_committed");
-    setc(cc.get(), "auto.offset.reset", "earliest");
     setc(cc.get(), "session.timeout.ms", "10000");
     setc(cc.get(), "group.instance.id", txid);  // static membership: a restarted member takes its partitions back
     setc(cc.get(), "heartbeat.interval.ms", "1000");
-    check_what_is_read(*cc);  // each record batch's CRC32C (log/kafka_log.h)
+    check_what_is_read(*cc);  // each record batch's CRC32C; no offset moved by librdkafka (log/kafka_read.h)
     if (cc->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), err) != RdKafka::Conf::CONF_OK)
       throw Fatal(err);
     consumer_.reset(RdKafka::KafkaConsumer::create(cc.get(), err));
@@ -317,12 +316,15 @@ class Server : public RdKafka::RebalanceCb {
         ++in_batch_;
       }
     } else if (records_skipped(m->err())) {
-      // Records librdkafka could not read (a batch failing its CRC32C: damaged on the broker's disk) and went past:
-      // folding on would fold the records after them as if they were the next. serve stops, the batch in hand
-      // neither committed nor published; the restart reads from the store's position again, and stops here again
-      // until the broker serves those records whole (from a sound replica, or restored).
+      // Records serve cannot have: a batch librdkafka could not read (failing its CRC32C: damaged on the broker's
+      // disk) and went past, or an offset the topic no longer holds (retention, DeleteRecords): folding on would fold
+      // the records after them as if they were the next. serve stops, the batch in hand neither committed nor
+      // published; the restart reads from the store's position again, and stops here again until the broker serves
+      // those records whole (from a sound replica, or restored).
       throw Fatal(consume_error(*m, opt_.events_topic) + ": serve stops before it (nothing from there on is " +
-                  "folded); the broker holds that record batch damaged");
+                  "folded or published)");
+    } else if (m->err() == RdKafka::ERR__FATAL) {  // e.g. this static member fenced by another with its id
+      throw Fatal("kafka: the consumer failed: " + m->errstr());
     } else if (m->err() != RdKafka::ERR__TIMED_OUT && m->err() != RdKafka::ERR__PARTITION_EOF) {
       oplog::warn("consume: " + m->errstr());
       last_consume_error_ = m->errstr();
@@ -374,7 +376,12 @@ class Server : public RdKafka::RebalanceCb {
         }
         tp->set_offset(static_cast<int64_t>(local));
       }
-      c->assign(parts);
+      if (const RdKafka::ErrorCode assigned = c->assign(parts); assigned != RdKafka::ERR_NO_ERROR) {
+        // (not thrown: this runs inside librdkafka's consume())
+        oplog::error("cannot take the partitions assigned: " + RdKafka::err2str(assigned) +
+                     " (stopping; a restart recovers from the outbox)");
+        std::_Exit(exit_code::kFailure);
+      }
       set_owned();
       last_work_ = std::chrono::steady_clock::now();  // republishing is work: --idle-exit counts from its end
       assigned_ = true;

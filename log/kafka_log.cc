@@ -32,12 +32,14 @@ std::unique_ptr<RdKafka::Conf> conf_for(const KafkaOptions& opt) {
 
 void check_what_is_read(RdKafka::Conf& consumer_conf) {
   std::string err;
-  if (consumer_conf.set("check.crcs", "true", err) != RdKafka::Conf::CONF_OK) throw LogError("kafka: " + err);
+  for (const auto& [key, value] : {std::pair{"check.crcs", "true"}, std::pair{"auto.offset.reset", "error"}})
+    if (consumer_conf.set(key, value, err) != RdKafka::Conf::CONF_OK) throw LogError("kafka: " + err);
 }
 
 bool records_skipped(RdKafka::ErrorCode err) {
   return err == RdKafka::ERR__BAD_MSG || err == RdKafka::ERR__BAD_COMPRESSION || err == RdKafka::ERR_INVALID_MSG ||
-         err == RdKafka::ERR__UNDERFLOW;
+         err == RdKafka::ERR__UNDERFLOW || err == RdKafka::ERR__AUTO_OFFSET_RESET ||
+         err == RdKafka::ERR_OFFSET_OUT_OF_RANGE;
 }
 
 std::string consume_error(const RdKafka::Message& m, const std::string& topic) {

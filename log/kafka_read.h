@@ -9,14 +9,17 @@
 namespace gongji {
 
 // Every reader of an events topic (this log's and `serve`'s consumers) has librdkafka check each record batch's
-// CRC32C as it reads it (check.crcs: off by librdkafka's default, set here after any --kafka-config). The events'
-// own encoding carries no checksum: without it a byte damaged on a broker's disk (which a broker serves as it finds
-// it) reached the fold as a different event, silently (a fold's digest changed, exit 0).
+// CRC32C as it reads it (check.crcs: off by librdkafka's default), and never move a reader's offset by itself
+// (auto.offset.reset=error): both set here after any --kafka-config. The events' own encoding carries no checksum:
+// without the check a byte damaged on a broker's disk (which a broker serves as it finds it) reached the fold as a
+// different event, silently (a fold's digest changed, exit 0). And a reader assigned at an offset the topic no longer
+// holds (removed by retention or DeleteRecords) was moved to the earliest one it holds, and folded on from there as
+// if the records between had never been.
 void check_what_is_read(RdKafka::Conf& consumer_conf);
 
-// Whether a consumer error stands for records librdkafka did not deliver and went past (a batch that failed its CRC,
-// did not decompress, or did not parse). A reader must stop there: the next record it is given lies beyond records
-// it never saw.
+// Whether a consumer error stands for records a reader cannot have: a batch librdkafka could not read (its CRC, its
+// compression, its format) and went past, or an offset the topic no longer holds. A reader must stop there: the next
+// record it is given lies beyond records it never saw.
 bool records_skipped(RdKafka::ErrorCode err);
 
 // A consumer error naming the topic, the partition and the offset: "kafka: topic T partition P offset O: <error>".

@@ -1519,6 +1519,51 @@ TEST(KafkaCorruption, AByteDamagedOnTheBrokersDiskStopsTheFoldAndServeAtItsBatch
   EXPECT_LE(served.contains(0) ? served.at(0) : 0, batch) << "serve folded past the damaged batch";
 }
 
+// "Nothing lost", records removed from the topic (retention, or DeleteRecords as here): a reader assigned at an offset
+// the topic no longer holds was moved by librdkafka to the earliest it holds (`serve` asked for that,
+// auto.offset.reset=earliest) and folded on from there, as if the removed enrolments and claims had never been. Now
+// no reader's offset is moved for it (log/kafka_read.h): a new store's fold refuses naming the topic, partition and
+// offset, and `serve` stops, exit 1, having folded nothing of that partition.
+TEST(KafkaCorruption, RecordsRemovedFromTheTopicStopTheFoldAndServe) {
+  REQUIRE_BROKER();
+  TempDir d;
+  KafkaOptions k;
+  k.brokers = brokers();
+  k.topic = fresh_topic("gone", 1);
+  {
+    auto log = open_kafka_log(k);
+    ingest_lines(*log, generated(100, 3));
+  }
+  std::ofstream(d / "delete.json") << R"({"partitions":[{"topic":")" << k.topic
+                                   << R"(","partition":0,"offset":10}],"version":1})";
+  std::string said;
+  const std::string remove = std::string(GONGJI_SOURCE_DIR) + "/ops/kafka/kafka.sh tool " +
+                             "org.apache.kafka.tools.DeleteRecordsCommand --bootstrap-server " + brokers() +
+                             " --offset-json-file " + d / "delete.json" + " 2>&1";
+  ASSERT_EQ(run(remove, &said), 0) << said;
+  const std::string named = "kafka: topic " + k.topic + " partition 0 offset 0: ";
+  Store folded(d / "fold");
+  try {
+    auto log = open_kafka_log(k);
+    folded.fold(*log, default_policy());
+    ADD_FAILURE() << "a new store was folded from a topic whose first records are gone";
+  } catch (const LogError& e) {
+    EXPECT_NE(std::string(e.what()).find(named), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("Offset out of range"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(folded.positions().empty() || folded.positions().at(0) == 0);
+  const std::string settlements = fresh_topic("goneset", 1), dlq = fresh_topic("gonedlq", 1);
+  std::string out;
+  const int rc = run(gongji("serve --brokers " + brokers() + " --data-dir " + d / "serve" + " --events-topic " +
+                            k.topic + " --settlements-topic " + settlements + " --dead-letter-topic " + dlq +
+                            " --group gone --idle-exit 5 2>&1"),
+                     &out);
+  EXPECT_EQ(rc, exit_code::kFailure) << out;
+  EXPECT_NE(out.find(named), std::string::npos) << out;
+  const auto served = Store(d / "serve/state", true).positions();
+  EXPECT_TRUE(served.empty() || served.at(0) == 0) << "serve folded from the earliest offset left";
+}
+
 // Issue 8 item 1 through Kafka: `ingest --brokers` killed mid-file, then the same ingest again: the re-sent copies
 // land at new offsets and the fold skips them per partition, so the settlements and person states equal a clean
 // run's. The kill is the probe after line 4/5 of the file (exit 137 with what librdkafka still queues lost, as a
