@@ -1465,6 +1465,16 @@ TEST(ServeFault, PoisonRecordsAreDeadLettersDownstreamAndServeGoesOn) {
   EXPECT_EQ(downstream(settlements)["dead_letters"], 2);
 }
 
+// `serve` once over `events` into `data_dir`, with fresh topics for its outputs and --idle-exit 5: its exit status,
+// and what it said in `out` (stdout and stderr).
+int serve_once(const std::string& events, const std::string& data_dir, std::string* out) {
+  const std::string settlements = fresh_topic("onceset", 1), dlq = fresh_topic("oncedlq", 1);
+  return run(gongji("serve --brokers " + brokers() + " --data-dir " + data_dir + " --events-topic " + events +
+                    " --settlements-topic " + settlements + " --dead-letter-topic " + dlq + " --group once-" +
+                    std::to_string(rand()) + " --idle-exit 5 2>&1"),
+             out);
+}
+
 // "Nothing lost", a corrupt byte on a broker: a byte flipped in a record batch of the events topic on the broker's disk
 // (which the broker serves as it finds it, through the page cache). The events' encoding carries no checksum of its
 // own: before every reader had librdkafka check each batch's CRC32C (log/kafka_read.h), `fold --brokers` folded the
@@ -1506,12 +1516,8 @@ TEST(KafkaCorruption, AByteDamagedOnTheBrokersDiskStopsTheFoldAndServeAtItsBatch
   const uint64_t batch = std::stoull(m[1]);
   const auto fold_positions = folded.positions();
   EXPECT_LE(fold_positions.contains(0) ? fold_positions.at(0) : 0, batch) << "folded past the damaged batch";
-  const std::string settlements = fresh_topic("crcset", 1), dlq = fresh_topic("crcdlq", 1);
   std::string out;
-  const int rc = run(gongji("serve --brokers " + brokers() + " --data-dir " + d / "serve" + " --events-topic " +
-                            k.topic + " --settlements-topic " + settlements + " --dead-letter-topic " + dlq +
-                            " --group crc --idle-exit 5 2>&1"),
-                     &out);
+  const int rc = serve_once(k.topic, d / "serve", &out);
   EXPECT_EQ(rc, exit_code::kFailure) << out;
   ASSERT_TRUE(std::regex_search(out, m, named)) << out;
   EXPECT_EQ(std::stoull(m[1]), batch);
@@ -1552,12 +1558,8 @@ TEST(KafkaCorruption, RecordsRemovedFromTheTopicStopTheFoldAndServe) {
     EXPECT_NE(std::string(e.what()).find("Offset out of range"), std::string::npos) << e.what();
   }
   EXPECT_TRUE(folded.positions().empty() || folded.positions().at(0) == 0);
-  const std::string settlements = fresh_topic("goneset", 1), dlq = fresh_topic("gonedlq", 1);
   std::string out;
-  const int rc = run(gongji("serve --brokers " + brokers() + " --data-dir " + d / "serve" + " --events-topic " +
-                            k.topic + " --settlements-topic " + settlements + " --dead-letter-topic " + dlq +
-                            " --group gone --idle-exit 5 2>&1"),
-                     &out);
+  const int rc = serve_once(k.topic, d / "serve", &out);
   EXPECT_EQ(rc, exit_code::kFailure) << out;
   EXPECT_NE(out.find(named), std::string::npos) << out;
   const auto served = Store(d / "serve/state", true).positions();
