@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <memory>
+#include <new>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -917,6 +918,10 @@ class SegmentLog final : public EventLog {
             pending_ids_[e.id()] = {XXH3_64bits(canon.data(), canon.size()), static_cast<uint32_t>(p), r.offset};
           else if (known->partition != static_cast<uint32_t>(p))
             pending_copies_[copy_key(p, e.id())] = r.offset;
+        } catch (const LogError&) {
+          throw;  // the id index could not be read (lookup): its records are not taken for indexed (sync, below)
+        } catch (const std::bad_alloc&) {
+          throw;
         } catch (const std::exception&) {
           // an undecodable record has no id to index; the fold dead-letters it
         }

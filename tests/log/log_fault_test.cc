@@ -485,7 +485,7 @@ TEST_F(LogCorruption, AFlippedByteInTheIdIndexIsRefusedNamingIt) {
   {  // the index's entries into a table (a small index holds them in its write-ahead log until it grows)
     rocksdb::DB* db = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), (log / "index").string(), &db).ok());
-    ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
+    ASSERT_TRUE(db->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr).ok());  // one table
     delete db;
   }
   std::string table;
@@ -507,6 +507,39 @@ TEST_F(LogCorruption, AFlippedByteInTheIdIndexIsRefusedNamingIt) {
   ASSERT_EQ(findings.size(), 1u);
   EXPECT_EQ(findings[0].file, (log / "index").string());
   EXPECT_NE(findings[0].what.find(table), std::string::npos) << findings[0].what;
+}
+
+// The records past the index's synced end (a crash between a segment's fsync and the index's commit) are indexed
+// again at the next open for writing. An index read that fails there (a byte flipped in a block of event ids) is
+// refused like any other, naming the index: it was taken for an event that does not decode, and the records were
+// then marked indexed without their ids (a later ingest of the same events appended them again).
+TEST_F(LogCorruption, AnIdIndexReadThatFailsWhileIndexingTheTailIsRefused) {
+  fs::path log = copy("index-tail");
+  {  // the index as a crash before its commit leaves it: partition 0 indexed up to 0; all of it into a table
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), (log / "index").string(), &db).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "end/0", "0").ok());
+    ASSERT_TRUE(db->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr).ok());  // one table
+    delete db;
+  }
+  std::string table;
+  for (const auto& e : fs::directory_iterator(log / "index"))
+    if (e.path().extension() == ".sst") table = e.path().string();
+  ASSERT_FALSE(table.empty());
+  std::string bytes = read_file(table);
+  // A byte among the event ids, in a block after the one that holds the partitions' ends (which the open reads
+  // first) and before the last (which holds the sealed segments, read first too). A block's first key is stored
+  // whole, so each "id/" seen in the compressed table starts a block, the first one after the ends' own.
+  const size_t ends = bytes.find("end/"), first = bytes.find("id/", ends);
+  ASSERT_NE(first, std::string::npos);
+  const size_t second = bytes.find("id/", first + 3);
+  ASSERT_NE(second, std::string::npos) << "the index holds too few event ids for a block of their own";
+  ASSERT_NE(bytes.find("id/", second + 3), std::string::npos) << "the block would hold the sealed segments";
+  bytes[second + 1] ^= 0x10;
+  std::ofstream(table, std::ios::binary | std::ios::trunc) << bytes;
+  const std::string why = thrown<LogError>([&] { open_segment_log(log.string(), 2); });
+  EXPECT_NE(why.find("id index read failed"), std::string::npos) << why;
+  EXPECT_NE(why.find("block checksum mismatch"), std::string::npos) << why;
 }
 
 TEST_F(LogCorruption, MissingEmptiedAndMisnumberedSegmentsAreRefused) {
