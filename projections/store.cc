@@ -1820,7 +1820,14 @@ class FoldRun {
   void partition(EventLog& log, int p, FoldStats& stats) {
     const uint64_t from = store_.folded_offset(p);
     uint64_t end = log.end_offset(p);
-    if (auto u = opt_.until.find(p); u != opt_.until.end()) end = std::min(end, u->second);
+    if (auto u = opt_.until.find(p); u != opt_.until.end()) {
+      // FoldOptions::until: a store already past its target cannot be folded to it (a replay's checkpoint that
+      // held more than it said): refused, never left past the target under the target's name.
+      if (from > u->second)
+        throw StoreError("partition " + std::to_string(p) + ": the store at " + store_.dir() + " has folded " +
+                         std::to_string(from) + " records, past the target of " + std::to_string(u->second));
+      end = std::min(end, u->second);
+    }
     if (from >= end) return;
     PartitionFolder folder(store_, p, partitions_, policy_);
     folder.set_person_cache_bytes(opt_.person_cache_bytes);

@@ -11,6 +11,8 @@
 #include <memory>
 #include <vector>
 
+#include "oplog/oplog.h"
+
 namespace fs = std::filesystem;
 
 namespace gongji {
@@ -31,14 +33,29 @@ std::map<int, uint64_t> positions_at(EventLog& log, const KnownAt& known) {
 }
 
 namespace {
-// Whether everything the store in `dir` holds was folded under `policy`: its v/ keys (projections/store.h) name no
-// other version. Opened read-only (nothing written there); a store that cannot be opened: StoreError.
-bool folded_under_only(const std::string& dir, const Policy& policy) {
+std::string positions_text(const std::map<int, uint64_t>& positions) {
+  std::string out;
+  for (auto [p, off] : positions) out += (out.empty() ? "" : ", ") + std::to_string(p) + ":" + std::to_string(off);
+  return out.empty() ? "none" : out;
+}
+
+// Whether the checkpoint's store at `dir` serves a replay under `policy`: everything it holds was folded under
+// `policy` (its v/ keys, projections/store.h, name no other version), and it holds what its positions.json says (the
+// file, which chose it, has no checksum: a damaged one could make a checkpoint folded past the target "fit", and the
+// fold would then find nothing to fold, leaving a store past the target under the target's name). Opened read-only
+// (nothing written there); a store that cannot be opened: StoreError.
+bool serves(const std::string& dir, const CheckpointInfo& c, const Policy& policy) {
+  const Store copy(dir, true);
   bool only = true;
   const std::string own = key_part(policy.version());
-  Store(dir, true).scan("v/", [&](const std::string& key, std::string_view) {
+  copy.scan("v/", [&](const std::string& key, std::string_view) {
     if (key.substr(2) != own) only = false;
   });
+  if (const std::map<int, uint64_t> held = copy.positions(); held != c.positions) {
+    oplog::warn("the checkpoint " + c.path + " is not replayed from: its positions.json says " +
+                positions_text(c.positions) + " and its store holds " + positions_text(held));
+    return false;
+  }
   return only;
 }
 }  // namespace
@@ -101,7 +118,7 @@ void copy_best_checkpoint(const Policy& policy, const std::map<int, uint64_t>& t
     // or whose source no longer stands under its name, may be partial.
     bool usable = false;
     try {
-      usable = folded_under_only(c.path + "/db", policy);
+      usable = serves(c.path + "/db", c, policy);
     } catch (const std::exception&) {  // retired meanwhile, or damaged: the next one, or zero
     }
     std::error_code ec;

@@ -14,6 +14,7 @@
 #include "replay/whatif.h"
 
 #include <rocksdb/db.h>
+#include "tests/expect_error.h"
 #include "tests/fixtures.h"
 #include "replay/person_view.h"
 
@@ -787,6 +788,49 @@ TEST(Replay, OnlyTheNewestCheckpointsAreKeptAndOlderPointsReplayFromZero) {
   EXPECT_EQ(Store::retain_checkpoints(d / "two-checkpoints", 1), 1u);
   ASSERT_EQ(Store::checkpoints(d / "two-checkpoints").size(), 1u);
   EXPECT_EQ(Store::checkpoints(d / "two-checkpoints")[0].path, two[1].path);
+}
+
+// A checkpoint is chosen by its positions.json, which has no checksum. One that says less than its store holds (a
+// digit damaged) "fit" a target below what it held: the fold found nothing to fold, and the replay named the target
+// for a store past it. Now it is not replayed from (its store's own positions are compared): the replay folds from an
+// older checkpoint to the target's digest, the one a replay from zero gives. And a fold told to stop at a target
+// below what its store holds refuses (FoldOptions::until), rather than return with the store past it.
+TEST(Replay, ACheckpointHoldingMoreThanItsPositionsSayIsNotReplayedFrom) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 4);
+  ingest_lines(*log, generated(300, 23));
+  FoldOptions opt;
+  opt.batch_events = 100;
+  opt.checkpoint_dir = d / "checkpoints";
+  opt.checkpoint_every = 300;
+  opt.checkpoints_kept = 0;
+  opt.threads = 1;
+  Store s(d / "state");
+  s.fold(*log, default_policy(), opt);
+  const std::vector<CheckpointInfo> all = Store::checkpoints(d / "checkpoints");
+  ASSERT_GE(all.size(), 3u);
+  const CheckpointInfo& newest = all.back();
+  std::map<int, uint64_t> target = newest.positions;  // the newest's point, 5 records short in its fullest partition
+  const int p = std::max_element(target.begin(), target.end(), [](auto& a, auto& b) { return a.second < b.second; })
+                    ->first;
+  ASSERT_GT(target[p], 5u);
+  target[p] -= 5;
+  for (int q = 0; q < log->partitions(); ++q) target.emplace(q, 0);
+  const std::string from_zero = replay_to(*log, default_policy(), target, "", d / "zero").digest;
+  nlohmann::json positions = nlohmann::json::parse(read_file(newest.path + "/positions.json"));
+  positions["positions"][std::to_string(p)] = target[p];  // says 5 records less than its store holds
+  std::ofstream(newest.path + "/positions.json", std::ios::trunc) << positions.dump() << "\n";
+  const ReplayResult r = replay_to(*log, default_policy(), target, d / "checkpoints", d / "out");
+  EXPECT_NE(r.from_checkpoint, newest.path);
+  EXPECT_NE(r.from_checkpoint, "") << "an older checkpoint serves";
+  EXPECT_EQ(r.digest, from_zero);
+  EXPECT_EQ(Store(d / "out", true).positions().at(p), target[p]);
+  FoldOptions to;
+  to.until = target;
+  const std::string why = thrown<StoreError>([&] { s.fold(*log, default_policy(), to); });
+  EXPECT_NE(why.find("partition " + std::to_string(p) + ": the store at " + d / "state" + " has folded "),
+            std::string::npos) << why;
+  EXPECT_NE(why.find("past the target of " + std::to_string(target[p])), std::string::npos) << why;
 }
 
 // A replay under another policy than the checkpoints were folded under does not start from them (Store::fold would
