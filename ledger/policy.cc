@@ -4,7 +4,6 @@
 #include <fstream>
 #include <functional>
 #include <map>
-#include <sstream>
 #include <string_view>
 #include <tuple>
 
@@ -841,9 +840,12 @@ std::string policy_version(std::string_view text) {
 std::string read_policy_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw PolicyError("cannot read policy file " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string text;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) text.append(buf, static_cast<size_t>(in.gcount()));
+  // A read that failed ends the loop as the end of the file would: refused, not taken for a shorter policy.
+  if (in.bad()) throw PolicyError("cannot read policy file " + path + ": input/output error");
+  return text;
 }
 
 Policy load_policy_file(const std::string& path) { return load_policy_text(read_policy_file(path), path); }

@@ -129,6 +129,14 @@ class LockedFile {
       ::unlink(tmp.c_str());
       fail(err ? err : errno);
     }
+    // The rename made durable before lines are appended to the new file: else a power loss could bring the old file
+    // back without them, its chain whole.
+    const std::string parent = std::filesystem::path(path_).parent_path().empty()
+                                   ? "." : std::filesystem::path(path_).parent_path().string();
+    const int dir = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const int dir_err = dir < 0 || ::fsync(dir) != 0 ? errno : 0;
+    if (dir >= 0) ::close(dir);
+    if (dir_err) throw LogError(io_error(dir_err, parent));
   }
 
  private:
@@ -288,6 +296,9 @@ size_t AccessLog::prune(Clock::time_point now) {
     before = line;
     ++drop;
   }
+  // A read that failed ends getline as the end of the file would: taken for it, every line after would be dropped as
+  // old, and the new header's chain would still verify.
+  if (in.bad()) f.fail(EIO);
   if (drop == 0) return 0;
   if (kept_at < 0) kept_at = std::filesystem::file_size(path_);  // every line is old
   nlohmann::ordered_json header = {{"kind", "pruned"}, {"at", utc_timestamp(now)}, {"dropped", drop},
@@ -299,9 +310,10 @@ size_t AccessLog::prune(Clock::time_point now) {
 AccessLog::Verification AccessLog::verify(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw LogError(io_error(errno ? errno : ENOENT, path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
+  std::string text;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) text.append(buf, static_cast<size_t>(in.gcount()));
+  if (in.bad()) throw LogError(io_error(EIO, path));  // a read that failed: not the end of the file
   Verification v;
   const std::vector<std::string> lines = split_lines(text);
   v.lines = lines.size();

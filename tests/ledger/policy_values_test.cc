@@ -51,6 +51,15 @@ void expect_refused(const std::string& text, const std::string& needle, const st
   EXPECT_EQ(load_error(text), at_line(text, needle) + what);
 }
 
+// A policy file whose read fails (a directory in its place: read(2) fails with EISDIR) is refused as unreadable,
+// naming it, not read as the part before the failure.
+TEST(PolicyValues, AFileThatCannotBeReadIsRefusedNamingIt) {
+  TempDir d;
+  std::filesystem::create_directories(d / "policy.yaml");
+  EXPECT_EQ(thrown<PolicyError>([&] { load_policy_file(d / "policy.yaml"); }),
+            "cannot read policy file " + d / "policy.yaml" + ": input/output error");
+}
+
 TEST(PolicyValues, LoaderRefusesEachNewValueOutOfRangeNamingIt) {
   expect_refused(insvc_age("151"), "value: 151}", "account.in_service.age_from: age 151 is outside 0..150");
   expect_refused(insvc_age("-1"), "value: -1}", "account.in_service.age_from: negative count '-1'");

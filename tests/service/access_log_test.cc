@@ -119,6 +119,19 @@ TEST(AccessLog, LinesAreChainedAndNameTheReader) {
   EXPECT_TRUE(v.findings.empty());
 }
 
+// A read that fails (here: a directory where the file should be, whose read(2) fails with EISDIR) is refused by
+// `verify`, not taken for the end of the file: it reported an access log it could not read as sound, with no line.
+TEST(AccessLog, AReadThatFailsIsRefusedNotTakenForTheEnd) {
+  TempDir d;
+  fs::create_directories(d / "access.log");
+  try {
+    const AccessLog::Verification v = AccessLog::verify(d / "access.log");
+    ADD_FAILURE() << "verified what it could not read: " << v.lines << " lines, " << v.findings.size() << " findings";
+  } catch (const LogError& e) {
+    EXPECT_EQ(std::string(e.what()), "input/output error: " + d / "access.log");
+  }
+}
+
 TEST(AccessLog, AnEditedRemovedOrInsertedLineBreaksTheChain) {
   TempDir d;
   {
