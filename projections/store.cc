@@ -2578,8 +2578,11 @@ void Store::event_outputs(const std::string& event, const std::function<bool(con
         throw StoreError("the store holds a damaged dead-letter key " + key.substr(0, 80));
       if (partitions.contains(p)) return;
       std::string v;
-      const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), std::string(o_key), &v);
-      if (!s.IsNotFound()) check(s, "read the dead letter under " + std::string(o_key));
+      // A d/ entry naming a record the store does not hold is damage, refused as each_dead_letter refuses it.
+      if (!found(db_->Get(rocksdb::ReadOptions(), std::string(o_key), &v), "read the dead letter under " +
+                 std::string(o_key)))
+        throw StoreError("the dead-letter index entry " + key + " of the store at " + dir_ + " names " +
+                         std::string(o_key) + ", which the store does not hold");
       if (v.find(event) != std::string::npos || v.starts_with('{')) partitions.insert(p);
     });
   for (const int p : partitions)

@@ -30,12 +30,16 @@ struct Replayed {
 };
 
 // The settled settlement a reversal undoes (Store::settled_settlement), in `partition`, the person's. The ledger puts
-// a reversal only after its claim's settled settlement (ledger.cc), so nullopt means a damaged store; as before, such
-// a reversal changes no claim's payment.
-std::optional<SettlementRef> reversed(const Store& s, int partition, const Reversal& v) {
+// a reversal only after its claim's settled settlement (ledger.cc), in the same partition: one the store does not
+// hold there is damage (StoreError naming the store, the reversal and the claim), never a reversal left out of the
+// totals (the recorded fund would print too high, exit 0).
+SettlementRef reversed(const Store& s, int partition, const Reversal& v) {
   std::optional<SettlementRef> ref = s.settled_settlement(v.person, v.claim);
-  if (!ref || ref->partition != partition) return std::nullopt;
-  return ref;
+  if (!ref || ref->partition != partition)
+    throw StoreError("the store at " + s.dir() + " holds the reversal " + v.event + " of claim " + v.claim +
+                     " of person " + v.person + " in partition " + std::to_string(partition) + " but no settled " +
+                     "settlement of that claim there: the store is damaged");
+  return *ref;
 }
 
 // The row of `rows` (sorted by offset) at `offset`; nullptr when there is none.
@@ -54,8 +58,7 @@ std::vector<Replayed> replayed_of(const Store& replay, int partition, uint64_t u
     if (st) {
       rows.push_back({offset, paid(*st), dims_of(*st)});
     } else if (const auto* v = std::get_if<Reversal>(r)) {
-      if (auto ref = reversed(replay, partition, *v))
-        if (Replayed* row = replayed_at(rows, ref->offset)) row->fund += v->fund;
+      if (Replayed* row = replayed_at(rows, reversed(replay, partition, *v).offset)) row->fund += v->fund;
     }
     return true;
   });
@@ -119,16 +122,15 @@ class PartitionComparison {
     if (a != b) differing_[offset] = {st.claim, st.person, st.event, partition_, offset, a, b};
   }
   void reversal(const Reversal& v) {
-    const std::optional<SettlementRef> ref = reversed(live_, partition_, v);
-    if (!ref) return;
-    const Settlement& st = *ref->record.settlement;
+    const SettlementRef ref = reversed(live_, partition_, v);
+    const Settlement& st = *ref.record.settlement;
     rep_.recorded_total += v.fund;
     totals_.add(dims_of(st), v.fund, 0);
-    auto it = differing_.find(ref->offset);
+    auto it = differing_.find(ref.offset);
     if (it == differing_.end())  // compared equal and not reversed since: the replay paid what the settlement did
       it = differing_
-               .emplace(ref->offset,
-                        ClaimDifference{st.claim, st.person, st.event, partition_, ref->offset, paid(st), paid(st)})
+               .emplace(ref.offset,
+                        ClaimDifference{st.claim, st.person, st.event, partition_, ref.offset, paid(st), paid(st)})
                .first;
     it->second.recorded += v.fund;
   }

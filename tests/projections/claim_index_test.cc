@@ -1042,6 +1042,12 @@ TEST(ClaimIndex, ADeadLetterBesideAppliedCopiesAndAnUnindexedClaimAreFound) {
   size_t read = 0;
   s.dead_letter_outputs([&](const Output&) { return ++read < 1; });
   EXPECT_EQ(read, 1u);  // fn's false stops it
+  // A dead-letter entry naming a record the store does not hold is damage: refused naming both, as each_dead_letter
+  // refuses it (the search passed over it, and `explain --event` answered "not found").
+  ASSERT_TRUE(s.db()->Delete(rocksdb::WriteOptions(), "o/" + dead_at + "/00000000").ok());
+  EXPECT_EQ(thrown<StoreError>([&] { records_of_event(s, "close1"); }),
+            "the dead-letter index entry d/" + dead_at + " of the store at " + d / "state" + " names o/" + dead_at +
+                "/00000000, which the store does not hold");
 }
 
 // The compression of every SST file of the store at `dir` ("Snappy", "LZ4", ...), read with RocksDB's own table

@@ -693,6 +693,18 @@ TEST(Replay, WhatIfOfAStoreStillFoldingComparesUpToItsPosition) {
   EXPECT_EQ(still.recorded_total, 7000);
   EXPECT_EQ(still.what_if_total, 7000);
   EXPECT_TRUE(still.claims.empty());
+  // The reversal folded too, and then the claim's index entry lost (damage): the reversal's settlement cannot be
+  // found. Refused naming the reversal and the claim, where the reversal was left out of the totals (recorded 70.00
+  // for a claim paid and reversed, exit 0).
+  paid.fold(*one, default_policy());
+  EXPECT_EQ(what_if(paid, *one, default_policy(), e / "scratch2").recorded_total, 0);
+  std::vector<std::string> index;
+  paid.scan("c/", [&](const std::string& key, std::string_view) { index.push_back(key); });
+  ASSERT_FALSE(index.empty());
+  for (const std::string& key : index) ASSERT_TRUE(paid.db()->Delete(rocksdb::WriteOptions(), key).ok());
+  const std::string why = thrown<StoreError>([&] { what_if(paid, *one, default_policy(), e / "scratch3"); });
+  EXPECT_NE(why.find("holds the reversal r of claim K of person P in partition 0 but no settled settlement"),
+            std::string::npos) << why;
 }
 
 // replay --known-at: for 12 points spread over the log, a replay to that point (from the nearest checkpoint)
