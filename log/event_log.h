@@ -88,7 +88,8 @@ class EventLog {
 // after it, no record the id index recorded as synced in it) is truncated on open, reported on stderr with the file
 // and byte offset. Anything else (a failing record elsewhere, a missing, empty or misnumbered segment, a file the
 // log does not own, a missing or extra partition folder, a bad meta, a synced record lost) throws LogError naming
-// the file and byte offset, changing nothing.
+// the file and byte offset, changing nothing. A `log truncate` that did not finish (a crash during its cut) is
+// finished by a writable open, and refused by a read-only one.
 // read_only: for readers beside a writer (creates, truncates and writes nothing; a torn tail is just not read).
 // The environment variable GONGJI_LOG_SEGMENT_BYTES (tests only) lowers the segment roll size from 128 MiB.
 std::unique_ptr<EventLog> open_segment_log(const std::string& dir, int partitions = 8, bool read_only = false);

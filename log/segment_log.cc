@@ -3,14 +3,16 @@
 // little-endian. Segment files are named by the offset of their first record. An id index (RocksDB under
 // index/) holds, per event id, a hash of its canonical JSON and where its first copy lives ("id/<id>"), where each
 // further copy lives ("c/<partition>/<id>"), up to which offset each partition is synced ("end/<p>") and, for each
-// sealed segment, its record count and byte length ("seg/<p>/<base>", checked on open with a stat). On open,
-// records past the synced end (appended before a crash, not yet indexed) are indexed again.
+// sealed segment, its record count and byte length ("seg/<p>/<base>", checked on open with a stat), and a truncation
+// not finished ("cut/<p>", PendingCut). On open, records past the synced end (appended before a crash, not yet
+// indexed) are indexed again.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <memory>
 #include <new>
 #include <chrono>
@@ -21,6 +23,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <unordered_map>
 #include <vector>
 
@@ -264,6 +267,34 @@ IndexView load_index_view(rocksdb::DB& db, const fs::path& index) {
 
 std::string sealed_key(int p, uint64_t base) { return "seg/" + std::to_string(p) + "/" + std::to_string(base); }
 
+// A truncation whose index batch is written and whose files may not all be cut yet (truncate_segment_log): under
+// cut/<p>, "<byte> <segment cut> <segment removed>..." (names in the partition's folder), deleted once the files are
+// cut. Until then the records it drops are still in the files, and an open would take them for an unsynced tail.
+struct PendingCut {
+  int partition = 0;
+  uint64_t byte = 0;
+  std::string cut;
+  std::vector<std::string> removed;
+};
+std::string cut_key(int p) { return "cut/" + std::to_string(p); }
+
+std::vector<PendingCut> pending_cuts(rocksdb::DB& db, const fs::path& index) {
+  std::vector<PendingCut> cuts;
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek("cut/"); it->Valid() && it->key().starts_with("cut/"); it->Next()) {
+    PendingCut c;
+    std::istringstream in(it->value().ToString());
+    const std::string key = it->key().ToString();
+    const auto [end, ec] = std::from_chars(key.data() + 4, key.data() + key.size(), c.partition);
+    if (ec != std::errc() || end != key.data() + key.size() || !(in >> c.byte >> c.cut))
+      throw LogError("embedded log: id index " + index.string() + ": a damaged entry " + key);
+    for (std::string name; in >> name;) c.removed.push_back(name);
+    cuts.push_back(std::move(c));
+  }
+  check_index_read(*it, index, "the truncations not finished");
+  return cuts;
+}
+
 // The state of one partition's folder, checked against the index. `full`: scan every segment (verify); otherwise
 // sealed segments the index recorded are checked with a stat.
 struct PartCheck {
@@ -464,6 +495,7 @@ class SegmentLog final : public EventLog {
               "the id index is missing: without it a torn tail cannot be told from damage to synced records "
               "(restore the folder from a backup; nothing was changed)"});
     index_ = open_index(dir_, read_only_);
+    finish_pending_cuts();
     IndexView idx = load_index_view(*index_, dir_ / "index");
     std::vector<PartCheck> checks;
     for (int p = 0; p < partitions_; ++p) {
@@ -904,6 +936,29 @@ class SegmentLog final : public EventLog {
   }
 
   // Records appended but not indexed before a crash are indexed now, so idempotence survives a crash.
+  // A `log truncate` that did not finish (its index batch written, a crash before its files were all cut): a writer
+  // finishes it, as truncate_segment_log would have (the later segments removed, the last first, then the cut, each
+  // fsynced), before anything else reads the files: else their dropped records would be indexed again as an unsynced
+  // tail, and folded. A reader refuses, naming it (it would read those records).
+  void finish_pending_cuts() {
+    for (const PendingCut& c : pending_cuts(*index_, dir_ / "index")) {
+      const fs::path pdir = dir_ / part_name(c.partition), cut = pdir / c.cut;
+      if (read_only_)
+        refuse({cut.string(), c.byte, "a `gongji log truncate` of partition " + std::to_string(c.partition) +
+                                          " did not finish: run it again, or a command that opens the log for "
+                                          "writing (ingest, fold) finishes it"});
+      for (auto r = c.removed.rbegin(); r != c.removed.rend(); ++r)
+        if (fs::exists(pdir / *r)) fs::remove(pdir / *r), fsync_path(pdir);
+      if (fs::exists(cut) && fs::file_size(cut) > c.byte) fs::resize_file(cut, c.byte), fsync_path(cut);
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      if (const rocksdb::Status st = index_->Delete(wo, cut_key(c.partition)); !st.ok())
+        throw LogError("embedded log: id index write failed: " + (dir_ / "index").string() + ": " + st.ToString());
+      oplog::warn("embedded log: finished a `log truncate` of partition " + std::to_string(c.partition) +
+                  " that had not finished: " + cut.string() + " cut at byte " + std::to_string(c.byte));
+    }
+  }
+
   void reindex_tails(const IndexView& idx) {
     for (int p = 0; p < partitions_; ++p) {
       auto s = idx.synced.find(p);
@@ -967,7 +1022,14 @@ std::vector<LogFinding> verify_segment_log(const std::string& dir) {
   }
   IndexView idx;
   try {
+    // Every block of the index, the event ids' and copies' too, which no read below meets.
+    if (const rocksdb::Status st = db->VerifyChecksum(); !st.ok())
+      throw LogError("embedded log: id index read failed: " + (d / "index").string() + ": " + st.ToString());
     idx = load_index_view(*db, d / "index");
+    for (const PendingCut& c : pending_cuts(*db, d / "index"))
+      f.push_back({(d / part_name(c.partition) / c.cut).string(), c.byte,
+                   "a `log truncate` of partition " + std::to_string(c.partition) + " did not finish (a writable "
+                   "open finishes it)"});
   } catch (const LogError& e) {
     f.push_back({(d / "index").string(), 0, e.what()});
     return f;
@@ -1050,9 +1112,10 @@ TruncatePlan plan_segment_log_truncate(const std::string& dir, int partition, ui
 
 // Under the id index's lock, held from the plan's check to the last fsync, so that no ingest appends between them
 // (an open for writing takes the same lock): the plan is made again and must equal the one given, else nothing
-// changes. Then the index (a lower synced end, entries of dropped records forgotten), then the files: a crash
-// after the index leaves records the index does not claim, which the next open indexes again; the truncation can
-// be re-run (LogCorruption.ACrashAtEachStepOfTheCutIsRepairedByRunningTheTruncationAgain).
+// changes. Then the index (a lower synced end, entries of dropped records forgotten, and the truncation marked as
+// not finished: PendingCut), then the files, then the mark deleted: a crash in between leaves the mark, and the next
+// writable open finishes the cut (SegmentLog::finish_pending_cuts), as does this function run again
+// (LogCorruption.ACrashAtEachStepOfTheCutIsFinishedByTheNextWriterOrByRunningItAgain).
 void truncate_segment_log(const std::string& dir, const TruncatePlan& plan) {
   fs::path d(dir), pdir = d / part_name(plan.partition);
   std::unique_ptr<rocksdb::DB> db;
@@ -1069,6 +1132,9 @@ void truncate_segment_log(const std::string& dir, const TruncatePlan& plan) {
   rocksdb::WriteBatch batch;
   std::string p = std::to_string(plan.partition);
   batch.Put("end/" + p, std::to_string(plan.offset));
+  std::string cut = std::to_string(plan.byte) + " " + fs::path(plan.file).filename().string();
+  for (const std::string& r : plan.removed) cut += " " + fs::path(r).filename().string();
+  batch.Put(cut_key(plan.partition), cut);  // until the files are cut (PendingCut)
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
   uint64_t cut_base = std::stoull(fs::path(plan.file).filename().string().substr(0, 20));
   for (it->Seek("seg/" + p + "/"); it->Valid() && it->key().starts_with("seg/" + p + "/"); it->Next())
@@ -1106,6 +1172,8 @@ void truncate_segment_log(const std::string& dir, const TruncatePlan& plan) {
   probe::crash_point("log.truncate_before_cut");
   fs::resize_file(plan.file, plan.byte);
   fsync_path(plan.file);
+  st = db->Delete(wo, cut_key(plan.partition));
+  if (!st.ok()) throw LogError("embedded log: id index write failed: " + (d / "index").string() + ": " + st.ToString());
 }
 
 }  // namespace gongji
