@@ -2,6 +2,7 @@
 #include "ingest/ingest.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -30,9 +31,23 @@ std::string dead_letter_line(const IngestRefusal& r) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// Opened for appending. Its name is made durable (its directory fsynced) before any line is reported written; a
+// last line torn by a crash is ended first, so that the next refusal is a line of its own (the torn one stays
+// unparseable, and the same input refused again gives its refusal whole).
 DeadLetterFile::DeadLetterFile(std::string path) : path_(std::move(path)) {
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  fd_ = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) fail(errno);
+  try {
+    if (const int err = fsync_directory(directory_of(path_))) throw LogError(io_error(err, directory_of(path_)));
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) fail(errno);
+    char last = '\n';
+    if (st.st_size > 0 && ::pread(fd_, &last, 1, st.st_size - 1) != 1) fail(errno ? errno : EIO);
+    if (last != '\n' && ::write(fd_, "\n", 1) != 1) fail(errno ? errno : EIO);
+  } catch (...) {
+    ::close(fd_);
+    throw;
+  }
 }
 
 DeadLetterFile::~DeadLetterFile() {

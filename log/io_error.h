@@ -1,8 +1,13 @@
 // The one wording of an I/O failure in every message (issue 8 item 3): strerror in lower case, then the path,
 // e.g. "no space left on device: /data/log/p0003/00000000000000000000.seg".
 #pragma once
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cctype>
+#include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 namespace gongji {
@@ -14,5 +19,21 @@ inline std::string io_error_text(int err) {
 }
 
 inline std::string io_error(int err, const std::string& path) { return io_error_text(err) + ": " + path; }
+
+// The directory holding `path` ("." for a name without one).
+inline std::string directory_of(const std::string& path) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  return parent.empty() ? "." : parent.string();
+}
+
+// fsync(2) of the directory `dir`, so that a file created, renamed or removed in it stays so after a power loss: 0,
+// or the errno of the step that failed (the caller words it with io_error, naming `dir`).
+inline int fsync_directory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  const int err = ::fsync(fd) == 0 ? 0 : errno;
+  ::close(fd);
+  return err;
+}
 
 }  // namespace gongji

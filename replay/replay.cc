@@ -1,6 +1,7 @@
 #include "replay/replay.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "log/io_error.h"
 #include "oplog/oplog.h"
 
 namespace fs = std::filesystem;
@@ -86,6 +88,20 @@ void move_into_place(const std::string& work, const std::string& out, const std:
   if (err != 0) throw StoreError("cannot rename " + work + " to " + out + ": " + std::strerror(err) + "; " + left);
 }
 
+// fsync(2) of every file of the checkpoint copied into `work`, then of `work`: the replay reports its store whole at
+// --out only once it is durable (RocksDB syncs the files it writes itself, not these). A failure: StoreError naming
+// the file.
+void sync_copy(const std::string& work) {
+  for (const auto& e : fs::directory_iterator(work)) {
+    if (!e.is_regular_file()) continue;
+    const int fd = ::open(e.path().c_str(), O_RDONLY | O_CLOEXEC);
+    const int err = fd < 0 ? errno : ::fsync(fd) == 0 ? 0 : errno;
+    if (fd >= 0) ::close(fd);
+    if (err) throw StoreError(io_error(err, e.path().string()));
+  }
+  if (const int err = fsync_directory(work)) throw StoreError(io_error(err, work));
+}
+
 // Empties `work` (ours) of a checkpoint copy that did not serve; a failure to is refused, not folded over.
 void empty_work(const std::string& work) {
   std::error_code ec;
@@ -124,6 +140,7 @@ void copy_best_checkpoint(const Policy& policy, const std::map<int, uint64_t>& t
     std::error_code ec;
     if (usable) fs::copy(c.path + "/db", work, fs::copy_options::recursive, ec);
     if (usable && !ec && fs::exists(c.path + "/positions.json")) {
+      sync_copy(work);
       res.from_checkpoint = c.path;
       break;
     }

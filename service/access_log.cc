@@ -37,7 +37,12 @@ class LockedFile {
       if (::flock(fd_, LOCK_EX) != 0) fail(errno);
       struct stat mine {}, named {};
       if (::fstat(fd_, &mine) != 0) fail(errno);
-      if (::stat(path_.c_str(), &named) == 0 && mine.st_ino == named.st_ino && mine.st_dev == named.st_dev) return;
+      if (::stat(path_.c_str(), &named) == 0 && mine.st_ino == named.st_ino && mine.st_dev == named.st_dev) {
+        // A file just created (or left empty): its name made durable before its first line is, and reported written.
+        if (mine.st_size == 0)
+          if (const int err = fsync_directory(directory_of(path_))) throw LogError(io_error(err, directory_of(path_)));
+        return;
+      }
       ::close(fd_);
     }
   }
@@ -86,13 +91,15 @@ class LockedFile {
   // Appends `line` and its newline, after a newline that ends a torn last line if there is one (the torn line
   // stays a verify finding; the new line is whole and chained to it).
   void append_line(const std::string& line) const {
-    // One write(2) with O_APPEND: never interleaved with another appender.
+    // O_APPEND under the lock (flock): never interleaved with another appender. A short write (a disk filling) is
+    // written on, so that the failure named is the one the system gives (ENOSPC), not a guess.
     const std::string text = (ends_whole() ? "" : "\n") + line + "\n";
-    ssize_t n;
-    do n = ::write(fd_, text.data(), text.size());
-    while (n < 0 && errno == EINTR);
-    if (n < 0) fail(errno);
-    if (static_cast<size_t>(n) != text.size()) fail(EIO);
+    for (size_t done = 0; done < text.size();) {
+      const ssize_t n = ::write(fd_, text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) fail(n < 0 ? errno : EIO);
+      done += static_cast<size_t>(n);
+    }
     if (::fdatasync(fd_) != 0) fail(errno);
   }
 
@@ -131,12 +138,7 @@ class LockedFile {
     }
     // The rename made durable before lines are appended to the new file: else a power loss could bring the old file
     // back without them, its chain whole.
-    const std::string parent = std::filesystem::path(path_).parent_path().empty()
-                                   ? "." : std::filesystem::path(path_).parent_path().string();
-    const int dir = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    const int dir_err = dir < 0 || ::fsync(dir) != 0 ? errno : 0;
-    if (dir >= 0) ::close(dir);
-    if (dir_err) throw LogError(io_error(dir_err, parent));
+    if (const int err = fsync_directory(directory_of(path_))) throw LogError(io_error(err, directory_of(path_)));
   }
 
  private:

@@ -4,7 +4,11 @@
 // result must equal a clean run's: the same digest and the same output records, byte for byte.
 #include <algorithm>
 #include <cctype>
+#include <sstream>
 #include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "log/fault_probe.h"
 #include "tests/fixtures.h"
@@ -13,9 +17,17 @@ namespace gongji::test {
 namespace {
 
 // The points `serve` owns are walked by the Kafka tests; replay's is tested by StoreFault (an I/O error only);
-// `log truncate`'s by LogCorruption.ACrashAtEachStepOfTheCutIsRepairedByRunningTheTruncationAgain.
+// `log truncate`'s by LogCorruption.ACrashAtEachStepOfTheCutIsFinishedByTheNextWriterOrByRunningItAgain.
 bool embedded(std::string_view point) {
   return !point.starts_with("serve.") && !point.starts_with("replay.") && !point.starts_with("log.truncate_");
+}
+
+// The lines of `text`, without their newlines.
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
 }
 
 struct Outcome {
@@ -97,17 +109,29 @@ TEST_F(ProbeWalk, CrashAtEveryPointRecoversToTheCleanRun) {
 
 // A torn write (half of what was asked, then a crash) at every point that writes bytes of its own: the same
 // commands again give the clean run (the torn tail of the log is cut on open, a torn dead-letter line is not
-// misread).
+// misread). The torn dead-letter line is ended before the next is appended: it stays the file's one line that does
+// not parse, and the refusals of the run again follow it whole (they were appended to it, one unparseable line).
 TEST_F(ProbeWalk, TornWritesRecoverToTheCleanRun) {
   int n = 0;
+  const std::vector<std::string> clean_refusals = lines_of(read_file(*dir_ / "clean/dead-letters.jsonl"));
+  ASSERT_EQ(clean_refusals.size(), 2u);
   for (const char* point : {"log.before_write", "deadletter.before_write"}) {
     for (int hit : {1, 2}) {
       std::string fault = std::string(point) + "@" + std::to_string(hit) + ":torn";
       int fired = 0;
-      Outcome o = run_all("torn-" + std::to_string(++n), fault, &fired);
+      const std::string name = "torn-" + std::to_string(++n);
+      Outcome o = run_all(name, fault, &fired);
       EXPECT_EQ(fired, 137) << fault << ": the torn write never happened";
       EXPECT_EQ(o.digest, clean_->digest) << fault;
       EXPECT_TRUE(o.outputs == clean_->outputs) << fault << ": output records differ from the clean run";
+      if (std::string(point) != "deadletter.before_write") continue;
+      const std::vector<std::string> lines = lines_of(read_file(*dir_ / (name + "/dead-letters.jsonl")));
+      const auto torn = std::count_if(lines.begin(), lines.end(), [](const std::string& l) {
+        return nlohmann::json::parse(l, nullptr, false).is_discarded();
+      });
+      EXPECT_EQ(torn, 1) << fault;
+      ASSERT_GE(lines.size(), 2u) << fault;
+      EXPECT_TRUE(std::equal(clean_refusals.begin(), clean_refusals.end(), lines.end() - 2)) << fault;
     }
   }
 }
