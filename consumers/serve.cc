@@ -302,6 +302,14 @@ class Server : public RdKafka::RebalanceCb {
   }
 
   // What serve says when it stops on an error (its last line on stderr, through oplog at level error).
+  static std::string stop_message(const std::exception& e) {
+    if (dynamic_cast<const StoreError*>(&e))
+      return std::string("the store cannot be written: ") + e.what() +
+             " (stopped taking records; nothing uncommitted was published; restart once it can be written)";
+    return std::string(e.what()) + " (stopping; a restart recovers from the outbox)";
+  }
+
+ private:
   // One message from the consumer: a record of an assigned partition at or past its fold's position joins the batch
   // (folded by flush, fold_batch); `waited` is the time consume() took for it.
   void take(std::unique_ptr<RdKafka::Message> m, std::chrono::steady_clock::duration waited,
@@ -331,14 +339,6 @@ class Server : public RdKafka::RebalanceCb {
     }
   }
 
-  static std::string stop_message(const std::exception& e) {
-    if (dynamic_cast<const StoreError*>(&e))
-      return std::string("the store cannot be written: ") + e.what() +
-             " (stopped taking records; nothing uncommitted was published; restart once it can be written)";
-    return std::string(e.what()) + " (stopping; a restart recovers from the outbox)";
-  }
-
- private:
   void rebalance(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err, std::vector<RdKafka::TopicPartition*>& parts) {
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
       oplog::info("assigned " + std::to_string(parts.size()) + " partition(s) of " + opt_.events_topic + " after " +

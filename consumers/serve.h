@@ -15,9 +15,10 @@
 //   still fails, or a store that cannot be written (ENOSPC, EIO), ends the process with exit_code::kFailure and a
 //   reason on stderr, having published nothing it had not committed: the next start recovers from the outbox.
 // - Dead letters of the fold are published to the settlements topic in their place (kind dead_letter) and to the
-//   dead-letter topic. No record ends serve (the fold turns a poison record into a dead letter); a record batch
-//   librdkafka cannot read (failing its CRC32C, log/kafka_read.h) does: exit_code::kFailure naming the topic,
-//   partition and offset, nothing from there on folded or published.
+//   dead-letter topic. No record ends serve (the fold turns a poison record into a dead letter); records it cannot
+//   have do (log/kafka_read.h: a record batch failing its CRC32C, an offset the topic no longer holds):
+//   exit_code::kFailure naming the topic, partition and offset, nothing from there on folded or published. So do a
+//   fatal consumer error (a static member fenced by another with its id) and an assignment librdkafka refuses.
 // - Crash points (log/fault_probe.h): serve.before_early_commit, serve.before_outbox_commit,
 //   serve.after_outbox_commit, serve.before_txn_commit, serve.after_txn_commit.
 // - Query service (issue 11 item 1): with `listen` set, the process answers the query service's endpoints

@@ -18,8 +18,9 @@ namespace gongji {
 void check_what_is_read(RdKafka::Conf& consumer_conf);
 
 // Whether a consumer error stands for records a reader cannot have: a batch librdkafka could not read (its CRC, its
-// compression, its format) and went past, or an offset the topic no longer holds. A reader must stop there: the next
-// record it is given lies beyond records it never saw.
+// compression, its format: it goes past such a batch), a batch the broker says is corrupt (librdkafka would fetch
+// it again and again), or an offset the topic no longer holds. A reader must stop there: the next record it would be
+// given lies beyond records it never saw.
 bool records_skipped(RdKafka::ErrorCode err);
 
 // A consumer error naming the topic, the partition and the offset: "kafka: topic T partition P offset O: <error>".

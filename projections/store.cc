@@ -2559,6 +2559,14 @@ bool outputs_holding(rocksdb::DB* db, const std::string& prefix, const std::stri
 }
 }  // namespace
 
+std::string Store::dead_letter_record(const std::string& d_key, std::string_view o_key) const {
+  std::string stored;
+  if (!found(db_->Get(rocksdb::ReadOptions(), o_key, &stored), "read the dead letter under " + std::string(o_key)))
+    throw StoreError("the dead-letter index entry " + d_key + " of the store at " + dir_ + " names " +
+                     std::string(o_key) + ", which the store does not hold");
+  return stored;
+}
+
 void Store::event_outputs(const std::string& event, const std::function<bool(const json&)>& fn) const {
   std::set<int> partitions;  // in key order, as the records are read
   const int n = this->partitions();
@@ -2577,12 +2585,7 @@ void Store::event_outputs(const std::string& event, const std::function<bool(con
       if (key.size() < 7 || ec != std::errc() || end != key.data() + 6 || key[6] != '/')
         throw StoreError("the store holds a damaged dead-letter key " + key.substr(0, 80));
       if (partitions.contains(p)) return;
-      std::string v;
-      // A d/ entry naming a record the store does not hold is damage, refused as each_dead_letter refuses it.
-      if (!found(db_->Get(rocksdb::ReadOptions(), std::string(o_key), &v), "read the dead letter under " +
-                 std::string(o_key)))
-        throw StoreError("the dead-letter index entry " + key + " of the store at " + dir_ + " names " +
-                         std::string(o_key) + ", which the store does not hold");
+      const std::string v = dead_letter_record(key, o_key);
       if (v.find(event) != std::string::npos || v.starts_with('{')) partitions.insert(p);
     });
   for (const int p : partitions)
@@ -2732,8 +2735,7 @@ void Store::each_dead_letter(
     const std::function<bool(const std::string&, std::string_view, const std::string&)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek("d/"); it->Valid() && it->key().starts_with("d/"); it->Next()) {
-    std::string stored;
-    check(db_->Get(rocksdb::ReadOptions(), it->value(), &stored), "read dead letter " + it->value().ToString());
+    const std::string stored = dead_letter_record(it->key().ToString(), it->value().ToStringView());
     if (!fn(it->key().ToString(), it->value().ToStringView(), stored)) return;
   }
   check(it->status(), "read the dead letters");

@@ -208,7 +208,8 @@ struct FoldOptions {
   // Test hook: given to each partition's folder (PartitionFolder::set_apply_hook). Called concurrently from every
   // worker's thread (and again for records re-applied after a rollback): it must be thread-safe.
   std::function<void(const Event&)> apply_hook;
-  // Stop each partition before these offsets (a partition not named: its end). For replays to a known-at point.
+  // Stop each partition before these offsets (a partition not named: its end). For replays to a known-at point. A
+  // partition the store has already folded past its offset here is refused (StoreError), never left past it.
   std::map<int, uint64_t> until;
   // Keep a RocksDB checkpoint under this directory every `checkpoint_every` folded records ("" or 0: none), so
   // that a replay to a late point starts from the nearest one (replay/replay.h). The records are counted over runs,
@@ -546,6 +547,9 @@ class Store {
   // fn(d/ key, the o/ key it names, that record's stored bytes) for each dead letter in log order, until fn returns
   // false (dead_letters, dead_letter_outputs).
   void each_dead_letter(const std::function<bool(const std::string&, std::string_view, const std::string&)>& fn) const;
+  // The stored record the dead-letter entry `d_key` names (`o_key`); one the store does not hold is damage
+  // (StoreError naming both), as is a read that fails.
+  std::string dead_letter_record(const std::string& d_key, std::string_view o_key) const;
   int migrate_2_to_3();
   void migrate_outputs(uint64_t from, const std::string& halfway);
   void migrate_meta();

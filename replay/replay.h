@@ -32,9 +32,10 @@ std::string partial_exists_message(const std::string& work);
 // `policy`. `checkpoints`: the live fold's checkpoint directory ("" for none). Not used: a checkpoint a running fold
 // retires while it is copied, one that cannot be opened, and one that holds anything folded under another policy
 // version than `policy` (a store folded on under a second policy by a binary that allowed it keeps checkpoints of the
-// first): the next one is tried, and without one the replay starts from zero. A failure before the fold starts
-// leaves nothing beside `out`; one during it leaves <out>.partial (refused until removed). A failure to sync `out`'s
-// parent after the rename throws although the store is whole at `out` (the message says so, with its digest).
+// first), and one whose store holds other positions than its positions.json says (warned): the next one is tried,
+// and without one the replay starts from zero. A failure before the fold starts leaves nothing beside `out`; one
+// during it leaves <out>.partial (refused until removed). A failure to sync `out`'s parent after the rename throws
+// although the store is whole at `out` (the message says so, with its digest).
 ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, uint64_t>& target,
                        const std::string& checkpoints, const std::string& out,
                        const std::function<void(uint64_t)>& progress = {});

@@ -1496,10 +1496,25 @@ TEST(KafkaCorruption, AByteDamagedOnTheBrokersDiskStopsTheFoldAndServeAtItsBatch
   const std::string segment = std::string(kafka_dir) + "/node1/data/" + k.topic + "-0/00000000000000000000.log";
   const std::string bytes = read_file(segment);
   ASSERT_GT(bytes.size(), 10000u) << segment;
+  // A byte among the records of the batch holding the segment's middle: past the batch's first 61 bytes (its base
+  // offset, length, leader epoch and magic, which its CRC32C does not cover, then the CRC and the rest of its header).
+  size_t at = 0;
+  for (size_t batch = 0; batch + 12 <= bytes.size();) {
+    const auto byte = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])); };
+    const size_t end = batch + 12 + (byte(batch + 8) << 24 | byte(batch + 9) << 16 | byte(batch + 10) << 8 |
+                                     byte(batch + 11));  // its length, big-endian, after the base offset
+    if (bytes.size() / 2 < end) {
+      at = std::max(batch + 61, bytes.size() / 2);
+      break;
+    }
+    batch = end;
+  }
+  ASSERT_GT(at, 0u);
+  ASSERT_LT(at, bytes.size());
   {  // in place: the broker holds the file open
     std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>(bytes.size() / 2));
-    f.put(static_cast<char>(bytes[bytes.size() / 2] ^ 0x5a));
+    f.seekp(static_cast<std::streamoff>(at));
+    f.put(static_cast<char>(bytes[at] ^ 0x5a));
   }
   const std::regex named("kafka: topic " + k.topic + " partition 0 offset ([0-9]+): .*failed CRC32C check");
   std::smatch m;
