@@ -42,8 +42,10 @@ DeadLetterFile::DeadLetterFile(std::string path) : path_(std::move(path)) {
     struct stat st {};
     if (::fstat(fd_, &st) != 0) fail(errno);
     char last = '\n';
-    if (st.st_size > 0 && ::pread(fd_, &last, 1, st.st_size - 1) != 1) fail(errno ? errno : EIO);
-    if (last != '\n' && ::write(fd_, "\n", 1) != 1) fail(errno ? errno : EIO);
+    if (st.st_size > 0)
+      if (const ssize_t n = ::pread(fd_, &last, 1, st.st_size - 1); n != 1) fail(n < 0 ? errno : EIO);
+    if (last != '\n')
+      if (const ssize_t n = ::write(fd_, "\n", 1); n != 1) fail(n < 0 ? errno : EIO);
   } catch (...) {
     ::close(fd_);
     throw;

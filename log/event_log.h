@@ -129,5 +129,9 @@ TruncatePlan plan_segment_log_truncate(const std::string& dir, int partition, ui
 // another process has the log open for writing; refused too, changing nothing, when the partition no longer gives
 // the same plan (records appended or files changed since it was made).
 void truncate_segment_log(const std::string& dir, const TruncatePlan& plan);
+// A truncation that did not finish (a crash during its cut, which the id index marks) is finished, as the next
+// writable open would (under the index's lock: refused, LogError, while another process has the log open for
+// writing). Returns whether there was one. truncate_segment_log refuses while one is marked; plan first after this.
+bool finish_segment_log_truncations(const std::string& dir);
 
 }  // namespace gongji

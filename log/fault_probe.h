@@ -18,7 +18,7 @@
 
 namespace gongji::probe {
 
-inline constexpr std::array<const char*, 28> kProbePoints = {
+inline constexpr std::array<const char*, 29> kProbePoints = {
     // log/segment_log.cc
     "log.before_write",          // before framed records are written to a segment
     "log.after_write",           // after the write, before its fdatasync
@@ -30,6 +30,7 @@ inline constexpr std::array<const char*, 28> kProbePoints = {
     "log.after_index_commit",    // after it
     "log.truncate_before_cut",   // `log truncate`, after the id index forgets the dropped records: before each
                                  // later segment's removal (the last first), and before the cut of its segment
+    "log.truncate_before_unmark",  // `log truncate`, after the cut: before the index forgets the truncation's mark
     "log.scan_open",             // a segment opened to be scanned (enospc / eio: the open fails with it)
     "log.scan_read",             // each read of a segment's scan, 4 MiB at most (eio: the read fails, nothing read)
     // projections/store.cc

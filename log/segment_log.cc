@@ -268,17 +268,19 @@ IndexView load_index_view(rocksdb::DB& db, const fs::path& index) {
 std::string sealed_key(int p, uint64_t base) { return "seg/" + std::to_string(p) + "/" + std::to_string(base); }
 
 // A truncation whose index batch is written and whose files may not all be cut yet (truncate_segment_log): under
-// cut/<p>, "<byte> <segment cut> <segment removed>..." (names in the partition's folder), deleted once the files are
-// cut. Until then the records it drops are still in the files, and an open would take them for an unsynced tail.
+// cut/<p>, "<offset> <byte> <segment cut> <segment removed>..." (names in the partition's folder), deleted once the
+// files are cut. Until then the records it drops are still in the files, and an open would take them for an unsynced
+// tail. An entry that does not read so, or names a file the log would not own, is damage (LogError naming it).
 struct PendingCut {
   int partition = 0;
-  uint64_t byte = 0;
+  uint64_t offset = 0, byte = 0;
   std::string cut;
   std::vector<std::string> removed;
+  std::string where(const fs::path& dir) const { return (dir / part_name(partition) / cut).string(); }
 };
 std::string cut_key(int p) { return "cut/" + std::to_string(p); }
 
-std::vector<PendingCut> pending_cuts(rocksdb::DB& db, const fs::path& index) {
+std::vector<PendingCut> pending_cuts(rocksdb::DB& db, const fs::path& dir, int partitions) {
   std::vector<PendingCut> cuts;
   std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
   for (it->Seek("cut/"); it->Valid() && it->key().starts_with("cut/"); it->Next()) {
@@ -286,13 +288,46 @@ std::vector<PendingCut> pending_cuts(rocksdb::DB& db, const fs::path& index) {
     std::istringstream in(it->value().ToString());
     const std::string key = it->key().ToString();
     const auto [end, ec] = std::from_chars(key.data() + 4, key.data() + key.size(), c.partition);
-    if (ec != std::errc() || end != key.data() + key.size() || !(in >> c.byte >> c.cut))
-      throw LogError("embedded log: id index " + index.string() + ": a damaged entry " + key);
-    for (std::string name; in >> name;) c.removed.push_back(name);
+    bool whole = ec == std::errc() && end == key.data() + key.size() && c.partition >= 0 &&
+                 c.partition < partitions && (in >> c.offset >> c.byte >> c.cut) && owned_in_partition(c.cut);
+    for (std::string name; whole && in >> name;) c.removed.push_back(name), whole = owned_in_partition(name);
+    if (!whole) throw LogError("embedded log: id index " + (dir / "index").string() + ": a damaged entry " + key);
     cuts.push_back(std::move(c));
   }
-  check_index_read(*it, index, "the truncations not finished");
+  check_index_read(*it, dir / "index", "the truncations not finished");
   return cuts;
+}
+
+// Finishes each truncation `index` marks as not finished, as truncate_segment_log would have (the later segments
+// removed, the last first, then the cut, each fsynced, then the mark deleted, synced), and says so on stderr. Only
+// while the partition's synced end is still the truncation's offset: else something wrote to the log since (a gongji
+// that did not know the mark), and nothing is changed (LogError). The caller holds the index's lock.
+void finish_cuts(rocksdb::DB& index, const fs::path& dir, int partitions) {
+  for (const PendingCut& c : pending_cuts(index, dir, partitions)) {
+    std::string end;
+    const rocksdb::Status got = index.Get(rocksdb::ReadOptions(), "end/" + std::to_string(c.partition), &end);
+    if (!got.ok() || end != std::to_string(c.offset))
+      refuse({c.where(dir), c.byte, "a `log truncate` of partition " + std::to_string(c.partition) + " at offset " +
+                                        std::to_string(c.offset) + " did not finish, and the index's synced end "
+                                        "is now " + (got.ok() ? end : got.ToString()) + ": nothing changed"});
+    const fs::path pdir = dir / part_name(c.partition), cut = pdir / c.cut;
+    std::error_code ec;
+    for (auto r = c.removed.rbegin(); r != c.removed.rend(); ++r) {
+      if (!fs::remove(pdir / *r, ec) && ec) io_fail(ec.value(), pdir / *r);
+      fsync_path(pdir);
+    }
+    if (const uint64_t size = fs::file_size(cut, ec); !ec && size > c.byte) {
+      fs::resize_file(cut, c.byte, ec);
+      if (ec) io_fail(ec.value(), cut);
+      fsync_path(cut);
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    if (const rocksdb::Status st = index.Delete(wo, cut_key(c.partition)); !st.ok())
+      throw LogError("embedded log: id index write failed: " + (dir / "index").string() + ": " + st.ToString());
+    oplog::warn("embedded log: finished a `log truncate` of partition " + std::to_string(c.partition) +
+                " that had not finished: " + cut.string() + " cut at byte " + std::to_string(c.byte));
+  }
 }
 
 // The state of one partition's folder, checked against the index. `full`: scan every segment (verify); otherwise
@@ -935,30 +970,19 @@ class SegmentLog final : public EventLog {
     return off < parts_[p].end;
   }
 
-  // Records appended but not indexed before a crash are indexed now, so idempotence survives a crash.
   // A `log truncate` that did not finish (its index batch written, a crash before its files were all cut): a writer
-  // finishes it, as truncate_segment_log would have (the later segments removed, the last first, then the cut, each
-  // fsynced), before anything else reads the files: else their dropped records would be indexed again as an unsynced
-  // tail, and folded. A reader refuses, naming it (it would read those records).
+  // finishes it (finish_cuts) before anything else reads the files: else their dropped records would be indexed
+  // again as an unsynced tail, and folded. A reader refuses, naming it (it would read those records).
   void finish_pending_cuts() {
-    for (const PendingCut& c : pending_cuts(*index_, dir_ / "index")) {
-      const fs::path pdir = dir_ / part_name(c.partition), cut = pdir / c.cut;
-      if (read_only_)
-        refuse({cut.string(), c.byte, "a `gongji log truncate` of partition " + std::to_string(c.partition) +
-                                          " did not finish: run it again, or a command that opens the log for "
-                                          "writing (ingest, fold) finishes it"});
-      for (auto r = c.removed.rbegin(); r != c.removed.rend(); ++r)
-        if (fs::exists(pdir / *r)) fs::remove(pdir / *r), fsync_path(pdir);
-      if (fs::exists(cut) && fs::file_size(cut) > c.byte) fs::resize_file(cut, c.byte), fsync_path(cut);
-      rocksdb::WriteOptions wo;
-      wo.sync = true;
-      if (const rocksdb::Status st = index_->Delete(wo, cut_key(c.partition)); !st.ok())
-        throw LogError("embedded log: id index write failed: " + (dir_ / "index").string() + ": " + st.ToString());
-      oplog::warn("embedded log: finished a `log truncate` of partition " + std::to_string(c.partition) +
-                  " that had not finished: " + cut.string() + " cut at byte " + std::to_string(c.byte));
-    }
+    if (!read_only_) return finish_cuts(*index_, dir_, partitions_);
+    for (const PendingCut& c : pending_cuts(*index_, dir_, partitions_))
+      refuse({c.where(dir_), c.byte, "a `gongji log truncate` of partition " + std::to_string(c.partition) +
+                                         " did not finish (or is still running): `gongji log truncate --yes` "
+                                         "finishes it, as does a command that opens the log for writing (ingest, "
+                                         "fold)"});
   }
 
+  // Records appended but not indexed before a crash are indexed now, so idempotence survives a crash.
   void reindex_tails(const IndexView& idx) {
     for (int p = 0; p < partitions_; ++p) {
       auto s = idx.synced.find(p);
@@ -1020,19 +1044,20 @@ std::vector<LogFinding> verify_segment_log(const std::string& dir) {
     f.push_back({(d / "index").string(), 0, e.what()});
     return f;
   }
+  // Every block of the index, the event ids' and copies' too, which no read below meets (a finding; the segments are
+  // still checked, against what the index's other blocks say).
+  if (const rocksdb::Status st = db->VerifyChecksum(); !st.ok())
+    f.push_back({(d / "index").string(), 0, "embedded log: id index read failed: " + (d / "index").string() + ": " +
+                                               st.ToString()});
   IndexView idx;
   try {
-    // Every block of the index, the event ids' and copies' too, which no read below meets.
-    if (const rocksdb::Status st = db->VerifyChecksum(); !st.ok())
-      throw LogError("embedded log: id index read failed: " + (d / "index").string() + ": " + st.ToString());
     idx = load_index_view(*db, d / "index");
-    for (const PendingCut& c : pending_cuts(*db, d / "index"))
-      f.push_back({(d / part_name(c.partition) / c.cut).string(), c.byte,
-                   "a `log truncate` of partition " + std::to_string(c.partition) + " did not finish (a writable "
-                   "open finishes it)"});
+    for (const PendingCut& c : pending_cuts(*db, d, *n))
+      f.push_back({c.where(d), c.byte, "a `log truncate` of partition " + std::to_string(c.partition) + " at offset " +
+                                           std::to_string(c.offset) + " did not finish (or is still running)"});
   } catch (const LogError& e) {
-    f.push_back({(d / "index").string(), 0, e.what()});
-    return f;
+    if (f.empty() || f.back().file != (d / "index").string()) f.push_back({(d / "index").string(), 0, e.what()});
+    return f;  // (the index's damage once: a failed read of it follows from its checksums' finding)
   }
   for (int p = 0; p < *n; ++p) {
     fs::path pdir = d / part_name(p);
@@ -1116,15 +1141,34 @@ TruncatePlan plan_segment_log_truncate(const std::string& dir, int partition, ui
 // not finished: PendingCut), then the files, then the mark deleted: a crash in between leaves the mark, and the next
 // writable open finishes the cut (SegmentLog::finish_pending_cuts), as does this function run again
 // (LogCorruption.ACrashAtEachStepOfTheCutIsFinishedByTheNextWriterOrByRunningItAgain).
-void truncate_segment_log(const std::string& dir, const TruncatePlan& plan) {
-  fs::path d(dir), pdir = d / part_name(plan.partition);
-  std::unique_ptr<rocksdb::DB> db;
+namespace {
+// The id index, open for writing: its lock held from a truncation's check to its last fsync. Held by another process
+// (an ingest, a fold starting): LogError saying so, nothing changed.
+std::unique_ptr<rocksdb::DB> open_index_to_truncate(const fs::path& d) {
   try {
-    db = open_index(d, false);
+    return open_index(d, false);
   } catch (const LogError& e) {
     throw LogError(std::string(e.what()) + ": another process may have the log open for writing (an ingest, or a " +
                    "fold starting); once it has ended, truncate again: nothing changed");
   }
+}
+}  // namespace
+
+bool finish_segment_log_truncations(const std::string& dir) {
+  fs::path d(dir);
+  std::unique_ptr<rocksdb::DB> db = open_index_to_truncate(d);
+  const int partitions = segment_log_partitions(dir);
+  const bool any = !pending_cuts(*db, d, partitions).empty();
+  finish_cuts(*db, d, partitions);
+  return any;
+}
+
+void truncate_segment_log(const std::string& dir, const TruncatePlan& plan) {
+  fs::path d(dir), pdir = d / part_name(plan.partition);
+  std::unique_ptr<rocksdb::DB> db = open_index_to_truncate(d);
+  for (const PendingCut& c : pending_cuts(*db, d, segment_log_partitions(dir)))  // (finish_segment_log_truncations)
+    refuse({c.where(d), c.byte, "a `log truncate` of partition " + std::to_string(c.partition) + " did not finish: "
+                                    "it is finished first (`gongji log truncate --yes` does): nothing changed"});
   if (TruncatePlan now = plan_segment_log_truncate(dir, plan.partition, plan.offset); !(now == plan))
     throw LogError("embedded log: partition " + std::to_string(plan.partition) +
                    " changed since the truncation was planned: planned, " + plan.describe() + "; now, " +
@@ -1132,7 +1176,8 @@ void truncate_segment_log(const std::string& dir, const TruncatePlan& plan) {
   rocksdb::WriteBatch batch;
   std::string p = std::to_string(plan.partition);
   batch.Put("end/" + p, std::to_string(plan.offset));
-  std::string cut = std::to_string(plan.byte) + " " + fs::path(plan.file).filename().string();
+  std::string cut = std::to_string(plan.offset) + " " + std::to_string(plan.byte) + " " +
+                    fs::path(plan.file).filename().string();
   for (const std::string& r : plan.removed) cut += " " + fs::path(r).filename().string();
   batch.Put(cut_key(plan.partition), cut);  // until the files are cut (PendingCut)
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
@@ -1172,6 +1217,7 @@ void truncate_segment_log(const std::string& dir, const TruncatePlan& plan) {
   probe::crash_point("log.truncate_before_cut");
   fs::resize_file(plan.file, plan.byte);
   fsync_path(plan.file);
+  probe::crash_point("log.truncate_before_unmark");
   st = db->Delete(wo, cut_key(plan.partition));
   if (!st.ok()) throw LogError("embedded log: id index write failed: " + (d / "index").string() + ": " + st.ToString());
 }

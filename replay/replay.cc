@@ -88,7 +88,8 @@ void move_into_place(const std::string& work, const std::string& out, const std:
   if (err != 0) throw StoreError("cannot rename " + work + " to " + out + ": " + std::strerror(err) + "; " + left);
 }
 
-// fsync(2) of every file of the checkpoint copied into `work`, then of `work`: the replay reports its store whole at
+// fsync(2) of every file of the checkpoint copied into `work` (a checkpoint's db/ is flat: RocksDB's files), then of
+// `work`: the replay reports its store whole at
 // --out only once it is durable (RocksDB syncs the files it writes itself, not these). A failure: StoreError naming
 // the file.
 void sync_copy(const std::string& work) {

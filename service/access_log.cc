@@ -34,14 +34,20 @@ class LockedFile {
     for (;;) {
       fd_ = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
       if (fd_ < 0) fail(errno);
-      if (::flock(fd_, LOCK_EX) != 0) fail(errno);
-      struct stat mine {}, named {};
-      if (::fstat(fd_, &mine) != 0) fail(errno);
-      if (::stat(path_.c_str(), &named) == 0 && mine.st_ino == named.st_ino && mine.st_dev == named.st_dev) {
-        // A file just created (or left empty): its name made durable before its first line is, and reported written.
-        if (mine.st_size == 0)
-          if (const int err = fsync_directory(directory_of(path_))) throw LogError(io_error(err, directory_of(path_)));
-        return;
+      try {  // (a throw closes the file, and with it the lock: the destructor does not run)
+        if (::flock(fd_, LOCK_EX) != 0) fail(errno);
+        struct stat mine {}, named {};
+        if (::fstat(fd_, &mine) != 0) fail(errno);
+        if (::stat(path_.c_str(), &named) == 0 && mine.st_ino == named.st_ino && mine.st_dev == named.st_dev) {
+          // A file just created (or left empty): its name made durable before its first line is reported written.
+          if (mine.st_size == 0)
+            if (const int err = fsync_directory(directory_of(path_))) fail(err, directory_of(path_));
+          return;
+        }
+      } catch (...) {
+        ::close(fd_);
+        fd_ = -1;
+        throw;
       }
       ::close(fd_);
     }
@@ -52,7 +58,8 @@ class LockedFile {
   LockedFile(const LockedFile&) = delete;
   LockedFile& operator=(const LockedFile&) = delete;
 
-  [[noreturn]] void fail(int err) const { throw LogError(io_error(err, path_)); }
+  [[noreturn]] void fail(int err) const { fail(err, path_); }
+  [[noreturn]] static void fail(int err, const std::string& path) { throw LogError(io_error(err, path)); }
 
   // The file's last line without its newline ("" for an empty file), read backwards from the end.
   std::string last_line() const {

@@ -758,11 +758,13 @@ TEST_F(LogCorruption, ATruncationWhileTheLogIsOpenForWritingIsRefused) {
 }
 
 // A crash at each step of the cut (`gongji log truncate --yes` killed at the probe: before each later segment's
-// removal, the last first, and before the cut itself), after the id index forgot the dropped records and marked the
-// truncation as not finished (cut/<p>). A reader refuses the log, naming it, and `log verify` reports it (it would read
-// the records the truncation drops). A writable open (an ingest, a fold) finishes it, and so does the same command
-// run again: either way the log is the one a truncation that never crashed leaves. (A writable open took the uncut
-// records for an unsynced tail and indexed them again: the dropped records came back, to be folded.)
+// removal, the last first, before the cut itself, and after it, before the mark is deleted), after the id index
+// forgot the dropped records and marked the truncation as not finished (cut/<p>). A reader refuses the log, naming
+// it, and `log verify` reports it (it would read the records the truncation drops). A writable open (an ingest, a
+// fold) finishes it, and so does the same command run again (which finishes it first, then, after the last step,
+// finds nothing more to drop): either way the log is the one a truncation that never crashed leaves. (A writable
+// open took the uncut records for an unsynced tail and indexed them again: the dropped records came back, to be
+// folded.)
 TEST_F(LogCorruption, ACrashAtEachStepOfTheCutIsFinishedByTheNextWriterOrByRunningItAgain) {
   const uint64_t offset = base(2) + 1;
   const std::string args = "log truncate --partition 0 --offset " + std::to_string(offset) + " --yes --data-dir ";
@@ -778,13 +780,14 @@ TEST_F(LogCorruption, ACrashAtEachStepOfTheCutIsFinishedByTheNextWriterOrByRunni
   ASSERT_GE(removed, 2u) << "the crash must come between two removals too";
   EXPECT_EQ(run(gongji(args + once.string()) + " >/dev/null"), exit_code::kOk);
   const auto cut_once = contents((once / "log").string());
-  for (size_t hit = 1; hit <= removed + 1; ++hit)
+  std::vector<std::string> faults;  // before each removal, before the cut, and after it (before the mark is deleted)
+  for (size_t hit = 1; hit <= removed + 1; ++hit) faults.push_back("log.truncate_before_cut@" + std::to_string(hit));
+  faults.push_back("log.truncate_before_unmark");
+  for (size_t i = 0; i < faults.size(); ++i)
     for (const bool again : {false, true}) {
-      SCOPED_TRACE("crash at hit " + std::to_string(hit) + (again ? ", the command again" : ", a writable open"));
-      const fs::path data = fresh("crash-cut-" + std::to_string(hit) + (again ? "-again" : "-open"));
-      EXPECT_EQ(run("GONGJI_FAULT=log.truncate_before_cut@" + std::to_string(hit) + " " +
-                    gongji(args + data.string()) + " >/dev/null 2>&1"),
-                137);
+      SCOPED_TRACE("crash at " + faults[i] + (again ? ", the command again" : ", a writable open"));
+      const fs::path data = fresh("crash-cut-" + std::to_string(i) + (again ? "-again" : "-open"));
+      EXPECT_EQ(run("GONGJI_FAULT=" + faults[i] + " " + gongji(args + data.string()) + " >/dev/null 2>&1"), 137);
       const std::string why = thrown<LogError>([&] { open_segment_log((data / "log").string(), 2, true); });
       EXPECT_NE(why.find("a `gongji log truncate` of partition 0 did not finish"), std::string::npos) << why;
       const std::vector<LogFinding> pending = verify_segment_log((data / "log").string());
@@ -798,6 +801,33 @@ TEST_F(LogCorruption, ACrashAtEachStepOfTheCutIsFinishedByTheNextWriterOrByRunni
       EXPECT_EQ(open_segment_log((data / "log").string(), 2, true)->end_offset(0), offset);
       EXPECT_TRUE(contents((data / "log").string()) == cut_once);
     }
+}
+
+// A truncation marked as not finished whose partition the index no longer ends where it cut (something wrote to the
+// log since: a gongji that did not know the mark, which indexed the uncut records again) is not finished by a
+// writable open: it would cut records the index calls synced. Refused, naming it, and nothing changes.
+TEST_F(LogCorruption, AnUnfinishedTruncationOverWhichTheLogMovedOnIsRefused) {
+  const fs::path data = dir_->path / "cut-moved";
+  fs::remove_all(data);
+  fs::create_directories(data);
+  fs::copy(dir_->path / "pristine", data / "log", fs::copy_options::recursive);
+  const uint64_t offset = base(2) + 1;
+  EXPECT_EQ(run("GONGJI_FAULT=log.truncate_before_cut " + gongji("log truncate --partition 0 --offset " +
+                                                              std::to_string(offset) + " --yes --data-dir " +
+                                                              data.string()) + " >/dev/null 2>&1"),
+            137);
+  {
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), (data / "log/index").string(), &db).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "end/0", std::to_string(offset + 3)).ok());
+    delete db;
+  }
+  const auto before = snapshot(data / "log");
+  const std::string why = thrown<LogError>([&] { open_segment_log((data / "log").string(), 2); });
+  EXPECT_NE(why.find("a `log truncate` of partition 0 at offset " + std::to_string(offset) + " did not finish, and "
+                     "the index's synced end is now " + std::to_string(offset + 3) + ": nothing changed"),
+            std::string::npos) << why;
+  EXPECT_TRUE(snapshot(data / "log") == before) << "a refused open changed the segments";
 }
 
 // While a fold holds the store (its lock; here this process's writable open), `log truncate` is refused and changes
