@@ -701,8 +701,9 @@ int cmd_log_truncate(const Paths& paths, int partition, uint64_t offset, bool ye
   if (int n = segment_log_partitions(paths.log()); partition >= n)
     throw UsageError("--partition " + std::to_string(partition) + ": the log has partitions 0 to " +
                      std::to_string(n - 1));
-  // A truncation that did not finish (a crash during its cut) is finished first, with --yes (it changes the files);
-  // without, the plan below is made over files it has not cut yet: said so.
+  // A truncation that did not finish (a crash during its cut) is finished first, with --yes (it changes the files),
+  // and the plan made after it. Without --yes nothing changes: the plan is made over the files as they are (`log
+  // verify` names a truncation not finished), and --yes prints the plan it carries out.
   const bool finished = yes && finish_segment_log_truncations(paths.log());
   if (finished) std::cout << "finished a truncation that had not finished (its cut made)\n";
   TruncatePlan plan;

@@ -802,6 +802,17 @@ TEST(Replay, OnlyTheNewestCheckpointsAreKeptAndOlderPointsReplayFromZero) {
   EXPECT_EQ(Store::checkpoints(d / "two-checkpoints")[0].path, two[1].path);
 }
 
+// A fold in batches of 100 taking a checkpoint every 300 records under `dir`, on one worker (the checkpoints at the
+// same points in every run: with two workers they depend on their interleaving).
+FoldOptions checkpointing(const std::string& dir) {
+  FoldOptions opt;
+  opt.batch_events = 100;
+  opt.checkpoint_dir = dir;
+  opt.checkpoint_every = 300;
+  opt.threads = 1;
+  return opt;
+}
+
 // A checkpoint is chosen by its positions.json, which has no checksum. One that says less than its store holds (a
 // digit damaged) "fit" a target below what it held: the fold found nothing to fold, and the replay named the target
 // for a store past it. Now it is not replayed from (its store's own positions are compared): the replay folds from an
@@ -811,12 +822,8 @@ TEST(Replay, ACheckpointHoldingMoreThanItsPositionsSayIsNotReplayedFrom) {
   TempDir d;
   auto log = open_segment_log(d / "log", 4);
   ingest_lines(*log, generated(300, 23));
-  FoldOptions opt;
-  opt.batch_events = 100;
-  opt.checkpoint_dir = d / "checkpoints";
-  opt.checkpoint_every = 300;
+  FoldOptions opt = checkpointing(d / "checkpoints");
   opt.checkpoints_kept = 0;
-  opt.threads = 1;
   Store s(d / "state");
   s.fold(*log, default_policy(), opt);
   const std::vector<CheckpointInfo> all = Store::checkpoints(d / "checkpoints");
@@ -852,11 +859,7 @@ TEST(Replay, ACheckpointFoldedUnderAnotherPolicyIsNotReplayedFrom) {
   TempDir d;
   auto log = open_segment_log(d / "log", 4);
   ingest_lines(*log, generated(300, 19));
-  FoldOptions opt;
-  opt.batch_events = 100;
-  opt.checkpoint_dir = d / "checkpoints";
-  opt.checkpoint_every = 300;
-  opt.threads = 1;
+  const FoldOptions opt = checkpointing(d / "checkpoints");
   Store(d / "state").fold(*log, default_policy(), opt);
   ASSERT_GE(Store::checkpoints(d / "checkpoints").size(), 2u);
   const Policy raised = load_policy_text(policy_with_2023_employee_limit("2000.00"), "raised");
