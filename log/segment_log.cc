@@ -5,7 +5,7 @@
 // further copy lives ("c/<partition>/<id>"), up to which offset each partition is synced ("end/<p>") and, for each
 // sealed segment, its record count and byte length ("seg/<p>/<base>", checked on open with a stat), and a truncation
 // not finished ("cut/<p>", PendingCut). On open, records past the synced end (appended before a crash, not yet
-// indexed) are indexed again.
+// indexed) are written again, fdatasynced and indexed (rewrite_unsynced).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -988,7 +988,9 @@ class SegmentLog final : public EventLog {
       auto s = idx.synced.find(p);
       uint64_t indexed = s == idx.synced.end() ? 0 : s->second;
       if (indexed == parts_[p].end) continue;
+      std::optional<uint64_t> first;  // where the first record past the synced end is
       read(p, indexed, [&](const LogRecord& r) {
+        if (!first) first = r.locator;
         try {
           Event e = decode_event(r.payload);
           std::string canon = canonical_json(e);
@@ -1006,9 +1008,50 @@ class SegmentLog final : public EventLog {
         }
         return true;
       });
+      if (first) rewrite_unsynced(parts_[p], *first);
       parts_[p].dirty = true;
     }
     sync();
+  }
+
+  // Writes the records past the index's synced end again, the same bytes, in every segment from `locator` on, and
+  // fdatasyncs each: only then may sync() record them as synced. An fdatasync that failed (EIO, or ENOSPC from a
+  // delayed allocation) leaves Linux's pages of the file readable but marked clean: this open reads the records from
+  // memory, and an fdatasync alone would write nothing and return 0, so the index would call synced records that
+  // are not on the disk (after a power loss: "a synced record is lost", past what a fold took from them). Written
+  // again, the pages are dirty and the fdatasync writes them, or fails and the open refuses.
+  void rewrite_unsynced(const Partition& part, uint64_t locator) {
+    const uint64_t first_base = locator >> kPosBits;
+    std::string bytes;
+    for (size_t seg = 0; seg < part.bases.size(); ++seg) {
+      if (part.bases[seg] < first_base) continue;
+      const fs::path file = part.dir / seg_name(part.bases[seg]);
+      const uint64_t from = part.bases[seg] == first_base ? locator & ((1ull << kPosBits) - 1) : 0;
+      const int fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
+      if (fd < 0) fail(errno, file);
+      int err = 0;
+      bytes.resize(kReadBuffer);
+      for (uint64_t at = from; !err;) {  // up to the file's end: an open cut any torn tail off, a sealed one is whole
+        const ssize_t n = ::pread(fd, bytes.data(), bytes.size(), static_cast<off_t>(at));
+        if (n == 0) break;
+        if (n < 0) {
+          if (errno != EINTR) err = errno;
+          continue;
+        }
+        for (ssize_t put = 0; put < n && !err;) {
+          const ssize_t w = ::pwrite(fd, bytes.data() + put, static_cast<size_t>(n - put), static_cast<off_t>(at));
+          if (w <= 0) {
+            if (w == 0 || errno != EINTR) err = w == 0 ? EIO : errno;
+            continue;
+          }
+          put += w;
+          at += static_cast<uint64_t>(w);
+        }
+      }
+      if (!err && ::fdatasync(fd) != 0) err = errno;
+      ::close(fd);
+      if (err) fail(err, file);
+    }
   }
 
   fs::path dir_;

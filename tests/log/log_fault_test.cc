@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -549,6 +550,50 @@ TEST_F(LogCorruption, AnIdIndexReadThatFailsWhileIndexingTheTailIsRefused) {
   ASSERT_EQ(findings.size(), 1u);
   EXPECT_EQ(findings[0].file, (log / "index").string());
   EXPECT_NE(findings[0].what.find(table), std::string::npos) << findings[0].what;
+}
+
+// The records past the index's synced end are written again (the same bytes) and fdatasynced before the open records
+// them as synced. After an fdatasync that failed (EIO, or ENOSPC at a delayed allocation; the run refused), Linux may
+// keep the file's pages readable but mark them clean: a re-run's fdatasync of them alone writes nothing and returns
+// 0, and the index would call records synced that are not on the disk. That page cache cannot be made here; what the
+// test sees is the write: the segments from the first unsynced record on are written (their modification time moves),
+// no other file is, and every byte stays what it was.
+TEST_F(LogCorruption, RecordsPastTheSyncedEndAreWrittenAgainBeforeTheIndexCallsThemSynced) {
+  ASSERT_GE(segs_.size(), 4u);
+  fs::path log = copy("rewrite-tail");
+  const uint64_t synced = base(2) + 1;  // the second record of the third segment: the rewrite starts inside it
+  {
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), (log / "index").string(), &db).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "end/0", std::to_string(synced)).ok());
+    delete db;
+  }
+  const auto long_ago = fs::file_time_type::clock::now() - std::chrono::hours(24 * 365);
+  std::vector<fs::path> segments;
+  for (const auto& e : fs::recursive_directory_iterator(log))
+    if (e.path().extension() == ".seg") {
+      fs::last_write_time(e.path(), long_ago);
+      segments.push_back(e.path());
+    }
+  const auto before = snapshot(log);
+  open_segment_log(log.string(), 2).reset();  // a writable open, nothing appended
+  EXPECT_TRUE(snapshot(log) == before) << "the rewrite changed bytes";
+  size_t rewritten = 0;
+  for (const fs::path& f : segments) {
+    const bool unsynced = f.parent_path().filename() == "p0000" && std::stoull(f.stem().string()) >= base(2);
+    EXPECT_EQ(fs::last_write_time(f) != long_ago, unsynced)
+        << f << (unsynced ? " was not written again" : " was written");
+    rewritten += unsynced;
+  }
+  EXPECT_EQ(rewritten, segs_.size() - 2);
+  {  // and the index now records the whole partition synced
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), (log / "index").string(), &db).ok());
+    std::string end;
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), "end/0", &end).ok());
+    delete db;
+    EXPECT_EQ(end, std::to_string(contents(log.string())[0].size()));
+  }
 }
 
 TEST_F(LogCorruption, MissingEmptiedAndMisnumberedSegmentsAreRefused) {
