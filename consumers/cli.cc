@@ -268,9 +268,16 @@ int cmd_fold(const Paths& paths, const std::string& policy_file, FoldOptions opt
     throw std::runtime_error("no log in " + paths.log() + " (run `gongji ingest` first)");
   check_fold_policy_before_writing(paths.state(), policy_file);  // a refused policy changes nothing
   auto log = paths.open_log();
-  // The embedded log is opened as a writer first (that cuts a torn tail a crashed ingest left), then read-only: a
-  // reader gives each fold worker its own copy (FoldOptions::threads, EventLog::reader_copy).
-  if (paths.brokers.empty()) log.reset(), log = paths.open_log(8, true);
+  // The embedded log is opened as a writer first (that cuts a torn tail a crashed ingest left and syncs what a crash
+  // left unsynced), then read-only: a reader gives each fold worker its own copy (FoldOptions::threads,
+  // EventLog::reader_copy). The reader is opened while the writer still holds the log, so that no ingest can start
+  // in between: a reader takes every whole record in the files, and would fold records an ingest had written and
+  // not yet synced (after a power loss, a store past its log). Its ends are fixed at its open; an ingest that starts
+  // once the writer is closed appends past them.
+  if (paths.brokers.empty()) {
+    auto reader = paths.open_log(8, true);
+    log = std::move(reader);  // the writer closed, after the reader's open
+  }
   Store store(paths.state());  // creates the store only where there is none (Store::Store, item 6)
   Policy policy = fold_policy(store, policy_file);
   if (crash_before) opt.crash_before_batch = crash_before;
