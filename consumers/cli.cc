@@ -222,7 +222,7 @@ void write_file(const std::string& path, const std::string& text) {
   if (::close(fd) != 0) throw LogError(io_error(errno, path));
   if (::rename(tmp.c_str(), path.c_str()) != 0) throw LogError(io_error(errno, path));
   // The rename kept through a power loss (else the old file, or none, comes back: an audit's record lost).
-  if (const int err = fsync_directory(directory_of(path))) throw LogError(io_error(err, directory_of(path)));
+  if (const int err = fsync_errno(directory_of(path))) throw LogError(io_error(err, directory_of(path)));
 }
 
 // `gongji ingest` (ingest/ingest.h): refusals on stderr, in DATA/dead-letters.jsonl and, with --brokers, on the
@@ -536,7 +536,7 @@ int cmd_audit(const Paths& paths, const std::string& policy_file, const AccessRe
   const std::string file = paths.data + "/audits/" + run["id"].get<std::string>() + ".json";
   try {
     if (fs::create_directories(paths.data + "/audits"))
-      if (const int err = fsync_directory(paths.data)) throw LogError(io_error(err, paths.data));
+      if (const int err = fsync_errno(paths.data)) throw LogError(io_error(err, paths.data));
     write_file(file, run.dump(2) + "\n");
     std::cout << "recorded in " << file << "\n";
   } catch (const std::exception& e) {

@@ -38,7 +38,7 @@ DeadLetterFile::DeadLetterFile(std::string path) : path_(std::move(path)) {
   fd_ = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) fail(errno);
   try {
-    if (const int err = fsync_directory(directory_of(path_))) throw LogError(io_error(err, directory_of(path_)));
+    if (const int err = fsync_errno(directory_of(path_))) throw LogError(io_error(err, directory_of(path_)));
     struct stat st {};
     if (::fstat(fd_, &st) != 0) fail(errno);
     char last = '\n';

@@ -26,10 +26,11 @@ inline std::string directory_of(const std::string& path) {
   return parent.empty() ? "." : parent.string();
 }
 
-// fsync(2) of the directory `dir`, so that a file created, renamed or removed in it stays so after a power loss: 0,
-// or the errno of the step that failed (the caller words it with io_error, naming `dir`).
-inline int fsync_directory(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+// fsync(2) of the file or directory `path` (of a directory, so that a file created, renamed or removed in it stays
+// so after a power loss): 0, or the errno of the step that failed (the caller words it with io_error, naming `path`).
+// The one fsync of the code base: each layer words its failure as its own error (LogError, StoreError).
+inline int fsync_errno(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno;
   const int err = ::fsync(fd) == 0 ? 0 : errno;
   ::close(fd);

@@ -129,11 +129,8 @@ int injected(const char* point) {
 
 // fsync of a file or a folder; `point` (or nullptr) names the probe that may fail it.
 void fsync_path(const fs::path& p, const char* point = nullptr) {
-  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) io_fail(errno, p);
   int err = point ? injected(point) : 0;
-  if (!err && ::fsync(fd) != 0) err = errno;
-  ::close(fd);
+  if (!err) err = fsync_errno(p.string());
   if (err) io_fail(err, p);
 }
 

@@ -802,12 +802,8 @@ std::string parent_of(const std::string& path) {
 
 }  // namespace
 
-void fsync_path(const std::string& path, bool directory) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
-  if (fd < 0) io_fail(errno, path);
-  int rc = ::fsync(fd), err = errno;
-  ::close(fd);
-  if (rc != 0) io_fail(err, path);
+void fsync_path(const std::string& path) {
+  if (const int err = fsync_errno(path)) io_fail(err, path);
 }
 
 void write_probe(std::string_view point, const std::string& path) {
@@ -958,7 +954,7 @@ void create_store(const std::string& dir, const rocksdb::Options& opt) {
     fs::remove_all(tmp, ec);
     throw;
   }
-  fsync_path(parent_of(dir), true);
+  fsync_path(parent_of(dir));
 }
 }  // namespace
 
@@ -2089,7 +2085,7 @@ void copy_live_files(rocksdb::DB* db, const std::string& to) {
   check(current->Append(manifest + "\n", io, nullptr), "checkpoint: write CURRENT", to);
   check(current->Sync(io, nullptr), "checkpoint: sync CURRENT", to);
   check(current->Close(io, nullptr), "checkpoint: close CURRENT", to);
-  fsync_path(to, true);
+  fsync_path(to);
 }
 }  // namespace
 
@@ -2109,10 +2105,10 @@ void Store::checkpoint(const std::string& dir_arg) const {
     // digest opens its db/ read-only and asks (the tests do).
     json meta = {{"positions", pos}, {"format", format_.load()}};  // replay_to skips formats it does not read
     write_file_synced(tmp + "/positions.json", meta.dump() + "\n");
-    fsync_path(tmp, true);
+    fsync_path(tmp);
     write_probe("checkpoint.before_rename", tmp);
     fs::rename(tmp, dir);
-    fsync_path(parent_of(dir), true);
+    fsync_path(parent_of(dir));
   } catch (...) {
     std::error_code ec;
     fs::remove_all(tmp, ec);  // a failed checkpoint leaves nothing behind (best effort: replays ignore *.partial)
@@ -2200,7 +2196,7 @@ size_t Store::retain_checkpoints(const std::string& checkpoint_dir, size_t kept)
     fs::remove_all(retired, ec);
     if (ec) io_fail(ec.value(), retired);
   }
-  if (!retire.empty()) fsync_path(checkpoint_dir, true);
+  if (!retire.empty()) fsync_path(checkpoint_dir);
   return retire.size();
 }
 

@@ -655,7 +655,7 @@ std::string key_part(std::string_view id);
 // The id a key field holds (the inverse of key_part).
 std::string key_part_decode(std::string_view part);
 // fsync(2) of a file, or of a directory (after a rename or a creation in it); a failure: StoreError naming `path`.
-void fsync_path(const std::string& path, bool directory);
+void fsync_path(const std::string& path);
 // A named probe on a write path (log/fault_probe.h): an injected ENOSPC / EIO throws the StoreError the OS's would
 // (naming `path`); "torn" crashes, nothing written there being written in parts.
 void write_probe(std::string_view point, const std::string& path);

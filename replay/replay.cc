@@ -100,7 +100,7 @@ void sync_copy(const std::string& work) {
     if (fd >= 0) ::close(fd);
     if (err) throw StoreError(io_error(err, e.path().string()));
   }
-  if (const int err = fsync_directory(work)) throw StoreError(io_error(err, work));
+  fsync_path(work);
 }
 
 // Empties `work` (ours) of a checkpoint copy that did not serve; a failure to is refused, not folded over.
@@ -185,7 +185,7 @@ ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, 
   move_into_place(work, out, res.digest);
   try {
     write_probe("replay.before_parent_fsync", parent.string());
-    fsync_path(parent.string(), true);
+    fsync_path(parent.string());
   } catch (const StoreError& e) {  // the store is in place, whole; only the rename's durability is in doubt
     throw StoreError(std::string(e.what()) + ": the replayed store (digest " + res.digest + ") is whole at " + out +
                      ", but its rename into place may not survive a crash of the machine until " + parent.string() +

@@ -41,7 +41,7 @@ class LockedFile {
         if (::stat(path_.c_str(), &named) == 0 && mine.st_ino == named.st_ino && mine.st_dev == named.st_dev) {
           // A file just created (or left empty): its name made durable before its first line is reported written.
           if (mine.st_size == 0)
-            if (const int err = fsync_directory(directory_of(path_))) fail(err, directory_of(path_));
+            if (const int err = fsync_errno(directory_of(path_))) fail(err, directory_of(path_));
           return;
         }
       } catch (...) {
@@ -145,7 +145,7 @@ class LockedFile {
     }
     // The rename made durable before lines are appended to the new file: else a power loss could bring the old file
     // back without them, its chain whole.
-    if (const int err = fsync_directory(directory_of(path_))) throw LogError(io_error(err, directory_of(path_)));
+    if (const int err = fsync_errno(directory_of(path_))) throw LogError(io_error(err, directory_of(path_)));
   }
 
  private:
