@@ -387,6 +387,13 @@ void check_consistency(const Claim& e) {
   if (e.course_start && *e.course_start > e.at)
     throw EventError("course_start", "course_start " + format_date(*e.course_start) + " is after the claim date");
 }
+// A month is closed once it has begun (a close may be dated on the month's last day). One that begins after the
+// close's date would be taken as closed: every real close up to it would then be a no-op ("a month already closed"),
+// and with them the retiree credits and the year ends they make (ACC-RET, ORD-INC, CHR-SUSP).
+void check_consistency(const PeriodClosed& e) {
+  if (e.month > month_of(e.at))
+    throw EventError("month", "month " + format_month(e.month) + " begins after the close's date " + format_date(e.at));
+}
 void check_consistency(const EventHeader&) {}  // every other type
 
 }  // namespace
@@ -430,7 +437,15 @@ struct ExactSax : nlohmann::detail::json_sax_dom_parser<json> {
   }
   bool key(std::string& k) {
     if (!keys_.empty() && !keys_.back().insert(k).second) throw EventError(k, "field given twice");
+    key_ = k;
     return base::key(k);
+  }
+  // A string value is never taken for a number's text: one that starts with the mark is refused (it would read as
+  // the number after it).
+  bool string(std::string& v) {
+    if (!v.empty() && v.front() == kRawNumberMark)
+      throw EventError(key_, "contains a control character (byte 0)");
+    return base::string(v);
   }
   bool start_object(std::size_t n) {
     keys_.emplace_back();
@@ -441,10 +456,15 @@ struct ExactSax : nlohmann::detail::json_sax_dom_parser<json> {
     return base::end_object();
   }
   std::vector<std::set<std::string>> keys_;
+  std::string key_;  // the last key read: the field a refused string value is named by
 };
 }  // namespace
 
 json parse_json_exact(std::string_view text) {
+  // nlohmann's lexer takes a NUL byte for the end of its input: the rest of the line would be dropped unread. JSON
+  // has no place for one (inside a string it must be escaped, as \u0000).
+  if (const size_t nul = text.find('\0'); nul != std::string_view::npos)
+    throw EventError("", "not valid JSON: a NUL byte at byte " + std::to_string(nul));
   json j;
   ExactSax sax(j, true);
   try {

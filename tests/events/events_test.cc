@@ -239,8 +239,35 @@ TEST(Validation, ConsistencyRules) {
             "field 'month': expected a month YYYY-MM, got \"2023-13\"");
   EXPECT_EQ(err(R"({"type":"period_closed","id":"a","at":"2023-01-01","month":"2023-12","month":"2023-11"})"),
             "field 'month': field given twice");
+  // A month closed before it began: 2199-11 closed in 2024 made every later close a no-op (no retiree credits, no
+  // year end); December closed on 2 January of the same year ran the year end before the year's claims.
+  EXPECT_EQ(err(R"({"type":"period_closed","id":"a","at":"2024-01-05","month":"2199-11"})"),
+            "field 'month': month 2199-11 begins after the close's date 2024-01-05");
+  EXPECT_EQ(err(R"({"type":"period_closed","id":"a","at":"2023-01-02","month":"2023-12"})"),
+            "field 'month': month 2023-12 begins after the close's date 2023-01-02");
+  EXPECT_EQ(err(R"({"type":"period_closed","id":"a","at":"2023-11-30","month":"2023-12"})"),
+            "field 'month': month 2023-12 begins after the close's date 2023-11-30");
+  EXPECT_EQ(err(R"({"type":"period_closed","id":"a","at":"2023-12-01","month":"2023-12"})"), "");  // begun
+  EXPECT_EQ(err(R"({"type":"period_closed","id":"a","at":"2024-01-01","month":"2023-12"})"), "");
   EXPECT_EQ(err(R"({"type":"period_closed","id":"","at":"2023-01-01","month":"2023-12"})"),
             "field 'id': must not be empty");
+}
+
+// A corrupt byte is refused, never read past: nlohmann's lexer takes a NUL for the end of its input, so a line of a
+// claim and its reversal joined by a NUL was ingested as the claim alone, exit 0, the reversal dropped unread. And a
+// string is never taken for a number's text (the parser marks a non-integer number's text with a leading \x01).
+TEST(Validation, ANulByteOrAStringDressedAsANumberIsRefused) {
+  const std::string claim = R"({"type":"claim","id":"c","claim":"K","person":"P","date":"2023-03-01",)"
+                            R"("benefit":"ordinary","facility":"F","items":[{"category":"drug","amount":"1000.00"}]})";
+  const std::string reversal = R"({"type":"claim_reversed","id":"r","at":"2023-03-02","person":"P","claim":"K"})";
+  EXPECT_EQ(error_of(claim + std::string(1, '\0') + reversal), "not valid JSON: a NUL byte at byte 155");
+  EXPECT_EQ(claim.size(), 155u);
+  EXPECT_EQ(error_of(claim.substr(0, 20) + std::string(1, '\0') + claim.substr(20)),
+            "not valid JSON: a NUL byte at byte 20");
+  EXPECT_EQ(error_of(claim), "");  // the same claim without it is valid
+  std::string dressed = claim;
+  dressed.replace(dressed.find("\"1000.00\""), 9, "\"\\u00011000.00\"");
+  EXPECT_EQ(error_of(dressed), "field 'amount': contains a control character (byte 0)");
 }
 
 // Money is parsed exactly, never through a binary float (EVENTS.md conventions).
