@@ -445,8 +445,15 @@ std::optional<int> read_meta(const fs::path& dir, std::vector<LogFinding>& findi
   return n;
 }
 
+// A folder's entries by name: what `log verify` and `audit` report comes in one order, whatever the file system's.
+std::vector<fs::directory_entry> entries_by_name(const fs::path& dir) {
+  std::vector<fs::directory_entry> all(fs::directory_iterator(dir), fs::directory_iterator{});
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.path() < b.path(); });
+  return all;
+}
+
 void check_layout(const fs::path& dir, int partitions, std::vector<LogFinding>& findings) {
-  for (auto& e : fs::directory_iterator(dir))
+  for (auto& e : entries_by_name(dir))
     if (!owned_top(e.path().filename().string(), partitions))
       findings.push_back({e.path().string(), 0, "not a file of the log"});
   for (int p = 0; p < partitions; ++p) {
@@ -455,7 +462,7 @@ void check_layout(const fs::path& dir, int partitions, std::vector<LogFinding>& 
       findings.push_back({pdir.string(), 0, "partition folder missing"});
       continue;
     }
-    for (auto& e : fs::directory_iterator(pdir))  // a link is not a file of the log: a cut would cut its target
+    for (auto& e : entries_by_name(pdir))  // a link is not a file of the log: a cut would cut its target
       if (!owned_in_partition(e.path().filename().string()) || e.is_symlink() || !e.is_regular_file())
         findings.push_back({e.path().string(), 0, "not a file of the log"});
   }

@@ -634,6 +634,20 @@ TEST_F(LogCorruption, StrayFilesMissingPartitionsAndABadMetaAreRefused) {
   log = copy("bad-meta");
   std::ofstream(log / "meta") << "two\n";
   expect_refused(log, (log / "meta").string(), 0, "missing or unreadable meta");
+  // Strays are listed by name, whatever order the file system keeps (`log verify`, and `audit`, which stores them).
+  log = copy("strays");
+  for (const char* name : {"zeta", "alpha", "mu", "omega", "beta", "kappa"}) {
+    std::ofstream(log / name) << "x";
+    std::ofstream(log / "p0000" / name) << "x";
+  }
+  std::vector<std::string> listed;
+  for (const LogFinding& f : verify_segment_log(log.string()))
+    if (f.what == "not a file of the log") listed.push_back(f.file);
+  std::vector<std::string> want;
+  for (const char* folder : {"", "p0000/"})
+    for (const char* name : {"alpha", "beta", "kappa", "mu", "omega", "zeta"})
+      want.push_back((log / (std::string(folder) + name)).string());
+  EXPECT_EQ(listed, want);
 }
 
 // A folder, a link to nothing or a link to a whole segment where a segment should be: refused by an open and by a
