@@ -156,6 +156,10 @@ void approve_disease(const ChronicDiseaseApproved& e, PersonState& p, const Fold
   r.approved = e.at;
   r.effective = effective;
   r.applied = e.applied.value_or(e.at);
+  if (const Date change = next_scheme_change(p, e.at); change != kNever) {  // CHR-CHANGE, for a late approval
+    r.ended = change;
+    r.end_reason = EndReason::scheme_changed;
+  }
   p.registrations.push_back(r);
 }
 
@@ -218,7 +222,14 @@ void designate_chronic_facility(const ChronicFacilityDesignated& e, PersonState&
       changes.push_back({line, jan1(year_of(e.at) + 1), **field});
     }
   }
-  for (auto& c : changes) insert_dated(*c.line, c.from, c.value);
+  for (auto& c : changes) {
+    insert_dated(*c.line, c.from, c.value);
+    // CHR-CHANGE, for a late choice: one in force on a later change of scheme (no other choice between) ends there.
+    const Date change = next_scheme_change(p, c.from);
+    const bool superseded = std::any_of(c.line->begin(), c.line->end(),
+                                        [&](const auto& x) { return x.from > c.from && x.from <= change; });
+    if (change != kNever && !superseded) insert_dated(*c.line, change, std::string());
+  }
 }
 
 void record_inpatient_settled(const InpatientSettled& e, PersonState& p) {

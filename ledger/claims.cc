@@ -92,6 +92,20 @@ std::string designation_on(const PersonState& p, Date d) {
   return v ? *v : std::string();
 }
 
+void end_undesignatable(PersonState& p, Date d, Scheme scheme, StateAccess& state) {
+  const std::string cur = designation_on(p, d);
+  if (cur.empty()) return;
+  FacilityState* f = state.facility(cur);
+  const FacilityVersion* fv = f ? facility_at(*f, d) : nullptr;
+  if (!fv || !designatable(*fv, scheme)) insert_dated(p.designation, d, std::string());
+}
+
+void designate_from(PersonState& p, Date d, const std::string& facility, StateAccess& state) {
+  insert_dated(p.designation, d, facility);
+  for (Date change = next_scheme_change(p, d); change != kNever; change = next_scheme_change(p, change))
+    end_undesignatable(p, change, standing_at(p, change)->scheme, state);
+}
+
 Rate bonus_on(const PersonState& p, Date d) {
   const Rate* v = value_at(p.bonus, d);
   return v ? *v : 0;
@@ -392,7 +406,7 @@ bool check_designation(const Claim& e, PersonState& p, const Standing& st, const
     s.refuse<Say::cannot_designate>(ClaimStatus::rejected, Reason::NOT_DESIGNATED, Rule::ORD_DESIG, *e.facility);
     return false;
   }
-  insert_dated(p.designation, e.at, target);
+  designate_from(p, e.at, target, state);
   s.reasons.insert(Reason::AUTO_DESIGNATED);
   s.step<Say::first_claim_designates>(Rule::ORD_DESIG, target, e.at);
   return true;

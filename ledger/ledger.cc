@@ -113,17 +113,8 @@ void designate(const OutpatientDesignated& e, PersonState& p, StateAccess& state
     p.designation_changes.push_back(e.at);
     std::sort(p.designation_changes.begin(), p.designation_changes.end());
   }
-  insert_dated(p.designation, e.at, e.facility);
+  designate_from(p, e.at, e.facility, state);
   state.touch_person(p.id);
-}
-
-// P-CHANGE: a change of scheme ends a designation the new scheme may not hold.
-void end_undesignatable(PersonState& p, Date d, Scheme scheme, StateAccess& state) {
-  std::string cur = designation_on(p, d);
-  if (cur.empty()) return;
-  FacilityState* f = state.facility(cur);
-  const FacilityVersion* fv = f ? facility_at(*f, d) : nullptr;
-  if (!fv || !designatable(*fv, scheme)) insert_dated(p.designation, d, std::string());
 }
 
 // INV-REVERSAL-MIRRORS (ledger/invariant.h): the claim's original effect is >= 0 and, with its reversal recorded,
@@ -229,12 +220,18 @@ void change_scheme(const SchemeChanged& e, PersonState& p, StateAccess& state) {
   const Standing* cur = standing_at(p, e.at);
   Standing s = standing_of(e);
   if (cur && cur->old_urban) s.old_urban = true;  // old-urban membership stays with the person
-  if (cur && cur->scheme != s.scheme) {
-    end_undesignatable(p, e.at, s.scheme, state);  // P-CHANGE
-    end_chronic_on_scheme_change(p, e.at);          // CHR-CHANGE
-  }
+  const bool new_scheme = cur && cur->scheme != s.scheme;
   if (s.status == EmployeeStatus::retired && !(cur && cur->status == EmployeeStatus::retired)) p.retired_on = e.at;
   insert_dated(p.standing, e.at, s);
+  if (!new_scheme) return;
+  // P-CHANGE: the designation in force on the change, and (a change logged after them: back-dated) each one dated
+  // after it in the new scheme's period, end when the new scheme may not designate them.
+  std::vector<Date> dates{e.at};
+  const Date next = next_scheme_change(p, e.at);
+  for (const auto& d : p.designation)
+    if (d.from > e.at && d.from < next) dates.push_back(d.from);
+  for (const Date d : dates) end_undesignatable(p, d, s.scheme, state);
+  end_chronic_on_scheme_change(p, e.at);  // CHR-CHANGE
 }
 
 // False (and a refusal) when the person is not an enrolled employee on the date.

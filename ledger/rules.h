@@ -34,6 +34,14 @@ bool designatable(const FacilityVersion& f, Scheme scheme);
 // The designated facility in effect on d ("" when none).
 std::string designation_on(const PersonState& p, Date d);
 
+// P-CHANGE: a change of scheme on d ends the designation in force then if the new scheme may not designate it.
+void end_undesignatable(PersonState& p, Date d, Scheme scheme, StateAccess& state);
+
+// ORD-DESIG: designates `facility` from d. A change of scheme after d that the designation reaches ends it there
+// when the new scheme may not designate it, as the change would have had it come first (a late designation,
+// next_scheme_change).
+void designate_from(PersonState& p, Date d, const std::string& facility, StateAccess& state);
+
 // ORD-INC: bonus points (rate units) in force on d.
 Rate bonus_on(const PersonState& p, Date d);
 

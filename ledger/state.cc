@@ -21,6 +21,15 @@ Date period_start(const PersonState& p, Date d) {
   return start;
 }
 
+Date next_scheme_change(const PersonState& p, Date d) {
+  const Scheme* scheme = nullptr;
+  for (const auto& x : p.standing) {
+    if (x.from > d && scheme && *scheme != x.value.scheme) return x.from;
+    scheme = &x.value.scheme;
+  }
+  return kNever;
+}
+
 const FacilityVersion* facility_at(const FacilityState& f, Date d) {
   const FacilityVersion* found = nullptr;
   for (const auto& v : f.versions) {

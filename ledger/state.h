@@ -168,6 +168,11 @@ void insert_dated(std::vector<Dated<T>>& line, Date from, T value) {
 const Standing* standing_at(const PersonState& p, Date d);
 bool eligible_on(const PersonState& p, Date d);          // P-ELIG
 Date period_start(const PersonState& p, Date d);         // ORD-TYPE: first day of the scheme period in force on d
+// P-CHANGE, CHR-CHANGE: the date of the first change of scheme (employee <-> resident) after d, or kNever. A
+// designation, chronic registration or chronic facility dated before a change and folded after it (a late event)
+// ends there as the change would have ended it, had it come first (TIME-DATED: standing is a timeline by date,
+// whatever the log order).
+Date next_scheme_change(const PersonState& p, Date d);
 const FacilityVersion* facility_at(const FacilityState& f, Date d);
 
 }  // namespace gongji

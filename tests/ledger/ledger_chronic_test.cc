@@ -235,6 +235,37 @@ TEST(ChrChange, SchemeChangeEndsRegistrations) {
   EXPECT_EQ(l.person("E", "2023-07-06")["chronic"]["specific"]["limit"], "1500.00");  // 3000 x 6/12
 }
 
+// CHR-CHANGE, TIME-DATED: an approval and a chronic facility choice dated before a change of scheme but logged after
+// it end at the change, as they do logged before it: the same events give the same answer in either order. (Logged
+// after, they once stayed in force: resident R, employee from 2023-06-01, was paid 1581.00 for a resident's
+// specific-bucket claim on 2023-07-01.) R returns to the resident scheme on 2023-09-01 and is approved again: the
+// facility chosen before the first change ended with it.
+TEST(ChrChange, AnApprovalAndAFacilityChoiceLoggedAfterAnEarlierDatedChangeEndThere) {
+  for (const bool late : {false, true}) {
+    SCOPED_TRACE(late ? "approval logged after the changes" : "approval logged before the changes");
+    Ledger l;
+    l.resident("R", 2);
+    auto changes = [&] {
+      l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-06-01"}, {"person", "R"},
+               {"scheme", "employee"}, {"status", "in_service"}});
+      l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-09-01"}, {"person", "R"},
+               {"scheme", "resident"}, {"tier", 2}});
+    };
+    if (late) changes();
+    l.approve("R", "C17", "2023-03-01", {{"bucket", "specific"}});
+    l.chronic_facility("R", "T1", "2023-03-01", {{"bucket", "specific"}});
+    if (!late) changes();
+    l.approve("R", "C17", "2023-09-05", {{"bucket", "specific"}});
+    EXPECT_EQ(l.person("R", "2023-05-31")["chronic"]["diseases"][0]["state"], "in_effect");
+    EXPECT_EQ(l.person("R", "2023-06-01")["chronic"]["diseases"][0]["state"], "scheme_changed");
+    EXPECT_EQ(l.chronic_claim("R", "T1", "2023-05-31", "C17", "100.00")["status"], "settled");
+    EXPECT_EQ(reasons(l.chronic_claim("R", "T1", "2023-07-01", "C17", "2000.00")),
+              std::vector<std::string>{"DISEASE_NOT_REGISTERED"});
+    EXPECT_EQ(reasons(l.chronic_claim("R", "T1", "2023-09-10", "C17", "100.00")),
+              std::vector<std::string>{"NOT_DESIGNATED"});
+  }
+}
+
 // CHR-ART17: the switch refers the Art.17 diseases once the current policy is encoded.
 TEST(ChrArt17, SwitchRefers) {
   std::string text = default_policy_text();

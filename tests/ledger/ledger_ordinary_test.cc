@@ -415,6 +415,63 @@ TEST(PChange, DesignationEndsWhenTheNewSchemeCannotHoldIt) {
   EXPECT_EQ(l.person("E", "2023-06-01")["ordinary"]["designated_facility"], nullptr);
 }
 
+// P-CHANGE, TIME-DATED: a designation dated before a change of scheme but logged after it, made by an event or by a
+// first claim (ORD-DESIG), ends at the change when the new scheme may not hold it, as one logged before it does. (It
+// once stayed in force: a resident was paid 120.00 at a level-3 hospital.) One the new scheme may hold stays.
+TEST(PChange, ADesignationLoggedAfterAnEarlierDatedChangeEndsThere) {
+  for (const bool by_claim : {false, true})
+    for (const bool late : {false, true}) {
+      SCOPED_TRACE(std::string(by_claim ? "by a first claim, " : "by an event, ") + (late ? "late" : "in order"));
+      Ledger l;
+      l.employee("E");
+      l.employee("K");
+      auto change = [&](const std::string& who) {
+        l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-06-01"}, {"person", who},
+                 {"scheme", "resident"}, {"tier", 2}});
+      };
+      if (late) change("E"), change("K");
+      if (by_claim) {
+        EXPECT_EQ(l.claim("E", "H3", "2023-03-01", items({item("drug", "100.00")}))["status"], "settled");
+        EXPECT_EQ(l.claim("K", "T1", "2023-03-01", items({item("drug", "100.00")}))["status"], "settled");
+      } else {
+        l.designate("E", "H3", "2023-03-01");
+        l.designate("K", "T1", "2023-03-01");
+      }
+      if (!late) change("E"), change("K");
+      EXPECT_EQ(l.person("E", "2023-05-31")["ordinary"]["designated_facility"], "H3");
+      EXPECT_EQ(l.person("E", "2023-06-01")["ordinary"]["designated_facility"], nullptr);
+      EXPECT_EQ(reasons(l.claim("E", "H3", "2023-07-01", items({item("drug", "600.00")}))),
+                std::vector<std::string>{"NOT_DESIGNATED"});
+      EXPECT_EQ(l.person("K", "2023-07-01")["ordinary"]["designated_facility"], "T1");  // a resident may hold it
+    }
+}
+
+// P-CHANGE, TIME-DATED: a change of scheme logged after designations dated later than it (back-dated) ends each the
+// new scheme may not hold, on its own date, as the designation would have been refused had the change come first.
+// (H3, designated on 2023-08-01 by an employee whose change to the resident scheme from 2023-06-01 came later, stayed
+// in force.) T1, which a resident may hold, stays.
+TEST(PChange, ABackDatedChangeEndsTheLaterDesignationsTheNewSchemeCannotHold) {
+  for (const bool change_first : {false, true}) {
+    SCOPED_TRACE(change_first ? "change logged first" : "change logged last (back-dated)");
+    Ledger l;
+    l.employee("E");
+    l.employee("K");
+    auto change = [&](const std::string& who) {
+      l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-06-01"}, {"person", who},
+               {"scheme", "resident"}, {"tier", 2}});
+    };
+    if (change_first) change("E"), change("K");
+    const auto refused = l.designate("E", "H3", "2023-08-01");
+    EXPECT_EQ(refused.size(), change_first ? 1u : 0u);  // FACILITY_NOT_DESIGNATABLE when the change came first
+    l.designate("K", "T1", "2023-08-01");
+    if (!change_first) change("E"), change("K");
+    EXPECT_EQ(l.person("E", "2023-08-01")["ordinary"]["designated_facility"], nullptr);
+    EXPECT_EQ(reasons(l.claim("E", "H3", "2023-09-01", items({item("drug", "600.00")}))),
+              std::vector<std::string>{"NOT_DESIGNATED"});
+    EXPECT_EQ(l.person("K", "2023-08-01")["ordinary"]["designated_facility"], "T1");
+  }
+}
+
 // P-MINOR: a resident under 18 gets tier-1 ordinary standards whatever tier was paid; 18 on the day: own tier.
 TEST(PMinor, UnderEighteenTierOneLimit) {
   Ledger l;
