@@ -143,12 +143,19 @@ void check_reversal(const PersonState& p, const Effect& original, const std::str
   });
 }
 
+// §4: a reversal of an unknown claim, another person's, one already reversed or not settled is refused; and
+// (Interp., noted for POLICY.md) one dated before the claim's service date: its negative effect would stand in the
+// as-of views before the claim it undoes (TIME-ASOF), deductible and limit used below zero.
 void reverse(const ClaimReversed& e, PersonState& p, std::vector<Output>& out) {
   auto it = p.claims.find(e.claim);
-  if (it == p.claims.end() || it->second.status != ClaimStatus::settled || it->second.reversed) {
+  if (it == p.claims.end() || it->second.status != ClaimStatus::settled || it->second.reversed ||
+      e.at < it->second.date) {
     std::string why = it == p.claims.end()              ? "no claim " + e.claim + " of " + p.id
                       : it->second.reversed              ? "claim " + e.claim + " is already reversed"
-                                                         : "claim " + e.claim + " was " + spelled(it->second.status);
+                      : it->second.status != ClaimStatus::settled
+                          ? "claim " + e.claim + " was " + spelled(it->second.status)
+                          : "claim " + e.claim + " is for " + format_date(it->second.date) +
+                                ", after the reversal's date";
     out.push_back(refusal(e, Reason::REVERSAL_NOT_APPLICABLE, why));
     return;
   }

@@ -559,6 +559,19 @@ TEST(Settle, ReversalRestoresExactly) {
   auto rr = l.apply({{"type", "claim_reversed"}, {"id", l.next_id()}, {"at", "2023-03-11"}, {"person", "E"},
                      {"claim", rejected["claim"]}});
   EXPECT_EQ(rr[0]["reason"], "REVERSAL_NOT_APPLICABLE");
+  // Dated before the claim's service date (b: 2023-03-01): refused, b still paid; the as-of views never went below
+  // zero before b (accepted, it left deductible -700.00 and limit used -633.33 on 2023-02-28).
+  auto early = l.apply({{"type", "claim_reversed"}, {"id", l.next_id()}, {"at", "2023-02-28"}, {"person", "E"},
+                        {"claim", b["claim"]}});
+  ASSERT_EQ(early.size(), 1u);
+  EXPECT_EQ(early[0]["reason"], "REVERSAL_NOT_APPLICABLE");
+  EXPECT_EQ(early[0]["detail"],
+            "claim " + b["claim"].get<std::string>() + " is for 2023-03-01, after the reversal's date");
+  EXPECT_EQ(l.person("E", "2023-02-28")["ordinary"]["deductible_paid"], "0.00");
+  EXPECT_EQ(l.person("E", "2023-03-01")["ordinary"]["deductible_paid"], "700.00");
+  auto same_day = l.apply({{"type", "claim_reversed"}, {"id", l.next_id()}, {"at", "2023-03-01"}, {"person", "E"},
+                           {"claim", b["claim"]}});
+  EXPECT_EQ(same_day[0]["kind"], "reversal");  // on the service date itself: reversed
 }
 
 // TIME-DATED: a claim logged after later-dated changes is judged by what is in effect on its service date.
