@@ -113,9 +113,17 @@ Rate bonus_on(const PersonState& p, Date d) {
 
 namespace {
 
+// ORD-INPT: admission to discharge, both inclusive. *Interp.* (not in POLICY.md): a stay ends, at the latest, the day
+// before the person's next admission (no one is admitted twice at once). An admission with no discharge of its own (one
+// logged late, before a stay already closed, or sent twice) would otherwise stay open for ever, and every later
+// ordinary claim be rejected INPATIENT_STAY.
 bool in_stay(const PersonState& p, Date d) {
-  for (const Stay& s : p.stays)
-    if (s.admitted <= d && d <= s.discharged) return true;
+  for (const Stay& s : p.stays) {
+    if (s.admitted > d || d > s.discharged) continue;
+    const bool readmitted = std::any_of(p.stays.begin(), p.stays.end(),
+                                        [&](const Stay& o) { return o.admitted > s.admitted && o.admitted <= d; });
+    if (!readmitted) return true;
+  }
   return false;
 }
 

@@ -360,6 +360,33 @@ TEST(OrdInpt, InpatientStayBothDaysInclusive) {
   EXPECT_EQ(l.claim("E", "T1", "2023-04-10", items({item("drug", "10.00")}))["status"], "settled");
 }
 
+// ORD-INPT, TIME-DATED: an admission logged late, dated before a stay already closed, has no discharge of its own: it
+// ends the day before the next admission, whichever order they came in. It once stayed open for ever: every later
+// ordinary claim was rejected INPATIENT_STAY.
+TEST(OrdInpt, AnAdmissionWithoutItsDischargeEndsAtTheNextAdmission) {
+  for (const bool late : {false, true}) {
+    SCOPED_TRACE(late ? "the earlier admission logged last" : "in date order");
+    Ledger l;
+    l.employee("E");
+    l.designate("E", "T1", "2023-01-01");
+    auto admit = [&](const std::string& at) {
+      l.apply({{"type", "inpatient_admitted"}, {"id", l.next_id()}, {"at", at}, {"person", "E"}, {"facility", "H2"}});
+    };
+    if (!late) admit("2023-03-01");
+    admit("2023-04-02");
+    l.simple("inpatient_discharged", "E", "2023-04-09");
+    if (late) admit("2023-03-01");
+    EXPECT_EQ(reasons(l.claim("E", "T1", "2023-03-01", items({item("drug", "10.00")}))),
+              std::vector<std::string>{"INPATIENT_STAY"});
+    EXPECT_EQ(reasons(l.claim("E", "T1", "2023-04-01", items({item("drug", "10.00")}))),
+              std::vector<std::string>{"INPATIENT_STAY"});  // the day before the next admission
+    EXPECT_EQ(reasons(l.claim("E", "T1", "2023-04-05", items({item("drug", "10.00")}))),
+              std::vector<std::string>{"INPATIENT_STAY"});
+    EXPECT_EQ(l.claim("E", "T1", "2023-04-10", items({item("drug", "10.00")}))["status"], "settled");
+    EXPECT_EQ(l.claim("E", "T1", "2023-12-01", items({item("drug", "10.00")}))["status"], "settled");
+  }
+}
+
 // ORD-INPT: emergencies: treated -> ordinary rules without a designation; admitted / died -> referred.
 TEST(OrdInpt, EmergencyOutcomes) {
   Ledger l;
