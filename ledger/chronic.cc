@@ -139,8 +139,10 @@ void approve_disease(const ChronicDiseaseApproved& e, PersonState& p, const Fold
     return;
   }
   const Date effective = e.at + 1;  // CHR-REG: the day after approval
+  const Date change = next_scheme_change(p, e.at);  // CHR-CHANGE: a late approval ends there (below)
   for (const Registration& r : p.registrations) {
-    if (r.disease != e.disease || r.ended != kNever) continue;
+    // (one approved in a later scheme period is another registration: a late approval is not refused by it)
+    if (r.disease != e.disease || r.ended != kNever || r.approved >= change) continue;
     if (r.bucket != bucket) {
       out.push_back(refusal(e, Reason::DISEASE_ALREADY_REGISTERED, e.disease + " is registered in the " +
                                                                          std::string(chronic_bucket_name(r.bucket)) +
@@ -156,7 +158,7 @@ void approve_disease(const ChronicDiseaseApproved& e, PersonState& p, const Fold
   r.approved = e.at;
   r.effective = effective;
   r.applied = e.applied.value_or(e.at);
-  if (const Date change = next_scheme_change(p, e.at); change != kNever) {  // CHR-CHANGE, for a late approval
+  if (change != kNever) {  // CHR-CHANGE, for a late approval
     r.ended = change;
     r.end_reason = EndReason::scheme_changed;
   }

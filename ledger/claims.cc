@@ -100,10 +100,36 @@ void end_undesignatable(PersonState& p, Date d, Scheme scheme, StateAccess& stat
   if (!fv || !designatable(*fv, scheme)) insert_dated(p.designation, d, std::string());
 }
 
+void drop_undesignatable(PersonState& p, Date from, Date to, Scheme scheme, StateAccess& state) {
+  for (size_t i = 0; i < p.designation.size();) {
+    const Dated<std::string>& x = p.designation[i];
+    bool drop = false;
+    if (x.from >= from && x.from < to && !x.value.empty()) {
+      FacilityState* f = state.facility(x.value);
+      const FacilityVersion* fv = f ? facility_at(*f, x.from) : nullptr;
+      drop = !fv || !designatable(*fv, scheme);
+    }
+    if (!drop) {
+      ++i;
+      continue;
+    }
+    if (i > 0 && !p.designation[i - 1].value.empty()) {  // it replaced one: counted as a change (designate)
+      auto counted = std::find(p.designation_changes.begin(), p.designation_changes.end(), x.from);
+      if (counted != p.designation_changes.end()) p.designation_changes.erase(counted);
+    }
+    p.designation.erase(p.designation.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
 void designate_from(PersonState& p, Date d, const std::string& facility, StateAccess& state) {
   insert_dated(p.designation, d, facility);
-  for (Date change = next_scheme_change(p, d); change != kNever; change = next_scheme_change(p, change))
+  for (Date change = next_scheme_change(p, d); change != kNever; change = next_scheme_change(p, change)) {
+    // Only while it is the designation in force: one dated after it (up to the change) supersedes it.
+    if (std::any_of(p.designation.begin(), p.designation.end(),
+                    [&](const auto& x) { return x.from > d && x.from <= change; }))
+      break;
     end_undesignatable(p, change, standing_at(p, change)->scheme, state);
+  }
 }
 
 Rate bonus_on(const PersonState& p, Date d) {

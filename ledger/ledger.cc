@@ -231,13 +231,10 @@ void change_scheme(const SchemeChanged& e, PersonState& p, StateAccess& state) {
   if (s.status == EmployeeStatus::retired && !(cur && cur->status == EmployeeStatus::retired)) p.retired_on = e.at;
   insert_dated(p.standing, e.at, s);
   if (!new_scheme) return;
-  // P-CHANGE: the designation in force on the change, and (a change logged after them: back-dated) each one dated
-  // after it in the new scheme's period, end when the new scheme may not designate them.
-  std::vector<Date> dates{e.at};
-  const Date next = next_scheme_change(p, e.at);
-  for (const auto& d : p.designation)
-    if (d.from > e.at && d.from < next) dates.push_back(d.from);
-  for (const Date d : dates) end_undesignatable(p, d, s.scheme, state);
+  // P-CHANGE: designations dated in the new scheme's period (a change logged after them: back-dated) that it may not
+  // hold are dropped, then the one in force on the change ends if the new scheme may not hold it.
+  drop_undesignatable(p, e.at, next_scheme_change(p, e.at), s.scheme, state);
+  end_undesignatable(p, e.at, s.scheme, state);
   end_chronic_on_scheme_change(p, e.at);  // CHR-CHANGE
 }
 

@@ -266,6 +266,27 @@ TEST(ChrChange, AnApprovalAndAFacilityChoiceLoggedAfterAnEarlierDatedChangeEndTh
   }
 }
 
+// CHR-CHANGE: an approval dated before a change of scheme and logged after the same disease's approval in the new
+// scheme is a registration of its own, in force until the change (it was refused DISEASE_ALREADY_REGISTERED).
+TEST(ChrChange, ALateApprovalIsNotRefusedByTheSameDiseasesApprovalAfterTheChange) {
+  for (const bool late : {false, true}) {
+    SCOPED_TRACE(late ? "the earlier approval logged last" : "in date order");
+    Ledger l = employee_with_facility();
+    if (!late) {
+      EXPECT_TRUE(l.approve("E", "C17", "2023-03-01").empty());
+    }
+    l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-06-01"}, {"person", "E"},
+             {"scheme", "resident"}, {"tier", 2}});
+    EXPECT_TRUE(l.approve("E", "C17", "2023-09-05", {{"bucket", "specific"}}).empty());
+    if (late) {
+      EXPECT_TRUE(l.approve("E", "C17", "2023-03-01").empty());
+    }
+    EXPECT_EQ(l.person("E", "2023-04-01")["chronic"]["diseases"].size(), 1u);
+    EXPECT_EQ(l.person("E", "2023-04-01")["chronic"]["diseases"][0]["state"], "in_effect");
+    EXPECT_EQ(l.chronic_claim("E", "H2", "2023-04-01", "C17", "100.00")["status"], "settled");
+  }
+}
+
 // CHR-ART17: the switch refers the Art.17 diseases once the current policy is encoded.
 TEST(ChrArt17, SwitchRefers) {
   std::string text = default_policy_text();

@@ -499,6 +499,51 @@ TEST(PChange, ABackDatedChangeEndsTheLaterDesignationsTheNewSchemeCannotHold) {
   }
 }
 
+// P-CHANGE: a designation a back-dated change drops (H3, which a resident may not hold) leaves the one before it
+// (T1) in force, and no longer counts as one of the year's three changes (ORD-DESIG): the same events in either
+// order. (It was ended by an empty designation instead, T1 with it, and still counted.)
+TEST(PChange, ABackDatedChangeDropsALaterDesignationAndTheOneBeforeItStays) {
+  for (const bool change_first : {false, true}) {
+    SCOPED_TRACE(change_first ? "change logged first" : "change logged last (back-dated)");
+    Ledger l;
+    l.employee("E");
+    auto change = [&] {
+      l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-06-01"}, {"person", "E"},
+               {"scheme", "resident"}, {"tier", 2}});
+    };
+    if (change_first) change();
+    EXPECT_TRUE(l.designate("E", "T1", "2023-02-01").empty());
+    EXPECT_TRUE(l.designate("E", "C1", "2023-03-01").empty());  // the year's first change
+    EXPECT_TRUE(l.designate("E", "T1", "2023-04-01").empty());  // its second
+    EXPECT_EQ(l.designate("E", "H3", "2023-08-01").size(), change_first ? 1u : 0u);  // FACILITY_NOT_DESIGNATABLE
+    if (!change_first) change();
+    EXPECT_EQ(l.person("E", "2023-08-01")["ordinary"]["designated_facility"], "T1");
+    EXPECT_EQ(reasons(l.claim("E", "C1", "2023-09-01", items({item("drug", "10.00")}))),
+              std::vector<std::string>{"NOT_DESIGNATED"});
+    EXPECT_TRUE(l.designate("E", "C1", "2023-10-01").empty());  // the third change: not exhausted
+    EXPECT_EQ(l.person("E", "2023-10-01")["ordinary"]["designated_facility"], "C1");
+  }
+}
+
+// P-CHANGE: a designation logged late is checked at a later change of scheme only while it is in force: one that a
+// designation after it superseded before the change is not (T1 is; a late update made it a hospital, which the
+// change, folded before the update, kept). C2's late designation dated before T1's left T1 ended in one order only.
+TEST(PChange, ALateDesignationSupersededBeforeAChangeIsNotCheckedThere) {
+  for (const bool late : {false, true}) {
+    SCOPED_TRACE(late ? "C1 designated last" : "C1 designated first");
+    Ledger l;
+    l.employee("E");
+    if (!late) l.designate("E", "C1", "2023-02-01");
+    l.designate("E", "T1", "2023-03-01");
+    l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-06-01"}, {"person", "E"},
+             {"scheme", "resident"}, {"tier", 2}});
+    l.apply({{"type", "facility_updated"}, {"id", l.next_id()}, {"at", "2023-04-01"}, {"facility", "T1"},
+             {"kind", "hospital"}});
+    if (late) l.designate("E", "C1", "2023-02-01");
+    EXPECT_EQ(l.person("E", "2023-09-01")["ordinary"]["designated_facility"], "T1");
+  }
+}
+
 // P-MINOR: a resident under 18 gets tier-1 ordinary standards whatever tier was paid; 18 on the day: own tier.
 TEST(PMinor, UnderEighteenTierOneLimit) {
   Ledger l;
