@@ -437,26 +437,28 @@ struct ExactSax : nlohmann::detail::json_sax_dom_parser<json> {
   }
   bool key(std::string& k) {
     if (!keys_.empty() && !keys_.back().insert(k).second) throw EventError(k, "field given twice");
-    key_ = k;
+    if (!last_key_.empty()) last_key_.back() = k;
     return base::key(k);
   }
   // A string value is never taken for a number's text: one that starts with the mark is refused (it would read as
-  // the number after it).
+  // the number after it), naming the field it is the value of (or an element of).
   bool string(std::string& v) {
     if (!v.empty() && v.front() == kRawNumberMark)
-      throw EventError(key_, "contains a control character (byte 0)");
+      throw EventError(last_key_.empty() ? "" : last_key_.back(), "contains a control character (byte 0)");
     return base::string(v);
   }
   bool start_object(std::size_t n) {
     keys_.emplace_back();
+    last_key_.emplace_back();
     return base::start_object(n);
   }
   bool end_object() {
     keys_.pop_back();
+    last_key_.pop_back();
     return base::end_object();
   }
   std::vector<std::set<std::string>> keys_;
-  std::string key_;  // the last key read: the field a refused string value is named by
+  std::vector<std::string> last_key_;  // per open object, its last key
 };
 }  // namespace
 

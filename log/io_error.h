@@ -28,7 +28,8 @@ inline std::string directory_of(const std::string& path) {
 
 // fsync(2) of the file or directory `path` (of a directory, so that a file created, renamed or removed in it stays
 // so after a power loss): 0, or the errno of the step that failed (the caller words it with io_error, naming `path`).
-// The one fsync of the code base: each layer words its failure as its own error (LogError, StoreError).
+// The one fsync of a path (a file already open is fsynced through its descriptor): each layer words its failure as its
+// own error (projections/store.h and log/segment_log.cc fsync_path: StoreError, LogError).
 inline int fsync_errno(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno;

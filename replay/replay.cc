@@ -12,7 +12,6 @@
 #include <memory>
 #include <vector>
 
-#include "log/io_error.h"
 #include "oplog/oplog.h"
 
 namespace fs = std::filesystem;
@@ -95,10 +94,7 @@ void move_into_place(const std::string& work, const std::string& out, const std:
 void sync_copy(const std::string& work) {
   for (const auto& e : fs::directory_iterator(work)) {
     if (!e.is_regular_file()) continue;
-    const int fd = ::open(e.path().c_str(), O_RDONLY | O_CLOEXEC);
-    const int err = fd < 0 ? errno : ::fsync(fd) == 0 ? 0 : errno;
-    if (fd >= 0) ::close(fd);
-    if (err) throw StoreError(io_error(err, e.path().string()));
+    fsync_path(e.path().string());
   }
   fsync_path(work);
 }
