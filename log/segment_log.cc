@@ -542,9 +542,15 @@ class SegmentLog final : public EventLog {
       if (!checks.back().findings.empty()) refuse(checks.back().findings.front());
     }
     parts_.resize(partitions_);
-    for (int p = 0; p < partitions_; ++p) open_partition(p, checks[p]);
-    if (!read_only_) reindex_tails(idx);
-    else index_.reset();  // a reader looks nothing up; held open, it would pin the files the writer compacts away
+    try {
+      for (int p = 0; p < partitions_; ++p) open_partition(p, checks[p]);
+      if (!read_only_) reindex_tails(idx);
+    } catch (...) {  // a refused open leaves no descriptor behind (the service opens logs for as long as it runs)
+      for (auto& part : parts_)
+        if (part.fd >= 0) ::close(part.fd);
+      throw;
+    }
+    if (read_only_) index_.reset();  // a reader looks nothing up; held open, it would pin the files the writer compacts
   }
 
   ~SegmentLog() override {

@@ -539,7 +539,12 @@ TEST_F(LogCorruption, AnIdIndexReadThatFailsWhileIndexingTheTailIsRefused) {
   ASSERT_NE(bytes.find("id/", second + 3), std::string::npos) << "the block would hold the sealed segments";
   bytes[second + 1] ^= 0x10;
   std::ofstream(table, std::ios::binary | std::ios::trunc) << bytes;
+  auto open_descriptors = [] {
+    return std::distance(fs::directory_iterator("/proc/self/fd"), fs::directory_iterator());
+  };
+  const auto before = open_descriptors();
   const std::string why = thrown<LogError>([&] { open_segment_log(log.string(), 2); });
+  EXPECT_EQ(open_descriptors(), before) << "the refused open left descriptors of its segments open";
   EXPECT_NE(why.find("id index read failed"), std::string::npos) << why;
   EXPECT_NE(why.find("block checksum mismatch"), std::string::npos) << why;
   // Found while indexing the tail (an id's lookup), not by the open's first read of the ends and sealed segments.
