@@ -270,13 +270,20 @@ int cmd_fold(const Paths& paths, const std::string& policy_file, FoldOptions opt
   auto log = paths.open_log();
   // The embedded log is opened as a writer first (that cuts a torn tail a crashed ingest left and syncs what a crash
   // left unsynced), then read-only: a reader gives each fold worker its own copy (FoldOptions::threads,
-  // EventLog::reader_copy). The reader is opened while the writer still holds the log, so that no ingest can start
-  // in between: a reader takes every whole record in the files, and would fold records an ingest had written and
-  // not yet synced (after a power loss, a store past its log). Its ends are fixed at its open; an ingest that starts
-  // once the writer is closed appends past them.
+  // EventLog::reader_copy). The writer is closed first: a reader opening the id index beside it raced its
+  // compactions ("Can't access .sst"). A reader takes every whole record in the files: one that sees more than the
+  // writer synced saw an ingest that started in between, whose records may not be synced yet (after a power loss, a
+  // store past its log): refused. The reader's ends are fixed at its open; an ingest starting later appends past them.
   if (paths.brokers.empty()) {
-    auto reader = paths.open_log(8, true);
-    log = std::move(reader);  // the writer closed, after the reader's open
+    std::vector<uint64_t> synced;
+    for (int p = 0; p < log->partitions(); ++p) synced.push_back(log->end_offset(p));
+    log.reset();
+    log = paths.open_log(8, true);
+    for (int p = 0; p < log->partitions(); ++p)
+      if (log->end_offset(p) != synced.at(static_cast<size_t>(p)))
+        throw LogError("embedded log " + paths.log() + ": partition " + std::to_string(p) + " grew from " +
+                       std::to_string(synced[static_cast<size_t>(p)]) + " to " + std::to_string(log->end_offset(p)) +
+                       " records while fold opened it (an ingest started): run fold again once it ends");
   }
   Store store(paths.state());  // creates the store only where there is none (Store::Store, item 6)
   Policy policy = fold_policy(store, policy_file);
