@@ -363,6 +363,10 @@ void check_standing(const P& e) {
   }
   if constexpr (requires { e.birth_date; })
     if (e.birth_date > e.at) throw EventError("birth_date", "after the enrolment date");
+  // One enrolled as retired was confirmed retired on or before the enrolment (EVENTS.md: the confirmation date,
+  // default `at`); a later date gave the retired ratio from the enrolment, and no in-service credits before it.
+  if constexpr (requires { e.retired_on; })
+    if (e.retired_on && *e.retired_on > e.at) throw EventError("retired_on", "after the enrolment date");
 }
 
 void check_consistency(const FacilityRegistered& e) { check_facility(e); }

@@ -248,6 +248,13 @@ TEST(Validation, ConsistencyRules) {
   EXPECT_EQ(err(R"({"type":"period_closed","id":"a","at":"2023-11-30","month":"2023-12"})"),
             "field 'month': month 2023-12 begins after the close's date 2023-11-30");
   EXPECT_EQ(err(R"({"type":"period_closed","id":"a","at":"2023-12-01","month":"2023-12"})"), "");  // begun
+  // Enrolled as retired, confirmed after the enrolment: the retired ratio applied from the enrolment.
+  EXPECT_EQ(err(R"({"type":"person_enrolled","id":"a","at":"2023-01-01","person":"P","birth_date":"1963-01-01",)"
+                R"("scheme":"employee","status":"retired","retired_on":"2023-06-01"})"),
+            "field 'retired_on': after the enrolment date");
+  EXPECT_EQ(err(R"({"type":"person_enrolled","id":"a","at":"2023-01-01","person":"P","birth_date":"1963-01-01",)"
+                R"("scheme":"employee","status":"retired","retired_on":"2023-01-01"})"),
+            "");
   EXPECT_EQ(err(R"({"type":"period_closed","id":"a","at":"2024-01-01","month":"2023-12"})"), "");
   EXPECT_EQ(err(R"({"type":"period_closed","id":"","at":"2023-01-01","month":"2023-12"})"),
             "field 'id': must not be empty");
