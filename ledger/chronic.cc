@@ -165,9 +165,11 @@ void approve_disease(const ChronicDiseaseApproved& e, PersonState& p, const Fold
   p.registrations.push_back(r);
 }
 
+// CHR-UNREG: the registration of the disease in force on the revocation's date ends then, whatever the log order
+// (TIME-DATED): one approved later, or already ended (by a change of scheme, a suspension), is not it.
 void revoke_disease(const ChronicDiseaseRevoked& e, PersonState& p, std::vector<Output>& out) {
   for (Registration& r : p.registrations)
-    if (r.disease == e.disease && r.ended == kNever) {
+    if (r.disease == e.disease && r.approved <= e.at && e.at < r.ended) {
       r.ended = e.at;  // claims rejected from the revocation date
       r.end_reason = EndReason::revoked;
       return;
@@ -176,8 +178,9 @@ void revoke_disease(const ChronicDiseaseRevoked& e, PersonState& p, std::vector<
 }
 
 void end_chronic_on_scheme_change(PersonState& p, Date d) {
+  const Date next = next_scheme_change(p, d);  // (a change logged late: registrations of a later period stay)
   for (Registration& r : p.registrations)
-    if (r.ended > d) {
+    if (r.ended > d && r.approved < next) {
       r.ended = d;
       r.end_reason = EndReason::scheme_changed;
     }

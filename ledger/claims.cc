@@ -139,18 +139,18 @@ Rate bonus_on(const PersonState& p, Date d) {
 
 namespace {
 
-// ORD-INPT: admission to discharge, both inclusive. *Interp.* (not in POLICY.md): a stay ends, at the latest, the day
-// before the person's next admission (no one is admitted twice at once). An admission with no discharge of its own (one
-// logged late, before a stay already closed, or sent twice) would otherwise stay open for ever, and every later
-// ordinary claim be rejected INPATIENT_STAY.
+// ORD-INPT: admission to discharge, both inclusive: d is in a stay when the person's last admission on or before d
+// has no discharge dated from it to the day before d (TIME-DATED: whatever order they were logged in). *Interp.*
+// (not in POLICY.md): an admission with no discharge of its own (one sent twice, or logged late before a stay already
+// closed) ends at the next admission, as no one is admitted twice at once; it once stayed open for ever, every later
+// ordinary claim rejected INPATIENT_STAY.
 bool in_stay(const PersonState& p, Date d) {
-  for (const Stay& s : p.stays) {
-    if (s.admitted > d || d > s.discharged) continue;
-    const bool readmitted = std::any_of(p.stays.begin(), p.stays.end(),
-                                        [&](const Stay& o) { return o.admitted > s.admitted && o.admitted <= d; });
-    if (!readmitted) return true;
-  }
-  return false;
+  Date admitted = kNever;
+  for (const Stay& s : p.stays)
+    if (s.admitted <= d && (admitted == kNever || s.admitted > admitted)) admitted = s.admitted;
+  if (admitted == kNever) return false;
+  return std::none_of(p.stays.begin(), p.stays.end(),
+                      [&](const Stay& s) { return s.discharged >= admitted && s.discharged < d; });
 }
 
 // ORD-ACU / ORD-PED course: the start of the course this claim belongs to (POLICY.md ORD-ACU "Course").

@@ -300,15 +300,19 @@ void apply_one(const EnrollmentResumed& e, StateAccess& s, const Ctx&, Out& out)
 void apply_one(const OutpatientDesignated& e, StateAccess& s, const Ctx& ctx, Out& out) {
   if (PersonState* p = known_person(e, s, out)) designate(e, *p, s, ctx, out);  // writes the person when it changes
 }
+// ORD-INPT, TIME-DATED: admissions and discharges are kept as dates, an admission as {date, kNever}, a discharge as
+// {kNever, date} (stores written before hold them paired, which reads the same), each date once; in_stay pairs them
+// when it reads, so the order they were logged in does not matter.
 void apply_one(const InpatientAdmitted& e, StateAccess& s, const Ctx&, Out& out) {
-  change_person(e, s, out, [&](PersonState& p) { p.stays.push_back({e.at, kNever}); });
+  change_person(e, s, out, [&](PersonState& p) {
+    if (std::none_of(p.stays.begin(), p.stays.end(), [&](const Stay& st) { return st.admitted == e.at; }))
+      p.stays.push_back({e.at, kNever});
+  });
 }
 void apply_one(const InpatientDischarged& e, StateAccess& s, const Ctx&, Out& out) {
   change_person(e, s, out, [&](PersonState& p) {
-    Stay* open = nullptr;
-    for (Stay& st : p.stays)
-      if (st.discharged == kNever && st.admitted <= e.at) open = &st;
-    if (open) open->discharged = e.at;
+    if (std::none_of(p.stays.begin(), p.stays.end(), [&](const Stay& st) { return st.discharged == e.at; }))
+      p.stays.push_back({kNever, e.at});
   });
 }
 void apply_one(const ClaimReversed& e, StateAccess& s, const Ctx&, Out& out) {

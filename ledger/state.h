@@ -96,6 +96,8 @@ struct TherapyUse {
   bool operator==(const TherapyUse&) const = default;
 };
 
+// ORD-INPT: an admission {date, kNever} or a discharge {kNever, date}, paired when read (claims.cc in_stay); stores
+// written before hold both in one entry, which reads the same.
 struct Stay {
   Date admitted = 0, discharged = kNever;
   bool operator==(const Stay&) const = default;

@@ -287,6 +287,66 @@ TEST(ChrChange, ALateApprovalIsNotRefusedByTheSameDiseasesApprovalAfterTheChange
   }
 }
 
+// CHR-UNREG, TIME-DATED: a revocation ends the registration in force on its date, whatever the log order: one ended
+// later by a change of scheme (a late approval) is still revoked, and one approved after the revocation's date is
+// not it. (The first was refused, the claim in between settled; the second ended the resident's new registration.)
+TEST(ChrChange, ARevocationEndsTheRegistrationInForceOnItsDateWhateverTheOrder) {
+  auto resident_from = [](Ledger& l, const std::string& at) {
+    l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", at}, {"person", "E"}, {"scheme", "resident"},
+             {"tier", 2}});
+  };
+  auto state_on = [](Ledger& l, const std::string& day, size_t i) {
+    return l.person("E", day)["chronic"]["diseases"][i]["state"];
+  };
+  for (const bool change_first : {false, true}) {
+    SCOPED_TRACE(change_first ? "change logged first" : "in date order");
+    Ledger l = employee_with_facility();
+    if (change_first) resident_from(l, "2023-06-01");
+    l.approve("E", "C17", "2023-02-01");
+    EXPECT_TRUE(l.apply({{"type", "chronic_disease_revoked"}, {"id", l.next_id()}, {"at", "2023-04-01"},
+                         {"person", "E"}, {"disease", "C17"}})
+                    .empty());
+    if (!change_first) resident_from(l, "2023-06-01");
+    EXPECT_EQ(state_on(l, "2023-05-01", 0), "revoked");
+    EXPECT_EQ(reasons(l.chronic_claim("E", "H2", "2023-05-01", "C17", "100.00")),
+              std::vector<std::string>{"DISEASE_NOT_REGISTERED"});
+  }
+  for (const bool revocation_last : {false, true}) {
+    SCOPED_TRACE(revocation_last ? "revocation logged last" : "in date order");
+    Ledger l = employee_with_facility();
+    l.approve("E", "C17", "2022-12-10");
+    auto revoke = [&] {
+      l.apply({{"type", "chronic_disease_revoked"}, {"id", l.next_id()}, {"at", "2023-03-01"}, {"person", "E"},
+               {"disease", "C17"}});
+    };
+    if (!revocation_last) revoke();
+    resident_from(l, "2023-06-01");
+    l.approve("E", "C17", "2023-07-01", {{"bucket", "specific"}});
+    if (revocation_last) revoke();
+    EXPECT_EQ(state_on(l, "2023-08-01", 0), "revoked");
+    EXPECT_EQ(state_on(l, "2023-08-01", 1), "in_effect");  // the resident's registration
+  }
+}
+
+// CHR-CHANGE: a change of scheme logged after a later one (back-dated) ends the registrations of its own period
+// only: C17, approved under the employee scheme after the second change, stays in effect.
+TEST(ChrChange, ABackDatedChangeLeavesTheRegistrationsOfALaterPeriod) {
+  for (const bool back_dated : {false, true}) {
+    SCOPED_TRACE(back_dated ? "the first change logged last" : "in date order");
+    Ledger l = employee_with_facility();
+    auto to_resident = [&] {
+      l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-03-01"}, {"person", "E"},
+               {"scheme", "resident"}, {"tier", 2}});
+    };
+    if (!back_dated) to_resident();
+    l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-06-01"}, {"person", "E"},
+             {"scheme", "employee"}, {"status", "retired"}});
+    l.approve("E", "C17", "2023-07-01");
+    if (back_dated) to_resident();
+    EXPECT_EQ(l.person("E", "2023-08-01")["chronic"]["diseases"][0]["state"], "in_effect");
+  }
+}
+
 // CHR-ART17: the switch refers the Art.17 diseases once the current policy is encoded.
 TEST(ChrArt17, SwitchRefers) {
   std::string text = default_policy_text();

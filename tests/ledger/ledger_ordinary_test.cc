@@ -360,31 +360,49 @@ TEST(OrdInpt, InpatientStayBothDaysInclusive) {
   EXPECT_EQ(l.claim("E", "T1", "2023-04-10", items({item("drug", "10.00")}))["status"], "settled");
 }
 
-// ORD-INPT, TIME-DATED: an admission logged late, dated before a stay already closed, has no discharge of its own: it
-// ends the day before the next admission, whichever order they came in. It once stayed open for ever: every later
-// ordinary claim was rejected INPATIENT_STAY.
-TEST(OrdInpt, AnAdmissionWithoutItsDischargeEndsAtTheNextAdmission) {
-  for (const bool late : {false, true}) {
-    SCOPED_TRACE(late ? "the earlier admission logged last" : "in date order");
+// ORD-INPT, TIME-DATED: two stays (03-01 to 03-10, 05-01 to 05-10), their admissions and discharges logged in each of
+// the 24 orders, one admission sent twice: the same days are in a stay in every order. (A discharge closed the stay
+// open when it was logged, and one logged before its admission was dropped: some orders left a stay open for ever,
+// every later ordinary claim rejected INPATIENT_STAY.) And an admission with no discharge of its own ends at the next.
+TEST(OrdInpt, StaysAreTheSameWhateverOrderTheirAdmissionsAndDischargesCameIn) {
+  std::vector<std::pair<std::string, std::string>> events = {
+      {"inpatient_admitted", "2023-03-01"}, {"inpatient_discharged", "2023-03-10"},
+      {"inpatient_admitted", "2023-05-01"}, {"inpatient_discharged", "2023-05-10"}};
+  std::sort(events.begin(), events.end());
+  int orders = 0;
+  do {
+    SCOPED_TRACE("order " + std::to_string(++orders));
     Ledger l;
     l.employee("E");
     l.designate("E", "T1", "2023-01-01");
-    auto admit = [&](const std::string& at) {
-      l.apply({{"type", "inpatient_admitted"}, {"id", l.next_id()}, {"at", at}, {"person", "E"}, {"facility", "H2"}});
-    };
-    if (!late) admit("2023-03-01");
-    admit("2023-04-02");
-    l.simple("inpatient_discharged", "E", "2023-04-09");
-    if (late) admit("2023-03-01");
-    EXPECT_EQ(reasons(l.claim("E", "T1", "2023-03-01", items({item("drug", "10.00")}))),
-              std::vector<std::string>{"INPATIENT_STAY"});
-    EXPECT_EQ(reasons(l.claim("E", "T1", "2023-04-01", items({item("drug", "10.00")}))),
-              std::vector<std::string>{"INPATIENT_STAY"});  // the day before the next admission
-    EXPECT_EQ(reasons(l.claim("E", "T1", "2023-04-05", items({item("drug", "10.00")}))),
-              std::vector<std::string>{"INPATIENT_STAY"});
-    EXPECT_EQ(l.claim("E", "T1", "2023-04-10", items({item("drug", "10.00")}))["status"], "settled");
-    EXPECT_EQ(l.claim("E", "T1", "2023-12-01", items({item("drug", "10.00")}))["status"], "settled");
-  }
+    for (const auto& [type, at] : events) {
+      nlohmann::json j = {{"type", type}, {"id", l.next_id()}, {"at", at}, {"person", "E"}};
+      if (type == "inpatient_admitted") j["facility"] = "H2";
+      l.apply(j);
+    }
+    l.apply({{"type", "inpatient_admitted"}, {"id", l.next_id()}, {"at", "2023-05-01"}, {"person", "E"},
+             {"facility", "H2"}});  // sent twice
+    for (const auto& [day, in_stay] : std::vector<std::pair<std::string, bool>>{
+             {"2023-02-28", false}, {"2023-03-01", true}, {"2023-03-10", true}, {"2023-03-11", false},
+             {"2023-04-30", false}, {"2023-05-01", true}, {"2023-05-10", true}, {"2023-05-11", false},
+             {"2023-12-01", false}}) {
+      const auto c = l.claim("E", "T1", day, items({item("drug", "10.00")}));
+      if (in_stay) EXPECT_EQ(reasons(c), std::vector<std::string>{"INPATIENT_STAY"}) << day;
+      else EXPECT_EQ(c["status"], "settled") << day;
+    }
+  } while (std::next_permutation(events.begin(), events.end()));
+  EXPECT_EQ(orders, 24);
+  Ledger l;  // an admission with no discharge of its own, logged late before a stay already closed
+  l.employee("E");
+  l.designate("E", "T1", "2023-01-01");
+  l.apply({{"type", "inpatient_admitted"}, {"id", l.next_id()}, {"at", "2023-04-02"}, {"person", "E"},
+           {"facility", "H2"}});
+  l.simple("inpatient_discharged", "E", "2023-04-09");
+  l.apply({{"type", "inpatient_admitted"}, {"id", l.next_id()}, {"at", "2023-03-01"}, {"person", "E"},
+           {"facility", "H2"}});
+  EXPECT_EQ(reasons(l.claim("E", "T1", "2023-04-01", items({item("drug", "10.00")}))),
+            std::vector<std::string>{"INPATIENT_STAY"});
+  EXPECT_EQ(l.claim("E", "T1", "2023-04-10", items({item("drug", "10.00")}))["status"], "settled");
 }
 
 // ORD-INPT: emergencies: treated -> ordinary rules without a designation; admitted / died -> referred.
