@@ -410,7 +410,7 @@ bool suspend_chronic(PersonState& p, int year, const Params& params) {
       if (e.bucket == bucket && e.year == year) eligible += e.eligible;
     if (eligible >= chronic_deductible(bucket, params)) continue;
     for (auto& r : p.registrations)
-      if (r.bucket == bucket && r.ended > next && r.effective < next) {
+      if (r.bucket == bucket && r.ended > next && r.approved < next) {  // approved in the year: on 31 December too
         r.ended = next;
         r.end_reason = EndReason::suspended;
         changed = true;

@@ -221,6 +221,20 @@ TEST(ChrSusp, SuspendedAfterAYearBelowTheDeductible) {
   EXPECT_EQ(chronic_state(l, "2024-02-02")["limit"], "2750.00");  // 3000 x 11/12
 }
 
+// CHR-SUSP: "including those approved during the year" — on 31 December too (in effect from 1 January, it escaped the
+// suspension: a 2024 claim for it was paid 990.00).
+TEST(ChrSusp, ADiseaseApprovedOnTheYearsLastDayIsSuspendedWithItsBucket) {
+  Ledger l = employee_with_facility();
+  l.approve("E", "C17", "2022-12-10");
+  l.chronic_claim("E", "H2", "2023-03-01", "C17", "800.00");  // below the deductible of 900
+  l.approve("E", "C13", "2023-12-31");
+  l.close("2023-01", "2023-12");
+  for (const char* disease : {"C17", "C13"})
+    EXPECT_EQ(reasons(l.chronic_claim("E", "H2", "2024-02-01", disease, "2000.00")),
+              std::vector<std::string>{"DISEASE_NOT_REGISTERED"})
+        << disease;
+}
+
 // CHR-CHANGE: a change of scheme ends registrations and empties the chronic facility slots.
 TEST(ChrChange, SchemeChangeEndsRegistrations) {
   Ledger l = employee_with_facility();
