@@ -281,9 +281,10 @@ int cmd_fold(const Paths& paths, const std::string& policy_file, FoldOptions opt
     log = paths.open_log(8, true);
     for (int p = 0; p < log->partitions(); ++p)
       if (log->end_offset(p) != synced.at(static_cast<size_t>(p)))
-        throw LogError("embedded log " + paths.log() + ": partition " + std::to_string(p) + " grew from " +
+        throw LogError("embedded log " + paths.log() + ": partition " + std::to_string(p) + " changed from " +
                        std::to_string(synced[static_cast<size_t>(p)]) + " to " + std::to_string(log->end_offset(p)) +
-                       " records while fold opened it (an ingest started): run fold again once it ends");
+                       " records while fold opened it (an ingest or a truncation started): run fold again once it "
+                       "ends");
   }
   Store store(paths.state());  // creates the store only where there is none (Store::Store, item 6)
   Policy policy = fold_policy(store, policy_file);

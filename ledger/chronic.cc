@@ -186,9 +186,15 @@ void revoke_disease(const ChronicDiseaseRevoked& e, PersonState& p, std::vector<
 }
 
 void end_chronic_on_scheme_change(PersonState& p, Date d) {
-  const Date next = next_scheme_change(p, d);  // (a change logged late: registrations of a later period stay)
+  // A change logged after approvals dated on or after it (back-dated): those made under the new scheme (its
+  // buckets) stay, and so do those of a later scheme period.
+  const Date next = next_scheme_change(p, d);
+  const Standing* now = standing_at(p, d);
+  auto of_new_scheme = [&](const Registration& r) {
+    return now && (r.bucket == Bucket::chronic_employee) == (now->scheme == Scheme::employee);
+  };
   for (Registration& r : p.registrations)
-    if (r.ended > d && r.approved < next) {
+    if (r.ended > d && r.approved < next && (r.approved < d || !of_new_scheme(r))) {
       r.ended = d;
       r.end_reason = EndReason::scheme_changed;
     }

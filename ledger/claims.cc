@@ -139,18 +139,15 @@ Rate bonus_on(const PersonState& p, Date d) {
 
 namespace {
 
-// ORD-INPT: admission to discharge, both inclusive: d is in a stay when the person's last admission on or before d
-// has no discharge dated from it to the day before d (TIME-DATED: whatever order they were logged in). *Interp.*
-// (not in POLICY.md): an admission with no discharge of its own (one sent twice, or logged late before a stay already
-// closed) ends at the next admission, as no one is admitted twice at once; it once stayed open for ever, every later
-// ordinary claim rejected INPATIENT_STAY.
+// ORD-INPT: admission to discharge, both inclusive (normalize_stays pairs them); a stay never discharged ends the
+// day before the person's next admission (no one is admitted twice at once).
 bool in_stay(const PersonState& p, Date d) {
-  Date admitted = kNever;
-  for (const Stay& s : p.stays)
-    if (s.admitted <= d && (admitted == kNever || s.admitted > admitted)) admitted = s.admitted;
-  if (admitted == kNever) return false;
-  return std::none_of(p.stays.begin(), p.stays.end(),
-                      [&](const Stay& s) { return s.discharged >= admitted && s.discharged < d; });
+  return std::any_of(p.stays.begin(), p.stays.end(), [&](const Stay& s) {
+    return s.admitted <= d && d <= s.discharged &&
+           (s.discharged != kNever || std::none_of(p.stays.begin(), p.stays.end(), [&](const Stay& o) {
+              return o.admitted > s.admitted && o.admitted <= d && o.admitted != kNever;
+            }));
+  });
 }
 
 // ORD-ACU / ORD-PED course: the start of the course this claim belongs to (POLICY.md ORD-ACU "Course").

@@ -300,19 +300,18 @@ void apply_one(const EnrollmentResumed& e, StateAccess& s, const Ctx&, Out& out)
 void apply_one(const OutpatientDesignated& e, StateAccess& s, const Ctx& ctx, Out& out) {
   if (PersonState* p = known_person(e, s, out)) designate(e, *p, s, ctx, out);  // writes the person when it changes
 }
-// ORD-INPT, TIME-DATED: admissions and discharges are kept as dates, an admission as {date, kNever}, a discharge as
-// {kNever, date} (stores written before hold them paired, which reads the same), each date once; in_stay pairs them
-// when it reads, so the order they were logged in does not matter.
+// ORD-INPT, TIME-DATED: the person's stays, paired again in date order after each admission or discharge
+// (normalize_stays), so that the order they were logged in does not matter.
 void apply_one(const InpatientAdmitted& e, StateAccess& s, const Ctx&, Out& out) {
   change_person(e, s, out, [&](PersonState& p) {
-    if (std::none_of(p.stays.begin(), p.stays.end(), [&](const Stay& st) { return st.admitted == e.at; }))
-      p.stays.push_back({e.at, kNever});
+    p.stays.push_back({e.at, kNever});
+    normalize_stays(p);
   });
 }
 void apply_one(const InpatientDischarged& e, StateAccess& s, const Ctx&, Out& out) {
   change_person(e, s, out, [&](PersonState& p) {
-    if (std::none_of(p.stays.begin(), p.stays.end(), [&](const Stay& st) { return st.discharged == e.at; }))
-      p.stays.push_back({kNever, e.at});
+    p.stays.push_back({kNever, e.at});
+    normalize_stays(p);
   });
 }
 void apply_one(const ClaimReversed& e, StateAccess& s, const Ctx&, Out& out) {

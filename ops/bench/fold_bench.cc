@@ -191,6 +191,7 @@ int main(int argc, char** argv) {
     ++events;
   });
   log->sync();
+  log.reset();  // closed before the reader opens the id index (beside the writer it races its compactions)
   log = gongji::open_segment_log(dir + "/log", 8, true);  // a reader: it gives each fold worker its own copy
   std::printf("workload:  %d people, %llu events; %zu fold workers and raw writers\n", people,
               static_cast<unsigned long long>(events), threads);

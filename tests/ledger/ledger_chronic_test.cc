@@ -385,6 +385,27 @@ TEST(ChrChange, ABackDatedChangeLeavesTheRegistrationsOfALaterPeriod) {
   }
 }
 
+// CHR-CHANGE: a change of scheme logged after approvals dated after it (back-dated) leaves those made under the new
+// scheme: C17, approved in the resident's specific bucket after a later change to the resident scheme (a change of
+// tier, once the back-dated one is known), stays (it ended: DISEASE_NOT_REGISTERED).
+TEST(ChrChange, ABackDatedChangeLeavesTheApprovalsMadeUnderItsNewScheme) {
+  for (const bool back_dated : {false, true}) {
+    SCOPED_TRACE(back_dated ? "the first change logged last" : "in date order");
+    Ledger l;
+    l.employee("E");
+    auto to_resident = [&](const std::string& at) {
+      l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", at}, {"person", "E"}, {"scheme", "resident"},
+               {"tier", 2}});
+    };
+    if (!back_dated) to_resident("2024-03-01");
+    to_resident("2024-06-01");
+    l.chronic_facility("E", "H2", "2024-06-05", {{"bucket", "specific"}});
+    l.approve("E", "C17", "2024-07-01", {{"bucket", "specific"}});
+    if (back_dated) to_resident("2024-03-01");
+    EXPECT_EQ(l.chronic_claim("E", "H2", "2024-09-01", "C17", "2000.00")["status"], "settled");
+  }
+}
+
 // CHR-ART17: the switch refers the Art.17 diseases once the current policy is encoded.
 TEST(ChrArt17, SwitchRefers) {
   std::string text = default_policy_text();
