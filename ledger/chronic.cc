@@ -140,22 +140,14 @@ void approve_disease(const ChronicDiseaseApproved& e, PersonState& p, const Fold
   }
   const Date effective = e.at + 1;  // CHR-REG: the day after approval
   const Date change = next_scheme_change(p, e.at);  // CHR-CHANGE: a late approval ends there (below)
-  for (Registration& r : p.registrations) {
-    // The disease's registration of this scheme period (one of a later period is another), in force on the date
-    // or approved after it: the same registration, whatever the order the two approvals were logged in
-    // (TIME-DATED). In date order this approval made it and the later one changed nothing: it is made from here.
-    if (r.disease != e.disease || r.approved >= change || (r.approved <= e.at && r.ended <= e.at)) continue;
+  for (const Registration& r : p.registrations) {
+    // (one approved in a later scheme period is another registration: a late approval is not refused by it)
+    if (r.disease != e.disease || r.ended != kNever || r.approved >= change) continue;
     if (r.bucket != bucket) {
       out.push_back(refusal(e, Reason::DISEASE_ALREADY_REGISTERED, e.disease + " is registered in the " +
                                                                          std::string(chronic_bucket_name(r.bucket)) +
                                                                          " bucket"));
       return;
-    }
-    if (r.approved > e.at) {
-      r.variant = e.variant;
-      r.approved = e.at;
-      r.effective = effective;
-      r.applied = e.applied.value_or(e.at);
     }
     return;  // already registered and neither suspended nor revoked: nothing changes
   }

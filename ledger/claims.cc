@@ -139,15 +139,10 @@ Rate bonus_on(const PersonState& p, Date d) {
 
 namespace {
 
-// ORD-INPT: admission to discharge, both inclusive (normalize_stays pairs them); a stay never discharged ends the
-// day before the person's next admission (no one is admitted twice at once).
 bool in_stay(const PersonState& p, Date d) {
-  return std::any_of(p.stays.begin(), p.stays.end(), [&](const Stay& s) {
-    return s.admitted <= d && d <= s.discharged &&
-           (s.discharged != kNever || std::none_of(p.stays.begin(), p.stays.end(), [&](const Stay& o) {
-              return o.admitted > s.admitted && o.admitted <= d && o.admitted != kNever;
-            }));
-  });
+  for (const Stay& s : p.stays)
+    if (s.admitted <= d && d <= s.discharged) return true;
+  return false;
 }
 
 // ORD-ACU / ORD-PED course: the start of the course this claim belongs to (POLICY.md ORD-ACU "Course").

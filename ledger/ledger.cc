@@ -300,18 +300,15 @@ void apply_one(const EnrollmentResumed& e, StateAccess& s, const Ctx&, Out& out)
 void apply_one(const OutpatientDesignated& e, StateAccess& s, const Ctx& ctx, Out& out) {
   if (PersonState* p = known_person(e, s, out)) designate(e, *p, s, ctx, out);  // writes the person when it changes
 }
-// ORD-INPT, TIME-DATED: the person's stays, paired again in date order after each admission or discharge
-// (normalize_stays), so that the order they were logged in does not matter.
 void apply_one(const InpatientAdmitted& e, StateAccess& s, const Ctx&, Out& out) {
-  change_person(e, s, out, [&](PersonState& p) {
-    p.stays.push_back({e.at, kNever});
-    normalize_stays(p);
-  });
+  change_person(e, s, out, [&](PersonState& p) { p.stays.push_back({e.at, kNever}); });
 }
 void apply_one(const InpatientDischarged& e, StateAccess& s, const Ctx&, Out& out) {
   change_person(e, s, out, [&](PersonState& p) {
-    p.stays.push_back({kNever, e.at});
-    normalize_stays(p);
+    Stay* open = nullptr;
+    for (Stay& st : p.stays)
+      if (st.discharged == kNever && st.admitted <= e.at) open = &st;
+    if (open) open->discharged = e.at;
   });
 }
 void apply_one(const ClaimReversed& e, StateAccess& s, const Ctx&, Out& out) {

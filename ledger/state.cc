@@ -1,10 +1,5 @@
 #include "ledger/state.h"
 
-#include <algorithm>
-#include <optional>
-#include <utility>
-#include <vector>
-
 namespace gongji {
 
 const Standing* standing_at(const PersonState& p, Date d) { return value_at(p.standing, d); }
@@ -33,35 +28,6 @@ Date next_scheme_change(const PersonState& p, Date d) {
     scheme = &x.value.scheme;
   }
   return kNever;
-}
-
-void normalize_stays(PersonState& p) {
-  std::vector<std::pair<Date, int>> marks;  // (date, 0: a discharge, 1: an admission): on a date, discharges first
-  for (const Stay& s : p.stays) {
-    if (s.admitted != kNever) marks.emplace_back(s.admitted, 1);
-    if (s.discharged != kNever) marks.emplace_back(s.discharged, 0);
-  }
-  std::sort(marks.begin(), marks.end());
-  marks.erase(std::unique(marks.begin(), marks.end()), marks.end());  // one sent twice is one
-  std::vector<Stay> stays;
-  std::optional<Date> open;  // the admission of the stay open so far
-  for (size_t i = 0; i < marks.size(); ++i) {
-    const auto [at, admission] = marks[i];
-    if (admission) {
-      if (open) stays.push_back({*open, kNever});  // never discharged: it ends at this admission (in_stay)
-      open = at;
-    } else if (open) {
-      stays.push_back({*open, at});
-      open.reset();
-    } else if (i + 1 < marks.size() && marks[i + 1] == std::pair{at, 1}) {  // admitted and discharged that day
-      stays.push_back({at, at});
-      ++i;
-    } else {
-      stays.push_back({kNever, at});  // a discharge no admission is known for (yet)
-    }
-  }
-  if (open) stays.push_back({*open, kNever});
-  p.stays = std::move(stays);
 }
 
 const FacilityVersion* facility_at(const FacilityState& f, Date d) {

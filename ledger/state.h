@@ -96,8 +96,6 @@ struct TherapyUse {
   bool operator==(const TherapyUse&) const = default;
 };
 
-// ORD-INPT: a stay, from its admission to its discharge (kNever: not discharged yet); {kNever, date} is a discharge
-// no admission is known for. Kept as normalize_stays pairs them.
 struct Stay {
   Date admitted = 0, discharged = kNever;
   bool operator==(const Stay&) const = default;
@@ -175,14 +173,6 @@ Date period_start(const PersonState& p, Date d);         // ORD-TYPE: first day 
 // ends there as the change would have ended it, had it come first (TIME-DATED: standing is a timeline by date,
 // whatever the log order).
 Date next_scheme_change(const PersonState& p, Date d);
-// ORD-INPT, TIME-DATED: pairs every admission and discharge of p.stays again in date order, whatever order they were
-// logged in: on one date a discharge closes the stay open before it, then an admission opens the next (readmitted the
-// day of a discharge); a discharge with no stay open closes one admitted the same day. *Interp.* (not in POLICY.md):
-// an admission while a stay is open (one sent late, before a stay already closed, or whose discharge never came)
-// leaves that stay undischarged, and in_stay ends it the day before the next. A date recorded twice counts once.
-// For a log in date order this is the pairing an admission then its discharge always made (and the stores written
-// before hold).
-void normalize_stays(PersonState& p);
 const FacilityVersion* facility_at(const FacilityState& f, Date d);
 
 }  // namespace gongji

@@ -301,30 +301,6 @@ TEST(ChrChange, ALateApprovalIsNotRefusedByTheSameDiseasesApprovalAfterTheChange
   }
 }
 
-// CHR-REG, TIME-DATED: two approvals of one disease are one registration from the earlier, whatever order they were
-// logged in, with or without a later change of scheme (logged after the later approval, the earlier one changed
-// nothing; logged after the change, it made a second registration).
-TEST(ChrReg, TwoApprovalsOfOneDiseaseAreOneRegistrationFromTheEarlierInEitherOrder) {
-  for (const bool with_change : {false, true})
-    for (const bool late : {false, true}) {
-      SCOPED_TRACE(std::string(with_change ? "a change on 06-01, " : "") + (late ? "02-01 logged last" : "in order"));
-      Ledger l = employee_with_facility();
-      if (with_change && late)
-        l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-06-01"}, {"person", "E"},
-                 {"scheme", "resident"}, {"tier", 2}});
-      if (!late) l.approve("E", "C17", "2023-02-01");
-      l.approve("E", "C17", "2023-04-01");
-      if (late) l.approve("E", "C17", "2023-02-01");
-      if (with_change && !late)
-        l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-06-01"}, {"person", "E"},
-                 {"scheme", "resident"}, {"tier", 2}});
-      const auto diseases = l.person("E", "2023-05-01")["chronic"]["diseases"];
-      ASSERT_EQ(diseases.size(), 1u);
-      EXPECT_EQ(diseases[0]["effective"], "2023-02-02");
-      EXPECT_EQ(l.chronic_claim("E", "H2", "2023-03-01", "C17", "100.00")["status"], "settled");
-    }
-}
-
 // CHR-UNREG, TIME-DATED: a revocation ends the registration in force on its date, whatever the log order: one ended
 // later by a change of scheme (a late approval) is still revoked, and one approved after the revocation's date is
 // not it. (The first was refused, the claim in between settled; the second ended the resident's new registration.)
