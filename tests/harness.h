@@ -81,6 +81,15 @@ class Ledger {
     if (student) j["student"] = true;
     apply(j);
   }
+  // A scheme_changed to the resident scheme (tier) or to the employee scheme (status).
+  void to_resident(const std::string& p, const std::string& at, int tier = 2) {
+    apply({{"type", "scheme_changed"}, {"id", next_id()}, {"at", at}, {"person", p}, {"scheme", "resident"},
+           {"tier", tier}});
+  }
+  void to_employee(const std::string& p, const std::string& at, const std::string& status = "in_service") {
+    apply({{"type", "scheme_changed"}, {"id", next_id()}, {"at", at}, {"person", p}, {"scheme", "employee"},
+           {"status", status}});
+  }
   std::vector<nlohmann::json> designate(const std::string& p, const std::string& f, const std::string& at) {
     return apply({{"type", "outpatient_designated"}, {"id", next_id()}, {"at", at}, {"person", p}, {"facility", f}});
   }

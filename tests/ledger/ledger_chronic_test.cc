@@ -239,8 +239,7 @@ TEST(ChrSusp, ADiseaseApprovedOnTheYearsLastDayIsSuspendedWithItsBucket) {
 TEST(ChrChange, SchemeChangeEndsRegistrations) {
   Ledger l = employee_with_facility();
   l.approve("E", "C17", "2022-12-10");
-  l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-07-01"}, {"person", "E"},
-           {"scheme", "resident"}, {"tier", 2}});
+  l.to_resident("E", "2023-07-01");
   EXPECT_EQ(reasons(l.chronic_claim("E", "H2", "2023-07-02", "C17", "100.00")),
             std::vector<std::string>{"DISEASE_NOT_REGISTERED"});
   l.approve("E", "C17", "2023-07-05", {{"bucket", "specific"}});
@@ -260,10 +259,8 @@ TEST(ChrChange, AnApprovalAndAFacilityChoiceLoggedAfterAnEarlierDatedChangeEndTh
     Ledger l;
     l.resident("R", 2);
     auto changes = [&] {
-      l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-06-01"}, {"person", "R"},
-               {"scheme", "employee"}, {"status", "in_service"}});
-      l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-09-01"}, {"person", "R"},
-               {"scheme", "resident"}, {"tier", 2}});
+      l.to_employee("R", "2023-06-01", "in_service");
+      l.to_resident("R", "2023-09-01");
     };
     if (late) changes();
     l.approve("R", "C17", "2023-03-01", {{"bucket", "specific"}});
@@ -289,8 +286,7 @@ TEST(ChrChange, ALateApprovalIsNotRefusedByTheSameDiseasesApprovalAfterTheChange
     if (!late) {
       EXPECT_TRUE(l.approve("E", "C17", "2023-03-01").empty());
     }
-    l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-06-01"}, {"person", "E"},
-             {"scheme", "resident"}, {"tier", 2}});
+    l.to_resident("E", "2023-06-01");
     EXPECT_TRUE(l.approve("E", "C17", "2023-09-05", {{"bucket", "specific"}}).empty());
     if (late) {
       EXPECT_TRUE(l.approve("E", "C17", "2023-03-01").empty());
@@ -306,8 +302,7 @@ TEST(ChrChange, ALateApprovalIsNotRefusedByTheSameDiseasesApprovalAfterTheChange
 // not it. (The first was refused, the claim in between settled; the second ended the resident's new registration.)
 TEST(ChrChange, ARevocationEndsTheRegistrationInForceOnItsDateWhateverTheOrder) {
   auto resident_from = [](Ledger& l, const std::string& at) {
-    l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", at}, {"person", "E"}, {"scheme", "resident"},
-             {"tier", 2}});
+    l.to_resident("E", at);
   };
   auto state_on = [](Ledger& l, const std::string& day, size_t i) {
     return l.person("E", day)["chronic"]["diseases"][i]["state"];
@@ -349,12 +344,10 @@ TEST(ChrChange, ABackDatedChangeLeavesTheRegistrationsOfALaterPeriod) {
     SCOPED_TRACE(back_dated ? "the first change logged last" : "in date order");
     Ledger l = employee_with_facility();
     auto to_resident = [&] {
-      l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-03-01"}, {"person", "E"},
-               {"scheme", "resident"}, {"tier", 2}});
+      l.to_resident("E", "2023-03-01");
     };
     if (!back_dated) to_resident();
-    l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-06-01"}, {"person", "E"},
-             {"scheme", "employee"}, {"status", "retired"}});
+    l.to_employee("E", "2023-06-01", "retired");
     l.approve("E", "C17", "2023-07-01");
     if (back_dated) to_resident();
     EXPECT_EQ(l.person("E", "2023-08-01")["chronic"]["diseases"][0]["state"], "in_effect");
@@ -370,8 +363,7 @@ TEST(ChrChange, ABackDatedChangeLeavesTheApprovalsMadeUnderItsNewScheme) {
     Ledger l;
     l.employee("E");
     auto to_resident = [&](const std::string& at) {
-      l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", at}, {"person", "E"}, {"scheme", "resident"},
-               {"tier", 2}});
+      l.to_resident("E", at);
     };
     if (!back_dated) to_resident("2024-03-01");
     to_resident("2024-06-01");

@@ -425,10 +425,7 @@ TEST(PChange, ADesignationLoggedAfterAnEarlierDatedChangeEndsThere) {
       Ledger l;
       l.employee("E");
       l.employee("K");
-      auto change = [&](const std::string& who) {
-        l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-06-01"}, {"person", who},
-                 {"scheme", "resident"}, {"tier", 2}});
-      };
+      auto change = [&](const std::string& who) { l.to_resident(who, "2023-06-01"); };
       if (late) change("E"), change("K");
       if (by_claim) {
         EXPECT_EQ(l.claim("E", "H3", "2023-03-01", items({item("drug", "100.00")}))["status"], "settled");
@@ -446,8 +443,8 @@ TEST(PChange, ADesignationLoggedAfterAnEarlierDatedChangeEndsThere) {
     }
 }
 
-// P-CHANGE, TIME-DATED: a change of scheme logged after designations dated later than it (back-dated) ends each the
-// new scheme may not hold, on its own date, as the designation would have been refused had the change come first.
+// P-CHANGE, TIME-DATED: a change of scheme logged after designations dated later than it (back-dated) drops each the
+// new scheme may not hold, as the designation would have been refused had the change come first.
 // (H3, designated on 2023-08-01 by an employee whose change to the resident scheme from 2023-06-01 came later, stayed
 // in force.) T1, which a resident may hold, stays.
 TEST(PChange, ABackDatedChangeEndsTheLaterDesignationsTheNewSchemeCannotHold) {
@@ -456,10 +453,7 @@ TEST(PChange, ABackDatedChangeEndsTheLaterDesignationsTheNewSchemeCannotHold) {
     Ledger l;
     l.employee("E");
     l.employee("K");
-    auto change = [&](const std::string& who) {
-      l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-06-01"}, {"person", who},
-               {"scheme", "resident"}, {"tier", 2}});
-    };
+    auto change = [&](const std::string& who) { l.to_resident(who, "2023-06-01"); };
     if (change_first) change("E"), change("K");
     const auto refused = l.designate("E", "H3", "2023-08-01");
     EXPECT_EQ(refused.size(), change_first ? 1u : 0u);  // FACILITY_NOT_DESIGNATABLE when the change came first
@@ -480,10 +474,7 @@ TEST(PChange, ABackDatedChangeDropsALaterDesignationAndTheOneBeforeItStays) {
     SCOPED_TRACE(change_first ? "change logged first" : "change logged last (back-dated)");
     Ledger l;
     l.employee("E");
-    auto change = [&] {
-      l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-06-01"}, {"person", "E"},
-               {"scheme", "resident"}, {"tier", 2}});
-    };
+    auto change = [&] { l.to_resident("E", "2023-06-01"); };
     if (change_first) change();
     EXPECT_TRUE(l.designate("E", "T1", "2023-02-01").empty());
     EXPECT_TRUE(l.designate("E", "C1", "2023-03-01").empty());  // the year's first change
@@ -500,7 +491,7 @@ TEST(PChange, ABackDatedChangeDropsALaterDesignationAndTheOneBeforeItStays) {
 
 // P-CHANGE: a designation logged late is checked at a later change of scheme only while it is in force: one that a
 // designation after it superseded before the change is not (T1 is; a late update made it a hospital, which the
-// change, folded before the update, kept). C2's late designation dated before T1's left T1 ended in one order only.
+// change, folded before the update, kept). C1's late designation dated before T1's left T1 ended in one order only.
 TEST(PChange, ALateDesignationSupersededBeforeAChangeIsNotCheckedThere) {
   for (const bool late : {false, true}) {
     SCOPED_TRACE(late ? "C1 designated last" : "C1 designated first");
@@ -508,8 +499,7 @@ TEST(PChange, ALateDesignationSupersededBeforeAChangeIsNotCheckedThere) {
     l.employee("E");
     if (!late) l.designate("E", "C1", "2023-02-01");
     l.designate("E", "T1", "2023-03-01");
-    l.apply({{"type", "scheme_changed"}, {"id", l.next_id()}, {"at", "2023-06-01"}, {"person", "E"},
-             {"scheme", "resident"}, {"tier", 2}});
+    l.to_resident("E", "2023-06-01");
     l.apply({{"type", "facility_updated"}, {"id", l.next_id()}, {"at", "2023-04-01"}, {"facility", "T1"},
              {"kind", "hospital"}});
     if (late) l.designate("E", "C1", "2023-02-01");
