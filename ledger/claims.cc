@@ -140,7 +140,7 @@ Rate bonus_on(const PersonState& p, Date d) {
 namespace {
 
 bool in_stay(const PersonState& p, Date d) {
-  for (const Stay& s : p.stays)
+  for (const Stay& s : stays_of(p))
     if (s.admitted <= d && d <= s.discharged) return true;
   return false;
 }

@@ -300,16 +300,12 @@ void apply_one(const EnrollmentResumed& e, StateAccess& s, const Ctx&, Out& out)
 void apply_one(const OutpatientDesignated& e, StateAccess& s, const Ctx& ctx, Out& out) {
   if (PersonState* p = known_person(e, s, out)) designate(e, *p, s, ctx, out);  // writes the person when it changes
 }
+// ORD-INPT: the dates are kept; the stays follow from them when read (stays_of), whatever the log order.
 void apply_one(const InpatientAdmitted& e, StateAccess& s, const Ctx&, Out& out) {
-  change_person(e, s, out, [&](PersonState& p) { p.stays.push_back({e.at, kNever}); });
+  change_person(e, s, out, [&](PersonState& p) { insert_date(p.admissions, e.at); });
 }
 void apply_one(const InpatientDischarged& e, StateAccess& s, const Ctx&, Out& out) {
-  change_person(e, s, out, [&](PersonState& p) {
-    Stay* open = nullptr;
-    for (Stay& st : p.stays)
-      if (st.discharged == kNever && st.admitted <= e.at) open = &st;
-    if (open) open->discharged = e.at;
-  });
+  change_person(e, s, out, [&](PersonState& p) { insert_date(p.discharges, e.at); });
 }
 void apply_one(const ClaimReversed& e, StateAccess& s, const Ctx&, Out& out) {
   change_person(e, s, out, [&](PersonState& p) { reverse(e, p, out); });

@@ -1,5 +1,7 @@
 #include "ledger/state.h"
 
+#include <algorithm>
+
 namespace gongji {
 
 const Standing* standing_at(const PersonState& p, Date d) { return value_at(p.standing, d); }
@@ -37,6 +39,26 @@ const FacilityVersion* facility_at(const FacilityState& f, Date d) {
     found = &v;
   }
   return found;
+}
+
+bool insert_date(std::vector<Date>& dates, Date d) {
+  const auto at = std::lower_bound(dates.begin(), dates.end(), d);
+  if (at != dates.end() && *at == d) return false;
+  dates.insert(at, d);
+  return true;
+}
+
+std::vector<Stay> stays_of(const PersonState& p) {
+  std::vector<Stay> stays;
+  const std::vector<Date>& in = p.admissions;
+  size_t a = 0;  // the first admission not yet used
+  for (const Date out : p.discharges) {
+    while (a < in.size() && !stays.empty() && in[a] < stays.back().discharged) ++a;  // within the last stay
+    if (a < in.size() && in[a] <= out) stays.push_back({in[a++], out});
+  }
+  while (a < in.size() && !stays.empty() && in[a] <= stays.back().discharged) ++a;
+  if (a < in.size()) stays.push_back({in[a], kNever});
+  return stays;
 }
 
 }  // namespace gongji

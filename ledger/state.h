@@ -96,6 +96,8 @@ struct TherapyUse {
   bool operator==(const TherapyUse&) const = default;
 };
 
+// ORD-INPT: an inpatient stay, admission to discharge both inclusive (kNever: not discharged yet). Derived from a
+// person's admissions and discharges when read (stays_of), not stored.
 struct Stay {
   Date admitted = 0, discharged = kNever;
   bool operator==(const Stay&) const = default;
@@ -109,7 +111,7 @@ struct PersonState {
   std::vector<Dated<bool>> suspended;             // P-ELIG
   std::vector<Dated<std::string>> designation;    // ORD-DESIG; "" = no designation
   std::vector<Date> designation_changes;          // dates of changes (not first choices)
-  std::vector<Stay> stays;                        // ORD-INPT
+  std::vector<Date> admissions, discharges;       // ORD-INPT: the dates logged, sorted, each once (stays_of)
   std::vector<Effect> effects;
   std::map<std::string, ClaimRecord> claims;
   std::vector<TherapyUse> therapy_uses;           // ORD-ACU frequency and daily counts
@@ -174,5 +176,16 @@ Date period_start(const PersonState& p, Date d);         // ORD-TYPE: first day 
 // whatever the log order).
 Date next_scheme_change(const PersonState& p, Date d);
 const FacilityVersion* facility_at(const FacilityState& f, Date d);
+// Adds `d` to a sorted list of dates that holds each date once; false when it was there.
+bool insert_date(std::vector<Date>& dates, Date d);
+// ORD-INPT: the stays a person's admissions and discharges make, in date order; the same whatever order they were
+// logged in, and an admission or discharge logged twice counts once (TIME-DATED). Each discharge, in date order,
+// ends a stay begun by the earliest admission not yet used that is on or before it and on or after the previous
+// stay's discharge (a readmission on the day of a discharge begins the next stay); a discharge with no such admission
+// is passed over, and an admission within a stay is part of it. An admission after the last stay is a stay not yet
+// discharged, unless it is on that stay's discharge day with no discharge after it: Interp., the same stay (the
+// admission of a stay logged twice, or a second admission logged while the stay was open), not a stay that never
+// ends.
+std::vector<Stay> stays_of(const PersonState& p);
 
 }  // namespace gongji

@@ -563,13 +563,15 @@ void get_account_3(In& in, std::vector<AccountEntry>& v) {
 }  // namespace
 
 std::string encode_person(const PersonState& p, uint8_t format) {
-  if (format < 1 || format > 3) throw StateCodecError("person format " + std::to_string(format) + " is not written");
+  if (format < 1 || format > 4) throw StateCodecError("person format " + std::to_string(format) + " is not written");
   Out o;
   o.s.reserve(256);
   o.s.push_back(static_cast<char>(format));
   o.codes_by_index = format >= 3;
   o.str(p.id), o.i(p.birth), o.i(p.enrolled);
-  put(o, p.standing), put(o, p.suspended), put(o, p.designation), put(o, p.designation_changes), put(o, p.stays);
+  put(o, p.standing), put(o, p.suspended), put(o, p.designation), put(o, p.designation_changes);
+  if (format >= 4) put(o, p.admissions), put(o, p.discharges);
+  else put(o, stays_of(p));  // the stays as an older binary keeps them (lossy: see kPersonFormat)
   if (format == 1) put(o, p.effects), put(o, p.claims);
   else if (format == 2) put(o, p.effects), put_claims(o, p.claims, p.effects);
   else put_effects_3(o, p.effects), put_claims_3(o, p.claims, p.effects);
@@ -586,13 +588,23 @@ PersonState decode_person(std::string_view bytes) {
   In in{bytes};
   in.what = "person format";
   const uint8_t format = bytes.empty() ? 0 : static_cast<uint8_t>(bytes[0]);
-  if (format < 1 || format > 3) in.fail();
+  if (format < 1 || format > 4) in.fail();
   in.pos = 1;
   in.codes_by_index = format >= 3;
   PersonState p;
   in.what = "person";
   p.id = in.str(), p.birth = static_cast<Date>(in.i()), p.enrolled = static_cast<Date>(in.i());
-  get(in, p.standing), get(in, p.suspended), get(in, p.designation), get(in, p.designation_changes), get(in, p.stays);
+  get(in, p.standing), get(in, p.suspended), get(in, p.designation), get(in, p.designation_changes);
+  if (format >= 4) {
+    get(in, p.admissions), get(in, p.discharges);
+  } else {
+    std::vector<Stay> stays;
+    get(in, stays);
+    for (const Stay& x : stays) {
+      insert_date(p.admissions, x.admitted);
+      if (x.discharged != kNever) insert_date(p.discharges, x.discharged);
+    }
+  }
   if (format == 1) get(in, p.effects), get(in, p.claims);
   else if (format == 2) get(in, p.effects), get_claims(in, p.claims, p.effects);
   else get_effects_3(in, p.effects), get_claims_3(in, p.claims, p.effects);

@@ -23,8 +23,12 @@ struct StateCodecError : std::runtime_error {
 //   2 (store format 8, issue 10: a person is rewritten at each commit that touches it, and claims and their effects
 //     were 85% of its bytes): a claim's effect that equals one of the person's effects as a reference to it;
 //   3 (store format 9): as 2, with codes as their index in their table (the tables are pinned in state_codec.cc),
-//     dates as differences, and a claim's id not stored again when its effect names it. Written.
-inline constexpr uint8_t kPersonFormat = 3;
+//     dates as differences, and a claim's id not stored again when its effect names it;
+//   4 (store format 12): as 3, with the dates of the inpatient admissions and discharges (ORD-INPT) where formats 1
+//     to 3 held stays paired as they were logged. A person of formats 1 to 3 reads as the admissions and discharges
+//     of its stays; one written in them holds its stays_of (state.h), so admissions and discharges stays_of passes
+//     over are not kept there. Written.
+inline constexpr uint8_t kPersonFormat = 4;
 std::string encode_person(const PersonState& p, uint8_t format = kPersonFormat);
 PersonState decode_person(std::string_view bytes);
 std::string encode_facility(const FacilityState& f);

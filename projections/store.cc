@@ -1002,9 +1002,10 @@ void Store::catch_up() {
 // Item 8 of issue 9: the one place that reads n/format. A store of format kStoreFormat opens, and so does an empty
 // one (new, or created by an older binary and never folded: record_run() stamps it before the first write). A
 // writable open migrates formats 2 to 8 (migrate_2_to_3, then migrate_outputs from 3, 4 or 5 to 6, then migrate_meta
-// to 7, then migrate_to_8, then migrate_to_9), each step saying what it did on the operational log (format 10 is
-// built from the log: record_latest_dates); a read-only open reads formats 4 to 10 as they are (reads_format), and a
-// store left halfway to format 8 as format 7, halfway to 9 as 8 (format()). A secondary reads it again at catch_up()
+// to 7, then migrate_to_8, then migrate_persons to 9), each step saying what it did on the operational log (format 10
+// is built from the log: record_latest_dates; 11 from 10 by migrate_to_11, 12 from 11 by migrate_persons); a
+// read-only open reads formats 4 to 12 as they are (reads_format), and a store left halfway to format 8 as format 7,
+// halfway to 9 as 8 (format()). A secondary reads it again at catch_up()
 // while it is below kStoreFormat.
 // Anything else, and formats 2 and 3 in a read-only open, is refused with what to run. A new format adds its step
 // after the last one, and says so at kStoreFormat.
@@ -1050,12 +1051,13 @@ void Store::check_format(bool read_only) {
     format = 8;
   }
   if ((format == 8 || (format == 9 && halfway)) && !read_only) {
-    migrate_to_9();
+    migrate_persons(9, 3);
     format = 9;
   }
   if (format == 10 && !read_only) format = migrate_to_11();
+  if ((format == 11 || (format == 12 && halfway)) && !read_only) format = migrate_persons(12, 4);
   if (read_only && halfway && format == 8) format = 7;  // migrate_to_8 stopped midway: still format 7's indexes
-  if (read_only && halfway && format == 9) format = 8;  // migrate_to_9 stopped midway: persons of both formats
+  if (read_only && halfway && format == 9) format = 8;  // migrate_persons(9) stopped midway: both formats
   format_ = static_cast<int64_t>(format);
   if (reads_format(format_)) return;
   const std::string data = parent_of(dir_);
@@ -1106,7 +1108,7 @@ int Store::migrate_2_to_3() {
 }
 
 namespace {
-// The writes of a migration in place to `format` (migrate_outputs, migrate_to_8, migrate_to_9): `batch` written by
+// The writes of a migration in place to `format` (migrate_outputs, migrate_to_8, migrate_persons): `batch` written by
 // write(), synced where asked; a failure is a StoreError naming the store.
 struct MigrationWrites {
   MigrationWrites(rocksdb::DB* db, const std::string& dir, int format)
@@ -1118,9 +1120,9 @@ struct MigrationWrites {
     batch.Clear();
   }
   // Each person in a person format below `to` put in `to` (state_codec.h; migrate_to_8 puts format 1 in 2, the one
-  // its binaries read, migrate_to_9 formats 1 and 2 in 3), in batches of 10,000 written unsynced, with progress on
-  // the operational log every million; how many. A person that does not decode stops the migration: StoreError
-  // naming its key.
+  // its binaries read, migrate_persons formats 1 and 2 in 3, then in 4), in batches of 10,000 written unsynced, with
+  // progress on the operational log every million; how many. A person that does not decode stops the migration:
+  // StoreError naming its key.
   uint64_t reencode_persons(uint8_t to) {
     uint64_t persons = 0;
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
@@ -1226,7 +1228,7 @@ void Store::migrate_meta() {
 
 // Format 7 -> 8: the r/ entries the person's i/ index reaches are deleted (r/<person>/<partition>/<offset>/<n> where
 // i/<person>/<partition>/<offset> exists: a record naming the person of an event listed for the person), the c/
-// values emptied, and each person in person format 1 put in format 2 (state_codec.h; migrate_to_9 then puts them in
+// values emptied, and each person in person format 1 put in format 2 (state_codec.h; migrate_persons then puts them in
 // 3). First n/format 8 and n/migrating (synced): older binaries refuse the store as newer from then on, and a crash
 // midway leaves a store this one reads as it is (person_index visits a record both indexes list once, no c/ value is
 // read, all person formats are decoded) and migrates again at its next writable open (each step is idempotent); then
@@ -1273,20 +1275,23 @@ void Store::migrate_to_8() {
               " claim index values emptied, " + std::to_string(persons) + " persons re-encoded");
 }
 
-// Format 8 -> 9: each person in person format 3 (state_codec.h; reencode_persons). As migrate_to_8: first n/format 9
-// and n/migrating (synced), so older binaries refuse the store as newer and a crash midway leaves a store this one
-// reads as it is (both person formats are decoded) and migrates again at its next writable open; then the persons in
-// batches; n/migrating is deleted with the last one. The migrated store is the one a fold from zero builds (same
-// digest).
-void Store::migrate_to_9() {
-  MigrationWrites m(db_.get(), dir_, 9);
-  m.batch.Put(kFormatKey, "9");
-  m.batch.Put(kMigratingKey, "format 8 to 9");
+// Format 8 -> 9 (each person in person format 3) and 11 -> 12 (in person format 4: ORD-INPT's admissions and
+// discharges are those of its stays), `to` from `to` - 1, each person put in `person_format` (state_codec.h;
+// reencode_persons). As migrate_to_8: first n/format `to` and n/migrating (synced), so older binaries refuse the
+// store as newer and a crash midway leaves a store this one reads as it is (both person formats are decoded) and
+// migrates again at its next writable open; then the persons in batches; n/migrating is deleted with the last one.
+// The migrated store is the one a fold from zero builds (same digest). Returns `to`.
+int Store::migrate_persons(int to, uint8_t person_format) {
+  MigrationWrites m(db_.get(), dir_, to);
+  m.batch.Put(kFormatKey, std::to_string(to));
+  m.batch.Put(kMigratingKey, "format " + std::to_string(to - 1) + " to " + std::to_string(to));
   m.write(true);
-  const uint64_t persons = m.reencode_persons(3);
+  const uint64_t persons = m.reencode_persons(person_format);
   m.batch.Delete(kMigratingKey);
   m.write(true);
-  oplog::info("migrated the store at " + dir_ + " to format 9: " + std::to_string(persons) + " persons re-encoded");
+  oplog::info("migrated the store at " + dir_ + " to format " + std::to_string(to) + ": " + std::to_string(persons) +
+              " persons re-encoded");
+  return to;
 }
 
 Store::~Store() = default;
@@ -2286,6 +2291,7 @@ void Store::record_latest_dates(EventLog& log) {
               "of " + std::to_string(partitions) + " partitions recorded from the log (" + std::to_string(records) +
               " records read)");
   format_ = migrate_to_11();
+  format_ = migrate_persons(12, 4);
 }
 
 std::optional<Store::Disorder> Store::disorder(int partition) const {

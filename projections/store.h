@@ -127,14 +127,17 @@ class StoreLock {
 //      city). A writable open of format 10 builds it from the o/ records (Store::migrate_to_11), as does
 //      record_latest_dates after building format 10; a read-only open reads formats 9 and 10 as they are, their month
 //      views from every output record
+//  12  persons in person format 4: the dates of inpatient admissions and discharges, not stays paired in log order
+//      (ORD-INPT; Store::migrate_persons re-encodes every person at a writable open of format 11, and after
+//      record_latest_dates has built 11); a read-only open reads format 11's persons as they are
 // A writable open migrates formats 2 to 8 in place (Store::migrate_2_to_3, then migrate_outputs to 6, then
-// migrate_meta to 7, then migrate_to_8, then migrate_to_9; then a fold's record_latest_dates to 10, then
-// migrate_to_11; a format-10 store migrate_to_11 at its open); a read-only one
-// refuses 2 and 3, saying to run a fold once, and reads 4 to 10 as they are (settlement format 1 is still decoded, to
-// the same steps, JSON lines and JSON metas are still read, a c/ value is not read, a record both indexes list is
-// read once, and persons of formats 1 and 2 are decoded), as replays read their checkpoints (a replay's copy is
-// opened writable, so it is migrated).
-inline constexpr int kStoreFormat = 11;
+// migrate_meta to 7, then migrate_to_8, then migrate_persons to 9; then a fold's record_latest_dates to 10, then
+// migrate_to_11 and migrate_persons to 12; a format-10 store migrate_to_11 at its open, 11 migrate_persons); a
+// read-only one refuses 2 and 3, saying to run a fold once, and reads 4 to 12 as they are (settlement format 1 is
+// still decoded, to the same steps, JSON lines and JSON metas are still read, a c/ value is not read, a record both
+// indexes list is read once, and persons of formats 1 to 3 are decoded), as replays read their checkpoints (a
+// replay's copy is opened writable, so it is migrated).
+inline constexpr int kStoreFormat = 12;
 // Whether this binary reads a store (or checkpoint) of `format` without migrating it first.
 constexpr bool reads_format(int64_t format) { return format >= 4 && format <= kStoreFormat; }
 
@@ -554,8 +557,8 @@ class Store {
   void migrate_outputs(uint64_t from, const std::string& halfway);
   void migrate_meta();
   void migrate_to_8();
-  void migrate_to_9();
   int migrate_to_11();
+  int migrate_persons(int to, uint8_t person_format);
   std::string dir_;
   std::atomic<int64_t> format_{kStoreFormat};  // atomic: a secondary's catch_up() reads it again
   std::unique_ptr<rocksdb::Env> env_;  // declared before db_: outlives it

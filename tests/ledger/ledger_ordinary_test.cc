@@ -1,5 +1,8 @@
 // Ordinary-outpatient rules (POLICY.md §0, §1, §4, §6), each test citing the rule IDs it checks.
 // Expected amounts are worked out by hand from POLICY.md, in the comments.
+#include <algorithm>
+#include <numeric>
+
 #include "tests/harness.h"
 
 namespace gongji::test {
@@ -358,6 +361,63 @@ TEST(OrdInpt, InpatientStayBothDaysInclusive) {
   EXPECT_EQ(reasons(l.claim("E", "T1", "2023-04-09", items({item("drug", "10.00")}))),
             std::vector<std::string>{"INPATIENT_STAY"});
   EXPECT_EQ(l.claim("E", "T1", "2023-04-10", items({item("drug", "10.00")}))["status"], "settled");
+}
+
+// ORD-INPT, TIME-DATED: the stays follow from the dates of the admissions and discharges, whatever order they were
+// logged in, and one logged twice counts once. Each case is logged in every order; then a claim on each day probed
+// is or is not refused INPATIENT_STAY, as written by hand. Paired as logged, the stays depended on the order: a
+// discharge logged before its admission was dropped and the stay never ended (every later claim refused), and an
+// admission logged twice left one of them open for ever.
+TEST(OrdInpt, StaysAreTheSameWhateverTheOrderTheirEventsWereLoggedIn) {
+  struct Case {
+    std::string what;
+    std::vector<std::pair<std::string, std::string>> events;  // type, date
+    std::vector<std::string> in_stay, not_in_stay;
+  };
+  const std::string in = "inpatient_admitted", out = "inpatient_discharged";
+  const std::vector<Case> cases = {
+      {"an admission logged twice", {{in, "2023-03-01"}, {in, "2023-03-01"}, {out, "2023-03-10"}},
+       {"2023-03-01", "2023-03-10"}, {"2023-02-28", "2023-03-11", "2023-12-31"}},
+      {"admitted and discharged on one day", {{in, "2023-03-05"}, {out, "2023-03-05"}},
+       {"2023-03-05"}, {"2023-03-04", "2023-03-06", "2023-12-31"}},
+      {"readmitted on the day of a discharge",
+       {{in, "2023-03-01"}, {out, "2023-03-05"}, {in, "2023-03-05"}, {out, "2023-03-20"}},
+       {"2023-03-01", "2023-03-05", "2023-03-12", "2023-03-20"}, {"2023-02-28", "2023-03-21"}},
+      {"a second admission during a stay, discharged that day (Interp.: one stay)",
+       {{in, "2023-03-01"}, {in, "2023-03-05"}, {out, "2023-03-05"}},
+       {"2023-03-01", "2023-03-03", "2023-03-05"}, {"2023-03-06", "2023-12-31"}},
+      {"two stays", {{in, "2023-02-01"}, {out, "2023-02-10"}, {in, "2023-03-01"}, {out, "2023-03-10"}},
+       {"2023-02-01", "2023-02-10", "2023-03-01", "2023-03-10"}, {"2023-01-31", "2023-02-11", "2023-02-28",
+                                                                  "2023-03-11"}},
+      {"a discharge with no admission before it", {{out, "2023-02-10"}, {in, "2023-03-01"}, {out, "2023-03-10"}},
+       {"2023-03-01", "2023-03-10"}, {"2023-02-05", "2023-02-10", "2023-03-11"}},
+      {"not discharged yet", {{in, "2023-03-01"}, {out, "2023-02-10"}}, {"2023-03-01", "2023-12-31"},
+       {"2023-02-28"}},
+  };
+  for (const Case& c : cases) {
+    std::vector<size_t> order(c.events.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    do {
+      Ledger l;
+      l.employee("E");
+      l.designate("E", "T1", "2023-01-01");
+      std::string logged;
+      for (size_t k : order) {
+        const auto& [type, at] = c.events[k];
+        nlohmann::json e = {{"type", type}, {"id", l.next_id()}, {"at", at}, {"person", "E"}};
+        if (type == in) e["facility"] = "H2";
+        l.apply(e);
+        logged += " " + type.substr(10) + " " + at;
+      }
+      const auto refused = [&](const std::string& day) {
+        return has_reason(l.claim("E", "T1", day, items({item("drug", "10.00")})), "INPATIENT_STAY");
+      };
+      for (const std::string& day : c.in_stay)
+        EXPECT_TRUE(refused(day)) << c.what << ", logged" << logged << ": " << day;
+      for (const std::string& day : c.not_in_stay)
+        EXPECT_FALSE(refused(day)) << c.what << ", logged" << logged << ": " << day;
+    } while (std::next_permutation(order.begin(), order.end()));
+  }
 }
 
 // ORD-INPT: emergencies: treated -> ordinary rules without a designation; admitted / died -> referred.

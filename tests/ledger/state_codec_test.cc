@@ -5,6 +5,7 @@
 // StateCodecError, never read as some other state.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <climits>
 #include <functional>
 #include <iterator>
@@ -33,18 +34,26 @@ class StateGen {
   // `big`: the one top-level container given 128 entries (a two-byte varint count); -1: none.
   PersonState person(int big = -1) {
     PersonState p;
-    auto& [id, birth, enrolled, standing, suspended, designation, designation_changes, stays, effects, claims,
-           therapy_uses, courses, bonus, family, retired_on, registrations, chronic_facilities, account] = p;
+    auto& [id, birth, enrolled, standing, suspended, designation, designation_changes, admissions, discharges,
+           effects, claims, therapy_uses, courses, bonus, family, retired_on, registrations, chronic_facilities,
+           account] = p;
     int k = 0;
     fill(id), fill(birth), fill(enrolled);
     sized(standing, big == k++), sized(suspended, big == k++), sized(designation, big == k++);
-    sized(designation_changes, big == k++), sized(stays, big == k++), sized(effects, big == k++);
+    sized(designation_changes, big == k++), sized(admissions, big == k++), sized(discharges, big == k++);
+    sized(effects, big == k++);
     sized(claims, big == k++), sized(therapy_uses, big == k++), sized(courses, big == k++), sized(bonus, big == k++);
     sized(family, big == k++), fill(retired_on), sized(registrations, big == k++);
     sized(chronic_facilities, big == k++), sized(account, big == k++);
+    // As the fold keeps them (insert_date): sorted, each date once; no discharge on kNever, which reads as none.
+    for (std::vector<Date>* dates : {&admissions, &discharges}) {
+      std::sort(dates->begin(), dates->end());
+      dates->erase(std::unique(dates->begin(), dates->end()), dates->end());
+    }
+    std::erase(discharges, kNever);
     return p;
   }
-  static constexpr int kPersonContainers = 14;
+  static constexpr int kPersonContainers = 15;
 
   FacilityState facility(bool big = false) {
     FacilityState f;
@@ -170,10 +179,6 @@ class StateGen {
     auto& [date, code, claim] = x;
     fill(date), fill(code), fill(claim);
   }
-  void fill(Stay& x) {
-    auto& [admitted, discharged] = x;
-    fill(admitted), fill(discharged);
-  }
   void fill(FacilityVersion& x) {
     auto& [from, name, parent, kind, specialty, level, tcm, ordinary_outpatient] = x;
     fill(from), fill(name), fill(parent), fill(kind), fill(specialty), fill(level), fill(tcm);
@@ -214,13 +219,29 @@ size_t check_codec(const State& s, Encode encode, Decode decode, const std::stri
   return bytes.size();
 }
 
+// `p` with the admissions and discharges of its stays only (ORD-INPT), what person formats 1 to 3 keep: the dates
+// stays_of passes over dropped.
+PersonState as_stays(PersonState p) {
+  const std::vector<Stay> stays = stays_of(p);
+  p.admissions.clear(), p.discharges.clear();
+  for (const Stay& x : stays) {
+    p.admissions.push_back(x.admitted);
+    if (x.discharged != kNever) p.discharges.push_back(x.discharged);
+  }
+  return p;
+}
+
 size_t check_person(const PersonState& p, const std::string& label) {
   const auto format_1 = [](const PersonState& x) { return encode_person(x, 1); };
   const auto format_2 = [](const PersonState& x) { return encode_person(x, 2); };
-  // Person formats 1 (stores up to format 7) and 2 (store format 8) still read to the same state; format 3 is what
-  // is written.
-  check_codec(p, format_1, decode_person, label + " (person format 1)");
-  check_codec(p, format_2, decode_person, label + " (person format 2)");
+  const auto format_3 = [](const PersonState& x) { return encode_person(x, 3); };
+  // Person formats 1 (stores up to format 7), 2 (store format 8) and 3 (store formats 9 to 11) still read to the same
+  // state, but for the inpatient dates their stays do not use; format 4 is what is written.
+  const PersonState old = as_stays(p);
+  EXPECT_TRUE(stays_of(old) == stays_of(p)) << label;
+  check_codec(old, format_1, decode_person, label + " (person format 1)");
+  check_codec(old, format_2, decode_person, label + " (person format 2)");
+  check_codec(old, format_3, decode_person, label + " (person format 3)");
   return check_codec(p, [](const PersonState& x) { return encode_person(x); }, decode_person, label);
 }
 
@@ -253,8 +274,9 @@ TEST(StateCodec, PersonFormats2And3AreSmaller) {
   ASSERT_GT(state.persons.size(), 900u);
   size_t format_1 = 0, format_2 = 0, format_3 = 0, settled = 0, rejected = 0;
   for (const auto& [id, p] : state.persons) {
-    const std::string bytes = encode_person(p);
-    EXPECT_EQ(bytes[0], 3) << id;
+    const std::string bytes = encode_person(p, 3);
+    EXPECT_EQ(encode_person(p)[0], 4) << id;
+    EXPECT_TRUE(decode_person(encode_person(p)) == p) << id;
     EXPECT_TRUE(decode_person(bytes) == p) << id;
     EXPECT_TRUE(decode_person(encode_person(p, 2)) == p) << id;
     EXPECT_TRUE(decode_person(encode_person(p, 1)) == p) << id;
@@ -317,9 +339,30 @@ const std::string kHandBuiltFormat3 = bytes_of({
 
 TEST(StateCodec, PersonFormat3BytesArePinned) {
   const PersonState p = hand_built_person();
-  EXPECT_EQ(testing::PrintToString(encode_person(p)), testing::PrintToString(kHandBuiltFormat3));
+  EXPECT_EQ(testing::PrintToString(encode_person(p, 3)), testing::PrintToString(kHandBuiltFormat3));
   EXPECT_TRUE(decode_person(kHandBuiltFormat3) == p);
   check_person(p, "the hand-built person");
+}
+
+// Person format 4 (store format 12) is format 3 with the dates of admissions and discharges (ORD-INPT) where format 3
+// held stays. The hand-built person above, admitted on days 40 and 45 and discharged on day 44 (zigzag 80, 90, 88):
+// the bytes of format 3 with the format byte 4 and, after the designation changes, the two lists. The same person
+// in format 3 holds the stays 40-44 and 45-open (kNever, INT32_MAX: zigzag 2^32 - 2, five bytes), which read back as
+// those dates.
+TEST(StateCodec, PersonFormat4BytesArePinnedAndFormat3StaysReadAsTheirDates) {
+  PersonState p = hand_built_person();
+  p.admissions = {40, 45}, p.discharges = {44};
+  const std::string format_4 = "\x04" + kHandBuiltFormat3.substr(1, 16) + bytes_of({0x02, 0x50, 0x5a, 0x01, 0x58}) +
+                               kHandBuiltFormat3.substr(18);
+  ASSERT_EQ(kHandBuiltFormat3.substr(14, 4), std::string(4, '\0'));  // suspended, designation, changes, stays
+  EXPECT_EQ(testing::PrintToString(encode_person(p)), testing::PrintToString(format_4));
+  EXPECT_TRUE(decode_person(format_4) == p);
+  const std::string format_3 = kHandBuiltFormat3.substr(0, 17) +
+                               bytes_of({0x02, 0x50, 0x58, 0x5a, 0xfe, 0xff, 0xff, 0xff, 0x0f}) +
+                               kHandBuiltFormat3.substr(18);
+  EXPECT_EQ(testing::PrintToString(encode_person(p, 3)), testing::PrintToString(format_3));
+  EXPECT_TRUE(decode_person(format_3) == p);
+  check_person(p, "the hand-built person, admitted twice");
 }
 
 // Format 3 bytes the encoder never writes are refused, naming what was read, never read out of range: a code past its
@@ -345,14 +388,14 @@ TEST(StateCodec, PersonFormat3OutOfRangeIsRefused) {
 TEST(StateCodec, GeneratorCoversEveryPersonField) {
   StateGen gen(20261201);
   const PersonState none;
-  std::vector<int> set(18);
+  std::vector<int> set(19);
   for (int i = 0; i < 400; ++i) {
     PersonState p = gen.person();
-    const auto& [a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17] = p;
-    const auto& [b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17] = none;
-    const bool differs[] = {a0 != b0,   a1 != b1,   a2 != b2,   a3 != b3,   a4 != b4,   a5 != b5,
-                            a6 != b6,   a7 != b7,   a8 != b8,   a9 != b9,   a10 != b10, a11 != b11,
-                            a12 != b12, a13 != b13, a14 != b14, a15 != b15, a16 != b16, a17 != b17};
+    const auto& [a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18] = p;
+    const auto& [b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18] = none;
+    const bool differs[] = {a0 != b0,   a1 != b1,   a2 != b2,   a3 != b3,   a4 != b4,   a5 != b5,   a6 != b6,
+                            a7 != b7,   a8 != b8,   a9 != b9,   a10 != b10, a11 != b11, a12 != b12, a13 != b13,
+                            a14 != b14, a15 != b15, a16 != b16, a17 != b17, a18 != b18};
     for (size_t f = 0; f < set.size(); ++f) set[f] += differs[f];
   }
   for (size_t f = 0; f < set.size(); ++f) EXPECT_GT(set[f], 100) << "field " << f << " of PersonState";
@@ -372,7 +415,7 @@ TEST(StateCodec, GeneratedFacilityStatesRoundTripAndEveryTruncationIsRefused) {
 // version byte) and an empty value are refused naming what was read.
 TEST(StateCodec, WrongFormatIsRefusedNamingIt) {
   std::string bytes = encode_person(StateGen(3).person());
-  bytes[0] = 4;
+  bytes[0] = 5;
   EXPECT_EQ(refusal(decode_person, bytes), "stored state is unreadable at person format");
   EXPECT_EQ(refusal(decode_person, ""), "stored state is unreadable at person format");
   EXPECT_EQ(refusal(decode_facility, ""), "stored state is unreadable at facility");

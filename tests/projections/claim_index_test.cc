@@ -283,8 +283,8 @@ TEST(StoreFormat, NewStoreRecordsItsFormat) {
   EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).IsNotFound());  // empty: nothing to misread
   s.fold(*log, default_policy());
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "11");
-  EXPECT_EQ(kStoreFormat, 11);
+  EXPECT_EQ(v, "12");
+  EXPECT_EQ(kStoreFormat, 12);
 }
 
 // A query's secondary opened while its primary opens can see the store's keys without n/format for a moment
@@ -328,7 +328,7 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
     delete db;
   }
   const std::string expected = "the store at " + dir + " has format 1 (no n/format: written by a gongji before "
-                               "store formats) but this gongji reads format 11; rebuild it from the log: move " +
+                               "store formats) but this gongji reads format 12; rebuild it from the log: move " +
                                dir + " aside and run `gongji fold --data-dir " + d / "data" +
                                "` (with the --policy, and --brokers, it was folded with; checkpoints of the old "
                                "format are not used)";
@@ -354,13 +354,13 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
 
 TEST(StoreFormat, NewerFormatIsRefused) {
   TempDir d;
-  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "12").ok()); }
+  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "13").ok()); }
   try {
     Store s(d / "state", true);
-    ADD_FAILURE() << "a format-12 store was opened";
+    ADD_FAILURE() << "a format-13 store was opened";
   } catch (const StoreFormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("has format 12 but this gongji reads format 11; use a gongji that reads "
-                                         "format 12, or rebuild it from the log"),
+    EXPECT_NE(std::string(e.what()).find("has format 13 but this gongji reads format 12; use a gongji that reads "
+                                         "format 13, or rebuild it from the log"),
               std::string::npos)
         << e.what();
     EXPECT_FALSE(e.migratable);  // so fold refuses it before opening anything for writing
@@ -384,7 +384,7 @@ TEST(StoreFormat, EmptyStoreWithoutFormatIsStamped) {
   s.record_run(default_policy(), 4);
   std::string v;
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "11");
+  EXPECT_EQ(v, "12");
 }
 
 // Issue 10: a format-3 store keeps settlements as JSON lines, and a format-2 store has no w/ index of the monthly
@@ -451,14 +451,14 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
     EXPECT_NE(s.digest(), digest);
   }
   EXPECT_EQ(metas, 4u);
-  {  // read as it is; an audit, which compares it byte for byte with a replay of format 11, says to fold first
+  {  // read as it is; an audit, which compares it byte for byte with a replay of format 12, says to fold first
     Store ro(dir, true);
     EXPECT_EQ(ro.format(), 6);
     try {
       audit(ro, *log, default_policy(), d / "scratch", "");
       ADD_FAILURE() << "a format-6 store was audited";
     } catch (const StoreFormatError& e) {
-      EXPECT_NE(std::string(e.what()).find("has format 6 and an audit compares it with a replay of format 11; run "
+      EXPECT_NE(std::string(e.what()).find("has format 6 and an audit compares it with a replay of format 12; run "
                                            "`gongji fold` on it once"),
                 std::string::npos)
           << e.what();
@@ -471,7 +471,7 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
     EXPECT_EQ(digest_at_10(s, *log), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "11");
+    EXPECT_EQ(v, "12");
     s.fold(*log, default_policy());  // nothing new: the migrated metas read back
     EXPECT_EQ(s.digest(), digest);
   }
@@ -570,7 +570,7 @@ TEST(StoreFormat, Format7IndexesAreMigratedTo8) {
       ++claims;
     });
     s.scan("p/", [&](const std::string& k, std::string_view v) {
-      EXPECT_EQ(static_cast<int>(v[0]), 3) << k;
+      EXPECT_EQ(static_cast<int>(v[0]), 4) << k;
       ++persons;
     });
   }
@@ -610,7 +610,7 @@ TEST(StoreFormat, Format7IndexesAreMigratedTo8) {
       std::string v;
       EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
       ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-      EXPECT_EQ(v, "11");
+      EXPECT_EQ(v, "12");
     }
     oplog::set_sink_for_tests(nullptr);
     EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 8: " + std::to_string(added) +
@@ -622,64 +622,76 @@ TEST(StoreFormat, Format7IndexesAreMigratedTo8) {
   }
 }
 
-// Format 9 keeps persons in person format 3. A format-8 store (persons in format 2) is read as it is, and so is one
-// whose migration to 9 stopped halfway (n/format 9 and n/migrating, as format 8, which an audit refuses); a
-// writable open migrates either to the store a fold from zero builds (same digest), each person read back equal.
-TEST(StoreFormat, Format8PersonsAreMigratedTo9) {
+// A store migrated to format `to` by re-encoding its persons (Store::migrate_persons): a fresh store of 300 generated
+// people made format `to` - 1 again, its persons put back in person format `to` == 9 ? 2 : 3, and made halfway
+// (every other person still in the old format, n/format `to` and n/migrating). Either is read as it is, each person
+// read back equal; a writable open migrates either to the store a fold from zero builds (same digest).
+void expect_persons_migrated(int to) {
   TempDir d;
   auto log = open_segment_log(d / "data/log", 4);
   ingest_lines(*log, generated(300));
+  const uint8_t old_person_format = to == 9 ? 2 : 3;
   std::string digest;
   std::map<std::string, PersonState> fresh;
+  size_t admitted = 0;
   {
     Store s(d / "data/fresh");
     s.fold(*log, default_policy());
     digest = s.digest();
     s.scan("p/", [&](const std::string& k, std::string_view v) {
-      EXPECT_EQ(static_cast<int>(v[0]), 3) << k;
+      EXPECT_EQ(static_cast<int>(v[0]), kPersonFormat) << k;
       fresh[k] = decode_person(v);
+      admitted += !fresh[k].admissions.empty();
     });
   }
   ASSERT_GT(fresh.size(), 250u);
+  ASSERT_GT(admitted, 3u) << "the population's hospital stays (ORD-INPT), which person format 4 keeps as dates";
   const std::string dir = d / "data/state";
   for (bool halfway : {false, true}) {
-    SCOPED_TRACE(halfway ? "halfway" : "format 8");
+    SCOPED_TRACE(halfway ? "halfway" : "format " + std::to_string(to - 1));
     fs::remove_all(dir);
     fs::copy(d / "data/fresh", dir);
     {
       Store s(dir);
       rocksdb::WriteBatch b;
-      size_t n = 0;  // halfway: every other person still in format 2
+      size_t n = 0;  // halfway: every other person still in the old format
       s.scan("p/", [&](const std::string& k, std::string_view v) {
-        if (!halfway || n++ % 2 == 0) b.Put(k, encode_person(decode_person(v), 2));
+        if (!halfway || n++ % 2 == 0) b.Put(k, encode_person(decode_person(v), old_person_format));
       });
-      drop_month_index(s, b);
-      b.Put("n/format", halfway ? "9" : "8");
-      if (halfway) b.Put("n/migrating", "format 8 to 9");
+      if (to == 9) drop_month_index(s, b);
+      b.Put("n/format", std::to_string(halfway ? to : to - 1));
+      if (halfway) b.Put("n/migrating", "format " + std::to_string(to - 1) + " to " + std::to_string(to));
       ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
       EXPECT_NE(s.digest(), digest);
     }
     {
-      Store ro(dir, true);
-      EXPECT_EQ(ro.format(), 8);
+      Store ro(dir, true);  // halfway to 9 reads as 8, which an audit refuses; to 12 as 12
+      EXPECT_EQ(ro.format(), to == 9 || !halfway ? to - 1 : to);
       for (const auto& [k, p] : fresh) EXPECT_TRUE(ro.person(p.id) == p) << k;
     }
     std::vector<std::string> said;
     oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
     {
       Store s(dir);
-      EXPECT_EQ(s.format(), 9);
-      EXPECT_EQ(digest_at_10(s, *log), digest);
+      EXPECT_EQ(s.format(), to);
+      EXPECT_EQ(to == 9 ? digest_at_10(s, *log) : s.digest(), digest);
       std::string v;
       EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
     }
     oplog::set_sink_for_tests(nullptr);
     const size_t migrated = halfway ? (fresh.size() + 1) / 2 : fresh.size();
-    EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 9: " + std::to_string(migrated) +
-                                 " persons re-encoded"))
+    EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format " + std::to_string(to) + ": " +
+                                 std::to_string(migrated) + " persons re-encoded"))
         << testing::PrintToString(said);
   }
 }
+
+// Format 9 keeps persons in person format 3 (codes by index, dates as differences).
+TEST(StoreFormat, Format8PersonsAreMigratedTo9) { expect_persons_migrated(9); }
+
+// Format 12 keeps persons in person format 4: the dates of inpatient admissions and discharges (ORD-INPT), where
+// format 3 held stays paired as logged.
+TEST(StoreFormat, Format11PersonsAreMigratedTo12) { expect_persons_migrated(12); }
 
 // Each partition's latest date in JSON Lines events (global ones in every partition), read from the lines themselves.
 std::map<int, Date> latest_dates_of(const std::string& events, int partitions) {
@@ -765,19 +777,19 @@ TEST(StoreFormat, Format9IsGivenItsLatestDatesFromTheLogByAFold) {
   {
     Store s(dir);
     s.fold(*log, default_policy());
-    EXPECT_EQ(s.format(), 11);
+    EXPECT_EQ(s.format(), 12);
     digest = s.digest();
     expected[px] = *parse_date("2027-07-01");  // e-conflict-2's first copy, applied
     for (auto [p, date] : expected) EXPECT_EQ(s.latest_date(p), date) << p;
     ordering = values_under(s, "u/");
   }
   oplog::set_sink_for_tests(nullptr);
-  EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 10: the latest date of 4 partitions recorded "
-                           "from the log"))
-      << testing::PrintToString(said);
-  EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 11: ")) << testing::PrintToString(said);
-  EXPECT_TRUE(logged(said, "partition " + std::to_string(px) + ": the event at offset "))
-      << testing::PrintToString(said);
+  for (const std::string& text : {"migrated the store at " + dir + " to format 10: the latest date of 4 partitions "
+                                  "recorded from the log",
+                                  "migrated the store at " + dir + " to format 11: ",
+                                  "migrated the store at " + dir + " to format 12: ",
+                                  "partition " + std::to_string(px) + ": the event at offset "})
+    EXPECT_TRUE(logged(said, text)) << testing::PrintToString(said);
   EXPECT_TRUE(logged(said, " is dated 2027-07-01, after the policy's window (to 2027-06-30): it is now the latest "
                            "date of the partition, the default --as-of of everyone in it"))
       << testing::PrintToString(said);
@@ -884,7 +896,7 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
       ADD_FAILURE() << "a format-" << format << " store was opened read-only";
     } catch (const StoreFormatError& e) {
       EXPECT_EQ(std::string(e.what()),
-                "the store at " + dir + " has format " + std::to_string(format) + " but this gongji reads format 11; "
+                "the store at " + dir + " has format " + std::to_string(format) + " but this gongji reads format 12; "
                 "run `gongji fold --data-dir " + d / "data" + "` (with the --brokers it was folded with; it folds on "
                 "under the store's own policy) once: it migrates the store in place, then this command works");
       EXPECT_TRUE(e.migratable);
@@ -1232,7 +1244,7 @@ TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo6) {
     EXPECT_EQ(digest_at_10(s, *log), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "11");
+    EXPECT_EQ(v, "12");
     EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
     size_t format_2 = 0, stored_records = 0;
     s.scan("o/", [&](const std::string&, std::string_view value) {

@@ -486,7 +486,7 @@ TEST_F(StoreFault, AFailedWriteOfTheLatestDatesLeavesFormat9AndTheNextFoldRecove
   }
   Store s(dir);
   s.fold(*l, default_policy());
-  EXPECT_EQ(s.format(), 11);
+  EXPECT_EQ(s.format(), kStoreFormat);
   EXPECT_EQ(s.digest(), *clean_digest_);
 }
 
