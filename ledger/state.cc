@@ -56,7 +56,7 @@ std::vector<Stay> stays_of(const PersonState& p) {
     while (a < in.size() && !stays.empty() && in[a] < stays.back().discharged) ++a;  // within the last stay
     if (a < in.size() && in[a] <= out) stays.push_back({in[a++], out});
   }
-  while (a < in.size() && !stays.empty() && in[a] <= stays.back().discharged) ++a;
+  while (a < in.size() && !stays.empty() && in[a] < stays.back().discharged) ++a;  // within the last stay
   if (a < in.size()) stays.push_back({in[a], kNever});
   return stays;
 }

@@ -179,13 +179,13 @@ const FacilityVersion* facility_at(const FacilityState& f, Date d);
 // Adds `d` to a sorted list of dates that holds each date once; false when it was there.
 bool insert_date(std::vector<Date>& dates, Date d);
 // ORD-INPT: the stays a person's admissions and discharges make, in date order; the same whatever order they were
-// logged in, and an admission or discharge logged twice counts once (TIME-DATED). Each discharge, in date order,
-// ends a stay begun by the earliest admission not yet used that is on or before it and on or after the previous
-// stay's discharge (a readmission on the day of a discharge begins the next stay); a discharge with no such admission
-// is passed over, and an admission within a stay is part of it. An admission after the last stay is a stay not yet
-// discharged, unless it is on that stay's discharge day with no discharge after it: Interp., the same stay (the
-// admission of a stay logged twice, or a second admission logged while the stay was open), not a stay that never
-// ends.
+// logged in, and an admission or discharge logged twice counts once (TIME-DATED). One stay at a time: each
+// discharge, in date order, ends a stay begun by the earliest admission not yet used that is on or before it and on
+// or after the previous stay's discharge (an admission on the day of a discharge begins the next stay: a transfer or
+// readmission that day); a discharge with no such admission is passed over, and an admission within a stay is part
+// of it. An admission on or after the last stay's discharge begins a stay not yet discharged. Interp. (the seeds say
+// nothing of inconsistent feeds): two admissions dated on one day count as one (a day stay and a readmission that
+// day read as the day stay), and a second admission during a stay needs no discharge of its own.
 std::vector<Stay> stays_of(const PersonState& p);
 
 }  // namespace gongji

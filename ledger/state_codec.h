@@ -17,7 +17,7 @@ struct StateCodecError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// A person's first byte is its format, all three read:
+// A person's first byte is its format, all four read:
 //   1 (store formats up to 7): every claim's effect in full; written only where asked (tests building a store of
 //     format 7);
 //   2 (store format 8, issue 10: a person is rewritten at each commit that touches it, and claims and their effects

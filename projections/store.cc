@@ -198,8 +198,8 @@ bool found(const rocksdb::Status& s, const std::string& what, const std::string&
 constexpr const char* kFormatKey = "n/format";  // Store::check_format
 // The fixed-width end of c/ and r/ keys: "<partition, 4>/<offset, 16>/<n, 8>" (the o/ key without "o/").
 constexpr size_t kIndexTailSize = 4 + 1 + 16 + 1 + 8;
-// Present while migrate_outputs or migrate_to_8 runs (n/format already says 6 or 8, which older binaries refuse as
-// newer); it names the format the migration started from.
+// Present while migrate_outputs, migrate_to_8 or migrate_persons runs (n/format already says 6, 8, 9 or 12, which
+// older binaries refuse as newer); it names the format the migration started from.
 constexpr const char* kMigratingKey = "n/migrating";
 
 std::string policy_key(const std::string& version) { return "v/" + key_part(version); }
@@ -1050,14 +1050,12 @@ void Store::check_format(bool read_only) {
     migrate_to_8();
     format = 8;
   }
-  if ((format == 8 || (format == 9 && halfway)) && !read_only) {
-    migrate_persons(9, 3);
-    format = 9;
-  }
+  if ((format == 8 || (format == 9 && halfway)) && !read_only) format = migrate_persons(9, 3);
   if (format == 10 && !read_only) format = migrate_to_11();
   if ((format == 11 || (format == 12 && halfway)) && !read_only) format = migrate_persons(12, 4);
   if (read_only && halfway && format == 8) format = 7;  // migrate_to_8 stopped midway: still format 7's indexes
-  if (read_only && halfway && format == 9) format = 8;  // migrate_persons(9) stopped midway: both formats
+  // migrate_persons stopped midway: persons of both formats, read as the format before (an audit says to fold first)
+  if (read_only && halfway && (format == 9 || format == 12)) --format;
   format_ = static_cast<int64_t>(format);
   if (reads_format(format_)) return;
   const std::string data = parent_of(dir_);
@@ -1119,18 +1117,18 @@ struct MigrationWrites {
     check(db->Write(wo, &batch), what, dir);
     batch.Clear();
   }
-  // Each person in a person format below `to` put in `to` (state_codec.h; migrate_to_8 puts format 1 in 2, the one
-  // its binaries read, migrate_persons formats 1 and 2 in 3, then in 4), in batches of 10,000 written unsynced, with
-  // progress on the operational log every million; how many. A person that does not decode stops the migration:
-  // StoreError naming its key.
-  uint64_t reencode_persons(uint8_t to) {
+  // Each person in a person format below `below` put in kPersonFormat (state_codec.h: every older format decodes, and
+  // formats 2 and 3 would not keep what format 4 holds; migrate_to_8 re-encodes format 1, migrate_persons formats
+  // below 3, then below 4), in batches of 10,000 written unsynced, with progress on the operational log every
+  // million; how many. A person that does not decode stops the migration: StoreError naming its key.
+  uint64_t reencode_persons(uint8_t below) {
     uint64_t persons = 0;
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
     for (it->Seek("p/"); it->Valid() && it->key().starts_with("p/"); it->Next()) {
       const std::string_view v = it->value().ToStringView();
-      if (!v.empty() && static_cast<uint8_t>(v[0]) >= to) continue;
+      if (!v.empty() && static_cast<uint8_t>(v[0]) >= below) continue;
       try {
-        batch.Put(it->key(), encode_person(decode_person(v), to));
+        batch.Put(it->key(), encode_person(decode_person(v)));
       } catch (const StateCodecError& e) {
         throw StoreError("cannot " + what + ": the person under " + it->key().ToString() + " does not decode (" +
                          e.what() + ")");
@@ -1275,18 +1273,19 @@ void Store::migrate_to_8() {
               " claim index values emptied, " + std::to_string(persons) + " persons re-encoded");
 }
 
-// Format 8 -> 9 (each person in person format 3) and 11 -> 12 (in person format 4: ORD-INPT's admissions and
-// discharges are those of its stays), `to` from `to` - 1, each person put in `person_format` (state_codec.h;
-// reencode_persons). As migrate_to_8: first n/format `to` and n/migrating (synced), so older binaries refuse the
-// store as newer and a crash midway leaves a store this one reads as it is (both person formats are decoded) and
-// migrates again at its next writable open; then the persons in batches; n/migrating is deleted with the last one.
-// The migrated store is the one a fold from zero builds (same digest). Returns `to`.
-int Store::migrate_persons(int to, uint8_t person_format) {
+// Format 8 -> 9 (persons of person formats 1 and 2) and 11 -> 12 (of format 3: ORD-INPT's admissions and discharges
+// are those of its stays), `to` from `to` - 1, each person of a format below `below` put in kPersonFormat
+// (reencode_persons). As migrate_to_8: first n/format `to` and n/migrating (synced), so older binaries refuse the
+// store as newer and a crash midway leaves a store this one reads as it is (every person format is decoded; read-only,
+// as format `to` - 1) and migrates again at its next writable open; then the persons in batches; n/migrating is
+// deleted with the last one. The migrated store is the one a fold from zero builds (same digest) unless an earlier
+// gongji's stays dropped a discharge (README, store formats). Returns `to`.
+int Store::migrate_persons(int to, uint8_t below) {
   MigrationWrites m(db_.get(), dir_, to);
   m.batch.Put(kFormatKey, std::to_string(to));
   m.batch.Put(kMigratingKey, "format " + std::to_string(to - 1) + " to " + std::to_string(to));
   m.write(true);
-  const uint64_t persons = m.reencode_persons(person_format);
+  const uint64_t persons = m.reencode_persons(below);
   m.batch.Delete(kMigratingKey);
   m.write(true);
   oplog::info("migrated the store at " + dir_ + " to format " + std::to_string(to) + ": " + std::to_string(persons) +
@@ -1423,10 +1422,12 @@ struct PartitionFolder::Impl {
       : store(s), db(d), partition(p), state(d, p), ctx{&policy, p, partitions, p == 0}, next(s.folded_offset(p)) {
     if (s.format_ < kStoreFormat)  // folded on, it would hold latest dates (or a month index) of some events only
       throw StoreError("the store at " + s.dir_ + " has format " + std::to_string(s.format_.load()) +
-                       (s.format_ < 10 ? ": its latest dates (l/) must be recorded from the log before it is folded "
-                                         "on (Store::record_latest_dates)"
-                                       : ": its month index (t/) must be built before it is folded on (a writable "
-                                         "open builds it: Store::migrate_to_11)"));
+                       (s.format_ < 10   ? ": its latest dates (l/) must be recorded from the log before it is "
+                                           "folded on (Store::record_latest_dates)"
+                        : s.format_ < 11 ? ": its month index (t/) must be built before it is folded on (a writable "
+                                           "open builds it: Store::migrate_to_11)"
+                                         : ": its persons must be re-encoded before it is folded on (a writable "
+                                           "open does it: Store::migrate_persons)"));
     dates = dates_committed = stored_dates(s, d, p);
     months = months_committed = stored_months(d, p, next, s.dir_);
   }

@@ -558,7 +558,7 @@ class Store {
   void migrate_meta();
   void migrate_to_8();
   int migrate_to_11();
-  int migrate_persons(int to, uint8_t person_format);
+  int migrate_persons(int to, uint8_t below);
   std::string dir_;
   std::atomic<int64_t> format_{kStoreFormat};  // atomic: a secondary's catch_up() reads it again
   std::unique_ptr<rocksdb::Env> env_;  // declared before db_: outlives it

@@ -1079,7 +1079,7 @@ TEST(Serve, AFormat9StoreIsGivenItsLatestDatesFromTheTopic) {
   }
   ASSERT_EQ(run(serve), 0);
   Store s(d / "s/state", true);
-  EXPECT_EQ(s.format(), 11);
+  EXPECT_EQ(s.format(), kStoreFormat);
   EXPECT_EQ(s.digest(), clean.digest);
   size_t orderings = 0;  // u/, which the digest leaves out: one a partition (facility events reach every one)
   s.scan("u/", [&](const std::string&, std::string_view) { ++orderings; });

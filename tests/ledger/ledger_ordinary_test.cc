@@ -383,9 +383,12 @@ TEST(OrdInpt, StaysAreTheSameWhateverTheOrderTheirEventsWereLoggedIn) {
       {"readmitted on the day of a discharge",
        {{in, "2023-03-01"}, {out, "2023-03-05"}, {in, "2023-03-05"}, {out, "2023-03-20"}},
        {"2023-03-01", "2023-03-05", "2023-03-12", "2023-03-20"}, {"2023-02-28", "2023-03-21"}},
-      {"a second admission during a stay, discharged that day (Interp.: one stay)",
+      {"a second admission during a stay, on the day of its discharge: a readmission, not discharged yet",
        {{in, "2023-03-01"}, {in, "2023-03-05"}, {out, "2023-03-05"}},
-       {"2023-03-01", "2023-03-03", "2023-03-05"}, {"2023-03-06", "2023-12-31"}},
+       {"2023-03-01", "2023-03-03", "2023-03-05", "2023-03-06", "2023-12-31"}, {"2023-02-28"}},
+      {"a second admission during a stay (Interp.: part of it)",
+       {{in, "2023-03-01"}, {in, "2023-03-03"}, {out, "2023-03-10"}},
+       {"2023-03-01", "2023-03-03", "2023-03-10"}, {"2023-02-28", "2023-03-11", "2023-12-31"}},
       {"two stays", {{in, "2023-02-01"}, {out, "2023-02-10"}, {in, "2023-03-01"}, {out, "2023-03-10"}},
        {"2023-02-01", "2023-02-10", "2023-03-01", "2023-03-10"}, {"2023-01-31", "2023-02-11", "2023-02-28",
                                                                   "2023-03-11"}},
@@ -418,6 +421,29 @@ TEST(OrdInpt, StaysAreTheSameWhateverTheOrderTheirEventsWereLoggedIn) {
         EXPECT_FALSE(refused(day)) << c.what << ", logged" << logged << ": " << day;
     } while (std::next_permutation(order.begin(), order.end()));
   }
+}
+
+// ORD-INPT, TIME-ORDER: a transfer, discharged from one hospital and admitted to another the same day, is a stay from
+// that day on as soon as the admission is logged: a claim during it, logged before its discharge, is refused; once
+// the discharge is logged, a claim after it is paid.
+TEST(OrdInpt, AReadmissionOnTheDayOfADischargeIsAStayOnceLogged) {
+  Ledger l;
+  l.employee("E");
+  l.designate("E", "T1", "2023-01-01");
+  const auto stay = [&](const std::string& type, const std::string& at, const std::string& facility) {
+    json e = {{"type", type}, {"id", l.next_id()}, {"at", at}, {"person", "E"}};
+    if (!facility.empty()) e["facility"] = facility;
+    l.apply(e);
+  };
+  stay("inpatient_admitted", "2023-03-01", "H2");
+  stay("inpatient_discharged", "2023-03-05", "");
+  stay("inpatient_admitted", "2023-03-05", "H3");
+  EXPECT_EQ(reasons(l.claim("E", "T1", "2023-03-12", items({item("drug", "10.00")}))),
+            std::vector<std::string>{"INPATIENT_STAY"});
+  stay("inpatient_discharged", "2023-03-20", "");
+  EXPECT_EQ(reasons(l.claim("E", "T1", "2023-03-14", items({item("drug", "10.00")}))),
+            std::vector<std::string>{"INPATIENT_STAY"});
+  EXPECT_EQ(l.claim("E", "T1", "2023-03-21", items({item("drug", "10.00")}))["status"], "settled");
 }
 
 // ORD-INPT: emergencies: treated -> ordinary rules without a designation; admitted / died -> referred.

@@ -362,7 +362,21 @@ TEST(StateCodec, PersonFormat4BytesArePinnedAndFormat3StaysReadAsTheirDates) {
                                kHandBuiltFormat3.substr(18);
   EXPECT_EQ(testing::PrintToString(encode_person(p, 3)), testing::PrintToString(format_3));
   EXPECT_TRUE(decode_person(format_3) == p);
+  EXPECT_TRUE(stays_of(p) == (std::vector<Stay>{{40, 44}, {45, kNever}}));
   check_person(p, "the hand-built person, admitted twice");
+  // Stays an earlier gongji paired for a readmission on the day of a discharge (40-44, 44-open) read as those stays.
+  PersonState readmitted;
+  readmitted.admissions = {40, 44}, readmitted.discharges = {44};
+  EXPECT_TRUE(stays_of(readmitted) == (std::vector<Stay>{{40, 44}, {44, kNever}}));
+  EXPECT_TRUE(decode_person(encode_person(readmitted, 3)) == readmitted);
+  // Format 4 lists the encoder never writes are refused: out of order, a date twice, a discharge on kNever.
+  for (const auto& [admissions, discharges] : std::vector<std::pair<std::vector<Date>, std::vector<Date>>>{
+           {{45, 40}, {44}}, {{40, 40}, {44}}, {{40}, {44, 44}}, {{40}, {44, kNever}}}) {
+    PersonState bad = p;
+    bad.admissions = admissions, bad.discharges = discharges;
+    EXPECT_EQ(refusal(decode_person, encode_person(bad)), "stored state is unreadable at person")
+        << testing::PrintToString(admissions) << " " << testing::PrintToString(discharges);
+  }
 }
 
 // Format 3 bytes the encoder never writes are refused, naming what was read, never read out of range: a code past its
