@@ -41,23 +41,23 @@ const FacilityVersion* facility_at(const FacilityState& f, Date d) {
   return found;
 }
 
-bool insert_date(std::vector<Date>& dates, Date d) {
-  const auto at = std::lower_bound(dates.begin(), dates.end(), d);
-  if (at != dates.end() && *at == d) return false;
-  dates.insert(at, d);
-  return true;
+void insert_date(std::vector<Date>& dates, Date d) {
+  dates.insert(std::upper_bound(dates.begin(), dates.end(), d), d);
 }
 
 std::vector<Stay> stays_of(const PersonState& p) {
   std::vector<Stay> stays;
-  const std::vector<Date>& in = p.admissions;
-  size_t a = 0;  // the first admission not yet used
-  for (const Date out : p.discharges) {
-    while (a < in.size() && !stays.empty() && in[a] < stays.back().discharged) ++a;  // within the last stay
-    if (a < in.size() && in[a] <= out) stays.push_back({in[a++], out});
+  const std::vector<Date>&in = p.admissions, &out = p.discharges;
+  bool open = false;
+  for (size_t a = 0, c = 0; a < in.size() || c < out.size();) {
+    const Date day = c == out.size() || (a < in.size() && in[a] < out[c]) ? in[a] : out[c];
+    size_t admitted = 0, discharged = 0;  // on `day`
+    for (; a < in.size() && in[a] == day; ++a) ++admitted;
+    for (; c < out.size() && out[c] == day; ++c) ++discharged;
+    if (open && discharged > 0) stays.back().discharged = day, open = false, --discharged;  // the stay ends
+    for (; admitted > 0 && discharged > 0; --admitted, --discharged) stays.push_back({day, day});  // day stays
+    if (admitted > 0 && !open) stays.push_back({day, kNever}), open = true;  // begun (more admissions: part of it)
   }
-  while (a < in.size() && !stays.empty() && in[a] < stays.back().discharged) ++a;  // within the last stay
-  if (a < in.size()) stays.push_back({in[a], kNever});
   return stays;
 }
 

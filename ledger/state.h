@@ -111,7 +111,7 @@ struct PersonState {
   std::vector<Dated<bool>> suspended;             // P-ELIG
   std::vector<Dated<std::string>> designation;    // ORD-DESIG; "" = no designation
   std::vector<Date> designation_changes;          // dates of changes (not first choices)
-  std::vector<Date> admissions, discharges;       // ORD-INPT: the dates logged, sorted, each once (stays_of)
+  std::vector<Date> admissions, discharges;       // ORD-INPT: one date an event logged, ascending (stays_of)
   std::vector<Effect> effects;
   std::map<std::string, ClaimRecord> claims;
   std::vector<TherapyUse> therapy_uses;           // ORD-ACU frequency and daily counts
@@ -176,16 +176,16 @@ Date period_start(const PersonState& p, Date d);         // ORD-TYPE: first day 
 // whatever the log order).
 Date next_scheme_change(const PersonState& p, Date d);
 const FacilityVersion* facility_at(const FacilityState& f, Date d);
-// Adds `d` to a sorted list of dates that holds each date once; false when it was there.
-bool insert_date(std::vector<Date>& dates, Date d);
+// Adds `d` to an ascending list of dates, after any equal ones.
+void insert_date(std::vector<Date>& dates, Date d);
 // ORD-INPT: the stays a person's admissions and discharges make, in date order; the same whatever order they were
-// logged in, and an admission or discharge logged twice counts once (TIME-DATED). One stay at a time: each
-// discharge, in date order, ends a stay begun by the earliest admission not yet used that is on or before it and on
-// or after the previous stay's discharge (an admission on the day of a discharge begins the next stay: a transfer or
-// readmission that day); a discharge with no such admission is passed over, and an admission within a stay is part
-// of it. An admission on or after the last stay's discharge begins a stay not yet discharged. Interp. (the seeds say
-// nothing of inconsistent feeds): two admissions dated on one day count as one (a day stay and a readmission that
-// day read as the day stay), and a second admission during a stay needs no discharge of its own.
+// logged in (TIME-DATED). One stay at a time, day by day: a discharge ends the stay begun before that day; then each
+// admission of the day with a discharge of the day left is a day stay; an admission left begins a stay (a transfer
+// or readmission that day, after a stay ended); other admissions during a stay are part of it, and a discharge with
+// no stay to end is passed over. Interp. (the seeds say nothing of inconsistent feeds): the order of one day's
+// events is not known, so an admission sent twice on one day reads as a readmission (a stay until the next
+// discharge), as it did when stays were paired as logged; a second admission during a stay needs no discharge of its
+// own, so nested stays (admitted 1st and 3rd, discharged 5th and 10th) end at the first discharge.
 std::vector<Stay> stays_of(const PersonState& p);
 
 }  // namespace gongji

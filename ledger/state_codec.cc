@@ -598,9 +598,9 @@ PersonState decode_person(std::string_view bytes) {
   get(in, p.standing), get(in, p.suspended), get(in, p.designation), get(in, p.designation_changes);
   if (format >= 4) {
     get(in, p.admissions), get(in, p.discharges);
-    // As insert_date keeps them: ascending, each once; no discharge on kNever (what stays_of reads as none).
+    // As insert_date keeps them: ascending; no discharge on kNever (what a stay not discharged ends on).
     for (const std::vector<Date>* dates : {&p.admissions, &p.discharges})
-      if (std::adjacent_find(dates->begin(), dates->end(), std::greater_equal<Date>()) != dates->end()) in.fail();
+      if (std::adjacent_find(dates->begin(), dates->end(), std::greater<Date>()) != dates->end()) in.fail();
     if (!p.discharges.empty() && p.discharges.back() == kNever) in.fail();
   } else {
     std::vector<Stay> stays;

@@ -1005,8 +1005,8 @@ void Store::catch_up() {
 // to 7, then migrate_to_8, then migrate_persons to 9), each step saying what it did on the operational log (format 10
 // is built from the log: record_latest_dates; 11 from 10 by migrate_to_11, 12 from 11 by migrate_persons); a
 // read-only open reads formats 4 to 12 as they are (reads_format), and a store left halfway to format 8 as format 7,
-// halfway to 9 as 8 (format()). A secondary reads it again at catch_up()
-// while it is below kStoreFormat.
+// halfway to 9 as 8, halfway to 12 as 11 (format()). A secondary reads it again at catch_up() while it is below
+// kStoreFormat.
 // Anything else, and formats 2 and 3 in a read-only open, is refused with what to run. A new format adds its step
 // after the last one, and says so at kStoreFormat.
 void Store::check_format(bool read_only) {
@@ -1226,10 +1226,10 @@ void Store::migrate_meta() {
 
 // Format 7 -> 8: the r/ entries the person's i/ index reaches are deleted (r/<person>/<partition>/<offset>/<n> where
 // i/<person>/<partition>/<offset> exists: a record naming the person of an event listed for the person), the c/
-// values emptied, and each person in person format 1 put in format 2 (state_codec.h; migrate_persons then puts them in
-// 3). First n/format 8 and n/migrating (synced): older binaries refuse the store as newer from then on, and a crash
-// midway leaves a store this one reads as it is (person_index visits a record both indexes list once, no c/ value is
-// read, all person formats are decoded) and migrates again at its next writable open (each step is idempotent); then
+// values emptied, and each person in person format 1 put in kPersonFormat (state_codec.h; reencode_persons). First
+// n/format 8 and n/migrating (synced): older binaries refuse the store as newer from then on, and a crash midway
+// leaves a store this one reads as it is (person_index visits a record both indexes list once, no c/ value is read,
+// all person formats are decoded) and migrates again at its next writable open (each step is idempotent); then
 // the entries in batches; n/migrating is deleted with the last one. The migrated store is the one a fold from zero
 // builds (same digest).
 void Store::migrate_to_8() {
@@ -1420,7 +1420,8 @@ struct PartitionFolder::Impl {
   MonthIndexOfPartition months, months_committed;
   Impl(Store& s, rocksdb::DB* d, int p, int partitions, const Policy& policy)
       : store(s), db(d), partition(p), state(d, p), ctx{&policy, p, partitions, p == 0}, next(s.folded_offset(p)) {
-    if (s.format_ < kStoreFormat)  // folded on, it would hold latest dates (or a month index) of some events only
+    // Folded on, it would hold latest dates (or a month index) of some events only, or persons of two formats.
+    if (s.format_ < kStoreFormat)
       throw StoreError("the store at " + s.dir_ + " has format " + std::to_string(s.format_.load()) +
                        (s.format_ < 10   ? ": its latest dates (l/) must be recorded from the log before it is "
                                            "folded on (Store::record_latest_dates)"

@@ -45,11 +45,8 @@ class StateGen {
     sized(claims, big == k++), sized(therapy_uses, big == k++), sized(courses, big == k++), sized(bonus, big == k++);
     sized(family, big == k++), fill(retired_on), sized(registrations, big == k++);
     sized(chronic_facilities, big == k++), sized(account, big == k++);
-    // As the fold keeps them (insert_date): sorted, each date once; no discharge on kNever, which reads as none.
-    for (std::vector<Date>* dates : {&admissions, &discharges}) {
-      std::sort(dates->begin(), dates->end());
-      dates->erase(std::unique(dates->begin(), dates->end()), dates->end());
-    }
+    // As the fold keeps them (insert_date): ascending; no discharge on kNever, which reads as none.
+    std::sort(admissions.begin(), admissions.end()), std::sort(discharges.begin(), discharges.end());
     std::erase(discharges, kNever);
     return p;
   }
@@ -364,14 +361,21 @@ TEST(StateCodec, PersonFormat4BytesArePinnedAndFormat3StaysReadAsTheirDates) {
   EXPECT_TRUE(decode_person(format_3) == p);
   EXPECT_TRUE(stays_of(p) == (std::vector<Stay>{{40, 44}, {45, kNever}}));
   check_person(p, "the hand-built person, admitted twice");
-  // Stays an earlier gongji paired for a readmission on the day of a discharge (40-44, 44-open) read as those stays.
-  PersonState readmitted;
-  readmitted.admissions = {40, 44}, readmitted.discharges = {44};
-  EXPECT_TRUE(stays_of(readmitted) == (std::vector<Stay>{{40, 44}, {44, kNever}}));
-  EXPECT_TRUE(decode_person(encode_person(readmitted, 3)) == readmitted);
-  // Format 4 lists the encoder never writes are refused: out of order, a date twice, a discharge on kNever.
+  // Stays an earlier gongji paired for a transfer (40-44, then 44-open, and then 44-44: readmitted and discharged that
+  // day) read as those stays: person format 3's bytes give these dates.
+  for (const std::vector<Stay>& paired : {std::vector<Stay>{{40, 44}, {44, kNever}},
+                                          std::vector<Stay>{{40, 44}, {44, 44}}}) {
+    PersonState q;
+    for (const Stay& x : paired) {
+      q.admissions.push_back(x.admitted);
+      if (x.discharged != kNever) q.discharges.push_back(x.discharged);
+    }
+    EXPECT_TRUE(stays_of(q) == paired) << testing::PrintToString(q.discharges);
+    EXPECT_TRUE(decode_person(encode_person(q, 3)) == q);
+  }
+  // Format 4 lists the encoder never writes are refused: out of order, a discharge on kNever.
   for (const auto& [admissions, discharges] : std::vector<std::pair<std::vector<Date>, std::vector<Date>>>{
-           {{45, 40}, {44}}, {{40, 40}, {44}}, {{40}, {44, 44}}, {{40}, {44, kNever}}}) {
+           {{45, 40}, {44}}, {{40}, {46, 44}}, {{40}, {44, kNever}}}) {
     PersonState bad = p;
     bad.admissions = admissions, bad.discharges = discharges;
     EXPECT_EQ(refusal(decode_person, encode_person(bad)), "stored state is unreadable at person")
