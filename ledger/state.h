@@ -183,9 +183,10 @@ void insert_date(std::vector<Date>& dates, Date d);
 // admission of the day with a discharge of the day left is a day stay; an admission left begins a stay (a transfer
 // or readmission that day, after a stay ended); other admissions during a stay are part of it, and a discharge with
 // no stay to end is passed over. Interp. (the seeds say nothing of inconsistent feeds): the order of one day's
-// events is not known, so an admission sent twice on one day reads as a readmission (a stay until the next
-// discharge), as it did when stays were paired as logged; a second admission during a stay needs no discharge of its
-// own, so nested stays (admitted 1st and 3rd, discharged 5th and 10th) end at the first discharge.
+// events is not known, so an admission sent twice on the day of a discharge reads as a readmission that day (a stay
+// until the next discharge), and a discharge sent twice on a transfer day ends the readmission that day (a later
+// discharge is passed over); a second admission during a stay needs no discharge of its own, so nested stays
+// (admitted 1st and 3rd, discharged 5th and 10th) end at the first discharge.
 std::vector<Stay> stays_of(const PersonState& p);
 
 }  // namespace gongji

@@ -1279,7 +1279,7 @@ void Store::migrate_to_8() {
 // store as newer and a crash midway leaves a store this one reads as it is (every person format is decoded; read-only,
 // as format `to` - 1) and migrates again at its next writable open; then the persons in batches; n/migrating is
 // deleted with the last one. The migrated store is the one a fold from zero builds (same digest) unless an earlier
-// gongji's stays dropped a discharge (README, store formats). Returns `to`.
+// gongji's stays judged a claim otherwise than stays_of does (README, store formats). Returns `to`.
 int Store::migrate_persons(int to, uint8_t below) {
   MigrationWrites m(db_.get(), dir_, to);
   m.batch.Put(kFormatKey, std::to_string(to));

@@ -364,10 +364,10 @@ TEST(OrdInpt, InpatientStayBothDaysInclusive) {
 }
 
 // ORD-INPT, TIME-DATED: the stays follow from the dates of the admissions and discharges, whatever order they were
-// logged in, and one logged twice counts once. Each case is logged in every order; then a claim on each day probed
-// is or is not refused INPATIENT_STAY, as written by hand. Paired as logged, the stays depended on the order: a
-// discharge logged before its admission was dropped and the stay never ended (every later claim refused), and an
-// admission logged twice left one of them open for ever.
+// logged in (ledger/state.h stays_of, with its interpretations). Each case is logged in every order; then a claim on
+// each day probed is or is not refused INPATIENT_STAY, as written by hand. Paired as logged, the stays depended on
+// the order: a discharge logged before its admission was dropped and the stay never ended (every later claim
+// refused), and an admission logged twice left one of them open for ever.
 TEST(OrdInpt, StaysAreTheSameWhateverTheOrderTheirEventsWereLoggedIn) {
   struct Case {
     std::string what;
@@ -397,6 +397,9 @@ TEST(OrdInpt, StaysAreTheSameWhateverTheOrderTheirEventsWereLoggedIn) {
       {"a day stay whose admission was sent twice (Interp.: read as a readmission that day)",
        {{in, "2023-03-05"}, {in, "2023-03-05"}, {out, "2023-03-05"}}, {"2023-03-05", "2023-03-06", "2023-12-31"},
        {"2023-03-04"}},
+      {"a discharge sent twice on a transfer day (Interp.: the readmission a day stay, a later discharge passed over)",
+       {{in, "2023-03-01"}, {out, "2023-03-05"}, {in, "2023-03-05"}, {out, "2023-03-05"}, {out, "2023-03-20"}},
+       {"2023-03-01", "2023-03-05"}, {"2023-03-06", "2023-03-20", "2023-03-21"}},
       {"two stays", {{in, "2023-02-01"}, {out, "2023-02-10"}, {in, "2023-03-01"}, {out, "2023-03-10"}},
        {"2023-02-01", "2023-02-10", "2023-03-01", "2023-03-10"}, {"2023-01-31", "2023-02-11", "2023-02-28",
                                                                   "2023-03-11"}},

@@ -373,6 +373,20 @@ TEST(StateCodec, PersonFormat4BytesArePinnedAndFormat3StaysReadAsTheirDates) {
     EXPECT_TRUE(stays_of(q) == paired) << testing::PrintToString(q.discharges);
     EXPECT_TRUE(decode_person(encode_person(q, 3)) == q);
   }
+  // Stays as an earlier gongji paired them in log order, in format 3's bytes by hand, read as their dates: admitted
+  // 1st and 3rd, discharged 5th (1-open beside 3-5) is the stay 1-5; a day stay on the 5th and its admission sent
+  // again (5-5, 5-open) stays open from the 5th (Interp.); admitted 3rd, admitted 1st, discharged 4th, discharged
+  // 1st (3-open, 1-4: the discharge on the 1st dropped) is the stay 1-4.
+  const std::string never = bytes_of({0xfe, 0xff, 0xff, 0xff, 0x0f});
+  const auto stored = [&](const std::string& stays) {
+    return decode_person(kHandBuiltFormat3.substr(0, 17) + stays + kHandBuiltFormat3.substr(18));
+  };
+  EXPECT_TRUE(stays_of(stored(bytes_of({0x02, 0x02}) + never + bytes_of({0x06, 0x0a}))) ==
+              (std::vector<Stay>{{1, 5}}));
+  EXPECT_TRUE(stays_of(stored(bytes_of({0x02, 0x0a, 0x0a, 0x0a}) + never)) ==
+              (std::vector<Stay>{{5, 5}, {5, kNever}}));
+  EXPECT_TRUE(stays_of(stored(bytes_of({0x02, 0x06}) + never + bytes_of({0x02, 0x08}))) ==
+              (std::vector<Stay>{{1, 4}}));
   // Format 4 lists the encoder never writes are refused: out of order, a discharge on kNever.
   for (const auto& [admissions, discharges] : std::vector<std::pair<std::vector<Date>, std::vector<Date>>>{
            {{45, 40}, {44}}, {{40}, {46, 44}}, {{40}, {44, kNever}}}) {
