@@ -38,6 +38,7 @@
 #include "log/fault_probe.h"
 #include "log/io_error.h"
 #include "log/rocksdb_info_log.h"
+#include "log/rocksdb_open.h"
 #include "events/fb_codec.h"
 #include "events/partition.h"
 #include "oplog/oplog.h"
@@ -486,8 +487,9 @@ std::unique_ptr<rocksdb::DB> open_index(const fs::path& dir, bool read_only, boo
   if (create) fs::create_directories(dir / "index");
   opt.info_log = std::make_shared<TolerantInfoLog>(read_only ? "" : (dir / "index").string());
   rocksdb::DB* db = nullptr;
-  auto st = read_only ? rocksdb::DB::OpenForReadOnly(opt, (dir / "index").string(), &db)
-                      : rocksdb::DB::Open(opt, (dir / "index").string(), &db);
+  const std::string path = (dir / "index").string();
+  const auto read = [&](rocksdb::DB** to) { return rocksdb::DB::OpenForReadOnly(opt, path, to); };
+  auto st = read_only ? open_beside_writer(read, &db) : rocksdb::DB::Open(opt, path, &db);
   if (st.IsNoSpace())
     throw LogError(io_error(ENOSPC, (dir / "index").string()) + " (opening the id index: " + st.ToString() + ")");
   if (!st.ok()) throw LogError("embedded log: cannot open id index " + (dir / "index").string() + ": " + st.ToString());

@@ -40,6 +40,7 @@
 #include "log/io_error.h"
 #include "events/fb_codec.h"
 #include "log/rocksdb_info_log.h"
+#include "log/rocksdb_open.h"
 #include "oplog/oplog.h"
 #include "events/partition.h"
 #include "events/text.h"
@@ -984,10 +985,16 @@ Store::Store(const std::string& dir_arg, const StoreOptions& o, const std::strin
   rocksdb::DB* db = nullptr;
   if (!secondary.empty()) {
     opt.max_open_files = -1;  // a secondary keeps every table open: the primary may delete them after compaction
-    check(rocksdb::DB::OpenAsSecondary(opt, dir, secondary, &db), "open projections at " + dir + " as secondary");
+    check(open_beside_writer(
+              [&](rocksdb::DB** to) { return rocksdb::DB::OpenAsSecondary(opt, dir, secondary, to); }, &db),
+          "open projections at " + dir + " as secondary");
     secondary_ = true;
-  } else if (o.read_only) check(rocksdb::DB::OpenForReadOnly(opt, dir, &db), "open projections at " + dir);
-  else check(rocksdb::DB::Open(opt, dir, &db), "open projections at " + dir, dir);
+  } else if (o.read_only) {
+    check(open_beside_writer([&](rocksdb::DB** to) { return rocksdb::DB::OpenForReadOnly(opt, dir, to); }, &db),
+          "open projections at " + dir);
+  } else {
+    check(rocksdb::DB::Open(opt, dir, &db), "open projections at " + dir, dir);
+  }
   db_.reset(db);
   read_only_ = read_only;
   check_format(read_only);
