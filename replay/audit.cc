@@ -303,6 +303,24 @@ nlohmann::json audit_record(const AuditReport& report, const std::map<int, uint6
           {"findings", report.findings}};
 }
 
+namespace {
+// Whether `j` is a run as audit_record writes it, with the id `id` (its file's name): every field of its type, and
+// books_hold true exactly when there is no finding. Anything else (a file edited, cut short, another program's) is
+// not answered as a run.
+bool is_audit_run(const nlohmann::json& j, const std::string& id) {
+  if (j.is_discarded() || !j.is_object()) return false;
+  auto is = [&](const char* key, nlohmann::json::value_t type) { return j.contains(key) && j[key].type() == type; };
+  using T = nlohmann::json::value_t;
+  if (!is("id", T::string) || j["id"] != id || !is("at", T::string) || !is("policy_version", T::string) ||
+      !is("positions", T::object) || !is("books_hold", T::boolean) || !is("checked", T::array) ||
+      !is("failed", T::array) || !is("findings", T::array))
+    return false;
+  for (const auto& [partition, at] : j["positions"].items())
+    if (!at.is_number_unsigned()) return false;
+  return j["books_hold"] == j["findings"].empty();
+}
+}  // namespace
+
 std::vector<nlohmann::json> audit_runs(const std::string& dir) {
   namespace fs = std::filesystem;
   std::vector<nlohmann::json> runs;
@@ -316,7 +334,7 @@ std::vector<nlohmann::json> audit_runs(const std::string& dir) {
   for (const auto& f : files) {
     std::ifstream in(f);
     nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("id") || !j.contains("books_hold"))
+    if (!is_audit_run(j, std::filesystem::path(f).stem().string()))
       throw std::runtime_error(f + ": not an audit run's record");
     runs.push_back(std::move(j));
   }

@@ -49,8 +49,9 @@ std::vector<std::string> missing_shared_copies(EventLog& log);
 nlohmann::json audit_record(const AuditReport& report, const std::map<int, uint64_t>& positions,
                             const std::string& policy_version, std::chrono::system_clock::time_point at);
 
-// The runs kept in `dir` (DATA/audits; none when it does not exist), newest first. A file that is not a run's
-// JSON is an error naming it (std::runtime_error).
+// The runs kept in `dir` (DATA/audits; none when it does not exist), newest first. A file that is not a run as
+// audit_record writes it (every field of its type, the id its file's name, books_hold exactly when no finding) is an
+// error naming it (std::runtime_error).
 std::vector<nlohmann::json> audit_runs(const std::string& dir);
 
 }  // namespace gongji

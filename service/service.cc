@@ -27,6 +27,7 @@
 #include "service/auth.h"
 #include "service/desk.h"
 #include "service/metrics.h"
+#include "service/request_target.h"
 
 namespace gongji {
 
@@ -69,16 +70,34 @@ Reply error_reply(int status, const std::string& message, const std::string& par
 
 Reply json_reply(const json& j) { return {200, dump(j)}; }
 
-// The path's id number `match` (a person, claim or facility) under the rules of an event's ids (events/text.h):
-// else ParameterError naming `parameter`.
-std::string id_param(const httplib::Request& req, size_t match, const char* parameter) {
-  const std::string id = req.matches[match].str();
-  if (std::string why = text_field_problem(id); !why.empty()) throw ParameterError(parameter, why);
-  return id;
-}
+// One GET as its route reads it (service/request_target.h): the route's named path segments, decoded, and the
+// query's parameters, read by run_handler once the token is checked (a malformed query is a 400 naming the parameter).
+struct Call {
+  const httplib::Request& req;
+  std::map<std::string, std::string> path;  // by the names of the route's pattern ("{person}" -> "person")
+  std::vector<std::pair<std::string, std::string>> query;
+  const std::string* find(const std::string& name) const {
+    for (const auto& [n, v] : query)
+      if (n == name) return &v;
+    return nullptr;
+  }
+  bool has(const std::string& name) const { return find(name) != nullptr; }
+  std::string param(const std::string& name) const {  // "" when not given
+    const std::string* v = find(name);
+    return v ? *v : "";
+  }
+  std::string segment(const std::string& name) const {
+    auto it = path.find(name);
+    return it == path.end() ? "" : it->second;
+  }
+};
 
-std::string param(const httplib::Request& req, const char* name) {
-  return req.has_param(name) ? req.get_param_value(name) : "";
+// The path's segment `name` (a person, claim or facility) under the rules of an event's ids (events/text.h): else
+// ParameterError naming it.
+std::string id_param(const Call& call, const char* name) {
+  const std::string id = call.segment(name);
+  if (std::string why = text_field_problem(id); !why.empty()) throw ParameterError(name, why);
+  return id;
 }
 
 // The bearer token of `Authorization: Bearer <token>`, or "".
@@ -93,8 +112,8 @@ int year_param(const std::string& text) {
   return std::stoi(text);
 }
 
-std::string format_param(const httplib::Request& req, std::set<std::string> allowed) {
-  std::string f = req.has_param("format") ? req.get_param_value("format") : "json";
+std::string format_param(const Call& call, std::set<std::string> allowed) {
+  std::string f = call.has("format") ? call.param("format") : "json";
   if (!allowed.count(f)) {
     std::string list;
     for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
@@ -115,13 +134,36 @@ struct View {
   Clock::time_point caught_up = Clock::now();  // when its store last caught up with the primary (or was opened)
 };
 
-using Handler = std::function<Reply(const httplib::Request&, View&)>;
+using Handler = std::function<Reply(const Call&, View&)>;
 
 struct Route {
   std::string endpoint;
   Area area;
   std::vector<std::string> params;  // the query parameters it takes; any other is a 400
 };
+
+// A route of the table the pre-routing handler matches GETs against (QueryService::Impl::routes).
+struct Routed {
+  std::vector<std::string> pattern;  // path segments: a literal, or "{name}" for any non-empty segment
+  Route route;
+  Handler handler;
+};
+
+// Whether `segments` (decoded) match `pattern`, its named segments then in `path`.
+bool matches(const std::vector<std::string>& pattern, const std::vector<std::string>& segments,
+             std::map<std::string, std::string>& path) {
+  if (pattern.size() != segments.size()) return false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const std::string& want = pattern[i];
+    if (want.starts_with('{') && want.ends_with('}')) {
+      if (segments[i].empty()) return false;
+      path[want.substr(1, want.size() - 2)] = segments[i];
+    } else if (want != segments[i]) {
+      return false;
+    }
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -177,12 +219,18 @@ struct QueryService::Impl {
   void ops_routes();
   void audit_run_routes();
   void route(const std::string& pattern, const Route& r, const Handler& h);
+  std::vector<Routed> table;  // every GET route but the desk's page: matched by dispatch()
+  bool dispatch(const httplib::Request& req, httplib::Response& res);
+  void refuse_method(const httplib::Request& req, httplib::Response& res);  // 405
   void send(httplib::Response& res, const Reply& reply, const std::string& endpoint, Clock::time_point t0);
   Reply admit(const httplib::Request& req);
   std::timed_mutex intake_mu;  // one POST /v1/events at a time (an Ingestor is not thread-safe)
-  Reply answer(const httplib::Request& req, const Route& r, const Handler& h);
-  Reply run_handler(const httplib::Request& req, const Route& r, const Handler& h);
-  Reply logged(const httplib::Request& req, const Principal& who, const Route& r, Reply reply);
+  Reply answer(Call& call, const Route& r, const Handler& h);
+  Reply run_handler(Call& call, const Route& r, const Handler& h);
+  Reply logged(const Call& call, const Principal& who, const Route& r, Reply reply);
+  // A month view's share asked by another member of a serve group (X-Gongji-Partition); a plain `gongji query`
+  // answers every partition whatever the header says.
+  bool share_asked(const httplib::Request& req) const { return opt.owners && req.has_header(kShare); }
   Reply forward(const httplib::Request& req, int partition);
   httplib::Result ask_member(const std::string& url, const std::string& target, const httplib::Headers& headers) const;
   MonthShare decoded_share(MonthView kind, const json& body, int p);
@@ -366,11 +414,29 @@ void QueryService::Impl::refresh_log(View& v) {
   }
 }
 
+// `pattern`: "/v1/persons/{person}/claims/{claim}", a name in braces for any non-empty segment.
 void QueryService::Impl::route(const std::string& pattern, const Route& r, const Handler& h) {
-  server->Get(pattern, [this, r, h](const httplib::Request& req, httplib::Response& res) {
-    const auto t0 = Clock::now();
-    send(res, answer(req, r, h), r.endpoint, t0);
-  });
+  table.push_back({path_segments(pattern), r, h});
+}
+
+// A GET of a route of the table: answered (true), else left to the server's own routes (the desk's page, 404).
+// The path is matched segment by segment as service/request_target.h reads it, so an id may hold an encoded '/'.
+bool QueryService::Impl::dispatch(const httplib::Request& req, httplib::Response& res) {
+  const auto t0 = Clock::now();
+  std::vector<std::string> segments;
+  try {
+    segments = path_segments(req.target);
+  } catch (const TargetError& e) {
+    send(res, error_reply(400, e.what(), e.parameter), "other", t0);
+    return true;
+  }
+  for (const Routed& r : table) {
+    Call call{req, {}, {}};
+    if (!matches(r.pattern, segments, call.path)) continue;
+    send(res, answer(call, r.route, r.handler), r.route.endpoint, t0);
+    return true;
+  }
+  return false;
 }
 
 void QueryService::Impl::send(httplib::Response& res, const Reply& reply, const std::string& endpoint,
@@ -442,33 +508,40 @@ std::shared_ptr<const Policy> QueryService::Impl::policy(const Store& store, boo
   return cached;
 }
 
-Reply QueryService::Impl::answer(const httplib::Request& req, const Route& r, const Handler& h) {
+Reply QueryService::Impl::answer(Call& call, const Route& r, const Handler& h) {
+  const httplib::Request& req = call.req;
   const std::optional<Principal> who = tokens.authenticate(bearer(req));
   if (!who) return error_reply(401, "a known bearer token is required (Authorization: Bearer <token>)");
   if (!limiter.admit(who->name))
     return error_reply(429, "more than " + rate_text() + " requests a second for token " + who->name);
   if (!role_allows(who->role, r.area))
     return error_reply(403, "role " + role_name(who->role) + " may not read " + r.endpoint);
-  if (opt.owners && r.area == Area::person && text_field_problem(req.matches[1].str()).empty()) {
-    const int p = partition_of(req.matches[1].str(), opt.owners->partitions());
+  if (const std::string person = call.segment("person");
+      opt.owners && r.area == Area::person && text_field_problem(person).empty()) {
+    const int p = partition_of(person, opt.owners->partitions());
     if (!opt.owners->owns(p)) return forward(req, p);
   }
-  Reply reply = run_handler(req, r, h);
+  Reply reply = run_handler(call, r, h);
   // The facility views list persons too, and an audit run's findings name them: their reads are logged as well
   // (the list of audit runs gives counts only).
   const bool lists_persons =
       r.endpoint == "facility_month" || r.endpoint == "month_facilities" || r.endpoint == "audit";
-  return r.area == Area::person || lists_persons ? logged(req, *who, r, std::move(reply)) : reply;
+  return r.area == Area::person || lists_persons ? logged(call, *who, r, std::move(reply)) : reply;
 }
 
-Reply QueryService::Impl::run_handler(const httplib::Request& req, const Route& r, const Handler& h) {
+Reply QueryService::Impl::run_handler(Call& call, const Route& r, const Handler& h) {
   try {
-    for (const auto& [name, value] : req.params)
+    try {
+      call.query = query_params(call.req.target);
+    } catch (const TargetError& e) {
+      throw ParameterError(e.parameter, e.detail);
+    }
+    for (const auto& [name, value] : call.query)
       if (std::find(r.params.begin(), r.params.end(), name) == r.params.end())
         throw ParameterError(name, "unknown parameter of " + r.endpoint);
     catch_up();
     const std::shared_ptr<View> v = view();  // held to the end of the answer: no catch-up touches it meanwhile
-    return h(req, *v);
+    return h(call, *v);
   } catch (const ParameterError& e) {
     return error_reply(400, e.parameter + ": " + e.detail, e.parameter);  // the parameter as the request names it
   } catch (const AmbiguousClaimError& e) {
@@ -485,14 +558,15 @@ Reply QueryService::Impl::run_handler(const httplib::Request& req, const Route& 
 }
 
 // Issue 11 item 2: every read of a person's data is in the access log before its answer leaves.
-Reply QueryService::Impl::logged(const httplib::Request& req, const Principal& who, const Route& r, Reply reply) {
+Reply QueryService::Impl::logged(const Call& call, const Principal& who, const Route& r, Reply reply) {
+  const httplib::Request& req = call.req;
   // The peer's address always; the forwarder's URL as the request claims it (a forwarded read: service.h).
   std::string via = "http from " + req.remote_addr;
   if (req.has_header(kForwardedBy)) via += ", forwarded by " + req.get_header_value(kForwardedBy);
   const bool person = r.area == Area::person;
   AccessEntry e{who.name, role_name(who.role), via, person ? r.endpoint : r.endpoint + " " + req.path,
-                person && req.matches.size() > 1 ? req.matches[1].str() : "",
-                r.endpoint == "claim" && req.matches.size() > 2 ? req.matches[2].str() : param(req, "claim"),
+                person ? call.segment("person") : "",
+                r.endpoint == "claim" ? call.segment("claim") : call.param("claim"),
                 reply.status};
   try {
     access->append(e);
@@ -614,22 +688,24 @@ std::vector<int> QueryService::Impl::answered_partitions(const EventLog& log) co
 }
 
 void QueryService::Impl::person_routes() {
-  route(R"(/v1/persons/([^/]+))", {"person", Area::person, {"as_of", "known_at"}}, [this](const auto& req, View& v) {
+  route("/v1/persons/{person}", {"person", Area::person, {"as_of", "known_at"}}, [this](const Call& call, View& v) {
     for (const char* name : {"as_of", "known_at"})  // as the command line: an option given empty is refused
-      if (req.has_param(name) && req.get_param_value(name).empty())
+      if (call.has(name) && call.param(name).empty())
         throw ParameterError(name, "is empty (leave it out for the latest)");
-    const std::string known_at = param(req, "known_at");
+    const std::string known_at = call.param("known_at");
     const auto pol = policy(*v.store, known_at.empty());
     return json_reply(person_query(*v.store, [&v]() -> EventLog& { return *v.log; },
-                                   {id_param(req, 1, "person"), param(req, "as_of"), known_at, opt.policy_file,
+                                   {id_param(call, "person"), call.param("as_of"), known_at, opt.policy_file,
                                     pol.get(), v.replay.get()}));
   });
-  route(R"(/v1/persons/([^/]+)/settlements)", {"settlements", Area::person, {"kind", "claim"}},
-        [this](const auto& req, View& v) {
-          const std::string kind = param(req, "kind"), person = id_param(req, 1, "person"), claim = param(req, "claim");
+  route("/v1/persons/{person}/settlements", {"settlements", Area::person, {"kind", "claim"}},
+        [this](const Call& call, View& v) {
+          const std::string kind = call.param("kind"), person = id_param(call, "person"), claim = call.param("claim");
+          if (call.has("kind") && kind.empty())  // as the command line: an empty kind is a mistake
+            throw ParameterError("kind", "is empty (leave it out for every kind)");
           if (!kind.empty() && std::find(kOutputKinds.begin(), kOutputKinds.end(), kind) == kOutputKinds.end())
             throw ParameterError("kind", "unknown kind '" + kind + "'");
-          if (req.has_param("claim") && claim.empty())  // as the command line: an empty id is a mistake
+          if (call.has("claim") && claim.empty())  // as the command line: an empty id is a mistake
             throw ParameterError("claim", "is empty (leave it out for every claim)");
           if (std::string why = claim.empty() ? "" : text_field_problem(claim); !why.empty())
             throw ParameterError("claim", why);
@@ -640,51 +716,51 @@ void QueryService::Impl::person_routes() {
                         [&](const Output& r) { records += (records.empty() ? "" : ",") + r.line(); });
           return Reply{200, R"({"person":)" + json(person).dump() + R"(,"records":[)" + records + "]}\n"};
         });
-  route(R"(/v1/persons/([^/]+)/claims/([^/]+))", {"claim", Area::person, {}}, [this](const auto& req, View& v) {
-    const std::string person = id_param(req, 1, "person"), claim = id_param(req, 2, "claim");
+  route("/v1/persons/{person}/claims/{claim}", {"claim", Area::person, {}}, [this](const Call& call, View& v) {
+    const std::string person = id_param(call, "person"), claim = id_param(call, "claim");
     const Rederivation r = rederive_claim(*v.store, *v.log, person, claim, nullptr, v.replay.get());
     return Reply{200, explanation_line(r, claim, person, false, claim_reversals(*v.store, person, claim)) + "\n"};
   });
-  route(R"(/v1/persons/([^/]+)/statements/([^/]+))", {"statement", Area::person, {"format"}},
-        [this](const auto& req, View& v) {
-          const std::string format = format_param(req, {"json", "html"}), person = id_param(req, 1, "person");
-          return Reply{200, statement_query(*v.store, person, year_param(req.matches[2].str()), format,
+  route("/v1/persons/{person}/statements/{year}", {"statement", Area::person, {"format"}},
+        [this](const Call& call, View& v) {
+          const std::string format = format_param(call, {"json", "html"}), person = id_param(call, "person");
+          return Reply{200, statement_query(*v.store, person, year_param(call.segment("year")), format,
                                             opt.policy_file, policy(*v.store, true).get()),
                        format == "html" ? "text/html; charset=utf-8" : "application/json"};
         });
 }
 
 void QueryService::Impl::audit_routes() {
-  route(R"(/v1/facilities/([^/]+)/months/([^/]+))", {"facility_month", Area::audit, {"format"}},
-        [this](const auto& req, View& v) {
-          const std::string format = format_param(req, {"json", "csv"});
-          const std::string facility = id_param(req, 1, "facility");
-          const Month month = month_param(req.matches[2].str());
-          json view = month_view(req, MonthView::facility, [&](std::optional<int> p) {
+  route("/v1/facilities/{facility}/months/{month}", {"facility_month", Area::audit, {"format"}},
+        [this](const Call& call, View& v) {
+          const std::string format = format_param(call, {"json", "csv"});
+          const std::string facility = id_param(call, "facility");
+          const Month month = month_param(call.segment("month"));
+          json view = month_view(call.req, MonthView::facility, [&](std::optional<int> p) {
             return facility_month_share(*v.store, facility, month, p);
           });
-          if (req.has_header(kShare)) return json_reply(view);  // the asking member decides what is missing
+          if (share_asked(call.req)) return json_reply(view);  // the asking member decides what is missing
           if (view["claims"].empty() && !known_facility(*v.store, v.store->partitions(), facility))
             throw NotFoundError("no facility " + facility);
           if (format == "csv") return Reply{200, facility_month_csv(view), "text/csv; charset=utf-8"};
           return json_reply(view);
         });
-  route(R"(/v1/fund/months/([^/]+)/facilities)", {"month_facilities", Area::audit, {"format"}},
-        [this](const auto& req, View& v) {
-          const std::string format = format_param(req, {"json", "csv"});
-          const Month month = month_param(req.matches[1].str());
-          json view = month_view(req, MonthView::facilities,
+  route("/v1/fund/months/{month}/facilities", {"month_facilities", Area::audit, {"format"}},
+        [this](const Call& call, View& v) {
+          const std::string format = format_param(call, {"json", "csv"});
+          const Month month = month_param(call.segment("month"));
+          json view = month_view(call.req, MonthView::facilities,
                                  [&](std::optional<int> p) { return facilities_month_share(*v.store, month, p); });
-          if (format == "csv" && !req.has_header(kShare))
+          if (format == "csv" && !share_asked(call.req))
             return Reply{200, facilities_of_month_csv(view), "text/csv; charset=utf-8"};
           return json_reply(view);
         });
-  route(R"(/v1/fund/months/([^/]+))", {"fund_month", Area::audit, {"format"}}, [this](const auto& req, View& v) {
-    const std::string format = format_param(req, {"json", "csv"});
-    const Month month = month_param(req.matches[1].str());
-    json view =
-        month_view(req, MonthView::fund, [&](std::optional<int> p) { return fund_month_share(*v.store, month, p); });
-    if (format == "csv" && !req.has_header(kShare)) return Reply{200, fund_month_csv(view), "text/csv; charset=utf-8"};
+  route("/v1/fund/months/{month}", {"fund_month", Area::audit, {"format"}}, [this](const Call& call, View& v) {
+    const std::string format = format_param(call, {"json", "csv"});
+    const Month month = month_param(call.segment("month"));
+    json view = month_view(call.req, MonthView::fund,
+                           [&](std::optional<int> p) { return fund_month_share(*v.store, month, p); });
+    if (format == "csv" && !share_asked(call.req)) return Reply{200, fund_month_csv(view), "text/csv; charset=utf-8"};
     return json_reply(view);
   });
 }
@@ -692,7 +768,7 @@ void QueryService::Impl::audit_routes() {
 // The audit runs `gongji audit` recorded in DATA/audits (replay/audit.h): a summary of each, newest first, and one
 // run whole (its id, or "latest").
 void QueryService::Impl::audit_run_routes() {
-  route(R"(/v1/audits)", {"audits", Area::audit, {}}, [this](const auto&, View&) {
+  route("/v1/audits", {"audits", Area::audit, {}}, [this](const Call&, View&) {
     json list = json::array();
     for (const json& run : audit_runs(opt.data_dir + "/audits"))
       list.push_back({{"id", run["id"]}, {"at", run["at"]}, {"policy_version", run["policy_version"]},
@@ -700,8 +776,8 @@ void QueryService::Impl::audit_run_routes() {
                       {"findings", run["findings"].size()}});
     return json_reply({{"audits", list}});
   });
-  route(R"(/v1/audits/([^/]+))", {"audit", Area::audit, {}}, [this](const auto& req, View&) {
-    const std::string id = id_param(req, 1, "audit");
+  route("/v1/audits/{audit}", {"audit", Area::audit, {}}, [this](const Call& call, View&) {
+    const std::string id = id_param(call, "audit");
     for (const json& run : audit_runs(opt.data_dir + "/audits"))
       if (id == "latest" || run["id"] == id) return json_reply(run);
     throw NotFoundError(id == "latest" ? "no audit run is recorded (run `gongji audit`)" : "no audit run " + id);
@@ -709,8 +785,8 @@ void QueryService::Impl::audit_run_routes() {
 }
 
 void QueryService::Impl::ops_routes() {
-  route("/healthz", {"health", Area::ops, {}}, [](const auto&, View&) { return json_reply({{"status", "ok"}}); });
-  route("/readyz", {"ready", Area::ops, {}}, [this](const auto&, View& v) {
+  route("/healthz", {"health", Area::ops, {}}, [](const Call&, View&) { return json_reply({{"status", "ok"}}); });
+  route("/readyz", {"ready", Area::ops, {}}, [this](const Call&, View& v) {
     json lag = json::object();
     bool ready = true;
     for (int p : answered_partitions(*v.log)) {
@@ -738,7 +814,7 @@ void QueryService::Impl::ops_routes() {
     }
     return Reply{ready ? 200 : 503, dump(body)};
   });
-  route("/metrics", {"metrics", Area::ops, {}}, [this](const auto&, View& v) {
+  route("/metrics", {"metrics", Area::ops, {}}, [this](const Call&, View& v) {
     const std::string failures = "# HELP gongji_catch_up_failures_total failed catch-ups with the fold\n"
                                  "# TYPE gongji_catch_up_failures_total counter\n"
                                  "gongji_catch_up_failures_total " + std::to_string(catch_up_failures.load()) + "\n"
@@ -758,16 +834,35 @@ void QueryService::Impl::ops_routes() {
   });
 }
 
+void QueryService::Impl::refuse_method(const httplib::Request& req, httplib::Response& res) {
+  const bool events = opt.intake && req.path == "/v1/events";
+  Reply r = error_reply(405, events ? "only POST is served at /v1/events (" + req.method + ")"
+                                    : "only GET is served (" + req.method + " " + req.path + ")");
+  res.status = r.status;
+  res.set_content(r.body, r.type.c_str());
+  res.set_header("Allow", events ? "POST" : "GET");
+  requests.observe("other", 405, 0);
+}
+
 void QueryService::Impl::routes() {
+  // Only GET is served, and POST at /v1/events where events are taken: any other method on any path is 405 (before a
+  // token is looked at; nothing is read). HEAD too: it would read as a GET (and log a read) without an answer.
+  const auto not_allowed = [this](const httplib::Request& req, httplib::Response& res) { refuse_method(req, res); };
   // Item 2: a body over 64 KiB is refused before it is read (Content-Length; a chunked one by the payload limit).
-  server->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (req.get_header_value<uint64_t>("Content-Length") <= kMaxBody)
-      return httplib::Server::HandlerResponse::Unhandled;
-    Reply r = error_reply(413, "a request body may hold at most 65536 bytes");
-    res.status = r.status;
-    res.set_content(r.body, r.type.c_str());
-    requests.observe("too_large", 413, 0);
-    return httplib::Server::HandlerResponse::Handled;
+  // Then a GET of the routes' table is answered here (dispatch), a method other than GET or POST refused.
+  server->set_pre_routing_handler([this, not_allowed](const httplib::Request& req, httplib::Response& res) {
+    using Done = httplib::Server::HandlerResponse;
+    if (req.get_header_value<uint64_t>("Content-Length") > kMaxBody) {
+      Reply r = error_reply(413, "a request body may hold at most 65536 bytes");
+      res.status = r.status;
+      res.set_content(r.body, r.type.c_str());
+      requests.observe("too_large", 413, 0);
+      return Done::Handled;
+    }
+    if (req.method == "GET") return dispatch(req, res) ? Done::Handled : Done::Unhandled;
+    if (req.method == "POST") return Done::Unhandled;
+    not_allowed(req, res);
+    return Done::Handled;
   });
   // An answer no route gave (no such endpoint, a malformed request): JSON too, counted as endpoint "other".
   server->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
@@ -792,17 +887,6 @@ void QueryService::Impl::routes() {
     res.set_content(r.body, r.type.c_str());
     requests.observe("error", 500, 0);
   });
-  // Only GET is served, and POST at /v1/events where events are taken: any other method on any path is 405 (before a
-  // token is looked at; nothing is read).
-  const auto not_allowed = [this](const httplib::Request& req, httplib::Response& res) {
-    const bool events = opt.intake && req.path == "/v1/events";
-    Reply r = error_reply(405, events ? "only POST is served at /v1/events (" + req.method + ")"
-                                      : "only GET is served (" + req.method + " " + req.path + ")");
-    res.status = r.status;
-    res.set_content(r.body, r.type.c_str());
-    res.set_header("Allow", events ? "POST" : "GET");
-    requests.observe("other", 405, 0);
-  };
   if (opt.intake)
     server->Post("/v1/events", [this](const httplib::Request& req, httplib::Response& res) {
       const auto t0 = Clock::now();
@@ -810,10 +894,6 @@ void QueryService::Impl::routes() {
       if (res.status == 503) res.set_header("Retry-After", "1");
     });
   server->Post(".*", not_allowed);
-  server->Put(".*", not_allowed);
-  server->Patch(".*", not_allowed);
-  server->Delete(".*", not_allowed);
-  server->Options(".*", not_allowed);
   // Item 3: the dispute desk's page, without a token: it holds no data, its own requests carry the user's token.
   const DeskPage& desk = desk_page();
   for (const char* path : {"/", "/desk"})

@@ -371,7 +371,7 @@ TEST_F(Service, RefusalsNameTheirCause) {
   auto del = c.Delete("/v1/persons/E1", h);
   ASSERT_TRUE(del);
   EXPECT_EQ(del->status, 405);
-  // An empty as_of or known_at is refused as the command line refuses an empty option.
+  // An empty as_of, known_at or kind is refused as the command line refuses an empty option.
   EXPECT_EQ(json::parse(get("/v1/persons/E1?as_of=")->body)["error"], "as_of: is empty (leave it out for the latest)");
   EXPECT_EQ(status("/v1/persons/E1?known_at=", kDesk), 400);
   // Personal data is never cached, and the statement's page gets a policy that runs nothing.
@@ -382,6 +382,45 @@ TEST_F(Service, RefusalsNameTheirCause) {
   EXPECT_EQ(page->get_header_value("Content-Security-Policy"),
             "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
   EXPECT_EQ(get("/v1/persons/E1")->get_header_value("Cache-Control"), "no-store");
+}
+
+// A parameter given twice, or empty, is refused as the command line refuses an option given twice, or empty
+// (before, the first value was taken, and an empty kind meant every kind); a value holding '=' is that whole value,
+// not what follows its last '=' (service/request_target.h).
+TEST_F(Service, ParametersAreReadWholeAndOnce) {
+  auto refused = [&](const std::string& path, const std::string& parameter, const std::string& error) {
+    auto r = get(path);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << path;
+    EXPECT_EQ(json::parse(r->body), json({{"status", 400}, {"error", error}, {"parameter", parameter}})) << path;
+  };
+  refused("/v1/persons/E1/settlements?kind=", "kind", "kind: is empty (leave it out for every kind)");
+  refused("/v1/persons/E1?as_of=2023-01-01&as_of=2024-12-31", "as_of", "as_of: is given more than once");
+  refused("/v1/persons/E1/settlements?kind=settlement&kind=reversal", "kind", "kind: is given more than once");
+  refused("/v1/persons/E1?as_of=2023-01-01=2024-12-31", "as_of",
+          "as_of: expected a date YYYY-MM-DD, got '2023-01-01=2024-12-31'");
+  refused("/v1/persons/E1?as_of=2023-01-0%", "as_of",
+          "as_of: a '%' not followed by two hexadecimal digits (send '%' as %25)");
+  EXPECT_EQ(get("/v1/persons/E1/settlements?claim=NOPE=E1-2")->status, 404);  // no claim "NOPE=E1-2"
+  EXPECT_EQ(get("/v1/persons/E1?as_of=2023-12-31&&")->status, 200);  // empty pieces are nothing
+}
+
+// HEAD would read as a GET (and log a read) with no answer; TRACE is no GET: 405, as any other method.
+TEST_F(Service, HeadAndTraceAre405) {
+  httplib::Client c("127.0.0.1", server_->svc.port());
+  httplib::Headers h = {{"Authorization", "Bearer " + kDesk}};
+  auto head = c.Head("/v1/persons/E1", h);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 405);
+  EXPECT_EQ(head->get_header_value("Allow"), "GET");
+  httplib::Request trace;
+  trace.method = "TRACE";
+  trace.path = "/v1/persons/E1";
+  trace.headers = h;
+  auto traced = c.send(trace);
+  ASSERT_TRUE(traced);
+  EXPECT_EQ(traced->status, 405);
+  EXPECT_EQ(json::parse(traced->body)["error"], "only GET is served (TRACE /v1/persons/E1)");
 }
 
 // Issue 9 item 6: POST /v1/events goes through the one ingest (ingest/ingest.h), for the intake role only; its
@@ -564,6 +603,15 @@ TEST_F(Service, UnknownPersonOrFacilityIs404) {
   // A known facility, an empty month: 200, also outside the policy window (a claim dated there is still recorded,
   // as a rejection, and the auditor reads it in its month).
   EXPECT_EQ(get("/v1/facilities/H3/months/2019-01", kAuditor)->status, 200);
+  // The header a serve member sends for one partition's share means nothing to `gongji query`: the same 404, and the
+  // CSV asked for (before, a share's JSON came back, 200).
+  httplib::Client c("127.0.0.1", server_->svc.port());
+  const httplib::Headers share = {{"Authorization", "Bearer " + kAuditor}, {"X-Gongji-Partition", "banana"}};
+  EXPECT_EQ(c.Get("/v1/facilities/NOPE/months/2023-01?format=csv", share)->status, 404);
+  auto csv = c.Get("/v1/fund/months/2023-03?format=csv", share);
+  ASSERT_TRUE(csv);
+  EXPECT_EQ(csv->get_header_value("Content-Type"), "text/csv; charset=utf-8");
+  EXPECT_EQ(csv->body, get("/v1/fund/months/2023-03?format=csv", kAuditor)->body);
 }
 
 // Issue 11 item 2: the auditor reads audit results: each `gongji audit` run is recorded in DATA/audits and answered
@@ -598,6 +646,21 @@ TEST_F(Service, AuditRunsAreAnsweredToTheAuditorOnly) {
   auto damaged = get("/v1/audits", kAuditor);
   EXPECT_EQ(damaged->status, 500);
   EXPECT_EQ(json::parse(damaged->body)["error"], data_ + "/audits/audit-99999999.json: not an audit run's record");
+  // A run lacking fields (before: a 200 whose body was not JSON, "at":, and 1 finding of none), or whose books hold
+  // with a finding, or named unlike its file, is not a run either.
+  json renamed = whole;
+  renamed["id"] = "audit-99999999";
+  json unsound = renamed;
+  unsound["findings"] = json::array({"replay: partition 0 differs"});  // and books_hold still true
+  for (const json& run : {json::parse(R"({"id":"audit-99999999","books_hold":true})"), whole, unsound}) {
+    write(data_ + "/audits/audit-99999999.json", run.dump());
+    auto refused = get("/v1/audits", kAuditor);
+    EXPECT_EQ(refused->status, 500) << run;
+    EXPECT_EQ(json::parse(refused->body, nullptr, false)["error"],
+              data_ + "/audits/audit-99999999.json: not an audit run's record") << refused->body;
+  }
+  write(data_ + "/audits/audit-99999999.json", renamed.dump());  // whole, and named as its file: answered
+  EXPECT_EQ(get_json("/v1/audits", kAuditor)["audits"].size(), 2u);
   fs::remove_all(data_ + "/audits");
 }
 
@@ -764,6 +827,47 @@ TEST(Metrics, AReversalNetsUnderItsSettledSettlementsScheme) {
   EXPECT_EQ(text.find("gongji_fund_paid_yuan{scheme=\"\"}"), std::string::npos) << text;
   EXPECT_NE(text.find("gongji_settlements_total{status=\"settled\"} 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("gongji_settlements_total{status=\"rejected\"} 1\n"), std::string::npos) << text;
+}
+
+// An id may hold '/', '+' and '%' (an event's id rules allow them): sent percent-encoded, as the desk's page sends
+// it, it is one segment of the path, answered as the command line answers it; an encoded '/' never reaches another
+// route (service/request_target.h). Before, `/v1/persons/A%2FB` was "no such endpoint" and
+// `/v1/persons/E1%2Fsettlements` answered E1's settlements.
+TEST(ServiceIds, AnIdHoldingASlashIsOneSegmentOfThePath) {
+  TempDir dir;
+  const std::string data = dir / "data";
+  write(dir / "odd.jsonl",
+        R"({"type":"person_enrolled","id":"odd1","at":"2022-01-01","person":"A/B","birth_date":"1980-01-01",)"
+        R"("scheme":"employee","status":"in_service"})" "\n"
+        R"({"type":"claim","id":"odd2","claim":"A/B+1%","person":"A/B","date":"2023-05-01","facility":"H2",)"
+        R"("benefit":"ordinary","items":[{"category":"drug","amount":"900.00"}]})" "\n");
+  ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + kExamples + "employee_year.jsonl > /dev/null")), 0);
+  ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + dir / "odd.jsonl" + " > /dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + data + " > /dev/null")), 0);
+  Running server(options(data, dir.path.string()));
+  auto get = [&](const std::string& path) {
+    auto r = server.get(path, kDesk);
+    EXPECT_TRUE(r) << path;
+    return r ? std::make_pair(r->status, json::parse(r->body, nullptr, false)) : std::make_pair(-1, json());
+  };
+  EXPECT_EQ(get("/v1/persons/A%2FB?as_of=2023-12-31"),
+            std::make_pair(200, json::parse(cli("person --data-dir " + data + " --person 'A/B' --as-of 2023-12-31"))));
+  auto [status, claim] = get("/v1/persons/A%2fB/claims/A%2FB%2B1%25");  // either case of hex digits
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(claim["recomputed"]["fund"], "240.00") << claim;  // (900 - 500) x 60%: ORD-DED, ORD-RATIO at level 2
+  EXPECT_EQ(claim, json::parse(cli("explain --data-dir " + data + " --person 'A/B' --claim 'A/B+1%' --json")));
+  json records = json::array({json::parse(cli("settlements --data-dir " + data + " --person 'A/B'"))});
+  EXPECT_EQ(get("/v1/persons/A%2FB/settlements?claim=A%2FB%2B1%25"),
+            std::make_pair(200, json({{"person", "A/B"}, {"records", records}})));
+  EXPECT_EQ(get("/v1/persons/E1%2Fsettlements"), std::make_pair(404, json({{"status", 404},
+                                                                          {"error", "no person E1/settlements"}})));
+  EXPECT_EQ(get("/v1/persons/A/B").first, 404);  // a '/' unencoded separates segments: no such endpoint
+  EXPECT_EQ(get("/v1/persons/A%2/claims/X"),
+            std::make_pair(400, json({{"status", 400},
+                                      {"error", "path: a '%' not followed by two hexadecimal digits (send '%' as %25)"},
+                                      {"parameter", "path"}})));
+  const std::string log = read_file(dir / "access.jsonl");
+  EXPECT_NE(log.find(R"("endpoint":"claim","person":"A/B","claim":"A/B+1%")"), std::string::npos) << log;
 }
 
 // Exact CSV: reversals are rows (the fund column nets), account movements are in the fund's month, text fields that
