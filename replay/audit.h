@@ -35,7 +35,9 @@ struct AuditReport {
   std::vector<std::string> failed;    // the names of the checks that found something
 };
 
-// `scratch` is a directory for the replay's store (created; the caller removes it: `gongji audit` does).
+// `scratch` is a directory for the replay's store (created; the caller removes it: `gongji audit` does). The replay
+// stops at the live store's positions: a store behind its log (an ingest not folded yet, a fold killed) is audited
+// for what it folded, and holds; the records past it are not audited.
 // `log_dir`: the embedded log's folder, for the log check ("" with Kafka: the broker keeps its own checksums).
 AuditReport audit(const Store& live, EventLog& log, const Policy& policy, const std::string& scratch,
                   const std::string& log_dir = "");
