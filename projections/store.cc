@@ -791,6 +791,37 @@ void write_file_synced(const std::string& path, const std::string& text) {
   if (rc != 0) io_fail(err, path);
 }
 
+std::string durable_file(const std::string& dir) { return dir + "/" + kDurableFile; }
+
+// The positions kDurableFile in `dir` records, nullopt when there is none; a file that does not read: StoreError.
+std::optional<std::map<int, uint64_t>> read_durable(const std::string& dir) {
+  const std::string file = durable_file(dir);
+  std::error_code ec;
+  if (!fs::exists(file, ec)) {
+    if (ec) throw StoreError("cannot read " + file + ": " + ec.message());
+    return std::nullopt;
+  }
+  std::ifstream in(file);
+  if (!in) throw StoreError("cannot read " + file + ": " + std::strerror(errno));
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  std::map<int, uint64_t> out;
+  bool whole = !in.bad() && j.is_object() && j.contains("positions") && j["positions"].is_object();
+  if (whole) {
+    for (const auto& [p, at] : j["positions"].items()) {
+      const bool number = !p.empty() && p.size() <= 5 && p.find_first_not_of("0123456789") == std::string::npos;
+      if (!number || !at.is_number_unsigned()) {
+        whole = false;
+        break;
+      }
+      out[std::stoi(p)] = at.get<uint64_t>();
+    }
+  }
+  if (!whole)
+    throw StoreError(file + " does not read as the positions the store made durable (projections/store.h "
+                     "kDurableFile): it was damaged or edited; if the store is known to be whole, remove the file");
+  return out;
+}
+
 std::string without_trailing_slash(std::string dir) {
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   return dir;
@@ -982,6 +1013,8 @@ Store::Store(const std::string& dir_arg, const StoreOptions& o, const std::strin
   }
   const bool read_only = o.read_only || !secondary.empty();
   opt.info_log = std::make_shared<TolerantInfoLog>(read_only ? "" : dir);
+  // Read before the store: a writer flushing meanwhile then records no more than this open will see.
+  const std::optional<std::map<int, uint64_t>> durable = read_durable(dir);
   rocksdb::DB* db = nullptr;
   if (!secondary.empty()) {
     opt.max_open_files = -1;  // a secondary keeps every table open: the primary may delete them after compaction
@@ -997,6 +1030,7 @@ Store::Store(const std::string& dir_arg, const StoreOptions& o, const std::strin
   }
   db_.reset(db);
   read_only_ = read_only;
+  if (durable) refuse_lost_positions(*durable), durable_ = *durable;
   check_format(read_only);
 }
 
@@ -1358,7 +1392,36 @@ void Store::check_log(EventLog& log) const {
   }
 }
 
-void Store::sync() { check(db_->SyncWAL(), "sync the write-ahead log of " + dir_, dir_); }
+void Store::sync() {
+  const std::map<int, uint64_t> at = positions();  // read first: what SyncWAL below makes durable holds at least these
+  check(db_->SyncWAL(), "sync the write-ahead log of " + dir_, dir_);
+  record_durable(at);
+}
+
+// Each position read before a flush or sync that succeeded is durable: the file gets the highest of each partition
+// (two flushes side by side may end in either order).
+void Store::record_durable(const std::map<int, uint64_t>& at) {
+  std::lock_guard<std::mutex> lock(durable_mu_);
+  for (const auto& [p, next] : at) durable_[p] = std::max(durable_[p], next);
+  nlohmann::json pos = nlohmann::json::object();
+  for (const auto& [p, next] : durable_) pos[std::to_string(p)] = next;
+  const std::string file = durable_file(dir_), tmp = file + ".tmp";
+  write_file_synced(tmp, nlohmann::json{{"positions", pos}}.dump() + "\n");
+  if (::rename(tmp.c_str(), file.c_str()) != 0) io_fail(errno, file);
+  fsync_path(dir_);
+}
+
+void Store::refuse_lost_positions(const std::map<int, uint64_t>& durable) const {
+  for (const auto& [p, at] : durable) {
+    const uint64_t held = folded_offset(p);
+    if (held < at)
+      throw StoreError("the store at " + dir_ + " holds partition " + std::to_string(p) + " folded to " +
+                       std::to_string(held) + ", but it had made " + std::to_string(at) + " durable (" +
+                       durable_file(dir_) + "): its files lost what they held (a MANIFEST cut short, a table "
+                       "replaced, an older copy put back). Nothing is read from it; restore the store, or remove " +
+                       dir_ + " and fold it again from the log");
+  }
+}
 
 void Store::refuse_logged_write_while_unflushed(const char* what) const {
   if (unflushed_)
@@ -2023,11 +2086,13 @@ std::map<int, uint64_t> Store::positions() const {
 void Store::flush() {
   rocksdb::FlushOptions fo;
   fo.wait = true;
+  const std::map<int, uint64_t> at = positions();  // read first: what the flush below makes durable holds these
   // Cleared first: an unlogged commit made while the flush runs (another fold worker's) sets it again.
   const bool was = unflushed_.exchange(false);
   const rocksdb::Status s = db_->Flush(fo);
   if (!s.ok() && was) unflushed_ = true;
   check(s, "flush the memtables", dir_);
+  record_durable(at);
 }
 
 namespace {

@@ -59,6 +59,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <span>
@@ -140,6 +141,18 @@ class StoreLock {
 inline constexpr int kStoreFormat = 12;
 // Whether this binary reads a store (or checkpoint) of `format` without migrating it first.
 constexpr bool reads_format(int64_t format) { return format >= 4 && format <= kStoreFormat; }
+
+// The positions a store had made durable: `{"positions":{"<partition>":<next offset>,...}}`, in this file of the
+// store's directory, written (synced, then renamed into place) after each flush() and sync() with the positions read
+// before them. Why: RocksDB reads a MANIFEST cut short (a torn last record, or several) as a crash during its write,
+// and opens the store as it stood before those edits, with no error: a store folded and flushed, its MANIFEST cut,
+// read as holding half its records, or none (`settlements`, `report` and `digest` answering from it, exit 0; a
+// fold then folding them again). Contract: every open (writable, read-only, secondary) reads the file first, then
+// the store; a partition the store holds folded to less than the file says is refused (StoreError naming the
+// partition, both positions and the file), whatever is asked. No file (a store before it, a checkpoint's copy, a
+// crash before the first flush): nothing to check. The file lags the store (a crash after a flush, commits synced
+// by other means), never leads it.
+inline constexpr const char* kDurableFile = "gongji-positions.json";
 
 // The RocksDB options every store opens with (table, Bloom filters, block cache, parallelism, LZ4, memtable sizes,
 // universal compaction, pipelined writes), also for benchmarks that compare the fold with raw RocksDB
@@ -359,7 +372,7 @@ class Store {
   uint64_t folded_offset(int partition) const;
   // Makes every logged commit so far durable (RocksDB's SyncWAL; unlogged ones wait for flush()): `serve` commits a
   // batch's partitions unsynced from its fold workers, then calls this once before publishing any of them. A failed
-  // sync: StoreError naming the store.
+  // sync: StoreError naming the store. Then records the positions made durable (kDurableFile).
   void sync();
   // Ties the store to its log (issue 8 item 2): the store keeps, beside each partition's position, the anchor of
   // the last record it folded (a/<partition>: its offset and the xxh3 of its bytes). fold() and `serve` show it the
@@ -518,6 +531,7 @@ class Store {
   // keeps answering from the stale entries it replayed (RocksDB issue #15051, fixed upstream after 7.8), until those
   // keys are written again. A fold's WAL holds only what record_run() put, which never changes, and what a
   // migration at the open put (a secondary that replayed those keeps them until it is opened again).
+  // Then records the positions made durable (kDurableFile).
   void flush();
   // Removes "*.partial" leftovers of checkpoints a crash interrupted (fold() does it first).
   static void remove_partial_checkpoints(const std::string& checkpoint_dir);
@@ -546,6 +560,10 @@ class Store {
   // Reads n/format and refuses a store of another format (StoreFormatError); where a migration would go (not when
   // read_only).
   void check_format(bool read_only);
+  void record_durable(const std::map<int, uint64_t>& positions);
+  std::mutex durable_mu_;  // record_durable: fold workers flush side by side
+  std::map<int, uint64_t> durable_;  // the highest position recorded durable per partition, under durable_mu_
+  void refuse_lost_positions(const std::map<int, uint64_t>& durable) const;
   void require_latest_dates() const;  // StoreFormatError before format 10 (latest_date)
   // fn(d/ key, the o/ key it names, that record's stored bytes) for each dead letter in log order, until fn returns
   // false (dead_letters, dead_letter_outputs).

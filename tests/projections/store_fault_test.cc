@@ -289,6 +289,102 @@ TEST_F(StoreFault, AFlippedByteInATableIsRefusedByTheDigestNamingTheTable) {
   EXPECT_NE(why.find(table + " offset "), std::string::npos) << why;
 }
 
+// "Nothing lost": a store whose files lost a flush (a MANIFEST cut short, an older copy put back). RocksDB reads a
+// MANIFEST whose last records are cut as a crash during their write and opens the store as it stood before them,
+// with no error: before, `settlements`, `report` and `digest` answered from half the records, exit 0 (found by a
+// helper's fault hunt). Every open now compares the store with the positions it had made durable (kDurableFile).
+TEST_F(StoreFault, AStoreThatLostWhatItHadMadeDurableIsRefusedByEveryOpen) {
+  TempDir d;
+  const std::string state = d / "state";
+  auto l = log();
+  std::map<int, uint64_t> half;
+  for (int p = 0; p < l->partitions(); ++p) half[p] = l->end_offset(p) / 2;
+  {
+    Store s(state);
+    FoldOptions o;
+    o.until = half;
+    s.fold(*l, default_policy(), o);
+  }
+  fs::copy(state, d / "older", fs::copy_options::recursive);
+  std::map<int, uint64_t> whole;
+  {
+    Store s(state);
+    s.fold(*l, default_policy());
+    whole = s.positions();
+    EXPECT_EQ(s.digest(), *clean_digest_);
+  }
+  EXPECT_EQ(read_file(state + "/" + kDurableFile),
+            "{\"positions\":{\"0\":" + std::to_string(whole[0]) + ",\"1\":" + std::to_string(whole[1]) +
+                ",\"2\":" + std::to_string(whole[2]) + ",\"3\":" + std::to_string(whole[3]) + "}}\n");
+  // The older copy put back under the newer record of what was durable.
+  const std::string record = read_file(state + "/" + kDurableFile);
+  fs::remove_all(state);
+  fs::copy(d / "older", state, fs::copy_options::recursive);
+  std::ofstream(state + "/" + kDurableFile, std::ios::trunc) << record;
+  const std::string expected = "the store at " + state + " holds partition 0 folded to " + std::to_string(half[0]) +
+                               ", but it had made " + std::to_string(whole[0]) + " durable (" + state + "/" +
+                               kDurableFile + "): its files lost what they held";
+  for (int mode = 0; mode < 3; ++mode) {
+    const std::string why = thrown<StoreError>([&] {
+      if (mode == 0) Store opened(state, true);
+      if (mode == 1) Store opened(state, false);
+      if (mode == 2) Store opened(state, StoreOptions{true, false, nullptr}, d / "secondary");
+    });
+    EXPECT_NE(why.find(expected), std::string::npos) << mode << ": " << why;
+  }
+  std::string out;
+  EXPECT_EQ(run(gongji("settlements --data-dir " + d.path.string() + " 2>&1 >/dev/null"), &out), 1);
+  EXPECT_NE(out.find(expected), std::string::npos) << out;
+  // Put back as it was recorded, the older copy opens (the record lags the store, never leads it).
+  fs::remove(state + "/" + kDurableFile);
+  EXPECT_EQ(Store(state, true).positions(), half);
+  // A damaged record is refused, naming it.
+  std::ofstream(state + "/" + kDurableFile, std::ios::trunc) << "{\"positions\":{\"0\":-1}}";
+  EXPECT_NE(thrown<StoreError>([&] { Store opened(state, true); }).find(kDurableFile + std::string(" does not read")),
+            std::string::npos);
+}
+
+// The cut the hunt made: the MANIFEST of a store folded in two runs cut by 1 to 160 bytes. Each cut store is
+// refused (by RocksDB, or as having lost what it made durable), or reads whole: never as the store of the first run.
+TEST_F(StoreFault, AManifestCutShortIsRefusedNeverReadAsAnOlderStore) {
+  TempDir d;
+  const std::string state = d / "state";
+  auto l = log();
+  std::map<int, uint64_t> half;
+  for (int p = 0; p < l->partitions(); ++p) half[p] = l->end_offset(p) / 2;
+  {
+    Store s(state);
+    FoldOptions o;
+    o.until = half;
+    s.fold(*l, default_policy(), o);
+  }
+  {
+    Store s(state);
+    s.fold(*l, default_policy());
+  }
+  const std::string current = read_file(state + "/CURRENT");
+  const std::string manifest = state + "/" + current.substr(0, current.size() - 1);
+  const std::string bytes = read_file(manifest);
+  int lost = 0, whole = 0, refused_by_rocksdb = 0;
+  for (size_t cut = 1; cut <= 160 && cut < bytes.size(); ++cut) {
+    const std::string copy = d / ("cut" + std::to_string(cut));
+    fs::copy(state, copy, fs::copy_options::recursive);
+    std::ofstream(copy + "/" + current.substr(0, current.size() - 1), std::ios::binary | std::ios::trunc)
+        << bytes.substr(0, bytes.size() - cut);
+    try {
+      Store opened(copy, true);
+      EXPECT_EQ(opened.digest(), *clean_digest_) << "cut " << cut;
+      ++whole;
+    } catch (const StoreError& e) {
+      const bool ours = std::string(e.what()).find("its files lost what they held") != std::string::npos;
+      (ours ? lost : refused_by_rocksdb)++;
+    }
+    fs::remove_all(copy);
+  }
+  EXPECT_GT(lost, 0) << "no cut read as an older store: the check was not exercised (" << whole << " whole, "
+                     << refused_by_rocksdb << " refused by RocksDB)";
+}
+
 // A failure inside the checkpoint's own copy (its CURRENT cannot be synced): a StoreError naming the step, no
 // checkpoint left behind (complete or partial), file deletions enabled again, and the next checkpoint, with the
 // disk well, whole: it opens read-only to the store's digest.
