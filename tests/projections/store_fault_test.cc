@@ -209,6 +209,15 @@ class StoreFault : public ::testing::Test {
     return s.digest();
   }
 
+  // Folds the first half of each partition of `l` into a new store at `state`; the positions folded.
+  static std::map<int, uint64_t> fold_half(EventLog& l, const std::string& state) {
+    FoldOptions o;
+    for (int p = 0; p < l.partitions(); ++p) o.until[p] = l.end_offset(p) / 2;
+    Store s(state);
+    s.fold(l, default_policy(), o);
+    return o.until;
+  }
+
   static TempDir* dir_;
   static std::string* events_;
   static std::string* clean_digest_;
@@ -297,14 +306,7 @@ TEST_F(StoreFault, AStoreThatLostWhatItHadMadeDurableIsRefusedByEveryOpen) {
   TempDir d;
   const std::string state = d / "state";
   auto l = log();
-  std::map<int, uint64_t> half;
-  for (int p = 0; p < l->partitions(); ++p) half[p] = l->end_offset(p) / 2;
-  {
-    Store s(state);
-    FoldOptions o;
-    o.until = half;
-    s.fold(*l, default_policy(), o);
-  }
+  const std::map<int, uint64_t> half = fold_half(*l, state);
   fs::copy(state, d / "older", fs::copy_options::recursive);
   std::map<int, uint64_t> whole;
   {
@@ -321,7 +323,7 @@ TEST_F(StoreFault, AStoreThatLostWhatItHadMadeDurableIsRefusedByEveryOpen) {
   fs::remove_all(state);
   fs::copy(d / "older", state, fs::copy_options::recursive);
   std::ofstream(state + "/" + kDurableFile, std::ios::trunc) << record;
-  const std::string expected = "the store at " + state + " holds partition 0 folded to " + std::to_string(half[0]) +
+  const std::string expected = "the store at " + state + " holds partition 0 folded to " + std::to_string(half.at(0)) +
                                ", but it had made " + std::to_string(whole[0]) + " durable (" + state + "/" +
                                kDurableFile + "): its files lost what they held";
   for (int mode = 0; mode < 3; ++mode) {
@@ -350,14 +352,7 @@ TEST_F(StoreFault, AManifestCutShortIsRefusedNeverReadAsAnOlderStore) {
   TempDir d;
   const std::string state = d / "state";
   auto l = log();
-  std::map<int, uint64_t> half;
-  for (int p = 0; p < l->partitions(); ++p) half[p] = l->end_offset(p) / 2;
-  {
-    Store s(state);
-    FoldOptions o;
-    o.until = half;
-    s.fold(*l, default_policy(), o);
-  }
+  const std::map<int, uint64_t> half = fold_half(*l, state);
   {
     Store s(state);
     s.fold(*l, default_policy());
