@@ -516,14 +516,14 @@ class ScratchDir {
   std::string path_;
 };
 
-// The partitions ("0, 3") whose log holds a record past the store's position: what an audit, which replays up to
-// the store's positions (replay/audit.h), did not cover.
-std::string partitions_past(const Store& store, EventLog& log) {
-  std::string beyond;
+// The partitions whose log holds a record past the store's position: what an audit, which replays up to the
+// store's positions (replay/audit.h), did not cover.
+std::vector<int> partitions_past(const Store& store, EventLog& log) {
+  std::vector<int> beyond;
   for (int p = 0; p < log.partitions(); ++p) {
     bool more = false;
     log.read(p, store.folded_offset(p), [&](const LogRecord&) { return !(more = true); });
-    if (more) beyond += (beyond.empty() ? "" : ", ") + std::to_string(p);
+    if (more) beyond.push_back(p);
   }
   return beyond;
 }
@@ -548,14 +548,15 @@ int cmd_audit(const Paths& paths, const std::string& policy_file, const AccessRe
   for (const auto& c : rep.checked) std::cout << "  ok: " << c << "\n";
   for (const auto& c : rep.failed) std::cout << "  FAILED: " << c << "\n";
   for (const auto& f : rep.findings) std::cout << "  FINDING: " << f << "\n";
-  if (const std::string beyond = partitions_past(store, *log); !beyond.empty())
-    std::cout << "  not audited: the log holds records past the store's positions in partitions " << beyond
-              << " (not folded yet: run `gongji fold`, then audit them)\n";
+  const std::vector<int> beyond = partitions_past(store, *log);
+  for (size_t i = 0; i < beyond.size(); ++i)
+    std::cout << (i ? ", " : "  not audited: the log holds records past the store's positions in partitions ")
+              << beyond[i] << (i + 1 < beyond.size() ? "" : " (not folded yet: run `gongji fold`, then audit them)\n");
   std::cout << (rep.findings.empty() ? "the books hold\n" : std::to_string(rep.findings.size()) + " findings\n");
   // Issue 11 item 2: the auditor reads audit results through the query service (service/queries.h audit_runs).
   // A data dir the auditor may not write to still gets its audit (if the access log above could be appended to):
   // the record is then only missing, and said so.
-  const json run = audit_record(rep, store.positions(), pol.version(), std::chrono::system_clock::now());
+  const json run = audit_record(rep, store.positions(), beyond, pol.version(), std::chrono::system_clock::now());
   const std::string file = paths.data + "/audits/" + run["id"].get<std::string>() + ".json";
   try {
     if (fs::create_directories(paths.data + "/audits"))

@@ -990,6 +990,42 @@ void create_store(const std::string& dir, const rocksdb::Options& opt) {
 }
 }  // namespace
 
+namespace {
+// The RocksDB open of a store: as a secondary keeping its own files in `secondary`, read-only, or writable.
+rocksdb::DB* open_db(rocksdb::Options opt, const std::string& dir, const std::string& secondary, bool read_only) {
+  rocksdb::DB* db = nullptr;
+  if (!secondary.empty()) {
+    opt.max_open_files = -1;  // a secondary keeps every table open: the primary may delete them after compaction
+    check(open_beside_writer(
+              [&](rocksdb::DB** to) { return rocksdb::DB::OpenAsSecondary(opt, dir, secondary, to); }, &db),
+          "open projections at " + dir + " as secondary");
+  } else if (read_only) {
+    check(open_beside_writer([&](rocksdb::DB** to) { return rocksdb::DB::OpenForReadOnly(opt, dir, to); }, &db),
+          "open projections at " + dir);
+  } else {
+    check(rocksdb::DB::Open(opt, dir, &db), "open projections at " + dir, dir);
+  }
+  return db;
+}
+
+// Why the store `db` at `dir` is refused against the positions it had made durable (kDurableFile), or "".
+std::string lost_positions(rocksdb::DB& db, const std::map<int, uint64_t>& durable, const std::string& dir) {
+  for (const auto& [p, at] : durable) {
+    std::string v;
+    const rocksdb::Status s = db.Get(rocksdb::ReadOptions(), "x/" + hex4(p), &v);
+    if (!s.IsNotFound()) check(s, "read fold position", dir);
+    const uint64_t held = s.IsNotFound() ? 0 : stored_number(v, "x/" + hex4(p));
+    if (held < at)
+      return "the store at " + dir + " holds partition " + std::to_string(p) + " folded to " + std::to_string(held) +
+             ", but it had made " + std::to_string(at) + " durable (" + durable_file(dir) + "): its files lost what "
+             "they held (a MANIFEST cut short, a table replaced or removed). Nothing is read from it or written to "
+             "it; restore the store, or move " + dir + " aside and fold again from the log. An older copy of the "
+             "store put back on purpose goes with the " + kDurableFile + " it had then (or none)";
+  }
+  return "";
+}
+}  // namespace
+
 Store::Store(const std::string& dir, bool read_only) : Store(dir, StoreOptions{read_only, !read_only, nullptr}) {}
 
 // Item 6: only a directory that does not exist or is empty gets a new store, built aside and renamed into place.
@@ -1013,24 +1049,33 @@ Store::Store(const std::string& dir_arg, const StoreOptions& o, const std::strin
   }
   const bool read_only = o.read_only || !secondary.empty();
   opt.info_log = std::make_shared<TolerantInfoLog>(read_only ? "" : dir);
-  // Read before the store: a writer flushing meanwhile then records no more than this open will see.
-  const std::optional<std::map<int, uint64_t>> durable = read_durable(dir);
-  rocksdb::DB* db = nullptr;
-  if (!secondary.empty()) {
-    opt.max_open_files = -1;  // a secondary keeps every table open: the primary may delete them after compaction
-    check(open_beside_writer(
-              [&](rocksdb::DB** to) { return rocksdb::DB::OpenAsSecondary(opt, dir, secondary, to); }, &db),
-          "open projections at " + dir + " as secondary");
-    secondary_ = true;
-  } else if (o.read_only) {
-    check(open_beside_writer([&](rocksdb::DB** to) { return rocksdb::DB::OpenForReadOnly(opt, dir, to); }, &db),
-          "open projections at " + dir);
-  } else {
-    check(rocksdb::DB::Open(opt, dir, &db), "open projections at " + dir, dir);
+  // kDurableFile: read before the store, so that a writer flushing meanwhile records no more than this open sees. A
+  // read-only or secondary open beside `serve` (whose batches are made durable by a WAL sync) can still see less: the
+  // writer may flush its memtable and delete the WAL between RocksDB's reads of the MANIFEST and of the WALs, so such
+  // an open is made again (the file read again) up to kOpenAttempts times, 50 ms apart, before it refuses. A writable
+  // open first looks through a read-only one: RocksDB's writable open deletes the tables a MANIFEST cut short no
+  // longer lists, which a repair of the store could have used.
+  std::string lost;
+  for (int attempt = 1;; ++attempt) {
+    const std::optional<std::map<int, uint64_t>> durable = read_durable(dir);
+    if (durable && !read_only) {
+      rocksdb::DB* look = nullptr;
+      check(rocksdb::DB::OpenForReadOnly(opt, dir, &look), "open projections at " + dir, dir);
+      lost = lost_positions(*std::unique_ptr<rocksdb::DB>(look), *durable, dir);
+      if (!lost.empty()) throw StoreError(lost);
+    }
+    db_.reset(open_db(opt, dir, secondary, o.read_only));
+    lost = durable && read_only ? lost_positions(*db_, *durable, dir) : "";
+    if (lost.empty() || attempt >= kOpenAttempts) {
+      if (durable) durable_ = *durable;
+      break;
+    }
+    db_.reset();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  db_.reset(db);
+  if (!lost.empty()) throw StoreError(lost);
+  secondary_ = !secondary.empty();
   read_only_ = read_only;
-  if (durable) refuse_lost_positions(*durable), durable_ = *durable;
   check_format(read_only);
 }
 
@@ -1400,28 +1445,30 @@ void Store::sync() {
 
 // Each position read before a flush or sync that succeeded is durable: the file gets the highest of each partition
 // (two flushes side by side may end in either order).
+// Nothing is written when no position rose (a `serve` batch that folded nothing new). A failure names the file and
+// says the store itself is whole: its flush or sync succeeded.
 void Store::record_durable(const std::map<int, uint64_t>& at) {
   std::lock_guard<std::mutex> lock(durable_mu_);
-  for (const auto& [p, next] : at) durable_[p] = std::max(durable_[p], next);
+  bool rose = false;
+  for (const auto& [p, next] : at) {
+    auto [it, added] = durable_.try_emplace(p, next);
+    if (!added && it->second < next) it->second = next, rose = true;
+    rose = rose || added;
+  }
+  if (!rose) return;
   nlohmann::json pos = nlohmann::json::object();
   for (const auto& [p, next] : durable_) pos[std::to_string(p)] = next;
   const std::string file = durable_file(dir_), tmp = file + ".tmp";
-  write_file_synced(tmp, nlohmann::json{{"positions", pos}}.dump() + "\n");
-  if (::rename(tmp.c_str(), file.c_str()) != 0) io_fail(errno, file);
-  fsync_path(dir_);
-}
-
-void Store::refuse_lost_positions(const std::map<int, uint64_t>& durable) const {
-  for (const auto& [p, at] : durable) {
-    const uint64_t held = folded_offset(p);
-    if (held < at)
-      throw StoreError("the store at " + dir_ + " holds partition " + std::to_string(p) + " folded to " +
-                       std::to_string(held) + ", but it had made " + std::to_string(at) + " durable (" +
-                       durable_file(dir_) + "): its files lost what they held (a MANIFEST cut short, a table "
-                       "replaced, an older copy put back). Nothing is read from it; restore the store, or remove " +
-                       dir_ + " and fold it again from the log");
+  try {
+    write_file_synced(tmp, nlohmann::json{{"positions", pos}}.dump() + "\n");
+    if (::rename(tmp.c_str(), file.c_str()) != 0) io_fail(errno, file);
+    fsync_path(dir_);
+  } catch (const StoreError& e) {
+    throw StoreError(std::string(e.what()) + " (recording the positions the store made durable, " + kDurableFile +
+                     ": the store itself is whole; run the command again)");
   }
 }
+
 
 void Store::refuse_logged_write_while_unflushed(const char* what) const {
   if (unflushed_)

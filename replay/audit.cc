@@ -286,7 +286,8 @@ AuditReport audit(const Store& live, EventLog& log, const Policy& policy, const 
 }
 
 nlohmann::json audit_record(const AuditReport& report, const std::map<int, uint64_t>& positions,
-                            const std::string& policy_version, std::chrono::system_clock::time_point at) {
+                            const std::vector<int>& not_audited, const std::string& policy_version,
+                            std::chrono::system_clock::time_point at) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
   const std::time_t secs = static_cast<std::time_t>(ms / 1000);
   std::tm utc{};
@@ -303,6 +304,7 @@ nlohmann::json audit_record(const AuditReport& report, const std::map<int, uint6
           {"at", iso},
           {"policy_version", policy_version},
           {"positions", pos},
+          {"not_audited", not_audited},
           {"books_hold", report.findings.empty()},
           {"checked", report.checked},
           {"failed", report.failed},
@@ -323,6 +325,11 @@ bool is_audit_run(const nlohmann::json& j, const std::string& id) {
     return false;
   for (const auto& [partition, at] : j["positions"].items())
     if (!at.is_number_unsigned()) return false;
+  if (j.contains("not_audited")) {  // runs recorded before it was have none
+    if (!j["not_audited"].is_array()) return false;
+    for (const auto& p : j["not_audited"])
+      if (!p.is_number_unsigned()) return false;
+  }
   return j["books_hold"] == j["findings"].empty();
 }
 }  // namespace

@@ -47,9 +47,12 @@ std::vector<std::string> missing_shared_copies(EventLog& log);
 
 // An audit run as the auditor reads it (issue 11 item 2: `gongji audit` keeps each in DATA/audits/ID.json; the
 // query service answers them): {id, at (UTC, ISO 8601 to the millisecond), policy_version, positions {partition:
-// the store's position audited}, books_hold, checked, failed, findings}. id: "audit-YYYYMMDDTHHMMSSmmmZ".
+// the store's position audited}, not_audited [the partitions whose log holds records past that position, not
+// folded yet], books_hold, checked, failed, findings}. id: "audit-YYYYMMDDTHHMMSSmmmZ". Runs recorded before
+// not_audited was have none.
 nlohmann::json audit_record(const AuditReport& report, const std::map<int, uint64_t>& positions,
-                            const std::string& policy_version, std::chrono::system_clock::time_point at);
+                            const std::vector<int>& not_audited, const std::string& policy_version,
+                            std::chrono::system_clock::time_point at);
 
 // The runs kept in `dir` (DATA/audits; none when it does not exist), newest first. A file that is not a run as
 // audit_record writes it (every field of its type, the id its file's name, books_hold exactly when no finding) is an

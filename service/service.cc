@@ -564,7 +564,9 @@ Reply QueryService::Impl::logged(const Call& call, const Principal& who, const R
   std::string via = "http from " + req.remote_addr;
   if (req.has_header(kForwardedBy)) via += ", forwarded by " + req.get_header_value(kForwardedBy);
   const bool person = r.area == Area::person;
-  AccessEntry e{who.name, role_name(who.role), via, person ? r.endpoint : r.endpoint + " " + req.path,
+  // A view that is not a person's is logged by its path as sent (still encoded: an id holding '/' stays one).
+  const std::string path = req.target.substr(0, req.target.find('?'));
+  AccessEntry e{who.name, role_name(who.role), via, person ? r.endpoint : r.endpoint + " " + path,
                 person ? call.segment("person") : "",
                 r.endpoint == "claim" ? call.segment("claim") : call.param("claim"),
                 reply.status};
@@ -596,6 +598,7 @@ Reply QueryService::Impl::forward(const httplib::Request& req, int partition) {
 httplib::Result QueryService::Impl::ask_member(const std::string& url, const std::string& target,
                                                const httplib::Headers& headers) const {
   httplib::Client client(url);
+  client.set_url_encode(false);  // `target` is sent as the caller sent it: already encoded ('+' stays '+')
   if (tls) client.set_ca_cert_path(opt.cert);  // the members share one certificate
   client.set_connection_timeout(std::chrono::seconds(2));
   client.set_read_timeout(std::chrono::seconds(15));
@@ -772,8 +775,8 @@ void QueryService::Impl::audit_run_routes() {
     json list = json::array();
     for (const json& run : audit_runs(opt.data_dir + "/audits"))
       list.push_back({{"id", run["id"]}, {"at", run["at"]}, {"policy_version", run["policy_version"]},
-                      {"positions", run["positions"]}, {"books_hold", run["books_hold"]},
-                      {"findings", run["findings"].size()}});
+                      {"positions", run["positions"]}, {"not_audited", run.value("not_audited", json::array())},
+                      {"books_hold", run["books_hold"]}, {"findings", run["findings"].size()}});
     return json_reply({{"audits", list}});
   });
   route("/v1/audits/{audit}", {"audit", Area::audit, {}}, [this](const Call& call, View&) {
@@ -860,7 +863,10 @@ void QueryService::Impl::routes() {
       return Done::Handled;
     }
     if (req.method == "GET") return dispatch(req, res) ? Done::Handled : Done::Unhandled;
-    if (req.method == "POST") return Done::Unhandled;
+    // POST, PUT, PATCH and DELETE go to their handlers below, which the server calls once it has read the body (a
+    // body left unread would be read as the next request on the connection).
+    if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE")
+      return Done::Unhandled;
     not_allowed(req, res);
     return Done::Handled;
   });
@@ -894,6 +900,9 @@ void QueryService::Impl::routes() {
       if (res.status == 503) res.set_header("Retry-After", "1");
     });
   server->Post(".*", not_allowed);
+  server->Put(".*", not_allowed);
+  server->Patch(".*", not_allowed);
+  server->Delete(".*", not_allowed);
   // Item 3: the dispute desk's page, without a token: it holds no data, its own requests carry the user's token.
   const DeskPage& desk = desk_page();
   for (const char* path : {"/", "/desk"})

@@ -281,6 +281,13 @@ TEST(AuditLog, AStoreBehindItsLogIsAuditedUpToItsPositions) {
                      "5, 6, 7 (not folded yet: run `gongji fold`, then audit them)\nthe books hold\n"),
             std::string::npos)
       << out;
+  const size_t at = out.find("\nrecorded in ") + 1;  // the run the query service answers says so too
+  ASSERT_NE(at, 0u) << out;
+  const std::string file = out.substr(at + 12, out.find('\n', at) - at - 12);
+  const auto run_record = nlohmann::json::parse(read_file(file), nullptr, false);
+  ASSERT_TRUE(run_record.is_object()) << "[" << file << "] " << out;
+  EXPECT_EQ(run_record["not_audited"], nlohmann::json::array({0, 1, 2, 3, 4, 5, 6, 7})) << run_record;
+  EXPECT_EQ(run_record["books_hold"], true);
   {  // behind, and tampered with: a settlement it folded, deleted, is still found
     Store store(data + "/state");
     std::string key;
