@@ -1058,7 +1058,8 @@ Store::Store(const std::string& dir_arg, const StoreOptions& o, const std::strin
   std::string lost;
   for (int attempt = 1;; ++attempt) {
     const std::optional<std::map<int, uint64_t>> durable = read_durable(dir);
-    if (durable && !read_only) {
+    if (durable && !read_only) {  // under the store's lock: beside a running writer, its "in use" refusal
+      const StoreLock held(dir);
       rocksdb::DB* look = nullptr;
       check(rocksdb::DB::OpenForReadOnly(opt, dir, &look), "open projections at " + dir, dir);
       lost = lost_positions(*std::unique_ptr<rocksdb::DB>(look), *durable, dir);
@@ -1449,15 +1450,16 @@ void Store::sync() {
 // says the store itself is whole: its flush or sync succeeded.
 void Store::record_durable(const std::map<int, uint64_t>& at) {
   std::lock_guard<std::mutex> lock(durable_mu_);
+  std::map<int, uint64_t> raised = durable_;  // durable_ is what the file holds: raised once it does
   bool rose = false;
   for (const auto& [p, next] : at) {
-    auto [it, added] = durable_.try_emplace(p, next);
+    auto [it, added] = raised.try_emplace(p, next);
     if (!added && it->second < next) it->second = next, rose = true;
     rose = rose || added;
   }
   if (!rose) return;
   nlohmann::json pos = nlohmann::json::object();
-  for (const auto& [p, next] : durable_) pos[std::to_string(p)] = next;
+  for (const auto& [p, next] : raised) pos[std::to_string(p)] = next;
   const std::string file = durable_file(dir_), tmp = file + ".tmp";
   try {
     write_file_synced(tmp, nlohmann::json{{"positions", pos}}.dump() + "\n");
@@ -1467,6 +1469,7 @@ void Store::record_durable(const std::map<int, uint64_t>& at) {
     throw StoreError(std::string(e.what()) + " (recording the positions the store made durable, " + kDurableFile +
                      ": the store itself is whole; run the command again)");
   }
+  durable_ = std::move(raised);
 }
 
 

@@ -562,7 +562,7 @@ class Store {
   void check_format(bool read_only);
   void record_durable(const std::map<int, uint64_t>& positions);
   std::mutex durable_mu_;  // record_durable: fold workers flush side by side
-  std::map<int, uint64_t> durable_;  // the highest position recorded durable per partition, under durable_mu_
+  std::map<int, uint64_t> durable_;  // what kDurableFile holds (read at the open, or written since), under durable_mu_
   void require_latest_dates() const;  // StoreFormatError before format 10 (latest_date)
   // fn(d/ key, the o/ key it names, that record's stored bytes) for each dead letter in log order, until fn returns
   // false (dead_letters, dead_letter_outputs).

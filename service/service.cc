@@ -222,6 +222,8 @@ struct QueryService::Impl {
   std::vector<Routed> table;  // every GET route but the desk's page: matched by dispatch()
   bool dispatch(const httplib::Request& req, httplib::Response& res);
   void refuse_method(const httplib::Request& req, httplib::Response& res);  // 405
+  // Before any route: the body limit, bodies the server would not read, GETs of the routes' table (dispatch).
+  httplib::Server::HandlerResponse pre_route(const httplib::Request& req, httplib::Response& res);
   void send(httplib::Response& res, const Reply& reply, const std::string& endpoint, Clock::time_point t0);
   Reply admit(const httplib::Request& req);
   std::timed_mutex intake_mu;  // one POST /v1/events at a time (an Ingestor is not thread-safe)
@@ -847,29 +849,42 @@ void QueryService::Impl::refuse_method(const httplib::Request& req, httplib::Res
   requests.observe("other", 405, 0);
 }
 
+// Item 2: a body over 64 KiB is refused before it is read (Content-Length; a chunked one by the payload limit). The
+// server reads a body only for POST, PUT, PATCH and DELETE, and, for those, without a Content-Length or chunked
+// encoding until the connection closes. So: a body declared on another method is refused, "Connection: close" (left
+// unread, it could be read as the next request on the connection); those four go to their handlers only with a
+// declared body (read first), and without one are answered here at once (405, or 411 at /v1/events). A GET of the
+// routes' table is answered here (dispatch); any other method is 405.
+httplib::Server::HandlerResponse QueryService::Impl::pre_route(const httplib::Request& req, httplib::Response& res) {
+  using Done = httplib::Server::HandlerResponse;
+  auto answer = [&](const Reply& r, const std::string& endpoint) {
+    res.status = r.status;
+    res.set_content(r.body, r.type.c_str());
+    requests.observe(endpoint, r.status, 0);
+    return Done::Handled;
+  };
+  if (req.get_header_value<uint64_t>("Content-Length") > kMaxBody)
+    return answer(error_reply(413, "a request body may hold at most 65536 bytes"), "too_large");
+  const bool declared = req.has_header("Content-Length") || req.has_header("Transfer-Encoding");
+  const bool read = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE";
+  if (!read && (req.get_header_value<uint64_t>("Content-Length") > 0 || req.has_header("Transfer-Encoding"))) {
+    res.set_header("Connection", "close");
+    return answer(error_reply(400, "a " + req.method + " request carries no body"), "other");
+  }
+  if (req.method == "GET") return dispatch(req, res) ? Done::Handled : Done::Unhandled;
+  if (read && declared) return Done::Unhandled;
+  if (req.method == "POST" && opt.intake && req.path == "/v1/events")
+    return answer(error_reply(411, "POST /v1/events needs a Content-Length (or chunked encoding)"), "events");
+  refuse_method(req, res);
+  return Done::Handled;
+}
+
 void QueryService::Impl::routes() {
   // Only GET is served, and POST at /v1/events where events are taken: any other method on any path is 405 (before a
   // token is looked at; nothing is read). HEAD too: it would read as a GET (and log a read) without an answer.
   const auto not_allowed = [this](const httplib::Request& req, httplib::Response& res) { refuse_method(req, res); };
-  // Item 2: a body over 64 KiB is refused before it is read (Content-Length; a chunked one by the payload limit).
-  // Then a GET of the routes' table is answered here (dispatch), a method other than GET or POST refused.
-  server->set_pre_routing_handler([this, not_allowed](const httplib::Request& req, httplib::Response& res) {
-    using Done = httplib::Server::HandlerResponse;
-    if (req.get_header_value<uint64_t>("Content-Length") > kMaxBody) {
-      Reply r = error_reply(413, "a request body may hold at most 65536 bytes");
-      res.status = r.status;
-      res.set_content(r.body, r.type.c_str());
-      requests.observe("too_large", 413, 0);
-      return Done::Handled;
-    }
-    if (req.method == "GET") return dispatch(req, res) ? Done::Handled : Done::Unhandled;
-    // POST, PUT, PATCH and DELETE go to their handlers below, which the server calls once it has read the body (a
-    // body left unread would be read as the next request on the connection).
-    if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE")
-      return Done::Unhandled;
-    not_allowed(req, res);
-    return Done::Handled;
-  });
+  server->set_pre_routing_handler(
+      [this](const httplib::Request& req, httplib::Response& res) { return pre_route(req, res); });
   // An answer no route gave (no such endpoint, a malformed request): JSON too, counted as endpoint "other".
   server->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;

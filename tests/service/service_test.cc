@@ -1,7 +1,12 @@
 // Issue 11: `gongji query` in process, on an ephemeral port, asked through cpp-httplib's client: every endpoint
 // answers as the command line does, every refusal, the access log, a fold writing meanwhile, the metrics scrape.
 #include <httplib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <rocksdb/db.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include <rocksdb/write_batch.h>
 
 #include <atomic>
@@ -429,6 +434,43 @@ TEST_F(Service, HeadAndTraceAre405) {
   auto next = c.Get("/v1/persons/E1", h);  // on the same connection: its own answer, not the body's 404
   ASSERT_TRUE(next);
   EXPECT_EQ(next->status, 200) << next->body;
+}
+
+// What one keep-alive connection to the service answers to `bytes` (every response, until it closes or 2 s pass).
+std::string exchange(int port, const std::string& bytes) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in at{};
+  at.sin_family = AF_INET;
+  at.sin_port = htons(static_cast<uint16_t>(port));
+  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&at), sizeof at), 0);
+  EXPECT_EQ(::send(fd, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+  timeval wait{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+  std::string got;
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) got.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return got;
+}
+
+// The server reads a body only for POST, PUT, PATCH and DELETE: a body declared on a GET is refused and the
+// connection closed, so that the body is never taken for a second request; a DELETE without a body is answered at
+// once (it waited for the connection to close: 5 s, then a 400).
+TEST_F(Service, ABodyIsNeverTakenForTheNextRequest) {
+  const std::string smuggled = "GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + kOps + "\r\n\r\n";
+  const std::string got = exchange(server_->svc.port(),
+                                   "GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + kOps +
+                                       "\r\nContent-Length: " + std::to_string(smuggled.size()) + "\r\n\r\n" +
+                                       smuggled);
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 400 ")) << got;
+  EXPECT_NE(got.find("a GET request carries no body"), std::string::npos) << got;
+  EXPECT_EQ(got.find("HTTP/1.1", 1), std::string::npos) << "a second answer, to the body: " << got;
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string deleted = exchange(server_->svc.port(), "DELETE /v1/persons/E1 HTTP/1.1\r\nHost: x\r\n"
+                                                            "Connection: close\r\n\r\n");
+  EXPECT_TRUE(deleted.starts_with("HTTP/1.1 405 ")) << deleted;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
 }
 
 // Issue 9 item 6: POST /v1/events goes through the one ingest (ingest/ingest.h), for the intake role only; its
