@@ -852,7 +852,8 @@ void QueryService::Impl::refuse_method(const httplib::Request& req, httplib::Res
 // Item 2: a body over 64 KiB is refused before it is read (Content-Length; a chunked one by the payload limit). The
 // server reads a body only for POST, PUT, PATCH and DELETE, and, for those, without a Content-Length or chunked
 // encoding until the connection closes. So: a body declared on another method is refused, "Connection: close" (left
-// unread, it could be read as the next request on the connection); those four go to their handlers only with a
+// unread, it could be read as the next request on the connection; cpp-httplib 0.11.4 keeps the connection all the
+// same, dropping what it read ahead, at most 4 KiB: README); those four go to their handlers only with a
 // declared body (read first), and without one are answered here at once (405, or 411 at /v1/events). A GET of the
 // routes' table is answered here (dispatch); any other method is 405.
 httplib::Server::HandlerResponse QueryService::Impl::pre_route(const httplib::Request& req, httplib::Response& res) {
