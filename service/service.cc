@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -864,6 +865,15 @@ httplib::Server::HandlerResponse QueryService::Impl::pre_route(const httplib::Re
     requests.observe(endpoint, r.status, 0);
     return Done::Handled;
   };
+  // How long the body is must be said once and one way (two answers are how a body is smuggled past a proxy).
+  std::string coding = req.get_header_value("Transfer-Encoding");
+  for (char& c : coding) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));  // names ignore case
+  if (req.get_header_value_count("Content-Length") > 1 || req.get_header_value_count("Transfer-Encoding") > 1 ||
+      (!coding.empty() && (coding != "chunked" || req.has_header("Content-Length")))) {
+    res.set_header("Connection", "close");
+    return answer(error_reply(400, "a body's length is given by one Content-Length or by Transfer-Encoding: chunked "
+                                   "alone"), "other");
+  }
   if (req.get_header_value<uint64_t>("Content-Length") > kMaxBody)
     return answer(error_reply(413, "a request body may hold at most 65536 bytes"), "too_large");
   const bool declared = req.has_header("Content-Length") || req.has_header("Transfer-Encoding");

@@ -34,6 +34,7 @@ namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
+using namespace std::string_literals;
 
 const std::string kExamples = std::string(GONGJI_SOURCE_DIR) + "/tests/scenarios/examples/";
 const std::string kDesk = "desk-token-1", kAuditor = "auditor-token-1", kOps = "ops-token-1",
@@ -467,6 +468,16 @@ TEST_F(Service, ABodyIsNeverTakenForTheNextRequest) {
   EXPECT_TRUE(got.starts_with("HTTP/1.1 400 ")) << got;
   EXPECT_NE(got.find("a GET request carries no body"), std::string::npos) << got;
   EXPECT_EQ(got.find("HTTP/1.1", 1), std::string::npos) << "a second answer, to the body: " << got;
+  // A length said twice, or two ways, or a coding the server does not read: refused before anything is read.
+  for (const std::string& framing : {"Content-Length: 0\r\nContent-Length: 40"s, "Transfer-Encoding: gzip"s,
+                                     "Content-Length: 5\r\nTransfer-Encoding: chunked"s}) {
+    const std::string refused = exchange(server_->svc.port(), "POST /v1/persons/E1 HTTP/1.1\r\nHost: x\r\n" +
+                                                                  framing + "\r\nConnection: close\r\n\r\n");
+    EXPECT_TRUE(refused.starts_with("HTTP/1.1 400 ")) << framing << "\n" << refused;
+    EXPECT_NE(refused.find("a body's length is given by one Content-Length or by Transfer-Encoding: chunked alone"),
+              std::string::npos)
+        << refused;
+  }
   const auto t0 = std::chrono::steady_clock::now();
   const std::string deleted = exchange(server_->svc.port(), "DELETE /v1/persons/E1 HTTP/1.1\r\nHost: x\r\n"
                                                             "Connection: close\r\n\r\n");
