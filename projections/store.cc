@@ -1008,6 +1008,16 @@ rocksdb::DB* open_db(rocksdb::Options opt, const std::string& dir, const std::st
   return db;
 }
 
+// Whether a process holds the store's lock (a fold or serve has it open for writing), or it cannot be taken.
+bool held_by_a_writer(const std::string& dir) {
+  try {
+    const StoreLock free(dir);
+    return false;
+  } catch (const StoreError&) {
+    return true;
+  }
+}
+
 // Why the store `db` at `dir` is refused against the positions it had made durable (kDurableFile), or "".
 std::string lost_positions(rocksdb::DB& db, const std::map<int, uint64_t>& durable, const std::string& dir) {
   for (const auto& [p, at] : durable) {
@@ -1052,7 +1062,8 @@ Store::Store(const std::string& dir_arg, const StoreOptions& o, const std::strin
   // kDurableFile: read before the store, so that a writer flushing meanwhile records no more than this open sees. A
   // read-only or secondary open beside `serve` (whose batches are made durable by a WAL sync) can still see less: the
   // writer may flush its memtable and delete the WAL between RocksDB's reads of the MANIFEST and of the WALs, so such
-  // an open is made again (the file read again) up to kOpenAttempts times, 50 ms apart, before it refuses. A writable
+  // an open is made again (the file read again) while a writer holds the store's lock, up to kOpenAttempts times,
+  // 50 ms apart, before it refuses (with no writer there is no race: refused at once). A writable
   // open first looks through a read-only one: RocksDB's writable open deletes the tables a MANIFEST cut short no
   // longer lists, which a repair of the store could have used.
   std::string lost;
@@ -1067,7 +1078,7 @@ Store::Store(const std::string& dir_arg, const StoreOptions& o, const std::strin
     }
     db_.reset(open_db(opt, dir, secondary, o.read_only));
     lost = durable && read_only ? lost_positions(*db_, *durable, dir) : "";
-    if (lost.empty() || attempt >= kOpenAttempts) {
+    if (lost.empty() || attempt >= kOpenAttempts || !held_by_a_writer(dir)) {
       if (durable) durable_ = *durable;
       break;
     }
@@ -1445,9 +1456,8 @@ void Store::sync() {
 }
 
 // Each position read before a flush or sync that succeeded is durable: the file gets the highest of each partition
-// (two flushes side by side may end in either order).
-// Nothing is written when no position rose (a `serve` batch that folded nothing new). A failure names the file and
-// says the store itself is whole: its flush or sync succeeded.
+// (two flushes side by side may end in either order). Nothing is written when no position rose (a `serve` batch that
+// folded nothing new). A failure names the file and says the store itself is whole: its flush or sync succeeded.
 void Store::record_durable(const std::map<int, uint64_t>& at) {
   std::lock_guard<std::mutex> lock(durable_mu_);
   std::map<int, uint64_t> raised = durable_;  // durable_ is what the file holds: raised once it does

@@ -149,7 +149,8 @@ constexpr bool reads_format(int64_t format) { return format >= 4 && format <= kS
 // read as holding half its records, or none (`settlements`, `report` and `digest` answering from it, exit 0; a
 // fold then folding them again). Contract: every open (writable, read-only, secondary) reads the file first, then
 // the store; a partition the store holds folded to less than the file says is refused (StoreError naming the
-// partition, both positions and the file), whatever is asked. No file (a store before it, a checkpoint's copy, a
+// partition, both positions and the file), whatever is asked (a read-only or secondary open beside a writer after
+// up to kOpenAttempts tries: Store's constructor). No file (a store before it, a checkpoint's copy, a
 // crash before the first flush): nothing to check. The file lags the store (a crash after a flush, commits synced
 // by other means), never leads it.
 inline constexpr const char* kDurableFile = "gongji-positions.json";
