@@ -267,6 +267,21 @@ void remove_stale_secondaries(const std::string& data_dir) {
     if (::kill(std::stoi(pid), 0) != 0 && errno == ESRCH) fs::remove_all(entry.path(), ec);
   }
 }
+
+// Answers `r`, then closes the connection. cpp-httplib 0.11.4 keeps a connection whatever "Connection: close" the
+// answer says, but closes it when a content provider gives up (returns false): this one gives up once it has written
+// the whole answer, so the client reads all of it and then the end of the connection.
+void answer_then_close(httplib::Response& res, const Reply& r) {
+  res.status = r.status;
+  res.set_header("Connection", "close");
+  auto body = std::make_shared<const std::string>(r.body);
+  res.set_content_provider(body->size(), r.type.c_str(),
+                           [body](size_t offset, size_t length, httplib::DataSink& sink) {
+                             sink.write(body->data() + offset, length);
+                             return false;
+                           });
+}
+
 }  // namespace
 
 void QueryService::Impl::open() {
@@ -850,13 +865,14 @@ void QueryService::Impl::refuse_method(const httplib::Request& req, httplib::Res
   requests.observe("other", 405, 0);
 }
 
-// Item 2: a body over 64 KiB is refused before it is read (Content-Length; a chunked one by the payload limit). The
-// server reads a body only for POST, PUT, PATCH and DELETE, and, for those, without a Content-Length or chunked
-// encoding until the connection closes. So: a body declared on another method is refused, "Connection: close" (left
-// unread, it could be read as the next request on the connection; cpp-httplib 0.11.4 keeps the connection all the
-// same, dropping what it read ahead, at most 4 KiB: README); those four go to their handlers only with a
-// declared body (read first), and without one are answered here at once (405, or 411 at /v1/events). A GET of the
-// routes' table is answered here (dispatch); any other method is 405.
+// Item 2: a body over 64 KiB is refused before it is read. The server reads a body only for POST, PUT, PATCH and
+// DELETE, and only with a Content-Length: cpp-httplib 0.11.4 reads a chunked body whole, with no limit (a POST to any
+// path, before its token is looked at, could fill the memory), and a body with neither until the connection closes.
+// So a chunked body is 411, a body declared on another method 400; those four go to their handlers only with a
+// Content-Length (the body read first), and without one are answered here at once (405, or 411 at /v1/events). A
+// refusal that leaves a body unread closes the connection after its answer (answer_then_close): kept, the body's
+// bytes past what the server read ahead would be read as the next request. A GET of the routes' table is answered
+// here (dispatch); any other method is 405.
 httplib::Server::HandlerResponse QueryService::Impl::pre_route(const httplib::Request& req, httplib::Response& res) {
   using Done = httplib::Server::HandlerResponse;
   auto answer = [&](const Reply& r, const std::string& endpoint) {
@@ -865,27 +881,31 @@ httplib::Server::HandlerResponse QueryService::Impl::pre_route(const httplib::Re
     requests.observe(endpoint, r.status, 0);
     return Done::Handled;
   };
+  auto refuse_unread = [&](const Reply& r, const std::string& endpoint) {
+    answer_then_close(res, r);
+    requests.observe(endpoint, r.status, 0);
+    return Done::Handled;
+  };
+  const bool events = opt.intake && req.path == "/v1/events";
   // How long the body is must be said once and one way (two answers are how a body is smuggled past a proxy).
   std::string coding = req.get_header_value("Transfer-Encoding");
   for (char& c : coding) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));  // names ignore case
   if (req.get_header_value_count("Content-Length") > 1 || req.get_header_value_count("Transfer-Encoding") > 1 ||
-      (!coding.empty() && (coding != "chunked" || req.has_header("Content-Length")))) {
-    res.set_header("Connection", "close");
-    return answer(error_reply(400, "a body's length is given by one Content-Length or by Transfer-Encoding: chunked "
-                                   "alone"), "other");
-  }
+      (!coding.empty() && (coding != "chunked" || req.has_header("Content-Length"))))
+    return refuse_unread(error_reply(400, "a body's length is given by one Content-Length or by Transfer-Encoding: "
+                                          "chunked alone"), "other");
+  if (!coding.empty())
+    return refuse_unread(error_reply(411, "a request body is read only with a Content-Length (at most 65536 bytes), "
+                                          "never chunked"), events ? "events" : "other");
   if (req.get_header_value<uint64_t>("Content-Length") > kMaxBody)
-    return answer(error_reply(413, "a request body may hold at most 65536 bytes"), "too_large");
-  const bool declared = req.has_header("Content-Length") || req.has_header("Transfer-Encoding");
+    return refuse_unread(error_reply(413, "a request body may hold at most 65536 bytes"), "too_large");
   const bool read = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE";
-  if (!read && (req.get_header_value<uint64_t>("Content-Length") > 0 || req.has_header("Transfer-Encoding"))) {
-    res.set_header("Connection", "close");
-    return answer(error_reply(400, "a " + req.method + " request carries no body"), "other");
-  }
+  if (!read && req.get_header_value<uint64_t>("Content-Length") > 0)
+    return refuse_unread(error_reply(400, "a " + req.method + " request carries no body"), "other");
   if (req.method == "GET") return dispatch(req, res) ? Done::Handled : Done::Unhandled;
-  if (read && declared) return Done::Unhandled;
-  if (req.method == "POST" && opt.intake && req.path == "/v1/events")
-    return answer(error_reply(411, "POST /v1/events needs a Content-Length (or chunked encoding)"), "events");
+  if (read && req.has_header("Content-Length")) return Done::Unhandled;
+  if (req.method == "POST" && events)
+    return answer(error_reply(411, "POST /v1/events needs a Content-Length"), "events");
   refuse_method(req, res);
   return Done::Handled;
 }
@@ -898,11 +918,16 @@ void QueryService::Impl::routes() {
       [this](const httplib::Request& req, httplib::Response& res) { return pre_route(req, res); });
   // An answer no route gave (no such endpoint, a malformed request): JSON too, counted as endpoint "other".
   server->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
+    if (!res.body.empty() || res.content_provider_) return;  // (answer_then_close's answers have a provider)
     Reply r = error_reply(res.status, res.status == 404 ? "no such endpoint: " + req.path
                                                         : "HTTP " + std::to_string(res.status));
-    res.set_content(r.body, r.type.c_str());
     requests.observe("other", res.status, 0);
+    // The server's own refusals but 404 are of a request it could not read whole (a malformed line or header, a
+    // body shorter than its Content-Length): what follows on the connection cannot be taken for a request's start.
+    if (res.status == 404)
+      res.set_content(r.body, r.type.c_str());
+    else
+      answer_then_close(res, r);
   });
   // A handler that threw past its own catch: a JSON 500 whose body and headers hold no exception text (it goes to
   // stderr), counted as endpoint "error".
