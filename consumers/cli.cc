@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -118,6 +119,42 @@ CLI::Validator whole_number(uint64_t lo, uint64_t hi, const std::string& unit = 
       (domain.starts_with("of ") ? domain.substr(3) : domain) + (unit.empty() ? "" : " " + unit));
 }
 const CLI::Validator kCountArg = whole_number(0, UINT64_MAX);
+// A calendar year, four decimal digits as the query service takes it (CLI11 read "02023" as octal and took "0x7e7",
+// "+2023" and " 2023"); the policy window is checked where the year is used.
+const CLI::Validator kYearArg(
+    [](std::string& s) -> std::string {
+      const bool digits = s.size() == 4 && s.find_first_not_of("0123456789") == std::string::npos;
+      return digits ? std::string() : "expected a year YYYY, got '" + s + "'";
+    },
+    "YYYY");
+// Kafka's bootstrap servers: never empty (an empty --brokers, an unset variable's, read as "not given": ingest wrote
+// to the embedded log and exited 0).
+const CLI::Validator kBrokersArg(
+    [](std::string& s) -> std::string {
+      const bool blank = s.find_first_not_of(" \t") == std::string::npos;
+      return blank ? "expected bootstrap servers HOST:PORT[,HOST:PORT...], got '" + s + "'" : std::string();
+    },
+    "HOST:PORT,...");
+// A Kafka topic's name: 1 to 249 of [a-zA-Z0-9._-], as the broker takes it (an empty one failed only at the broker).
+const CLI::Validator kTopicArg(
+    [](std::string& s) -> std::string {
+      const bool legal = !s.empty() && s.size() <= 249 && s != "." && s != ".." &&
+                         s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+                             std::string::npos;
+      return legal ? std::string() : "expected a topic name of 1 to 249 letters, digits, '.', '_' or '-', got '" + s +
+                                         "'";
+    },
+    "TOPIC");
+// query's --rate: a finite number of requests a second (CLI::Range let "nan" through, which turned the limit off).
+const CLI::Validator kRateArg(
+    [](std::string& s) -> std::string {
+      double v = 0;
+      const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+      if (ec != std::errc() || end != s.data() + s.size() || !std::isfinite(v) || v < 0.001 || v > 1e9)
+        return "'" + s + "' is not a number of requests a second from 0.001 to 1e9";
+      return "";
+    },
+    "0.001..1e9");
 // A person, claim or event id: never empty (an empty --person would otherwise read as "every person").
 const CLI::Validator kIdArg([](std::string& s) { return s.empty() ? "expected an id, got ''" : std::string(); }, "ID");
 // --known-at must parse (an empty value too is a mistake, never "not given"); its partitions are checked later.
@@ -879,7 +916,8 @@ struct Cli {
   }
   void access_log_opt(CLI::App* c, const char* what = "this read of a person's data") {
     c->add_option("--access-log", access_log, std::string("append ") + what + " to the access log FILE "
-                                              "(default: $GONGJI_ACCESS_LOG, else DATA/access-log.jsonl)");
+                                              "(default: $GONGJI_ACCESS_LOG, else DATA/access-log.jsonl)")
+        ->check(kOutputFile);
   }
   // Issue 11 item 5: the operational log lines (oplog/oplog.h) of every subcommand, and of its subcommands.
   void log_opts(CLI::App* c) {
@@ -907,7 +945,8 @@ struct Cli {
     }
   }
   void brokers_opt(CLI::App* c) {
-    c->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)");
+    c->add_option("--brokers", paths.brokers, "read events from Kafka's gongji.events (the store was folded from it)")
+        ->check(kBrokersArg);
     kafka_config_opt(c, paths.kafka_config);
   }
   // Issue 11 item 5: the Kafka clients' security settings (SASL/SCRAM, TLS) pass through to librdkafka.
@@ -930,9 +969,11 @@ struct Cli {
                                                    "log with another count is refused")
         ->transform(whole_number(1, 1024));
     ingest->add_option("--brokers", paths.brokers, "append to Kafka's gongji.events topic instead of the embedded log "
-                                                   "(duplicates are then decided by the fold)");
+                                                   "(duplicates are then decided by the fold)")
+        ->check(kBrokersArg);
     ingest->add_option("--events-topic", paths.events_topic,
-                       "with --brokers: the events topic (default gongji.events)");
+                       "with --brokers: the events topic (default gongji.events)")
+        ->check(kTopicArg);
     kafka_config_opt(ingest, paths.kafka_config);
 
     fold = app.add_subcommand("fold", "fold every event not yet folded into the projections, settling claims");
@@ -943,7 +984,8 @@ struct Cli {
         ->check(input_file(false));
     fold->add_option("--batch", fold_opt.batch_events, "events per committed batch of each partition (default 64000)")
         ->transform(whole_number(1, 1000000));
-    fold->add_option("--brokers", paths.brokers, "fold from Kafka's gongji.events topic instead of the embedded log");
+    fold->add_option("--brokers", paths.brokers, "fold from Kafka's gongji.events topic instead of the embedded log")
+        ->check(kBrokersArg);
     kafka_config_opt(fold, paths.kafka_config);
     fold->add_option("--checkpoint-every", fold_opt.checkpoint_every,
                      "keep a RocksDB checkpoint in DATA/checkpoints at the first commit of a batch at or past N "
@@ -974,16 +1016,16 @@ struct Cli {
                                       "with --listen it also answers queries and takes POST /v1/events (role "
                                       "intake)");
     srv->add_option("--data-dir", sopt.data_dir, "this member's store")->required()->check(kDataDir);
-    srv->add_option("--brokers", sopt.brokers, "Kafka bootstrap servers")->required();
+    srv->add_option("--brokers", sopt.brokers, "Kafka bootstrap servers")->required()->check(kBrokersArg);
     kafka_config_opt(srv, sopt.kafka_config);
     srv->add_option("--group", sopt.group, "consumer group (default gongji)");
     srv->add_option("--policy", sopt.policy_file,
                     "policy parameters file (default: the one the store was folded under; built-in for a new store; "
                     "another policy than the store's is refused, exit 2)")
         ->check(input_file(false));
-    srv->add_option("--events-topic", sopt.events_topic, "default gongji.events");
-    srv->add_option("--settlements-topic", sopt.settlements_topic, "default gongji.settlements");
-    srv->add_option("--dead-letter-topic", sopt.dead_letter_topic, "default gongji.dead-letters");
+    srv->add_option("--events-topic", sopt.events_topic, "default gongji.events")->check(kTopicArg);
+    srv->add_option("--settlements-topic", sopt.settlements_topic, "default gongji.settlements")->check(kTopicArg);
+    srv->add_option("--dead-letter-topic", sopt.dead_letter_topic, "default gongji.dead-letters")->check(kTopicArg);
     srv->add_option("--batch", sopt.batch_events,
                     "events per batch committed to RocksDB and handed to the publishing thread (default 512000, or "
                     "what came in 500 ms; at most 1 waits while the publisher publishes the one before, in "
@@ -1158,7 +1200,8 @@ struct Cli {
     rpl->add_option("--out", replay_out,
                     "a new directory for the rebuilt store; a store as DATA/state is, so name it X/state and read "
                     "it with --data-dir X")
-        ->required();
+        ->required()
+        ->check(kDataDir);
     rpl->add_option("--policy", policy_file,
                     "policy file: the one the fold used (the default), or a copy of it; another is refused, exit 2 "
                     "(what-if replays under another)")
@@ -1170,7 +1213,7 @@ struct Cli {
                                           "as text, JSON or an HTML page with a chart");
     data_opt(stm);
     stm->add_option("--person", person, "person id")->required()->check(kIdArg);
-    stm->add_option("--year", year, "calendar year (default 2023)");
+    stm->add_option("--year", year, "calendar year (default 2023)")->check(kYearArg);
     stm->add_option("--format", format, "text, json or html (default text)")
         ->check(CLI::IsMember({"text", "json", "html"}));
     stm->add_option("--out", out_file, "write to this file instead of stdout")->check(kOutputFile);
@@ -1223,7 +1266,7 @@ struct Cli {
         ->check(input_file(false));
     c->add_option("--key", q.key, "TLS private key (PEM)")->check(input_file(false));
     c->add_option("--rate", q.rate, "requests a second per token before 429 (default 100)")
-        ->check(CLI::Range(0.001, 1e9).description("").name("a number of requests a second, 0.001..1e9"));
+        ->check(kRateArg);
     c->add_option("--ready-lag", q.ready_lag, "/readyz: most records a partition may lag (default 1000)")
         ->transform(whole_number(0, 1000000000000000, "records"));
     c->add_option("--threads", q.threads, "request threads: requests answered at once; more wait in the listen "

@@ -89,10 +89,12 @@ KnownAt parse_known_at(const std::string& text) {
       std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
       size_t colon = item.find(':');
       if (colon == std::string::npos) throw std::runtime_error("--known-at: expected P:OFFSET, got '" + item + "'");
-      k.offsets[known_at_number<int>(item.substr(0, colon), "partition", text)] =
-          known_at_number<uint64_t>(item.substr(colon + 1), "offset", text);
+      const int p = known_at_number<int>(item.substr(0, colon), "partition", text);
+      if (!k.offsets.emplace(p, known_at_number<uint64_t>(item.substr(colon + 1), "offset", text)).second)
+        throw std::runtime_error("--known-at: partition " + std::to_string(p) + " is given twice in '" + text + "'");
       if (comma == std::string::npos) break;
       pos = comma + 1;
+      if (pos == text.size()) throw std::runtime_error("--known-at: nothing follows the last ',' in '" + text + "'");
     }
     return k;
   }

@@ -141,7 +141,11 @@ TEST_F(CliUsage, ParseErrorsNameTheirCommand) {
 TEST_F(CliUsage, NumberThatDoesNotParse) {
   // Said as the other usage errors say it (CLI11 said "Could not convert: --year = twenty").
   EXPECT_USAGE("statement --data-dir " + data_ + " --person P1 --year twenty",
-               "gongji statement: --year: 'twenty' is not a whole number\n");
+               "gongji statement: --year: expected a year YYYY, got 'twenty'\n");
+  // Four decimal digits, as the query service takes a year (CLI11 read 02023 as octal 1043, took 0x7e7 for 2023).
+  for (const char* year : {"02023", "03747", "0x7e7", "+2023", "' 2023'", "''", "2023.0"})
+    EXPECT_USAGE("statement --data-dir " + data_ + " --person P1 --year " + year,
+                 "gongji statement: --year: expected a year YYYY, got '");
   EXPECT_USAGE("fold --data-dir " + data_ + " --batch 2k",  // CLI11's Range said "Value 2k not in range 1 to 1000000"
                "gongji fold: --batch: '2k' is not a whole number from 1 to 1000000\n");
   EXPECT_USAGE("report --data-dir " + data_ + " --explained 3000000000",
@@ -196,6 +200,39 @@ TEST_F(CliUsage, KnownAtNamingAPartitionThatDoesNotExist) {
   EXPECT_FALSE(std::filesystem::exists(*dir_ / "busy"));
   EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --known-at 0:abc", "--known-at: offset 'abc'");
   EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --known-at x:1", "--known-at: partition 'x'");
+  // A partition named twice was its last offset; a trailing ',' was nothing.
+  EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --known-at 0:3,0:4",
+               "--known-at: partition 0 is given twice in '0:3,0:4'");
+  EXPECT_USAGE("replay --data-dir " + data_ + " --known-at 0:4, --out " + (*dir_ / "trailing"),
+               "--known-at: nothing follows the last ',' in '0:4,'");
+  EXPECT_FALSE(std::filesystem::exists(*dir_ / "trailing"));
+}
+
+// A value that would silently mean something else is a usage error naming the option, nothing changed: an empty
+// --brokers (an unset variable's) was "no broker" (ingest appended to the embedded log, exit 0; serve ran with no
+// bootstrap servers); replay --out '' replayed the whole log into ./.partial, then exit 1; --rate nan turned the
+// rate limit off; --access-log '' was the default file.
+TEST_F(CliUsage, AnEmptyOrMeaninglessValueIsNeverTakenForNotGiven) {
+  const std::string events = (*dir_ / "events.jsonl");
+  EXPECT_USAGE("ingest --data-dir " + (*dir_ / "fresh") + " --brokers '' " + events,
+               "--brokers: expected bootstrap servers HOST:PORT[,HOST:PORT...], got ''");
+  EXPECT_FALSE(std::filesystem::exists(*dir_ / "fresh"));
+  EXPECT_USAGE("fold --data-dir " + data_ + " --brokers ' '", "--brokers: expected bootstrap servers");
+  EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --brokers ''", "--brokers: expected bootstrap servers");
+  EXPECT_USAGE("serve --data-dir " + (*dir_ / "member") + " --brokers ''", "--brokers: expected bootstrap servers");
+  EXPECT_USAGE("ingest --data-dir " + data_ + " --brokers 127.0.0.1:1 --events-topic '' " + events,
+               "--events-topic: expected a topic name of 1 to 249 letters, digits, '.', '_' or '-', got ''");
+  EXPECT_USAGE("serve --data-dir " + (*dir_ / "member") + " --brokers 127.0.0.1:1 --settlements-topic 'a b'",
+               "--settlements-topic: expected a topic name");
+  const std::string cwd_before = std::filesystem::current_path().string();
+  EXPECT_USAGE("replay --data-dir " + data_ + " --known-at 0:1 --out ''", "--out: expected a directory name, got ''");
+  EXPECT_FALSE(std::filesystem::exists(".partial"));
+  for (const char* rate : {"nan", "NaN", "-nan", "inf", "0", "1e10", "5/s"})
+    EXPECT_USAGE("query --data-dir " + data_ + " --tokens " + events + " --rate " + rate,
+                 "--rate: '" + std::string(rate) + "' is not a number of requests a second from 0.001 to 1e9");
+  EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --access-log ''", "--access-log: expected a file name");
+  EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --access-log " + dir_->path.string(),
+               "--access-log: '" + dir_->path.string() + "' is a directory, expected a file");
 }
 
 TEST_F(CliUsage, UnknownKind) {
