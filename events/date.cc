@@ -69,6 +69,17 @@ std::optional<Month> parse_month(std::string_view s) {
   return make_month(y, m);
 }
 
+std::string format_instant(int64_t ms) {
+  const int64_t day_ms = 86'400'000;
+  const int64_t days = ms >= 0 ? ms / day_ms : -((-ms + day_ms - 1) / day_ms);  // floor, before 1970 too
+  const int64_t in_day = ms - days * day_ms;
+  char clock[32];
+  std::snprintf(clock, sizeof clock, "T%02d:%02d:%02d.%03dZ", static_cast<int>(in_day / 3'600'000),
+                static_cast<int>(in_day / 60'000 % 60), static_cast<int>(in_day / 1000 % 60),
+                static_cast<int>(in_day % 1000));
+  return format_date(static_cast<Date>(days)) + clock;
+}
+
 std::string format_date(Date d) {
   Ymd v = ymd_of(d);
   if (v.y >= 0 && v.y <= 9999 && v.m <= 99 && v.d <= 99) {  // the snprintf below, without its cost (every event)

@@ -38,6 +38,9 @@ std::string date_problem(std::string_view s);
 std::optional<Month> parse_month(std::string_view s);
 std::string format_date(Date d);
 std::string format_month(Month m);
+// An instant, milliseconds since the epoch, as UTC "2024-03-01T12:00:00.123Z" (the form --known-at and the access
+// log take; no time zone or locale reaches it).
+std::string format_instant(int64_t ms);
 
 // Completed years of age on `on` (P-MINOR: a 29 February birthday counts on 1 March in common years).
 int age_on(Date birth, Date on);

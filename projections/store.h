@@ -177,6 +177,12 @@ struct StoreFormatError : StoreError {
   bool migratable = false;
 };
 
+// A question the store cannot answer yet: the log holds records it needs that no fold has folded (the command line's
+// exit 1; the query service's 503, which a retry after the fold answers).
+struct NotFoldedError : StoreError {
+  using StoreError::StoreError;
+};
+
 // A claim id held by several persons, asked for without a person (EVENTS.md: commands that take --claim refuse an
 // ambiguous id). `persons`: some of them, in key order (at most Store::kHoldersShown).
 struct AmbiguousClaimError : std::runtime_error {

@@ -11,6 +11,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "events/date.h"
 #include "events/fb_codec.h"
 #include "events/partition.h"
 #include "ledger/accounts.h"
@@ -288,16 +289,11 @@ AuditReport audit(const Store& live, EventLog& log, const Policy& policy, const 
 nlohmann::json audit_record(const AuditReport& report, const std::map<int, uint64_t>& positions,
                             const std::vector<int>& not_audited, const std::string& policy_version,
                             std::chrono::system_clock::time_point at) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
-  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm utc{};
-  gmtime_r(&secs, &utc);
-  char id[96], iso[96];
-  const int milli = static_cast<int>(ms % 1000);
-  std::snprintf(id, sizeof id, "audit-%04d%02d%02dT%02d%02d%02d%03dZ", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
-                utc.tm_hour, utc.tm_min, utc.tm_sec, milli);
-  std::snprintf(iso, sizeof iso, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
-                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, milli);
+  const std::string iso =
+      format_instant(std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count());
+  std::string id = "audit-";  // "audit-20240301T120000123Z"
+  for (char c : iso)
+    if (c != '-' && c != ':' && c != '.') id += c;
   nlohmann::json pos = nlohmann::json::object();
   for (const auto& [p, at_offset] : positions) pos[std::to_string(p)] = at_offset;
   return {{"id", id},

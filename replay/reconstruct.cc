@@ -6,6 +6,7 @@
 #include <ctime>
 #include <mutex>
 
+#include "events/date.h"
 #include "events/fb_codec.h"
 #include "events/partition.h"
 
@@ -149,6 +150,21 @@ std::shared_ptr<const Policy> ReplayCache::stored_policy(const Store& store, con
   return policies_.emplace(version, std::move(p)).first->second;
 }
 
+void refuse_unfolded(const Store& store, EventLog& log, int partition, const KnownAt& known) {
+  const uint64_t folded = store.folded_offset(partition);
+  if (log.end_offset(partition) <= folded) return;
+  std::optional<std::pair<uint64_t, int64_t>> admitted;  // offset, ingestion time
+  log.read(partition, folded, [&](const LogRecord& r) {
+    if (known.admits(partition, r.offset, r.ingested_ms)) admitted.emplace(r.offset, r.ingested_ms);
+    return !admitted;
+  });
+  if (!admitted) return;
+  throw NotFoldedError("partition " + std::to_string(partition) + " of the log holds records ingested by then that "
+                       "the store has not folded (it holds offsets before " + std::to_string(folded) + "; offset " +
+                       std::to_string(admitted->first) + " was ingested " + format_instant(admitted->second) +
+                       "): run `gongji fold` first (or `gongji replay --known-at`, which folds from the log)");
+}
+
 Reconstruction reconstruct_person(const Store& store, EventLog& log, const std::string& person, const Policy& policy,
                                   const KnownAt& known, std::optional<uint64_t> before, ReplayCache* cache) {
   const int n = store.partitions();
@@ -170,7 +186,7 @@ Reconstruction reconstruct_person(const Store& store, EventLog& log, const std::
   };
   const std::string part = hex4(rec.partition);
   collect("i/" + key_part(person) + "/" + part + "/", false);
-  if (entries.empty()) throw StoreError("no indexed events for person " + person);
+  if (entries.empty()) throw NotFoundError("no person " + person);
   collect("g/" + part + "/", true);
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.offset < b.offset; });
   FoldContext ctx{&policy, rec.partition, n, true};

@@ -29,6 +29,13 @@ struct KnownAt {
 // each partition named, a partition not named unlimited. A time without a zone ("2024-03-01 12:00:00") is refused.
 KnownAt parse_known_at(const std::string& text);
 
+// TIME-ASOF: an answer as known at `known` holds every event ingested by then. A reconstruction reads what the store
+// indexed, which ends where its fold stopped: when the log holds a record of `partition` past that which `known`
+// admits, the answer would leave it out. Throws NotFoldedError naming the partition, the offsets and the record's
+// ingestion time then. Reads the partition's records past the store's position until one is admitted (all of them
+// when none is: the ingestion times of a partition need not rise).
+void refuse_unfolded(const Store& store, EventLog& log, int partition, const KnownAt& known);
+
 struct Reconstruction {
   int partition = 0;
   MemState state;

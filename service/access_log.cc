@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "events/date.h"
 #include "log/event_log.h"
 #include "log/io_error.h"
 #include "oplog/oplog.h"
@@ -184,14 +185,7 @@ std::string check_link(const std::string* before, const std::string& line, size_
 }  // namespace
 
 std::string utc_timestamp(AccessLog::Clock::time_point t) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[80];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  return buf;
+  return format_instant(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
 }
 
 struct AccessLog::Waiting {

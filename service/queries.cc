@@ -192,6 +192,9 @@ json person_query(const Store& store, const LogSource& log_source, const PersonQ
   if (read && !q.policy_file.empty()) refuse_another_policy(store, *read, "person");
   std::optional<KnownAt> known;
   if (!q.known_at.empty()) known = known_at_param(q.known_at, log_source());
+  // As known at T: every event ingested by then, so none the store has not folded yet (TIME-ASOF).
+  if (known && store.partitions() > 0)
+    refuse_unfolded(store, log_source(), partition_of(q.person, store.partitions()), *known);
   // The default before the person is read: a date it cannot give is refused with nothing read.
   if (!as_of) as_of = default_as_of(store, q.person, known ? &*known : nullptr);
   std::optional<PersonState> p;

@@ -570,6 +570,8 @@ Reply QueryService::Impl::run_handler(Call& call, const Route& r, const Handler&
     return error_reply(e.status, e.what());
   } catch (const StoreFormatError& e) {  // a store an earlier gongji wrote, lacking what this answer needs: fold it
     return error_reply(503, e.what());
+  } catch (const NotFoldedError& e) {  // the log holds what the answer needs, not folded yet: the fold will
+    return error_reply(503, e.what());
   } catch (const std::exception& e) {
     return error_reply(500, e.what());
   }

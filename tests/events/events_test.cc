@@ -311,6 +311,11 @@ TEST(Dates, CalendarAndAges) {
   EXPECT_EQ(age_on(*parse_date("2016-02-29"), *parse_date("2023-03-01")), 7);
   EXPECT_EQ(age_on(*parse_date("2016-02-29"), *parse_date("2024-02-29")), 8);
   EXPECT_EQ(format_month(*parse_month("2023-12")), "2023-12");
+  // Instants in UTC to the millisecond (1709294400 s is 2024-03-01T12:00:00Z by `date -u -d @1709294400`).
+  EXPECT_EQ(format_instant(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(format_instant(1709294400123), "2024-03-01T12:00:00.123Z");
+  EXPECT_EQ(format_instant(1709337599999), "2024-03-01T23:59:59.999Z");
+  EXPECT_EQ(format_instant(-1), "1969-12-31T23:59:59.999Z");
 }
 
 // TIME-LOG: Kafka's murmur2 partitioner (values from Kafka's own Utils.murmur2 test vectors).

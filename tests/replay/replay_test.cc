@@ -124,6 +124,55 @@ TEST(Replay, KnownAtBeforeAndAfterALateReversal) {
   EXPECT_EQ(json::parse(out)["ordinary"]["fund_paid"], "490.00");
 }
 
+// TIME-ASOF: as known at T means every event ingested by T. A second claim ingested and not folded yet was left out
+// (the person's fund_paid as if it were not in the log, exit 0), and a person only that ingest named was "no indexed
+// events", exit 1: both are refused until a fold, naming the partition and offsets; a knowledge time before the
+// unfolded records is answered. A person the store does not hold is not found (exit 4).
+TEST(Replay, KnownAtPastWhatTheStoreFoldedIsRefusedNeverAnsweredWithout) {
+  TempDir d;
+  const std::string data = d.path.string();
+  auto log = open_segment_log(d / "log", 1);
+  ingest_lines(*log, township_t1_and_employee_p() +
+      R"({"type":"outpatient_designated","id":"d","at":"2023-01-02","person":"P","facility":"T1"})" "\n"
+      R"({"type":"claim","id":"c1","claim":"C1","person":"P","facility":"T1","date":"2023-01-10",)"
+      R"("benefit":"ordinary","items":[{"category":"drug","amount":"500.00"}]})" "\n");
+  const uint64_t folded = log->end_offset(0);
+  {
+    Store store(d / "state");
+    store.fold(*log, default_policy());
+  }
+  ingest_lines(*log, R"({"type":"claim","id":"c2","claim":"C2","person":"P","facility":"T1","date":"2023-02-10",)"
+                     R"("benefit":"ordinary","items":[{"category":"drug","amount":"800.00"}]})" "\n"
+                     R"({"type":"person_enrolled","id":"q","at":"2023-01-01","person":"Q","scheme":"employee",)"
+                     R"("status":"in_service","birth_date":"1980-01-01"})" "\n");
+  log->sync();
+  log.reset();
+  const std::string person = "person --data-dir " + data + " --as-of 2023-12-31 --person ";
+  std::string out, err;
+  for (const char* who : {"P", "Q"}) {
+    EXPECT_EQ(run(gongji(person + who + " --known-at 2999-01-01T00:00:00Z 2>" + (d / "err")), &out), 1) << out;
+    EXPECT_EQ(out, "");
+    EXPECT_TRUE(std::regex_match(
+        read_file(d / "err"),
+        std::regex("gongji person: partition 0 of the log holds records ingested by then that the store has not "
+                   "folded \\(it holds offsets before " + std::to_string(folded) + "; offset " +
+                   std::to_string(folded) + " was ingested 20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+                   "\\.[0-9]{3}Z\\): run `gongji fold` first \\(or `gongji replay --known-at`, which folds from "
+                   "the log\\)\n")))
+        << read_file(d / "err");
+  }
+  // Before the second ingest: answered, the first claim only (500 - 300 deductible, 70%).
+  ASSERT_EQ(run(gongji(person + "P --known-at 0:" + std::to_string(folded)), &out), 0) << out;
+  EXPECT_EQ(json::parse(out)["ordinary"]["fund_paid"], "140.00");
+  EXPECT_EQ(run(gongji(person + "P --known-at 0:" + std::to_string(folded + 1) + " 2>/dev/null"), &out), 1);
+  // Folded: answered with both claims (C2 800 x 70%), and a person no event names is not found.
+  ASSERT_EQ(run(gongji("fold --data-dir " + data + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji(person + "P --known-at 2999-01-01T00:00:00Z"), &out), 0) << out;
+  EXPECT_EQ(json::parse(out)["ordinary"]["fund_paid"], "700.00");
+  EXPECT_EQ(run(gongji(person + "NOBODY --known-at 2999-01-01T00:00:00Z 2>" + (d / "err")), &out), 4);
+  EXPECT_EQ(read_file(d / "err"), "gongji person: no person NOBODY\n");
+}
+
 // explain re-derives every settlement of a generated year exactly; a what-if policy changes a claim it affects and
 // no claim it cannot affect; a tampered record is reported as a mismatch, naming the field.
 TEST(Replay, ExplainRederivesEveryClaim) {

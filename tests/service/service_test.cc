@@ -456,6 +456,33 @@ std::string exchange(int port, const std::string& bytes) {
   return got;
 }
 
+// TIME-ASOF: as known at a time, a person's answer holds every event ingested by then. A store behind its log (the
+// first half of employee_year folded, the rest ingested) answers 503, naming the partition, until it is folded; a
+// knowledge time before the unfolded records is answered as before.
+TEST_F(Service, KnownAtPastWhatTheStoreFoldedIs503) {
+  TempDir w;
+  const std::string data = w / "data";
+  std::ifstream example(kExamples + "employee_year.jsonl");
+  std::string line, half, all;
+  for (int n = 0; std::getline(example, line); ++n) (n < 8 ? half : all) += line + "\n";
+  write(w / "half.jsonl", half);
+  write(w / "rest.jsonl", all);
+  ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + (w / "half.jsonl") + " > /dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + data + " > /dev/null")), 0);
+  ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + (w / "rest.jsonl") + " > /dev/null")), 0);
+  Running behind(options(data, w.path.string()));
+  auto r = behind.get("/v1/persons/E1?as_of=2023-12-31&known_at=2100-01-01T00:00:00Z", kDesk);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503) << r->body;
+  EXPECT_NE(json::parse(r->body)["error"].get<std::string>().find(
+                " of the log holds records ingested by then that the store has not folded (it holds offsets before "),
+            std::string::npos)
+      << r->body;
+  r = behind.get("/v1/persons/E1?as_of=2023-12-31&known_at=0", kDesk);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404) << r->body;
+}
+
 // The server reads a body only for POST, PUT, PATCH and DELETE: a body declared on a GET is refused, and no body is
 // ever taken for a second request (a refusal leaving it unread closes the connection); a DELETE without a body is
 // answered at once (it waited for the connection to close: 5 s, then a 400).
