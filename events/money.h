@@ -23,6 +23,8 @@ inline Money checked_add(Money a, Money b) {
   if (__builtin_add_overflow(a, b, &r)) throw MoneyOverflow("money overflow in addition");
   return r;
 }
+// sum += m, or MoneyOverflow rather than a wrong sum.
+inline void add_to(Money& sum, Money m) { sum = checked_add(sum, m); }
 
 // RND: round(amount × rate / 10000), half up (amounts here are never negative; negatives round half away from 0).
 Money mul_rate(Money amount, Rate rate);

@@ -10,7 +10,7 @@ namespace gongji {
 Money account_balance(const PersonState& p, std::optional<Date> as_of) {
   Money b = 0;
   for (const auto& a : p.account)
-    if (!as_of || a.date <= *as_of) b += a.amount;
+    if (!as_of || a.date <= *as_of) b = checked_add(b, a.amount);
   return b;
 }
 

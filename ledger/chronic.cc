@@ -104,7 +104,9 @@ Money chronic_limit(const PersonState& p, const Standing& st, Bucket bucket, Dat
     num += static_cast<__int128>(at_jan1[i].standard) * params.chronic_position_weights[i] * months;
   }
   __int128 den = 10000 * 12;
-  return static_cast<Money>((num + den / 2) / den);
+  const __int128 limit = (num + den / 2) / den;
+  if (limit > INT64_MAX) throw MoneyOverflow("money overflow in the chronic limit (CHR-LIM)");
+  return static_cast<Money>(limit);
 }
 
 namespace {

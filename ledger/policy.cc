@@ -79,11 +79,17 @@ std::string str(const YAML::Node& n, const std::string& ctx) {
   if (!n || !n.IsScalar()) bad_at(n, ctx + ": expected a value");
   return n.Scalar();
 }
-// Issue 8 item 7: impossible values are refused naming the parameter (ctx) and the value.
+// Issue 8 item 7: impossible values are refused naming the parameter (ctx) and the value. An amount is at most
+// kMaxPolicyAmount, so that no sum the fold makes of them can leave int64 (three chronic standards at their weights,
+// a retiree's monthly credits over the window: a policy's 7e16 yuan standard made a limit of -7.9e16 that paid 0, and
+// audit said the books hold).
+constexpr Money kMaxPolicyAmount = yuan(100'000'000);
 Money money(const YAML::Node& n, const std::string& ctx) {
   if (str(n, ctx).starts_with("-")) bad_at(n, ctx + ": negative amount '" + n.Scalar() + "'");
   auto m = parse_yuan(str(n, ctx));
   if (!m) bad_at(n, ctx + ": expected an amount in yuan, got '" + n.Scalar() + "'");
+  if (*m > kMaxPolicyAmount)
+    bad_at(n, ctx + ": amount '" + n.Scalar() + "' is over " + format_money(kMaxPolicyAmount) + " yuan");
   return *m;
 }
 // Every rate of the policy (ratios, shares, weights, incentive points) is a fraction in [0, 1].

@@ -102,9 +102,10 @@ Books read_books(const Store& s, int partition) {
     if (st) {
       ++b.settlements[st->event];
       if (st->status != ClaimStatus::settled) return true;
-      b.fund[{st->person, st->claim}] += st->fund;
-      b.groups[(st->scheme ? spelled(*st->scheme) : "?") + "/level " + std::to_string(st->level) + "/" +
-               format_date(st->date).substr(0, 7)] += st->fund;
+      add_to(b.fund[{st->person, st->claim}], st->fund);
+      add_to(b.groups[(st->scheme ? spelled(*st->scheme) : "?") + "/level " + std::to_string(st->level) + "/" +
+               format_date(st->date).substr(0, 7)],
+             st->fund);
       // A settlement that covered something left the year's limit used within the limit on its date. One that
       // covered nothing may stand above it: a claim logged late, dated before the limit rose (P-MINOR), finds the
       // running total of later-dated claims above its own date's limit and rightly counts nothing (room 0).
@@ -119,9 +120,9 @@ Books read_books(const Store& s, int partition) {
       return true;
     }
     if (const auto* v = std::get_if<Reversal>(r)) {
-      b.fund[{v->person, v->claim}] += v->fund;
+      add_to(b.fund[{v->person, v->claim}], v->fund);
     } else if (const auto* m = std::get_if<AccountMovement>(r)) {
-      b.balance[m->person] += m->credit ? m->amount : -m->amount;
+      add_to(b.balance[m->person], m->credit ? m->amount : -m->amount);
     }
     return true;
   });
@@ -156,7 +157,7 @@ PersonChecks check_persons(const Store& live, int partition, const Books& books)
     PersonState p = decode_person(v);
     for (const Effect& e : p.effects)
       if (e.bucket != Bucket::inpatient && (e.fund != 0 || books.fund.count({p.id, e.claim})))
-        in_state[{p.id, e.claim}] += e.fund;
+        add_to(in_state[{p.id, e.claim}], e.fund);
     Money b = account_balance(p);
     auto it = books.balance.find(p.id);
     Money flows = it == books.balance.end() ? 0 : it->second;
@@ -270,7 +271,7 @@ AuditReport audit(const Store& live, EventLog& log, const Policy& policy, const 
     std::move(books.over_limit.begin(), books.over_limit.end(), std::back_inserter(over_limit));
     claim_events += books.settlements.size();
     accounts += books.balance.size();
-    for (auto& [_, f] : books.fund) total += f;
+    for (auto& [_, f] : books.fund) add_to(total, f);
     for (auto& [g, _] : books.groups) groups.insert(g);
   }
   record(rep, "settlements",

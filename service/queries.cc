@@ -28,8 +28,6 @@ std::string str(const json& j, const char* k) {
   return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : "";
 }
 
-void add_to(Money& sum, Money m) { sum = checked_add(sum, m); }  // MoneyOverflow rather than a wrong sum
-
 json row_json(const FundRow& r) {
   return {{"settled", format_money(r.settled)}, {"reversed", format_money(r.reversed)},
           {"net", format_money(checked_add(r.settled, r.reversed))}};

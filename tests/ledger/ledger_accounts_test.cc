@@ -1,4 +1,5 @@
 // The incentive (ORD-INC), the period close (§6) and personal accounts (§3), each test citing its rule IDs.
+#include "ledger/accounts.h"
 #include "tests/harness.h"
 
 namespace gongji::test {
@@ -218,6 +219,19 @@ TEST(Accounts, FlexibleContributionCheck) {
   EXPECT_EQ(contribution(l, "U", "2023-02", "4000.00", "300.00")["expected"], "270.00");  // 6.75%
   EXPECT_TRUE(contribution(l, "F", "2022-11", "4000.00", "1.00").is_null());  // before 2023: not checked
   EXPECT_EQ(balance(l, "F", "2023-12-31"), "0.00");
+}
+
+// Checked arithmetic: a balance past int64 is MoneyOverflow (the fold's dead letter), never a wrapped negative balance
+// (a 5e16 yuan pension base credited twice read -8.4e16, and audit's sum wrapped alike).
+TEST(Accounts, ABalancePastInt64IsAnOverflowNeverAWrappedBalance) {
+  PersonState p;
+  p.account.push_back({*parse_date("2024-01-31"), INT64_MAX - 5, "c1"});
+  EXPECT_EQ(account_balance(p), INT64_MAX - 5);
+  p.account.push_back({*parse_date("2024-02-29"), 5, "c2"});
+  EXPECT_EQ(account_balance(p), INT64_MAX);
+  p.account.push_back({*parse_date("2024-03-31"), 1, "c3"});
+  EXPECT_EQ(account_balance(p, *parse_date("2024-02-29")), INT64_MAX);
+  EXPECT_THROW(account_balance(p), MoneyOverflow);
 }
 
 }  // namespace

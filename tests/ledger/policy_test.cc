@@ -136,6 +136,16 @@ TEST(PolicyBounds, NegativeAmountsAndCountsAreRefused) {
                     "acupuncture.therapies.T01.times: negative count '-2'");
   expect_refused_at(t, "headache: {course_days: 14,", "headache: {course_days: -14,",
                     "acupuncture.diagnoses.headache.course_days: negative count '-14'");
+  // At most 100,000,000.00 yuan: a 7e16 standard made a chronic limit over int64 that wrapped negative and paid 0.
+  expect_refused_at(t, "C17: {standard: \"3000.00\"", "C17: {standard: \"100000000.01\"",
+                    "chronic.standards.C17.standard: amount '100000000.01' is over 100000000.00 yuan");
+  expect_refused_at(t, "value: \"1600.00\"}", "value: \"70000000000000000\"}",
+                    "ordinary.limit.employee: amount '70000000000000000' is over 100000000.00 yuan");
+  EXPECT_EQ(load_policy_text(replace(t, "C17: {standard: \"3000.00\"", "C17: {standard: \"100000000.00\""), "t")
+                .at(*parse_date("2023-01-01"))
+                .chronic_standards.at("C17")
+                .standard,
+            yuan(100'000'000));
 }
 
 // A ratio adjustment (F-TCM extra points, the ORD-INC cap) that takes a rate above 1 names every term and the date.
