@@ -54,8 +54,10 @@ std::optional<Date> parse_date(std::string_view s) {
 std::string date_problem(std::string_view s) {
   if (parse_date(s)) return "";
   int y, m, d;
-  if (s.size() == 10 && s[4] == '-' && s[7] == '-' && digits(s, 0, 4, y) && digits(s, 5, 2, m) && digits(s, 8, 2, d) &&
-      y >= 1900 && m >= 1 && m <= 12)
+  const bool shape =
+      s.size() == 10 && s[4] == '-' && s[7] == '-' && digits(s, 0, 4, y) && digits(s, 5, 2, m) && digits(s, 8, 2, d);
+  if (shape && y < 1900) return "'" + std::string(s) + "' is before 1900 (no date before 1900-01-01 is taken)";
+  if (shape && m >= 1 && m <= 12)
     return "'" + std::string(s) + "' is not a day of the calendar (" + std::string(s.substr(0, 7)) + " has " +
            std::to_string(days_in_month(y, static_cast<unsigned>(m))) + " days)";
   return "expected a date YYYY-MM-DD, got '" + std::string(s) + "'";

@@ -98,6 +98,7 @@ std::vector<Line> read_lines(std::istream& in, size_t n, uint64_t& lineno, int& 
   std::string text;
   for (errno = 0; lines.size() < n && std::getline(in, text); errno = 0) {
     ++lineno;
+    if (text.ends_with('\r')) text.pop_back();  // a CRLF line ending: the line's bytes are those before it
     if (text.find_first_not_of(" \t\r") != std::string::npos) lines.push_back({lineno, std::move(text), {}, {}, {}});
   }
   if (in.bad()) read_errno = errno ? errno : EIO;

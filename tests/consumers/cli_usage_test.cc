@@ -179,6 +179,9 @@ TEST_F(CliUsage, EmptyOrMalformedDate) {
                "--as-of: '2023-02-30' is not a day of the calendar (2023-02 has 28 days)");
   EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --as-of 2024-02-30", "(2024-02 has 29 days)");
   EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --as-of 2023/03/01", "--as-of");
+  EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --as-of 1899-12-31",  // was "expected a date YYYY-MM-DD"
+               "--as-of: '1899-12-31' is before 1900 (no date before 1900-01-01 is taken)");
+  EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --as-of 0000-01-01", "'0000-01-01' is before 1900");
   EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --known-at 2023-13-01T00:00:00Z", "--known-at");
   EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --known-at ''", "--known-at");
 }

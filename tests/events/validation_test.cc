@@ -270,6 +270,17 @@ TEST(ValidationBounds, IngestRefusesALongLineNamingIt) {
   EXPECT_NE(out.find("appended 2, duplicate 0, refused 1"), std::string::npos) << out;
   std::string err = test::read_file(dir / "err");
   EXPECT_NE(err.find("events.jsonl:2: INVALID: line of 65"), std::string::npos) << err;
+  // A CRLF line ending is not the line's: a line of exactly the limit is read whichever ending it has (its CR made
+  // it one byte over).
+  const std::string line = claim_line(item("3.00"));
+  std::ofstream(dir / "crlf.jsonl") << line << std::string(kMaxLineBytes - line.size(), ' ') << "\r\n"
+                                    << line << std::string(kMaxLineBytes - line.size() + 1, ' ') << "\r\n";
+  rc = test::run(test::gongji("ingest --data-dir " + (dir / "d2") + " " + (dir / "crlf.jsonl") + " 2>" +
+                              (dir / "err")), &out);
+  EXPECT_EQ(rc, exit_code::kRefused);
+  EXPECT_NE(out.find("appended 1, duplicate 0, refused 1"), std::string::npos) << out;
+  err = test::read_file(dir / "err");
+  EXPECT_NE(err.find("crlf.jsonl:2: INVALID: line of 65537 bytes is longer"), std::string::npos) << err;
 }
 
 }  // namespace
