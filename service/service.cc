@@ -166,6 +166,52 @@ bool matches(const std::vector<std::string>& pattern, const std::vector<std::str
   return true;
 }
 
+// Answers `r`, then closes the connection. cpp-httplib 0.11.4 keeps a connection whatever "Connection: close" the
+// answer says, but closes it when a content provider gives up (returns false): this one gives up once it has written
+// the whole answer, so the client reads all of it and then the end of the connection.
+void answer_then_close(httplib::Response& res, const Reply& r) {
+  res.status = r.status;
+  res.set_header("Connection", "close");
+  auto body = std::make_shared<const std::string>(r.body);
+  res.set_content_provider(body->size(), r.type.c_str(),
+                           [body](size_t offset, size_t length, httplib::DataSink& sink) {
+                             sink.write(body->data() + offset, length);
+                             return false;
+                           });
+}
+
+// The connections (by peer address and port) whose last request left a body unread. That request's answer closes
+// the connection (answer_then_close), but an answer to HEAD has no body to close it after: the body's bytes would be
+// read as the next request. So the next request on such a connection is refused and closes it, whatever it is. An
+// entry is kept 10 s: the server closes a connection idle for 5 s (cpp-httplib's keep-alive timeout).
+class UnreadBodies {
+ public:
+  void mark(const httplib::Request& req) {
+    if (req.remote_addr.empty()) return;  // (a request line that did not parse: its answer closes the connection)
+    const auto now = Clock::now();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (peers_.size() >= 1024) std::erase_if(peers_, [&](const auto& e) { return now - e.second > kKept; });
+    peers_[peer(req)] = now;
+  }
+  // Whether the request came on a connection mark() named (the entry is then dropped).
+  bool take(const httplib::Request& req) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto it = peers_.find(peer(req));
+    if (it == peers_.end()) return false;
+    const bool recent = Clock::now() - it->second <= kKept;
+    peers_.erase(it);
+    return recent;
+  }
+
+ private:
+  static constexpr std::chrono::seconds kKept{10};
+  static std::string peer(const httplib::Request& req) {
+    return req.remote_addr + " " + std::to_string(req.remote_port);
+  }
+  std::mutex mu_;
+  std::map<std::string, Clock::time_point> peers_;
+};
+
 }  // namespace
 
 struct QueryService::Impl {
@@ -223,6 +269,13 @@ struct QueryService::Impl {
   std::vector<Routed> table;  // every GET route but the desk's page: matched by dispatch()
   bool dispatch(const httplib::Request& req, httplib::Response& res);
   void refuse_method(const httplib::Request& req, httplib::Response& res);  // 405
+  UnreadBodies unread;
+  // Answers a request whose body is left unread, then closes its connection (answer_then_close, UnreadBodies).
+  void refuse_unread(const httplib::Request& req, httplib::Response& res, const Reply& r, const std::string& endpoint) {
+    answer_then_close(res, r);
+    unread.mark(req);
+    requests.observe(endpoint, r.status, 0);
+  }
   // Before any route: the body limit, bodies the server would not read, GETs of the routes' table (dispatch).
   httplib::Server::HandlerResponse pre_route(const httplib::Request& req, httplib::Response& res);
   void send(httplib::Response& res, const Reply& reply, const std::string& endpoint, Clock::time_point t0);
@@ -266,20 +319,6 @@ void remove_stale_secondaries(const std::string& data_dir) {
     if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos || pid.size() > 9) continue;
     if (::kill(std::stoi(pid), 0) != 0 && errno == ESRCH) fs::remove_all(entry.path(), ec);
   }
-}
-
-// Answers `r`, then closes the connection. cpp-httplib 0.11.4 keeps a connection whatever "Connection: close" the
-// answer says, but closes it when a content provider gives up (returns false): this one gives up once it has written
-// the whole answer, so the client reads all of it and then the end of the connection.
-void answer_then_close(httplib::Response& res, const Reply& r) {
-  res.status = r.status;
-  res.set_header("Connection", "close");
-  auto body = std::make_shared<const std::string>(r.body);
-  res.set_content_provider(body->size(), r.type.c_str(),
-                           [body](size_t offset, size_t length, httplib::DataSink& sink) {
-                             sink.write(body->data() + offset, length);
-                             return false;
-                           });
 }
 
 }  // namespace
@@ -867,47 +906,50 @@ void QueryService::Impl::refuse_method(const httplib::Request& req, httplib::Res
   requests.observe("other", 405, 0);
 }
 
-// Item 2: a body over 64 KiB is refused before it is read. The server reads a body only for POST, PUT, PATCH and
-// DELETE, and only with a Content-Length: cpp-httplib 0.11.4 reads a chunked body whole, with no limit (a POST to any
-// path, before its token is looked at, could fill the memory), and a body with neither until the connection closes.
-// So a chunked body is 411, a body declared on another method 400; those four go to their handlers only with a
-// Content-Length (the body read first), and without one are answered here at once (405, or 411 at /v1/events). A
-// refusal that leaves a body unread closes the connection after its answer (answer_then_close): kept, the body's
-// bytes past what the server read ahead would be read as the next request. A GET of the routes' table is answered
-// here (dispatch); any other method is 405.
+// Item 2: the server reads a body only for POST, PUT, PATCH and DELETE, and only with a Content-Length: cpp-httplib
+// 0.11.4 reads a chunked body whole, with no limit (a POST to any path, before its token is looked at, could fill the
+// memory), and a body with neither until the connection closes. So a chunked body is 411, a body declared on another
+// method 400; those four go to their handlers with a Content-Length (the body read first; one over 64 KiB is read
+// through and discarded by the server, which answers 413: refused unread, the client could get a reset for its
+// answer), and without one are answered here at once (405, or 411 at /v1/events). A refusal that leaves a body
+// unread closes the connection (refuse_unread): kept, the body's bytes past what the server read ahead would be read
+// as the next request. A GET of the routes' table is answered here (dispatch); any other method is 405.
 httplib::Server::HandlerResponse QueryService::Impl::pre_route(const httplib::Request& req, httplib::Response& res) {
   using Done = httplib::Server::HandlerResponse;
-  auto answer = [&](const Reply& r, const std::string& endpoint) {
-    res.status = r.status;
-    res.set_content(r.body, r.type.c_str());
-    requests.observe(endpoint, r.status, 0);
+  auto refuse = [&](const Reply& r, const std::string& endpoint) {
+    refuse_unread(req, res, r, endpoint);
     return Done::Handled;
   };
-  auto refuse_unread = [&](const Reply& r, const std::string& endpoint) {
-    answer_then_close(res, r);
-    requests.observe(endpoint, r.status, 0);
-    return Done::Handled;
-  };
+  if (unread.take(req))
+    return refuse(error_reply(400, "an earlier request on this connection left its body unread: nothing more is read "
+                                   "from the connection (open a new one)"), "other");
   const bool events = opt.intake && req.path == "/v1/events";
-  // How long the body is must be said once and one way (two answers are how a body is smuggled past a proxy).
+  // How long the body is must be said once and one way, in decimal digits (two answers are how a body is smuggled
+  // past a proxy; the server read "abc" or "0x2000" as 0).
   std::string coding = req.get_header_value("Transfer-Encoding");
   for (char& c : coding) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));  // names ignore case
+  const std::string length = req.get_header_value("Content-Length");
+  const bool decimal = length.size() <= 18 && length.find_first_not_of("0123456789") == std::string::npos;
   if (req.get_header_value_count("Content-Length") > 1 || req.get_header_value_count("Transfer-Encoding") > 1 ||
-      (!coding.empty() && (coding != "chunked" || req.has_header("Content-Length"))))
-    return refuse_unread(error_reply(400, "a body's length is given by one Content-Length or by Transfer-Encoding: "
-                                          "chunked alone"), "other");
+      (!coding.empty() && (coding != "chunked" || req.has_header("Content-Length"))) ||
+      (req.has_header("Content-Length") && (length.empty() || !decimal)))
+    return refuse(error_reply(400, "a body's length is given by one Content-Length in decimal digits or by "
+                                   "Transfer-Encoding: chunked alone"), "other");
   if (!coding.empty())
-    return refuse_unread(error_reply(411, "a request body is read only with a Content-Length (at most 65536 bytes), "
-                                          "never chunked"), events ? "events" : "other");
-  if (req.get_header_value<uint64_t>("Content-Length") > kMaxBody)
-    return refuse_unread(error_reply(413, "a request body may hold at most 65536 bytes"), "too_large");
+    return refuse(error_reply(411, "a request body is read only with a Content-Length (at most 65536 bytes), never "
+                                   "chunked"), events ? "events" : "other");
   const bool read = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE";
-  if (!read && req.get_header_value<uint64_t>("Content-Length") > 0)
-    return refuse_unread(error_reply(400, "a " + req.method + " request carries no body"), "other");
+  if (!read && !length.empty() && std::stoull(length) > 0)
+    return refuse(error_reply(400, "a " + req.method + " request carries no body"), "other");
   if (req.method == "GET") return dispatch(req, res) ? Done::Handled : Done::Unhandled;
-  if (read && req.has_header("Content-Length")) return Done::Unhandled;
-  if (req.method == "POST" && events)
-    return answer(error_reply(411, "POST /v1/events needs a Content-Length"), "events");
+  if (read && !length.empty()) return Done::Unhandled;
+  if (req.method == "POST" && events) {
+    Reply r = error_reply(411, "POST /v1/events needs a Content-Length");
+    res.status = r.status;
+    res.set_content(r.body, r.type.c_str());
+    requests.observe("events", r.status, 0);
+    return Done::Handled;
+  }
   refuse_method(req, res);
   return Done::Handled;
 }
@@ -921,15 +963,17 @@ void QueryService::Impl::routes() {
   // An answer no route gave (no such endpoint, a malformed request): JSON too, counted as endpoint "other".
   server->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty() || res.content_provider_) return;  // (answer_then_close's answers have a provider)
-    Reply r = error_reply(res.status, res.status == 404 ? "no such endpoint: " + req.path
-                                                        : "HTTP " + std::to_string(res.status));
-    requests.observe("other", res.status, 0);
-    // The server's own refusals but 404 are of a request it could not read whole (a malformed line or header, a
-    // body shorter than its Content-Length): what follows on the connection cannot be taken for a request's start.
-    if (res.status == 404)
+    // 413: a body over kMaxBody, which the server read through (pre_route); 404: no route.
+    if (res.status == 413 || res.status == 404) {
+      Reply r = res.status == 413 ? error_reply(413, "a request body may hold at most 65536 bytes")
+                                  : error_reply(404, "no such endpoint: " + req.path);
       res.set_content(r.body, r.type.c_str());
-    else
-      answer_then_close(res, r);
+      requests.observe(res.status == 413 ? "too_large" : "other", res.status, 0);
+      return;
+    }
+    // The server's other refusals are of a request it could not read whole (a malformed line or header, a body
+    // shorter than its Content-Length): what follows on the connection cannot be taken for a request's start.
+    refuse_unread(req, res, error_reply(res.status, "HTTP " + std::to_string(res.status)), "other");
   });
   // A handler that threw past its own catch: a JSON 500 whose body and headers hold no exception text (it goes to
   // stderr), counted as endpoint "error".
