@@ -155,6 +155,13 @@ const CLI::Validator kRateArg(
       return "";
     },
     "0.001..1e9");
+// The access log a command was told to append to: --access-log's `given`, else $GONGJI_ACCESS_LOG, else "" (the
+// data directory's access-log.jsonl, which each command names itself).
+std::string access_log_named(const std::string& given) {
+  if (!given.empty()) return given;
+  const char* env = std::getenv("GONGJI_ACCESS_LOG");
+  return env ? env : "";
+}
 // A person, claim or event id: never empty (an empty --person would otherwise read as "every person").
 const CLI::Validator kIdArg([](std::string& s) { return s.empty() ? "expected an id, got ''" : std::string(); }, "ID");
 // --known-at must parse (an empty value too is a mistake, never "not given"); its partitions are checked later.
@@ -1258,7 +1265,9 @@ struct Cli {
   static CLI::Option* service_opts(CLI::App* c, QueryOptions& q) {
     CLI::Option* tokens = c->add_option("--tokens", q.tokens_file, "tokens file: 'sha256-hex role name' a line")
                               ->check(input_file(false));
-    c->add_option("--access-log", q.access_log, "access log file (default DATA/access-log.jsonl)");
+    c->add_option("--access-log", q.access_log,
+                  "access log file (default: $GONGJI_ACCESS_LOG, else DATA/access-log.jsonl)")
+        ->check(kOutputFile);
     c->add_option("--access-log-keep-days", q.access_log_keep_days, "drop access-log lines older than this "
                                                                          "(default 0: keep all)")
         ->transform(whole_number(0, 365000, "days"));
@@ -1304,9 +1313,8 @@ struct Cli {
   // The access log the command line appends to and `access-log verify --data-dir` checks: `given`, else
   // $GONGJI_ACCESS_LOG, else DATA/access-log.jsonl.
   std::string access_log_file(const std::string& given) const {
-    if (!given.empty()) return given;
-    if (const char* env = std::getenv("GONGJI_ACCESS_LOG"); env && *env) return env;
-    return paths.data + "/access-log.jsonl";
+    const std::string named = access_log_named(given);
+    return named.empty() ? paths.data + "/access-log.jsonl" : named;
   }
   // Issue 11 item 2: person, explain, statement and settlements --person read a person's data; each read is
   // appended, by the OS user, once the store is open and the person resolved (explain --claim: the claim's person),
@@ -1355,6 +1363,7 @@ struct Cli {
     if (*qry) {
       QueryOptions o = qopt;
       o.data_dir = paths.data;
+      o.access_log = access_log_named(o.access_log);
       if (!paths.brokers.empty()) o.open_log = [p = paths] { return p.open_log(8, true); };  // fold --brokers
       return run_query_service(o);
     }
@@ -1509,7 +1518,10 @@ int main(int argc, char** argv) {
     std::cerr << name << ": " << e.what() << "\n";
     return exit_code::kUsage;
   }
-  if (*cli.srv) return serve(cli.sopt);
+  if (*cli.srv) {
+    cli.sopt.query.access_log = access_log_named(cli.sopt.query.access_log);
+    return serve(cli.sopt);
+  }
   const int rc = run_reporting_errors(cli, name);
   // Output that could not be written (a full disk behind `> file`, a closed pipe) is a failure, never exit 0.
   std::cout.flush();

@@ -236,6 +236,11 @@ TEST_F(CliUsage, AnEmptyOrMeaninglessValueIsNeverTakenForNotGiven) {
   EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --access-log ''", "--access-log: expected a file name");
   EXPECT_USAGE("person --data-dir " + data_ + " --person P1 --access-log " + dir_->path.string(),
                "--access-log: '" + dir_->path.string() + "' is a directory, expected a file");
+  EXPECT_USAGE("query --data-dir " + data_ + " --tokens " + events + " --access-log ''",
+               "--access-log: expected a file name");
+  EXPECT_USAGE("serve --data-dir " + (*dir_ / "member") + " --brokers 127.0.0.1:1 --tokens " + events +
+                   " --listen 127.0.0.1:0 --access-log " + dir_->path.string(),
+               "--access-log: '" + dir_->path.string() + "' is a directory, expected a file");
 }
 
 TEST_F(CliUsage, UnknownKind) {
