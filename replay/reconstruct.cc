@@ -152,6 +152,8 @@ std::shared_ptr<const Policy> ReplayCache::stored_policy(const Store& store, con
 
 void refuse_unfolded(const Store& store, EventLog& log, int partition, const KnownAt& known) {
   const uint64_t folded = store.folded_offset(partition);
+  const auto bound = known.offsets.find(partition);
+  if (bound != known.offsets.end() && bound->second <= folded) return;  // no record past the store is admitted
   if (log.end_offset(partition) <= folded) return;
   std::optional<std::pair<uint64_t, int64_t>> admitted;  // offset, ingestion time
   log.read(partition, folded, [&](const LogRecord& r) {

@@ -467,7 +467,7 @@ TEST_F(Service, KnownAtPastWhatTheStoreFoldedIs503) {
   for (int n = 0; std::getline(example, line); ++n) (n < 8 ? half : all) += line + "\n";
   write(w / "half.jsonl", half);
   write(w / "rest.jsonl", all);
-  ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + (w / "half.jsonl") + " > /dev/null")), 0);
+  ASSERT_EQ(run(gongji("ingest --partitions 1 --data-dir " + data + " " + (w / "half.jsonl") + " > /dev/null")), 0);
   ASSERT_EQ(run(gongji("fold --data-dir " + data + " > /dev/null")), 0);
   ASSERT_EQ(run(gongji("ingest --data-dir " + data + " " + (w / "rest.jsonl") + " > /dev/null")), 0);
   Running behind(options(data, w.path.string()));
@@ -481,6 +481,15 @@ TEST_F(Service, KnownAtPastWhatTheStoreFoldedIs503) {
   r = behind.get("/v1/persons/E1?as_of=2023-12-31&known_at=0", kDesk);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404) << r->body;
+  // The 8 records folded (one partition): answered, as the command line answers; one more is not folded.
+  r = behind.get("/v1/persons/E1?as_of=2023-12-31&known_at=0:8", kDesk);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body),
+            json::parse(cli("person --data-dir " + data + " --person E1 --as-of 2023-12-31 --known-at 0:8")));
+  r = behind.get("/v1/persons/E1?as_of=2023-12-31&known_at=0:9", kDesk);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503) << r->body;
 }
 
 // The server reads a body only for POST, PUT, PATCH and DELETE: a body declared on a GET is refused, and no body is
