@@ -39,6 +39,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr size_t kMaxBody = 64 * 1024;  // issue 11 item 2: a body over 64 KiB gets 413
+constexpr uint64_t kReadThrough = 16 << 20;  // a body the server reads through before its 413 (pre_route)
 constexpr const char* kForwardedBy = "X-Gongji-Forwarded-By";  // PartitionOwners (service.h)
 constexpr const char* kMember = "X-Gongji-Member";
 // A member asking another for its share of a month view: the one partition wanted (service.h PartitionOwners).
@@ -180,38 +181,6 @@ void answer_then_close(httplib::Response& res, const Reply& r) {
                            });
 }
 
-// The connections (by peer address and port) whose last request left a body unread. That request's answer closes
-// the connection (answer_then_close), but an answer to HEAD has no body to close it after: the body's bytes would be
-// read as the next request. So the next request on such a connection is refused and closes it, whatever it is. An
-// entry is kept 10 s: the server closes a connection idle for 5 s (cpp-httplib's keep-alive timeout).
-class UnreadBodies {
- public:
-  void mark(const httplib::Request& req) {
-    if (req.remote_addr.empty()) return;  // (a request line that did not parse: its answer closes the connection)
-    const auto now = Clock::now();
-    std::lock_guard<std::mutex> lock(mu_);
-    if (peers_.size() >= 1024) std::erase_if(peers_, [&](const auto& e) { return now - e.second > kKept; });
-    peers_[peer(req)] = now;
-  }
-  // Whether the request came on a connection mark() named (the entry is then dropped).
-  bool take(const httplib::Request& req) {
-    std::lock_guard<std::mutex> lock(mu_);
-    const auto it = peers_.find(peer(req));
-    if (it == peers_.end()) return false;
-    const bool recent = Clock::now() - it->second <= kKept;
-    peers_.erase(it);
-    return recent;
-  }
-
- private:
-  static constexpr std::chrono::seconds kKept{10};
-  static std::string peer(const httplib::Request& req) {
-    return req.remote_addr + " " + std::to_string(req.remote_port);
-  }
-  std::mutex mu_;
-  std::map<std::string, Clock::time_point> peers_;
-};
-
 }  // namespace
 
 struct QueryService::Impl {
@@ -269,11 +238,13 @@ struct QueryService::Impl {
   std::vector<Routed> table;  // every GET route but the desk's page: matched by dispatch()
   bool dispatch(const httplib::Request& req, httplib::Response& res);
   void refuse_method(const httplib::Request& req, httplib::Response& res);  // 405
-  UnreadBodies unread;
-  // Answers a request whose body is left unread, then closes its connection (answer_then_close, UnreadBodies).
+  // Answers a request whose body is left unread, then closes its connection (answer_then_close). The server writes
+  // no body for HEAD, so the content provider that closes the connection would never run: the request is answered
+  // as a GET. (cpp-httplib's Request is the server's own, not a const object: the cast is well defined.) The answer
+  // then carries a body a HEAD client does not read, on a connection that closes after it.
   void refuse_unread(const httplib::Request& req, httplib::Response& res, const Reply& r, const std::string& endpoint) {
+    if (req.method == "HEAD") const_cast<httplib::Request&>(req).method = "GET";
     answer_then_close(res, r);
-    unread.mark(req);
     requests.observe(endpoint, r.status, 0);
   }
   // Before any route: the body limit, bodies the server would not read, GETs of the routes' table (dispatch).
@@ -909,20 +880,18 @@ void QueryService::Impl::refuse_method(const httplib::Request& req, httplib::Res
 // Item 2: the server reads a body only for POST, PUT, PATCH and DELETE, and only with a Content-Length: cpp-httplib
 // 0.11.4 reads a chunked body whole, with no limit (a POST to any path, before its token is looked at, could fill the
 // memory), and a body with neither until the connection closes. So a chunked body is 411, a body declared on another
-// method 400; those four go to their handlers with a Content-Length (the body read first; one over 64 KiB is read
-// through and discarded by the server, which answers 413: refused unread, the client could get a reset for its
-// answer), and without one are answered here at once (405, or 411 at /v1/events). A refusal that leaves a body
-// unread closes the connection (refuse_unread): kept, the body's bytes past what the server read ahead would be read
-// as the next request. A GET of the routes' table is answered here (dispatch); any other method is 405.
+// method 400; those four go to their handlers with a Content-Length (the body read first; one over 64 KiB, up to
+// kReadThrough, is read through and discarded by the server, which answers 413: refused unread, the client could get
+// a reset for its answer), and without one are answered here at once (405, or 411 at /v1/events). A refusal that
+// leaves a body unread closes the connection after its answer (refuse_unread): kept, the body's bytes past what the
+// server read ahead would be read as the next request. A GET of the routes' table is answered here (dispatch); any
+// other method is 405.
 httplib::Server::HandlerResponse QueryService::Impl::pre_route(const httplib::Request& req, httplib::Response& res) {
   using Done = httplib::Server::HandlerResponse;
   auto refuse = [&](const Reply& r, const std::string& endpoint) {
     refuse_unread(req, res, r, endpoint);
     return Done::Handled;
   };
-  if (unread.take(req))
-    return refuse(error_reply(400, "an earlier request on this connection left its body unread: nothing more is read "
-                                   "from the connection (open a new one)"), "other");
   const bool events = opt.intake && req.path == "/v1/events";
   // How long the body is must be said once and one way, in decimal digits (two answers are how a body is smuggled
   // past a proxy; the server read "abc" or "0x2000" as 0).
@@ -935,6 +904,11 @@ httplib::Server::HandlerResponse QueryService::Impl::pre_route(const httplib::Re
       (req.has_header("Content-Length") && (length.empty() || !decimal)))
     return refuse(error_reply(400, "a body's length is given by one Content-Length in decimal digits or by "
                                    "Transfer-Encoding: chunked alone"), "other");
+  // A header name holding a space or a tab (RFC 9112: 400): "Content-Length : 8192" is no length to the server,
+  // which read the body as requests, and may be one to a proxy in front of it.
+  for (const auto& [name, value] : req.headers)
+    if (name.find_first_of(" \t") != std::string::npos)
+      return refuse(error_reply(400, "a header's name holds a space or a tab"), "other");
   if (!coding.empty())
     return refuse(error_reply(411, "a request body is read only with a Content-Length (at most 65536 bytes), never "
                                    "chunked"), events ? "events" : "other");
@@ -942,6 +916,10 @@ httplib::Server::HandlerResponse QueryService::Impl::pre_route(const httplib::Re
   if (!read && !length.empty() && std::stoull(length) > 0)
     return refuse(error_reply(400, "a " + req.method + " request carries no body"), "other");
   if (req.method == "GET") return dispatch(req, res) ? Done::Handled : Done::Unhandled;
+  // The server reads a body over 64 KiB through and answers 413 (so that a client still sending gets it, not a
+  // reset); one over kReadThrough is refused unread at once rather than hold a thread that long.
+  if (read && !length.empty() && std::stoull(length) > kReadThrough)
+    return refuse(error_reply(413, "a request body may hold at most 65536 bytes"), "too_large");
   if (read && !length.empty()) return Done::Unhandled;
   if (req.method == "POST" && events) {
     Reply r = error_reply(411, "POST /v1/events needs a Content-Length");
@@ -963,17 +941,20 @@ void QueryService::Impl::routes() {
   // An answer no route gave (no such endpoint, a malformed request): JSON too, counted as endpoint "other".
   server->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty() || res.content_provider_) return;  // (answer_then_close's answers have a provider)
-    // 413: a body over kMaxBody, which the server read through (pre_route); 404: no route.
-    if (res.status == 413 || res.status == 404) {
-      Reply r = res.status == 413 ? error_reply(413, "a request body may hold at most 65536 bytes")
-                                  : error_reply(404, "no such endpoint: " + req.path);
+    if (res.status == 404) {
+      Reply r = error_reply(404, "no such endpoint: " + req.path);
       res.set_content(r.body, r.type.c_str());
-      requests.observe(res.status == 413 ? "too_large" : "other", res.status, 0);
+      requests.observe("other", res.status, 0);
       return;
     }
-    // The server's other refusals are of a request it could not read whole (a malformed line or header, a body
-    // shorter than its Content-Length): what follows on the connection cannot be taken for a request's start.
-    refuse_unread(req, res, error_reply(res.status, "HTTP " + std::to_string(res.status)), "other");
+    // 413: a body over kMaxBody, which the server read through (pre_route), or stopped reading when the client
+    // paused past the read timeout. The server's other refusals are of a request it could not read whole (a
+    // malformed line or header, a body shorter than its Content-Length). Either way what follows on the connection
+    // cannot be taken for the start of a request: it is closed after the answer.
+    if (res.status == 413)
+      refuse_unread(req, res, error_reply(413, "a request body may hold at most 65536 bytes"), "too_large");
+    else
+      refuse_unread(req, res, error_reply(res.status, "HTTP " + std::to_string(res.status)), "other");
   });
   // A handler that threw past its own catch: a JSON 500 whose body and headers hold no exception text (it goes to
   // stderr), counted as endpoint "error".
