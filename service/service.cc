@@ -249,6 +249,12 @@ struct QueryService::Impl {
   }
   // Before any route: the body limit, bodies the server would not read, GETs of the routes' table (dispatch).
   httplib::Server::HandlerResponse pre_route(const httplib::Request& req, httplib::Response& res);
+  struct Refused {
+    Reply reply;
+    std::string endpoint;  // as the request metrics count it
+  };
+  // A request refused for its body (pre_route); `before_body`: asked at Expect: 100-continue, before it is sent.
+  std::optional<Refused> body_refusal(const httplib::Request& req, bool before_body) const;
   void send(httplib::Response& res, const Reply& reply, const std::string& endpoint, Clock::time_point t0);
   Reply admit(const httplib::Request& req);
   std::timed_mutex intake_mu;  // one POST /v1/events at a time (an Ingestor is not thread-safe)
@@ -886,12 +892,8 @@ void QueryService::Impl::refuse_method(const httplib::Request& req, httplib::Res
 // leaves a body unread closes the connection after its answer (refuse_unread): kept, the body's bytes past what the
 // server read ahead would be read as the next request. A GET of the routes' table is answered here (dispatch); any
 // other method is 405.
-httplib::Server::HandlerResponse QueryService::Impl::pre_route(const httplib::Request& req, httplib::Response& res) {
-  using Done = httplib::Server::HandlerResponse;
-  auto refuse = [&](const Reply& r, const std::string& endpoint) {
-    refuse_unread(req, res, r, endpoint);
-    return Done::Handled;
-  };
+std::optional<QueryService::Impl::Refused> QueryService::Impl::body_refusal(const httplib::Request& req,
+                                                                          bool before_body) const {
   const bool events = opt.intake && req.path == "/v1/events";
   // How long the body is must be said once and one way, in decimal digits (two answers are how a body is smuggled
   // past a proxy; the server read "abc" or "0x2000" as 0).
@@ -902,26 +904,37 @@ httplib::Server::HandlerResponse QueryService::Impl::pre_route(const httplib::Re
   if (req.get_header_value_count("Content-Length") > 1 || req.get_header_value_count("Transfer-Encoding") > 1 ||
       (!coding.empty() && (coding != "chunked" || req.has_header("Content-Length"))) ||
       (req.has_header("Content-Length") && (length.empty() || !decimal)))
-    return refuse(error_reply(400, "a body's length is given by one Content-Length in decimal digits or by "
-                                   "Transfer-Encoding: chunked alone"), "other");
+    return Refused{error_reply(400, "a body's length is given by one Content-Length in decimal digits or by "
+                                    "Transfer-Encoding: chunked alone"), "other"};
   // A header name holding a space or a tab (RFC 9112: 400): "Content-Length : 8192" is no length to the server,
   // which read the body as requests, and may be one to a proxy in front of it.
   for (const auto& [name, value] : req.headers)
     if (name.find_first_of(" \t") != std::string::npos)
-      return refuse(error_reply(400, "a header's name holds a space or a tab"), "other");
+      return Refused{error_reply(400, "a header's name holds a space or a tab"), "other"};
   if (!coding.empty())
-    return refuse(error_reply(411, "a request body is read only with a Content-Length (at most 65536 bytes), never "
-                                   "chunked"), events ? "events" : "other");
+    return Refused{error_reply(411, "a request body is read only with a Content-Length (at most 65536 bytes), never "
+                                    "chunked"), events ? "events" : "other"};
+  const uint64_t declared = length.empty() ? 0 : std::stoull(length);
   const bool read = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE";
-  if (!read && !length.empty() && std::stoull(length) > 0)
-    return refuse(error_reply(400, "a " + req.method + " request carries no body"), "other");
-  if (req.method == "GET") return dispatch(req, res) ? Done::Handled : Done::Unhandled;
+  if (!read && declared > 0) return Refused{error_reply(400, "a " + req.method + " request carries no body"), "other"};
   // The server reads a body over 64 KiB through and answers 413 (so that a client still sending gets it, not a
-  // reset); one over kReadThrough is refused unread at once rather than hold a thread that long.
-  if (read && !length.empty() && std::stoull(length) > kReadThrough)
-    return refuse(error_reply(413, "a request body may hold at most 65536 bytes"), "too_large");
-  if (read && !length.empty()) return Done::Unhandled;
-  if (req.method == "POST" && events) {
+  // reset); one over kReadThrough is refused unread at once rather than hold a thread that long. Before the body is
+  // sent (Expect: 100-continue), any body over 64 KiB is refused: the client then sends none.
+  if (read && declared > (before_body ? kMaxBody : kReadThrough))
+    return Refused{error_reply(413, "a request body may hold at most 65536 bytes"), "too_large"};
+  return std::nullopt;
+}
+
+httplib::Server::HandlerResponse QueryService::Impl::pre_route(const httplib::Request& req, httplib::Response& res) {
+  using Done = httplib::Server::HandlerResponse;
+  if (const std::optional<Refused> r = body_refusal(req, false)) {
+    refuse_unread(req, res, r->reply, r->endpoint);
+    return Done::Handled;
+  }
+  if (req.method == "GET") return dispatch(req, res) ? Done::Handled : Done::Unhandled;
+  const bool read = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE";
+  if (read && req.has_header("Content-Length")) return Done::Unhandled;
+  if (req.method == "POST" && opt.intake && req.path == "/v1/events") {
     Reply r = error_reply(411, "POST /v1/events needs a Content-Length");
     res.status = r.status;
     res.set_content(r.body, r.type.c_str());
@@ -938,6 +951,14 @@ void QueryService::Impl::routes() {
   const auto not_allowed = [this](const httplib::Request& req, httplib::Response& res) { refuse_method(req, res); };
   server->set_pre_routing_handler(
       [this](const httplib::Request& req, httplib::Response& res) { return pre_route(req, res); });
+  // Expect: 100-continue: a body the service would refuse is refused before the client sends it (RFC 9110: a final
+  // status in place of 100; the server sent 100 and the client sent the body, then refused or discarded it).
+  server->set_expect_100_continue_handler([this](const httplib::Request& req, httplib::Response& res) {
+    const std::optional<Refused> r = body_refusal(req, true);
+    if (!r) return 100;
+    refuse_unread(req, res, r->reply, r->endpoint);
+    return r->reply.status;
+  });
   // An answer no route gave (no such endpoint, a malformed request): JSON too, counted as endpoint "other".
   server->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty() || res.content_provider_) return;  // (answer_then_close's answers have a provider)

@@ -581,6 +581,28 @@ TEST_F(Service, ARefusedBodyIsNeverReadAsTheNextRequest) {
   }
 }
 
+// Expect: 100-continue: a body the service would refuse is refused before it is sent (the server answered 100, so the
+// client sent it: 70 KB read through for a 413); one it takes is asked for, then read.
+TEST_F(Service, ABodyTheServiceWouldRefuseIsRefusedBeforeItIsSent) {
+  const std::string head = "Host: x\r\nAuthorization: Bearer " + kOps + "\r\nExpect: 100-continue\r\n";
+  for (const auto& [request, refusal] : std::vector<std::pair<std::string, std::string>>{
+           {"POST /v1/persons/E1 HTTP/1.1\r\n" + head + "Content-Length: 70000\r\n\r\n",
+            "HTTP/1.1 413 Payload Too Large\r\n"},
+           {"GET /healthz HTTP/1.1\r\n" + head + "Content-Length: 10\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n"},
+           {"POST /v1/persons/E1 HTTP/1.1\r\n" + head + "Transfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.1 411 Length Required\r\n"}}) {
+    const auto sent = std::chrono::steady_clock::now();
+    const std::string answer = exchange(server_->svc.port(), request);
+    EXPECT_TRUE(answer.starts_with(refusal)) << request << "\n" << answer;
+    EXPECT_EQ(answer.find("100 Continue"), std::string::npos) << answer;
+    EXPECT_NE(answer.find("Connection: close\r\n"), std::string::npos) << answer;
+    EXPECT_LT(std::chrono::steady_clock::now() - sent, 1s) << "the connection was kept: " << answer;
+  }
+  const std::string taken = exchange(server_->svc.port(), "POST /v1/persons/E1 HTTP/1.1\r\n" + head +
+                                                              "Connection: close\r\nContent-Length: 5\r\n\r\nhello");
+  EXPECT_TRUE(taken.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 405 ")) << taken;
+}
+
 // A body over 64 KiB on a method whose body the server reads is read through and discarded, then 413, and the
 // connection closed.
 TEST_F(Service, ABodyOverTheLimitIsReadThroughThen413AndTheConnectionClosed) {
