@@ -589,7 +589,6 @@ class SegmentLog final : public EventLog {
     if (payload.size() > kMaxEventBytes)
       throw RecordTooLarge("embedded log: event " + e.id() + " encodes to " + std::to_string(payload.size()) +
                            " bytes, more than the limit of " + std::to_string(kMaxEventBytes));
-    int64_t ts = now_ms();
     for (int p : missing) {
       uint64_t off = parts_[p].end;
       if (!known || known->partition == static_cast<uint32_t>(p) || known->offset == kNoCopy) {
@@ -598,7 +597,7 @@ class SegmentLog final : public EventLog {
       } else {
         pending_copies_[copy_key(p, e.id())] = off;
       }
-      frame(p, ts, payload);
+      frame(p, payload);
     }
     if (pending_ids_.size() + pending_copies_.size() >= sync_ids_) sync();
     return AppendResult::appended;
@@ -607,7 +606,7 @@ class SegmentLog final : public EventLog {
   void append_raw(int partition, std::string_view payload) override {
     writable();
     if (payload.size() > kMaxEventBytes) throw RecordTooLarge("embedded log: raw record too large");
-    frame(partition, now_ms(), payload);
+    frame(partition, payload);
   }
 
   void read_at(int partition, uint64_t offset, uint64_t locator,
@@ -858,17 +857,15 @@ class SegmentLog final : public EventLog {
     if (part.fd < 0) io_fail(errno, last);
   }
 
-  void frame(int p, int64_t ts, std::string_view payload) {
+  // Buffers a record; write_pending gives it its ingestion time and checksum.
+  void frame(int p, std::string_view payload) {
     Partition& part = parts_.at(p);
     if (part.tail_bytes + part.pending.size() >= roll_bytes_) roll(p);
-    const size_t at = part.pending.size();
     const auto body = static_cast<uint32_t>(8 + payload.size());
     put_u32(part.pending, body);
-    put_u32(part.pending, 0);  // the checksum of the body, once it is in place
-    put_i64(part.pending, ts);
+    put_u32(part.pending, 0);  // the checksum of the body: write_pending's, with the time it is written at
+    put_i64(part.pending, 0);
     part.pending.append(payload);
-    const uint32_t crc = crc32c(part.pending.data() + at + kHeader, body);
-    std::memcpy(part.pending.data() + at + 4, &crc, 4);
     ++part.end;
     if (part.pending.size() > (1u << 20)) write_pending(part);
   }
@@ -914,8 +911,21 @@ class SegmentLog final : public EventLog {
     part.dirty = false;
   }
 
+  // TIME-ASOF: a record's ingestion time is when it is written to its segment, where readers see it. Stamped when
+  // append() buffered it, a record written later (past 1 MiB of the partition's buffer, or at the sync that ends an
+  // ingest: seconds later, or minutes when the feed into `ingest -` pauses) was invisible to a `--known-at` asked
+  // between, which then answered without it. So every buffered record gets the time and its checksum here.
   void write_pending(Partition& part) {
     if (failed_) throw LogError("embedded log: an earlier write failed; open the log again");
+    const int64_t now = now_ms();
+    for (size_t at = 0; at < part.pending.size();) {
+      uint32_t body = 0;
+      std::memcpy(&body, part.pending.data() + at, 4);
+      std::memcpy(part.pending.data() + at + kHeader, &now, 8);
+      const uint32_t crc = crc32c(part.pending.data() + at + kHeader, body);
+      std::memcpy(part.pending.data() + at + 4, &crc, 4);
+      at += kHeader + body;
+    }
     const char* p = part.pending.data();
     size_t left = part.pending.size();
     int err = probe::fail_errno("log.before_write");
