@@ -1,6 +1,7 @@
 #include "projections/store.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -966,8 +967,23 @@ namespace {
 // A new, empty database at `dir` (absent, or an empty directory), built in <dir>.creating and renamed into place, so
 // that `dir` never holds part of one. A failure removes <dir>.creating, which never held data (as does the next
 // creation, of one a crash left).
+// Two creations at once (two first folds) would each remove or rename the other's <dir>.creating, leaving <dir> with
+// files but no CURRENT, which every later open refuses: a creation holds <dir>.creating.lock (flock) throughout, and
+// one that finds it held is refused; one that gets it after another finished finds the store made and leaves it.
 void create_store(const std::string& dir, const rocksdb::Options& opt) {
-  const std::string tmp = dir + ".creating";
+  const std::string tmp = dir + ".creating", lock_file = dir + ".creating.lock";
+  fs::create_directories(parent_of(dir));
+  const int lock = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock < 0) throw StoreError("cannot create the store at " + dir + ": " + lock_file + ": " + std::strerror(errno));
+  struct Unlock {
+    int fd;
+    ~Unlock() { ::close(fd); }
+  } unlock{lock};
+  if (::flock(lock, LOCK_EX | LOCK_NB) != 0)
+    throw StoreError("another process is creating the store at " + dir + " (it holds " + lock_file +
+                     "): run this again once it has");
+  std::error_code ec;
+  if (fs::exists(dir + "/CURRENT", ec)) return;  // made by the creation that held the lock before
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   try {
