@@ -308,8 +308,11 @@ Policy command_policy(const Store& store, const std::string& policy_file, bool o
 
 // `opt`: batch_events, checkpoint_every and checkpoints_kept as given; crash_before (0: none) is the test probe.
 int cmd_fold(const Paths& paths, const std::string& policy_file, FoldOptions opt, size_t crash_before) {
-  if (paths.brokers.empty() && !fs::exists(paths.log()))
-    throw std::runtime_error("no log in " + paths.log() + " (run `gongji ingest` first)");
+  // The log's meta, not only its folder: beside the first ingest (which has made the folder and not yet the meta) a
+  // writable open would create the log itself, with 8 partitions whatever the ingest's --partitions.
+  if (paths.brokers.empty() && !fs::exists(paths.log() + "/meta"))
+    throw std::runtime_error("no log in " + paths.log() + " (run `gongji ingest` first; an ingest creating it has "
+                             "not made it yet)");
   check_fold_policy_before_writing(paths.state(), policy_file);  // a refused policy changes nothing
   auto log = paths.open_log();
   // The embedded log is opened as a writer first (that cuts a torn tail a crashed ingest left and syncs what a crash

@@ -86,8 +86,11 @@ Policy read_policy(const Store& store, const std::string& policy_file, bool or_b
   if (!policy_file.empty()) return named_policy(store, policy_file);
   if (std::optional<Policy> recorded = recorded_policy(store)) return *recorded;
   if (or_built_in) return default_policy();
-  throw ParameterError("policy", "the store used several policy versions (" + recorded_versions(store) +
-                                     "): name the file of one");
+  const std::string used = recorded_versions(store);
+  // None recorded: a store made by a first fold that has not recorded its policy yet (not the caller's mistake).
+  if (used.empty()) throw StoreError("the store at " + store.dir() + " has no policy recorded yet: it has folded "
+                                     "nothing (run `gongji fold`, or wait for the one running)");
+  throw ParameterError("policy", "the store used several policy versions (" + used + "): name the file of one");
 }
 
 void refuse_another_policy(const Store& store, const Policy& p, const std::string& view) {

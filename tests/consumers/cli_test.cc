@@ -190,6 +190,30 @@ TEST(Cli, ExplainShowsRulesAndArticles) {
   EXPECT_EQ(out.find("  under "), std::string::npos) << out;
 }
 
+// Beside a data directory's first ingest and first fold (a hunt of commands run at once).
+TEST(Cli, AFoldOrAReadBesideAFirstIngestOrFoldIsRefusedSayingWhy) {
+  TempDir d;
+  std::string err;
+  // A log folder without its meta (a first ingest that has not made it yet): refused, and no log is made (the fold
+  // made one with 8 partitions, and the ingest then refused its --partitions).
+  std::filesystem::create_directories(d / "starting/log");
+  EXPECT_EQ(run(gongji("fold --data-dir " + d / "starting 2>&1"), &err), exit_code::kFailure) << err;
+  EXPECT_NE(err.find("no log in " + d / "starting/log"), std::string::npos) << err;
+  EXPECT_FALSE(std::filesystem::exists(d / "starting/log/meta"));
+  // A store a first fold has made and not yet recorded its policy in: a read needing the store's policy fails (exit
+  // 1) saying so; it was a usage error, "--policy: the store used several policy versions ()".
+  const std::string example = kScenarios + "examples/employee_year.jsonl";
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "first" + " " + example + " >/dev/null")), 0);
+  { Store made(d / "first/state"); }
+  EXPECT_EQ(run(gongji("person --data-dir " + d / "first" + " --person E1 --known-at 2999-01-01T00:00:00Z 2>&1"),
+                &err),
+            exit_code::kFailure)
+      << err;
+  EXPECT_NE(err.find("the store at " + d / "first/state" + " has no policy recorded yet: it has folded nothing"),
+            std::string::npos)
+      << err;
+}
+
 // A person or claim nobody holds is not found (exit 4) for `settlements` too, as for `person` and `explain`; a known
 // person with no record of the kind asked for is an empty answer. `log verify` of a data directory that is not there
 // is an error (exit 1), not a finding about a log.
