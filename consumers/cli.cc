@@ -162,6 +162,16 @@ std::string access_log_named(const std::string& given) {
   const char* env = std::getenv("GONGJI_ACCESS_LOG");
   return env ? env : "";
 }
+// Whether a log folder's partition folders (pNNNN) hold any byte of a segment (NNN...N.seg).
+bool holds_records(const std::string& log_dir) {
+  std::error_code ec;
+  for (const auto& part : fs::directory_iterator(log_dir, ec)) {
+    if (!part.is_directory(ec) || !part.path().filename().string().starts_with("p")) continue;
+    for (const auto& seg : fs::directory_iterator(part.path(), ec))
+      if (seg.path().extension() == ".seg" && seg.is_regular_file(ec) && seg.file_size(ec) > 0) return true;
+  }
+  return false;
+}
 // A person, claim or event id: never empty (an empty --person would otherwise read as "every person").
 const CLI::Validator kIdArg([](std::string& s) { return s.empty() ? "expected an id, got ''" : std::string(); }, "ID");
 // --known-at must parse (an empty value too is a mistake, never "not given"); its partitions are checked later.
@@ -309,8 +319,9 @@ Policy command_policy(const Store& store, const std::string& policy_file, bool o
 // `opt`: batch_events, checkpoint_every and checkpoints_kept as given; crash_before (0: none) is the test probe.
 int cmd_fold(const Paths& paths, const std::string& policy_file, FoldOptions opt, size_t crash_before) {
   // The log's meta, not only its folder: beside the first ingest (which has made the folder and not yet the meta) a
-  // writable open would create the log itself, with 8 partitions whatever the ingest's --partitions.
-  if (paths.brokers.empty() && !fs::exists(paths.log() + "/meta"))
+  // writable open would create the log itself, with 8 partitions whatever the ingest's --partitions. A folder whose
+  // partitions hold records but no meta is damage: the open below says so.
+  if (paths.brokers.empty() && !fs::exists(paths.log() + "/meta") && !holds_records(paths.log()))
     throw std::runtime_error("no log in " + paths.log() + " (run `gongji ingest` first; an ingest creating it has "
                              "not made it yet)");
   check_fold_policy_before_writing(paths.state(), policy_file);  // a refused policy changes nothing

@@ -979,9 +979,11 @@ void create_store(const std::string& dir, const rocksdb::Options& opt) {
     int fd;
     ~Unlock() { ::close(fd); }
   } unlock{lock};
-  if (::flock(lock, LOCK_EX | LOCK_NB) != 0)
+  if (::flock(lock, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) throw StoreError("cannot lock " + lock_file + ": " + std::strerror(errno));
     throw StoreError("another process is creating the store at " + dir + " (it holds " + lock_file +
                      "): run this again once it has");
+  }
   std::error_code ec;
   if (fs::exists(dir + "/CURRENT", ec)) return;  // made by the creation that held the lock before
   fs::remove_all(tmp);
@@ -997,6 +999,9 @@ void create_store(const std::string& dir, const rocksdb::Options& opt) {
     delete fresh;
     check(closed, "create projections at " + tmp, tmp);
     fs::rename(tmp, dir);  // over an empty directory too (rename(2))
+    // Made: the lock file goes (a creator that opened it before and locks it now finds CURRENT). After a failure it
+    // stays: removed, a creator holding it open and one opening it anew could both lock, and both create.
+    fs::remove(lock_file, ec);
   } catch (...) {
     std::error_code ec;
     fs::remove_all(tmp, ec);

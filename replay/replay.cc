@@ -170,6 +170,7 @@ ReplayResult replay_to(EventLog& log, const Policy& policy, const std::map<int, 
   } catch (...) {
     std::error_code ec;
     fs::remove_all(work, ec);
+    fs::remove(work + ".creating.lock", ec);  // a creation that failed leaves it (create_store); `work` was ours
     throw;
   }
   FoldOptions opt;

@@ -88,8 +88,8 @@ Policy read_policy(const Store& store, const std::string& policy_file, bool or_b
   if (or_built_in) return default_policy();
   const std::string used = recorded_versions(store);
   // None recorded: a store made by a first fold that has not recorded its policy yet (not the caller's mistake).
-  if (used.empty()) throw StoreError("the store at " + store.dir() + " has no policy recorded yet: it has folded "
-                                     "nothing (run `gongji fold`, or wait for the one running)");
+  if (used.empty()) throw NotFoldedError("the store at " + store.dir() + " has no policy recorded yet: it has folded "
+                                         "nothing (run `gongji fold`, or wait for the one running)");
   throw ParameterError("policy", "the store used several policy versions (" + used + "): name the file of one");
 }
 

@@ -200,11 +200,19 @@ TEST(Cli, AFoldOrAReadBesideAFirstIngestOrFoldIsRefusedSayingWhy) {
   EXPECT_EQ(run(gongji("fold --data-dir " + d / "starting 2>&1"), &err), exit_code::kFailure) << err;
   EXPECT_NE(err.find("no log in " + d / "starting/log"), std::string::npos) << err;
   EXPECT_FALSE(std::filesystem::exists(d / "starting/log/meta"));
+  // But a log whose partitions hold records and whose meta is gone is damage, said as the open says it.
+  const std::string events = kScenarios + "examples/employee_year.jsonl";
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "lost" + " " + events + " >/dev/null")), 0);
+  std::filesystem::remove(d / "lost/log/meta");
+  EXPECT_EQ(run(gongji("fold --data-dir " + d / "lost" + " 2>&1"), &err), exit_code::kFailure) << err;
+  EXPECT_EQ(err.find("no log in"), std::string::npos) << err;
+  EXPECT_NE(err.find("meta"), std::string::npos) << err;
+  EXPECT_FALSE(std::filesystem::exists(d / "lost/log/meta"));
   // A store a first fold has made and not yet recorded its policy in: a read needing the store's policy fails (exit
   // 1) saying so; it was a usage error, "--policy: the store used several policy versions ()".
-  const std::string example = kScenarios + "examples/employee_year.jsonl";
-  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "first" + " " + example + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "first" + " " + events + " >/dev/null")), 0);
   { Store made(d / "first/state"); }
+  EXPECT_FALSE(std::filesystem::exists(d / "first/state.creating.lock"));  // made: the lock file goes
   EXPECT_EQ(run(gongji("person --data-dir " + d / "first" + " --person E1 --known-at 2999-01-01T00:00:00Z 2>&1"),
                 &err),
             exit_code::kFailure)

@@ -863,6 +863,7 @@ TEST_F(StoreFault, AReplayThatFailsBeforeItsFoldLeavesNothingBehind) {
   probe::arm("");
   EXPECT_FALSE(fs::exists(d / "replayed.partial"));
   EXPECT_FALSE(fs::exists(d / "replayed.partial.creating"));
+  EXPECT_FALSE(fs::exists(d / "replayed.partial.creating.lock"));
   EXPECT_FALSE(fs::exists(d / "replayed"));
   EXPECT_EQ(replay_to(*l, default_policy(), end, "", d / "replayed").digest, *clean_digest_);
   EXPECT_EQ(Store(d / "replayed", true).digest(), *clean_digest_);
