@@ -1,4 +1,5 @@
 // Chronic and special diseases (POLICY.md §2), each test citing the rule IDs it checks.
+#include "ledger/chronic.h"
 #include "tests/harness.h"
 
 namespace gongji::test {
@@ -387,6 +388,24 @@ TEST(ChrArt17, SwitchRefers) {
   EXPECT_EQ(reasons(l.chronic_claim("E", "H2", "2023-02-01", "C17", "1000.00")),
             std::vector<std::string>{"CHRONIC_EXISTING_POLICY"});
   EXPECT_EQ(l.chronic_claim("E", "H2", "2023-02-01", "C13", "1000.00")["status"], "settled");
+}
+
+// CHR-LIM, checked arithmetic: standards whose weighted sum leaves int64 (the loader bounds a policy's amounts, so
+// only Params made in process reach it) are MoneyOverflow, the fold's dead letter, never a limit wrapped negative
+// that paid 0. 1.5 x (3/4 of INT64_MAX) leaves it; 1 x (3/4 of INT64_MAX), the disease alone, does not.
+TEST(ChrLim, ALimitPastInt64IsAnOverflowNeverAWrappedLimit) {
+  Params params = default_policy().at(*parse_date("2023-01-01"));
+  const Money huge = INT64_MAX / 4 * 3;
+  params.chronic_standards.at("C13").standard = huge;
+  params.chronic_standards.at("C20").standard = huge;
+  PersonState p;
+  const Date from = *parse_date("2022-07-01");
+  p.registrations.push_back({"C13", Bucket::chronic_employee, std::nullopt, from, from, from, kNever, std::nullopt});
+  const Standing st{from, Scheme::employee, EmployeeStatus::in_service};
+  const Date on = *parse_date("2023-06-01");
+  EXPECT_EQ(chronic_limit(p, st, Bucket::chronic_employee, on, params), huge);
+  p.registrations.push_back({"C20", Bucket::chronic_employee, std::nullopt, from, from, from, kNever, std::nullopt});
+  EXPECT_THROW(chronic_limit(p, st, Bucket::chronic_employee, on, params), MoneyOverflow);
 }
 
 }  // namespace
