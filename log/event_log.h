@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -80,6 +81,13 @@ class EventLog {
   // Another reader of a log opened read-only, at the same point, without reading the files again (the embedded log:
   // its view of each partition copied). nullptr when this log cannot (a writer; the Kafka log: open it again).
   virtual std::unique_ptr<EventLog> reader_copy() const { return nullptr; }
+  // The offset below which the partition's records were synced with every copy of their events (TIME-LOG: a shared
+  // event goes to several partitions, and an append writes every copy before a sync records the ends): below it, a
+  // shared event lacking a copy in another partition lacks it for good (until its feed is sent again); past it, a
+  // writer may still be writing the other copies. The embedded log: the end its id index records (a reader's, as
+  // its open read the index, before it read the partitions). The default (the Kafka log): end_offset, so a copy a
+  // running `ingest --brokers` has not delivered yet is not told from a missing one.
+  virtual uint64_t synced_end(int partition) { return end_offset(partition); }
 };
 
 // Opens (creating when absent) the embedded log under `dir`. `partitions` is used when the log is created
@@ -99,6 +107,17 @@ struct LogFinding {
   std::string file;
   uint64_t byte = 0;  // byte offset in `file`
   std::string what;
+  // A torn tail (an incomplete or failing record at the very end of a partition, nothing after it): the partition
+  // and the offset the torn record would have had. What an append being written, or one a crash cut short, leaves;
+  // an open for writing cuts it. Unset for every other finding.
+  struct Torn {
+    int partition = 0;
+    uint64_t offset = 0;
+  };
+  std::optional<Torn> torn;
+  LogFinding() = default;
+  LogFinding(std::string in, uint64_t at, std::string what_is, std::optional<Torn> torn_tail = std::nullopt)
+      : file(std::move(in)), byte(at), what(std::move(what_is)), torn(torn_tail) {}
   std::string message() const;  // "<file> at byte <byte>: <what>"
 };
 // Reads every file of the log under `dir` and reports every problem found (empty when the log is sound). Writes

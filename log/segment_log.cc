@@ -400,7 +400,8 @@ void check_last(const fs::path& pdir, int p, const IndexView& idx, PartCheck& c)
       c.findings.push_back({file.string(), s.valid, "record at offset " + std::to_string(c.end) +
                                                         " fails its length or checksum and valid records follow it"});
     else
-      c.torn = LogFinding{file.string(), s.valid, "torn tail of " + std::to_string(s.size - s.valid) + " bytes"};
+      c.torn = LogFinding{file.string(), s.valid, "torn tail of " + std::to_string(s.size - s.valid) + " bytes",
+                          LogFinding::Torn{p, c.end}};
   }
   auto synced = idx.synced.find(p);  // (a scan that failed counted only what it read: its finding is the one)
   if (!s.failed && synced != idx.synced.end() && synced->second > c.end)
@@ -506,6 +507,7 @@ struct Partition {
   int fd = -1;                  // last segment, open for append
   std::string pending;          // framed records not yet written
   bool dirty = false;
+  uint64_t synced = 0;          // the end the id index records (EventLog::synced_end)
 };
 
 class SegmentLog final : public EventLog {
@@ -545,7 +547,11 @@ class SegmentLog final : public EventLog {
     }
     parts_.resize(partitions_);
     try {
-      for (int p = 0; p < partitions_; ++p) open_partition(p, checks[p]);
+      for (int p = 0; p < partitions_; ++p) {
+        open_partition(p, checks[p]);
+        auto synced = idx.synced.find(p);  // at most the end: check_last refuses a synced record lost
+        parts_[p].synced = synced == idx.synced.end() ? 0 : synced->second;
+      }
       if (!read_only_) reindex_tails(idx);
     } catch (...) {  // a refused open leaves no descriptor behind (the service opens logs for as long as it runs)
       for (auto& part : parts_)
@@ -674,12 +680,14 @@ class SegmentLog final : public EventLog {
     for (const Put& put : puts) batch.Put(put.key, std::string_view(put.value, put.size));
     for (auto& [key, val] : pending_sealed_) batch.Put(key, val);
     commit(batch);
+    for (auto& part : parts_) part.synced = part.end;  // every partition written and fdatasynced above
     pending_ids_.clear();
     pending_copies_.clear();
     pending_sealed_.clear();
   }
 
   uint64_t end_offset(int partition) override { return parts_.at(partition).end; }
+  uint64_t synced_end(int partition) override { return parts_.at(partition).synced; }
 
   void refresh() override {
     if (!read_only_) return;  // a writer's ends are its own
@@ -1135,7 +1143,8 @@ std::vector<LogFinding> verify_segment_log(const std::string& dir) {
       continue;
     }
     f.insert(f.end(), c.findings.begin(), c.findings.end());
-    if (c.torn) f.push_back({c.torn->file, c.torn->byte, c.torn->what + " (an open for writing truncates it)"});
+    if (c.torn)
+      f.push_back({c.torn->file, c.torn->byte, c.torn->what + " (an open for writing truncates it)", c.torn->torn});
   }
   return f;
 }

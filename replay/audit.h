@@ -3,9 +3,13 @@
 // Contract: every check can fail. A check is reported as held ("ok") only when it found nothing; otherwise it is
 // named in `failed` and each of its findings names what differs (partition, person, claim, event). The checks:
 //   log            (embedded log only) every record of every partition is whole and passes its checksum, every
-//                  segment follows its predecessor, and the folder holds only the log's files (verify_segment_log)
+//                  segment follows its predecessor, and the folder holds only the log's files (verify_segment_log);
+//                  a torn tail past the store's position is not a finding (an ingest beside the audit is writing
+//                  it, or a crash cut its append short: no fold took it, and the next open for writing cuts it)
 //   shared-copies  every shared event of the log (TIME-LOG: facility events and period_closed in every partition,
-//                  family_linked in both people's partitions) has a copy in each partition it must reach
+//                  family_linked in both people's partitions) synced in one partition has a copy in each partition
+//                  it must reach (EventLog::synced_end: an ingest beside the audit may be writing the other copies
+//                  of one past it)
 //   replay         the projections equal a replay of the log from zero (digest; per partition and person on a
 //                  mismatch)
 //   settlements    every claim event has exactly one settlement, and the same claim events as the replay
