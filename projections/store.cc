@@ -2946,6 +2946,42 @@ void Store::scan(const std::string& prefix,
   check(it->status(), "read the keys under " + prefix);
 }
 
+std::vector<Store::IdClash> Store::clashing_ids(int partitions) const {
+  struct Cursor {
+    int partition;
+    std::string prefix;
+    std::unique_ptr<rocksdb::Iterator> it;
+    bool valid() const { return it->Valid() && it->key().starts_with(prefix); }
+    std::string_view part() const { return it->key().ToStringView().substr(prefix.size()); }
+  };
+  const rocksdb::ReadOptions read;  // (each iterator reads as of its creation: a key a fold adds meanwhile is a
+                                    //  new id, or one more copy of a digest, never a clash that is not one)
+  std::vector<Cursor> cursors;
+  for (int p = 0; p < partitions; ++p) {
+    cursors.push_back({p, "e/" + hex4(p) + "/", std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(read))});
+    cursors.back().it->Seek(cursors.back().prefix);
+  }
+  std::vector<IdClash> clashes;
+  for (;;) {
+    std::optional<std::string> least;  // the least id part any partition is at: each partition's keys are sorted
+    for (const Cursor& c : cursors)
+      if (c.valid() && (!least || c.part() < *least)) least = std::string(c.part());
+    if (!least) break;
+    IdClash at{key_part_decode(*least), {}};
+    for (Cursor& c : cursors)
+      if (c.valid() && c.part() == *least) {
+        uint64_t digest = 0;
+        std::memcpy(&digest, c.it->value().data(), std::min<size_t>(8, c.it->value().size()));
+        at.folded.emplace_back(c.partition, digest);
+        c.it->Next();
+      }
+    const auto differs = [&](const auto& f) { return f.second != at.folded.front().second; };
+    if (std::any_of(at.folded.begin(), at.folded.end(), differs)) clashes.push_back(std::move(at));
+  }
+  for (const Cursor& c : cursors) check(c.it->status(), "read the event ids under " + c.prefix);
+  return clashes;
+}
+
 std::string Store::partition_digest(int partition) const {
   std::vector<std::string> prefixes;
   for (const char* kind : {"d/", "e/", "f/", "l/", "m/", "o/", "p/", "t/", "w/", "x/"})

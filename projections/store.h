@@ -506,6 +506,17 @@ class Store {
   void dead_letters(const std::function<void(const std::string& key, const std::string& value)>& fn) const;
   std::optional<std::string> policy_text(const std::string& version) const;
 
+  // Event ids folded in more than one partition with different content (e/ digests): two events under one id, each
+  // applied by its own partition's fold, which sees only its own ids (on Kafka, where ingest cannot tell; the
+  // embedded log's ingest refuses the second). The copies of a shared event (facility events and period_closed in
+  // every partition, family_linked in two) hold one digest and are no clash. In id order; each id with every
+  // partition that folded it and the digest there. Reads the partitions' e/ keys side by side: memory for one key
+  // a partition.
+  struct IdClash {
+    std::string id;
+    std::vector<std::pair<int, uint64_t>> folded;  // partition, digest
+  };
+  std::vector<IdClash> clashing_ids(int partitions) const;
   // Every key under a prefix, in key order.
   void scan(const std::string& prefix,
             const std::function<void(const std::string& key, std::string_view value)>& fn) const;

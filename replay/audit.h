@@ -10,6 +10,8 @@
 //                  family_linked in both people's partitions) synced in one partition has a copy in each partition
 //                  it must reach (EventLog::synced_end: an ingest beside the audit may be writing the other copies
 //                  of one past it)
+//   ids            no event id was folded in two partitions with other content (Store::clashing_ids: two events
+//                  under one id, each applied by its partition's fold; on Kafka, which cannot refuse the second)
 //   replay         the projections equal a replay of the log from zero (digest; per partition and person on a
 //                  mismatch)
 //   settlements    every claim event has exactly one settlement, and the same claim events as the replay

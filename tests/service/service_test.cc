@@ -846,8 +846,8 @@ TEST_F(Service, AuditRunsAreAnsweredToTheAuditorOnly) {
   json whole = get_json("/v1/audits/latest", kAuditor);
   EXPECT_EQ(whole["id"], id);
   EXPECT_EQ(whole["failed"], json::array());
-  ASSERT_EQ(whole["checked"].size(), 7u) << whole;  // replay/audit.h: seven checks, each held
-  for (const char* check : {"log", "shared-copies", "replay", "settlements", "fund", "balances", "limits"})
+  ASSERT_EQ(whole["checked"].size(), 8u) << whole;  // replay/audit.h: eight checks, each held
+  for (const char* check : {"log", "shared-copies", "ids", "replay", "settlements", "fund", "balances", "limits"})
     EXPECT_NE(whole.dump().find(std::string("\"") + check), std::string::npos) << check << " in " << whole;
   EXPECT_EQ(get_json("/v1/audits/" + id, kAuditor), whole);
   EXPECT_EQ(get("/v1/audits", kDesk)->status, 403);
