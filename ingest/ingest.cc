@@ -64,11 +64,7 @@ void DeadLetterFile::put(const IngestRefusal&, const std::string& dead_line) {
     probe::crash_now();
   }
   if (err) fail(err);
-  for (size_t done = 0; done < line.size();) {
-    ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
-    if (n < 0 && errno != EINTR) fail(errno);
-    if (n > 0) done += static_cast<size_t>(n);
-  }
+  if (const int failed = append_whole(fd_, line)) fail(failed);  // a disk filling part-way leaves no part of it
 }
 
 void DeadLetterFile::sync() {

@@ -54,7 +54,8 @@ class DeadLetterSink {
 };
 
 // A JSON Lines file (DATA/dead-letters.jsonl), appended to, every write checked (issue 8 item 3): a dead letter
-// that cannot be written is a LogError ("no space left on device: <path>"), never dropped. Fault probes
+// that cannot be written is a LogError ("no space left on device: <path>"), never dropped, and no part of it is
+// left in the file (append_whole; only a crash mid-write leaves a torn line). Fault probes
 // (log/fault_probe.h): deadletter.before_write (enospc, eio, torn).
 class DeadLetterFile final : public DeadLetterSink {
  public:

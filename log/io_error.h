@@ -2,6 +2,7 @@
 // e.g. "no space left on device: /data/log/p0003/00000000000000000000.seg".
 #pragma once
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -36,6 +37,26 @@ inline int fsync_errno(const std::string& path) {
   const int err = ::fsync(fd) == 0 ? 0 : errno;
   ::close(fd);
   return err;
+}
+
+// Appends all of `text` to `fd` (opened O_APPEND, its appenders serialised by the caller): 0, or the errno of the
+// write that failed, after cutting the file back to its size before, so that a disk filling part-way through leaves
+// no part of `text` behind (a torn line a reader would meet for good). Only a crash can still leave one. EINTR is
+// retried; a write that writes nothing is EIO.
+inline int append_whole(int fd, const std::string& text) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return errno;
+  for (size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : EIO;
+      if (done > 0) (void)!::ftruncate(fd, st.st_size);  // (if the cut fails too, the write's errno is the news)
+      return err;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return 0;
 }
 
 }  // namespace gongji

@@ -1222,8 +1222,11 @@ std::unique_ptr<rocksdb::DB> open_index_to_truncate(const fs::path& d) {
   try {
     return open_index(d, false);
   } catch (const LogError& e) {
-    throw LogError(std::string(e.what()) + ": another process may have the log open for writing (an ingest, or a " +
-                   "fold starting); once it has ended, truncate again: nothing changed");
+    // RocksDB's lock refusal names the index's LOCK file; any other failure (a full disk, an I/O error) is its own
+    const std::string what = e.what();
+    if (what.find("/LOCK") == std::string::npos) throw LogError(what + ": nothing changed");
+    throw LogError(what + ": another process may have the log open for writing (an ingest, or a fold starting); "
+                   "once it has ended, truncate again: nothing changed");
   }
 }
 }  // namespace

@@ -100,14 +100,10 @@ class LockedFile {
   // stays a verify finding; the new line is whole and chained to it).
   void append_line(const std::string& line) const {
     // O_APPEND under the lock (flock): never interleaved with another appender. A short write (a disk filling) is
-    // written on, so that the failure named is the one the system gives (ENOSPC), not a guess.
+    // written on, so that the failure named is the one the system gives (ENOSPC), not a guess; what it wrote is cut
+    // off again (append_whole), so that a disk filling leaves no torn line that verify would find for good.
     const std::string text = (ends_whole() ? "" : "\n") + line + "\n";
-    for (size_t done = 0; done < text.size();) {
-      const ssize_t n = ::write(fd_, text.data() + done, text.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) fail(n < 0 ? errno : EIO);
-      done += static_cast<size_t>(n);
-    }
+    if (const int err = append_whole(fd_, text)) fail(err);
     if (::fdatasync(fd_) != 0) fail(errno);
   }
 

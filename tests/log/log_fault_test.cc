@@ -22,6 +22,7 @@
 #include "log/rocksdb_open.h"
 #include "events/fb_codec.h"
 #include "events/partition.h"
+#include "ingest/ingest.h"
 #include "projections/store.h"
 #include "tests/expect_error.h"
 #include "tests/fixtures.h"
@@ -377,6 +378,39 @@ TEST(IngestDeadLetters, UnwritableDeadLetterIsAnErrorNotDropped) {
   EXPECT_EQ(run(gongji("ingest " + d / "in.jsonl" + " --data-dir " + d / "data >/dev/null 2>&1")),
             exit_code::kRefused);
   EXPECT_NE(read_file(d / "data/dead-letters.jsonl").find("\"line\":1"), std::string::npos);
+}
+
+// A disk that fills part-way through a dead letter (a real tmpfs: the kernel writes what fits, then says ENOSPC)
+// leaves no part of it in the file: every line there is whole, and the next run appends after the last whole one.
+// Before, the fragment stayed (the full-disk hunt of session 49: a line cut at `"raw":"{\"benefit\": \"ordinar`,
+// then a newline after it, a line that does not parse for good).
+TEST(IngestDeadLetters, ADiskFillingPartWayThroughADeadLetterLeavesNoPartOfIt) {
+  TempDir d;
+  Tmpfs t(d / "mnt", "64k");
+  if (!t.mounted) GTEST_SKIP() << "mount -t tmpfs is not permitted here (" << t.error << "): needs root";
+  const std::string file = t.path + "/dead-letters.jsonl";
+  const std::string line = "{\"code\":\"INVALID\",\"raw\":\"" + std::string(990, 'x') + "\"}";  // 1,011 bytes
+  size_t whole = 0;
+  {
+    DeadLetterFile dead(file);
+    try {
+      for (;; ++whole) dead.put(IngestRefusal{}, line);
+    } catch (const LogError& e) {
+      EXPECT_EQ(std::string(e.what()), "no space left on device: " + file);
+    }
+  }
+  ASSERT_GT(whole, 10u);
+  EXPECT_EQ(fs::file_size(file), whole * (line.size() + 1));  // not one byte of the line that did not fit
+  ASSERT_TRUE(t.resize("1m")) << std::strerror(errno);
+  {
+    DeadLetterFile dead(file);
+    dead.put(IngestRefusal{}, "{}");
+    dead.sync();
+  }
+  std::istringstream in(read_file(file));
+  size_t lines = 0;
+  for (std::string l; std::getline(in, l); ++lines) EXPECT_TRUE(l == line || l == "{}") << "line " << lines + 1;
+  EXPECT_EQ(lines, whole + 1);
 }
 
 
@@ -806,6 +840,30 @@ TEST_F(LogCorruption, ATruncationPlannedBeforeAnAppendIsRefusedAndChangesNothing
   truncate_segment_log(log.string(), plan_segment_log_truncate(log.string(), 0, base(1) + 1));
   EXPECT_TRUE(verify_segment_log(log.string()).empty());
   EXPECT_EQ(open_segment_log(log.string(), 2, true)->end_offset(0), base(1) + 1);
+}
+
+// A truncation refused for a full disk says so, and sends no one looking for a writer that is not there (the hunt of
+// session 49: "no space left on device: .../index (...): another process may have the log open for writing").
+TEST(LogTruncate, ATruncationOnAFullDiskSaysSoAndNamesNoOtherProcess) {
+  TempDir d;
+  Tmpfs t(d / "mnt", "16m");
+  if (!t.mounted) GTEST_SKIP() << "mount -t tmpfs is not permitted here (" << t.error << "): needs root";
+  const std::string log = t.path + "/log";
+  ingest_lines(*open_segment_log(log, 2), generated(40, 3));
+  const TruncatePlan plan = plan_segment_log_truncate(log, 0, 5);
+  {
+    std::ofstream fill(t.path + "/fill", std::ios::binary);
+    const std::string block(1 << 16, 'f');
+    while (fill.write(block.data(), block.size())) {
+    }
+  }
+  const std::string why = thrown<LogError>([&] { truncate_segment_log(log, plan); });
+  EXPECT_NE(why.find("no space left on device"), std::string::npos) << why;
+  EXPECT_EQ(why.find("another process"), std::string::npos) << why;
+  EXPECT_NE(why.find("nothing changed"), std::string::npos) << why;
+  fs::remove(t.path + "/fill");
+  truncate_segment_log(log, plan);
+  EXPECT_EQ(open_segment_log(log, 2, true)->end_offset(0), 5u);
 }
 
 // While a process has the log open for writing (an ingest) the truncation is refused, naming the id index, and

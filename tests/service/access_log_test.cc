@@ -310,6 +310,34 @@ TEST(AccessLog, RetentionRefusesABrokenChainAndKeepsLinesWithoutATime) {
 }
 
 // After a torn write (no newline at the end) the next entry starts a line of its own, chained to the torn one.
+// A disk that fills part-way through a line (a real tmpfs) leaves no part of it: the read it records is refused
+// (the append throws), the chain stays whole, and with room again the next line chains to the last whole one.
+// Before, the fragment stayed: a verify finding for good, and a prune (the query service's start) refused.
+TEST(AccessLog, ADiskFillingPartWayThroughALineLeavesNoPartOfIt) {
+  TempDir d;
+  Tmpfs t(d / "mnt", "64k");
+  if (!t.mounted) GTEST_SKIP() << "mount -t tmpfs is not permitted here (" << t.error << "): needs root";
+  const std::string file = t.path + "/a.jsonl";
+  const std::string who(700, 'w');  // lines of about 900 bytes: one crosses a page with part of it written
+  size_t whole = 0;
+  {
+    AccessLog log(file);
+    try {
+      for (;; ++whole) log.append({who, "desk", "http", "person", "P" + std::to_string(whole), "", 200});
+    } catch (const LogError& e) {
+      EXPECT_EQ(std::string(e.what()), "no space left on device: " + file);
+    }
+  }
+  ASSERT_GT(whole, 10u);
+  EXPECT_EQ(lines_of(file).size(), whole);
+  EXPECT_TRUE(read_file(file).ends_with("\n"));
+  EXPECT_EQ(AccessLog::verify(file).findings, std::vector<std::string>{});
+  ASSERT_TRUE(t.resize("1m")) << std::strerror(errno);
+  AccessLog(file).append({"desk-anna", "desk", "http", "person", "P", "", 200});
+  EXPECT_EQ(AccessLog::verify(file).findings, std::vector<std::string>{});
+  EXPECT_EQ(lines_of(file).size(), whole + 1);
+}
+
 TEST(AccessLog, AnAppendAfterATornWriteStartsItsOwnLine) {
   TempDir d;
   const auto t = AccessLog::Clock::time_point(std::chrono::milliseconds(1764590400123));  // 2025-12-01T12:00:00.123Z
