@@ -23,6 +23,7 @@
 #include "oplog/oplog.h"
 #include "consumers/serve.h"
 #include "consumers/views.h"
+#include "events/text.h"
 #include "ingest/ingest.h"
 #include "projections/store.h"
 #include "replay/audit.h"
@@ -300,7 +301,9 @@ int cmd_ingest(const Paths& paths, const std::string& file, int partitions) {
   if (!paths.brokers.empty()) sinks.push_back(&topic.emplace(paths.kafka("gongji.dead-letters")));
   Ingestor ingestor(*log, sinks, default_policy().codes());
   const IngestCounts n = ingestor.ingest(*in, file, [&](const IngestRefusal& r) {
-    std::cerr << (file == "-" ? "stdin" : file) << ":" << r.line << ": " << spelled(r.code) << ": " << r.reason << "\n";
+    // The reason may quote the line: a crafted one must not forge a second refusal or drive the terminal.
+    std::cerr << terminal_safe(file == "-" ? "stdin" : file) << ":" << r.line << ": " << spelled(r.code) << ": "
+              << terminal_safe(r.reason) << "\n";
   });
   std::cout << "appended " << n.appended << ", duplicate " << n.duplicate << ", refused " << n.refused << "\n";
   return n.refused ? exit_code::kRefused : exit_code::kOk;

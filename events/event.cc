@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <set>
 #include <utility>
 #include <variant>
@@ -604,6 +605,30 @@ std::string valid_utf8(std::string_view s) {
     if (k == n) out.append(s.substr(i, n));
     else out += kReplacement;  // not continued (the byte that broke it is read again), or cut by the end
     i += k;
+  }
+  return out;
+}
+
+std::string terminal_safe(std::string_view s) {
+  const std::string text = valid_utf8(s);
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;  // (valid UTF-8: each sequence whole)
+    uint32_t cp = n == 1 ? c : c & (0xFF >> (n + 1));
+    for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
+    const bool unsafe = cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029 || cp == 0x061C ||
+                        cp == 0x200E || cp == 0x200F || (cp >= 0x202A && cp <= 0x202E) ||
+                        (cp >= 0x2066 && cp <= 0x2069);
+    if (unsafe) {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\u%04X", static_cast<unsigned>(cp));
+      out += esc;
+    } else {
+      out.append(text, i, n);
+    }
+    i += n;
   }
   return out;
 }

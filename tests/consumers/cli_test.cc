@@ -75,6 +75,30 @@ TEST(Examples, AwayAndEmergency) { check_example("away_and_emergency"); }
 TEST(Examples, ChronicEmployee) { check_example("chronic_employee"); }
 TEST(Examples, IncentiveAndAccount) { check_example("incentive_and_account"); }
 
+// A refusal that quotes its line stays one line saying what it says: a crafted line cannot forge a second refusal
+// or drive the operator's terminal (the outputs hunt of session 49: a type "claim\n  fund: 9" ended the refusal's
+// line; an amount "10.00\x1b[2J" cleared the screen; a person not UTF-8 wrote its raw bytes).
+TEST(Cli, AnIngestRefusalQuotingItsLineWritesNothingATerminalActsOn) {
+  TempDir d;
+  std::ofstream(d / "in.jsonl")
+      << "{\"type\": \"claim\\n  fund: 9\", \"id\": \"c1\"}\n"
+      << R"({"type":"claim","id":"c2","claim":"K","person":"P","facility":"F","date":"2023-03-01",)"
+      << R"("benefit":"ordinary","items":[{"category":"drug","amount":"10.00\u001b[2J"}]})" << "\n"
+      << "{\"type\":\"person_enrolled\",\"id\":\"p\",\"person\":\"P\xff\xfe\"}\n";
+  std::string err;
+  EXPECT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + d / "in.jsonl" + " 2>&1 >/dev/null"), &err),
+            exit_code::kRefused);
+  std::istringstream lines(err);
+  std::vector<std::string> refusals;
+  for (std::string l; std::getline(lines, l);) refusals.push_back(l);
+  ASSERT_EQ(refusals.size(), 3u) << err;
+  EXPECT_EQ(refusals[0], d / "in.jsonl" + ":1: INVALID: field 'type': unknown event type \"claim\\u000A  fund: 9\"");
+  EXPECT_NE(refusals[1].find("10.00\\u001B[2J"), std::string::npos) << refusals[1];
+  EXPECT_EQ(err.find('\x1b'), std::string::npos);
+  EXPECT_EQ(err.find('\xff'), std::string::npos);
+  EXPECT_TRUE(refusals[2].starts_with(d / "in.jsonl" + ":3: INVALID: ")) << refusals[2];
+}
+
 // EVENTS.md: each malformed line is refused naming the line, field and reason, goes to the dead letters, and the
 // valid lines of the same batch are kept; exit 3. An id reused with other content is ID_CONFLICT.
 TEST(Cli, MalformedInputIsRefusedAndNothingElseLost) {

@@ -45,6 +45,17 @@ std::string through_a_json_line(const std::string& s) {
       .get<std::string>();
 }
 
+// What a terminal would act on is written as \uXXXX; the rest of the text, CJK and emoji included, as it is.
+TEST(Text, TerminalSafeWritesWhatWouldDriveATerminalAsEscapes) {
+  EXPECT_EQ(terminal_safe("claim\n  fund: 9"), "claim\\u000A  fund: 9");
+  EXPECT_EQ(terminal_safe("10.00\x1b[2J"), "10.00\\u001B[2J");
+  EXPECT_EQ(terminal_safe("a\x7f" "b\xc2\x85" "c"), "a\\u007Fb\\u0085c");           // DEL, NEL (C1)
+  EXPECT_EQ(terminal_safe("P\xe2\x80\xa8x\xe2\x80\xa9"), "P\\u2028x\\u2029");  // line, paragraph separators
+  EXPECT_EQ(terminal_safe("\xe2\x80\xae" "abc\xe2\x81\xa6\xe2\x80\x8f\xd8\x9c"), "\\u202Eabc\\u2066\\u200F\\u061C");
+  EXPECT_EQ(terminal_safe("P\xff\xfeX"), "P\xef\xbf\xbd\xef\xbf\xbdX");  // not UTF-8: U+FFFD each
+  EXPECT_EQ(terminal_safe("张三 \xf0\x9f\x98\x80 \xe2\x80\xa7 tab"), "张三 \xf0\x9f\x98\x80 \xe2\x80\xa7 tab");
+}
+
 TEST(Text, ValidUtf8IsWhatAJsonLineHolds) {
   const std::string fffd = "\xEF\xBF\xBD";
   // Hand-picked: each row of Unicode Table 3-7 at its edges, and what breaks it.
