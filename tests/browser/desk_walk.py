@@ -77,11 +77,42 @@ def run(cmd, **kw):
     subprocess.run(cmd, check=True, stdout=kw.pop("stdout", subprocess.DEVNULL), stderr=subprocess.PIPE, **kw)
 
 
+# Ids EVENTS.md allows that a page could take for something else (the outputs hunt of session 49): names of
+# JavaScript's Object.prototype, which a plain lookup table answers with a function; a claim named like a status and
+# a person like one; and ids with spaces at their ends beside the same ids without. Each person has one claim of
+# March 2023 at its own facility.
+HOSTILE = [  # (person, claim, facility)
+    ("constructor", "toString", "__proto__"),
+    ("settled", "rejected", "F-plain"),
+    (" P-edge ", "hasOwnProperty", " F-edge "),
+    ("P-edge", "valueOf", "F-edge"),
+]
+
+
+def hostile_events():
+    lines, n = [], 0
+    def add(**event):
+        nonlocal n
+        n += 1
+        lines.append(json.dumps(dict(event, id=f"hostile-{n}")))
+    for facility in sorted({f for _, _, f in HOSTILE}):
+        add(type="facility_registered", at="2022-01-01", facility=facility, name="n", level=1, tcm=False,
+            kind="township_health_center", ordinary_outpatient=True)
+    for i, (person, claim, facility) in enumerate(HOSTILE):
+        add(type="person_enrolled", at="2022-01-01", person=person, birth_date="1975-03-15", scheme="employee",
+            status="in_service")
+        add(type="outpatient_designated", at="2022-12-01", person=person, facility=facility)
+        add(type="claim", claim=claim, person=person, facility=facility, date="2023-03-01", benefit="ordinary",
+            items=[{"category": "drug", "amount": f"{700 + 100 * i}.00"}])
+    return "".join(line + "\n" for line in lines)
+
+
 def make_data(args, tmp):
     events = os.path.join(tmp, "events.jsonl")
     data = os.path.join(tmp, "data")
     with open(events, "w") as out:
         run([args.generate, "--people", str(PEOPLE)], stdout=out)
+        out.write(hostile_events())
     run([args.gongji, "ingest", "--data-dir", data, events])
     run([args.gongji, "fold", "--data-dir", data])
     return data
@@ -288,6 +319,56 @@ def walk_auditor(w, auditor, claim):
     w.shot("auditor-facility-month")
 
 
+def walk_hostile_ids(w, desk, auditor):
+    """Every hostile id is shown as itself, exactly as typed or clicked: the person, the claim and the facility in the
+    settlements, and in the auditor's facility list and facility month (whose Open button opens that facility, not
+    the one whose id is the same without the spaces)."""
+    d = w.d
+    w.click("logout-btn")
+    w.css("#login-token")
+    w.login(desk)
+    w.wait(lambda d: d.find_element(By.ID, "who").get_attribute("data-role") == "desk", "role desk")
+    w.click("tab-person")
+    w.type("known-at", "")
+    for person, claim, facility in HOSTILE:
+        w.type("person-id", person)
+        w.type("as-of", "2023-03-31")
+        w.click("lookup-btn")
+        row = f'#settlements-view tr[data-claim="{claim}"][data-kind="settlement"]'
+        w.wait(lambda d: d.find_elements(By.CSS_SELECTOR, row), f"{claim!r} of {person!r}")
+        cell = lambda col: d.find_element(By.CSS_SELECTOR, f'{row} [data-col="{col}"]').get_attribute("textContent")
+        assert cell("claim") == claim, (person, cell("claim"))
+        assert cell("facility") == facility, (person, cell("facility"))
+        assert "settled" in cell("status"), (person, cell("status"))
+        shown = d.find_element(By.CSS_SELECTOR, '[data-field="person"]').get_attribute("textContent")
+        assert shown == person, (person, shown)
+        rows = d.find_elements(By.CSS_SELECTOR, "#settlements-view tr[data-kind]")
+        assert len(rows) == 1, (person, len(rows))  # the person typed, not the one without the spaces
+    w.shot("hostile-ids")
+    w.click("logout-btn")
+    w.css("#login-token")
+    w.login(auditor)
+    w.wait(lambda d: d.find_element(By.ID, "who").get_attribute("data-role") == "auditor", "role auditor")
+    w.click("tab-audit")
+    w.type("audit-month", "2023-03")
+    for person, claim, facility in HOSTILE:
+        w.click("facilities-btn")
+        listed = '#audit-view tr'
+        w.wait(lambda d: d.find_elements(By.CSS_SELECTOR, '#audit-view [data-col="facility"]'), "the facility list")
+        rows = [r for r in d.find_elements(By.CSS_SELECTOR, listed)
+                if r.find_elements(By.CSS_SELECTOR, '[data-col="facility"]') and
+                r.find_element(By.CSS_SELECTOR, '[data-col="facility"]').get_attribute("textContent") == facility]
+        assert len(rows) == 1, (facility, len(rows))
+        rows[0].find_element(By.CSS_SELECTOR, "button").click()
+        w.wait(lambda d: d.find_elements(By.CSS_SELECTOR, '#audit-view h2') and "Facility" in
+               d.find_element(By.CSS_SELECTOR, '#audit-view h2').text, f"the month of {facility!r}")
+        claims = [e.get_attribute("textContent") for e in d.find_elements(By.CSS_SELECTOR, '#audit-view [data-col="claim"]')]
+        persons = [e.get_attribute("textContent") for e in d.find_elements(By.CSS_SELECTOR, '#audit-view [data-col="person"]')]
+        assert claims == [claim], (facility, claims)
+        assert persons == [person], (facility, persons)
+    w.shot("hostile-facility-month")
+
+
 def check_console(driver):
     logs = driver.get_log("browser")
     bad = [e["message"] for e in logs if "Content Security Policy" in e["message"] or "Refused to" in e["message"]]
@@ -336,6 +417,7 @@ def main():
             w = Walk(driver, base, api, args.screens)
             walk_desk(w, desk, person, claim, records)
             walk_auditor(w, auditor, claim)
+            walk_hostile_ids(w, desk, auditor)
             check_console(driver)
             print(f"desk walk: {person} claim {claim['claim']} ({claim['date']}, fund {claim['fund']}): "
                   f"{w.shots} screenshots in {args.screens}, {time.time() - started:.1f} s")
