@@ -381,7 +381,9 @@ namespace {
 // negative amount stays a number.
 std::string csv_field(const json& v, bool text) {
   std::string t = v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, json::error_handler_t::replace);
-  if (text && !t.empty() && std::string_view("=+-@\t\r").find(t[0]) != std::string_view::npos) t.insert(0, "'");
+  // A text field a spreadsheet would take for a formula gets a leading '; so does one that starts with ' itself, so
+  // that a reader strips exactly one ' from any field starting with one ("'=1" and "=1" stay two values).
+  if (text && !t.empty() && std::string_view("=+-@\t\r'").find(t[0]) != std::string_view::npos) t.insert(0, "'");
   if (t.find_first_of(",\"\r\n") == std::string::npos) return t;
   std::string q = "\"";
   for (char c : t) q += c == '"' ? std::string("\"\"") : std::string(1, c);

@@ -1105,6 +1105,13 @@ TEST(ServiceCsv, ReversalsAccountMovementsAndFormulaInjection) {
               {"fund", {{"settled", "1.00"}, {"reversed", "-1.00"}, {"net", "0.00"}}}};
   EXPECT_EQ(facilities_of_month_csv({{"facilities", json::array({row})}}),
             "facility,claims,patients,settled,reversed,net\r\n'\tH,1,1,1.00,-1.00,0.00\r\n");
+  // A field that starts with ' gets one more, so that two values never read the same (the outputs hunt: person
+  // "=1+1" with claim "'=2+2" and person "'=1+1" with claim "=2+2" were two equal rows).
+  json two = {{"claims", json::array({{{"claim", "'=2+2"}, {"person", "=1+1"}, {"status", "settled"}},
+                                      {{"claim", "=2+2"}, {"person", "'=1+1"}, {"status", "settled"}}})}};
+  EXPECT_EQ(facility_month_csv(two), "claim,person,date,benefit,scheme,level,status,fund,total\r\n"
+                                     "''=2+2,'=1+1,,,,,settled,,\r\n"
+                                     "'=2+2,''=1+1,,,,,settled,,\r\n");
 }
 
 TEST_F(Service, EveryReadOfAPersonIsInTheAccessLog) {
