@@ -17,6 +17,7 @@
 
 #include "consumers/config.h"
 #include "consumers/exit_codes.h"
+#include "consumers/stdout_buffer.h"
 #include "log/event_log.h"
 #include "log/io_error.h"
 #include "log/kafka_log.h"
@@ -1539,11 +1540,15 @@ int main(int argc, char** argv) {
     cli.sopt.query.access_log = access_log_named(cli.sopt.query.access_log);
     return serve(cli.sopt);
   }
+  StdoutBuffer out;
+  std::streambuf* const stdio = std::cout.rdbuf(&out);
+  if (::isatty(STDOUT_FILENO)) std::cout << std::unitbuf;
   const int rc = run_reporting_errors(cli, name);
   // Output that could not be written (a full disk behind `> file`, a closed pipe) is a failure, never exit 0.
   std::cout.flush();
-  if (!std::cout || std::fflush(stdout) != 0) {
-    std::cerr << name << ": " << io_error(errno ? errno : EIO, "standard output") << "\n";
+  std::cout.rdbuf(stdio);
+  if (out.failed() || !std::cout) {
+    std::cerr << name << ": " << io_error(out.failed() ? out.failed() : EIO, "standard output") << "\n";
     return rc == exit_code::kOk ? exit_code::kFailure : rc;
   }
   return rc;
