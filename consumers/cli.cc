@@ -689,8 +689,9 @@ int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json
   std::cout << "\n  claims paid differently, the " << largest.size() << " of " << rep.claims.size()
             << " that change most, recorded -> what-if, difference:\n";
   for (const ClaimDifference* c : largest)
-    std::cout << "    " << c->claim << " (" << c->person << "): " << format_money(c->recorded) << " -> "
-              << format_money(c->what_if) << ", " << signed_money(c->what_if - c->recorded) << "\n";
+    std::cout << "    " << terminal_safe(c->claim) << " (" << terminal_safe(c->person)
+              << "): " << format_money(c->recorded) << " -> " << format_money(c->what_if) << ", "
+              << signed_money(c->what_if - c->recorded) << "\n";
   return exit_code::kOk;
 }
 

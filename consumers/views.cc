@@ -1,5 +1,6 @@
 #include "consumers/views.h"
 
+#include "events/text.h"
 #include "ledger/settlement.h"
 #include "ledger/trace.h"
 
@@ -20,7 +21,11 @@ std::string fmt(const char* f, auto... args) {
   std::snprintf(buf, sizeof buf, f, args...);
   return buf;
 }
-std::string s(const json& j, const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : ""; }
+// A text field of a record for a person to read: ids may hold what EVENTS.md allows and a terminal acts on (U+2028,
+// bidirectional controls), written as escapes (terminal_safe), so that no id forges a line or reorders one.
+std::string s(const json& j, const char* k) {
+  return j.contains(k) && j[k].is_string() ? terminal_safe(j[k].get<std::string>()) : "";
+}
 // Columns a terminal gives one code point: 2 for the East Asian wide and fullwidth ranges of Markus Kuhn's wcwidth
 // (Hangul Jamo, the angle brackets U+2329-232A, CJK radicals to Yi but U+303F, Hangul Jamo extended A and
 // syllables, CJK compatibility ideographs, vertical forms, CJK compatibility and small form variants, fullwidth
@@ -62,7 +67,7 @@ void print_record(const json& r, std::ostream& out, const std::string& how) {
   out << s(r, "kind") << " of " << s(r, "person") << ", event " << s(r, "event") << " (" << how << ")\n";
   for (const auto& [k, v] : r.items()) {
     if (k == "kind" || k == "person" || k == "event") continue;
-    out << "  " << k << ": " << (v.is_string() ? v.get<std::string>() : v.dump());
+    out << "  " << k << ": " << (v.is_string() ? terminal_safe(v.get<std::string>()) : v.dump());
     const std::string article = k == "rule" && v.is_string() ? article_of(v.get<std::string>()) : "";
     if (!article.empty()) out << " [" << article << "]";
     out << "\n";
@@ -100,10 +105,10 @@ void print_explanation(const json& r, std::ostream& out) {
 std::string describe_dead_letter(const DeadLetter& d) {
   std::string where = "partition " + std::to_string(d.partition) + " offset " + std::to_string(d.offset);
   std::string what;
-  if (d.event) what += " event " + *d.event + " (" + (d.type ? type_name(*d.type) : "") + ")";
-  if (d.person) what += " person " + *d.person;
-  if (d.claim) what += " claim " + *d.claim;
-  return where + ":" + what + (what.empty() ? " " : ": ") + d.reason;
+  if (d.event) what += " event " + terminal_safe(*d.event) + " (" + (d.type ? type_name(*d.type) : "") + ")";
+  if (d.person) what += " person " + terminal_safe(*d.person);
+  if (d.claim) what += " claim " + terminal_safe(*d.claim);
+  return where + ":" + what + (what.empty() ? " " : ": ") + terminal_safe(d.reason);
 }
 
 namespace {

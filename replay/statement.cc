@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "events/text.h"
 #include "ledger/chronic.h"
 #include "ledger/ledger.h"
 #include "ledger/rules.h"
@@ -197,8 +198,10 @@ std::string statement_text(const Statement& statement) {
   const json& s = statement.view;
   std::ostringstream o;
   const std::string scheme = scheme_said(s);
-  o << "Statement for " << s["person"].get<std::string>() << ", " << s["year"] << " (" << scheme << ")\n";
-  char line[512];
+  // Ids for a person to read: what a terminal acts on written as escapes (events/text.h terminal_safe).
+  o << "Statement for " << terminal_safe(s["person"].get<std::string>()) << ", " << s["year"] << " (" << scheme
+    << ")\n";
+  char line[2048];  // a claim id of 256 bytes, escaped, and the other columns
   // The deductible and limit columns are the ordinary outpatient's (ORD-DED, ORD-LIM) on each entry's date, whatever
   // the entry's benefit: a chronic claim's own accumulators are in its settlement (`explain`).
   const char* row = "%-10s  %-15s %-14s %-10s %-9s %10s %10s  %10s %10s %10s\n";
@@ -213,7 +216,8 @@ std::string statement_text(const Statement& statement) {
   o << line;
   for (const auto& e : s["entries"]) {
     std::snprintf(line, sizeof line, row, e["date"].get<std::string>().c_str(), e["kind"].get<std::string>().c_str(),
-                  e.value("claim", "").c_str(), e.value("benefit", "").c_str(), e.value("status", "").c_str(),
+                  terminal_safe(e.value("claim", "")).c_str(), e.value("benefit", "").c_str(),
+                  e.value("status", "").c_str(),
                   e.value("fund", "").c_str(), e.value("amount", "").c_str(),
                   e["deductible_paid"].get<std::string>().c_str(), e["limit_used"].get<std::string>().c_str(),
                   e["balance"].get<std::string>().c_str());

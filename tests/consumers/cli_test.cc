@@ -99,6 +99,43 @@ TEST(Cli, AnIngestRefusalQuotingItsLineWritesNothingATerminalActsOn) {
   EXPECT_TRUE(refusals[2].starts_with(d / "in.jsonl" + ":3: INVALID: ")) << refusals[2];
 }
 
+// Ids EVENTS.md allows may hold what a terminal or a line reader acts on (U+2028 and U+2029 end a line for many
+// readers; U+202E reverses what follows): the text views write those as escapes, so that no id forges a line or
+// reorders one (the outputs hunt of session 49: a person "P\u2028== dead letters ... ==" forged a report heading).
+TEST(Cli, TextViewsWriteIdsSoThatNoneForgesOrReordersALine) {
+  TempDir d;
+  const std::string person = "P\xe2\x80\xa8== x ==", claim = "C\xe2\x80\xae" "9", facility = "F\xe2\x80\xa9";
+  nlohmann::json lines = nlohmann::json::array(
+      {{{"type", "facility_registered"}, {"id", "f"}, {"at", "2022-01-01"}, {"facility", facility}, {"name", "n"},
+        {"level", 1}, {"tcm", false}, {"kind", "township_health_center"}, {"ordinary_outpatient", true}},
+       {{"type", "person_enrolled"}, {"id", "p"}, {"at", "2022-01-01"}, {"person", person},
+        {"birth_date", "1975-03-15"}, {"scheme", "employee"}, {"status", "in_service"}},
+       {{"type", "outpatient_designated"}, {"id", "o"}, {"at", "2022-12-01"}, {"person", person},
+        {"facility", facility}},
+       {{"type", "claim"}, {"id", "c"}, {"claim", claim}, {"person", person}, {"facility", facility},
+        {"date", "2023-03-01"}, {"benefit", "ordinary"},
+        {"items", {{{"category", "drug"}, {"amount", "700.00"}}}}}});
+  {
+    std::ofstream in(d / "in.jsonl");
+    for (const auto& l : lines) in << l.dump() << "\n";
+  }
+  const std::string data = " --data-dir " + d / "data";
+  ASSERT_EQ(run(gongji("ingest" + data + " " + d / "in.jsonl" + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold" + data + " >/dev/null 2>&1")), 0);
+  std::string explained, statement;
+  ASSERT_EQ(run(gongji("explain" + data + " --claim '" + claim + "'"), &explained), 0) << explained;
+  ASSERT_EQ(run(gongji("statement" + data + " --person '" + person + "' --year 2023"), &statement), 0) << statement;
+  for (const std::string* out : {&explained, &statement})
+    for (const char* raw : {"\xe2\x80\xa8", "\xe2\x80\xa9", "\xe2\x80\xae"})
+      EXPECT_EQ(out->find(raw), std::string::npos) << *out;
+  EXPECT_NE(explained.find("\nclaim C\\u202E9 of P\\u2028== x == (employee), ordinary on 2023-03-01 at "
+                           "F\\u2029: settled\n"),
+            std::string::npos)
+      << explained;
+  EXPECT_TRUE(statement.starts_with("Statement for P\\u2028== x ==, 2023 (")) << statement;
+  EXPECT_NE(statement.find("C\\u202E9"), std::string::npos) << statement;
+}
+
 // EVENTS.md: each malformed line is refused naming the line, field and reason, goes to the dead letters, and the
 // valid lines of the same batch are kept; exit 3. An id reused with other content is ID_CONFLICT.
 TEST(Cli, MalformedInputIsRefusedAndNothingElseLost) {
