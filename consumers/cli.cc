@@ -469,14 +469,14 @@ json what_if_reversal(const json& recomputed) {
 void print_refunds(const std::vector<json>& refunds, const std::string& who, const std::string& claim,
                    const std::string& policy_file, const std::optional<json>& what_if) {
   for (const json& v : refunds) {
-    std::cout << "refunded: reversed on " << v.value("at", "") << " by event " << v.value("event", "") << ", fund "
-              << v.value("fund", "") << " (the recorded payment taken back; `gongji settlements --person " << who
-              << " --claim " << claim << "` lists the reversal)\n";
+    std::cout << "refunded: reversed on " << v.value("at", "") << " by event " << terminal_safe(v.value("event", ""))
+              << ", fund " << v.value("fund", "") << " (the recorded payment taken back; `gongji settlements --person "
+              << terminal_safe(who) << " --claim " << terminal_safe(claim) << "` lists the reversal)\n";
     if (!what_if) continue;
     if (what_if->contains("refused"))
       std::cout << "  under " << policy_file << " the reversal would take back nothing: "
-                << (*what_if)["why"].get<std::string>() << ", and a reversal of a claim not settled is refused "
-                << "(REVERSAL_NOT_APPLICABLE)\n";
+                << terminal_safe((*what_if)["why"].get<std::string>())
+                << ", and a reversal of a claim not settled is refused (REVERSAL_NOT_APPLICABLE)\n";
     else if ((*what_if)["fund"] != v.value("fund", ""))
       std::cout << "  under " << policy_file << " the reversal would take back fund "
                 << (*what_if)["fund"].get<std::string>() << " instead (the what-if's settlement)\n";
@@ -504,7 +504,7 @@ int cmd_explain(const Paths& paths, const std::string& person, const std::string
     const std::string kind = rec->value("kind", "");
     if ((kind == "account_credit" || kind == "account_debit") && !who.empty()) {
       if (person.empty() && rec->value("rule", "") == "ACC-RET" && !as_json)  // a close credits many retirees
-        std::cout << "(event " << event << " is a period close: this is " << who
+        std::cout << "(event " << terminal_safe(event) << " is a period close: this is " << terminal_safe(who)
                   << "'s credit, the first found; give --person for another's)\n";
       return explain_movement(store, paths, who, event, as_json);
     }
@@ -609,7 +609,7 @@ int cmd_audit(const Paths& paths, const std::string& policy_file, const AccessRe
     std::cout << "  policy " << pol.version() << " passes over " << m << "\n";
   for (const auto& c : rep.checked) std::cout << "  ok: " << c << "\n";
   for (const auto& c : rep.failed) std::cout << "  FAILED: " << c << "\n";
-  for (const auto& f : rep.findings) std::cout << "  FINDING: " << f << "\n";
+  for (const auto& f : rep.findings) std::cout << "  FINDING: " << terminal_safe(f) << "\n";  // (they name ids)
   const std::vector<int> beyond = partitions_past(store, *log);
   for (size_t i = 0; i < beyond.size(); ++i)
     std::cout << (i ? ", " : "  not audited: the log holds records past the store's positions in partitions ")
@@ -1526,11 +1526,12 @@ std::optional<int> parse_command_line(Cli& cli, int argc, char** argv) {
 }  // namespace
 }  // namespace gongji
 
-int main(int argc, char** argv) {
-  using namespace gongji;
-  Cli cli;
-  if (std::optional<int> rc = parse_command_line(cli, argc, argv)) return *rc;
-  const std::string name = "gongji " + cli.app.get_subcommands().front()->get_name();
+namespace gongji {
+namespace {
+// The command named on the command line, run; `name` is set to its name ("gongji report") once it is known.
+int run_command(Cli& cli, int argc, char** argv, std::string& name) {
+  if (std::optional<int> rc = parse_command_line(cli, argc, argv)) return *rc;  // --help, a usage error
+  name = "gongji " + cli.app.get_subcommands().front()->get_name();
   try {
     oplog::configure(cli.log_settings(name));
   } catch (const std::invalid_argument& e) {
@@ -1541,10 +1542,19 @@ int main(int argc, char** argv) {
     cli.sopt.query.access_log = access_log_named(cli.sopt.query.access_log);
     return serve(cli.sopt);
   }
-  StdoutBuffer out;
+  return run_reporting_errors(cli, name);
+}
+}  // namespace
+}  // namespace gongji
+
+int main(int argc, char** argv) {
+  using namespace gongji;
+  // Everything written to standard output, --help included, goes through `out`, which keeps a failed write's errno.
+  StdoutBuffer out(::isatty(STDOUT_FILENO) == 1);
   std::streambuf* const stdio = std::cout.rdbuf(&out);
-  if (::isatty(STDOUT_FILENO)) std::cout << std::unitbuf;
-  const int rc = run_reporting_errors(cli, name);
+  Cli cli;
+  std::string name = "gongji";
+  const int rc = run_command(cli, argc, argv, name);
   // Output that could not be written (a full disk behind `> file`, a closed pipe) is a failure, never exit 0.
   std::cout.flush();
   std::cout.rdbuf(stdio);

@@ -621,7 +621,9 @@ std::string terminal_safe(std::string_view s) {
     const bool unsafe = cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029 || cp == 0x061C ||
                         cp == 0x200E || cp == 0x200F || (cp >= 0x202A && cp <= 0x202E) ||
                         (cp >= 0x2066 && cp <= 0x2069);
-    if (unsafe) {
+    if (cp == '\\') {
+      out += "\\\\";  // so that a backslash in the text is never read as the start of an escape
+    } else if (unsafe) {
       char esc[8];
       std::snprintf(esc, sizeof esc, "\\u%04X", static_cast<unsigned>(cp));
       out += esc;

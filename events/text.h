@@ -21,7 +21,8 @@ std::string valid_utf8(std::string_view s);
 // `s` for a line a person reads on a terminal (an ingest's refusals on stderr): valid_utf8, then every code point
 // that would end the line, move the cursor, recolour or clear the screen, or reorder what follows written as \uXXXX:
 // C0 controls (a newline too), DEL, C1 controls, U+2028 and U+2029, and the bidirectional controls U+061C, U+200E,
-// U+200F, U+202A-U+202E and U+2066-U+2069. A refusal quoting a crafted input then stays one line saying what it says.
+// U+200F, U+202A-U+202E and U+2066-U+2069; and a backslash as \\, so that each text reads back one way. A refusal
+// quoting a crafted input then stays one line saying what it says.
 std::string terminal_safe(std::string_view s);
 
 // `s` appended to `out` as a JSON string exactly as nlohmann's dump() writes it (ensure_ascii off): `"`, `\`, \b,

@@ -2,6 +2,7 @@
 #include "ingest/ingest.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -64,7 +65,12 @@ void DeadLetterFile::put(const IngestRefusal&, const std::string& dead_line) {
     probe::crash_now();
   }
   if (err) fail(err);
-  if (const int failed = append_whole(fd_, line)) fail(failed);  // a disk filling part-way leaves no part of it
+  // Under an exclusive lock: `ingest --brokers` takes no lock on the data directory, so two may append here, and
+  // append_whole's cut back (a disk filling part-way leaves no part of the line) must not cut another's whole line.
+  if (::flock(fd_, LOCK_EX) != 0) fail(errno);
+  const int failed = append_whole(fd_, line);
+  ::flock(fd_, LOCK_UN);
+  if (failed) fail(failed);
 }
 
 void DeadLetterFile::sync() {

@@ -85,8 +85,9 @@ class EventLog {
   // event goes to several partitions, and an append writes every copy before a sync records the ends): below it, a
   // shared event lacking a copy in another partition lacks it for good (until its feed is sent again); past it, a
   // writer may still be writing the other copies. The embedded log: the end its id index records (a reader's, as
-  // its open read the index, before it read the partitions). The default (the Kafka log): end_offset, so a copy a
-  // running `ingest --brokers` has not delivered yet is not told from a missing one.
+  // its open read the index, before it read the partitions; refresh() does not move it, nor does reader_copy()).
+  // The default (the Kafka log): end_offset, so a copy a running `ingest --brokers` has not delivered yet is not
+  // told from a missing one.
   virtual uint64_t synced_end(int partition) { return end_offset(partition); }
 };
 

@@ -507,7 +507,7 @@ struct Partition {
   int fd = -1;                  // last segment, open for append
   std::string pending;          // framed records not yet written
   bool dirty = false;
-  uint64_t synced = 0;          // the end the id index records (EventLog::synced_end)
+  uint64_t synced = 0;          // the end the id index records (EventLog::synced_end); a reader's, as opened
 };
 
 class SegmentLog final : public EventLog {
@@ -1222,9 +1222,12 @@ std::unique_ptr<rocksdb::DB> open_index_to_truncate(const fs::path& d) {
   try {
     return open_index(d, false);
   } catch (const LogError& e) {
-    // RocksDB's lock refusal names the index's LOCK file; any other failure (a full disk, an I/O error) is its own
+    // RocksDB's lock refusal names the index's LOCK file ("While lock file: <dir>/index/LOCK: Resource temporarily
+    // unavailable"; held in this process: "lock hold by current process, ...: <dir>/index/LOCK: No locks
+    // available"); any other failure (a full disk, an I/O error) is its own
     const std::string what = e.what();
-    if (what.find("/LOCK") == std::string::npos) throw LogError(what + ": nothing changed");
+    if (what.find((d / "index" / "LOCK").string() + ": ") == std::string::npos)
+      throw LogError(what + ": nothing changed");
     throw LogError(what + ": another process may have the log open for writing (an ingest, or a fold starting); "
                    "once it has ended, truncate again: nothing changed");
   }

@@ -48,8 +48,10 @@ struct AuditReport {
 AuditReport audit(const Store& live, EventLog& log, const Policy& policy, const std::string& scratch,
                   const std::string& log_dir = "");
 
-// The shared-copies check alone: findings for every partition that lacks a copy of a shared event.
-std::vector<std::string> missing_shared_copies(EventLog& log);
+// The shared-copies check alone: findings for every partition that lacks a copy of a shared event synced in
+// another. `in_flight`, when given, counts the shared events seen only past synced ends and not yet in every
+// partition they must reach (not audited: an append may be writing them).
+std::vector<std::string> missing_shared_copies(EventLog& log, size_t* in_flight = nullptr);
 
 // An audit run as the auditor reads it (issue 11 item 2: `gongji audit` keeps each in DATA/audits/ID.json; the
 // query service answers them): {id, at (UTC, ISO 8601 to the millisecond), policy_version, positions {partition:

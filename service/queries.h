@@ -203,8 +203,8 @@ std::string facilities_of_month_csv(const nlohmann::json& view);
 // its date `at`, its claim's benefit, scheme and level and no total, so that the fund column sums to fund.net; the
 // fund's rows (view,key,settled,reversed,net,count,amount) for the total and each of by_scheme, by_level,
 // by_benefit, by_scheme_level (count and amount empty), then "account,credits" and "account,debits" (only count
-// and amount). A text field (id, code, date) starting with = + - @ TAB or CR gets a leading ' (formula
-// injection); money and counts never do.
+// and amount). A text field (id, code, date) starting with = + - @ TAB, CR or ' gets a leading ' (formula
+// injection; a reader strips exactly one); money and counts never do.
 std::string facility_month_csv(const nlohmann::json& view);
 std::string fund_month_csv(const nlohmann::json& view);
 

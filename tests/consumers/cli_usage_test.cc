@@ -331,6 +331,10 @@ TEST_F(CliUsage, UnwritableOutputAndUnreadableInputFail) {
     EXPECT_EQ(gongji(command + " --data-dir " + data_ + " >/dev/full", &err), exit_code::kFailure) << err;
     EXPECT_TRUE(err.ends_with(": no space left on device: standard output\n")) << command << ": " << err;
   }
+  for (const std::string help : {"--help", "report --help"}) {  // --help too (it exited 0, from the review)
+    EXPECT_EQ(gongji(help + " >/dev/full", &err), exit_code::kFailure) << help << ": " << err;
+    EXPECT_TRUE(err.ends_with("gongji: no space left on device: standard output\n")) << help << ": " << err;
+  }
   EXPECT_EQ(gongji("ingest --data-dir " + (*dir_ / "eio") + " /proc/self/mem", &err), exit_code::kFailure) << err;
   EXPECT_NE(err.find("input/output error: /proc/self/mem (reading stopped after line 0"), std::string::npos) << err;
 }

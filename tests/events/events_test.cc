@@ -53,6 +53,7 @@ TEST(Text, TerminalSafeWritesWhatWouldDriveATerminalAsEscapes) {
   EXPECT_EQ(terminal_safe("P\xe2\x80\xa8x\xe2\x80\xa9"), "P\\u2028x\\u2029");  // line, paragraph separators
   EXPECT_EQ(terminal_safe("\xe2\x80\xae" "abc\xe2\x81\xa6\xe2\x80\x8f\xd8\x9c"), "\\u202Eabc\\u2066\\u200F\\u061C");
   EXPECT_EQ(terminal_safe("P\xff\xfeX"), "P\xef\xbf\xbd\xef\xbf\xbdX");  // not UTF-8: U+FFFD each
+  EXPECT_EQ(terminal_safe("P\\u2028"), "P\\\\u2028");  // six characters, not the separator: read back one way
   EXPECT_EQ(terminal_safe("张三 \xf0\x9f\x98\x80 \xe2\x80\xa7 tab"), "张三 \xf0\x9f\x98\x80 \xe2\x80\xa7 tab");
 }
 

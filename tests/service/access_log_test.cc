@@ -309,7 +309,6 @@ TEST(AccessLog, RetentionRefusesABrokenChainAndKeepsLinesWithoutATime) {
   EXPECT_TRUE(AccessLog::verify(b).findings.empty());
 }
 
-// After a torn write (no newline at the end) the next entry starts a line of its own, chained to the torn one.
 // A disk that fills part-way through a line (a real tmpfs) leaves no part of it: the read it records is refused
 // (the append throws), the chain stays whole, and with room again the next line chains to the last whole one.
 // Before, the fragment stayed: a verify finding for good, and a prune (the query service's start) refused.
@@ -338,6 +337,7 @@ TEST(AccessLog, ADiskFillingPartWayThroughALineLeavesNoPartOfIt) {
   EXPECT_EQ(lines_of(file).size(), whole + 1);
 }
 
+// After a torn write (no newline at the end) the next entry starts a line of its own, chained to the torn one.
 TEST(AccessLog, AnAppendAfterATornWriteStartsItsOwnLine) {
   TempDir d;
   const auto t = AccessLog::Clock::time_point(std::chrono::milliseconds(1764590400123));  // 2025-12-01T12:00:00.123Z
