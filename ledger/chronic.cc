@@ -223,9 +223,13 @@ void designate_chronic_facility(const ChronicFacilityDesignated& e, PersonState&
   for (auto [field, line] : {std::pair{&e.facility, &slots.main}, std::pair{&e.specialty_facility, &slots.specialty}}) {
     if (!*field) continue;
     const std::string* cur = value_at(*line, e.at);
+    // What 1 January would bring, as filed so far: a December filing of the facility in effect cancels one of
+    // another filed before it that December (the last December filing is the next year's choice, "下一年度需变更的，
+    // 应于每年12月…办理变更手续"; it was a no-op, and the earlier filing stood, with no record of either).
+    const std::string* filed = ymd_of(e.at).m == 12 ? value_at(*line, jan1(year_of(e.at) + 1)) : nullptr;
     if (!cur || cur->empty()) {
       changes.push_back({line, e.at, **field});
-    } else if (*cur != **field) {
+    } else if (*cur != **field || (filed && !filed->empty() && *filed != **field)) {
       if (ymd_of(e.at).m != 12) {
         out.push_back(refusal(e, Reason::CHRONIC_FACILITY_LOCKED, "the chronic facility " + *cur +
                                                                           " can change only by a December filing, "

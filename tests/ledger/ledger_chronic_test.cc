@@ -170,6 +170,24 @@ TEST(ChrFac, WrongFacilityAndDecemberFilings) {
   EXPECT_EQ(l.chronic_claim("E", "H3", "2024-01-01", "C17", "100.00")["status"], "settled");
 }
 
+// CHR-FAC: the last December filing is the next year's choice, also when it keeps the facility in effect after
+// another was filed that December (the chronic oracle of session 49: the second filing was a silent no-op, and the
+// claim at the kept facility NOT_DESIGNATED, 2024-01-10: 1000.00 at H2, 900.00 deductible, fund 90.00 expected).
+TEST(ChrFac, ADecemberFilingThatKeepsTheFacilityCancelsOneFiledBefore) {
+  Ledger l = employee_with_facility();  // H2 the chronic facility from 2022-12-01
+  l.approve("E", "C17", "2022-12-01");
+  EXPECT_TRUE(l.chronic_facility("E", "H3", "2023-12-05").empty());  // H3 from 2024-01-01
+  EXPECT_TRUE(l.chronic_facility("E", "H2", "2023-12-20").empty());  // H2 kept after all
+  EXPECT_TRUE(l.chronic_facility("E", "H2", "2023-12-28").empty());  // the same again: nothing changes
+  auto kept = l.chronic_claim("E", "H2", "2024-01-10", "C17", "1000.00");
+  EXPECT_EQ(kept["status"], "settled");
+  EXPECT_EQ(kept["deductible"], "900.00");
+  EXPECT_EQ(kept["fund"], "90.00");  // (1000.00 - 900.00) x 90% (level 2, in service: CHR-RATIO)
+  EXPECT_EQ(reasons(l.chronic_claim("E", "H3", "2024-01-11", "C17", "1000.00")),
+            std::vector<std::string>{"NOT_DESIGNATED"});
+  EXPECT_EQ(l.chronic_claim("E", "H2", "2023-12-29", "C17", "10.00")["status"], "settled");  // December: H2 still
+}
+
 // CHR-REG, CHR-UNREG: effective the day after approval; revoked from the revocation date; unregistered rejected.
 TEST(ChrReg, EffectiveTheDayAfterAndRevocation) {
   Ledger l = employee_with_facility();
