@@ -38,9 +38,11 @@ void contribution_paid(const ContributionPaid& e, PersonState& p, const FoldCont
   if (!st || st->scheme != Scheme::employee) return;  // residents have no account
   const int age = age_on(p.birth, first);
   if (st->status == EmployeeStatus::flexible || st->status == EmployeeStatus::old_urban) {
-    // ACC-FLEX: the amount paid is checked against the rate; no crediting is stated.
+    // ACC-FLEX: the amount paid is checked against the rate; no crediting is stated. Only months in the policy's
+    // window: outside it no rate is stated (as before 2023), and a month past 2027-06 was checked at 2027-06's.
     const Params& params = params_on(ctx, first);
-    if (!params.flex_checked || !e.amount) return;
+    if (!params.flex_checked || !e.amount || first < ctx.policy->window_from() || first > ctx.policy->window_to())
+      return;
     Rate rate = st->status == EmployeeStatus::old_urban ? params.old_urban_rate
                 : age < params.flex_age_from ? params.flex_under_46
                                              : params.flex_from_46;

@@ -219,6 +219,11 @@ TEST(Accounts, FlexibleContributionCheck) {
   EXPECT_EQ(contribution(l, "U", "2023-02", "4000.00", "300.00")["expected"], "270.00");  // 6.75%
   EXPECT_TRUE(contribution(l, "F", "2022-11", "4000.00", "1.00").is_null());  // before 2023: not checked
   EXPECT_EQ(balance(l, "F", "2023-12-31"), "0.00");
+  // The window's last month is checked (from 2024 the employer rate, 7%); a month past the window is not: no rate
+  // is stated for it (the accounts oracle of session 49: 2027-07 and 2030-06 were checked at 2027-06's rate).
+  EXPECT_EQ(contribution(l, "F", "2027-06", "4000.00", "1.00")["expected"], "280.00");
+  EXPECT_TRUE(contribution(l, "F", "2027-07", "4000.00", "1.00").is_null());
+  EXPECT_TRUE(contribution(l, "F", "2030-06", "4000.00", "1.00").is_null());
 }
 
 // Checked arithmetic: a balance past int64 is MoneyOverflow (the fold's dead letter), never a wrapped negative balance
