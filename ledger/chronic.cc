@@ -192,10 +192,17 @@ void end_chronic_on_scheme_change(PersonState& p, Date d) {
       r.ended = d;
       r.end_reason = EndReason::scheme_changed;
     }
-  for (auto& [_, f] : p.chronic_facilities) {
-    insert_dated(f.main, d, std::string());
-    insert_dated(f.specialty, d, std::string());
-  }
+  // CHR-CHANGE empties both slots, a December filing's choice for 1 January too (CHR-FAC): a change that December
+  // ends it (it stood, and the new scheme's first choice was then CHRONIC_FACILITY_LOCKED; from the review). One
+  // filed after a back-dated change but logged before it cannot be told apart here, and ends too.
+  const Date next_jan1 = jan1(year_of(d) + 1);
+  const bool december = ymd_of(d).m == 12;
+  for (auto& [_, f] : p.chronic_facilities)
+    for (auto* line : {&f.main, &f.specialty}) {
+      if (december)
+        std::erase_if(*line, [&](const Dated<std::string>& x) { return x.from == next_jan1 && !x.value.empty(); });
+      insert_dated(*line, d, std::string());
+    }
 }
 
 void designate_chronic_facility(const ChronicFacilityDesignated& e, PersonState& p, StateAccess& state,
@@ -240,6 +247,10 @@ void designate_chronic_facility(const ChronicFacilityDesignated& e, PersonState&
     }
   }
   for (auto& c : changes) {
+    // CHR-CHANGE: a December filing for 1 January that a change of scheme comes between (dated after the filing, by
+    // 1 January) never takes effect: the change empties both slots (a filing logged after such a change kept H2
+    // over the first choice made under the new scheme, from the review).
+    if (c.from > e.at && next_scheme_change(p, e.at) <= c.from) continue;
     insert_dated(*c.line, c.from, c.value);
     // CHR-CHANGE, for a late choice: one in force on a later change of scheme (no other choice between) ends there.
     const Date change = next_scheme_change(p, c.from);

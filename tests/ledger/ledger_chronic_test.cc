@@ -188,6 +188,30 @@ TEST(ChrFac, ADecemberFilingThatKeepsTheFacilityCancelsOneFiledBefore) {
   EXPECT_EQ(l.chronic_claim("E", "H2", "2023-12-29", "C17", "10.00")["status"], "settled");  // December: H2 still
 }
 
+// CHR-CHANGE: a December filing that a change of scheme comes between (after the filing, by 1 January) never takes
+// effect: the change empties the slots, and the first choice made under the new scheme stands, however the filing
+// was logged (the review of session 49: logged after the changes, the filing of H2 kept H2 over H1).
+TEST(ChrFac, ADecemberFilingBeforeAChangeOfSchemeNeverTakesEffect) {
+  for (bool late : {false, true}) {
+    Ledger l = employee_with_facility();  // H2 the chronic facility from 2022-12-01
+    l.approve("E", "C17", "2022-12-01");
+    if (!late) {
+      EXPECT_TRUE(l.chronic_facility("E", "H3", "2023-12-20").empty());
+    }
+    l.to_resident("E", "2023-12-22", 1);
+    l.to_employee("E", "2023-12-26");
+    l.approve("E", "C17", "2023-12-27");
+    EXPECT_TRUE(l.chronic_facility("E", "T1", "2024-01-01").empty()) << late;  // the new scheme's first choice
+    if (late) {
+      EXPECT_TRUE(l.chronic_facility("E", "H2", "2023-12-20").empty());
+    }
+    EXPECT_EQ(l.chronic_claim("E", "T1", "2024-01-05", "C17", "100.00")["status"], "settled") << late;
+    EXPECT_EQ(reasons(l.chronic_claim("E", late ? "H2" : "H3", "2024-01-06", "C17", "100.00")),
+              std::vector<std::string>{"NOT_DESIGNATED"})
+        << late;
+  }
+}
+
 // CHR-REG, CHR-UNREG: effective the day after approval; revoked from the revocation date; unregistered rejected.
 TEST(ChrReg, EffectiveTheDayAfterAndRevocation) {
   Ledger l = employee_with_facility();
