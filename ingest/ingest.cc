@@ -35,10 +35,21 @@ std::string dead_letter_line(const IngestRefusal& r) {
 // Opened for appending. Its name is made durable (its directory fsynced) before any line is reported written; a
 // last line torn by a crash is ended first, so that the next refusal is a line of its own (the torn one stays
 // unparseable, and the same input refused again gives its refusal whole).
+namespace {
+// flock(2), retried when a signal interrupts it: 0, or its errno.
+int lock_file(int fd, int how) {
+  while (::flock(fd, how) != 0)
+    if (errno != EINTR) return errno;
+  return 0;
+}
+}  // namespace
+
 DeadLetterFile::DeadLetterFile(std::string path) : path_(std::move(path)) {
   fd_ = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) fail(errno);
   try {
+    // Under the lock put() takes: another ingest's line being written is never taken for a torn one.
+    if (const int err = lock_file(fd_, LOCK_EX)) fail(err);
     if (const int err = fsync_errno(directory_of(path_))) throw LogError(io_error(err, directory_of(path_)));
     struct stat st {};
     if (::fstat(fd_, &st) != 0) fail(errno);
@@ -47,6 +58,7 @@ DeadLetterFile::DeadLetterFile(std::string path) : path_(std::move(path)) {
       if (const ssize_t n = ::pread(fd_, &last, 1, st.st_size - 1); n != 1) fail(n < 0 ? errno : EIO);
     if (last != '\n')
       if (const ssize_t n = ::write(fd_, "\n", 1); n != 1) fail(n < 0 ? errno : EIO);
+    lock_file(fd_, LOCK_UN);
   } catch (...) {
     ::close(fd_);
     throw;
@@ -67,9 +79,9 @@ void DeadLetterFile::put(const IngestRefusal&, const std::string& dead_line) {
   if (err) fail(err);
   // Under an exclusive lock: `ingest --brokers` takes no lock on the data directory, so two may append here, and
   // append_whole's cut back (a disk filling part-way leaves no part of the line) must not cut another's whole line.
-  if (::flock(fd_, LOCK_EX) != 0) fail(errno);
+  if (const int locked = lock_file(fd_, LOCK_EX)) fail(locked);
   const int failed = append_whole(fd_, line);
-  ::flock(fd_, LOCK_UN);
+  lock_file(fd_, LOCK_UN);
   if (failed) fail(failed);
 }
 

@@ -41,7 +41,8 @@ void contribution_paid(const ContributionPaid& e, PersonState& p, const FoldCont
     // ACC-FLEX: the amount paid is checked against the rate; no crediting is stated. Only months in the policy's
     // window: outside it no rate is stated (as before 2023), and a month past 2027-06 was checked at 2027-06's.
     const Params& params = params_on(ctx, first);
-    if (!params.flex_checked || !e.amount || first < ctx.policy->window_from() || first > ctx.policy->window_to())
+    if (!params.flex_checked || !e.amount || m < month_of(ctx.policy->window_from()) ||
+        m > month_of(ctx.policy->window_to()))
       return;
     Rate rate = st->status == EmployeeStatus::old_urban ? params.old_urban_rate
                 : age < params.flex_age_from ? params.flex_under_46
