@@ -631,6 +631,49 @@ int cmd_audit(const Paths& paths, const std::string& policy_file, const AccessRe
   return rep.findings.empty() ? exit_code::kOk : exit_code::kFindings;
 }
 
+// what-if --json: the report, the claims paid differently, those not settled at all, the partitions not compared.
+json what_if_json(const WhatIfReport& rep, const std::vector<int>& beyond, const std::string& policy_file,
+                  const std::string& version) {
+  json j = {{"policy", policy_file}, {"policy_version", version}, {"claims_compared", rep.claims_compared},
+            {"recorded_fund", format_money(rep.recorded_total)}, {"what_if_fund", format_money(rep.what_if_total)}};
+  json claims = json::array();
+  for (const auto& c : rep.claims)
+    claims.push_back({{"claim", c.claim}, {"person", c.person}, {"event", c.event}, {"partition", c.partition},
+                      {"offset", c.offset}, {"recorded_fund", format_money(c.recorded)},
+                      {"what_if_fund", format_money(c.what_if)},
+                      {"difference", format_money(c.what_if - c.recorded)}});
+  j["claims"] = claims;
+  json not_settled = json::array();
+  for (const auto& n : rep.not_settled)
+    not_settled.push_back({{"claim", n.claim}, {"person", n.person}, {"event", n.event},
+                           {"partition", n.partition}, {"offset", n.offset}, {"reason", n.reason}});
+  j["not_settled"] = not_settled;
+  j["not_compared"] = beyond;
+  for (auto& [dim, rows] : rep.totals)
+    for (auto& [k, v] : rows)
+      j["totals"][dim][k] = {{"recorded", format_money(v.first)}, {"what_if", format_money(v.second)},
+                             {"difference", format_money(v.second - v.first)}};
+  return j;
+}
+
+// What a what-if did not compare as a settlement: claims the other policy could not settle at all (the replay's
+// dead letters: they count as paid nothing, which must not read as a rejection), and partitions whose log goes on
+// past the store.
+void print_what_if_gaps(const WhatIfReport& rep, const std::vector<int>& beyond, const std::string& policy_file) {
+  if (!rep.not_settled.empty()) {
+    std::cout << "  NOT SETTLED: " << rep.not_settled.size() << " claim" << (rep.not_settled.size() == 1 ? "" : "s")
+              << " could not be settled at all under " << terminal_safe(policy_file)
+              << " (its replay's dead letters; counted as paid nothing), e.g.:\n";
+    for (size_t i = 0; i < rep.not_settled.size() && i < 5; ++i)
+      std::cout << "    " << terminal_safe(rep.not_settled[i].claim) << " ("
+                << terminal_safe(rep.not_settled[i].person) << "): " << terminal_safe(rep.not_settled[i].reason)
+                << "\n";
+  }
+  for (size_t i = 0; i < beyond.size(); ++i)
+    std::cout << (i ? ", " : "  not compared: the log holds records past the store's positions in partitions ")
+              << beyond[i] << (i + 1 < beyond.size() ? "" : " (not folded yet: run `gongji fold` first)\n");
+}
+
 int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json, size_t show,
                 const AccessRecorder& record) {
   require_existing(paths);
@@ -643,21 +686,10 @@ int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json
     const ScratchDir scratch("whatif");
     rep = what_if(store, *log, other, scratch.path() + "/state");
   }
+  // Both sides stop at the store's positions: records past them are not compared (as audit says of its own).
+  const std::vector<int> beyond = partitions_past(store, *log);
   if (as_json) {
-    json j = {{"policy", policy_file}, {"policy_version", other.version()}, {"claims_compared", rep.claims_compared},
-              {"recorded_fund", format_money(rep.recorded_total)}, {"what_if_fund", format_money(rep.what_if_total)}};
-    json claims = json::array();
-    for (const auto& c : rep.claims)
-      claims.push_back({{"claim", c.claim}, {"person", c.person}, {"event", c.event}, {"partition", c.partition},
-                        {"offset", c.offset}, {"recorded_fund", format_money(c.recorded)},
-                        {"what_if_fund", format_money(c.what_if)},
-                        {"difference", format_money(c.what_if - c.recorded)}});
-    j["claims"] = claims;
-    for (auto& [dim, rows] : rep.totals)
-      for (auto& [k, v] : rows)
-        j["totals"][dim][k] = {{"recorded", format_money(v.first)}, {"what_if", format_money(v.second)},
-                               {"difference", format_money(v.second - v.first)}};
-    std::cout << j.dump(2) << "\n";
+    std::cout << what_if_json(rep, beyond, policy_file, other.version()).dump(2) << "\n";
     return exit_code::kOk;
   }
   // A difference is what-if less recorded, signed (+ or -): brackets would read as a negative amount.
@@ -667,6 +699,7 @@ int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json
   std::cout << "  fund paid: recorded " << format_money(rep.recorded_total) << ", what-if "
             << format_money(rep.what_if_total) << ", difference "
             << signed_money(rep.what_if_total - rep.recorded_total) << "\n";
+  print_what_if_gaps(rep, beyond, policy_file);
   // Every group, the unchanged ones too, so that each dimension's recorded and what-if figures add up to the
   // totals above.
   for (auto& [dim, rows] : rep.totals) {
@@ -686,8 +719,9 @@ int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json
   };
   std::stable_sort(largest.begin(), largest.end(), [&](auto* a, auto* b) { return size(a) > size(b); });
   largest.resize(std::min(show, largest.size()));
-  std::cout << "\n  claims paid differently, the " << largest.size() << " of " << rep.claims.size()
-            << " that change most, recorded -> what-if, difference:\n";
+  if (!largest.empty())
+    std::cout << "\n  claims paid differently, the " << largest.size() << " of " << rep.claims.size()
+              << " that change most, recorded -> what-if, difference:\n";
   for (const ClaimDifference* c : largest)
     std::cout << "    " << terminal_safe(c->claim) << " (" << terminal_safe(c->person)
               << "): " << format_money(c->recorded) << " -> " << format_money(c->what_if) << ", "
@@ -1201,8 +1235,13 @@ struct Cli {
                             "a claim is grouped by its own settlement on each side, so an unchanged total may hide "
                             "changes that cancel. \"none\": settlements naming no scheme, or no level (refused or "
                             "referred before F-LEVEL). --show N lists the N claims that change most (the largest "
-                            "difference either way first); --json lists every claim, partition by partition, each in "
-                            "log order, with its partition and offset.\n\n") +
+                            "difference either way first); --json lists every claim paid differently, partition by "
+                            "partition, each in log order, with its partition and offset. \"claims compared\" counts "
+                            "every settlement record (every benefit, rejected and referred ones too). A claim the "
+                            "other policy cannot settle at all (its replay's dead letter: a code its lists lack) "
+                            "counts as paid nothing and is named under NOT SETTLED (--json: not_settled). Both sides "
+                            "stop at the store's positions: partitions whose log goes on are named "
+                            "(not_compared).\n\n") +
                 kScratchFooter + wif->get_footer());
     data_opt(wif);
     brokers_opt(wif);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 
 #include "ledger/settlement.h"
 
@@ -50,19 +51,26 @@ Replayed* replayed_at(std::vector<Replayed>& rows, uint64_t offset) {
 }
 
 // The replayed store's settlements of one partition in log order, each net of the reversals that follow it, up to
-// `until` (the live store's position there: what the replay folded beyond it, the live store has not seen).
-std::vector<Replayed> replayed_of(const Store& replay, int partition, uint64_t until) {
+// `until` (the live store's position there: what the replay folded beyond it, the live store has not seen); and
+// its dead letters' reasons by offset.
+struct ReplayedPartition {
   std::vector<Replayed> rows;
+  std::map<uint64_t, std::string> dead;
+};
+ReplayedPartition replayed_of(const Store& replay, int partition, uint64_t until) {
+  ReplayedPartition out;
   replay.outputs_of_as_data(partition, 0, [&](uint64_t offset, const Settlement* st, const Record* r) {
     if (offset >= until) return false;
     if (st) {
-      rows.push_back({offset, paid(*st), dims_of(*st)});
+      out.rows.push_back({offset, paid(*st), dims_of(*st)});
     } else if (const auto* v = std::get_if<Reversal>(r)) {
-      if (Replayed* row = replayed_at(rows, reversed(replay, partition, *v).offset)) row->fund += v->fund;
+      if (Replayed* row = replayed_at(out.rows, reversed(replay, partition, *v).offset)) row->fund += v->fund;
+    } else if (const auto* d = std::get_if<DeadLetter>(r)) {
+      out.dead[offset] = d->reason;
     }
     return true;
   });
-  return rows;
+  return out;
 }
 
 // Totals by dimension, recorded and what-if, keyed by codes until spelled_into() turns them into
@@ -95,8 +103,9 @@ struct Totals {
 // claim was compared, so the claims that differ are kept by offset until the partition ends.
 class PartitionComparison {
  public:
-  PartitionComparison(const Store& live, int partition, std::vector<Replayed> rows, WhatIfReport& rep, Totals& totals)
-      : live_(live), partition_(partition), rows_(std::move(rows)), rep_(rep), totals_(totals) {}
+  PartitionComparison(const Store& live, int partition, ReplayedPartition replayed, WhatIfReport& rep, Totals& totals)
+      : live_(live), partition_(partition), rows_(std::move(replayed.rows)), dead_(std::move(replayed.dead)),
+        rep_(rep), totals_(totals) {}
 
   void run() {
     live_.outputs_of_as_data(partition_, 0, [&](uint64_t offset, const Settlement* st, const Record* r) {
@@ -114,6 +123,8 @@ class PartitionComparison {
     while (next_ < rows_.size() && rows_[next_].offset < offset) ++next_;
     const Replayed* row = next_ < rows_.size() && rows_[next_].offset == offset ? &rows_[next_] : nullptr;
     const Money b = row ? row->fund : 0;
+    if (auto dead = dead_.find(offset); !row && dead != dead_.end())  // not settled at all under the other policy
+      rep_.not_settled.push_back({st.claim, st.person, st.event, partition_, offset, dead->second});
     ++rep_.claims_compared;
     rep_.recorded_total += a, rep_.what_if_total += b;
     const Dims d = dims_of(st);
@@ -138,6 +149,7 @@ class PartitionComparison {
   const Store& live_;
   int partition_;
   std::vector<Replayed> rows_;
+  std::map<uint64_t, std::string> dead_;  // the replay's dead letters by offset, with their reasons
   size_t next_ = 0;  // rows_ before it are behind the live settlement compared
   WhatIfReport& rep_;
   Totals& totals_;

@@ -17,10 +17,20 @@ struct ClaimDifference {
   Money recorded = 0, what_if = 0;
 };
 
+// A claim the live store settled that the replay under the other policy could not settle at all: its record was a
+// dead letter there (e.g. a code the other policy's lists lack). It counts as paid nothing under the other policy.
+struct NotSettled {
+  std::string claim, person, event;
+  int partition = 0;
+  uint64_t offset = 0;
+  std::string reason;  // the replay's dead letter's
+};
+
 struct WhatIfReport {
   // Claims whose fund payment differs, partition by partition (0 first), each partition's in log order.
   std::vector<ClaimDifference> claims;
-  size_t claims_compared = 0;
+  size_t claims_compared = 0;  // every live settlement record: every benefit, rejected and referred ones too
+  std::vector<NotSettled> not_settled;  // likewise ordered
   // Totals of fund paid (settlements net of reversals), recorded vs what-if, by "scheme", "level", "benefit", "month"
   // ("2023-03"); a settlement naming no scheme, or no level (one refused or referred before F-LEVEL set it), is under
   // "none". Each side groups a claim by its own settlement's dimensions, so a group's totals may be equal while

@@ -99,6 +99,34 @@ TEST(Cli, AnIngestRefusalQuotingItsLineWritesNothingATerminalActsOn) {
   EXPECT_TRUE(refusals[2].starts_with(d / "in.jsonl" + ":3: INVALID: ")) << refusals[2];
 }
 
+// what-if compares up to the store's positions, as audit does, and says so of the partitions whose log goes on (it
+// said nothing: the what-if oracle of session 49), in text and JSON (not_compared; not_settled empty here).
+TEST(Cli, WhatIfNamesThePartitionsItDidNotCompare) {
+  TempDir d;
+  std::ofstream(d / "in.jsonl") << generated(100, 3);
+  std::ofstream(d / "same.yaml") << default_policy_text();
+  const std::string data = " --data-dir " + d / "data";
+  ASSERT_EQ(run(gongji("ingest" + data + " " + d / "in.jsonl" + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold" + data + " >/dev/null 2>&1")), 0);
+  const std::string what_if = gongji("what-if" + data + " --policy " + d / "same.yaml");
+  std::string out;
+  ASSERT_EQ(run(what_if, &out), 0) << out;
+  EXPECT_EQ(out.find("not compared"), std::string::npos) << out;
+  std::ofstream(d / "more.jsonl") << R"({"type":"claim_reversed","id":"late-1","at":"2023-12-30","person":)"
+                                  << R"("P0000001","claim":"none"})" << "\n";
+  ASSERT_EQ(run(gongji("ingest" + data + " " + d / "more.jsonl" + " >/dev/null")), 0);
+  const std::string partition = std::to_string(partition_of("P0000001", 8));
+  ASSERT_EQ(run(what_if, &out), 0) << out;
+  EXPECT_NE(out.find("  not compared: the log holds records past the store's positions in partitions " + partition +
+                     " (not folded yet: run `gongji fold` first)\n"),
+            std::string::npos)
+      << out;
+  ASSERT_EQ(run(what_if + " --json", &out), 0) << out;
+  const auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["not_compared"], nlohmann::json::array({std::stoi(partition)}));
+  EXPECT_EQ(j["not_settled"], nlohmann::json::array());
+}
+
 // Ids EVENTS.md allows may hold what a terminal or a line reader acts on (U+2028 and U+2029 end a line for many
 // readers; U+202E reverses what follows): the text views write those as escapes, so that no id forges a line or
 // reorders one (the outputs hunt of session 49: a person "P\u2028== dead letters ... ==" forged a report heading).

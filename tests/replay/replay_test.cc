@@ -11,6 +11,7 @@
 #include "replay/explain.h"
 #include "replay/reconstruct.h"
 #include "replay/replay.h"
+#include "events/fb_codec.h"
 #include "replay/whatif.h"
 
 #include <rocksdb/db.h>
@@ -423,6 +424,44 @@ TEST(Replay, AuditAndWhatIfRemoveTheirScratchStoreWhenTheReplayFails) {
     std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
     EXPECT_NE(lower.find("no space left on device"), std::string::npos) << out;
     EXPECT_TRUE(fs::is_empty(small.path)) << command << " left its scratch store behind on failing";
+  }
+}
+
+// A claim the other policy cannot settle at all (its lists lack a therapy code the claim names: the replay's dead
+// letter) is named as not settled, with the replay's reason, and counts as paid nothing; it read like a rejection,
+// "7.50 -> 0.00" (the what-if oracle of session 49).
+TEST(Replay, WhatIfNamesTheClaimsTheOtherPolicyCannotSettle) {
+  TempDir d;
+  auto log = open_segment_log(d / "log", 8);
+  ingest_lines(*log, generated(400, 41));
+  Store store(d / "state");
+  store.fold(*log, default_policy());
+  std::string text = default_policy_text();
+  for (const std::string cut : {"T01, ", "          T01: {name: 普通针刺, per: day, times: 2}\n"}) {
+    const size_t at = text.find(cut);
+    ASSERT_NE(at, std::string::npos) << cut;
+    text.erase(at, cut.size());
+  }
+  WhatIfReport rep = what_if(store, *log, load_policy_text(text, "no-T01"), d / "scratch");
+  std::set<std::pair<std::string, std::string>> named;  // (person, claim) of the claims with a T01 item, by the log
+  for (int p = 0; p < 8; ++p)
+    log->read(p, 0, [&](const LogRecord& r) {
+      const Event e = decode_event(r.payload);
+      if (e.type() == EventType::claim && canonical_json(e).find("\"T01\"") != std::string::npos)
+        named.insert({*e.person(), *e.claim()});
+      return true;
+    });
+  ASSERT_FALSE(named.empty());
+  std::set<std::pair<std::string, std::string>> not_settled;
+  for (const NotSettled& n : rep.not_settled) {
+    not_settled.insert({n.person, n.claim});
+    EXPECT_NE(n.reason.find("T01"), std::string::npos) << n.reason;
+  }
+  EXPECT_EQ(not_settled, named);
+  for (const ClaimDifference& c : rep.claims) {
+    if (not_settled.count({c.person, c.claim})) {
+      EXPECT_EQ(c.what_if, 0) << c.claim;
+    }
   }
 }
 
