@@ -648,6 +648,11 @@ json what_if_json(const WhatIfReport& rep, const std::vector<int>& beyond, const
     not_settled.push_back({{"claim", n.claim}, {"person", n.person}, {"event", n.event},
                            {"partition", n.partition}, {"offset", n.offset}, {"reason", n.reason}});
   j["not_settled"] = not_settled;
+  json settled_only = json::array();
+  for (const auto& c : rep.settled_only_under_other)
+    settled_only.push_back({{"claim", c.claim}, {"person", c.person}, {"event", c.event}, {"partition", c.partition},
+                            {"offset", c.offset}, {"what_if_fund", format_money(c.what_if)}});
+  j["settled_only_under_other"] = settled_only;
   j["not_compared"] = beyond;
   for (auto& [dim, rows] : rep.totals)
     for (auto& [k, v] : rows)
@@ -656,21 +661,38 @@ json what_if_json(const WhatIfReport& rep, const std::vector<int>& beyond, const
   return j;
 }
 
-// What a what-if did not compare as a settlement: claims the other policy could not settle at all (the replay's
-// dead letters: they count as paid nothing, which must not read as a rejection), and partitions whose log goes on
-// past the store.
-void print_what_if_gaps(const WhatIfReport& rep, const std::vector<int>& beyond, const std::string& policy_file) {
+// What a what-if did not compare as two settlements: claims the other policy cannot settle at all (the replay's
+// dead letters: they count as paid nothing, which must not read as a rejection), records the store dead-lettered
+// that it settles (counted on the what-if side), and partitions whose log goes on past the store. Claims are named
+// only when `show` asks for a list (the access log records that read), at most `show`.
+void print_what_if_gaps(const WhatIfReport& rep, const std::vector<int>& beyond, const std::string& policy_file,
+                        size_t show) {
+  const auto listed = [&](size_t n) { return std::min(n, show); };
+  const std::string policy = terminal_safe(policy_file);
   if (!rep.not_settled.empty()) {
     std::cout << "  NOT SETTLED: " << rep.not_settled.size() << " claim" << (rep.not_settled.size() == 1 ? "" : "s")
-              << " could not be settled at all under " << terminal_safe(policy_file)
-              << " (its replay's dead letters; counted as paid nothing), e.g.:\n";
-    for (size_t i = 0; i < rep.not_settled.size() && i < 5; ++i)
+              << " could not be settled at all under " << policy
+              << " (its replay's dead letters; counted as paid nothing)"
+              << (listed(rep.not_settled.size()) < rep.not_settled.size() ? "; --json lists them all" : "") << "\n";
+    for (size_t i = 0; i < listed(rep.not_settled.size()); ++i)
       std::cout << "    " << terminal_safe(rep.not_settled[i].claim) << " ("
                 << terminal_safe(rep.not_settled[i].person) << "): " << terminal_safe(rep.not_settled[i].reason)
                 << "\n";
   }
+  const auto& only = rep.settled_only_under_other;
+  if (!only.empty()) {
+    std::cout << "  SETTLED ONLY UNDER " << policy << ": " << only.size() << " record" << (only.size() == 1 ? "" : "s")
+              << " the store could not apply (its dead letters) that it settles, counted on its side"
+              << (listed(only.size()) < only.size() ? "; --json lists them all" : "") << "\n";
+    for (size_t i = 0; i < listed(only.size()); ++i)
+      std::cout << "    " << terminal_safe(only[i].claim) << " (" << terminal_safe(only[i].person) << "): fund "
+                << format_money(only[i].what_if) << "\n";
+  }
   for (size_t i = 0; i < beyond.size(); ++i)
-    std::cout << (i ? ", " : "  not compared: the log holds records past the store's positions in partitions ")
+    std::cout << (i ? ", " : beyond.size() == 1 ? "  not compared: the log holds records past the store's position "
+                                                   "in partition "
+                                                 : "  not compared: the log holds records past the store's positions "
+                                                   "in partitions ")
               << beyond[i] << (i + 1 < beyond.size() ? "" : " (not folded yet: run `gongji fold` first)\n");
 }
 
@@ -694,12 +716,12 @@ int cmd_what_if(const Paths& paths, const std::string& policy_file, bool as_json
   }
   // A difference is what-if less recorded, signed (+ or -): brackets would read as a negative amount.
   const auto signed_money = [](Money m) { return (m > 0 ? "+" : "") + format_money(m); };
-  std::cout << "what-if under " << policy_file << " (" << other.version() << "): " << rep.claims_compared
+  std::cout << "what-if under " << terminal_safe(policy_file) << " (" << other.version() << "): " << rep.claims_compared
             << " claims compared, " << rep.claims.size() << " would be paid differently\n";
   std::cout << "  fund paid: recorded " << format_money(rep.recorded_total) << ", what-if "
             << format_money(rep.what_if_total) << ", difference "
             << signed_money(rep.what_if_total - rep.recorded_total) << "\n";
-  print_what_if_gaps(rep, beyond, policy_file);
+  print_what_if_gaps(rep, beyond, policy_file, show);
   // Every group, the unchanged ones too, so that each dimension's recorded and what-if figures add up to the
   // totals above.
   for (auto& [dim, rows] : rep.totals) {
@@ -1237,11 +1259,12 @@ struct Cli {
                             "referred before F-LEVEL). --show N lists the N claims that change most (the largest "
                             "difference either way first); --json lists every claim paid differently, partition by "
                             "partition, each in log order, with its partition and offset. \"claims compared\" counts "
-                            "every settlement record (every benefit, rejected and referred ones too). A claim the "
-                            "other policy cannot settle at all (its replay's dead letter: a code its lists lack) "
-                            "counts as paid nothing and is named under NOT SETTLED (--json: not_settled). Both sides "
-                            "stop at the store's positions: partitions whose log goes on are named "
-                            "(not_compared).\n\n") +
+                            "every claim's settlement record, rejected and referred ones too. A claim the "
+                            "other policy cannot settle at all (its replay's dead letter, e.g. a code its lists lack) "
+                            "counts as paid nothing and is counted under NOT SETTLED (--json: not_settled), and a "
+                            "record the store dead-lettered that it settles under SETTLED ONLY UNDER "
+                            "(settled_only_under_other), named up to --show. Both sides stop at the store's "
+                            "positions: partitions whose log goes on are named (not_compared).\n\n") +
                 kScratchFooter + wif->get_footer());
     data_opt(wif);
     brokers_opt(wif);

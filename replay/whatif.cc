@@ -111,6 +111,7 @@ class PartitionComparison {
     live_.outputs_of_as_data(partition_, 0, [&](uint64_t offset, const Settlement* st, const Record* r) {
       if (st) settled(offset, *st);
       else if (const auto* v = std::get_if<Reversal>(r)) reversal(*v);
+      else if (const auto* dead = std::get_if<DeadLetter>(r)) dead_letter(offset, *dead);
       return true;
     });
     for (auto& [offset, c] : differing_)  // in log order
@@ -131,6 +132,19 @@ class PartitionComparison {
     totals_.add(d, a, 0);
     totals_.add(row ? row->dims : d, 0, b);
     if (a != b) differing_[offset] = {st.claim, st.person, st.event, partition_, offset, a, b};
+  }
+  // A live dead letter the replay settles (the other policy's lists take a code the store's refused): what it pays
+  // there counts on the what-if side, and the claim is named (it was left out: the difference's sign could turn).
+  void dead_letter(uint64_t offset, const DeadLetter& dead) {
+    while (next_ < rows_.size() && rows_[next_].offset < offset) ++next_;
+    if (next_ >= rows_.size() || rows_[next_].offset != offset) return;
+    const Replayed& row = rows_[next_];
+    rep_.what_if_total += row.fund;
+    totals_.add(row.dims, 0, row.fund);
+    ClaimDifference c{dead.claim.value_or(""), dead.person.value_or(""), dead.event.value_or(""), partition_, offset, 0,
+                      row.fund};
+    rep_.settled_only_under_other.push_back(c);
+    if (row.fund != 0) differing_[offset] = std::move(c);
   }
   void reversal(const Reversal& v) {
     const SettlementRef ref = reversed(live_, partition_, v);

@@ -31,6 +31,9 @@ struct WhatIfReport {
   std::vector<ClaimDifference> claims;
   size_t claims_compared = 0;  // every live settlement record: every benefit, rejected and referred ones too
   std::vector<NotSettled> not_settled;  // likewise ordered
+  // The reverse: records the live store dead-lettered that the replay settles (recorded 0.00; what-if its fund,
+  // counted in the what-if totals; names as far as the dead letter names them). Likewise ordered.
+  std::vector<ClaimDifference> settled_only_under_other;
   // Totals of fund paid (settlements net of reversals), recorded vs what-if, by "scheme", "level", "benefit", "month"
   // ("2023-03"); a settlement naming no scheme, or no level (one refused or referred before F-LEVEL set it), is under
   // "none". Each side groups a claim by its own settlement's dimensions, so a group's totals may be equal while

@@ -117,7 +117,7 @@ TEST(Cli, WhatIfNamesThePartitionsItDidNotCompare) {
   ASSERT_EQ(run(gongji("ingest" + data + " " + d / "more.jsonl" + " >/dev/null")), 0);
   const std::string partition = std::to_string(partition_of("P0000001", 8));
   ASSERT_EQ(run(what_if, &out), 0) << out;
-  EXPECT_NE(out.find("  not compared: the log holds records past the store's positions in partitions " + partition +
+  EXPECT_NE(out.find("  not compared: the log holds records past the store's position in partition " + partition +
                      " (not folded yet: run `gongji fold` first)\n"),
             std::string::npos)
       << out;
@@ -125,6 +125,21 @@ TEST(Cli, WhatIfNamesThePartitionsItDidNotCompare) {
   const auto j = nlohmann::json::parse(out);
   EXPECT_EQ(j["not_compared"], nlohmann::json::array({std::stoi(partition)}));
   EXPECT_EQ(j["not_settled"], nlohmann::json::array());
+  // Under a policy without the therapy T01 some claims cannot be settled at all: counted, and named only as far as
+  // --show asks (a read the access log records; with --show 0 it records none, so no person is named).
+  std::string text = default_policy_text();
+  for (const std::string cut : {"T01, ", "          T01: {name: 普通针刺, per: day, times: 2}\n"})
+    text.erase(text.find(cut), cut.size());
+  std::ofstream(d / "no-t01.yaml") << text;
+  const std::string narrow = gongji("what-if" + data + " --policy " + d / "no-t01.yaml");
+  const size_t accesses = read_file(d / "data/access-log.jsonl").size();
+  ASSERT_EQ(run(narrow + " --show 0", &out), 0) << out;
+  EXPECT_NE(out.find("  NOT SETTLED: "), std::string::npos) << out;
+  EXPECT_EQ(out.find("(P0"), std::string::npos) << out;  // no "claim (person)" line
+  EXPECT_EQ(read_file(d / "data/access-log.jsonl").size(), accesses);
+  ASSERT_EQ(run(narrow + " --show 1", &out), 0) << out;
+  EXPECT_NE(out.find("unknown code \"T01\""), std::string::npos) << out;
+  EXPECT_GT(read_file(d / "data/access-log.jsonl").size(), accesses);
 }
 
 // Ids EVENTS.md allows may hold what a terminal or a line reader acts on (U+2028 and U+2029 end a line for many

@@ -458,11 +458,22 @@ TEST(Replay, WhatIfNamesTheClaimsTheOtherPolicyCannotSettle) {
     EXPECT_NE(n.reason.find("T01"), std::string::npos) << n.reason;
   }
   EXPECT_EQ(not_settled, named);
+  EXPECT_EQ(not_settled.size(), rep.not_settled.size());  // each once
   for (const ClaimDifference& c : rep.claims) {
     if (not_settled.count({c.person, c.claim})) {
       EXPECT_EQ(c.what_if, 0) << c.claim;
     }
   }
+  // The reverse: a store folded under the policy without T01 dead-letters those claims; a what-if under the built-in
+  // policy names them as settled only under it and counts what they pay: its total is the built-in store's.
+  Store narrow(d / "narrow");
+  narrow.fold(*log, load_policy_text(text, "no-T01"));
+  WhatIfReport back = what_if(narrow, *log, default_policy(), d / "scratch2");
+  std::set<std::pair<std::string, std::string>> only;
+  for (const ClaimDifference& c : back.settled_only_under_other) only.insert({c.person, c.claim});
+  EXPECT_EQ(only, named);
+  WhatIfReport same = what_if(store, *log, default_policy(), d / "scratch3");
+  EXPECT_EQ(back.what_if_total, same.recorded_total);
 }
 
 // what-if with the 2023 employee limit raised to 2000: per-claim differences, totals equal to a full replay under
