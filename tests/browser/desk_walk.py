@@ -199,6 +199,13 @@ class Walk:
         self.type("login-token", token)
         self.click("login-btn")
 
+    def login_again(self, token, role):
+        """Logs out, then in with `token`, once the page says the role is `role`."""
+        self.click("logout-btn")
+        self.css("#login-token")
+        self.login(token)
+        self.wait(lambda d: d.find_element(By.ID, "who").get_attribute("data-role") == role, "role " + role)
+
 
 def check_headers(base):
     with urllib.request.urlopen(base + "/", timeout=10) as r:
@@ -297,10 +304,7 @@ def walk_desk(w, desk, person, claim, records):
 
 def walk_auditor(w, auditor, claim):
     d, api = w.d, w.api
-    w.click("logout-btn")
-    w.css("#login-token")
-    w.login(auditor)
-    w.wait(lambda d: d.find_element(By.ID, "who").get_attribute("data-role") == "auditor", "role auditor")
+    w.login_again(auditor, "auditor")
     w.click("tab-audit")
     month = claim["date"][:7]
     w.type("audit-month", month)
@@ -324,10 +328,7 @@ def walk_hostile_ids(w, desk, auditor):
     settlements, and in the auditor's facility list and facility month (whose Open button opens that facility, not
     the one whose id is the same without the spaces)."""
     d = w.d
-    w.click("logout-btn")
-    w.css("#login-token")
-    w.login(desk)
-    w.wait(lambda d: d.find_element(By.ID, "who").get_attribute("data-role") == "desk", "role desk")
+    w.login_again(desk, "desk")
     w.click("tab-person")
     w.type("known-at", "")
     for person, claim, facility in HOSTILE:
@@ -345,10 +346,7 @@ def walk_hostile_ids(w, desk, auditor):
         rows = d.find_elements(By.CSS_SELECTOR, "#settlements-view tr[data-kind]")
         assert len(rows) == 1, (person, len(rows))  # the person typed, not the one without the spaces
     w.shot("hostile-ids")
-    w.click("logout-btn")
-    w.css("#login-token")
-    w.login(auditor)
-    w.wait(lambda d: d.find_element(By.ID, "who").get_attribute("data-role") == "auditor", "role auditor")
+    w.login_again(auditor, "auditor")
     w.click("tab-audit")
     w.type("audit-month", "2023-03")
     for person, claim, facility in HOSTILE:
