@@ -839,8 +839,15 @@ int cmd_policy(const std::string& policy_file) {
 int cmd_log_verify(const Paths& paths) {
   // A data directory that is not there is a mistyped path, not a damaged log (exit 1, not a finding).
   if (!fs::is_directory(paths.data)) throw std::runtime_error("no data directory " + paths.data);
-  auto findings = verify_segment_log(paths.log());
+  std::vector<LogFinding> scanned = verify_segment_log(paths.log()), findings, being_written;
+  // Asked after the scan: a writer that opened the log since cut any torn tail a crash left, so a torn tail seen
+  // while one holds the log is its append in progress (or one that failed, which its next open cuts): no finding.
+  const std::optional<long> writer = segment_log_writer(paths.log());
+  for (LogFinding& f : scanned) (writer && f.torn ? being_written : findings).push_back(std::move(f));
   for (const auto& f : findings) std::cout << "FINDING: " << f.message() << "\n";
+  for (const auto& f : being_written)
+    std::cout << "NOTE: partition " << f.torn->partition << " ends in a record being written by process " << *writer
+              << ", which holds the log open for writing (" << f.message() << ")\n";
   std::cout << (findings.empty() ? "the log is sound\n" : std::to_string(findings.size()) + " findings\n");
   return findings.empty() ? exit_code::kOk : exit_code::kFindings;
 }
@@ -1328,7 +1335,10 @@ struct Cli {
     auto* logc = app.add_subcommand("log", "the embedded log's operator commands: verify, truncate");
     logc->require_subcommand(1);
     lver = logc->add_subcommand("verify", "check every record of every partition of DATA/log and report each "
-                                          "problem with file and byte offset; exit 6 on any finding");
+                                          "problem with file and byte offset; exit 6 on any finding. A torn tail "
+                                          "(a record cut short at a partition's end) is a note, not a finding, "
+                                          "while another process holds the log open for writing: the append it "
+                                          "is writing");
     data_opt(lver);
     ltr = logc->add_subcommand("truncate", "the explicit repair: drop a partition's records from --offset (a log "
                                            "offset) on; prints what it drops, changes nothing without --yes; "

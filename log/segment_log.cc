@@ -1149,6 +1149,19 @@ std::vector<LogFinding> verify_segment_log(const std::string& dir) {
   return f;
 }
 
+std::optional<long> segment_log_writer(const std::string& dir) {
+  const std::string lock = (fs::path(dir) / "index" / "LOCK").string();
+  const int fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;  // no index: no writer has opened the log
+  struct flock probe {};
+  probe.l_type = F_WRLCK;  // what would conflict with any lock held: RocksDB's is a write lock on the whole file
+  probe.l_whence = SEEK_SET;
+  const int rc = ::fcntl(fd, F_GETLK, &probe);
+  ::close(fd);
+  if (rc != 0 || probe.l_type == F_UNLCK) return std::nullopt;
+  return static_cast<long>(probe.l_pid);
+}
+
 int segment_log_partitions(const std::string& dir) {
   std::vector<LogFinding> f;
   auto n = read_meta(fs::path(dir), f);

@@ -1005,6 +1005,39 @@ TEST_F(LogCorruption, CliVerifyAndTruncate) {
   EXPECT_EQ(l->end_offset(0), 3u);
 }
 
+// A torn tail seen while another process holds the log open for writing is the append it is writing: `log verify`
+// says so and finds nothing (it reported a finding, exit 6, beside every running ingest). With no writer, the same
+// tail is a finding.
+TEST_F(LogCorruption, CliVerifyBesideAWriterTakesItsTornTailForTheAppendBeingWritten) {
+  fs::path data = dir_->path / "beside";
+  fs::remove_all(data);
+  fs::create_directories(data);
+  fs::copy(dir_->path / "pristine", data / "log", fs::copy_options::recursive);
+  EXPECT_FALSE(segment_log_writer((data / "log").string()));
+  // An ingest waiting for its standard input holds the log open for writing.
+  FILE* ingest = popen(gongji("ingest --data-dir " + data.string() + " - >/dev/null 2>&1").c_str(), "w");
+  ASSERT_NE(ingest, nullptr);
+  std::optional<long> writer;
+  for (int i = 0; i < 400 && !writer; ++i, std::this_thread::sleep_for(std::chrono::milliseconds(50)))
+    writer = segment_log_writer((data / "log").string());
+  ASSERT_TRUE(writer) << "the ingest never opened the log";
+  EXPECT_NE(*writer, static_cast<long>(getpid()));
+  const std::string last = seg(data / "log", segs_.size() - 1);
+  const uint64_t sound_size = fs::file_size(last);
+  std::ofstream(last, std::ios::app | std::ios::binary) << std::string("\x40\x00\x00\x00half", 8);
+  std::string out;
+  EXPECT_EQ(run(gongji("log verify --data-dir " + data.string()), &out), exit_code::kOk) << out;
+  EXPECT_NE(out.find("NOTE: partition 0 ends in a record being written by process " + std::to_string(*writer) +
+                     ", which holds the log open for writing (" + last + " at byte " + std::to_string(sound_size)),
+            std::string::npos) << out;
+  EXPECT_NE(out.find("the log is sound"), std::string::npos) << out;
+  EXPECT_EQ(out.find("FINDING"), std::string::npos) << out;
+  pclose(ingest);
+  EXPECT_FALSE(segment_log_writer((data / "log").string()));
+  EXPECT_EQ(run(gongji("log verify --data-dir " + data.string()), &out), exit_code::kFindings) << out;
+  EXPECT_NE(out.find("FINDING: " + last + " at byte " + std::to_string(sound_size)), std::string::npos) << out;
+}
+
 // log/rocksdb_open.h, measured with the real race: one thread runs `ingest`s of one event each (the log opened for
 // writing, an event appended, closed; each open writes the index's WAL of the ingest before into a table, and every
 // few a compaction deletes tables), another opens the log read-only meanwhile, as `person --known-at`, `explain` or

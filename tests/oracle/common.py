@@ -1,0 +1,182 @@
+"""What the three oracles share: money and RND, dates, dated timelines, reading JSON Lines, and the comparison of
+an oracle's expected output records with gongji's.
+
+Nothing here knows a policy value; every figure lives in the oracle that applies it, taken from POLICY.md.
+"""
+import datetime
+import json
+from decimal import ROUND_HALF_UP, Decimal
+
+ZERO = Decimal("0.00")
+FEN = Decimal("0.01")
+
+
+def money(value):
+    """An amount of an event or an output record, parsed exactly (never through a binary float)."""
+    return Decimal(str(value))
+
+
+def rnd(amount):
+    """RND: an amount a rule produces is rounded half up to the fen, once, when it is produced."""
+    return amount.quantize(FEN, rounding=ROUND_HALF_UP)
+
+
+def day(text):
+    return datetime.date.fromisoformat(text)
+
+
+def month_start(month):
+    """The first day of a month written YYYY-MM."""
+    return day(month + "-01")
+
+
+def next_month(month):
+    year, mon = int(month[:4]), int(month[5:7])
+    return "%04d-%02d" % (year + mon // 12, mon % 12 + 1)
+
+
+def age_on(birth, when):
+    """Completed years (P-MINOR); a 29 February birthday counts on 1 March in common years, as this gives."""
+    return when.year - birth.year - ((when.month, when.day) < (birth.month, birth.day))
+
+
+def read_jsonl(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def event_date(event):
+    return day(event["date"] if event["type"] == "claim" else event["at"])
+
+
+class Timeline:
+    """Values dated by the day they take effect (TIME-DATED), kept in log order: the value in effect on a day is
+    the one with the latest date on or before it, and among values of one date the one logged last."""
+
+    def __init__(self):
+        self.entries = []  # (date, log sequence, value)
+
+    def add(self, when, value):
+        self.entries.append((when, len(self.entries), value))
+
+    def entry(self, when):
+        """(date, log sequence, value) of the value in effect on a day, or None."""
+        best = None
+        for entry in self.entries:
+            if entry[0] <= when and (best is None or entry[:2] > best[:2]):
+                best = entry
+        return best
+
+    def at(self, when, default=None):
+        best = self.entry(when)
+        return default if best is None else best[2]
+
+
+class Facilities:
+    """facility_registered and facility_updated, as timelines of attributes (F-LEVEL, F-TCM, ORD-DESIG)."""
+
+    def __init__(self):
+        self.versions = {}  # facility -> [(date, log sequence, attributes)]
+        self.logged = 0
+
+    def add(self, event):
+        attributes = {k: v for k, v in event.items() if k not in ("type", "id", "at", "facility", "name")}
+        self.logged += 1
+        self.versions.setdefault(event["facility"], []).append((day(event["at"]), self.logged, attributes))
+
+    def at(self, facility, when):
+        """The facility's attributes in effect on a day (updates applied in date order), or None: a facility with
+        no version in effect on the day is unknown for it (TIME-DATED)."""
+        merged = None
+        for version in sorted(self.versions.get(facility, []), key=lambda v: v[:2]):
+            if version[0] <= when:
+                merged = dict(merged or {}, **version[2])
+        return merged
+
+
+def level_of(attributes):
+    """F-LEVEL: unrated and below level 1 count as level 1."""
+    return max(1, int(attributes.get("level") or 1))
+
+
+def fmt(value):
+    """A value as the text compared: lists (reason codes) sorted and joined; money and ratios are given as text by
+    money_text and ratio_text."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple, set)):
+        return ",".join(sorted(value))
+    return str(value)
+
+
+def money_text(value):
+    """Money as text with exactly 2 decimals; an oracle amount with more is an error of the oracle, never hidden."""
+    if value is None:
+        return None
+    amount = money(value)
+    text = amount.quantize(FEN) + 0  # + 0: no negative zero
+    assert text == amount, "unrounded amount %s" % amount
+    return str(text)
+
+
+def ratio_text(value):
+    return str(Decimal(str(value)).quantize(Decimal("0.0001")))
+
+
+class Expected:
+    """An oracle's answer for one event file: the output records it expects, keyed by (kind, person, event id,
+    month), and the events it judges: every gongji record of one of `kinds` for such an event is compared."""
+
+    def __init__(self, name, kinds):
+        self.name = name
+        self.kinds = set(kinds)
+        self.records = {}
+        self.judged = set()
+
+    def judge(self, event_id):
+        self.judged.add(event_id)
+
+    def expect(self, kind, person, event_id, fields, month=None):
+        self.judged.add(event_id)
+        self.records[(kind, person or "", event_id, month or "")] = {k: fmt(v) for k, v in fields.items()}
+
+    def judges(self, record):
+        return record["kind"] in self.kinds and record.get("event") in self.judged
+
+
+def record_key(record):
+    return (record["kind"], record.get("person") or "", record.get("event"), record.get("month") or "")
+
+
+class Diff:
+    def __init__(self, source, key, field, oracle, gongji):
+        self.source, self.key, self.field, self.oracle, self.gongji = source, key, field, oracle, gongji
+
+    def __str__(self):
+        kind, person, event_id, month = self.key
+        where = "%s %s" % (kind, event_id) + (" month %s" % month if month else "")
+        return "%s: person %s %s %s: oracle %s, gongji %s" % (self.source, person or "-", where, self.field,
+                                                               self.oracle, self.gongji)
+
+
+def compare(source, expected, records, view):
+    """Every record gongji wrote that the oracle judges against the oracle's; `view` turns a gongji record into
+    the fields the oracle states. Returns (records compared, differences)."""
+    theirs, diffs = {}, []
+    for record in records:
+        if not expected.judges(record):
+            continue
+        key = record_key(record)
+        if key in theirs:
+            diffs.append(Diff(source, key, "record", "once", "twice"))
+        theirs[key] = {k: fmt(v) for k, v in view(record).items()}
+    for key in sorted(set(expected.records) | set(theirs)):
+        mine, gongji = expected.records.get(key), theirs.get(key)
+        if mine is None or gongji is None:
+            diffs.append(Diff(source, key, "record", "absent" if mine is None else "present",
+                              "absent" if gongji is None else "present"))
+            continue
+        for field in sorted(set(mine) | set(gongji)):
+            if mine.get(field) != gongji.get(field):
+                diffs.append(Diff(source, key, field, mine.get(field), gongji.get(field)))
+    return len(set(expected.records) | set(theirs)), diffs
