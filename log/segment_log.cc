@@ -493,7 +493,15 @@ std::unique_ptr<rocksdb::DB> open_index(const fs::path& dir, bool read_only, boo
   auto st = read_only ? open_beside_writer(read, &db) : rocksdb::DB::Open(opt, path, &db);
   if (st.IsNoSpace())
     throw LogError(io_error(ENOSPC, (dir / "index").string()) + " (opening the id index: " + st.ToString() + ")");
-  if (!st.ok()) throw LogError("embedded log: cannot open id index " + (dir / "index").string() + ": " + st.ToString());
+  if (!st.ok()) {
+    std::string what = "embedded log: cannot open id index " + path + ": " + st.ToString();
+    // RocksDB's lock refusal names the LOCK file only: say who holds it (another process; in this one, nobody).
+    if (!read_only && what.find((dir / "index" / "LOCK").string() + ": ") != std::string::npos)
+      if (const std::optional<long> writer = segment_log_writer(dir.string()))
+        what += ": process " + std::to_string(*writer) + " has the log open for writing (an ingest, or a fold "
+                "starting); one process writes it at a time";
+    throw LogError(what);
+  }
   return std::unique_ptr<rocksdb::DB>(db);
 }
 
@@ -1241,6 +1249,8 @@ std::unique_ptr<rocksdb::DB> open_index_to_truncate(const fs::path& d) {
     const std::string what = e.what();
     if (what.find((d / "index" / "LOCK").string() + ": ") == std::string::npos)
       throw LogError(what + ": nothing changed");
+    if (what.find("has the log open for writing") != std::string::npos)  // open_index named the process
+      throw LogError(what + "; once it has ended, truncate again: nothing changed");
     throw LogError(what + ": another process may have the log open for writing (an ingest, or a fold starting); "
                    "once it has ended, truncate again: nothing changed");
   }

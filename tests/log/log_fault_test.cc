@@ -1005,6 +1005,43 @@ TEST_F(LogCorruption, CliVerifyAndTruncate) {
   EXPECT_EQ(l->end_offset(0), 3u);
 }
 
+// An `ingest -` waiting for its standard input, in another process: the pipe to its input, and its pid once it holds
+// the log open for writing (nullopt if it never did within 20 s). pclose ends it.
+std::pair<FILE*, std::optional<long>> waiting_ingest(const fs::path& data) {
+  FILE* ingest = popen(gongji("ingest --data-dir " + data.string() + " - >/dev/null 2>&1").c_str(), "w");
+  std::optional<long> writer;
+  for (int i = 0; ingest && i < 400 && !writer; ++i, std::this_thread::sleep_for(std::chrono::milliseconds(50)))
+    writer = segment_log_writer((data / "log").string());
+  if (writer) {
+    EXPECT_NE(*writer, static_cast<long>(getpid()));
+  }
+  return {ingest, writer};
+}
+
+// A second writer is refused naming the process that has the log open for writing (RocksDB's refusal named only
+// the lock file: "While lock file: <dir>/index/LOCK: Resource temporarily unavailable").
+TEST_F(LogCorruption, ASecondWriterIsRefusedNamingTheProcessWritingTheLog) {
+  fs::path data = dir_->path / "second";
+  fs::remove_all(data);
+  fs::create_directories(data);
+  fs::copy(dir_->path / "pristine", data / "log", fs::copy_options::recursive);
+  auto [ingest, writer] = waiting_ingest(data);
+  ASSERT_TRUE(writer) << "the ingest never opened the log";
+  const std::string held = "process " + std::to_string(*writer) + " has the log open for writing (an ingest, or a "
+                           "fold starting); one process writes it at a time";
+  std::string out;
+  for (const std::string& cmd : {"ingest --data-dir " + data.string() + " /dev/null", "fold --data-dir " +
+                                 data.string(), "log truncate --partition 0 --offset 3 --yes --data-dir " +
+                                 data.string()}) {
+    EXPECT_EQ(run(gongji(cmd) + " 2>&1", &out), exit_code::kFailure) << cmd;
+    EXPECT_NE(out.find(held), std::string::npos) << cmd << ": " << out;
+  }
+  EXPECT_NE(out.find("; once it has ended, truncate again: nothing changed"), std::string::npos) << out;
+  EXPECT_EQ(out.find("another process may"), std::string::npos) << out;
+  pclose(ingest);
+  EXPECT_EQ(run(gongji("fold --data-dir " + data.string()) + " 2>&1", &out), exit_code::kOk) << out;
+}
+
 // A torn tail seen while another process holds the log open for writing is the append it is writing: `log verify`
 // says so and finds nothing (it reported a finding, exit 6, beside every running ingest). With no writer, the same
 // tail is a finding.
@@ -1014,14 +1051,8 @@ TEST_F(LogCorruption, CliVerifyBesideAWriterTakesItsTornTailForTheAppendBeingWri
   fs::create_directories(data);
   fs::copy(dir_->path / "pristine", data / "log", fs::copy_options::recursive);
   EXPECT_FALSE(segment_log_writer((data / "log").string()));
-  // An ingest waiting for its standard input holds the log open for writing.
-  FILE* ingest = popen(gongji("ingest --data-dir " + data.string() + " - >/dev/null 2>&1").c_str(), "w");
-  ASSERT_NE(ingest, nullptr);
-  std::optional<long> writer;
-  for (int i = 0; i < 400 && !writer; ++i, std::this_thread::sleep_for(std::chrono::milliseconds(50)))
-    writer = segment_log_writer((data / "log").string());
+  auto [ingest, writer] = waiting_ingest(data);
   ASSERT_TRUE(writer) << "the ingest never opened the log";
-  EXPECT_NE(*writer, static_cast<long>(getpid()));
   const std::string last = seg(data / "log", segs_.size() - 1);
   const uint64_t sound_size = fs::file_size(last);
   std::ofstream(last, std::ios::app | std::ios::binary) << std::string("\x40\x00\x00\x00half", 8);

@@ -415,7 +415,8 @@ class Chronic:
         used["deductible"] -= undo["deductible"]
         used["limit"] -= undo["limit"]
         used["eligible"] -= claim["eligible"]
-        p.inpatient[undo["inpatient_key"]] -= undo["inpatient"]
+        key = undo["inpatient_key"]
+        p.inpatient[key] = p.inpatient.get(key, ZERO) - undo["inpatient"]
         fields = {"claim": e["claim"], "date": claim["date"], "at": e["at"]}
         for field, amount in (("deductible", undo["deductible"]), ("eligible", claim["eligible"]),
                               ("fund", claim["fund"]), ("limit_used", undo["limit"]),
