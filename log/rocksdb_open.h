@@ -14,8 +14,12 @@
 // WAL the writer replaced too) is made again, up to kOpenAttempts times in all, 50 ms apart; any other failure, and
 // the last attempt's, is returned as it is (so a table really missing is still refused, after 20 opens).
 #pragma once
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -49,6 +53,22 @@ inline rocksdb::Status open_beside_writer(const std::function<rocksdb::Status(ro
   }
   if (attempts) *attempts = n;
   return st;
+}
+
+// The process that holds the RocksDB database at `db_dir` open for writing (its LOCK file, which RocksDB locks with
+// fcntl for as long as a writable open lasts), or nullopt when none does. Another process's only: POSIX record locks
+// do not show a process its own.
+inline std::optional<long> lock_holder(const std::string& db_dir) {
+  const std::string lock = db_dir + "/LOCK";
+  const int fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;  // no LOCK file: never opened for writing
+  struct flock probe {};
+  probe.l_type = F_WRLCK;  // what would conflict with any lock held: RocksDB's is a write lock on the whole file
+  probe.l_whence = SEEK_SET;
+  const int rc = ::fcntl(fd, F_GETLK, &probe);
+  ::close(fd);
+  if (rc != 0 || probe.l_type == F_UNLCK) return std::nullopt;
+  return static_cast<long>(probe.l_pid);
 }
 
 }  // namespace gongji

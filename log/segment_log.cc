@@ -495,9 +495,9 @@ std::unique_ptr<rocksdb::DB> open_index(const fs::path& dir, bool read_only, boo
     throw LogError(io_error(ENOSPC, (dir / "index").string()) + " (opening the id index: " + st.ToString() + ")");
   if (!st.ok()) {
     std::string what = "embedded log: cannot open id index " + path + ": " + st.ToString();
-    // RocksDB's lock refusal names the LOCK file only: say who holds it (another process; in this one, nobody).
-    if (!read_only && what.find((dir / "index" / "LOCK").string() + ": ") != std::string::npos)
-      if (const std::optional<long> writer = segment_log_writer(dir.string()))
+    // RocksDB's refusal for a lock held names the LOCK file only: say who holds it (another process; not this one).
+    if (what.find(path + "/LOCK: ") != std::string::npos)
+      if (const std::optional<long> writer = lock_holder(path))
         what += ": process " + std::to_string(*writer) + " has the log open for writing (an ingest, or a fold "
                 "starting); one process writes it at a time";
     throw LogError(what);
@@ -1158,16 +1158,7 @@ std::vector<LogFinding> verify_segment_log(const std::string& dir) {
 }
 
 std::optional<long> segment_log_writer(const std::string& dir) {
-  const std::string lock = (fs::path(dir) / "index" / "LOCK").string();
-  const int fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;  // no index: no writer has opened the log
-  struct flock probe {};
-  probe.l_type = F_WRLCK;  // what would conflict with any lock held: RocksDB's is a write lock on the whole file
-  probe.l_whence = SEEK_SET;
-  const int rc = ::fcntl(fd, F_GETLK, &probe);
-  ::close(fd);
-  if (rc != 0 || probe.l_type == F_UNLCK) return std::nullopt;
-  return static_cast<long>(probe.l_pid);
+  return lock_holder((fs::path(dir) / "index").string());
 }
 
 int segment_log_partitions(const std::string& dir) {

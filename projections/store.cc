@@ -888,11 +888,20 @@ rocksdb::BlockBasedTableOptions store_table_options() {
 
 }  // namespace
 
+namespace {
+// A writable open or a StoreLock refused (`st`) because the store's lock is held: by which process, when another.
+std::string in_use(const std::string& dir, const rocksdb::Status& st) {
+  const std::optional<long> holder = lock_holder(dir);
+  return "the store at " + dir + " is in use (" +
+         (holder ? "process " + std::to_string(*holder) + ", a fold or serve, has it open for writing"
+                 : "a fold or serve has it open for writing") + "): " + st.ToString();
+}
+}  // namespace
+
 StoreLock::StoreLock(const std::string& dir) {
   rocksdb::FileLock* lock = nullptr;
   const rocksdb::Status st = rocksdb::Env::Default()->LockFile(dir + "/LOCK", &lock);
-  if (!st.ok())
-    throw StoreError("the store at " + dir + " is in use (a fold or serve has it open for writing): " + st.ToString());
+  if (!st.ok()) throw StoreError(in_use(dir, st));
   lock_ = lock;
 }
 
@@ -1024,7 +1033,9 @@ rocksdb::DB* open_db(rocksdb::Options opt, const std::string& dir, const std::st
     check(open_beside_writer([&](rocksdb::DB** to) { return rocksdb::DB::OpenForReadOnly(opt, dir, to); }, &db),
           "open projections at " + dir);
   } else {
-    check(rocksdb::DB::Open(opt, dir, &db), "open projections at " + dir, dir);
+    const rocksdb::Status st = rocksdb::DB::Open(opt, dir, &db);
+    if (st.ToString().find(dir + "/LOCK: ") != std::string::npos) throw StoreError(in_use(dir, st));
+    check(st, "open projections at " + dir, dir);
   }
   return db;
 }

@@ -1,6 +1,8 @@
 // The command line of EVENTS.md, driven as a user would: the worked examples, bad input, duplicates.
 #include <rocksdb/db.h>
 
+#include <signal.h>
+
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -292,6 +294,39 @@ TEST(Cli, ExplainShowsRulesAndArticles) {
   ASSERT_EQ(run(gongji("explain --data-dir " + d / "data" + " --claim E1-3 --policy " + d / "same.yaml"), &out), 0);
   EXPECT_NE(out.find("lists the reversal)\n"), std::string::npos) << out;
   EXPECT_EQ(out.find("  under "), std::string::npos) << out;
+}
+
+// A fold refused because another process has the store open for writing names that process (RocksDB's refusal named
+// only the lock file). The other process here takes the store's LOCK as RocksDB's writable open does (an fcntl write
+// lock on the whole file), and stays until killed.
+TEST(Cli, AFoldBesideAnotherWriterOfTheStoreNamesIt) {
+  TempDir d;
+  const std::string events = kScenarios + "examples/employee_year.jsonl";
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + events + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " >/dev/null 2>&1")), 0);
+  FILE* holder = popen(("exec python3 -c 'import fcntl, os, sys, time\n"
+                        "f = open(sys.argv[1], \"a\")\nfcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+                        "print(os.getpid(), flush=True)\ntime.sleep(60)' " + d / "data/state/LOCK").c_str(), "r");
+  ASSERT_NE(holder, nullptr);
+  char line[32] = {};
+  ASSERT_NE(fgets(line, sizeof line, holder), nullptr);
+  const long pid = std::stol(line);
+  std::string err;
+  EXPECT_EQ(run(gongji("fold --data-dir " + d / "data" + " 2>&1"), &err), exit_code::kFailure) << err;
+  EXPECT_NE(err.find("the store at " + d / "data/state" + " is in use (process " + std::to_string(pid) +
+                     ", a fold or serve, has it open for writing): IO error: While lock file: " +
+                     d / "data/state/LOCK" + ": Resource temporarily unavailable"),
+            std::string::npos) << err;
+  // The same from a store that has made no position durable yet (the lock met by the open itself, not first taken
+  // apart from it).
+  ASSERT_TRUE(std::filesystem::remove(d / "data/state/gongji-positions.json"));
+  EXPECT_EQ(run(gongji("fold --data-dir " + d / "data" + " 2>&1"), &err), exit_code::kFailure) << err;
+  EXPECT_NE(err.find("the store at " + d / "data/state" + " is in use (process " + std::to_string(pid) +
+                     ", a fold or serve, has it open for writing): IO error: While lock file: "),
+            std::string::npos) << err;
+  kill(static_cast<pid_t>(pid), SIGKILL);
+  pclose(holder);
+  EXPECT_EQ(run(gongji("fold --data-dir " + d / "data" + " 2>&1"), &err), exit_code::kOk) << err;
 }
 
 // Beside a data directory's first ingest and first fold (a hunt of commands run at once).

@@ -58,24 +58,25 @@ class Person:
         self.id = event["person"]
         self.birth = day(event["birth_date"])
         self.enrolled = day(event["at"])
-        self.standing = Timeline()
-        self.retired_on = None
+        self.standing = Timeline()  # (scheme, status, the date the retirement in effect was confirmed or None)
         self.old_urban = None  # the date old-urban membership began
         self.suspended = Timeline()
         self.links = {}  # relative -> the earliest date a link to them takes effect
         self.balance = ZERO
-        self.take_standing(event, self.enrolled)
-        if event.get("status") == "retired":
-            self.retired_on = day(event.get("retired_on", event["at"]))
+        self.take_standing(event, self.enrolled, day(event.get("retired_on", event["at"])))
 
-    def take_standing(self, event, when):
-        self.standing.add(when, (event["scheme"], event.get("status")))
-        if (event.get("status") == "old_urban" or event.get("old_urban")) and not (self.old_urban or when) < when:
+    def take_standing(self, event, when, confirmed=None):
+        """A standing from `when`; a retirement keeps the confirmation of a retirement already in effect."""
+        status = event.get("status")
+        if status == "retired":
+            current = self.standing.at(when)
+            confirmed = current[2] if current and current[1] == "retired" else (confirmed or when)
+        self.standing.add(when, (event["scheme"], status, confirmed if status == "retired" else None))
+        if (status == "old_urban" or event.get("old_urban")) and (self.old_urban is None or when < self.old_urban):
             self.old_urban = when
 
     def contribution_standing(self, month):
-        first = month_start(month)
-        return self.standing.at(first) or self.standing.entries[0][2]
+        return self.standing.at(month_start(month)) or self.standing.entries[0][2]
 
 
 class Accounts:
@@ -119,16 +120,13 @@ class Accounts:
         p = self.known(e)
         if p:
             p.take_standing(e, day(e["at"]))
-            if e.get("status") == "retired":
-                p.retired_on = day(e["at"])
 
     def on_retirement_confirmed(self, e):
         p = self.known(e)
         if p:
             when = day(e["at"])
             scheme = (p.standing.at(when) or p.standing.entries[0][2])[0]
-            p.standing.add(when, (scheme, "retired"))
-            p.retired_on = when
+            p.take_standing({"scheme": scheme, "status": "retired"}, when)
 
     def on_enrollment_suspended(self, e):
         p = self.known(e)
@@ -157,7 +155,7 @@ class Accounts:
             return
         self.expected.judge(e["id"])
         month = e["month"]
-        scheme, status = p.contribution_standing(month)
+        scheme, status, _ = p.contribution_standing(month)
         age = age_on(p.birth, month_start(month))
         if scheme != "employee":
             return
@@ -208,9 +206,10 @@ class Accounts:
         """ACC-RET: the rate for the month starting on `first`, or None when the person is not credited."""
         if p.enrolled > first or p.suspended.at(first, False):
             return None
-        if p.retired_on is None or p.retired_on >= first or p.standing.at(first) != ("employee", "retired"):
+        scheme, status, confirmed = p.standing.at(first) or (None, None, None)
+        if scheme != "employee" or status != "retired" or confirmed >= first:
             return None
-        if p.old_urban is not None and p.old_urban <= first and p.retired_on < OLD_URBAN_CONFIRMED_FROM:
+        if p.old_urban is not None and p.old_urban <= first and confirmed < OLD_URBAN_CONFIRMED_FROM:
             return None
         return RETIREE_RATE[age_on(p.birth, first) >= 70]
 

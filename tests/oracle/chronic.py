@@ -319,7 +319,7 @@ class Chronic:
         fields.update(status=res["status"], reasons=res["reasons"], ratio=ratio_text(res["ratio"]))
         if res["status"] == "settled":
             fields.update({"after." + k: money_text(res["after"][k]) for k in AFTER_FIELDS})
-        self.expected.expect("settlement", e["person"], e["id"], fields)
+        self.expected.expect("settlement", e["person"], e["id"], fields, claim=e["claim"])
 
     def gate(self, p, e, when, total):
         """The checks of §6 for a chronic claim: (registration, None) to go on, or (None, rejection)."""
@@ -368,33 +368,29 @@ class Chronic:
         bucket, standing = reg["bucket"], p.stand(when)
         used = p.accumulators(bucket, when)
         inpatient_key = (when.year, p.period(when))
-        counts_inpatient = bucket != "ordinary"
-        inpatient_used = p.inpatient.get(inpatient_key, ZERO)
-        inpatient_room = max(ZERO, INPATIENT_LIMIT[standing["scheme"]] - inpatient_used) if counts_inpatient else None
+        inpatient_before = p.inpatient.get(inpatient_key, ZERO)
+        inpatient_room = None  # CHR-INPT: the employee and resident specific buckets only
+        if bucket != "ordinary":
+            inpatient_room = max(ZERO, INPATIENT_LIMIT[standing["scheme"]] - inpatient_before)
         limit = None if e["disease"] in INPATIENT_ONLY else self.limit_for(p, bucket, when, standing)
         room = None if limit is None else max(ZERO, limit - used["limit"])
-        self_first, to_limit, to_inpatient = ZERO, ZERO, ZERO
-        if e.get("away", {}).get("mode") == "temporary":
-            self_first = rnd(res["eligible"] * AWAY_SELF_SHARE)
-            to_limit = self_first if room is None else min(self_first, room)
-            to_inpatient = min(to_limit, inpatient_room) if counts_inpatient else ZERO
-            room = None if room is None else room - to_limit
-            inpatient_room = None if inpatient_room is None else inpatient_room - to_inpatient
-            to_limit = ZERO if limit is None else to_limit
+        temporary = e.get("away", {}).get("mode") == "temporary"
+        self_first = rnd(res["eligible"] * AWAY_SELF_SHARE) if temporary else ZERO
+        to_limit, to_inpatient = count_self_first(self_first, room, inpatient_room)
         rest = res["eligible"] - self_first
         deductible = min(rest, max(ZERO, DEDUCTIBLE[bucket] - used["deductible"]))
-        covered = cut(rest - deductible, room, inpatient_room, res["reasons"])
+        covered = cut(rest - deductible, less(room, to_limit), less(inpatient_room, to_inpatient), res["reasons"])
+        added_limit = ZERO if limit is None else to_limit + covered
+        added_inpatient = ZERO if inpatient_room is None else to_inpatient + covered
         used["deductible"] += deductible
-        used["limit"] += to_limit + (covered if limit is not None else ZERO)
+        used["limit"] += added_limit
         used["eligible"] += res["eligible"]
-        if counts_inpatient:
-            p.inpatient[inpatient_key] = inpatient_used + to_inpatient + covered
+        p.inpatient[inpatient_key] = inpatient_before + added_inpatient
         res.update(self_first=self_first, deductible=deductible, covered=covered,
                    after={"deductible_paid": used["deductible"], "limit_used": used["limit"], "limit": limit,
-                          "inpatient_limit_used": p.inpatient.get(inpatient_key, ZERO)},
+                          "inpatient_limit_used": p.inpatient[inpatient_key]},
                    undo={"key": (bucket, when.year, p.period(when)), "inpatient_key": inpatient_key,
-                         "deductible": deductible, "limit": used_limit_delta(to_limit, covered, limit),
-                         "inpatient": (to_inpatient + covered) if counts_inpatient else ZERO})
+                         "deductible": deductible, "limit": added_limit, "inpatient": added_inpatient})
 
     def limit_for(self, p, bucket, when, standing):
         if bucket == "ordinary":
@@ -422,11 +418,20 @@ class Chronic:
                               ("fund", claim["fund"]), ("limit_used", undo["limit"]),
                               ("inpatient_used", undo["inpatient"])):
             fields[field] = money_text(-amount)
-        return self.expected.expect("reversal", e["person"], e["id"], fields)
+        return self.expected.expect("reversal", e["person"], e["id"], fields, claim=e["claim"])
 
 
-def used_limit_delta(to_limit, covered, limit):
-    return to_limit + (covered if limit is not None else ZERO)
+def less(room, amount):
+    return None if room is None else room - amount
+
+
+def count_self_first(self_first, room, inpatient_room):
+    """ORD-AWAY for a chronic claim: how much of the self-first amount counts into limit_used (as far as the
+    claim's limit has room: the bucket's, or for C08 and C11 the inpatient one) and into the inpatient counter (that
+    amount, as far as the inpatient limit has room)."""
+    to_limit = self_first if room is None else min(self_first, room)
+    to_inpatient = ZERO if inpatient_room is None else min(to_limit, inpatient_room)
+    return to_limit, to_inpatient
 
 
 def cut(above, room, inpatient_room, reasons):

@@ -125,20 +125,25 @@ def ratio_text(value):
 
 class Expected:
     """An oracle's answer for one event file: the output records it expects, keyed by (kind, person, event id,
-    month), and the events it judges: every gongji record of one of `kinds` for such an event is compared."""
+    month), and the events it judges: every gongji record of one of `kinds` for such an event is compared, and
+    a record on either side only is a difference too."""
 
     def __init__(self, name, kinds):
         self.name = name
         self.kinds = set(kinds)
         self.records = {}
+        self.claims = {}  # key -> claim id, to name it in a difference
         self.judged = set()
 
     def judge(self, event_id):
         self.judged.add(event_id)
 
-    def expect(self, kind, person, event_id, fields, month=None):
+    def expect(self, kind, person, event_id, fields, month=None, claim=None):
         self.judged.add(event_id)
-        self.records[(kind, person or "", event_id, month or "")] = {k: fmt(v) for k, v in fields.items()}
+        key = (kind, person or "", event_id, month or "")
+        self.records[key] = {k: fmt(v) for k, v in fields.items()}
+        if claim is not None:
+            self.claims[key] = claim
 
     def judges(self, record):
         return record["kind"] in self.kinds and record.get("event") in self.judged
@@ -149,34 +154,41 @@ def record_key(record):
 
 
 class Diff:
-    def __init__(self, source, key, field, oracle, gongji):
-        self.source, self.key, self.field, self.oracle, self.gongji = source, key, field, oracle, gongji
+    """One field of one record on which an oracle and gongji differ ("record": present on one side only)."""
+
+    def __init__(self, source, oracle_name, key, claim, field, values):
+        self.source, self.oracle_name, self.key, self.claim, self.field = source, oracle_name, key, claim, field
+        self.oracle, self.gongji = ("(none)" if v is None else v for v in values)
 
     def __str__(self):
         kind, person, event_id, month = self.key
-        where = "%s %s" % (kind, event_id) + (" month %s" % month if month else "")
-        return "%s: person %s %s %s: oracle %s, gongji %s" % (self.source, person or "-", where, self.field,
-                                                               self.oracle, self.gongji)
+        where = "%s event %s" % (kind, event_id) + (" claim %s" % self.claim if self.claim else "") + (
+            " month %s" % month if month else "")
+        return "%s: [%s] person %s %s %s: oracle %s, gongji %s" % (
+            self.source, self.oracle_name, person or "-", where, self.field, self.oracle, self.gongji)
 
 
 def compare(source, expected, records, view):
     """Every record gongji wrote that the oracle judges against the oracle's; `view` turns a gongji record into
     the fields the oracle states. Returns (records compared, differences)."""
-    theirs, diffs = {}, []
+    theirs, claims, diffs = {}, dict(expected.claims), []
+
+    def differ(key, field, oracle, gongji):
+        diffs.append(Diff(source, expected.name, key, claims.get(key), field, (oracle, gongji)))
+
     for record in records:
-        if not expected.judges(record):
-            continue
-        key = record_key(record)
-        if key in theirs:
-            diffs.append(Diff(source, key, "record", "once", "twice"))
-        theirs[key] = {k: fmt(v) for k, v in view(record).items()}
+        if expected.judges(record):
+            key = record_key(record)
+            claims.setdefault(key, record.get("claim"))
+            if key in theirs:
+                differ(key, "record", "once", "twice")
+            theirs[key] = {k: fmt(v) for k, v in view(record).items()}
     for key in sorted(set(expected.records) | set(theirs)):
         mine, gongji = expected.records.get(key), theirs.get(key)
         if mine is None or gongji is None:
-            diffs.append(Diff(source, key, "record", "absent" if mine is None else "present",
-                              "absent" if gongji is None else "present"))
+            differ(key, "record", "absent" if mine is None else "present", "absent" if gongji is None else "present")
             continue
         for field in sorted(set(mine) | set(gongji)):
             if mine.get(field) != gongji.get(field):
-                diffs.append(Diff(source, key, field, mine.get(field), gongji.get(field)))
+                differ(key, field, mine.get(field), gongji.get(field))
     return len(set(expected.records) | set(theirs)), diffs

@@ -278,7 +278,7 @@ class Ordinary:
         fields["ratio"] = ratio_text(res["ratio"])
         if res["status"] == "settled":
             fields.update({"after." + k: money_text(res["after"][k]) for k in AFTER_FIELDS})
-        self.expected.expect("settlement", e["person"], e["id"], fields)
+        self.expected.expect("settlement", e["person"], e["id"], fields, claim=e["claim"])
 
     def gate(self, p, e, when, res):
         """The checks of §6 before scope and amounts: a rejection or referral, or None."""
@@ -443,7 +443,7 @@ class Ordinary:
         for field, amount in (("deductible", undo["deductible"]), ("eligible", claim["eligible"]),
                               ("fund", claim["fund"]), ("limit_used", undo["limit"])):
             fields[field] = money_text(-amount)
-        return self.expected.expect("reversal", e["person"], e["id"], fields)
+        return self.expected.expect("reversal", e["person"], e["id"], fields, claim=e["claim"])
 
     def restore(self, p, claim):
         undo, when = claim["undo"], claim["date"]
