@@ -439,9 +439,10 @@ bool check_designation(const Claim& e, PersonState& p, const Standing& st, const
 }
 
 // SETTLE: the claim's person and facility are known and its id is new to the person (EVENTS.md: a claim is its
-// person and its claim id); otherwise s is refused, consuming nothing. Sets `fac` (none when out of area).
-bool known_and_new(const Claim& e, const PersonState* p, StateAccess& state, const FacilityVersion*& fac,
-                   Settlement& s) {
+// person and its claim id); otherwise s is refused, consuming nothing. Sets `fac` (none when out of area). A claim
+// of a known person at an unknown facility still takes its id, if new: a later claim event reusing it is a
+// DUPLICATE_CLAIM, "whatever that one's outcome" (§4; it was settled).
+bool known_and_new(const Claim& e, PersonState* p, StateAccess& state, const FacilityVersion*& fac, Settlement& s) {
   if (!p) {
     s.refuse<Say::person_unknown>(ClaimStatus::rejected, Reason::UNKNOWN_PERSON, Rule::SETTLE, e.person);
     return false;
@@ -452,6 +453,8 @@ bool known_and_new(const Claim& e, const PersonState* p, StateAccess& state, con
     if (!fac) {
       s.refuse<Say::facility_unregistered>(ClaimStatus::rejected, Reason::UNKNOWN_FACILITY, Rule::SETTLE,
                                            *e.facility, e.at);
+      const ClaimRecord rejected{.date = e.at, .status = ClaimStatus::rejected, .reversed = false, .effect = {}};
+      if (p->claims.try_emplace(e.claim, rejected).second) state.touch_person(p->id);
       return false;
     }
   }

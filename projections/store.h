@@ -461,9 +461,10 @@ class Store {
   void outputs_of(int partition, const std::function<bool(const nlohmann::json&)>& fn,
                   Trace trace = Trace::keep) const;
   // The settlement of `person`'s claim `claim`, through the c/ index; nullopt when there is none. The first one,
-  // which need not be the one that counted: a claim refused before its person or facility was known (UNKNOWN_PERSON,
-  // UNKNOWN_FACILITY: ledger/claims.cc known_and_new) may be submitted again with the same id, any number of times,
-  // until one counts; those after it are DUPLICATE_CLAIM rejections.
+  // which need not be the one that counted: a claim refused before its person was known (UNKNOWN_PERSON: no history
+  // of the person holds its id; ledger/claims.cc known_and_new) may be submitted again with the same id, any number
+  // of times, until one counts; those after it are DUPLICATE_CLAIM rejections (as are those after a claim refused
+  // for an unknown facility, which takes its id: §4).
   std::optional<SettlementRef> settlement(const std::string& person, const std::string& claim) const;
   // Its settled settlement (at most one: the ledger settles a claim id of a person once), the one a reversal of the
   // claim undoes; nullopt when none is settled.

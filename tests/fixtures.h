@@ -124,17 +124,18 @@ inline std::string township_t1_and_employee_p() {
          R"("scheme":"employee","status":"in_service"})" "\n";
 }
 
-// Employee P's claim K (400.00 of drugs at T9, level 1: 70.00 fund) submitted as c1 before T9 was registered
-// (refused UNKNOWN_FACILITY), settled on its second submission c2, then reversed (r): a claim whose first
-// settlement record is not the one a reversal undoes (Store::settled_settlement).
+// Employee P's claim K (400.00 of drugs at T9, level 1: 70.00 fund) submitted as c1 before P's enrolment was logged
+// (refused UNKNOWN_PERSON: no history of P holds the id), settled on its second submission c2, then reversed (r): a
+// claim whose first settlement record is not the one a reversal undoes (Store::settled_settlement). (Refused for an
+// unknown facility instead, c1 would take the id and c2 be a DUPLICATE_CLAIM: §4, "whatever that one's outcome".)
 inline std::string claim_settled_on_resubmission_then_reversed() {
   const std::string claim = R"(,"claim":"K","person":"P","facility":"T9","benefit":"ordinary",)"
                             R"("items":[{"category":"drug","amount":"400.00"}]})" "\n";
-  return R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01",)"
-         R"("scheme":"employee","status":"in_service"})" "\n"
-         R"({"type":"claim","id":"c1","date":"2023-03-01")" + claim +
-         R"({"type":"facility_registered","id":"f","at":"2023-03-02","facility":"T9","level":1,)"
+  return R"({"type":"facility_registered","id":"f","at":"2022-07-01","facility":"T9","level":1,)"
          R"("kind":"township_health_center","ordinary_outpatient":true})" "\n"
+         R"({"type":"claim","id":"c1","date":"2023-03-01")" + claim +
+         R"({"type":"person_enrolled","id":"p","at":"2022-01-01","person":"P","birth_date":"1970-01-01",)"
+         R"("scheme":"employee","status":"in_service"})" "\n"
          R"({"type":"claim","id":"c2","date":"2023-03-03")" + claim +
          R"({"type":"claim_reversed","id":"r","at":"2023-03-10","person":"P","claim":"K"})" "\n";
 }

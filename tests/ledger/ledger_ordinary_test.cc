@@ -658,6 +658,36 @@ TEST(Settle, DuplicateClaimConsumesNothing) {
   EXPECT_EQ(l.person("E", "2023-12-31")["ordinary"]["limit_used"], "200.00");
 }
 
+// §4 DUPLICATE_CLAIM "whatever that one's outcome": a claim rejected for its unknown facility (SETTLE) takes its id
+// too. The second claim, at a known facility, was settled (the oracle test's case; tests/oracle/).
+TEST(Settle, AClaimIdFirstUsedAtAnUnknownFacilityIsADuplicateAfterwards) {
+  Ledger l;
+  l.employee("E");
+  l.designate("E", "T1", "2023-01-01");
+  json c = {{"type", "claim"}, {"id", "x1"}, {"claim", "SAME"}, {"person", "E"}, {"facility", "NOWHERE"},
+            {"date", "2023-02-01"}, {"benefit", "ordinary"}, {"items", items({item("drug", "500.00")})}};
+  auto first = l.apply(c)[0];
+  EXPECT_EQ(reasons(first), std::vector<std::string>{"UNKNOWN_FACILITY"});
+  c["id"] = "x2";
+  c["facility"] = "T1";
+  auto second = l.apply(c)[0];
+  EXPECT_EQ(second["status"], "rejected");
+  EXPECT_EQ(reasons(second), std::vector<std::string>{"DUPLICATE_CLAIM"});
+  EXPECT_EQ(second["fund"], "0.00");
+  EXPECT_EQ(l.person("E", "2023-12-31")["ordinary"]["deductible_paid"], "0.00");
+  // A third at the unknown facility again: still UNKNOWN_FACILITY (checked first), and the id's first use stays.
+  c["id"] = "x3";
+  c["facility"] = "NOWHERE";
+  EXPECT_EQ(reasons(l.apply(c)[0]), std::vector<std::string>{"UNKNOWN_FACILITY"});
+  // Another id at T1 settles as the first claim of the year.
+  c["id"] = "x4";
+  c["claim"] = "OTHER";
+  c["facility"] = "T1";
+  auto other = l.apply(c)[0];
+  EXPECT_EQ(other["status"], "settled");
+  EXPECT_EQ(other["deductible"], "300.00");
+}
+
 // §4 reversal: restores exactly what the settlement consumed; refused when not applicable.
 TEST(Settle, ReversalRestoresExactly) {
   Ledger l;

@@ -719,8 +719,8 @@ TEST(Replay, WhatIfListsExactlyTheClaimsWhoseNetPaymentDiffers) {
   }
 }
 
-// A claim refused before it counted (its facility not yet registered: UNKNOWN_FACILITY) is submitted again with the
-// same id once the facility is, settles, and is reversed. Store::settlement gives the first (refused) one,
+// A claim refused before it counted (its person's enrolment not yet logged: UNKNOWN_PERSON) is submitted again with
+// the same id once it is, settles, and is reversed. Store::settlement gives the first (refused) one,
 // Store::settled_settlement the settled one, which the reversal undoes: what-if nets the claim to 0 on both sides
 // (fund 70.00 = (400 - 300) x 70%, ORD-DED, ORD-RATIO, then -70.00), and lists nothing under the same policy.
 TEST(Replay, WhatIfNetsAReversalOfAClaimSettledOnItsSecondSubmission) {

@@ -1019,7 +1019,7 @@ TEST(DefaultAsOf, AsKnownAtATimeOnlyWhileIngestedInLogOrder) {
 }
 
 // gongji_fund_paid_yuan nets a reversal under the scheme of the claim's settled settlement (Store::
-// settled_settlement): claim K was refused when first submitted (its facility not yet registered), settled on its
+// settled_settlement): claim K was refused when first submitted (its person not yet enrolled), settled on its
 // second submission (70.00 fund) and reversed, so the employee scheme nets to 0.00 and no scheme "" appears. With
 // the first settlement taken, the reversal's -70.00 was filed under "" and the employee scheme showed 70.00.
 TEST(Metrics, AReversalNetsUnderItsSettledSettlementsScheme) {
