@@ -26,9 +26,10 @@ Interpretations where POLICY.md is silent (each a reading of the rule cited):
 - ACC-USE and TIME-LOG: a family link takes effect on its date; each person's history judges its own copy of the
   family_linked event: the copy in the history of a person enrolled before it links that person to the other
   (whom that history cannot see), and the copy of a person not enrolled there is refused UNKNOWN_PERSON (§4).
-- ACC-RET: the confirmation date is the latest of enrolment as retired (`retired_on`, default its date), a
-  scheme_changed to retired, and a retirement_confirmed; old-urban membership (status old_urban or
-  `old_urban: true`) counts from the date of the event that gave it.
+- ACC-RET: a retirement's confirmation date is the date the person's standing became retired (enrolment as
+  retired: `retired_on`, default the enrolment date; scheme_changed to retired, retirement_confirmed: their date);
+  confirming again a retirement already in effect changes nothing (it "was confirmed" before). Old-urban membership
+  (status old_urban or `old_urban: true`) counts from the date of the event that gave it.
 - Period close (§6): a close of a month at or before the last closed month is a no-op; a skipped month is refused
   PERIOD_SKIPPED (one refusal record, naming no person) and credits nothing.
 """

@@ -10,8 +10,8 @@ ratios of §5), CHR-LIM (positions, weights, ordering by application), CHR-PRORA
 C08 and C11 within the inpatient limit only), CHR-INPT (inpatient_settled and chronic claims share the counter of
 a scheme period's year), CHR-SEP, CHR-REG, CHR-FAC (two slots a bucket, December filings, the specialised groups),
 CHR-SUSP, CHR-UNREG, CHR-CHANGE, ORD-AWAY for chronic claims, nucleic-acid items (ORD-SCOPE), reversals and
-DUPLICATE_CLAIM (§4), the claim-check order (§6), RND. Values are the POLICY.md figures and the §5 defaults,
-written here, never read from a policy file.
+DUPLICATE_CLAIM (§4), the claim-check order (§6), RND. Values are the POLICY.md figures, the §5 defaults and the
+Annex 2 standards (the seed document 002_*.txt that POLICY.md cites), written here, never read from a policy file.
 
 Not modelled: ordinary claims (ordinary.py; their claim ids count for DUPLICATE_CLAIM here), accounts, the
 CHR-ART17 switch (off by default: Art.17 diseases are settled), `rules`, `trace` and `person` views. Not judged,
@@ -24,9 +24,10 @@ Interpretations where POLICY.md is silent (each a reading of the rule cited):
   so a choice filed before a change (a December filing for 1 January too) is never in effect after it. A slot is
   filled once its period holds a choice, pending ones included; the choice in effect is the latest one effective on
   the day, and among choices effective the same day the last filed. One locked slot refuses the whole event.
-- CHR-LIM: a registration in effect on 1 January is one "in effect on 1 January"; a disease revoked and approved
-  again in one year is two registrations, each with its own position (CHR-REG: "a new approval is a new
-  registration ... pro-rated like any disease added in the year", and the revoked one "keeps its part").
+- CHR-LIM: the registrations counted for a claim are those in effect on its date and those revoked earlier in its
+  year (CHR-REG: the limit "keeps its part"); a disease revoked and approved again in one year is two
+  registrations, each with its own position (CHR-REG: "a new approval is a new registration ... pro-rated like any
+  disease added in the year"). A registration ended by a change of scheme counts no more (CHR-CHANGE).
 - CHR-SUSP: the bucket's chronic cost of the year is summed over its scheme periods; an approval dated in the next
   year but logged before the close is not suspended.
 - ORD-AWAY for chronic claims: the self-first amount counts into the bucket's limit_used as far as the bucket limit
@@ -39,11 +40,10 @@ Interpretations where POLICY.md is silent (each a reading of the rule cited):
   that change nothing).
 """
 import datetime
-
 from decimal import Decimal
 
-from common import ZERO, Expected, Facilities, Timeline, day, level_of, money, money_text, next_month, ratio_text
-from common import rnd
+from common import ZERO, Expected, Facilities, Timeline, claim_view, day, level_of, money, next_month
+from common import reversal_fields, rnd, settlement_fields
 
 START, END = datetime.date(2023, 1, 1), datetime.date(2027, 6, 30)  # T-START
 _STANDARDS = """5000 4000 4000 6000 6000 1500 7000 - 3000 3000 - 30000 4000 3600 3000 2000 3000 6000 3000 3000 2000
@@ -64,7 +64,6 @@ WEIGHTS = (Decimal(1), Decimal("0.5"), Decimal("0.4"))  # CHR-LIM positions 1, 2
 AWAY_SELF_SHARE = Decimal("0.10")
 SUSPENSION_FROM = 2023  # CHR-SUSP
 AFTER_FIELDS = ("deductible_paid", "limit_used", "limit", "inpatient_limit_used")
-REVERSAL_FIELDS = ("claim", "date", "at", "deductible", "eligible", "fund", "limit_used", "inpatient_used")
 
 
 def standard(reg):
@@ -314,11 +313,7 @@ class Chronic:
             self.record_settlement(e, res)
 
     def record_settlement(self, e, res):
-        fields = {k: money_text(res[k]) for k in ("total", "eligible", "self_first", "deductible", "covered", "fund",
-                                                   "patient")}
-        fields.update(status=res["status"], reasons=res["reasons"], ratio=ratio_text(res["ratio"]))
-        if res["status"] == "settled":
-            fields.update({"after." + k: money_text(res["after"][k]) for k in AFTER_FIELDS})
+        fields = settlement_fields(res, AFTER_FIELDS)
         self.expected.expect("settlement", e["person"], e["id"], fields, claim=e["claim"])
 
     def gate(self, p, e, when, total):
@@ -413,12 +408,10 @@ class Chronic:
         used["eligible"] -= claim["eligible"]
         key = undo["inpatient_key"]
         p.inpatient[key] = p.inpatient.get(key, ZERO) - undo["inpatient"]
-        fields = {"claim": e["claim"], "date": claim["date"], "at": e["at"]}
-        for field, amount in (("deductible", undo["deductible"]), ("eligible", claim["eligible"]),
-                              ("fund", claim["fund"]), ("limit_used", undo["limit"]),
-                              ("inpatient_used", undo["inpatient"])):
-            fields[field] = money_text(-amount)
-        return self.expected.expect("reversal", e["person"], e["id"], fields, claim=e["claim"])
+        restored = {"claim": e["claim"], "date": claim["date"], "at": e["at"], "deductible": -undo["deductible"],
+                    "eligible": -claim["eligible"], "fund": -claim["fund"], "limit_used": -undo["limit"],
+                    "inpatient_used": -undo["inpatient"]}
+        return self.expected.expect("reversal", e["person"], e["id"], reversal_fields(restored), claim=e["claim"])
 
 
 def less(room, amount):
@@ -482,21 +475,7 @@ def suspend(p, bucket, year):
             reg["suspended"] = next_jan1
 
 
-def view(record):
-    if record["kind"] == "refusal":
-        return {"type": record["type"], "reason": record["reason"]}
-    if record["kind"] == "reversal":
-        fields = {k: record.get(k) for k in REVERSAL_FIELDS}
-        for k in ("deductible", "eligible", "fund", "limit_used", "inpatient_used"):
-            fields[k] = money_text(fields[k])
-        return fields
-    fields = {k: money_text(record[k]) for k in ("total", "eligible", "self_first", "deductible", "covered", "fund",
-                                                 "patient")}
-    fields.update(status=record["status"], reasons=record["reasons"], ratio=ratio_text(record["ratio"]))
-    if record["status"] == "settled":
-        after = record.get("after") or {}
-        fields.update({"after." + k: money_text(after.get(k)) for k in AFTER_FIELDS})
-    return fields
+view = claim_view(AFTER_FIELDS)
 
 
 def expected(events):

@@ -45,10 +45,6 @@ def read_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def event_date(event):
-    return day(event["date"] if event["type"] == "claim" else event["at"])
-
-
 class Timeline:
     """Values dated by the day they take effect (TIME-DATED), kept in log order: the value in effect on a day is
     the one with the latest date on or before it, and among values of one date the one logged last."""
@@ -121,6 +117,39 @@ def money_text(value):
 
 def ratio_text(value):
     return str(Decimal(str(value)).quantize(Decimal("0.0001")))
+
+
+SETTLEMENT_MONEY = ("total", "eligible", "self_first", "deductible", "covered", "fund", "patient")
+REVERSAL_MONEY = ("deductible", "eligible", "fund", "limit_used", "inpatient_used")
+
+
+def settlement_fields(settlement, after_fields):
+    """The fields compared of a settlement, from an oracle's result or a gongji record alike (the accumulators
+    after it only when settled: POLICY.md §4 gives a rejection or referral zero everywhere else)."""
+    fields = {k: money_text(settlement[k]) for k in SETTLEMENT_MONEY}
+    fields.update(status=settlement["status"], reasons=settlement["reasons"], ratio=ratio_text(settlement["ratio"]))
+    if settlement["status"] == "settled":
+        after = settlement.get("after") or {}
+        fields.update({"after." + k: money_text(after.get(k)) for k in after_fields})
+    return fields
+
+
+def reversal_fields(reversal):
+    """The fields compared of a reversal: the claim, its date, the reversal's date and the amounts restored."""
+    fields = {k: reversal.get(k) for k in ("claim", "date", "at")}
+    fields.update({k: money_text(reversal.get(k)) for k in REVERSAL_MONEY})
+    return fields
+
+
+def claim_view(after_fields):
+    """The view of gongji's settlement, reversal and refusal records for an oracle of claims."""
+    def view(record):
+        if record["kind"] == "refusal":
+            return {"type": record["type"], "reason": record["reason"]}
+        if record["kind"] == "reversal":
+            return reversal_fields(record)
+        return settlement_fields(record, after_fields)
+    return view
 
 
 class Expected:

@@ -20,8 +20,8 @@ claim_reversed and outpatient_designated, and an outpatient_designated dated whe
 Interpretations where POLICY.md is silent (each a reading of the rule cited):
 - TIME-DATED: a facility with no registration in effect on a claim's date is unknown for it (UNKNOWN_FACILITY);
   an outpatient_designated of such a facility is refused UNKNOWN_FACILITY.
-- §4 claim order: unknown person, then unknown facility, then DUPLICATE_CLAIM; a claim rejected for an unknown
-  facility still uses its claim id ("an earlier claim event ..., whatever that one's outcome").
+- §6 claim order: an unknown person, then an unknown facility, then DUPLICATE_CLAIM. (That a claim rejected for an
+  unknown facility still uses its claim id is §4's text: "an earlier claim event ..., whatever that one's outcome".)
 - §4: a reversal dated before its claim's service date is not among the reversals that change nothing, so it
   restores the claim like any other.
 - P-CHANGE: a retirement (enrolment as retired, scheme_changed to retired, retirement_confirmed) counts from its
@@ -36,11 +36,10 @@ Interpretations where POLICY.md is silent (each a reading of the rule cited):
 """
 import collections
 from datetime import date, timedelta
-
 from decimal import Decimal
 
-from common import ZERO, Expected, Facilities, Timeline, age_on, day, level_of, money, money_text, next_month
-from common import ratio_text, rnd
+from common import ZERO, Expected, Facilities, Timeline, age_on, claim_view, day, level_of, money, next_month
+from common import reversal_fields, rnd, settlement_fields
 
 START, END = date(2022, 12, 1), date(2027, 6, 30)  # T-START
 DEDUCTIBLE = {"employee": {1: 300, 2: 500, 3: 700}, "resident": {1: 100, 2: 150, 3: 200}}  # ORD-DED
@@ -69,10 +68,7 @@ FREQUENCY.update({t: ("day", 1) for t in ("T02", "T03", "T04", "T05", "T06", "T0
 FREQUENCY.update({t: ("alternate",) for t in ("T08", "T11", "T19", "T20")})
 FREQUENCY.update({t: ("week", 1) for t in ("T09", "T10", "T15", "T16", "T21")})
 
-SETTLEMENT_FIELDS = ("status", "reasons", "total", "eligible", "self_first", "deductible", "covered", "ratio", "fund",
-                     "patient")
 AFTER_FIELDS = ("deductible_paid", "limit_used", "limit")
-REVERSAL_FIELDS = ("claim", "date", "at", "deductible", "eligible", "fund", "limit_used", "inpatient_used")
 
 
 class Person:
@@ -94,7 +90,7 @@ class Person:
         self.bonus = Timeline()
         self.bonus.add(date(1900, 1, 1), Decimal("0.0"))
         self.claims = {}  # claim id -> what a reversal needs
-        self.courses = {}  # ("acu" | "ped", diagnosis) -> (start, N)
+        self.courses = {}  # ("acu" | "ped", diagnosis) -> the start of the course in progress
         self.tcm_day = collections.defaultdict(list)  # date -> therapy codes accepted (None: an item without one)
         self.therapy_uses = collections.defaultdict(list)  # code -> dates
         self.standing.add(self.enrolled, standing_of(event))
@@ -272,12 +268,7 @@ class Ordinary:
         self.record_settlement(e, res)
 
     def record_settlement(self, e, res):
-        fields = {k: res[k] for k in SETTLEMENT_FIELDS}
-        for k in ("total", "eligible", "self_first", "deductible", "covered", "fund", "patient"):
-            fields[k] = money_text(fields[k])
-        fields["ratio"] = ratio_text(res["ratio"])
-        if res["status"] == "settled":
-            fields.update({"after." + k: money_text(res["after"][k]) for k in AFTER_FIELDS})
+        fields = settlement_fields(res, AFTER_FIELDS)
         self.expected.expect("settlement", e["person"], e["id"], fields, claim=e["claim"])
 
     def gate(self, p, e, when, res):
@@ -438,12 +429,11 @@ class Ordinary:
             return self.refuse(e, "REVERSAL_NOT_APPLICABLE")
         claim["reversed"] = True
         self.restore(p, claim)
-        fields = {"claim": e["claim"], "date": claim["date"].isoformat(), "at": e["at"], "inpatient_used": "0.00"}
         undo = claim["undo"]
-        for field, amount in (("deductible", undo["deductible"]), ("eligible", claim["eligible"]),
-                              ("fund", claim["fund"]), ("limit_used", undo["limit"])):
-            fields[field] = money_text(-amount)
-        return self.expected.expect("reversal", e["person"], e["id"], fields, claim=e["claim"])
+        restored = {"claim": e["claim"], "date": claim["date"].isoformat(), "at": e["at"], "inpatient_used": ZERO,
+                    "deductible": -undo["deductible"], "eligible": -claim["eligible"], "fund": -claim["fund"],
+                    "limit_used": -undo["limit"]}
+        return self.expected.expect("reversal", e["person"], e["id"], reversal_fields(restored), claim=e["claim"])
 
     def restore(self, p, claim):
         undo, when = claim["undo"], claim["date"]
@@ -511,27 +501,7 @@ def frequency_ok(uses, code, when):
     return True
 
 
-def view(record):
-    """The fields of a gongji record this oracle states."""
-    if record["kind"] == "refusal":
-        return {"type": record["type"], "reason": record["reason"]}
-    if record["kind"] == "reversal":
-        fields = {k: record.get(k) for k in REVERSAL_FIELDS}
-        for k in ("deductible", "eligible", "fund", "limit_used", "inpatient_used"):
-            fields[k] = money_text(fields[k])
-        return fields
-    return settlement_view(record, AFTER_FIELDS)
-
-
-def settlement_view(record, after_fields):
-    fields = {k: record[k] for k in ("status", "reasons")}
-    for k in ("total", "eligible", "self_first", "deductible", "covered", "fund", "patient"):
-        fields[k] = money_text(record[k])
-    fields["ratio"] = ratio_text(record["ratio"])
-    if record["status"] == "settled":
-        after = record.get("after") or {}
-        fields.update({"after." + k: money_text(after.get(k)) for k in after_fields})
-    return fields
+view = claim_view(AFTER_FIELDS)
 
 
 def expected(events):

@@ -26,10 +26,11 @@ import sys
 import tempfile
 import time
 
-import accounts
-import chronic
-import common
-import ordinary
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import accounts  # noqa: E402 (after the line above)
+import chronic  # noqa: E402
+import common  # noqa: E402
+import ordinary  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ORACLES = (("ordinary", ordinary), ("chronic", chronic), ("accounts", accounts))
