@@ -195,13 +195,21 @@ void close_period(const PeriodClosed& e, StateAccess& state, const FoldContext& 
   });
 }
 
-// family_linked reaches both people's partitions; each side records the link of the person it holds.
+// family_linked reaches both people's partitions; each side records the link of the person it holds. A side whose
+// person is not known (§4: UNKNOWN_PERSON) is refused with a record naming that person, in the partition that holds
+// its history: the relative's side too (it was dropped without a word, and once enrolled the relative could not pay
+// for the person, ACCOUNT_NOT_FAMILY). The other side, known, keeps its link: no partition sees the other's persons.
 void link_family(const FamilyLinked& e, StateAccess& state, const FoldContext& ctx, std::vector<Output>& out) {
   for (auto [who, other] : {std::pair{e.person, e.relative}, std::pair{e.relative, e.person}}) {
     if (!ctx.owns(who)) continue;
     PersonState* q = state.person(who);
     if (!q) {
       if (who == e.person) out.push_back(refusal(e, Reason::UNKNOWN_PERSON, "person " + who + " is not known"));
+      else
+        out.push_back(output_of(Refusal{e.id, EventType::family_linked, Reason::UNKNOWN_PERSON,
+                                        "relative " + who + " is not known: the link is not in " + who +
+                                            "'s history (" + other + "'s holds it if " + other + " is known)",
+                                        e.at, who}));
       continue;
     }
     q->family.push_back({other, e.relation, e.at});

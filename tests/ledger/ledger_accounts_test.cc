@@ -207,6 +207,37 @@ TEST(Accounts, PaymentsAndRefusals) {
   EXPECT_EQ(balance(l, "A", "2023-02-03"), "0.00");
 }
 
+// §4 UNKNOWN_PERSON, ACC-USE: a family_linked whose relative is not known yet is refused on the relative's side,
+// with a record naming the relative (it was dropped without one); the person's side keeps the link. Once enrolled,
+// the relative cannot pay for the person (the link is not in the relative's history), the person can for the relative.
+TEST(Accounts, ALinkToARelativeNotYetKnownIsRefusedOnTheRelativesSide) {
+  Ledger l;
+  l.employee("A", "1980-01-01");
+  contribution(l, "A", "2023-01", "10000.00");  // 275.00
+  const auto link = l.apply({{"type", "family_linked"}, {"id", "link"}, {"at", "2023-01-15"}, {"person", "A"},
+                             {"relative", "B"}, {"relation", "spouse"}});
+  ASSERT_EQ(link.size(), 1u);
+  EXPECT_EQ(link[0]["kind"], "refusal");
+  EXPECT_EQ(link[0]["person"], "B");
+  EXPECT_EQ(link[0]["reason"], "UNKNOWN_PERSON");
+  EXPECT_EQ(link[0]["detail"], "relative B is not known: the link is not in B's history (A's holds it if A is known)");
+  l.employee("B", "1981-01-01");
+  contribution(l, "B", "2023-01", "10000.00");
+  auto pay = [&](const std::string& from, const std::string& to) {
+    return l.apply({{"type", "account_payment"}, {"id", l.next_id()}, {"at", "2023-02-01"}, {"person", from},
+                    {"beneficiary", to}, {"purpose", "drug_purchase"}, {"amount", "10.00"}})[0];
+  };
+  EXPECT_EQ(pay("A", "B")["kind"], "account_debit");
+  EXPECT_EQ(pay("B", "A")["reason"], "ACCOUNT_NOT_FAMILY");
+  // Neither known: one refusal each, the person's as before.
+  const auto neither = l.apply({{"type", "family_linked"}, {"id", "link2"}, {"at", "2023-01-15"}, {"person", "X"},
+                                {"relative", "Y"}, {"relation", "child"}});
+  ASSERT_EQ(neither.size(), 2u);
+  EXPECT_EQ(neither[0]["person"], "X");
+  EXPECT_EQ(neither[0]["detail"], "person X is not known");
+  EXPECT_EQ(neither[1]["person"], "Y");
+}
+
 // ACC-FLEX: flexible and old-urban contributions checked against the rate; a mismatch is flagged, no credit.
 TEST(Accounts, FlexibleContributionCheck) {
   Ledger l;
