@@ -309,7 +309,8 @@ MonthShare facility_month_share(const Store& store, const std::string& facility,
     if (s && s->facility == facility && in_month(s->date, month)) {
       patients.insert(s->person);
       json c = {{"claim", s->claim}, {"person", s->person}, {"date", format_date(s->date)},
-                {"benefit", spelled(s->benefit)}, {"scheme", scheme_of(*s)}, {"level", s->level},
+                {"benefit", spelled(s->benefit)}, {"scheme", scheme_of(*s)},
+                {"level", s->level ? json(s->level) : json(nullptr)},  // null: rejected or referred before F-LEVEL
                 {"status", spelled(s->status)}, {"reasons", reasons_of(*s)}, {"fund", format_money(s->fund)},
                 {"total", format_money(s->total)}};
       claims.push_back(std::move(c));
@@ -380,6 +381,7 @@ namespace {
 // spreadsheet does not take it for a formula (OWASP "CSV injection"); money and counts are never text, so a
 // negative amount stays a number.
 std::string csv_field(const json& v, bool text) {
+  if (v.is_null()) return "";  // none, as a missing field
   std::string t = v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, json::error_handler_t::replace);
   // A text field a spreadsheet would take for a formula gets a leading '; so does one that starts with ' itself, so
   // that a reader strips exactly one ' from any field starting with one ("'=1" and "=1" stay two values).

@@ -184,6 +184,16 @@ TEST_F(Service, FacilityAndFundMonths) {
   EXPECT_EQ(csv->body, "claim,person,date,benefit,scheme,level,status,fund,total\r\n"
                        "E1-3,E1,2023-03-08,ordinary,employee,3,settled,466.67,1333.33\r\n"
                        "E1-3,E1,2023-03-10,ordinary,employee,3,reversal,-466.67,\r\n");  // nets to 0.00
+  // GHOST's claim at H2, rejected before F-LEVEL ran (UNKNOWN_PERSON): no level, null and an empty CSV field (it was
+  // 0, which EVENTS.md gives an unrated facility, counted as level 1).
+  json h2 = get_json("/v1/facilities/H2/months/2023-05", kAuditor);
+  const auto ghost = std::find_if(h2["claims"].begin(), h2["claims"].end(),
+                                  [](const json& c) { return c["person"] == "GHOST"; });
+  ASSERT_NE(ghost, h2["claims"].end()) << h2.dump();
+  EXPECT_TRUE((*ghost)["level"].is_null()) << ghost->dump();
+  EXPECT_NE(get("/v1/facilities/H2/months/2023-05?format=csv", kAuditor)->body.find(
+                "Q-1,GHOST,2023-05-01,ordinary,,,rejected,0.00,10.00\r\n"),
+            std::string::npos);
   json t1 = get_json("/v1/facilities/T1/months/2023-02", kAuditor);
   EXPECT_EQ(t1["fund"]["net"], "451.85");
   EXPECT_EQ(t1["fund_by_benefit"]["ordinary"]["settled"], "451.85");
