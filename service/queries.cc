@@ -439,7 +439,7 @@ MonthShare facilities_month_share(const Store& store, Month month, std::optional
   std::map<std::string, std::set<std::string>> patients;  // by facility
   std::map<std::string, std::string> settled;              // person/claim -> facility
   store.month_outputs_as_data({month, partition, std::nullopt, false}, [&](const Settlement* s, const Record* rec) {
-    if (s && !s->facility.empty() && in_month(s->date, month)) {
+    if (s && in_month(s->date, month)) {  // out of area (no facility): the row keyed "" (no facility id is empty)
       MonthShare::Facility& row = v.facilities[s->facility];
       ++row.claims;
       patients[s->facility].insert(s->person);
@@ -462,10 +462,15 @@ json facilities_of_month(const Store& store, Month month, std::optional<int> par
 
 std::string facilities_of_month_csv(const json& view) {
   std::string out = "facility,claims,patients,settled,reversed,net\r\n";
-  for (const json& f : view["facilities"])
-    out += csv_text(f["facility"]) + "," + csv_number(f["claims"]) + "," + csv_number(f["patients"]) + "," +
+  auto row = [&](const json& facility, const json& f) {
+    out += csv_text(facility) + "," + csv_number(f["claims"]) + "," + csv_number(f["patients"]) + "," +
            csv_number(f["fund"]["settled"]) + "," + csv_number(f["fund"]["reversed"]) + "," +
            csv_number(f["fund"]["net"]) + "\r\n";
+  };
+  for (const json& f : view["facilities"]) row(f["facility"], f);
+  // The month's out-of-area claims (no facility; no facility id is empty), last, so that the rows add up to the
+  // fund's month.
+  if (view.contains("out_of_area") && view["out_of_area"]["claims"] != 0) row("", view["out_of_area"]);
   return out;
 }
 
@@ -509,9 +514,14 @@ json MonthShare::to_json() const {
   json j = {{"month", format_month(month)}};
   if (view == MonthView::facilities) {
     json list = json::array();
+    const Facility none;
+    const auto away = facilities.find("");
     for (const auto& [id, f] : facilities)
-      list.push_back({{"facility", id}, {"claims", f.claims}, {"patients", f.patients}, {"fund", row_json(f.fund)}});
+      if (!id.empty())
+        list.push_back({{"facility", id}, {"claims", f.claims}, {"patients", f.patients}, {"fund", row_json(f.fund)}});
     j["facilities"] = list;
+    const Facility& a = away == facilities.end() ? none : away->second;
+    j["out_of_area"] = {{"claims", a.claims}, {"patients", a.patients}, {"fund", row_json(a.fund)}};
     return j;
   }
   for (const char* section : row_sections(view)) {
@@ -534,9 +544,11 @@ MonthShare MonthShare::from_json(MonthView view, const json& j) {
   if (!month) throw std::runtime_error("a share of a month view names no month YYYY-MM: " + j.at("month").dump());
   MonthShare v{view, *month};
   if (view == MonthView::facilities) {
-    for (const json& f : j.at("facilities"))
-      v.facilities[f.at("facility").get<std::string>()] = {f.at("claims").get<long>(), f.at("patients").get<size_t>(),
-                                                          row_of(f.at("fund"))};
+    auto facility = [](const json& f) -> Facility {
+      return {f.at("claims").get<long>(), f.at("patients").get<size_t>(), row_of(f.at("fund"))};
+    };
+    for (const json& f : j.at("facilities")) v.facilities[f.at("facility").get<std::string>()] = facility(f);
+    if (const Facility away = facility(j.at("out_of_area")); away.claims) v.facilities[""] = away;
     return v;
   }
   v.fund = row_of(j.at("fund"));

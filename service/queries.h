@@ -146,9 +146,10 @@ nlohmann::json facility_month(const Store& store, const std::string& facility, M
 nlohmann::json fund_month(const Store& store, Month month, std::optional<int> partition = std::nullopt);
 
 // The auditor's overview of a month (the list to pick a facility from): every facility with a claim of that month
-// of service, {month, facilities: [{facility, claims, patients, fund: {settled, reversed, net}}]} in facility order,
-// counted as facility_month counts. Reads the month's settlements and reversals (of `partition` only, when given)
-// through Store::month_outputs_as_data.
+// of service, {month, facilities: [{facility, claims, patients, fund: {settled, reversed, net}}], out_of_area:
+// {claims, patients, fund}} in facility order, counted as facility_month counts; out_of_area counts the claims with
+// no facility (ORD-AWAY), so that the facilities and it add up to the fund's month. Reads the month's settlements
+// and reversals (of `partition` only, when given) through Store::month_outputs_as_data.
 nlohmann::json facilities_of_month(const Store& store, Month month, std::optional<int> partition = std::nullopt);
 
 // The three month views, each over one partition's outputs when `partition` is given (a serve member's share: a
@@ -183,7 +184,7 @@ struct MonthShare {
     size_t patients = 0;
     FundRow fund;
   };
-  std::map<std::string, Facility> facilities;  // facilities view
+  std::map<std::string, Facility> facilities;  // facilities view; "": the out-of-area claims (no facility)
   void add(const MonthShare& other);
   nlohmann::json to_json() const;
   // A share another member sent (the wire between serve members: the one place its money is read from text).
@@ -195,7 +196,7 @@ MonthShare fund_month_share(const Store& store, Month month, std::optional<int> 
 MonthShare facilities_month_share(const Store& store, Month month, std::optional<int> partition);
 // Shares as JSON (as members send them) merged: from_json, add, to_json.
 nlohmann::json merge_month_views(MonthView view, const std::vector<nlohmann::json>& shares);
-// As CSV: facility,claims,patients,settled,reversed,net.
+// As CSV: facility,claims,patients,settled,reversed,net; the out-of-area claims last, with an empty facility.
 std::string facilities_of_month_csv(const nlohmann::json& view);
 
 // The two month views as CSV (RFC 4180, header line first, CRLF): the facility's claims, one a line
