@@ -24,6 +24,9 @@ json chronic_view(const PersonState& p, Date as_of, const Params* params) {
     if (r.variant) d["variant"] = spelled(*r.variant);
     diseases.push_back(d);
     if (!st || !params) continue;
+    // Only the buckets of the scheme in force (CHR-CHANGE ends the others' registrations; their figures belong to a
+    // scheme period before this one): a resident's ordinary bucket showed its limit, 1000.00, to an employee.
+    if ((r.bucket == Bucket::chronic_employee) != (st->scheme == Scheme::employee)) continue;
     if (out.contains(name)) continue;
     const int year = year_of(as_of);
     const Date period = period_start(p, as_of);

@@ -289,6 +289,14 @@ TEST(ChrChange, SchemeChangeEndsRegistrations) {
   EXPECT_EQ(reasons(l.chronic_claim("E", "H2", "2023-07-06", "C17", "100.00")),
             std::vector<std::string>{"NOT_DESIGNATED"});
   EXPECT_EQ(l.person("E", "2023-07-06")["chronic"]["specific"]["limit"], "1500.00");  // 3000 x 6/12
+  // The person view shows the buckets of the scheme in force only: the employee bucket is gone (it showed a limit
+  // computed for a resident), its disease still listed, ended by the change.
+  const json view = l.person("E", "2023-07-06")["chronic"];
+  EXPECT_FALSE(view.contains("employee")) << view.dump();
+  ASSERT_EQ(view["diseases"].size(), 2u);
+  EXPECT_EQ(view["diseases"][0]["bucket"], "employee");
+  EXPECT_EQ(view["diseases"][0]["state"], "scheme_changed");
+  EXPECT_EQ(l.person("E", "2023-06-30")["chronic"]["employee"]["limit"], "3000.00");
 }
 
 // CHR-CHANGE, TIME-DATED: an approval and a chronic facility choice dated before a change of scheme but logged after
