@@ -840,14 +840,14 @@ int cmd_log_verify(const Paths& paths) {
   // A data directory that is not there is a mistyped path, not a damaged log (exit 1, not a finding).
   if (!fs::is_directory(paths.data)) throw std::runtime_error("no data directory " + paths.data);
   std::vector<LogFinding> scanned = verify_segment_log(paths.log()), findings, being_written;
-  // Asked after the scan: a writer that opened the log since cut any torn tail a crash left, so a torn tail seen
-  // while one holds the log is its append in progress (or one that failed, which its next open cuts): no finding.
+  // Asked after the scan: a torn tail seen while another process holds the log open for writing is most likely the
+  // append it is writing (an ingest's open cut any a crash left): a note naming that process, not a finding.
   const std::optional<long> writer = segment_log_writer(paths.log());
   for (LogFinding& f : scanned) (writer && f.torn ? being_written : findings).push_back(std::move(f));
   for (const auto& f : findings) std::cout << "FINDING: " << f.message() << "\n";
   for (const auto& f : being_written)
-    std::cout << "NOTE: partition " << f.torn->partition << " ends in a record being written by process " << *writer
-              << ", which holds the log open for writing (" << f.message() << ")\n";
+    std::cout << "NOTE: partition " << f.torn->partition << " ends in a torn record while process " << *writer
+              << " holds the log open for writing: most likely the append it is writing (" << f.message() << ")\n";
   std::cout << (findings.empty() ? "the log is sound\n" : std::to_string(findings.size()) + " findings\n");
   return findings.empty() ? exit_code::kOk : exit_code::kFindings;
 }

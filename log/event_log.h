@@ -125,10 +125,9 @@ struct LogFinding {
 // nothing; a torn tail is reported too (an open would truncate it).
 std::vector<LogFinding> verify_segment_log(const std::string& dir);
 
-// The process that holds the embedded log under `dir` open for writing (an `ingest`, a `fold`: the id index's
-// lock, which RocksDB takes with fcntl), or nullopt when none does. Another process's only: POSIX record locks do
-// not show a process its own. A torn tail `verify_segment_log` reports while a writer holds the log is, most likely,
-// the append it is writing.
+// The process other than this one that holds the embedded log under `dir` open for writing (an `ingest`, a `fold`
+// starting, a `log truncate --yes`: the id index's lock; lock_holder in log/rocksdb_open.h), or nullopt. A torn tail
+// `verify_segment_log` reports while one holds the log is most likely the append it is writing.
 std::optional<long> segment_log_writer(const std::string& dir);
 
 // The number of partitions the log under `dir` records (its meta), read without opening the log (which refuses a

@@ -14,12 +14,16 @@
 // WAL the writer replaced too) is made again, up to kOpenAttempts times in all, 50 ms apart; any other failure, and
 // the last attempt's, is returned as it is (so a table really missing is still refused, after 20 opens).
 #pragma once
-#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <functional>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -55,20 +59,27 @@ inline rocksdb::Status open_beside_writer(const std::function<rocksdb::Status(ro
   return st;
 }
 
-// The process that holds the RocksDB database at `db_dir` open for writing (its LOCK file, which RocksDB locks with
-// fcntl for as long as a writable open lasts), or nullopt when none does. Another process's only: POSIX record locks
-// do not show a process its own.
+// The process other than this one that holds the RocksDB database at `db_dir` open for writing (its LOCK file, which
+// RocksDB locks with fcntl for as long as a writable open lasts), or nullopt when none does (or it cannot be told).
+// Read from /proc/locks, matched by the LOCK file's device and inode: the file is never opened here, because closing
+// any descriptor of a file releases every fcntl lock this process holds on it (the F_GETLK probe this replaced did
+// so, and dropped the lock of a `serve` whose query service asked).
 inline std::optional<long> lock_holder(const std::string& db_dir) {
-  const std::string lock = db_dir + "/LOCK";
-  const int fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;  // no LOCK file: never opened for writing
-  struct flock probe {};
-  probe.l_type = F_WRLCK;  // what would conflict with any lock held: RocksDB's is a write lock on the whole file
-  probe.l_whence = SEEK_SET;
-  const int rc = ::fcntl(fd, F_GETLK, &probe);
-  ::close(fd);
-  if (rc != 0 || probe.l_type == F_UNLCK) return std::nullopt;
-  return static_cast<long>(probe.l_pid);
+  struct stat st {};
+  if (::stat((db_dir + "/LOCK").c_str(), &st) != 0) return std::nullopt;  // never opened for writing
+  char file[64];
+  std::snprintf(file, sizeof file, "%02x:%02x:%llu", ::major(st.st_dev), ::minor(st.st_dev),
+                static_cast<unsigned long long>(st.st_ino));
+  std::ifstream locks("/proc/locks");  // "<n>: POSIX ADVISORY WRITE <pid> <maj>:<min>:<inode> <start> <end>"
+  for (std::string line; std::getline(locks, line);) {
+    std::istringstream fields(line);
+    std::string n, kind, advisory, mode, where;
+    long pid = 0;
+    // A waiter's line reads "<n>: -> POSIX ...": it does not hold the lock.
+    if (!(fields >> n >> kind >> advisory >> mode >> pid >> where) || kind != "POSIX") continue;
+    if (where == file && pid != static_cast<long>(::getpid())) return pid;
+  }
+  return std::nullopt;
 }
 
 }  // namespace gongji

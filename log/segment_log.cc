@@ -498,8 +498,8 @@ std::unique_ptr<rocksdb::DB> open_index(const fs::path& dir, bool read_only, boo
     // RocksDB's refusal for a lock held names the LOCK file only: say who holds it (another process; not this one).
     if (what.find(path + "/LOCK: ") != std::string::npos)
       if (const std::optional<long> writer = lock_holder(path))
-        what += ": process " + std::to_string(*writer) + " has the log open for writing (an ingest, or a fold "
-                "starting); one process writes it at a time";
+        what += ": process " + std::to_string(*writer) + " has the log open for writing (an ingest, a fold "
+                "starting or a log truncate); one process writes it at a time";
     throw LogError(what);
   }
   return std::unique_ptr<rocksdb::DB>(db);

@@ -314,7 +314,7 @@ TEST(Cli, AFoldBesideAnotherWriterOfTheStoreNamesIt) {
   std::string err;
   EXPECT_EQ(run(gongji("fold --data-dir " + d / "data" + " 2>&1"), &err), exit_code::kFailure) << err;
   EXPECT_NE(err.find("the store at " + d / "data/state" + " is in use (process " + std::to_string(pid) +
-                     ", a fold or serve, has it open for writing): IO error: While lock file: " +
+                     ", a fold, serve or log truncate, has it open for writing): IO error: While lock file: " +
                      d / "data/state/LOCK" + ": Resource temporarily unavailable"),
             std::string::npos) << err;
   // The same from a store that has made no position durable yet (the lock met by the open itself, not first taken
@@ -322,7 +322,7 @@ TEST(Cli, AFoldBesideAnotherWriterOfTheStoreNamesIt) {
   ASSERT_TRUE(std::filesystem::remove(d / "data/state/gongji-positions.json"));
   EXPECT_EQ(run(gongji("fold --data-dir " + d / "data" + " 2>&1"), &err), exit_code::kFailure) << err;
   EXPECT_NE(err.find("the store at " + d / "data/state" + " is in use (process " + std::to_string(pid) +
-                     ", a fold or serve, has it open for writing): IO error: While lock file: "),
+                     ", a fold, serve or log truncate, has it open for writing): IO error: While lock file: "),
             std::string::npos) << err;
   kill(static_cast<pid_t>(pid), SIGKILL);
   pclose(holder);
