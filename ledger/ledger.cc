@@ -293,7 +293,14 @@ void apply_one(const FamilyLinked& e, StateAccess& s, const Ctx& ctx, Out& out) 
 void apply_one(const PersonEnrolled& e, StateAccess& s, const Ctx&, Out& out) { enroll(e, s.person(e.person), s, out); }
 void apply_one(const Claim& e, StateAccess& s, const Ctx& ctx, Out& out) { out.push_back(settle_claim(e, s, ctx)); }
 void apply_one(const SchemeChanged& e, StateAccess& s, const Ctx&, Out& out) {
-  change_person(e, s, out, [&](PersonState& p) { change_scheme(e, p, s); });
+  if (PersonState* p = known_person(e, s, out)) {
+    // P-ELIG: a standing begins with the enrolment; one dated before it would hold on no day (NOT_ELIGIBLE, as a
+    // retirement or a registration dated then). It was kept, and showed in `person` before the enrolment.
+    if (e.at < p->enrolled)
+      return out.push_back(refusal(e, Reason::NOT_ELIGIBLE, "not enrolled on " + format_date(e.at)));
+    change_scheme(e, *p, s);
+    s.touch_person(p->id);
+  }
 }
 void apply_one(const RetirementConfirmed& e, StateAccess& s, const Ctx&, Out& out) {
   if (PersonState* p = known_person(e, s, out))

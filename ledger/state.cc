@@ -4,7 +4,9 @@
 
 namespace gongji {
 
-const Standing* standing_at(const PersonState& p, Date d) { return value_at(p.standing, d); }
+const Standing* standing_at(const PersonState& p, Date d) {
+  return d < p.enrolled ? nullptr : value_at(p.standing, d);  // none before the enrolment (P-ELIG)
+}
 
 bool eligible_on(const PersonState& p, Date d) {
   if (p.enrolled > d) return false;

@@ -501,6 +501,28 @@ TEST(OrdType, SchemeChangeRestartsTierChangeDoesNot) {
   EXPECT_EQ(l.person("R", "2023-07-05")["scheme"], "employee");
 }
 
+// P-ELIG, P-CHANGE: a scheme_changed dated before the person's enrolment (logged after it) is refused, NOT_ELIGIBLE,
+// like a registration or a retirement dated then; the person has no standing before the enrolment. It was kept: the
+// person view showed the resident standing, a tier-2 limit and a designation before the enrolment, and a chronic
+// approval dated then was accepted (the as-of oracle's case).
+TEST(PChange, ASchemeChangeDatedBeforeTheEnrolmentIsRefused) {
+  Ledger l;
+  l.employee("E", "1980-06-15", "in_service", "2023-03-01");
+  const auto changed = l.apply({{"type", "scheme_changed"}, {"id", "back"}, {"at", "2023-01-01"}, {"person", "E"},
+                                {"scheme", "resident"}, {"tier", 2}});
+  ASSERT_EQ(changed.size(), 1u);
+  EXPECT_EQ(changed[0]["reason"], "NOT_ELIGIBLE");
+  EXPECT_EQ(changed[0]["detail"], "not enrolled on 2023-01-01");
+  EXPECT_EQ(l.designate("E", "T1", "2023-02-15")[0]["reason"], "NOT_ELIGIBLE");
+  EXPECT_EQ(l.approve("E", "C17", "2023-02-15")[0]["reason"], "NOT_ELIGIBLE");
+  const json before = l.person("E", "2023-02-20");
+  EXPECT_TRUE(before["scheme"].is_null()) << before.dump();
+  EXPECT_TRUE(before["ordinary"]["limit"].is_null()) << before.dump();
+  const json after = l.person("E", "2023-03-01");
+  EXPECT_EQ(after["scheme"], "employee");
+  EXPECT_EQ(after["status"], "in_service");
+}
+
 // P-CHANGE: a change to the resident scheme ends a designation residents may not hold.
 TEST(PChange, DesignationEndsWhenTheNewSchemeCannotHoldIt) {
   Ledger l;
