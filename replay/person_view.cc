@@ -24,12 +24,12 @@ json chronic_view(const PersonState& p, Date as_of, const Params* params) {
     if (r.variant) d["variant"] = spelled(*r.variant);
     diseases.push_back(d);
     if (!st || !params) continue;
-    // Only the buckets of the scheme in force (CHR-CHANGE ends the others' registrations; their figures belong to a
-    // scheme period before this one): a resident's ordinary bucket showed its limit, 1000.00, to an employee.
-    if ((r.bucket == Bucket::chronic_employee) != (st->scheme == Scheme::employee)) continue;
-    if (out.contains(name)) continue;
+    // The buckets of the registrations not ended before the scheme period in force began (CHR-CHANGE ends the
+    // others' at the change: a resident's ordinary bucket showed its limit, 1000.00, to an employee, and again after
+    // a change back). One revoked in an earlier year of the period stays, its limit 0.00 (later years do not count it).
     const int year = year_of(as_of);
     const Date period = period_start(p, as_of);
+    if (r.ended <= period || out.contains(name)) continue;
     Sums s = sum_effects(p, year, period, r.bucket, as_of);
     out[name] = {{"limit", format_money(chronic_limit(p, *st, r.bucket, as_of, *params))},
                  {"limit_used", format_money(s.limit_used)},

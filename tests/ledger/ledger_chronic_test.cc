@@ -299,6 +299,29 @@ TEST(ChrChange, SchemeChangeEndsRegistrations) {
   EXPECT_EQ(l.person("E", "2023-06-30")["chronic"]["employee"]["limit"], "3000.00");
 }
 
+// CHR-CHANGE: after a change to the employee scheme and back, the resident's ordinary bucket, whose registration
+// the first change ended, is not shown (it was: limit 1000.00 from a registration marked scheme_changed; the
+// statement showed none).
+TEST(ChrChange, APersonViewShowsNoBucketEndedBeforeItsPeriod) {
+  Ledger l;
+  l.resident("R", 2);
+  l.approve("R", "C17", "2023-02-01", {{"bucket", "ordinary"}});
+  EXPECT_EQ(l.person("R", "2023-03-01")["chronic"]["ordinary"]["limit"], "1000.00");
+  l.to_employee("R", "2023-04-01");
+  l.to_resident("R", "2023-07-01");
+  const json view = l.person("R", "2023-08-01")["chronic"];
+  EXPECT_FALSE(view.contains("ordinary")) << view.dump();
+  EXPECT_FALSE(view.contains("employee")) << view.dump();
+  EXPECT_EQ(view["diseases"][0]["state"], "scheme_changed");
+  l.approve("R", "C17", "2023-08-10", {{"bucket", "ordinary"}});
+  l.apply({{"type", "chronic_disease_revoked"}, {"id", l.next_id()}, {"at", "2023-10-01"}, {"person", "R"},
+           {"disease", "C17"}});
+  EXPECT_EQ(l.person("R", "2023-12-31")["chronic"]["ordinary"]["limit"], "1000.00");  // in effect this year
+  // Revoked in an earlier year of the same scheme period, the bucket stays (as ChrReg.EffectiveTheDayAfterAndRevocation
+  // shows an employee's, its limit 0.00).
+  EXPECT_TRUE(l.person("R", "2024-03-01")["chronic"].contains("ordinary"));
+}
+
 // CHR-CHANGE, TIME-DATED: an approval and a chronic facility choice dated before a change of scheme but logged after
 // it end at the change, as they do logged before it: the same events give the same answer in either order. (Logged
 // after, they once stayed in force: resident R, employee from 2023-06-01, was paid 1581.00 for a resident's
