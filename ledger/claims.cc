@@ -438,6 +438,15 @@ bool check_designation(const Claim& e, PersonState& p, const Standing& st, const
   return true;
 }
 
+// SETTLE: claim `e` takes its id in its person's history (EVENTS.md: a claim is its person and its claim id); the
+// status is set once decided.
+ClaimRecord& take_claim_id(PersonState& p, const Claim& e, StateAccess& state) {
+  ClaimRecord& rec = p.claims[e.claim];
+  rec.date = e.at;
+  state.touch_person(p.id);
+  return rec;
+}
+
 // SETTLE: the claim's person and facility are known and its id is new to the person (EVENTS.md: a claim is its
 // person and its claim id); otherwise s is refused, consuming nothing. Sets `fac` (none when out of area). A claim
 // of a known person at an unknown facility still takes its id, if new: a later claim event reusing it is a
@@ -453,8 +462,7 @@ bool known_and_new(const Claim& e, PersonState* p, StateAccess& state, const Fac
     if (!fac) {
       s.refuse<Say::facility_unregistered>(ClaimStatus::rejected, Reason::UNKNOWN_FACILITY, Rule::SETTLE,
                                            *e.facility, e.at);
-      const ClaimRecord rejected{.date = e.at, .status = ClaimStatus::rejected, .reversed = false, .effect = {}};
-      if (p->claims.try_emplace(e.claim, rejected).second) state.touch_person(p->id);
+      if (!p->claims.contains(e.claim)) take_claim_id(*p, e, state).status = ClaimStatus::rejected;
       return false;
     }
   }
@@ -484,9 +492,7 @@ Output settle_claim(const Claim& e, StateAccess& state, const FoldContext& ctx) 
   PersonState* p = state.person(e.person);
   const FacilityVersion* fac = nullptr;
   if (!known_and_new(e, p, state, fac, s)) return done();
-  state.touch_person(p->id);
-  ClaimRecord& rec = p->claims[e.claim];
-  rec.date = e.at;
+  ClaimRecord& rec = take_claim_id(*p, e, state);
   auto finish = [&] {
     rec.status = s.status;
     return done();
