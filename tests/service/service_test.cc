@@ -238,14 +238,14 @@ TEST_F(Service, TheFacilityListOfAMonthAddsUpToTheFundsMonth) {
     const std::string month = (m < 10 ? "2023-0" : "2023-") + std::to_string(m);
     const json list = get_json("/v1/fund/months/" + month + "/facilities", kAuditor);
     const json fund = get_json("/v1/fund/months/" + month, kAuditor);
-    long net = fen(list["out_of_area"]["fund"]["net"]), claims = list["out_of_area"]["claims"].get<long>();
+    long net = fen(list.at("out_of_area")["fund"]["net"]), claims = list.at("out_of_area")["claims"].get<long>();
     for (const json& f : list["facilities"]) net += fen(f["fund"]["net"]), claims += f["claims"].get<long>();
     EXPECT_EQ(net, fen(fund["fund"]["net"])) << month;
     EXPECT_EQ(claims, fund["claims"].get<long>()) << month;
-    if (list["out_of_area"]["claims"] == 0) continue;
+    if (list.at("out_of_area")["claims"] == 0) continue;
     ++away_months;
     const std::string csv = get("/v1/fund/months/" + month + "/facilities?format=csv", kAuditor)->body;
-    const json& a = list["out_of_area"];
+    const json& a = list.at("out_of_area");
     EXPECT_TRUE(csv.ends_with("\r\n," + a["claims"].dump() + "," + a["patients"].dump() + "," +
                               a["fund"]["settled"].get<std::string>() + "," + a["fund"]["reversed"].get<std::string>() +
                               "," + a["fund"]["net"].get<std::string>() + "\r\n")) << csv;
