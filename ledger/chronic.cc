@@ -80,9 +80,11 @@ Money chronic_limit(const PersonState& p, const Standing& st, Bucket bucket, Dat
   for (size_t i = 0; i < p.registrations.size(); ++i) {
     const Registration& r = p.registrations[i];
     if (r.bucket != bucket || !takes_position(r, params) || r.effective > d) continue;
-    // In effect on d; or revoked this year: the current year's limit keeps its part (CHR-REG).
-    bool counts =
-        r.ended > d || (r.end_reason == EndReason::revoked && year_of(r.ended) == year && r.effective < r.ended);
+    // In effect on d; or revoked this year after it took effect and after 1 January: the current year's limit keeps
+    // its part (CHR-REG). Revoked on 1 January, it was in effect on no day of the year, and has no part in it (it
+    // kept a full position: 7500.00 where 3000.00 is due, from the as-of oracle).
+    bool counts = r.ended > d || (r.end_reason == EndReason::revoked && year_of(r.ended) == year &&
+                                  r.effective < r.ended && r.ended > jan);
     if (!counts || !seen.insert(r.disease).second) continue;
     (r.effective <= jan ? at_jan1 : later).push_back({&r, standard_of(r, params), i});
   }

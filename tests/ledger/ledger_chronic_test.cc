@@ -212,6 +212,21 @@ TEST(ChrFac, ADecemberFilingBeforeAChangeOfSchemeNeverTakesEffect) {
   }
 }
 
+// CHR-REG, CHR-LIM: a disease revoked on 1 January was in effect on no day of that year: it has no part in its limit
+// (it kept a full position: C04's 6000.00 at 100% and C17's 3000.00 at 50%, 7500.00, where C17 alone gives
+// 3000.00). Revoked on 2 January, it keeps its part: C04 at 100% for the whole year, C17 at 50%.
+TEST(ChrReg, ADiseaseRevokedOnTheFirstOfJanuaryHasNoPartInThatYear) {
+  for (const char* revoked : {"2024-01-01", "2024-01-02"}) {
+    Ledger l = employee_with_facility();
+    l.approve("E", "C04", "2023-02-10");
+    l.approve("E", "C17", "2023-02-10");
+    l.apply({{"type", "chronic_disease_revoked"}, {"id", l.next_id()}, {"at", revoked}, {"person", "E"},
+             {"disease", "C04"}});
+    EXPECT_EQ(chronic_state(l, "2024-06-30")["limit"], std::string(revoked) == "2024-01-01" ? "3000.00" : "7500.00")
+        << revoked;
+  }
+}
+
 // CHR-REG, CHR-UNREG: effective the day after approval; revoked from the revocation date; unregistered rejected.
 TEST(ChrReg, EffectiveTheDayAfterAndRevocation) {
   Ledger l = employee_with_facility();
