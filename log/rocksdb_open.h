@@ -63,10 +63,14 @@ inline rocksdb::Status open_beside_writer(const std::function<rocksdb::Status(ro
 // RocksDB locks with fcntl for as long as a writable open lasts), or nullopt when none does (or it cannot be told).
 // Read from /proc/locks, matched by the LOCK file's device and inode: the file is never opened here, because closing
 // any descriptor of a file releases every fcntl lock this process holds on it (the F_GETLK probe this replaced did
-// so, and dropped the lock of a `serve` whose query service asked).
+// so, and dropped the lock of a `serve` whose query service asked). Where stat's device is not the one /proc/locks
+// prints (btrfs subvolumes, overlays over two file systems) nobody is named, never another file's holder; pids are
+// /proc's, this process's too (/proc/self).
 inline std::optional<long> lock_holder(const std::string& db_dir) {
   struct stat st {};
   if (::stat((db_dir + "/LOCK").c_str(), &st) != 0) return std::nullopt;  // never opened for writing
+  char self[32] = {};
+  if (::readlink("/proc/self", self, sizeof self - 1) <= 0) return std::nullopt;
   char file[64];
   std::snprintf(file, sizeof file, "%02x:%02x:%llu", ::major(st.st_dev), ::minor(st.st_dev),
                 static_cast<unsigned long long>(st.st_ino));
@@ -77,7 +81,7 @@ inline std::optional<long> lock_holder(const std::string& db_dir) {
     long pid = 0;
     // A waiter's line reads "<n>: -> POSIX ...": it does not hold the lock.
     if (!(fields >> n >> kind >> advisory >> mode >> pid >> where) || kind != "POSIX") continue;
-    if (where == file && pid != static_cast<long>(::getpid())) return pid;
+    if (where == file && std::to_string(pid) != self) return pid;
   }
   return std::nullopt;
 }

@@ -894,7 +894,7 @@ std::string in_use(const std::string& dir, const rocksdb::Status& st) {
   const std::optional<long> holder = lock_holder(dir);
   return "the store at " + dir + " is in use (" +
          (holder ? "process " + std::to_string(*holder) + ", a fold, serve or log truncate, has it open for writing"
-                 : "a fold or serve has it open for writing") + "): " + st.ToString();
+                 : "a fold, serve or log truncate has it open for writing") + "): " + st.ToString();
 }
 }  // namespace
 

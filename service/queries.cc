@@ -548,9 +548,9 @@ MonthShare MonthShare::from_json(MonthView view, const json& j) {
       return {f.at("claims").get<long>(), f.at("patients").get<size_t>(), row_of(f.at("fund"))};
     };
     for (const json& f : j.at("facilities")) v.facilities[f.at("facility").get<std::string>()] = facility(f);
-    // A member of an older version sends no out_of_area: its out-of-area claims are then not counted (as it did).
-    if (j.contains("out_of_area"))
-      if (const Facility away = facility(j.at("out_of_area")); away.claims) v.facilities[""] = away;
+    // Required: a share without it (a member of an older version) fails the answer, naming the member, rather than
+    // leaving its out-of-area claims out of a list that says it adds up.
+    if (const Facility away = facility(j.at("out_of_area")); away.claims) v.facilities[""] = away;
     return v;
   }
   v.fund = row_of(j.at("fund"));

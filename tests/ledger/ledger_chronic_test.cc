@@ -332,6 +332,13 @@ TEST(ChrChange, APersonViewShowsNoBucketEndedBeforeItsPeriod) {
   l.apply({{"type", "chronic_disease_revoked"}, {"id", l.next_id()}, {"at", "2023-10-01"}, {"person", "R"},
            {"disease", "C17"}});
   EXPECT_EQ(l.person("R", "2023-12-31")["chronic"]["ordinary"]["limit"], "1000.00");  // in effect this year
+  // Nor a bucket whose only registration never took effect (revoked on its approval day, CHR-REG), as the statement.
+  Ledger n;
+  n.resident("N", 2);
+  n.approve("N", "C17", "2023-02-01", {{"bucket", "ordinary"}});
+  n.apply({{"type", "chronic_disease_revoked"}, {"id", n.next_id()}, {"at", "2023-02-01"}, {"person", "N"},
+           {"disease", "C17"}});
+  EXPECT_FALSE(n.person("N", "2023-06-01")["chronic"].contains("ordinary"));
   // Revoked in an earlier year of the same scheme period, the bucket stays (as ChrReg.EffectiveTheDayAfterAndRevocation
   // shows an employee's, its limit 0.00).
   EXPECT_TRUE(l.person("R", "2024-03-01")["chronic"].contains("ordinary"));

@@ -119,7 +119,7 @@ class Accounts:
 
     def on_scheme_changed(self, e):
         p = self.known(e)
-        if p:
+        if p and day(e["at"]) >= p.enrolled:  # P-ELIG: one dated before the enrolment is refused and does nothing
             p.take_standing(e, day(e["at"]))
 
     def on_retirement_confirmed(self, e):

@@ -189,6 +189,8 @@ class Chronic:
         if not p:
             return
         when = day(e["at"])
+        if when < p.enrolled:
+            return  # P-ELIG: no standing before the enrolment; the change is refused (NOT_ELIGIBLE) and does nothing
         old = p.stand(when)
         p.standing.add(when, standing_of(e))
         if old is not None and old["scheme"] != e["scheme"]:

@@ -161,6 +161,8 @@ class Ordinary:
         if not p:
             return
         when, new = day(e["at"]), standing_of(e)
+        if when < p.enrolled:
+            return  # P-ELIG: no standing before the enrolment; the change is refused (NOT_ELIGIBLE) and does nothing
         old = p.stand(when)
         p.standing.add(when, new)
         if e.get("status") == "retired":
