@@ -33,8 +33,10 @@ AccountMovement movement(const EventHeader& e, const PersonState& p, bool credit
 void contribution_paid(const ContributionPaid& e, PersonState& p, const FoldContext& ctx, std::vector<Output>& out) {
   const Month m = e.month;
   const Date first = first_day(m);
-  const Standing* st = standing_at(p, first);
-  if (!st) st = standing_at(p, e.at);
+  // The standing on the month's first day; for a month that begins before the enrolment, the enrolment's (it was
+  // the standing on the payment date: a scheme change between them decided, and a payment dated before the
+  // enrolment was dropped without a record; from the accounts oracle).
+  const Standing* st = standing_at(p, std::max(first, p.enrolled));
   if (!st || st->scheme != Scheme::employee) return;  // residents have no account
   const int age = age_on(p.birth, first);
   if (st->status == EmployeeStatus::flexible || st->status == EmployeeStatus::old_urban) {

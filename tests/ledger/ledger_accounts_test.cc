@@ -181,6 +181,22 @@ TEST(Accounts, RetireeTurningSeventy) {
   EXPECT_EQ(balance(l, "O2", "2024-09-01"), "120.00");
 }
 
+// ACC-INSVC: a contribution for the month of the enrolment, which begins before it, is judged by the enrolment's
+// standing: paid after a change to the resident scheme (it was judged by the standing on the payment date: nothing)
+// or before the enrolment (it was dropped without a record). 10000.00 x (2% + 0.75%) = 275.00.
+TEST(Accounts, AContributionForTheMonthOfTheEnrolmentIsJudgedByTheEnrolmentsStanding) {
+  for (const char* paid : {"2023-05-05", "2023-03-10"}) {
+    Ledger l;
+    l.employee("E", "1980-01-01", "in_service", "2023-03-15");
+    l.to_resident("E", "2023-04-01");
+    const auto out = l.apply({{"type", "contribution_paid"}, {"id", "c"}, {"at", paid}, {"person", "E"},
+                              {"month", "2023-03"}, {"base", "10000.00"}});
+    ASSERT_EQ(out.size(), 1u) << paid;
+    EXPECT_EQ(out[0]["kind"], "account_credit") << paid;
+    EXPECT_EQ(out[0]["amount"], "275.00") << paid;
+  }
+}
+
 // ACC-USE: family only, allowed purposes only, never below zero; refusals in order, each changing nothing.
 TEST(Accounts, PaymentsAndRefusals) {
   Ledger l;
