@@ -33,9 +33,12 @@ AccountMovement movement(const EventHeader& e, const PersonState& p, bool credit
 void contribution_paid(const ContributionPaid& e, PersonState& p, const FoldContext& ctx, std::vector<Output>& out) {
   const Month m = e.month;
   const Date first = first_day(m);
-  // The standing on the month's first day; for a month that begins before the enrolment, the enrolment's (it was
-  // the standing on the payment date: a scheme change between them decided, and a payment dated before the
-  // enrolment was dropped without a record; from the accounts oracle).
+  // P-ELIG: a payment dated before the enrolment is refused, as every person event dated then (it was dropped
+  // without a record). ACC-INSVC, ACC-FLEX: the standing on the month's first day; for a month that begins before
+  // the enrolment, the enrolment's (*Interp.*; it was the payment date's: a change of scheme or a retirement
+  // between them decided).
+  if (e.at < p.enrolled)
+    return out.push_back(refusal(e, Reason::NOT_ELIGIBLE, "not enrolled on " + format_date(e.at)));
   const Standing* st = standing_at(p, std::max(first, p.enrolled));
   if (!st || st->scheme != Scheme::employee) return;  // residents have no account
   const int age = age_on(p.birth, first);

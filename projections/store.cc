@@ -1040,7 +1040,7 @@ rocksdb::DB* open_db(rocksdb::Options opt, const std::string& dir, const std::st
   return db;
 }
 
-// Whether a process holds the store's lock (a fold or serve has it open for writing), or it cannot be taken.
+// Whether a process holds the store's lock (a fold, serve or log truncate), or it cannot be taken.
 bool held_by_a_writer(const std::string& dir) {
   try {
     const StoreLock free(dir);

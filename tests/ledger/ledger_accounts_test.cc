@@ -181,20 +181,28 @@ TEST(Accounts, RetireeTurningSeventy) {
   EXPECT_EQ(balance(l, "O2", "2024-09-01"), "120.00");
 }
 
-// ACC-INSVC: a contribution for the month of the enrolment, which begins before it, is judged by the enrolment's
-// standing: paid after a change to the resident scheme (it was judged by the standing on the payment date: nothing)
-// or before the enrolment (it was dropped without a record). 10000.00 x (2% + 0.75%) = 275.00.
-TEST(Accounts, AContributionForTheMonthOfTheEnrolmentIsJudgedByTheEnrolmentsStanding) {
-  for (const char* paid : {"2023-05-05", "2023-03-10"}) {
-    Ledger l;
-    l.employee("E", "1980-01-01", "in_service", "2023-03-15");
-    l.to_resident("E", "2023-04-01");
-    const auto out = l.apply({{"type", "contribution_paid"}, {"id", "c"}, {"at", paid}, {"person", "E"},
-                              {"month", "2023-03"}, {"base", "10000.00"}});
-    ASSERT_EQ(out.size(), 1u) << paid;
-    EXPECT_EQ(out[0]["kind"], "account_credit") << paid;
-    EXPECT_EQ(out[0]["amount"], "275.00") << paid;
+// ACC-INSVC: a contribution for a month that begins before the enrolment is judged by the enrolment's standing,
+// paid after a change to the resident scheme (it was judged by the standing on the payment date: nothing); 10000.00
+// x (2% + 0.75%) = 275.00, for the month of the enrolment and one before it. P-ELIG: one paid before the enrolment
+// is refused, NOT_ELIGIBLE (it was dropped without a record).
+TEST(Accounts, AContributionForAMonthBeforeTheEnrolmentIsJudgedByTheEnrolmentsStanding) {
+  Ledger l;
+  l.employee("E", "1980-01-01", "in_service", "2023-03-15");
+  l.to_resident("E", "2023-04-01");
+  for (const char* month : {"2023-03", "2023-02"}) {
+    const auto out = l.apply({{"type", "contribution_paid"}, {"id", std::string("c") + month}, {"at", "2023-05-05"},
+                              {"person", "E"}, {"month", month}, {"base", "10000.00"}});
+    ASSERT_EQ(out.size(), 1u) << month;
+    EXPECT_EQ(out[0]["kind"], "account_credit") << month;
+    EXPECT_EQ(out[0]["amount"], "275.00") << month;
   }
+  const auto early = l.apply({{"type", "contribution_paid"}, {"id", "early"}, {"at", "2023-03-10"}, {"person", "E"},
+                              {"month", "2023-03"}, {"base", "10000.00"}});
+  ASSERT_EQ(early.size(), 1u);
+  EXPECT_EQ(early[0]["kind"], "refusal");
+  EXPECT_EQ(early[0]["reason"], "NOT_ELIGIBLE");
+  EXPECT_EQ(early[0]["detail"], "not enrolled on 2023-03-10");
+  EXPECT_EQ(balance(l, "E", "2023-12-31"), "550.00");
 }
 
 // ACC-USE: family only, allowed purposes only, never below zero; refusals in order, each changing nothing.

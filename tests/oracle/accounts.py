@@ -20,6 +20,8 @@ Interpretations where POLICY.md is silent (each a reading of the rule cited):
 - ACC-INSVC / ACC-FLEX: the standing that decides a contribution (in service, flexible, old-urban, retired,
   resident) is the one in effect on the first day of the contribution month, like the age and the retirement that
   ACC-INSVC judges on that day; for a month whose first day is before the enrolment, the enrolment's standing.
+- P-ELIG: a contribution_paid, a scheme_changed or a retirement_confirmed dated before the enrolment is refused
+  (the contribution with a NOT_ELIGIBLE record) and changes nothing.
 - ACC-INSVC: a credit that rounds to 0.00 changes nothing and writes no record.
 - ACC-FLEX: only months from 2023-01 to 2027-06 (the policy window) are checked; a contribution without `amount`
   is not checked.
@@ -124,7 +126,7 @@ class Accounts:
 
     def on_retirement_confirmed(self, e):
         p = self.known(e)
-        if p:
+        if p and day(e["at"]) >= p.enrolled:  # P-ELIG: one dated before the enrolment is refused and does nothing
             when = day(e["at"])
             scheme = (p.standing.at(when) or p.standing.entries[0][2])[0]
             p.take_standing({"scheme": scheme, "status": "retired"}, when)
@@ -153,6 +155,9 @@ class Accounts:
     def on_contribution_paid(self, e):
         p = self.known(e)
         if not p:
+            return
+        if day(e["at"]) < p.enrolled:  # P-ELIG: paid before the enrolment, refused
+            self.refuse(e, p.id, "NOT_ELIGIBLE")
             return
         self.expected.judge(e["id"])
         month = e["month"]

@@ -1127,6 +1127,21 @@ TEST(ServiceIds, AnIdHoldingASlashIsOneSegmentOfThePath) {
 
 // Exact CSV: reversals are rows (the fund column nets), account movements are in the fund's month, text fields that
 // a spreadsheet would take for a formula get a leading ', negative money does not.
+// A member's share of the facility list without out_of_area (a member of an older version) does not read: the
+// answer fails naming the member (service.cc), rather than leave its out-of-area claims out of a list said to add up
+// to the fund's month.
+TEST(MonthShares, AFacilityListShareWithoutOutOfAreaDoesNotRead) {
+  json share = {{"month", "2023-03"}, {"facilities", json::array()},
+                {"out_of_area", {{"claims", 2}, {"patients", 1},
+                                 {"fund", {{"settled", "10.00"}, {"reversed", "-4.00"}, {"net", "6.00"}}}}}};
+  EXPECT_EQ(merge_month_views(MonthView::facilities, {share, share})["out_of_area"],
+            json({{"claims", 4}, {"patients", 2},
+                  {"fund", {{"settled", "20.00"}, {"reversed", "-8.00"}, {"net", "12.00"}}}}));
+  json old = share;
+  old.erase("out_of_area");
+  EXPECT_THROW(merge_month_views(MonthView::facilities, {share, old}), json::out_of_range);
+}
+
 TEST(ServiceCsv, ReversalsAccountMovementsAndFormulaInjection) {
   json facility = {{"claims", json::array({{{"claim", "=HYPERLINK(1)"}, {"person", "+P1"}, {"date", "2023-03-08"},
                                             {"benefit", "ordinary"}, {"scheme", "@s"}, {"level", 3},
