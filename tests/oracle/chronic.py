@@ -28,7 +28,8 @@ Interpretations where POLICY.md is silent (each a reading of the rule cited):
   year after 1 January (CHR-REG: the limit "keeps its part"; revoked on 1 January, a disease was in effect on no
   day of the year and has no part in it, as one revoked before it took effect); a disease revoked and approved
   again in one year is two registrations, each with its own position (CHR-REG: "a new approval is a new
-  registration ... pro-rated like any disease added in the year"). A registration ended by a change of scheme counts no more (CHR-CHANGE).
+  registration ... pro-rated like any disease added in the year"). A registration ended by a change of scheme
+  counts no more (CHR-CHANGE).
 - CHR-SUSP: the bucket's chronic cost of the year is summed over its scheme periods; an approval dated in the next
   year but logged before the close is not suspended.
 - ORD-AWAY for chronic claims: the self-first amount counts into the bucket's limit_used as far as the bucket limit
