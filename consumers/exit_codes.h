@@ -23,9 +23,10 @@ inline constexpr int kFindings = 6;
 
 // The list `gongji --help` ends with; the README's "Exit status" paragraph says the same in more words.
 inline constexpr const char* kHelpFooter =
-    "Exit status: 0 ok; 1 failure (I/O error, damaged log or store, a policy file refused: the message names the "
-    "file); 2 usage "
-    "(a command-line mistake: the message names the option); 3 ingest refused some lines; 4 not found; "
+    "Exit status: 0 ok; 1 failure (I/O error, damaged log or store, a policy file that does not load: the message "
+    "names the file); 2 usage "
+    "(a command-line mistake, a policy file of another version than the store's: the message names the option); 3 "
+    "ingest refused some lines; 4 not found; "
     "5 explain: mismatch; 6 audit, log verify or access-log verify: findings.";
 
 }  // namespace gongji::exit_code
