@@ -41,6 +41,7 @@ WAIT = 15  # seconds any one page element may take to appear
 try:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
@@ -169,7 +170,10 @@ class Walk:
         self.shots = 0
 
     def wait(self, cond, what):
-        return WebDriverWait(self.d, WAIT).until(cond, message="waiting for " + what)
+        # A view the page replaces while a condition reads it (found, then gone: stale) is read again, not a failure
+        # (CI, 2026-12-07: the facility month's heading replaced between its lookup and its text).
+        return WebDriverWait(self.d, WAIT, ignored_exceptions=[StaleElementReferenceException]).until(
+            cond, message="waiting for " + what)
 
     def css(self, selector):
         return self.wait(EC.visibility_of_element_located((By.CSS_SELECTOR, selector)), selector)
@@ -353,9 +357,10 @@ def walk_hostile_ids(w, desk, auditor):
         w.click("facilities-btn")
         listed = '#audit-view tr'
         w.wait(lambda d: d.find_elements(By.CSS_SELECTOR, '#audit-view [data-col="facility"]'), "the facility list")
-        rows = [r for r in d.find_elements(By.CSS_SELECTOR, listed)
-                if r.find_elements(By.CSS_SELECTOR, '[data-col="facility"]') and
-                r.find_element(By.CSS_SELECTOR, '[data-col="facility"]').get_attribute("textContent") == facility]
+        rows = w.wait(lambda d: [r for r in d.find_elements(By.CSS_SELECTOR, listed)
+                                 if r.find_elements(By.CSS_SELECTOR, '[data-col="facility"]') and
+                                 r.find_element(By.CSS_SELECTOR, '[data-col="facility"]').get_attribute("textContent")
+                                 == facility], f"the row of {facility!r}")
         assert len(rows) == 1, (facility, len(rows))
         rows[0].find_element(By.CSS_SELECTOR, "button").click()
         w.wait(lambda d: d.find_elements(By.CSS_SELECTOR, '#audit-view h2') and "Facility" in
