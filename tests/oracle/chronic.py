@@ -45,7 +45,7 @@ import datetime
 from decimal import Decimal
 
 from common import ZERO, Expected, Facilities, Timeline, claim_view, day, level_of, money, next_month
-from common import reversal_fields, rnd, settlement_fields
+from common import rejection, reversal_fields, rnd, settlement_fields, standing_of
 
 START, END = datetime.date(2023, 1, 1), datetime.date(2027, 6, 30)  # T-START
 _STANDARDS = """5000 4000 4000 6000 6000 1500 7000 - 3000 3000 - 30000 4000 3600 3000 2000 3000 6000 3000 3000 2000
@@ -115,11 +115,6 @@ class Person:
         return found[-1] if found else None
 
 
-def standing_of(event):
-    return {"scheme": event["scheme"], "status": event.get("status"), "tier": event.get("tier"),
-            "student": bool(event.get("student"))}
-
-
 def active(reg):
     return reg["revoked"] is None and reg["suspended"] is None and reg["ended"] is None
 
@@ -151,11 +146,6 @@ def bucket_limit(p, bucket, when):
     for weight, reg in zip(WEIGHTS, first + later):
         twelfths += standard(reg) * weight * (12 if reg["effective"] <= jan1 else 13 - reg["effective"].month)
     return rnd(twelfths / 12)
-
-
-def rejection(status, reason, total):
-    return {"status": status, "reasons": {reason}, "total": total, "eligible": ZERO, "self_first": ZERO,
-            "deductible": ZERO, "covered": ZERO, "ratio": ZERO, "fund": ZERO, "patient": total}
 
 
 class Chronic:

@@ -119,6 +119,18 @@ def ratio_text(value):
     return str(Decimal(str(value)).quantize(Decimal("0.0001")))
 
 
+def standing_of(event):
+    """The standing a person_enrolled or scheme_changed gives (EVENTS.md: the full standing)."""
+    return {"scheme": event["scheme"], "status": event.get("status"), "tier": event.get("tier"),
+            "student": bool(event.get("student"))}
+
+
+def rejection(status, reason, total):
+    """A rejected or referred settlement: `total`, the patient pays it all, zero everywhere else (§4)."""
+    return {"status": status, "reasons": {reason}, "total": total, "eligible": ZERO, "self_first": ZERO,
+            "deductible": ZERO, "covered": ZERO, "ratio": ZERO, "fund": ZERO, "patient": total}
+
+
 SETTLEMENT_MONEY = ("total", "eligible", "self_first", "deductible", "covered", "fund", "patient")
 REVERSAL_MONEY = ("deductible", "eligible", "fund", "limit_used", "inpatient_used")
 

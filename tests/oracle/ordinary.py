@@ -39,7 +39,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from common import ZERO, Expected, Facilities, Timeline, age_on, claim_view, day, level_of, money, next_month
-from common import reversal_fields, rnd, settlement_fields
+from common import rejection, reversal_fields, rnd, settlement_fields, standing_of
 
 START, END = date(2022, 12, 1), date(2027, 6, 30)  # T-START
 DEDUCTIBLE = {"employee": {1: 300, 2: 500, 3: 700}, "resident": {1: 100, 2: 150, 3: 200}}  # ORD-DED
@@ -121,16 +121,6 @@ class Person:
         else:
             key = 1 if age_on(self.birth, when) < MINOR_BELOW else s["tier"]
         return Decimal(LIMIT[key][0 if when.year == 2022 else 1])
-
-
-def standing_of(event):
-    return {"scheme": event["scheme"], "status": event.get("status"), "tier": event.get("tier"),
-            "student": bool(event.get("student"))}
-
-
-def rejection(status, reason, total):
-    return {"status": status, "reasons": {reason}, "total": total, "eligible": ZERO, "self_first": ZERO,
-            "deductible": ZERO, "covered": ZERO, "ratio": ZERO, "fund": ZERO, "patient": total}
 
 
 class Ordinary:
