@@ -231,6 +231,25 @@ void enroll(const PersonEnrolled& e, PersonState* p, StateAccess& state, std::ve
   state.touch_person(n.id);
 }
 
+// The entry a retirement_confirmed dated `from` makes after the standing `before` (P-CHANGE): an employee's with
+// status retired; a resident's unchanged, as a resident does not retire (confirm_retirement refuses one).
+Standing retired_after(const Standing& before, Date from) {
+  Standing s = before;
+  s.from = from;
+  s.retirement = true;
+  if (s.scheme == Scheme::employee) s.status = EmployeeStatus::retired;
+  return s;
+}
+
+// TIME-DATED: an entry a retirement made is derived again from the entry before it once a scheme_changed is inserted
+// before it (logged later, dated earlier), as if the events had been logged in date order: a change to resident
+// dated before a retirement ends it (it was kept as a copy of the employee's standing, so the person was a retired
+// employee again from the retirement's date), and a change of status or tier dated before one carries on into it.
+void rederive_retirements(PersonState& p) {
+  for (size_t i = 1; i < p.standing.size(); ++i)
+    if (Standing& x = p.standing[i].value; x.retirement) x = retired_after(p.standing[i - 1].value, p.standing[i].from);
+}
+
 void change_scheme(const SchemeChanged& e, PersonState& p, StateAccess& state) {
   const Standing* cur = standing_at(p, e.at);
   Standing s = standing_of(e);
@@ -238,6 +257,7 @@ void change_scheme(const SchemeChanged& e, PersonState& p, StateAccess& state) {
   const bool new_scheme = cur && cur->scheme != s.scheme;
   if (s.status == EmployeeStatus::retired && !(cur && cur->status == EmployeeStatus::retired)) p.retired_on = e.at;
   insert_dated(p.standing, e.at, s);
+  rederive_retirements(p);
   if (!new_scheme) return;
   // P-CHANGE: designations dated in the new scheme's period (a change logged after them: back-dated) that it may not
   // hold are dropped, then the one in force on the change ends if the new scheme may not hold it.
@@ -253,11 +273,8 @@ bool confirm_retirement(const RetirementConfirmed& e, PersonState& p, std::vecto
     out.push_back(refusal(e, Reason::NOT_ELIGIBLE, "only an enrolled employee can retire"));
     return false;
   }
-  Standing s = *cur;
-  s.from = e.at;
-  s.status = EmployeeStatus::retired;
   if (cur->status != EmployeeStatus::retired) p.retired_on = e.at;
-  insert_dated(p.standing, e.at, s);
+  insert_dated(p.standing, e.at, retired_after(*cur, e.at));
   return true;
 }
 

@@ -25,6 +25,11 @@ struct Standing {
   int tier = 0;        // resident: 1 | 2
   bool student = false;
   bool old_urban = false;
+  // Made by a retirement_confirmed: the entry before it with status retired while that one is an employee's, and
+  // that one unchanged while it is a resident's (P-CHANGE, TIME-DATED; derived again when an entry is inserted
+  // before it: ledger.cc rederive_retirements). False for an enrolment's and a scheme_changed's (one to status
+  // retired too: it states the scheme, and holds as it says whatever is dated before it).
+  bool retirement = false;
   bool operator==(const Standing&) const = default;
 };
 

@@ -11,6 +11,7 @@ constexpr uint8_t kFacilityFormat = 1, kMetaFormat = 1;
 struct Out {
   std::string s;
   bool codes_by_index = false;  // person format 3: a code as its index in its table (put_code)
+  bool retirement_entries = false;  // person format 5: each standing entry says whether a retirement made it
   void u(uint64_t v) {
     while (v >= 0x80) s.push_back(static_cast<char>(v | 0x80)), v >>= 7;
     s.push_back(static_cast<char>(v));
@@ -28,6 +29,7 @@ struct In {
   size_t pos = 0;
   const char* what = "";
   bool codes_by_index = false;  // as Out's
+  bool retirement_entries = false;  // as Out's; an entry of an older format reads as not a retirement's
   [[noreturn]] void fail() { throw StateCodecError(std::string("stored state is unreadable at ") + what); }
   uint64_t u() {
     uint64_t v = 0;
@@ -112,11 +114,13 @@ static_assert(pinned<Variant, 1>({"castration"}));
 static_assert(pinned<EndReason, 3>({"revoked", "suspended", "scheme_changed"}));
 void put(Out& o, const Standing& x) {
   o.i(x.from), put_code(o, x.scheme), put_code(o, x.status), o.i(x.tier), o.b(x.student), o.b(x.old_urban);
+  if (o.retirement_entries) o.b(x.retirement);
 }
 void get(In& in, Standing& x) {
   x.from = static_cast<Date>(in.i()), x.scheme = get_code<Scheme>(in);
   x.status = get_optional_code<EmployeeStatus>(in), x.tier = static_cast<int>(in.i());
   x.student = in.b(), x.old_urban = in.b();
+  x.retirement = in.retirement_entries && in.b();
 }
 void put(Out& o, const std::string& x) { o.str(x); }
 void get(In& in, std::string& x) { x = in.str(); }
@@ -561,14 +565,29 @@ void get_account_3(In& in, std::vector<AccountEntry>& v) {
   int64_t date = 0;
   for (AccountEntry& x : v) x.date = read_after(in, date), x.amount = in.i(), x.cause = in.str(), date = x.date;
 }
+
+// Person formats 1 to 4 kept no mark of the standing entries a retirement_confirmed made (Standing::retirement): an
+// entry is read as one when it has the shape confirm_retirement gives it, the employee's entry before it with status
+// retired and nothing else changed. A scheme_changed to status retired that changed nothing else has that shape too,
+// and is read as a retirement (README, store format 13); an entry an earlier-dated standing logged after it left
+// stale is not, as those formats folded it.
+void mark_retirements_by_shape(std::vector<Dated<Standing>>& line) {
+  for (size_t i = 1; i < line.size(); ++i) {
+    const Standing &before = line[i - 1].value, &s = line[i].value;
+    line[i].value.retirement = before.scheme == Scheme::employee && s.scheme == Scheme::employee &&
+                               s.status == EmployeeStatus::retired && s.tier == before.tier &&
+                               s.student == before.student && s.old_urban == before.old_urban;
+  }
+}
 }  // namespace
 
 std::string encode_person(const PersonState& p, uint8_t format) {
-  if (format < 1 || format > 4) throw StateCodecError("person format " + std::to_string(format) + " is not written");
+  if (format < 1 || format > 5) throw StateCodecError("person format " + std::to_string(format) + " is not written");
   Out o;
   o.s.reserve(256);
   o.s.push_back(static_cast<char>(format));
   o.codes_by_index = format >= 3;
+  o.retirement_entries = format >= 5;
   o.str(p.id), o.i(p.birth), o.i(p.enrolled);
   put(o, p.standing), put(o, p.suspended), put(o, p.designation), put(o, p.designation_changes);
   if (format >= 4) put(o, p.admissions), put(o, p.discharges);
@@ -589,13 +608,15 @@ PersonState decode_person(std::string_view bytes) {
   In in{bytes};
   in.what = "person format";
   const uint8_t format = bytes.empty() ? 0 : static_cast<uint8_t>(bytes[0]);
-  if (format < 1 || format > 4) in.fail();
+  if (format < 1 || format > 5) in.fail();
   in.pos = 1;
   in.codes_by_index = format >= 3;
+  in.retirement_entries = format >= 5;
   PersonState p;
   in.what = "person";
   p.id = in.str(), p.birth = static_cast<Date>(in.i()), p.enrolled = static_cast<Date>(in.i());
   get(in, p.standing), get(in, p.suspended), get(in, p.designation), get(in, p.designation_changes);
+  if (format < 5) mark_retirements_by_shape(p.standing);
   if (format >= 4) {
     get(in, p.admissions), get(in, p.discharges);
     // As insert_date keeps them: ascending; no discharge on kNever (what a stay not discharged ends on).

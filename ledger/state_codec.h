@@ -17,7 +17,7 @@ struct StateCodecError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// A person's first byte is its format, all four read:
+// A person's first byte is its format, all five read:
 //   1 (store formats up to 7): every claim's effect in full; written only where asked (tests building a store of
 //     format 7);
 //   2 (store format 8, issue 10: a person is rewritten at each commit that touches it, and claims and their effects
@@ -27,8 +27,12 @@ struct StateCodecError : std::runtime_error {
 //   4 (store format 12): as 3, with the dates of the inpatient admissions and discharges (ORD-INPT) where formats 1
 //     to 3 held stays paired as they were logged. A person of formats 1 to 3 reads as the admissions and discharges
 //     of its stays; one written in them holds its stays_of (state.h), so admissions and discharges stays_of passes
-//     over are not kept there. Written.
-inline constexpr uint8_t kPersonFormat = 4;
+//     over are not kept there;
+//   5 (store format 13): as 4, with each standing entry saying whether a retirement made it (Standing::retirement).
+//     An entry of formats 1 to 4 is read as a retirement's when it has the shape of one (state_codec.cc
+//     mark_retirements_by_shape), as every retirement folded before has unless an earlier-dated standing logged
+//     after it left it stale (the case format 5 corrects, README). Written.
+inline constexpr uint8_t kPersonFormat = 5;
 std::string encode_person(const PersonState& p, uint8_t format = kPersonFormat);
 PersonState decode_person(std::string_view bytes);
 std::string encode_facility(const FacilityState& f);

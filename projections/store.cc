@@ -1133,10 +1133,10 @@ void Store::catch_up() {
 // one (new, or created by an older binary and never folded: record_run() stamps it before the first write). A
 // writable open migrates formats 2 to 8 (migrate_2_to_3, then migrate_outputs from 3, 4 or 5 to 6, then migrate_meta
 // to 7, then migrate_to_8, then migrate_persons to 9), each step saying what it did on the operational log (format 10
-// is built from the log: record_latest_dates; 11 from 10 by migrate_to_11, 12 from 11 by migrate_persons); a
-// read-only open reads formats 4 to 12 as they are (reads_format), and a store left halfway to format 8 as format 7,
-// halfway to 9 as 8, halfway to 12 as 11 (format()). A secondary reads it again at catch_up() while it is below
-// kStoreFormat.
+// is built from the log: record_latest_dates; 11 from 10 by migrate_to_11, 12 from 11 and 13 from 12 by
+// migrate_persons); a read-only open reads formats 4 to 13 as they are (reads_format), and a store left halfway to
+// format 8 as format 7, halfway to 9 as 8, to 12 as 11, to 13 as 12 (format()). A secondary reads it again at
+// catch_up() while it is below kStoreFormat.
 // Anything else, and formats 2 and 3 in a read-only open, is refused with what to run. A new format adds its step
 // after the last one, and says so at kStoreFormat.
 void Store::check_format(bool read_only) {
@@ -1181,11 +1181,11 @@ void Store::check_format(bool read_only) {
     format = 8;
   }
   if ((format == 8 || (format == 9 && halfway)) && !read_only) format = migrate_persons(9, 3);
-  if (format == 10 && !read_only) format = migrate_to_11();
-  if ((format == 11 || (format == 12 && halfway)) && !read_only) format = migrate_persons(12, 4);
+  if (format >= 10 && format < static_cast<uint64_t>(kStoreFormat) + (halfway ? 1 : 0) && !read_only)
+    format = migrate_from_10(static_cast<int>(format), halfway);
   if (read_only && halfway && format == 8) format = 7;  // migrate_to_8 stopped midway: still format 7's indexes
   // migrate_persons stopped midway: persons of both formats, read as the format before (an audit says to fold first)
-  if (read_only && halfway && (format == 9 || format == 12)) --format;
+  if (read_only && halfway && (format == 9 || format == 12 || format == 13)) --format;
   format_ = static_cast<int64_t>(format);
   if (reads_format(format_)) return;
   const std::string data = parent_of(dir_);
@@ -2456,8 +2456,14 @@ void Store::record_latest_dates(EventLog& log) {
   oplog::info("migrated the store at " + dir_ + " to format 10: the latest date " +
               "of " + std::to_string(partitions) + " partitions recorded from the log (" + std::to_string(records) +
               " records read)");
-  format_ = migrate_to_11();
-  format_ = migrate_persons(12, 4);
+  format_ = migrate_from_10(10, false);
+}
+
+int Store::migrate_from_10(int format, bool halfway) {
+  if (format == 10) format = migrate_to_11();
+  if (format == 11 || (format == 12 && halfway)) format = migrate_persons(12, 4);
+  if (format == 12 || (format == 13 && halfway)) format = migrate_persons(13, 5);
+  return format;
 }
 
 std::optional<Store::Disorder> Store::disorder(int partition) const {

@@ -131,14 +131,18 @@ class StoreLock {
 //  12  persons in person format 4: the dates of inpatient admissions and discharges, not stays paired in log order
 //      (ORD-INPT; Store::migrate_persons re-encodes every person at a writable open of format 11, and after
 //      record_latest_dates has built 11); a read-only open reads format 11's persons as they are
+//  13  persons in person format 5: each standing entry says whether a retirement_confirmed made it (P-CHANGE,
+//      TIME-DATED: a change of scheme logged later and dated before a retirement ends it for a resident;
+//      Store::migrate_persons re-encodes every person at a writable open of format 12, each entry of theirs read as
+//      not a retirement's, as they were folded); a read-only open reads format 12's persons as they are
 // A writable open migrates formats 2 to 8 in place (Store::migrate_2_to_3, then migrate_outputs to 6, then
 // migrate_meta to 7, then migrate_to_8, then migrate_persons to 9; then a fold's record_latest_dates to 10, then
-// migrate_to_11 and migrate_persons to 12; a format-10 store migrate_to_11 at its open, 11 migrate_persons); a
-// read-only one refuses 2 and 3, saying to run a fold once, and reads 4 to 12 as they are (settlement format 1 is
-// still decoded, to the same steps, JSON lines and JSON metas are still read, a c/ value is not read, a record both
-// indexes list is read once, and persons of formats 1 to 3 are decoded), as replays read their checkpoints (a
-// replay's copy is opened writable, so it is migrated).
-inline constexpr int kStoreFormat = 12;
+// migrate_to_11 and migrate_persons to 12 and 13; a format-10 store migrate_to_11 at its open, 11 and 12
+// migrate_persons); a read-only one refuses 2 and 3, saying to run a fold once, and reads 4 to 13 as they are
+// (settlement format 1 is still decoded, to the same steps, JSON lines and JSON metas are still read, a c/ value is
+// not read, a record both indexes list is read once, and persons of formats 1 to 4 are decoded), as replays read
+// their checkpoints (a replay's copy is opened writable, so it is migrated).
+inline constexpr int kStoreFormat = 13;
 // Whether this binary reads a store (or checkpoint) of `format` without migrating it first.
 constexpr bool reads_format(int64_t format) { return format >= 4 && format <= kStoreFormat; }
 
@@ -595,6 +599,10 @@ class Store {
   void migrate_to_8();
   int migrate_to_11();
   int migrate_persons(int to, uint8_t below);
+  // The steps from format 10 on, each built from the store alone (migrate_to_11, migrate_persons to 12, to 13), for
+  // a store of `format` 10 or more (`halfway`: n/migrating is there); returns the format reached. The one list of
+  // them, for a writable open (check_format) and for record_latest_dates' store it has just made format 10.
+  int migrate_from_10(int format, bool halfway);
   std::string dir_;
   std::atomic<int64_t> format_{kStoreFormat};  // atomic: a secondary's catch_up() reads it again
   std::unique_ptr<rocksdb::Env> env_;  // declared before db_: outlives it

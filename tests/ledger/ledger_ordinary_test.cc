@@ -523,6 +523,57 @@ TEST(PChange, ASchemeChangeDatedBeforeTheEnrolmentIsRefused) {
   EXPECT_EQ(after["status"], "in_service");
 }
 
+// P-CHANGE, TIME-DATED: a retirement_confirmed logged before a change to the resident scheme dated before it holds
+// as the events in date order would: not at all while the person is a resident (confirm_retirement refuses a
+// resident's). It was kept as a copy of the employee's standing, so the person was a retired employee again from the
+// retirement's date, in a new scheme period: the claim below owed the employee's 300.00 deductible and was paid
+// nothing, where the resident's 100.00 leaves 200.00 covered at 50% (the as-of oracle's case).
+TEST(PChange, AChangeToResidentDatedBeforeARetirementLoggedEarlierEndsIt) {
+  Ledger l;
+  l.employee("E", "1962-01-01");
+  l.designate("E", "T1", "2023-01-01");
+  EXPECT_TRUE(l.simple("retirement_confirmed", "E", "2023-06-01").empty());
+  EXPECT_EQ(l.person("E", "2023-06-15")["status"], "retired");
+  l.to_resident("E", "2023-03-01", 2);
+  for (const char* day : {"2023-03-01", "2023-06-01", "2023-12-31"}) {
+    const json p = l.person("E", day);
+    EXPECT_EQ(p["scheme"], "resident") << day;
+    EXPECT_TRUE(p["status"].is_null()) << day;
+  }
+  EXPECT_EQ(l.person("E", "2023-02-28")["status"], "in_service");
+  const auto c = l.claim("E", "T1", "2023-07-05", items({item("drug", "300.00")}));
+  EXPECT_EQ(c["deductible"], "100.00");  // the resident's, in the scheme period begun on 03-01
+  EXPECT_EQ(c["ratio"], "0.5000");
+  EXPECT_EQ(c["fund"], "100.00");
+}
+
+// P-CHANGE, TIME-DATED: a change of employee status dated before a retirement logged earlier carries on into it, and
+// a change back to the employee scheme dated between a change to resident and the retirement (all three logged
+// after the retirement) makes the retirement hold again from its date, as in date order.
+TEST(PChange, ARetirementLoggedEarlierFollowsTheStandingsDatedBeforeIt) {
+  Ledger l;
+  l.employee("E", "1962-01-01");
+  l.simple("retirement_confirmed", "E", "2023-09-01");
+  l.to_employee("E", "2023-02-01", "old_urban");
+  EXPECT_EQ(l.person("E", "2023-03-01")["status"], "old_urban");
+  EXPECT_EQ(l.person("E", "2023-09-01")["status"], "retired");
+  EXPECT_TRUE(standing_at(l.state.persons.at("E"), *parse_date("2023-09-01"))->old_urban);  // from the one before it
+  l.to_resident("E", "2023-04-01", 1);
+  EXPECT_EQ(l.person("E", "2023-09-01")["scheme"], "resident");
+  l.to_employee("E", "2023-06-01", "flexible");
+  const json back = l.person("E", "2023-09-01");
+  EXPECT_EQ(back["scheme"], "employee");
+  EXPECT_EQ(back["status"], "retired");
+  EXPECT_EQ(l.person("E", "2023-08-31")["status"], "flexible");
+  // A scheme_changed to status retired states its scheme: a change to resident dated before it, logged after, ends
+  // only the days before it (P-CHANGE: a change of scheme, a new period, the retirement from its date).
+  l.employee("F", "1962-03-01");
+  l.to_employee("F", "2023-05-01", "retired");
+  l.to_resident("F", "2023-04-01", 2);
+  EXPECT_EQ(l.person("F", "2023-04-30")["scheme"], "resident");
+  EXPECT_EQ(l.person("F", "2023-05-01")["status"], "retired");
+}
+
 // P-CHANGE: a change to the resident scheme ends a designation residents may not hold.
 TEST(PChange, DesignationEndsWhenTheNewSchemeCannotHoldIt) {
   Ledger l;

@@ -143,8 +143,8 @@ class StateGen {
     }
   }
   void fill(Standing& x) {
-    auto& [from, scheme, status, tier, student, old_urban] = x;
-    fill(from), fill(scheme), fill(status), fill(tier), fill(student), fill(old_urban);
+    auto& [from, scheme, status, tier, student, old_urban, retirement] = x;
+    fill(from), fill(scheme), fill(status), fill(tier), fill(student), fill(old_urban), fill(retirement);
   }
   void fill(Effect& x) {
     auto& [date, year, period, bucket, claim, deductible, limit_used, inpatient_used, fund, eligible, bonus] = x;
@@ -228,17 +228,33 @@ PersonState as_stays(PersonState p) {
   return p;
 }
 
+// `p` with its standings marked a retirement's by their shape alone, as person formats 1 to 4 are read: an employee's
+// entry with status retired after an employee's entry, the rest unchanged.
+PersonState as_shaped(PersonState p) {
+  for (size_t i = 0; i < p.standing.size(); ++i) {
+    Standing& s = p.standing[i].value;
+    const Standing* before = i > 0 ? &p.standing[i - 1].value : nullptr;
+    s.retirement = before && before->scheme == Scheme::employee && s.scheme == Scheme::employee &&
+                   s.status == EmployeeStatus::retired && s.tier == before->tier && s.student == before->student &&
+                   s.old_urban == before->old_urban;
+  }
+  return p;
+}
+
 size_t check_person(const PersonState& p, const std::string& label) {
   const auto format_1 = [](const PersonState& x) { return encode_person(x, 1); };
   const auto format_2 = [](const PersonState& x) { return encode_person(x, 2); };
   const auto format_3 = [](const PersonState& x) { return encode_person(x, 3); };
-  // Person formats 1 (stores up to format 7), 2 (store format 8) and 3 (store formats 9 to 11) still read to the same
-  // state, but for the inpatient dates their stays do not use; format 4 is what is written.
-  const PersonState old = as_stays(p);
+  const auto format_4 = [](const PersonState& x) { return encode_person(x, 4); };
+  // Person formats 1 (stores up to format 7), 2 (store format 8), 3 (store formats 9 to 11) and 4 (store format 12)
+  // still read to the same state, but for the inpatient dates formats 1 to 3's stays do not use and the standings a
+  // retirement made, known by their shape; format 5 is what is written.
+  const PersonState old = as_shaped(as_stays(p));
   EXPECT_TRUE(stays_of(old) == stays_of(p)) << label;
   check_codec(old, format_1, decode_person, label + " (person format 1)");
   check_codec(old, format_2, decode_person, label + " (person format 2)");
   check_codec(old, format_3, decode_person, label + " (person format 3)");
+  check_codec(as_shaped(p), format_4, decode_person, label + " (person format 4)");
   return check_codec(p, [](const PersonState& x) { return encode_person(x); }, decode_person, label);
 }
 
@@ -272,7 +288,7 @@ TEST(StateCodec, PersonFormats2And3AreSmaller) {
   size_t format_1 = 0, format_2 = 0, format_3 = 0, settled = 0, rejected = 0;
   for (const auto& [id, p] : state.persons) {
     const std::string bytes = encode_person(p, 3);
-    EXPECT_EQ(encode_person(p)[0], 4) << id;
+    EXPECT_EQ(encode_person(p)[0], 5) << id;
     EXPECT_TRUE(decode_person(encode_person(p)) == p) << id;
     EXPECT_TRUE(decode_person(bytes) == p) << id;
     EXPECT_TRUE(decode_person(encode_person(p, 2)) == p) << id;
@@ -352,7 +368,7 @@ TEST(StateCodec, PersonFormat4BytesArePinnedAndFormat3StaysReadAsTheirDates) {
   const std::string format_4 = "\x04" + kHandBuiltFormat3.substr(1, 16) + bytes_of({0x02, 0x50, 0x5a, 0x01, 0x58}) +
                                kHandBuiltFormat3.substr(18);
   ASSERT_EQ(kHandBuiltFormat3.substr(14, 4), std::string(4, '\0'));  // suspended, designation, changes, stays
-  EXPECT_EQ(testing::PrintToString(encode_person(p)), testing::PrintToString(format_4));
+  EXPECT_EQ(testing::PrintToString(encode_person(p, 4)), testing::PrintToString(format_4));
   EXPECT_TRUE(decode_person(format_4) == p);
   const std::string format_3 = kHandBuiltFormat3.substr(0, 17) +
                                bytes_of({0x02, 0x50, 0x58, 0x5a, 0xfe, 0xff, 0xff, 0xff, 0x0f}) +
@@ -395,6 +411,34 @@ TEST(StateCodec, PersonFormat4BytesArePinnedAndFormat3StaysReadAsTheirDates) {
     EXPECT_EQ(refusal(decode_person, encode_person(bad)), "stored state is unreadable at person")
         << testing::PrintToString(admissions) << " " << testing::PrintToString(discharges);
   }
+}
+
+// Person format 5 (store format 13) is format 4 with, after each standing entry, whether a retirement made it
+// (P-CHANGE: ledger.cc rederive_retirements). The hand-built person admitted on days 40 and 45 and discharged on
+// day 44, retired on day 15: its standing of two entries, the second (zigzag 30) status retired (code 1, stored 2)
+// and a retirement's. Formats up to 4 keep no such byte: an entry is read as a retirement's by its shape, so a
+// retirement a back-dated change to resident ended (a resident's entry marked) is not one.
+TEST(StateCodec, PersonFormat5BytesArePinnedAndOlderRetirementsAreReadByTheirShape) {
+  PersonState p = hand_built_person();
+  p.admissions = {40, 45}, p.discharges = {44};
+  p.standing.push_back({15, Standing{15, Scheme::employee, EmployeeStatus::retired, 0, false, false, true}});
+  const std::string lists = bytes_of({0x02, 0x50, 0x5a, 0x01, 0x58});
+  const std::string format_5 = "\x05" + kHandBuiltFormat3.substr(1, 5) +
+                               bytes_of({0x02, 0x14, 0x14, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,  // from 10, in service
+                                         0x1e, 0x1e, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01}) +     // from 15, retired
+                               kHandBuiltFormat3.substr(14, 3) + lists + kHandBuiltFormat3.substr(18);
+  EXPECT_EQ(kPersonFormat, 5);
+  EXPECT_EQ(testing::PrintToString(encode_person(p)), testing::PrintToString(format_5));
+  EXPECT_TRUE(decode_person(format_5) == p);
+  check_person(p, "the hand-built person, retired");
+  EXPECT_TRUE(decode_person(encode_person(p, 4)) == p);
+  PersonState ended = p;  // a resident from day 12, the retirement's entry a resident's
+  const Standing resident{12, Scheme::resident, std::nullopt, 2, false, false, false};
+  ended.standing = {p.standing[0], {12, resident}, {15, resident}};
+  ended.standing[2].value.from = 15, ended.standing[2].value.retirement = true;
+  const PersonState as_4 = decode_person(encode_person(ended, 4));
+  EXPECT_FALSE(as_4.standing[2].value.retirement);
+  EXPECT_TRUE(decode_person(encode_person(ended)) == ended);
 }
 
 // Format 3 bytes the encoder never writes are refused, naming what was read, never read out of range: a code past its
@@ -447,7 +491,7 @@ TEST(StateCodec, GeneratedFacilityStatesRoundTripAndEveryTruncationIsRefused) {
 // version byte) and an empty value are refused naming what was read.
 TEST(StateCodec, WrongFormatIsRefusedNamingIt) {
   std::string bytes = encode_person(StateGen(3).person());
-  bytes[0] = 5;
+  bytes[0] = 6;
   EXPECT_EQ(refusal(decode_person, bytes), "stored state is unreadable at person format");
   EXPECT_EQ(refusal(decode_person, ""), "stored state is unreadable at person format");
   EXPECT_EQ(refusal(decode_facility, ""), "stored state is unreadable at facility");

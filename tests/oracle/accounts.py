@@ -30,7 +30,9 @@ Interpretations where POLICY.md is silent (each a reading of the rule cited):
   (whom that history cannot see), and the copy of a person not enrolled there is refused UNKNOWN_PERSON (§4).
 - ACC-RET: a retirement's confirmation date is the date the person's standing became retired (enrolment as
   retired: `retired_on`, default the enrolment date; scheme_changed to retired, retirement_confirmed: their date);
-  confirming again a retirement already in effect changes nothing (it "was confirmed" before). Old-urban membership
+  confirming again a retirement already in effect changes nothing (it "was confirmed" before); a
+  retirement_confirmed holds only while the standing in effect is an employee's given before it (common.Standings,
+  P-CHANGE, TIME-DATED). Old-urban membership
   (status old_urban or `old_urban: true`) counts from the date of the event that gave it.
 - Period close (§6): a close of a month at or before the last closed month is a no-op; a skipped month is refused
   PERIOD_SKIPPED (one refusal record, naming no person) and credits nothing.
@@ -38,7 +40,8 @@ Interpretations where POLICY.md is silent (each a reading of the rule cited):
 from datetime import date
 from decimal import Decimal
 
-from common import ZERO, Expected, Timeline, age_on, day, money, money_text, month_start, next_month, ratio_text, rnd
+from common import ZERO, Expected, Standings, Timeline, age_on, day, money, money_text, month_start, next_month
+from common import ratio_text, rnd
 
 PERSONAL_RATE = Decimal("0.02")  # ACC-INSVC
 EMPLOYER_2023 = (Decimal("0.0075"), Decimal("0.01"))  # under 46, 46 or older
@@ -61,7 +64,7 @@ class Person:
         self.id = event["person"]
         self.birth = day(event["birth_date"])
         self.enrolled = day(event["at"])
-        self.standing = Timeline()  # (scheme, status, the date the retirement in effect was confirmed or None)
+        self.standing = Standings()  # scheme, status, and "confirmed": the date the retirement in effect was confirmed
         self.old_urban = None  # the date old-urban membership began
         self.suspended = Timeline()
         self.links = {}  # relative -> the earliest date a link to them takes effect
@@ -73,13 +76,14 @@ class Person:
         status = event.get("status")
         if status == "retired":
             current = self.standing.at(when)
-            confirmed = current[2] if current and current[1] == "retired" else (confirmed or when)
-        self.standing.add(when, (event["scheme"], status, confirmed if status == "retired" else None))
+            confirmed = current["confirmed"] if current and current["status"] == "retired" else (confirmed or when)
+        self.standing.add(when, {"scheme": event["scheme"], "status": status,
+                                 "confirmed": confirmed if status == "retired" else None})
         if (status == "old_urban" or event.get("old_urban")) and (self.old_urban is None or when < self.old_urban):
             self.old_urban = when
 
     def contribution_standing(self, month):
-        return self.standing.at(month_start(month)) or self.standing.entries[0][2]
+        return self.standing.at(month_start(month)) or self.standing.first()
 
 
 class Accounts:
@@ -127,9 +131,7 @@ class Accounts:
     def on_retirement_confirmed(self, e):
         p = self.known(e)
         if p and day(e["at"]) >= p.enrolled:  # P-ELIG: one dated before the enrolment is refused and does nothing
-            when = day(e["at"])
-            scheme = (p.standing.at(when) or p.standing.entries[0][2])[0]
-            p.take_standing({"scheme": scheme, "status": "retired"}, when)
+            p.standing.retire(day(e["at"]))
 
     def on_enrollment_suspended(self, e):
         p = self.known(e)
@@ -161,7 +163,8 @@ class Accounts:
             return
         self.expected.judge(e["id"])
         month = e["month"]
-        scheme, status, _ = p.contribution_standing(month)
+        standing = p.contribution_standing(month)
+        scheme, status = standing["scheme"], standing["status"]
         age = age_on(p.birth, month_start(month))
         if scheme != "employee":
             return
@@ -212,10 +215,10 @@ class Accounts:
         """ACC-RET: the rate for the month starting on `first`, or None when the person is not credited."""
         if p.enrolled > first or p.suspended.at(first, False):
             return None
-        scheme, status, confirmed = p.standing.at(first) or (None, None, None)
-        if scheme != "employee" or status != "retired" or confirmed >= first:
+        standing = p.standing.at(first)
+        if standing is None or standing["status"] != "retired" or standing["confirmed"] >= first:
             return None
-        if p.old_urban is not None and p.old_urban <= first and confirmed < OLD_URBAN_CONFIRMED_FROM:
+        if p.old_urban is not None and p.old_urban <= first and standing["confirmed"] < OLD_URBAN_CONFIRMED_FROM:
             return None
         return RETIREE_RATE[age_on(p.birth, first) >= 70]
 

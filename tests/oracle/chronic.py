@@ -44,7 +44,7 @@ Interpretations where POLICY.md is silent (each a reading of the rule cited):
 import datetime
 from decimal import Decimal
 
-from common import ZERO, Expected, Facilities, Timeline, claim_view, day, level_of, money, next_month
+from common import ZERO, Expected, Facilities, Standings, Timeline, claim_view, day, level_of, money, next_month
 from common import rejection, reversal_fields, rnd, settlement_fields, standing_of
 
 START, END = datetime.date(2023, 1, 1), datetime.date(2027, 6, 30)  # T-START
@@ -80,7 +80,7 @@ class Person:
     def __init__(self, event):
         self.id = event["person"]
         self.enrolled = day(event["at"])
-        self.standing = Timeline()
+        self.standing = Standings()
         self.standing.add(self.enrolled, standing_of(event))
         self.changes = []  # dates of changes of scheme
         self.suspended = Timeline()
@@ -192,8 +192,8 @@ class Chronic:
 
     def on_retirement_confirmed(self, e):
         p, when = self.person(e), day(e["at"])
-        if p and p.stand(when) and p.stand(when)["scheme"] == "employee":
-            p.standing.add(when, dict(p.stand(when), status="retired"))
+        if p:
+            p.standing.retire(when)
 
     def on_enrollment_suspended(self, e):
         if self.person(e):

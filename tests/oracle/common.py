@@ -68,6 +68,46 @@ class Timeline:
         return default if best is None else best[2]
 
 
+class Standings:
+    """P-SCHEME, P-CHANGE, TIME-DATED: a person's standing as the standings enrolments and scheme_changed events give
+    (a Timeline of dicts with "scheme" and "status"), and the retirements retirement_confirmed events confirm. A
+    retirement is accepted when the standing in effect on its date, as logged, is an employee's (gongji refuses
+    another: NOT_ELIGIBLE), and holds from its date while the standing in effect is an employee's given before it (by
+    date, then log order), as if every event had been logged in date order: a change of scheme dated before it and
+    logged after it ends it, and one back to the employee scheme dated between them makes it hold again. A
+    scheme_changed to status retired is a standing like any other (it states the scheme)."""
+
+    def __init__(self):
+        self.given = Timeline()
+        self.retirements = []  # (date, log sequence), the sequence shared with self.given's entries
+        self.logged = 0
+
+    def add(self, when, standing):
+        self.given.entries.append((when, self.logged, standing))
+        self.logged += 1
+
+    def retire(self, when):
+        """A retirement_confirmed dated `when`; False when refused."""
+        standing = self.at(when)
+        if standing is None or standing["scheme"] != "employee":
+            return False
+        self.retirements.append((when, self.logged))
+        self.logged += 1
+        return True
+
+    def first(self):
+        return self.given.entries[0][2]
+
+    def at(self, when):
+        """The standing in effect on `when`, or None; one a retirement makes has status "retired" and "confirmed",
+        the date of the first retirement holding then."""
+        given = self.given.entry(when)
+        if given is None or given[2]["scheme"] != "employee" or given[2]["status"] == "retired":
+            return None if given is None else given[2]
+        held = [r for r in self.retirements if given[:2] < r and r[0] <= when]
+        return dict(given[2], status="retired", confirmed=min(held)[0]) if held else given[2]
+
+
 class Facilities:
     """facility_registered and facility_updated, as timelines of attributes (F-LEVEL, F-TCM, ORD-DESIG)."""
 

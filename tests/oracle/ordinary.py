@@ -25,8 +25,9 @@ Interpretations where POLICY.md is silent (each a reading of the rule cited):
 - §4: a reversal dated before its claim's service date is not among the reversals that change nothing, so it
   restores the claim like any other.
 - P-CHANGE: a retirement (enrolment as retired, scheme_changed to retired, retirement_confirmed) counts from its
-  date until a later scheme_changed replaces the standing (EVENTS.md: scheme_changed carries the full new
-  standing); a person enrolled as retired takes retired ratios from the enrolment.
+  date until a later-dated scheme_changed replaces the standing (EVENTS.md: scheme_changed carries the full new
+  standing); a person enrolled as retired takes retired ratios from the enrolment. A retirement_confirmed holds
+  only while the standing in effect is an employee's given before it (common.Standings).
 - ORD-DESIG: a choice made while no designation is in effect is a first choice, not a change; FACILITY_NOT_DESIGNATABLE
   is checked before DESIGNATION_CHANGES_EXHAUSTED; ORD-ACU: ACU_NOT_LED is checked before ACU_DIAGNOSIS_NOT_LISTED.
 - ORD-ACU daily count: pediatric_massage items are not TCM therapy items and are not counted.
@@ -38,8 +39,8 @@ import collections
 from datetime import date, timedelta
 from decimal import Decimal
 
-from common import ZERO, Expected, Facilities, Timeline, age_on, claim_view, day, level_of, money, next_month
-from common import rejection, reversal_fields, rnd, settlement_fields, standing_of
+from common import ZERO, Expected, Facilities, Standings, Timeline, age_on, claim_view, day, level_of, money
+from common import next_month, rejection, reversal_fields, rnd, settlement_fields, standing_of
 
 START, END = date(2022, 12, 1), date(2027, 6, 30)  # T-START
 DEDUCTIBLE = {"employee": {1: 300, 2: 500, 3: 700}, "resident": {1: 100, 2: 150, 3: 200}}  # ORD-DED
@@ -76,9 +77,8 @@ class Person:
         self.id = event["person"]
         self.enrolled = day(event["at"])
         self.birth = day(event["birth_date"])
-        self.standing = Timeline()
+        self.standing = Standings()
         self.periods = Timeline()  # scheme period index from each change of scheme (ORD-TYPE)
-        self.retirements = []  # dates from which a retirement is confirmed (P-CHANGE)
         self.suspended = Timeline()
         self.stays = []  # [admitted, discharged or None] (ORD-INPT)
         self.designated = Timeline()
@@ -94,8 +94,6 @@ class Person:
         self.tcm_day = collections.defaultdict(list)  # date -> therapy codes accepted (None: an item without one)
         self.therapy_uses = collections.defaultdict(list)  # code -> dates
         self.standing.add(self.enrolled, standing_of(event))
-        if event.get("status") == "retired":
-            self.retirements.append(self.enrolled)
 
     def stand(self, when):
         return self.standing.at(when)
@@ -107,8 +105,8 @@ class Person:
         return self.enrolled <= when and not self.suspended.at(when, False)
 
     def retired_on(self, when):
-        since = self.standing.entry(when)[0]
-        return any(since <= r <= when for r in self.retirements)
+        standing = self.stand(when)
+        return standing is not None and standing["status"] == "retired"
 
     def in_stay(self, when):
         return any(a <= when and (b is None or when <= b) for a, b in self.stays)
@@ -155,8 +153,6 @@ class Ordinary:
             return  # P-ELIG: no standing before the enrolment; the change is refused (NOT_ELIGIBLE) and does nothing
         old = p.stand(when)
         p.standing.add(when, new)
-        if e.get("status") == "retired":
-            p.retirements.append(when)
         if old and old["scheme"] != new["scheme"]:
             p.periods.add(when, len(p.periods.entries) + 1)
             current = p.designated.at(when)
@@ -165,7 +161,7 @@ class Ordinary:
 
     def on_retirement_confirmed(self, e):
         if self.person(e):
-            self.person(e).retirements.append(day(e["at"]))
+            self.person(e).standing.retire(day(e["at"]))
 
     def on_enrollment_suspended(self, e):
         if self.person(e):

@@ -283,8 +283,8 @@ TEST(StoreFormat, NewStoreRecordsItsFormat) {
   EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).IsNotFound());  // empty: nothing to misread
   s.fold(*log, default_policy());
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "12");
-  EXPECT_EQ(kStoreFormat, 12);
+  EXPECT_EQ(v, "13");
+  EXPECT_EQ(kStoreFormat, 13);
 }
 
 // A query's secondary opened while its primary opens can see the store's keys without n/format for a moment
@@ -328,7 +328,7 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
     delete db;
   }
   const std::string expected = "the store at " + dir + " has format 1 (no n/format: written by a gongji before "
-                               "store formats) but this gongji reads format 12; rebuild it from the log: move " +
+                               "store formats) but this gongji reads format 13; rebuild it from the log: move " +
                                dir + " aside and run `gongji fold --data-dir " + d / "data" +
                                "` (with the --policy, and --brokers, it was folded with; checkpoints of the old "
                                "format are not used)";
@@ -354,13 +354,13 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
 
 TEST(StoreFormat, NewerFormatIsRefused) {
   TempDir d;
-  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "13").ok()); }
+  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "14").ok()); }
   try {
     Store s(d / "state", true);
-    ADD_FAILURE() << "a format-13 store was opened";
+    ADD_FAILURE() << "a format-14 store was opened";
   } catch (const StoreFormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("has format 13 but this gongji reads format 12; use a gongji that reads "
-                                         "format 13, or rebuild it from the log"),
+    EXPECT_NE(std::string(e.what()).find("has format 14 but this gongji reads format 13; use a gongji that reads "
+                                         "format 14, or rebuild it from the log"),
               std::string::npos)
         << e.what();
     EXPECT_FALSE(e.migratable);  // so fold refuses it before opening anything for writing
@@ -384,7 +384,7 @@ TEST(StoreFormat, EmptyStoreWithoutFormatIsStamped) {
   s.record_run(default_policy(), 4);
   std::string v;
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "12");
+  EXPECT_EQ(v, "13");
 }
 
 // Issue 10: a format-3 store keeps settlements as JSON lines, and a format-2 store has no w/ index of the monthly
@@ -451,14 +451,14 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
     EXPECT_NE(s.digest(), digest);
   }
   EXPECT_EQ(metas, 4u);
-  {  // read as it is; an audit, which compares it byte for byte with a replay of format 12, says to fold first
+  {  // read as it is; an audit, which compares it byte for byte with a replay of format 13, says to fold first
     Store ro(dir, true);
     EXPECT_EQ(ro.format(), 6);
     try {
       audit(ro, *log, default_policy(), d / "scratch", "");
       ADD_FAILURE() << "a format-6 store was audited";
     } catch (const StoreFormatError& e) {
-      EXPECT_NE(std::string(e.what()).find("has format 6 and an audit compares it with a replay of format 12; run "
+      EXPECT_NE(std::string(e.what()).find("has format 6 and an audit compares it with a replay of format 13; run "
                                            "`gongji fold` on it once"),
                 std::string::npos)
           << e.what();
@@ -471,7 +471,7 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
     EXPECT_EQ(digest_at_10(s, *log), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "12");
+    EXPECT_EQ(v, "13");
     s.fold(*log, default_policy());  // nothing new: the migrated metas read back
     EXPECT_EQ(s.digest(), digest);
   }
@@ -570,7 +570,7 @@ TEST(StoreFormat, Format7IndexesAreMigratedTo8) {
       ++claims;
     });
     s.scan("p/", [&](const std::string& k, std::string_view v) {
-      EXPECT_EQ(static_cast<int>(v[0]), 4) << k;
+      EXPECT_EQ(static_cast<int>(v[0]), kPersonFormat) << k;
       ++persons;
     });
   }
@@ -610,7 +610,7 @@ TEST(StoreFormat, Format7IndexesAreMigratedTo8) {
       std::string v;
       EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
       ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-      EXPECT_EQ(v, "12");
+      EXPECT_EQ(v, "13");
     }
     oplog::set_sink_for_tests(nullptr);
     EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 8: " + std::to_string(added) +
@@ -623,17 +623,18 @@ TEST(StoreFormat, Format7IndexesAreMigratedTo8) {
 }
 
 // A store migrated to format `to` by re-encoding its persons (Store::migrate_persons): a fresh store of 300 generated
-// people made format `to` - 1 again, its persons put back in person format `to` == 9 ? 2 : 3, and made halfway
-// (every other person still in the old format, n/format `to` and n/migrating). Either is read as it is, each person
-// read back equal; a writable open migrates either to the store a fold from zero builds (same digest).
+// people made format `to` - 1 again, its persons put back in person format 2, 3 or 4 (that of format `to` - 1), and
+// made halfway (every other person still in the old format, n/format `to` and n/migrating). Either is read as it is,
+// each person read back equal (format 13: the retirements among the standings of formats up to 4 are known by their
+// shape, state_codec.h); a writable open migrates either to the store a fold from zero builds (same digest).
 void expect_persons_migrated(int to) {
   TempDir d;
   auto log = open_segment_log(d / "data/log", 4);
   ingest_lines(*log, generated(300));
-  const uint8_t old_person_format = to == 9 ? 2 : 3;
+  const uint8_t old_person_format = to == 9 ? 2 : to == 12 ? 3 : 4;
   std::string digest;
   std::map<std::string, PersonState> fresh;
-  size_t admitted = 0;
+  size_t admitted = 0, retirements = 0;
   {
     Store s(d / "data/fresh");
     s.fold(*log, default_policy());
@@ -642,9 +643,11 @@ void expect_persons_migrated(int to) {
       EXPECT_EQ(static_cast<int>(v[0]), kPersonFormat) << k;
       fresh[k] = decode_person(v);
       admitted += !fresh[k].admissions.empty();
+      for (const auto& x : fresh[k].standing) retirements += x.value.retirement;
     });
   }
   ASSERT_GT(fresh.size(), 250u);
+  ASSERT_GT(retirements, 0u) << "the population's retirements, which person format 5 marks";
   ASSERT_GT(admitted, 3u) << "the population's hospital stays (ORD-INPT), which person format 4 keeps as dates";
   const std::string dir = d / "data/state";
   for (bool halfway : {false, true}) {
@@ -673,7 +676,7 @@ void expect_persons_migrated(int to) {
     oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
     {
       Store s(dir);
-      EXPECT_EQ(s.format(), to);
+      EXPECT_EQ(s.format(), to == 9 ? 9 : kStoreFormat);  // 9 waits for a fold's step to 10; 12 goes on to 13
       EXPECT_EQ(to == 9 ? digest_at_10(s, *log) : s.digest(), digest);
       std::string v;
       EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
@@ -692,6 +695,9 @@ TEST(StoreFormat, Format8PersonsAreMigratedTo9) { expect_persons_migrated(9); }
 // Format 12 keeps persons in person format 4: the dates of inpatient admissions and discharges (ORD-INPT), where
 // format 3 held stays paired as logged.
 TEST(StoreFormat, Format11PersonsAreMigratedTo12) { expect_persons_migrated(12); }
+
+// Format 13 keeps persons in person format 5: each standing entry says whether a retirement made it (P-CHANGE).
+TEST(StoreFormat, Format12PersonsAreMigratedTo13) { expect_persons_migrated(13); }
 
 // Each partition's latest date in JSON Lines events (global ones in every partition), read from the lines themselves.
 std::map<int, Date> latest_dates_of(const std::string& events, int partitions) {
@@ -777,18 +783,17 @@ TEST(StoreFormat, Format9IsGivenItsLatestDatesFromTheLogByAFold) {
   {
     Store s(dir);
     s.fold(*log, default_policy());
-    EXPECT_EQ(s.format(), 12);
+    EXPECT_EQ(s.format(), 13);
     digest = s.digest();
     expected[px] = *parse_date("2027-07-01");  // e-conflict-2's first copy, applied
     for (auto [p, date] : expected) EXPECT_EQ(s.latest_date(p), date) << p;
     ordering = values_under(s, "u/");
   }
   oplog::set_sink_for_tests(nullptr);
-  for (const std::string& text : {"migrated the store at " + dir + " to format 10: the latest date of 4 partitions "
-                                  "recorded from the log",
-                                  "migrated the store at " + dir + " to format 11: ",
-                                  "migrated the store at " + dir + " to format 12: ",
-                                  "partition " + std::to_string(px) + ": the event at offset "})
+  const auto to = [&](int format) { return "migrated the store at " + dir + " to format " + std::to_string(format); };
+  const std::string at_px = "partition " + std::to_string(px) + ": the event at offset ";
+  for (const std::string& text : {to(10) + ": the latest date of 4 partitions recorded from the log", to(11) + ": ",
+                                  to(12) + ": ", to(13) + ": ", at_px})
     EXPECT_TRUE(logged(said, text)) << testing::PrintToString(said);
   EXPECT_TRUE(logged(said, " is dated 2027-07-01, after the policy's window (to 2027-06-30): it is now the latest "
                            "date of the partition, the default --as-of of everyone in it"))
@@ -896,7 +901,7 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
       ADD_FAILURE() << "a format-" << format << " store was opened read-only";
     } catch (const StoreFormatError& e) {
       EXPECT_EQ(std::string(e.what()),
-                "the store at " + dir + " has format " + std::to_string(format) + " but this gongji reads format 12; "
+                "the store at " + dir + " has format " + std::to_string(format) + " but this gongji reads format 13; "
                 "run `gongji fold --data-dir " + d / "data" + "` (with the --brokers it was folded with; it folds on "
                 "under the store's own policy) once: it migrates the store in place, then this command works");
       EXPECT_TRUE(e.migratable);
@@ -1244,7 +1249,7 @@ TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo6) {
     EXPECT_EQ(digest_at_10(s, *log), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "12");
+    EXPECT_EQ(v, "13");
     EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
     size_t format_2 = 0, stored_records = 0;
     s.scan("o/", [&](const std::string&, std::string_view value) {
