@@ -2,7 +2,9 @@
 //   u32 length | u32 crc32c(body) | body = i64 ingested_ms | payload
 // little-endian. Segment files are named by the offset of their first record. An id index (RocksDB under
 // index/) holds, per event id, a hash of its canonical JSON and where its first copy lives ("id/<id>"), where each
-// further copy lives ("c/<partition>/<id>"), up to which offset each partition is synced ("end/<p>") and, for each
+// further copy lives ("c/<partition>/<id>"), up to which offset each partition is synced ("end/<p>": the count, a
+// space and the checksum of the record before it in 8 hex digits, the anchor that ties the index to this log; a count
+// alone from gongjis before the anchor, whose next sync adds it) and, for each
 // sealed segment, its record count and byte length ("seg/<p>/<base>", checked on open with a stat), and a truncation
 // not finished ("cut/<p>", PendingCut). On open, records past the synced end (appended before a crash, not yet
 // indexed) are written again, fdatasynced and indexed (rewrite_unsynced).
@@ -236,8 +238,31 @@ Scan scan_whole(const fs::path& file, uint64_t max_records = ~0ull) {
 // What the id index says about the partitions' files.
 struct IndexView {
   std::map<int, uint64_t> synced;                                    // end/<p>
+  std::map<int, uint32_t> anchors;  // end/<p>'s checksum of the record at synced - 1, where the index holds one
   std::map<std::pair<int, uint64_t>, std::pair<uint64_t, uint64_t>> sealed;  // seg/<p>/<base> -> count, bytes
 };
+
+// end/<p>'s value: the synced count, and the anchor after it where there is one (a count of 0 has none).
+std::string end_value(uint64_t count, uint32_t crc) {
+  char hex[10];
+  std::snprintf(hex, sizeof hex, " %08x", crc);
+  return std::to_string(count) + (count ? hex : "");
+}
+struct SyncedEnd {
+  uint64_t count = 0;
+  std::optional<uint32_t> anchor;
+};
+SyncedEnd read_end_value(std::string_view v, const fs::path& index, std::string_view key) {
+  SyncedEnd e;
+  const char *end = v.data() + v.size(), *at = std::from_chars(v.data(), end, e.count).ptr;
+  uint32_t crc = 0;
+  const bool anchored = at + 9 == end && *at == ' ' && std::from_chars(at + 1, end, crc, 16).ptr == end;
+  if (at == v.data() || (at != end && !anchored))
+    throw LogError("embedded log: id index " + index.string() + ": a damaged entry " + std::string(key) + " (\"" +
+                   std::string(v.substr(0, 40)) + "\"): nothing was changed");
+  if (anchored) e.anchor = crc;
+  return e;
+}
 
 // A read of the index that fails (a table failing its checksum, an I/O error) ends its iteration early: refused as a
 // LogError naming the index and RocksDB's text (the table and offset), never taken for an index that lists less.
@@ -250,8 +275,12 @@ void check_index_read(const rocksdb::Iterator& it, const fs::path& index, const 
 IndexView load_index_view(rocksdb::DB& db, const fs::path& index) {
   IndexView v;
   std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek("end/"); it->Valid() && it->key().starts_with("end/"); it->Next())
-    v.synced[std::stoi(it->key().ToString().substr(4))] = std::stoull(it->value().ToString());
+  for (it->Seek("end/"); it->Valid() && it->key().starts_with("end/"); it->Next()) {
+    const int p = std::stoi(it->key().ToString().substr(4));
+    const SyncedEnd e = read_end_value(it->value().ToStringView(), index, it->key().ToStringView());
+    v.synced[p] = e.count;
+    if (e.anchor) v.anchors[p] = *e.anchor;
+  }
   check_index_read(*it, index, "the partitions' synced ends");  // (before the next Seek, which forgets a failure)
   for (it->Seek("seg/"); it->Valid() && it->key().starts_with("seg/"); it->Next()) {
     std::string k = it->key().ToString().substr(4), val = it->value().ToString();
@@ -303,11 +332,14 @@ std::vector<PendingCut> pending_cuts(rocksdb::DB& db, const fs::path& dir, int p
 void finish_cuts(rocksdb::DB& index, const fs::path& dir, int partitions) {
   for (const PendingCut& c : pending_cuts(index, dir, partitions)) {
     std::string end;
-    const rocksdb::Status got = index.Get(rocksdb::ReadOptions(), "end/" + std::to_string(c.partition), &end);
-    if (!got.ok() || end != std::to_string(c.offset))
+    const std::string key = "end/" + std::to_string(c.partition);
+    const rocksdb::Status got = index.Get(rocksdb::ReadOptions(), key, &end);
+    const uint64_t synced = got.ok() ? read_end_value(end, dir / "index", key).count : 0;
+    if (!got.ok() || synced != c.offset)
       refuse({c.where(dir), c.byte, "a `log truncate` of partition " + std::to_string(c.partition) + " at offset " +
                                         std::to_string(c.offset) + " did not finish, and the index's synced end "
-                                        "is now " + (got.ok() ? end : got.ToString()) + ": nothing changed"});
+                                        "is now " + (got.ok() ? std::to_string(synced) : got.ToString()) +
+                                        ": nothing changed"});
     const fs::path pdir = dir / part_name(c.partition), cut = pdir / c.cut;
     std::error_code ec;
     for (auto r = c.removed.rbegin(); r != c.removed.rend(); ++r) {
@@ -328,6 +360,13 @@ void finish_cuts(rocksdb::DB& index, const fs::path& dir, int partitions) {
   }
 }
 
+// A record of a segment: its file, where it starts and its checksum.
+struct RecordAt {
+  fs::path file;
+  uint64_t byte = 0;
+  uint32_t crc = 0;
+};
+
 // The state of one partition's folder, checked against the index. `full`: scan every segment (verify); otherwise
 // sealed segments the index recorded are checked with a stat.
 struct PartCheck {
@@ -337,6 +376,7 @@ struct PartCheck {
   uint64_t end = 0, tail_bytes = 0;
   uint64_t last_start = 0;  // the last segment's last whole record: where it starts, its checksum
   uint32_t last_crc = 0;
+  std::optional<RecordAt> end_record;  // the record at end - 1 (end > 0), in whichever segment
   std::optional<LogFinding> torn;  // a torn tail: cut the last segment at torn->byte
   std::vector<LogFinding> findings;
 };
@@ -382,6 +422,18 @@ uint64_t check_sealed(const fs::path& pdir, int p, size_t i, const IndexView& id
   return rec != idx.sealed.end() ? rec->second.first : s.count;
 }
 
+// The record at `offset` of the partition in `pdir` whose segments begin at `bases` (below its end): its segment, where
+// it starts and its checksum; nullopt when the segment does not read that far (the partition's check says why).
+std::optional<RecordAt> record_at(const fs::path& pdir, const std::vector<uint64_t>& bases, uint64_t offset) {
+  auto it = std::upper_bound(bases.begin(), bases.end(), offset);
+  if (it == bases.begin()) return std::nullopt;
+  const uint64_t base = *--it, n = offset - base + 1;
+  const fs::path file = pdir / seg_name(base);
+  const Scan s = scan_segment(file, n, 0, false);
+  if (s.failed || s.count != n) return std::nullopt;
+  return RecordAt{file, s.last_start, s.last_crc};
+}
+
 void check_last(const fs::path& pdir, int p, const IndexView& idx, PartCheck& c) {
   uint64_t base = c.bases.back();
   fs::path file = pdir / seg_name(base);
@@ -393,6 +445,7 @@ void check_last(const fs::path& pdir, int p, const IndexView& idx, PartCheck& c)
   c.tail_bytes = s.valid;
   c.last_start = s.last_start;
   c.last_crc = s.last_crc;
+  if (s.count > 0) c.end_record = RecordAt{file, s.last_start, s.last_crc};
   if (s.failed) {
     c.findings.push_back(*s.failed);
   } else if (s.valid < s.size) {
@@ -408,6 +461,32 @@ void check_last(const fs::path& pdir, int p, const IndexView& idx, PartCheck& c)
     c.findings.push_back({file.string(), s.valid, "the index records " + std::to_string(synced->second) +
                                                       " records synced, the partition holds " +
                                                       std::to_string(c.end) + ": a synced record is lost"});
+}
+
+// The index's anchor of partition `p` (end/<p>) against the log: the record at the synced end - 1 must be the one
+// the index was written with. An index of another log (another data dir's, or this log's from before a `log
+// truncate`, put back from a backup) would take this log's events for the ones it lists: each one a duplicate, never
+// appended, while every command exits 0 (the fault hunt: 1,000 of 3,150 events dropped). An index of a gongji before
+// the anchor has none to check until its next sync.
+void check_anchor(const fs::path& pdir, int p, const IndexView& idx, PartCheck& c) {
+  const auto anchor = idx.anchors.find(p);
+  const auto synced = idx.synced.find(p);
+  if (anchor == idx.anchors.end() || synced == idx.synced.end() || synced->second == 0 || synced->second > c.end)
+    return;  // (more than the partition holds: check_last's finding)
+  const uint64_t at = synced->second - 1;
+  const std::optional<RecordAt> r = at + 1 == c.end ? c.end_record : record_at(pdir, c.bases, at);
+  if (r && r->crc == anchor->second) return;
+  char want[9], have[9];
+  std::snprintf(want, sizeof want, "%08x", anchor->second);
+  std::snprintf(have, sizeof have, "%08x", r ? r->crc : 0);
+  c.findings.push_back(
+      {r ? r->file.string() : pdir.string(), r ? r->byte : 0,
+       "the id index (" + (pdir.parent_path() / "index").string() + ") is another log's: it records partition " +
+           std::to_string(p) + " synced to offset " + std::to_string(synced->second) + ", the record at offset " +
+           std::to_string(at) + " with checksum " + want + ", and this log's record there has checksum " +
+           (r ? std::string(have) : "none read") + " (an index put back from another data dir, or from before a "
+           "`log truncate`): it would take this log's events for the ones it lists, and drop them as duplicates. "
+           "Put back the index this log was written with; nothing was changed"});
 }
 
 PartCheck check_partition(const fs::path& pdir, int p, const IndexView& idx, bool full) {
@@ -432,6 +511,9 @@ PartCheck check_partition(const fs::path& pdir, int p, const IndexView& idx, boo
                                 std::to_string(c.bases[i] + count)});
   }
   check_last(pdir, p, idx, c);
+  if (c.end > 0 && !c.end_record && c.findings.empty())  // the last segment just begun: the record is the one before
+    c.end_record = record_at(pdir, c.bases, c.end - 1);
+  if (c.findings.empty()) check_anchor(pdir, p, idx, c);
   return c;
 }
 
@@ -516,6 +598,7 @@ struct Partition {
   std::string pending;          // framed records not yet written
   bool dirty = false;
   uint64_t synced = 0;          // the end the id index records (EventLog::synced_end); a reader's, as opened
+  uint32_t end_crc = 0;         // a writer's: the checksum of the record at end - 1, the anchor sync() records
 };
 
 class SegmentLog final : public EventLog {
@@ -660,7 +743,7 @@ class SegmentLog final : public EventLog {
       if (!part.pending.empty()) write_pending(part);
       if (part.dirty) {
         datasync(part);
-        batch.Put("end/" + std::to_string(p), std::to_string(part.end));
+        batch.Put("end/" + std::to_string(p), end_value(part.end, part.end_crc));
         synced = true;
       }
     }
@@ -864,6 +947,7 @@ class SegmentLog final : public EventLog {
     part.tail_bytes = c.tail_bytes;
     part.last_start = c.last_start;
     part.last_crc = c.last_crc;
+    part.end_crc = c.end_record ? c.end_record->crc : 0;
     for (auto [base, count] : c.unrecorded) {
       size_t i = std::find(c.bases.begin(), c.bases.end(), base) - c.bases.begin();
       pending_sealed_[sealed_key(p, base)] = std::to_string(count) + " " + std::to_string(c.sealed_bytes[i]);
@@ -941,6 +1025,7 @@ class SegmentLog final : public EventLog {
       const uint32_t crc = crc32c(part.pending.data() + at + kHeader, body);
       std::memcpy(part.pending.data() + at + 4, &crc, 4);
       at += kHeader + body;
+      if (at == part.pending.size()) part.end_crc = crc;
     }
     const char* p = part.pending.data();
     size_t left = part.pending.size();
@@ -1269,7 +1354,8 @@ void truncate_segment_log(const std::string& dir, const TruncatePlan& plan) {
                    now.describe() + ": nothing changed; plan it again");
   rocksdb::WriteBatch batch;
   std::string p = std::to_string(plan.partition);
-  batch.Put("end/" + p, std::to_string(plan.offset));
+  const std::optional<RecordAt> kept = plan.offset ? record_at(pdir, list_bases(pdir), plan.offset - 1) : std::nullopt;
+  batch.Put("end/" + p, kept ? end_value(plan.offset, kept->crc) : std::to_string(plan.offset));  // its anchor
   std::string cut = std::to_string(plan.offset) + " " + std::to_string(plan.byte) + " " +
                     fs::path(plan.file).filename().string();
   for (const std::string& r : plan.removed) cut += " " + fs::path(r).filename().string();

@@ -794,6 +794,23 @@ void write_file_synced(const std::string& path, const std::string& text) {
 
 std::string durable_file(const std::string& dir) { return dir + "/" + kDurableFile; }
 
+// `file` parsed as JSON (discarded when it is not JSON). One that cannot be read is a StoreError naming it: a folder
+// in its place (libstdc++ throws from the read, naming no file: the fault hunt), or a read that fails.
+nlohmann::json parse_json_file(const std::string& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec))
+    throw StoreError("cannot read " + file + ": " + (ec ? ec.message() : "it is not a file"));
+  std::ifstream in(file);
+  if (!in) throw StoreError("cannot read " + file + ": " + std::strerror(errno));
+  try {
+    nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    if (in.bad()) throw StoreError("cannot read " + file + ": a read failed");
+    return j;
+  } catch (const std::ios_base::failure& e) {
+    throw StoreError("cannot read " + file + ": " + e.code().message());
+  }
+}
+
 // The positions kDurableFile in `dir` records, nullopt when there is none; a file that does not read: StoreError.
 std::optional<std::map<int, uint64_t>> read_durable(const std::string& dir) {
   const std::string file = durable_file(dir);
@@ -802,11 +819,9 @@ std::optional<std::map<int, uint64_t>> read_durable(const std::string& dir) {
     if (ec) throw StoreError("cannot read " + file + ": " + ec.message());
     return std::nullopt;
   }
-  std::ifstream in(file);
-  if (!in) throw StoreError("cannot read " + file + ": " + std::strerror(errno));
-  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  nlohmann::json j = parse_json_file(file);
   std::map<int, uint64_t> out;
-  bool whole = !in.bad() && j.is_object() && j.contains("positions") && j["positions"].is_object();
+  bool whole = j.is_object() && j.contains("positions") && j["positions"].is_object();
   if (whole) {
     for (const auto& [p, at] : j["positions"].items()) {
       const bool number = !p.empty() && p.size() <= 5 && p.find_first_not_of("0123456789") == std::string::npos;
@@ -2298,9 +2313,12 @@ namespace {
 // positions.json of a checkpoint directory, nullopt unless complete and of this store format.
 std::optional<CheckpointInfo> read_checkpoint(const fs::path& dir) {
   if (dir.filename().string().ends_with(".partial") || !fs::exists(dir / "db" / "CURRENT")) return std::nullopt;
-  std::ifstream in(dir / "positions.json");
-  if (!in) return std::nullopt;
-  json j = json::parse(in, nullptr, false);
+  json j;
+  try {
+    j = parse_json_file(dir / "positions.json");
+  } catch (const StoreError&) {
+    return std::nullopt;  // missing or unreadable: not a checkpoint to replay from, as one that does not parse
+  }
   if (j.is_discarded() || !j.is_object() || !j.contains("positions") || !j["positions"].is_object())
     return std::nullopt;
   // check_format would refuse a checkpoint of a format this binary does not read (none recorded: format 1).
@@ -2321,8 +2339,12 @@ std::optional<CheckpointInfo> read_checkpoint(const fs::path& dir) {
 // share anything with the store).
 bool of_another_format(const fs::path& dir) {
   if (dir.filename().string().ends_with(".partial") || !fs::exists(dir / "db" / "CURRENT")) return false;
-  std::ifstream in(dir / "positions.json");
-  json j = json::parse(in, nullptr, false);
+  json j;
+  try {
+    j = parse_json_file(dir / "positions.json");
+  } catch (const StoreError&) {
+    return false;
+  }
   if (j.is_discarded() || !j.is_object()) return false;
   return !j.contains("format") || !j["format"].is_number_integer() || !reads_format(j["format"].get<int64_t>());
 }

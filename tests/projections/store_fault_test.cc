@@ -374,6 +374,12 @@ TEST_F(StoreFault, AStoreThatLostWhatItHadMadeDurableIsRefusedByEveryOpen) {
   std::ofstream(state + "/" + kDurableFile, std::ios::trunc) << "{\"positions\":{\"0\":-1}}";
   EXPECT_NE(thrown<StoreError>([&] { Store opened(state, true); }).find(kDurableFile + std::string(" does not read")),
             std::string::npos);
+  // So is a folder in its place, naming the file (libstdc++'s read threw "basic_filebuf::underflow error reading
+  // the file: Is a directory", naming none; the fault hunt).
+  fs::remove(state + "/" + kDurableFile);
+  fs::create_directory(state + "/" + kDurableFile);
+  EXPECT_EQ(thrown<StoreError>([&] { Store opened(state, true); }),
+            "cannot read " + state + "/" + kDurableFile + ": it is not a file");
 }
 
 // The cut the hunt made: the MANIFEST of a store folded in two runs cut by 1 to 160 bytes. Each cut store is

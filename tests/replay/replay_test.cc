@@ -949,6 +949,14 @@ TEST(Replay, ACheckpointHoldingMoreThanItsPositionsSayIsNotReplayedFrom) {
   EXPECT_NE(why.find("partition " + std::to_string(p) + ": the store at " + d / "state" + " has folded "),
             std::string::npos) << why;
   EXPECT_NE(why.find("past the target of " + std::to_string(target[p])), std::string::npos) << why;
+  // A folder in place of its positions.json: no checkpoint to replay from either (the replay failed with
+  // libstdc++'s "basic_filebuf::underflow error reading the file: Is a directory", naming no file; the fault hunt).
+  fs::remove(newest.path + "/positions.json");
+  fs::create_directory(newest.path + "/positions.json");
+  EXPECT_EQ(Store::checkpoints(d / "checkpoints").size(), all.size() - 1);
+  const ReplayResult around = replay_to(*log, default_policy(), target, d / "checkpoints", d / "around");
+  EXPECT_NE(around.from_checkpoint, "");
+  EXPECT_EQ(around.digest, from_zero);
 }
 
 // A replay under another policy than the checkpoints were folded under does not start from them (Store::fold would
