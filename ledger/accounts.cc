@@ -130,10 +130,10 @@ bool close_month_for(const PeriodClosed& e, Month m, PersonState& p, const FoldC
   // ACC-RET: retirees credited for each closed month from the month after confirmation.
   const Params& pm = params_on(ctx, first);
   const Standing* st = standing_at(p, first);
-  if (pm.retiree_credited && in_credit_window(m, pm) && st && st->scheme == Scheme::employee &&
-      st->status == EmployeeStatus::retired &&
-      has_monthly_work(p) && *p.retired_on < first && eligible_on(p, first) &&
-      (!st->old_urban || *p.retired_on >= pm.old_urban_confirmed_from)) {  // Art.25 ¶2
+  const std::optional<Date> since = retired_since(p, first);
+  if (pm.retiree_credited && in_credit_window(m, pm) && has_monthly_work(p) && since && *since < first &&
+      eligible_on(p, first) &&
+      (!st->old_urban || *since >= pm.old_urban_confirmed_from)) {  // Art.25 ¶2
     const int age = age_on(p.birth, first);
     Rate rate = age < pm.retiree_age_from ? pm.retiree_under_70 : pm.retiree_from_70;
     Money credit = mul_rate(pm.retiree_pension_base, rate);

@@ -242,9 +242,11 @@ Standing retired_after(const Standing& before, Date from) {
 }
 
 // TIME-DATED: an entry a retirement made is derived again from the entry before it once a scheme_changed is inserted
-// before it (logged later, dated earlier), as if the events had been logged in date order: a change to resident
-// dated before a retirement ends it (it was kept as a copy of the employee's standing, so the person was a retired
-// employee again from the retirement's date), and a change of status or tier dated before one carries on into it.
+// before it (logged later, dated earlier), as the events in date order would have it: a change to resident dated
+// before a retirement ends it (it was kept as a copy of the employee's standing, so the person was a retired employee
+// again from the retirement's date), a change of status dated before one carries on into it, and a change back to
+// the employee scheme dated between them makes it hold again. A retirement refused when it was logged (not an
+// employee then) stays refused: its refusal record was written (TIME-ORDER).
 void rederive_retirements(PersonState& p) {
   for (size_t i = 1; i < p.standing.size(); ++i)
     if (Standing& x = p.standing[i].value; x.retirement) x = retired_after(p.standing[i - 1].value, p.standing[i].from);

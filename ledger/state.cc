@@ -8,6 +8,20 @@ const Standing* standing_at(const PersonState& p, Date d) {
   return d < p.enrolled ? nullptr : value_at(p.standing, d);  // none before the enrolment (P-ELIG)
 }
 
+std::optional<Date> retired_since(const PersonState& p, Date d) {
+  const auto retired = [&](size_t i) {
+    const Standing& s = p.standing[i].value;
+    return s.scheme == Scheme::employee && s.status == EmployeeStatus::retired;
+  };
+  if (d < p.enrolled) return std::nullopt;
+  size_t i = 0;
+  while (i < p.standing.size() && p.standing[i].from <= d) ++i;
+  if (i == 0 || !retired(--i)) return std::nullopt;
+  while (i > 0 && retired(i - 1)) --i;
+  if (i > 0) return p.standing[i].from;
+  return p.retired_on && *p.retired_on <= p.enrolled ? *p.retired_on : p.enrolled;
+}
+
 bool eligible_on(const PersonState& p, Date d) {
   if (p.enrolled > d) return false;
   const bool* s = value_at(p.suspended, d);

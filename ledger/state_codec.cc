@@ -29,7 +29,7 @@ struct In {
   size_t pos = 0;
   const char* what = "";
   bool codes_by_index = false;  // as Out's
-  bool retirement_entries = false;  // as Out's; an entry of an older format reads as not a retirement's
+  bool retirement_entries = false;  // as Out's (older formats: mark_retirements_by_shape)
   [[noreturn]] void fail() { throw StateCodecError(std::string("stored state is unreadable at ") + what); }
   uint64_t u() {
     uint64_t v = 0;

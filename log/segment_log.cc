@@ -422,16 +422,27 @@ uint64_t check_sealed(const fs::path& pdir, int p, size_t i, const IndexView& id
   return rec != idx.sealed.end() ? rec->second.first : s.count;
 }
 
-// The record at `offset` of the partition in `pdir` whose segments begin at `bases` (below its end): its segment, where
-// it starts and its checksum; nullopt when the segment does not read that far (the partition's check says why).
-std::optional<RecordAt> record_at(const fs::path& pdir, const std::vector<uint64_t>& bases, uint64_t offset) {
+// The record at `offset` of the partition in `pdir` whose segments begin at `bases` (below its end, at or past the
+// first base) into `r`: its segment, where it starts and its checksum; or the finding naming the file and byte where
+// its segment does not read that far (damage an open's stat of a sealed segment does not see).
+std::optional<LogFinding> read_record_at(const fs::path& pdir, const std::vector<uint64_t>& bases, uint64_t offset,
+                                         RecordAt& r) {
   auto it = std::upper_bound(bases.begin(), bases.end(), offset);
-  if (it == bases.begin()) return std::nullopt;
-  const uint64_t base = *--it, n = offset - base + 1;
+  const uint64_t base = it == bases.begin() ? 0 : *--it, n = offset - base + 1;
   const fs::path file = pdir / seg_name(base);
   const Scan s = scan_segment(file, n, 0, false);
-  if (s.failed || s.count != n) return std::nullopt;
-  return RecordAt{file, s.last_start, s.last_crc};
+  if (s.failed) return s.failed;
+  if (s.count != n)
+    return LogFinding{file.string(), s.valid, "record at offset " + std::to_string(base + s.count) + " fails its "
+                      "length or checksum (the record at offset " + std::to_string(offset) + " is read through it)"};
+  r = RecordAt{file, s.last_start, s.last_crc};
+  return std::nullopt;
+}
+// read_record_at, its finding refused (LogError).
+RecordAt record_at(const fs::path& pdir, const std::vector<uint64_t>& bases, uint64_t offset) {
+  RecordAt r;
+  if (const std::optional<LogFinding> f = read_record_at(pdir, bases, offset, r)) refuse(*f);
+  return r;
 }
 
 void check_last(const fs::path& pdir, int p, const IndexView& idx, PartCheck& c) {
@@ -474,19 +485,22 @@ void check_anchor(const fs::path& pdir, int p, const IndexView& idx, PartCheck& 
   if (anchor == idx.anchors.end() || synced == idx.synced.end() || synced->second == 0 || synced->second > c.end)
     return;  // (more than the partition holds: check_last's finding)
   const uint64_t at = synced->second - 1;
-  const std::optional<RecordAt> r = at + 1 == c.end ? c.end_record : record_at(pdir, c.bases, at);
-  if (r && r->crc == anchor->second) return;
+  RecordAt r;
+  if (at + 1 == c.end && c.end_record) r = *c.end_record;
+  else if (std::optional<LogFinding> f = read_record_at(pdir, c.bases, at, r))
+    return c.findings.push_back(*f);  // damage where the anchor's record is: the segment's finding, not the index's
+  if (r.crc == anchor->second) return;
   char want[9], have[9];
   std::snprintf(want, sizeof want, "%08x", anchor->second);
-  std::snprintf(have, sizeof have, "%08x", r ? r->crc : 0);
+  std::snprintf(have, sizeof have, "%08x", r.crc);
   c.findings.push_back(
-      {r ? r->file.string() : pdir.string(), r ? r->byte : 0,
+      {r.file.string(), r.byte,
        "the id index (" + (pdir.parent_path() / "index").string() + ") is another log's: it records partition " +
            std::to_string(p) + " synced to offset " + std::to_string(synced->second) + ", the record at offset " +
-           std::to_string(at) + " with checksum " + want + ", and this log's record there has checksum " +
-           (r ? std::string(have) : "none read") + " (an index put back from another data dir, or from before a "
-           "`log truncate`): it would take this log's events for the ones it lists, and drop them as duplicates. "
-           "Put back the index this log was written with; nothing was changed"});
+           std::to_string(at) + " with checksum " + want + ", and this log's record there has checksum " + have +
+           " (an index put back from another data dir, or from before a `log truncate`): it would take this log's "
+           "events for the ones it lists, and drop them as duplicates. Put back the index this log was written "
+           "with; nothing was changed"});
 }
 
 PartCheck check_partition(const fs::path& pdir, int p, const IndexView& idx, bool full) {
@@ -511,8 +525,6 @@ PartCheck check_partition(const fs::path& pdir, int p, const IndexView& idx, boo
                                 std::to_string(c.bases[i] + count)});
   }
   check_last(pdir, p, idx, c);
-  if (c.end > 0 && !c.end_record && c.findings.empty())  // the last segment just begun: the record is the one before
-    c.end_record = record_at(pdir, c.bases, c.end - 1);
   if (c.findings.empty()) check_anchor(pdir, p, idx, c);
   return c;
 }
@@ -947,7 +959,10 @@ class SegmentLog final : public EventLog {
     part.tail_bytes = c.tail_bytes;
     part.last_start = c.last_start;
     part.last_crc = c.last_crc;
-    part.end_crc = c.end_record ? c.end_record->crc : 0;
+    // The anchor the next sync records: the last segment's last record, or (a segment just begun, a cut at a
+    // segment's start) the one before it, read only by a writer.
+    if (!read_only_ && c.end > 0)
+      part.end_crc = c.end_record ? c.end_record->crc : record_at(part.dir, c.bases, c.end - 1).crc;
     for (auto [base, count] : c.unrecorded) {
       size_t i = std::find(c.bases.begin(), c.bases.end(), base) - c.bases.begin();
       pending_sealed_[sealed_key(p, base)] = std::to_string(count) + " " + std::to_string(c.sealed_bytes[i]);
@@ -1354,8 +1369,8 @@ void truncate_segment_log(const std::string& dir, const TruncatePlan& plan) {
                    now.describe() + ": nothing changed; plan it again");
   rocksdb::WriteBatch batch;
   std::string p = std::to_string(plan.partition);
-  const std::optional<RecordAt> kept = plan.offset ? record_at(pdir, list_bases(pdir), plan.offset - 1) : std::nullopt;
-  batch.Put("end/" + p, kept ? end_value(plan.offset, kept->crc) : std::to_string(plan.offset));  // its anchor
+  const uint32_t kept = plan.offset ? record_at(pdir, list_bases(pdir), plan.offset - 1).crc : 0;  // its anchor
+  batch.Put("end/" + p, end_value(plan.offset, kept));
   std::string cut = std::to_string(plan.offset) + " " + std::to_string(plan.byte) + " " +
                     fs::path(plan.file).filename().string();
   for (const std::string& r : plan.removed) cut += " " + fs::path(r).filename().string();

@@ -181,6 +181,29 @@ TEST(Accounts, RetireeTurningSeventy) {
   EXPECT_EQ(balance(l, "O2", "2024-09-01"), "120.00");
 }
 
+// ACC-RET, P-CHANGE, TIME-DATED: the retirement a retiree is credited under is the one the timeline holds on the
+// month's first day. Logged: an old-urban member retires on 2023-11-01 and again on 2024-03-10, then a change to
+// resident dated 2023-06-01 ends both, and one back to the old-urban employee status dated 2024-01-01 makes the second
+// hold again. In date order the first is refused (a resident) and the second confirms the retirement on 2024-03-10:
+// credited from April (Art.25 para. 2, confirmed from 2024), 5 x 60.00 to August. The confirmation was the person's
+// first one as logged, 2023-11-01, which the old-urban rule credits nothing (the review of the change).
+TEST(Accounts, ARetireeIsCreditedUnderTheRetirementTheTimelineHoldsOnTheMonthsFirstDay) {
+  Ledger l;
+  l.employee("O", "1963-01-01", "old_urban", "2022-07-01");
+  l.simple("retirement_confirmed", "O", "2023-11-01");
+  l.simple("retirement_confirmed", "O", "2024-03-10");
+  l.to_resident("O", "2023-06-01", 1);
+  l.to_employee("O", "2024-01-01", "old_urban");
+  EXPECT_EQ(l.person("O", "2024-03-09")["status"], "old_urban");
+  EXPECT_EQ(l.person("O", "2024-03-10")["status"], "retired");
+  std::vector<std::string> credited;
+  for (const auto& c : l.close("2024-01", "2024-08")) credited.push_back(c["month"].get<std::string>() + " " +
+                                                                          c["amount"].get<std::string>());
+  EXPECT_EQ(credited, (std::vector<std::string>{"2024-04 60.00", "2024-05 60.00", "2024-06 60.00", "2024-07 60.00",
+                                                "2024-08 60.00"}));
+  EXPECT_EQ(balance(l, "O", "2024-09-01"), "300.00");
+}
+
 // ACC-INSVC: a contribution for a month that begins before the enrolment is judged by the enrolment's standing,
 // paid after a change to the resident scheme (it was judged by the standing on the payment date: nothing); 10000.00
 // x (2% + 0.75%) = 275.00, for the month of the enrolment and one before it. P-ELIG: one paid before the enrolment

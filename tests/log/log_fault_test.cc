@@ -643,6 +643,28 @@ TEST_F(LogCorruption, AnIdIndexOfAnotherLogIsRefused) {
   EXPECT_TRUE(verify_segment_log(legacy.string()).empty());
 }
 
+// The anchor's record is read through its segment: where that segment is damaged before it (a sealed segment, which
+// an open only stats, before a last segment a cut at a segment's start left empty), the open names the segment and
+// the record's byte, as `log verify` does, rather than calling the index another log's (the review of the anchor).
+TEST_F(LogCorruption, ADamagedRecordBeforeAnEmptyLastSegmentIsNamedNotTakenForAnotherLogsIndex) {
+  const fs::path log = copy("anchor-damaged");
+  truncate_segment_log(log.string(), plan_segment_log_truncate(log.string(), 0, base(2)));
+  ASSERT_EQ(fs::file_size(seg(log, 2)), 0u) << "the cut at the third segment's start leaves it empty";
+  std::string bytes = read_file(seg(log, 1));
+  bytes[bytes.size() - 1] ^= 0x01;  // the last record of the second segment
+  std::ofstream(seg(log, 1), std::ios::binary | std::ios::trunc) << bytes;
+  const std::vector<LogFinding> findings = verify_segment_log(log.string());
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].file, seg(log, 1));
+  for (const bool read_only : {false, true}) {
+    const std::string why = thrown<LogError>([&] { open_segment_log(log.string(), 2, read_only); });
+    EXPECT_NE(why.find(seg(log, 1) + " at byte " + std::to_string(findings[0].byte) + ": record at offset " +
+                       std::to_string(base(2) - 1) + " fails its length or checksum"),
+              std::string::npos) << why;
+    EXPECT_EQ(why.find("another log's"), std::string::npos) << why;
+  }
+}
+
 // The records past the index's synced end (a crash between a segment's fsync and the index's commit) are indexed
 // again at the next open for writing. An index read that fails there (a byte flipped in a block of event ids) is
 // refused like any other, naming the index: it was taken for an event that does not decode, and the records were

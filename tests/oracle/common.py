@@ -72,10 +72,11 @@ class Standings:
     """P-SCHEME, P-CHANGE, TIME-DATED: a person's standing as the standings enrolments and scheme_changed events give
     (a Timeline of dicts with "scheme" and "status"), and the retirements retirement_confirmed events confirm. A
     retirement is accepted when the standing in effect on its date, as logged, is an employee's (gongji refuses
-    another: NOT_ELIGIBLE), and holds from its date while the standing in effect is an employee's given before it (by
-    date, then log order), as if every event had been logged in date order: a change of scheme dated before it and
-    logged after it ends it, and one back to the employee scheme dated between them makes it hold again. A
-    scheme_changed to status retired is a standing like any other (it states the scheme)."""
+    another, NOT_ELIGIBLE, and a refused one stays refused whatever is logged after it), and an accepted one holds from
+    its date while the standing in effect is an employee's given before it (by date, then log order), as the events
+    in date order would have it: a change of scheme dated before it and logged after it ends it, and one back to the
+    employee scheme dated between them makes it hold again. A scheme_changed to status retired is a standing like any
+    other (it states the scheme). ACC-RET's confirmation ("confirmed") is the first retirement holding then."""
 
     def __init__(self):
         self.given = Timeline()
