@@ -760,6 +760,12 @@ int cmd_replay(const Paths& paths, const std::string& known_at, const std::strin
   require_existing(paths);
   if (fs::exists(out))  // a usage error (exit 2), before anything is opened
     throw UsageError("--out " + out + ": already exists (replay writes a new store there: name a new directory)");
+  // Inside the data dir it reads, a replay's store was made where the log, the store or a fold's work would meet it:
+  // under log/ every later open of the log refused it as a file not the log's (the second fault hunt).
+  const fs::path data = fs::weakly_canonical(paths.data), where = fs::weakly_canonical(out);
+  if (std::mismatch(data.begin(), data.end(), where.begin(), where.end()).first == data.end())
+    throw UsageError("--out " + out + ": inside the data dir " + paths.data + " (replay writes a new store outside "
+                     "the data dir it reads: name a directory elsewhere)");
   if (fs::exists(replay_target(out) + ".partial"))
     throw UsageError("--out " + out + ": " + partial_exists_message(replay_target(out) + ".partial"));
   const Policy pol = [&] {  // the store is closed again before the replay
@@ -1297,8 +1303,8 @@ struct Cli {
         ->required()
         ->check(kKnownAtArg);
     rpl->add_option("--out", replay_out,
-                    "a new directory for the rebuilt store; a store as DATA/state is, so name it X/state and read "
-                    "it with --data-dir X")
+                    "a new directory for the rebuilt store, outside the data dir; a store as DATA/state is, so "
+                    "name it X/state and read it with --data-dir X")
         ->required()
         ->check(kDataDir);
     rpl->add_option("--policy", policy_file,

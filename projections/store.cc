@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -1036,6 +1037,18 @@ void create_store(const std::string& dir, const rocksdb::Options& opt) {
 }  // namespace
 
 namespace {
+// A store directory's identity: its device and inode, and RocksDB's IDENTITY file; "" when it cannot be read.
+std::string directory_identity(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return "";
+  std::ifstream in(dir + "/IDENTITY");
+  std::string id;
+  std::getline(in, id);
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + id;
+}
+}  // namespace
+
+namespace {
 // The RocksDB open of a store: as a secondary keeping its own files in `secondary`, read-only, or writable.
 rocksdb::DB* open_db(rocksdb::Options opt, const std::string& dir, const std::string& secondary, bool read_only) {
   rocksdb::DB* db = nullptr;
@@ -1134,12 +1147,17 @@ Store::Store(const std::string& dir_arg, const StoreOptions& o, const std::strin
   }
   if (!lost.empty()) throw StoreError(lost);
   secondary_ = !secondary.empty();
+  if (secondary_) identity_ = directory_identity(dir);
   read_only_ = read_only;
   check_format(read_only);
 }
 
 void Store::catch_up() {
   if (!secondary_) return;
+  if (const std::string now = directory_identity(dir_); now != identity_)
+    throw StoreReplaced("the store at " + dir_ + " is not the one this reader opened (" +
+                        (now.empty() ? "it is gone" : "moved aside and folded anew, or a copy put in its place") +
+                        ")");
   check(db_->TryCatchUpWithPrimary(), "catch up with the primary at " + dir_);
   if (format_ < kStoreFormat) check_format(true);  // its primary may have built format 10's l/ or 11's t/ since
 }

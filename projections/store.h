@@ -133,8 +133,8 @@ class StoreLock {
 //      record_latest_dates has built 11); a read-only open reads format 11's persons as they are
 //  13  persons in person format 5: each standing entry says whether a retirement_confirmed made it (P-CHANGE,
 //      TIME-DATED: a change of scheme logged later and dated before a retirement ends it for a resident;
-//      Store::migrate_persons re-encodes every person at a writable open of format 12, each entry of theirs read as
-//      not a retirement's, as they were folded); a read-only open reads format 12's persons as they are
+//      Store::migrate_persons re-encodes every person at a writable open of format 12, an entry of theirs read as a
+//      retirement's by its shape: state_codec.h); a read-only open reads format 12's persons as they are
 // A writable open migrates formats 2 to 8 in place (Store::migrate_2_to_3, then migrate_outputs to 6, then
 // migrate_meta to 7, then migrate_to_8, then migrate_persons to 9; then a fold's record_latest_dates to 10, then
 // migrate_to_11 and migrate_persons to 12 and 13; a format-10 store migrate_to_11 at its open, 11 and 12
@@ -172,6 +172,14 @@ rocksdb::Options store_db_options();
 // id, i/, r/ and p/ by person, c/ by claim), and inserted in key order each insert into the memtable's skip list
 // starts near where the previous one of its prefix went (store_db_options' insert hint) rather than from its top.
 rocksdb::WriteBatch puts_in_key_order(const rocksdb::WriteBatch& batch);
+
+// A secondary's store directory is no longer the store it opened: moved aside and folded anew (README: a rebuild),
+// or a copy put in its place (another directory, or another RocksDB identity). Its files still open are the old
+// store's, and a catch-up would read a mix of the two (RocksDB asserted, aborting the process, on a copy put back
+// under `gongji query`; a rebuild was never seen: the second fault hunt). Open the store again.
+struct StoreReplaced : StoreError {
+  using StoreError::StoreError;
+};
 
 // A store of another format than kStoreFormat, refused (nothing is read or written): the message names both
 // formats and what to run. `migratable`: a writable open would migrate it (a read-only open of format 2 or 3).
@@ -572,7 +580,8 @@ class Store {
   static size_t retain_checkpoints(const std::string& checkpoint_dir, size_t kept);
   const std::string& dir() const { return dir_; }
   // A secondary instance (the constructor taking `secondary`) reads what the primary committed since the last call
-  // (TryCatchUpWithPrimary); StoreError on failure. Safe beside concurrent reads. A no-op on other stores.
+  // (TryCatchUpWithPrimary); StoreError on failure, StoreReplaced when the store's directory is not the one it opened
+  // (below). Safe beside concurrent reads. A no-op on other stores.
   void catch_up();
   // Low-level access for tests that tamper with the store.
   rocksdb::DB* db() { return db_.get(); }
@@ -609,6 +618,7 @@ class Store {
   std::unique_ptr<rocksdb::DB> db_;
   bool secondary_ = false;
   bool read_only_ = false;  // read-only or secondary
+  std::string identity_;    // a secondary's: its directory's device and inode and RocksDB's IDENTITY, as opened
   // Set by an unlogged commit, cleared when a flush begins (set again if it fails): while set, a logged write
   // (a synced or unsynced commit, record_run) is refused, since a crash could keep it without the commits before it.
   // A check before the write, not a lock: it guards one thread's sequence of writes (Store::fold's, then anything

@@ -134,6 +134,7 @@ struct View {
   std::unique_ptr<EventLog> log;
   std::unique_ptr<ReplayCache> replay = std::make_unique<ReplayCache>();  // of `log`: a new one when it is reopened
   Clock::time_point caught_up = Clock::now();  // when its store last caught up with the primary (or was opened)
+  std::string dir;  // its secondary instance's own files
 };
 
 using Handler = std::function<Reply(const Call&, View&)>;
@@ -227,6 +228,8 @@ struct QueryService::Impl {
     if (!secondary.empty()) fs::remove_all(secondary);
   }
   std::shared_ptr<View> open_view(const std::string& dir, const EventLog* like);
+  void reopen_spare(std::shared_ptr<View>& next, const std::string& why);
+  int reopened = 0;  // views opened again (reopen_spare), under catch_up_mu
   void open();
   void bind();
   void routes();
@@ -332,6 +335,7 @@ std::shared_ptr<View> QueryService::Impl::open_view(const std::string& dir, cons
   if (!fs::create_directory(dir, ec))
     throw std::runtime_error("cannot create " + dir + " for a secondary instance: " + ec.message());
   auto v = std::make_shared<View>();
+  v->dir = dir;
   v->store = std::make_unique<Store>(opt.data_dir + "/state", StoreOptions{true, false, nullptr}, dir);
   if (like) v->log = like->reader_copy();
   if (!v->log) {
@@ -410,7 +414,11 @@ void QueryService::Impl::catch_up() {
   last_catch_up = now;
   try {
     if (opt.catch_up_hook) opt.catch_up_hook();
-    next->store->catch_up();
+    try {
+      next->store->catch_up();
+    } catch (const StoreReplaced& e) {
+      reopen_spare(next, e.what());
+    }
     next->caught_up = Clock::now();
     refresh_log(*next);
     set_catch_up_error("");
@@ -423,6 +431,25 @@ void QueryService::Impl::catch_up() {
   std::lock_guard<std::mutex> views(views_mu);
   spare = std::move(current);
   current = std::move(next);
+}
+
+// `next`, the spare view (no request holds it), on the store now at DATA/state, replaced since the view opened it
+// (StoreReplaced: moved aside and folded anew, or a copy put in its place): a new view, its log opened and checked
+// against that store; the old one closed and its files removed. A new view that fails to open leaves the old one as
+// the spare (the catch-up fails: /readyz says why). Its answers were the old store's, 200, until a restart.
+void QueryService::Impl::reopen_spare(std::shared_ptr<View>& next, const std::string& why) {
+  oplog::warn(why + ": the query service opens it again");
+  std::shared_ptr<View> fresh = open_view(secondary + "/reopened-" + std::to_string(++reopened), nullptr);
+  if (!opt.policy_file.empty())
+    refuse_another_policy(*fresh->store, named_policy(*fresh->store, opt.policy_file), "the query service");
+  const std::string old = next->dir;
+  {
+    std::lock_guard<std::mutex> views(views_mu);
+    spare = fresh;
+  }
+  next = fresh;  // the old view's last owner: closed here, before its files go
+  std::error_code ec;
+  fs::remove_all(old, ec);
 }
 
 // The log brought up to the store just caught up. A log whose files no longer continue what was read (an operator's

@@ -192,6 +192,11 @@ TEST_F(CliUsage, KnownAtNamingAPartitionThatDoesNotExist) {
   EXPECT_USAGE("replay --data-dir " + data_ + " --known-at 0:5,99:1 --out " + (*dir_ / "replayed"),
                "--known-at: partition 99 does not exist");
   EXPECT_FALSE(std::filesystem::exists(*dir_ / "replayed")) << "a usage error changes nothing";
+  for (const std::string& inside : {data_ + "/log/p0003/state", data_ + "/x/state", data_ + "/./state.creating"})
+    EXPECT_USAGE("replay --data-dir " + data_ + " --known-at 0:5 --out " + inside,  // the second fault hunt
+                 "--out " + inside + ": inside the data dir " + data_ + " (replay writes a new store outside the data "
+                 "dir it reads: name a directory elsewhere)");
+  EXPECT_FALSE(std::filesystem::exists(data_ + "/x")) << "a usage error changes nothing";
   std::filesystem::create_directories(*dir_ / "taken");  // a newcomer's finding: an --out that exists
   EXPECT_USAGE("replay --data-dir " + data_ + " --known-at 0:5 --out " + (*dir_ / "taken"),
                "--out " + (*dir_ / "taken") + ": already exists (replay writes a new store there: name a new "
