@@ -762,7 +762,7 @@ int cmd_replay(const Paths& paths, const std::string& known_at, const std::strin
     throw UsageError("--out " + out + ": already exists (replay writes a new store there: name a new directory)");
   // Inside the data dir it reads, a replay's store was made where the log, the store or a fold's work would meet it:
   // under log/ every later open of the log refused it as a file not the log's (the second fault hunt).
-  const fs::path data = fs::weakly_canonical(paths.data), where = fs::weakly_canonical(out);
+  const fs::path data = fs::weakly_canonical(fs::absolute(paths.data)), where = fs::weakly_canonical(fs::absolute(out));
   if (std::mismatch(data.begin(), data.end(), where.begin(), where.end()).first == data.end())
     throw UsageError("--out " + out + ": inside the data dir " + paths.data + " (replay writes a new store outside "
                      "the data dir it reads: name a directory elsewhere)");

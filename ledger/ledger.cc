@@ -257,7 +257,7 @@ void change_scheme(const SchemeChanged& e, PersonState& p, StateAccess& state) {
   Standing s = standing_of(e);
   if (cur && cur->old_urban) s.old_urban = true;  // old-urban membership stays with the person
   const bool new_scheme = cur && cur->scheme != s.scheme;
-  if (s.status == EmployeeStatus::retired && !(cur && cur->status == EmployeeStatus::retired)) p.retired_on = e.at;
+  if (s.status == EmployeeStatus::retired && !p.retired_on) p.retired_on = e.at;  // set once (state.h)
   insert_dated(p.standing, e.at, s);
   rederive_retirements(p);
   if (!new_scheme) return;
@@ -275,7 +275,7 @@ bool confirm_retirement(const RetirementConfirmed& e, PersonState& p, std::vecto
     out.push_back(refusal(e, Reason::NOT_ELIGIBLE, "only an enrolled employee can retire"));
     return false;
   }
-  if (cur->status != EmployeeStatus::retired) p.retired_on = e.at;
+  if (!p.retired_on) p.retired_on = e.at;  // set once (state.h)
   insert_dated(p.standing, e.at, retired_after(*cur, e.at));
   return true;
 }

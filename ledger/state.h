@@ -123,8 +123,8 @@ struct PersonState {
   std::map<std::string, Date> courses;            // "acu:<diagnosis>" / "ped:<condition>" -> course start
   std::vector<Dated<Rate>> bonus;                 // ORD-INC bonus points in rate units
   std::vector<FamilyLink> family;                 // ACC-USE
-  std::optional<Date> retired_on;                 // the last retirement confirmed, as logged (has_monthly_work),
-                                                  // or the enrolment's retired_on (ACC-RET: retired_since)
+  std::optional<Date> retired_on;                 // set once: the enrolment's retired_on, or the first retirement
+                                                  // as logged (has_monthly_work; ACC-RET: retired_since)
   std::vector<Registration> registrations;        // CHR-REG
   std::map<Bucket, ChronicFacilities> chronic_facilities;  // CHR-FAC, by chronic bucket
   std::vector<AccountEntry> account;              // ACC-*
@@ -177,7 +177,8 @@ const Standing* standing_at(const PersonState& p, Date d);
 // ACC-RET: the date the retirement in effect on `d` was confirmed, nullopt when the person is not a retired employee
 // on d: the first day of the run of retired employee standings that holds on d (TIME-DATED: a run a back-dated
 // change of scheme ended, or began again, counts from where the timeline says), or for a run from the enrolment,
-// the enrolment's retired_on (PersonState::retired_on while not after the enrolment; else the enrolment's date).
+// the enrolment's retired_on (PersonState::retired_on, never changed after it; a store of a gongji before 13's
+// changed it at a later retirement, and a value after the enrolment is read as the enrolment's date).
 std::optional<Date> retired_since(const PersonState& p, Date d);
 bool eligible_on(const PersonState& p, Date d);          // P-ELIG
 Date period_start(const PersonState& p, Date d);         // ORD-TYPE: first day of the scheme period in force on d

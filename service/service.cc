@@ -186,7 +186,8 @@ void answer_then_close(httplib::Response& res, const Reply& r) {
 
 struct QueryService::Impl {
   QueryOptions opt;
-  std::string secondary;  // the secondary instances' own files, DATA/query-secondary-<pid>/{a,b} (removed at the end)
+  std::string secondary;  // the secondary instances' own files, DATA/query-secondary-<pid>/{a,b,reopened-N} (removed at
+                          // the end)
   // Two views: requests take `current`; a catch-up brings `spare` up to the fold once no request holds it any more,
   // then swaps the two. Guarded by views_mu (held only to copy or swap the pointers).
   std::mutex views_mu;
@@ -230,6 +231,7 @@ struct QueryService::Impl {
   std::shared_ptr<View> open_view(const std::string& dir, const EventLog* like);
   void reopen_spare(std::shared_ptr<View>& next, const std::string& why);
   int reopened = 0;  // views opened again (reopen_spare), under catch_up_mu
+  Clock::time_point reopen_store_after{};  // after a reopen failed: the next one not before, under catch_up_mu
   void open();
   void bind();
   void routes();
@@ -417,6 +419,7 @@ void QueryService::Impl::catch_up() {
     try {
       next->store->catch_up();
     } catch (const StoreReplaced& e) {
+      if (Clock::now() < reopen_store_after) throw;  // a reopen failed less than 10 s ago
       reopen_spare(next, e.what());
     }
     next->caught_up = Clock::now();
@@ -439,9 +442,19 @@ void QueryService::Impl::catch_up() {
 // the spare (the catch-up fails: /readyz says why). Its answers were the old store's, 200, until a restart.
 void QueryService::Impl::reopen_spare(std::shared_ptr<View>& next, const std::string& why) {
   oplog::warn(why + ": the query service opens it again");
-  std::shared_ptr<View> fresh = open_view(secondary + "/reopened-" + std::to_string(++reopened), nullptr);
-  if (!opt.policy_file.empty())
-    refuse_another_policy(*fresh->store, named_policy(*fresh->store, opt.policy_file), "the query service");
+  const std::string dir = secondary + "/reopened-" + std::to_string(++reopened);
+  std::shared_ptr<View> fresh;
+  try {
+    fresh = open_view(dir, nullptr);
+    if (!opt.policy_file.empty())
+      refuse_another_policy(*fresh->store, named_policy(*fresh->store, opt.policy_file), "the query service");
+  } catch (...) {  // tried again 10 s later at the earliest (a store missing while it is rebuilt, say)
+    fresh.reset();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    reopen_store_after = Clock::now() + std::chrono::seconds(10);
+    throw;
+  }
   const std::string old = next->dir;
   {
     std::lock_guard<std::mutex> views(views_mu);
@@ -875,8 +888,8 @@ void QueryService::Impl::ops_routes() {
     body["view_age_ms"] = age.count();
     if (age > std::max<std::chrono::milliseconds>(std::chrono::seconds(5), 50 * opt.catch_up_every)) {
       body["ready"] = ready = false;
-      body["reason"] = "the view answering is " + std::to_string(age.count()) + " ms old: catch-ups were skipped "
-                       "while requests held the other view";
+      body["reason"] = "the view answering is " + std::to_string(age.count()) + " ms old: catch-ups failed (see "
+                       "catch_up_error) or were skipped while requests held the other view";
     }
     return Reply{ready ? 200 : 503, dump(body)};
   });

@@ -2,6 +2,8 @@
 // CLI11's own parse errors included; runtime failures exit kFailure; --help exits 0 and lists the exit statuses.
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include <dlfcn.h>
 
 #include <fstream>
@@ -197,6 +199,14 @@ TEST_F(CliUsage, KnownAtNamingAPartitionThatDoesNotExist) {
                  "--out " + inside + ": inside the data dir " + data_ + " (replay writes a new store outside the data "
                  "dir it reads: name a directory elsewhere)");
   EXPECT_FALSE(std::filesystem::exists(data_ + "/x")) << "a usage error changes nothing";
+  for (const auto& [cwd, data, out] : {std::tuple{data_, ".", "new/state"}, {data_ + "/log", "..", "q/state"}}) {
+    std::string err;  // relative paths (weakly_canonical keeps them relative: the second review)
+    EXPECT_EQ(test::run("cd " + cwd + " && " + test::gongji("replay --data-dir " + std::string(data) +
+                                                            " --known-at 0:5 --out " + out) + " 2>&1", &err),
+              exit_code::kUsage) << cwd << " " << out << ": " << err;
+    EXPECT_NE(err.find(std::string("--out ") + out + ": inside the data dir"), std::string::npos) << err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(data_ + "/new") || std::filesystem::exists(data_ + "/log/q"));
   std::filesystem::create_directories(*dir_ / "taken");  // a newcomer's finding: an --out that exists
   EXPECT_USAGE("replay --data-dir " + data_ + " --known-at 0:5 --out " + (*dir_ / "taken"),
                "--out " + (*dir_ / "taken") + ": already exists (replay writes a new store there: name a new "

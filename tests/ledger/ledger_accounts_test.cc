@@ -204,6 +204,30 @@ TEST(Accounts, ARetireeIsCreditedUnderTheRetirementTheTimelineHoldsOnTheMonthsFi
   EXPECT_EQ(balance(l, "O", "2024-09-01"), "300.00");
 }
 
+// ACC-RET: a run of retirement from the enrolment counts from the enrolment's retired_on, whatever is logged after
+// it: here a change of scheme and back, and a retirement, dated after a month's first day and before its close (it
+// read a date the retirement overwrote, in date order too; the second review). U, old-urban and confirmed in 2023:
+// nothing for February (Art.25 para. 2), then from March under the retirement of 2024-02-20 (60.00). F, enrolled on
+// 1 February: credited for February as if nothing followed, and from March again.
+TEST(Accounts, ARunOfRetirementFromTheEnrolmentCountsFromItsRetiredOn) {
+  Ledger l;
+  l.apply({{"type", "person_enrolled"}, {"id", "u"}, {"at", "2024-01-15"}, {"person", "U"},
+           {"birth_date", "1960-01-01"}, {"scheme", "employee"}, {"status", "retired"}, {"old_urban", true},
+           {"retired_on", "2023-12-01"}});
+  l.apply({{"type", "person_enrolled"}, {"id", "f"}, {"at", "2024-02-01"}, {"person", "F"},
+           {"birth_date", "1960-01-01"}, {"scheme", "employee"}, {"status", "retired"}, {"retired_on", "2023-06-01"}});
+  for (const char* p : {"U", "F"}) {
+    l.to_resident(p, "2024-02-10", 1);
+    l.to_employee(p, "2024-02-15");
+    EXPECT_TRUE(l.simple("retirement_confirmed", p, "2024-02-20").empty()) << p;
+  }
+  std::vector<std::string> credited;
+  for (const auto& c : l.close("2024-01", "2024-03"))
+    credited.push_back(c["person"].get<std::string>() + " " + c["month"].get<std::string>() + " " +
+                       c["amount"].get<std::string>());
+  EXPECT_EQ(credited, (std::vector<std::string>{"F 2024-02 60.00", "F 2024-03 60.00", "U 2024-03 60.00"}));
+}
+
 // ACC-INSVC: a contribution for a month that begins before the enrolment is judged by the enrolment's standing,
 // paid after a change to the resident scheme (it was judged by the standing on the payment date: nothing); 10000.00
 // x (2% + 0.75%) = 275.00, for the month of the enrolment and one before it. P-ELIG: one paid before the enrolment
