@@ -1214,6 +1214,7 @@ void Store::check_format(bool read_only) {
     format = 8;
   }
   if ((format == 8 || (format == 9 && halfway)) && !read_only) format = migrate_persons(9, 3);
+  // 10 up to kStoreFormat, or kStoreFormat itself halfway (a format past this binary's is refused below)
   if (format >= 10 && format < static_cast<uint64_t>(kStoreFormat) + (halfway ? 1 : 0) && !read_only)
     format = migrate_from_10(static_cast<int>(format), halfway);
   if (read_only && halfway && format == 8) format = 7;  // migrate_to_8 stopped midway: still format 7's indexes
