@@ -35,7 +35,7 @@ Money inpatient_limit(const Standing& st, const Params& params) {
   return st.scheme == Scheme::employee ? params.inpatient_limit_employee : params.inpatient_limit_resident;
 }
 
-Money inpatient_used(const PersonState& p, int year, Date period, std::optional<Date> as_of) {
+Money inpatient_used(const PersonState& p, int year, Period period, std::optional<Date> as_of) {
   Money used = 0;
   for (const Effect& e : p.effects)
     if (e.year == year && e.period == period && (!as_of || e.date <= *as_of)) used += e.inpatient_used;
@@ -369,7 +369,7 @@ void settle_chronic(const Claim& e, PersonState& p, const Standing& st, const Fa
   chronic_level_and_scope(e, fac, s);
 
   const int year = year_of(e.at);
-  const Date period = period_start(p, e.at);
+  const Period period = period_start(p, e.at);
   Sums before = sum_effects(p, year, period, bucket);
   check_accumulators(before, year, bucket);
   const bool inpatient_only = params.chronic_standards.count(disease) && params.chronic_standards.at(disease).inpatient;

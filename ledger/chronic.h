@@ -19,7 +19,7 @@ Money chronic_limit(const PersonState& p, const Standing& st, Bucket bucket, Dat
 
 // The annual inpatient limit of CHR-INPT for the person's scheme, and what is used of it (TIME-ORDER / TIME-ASOF).
 Money inpatient_limit(const Standing& st, const Params& params);
-Money inpatient_used(const PersonState& p, int year, Date period, std::optional<Date> as_of = std::nullopt);
+Money inpatient_used(const PersonState& p, int year, Period period, std::optional<Date> as_of = std::nullopt);
 
 void approve_disease(const ChronicDiseaseApproved& e, PersonState& p, const FoldContext& ctx, std::vector<Output>& out);
 void revoke_disease(const ChronicDiseaseRevoked& e, PersonState& p, std::vector<Output>& out);

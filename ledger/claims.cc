@@ -7,7 +7,7 @@
 
 namespace gongji {
 
-Sums sum_effects(const PersonState& p, int year, Date period, Bucket bucket, std::optional<Date> as_of) {
+Sums sum_effects(const PersonState& p, int year, Period period, Bucket bucket, std::optional<Date> as_of) {
   Sums s;
   for (const Effect& e : p.effects) {
     if (e.year != year || e.period != period || e.bucket != bucket) continue;
@@ -55,7 +55,7 @@ void check_effect_nonneg(const Effect& e) {
                   });
 }
 
-void record_settlement(PersonState& p, const Claim& claim, const Settlement& s, Date period, Bucket bucket,
+void record_settlement(PersonState& p, const Claim& claim, const Settlement& s, Period period, Bucket bucket,
                        Money limit_used, Money inpatient_used, Rate bonus) {
   Effect eff;
   eff.date = claim.at;
@@ -351,7 +351,7 @@ void settle_ordinary(const Claim& e, PersonState& p, const Standing& st, const F
   s.step<Say::eligible_of>(Rule::ORD_SCOPE, s.eligible, s.total);
 
   const int year = year_of(e.at);
-  const Date period = period_start(p, e.at);
+  const Period period = period_start(p, e.at);
   Sums before = sum_effects(p, year, period, Bucket::ordinary);
   check_accumulators(before, year, Bucket::ordinary);
   const Money limit = ordinary_limit(p, st, e.at, params);

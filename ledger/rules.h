@@ -13,7 +13,7 @@ struct Sums {
 
 // Sum of the effects of one service year and scheme period in one bucket; with as_of, only effects dated on or
 // before it (TIME-ASOF), otherwise all of them (TIME-ORDER: what the log has consumed so far).
-Sums sum_effects(const PersonState& p, int year, Date period, Bucket bucket,
+Sums sum_effects(const PersonState& p, int year, Period period, Bucket bucket,
                  std::optional<Date> as_of = std::nullopt);
 
 // INV-ACCUM-NONNEG (ledger/invariant.h): the running totals a claim of `bucket` in `year` starts from are >= 0.
@@ -52,7 +52,7 @@ Rate bonus_on(const PersonState& p, Date d);
 
 // TIME-ORDER / §4: records what a settled claim consumed, in its service year and scheme period, as an effect on
 // the person (for the accumulators, the as-of view and a later reversal).
-void record_settlement(PersonState& p, const Claim& claim, const Settlement& s, Date period, Bucket bucket,
+void record_settlement(PersonState& p, const Claim& claim, const Settlement& s, Period period, Bucket bucket,
                        Money limit_used, Money inpatient_used, Rate bonus);
 
 Output settle_claim(const Claim& e, StateAccess& state, const FoldContext& ctx);

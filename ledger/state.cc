@@ -28,15 +28,17 @@ bool eligible_on(const PersonState& p, Date d) {
   return !(s && *s);
 }
 
-Date period_start(const PersonState& p, Date d) {
-  Date start = p.enrolled;
+Period period_start(const PersonState& p, Date d) {
+  Period period{p.enrolled, 0};
   const Scheme* scheme = nullptr;
-  for (const auto& x : p.standing) {
-    if (x.from > d) break;
-    if (!scheme || *scheme != x.value.scheme) start = x.from;
+  int entry = 0;  // of p.standing[i]'s day, before it
+  for (size_t i = 0; i < p.standing.size() && p.standing[i].from <= d; ++i) {
+    const auto& x = p.standing[i];
+    entry = i > 0 && p.standing[i - 1].from == x.from ? entry + 1 : 0;
+    if (!scheme || *scheme != x.value.scheme) period = {x.from, entry};
     scheme = &x.value.scheme;
   }
-  return start;
+  return period;
 }
 
 Date next_scheme_change(const PersonState& p, Date d) {

@@ -41,12 +41,23 @@ struct Dated {
   bool operator==(const Dated&) const = default;
 };
 
+// ORD-TYPE: a scheme period, known by its first day and by the place, among the standing entries of that day, of the
+// entry that began it: 0 for a day's first entry, more for a change of scheme after another entry of its day (an
+// enrolment, a change of status or tier, or of scheme: a change there and back on one day, the second logged later,
+// begins a period other than the first's although both begin that day). An entry is only ever inserted after those
+// of its day (insert_dated), and never removed, so a period keeps its key as later events are folded.
+struct Period {
+  Date start = 0;
+  int entry = 0;  // standing entries dated `start` before the one that began the period
+  bool operator==(const Period&) const = default;
+};
+
 // One recorded effect on the accumulators of a service year and scheme period (TIME-ORDER). A settlement's
 // effect is dated by its service date; a reversal's by the reversal's `at` (TIME-ASOF).
 struct Effect {
   Date date = 0;
   int year = 0;
-  Date period = 0;       // first day of the scheme period the claim belongs to
+  Period period;         // the scheme period the claim belongs to
   Bucket bucket{};
   std::string claim;     // the claim, or the inpatient_settled event
   Money deductible = 0, limit_used = 0, inpatient_used = 0, fund = 0, eligible = 0;
@@ -181,7 +192,7 @@ const Standing* standing_at(const PersonState& p, Date d);
 // changed it at a later retirement, and a value after the enrolment is read as the enrolment's date).
 std::optional<Date> retired_since(const PersonState& p, Date d);
 bool eligible_on(const PersonState& p, Date d);          // P-ELIG
-Date period_start(const PersonState& p, Date d);         // ORD-TYPE: first day of the scheme period in force on d
+Period period_start(const PersonState& p, Date d);       // ORD-TYPE: the scheme period in force on d
 // P-CHANGE, CHR-CHANGE: the date of the first change of scheme (employee <-> resident) after d, or kNever. A
 // designation, chronic registration or chronic facility dated before a change and folded after it (a late event)
 // ends there as the change would have ended it, had it come first (TIME-DATED: standing is a timeline by date,

@@ -12,6 +12,7 @@ struct Out {
   std::string s;
   bool codes_by_index = false;  // person format 3: a code as its index in its table (put_code)
   bool retirement_entries = false;  // person format 5: each standing entry says whether a retirement made it
+  bool period_entries = false;  // person format 6: a period's entry (Period::entry) where it is not 0
   void u(uint64_t v) {
     while (v >= 0x80) s.push_back(static_cast<char>(v | 0x80)), v >>= 7;
     s.push_back(static_cast<char>(v));
@@ -30,6 +31,7 @@ struct In {
   const char* what = "";
   bool codes_by_index = false;  // as Out's
   bool retirement_entries = false;  // as Out's (older formats: mark_retirements_by_shape)
+  bool period_entries = false;  // as Out's (older formats: periods_by_day)
   [[noreturn]] void fail() { throw StateCodecError(std::string("stored state is unreadable at ") + what); }
   uint64_t u() {
     uint64_t v = 0;
@@ -141,13 +143,44 @@ void get(In& in, Dated<T>& x) {
   x.from = static_cast<Date>(in.i());
   get(in, x.value);
 }
+// A scheme period as its first day's difference from `base` (0: the day itself), in person formats up to 5 (which
+// hold the day alone: encode_person writes them from periods_by_day's inverse); person format 6 doubles that
+// difference and adds 1 when the period's entry (Period::entry) follows it, so that a period begun by its day's
+// first standing entry, as nearly all are, takes about as many bytes as before.
+void put_period(Out& o, const Period& x, int64_t base) {
+  if (x.entry < 0) throw StateCodecError("a scheme period's entry is never negative");
+  if (!o.period_entries) {
+    if (x.entry != 0) throw StateCodecError("person formats before 6 hold a scheme period's day alone");
+    o.i(int64_t{x.start} - base);
+    return;
+  }
+  o.i((int64_t{x.start} - base) * 2 + (x.entry != 0 ? 1 : 0));
+  if (x.entry != 0) o.u(static_cast<uint64_t>(x.entry));
+}
+int32_t in_date_range(In& in, int64_t base, int64_t difference) {
+  int64_t v = 0;
+  if (__builtin_add_overflow(base, difference, &v) || v < INT32_MIN || v > INT32_MAX) in.fail();
+  return static_cast<int32_t>(v);
+}
+Period get_period(In& in, int64_t base) {
+  if (!in.period_entries) return {in_date_range(in, base, in.i()), 0};
+  const int64_t v = in.i();
+  const int64_t follows = v & 1;  // two's complement: the low bit of a negative number too
+  Period x{in_date_range(in, base, (v - follows) / 2), 0};
+  if (follows) {
+    const uint64_t entry = in.u();
+    if (entry == 0 || entry > INT32_MAX) in.fail();
+    x.entry = static_cast<int>(entry);
+  }
+  return x;
+}
 void put(Out& o, const Effect& x) {
-  o.i(x.date), o.i(x.year), o.i(x.period), put_code(o, x.bucket), o.str(x.claim), o.i(x.deductible);
+  o.i(x.date), o.i(x.year), put_period(o, x.period, 0), put_code(o, x.bucket), o.str(x.claim), o.i(x.deductible);
   o.i(x.limit_used);
   o.i(x.inpatient_used), o.i(x.fund), o.i(x.eligible), o.i(x.bonus);
 }
 void get(In& in, Effect& x) {
-  x.date = static_cast<Date>(in.i()), x.year = static_cast<int>(in.i()), x.period = static_cast<Date>(in.i());
+  x.date = static_cast<Date>(in.i()), x.year = static_cast<int>(in.i()), x.period = get_period(in, 0);
   x.bucket = get_code<Bucket>(in), x.claim = in.str(), x.deductible = in.i(), x.limit_used = in.i();
   x.inpatient_used = in.i();
   x.fund = in.i(), x.eligible = in.i(), x.bonus = static_cast<Rate>(in.i());
@@ -482,11 +515,7 @@ void get_claims(In& in, std::map<std::string, ClaimRecord>& claims, const std::v
 //   id is that effect's claim, not stored again; its date is kept as the difference from its effect's;
 // - account entries keep their date as the difference from the previous entry's.
 // A date or year read back as a difference must land in its type; anything else is unreadable.
-int32_t read_after(In& in, int64_t base) {
-  int64_t v = 0;
-  if (__builtin_add_overflow(base, in.i(), &v) || v < INT32_MIN || v > INT32_MAX) in.fail();
-  return static_cast<int32_t>(v);
-}
+int32_t read_after(In& in, int64_t base) { return in_date_range(in, base, in.i()); }
 void put_effect_amounts(Out& o, const Effect& x) {
   put_code(o, x.bucket), o.str(x.claim);
   for (int64_t m : {x.deductible, x.limit_used, x.inpatient_used, x.fund, x.eligible}) o.i(m);
@@ -501,7 +530,7 @@ void put_effects_3(Out& o, const std::vector<Effect>& v) {
   o.u(v.size());
   int64_t date = 0, year = 0;
   for (const Effect& x : v) {
-    o.i(x.date - date), o.i(x.year - year), o.i(int64_t{x.period} - x.date);
+    o.i(x.date - date), o.i(x.year - year), put_period(o, x.period, x.date);
     put_effect_amounts(o, x);
     date = x.date, year = x.year;
   }
@@ -512,7 +541,7 @@ void get_effects_3(In& in, std::vector<Effect>& v) {
   v.resize(n);
   int64_t date = 0, year = 0;
   for (Effect& x : v) {
-    x.date = read_after(in, date), x.year = read_after(in, year), x.period = read_after(in, x.date);
+    x.date = read_after(in, date), x.year = read_after(in, year), x.period = get_period(in, x.date);
     get_effect_amounts(in, x);
     date = x.date, year = x.year;
   }
@@ -532,7 +561,8 @@ void put_claims_3(Out& o, const std::map<std::string, ClaimRecord>& claims, cons
       if (effects[it->second] == c.effect) how = 2 + 2 * it->second + (claim == id ? 1 : 0);
     o.u(how);
     if (how % 2 == 0 || how == 1) put_key(o, id);  // 0, 1 and 2 + 2k carry the id
-    if (how == 1) o.i(c.effect.date), o.i(c.effect.year), o.i(c.effect.period), put_effect_amounts(o, c.effect);
+    if (how == 1)
+      o.i(c.effect.date), o.i(c.effect.year), put_period(o, c.effect.period, 0), put_effect_amounts(o, c.effect);
     o.i(int64_t{c.date} - c.effect.date), put_code(o, c.status), o.b(c.reversed);
   }
 }
@@ -547,7 +577,7 @@ void get_claims_3(In& in, std::map<std::string, ClaimRecord>& claims, const std:
     ClaimRecord& c = claims[std::move(id)];
     if (how >= 2) c.effect = effects[(how - 2) / 2];
     if (how == 1) {
-      c.effect.date = read_after(in, 0), c.effect.year = read_after(in, 0), c.effect.period = read_after(in, 0);
+      c.effect.date = read_after(in, 0), c.effect.year = read_after(in, 0), c.effect.period = get_period(in, 0);
       get_effect_amounts(in, c.effect);
     }
     c.date = read_after(in, c.effect.date), c.status = get_code<ClaimStatus>(in), c.reversed = in.b();
@@ -571,6 +601,44 @@ void get_account_3(In& in, std::vector<AccountEntry>& v) {
 // retired and nothing else changed. A scheme_changed to status retired that changed nothing else has that shape too,
 // and is read as a retirement (README, store format 13); an entry an earlier-dated standing logged after it left
 // stale is not, as those formats folded it.
+// Person formats 1 to 5 kept a scheme period as its first day alone (ORD-TYPE), and the fold summed every effect of
+// that day's key as one period: the one in force on the day. Such an effect is read as of that period
+// (period_start on its day) where a period begins on its day: not the day's first entry's when a change of scheme
+// followed another standing entry of that day (an enrolment, a change of status, tier or scheme), and of two changes
+// of scheme on one day (there and back), the second's, as the claims folded after them summed it. A key no period
+// in force on its day begins with (a change dated earlier logged after the claim) stays as it is, as summed by none;
+// so does a claim's effect of nothing (Effect{}: a claim that consumed nothing).
+void periods_by_day(PersonState& p) {
+  const auto read = [&](Period& x) {
+    const Period now = period_start(p, x.start);
+    if (now.start == x.start) x = now;
+  };
+  for (Effect& e : p.effects) read(e.period);
+  for (auto& [id, c] : p.claims)
+    if (c.effect != Effect{}) read(c.effect.period);
+}
+
+bool holds_period_entries(const PersonState& p) {
+  const auto entry = [](const Effect& e) { return e.period.entry != 0; };
+  return std::any_of(p.effects.begin(), p.effects.end(), entry) ||
+         std::any_of(p.claims.begin(), p.claims.end(), [&](const auto& c) { return entry(c.second.effect); });
+}
+
+// periods_by_day's inverse, for writing a person in formats 1 to 5: each period as its day alone, where it is the
+// one in force on its day (what those formats' readers take it for); any other is not written (StateCodecError).
+PersonState as_periods_by_day(PersonState p) {
+  const auto write = [&](Period& x) {
+    if (x.entry == 0) return;
+    if (period_start(p, x.start) != x)
+      throw StateCodecError("person formats before 6 hold a scheme period's day alone, and the period begun by "
+                            "entry " + std::to_string(x.entry) + " of its day is not the one in force on it");
+    x.entry = 0;
+  };
+  for (Effect& e : p.effects) write(e.period);
+  for (auto& [id, c] : p.claims) write(c.effect.period);
+  return p;
+}
+
 void mark_retirements_by_shape(std::vector<Dated<Standing>>& line) {
   for (size_t i = 1; i < line.size(); ++i) {
     const Standing &before = line[i - 1].value, &s = line[i].value;
@@ -582,12 +650,14 @@ void mark_retirements_by_shape(std::vector<Dated<Standing>>& line) {
 }  // namespace
 
 std::string encode_person(const PersonState& p, uint8_t format) {
-  if (format < 1 || format > 5) throw StateCodecError("person format " + std::to_string(format) + " is not written");
+  if (format < 1 || format > 6) throw StateCodecError("person format " + std::to_string(format) + " is not written");
+  if (format < 6 && holds_period_entries(p)) return encode_person(as_periods_by_day(p), format);  // it holds none
   Out o;
   o.s.reserve(256);
   o.s.push_back(static_cast<char>(format));
   o.codes_by_index = format >= 3;
   o.retirement_entries = format >= 5;
+  o.period_entries = format >= 6;
   o.str(p.id), o.i(p.birth), o.i(p.enrolled);
   put(o, p.standing), put(o, p.suspended), put(o, p.designation), put(o, p.designation_changes);
   if (format >= 4) put(o, p.admissions), put(o, p.discharges);
@@ -608,10 +678,11 @@ PersonState decode_person(std::string_view bytes) {
   In in{bytes};
   in.what = "person format";
   const uint8_t format = bytes.empty() ? 0 : static_cast<uint8_t>(bytes[0]);
-  if (format < 1 || format > 5) in.fail();
+  if (format < 1 || format > 6) in.fail();
   in.pos = 1;
   in.codes_by_index = format >= 3;
   in.retirement_entries = format >= 5;
+  in.period_entries = format >= 6;
   PersonState p;
   in.what = "person";
   p.id = in.str(), p.birth = static_cast<Date>(in.i()), p.enrolled = static_cast<Date>(in.i());
@@ -641,6 +712,7 @@ PersonState decode_person(std::string_view bytes) {
   if (format >= 3) get_account_3(in, p.account);
   else get(in, p.account);
   if (in.pos != bytes.size()) in.fail();
+  if (format < 6) periods_by_day(p);
   return p;
 }
 

@@ -17,7 +17,7 @@ struct StateCodecError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// A person's first byte is its format, all five read:
+// A person's first byte is its format, all six read:
 //   1 (store formats up to 7): every claim's effect in full; written only where asked (tests building a store of
 //     format 7);
 //   2 (store format 8, issue 10: a person is rewritten at each commit that touches it, and claims and their effects
@@ -31,8 +31,13 @@ struct StateCodecError : std::runtime_error {
 //   5 (store format 13): as 4, with each standing entry saying whether a retirement made it (Standing::retirement).
 //     An entry of formats 1 to 4 is read as a retirement's when it has the shape of one (state_codec.cc
 //     mark_retirements_by_shape), as every retirement folded before has unless an earlier-dated standing logged
-//     after it left it stale (the case format 5 corrects, README). Written.
-inline constexpr uint8_t kPersonFormat = 5;
+//     after it left it stale (the case format 5 corrects, README);
+//   6 (store format 14): as 5, with each effect's scheme period as a Period, with the place of the standing entry
+//     that began it among its day's (ORD-TYPE: two changes of scheme on one day begin two periods). Formats 1 to 5
+//     hold a period as its day alone, which the fold took for the period in force on that day: read so
+//     (state_codec.cc periods_by_day), exact but for an effect folded between two changes of scheme on one day; they
+//     are written only for a person each of whose periods reads back so (else StateCodecError). Written.
+inline constexpr uint8_t kPersonFormat = 6;
 std::string encode_person(const PersonState& p, uint8_t format = kPersonFormat);
 PersonState decode_person(std::string_view bytes);
 std::string encode_facility(const FacilityState& f);

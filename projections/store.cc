@@ -201,8 +201,8 @@ bool found(const rocksdb::Status& s, const std::string& what, const std::string&
 constexpr const char* kFormatKey = "n/format";  // Store::check_format
 // The fixed-width end of c/ and r/ keys: "<partition, 4>/<offset, 16>/<n, 8>" (the o/ key without "o/").
 constexpr size_t kIndexTailSize = 4 + 1 + 16 + 1 + 8;
-// Present while migrate_outputs, migrate_to_8 or migrate_persons runs (n/format already says 6, 8, 9 or 12, which
-// older binaries refuse as newer); it names the format the migration started from.
+// Present while migrate_outputs, migrate_to_8 or migrate_persons runs (n/format already says 6, 8, 9, 12, 13 or 14,
+// which older binaries refuse as newer); it names the format the migration started from.
 constexpr const char* kMigratingKey = "n/migrating";
 
 std::string policy_key(const std::string& version) { return "v/" + key_part(version); }
@@ -1166,10 +1166,10 @@ void Store::catch_up() {
 // one (new, or created by an older binary and never folded: record_run() stamps it before the first write). A
 // writable open migrates formats 2 to 8 (migrate_2_to_3, then migrate_outputs from 3, 4 or 5 to 6, then migrate_meta
 // to 7, then migrate_to_8, then migrate_persons to 9), each step saying what it did on the operational log (format 10
-// is built from the log: record_latest_dates; 11 from 10 by migrate_to_11, 12 from 11 and 13 from 12 by
-// migrate_persons); a read-only open reads formats 4 to 13 as they are (reads_format), and a store left halfway to
-// format 8 as format 7, halfway to 9 as 8, to 12 as 11, to 13 as 12 (format()). A secondary reads it again at
-// catch_up() while it is below kStoreFormat.
+// is built from the log: record_latest_dates; 11 from 10 by migrate_to_11, 12 from 11, 13 from 12 and 14 from 13
+// by migrate_persons); a read-only open reads formats 4 to 14 as they are (reads_format), and a store left halfway
+// to format 8 as format 7, halfway to 9 as 8, to 12 as 11, to 13 as 12, to 14 as 13 (format()). A secondary reads it
+// again at catch_up() while it is below kStoreFormat.
 // Anything else, and formats 2 and 3 in a read-only open, is refused with what to run. A new format adds its step
 // after the last one, and says so at kStoreFormat.
 void Store::check_format(bool read_only) {
@@ -1219,7 +1219,7 @@ void Store::check_format(bool read_only) {
     format = migrate_from_10(static_cast<int>(format), halfway);
   if (read_only && halfway && format == 8) format = 7;  // migrate_to_8 stopped midway: still format 7's indexes
   // migrate_persons stopped midway: persons of both formats, read as the format before (an audit says to fold first)
-  if (read_only && halfway && (format == 9 || format == 12 || format == 13)) --format;
+  if (read_only && halfway && (format == 9 || format == 12 || format == 13 || format == 14)) --format;
   format_ = static_cast<int64_t>(format);
   if (reads_format(format_)) return;
   const std::string data = parent_of(dir_);
@@ -1437,13 +1437,15 @@ void Store::migrate_to_8() {
               " claim index values emptied, " + std::to_string(persons) + " persons re-encoded");
 }
 
-// Format 8 -> 9 (persons of person formats 1 and 2) and 11 -> 12 (of format 3: ORD-INPT's admissions and discharges
-// are those of its stays), `to` from `to` - 1, each person of a format below `below` put in kPersonFormat
+// Format 8 -> 9 (persons of person formats 1 and 2), 11 -> 12 (of format 3: ORD-INPT's admissions and discharges
+// are those of its stays), 12 -> 13 (of format 4: retirements known by their shape) and 13 -> 14 (of format 5: each
+// period the one in force on its day), `to` from `to` - 1, each person of a format below `below` put in kPersonFormat
 // (reencode_persons). As migrate_to_8: first n/format `to` and n/migrating (synced), so older binaries refuse the
 // store as newer and a crash midway leaves a store this one reads as it is (every person format is decoded; read-only,
 // as format `to` - 1) and migrates again at its next writable open; then the persons in batches; n/migrating is
-// deleted with the last one. The migrated store is the one a fold from zero builds (same digest) unless an earlier
-// gongji's stays judged a claim otherwise than stays_of does (README, store formats). Returns `to`.
+// deleted with the last one. The migrated store is the one a fold from zero builds (same digest) unless what an
+// earlier gongji folded differs from what this one would (README, store formats: stays paired in log order, a
+// retirement a later-logged standing made stale, a claim between two changes of scheme on one day). Returns `to`.
 int Store::migrate_persons(int to, uint8_t below) {
   MigrationWrites m(db_.get(), dir_, to);
   m.batch.Put(kFormatKey, std::to_string(to));
@@ -2504,6 +2506,7 @@ int Store::migrate_from_10(int format, bool halfway) {
   if (format == 10) format = migrate_to_11();
   if (format == 11 || (format == 12 && halfway)) format = migrate_persons(12, 4);
   if (format == 12 || (format == 13 && halfway)) format = migrate_persons(13, 5);
+  if (format == 13 || (format == 14 && halfway)) format = migrate_persons(14, 6);
   return format;
 }
 

@@ -135,14 +135,19 @@ class StoreLock {
 //      TIME-DATED: a change of scheme logged later and dated before a retirement ends it for a resident;
 //      Store::migrate_persons re-encodes every person at a writable open of format 12, an entry of theirs read as a
 //      retirement's by its shape: state_codec.h); a read-only open reads format 12's persons as they are
+//  14  persons in person format 6: an effect's scheme period is known by its first day and the place of the standing
+//      entry that began it among that day's (ORD-TYPE: a change of scheme and a change back on one day begin two
+//      periods, which formats up to 13 took for one); Store::migrate_persons re-encodes every person at a writable
+//      open of format 13, each of its periods read as the period in force on its day, as it was folded (README); a
+//      read-only open reads format 13's persons so
 // A writable open migrates formats 2 to 8 in place (Store::migrate_2_to_3, then migrate_outputs to 6, then
 // migrate_meta to 7, then migrate_to_8, then migrate_persons to 9; then a fold's record_latest_dates to 10, then
-// migrate_to_11 and migrate_persons to 12 and 13; a format-10 store migrate_to_11 at its open, 11 and 12
-// migrate_persons); a read-only one refuses 2 and 3, saying to run a fold once, and reads 4 to 13 as they are
+// migrate_to_11 and migrate_persons to 12, 13 and 14; a format-10 store migrate_to_11 at its open, 11, 12 and 13
+// migrate_persons); a read-only one refuses 2 and 3, saying to run a fold once, and reads 4 to 14 as they are
 // (settlement format 1 is still decoded, to the same steps, JSON lines and JSON metas are still read, a c/ value is
 // not read, a record both indexes list is read once, and persons of formats 1 to 4 are decoded), as replays read
 // their checkpoints (a replay's copy is opened writable, so it is migrated).
-inline constexpr int kStoreFormat = 13;
+inline constexpr int kStoreFormat = 14;
 // Whether this binary reads a store (or checkpoint) of `format` without migrating it first.
 constexpr bool reads_format(int64_t format) { return format >= 4 && format <= kStoreFormat; }
 
@@ -608,7 +613,7 @@ class Store {
   void migrate_to_8();
   int migrate_to_11();
   int migrate_persons(int to, uint8_t below);
-  // The steps from format 10 on, each built from the store alone (migrate_to_11, migrate_persons to 12, to 13), for
+  // The steps from format 10 on, each built from the store alone (migrate_to_11, migrate_persons to 12, 13, 14), for
   // a store of `format` 10 or more (`halfway`: n/migrating is there); returns the format reached. The one list of
   // them, for a writable open (check_format) and for record_latest_dates' store it has just made format 10.
   int migrate_from_10(int format, bool halfway);

@@ -29,8 +29,8 @@ json chronic_view(const PersonState& p, Date as_of, const Params* params) {
     // a change back), nor of one that never took effect (CHR-REG). One revoked in an earlier year of the period stays,
     // its limit 0.00 (later years do not count it).
     const int year = year_of(as_of);
-    const Date period = period_start(p, as_of);
-    if (r.ended <= period || r.ended <= r.effective || out.contains(name)) continue;  // ended, or never in effect
+    const Period period = period_start(p, as_of);
+    if (r.ended <= period.start || r.ended <= r.effective || out.contains(name)) continue;  // ended, or never in effect
     Sums s = sum_effects(p, year, period, r.bucket, as_of);
     out[name] = {{"limit", format_money(chronic_limit(p, *st, r.bucket, as_of, *params))},
                  {"limit_used", format_money(s.limit_used)},
@@ -54,7 +54,7 @@ json person_view(const PersonState& p, Date as_of, const Policy& policy,
   j["eligible"] = eligible_on(p, as_of);
   j["birth_date"] = format_date(p.birth);
   const int year = year_of(as_of);
-  const Date period = period_start(p, as_of);
+  const Period period = period_start(p, as_of);
   const PersonDay day = person_day(p, as_of, policy);
   std::string des = designation_on(p, as_of);
   json ordinary = {{"deductible_paid", format_money(day.deductible_paid)},

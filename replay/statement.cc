@@ -81,7 +81,7 @@ json chronic_of_year(const PersonState& p, const Policy& policy, int year) {
   for (Date a = jan1(year); a <= dec31(year);) {
     Date b = a;  // the period's last day in the year
     while (b < dec31(year) && period_start(p, b + 1) == period_start(p, a)) ++b;
-    const Date at = std::min(b, policy.window_to()), from = std::max(a, period_start(p, b));
+    const Date at = std::min(b, policy.window_to()), from = std::max(a, period_start(p, b).start);
     const Standing* st = standing_at(p, at);
     if (st && std::max(from, policy.window_from()) <= at && policy.at(at).chronic_in_force) {
       json buckets = json::object();  // by name: deterministic order

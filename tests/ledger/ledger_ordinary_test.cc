@@ -501,6 +501,33 @@ TEST(OrdType, SchemeChangeRestartsTierChangeDoesNot) {
   EXPECT_EQ(l.person("R", "2023-07-05")["scheme"], "employee");
 }
 
+// ORD-TYPE, TIME-DATED: a change to the resident scheme and a change back on one day (the second logged later, a
+// correction) begin two scheme periods. The resident's claim between them and the employee's claim after them were
+// one period's (keyed by its first day): the employee's deductible of 300.00 was met by the resident's 100.00 and
+// 200.00 more, 70.00 more paid than the new period owes (the ordinary oracle's case).
+TEST(OrdType, AChangeOfSchemeAndAChangeBackOnOneDayBeginTwoPeriods) {
+  Ledger l;
+  l.employee("E", "1970-01-01");
+  l.designate("E", "T1", "2023-01-01");
+  EXPECT_EQ(l.claim("E", "T1", "2023-02-01", items({item("drug", "200.00")}))["deductible"], "200.00");
+  l.to_resident("E", "2023-05-01", 2);
+  const auto b = l.claim("E", "T1", "2023-05-01", items({item("drug", "150.00")}));
+  EXPECT_EQ(b["deductible"], "100.00");  // the resident's, in the period begun on 05-01
+  EXPECT_EQ(b["covered"], "50.00");
+  l.to_employee("E", "2023-05-01");
+  const auto c = l.claim("E", "T1", "2023-05-01", items({item("drug", "500.00")}));
+  EXPECT_EQ(c["deductible"], "300.00");  // the employee's from zero: the change back began another period
+  EXPECT_EQ(c["covered"], "200.00");
+  EXPECT_EQ(c["fund"], "140.00");
+  EXPECT_EQ(c["after"]["limit_used"], "200.00");
+  const json p = l.person("E", "2023-05-01");
+  EXPECT_EQ(p["ordinary"]["deductible_paid"], "300.00");
+  EXPECT_EQ(p["ordinary"]["limit_used"], "200.00");
+  const Period second = period_start(l.state.persons.at("E"), *parse_date("2023-05-01"));
+  EXPECT_EQ(second.start, *parse_date("2023-05-01"));
+  EXPECT_EQ(second.entry, 1);  // its day's second standing entry, after the change to resident's
+}
+
 // P-ELIG, P-CHANGE: a scheme_changed dated before the person's enrolment (logged after it) is refused, NOT_ELIGIBLE,
 // like a registration or a retirement dated then; the person has no standing before the enrolment. It was kept: the
 // person view showed the resident standing, a tier-2 limit and a designation before the enrolment, and a chronic

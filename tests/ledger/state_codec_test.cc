@@ -146,6 +146,12 @@ class StateGen {
     auto& [from, scheme, status, tier, student, old_urban, retirement] = x;
     fill(from), fill(scheme), fill(status), fill(tier), fill(student), fill(old_urban), fill(retirement);
   }
+  // A period's entry (Period::entry) is never negative: 0 for most, as the fold makes them.
+  void fill(Period& x) {
+    fill(x.start);
+    static const int entries[] = {1, 2, 63, 64, 127, 128, INT32_MAX};
+    x.entry = mode_ == Mode::max ? INT32_MAX : mode_ == Mode::random && pick(2) ? entries[pick(std::size(entries))] : 0;
+  }
   void fill(Effect& x) {
     auto& [date, year, period, bucket, claim, deductible, limit_used, inpatient_used, fund, eligible, bonus] = x;
     fill(date), fill(year), fill(period), fill(bucket), fill(claim), fill(deductible), fill(limit_used);
@@ -241,20 +247,47 @@ PersonState as_shaped(PersonState p) {
   return p;
 }
 
+// `p` with each scheme period as person formats 1 to 5 hold it, its day alone, and read back as the period in force on
+// that day where one begins on it (state_codec.cc periods_by_day), by this test's own reading of ORD-TYPE: the last
+// standing entry on or before the day whose scheme is not the entry's before it (the first entry's, too), and its
+// place among its day's entries. A claim's effect of nothing (Effect{}) is left as it is.
+PersonState as_read_by_day(PersonState p) {
+  const auto in_force = [&](Date day) {
+    Period found{p.enrolled, 0};
+    for (size_t i = 0, place = 0; i < p.standing.size() && p.standing[i].from <= day; ++i) {
+      place = i > 0 && p.standing[i - 1].from == p.standing[i].from ? place + 1 : 0;
+      if (i == 0 || p.standing[i - 1].value.scheme != p.standing[i].value.scheme)
+        found = {p.standing[i].from, static_cast<int>(place)};
+    }
+    return found;
+  };
+  const auto read = [&](Period& x) {
+    x.entry = 0;
+    if (const Period now = in_force(x.start); now.start == x.start) x = now;
+  };
+  for (Effect& e : p.effects) read(e.period);
+  for (auto& [id, c] : p.claims)
+    if (c.effect != Effect{}) read(c.effect.period);
+  return p;
+}
+
 size_t check_person(const PersonState& p, const std::string& label) {
   const auto format_1 = [](const PersonState& x) { return encode_person(x, 1); };
   const auto format_2 = [](const PersonState& x) { return encode_person(x, 2); };
   const auto format_3 = [](const PersonState& x) { return encode_person(x, 3); };
   const auto format_4 = [](const PersonState& x) { return encode_person(x, 4); };
-  // Person formats 1 (stores up to format 7), 2 (store format 8), 3 (store formats 9 to 11) and 4 (store format 12)
-  // still read to the same state, but for the inpatient dates formats 1 to 3's stays do not use and the standings a
-  // retirement made, known by their shape; format 5 is what is written.
-  const PersonState old = as_shaped(as_stays(p));
+  const auto format_5 = [](const PersonState& x) { return encode_person(x, 5); };
+  // Person formats 1 (stores up to format 7), 2 (store format 8), 3 (store formats 9 to 11), 4 (store format 12) and
+  // 5 (store format 13) still read to the same state, but for the inpatient dates formats 1 to 3's stays do not use,
+  // the standings a retirement made, known by their shape before format 5, and the scheme periods, which they hold
+  // as their day alone (as_read_by_day); format 6 is what is written.
+  const PersonState old = as_read_by_day(as_shaped(as_stays(p)));
   EXPECT_TRUE(stays_of(old) == stays_of(p)) << label;
   check_codec(old, format_1, decode_person, label + " (person format 1)");
   check_codec(old, format_2, decode_person, label + " (person format 2)");
   check_codec(old, format_3, decode_person, label + " (person format 3)");
-  check_codec(as_shaped(p), format_4, decode_person, label + " (person format 4)");
+  check_codec(as_read_by_day(as_shaped(p)), format_4, decode_person, label + " (person format 4)");
+  check_codec(as_read_by_day(p), format_5, decode_person, label + " (person format 5)");
   return check_codec(p, [](const PersonState& x) { return encode_person(x); }, decode_person, label);
 }
 
@@ -288,7 +321,7 @@ TEST(StateCodec, PersonFormats2And3AreSmaller) {
   size_t format_1 = 0, format_2 = 0, format_3 = 0, settled = 0, rejected = 0;
   for (const auto& [id, p] : state.persons) {
     const std::string bytes = encode_person(p, 3);
-    EXPECT_EQ(encode_person(p)[0], 5) << id;
+    EXPECT_EQ(encode_person(p)[0], 6) << id;
     EXPECT_TRUE(decode_person(encode_person(p)) == p) << id;
     EXPECT_TRUE(decode_person(bytes) == p) << id;
     EXPECT_TRUE(decode_person(encode_person(p, 2)) == p) << id;
@@ -311,13 +344,13 @@ PersonState hand_built_person() {
   PersonState p;
   p.id = "P1", p.birth = 3, p.enrolled = 4;
   p.standing = {{10, Standing{10, Scheme::employee, EmployeeStatus::in_service, 0, false, false}}};
-  const Effect e0{20, 2023, 5, Bucket::ordinary, "C1", 10, 20, 0, 30, 40, 5};
-  const Effect e1{15, 2023, 5, Bucket::chronic_employee, "C2", 0, 0, 0, 1, 2, 0};
+  const Effect e0{20, 2023, {5}, Bucket::ordinary, "C1", 10, 20, 0, 30, 40, 5};
+  const Effect e1{15, 2023, {5}, Bucket::chronic_employee, "C2", 0, 0, 0, 1, 2, 0};
   p.effects = {e0, e1};
   p.claims["C1"] = ClaimRecord{20, ClaimStatus::settled, false, e0};
   p.claims["C3"] = ClaimRecord{16, ClaimStatus::referred, true, e1};
   p.claims["C4"] = ClaimRecord{30, ClaimStatus::rejected, false, Effect{}};
-  const Effect e5{25, 2023, 5, Bucket::inpatient, "C5", 0, 0, 0, 7, 0, 0};  // held by no effect of the person
+  const Effect e5{25, 2023, {5}, Bucket::inpatient, "C5", 0, 0, 0, 7, 0, 0};  // held by no effect of the person
   p.claims["C5"] = ClaimRecord{25, ClaimStatus::settled, false, e5};
   p.family = {FamilyLink{"P2", Relation::child, 7}};
   p.registrations = {
@@ -427,8 +460,7 @@ TEST(StateCodec, PersonFormat5BytesArePinnedAndOlderRetirementsAreReadByTheirSha
                                bytes_of({0x02, 0x14, 0x14, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,  // from 10, in service
                                          0x1e, 0x1e, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01}) +     // from 15, retired
                                kHandBuiltFormat3.substr(14, 3) + lists + kHandBuiltFormat3.substr(18);
-  EXPECT_EQ(kPersonFormat, 5);
-  EXPECT_EQ(testing::PrintToString(encode_person(p)), testing::PrintToString(format_5));
+  EXPECT_EQ(testing::PrintToString(encode_person(p, 5)), testing::PrintToString(format_5));
   EXPECT_TRUE(decode_person(format_5) == p);
   check_person(p, "the hand-built person, retired");
   EXPECT_TRUE(decode_person(encode_person(p, 4)) == p);
@@ -439,6 +471,61 @@ TEST(StateCodec, PersonFormat5BytesArePinnedAndOlderRetirementsAreReadByTheirSha
   const PersonState as_4 = decode_person(encode_person(ended, 4));
   EXPECT_FALSE(as_4.standing[2].value.retirement);
   EXPECT_TRUE(decode_person(encode_person(ended)) == ended);
+}
+
+// Person format 6 (store format 14) is format 5 with each effect's scheme period as a Period (ORD-TYPE: a change of
+// scheme and a change back on one day begin two periods): twice the difference format 5 held, plus 1 when the entry
+// (Period::entry) follows it. The retired hand-built person above: effect 0 (date 20, period 5: -15, zigzag 29 in
+// format 5) is -30, zigzag 59; effect 1 (date 15: -10, zigzag 19) -20, zigzag 39; claim C5's effect in full (period
+// 5, zigzag 10) 10, zigzag 20. With effect 1 (and claim C3, which refers to it) in the period of its day's third
+// entry: -19, zigzag 37, then the entry, 2.
+TEST(StateCodec, PersonFormat6BytesArePinnedWithTheEntryOfASecondPeriodOfOneDay) {
+  PersonState p = hand_built_person();
+  p.admissions = {40, 45}, p.discharges = {44};
+  p.standing.push_back({15, Standing{15, Scheme::employee, EmployeeStatus::retired, 0, false, false, true}});
+  const std::string format_5 = encode_person(p, 5);
+  ASSERT_EQ(format_5.substr(32, 4), bytes_of({0x28, 0xce, 0x1f, 0x1d}));  // effect 0: date, year, period
+  ASSERT_EQ(format_5.substr(46, 3), bytes_of({0x09, 0x00, 0x13}));        // effect 1
+  ASSERT_EQ(format_5.substr(78, 8), bytes_of({0x01, 0x02, 'C', '5', 0x32, 0xce, 0x1f, 0x0a}));  // C5 in full
+  std::string format_6 = format_5;
+  format_6[0] = 0x06, format_6[35] = 0x3b, format_6[48] = 0x27, format_6[85] = 0x14;
+  EXPECT_EQ(kPersonFormat, 6);
+  EXPECT_EQ(testing::PrintToString(encode_person(p)), testing::PrintToString(format_6));
+  EXPECT_TRUE(decode_person(format_6) == p);
+  PersonState third = p;
+  third.effects[1].period.entry = 2, third.claims.at("C3").effect.period.entry = 2;
+  std::string format_6_third = format_6;
+  format_6_third[48] = 0x25;
+  format_6_third.insert(49, 1, 0x02);
+  EXPECT_EQ(testing::PrintToString(encode_person(third)), testing::PrintToString(format_6_third));
+  EXPECT_TRUE(decode_person(format_6_third) == third);
+  check_person(third, "the hand-built person, an effect in a second period of one day");
+  // Formats 1 to 5 hold a period as its day alone: one that is not the period in force on its day (day 5 has no
+  // standing entry: the period in force is the enrolment's, day 4) is not written, and one that is reads back.
+  for (uint8_t format = 1; format <= 5; ++format) {
+    try {
+      encode_person(third, format);
+      ADD_FAILURE() << "person format " << int{format} << " written with a period read as another";
+    } catch (const StateCodecError& e) {
+      EXPECT_STREQ(e.what(), "person formats before 6 hold a scheme period's day alone, and the period begun by "
+                             "entry 2 of its day is not the one in force on it");
+    }
+  }
+  PersonState in_force = p;  // changed to resident on the day of the enrolment: its second entry begins the period
+  in_force.standing = {{4, Standing{4, Scheme::employee, EmployeeStatus::in_service, 0, false, false}},
+                       {4, Standing{4, Scheme::resident, std::nullopt, 2, false, false}}};
+  for (Effect& e : in_force.effects) e.period = {4, 1};
+  for (auto& [id, c] : in_force.claims)
+    if (c.effect != Effect{}) c.effect.period = {4, 1};
+  ASSERT_EQ(period_start(in_force, 4), (Period{4, 1}));
+  for (uint8_t format = 1; format <= 5; ++format)
+    EXPECT_TRUE(decode_person(encode_person(in_force, format)) == in_force) << int{format};
+  // An entry of 0 after the flag is not what the encoder writes: refused, as is an entry past INT32_MAX.
+  for (const std::string& entry : {bytes_of({0x00}), bytes_of({0x80, 0x80, 0x80, 0x80, 0x08})}) {
+    std::string bad = format_6_third;
+    bad.replace(49, 1, entry);
+    EXPECT_EQ(refusal(decode_person, bad), "stored state is unreadable at person") << testing::PrintToString(bad);
+  }
 }
 
 // Format 3 bytes the encoder never writes are refused, naming what was read, never read out of range: a code past its
@@ -491,7 +578,7 @@ TEST(StateCodec, GeneratedFacilityStatesRoundTripAndEveryTruncationIsRefused) {
 // version byte) and an empty value are refused naming what was read.
 TEST(StateCodec, WrongFormatIsRefusedNamingIt) {
   std::string bytes = encode_person(StateGen(3).person());
-  bytes[0] = 6;
+  bytes[0] = 7;
   EXPECT_EQ(refusal(decode_person, bytes), "stored state is unreadable at person format");
   EXPECT_EQ(refusal(decode_person, ""), "stored state is unreadable at person format");
   EXPECT_EQ(refusal(decode_facility, ""), "stored state is unreadable at facility");

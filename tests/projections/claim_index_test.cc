@@ -283,8 +283,8 @@ TEST(StoreFormat, NewStoreRecordsItsFormat) {
   EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).IsNotFound());  // empty: nothing to misread
   s.fold(*log, default_policy());
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "13");
-  EXPECT_EQ(kStoreFormat, 13);
+  EXPECT_EQ(v, "14");
+  EXPECT_EQ(kStoreFormat, 14);
 }
 
 // A query's secondary opened while its primary opens can see the store's keys without n/format for a moment
@@ -328,7 +328,7 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
     delete db;
   }
   const std::string expected = "the store at " + dir + " has format 1 (no n/format: written by a gongji before "
-                               "store formats) but this gongji reads format 13; rebuild it from the log: move " +
+                               "store formats) but this gongji reads format 14; rebuild it from the log: move " +
                                dir + " aside and run `gongji fold --data-dir " + d / "data" +
                                "` (with the --policy, and --brokers, it was folded with; checkpoints of the old "
                                "format are not used)";
@@ -354,13 +354,13 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
 
 TEST(StoreFormat, NewerFormatIsRefused) {
   TempDir d;
-  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "14").ok()); }
+  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "15").ok()); }
   try {
     Store s(d / "state", true);
-    ADD_FAILURE() << "a format-14 store was opened";
+    ADD_FAILURE() << "a format-15 store was opened";
   } catch (const StoreFormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("has format 14 but this gongji reads format 13; use a gongji that reads "
-                                         "format 14, or rebuild it from the log"),
+    EXPECT_NE(std::string(e.what()).find("has format 15 but this gongji reads format 14; use a gongji that reads "
+                                         "format 15, or rebuild it from the log"),
               std::string::npos)
         << e.what();
     EXPECT_FALSE(e.migratable);  // so fold refuses it before opening anything for writing
@@ -384,7 +384,7 @@ TEST(StoreFormat, EmptyStoreWithoutFormatIsStamped) {
   s.record_run(default_policy(), 4);
   std::string v;
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "13");
+  EXPECT_EQ(v, "14");
 }
 
 // Issue 10: a format-3 store keeps settlements as JSON lines, and a format-2 store has no w/ index of the monthly
@@ -451,14 +451,14 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
     EXPECT_NE(s.digest(), digest);
   }
   EXPECT_EQ(metas, 4u);
-  {  // read as it is; an audit, which compares it byte for byte with a replay of format 13, says to fold first
+  {  // read as it is; an audit, which compares it byte for byte with a replay of format 14, says to fold first
     Store ro(dir, true);
     EXPECT_EQ(ro.format(), 6);
     try {
       audit(ro, *log, default_policy(), d / "scratch", "");
       ADD_FAILURE() << "a format-6 store was audited";
     } catch (const StoreFormatError& e) {
-      EXPECT_NE(std::string(e.what()).find("has format 6 and an audit compares it with a replay of format 13; run "
+      EXPECT_NE(std::string(e.what()).find("has format 6 and an audit compares it with a replay of format 14; run "
                                            "`gongji fold` on it once"),
                 std::string::npos)
           << e.what();
@@ -471,7 +471,7 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
     EXPECT_EQ(digest_at_10(s, *log), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "13");
+    EXPECT_EQ(v, "14");
     s.fold(*log, default_policy());  // nothing new: the migrated metas read back
     EXPECT_EQ(s.digest(), digest);
   }
@@ -610,7 +610,7 @@ TEST(StoreFormat, Format7IndexesAreMigratedTo8) {
       std::string v;
       EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
       ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-      EXPECT_EQ(v, "13");
+      EXPECT_EQ(v, "14");
     }
     oplog::set_sink_for_tests(nullptr);
     EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 8: " + std::to_string(added) +
@@ -623,7 +623,7 @@ TEST(StoreFormat, Format7IndexesAreMigratedTo8) {
 }
 
 // A store migrated to format `to` by re-encoding its persons (Store::migrate_persons): a fresh store of 300 generated
-// people made format `to` - 1 again, its persons put back in person format 2, 3 or 4 (that of format `to` - 1), and
+// people made format `to` - 1 again, its persons put back in person format 2, 3, 4 or 5 (that of format `to` - 1), and
 // made halfway (every other person still in the old format, n/format `to` and n/migrating). Either is read as it is,
 // each person read back equal (format 13: the retirements among the standings of formats up to 4 are known by their
 // shape, state_codec.h); a writable open migrates either to the store a fold from zero builds (same digest).
@@ -631,7 +631,7 @@ void expect_persons_migrated(int to) {
   TempDir d;
   auto log = open_segment_log(d / "data/log", 4);
   ingest_lines(*log, generated(300));
-  const uint8_t old_person_format = to == 9 ? 2 : to == 12 ? 3 : 4;
+  const uint8_t old_person_format = to == 9 ? 2 : to == 12 ? 3 : to == 13 ? 4 : 5;
   std::string digest;
   std::map<std::string, PersonState> fresh;
   size_t admitted = 0, retirements = 0;
@@ -676,7 +676,7 @@ void expect_persons_migrated(int to) {
     oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
     {
       Store s(dir);
-      EXPECT_EQ(s.format(), to == 9 ? 9 : kStoreFormat);  // 9 waits for a fold's step to 10; 12 goes on to 13
+      EXPECT_EQ(s.format(), to == 9 ? 9 : kStoreFormat);  // 9 waits for a fold's step to 10; 12 goes on
       EXPECT_EQ(to == 9 ? digest_at_10(s, *log) : s.digest(), digest);
       std::string v;
       EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
@@ -698,6 +698,88 @@ TEST(StoreFormat, Format11PersonsAreMigratedTo12) { expect_persons_migrated(12);
 
 // Format 13 keeps persons in person format 5: each standing entry says whether a retirement made it (P-CHANGE).
 TEST(StoreFormat, Format12PersonsAreMigratedTo13) { expect_persons_migrated(13); }
+
+// Format 14 keeps persons in person format 6: an effect's scheme period with the place of the standing entry that
+// began it among its day's (ORD-TYPE). A generated population has no second change of scheme on one day: every
+// period reads as its day's first entry's, as format 5 held it.
+TEST(StoreFormat, Format13PersonsAreMigratedTo14) { expect_persons_migrated(14); }
+
+// Format 13's persons keep a scheme period as its first day alone, and the fold summed every effect of that day's key
+// as the period in force on the day; read and migrated, such an effect is the period's in force on its day (state_codec
+// periods_by_day). The periods below are each begun by their day's second standing entry: R enrolled an employee and
+// changed to resident on one day, F changed status, then scheme, on one day, E changed scheme there and back on one
+// day. Each has a claim before the store is made format 13 again and one after; the store folded on after its
+// migration holds what a fold from zero holds. Read as their day's first entry's, the claims after charged the
+// deductible a second time (the review's case: R's second claim paid 50.00 where 100.00 was due).
+TEST(StoreFormat, Format13PeriodsAreThoseInForceOnTheirDay) {
+  TempDir d;
+  int n = 0;
+  const auto event = [&](const std::string& type, const std::string& person, const std::string& fields) {
+    return R"({"type":")" + type + R"(","id":"e)" + std::to_string(++n) + R"(","person":")" + person + R"(",)" +
+           fields + "}\n";
+  };
+  const auto claim_on = [&](const std::string& person, const std::string& id, const std::string& date,
+                            const std::string& amount) {
+    return event("claim", person, R"("claim":")" + id + R"(","facility":"T1","date":")" + date +
+                                      R"(","benefit":"ordinary","items":[{"category":"drug","amount":")" + amount +
+                                      R"("}])");
+  };
+  const auto enrolled = [&](const std::string& person, const std::string& at) {
+    return event("person_enrolled", person, R"("at":")" + at + R"(","birth_date":"1970-01-01","scheme":"employee",)"
+                                            R"("status":"in_service")");
+  };
+  const auto changed = [&](const std::string& person, const std::string& at, const std::string& to) {
+    return event("scheme_changed", person, R"("at":")" + at + R"(",)" + to);
+  };
+  const auto designated = [&](const std::string& p) {
+    return event("outpatient_designated", p, R"("at":"2023-01-01","facility":"T1")");
+  };
+  const std::string resident = R"("scheme":"resident","tier":2)";
+  const std::string employee = R"("scheme":"employee","status":"in_service")";
+  const std::string before = std::string(kFacility) + "\n" + enrolled("R", "2023-01-01") +
+                             changed("R", "2023-01-01", resident) + designated("R") +
+                             claim_on("R", "x", "2023-02-01", "300.00") + enrolled("F", "2022-01-01") +
+                             changed("F", "2023-03-01", R"("scheme":"employee","status":"flexible")") +
+                             changed("F", "2023-03-01", resident) + designated("F") +
+                             claim_on("F", "x", "2023-03-05", "250.00") + enrolled("E", "2022-01-01") +
+                             designated("E") + changed("E", "2023-05-01", resident) +
+                             changed("E", "2023-05-01", employee) + claim_on("E", "x", "2023-05-01", "400.00");
+  const std::string after = claim_on("R", "y", "2023-03-01", "200.00") + claim_on("F", "y", "2023-04-01", "150.00") +
+                            claim_on("E", "y", "2023-06-01", "200.00");
+  auto log = open_segment_log(d / "data/log", 4);
+  ingest_lines(*log, before);
+  const std::string dir = d / "data/state";
+  std::map<std::string, PersonState> folded;
+  {
+    Store s(dir);
+    s.fold(*log, default_policy());
+    rocksdb::WriteBatch b;
+    s.scan("p/", [&](const std::string& k, std::string_view v) {
+      const PersonState p = decode_person(v);
+      folded[p.id] = p;
+      b.Put(k, encode_person(p, 5));
+    });
+    b.Put("n/format", "13");
+    ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
+  }
+  ASSERT_EQ(folded.size(), 3u);
+  for (const auto& [id, p] : folded) {
+    EXPECT_EQ(p.claims.at("x").effect.period.entry, 1) << id << ": begun by its day's second entry";
+    EXPECT_TRUE(Store(dir, true).person(id) == p) << id << ": read as it is, format 13";
+  }
+  ingest_lines(*log, after);
+  Store fresh(d / "data/fresh");
+  fresh.fold(*log, default_policy());
+  Store s(dir);
+  EXPECT_EQ(s.format(), kStoreFormat);
+  s.fold(*log, default_policy());
+  EXPECT_EQ(s.digest(), fresh.digest());
+  for (const char* id : {"R", "F", "E"}) {
+    const PersonState p = *s.person(id);
+    EXPECT_TRUE(p == *fresh.person(id)) << id;
+    EXPECT_EQ(p.claims.at("y").effect.deductible, 0) << id << ": the deductible was met in the period";
+  }
+}
 
 // Each partition's latest date in JSON Lines events (global ones in every partition), read from the lines themselves.
 std::map<int, Date> latest_dates_of(const std::string& events, int partitions) {
@@ -783,7 +865,7 @@ TEST(StoreFormat, Format9IsGivenItsLatestDatesFromTheLogByAFold) {
   {
     Store s(dir);
     s.fold(*log, default_policy());
-    EXPECT_EQ(s.format(), 13);
+    EXPECT_EQ(s.format(), 14);
     digest = s.digest();
     expected[px] = *parse_date("2027-07-01");  // e-conflict-2's first copy, applied
     for (auto [p, date] : expected) EXPECT_EQ(s.latest_date(p), date) << p;
@@ -793,7 +875,7 @@ TEST(StoreFormat, Format9IsGivenItsLatestDatesFromTheLogByAFold) {
   const auto to = [&](int format) { return "migrated the store at " + dir + " to format " + std::to_string(format); };
   const std::string at_px = "partition " + std::to_string(px) + ": the event at offset ";
   for (const std::string& text : {to(10) + ": the latest date of 4 partitions recorded from the log", to(11) + ": ",
-                                  to(12) + ": ", to(13) + ": ", at_px})
+                                  to(12) + ": ", to(13) + ": ", to(14) + ": ", at_px})
     EXPECT_TRUE(logged(said, text)) << testing::PrintToString(said);
   EXPECT_TRUE(logged(said, " is dated 2027-07-01, after the policy's window (to 2027-06-30): it is now the latest "
                            "date of the partition, the default --as-of of everyone in it"))
@@ -901,7 +983,7 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
       ADD_FAILURE() << "a format-" << format << " store was opened read-only";
     } catch (const StoreFormatError& e) {
       EXPECT_EQ(std::string(e.what()),
-                "the store at " + dir + " has format " + std::to_string(format) + " but this gongji reads format 13; "
+                "the store at " + dir + " has format " + std::to_string(format) + " but this gongji reads format 14; "
                 "run `gongji fold --data-dir " + d / "data" + "` (with the --brokers it was folded with; it folds on "
                 "under the store's own policy) once: it migrates the store in place, then this command works");
       EXPECT_TRUE(e.migratable);
@@ -1249,7 +1331,7 @@ TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo6) {
     EXPECT_EQ(digest_at_10(s, *log), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "13");
+    EXPECT_EQ(v, "14");
     EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
     size_t format_2 = 0, stored_records = 0;
     s.scan("o/", [&](const std::string&, std::string_view value) {

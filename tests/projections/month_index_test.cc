@@ -189,7 +189,7 @@ TEST(MonthIndex, HoldsTheRecordsLinesCallForWhateverTheBatchesAndIsBuiltForForma
   oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
   {
     Store s(d / "old");
-    EXPECT_EQ(s.format(), kStoreFormat);  // then 12 and 13, its persons already in the newest person format
+    EXPECT_EQ(s.format(), kStoreFormat);  // then 12 to 14, its persons already in the newest person format
     EXPECT_EQ(s.digest(), digest);
   }
   oplog::set_sink_for_tests(nullptr);
@@ -338,7 +338,7 @@ TEST(MonthIndex, AnInterruptedMigrationIsRedoneWhole) {
     EXPECT_NE(ro.digest(), digest);
   }
   Store s(d / "state");
-  EXPECT_EQ(s.format(), kStoreFormat);  // and on to 12 and 13 (its persons already in the newest person format)
+  EXPECT_EQ(s.format(), kStoreFormat);  // and on to 12 to 14 (its persons already in the newest person format)
   EXPECT_EQ(s.digest(), digest);
 }
 
