@@ -45,7 +45,9 @@ struct Dated {
 // entry that began it: 0 for a day's first entry, more for a change of scheme after another entry of its day (an
 // enrolment, a change of status or tier, or of scheme: a change there and back on one day, the second logged later,
 // begins a period other than the first's although both begin that day). An entry is only ever inserted after those
-// of its day (insert_dated), and never removed, so a period keeps its key as later events are folded.
+// of its day (insert_dated), and never removed, so a period keeps its key as later events are folded (whether an
+// entry begins one can change: a change dated before it, or a retirement's entry before it on its day, which
+// continues whichever scheme is before it, rederive_retirements).
 struct Period {
   Date start = 0;
   int entry = 0;  // standing entries dated `start` before the one that began the period

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <optional>
 
 namespace gongji {
 namespace {
@@ -602,40 +603,48 @@ void get_account_3(In& in, std::vector<AccountEntry>& v) {
 // and is read as a retirement (README, store format 13); an entry an earlier-dated standing logged after it left
 // stale is not, as those formats folded it.
 // Person formats 1 to 5 kept a scheme period as its first day alone (ORD-TYPE), and the fold summed every effect of
-// that day's key as one period: the one in force on the day. Such an effect is read as of that period
-// (period_start on its day) where a period begins on its day: not the day's first entry's when a change of scheme
-// followed another standing entry of that day (an enrolment, a change of status, tier or scheme), and of two changes
-// of scheme on one day (there and back), the second's, as the claims folded after them summed it. A key no period
-// in force on its day begins with (a change dated earlier logged after the claim) stays as it is, as summed by none;
-// so does a claim's effect of nothing (Effect{}: a claim that consumed nothing).
+// that day's key as one period: the one in force on the day. The period a day's key is read as (period_of_day):
+// - where the period in force on the day begins on it (period_start), that one: not the day's first entry's when a
+//   change of scheme followed another standing entry of that day (an enrolment, a change of status, tier or scheme),
+//   and of two changes of scheme on one day (there and back), the second's, as the claims folded after them summed
+//   it, and of a change of scheme logged after a claim of the day's first entry's period, the change's, as the
+//   claims folded after it summed them together (neither can be told apart: README, store format 14);
+// - where none does (a change of scheme dated before the day, logged after the claim, has since made the day's
+//   entries continue the scheme before them), the one the day's first entry a retirement did not make would begin:
+//   the only one that can have begun a period (a retirement's entry continues the scheme of the entry before it,
+//   and which scheme that is can change: ledger.cc rederive_retirements), and which a later change may make begin
+//   one again. 0 for a day without an entry.
+Period period_of_day(const PersonState& p, Date day) {
+  if (const Period now = period_start(p, day); now.start == day) return now;
+  int place = 0;
+  for (const auto& x : p.standing) {
+    if (x.from == day && !x.value.retirement) return {day, place};
+    place += x.from == day;
+  }
+  return {day, 0};
+}
+
+// periods_by_day: each period of a person read from formats 1 to 5, as period_of_day says; a claim's effect of
+// nothing (Effect{}: a claim that consumed nothing) is left as it is.
 void periods_by_day(PersonState& p) {
-  const auto read = [&](Period& x) {
-    const Period now = period_start(p, x.start);
-    if (now.start == x.start) x = now;
-  };
-  for (Effect& e : p.effects) read(e.period);
+  for (Effect& e : p.effects) e.period = period_of_day(p, e.period.start);
   for (auto& [id, c] : p.claims)
-    if (c.effect != Effect{}) read(c.effect.period);
+    if (c.effect != Effect{}) c.effect.period = period_of_day(p, c.effect.period.start);
 }
 
-bool holds_period_entries(const PersonState& p) {
-  const auto entry = [](const Effect& e) { return e.period.entry != 0; };
-  return std::any_of(p.effects.begin(), p.effects.end(), entry) ||
-         std::any_of(p.claims.begin(), p.claims.end(), [&](const auto& c) { return entry(c.second.effect); });
-}
-
-// periods_by_day's inverse, for writing a person in formats 1 to 5: each period as its day alone, where it is the
-// one in force on its day (what those formats' readers take it for); any other is not written (StateCodecError).
+// periods_by_day's inverse, for writing a person in formats 1 to 5 (tests: the fold writes format 6): each period
+// as its day alone, where that is what the day is read as; any other is not written (StateCodecError).
 PersonState as_periods_by_day(PersonState p) {
+  const PersonState as_is = p;
   const auto write = [&](Period& x) {
-    if (x.entry == 0) return;
-    if (period_start(p, x.start) != x)
+    if (period_of_day(as_is, x.start) != x)
       throw StateCodecError("person formats before 6 hold a scheme period's day alone, and the period begun by "
-                            "entry " + std::to_string(x.entry) + " of its day is not the one in force on it");
+                            "entry " + std::to_string(x.entry) + " of its day is not the one its day is read as");
     x.entry = 0;
   };
   for (Effect& e : p.effects) write(e.period);
-  for (auto& [id, c] : p.claims) write(c.effect.period);
+  for (auto& [id, c] : p.claims)
+    if (c.effect != Effect{}) write(c.effect.period);
   return p;
 }
 
@@ -649,9 +658,11 @@ void mark_retirements_by_shape(std::vector<Dated<Standing>>& line) {
 }
 }  // namespace
 
-std::string encode_person(const PersonState& p, uint8_t format) {
+std::string encode_person(const PersonState& person, uint8_t format) {
   if (format < 1 || format > 6) throw StateCodecError("person format " + std::to_string(format) + " is not written");
-  if (format < 6 && holds_period_entries(p)) return encode_person(as_periods_by_day(p), format);  // it holds none
+  std::optional<PersonState> by_day;  // formats 1 to 5 hold a period as its day
+  if (format < 6) by_day = as_periods_by_day(person);
+  const PersonState& p = by_day ? *by_day : person;
   Out o;
   o.s.reserve(256);
   o.s.push_back(static_cast<char>(format));

@@ -34,9 +34,10 @@ struct StateCodecError : std::runtime_error {
 //     after it left it stale (the case format 5 corrects, README);
 //   6 (store format 14): as 5, with each effect's scheme period as a Period, with the place of the standing entry
 //     that began it among its day's (ORD-TYPE: two changes of scheme on one day begin two periods). Formats 1 to 5
-//     hold a period as its day alone, which the fold took for the period in force on that day: read so
-//     (state_codec.cc periods_by_day), exact but for an effect folded between two changes of scheme on one day; they
-//     are written only for a person each of whose periods reads back so (else StateCodecError). Written.
+//     hold a period as its day alone, which the fold summed as the period in force on that day: read so
+//     (state_codec.cc period_of_day; a claim folded before a later entry of its period's day began another period
+//     is read as of that one, as it was summed); they are written only for a person each of whose periods reads
+//     back so (else StateCodecError). Written.
 inline constexpr uint8_t kPersonFormat = 6;
 std::string encode_person(const PersonState& p, uint8_t format = kPersonFormat);
 PersonState decode_person(std::string_view bytes);

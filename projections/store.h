@@ -145,7 +145,7 @@ class StoreLock {
 // migrate_to_11 and migrate_persons to 12, 13 and 14; a format-10 store migrate_to_11 at its open, 11, 12 and 13
 // migrate_persons); a read-only one refuses 2 and 3, saying to run a fold once, and reads 4 to 14 as they are
 // (settlement format 1 is still decoded, to the same steps, JSON lines and JSON metas are still read, a c/ value is
-// not read, a record both indexes list is read once, and persons of formats 1 to 4 are decoded), as replays read
+// not read, a record both indexes list is read once, and persons of formats 1 to 5 are decoded), as replays read
 // their checkpoints (a replay's copy is opened writable, so it is migrated).
 inline constexpr int kStoreFormat = 14;
 // Whether this binary reads a store (or checkpoint) of `format` without migrating it first.

@@ -247,10 +247,11 @@ PersonState as_shaped(PersonState p) {
   return p;
 }
 
-// `p` with each scheme period as person formats 1 to 5 hold it, its day alone, and read back as the period in force on
-// that day where one begins on it (state_codec.cc periods_by_day), by this test's own reading of ORD-TYPE: the last
-// standing entry on or before the day whose scheme is not the entry's before it (the first entry's, too), and its
-// place among its day's entries. A claim's effect of nothing (Effect{}) is left as it is.
+// `p` with each scheme period as person formats 1 to 5 hold it, its day alone, and read back (state_codec.cc
+// periods_by_day) by this test's own reading of ORD-TYPE: the period in force on the day where it begins on it (the
+// last standing entry on or before the day whose scheme is not the entry's before it, the first entry's too, and its
+// place among its day's entries); else the place of the day's first entry that no retirement made (0 if none). A
+// claim's effect of nothing (Effect{}) is left as it is.
 PersonState as_read_by_day(PersonState p) {
   const auto in_force = [&](Date day) {
     Period found{p.enrolled, 0};
@@ -261,9 +262,16 @@ PersonState as_read_by_day(PersonState p) {
     }
     return found;
   };
+  const auto first_not_a_retirement = [&](Date day) {
+    std::vector<bool> retirements;  // the day's entries, in order
+    for (const auto& x : p.standing)
+      if (x.from == day) retirements.push_back(x.value.retirement);
+    const auto it = std::find(retirements.begin(), retirements.end(), false);
+    return it == retirements.end() ? 0 : static_cast<int>(it - retirements.begin());
+  };
   const auto read = [&](Period& x) {
-    x.entry = 0;
-    if (const Period now = in_force(x.start); now.start == x.start) x = now;
+    const Period now = in_force(x.start);
+    x = now.start == x.start ? now : Period{x.start, first_not_a_retirement(x.start)};
   };
   for (Effect& e : p.effects) read(e.period);
   for (auto& [id, c] : p.claims)
@@ -500,15 +508,15 @@ TEST(StateCodec, PersonFormat6BytesArePinnedWithTheEntryOfASecondPeriodOfOneDay)
   EXPECT_EQ(testing::PrintToString(encode_person(third)), testing::PrintToString(format_6_third));
   EXPECT_TRUE(decode_person(format_6_third) == third);
   check_person(third, "the hand-built person, an effect in a second period of one day");
-  // Formats 1 to 5 hold a period as its day alone: one that is not the period in force on its day (day 5 has no
-  // standing entry: the period in force is the enrolment's, day 4) is not written, and one that is reads back.
+  // Formats 1 to 5 hold a period as its day alone: one that is not what its day is read as (day 5 has no standing
+  // entry: it is read as {5, 0}) is not written, and one that is reads back.
   for (uint8_t format = 1; format <= 5; ++format) {
     try {
       encode_person(third, format);
       ADD_FAILURE() << "person format " << int{format} << " written with a period read as another";
     } catch (const StateCodecError& e) {
       EXPECT_STREQ(e.what(), "person formats before 6 hold a scheme period's day alone, and the period begun by "
-                             "entry 2 of its day is not the one in force on it");
+                             "entry 2 of its day is not the one its day is read as");
     }
   }
   PersonState in_force = p;  // changed to resident on the day of the enrolment: its second entry begins the period

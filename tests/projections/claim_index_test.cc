@@ -704,48 +704,56 @@ TEST(StoreFormat, Format12PersonsAreMigratedTo13) { expect_persons_migrated(13);
 // period reads as its day's first entry's, as format 5 held it.
 TEST(StoreFormat, Format13PersonsAreMigratedTo14) { expect_persons_migrated(14); }
 
-// Format 13's persons keep a scheme period as its first day alone, and the fold summed every effect of that day's key
-// as the period in force on the day; read and migrated, such an effect is the period's in force on its day (state_codec
-// periods_by_day). The periods below are each begun by their day's second standing entry: R enrolled an employee and
-// changed to resident on one day, F changed status, then scheme, on one day, E changed scheme there and back on one
-// day. Each has a claim before the store is made format 13 again and one after; the store folded on after its
-// migration holds what a fold from zero holds. Read as their day's first entry's, the claims after charged the
-// deductible a second time (the review's case: R's second claim paid 50.00 where 100.00 was due).
-TEST(StoreFormat, Format13PeriodsAreThoseInForceOnTheirDay) {
-  TempDir d;
+// The events of StoreFormat.Format13PeriodsAreThoseInForceOnTheirDay, before the store is made format 13 again and
+// after: each person's claim x is in a period begun by its day's second standing entry, and claim y, after, in the
+// same period. R was enrolled an employee and changed to resident on one day; F changed status, then scheme, on one
+// day; E changed scheme there and back on one day; Q retired and changed to resident on one day, and then a change to
+// resident dated before it (logged after x) made the day's entries continue the resident scheme, until a change back
+// to the employee scheme dated between them (logged after the store is made format 13) makes the second begin x's
+// period again (the second review's case).
+std::pair<std::string, std::string> periods_begun_by_a_days_second_entry() {
   int n = 0;
   const auto event = [&](const std::string& type, const std::string& person, const std::string& fields) {
     return R"({"type":")" + type + R"(","id":"e)" + std::to_string(++n) + R"(","person":")" + person + R"(",)" +
            fields + "}\n";
   };
-  const auto claim_on = [&](const std::string& person, const std::string& id, const std::string& date,
-                            const std::string& amount) {
+  const auto claim_on = [&](const std::string& person, const std::string& id, const std::string& date) {
     return event("claim", person, R"("claim":")" + id + R"(","facility":"T1","date":")" + date +
-                                      R"(","benefit":"ordinary","items":[{"category":"drug","amount":")" + amount +
-                                      R"("}])");
+                                      R"(","benefit":"ordinary","items":[{"category":"drug","amount":"400.00"}])");
   };
   const auto enrolled = [&](const std::string& person, const std::string& at) {
-    return event("person_enrolled", person, R"("at":")" + at + R"(","birth_date":"1970-01-01","scheme":"employee",)"
-                                            R"("status":"in_service")");
+    return event("person_enrolled", person, R"("at":")" + at + R"(","birth_date":"1960-01-01","scheme":"employee",)"
+                                            R"("status":"in_service")") +
+           event("outpatient_designated", person, R"("at":"2023-01-01","facility":"T1")");
   };
   const auto changed = [&](const std::string& person, const std::string& at, const std::string& to) {
     return event("scheme_changed", person, R"("at":")" + at + R"(",)" + to);
   };
-  const auto designated = [&](const std::string& p) {
-    return event("outpatient_designated", p, R"("at":"2023-01-01","facility":"T1")");
-  };
   const std::string resident = R"("scheme":"resident","tier":2)";
   const std::string employee = R"("scheme":"employee","status":"in_service")";
-  const std::string before = std::string(kFacility) + "\n" + enrolled("R", "2023-01-01") +
-                             changed("R", "2023-01-01", resident) + designated("R") +
-                             claim_on("R", "x", "2023-02-01", "300.00") + enrolled("F", "2022-01-01") +
-                             changed("F", "2023-03-01", R"("scheme":"employee","status":"flexible")") +
-                             changed("F", "2023-03-01", resident) + designated("F") +
-                             claim_on("F", "x", "2023-03-05", "250.00") + enrolled("E", "2022-01-01") +
-                             designated("E") + changed("E", "2023-05-01", resident) +
-                             changed("E", "2023-05-01", employee) + claim_on("E", "x", "2023-05-01", "400.00");
-  const std::string after = claim_on("R", "y", "2023-03-01", "200.00") + claim_on("F", "y", "2023-04-01", "150.00") +
-                            claim_on("E", "y", "2023-06-01", "200.00");
+  const std::string before =
+      std::string(kFacility) + "\n" + enrolled("R", "2023-01-01") + changed("R", "2023-01-01", resident) +
+      claim_on("R", "x", "2023-02-01") + enrolled("F", "2022-01-01") +
+      changed("F", "2023-03-01", R"("scheme":"employee","status":"flexible")") + changed("F", "2023-03-01", resident) +
+      claim_on("F", "x", "2023-03-05") + enrolled("E", "2022-01-01") + changed("E", "2023-05-01", resident) +
+      changed("E", "2023-05-01", employee) + claim_on("E", "x", "2023-05-01") + enrolled("Q", "2022-01-01") +
+      event("retirement_confirmed", "Q", R"("at":"2023-05-01")") + changed("Q", "2023-05-01", resident) +
+      claim_on("Q", "x", "2023-05-10") + changed("Q", "2023-03-01", resident);
+  const std::string after = claim_on("R", "y", "2023-03-01") + claim_on("F", "y", "2023-04-01") +
+                            claim_on("E", "y", "2023-06-01") + changed("Q", "2023-04-01", employee) +
+                            claim_on("Q", "y", "2023-05-20");
+  return {before, after};
+}
+
+// Format 13's persons keep a scheme period as its first day alone, and the fold summed every effect of that day's key
+// as the period in force on the day; read and migrated, such an effect is that period's, or where none begins on the
+// day now, the one its first entry no retirement made would begin (state_codec.cc period_of_day). The store folded
+// on after its migration holds what a fold from zero holds. Read as their day's first entry's, the claims after
+// charged the deductible a second time (the first review's case: R's second claim paid 50.00 where 100.00 was due);
+// read as a period none begins, Q's did (the second review's).
+TEST(StoreFormat, Format13PeriodsAreThoseInForceOnTheirDay) {
+  TempDir d;
+  const auto [before, after] = periods_begun_by_a_days_second_entry();
   auto log = open_segment_log(d / "data/log", 4);
   ingest_lines(*log, before);
   const std::string dir = d / "data/state";
@@ -762,7 +770,7 @@ TEST(StoreFormat, Format13PeriodsAreThoseInForceOnTheirDay) {
     b.Put("n/format", "13");
     ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
   }
-  ASSERT_EQ(folded.size(), 3u);
+  ASSERT_EQ(folded.size(), 4u);
   for (const auto& [id, p] : folded) {
     EXPECT_EQ(p.claims.at("x").effect.period.entry, 1) << id << ": begun by its day's second entry";
     EXPECT_TRUE(Store(dir, true).person(id) == p) << id << ": read as it is, format 13";
@@ -774,7 +782,7 @@ TEST(StoreFormat, Format13PeriodsAreThoseInForceOnTheirDay) {
   EXPECT_EQ(s.format(), kStoreFormat);
   s.fold(*log, default_policy());
   EXPECT_EQ(s.digest(), fresh.digest());
-  for (const char* id : {"R", "F", "E"}) {
+  for (const char* id : {"R", "F", "E", "Q"}) {
     const PersonState p = *s.person(id);
     EXPECT_TRUE(p == *fresh.person(id)) << id;
     EXPECT_EQ(p.claims.at("y").effect.deductible, 0) << id << ": the deductible was met in the period";
