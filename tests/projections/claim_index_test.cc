@@ -700,8 +700,8 @@ TEST(StoreFormat, Format11PersonsAreMigratedTo12) { expect_persons_migrated(12);
 TEST(StoreFormat, Format12PersonsAreMigratedTo13) { expect_persons_migrated(13); }
 
 // Format 14 keeps persons in person format 6: an effect's scheme period with the place of the standing entry that
-// began it among its day's (ORD-TYPE). A generated population has no second change of scheme on one day: every
-// period reads as its day's first entry's, as format 5 held it.
+// began it among its day's (ORD-TYPE). Format 5's periods are read as the period in force on their day
+// (StoreFormat.Format13PeriodsAreThoseInForceOnTheirDay has the days where that is not the day's first entry's).
 TEST(StoreFormat, Format13PersonsAreMigratedTo14) { expect_persons_migrated(14); }
 
 // The events of StoreFormat.Format13PeriodsAreThoseInForceOnTheirDay, before the store is made format 13 again and
@@ -745,12 +745,12 @@ std::pair<std::string, std::string> periods_begun_by_a_days_second_entry() {
   return {before, after};
 }
 
-// Format 13's persons keep a scheme period as its first day alone, and the fold summed every effect of that day's key
-// as the period in force on the day; read and migrated, such an effect is that period's, or where none begins on the
-// day now, the one its first entry no retirement made would begin (state_codec.cc period_of_day). The store folded
-// on after its migration holds what a fold from zero holds. Read as their day's first entry's, the claims after
-// charged the deductible a second time (the first review's case: R's second claim paid 50.00 where 100.00 was due);
-// read as a period none begins, Q's did (the second review's).
+// ORD-TYPE: format 13's persons keep a scheme period as its first day alone, and the fold summed every effect of that
+// day's key as the period in force on the day; read and migrated, such an effect is that period's, or where none
+// begins on the day now, the one its first entry no retirement made would begin (state_codec.cc period_of_day). The
+// store folded on after its migration holds what a fold from zero holds. Read as their day's first entry's, the
+// claims after charged the deductible a second time (the first review's case: R's second claim paid 50.00 where
+// 100.00 was due); read as a period none begins, Q's did (the second review's).
 TEST(StoreFormat, Format13PeriodsAreThoseInForceOnTheirDay) {
   TempDir d;
   const auto [before, after] = periods_begun_by_a_days_second_entry();
