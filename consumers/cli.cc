@@ -786,7 +786,7 @@ int cmd_replay(const Paths& paths, const std::string& known_at, const std::strin
   return exit_code::kOk;
 }
 
-int cmd_statement(const Paths& paths, const std::string& person, int year, const std::string& format,
+int cmd_statement(const Paths& paths, const std::string& person, std::optional<int> year, const std::string& format,
                   const std::string& out, const std::string& policy_file, const AccessRecorder& record) {
   require_existing(paths);
   Store store(paths.state(), true);
@@ -980,7 +980,8 @@ struct Cli {
     return o;
   }();
   bool as_json = false, yes = false;
-  int explained = 5, year = 2023, log_partition = -1;
+  int explained = 5, log_partition = -1;
+  std::optional<int> year;  // statement: none asked gives the person's last year (replay/statement.h)
   uint64_t log_offset = 0;
   ServeOptions sopt;
   QueryOptions qopt;
@@ -1318,7 +1319,8 @@ struct Cli {
                                           "as text, JSON or an HTML page with a chart");
     data_opt(stm);
     stm->add_option("--person", person, "person id")->required()->check(kIdArg);
-    stm->add_option("--year", year, "calendar year (default 2023)")->check(kYearArg);
+    stm->add_option("--year", year, "calendar year (default: that of the person's last dated record in the policy "
+                                    "window, else of their enrolment)")->check(kYearArg);
     stm->add_option("--format", format, "text, json or html (default text)")
         ->check(CLI::IsMember({"text", "json", "html"}));
     stm->add_option("--out", out_file, "write to this file instead of stdout")->check(kOutputFile);

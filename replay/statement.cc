@@ -112,18 +112,35 @@ json chronic_of_year(const PersonState& p, const Policy& policy, int year) {
   return {{"periods", periods}, {"registrations", registrations}};
 }
 
-}  // namespace
-
-Statement statement(const Store& store, const Policy& policy, const std::string& person, int year) {
-  auto p = store.person(person);
-  if (!p) throw NotFoundError("no person " + person);
-  // Every output record naming the person, as data, through the person's indexes (Store::person_outputs_as_data):
-  // those of their own events and those a shared event produced for them (period_closed: ACC-RET credits).
+// Every output record naming the person that has a date, as data, through the person's indexes
+// (Store::person_outputs_as_data): those of their own events and those a shared event produced for them
+// (period_closed: ACC-RET credits).
+std::vector<Entry> entries_of(const Store& store, const std::string& person) {
   std::vector<Entry> records;
   store.person_outputs_as_data(person, [&](const Settlement* st, const Record* r) {
     if (std::optional<Entry> e = st ? entry_of(*st) : entry_of(*r)) records.push_back(std::move(*e));
     return true;
   });
+  return records;
+}
+
+}  // namespace
+
+int statement_year(const Store& store, const Policy& policy, const std::string& person) {
+  auto p = store.person(person);
+  if (!p) throw NotFoundError("no person " + person);
+  const int first = year_of(policy.window_from()), last = year_of(policy.window_to());
+  int latest = 0;
+  for (const Entry& e : entries_of(store, person))
+    if (year_of(e.date) >= first && year_of(e.date) <= last) latest = std::max(latest, year_of(e.date));
+  if (latest) return latest;
+  return p->enrolled == kNever ? first : std::clamp(year_of(p->enrolled), first, last);
+}
+
+Statement statement(const Store& store, const Policy& policy, const std::string& person, int year) {
+  auto p = store.person(person);
+  if (!p) throw NotFoundError("no person " + person);
+  std::vector<Entry> records = entries_of(store, person);
   auto nofac = [](const std::string&) -> const FacilityState* { return nullptr; };
   json entries = json::array();
   Money fund = 0, credits = 0, debits = 0;

@@ -22,6 +22,12 @@ struct Statement {
 };
 Statement statement(const Store& store, const Policy& policy, const std::string& person, int year);
 
+// The year a statement is of when none is asked for: that of the person's last dated record (a settlement, a
+// reversal, an account movement or a refusal) in the policy's window; with none, that of their enrolment (the
+// window's first or last year when it is outside it). From the log alone: no clock decides it. NotFoundError for an
+// unknown person.
+int statement_year(const Store& store, const Policy& policy, const std::string& person);
+
 std::string statement_text(const Statement& s);
 std::string statement_html(const Statement& s);
 

@@ -274,12 +274,13 @@ std::string explanation_line(const Rederivation& r, const std::string& claim, co
   return line + (what_if ? ",\"what_if\":true}" : "}");
 }
 
-std::string statement_query(const Store& store, const std::string& person, int year, const std::string& format,
-                            const std::string& policy_file, const Policy* policy) {
+std::string statement_query(const Store& store, const std::string& person, std::optional<int> asked,
+                            const std::string& format, const std::string& policy_file, const Policy* policy) {
   std::optional<Policy> read;
   if (!policy) read = read_policy(store, policy_file, true);
   const Policy& used = policy ? *policy : *read;
   if (read && !policy_file.empty()) refuse_another_policy(store, *read, "statement");  // as person_query
+  const int year = asked ? *asked : statement_year(store, used, person);
   if (year < year_of(used.window_from()) || year > year_of(used.window_to()))
     throw ParameterError("year", std::to_string(year) + " is outside the policy window " +
                                      format_date(used.window_from()) + " to " + format_date(used.window_to()));

@@ -122,9 +122,10 @@ std::string explanation_line(const Rederivation& r, const std::string& claim, co
                              bool what_if, const std::vector<nlohmann::json>& reversals = {});
 
 // `gongji statement`: the person's year as "json" (2-space indented, newline-terminated), "html" or "text".
-// A year outside the policy window: ParameterError "year"; no such person: NotFoundError. `policy`: when set, the
-// policy read_policy(store, policy_file, true) gives (a caller's cache).
-std::string statement_query(const Store& store, const std::string& person, int year, const std::string& format,
+// A year outside the policy window: ParameterError "year"; no year: statement_year's (replay/statement.h); no such
+// person: NotFoundError. `policy`: when set, the policy read_policy(store, policy_file, true) gives (a caller's cache).
+std::string statement_query(const Store& store, const std::string& person, std::optional<int> year,
+                            const std::string& format,
                             const std::string& policy_file, const Policy* policy = nullptr);
 
 // A month "YYYY-MM", or ParameterError naming `parameter`.

@@ -976,6 +976,33 @@ TEST(Cli, StatementOfAYearBeforeEnrolmentSaysNoScheme) {
   EXPECT_EQ(out.substr(0, out.find('\n')), "Statement for R9, 2024 (resident)") << out;
 }
 
+// statement without --year is of the person's last year with a dated record, from the log alone (no clock): E1's
+// reversal of 2024-01-05 of a 2023 claim makes it 2024 (its row takes back the claim's 1120.00: ORD-DED 300.00 of
+// 2000.00, ORD-LIM 1600.00 covered of 1700.00, ORD-RATIO 70%); R9, enrolled on 2025-03-01
+// with no record, gets the enrolment's year; an unknown person is not found.
+TEST(Cli, StatementWithoutAYearIsOfThePersonsLastRecordedYear) {
+  TempDir d;
+  std::ofstream(d / "events.jsonl")
+      << R"({"type":"facility_registered","id":"f1","at":"2022-07-01","facility":"F1","name":"F1","level":1,)"
+         R"("kind":"township_health_center","ordinary_outpatient":true})" "\n"
+         R"({"type":"person_enrolled","id":"p1","at":"2022-07-01","person":"E1","birth_date":"1975-03-15",)"
+         R"("scheme":"employee","status":"in_service"})" "\n"
+         R"({"type":"person_enrolled","id":"p2","at":"2025-03-01","person":"R9","birth_date":"1960-01-01",)"
+         R"("scheme":"resident","tier":1})" "\n"
+         R"({"type":"claim","id":"c1","claim":"C1","person":"E1","facility":"F1","date":"2023-12-20",)"
+         R"("benefit":"ordinary","items":[{"category":"drug","amount":"2000.00"}]})" "\n"
+         R"({"type":"claim_reversed","id":"r1","at":"2024-01-05","person":"E1","claim":"C1"})" "\n";
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + d / "events.jsonl" + " >/dev/null")), exit_code::kOk);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " > /dev/null 2>&1")), exit_code::kOk);
+  std::string out;
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person E1"), &out), exit_code::kOk);
+  EXPECT_EQ(out.substr(0, out.find('\n')), "Statement for E1, 2024 (employee)") << out;
+  EXPECT_NE(out.find("\nfund paid -1120.00; account credits 0.00, debits 0.00\n"), std::string::npos) << out;
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person R9 --format json"), &out), exit_code::kOk);
+  EXPECT_EQ(json::parse(out)["year"], 2025) << out;
+  EXPECT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person X1 2>/dev/null")), exit_code::kNotFound);
+}
+
 // CHR-*: the text statement of a person with chronic registrations ends with the chronic accumulators of each
 // scheme period of the year (its limit on its last day, what it consumed by the year's end) and the registrations
 // (example chronic_employee: E3's employee bucket, its
