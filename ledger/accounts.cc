@@ -117,8 +117,10 @@ bool enjoyed_bonus(const PersonState& p, int year) {
   return false;
 }
 
+// ORD-INC: 0 from the interruption's date, also when no bonus is held yet: a close logged after it (December's,
+// early in January) may give the bonus from 1 January, and the 0 recorded here then still holds from its date.
 void contribution_interrupted(const ContributionInterrupted& e, PersonState& p) {
-  if (enjoyed_bonus(p, year_of(e.at)) || bonus_on(p, e.at) == 0) return;
+  if (enjoyed_bonus(p, year_of(e.at))) return;
   insert_dated(p.bonus, e.at, Rate{0});
 }
 
@@ -164,7 +166,9 @@ bool close_month_for(const PeriodClosed& e, Month m, PersonState& p, const FoldC
     Rate held = bonus_on(p, last);
     Rate next = enjoyed_bonus(p, year) ? earned : held + earned;
     next = std::min(next, py.incentive_cap);
-    if (next != bonus_on(p, jan1(year + 1))) {
+    // Recorded also when a bonus above 0 carries over unchanged: an interruption logged later and dated before 1
+    // January then zeroes it up to 1 January only, as it would had the assessment changed the number.
+    if (next != bonus_on(p, jan1(year + 1)) || (next != 0 && !dated_on(p.bonus, jan1(year + 1)))) {
       insert_dated(p.bonus, jan1(year + 1), next);
       changed = true;
     }

@@ -246,10 +246,16 @@ Standing retired_after(const Standing& before, Date from) {
 // before a retirement ends it (it was kept as a copy of the employee's standing, so the person was a retired employee
 // again from the retirement's date), a change of status dated before one carries on into it, and a change back to
 // the employee scheme dated between them makes it hold again. A retirement refused when it was logged (not an
-// employee then) stays refused: its refusal record was written (TIME-ORDER).
-void rederive_retirements(PersonState& p) {
-  for (size_t i = 1; i < p.standing.size(); ++i)
-    if (Standing& x = p.standing[i].value; x.retirement) x = retired_after(p.standing[i - 1].value, p.standing[i].from);
+// employee then) stays refused: its refusal record was written (TIME-ORDER). Old-urban membership stays with the
+// person (EVENTS.md) from the first old-urban entry on, also into entries logged before a back-dated one (ACC-RET,
+// Art.25 ¶2: a retirement after it is an old-urban one; the fuzzing of session 53 found it lost).
+void rederive_standings(PersonState& p) {
+  for (size_t i = 1; i < p.standing.size(); ++i) {
+    const Standing& before = p.standing[i - 1].value;
+    Standing& x = p.standing[i].value;
+    if (x.retirement) x = retired_after(before, p.standing[i].from);
+    if (before.old_urban) x.old_urban = true;
+  }
 }
 
 void change_scheme(const SchemeChanged& e, PersonState& p, StateAccess& state) {
@@ -259,7 +265,7 @@ void change_scheme(const SchemeChanged& e, PersonState& p, StateAccess& state) {
   const bool new_scheme = cur && cur->scheme != s.scheme;
   if (s.status == EmployeeStatus::retired && !p.retired_on) p.retired_on = e.at;  // set once (state.h)
   insert_dated(p.standing, e.at, s);
-  rederive_retirements(p);
+  rederive_standings(p);
   if (!new_scheme) return;
   // P-CHANGE: designations dated in the new scheme's period (a change logged after them: back-dated) that it may not
   // hold are dropped, then the one in force on the change ends if the new scheme may not hold it.

@@ -3,6 +3,7 @@
 // accumulators (every effect, in log order) and an as-of view (the effects dated on or before a day) come from
 // one source. Stored in the binary form of state_codec.h, so equal states give equal bytes.
 #pragma once
+#include <algorithm>
 #include <climits>
 #include <map>
 #include <optional>
@@ -27,7 +28,7 @@ struct Standing {
   bool old_urban = false;
   // Made by a retirement_confirmed: the entry before it with status retired while that one is an employee's, and
   // that one unchanged while it is a resident's (P-CHANGE, TIME-DATED; derived again when an entry is inserted
-  // before it: ledger.cc rederive_retirements). False for an enrolment's and a scheme_changed's (one to status
+  // before it: ledger.cc rederive_standings). False for an enrolment's and a scheme_changed's (one to status
   // retired too: it states the scheme, and holds as it says whatever is dated before it).
   bool retirement = false;
   bool operator==(const Standing&) const = default;
@@ -47,7 +48,7 @@ struct Dated {
 // begins a period other than the first's although both begin that day). An entry is only ever inserted after those
 // of its day (insert_dated), and never removed, so a period keeps its key as later events are folded (whether an
 // entry begins one can change: a change dated before it, or a retirement's entry before it on its day, which
-// continues whichever scheme is before it, rederive_retirements).
+// continues whichever scheme is before it, rederive_standings).
 struct Period {
   Date start = 0;
   int entry = 0;  // standing entries dated `start` before the one that began the period
@@ -177,6 +178,11 @@ const T* value_at(const std::vector<Dated<T>>& line, Date d) {
     found = &x.value;
   }
   return found;
+}
+// Whether the timeline has an entry dated `d`.
+template <typename T>
+bool dated_on(const std::vector<Dated<T>>& line, Date d) {
+  return std::any_of(line.begin(), line.end(), [d](const Dated<T>& x) { return x.from == d; });
 }
 // Inserts keeping the timeline sorted by date; an entry dated like existing ones goes after them (log order).
 template <typename T>

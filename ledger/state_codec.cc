@@ -612,7 +612,7 @@ void get_account_3(In& in, std::vector<AccountEntry>& v) {
 // - where none does (a change of scheme dated before the day, logged after the claim, has since made the day's
 //   entries continue the scheme before them), the one the day's first entry a retirement did not make would begin:
 //   the only one that can have begun a period (a retirement's entry continues the scheme of the entry before it,
-//   and which scheme that is can change: ledger.cc rederive_retirements), and which a later change may make begin
+//   and which scheme that is can change: ledger.cc rederive_standings), and which a later change may make begin
 //   one again. 0 for a day without an entry.
 Period period_of_day(const PersonState& p, Date day) {
   if (const Period now = period_start(p, day); now.start == day) return now;

@@ -57,6 +57,45 @@ TEST(OrdInc, InterruptionAndIneligibility) {
   EXPECT_EQ(bonus(l, "S", "2024-01-01"), "1.0");  // 1.0 held, nothing earned while suspended on 31 December
 }
 
+// ORD-INC: an interruption dated 2 January and logged before December's close (closes are logged early in January)
+// sets the bonus to 0 from its date, though none was held when it was logged: the close then gives 2022's +1.0 for
+// 1 January only, and a claim of March pays 70% (1300.00 - 300.00 deductible = 1000.00 x 70% = 700.00, not 710.00).
+// gongji dropped such an interruption until the fuzzing of session 53 found it.
+TEST(OrdInc, InterruptionLoggedBeforeTheCloseThatGivesTheBonus) {
+  Ledger l;
+  l.employee("A");
+  l.designate("A", "T1", "2022-11-01");
+  l.close("2022-07", "2022-11");
+  l.simple("contribution_interrupted", "A", "2023-01-02");
+  l.close("2022-12", "2022-12");
+  EXPECT_EQ(bonus(l, "A", "2023-01-01"), "1.0");
+  EXPECT_EQ(bonus(l, "A", "2023-01-02"), "0.0");
+  auto c = l.claim("A", "T1", "2023-03-01", items({item("drug", "1300.00")}));
+  EXPECT_EQ(c["ratio"], "0.7000");
+  EXPECT_EQ(c["fund"], "700.00");
+}
+
+// ORD-INC: December's close gives the bonus from 1 January also when it carries over unchanged (1.0 held, nothing
+// earned while suspended on 31 December): an interruption dated 31 December and logged after the close zeroes it
+// for that day only, as it does when the assessment changes the number. gongji recorded no 1 January value then,
+// and the interruption's 0 ran on into 2024 (ratio 70%), until the fuzzing of session 53. 2024's claim: 1300.00 -
+// 300.00 = 1000.00 x 71% = 710.00.
+TEST(OrdInc, InterruptionLoggedAfterACloseThatCarriedTheBonusOver) {
+  Ledger l;
+  l.employee("A");
+  l.designate("A", "T1", "2022-11-01");
+  l.simple("enrollment_suspended", "A", "2023-12-31");
+  l.simple("enrollment_resumed", "A", "2024-01-01");
+  l.close("2022-07", "2023-12");
+  EXPECT_EQ(bonus(l, "A", "2024-01-01"), "1.0");  // 1.0 held, nothing earned (suspended on 31 December)
+  l.simple("contribution_interrupted", "A", "2023-12-31");
+  EXPECT_EQ(bonus(l, "A", "2023-12-31"), "0.0");
+  EXPECT_EQ(bonus(l, "A", "2024-01-01"), "1.0");
+  auto c = l.claim("A", "T1", "2024-03-01", items({item("drug", "1300.00")}));
+  EXPECT_EQ(c["ratio"], "0.7100");
+  EXPECT_EQ(c["fund"], "710.00");
+}
+
 // ORD-INC: the bonus transfers with a change of scheme and applies to the new scheme's ordinary ratio.
 TEST(OrdInc, TransfersOnSchemeChange) {
   Ledger l;
@@ -202,6 +241,22 @@ TEST(Accounts, ARetireeIsCreditedUnderTheRetirementTheTimelineHoldsOnTheMonthsFi
   EXPECT_EQ(credited, (std::vector<std::string>{"2024-04 60.00", "2024-05 60.00", "2024-06 60.00", "2024-07 60.00",
                                                 "2024-08 60.00"}));
   EXPECT_EQ(balance(l, "O", "2024-09-01"), "300.00");
+}
+
+// ACC-RET, Art.25 para. 2, TIME-DATED: old-urban membership stays with the person, also into a standing logged
+// before the back-dated old-urban one: A, a resident, changes to a retired employee on 2023-12-31, then a change to
+// the old-urban status dated 2023-12-30 is logged. In date order (B) the retirement is an old-urban one confirmed
+// before 2024: neither is credited. gongji credited A 60.00 a month until the fuzzing of session 53.
+TEST(Accounts, OldUrbanMembershipReachesARetirementLoggedBeforeIt) {
+  Ledger l;
+  for (const char* p : {"A", "B"}) l.resident(p, 2, "1960-01-01");
+  l.to_employee("A", "2023-12-31", "retired");
+  l.to_employee("A", "2023-12-30", "old_urban");
+  l.to_employee("B", "2023-12-30", "old_urban");
+  l.to_employee("B", "2023-12-31", "retired");
+  EXPECT_EQ(l.person("A", "2024-01-01")["status"], "retired");
+  EXPECT_TRUE(l.close("2023-07", "2024-02").empty());
+  for (const char* p : {"A", "B"}) EXPECT_EQ(balance(l, p, "2024-03-01"), "0.00") << p;
 }
 
 // ACC-RET: a run of retirement from the enrolment counts from the enrolment's retired_on, whatever is logged after

@@ -455,7 +455,7 @@ TEST(StateCodec, PersonFormat4BytesArePinnedAndFormat3StaysReadAsTheirDates) {
 }
 
 // Person format 5 (store format 13) is format 4 with, after each standing entry, whether a retirement made it
-// (P-CHANGE: ledger.cc rederive_retirements). The hand-built person admitted on days 40 and 45 and discharged on
+// (P-CHANGE: ledger.cc rederive_standings). The hand-built person admitted on days 40 and 45 and discharged on
 // day 44, retired on day 15: its standing of two entries, the second (zigzag 30) status retired (code 1, stored 2)
 // and a retirement's. Formats up to 4 keep no such byte: an entry is read as a retirement's by its shape, so a
 // retirement a back-dated change to resident ended (a resident's entry marked) is not one.
