@@ -117,10 +117,22 @@ bool enjoyed_bonus(const PersonState& p, int year) {
   return false;
 }
 
-// ORD-INC: 0 from the interruption's date, also when no bonus is held yet: a close logged after it (December's,
-// early in January) may give the bonus from 1 January, and the 0 recorded here then still holds from its date.
-void contribution_interrupted(const ContributionInterrupted& e, PersonState& p) {
-  if (enjoyed_bonus(p, year_of(e.at))) return;
+// ORD-INC: 0 from the interruption's date unless the bonus was enjoyed in its year (judged at this point of the log).
+// Where none is held on the date it changes nothing, unless the close of the December before is still to come (it is
+// logged early in January): that close may give a bonus from 1 January, and the 0 recorded here then holds from its
+// date, as in date order. Logged after the close of its own December, which assessed the next year's bonus by what
+// was known then (TIME-ORDER), it zeroes the bonus up to 1 January: the assessed bonus is recorded from that day
+// where the close recorded nothing (it carried over unchanged), as it is where the number changed.
+void contribution_interrupted(const ContributionInterrupted& e, PersonState& p, const FoldContext& ctx,
+                              std::optional<Month> last_closed) {
+  const int year = year_of(e.at);
+  if (enjoyed_bonus(p, year)) return;
+  const auto closed = [&](int y) { return last_closed && *last_closed >= make_month(y, 12); };
+  if (bonus_on(p, e.at) == 0 && closed(year - 1)) return;
+  const Date next = jan1(year + 1);
+  if (closed(year) && params_on(ctx, dec31(year)).incentive_assessed && p.enrolled <= dec31(year) &&
+      !dated_on(p.bonus, next) && bonus_on(p, next) != 0)
+    insert_dated(p.bonus, next, bonus_on(p, next));
   insert_dated(p.bonus, e.at, Rate{0});
 }
 
@@ -166,9 +178,7 @@ bool close_month_for(const PeriodClosed& e, Month m, PersonState& p, const FoldC
     Rate held = bonus_on(p, last);
     Rate next = enjoyed_bonus(p, year) ? earned : held + earned;
     next = std::min(next, py.incentive_cap);
-    // Recorded also when a bonus above 0 carries over unchanged: an interruption logged later and dated before 1
-    // January then zeroes it up to 1 January only, as it would had the assessment changed the number.
-    if (next != bonus_on(p, jan1(year + 1)) || (next != 0 && !dated_on(p.bonus, jan1(year + 1)))) {
+    if (next != bonus_on(p, jan1(year + 1))) {
       insert_dated(p.bonus, jan1(year + 1), next);
       changed = true;
     }

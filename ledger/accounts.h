@@ -10,8 +10,10 @@ Money account_balance(const PersonState& p, std::optional<Date> as_of = std::nul
 
 void contribution_paid(const ContributionPaid& e, PersonState& p, const FoldContext& ctx, std::vector<Output>& out);
 void account_payment(const AccountPayment& e, PersonState& p, const FoldContext& ctx, std::vector<Output>& out);
-// ORD-INC: a contribution interruption before the bonus is enjoyed sets it to 0 from its date.
-void contribution_interrupted(const ContributionInterrupted& e, PersonState& p);
+// ORD-INC: a contribution interruption before the bonus is enjoyed sets it to 0 from its date (`last_closed`: the
+// partition's last closed month, PartitionMeta).
+void contribution_interrupted(const ContributionInterrupted& e, PersonState& p, const FoldContext& ctx,
+                              std::optional<Month> last_closed);
 
 // Closing month `m` for one person: ACC-RET crediting; in December also ORD-INC and CHR-SUSP.
 // Returns whether the person changed.

@@ -45,6 +45,23 @@ Standing standing_of(const S& e) {
   return s;
 }
 
+// TIME-DATED: the fields version `v` sets, into the versions after it (logged before it, dated later) up to one that
+// sets them itself, as the events in date order would have them.
+void carry_fields(const FacilityVersion& v, std::vector<FacilityVersion>::iterator later,
+                  std::vector<FacilityVersion>::iterator end) {
+  for (uint8_t carried = v.set; carried && later != end; ++later) {
+    const uint8_t into = carried & static_cast<uint8_t>(~later->set);
+    if (into & kFacilityName) later->name = v.name;
+    if (into & kFacilityParent) later->parent = v.parent;
+    if (into & kFacilityKind) later->kind = v.kind;
+    if (into & kFacilitySpecialty) later->specialty = v.specialty;
+    if (into & kFacilityLevel) later->level = v.level;
+    if (into & kFacilityTcm) later->tcm = v.tcm;
+    if (into & kFacilityOrdinaryOutpatient) later->ordinary_outpatient = v.ordinary_outpatient;
+    carried = into;
+  }
+}
+
 // facility_registered and facility_updated: the new version from the fields the event gives.
 template <typename S>
 void apply_facility(const S& e, StateAccess& state, const FoldContext& ctx, std::vector<Output>& out) {
@@ -72,9 +89,15 @@ void apply_facility(const S& e, StateAccess& state, const FoldContext& ctx, std:
   if (e.parent) v.parent = *e.parent;
   if (e.ordinary_outpatient) v.ordinary_outpatient = *e.ordinary_outpatient;
   if (e.specialty) v.specialty = *e.specialty;
+  if constexpr (std::is_same_v<S, FacilityUpdated>)
+    v.set = static_cast<uint8_t>((e.name ? kFacilityName : 0) | (e.parent ? kFacilityParent : 0) |
+                                 (e.kind ? kFacilityKind : 0) | (e.specialty ? kFacilitySpecialty : 0) |
+                                 (e.level ? kFacilityLevel : 0) | (e.tcm ? kFacilityTcm : 0) |
+                                 (e.ordinary_outpatient ? kFacilityOrdinaryOutpatient : 0));
   auto it = f->versions.begin();
   while (it != f->versions.end() && it->from <= e.at) ++it;
-  f->versions.insert(it, v);
+  it = f->versions.insert(it, v);
+  carry_fields(v, it + 1, f->versions.end());
   state.touch_facility(f->id);
 }
 
@@ -353,8 +376,8 @@ void apply_one(const ClaimReversed& e, StateAccess& s, const Ctx&, Out& out) {
 void apply_one(const ContributionPaid& e, StateAccess& s, const Ctx& ctx, Out& out) {
   change_person(e, s, out, [&](PersonState& p) { contribution_paid(e, p, ctx, out); });
 }
-void apply_one(const ContributionInterrupted& e, StateAccess& s, const Ctx&, Out& out) {
-  change_person(e, s, out, [&](PersonState& p) { contribution_interrupted(e, p); });
+void apply_one(const ContributionInterrupted& e, StateAccess& s, const Ctx& ctx, Out& out) {
+  change_person(e, s, out, [&](PersonState& p) { contribution_interrupted(e, p, ctx, s.meta().last_closed); });
 }
 void apply_one(const AccountPayment& e, StateAccess& s, const Ctx& ctx, Out& out) {
   change_person(e, s, out, [&](PersonState& p) { account_payment(e, p, ctx, out); });

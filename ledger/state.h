@@ -5,6 +5,7 @@
 #pragma once
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -145,6 +146,17 @@ struct PersonState {
   bool operator==(const PersonState&) const = default;
 };
 
+// The fields of a facility an event sets (FacilityVersion::set), one bit each.
+enum FacilityField : uint8_t {
+  kFacilityName = 1, kFacilityParent = 2, kFacilityKind = 4, kFacilitySpecialty = 8, kFacilityLevel = 16,
+  kFacilityTcm = 32, kFacilityOrdinaryOutpatient = 64,
+  kFacilityAllFields = 127
+};
+
+// A facility as from `from` (TIME-DATED): a registration sets every field; an update only those it carries, the
+// others as in force on its date. `set` says which the event set itself, so that an update logged after a
+// later-dated one still reaches it: the fields it sets are carried into the later versions up to one that sets them
+// too (ledger.cc apply_facility; a facility_updated only carries the fields it changes, EVENTS.md).
 struct FacilityVersion {
   Date from = 0;
   std::string name, parent;  // parent: "" when none
@@ -153,6 +165,7 @@ struct FacilityVersion {
   int level = 0;
   bool tcm = false;
   bool ordinary_outpatient = false;
+  uint8_t set = kFacilityAllFields;  // FacilityField bits
   bool operator==(const FacilityVersion&) const = default;
 };
 

@@ -7,7 +7,7 @@
 namespace gongji {
 namespace {
 
-constexpr uint8_t kFacilityFormat = 1, kMetaFormat = 1;
+constexpr uint8_t kMetaFormat = 1;
 
 struct Out {
   std::string s;
@@ -727,23 +727,54 @@ PersonState decode_person(std::string_view bytes) {
   return p;
 }
 
-std::string encode_facility(const FacilityState& f) {
+namespace {
+// Facility format 1 did not say which fields each update set: a version's are read as those that differ from the
+// version before it (the first sets them all), which is what it set unless an update restated a value in force.
+void fields_set_by_difference(FacilityState& f) {
+  for (size_t i = 1; i < f.versions.size(); ++i) {
+    const FacilityVersion &a = f.versions[i - 1], &b = f.versions[i];
+    f.versions[i].set = static_cast<uint8_t>(
+        (a.name != b.name ? kFacilityName : 0) | (a.parent != b.parent ? kFacilityParent : 0) |
+        (a.kind != b.kind ? kFacilityKind : 0) | (a.specialty != b.specialty ? kFacilitySpecialty : 0) |
+        (a.level != b.level ? kFacilityLevel : 0) | (a.tcm != b.tcm ? kFacilityTcm : 0) |
+        (a.ordinary_outpatient != b.ordinary_outpatient ? kFacilityOrdinaryOutpatient : 0));
+  }
+}
+
+}  // namespace
+
+std::string encode_facility(const FacilityState& f, uint8_t format) {
   Out o;
-  o.s.push_back(static_cast<char>(kFacilityFormat));
+  o.s.push_back(static_cast<char>(format));
   o.str(f.id);
-  put(o, f.versions);
+  o.u(f.versions.size());
+  for (const FacilityVersion& v : f.versions) {
+    put(o, v);
+    if (format >= 2) o.u(v.set);
+  }
   return std::move(o.s);
 }
 
 FacilityState decode_facility(std::string_view bytes) {
   In in{bytes};
   in.what = "facility";
-  if (bytes.empty() || static_cast<uint8_t>(bytes[0]) != kFacilityFormat) in.fail();
+  const uint8_t format = bytes.empty() ? 0 : static_cast<uint8_t>(bytes[0]);
+  if (format < 1 || format > kFacilityFormat) in.fail();
   in.pos = 1;
   FacilityState f;
   f.id = in.str();
-  get(in, f.versions);
+  const uint64_t n = in.u();
+  if (n > bytes.size()) in.fail();
+  f.versions.resize(n);
+  for (FacilityVersion& v : f.versions) {
+    get(in, v);
+    if (format < 2) continue;
+    const uint64_t set = in.u();
+    if (set > kFacilityAllFields) in.fail();
+    v.set = static_cast<uint8_t>(set);
+  }
   if (in.pos != bytes.size()) in.fail();
+  if (format < 2) fields_set_by_difference(f);
   return f;
 }
 

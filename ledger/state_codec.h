@@ -41,7 +41,12 @@ struct StateCodecError : std::runtime_error {
 inline constexpr uint8_t kPersonFormat = 6;
 std::string encode_person(const PersonState& p, uint8_t format = kPersonFormat);
 PersonState decode_person(std::string_view bytes);
-std::string encode_facility(const FacilityState& f);
+// A facility's first byte is its format, both read:
+//   1 (store formats up to 14): its versions; which fields each update set is read as those that differ from the
+//     version before (state_codec.cc fields_set_by_difference); written only where asked (tests);
+//   2 (store format 15): each version with the fields its event set (FacilityVersion::set). Written.
+inline constexpr uint8_t kFacilityFormat = 2;
+std::string encode_facility(const FacilityState& f, uint8_t format = kFacilityFormat);
 FacilityState decode_facility(std::string_view bytes);
 // A partition's meta (projections/store.h m/<partition>; store format 7, before which it was a JSON object, which
 // the store's migration reads, projections/store.cc stored_meta): format byte 1, then whether a month was closed and

@@ -201,7 +201,8 @@ bool found(const rocksdb::Status& s, const std::string& what, const std::string&
 constexpr const char* kFormatKey = "n/format";  // Store::check_format
 // The fixed-width end of c/ and r/ keys: "<partition, 4>/<offset, 16>/<n, 8>" (the o/ key without "o/").
 constexpr size_t kIndexTailSize = 4 + 1 + 16 + 1 + 8;
-// Present while migrate_outputs, migrate_to_8 or migrate_persons runs (n/format already says 6, 8, 9, 12, 13 or 14,
+// Present while migrate_outputs, migrate_to_8, migrate_persons or migrate_facilities runs (n/format already says 6,
+// 8, 9, 12, 13, 14 or 15,
 // which older binaries refuse as newer); it names the format the migration started from.
 constexpr const char* kMigratingKey = "n/migrating";
 
@@ -1167,8 +1168,9 @@ void Store::catch_up() {
 // writable open migrates formats 2 to 8 (migrate_2_to_3, then migrate_outputs from 3, 4 or 5 to 6, then migrate_meta
 // to 7, then migrate_to_8, then migrate_persons to 9), each step saying what it did on the operational log (format 10
 // is built from the log: record_latest_dates; 11 from 10 by migrate_to_11, 12 from 11, 13 from 12 and 14 from 13
-// by migrate_persons); a read-only open reads formats 4 to 14 as they are (reads_format), and a store left halfway
-// to format 8 as format 7, halfway to 9 as 8, to 12 as 11, to 13 as 12, to 14 as 13 (format()). A secondary reads it
+// by migrate_persons, 15 from 14 by migrate_facilities); a read-only open reads formats 4 to 15 as they are
+// (reads_format), and a store left halfway to format 8 as format 7, halfway to 9 as 8, to 12 as 11, to 13 as 12, to
+// 14 as 13, to 15 as 14 (format()). A secondary reads it
 // again at catch_up() while it is below kStoreFormat.
 // Anything else, and formats 2 and 3 in a read-only open, is refused with what to run. A new format adds its step
 // after the last one, and says so at kStoreFormat.
@@ -1219,7 +1221,7 @@ void Store::check_format(bool read_only) {
     format = migrate_from_10(static_cast<int>(format), halfway);
   if (read_only && halfway && format == 8) format = 7;  // migrate_to_8 stopped midway: still format 7's indexes
   // migrate_persons stopped midway: persons of both formats, read as the format before (an audit says to fold first)
-  if (read_only && halfway && (format == 9 || format == 12 || format == 13 || format == 14)) --format;
+  if (read_only && halfway && (format == 9 || format == 12 || format == 13 || format == 14 || format == 15)) --format;
   format_ = static_cast<int64_t>(format);
   if (reads_format(format_)) return;
   const std::string data = parent_of(dir_);
@@ -1283,25 +1285,38 @@ struct MigrationWrites {
   }
   // Each person in a person format below `below` put in kPersonFormat (state_codec.h: every older format decodes, and
   // formats 2 and 3 would not keep what format 4 holds; migrate_to_8 re-encodes format 1, migrate_persons formats
-  // below 3, then below 4), in batches of 10,000 written unsynced, with progress on the operational log every
-  // million; how many. A person that does not decode stops the migration: StoreError naming its key.
+  // below 3, then below 4, ...); how many (reencode).
   uint64_t reencode_persons(uint8_t below) {
-    uint64_t persons = 0;
+    return reencode("p/", "person", "persons", below,
+                    [](std::string_view v) { return encode_person(decode_person(v)); });
+  }
+  // Each facility of facility format 1 put in kFacilityFormat (migrate_facilities); how many.
+  uint64_t reencode_facilities() {
+    return reencode("f/", "facility", "facilities", kFacilityFormat,
+                    [](std::string_view v) { return encode_facility(decode_facility(v)); });
+  }
+  // Each value under `prefix` whose first byte (its format) is below `below` put back as `reencoded` gives it, in
+  // batches of 10,000 written unsynced, with progress on the operational log every million; how many. A value that
+  // does not decode stops the migration: StoreError naming its key.
+  template <typename F>
+  uint64_t reencode(const std::string& prefix, const std::string& one, const std::string& kind, uint8_t below,
+                    F reencoded) {
+    uint64_t n = 0;
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-    for (it->Seek("p/"); it->Valid() && it->key().starts_with("p/"); it->Next()) {
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       const std::string_view v = it->value().ToStringView();
       if (!v.empty() && static_cast<uint8_t>(v[0]) >= below) continue;
       try {
-        batch.Put(it->key(), encode_person(decode_person(v)));
+        batch.Put(it->key(), reencoded(v));
       } catch (const StateCodecError& e) {
-        throw StoreError("cannot " + what + ": the person under " + it->key().ToString() + " does not decode (" +
+        throw StoreError("cannot " + what + ": the " + one + " under " + it->key().ToString() + " does not decode (" +
                          e.what() + ")");
       }
       if (batch.Count() >= 10000) write(false);
-      if (++persons % 1000000 == 0) oplog::info(what + ": " + std::to_string(persons) + " persons re-encoded so far");
+      if (++n % 1000000 == 0) oplog::info(what + ": " + std::to_string(n) + " " + kind + " re-encoded so far");
     }
-    check(it->status(), "read the persons of " + dir + " to " + what);
-    return persons;
+    check(it->status(), "read the " + kind + " of " + dir + " to " + what);
+    return n;
   }
   rocksdb::DB* db;
   const std::string& dir;
@@ -1457,6 +1472,24 @@ int Store::migrate_persons(int to, uint8_t below) {
   oplog::info("migrated the store at " + dir_ + " to format " + std::to_string(to) + ": " + std::to_string(persons) +
               " persons re-encoded");
   return to;
+}
+
+// Format 14 -> 15: each facility of facility format 1 in facility format 2, its versions' fields read as those that
+// differ from the version before (reencode_facilities; state_codec.h), as migrate_persons does for persons: first
+// n/format 15 and n/migrating (synced), then the facilities, n/migrating deleted with the last. The migrated store is
+// the one a fold from zero builds (same digest) unless an update restated a value in force, or one was logged after
+// a later-dated one (README, store formats). Returns 15.
+int Store::migrate_facilities() {
+  MigrationWrites m(db_.get(), dir_, 15);
+  m.batch.Put(kFormatKey, "15");
+  m.batch.Put(kMigratingKey, "format 14 to 15");
+  m.write(true);
+  const uint64_t facilities = m.reencode_facilities();
+  m.batch.Delete(kMigratingKey);
+  m.write(true);
+  oplog::info("migrated the store at " + dir_ + " to format 15: " + std::to_string(facilities) +
+              " facilities re-encoded");
+  return 15;
 }
 
 Store::~Store() = default;
@@ -2507,6 +2540,7 @@ int Store::migrate_from_10(int format, bool halfway) {
   if (format == 11 || (format == 12 && halfway)) format = migrate_persons(12, 4);
   if (format == 12 || (format == 13 && halfway)) format = migrate_persons(13, 5);
   if (format == 13 || (format == 14 && halfway)) format = migrate_persons(14, 6);
+  if (format == 14 || (format == 15 && halfway)) format = migrate_facilities();
   return format;
 }
 

@@ -140,14 +140,20 @@ class StoreLock {
 //      periods, which formats up to 13 took for one); Store::migrate_persons re-encodes every person at a writable
 //      open of format 13, each of its periods read as the period in force on its day, as it was folded (README); a
 //      read-only open reads format 13's persons so
+//  15  facilities in facility format 2: each version says which fields its event set (TIME-DATED: an update logged
+//      after a later-dated one reaches it; state.h FacilityVersion::set); Store::migrate_facilities re-encodes every
+//      facility at a writable open of format 14, each version's fields read as those that differ from the version
+//      before (state_codec.h); a read-only open reads format 14's facilities so
 // A writable open migrates formats 2 to 8 in place (Store::migrate_2_to_3, then migrate_outputs to 6, then
 // migrate_meta to 7, then migrate_to_8, then migrate_persons to 9; then a fold's record_latest_dates to 10, then
-// migrate_to_11 and migrate_persons to 12, 13 and 14; a format-10 store migrate_to_11 at its open, 11, 12 and 13
-// migrate_persons); a read-only one refuses 2 and 3, saying to run a fold once, and reads 4 to 14 as they are
+// migrate_to_11, migrate_persons to 12, 13 and 14 and migrate_facilities to 15; a format-10 store migrate_to_11 at
+// its open, 11, 12 and 13 migrate_persons, 14 migrate_facilities); a read-only one refuses 2 and 3, saying to run a
+// fold once, and reads 4 to 15 as they are
 // (settlement format 1 is still decoded, to the same steps, JSON lines and JSON metas are still read, a c/ value is
-// not read, a record both indexes list is read once, and persons of formats 1 to 5 are decoded), as replays read
+// not read, a record both indexes list is read once, persons of formats 1 to 5 and facilities of format 1 are
+// decoded), as replays read
 // their checkpoints (a replay's copy is opened writable, so it is migrated).
-inline constexpr int kStoreFormat = 14;
+inline constexpr int kStoreFormat = 15;
 // Whether this binary reads a store (or checkpoint) of `format` without migrating it first.
 constexpr bool reads_format(int64_t format) { return format >= 4 && format <= kStoreFormat; }
 
@@ -613,7 +619,9 @@ class Store {
   void migrate_to_8();
   int migrate_to_11();
   int migrate_persons(int to, uint8_t below);
-  // The steps from format 10 on, each built from the store alone (migrate_to_11, migrate_persons to 12, 13, 14), for
+  int migrate_facilities();
+  // The steps from format 10 on, each built from the store alone (migrate_to_11, migrate_persons to 12, 13, 14,
+  // migrate_facilities to 15), for
   // a store of `format` 10 or more (`halfway`: n/migrating is there); returns the format reached. The one list of
   // them, for a writable open (check_format) and for record_latest_dates' store it has just made format 10.
   int migrate_from_10(int format, bool halfway);

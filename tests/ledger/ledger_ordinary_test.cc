@@ -106,6 +106,36 @@ TEST(OrdRatio, ByStatusAndLevel) {
   EXPECT_EQ(c["fund"], "50.00");  // (200 - 100) x 50%
 }
 
+// F-TCM, F-LEVEL, TIME-DATED: a facility_updated carries only the fields it changes, each from its date, whatever the
+// order they are logged in. H, a level-2 hospital, is updated to level 3 from 2024 and to not TCM from 2025 (a value
+// in force restated); an update to TCM from 2023-06-01 is logged after both. In date order H is TCM from 2023-06-01
+// and level 3 from 2024, and not TCM again from 2025. An employee's claims of 1000.00: 2023-07-01, level 2 TCM, the
+// level-1 values (300.00, 70%: 490.00); 2024-02-01, level 3 TCM, the level-2 values (500.00, 60%: 300.00); 2025-02-01,
+// level 3 (700.00, 50%: 150.00). gongji kept each update as a copy of the version in force on its date, so the late
+// one never reached 2024 (700.00, 50%: 150.00), until the fuzzing of session 53 (store format 15).
+TEST(FTcm, AFacilityUpdateLoggedLateReachesTheLaterVersionsUpToOneThatSetsTheFieldItself) {
+  Ledger l;
+  l.fac("H", 2, "hospital", false, "", "2022-07-01");
+  l.employee("A");
+  l.designate("A", "H", "2023-01-01");
+  const auto update = [&](const std::string& at, const char* field, const nlohmann::json& value) {
+    l.apply({{"type", "facility_updated"}, {"id", l.next_id()}, {"at", at}, {"facility", "H"}, {field, value}});
+  };
+  update("2024-01-01", "level", 3);
+  update("2025-01-01", "tcm", false);
+  update("2023-06-01", "tcm", true);
+  const std::vector<std::tuple<std::string, std::string, std::string, std::string>> due = {
+      {"2023-07-01", "300.00", "0.7000", "490.00"},
+      {"2024-02-01", "500.00", "0.6000", "300.00"},
+      {"2025-02-01", "700.00", "0.5000", "150.00"}};
+  for (const auto& [date, deductible, ratio, fund] : due) {
+    auto c = l.claim("A", "H", date, items({item("drug", "1000.00")}));
+    EXPECT_EQ(c["deductible"], deductible) << date;
+    EXPECT_EQ(c["ratio"], ratio) << date;
+    EXPECT_EQ(c["fund"], fund) << date;
+  }
+}
+
 // F-TCM: employees take the deductible and ratio one level down; residents the deductible one level down and
 // their own level's ratio + 5 points; a level-1 TCM hospital uses level-1 values.
 TEST(FTcm, EmployeeOneLevelDownResidentPlusFivePoints) {

@@ -183,9 +183,10 @@ class StateGen {
     fill(date), fill(code), fill(claim);
   }
   void fill(FacilityVersion& x) {
-    auto& [from, name, parent, kind, specialty, level, tcm, ordinary_outpatient] = x;
+    auto& [from, name, parent, kind, specialty, level, tcm, ordinary_outpatient, set] = x;
     fill(from), fill(name), fill(parent), fill(kind), fill(specialty), fill(level), fill(tcm);
     fill(ordinary_outpatient);
+    set = mode_ == Mode::max ? kFacilityAllFields : mode_ == Mode::min ? 0 : static_cast<uint8_t>(pick(128));
   }
 
   std::mt19937_64 rng_;
@@ -202,6 +203,9 @@ std::string refusal(Decode decode, std::string_view bytes) {
   }
   return "";
 }
+
+// A facility in kFacilityFormat (encode_facility's default), as check_codec calls it.
+std::string facility_bytes(const FacilityState& f) { return encode_facility(f); }
 
 // Round trip of one state, then every strict prefix and one byte too many refused. Returns the encoding's size.
 template <typename State, typename Encode, typename Decode>
@@ -573,13 +577,41 @@ TEST(StateCodec, GeneratorCoversEveryPersonField) {
 }
 
 TEST(StateCodec, GeneratedFacilityStatesRoundTripAndEveryTruncationIsRefused) {
-  check_codec(FacilityState{}, encode_facility, decode_facility, "the default facility");
+  check_codec(FacilityState{}, facility_bytes, decode_facility, "the default facility");
   StateGen gen(7);
   for (int i = 0; i < 200; ++i)
-    check_codec(gen.facility(), encode_facility, decode_facility, "facility " + std::to_string(i));
-  check_codec(gen.facility(true), encode_facility, decode_facility, "a facility with 128 versions");
-  check_codec(StateGen(1, StateGen::Mode::max).facility(), encode_facility, decode_facility, "the max facility");
-  check_codec(StateGen(1, StateGen::Mode::min).facility(), encode_facility, decode_facility, "the min facility");
+    check_codec(gen.facility(), facility_bytes, decode_facility, "facility " + std::to_string(i));
+  check_codec(gen.facility(true), facility_bytes, decode_facility, "a facility with 128 versions");
+  check_codec(StateGen(1, StateGen::Mode::max).facility(), facility_bytes, decode_facility, "the max facility");
+  check_codec(StateGen(1, StateGen::Mode::min).facility(), facility_bytes, decode_facility, "the min facility");
+}
+
+// Facility format 2 (store format 15) keeps the fields each version's event set (TIME-DATED: ledger.cc carries an
+// update logged late into the later versions). Format 1 did not: its versions read as setting the fields that differ
+// from the version before, the first all of them, so an update that restated a value in force (here tcm, with the
+// name) reads as not having set it. A set above the seven fields' bits is refused.
+TEST(StateCodec, FacilityFormat2KeepsTheFieldsEachVersionSetAndFormat1ReadsThemByDifference) {
+  FacilityState f{"F", {}};
+  FacilityVersion reg{10, "A", "", FacilityKind::hospital, std::nullopt, 2, false, true, kFacilityAllFields};
+  FacilityVersion level = reg, renamed = reg;
+  level.from = 20, level.level = 3, level.set = kFacilityLevel;
+  renamed.from = 30, renamed.level = 3, renamed.name = "B", renamed.set = kFacilityName | kFacilityTcm;
+  f.versions = {reg, level, renamed};
+  check_codec(f, facility_bytes, decode_facility, "a facility with two updates");
+  const std::string format_2 = encode_facility(f), format_1 = encode_facility(f, 1);
+  EXPECT_EQ(format_2[0], 2);
+  EXPECT_EQ(format_1[0], 1);
+  EXPECT_EQ(format_2.size(), format_1.size() + 3);  // a byte of fields a version
+  const FacilityState read = decode_facility(format_1);
+  ASSERT_EQ(read.versions.size(), 3u);
+  EXPECT_EQ(read.versions[0].set, kFacilityAllFields);
+  EXPECT_EQ(read.versions[1].set, kFacilityLevel);
+  EXPECT_EQ(read.versions[2].set, kFacilityName);
+  std::string too_many = format_2;
+  too_many.back() = static_cast<char>(0x7f);
+  EXPECT_EQ(decode_facility(too_many).versions[2].set, kFacilityAllFields);
+  too_many.back() = static_cast<char>(0x80), too_many.push_back(0x01);  // 128, as a varint
+  EXPECT_EQ(refusal(decode_facility, too_many), "stored state is unreadable at facility");
 }
 
 // Bytes that are not a person's: another format version, a facility's encoding fed to the person decoder (same

@@ -283,8 +283,8 @@ TEST(StoreFormat, NewStoreRecordsItsFormat) {
   EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).IsNotFound());  // empty: nothing to misread
   s.fold(*log, default_policy());
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "14");
-  EXPECT_EQ(kStoreFormat, 14);
+  EXPECT_EQ(v, "15");
+  EXPECT_EQ(kStoreFormat, 15);
 }
 
 // A query's secondary opened while its primary opens can see the store's keys without n/format for a moment
@@ -328,7 +328,7 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
     delete db;
   }
   const std::string expected = "the store at " + dir + " has format 1 (no n/format: written by a gongji before "
-                               "store formats) but this gongji reads format 14; rebuild it from the log: move " +
+                               "store formats) but this gongji reads format 15; rebuild it from the log: move " +
                                dir + " aside and run `gongji fold --data-dir " + d / "data" +
                                "` (with the --policy, and --brokers, it was folded with; checkpoints of the old "
                                "format are not used)";
@@ -354,13 +354,13 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
 
 TEST(StoreFormat, NewerFormatIsRefused) {
   TempDir d;
-  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "15").ok()); }
+  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "16").ok()); }
   try {
     Store s(d / "state", true);
-    ADD_FAILURE() << "a format-15 store was opened";
+    ADD_FAILURE() << "a format-16 store was opened";
   } catch (const StoreFormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("has format 15 but this gongji reads format 14; use a gongji that reads "
-                                         "format 15, or rebuild it from the log"),
+    EXPECT_NE(std::string(e.what()).find("has format 16 but this gongji reads format 15; use a gongji that reads "
+                                         "format 16, or rebuild it from the log"),
               std::string::npos)
         << e.what();
     EXPECT_FALSE(e.migratable);  // so fold refuses it before opening anything for writing
@@ -384,7 +384,7 @@ TEST(StoreFormat, EmptyStoreWithoutFormatIsStamped) {
   s.record_run(default_policy(), 4);
   std::string v;
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "14");
+  EXPECT_EQ(v, "15");
 }
 
 // Issue 10: a format-3 store keeps settlements as JSON lines, and a format-2 store has no w/ index of the monthly
@@ -451,14 +451,14 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
     EXPECT_NE(s.digest(), digest);
   }
   EXPECT_EQ(metas, 4u);
-  {  // read as it is; an audit, which compares it byte for byte with a replay of format 14, says to fold first
+  {  // read as it is; an audit, which compares it byte for byte with a replay of format 15, says to fold first
     Store ro(dir, true);
     EXPECT_EQ(ro.format(), 6);
     try {
       audit(ro, *log, default_policy(), d / "scratch", "");
       ADD_FAILURE() << "a format-6 store was audited";
     } catch (const StoreFormatError& e) {
-      EXPECT_NE(std::string(e.what()).find("has format 6 and an audit compares it with a replay of format 14; run "
+      EXPECT_NE(std::string(e.what()).find("has format 6 and an audit compares it with a replay of format 15; run "
                                            "`gongji fold` on it once"),
                 std::string::npos)
           << e.what();
@@ -471,7 +471,7 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
     EXPECT_EQ(digest_at_10(s, *log), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "14");
+    EXPECT_EQ(v, "15");
     s.fold(*log, default_policy());  // nothing new: the migrated metas read back
     EXPECT_EQ(s.digest(), digest);
   }
@@ -610,7 +610,7 @@ TEST(StoreFormat, Format7IndexesAreMigratedTo8) {
       std::string v;
       EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
       ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-      EXPECT_EQ(v, "14");
+      EXPECT_EQ(v, "15");
     }
     oplog::set_sink_for_tests(nullptr);
     EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 8: " + std::to_string(added) +
@@ -703,6 +703,72 @@ TEST(StoreFormat, Format12PersonsAreMigratedTo13) { expect_persons_migrated(13);
 // began it among its day's (ORD-TYPE). Format 5's periods are read as the period in force on their day
 // (StoreFormat.Format13PeriodsAreThoseInForceOnTheirDay has the days where that is not the day's first entry's).
 TEST(StoreFormat, Format13PersonsAreMigratedTo14) { expect_persons_migrated(14); }
+
+// Format 15 keeps facilities in facility format 2: each version with the fields its event set (TIME-DATED; state.h
+// FacilityVersion::set). A fresh store of 300 generated people (their facility updates set one field each) made
+// format 14 again, its facilities put back in facility format 1, all or every other one (halfway: n/format 15 and
+// n/migrating): read as it is, each facility is read back equal (format 1's fields read as those that differ from
+// the version before); a writable open migrates it to the store a fold from zero builds (same digest).
+TEST(StoreFormat, Format14FacilitiesAreMigratedTo15) {
+  TempDir d;
+  auto log = open_segment_log(d / "data/log", 4);
+  ingest_lines(*log, generated(300));
+  std::string digest;
+  std::map<std::string, std::string> fresh;  // f/ key: value
+  size_t updates = 0;
+  {
+    Store s(d / "data/fresh");
+    s.fold(*log, default_policy());
+    digest = s.digest();
+    s.scan("f/", [&](const std::string& k, std::string_view v) {
+      EXPECT_EQ(static_cast<int>(v[0]), kFacilityFormat) << k;
+      fresh[k] = std::string(v);
+      for (const FacilityVersion& x : decode_facility(v).versions) updates += x.set != kFacilityAllFields;
+    });
+  }
+  ASSERT_GT(updates, 0u) << "the population's facility updates, which facility format 2 marks";
+  const std::string dir = d / "data/state";
+  for (bool halfway : {false, true}) {
+    SCOPED_TRACE(halfway ? "halfway" : "format 14");
+    fs::remove_all(dir);
+    fs::copy(d / "data/fresh", dir);
+    const size_t old = halfway ? (fresh.size() + 1) / 2 : fresh.size();  // in facility format 1
+    {
+      Store s(dir);
+      rocksdb::WriteBatch b;
+      size_t n = 0;
+      for (const auto& [k, v] : fresh)
+        if (!halfway || n++ % 2 == 0) b.Put(k, encode_facility(decode_facility(v), 1));
+      b.Put("n/format", halfway ? "15" : "14");
+      if (halfway) b.Put("n/migrating", "format 14 to 15");
+      ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
+      EXPECT_NE(s.digest(), digest);
+    }
+    {
+      Store ro(dir, true);  // halfway reads as the format before
+      EXPECT_EQ(ro.format(), 14);
+      size_t read = 0;
+      ro.scan("f/", [&](const std::string& k, std::string_view v) {
+        EXPECT_TRUE(decode_facility(v) == decode_facility(fresh.at(k))) << k;
+        ++read;
+      });
+      EXPECT_EQ(read, fresh.size());
+    }
+    std::vector<std::string> said;
+    oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
+    {
+      Store s(dir);
+      EXPECT_EQ(s.format(), kStoreFormat);
+      EXPECT_EQ(s.digest(), digest);
+      std::string v;
+      EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
+    }
+    oplog::set_sink_for_tests(nullptr);
+    EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 15: " + std::to_string(old) +
+                                 " facilities re-encoded"))
+        << testing::PrintToString(said);
+  }
+}
 
 // The events of StoreFormat.Format13PeriodsAreThoseInForceOnTheirDay, before the store is made format 13 again and
 // after: each person's claim x is in a period begun by its day's second standing entry, and claim y, after, in the
@@ -873,7 +939,7 @@ TEST(StoreFormat, Format9IsGivenItsLatestDatesFromTheLogByAFold) {
   {
     Store s(dir);
     s.fold(*log, default_policy());
-    EXPECT_EQ(s.format(), 14);
+    EXPECT_EQ(s.format(), 15);
     digest = s.digest();
     expected[px] = *parse_date("2027-07-01");  // e-conflict-2's first copy, applied
     for (auto [p, date] : expected) EXPECT_EQ(s.latest_date(p), date) << p;
@@ -883,7 +949,7 @@ TEST(StoreFormat, Format9IsGivenItsLatestDatesFromTheLogByAFold) {
   const auto to = [&](int format) { return "migrated the store at " + dir + " to format " + std::to_string(format); };
   const std::string at_px = "partition " + std::to_string(px) + ": the event at offset ";
   for (const std::string& text : {to(10) + ": the latest date of 4 partitions recorded from the log", to(11) + ": ",
-                                  to(12) + ": ", to(13) + ": ", to(14) + ": ", at_px})
+                                  to(12) + ": ", to(13) + ": ", to(14) + ": ", to(15) + ": ", at_px})
     EXPECT_TRUE(logged(said, text)) << testing::PrintToString(said);
   EXPECT_TRUE(logged(said, " is dated 2027-07-01, after the policy's window (to 2027-06-30): it is now the latest "
                            "date of the partition, the default --as-of of everyone in it"))
@@ -991,7 +1057,7 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
       ADD_FAILURE() << "a format-" << format << " store was opened read-only";
     } catch (const StoreFormatError& e) {
       EXPECT_EQ(std::string(e.what()),
-                "the store at " + dir + " has format " + std::to_string(format) + " but this gongji reads format 14; "
+                "the store at " + dir + " has format " + std::to_string(format) + " but this gongji reads format 15; "
                 "run `gongji fold --data-dir " + d / "data" + "` (with the --brokers it was folded with; it folds on "
                 "under the store's own policy) once: it migrates the store in place, then this command works");
       EXPECT_TRUE(e.migratable);
@@ -1339,7 +1405,7 @@ TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo6) {
     EXPECT_EQ(digest_at_10(s, *log), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "14");
+    EXPECT_EQ(v, "15");
     EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
     size_t format_2 = 0, stored_records = 0;
     s.scan("o/", [&](const std::string&, std::string_view value) {
