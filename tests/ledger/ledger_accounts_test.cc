@@ -77,7 +77,7 @@ TEST(OrdInc, InterruptionLoggedBeforeTheCloseThatGivesTheBonus) {
 
 // ORD-INC: December's close gives the bonus from 1 January also when it carries over unchanged (1.0 held, nothing
 // earned while suspended on 31 December): an interruption dated 31 December and logged after the close zeroes it
-// for that day only, as it does when the assessment changes the number. gongji recorded no 1 January value then,
+// for that day only, as it does when the assessment changes the number. The close recorded no 1 January value then,
 // and the interruption's 0 ran on into 2024 (ratio 70%), until the fuzzing of session 53. 2024's claim: 1300.00 -
 // 300.00 = 1000.00 x 71% = 710.00.
 TEST(OrdInc, InterruptionLoggedAfterACloseThatCarriedTheBonusOver) {
