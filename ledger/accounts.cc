@@ -118,20 +118,21 @@ bool enjoyed_bonus(const PersonState& p, int year) {
 }
 
 // ORD-INC: 0 from the interruption's date unless the bonus was enjoyed in its year (judged at this point of the log).
-// Where none is held on the date it changes nothing, unless the close of the December before is still to come (it is
-// logged early in January): that close may give a bonus from 1 January, and the 0 recorded here then holds from its
-// date, as in date order. Logged after the close of its own December, which assessed the next year's bonus by what
-// was known then (TIME-ORDER), it zeroes the bonus up to 1 January: the assessed bonus is recorded from that day
-// where the close recorded nothing (it carried over unchanged), as it is where the number changed.
+// Where none is held on the date it changes nothing, unless the close of the December before, still to come (it is
+// logged early in January), may give a bonus from 1 January (that year assessed, the person enrolled by its end):
+// the 0 recorded here then holds from its date, as in date order (one dated 1 January the close's entry of that day
+// follows, so that none is recorded). Logged after the close of its own December, which assessed the next year's
+// bonus by what was known then (TIME-ORDER), it zeroes the bonus up to 1 January: the assessed bonus is recorded from
+// that day where the close recorded nothing (it carried over unchanged), as it is where the number changed.
 void contribution_interrupted(const ContributionInterrupted& e, PersonState& p, const FoldContext& ctx,
                               std::optional<Month> last_closed) {
   const int year = year_of(e.at);
   if (enjoyed_bonus(p, year)) return;
   const auto closed = [&](int y) { return last_closed && *last_closed >= make_month(y, 12); };
-  if (bonus_on(p, e.at) == 0 && closed(year - 1)) return;
+  const auto assessed = [&](int y) { return params_on(ctx, dec31(y)).incentive_assessed && p.enrolled <= dec31(y); };
+  if (bonus_on(p, e.at) == 0 && (closed(year - 1) || !assessed(year - 1) || e.at == jan1(year))) return;
   const Date next = jan1(year + 1);
-  if (closed(year) && params_on(ctx, dec31(year)).incentive_assessed && p.enrolled <= dec31(year) &&
-      !dated_on(p.bonus, next) && bonus_on(p, next) != 0)
+  if (closed(year) && assessed(year) && !dated_on(p.bonus, next) && bonus_on(p, next) != 0)
     insert_dated(p.bonus, next, bonus_on(p, next));
   insert_dated(p.bonus, e.at, Rate{0});
 }

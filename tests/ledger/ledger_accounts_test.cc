@@ -75,6 +75,25 @@ TEST(OrdInc, InterruptionLoggedBeforeTheCloseThatGivesTheBonus) {
   EXPECT_EQ(c["fund"], "700.00");
 }
 
+// ORD-INC: an interruption while no bonus is held records nothing where no close still to come can give one from
+// before its date: dated in 2022 (no close of December 2021 assesses a bonus), or dated 1 January and logged before
+// December's close, whose 1 January entry follows it (entries of one day in log order). A store folded before
+// session 53 holds no entry for them, and an upgraded store's audit compares its persons with a fold from zero (the
+// review found two generated persons named when such a 0 was recorded).
+TEST(OrdInc, AnInterruptionThatCannotChangeTheBonusRecordsNothing) {
+  Ledger l;
+  l.employee("A");
+  l.designate("A", "T1", "2022-11-01");
+  l.simple("contribution_interrupted", "A", "2022-12-21");
+  l.simple("contribution_interrupted", "A", "2023-01-01");
+  l.close("2022-07", "2022-12");
+  const PersonState* a = l.state.person("A");
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(a->bonus.size(), 1u);  // the close's, from 1 January 2023
+  EXPECT_EQ(format_date(a->bonus[0].from), "2023-01-01");
+  EXPECT_EQ(bonus(l, "A", "2023-01-01"), "1.0");
+}
+
 // ORD-INC: December's close gives the bonus from 1 January also when it carries over unchanged (1.0 held, nothing
 // earned while suspended on 31 December): an interruption dated 31 December and logged after the close zeroes it
 // for that day only, as it does when the assessment changes the number. The close recorded no 1 January value then,
