@@ -26,12 +26,16 @@ json chronic_view(const PersonState& p, Date as_of, const Params* params) {
     if (!st || !params) continue;
     // The buckets of the registrations not ended before the scheme period in force began (CHR-CHANGE ends the
     // others' at the change: a resident's ordinary bucket showed its limit, 1000.00, to an employee, and again after
-    // a change back), nor of one that never took effect (CHR-REG). One revoked in an earlier year of the period stays,
-    // its limit 0.00 (later years do not count it).
+    // a change back), nor of one that never took effect (CHR-REG), unless the period holds effects of the bucket
+    // (TIME-ASOF: a claim settled before a revocation dated on the registration's first day was logged; its effects
+    // stand, and the claims after it meet them). One revoked in an earlier year of the period stays, its limit 0.00
+    // (later years do not count it).
     const int year = year_of(as_of);
     const Period period = period_start(p, as_of);
-    if (r.ended <= period.start || r.ended <= r.effective || out.contains(name)) continue;  // ended, or never in effect
+    if (out.contains(name)) continue;
     Sums s = sum_effects(p, year, period, r.bucket, as_of);
+    const bool recorded = s.limit_used != 0 || s.deductible != 0 || s.fund != 0 || s.eligible != 0;
+    if ((r.ended <= period.start || r.ended <= r.effective) && !recorded) continue;  // ended, or never in effect
     out[name] = {{"limit", format_money(chronic_limit(p, *st, r.bucket, as_of, *params))},
                  {"limit_used", format_money(s.limit_used)},
                  {"deductible_paid", format_money(s.deductible)},

@@ -71,7 +71,8 @@ std::optional<Entry> entry_of(const Record& rec) {
 
 // CHR-*: the chronic accumulators of the year, scheme period by scheme period (a scheme change starts a new period,
 // ORD-TYPE, with accumulators of its own): for each period, each chronic bucket that had a registration in effect on
-// some day of it (CHR-REG; one revoked before it took effect never was), with the bucket's limit (CHR-LIM) on the
+// some day of it (CHR-REG; one revoked before it took effect never was) or effects in it (a claim settled before such
+// a revocation was logged), with the bucket's limit (CHR-LIM) on the
 // period's last day in the year and the policy's window, and what the period's effects dated by the year's end
 // consumed (TIME-ASOF: a reversal dated after the period, restored into it, counts); none while the chronic benefit
 // is not in force (T-START). A period starts at the year's first day or its own start (enrolment, a scheme change).
@@ -86,8 +87,10 @@ json chronic_of_year(const PersonState& p, const Policy& policy, int year) {
     if (st && std::max(from, policy.window_from()) <= at && policy.at(at).chronic_in_force) {
       json buckets = json::object();  // by name: deterministic order
       for (const Registration& r : p.registrations) {
-        if (r.effective > at || r.ended <= from || r.ended <= r.effective) continue;
+        if (r.effective > at) continue;
         const Sums sums = sum_effects(p, year, period_start(p, b), r.bucket, dec31(year));
+        const bool recorded = sums.limit_used != 0 || sums.deductible != 0 || sums.fund != 0 || sums.eligible != 0;
+        if ((r.ended <= from || r.ended <= r.effective) && !recorded) continue;  // as person_view.cc chronic_view
         buckets[std::string(chronic_bucket_name(r.bucket))] = {
             {"limit", format_money(chronic_limit(p, *st, r.bucket, at, policy.at(at)))},
             {"limit_used", format_money(sums.limit_used)},

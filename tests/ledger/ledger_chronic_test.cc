@@ -137,6 +137,28 @@ TEST(ChrInpt, ChronicSpendingReducesTheInpatientRoom) {
   EXPECT_EQ(l.person("E", "2023-02-28")["inpatient_limit_used"], "290000.00");
 }
 
+// CHR-REG, TIME-ASOF: a revocation dated on the registration's first day and logged after a claim settled under it
+// leaves the claim's effects standing (CHR-DED 900.00 paid; 1500.00 - 900.00 = 600.00 used, x 90% = 540.00), and
+// `person --as-of` shows them, with the limit the registration that never took effect gives (0.00); the bucket was
+// left out, though the next claim met the deductible paid (found by the time-travel fuzzing of session 53).
+TEST(ChrReg, ARevocationLoggedAfterAClaimLeavesItsBucketInThePersonsView) {
+  Ledger l;
+  l.employee("E", "1965-01-01");
+  l.chronic_facility("E", "H2", "2023-03-01");
+  l.approve("E", "C17", "2023-03-01");
+  auto a = l.chronic_claim("E", "H2", "2023-03-05", "C17", "1500.00");
+  ASSERT_EQ(a["status"], "settled");
+  EXPECT_EQ(a["fund"], "540.00");
+  l.apply({{"type", "chronic_disease_revoked"}, {"id", l.next_id()}, {"at", "2023-03-02"}, {"person", "E"},
+           {"disease", "C17"}});
+  const json e = chronic_state(l, "2023-12-31");
+  EXPECT_EQ(e["deductible_paid"], "900.00") << e;
+  EXPECT_EQ(e["limit_used"], "600.00") << e;
+  EXPECT_EQ(e["fund_paid"], "540.00") << e;
+  EXPECT_EQ(e["limit"], "0.00") << e;
+  EXPECT_TRUE(chronic_state(l, "2023-03-04").is_null());  // before the claim: nothing recorded, never in effect
+}
+
 // CHR-EXCL: haemophilia is covered within the remaining inpatient limit, not the bucket limit.
 TEST(ChrExcl, HaemophiliaWithinTheInpatientLimit) {
   Ledger l = employee_with_facility();
