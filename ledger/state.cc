@@ -28,17 +28,34 @@ bool eligible_on(const PersonState& p, Date d) {
   return !(s && *s);
 }
 
-Period period_start(const PersonState& p, Date d) {
-  Period period{p.enrolled, 0};
+namespace {
+// ORD-TYPE: fn(period, standing) for each standing entry dated up to d that begins a scheme period, in order.
+template <typename F>
+void each_period_begun(const PersonState& p, Date d, F fn) {
   const Scheme* scheme = nullptr;
   int entry = 0;  // of p.standing[i]'s day, before it
   for (size_t i = 0; i < p.standing.size() && p.standing[i].from <= d; ++i) {
     const auto& x = p.standing[i];
     entry = i > 0 && p.standing[i - 1].from == x.from ? entry + 1 : 0;
-    if (!scheme || *scheme != x.value.scheme) period = {x.from, entry};
+    if (!scheme || *scheme != x.value.scheme) fn(Period{x.from, entry}, x.value);
     scheme = &x.value.scheme;
   }
+}
+}  // namespace
+
+Period period_start(const PersonState& p, Date d) {
+  Period period{p.enrolled, 0};
+  each_period_begun(p, d, [&](Period begun, const Standing&) { period = begun; });
   return period;
+}
+
+std::vector<std::pair<Period, Standing>> periods_superseded_on(const PersonState& p, Date d) {
+  std::vector<std::pair<Period, Standing>> begun;
+  each_period_begun(p, d, [&](Period x, const Standing& s) {
+    if (x.start == d) begun.emplace_back(x, s);
+  });
+  if (!begun.empty()) begun.pop_back();  // the one in force on d
+  return begun;
 }
 
 Date next_scheme_change(const PersonState& p, Date d) {

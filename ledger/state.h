@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "events/codes.h"
@@ -214,6 +215,10 @@ const Standing* standing_at(const PersonState& p, Date d);
 std::optional<Date> retired_since(const PersonState& p, Date d);
 bool eligible_on(const PersonState& p, Date d);          // P-ELIG
 Period period_start(const PersonState& p, Date d);       // ORD-TYPE: the scheme period in force on d
+// ORD-TYPE: the periods that begin on d and that a later standing entry of d supersedes (a change of scheme and a
+// change back on one day), each with the entry that began it; claims folded before the later entry was logged stay in
+// them (TIME-ORDER).
+std::vector<std::pair<Period, Standing>> periods_superseded_on(const PersonState& p, Date d);
 // P-CHANGE, CHR-CHANGE: the date of the first change of scheme (employee <-> resident) after d, or kNever. A
 // designation, chronic registration or chronic facility dated before a change and folded after it (a late event)
 // ends there as the change would have ended it, had it come first (TIME-DATED: standing is a timeline by date,

@@ -75,32 +75,44 @@ std::optional<Entry> entry_of(const Record& rec) {
 // a revocation was logged), with the bucket's limit (CHR-LIM) on the
 // period's last day in the year and the policy's window, and what the period's effects dated by the year's end
 // consumed (TIME-ASOF: a reversal dated after the period, restored into it, counts); none while the chronic benefit
-// is not in force (T-START). A period starts at the year's first day or its own start (enrolment, a scheme change).
+// is not in force (T-START). A period starts at the year's first day or its own start (enrolment, a scheme change);
+// one a change back on its first day superseded (periods_superseded_on) is shown from that day to that day, where
+// claims settled in it before the change back was logged have effects.
 // Then every registration approved by the year's end, with the day it ended and why.
+// The chronic buckets of `period` from `from` to `at` under the standing `st` (chronic_of_year): those of the
+// registrations in effect on some day of it, or with effects in it.
+json period_buckets(const PersonState& p, const Policy& policy, int year, Period period, const Standing& st, Date from,
+                    Date at) {
+  json buckets = json::object();  // by name: deterministic order
+  for (const Registration& r : p.registrations) {
+    const Sums sums = sum_effects(p, year, period, r.bucket, dec31(year));
+    const bool recorded = sums.limit_used != 0 || sums.deductible != 0 || sums.fund != 0 || sums.eligible != 0;
+    if ((r.effective > at || r.ended <= from || r.ended <= r.effective) && !recorded) continue;  // as chronic_view
+    buckets[std::string(chronic_bucket_name(r.bucket))] = {
+        {"limit", format_money(chronic_limit(p, st, r.bucket, at, policy.at(at)))},
+        {"limit_used", format_money(sums.limit_used)},
+        {"deductible_paid", format_money(sums.deductible)},
+        {"fund_paid", format_money(sums.fund)}};
+  }
+  return buckets;
+}
+
 json chronic_of_year(const PersonState& p, const Policy& policy, int year) {
   json periods = json::array();
+  const auto add = [&](Period period, const Standing& st, Date from, Date to, Date at) {
+    if (std::max(from, policy.window_from()) > at || !policy.at(at).chronic_in_force) return;
+    json buckets = period_buckets(p, policy, year, period, st, from, at);
+    if (!buckets.empty())
+      periods.push_back({{"from", format_date(from)}, {"to", format_date(to)}, {"scheme", spelled(st.scheme)},
+                         {"buckets", buckets}});
+  };
   for (Date a = jan1(year); a <= dec31(year);) {
     Date b = a;  // the period's last day in the year
     while (b < dec31(year) && period_start(p, b + 1) == period_start(p, a)) ++b;
     const Date at = std::min(b, policy.window_to()), from = std::max(a, period_start(p, b).start);
-    const Standing* st = standing_at(p, at);
-    if (st && std::max(from, policy.window_from()) <= at && policy.at(at).chronic_in_force) {
-      json buckets = json::object();  // by name: deterministic order
-      for (const Registration& r : p.registrations) {
-        if (r.effective > at) continue;
-        const Sums sums = sum_effects(p, year, period_start(p, b), r.bucket, dec31(year));
-        const bool recorded = sums.limit_used != 0 || sums.deductible != 0 || sums.fund != 0 || sums.eligible != 0;
-        if ((r.ended <= from || r.ended <= r.effective) && !recorded) continue;  // as person_view.cc chronic_view
-        buckets[std::string(chronic_bucket_name(r.bucket))] = {
-            {"limit", format_money(chronic_limit(p, *st, r.bucket, at, policy.at(at)))},
-            {"limit_used", format_money(sums.limit_used)},
-            {"deductible_paid", format_money(sums.deductible)},
-            {"fund_paid", format_money(sums.fund)}};
-      }
-      if (!buckets.empty())
-        periods.push_back({{"from", format_date(from)}, {"to", format_date(b)}, {"scheme", spelled(st->scheme)},
-                           {"buckets", buckets}});
-    }
+    for (const auto& [period, st] : periods_superseded_on(p, a))
+      if (a <= policy.window_to()) add(period, st, a, a, a);
+    if (const Standing* st = standing_at(p, at)) add(period_start(p, b), *st, from, b, at);
     a = b + 1;
   }
   json registrations = json::array();

@@ -1124,6 +1124,42 @@ TEST(Cli, StatementChronicPeriodStartsAtEnrolmentAndLeavesOutARegistrationThatNe
   EXPECT_EQ(out.find("bucket"), std::string::npos) << out;
 }
 
+// ORD-TYPE, CHR-*, TIME-ORDER: R1, a resident, changes to the employee scheme on 2023-03-01 and has C17 approved
+// that day; a chronic claim of 1500.00 on 03-10 is settled in that employee period (CHR-DED 900.00, 600.00 above it
+// at 90%: 540.00); then a change back to resident dated 03-01 is logged, which supersedes the employee period on its
+// first day and ends the registration (CHR-CHANGE) before it took effect. The claim's effects stand in the
+// superseded period, and the statement's chronic section shows it, from 03-01 to 03-01, with the registration's
+// limit on that day (0.00, never in effect); it left it out (the time-travel fuzzing of session 53).
+TEST(Cli, StatementShowsAChronicPeriodSupersededOnItsFirstDay) {
+  TempDir d;
+  std::ofstream(d / "events.jsonl")
+      << R"({"type":"facility_registered","id":"f1","at":"2022-07-01","facility":"H2","name":"H2","level":2,)"
+         R"("tcm":false,"kind":"hospital","ordinary_outpatient":true})" "\n"
+         R"({"type":"person_enrolled","id":"e1","at":"2022-01-01","person":"R1","birth_date":"1965-01-01",)"
+         R"("scheme":"resident","tier":1})" "\n"
+         R"({"type":"scheme_changed","id":"e2","at":"2023-03-01","person":"R1","scheme":"employee",)"
+         R"("status":"flexible"})" "\n"
+         R"({"type":"chronic_facility_designated","id":"e3","at":"2023-03-01","person":"R1","facility":"H2"})" "\n"
+         R"({"type":"chronic_disease_approved","id":"e4","at":"2023-03-01","person":"R1","disease":"C17"})" "\n"
+         R"({"type":"claim","id":"e5","claim":"a","person":"R1","facility":"H2","date":"2023-03-10",)"
+         R"("benefit":"chronic","disease":"C17","items":[{"category":"drug","amount":"1500.00"}]})" "\n"
+         R"({"type":"scheme_changed","id":"e6","at":"2023-03-01","person":"R1","scheme":"resident","tier":1})" "\n";
+  ASSERT_EQ(run(gongji("ingest --data-dir " + d / "data" + " " + d / "events.jsonl" + " >/dev/null")), 0);
+  ASSERT_EQ(run(gongji("fold --data-dir " + d / "data" + " > /dev/null 2>&1")), 0);
+  std::string out;
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person R1 --year 2023 --format json"), &out), 0);
+  const json chronic = json::parse(out)["chronic"];
+  ASSERT_EQ(chronic["periods"].size(), 1u) << chronic;
+  const json& period = chronic["periods"][0];
+  EXPECT_EQ(period["from"], "2023-03-01");
+  EXPECT_EQ(period["to"], "2023-03-01");
+  EXPECT_EQ(period["scheme"], "employee");
+  EXPECT_EQ(period["buckets"]["employee"]["deductible_paid"], "900.00") << chronic;
+  EXPECT_EQ(period["buckets"]["employee"]["limit_used"], "600.00") << chronic;
+  EXPECT_EQ(period["buckets"]["employee"]["fund_paid"], "540.00") << chronic;
+  EXPECT_EQ(period["buckets"]["employee"]["limit"], "0.00") << chronic;
+}
+
 // statement: the year's entries with running values as of each entry's date (TIME-ASOF), as text, JSON and an
 // HTML page that renders in headless Chromium.
 TEST(Cli, StatementTextJsonAndHtmlInChromium) {
