@@ -10,6 +10,10 @@ namespace gongji {
 struct Sums {
   Money deductible = 0, limit_used = 0, inpatient_used = 0, fund = 0, eligible = 0;
 };
+// Whether the effects summed consumed anything (effects reversed in full sum to none).
+inline bool any_effect(const Sums& s) {
+  return s.deductible != 0 || s.limit_used != 0 || s.inpatient_used != 0 || s.fund != 0 || s.eligible != 0;
+}
 
 // Sum of the effects of one service year and scheme period in one bucket; with as_of, only effects dated on or
 // before it (TIME-ASOF), otherwise all of them (TIME-ORDER: what the log has consumed so far).

@@ -34,8 +34,7 @@ json chronic_view(const PersonState& p, Date as_of, const Params* params) {
     const Period period = period_start(p, as_of);
     if (out.contains(name)) continue;
     Sums s = sum_effects(p, year, period, r.bucket, as_of);
-    const bool recorded = s.limit_used != 0 || s.deductible != 0 || s.fund != 0 || s.eligible != 0;
-    if ((r.ended <= period.start || r.ended <= r.effective) && !recorded) continue;  // ended, or never in effect
+    if ((r.ended <= period.start || r.ended <= r.effective) && !any_effect(s)) continue;  // ended, or never in effect
     out[name] = {{"limit", format_money(chronic_limit(p, *st, r.bucket, as_of, *params))},
                  {"limit_used", format_money(s.limit_used)},
                  {"deductible_paid", format_money(s.deductible)},

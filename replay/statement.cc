@@ -69,16 +69,6 @@ std::optional<Entry> entry_of(const Record& rec) {
   return std::nullopt;
 }
 
-// CHR-*: the chronic accumulators of the year, scheme period by scheme period (a scheme change starts a new period,
-// ORD-TYPE, with accumulators of its own): for each period, each chronic bucket that had a registration in effect on
-// some day of it (CHR-REG; one revoked before it took effect never was) or effects in it (a claim settled before such
-// a revocation was logged), with the bucket's limit (CHR-LIM) on the
-// period's last day in the year and the policy's window, and what the period's effects dated by the year's end
-// consumed (TIME-ASOF: a reversal dated after the period, restored into it, counts); none while the chronic benefit
-// is not in force (T-START). A period starts at the year's first day or its own start (enrolment, a scheme change);
-// one a change back on its first day superseded (periods_superseded_on) is shown from that day to that day, where
-// claims settled in it before the change back was logged have effects.
-// Then every registration approved by the year's end, with the day it ended and why.
 // The chronic buckets of `period` from `from` to `at` under the standing `st` (chronic_of_year): those of the
 // registrations in effect on some day of it, or with effects in it.
 json period_buckets(const PersonState& p, const Policy& policy, int year, Period period, const Standing& st, Date from,
@@ -86,8 +76,7 @@ json period_buckets(const PersonState& p, const Policy& policy, int year, Period
   json buckets = json::object();  // by name: deterministic order
   for (const Registration& r : p.registrations) {
     const Sums sums = sum_effects(p, year, period, r.bucket, dec31(year));
-    const bool recorded = sums.limit_used != 0 || sums.deductible != 0 || sums.fund != 0 || sums.eligible != 0;
-    if ((r.effective > at || r.ended <= from || r.ended <= r.effective) && !recorded) continue;  // as chronic_view
+    if ((r.effective > at || r.ended <= from || r.ended <= r.effective) && !any_effect(sums)) continue;  // chronic_view
     buckets[std::string(chronic_bucket_name(r.bucket))] = {
         {"limit", format_money(chronic_limit(p, st, r.bucket, at, policy.at(at)))},
         {"limit_used", format_money(sums.limit_used)},
@@ -97,6 +86,16 @@ json period_buckets(const PersonState& p, const Policy& policy, int year, Period
   return buckets;
 }
 
+// CHR-*: the chronic accumulators of the year, scheme period by scheme period (a scheme change starts a new period,
+// ORD-TYPE, with accumulators of its own): for each period, each chronic bucket that had a registration in effect on
+// some day of it (CHR-REG; one revoked before it took effect never was) or effects in it (a claim settled before such
+// a revocation was logged), with the bucket's limit (CHR-LIM) on the period's last day in the year and the policy's
+// window, and what the period's effects dated by the year's end
+// consumed (TIME-ASOF: a reversal dated after the period, restored into it, counts); none while the chronic benefit
+// is not in force (T-START). A period starts at the year's first day or its own start (enrolment, a scheme change);
+// one a change back on its first day superseded (periods_superseded_on) is shown from that day to that day, where
+// claims settled in it before the change back was logged have effects.
+// Then every registration approved by the year's end, with the day it ended and why.
 json chronic_of_year(const PersonState& p, const Policy& policy, int year) {
   json periods = json::array();
   const auto add = [&](Period period, const Standing& st, Date from, Date to, Date at) {
