@@ -259,9 +259,11 @@ class Chronic:
                 if reg["bucket"] != bucket:
                     return self.refuse(e, "DISEASE_ALREADY_REGISTERED")
                 return self.expected.judge(e["id"])  # CHR-REG: changes nothing
+        # CHR-CHANGE: one dated before a change of scheme logged earlier ends at that change, as in date order
+        ended = min((c for c in p.changes if c > when), default=None)
         p.regs.append({"disease": disease, "bucket": bucket, "approved": when,
                        "applied": day(e.get("applied", e["at"])), "effective": when + datetime.timedelta(days=1),
-                       "variant": e.get("variant"), "revoked": None, "suspended": None, "ended": None,
+                       "variant": e.get("variant"), "revoked": None, "suspended": None, "ended": ended,
                        "seq": len(p.regs)})
         return self.expected.judge(e["id"])
 
