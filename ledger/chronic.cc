@@ -37,8 +37,9 @@ Money inpatient_limit(const Standing& st, const Params& params) {
 
 Money inpatient_used(const PersonState& p, int year, Period period, std::optional<Date> as_of) {
   Money used = 0;
+  const Period end = period_after(p, period);
   for (const Effect& e : p.effects)
-    if (e.year == year && e.period == period && (!as_of || e.date <= *as_of)) used += e.inpatient_used;
+    if (e.year == year && anchored_in(e.period, period, end) && (!as_of || e.date <= *as_of)) used += e.inpatient_used;
   return used;
 }
 

@@ -9,8 +9,9 @@ namespace gongji {
 
 Sums sum_effects(const PersonState& p, int year, Period period, Bucket bucket, std::optional<Date> as_of) {
   Sums s;
+  const Period end = period_after(p, period);
   for (const Effect& e : p.effects) {
-    if (e.year != year || e.period != period || e.bucket != bucket) continue;
+    if (e.year != year || !anchored_in(e.period, period, end) || e.bucket != bucket) continue;
     if (as_of && e.date > *as_of) continue;
     s.deductible += e.deductible;
     s.limit_used += e.limit_used;

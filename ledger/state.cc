@@ -49,6 +49,14 @@ Period period_start(const PersonState& p, Date d) {
   return period;
 }
 
+Period period_after(const PersonState& p, Period period) {
+  Period after{kNever, 0};
+  each_period_begun(p, kNever, [&](Period begun, const Standing&) {
+    if (begun > period && after.start == kNever) after = begun;
+  });
+  return after;
+}
+
 std::vector<std::pair<Period, Standing>> periods_superseded_on(const PersonState& p, Date d) {
   std::vector<std::pair<Period, Standing>> begun;
   each_period_begun(p, d, [&](Period x, const Standing& s) {

@@ -51,10 +51,17 @@ struct Dated {
 // of its day (insert_dated), and never removed, so a period keeps its key as later events are folded (whether an
 // entry begins one can change: a change dated before it, or a retirement's entry before it on its day, which
 // continues whichever scheme is before it, rederive_standings).
+//
+// An effect keeps the period in force when it was settled as its anchor (Effect::period), and counts in the period
+// that now contains the anchor's entry (anchored_in): a change of scheme dated before that entry and logged after the
+// claim can make the entry continue the scheme before it, and the claim's effects then count in the period begun
+// before it, with the claims settled in that period since (as the events in date order would have them). A change
+// dated between the anchor's entry and the claim's service date, logged after the claim, begins a period that does
+// not take the claim: it was settled in the anchor's period (TIME-ORDER).
 struct Period {
   Date start = 0;
   int entry = 0;  // standing entries dated `start` before the one that began the period
-  bool operator==(const Period&) const = default;
+  auto operator<=>(const Period&) const = default;  // the order of the standing entries
 };
 
 // One recorded effect on the accumulators of a service year and scheme period (TIME-ORDER). A settlement's
@@ -62,7 +69,7 @@ struct Period {
 struct Effect {
   Date date = 0;
   int year = 0;
-  Period period;         // the scheme period the claim belongs to
+  Period period;         // the scheme period in force when the claim was settled: its anchor (Period)
   Bucket bucket{};
   std::string claim;     // the claim, or the inpatient_settled event
   Money deductible = 0, limit_used = 0, inpatient_used = 0, fund = 0, eligible = 0;
@@ -215,6 +222,11 @@ const Standing* standing_at(const PersonState& p, Date d);
 std::optional<Date> retired_since(const PersonState& p, Date d);
 bool eligible_on(const PersonState& p, Date d);          // P-ELIG
 Period period_start(const PersonState& p, Date d);       // ORD-TYPE: the scheme period in force on d
+// ORD-TYPE: the first period begun after `period` (a period's effects are anchored from it up to that one), or
+// {kNever, 0}.
+Period period_after(const PersonState& p, Period period);
+// ORD-TYPE: whether an effect anchored at `anchor` counts in `period` (begun from `period` up to `end`, period_after).
+inline bool anchored_in(Period anchor, Period period, Period end) { return period <= anchor && anchor < end; }
 // ORD-TYPE: the periods that begin on d and that a later standing entry of d supersedes (a change of scheme and a
 // change back on one day), each with the entry that began it; claims folded before the later entry was logged stay in
 // them (TIME-ORDER).

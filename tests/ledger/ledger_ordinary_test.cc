@@ -558,6 +558,35 @@ TEST(OrdType, AChangeOfSchemeAndAChangeBackOnOneDayBeginTwoPeriods) {
   EXPECT_EQ(second.entry, 1);  // its day's second standing entry, after the change to resident's
 }
 
+// ORD-TYPE, TIME-DATED: a change to the employee scheme logged after a claim and dated before the change that began
+// the claim's period makes that change continue the employee scheme: one period from 06-30, in which the claims
+// dated before and after 07-01 meet one deductible, as in date order. The claim's effects stayed keyed by the period
+// nothing began any more, and the next claim paid the employee deductible of 300.00 again (140.00 paid where 280.00
+// was due; the ordinary oracle's case ord_scheme_change_logged_late_dated_before_a_period_start).
+TEST(OrdType, AChangeOfSchemeLoggedLateDatedBeforeAPeriodsStartJoinsItsClaims) {
+  Ledger l;
+  l.resident("R", 2, "1980-06-05");
+  l.designate("R", "T1", "2023-01-01");
+  l.to_employee("R", "2023-07-01");
+  const auto x = l.claim("R", "T1", "2023-07-02", items({item("drug", "200.00")}));
+  EXPECT_EQ(x["deductible"], "200.00");  // of the employee's 300.00, in the period begun on 07-01
+  EXPECT_EQ(x["fund"], "0.00");
+  l.to_employee("R", "2023-06-30");
+  const auto y = l.claim("R", "T1", "2023-07-03", items({item("drug", "500.00")}));
+  EXPECT_EQ(y["deductible"], "100.00");  // the rest of it: x is of the period begun on 06-30 now
+  EXPECT_EQ(y["covered"], "400.00");
+  EXPECT_EQ(y["fund"], "280.00");        // 70% at level 1
+  EXPECT_EQ(y["after"]["deductible_paid"], "300.00");
+  const auto z = l.claim("R", "T1", "2023-06-30", items({item("drug", "100.00")}));
+  EXPECT_EQ(z["deductible"], "0.00");    // dated before 07-01, in the same period
+  EXPECT_EQ(z["covered"], "100.00");
+  EXPECT_EQ(z["after"]["limit_used"], "500.00");
+  const json p = l.person("R", "2023-07-03");
+  EXPECT_EQ(p["ordinary"]["deductible_paid"], "300.00");
+  EXPECT_EQ(p["ordinary"]["limit_used"], "500.00");
+  EXPECT_EQ(l.person("R", "2023-06-30")["ordinary"]["limit_used"], "100.00");  // z alone by 06-30 (TIME-ASOF)
+}
+
 // P-ELIG, P-CHANGE: a scheme_changed dated before the person's enrolment (logged after it) is refused, NOT_ELIGIBLE,
 // like a registration or a retirement dated then; the person has no standing before the enrolment. It was kept: the
 // person view showed the resident standing, a tier-2 limit and a designation before the enrolment, and a chronic

@@ -86,8 +86,8 @@ class Person:
         self.suspended = Timeline()
         self.regs = []
         self.choices = []  # CHR-FAC: (period, bucket, slot, effective, log sequence, facility)
-        self.used = {}  # (bucket, year, period) -> deductible, limit, eligible
-        self.inpatient = {}  # (year, period) -> inpatient counter (CHR-INPT)
+        self.used = {}  # (bucket, year, anchor) -> deductible, limit, eligible (anchor: ORD-TYPE, common.Standings)
+        self.inpatient = {}  # (year, anchor) -> inpatient counter (CHR-INPT)
         self.claims = {}
 
     def stand(self, when):
@@ -99,9 +99,24 @@ class Person:
     def eligible_on(self, when):
         return self.enrolled <= when and not self.suspended.at(when, False)
 
+    def anchor(self, when):
+        """The scheme period in force on `when`, which the effects of a claim of that day are anchored to."""
+        return self.standing.period(when)
+
     def accumulators(self, bucket, when):
-        return self.used.setdefault((bucket, when.year, self.period(when)),
-                                    {"deductible": ZERO, "limit": ZERO, "eligible": ZERO})
+        """The bucket's accumulators of the scheme period in force on `when` and its year: those of the claims
+        anchored in it (ORD-TYPE, common.Standings.period_of)."""
+        period, total = self.anchor(when), {"deductible": ZERO, "limit": ZERO, "eligible": ZERO}
+        for (b, year, anchor), used in self.used.items():
+            if (b, year) == (bucket, when.year) and self.standing.period_of(anchor) == period:
+                total = {k: total[k] + used[k] for k in total}
+        return total
+
+    def inpatient_used(self, when):
+        """CHR-INPT: the inpatient counter of the scheme period in force on `when` and its year."""
+        period = self.anchor(when)
+        return sum((used for (year, anchor), used in self.inpatient.items()
+                    if year == when.year and self.standing.period_of(anchor) == period), ZERO)
 
     def facility(self, bucket, slot, when):
         period, best = self.period(when), None
@@ -206,7 +221,7 @@ class Chronic:
     def on_inpatient_settled(self, e):
         p, when = self.person(e), day(e["at"])
         if p:
-            key = (when.year, p.period(when))
+            key = (when.year, p.anchor(when))
             p.inpatient[key] = p.inpatient.get(key, ZERO) + money(e["covered"])
 
     # --- registrations and facilities -----------------------------------------------------------------------------
@@ -360,8 +375,8 @@ class Chronic:
         """ORD-AWAY, CHR-DED, CHR-LIM, CHR-INPT, CHR-EXCL; the accumulators after the claim."""
         bucket, standing = reg["bucket"], p.stand(when)
         used = p.accumulators(bucket, when)
-        inpatient_key = (when.year, p.period(when))
-        inpatient_before = p.inpatient.get(inpatient_key, ZERO)
+        inpatient_key = (when.year, p.anchor(when))
+        inpatient_before = p.inpatient_used(when)
         inpatient_room = None  # CHR-INPT: the employee and resident specific buckets only
         if bucket != "ordinary":
             inpatient_room = max(ZERO, INPATIENT_LIMIT[standing["scheme"]] - inpatient_before)
@@ -375,14 +390,16 @@ class Chronic:
         covered = cut(rest - deductible, less(room, to_limit), less(inpatient_room, to_inpatient), res["reasons"])
         added_limit = ZERO if limit is None else to_limit + covered
         added_inpatient = ZERO if inpatient_room is None else to_inpatient + covered
-        used["deductible"] += deductible
-        used["limit"] += added_limit
-        used["eligible"] += res["eligible"]
-        p.inpatient[inpatient_key] = inpatient_before + added_inpatient
+        key = (bucket, when.year, p.anchor(when))
+        anchored = p.used.setdefault(key, {"deductible": ZERO, "limit": ZERO, "eligible": ZERO})
+        anchored["deductible"] += deductible
+        anchored["limit"] += added_limit
+        anchored["eligible"] += res["eligible"]
+        p.inpatient[inpatient_key] = p.inpatient.get(inpatient_key, ZERO) + added_inpatient
         res.update(self_first=self_first, deductible=deductible, covered=covered,
-                   after={"deductible_paid": used["deductible"], "limit_used": used["limit"], "limit": limit,
-                          "inpatient_limit_used": p.inpatient[inpatient_key]},
-                   undo={"key": (bucket, when.year, p.period(when)), "inpatient_key": inpatient_key,
+                   after={"deductible_paid": used["deductible"] + deductible, "limit_used": used["limit"] + added_limit,
+                          "limit": limit, "inpatient_limit_used": inpatient_before + added_inpatient},
+                   undo={"key": key, "inpatient_key": inpatient_key,
                          "deductible": deductible, "limit": added_limit, "inpatient": added_inpatient})
 
     def limit_for(self, p, bucket, when, standing):

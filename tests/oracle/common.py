@@ -99,6 +99,29 @@ class Standings:
     def first(self):
         return self.given.entries[0][2]
 
+    def periods(self):
+        """ORD-TYPE: the (date, log sequence) of each given standing that begins a scheme period, in date order: the
+        first, and each whose scheme differs from the one before it by date (then log order), as the events in date
+        order would have it (a change dated before another and logged after it can make that one continue its
+        scheme). A retirement changes no scheme."""
+        begun, scheme = [], None
+        for when, seq, standing in sorted(self.given.entries, key=lambda x: x[:2]):
+            if standing["scheme"] != scheme:
+                begun.append((when, seq))
+            scheme = standing["scheme"]
+        return begun
+
+    def period(self, when):
+        """ORD-TYPE: the scheme period in force on `when` (what a claim of that day is settled in, its anchor)."""
+        return max((x for x in self.periods() if x[0] <= when), default=None)
+
+    def period_of(self, anchor):
+        """The period an anchor (the period a claim was settled in) counts in now: the one that contains the standing
+        that began it, which a change dated before it and logged later can have made continue the period before it.
+        A change dated between the anchor and a claim's date and logged after the claim begins a period without it:
+        the claim was settled in the anchor's (TIME-ORDER)."""
+        return max((x for x in self.periods() if x <= anchor), default=None)
+
     def at(self, when):
         """The standing in effect on `when`, or None; one a retirement makes has status "retired" and "confirmed",
         the date of the first retirement holding then."""

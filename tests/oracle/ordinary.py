@@ -22,6 +22,9 @@ Interpretations where POLICY.md is silent (each a reading of the rule cited):
   an outpatient_designated of such a facility is refused UNKNOWN_FACILITY.
 - §6 claim order: an unknown person, then an unknown facility, then DUPLICATE_CLAIM. (That a claim rejected for an
   unknown facility still uses its claim id is §4's text: "an earlier claim event ..., whatever that one's outcome".)
+- ORD-TYPE, TIME-ORDER: the scheme periods are those the standings give by date (a change dated before another and
+  logged after it can make that one no change of scheme); a claim's effects count in the period that contains the
+  one it was settled in (common.Standings.period_of).
 - §4: a reversal dated before its claim's service date is not among the reversals that change nothing, so it
   restores the claim like any other.
 - P-CHANGE: a retirement (enrolment as retired, scheme_changed to retired, retirement_confirmed) counts from its
@@ -78,12 +81,11 @@ class Person:
         self.enrolled = day(event["at"])
         self.birth = day(event["birth_date"])
         self.standing = Standings()
-        self.periods = Timeline()  # scheme period index from each change of scheme (ORD-TYPE)
         self.suspended = Timeline()
         self.stays = []  # [admitted, discharged or None] (ORD-INPT)
         self.designated = Timeline()
         self.changes = collections.Counter()  # designation changes by calendar year
-        self.used = collections.defaultdict(lambda: {"deductible": ZERO, "limit": ZERO})  # (period, year)
+        self.used = collections.defaultdict(lambda: {"deductible": ZERO, "limit": ZERO})  # (anchor, year): ORD-TYPE
         self.year_fund = collections.defaultdict(lambda: ZERO)  # ORD-INC figures by service year
         self.year_eligible = collections.defaultdict(lambda: ZERO)
         self.enjoyed = collections.Counter()
@@ -98,8 +100,14 @@ class Person:
     def stand(self, when):
         return self.standing.at(when)
 
-    def period(self, when):
-        return self.periods.at(when, 0)
+    def used_in(self, when):
+        """ORD-TYPE: the accumulators of the scheme period in force on `when` and its year: those of the claims
+        anchored in it (common.Standings.period_of)."""
+        period, total = self.standing.period(when), {"deductible": ZERO, "limit": ZERO}
+        for (anchor, year), used in self.used.items():
+            if year == when.year and self.standing.period_of(anchor) == period:
+                total = {k: total[k] + used[k] for k in total}
+        return total
 
     def eligible_on(self, when):
         return self.enrolled <= when and not self.suspended.at(when, False)
@@ -154,7 +162,6 @@ class Ordinary:
         old = p.stand(when)
         p.standing.add(when, new)
         if old and old["scheme"] != new["scheme"]:
-            p.periods.add(when, len(p.periods.entries) + 1)
             current = p.designated.at(when)
             if current is not None and not self.can_designate(p, current, when):
                 p.designated.add(when, None)
@@ -310,7 +317,7 @@ class Ordinary:
 
     def amounts(self, p, e, when, scheme, eligible, deductible_level, ratio, res):
         """ORD-AWAY, ORD-DED, ORD-LIM, fund (RND), and the accumulators of the claim's scheme period and year."""
-        used = p.used[(p.period(when), when.year)]
+        used = p.used_in(when)
         limit = p.limit(when)
         self_first, counted = ZERO, ZERO
         if e.get("away", {}).get("mode") == "temporary":
@@ -324,8 +331,10 @@ class Ordinary:
             res["reasons"].add("LIMIT_REACHED")
         counted += covered
         fund = rnd(covered * ratio)
-        used["deductible"] += deductible
-        used["limit"] += counted
+        key = (p.standing.period(when), when.year)
+        p.used[key]["deductible"] += deductible
+        p.used[key]["limit"] += counted
+        used = {"deductible": used["deductible"] + deductible, "limit": used["limit"] + counted}
         p.year_fund[when.year] += fund
         p.year_eligible[when.year] += eligible
         enjoyed = p.bonus.at(when) > 0 and fund > 0
@@ -333,7 +342,7 @@ class Ordinary:
         res.update(status="settled", eligible=eligible, self_first=self_first, deductible=deductible,
                    covered=covered, ratio=ratio, fund=fund, patient=res["total"] - fund, date=when,
                    after={"deductible_paid": used["deductible"], "limit_used": used["limit"], "limit": limit},
-                   undo={"key": (p.period(when), when.year), "deductible": deductible, "limit": counted,
+                   undo={"key": key, "deductible": deductible, "limit": counted,
                          "enjoyed": enjoyed})
 
     # --- scope (ORD-SCOPE, ORD-ACU, ORD-PED) ---------------------------------------------------------------------
