@@ -20,10 +20,13 @@ of a disease that is not registered (no effect either way).
 
 Interpretations where POLICY.md is silent (each a reading of the rule cited):
 - TIME-DATED: a facility with no registration in effect on a claim's or a filing's date is unknown for it.
-- CHR-FAC: a choice belongs to the scheme period it was filed in. A change of scheme empties both slots (CHR-CHANGE),
+- CHR-FAC: a choice belongs to the scheme period in force on its filing date (by date: common.Standings.periods;
+  a change dated before the filing and logged after it does not end it). A change of scheme empties both slots (CHR-CHANGE),
   so a choice filed before a change (a December filing for 1 January too) is never in effect after it. A slot is
   filled once its period holds a choice, pending ones included; the choice in effect is the latest one effective on
   the day, and among choices effective the same day the last filed. One locked slot refuses the whole event.
+- CHR-CHANGE, TIME-DATED: a registration a change dated before its approval ended (the change logged after it)
+  stands again when a change back to its bucket's scheme, dated between them, is logged (restored_by).
 - CHR-LIM: the registrations counted for a claim are those in effect on its date and those revoked earlier in its
   year after 1 January (CHR-REG: the limit "keeps its part"; revoked on 1 January, a disease was in effect on no
   day of the year and has no part in it, as one revoked before it took effect); a disease revoked and approved
@@ -85,16 +88,13 @@ class Person:
         self.changes = []  # dates of changes of scheme
         self.suspended = Timeline()
         self.regs = []
-        self.choices = []  # CHR-FAC: (period, bucket, slot, effective, log sequence, facility)
+        self.choices = []  # CHR-FAC: (filed, bucket, slot, effective, log sequence, facility)
         self.used = {}  # (bucket, year, anchor) -> deductible, limit, eligible (anchor: ORD-TYPE, common.Standings)
         self.inpatient = {}  # (year, anchor) -> inpatient counter (CHR-INPT)
         self.claims = {}
 
     def stand(self, when):
         return self.standing.at(when)
-
-    def period(self, when):
-        return sum(1 for c in self.changes if c <= when)
 
     def eligible_on(self, when):
         return self.enrolled <= when and not self.suspended.at(when, False)
@@ -119,19 +119,41 @@ class Person:
                     if year == when.year and self.standing.period_of(anchor) == period), ZERO)
 
     def facility(self, bucket, slot, when):
-        period, best = self.period(when), None
+        period, best = self.anchor(when), None
         for choice in self.choices:
-            if choice[:3] == (period, bucket, slot) and choice[3] <= when and (best is None or choice[3:5] > best[3:5]):
+            if self.of_period(choice, period, bucket, slot) and choice[3] <= when and (best is None or choice[3:5] > best[3:5]):
                 best = choice
         return None if best is None else best[5]
 
+    def of_period(self, choice, period, bucket, slot):
+        """CHR-FAC, CHR-CHANGE: a choice of the bucket's slot filed in `period` (the scheme period in force on its
+        filing date, by date: a change dated before it and logged after it ends what was chosen before it only)."""
+        return choice[1:3] == (bucket, slot) and self.anchor(choice[0]) == period
+
     def filled(self, bucket, slot, period):
-        found = [c[5] for c in self.choices if c[:3] == (period, bucket, slot)]
+        found = [c[5] for c in self.choices if self.of_period(c, period, bucket, slot)]
         return found[-1] if found else None
 
 
 def active(reg):
     return reg["revoked"] is None and reg["suspended"] is None and reg["ended"] is None
+
+
+def approved_under(reg, p, when, scheme):
+    """TIME-DATED, CHR-CHANGE: a registration approved on or after a change (the change logged after it) under that
+    change's scheme (its bucket), or after a later change: in date order the change came first and ended nothing of
+    it."""
+    later = any(when < c <= reg["approved"] for c in p.changes)
+    return reg["approved"] >= when and ((reg["bucket"] == "employee") == (scheme == "employee") or later)
+
+
+def restored_by(reg, p, when, scheme):
+    """TIME-DATED, CHR-CHANGE: a registration a change dated before its approval (logged after it) ended, and a
+    change to its bucket's scheme dated between them (logged later still): in date order it was approved under that
+    scheme, and stands until a change after its approval."""
+    return (reg["ended"] is not None and reg["revoked"] is None and reg["suspended"] is None and
+            reg["ended"] <= when <= reg["approved"] and (reg["bucket"] == "employee") == (scheme == "employee") and
+            not any(when < c <= reg["approved"] for c in p.changes))
 
 
 def in_effect(reg, when):
@@ -202,8 +224,10 @@ class Chronic:
         if old is not None and old["scheme"] != e["scheme"]:
             p.changes.append(when)
             for reg in p.regs:  # CHR-CHANGE: registrations end (facility choices end with their period)
-                if active(reg):
+                if active(reg) and not approved_under(reg, p, when, e["scheme"]):
                     reg["ended"] = when
+                elif restored_by(reg, p, when, e["scheme"]):
+                    reg["ended"] = min((c for c in p.changes if c > reg["approved"]), default=None)
 
     def on_retirement_confirmed(self, e):
         p, when = self.person(e), day(e["at"])
@@ -250,7 +274,7 @@ class Chronic:
                 continue
             if self.facilities.at(facility, when) is None:
                 return self.refuse(e, "UNKNOWN_FACILITY")
-            current = p.filled(bucket, slot, p.period(when))
+            current = p.filled(bucket, slot, p.anchor(when))
             if current is None:
                 plan.append((slot, when, facility))
             elif current != facility:
@@ -258,7 +282,7 @@ class Chronic:
                     return self.refuse(e, "CHRONIC_FACILITY_LOCKED")
                 plan.append((slot, datetime.date(when.year + 1, 1, 1), facility))
         for slot, effective, facility in plan:
-            p.choices.append((p.period(when), bucket, slot, effective, len(p.choices), facility))
+            p.choices.append((when, bucket, slot, effective, len(p.choices), facility))
         self.expected.judge(e["id"])
 
     def on_chronic_disease_approved(self, e):
@@ -287,7 +311,8 @@ class Chronic:
         if p is None:
             return self.refuse(e, "UNKNOWN_PERSON")
         for reg in p.regs:
-            if reg["disease"] == e["disease"] and active(reg):
+            # CHR-UNREG, TIME-DATED: the registration in force on the revocation's date; one approved after it is not
+            if reg["disease"] == e["disease"] and active(reg) and reg["approved"] <= day(e["at"]):
                 reg["revoked"] = day(e["at"])
                 return self.expected.judge(e["id"])
         return None  # not registered: POLICY.md names no outcome (not judged)
