@@ -190,19 +190,11 @@ void end_chronic_on_scheme_change(PersonState& p, Date d) {
   auto of_new_scheme = [&](const Registration& r) {
     return now && (r.bucket == Bucket::chronic_employee) == (now->scheme == Scheme::employee);
   };
-  for (Registration& r : p.registrations) {
+  for (Registration& r : p.registrations)
     if (r.ended > d && r.approved < next && (r.approved < d || !of_new_scheme(r))) {
       r.ended = d;
       r.end_reason = EndReason::scheme_changed;
-    } else if (r.end_reason == EndReason::scheme_changed && r.ended <= d && d <= r.approved && r.approved < next &&
-               of_new_scheme(r)) {
-      // Ended before its approval by a change dated before it and logged after it, and this change, dated between
-      // them (logged later still), is back to the scheme of its bucket: in date order it was approved under this
-      // change's scheme, and stands until the next change (the fuzzing of session 53 found it lost).
-      r.ended = next;
-      r.end_reason = next == kNever ? std::nullopt : std::optional(EndReason::scheme_changed);
     }
-  }
   // CHR-CHANGE empties both slots, a December filing's choice for 1 January too (CHR-FAC): a change that December
   // ends it (it stood, and the new scheme's first choice was then CHRONIC_FACILITY_LOCKED; from the review). One
   // filed after a back-dated change but logged before it cannot be told apart here, and ends too.

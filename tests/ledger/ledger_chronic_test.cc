@@ -492,39 +492,6 @@ TEST(ChrChange, ABackDatedChangeLeavesTheApprovalsMadeUnderItsNewScheme) {
   }
 }
 
-// CHR-CHANGE, TIME-DATED: a change to the resident scheme and a change back, both dated before an employee's approval
-// and logged after it, leave it standing, as in date order (approved in the employee period the change back began).
-// The change to resident ended it on its own date, before the approval, and the change back did not restore it: the
-// claim was rejected DISEASE_NOT_REGISTERED where 90.00 was due (found by the fuzzing of session 53). A change back
-// dated after the approval leaves it ended.
-TEST(ChrChange, AChangeAndAChangeBackDatedBeforeAnApprovalLoggedAfterItLeaveItStanding) {
-  for (const bool back_dated : {false, true}) {
-    SCOPED_TRACE(back_dated ? "the changes logged after the approval" : "in date order");
-    Ledger l;
-    l.employee("E");
-    auto there_and_back = [&] {
-      l.to_resident("E", "2023-05-01");
-      l.to_employee("E", "2023-05-15");
-    };
-    if (!back_dated) there_and_back();
-    l.chronic_facility("E", "H2", "2023-06-10");
-    l.approve("E", "C20", "2023-06-10");
-    if (back_dated) there_and_back();
-    const auto c = l.chronic_claim("E", "H2", "2023-07-10", "C20", "1000.00");
-    EXPECT_EQ(c["status"], "settled");
-    EXPECT_EQ(c["fund"], "90.00");  // after the employee's chronic deductible, at the level-2 inpatient ratio
-    const json d = l.person("E", "2023-07-10")["chronic"]["diseases"][0];
-    EXPECT_EQ(d["state"], "in_effect") << d.dump();
-  }
-  Ledger l;
-  l.employee("E");
-  l.chronic_facility("E", "H2", "2023-06-10");
-  l.approve("E", "C20", "2023-06-10");
-  l.to_resident("E", "2023-05-01");
-  l.to_employee("E", "2023-06-20");  // after the approval: it was made under the resident scheme, and ended
-  EXPECT_EQ(l.chronic_claim("E", "H2", "2023-07-10", "C20", "1000.00")["status"], "rejected");
-}
-
 // CHR-ART17: the switch refers the Art.17 diseases once the current policy is encoded.
 TEST(ChrArt17, SwitchRefers) {
   std::string text = default_policy_text();

@@ -25,8 +25,6 @@ Interpretations where POLICY.md is silent (each a reading of the rule cited):
   so a choice filed before a change (a December filing for 1 January too) is never in effect after it. A slot is
   filled once its period holds a choice, pending ones included; the choice in effect is the latest one effective on
   the day, and among choices effective the same day the last filed. One locked slot refuses the whole event.
-- CHR-CHANGE, TIME-DATED: a registration a change dated before its approval ended (the change logged after it)
-  stands again when a change back to its bucket's scheme, dated between them, is logged (restored_by).
 - CHR-LIM: the registrations counted for a claim are those in effect on its date and those revoked earlier in its
   year after 1 January (CHR-REG: the limit "keeps its part"; revoked on 1 January, a disease was in effect on no
   day of the year and has no part in it, as one revoked before it took effect); a disease revoked and approved
@@ -147,15 +145,6 @@ def approved_under(reg, p, when, scheme):
     return reg["approved"] >= when and ((reg["bucket"] == "employee") == (scheme == "employee") or later)
 
 
-def restored_by(reg, p, when, scheme):
-    """TIME-DATED, CHR-CHANGE: a registration a change dated before its approval (logged after it) ended, and a
-    change to its bucket's scheme dated between them (logged later still): in date order it was approved under that
-    scheme, and stands until a change after its approval."""
-    return (reg["ended"] is not None and reg["revoked"] is None and reg["suspended"] is None and
-            reg["ended"] <= when <= reg["approved"] and (reg["bucket"] == "employee") == (scheme == "employee") and
-            not any(when < c <= reg["approved"] for c in p.changes))
-
-
 def in_effect(reg, when):
     ends = [reg[k] for k in ("revoked", "suspended", "ended") if reg[k] is not None]
     return reg["effective"] <= when and all(end > when for end in ends)
@@ -226,8 +215,6 @@ class Chronic:
             for reg in p.regs:  # CHR-CHANGE: registrations end (facility choices end with their period)
                 if active(reg) and not approved_under(reg, p, when, e["scheme"]):
                     reg["ended"] = when
-                elif restored_by(reg, p, when, e["scheme"]):
-                    reg["ended"] = min((c for c in p.changes if c > reg["approved"]), default=None)
 
     def on_retirement_confirmed(self, e):
         p, when = self.person(e), day(e["at"])
@@ -311,9 +298,12 @@ class Chronic:
         if p is None:
             return self.refuse(e, "UNKNOWN_PERSON")
         for reg in p.regs:
-            # CHR-UNREG, TIME-DATED: the registration in force on the revocation's date; one approved after it is not
-            if reg["disease"] == e["disease"] and active(reg) and reg["approved"] <= day(e["at"]):
-                reg["revoked"] = day(e["at"])
+            # CHR-UNREG, TIME-DATED: the registration in force on the revocation's date (approved by then, not yet
+            # ended), whatever ends it later (a change of scheme logged before the revocation) or was approved after
+            when = day(e["at"])
+            ends = [reg[k] for k in ("revoked", "suspended", "ended") if reg[k] is not None]
+            if reg["disease"] == e["disease"] and reg["approved"] <= when and all(end > when for end in ends):
+                reg["revoked"] = when
                 return self.expected.judge(e["id"])
         return None  # not registered: POLICY.md names no outcome (not judged)
 
