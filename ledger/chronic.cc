@@ -39,7 +39,8 @@ Money inpatient_used(const PersonState& p, int year, Period period, std::optiona
   Money used = 0;
   const Period end = period_after(p, period);
   for (const Effect& e : p.effects)
-    if (e.year == year && anchored_in(e.period, period, end) && (!as_of || e.date <= *as_of)) used += e.inpatient_used;
+    if (e.year == year && (!as_of || e.date <= *as_of) && anchored_in(effect_key(p, e), period, end))
+      used += e.inpatient_used;
   return used;
 }
 

@@ -11,7 +11,7 @@ Sums sum_effects(const PersonState& p, int year, Period period, Bucket bucket, s
   Sums s;
   const Period end = period_after(p, period);
   for (const Effect& e : p.effects) {
-    if (e.year != year || !anchored_in(e.period, period, end) || e.bucket != bucket) continue;
+    if (e.year != year || e.bucket != bucket || !anchored_in(effect_key(p, e), period, end)) continue;
     if (as_of && e.date > *as_of) continue;
     s.deductible += e.deductible;
     s.limit_used += e.limit_used;

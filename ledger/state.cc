@@ -57,6 +57,16 @@ Period period_after(const PersonState& p, Period period) {
   return after;
 }
 
+Period effect_key(const PersonState& p, const Effect& e) {
+  Date served = e.date;
+  if (e.bucket != Bucket::inpatient)
+    if (auto c = p.claims.find(e.claim); c != p.claims.end()) served = c->second.date;
+  Period before{0, 0};  // the last standing entry dated before `served`
+  for (size_t i = 0; i < p.standing.size() && p.standing[i].from < served; ++i)
+    before = {p.standing[i].from, i > 0 && p.standing[i - 1].from == p.standing[i].from ? before.entry + 1 : 0};
+  return std::max(e.period, before);
+}
+
 std::vector<std::pair<Period, Standing>> periods_superseded_on(const PersonState& p, Date d) {
   std::vector<std::pair<Period, Standing>> begun;
   each_period_begun(p, d, [&](Period x, const Standing& s) {

@@ -53,11 +53,12 @@ struct Dated {
 // continues whichever scheme is before it, rederive_standings).
 //
 // An effect keeps the period in force when it was settled as its anchor (Effect::period), and counts in the period
-// that now contains the anchor's entry (anchored_in): a change of scheme dated before that entry and logged after the
-// claim can make the entry continue the scheme before it, and the claim's effects then count in the period begun
-// before it, with the claims settled in that period since (as the events in date order would have them). A change
-// dated between the anchor's entry and the claim's service date, logged after the claim, begins a period that does
-// not take the claim: it was settled in the anchor's period (TIME-ORDER).
+// that now contains its claim's service date (effect_key, anchored_in), as the events in date order would have it
+// ("起付标准和年度支付限额重新起算": the accumulators restart at a change, and what is served after it counts in
+// them): a change of scheme dated before the anchor's entry and logged after the claim can make that entry continue
+// the scheme before it, and one dated between the anchor's entry and the service date, logged after the claim, begins
+// the period the service date is in. On the service date itself, the anchor says which of the day's entries came
+// before the claim (those logged after it come after it).
 struct Period {
   Date start = 0;
   int entry = 0;  // standing entries dated `start` before the one that began the period
@@ -225,8 +226,13 @@ Period period_start(const PersonState& p, Date d);       // ORD-TYPE: the scheme
 // ORD-TYPE: the first period begun after `period` (a period's effects are anchored from it up to that one), or
 // {kNever, 0}.
 Period period_after(const PersonState& p, Period period);
-// ORD-TYPE: whether an effect anchored at `anchor` counts in `period` (begun from `period` up to `end`, period_after).
-inline bool anchored_in(Period anchor, Period period, Period end) { return period <= anchor && anchor < end; }
+// ORD-TYPE: whether an effect of key `key` (effect_key) counts in `period` (begun from `period` up to `end`,
+// period_after).
+inline bool anchored_in(Period key, Period period, Period end) { return period <= key && key < end; }
+// ORD-TYPE: the standing entry an effect counts from (Period): the later of its anchor and the last standing entry
+// dated before its claim's service date (a settlement's date; a reversal's claim's, from `claims`; an inpatient
+// stay's own date).
+Period effect_key(const PersonState& p, const Effect& e);
 // ORD-TYPE: the periods that begin on d and that a later standing entry of d supersedes (a change of scheme and a
 // change back on one day), each with the entry that began it; claims folded before the later entry was logged stay in
 // them (TIME-ORDER).

@@ -1127,10 +1127,11 @@ TEST(Cli, StatementChronicPeriodStartsAtEnrolmentAndLeavesOutARegistrationThatNe
 // ORD-TYPE, CHR-*, TIME-ORDER: R1, a resident, changes to the employee scheme on 2023-03-01 and has C17 approved
 // that day; a chronic claim of 1500.00 on 03-10 is settled in that employee period (CHR-DED 900.00, 600.00 above it
 // at 90%: 540.00); then a change back to resident dated 03-01 is logged, which supersedes the employee period on its
-// first day and ends the registration (CHR-CHANGE) before it took effect. The claim's effects stand in the
-// superseded period, and the statement's chronic section shows it, from 03-01 to 03-01, with the registration's
-// limit on that day (0.00, never in effect); it left it out (the time-travel fuzzing of session 53).
-TEST(Cli, StatementShowsAChronicPeriodSupersededOnItsFirstDay) {
+// first day and ends the registration (CHR-CHANGE) before it took effect. The claim's effects count in the period
+// its service date is in as now known (ORD-TYPE: the resident's from 03-01), and the statement's chronic section
+// shows them there, with the registration's limit (0.00, never in effect); it left them out (the time-travel
+// fuzzing of session 53), then showed them in the superseded period, 03-01 to 03-01, until session 54.
+TEST(Cli, StatementShowsAChronicClaimOfAPeriodSupersededOnItsFirstDay) {
   TempDir d;
   std::ofstream(d / "events.jsonl")
       << R"({"type":"facility_registered","id":"f1","at":"2022-07-01","facility":"H2","name":"H2","level":2,)"
@@ -1152,8 +1153,8 @@ TEST(Cli, StatementShowsAChronicPeriodSupersededOnItsFirstDay) {
   ASSERT_EQ(chronic["periods"].size(), 1u) << chronic;
   const json& period = chronic["periods"][0];
   EXPECT_EQ(period["from"], "2023-03-01");
-  EXPECT_EQ(period["to"], "2023-03-01");
-  EXPECT_EQ(period["scheme"], "employee");
+  EXPECT_EQ(period["to"], "2023-12-31");
+  EXPECT_EQ(period["scheme"], "resident");
   EXPECT_EQ(period["buckets"]["employee"]["deductible_paid"], "900.00") << chronic;
   EXPECT_EQ(period["buckets"]["employee"]["limit_used"], "600.00") << chronic;
   EXPECT_EQ(period["buckets"]["employee"]["fund_paid"], "540.00") << chronic;

@@ -587,6 +587,48 @@ TEST(OrdType, AChangeOfSchemeLoggedLateDatedBeforeAPeriodsStartJoinsItsClaims) {
   EXPECT_EQ(l.person("R", "2023-06-30")["ordinary"]["limit_used"], "100.00");  // z alone by 06-30 (TIME-ASOF)
 }
 
+// ORD-TYPE, TIME-DATED (Art.11 "起付标准和年度支付限额重新起算"): a claim counts in the scheme period its service date
+// is in, as now known. A change to the employee scheme dated 06-30 and logged after a resident's claim of 07-02 begins
+// the period that claim is in: the next claim owes the rest of the employee's deductible (200.00), not all of it
+// (the claim kept the resident period it was settled in, and 300.00 was owed; from the review of session 54).
+TEST(OrdType, AChangeLoggedAfterAClaimAndDatedBeforeItBeginsTheClaimsPeriod) {
+  Ledger l;
+  l.resident("R", 2, "1980-06-05");
+  l.designate("R", "T1", "2023-01-01");
+  const auto x = l.claim("R", "T1", "2023-07-02", items({item("drug", "200.00")}));
+  EXPECT_EQ(x["deductible"], "100.00");  // the resident's, level 1
+  EXPECT_EQ(x["covered"], "100.00");
+  l.to_employee("R", "2023-06-30");
+  const auto y = l.claim("R", "T1", "2023-07-05", items({item("drug", "500.00")}));
+  EXPECT_EQ(y["deductible"], "200.00");  // 300.00 less x's 100.00
+  EXPECT_EQ(y["covered"], "300.00");
+  EXPECT_EQ(y["fund"], "210.00");        // 70% at level 1
+  EXPECT_EQ(y["after"]["limit_used"], "400.00");
+  EXPECT_EQ(l.person("R", "2023-07-02")["ordinary"]["deductible_paid"], "100.00");
+  EXPECT_EQ(l.person("R", "2023-06-29")["ordinary"]["deductible_paid"], "0.00");
+}
+
+// ORD-TYPE, TIME-DATED: a claim settled in a period a later-logged correction of the same day then superseded (a
+// change to employee dated 06-30, a claim of 07-03, then a change to resident dated 06-30 logged after it) counts in
+// the period its service date is in, begun by the change to employee of 07-01, with the claim of 07-02: the claim of
+// 07-04 owes no deductible (it owed 100.00, and covered 400.00 where 500.00 was due; the review of session 54).
+TEST(OrdType, AClaimInAPeriodACorrectionSupersededCountsInThePeriodOfItsServiceDate) {
+  Ledger l;
+  l.resident("R", 2, "1980-06-05");
+  l.designate("R", "T1", "2023-01-01");
+  l.to_employee("R", "2023-07-01");
+  EXPECT_EQ(l.claim("R", "T1", "2023-07-02", items({item("drug", "200.00")}))["deductible"], "200.00");
+  l.to_employee("R", "2023-06-30");
+  EXPECT_EQ(l.claim("R", "T1", "2023-07-03", items({item("drug", "500.00")}))["deductible"], "100.00");
+  l.to_resident("R", "2023-06-30", 2);  // a correction of that day: the change to employee is of 07-01 again
+  const auto w = l.claim("R", "T1", "2023-07-04", items({item("drug", "500.00")}));
+  EXPECT_EQ(w["deductible"], "0.00");
+  EXPECT_EQ(w["covered"], "500.00");
+  EXPECT_EQ(w["fund"], "350.00");
+  EXPECT_EQ(w["after"]["limit_used"], "900.00");
+  EXPECT_EQ(l.person("R", "2023-07-04")["ordinary"]["deductible_paid"], "300.00");
+}
+
 // P-ELIG, P-CHANGE: a scheme_changed dated before the person's enrolment (logged after it) is refused, NOT_ELIGIBLE,
 // like a registration or a retirement dated then; the person has no standing before the enrolment. It was kept: the
 // person view showed the resident standing, a tier-2 limit and a designation before the enrolment, and a chronic

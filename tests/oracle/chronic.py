@@ -87,8 +87,8 @@ class Person:
         self.suspended = Timeline()
         self.regs = []
         self.choices = []  # CHR-FAC: (filed, bucket, slot, effective, log sequence, facility)
-        self.used = {}  # (bucket, year, anchor) -> deductible, limit, eligible (anchor: ORD-TYPE, common.Standings)
-        self.inpatient = {}  # (year, anchor) -> inpatient counter (CHR-INPT)
+        self.used = {}  # (bucket, year, anchor, date) -> deductible, limit, eligible (ORD-TYPE, common.Standings)
+        self.inpatient = {}  # (year, anchor, date) -> inpatient counter (CHR-INPT)
         self.claims = {}
 
     def stand(self, when):
@@ -103,18 +103,18 @@ class Person:
 
     def accumulators(self, bucket, when):
         """The bucket's accumulators of the scheme period in force on `when` and its year: those of the claims
-        anchored in it (ORD-TYPE, common.Standings.period_of)."""
+        served in it (ORD-TYPE, common.Standings.period_of)."""
         period, total = self.anchor(when), {"deductible": ZERO, "limit": ZERO, "eligible": ZERO}
-        for (b, year, anchor), used in self.used.items():
-            if (b, year) == (bucket, when.year) and self.standing.period_of(anchor) == period:
+        for (b, year, anchor, served), used in self.used.items():
+            if (b, year) == (bucket, when.year) and self.standing.period_of(anchor, served) == period:
                 total = {k: total[k] + used[k] for k in total}
         return total
 
     def inpatient_used(self, when):
         """CHR-INPT: the inpatient counter of the scheme period in force on `when` and its year."""
         period = self.anchor(when)
-        return sum((used for (year, anchor), used in self.inpatient.items()
-                    if year == when.year and self.standing.period_of(anchor) == period), ZERO)
+        return sum((used for (year, anchor, served), used in self.inpatient.items()
+                    if year == when.year and self.standing.period_of(anchor, served) == period), ZERO)
 
     def facility(self, bucket, slot, when):
         period, best = self.anchor(when), None
@@ -232,7 +232,7 @@ class Chronic:
     def on_inpatient_settled(self, e):
         p, when = self.person(e), day(e["at"])
         if p:
-            key = (when.year, p.anchor(when))
+            key = (when.year, p.anchor(when), when)
             p.inpatient[key] = p.inpatient.get(key, ZERO) + money(e["covered"])
 
     # --- registrations and facilities -----------------------------------------------------------------------------
@@ -390,7 +390,7 @@ class Chronic:
         """ORD-AWAY, CHR-DED, CHR-LIM, CHR-INPT, CHR-EXCL; the accumulators after the claim."""
         bucket, standing = reg["bucket"], p.stand(when)
         used = p.accumulators(bucket, when)
-        inpatient_key = (when.year, p.anchor(when))
+        inpatient_key = (when.year, p.anchor(when), when)
         inpatient_before = p.inpatient_used(when)
         inpatient_room = None  # CHR-INPT: the employee and resident specific buckets only
         if bucket != "ordinary":
@@ -405,7 +405,7 @@ class Chronic:
         covered = cut(rest - deductible, less(room, to_limit), less(inpatient_room, to_inpatient), res["reasons"])
         added_limit = ZERO if limit is None else to_limit + covered
         added_inpatient = ZERO if inpatient_room is None else to_inpatient + covered
-        key = (bucket, when.year, p.anchor(when))
+        key = (bucket, when.year, p.anchor(when), when)
         anchored = p.used.setdefault(key, {"deductible": ZERO, "limit": ZERO, "eligible": ZERO})
         anchored["deductible"] += deductible
         anchored["limit"] += added_limit
@@ -496,7 +496,7 @@ def suspend(p, bucket, year):
                    all(r[k] is None or r[k] > jan1 for k in ("revoked", "suspended", "ended")) for r in p.regs)
     if not assessed:
         return
-    cost = sum((a["eligible"] for (b, y, _), a in p.used.items() if b == bucket and y == year), ZERO)
+    cost = sum((a["eligible"] for (b, y, *_), a in p.used.items() if b == bucket and y == year), ZERO)
     if cost >= DEDUCTIBLE[bucket]:
         return
     for reg in p.regs:

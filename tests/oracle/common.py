@@ -115,12 +115,14 @@ class Standings:
         """ORD-TYPE: the scheme period in force on `when` (what a claim of that day is settled in, its anchor)."""
         return max((x for x in self.periods() if x[0] <= when), default=None)
 
-    def period_of(self, anchor):
-        """The period an anchor (the period a claim was settled in) counts in now: the one that contains the standing
-        that began it, which a change dated before it and logged later can have made continue the period before it.
-        A change dated between the anchor and a claim's date and logged after the claim begins a period without it:
-        the claim was settled in the anchor's (TIME-ORDER)."""
-        return max((x for x in self.periods() if x <= anchor), default=None)
+    def period_of(self, anchor, served):
+        """ORD-TYPE (Art.11: deductible and limit "重新起算" at a change of scheme): the period a claim counts in now,
+        by its service date `served`: the one in force on that date as the standings now say. Of the standings dated
+        on the service date itself, those logged before the claim came before it: `anchor`, the period it was settled
+        in, says which (one logged after it comes after it)."""
+        before = max(((when, seq) for when, seq, _ in self.given.entries if when < served), default=None)
+        key = anchor if before is None or anchor > before else before
+        return max((x for x in self.periods() if x <= key), default=None)
 
     def at(self, when):
         """The standing in effect on `when`, or None; one a retirement makes has status "retired" and "confirmed",

@@ -23,8 +23,9 @@ Interpretations where POLICY.md is silent (each a reading of the rule cited):
 - §6 claim order: an unknown person, then an unknown facility, then DUPLICATE_CLAIM. (That a claim rejected for an
   unknown facility still uses its claim id is §4's text: "an earlier claim event ..., whatever that one's outcome".)
 - ORD-TYPE, TIME-ORDER: the scheme periods are those the standings give by date (a change dated before another and
-  logged after it can make that one no change of scheme); a claim's effects count in the period that contains the
-  one it was settled in (common.Standings.period_of).
+  logged after it can make that one no change of scheme); a claim's effects count in the period its service date is
+  in, as the standings now say (Art.11: deductible and limit "重新起算" at a change), and of the standings of the
+  service date itself, only those logged before it (common.Standings.period_of).
 - §4: a reversal dated before its claim's service date is not among the reversals that change nothing, so it
   restores the claim like any other.
 - P-CHANGE: a retirement (enrolment as retired, scheme_changed to retired, retirement_confirmed) counts from its
@@ -85,7 +86,7 @@ class Person:
         self.stays = []  # [admitted, discharged or None] (ORD-INPT)
         self.designated = Timeline()
         self.changes = collections.Counter()  # designation changes by calendar year
-        self.used = collections.defaultdict(lambda: {"deductible": ZERO, "limit": ZERO})  # (anchor, year): ORD-TYPE
+        self.used = collections.defaultdict(lambda: {"deductible": ZERO, "limit": ZERO})  # (anchor, date, year)
         self.year_fund = collections.defaultdict(lambda: ZERO)  # ORD-INC figures by service year
         self.year_eligible = collections.defaultdict(lambda: ZERO)
         self.enjoyed = collections.Counter()
@@ -102,10 +103,10 @@ class Person:
 
     def used_in(self, when):
         """ORD-TYPE: the accumulators of the scheme period in force on `when` and its year: those of the claims
-        anchored in it (common.Standings.period_of)."""
+        served in it (common.Standings.period_of)."""
         period, total = self.standing.period(when), {"deductible": ZERO, "limit": ZERO}
-        for (anchor, year), used in self.used.items():
-            if year == when.year and self.standing.period_of(anchor) == period:
+        for (anchor, served, year), used in self.used.items():
+            if year == when.year and self.standing.period_of(anchor, served) == period:
                 total = {k: total[k] + used[k] for k in total}
         return total
 
@@ -331,7 +332,7 @@ class Ordinary:
             res["reasons"].add("LIMIT_REACHED")
         counted += covered
         fund = rnd(covered * ratio)
-        key = (p.standing.period(when), when.year)
+        key = (p.standing.period(when), when, when.year)
         p.used[key]["deductible"] += deductible
         p.used[key]["limit"] += counted
         used = {"deductible": used["deductible"] + deductible, "limit": used["limit"] + counted}
