@@ -268,7 +268,7 @@ void record_inpatient_settled(const InpatientSettled& e, PersonState& p) {
   Effect eff;
   eff.date = e.at;
   eff.year = year_of(e.at);
-  eff.period = period_start(p, e.at);
+  eff.period = anchor_on(p, e.at);
   eff.bucket = Bucket::inpatient;
   eff.claim = e.id;
   eff.inpatient_used = e.covered;
@@ -417,7 +417,7 @@ void settle_chronic(const Claim& e, PersonState& p, const Standing& st, const Fa
 
   chronic_ratio_and_fund(st, bucket, !away && fac->tcm, params, s);
 
-  record_settlement(p, e, s, period, bucket, counted_limit, counted_inp, 0);
+  record_settlement(p, e, s, bucket, counted_limit, counted_inp, 0);
   s.after = {{Accumulator::deductible_paid, before.deductible + s.deductible},
              {Accumulator::inpatient_limit_used, inp_used + counted_inp},
              {Accumulator::limit, inpatient_only ? std::nullopt : std::optional<Money>(limit)},

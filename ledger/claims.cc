@@ -56,12 +56,12 @@ void check_effect_nonneg(const Effect& e) {
                   });
 }
 
-void record_settlement(PersonState& p, const Claim& claim, const Settlement& s, Period period, Bucket bucket,
-                       Money limit_used, Money inpatient_used, Rate bonus) {
+void record_settlement(PersonState& p, const Claim& claim, const Settlement& s, Bucket bucket, Money limit_used,
+                       Money inpatient_used, Rate bonus) {
   Effect eff;
   eff.date = claim.at;
   eff.year = year_of(claim.at);
-  eff.period = period;
+  eff.period = anchor_on(p, claim.at);
   eff.bucket = bucket;
   eff.claim = claim.claim;
   eff.deductible = s.deductible;
@@ -395,7 +395,7 @@ void settle_ordinary(const Claim& e, PersonState& p, const Standing& st, const F
   // ORD-RATIO (+ F-TCM points, + ORD-INC bonus)
   const Rate bonus = ordinary_ratio_and_fund(e, p, st, tcm, ratio_level, params, s);
 
-  record_settlement(p, e, s, period, Bucket::ordinary, limit_counted, 0, bonus);
+  record_settlement(p, e, s, Bucket::ordinary, limit_counted, 0, bonus);
   s.after = {{Accumulator::deductible_paid, before.deductible + s.deductible},
              {Accumulator::limit, limit},
              {Accumulator::limit_used, used + limit_counted}};

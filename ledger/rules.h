@@ -54,10 +54,10 @@ void designate_from(PersonState& p, Date d, const std::string& facility, StateAc
 // ORD-INC: bonus points (rate units) in force on d.
 Rate bonus_on(const PersonState& p, Date d);
 
-// TIME-ORDER / §4: records what a settled claim consumed, in its service year and scheme period, as an effect on
-// the person (for the accumulators, the as-of view and a later reversal).
-void record_settlement(PersonState& p, const Claim& claim, const Settlement& s, Period period, Bucket bucket,
-                       Money limit_used, Money inpatient_used, Rate bonus);
+// TIME-ORDER / §4: records what a settled claim consumed, in its service year and scheme period (anchored by
+// anchor_on), as an effect on the person (for the accumulators, the as-of view and a later reversal).
+void record_settlement(PersonState& p, const Claim& claim, const Settlement& s, Bucket bucket, Money limit_used,
+                       Money inpatient_used, Rate bonus);
 
 Output settle_claim(const Claim& e, StateAccess& state, const FoldContext& ctx);
 // A refusal of event `e` (of any type) for `reason`.

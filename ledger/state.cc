@@ -57,6 +57,19 @@ Period period_after(const PersonState& p, Period period) {
   return after;
 }
 
+Period anchor_on(const PersonState& p, Date d) {
+  Period anchor = period_start(p, d);
+  int entry = 0;  // of d's standing entries
+  for (const auto& x : p.standing) {
+    if (x.from != d) continue;
+    // A retirement's entry is always of the period of the entry before it (it continues its scheme): the anchor
+    // need not name it, and does not (the stores folded before name the period in force).
+    if (!x.value.retirement) anchor = std::max(anchor, Period{d, entry});
+    ++entry;
+  }
+  return anchor;
+}
+
 Period effect_key(const PersonState& p, const Effect& e) {
   Date served = e.date;
   if (e.bucket != Bucket::inpatient)

@@ -223,6 +223,11 @@ const Standing* standing_at(const PersonState& p, Date d);
 std::optional<Date> retired_since(const PersonState& p, Date d);
 bool eligible_on(const PersonState& p, Date d);          // P-ELIG
 Period period_start(const PersonState& p, Date d);       // ORD-TYPE: the scheme period in force on d
+// ORD-TYPE: the anchor of an effect recorded now for service date `d` (Effect::period): the period in force on d, or
+// where standing entries other than a retirement's are dated d, the last of them if later (the effect comes after
+// the entries of its day logged before it, and a change dated before d and logged later can make one of them begin
+// a period).
+Period anchor_on(const PersonState& p, Date d);
 // ORD-TYPE: the first period begun after `period` (a period's effects are anchored from it up to that one), or
 // {kNever, 0}.
 Period period_after(const PersonState& p, Period period);

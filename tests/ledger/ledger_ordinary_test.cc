@@ -629,6 +629,25 @@ TEST(OrdType, AClaimInAPeriodACorrectionSupersededCountsInThePeriodOfItsServiceD
   EXPECT_EQ(l.person("R", "2023-07-04")["ordinary"]["deductible_paid"], "300.00");
 }
 
+// ORD-TYPE, TIME-DATED: a claim served on the day of a standing entry logged before it comes after that entry. A
+// change of status on 05-01 and a claim that day, then a change to resident dated 03-01 logged: the 05-01 entry now
+// begins an employee period and the claim counts in it; the next claim owes the rest of the deductible (100.00).
+// The claim was anchored at the period in force when it was settled (the enrolment's), and counted from the last
+// entry before its date, the resident's: the next claim owed 300.00 (the review of session 54).
+TEST(OrdType, AClaimOnTheDayOfAStandingEntryCountsAfterIt) {
+  Ledger l;
+  l.employee("E", "1980-06-05");
+  l.designate("E", "T1", "2023-01-01");
+  l.to_employee("E", "2023-05-01", "flexible");
+  EXPECT_EQ(l.claim("E", "T1", "2023-05-01", items({item("drug", "200.00")}))["deductible"], "200.00");
+  l.to_resident("E", "2023-03-01", 2);
+  const auto y = l.claim("E", "T1", "2023-05-10", items({item("drug", "500.00")}));
+  EXPECT_EQ(y["deductible"], "100.00");
+  EXPECT_EQ(y["covered"], "400.00");
+  EXPECT_EQ(y["fund"], "280.00");  // 70% at level 1 (flexible employees take the in-service ratios)
+  EXPECT_EQ(l.person("E", "2023-05-05")["ordinary"]["deductible_paid"], "200.00");
+}
+
 // P-ELIG, P-CHANGE: a scheme_changed dated before the person's enrolment (logged after it) is refused, NOT_ELIGIBLE,
 // like a registration or a retirement dated then; the person has no standing before the enrolment. It was kept: the
 // person view showed the resident standing, a tier-2 limit and a designation before the enrolment, and a chronic

@@ -97,14 +97,14 @@ class Person:
     def eligible_on(self, when):
         return self.enrolled <= when and not self.suspended.at(when, False)
 
-    def anchor(self, when):
-        """The scheme period in force on `when`, which the effects of a claim of that day are anchored to."""
+    def period_on(self, when):
+        """The scheme period in force on `when` (ORD-TYPE, by date: common.Standings.period)."""
         return self.standing.period(when)
 
     def accumulators(self, bucket, when):
         """The bucket's accumulators of the scheme period in force on `when` and its year: those of the claims
         served in it (ORD-TYPE, common.Standings.period_of)."""
-        period, total = self.anchor(when), {"deductible": ZERO, "limit": ZERO, "eligible": ZERO}
+        period, total = self.period_on(when), {"deductible": ZERO, "limit": ZERO, "eligible": ZERO}
         for (b, year, anchor, served), used in self.used.items():
             if (b, year) == (bucket, when.year) and self.standing.period_of(anchor, served) == period:
                 total = {k: total[k] + used[k] for k in total}
@@ -112,12 +112,12 @@ class Person:
 
     def inpatient_used(self, when):
         """CHR-INPT: the inpatient counter of the scheme period in force on `when` and its year."""
-        period = self.anchor(when)
+        period = self.period_on(when)
         return sum((used for (year, anchor, served), used in self.inpatient.items()
                     if year == when.year and self.standing.period_of(anchor, served) == period), ZERO)
 
     def facility(self, bucket, slot, when):
-        period, best = self.anchor(when), None
+        period, best = self.period_on(when), None
         for choice in self.choices:
             if self.of_period(choice, period, bucket, slot) and choice[3] <= when and (best is None or choice[3:5] > best[3:5]):
                 best = choice
@@ -126,7 +126,7 @@ class Person:
     def of_period(self, choice, period, bucket, slot):
         """CHR-FAC, CHR-CHANGE: a choice of the bucket's slot filed in `period` (the scheme period in force on its
         filing date, by date: a change dated before it and logged after it ends what was chosen before it only)."""
-        return choice[1:3] == (bucket, slot) and self.anchor(choice[0]) == period
+        return choice[1:3] == (bucket, slot) and self.period_on(choice[0]) == period
 
     def filled(self, bucket, slot, period):
         found = [c[5] for c in self.choices if self.of_period(c, period, bucket, slot)]
@@ -232,7 +232,7 @@ class Chronic:
     def on_inpatient_settled(self, e):
         p, when = self.person(e), day(e["at"])
         if p:
-            key = (when.year, p.anchor(when), when)
+            key = (when.year, p.standing.entry_on(when), when)
             p.inpatient[key] = p.inpatient.get(key, ZERO) + money(e["covered"])
 
     # --- registrations and facilities -----------------------------------------------------------------------------
@@ -261,7 +261,7 @@ class Chronic:
                 continue
             if self.facilities.at(facility, when) is None:
                 return self.refuse(e, "UNKNOWN_FACILITY")
-            current = p.filled(bucket, slot, p.anchor(when))
+            current = p.filled(bucket, slot, p.period_on(when))
             if current is None:
                 plan.append((slot, when, facility))
             elif current != facility:
@@ -390,7 +390,7 @@ class Chronic:
         """ORD-AWAY, CHR-DED, CHR-LIM, CHR-INPT, CHR-EXCL; the accumulators after the claim."""
         bucket, standing = reg["bucket"], p.stand(when)
         used = p.accumulators(bucket, when)
-        inpatient_key = (when.year, p.anchor(when), when)
+        inpatient_key = (when.year, p.standing.entry_on(when), when)
         inpatient_before = p.inpatient_used(when)
         inpatient_room = None  # CHR-INPT: the employee and resident specific buckets only
         if bucket != "ordinary":
@@ -405,7 +405,7 @@ class Chronic:
         covered = cut(rest - deductible, less(room, to_limit), less(inpatient_room, to_inpatient), res["reasons"])
         added_limit = ZERO if limit is None else to_limit + covered
         added_inpatient = ZERO if inpatient_room is None else to_inpatient + covered
-        key = (bucket, when.year, p.anchor(when), when)
+        key = (bucket, when.year, p.standing.entry_on(when), when)
         anchored = p.used.setdefault(key, {"deductible": ZERO, "limit": ZERO, "eligible": ZERO})
         anchored["deductible"] += deductible
         anchored["limit"] += added_limit

@@ -115,11 +115,16 @@ class Standings:
         """ORD-TYPE: the scheme period in force on `when` (what a claim of that day is settled in, its anchor)."""
         return max((x for x in self.periods() if x[0] <= when), default=None)
 
+    def entry_on(self, when):
+        """The last standing given dated on or before `when`, as (date, log sequence): what a claim of that date
+        settled now comes after."""
+        return max((x[:2] for x in self.given.entries if x[0] <= when), default=None)
+
     def period_of(self, anchor, served):
         """ORD-TYPE (Art.11: deductible and limit "重新起算" at a change of scheme): the period a claim counts in now,
         by its service date `served`: the one in force on that date as the standings now say. Of the standings dated
-        on the service date itself, those logged before the claim came before it: `anchor`, the period it was settled
-        in, says which (one logged after it comes after it)."""
+        on the service date itself, those logged before the claim came before it: `anchor`, the entry_on its date
+        when it was settled, says which (one logged after it comes after it)."""
         before = max(((when, seq) for when, seq, _ in self.given.entries if when < served), default=None)
         key = anchor if before is None or anchor > before else before
         return max((x for x in self.periods() if x <= key), default=None)

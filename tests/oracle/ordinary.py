@@ -332,7 +332,7 @@ class Ordinary:
             res["reasons"].add("LIMIT_REACHED")
         counted += covered
         fund = rnd(covered * ratio)
-        key = (p.standing.period(when), when, when.year)
+        key = (p.standing.entry_on(when), when, when.year)
         p.used[key]["deductible"] += deductible
         p.used[key]["limit"] += counted
         used = {"deductible": used["deductible"] + deductible, "limit": used["limit"] + counted}
