@@ -30,7 +30,9 @@ Interpretations where POLICY.md is silent (each a reading of the rule cited):
   (whom that history cannot see), and the copy of a person not enrolled there is refused UNKNOWN_PERSON (§4).
 - ACC-RET: a retirement's confirmation date is the date the person's standing became retired (enrolment as
   retired: `retired_on`, default the enrolment date; scheme_changed to retired, retirement_confirmed: their date);
-  confirming again a retirement already in effect changes nothing (it "was confirmed" before); a
+  confirming again a retirement already in effect changes nothing (it "was confirmed" before), by date whatever
+  the log order (retired_since: a change to retired logged before a retirement_confirmed dated before it keeps
+  that retirement's date, and a change away from retired dated between them starts a new run); a
   retirement_confirmed holds only while the standing in effect is an employee's given before it (common.Standings,
   P-CHANGE, TIME-DATED). Old-urban membership
   (status old_urban or `old_urban: true`) counts from the date of the event that gave it.
@@ -72,13 +74,11 @@ class Person:
         self.take_standing(event, self.enrolled, day(event.get("retired_on", event["at"])))
 
     def take_standing(self, event, when, confirmed=None):
-        """A standing from `when`; a retirement keeps the confirmation of a retirement already in effect."""
+        """A standing from `when`; "confirmed" is its own date (or the enrolment's retired_on): whether it continues
+        a retirement in effect before it is decided by date when read (retired_since)."""
         status = event.get("status")
-        if status == "retired":
-            current = self.standing.at(when)
-            confirmed = current["confirmed"] if current and current["status"] == "retired" else (confirmed or when)
         self.standing.add(when, {"scheme": event["scheme"], "status": status,
-                                 "confirmed": confirmed if status == "retired" else None})
+                                 "confirmed": (confirmed or when) if status == "retired" else None})
         if (status == "old_urban" or event.get("old_urban")) and (self.old_urban is None or when < self.old_urban):
             self.old_urban = when
 
@@ -215,12 +215,28 @@ class Accounts:
         """ACC-RET: the rate for the month starting on `first`, or None when the person is not credited."""
         if p.enrolled > first or p.suspended.at(first, False):
             return None
-        standing = p.standing.at(first)
-        if standing is None or standing["status"] != "retired" or standing["confirmed"] >= first:
+        confirmed = retired_since(p.standing, (first, float("inf")))
+        if confirmed is None or confirmed >= first:
             return None
-        if p.old_urban is not None and p.old_urban <= first and standing["confirmed"] < OLD_URBAN_CONFIRMED_FROM:
+        if p.old_urban is not None and p.old_urban <= first and confirmed < OLD_URBAN_CONFIRMED_FROM:
             return None
         return RETIREE_RATE[age_on(p.birth, first) >= 70]
+
+
+def retired_since(standings, key):
+    """ACC-RET, TIME-DATED: the confirmation of the retirement in effect at `key` (a date and a log sequence: the
+    standings and retirements before it by date, then log order), or None when the person is not a retired employee
+    there: the first day of the run of retired employee standings that holds there, whatever the log order. A
+    retirement_confirmed's standing starts a run on its date; a standing given as retired continues the run in
+    effect before it (confirming again changes nothing), else starts one (on its own date, or the enrolment's
+    retired_on)."""
+    given = max((x for x in standings.given.entries if x[:2] < key), key=lambda x: x[:2], default=None)
+    if given is None or given[2]["scheme"] != "employee":
+        return None
+    if given[2]["status"] != "retired":
+        held = [r for r in standings.retirements if given[:2] < r < key]
+        return min(held)[0] if held else None
+    return retired_since(standings, given[:2]) or given[2]["confirmed"]
 
 
 def employer_part(month, age):

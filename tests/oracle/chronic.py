@@ -31,6 +31,10 @@ Interpretations where POLICY.md is silent (each a reading of the rule cited):
   again in one year is two registrations, each with its own position (CHR-REG: "a new approval is a new
   registration ... pro-rated like any disease added in the year"). A registration ended by a change of scheme
   counts no more (CHR-CHANGE).
+- CHR-CHANGE, TIME-DATED: a change of scheme ends, on its date, every registration of the person not ended by then,
+  whatever ends it later (another change, a revocation or a suspension logged before it). An approval dated before a
+  change logged before it is a registration of the period before that change (ended there), whatever the later
+  period holds: it is refused DISEASE_ALREADY_REGISTERED only by a registration of its own period.
 - CHR-SUSP: the bucket's chronic cost of the year is summed over its scheme periods; an approval dated in the next
   year but logged before the close is not suspended.
 - ORD-AWAY for chronic claims: the self-first amount counts into the bucket's limit_used as far as the bucket limit
@@ -212,8 +216,12 @@ class Chronic:
         p.standing.add(when, standing_of(e))
         if old is not None and old["scheme"] != e["scheme"]:
             p.changes.append(when)
-            for reg in p.regs:  # CHR-CHANGE: registrations end (facility choices end with their period)
-                if active(reg) and not approved_under(reg, p, when, e["scheme"]):
+            # CHR-CHANGE, TIME-DATED: the registrations not ended by the change's date end then, one that a later
+            # change (logged before this one) or a revocation or suspension dated after it ended included (facility
+            # choices end with their period)
+            for reg in p.regs:
+                ends = [reg[k] for k in ("revoked", "suspended", "ended") if reg[k] is not None]
+                if all(end > when for end in ends) and not approved_under(reg, p, when, e["scheme"]):
                     reg["ended"] = when
 
     def on_retirement_confirmed(self, e):
@@ -280,13 +288,15 @@ class Chronic:
         disease, when = e["disease"], day(e["at"])
         if bucket == "ordinary" and disease in INPATIENT_ONLY:
             return self.refuse(e, "DISEASE_NOT_IN_BUCKET")
+        # CHR-CHANGE: one dated before a change of scheme logged earlier ends at that change, as in date order
+        ended = min((c for c in p.changes if c > when), default=None)
         for reg in p.regs:
-            if reg["disease"] == disease and active(reg):
+            # (one approved in a later scheme period, by a change logged earlier, is another registration: in date
+            # order it came after this one, which that change ended)
+            if reg["disease"] == disease and active(reg) and (ended is None or reg["approved"] < ended):
                 if reg["bucket"] != bucket:
                     return self.refuse(e, "DISEASE_ALREADY_REGISTERED")
                 return self.expected.judge(e["id"])  # CHR-REG: changes nothing
-        # CHR-CHANGE: one dated before a change of scheme logged earlier ends at that change, as in date order
-        ended = min((c for c in p.changes if c > when), default=None)
         p.regs.append({"disease": disease, "bucket": bucket, "approved": when,
                        "applied": day(e.get("applied", e["at"])), "effective": when + datetime.timedelta(days=1),
                        "variant": e.get("variant"), "revoked": None, "suspended": None, "ended": ended,

@@ -147,9 +147,15 @@ class Facilities:
         self.logged = 0
 
     def add(self, event):
+        """A facility_updated of a facility with no version in effect on its date, as logged so far, is refused
+        (POLICY.md: a non-claim event naming an unknown facility is refused, UNKNOWN_FACILITY): a registration
+        logged later, or one dated after the update, does not bring it back."""
         attributes = {k: v for k, v in event.items() if k not in ("type", "id", "at", "facility", "name")}
+        when = day(event["at"])
+        if event["type"] == "facility_updated" and self.at(event["facility"], when) is None:
+            return
         self.logged += 1
-        self.versions.setdefault(event["facility"], []).append((day(event["at"]), self.logged, attributes))
+        self.versions.setdefault(event["facility"], []).append((when, self.logged, attributes))
 
     def at(self, facility, when):
         """The facility's attributes in effect on a day (updates applied in date order), or None: a facility with

@@ -19,7 +19,14 @@ claim_reversed and outpatient_designated, and an outpatient_designated dated whe
 
 Interpretations where POLICY.md is silent (each a reading of the rule cited):
 - TIME-DATED: a facility with no registration in effect on a claim's date is unknown for it (UNKNOWN_FACILITY);
-  an outpatient_designated of such a facility is refused UNKNOWN_FACILITY.
+  an outpatient_designated of such a facility is refused UNKNOWN_FACILITY; so is a facility_updated (when logged:
+  common.Facilities.add), which then changes nothing.
+- ORD-INPT: stays by date whatever the log order; of one day, a discharge ends the stay open, an admission and a
+  discharge left make a one-day stay, and an admission still left opens one (Person.in_stay).
+- ORD-DESIG with P-CHANGE, by date (designation): a designation in force at a change of scheme that the new scheme
+  may not designate ends there, whatever the log order; one dated on or after a change logged after it, which the
+  new scheme may not designate, never held (one logged after the change would have been refused), and it is not
+  counted as a change.
 - §6 claim order: an unknown person, then an unknown facility, then DUPLICATE_CLAIM. (That a claim rejected for an
   unknown facility still uses its claim id is §4's text: "an earlier claim event ..., whatever that one's outcome".)
 - ORD-TYPE, TIME-ORDER: the scheme periods are those the standings give by date (a change dated before another and
@@ -83,9 +90,10 @@ class Person:
         self.birth = day(event["birth_date"])
         self.standing = Standings()
         self.suspended = Timeline()
-        self.stays = []  # [admitted, discharged or None] (ORD-INPT)
-        self.designated = Timeline()
-        self.changes = collections.Counter()  # designation changes by calendar year
+        self.admitted, self.discharged = [], []  # ORD-INPT: the dates, whatever the log order (TIME-DATED)
+        self.designated = Timeline()  # as made, by outpatient_designated and claims; designation() reads it
+        self.made_under = {}  # log sequence of a designated entry -> the scheme in force on its date when made
+        self.changes = []  # log sequences of the designated entries counted as changes (ORD-DESIG)
         self.used = collections.defaultdict(lambda: {"deductible": ZERO, "limit": ZERO})  # (anchor, date, year)
         self.year_fund = collections.defaultdict(lambda: ZERO)  # ORD-INC figures by service year
         self.year_eligible = collections.defaultdict(lambda: ZERO)
@@ -118,7 +126,22 @@ class Person:
         return standing is not None and standing["status"] == "retired"
 
     def in_stay(self, when):
-        return any(a <= when and (b is None or when <= b) for a, b in self.stays)
+        """ORD-INPT: admission to discharge, both inclusive, the stays taken by date whatever the log order. A day
+        is read as: a discharge ends the stay already open; then an admission and a discharge left of the day make a
+        one-day stay; an admission still left opens a stay (gongji's reading of feeds whose same-day order is not
+        known, state.h stays_of)."""
+        open_from = None
+        for d in sorted(set(self.admitted) | set(self.discharged)):
+            ins, outs = self.admitted.count(d), self.discharged.count(d)
+            if open_from is not None and outs:
+                if open_from <= when <= d:
+                    return True
+                open_from, outs = None, outs - 1
+            if min(ins, outs) and d == when:
+                return True
+            if ins > outs and open_from is None:
+                open_from = d
+        return open_from is not None and open_from <= when
 
     def limit(self, when):
         """ORD-LIM with P-MINOR."""
@@ -163,7 +186,7 @@ class Ordinary:
         old = p.stand(when)
         p.standing.add(when, new)
         if old and old["scheme"] != new["scheme"]:
-            current = p.designated.at(when)
+            current = self.designation(p, when)
             if current is not None and not self.can_designate(p, current, when):
                 p.designated.add(when, None)
 
@@ -181,12 +204,11 @@ class Ordinary:
 
     def on_inpatient_admitted(self, e):
         if self.person(e):
-            self.person(e).stays.append([day(e["at"]), None])
+            self.person(e).admitted.append(day(e["at"]))
 
     def on_inpatient_discharged(self, e):
-        for stay in self.person(e).stays if self.person(e) else []:
-            if stay[1] is None:
-                stay[1] = day(e["at"])
+        if self.person(e):
+            self.person(e).discharged.append(day(e["at"]))
 
     def on_contribution_interrupted(self, e):
         p, when = self.person(e), day(e["at"])
@@ -200,6 +222,37 @@ class Ordinary:
             return False
         return p.stand(when)["scheme"] == "employee" or attributes.get("kind") in RESIDENT_UNITS
 
+    def designation(self, p, when):
+        """ORD-DESIG with P-CHANGE by date (TIME-DATED), whatever the log order: the facility designated on `when`, or
+        None. A designation dated in a scheme period begun by a change logged after it, which the new scheme may not
+        designate, never held (one logged after that change was refused); one in force at a later change of scheme that the new scheme may not
+        designate ends there ("a designated facility the new scheme may not designate ends")."""
+        held = None
+        for d, seq, facility in sorted(p.designated.entries, key=lambda x: x[:2]):
+            if d > when:
+                break
+            if facility is None or self.held(p, d, seq, facility):
+                held = (d, facility)
+        if held is None or held[1] is None:
+            return None
+        changes = [d for d, _ in p.standing.periods()[1:] if held[0] < d <= when]
+        return None if any(not self.can_designate(p, held[1], d) for d in changes) else held[1]
+
+    def held(self, p, d, seq, facility):
+        """Whether the designation of `facility` dated `d` (log sequence `seq`) held: made under the scheme in force
+        on its date now, or one that scheme may designate too."""
+        return p.made_under[seq] == p.stand(d)["scheme"] or self.can_designate(p, facility, d)
+
+    def designate(self, p, when, facility):
+        p.made_under[len(p.designated.entries)] = p.stand(when)["scheme"]
+        p.designated.add(when, facility)
+
+    def changes_in(self, p, year):
+        """ORD-DESIG: the changes counted in a calendar year, but for a designation that never held (above)."""
+        entries = {seq: (d, facility) for d, seq, facility in p.designated.entries}
+        return sum(1 for seq in p.changes
+                   if entries[seq][0].year == year and self.held(p, entries[seq][0], seq, entries[seq][1]))
+
     def on_outpatient_designated(self, e):
         p, when = self.person(e), day(e["at"])
         if not p:
@@ -210,14 +263,14 @@ class Ordinary:
             return self.refuse(e, "UNKNOWN_FACILITY")
         if not self.can_designate(p, e["facility"], when):
             return self.refuse(e, "FACILITY_NOT_DESIGNATABLE")
-        current = p.designated.at(when)
+        current = self.designation(p, when)
         if current == e["facility"]:
             return self.expected.judge(e["id"])
         if current is not None:
-            if p.changes[when.year] >= CHANGES_PER_YEAR:
+            if self.changes_in(p, when.year) >= CHANGES_PER_YEAR:
                 return self.refuse(e, "DESIGNATION_CHANGES_EXHAUSTED")
-            p.changes[when.year] += 1
-        p.designated.add(when, e["facility"])
+            p.changes.append(len(p.designated.entries))
+        self.designate(p, when, e["facility"])
         return self.expected.judge(e["id"])
 
     def refuse(self, e, reason):
@@ -227,7 +280,7 @@ class Ordinary:
         """ORD-DESIG for a claim at a facility: None when it may go on, else the rejection."""
         attributes = self.facilities.at(e["facility"], when)
         parent = attributes.get("parent") if attributes.get("ordinary_outpatient") else None
-        current = p.designated.at(when)
+        current = self.designation(p, when)
         if current is not None:
             ok = e["facility"] == current or (parent is not None and parent == current)
             return None if ok else rejection("rejected", "NOT_DESIGNATED", res["total"])
@@ -238,7 +291,7 @@ class Ordinary:
             target = parent
         if target is None:
             return rejection("rejected", "NOT_DESIGNATED", res["total"])
-        p.designated.add(when, target)
+        self.designate(p, when, target)
         res["reasons"].add("AUTO_DESIGNATED")
         return None
 
