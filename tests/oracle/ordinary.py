@@ -23,10 +23,11 @@ Interpretations where POLICY.md is silent (each a reading of the rule cited):
   common.Facilities.add), which then changes nothing.
 - ORD-INPT: stays by date whatever the log order; of one day, a discharge ends the stay open, an admission and a
   discharge left make a one-day stay, and an admission still left opens one (Person.in_stay).
-- ORD-DESIG with P-CHANGE, by date (designation): a designation in force at a change of scheme that the new scheme
-  may not designate ends there, whatever the log order; one dated on or after a change logged after it, which the
-  new scheme may not designate, never held (one logged after the change would have been refused), and it is not
-  counted as a change.
+- ORD-DESIG with P-CHANGE, by date (by_date): standings and designations are taken in date order, the events of
+  one day in log order (as ORD-TYPE takes a day's standings), whatever order the days were logged in: a designation
+  in force at a change of scheme that the new scheme may not designate ends there; one the scheme in force at its
+  place may not designate never held (logged after the change, it would have been refused), and it is not counted
+  as a change.
 - §6 claim order: an unknown person, then an unknown facility, then DUPLICATE_CLAIM. (That a claim rejected for an
   unknown facility still uses its claim id is §4's text: "an earlier claim event ..., whatever that one's outcome".)
 - ORD-TYPE, TIME-ORDER: the scheme periods are those the standings give by date (a change dated before another and
@@ -91,9 +92,10 @@ class Person:
         self.standing = Standings()
         self.suspended = Timeline()
         self.admitted, self.discharged = [], []  # ORD-INPT: the dates, whatever the log order (TIME-DATED)
-        self.designated = Timeline()  # as made, by outpatient_designated and claims; designation() reads it
-        self.made_under = {}  # log sequence of a designated entry -> the scheme in force on its date when made
-        self.changes = []  # log sequences of the designated entries counted as changes (ORD-DESIG)
+        self.logged = 0  # the person's events so far: their log order, shared by standings and designations
+        self.standing_logged = {}  # sequence of a standing entry (common.Standings) -> its place in the log order
+        self.designations = []  # (date, place in the log order, facility): outpatient_designated and claims
+        self.changes = []  # places of the designations counted as changes (ORD-DESIG)
         self.used = collections.defaultdict(lambda: {"deductible": ZERO, "limit": ZERO})  # (anchor, date, year)
         self.year_fund = collections.defaultdict(lambda: ZERO)  # ORD-INC figures by service year
         self.year_eligible = collections.defaultdict(lambda: ZERO)
@@ -105,6 +107,11 @@ class Person:
         self.tcm_day = collections.defaultdict(list)  # date -> therapy codes accepted (None: an item without one)
         self.therapy_uses = collections.defaultdict(list)  # code -> dates
         self.standing.add(self.enrolled, standing_of(event))
+        self.standing_logged[self.standing.given.entries[-1][1]] = self.tick()
+
+    def tick(self):
+        self.logged += 1
+        return self.logged
 
     def stand(self, when):
         return self.standing.at(when)
@@ -183,12 +190,8 @@ class Ordinary:
         when, new = day(e["at"]), standing_of(e)
         if when < p.enrolled:
             return  # P-ELIG: no standing before the enrolment; the change is refused (NOT_ELIGIBLE) and does nothing
-        old = p.stand(when)
         p.standing.add(when, new)
-        if old and old["scheme"] != new["scheme"]:
-            current = self.designation(p, when)
-            if current is not None and not self.can_designate(p, current, when):
-                p.designated.add(when, None)
+        p.standing_logged[p.standing.given.entries[-1][1]] = p.tick()
 
     def on_retirement_confirmed(self, e):
         if self.person(e):
@@ -216,42 +219,48 @@ class Ordinary:
             p.bonus.add(when, Decimal("0.0"))
 
     # --- designation (ORD-DESIG) -------------------------------------------------------------------------------
-    def can_designate(self, p, facility, when):
+    def can_designate(self, p, facility, when, scheme=None):
+        """Whether `facility` may be designated on `when` under `scheme` (default: the person's scheme then)."""
         attributes = self.facilities.at(facility, when)
         if not attributes or not attributes.get("ordinary_outpatient") or attributes.get("parent"):
             return False
-        return p.stand(when)["scheme"] == "employee" or attributes.get("kind") in RESIDENT_UNITS
+        return (scheme or p.stand(when)["scheme"]) == "employee" or attributes.get("kind") in RESIDENT_UNITS
 
-    def designation(self, p, when):
-        """ORD-DESIG with P-CHANGE by date (TIME-DATED), whatever the log order: the facility designated on `when`, or
-        None. A designation dated in a scheme period begun by a change logged after it, which the new scheme may not
-        designate, never held (one logged after that change was refused); one in force at a later change of scheme that the new scheme may not
-        designate ends there ("a designated facility the new scheme may not designate ends")."""
-        held = None
-        for d, seq, facility in sorted(p.designated.entries, key=lambda x: x[:2]):
+    def by_date(self, p, when):
+        """ORD-DESIG with P-CHANGE, TIME-DATED: the person's standings and designations taken in date order (then log
+        order), whatever order they were logged in: (the facility designated on `when` or None, the places of the
+        designations that never held). A change of scheme ends a designation in force that the new scheme may not
+        designate ("a designated facility the new scheme may not designate ends"); a designation the scheme in force
+        on its date may not designate never holds (logged after that change, it was refused)."""
+        steps = [(d, p.standing_logged[seq], None, standing) for d, seq, standing in p.standing.given.entries]
+        steps += [(d, place, facility, None) for d, place, facility in p.designations]
+        held, scheme, void = None, None, set()
+        for d, place, facility, standing in sorted(steps, key=lambda x: x[:2]):
             if d > when:
                 break
-            if facility is None or self.held(p, d, seq, facility):
-                held = (d, facility)
-        if held is None or held[1] is None:
-            return None
-        changes = [d for d, _ in p.standing.periods()[1:] if held[0] < d <= when]
-        return None if any(not self.can_designate(p, held[1], d) for d in changes) else held[1]
+            if standing is not None:
+                if held is not None and not self.can_designate(p, held, d, standing["scheme"]):
+                    held = None
+                scheme = standing["scheme"]
+            elif self.can_designate(p, facility, d, scheme):
+                held = facility
+            else:
+                void.add(place)
+        return held, void
 
-    def held(self, p, d, seq, facility):
-        """Whether the designation of `facility` dated `d` (log sequence `seq`) held: made under the scheme in force
-        on its date now, or one that scheme may designate too."""
-        return p.made_under[seq] == p.stand(d)["scheme"] or self.can_designate(p, facility, d)
+    def designation(self, p, when):
+        return self.by_date(p, when)[0]
 
     def designate(self, p, when, facility):
-        p.made_under[len(p.designated.entries)] = p.stand(when)["scheme"]
-        p.designated.add(when, facility)
+        place = p.tick()
+        p.designations.append((when, place, facility))
+        return place
 
     def changes_in(self, p, year):
-        """ORD-DESIG: the changes counted in a calendar year, but for a designation that never held (above)."""
-        entries = {seq: (d, facility) for d, seq, facility in p.designated.entries}
-        return sum(1 for seq in p.changes
-                   if entries[seq][0].year == year and self.held(p, entries[seq][0], seq, entries[seq][1]))
+        """ORD-DESIG: the changes counted in a calendar year, but for a designation that never held (by_date)."""
+        void = self.by_date(p, date.max)[1]
+        dated = {place: d for d, place, _ in p.designations}
+        return sum(1 for place in p.changes if dated[place].year == year and place not in void)
 
     def on_outpatient_designated(self, e):
         p, when = self.person(e), day(e["at"])
@@ -270,7 +279,8 @@ class Ordinary:
         if current is not None:
             if self.changes_in(p, when.year) >= CHANGES_PER_YEAR:
                 return self.refuse(e, "DESIGNATION_CHANGES_EXHAUSTED")
-            p.changes.append(len(p.designated.entries))
+            p.changes.append(self.designate(p, when, e["facility"]))
+            return self.expected.judge(e["id"])
         self.designate(p, when, e["facility"])
         return self.expected.judge(e["id"])
 
