@@ -152,7 +152,6 @@ class Server : public RdKafka::RebalanceCb {
     on_topic([&] { store_.check_log(*log); });
     store_.record_run(policy_, partitions_);
     on_topic([&] { store_.record_latest_dates(*log); });  // a format-9 store: its l/ and u/ keys from the topic
-    on_topic([&] { store_.migrate_designations(*log, policy_); });  // a format-15 store: its filings from the topic
   }
 
   // (Re)creates the transactional producer; init_transactions fences and aborts whatever an earlier producer with

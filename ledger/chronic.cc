@@ -240,13 +240,7 @@ void designate_chronic_facility(const ChronicFacilityDesignated& e, PersonState&
     const std::string* filed = ymd_of(e.at).m == 12 ? value_at(*line, jan1(year_of(e.at) + 1)) : nullptr;
     if (!cur || cur->empty()) {
       changes.push_back({line, e.at, **field});
-    } else if (*cur == **field && (!filed || filed->empty() || *filed == **field)) {
-      // The facility in effect filed again: no change, but a choice from its date, which a change of scheme dated
-      // before it and logged after it does not end (TIME-DATED, as in date order; it was dropped, and the change
-      // emptied the slot), unless the line holds it from that date already.
-      if (std::none_of(line->begin(), line->end(), [&](const auto& x) { return x.from == e.at && x.value == **field; }))
-        changes.push_back({line, e.at, **field});
-    } else {
+    } else if (*cur != **field || (filed && !filed->empty() && *filed != **field)) {
       if (ymd_of(e.at).m != 12) {
         out.push_back(refusal(e, Reason::CHRONIC_FACILITY_LOCKED, "the chronic facility " + *cur +
                                                                           " can change only by a December filing, "

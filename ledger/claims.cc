@@ -114,8 +114,7 @@ void drop_undesignatable(PersonState& p, Date from, Date to, Scheme scheme, Stat
       ++i;
       continue;
     }
-    // It replaced another: counted as a change (designate; a re-designation of the same one was not).
-    if (i > 0 && !p.designation[i - 1].value.empty() && p.designation[i - 1].value != x.value) {
+    if (i > 0 && !p.designation[i - 1].value.empty()) {  // it replaced one: counted as a change (designate)
       auto counted = std::find(p.designation_changes.begin(), p.designation_changes.end(), x.from);
       if (counted != p.designation_changes.end()) p.designation_changes.erase(counted);
     }

@@ -101,12 +101,6 @@ void apply_facility(const S& e, StateAccess& state, const FoldContext& ctx, std:
   state.touch_facility(f->id);
 }
 
-// Whether the designation timeline holds `facility` from `d` exactly (a repeat of one designation adds nothing).
-bool designated_on_exactly(const PersonState& p, Date d, const std::string& facility) {
-  return std::any_of(p.designation.begin(), p.designation.end(),
-                     [&](const Dated<std::string>& x) { return x.from == d && x.value == facility; });
-}
-
 void designate(const OutpatientDesignated& e, PersonState& p, StateAccess& state, const FoldContext& ctx,
                std::vector<Output>& out) {
   FacilityState* f = state.facility(e.facility);
@@ -127,16 +121,7 @@ void designate(const OutpatientDesignated& e, PersonState& p, StateAccess& state
     return;
   }
   std::string cur = designation_on(p, e.at);
-  if (cur == e.facility) {
-    // Re-designating the current facility is not a change (ORD-DESIG), but it is a designation from its date: a
-    // change to another facility dated before it and logged after it ends there, as in date order (TIME-DATED; it was
-    // dropped, and the other facility stayed designated: the time-travel fuzzing of session 53).
-    if (!designated_on_exactly(p, e.at, e.facility)) {
-      designate_from(p, e.at, e.facility, state);
-      state.touch_person(p.id);
-    }
-    return;
-  }
+  if (cur == e.facility) return;  // re-designating the current facility is not a change
   if (!cur.empty()) {
     const int year = year_of(e.at);
     const auto changes = std::count_if(p.designation_changes.begin(), p.designation_changes.end(),

@@ -46,7 +46,6 @@
 #include "oplog/oplog.h"
 #include "events/partition.h"
 #include "events/text.h"
-#include "ledger/mem_state.h"
 #include "ledger/state_codec.h"
 #include "readback/output_lines.h"
 
@@ -1169,10 +1168,10 @@ void Store::catch_up() {
 // writable open migrates formats 2 to 8 (migrate_2_to_3, then migrate_outputs from 3, 4 or 5 to 6, then migrate_meta
 // to 7, then migrate_to_8, then migrate_persons to 9), each step saying what it did on the operational log (format 10
 // is built from the log: record_latest_dates; 11 from 10 by migrate_to_11, 12 from 11, 13 from 12 and 14 from 13
-// by migrate_persons, 15 from 14 by migrate_facilities; 16 from the log again: migrate_designations); a read-only
-// open reads formats 4 to 16 as they are (reads_format), and a store left halfway to format 8 as format 7, halfway
-// to 9 as 8, to 12 as 11, to 13 as 12, to 14 as 13, to 15 as 14 (format()). A secondary reads it again at
-// catch_up() while it is below kStoreFormat.
+// by migrate_persons, 15 from 14 by migrate_facilities); a read-only open reads formats 4 to 15 as they are
+// (reads_format), and a store left halfway to format 8 as format 7, halfway to 9 as 8, to 12 as 11, to 13 as 12, to
+// 14 as 13, to 15 as 14 (format()). A secondary reads it
+// again at catch_up() while it is below kStoreFormat.
 // Anything else, and formats 2 and 3 in a read-only open, is refused with what to run. A new format adds its step
 // after the last one, and says so at kStoreFormat.
 void Store::check_format(bool read_only) {
@@ -1659,10 +1658,8 @@ struct PartitionFolder::Impl {
                                            "folded on (Store::record_latest_dates)"
                         : s.format_ < 11 ? ": its month index (t/) must be built before it is folded on (a writable "
                                            "open builds it: Store::migrate_to_11)"
-                        : s.format_ < 15 ? ": its persons must be re-encoded before it is folded on (a writable "
-                                           "open does it: Store::migrate_persons)"
-                                         : ": its designations must be derived again from the log before it is "
-                                           "folded on (Store::migrate_designations)"));
+                                         : ": its persons must be re-encoded before it is folded on (a writable "
+                                           "open does it: Store::migrate_persons)"));
     dates = dates_committed = stored_dates(s, d, p);
     months = months_committed = stored_months(d, p, next, s.dir_);
   }
@@ -2206,7 +2203,6 @@ FoldStats Store::fold(EventLog& log, const Policy& policy, const FoldOptions& op
     for (int p = 0; p < log.partitions(); ++p) log.check_records(p, folded_offset(p));  // damage ahead: refuse now
   record_run(policy, log.partitions());  // refuses another policy before anything is written
   record_latest_dates(log);  // a format-9 store: its l/ and u/ keys from the log, before anything is folded on
-  migrate_designations(log, policy);  // a format-15 store: its persons' filings again from the log
   if (opt.checkpoint_every && !opt.checkpoint_dir.empty()) remove_partial_checkpoints(opt.checkpoint_dir);
   std::vector<int> todo;
   for (int p = 0; p < log.partitions(); ++p) todo.push_back(p);
@@ -2537,125 +2533,6 @@ void Store::record_latest_dates(EventLog& log) {
               "of " + std::to_string(partitions) + " partitions recorded from the log (" + std::to_string(records) +
               " records read)");
   format_ = migrate_from_10(10, false);
-}
-
-namespace {
-// Whether `p`'s timelines hold what a filing folded since format 16 leaves (migrate_designations): an entry of the
-// facility from the filing's date (or, for a December change of a chronic slot, from 1 January).
-bool holds_filing(const PersonState& p, const Event& e) {
-  auto has = [](const std::vector<Dated<std::string>>& line, Date from, const std::string& facility) {
-    return std::any_of(line.begin(), line.end(), [&](const auto& x) { return x.from == from && x.value == facility; });
-  };
-  if (const auto* d = e.as<OutpatientDesignated>()) return has(p.designation, d->at, d->facility);
-  const auto* c = e.as<ChronicFacilityDesignated>();
-  if (!c) return true;
-  const Date next_jan1 = jan1(year_of(c->at) + 1);
-  auto in_any_bucket = [&](auto slot, const std::optional<std::string>& facility) {
-    if (!facility) return true;
-    return std::any_of(p.chronic_facilities.begin(), p.chronic_facilities.end(), [&](const auto& b) {
-      const auto& line = b.second.*slot;
-      return has(line, c->at, *facility) || has(line, next_jan1, *facility);
-    });
-  };
-  return in_any_bucket(&ChronicFacilities::main, c->facility) &&
-         in_any_bucket(&ChronicFacilities::specialty, c->specialty_facility);
-}
-
-
-// An event of the log decoded under the policy's codes, or none: a dead letter of the fold (d/), or refused under them.
-std::optional<Event> decoded_under(const Policy& policy, std::string_view payload) {
-  try {
-    return decode_event(payload, policy.codes());
-  } catch (const EventError&) {
-    return std::nullopt;
-  }
-}
-}  // namespace
-
-// migrate_designations: the persons of `partition` with a filing folded (below `to`) that their timelines do not
-// hold; `records` counts the records read.
-std::set<std::string> Store::filings_not_held(EventLog& log, const Policy& policy, int partition, uint64_t to,
-                                              uint64_t& records) const {
-  std::set<uint64_t> dead;  // d/<partition>/<offset>: records the fold did not apply
-  scan("d/" + hex4(partition) + "/", [&](const std::string& key, std::string_view) {
-    dead.insert(std::stoull(key.substr(7), nullptr, 16));
-  });
-  std::set<std::string> persons;
-  log.read(partition, 0, [&](const LogRecord& r) {
-    if (r.offset >= to) return false;
-    if (++records % 1000000 == 0)
-      oplog::info("migrating " + dir_ + " to format 16: " + std::to_string(records) + " records read");
-    if (dead.contains(r.offset)) return true;
-    const std::optional<Event> e = decoded_under(policy, r.payload);
-    if (!e || !(e->as<OutpatientDesignated>() || e->as<ChronicFacilityDesignated>())) return true;
-    const std::string& id = *e->person();
-    if (persons.contains(id)) return true;
-    const std::optional<PersonState> p = person(id);
-    if (p && !holds_filing(*p, *e)) persons.insert(id);
-    return true;
-  });
-  return persons;
-}
-
-// migrate_designations: the events of the index under `prefix` (i/<person>/<partition>/ or g/<partition>/), in log
-// order, decoded under the policy's codes (none for one they refuse).
-std::vector<std::pair<uint64_t, std::optional<Event>>> Store::indexed_events(EventLog& log, const Policy& policy,
-                                                                             int partition,
-                                                                             const std::string& prefix) const {
-  std::vector<std::pair<uint64_t, std::optional<Event>>> out;
-  scan(prefix, [&](const std::string& key, std::string_view v) {
-    const IndexEntry at = decode_index_entry(v, key);
-    const uint64_t offset = std::stoull(key.substr(key.size() - 16), nullptr, 16);
-    log.read_at(partition, offset, at.locator,
-                [&](const LogRecord& r) { out.emplace_back(offset, decoded_under(policy, r.payload)); });
-  });
-  return out;
-}
-
-void Store::migrate_designations(EventLog& log, const Policy& policy) {
-  if (format_ != 15 || read_only_) return;
-  const int n = partitions();
-  MigrationWrites m(db_.get(), dir_, 16);
-  uint64_t records = 0, refolded = 0, changed = 0;
-  for (int part = 0; part < n; ++part) {
-    const uint64_t to = folded_offset(part);
-    if (to == 0) continue;
-    const std::set<std::string> persons = filings_not_held(log, policy, part, to, records);
-    if (persons.empty()) continue;
-    // The partition's shared events (facilities, period closes), decoded once; each person's own merged with them
-    // in log order and folded into a state of that person alone.
-    const std::string hp = hex4(part);
-    const auto shared = indexed_events(log, policy, part, "g/" + hp + "/");
-    const FoldContext ctx{&policy, part, n, true};
-    for (const std::string& id : persons) {
-      const auto own = indexed_events(log, policy, part, "i/" + key_part(id) + "/" + hp + "/");
-      MemState state;
-      for (size_t i = 0, j = 0; i < own.size() || j < shared.size();) {
-        const bool take_own = j == shared.size() || (i < own.size() && own[i].first < shared[j].first);
-        const auto& [offset, event] = take_own ? own[i++] : shared[j++];
-        if (event) apply_event(*event, state, ctx);
-      }
-      ++refolded;
-      std::optional<PersonState> stored = person(id);
-      const PersonState* again = state.person(id);
-      if (!stored || !again ||
-          (stored->designation == again->designation && stored->designation_changes == again->designation_changes &&
-           stored->chronic_facilities == again->chronic_facilities))
-        continue;
-      stored->designation = again->designation;
-      stored->designation_changes = again->designation_changes;
-      stored->chronic_facilities = again->chronic_facilities;
-      m.batch.Put("p/" + hp + "/" + key_part(id), encode_person(*stored));
-      ++changed;
-      if (m.batch.Count() >= 10000) m.write(false);
-    }
-  }
-  m.batch.Put(kFormatKey, "16");
-  m.write(true);
-  format_ = 16;
-  oplog::info("migrated the store at " + dir_ + " to format 16: " + std::to_string(records) + " records read, " +
-              std::to_string(refolded) + " persons folded again from the log, " + std::to_string(changed) +
-              " of them with designations or chronic facilities derived anew");
 }
 
 int Store::migrate_from_10(int format, bool halfway) {

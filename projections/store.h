@@ -59,7 +59,6 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <set>
 #include <mutex>
 #include <memory>
 #include <optional>
@@ -145,20 +144,16 @@ class StoreLock {
 //      after a later-dated one reaches it; state.h FacilityVersion::set); Store::migrate_facilities re-encodes every
 //      facility at a writable open of format 14, each version's fields read as those that differ from the version
 //      before (state_codec.h); a read-only open reads format 14's facilities so
-//  16  a filing of the designation or chronic facility in effect kept as an entry from its date (ORD-DESIG, CHR-FAC,
-//      TIME-DATED: a change dated before it and logged after it ends there). Built from the log, as 10 is: a writable
-//      open leaves a format-15 store at 15, and Store::fold and `serve` (migrate_designations) fold the persons
-//      concerned again from the log before folding on; a read-only open reads format 15 as it is
 // A writable open migrates formats 2 to 8 in place (Store::migrate_2_to_3, then migrate_outputs to 6, then
 // migrate_meta to 7, then migrate_to_8, then migrate_persons to 9; then a fold's record_latest_dates to 10, then
-// migrate_to_11, migrate_persons to 12, 13 and 14 and migrate_facilities to 15, then a fold's migrate_designations
-// to 16; a format-10 store migrate_to_11 at its open, 11, 12 and 13 migrate_persons, 14 migrate_facilities); a
-// read-only one refuses 2 and 3, saying to run a fold once, and reads 4 to 16 as they are
+// migrate_to_11, migrate_persons to 12, 13 and 14 and migrate_facilities to 15; a format-10 store migrate_to_11 at
+// its open, 11, 12 and 13 migrate_persons, 14 migrate_facilities); a read-only one refuses 2 and 3, saying to run a
+// fold once, and reads 4 to 15 as they are
 // (settlement format 1 is still decoded, to the same steps, JSON lines and JSON metas are still read, a c/ value is
 // not read, a record both indexes list is read once, persons of formats 1 to 5 and facilities of format 1 are
 // decoded), as replays read
 // their checkpoints (a replay's copy is opened writable, so it is migrated).
-inline constexpr int kStoreFormat = 16;
+inline constexpr int kStoreFormat = 15;
 // Whether this binary reads a store (or checkpoint) of `format` without migrating it first.
 constexpr bool reads_format(int64_t format) { return format >= 4 && format <= kStoreFormat; }
 
@@ -446,16 +441,6 @@ class Store {
   // (migrate_to_11). A no-op on any other format and on a read-only store. fold() calls it after record_run,
   // `serve` after check_log; a PartitionFolder refuses a store it has not run on (StoreError).
   void record_latest_dates(EventLog& log);
-  // Format 15 -> 16 (ORD-DESIG, CHR-FAC, TIME-DATED), built from `log` as format 10 is: since format 16 the fold
-  // keeps a filing of the designation or chronic facility in effect as an entry from its date (formats up to 15
-  // dropped it, so a change dated before it and logged after it held past it). Each person with an
-  // outpatient_designated or chronic_facility_designated folded that their timelines hold no entry of (read in each
-  // partition's records up to the folded position, decoded under `policy`'s codes) is folded again from the i/ and
-  // g/ indexes alone, as a known-at reconstruction is (replay/reconstruct.h), and takes the refold's designation,
-  // designation changes and chronic facilities; nothing else of the person changes (what was paid stays). Then
-  // n/format 16, synced with the last persons; a crash before leaves format 15, and the next run derives the same.
-  // A no-op on any other format and on a read-only store. fold() and `serve` call it after record_latest_dates.
-  void migrate_designations(EventLog& log, const Policy& policy);
   // The store's format as this open found it (after any migration a writable open did, and record_latest_dates;
   // a secondary's catch_up() reads it again while below kStoreFormat); kStoreFormat for a store with nothing in it
   // yet.
@@ -635,10 +620,6 @@ class Store {
   int migrate_to_11();
   int migrate_persons(int to, uint8_t below);
   int migrate_facilities();
-  std::set<std::string> filings_not_held(EventLog& log, const Policy& policy, int partition, uint64_t to,
-                                         uint64_t& records) const;
-  std::vector<std::pair<uint64_t, std::optional<Event>>> indexed_events(EventLog& log, const Policy& policy,
-                                                                        int partition, const std::string& prefix) const;
   // The steps from format 10 on, each built from the store alone (migrate_to_11, migrate_persons to 12, 13, 14,
   // migrate_facilities to 15), for
   // a store of `format` 10 or more (`halfway`: n/migrating is there); returns the format reached. The one list of

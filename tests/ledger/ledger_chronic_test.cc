@@ -492,33 +492,6 @@ TEST(ChrChange, ABackDatedChangeLeavesTheApprovalsMadeUnderItsNewScheme) {
   }
 }
 
-// CHR-FAC, CHR-CHANGE, TIME-DATED: filing the chronic facility in effect again is no change, but a choice from its
-// date: a change of scheme and one back dated before it, logged after it, empty the slot on their dates and leave it
-// (as in date order, where it is the first choice of the new period). It was dropped, the slot stayed empty and the
-// claim was rejected NOT_DESIGNATED where 90.00 was due (found by the review of session 54).
-TEST(ChrFac, AFilingOfTheFacilityInEffectHoldsAfterAnEarlierDatedChangeLoggedLater) {
-  for (const bool late : {false, true}) {
-    SCOPED_TRACE(late ? "the changes logged after the filing" : "in date order");
-    Ledger l = employee_with_facility();  // H2 from 2022-12-01
-    auto there_and_back = [&] {
-      l.to_resident("E", "2023-03-01");
-      l.to_employee("E", "2023-04-01");
-    };
-    if (!late) there_and_back();
-    EXPECT_TRUE(l.chronic_facility("E", "H2", "2023-06-10").empty());
-    EXPECT_TRUE(l.chronic_facility("E", "H2", "2023-06-10").empty());  // sent twice
-    if (late) there_and_back();
-    EXPECT_TRUE(l.approve("E", "C17", "2023-06-10").empty());
-    const auto c = l.chronic_claim("E", "H2", "2023-07-10", "C17", "1000.00");
-    EXPECT_EQ(c["status"], "settled");
-    EXPECT_EQ(c["fund"], "90.00");  // 1000.00 - 900.00 deductible, at 90% (level 2, in service)
-    EXPECT_EQ(reasons(l.chronic_claim("E", "H2", "2023-05-10", "C17", "100.00")),
-              std::vector<std::string>{"DISEASE_NOT_REGISTERED"});
-    const auto& line = l.state.persons.at("E").chronic_facilities.at(Bucket::chronic_employee).main;
-    EXPECT_EQ(std::count_if(line.begin(), line.end(), [](const auto& x) { return x.value == "H2"; }), 2);
-  }
-}
-
 // CHR-ART17: the switch refers the Art.17 diseases once the current policy is encoded.
 TEST(ChrArt17, SwitchRefers) {
   std::string text = default_policy_text();

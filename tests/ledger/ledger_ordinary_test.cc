@@ -356,27 +356,6 @@ TEST(OrdDesig, FourthChangeRefused) {
   EXPECT_EQ(v[0]["reason"], "FACILITY_NOT_DESIGNATABLE");
 }
 
-// ORD-DESIG, TIME-DATED: re-designating the current facility is not a change, but it designates it from its date: a
-// change to another facility dated before it and logged after it ends there, as in date order. It was dropped, and
-// H2 stayed designated: the claim at T1 was rejected NOT_DESIGNATED where 490.00 was due (the time-travel fuzzing of
-// session 53). Only the change to H2 counts as one (in date order the re-designation would be a second: the count
-// follows the log, as before).
-TEST(OrdDesig, ARedesignationHoldsFromItsDateAfterAnEarlierDatedChangeLoggedLater) {
-  Ledger l;
-  l.employee("E");
-  EXPECT_TRUE(l.designate("E", "T1", "2023-01-01").empty());
-  EXPECT_TRUE(l.designate("E", "T1", "2023-06-01").empty());  // the same facility: not a change
-  EXPECT_TRUE(l.designate("E", "T1", "2023-06-01").empty());  // sent twice: nothing more
-  EXPECT_TRUE(l.designate("E", "H2", "2023-05-01").empty());  // dated before it, logged after it
-  EXPECT_EQ(l.person("E", "2023-05-15")["ordinary"]["designated_facility"], "H2");
-  EXPECT_EQ(l.person("E", "2023-07-10")["ordinary"]["designated_facility"], "T1");
-  EXPECT_EQ(l.person("E", "2023-07-10")["ordinary"]["changes_this_year"], 1);
-  const auto c = l.claim("E", "T1", "2023-07-10", items({item("drug", "1000.00")}));
-  EXPECT_EQ(c["status"], "settled");
-  EXPECT_EQ(c["fund"], "490.00");  // 1000.00 - 300.00 deductible, at 70% (level 1, in service)
-  EXPECT_EQ(l.state.persons.at("E").designation.size(), 3u);  // T1, H2, T1: the repeat added no entry
-}
-
 // ORD-AWAY: temporary out-of-area care: 10% first, counted into the limit; long-term as the same level here.
 TEST(OrdAway, TemporaryTenPercentCountsIntoTheLimit) {
   Ledger l;

@@ -276,8 +276,6 @@ class Chronic:
                 if when.month != 12:
                     return self.refuse(e, "CHRONIC_FACILITY_LOCKED")
                 plan.append((slot, datetime.date(when.year + 1, 1, 1), facility))
-            elif p.facility(bucket, slot, when) == facility:
-                plan.append((slot, when, facility))  # the one in effect: no change, but a choice of its date's period
         for slot, effective, facility in plan:
             p.choices.append((when, bucket, slot, effective, len(p.choices), facility))
         self.expected.judge(e["id"])

@@ -273,8 +273,7 @@ class Ordinary:
         if not self.can_designate(p, e["facility"], when):
             return self.refuse(e, "FACILITY_NOT_DESIGNATABLE")
         current = self.designation(p, when)
-        if current == e["facility"]:  # not a change (ORD-DESIG), but a designation from its date (TIME-DATED)
-            self.designate(p, when, e["facility"])
+        if current == e["facility"]:
             return self.expected.judge(e["id"])
         if current is not None:
             if self.changes_in(p, when.year) >= CHANGES_PER_YEAR:

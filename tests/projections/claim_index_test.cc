@@ -283,8 +283,8 @@ TEST(StoreFormat, NewStoreRecordsItsFormat) {
   EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).IsNotFound());  // empty: nothing to misread
   s.fold(*log, default_policy());
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "16");
-  EXPECT_EQ(kStoreFormat, 16);
+  EXPECT_EQ(v, "15");
+  EXPECT_EQ(kStoreFormat, 15);
 }
 
 // A query's secondary opened while its primary opens can see the store's keys without n/format for a moment
@@ -328,7 +328,7 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
     delete db;
   }
   const std::string expected = "the store at " + dir + " has format 1 (no n/format: written by a gongji before "
-                               "store formats) but this gongji reads format 16; rebuild it from the log: move " +
+                               "store formats) but this gongji reads format 15; rebuild it from the log: move " +
                                dir + " aside and run `gongji fold --data-dir " + d / "data" +
                                "` (with the --policy, and --brokers, it was folded with; checkpoints of the old "
                                "format are not used)";
@@ -354,13 +354,13 @@ TEST(StoreFormat, StoreWithoutFormatIsRefusedWithWhatToRun) {
 
 TEST(StoreFormat, NewerFormatIsRefused) {
   TempDir d;
-  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "17").ok()); }
+  { Store s(d / "state"); ASSERT_TRUE(s.db()->Put(rocksdb::WriteOptions(), "n/format", "16").ok()); }
   try {
     Store s(d / "state", true);
-    ADD_FAILURE() << "a format-17 store was opened";
+    ADD_FAILURE() << "a format-16 store was opened";
   } catch (const StoreFormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("has format 17 but this gongji reads format 16; use a gongji that reads "
-                                         "format 17, or rebuild it from the log"),
+    EXPECT_NE(std::string(e.what()).find("has format 16 but this gongji reads format 15; use a gongji that reads "
+                                         "format 16, or rebuild it from the log"),
               std::string::npos)
         << e.what();
     EXPECT_FALSE(e.migratable);  // so fold refuses it before opening anything for writing
@@ -384,19 +384,17 @@ TEST(StoreFormat, EmptyStoreWithoutFormatIsStamped) {
   s.record_run(default_policy(), 4);
   std::string v;
   ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-  EXPECT_EQ(v, "16");
+  EXPECT_EQ(v, "15");
 }
 
 // Issue 10: a format-3 store keeps settlements as JSON lines, and a format-2 store has no w/ index of the monthly
 // close either. Each is made here from a fresh store by undoing exactly that. A read-only open refuses it and says to
 // fold once; a writable open migrates it in place to exactly the store a fold from zero builds (same digest).
 // Whether an operational log line contains `text`.
-// The digest of a store migrated by a writable open, once a fold's first steps have given it the formats built from
-// the log: 10 and 11 (its l/ index, by Store::record_latest_dates, then its t/ index) and 16 (its filings, by
-// Store::migrate_designations), as a fold from zero writes it.
-std::string digest_after_the_log_steps(Store& s, EventLog& log) {
+// The digest of a store migrated by a writable open, once a fold's first step has given it formats 10 and 11 (its l/
+// index, built from the log by Store::record_latest_dates, then its t/ index), as a fold from zero writes it.
+std::string digest_at_10(Store& s, EventLog& log) {
   s.record_latest_dates(log);
-  s.migrate_designations(log, default_policy());
   return s.digest();
 }
 
@@ -453,14 +451,14 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
     EXPECT_NE(s.digest(), digest);
   }
   EXPECT_EQ(metas, 4u);
-  {  // read as it is; an audit, which compares it byte for byte with a replay of format 16, says to fold first
+  {  // read as it is; an audit, which compares it byte for byte with a replay of format 15, says to fold first
     Store ro(dir, true);
     EXPECT_EQ(ro.format(), 6);
     try {
       audit(ro, *log, default_policy(), d / "scratch", "");
       ADD_FAILURE() << "a format-6 store was audited";
     } catch (const StoreFormatError& e) {
-      EXPECT_NE(std::string(e.what()).find("has format 6 and an audit compares it with a replay of format 16; run "
+      EXPECT_NE(std::string(e.what()).find("has format 6 and an audit compares it with a replay of format 15; run "
                                            "`gongji fold` on it once"),
                 std::string::npos)
           << e.what();
@@ -470,10 +468,10 @@ TEST(StoreFormat, Format6MetaIsMigratedTo7) {
   oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
   {
     Store s(dir);
-    EXPECT_EQ(digest_after_the_log_steps(s, *log), digest);
+    EXPECT_EQ(digest_at_10(s, *log), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "16");
+    EXPECT_EQ(v, "15");
     s.fold(*log, default_policy());  // nothing new: the migrated metas read back
     EXPECT_EQ(s.digest(), digest);
   }
@@ -607,12 +605,12 @@ TEST(StoreFormat, Format7IndexesAreMigratedTo8) {
     oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
     {
       Store s(dir);
-      EXPECT_EQ(digest_after_the_log_steps(s, *log), digest);
+      EXPECT_EQ(digest_at_10(s, *log), digest);
       EXPECT_EQ(every_persons_records(s), listed);
       std::string v;
       EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
       ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-      EXPECT_EQ(v, "16");
+      EXPECT_EQ(v, "15");
     }
     oplog::set_sink_for_tests(nullptr);
     EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 8: " + std::to_string(added) +
@@ -678,8 +676,8 @@ void expect_persons_migrated(int to) {
     oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
     {
       Store s(dir);
-      EXPECT_EQ(s.format(), to == 9 ? 9 : 15);  // 9 waits for a fold's step to 10; 12 goes on up to 15 (16: the log)
-      EXPECT_EQ(digest_after_the_log_steps(s, *log), digest);
+      EXPECT_EQ(s.format(), to == 9 ? 9 : kStoreFormat);  // 9 waits for a fold's step to 10; 12 goes on
+      EXPECT_EQ(to == 9 ? digest_at_10(s, *log) : s.digest(), digest);
       std::string v;
       EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
     }
@@ -760,136 +758,16 @@ TEST(StoreFormat, Format14FacilitiesAreMigratedTo15) {
     oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
     {
       Store s(dir);
-      EXPECT_EQ(s.format(), 15);  // 16 is built from the log
+      EXPECT_EQ(s.format(), kStoreFormat);
+      EXPECT_EQ(s.digest(), digest);
       std::string v;
       EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
-      EXPECT_EQ(digest_after_the_log_steps(s, *log), digest);
     }
     oplog::set_sink_for_tests(nullptr);
     EXPECT_TRUE(logged(said, "migrated the store at " + dir + " to format 15: " + std::to_string(old) +
                                  " facilities re-encoded"))
         << testing::PrintToString(said);
   }
-}
-
-// The filings in `events` (JSON Lines): person, date and facility of each outpatient_designated ("d") and of each
-// facility a chronic_facility_designated names ("c").
-using Filing = std::tuple<char, std::string, Date, std::string>;
-std::set<Filing> filings_in(const std::string& events) {
-  std::set<Filing> out;
-  for (const json& e : lines_of(events)) {
-    const Date at = *parse_date(e.value("at", ""));
-    if (e["type"] == "outpatient_designated") out.insert({'d', e["person"], at, e["facility"]});
-    if (e["type"] != "chronic_facility_designated") continue;
-    for (const char* f : {"facility", "specialty_facility"})
-      if (e.contains(f)) out.insert({'c', e["person"], at, e[f]});
-  }
-  return out;
-}
-
-// What a store of format 15 holds of a person whom a fold from zero gives entries for filings of the facility in
-// effect (ORD-DESIG, CHR-FAC): each timeline without an entry of a filing that repeats the one before it (an entry
-// a claim made stays: two late claims can designate one facility from two dates).
-PersonState without_refilings(PersonState p, const std::set<Filing>& filings) {
-  auto strip = [&](char kind, std::vector<Dated<std::string>>& line) {
-    for (size_t i = 1; i < line.size();)
-      if (!line[i].value.empty() && line[i].value == line[i - 1].value &&
-          filings.contains({kind, p.id, line[i].from, line[i].value}))
-        line.erase(line.begin() + static_cast<long>(i));
-      else
-        ++i;
-  };
-  strip('d', p.designation);
-  for (auto& [_, f] : p.chronic_facilities) strip('c', f.main), strip('c', f.specialty);
-  return p;
-}
-
-// Format 16 keeps a filing of the designation or chronic facility in effect as an entry from its date; formats up to
-// 15 dropped it. A fresh store of 300 generated people and E (T1 designated on 01-01 and again on 06-01, H2 filed as
-// the chronic facility on 02-01 and again on 06-10) made format 15 again, every such entry taken out: a writable open
-// leaves it at 15 (the log is needed), a read-only one reads it as it is; a fold migrates it (the persons concerned
-// folded again from the log) to the store a fold from zero builds, same digest, and saying so. Then a change of the
-// designation to H2 dated 05-01 logged: E's claim at T1 on 07-10 is settled (490.00), as in date order.
-std::string e_files_each_facility_twice() {
-  return R"({"type":"facility_registered","id":"eH","at":"2022-01-01","facility":"H2","level":2,)"
-         R"("kind":"hospital","ordinary_outpatient":true})"
-         "\n" +
-         std::string(kFacility) + "\n" + enrol("e1", "E") + "\n" +
-         R"({"type":"outpatient_designated","id":"e2","at":"2023-01-01","person":"E","facility":"T1"})"
-         "\n"
-         R"({"type":"outpatient_designated","id":"e3","at":"2023-06-01","person":"E","facility":"T1"})"
-         "\n"
-         R"({"type":"chronic_facility_designated","id":"e4","at":"2023-02-01","person":"E","facility":"H2"})"
-         "\n"
-         R"({"type":"chronic_facility_designated","id":"e5","at":"2023-06-10","person":"E","facility":"H2"})"
-         "\n";
-}
-
-TEST(StoreFormat, Format15FilingsAreDerivedAgainFromTheLogByAFold) {
-  TempDir d;
-  auto log = open_segment_log(d / "data/log", 4);
-  const std::string events = generated(300) + e_files_each_facility_twice();
-  const std::set<Filing> filings = filings_in(events);
-  ingest_lines(*log, events);
-  std::string digest;
-  std::map<std::string, PersonState> fresh;  // p/ key: person
-  {
-    Store s(d / "data/fresh");
-    s.fold(*log, default_policy());
-    digest = s.digest();
-    s.scan("p/", [&](const std::string& k, std::string_view v) { fresh[k] = decode_person(v); });
-    const PersonState p = *s.person("E");
-    ASSERT_EQ(p.designation.size(), 2u);
-    ASSERT_EQ(p.chronic_facilities.at(Bucket::chronic_employee).main.size(), 2u);
-  }
-  size_t refiled = 0;
-  for (const auto& [k, p] : fresh) refiled += !(without_refilings(p, filings) == p);
-  ASSERT_GT(refiled, 3u) << "the population's filings of the facility in effect";
-  const std::string dir = d / "data/state";
-  fs::copy(d / "data/fresh", dir);
-  {
-    Store s(dir);
-    rocksdb::WriteBatch b;
-    for (const auto& [k, p] : fresh) b.Put(k, encode_person(without_refilings(p, filings)));
-    b.Put("n/format", "15");
-    ASSERT_TRUE(s.db()->Write(rocksdb::WriteOptions(), &b).ok());
-    EXPECT_NE(s.digest(), digest);
-  }
-  {
-    Store ro(dir, true);
-    EXPECT_EQ(ro.format(), 15);
-    EXPECT_EQ(ro.person("E")->designation.size(), 1u);
-  }
-  std::vector<std::string> said;
-  oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
-  {
-    Store s(dir);
-    EXPECT_EQ(s.format(), 15);  // a writable open cannot: the log is needed
-    const FoldStats folded = s.fold(*log, default_policy());
-    EXPECT_EQ(folded.events, 0u);
-    EXPECT_EQ(s.format(), 16);
-    EXPECT_EQ(s.digest(), digest);
-  }
-  oplog::set_sink_for_tests(nullptr);
-  EXPECT_TRUE(logged(said, "to format 16: ")) << testing::PrintToString(said);
-  EXPECT_TRUE(logged(said, " of them with designations or chronic facilities derived anew"));
-  EXPECT_TRUE(logged(said, ", " + std::to_string(refiled) + " of them with designations"))
-      << testing::PrintToString(said);
-  ingest_lines(*log, R"({"type":"outpatient_designated","id":"e6","at":"2023-05-01","person":"E","facility":"H2"})"
-                     "\n"
-                     R"({"type":"claim","id":"e7","claim":"x","person":"E","facility":"T1","date":"2023-07-10",)"
-                     R"("benefit":"ordinary","items":[{"category":"drug","amount":"1000.00"}]})"
-                     "\n");
-  Store s(dir);
-  s.fold(*log, default_policy());
-  std::vector<json> x;
-  s.person_outputs("E", [&](const json& r) {
-    if (r.value("claim", "") == "x") x.push_back(r);
-    return true;
-  });
-  ASSERT_EQ(x.size(), 1u);
-  EXPECT_EQ(x[0]["status"], "settled");
-  EXPECT_EQ(x[0]["fund"], "490.00");  // 1000.00 - 300.00 deductible, at 70% (level 1, in service)
 }
 
 // The events of StoreFormat.Format13PeriodsAreThoseInForceOnTheirDay, before the store is made format 13 again and
@@ -967,9 +845,8 @@ TEST(StoreFormat, Format13PeriodsAreThoseInForceOnTheirDay) {
   Store fresh(d / "data/fresh");
   fresh.fold(*log, default_policy());
   Store s(dir);
-  EXPECT_EQ(s.format(), 15);  // 16 is built from the log, by the fold below
-  s.fold(*log, default_policy());
   EXPECT_EQ(s.format(), kStoreFormat);
+  s.fold(*log, default_policy());
   EXPECT_EQ(s.digest(), fresh.digest());
   for (const char* id : {"R", "F", "E", "Q"}) {
     const PersonState p = *s.person(id);
@@ -1062,7 +939,7 @@ TEST(StoreFormat, Format9IsGivenItsLatestDatesFromTheLogByAFold) {
   {
     Store s(dir);
     s.fold(*log, default_policy());
-    EXPECT_EQ(s.format(), kStoreFormat);
+    EXPECT_EQ(s.format(), 15);
     digest = s.digest();
     expected[px] = *parse_date("2027-07-01");  // e-conflict-2's first copy, applied
     for (auto [p, date] : expected) EXPECT_EQ(s.latest_date(p), date) << p;
@@ -1171,7 +1048,7 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
       Store(d / "data/fresh", true).outputs([&](const nlohmann::json& r) { return fresh += r.dump(), true; });
       EXPECT_TRUE(lines == fresh);
       Store s(dir);
-      EXPECT_EQ(digest_after_the_log_steps(s, *log), digest);
+      EXPECT_EQ(digest_at_10(s, *log), digest);
       continue;
     }
     ASSERT_TRUE(format != 2 || indexed > 5u) << "too few retirees to test the index";
@@ -1180,7 +1057,7 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
       ADD_FAILURE() << "a format-" << format << " store was opened read-only";
     } catch (const StoreFormatError& e) {
       EXPECT_EQ(std::string(e.what()),
-                "the store at " + dir + " has format " + std::to_string(format) + " but this gongji reads format 16; "
+                "the store at " + dir + " has format " + std::to_string(format) + " but this gongji reads format 15; "
                 "run `gongji fold --data-dir " + d / "data" + "` (with the --brokers it was folded with; it folds on "
                 "under the store's own policy) once: it migrates the store in place, then this command works");
       EXPECT_TRUE(e.migratable);
@@ -1191,7 +1068,7 @@ TEST(StoreFormat, Formats2And3AreMigratedByAWritableOpen) {
     oplog::set_sink_for_tests([&](const std::string& line) { said.push_back(line); });
     {
       Store s(dir);
-      EXPECT_EQ(digest_after_the_log_steps(s, *log), digest) << "format " << format;
+      EXPECT_EQ(digest_at_10(s, *log), digest) << "format " << format;
     }
     oplog::set_sink_for_tests(nullptr);
     EXPECT_EQ(logged(said, "migrated the store at " + dir + " to format 3: " + std::to_string(indexed) +
@@ -1525,10 +1402,10 @@ TEST(StoreFormat, Format4IsReadAsItIsAndMigratedTo6) {
   {
     Store s(dir);
     EXPECT_TRUE(outputs(s) == fresh);
-    EXPECT_EQ(digest_after_the_log_steps(s, *log), digest);
+    EXPECT_EQ(digest_at_10(s, *log), digest);
     std::string v;
     ASSERT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/format", &v).ok());
-    EXPECT_EQ(v, "16");
+    EXPECT_EQ(v, "15");
     EXPECT_TRUE(s.db()->Get(rocksdb::ReadOptions(), "n/migrating", &v).IsNotFound());
     size_t format_2 = 0, stored_records = 0;
     s.scan("o/", [&](const std::string&, std::string_view value) {
