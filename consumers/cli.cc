@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -258,9 +259,31 @@ void require_existing(const Paths& p) {
     throw std::runtime_error("no store in " + p.state() + " (run `gongji ingest` and `gongji fold` first)");
 }
 
+// Writes all of `text` to `fd`; errno of the failed write, else 0.
+int write_all(int fd, const std::string& text) {
+  for (size_t done = 0; done < text.size();) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno != EINTR) return errno;
+    if (n > 0) done += static_cast<size_t>(n);
+  }
+  return 0;
+}
+
 // Writes `text` to `path`: into "<path>.partial", synced, then renamed over `path`, so a failed write leaves the
 // old file as it was. A failure is an error in issue 8 item 3's wording, naming `path`, never a partial silence.
+// A `path` that is there and no regular file (/dev/null, /dev/stdout, a FIFO, after symlinks) is written into as
+// it is: the rename would have put a regular file in its place (`--out /dev/null` as root replaced /dev/null).
 void write_file(const std::string& path, const std::string& text) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) throw LogError(io_error(EISDIR, path));
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) throw LogError(io_error(errno, path));
+    const int err = write_all(fd, text);
+    if (::close(fd) != 0 && err == 0) throw LogError(io_error(errno, path));
+    if (err) throw LogError(io_error(err, path));
+    return;
+  }
   const std::string tmp = path + ".partial";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw LogError(io_error(errno, path));
@@ -269,11 +292,7 @@ void write_file(const std::string& path, const std::string& text) {
     ::unlink(tmp.c_str());
     throw LogError(io_error(err, path));
   };
-  for (size_t done = 0; done < text.size();) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno != EINTR) fail(errno);
-    if (n > 0) done += static_cast<size_t>(n);
-  }
+  if (const int err = write_all(fd, text)) fail(err);
   if (::fsync(fd) != 0) fail(errno);
   if (::close(fd) != 0) throw LogError(io_error(errno, path));
   if (::rename(tmp.c_str(), path.c_str()) != 0) throw LogError(io_error(errno, path));

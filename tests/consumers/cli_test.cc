@@ -2,6 +2,7 @@
 #include <rocksdb/db.h>
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <fstream>
@@ -972,6 +973,20 @@ TEST(Cli, StatementOfAYearBeforeEnrolmentSaysNoScheme) {
             exit_code::kOk);
   const std::string page = read_file(d / "s.html");
   EXPECT_NE(page.find("<p>Scheme: no scheme on 2023-12-31. Fund paid this year: <b>0.00</b>"), std::string::npos);
+  // --out naming a FIFO (like /dev/null or /dev/stdout, no regular file) writes into it and leaves it a FIFO: the
+  // atomic write's rename put a regular file in its place (as root, `--out /dev/null` replaced /dev/null).
+  const std::string fifo = d / "pipe";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string reader = "timeout 20 cat " + fifo + " > " + d / "piped.txt";  // a writer never comes: 20 s
+  ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person R9 --year 2023 --out " + fifo + " & " +
+                       reader + "; wait $!")),
+            exit_code::kOk);
+  struct stat st {};
+  ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced";
+  EXPECT_EQ(read_file(d / "piped.txt").substr(0, 44), "Statement for R9, 2023 (no scheme on 2023-12")
+      << read_file(d / "piped.txt");
+  EXPECT_FALSE(fs::exists(fifo + ".partial"));
   ASSERT_EQ(run(gongji("statement --data-dir " + d / "data" + " --person R9 --year 2024"), &out), exit_code::kOk);
   EXPECT_EQ(out.substr(0, out.find('\n')), "Statement for R9, 2024 (resident)") << out;
 }
