@@ -24,11 +24,10 @@ Interpretations where POLICY.md is silent (each a reading of the rule cited):
 - ORD-INPT: stays by date whatever the log order; of one day, a discharge ends the stay open, an admission and a
   discharge left make a one-day stay, and an admission still left opens one (Person.in_stay).
 - ORD-DESIG with P-CHANGE, by date (by_date): standings and designations are taken in date order, the events of
-  one day in log order, whatever order the days were logged in: a designation in force at a change of scheme that
-  the new scheme may not designate ends there; one the scheme in force at its place may not designate never held
-  (logged after the change, it would have been refused), nor did one dated on the day of a change of scheme, logged
-  before it, that the new scheme may not designate (a change takes effect on its date, the whole day): the one in
-  force before it goes on. A designation that never held is not counted as a change.
+  one day in log order (as ORD-TYPE takes a day's standings), whatever order the days were logged in: a designation
+  in force at a change of scheme that the new scheme may not designate ends there; one the scheme in force at its
+  place may not designate never held (logged after the change, it would have been refused), and it is not counted
+  as a change.
 - §6 claim order: an unknown person, then an unknown facility, then DUPLICATE_CLAIM. (That a claim rejected for an
   unknown facility still uses its claim id is §4's text: "an earlier claim event ..., whatever that one's outcome".)
 - ORD-TYPE, TIME-ORDER: the scheme periods are those the standings give by date (a change dated before another and
@@ -230,31 +229,25 @@ class Ordinary:
     def by_date(self, p, when):
         """ORD-DESIG with P-CHANGE, TIME-DATED: the person's standings and designations taken in date order (then log
         order), whatever order they were logged in: (the facility designated on `when` or None, the places of the
-        designations that never held). A designation is judged by the scheme in force at its place; a change of
-        scheme ends a designation in force that the new scheme may not designate ("a designated facility the new
-        scheme may not designate ends"), and voids one dated on its own day that the new scheme may not designate
-        (the change takes effect on its date, the whole day: the person could not designate it that day), the one in
-        force before it going on as the change allows."""
+        designations that never held). A change of scheme ends a designation in force that the new scheme may not
+        designate ("a designated facility the new scheme may not designate ends"); a designation the scheme in force
+        at its place may not designate never holds (logged after that change, it was refused). Facilities are read
+        as now known: an update dated before a designation and logged after it can make it one that never held."""
         steps = [(d, p.standing_logged[seq], None, standing) for d, seq, standing in p.standing.given.entries]
         steps += [(d, place, facility, None) for d, place, facility in p.designations]
-        chain, scheme, void = [], None, set()  # chain: the designations in force, the last one's facility held
+        held, scheme, void = None, None, set()
         for d, place, facility, standing in sorted(steps, key=lambda x: x[:2]):
             if d > when:
                 break
-            if standing is None:
-                if self.can_designate(p, facility, d, scheme):
-                    chain.append((d, place, facility))
-                else:
-                    void.add(place)
-                continue
-            new = standing["scheme"]
-            if scheme is not None and new != scheme:
-                while chain and chain[-1][0] == d and not self.can_designate(p, chain[-1][2], d, new):
-                    void.add(chain.pop()[1])
-                if chain and not self.can_designate(p, chain[-1][2], d, new):
-                    chain = []
-            scheme = new
-        return (chain[-1][2] if chain else None), void
+            if standing is not None:
+                if held is not None and not self.can_designate(p, held, d, standing["scheme"]):
+                    held = None
+                scheme = standing["scheme"]
+            elif self.can_designate(p, facility, d, scheme):
+                held = facility
+            else:
+                void.add(place)
+        return held, void
 
     def designation(self, p, when):
         return self.by_date(p, when)[0]
