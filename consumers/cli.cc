@@ -271,33 +271,43 @@ int write_all(int fd, const std::string& text) {
 
 // Writes `text` to `path`: into "<path>.partial", synced, then renamed over `path`, so a failed write leaves the
 // old file as it was. A failure is an error in issue 8 item 3's wording, naming `path`, never a partial silence.
-// A `path` that is there and no regular file (/dev/null, /dev/stdout, a FIFO, after symlinks) is written into as
-// it is: the rename would have put a regular file in its place (`--out /dev/null` as root replaced /dev/null).
-void write_file(const std::string& path, const std::string& text) {
+// A `path` that is there and no regular file (/dev/null, a FIFO, /dev/stdout to a pipe, after symlinks) is written
+// into as it is: the rename would have put a regular file in its place (`--out /dev/null` as root replaced
+// /dev/null). A symlink to a regular file (/dev/stdout redirected to one) is followed: the file it names is the one
+// replaced, the link stays.
+void write_file(const std::string& named, const std::string& text) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    if (S_ISDIR(st.st_mode)) throw LogError(io_error(EISDIR, path));
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) throw LogError(io_error(errno, path));
+  if (::stat(named.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) throw LogError(io_error(EISDIR, named));
+    const int fd = ::open(named.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd < 0) throw LogError(io_error(errno, named));
     const int err = write_all(fd, text);
-    if (::close(fd) != 0 && err == 0) throw LogError(io_error(errno, path));
-    if (err) throw LogError(io_error(err, path));
+    if (::close(fd) != 0 && err == 0) throw LogError(io_error(errno, named));
+    if (err) throw LogError(io_error(err, named));
     return;
   }
-  const std::string tmp = path + ".partial";
+  fs::path path = named;  // through any symlinks, dangling ones too (at most 40, as the kernel's limit)
+  for (int links = 0; links < 40 && ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode); ++links) {
+    std::error_code ec;
+    const fs::path target = fs::read_symlink(path, ec);
+    if (ec) break;
+    path = target.is_absolute() ? target : path.parent_path() / target;
+  }
+  const std::string file = path.string();
+  const std::string tmp = file + ".partial";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw LogError(io_error(errno, path));
+  if (fd < 0) throw LogError(io_error(errno, file));
   auto fail = [&](int err) {
     ::close(fd);
     ::unlink(tmp.c_str());
-    throw LogError(io_error(err, path));
+    throw LogError(io_error(err, file));
   };
   if (const int err = write_all(fd, text)) fail(err);
   if (::fsync(fd) != 0) fail(errno);
-  if (::close(fd) != 0) throw LogError(io_error(errno, path));
-  if (::rename(tmp.c_str(), path.c_str()) != 0) throw LogError(io_error(errno, path));
+  if (::close(fd) != 0) throw LogError(io_error(errno, file));
+  if (::rename(tmp.c_str(), file.c_str()) != 0) throw LogError(io_error(errno, file));
   // The rename kept through a power loss (else the old file, or none, comes back: an audit's record lost).
-  if (const int err = fsync_errno(directory_of(path))) throw LogError(io_error(err, directory_of(path)));
+  if (const int err = fsync_errno(directory_of(file))) throw LogError(io_error(err, directory_of(file)));
 }
 
 // `gongji ingest` (ingest/ingest.h): refusals on stderr, in DATA/dead-letters.jsonl and, with --brokers, on the
