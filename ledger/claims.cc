@@ -105,9 +105,7 @@ void drop_undesignatable(PersonState& p, Date from, Date to, Scheme scheme, Stat
   for (size_t i = 0; i < p.designation.size();) {
     const Dated<std::string>& x = p.designation[i];
     bool drop = false;
-    // Dated after the change's day: one of that day, logged before the change, came before it (the day's events in
-    // log order, as ORD-TYPE takes them) and ends at it (end_undesignatable).
-    if (x.from > from && x.from < to && !x.value.empty()) {
+    if (x.from >= from && x.from < to && !x.value.empty()) {
       FacilityState* f = state.facility(x.value);
       const FacilityVersion* fv = f ? facility_at(*f, x.from) : nullptr;
       drop = !fv || !designatable(*fv, scheme);
@@ -131,9 +129,7 @@ void designate_from(PersonState& p, Date d, const std::string& facility, StateAc
     if (std::any_of(p.designation.begin(), p.designation.end(),
                     [&](const auto& x) { return x.from > d && x.from <= change; }))
       break;
-    // Each standing entry of the change's day in turn (log order): a change there and back on that day ends it too.
-    for (const auto& x : p.standing)
-      if (x.from == change) end_undesignatable(p, change, x.value.scheme, state);
+    end_undesignatable(p, change, standing_at(p, change)->scheme, state);
   }
 }
 

@@ -41,11 +41,9 @@ std::string designation_on(const PersonState& p, Date d);
 // P-CHANGE: a change of scheme on d ends the designation in force then if the new scheme may not designate it.
 void end_undesignatable(PersonState& p, Date d, Scheme scheme, StateAccess& state);
 
-// P-CHANGE, for a change of scheme logged after designations dated after it (back-dated): each dated after `from`
-// and before `to` that `scheme` may not designate is dropped, as ORD-DESIG would have refused it had the change come
-// first (FACILITY_NOT_DESIGNATABLE), and no longer counts as a change of the year; the one before it applies again.
-// One dated on `from` itself came before the change (a day's events in log order, TIME-DATED as ORD-TYPE takes
-// them): the change ends it (end_undesignatable).
+// P-CHANGE, for a change of scheme logged after designations dated on or after it (back-dated): each dated in
+// [from, to) that `scheme` may not designate is dropped, as ORD-DESIG would have refused it had the change come first
+// (FACILITY_NOT_DESIGNATABLE), and no longer counts as a change of the year; the one before it applies again.
 void drop_undesignatable(PersonState& p, Date from, Date to, Scheme scheme, StateAccess& state);
 
 // ORD-DESIG: designates `facility` from d. A change of scheme after d that the designation reaches ends it there

@@ -824,36 +824,6 @@ TEST(PChange, ALateDesignationSupersededBeforeAChangeIsNotCheckedThere) {
   }
 }
 
-// P-CHANGE, TIME-DATED: the events of one day in log order, as ORD-TYPE takes a day's standings. (1) H2 designated on
-// the day of a change to resident logged after it held until the change, which ends it: T1, designated before,
-// does not come back, and the claim at C1 (a community centre) after the change designates it. It was dropped as
-// one the resident could not make that day, T1 went on and the claim was rejected NOT_DESIGNATED. (2) A change
-// there and back on a later day ends a designation dated before it (logged after the changes, by a first claim):
-// the employee's claim at H2 afterwards designates H2. It went on (the day's last standing is an employee's) and the
-// claim was rejected NOT_DESIGNATED. Both found by the fuzzing of session 55 (the oracle's reading).
-TEST(PChange, ADaysEventsInLogOrderEndADesignationOfThatDay) {
-  Ledger l;
-  l.employee("E");
-  l.designate("E", "T1", "2023-01-01");
-  EXPECT_TRUE(l.designate("E", "H2", "2023-03-05").empty());  // a change, counted
-  l.to_resident("E", "2023-03-05");
-  EXPECT_EQ(l.person("E", "2023-03-05")["ordinary"]["designated_facility"], nullptr);
-  const auto c = l.claim("E", "C1", "2023-03-10", items({item("drug", "100.00")}));
-  EXPECT_EQ(c["status"], "settled");
-  EXPECT_EQ(reasons(c), std::vector<std::string>{"AUTO_DESIGNATED"});
-
-  Ledger m;
-  m.employee("F");
-  m.to_resident("F", "2023-06-30");
-  m.to_employee("F", "2023-06-30");
-  EXPECT_EQ(m.claim("F", "H3", "2023-06-28", items({item("drug", "100.00")}))["status"], "settled");  // designates H3
-  EXPECT_EQ(m.person("F", "2023-06-29")["ordinary"]["designated_facility"], "H3");
-  EXPECT_EQ(m.person("F", "2023-06-30")["ordinary"]["designated_facility"], nullptr);
-  const auto d = m.claim("F", "H2", "2023-07-10", items({item("drug", "100.00")}));
-  EXPECT_EQ(d["status"], "settled");
-  EXPECT_EQ(reasons(d), std::vector<std::string>{"AUTO_DESIGNATED"});
-}
-
 // P-MINOR: a resident under 18 gets tier-1 ordinary standards whatever tier was paid; 18 on the day: own tier.
 TEST(PMinor, UnderEighteenTierOneLimit) {
   Ledger l;
